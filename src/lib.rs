@@ -1,0 +1,3 @@
+//! mailcove: an IMAP4rev1 and POP3 mail-access server.
+
+pub mod cli;
