@@ -1,0 +1,3 @@
+//! IMAP4rev1 server side.
+
+pub mod proto;

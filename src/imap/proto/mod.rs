@@ -1,0 +1,3 @@
+//! The IMAP protocol without I/O: command framing and parsing, response encoding.
+
+pub mod encode;
