@@ -1,5 +1,160 @@
-//! Command-line interface.
+//! Command-line interface: `serve`, `check-config`, `user`, `hash-password`, `deliver`.
 
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+/// mailcove: IMAP4rev1 and POP3 mail-access server.
+#[derive(Debug, Parser)]
+#[command(name = "mailcove", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the daemon.
+    Serve {
+        /// Configuration file.
+        #[arg(long, short = 'c', default_value = "/etc/mailcove/mailcove.toml")]
+        config: PathBuf,
+    },
+    /// Validate a configuration file and print the effective configuration; exit 1 on errors.
+    CheckConfig {
+        /// Configuration file.
+        #[arg(long, short = 'c', default_value = "/etc/mailcove/mailcove.toml")]
+        config: PathBuf,
+    },
+    /// Manage the users file (Dovecot passwd-file format).
+    User {
+        #[command(subcommand)]
+        action: UserCmd,
+    },
+    /// Read a password from stdin (or the terminal) and print its argon2id PHC hash.
+    HashPassword {
+        /// Take the argon2 costs from this configuration file instead of the defaults.
+        #[arg(long, short = 'c')]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCmd {
+    /// Add a user; the password is read from the terminal (twice) or from stdin.
+    Add {
+        /// Users file to edit.
+        #[arg(long)]
+        users: PathBuf,
+        /// User name (`name` or `name@domain`).
+        name: String,
+        /// Extra fields, e.g. `userdb_quota_rule=*:storage=1G`.
+        #[arg(long = "field")]
+        fields: Vec<String>,
+    },
+    /// Change a user's password.
+    Passwd {
+        /// Users file to edit.
+        #[arg(long)]
+        users: PathBuf,
+        /// User name.
+        name: String,
+    },
+    /// Remove a user (their mail stays on disk).
+    Del {
+        /// Users file to edit.
+        #[arg(long)]
+        users: PathBuf,
+        /// User name.
+        name: String,
+    },
+    /// List the users.
+    List {
+        /// Users file to read.
+        #[arg(long)]
+        users: PathBuf,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Serve { config } => crate::server::daemon::run(&config),
+        Cmd::CheckConfig { config } => check_config(&config),
+        Cmd::User { action } => {
+            crate::logging::init_cli();
+            report(user(action))
+        }
+        Cmd::HashPassword { config } => {
+            crate::logging::init_cli();
+            report(hash_password(config.as_deref()))
+        }
+    }
+}
+
+fn report(r: Result<(), String>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mailcove: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn check_config(path: &Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(c) => {
+            println!("# effective configuration of {}", path.display());
+            print!("{}", c.to_toml());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("{} error(s) in {}", e.issues.len(), path.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn user(action: UserCmd) -> Result<(), String> {
+    use crate::auth::admin;
+    let params = crate::setup::argon2_params(&Config::default().auth);
+    match action {
+        UserCmd::Add { users, name, fields } => {
+            let pw = admin::read_password(true).map_err(|e| format!("reading the password: {e}"))?;
+            admin::user_add(&users, &name, &pw, &fields, &params).map_err(|e| e.to_string())?;
+            eprintln!("added {name} to {}", users.display());
+        }
+        UserCmd::Passwd { users, name } => {
+            let pw = admin::read_password(true).map_err(|e| format!("reading the password: {e}"))?;
+            admin::user_passwd(&users, &name, &pw, &params).map_err(|e| e.to_string())?;
+            eprintln!("changed the password of {name}");
+        }
+        UserCmd::Del { users, name } => {
+            admin::user_del(&users, &name).map_err(|e| e.to_string())?;
+            eprintln!("removed {name} from {}", users.display());
+        }
+        UserCmd::List { users } => {
+            for u in admin::user_list(&users).map_err(|e| e.to_string())? {
+                println!("{}", u.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn hash_password(config: Option<&Path>) -> Result<(), String> {
+    let auth = match config {
+        Some(p) => Config::load(p).map_err(|e| e.to_string())?.auth,
+        None => Config::default().auth,
+    };
+    let pw = crate::auth::admin::read_password(false).map_err(|e| format!("reading the password: {e}"))?;
+    let hash = crate::auth::admin::hash_password(&pw, &crate::setup::argon2_params(&auth)).map_err(|e| e.to_string())?;
+    println!("{{ARGON2ID}}{hash}");
+    Ok(())
 }

@@ -1,0 +1,183 @@
+//! POP3 command lines (RFC 1939 section 3, RFC 2449, RFC 5034) parsed into typed commands.
+//! Pure code: the fuzz target and the session share it.
+
+/// A parsed POP3 command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// CAPA (RFC 2449).
+    Capa,
+    /// STLS (RFC 2595).
+    Stls,
+    /// USER name.
+    User(String),
+    /// PASS password (the rest of the line, spaces included, as RFC 1939 allows).
+    Pass(Vec<u8>),
+    /// AUTH [mechanism [initial-response]] (RFC 5034); no mechanism lists them.
+    Auth(Option<String>, Option<String>),
+    /// APOP: recognised so it can be refused clearly.
+    Apop,
+    /// UTF8 (RFC 6856).
+    Utf8,
+    /// STAT.
+    Stat,
+    /// LIST [msg].
+    List(Option<u32>),
+    /// RETR msg.
+    Retr(u32),
+    /// TOP msg lines.
+    Top(u32, u64),
+    /// UIDL [msg].
+    Uidl(Option<u32>),
+    /// DELE msg.
+    Dele(u32),
+    /// NOOP.
+    Noop,
+    /// RSET.
+    Rset,
+    /// QUIT.
+    Quit,
+}
+
+/// Why a line is not a command we can run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    /// Empty line or a keyword we do not know.
+    Unknown,
+    /// The keyword is known but its arguments are wrong; the text says how.
+    BadArguments(&'static str),
+}
+
+/// Parses one line (without CRLF).
+pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
+    let (keyword, rest) = match line.iter().position(|&b| b == b' ') {
+        Some(i) => (&line[..i], &line[i + 1..]),
+        None => (line, &b""[..]),
+    };
+    // RFC 1939: keywords are case-insensitive, 3 or 4 characters.
+    if keyword.len() > 4 || keyword.len() < 3 {
+        return Err(ParseError::Unknown);
+    }
+    let kw = keyword.to_ascii_uppercase();
+    let args = || rest.split(|&b| b == b' ').filter(|a| !a.is_empty()).collect::<Vec<_>>();
+    let none = |c: Command| {
+        if args().is_empty() {
+            Ok(c)
+        } else {
+            Err(ParseError::BadArguments("this command takes no arguments"))
+        }
+    };
+    match kw.as_slice() {
+        b"CAPA" => none(Command::Capa),
+        b"STLS" => none(Command::Stls),
+        b"UTF8" => none(Command::Utf8),
+        b"STAT" => none(Command::Stat),
+        b"NOOP" => none(Command::Noop),
+        b"RSET" => none(Command::Rset),
+        b"QUIT" => none(Command::Quit),
+        b"APOP" => Ok(Command::Apop),
+        b"USER" => {
+            let a = args();
+            match a.as_slice() {
+                [name] => utf8(name).map(Command::User),
+                _ => Err(ParseError::BadArguments("USER needs exactly one user name")),
+            }
+        }
+        b"PASS" => {
+            if rest.is_empty() {
+                Err(ParseError::BadArguments("PASS needs a password"))
+            } else {
+                Ok(Command::Pass(rest.to_vec()))
+            }
+        }
+        b"AUTH" => {
+            let a = args();
+            match a.as_slice() {
+                [] => Ok(Command::Auth(None, None)),
+                [m] => Ok(Command::Auth(Some(utf8(m)?.to_ascii_uppercase()), None)),
+                [m, ir] => Ok(Command::Auth(Some(utf8(m)?.to_ascii_uppercase()), Some(utf8(ir)?))),
+                _ => Err(ParseError::BadArguments("AUTH takes a mechanism and an optional initial response")),
+            }
+        }
+        b"LIST" => optional_msg(&args()).map(Command::List),
+        b"UIDL" => optional_msg(&args()).map(Command::Uidl),
+        b"RETR" => one_msg(&args()).map(Command::Retr),
+        b"DELE" => one_msg(&args()).map(Command::Dele),
+        b"TOP" => {
+            let a = args();
+            match a.as_slice() {
+                [m, n] => {
+                    let m = msg_number(m)?;
+                    let n = number(n).ok_or(ParseError::BadArguments("TOP needs a line count"))?;
+                    Ok(Command::Top(m, n))
+                }
+                _ => Err(ParseError::BadArguments("TOP needs a message number and a line count")),
+            }
+        }
+        _ => Err(ParseError::Unknown),
+    }
+}
+
+fn utf8(b: &[u8]) -> Result<String, ParseError> {
+    std::str::from_utf8(b)
+        .map(str::to_string)
+        .map_err(|_| ParseError::BadArguments("argument is not valid UTF-8"))
+}
+
+fn number(b: &[u8]) -> Option<u64> {
+    if b.is_empty() || b.len() > 19 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(b).ok()?.parse().ok()
+}
+
+fn msg_number(b: &[u8]) -> Result<u32, ParseError> {
+    match number(b) {
+        Some(n) if n >= 1 && n <= u64::from(u32::MAX) => Ok(n as u32),
+        _ => Err(ParseError::BadArguments("invalid message number")),
+    }
+}
+
+fn one_msg(a: &[&[u8]]) -> Result<u32, ParseError> {
+    match a {
+        [m] => msg_number(m),
+        _ => Err(ParseError::BadArguments("a message number is needed")),
+    }
+}
+
+fn optional_msg(a: &[&[u8]]) -> Result<Option<u32>, ParseError> {
+    match a {
+        [] => Ok(None),
+        [m] => msg_number(m).map(Some),
+        _ => Err(ParseError::BadArguments("at most one message number")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_parse() {
+        assert_eq!(parse(b"capa"), Ok(Command::Capa));
+        assert_eq!(parse(b"USER demo"), Ok(Command::User("demo".into())));
+        assert_eq!(parse(b"PASS a secret with spaces"), Ok(Command::Pass(b"a secret with spaces".to_vec())));
+        assert_eq!(parse(b"LIST"), Ok(Command::List(None)));
+        assert_eq!(parse(b"list 3"), Ok(Command::List(Some(3))));
+        assert_eq!(parse(b"TOP 1 0"), Ok(Command::Top(1, 0)));
+        assert_eq!(parse(b"AUTH plain dGVzdA=="), Ok(Command::Auth(Some("PLAIN".into()), Some("dGVzdA==".into()))));
+        assert_eq!(parse(b"AUTH"), Ok(Command::Auth(None, None)));
+    }
+
+    #[test]
+    fn bad_lines_are_typed() {
+        assert_eq!(parse(b""), Err(ParseError::Unknown));
+        assert_eq!(parse(b"FROB"), Err(ParseError::Unknown));
+        assert_eq!(parse(b"RETR"), Err(ParseError::BadArguments("a message number is needed")));
+        assert_eq!(parse(b"RETR 0"), Err(ParseError::BadArguments("invalid message number")));
+        assert_eq!(parse(b"RETR -1"), Err(ParseError::BadArguments("invalid message number")));
+        assert_eq!(parse(b"RETR 99999999999"), Err(ParseError::BadArguments("invalid message number")));
+        assert_eq!(parse(b"STAT 1"), Err(ParseError::BadArguments("this command takes no arguments")));
+        assert!(parse(b"TOP 1").is_err());
+        assert!(parse(b"USER").is_err());
+    }
+}

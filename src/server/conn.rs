@@ -1,0 +1,307 @@
+//! One client connection: the byte stream (plain or TLS), a bounded read buffer, an output buffer,
+//! and the one STARTTLS/STLS upgrade path shared by IMAP and POP3.
+//!
+//! Buffers start empty and give memory back after a large command, because an idle connection should
+//! cost a few kilobytes, not the size of the biggest command it ever sent.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+use crate::limits;
+
+/// The transport under a session.
+pub enum Stream {
+    /// Plain TCP.
+    Plain(TcpStream),
+    /// TLS over TCP.
+    Tls(Box<TlsStream<TcpStream>>),
+    /// Only during an upgrade: the stream has been moved into the handshake.
+    Upgrading,
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Upgrading => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::Upgrading => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::Upgrading => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::Upgrading => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+/// What a line read produced.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line {
+    /// A complete line without its CRLF (or bare LF).
+    Complete(Vec<u8>),
+    /// The line was longer than allowed; it has been read and thrown away up to its end.
+    TooLong,
+    /// The peer closed the connection.
+    Eof,
+}
+
+/// Facts about a connection fixed when it was accepted.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// Process-unique connection number, for logs.
+    pub id: u64,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Our address.
+    pub local: SocketAddr,
+    /// The client connects from loopback and the listener is not flagged `assume_remote`.
+    pub loopback: bool,
+}
+
+/// A client connection with its buffers.
+pub struct Conn {
+    stream: Stream,
+    rbuf: Vec<u8>,
+    rpos: usize,
+    out: Vec<u8>,
+    /// Fixed facts.
+    pub info: ConnInfo,
+    write_timeout: Duration,
+}
+
+/// Capacity a buffer may keep while idle; anything above is given back.
+const IDLE_BUFFER_KEEP: usize = 4096;
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 4096;
+
+impl Conn {
+    /// Wraps an accepted stream.
+    pub fn new(stream: Stream, info: ConnInfo) -> Self {
+        Conn {
+            stream,
+            rbuf: Vec::new(),
+            rpos: 0,
+            out: Vec::new(),
+            info,
+            write_timeout: Duration::from_secs(limits::MIN_POP3_IDLE_SECS),
+        }
+    }
+
+    /// Sets how long a write may block on a client that reads nothing before the connection fails.
+    pub fn set_write_timeout(&mut self, t: Duration) {
+        self.write_timeout = t;
+    }
+
+    /// True once TLS is active, by implicit TLS or an upgrade.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.stream, Stream::Tls(_))
+    }
+
+    /// True when plaintext credentials may be sent: over TLS, or from loopback.
+    pub fn is_secure(&self) -> bool {
+        self.is_tls() || self.info.loopback
+    }
+
+    /// Unconsumed bytes received so far.
+    pub fn buffered(&self) -> &[u8] {
+        &self.rbuf[self.rpos..]
+    }
+
+    /// Marks `n` buffered bytes as used.
+    pub fn consume(&mut self, n: usize) {
+        self.rpos = (self.rpos + n).min(self.rbuf.len());
+        if self.rpos == self.rbuf.len() {
+            self.rbuf.clear();
+            self.rpos = 0;
+            if self.rbuf.capacity() > IDLE_BUFFER_KEEP {
+                self.rbuf = Vec::new();
+            }
+        }
+    }
+
+    /// Reads more bytes into the buffer, keeping at most `max_buffered` unconsumed bytes.
+    /// Returns the number read; 0 means end of stream. Errors with `InvalidData` when the buffer is
+    /// already full, so a caller that does not consume cannot make it grow without bound.
+    pub async fn fill(&mut self, max_buffered: usize) -> io::Result<usize> {
+        if self.rpos > 0 && self.rpos * 2 >= self.rbuf.len() {
+            self.rbuf.drain(..self.rpos);
+            self.rpos = 0;
+        }
+        let have = self.rbuf.len() - self.rpos;
+        if have >= max_buffered {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "input buffer limit reached"));
+        }
+        let want = READ_CHUNK.min(max_buffered - have).max(1);
+        let start = self.rbuf.len();
+        self.rbuf.resize(start + want, 0);
+        let n = match self.stream.read(&mut self.rbuf[start..]).await {
+            Ok(n) => n,
+            Err(e) => {
+                self.rbuf.truncate(start);
+                return Err(e);
+            }
+        };
+        self.rbuf.truncate(start + n);
+        Ok(n)
+    }
+
+    /// Reads one line of at most `max` bytes (without its line end). A longer line is read to its
+    /// end and discarded, so the stream stays in step. Accepts CRLF and bare LF.
+    pub async fn read_line(&mut self, max: usize) -> io::Result<Line> {
+        let mut discarding = false;
+        let mut scanned = 0;
+        loop {
+            let buf = self.buffered();
+            if let Some(pos) = buf[scanned..].iter().position(|&b| b == b'\n') {
+                let end = scanned + pos;
+                if discarding || end > max + 1 {
+                    self.consume(end + 1);
+                    return Ok(Line::TooLong);
+                }
+                let mut line = buf[..end].to_vec();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                self.consume(end + 1);
+                if line.len() > max {
+                    return Ok(Line::TooLong);
+                }
+                return Ok(Line::Complete(line));
+            }
+            scanned = buf.len();
+            if buf.len() > max + 1 {
+                // Keep the last byte: it may be the CR of a CRLF split across reads.
+                let n = buf.len() - 1;
+                self.consume(n);
+                scanned = 1;
+                discarding = true;
+            }
+            if self.fill(max + READ_CHUNK).await? == 0 {
+                return Ok(Line::Eof);
+            }
+        }
+    }
+
+    /// Reads exactly `n` more bytes than are buffered... or until EOF; returns false on EOF.
+    pub async fn fill_to(&mut self, n: usize, max_buffered: usize) -> io::Result<bool> {
+        while self.buffered().len() < n {
+            if self.fill(max_buffered).await? == 0 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Queues bytes for sending.
+    pub fn queue(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// The output buffer, for writers that format straight into it.
+    pub fn out(&mut self) -> &mut Vec<u8> {
+        &mut self.out
+    }
+
+    /// Sends everything queued.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        if !self.out.is_empty() {
+            let out = std::mem::take(&mut self.out);
+            let res = tokio::time::timeout(self.write_timeout, async {
+                self.stream.write_all(&out).await?;
+                self.stream.flush().await
+            })
+            .await;
+            self.out = out;
+            self.out.clear();
+            if self.out.capacity() > IDLE_BUFFER_KEEP {
+                self.out = Vec::new();
+            }
+            match res {
+                Ok(r) => r?,
+                Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "client stopped reading")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues `bytes` and sends everything queued.
+    pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.queue(bytes);
+        self.flush().await
+    }
+
+    /// Sends `bytes` directly, after what is queued (for streaming large bodies without copying them
+    /// into the output buffer).
+    pub async fn send_direct(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.flush().await?;
+        match tokio::time::timeout(self.write_timeout, self.stream.write_all(bytes)).await {
+            Ok(r) => r,
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "client stopped reading")),
+        }
+    }
+
+    /// Upgrades a plain connection to TLS (STARTTLS, STLS). Everything the client sent after the
+    /// command and before the handshake is discarded unread: executing it would let an attacker
+    /// inject commands into the protected session (CVE-2011-0411 class).
+    pub async fn start_tls(&mut self, acceptor: &TlsAcceptor) -> io::Result<()> {
+        self.rbuf = Vec::new();
+        self.rpos = 0;
+        self.flush().await?;
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Upgrading) else {
+            return Err(io::Error::other("TLS is already active"));
+        };
+        let hs = tokio::time::timeout(Duration::from_secs(limits::TLS_HANDSHAKE_SECS), acceptor.accept(tcp)).await;
+        match hs {
+            Ok(Ok(tls)) => {
+                self.stream = Stream::Tls(Box::new(tls));
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")),
+        }
+    }
+
+    /// Flushes and closes the write side.
+    pub async fn close(&mut self) {
+        let _ = self.flush().await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.stream.shutdown()).await;
+    }
+}
+
+/// Accepts TLS on a freshly accepted socket (implicit TLS listeners).
+pub async fn accept_tls(tcp: TcpStream, acceptor: &TlsAcceptor) -> io::Result<Stream> {
+    match tokio::time::timeout(Duration::from_secs(limits::TLS_HANDSHAKE_SECS), acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => Ok(Stream::Tls(Box::new(tls))),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")),
+    }
+}

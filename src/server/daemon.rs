@@ -1,0 +1,178 @@
+//! `mailcove serve`: start-up order, signals and systemd notification.
+//!
+//! Start-up runs in the order that keeps root's window small: read the config, generate the dev
+//! certificate if asked, load TLS, bind the ports, then drop to the configured user before anything
+//! reads a client byte. SIGHUP re-reads the config, the users file and the certificate; a bad new
+//! config is reported and the old one stays in force. SIGTERM/SIGINT stop accepting, ask every
+//! session to say BYE, and exit within the grace time.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{error, info, warn};
+
+use super::privdrop::{self, Identity};
+use super::tls::{self, TlsHolder};
+use super::{Shared, bind_all, serve};
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::logging::{self, LogHandle};
+
+/// Runs the daemon until a stop signal; the exit code for `main`.
+pub fn run(config_path: &Path) -> ExitCode {
+    let config = match Config::load(config_path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let log = logging::init(&config.logging);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!(error = %e, "cannot start the runtime");
+            return ExitCode::from(1);
+        }
+    };
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let result = rt.block_on(start(config, config_path.to_path_buf(), log));
+    // Blocking tasks (a hash in progress, a slow disk) must not hold the exit beyond the grace time.
+    rt.shutdown_timeout(grace.min(Duration::from_secs(1)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            eprintln!("mailcove: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The directory part of a mail location template before its first variable, e.g. `/var/mail`
+/// for `/var/mail/%d/%n`; None for home-relative templates.
+pub fn static_mail_root(location: &str) -> Option<PathBuf> {
+    if location.starts_with('~') {
+        return None;
+    }
+    let upto = location.find('%').unwrap_or(location.len());
+    let prefix = &location[..upto];
+    let dir = match prefix.rfind('/') {
+        Some(i) => &prefix[..i],
+        None => return None,
+    };
+    (!dir.is_empty()).then(|| PathBuf::from(dir))
+}
+
+async fn start(config: Config, config_path: PathBuf, log: LogHandle) -> Result<(), String> {
+    let id = privdrop::resolve(config.server.user.as_deref(), config.server.group.as_deref())
+        .map_err(|e| e.to_string())?;
+    prepare_files(&config, id)?;
+    let acceptor = tls::load_acceptor(&config.tls).map_err(|e| e.to_string())?;
+    let listeners = bind_all(&config).await.map_err(|e| e.to_string())?;
+    if let Some(id) = id {
+        privdrop::drop_to(id).map_err(|e| e.to_string())?;
+        info!(uid = id.uid.as_raw(), gid = id.gid.as_raw(), "dropped root privileges");
+    } else if nix::unistd::Uid::effective().is_root() {
+        return Err("refusing to serve sessions as root".into());
+    }
+    let auth = Authenticator::new(crate::auth_options(&config)).map_err(|e| format!("users file: {e}"))?;
+    let storage = crate::storage_backend(&config);
+    let shared = Arc::new(Shared::new(
+        config,
+        config_path,
+        TlsHolder::new(acceptor),
+        Arc::new(auth),
+        storage,
+    ));
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let server = tokio::spawn(serve(listeners, shared.clone()));
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    info!(version = env!("CARGO_PKG_VERSION"), "mailcove started");
+    loop {
+        tokio::select! {
+            _ = hup.recv() => reload(&shared, &log),
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    let grace = Duration::from_secs(shared.config().server.shutdown_grace_secs);
+    info!(sessions = shared.tracker.total(), grace_secs = grace.as_secs(), "stopping");
+    shared.shutdown.cancel();
+    let _ = server.await;
+    let deadline = tokio::time::Instant::now() + grace;
+    while shared.tracker.total() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if shared.tracker.total() > 0 {
+        warn!(sessions = shared.tracker.total(), "grace time over, closing remaining sessions");
+    }
+    info!("mailcove stopped");
+    Ok(())
+}
+
+/// Files and directories made before dropping root: the dev certificate and the mail root.
+fn prepare_files(config: &Config, id: Option<Identity>) -> Result<(), String> {
+    if tls::ensure_self_signed(&config.tls, &config.server.hostname).map_err(|e| e.to_string())? {
+        for p in [&config.tls.certificate, &config.tls.key].into_iter().flatten() {
+            privdrop::give(p, id).map_err(|e| format!("{}: {e}", p.display()))?;
+        }
+        info!(certificate = ?config.tls.certificate, "generated a self-signed certificate");
+    }
+    if let Some(root) = static_mail_root(&config.mail.location) {
+        privdrop::prepare_dir(&root, id).map_err(|e| format!("mail root {}: {e}", root.display()))?;
+    }
+    Ok(())
+}
+
+fn reload(shared: &Shared, log: &LogHandle) {
+    info!("SIGHUP: reloading configuration");
+    let new = match Config::load(&shared.config_path) {
+        Ok(c) => c,
+        Err(e) => {
+            error!("reload failed, the old configuration stays in force:\n{e}");
+            return;
+        }
+    };
+    let acceptor = match tls::load_acceptor(&new.tls) {
+        Ok(a) => a,
+        Err(e) => {
+            error!(error = %e, "reload failed, the old configuration stays in force");
+            return;
+        }
+    };
+    if let Err(e) = shared.auth.reload(crate::auth_options(&new)) {
+        error!(error = %e, "reload failed (users file), the old configuration stays in force");
+        return;
+    }
+    let old = shared.config();
+    if old.listeners != new.listeners {
+        warn!("listener changes take effect only after a restart");
+    }
+    if old.mail != new.mail {
+        warn!("[mail] changes take effect only after a restart");
+    }
+    shared.tls.replace(acceptor);
+    log.set_level(&new.logging.level);
+    shared.set_config(new);
+    info!("configuration reloaded");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mail_root_of_templates() {
+        assert_eq!(static_mail_root("/var/mail/%d/%n"), Some(PathBuf::from("/var/mail")));
+        assert_eq!(static_mail_root("./var/mail/%n"), Some(PathBuf::from("./var/mail")));
+        assert_eq!(static_mail_root("~/Maildir"), None);
+        assert_eq!(static_mail_root("/srv/mail/%u/Maildir"), Some(PathBuf::from("/srv/mail")));
+    }
+}

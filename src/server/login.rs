@@ -1,0 +1,77 @@
+//! The one login path of IMAP and POP3: plaintext policy, password check (with the auth module's
+//! pool and penalty), the per user+IP connection cap, and the one log line per attempt.
+
+use std::sync::Arc;
+
+use tracing::{Span, info, warn};
+
+use super::Shared;
+use super::conn::Conn;
+use super::tracker::LoginGuard;
+use crate::auth::{AuthFailure, UserInfo};
+
+/// A logged-in user and the slot its session holds.
+pub struct LoggedIn {
+    /// Who logged in.
+    pub user: UserInfo,
+    /// Released when the session ends.
+    pub _slot: LoginGuard,
+}
+
+/// Why a login failed. Unknown user and wrong password are the same variant on purpose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginError {
+    /// Wrong user name or password.
+    Invalid,
+    /// The password check could not run now (overload, unreadable users file).
+    TempFail,
+    /// Plaintext credentials on a connection that is neither TLS nor loopback.
+    PlaintextRefused,
+    /// Too many sessions of this user from this address.
+    UserIpLimit(usize),
+}
+
+/// True when plaintext credentials may be used on `conn` under the current configuration.
+pub fn plaintext_allowed(shared: &Shared, conn: &Conn) -> bool {
+    conn.is_secure() || shared.config().auth.allow_plaintext_without_tls
+}
+
+/// Checks `user`/`password` for a session on `conn`. `mechanism` names the command for the log.
+pub async fn login(
+    shared: &Arc<Shared>,
+    conn: &Conn,
+    user: &str,
+    password: &[u8],
+    mechanism: &'static str,
+) -> Result<LoggedIn, LoginError> {
+    let ip = conn.info.peer.ip();
+    if !plaintext_allowed(shared, conn) {
+        info!(user = %printable(user), mechanism, reason = "plaintext auth refused without TLS", "login failed");
+        return Err(LoginError::PlaintextRefused);
+    }
+    match shared.auth.authenticate(user, password, ip).await {
+        Ok(info) => {
+            let max = shared.config().limits.max_userip_connections;
+            let Some(slot) = shared.tracker.login(&info.name, ip, max) else {
+                info!(user = %info.name, mechanism, reason = "too many connections for user+IP", "login refused");
+                return Err(LoginError::UserIpLimit(max));
+            };
+            Span::current().record("user", info.name.as_str());
+            info!(user = %info.name, mechanism, tls = conn.is_tls(), "login");
+            Ok(LoggedIn { user: info, _slot: slot })
+        }
+        Err(AuthFailure::Invalid) => {
+            info!(user = %printable(user), mechanism, reason = "invalid credentials", "login failed");
+            Err(LoginError::Invalid)
+        }
+        Err(e) => {
+            warn!(user = %printable(user), mechanism, reason = %e, "login failed temporarily");
+            Err(LoginError::TempFail)
+        }
+    }
+}
+
+/// A user-supplied name made safe for a log line: control characters escaped, length capped.
+pub fn printable(s: &str) -> String {
+    s.chars().take(64).flat_map(|c| c.escape_default()).collect()
+}

@@ -1,0 +1,209 @@
+//! The daemon: listeners, connection admission, TLS, and handing each connection to its protocol
+//! session. Shutdown is a token passed in, so tests and the signal handler stop it the same way.
+
+pub mod conn;
+pub mod daemon;
+pub mod privdrop;
+pub mod tls;
+pub mod tracker;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::auth::Authenticator;
+use crate::config::{Config, ListenerConfig, Protocol, TlsMode};
+use crate::storage::Storage;
+use conn::{Conn, ConnInfo, Stream};
+use tls::TlsHolder;
+use tracker::{Refusal, Tracker};
+
+/// State every session shares.
+pub struct Shared {
+    config: RwLock<Arc<Config>>,
+    /// The file the config came from, re-read on SIGHUP.
+    pub config_path: PathBuf,
+    /// The TLS acceptor in force.
+    pub tls: TlsHolder,
+    /// Users and passwords.
+    pub auth: Arc<Authenticator>,
+    /// Mail storage.
+    pub storage: Arc<dyn Storage>,
+    /// Connection counts.
+    pub tracker: Tracker,
+    /// Cancelled when the daemon stops; sessions say BYE.
+    pub shutdown: CancellationToken,
+    next_id: AtomicU64,
+}
+
+impl Shared {
+    /// Bundles the daemon's shared state.
+    pub fn new(
+        config: Config,
+        config_path: PathBuf,
+        tls: TlsHolder,
+        auth: Arc<Authenticator>,
+        storage: Arc<dyn Storage>,
+    ) -> Self {
+        Shared {
+            config: RwLock::new(Arc::new(config)),
+            config_path,
+            tls,
+            auth,
+            storage,
+            tracker: Tracker::default(),
+            shutdown: CancellationToken::new(),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// The configuration in force now (a reload swaps it for new connections and commands).
+    pub fn config(&self) -> Arc<Config> {
+        match self.config.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Puts a reloaded configuration in force.
+    pub fn set_config(&self, config: Config) {
+        match self.config.write() {
+            Ok(mut g) => *g = Arc::new(config),
+            Err(p) => *p.into_inner() = Arc::new(config),
+        }
+    }
+}
+
+/// A bound listener and what it serves.
+pub struct BoundListener {
+    /// The socket.
+    pub listener: TcpListener,
+    /// Its configuration.
+    pub config: ListenerConfig,
+}
+
+/// Binds every configured listener. IPv6 wildcard addresses also accept IPv4 where the OS allows.
+pub async fn bind_all(config: &Config) -> std::io::Result<Vec<BoundListener>> {
+    let mut out = Vec::new();
+    for l in &config.listeners {
+        let addr: SocketAddr = l
+            .address
+            .parse()
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, l.address.clone()))?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr} ({}): {e}", l.protocol)))?;
+        out.push(BoundListener {
+            listener,
+            config: l.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// Accepts on every listener until `shared.shutdown` is cancelled.
+pub async fn serve(listeners: Vec<BoundListener>, shared: Arc<Shared>) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for l in listeners {
+        if let Ok(addr) = l.listener.local_addr() {
+            info!(protocol = %l.config.protocol, address = %addr, tls = ?l.config.tls, "listening");
+        }
+        tasks.spawn(accept_loop(l, shared.clone()));
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn accept_loop(l: BoundListener, shared: Arc<Shared>) {
+    // Back off on accept errors (EMFILE under load) instead of spinning.
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let accepted = tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            r = l.listener.accept() => r,
+        };
+        match accepted {
+            Ok((tcp, peer)) => {
+                backoff = Duration::from_millis(10);
+                let shared = shared.clone();
+                let lcfg = l.config.clone();
+                tokio::spawn(handle_connection(tcp, peer, lcfg, shared));
+            }
+            Err(e) => {
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+async fn handle_connection(tcp: TcpStream, peer: SocketAddr, lcfg: ListenerConfig, shared: Arc<Shared>) {
+    let _ = tcp.set_nodelay(true);
+    let local = tcp.local_addr().unwrap_or(peer);
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let span = info_span!("conn", id, proto = %lcfg.protocol, remote = %peer, user = tracing::field::Empty);
+    async move {
+        let cfg = shared.config();
+        let admitted = shared
+            .tracker
+            .connect(peer.ip(), cfg.limits.max_connections, cfg.limits.max_connections_per_ip);
+        let stream = if lcfg.tls == TlsMode::Implicit {
+            let Some(acceptor) = shared.tls.current() else {
+                warn!("implicit TLS listener without a certificate");
+                return;
+            };
+            match conn::accept_tls(tcp, &acceptor).await {
+                Ok(s) => s,
+                Err(e) => {
+                    debug!(error = %e, "TLS handshake failed");
+                    return;
+                }
+            }
+        } else {
+            Stream::Plain(tcp)
+        };
+        let info = ConnInfo {
+            id,
+            peer,
+            local,
+            loopback: peer.ip().is_loopback() && !lcfg.assume_remote,
+        };
+        let mut conn = Conn::new(stream, info);
+        let guard = match admitted {
+            Ok(g) => g,
+            Err(refusal) => {
+                refuse(&mut conn, lcfg.protocol, refusal).await;
+                return;
+            }
+        };
+        debug!("connected");
+        match lcfg.protocol {
+            Protocol::Imap => crate::imap::session::run(conn, shared.clone(), lcfg).await,
+            Protocol::Pop3 => crate::pop3::session::run(conn, shared.clone(), lcfg).await,
+        }
+        drop(guard);
+        debug!("disconnected");
+    }
+    .instrument(span)
+    .await
+}
+
+async fn refuse(conn: &mut Conn, protocol: Protocol, refusal: Refusal) {
+    let why = match refusal {
+        Refusal::Total => "Too many connections to this server, try again later",
+        Refusal::PerIp => "Too many connections from your IP address, try again later",
+    };
+    info!(reason = why, "connection refused");
+    let line = match protocol {
+        Protocol::Imap => format!("* BYE [UNAVAILABLE] {why}\r\n"),
+        Protocol::Pop3 => format!("-ERR [SYS/TEMP] {why}\r\n"),
+    };
+    let _ = conn.send(line.as_bytes()).await;
+    conn.close().await;
+}

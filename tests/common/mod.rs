@@ -1,0 +1,599 @@
+//! Test harness: starts the real `mailcove` binary on free loopback ports with a config, a users
+//! file, a certificate and a mail root in a temporary directory, and talks to it over real sockets
+//! like a client does (plain, implicit TLS, STARTTLS/STLS).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mailcove");
+
+/// How long any single read in a test may wait before the test fails instead of hanging.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}
+
+/// Argon2id with a small cost, so tests log in quickly; production defaults are in the config.
+pub fn cheap_argon2(password: &str) -> String {
+    let params = mailcove::auth::Argon2Params { m_cost_kib: 64, t_cost: 1, p_cost: 1 };
+    let phc = mailcove::auth::admin::hash_password(password.as_bytes(), &params).unwrap();
+    format!("{{ARGON2ID}}{phc}")
+}
+
+/// A certificate and key for `localhost`, written to `dir`.
+pub struct TestCert {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub der: Vec<u8>,
+}
+
+impl TestCert {
+    pub fn new() -> TestCert {
+        let c = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        TestCert {
+            cert_pem: c.cert.pem(),
+            key_pem: c.signing_key.serialize_pem(),
+            der: c.cert.der().to_vec(),
+        }
+    }
+
+    pub fn write(&self, dir: &Path) {
+        std::fs::write(dir.join("cert.pem"), &self.cert_pem).unwrap();
+        std::fs::write(dir.join("key.pem"), &self.key_pem).unwrap();
+        // Readable after the server drops root (tests only; production keeps keys 0640).
+        chmod(&dir.join("key.pem"), 0o644);
+    }
+}
+
+pub fn chmod(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Options for a test server.
+pub struct Builder {
+    users: Vec<String>,
+    extra: String,
+    listeners_extra: String,
+    cert: TestCert,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            users: vec![format!("demo:{}::::::", cheap_argon2("demo"))],
+            extra: String::new(),
+            listeners_extra: String::new(),
+            cert: TestCert::new(),
+        }
+    }
+}
+
+impl Builder {
+    /// Replaces the users file lines.
+    pub fn users(mut self, lines: &[String]) -> Self {
+        self.users = lines.to_vec();
+        self
+    }
+
+    /// Adds a user with a cheap argon2id hash.
+    pub fn user(mut self, name: &str, password: &str) -> Self {
+        self.users.push(format!("{name}:{}::::::", cheap_argon2(password)));
+        self
+    }
+
+    /// TOML appended to the generated config (whole tables such as `[pop3]` or `[limits]`).
+    pub fn config(mut self, toml: &str) -> Self {
+        self.extra.push_str(toml);
+        self.extra.push('\n');
+        self
+    }
+
+    pub fn start(self) -> Server {
+        Server::start_with(self)
+    }
+}
+
+/// Ports of the test server's listeners.
+#[derive(Clone, Copy, Debug)]
+pub struct Ports {
+    /// IMAP with STARTTLS (loopback counts as secure).
+    pub imap: u16,
+    /// IMAP implicit TLS.
+    pub imaps: u16,
+    /// POP3 with STLS.
+    pub pop3: u16,
+    /// POP3 implicit TLS.
+    pub pop3s: u16,
+    /// IMAP with STARTTLS, treated as a remote (non-loopback) client.
+    pub imap_remote: u16,
+    /// POP3 with STLS, treated as remote.
+    pub pop3_remote: u16,
+}
+
+pub struct Server {
+    pub child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    pub ports: Ports,
+    pub cert: TestCert,
+    pub config_path: PathBuf,
+}
+
+fn section_defined(extra: &str, table: &str) -> bool {
+    extra.lines().any(|l| l.trim() == format!("[{table}]"))
+}
+
+impl Server {
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    pub fn start() -> Server {
+        Builder::default().start()
+    }
+
+    fn start_with(b: Builder) -> Server {
+        let dir = tempfile::Builder::new().prefix("mailcove-test").tempdir().unwrap();
+        chmod(dir.path(), 0o755);
+        let ports = Ports {
+            imap: free_port(),
+            imaps: free_port(),
+            pop3: free_port(),
+            pop3s: free_port(),
+            imap_remote: free_port(),
+            pop3_remote: free_port(),
+        };
+        b.cert.write(dir.path());
+        let users_path = dir.path().join("users");
+        std::fs::write(&users_path, b.users.join("\n") + "\n").unwrap();
+        chmod(&users_path, 0o644);
+        let d = dir.path().display();
+        let mut cfg = format!(
+            r#"
+[server]
+hostname = "localhost"
+user = "nobody"
+group = "nogroup"
+shutdown_grace_secs = 3
+
+[[listener]]
+protocol = "imap"
+address = "127.0.0.1:{imap}"
+tls = "starttls"
+
+[[listener]]
+protocol = "imap"
+address = "127.0.0.1:{imaps}"
+tls = "implicit"
+
+[[listener]]
+protocol = "pop3"
+address = "127.0.0.1:{pop3}"
+tls = "starttls"
+
+[[listener]]
+protocol = "pop3"
+address = "127.0.0.1:{pop3s}"
+tls = "implicit"
+
+[[listener]]
+protocol = "imap"
+address = "127.0.0.1:{imap_remote}"
+tls = "starttls"
+assume_remote = true
+
+[[listener]]
+protocol = "pop3"
+address = "127.0.0.1:{pop3_remote}"
+tls = "starttls"
+assume_remote = true
+
+[tls]
+certificate = "{d}/cert.pem"
+key = "{d}/key.pem"
+
+[mail]
+location = "{d}/mail/%n"
+
+{listeners}
+"#,
+            imap = ports.imap,
+            imaps = ports.imaps,
+            pop3 = ports.pop3,
+            pop3s = ports.pop3s,
+            imap_remote = ports.imap_remote,
+            pop3_remote = ports.pop3_remote,
+            listeners = b.listeners_extra,
+        );
+        if !section_defined(&b.extra, "auth") {
+            cfg.push_str(&format!(
+                "[auth]\nusers_file = \"{d}/users\"\nfailure_delay_ms = 50\nfailure_delay_max_ms = 200\nhash_threads = 2\n\n"
+            ));
+        }
+        cfg.push_str(&b.extra.replace("$DIR", &d.to_string()));
+        let config_path = dir.path().join("mailcove.toml");
+        std::fs::write(&config_path, cfg).unwrap();
+        let mut s = Server {
+            child: None,
+            dir,
+            ports,
+            cert: b.cert,
+            config_path,
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::File::create(self.log_path()).unwrap();
+        let child = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&self.config_path)
+            .env("MAILCOVE_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start mailcove");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    /// Starts the same server again (after a kill), on the same ports and files.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let all = [self.ports.imap, self.ports.imaps, self.ports.pop3, self.ports.pop3s]
+                .iter()
+                .all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok());
+            if all {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("mailcove exited during start-up ({status}):\n{}", self.log());
+            }
+            assert!(Instant::now() < deadline, "mailcove did not start listening:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().unwrap().id() as i32
+    }
+
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig).unwrap();
+    }
+
+    /// Waits for the process to exit; returns its status, or None after `within`.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        let child = self.child.as_mut()?;
+        loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                return Some(s);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Waits until `pred` holds for the log, for events logged asynchronously.
+    pub fn wait_log(&self, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        loop {
+            let log = self.log();
+            if pred(&log) {
+                return log;
+            }
+            assert!(Instant::now() < deadline, "expected log line never came:\n{log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn imap(&self) -> Client {
+        Client::plain(self.ports.imap)
+    }
+
+    pub fn pop3(&self) -> Client {
+        Client::plain(self.ports.pop3)
+    }
+
+    pub fn imaps(&self) -> Client {
+        Client::tls(self.ports.imaps, &self.cert.der)
+    }
+
+    pub fn pop3s(&self) -> Client {
+        Client::tls(self.ports.pop3s, &self.cert.der)
+    }
+
+    /// A user's Maildir root.
+    pub fn maildir(&self, user: &str) -> PathBuf {
+        self.dir.path().join("mail").join(user)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A rustls client config trusting exactly `cert_der`.
+pub fn client_config(cert_der: &[u8]) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from(cert_der.to_vec()))
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+enum Transport {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+    Gone,
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.read(buf),
+            Transport::Tls(s) => s.read(buf),
+            Transport::Gone => Ok(0),
+        }
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.write(buf),
+            Transport::Tls(s) => s.write(buf),
+            Transport::Gone => Err(std::io::ErrorKind::NotConnected.into()),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Transport::Plain(s) => s.flush(),
+            Transport::Tls(s) => s.flush(),
+            Transport::Gone => Ok(()),
+        }
+    }
+}
+
+/// A line-oriented protocol client over plain TCP or TLS, with read timeouts so a wrong server
+/// makes a test fail rather than hang.
+pub struct Client {
+    r: BufReader<Transport>,
+    pub port: u16,
+}
+
+impl Client {
+    pub fn connect_tcp(port: u16) -> TcpStream {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        s
+    }
+
+    pub fn plain(port: u16) -> Client {
+        Client {
+            r: BufReader::new(Transport::Plain(Self::connect_tcp(port))),
+            port,
+        }
+    }
+
+    pub fn tls(port: u16, cert_der: &[u8]) -> Client {
+        let tcp = Self::connect_tcp(port);
+        let conn = rustls::ClientConnection::new(client_config(cert_der), "localhost".try_into().unwrap()).unwrap();
+        Client {
+            r: BufReader::new(Transport::Tls(Box::new(rustls::StreamOwned::new(conn, tcp)))),
+            port,
+        }
+    }
+
+    /// Upgrades after STARTTLS/STLS was answered. Panics if unread bytes are buffered, because those
+    /// would be plaintext sent after the OK.
+    pub fn upgrade(&mut self, cert_der: &[u8]) {
+        assert!(self.r.buffer().is_empty(), "server sent bytes after the STARTTLS answer");
+        let t = std::mem::replace(self.r.get_mut(), Transport::Gone);
+        let Transport::Plain(tcp) = t else { panic!("already TLS") };
+        let conn = rustls::ClientConnection::new(client_config(cert_der), "localhost".try_into().unwrap()).unwrap();
+        let mut s = rustls::StreamOwned::new(conn, tcp);
+        // Drive the handshake now so failures show here.
+        while s.conn.is_handshaking() {
+            s.conn.complete_io(&mut s.sock).expect("TLS handshake");
+        }
+        *self.r.get_mut() = Transport::Tls(Box::new(s));
+    }
+
+    /// The DER of the server's certificate, on a TLS connection.
+    pub fn peer_cert(&mut self) -> Vec<u8> {
+        match self.r.get_mut() {
+            Transport::Tls(s) => {
+                while s.conn.is_handshaking() {
+                    s.conn.complete_io(&mut s.sock).expect("TLS handshake");
+                }
+                s.conn.peer_certificates().unwrap()[0].to_vec()
+            }
+            _ => panic!("not TLS"),
+        }
+    }
+
+    /// The TLS version negotiated.
+    pub fn tls_version(&mut self) -> Option<rustls::ProtocolVersion> {
+        match self.r.get_mut() {
+            Transport::Tls(s) => s.conn.protocol_version(),
+            _ => None,
+        }
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.r.get_mut().write_all(bytes).unwrap();
+        self.r.get_mut().flush().unwrap();
+    }
+
+    /// Sends one line with CRLF.
+    pub fn send(&mut self, line: &str) {
+        self.send_raw(format!("{line}\r\n").as_bytes());
+    }
+
+    /// Reads one line without its CRLF; panics on EOF or timeout.
+    pub fn line(&mut self) -> String {
+        self.try_line().unwrap_or_else(|| panic!("connection closed while a line was expected"))
+    }
+
+    /// Reads one line; None at EOF.
+    pub fn try_line(&mut self) -> Option<String> {
+        let mut buf = Vec::new();
+        let n = self.r.read_until(b'\n', &mut buf).expect("read (timed out?)");
+        if n == 0 {
+            return None;
+        }
+        assert!(buf.ends_with(b"\r\n"), "line without CRLF: {:?}", String::from_utf8_lossy(&buf));
+        buf.truncate(buf.len() - 2);
+        Some(String::from_utf8_lossy(&buf).into_owned())
+    }
+
+    /// Reads exactly `n` raw bytes.
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut v = vec![0; n];
+        self.r.read_exact(&mut v).expect("read bytes");
+        v
+    }
+
+    /// Reads lines until one starts with `prefix`; returns all of them, that one last.
+    pub fn until(&mut self, prefix: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            let l = self.line();
+            let done = l.starts_with(prefix);
+            out.push(l);
+            if done {
+                return out;
+            }
+        }
+    }
+
+    /// True when the server closed the connection (EOF within the timeout).
+    pub fn closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(self.r.read(&mut b), Ok(0) | Err(_))
+    }
+
+    /// Sends a command and reads through its tagged answer.
+    pub fn cmd(&mut self, tag: &str, rest: &str) -> Vec<String> {
+        self.send(&format!("{tag} {rest}"));
+        self.until(&format!("{tag} "))
+    }
+
+    /// Reads a POP3 multi-line answer body up to the terminating ".", dot-unstuffed.
+    pub fn multiline(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            let l = self.line();
+            if l == "." {
+                return out;
+            }
+            out.push(l.strip_prefix('.').map(str::to_string).unwrap_or(l));
+        }
+    }
+}
+
+/// Runs a wire transcript: `C:` lines are sent (consecutive ones in one write, i.e. pipelined),
+/// `S:` lines must arrive in order. In an `S:` line, `*` at the very end matches any rest of the
+/// line, and `{*}` matches any text inside it. `#` lines are comments.
+pub fn run_transcript(client: &mut Client, transcript: &str) {
+    let mut pending = String::new();
+    for (no, raw) in transcript.lines().enumerate() {
+        let line = raw.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(c) = line.strip_prefix("C: ").or_else(|| line.strip_prefix("C:")) {
+            pending.push_str(c);
+            pending.push_str("\r\n");
+        } else if let Some(s) = line.strip_prefix("S: ").or_else(|| line.strip_prefix("S:")) {
+            if !pending.is_empty() {
+                client.send_raw(pending.as_bytes());
+                pending.clear();
+            }
+            let got = client.line();
+            assert!(
+                line_matches(s, &got),
+                "transcript line {}: expected {s:?}, got {got:?}",
+                no + 1
+            );
+        } else {
+            panic!("transcript line {}: neither C: nor S: {raw:?}", no + 1);
+        }
+    }
+    if !pending.is_empty() {
+        client.send_raw(pending.as_bytes());
+    }
+}
+
+/// Matches `got` against a pattern with `{*}` wildcards and an optional trailing `*`.
+pub fn line_matches(pattern: &str, got: &str) -> bool {
+    let (pattern, open_end) = match pattern.strip_suffix(" *") {
+        Some(p) => (format!("{p} "), true),
+        None => (pattern.to_string(), false),
+    };
+    let parts: Vec<&str> = pattern.split("{*}").collect();
+    let mut rest = got;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(part) else { return false };
+            rest = r;
+        } else if i == parts.len() - 1 && !open_end {
+            return rest.ends_with(part);
+        } else {
+            let Some(pos) = rest.find(part) else { return false };
+            rest = &rest[pos + part.len()..];
+        }
+    }
+    open_end || rest.is_empty()
+}
