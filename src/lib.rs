@@ -1,5 +1,6 @@
 //! mailcove: an IMAP4rev1 and POP3 mail-access server.
 
+pub mod auth;
 pub mod cli;
 pub mod imap;
 pub mod limits;

@@ -39,3 +39,56 @@ pub const DEFAULT_PREAUTH_SECS: u64 = 60;
 pub const TLS_HANDSHAKE_SECS: u64 = 30;
 /// Default time sessions get to say BYE after SIGTERM before the process exits.
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
+
+// ---- auth ----
+
+/// Default Argon2id memory cost for new hashes, in KiB: the OWASP password
+/// storage cheat sheet's first recommended setting (m=19 MiB, t=2, p=1).
+pub const DEFAULT_ARGON2_M_COST_KIB: u32 = 19 * 1024;
+/// Default Argon2id iterations for new hashes (OWASP, with the memory cost above).
+pub const DEFAULT_ARGON2_T_COST: u32 = 2;
+/// Default Argon2id lanes for new hashes (OWASP). One lane keeps a login on one
+/// core so `hash_threads` really bounds the CPU used by authentication.
+pub const DEFAULT_ARGON2_P_COST: u32 = 1;
+/// Largest Argon2 memory cost (KiB) a stored hash may ask for. A verification
+/// allocates this much, `hash_threads` times at once: 256 MiB still covers the
+/// `argon2` CLI and libsodium "moderate" settings found in Dovecot files.
+pub const MAX_ARGON2_M_COST_KIB: u32 = 256 * 1024;
+/// Largest Argon2 iteration count a stored hash may ask for (CPU per login).
+pub const MAX_ARGON2_T_COST: u32 = 64;
+/// Largest Argon2 lane count a stored hash may ask for.
+pub const MAX_ARGON2_P_COST: u32 = 16;
+/// Largest SHA-crypt `rounds=` a stored hash may ask for; the default is 5000
+/// and each round is cheap, but 999,999,999 (the format's maximum) would pin a
+/// core for minutes per login.
+pub const MAX_SHA_CRYPT_ROUNDS: u32 = 1_000_000;
+/// Largest bcrypt cost a stored hash may ask for (2^cost rounds; 16 is several
+/// seconds per login, the format allows 31).
+pub const MAX_BCRYPT_COST: u32 = 16;
+/// Longest password accepted for verification. Far beyond any real password;
+/// keeps a LOGIN command's 64 KiB line from becoming hashing input.
+pub const MAX_PASSWORD_LEN: usize = 1024;
+/// Longest user name, as the admin tools enforce and logins accept.
+pub const MAX_USERNAME_LEN: usize = 255;
+/// Largest users file read; a passwd-file with a million users stays below it.
+pub const MAX_USERS_FILE_SIZE: u64 = 256 * 1024 * 1024;
+/// Longest line of the users file (hash plus extra fields stay far below).
+pub const MAX_USERS_FILE_LINE: usize = 16 * 1024;
+/// Minimum time between two checks of the users file's mtime/size/inode.
+pub const USERS_FILE_CHECK_INTERVAL_MS: u64 = 1000;
+/// Default first delay after a failed login, as Dovecot's auth penalty (2 s).
+pub const DEFAULT_AUTH_FAILURE_DELAY_MS: u64 = 2000;
+/// Default cap of the doubling failed-login delay, as Dovecot's (15 s).
+pub const DEFAULT_AUTH_FAILURE_DELAY_MAX_MS: u64 = 15_000;
+/// A remote address's failure count is forgotten after this long without a
+/// failure, as Dovecot's auth penalty table.
+pub const AUTH_PENALTY_FORGET_SECS: u64 = 3600;
+/// Most remote addresses the failure table remembers; bounds its memory when
+/// an attack comes from many addresses (oldest entries are evicted first).
+pub const MAX_AUTH_PENALTY_ENTRIES: usize = 65_536;
+/// Default number of logins that may wait for a hashing thread; beyond it a
+/// login fails at once with a temporary error instead of queueing unbounded.
+pub const DEFAULT_AUTH_MAX_QUEUED: usize = 256;
+/// Largest decoded SASL PLAIN/LOGIN field (authzid, authcid); RFC 4616 asks for
+/// at least 255 octets.
+pub const MAX_SASL_FIELD: usize = 1024;

@@ -1,0 +1,328 @@
+//! Password schemes: classifying a stored hash once when the users file is
+//! loaded, and verifying a password against it (blocking; callers run it on
+//! the hashing pool).
+//!
+//! Costs a stored hash asks for (Argon2 memory, SHA-crypt rounds, bcrypt
+//! cost) are checked against `limits::MAX_*` when the file is loaded, so a
+//! hand-edited hash cannot make one login allocate gigabytes or burn a core
+//! for minutes.
+
+use std::fmt;
+
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use zeroize::Zeroizing;
+
+use super::{Argon2Params, AuthError};
+use crate::limits::{
+    MAX_ARGON2_M_COST_KIB, MAX_ARGON2_P_COST, MAX_ARGON2_T_COST, MAX_BCRYPT_COST,
+    MAX_SHA_CRYPT_ROUNDS,
+};
+
+/// A password field of the users file, classified by scheme.
+pub(crate) enum StoredHash {
+    /// `$argon2id$` or `$argon2i$` PHC string with acceptable costs.
+    Argon2(String),
+    /// `$5$` or `$6$` SHA-crypt string with acceptable rounds.
+    ShaCrypt(String),
+    /// `$2y$`, `$2b$` or `$2a$` bcrypt string with acceptable cost.
+    Bcrypt(String),
+    /// `{PLAIN}` / `{CLEARTEXT}` password, usable only when the options allow it.
+    Plain(Zeroizing<Vec<u8>>),
+    /// Empty field, `*`, `!...`: the account has no usable password (locked).
+    Locked,
+    /// A scheme mailcove does not verify, or a hash it refuses; the user cannot
+    /// log in and a warning names the user and `scheme` once.
+    Unsupported {
+        /// Scheme name as the file gives it (or `CRYPT` for bare hashes).
+        scheme: String,
+        /// Why it is refused, for the warning.
+        reason: &'static str,
+    },
+}
+
+impl fmt::Debug for StoredHash {
+    // Never print the hash or a plaintext password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Argon2(_) => f.write_str("Argon2(..)"),
+            Self::ShaCrypt(_) => f.write_str("ShaCrypt(..)"),
+            Self::Bcrypt(_) => f.write_str("Bcrypt(..)"),
+            Self::Plain(_) => f.write_str("Plain(..)"),
+            Self::Locked => f.write_str("Locked"),
+            Self::Unsupported { scheme, reason } => f
+                .debug_struct("Unsupported")
+                .field("scheme", scheme)
+                .field("reason", reason)
+                .finish(),
+        }
+    }
+}
+
+/// Result of verifying a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The password is right.
+    Match,
+    /// The password is wrong.
+    Mismatch,
+    /// The account cannot log in whatever the password (reason for the log).
+    Refused(&'static str),
+}
+
+impl StoredHash {
+    /// Classifies the password field of a passwd-file line, as Dovecot reads
+    /// it: `{SCHEME}hash`, bare hash (CRYPT), or libpam-pwdfile's
+    /// `hash[13]` (CRYPT) / `hash[34]` (MD5).
+    pub(crate) fn parse(field: &str) -> Self {
+        if let Some(rest) = field.strip_prefix('{')
+            && let Some((scheme, hash)) = rest.split_once('}')
+        {
+            let upper = scheme.to_ascii_uppercase();
+            return match upper.as_str() {
+                "ARGON2ID" => classify_prefixed(&upper, hash, &["$argon2id$"]),
+                "ARGON2I" => classify_prefixed(&upper, hash, &["$argon2i$"]),
+                "SHA512-CRYPT" => classify_prefixed(&upper, hash, &["$6$"]),
+                "SHA256-CRYPT" => classify_prefixed(&upper, hash, &["$5$"]),
+                "BLF-CRYPT" => classify_prefixed(&upper, hash, &["$2y$", "$2b$", "$2a$"]),
+                "CRYPT" => classify_crypt(&upper, hash),
+                "PLAIN" | "CLEARTEXT" => Self::Plain(Zeroizing::new(hash.as_bytes().to_vec())),
+                _ => Self::Unsupported {
+                    scheme: scheme.to_owned(),
+                    reason: "unsupported password scheme",
+                },
+            };
+        }
+        if let Some(hash) = field.strip_suffix("[13]") {
+            return classify_crypt("CRYPT", hash);
+        }
+        if field.ends_with("[34]") {
+            return Self::Unsupported {
+                scheme: "MD5".to_owned(),
+                reason: "unsupported password scheme",
+            };
+        }
+        classify_crypt("CRYPT", field)
+    }
+}
+
+fn classify_prefixed(scheme: &str, hash: &str, prefixes: &[&str]) -> StoredHash {
+    if prefixes.iter().any(|p| hash.starts_with(p)) {
+        classify_crypt(scheme, hash)
+    } else {
+        StoredHash::Unsupported {
+            scheme: scheme.to_owned(),
+            reason: "hash does not match its scheme",
+        }
+    }
+}
+
+/// Detects the algorithm of a modular-crypt / PHC string by its prefix.
+fn classify_crypt(scheme: &str, hash: &str) -> StoredHash {
+    if hash.is_empty() || hash == "*" || hash == "x" || hash.starts_with('!') {
+        return StoredHash::Locked;
+    }
+    let checked = if hash.starts_with("$argon2id$") || hash.starts_with("$argon2i$") {
+        check_argon2(hash).map(|()| StoredHash::Argon2(hash.to_owned()))
+    } else if hash.starts_with("$6$") || hash.starts_with("$5$") {
+        check_sha_crypt(hash).map(|()| StoredHash::ShaCrypt(hash.to_owned()))
+    } else if hash.starts_with("$2y$") || hash.starts_with("$2b$") || hash.starts_with("$2a$") {
+        check_bcrypt(hash).map(|()| StoredHash::Bcrypt(hash.to_owned()))
+    } else {
+        Err("unsupported crypt format (only $argon2id$, $argon2i$, $6$, $5$, $2y$/$2b$/$2a$)")
+    };
+    checked.unwrap_or_else(|reason| StoredHash::Unsupported {
+        scheme: scheme.to_owned(),
+        reason,
+    })
+}
+
+fn check_argon2(hash: &str) -> Result<(), &'static str> {
+    let parsed = PasswordHash::new(hash).map_err(|_| "malformed argon2 PHC string")?;
+    let params = argon2::Params::try_from(&parsed).map_err(|_| "invalid argon2 parameters")?;
+    if params.m_cost() > MAX_ARGON2_M_COST_KIB {
+        return Err("argon2 memory cost above limits::MAX_ARGON2_M_COST_KIB");
+    }
+    if params.t_cost() > MAX_ARGON2_T_COST {
+        return Err("argon2 time cost above limits::MAX_ARGON2_T_COST");
+    }
+    if params.p_cost() > MAX_ARGON2_P_COST {
+        return Err("argon2 parallelism above limits::MAX_ARGON2_P_COST");
+    }
+    if parsed.salt.is_none() || parsed.hash.is_none() {
+        return Err("argon2 PHC string without salt or hash");
+    }
+    Ok(())
+}
+
+fn check_sha_crypt(hash: &str) -> Result<(), &'static str> {
+    // `$6$rounds=N$salt$hash` or `$6$salt$hash`.
+    let mut fields = hash.split('$').skip(2);
+    if let Some(rounds) = fields.next().and_then(|f| f.strip_prefix("rounds=")) {
+        let rounds: u32 = rounds.parse().map_err(|_| "malformed SHA-crypt rounds")?;
+        if rounds > MAX_SHA_CRYPT_ROUNDS {
+            return Err("SHA-crypt rounds above limits::MAX_SHA_CRYPT_ROUNDS");
+        }
+    }
+    Ok(())
+}
+
+fn check_bcrypt(hash: &str) -> Result<(), &'static str> {
+    // `$2y$NN$<53 chars>`.
+    let cost = hash
+        .get(4..6)
+        .and_then(|c| c.parse::<u32>().ok())
+        .ok_or("malformed bcrypt cost")?;
+    if !(4..=MAX_BCRYPT_COST).contains(&cost) {
+        return Err("bcrypt cost outside 4..=limits::MAX_BCRYPT_COST");
+    }
+    if hash.len() != 60 {
+        return Err("malformed bcrypt hash length");
+    }
+    Ok(())
+}
+
+/// Verifies `password` against `stored`. Blocking and CPU-heavy by design.
+pub(crate) fn verify(stored: &StoredHash, password: &[u8], allow_plaintext: bool) -> Verdict {
+    match stored {
+        StoredHash::Argon2(phc) => match PasswordHash::new(phc) {
+            // The algorithm, version and costs come from the PHC string.
+            Ok(parsed) => match Argon2::default().verify_password(password, &parsed) {
+                Ok(()) => Verdict::Match,
+                Err(argon2::password_hash::Error::PasswordInvalid) => Verdict::Mismatch,
+                Err(_) => Verdict::Refused("argon2 hash could not be verified"),
+            },
+            Err(_) => Verdict::Refused("malformed argon2 PHC string"),
+        },
+        StoredHash::ShaCrypt(mcf) => {
+            match sha_crypt::PasswordVerifier::<str>::verify_password(
+                &sha_crypt::ShaCrypt::default(),
+                password,
+                mcf.as_str(),
+            ) {
+                Ok(()) => Verdict::Match,
+                Err(sha_crypt::password_hash::Error::PasswordInvalid) => Verdict::Mismatch,
+                Err(_) => Verdict::Refused("SHA-crypt hash could not be verified"),
+            }
+        }
+        // `verify` (not `non_truncating_verify`): hashes made by other tools
+        // silently used only the first 72 bytes, and must keep working.
+        StoredHash::Bcrypt(mcf) => match bcrypt::verify(password, mcf) {
+            Ok(true) => Verdict::Match,
+            Ok(false) => Verdict::Mismatch,
+            Err(_) => Verdict::Refused("bcrypt hash could not be verified"),
+        },
+        StoredHash::Plain(stored) => {
+            if !allow_plaintext {
+                return Verdict::Refused("plaintext password scheme not allowed");
+            }
+            if constant_time_eq(stored, password) {
+                Verdict::Match
+            } else {
+                Verdict::Mismatch
+            }
+        }
+        StoredHash::Locked => Verdict::Refused("account has no usable password"),
+        StoredHash::Unsupported { reason, .. } => Verdict::Refused(reason),
+    }
+}
+
+/// Compares without an early exit, so the time taken does not reveal the
+/// length of the matching prefix. Lengths are compared in the same pass.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let len = a.len().max(b.len());
+    let mut diff = u8::from(a.len() != b.len());
+    for i in 0..len {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= x ^ y;
+    }
+    std::hint::black_box(diff) == 0
+}
+
+/// Builds the Argon2id hasher for new hashes from the configured costs.
+fn argon2id(params: &Argon2Params) -> Result<Argon2<'static>, AuthError> {
+    let p = argon2::Params::new(params.m_cost_kib, params.t_cost, params.p_cost, None)
+        .map_err(|e| AuthError::Hash(e.to_string()))?;
+    Ok(Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        p,
+    ))
+}
+
+/// Hashes `password` with Argon2id and a fresh random salt into a PHC string
+/// (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`).
+pub(crate) fn hash_argon2id(password: &[u8], params: &Argon2Params) -> Result<String, AuthError> {
+    let hasher = argon2id(params)?;
+    hasher
+        .hash_password(password)
+        .map(|h| h.to_string())
+        .map_err(|e| AuthError::Hash(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_schemes_like_dovecot() {
+        assert!(matches!(
+            StoredHash::parse("{PLAIN}secret"),
+            StoredHash::Plain(_)
+        ));
+        assert!(matches!(
+            StoredHash::parse("{cleartext}secret"),
+            StoredHash::Plain(_)
+        ));
+        assert!(matches!(StoredHash::parse(""), StoredHash::Locked));
+        assert!(matches!(StoredHash::parse("!$6$x$y"), StoredHash::Locked));
+        assert!(matches!(
+            StoredHash::parse("{MD5-CRYPT}$1$abc$def"),
+            StoredHash::Unsupported { ref scheme, .. } if scheme == "MD5-CRYPT"
+        ));
+        assert!(matches!(
+            StoredHash::parse("$1$abc$def"),
+            StoredHash::Unsupported { ref scheme, .. } if scheme == "CRYPT"
+        ));
+        assert!(matches!(
+            StoredHash::parse("abc[34]"),
+            StoredHash::Unsupported { ref scheme, .. } if scheme == "MD5"
+        ));
+        assert!(matches!(
+            StoredHash::parse("$6$salt$abc[13]"),
+            StoredHash::ShaCrypt(_)
+        ));
+        assert!(matches!(
+            StoredHash::parse("{SHA512-CRYPT}$5$salt$abc"),
+            StoredHash::Unsupported { .. }
+        ));
+    }
+
+    #[test]
+    fn refuses_excessive_costs() {
+        let big_m = "$argon2id$v=19$m=4194304,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc";
+        assert!(matches!(
+            StoredHash::parse(big_m),
+            StoredHash::Unsupported { .. }
+        ));
+        let rounds = "$6$rounds=999999999$salt$abc";
+        assert!(matches!(
+            StoredHash::parse(rounds),
+            StoredHash::Unsupported { .. }
+        ));
+        let cost = "$2y$31$L6Bc/AlTQHyd9liGgGEZyOFLPHNgyxeEPfgYfBCVxJ7JIlwxyVU3u";
+        assert!(matches!(
+            StoredHash::parse(cost),
+            StoredHash::Unsupported { .. }
+        ));
+    }
+
+    #[test]
+    fn constant_time_eq_compares_content_and_length() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abc\0"));
+        assert!(!constant_time_eq(b"", b"a"));
+        assert!(constant_time_eq(b"", b""));
+    }
+}
