@@ -125,13 +125,19 @@ fn user(action: UserCmd) -> Result<(), String> {
     use crate::auth::admin;
     let params = crate::setup::argon2_params(&Config::default().auth);
     match action {
-        UserCmd::Add { users, name, fields } => {
-            let pw = admin::read_password(true).map_err(|e| format!("reading the password: {e}"))?;
+        UserCmd::Add {
+            users,
+            name,
+            fields,
+        } => {
+            let pw =
+                admin::read_password(true).map_err(|e| format!("reading the password: {e}"))?;
             admin::user_add(&users, &name, &pw, &fields, &params).map_err(|e| e.to_string())?;
             eprintln!("added {name} to {}", users.display());
         }
         UserCmd::Passwd { users, name } => {
-            let pw = admin::read_password(true).map_err(|e| format!("reading the password: {e}"))?;
+            let pw =
+                admin::read_password(true).map_err(|e| format!("reading the password: {e}"))?;
             admin::user_passwd(&users, &name, &pw, &params).map_err(|e| e.to_string())?;
             eprintln!("changed the password of {name}");
         }
@@ -153,8 +159,10 @@ fn hash_password(config: Option<&Path>) -> Result<(), String> {
         Some(p) => Config::load(p).map_err(|e| e.to_string())?.auth,
         None => Config::default().auth,
     };
-    let pw = crate::auth::admin::read_password(false).map_err(|e| format!("reading the password: {e}"))?;
-    let hash = crate::auth::admin::hash_password(&pw, &crate::setup::argon2_params(&auth)).map_err(|e| e.to_string())?;
+    let pw = crate::auth::admin::read_password(false)
+        .map_err(|e| format!("reading the password: {e}"))?;
+    let hash = crate::auth::admin::hash_password(&pw, &crate::setup::argon2_params(&auth))
+        .map_err(|e| e.to_string())?;
     println!("{{ARGON2ID}}{hash}");
     Ok(())
 }

@@ -459,7 +459,8 @@ impl Config {
                 message: e.message().to_string(),
             }])
         })?;
-        let parsed: Result<Config, _> = serde_ignored::deserialize(de, |p| unknown.push(p.to_string()));
+        let parsed: Result<Config, _> =
+            serde_ignored::deserialize(de, |p| unknown.push(p.to_string()));
         let mut issues: Vec<ConfigIssue> = unknown
             .iter()
             .map(|key| {
@@ -508,7 +509,10 @@ impl Config {
             match l.address.parse::<SocketAddr>() {
                 Ok(a) => {
                     if seen.contains(&a) {
-                        err(&format!("listener[{i}].address"), format!("{a} is used twice"));
+                        err(
+                            &format!("listener[{i}].address"),
+                            format!("{a} is used twice"),
+                        );
                     }
                     seen.push(a);
                 }
@@ -540,9 +544,14 @@ impl Config {
         }
         for (i, a) in self.mail.autocreate.iter().enumerate() {
             if a.name.is_empty() || a.name.eq_ignore_ascii_case("INBOX") {
-                err(&format!("mail.autocreate[{i}].name"), "must name a mailbox other than INBOX".into());
+                err(
+                    &format!("mail.autocreate[{i}].name"),
+                    "must name a mailbox other than INBOX".into(),
+                );
             }
-            if !a.special_use.is_empty() && !SPECIAL_USE_ATTRIBUTES.contains(&a.special_use.as_str()) {
+            if !a.special_use.is_empty()
+                && !SPECIAL_USE_ATTRIBUTES.contains(&a.special_use.as_str())
+            {
                 err(
                     &format!("mail.autocreate[{i}].special_use"),
                     format!("must be one of {}", SPECIAL_USE_ATTRIBUTES.join(" ")),
@@ -587,7 +596,10 @@ impl Config {
             );
         }
         if l.max_message_size < 1024 {
-            err("limits.max_message_size", "must be at least 1024 bytes".into());
+            err(
+                "limits.max_message_size",
+                "must be at least 1024 bytes".into(),
+            );
         }
         let t = &self.timeouts;
         if t.imap_idle_secs < limits::MIN_IMAP_IDLE_SECS {
@@ -602,14 +614,20 @@ impl Config {
         if t.pop3_idle_secs < limits::MIN_POP3_IDLE_SECS {
             err(
                 "timeouts.pop3_idle_secs",
-                format!("must be at least {} (RFC 1939 section 3)", limits::MIN_POP3_IDLE_SECS),
+                format!(
+                    "must be at least {} (RFC 1939 section 3)",
+                    limits::MIN_POP3_IDLE_SECS
+                ),
             );
         }
         if t.preauth_secs == 0 {
             err("timeouts.preauth_secs", "must be at least 1".into());
         }
         if self.pop3.delete_policy == Pop3DeletePolicy::KeepDays && self.pop3.keep_days == 0 {
-            err("pop3.keep_days", "must be at least 1 with delete_policy = \"keep-days\"".into());
+            err(
+                "pop3.keep_days",
+                "must be at least 1 with delete_policy = \"keep-days\"".into(),
+            );
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.logging.level) {
             err("logging.level", format!("not a valid level or filter: {e}"));
@@ -667,11 +685,22 @@ impl KeyLocator<'_> {
         best.map(|b| line_of(self.text, b))
     }
 
-    fn line_in(&self, t: &toml_edit::Table, key: &str, part: &str, mut best: Option<usize>) -> Option<usize> {
-        let rest = key.split_once(&format!("{part}.")).map(|x| x.1).unwrap_or("");
+    fn line_in(
+        &self,
+        t: &toml_edit::Table,
+        key: &str,
+        part: &str,
+        mut best: Option<usize>,
+    ) -> Option<usize> {
+        let rest = key
+            .split_once(&format!("{part}."))
+            .map(|x| x.1)
+            .unwrap_or("");
         let mut table: &dyn toml_edit::TableLike = t;
         for name in rest.split('.').filter(|p| !p.is_empty()) {
-            let Some((k, v)) = table.get_key_value(name) else { break };
+            let Some((k, v)) = table.get_key_value(name) else {
+                break;
+            };
             best = k.span().map(|s| s.start).or(best);
             match v.as_table_like() {
                 Some(next) => table = next,
@@ -740,12 +769,27 @@ tls = "none"
         );
         let err = parse(&text).expect_err("invalid");
         let shown = err.to_string();
-        assert!(shown.contains("t.toml:8: key `limits.max_conections`: unknown key"), "{shown}");
-        assert!(shown.contains("t.toml:16: key `listener[1].tlz`: unknown key"), "{shown}");
-        assert!(shown.contains("t.toml:11: key `timeouts.imap_idle_secs`: must be at least 1800"), "{shown}");
-        assert!(shown.contains("t.toml:15: key `listener[1].address`"), "{shown}");
+        assert!(
+            shown.contains("t.toml:8: key `limits.max_conections`: unknown key"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("t.toml:16: key `listener[1].tlz`: unknown key"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("t.toml:11: key `timeouts.imap_idle_secs`: must be at least 1800"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("t.toml:15: key `listener[1].address`"),
+            "{shown}"
+        );
         // The second listener defaults to STARTTLS, which needs a certificate.
-        assert!(shown.contains("t.toml: key `tls`: a listener uses TLS"), "{shown}");
+        assert!(
+            shown.contains("t.toml: key `tls`: a listener uses TLS"),
+            "{shown}"
+        );
         assert_eq!(err.issues.len(), 5, "{shown}");
     }
 
@@ -755,14 +799,17 @@ tls = "none"
         assert_eq!(err.issues[0].line, Some(2), "{err}");
         let err = parse("[limits\n").expect_err("bad syntax");
         assert_eq!(err.issues[0].line, Some(1), "{err}");
-        let err = parse("[[listener]]\nprotocol = \"smtp\"\naddress = \"127.0.0.1:25\"\n").expect_err("bad enum");
+        let err = parse("[[listener]]\nprotocol = \"smtp\"\naddress = \"127.0.0.1:25\"\n")
+            .expect_err("bad enum");
         assert_eq!(err.issues[0].line, Some(2), "{err}");
     }
 
     #[test]
     fn tls_listener_needs_certificate() {
-        let err = parse("[[listener]]\nprotocol = \"imap\"\naddress = \"127.0.0.1:993\"\ntls = \"implicit\"\n")
-            .expect_err("no cert");
+        let err = parse(
+            "[[listener]]\nprotocol = \"imap\"\naddress = \"127.0.0.1:993\"\ntls = \"implicit\"\n",
+        )
+        .expect_err("no cert");
         assert!(err.to_string().contains("tls.certificate"), "{err}");
     }
 }

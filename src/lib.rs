@@ -2,6 +2,11 @@
 
 pub mod auth;
 pub mod cli;
+pub mod config;
 pub mod imap;
 pub mod limits;
-pub mod config;
+pub mod logging;
+pub mod pop3;
+pub mod server;
+pub mod setup;
+pub mod storage;

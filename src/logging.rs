@@ -29,10 +29,19 @@ pub fn init(cfg: &LoggingConfig) -> LogHandle {
     let registry = tracing_subscriber::registry().with(filter);
     let res = match cfg.format {
         LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr).with_current_span(true))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr)
+                    .with_current_span(true),
+            )
             .try_init(),
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(false),
+            )
             .try_init(),
     };
     LogHandle {
@@ -44,6 +53,8 @@ pub fn init(cfg: &LoggingConfig) -> LogHandle {
 pub fn init_cli() {
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(EnvFilter::try_from_env("MAILCOVE_LOG").unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_env_filter(
+            EnvFilter::try_from_env("MAILCOVE_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
         .try_init();
 }

@@ -5,7 +5,7 @@ use tracing::{debug, info};
 use super::maildrop::Maildrop;
 use super::response::Pop3Error;
 use super::session::{Next, Session, State};
-use crate::auth::sasl::{SaslExchange, Step};
+use crate::auth::sasl::{SaslError, SaslExchange, Step, encode_challenge};
 use crate::config::{Pop3DeletePolicy, TlsMode};
 use crate::limits;
 use crate::server::conn::Line;
@@ -14,7 +14,13 @@ use crate::server::login::{self, LoginError, plaintext_allowed};
 /// CAPA (RFC 2449): what this connection, in its current state, supports.
 pub fn capa(s: &mut Session) -> Result<Next, Pop3Error> {
     let cfg = s.shared.config();
-    let mut caps: Vec<String> = vec!["TOP".into(), "UIDL".into(), "RESP-CODES".into(), "AUTH-RESP-CODE".into(), "PIPELINING".into()];
+    let mut caps: Vec<String> = vec![
+        "TOP".into(),
+        "UIDL".into(),
+        "RESP-CODES".into(),
+        "AUTH-RESP-CODE".into(),
+        "PIPELINING".into(),
+    ];
     match &s.state {
         State::Authorization { .. } => {
             // As Dovecot: USER and SASL mechanisms are only shown where they may be used.
@@ -38,7 +44,10 @@ pub fn capa(s: &mut Session) -> Result<Next, Pop3Error> {
     if cfg.pop3.login_delay_secs > 0 {
         caps.push(format!("LOGIN-DELAY {}", cfg.pop3.login_delay_secs));
     }
-    caps.push(format!("IMPLEMENTATION mailcove {}", env!("CARGO_PKG_VERSION")));
+    caps.push(format!(
+        "IMPLEMENTATION mailcove {}",
+        env!("CARGO_PKG_VERSION")
+    ));
     let out = s.conn.out();
     out.extend_from_slice(b"+OK Capability list follows\r\n");
     for c in caps {
@@ -105,7 +114,11 @@ pub fn utf8(s: &mut Session) -> Result<Next, Pop3Error> {
 }
 
 /// AUTH (RFC 5034), through the shared SASL codec.
-pub async fn auth(s: &mut Session, mech: Option<String>, initial: Option<String>) -> Result<Next, Pop3Error> {
+pub async fn auth(
+    s: &mut Session,
+    mech: Option<String>,
+    initial: Option<String>,
+) -> Result<Next, Pop3Error> {
     let Some(mech) = mech else {
         // Bare AUTH lists the mechanisms, as RFC 1734 clients expect.
         s.conn.queue(b"+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n");
@@ -116,7 +129,7 @@ pub async fn auth(s: &mut Session, mech: Option<String>, initial: Option<String>
     }
     let (mut exchange, mut step) = match SaslExchange::start(&mech, initial.as_deref()) {
         Ok(x) => x,
-        Err(e) if e.is_unknown_mechanism() => return Err(Pop3Error::UnknownMechanism),
+        Err(SaslError::UnknownMechanism) => return Err(Pop3Error::UnknownMechanism),
         Err(_) => return Err(Pop3Error::BadSasl),
     };
     loop {
@@ -127,7 +140,7 @@ pub async fn auth(s: &mut Session, mech: Option<String>, initial: Option<String>
             }
             Step::Challenge(data) => {
                 let mut line = b"+ ".to_vec();
-                line.extend_from_slice(base64_encode(&data).as_bytes());
+                line.extend_from_slice(encode_challenge(&data).as_bytes());
                 line.extend_from_slice(b"\r\n");
                 s.conn.send(&line).await?;
                 let reply = match s.conn.read_line(limits::MAX_SASL_LINE).await? {
@@ -138,7 +151,7 @@ pub async fn auth(s: &mut Session, mech: Option<String>, initial: Option<String>
                 let reply = String::from_utf8(reply).map_err(|_| Pop3Error::BadSasl)?;
                 step = match exchange.step(&reply) {
                     Ok(st) => st,
-                    Err(e) if e.is_cancelled() => return Err(Pop3Error::AuthCancelled),
+                    Err(SaslError::Cancelled) => return Err(Pop3Error::AuthCancelled),
                     Err(_) => return Err(Pop3Error::BadSasl),
                 };
             }
@@ -146,12 +159,12 @@ pub async fn auth(s: &mut Session, mech: Option<String>, initial: Option<String>
     }
 }
 
-fn base64_encode(data: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(data)
-}
-
-async fn finish_login(s: &mut Session, user: &str, password: &[u8], mechanism: &'static str) -> Result<Next, Pop3Error> {
+async fn finish_login(
+    s: &mut Session,
+    user: &str,
+    password: &[u8],
+    mechanism: &'static str,
+) -> Result<Next, Pop3Error> {
     let logged_in = match login::login(&s.shared, &s.conn, user, password, mechanism).await {
         Ok(l) => l,
         Err(LoginError::PlaintextRefused) => return Err(Pop3Error::PlaintextRefused),
@@ -167,7 +180,8 @@ async fn finish_login(s: &mut Session, user: &str, password: &[u8], mechanism: &
     };
     let drop = Maildrop::open(&s.shared, &logged_in.user).await?;
     info!(messages = drop.count(), "maildrop opened");
-    s.conn.queue(format!("+OK Logged in, {} messages.\r\n", drop.count()).as_bytes());
+    s.conn
+        .queue(format!("+OK Logged in, {} messages.\r\n", drop.count()).as_bytes());
     s.state = State::Transaction {
         drop: Box::new(drop),
         login: Box::new(logged_in),

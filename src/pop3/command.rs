@@ -58,7 +58,11 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         return Err(ParseError::Unknown);
     }
     let kw = keyword.to_ascii_uppercase();
-    let args = || rest.split(|&b| b == b' ').filter(|a| !a.is_empty()).collect::<Vec<_>>();
+    let args = || {
+        rest.split(|&b| b == b' ')
+            .filter(|a| !a.is_empty())
+            .collect::<Vec<_>>()
+    };
     let none = |c: Command| {
         if args().is_empty() {
             Ok(c)
@@ -94,8 +98,13 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
             match a.as_slice() {
                 [] => Ok(Command::Auth(None, None)),
                 [m] => Ok(Command::Auth(Some(utf8(m)?.to_ascii_uppercase()), None)),
-                [m, ir] => Ok(Command::Auth(Some(utf8(m)?.to_ascii_uppercase()), Some(utf8(ir)?))),
-                _ => Err(ParseError::BadArguments("AUTH takes a mechanism and an optional initial response")),
+                [m, ir] => Ok(Command::Auth(
+                    Some(utf8(m)?.to_ascii_uppercase()),
+                    Some(utf8(ir)?),
+                )),
+                _ => Err(ParseError::BadArguments(
+                    "AUTH takes a mechanism and an optional initial response",
+                )),
             }
         }
         b"LIST" => optional_msg(&args()).map(Command::List),
@@ -110,7 +119,9 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
                     let n = number(n).ok_or(ParseError::BadArguments("TOP needs a line count"))?;
                     Ok(Command::Top(m, n))
                 }
-                _ => Err(ParseError::BadArguments("TOP needs a message number and a line count")),
+                _ => Err(ParseError::BadArguments(
+                    "TOP needs a message number and a line count",
+                )),
             }
         }
         _ => Err(ParseError::Unknown),
@@ -160,11 +171,17 @@ mod tests {
     fn commands_parse() {
         assert_eq!(parse(b"capa"), Ok(Command::Capa));
         assert_eq!(parse(b"USER demo"), Ok(Command::User("demo".into())));
-        assert_eq!(parse(b"PASS a secret with spaces"), Ok(Command::Pass(b"a secret with spaces".to_vec())));
+        assert_eq!(
+            parse(b"PASS a secret with spaces"),
+            Ok(Command::Pass(b"a secret with spaces".to_vec()))
+        );
         assert_eq!(parse(b"LIST"), Ok(Command::List(None)));
         assert_eq!(parse(b"list 3"), Ok(Command::List(Some(3))));
         assert_eq!(parse(b"TOP 1 0"), Ok(Command::Top(1, 0)));
-        assert_eq!(parse(b"AUTH plain dGVzdA=="), Ok(Command::Auth(Some("PLAIN".into()), Some("dGVzdA==".into()))));
+        assert_eq!(
+            parse(b"AUTH plain dGVzdA=="),
+            Ok(Command::Auth(Some("PLAIN".into()), Some("dGVzdA==".into())))
+        );
         assert_eq!(parse(b"AUTH"), Ok(Command::Auth(None, None)));
     }
 
@@ -172,11 +189,26 @@ mod tests {
     fn bad_lines_are_typed() {
         assert_eq!(parse(b""), Err(ParseError::Unknown));
         assert_eq!(parse(b"FROB"), Err(ParseError::Unknown));
-        assert_eq!(parse(b"RETR"), Err(ParseError::BadArguments("a message number is needed")));
-        assert_eq!(parse(b"RETR 0"), Err(ParseError::BadArguments("invalid message number")));
-        assert_eq!(parse(b"RETR -1"), Err(ParseError::BadArguments("invalid message number")));
-        assert_eq!(parse(b"RETR 99999999999"), Err(ParseError::BadArguments("invalid message number")));
-        assert_eq!(parse(b"STAT 1"), Err(ParseError::BadArguments("this command takes no arguments")));
+        assert_eq!(
+            parse(b"RETR"),
+            Err(ParseError::BadArguments("a message number is needed"))
+        );
+        assert_eq!(
+            parse(b"RETR 0"),
+            Err(ParseError::BadArguments("invalid message number"))
+        );
+        assert_eq!(
+            parse(b"RETR -1"),
+            Err(ParseError::BadArguments("invalid message number"))
+        );
+        assert_eq!(
+            parse(b"RETR 99999999999"),
+            Err(ParseError::BadArguments("invalid message number"))
+        );
+        assert_eq!(
+            parse(b"STAT 1"),
+            Err(ParseError::BadArguments("this command takes no arguments"))
+        );
         assert!(parse(b"TOP 1").is_err());
         assert!(parse(b"USER").is_err());
     }

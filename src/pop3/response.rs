@@ -90,7 +90,10 @@ impl Pop3Error {
 
     /// Errors after which the connection is closed.
     pub fn closes(&self) -> bool {
-        matches!(self, Pop3Error::TooManyFailures | Pop3Error::Io | Pop3Error::UserIpLimit(_))
+        matches!(
+            self,
+            Pop3Error::TooManyFailures | Pop3Error::Io | Pop3Error::UserIpLimit(_)
+        )
     }
 }
 

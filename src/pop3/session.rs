@@ -102,7 +102,8 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
             }
             Ok(Ok(Line::Eof)) => break,
             Ok(Ok(Line::TooLong)) => {
-                s.conn.queue(b"-ERR Line too long (RFC 2449: at most 255 octets).\r\n");
+                s.conn
+                    .queue(b"-ERR Line too long (RFC 2449: at most 255 octets).\r\n");
                 bad += 1;
                 if bad >= limits::MAX_BAD_COMMANDS {
                     break;
@@ -148,17 +149,22 @@ async fn dispatch(s: &mut Session, cmd: Command) -> Result<Next, Pop3Error> {
         (State::Authorization { .. }, Command::Stls) => authorization::stls(s).await,
         (State::Authorization { .. }, Command::User(name)) => authorization::user(s, name),
         (State::Authorization { .. }, Command::Pass(pw)) => authorization::pass(s, pw).await,
-        (State::Authorization { .. }, Command::Auth(mech, ir)) => authorization::auth(s, mech, ir).await,
+        (State::Authorization { .. }, Command::Auth(mech, ir)) => {
+            authorization::auth(s, mech, ir).await
+        }
         (State::Authorization { .. }, Command::Utf8) => authorization::utf8(s),
         (_, Command::Apop) => Err(Pop3Error::ApopNotSupported),
         (State::Transaction { .. }, Command::Quit) => transaction::quit(s).await,
-        (State::Transaction { .. }, cmd @ (Command::Stat
-        | Command::List(_)
-        | Command::Retr(_)
-        | Command::Top(..)
-        | Command::Uidl(_)
-        | Command::Dele(_)
-        | Command::Rset)) => transaction::run(s, cmd).await,
+        (
+            State::Transaction { .. },
+            cmd @ (Command::Stat
+            | Command::List(_)
+            | Command::Retr(_)
+            | Command::Top(..)
+            | Command::Uidl(_)
+            | Command::Dele(_)
+            | Command::Rset),
+        ) => transaction::run(s, cmd).await,
         (State::Authorization { .. }, _) => Err(Pop3Error::WrongState("not logged in yet")),
         (State::Transaction { .. }, _) => Err(Pop3Error::WrongState("already logged in")),
     }

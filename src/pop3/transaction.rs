@@ -58,12 +58,14 @@ pub async fn run(s: &mut Session, cmd: Command) -> Result<Next, Pop3Error> {
         Command::Dele(n) => {
             drop.live(n)?;
             drop.delete(n);
-            s.conn.queue(format!("+OK Message {n} deleted.\r\n").as_bytes());
+            s.conn
+                .queue(format!("+OK Message {n} deleted.\r\n").as_bytes());
         }
         Command::Rset => {
             drop.reset();
             let (n, size) = drop.stat();
-            s.conn.queue(format!("+OK {n} messages ({size} octets)\r\n").as_bytes());
+            s.conn
+                .queue(format!("+OK {n} messages ({size} octets)\r\n").as_bytes());
         }
         _ => return Err(Pop3Error::WrongState("already logged in")),
     }

@@ -28,7 +28,11 @@ pub enum Stream {
 }
 
 impl AsyncRead for Stream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
@@ -38,7 +42,11 @@ impl AsyncRead for Stream {
 }
 
 impl AsyncWrite for Stream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
@@ -158,7 +166,10 @@ impl Conn {
         }
         let have = self.rbuf.len() - self.rpos;
         if have >= max_buffered {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "input buffer limit reached"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "input buffer limit reached",
+            ));
         }
         let want = READ_CHUNK.min(max_buffered - have).max(1);
         let start = self.rbuf.len();
@@ -247,7 +258,12 @@ impl Conn {
             }
             match res {
                 Ok(r) => r?,
-                Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "client stopped reading")),
+                Err(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "client stopped reading",
+                    ));
+                }
             }
         }
         Ok(())
@@ -265,7 +281,10 @@ impl Conn {
         self.flush().await?;
         match tokio::time::timeout(self.write_timeout, self.stream.write_all(bytes)).await {
             Ok(r) => r,
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "client stopped reading")),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "client stopped reading",
+            )),
         }
     }
 
@@ -279,14 +298,21 @@ impl Conn {
         let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Upgrading) else {
             return Err(io::Error::other("TLS is already active"));
         };
-        let hs = tokio::time::timeout(Duration::from_secs(limits::TLS_HANDSHAKE_SECS), acceptor.accept(tcp)).await;
+        let hs = tokio::time::timeout(
+            Duration::from_secs(limits::TLS_HANDSHAKE_SECS),
+            acceptor.accept(tcp),
+        )
+        .await;
         match hs {
             Ok(Ok(tls)) => {
                 self.stream = Stream::Tls(Box::new(tls));
                 Ok(())
             }
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "TLS handshake timed out",
+            )),
         }
     }
 
@@ -299,9 +325,17 @@ impl Conn {
 
 /// Accepts TLS on a freshly accepted socket (implicit TLS listeners).
 pub async fn accept_tls(tcp: TcpStream, acceptor: &TlsAcceptor) -> io::Result<Stream> {
-    match tokio::time::timeout(Duration::from_secs(limits::TLS_HANDSHAKE_SECS), acceptor.accept(tcp)).await {
+    match tokio::time::timeout(
+        Duration::from_secs(limits::TLS_HANDSHAKE_SECS),
+        acceptor.accept(tcp),
+    )
+    .await
+    {
         Ok(Ok(tls)) => Ok(Stream::Tls(Box::new(tls))),
         Ok(Err(e)) => Err(e),
-        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")),
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "TLS handshake timed out",
+        )),
     }
 }

@@ -31,7 +31,10 @@ pub fn run(config_path: &Path) -> ExitCode {
         }
     };
     let log = logging::init(&config.logging);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             error!(error = %e, "cannot start the runtime");
@@ -68,19 +71,31 @@ pub fn static_mail_root(location: &str) -> Option<PathBuf> {
 }
 
 async fn start(config: Config, config_path: PathBuf, log: LogHandle) -> Result<(), String> {
-    let id = privdrop::resolve(config.server.user.as_deref(), config.server.group.as_deref())
-        .map_err(|e| e.to_string())?;
+    // Handlers first: a SIGHUP during start-up must not kill the process (its default action).
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let id = privdrop::resolve(
+        config.server.user.as_deref(),
+        config.server.group.as_deref(),
+    )
+    .map_err(|e| e.to_string())?;
     prepare_files(&config, id)?;
     let acceptor = tls::load_acceptor(&config.tls).map_err(|e| e.to_string())?;
     let listeners = bind_all(&config).await.map_err(|e| e.to_string())?;
     if let Some(id) = id {
         privdrop::drop_to(id).map_err(|e| e.to_string())?;
-        info!(uid = id.uid.as_raw(), gid = id.gid.as_raw(), "dropped root privileges");
+        info!(
+            uid = id.uid.as_raw(),
+            gid = id.gid.as_raw(),
+            "dropped root privileges"
+        );
     } else if nix::unistd::Uid::effective().is_root() {
         return Err("refusing to serve sessions as root".into());
     }
-    let auth = Authenticator::new(crate::auth_options(&config)).map_err(|e| format!("users file: {e}"))?;
-    let storage = crate::storage_backend(&config);
+    let auth = Authenticator::new(crate::setup::auth_options(&config))
+        .map_err(|e| format!("users file: {e}"))?;
+    let storage = crate::setup::storage_backend(&config);
     let shared = Arc::new(Shared::new(
         config,
         config_path,
@@ -88,9 +103,6 @@ async fn start(config: Config, config_path: PathBuf, log: LogHandle) -> Result<(
         Arc::new(auth),
         storage,
     ));
-    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let server = tokio::spawn(serve(listeners, shared.clone()));
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     info!(version = env!("CARGO_PKG_VERSION"), "mailcove started");
@@ -103,7 +115,11 @@ async fn start(config: Config, config_path: PathBuf, log: LogHandle) -> Result<(
     }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     let grace = Duration::from_secs(shared.config().server.shutdown_grace_secs);
-    info!(sessions = shared.tracker.total(), grace_secs = grace.as_secs(), "stopping");
+    info!(
+        sessions = shared.tracker.total(),
+        grace_secs = grace.as_secs(),
+        "stopping"
+    );
     shared.shutdown.cancel();
     let _ = server.await;
     let deadline = tokio::time::Instant::now() + grace;
@@ -111,7 +127,10 @@ async fn start(config: Config, config_path: PathBuf, log: LogHandle) -> Result<(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     if shared.tracker.total() > 0 {
-        warn!(sessions = shared.tracker.total(), "grace time over, closing remaining sessions");
+        warn!(
+            sessions = shared.tracker.total(),
+            "grace time over, closing remaining sessions"
+        );
     }
     info!("mailcove stopped");
     Ok(())
@@ -120,13 +139,17 @@ async fn start(config: Config, config_path: PathBuf, log: LogHandle) -> Result<(
 /// Files and directories made before dropping root: the dev certificate and the mail root.
 fn prepare_files(config: &Config, id: Option<Identity>) -> Result<(), String> {
     if tls::ensure_self_signed(&config.tls, &config.server.hostname).map_err(|e| e.to_string())? {
-        for p in [&config.tls.certificate, &config.tls.key].into_iter().flatten() {
+        for p in [&config.tls.certificate, &config.tls.key]
+            .into_iter()
+            .flatten()
+        {
             privdrop::give(p, id).map_err(|e| format!("{}: {e}", p.display()))?;
         }
         info!(certificate = ?config.tls.certificate, "generated a self-signed certificate");
     }
     if let Some(root) = static_mail_root(&config.mail.location) {
-        privdrop::prepare_dir(&root, id).map_err(|e| format!("mail root {}: {e}", root.display()))?;
+        privdrop::prepare_dir(&root, id)
+            .map_err(|e| format!("mail root {}: {e}", root.display()))?;
     }
     Ok(())
 }
@@ -147,7 +170,7 @@ fn reload(shared: &Shared, log: &LogHandle) {
             return;
         }
     };
-    if let Err(e) = shared.auth.reload(crate::auth_options(&new)) {
+    if let Err(e) = shared.auth.reload(crate::setup::auth_options(&new)) {
         error!(error = %e, "reload failed (users file), the old configuration stays in force");
         return;
     }
@@ -170,9 +193,18 @@ mod tests {
 
     #[test]
     fn mail_root_of_templates() {
-        assert_eq!(static_mail_root("/var/mail/%d/%n"), Some(PathBuf::from("/var/mail")));
-        assert_eq!(static_mail_root("./var/mail/%n"), Some(PathBuf::from("./var/mail")));
+        assert_eq!(
+            static_mail_root("/var/mail/%d/%n"),
+            Some(PathBuf::from("/var/mail"))
+        );
+        assert_eq!(
+            static_mail_root("./var/mail/%n"),
+            Some(PathBuf::from("./var/mail"))
+        );
         assert_eq!(static_mail_root("~/Maildir"), None);
-        assert_eq!(static_mail_root("/srv/mail/%u/Maildir"), Some(PathBuf::from("/srv/mail")));
+        assert_eq!(
+            static_mail_root("/srv/mail/%u/Maildir"),
+            Some(PathBuf::from("/srv/mail"))
+        );
     }
 }

@@ -58,7 +58,10 @@ pub async fn login(
             };
             Span::current().record("user", info.name.as_str());
             info!(user = %info.name, mechanism, tls = conn.is_tls(), "login");
-            Ok(LoggedIn { user: info, _slot: slot })
+            Ok(LoggedIn {
+                user: info,
+                _slot: slot,
+            })
         }
         Err(AuthFailure::Invalid) => {
             info!(user = %printable(user), mechanism, reason = "invalid credentials", "login failed");
@@ -73,5 +76,8 @@ pub async fn login(
 
 /// A user-supplied name made safe for a log line: control characters escaped, length capped.
 pub fn printable(s: &str) -> String {
-    s.chars().take(64).flat_map(|c| c.escape_default()).collect()
+    s.chars()
+        .take(64)
+        .flat_map(|c| c.escape_default())
+        .collect()
 }

@@ -3,6 +3,7 @@
 
 pub mod conn;
 pub mod daemon;
+pub mod login;
 pub mod privdrop;
 pub mod tls;
 pub mod tracker;
@@ -92,13 +93,15 @@ pub struct BoundListener {
 pub async fn bind_all(config: &Config) -> std::io::Result<Vec<BoundListener>> {
     let mut out = Vec::new();
     for l in &config.listeners {
-        let addr: SocketAddr = l
-            .address
-            .parse()
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, l.address.clone()))?;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr} ({}): {e}", l.protocol)))?;
+        let addr: SocketAddr = l.address.parse().map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, l.address.clone())
+        })?;
+        let listener = TcpListener::bind(addr).await.map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot listen on {addr} ({}): {e}", l.protocol),
+            )
+        })?;
         out.push(BoundListener {
             listener,
             config: l.clone(),
@@ -143,16 +146,23 @@ async fn accept_loop(l: BoundListener, shared: Arc<Shared>) {
     }
 }
 
-async fn handle_connection(tcp: TcpStream, peer: SocketAddr, lcfg: ListenerConfig, shared: Arc<Shared>) {
+async fn handle_connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    lcfg: ListenerConfig,
+    shared: Arc<Shared>,
+) {
     let _ = tcp.set_nodelay(true);
     let local = tcp.local_addr().unwrap_or(peer);
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let span = info_span!("conn", id, proto = %lcfg.protocol, remote = %peer, user = tracing::field::Empty);
     async move {
         let cfg = shared.config();
-        let admitted = shared
-            .tracker
-            .connect(peer.ip(), cfg.limits.max_connections, cfg.limits.max_connections_per_ip);
+        let admitted = shared.tracker.connect(
+            peer.ip(),
+            cfg.limits.max_connections,
+            cfg.limits.max_connections_per_ip,
+        );
         let stream = if lcfg.tls == TlsMode::Implicit {
             let Some(acceptor) = shared.tls.current() else {
                 warn!("implicit TLS listener without a certificate");

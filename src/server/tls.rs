@@ -87,7 +87,12 @@ pub fn ensure_self_signed(cfg: &TlsConfig, hostname: &str) -> Result<bool, TlsEr
     if !cfg.generate_self_signed || (cert_path.exists() && key_path.exists()) {
         return Ok(false);
     }
-    let names = vec![hostname.to_string(), "localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let names = vec![
+        hostname.to_string(),
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
     let generated =
         rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
     let io_err = |p: &Path, e: io::Error| TlsError::Generate(format!("{}: {e}", p.display()));
@@ -96,7 +101,8 @@ pub fn ensure_self_signed(cfg: &TlsConfig, hostname: &str) -> Result<bool, TlsEr
             std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
         }
     }
-    write_private(key_path, generated.signing_key.serialize_pem().as_bytes()).map_err(|e| io_err(key_path, e))?;
+    write_private(key_path, generated.signing_key.serialize_pem().as_bytes())
+        .map_err(|e| io_err(key_path, e))?;
     std::fs::write(cert_path, generated.cert.pem()).map_err(|e| io_err(cert_path, e))?;
     Ok(true)
 }

@@ -45,7 +45,12 @@ impl Tracker {
     }
 
     /// Admits a connection from `ip` unless a cap is reached.
-    pub fn connect(&self, ip: IpAddr, max_total: usize, max_per_ip: usize) -> Result<ConnGuard, Refusal> {
+    pub fn connect(
+        &self,
+        ip: IpAddr,
+        max_total: usize,
+        max_per_ip: usize,
+    ) -> Result<ConnGuard, Refusal> {
         let mut c = self.lock();
         if c.total >= max_total {
             return Err(Refusal::Total);
@@ -56,7 +61,10 @@ impl Tracker {
         }
         *n += 1;
         c.total += 1;
-        Ok(ConnGuard { tracker: self.clone(), ip })
+        Ok(ConnGuard {
+            tracker: self.clone(),
+            ip,
+        })
     }
 
     /// Admits a login of `user` from `ip` unless `max` sessions of that pair are already open.
@@ -68,7 +76,10 @@ impl Tracker {
             return None;
         }
         *n += 1;
-        Some(LoginGuard { tracker: self.clone(), key })
+        Some(LoginGuard {
+            tracker: self.clone(),
+            key,
+        })
     }
 
     /// Connections currently open.

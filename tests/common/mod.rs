@@ -16,7 +16,11 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_mailcove");
 pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn is_root() -> bool {
@@ -25,7 +29,11 @@ pub fn is_root() -> bool {
 
 /// Argon2id with a small cost, so tests log in quickly; production defaults are in the config.
 pub fn cheap_argon2(password: &str) -> String {
-    let params = mailcove::auth::Argon2Params { m_cost_kib: 64, t_cost: 1, p_cost: 1 };
+    let params = mailcove::auth::Argon2Params {
+        m_cost_kib: 64,
+        t_cost: 1,
+        p_cost: 1,
+    };
     let phc = mailcove::auth::admin::hash_password(password.as_bytes(), &params).unwrap();
     format!("{{ARGON2ID}}{phc}")
 }
@@ -88,7 +96,8 @@ impl Builder {
 
     /// Adds a user with a cheap argon2id hash.
     pub fn user(mut self, name: &str, password: &str) -> Self {
-        self.users.push(format!("{name}:{}::::::", cheap_argon2(password)));
+        self.users
+            .push(format!("{name}:{}::::::", cheap_argon2(password)));
         self
     }
 
@@ -143,7 +152,10 @@ impl Server {
     }
 
     fn start_with(b: Builder) -> Server {
-        let dir = tempfile::Builder::new().prefix("mailcove-test").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("mailcove-test")
+            .tempdir()
+            .unwrap();
         chmod(dir.path(), 0o755);
         let ports = Ports {
             imap: free_port(),
@@ -258,16 +270,21 @@ location = "{d}/mail/%n"
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let all = [self.ports.imap, self.ports.imaps, self.ports.pop3, self.ports.pop3s]
-                .iter()
-                .all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok());
-            if all {
+            // Ports accept as soon as they are bound; "started" is logged once sessions are served.
+            if self.log().contains("mailcove started") {
                 return;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("mailcove exited during start-up ({status}):\n{}", self.log());
+                panic!(
+                    "mailcove exited during start-up ({status}):\n{}",
+                    self.log()
+                );
             }
-            assert!(Instant::now() < deadline, "mailcove did not start listening:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "mailcove did not start listening:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(25));
         }
     }
@@ -323,7 +340,10 @@ location = "{d}/mail/%n"
             if pred(&log) {
                 return log;
             }
-            assert!(Instant::now() < deadline, "expected log line never came:\n{log}");
+            assert!(
+                Instant::now() < deadline,
+                "expected log line never came:\n{log}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -428,9 +448,13 @@ impl Client {
 
     pub fn tls(port: u16, cert_der: &[u8]) -> Client {
         let tcp = Self::connect_tcp(port);
-        let conn = rustls::ClientConnection::new(client_config(cert_der), "localhost".try_into().unwrap()).unwrap();
+        let conn =
+            rustls::ClientConnection::new(client_config(cert_der), "localhost".try_into().unwrap())
+                .unwrap();
         Client {
-            r: BufReader::new(Transport::Tls(Box::new(rustls::StreamOwned::new(conn, tcp)))),
+            r: BufReader::new(Transport::Tls(Box::new(rustls::StreamOwned::new(
+                conn, tcp,
+            )))),
             port,
         }
     }
@@ -438,10 +462,17 @@ impl Client {
     /// Upgrades after STARTTLS/STLS was answered. Panics if unread bytes are buffered, because those
     /// would be plaintext sent after the OK.
     pub fn upgrade(&mut self, cert_der: &[u8]) {
-        assert!(self.r.buffer().is_empty(), "server sent bytes after the STARTTLS answer");
+        assert!(
+            self.r.buffer().is_empty(),
+            "server sent bytes after the STARTTLS answer"
+        );
         let t = std::mem::replace(self.r.get_mut(), Transport::Gone);
-        let Transport::Plain(tcp) = t else { panic!("already TLS") };
-        let conn = rustls::ClientConnection::new(client_config(cert_der), "localhost".try_into().unwrap()).unwrap();
+        let Transport::Plain(tcp) = t else {
+            panic!("already TLS")
+        };
+        let conn =
+            rustls::ClientConnection::new(client_config(cert_der), "localhost".try_into().unwrap())
+                .unwrap();
         let mut s = rustls::StreamOwned::new(conn, tcp);
         // Drive the handshake now so failures show here.
         while s.conn.is_handshaking() {
@@ -483,17 +514,25 @@ impl Client {
 
     /// Reads one line without its CRLF; panics on EOF or timeout.
     pub fn line(&mut self) -> String {
-        self.try_line().unwrap_or_else(|| panic!("connection closed while a line was expected"))
+        self.try_line()
+            .unwrap_or_else(|| panic!("connection closed while a line was expected"))
     }
 
     /// Reads one line; None at EOF.
     pub fn try_line(&mut self) -> Option<String> {
         let mut buf = Vec::new();
-        let n = self.r.read_until(b'\n', &mut buf).expect("read (timed out?)");
+        let n = self
+            .r
+            .read_until(b'\n', &mut buf)
+            .expect("read (timed out?)");
         if n == 0 {
             return None;
         }
-        assert!(buf.ends_with(b"\r\n"), "line without CRLF: {:?}", String::from_utf8_lossy(&buf));
+        assert!(
+            buf.ends_with(b"\r\n"),
+            "line without CRLF: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
         buf.truncate(buf.len() - 2);
         Some(String::from_utf8_lossy(&buf).into_owned())
     }
@@ -586,12 +625,16 @@ pub fn line_matches(pattern: &str, got: &str) -> bool {
     let mut rest = got;
     for (i, part) in parts.iter().enumerate() {
         if i == 0 {
-            let Some(r) = rest.strip_prefix(part) else { return false };
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
             rest = r;
         } else if i == parts.len() - 1 && !open_end {
             return rest.ends_with(part);
         } else {
-            let Some(pos) = rest.find(part) else { return false };
+            let Some(pos) = rest.find(part) else {
+                return false;
+            };
             rest = &rest[pos + part.len()..];
         }
     }
