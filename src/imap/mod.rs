@@ -1,4 +1,8 @@
-//! IMAP4rev1 server side.
+//! IMAP4rev1 server side: the protocol without I/O (`proto`), the session state machine, and one
+//! file per command family under `cmd`.
 
+pub mod capability;
+mod cmd;
 pub mod proto;
+pub mod response;
 pub mod session;

@@ -1,9 +1,213 @@
-//! TEMPORARY until the parser lands.
-use crate::config::ListenerConfig;
+//! One IMAP connection: framing commands out of the byte stream with the protocol receiver,
+//! checking each against the session state, running it, and writing its responses.
+//!
+//! Responses are queued and flushed only when no further complete command is buffered, so
+//! pipelined commands are answered in order and in few packets.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{debug, info};
+
+use super::cmd;
+use super::proto::receive::{Framed, FrameError, Receiver, ReceiverLimits};
+use super::response::write_status;
+use crate::config::{ListenerConfig, TlsMode};
+use crate::limits;
 use crate::server::Shared;
 use crate::server::conn::Conn;
-use std::sync::Arc;
-/// Runs.
-pub async fn run(mut conn: Conn, _s: Arc<Shared>, _l: ListenerConfig) {
-    let _ = conn.send(b"* BYE not yet\r\n").await;
+use crate::server::login::LoggedIn;
+
+/// The session's state (RFC 3501 section 3).
+pub enum State {
+    /// Before LOGIN/AUTHENTICATE.
+    NotAuthenticated,
+    /// Logged in, no mailbox selected.
+    Authenticated(Box<LoggedIn>),
+    /// LOGOUT done; the connection closes.
+    Logout,
+}
+
+/// Everything a command handler may touch.
+pub struct Session {
+    /// The client.
+    pub conn: Conn,
+    /// Daemon state.
+    pub shared: Arc<Shared>,
+    /// The listener the client came in on.
+    pub listener: ListenerConfig,
+    /// Current state.
+    pub state: State,
+    /// Frames commands out of the input.
+    pub receiver: Receiver,
+    /// Failed logins on this connection.
+    pub auth_failures: u32,
+    limits: ReceiverLimits,
+}
+
+impl Session {
+    /// True when STARTTLS may be used now.
+    pub fn starttls_possible(&self) -> bool {
+        self.listener.tls == TlsMode::Starttls
+            && !self.conn.is_tls()
+            && matches!(self.state, State::NotAuthenticated)
+            && self.shared.tls.current().is_some()
+    }
+
+    /// Forgets any partial command state after the byte stream changed under the receiver
+    /// (STARTTLS discards buffered input).
+    pub fn reset_receiver(&mut self) {
+        self.receiver = Receiver::new(self.limits);
+    }
+
+    /// Reads one bare line (a SASL response, IDLE's DONE) of at most `max` bytes. `Ok(None)` on
+    /// EOF; `Ok(Some(None))` when the line was too long (it is discarded).
+    pub async fn read_line(&mut self, max: usize) -> std::io::Result<Option<Option<Vec<u8>>>> {
+        use super::proto::receive::LineFramed;
+        loop {
+            match self.receiver.poll_line(self.conn.buffered(), max) {
+                LineFramed::Line { consumed, line_len } => {
+                    let line = self.conn.buffered()[..line_len].to_vec();
+                    self.conn.consume(consumed);
+                    return Ok(Some(Some(line)));
+                }
+                LineFramed::TooLong { consumed } => {
+                    self.conn.consume(consumed);
+                    return Ok(Some(None));
+                }
+                LineFramed::Incomplete => {
+                    self.conn.flush().await?;
+                    let timeout = Duration::from_secs(self.shared.config().timeouts.preauth_secs);
+                    match tokio::time::timeout(timeout, self.conn.fill(max + 2)).await {
+                        Ok(Ok(0)) => return Ok(None),
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => return Err(e),
+                        Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Queues `tag OK [code] text`.
+    pub fn ok(&mut self, tag: &str, code: Option<&str>, text: &str) {
+        write_status(self.conn.out(), tag, "OK", code, text);
+    }
+
+    /// Queues an untagged line `* text`.
+    pub fn untagged(&mut self, text: &str) {
+        let out = self.conn.out();
+        out.extend_from_slice(b"* ");
+        out.extend_from_slice(text.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Serves one IMAP connection to its end.
+pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
+    let cfg = shared.config();
+    let limits = ReceiverLimits {
+        max_line: cfg.limits.max_command_line,
+        max_literal: cfg.limits.max_message_size,
+        literal_plus: true,
+    };
+    let max_buffer = cfg.limits.max_command_line + usize::try_from(cfg.limits.max_message_size).unwrap_or(usize::MAX / 2);
+    let mut s = Session {
+        conn,
+        shared,
+        listener,
+        state: State::NotAuthenticated,
+        receiver: Receiver::new(limits),
+        auth_failures: 0,
+        limits,
+    };
+    s.conn.set_write_timeout(Duration::from_secs(cfg.timeouts.imap_idle_secs));
+    let caps = super::capability::before_login(&s.shared, &s.conn, s.starttls_possible());
+    s.untagged(&format!("OK [CAPABILITY {caps}] mailcove ready."));
+    let mut bad = 0u32;
+    'session: loop {
+        let framed = s.receiver.poll(s.conn.buffered());
+        match framed {
+            Framed::Incomplete => {
+                if s.conn.flush().await.is_err() {
+                    break;
+                }
+                let cfg = s.shared.config();
+                let timeout = Duration::from_secs(match s.state {
+                    State::NotAuthenticated => cfg.timeouts.preauth_secs,
+                    _ => cfg.timeouts.imap_idle_secs,
+                });
+                let read = tokio::select! {
+                    _ = s.shared.shutdown.cancelled() => {
+                        s.untagged("BYE Server shutting down.");
+                        break 'session;
+                    }
+                    r = tokio::time::timeout(timeout, s.conn.fill(max_buffer)) => r,
+                };
+                match read {
+                    Err(_) => {
+                        s.untagged("BYE Disconnected for inactivity.");
+                        info!("autologout after inactivity");
+                        break;
+                    }
+                    Ok(Ok(0)) => break,
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        debug!(error = %e, "read failed");
+                        break;
+                    }
+                }
+            }
+            Framed::Continue { .. } => {
+                // RFC 3501 7.5: the literal was accepted; ask for its data.
+                if s.conn.send(b"+ Ready for literal data\r\n").await.is_err() {
+                    break;
+                }
+            }
+            Framed::Skip { consumed } => s.conn.consume(consumed),
+            Framed::Error { consumed, error } => {
+                s.conn.consume(consumed);
+                bad += 1;
+                frame_error(&mut s, &error);
+            }
+            Framed::Command { consumed, result } => {
+                s.conn.consume(consumed);
+                match result {
+                    Ok(command) => match cmd::run(&mut s, command).await {
+                        cmd::Outcome::Continue => {}
+                        cmd::Outcome::Bad => bad += 1,
+                        cmd::Outcome::Close => break,
+                    },
+                    Err(e) => {
+                        bad += 1;
+                        let tag = e.tag.as_ref().map_or("*", |t| t.as_str()).to_string();
+                        write_status(s.conn.out(), &tag, "BAD", None, e.message);
+                    }
+                }
+            }
+        }
+        if bad >= limits::MAX_BAD_COMMANDS {
+            s.untagged("BYE Too many invalid commands.");
+            break;
+        }
+        if matches!(s.state, State::Logout) {
+            break;
+        }
+    }
+    s.conn.close().await;
+}
+
+fn frame_error(s: &mut Session, e: &FrameError) {
+    let tag = e.tag().map_or("*", |t| t.as_str()).to_string();
+    match e {
+        FrameError::LiteralTooBig { synchronizing: true, .. } => {
+            write_status(s.conn.out(), &tag, "NO", Some("TOOBIG"), "Literal is larger than the server accepts.")
+        }
+        FrameError::LiteralTooBig { synchronizing: false, .. } => {
+            write_status(s.conn.out(), &tag, "BAD", Some("TOOBIG"), "Literal is larger than the server accepts.")
+        }
+        FrameError::LineTooLong { .. } => {
+            write_status(s.conn.out(), &tag, "BAD", None, "Command line too long.")
+        }
+    }
 }

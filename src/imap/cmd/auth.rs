@@ -1,0 +1,126 @@
+//! Not-authenticated commands: STARTTLS (RFC 2595), LOGIN, AUTHENTICATE (RFC 3501 6.2.2 with
+//! SASL-IR, RFC 4959) through the shared SASL codec and login path.
+
+use tracing::debug;
+
+use super::Outcome;
+use crate::auth::sasl::{SaslError, SaslExchange, Step, encode_challenge};
+use crate::imap::capability;
+use crate::imap::response::ImapError;
+use crate::imap::session::{Session, State};
+use crate::limits;
+use crate::server::login::{self, LoginError, plaintext_allowed};
+
+/// STARTTLS: answer OK, then handshake. Input pipelined behind the command is discarded, never
+/// executed, and the framing state is reset with it.
+pub async fn starttls(s: &mut Session, tag: &str) -> Result<Outcome, ImapError> {
+    if s.conn.is_tls() {
+        return Err(ImapError::TlsUnavailable("TLS is already active"));
+    }
+    if !s.starttls_possible() {
+        return Err(ImapError::TlsUnavailable("not offered on this port"));
+    }
+    let Some(acceptor) = s.shared.tls.current() else {
+        return Err(ImapError::TlsUnavailable("no certificate configured"));
+    };
+    s.ok(tag, None, "Begin TLS negotiation now.");
+    let res = s.conn.start_tls(&acceptor).await;
+    s.reset_receiver();
+    match res {
+        Ok(()) => Ok(Outcome::Continue),
+        Err(e) => {
+            debug!(error = %e, "STARTTLS handshake failed");
+            Ok(Outcome::Close)
+        }
+    }
+}
+
+/// LOGIN user password.
+pub async fn login(s: &mut Session, tag: &str, user: &[u8], password: &[u8]) -> Result<Outcome, ImapError> {
+    if !plaintext_allowed(&s.shared, &s.conn) {
+        return Err(ImapError::PrivacyRequired);
+    }
+    let user = String::from_utf8_lossy(user).into_owned();
+    finish(s, tag, &user, password, "LOGIN").await
+}
+
+/// AUTHENTICATE mechanism [initial-response].
+pub async fn authenticate(
+    s: &mut Session,
+    tag: &str,
+    mechanism: &str,
+    initial: Option<&[u8]>,
+) -> Result<Outcome, ImapError> {
+    if !plaintext_allowed(&s.shared, &s.conn) {
+        return Err(ImapError::PrivacyRequired);
+    }
+    let initial = match initial {
+        Some(b) => Some(std::str::from_utf8(b).map_err(|_| ImapError::BadSasl)?),
+        None => None,
+    };
+    let (mut exchange, mut step) = SaslExchange::start(mechanism, initial).map_err(sasl_error)?;
+    loop {
+        match step {
+            Step::Done(creds) => {
+                let user = creds.authcid.clone();
+                return finish(s, tag, &user, &creds.password, "AUTHENTICATE").await;
+            }
+            Step::Challenge(data) => {
+                let line = format!("+ {}\r\n", encode_challenge(&data));
+                s.conn.queue(line.as_bytes());
+                let reply = match s.read_line(limits::MAX_SASL_LINE).await {
+                    Ok(Some(Some(l))) => l,
+                    Ok(Some(None)) => return Err(ImapError::BadSasl),
+                    Ok(None) | Err(_) => return Ok(Outcome::Close),
+                };
+                let reply = std::str::from_utf8(&reply).map_err(|_| ImapError::BadSasl)?;
+                step = exchange.step(reply).map_err(sasl_error)?;
+            }
+        }
+    }
+}
+
+fn sasl_error(e: SaslError) -> ImapError {
+    match e {
+        SaslError::UnknownMechanism => ImapError::UnknownMechanism,
+        SaslError::Cancelled => ImapError::AuthCancelled,
+        SaslError::AuthzidNotPermitted => ImapError::AuthFailed,
+        _ => ImapError::BadSasl,
+    }
+}
+
+async fn finish(s: &mut Session, tag: &str, user: &str, password: &[u8], mechanism: &'static str) -> Result<Outcome, ImapError> {
+    match login::login(&s.shared, &s.conn, user, password, mechanism).await {
+        Ok(logged_in) => {
+            s.state = State::Authenticated(Box::new(logged_in));
+            let caps = capability::after_login();
+            s.ok(tag, Some(&format!("CAPABILITY {caps}")), "Logged in");
+            Ok(Outcome::Continue)
+        }
+        Err(LoginError::PlaintextRefused) => Err(ImapError::PrivacyRequired),
+        Err(LoginError::TempFail) => Err(ImapError::AuthTemp),
+        Err(LoginError::UserIpLimit(n)) => {
+            // As Dovecot: the session is ended with BYE rather than a NO that clients would
+            // take for a wrong password.
+            s.untagged(&format!(
+                "BYE [UNAVAILABLE] Maximum number of connections from user+IP exceeded (limit {n})."
+            ));
+            Ok(Outcome::Close)
+        }
+        Err(LoginError::Invalid) => {
+            s.auth_failures += 1;
+            if s.auth_failures >= limits::MAX_AUTH_FAILURES_PER_CONNECTION {
+                crate::imap::response::write_status(
+                    s.conn.out(),
+                    tag,
+                    "NO",
+                    Some("AUTHENTICATIONFAILED"),
+                    "Authentication failed.",
+                );
+                s.untagged("BYE Too many failed logins.");
+                return Ok(Outcome::Close);
+            }
+            Err(ImapError::AuthFailed)
+        }
+    }
+}
