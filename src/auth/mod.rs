@@ -675,6 +675,65 @@ impl Authenticator {
 mod tests {
     use super::*;
 
+    async fn wait_for(cond: impl Fn() -> bool) {
+        for _ in 0..2000 {
+            if cond() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn full_pool_gives_tempfail_without_penalty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users");
+        std::fs::write(&path, "p:{PLAIN}pw\n").unwrap();
+        let mut o = AuthOptions::new(&path);
+        o.argon2 = Argon2Params {
+            m_cost_kib: 256,
+            t_cost: 1,
+            p_cost: 1,
+        };
+        o.hash_threads = 1;
+        o.max_queued = 1;
+        o.allow_plaintext_schemes = true;
+        let auth = Arc::new(Authenticator::new(o).unwrap());
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+
+        // Occupy the only hashing thread with a job we release later.
+        let pool = Arc::clone(&auth.inner.snapshot().pool);
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let blocker = {
+            let pool = Arc::clone(&pool);
+            tokio::spawn(async move {
+                pool.run(move || rx.recv_timeout(Duration::from_secs(30)).is_ok())
+                    .await
+            })
+        };
+        wait_for(|| pool.running() == 1).await;
+        let queued = {
+            let auth = Arc::clone(&auth);
+            tokio::spawn(async move { auth.authenticate("p", b"pw", ip).await })
+        };
+        wait_for(|| pool.queued() == 1).await;
+        assert_eq!(pool.queued(), 1);
+
+        assert_eq!(
+            auth.authenticate("p", b"pw", ip).await,
+            Err(AuthFailure::TempFail(TempFailReason::Overloaded))
+        );
+        assert_eq!(
+            auth.authenticate("p", b"wrong", ip).await,
+            Err(AuthFailure::TempFail(TempFailReason::Overloaded))
+        );
+        assert_eq!(auth.failures(ip), 0);
+
+        tx.send(()).unwrap();
+        assert_eq!(blocker.await.unwrap(), Ok(true));
+        assert_eq!(queued.await.unwrap().map(|u| u.name), Ok("p".to_owned()));
+    }
+
     #[test]
     fn nets() {
         let v4: IpAddr = "192.0.2.9".parse().unwrap();
