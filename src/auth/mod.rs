@@ -5,7 +5,7 @@
 //!
 //! * **User database**: a Dovecot passwd-file ([`passwd`]), so an existing
 //!   Dovecot deployment points mailcove at its file unchanged. It is parsed
-//!   completely into an immutable [`passwd::UserDb`] held in an `Arc`
+//!   completely into an immutable user table held in an `Arc`
 //!   snapshot; a lookup clones the `Arc` and never blocks on a reload. A
 //!   reload (on change, or [`Authenticator::reload`] on SIGHUP) parses the new
 //!   file aside and swaps it in only if the whole file is valid, so a broken
@@ -828,6 +828,47 @@ mod tests {
         assert!(text.contains("203.0.113.5"), "{text}");
         assert!(text.contains("wrong password"), "{text}");
         assert!(!text.contains("Sup3rSecretGuess"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn unusable_scheme_is_warned_about_once_per_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users");
+        std::fs::write(
+            &path,
+            "md5:{MD5-CRYPT}$1$abc$def\nplain:{PLAIN}pw\nlocked:*\n",
+        )
+        .unwrap();
+        let mut o = AuthOptions::new(&path);
+        o.argon2 = Argon2Params {
+            m_cost_kib: 256,
+            t_cost: 1,
+            p_cost: 1,
+        };
+        o.failure_delay = Duration::ZERO;
+        o.failure_delay_max = Duration::ZERO;
+        let auth = Authenticator::new(o).unwrap();
+        let ip: IpAddr = "192.0.2.2".parse().unwrap();
+        let warned = |user: &str| {
+            auth.inner
+                .snapshot()
+                .db
+                .get(user)
+                .map(|e| e.warned.load(Ordering::Relaxed))
+        };
+        assert_eq!(warned("md5"), Some(false));
+        for user in ["md5", "plain", "locked"] {
+            for _ in 0..2 {
+                assert_eq!(
+                    auth.authenticate(user, b"pw", ip).await,
+                    Err(AuthFailure::Invalid)
+                );
+            }
+        }
+        assert_eq!(warned("md5"), Some(true));
+        assert_eq!(warned("plain"), Some(true));
+        // A deliberately locked account is not an admin mistake: no warning.
+        assert_eq!(warned("locked"), Some(false));
     }
 
     #[test]
