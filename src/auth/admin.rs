@@ -26,6 +26,11 @@ use super::passwd::{self, is_ignored_line, line_username, normalize, validate_us
 use super::{Argon2Params, AuthError, UserInfo, scheme};
 use crate::limits::{MAX_PASSWORD_LEN, MAX_USERS_FILE_SIZE};
 
+/// The scheme prefix of the password fields mailcove writes; prepend it to
+/// [`hash_password`]'s result for a passwd-file line (`doveadm pw` prints
+/// the same form).
+pub const ARGON2ID_SCHEME_PREFIX: &str = "{ARGON2ID}";
+
 /// Mode of a users file created by `user_add`: it holds password hashes.
 const NEW_FILE_MODE: u32 = 0o600;
 
@@ -57,7 +62,7 @@ pub fn user_add(
         if find_user_line(content, name).is_some() {
             return Err(AuthError::UserExists(name.to_owned()));
         }
-        let mut line = format!("{name}:{{ARGON2ID}}{hash}");
+        let mut line = format!("{name}:{ARGON2ID_SCHEME_PREFIX}{hash}");
         if !extra.is_empty() {
             line.push_str("::::::");
             line.push_str(&extra.join(" "));
@@ -90,7 +95,7 @@ pub fn user_passwd(
             .iter()
             .position(|&b| b == b'\r' || b == b'\n')
             .unwrap_or(line.len());
-        let field = format!("{{ARGON2ID}}{hash}");
+        let field = format!("{ARGON2ID_SCHEME_PREFIX}{hash}");
         let mut new_line = Vec::with_capacity(line.len() + field.len());
         match line.iter().position(|&b| b == b':') {
             Some(colon) => {

@@ -5,7 +5,7 @@
 //!
 //! * **User database**: a Dovecot passwd-file ([`passwd`]), so an existing
 //!   Dovecot deployment points mailcove at its file unchanged. It is parsed
-//!   completely into an immutable [`passwd::UserDb`] held in an `Arc`
+//!   completely into an immutable user table held in an `Arc`
 //!   snapshot; a lookup clones the `Arc` and never blocks on a reload. A
 //!   reload (on change, or [`Authenticator::reload`] on SIGHUP) parses the new
 //!   file aside and swaps it in only if the whole file is valid, so a broken
@@ -300,6 +300,8 @@ struct CheckState {
     last_check: Option<Instant>,
     /// A version that failed to load, not retried until the file changes.
     bad: Option<FileStamp>,
+    /// The file could not be stat'ed last time (logged once).
+    unreadable: bool,
 }
 
 struct Inner {
@@ -366,6 +368,18 @@ fn load_db(path: &Path) -> Result<(UserDb, FileStamp), AuthError> {
     Ok((db, stamp))
 }
 
+/// A client-supplied user name as it may appear in a log: cut to
+/// `MAX_USERNAME_LEN` bytes (on a character boundary) so a 64 KiB LOGIN
+/// argument cannot flood the log; callers log it with `?` so control
+/// characters are escaped.
+fn log_name(user: &str) -> &str {
+    let mut end = user.len().min(MAX_USERNAME_LEN);
+    while !user.is_char_boundary(end) {
+        end -= 1;
+    }
+    user.get(..end).unwrap_or_default()
+}
+
 const DUMMY_PASSWORD: &[u8] = b"mailcove dummy password for unknown users";
 
 fn make_dummy(params: &Argon2Params) -> Result<StoredHash, AuthError> {
@@ -404,12 +418,22 @@ impl Inner {
         check.last_check = Some(now);
         let snap = self.snapshot();
         let path = &snap.opts.users_file;
-        let current = fs::metadata(path)
-            .map(|m| FileStamp::of(&m))
-            .map_err(|source| AuthError::Io {
-                path: path.clone(),
-                source,
-            })?;
+        let current = match fs::metadata(path) {
+            Ok(meta) => {
+                check.unreadable = false;
+                FileStamp::of(&meta)
+            }
+            Err(source) => {
+                if !check.unreadable {
+                    tracing::error!(users_file = %path.display(), error = %source, "cannot stat users file; keeping the previous users");
+                    check.unreadable = true;
+                }
+                return Err(AuthError::Io {
+                    path: path.clone(),
+                    source,
+                });
+            }
+        };
         if current == snap.stamp || Some(current) == check.bad {
             return Ok(false);
         }
@@ -472,10 +496,15 @@ impl Inner {
             }
             Verdict::Mismatch => Err("wrong password"),
             Verdict::Refused(reason) => {
-                if let StoredHash::Unsupported { scheme, .. } = &entry.hash
+                let scheme = match &entry.hash {
+                    StoredHash::Unsupported { scheme, .. } => Some(scheme.as_str()),
+                    StoredHash::Plain(_) => Some("PLAIN"),
+                    _ => None,
+                };
+                if let Some(scheme) = scheme
                     && !entry.warned.swap(true, Ordering::Relaxed)
                 {
-                    tracing::warn!(user = ?entry.info.name, scheme = %scheme, reason, "user cannot log in");
+                    tracing::warn!(user = ?entry.info.name, scheme, reason, "user cannot log in");
                 }
                 Err(reason)
             }
@@ -624,16 +653,16 @@ impl Authenticator {
             Ok(Err(reason)) => {
                 let failures = self.inner.penalty.record_failure(remote, Instant::now());
                 let delay = penalty_delay(base, max, failures);
-                tracing::info!(user = ?user, %remote, reason, failures, delay_ms = delay.as_millis() as u64, "authentication failed");
+                tracing::info!(user = ?log_name(user), %remote, reason, failures, delay_ms = delay.as_millis() as u64, "authentication failed");
                 tokio::time::sleep(delay).await;
                 Err(AuthFailure::Invalid)
             }
             Err(PoolError::Overloaded) => {
-                tracing::warn!(user = ?user, %remote, "authentication refused: hashing pool full");
+                tracing::warn!(user = ?log_name(user), %remote, "authentication refused: hashing pool full");
                 Err(AuthFailure::TempFail(TempFailReason::Overloaded))
             }
             Err(PoolError::Failed) => {
-                tracing::error!(user = ?user, %remote, "authentication job failed");
+                tracing::error!(user = ?log_name(user), %remote, "authentication job failed");
                 Err(AuthFailure::TempFail(TempFailReason::Internal))
             }
         }
@@ -674,6 +703,173 @@ impl Authenticator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn wait_for(cond: impl Fn() -> bool) {
+        for _ in 0..2000 {
+            if cond() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn full_pool_gives_tempfail_without_penalty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users");
+        std::fs::write(&path, "p:{PLAIN}pw\n").unwrap();
+        let mut o = AuthOptions::new(&path);
+        o.argon2 = Argon2Params {
+            m_cost_kib: 256,
+            t_cost: 1,
+            p_cost: 1,
+        };
+        o.hash_threads = 1;
+        o.max_queued = 1;
+        o.allow_plaintext_schemes = true;
+        let auth = Arc::new(Authenticator::new(o).unwrap());
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+
+        // Occupy the only hashing thread with a job we release later.
+        let pool = Arc::clone(&auth.inner.snapshot().pool);
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let blocker = {
+            let pool = Arc::clone(&pool);
+            tokio::spawn(async move {
+                pool.run(move || rx.recv_timeout(Duration::from_secs(30)).is_ok())
+                    .await
+            })
+        };
+        wait_for(|| pool.running() == 1).await;
+        let queued = {
+            let auth = Arc::clone(&auth);
+            tokio::spawn(async move { auth.authenticate("p", b"pw", ip).await })
+        };
+        wait_for(|| pool.queued() == 1).await;
+        assert_eq!(pool.queued(), 1);
+
+        assert_eq!(
+            auth.authenticate("p", b"pw", ip).await,
+            Err(AuthFailure::TempFail(TempFailReason::Overloaded))
+        );
+        assert_eq!(
+            auth.authenticate("p", b"wrong", ip).await,
+            Err(AuthFailure::TempFail(TempFailReason::Overloaded))
+        );
+        assert_eq!(auth.failures(ip), 0);
+
+        tx.send(()).unwrap();
+        assert_eq!(blocker.await.unwrap(), Ok(true));
+        assert_eq!(queued.await.unwrap().map(|u| u.name), Ok("p".to_owned()));
+    }
+
+    #[test]
+    fn log_name_is_bounded_on_a_char_boundary() {
+        assert_eq!(log_name("alice"), "alice");
+        let long = "é".repeat(200); // 400 bytes
+        let cut = log_name(&long);
+        assert!(cut.len() <= MAX_USERNAME_LEN);
+        assert!(cut.len() >= MAX_USERNAME_LEN - 1);
+        assert!(cut.chars().all(|c| c == 'é'));
+    }
+
+    /// Collects formatted log output for inspection.
+    #[derive(Clone, Default)]
+    struct LogBuf(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for LogBuf {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuf {
+        type Writer = LogBuf;
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    #[tokio::test]
+    async fn failure_log_names_user_and_address_never_the_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users");
+        std::fs::write(&path, "alice:{PLAIN}pw\n").unwrap();
+        let mut o = AuthOptions::new(&path);
+        o.argon2 = Argon2Params {
+            m_cost_kib: 256,
+            t_cost: 1,
+            p_cost: 1,
+        };
+        o.failure_delay = Duration::from_millis(1);
+        o.failure_delay_max = Duration::from_millis(1);
+        o.allow_plaintext_schemes = true;
+        let auth = Authenticator::new(o).unwrap();
+
+        let logs = LogBuf::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let ip: IpAddr = "203.0.113.5".parse().unwrap();
+        assert_eq!(
+            auth.authenticate("alice", b"Sup3rSecretGuess", ip).await,
+            Err(AuthFailure::Invalid)
+        );
+        assert!(auth.authenticate("alice", b"pw", ip).await.is_ok());
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        assert!(text.contains("authentication failed"), "{text}");
+        assert!(text.contains("alice"), "{text}");
+        assert!(text.contains("203.0.113.5"), "{text}");
+        assert!(text.contains("wrong password"), "{text}");
+        assert!(!text.contains("Sup3rSecretGuess"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn unusable_scheme_is_warned_about_once_per_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users");
+        std::fs::write(
+            &path,
+            "md5:{MD5-CRYPT}$1$abc$def\nplain:{PLAIN}pw\nlocked:*\n",
+        )
+        .unwrap();
+        let mut o = AuthOptions::new(&path);
+        o.argon2 = Argon2Params {
+            m_cost_kib: 256,
+            t_cost: 1,
+            p_cost: 1,
+        };
+        o.failure_delay = Duration::ZERO;
+        o.failure_delay_max = Duration::ZERO;
+        let auth = Authenticator::new(o).unwrap();
+        let ip: IpAddr = "192.0.2.2".parse().unwrap();
+        let warned = |user: &str| {
+            auth.inner
+                .snapshot()
+                .db
+                .get(user)
+                .map(|e| e.warned.load(Ordering::Relaxed))
+        };
+        assert_eq!(warned("md5"), Some(false));
+        for user in ["md5", "plain", "locked"] {
+            for _ in 0..2 {
+                assert_eq!(
+                    auth.authenticate(user, b"pw", ip).await,
+                    Err(AuthFailure::Invalid)
+                );
+            }
+        }
+        assert_eq!(warned("md5"), Some(true));
+        assert_eq!(warned("plain"), Some(true));
+        // A deliberately locked account is not an admin mistake: no warning.
+        assert_eq!(warned("locked"), Some(false));
+    }
 
     #[test]
     fn nets() {

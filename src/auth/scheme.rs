@@ -159,6 +159,11 @@ fn check_sha_crypt(hash: &str) -> Result<(), &'static str> {
     let mut fields = hash.split('$').skip(2);
     if let Some(rounds) = fields.next().and_then(|f| f.strip_prefix("rounds=")) {
         let rounds: u32 = rounds.parse().map_err(|_| "malformed SHA-crypt rounds")?;
+        // glibc silently raises rounds below 1000 to 1000; the sha-crypt
+        // crate would instead read the field as salt and never match.
+        if rounds < sha_crypt::Params::ROUNDS_MIN {
+            return Err("SHA-crypt rounds below 1000 not supported");
+        }
         if rounds > MAX_SHA_CRYPT_ROUNDS {
             return Err("SHA-crypt rounds above limits::MAX_SHA_CRYPT_ROUNDS");
         }
@@ -303,6 +308,10 @@ mod tests {
         let big_m = "$argon2id$v=19$m=4194304,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc";
         assert!(matches!(
             StoredHash::parse(big_m),
+            StoredHash::Unsupported { .. }
+        ));
+        assert!(matches!(
+            StoredHash::parse("$6$rounds=999$salt$abc"),
             StoredHash::Unsupported { .. }
         ));
         let rounds = "$6$rounds=999999999$salt$abc";
