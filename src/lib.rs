@@ -3,3 +3,4 @@
 pub mod cli;
 pub mod imap;
 pub mod limits;
+pub mod mime;

@@ -39,3 +39,21 @@ pub const DEFAULT_PREAUTH_SECS: u64 = 60;
 pub const TLS_HANDSHAKE_SECS: u64 = 30;
 /// Default time sessions get to say BYE after SIGTERM before the process exits.
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
+
+// ---- mime ----
+
+/// Deepest nesting of multipart and message/rfc822 parts we descend into, as
+/// Dovecot's `mail_max_nested_mime_parts` default (100). A container deeper than
+/// this is kept as an opaque leaf, so a hostile message cannot make the part
+/// tree (or the recursive BODYSTRUCTURE writer) grow without bound.
+pub const MAX_MIME_DEPTH: usize = 100;
+/// Most MIME parts in one message, as Dovecot's `mail_max_total_mime_parts`
+/// default (10,000). Past it, boundaries are no longer recognised and the rest
+/// of the message stays in the current part.
+pub const MAX_MIME_PARTS: usize = 10_000;
+/// Most decoded text kept per message for SEARCH BODY/TEXT (and most raw bytes
+/// of one part fed to the decoders). Text past it is not searched: a 50 MiB
+/// attachment must not cost 50 MiB of UTF-8 per SEARCH.
+pub const MAX_SEARCH_TEXT_BYTES: usize = 4 * 1024 * 1024;
+/// Largest cache blob `MessageInfo::from_cache_bytes` accepts.
+pub const MAX_MIME_CACHE_BYTES: usize = 16 * 1024 * 1024;
