@@ -25,7 +25,7 @@ fn fixtures_match_expected_strings() {
         .filter(|p| p.extension().is_some_and(|x| x == "eml"))
         .collect();
     entries.sort();
-    assert!(entries.len() >= 2, "fixtures missing: {}", entries.len());
+    assert!(entries.len() >= 14, "fixtures missing: {}", entries.len());
     let mut failures = Vec::new();
     for eml in entries {
         let raw = std::fs::read(&eml).expect("read eml");
