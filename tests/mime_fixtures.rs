@@ -31,15 +31,14 @@ fn fixtures_match_expected_strings() {
         let raw = std::fs::read(&eml).expect("read eml");
         let info = MessageInfo::parse(&raw);
         // The cache round trip must not change any answer.
-        let cached = MessageInfo::from_cache_bytes(&info.to_cache_bytes()).expect("cache round trip");
+        let cached =
+            MessageInfo::from_cache_bytes(&info.to_cache_bytes()).expect("cache round trip");
         assert_eq!(cached, info, "{}", eml.display());
         let mut checks = 0;
-        for (ext, render) in [
-            ("envelope", 0u8),
-            ("body", 1),
-            ("bodystructure", 2),
-        ] {
-            let Some(want) = expected(&eml.with_extension(ext)) else { continue };
+        for (ext, render) in [("envelope", 0u8), ("body", 1), ("bodystructure", 2)] {
+            let Some(want) = expected(&eml.with_extension(ext)) else {
+                continue;
+            };
             checks += 1;
             let mut got = Vec::new();
             match render {

@@ -288,7 +288,9 @@ mod tests {
 
     #[test]
     fn plain_named_commented() {
-        let l = parse_address_list(b" \"Doe, John\" <john@ex.com>, jane@ex.org (Jane D),\n <bob@ex.net>");
+        let l = parse_address_list(
+            b" \"Doe, John\" <john@ex.com>, jane@ex.org (Jane D),\n <bob@ex.net>",
+        );
         assert_eq!(
             l,
             vec![
@@ -301,7 +303,10 @@ mod tests {
 
     #[test]
     fn missing_parts_and_groups() {
-        assert_eq!(parse_address_list(b"user"), vec![a(None, Some("user"), Some("MISSING_DOMAIN"))]);
+        assert_eq!(
+            parse_address_list(b"user"),
+            vec![a(None, Some("user"), Some("MISSING_DOMAIN"))]
+        );
         let l = parse_address_list(b"Team: a@b, c@d;, undisclosed-recipients:;");
         assert_eq!(
             l,

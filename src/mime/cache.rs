@@ -9,7 +9,10 @@
 //! (message parts have one child, leaves none, nesting and part count within
 //! limits) is refused with `None`, and the caller re-parses the message.
 
-use super::{Address, ByteRange, ContentInfo, Disposition, Envelope, MessageInfo, Param, Part, PartKind, Size};
+use super::{
+    Address, ByteRange, ContentInfo, Disposition, Envelope, MessageInfo, Param, Part, PartKind,
+    Size,
+};
 use crate::limits::{MAX_MIME_CACHE_BYTES, MAX_MIME_DEPTH, MAX_MIME_PARTS};
 
 const MAGIC: &[u8; 4] = b"MCMI";
@@ -283,7 +286,9 @@ impl MessageInfo {
                 None => 0,
                 Some(p) => {
                     let pp = parts.get_mut(p as usize)?;
-                    if pp.kind == PartKind::Leaf || (pp.kind == PartKind::Message && !pp.children.is_empty()) {
+                    if pp.kind == PartKind::Leaf
+                        || (pp.kind == PartKind::Message && !pp.children.is_empty())
+                    {
                         return None;
                     }
                     pp.children.push(idx as u32);
@@ -310,7 +315,10 @@ impl MessageInfo {
         if r.i != blob.len() {
             return None;
         }
-        if parts.iter().any(|p| p.kind == PartKind::Message && p.children.len() != 1) {
+        if parts
+            .iter()
+            .any(|p| p.kind == PartKind::Message && p.children.len() != 1)
+        {
             return None;
         }
         Some(MessageInfo { parts })

@@ -137,7 +137,10 @@ mod tests {
                 for l in 0..=4u64 {
                     let e = (s as usize).min(expected.len());
                     let end = (e + l as usize).min(expected.len());
-                    assert_eq!(convert_split(input, at, Some((s, l))), expected[e..end].to_vec());
+                    assert_eq!(
+                        convert_split(input, at, Some((s, l))),
+                        expected[e..end].to_vec()
+                    );
                 }
             }
         }

@@ -50,7 +50,10 @@ pub(crate) fn fields(header: &[u8]) -> impl Iterator<Item = Field<'_>> {
 
 /// Index just after the LF ending the line that contains `from`, or the end.
 pub(crate) fn line_end(s: &[u8], from: usize) -> usize {
-    match s.get(from..).and_then(|r| r.iter().position(|&b| b == b'\n')) {
+    match s
+        .get(from..)
+        .and_then(|r| r.iter().position(|&b| b == b'\n'))
+    {
         Some(i) => from + i + 1,
         None => s.len(),
     }
@@ -75,7 +78,11 @@ fn trim_end(mut s: &[u8]) -> &[u8] {
 /// Unfolds a raw header value: drops CR and LF, drops leading whitespace and
 /// trailing whitespace of the field.
 pub(crate) fn unfold(raw: &[u8]) -> Vec<u8> {
-    let mut out: Vec<u8> = raw.iter().copied().filter(|&b| b != b'\r' && b != b'\n').collect();
+    let mut out: Vec<u8> = raw
+        .iter()
+        .copied()
+        .filter(|&b| b != b'\r' && b != b'\n')
+        .collect();
     let lead = out.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
     out.drain(..lead);
     while matches!(out.last(), Some(b' ' | b'\t')) {
@@ -118,7 +125,20 @@ fn push_crlf(out: &mut Vec<u8>, s: &[u8]) {
 pub(crate) fn is_tspecial(b: u8) -> bool {
     matches!(
         b,
-        b'(' | b')' | b'<' | b'>' | b'@' | b',' | b';' | b':' | b'\\' | b'"' | b'/' | b'[' | b']' | b'?' | b'='
+        b'(' | b')'
+            | b'<'
+            | b'>'
+            | b'@'
+            | b','
+            | b';'
+            | b':'
+            | b'\\'
+            | b'"'
+            | b'/'
+            | b'['
+            | b']'
+            | b'?'
+            | b'='
     )
 }
 
@@ -335,7 +355,8 @@ fn parse_params(lx: &mut Lexer<'_>) -> Vec<Param> {
         let value = if lx.peek() == Some(b'"') {
             lx.quoted()
         } else {
-            lx.take_while(|b| b != b';' && b != b' ' && b != b'\t').to_vec()
+            lx.take_while(|b| b != b';' && b != b' ' && b != b'\t')
+                .to_vec()
         };
         match split_star(name) {
             Some(s) => starred.push(Starred {
@@ -551,10 +572,14 @@ mod tests {
 
     #[test]
     fn content_type_quoted_and_comments() {
-        let (t, s, params) = parse_content_type(b"Text/Plain (c) ; charset = \"us\\\"ascii\" ;format=flowed");
+        let (t, s, params) =
+            parse_content_type(b"Text/Plain (c) ; charset = \"us\\\"ascii\" ;format=flowed");
         assert_eq!(t.as_deref(), Some(&b"Text"[..]));
         assert_eq!(s.as_deref(), Some(&b"Plain"[..]));
-        assert_eq!(params, vec![p("charset", "us\"ascii"), p("format", "flowed")]);
+        assert_eq!(
+            params,
+            vec![p("charset", "us\"ascii"), p("format", "flowed")]
+        );
     }
 
     #[test]
@@ -562,8 +587,14 @@ mod tests {
         let h = b"Subject: a\n b\nFrom: x@y\r\nTo: z@w\n\n";
         let names: Vec<&[u8]> = fields(h).map(|f| f.name).collect();
         assert_eq!(names, vec![&b"Subject"[..], b"From", b"To"]);
-        assert_eq!(header_fields(h, &[b"subject", b"TO"], false), b"Subject: a\r\n b\r\nTo: z@w\r\n\r\n");
-        assert_eq!(header_fields(h, &[b"subject", b"TO"], true), b"From: x@y\r\n\r\n");
+        assert_eq!(
+            header_fields(h, &[b"subject", b"TO"], false),
+            b"Subject: a\r\n b\r\nTo: z@w\r\n\r\n"
+        );
+        assert_eq!(
+            header_fields(h, &[b"subject", b"TO"], true),
+            b"From: x@y\r\n\r\n"
+        );
         assert_eq!(header_fields(h, &[b"nothing"], false), b"\r\n");
     }
 

@@ -161,7 +161,9 @@ impl ContentInfo {
 
     /// True when the media type is `text` (or missing, which means text/plain).
     pub fn is_text(&self) -> bool {
-        self.ctype.as_deref().is_none_or(|t| t.eq_ignore_ascii_case(b"text"))
+        self.ctype
+            .as_deref()
+            .is_none_or(|t| t.eq_ignore_ascii_case(b"text"))
     }
 }
 

@@ -57,7 +57,10 @@ fn boundary_at(raw: &[u8], ls: usize, open: &[Open]) -> Option<(usize, bool, usi
     let mut best: Option<usize> = None;
     for (i, o) in open.iter().enumerate().rev() {
         if rest.starts_with(&o.boundary)
-            && best.is_none_or(|b| open.get(b).is_some_and(|ob| ob.boundary.len() < o.boundary.len()))
+            && best.is_none_or(|b| {
+                open.get(b)
+                    .is_some_and(|ob| ob.boundary.len() < o.boundary.len())
+            })
         {
             best = Some(i);
         }
@@ -149,9 +152,13 @@ pub(crate) fn parse(raw: &[u8]) -> MessageInfo {
                 let parent_multipart = parent_part.is_some_and(|p| p.kind == PartKind::Multipart);
                 let parent_digest = parent_multipart
                     && parent_part.is_some_and(|p| {
-                        p.content.subtype.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(b"digest"))
+                        p.content
+                            .subtype
+                            .as_deref()
+                            .is_some_and(|s| s.eq_ignore_ascii_case(b"digest"))
                     });
-                let message_root = parent.is_none() || parent_part.is_some_and(|p| p.kind == PartKind::Message);
+                let message_root =
+                    parent.is_none() || parent_part.is_some_and(|p| p.kind == PartKind::Message);
                 let scan = scan_header(raw.get(pos..hdr_end).unwrap_or(&[]), message_root);
                 let mut content = scan.content;
                 if !(scan.is_mime || parent_multipart) {
@@ -163,13 +170,25 @@ pub(crate) fn parse(raw: &[u8]) -> MessageInfo {
                     digest_default = true;
                 }
                 let is_type = |t: &[u8], s: &[u8]| {
-                    content.ctype.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(t))
-                        && content.subtype.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(s))
+                    content
+                        .ctype
+                        .as_deref()
+                        .is_some_and(|x| x.eq_ignore_ascii_case(t))
+                        && content
+                            .subtype
+                            .as_deref()
+                            .is_some_and(|x| x.eq_ignore_ascii_case(s))
                 };
-                let wants_multipart = content.ctype.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(b"multipart"))
+                let wants_multipart = content
+                    .ctype
+                    .as_deref()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(b"multipart"))
                     && content.subtype.is_some();
                 let wants_message = digest_default || is_type(b"message", b"rfc822");
-                let boundary = content.param(b"boundary").filter(|b| !b.is_empty()).map(<[u8]>::to_vec);
+                let boundary = content
+                    .param(b"boundary")
+                    .filter(|b| !b.is_empty())
+                    .map(<[u8]>::to_vec);
                 let room = depth < MAX_MIME_DEPTH && parts.len() < MAX_MIME_PARTS;
                 let kind = if wants_multipart {
                     // Without a boundary or past a limit the multipart has no
@@ -195,7 +214,10 @@ pub(crate) fn parse(raw: &[u8]) -> MessageInfo {
                 match kind {
                     PartKind::Multipart => {
                         if let (Some(b), true) = (boundary, room) {
-                            open.push(Open { part: cur, boundary: b });
+                            open.push(Open {
+                                part: cur,
+                                boundary: b,
+                            });
                         }
                         step = Step::Body(hdr_end);
                     }
@@ -240,7 +262,13 @@ fn range(s: usize, e: usize) -> ByteRange {
 
 /// Handles a boundary line: ends every part from `cur` up to the boundary's
 /// multipart, then starts the next body part or the epilogue.
-fn finish(parts: &mut Vec<Part>, open: &mut Vec<Open>, cur: &mut usize, depth: &mut usize, hit: Hit) -> Step {
+fn finish(
+    parts: &mut Vec<Part>,
+    open: &mut Vec<Open>,
+    cur: &mut usize,
+    depth: &mut usize,
+    hit: Hit,
+) -> Step {
     let Some(owner) = open.get(hit.owner).map(|o| o.part) else {
         return Step::Body(hit.after);
     };
@@ -290,7 +318,9 @@ fn compute_sizes(raw: &[u8], parts: &mut [Part]) {
         let mut body = Size::default();
         let mut pos = p.body.start;
         for &c in &p.children {
-            let Some(cp) = parts.get(c as usize) else { continue };
+            let Some(cp) = parts.get(c as usize) else {
+                continue;
+            };
             let gap = ByteRange {
                 start: pos,
                 end: cp.header.start.max(pos),

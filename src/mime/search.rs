@@ -62,7 +62,9 @@ pub fn decode_header_value(raw: &[u8]) -> String {
         }
         i += 1;
     }
-    out.push_str(&String::from_utf8_lossy(v.get(plain_start..).unwrap_or(&[])));
+    out.push_str(&String::from_utf8_lossy(
+        v.get(plain_start..).unwrap_or(&[]),
+    ));
     out
 }
 
@@ -126,7 +128,11 @@ impl MessageInfo {
             let body = body.get(..MAX_SEARCH_TEXT_BYTES).unwrap_or(body);
             let enc = p.content.encoding.as_deref().unwrap_or(b"7bit");
             let decoded: Option<Vec<u8>> = if enc.eq_ignore_ascii_case(b"base64") {
-                let clean: Vec<u8> = body.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+                let clean: Vec<u8> = body
+                    .iter()
+                    .copied()
+                    .filter(|b| !b.is_ascii_whitespace())
+                    .collect();
                 base64_decode(&clean)
             } else if enc.eq_ignore_ascii_case(b"quoted-printable") {
                 quoted_printable_decode(body)
@@ -138,7 +144,11 @@ impl MessageInfo {
                 Some(dec) => dec(bytes),
                 None => String::from_utf8_lossy(bytes).into_owned(),
             };
-            let is_html = p.content.subtype.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(b"html"));
+            let is_html = p
+                .content
+                .subtype
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case(b"html"));
             if is_html {
                 push_capped(&mut out, &html_to_text(&text));
             } else {
@@ -169,9 +179,18 @@ mod tests {
 
     #[test]
     fn encoded_words() {
-        assert_eq!(decode_header_value(b" =?utf-8?q?J=C3=B6rg?= <j@x>"), "Jörg <j@x>");
-        assert_eq!(decode_header_value(b"=?iso-8859-1?q?a?=  =?iso-8859-1?q?b?= c"), "ab c");
-        assert_eq!(decode_header_value(b"=?utf-8?b?w6k=?=\n =?utf-8?b?w6k=?="), "éé");
+        assert_eq!(
+            decode_header_value(b" =?utf-8?q?J=C3=B6rg?= <j@x>"),
+            "Jörg <j@x>"
+        );
+        assert_eq!(
+            decode_header_value(b"=?iso-8859-1?q?a?=  =?iso-8859-1?q?b?= c"),
+            "ab c"
+        );
+        assert_eq!(
+            decode_header_value(b"=?utf-8?b?w6k=?=\n =?utf-8?b?w6k=?="),
+            "éé"
+        );
         assert_eq!(decode_header_value(b"plain =?bogus"), "plain =?bogus");
     }
 

@@ -33,9 +33,23 @@ pub fn write_envelope(out: &mut Vec<u8>, env: &Envelope) {
     out.push(b' ');
     write_addresses(out, &env.from);
     out.push(b' ');
-    write_addresses(out, if env.sender.is_empty() { &env.from } else { &env.sender });
+    write_addresses(
+        out,
+        if env.sender.is_empty() {
+            &env.from
+        } else {
+            &env.sender
+        },
+    );
     out.push(b' ');
-    write_addresses(out, if env.reply_to.is_empty() { &env.from } else { &env.reply_to });
+    write_addresses(
+        out,
+        if env.reply_to.is_empty() {
+            &env.from
+        } else {
+            &env.reply_to
+        },
+    );
     out.push(b' ');
     write_addresses(out, &env.to);
     out.push(b' ');
@@ -79,7 +93,11 @@ pub fn write_body(out: &mut Vec<u8>, info: &MessageInfo, extended: bool) {
 /// which `parse` and `from_cache_bytes` bound by `MAX_MIME_DEPTH`.
 fn write_part(out: &mut Vec<u8>, info: &MessageInfo, idx: u32, extended: bool) {
     let Some(part) = info.part(idx) else {
-        out.extend_from_slice(if extended { EMPTY_BODYSTRUCTURE } else { EMPTY_BODY });
+        out.extend_from_slice(if extended {
+            EMPTY_BODYSTRUCTURE
+        } else {
+            EMPTY_BODY
+        });
         return;
     };
     let c = &part.content;
@@ -87,7 +105,11 @@ fn write_part(out: &mut Vec<u8>, info: &MessageInfo, idx: u32, extended: bool) {
         PartKind::Multipart => {
             out.push(b'(');
             if part.children.is_empty() {
-                out.extend_from_slice(if extended { EMPTY_BODYSTRUCTURE } else { EMPTY_BODY });
+                out.extend_from_slice(if extended {
+                    EMPTY_BODYSTRUCTURE
+                } else {
+                    EMPTY_BODY
+                });
             }
             for &ch in &part.children {
                 write_part(out, info, ch, extended);
@@ -136,12 +158,18 @@ fn write_part(out: &mut Vec<u8>, info: &MessageInfo, idx: u32, extended: bool) {
             } else if is_message {
                 let child = part.children.first().copied();
                 out.push(b' ');
-                let env = child.and_then(|ch| info.part(ch)).and_then(|p| p.envelope.as_deref());
+                let env = child
+                    .and_then(|ch| info.part(ch))
+                    .and_then(|p| p.envelope.as_deref());
                 write_envelope(out, env.unwrap_or(&Envelope::default()));
                 out.push(b' ');
                 match child {
                     Some(ch) => write_child_message(out, info, ch, extended),
-                    None => out.extend_from_slice(if extended { EMPTY_BODYSTRUCTURE } else { EMPTY_BODY }),
+                    None => out.extend_from_slice(if extended {
+                        EMPTY_BODYSTRUCTURE
+                    } else {
+                        EMPTY_BODY
+                    }),
                 }
                 out.push(b' ');
                 out.extend_from_slice(part.body_size.lines.to_string().as_bytes());
@@ -163,8 +191,12 @@ fn write_child_message(out: &mut Vec<u8>, info: &MessageInfo, idx: u32, extended
 }
 
 fn is_message_rfc822(c: &ContentInfo) -> bool {
-    c.ctype.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(b"message"))
-        && c.subtype.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(b"rfc822"))
+    c.ctype
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case(b"message"))
+        && c.subtype
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case(b"rfc822"))
 }
 
 /// ` disposition language location` shared by both body kinds.
@@ -198,7 +230,9 @@ fn write_ext_tail(out: &mut Vec<u8>, c: &ContentInfo) {
 }
 
 fn write_params(out: &mut Vec<u8>, params: &[Param], default_charset: bool) {
-    let has_charset = params.iter().any(|p| p.name.eq_ignore_ascii_case(b"charset"));
+    let has_charset = params
+        .iter()
+        .any(|p| p.name.eq_ignore_ascii_case(b"charset"));
     if params.is_empty() && !default_charset {
         out.extend_from_slice(b"NIL");
         return;
