@@ -134,7 +134,17 @@ fn every_section_form_on_dovecot_message() {
         crlf("Content-Type: text/html\nContent-Transfer-Encoding: 8bit\n\n")
     );
 
-    for missing in [&[3u32][..], &[0], &[2, 3], &[2, 1, 2], &[1, 2]] {
+    // Dovecot's imap_msgpart_find: a final "1" on a single part names the
+    // part itself, but nothing can be descended below it.
+    for missing in [
+        &[3u32][..],
+        &[0],
+        &[2, 3],
+        &[2, 1, 2],
+        &[1, 2],
+        &[1, 1, 1],
+        &[2, 1, 1, 1],
+    ] {
         assert_eq!(
             info.resolve_section(&SectionSpec {
                 path: missing,
@@ -144,8 +154,11 @@ fn every_section_form_on_dovecot_message() {
             "{missing:?}"
         );
     }
-    // Dovecot allows "1" again inside a non-multipart part: it is the part itself.
     assert_eq!(get(&info, &raw, &[1, 1], SectionText::Full), b"hello\r\n");
+    assert_eq!(
+        get(&info, &raw, &[2, 1, 1], SectionText::Full),
+        crlf("<p>Hello world</p>\n")
+    );
 }
 
 #[test]

@@ -12,6 +12,8 @@ pub struct LfToCrlf {
     vpos: u64,
     start: u64,
     end: u64,
+    /// Byte sent in place of NUL, if any.
+    nul: Option<u8>,
 }
 
 impl Default for LfToCrlf {
@@ -28,6 +30,7 @@ impl LfToCrlf {
             vpos: 0,
             start: 0,
             end: u64::MAX,
+            nul: None,
         }
     }
 
@@ -38,7 +41,15 @@ impl LfToCrlf {
             vpos: 0,
             start,
             end: start.saturating_add(len),
+            nul: None,
         }
+    }
+
+    /// Sends `with` instead of every NUL byte (IMAP: 0x80, as Dovecot, since
+    /// literals may not contain NUL). Sizes do not change.
+    pub fn replace_nul(mut self, with: u8) -> Self {
+        self.nul = Some(with);
+        self
     }
 
     /// True once the whole window has been produced; the caller may stop
@@ -89,7 +100,12 @@ impl LfToCrlf {
         if a < b
             && let Some(part) = s.get((a - from) as usize..(b - from) as usize)
         {
-            out.extend_from_slice(part);
+            match self.nul {
+                Some(with) if part.contains(&0) => {
+                    out.extend(part.iter().map(|&c| if c == 0 { with } else { c }));
+                }
+                _ => out.extend_from_slice(part),
+            }
         }
         self.vpos = to;
     }
@@ -144,6 +160,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn nul_replacement_keeps_sizes() {
+        let mut out = Vec::new();
+        LfToCrlf::new().replace_nul(0x80).feed(b"a\0b\n", &mut out);
+        assert_eq!(out, b"a\x80b\r\n");
+        let mut out = Vec::new();
+        LfToCrlf::with_window(1, 2)
+            .replace_nul(0x80)
+            .feed(b"a\0b\n", &mut out);
+        assert_eq!(out, b"\x80b");
     }
 
     #[test]

@@ -380,14 +380,8 @@ fn parse_params(lx: &mut Lexer<'_>) -> Vec<Param> {
             .cmp(&b.base.to_ascii_lowercase())
             .then(a.index.cmp(&b.index))
     });
-    let mut i = 0;
-    while i < starred.len() {
-        let mut j = i;
-        while j < starred.len() && starred[j].base.eq_ignore_ascii_case(&starred[i].base) {
-            j += 1;
-        }
-        plain.push(join_sections(&starred[i..j]));
-        i = j;
+    for group in starred.chunk_by(|a, b| a.base.eq_ignore_ascii_case(&b.base)) {
+        plain.push(join_sections(group));
     }
     plain
 }
@@ -474,6 +468,11 @@ fn percent_escape(out: &mut Vec<u8>, s: &[u8]) {
     }
 }
 
+fn strip_prefix_ci<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
+    let (head, tail) = s.split_at_checked(prefix.len())?;
+    head.eq_ignore_ascii_case(prefix).then_some(tail)
+}
+
 /// Which kind of content a header says, for the structure scanner.
 pub(crate) struct HeaderScan {
     pub content: ContentInfo,
@@ -496,9 +495,8 @@ pub(crate) fn scan_header(header: &[u8], want_envelope: bool) -> HeaderScan {
         let name = f.name;
         if name.eq_ignore_ascii_case(b"MIME-Version") {
             is_mime = true;
-        } else if name.len() > 8 && name[..8].eq_ignore_ascii_case(b"Content-") {
+        } else if let Some(sub) = strip_prefix_ci(name, b"Content-") {
             let v = unfold(f.raw_value);
-            let sub = &name[8..];
             if sub.eq_ignore_ascii_case(b"Type") {
                 is_mime = true;
                 if !seen_type {

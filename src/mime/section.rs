@@ -3,7 +3,10 @@
 //! Part numbers are followed as Dovecot's `imap_msgpart` does: in a multipart,
 //! `n` is the n-th body part; in any other part only `1` is allowed and means
 //! the part itself (so part 1 of a single-part message is its body); when more
-//! numbers follow a message/rfc822 part they address the encapsulated message.
+//! numbers follow a message/rfc822 part they address the encapsulated message;
+//! any other non-multipart part cannot be descended: a final `1` names the
+//! part itself (`BODY[1.1]` of a text/plain message is its body, as in
+//! Dovecot) but `1.1.1` does not exist.
 //! HEADER, HEADER.FIELDS[.NOT] and TEXT after a part number need a
 //! message/rfc822 part and then refer to the encapsulated message.
 //!
@@ -46,7 +49,9 @@ pub enum SectionPlan {
     /// The part does not exist: send an empty string.
     Empty,
     /// Stream this physical range through [`LfToCrlf`]; it yields
-    /// `virtual_len` bytes.
+    /// `virtual_len` bytes. For IMAP use `LfToCrlf::new().replace_nul(0x80)`:
+    /// literals must not contain NUL (RFC 3501 `CHAR8`), and Dovecot sends
+    /// 0x80 in its place, which keeps every size unchanged.
     Range {
         /// Physical range in the stored file.
         range: ByteRange,
@@ -55,7 +60,8 @@ pub enum SectionPlan {
     },
     /// Read this physical header range and send
     /// [`header_fields`]`(header, names, not)` (already CRLF, ends with the
-    /// blank line).
+    /// blank line; pass it through `LfToCrlf` too for partial windows and
+    /// NUL replacement — conversion of CRLF text changes nothing else).
     HeaderFields {
         /// Physical range of the header block.
         header: ByteRange,
@@ -65,19 +71,22 @@ pub enum SectionPlan {
 }
 
 impl MessageInfo {
-    /// Finds the part a part path addresses.
+    /// Finds the part a part path addresses (Dovecot's `imap_msgpart_find`).
     pub fn find_part(&self, path: &[u32]) -> Option<u32> {
         let mut idx = 0u32;
         for (i, &n) in path.iter().enumerate() {
+            let more = i + 1 < path.len();
             let p = self.part(idx)?;
             if p.kind == PartKind::Multipart {
                 let n = n.checked_sub(1)?;
                 idx = *p.children.get(n as usize)?;
-            } else if n != 1 {
+            } else if n != 1 || (more && p.kind != PartKind::Message) {
+                // Only "1" exists below a non-multipart, and only a
+                // message/rfc822 part can be descended further.
                 return None;
             }
             let p = self.part(idx)?;
-            if p.kind == PartKind::Message && i + 1 < path.len() {
+            if p.kind == PartKind::Message && more {
                 idx = *p.children.first()?;
             }
         }
