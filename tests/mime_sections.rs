@@ -198,6 +198,17 @@ fn single_part_and_message_rfc822_numbering() {
 }
 
 #[test]
+fn header_cut_short_by_a_boundary() {
+    let raw = fixture("header_cut_by_boundary.eml");
+    let info = MessageInfo::parse(&raw);
+    // The LF before "--x" belongs to the boundary, so the MIME header of
+    // part 1 has no line end and its body is empty.
+    assert_eq!(get(&info, &raw, &[1], SectionText::Mime), b"Content-Type: text/plain");
+    assert_eq!(get(&info, &raw, &[1], SectionText::Full), b"");
+    assert_eq!(get(&info, &raw, &[2], SectionText::Full), b"h");
+}
+
+#[test]
 fn partial_fetch_in_virtual_space() {
     let raw = fixture("dovecot_testmsg.eml");
     let info = MessageInfo::parse(&raw);
