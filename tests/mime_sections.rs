@@ -203,7 +203,10 @@ fn header_cut_short_by_a_boundary() {
     let info = MessageInfo::parse(&raw);
     // The LF before "--x" belongs to the boundary, so the MIME header of
     // part 1 has no line end and its body is empty.
-    assert_eq!(get(&info, &raw, &[1], SectionText::Mime), b"Content-Type: text/plain");
+    assert_eq!(
+        get(&info, &raw, &[1], SectionText::Mime),
+        b"Content-Type: text/plain"
+    );
     assert_eq!(get(&info, &raw, &[1], SectionText::Full), b"");
     assert_eq!(get(&info, &raw, &[2], SectionText::Full), b"h");
 }

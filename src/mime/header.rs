@@ -34,7 +34,7 @@ pub(crate) fn fields(header: &[u8]) -> impl Iterator<Item = Field<'_>> {
             let colon = whole.iter().position(|&b| b == b':');
             let (name, raw_value) = match colon {
                 Some(c) => (trim_end(whole.get(..c)?), whole.get(c + 1..)?),
-                None => (trim_end(strip_eol(whole)), &whole[whole.len()..]),
+                None => (trim_end(strip_eol(whole)), &[][..]),
             };
             if name.is_empty() && colon.is_none() {
                 continue;
