@@ -162,13 +162,13 @@ pub(crate) fn parse(raw: &[u8]) -> MessageInfo {
                 let scan = scan_header(raw.get(pos..hdr_end).unwrap_or(&[]), message_root);
                 let mut content = scan.content;
                 if !(scan.is_mime || parent_multipart) {
-                    // Not MIME: Content-* fields mean nothing (RFC 2045 section 4).
+                    // No MIME-Version, no Content-Type and not inside a
+                    // multipart: Dovecot ignores the other Content-* fields
+                    // (RFC 2045 section 4 ties them to MIME-Version).
                     content = Default::default();
                 }
-                let mut digest_default = false;
-                if content.ctype.is_none() && parent_digest {
-                    digest_default = true;
-                }
+                // RFC 2046 section 5.1.5: the default in a digest is message/rfc822.
+                let digest_default = content.ctype.is_none() && parent_digest;
                 let is_type = |t: &[u8], s: &[u8]| {
                     content
                         .ctype
