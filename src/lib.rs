@@ -10,3 +10,4 @@ pub mod pop3;
 pub mod server;
 pub mod setup;
 pub mod storage;
+pub mod mime;

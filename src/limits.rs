@@ -92,3 +92,20 @@ pub const DEFAULT_AUTH_MAX_QUEUED: usize = 256;
 /// Largest decoded SASL PLAIN/LOGIN field (authzid, authcid); RFC 4616 asks for
 /// at least 255 octets.
 pub const MAX_SASL_FIELD: usize = 1024;
+// ---- mime ----
+
+/// Deepest nesting of multipart and message/rfc822 parts we descend into, as
+/// Dovecot's `mail_max_nested_mime_parts` default (100). A container deeper than
+/// this is kept as an opaque leaf, so a hostile message cannot make the part
+/// tree (or the recursive BODYSTRUCTURE writer) grow without bound.
+pub const MAX_MIME_DEPTH: usize = 100;
+/// Most MIME parts in one message, as Dovecot's `mail_max_total_mime_parts`
+/// default (10,000). Past it, boundaries are no longer recognised and the rest
+/// of the message stays in the current part.
+pub const MAX_MIME_PARTS: usize = 10_000;
+/// Most decoded text kept per message for SEARCH BODY/TEXT (and most raw bytes
+/// of one part fed to the decoders). Text past it is not searched: a 50 MiB
+/// attachment must not cost 50 MiB of UTF-8 per SEARCH.
+pub const MAX_SEARCH_TEXT_BYTES: usize = 4 * 1024 * 1024;
+/// Largest cache blob `MessageInfo::from_cache_bytes` accepts.
+pub const MAX_MIME_CACHE_BYTES: usize = 16 * 1024 * 1024;

@@ -1,0 +1,203 @@
+//! What SEARCH looks at: decoded header values (RFC 2047 words and charsets),
+//! decoded text of text/* parts (quoted-printable, base64, charsets to UTF-8,
+//! HTML reduced to text), case-insensitive substring matching, and the Date:
+//! header for SENTBEFORE / SENTON / SENTSINCE.
+//!
+//! Memory is bounded: at most [`MAX_SEARCH_TEXT_BYTES`] raw bytes of each part
+//! are decoded and at most that much decoded text is kept per message; text
+//! beyond it is not searched.
+
+use mail_parser::DateTime;
+use mail_parser::decoders::base64::base64_decode;
+use mail_parser::decoders::charsets::map::charset_decoder;
+use mail_parser::decoders::html::html_to_text;
+use mail_parser::decoders::quoted_printable::quoted_printable_decode;
+use mail_parser::parsers::MessageStream;
+
+use super::header::{fields, unfold};
+use super::{MessageInfo, PartKind};
+use crate::limits::MAX_SEARCH_TEXT_BYTES;
+
+/// A Date: header's calendar date, as written (time and zone disregarded, as
+/// RFC 3501 says for the SENT* keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SentDate {
+    /// Year.
+    pub year: u16,
+    /// Month 1-12.
+    pub month: u8,
+    /// Day 1-31.
+    pub day: u8,
+}
+
+/// Unfolds a raw header value and decodes its RFC 2047 encoded words (into
+/// UTF-8; whitespace between adjacent encoded words is dropped, RFC 2047
+/// section 6.2). Raw 8-bit bytes are read as UTF-8, invalid sequences replaced.
+pub fn decode_header_value(raw: &[u8]) -> String {
+    let v = unfold(raw);
+    let mut out = String::new();
+    let mut i = 0usize;
+    let mut plain_start = 0usize;
+    let mut last_encoded = false;
+    while i < v.len() {
+        if v.get(i..i + 2) == Some(b"=?")
+            && let Some(rest) = v.get(i + 1..)
+        {
+            let mut stream = MessageStream::new(rest);
+            if let Some(text) = stream.decode_rfc2047() {
+                let between = v.get(plain_start..i).unwrap_or(&[]);
+                let only_ws = between.iter().all(|&b| b == b' ' || b == b'\t');
+                if !(last_encoded && only_ws) {
+                    out.push_str(&String::from_utf8_lossy(between));
+                }
+                out.push_str(&text);
+                i += 1 + stream.offset();
+                plain_start = i;
+                last_encoded = true;
+                continue;
+            }
+        }
+        if !matches!(v.get(i), Some(b' ' | b'\t')) {
+            last_encoded = false;
+        }
+        i += 1;
+    }
+    out.push_str(&String::from_utf8_lossy(
+        v.get(plain_start..).unwrap_or(&[]),
+    ));
+    out
+}
+
+/// Case-insensitive substring test (Unicode lower-casing on both sides, a
+/// simple case folding). An empty needle matches everything.
+pub fn contains_folded(haystack: &str, needle: &str) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    haystack.to_lowercase().contains(&needle.to_lowercase())
+}
+
+fn push_capped(out: &mut String, s: &str) {
+    let room = MAX_SEARCH_TEXT_BYTES.saturating_sub(out.len());
+    if s.len() <= room {
+        out.push_str(s);
+    } else {
+        let mut cut = room;
+        while cut > 0 && !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.push_str(s.get(..cut).unwrap_or(""));
+    }
+}
+
+impl MessageInfo {
+    /// Decoded values of the message's top-level header fields called `name`
+    /// (case-insensitive), for SEARCH FROM/TO/CC/BCC/SUBJECT/HEADER.
+    pub fn header_values(&self, raw: &[u8], name: &[u8]) -> Vec<String> {
+        fields(self.root().header.slice(raw))
+            .filter(|f| f.name.eq_ignore_ascii_case(name))
+            .map(|f| decode_header_value(f.raw_value))
+            .collect()
+    }
+
+    /// All top-level header fields as `Name: decoded value` lines (SEARCH TEXT
+    /// matches the header as well as the body), capped.
+    pub fn header_text(&self, raw: &[u8]) -> String {
+        let mut out = String::new();
+        for f in fields(self.root().header.slice(raw)) {
+            push_capped(&mut out, &String::from_utf8_lossy(f.name));
+            push_capped(&mut out, ": ");
+            push_capped(&mut out, &decode_header_value(f.raw_value));
+            push_capped(&mut out, "\n");
+        }
+        out
+    }
+
+    /// Decoded text of every text/* part (nested messages included), for
+    /// SEARCH BODY; capped at `MAX_SEARCH_TEXT_BYTES`.
+    pub fn body_text(&self, raw: &[u8]) -> String {
+        let mut out = String::new();
+        for p in &self.parts {
+            if p.kind != PartKind::Leaf || p.digest_default || !p.content.is_text() {
+                continue;
+            }
+            if out.len() >= MAX_SEARCH_TEXT_BYTES {
+                break;
+            }
+            let body = p.body.slice(raw);
+            let body = body.get(..MAX_SEARCH_TEXT_BYTES).unwrap_or(body);
+            let enc = p.content.encoding.as_deref().unwrap_or(b"7bit");
+            let decoded: Option<Vec<u8>> = if enc.eq_ignore_ascii_case(b"base64") {
+                let clean: Vec<u8> = body
+                    .iter()
+                    .copied()
+                    .filter(|b| !b.is_ascii_whitespace())
+                    .collect();
+                base64_decode(&clean)
+            } else if enc.eq_ignore_ascii_case(b"quoted-printable") {
+                quoted_printable_decode(body)
+            } else {
+                None
+            };
+            let bytes = decoded.as_deref().unwrap_or(body);
+            let text = match p.content.param(b"charset").and_then(charset_decoder) {
+                Some(dec) => dec(bytes),
+                None => String::from_utf8_lossy(bytes).into_owned(),
+            };
+            let is_html = p
+                .content
+                .subtype
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case(b"html"));
+            if is_html {
+                push_capped(&mut out, &html_to_text(&text));
+            } else {
+                push_capped(&mut out, &text);
+            }
+            push_capped(&mut out, "\n");
+        }
+        out
+    }
+
+    /// The Date: header's date, for SENTBEFORE / SENTON / SENTSINCE; `None`
+    /// when missing or unparsable.
+    pub fn sent_date(&self) -> Option<SentDate> {
+        let raw = self.envelope().date.as_deref()?;
+        let s = String::from_utf8_lossy(raw);
+        let dt = DateTime::parse_rfc822(&s)?;
+        ((1..=12).contains(&dt.month) && (1..=31).contains(&dt.day)).then_some(SentDate {
+            year: dt.year,
+            month: dt.month,
+            day: dt.day,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoded_words() {
+        assert_eq!(
+            decode_header_value(b" =?utf-8?q?J=C3=B6rg?= <j@x>"),
+            "Jörg <j@x>"
+        );
+        assert_eq!(
+            decode_header_value(b"=?iso-8859-1?q?a?=  =?iso-8859-1?q?b?= c"),
+            "ab c"
+        );
+        assert_eq!(
+            decode_header_value(b"=?utf-8?b?w6k=?=\n =?utf-8?b?w6k=?="),
+            "éé"
+        );
+        assert_eq!(decode_header_value(b"plain =?bogus"), "plain =?bogus");
+    }
+
+    #[test]
+    fn folding_match() {
+        assert!(contains_folded("Grüße aus KÖLN", "köln"));
+        assert!(contains_folded("abc", ""));
+        assert!(!contains_folded("abc", "abd"));
+    }
+}
