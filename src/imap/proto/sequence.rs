@@ -1,7 +1,7 @@
 //! Sequence sets (`sequence-set`, RFC 3501 section 9; `$` from RFC 5182).
 //!
 //! A set is kept as the client wrote it (bounded by
-//! [`MAX_SEQUENCE_SET_RANGES`](crate::limits::MAX_SEQUENCE_SET_RANGES) items)
+//! [`MAX_SEQUENCE_SET_RANGES`] items)
 //! and resolved against the mailbox's current largest number into a
 //! [`ResolvedSet`]: sorted, merged ranges. Nothing is ever expanded into one
 //! entry per message, so `1:4294967295` costs one range.

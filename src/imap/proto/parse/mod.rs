@@ -7,7 +7,7 @@
 //! question is the receiver's).
 //!
 //! Errors: every parser fails with [`PErr`], which records how far it got and,
-//! through [`ctx`], a fixed English sentence for the tagged BAD. The sentences
+//! through `ctx`, a fixed English sentence for the tagged BAD. The sentences
 //! are `&'static str`, so no client byte can ever be echoed into a response.
 //! Limits (search depth, set size, numbers) fail with `nom::Err::Failure` so
 //! that no alternative is tried after a limit was hit.
