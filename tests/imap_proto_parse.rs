@@ -566,6 +566,102 @@ fn valid_table() -> Vec<(&'static [u8], CommandBody)> {
             },
         ),
         (
+            b"A999 UID FETCH 4827313:4828442 FLAGS\r\n",
+            C::Fetch {
+                uid: true,
+                set: set(&[(4827313, 4828442)]),
+                attrs: vec![FetchAttr::Flags],
+                changed_since: None,
+            },
+        ),
+        (
+            b"a FETCH 1 (BODY.PEEK[HEADER] BODY[TEXT])\r\n",
+            C::Fetch {
+                uid: false,
+                set: set(&[(1, 1)]),
+                attrs: vec![
+                    FetchAttr::BodySection {
+                        peek: true,
+                        section: section(&[], Some(SectionText::Header)),
+                        partial: None,
+                    },
+                    FetchAttr::BodySection {
+                        peek: false,
+                        section: section(&[], Some(SectionText::Text)),
+                        partial: None,
+                    },
+                ],
+                changed_since: None,
+            },
+        ),
+        (
+            b"A001 AUTHENTICATE GSSAPI\r\n",
+            C::Authenticate {
+                mechanism: "GSSAPI".into(),
+                initial_response: None,
+            },
+        ),
+        (
+            b"A001 LOGIN {11+}\r\nFRED FOOBAR {7+}\r\nfat man\r\n",
+            C::Login {
+                username: b"FRED FOOBAR".to_vec(),
+                password: Secret(b"fat man".to_vec()),
+            },
+        ),
+        (
+            b"a LIST (REMOTE SUBSCRIBED) \"\" * RETURN (SUBSCRIBED)\r\n",
+            C::List {
+                selection: Some(vec![ListSelect::Remote, ListSelect::Subscribed]),
+                reference: mb(""),
+                patterns: vec![b"*".to_vec()],
+                returns: Some(vec![ListReturn::Subscribed]),
+            },
+        ),
+        (
+            b"a STORE 1:* +FLAGS.SILENT (\\Flagged)\r\n",
+            C::Store {
+                uid: false,
+                set: set(&[(1, 0)]),
+                op: StoreOp::Add,
+                silent: true,
+                flags: vec![Flag::Flagged],
+                unchanged_since: None,
+            },
+        ),
+        (
+            b"a UID SEARCH UID $\r\n",
+            C::Search {
+                uid: true,
+                returns: None,
+                charset: None,
+                criteria: SearchKey::Uid(SequenceSet::new(vec![SequenceSetItem::Saved]).expect("set")),
+            },
+        ),
+        (
+            b"a STATUS inbox (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN SIZE HIGHESTMODSEQ DELETED DELETED-STORAGE)\r\n",
+            C::Status {
+                mailbox: mb("INBOX"),
+                items: vec![
+                    StatusItem::Messages,
+                    StatusItem::Recent,
+                    StatusItem::UidNext,
+                    StatusItem::UidValidity,
+                    StatusItem::Unseen,
+                    StatusItem::Size,
+                    StatusItem::HighestModSeq,
+                    StatusItem::Deleted,
+                    StatusItem::DeletedStorage,
+                ],
+            },
+        ),
+        (
+            b"a EXAMINE INBOX (condstore)\r\n",
+            C::Examine {
+                mailbox: mb("INBOX"),
+                condstore: true,
+            },
+        ),
+        (
             b"a uid move 42 inBox\r\n",
             C::Move {
                 uid: true,
@@ -634,12 +730,11 @@ fn every_command_split_at_every_byte_through_the_receiver() {
     }
 }
 
-#[test]
-fn bad_commands_and_their_errors() {
+fn bad_table() -> Vec<(&'static [u8], ParseErrorKind, bool)> {
     use ParseErrorKind as K;
-    let table: &[(&[u8], K, bool)] = &[
+    vec![
         // (input, kind, tag known)
-        (b"\r\n", K::NoTag, false),
+        (&b"\r\n"[..], K::NoTag, false),
         (b"+tag NOOP\r\n", K::NoTag, false),
         (b"a\r\n", K::NoTag, false),
         (b"a{ NOOP\r\n", K::NoTag, false),
@@ -715,8 +810,12 @@ fn bad_commands_and_their_errors() {
         (b"a COPY 1\r\n", K::Syntax, true),
         (b"a MOVE 1,\r\n", K::Syntax, true),
         (b"a ID (\"a\")\r\n", K::Syntax, true),
-    ];
-    for (input, kind, tag_known) in table {
+    ]
+}
+
+#[test]
+fn bad_commands_and_their_errors() {
+    for (input, kind, tag_known) in &bad_table() {
         let err = parse_command(input).expect_err(&String::from_utf8_lossy(input));
         assert_eq!(err.kind, *kind, "input {}", String::from_utf8_lossy(input));
         assert_eq!(
@@ -800,4 +899,132 @@ fn passwords_are_not_in_debug_output() {
     let c = parse_command(b"a LOGIN fred hunter2\r\n").expect("parses");
     let dbg = format!("{c:?}");
     assert!(!dbg.contains("hunter2"), "{dbg}");
+}
+
+/// Bad commands split at every byte through the Receiver give the same error
+/// as parsing them whole: framing never changes what a command means.
+#[test]
+fn bad_commands_split_at_every_byte_through_the_receiver() {
+    let limits = ReceiverLimits {
+        max_line: 64 * 1024,
+        max_literal: 1 << 20,
+        literal_plus: true,
+    };
+    for (input, _, _) in bad_table() {
+        let whole = parse_command(input);
+        for cut in 0..=input.len() {
+            let mut rx = Receiver::new(limits);
+            let mut buf = Vec::new();
+            let mut got = Vec::new();
+            for part in [&input[..cut], &input[cut..]] {
+                buf.extend_from_slice(part);
+                loop {
+                    match rx.poll(&buf) {
+                        Framed::Incomplete => break,
+                        Framed::Continue { .. } => {}
+                        Framed::Command { consumed, result } => {
+                            buf.drain(..consumed);
+                            got.push(result);
+                        }
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+            }
+            assert_eq!(got, vec![whole.clone()], "input {input:?} split at {cut}");
+            assert!(buf.is_empty());
+        }
+    }
+}
+
+/// A small deterministic xorshift generator: the mutation test must be repeatable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Mutated commands (flipped, dropped, inserted and duplicated bytes, with
+/// IMAP's special characters favoured) never panic the receiver or parser,
+/// always make progress, and never ask for a continuation twice.
+#[test]
+fn mutated_input_never_panics_and_always_progresses() {
+    let specials = b"{}()[]<>\"\\*%$+~ \r\n0123456789:,.";
+    let mut seeds: Vec<Vec<u8>> = valid_table().into_iter().map(|(i, _)| i.to_vec()).collect();
+    seeds.extend(bad_table().into_iter().map(|(i, _, _)| i.to_vec()));
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let limits = ReceiverLimits {
+        max_line: 300,
+        max_literal: 200,
+        literal_plus: true,
+    };
+    for round in 0..200u32 {
+        for seed in &seeds {
+            let mut m = seed.clone();
+            for _ in 0..1 + rng.below(4) {
+                let pos = rng.below(m.len() + 1);
+                match rng.below(4) {
+                    0 if pos < m.len() => m[pos] = specials[rng.below(specials.len())],
+                    1 if pos < m.len() => {
+                        m.remove(pos);
+                    }
+                    2 => m.insert(pos, specials[rng.below(specials.len())]),
+                    _ => {
+                        let end = (pos + rng.below(20)).min(m.len());
+                        let chunk = m[pos..end].to_vec();
+                        m.splice(pos..pos, chunk);
+                    }
+                }
+            }
+            let _ = parse_command(&m);
+            let mut rx = Receiver::new(ReceiverLimits {
+                literal_plus: round.is_multiple_of(2),
+                ..limits
+            });
+            let mut buf = Vec::new();
+            let mut fed = 0;
+            let mut continues = 0;
+            while fed < m.len() {
+                let n = 1 + rng.below(16);
+                let end = (fed + n).min(m.len());
+                buf.extend_from_slice(&m[fed..end]);
+                fed = end;
+                let headers = |b: &[u8]| b.windows(3).filter(|w| *w == b"}\r\n").count();
+                loop {
+                    match rx.poll(&buf) {
+                        Framed::Incomplete => break,
+                        Framed::Continue { .. } => {
+                            continues += 1;
+                            assert!(
+                                continues <= headers(&buf),
+                                "continuation without a literal header in {m:?}"
+                            );
+                        }
+                        Framed::Command { consumed, .. }
+                        | Framed::Error { consumed, .. }
+                        | Framed::Skip { consumed } => {
+                            assert!(
+                                consumed > 0 && consumed <= buf.len(),
+                                "bad consumed for {m:?}"
+                            );
+                            assert!(
+                                continues <= headers(&buf[..consumed]),
+                                "extra continuation in {m:?}"
+                            );
+                            buf.drain(..consumed);
+                            continues = 0;
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -39,7 +39,9 @@
 
 use crate::imap::proto::parse::{ParseError, parse_command};
 use crate::imap::proto::types::{Command, Tag, is_tag_char};
-use crate::limits::{LITERAL_HEADER_TAIL, LITERAL_MINUS_MAX};
+use crate::limits::{
+    DEFAULT_MAX_COMMAND_LINE, DEFAULT_MAX_MESSAGE_SIZE, LITERAL_HEADER_TAIL, LITERAL_MINUS_MAX,
+};
 
 /// Framing limits, fixed for the life of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +53,17 @@ pub struct ReceiverLimits {
     /// True when LITERAL+ is offered; false means only LITERAL- (non-synchronizing
     /// literals up to 4096 octets).
     pub literal_plus: bool,
+}
+
+impl Default for ReceiverLimits {
+    /// The daemon's defaults: 64 KiB command text, the default message size, LITERAL+.
+    fn default() -> Self {
+        ReceiverLimits {
+            max_line: DEFAULT_MAX_COMMAND_LINE,
+            max_literal: DEFAULT_MAX_MESSAGE_SIZE,
+            literal_plus: true,
+        }
+    }
 }
 
 /// What the receiver found in the buffer.
@@ -386,7 +399,11 @@ impl Receiver {
                     return skip(buf.len());
                 }
                 Some(off) => {
-                    tail.extend_from_slice(rest.get(..=off).unwrap_or_default());
+                    let line = rest.get(..=off).unwrap_or_default();
+                    let keep = line.len().min(LITERAL_HEADER_TAIL);
+                    tail.extend_from_slice(line.get(line.len() - keep..).unwrap_or_default());
+                    let cut = tail.len().saturating_sub(LITERAL_HEADER_TAIL);
+                    tail.drain(..cut);
                     pos += off + 1;
                     match literal_header(tail) {
                         Some(h) if !h.synchronizing => {

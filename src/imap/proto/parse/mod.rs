@@ -15,9 +15,11 @@
 mod command;
 mod core;
 mod fetch;
+mod sasl;
 mod search;
 
 pub use command::parse_command;
+pub use sasl::{SaslResponse, parse_sasl_response};
 
 use nom::IResult;
 use nom::error::{ErrorKind, ParseError as NomParseError};
