@@ -385,7 +385,8 @@ impl Receiver {
                 let avail = buf.len().saturating_sub(pos);
                 let take = usize::try_from(*literal_left).map_or(avail, |l| l.min(avail));
                 pos += take;
-                *literal_left -= take as u64;
+                *literal_left =
+                    literal_left.saturating_sub(u64::try_from(take).unwrap_or(u64::MAX));
                 if *literal_left > 0 {
                     return skip(pos);
                 }

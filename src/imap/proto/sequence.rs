@@ -162,7 +162,8 @@ impl ResolvedSet {
         &self.ranges
     }
 
-    /// Every number in ascending order, generated lazily.
+    /// Every number in ascending order, generated lazily (clamp first: a UID
+    /// set can span four billion numbers).
     pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         self.ranges.iter().flat_map(|r| r.clone())
     }
@@ -178,6 +179,19 @@ impl ResolvedSet {
     /// True when the set holds no number.
     pub fn is_empty(&self) -> bool {
         self.ranges.is_empty()
+    }
+
+    /// The part of the set within `1..=max`: a UID set like `1:4294967295`
+    /// shrinks to the mailbox's real range before anything iterates it.
+    pub fn clamped(&self, max: u32) -> ResolvedSet {
+        ResolvedSet {
+            ranges: self
+                .ranges
+                .iter()
+                .filter(|r| *r.start() <= max)
+                .map(|r| *r.start()..=(*r.end()).min(max))
+                .collect(),
+        }
     }
 
     /// Smallest number.
@@ -231,6 +245,12 @@ mod tests {
         assert!(r.contains(u32::MAX));
         assert!(r.contains(1));
         assert!(!r.contains(0));
+        let c = r.clamped(10);
+        assert_eq!(c.ranges(), &[1..=10]);
+        assert_eq!(c.iter().count(), 10);
+        let two: ResolvedSet = [3, 4, 20].into_iter().collect();
+        assert_eq!(two.clamped(3).ranges(), &[3..=3]);
+        assert!(two.clamped(2).is_empty());
     }
 
     #[test]

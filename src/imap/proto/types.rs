@@ -547,7 +547,10 @@ impl MailboxAttr {
 
     /// True for the RFC 6154 special-use attributes.
     pub fn is_special_use(self) -> bool {
-        Self::special_use(&self.as_str()[1..]).is_some()
+        self.as_str()
+            .strip_prefix('\\')
+            .and_then(Self::special_use)
+            .is_some()
     }
 }
 
