@@ -6,7 +6,7 @@
 //! running out of input is a syntax error here, never "need more data" (that
 //! question is the receiver's).
 //!
-//! Errors: every parser fails with [`PErr`], which records how far it got and,
+//! Errors: every parser fails with `PErr`, which records how far it got and,
 //! through `ctx`, a fixed English sentence for the tagged BAD. The sentences
 //! are `&'static str`, so no client byte can ever be echoed into a response.
 //! Limits (search depth, set size, numbers) fail with `nom::Err::Failure` so
@@ -60,7 +60,7 @@ pub struct ParseError {
 
 /// The nom error type of every parser here.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PErr {
+pub(crate) struct PErr {
     pub(crate) kind: ParseErrorKind,
     pub(crate) message: &'static str,
     /// Length of the input left where the error happened: smaller means further.
@@ -92,7 +92,7 @@ impl<'a> NomParseError<&'a [u8]> for PErr {
 }
 
 /// Result of every parser in this module.
-pub type PResult<'a, O> = IResult<&'a [u8], O, PErr>;
+pub(crate) type PResult<'a, O> = IResult<&'a [u8], O, PErr>;
 
 /// A recoverable syntax error at `input` with `message`.
 pub(crate) fn error(input: &[u8], message: &'static str) -> nom::Err<PErr> {
