@@ -109,3 +109,24 @@ pub const MAX_MIME_PARTS: usize = 10_000;
 pub const MAX_SEARCH_TEXT_BYTES: usize = 4 * 1024 * 1024;
 /// Largest cache blob `MessageInfo::from_cache_bytes` accepts.
 pub const MAX_MIME_CACHE_BYTES: usize = 16 * 1024 * 1024;
+// ---- imap proto ----
+
+/// Deepest nesting of parenthesised lists, NOT and OR in one SEARCH program.
+/// Real clients nest a handful of levels; 64 keeps the recursive descent far
+/// from the stack's end even in a debug build on a small tokio stack.
+pub const MAX_SEARCH_DEPTH: usize = 64;
+/// Most ranges (comma-separated items) in one sequence set. A 64 KiB line of
+/// single-digit UIDs holds about 32k of them; more can only come from a raised
+/// line limit, and we still refuse to build an unbounded vector then.
+pub const MAX_SEQUENCE_SET_RANGES: usize = 50_000;
+/// Largest non-synchronizing literal a client may send when only LITERAL- is
+/// offered (RFC 7888 section 5).
+pub const LITERAL_MINUS_MAX: u64 = 4096;
+/// Most field/value pairs in an ID command (RFC 2971 section 3.3 caps clients at 30).
+pub const MAX_ID_FIELDS: usize = 30;
+/// Bytes of a discarded line the receiver remembers to spot a literal header
+/// (`~{18446744073709551615+}\r` is 25 bytes) at its end.
+pub const LITERAL_HEADER_TAIL: usize = 32;
+/// Longest string the encoder sends quoted; longer ones go as literals so a
+/// client never has to scan an unbounded quoted string.
+pub const MAX_QUOTED_RESPONSE_LEN: usize = 1024;

@@ -54,11 +54,9 @@ pub async fn authenticate(
     if !plaintext_allowed(&s.shared, &s.conn) {
         return Err(ImapError::PrivacyRequired);
     }
-    let initial = match initial {
-        Some(b) => Some(std::str::from_utf8(b).map_err(|_| ImapError::BadSasl)?),
-        None => None,
-    };
-    let (mut exchange, mut step) = SaslExchange::start(mechanism, initial).map_err(sasl_error)?;
+    // The parser has already decoded the SASL-IR base64; the shared codec takes the wire form.
+    let initial = initial.map(|b| if b.is_empty() { "=".to_string() } else { encode_challenge(b) });
+    let (mut exchange, mut step) = SaslExchange::start(mechanism, initial.as_deref()).map_err(sasl_error)?;
     loop {
         match step {
             Step::Done(creds) => {

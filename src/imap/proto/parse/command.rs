@@ -1,0 +1,627 @@
+//! `command = tag SP (command-any / command-auth / command-nonauth / command-select) CRLF`
+//!
+//! One function per command (named after its ABNF rule), dispatched on the
+//! case-insensitive command name. Each parses only its arguments; the common
+//! tail (`CRLF` and nothing after it) is checked once in [`parse_command`].
+
+use std::borrow::Cow;
+
+use nom::Parser;
+use nom::branch::alt;
+use nom::bytes::complete::{tag, take_while1};
+use nom::combinator::{map, opt, value};
+use nom::multi::{separated_list0, separated_list1};
+use nom::sequence::{delimited, preceded};
+
+use super::core::{
+    astring, atom, base64, crlf, date_time, flag_list, keyword, list_mailbox, literal, literal8,
+    mailbox, mod_sequence_value, nstring, number64, sequence_set, sp, string, tag_rule,
+};
+use super::fetch::fetch_atts;
+use super::search::search_program;
+use super::{PErr, PResult, ParseError, ParseErrorKind, ctx, ctx_override, error, failure};
+use crate::imap::proto::types::{
+    AppendMessage, Command, CommandBody, ListReturn, ListSelect, MailboxAttr, SearchReturn, Secret,
+    StatusItem, StoreOp,
+};
+use crate::limits::MAX_ID_FIELDS;
+
+/// Parses one framed command (`buf[..consumed]` of a [`Framed::Command`](crate::imap::proto::receive::Framed)).
+///
+/// `input` must be the complete command: line(s) ending in CRLF with literal
+/// data inline. Anything after the final CRLF is an error.
+pub fn parse_command(input: &[u8]) -> Result<Command, ParseError> {
+    let to_error = |tag, e: nom::Err<PErr>| {
+        let pe = match e {
+            nom::Err::Error(pe) | nom::Err::Failure(pe) => pe,
+            nom::Err::Incomplete(_) => PErr {
+                kind: ParseErrorKind::Syntax,
+                message: "",
+                remaining: 0,
+            },
+        };
+        ParseError {
+            tag,
+            kind: pe.kind,
+            message: if pe.message.is_empty() {
+                "syntax error"
+            } else {
+                pe.message
+            },
+            offset: input.len().saturating_sub(pe.remaining),
+        }
+    };
+    let (rest, tag) = match (tag_rule, sp).parse(input) {
+        Ok((rest, (tag, ()))) => (rest, tag),
+        Err(_) => {
+            return Err(ParseError {
+                tag: None,
+                kind: ParseErrorKind::NoTag,
+                message: "a command must start with a tag and a space",
+                offset: 0,
+            });
+        }
+    };
+    let (rest, body) = match command_body(rest) {
+        Ok(r) => r,
+        Err(e) => return Err(to_error(Some(tag), e)),
+    };
+    match crlf(rest) {
+        Ok(([], ())) => Ok(Command { tag, body }),
+        Ok((r, ())) => Err(to_error(
+            Some(tag),
+            error(r, "data after the end of the command"),
+        )),
+        Err(e) => Err(to_error(Some(tag), e)),
+    }
+}
+
+fn is_name_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-'
+}
+
+/// Dispatches on the command name; arguments follow.
+fn command_body(i: &[u8]) -> PResult<'_, CommandBody> {
+    let (rest, name) = ctx("expected a command name", take_while1(is_name_char)).parse(i)?;
+    let name = name.to_ascii_uppercase();
+    let simple = |body| Ok((rest, body));
+    match name.as_slice() {
+        b"CAPABILITY" => simple(CommandBody::Capability),
+        b"NOOP" => simple(CommandBody::Noop),
+        b"LOGOUT" => simple(CommandBody::Logout),
+        b"STARTTLS" => simple(CommandBody::StartTls),
+        b"NAMESPACE" => simple(CommandBody::Namespace),
+        b"IDLE" => simple(CommandBody::Idle),
+        b"CHECK" => simple(CommandBody::Check),
+        b"CLOSE" => simple(CommandBody::Close),
+        b"UNSELECT" => simple(CommandBody::Unselect),
+        b"EXPUNGE" => simple(CommandBody::Expunge { uids: None }),
+        b"LOGIN" => login(rest),
+        b"AUTHENTICATE" => authenticate(rest),
+        b"ENABLE" => enable(rest),
+        b"ID" => id(rest),
+        b"COMPRESS" => compress(rest),
+        b"SELECT" => map(select_args, |(mailbox, condstore)| CommandBody::Select {
+            mailbox,
+            condstore,
+        })
+        .parse(rest),
+        b"EXAMINE" => map(select_args, |(mailbox, condstore)| CommandBody::Examine {
+            mailbox,
+            condstore,
+        })
+        .parse(rest),
+        b"CREATE" => create(rest),
+        b"DELETE" => map(preceded(sp, mailbox), |mailbox| CommandBody::Delete {
+            mailbox,
+        })
+        .parse(rest),
+        b"RENAME" => rename(rest),
+        b"SUBSCRIBE" => map(preceded(sp, mailbox), |mailbox| CommandBody::Subscribe {
+            mailbox,
+        })
+        .parse(rest),
+        b"UNSUBSCRIBE" => map(preceded(sp, mailbox), |mailbox| CommandBody::Unsubscribe {
+            mailbox,
+        })
+        .parse(rest),
+        b"LIST" => list(rest),
+        b"LSUB" => lsub(rest),
+        b"STATUS" => status(rest),
+        b"APPEND" => append(rest),
+        b"GETQUOTA" => map(preceded(sp, astring), |r: Cow<'_, [u8]>| {
+            CommandBody::GetQuota {
+                root: r.into_owned(),
+            }
+        })
+        .parse(rest),
+        b"GETQUOTAROOT" => map(preceded(sp, mailbox), |mailbox| CommandBody::GetQuotaRoot {
+            mailbox,
+        })
+        .parse(rest),
+        b"SEARCH" => search(rest, false),
+        b"FETCH" => fetch(rest, false),
+        b"STORE" => store(rest, false),
+        b"COPY" => copy(rest, false, false),
+        b"MOVE" => copy(rest, false, true),
+        b"UID" => uid(rest),
+        _ => Err(failure(
+            i,
+            ParseErrorKind::UnknownCommand,
+            "unknown command",
+        )),
+    }
+}
+
+/// `uid = "UID" SP (copy / fetch / search / store / move)` plus `uid-expunge` (RFC 4315).
+fn uid(i: &[u8]) -> PResult<'_, CommandBody> {
+    let (rest, _) = sp(i)?;
+    let (rest, name) =
+        ctx("expected a command after UID", take_while1(is_name_char)).parse(rest)?;
+    match name.to_ascii_uppercase().as_slice() {
+        b"SEARCH" => search(rest, true),
+        b"FETCH" => fetch(rest, true),
+        b"STORE" => store(rest, true),
+        b"COPY" => copy(rest, true, false),
+        b"MOVE" => copy(rest, true, true),
+        b"EXPUNGE" => map(preceded(sp, sequence_set), |s| CommandBody::Expunge {
+            uids: Some(s),
+        })
+        .parse(rest),
+        _ => Err(failure(
+            i,
+            ParseErrorKind::UnknownCommand,
+            "UID must be followed by FETCH, SEARCH, STORE, COPY, MOVE or EXPUNGE",
+        )),
+    }
+}
+
+/// `login = "LOGIN" SP userid SP password`
+fn login(i: &[u8]) -> PResult<'_, CommandBody> {
+    let (rest, (_, user, _, pass)) = (
+        sp,
+        ctx("expected a user name", astring),
+        sp,
+        ctx("expected a password", astring),
+    )
+        .parse(i)?;
+    Ok((
+        rest,
+        CommandBody::Login {
+            username: user.into_owned(),
+            password: Secret(pass.into_owned()),
+        },
+    ))
+}
+
+/// `authenticate = "AUTHENTICATE" SP auth-type [SP (base64 / "=")]` (RFC 4959)
+fn authenticate(i: &[u8]) -> PResult<'_, CommandBody> {
+    let (rest, (_, mech)) = (sp, ctx("expected a SASL mechanism name", atom)).parse(i)?;
+    let (rest, ir) = opt(preceded(
+        sp,
+        ctx(
+            "invalid SASL initial response",
+            alt((value(Vec::new(), tag(&b"="[..])), base64)),
+        ),
+    ))
+    .parse(rest)?;
+    Ok((
+        rest,
+        CommandBody::Authenticate {
+            mechanism: mech.as_str().to_ascii_uppercase(),
+            initial_response: ir.map(Secret),
+        },
+    ))
+}
+
+/// `enable = "ENABLE" 1*(SP capability)` (RFC 5161)
+fn enable(i: &[u8]) -> PResult<'_, CommandBody> {
+    let (rest, caps) = ctx(
+        "ENABLE needs at least one capability name",
+        nom::multi::many1(preceded(sp, atom)),
+    )
+    .parse(i)?;
+    Ok((rest, CommandBody::Enable { capabilities: caps }))
+}
+
+/// `id = "ID" SP id_params_list`, `id_params_list = "(" #(string SPACE nstring) ")" / nil` (RFC 2971)
+fn id(i: &[u8]) -> PResult<'_, CommandBody> {
+    let pair = map((string, sp, nstring), |(k, _, v)| {
+        (k.into_owned(), v.map(Cow::into_owned))
+    });
+    let list = delimited(tag(&b"("[..]), separated_list0(sp, pair), tag(&b")"[..]));
+    let (rest, params) = preceded(
+        sp,
+        ctx(
+            "ID needs a list of field/value string pairs or NIL",
+            alt((map(list, Some), value(None, keyword("NIL")))),
+        ),
+    )
+    .parse(i)?;
+    if params.as_ref().is_some_and(|p| p.len() > MAX_ID_FIELDS) {
+        return Err(failure(
+            i,
+            ParseErrorKind::TooMany,
+            "ID allows at most 30 field/value pairs",
+        ));
+    }
+    Ok((rest, CommandBody::Id { parameters: params }))
+}
+
+/// `compress = "COMPRESS" SP algorithm` (RFC 4978)
+fn compress(i: &[u8]) -> PResult<'_, CommandBody> {
+    let (rest, alg) = preceded(sp, ctx("expected a compression algorithm", atom)).parse(i)?;
+    Ok((
+        rest,
+        CommandBody::Compress {
+            algorithm: alg.as_str().to_ascii_uppercase(),
+        },
+    ))
+}
+
+/// `select = "SELECT" SP mailbox [select-params]`, `select-params = SP "(" select-param *(SP select-param) ")"`
+/// with `select-param = "CONDSTORE"` (RFC 7162); other parameters are refused.
+fn select_args(i: &[u8]) -> PResult<'_, (crate::imap::proto::types::Mailbox, bool)> {
+    let (rest, (_, mbox)) = (sp, mailbox).parse(i)?;
+    let (rest, params) = opt(preceded(
+        sp,
+        ctx_override(
+            "the only SELECT parameter supported is CONDSTORE",
+            delimited(
+                tag(&b"("[..]),
+                separated_list1(sp, keyword("CONDSTORE")),
+                tag(&b")"[..]),
+            ),
+        ),
+    ))
+    .parse(rest)?;
+    Ok((rest, (mbox, params.is_some())))
+}
+
+/// `create = "CREATE" SP mailbox [create-params]`, `create-param =/ "USE" SP "(" [use-attr *(SP use-attr)] ")"` (RFC 6154)
+fn create(i: &[u8]) -> PResult<'_, CommandBody> {
+    let (rest, (_, mbox)) = (sp, mailbox).parse(i)?;
+    let use_attr = |i| -> PResult<'_, MailboxAttr> {
+        let (rest, (_, a)) = (tag(&b"\\"[..]), atom).parse(i)?;
+        match MailboxAttr::special_use(a.as_str()) {
+            Some(attr) => Ok((rest, attr)),
+            None => Err(error(i, "unknown special-use attribute")),
+        }
+    };
+    let use_param = preceded(
+        (keyword("USE"), sp),
+        delimited(
+            tag(&b"("[..]),
+            separated_list0(sp, use_attr),
+            tag(&b")"[..]),
+        ),
+    );
+    let (rest, attrs) = opt(preceded(
+        sp,
+        ctx(
+            "the only CREATE parameter supported is USE (special-use attributes)",
+            delimited(tag(&b"("[..]), use_param, tag(&b")"[..])),
+        ),
+    ))
+    .parse(rest)?;
+    Ok((
+        rest,
+        CommandBody::Create {
+            mailbox: mbox,
+            special_use: attrs.unwrap_or_default(),
+        },
+    ))
+}
+
+/// `rename = "RENAME" SP mailbox SP mailbox`
+fn rename(i: &[u8]) -> PResult<'_, CommandBody> {
+    let (rest, (_, from, _, to)) = (sp, mailbox, sp, mailbox).parse(i)?;
+    Ok((rest, CommandBody::Rename { from, to }))
+}
+
+/// `lsub = "LSUB" SP mailbox SP list-mailbox`
+fn lsub(i: &[u8]) -> PResult<'_, CommandBody> {
+    let (rest, (_, reference, _, pattern)) = (sp, mailbox, sp, list_mailbox).parse(i)?;
+    Ok((rest, CommandBody::Lsub { reference, pattern }))
+}
+
+/// `list-select-opt = "SUBSCRIBED" / "REMOTE" / "RECURSIVEMATCH" / "SPECIAL-USE"`
+fn list_select_opt(i: &[u8]) -> PResult<'_, ListSelect> {
+    ctx_override(
+        "unknown LIST selection option",
+        alt((
+            value(ListSelect::Subscribed, keyword("SUBSCRIBED")),
+            value(ListSelect::Remote, keyword("REMOTE")),
+            value(ListSelect::RecursiveMatch, keyword("RECURSIVEMATCH")),
+            value(ListSelect::SpecialUse, keyword("SPECIAL-USE")),
+        )),
+    )
+    .parse(i)
+}
+
+/// `status-att` (RFC 3501, 7162, 8438, 9208)
+fn status_att(i: &[u8]) -> PResult<'_, StatusItem> {
+    let (rest, name) = take_while1(is_name_char)(i)?;
+    let item = std::str::from_utf8(name)
+        .ok()
+        .and_then(StatusItem::from_name);
+    match item {
+        Some(item) => Ok((rest, item)),
+        None => Err(error(i, "unknown STATUS item")),
+    }
+}
+
+/// `"(" status-att *(SP status-att) ")"`
+fn status_att_list(i: &[u8]) -> PResult<'_, Vec<StatusItem>> {
+    ctx(
+        "expected a parenthesised list of STATUS items",
+        delimited(
+            tag(&b"("[..]),
+            separated_list1(sp, status_att),
+            tag(&b")"[..]),
+        ),
+    )
+    .parse(i)
+}
+
+/// `return-option = "SUBSCRIBED" / "CHILDREN" / "SPECIAL-USE" / status-option` (RFC 5258, 6154, 5819)
+fn return_option(i: &[u8]) -> PResult<'_, ListReturn> {
+    alt((
+        value(ListReturn::Subscribed, keyword("SUBSCRIBED")),
+        value(ListReturn::Children, keyword("CHILDREN")),
+        value(ListReturn::SpecialUse, keyword("SPECIAL-USE")),
+        map(
+            preceded((keyword("STATUS"), sp), status_att_list),
+            ListReturn::Status,
+        ),
+    ))
+    .parse(i)
+    .map_err(|e| match e {
+        nom::Err::Error(_) => error(i, "unknown LIST return option"),
+        other => other,
+    })
+}
+
+/// `list = "LIST" [SP list-select-opts] SP mailbox SP mbox-or-pat [SP list-return-opts]` (RFC 5258)
+fn list(i: &[u8]) -> PResult<'_, CommandBody> {
+    let (rest, _) = sp(i)?;
+    let (rest, selection) = opt(delimited(
+        tag(&b"("[..]),
+        separated_list0(sp, list_select_opt),
+        (tag(&b")"[..]), sp),
+    ))
+    .parse(rest)?;
+    if let Some(sel) = &selection {
+        // RFC 5258: RECURSIVEMATCH is a modifier and needs a base option (SUBSCRIBED).
+        if sel.contains(&ListSelect::RecursiveMatch) && !sel.contains(&ListSelect::Subscribed) {
+            return Err(failure(
+                rest,
+                ParseErrorKind::Syntax,
+                "RECURSIVEMATCH needs another selection option such as SUBSCRIBED",
+            ));
+        }
+    }
+    let (rest, reference) = mailbox(rest)?;
+    let (rest, _) = sp(rest)?;
+    let (rest, patterns) = alt((
+        delimited(
+            tag(&b"("[..]),
+            separated_list1(sp, list_mailbox),
+            tag(&b")"[..]),
+        ),
+        map(list_mailbox, |p| vec![p]),
+    ))
+    .parse(rest)?;
+    let (rest, returns) = opt(preceded(
+        (sp, keyword("RETURN"), sp),
+        ctx(
+            "expected RETURN (options)",
+            delimited(
+                tag(&b"("[..]),
+                separated_list0(sp, return_option),
+                tag(&b")"[..]),
+            ),
+        ),
+    ))
+    .parse(rest)?;
+    Ok((
+        rest,
+        CommandBody::List {
+            selection,
+            reference,
+            patterns,
+            returns,
+        },
+    ))
+}
+
+/// `status = "STATUS" SP mailbox SP "(" status-att *(SP status-att) ")"`
+fn status(i: &[u8]) -> PResult<'_, CommandBody> {
+    let (rest, (_, mbox, _, items)) = (sp, mailbox, sp, status_att_list).parse(i)?;
+    Ok((
+        rest,
+        CommandBody::Status {
+            mailbox: mbox,
+            items,
+        },
+    ))
+}
+
+/// One message of `append`: `[SP flag-list] [SP date-time] SP (literal / literal8)`.
+fn append_message(i: &[u8]) -> PResult<'_, AppendMessage> {
+    let (rest, flags) = opt(preceded(sp, flag_list)).parse(i)?;
+    let (rest, date) = opt(preceded(sp, date_time)).parse(rest)?;
+    let (rest, _) = sp(rest)?;
+    let (rest, (data, binary)) = ctx(
+        "APPEND needs the message as a literal",
+        alt((map(literal, |d| (d, false)), map(literal8, |d| (d, true)))),
+    )
+    .parse(rest)?;
+    Ok((
+        rest,
+        AppendMessage {
+            flags: flags.unwrap_or_default(),
+            date,
+            data: data.to_vec(),
+            binary,
+        },
+    ))
+}
+
+/// `append = "APPEND" SP mailbox 1*append-message` (RFC 3501; RFC 3502 MULTIAPPEND repeats the message part).
+fn append(i: &[u8]) -> PResult<'_, CommandBody> {
+    let (rest, (_, mbox)) = (sp, mailbox).parse(i)?;
+    let (rest, messages) = nom::multi::many1(append_message).parse(rest)?;
+    Ok((
+        rest,
+        CommandBody::Append {
+            mailbox: mbox,
+            messages,
+        },
+    ))
+}
+
+/// `search-return-opt = "MIN" / "MAX" / "ALL" / "COUNT" / "SAVE"` (RFC 4731, 5182)
+fn search_return_opt(i: &[u8]) -> PResult<'_, SearchReturn> {
+    ctx_override(
+        "unknown SEARCH RETURN option",
+        alt((
+            value(SearchReturn::Min, keyword("MIN")),
+            value(SearchReturn::Max, keyword("MAX")),
+            value(SearchReturn::All, keyword("ALL")),
+            value(SearchReturn::Count, keyword("COUNT")),
+            value(SearchReturn::Save, keyword("SAVE")),
+        )),
+    )
+    .parse(i)
+}
+
+/// `search = "SEARCH" [search-return-opts] SP search-program` (RFC 4466/4731),
+/// `search-program = ["CHARSET" SP charset SP] search-key *(SP search-key)`
+fn search(i: &[u8], uid: bool) -> PResult<'_, CommandBody> {
+    let (rest, returns) = opt(preceded(
+        (sp, keyword("RETURN"), sp),
+        delimited(
+            tag(&b"("[..]),
+            separated_list0(sp, search_return_opt),
+            tag(&b")"[..]),
+        ),
+    ))
+    .parse(i)?;
+    let (rest, _) = sp(rest)?;
+    let (rest, charset) = opt(map(
+        (
+            keyword("CHARSET"),
+            sp,
+            ctx("expected a charset name", astring),
+            sp,
+        ),
+        |(_, _, c, _)| c.into_owned(),
+    ))
+    .parse(rest)?;
+    let (rest, criteria) = search_program(rest)?;
+    Ok((
+        rest,
+        CommandBody::Search {
+            uid,
+            returns,
+            charset,
+            criteria,
+        },
+    ))
+}
+
+/// `fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att / "(" fetch-att *(SP fetch-att) ")") [fetch-modifiers]`
+/// with `fetch-modifier = "CHANGEDSINCE" SP mod-sequence-value` (RFC 7162).
+fn fetch(i: &[u8], uid: bool) -> PResult<'_, CommandBody> {
+    let (rest, (_, set, _, attrs)) = (sp, sequence_set, sp, fetch_atts).parse(i)?;
+    let (rest, changed_since) = opt(preceded(
+        sp,
+        ctx_override(
+            "the only FETCH modifier supported is CHANGEDSINCE",
+            delimited(
+                (tag(&b"("[..]), keyword("CHANGEDSINCE"), sp),
+                mod_sequence_value,
+                tag(&b")"[..]),
+            ),
+        ),
+    ))
+    .parse(rest)?;
+    Ok((
+        rest,
+        CommandBody::Fetch {
+            uid,
+            set,
+            attrs,
+            changed_since,
+        },
+    ))
+}
+
+/// `store = "STORE" SP sequence-set [store-modifiers] SP store-att-flags`,
+/// `store-att-flags = (["+" / "-"] "FLAGS" [".SILENT"]) SP (flag-list / (flag *(SP flag)))`,
+/// `store-modifier = "UNCHANGEDSINCE" SP mod-sequence-valzer` (RFC 7162).
+fn store(i: &[u8], uid: bool) -> PResult<'_, CommandBody> {
+    let (rest, (_, set)) = (sp, sequence_set).parse(i)?;
+    let (rest, unchanged_since) = opt(preceded(
+        sp,
+        delimited(
+            (tag(&b"("[..]), keyword("UNCHANGEDSINCE"), sp),
+            number64,
+            tag(&b")"[..]),
+        ),
+    ))
+    .parse(rest)?;
+    let (rest, _) = sp(rest)?;
+    let (rest, op) = ctx_override(
+        "expected FLAGS, +FLAGS or -FLAGS",
+        alt((
+            value(StoreOp::Add, tag(&b"+"[..])),
+            value(StoreOp::Remove, tag(&b"-"[..])),
+            value(StoreOp::Replace, tag(&b""[..])),
+        )),
+    )
+    .parse(rest)?;
+    let (rest, silent) = ctx_override(
+        "expected FLAGS, +FLAGS or -FLAGS",
+        alt((
+            value(true, keyword("FLAGS.SILENT")),
+            value(false, keyword("FLAGS")),
+        )),
+    )
+    .parse(rest)?;
+    let (rest, _) = sp(rest)?;
+    let (rest, flags) = alt((flag_list, separated_list1(sp, super::core::flag))).parse(rest)?;
+    Ok((
+        rest,
+        CommandBody::Store {
+            uid,
+            set,
+            op,
+            silent,
+            flags,
+            unchanged_since,
+        },
+    ))
+}
+
+/// `copy = "COPY" SP sequence-set SP mailbox`, `move = "MOVE" SP sequence-set SP mailbox` (RFC 6851)
+fn copy(i: &[u8], uid: bool, is_move: bool) -> PResult<'_, CommandBody> {
+    let (rest, (_, set, _, mbox)) = (sp, sequence_set, sp, mailbox).parse(i)?;
+    Ok((
+        rest,
+        if is_move {
+            CommandBody::Move {
+                uid,
+                set,
+                mailbox: mbox,
+            }
+        } else {
+            CommandBody::Copy {
+                uid,
+                set,
+                mailbox: mbox,
+            }
+        },
+    ))
+}

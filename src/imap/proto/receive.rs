@@ -1,0 +1,485 @@
+//! Command framing: splits the client's byte stream into whole commands.
+//!
+//! A command is one or more lines; a line ending in a literal header (`{n}`,
+//! `{n+}` or `~{n}`) is followed by `n` octets of data and then the rest of the
+//! command. The [`Receiver`] is fed the session's read buffer again and again
+//! as it grows, and answers with a [`Framed`]:
+//!
+//! ```text
+//!   Incomplete            read more, call poll again with the longer buffer
+//!   Continue{n}           send "+ ..." once, then read more (synchronizing literal accepted)
+//!   Command{consumed,..}  buf[..consumed] was one command: handle it, drop those bytes
+//!   Error{consumed,..}    framing error: drop those bytes, answer it (see FrameError)
+//!   Skip{consumed}        discarding a rejected command: drop those bytes, poll again
+//! ```
+//!
+//! Contract: between two polls the session may only append to the buffer,
+//! except that after `Command`, `Error` or `Skip` it removes exactly
+//! `buf[..consumed]`. The receiver remembers how far it scanned, so polling a
+//! growing buffer costs time proportional to the new bytes only.
+//!
+//! Limits and how each is answered (the session writes the response with
+//! [`encode::frame_error`](super::encode::frame_error)):
+//! - a synchronizing literal over `max_literal` is refused *before* any `+`
+//!   is sent (`tag NO [TOOBIG]`); the client then sends no data (RFC 3501
+//!   7.5, RFC 7888 section 4) and framing resumes at the next line;
+//! - a non-synchronizing literal over the limit (or over 4096 octets when
+//!   only LITERAL- is offered) is reported at once (`tag BAD [TOOBIG]`,
+//!   allowed by RFC 7888 section 4 before the data is read), then exactly
+//!   its octets and the rest of its command are discarded without buffering,
+//!   so a literal's data is never executed as commands;
+//! - a command whose line bytes pass `max_line` is reported at once (BAD)
+//!   and the rest of the line (and any non-synchronizing literal it
+//!   announces) is discarded: mailcove resynchronises at the next line
+//!   rather than sending BYE. A client can still waste bandwidth this way;
+//!   the session's bad-command counter decides when to disconnect.
+//!
+//! The literal octets of one command together may not pass `max_literal`, so
+//! a whole command never needs more than `max_line + max_literal` bytes.
+
+use crate::imap::proto::parse::{ParseError, parse_command};
+use crate::imap::proto::types::{Command, Tag, is_tag_char};
+use crate::limits::{
+    DEFAULT_MAX_COMMAND_LINE, DEFAULT_MAX_MESSAGE_SIZE, LITERAL_HEADER_TAIL, LITERAL_MINUS_MAX,
+};
+
+/// Framing limits, fixed for the life of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceiverLimits {
+    /// Most octets of command text (all lines of a command, literal data excluded).
+    pub max_line: usize,
+    /// Most octets of literal data in one command (the largest APPEND).
+    pub max_literal: u64,
+    /// True when LITERAL+ is offered; false means only LITERAL- (non-synchronizing
+    /// literals up to 4096 octets).
+    pub literal_plus: bool,
+}
+
+impl Default for ReceiverLimits {
+    /// The daemon's defaults: 64 KiB command text, the default message size, LITERAL+.
+    fn default() -> Self {
+        ReceiverLimits {
+            max_line: DEFAULT_MAX_COMMAND_LINE,
+            max_literal: DEFAULT_MAX_MESSAGE_SIZE,
+            literal_plus: true,
+        }
+    }
+}
+
+/// What the receiver found in the buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Framed {
+    /// Not enough bytes yet.
+    Incomplete,
+    /// A synchronizing literal of `literal_len` octets was announced and accepted:
+    /// send a continuation request (`+ ...`) once, then keep feeding.
+    Continue {
+        /// Announced literal size.
+        literal_len: u64,
+    },
+    /// `buf[..consumed]` is one whole command (literals included), parsed.
+    Command {
+        /// Bytes to drop from the buffer.
+        consumed: usize,
+        /// The command, or why it is not one (answer BAD).
+        result: Result<Command, ParseError>,
+    },
+    /// The command could not be framed; drop `buf[..consumed]` and answer the error.
+    Error {
+        /// Bytes to drop from the buffer.
+        consumed: usize,
+        /// What went wrong.
+        error: FrameError,
+    },
+    /// Bytes of a rejected command were discarded; drop `buf[..consumed]`, poll again.
+    Skip {
+        /// Bytes to drop from the buffer.
+        consumed: usize,
+    },
+}
+
+/// A framing error; see the module documentation for the answer each needs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// A literal was larger than allowed.
+    #[error("literal of {size} octets is too big")]
+    LiteralTooBig {
+        /// The command's tag, if it had a valid one.
+        tag: Option<Tag>,
+        /// The announced size (saturated at `u64::MAX`).
+        size: u64,
+        /// `{n}` (refused before `+`) rather than `{n+}` (being discarded).
+        synchronizing: bool,
+    },
+    /// The command text was longer than `max_line`.
+    #[error("command line too long")]
+    LineTooLong {
+        /// The command's tag, if it had a valid one.
+        tag: Option<Tag>,
+    },
+}
+
+impl FrameError {
+    /// The tag to answer with (`None`: answer untagged).
+    pub fn tag(&self) -> Option<&Tag> {
+        match self {
+            FrameError::LiteralTooBig { tag, .. } | FrameError::LineTooLong { tag } => tag.as_ref(),
+        }
+    }
+}
+
+/// Result of [`Receiver::poll_line`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineFramed {
+    /// No complete line yet.
+    Incomplete,
+    /// `buf[..line_len]` is the line without its CRLF; drop `buf[..consumed]` after use.
+    Line {
+        /// Bytes to drop from the buffer.
+        consumed: usize,
+        /// Length of the line's text.
+        line_len: usize,
+    },
+    /// The line passed the given maximum; drop `buf[..consumed]`. The rest of the
+    /// line is discarded by later polls (which return `Skip`).
+    TooLong {
+        /// Bytes to drop from the buffer.
+        consumed: usize,
+    },
+}
+
+/// A literal header found at the end of a line.
+struct LiteralHeader {
+    size: u64,
+    synchronizing: bool,
+}
+
+/// Finds `{n}`, `{n+}` or `~{n}` right before the line's CRLF.
+/// `line` is the line including its LF.
+fn literal_header(line: &[u8]) -> Option<LiteralHeader> {
+    let body = line.strip_suffix(b"\r\n")?;
+    let body = body.strip_suffix(b"}")?;
+    let (body, synchronizing) = match body.strip_suffix(b"+") {
+        Some(b) => (b, false),
+        None => (body, true),
+    };
+    let open = body.iter().rposition(|&b| b == b'{')?;
+    let digits = body.get(open + 1..)?;
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    // Saturate: any number this large is over every limit anyway.
+    let size = digits.iter().fold(0u64, |n, &d| {
+        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+    });
+    Some(LiteralHeader {
+        size,
+        synchronizing,
+    })
+}
+
+/// The tag at the start of `buf`, if it is a valid one followed by a space.
+fn leading_tag(buf: &[u8]) -> Option<Tag> {
+    let end = buf.iter().position(|&b| !is_tag_char(b))?;
+    if buf.get(end) != Some(&b' ') {
+        return None;
+    }
+    buf.get(..end).and_then(Tag::new)
+}
+
+#[derive(Debug)]
+enum State {
+    /// Collecting the command that starts at `buf[0]`.
+    Command {
+        /// Start of the line being read.
+        line_start: usize,
+        /// Bytes from `line_start` on already searched for LF.
+        scanned: usize,
+        /// Line bytes of earlier lines of this command.
+        line_bytes: usize,
+        /// Literal octets of this command so far.
+        literal_bytes: u64,
+        /// End of the literal data being waited for.
+        awaiting: Option<usize>,
+    },
+    /// Throwing away the rest of a rejected command (already reported).
+    Discard {
+        /// Literal octets still to drop before line text resumes.
+        literal_left: u64,
+        /// The last bytes of the current line, to spot a literal header at its end.
+        tail: Vec<u8>,
+    },
+}
+
+impl State {
+    fn fresh() -> State {
+        State::Command {
+            line_start: 0,
+            scanned: 0,
+            line_bytes: 0,
+            literal_bytes: 0,
+            awaiting: None,
+        }
+    }
+}
+
+/// The byte-fed command framer (see the module documentation).
+#[derive(Debug)]
+pub struct Receiver {
+    limits: ReceiverLimits,
+    state: State,
+}
+
+impl Receiver {
+    /// A receiver at the start of a command.
+    pub fn new(limits: ReceiverLimits) -> Receiver {
+        Receiver {
+            limits,
+            state: State::fresh(),
+        }
+    }
+
+    /// True while the rest of a rejected command is being thrown away.
+    pub fn is_discarding(&self) -> bool {
+        matches!(self.state, State::Discard { .. })
+    }
+
+    /// Frames the next command from `buf` (see the module documentation).
+    pub fn poll(&mut self, buf: &[u8]) -> Framed {
+        if let State::Discard { .. } = self.state {
+            return self.discard(buf, 0);
+        }
+        let State::Command {
+            line_start,
+            scanned,
+            line_bytes,
+            literal_bytes,
+            awaiting,
+        } = &mut self.state
+        else {
+            return Framed::Incomplete;
+        };
+        // A buffer shorter than what was scanned breaks the contract; start
+        // over rather than index out of bounds.
+        if buf.len() < *scanned || buf.len() < *line_start {
+            self.state = State::fresh();
+            return self.poll(buf);
+        }
+        loop {
+            if let Some(end) = *awaiting {
+                if buf.len() < end {
+                    return Framed::Incomplete;
+                }
+                *awaiting = None;
+                *line_start = end;
+                *scanned = end;
+            }
+            let from = (*scanned).max(*line_start);
+            let lf = buf
+                .get(from..)
+                .and_then(|rest| rest.iter().position(|&b| b == b'\n'));
+            let Some(off) = lf else {
+                *scanned = buf.len();
+                if *line_bytes + (buf.len() - *line_start) > self.limits.max_line {
+                    let tag = leading_tag(buf.get(..self.limits.max_line).unwrap_or(buf));
+                    let tail_from = buf
+                        .len()
+                        .saturating_sub(LITERAL_HEADER_TAIL)
+                        .max(*line_start);
+                    self.state = State::Discard {
+                        literal_left: 0,
+                        tail: buf.get(tail_from..).unwrap_or_default().to_vec(),
+                    };
+                    return Framed::Error {
+                        consumed: buf.len(),
+                        error: FrameError::LineTooLong { tag },
+                    };
+                }
+                return Framed::Incomplete;
+            };
+            let line_end = from + off + 1;
+            let line = buf.get(*line_start..line_end).unwrap_or_default();
+            *line_bytes += line.len();
+            let header = literal_header(line);
+            if *line_bytes > self.limits.max_line {
+                let tag = leading_tag(buf.get(..self.limits.max_line).unwrap_or(buf));
+                // The line is complete: only a non-synchronizing literal it
+                // announces is still to come and must be thrown away.
+                self.state = match header.filter(|h| !h.synchronizing) {
+                    Some(h) => State::Discard {
+                        literal_left: h.size,
+                        tail: Vec::new(),
+                    },
+                    None => State::fresh(),
+                };
+                return Framed::Error {
+                    consumed: line_end,
+                    error: FrameError::LineTooLong { tag },
+                };
+            }
+            let Some(header) = header else {
+                self.state = State::fresh();
+                let command = buf.get(..line_end).unwrap_or_default();
+                return Framed::Command {
+                    consumed: line_end,
+                    result: parse_command(command),
+                };
+            };
+            let total = literal_bytes.saturating_add(header.size);
+            let allowed = if header.synchronizing || self.limits.literal_plus {
+                self.limits.max_literal
+            } else {
+                self.limits.max_literal.min(LITERAL_MINUS_MAX)
+            };
+            let end = usize::try_from(header.size)
+                .ok()
+                .and_then(|n| line_end.checked_add(n));
+            let end = match end {
+                Some(end) if header.size <= allowed && total <= self.limits.max_literal => end,
+                _ => {
+                    let error = FrameError::LiteralTooBig {
+                        tag: leading_tag(buf),
+                        size: header.size,
+                        synchronizing: header.synchronizing,
+                    };
+                    self.state = if header.synchronizing {
+                        State::fresh()
+                    } else {
+                        State::Discard {
+                            literal_left: header.size,
+                            tail: Vec::new(),
+                        }
+                    };
+                    return Framed::Error {
+                        consumed: line_end,
+                        error,
+                    };
+                }
+            };
+            *literal_bytes = total;
+            *awaiting = Some(end);
+            *scanned = line_end;
+            if header.synchronizing {
+                return Framed::Continue {
+                    literal_len: header.size,
+                };
+            }
+        }
+    }
+
+    /// Drops bytes of a rejected command from `buf[start..]`.
+    fn discard(&mut self, buf: &[u8], start: usize) -> Framed {
+        let mut pos = start;
+        let skip = |pos: usize| {
+            if pos == 0 {
+                Framed::Incomplete
+            } else {
+                Framed::Skip { consumed: pos }
+            }
+        };
+        loop {
+            let State::Discard { literal_left, tail } = &mut self.state else {
+                return skip(pos);
+            };
+            if *literal_left > 0 {
+                let avail = buf.len().saturating_sub(pos);
+                let take = usize::try_from(*literal_left).map_or(avail, |l| l.min(avail));
+                pos += take;
+                *literal_left =
+                    literal_left.saturating_sub(u64::try_from(take).unwrap_or(u64::MAX));
+                if *literal_left > 0 {
+                    return skip(pos);
+                }
+            }
+            let rest = buf.get(pos..).unwrap_or_default();
+            match rest.iter().position(|&b| b == b'\n') {
+                None => {
+                    tail.extend_from_slice(rest);
+                    let cut = tail.len().saturating_sub(LITERAL_HEADER_TAIL);
+                    tail.drain(..cut);
+                    return skip(buf.len());
+                }
+                Some(off) => {
+                    let line = rest.get(..=off).unwrap_or_default();
+                    let keep = line.len().min(LITERAL_HEADER_TAIL);
+                    tail.extend_from_slice(line.get(line.len() - keep..).unwrap_or_default());
+                    let cut = tail.len().saturating_sub(LITERAL_HEADER_TAIL);
+                    tail.drain(..cut);
+                    pos += off + 1;
+                    match literal_header(tail) {
+                        Some(h) if !h.synchronizing => {
+                            *literal_left = h.size;
+                            tail.clear();
+                        }
+                        // A synchronizing literal's data never comes: the client
+                        // waits for a `+` it will not get. The command is over.
+                        _ => {
+                            self.state = State::fresh();
+                            return skip(pos);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Frames one bare line of at most `max` octets (CRLF excluded), for the
+    /// `DONE` that ends IDLE and for SASL responses during AUTHENTICATE.
+    ///
+    /// Only valid between commands (not while a command is half read).
+    pub fn poll_line(&mut self, buf: &[u8], max: usize) -> LineFramed {
+        let scanned = match &mut self.state {
+            State::Command {
+                line_start: 0,
+                scanned,
+                line_bytes: 0,
+                literal_bytes: 0,
+                awaiting: None,
+            } => scanned,
+            _ => {
+                self.state = State::fresh();
+                return self.poll_line(buf, max);
+            }
+        };
+        let from = (*scanned).min(buf.len());
+        match buf
+            .get(from..)
+            .and_then(|r| r.iter().position(|&b| b == b'\n'))
+        {
+            Some(off) => {
+                let lf = from + off;
+                self.state = State::fresh();
+                let line_len = if lf > 0 && buf.get(lf - 1) == Some(&b'\r') {
+                    lf - 1
+                } else {
+                    lf
+                };
+                if line_len > max {
+                    return LineFramed::TooLong { consumed: lf + 1 };
+                }
+                LineFramed::Line {
+                    consumed: lf + 1,
+                    line_len,
+                }
+            }
+            None if buf.len() > max + 1 => {
+                self.state = State::Discard {
+                    literal_left: 0,
+                    tail: Vec::new(),
+                };
+                LineFramed::TooLong {
+                    consumed: buf.len(),
+                }
+            }
+            None => {
+                *scanned = buf.len();
+                LineFramed::Incomplete
+            }
+        }
+    }
+}
+
+/// True when `line` (as returned by [`Receiver::poll_line`]) is the `DONE` ending IDLE.
+pub fn is_idle_done(line: &[u8]) -> bool {
+    line.eq_ignore_ascii_case(b"DONE")
+}

@@ -1,0 +1,341 @@
+//! Receiver (framing) behaviour: splits, literals of both kinds, limits, resynchronisation.
+
+use mailcove::imap::proto::parse::ParseErrorKind;
+use mailcove::imap::proto::receive::{FrameError, Framed, LineFramed, Receiver, ReceiverLimits};
+use mailcove::imap::proto::types::{Command, CommandBody, Tag};
+
+fn limits() -> ReceiverLimits {
+    ReceiverLimits {
+        max_line: 1000,
+        max_literal: 10_000,
+        literal_plus: true,
+    }
+}
+
+/// A minimal session loop: feeds `chunks` one after another into a buffer,
+/// polls, drains as told. Returns every event with the continuation requests.
+#[derive(Debug, PartialEq)]
+enum Event {
+    Continue(u64),
+    Command(Result<Command, ParseErrorKind>),
+    Error(FrameError),
+}
+
+fn run(limits: ReceiverLimits, chunks: &[&[u8]]) -> (Vec<Event>, Vec<u8>) {
+    let mut rx = Receiver::new(limits);
+    let mut buf = Vec::new();
+    let mut events = Vec::new();
+    for chunk in chunks {
+        buf.extend_from_slice(chunk);
+        loop {
+            match rx.poll(&buf) {
+                Framed::Incomplete => break,
+                Framed::Continue { literal_len } => events.push(Event::Continue(literal_len)),
+                Framed::Command { consumed, result } => {
+                    buf.drain(..consumed);
+                    events.push(Event::Command(result.map_err(|e| e.kind)));
+                }
+                Framed::Error { consumed, error } => {
+                    buf.drain(..consumed);
+                    events.push(Event::Error(error));
+                }
+                Framed::Skip { consumed } => {
+                    assert!(consumed > 0, "Skip must consume");
+                    buf.drain(..consumed);
+                }
+            }
+        }
+    }
+    (events, buf)
+}
+
+fn tag(s: &str) -> Option<Tag> {
+    Tag::new(s.as_bytes())
+}
+
+fn cmd(t: &str, body: CommandBody) -> Event {
+    Event::Command(Ok(Command {
+        tag: tag(t).expect("valid tag"),
+        body,
+    }))
+}
+
+#[test]
+fn every_split_gives_the_same_result() {
+    let stream: &[u8] =
+        b"a1 NOOP\r\na2 LOGIN {4}\r\nfred {3+}\r\nxyz\r\na3 SELECT inbox\r\nbad\r\na4 LOGOUT\r\n";
+    let (whole, rest) = run(limits(), &[stream]);
+    assert!(rest.is_empty());
+    assert_eq!(whole.len(), 6, "{whole:?}");
+    assert_eq!(whole[1], Event::Continue(4));
+    for cut in 0..=stream.len() {
+        let (a, b) = stream.split_at(cut);
+        let (events, rest) = run(limits(), &[a, b]);
+        assert_eq!(events, whole, "split at {cut}");
+        assert!(rest.is_empty());
+    }
+    // One byte at a time.
+    let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+    let (events, _) = run(limits(), &bytes);
+    assert_eq!(events, whole);
+}
+
+#[test]
+fn synchronizing_literal_accepted() {
+    let (ev, _) = run(limits(), &[b"A001 LOGIN {11}\r\n"]);
+    assert_eq!(ev, vec![Event::Continue(11)]);
+    let (ev, rest) = run(
+        limits(),
+        &[
+            b"A001 LOGIN {11}\r\n",
+            b"FRED FOOBAR {7}\r\n",
+            b"fat man\r\n",
+        ],
+    );
+    assert!(rest.is_empty());
+    assert_eq!(ev.len(), 3);
+    assert_eq!(ev[0], Event::Continue(11));
+    assert_eq!(ev[1], Event::Continue(7));
+    match &ev[2] {
+        Event::Command(Ok(Command {
+            body: CommandBody::Login { username, password },
+            ..
+        })) => {
+            assert_eq!(username, b"FRED FOOBAR");
+            assert_eq!(password.expose(), b"fat man");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn continue_is_reported_once() {
+    let mut rx = Receiver::new(limits());
+    let buf = b"a APPEND INBOX {5}\r\n";
+    assert_eq!(rx.poll(buf), Framed::Continue { literal_len: 5 });
+    assert_eq!(rx.poll(buf), Framed::Incomplete);
+    let buf = b"a APPEND INBOX {5}\r\nhel";
+    assert_eq!(rx.poll(buf), Framed::Incomplete);
+    let buf = b"a APPEND INBOX {5}\r\nhello\r\n";
+    assert!(matches!(
+        rx.poll(buf),
+        Framed::Command {
+            consumed: 27,
+            result: Ok(_)
+        }
+    ));
+}
+
+#[test]
+fn synchronizing_literal_too_big_is_refused_without_continue() {
+    let (ev, rest) = run(limits(), &[b"a1 APPEND INBOX {10001}\r\n", b"a2 NOOP\r\n"]);
+    assert!(rest.is_empty());
+    assert_eq!(
+        ev,
+        vec![
+            Event::Error(FrameError::LiteralTooBig {
+                tag: tag("a1"),
+                size: 10_001,
+                synchronizing: true
+            }),
+            cmd("a2", CommandBody::Noop),
+        ]
+    );
+    // A size that does not even fit in 64 bits saturates and is refused too.
+    let (ev, _) = run(
+        limits(),
+        &[b"a1 APPEND INBOX {99999999999999999999999}\r\na2 NOOP\r\n"],
+    );
+    assert!(matches!(
+        ev[0],
+        Event::Error(FrameError::LiteralTooBig { size: u64::MAX, .. })
+    ));
+    assert_eq!(ev[1], cmd("a2", CommandBody::Noop));
+}
+
+#[test]
+fn non_synchronizing_literal_too_big_is_discarded() {
+    // The literal's bytes look like a command; they must never run.
+    let mut data = b"x LOGOUT\r\n".repeat(1001);
+    data.truncate(10_001);
+    let chunks: Vec<&[u8]> = vec![
+        b"a1 APPEND INBOX {10001+}\r\n",
+        &data[..5000],
+        &data[5000..],
+        b" more {3+}\r\nabc trailing\r\n",
+        b"a2 NOOP\r\n",
+    ];
+    let (ev, rest) = run(limits(), &chunks);
+    assert!(rest.is_empty());
+    assert_eq!(
+        ev,
+        vec![
+            Event::Error(FrameError::LiteralTooBig {
+                tag: tag("a1"),
+                size: 10_001,
+                synchronizing: false
+            }),
+            cmd("a2", CommandBody::Noop),
+        ]
+    );
+}
+
+#[test]
+fn literal_minus_caps_non_synchronizing_at_4096() {
+    let lim = ReceiverLimits {
+        literal_plus: false,
+        ..limits()
+    };
+    let data = vec![b'a'; 4097];
+    let (ev, rest) = run(
+        lim,
+        &[b"a1 LOGIN {4097+}\r\n", &data, b" pw\r\na2 NOOP\r\n"],
+    );
+    assert!(rest.is_empty());
+    assert_eq!(
+        ev,
+        vec![
+            Event::Error(FrameError::LiteralTooBig {
+                tag: tag("a1"),
+                size: 4097,
+                synchronizing: false
+            }),
+            cmd("a2", CommandBody::Noop),
+        ]
+    );
+    // 4096 is fine, and a synchronizing 4097 is fine under LITERAL-.
+    let data = vec![b'a'; 4096];
+    let (ev, _) = run(lim, &[b"a1 LOGIN {4096+}\r\n", &data, b" pw\r\n"]);
+    assert!(matches!(ev[0], Event::Command(Ok(_))));
+    let data = vec![b'a'; 4097];
+    let (ev, _) = run(lim, &[b"a1 LOGIN {4097}\r\n", &data, b" pw\r\n"]);
+    assert_eq!(ev[0], Event::Continue(4097));
+    assert!(matches!(ev[1], Event::Command(Ok(_))));
+}
+
+#[test]
+fn cumulative_literals_are_limited() {
+    let data = vec![b'a'; 6000];
+    let (ev, rest) = run(
+        limits(),
+        &[
+            b"a1 LOGIN {6000+}\r\n",
+            &data,
+            b" {6000+}\r\n",
+            &data,
+            b"\r\na2 NOOP\r\n",
+        ],
+    );
+    assert!(rest.is_empty());
+    assert!(matches!(
+        ev[0],
+        Event::Error(FrameError::LiteralTooBig { size: 6000, .. })
+    ));
+    assert_eq!(ev[1], cmd("a2", CommandBody::Noop));
+    assert_eq!(ev.len(), 2);
+}
+
+#[test]
+fn announced_literal_not_yet_sent_is_incomplete() {
+    let mut rx = Receiver::new(limits());
+    assert_eq!(rx.poll(b"a1 LOGIN {5+}\r\nfr"), Framed::Incomplete);
+    assert_eq!(rx.poll(b"a1 LOGIN {5+}\r\nfred"), Framed::Incomplete);
+    assert_eq!(rx.poll(b"a1 LOGIN {5+}\r\nfred "), Framed::Incomplete);
+    assert!(matches!(
+        rx.poll(b"a1 LOGIN {5+}\r\nfred  x\r\n"),
+        Framed::Command {
+            consumed: 24,
+            result: Ok(_)
+        }
+    ));
+}
+
+#[test]
+fn line_too_long_resynchronises() {
+    let long = vec![b'x'; 3000];
+    let (ev, rest) = run(
+        limits(),
+        &[b"t1 LOGIN ", &long, &long, b" y\r\nt2 NOOP\r\n"],
+    );
+    assert!(rest.is_empty());
+    assert_eq!(
+        ev,
+        vec![
+            Event::Error(FrameError::LineTooLong { tag: tag("t1") }),
+            cmd("t2", CommandBody::Noop),
+        ]
+    );
+    // Same when the whole line arrives at once, and when it announces a
+    // non-synchronizing literal that must be skipped too.
+    let mut line = b"t1 LOGIN ".to_vec();
+    line.extend_from_slice(&long);
+    line.extend_from_slice(b" {10+}\r\nt9 LOGOUT\r\nt2 NOOP\r\n");
+    let (ev, _) = run(limits(), &[&line]);
+    assert_eq!(
+        ev,
+        vec![
+            Event::Error(FrameError::LineTooLong { tag: tag("t1") }),
+            cmd("t2", CommandBody::Noop),
+        ]
+    );
+    // No valid tag: the error is untagged.
+    let (ev, _) = run(limits(), &[&long, b"\r\n"]);
+    assert_eq!(
+        ev,
+        vec![Event::Error(FrameError::LineTooLong { tag: None })]
+    );
+}
+
+#[test]
+fn parse_errors_keep_framing() {
+    let (ev, _) = run(
+        limits(),
+        &[b"a1 FOO\r\n* NOOP\r\n\r\na2 SELECT\r\na3 NOOP\r\n"],
+    );
+    assert_eq!(
+        ev,
+        vec![
+            Event::Command(Err(ParseErrorKind::UnknownCommand)),
+            Event::Command(Err(ParseErrorKind::NoTag)),
+            Event::Command(Err(ParseErrorKind::NoTag)),
+            Event::Command(Err(ParseErrorKind::Syntax)),
+            cmd("a3", CommandBody::Noop),
+        ]
+    );
+}
+
+#[test]
+fn bare_lines_for_idle_and_sasl() {
+    let mut rx = Receiver::new(limits());
+    assert_eq!(rx.poll_line(b"DO", 100), LineFramed::Incomplete);
+    let buf = b"DONE\r\na1 NOOP\r\n";
+    assert_eq!(
+        rx.poll_line(buf, 100),
+        LineFramed::Line {
+            consumed: 6,
+            line_len: 4
+        }
+    );
+    assert!(mailcove::imap::proto::receive::is_idle_done(&buf[..4]));
+    assert!(matches!(
+        rx.poll(&buf[6..]),
+        Framed::Command {
+            consumed: 9,
+            result: Ok(_)
+        }
+    ));
+    // Too long: reported, then the rest of the line is skipped.
+    let mut rx = Receiver::new(limits());
+    assert_eq!(
+        rx.poll_line(b"abcdefgh", 4),
+        LineFramed::TooLong { consumed: 8 }
+    );
+    assert_eq!(rx.poll(b"ijk\r\na1 NOOP\r\n"), Framed::Skip { consumed: 5 });
+    assert!(matches!(
+        rx.poll(b"a1 NOOP\r\n"),
+        Framed::Command {
+            consumed: 9,
+            result: Ok(_)
+        }
+    ));
+}
