@@ -128,6 +128,98 @@ fn pop3_auth_plain_with_initial_response_and_challenge() {
     assert_eq!(c.multiline(), vec!["PLAIN", "LOGIN"]);
 }
 
+// ---------- IMAP over every transport ----------
+
+#[test]
+fn imap_implicit_tls_greets_with_capabilities_and_logs_in() {
+    let s = Server::start();
+    let mut c = s.imaps();
+    let greeting = c.line();
+    assert!(
+        greeting.starts_with("* OK [CAPABILITY IMAP4rev1 "),
+        "{greeting}"
+    );
+    assert!(greeting.contains(" AUTH=PLAIN"), "{greeting}");
+    assert!(!greeting.contains("STARTTLS"), "{greeting}");
+    run_transcript(
+        &mut c,
+        "C: a1 LOGIN demo demo\nS: a1 OK [CAPABILITY IMAP4rev1 {*}] Logged in\nC: a2 NOOP\nS: a2 OK NOOP completed.\nC: a3 LOGOUT\nS: * BYE Logging out.\nS: a3 OK Logout completed.",
+    );
+    assert!(c.closed());
+}
+
+#[test]
+fn imap_capability_before_and_after_starttls_on_a_remote_connection() {
+    let s = Server::start();
+    let mut c = Client::plain(s.ports.imap_remote);
+    c.line();
+    c.send("a CAPABILITY");
+    let caps = c.line();
+    assert!(caps.starts_with("* CAPABILITY IMAP4rev1"), "{caps}");
+    assert!(caps.contains(" STARTTLS"), "{caps}");
+    assert!(caps.contains(" LOGINDISABLED"), "{caps}");
+    assert!(!caps.contains("AUTH="), "{caps}");
+    assert_eq!(c.line(), "a OK Capability completed.");
+    run_transcript(
+        &mut c,
+        "C: b LOGIN demo demo\nS: b NO [PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.\nC: c AUTHENTICATE PLAIN AGRlbW8AZGVtbw==\nS: c NO [PRIVACYREQUIRED] *\nC: d STARTTLS\nS: d OK Begin TLS negotiation now.",
+    );
+    c.upgrade(&s.cert.der);
+    c.send("e CAPABILITY");
+    let caps = c.line();
+    assert!(!caps.contains("STARTTLS"), "{caps}");
+    assert!(!caps.contains("LOGINDISABLED"), "{caps}");
+    assert!(caps.contains(" AUTH=PLAIN"), "{caps}");
+    assert_eq!(c.line(), "e OK Capability completed.");
+    run_transcript(
+        &mut c,
+        "C: f STARTTLS\nS: f BAD STARTTLS not available: TLS is already active.\nC: g LOGIN demo demo\nS: g OK [CAPABILITY {*}] Logged in\nC: h STARTTLS\nS: h BAD Command not valid in this state: already logged in.",
+    );
+}
+
+#[test]
+fn starttls_injection_is_never_executed() {
+    let s = Server::start();
+    let mut c = s.imap();
+    c.line();
+    c.send_raw(b"a STARTTLS\r\nb CAPABILITY\r\n");
+    assert_eq!(c.line(), "a OK Begin TLS negotiation now.");
+    c.upgrade(&s.cert.der);
+    c.send("c NOOP");
+    // The first line inside TLS must answer c: nothing for the injected b.
+    assert_eq!(c.line(), "c OK NOOP completed.");
+}
+
+#[test]
+fn imap_authenticate_plain_with_and_without_sasl_ir() {
+    let s = Server::start();
+    let mut c = s.imap();
+    c.line();
+    run_transcript(
+        &mut c,
+        "C: a AUTHENTICATE PLAIN AGRlbW8AZGVtbw==\nS: a OK [CAPABILITY {*}] Logged in",
+    );
+    let mut c = s.imap();
+    c.line();
+    run_transcript(
+        &mut c,
+        "C: a AUTHENTICATE PLAIN\nS: + \nC: *\nS: a BAD Authentication cancelled.\n\
+         C: b AUTHENTICATE LOGIN\nS: + VXNlcm5hbWU6\nC: ZGVtbw==\nS: + UGFzc3dvcmQ6\nC: d3Jvbmc=\nS: b NO [AUTHENTICATIONFAILED] Authentication failed.\n\
+         C: c AUTHENTICATE PLAIN\nS: + \nC: AGRlbW8AZGVtbw==\nS: c OK [CAPABILITY {*}] Logged in",
+    );
+}
+
+#[test]
+fn imap_wrong_state_and_unknown_commands() {
+    let s = Server::start();
+    let mut c = s.imap();
+    c.line();
+    run_transcript(
+        &mut c,
+        "C: a SELECT INBOX\nS: a BAD Command not valid in this state: log in first.\nC: b FROBNICATE\nS: b BAD *\nC: c LOGIN demo wrong\nS: c NO [AUTHENTICATIONFAILED] Authentication failed.\nC: d NOOP\nS: d OK NOOP completed.",
+    );
+}
+
 // ---------- password schemes, identical failures, penalty ----------
 
 /// Fixed hashes of the password "secret" made by other implementations (`openssl passwd -6`,
@@ -352,10 +444,15 @@ fn sigterm_says_goodbye_and_exits_within_the_grace_time() {
     let mut s = Server::start();
     let mut p = s.pop3();
     p.line();
+    let mut i = s.imaps();
+    i.line();
+    run_transcript(&mut i, "C: a LOGIN demo demo\nS: a OK *");
     let t = Instant::now();
     s.signal(Signal::SIGTERM);
     assert_eq!(p.line(), "-ERR [SYS/TEMP] Server shutting down.");
     assert!(p.closed());
+    assert_eq!(i.line(), "* BYE Server shutting down.");
+    assert!(i.closed());
     let status = s.wait_exit(Duration::from_secs(10)).expect("did not exit");
     assert!(status.success(), "{status}");
     assert!(t.elapsed() < Duration::from_secs(10));

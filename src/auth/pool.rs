@@ -75,7 +75,8 @@ impl HashPool {
 
     /// Jobs currently running.
     pub fn running(&self) -> usize {
-        self.threads.saturating_sub(self.permits.available_permits())
+        self.threads
+            .saturating_sub(self.permits.available_permits())
     }
 
     /// Runs `job` on a blocking thread once a slot is free.

@@ -46,17 +46,33 @@ impl ImapError {
         use ImapError as E;
         match self {
             E::Parse(m) => (Status::Bad, None, (*m).to_string()),
-            E::WrongState(m) => (Status::Bad, None, format!("Command not valid in this state: {m}.")),
+            E::WrongState(m) => (
+                Status::Bad,
+                None,
+                format!("Command not valid in this state: {m}."),
+            ),
             E::TlsUnavailable(m) => (Status::Bad, None, format!("STARTTLS not available: {m}.")),
             E::PrivacyRequired => (
                 Status::No,
                 Some("PRIVACYREQUIRED"),
                 "Plaintext authentication disallowed on non-secure (SSL/TLS) connections.".into(),
             ),
-            E::AuthFailed => (Status::No, Some("AUTHENTICATIONFAILED"), "Authentication failed.".into()),
+            E::AuthFailed => (
+                Status::No,
+                Some("AUTHENTICATIONFAILED"),
+                "Authentication failed.".into(),
+            ),
             E::AuthCancelled => (Status::Bad, None, "Authentication cancelled.".into()),
-            E::BadSasl => (Status::Bad, None, "Invalid base64 or malformed SASL response.".into()),
-            E::UnknownMechanism => (Status::No, None, "Unsupported authentication mechanism.".into()),
+            E::BadSasl => (
+                Status::Bad,
+                None,
+                "Invalid base64 or malformed SASL response.".into(),
+            ),
+            E::UnknownMechanism => (
+                Status::No,
+                None,
+                "Unsupported authentication mechanism.".into(),
+            ),
             E::AuthTemp => (
                 Status::No,
                 Some("UNAVAILABLE"),

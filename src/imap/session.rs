@@ -10,7 +10,7 @@ use std::time::Duration;
 use tracing::{debug, info};
 
 use super::cmd;
-use super::proto::receive::{Framed, FrameError, Receiver, ReceiverLimits};
+use super::proto::receive::{FrameError, Framed, Receiver, ReceiverLimits};
 use super::response::write_status;
 use crate::config::{ListenerConfig, TlsMode};
 use crate::limits;
@@ -111,7 +111,8 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
         max_literal: cfg.limits.max_message_size,
         literal_plus: true,
     };
-    let max_buffer = cfg.limits.max_command_line + usize::try_from(cfg.limits.max_message_size).unwrap_or(usize::MAX / 2);
+    let max_buffer = cfg.limits.max_command_line
+        + usize::try_from(cfg.limits.max_message_size).unwrap_or(usize::MAX / 2);
     let mut s = Session {
         conn,
         shared,
@@ -121,7 +122,8 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
         auth_failures: 0,
         limits,
     };
-    s.conn.set_write_timeout(Duration::from_secs(cfg.timeouts.imap_idle_secs));
+    s.conn
+        .set_write_timeout(Duration::from_secs(cfg.timeouts.imap_idle_secs));
     let caps = super::capability::before_login(&s.shared, &s.conn, s.starttls_possible());
     s.untagged(&format!("OK [CAPABILITY {caps}] mailcove ready."));
     let mut bad = 0u32;
@@ -200,12 +202,26 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
 fn frame_error(s: &mut Session, e: &FrameError) {
     let tag = e.tag().map_or("*", |t| t.as_str()).to_string();
     match e {
-        FrameError::LiteralTooBig { synchronizing: true, .. } => {
-            write_status(s.conn.out(), &tag, "NO", Some("TOOBIG"), "Literal is larger than the server accepts.")
-        }
-        FrameError::LiteralTooBig { synchronizing: false, .. } => {
-            write_status(s.conn.out(), &tag, "BAD", Some("TOOBIG"), "Literal is larger than the server accepts.")
-        }
+        FrameError::LiteralTooBig {
+            synchronizing: true,
+            ..
+        } => write_status(
+            s.conn.out(),
+            &tag,
+            "NO",
+            Some("TOOBIG"),
+            "Literal is larger than the server accepts.",
+        ),
+        FrameError::LiteralTooBig {
+            synchronizing: false,
+            ..
+        } => write_status(
+            s.conn.out(),
+            &tag,
+            "BAD",
+            Some("TOOBIG"),
+            "Literal is larger than the server accepts.",
+        ),
         FrameError::LineTooLong { .. } => {
             write_status(s.conn.out(), &tag, "BAD", None, "Command line too long.")
         }

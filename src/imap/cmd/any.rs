@@ -9,7 +9,9 @@ use crate::imap::session::{Session, State};
 /// CAPABILITY.
 pub fn capability(s: &mut Session, tag: &str) -> Result<Outcome, ImapError> {
     let caps = match s.state {
-        State::NotAuthenticated => capability::before_login(&s.shared, &s.conn, s.starttls_possible()),
+        State::NotAuthenticated => {
+            capability::before_login(&s.shared, &s.conn, s.starttls_possible())
+        }
         _ => capability::after_login(),
     };
     s.untagged(&format!("CAPABILITY {caps}"));
@@ -32,7 +34,11 @@ pub fn logout(s: &mut Session, tag: &str) -> Result<Outcome, ImapError> {
 }
 
 /// ID (RFC 2971): names this server; the client's fields are only logged (sanitised).
-pub fn id(s: &mut Session, tag: &str, params: Option<Vec<(Vec<u8>, Option<Vec<u8>>)>>) -> Result<Outcome, ImapError> {
+pub fn id(
+    s: &mut Session,
+    tag: &str,
+    params: Option<Vec<(Vec<u8>, Option<Vec<u8>>)>>,
+) -> Result<Outcome, ImapError> {
     if let Some(params) = params {
         let shown: Vec<String> = params
             .iter()
@@ -40,16 +46,22 @@ pub fn id(s: &mut Session, tag: &str, params: Option<Vec<(Vec<u8>, Option<Vec<u8
                 format!(
                     "{}={}",
                     String::from_utf8_lossy(k).escape_default(),
-                    v.as_deref().map(|v| String::from_utf8_lossy(v).escape_default().to_string()).unwrap_or_default()
+                    v.as_deref()
+                        .map(|v| String::from_utf8_lossy(v).escape_default().to_string())
+                        .unwrap_or_default()
                 )
             })
             .collect();
         tracing::info!(client = %shown.join(" "), "client ID");
     }
     let mut line = b"* ID (".to_vec();
-    for (i, (k, v)) in [("name", "mailcove"), ("version", env!("CARGO_PKG_VERSION")), ("vendor", "mailcove")]
-        .iter()
-        .enumerate()
+    for (i, (k, v)) in [
+        ("name", "mailcove"),
+        ("version", env!("CARGO_PKG_VERSION")),
+        ("vendor", "mailcove"),
+    ]
+    .iter()
+    .enumerate()
     {
         if i > 0 {
             line.push(b' ');

@@ -36,7 +36,12 @@ pub async fn starttls(s: &mut Session, tag: &str) -> Result<Outcome, ImapError> 
 }
 
 /// LOGIN user password.
-pub async fn login(s: &mut Session, tag: &str, user: &[u8], password: &[u8]) -> Result<Outcome, ImapError> {
+pub async fn login(
+    s: &mut Session,
+    tag: &str,
+    user: &[u8],
+    password: &[u8],
+) -> Result<Outcome, ImapError> {
     if !plaintext_allowed(&s.shared, &s.conn) {
         return Err(ImapError::PrivacyRequired);
     }
@@ -55,8 +60,15 @@ pub async fn authenticate(
         return Err(ImapError::PrivacyRequired);
     }
     // The parser has already decoded the SASL-IR base64; the shared codec takes the wire form.
-    let initial = initial.map(|b| if b.is_empty() { "=".to_string() } else { encode_challenge(b) });
-    let (mut exchange, mut step) = SaslExchange::start(mechanism, initial.as_deref()).map_err(sasl_error)?;
+    let initial = initial.map(|b| {
+        if b.is_empty() {
+            "=".to_string()
+        } else {
+            encode_challenge(b)
+        }
+    });
+    let (mut exchange, mut step) =
+        SaslExchange::start(mechanism, initial.as_deref()).map_err(sasl_error)?;
     loop {
         match step {
             Step::Done(creds) => {
@@ -87,7 +99,13 @@ fn sasl_error(e: SaslError) -> ImapError {
     }
 }
 
-async fn finish(s: &mut Session, tag: &str, user: &str, password: &[u8], mechanism: &'static str) -> Result<Outcome, ImapError> {
+async fn finish(
+    s: &mut Session,
+    tag: &str,
+    user: &str,
+    password: &[u8],
+    mechanism: &'static str,
+) -> Result<Outcome, ImapError> {
     match login::login(&s.shared, &s.conn, user, password, mechanism).await {
         Ok(logged_in) => {
             s.state = State::Authenticated(Box::new(logged_in));

@@ -58,7 +58,11 @@ pub async fn run(s: &mut Session, command: Command) -> Outcome {
                 Status::Bad => "BAD",
             };
             write_status(s.conn.out(), &tag, status, code, &text);
-            if e.counts_as_bad() { Outcome::Bad } else { Outcome::Continue }
+            if e.counts_as_bad() {
+                Outcome::Bad
+            } else {
+                Outcome::Continue
+            }
         }
     }
 }
@@ -75,7 +79,15 @@ async fn dispatch(s: &mut Session, tag: &str, body: CommandBody) -> Result<Outco
         C::Authenticate {
             mechanism,
             initial_response,
-        } => auth::authenticate(s, tag, &mechanism, initial_response.as_ref().map(|r| r.expose())).await,
+        } => {
+            auth::authenticate(
+                s,
+                tag,
+                &mechanism,
+                initial_response.as_ref().map(|r| r.expose()),
+            )
+            .await
+        }
         other => Err(ImapError::NotSupported(other.name())),
     }
 }
