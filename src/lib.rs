@@ -3,3 +3,5 @@
 pub mod cli;
 pub mod imap;
 pub mod limits;
+pub mod mutf7;
+pub mod storage;

@@ -2,12 +2,19 @@
 
 /// Characters that may not appear in an atom (RFC 3501 `atom-specials`), besides CTLs and 8-bit.
 fn is_atom_char(b: u8) -> bool {
-    b > 0x20 && b < 0x7f && !matches!(b, b'(' | b')' | b'{' | b' ' | b'%' | b'*' | b'"' | b'\\' | b']')
+    b > 0x20
+        && b < 0x7f
+        && !matches!(
+            b,
+            b'(' | b')' | b'{' | b' ' | b'%' | b'*' | b'"' | b'\\' | b']'
+        )
 }
 
 /// True when `s` may be sent as a quoted string: 7-bit, no CR, LF or NUL.
 fn quotable(s: &[u8]) -> bool {
-    s.len() <= 1024 && s.iter().all(|&b| b != 0 && b != b'\r' && b != b'\n' && b < 0x80)
+    s.len() <= 1024
+        && s.iter()
+            .all(|&b| b != 0 && b != b'\r' && b != b'\n' && b < 0x80)
 }
 
 /// Writes `s` as an IMAP `string`: quoted when that is possible, otherwise a literal.
