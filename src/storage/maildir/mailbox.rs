@@ -195,7 +195,7 @@ impl MailboxState {
         }
         let lock = self.lock_file()?;
         flock(&lock, LockMode::Exclusive).map_err(|e| StorageError::io("lock index", e))?;
-        let _guard = FlockGuard(lock);
+        let guard = FlockGuard(lock);
         let ctx = Ctx {
             dir: &self.dir,
             root: &self.root,
@@ -205,14 +205,33 @@ impl MailboxState {
         let before = inner.version;
         inner.catch_up(&ctx)?;
         let hdr_before = inner.hdr;
-        let (r, mut records) = f(&mut inner, &ctx)?;
+        let version_before = inner.version;
+        let (r, mut records) = match f(&mut inner, &ctx) {
+            Ok(v) => v,
+            Err(e) => {
+                // Memory may now be ahead of the log: reload from disk next time.
+                if inner.version != version_before || inner.hdr != hdr_before {
+                    inner.loaded = false;
+                }
+                return Err(e);
+            }
+        };
         if inner.hdr != hdr_before || records.iter().any(|r| matches!(r, Record::Header(_))) {
             records.retain(|r| !matches!(r, Record::Header(_)));
             records.push(Record::Header(inner.hdr));
         }
-        inner.commit(&ctx, records)?;
-        if inner.version != before {
-            drop(inner);
+        if let Err(e) = inner.commit(&ctx, records) {
+            inner.loaded = false;
+            return Err(e);
+        }
+        let changed = inner.version != before;
+        // The flock belongs to the descriptor every thread of this state
+        // shares: release it while still holding the mutex, or a thread
+        // that takes the mutex next would "re-lock" the held flock for free
+        // and lose it when this guard drops.
+        drop(guard);
+        drop(inner);
+        if changed {
             self.poke();
         }
         Ok(r)
