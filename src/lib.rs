@@ -7,6 +7,7 @@ pub mod imap;
 pub mod limits;
 pub mod logging;
 pub mod mime;
+pub mod mutf7;
 pub mod pop3;
 pub mod server;
 pub mod setup;

@@ -130,3 +130,43 @@ pub const LITERAL_HEADER_TAIL: usize = 32;
 /// Longest string the encoder sends quoted; longer ones go as literals so a
 /// client never has to scan an unbounded quoted string.
 pub const MAX_QUOTED_RESPONSE_LEN: usize = 1024;
+// ---- storage ----
+
+/// Longest mailbox name in bytes, on the wire and as a directory name on
+/// disk: 255 is the file-name limit of every common Unix file system.
+pub const MAX_MAILBOX_NAME_BYTES: usize = 255;
+/// Deepest mailbox hierarchy; bounds every walk over a name's levels.
+pub const MAX_MAILBOX_DEPTH: usize = 32;
+/// Most mailboxes one user's LIST reports; more are ignored (and logged), so
+/// a hostile tree cannot make LIST allocate without bound.
+pub const MAX_MAILBOXES_PER_USER: usize = 10_000;
+/// Maildir keeps keywords as the letters `a`..`z`: 26 per mailbox.
+pub const MAX_KEYWORDS_MAILDIR: usize = 26;
+/// Longest keyword name.
+pub const MAX_KEYWORD_BYTES: usize = 128;
+/// Most header bytes [`crate::storage::MessageFile::header`] returns.
+pub const MAX_HEADER_BYTES: usize = 1024 * 1024;
+/// `tmp/` files older than this are leftovers of crashed writers (Maildir spec: 36 h).
+pub const TMP_MAX_AGE_SECS: i64 = 36 * 3600;
+/// Messages per copy-on-write chunk of a view: copying one chunk on a flag
+/// change costs ~48 KiB; a 100,000-message view holds ~100 chunk pointers.
+pub const MESSAGE_LIST_CHUNK: usize = 1024;
+/// The index log is compacted into the base once it holds more records than
+/// this or than half the messages, whichever is larger.
+pub const INDEX_LOG_COMPACT_MIN: usize = 1000;
+/// Largest index file we read (a 100,000-message base is ~10 MB).
+pub const MAX_INDEX_BYTES: usize = 512 * 1024 * 1024;
+/// Largest small control file we read (keywords, subscriptions, quota).
+pub const MAX_SMALL_FILE_BYTES: usize = 1024 * 1024;
+/// A directory mtime younger than this may hide a second change in the same
+/// clock tick: such a record is trusted only after a rescan once it settled.
+pub const DIR_MTIME_SETTLE_NS: i64 = 2_000_000_000;
+/// inotify events queued per mailbox before we give up and rescan instead.
+pub const MAX_EVENT_QUEUE: usize = 4096;
+/// Largest cached blob per message and field.
+pub const MAX_CACHE_ENTRY_BYTES: usize = 4 * 1024 * 1024;
+/// The cache file is rewritten when more than this many bytes (and more
+/// than half of it) belong to expunged messages.
+pub const CACHE_COMPACT_MIN_DEAD_BYTES: u64 = 1024 * 1024;
+/// Maildir++ `maildirsize` is recalculated when it grows beyond this (the spec's 5120).
+pub const MAILDIRSIZE_RECALC_BYTES: usize = 5120;

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::auth::{Argon2Params, AuthOptions, default_hash_threads};
+use crate::auth::{Argon2Params, AuthOptions, UserInfo, default_hash_threads};
 use crate::config::{AuthConfig, Config};
-use crate::storage::Storage;
+use crate::storage::maildir::{MaildirOptions, MaildirStorage};
+use crate::storage::{SpecialUse, Storage, StorageError, StorageUser};
 
 /// Argon2id costs for new hashes.
 pub fn argon2_params(auth: &AuthConfig) -> Argon2Params {
@@ -36,6 +37,109 @@ pub fn auth_options(config: &Config) -> AuthOptions {
 }
 
 /// The storage backend.
-pub fn storage_backend(config: &Config) -> Arc<dyn Storage> {
-    crate::storage::placeholder(config)
+pub fn storage_backend(config: &Config) -> Result<Arc<dyn Storage>, StorageError> {
+    let m = &config.mail;
+    let mut opts = MaildirOptions::new(m.location.clone());
+    opts.separator = m.separator;
+    opts.fsync = m.fsync;
+    opts.quota_bytes = m.quota_bytes;
+    opts.quota_messages = m.quota_messages;
+    opts.autocreate = m
+        .autocreate
+        .iter()
+        .map(|a| (a.name.clone(), SpecialUse::from_attribute(&a.special_use)))
+        .collect();
+    Ok(Arc::new(MaildirStorage::new(opts)?))
+}
+
+/// The storage's view of a logged-in or looked-up user: name, home and the per-user quota from
+/// Dovecot-style `quota_rule` extra fields.
+pub fn storage_user(user: &UserInfo) -> StorageUser {
+    let mut quota = QuotaRule::default();
+    for key in ["quota_rule", "quota_rule2", "quota_rule3"] {
+        if let Some(rule) = user.field(key) {
+            quota.apply(rule);
+        }
+    }
+    StorageUser {
+        name: user.name.clone(),
+        home: user.home.clone(),
+        quota_bytes: quota.bytes,
+        quota_messages: quota.messages,
+    }
+}
+
+/// Limits from Dovecot `quota_rule` values such as `*:storage=1G` or `*:messages=1000`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct QuotaRule {
+    /// Byte limit; `Some(0)` unlimited.
+    pub bytes: Option<u64>,
+    /// Message limit; `Some(0)` unlimited.
+    pub messages: Option<u64>,
+}
+
+impl QuotaRule {
+    /// Applies one rule. Only rules for every mailbox (`*`) are kept; mailbox-specific rules
+    /// (`Trash:storage=+100M`) are not supported and are ignored with a warning.
+    pub fn apply(&mut self, rule: &str) {
+        let Some(limits) = rule.strip_prefix("*:") else {
+            tracing::warn!(
+                rule,
+                "quota_rule for a single mailbox is not supported; ignored"
+            );
+            return;
+        };
+        for part in limits.split(':') {
+            match part.split_once('=') {
+                Some(("storage", v)) => self.bytes = parse_quota_size(v),
+                Some(("bytes", v)) => self.bytes = parse_quota_size(&format!("{v}b")),
+                Some(("messages", v)) => self.messages = v.parse().ok(),
+                _ if part == "ignore" || part == "none" => {
+                    self.bytes = Some(0);
+                    self.messages = Some(0);
+                }
+                _ => tracing::warn!(rule, "unknown quota_rule part; ignored"),
+            }
+        }
+    }
+}
+
+/// Dovecot quota sizes: a number with an optional b/k/M/G/T suffix; no suffix means kilobytes,
+/// as Dovecot reads it. 0 means unlimited.
+pub fn parse_quota_size(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let (num, mult) = match v.char_indices().last()? {
+        (i, 'b' | 'B') => (&v[..i], 1u64),
+        (i, 'k' | 'K') => (&v[..i], 1 << 10),
+        (i, 'm' | 'M') => (&v[..i], 1 << 20),
+        (i, 'g' | 'G') => (&v[..i], 1 << 30),
+        (i, 't' | 'T') => (&v[..i], 1 << 40),
+        _ => (v, 1 << 10),
+    };
+    num.trim().parse::<u64>().ok()?.checked_mul(mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_rules_as_dovecot_reads_them() {
+        assert_eq!(parse_quota_size("1G"), Some(1 << 30));
+        assert_eq!(parse_quota_size("100M"), Some(100 << 20));
+        assert_eq!(parse_quota_size("2048"), Some(2048 << 10));
+        assert_eq!(parse_quota_size("512b"), Some(512));
+        assert_eq!(parse_quota_size("x"), None);
+        let mut q = QuotaRule::default();
+        q.apply("*:storage=1M");
+        q.apply("*:messages=10");
+        q.apply("Trash:storage=+100M");
+        assert_eq!(
+            q,
+            QuotaRule {
+                bytes: Some(1 << 20),
+                messages: Some(10)
+            }
+        );
+    }
 }

@@ -90,7 +90,7 @@ impl ImapError {
 }
 
 fn storage_answer(e: &StorageError) -> (Status, Option<&'static str>, String) {
-    if e.is_temporary() {
+    if matches!(e, StorageError::Temporary(_)) {
         (
             Status::No,
             Some("UNAVAILABLE"),

@@ -71,7 +71,8 @@ impl Pop3Error {
             }
             Pop3Error::NoSuchMessage(n) => format!("There's no message {n}."),
             Pop3Error::MessageDeleted(n) => format!("Message {n} is deleted."),
-            Pop3Error::Storage(e) if e.is_temporary() => {
+            Pop3Error::Storage(StorageError::InUse) => "[IN-USE] Mailbox is in use, try again later.".into(),
+            Pop3Error::Storage(StorageError::Temporary(_) | StorageError::OverQuota) => {
                 "[SYS/TEMP] Internal error occurred, try again later; details are in the server log.".into()
             }
             Pop3Error::Storage(_) => "[SYS/PERM] Internal error occurred; details are in the server log.".into(),

@@ -95,7 +95,8 @@ async fn start(config: Config, config_path: PathBuf, log: LogHandle) -> Result<(
     }
     let auth = Authenticator::new(crate::setup::auth_options(&config))
         .map_err(|e| format!("users file: {e}"))?;
-    let storage = crate::setup::storage_backend(&config);
+    let storage =
+        crate::setup::storage_backend(&config).map_err(|e| format!("mail storage: {e}"))?;
     let shared = Arc::new(Shared::new(
         config,
         config_path,

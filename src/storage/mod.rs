@@ -1,15 +1,615 @@
-//! TEMPORARY placeholder until the storage branch lands.
+//! The mail storage layer shared by IMAP, POP3 and delivery.
+//!
+//! # Shape
+//!
+//! Three object-safe async traits form a ladder, so a later backend (a
+//! distributed database plus an object store) can sit behind the protocol
+//! code unchanged:
+//!
+//! * [`Storage`]: one per daemon; turns a [`StorageUser`] into a
+//!   [`UserStore`].
+//! * [`UserStore`]: one user's mailbox tree (list, create, delete, rename,
+//!   subscriptions), per-mailbox operations that need no open view (status,
+//!   append for delivery), quota and the POP3 maildrop lock.
+//! * [`MailboxHandle`]: what a backend hands out for one mailbox; the
+//!   protocol layers do not call it directly but through a [`View`].
+//!
+//! [`View`] is concrete and backend-independent: it holds a session's
+//! frozen picture of a mailbox (sequence numbers, UIDs, flags, sizes,
+//! modseqs) as an [`Arc`]'d, chunked, copy-on-write [`MessageList`] that it
+//! shares with every other view of the same mailbox until something changes.
+//! It only moves forward when the session calls [`View::refresh`], which
+//! returns a [`Delta`] (expunged sequence numbers, new EXISTS/RECENT counts,
+//! flag changes) that the IMAP session turns into untagged responses at the
+//! moments RFC 3501 section 7 allows. [`View::changed`] is the future IDLE
+//! waits on.
+//!
+//! Mailbox names crossing these traits are UTF-8 with the configured wire
+//! separator; the IMAP layer converts to and from modified UTF-7
+//! ([`crate::mutf7`]). Generic name checks live in [`names`]; a backend may
+//! refuse more (Maildir++ refuses `.` in a name).
+//!
+//! Blocking file-system work never runs on the runtime threads: backends use
+//! `tokio::task::spawn_blocking`.
+
+pub mod maildir;
+mod msglist;
+pub mod names;
+mod view;
+
+use std::ops::Range;
+use std::path::PathBuf;
 use std::sync::Arc;
-pub trait Storage: Send + Sync {}
-struct P;
-impl Storage for P {}
-pub fn placeholder(_c: &crate::config::Config) -> Arc<dyn Storage> {
-    Arc::new(P)
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use thiserror::Error;
+use tokio::sync::watch;
+
+pub use msglist::MessageList;
+pub use view::{Delta, StoreOutcome, View};
+
+/// Result type of every storage operation.
+pub type Result<T> = std::result::Result<T, StorageError>;
+
+/// Every way a storage operation can fail; the protocol layers map each
+/// variant to one response code in one place.
+#[derive(Debug, Error)]
+pub enum StorageError {
+    /// Target mailbox exists (IMAP `[ALREADYEXISTS]`).
+    #[error("mailbox already exists")]
+    AlreadyExists,
+    /// Mailbox does not exist (IMAP `[NONEXISTENT]` or `[TRYCREATE]`).
+    #[error("mailbox does not exist")]
+    NonExistent,
+    /// The mailbox name is not acceptable; the text says why.
+    #[error("invalid mailbox name: {0}")]
+    InvalidName(&'static str),
+    /// A quota limit would be exceeded (IMAP `[OVERQUOTA]`, LMTP 552/452).
+    #[error("quota exceeded")]
+    OverQuota,
+    /// A lock is held by another session (POP3 `[IN-USE]`, IMAP `[INUSE]`).
+    #[error("in use by another session")]
+    InUse,
+    /// The message was expunged by another session after the view was taken.
+    #[error("message has been expunged")]
+    Expunged,
+    /// Write attempted through a read-only view.
+    #[error("mailbox is read-only")]
+    ReadOnly,
+    /// The operation is not allowed here (IMAP `[CANNOT]`); the text says why.
+    #[error("{0}")]
+    Cannot(&'static str),
+    /// A bad argument (unknown keyword syntax, too many keywords, ...).
+    #[error("invalid argument: {0}")]
+    Invalid(&'static str),
+    /// A transient failure (I/O error, lock timeout): retry later
+    /// (IMAP `[UNAVAILABLE]`, LMTP 451, deliver EX_TEMPFAIL).
+    #[error("temporary storage failure: {0}")]
+    Temporary(String),
+    /// On-disk data could not be understood and was not repaired.
+    #[error("corrupt mailbox data: {0}")]
+    Corrupt(String),
 }
-#[derive(Debug)]
-pub struct StorageError;
+
 impl StorageError {
-    pub fn is_temporary(&self) -> bool {
-        true
+    /// Wraps an I/O error; a file-system quota error is an over-quota error.
+    pub fn io(context: &str, e: std::io::Error) -> Self {
+        if e.raw_os_error() == Some(libc::EDQUOT) {
+            return StorageError::OverQuota;
+        }
+        StorageError::Temporary(format!("{context}: {e}"))
     }
+}
+
+/// Who the storage is working for, as the lead maps it from the auth module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageUser {
+    /// Full login name (`user` or `user@domain`).
+    pub name: String,
+    /// Home directory, used for `~` in the location template.
+    pub home: Option<PathBuf>,
+    /// Per-user byte quota; `None` means the backend default, `Some(0)` unlimited.
+    pub quota_bytes: Option<u64>,
+    /// Per-user message-count quota; `None` means the default, `Some(0)` unlimited.
+    pub quota_messages: Option<u64>,
+}
+
+/// RFC 6154 special-use attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SpecialUse {
+    /// `\All`
+    All,
+    /// `\Archive`
+    Archive,
+    /// `\Drafts`
+    Drafts,
+    /// `\Flagged`
+    Flagged,
+    /// `\Junk`
+    Junk,
+    /// `\Sent`
+    Sent,
+    /// `\Trash`
+    Trash,
+}
+
+impl SpecialUse {
+    /// The IMAP attribute, e.g. `\Sent`.
+    pub fn attribute(self) -> &'static str {
+        match self {
+            SpecialUse::All => "\\All",
+            SpecialUse::Archive => "\\Archive",
+            SpecialUse::Drafts => "\\Drafts",
+            SpecialUse::Flagged => "\\Flagged",
+            SpecialUse::Junk => "\\Junk",
+            SpecialUse::Sent => "\\Sent",
+            SpecialUse::Trash => "\\Trash",
+        }
+    }
+
+    /// Parses an attribute, case-insensitively (`\sent` is `\Sent`).
+    pub fn from_attribute(s: &str) -> Option<Self> {
+        [
+            SpecialUse::All,
+            SpecialUse::Archive,
+            SpecialUse::Drafts,
+            SpecialUse::Flagged,
+            SpecialUse::Junk,
+            SpecialUse::Sent,
+            SpecialUse::Trash,
+        ]
+        .into_iter()
+        .find(|u| u.attribute().eq_ignore_ascii_case(s))
+    }
+}
+
+/// The IMAP system flags a message can carry (`\Recent` is per view, not stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SystemFlags(pub u8);
+
+impl SystemFlags {
+    /// `\Seen`
+    pub const SEEN: SystemFlags = SystemFlags(1);
+    /// `\Answered`
+    pub const ANSWERED: SystemFlags = SystemFlags(2);
+    /// `\Flagged`
+    pub const FLAGGED: SystemFlags = SystemFlags(4);
+    /// `\Deleted`
+    pub const DELETED: SystemFlags = SystemFlags(8);
+    /// `\Draft`
+    pub const DRAFT: SystemFlags = SystemFlags(16);
+    /// No flag.
+    pub const EMPTY: SystemFlags = SystemFlags(0);
+    const ALL: [(SystemFlags, &'static str); 5] = [
+        (SystemFlags::ANSWERED, "\\Answered"),
+        (SystemFlags::FLAGGED, "\\Flagged"),
+        (SystemFlags::DELETED, "\\Deleted"),
+        (SystemFlags::SEEN, "\\Seen"),
+        (SystemFlags::DRAFT, "\\Draft"),
+    ];
+
+    /// True when every flag of `other` is set here.
+    pub fn contains(self, other: SystemFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+    /// Union.
+    pub fn union(self, other: SystemFlags) -> SystemFlags {
+        SystemFlags(self.0 | other.0)
+    }
+    /// Flags of `self` not in `other`.
+    pub fn minus(self, other: SystemFlags) -> SystemFlags {
+        SystemFlags(self.0 & !other.0)
+    }
+    /// The IMAP names of the set flags, e.g. `["\\Seen"]`.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Self::ALL
+            .into_iter()
+            .filter(move |(f, _)| self.contains(*f))
+            .map(|(_, n)| n)
+    }
+    /// Parses one IMAP system flag name (case-insensitive); `None` for
+    /// keywords and for `\Recent`, which cannot be stored.
+    pub fn from_name(name: &str) -> Option<SystemFlags> {
+        Self::ALL
+            .into_iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(name))
+            .map(|(f, _)| f)
+    }
+}
+
+/// A set of keywords as bits indexing the mailbox's keyword table
+/// ([`View::keywords`]); at most 64 keywords per mailbox (Maildir allows 26).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct KeywordSet(pub u64);
+
+impl KeywordSet {
+    /// True when keyword number `i` is set.
+    pub fn contains(self, i: usize) -> bool {
+        i < 64 && self.0 & (1u64 << i) != 0
+    }
+    /// Indexes of the set keywords.
+    pub fn iter(self) -> impl Iterator<Item = usize> {
+        (0..64).filter(move |i| self.contains(*i))
+    }
+}
+
+/// The stored flags of one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Flags {
+    /// System flags.
+    pub system: SystemFlags,
+    /// Keywords, indexing the mailbox keyword table.
+    pub keywords: KeywordSet,
+}
+
+/// What a view knows of one message. 48 bytes, copied freely.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageMeta {
+    /// The message UID.
+    pub uid: u32,
+    /// Stored flags and keywords.
+    pub flags: Flags,
+    /// CONDSTORE modification sequence of the last change.
+    pub modseq: u64,
+    /// Bytes in the stored file.
+    pub phys_size: u64,
+    /// Bytes a client is sent: every bare LF counted as CRLF (RFC822.SIZE, POP3 LIST).
+    pub virt_size: u64,
+    /// INTERNALDATE as Unix seconds.
+    pub internal_date: i64,
+}
+
+/// A consistent picture of a mailbox at one moment, shared between views.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// UIDVALIDITY.
+    pub uidvalidity: u32,
+    /// UIDNEXT.
+    pub uidnext: u32,
+    /// HIGHESTMODSEQ.
+    pub highest_modseq: u64,
+    /// Keyword table: index `i` is the name of keyword bit `i`. Only grows.
+    pub keywords: Arc<[String]>,
+    /// Messages in ascending UID order.
+    pub messages: MessageList,
+}
+
+/// What [`MailboxHandle::sync`] returns.
+#[derive(Debug, Clone)]
+pub struct SyncOutcome {
+    /// The mailbox after the sync.
+    pub snapshot: Arc<Snapshot>,
+    /// UIDs that became `\Recent` for the caller (claimed exclusively), if it asked.
+    pub recent: Option<Range<u32>>,
+}
+
+/// A message to append.
+#[derive(Debug, Clone, Default)]
+pub struct AppendMessage {
+    /// The message, stored exactly as given.
+    pub data: Bytes,
+    /// System flags to set.
+    pub flags: SystemFlags,
+    /// Keywords to set (created in the mailbox's table when new).
+    pub keywords: Vec<String>,
+    /// INTERNALDATE in Unix seconds; `None` means now.
+    pub internal_date: Option<i64>,
+}
+
+/// Where an append went (for APPENDUID).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    /// UIDVALIDITY of the destination.
+    pub uidvalidity: u32,
+    /// The new message's UID.
+    pub uid: u32,
+}
+
+/// Where copied or moved messages went (for COPYUID).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyResult {
+    /// UIDVALIDITY of the destination.
+    pub uidvalidity: u32,
+    /// `(source uid, destination uid)`, in source UID order.
+    pub mapping: Vec<(u32, u32)>,
+}
+
+/// How STORE changes flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOp {
+    /// `FLAGS`
+    Replace,
+    /// `+FLAGS`
+    Add,
+    /// `-FLAGS`
+    Remove,
+}
+
+/// One STORE request.
+#[derive(Debug, Clone)]
+pub struct StoreRequest {
+    /// Replace, add or remove.
+    pub op: StoreOp,
+    /// System flags named in the request.
+    pub flags: SystemFlags,
+    /// Keywords named in the request.
+    pub keywords: Vec<String>,
+    /// CONDSTORE `UNCHANGEDSINCE`: messages with a higher modseq are not changed.
+    pub unchanged_since: Option<u64>,
+}
+
+/// One message changed by STORE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Updated {
+    /// UID.
+    pub uid: u32,
+    /// Flags after the change.
+    pub flags: Flags,
+    /// Modseq after the change.
+    pub modseq: u64,
+}
+
+/// What a STORE did.
+#[derive(Debug, Clone)]
+pub struct StoreResult {
+    /// Messages whose flags were set (even if unchanged, so FETCH can report them).
+    pub updated: Vec<Updated>,
+    /// UIDs that failed the `unchanged_since` check (CONDSTORE `[MODIFIED]`).
+    pub failed: Vec<u32>,
+    /// Keyword table after the store (it may have grown).
+    pub keywords: Arc<[String]>,
+}
+
+/// STATUS items, computed without opening a view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MailboxStatus {
+    /// MESSAGES
+    pub messages: u32,
+    /// RECENT (not yet claimed by any session)
+    pub recent: u32,
+    /// UIDNEXT
+    pub uidnext: u32,
+    /// UIDVALIDITY
+    pub uidvalidity: u32,
+    /// UNSEEN
+    pub unseen: u32,
+    /// HIGHESTMODSEQ
+    pub highest_modseq: u64,
+    /// SIZE (RFC 8438): sum of the virtual sizes.
+    pub size: u64,
+}
+
+/// One mailbox as LIST shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxInfo {
+    /// UTF-8 name with the wire separator.
+    pub name: String,
+    /// `\Noselect`: an implicit parent (Maildir++ keeps none on disk) or a
+    /// deleted mailbox that still has children.
+    pub noselect: bool,
+    /// `\HasChildren` when true, `\HasNoChildren` otherwise.
+    pub has_children: bool,
+    /// Special use, from the per-user file or the autocreate list.
+    pub special_use: Option<SpecialUse>,
+    /// `\Subscribed`.
+    pub subscribed: bool,
+}
+
+/// Quota usage of a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QuotaUsage {
+    /// Bytes used (physical sizes).
+    pub bytes_used: u64,
+    /// Byte limit; `None` when unlimited.
+    pub bytes_limit: Option<u64>,
+    /// Messages stored.
+    pub messages_used: u64,
+    /// Message limit; `None` when unlimited.
+    pub messages_limit: Option<u64>,
+}
+
+/// How a view is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// EXAMINE: no writes through this view.
+    pub read_only: bool,
+    /// Take `\Recent` for new messages (SELECT does, EXAMINE and POP3 do not).
+    pub claim_recent: bool,
+    /// Watch the mailbox for changes by others (IMAP does, POP3 does not).
+    pub watch: bool,
+}
+
+impl OpenOptions {
+    /// IMAP SELECT.
+    pub const SELECT: OpenOptions = OpenOptions {
+        read_only: false,
+        claim_recent: true,
+        watch: true,
+    };
+    /// IMAP EXAMINE.
+    pub const EXAMINE: OpenOptions = OpenOptions {
+        read_only: true,
+        claim_recent: false,
+        watch: true,
+    };
+    /// POP3 maildrop snapshot.
+    pub const POP3: OpenOptions = OpenOptions {
+        read_only: false,
+        claim_recent: false,
+        watch: false,
+    };
+}
+
+/// Opaque tag of a cached per-message blob; the IMAP layer owns the meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CacheField(pub u8);
+
+impl CacheField {
+    /// Parsed ENVELOPE.
+    pub const ENVELOPE: CacheField = CacheField(1);
+    /// Parsed BODYSTRUCTURE.
+    pub const BODYSTRUCTURE: CacheField = CacheField(2);
+    /// Parsed BODY (non-extensible structure).
+    pub const BODY: CacheField = CacheField(3);
+}
+
+/// An open message file for streaming. Reads never load the whole message.
+#[derive(Debug)]
+pub struct MessageFile {
+    /// The message UID.
+    pub uid: u32,
+    /// Bytes in the file (what `file` yields).
+    pub phys_size: u64,
+    /// Bytes after converting bare LF to CRLF (what a client is told and sent).
+    pub virt_size: u64,
+    /// The file, positioned at offset 0.
+    pub file: tokio::fs::File,
+}
+
+impl MessageFile {
+    /// Reads the header (up to and including the empty line that ends it),
+    /// at most [`crate::limits::MAX_HEADER_BYTES`]: a longer "header" is
+    /// returned cut at that limit.
+    pub async fn header(&mut self) -> Result<Vec<u8>> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        self.file
+            .seek(std::io::SeekFrom::Start(0))
+            .await
+            .map_err(|e| StorageError::io("seek message", e))?;
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = self
+                .file
+                .read(&mut buf)
+                .await
+                .map_err(|e| StorageError::io("read message", e))?;
+            if n == 0 {
+                return Ok(out);
+            }
+            let scan_from = out.len().saturating_sub(3);
+            out.extend_from_slice(buf.get(..n).unwrap_or_default());
+            if let Some(end) = header_end(&out, scan_from) {
+                out.truncate(end);
+                return Ok(out);
+            }
+            if out.len() >= crate::limits::MAX_HEADER_BYTES {
+                out.truncate(crate::limits::MAX_HEADER_BYTES);
+                return Ok(out);
+            }
+        }
+    }
+
+    /// A reader over `len` bytes from `offset` of the stored file.
+    pub async fn range(self, offset: u64, len: u64) -> Result<tokio::io::Take<tokio::fs::File>> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let mut file = self.file;
+        file.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(|e| StorageError::io("seek message", e))?;
+        Ok(file.take(len))
+    }
+}
+
+/// End offset of the header block (after the blank line), searching from `from`.
+fn header_end(buf: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while let Some(rel) = buf.get(i..).and_then(|b| memchr::memchr(b'\n', b)) {
+        let lf = i + rel;
+        match buf.get(lf + 1) {
+            Some(b'\n') => return Some(lf + 2),
+            Some(b'\r') if buf.get(lf + 2) == Some(&b'\n') => return Some(lf + 3),
+            _ => {}
+        }
+        i = lf + 1;
+    }
+    // A message starting with an empty line has an empty header.
+    if from == 0 {
+        if buf.starts_with(b"\r\n") {
+            return Some(2);
+        }
+        if buf.starts_with(b"\n") {
+            return Some(1);
+        }
+    }
+    None
+}
+
+/// Guard of the per-user POP3 maildrop lock; released when dropped.
+pub struct Pop3Lock(pub Box<dyn Send + Sync>);
+
+impl std::fmt::Debug for Pop3Lock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pop3Lock")
+    }
+}
+
+/// The storage of the whole daemon.
+#[async_trait]
+pub trait Storage: Send + Sync {
+    /// The mailbox tree of one user; creates the user's INBOX and the
+    /// configured autocreate mailboxes when missing.
+    async fn user(&self, user: &StorageUser) -> Result<Arc<dyn UserStore>>;
+}
+
+/// One user's mail.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// The hierarchy separator on the wire.
+    fn separator(&self) -> char;
+    /// Every mailbox, implicit parents included (as `\Noselect`), INBOX first;
+    /// the IMAP layer applies LIST patterns.
+    async fn list(&self) -> Result<Vec<MailboxInfo>>;
+    /// Subscribed names, existing or not (for LSUB).
+    async fn subscriptions(&self) -> Result<Vec<String>>;
+    /// Creates a mailbox (a trailing separator is ignored).
+    async fn create(&self, name: &str, special_use: Option<SpecialUse>) -> Result<()>;
+    /// Deletes a mailbox; its children stay (it then lists as `\Noselect`).
+    async fn delete(&self, name: &str) -> Result<()>;
+    /// Renames a mailbox and its children; INBOX moves its messages instead.
+    async fn rename(&self, from: &str, to: &str) -> Result<()>;
+    /// Adds a name to the subscriptions.
+    async fn subscribe(&self, name: &str) -> Result<()>;
+    /// Removes a name from the subscriptions.
+    async fn unsubscribe(&self, name: &str) -> Result<()>;
+    /// STATUS without a view (scans for new mail first).
+    async fn status(&self, name: &str) -> Result<MailboxStatus>;
+    /// Opens a view (SELECT, EXAMINE, POP3 login).
+    async fn open(&self, name: &str, options: OpenOptions) -> Result<View>;
+    /// APPEND or delivery into a mailbox by name; durable when it returns.
+    async fn append(&self, name: &str, message: AppendMessage) -> Result<AppendResult>;
+    /// Quota usage and limits.
+    async fn quota(&self) -> Result<QuotaUsage>;
+    /// Takes the exclusive POP3 maildrop lock (across processes), or `InUse`.
+    async fn pop3_lock(&self) -> Result<Pop3Lock>;
+    /// Expunges INBOX messages first downloaded by POP3 at least `days` days ago.
+    async fn pop3_expire(&self, days: u32) -> Result<Vec<u32>>;
+}
+
+/// One open mailbox as a backend provides it; used through [`View`].
+#[async_trait]
+pub trait MailboxHandle: Send + Sync {
+    /// The mailbox name (UTF-8, wire separator).
+    fn name(&self) -> &str;
+    /// A receiver whose value changes whenever the mailbox may have changed.
+    fn changes(&self) -> watch::Receiver<u64>;
+    /// Brings the shared state up to date with the disk and other processes;
+    /// with `claim_recent`, takes `\Recent` for messages nobody has seen.
+    async fn sync(&self, claim_recent: bool) -> Result<SyncOutcome>;
+    /// Changes flags of the given UIDs (missing UIDs are skipped).
+    async fn store(&self, uids: Vec<u32>, request: StoreRequest) -> Result<StoreResult>;
+    /// Expunges messages with `\Deleted` (only those in `uids` when given);
+    /// returns the expunged UIDs.
+    async fn expunge(&self, uids: Option<Vec<u32>>) -> Result<Vec<u32>>;
+    /// Copies (or moves, expunging the sources) messages to another mailbox.
+    async fn copy(&self, uids: Vec<u32>, dest: &str, move_: bool) -> Result<CopyResult>;
+    /// Opens a message for reading; `Expunged` when it is gone.
+    async fn open_message(&self, uid: u32) -> Result<MessageFile>;
+    /// Cached blobs of `field` for `uids`, `None` where absent.
+    async fn cache_get(&self, uids: Vec<u32>, field: CacheField) -> Result<Vec<Option<Bytes>>>;
+    /// Stores cached blobs of `field`; entries of expunged UIDs are ignored.
+    async fn cache_put(&self, field: CacheField, entries: Vec<(u32, Bytes)>) -> Result<()>;
+    /// Records the first POP3 download time of messages (for keep-days).
+    async fn pop3_mark_downloaded(&self, uids: Vec<u32>) -> Result<()>;
 }

@@ -1,0 +1,288 @@
+//! The per-mailbox cache of parsed message data (`mailcove-cache`).
+//!
+//! An append-only file of records `uid:u32 field:u8 len:u32 crc:u32 data`
+//! after a 16-byte header holding the UIDVALIDITY. Only offsets live in
+//! memory; values are read with `pread` on demand, so a 100,000-message
+//! cache costs a few megabytes of RAM however large the blobs are. A torn
+//! tail (crash mid-write) is cut off on open; a record whose CRC does not
+//! match reads as absent. Expunged UIDs are forgotten; the file is rewritten
+//! once more than half of it is dead.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use crate::limits::{CACHE_COMPACT_MIN_DEAD_BYTES, MAX_CACHE_ENTRY_BYTES};
+use crate::storage::{Result, StorageError};
+
+/// File name of the cache.
+pub(crate) const CACHE_FILE: &str = "mailcove-cache";
+const MAGIC: &[u8; 8] = b"MCCACHE1";
+const HEADER_LEN: u64 = 16;
+const REC_HEADER: usize = 13;
+
+#[derive(Clone, Copy)]
+struct Slot {
+    offset: u64,
+    len: u32,
+    crc: u32,
+}
+
+/// An open cache file and the offsets of its live records.
+pub(crate) struct Cache {
+    path: PathBuf,
+    file: File,
+    ino: u64,
+    uidvalidity: u32,
+    slots: HashMap<(u32, u8), Slot>,
+    end: u64,
+    dead: u64,
+}
+
+fn io_err(e: std::io::Error) -> StorageError {
+    StorageError::io("mailbox cache", e)
+}
+
+impl Cache {
+    /// Opens (or starts) the cache of a mailbox; a cache of another
+    /// UIDVALIDITY is discarded.
+    pub(crate) fn open(dir: &Path, uidvalidity: u32) -> Result<Cache> {
+        let path = dir.join(CACHE_FILE);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err)?;
+        let mut header = [0u8; HEADER_LEN as usize];
+        let valid = file.read_exact(&mut header).is_ok()
+            && header.get(..8) == Some(&MAGIC[..])
+            && header.get(8..12) == Some(&uidvalidity.to_le_bytes()[..]);
+        let mut cache = Cache {
+            ino: file.metadata().map_err(io_err)?.ino(),
+            path,
+            file,
+            uidvalidity,
+            slots: HashMap::new(),
+            end: HEADER_LEN,
+            dead: 0,
+        };
+        if valid {
+            cache.load()?;
+        } else {
+            cache.reset()?;
+        }
+        Ok(cache)
+    }
+
+    fn reset(&mut self) -> Result<()> {
+        self.file.set_len(0).map_err(io_err)?;
+        let mut header = [0u8; HEADER_LEN as usize];
+        header[..8].copy_from_slice(MAGIC);
+        header[8..12].copy_from_slice(&self.uidvalidity.to_le_bytes());
+        self.file.write_all_at(&header, 0).map_err(io_err)?;
+        self.slots.clear();
+        self.end = HEADER_LEN;
+        self.dead = 0;
+        Ok(())
+    }
+
+    fn load(&mut self) -> Result<()> {
+        let len = self.file.metadata().map_err(io_err)?.len();
+        let mut r = BufReader::new(&self.file);
+        r.seek(SeekFrom::Start(HEADER_LEN)).map_err(io_err)?;
+        let mut off = HEADER_LEN;
+        let mut h = [0u8; REC_HEADER];
+        while off + REC_HEADER as u64 <= len {
+            if r.read_exact(&mut h).is_err() {
+                break;
+            }
+            let uid = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+            let field = h[4];
+            let dlen = u32::from_le_bytes([h[5], h[6], h[7], h[8]]);
+            let crc = u32::from_le_bytes([h[9], h[10], h[11], h[12]]);
+            let data_off = off + REC_HEADER as u64;
+            if data_off + u64::from(dlen) > len || dlen as usize > MAX_CACHE_ENTRY_BYTES {
+                break;
+            }
+            if r.seek_relative(i64::from(dlen)).is_err() {
+                break;
+            }
+            let slot = Slot {
+                offset: data_off,
+                len: dlen,
+                crc,
+            };
+            if let Some(old) = self.slots.insert((uid, field), slot) {
+                self.dead += u64::from(old.len) + REC_HEADER as u64;
+            }
+            off = data_off + u64::from(dlen);
+        }
+        if off < len {
+            self.file.set_len(off).map_err(io_err)?;
+        }
+        self.end = off;
+        Ok(())
+    }
+
+    /// The UIDVALIDITY this cache belongs to.
+    pub(crate) fn uidvalidity(&self) -> u32 {
+        self.uidvalidity
+    }
+
+    /// True when another process replaced the file (compaction).
+    pub(crate) fn replaced(&self) -> bool {
+        std::fs::metadata(&self.path).map_or(true, |m| m.ino() != self.ino)
+    }
+
+    /// The cached value, if present and intact.
+    pub(crate) fn get(&self, uid: u32, field: u8) -> Option<Bytes> {
+        let slot = self.slots.get(&(uid, field))?;
+        let mut buf = vec![0u8; slot.len as usize];
+        self.file.read_exact_at(&mut buf, slot.offset).ok()?;
+        (crc32fast::hash(&buf) == slot.crc).then(|| Bytes::from(buf))
+    }
+
+    /// Stores a value (values above the entry limit are not cached).
+    pub(crate) fn put(&mut self, uid: u32, field: u8, data: &[u8]) -> Result<()> {
+        if data.len() > MAX_CACHE_ENTRY_BYTES {
+            return Ok(());
+        }
+        let crc = crc32fast::hash(data);
+        let dlen = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        let mut rec = Vec::with_capacity(REC_HEADER + data.len());
+        rec.extend_from_slice(&uid.to_le_bytes());
+        rec.push(field);
+        rec.extend_from_slice(&dlen.to_le_bytes());
+        rec.extend_from_slice(&crc.to_le_bytes());
+        rec.extend_from_slice(data);
+        self.file.write_all_at(&rec, self.end).map_err(io_err)?;
+        let slot = Slot {
+            offset: self.end + REC_HEADER as u64,
+            len: dlen,
+            crc,
+        };
+        self.end += rec.len() as u64;
+        if let Some(old) = self.slots.insert((uid, field), slot) {
+            self.dead += u64::from(old.len) + REC_HEADER as u64;
+        }
+        Ok(())
+    }
+
+    /// Drops entries of UIDs for which `keep` is false (expunged while the
+    /// cache was not open).
+    pub(crate) fn retain(&mut self, keep: impl Fn(u32) -> bool) {
+        let gone: HashSet<u32> = self
+            .slots
+            .keys()
+            .map(|(u, _)| *u)
+            .filter(|u| !keep(*u))
+            .collect();
+        self.forget(&gone);
+    }
+
+    /// Drops the entries of expunged messages; compacts when mostly dead.
+    pub(crate) fn forget(&mut self, uids: &HashSet<u32>) {
+        let dead: u64 = self
+            .slots
+            .iter()
+            .filter(|((u, _), _)| uids.contains(u))
+            .map(|(_, s)| u64::from(s.len) + REC_HEADER as u64)
+            .sum();
+        if dead == 0 {
+            return;
+        }
+        self.slots.retain(|(u, _), _| !uids.contains(u));
+        self.dead += dead;
+        if self.dead > CACHE_COMPACT_MIN_DEAD_BYTES
+            && self.dead * 2 > self.end
+            && let Err(e) = self.compact()
+        {
+            tracing::warn!(error = %e, "cache compaction failed");
+        }
+    }
+
+    fn compact(&mut self) -> Result<()> {
+        let tmp = self.path.with_extension("compact");
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(io_err)?;
+        let mut header = [0u8; HEADER_LEN as usize];
+        header[..8].copy_from_slice(MAGIC);
+        header[8..12].copy_from_slice(&self.uidvalidity.to_le_bytes());
+        out.write_all(&header).map_err(io_err)?;
+        let mut slots = HashMap::with_capacity(self.slots.len());
+        let mut end = HEADER_LEN;
+        for (&(uid, field), slot) in &self.slots {
+            let Some(data) = self.get(uid, field) else {
+                continue;
+            };
+            let mut rec = Vec::with_capacity(REC_HEADER + data.len());
+            rec.extend_from_slice(&uid.to_le_bytes());
+            rec.push(field);
+            rec.extend_from_slice(&slot.len.to_le_bytes());
+            rec.extend_from_slice(&slot.crc.to_le_bytes());
+            rec.extend_from_slice(&data);
+            out.write_all(&rec).map_err(io_err)?;
+            slots.insert(
+                (uid, field),
+                Slot {
+                    offset: end + REC_HEADER as u64,
+                    ..*slot
+                },
+            );
+            end += rec.len() as u64;
+        }
+        std::fs::rename(&tmp, &self.path).map_err(io_err)?;
+        self.ino = out.metadata().map_err(io_err)?.ino();
+        self.file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.path)
+            .map_err(io_err)?;
+        self.slots = slots;
+        self.end = end;
+        self.dead = 0;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_get_reopen_forget() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(io_err)?;
+        let mut c = Cache::open(dir.path(), 5)?;
+        c.put(1, 2, b"envelope-1")?;
+        c.put(2, 2, b"envelope-2")?;
+        c.put(1, 2, b"envelope-1b")?;
+        assert_eq!(c.get(1, 2).as_deref(), Some(&b"envelope-1b"[..]));
+        drop(c);
+        // Simulate a torn tail.
+        let f = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(CACHE_FILE))
+            .map_err(io_err)?;
+        (&f).write_all(&[1, 0, 0, 0, 2, 99]).map_err(io_err)?;
+        let mut c = Cache::open(dir.path(), 5)?;
+        assert_eq!(c.get(2, 2).as_deref(), Some(&b"envelope-2"[..]));
+        c.forget(&[2].into_iter().collect());
+        assert_eq!(c.get(2, 2), None);
+        c.put(3, 1, b"x")?;
+        assert_eq!(c.get(3, 1).as_deref(), Some(&b"x"[..]));
+        // Another UIDVALIDITY discards everything.
+        let c = Cache::open(dir.path(), 6)?;
+        assert_eq!(c.get(1, 2), None);
+        Ok(())
+    }
+}

@@ -1,0 +1,207 @@
+//! Maildir file names: `<unique>[,S=<size>][,W=<vsize>][:2,<flags>]`.
+//!
+//! Flags are the letters D (draft) F (flagged) P (passed) R (replied)
+//! S (seen) T (trashed), then keyword letters `a`..`z` indexing the
+//! mailbox's `dovecot-keywords`, all in ASCII order. Letters we do not map
+//! (P, other capitals) are kept as they are on renames.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::storage::{Flags, KeywordSet, SystemFlags};
+
+const SYSTEM_LETTERS: [(char, SystemFlags); 5] = [
+    ('D', SystemFlags::DRAFT),
+    ('F', SystemFlags::FLAGGED),
+    ('R', SystemFlags::ANSWERED),
+    ('S', SystemFlags::SEEN),
+    ('T', SystemFlags::DELETED),
+];
+
+/// The part of a name that never changes (before the `:` of the info part).
+pub(crate) fn base_of(name: &str) -> &str {
+    name.split_once(':').map_or(name, |(b, _)| b)
+}
+
+/// The flag letters after `:2,` (empty when there is no info part).
+pub(crate) fn flag_letters(name: &str) -> &str {
+    name.split_once(":2,").map_or("", |(_, f)| f)
+}
+
+/// `,S=` and `,W=` values of a name's base.
+pub(crate) fn sizes(name: &str) -> (Option<u64>, Option<u64>) {
+    let base = base_of(name);
+    let mut s = None;
+    let mut w = None;
+    for field in base.split(',').skip(1) {
+        if let Some(v) = field.strip_prefix("S=") {
+            s = v.parse().ok();
+        } else if let Some(v) = field.strip_prefix("W=") {
+            w = v.parse().ok();
+        }
+    }
+    (s, w)
+}
+
+/// Flags of a name; keyword letters beyond `keyword_count` are ignored.
+pub(crate) fn flags_of(name: &str, keyword_count: usize) -> Flags {
+    let mut flags = Flags::default();
+    for c in flag_letters(name).chars() {
+        if let Some((_, f)) = SYSTEM_LETTERS.iter().find(|(l, _)| *l == c) {
+            flags.system = flags.system.union(*f);
+        } else if c.is_ascii_lowercase() {
+            let i = (c as usize) - ('a' as usize);
+            if i < keyword_count {
+                flags.keywords = KeywordSet(flags.keywords.0 | (1 << i));
+            }
+        }
+    }
+    flags
+}
+
+/// The name of `old` carrying `flags` (keeping letters we do not map).
+pub(crate) fn with_flags(old: &str, flags: Flags) -> String {
+    let mut letters: Vec<char> = flag_letters(old)
+        .chars()
+        .filter(|c| {
+            !c.is_ascii_lowercase()
+                && !SYSTEM_LETTERS.iter().any(|(l, _)| l == c)
+                && c.is_ascii_graphic()
+        })
+        .collect();
+    for (l, f) in SYSTEM_LETTERS {
+        if flags.system.contains(f) {
+            letters.push(l);
+        }
+    }
+    for i in flags.keywords.iter().filter(|i| *i < 26) {
+        if let Some(c) = u8::try_from(i).ok().map(|i| char::from(b'a' + i)) {
+            letters.push(c);
+        }
+    }
+    letters.sort_unstable();
+    letters.dedup();
+    let mut s = String::with_capacity(old.len() + 8);
+    s.push_str(base_of(old));
+    s.push_str(":2,");
+    s.extend(letters);
+    s
+}
+
+fn hostname() -> &'static str {
+    static HOST: OnceLock<String> = OnceLock::new();
+    HOST.get_or_init(|| {
+        let raw = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        // As Dovecot: '/' and ':' cannot appear in a maildir name.
+        let h: String = raw
+            .trim()
+            .chars()
+            .map(|c| match c {
+                '/' => "\\057".to_owned(),
+                ':' => "\\072".to_owned(),
+                ',' => "\\054".to_owned(),
+                c if c.is_ascii_graphic() => c.to_string(),
+                _ => String::new(),
+            })
+            .collect();
+        if h.is_empty() {
+            "localhost".to_owned()
+        } else {
+            h
+        }
+    })
+}
+
+/// A new unique base name with sizes: `<secs>.M<usecs>P<pid>Q<n>.<host>,S=..,W=..`.
+pub(crate) fn new_base(phys: u64, virt: u64) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let q = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{}.M{}P{}Q{}.{},S={},W={}",
+        now.as_secs(),
+        now.subsec_micros(),
+        std::process::id(),
+        q,
+        hostname(),
+        phys,
+        virt
+    )
+}
+
+/// The size a client is sent: every LF not preceded by CR counts as CRLF.
+pub(crate) fn virtual_size(data: &[u8]) -> u64 {
+    let mut bare = 0u64;
+    for i in memchr::memchr_iter(b'\n', data) {
+        if i == 0 || data.get(i - 1) != Some(&b'\r') {
+            bare += 1;
+        }
+    }
+    data.len() as u64 + bare
+}
+
+/// Streaming form of [`virtual_size`] for files on disk.
+pub(crate) fn virtual_size_of(path: &std::path::Path) -> std::io::Result<u64> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    let mut prev_cr = false;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        let chunk = buf.get(..n).unwrap_or_default();
+        for i in memchr::memchr_iter(b'\n', chunk) {
+            let cr = if i == 0 {
+                prev_cr
+            } else {
+                chunk.get(i - 1) == Some(&b'\r')
+            };
+            if !cr {
+                total += 1;
+            }
+        }
+        prev_cr = chunk.last() == Some(&b'\r');
+        total += n as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_renames() {
+        let n = "1700000000.M1P2Q3.host,S=120,W=124:2,PSab";
+        assert_eq!(base_of(n), "1700000000.M1P2Q3.host,S=120,W=124");
+        assert_eq!(sizes(n), (Some(120), Some(124)));
+        let f = flags_of(n, 2);
+        assert!(f.system.contains(SystemFlags::SEEN));
+        assert_eq!(f.keywords, KeywordSet(3));
+        let g = Flags {
+            system: SystemFlags::DELETED.union(SystemFlags::ANSWERED),
+            keywords: KeywordSet(4),
+        };
+        assert_eq!(
+            with_flags(n, g),
+            "1700000000.M1P2Q3.host,S=120,W=124:2,PRTc"
+        );
+        assert_eq!(with_flags("x", Flags::default()), "x:2,");
+        assert_eq!(sizes("x"), (None, None));
+    }
+
+    #[test]
+    fn virtual_sizes() {
+        assert_eq!(virtual_size(b"a\nb\r\nc\n"), 9);
+        assert_eq!(virtual_size(b"\n"), 2);
+        let dir = tempfile::tempdir().ok();
+        let Some(dir) = dir else { panic!("tempdir") };
+        let p = dir.path().join("m");
+        assert!(std::fs::write(&p, b"a\r\n\nb\n").is_ok());
+        assert_eq!(virtual_size_of(&p).ok(), Some(virtual_size(b"a\r\n\nb\n")));
+    }
+}

@@ -1,0 +1,149 @@
+//! Small file-system helpers: durable writes, directory fsync, flock.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::storage::{Result, StorageError};
+
+/// Fsyncs a directory so a rename or create in it is durable.
+pub(crate) fn fsync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Replaces `path` with `data` atomically: temp file, fsync, rename, fsync dir.
+pub(crate) fn write_atomic(path: &Path, data: &[u8], fsync: bool) -> Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| StorageError::Temporary("path without parent".into()))?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| StorageError::Temporary("path without file name".into()))?;
+    let tmp = dir.join(format!("{name}.tmp.{}", std::process::id()));
+    let res = (|| -> io::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        if fsync {
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, path)?;
+        if fsync {
+            fsync_dir(dir)?;
+        }
+        Ok(())
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res.map_err(|e| StorageError::io("write file", e))
+}
+
+/// Reads a small file, refusing ones above `limit` bytes; `None` when absent.
+pub(crate) fn read_small(path: &Path, limit: usize) -> Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StorageError::io("open file", e)),
+    };
+    let mut buf = Vec::new();
+    f.take(limit as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| StorageError::io("read file", e))?;
+    if buf.len() > limit {
+        return Err(StorageError::Corrupt(format!(
+            "{} is larger than {limit} bytes",
+            path.display()
+        )));
+    }
+    Ok(Some(buf))
+}
+
+/// `flock(2)` modes.
+#[derive(Clone, Copy)]
+pub(crate) enum LockMode {
+    /// Wait for the exclusive lock.
+    Exclusive,
+    /// Take the exclusive lock or fail at once.
+    TryExclusive,
+}
+
+/// Takes a `flock` on `file`. Returns `Ok(false)` when `TryExclusive` finds it held.
+pub(crate) fn flock(file: &File, mode: LockMode) -> io::Result<bool> {
+    let op = match mode {
+        LockMode::Exclusive => libc::LOCK_EX,
+        LockMode::TryExclusive => libc::LOCK_EX | libc::LOCK_NB,
+    };
+    loop {
+        // SAFETY: flock on a valid, owned descriptor has no memory effects.
+        let r = unsafe { libc::flock(file.as_raw_fd(), op) };
+        if r == 0 {
+            return Ok(true);
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EWOULDBLOCK) => return Ok(false),
+            _ => return Err(e),
+        }
+    }
+}
+
+/// Releases a `flock`.
+pub(crate) fn funlock(file: &File) {
+    // SAFETY: as above; failure only means the lock was not held.
+    unsafe {
+        libc::flock(file.as_raw_fd(), libc::LOCK_UN);
+    }
+}
+
+/// Opens (creating) a lock file.
+pub(crate) fn open_lock_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| StorageError::io("open lock file", e))
+}
+
+/// Now as Unix seconds.
+pub(crate) fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Now as Unix nanoseconds.
+pub(crate) fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Modification time of a file or directory as Unix nanoseconds.
+pub(crate) fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.mtime()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(meta.mtime_nsec())
+}
+
+/// Runs blocking work off the runtime threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StorageError::Temporary(format!("storage worker failed: {e}")))?
+}

@@ -1,0 +1,374 @@
+//! mailcove's per-mailbox index: `mailcove-index` (a full picture, rewritten
+//! atomically) plus `mailcove-index.log` (records appended since, each line
+//! carrying its own CRC-32 so a torn write is detected and cut off).
+//!
+//! Both are text, one line per message or record, so an administrator can
+//! read them. The log and the base carry a generation number: compaction
+//! writes a base of generation g+1, then a fresh log of g+1; a log whose
+//! generation is older than the base is ignored (its records are already in
+//! the base), which makes a crash between the two renames harmless.
+
+use std::fmt::Write as _;
+
+use crate::storage::{Result, StorageError};
+
+/// Name of the base file.
+pub(crate) const BASE_FILE: &str = "mailcove-index";
+/// Name of the log file.
+pub(crate) const LOG_FILE: &str = "mailcove-index.log";
+/// Name of the lock file (flock'd by every writer and syncer).
+pub(crate) const LOCK_FILE: &str = "mailcove-index.lock";
+
+const BASE_MAGIC: &str = "mailcove-index 1";
+const LOG_MAGIC: &str = "mailcove-log 1";
+
+/// Mailbox-wide values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Header {
+    pub uidvalidity: u32,
+    pub uidnext: u32,
+    pub highest_modseq: u64,
+    /// Messages with a UID at or above this have not been seen by any view.
+    pub first_recent: u32,
+    pub generation: u64,
+    /// `cur/` mtime (ns) when we last knew every file in it.
+    pub cur_mtime: i64,
+    /// `cur_mtime` was recorded so soon after the change that a later change
+    /// in the same clock tick would not move it: rescan once it has settled.
+    pub cur_uncertain: bool,
+}
+
+/// One message as the index stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub uid: u32,
+    pub modseq: u64,
+    pub date: i64,
+    pub phys: u64,
+    pub virt: u64,
+    /// First POP3 download, Unix seconds; 0 = never.
+    pub dl: i64,
+    pub in_new: bool,
+    pub name: String,
+}
+
+/// One log record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Record {
+    Append(Entry),
+    Rename {
+        uid: u32,
+        modseq: u64,
+        in_new: bool,
+        name: String,
+    },
+    Expunge {
+        uid: u32,
+        modseq: u64,
+    },
+    Header(Header),
+    Pop3 {
+        uid: u32,
+        dl: i64,
+    },
+}
+
+fn loc(in_new: bool) -> char {
+    if in_new { 'n' } else { 'c' }
+}
+
+fn header_fields(h: &Header) -> String {
+    format!(
+        "V{} N{} M{} R{} C{} U{}",
+        h.uidvalidity,
+        h.uidnext,
+        h.highest_modseq,
+        h.first_recent,
+        h.cur_mtime,
+        u8::from(h.cur_uncertain)
+    )
+}
+
+fn parse_header_fields(fields: &str, h: &mut Header) -> Option<()> {
+    for f in fields.split(' ') {
+        let (k, v) = f.split_at_checked(1)?;
+        match k {
+            "V" => h.uidvalidity = v.parse().ok()?,
+            "N" => h.uidnext = v.parse().ok()?,
+            "M" => h.highest_modseq = v.parse().ok()?,
+            "R" => h.first_recent = v.parse().ok()?,
+            "G" => h.generation = v.parse().ok()?,
+            "C" => h.cur_mtime = v.parse().ok()?,
+            "U" => h.cur_uncertain = v == "1",
+            _ => {}
+        }
+    }
+    Some(())
+}
+
+fn entry_line(out: &mut String, e: &Entry) {
+    let _ = writeln!(
+        out,
+        "{} {} {} {} {} {} {} {}",
+        e.uid,
+        e.modseq,
+        e.date,
+        e.phys,
+        e.virt,
+        e.dl,
+        loc(e.in_new),
+        e.name
+    );
+}
+
+fn parse_entry(line: &str) -> Option<Entry> {
+    let mut it = line.splitn(8, ' ');
+    let uid = it.next()?.parse().ok()?;
+    let modseq = it.next()?.parse().ok()?;
+    let date = it.next()?.parse().ok()?;
+    let phys = it.next()?.parse().ok()?;
+    let virt = it.next()?.parse().ok()?;
+    let dl = it.next()?.parse().ok()?;
+    let in_new = match it.next()? {
+        "n" => true,
+        "c" => false,
+        _ => return None,
+    };
+    let name = it.next()?.to_owned();
+    if name.is_empty() {
+        return None;
+    }
+    Some(Entry {
+        uid,
+        modseq,
+        date,
+        phys,
+        virt,
+        dl,
+        in_new,
+        name,
+    })
+}
+
+/// Serialises a full base file.
+pub(crate) fn format_base<'a>(h: &Header, entries: impl Iterator<Item = &'a Entry>) -> Vec<u8> {
+    let mut out = String::with_capacity(1 << 16);
+    let _ = writeln!(out, "{BASE_MAGIC} G{} {}", h.generation, header_fields(h));
+    for e in entries {
+        entry_line(&mut out, e);
+    }
+    let crc = crc32fast::hash(out.as_bytes());
+    let _ = writeln!(out, "END {crc:08x}");
+    out.into_bytes()
+}
+
+/// Parses a base file; any damage is `Corrupt` (the caller rebuilds).
+pub(crate) fn parse_base(data: &[u8]) -> Result<(Header, Vec<Entry>)> {
+    let corrupt = |why: &str| StorageError::Corrupt(format!("{BASE_FILE}: {why}"));
+    let text = std::str::from_utf8(data).map_err(|_| corrupt("not UTF-8"))?;
+    let body_end = text
+        .trim_end_matches('\n')
+        .rfind('\n')
+        .map(|i| i + 1)
+        .ok_or_else(|| corrupt("too short"))?;
+    let (body, trailer) = text.split_at(body_end);
+    let want = trailer
+        .trim_end()
+        .strip_prefix("END ")
+        .and_then(|h| u32::from_str_radix(h, 16).ok())
+        .ok_or_else(|| corrupt("no trailer"))?;
+    if crc32fast::hash(body.as_bytes()) != want {
+        return Err(corrupt("checksum mismatch"));
+    }
+    let mut lines = body.lines();
+    let first = lines.next().ok_or_else(|| corrupt("empty"))?;
+    let fields = first
+        .strip_prefix(BASE_MAGIC)
+        .map(str::trim_start)
+        .ok_or_else(|| corrupt("bad magic"))?;
+    let mut h = Header::default();
+    parse_header_fields(fields, &mut h).ok_or_else(|| corrupt("bad header"))?;
+    let mut entries = Vec::new();
+    let mut last_uid = 0;
+    for line in lines {
+        let e = parse_entry(line).ok_or_else(|| corrupt("bad entry"))?;
+        if e.uid <= last_uid {
+            return Err(corrupt("UIDs not ascending"));
+        }
+        last_uid = e.uid;
+        entries.push(e);
+    }
+    Ok((h, entries))
+}
+
+/// The first line of a log of `generation`.
+pub(crate) fn log_header(generation: u64) -> String {
+    format!("{LOG_MAGIC} G{generation}\n")
+}
+
+/// Parses a log's first line; returns its generation and length.
+pub(crate) fn parse_log_header(data: &[u8]) -> Option<(u64, usize)> {
+    let nl = memchr::memchr(b'\n', data)?;
+    let line = std::str::from_utf8(data.get(..nl)?).ok()?;
+    let g = line.strip_prefix(LOG_MAGIC)?.trim().strip_prefix('G')?;
+    Some((g.parse().ok()?, nl + 1))
+}
+
+/// Appends one record line (with its CRC) to `out`.
+pub(crate) fn format_record(out: &mut String, r: &Record) {
+    let mut body = String::new();
+    match r {
+        Record::Append(e) => {
+            body.push_str("A ");
+            entry_line(&mut body, e);
+            body.pop();
+        }
+        Record::Rename {
+            uid,
+            modseq,
+            in_new,
+            name,
+        } => {
+            let _ = write!(body, "R {uid} {modseq} {} {name}", loc(*in_new));
+        }
+        Record::Expunge { uid, modseq } => {
+            let _ = write!(body, "X {uid} {modseq}");
+        }
+        Record::Header(h) => {
+            let _ = write!(body, "H {}", header_fields(h));
+        }
+        Record::Pop3 { uid, dl } => {
+            let _ = write!(body, "P {uid} {dl}");
+        }
+    }
+    let crc = crc32fast::hash(body.as_bytes());
+    let _ = writeln!(out, "{body} #{crc:08x}");
+}
+
+fn parse_record(line: &str) -> Option<Record> {
+    let (body, crc) = line.rsplit_once(" #")?;
+    if u32::from_str_radix(crc, 16).ok()? != crc32fast::hash(body.as_bytes()) {
+        return None;
+    }
+    let (kind, rest) = body.split_once(' ')?;
+    match kind {
+        "A" => parse_entry(rest).map(Record::Append),
+        "R" => {
+            let mut it = rest.splitn(4, ' ');
+            let uid = it.next()?.parse().ok()?;
+            let modseq = it.next()?.parse().ok()?;
+            let in_new = it.next()? == "n";
+            let name = it.next()?.to_owned();
+            Some(Record::Rename {
+                uid,
+                modseq,
+                in_new,
+                name,
+            })
+        }
+        "X" => {
+            let (u, m) = rest.split_once(' ')?;
+            Some(Record::Expunge {
+                uid: u.parse().ok()?,
+                modseq: m.parse().ok()?,
+            })
+        }
+        "H" => {
+            let mut h = Header::default();
+            parse_header_fields(rest, &mut h)?;
+            Some(Record::Header(h))
+        }
+        "P" => {
+            let (u, d) = rest.split_once(' ')?;
+            Some(Record::Pop3 {
+                uid: u.parse().ok()?,
+                dl: d.parse().ok()?,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Parses records from `data` (which starts at a record boundary). Returns
+/// the records and how many bytes were good; anything after that is a torn
+/// or damaged tail.
+pub(crate) fn parse_log(data: &[u8]) -> (Vec<Record>, usize) {
+    let mut records = Vec::new();
+    let mut good = 0usize;
+    while let Some(rel) = data.get(good..).and_then(|d| memchr::memchr(b'\n', d)) {
+        let line = data.get(good..good + rel).unwrap_or_default();
+        let Some(r) = std::str::from_utf8(line).ok().and_then(parse_record) else {
+            break;
+        };
+        records.push(r);
+        good += rel + 1;
+    }
+    (records, good)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(uid: u32) -> Entry {
+        Entry {
+            uid,
+            modseq: 3,
+            date: 1_700_000_000,
+            phys: 10,
+            virt: 12,
+            dl: 0,
+            in_new: false,
+            name: format!("{uid}.M1P1.h,S=10:2,S"),
+        }
+    }
+
+    #[test]
+    fn base_round_trip_and_damage() {
+        let h = Header {
+            uidvalidity: 7,
+            uidnext: 3,
+            highest_modseq: 3,
+            first_recent: 2,
+            generation: 4,
+            cur_mtime: 99,
+            cur_uncertain: true,
+        };
+        let data = format_base(&h, [entry(1), entry(2)].iter());
+        let parsed = parse_base(&data);
+        assert!(matches!(&parsed, Ok((h2, e)) if *h2 == h && e.len() == 2 && e[1] == entry(2)));
+        let mut bad = data.clone();
+        if let Some(b) = bad.get_mut(30) {
+            *b ^= 1;
+        }
+        assert!(parse_base(&bad).is_err());
+        assert!(parse_base(&data[..data.len() - 3]).is_err());
+    }
+
+    #[test]
+    fn log_torn_tail_is_cut() {
+        let mut s = String::new();
+        format_record(&mut s, &Record::Append(entry(5)));
+        format_record(
+            &mut s,
+            &Record::Rename {
+                uid: 5,
+                modseq: 4,
+                in_new: false,
+                name: "x y:2,S".into(),
+            },
+        );
+        format_record(&mut s, &Record::Expunge { uid: 5, modseq: 6 });
+        let full = s.len();
+        let (recs, good) = parse_log(s.as_bytes());
+        assert_eq!((recs.len(), good), (3, full));
+        let torn = &s.as_bytes()[..full - 4];
+        let (recs, good) = parse_log(torn);
+        assert_eq!(recs.len(), 2);
+        assert!(good < full);
+        assert_eq!(
+            parse_log_header(log_header(9).as_bytes()).map(|g| g.0),
+            Some(9)
+        );
+    }
+}

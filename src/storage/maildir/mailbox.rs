@@ -1,0 +1,1475 @@
+//! One Maildir mailbox: its in-memory state, shared by every session of the
+//! process, and every operation on it.
+//!
+//! # Locking
+//!
+//! Each operation takes the in-process mutex, then an exclusive `flock` on
+//! `mailcove-index.lock` (so `mailcove deliver` and the daemon serialise),
+//! then catches up with what other processes logged, then works. The flock
+//! is released on process death, so a SIGKILLed writer never leaves a stale
+//! lock behind (a dotlock would).
+//!
+//! # Finding changes made by others
+//!
+//! * mailcove processes log every change in `mailcove-index.log`; replaying
+//!   the new tail is cheap.
+//! * `new/` is read on every sync: it is where MTAs drop mail, mailcove
+//!   never writes there, and it is normally empty, so a readdir costs
+//!   microseconds.
+//! * `cur/` (100,000 files) is read only when its mtime differs from the one
+//!   recorded when we last knew it, when that record was taken within
+//!   [`DIR_MTIME_SETTLE_NS`] of the change (a later change in the same clock
+//!   tick would not move the mtime: we rescan once it has settled), when
+//!   inotify reported a name we do not know, or when a file we expected
+//!   vanished.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use super::cache::Cache;
+use super::dovecot::{self, KEYWORDS_FILE, UIDLIST_FILE};
+use super::filename;
+use super::fsutil::{
+    LockMode, flock, fsync_dir, funlock, mtime_ns, now_ns, now_secs, open_lock_file, read_small,
+    write_atomic,
+};
+use super::index::{self, BASE_FILE, Entry, Header, LOCK_FILE, LOG_FILE, Record};
+use crate::limits::{
+    DIR_MTIME_SETTLE_NS, INDEX_LOG_COMPACT_MIN, MAX_EVENT_QUEUE, MAX_INDEX_BYTES,
+    MAX_KEYWORD_BYTES, MAX_KEYWORDS_MAILDIR, MAX_SMALL_FILE_BYTES, TMP_MAX_AGE_SECS,
+};
+use crate::storage::{
+    Flags, KeywordSet, MessageList, MessageMeta, Result, Snapshot, StorageError, StoreOp,
+    StoreRequest, StoreResult, SystemFlags, Updated,
+};
+
+/// Where a message file is.
+#[derive(Debug, Clone)]
+struct FileRec {
+    name: Box<str>,
+    in_new: bool,
+    dl: i64,
+}
+
+/// (inode, size, mtime) of a file, to notice replacement by another process.
+type Stamp = (u64, u64, i64);
+
+fn stamp_of(path: &Path) -> Option<Stamp> {
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| (m.ino(), m.size(), mtime_ns(&m)))
+}
+
+#[derive(Default)]
+struct Inner {
+    loaded: bool,
+    hdr: Header,
+    list: MessageList,
+    /// Parallel to `list`: `files[i]` is the file of `list.get(i)`.
+    files: Vec<FileRec>,
+    by_base: HashMap<Box<str>, u32>,
+    keywords: Vec<String>,
+    keywords_stamp: Option<Stamp>,
+    base_stamp: Option<Stamp>,
+    log: Option<File>,
+    log_offset: u64,
+    log_records: usize,
+    version: u64,
+    snapshot: Option<(u64, Arc<Snapshot>)>,
+    keywords_arc: Option<Arc<[String]>>,
+    cache: Option<Cache>,
+}
+
+/// A message copied out of a mailbox, ready to be linked into another.
+pub(crate) struct Source {
+    pub uid: u32,
+    pub path: PathBuf,
+    pub meta: MessageMeta,
+    pub keywords: Vec<String>,
+}
+
+/// Bytes and messages added (positive) or removed, for quota bookkeeping.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Usage {
+    pub bytes: i64,
+    pub messages: i64,
+}
+
+/// The shared state of one mailbox directory.
+pub(crate) struct MailboxState {
+    dir: PathBuf,
+    /// User root, where the UIDVALIDITY counter lives.
+    root: PathBuf,
+    fsync: bool,
+    inner: Mutex<Inner>,
+    lock: Mutex<Option<Arc<File>>>,
+    changes: watch::Sender<u64>,
+    /// Set when inotify overflowed our queue: rescan `cur/`.
+    dirty: AtomicBool,
+    events: Mutex<Vec<PathBuf>>,
+}
+
+struct FlockGuard(Arc<File>);
+impl Drop for FlockGuard {
+    fn drop(&mut self) {
+        funlock(&self.0);
+    }
+}
+
+/// What an operation does to the in-memory state besides its records.
+struct Ctx<'a> {
+    dir: &'a Path,
+    root: &'a Path,
+    fsync: bool,
+    state: &'a MailboxState,
+}
+
+impl MailboxState {
+    pub(crate) fn new(dir: PathBuf, root: PathBuf, fsync: bool) -> Self {
+        MailboxState {
+            dir,
+            root,
+            fsync,
+            inner: Mutex::new(Inner::default()),
+            lock: Mutex::new(None),
+            changes: watch::Sender::new(0),
+            dirty: AtomicBool::new(false),
+            events: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Wakes views (the mailbox was deleted or renamed away, or inotify fired).
+    pub(crate) fn poke(&self) {
+        self.changes.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// Called from the inotify thread with a path under `new/` or `cur/`.
+    pub(crate) fn fs_event(&self, path: PathBuf) {
+        {
+            let mut ev = self.events.lock();
+            if ev.len() >= MAX_EVENT_QUEUE {
+                self.dirty.store(true, Ordering::Relaxed);
+                ev.clear();
+            } else {
+                ev.push(path);
+            }
+        }
+        self.poke();
+    }
+
+    fn lock_file(&self) -> Result<Arc<File>> {
+        let mut slot = self.lock.lock();
+        if let Some(f) = slot.as_ref() {
+            return Ok(f.clone());
+        }
+        let f = Arc::new(open_lock_file(&self.dir.join(LOCK_FILE))?);
+        *slot = Some(f.clone());
+        Ok(f)
+    }
+
+    /// Runs `f` under the in-process mutex and the cross-process flock, after
+    /// catching up with the disk. Records `f` returns are applied and logged.
+    fn locked<R>(
+        &self,
+        f: impl FnOnce(&mut Inner, &Ctx<'_>) -> Result<(R, Vec<Record>)>,
+    ) -> Result<R> {
+        let mut inner = self.inner.lock();
+        if !self.dir.join("cur").is_dir() {
+            return Err(StorageError::NonExistent);
+        }
+        let lock = self.lock_file()?;
+        flock(&lock, LockMode::Exclusive).map_err(|e| StorageError::io("lock index", e))?;
+        let guard = FlockGuard(lock);
+        let ctx = Ctx {
+            dir: &self.dir,
+            root: &self.root,
+            fsync: self.fsync,
+            state: self,
+        };
+        let before = inner.version;
+        inner.catch_up(&ctx)?;
+        let hdr_before = inner.hdr;
+        let version_before = inner.version;
+        let (r, mut records) = match f(&mut inner, &ctx) {
+            Ok(v) => v,
+            Err(e) => {
+                // Memory may now be ahead of the log: reload from disk next time.
+                if inner.version != version_before || inner.hdr != hdr_before {
+                    inner.loaded = false;
+                }
+                return Err(e);
+            }
+        };
+        if inner.hdr != hdr_before || records.iter().any(|r| matches!(r, Record::Header(_))) {
+            records.retain(|r| !matches!(r, Record::Header(_)));
+            records.push(Record::Header(inner.hdr));
+        }
+        if let Err(e) = inner.commit(&ctx, records) {
+            inner.loaded = false;
+            return Err(e);
+        }
+        let changed = inner.version != before;
+        // The flock belongs to the descriptor every thread of this state
+        // shares: release it while still holding the mutex, or a thread
+        // that takes the mutex next would "re-lock" the held flock for free
+        // and lose it when this guard drops.
+        drop(guard);
+        drop(inner);
+        if changed {
+            self.poke();
+        }
+        Ok(r)
+    }
+
+    /// Brings the state up to date (scanning `new/` always, `cur/` when it
+    /// may have changed); optionally moves `new/` files to `cur/` and claims
+    /// `\Recent`.
+    pub(crate) fn sync(
+        &self,
+        move_new: bool,
+        claim_recent: bool,
+    ) -> Result<(Arc<Snapshot>, Option<std::ops::Range<u32>>)> {
+        self.locked(|inner, ctx| {
+            let mut records = inner.scan(ctx, false)?;
+            inner.apply_all(records.clone());
+            if move_new {
+                let moved = inner.move_new_to_cur(ctx)?;
+                inner.apply_all(moved.clone());
+                records.extend(moved);
+            }
+            let recent = if claim_recent && inner.hdr.first_recent < inner.hdr.uidnext {
+                let r = inner.hdr.first_recent..inner.hdr.uidnext;
+                inner.hdr.first_recent = inner.hdr.uidnext;
+                Some(r)
+            } else {
+                None
+            };
+            Ok(((inner.snapshot(), recent), records))
+        })
+    }
+
+    /// Number of messages that no view has claimed as `\Recent` yet.
+    pub(crate) fn unclaimed_recent(&self) -> u32 {
+        let inner = self.inner.lock();
+        let n = inner.list.len() - inner.list.rank(inner.hdr.first_recent);
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// Writes `data` into `tmp/` durably and returns the temp path and base name.
+    pub(crate) fn write_tmp(&self, data: &[u8], date: i64) -> Result<(PathBuf, String)> {
+        let base = filename::new_base(data.len() as u64, filename::virtual_size(data));
+        let path = self.dir.join("tmp").join(&base);
+        let res = (|| -> io::Result<()> {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)?;
+            f.write_all(data)?;
+            set_mtime(&f, date)?;
+            if self.fsync {
+                f.sync_all()?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = res {
+            let _ = std::fs::remove_file(&path);
+            return Err(StorageError::io("write message", e));
+        }
+        Ok((path, base))
+    }
+
+    /// Links (or copies) another mailbox's file into our `tmp/`.
+    pub(crate) fn link_tmp(&self, src: &Source) -> Result<Option<(PathBuf, String)>> {
+        let base = filename::new_base(src.meta.phys_size, src.meta.virt_size);
+        let path = self.dir.join("tmp").join(&base);
+        match std::fs::hard_link(&src.path, &path) {
+            Ok(()) => Ok(Some((path, base))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(_) => {
+                // Different file system or links refused: copy the bytes.
+                let res = (|| -> io::Result<()> {
+                    std::fs::copy(&src.path, &path)?;
+                    let f = OpenOptions::new().write(true).open(&path)?;
+                    set_mtime(&f, src.meta.internal_date)?;
+                    if self.fsync {
+                        f.sync_all()?;
+                    }
+                    Ok(())
+                })();
+                match res {
+                    Ok(()) => Ok(Some((path, base))),
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&path);
+                        if e.kind() == io::ErrorKind::NotFound {
+                            Ok(None)
+                        } else {
+                            Err(StorageError::io("copy message", e))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves prepared `tmp/` files into `cur/` with their flags and gives
+    /// them UIDs; durable (file and directory fsynced, log fsynced) on return.
+    /// Each item is `(tmp path, base name, date, flags, keywords)`.
+    pub(crate) fn commit_new(
+        &self,
+        items: Vec<(PathBuf, String, i64, SystemFlags, Vec<String>)>,
+    ) -> Result<(u32, Vec<u32>)> {
+        let cleanup = |items: &[(PathBuf, String, i64, SystemFlags, Vec<String>)]| {
+            for (p, ..) in items {
+                let _ = std::fs::remove_file(p);
+            }
+        };
+        let res = self.locked(|inner, ctx| {
+            let cur = ctx.dir.join("cur");
+            let pre = dir_mtime(&cur);
+            let mut records = Vec::with_capacity(items.len());
+            let mut uids = Vec::with_capacity(items.len());
+            let mut kw_cache: Vec<(String, usize)> = Vec::new();
+            for (tmp, base, date, system, keywords) in &items {
+                let mut kws = KeywordSet::default();
+                for k in keywords {
+                    let i =
+                        match kw_cache.iter().find(|(n, _)| n == k) {
+                            Some((_, i)) => *i,
+                            None => {
+                                let i = inner.keyword_index(ctx, k, true)?.ok_or(
+                                    StorageError::Invalid("too many keywords in this mailbox"),
+                                )?;
+                                kw_cache.push((k.clone(), i));
+                                i
+                            }
+                        };
+                    kws.0 |= 1 << i;
+                }
+                let flags = Flags {
+                    system: *system,
+                    keywords: kws,
+                };
+                let name = filename::with_flags(base, flags);
+                std::fs::rename(tmp, cur.join(&name))
+                    .map_err(|e| StorageError::io("rename into cur", e))?;
+                let (phys, virt) = match filename::sizes(base) {
+                    (Some(p), Some(v)) => (p, v),
+                    _ => (0, 0),
+                };
+                let uid = inner.hdr.uidnext;
+                inner.hdr.uidnext = uid
+                    .checked_add(1)
+                    .ok_or_else(|| StorageError::Corrupt("UID space exhausted".into()))?;
+                inner.hdr.highest_modseq += 1;
+                let e = Entry {
+                    uid,
+                    modseq: inner.hdr.highest_modseq,
+                    date: *date,
+                    phys,
+                    virt,
+                    dl: 0,
+                    in_new: false,
+                    name,
+                };
+                records.push(Record::Append(e));
+                uids.push(uid);
+            }
+            if ctx.fsync {
+                fsync_dir(&cur).map_err(|e| StorageError::io("fsync cur", e))?;
+            }
+            inner.own_cur_change(&cur, pre);
+            inner.apply_all(records.clone());
+            Ok(((inner.hdr.uidvalidity, uids), records))
+        });
+        if res.is_err() {
+            cleanup(&items);
+        }
+        res
+    }
+
+    /// STORE.
+    pub(crate) fn store(&self, uids: &[u32], req: &StoreRequest) -> Result<StoreResult> {
+        self.locked(|inner, ctx| {
+            let mut kws = KeywordSet::default();
+            for k in &req.keywords {
+                let create = req.op != StoreOp::Remove;
+                match inner.keyword_index(ctx, k, create)? {
+                    Some(i) => kws.0 |= 1 << i,
+                    None if create => {
+                        return Err(StorageError::Invalid("too many keywords in this mailbox"));
+                    }
+                    None => {}
+                }
+            }
+            let cur = ctx.dir.join("cur");
+            let pre = dir_mtime(&cur);
+            let mut out = StoreResult {
+                updated: Vec::new(),
+                failed: Vec::new(),
+                keywords: Arc::from([]),
+            };
+            let mut records = Vec::new();
+            let mut retry = Vec::new();
+            let mut uids = uids.to_vec();
+            uids.sort_unstable();
+            uids.dedup();
+            for uid in uids {
+                match inner.store_one(ctx, uid, req, kws)? {
+                    StoreStep::Done(u, rec) => {
+                        out.updated.push(u);
+                        records.extend(rec);
+                    }
+                    StoreStep::Failed => out.failed.push(uid),
+                    StoreStep::Missing => {}
+                    StoreStep::Vanished => retry.push(uid),
+                }
+            }
+            inner.apply_all(records.clone());
+            if !retry.is_empty() {
+                // Someone renamed files under us: learn their names, try again.
+                let mut found = inner.scan(ctx, true)?;
+                inner.apply_all(found.clone());
+                records.append(&mut found);
+                for uid in retry {
+                    if let StoreStep::Done(u, rec) = inner.store_one(ctx, uid, req, kws)? {
+                        out.updated.push(u);
+                        inner.apply_all(rec.iter().cloned().collect());
+                        records.extend(rec);
+                    }
+                }
+            }
+            inner.own_cur_change(&cur, pre);
+            out.keywords = inner.keywords_arc();
+            Ok((out, records))
+        })
+    }
+
+    /// EXPUNGE: `\Deleted` messages (within `uids` when given); with `force`,
+    /// every message of `uids` (the second half of MOVE).
+    pub(crate) fn expunge(&self, uids: Option<&[u32]>, force: bool) -> Result<(Vec<u32>, Usage)> {
+        self.locked(|inner, ctx| {
+            let wanted: Option<HashSet<u32>> = uids.map(|u| u.iter().copied().collect());
+            let cur = ctx.dir.join("cur");
+            let pre = dir_mtime(&cur);
+            let pick = |inner: &Inner| -> Vec<(u32, PathBuf, u64)> {
+                inner
+                    .list
+                    .iter()
+                    .zip(inner.files.iter())
+                    .filter(|(m, _)| {
+                        wanted.as_ref().is_none_or(|w| w.contains(&m.uid))
+                            && (force || m.flags.system.contains(SystemFlags::DELETED))
+                    })
+                    .map(|(m, f)| (m.uid, inner.file_path(ctx.dir, f), m.phys_size))
+                    .collect()
+            };
+            let mut records = Vec::new();
+            let mut gone = Vec::new();
+            let mut usage = Usage::default();
+            let mut vanished = false;
+            for (uid, path, size) in pick(inner) {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {
+                        inner.hdr.highest_modseq += 1;
+                        records.push(Record::Expunge {
+                            uid,
+                            modseq: inner.hdr.highest_modseq,
+                        });
+                        gone.push(uid);
+                        usage.bytes -= i64::try_from(size).unwrap_or(i64::MAX);
+                        usage.messages -= 1;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => vanished = true,
+                    Err(e) => return Err(StorageError::io("unlink message", e)),
+                }
+            }
+            inner.apply_all(records.clone());
+            if vanished {
+                let mut found = inner.scan(ctx, true)?;
+                inner.apply_all(found.clone());
+                records.append(&mut found);
+                let mut again = Vec::new();
+                for (uid, path, size) in pick(inner) {
+                    if std::fs::remove_file(&path).is_ok() {
+                        inner.hdr.highest_modseq += 1;
+                        let r = Record::Expunge {
+                            uid,
+                            modseq: inner.hdr.highest_modseq,
+                        };
+                        again.push(r.clone());
+                        records.push(r);
+                        gone.push(uid);
+                        usage.bytes -= i64::try_from(size).unwrap_or(i64::MAX);
+                        usage.messages -= 1;
+                    }
+                }
+                inner.apply_all(again);
+            }
+            inner.own_cur_change(&cur, pre);
+            gone.sort_unstable();
+            Ok(((gone, usage), records))
+        })
+    }
+
+    /// Paths and metadata of `uids` for copying (missing ones are skipped).
+    pub(crate) fn sources(&self, uids: &[u32]) -> Result<Vec<Source>> {
+        self.locked(|inner, ctx| {
+            let mut out = Vec::new();
+            let mut sorted = uids.to_vec();
+            sorted.sort_unstable();
+            sorted.dedup();
+            for uid in sorted {
+                let Some(i) = inner.list.position(uid) else {
+                    continue;
+                };
+                let (Some(m), Some(f)) = (inner.list.get(i), inner.files.get(i)) else {
+                    continue;
+                };
+                let keywords = m
+                    .flags
+                    .keywords
+                    .iter()
+                    .filter_map(|k| inner.keywords.get(k).cloned())
+                    .filter(|k| !k.is_empty())
+                    .collect();
+                out.push(Source {
+                    uid,
+                    path: inner.file_path(ctx.dir, f),
+                    meta: *m,
+                    keywords,
+                });
+            }
+            Ok((out, Vec::new()))
+        })
+    }
+
+    /// Path and sizes of one message from memory (no lock).
+    pub(crate) fn locate(&self, uid: u32) -> Option<(PathBuf, u64, u64)> {
+        let inner = self.inner.lock();
+        let i = inner.list.position(uid)?;
+        let (m, f) = (inner.list.get(i)?, inner.files.get(i)?);
+        Some((inner.file_path(&self.dir, f), m.phys_size, m.virt_size))
+    }
+
+    /// Forces a full rescan (a file we expected was not there).
+    pub(crate) fn rescan(&self) -> Result<()> {
+        self.locked(|inner, ctx| {
+            let found = inner.scan(ctx, true)?;
+            inner.apply_all(found.clone());
+            Ok(((), found))
+        })
+    }
+
+    /// Records the first POP3 download time of `uids`.
+    pub(crate) fn mark_downloaded(&self, uids: &[u32]) -> Result<()> {
+        let now = now_secs();
+        self.locked(|inner, _| {
+            let mut records = Vec::new();
+            for &uid in uids {
+                if let Some(i) = inner.list.position(uid)
+                    && inner.files.get(i).is_some_and(|f| f.dl == 0)
+                {
+                    records.push(Record::Pop3 { uid, dl: now });
+                }
+            }
+            inner.apply_all(records.clone());
+            Ok(((), records))
+        })
+    }
+
+    /// UIDs first downloaded at or before `cutoff` (Unix seconds).
+    pub(crate) fn downloaded_before(&self, cutoff: i64) -> Result<Vec<u32>> {
+        self.locked(|inner, _| {
+            let uids = inner
+                .list
+                .iter()
+                .zip(inner.files.iter())
+                .filter(|(_, f)| f.dl != 0 && f.dl <= cutoff)
+                .map(|(m, _)| m.uid)
+                .collect();
+            Ok((uids, Vec::new()))
+        })
+    }
+
+    /// Cached blobs.
+    pub(crate) fn cache_get(&self, uids: &[u32], field: u8) -> Result<Vec<Option<bytes::Bytes>>> {
+        let mut inner = self.inner.lock();
+        let uidvalidity = inner.hdr.uidvalidity;
+        let present: Vec<bool> = uids
+            .iter()
+            .map(|u| inner.list.position(*u).is_some())
+            .collect();
+        let cache = inner.cache_mut(&self.dir, uidvalidity)?;
+        Ok(uids
+            .iter()
+            .zip(present)
+            .map(|(u, ok)| if ok { cache.get(*u, field) } else { None })
+            .collect())
+    }
+
+    /// Stores cached blobs for UIDs still present.
+    pub(crate) fn cache_put(&self, field: u8, entries: &[(u32, bytes::Bytes)]) -> Result<()> {
+        self.locked(|inner, ctx| {
+            let uidvalidity = inner.hdr.uidvalidity;
+            let present: Vec<bool> = entries
+                .iter()
+                .map(|(u, _)| inner.list.position(*u).is_some())
+                .collect();
+            let cache = inner.cache_mut(ctx.dir, uidvalidity)?;
+            for ((uid, data), ok) in entries.iter().zip(present) {
+                if ok {
+                    cache.put(*uid, field, data)?;
+                }
+            }
+            Ok(((), Vec::new()))
+        })
+    }
+}
+
+enum StoreStep {
+    Done(Updated, Option<Record>),
+    Failed,
+    Missing,
+    Vanished,
+}
+
+/// Generation and header length of a log file.
+fn log_generation(path: &Path) -> Option<(u64, usize)> {
+    let mut buf = [0u8; 64];
+    let f = File::open(path).ok()?;
+    let n = f.read_at(&mut buf, 0).ok()?;
+    index::parse_log_header(buf.get(..n)?)
+}
+
+fn dir_mtime(dir: &Path) -> Option<i64> {
+    std::fs::metadata(dir).ok().map(|m| mtime_ns(&m))
+}
+
+fn set_mtime(f: &File, date: i64) -> io::Result<()> {
+    let t = if date >= 0 {
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(date.unsigned_abs())
+    } else {
+        std::time::UNIX_EPOCH
+    };
+    f.set_modified(t)
+}
+
+/// Whether a file name is one we are willing to manage.
+fn acceptable_name(name: &str) -> bool {
+    !name.starts_with('.')
+        && !name.is_empty()
+        && name.len() <= 255
+        && !name.chars().any(|c| c.is_control())
+}
+
+fn read_names(dir: &Path) -> Result<Vec<String>> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StorageError::NonExistent),
+        Err(e) => return Err(StorageError::io("read directory", e)),
+    };
+    let mut out = Vec::new();
+    for ent in rd {
+        let ent = ent.map_err(|e| StorageError::io("read directory", e))?;
+        if let Some(n) = ent.file_name().to_str()
+            && acceptable_name(n)
+        {
+            out.push(n.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+impl Inner {
+    fn file_path(&self, dir: &Path, f: &FileRec) -> PathBuf {
+        dir.join(if f.in_new { "new" } else { "cur" })
+            .join(&*f.name)
+    }
+
+    fn keywords_arc(&mut self) -> Arc<[String]> {
+        if let Some(k) = &self.keywords_arc {
+            return k.clone();
+        }
+        let k: Arc<[String]> = Arc::from(self.keywords.clone());
+        self.keywords_arc = Some(k.clone());
+        k
+    }
+
+    fn snapshot(&mut self) -> Arc<Snapshot> {
+        if let Some((v, s)) = &self.snapshot
+            && *v == self.version
+        {
+            return s.clone();
+        }
+        let s = Arc::new(Snapshot {
+            uidvalidity: self.hdr.uidvalidity,
+            uidnext: self.hdr.uidnext,
+            highest_modseq: self.hdr.highest_modseq,
+            keywords: self.keywords_arc(),
+            messages: self.list.clone(),
+        });
+        self.snapshot = Some((self.version, s.clone()));
+        s
+    }
+
+    fn cache_mut(&mut self, dir: &Path, uidvalidity: u32) -> Result<&mut Cache> {
+        if self
+            .cache
+            .as_ref()
+            .is_none_or(|c| c.uidvalidity() != uidvalidity || c.replaced())
+        {
+            let mut cache = Cache::open(dir, uidvalidity)?;
+            let list = &self.list;
+            cache.retain(|uid| list.position(uid).is_some());
+            self.cache = Some(cache);
+        }
+        self.cache
+            .as_mut()
+            .ok_or_else(|| StorageError::Temporary("cache unavailable".into()))
+    }
+
+    /// Index of keyword `name` (ASCII case-insensitive), creating it when asked.
+    fn keyword_index(&mut self, ctx: &Ctx<'_>, name: &str, create: bool) -> Result<Option<usize>> {
+        if let Some(i) = self
+            .keywords
+            .iter()
+            .position(|k| k.eq_ignore_ascii_case(name))
+        {
+            return Ok(Some(i));
+        }
+        if !create {
+            return Ok(None);
+        }
+        if name.is_empty()
+            || name.len() > MAX_KEYWORD_BYTES
+            || name.starts_with('\\')
+            || name
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace() || "(){%*\"]".contains(c))
+        {
+            return Err(StorageError::Invalid("bad keyword"));
+        }
+        if self.keywords.len() >= MAX_KEYWORDS_MAILDIR {
+            return Ok(None);
+        }
+        self.keywords.push(name.to_owned());
+        self.keywords_arc = None;
+        self.version += 1;
+        let path = ctx.dir.join(KEYWORDS_FILE);
+        write_atomic(&path, &dovecot::format_keywords(&self.keywords), ctx.fsync)?;
+        self.keywords_stamp = stamp_of(&path);
+        Ok(Some(self.keywords.len() - 1))
+    }
+
+    fn reload_keywords(&mut self, dir: &Path) -> Result<bool> {
+        let path = dir.join(KEYWORDS_FILE);
+        let stamp = stamp_of(&path);
+        if stamp == self.keywords_stamp {
+            return Ok(false);
+        }
+        let data = read_small(&path, MAX_SMALL_FILE_BYTES)?.unwrap_or_default();
+        let mut k = dovecot::parse_keywords(&data);
+        // Never shrink: bits already handed out keep their meaning.
+        if k.len() < self.keywords.len() {
+            k.resize(self.keywords.len(), String::new());
+        }
+        for (i, old) in self.keywords.iter().enumerate() {
+            if let Some(slot) = k.get_mut(i)
+                && slot.is_empty()
+            {
+                slot.clone_from(old);
+            }
+        }
+        let changed = k != self.keywords;
+        self.keywords = k;
+        self.keywords_stamp = stamp;
+        if changed {
+            self.keywords_arc = None;
+            self.reparse_flags();
+        }
+        Ok(changed)
+    }
+
+    /// Recomputes keyword bits from file names after the table grew.
+    fn reparse_flags(&mut self) {
+        let n = self.keywords.len();
+        for (i, f) in self.files.iter().enumerate() {
+            let flags = filename::flags_of(&f.name, n);
+            if self.list.get(i).is_some_and(|m| m.flags != flags) {
+                self.list.update(i, |m| m.flags = flags);
+            }
+        }
+        self.version += 1;
+    }
+
+    /// Loads or catches up with the index on disk; the flock is held.
+    fn catch_up(&mut self, ctx: &Ctx<'_>) -> Result<()> {
+        let base_path = ctx.dir.join(BASE_FILE);
+        if !self.loaded || stamp_of(&base_path) != self.base_stamp {
+            return self.load(ctx);
+        }
+        self.reload_keywords(ctx.dir)?;
+        self.replay_log(ctx)
+    }
+
+    fn replay_log(&mut self, ctx: &Ctx<'_>) -> Result<()> {
+        let Some(log) = self.log.as_ref() else {
+            return Ok(());
+        };
+        let len = log
+            .metadata()
+            .map_err(|e| StorageError::io("stat log", e))?
+            .len();
+        if len <= self.log_offset {
+            return Ok(());
+        }
+        let want = usize::try_from(len - self.log_offset)
+            .map_err(|_| StorageError::Corrupt("log too large".into()))?;
+        if want > MAX_INDEX_BYTES {
+            return self.load(ctx);
+        }
+        let mut buf = vec![0u8; want];
+        log.read_exact_at(&mut buf, self.log_offset)
+            .map_err(|e| StorageError::io("read log", e))?;
+        let (records, good) = index::parse_log(&buf);
+        if good < buf.len() {
+            // A writer died mid-record; we hold the lock, so cut the tail.
+            tracing::warn!(dir = %ctx.dir.display(), "cutting torn index log tail");
+            log.set_len(self.log_offset + good as u64)
+                .map_err(|e| StorageError::io("truncate log", e))?;
+        }
+        self.log_offset += good as u64;
+        self.log_records += records.len();
+        self.apply_all(records);
+        Ok(())
+    }
+
+    fn load(&mut self, ctx: &Ctx<'_>) -> Result<()> {
+        let base_path = ctx.dir.join(BASE_FILE);
+        let stamp = stamp_of(&base_path);
+        let parsed = match read_small(&base_path, MAX_INDEX_BYTES) {
+            Ok(Some(data)) => match index::parse_base(&data) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    tracing::warn!(dir = %ctx.dir.display(), error = %e, "rebuilding index");
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(dir = %ctx.dir.display(), error = %e, "rebuilding index");
+                None
+            }
+        };
+        let fresh_load = !self.loaded;
+        let old_uidvalidity = self.hdr.uidvalidity;
+        self.list = MessageList::default();
+        self.files.clear();
+        self.by_base.clear();
+        self.keywords_stamp = None;
+        self.keywords.clear();
+        self.reload_keywords(ctx.dir)?;
+        match parsed {
+            Some((hdr, entries)) => {
+                self.hdr = hdr;
+                let n = self.keywords.len();
+                let mut metas = Vec::with_capacity(entries.len());
+                self.files.reserve(entries.len());
+                for e in entries {
+                    metas.push(meta_of(&e, n));
+                    self.by_base
+                        .insert(filename::base_of(&e.name).into(), e.uid);
+                    self.files.push(FileRec {
+                        name: e.name.into(),
+                        in_new: e.in_new,
+                        dl: e.dl,
+                    });
+                }
+                self.list = MessageList::from_sorted(metas);
+                self.base_stamp = stamp;
+                self.open_log(ctx, false)?;
+            }
+            None => self.rebuild(ctx)?,
+        }
+        self.loaded = true;
+        self.version += 1;
+        if fresh_load {
+            clean_tmp(ctx.dir);
+        }
+        if old_uidvalidity != 0 && old_uidvalidity != self.hdr.uidvalidity {
+            self.cache = None;
+        }
+        Ok(())
+    }
+
+    /// Opens the log of our generation and replays it (replacing a missing
+    /// or stale one); with `fresh`, always starts an empty log.
+    fn open_log(&mut self, ctx: &Ctx<'_>, fresh: bool) -> Result<()> {
+        let path = ctx.dir.join(LOG_FILE);
+        let header_len = if fresh {
+            None
+        } else {
+            log_generation(&path)
+                .filter(|(g, _)| *g == self.hdr.generation)
+                .map(|(_, l)| l)
+        };
+        let header_len = match header_len {
+            Some(l) => l,
+            None => {
+                let h = index::log_header(self.hdr.generation);
+                write_atomic(&path, h.as_bytes(), ctx.fsync)?;
+                h.len()
+            }
+        };
+        let f = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| StorageError::io("open log", e))?;
+        self.log = Some(f);
+        self.log_offset = header_len as u64;
+        self.log_records = 0;
+        if !fresh {
+            self.replay_log(ctx)?;
+        }
+        Ok(())
+    }
+
+    /// Builds the index from the directories, adopting `dovecot-uidlist`.
+    fn rebuild(&mut self, ctx: &Ctx<'_>) -> Result<()> {
+        let uidlist = read_small(&ctx.dir.join(UIDLIST_FILE), MAX_INDEX_BYTES)
+            .ok()
+            .flatten()
+            .and_then(|d| dovecot::parse_uidlist(&d));
+        let (uidvalidity, mut uidnext) = match &uidlist {
+            Some(l) => (l.uidvalidity, l.next_uid.max(1)),
+            None => (alloc_uidvalidity(ctx.root)?, 1),
+        };
+        let cur_stamp = dir_mtime(&ctx.dir.join("cur")).unwrap_or(0);
+        let log_gen = log_generation(&ctx.dir.join(LOG_FILE)).map_or(0, |(g, _)| g);
+        let mut adopted: Vec<Entry> = Vec::new();
+        let mut fresh: Vec<Entry> = Vec::new();
+        for (sub, in_new) in [("cur", false), ("new", true)] {
+            for name in read_names(&ctx.dir.join(sub))? {
+                let Some(e) = make_entry(ctx.dir, &name, in_new) else {
+                    continue;
+                };
+                match uidlist
+                    .as_ref()
+                    .and_then(|l| l.uids.get(filename::base_of(&name)))
+                {
+                    Some(&uid) if uid > 0 => adopted.push(Entry { uid, ..e }),
+                    _ => fresh.push(e),
+                }
+            }
+        }
+        adopted.sort_by_key(|e| e.uid);
+        adopted.dedup_by_key(|e| e.uid);
+        if let Some(last) = adopted.last() {
+            uidnext = uidnext.max(last.uid + 1);
+        }
+        let first_recent = uidnext;
+        fresh.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.name.cmp(&b.name)));
+        for e in &mut fresh {
+            e.uid = uidnext;
+            uidnext += 1;
+        }
+        adopted.append(&mut fresh);
+        self.hdr = Header {
+            uidvalidity,
+            uidnext,
+            highest_modseq: 1,
+            first_recent,
+            generation: self.hdr.generation.max(log_gen) + 1,
+            cur_mtime: cur_stamp,
+            cur_uncertain: now_ns() - cur_stamp < DIR_MTIME_SETTLE_NS,
+        };
+        let n = self.keywords.len();
+        for e in &mut adopted {
+            e.modseq = 1;
+        }
+        let metas = adopted.iter().map(|e| meta_of(e, n)).collect();
+        self.list = MessageList::from_sorted(metas);
+        for e in adopted {
+            self.by_base
+                .insert(filename::base_of(&e.name).into(), e.uid);
+            self.files.push(FileRec {
+                name: e.name.into(),
+                in_new: e.in_new,
+                dl: 0,
+            });
+        }
+        self.write_base(ctx)?;
+        self.open_log(ctx, true)
+    }
+
+    fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
+        self.list.iter().zip(self.files.iter()).map(|(m, f)| Entry {
+            uid: m.uid,
+            modseq: m.modseq,
+            date: m.internal_date,
+            phys: m.phys_size,
+            virt: m.virt_size,
+            dl: f.dl,
+            in_new: f.in_new,
+            name: f.name.to_string(),
+        })
+    }
+
+    fn write_base(&mut self, ctx: &Ctx<'_>) -> Result<()> {
+        let entries: Vec<Entry> = self.entries().collect();
+        let data = index::format_base(&self.hdr, entries.iter());
+        let path = ctx.dir.join(BASE_FILE);
+        write_atomic(&path, &data, ctx.fsync)?;
+        self.base_stamp = stamp_of(&path);
+        Ok(())
+    }
+
+    /// Applies records to memory: ours right after the file-system change
+    /// they describe, others' when replaying the log.
+    fn apply_all(&mut self, records: Vec<Record>) {
+        if records.is_empty() {
+            return;
+        }
+        let n = self.keywords.len();
+        let mut removed: HashSet<u32> = HashSet::new();
+        for r in records {
+            match r {
+                Record::Append(e) => {
+                    let meta = meta_of(&e, n);
+                    if self.list.push(meta) {
+                        self.by_base
+                            .insert(filename::base_of(&e.name).into(), e.uid);
+                        self.files.push(FileRec {
+                            name: e.name.into(),
+                            in_new: e.in_new,
+                            dl: e.dl,
+                        });
+                    }
+                    self.hdr.uidnext = self.hdr.uidnext.max(e.uid.saturating_add(1));
+                    self.hdr.highest_modseq = self.hdr.highest_modseq.max(e.modseq);
+                }
+                Record::Rename {
+                    uid,
+                    modseq,
+                    in_new,
+                    name,
+                } => {
+                    if let Some(i) = self.list.position(uid) {
+                        let flags = filename::flags_of(&name, n);
+                        self.list.update(i, |m| {
+                            m.flags = flags;
+                            if modseq != 0 {
+                                m.modseq = modseq;
+                            }
+                        });
+                        if let Some(f) = self.files.get_mut(i) {
+                            self.by_base.remove(filename::base_of(&f.name));
+                            self.by_base.insert(filename::base_of(&name).into(), uid);
+                            f.name = name.into();
+                            f.in_new = in_new;
+                        }
+                    }
+                    self.hdr.highest_modseq = self.hdr.highest_modseq.max(modseq);
+                }
+                Record::Expunge { uid, modseq } => {
+                    removed.insert(uid);
+                    self.hdr.highest_modseq = self.hdr.highest_modseq.max(modseq);
+                }
+                Record::Header(h) => {
+                    let generation = self.hdr.generation;
+                    self.hdr = Header { generation, ..h };
+                }
+                Record::Pop3 { uid, dl } => {
+                    if let Some(i) = self.list.position(uid)
+                        && let Some(f) = self.files.get_mut(i)
+                    {
+                        f.dl = dl;
+                    }
+                }
+            }
+        }
+        if !removed.is_empty() {
+            let keep: Vec<bool> = self
+                .list
+                .iter()
+                .map(|m| !removed.contains(&m.uid))
+                .collect();
+            let mut it = keep.iter();
+            self.files.retain(|_| *it.next().unwrap_or(&true));
+            self.by_base.retain(|_, uid| !removed.contains(uid));
+            self.list.retain(|m| !removed.contains(&m.uid));
+            if let Some(c) = self.cache.as_mut() {
+                c.forget(&removed);
+            }
+        }
+        self.version += 1;
+    }
+
+    /// Appends records to the log (durably) and compacts when it grew large.
+    fn commit(&mut self, ctx: &Ctx<'_>, records: Vec<Record>) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut text = String::new();
+        for r in &records {
+            index::format_record(&mut text, r);
+        }
+        let log = self
+            .log
+            .as_mut()
+            .ok_or_else(|| StorageError::Temporary("index log not open".into()))?;
+        log.write_all(text.as_bytes())
+            .map_err(|e| StorageError::io("append index log", e))?;
+        if ctx.fsync {
+            log.sync_data()
+                .map_err(|e| StorageError::io("fsync index log", e))?;
+        }
+        self.log_offset += text.len() as u64;
+        self.log_records += records.len();
+        if self.log_records > INDEX_LOG_COMPACT_MIN.max(self.list.len() / 2) {
+            self.hdr.generation += 1;
+            self.write_base(ctx)?;
+            self.open_log(ctx, true)?;
+        }
+        Ok(())
+    }
+
+    /// After our own change in `cur/`: if nobody else had changed it since
+    /// we last knew it, we still know it.
+    fn own_cur_change(&mut self, cur: &Path, pre: Option<i64>) {
+        if pre.is_some()
+            && pre == Some(self.hdr.cur_mtime)
+            && let Some(post) = dir_mtime(cur)
+        {
+            self.hdr.cur_mtime = post;
+            self.hdr.cur_uncertain = true;
+        }
+    }
+
+    /// Decides from queued inotify events whether `cur/` holds something
+    /// we do not know.
+    fn events_say_dirty(&self, ctx: &Ctx<'_>) -> bool {
+        let events = std::mem::take(&mut *ctx.state.events.lock());
+        let cur = ctx.dir.join("cur");
+        for p in events {
+            if p.parent() != Some(cur.as_path()) {
+                continue;
+            }
+            let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let known = self
+                .by_base
+                .get(filename::base_of(name))
+                .and_then(|uid| self.list.position(*uid))
+                .and_then(|i| self.files.get(i))
+                .is_some_and(|f| !f.in_new && &*f.name == name);
+            if p.exists() != known {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Looks at `new/` (always) and `cur/` (when it may have changed) and
+    /// returns records for what others did: new files, flag renames, removals.
+    fn scan(&mut self, ctx: &Ctx<'_>, force_cur: bool) -> Result<Vec<Record>> {
+        let cur = ctx.dir.join("cur");
+        let new_names = read_names(&ctx.dir.join("new"))?;
+        let cur_meta = std::fs::metadata(&cur).map_err(|e| StorageError::io("stat cur", e))?;
+        let cur_mtime = mtime_ns(&cur_meta);
+        let now = now_ns();
+        let events_dirty = self.events_say_dirty(ctx);
+        let mut need_cur = force_cur
+            || events_dirty
+            || ctx.state.dirty.swap(false, Ordering::Relaxed)
+            || cur_mtime != self.hdr.cur_mtime
+            || (self.hdr.cur_uncertain && now - self.hdr.cur_mtime >= DIR_MTIME_SETTLE_NS);
+        let new_set: HashSet<&str> = new_names.iter().map(String::as_str).collect();
+        if !need_cur {
+            // A file we think is in new/ but is not: someone moved it to cur/.
+            need_cur = self
+                .files
+                .iter()
+                .any(|f| f.in_new && !new_set.contains(&*f.name));
+        }
+        let n = self.keywords.len();
+        let mut records = Vec::new();
+        let mut candidates: Vec<Entry> = Vec::new();
+        let mut seen = vec![false; self.files.len()];
+        let note = |this: &mut Self,
+                    name: &str,
+                    in_new: bool,
+                    seen: &mut [bool],
+                    candidates: &mut Vec<Entry>,
+                    records: &mut Vec<Record>| {
+            let idx = this
+                .by_base
+                .get(filename::base_of(name))
+                .and_then(|uid| this.list.position(*uid));
+            match idx {
+                Some(i) => {
+                    if let Some(s) = seen.get_mut(i) {
+                        *s = true;
+                    }
+                    let (Some(f), Some(m)) = (this.files.get(i), this.list.get(i)) else {
+                        return;
+                    };
+                    if &*f.name != name || f.in_new != in_new {
+                        let flags = filename::flags_of(name, n);
+                        let modseq = if flags != m.flags {
+                            this.hdr.highest_modseq += 1;
+                            this.hdr.highest_modseq
+                        } else {
+                            0
+                        };
+                        records.push(Record::Rename {
+                            uid: m.uid,
+                            modseq,
+                            in_new,
+                            name: name.to_owned(),
+                        });
+                    }
+                }
+                None => {
+                    if let Some(e) = make_entry(ctx.dir, name, in_new) {
+                        candidates.push(e);
+                    }
+                }
+            }
+        };
+        for name in &new_names {
+            note(self, name, true, &mut seen, &mut candidates, &mut records);
+        }
+        if need_cur {
+            let stamp = cur_mtime;
+            for name in read_names(&cur)? {
+                note(self, &name, false, &mut seen, &mut candidates, &mut records);
+            }
+            // Files not seen: gone, unless readdir raced with a rename.
+            for (i, s) in seen.iter().enumerate() {
+                if *s {
+                    continue;
+                }
+                let (Some(f), Some(m)) = (self.files.get(i), self.list.get(i)) else {
+                    continue;
+                };
+                if self.file_path(ctx.dir, f).exists() {
+                    continue;
+                }
+                self.hdr.highest_modseq += 1;
+                records.push(Record::Expunge {
+                    uid: m.uid,
+                    modseq: self.hdr.highest_modseq,
+                });
+            }
+            self.hdr.cur_mtime = stamp;
+            self.hdr.cur_uncertain = now - stamp < DIR_MTIME_SETTLE_NS;
+        }
+        // Two names of one base (a crash between link and unlink elsewhere):
+        // the first one wins, the other is left alone.
+        candidates.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.name.cmp(&b.name)));
+        let mut bases: HashSet<String> = HashSet::new();
+        for mut e in candidates {
+            if !bases.insert(filename::base_of(&e.name).to_owned()) {
+                continue;
+            }
+            e.uid = self.hdr.uidnext;
+            self.hdr.uidnext = self.hdr.uidnext.saturating_add(1);
+            self.hdr.highest_modseq += 1;
+            e.modseq = self.hdr.highest_modseq;
+            records.push(Record::Append(e));
+        }
+        Ok(records)
+    }
+
+    /// Moves files a view has now seen from `new/` to `cur/`, as Dovecot does.
+    fn move_new_to_cur(&mut self, ctx: &Ctx<'_>) -> Result<Vec<Record>> {
+        let mut pending: Vec<(u32, String, String)> = Vec::new();
+        for (m, f) in self.list.iter().zip(self.files.iter()) {
+            if f.in_new {
+                let new_name = if f.name.contains(":2,") {
+                    f.name.to_string()
+                } else {
+                    format!("{}:2,", filename::base_of(&f.name))
+                };
+                pending.push((m.uid, f.name.to_string(), new_name));
+            }
+        }
+        if pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The records from scan() are not applied yet; apply nothing here,
+        // only rename files already known as being in new/.
+        let cur = ctx.dir.join("cur");
+        let pre = dir_mtime(&cur);
+        let mut records = Vec::new();
+        for (uid, old, new_name) in pending {
+            match std::fs::rename(ctx.dir.join("new").join(&old), cur.join(&new_name)) {
+                Ok(()) => records.push(Record::Rename {
+                    uid,
+                    modseq: 0,
+                    in_new: false,
+                    name: new_name,
+                }),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    ctx.state.dirty.store(true, Ordering::Relaxed);
+                }
+                Err(e) => return Err(StorageError::io("move new to cur", e)),
+            }
+        }
+        self.own_cur_change(&cur, pre);
+        Ok(records)
+    }
+
+    fn store_one(
+        &mut self,
+        ctx: &Ctx<'_>,
+        uid: u32,
+        req: &StoreRequest,
+        kws: KeywordSet,
+    ) -> Result<StoreStep> {
+        let Some(i) = self.list.position(uid) else {
+            return Ok(StoreStep::Missing);
+        };
+        let (Some(m), Some(f)) = (self.list.get(i).copied(), self.files.get(i).cloned()) else {
+            return Ok(StoreStep::Missing);
+        };
+        if req.unchanged_since.is_some_and(|us| m.modseq > us) {
+            return Ok(StoreStep::Failed);
+        }
+        let new_flags = match req.op {
+            StoreOp::Replace => Flags {
+                system: req.flags,
+                keywords: kws,
+            },
+            StoreOp::Add => Flags {
+                system: m.flags.system.union(req.flags),
+                keywords: KeywordSet(m.flags.keywords.0 | kws.0),
+            },
+            StoreOp::Remove => Flags {
+                system: m.flags.system.minus(req.flags),
+                keywords: KeywordSet(m.flags.keywords.0 & !kws.0),
+            },
+        };
+        if new_flags == m.flags {
+            return Ok(StoreStep::Done(
+                Updated {
+                    uid,
+                    flags: m.flags,
+                    modseq: m.modseq,
+                },
+                None,
+            ));
+        }
+        let new_name = filename::with_flags(&f.name, new_flags);
+        let from = self.file_path(ctx.dir, &f);
+        match std::fs::rename(&from, ctx.dir.join("cur").join(&new_name)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(StoreStep::Vanished),
+            Err(e) => return Err(StorageError::io("rename for flags", e)),
+        }
+        self.hdr.highest_modseq += 1;
+        let modseq = self.hdr.highest_modseq;
+        Ok(StoreStep::Done(
+            Updated {
+                uid,
+                flags: new_flags,
+                modseq,
+            },
+            Some(Record::Rename {
+                uid,
+                modseq,
+                in_new: false,
+                name: new_name,
+            }),
+        ))
+    }
+}
+
+fn meta_of(e: &Entry, keyword_count: usize) -> MessageMeta {
+    MessageMeta {
+        uid: e.uid,
+        flags: filename::flags_of(&e.name, keyword_count),
+        modseq: e.modseq,
+        phys_size: e.phys,
+        virt_size: e.virt,
+        internal_date: e.date,
+    }
+}
+
+/// An index entry for a file found on disk (UID 0: not assigned yet).
+fn make_entry(dir: &Path, name: &str, in_new: bool) -> Option<Entry> {
+    let path = dir.join(if in_new { "new" } else { "cur" }).join(name);
+    let meta = std::fs::metadata(&path).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let (s, w) = filename::sizes(name);
+    let phys = s.unwrap_or(meta.len());
+    let virt = match w {
+        Some(w) => w,
+        None => filename::virtual_size_of(&path).ok()?,
+    };
+    Some(Entry {
+        uid: 0,
+        modseq: 0,
+        date: meta.mtime(),
+        phys,
+        virt,
+        dl: 0,
+        in_new,
+        name: name.to_owned(),
+    })
+}
+
+/// Removes `tmp/` leftovers older than 36 hours (crashed writers).
+fn clean_tmp(dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(dir.join("tmp")) else {
+        return;
+    };
+    let cutoff = now_secs() - TMP_MAX_AGE_SECS;
+    for ent in rd.flatten() {
+        if let Ok(m) = ent.metadata()
+            && m.is_file()
+            && m.mtime().max(m.ctime()) < cutoff
+        {
+            let _ = std::fs::remove_file(ent.path());
+        }
+    }
+}
+
+/// A new UIDVALIDITY for a mailbox of the user at `root`: the time, but
+/// always above the last one handed out, so a mailbox deleted and recreated
+/// within a second still gets a new one.
+pub(crate) fn alloc_uidvalidity(root: &Path) -> Result<u32> {
+    let path = root.join("mailcove-uidvalidity");
+    let lock = open_lock_file(&root.join("mailcove-uidvalidity.lock"))?;
+    flock(&lock, LockMode::Exclusive).map_err(|e| StorageError::io("lock uidvalidity", e))?;
+    let _g = FlockGuard(Arc::new(lock));
+    let last: u32 = read_small(&path, 64)?
+        .and_then(|d| String::from_utf8(d).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    let now = u32::try_from(now_secs()).unwrap_or(u32::MAX);
+    let next = now.max(last.saturating_add(1)).max(1);
+    write_atomic(&path, format!("{next}\n").as_bytes(), true)?;
+    Ok(next)
+}

@@ -1,0 +1,208 @@
+//! A UID-ordered list of [`MessageMeta`] split into `Arc`'d chunks.
+//!
+//! Views of a 100,000-message mailbox must be cheap: cloning a list clones
+//! about a hundred `Arc`s, and a change to one message copies one chunk
+//! (`Arc::make_mut`) while every other chunk stays shared with the views
+//! that still hold the old picture.
+
+use std::sync::Arc;
+
+use super::MessageMeta;
+use crate::limits::MESSAGE_LIST_CHUNK;
+
+/// Messages in ascending UID order, chunked and copy-on-write.
+#[derive(Debug, Clone, Default)]
+pub struct MessageList {
+    chunks: Vec<Arc<Vec<MessageMeta>>>,
+    /// `starts[i]` is the index of the first message of `chunks[i]`.
+    starts: Vec<usize>,
+    len: usize,
+}
+
+impl MessageList {
+    /// Number of messages.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when there is no message.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The message at 0-based position `i` (sequence number `i + 1`).
+    pub fn get(&self, i: usize) -> Option<&MessageMeta> {
+        if i >= self.len {
+            return None;
+        }
+        let c = self.starts.partition_point(|s| *s <= i).checked_sub(1)?;
+        let start = *self.starts.get(c)?;
+        self.chunks.get(c)?.get(i - start)
+    }
+
+    /// 0-based position of `uid`.
+    pub fn position(&self, uid: u32) -> Option<usize> {
+        let c = self
+            .chunks
+            .partition_point(|ch| ch.last().is_some_and(|m| m.uid < uid));
+        let chunk = self.chunks.get(c)?;
+        let off = chunk.binary_search_by_key(&uid, |m| m.uid).ok()?;
+        Some(self.starts.get(c)? + off)
+    }
+
+    /// Number of messages with a UID below `uid`.
+    pub fn rank(&self, uid: u32) -> usize {
+        let c = self
+            .chunks
+            .partition_point(|ch| ch.last().is_some_and(|m| m.uid < uid));
+        match (self.chunks.get(c), self.starts.get(c)) {
+            (Some(chunk), Some(start)) => start + chunk.partition_point(|m| m.uid < uid),
+            _ => self.len,
+        }
+    }
+
+    /// The message with `uid`.
+    pub fn find(&self, uid: u32) -> Option<&MessageMeta> {
+        self.position(uid).and_then(|i| self.get(i))
+    }
+
+    /// The highest UID present.
+    pub fn last_uid(&self) -> Option<u32> {
+        self.chunks.last().and_then(|c| c.last()).map(|m| m.uid)
+    }
+
+    /// All messages in UID order.
+    pub fn iter(&self) -> impl Iterator<Item = &MessageMeta> {
+        self.chunks.iter().flat_map(|c| c.iter())
+    }
+
+    /// Appends a message; its UID must be above every UID present
+    /// (returns false and does nothing otherwise).
+    pub fn push(&mut self, meta: MessageMeta) -> bool {
+        if self.last_uid().is_some_and(|u| u >= meta.uid) {
+            return false;
+        }
+        match self.chunks.last_mut() {
+            Some(last) if last.len() < MESSAGE_LIST_CHUNK => Arc::make_mut(last).push(meta),
+            _ => {
+                self.starts.push(self.len);
+                let mut v = Vec::with_capacity(MESSAGE_LIST_CHUNK);
+                v.push(meta);
+                self.chunks.push(Arc::new(v));
+            }
+        }
+        self.len += 1;
+        true
+    }
+
+    /// Changes the message at position `i` (copying only its chunk if shared).
+    pub fn update(&mut self, i: usize, f: impl FnOnce(&mut MessageMeta)) -> bool {
+        if i >= self.len {
+            return false;
+        }
+        let Some(c) = self.starts.partition_point(|s| *s <= i).checked_sub(1) else {
+            return false;
+        };
+        let (Some(start), Some(chunk)) = (self.starts.get(c).copied(), self.chunks.get_mut(c))
+        else {
+            return false;
+        };
+        match Arc::make_mut(chunk).get_mut(i - start) {
+            Some(m) => {
+                f(m);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Keeps only messages for which `keep` is true; untouched chunks stay shared.
+    pub fn retain(&mut self, mut keep: impl FnMut(&MessageMeta) -> bool) {
+        let mut chunks = Vec::with_capacity(self.chunks.len());
+        for chunk in self.chunks.drain(..) {
+            if chunk.iter().all(&mut keep) {
+                chunks.push(chunk);
+                continue;
+            }
+            let v: Vec<MessageMeta> = chunk.iter().filter(|m| keep(m)).copied().collect();
+            if !v.is_empty() {
+                chunks.push(Arc::new(v));
+            }
+        }
+        // Merge neighbours left small by expunges so lookups stay logarithmic.
+        let mut merged: Vec<Arc<Vec<MessageMeta>>> = Vec::with_capacity(chunks.len());
+        for chunk in chunks {
+            if let Some(prev) = merged.last_mut()
+                && prev.len() + chunk.len() <= MESSAGE_LIST_CHUNK / 2
+            {
+                Arc::make_mut(prev).extend_from_slice(&chunk);
+                continue;
+            }
+            merged.push(chunk);
+        }
+        self.chunks = merged;
+        self.reindex();
+    }
+
+    fn reindex(&mut self) {
+        self.starts.clear();
+        let mut n = 0;
+        for c in &self.chunks {
+            self.starts.push(n);
+            n += c.len();
+        }
+        self.len = n;
+    }
+
+    /// Builds a list from messages already in ascending UID order.
+    pub fn from_sorted(metas: Vec<MessageMeta>) -> Self {
+        let mut list = MessageList::default();
+        for m in metas {
+            list.push(m);
+        }
+        list
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::Flags;
+
+    fn meta(uid: u32) -> MessageMeta {
+        MessageMeta {
+            uid,
+            flags: Flags::default(),
+            modseq: 1,
+            phys_size: 10,
+            virt_size: 10,
+            internal_date: 0,
+        }
+    }
+
+    #[test]
+    fn push_get_position_retain() {
+        let mut l = MessageList::default();
+        for uid in (1..=5000).map(|u| u * 2) {
+            assert!(l.push(meta(uid)));
+        }
+        assert!(!l.push(meta(3)));
+        assert_eq!(l.len(), 5000);
+        assert_eq!(l.get(0).map(|m| m.uid), Some(2));
+        assert_eq!(l.get(4999).map(|m| m.uid), Some(10000));
+        assert_eq!(l.position(2048), Some(1023));
+        assert_eq!(l.position(2049), None);
+        assert_eq!(l.rank(2049), 1024);
+        assert_eq!(l.rank(1), 0);
+        assert_eq!(l.rank(20000), 5000);
+        let snapshot = l.clone();
+        l.retain(|m| m.uid % 4 != 0);
+        assert_eq!(l.len(), 2500);
+        assert_eq!(l.get(1).map(|m| m.uid), Some(6));
+        assert_eq!(snapshot.len(), 5000);
+        assert!(l.update(0, |m| m.modseq = 9));
+        assert_eq!(l.get(0).map(|m| m.modseq), Some(9));
+        assert_eq!(snapshot.get(0).map(|m| m.modseq), Some(1));
+        assert_eq!(l.iter().count(), 2500);
+    }
+}

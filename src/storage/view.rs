@@ -1,0 +1,345 @@
+//! A session's picture of one mailbox, backend-independent.
+//!
+//! The picture changes only in [`View::refresh`] (and in the operations that
+//! refresh as part of their answer: expunge and move), so sequence numbers
+//! never shift under a FETCH, STORE or SEARCH. The view's own STORE results
+//! are patched into its picture right away (copying one chunk), which also
+//! means a later refresh does not report them a second time.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use super::{
+    CacheField, CopyResult, KeywordSet, MailboxHandle, MessageFile, MessageList, MessageMeta,
+    OpenOptions, Result, StorageError, StoreRequest, SyncOutcome, Updated,
+};
+
+/// What changed between two pictures, in the order IMAP reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delta {
+    /// Sequence numbers for `* n EXPUNGE`, in the order to send them
+    /// (descending, so each number is valid when it is sent).
+    pub expunged: Vec<u32>,
+    /// The UIDs of the expunged messages (ascending).
+    pub expunged_uids: Vec<u32>,
+    /// New `* n EXISTS` count when messages arrived.
+    pub exists: Option<u32>,
+    /// New `* n RECENT` count when it changed.
+    pub recent: Option<u32>,
+    /// Sequence numbers (after the expunges) whose flags or modseq were
+    /// changed by someone else: send `* n FETCH (FLAGS ...)`.
+    pub flag_changes: Vec<u32>,
+    /// The keyword table grew: send a new `* FLAGS` and PERMANENTFLAGS.
+    pub keywords_changed: bool,
+    /// The mailbox was replaced (UIDVALIDITY changed): the session must end
+    /// its selection (IMAP sends `* BYE` or `* OK [CLOSED]`).
+    pub uidvalidity_changed: bool,
+}
+
+impl Delta {
+    /// True when there is nothing to tell the client.
+    pub fn is_empty(&self) -> bool {
+        self == &Delta::default()
+    }
+}
+
+/// What a STORE through a view did.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOutcome {
+    /// `(sequence number, new state)` of each changed message still in the view.
+    pub updated: Vec<(u32, Updated)>,
+    /// UIDs that failed the UNCHANGEDSINCE test.
+    pub failed: Vec<u32>,
+    /// The keyword table grew (send `* FLAGS`).
+    pub keywords_changed: bool,
+}
+
+/// A session-owned picture of a mailbox; see the module docs.
+pub struct View {
+    handle: Arc<dyn MailboxHandle>,
+    options: OpenOptions,
+    uidvalidity: u32,
+    uidnext: u32,
+    highest_modseq: u64,
+    keywords: Arc<[String]>,
+    list: MessageList,
+    recent: Vec<Range<u32>>,
+    changes: watch::Receiver<u64>,
+}
+
+impl std::fmt::Debug for View {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("View")
+            .field("mailbox", &self.handle.name())
+            .field("messages", &self.list.len())
+            .field("uidvalidity", &self.uidvalidity)
+            .finish()
+    }
+}
+
+impl View {
+    /// Opens a view on a backend handle (backends call this from
+    /// [`super::UserStore::open`]).
+    pub async fn open(handle: Arc<dyn MailboxHandle>, options: OpenOptions) -> Result<View> {
+        let mut changes = handle.changes();
+        changes.borrow_and_update();
+        let SyncOutcome { snapshot, recent } = handle
+            .sync(options.claim_recent && !options.read_only)
+            .await?;
+        let mut view = View {
+            handle,
+            options,
+            uidvalidity: snapshot.uidvalidity,
+            uidnext: snapshot.uidnext,
+            highest_modseq: snapshot.highest_modseq,
+            keywords: snapshot.keywords.clone(),
+            list: snapshot.messages.clone(),
+            recent: Vec::new(),
+            changes,
+        };
+        view.add_recent(recent);
+        Ok(view)
+    }
+
+    fn add_recent(&mut self, r: Option<Range<u32>>) {
+        if let Some(r) = r
+            && !r.is_empty()
+        {
+            self.recent.push(r);
+        }
+    }
+
+    /// The mailbox name.
+    pub fn name(&self) -> &str {
+        self.handle.name()
+    }
+    /// True for EXAMINE views.
+    pub fn read_only(&self) -> bool {
+        self.options.read_only
+    }
+    /// Number of messages (EXISTS).
+    pub fn len(&self) -> u32 {
+        u32::try_from(self.list.len()).unwrap_or(u32::MAX)
+    }
+    /// True when the view holds no message.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+    /// UIDVALIDITY.
+    pub fn uidvalidity(&self) -> u32 {
+        self.uidvalidity
+    }
+    /// UIDNEXT as of the last refresh.
+    pub fn uidnext(&self) -> u32 {
+        self.uidnext
+    }
+    /// HIGHESTMODSEQ as of the last refresh or own store.
+    pub fn highest_modseq(&self) -> u64 {
+        self.highest_modseq
+    }
+    /// Keyword table (for FLAGS / PERMANENTFLAGS and to name [`KeywordSet`] bits).
+    pub fn keywords(&self) -> &Arc<[String]> {
+        &self.keywords
+    }
+    /// Names of the keywords in `set`.
+    pub fn keyword_names(&self, set: KeywordSet) -> Vec<&str> {
+        set.iter()
+            .filter_map(|i| self.keywords.get(i).map(String::as_str))
+            .collect()
+    }
+    /// All messages in sequence order.
+    pub fn messages(&self) -> &MessageList {
+        &self.list
+    }
+    /// The message with 1-based sequence number `seq`.
+    pub fn get(&self, seq: u32) -> Option<&MessageMeta> {
+        let i = usize::try_from(seq).ok()?.checked_sub(1)?;
+        self.list.get(i)
+    }
+    /// Sequence number of `uid`.
+    pub fn seq_of(&self, uid: u32) -> Option<u32> {
+        self.list
+            .position(uid)
+            .and_then(|i| u32::try_from(i + 1).ok())
+    }
+    /// True when `uid` is `\Recent` for this session.
+    pub fn is_recent(&self, uid: u32) -> bool {
+        self.recent.iter().any(|r| r.contains(&uid))
+    }
+    /// Number of `\Recent` messages in the view (RECENT).
+    pub fn recent_count(&self) -> u32 {
+        let n: usize = self
+            .recent
+            .iter()
+            .map(|r| self.list.rank(r.end) - self.list.rank(r.start))
+            .sum();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+    /// Sequence number of the first message without `\Seen` (OK [UNSEEN]).
+    pub fn first_unseen(&self) -> Option<u32> {
+        self.list
+            .iter()
+            .position(|m| !m.flags.system.contains(super::SystemFlags::SEEN))
+            .and_then(|i| u32::try_from(i + 1).ok())
+    }
+
+    /// Waits until the mailbox may have changed since the last refresh
+    /// (another session, another process, an MTA writing into it). Cancel-safe.
+    /// After it returns call [`View::refresh`]; the delta may be empty.
+    pub async fn changed(&mut self) {
+        if self.changes.changed().await.is_err() {
+            // The backend state is gone; nothing will ever change again.
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Brings the view up to date and says what changed.
+    pub async fn refresh(&mut self) -> Result<Delta> {
+        self.changes.borrow_and_update();
+        let out = self
+            .handle
+            .sync(self.options.claim_recent && !self.options.read_only)
+            .await?;
+        let old_recent = self.recent_count();
+        self.add_recent(out.recent);
+        let snap = out.snapshot;
+        let mut delta = Delta::default();
+        if snap.uidvalidity != self.uidvalidity {
+            delta.uidvalidity_changed = true;
+            return Ok(delta);
+        }
+        let new_count = diff(&self.list, &snap.messages, &mut delta);
+        delta.expunged.reverse();
+        delta.keywords_changed = snap.keywords.len() != self.keywords.len();
+        self.list = snap.messages.clone();
+        self.keywords = snap.keywords.clone();
+        self.uidnext = snap.uidnext;
+        self.highest_modseq = self.highest_modseq.max(snap.highest_modseq);
+        if new_count > 0 {
+            delta.exists = Some(self.len());
+        }
+        let recent = self.recent_count();
+        if recent != old_recent || (new_count > 0 && recent > 0) {
+            delta.recent = Some(recent);
+        }
+        Ok(delta)
+    }
+
+    /// STORE: changes flags of `uids` (UIDs not in the mailbox any more are
+    /// skipped) and patches this view's picture.
+    pub async fn store(&mut self, uids: &[u32], request: StoreRequest) -> Result<StoreOutcome> {
+        if self.options.read_only {
+            return Err(StorageError::ReadOnly);
+        }
+        let res = self.handle.store(uids.to_vec(), request).await?;
+        let mut out = StoreOutcome {
+            keywords_changed: res.keywords.len() != self.keywords.len(),
+            failed: res.failed,
+            updated: Vec::with_capacity(res.updated.len()),
+        };
+        self.keywords = res.keywords;
+        for u in res.updated {
+            if let Some(i) = self.list.position(u.uid) {
+                self.list.update(i, |m| {
+                    m.flags = u.flags;
+                    m.modseq = u.modseq;
+                });
+                out.updated.push((seq(i), u));
+            }
+            self.highest_modseq = self.highest_modseq.max(u.modseq);
+        }
+        Ok(out)
+    }
+
+    /// EXPUNGE (`None`) or UID EXPUNGE (`Some(uids)`): removes `\Deleted`
+    /// messages and refreshes; the delta lists what to report, including
+    /// changes by others.
+    pub async fn expunge(&mut self, uids: Option<&[u32]>) -> Result<Delta> {
+        if self.options.read_only {
+            return Err(StorageError::ReadOnly);
+        }
+        self.handle.expunge(uids.map(<[u32]>::to_vec)).await?;
+        self.refresh().await
+    }
+
+    /// COPY to another mailbox of the same user.
+    pub async fn copy(&self, uids: &[u32], dest: &str) -> Result<CopyResult> {
+        self.handle.copy(uids.to_vec(), dest, false).await
+    }
+
+    /// MOVE: copies, expunges the sources and refreshes.
+    pub async fn move_to(&mut self, uids: &[u32], dest: &str) -> Result<(CopyResult, Delta)> {
+        if self.options.read_only {
+            return Err(StorageError::ReadOnly);
+        }
+        let res = self.handle.copy(uids.to_vec(), dest, true).await?;
+        let delta = self.refresh().await?;
+        Ok((res, delta))
+    }
+
+    /// Opens a message; `Expunged` when another session removed it.
+    pub async fn open_message(&self, uid: u32) -> Result<MessageFile> {
+        self.handle.open_message(uid).await
+    }
+
+    /// Cached blobs for `uids`.
+    pub async fn cache_get(&self, uids: &[u32], field: CacheField) -> Result<Vec<Option<Bytes>>> {
+        self.handle.cache_get(uids.to_vec(), field).await
+    }
+
+    /// Stores cached blobs.
+    pub async fn cache_put(&self, field: CacheField, entries: Vec<(u32, Bytes)>) -> Result<()> {
+        self.handle.cache_put(field, entries).await
+    }
+
+    /// POP3: records that `uids` were downloaded (first time only).
+    pub async fn pop3_mark_downloaded(&self, uids: &[u32]) -> Result<()> {
+        self.handle.pop3_mark_downloaded(uids.to_vec()).await
+    }
+}
+
+/// Compares two pictures; fills expunges and flag changes, returns how many
+/// messages are new.
+fn diff(old: &MessageList, new: &MessageList, delta: &mut Delta) -> usize {
+    let mut old = old.iter().enumerate().peekable();
+    let mut new = new.iter().enumerate().peekable();
+    let mut new_count = 0usize;
+    loop {
+        match (old.peek(), new.peek()) {
+            (Some((oi, o)), Some((ni, n))) => {
+                if o.uid == n.uid {
+                    if o.flags != n.flags || o.modseq != n.modseq {
+                        delta.flag_changes.push(seq(*ni));
+                    }
+                    old.next();
+                    new.next();
+                } else if o.uid < n.uid {
+                    delta.expunged.push(seq(*oi));
+                    delta.expunged_uids.push(o.uid);
+                    old.next();
+                } else {
+                    new_count += 1;
+                    new.next();
+                }
+            }
+            (Some((oi, o)), None) => {
+                delta.expunged.push(seq(*oi));
+                delta.expunged_uids.push(o.uid);
+                old.next();
+            }
+            (None, Some(_)) => {
+                new_count += 1;
+                new.next();
+            }
+            (None, None) => break,
+        }
+    }
+    new_count
+}
+
+fn seq(i: usize) -> u32 {
+    u32::try_from(i + 1).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,434 @@
+//! Message operations through the public storage API: append, views and
+//! deltas, \Recent, store (keywords, CONDSTORE), expunge, copy, move,
+//! reading, status, cache, quota and POP3 helpers.
+
+#[path = "storage_common/mod.rs"]
+mod common;
+
+use bytes::Bytes;
+use common::*;
+use mailcove::storage::{
+    AppendMessage, CacheField, OpenOptions, StorageError, StoreOp, StoreRequest, SystemFlags,
+};
+use tokio::io::AsyncReadExt;
+
+fn store(op: StoreOp, flags: SystemFlags, keywords: &[&str]) -> StoreRequest {
+    StoreRequest {
+        op,
+        flags,
+        keywords: keywords.iter().map(|s| (*s).to_owned()).collect(),
+        unchanged_since: None,
+    }
+}
+
+#[tokio::test]
+async fn append_read_and_sizes() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let st = storage(tmp.path());
+    let u = login(&st, "alice").await;
+    let data = b"Subject: lf\n\nline one\nline two\r\n".to_vec();
+    let r = ok(u
+        .append(
+            "INBOX",
+            AppendMessage {
+                data: Bytes::from(data.clone()),
+                flags: SystemFlags::SEEN.union(SystemFlags::FLAGGED),
+                keywords: vec!["$Forwarded".into(), "Work".into()],
+                internal_date: Some(1_600_000_000),
+            },
+        )
+        .await);
+    assert_eq!(r.uid, 1);
+    let view = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    assert_eq!(view.uidvalidity(), r.uidvalidity);
+    assert_eq!(view.len(), 1);
+    assert_eq!(view.uidnext(), 2);
+    let m = *view.get(1).unwrap_or_else(|| panic!("no message"));
+    assert_eq!(m.uid, 1);
+    assert_eq!(m.phys_size, data.len() as u64);
+    assert_eq!(
+        m.virt_size,
+        data.len() as u64 + 3,
+        "three bare LFs count as CRLF"
+    );
+    assert_eq!(m.internal_date, 1_600_000_000);
+    assert!(
+        m.flags.system.contains(SystemFlags::SEEN) && m.flags.system.contains(SystemFlags::FLAGGED)
+    );
+    assert_eq!(
+        view.keyword_names(m.flags.keywords),
+        vec!["$Forwarded", "Work"]
+    );
+    assert_eq!(read_all(&view, 1).await, data);
+
+    let mut f = ok(view.open_message(1).await);
+    assert_eq!(ok(f.header().await), b"Subject: lf\n\n".to_vec());
+    let mut part = Vec::new();
+    let mut r = ok(ok(view.open_message(1).await).range(13, 8).await);
+    assert!(r.read_to_end(&mut part).await.is_ok());
+    assert_eq!(part, b"line one".to_vec());
+
+    // On disk: Dovecot-compatible name and keyword file.
+    let cur = root(tmp.path(), "alice").join("cur");
+    let names = list_names(&cur);
+    assert_eq!(names.len(), 1);
+    let name = names.first().cloned().unwrap_or_default();
+    assert!(
+        name.ends_with(&format!(",S={},W={}:2,FSab", data.len(), data.len() + 3)),
+        "{name}"
+    );
+    let kw = std::fs::read_to_string(root(tmp.path(), "alice").join("dovecot-keywords"))
+        .unwrap_or_default();
+    assert_eq!(kw, "0 $Forwarded\n1 Work\n");
+    assert!(matches!(
+        u.append("Nope", msg("x")).await,
+        Err(StorageError::NonExistent)
+    ));
+}
+
+#[tokio::test]
+async fn recent_belongs_to_one_session_and_survives_restart() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let st = storage(tmp.path());
+    let u = login(&st, "bob").await;
+    append(&*u, "INBOX", "one").await;
+    assert_eq!(ok(u.status("INBOX").await).recent, 1);
+    let examine = ok(u.open("INBOX", OpenOptions::EXAMINE).await);
+    assert_eq!(examine.recent_count(), 0, "EXAMINE does not take \\Recent");
+    let mut a = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    assert_eq!(a.recent_count(), 1);
+    assert!(a.is_recent(1));
+    let mut b = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    assert_eq!(b.recent_count(), 0);
+    append(&*u, "INBOX", "two").await;
+    let d = ok(b.refresh().await);
+    assert_eq!(d.exists, Some(2));
+    assert_eq!(d.recent, Some(1));
+    let d = ok(a.refresh().await);
+    assert_eq!(d.exists, Some(2));
+    assert_eq!(a.recent_count(), 1, "the second message went to b");
+    assert_eq!(ok(u.status("INBOX").await).recent, 0);
+    drop((a, b, examine));
+    drop(u);
+    drop(st);
+    let st = storage(tmp.path());
+    let u = login(&st, "bob").await;
+    let c = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    assert_eq!(
+        c.recent_count(),
+        0,
+        "old mail is not recent again after a restart"
+    );
+}
+
+#[tokio::test]
+async fn store_keywords_and_condstore() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let st = storage(tmp.path());
+    let u = login(&st, "carol").await;
+    for i in 0..3 {
+        append(&*u, "INBOX", &format!("m{i}")).await;
+    }
+    let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    let hms0 = v.highest_modseq();
+    let out = ok(v
+        .store(&[1, 2], store(StoreOp::Add, SystemFlags::SEEN, &["Todo"]))
+        .await);
+    assert!(out.keywords_changed);
+    assert_eq!(out.updated.len(), 2);
+    let (seq, upd) = out.updated[0];
+    assert_eq!(seq, 1);
+    assert!(upd.modseq > hms0);
+    assert!(
+        v.get(1)
+            .is_some_and(|m| m.flags.system.contains(SystemFlags::SEEN))
+    );
+    assert_eq!(v.keywords().to_vec(), vec!["Todo".to_owned()]);
+    assert!(v.highest_modseq() >= upd.modseq);
+
+    // Case-insensitive keyword match, remove, replace.
+    let out = ok(v
+        .store(&[1], store(StoreOp::Remove, SystemFlags::EMPTY, &["todo"]))
+        .await);
+    assert!(out.updated.iter().all(|(_, u)| u.flags.keywords.0 == 0));
+    let out = ok(v
+        .store(
+            &[3],
+            store(
+                StoreOp::Replace,
+                SystemFlags::DELETED.union(SystemFlags::ANSWERED),
+                &[],
+            ),
+        )
+        .await);
+    assert_eq!(
+        out.updated[0].1.flags.system,
+        SystemFlags::DELETED.union(SystemFlags::ANSWERED)
+    );
+
+    // UNCHANGEDSINCE: message 2 changed after modseq hms0.
+    let mut req = store(StoreOp::Add, SystemFlags::FLAGGED, &[]);
+    req.unchanged_since = Some(hms0);
+    let out = ok(v.store(&[1, 2], req).await);
+    assert_eq!(out.failed, vec![1, 2]);
+    let mut req = store(StoreOp::Add, SystemFlags::FLAGGED, &[]);
+    req.unchanged_since = Some(v.highest_modseq());
+    let out = ok(v.store(&[2, 99], req).await);
+    assert!(out.failed.is_empty());
+    assert_eq!(out.updated.len(), 1, "unknown UIDs are skipped");
+
+    // Own changes are not reported again by refresh.
+    let d = ok(v.refresh().await);
+    assert!(d.flag_changes.is_empty(), "{d:?}");
+
+    // 26 keywords at most (Maildir letters).
+    let many: Vec<String> = (0..30).map(|i| format!("k{i}")).collect();
+    let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    let r = v
+        .store(&[1], store(StoreOp::Add, SystemFlags::EMPTY, &refs))
+        .await;
+    assert!(matches!(r, Err(StorageError::Invalid(_))));
+    let r = v
+        .store(&[1], store(StoreOp::Add, SystemFlags::EMPTY, &["bad word"]))
+        .await;
+    assert!(matches!(r, Err(StorageError::Invalid(_))));
+
+    let mut ro = ok(u.open("INBOX", OpenOptions::EXAMINE).await);
+    assert!(matches!(
+        ro.store(&[1], store(StoreOp::Add, SystemFlags::SEEN, &[]))
+            .await,
+        Err(StorageError::ReadOnly)
+    ));
+    assert!(matches!(
+        ro.expunge(None).await,
+        Err(StorageError::ReadOnly)
+    ));
+}
+
+#[tokio::test]
+async fn deltas_between_sessions_and_expunged_reads() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let st = storage(tmp.path());
+    let u = login(&st, "dave").await;
+    for i in 0..5 {
+        append(&*u, "INBOX", &format!("m{i}")).await;
+    }
+    let mut a = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    let mut b = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    ok(
+        b.store(&[2, 4], store(StoreOp::Add, SystemFlags::DELETED, &[]))
+            .await,
+    );
+    ok(b.store(&[5], store(StoreOp::Add, SystemFlags::SEEN, &[]))
+        .await);
+    // a's picture does not move until it refreshes.
+    assert!(
+        a.get(2)
+            .is_some_and(|m| !m.flags.system.contains(SystemFlags::DELETED))
+    );
+    let d = ok(b.expunge(None).await);
+    assert_eq!(d.expunged, vec![4, 2], "descending sequence numbers");
+    assert_eq!(d.expunged_uids, vec![2, 4]);
+    assert_eq!(b.len(), 3);
+    assert_eq!(a.len(), 5);
+    assert!(matches!(
+        a.open_message(2).await,
+        Err(StorageError::Expunged)
+    ));
+    assert_eq!(
+        read_all(&a, 3).await.len() as u64,
+        a.get(3).map(|m| m.phys_size).unwrap_or(0)
+    );
+    let d = ok(a.refresh().await);
+    assert_eq!(d.expunged, vec![4, 2]);
+    assert_eq!(d.flag_changes, vec![3], "uid 5 is now sequence 3");
+    assert_eq!(d.exists, None);
+    assert_eq!(a.len(), 3);
+    assert_eq!(a.seq_of(5), Some(3));
+    // UID EXPUNGE only touches \Deleted messages of the set.
+    ok(
+        a.store(&[1, 3], store(StoreOp::Add, SystemFlags::DELETED, &[]))
+            .await,
+    );
+    let d = ok(a.expunge(Some(&[3, 5])).await);
+    assert_eq!(d.expunged_uids, vec![3]);
+    assert_eq!(a.len(), 2);
+    let s = ok(u.status("INBOX").await);
+    assert_eq!((s.messages, s.uidnext), (2, 6));
+}
+
+#[tokio::test]
+async fn copy_and_move_keep_flags_dates_and_bytes() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let st = storage(tmp.path());
+    let u = login(&st, "erin").await;
+    ok(u.create("Archive", None).await);
+    ok(u.create("Trash", None).await);
+    for i in 0..4 {
+        append(&*u, "INBOX", &format!("m{i}")).await;
+    }
+    let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    ok(v.store(
+        &[2],
+        store(StoreOp::Add, SystemFlags::FLAGGED, &["Important"]),
+    )
+    .await);
+    let original = read_all(&v, 2).await;
+    let c = ok(v.copy(&[2, 3, 77], "Archive").await);
+    assert_eq!(c.mapping, vec![(2, 1), (3, 2)]);
+    assert_eq!(c.uidvalidity, ok(u.status("Archive").await).uidvalidity);
+    let arch = ok(u.open("Archive", OpenOptions::EXAMINE).await);
+    let m = *arch.get(1).unwrap_or_else(|| panic!("copy missing"));
+    assert!(m.flags.system.contains(SystemFlags::FLAGGED));
+    assert_eq!(arch.keyword_names(m.flags.keywords), vec!["Important"]);
+    assert_eq!(m.internal_date, 1_700_000_000);
+    assert_eq!(read_all(&arch, 1).await, original);
+    assert!(matches!(
+        v.copy(&[1], "Nope").await,
+        Err(StorageError::NonExistent)
+    ));
+
+    let (res, delta) = ok(v.move_to(&[1, 4], "Trash").await);
+    assert_eq!(res.mapping, vec![(1, 1), (4, 2)]);
+    assert_eq!(delta.expunged, vec![4, 1]);
+    assert_eq!(v.len(), 2);
+    assert_eq!(ok(u.status("Trash").await).messages, 2);
+    assert_eq!(ok(u.status("INBOX").await).messages, 2);
+}
+
+#[tokio::test]
+async fn status_counts() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let st = storage(tmp.path());
+    let u = login(&st, "frank").await;
+    for i in 0..3 {
+        append(&*u, "INBOX", &format!("m{i}")).await;
+    }
+    let mut v = ok(u.open("INBOX", OpenOptions::POP3).await);
+    ok(v.store(&[1], store(StoreOp::Add, SystemFlags::SEEN, &[]))
+        .await);
+    let s = ok(u.status("INBOX").await);
+    assert_eq!(s.messages, 3);
+    assert_eq!(s.unseen, 2);
+    assert_eq!(s.recent, 3, "a POP3 view does not take \\Recent");
+    assert_eq!(s.uidnext, 4);
+    let total: u64 = v.messages().iter().map(|m| m.virt_size).sum();
+    assert_eq!(s.size, total);
+    assert!(s.highest_modseq >= 4);
+    assert_eq!(v.first_unseen(), Some(2));
+}
+
+#[tokio::test]
+async fn cache_round_trip_and_invalidation() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let st = storage(tmp.path());
+    let u = login(&st, "gina").await;
+    for i in 0..3 {
+        append(&*u, "INBOX", &format!("m{i}")).await;
+    }
+    let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    ok(v.cache_put(
+        CacheField::BODYSTRUCTURE,
+        vec![
+            (1, Bytes::from_static(b"(\"text\" \"plain\")")),
+            (2, Bytes::from_static(b"bs2")),
+        ],
+    )
+    .await);
+    let got = ok(v.cache_get(&[1, 2, 3], CacheField::BODYSTRUCTURE).await);
+    assert_eq!(got[0].as_deref(), Some(&b"(\"text\" \"plain\")"[..]));
+    assert_eq!(got[2], None);
+    assert_eq!(ok(v.cache_get(&[1], CacheField::ENVELOPE).await)[0], None);
+    ok(
+        v.store(&[2], store(StoreOp::Add, SystemFlags::DELETED, &[]))
+            .await,
+    );
+    ok(v.expunge(None).await);
+    drop(v);
+    drop(u);
+    drop(st);
+    // Persisted across a restart; the expunged message's entry is gone.
+    let st = storage(tmp.path());
+    let u = login(&st, "gina").await;
+    let v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    let got = ok(v.cache_get(&[1, 2], CacheField::BODYSTRUCTURE).await);
+    assert_eq!(got[0].as_deref(), Some(&b"(\"text\" \"plain\")"[..]));
+    assert_eq!(got[1], None);
+}
+
+#[tokio::test]
+async fn quota_refusals() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let st = storage(tmp.path());
+    let mut who = user("hank");
+    who.quota_messages = Some(3);
+    use mailcove::storage::Storage;
+    let u = st.user(&who).await.unwrap_or_else(|e| panic!("{e}"));
+    ok(u.create("Other", None).await);
+    for i in 0..3 {
+        append(&*u, "INBOX", &format!("m{i}")).await;
+    }
+    assert!(matches!(
+        u.append("INBOX", msg("over")).await,
+        Err(StorageError::OverQuota)
+    ));
+    let q = ok(u.quota().await);
+    assert_eq!((q.messages_used, q.messages_limit), (3, Some(3)));
+    assert!(q.bytes_used > 0 && q.bytes_limit.is_none());
+    let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    assert!(matches!(
+        v.copy(&[1], "Other").await,
+        Err(StorageError::OverQuota)
+    ));
+    // A move does not grow usage, so it is allowed.
+    ok(v.move_to(&[1], "Other").await);
+    ok(
+        v.store(&[2], store(StoreOp::Add, SystemFlags::DELETED, &[]))
+            .await,
+    );
+    ok(v.expunge(None).await);
+    assert_eq!(ok(u.quota().await).messages_used, 2);
+    append(&*u, "INBOX", "fits again").await;
+
+    // Byte limit, from the per-user override.
+    let mut small = user("ivy");
+    small.quota_bytes = Some(100);
+    let u = st.user(&small).await.unwrap_or_else(|e| panic!("{e}"));
+    append(&*u, "INBOX", "short").await;
+    let big = AppendMessage {
+        data: Bytes::from(vec![b'x'; 200]),
+        ..AppendMessage::default()
+    };
+    assert!(matches!(
+        u.append("INBOX", big).await,
+        Err(StorageError::OverQuota)
+    ));
+    // maildirsize stays a Maildir++ file.
+    let text =
+        std::fs::read_to_string(root(tmp.path(), "ivy").join("maildirsize")).unwrap_or_default();
+    assert!(text.starts_with("100S,0C\n"), "{text}");
+}
+
+#[tokio::test]
+async fn pop3_lock_and_keep_days() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let st = storage(tmp.path());
+    let u = login(&st, "jack").await;
+    let guard = ok(u.pop3_lock().await);
+    assert!(matches!(u.pop3_lock().await, Err(StorageError::InUse)));
+    // Another "process" (a separate storage instance) is refused too.
+    let st2 = storage(tmp.path());
+    let u2 = login(&st2, "jack").await;
+    assert!(matches!(u2.pop3_lock().await, Err(StorageError::InUse)));
+    drop(guard);
+    let _g = ok(u2.pop3_lock().await);
+
+    for i in 0..3 {
+        append(&*u, "INBOX", &format!("m{i}")).await;
+    }
+    let v = ok(u.open("INBOX", OpenOptions::POP3).await);
+    ok(v.pop3_mark_downloaded(&[1, 2]).await);
+    assert!(ok(u.pop3_expire(1).await).is_empty(), "downloaded just now");
+    assert_eq!(ok(u.pop3_expire(0).await), vec![1, 2]);
+    assert_eq!(ok(u.status("INBOX").await).messages, 1);
+}
