@@ -154,9 +154,11 @@ impl Selected {
         }
         if let Some(n) = delta.exists {
             encode::exists(out, n);
-        }
-        if let Some(n) = delta.recent {
-            encode::recent(out, n);
+            // RECENT goes with new mail only, as Dovecot sends it: after an expunge the client
+            // already knows which of its recent messages are gone.
+            if let Some(n) = delta.recent {
+                encode::recent(out, n);
+            }
         }
         if delta.keywords_changed {
             self.write_flags(out);
