@@ -7,7 +7,7 @@ use super::program::{Node, Program, SearchError};
 use super::source::{Loaded, SEARCH_HEADER_CACHE, cache_blob, open, read_message};
 use crate::imap::selected::Selected;
 use crate::limits::SEARCH_BATCH;
-use crate::storage::{MessageFile, MessageMeta};
+use crate::storage::{MessageFile, MessageMeta, StorageError};
 
 /// One matching message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,7 +199,13 @@ async fn deep(
                 None => continue,
             },
         };
-        let whole = Loaded::message(read_message(&mut f).await?);
+        let raw = read_message(&mut f).await?;
+        drop(f);
+        // Parsing and decoding up to MAX_SEARCH_MESSAGE_BYTES is CPU work of milliseconds; it
+        // runs off the async workers so other sessions on the same thread are not held up.
+        let whole = tokio::task::spawn_blocking(move || Loaded::message(raw))
+            .await
+            .map_err(|e| StorageError::Temporary(format!("search worker failed: {e}")))?;
         let m = Msg {
             seq: *seq,
             meta,
