@@ -170,3 +170,17 @@ pub const MAX_CACHE_ENTRY_BYTES: usize = 4 * 1024 * 1024;
 pub const CACHE_COMPACT_MIN_DEAD_BYTES: u64 = 1024 * 1024;
 /// Maildir++ `maildirsize` is recalculated when it grows beyond this (the spec's 5120).
 pub const MAILDIRSIZE_RECALC_BYTES: usize = 5120;
+// ---- imap search ----
+
+/// Most bytes of one message SEARCH BODY/TEXT reads (from its start). Text parts past this
+/// point of a larger message are not searched: a search holds one message at a time, and this
+/// bounds it; 16 MiB covers the text of all but attachment-laden messages, whose text part
+/// usually comes first.
+pub const MAX_SEARCH_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// Largest search header cache entry (From, To, Cc, Bcc, Subject, Date lines). A message with
+/// more (a To: with thousands of recipients) is read from its file each time instead of bloating
+/// the cache file.
+pub const MAX_SEARCH_HEADER_CACHE_BYTES: usize = 64 * 1024;
+/// Messages the metadata stage leaves undecided that are handled together: one cache read and
+/// one cache write per batch, a bounded list of pending messages.
+pub const SEARCH_BATCH: usize = 256;

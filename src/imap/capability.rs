@@ -20,6 +20,8 @@ const AUTHENTICATED: &[&str] = &[
     "SPECIAL-USE",
     "CREATE-SPECIAL-USE",
     "STATUS=SIZE",
+    "ESEARCH",
+    "SEARCHRES",
 ];
 
 /// The capability list before login. `starttls` is true when STARTTLS may be used now.

@@ -6,5 +6,6 @@ mod cmd;
 pub mod names;
 pub mod proto;
 pub mod response;
+pub mod search;
 pub mod selected;
 pub mod session;
