@@ -170,3 +170,15 @@ pub const MAX_CACHE_ENTRY_BYTES: usize = 4 * 1024 * 1024;
 pub const CACHE_COMPACT_MIN_DEAD_BYTES: u64 = 1024 * 1024;
 /// Maildir++ `maildirsize` is recalculated when it grows beyond this (the spec's 5120).
 pub const MAILDIRSIZE_RECALC_BYTES: usize = 5120;
+// ---- imap fetch ----
+
+/// Messages FETCH handles together: one `\Seen` store, one structure-cache lookup and one cache
+/// write per batch. Cached structures are usually a few hundred bytes, but a hostile message's can
+/// reach the cache's per-entry limit, so the batch stays small enough to bound what one lookup
+/// holds in memory.
+pub const FETCH_BATCH_MESSAGES: usize = 64;
+/// Output FETCH lets accumulate before writing it to the client; also the size of the converted
+/// chunks a streamed body is sent in.
+pub const FETCH_FLUSH_BYTES: usize = 64 * 1024;
+/// Bytes read from a message file at a time while streaming a body.
+pub const FETCH_READ_CHUNK: usize = 64 * 1024;
