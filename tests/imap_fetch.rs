@@ -886,3 +886,69 @@ fn sections_of_the_mime_fixtures_match_the_mime_module() {
     }
     assert!(compared > 100);
 }
+
+#[test]
+fn warm_structure_cache_answers_without_parsing_again() {
+    let s = Server::start();
+    let mut c = login(&s);
+    let original: &[u8] = b"Subject: aaaa\r\nFrom: x@example.com\r\n\r\nbody\r\n";
+    append(&mut c, "", None, original);
+    run_transcript(
+        &mut c,
+        "C: S EXAMINE INBOX\nS: * FLAGS *\nS: * OK [PERMANENTFLAGS *\nS: * 1 EXISTS\nS: * 0 RECENT\n\
+         S: * OK [UNSEEN 1] *\nS: * OK [UIDVALIDITY *\nS: * OK [UIDNEXT 2] *\nS: S OK [READ-ONLY] *\n\
+         C: a FETCH 1 (ENVELOPE)\n\
+         S: * 1 FETCH (ENVELOPE (NIL \"aaaa\" ((NIL NIL \"x\" \"example.com\")) ((NIL NIL \"x\" \"example.com\")) ((NIL NIL \"x\" \"example.com\")) NIL NIL NIL NIL NIL))\n\
+         S: a OK Fetch completed.",
+    );
+    // Rewrite the stored file in place with a different subject of the same size. Maildir files
+    // never change, so this is only a probe: a FETCH that parsed again would show "bbbb".
+    let root = s.maildir("demo");
+    let file = ["cur", "new"]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(root.join(d)).ok())
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| std::fs::read(p).is_ok_and(|b| b == original))
+        .unwrap_or_else(|| panic!("stored message not found under {}", root.display()));
+    let changed = String::from_utf8_lossy(original).replace("aaaa", "bbbb");
+    std::fs::write(&file, changed.as_bytes()).unwrap();
+    run_transcript(
+        &mut c,
+        "C: b FETCH 1 (ENVELOPE BODY[HEADER.FIELDS (SUBJECT)])\n\
+         S: * 1 FETCH (ENVELOPE (NIL \"aaaa\" ((NIL NIL \"x\" \"example.com\")) ((NIL NIL \"x\" \"example.com\")) ((NIL NIL \"x\" \"example.com\")) NIL NIL NIL NIL NIL) BODY[HEADER.FIELDS (SUBJECT)] {17}\n\
+         S: Subject: bbbb\n\
+         S: \n\
+         S: )\n\
+         S: b OK Fetch completed.",
+    );
+}
+
+#[test]
+fn changedsince_returns_only_changed_messages_with_modseq() {
+    let s = Server::start();
+    let msg: &[u8] = b"Subject: c\r\n\r\nc\r\n";
+    let mut c = selected_with(&s, &[msg, msg, msg]);
+    let (got, tagged) = exchange(&mut c, "m", "FETCH 3 MODSEQ");
+    assert!(tagged.starts_with("m OK"), "{tagged}");
+    let text = show(&got);
+    let modseq: u64 = text
+        .strip_prefix("* 3 FETCH (MODSEQ (")
+        .and_then(|r| r.strip_suffix("))\r\n"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    // Pipelined: the STORE's answer comes first, then the FETCH sees its effect.
+    c.send_raw(b"x STORE 2 +FLAGS.SILENT (\\Flagged)\r\ny FETCH 1:* (UID FLAGS) (CHANGEDSINCE ");
+    c.send_raw(format!("{modseq})\r\n").as_bytes());
+    let lines = c.until("y ");
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[0].starts_with("x OK"), "{lines:?}");
+    assert!(
+        line_matches(
+            "* 2 FETCH (UID 2 FLAGS (\\Flagged \\Recent) MODSEQ ({*}))",
+            &lines[1]
+        ),
+        "{lines:?}"
+    );
+    assert_eq!(lines[2], "y OK Fetch completed.");
+}

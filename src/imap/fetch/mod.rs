@@ -99,7 +99,7 @@ pub async fn run(
         };
         let blobs = if plan.needs_structure {
             let batch_uids: Vec<u32> = metas.iter().map(|(_, m)| m.uid).collect();
-            structure::cached_blobs(&sel.view, &batch_uids).await?
+            structure::cached_blobs(&sel.view, &batch_uids).await
         } else {
             Vec::new()
         };

@@ -12,19 +12,29 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use crate::mime::MessageInfo;
 use crate::storage::{CacheField, MessageFile, StorageError, View};
 
-/// Cached blobs of `uids` (in the same order), `None` where absent or unreadable.
-pub async fn cached_blobs(view: &View, uids: &[u32]) -> Result<Vec<Option<Bytes>>, StorageError> {
+/// Cached blobs of `uids` (in the same order), `None` where absent or unreadable. The cache only
+/// saves work: when it cannot be read, every message is parsed instead of failing the FETCH.
+pub async fn cached_blobs(view: &View, uids: &[u32]) -> Vec<Option<Bytes>> {
+    let none = || vec![None; uids.len()];
     if uids.is_empty() {
-        return Ok(Vec::new());
+        return Vec::new();
     }
-    let blobs = view.cache_get(uids, CacheField::BODYSTRUCTURE).await?;
-    if blobs.len() != uids.len() {
+    match view.cache_get(uids, CacheField::BODYSTRUCTURE).await {
         // A backend answering out of step would attach structures to the wrong messages.
-        return Err(StorageError::Corrupt(
-            "cache answered a different number of entries".into(),
-        ));
+        Ok(blobs) if blobs.len() == uids.len() => blobs,
+        Ok(blobs) => {
+            tracing::warn!(
+                asked = uids.len(),
+                got = blobs.len(),
+                "structure cache answered a different number of entries"
+            );
+            none()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the structure cache failed; parsing instead");
+            none()
+        }
     }
-    Ok(blobs)
 }
 
 /// Decodes a cached blob, refusing one that does not describe a message of `virt_size` client
