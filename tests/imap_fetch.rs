@@ -952,3 +952,54 @@ fn changedsince_returns_only_changed_messages_with_modseq() {
     );
     assert_eq!(lines[2], "y OK Fetch completed.");
 }
+
+#[test]
+fn messages_over_the_size_limit_stream_but_are_not_parsed() {
+    let s = Server::builder()
+        .config("[limits]\nmax_message_size = 1024\n")
+        .start();
+    let mut c = login(&s);
+    let big = big_message(5000);
+    let new = s.maildir("demo").join("new");
+    std::fs::write(new.join("1700000000.a.host"), &big).unwrap();
+    std::fs::write(new.join("1700000001.b.host"), b"Subject: small\n\nhi\n").unwrap();
+    run_transcript(&mut c, "C: S EXAMINE INBOX\nS: * FLAGS *");
+    c.until("S OK");
+    let got = fetch_ok(&mut c, "FETCH 1 BODY.PEEK[]");
+    assert_eq!(got, section_response(1, "BODY[]", &crlf(&big)));
+    let (got, tagged) = exchange(&mut c, "e", "FETCH 1:2 (UID ENVELOPE)");
+    assert_eq!(
+        show(&got),
+        "* 2 FETCH (UID 2 ENVELOPE (NIL \"small\" NIL NIL NIL NIL NIL NIL NIL NIL))\r\n"
+    );
+    assert_eq!(
+        tagged,
+        "e NO [CANNOT] Some messages are too large to parse for the requested items."
+    );
+}
+
+#[test]
+fn a_client_leaving_in_the_middle_of_a_body_leaves_the_server_serving() {
+    let s = Server::start();
+    let mut c = login(&s);
+    let stored = big_message(8 * 1024 * 1024);
+    std::fs::write(s.maildir("demo").join("new/1700000000.x.host"), &stored).unwrap();
+    run_transcript(&mut c, "C: S SELECT INBOX\nS: * FLAGS *");
+    c.until("S OK");
+    c.send("F FETCH 1 BODY[]");
+    let head = raw_line(&mut c);
+    assert!(
+        show(&head).starts_with("* 1 FETCH (BODY[] {"),
+        "{}",
+        show(&head)
+    );
+    c.bytes(1000);
+    drop(c);
+    // The server goes on serving the mailbox to another session.
+    let mut d = login(&s);
+    run_transcript(&mut d, "C: S SELECT INBOX\nS: * FLAGS *");
+    d.until("S OK");
+    let got = fetch_ok(&mut d, "FETCH 1 BODY.PEEK[]<0.5>");
+    assert_eq!(show(&got), "* 1 FETCH (BODY[]<0> {5}\r\nFrom:)\r\n");
+    assert!(!s.log().contains("panicked"), "{}", s.log());
+}
