@@ -204,7 +204,18 @@ async fn write_message(
     if wants_structure && let Some(f) = file.as_mut() {
         match structure::parse(f, max_parse).await {
             Ok(i) => {
-                parsed.push((meta.uid, Bytes::from(i.to_cache_bytes())));
+                if i.virtual_size() == meta.virt_size {
+                    parsed.push((meta.uid, Bytes::from(i.to_cache_bytes())));
+                } else {
+                    // `decode` would refuse this blob on every read, so storing it would only
+                    // grow the cache by one dead entry per FETCH.
+                    tracing::warn!(
+                        uid = meta.uid,
+                        parsed = i.virtual_size(),
+                        stored = meta.virt_size,
+                        "message size differs between storage and MIME parser; not caching"
+                    );
+                }
                 info = Some(i);
             }
             Err(structure::ParseError::TooLarge) => {
