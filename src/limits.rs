@@ -184,3 +184,15 @@ pub const MAX_SEARCH_HEADER_CACHE_BYTES: usize = 64 * 1024;
 /// Messages the metadata stage leaves undecided that are handled together: one cache read and
 /// one cache write per batch, a bounded list of pending messages.
 pub const SEARCH_BATCH: usize = 256;
+// ---- imap fetch ----
+
+/// Messages FETCH handles together: one `\Seen` store, one structure-cache lookup and one cache
+/// write per batch. Cached structures are usually a few hundred bytes, but a hostile message's can
+/// reach the cache's per-entry limit, so the batch stays small enough to bound what one lookup
+/// holds in memory.
+pub const FETCH_BATCH_MESSAGES: usize = 64;
+/// Output FETCH lets accumulate before writing it to the client; also the size of the converted
+/// chunks a streamed body is sent in.
+pub const FETCH_FLUSH_BYTES: usize = 64 * 1024;
+/// Bytes read from a message file at a time while streaming a body.
+pub const FETCH_READ_CHUNK: usize = 64 * 1024;

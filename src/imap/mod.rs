@@ -3,6 +3,7 @@
 
 pub mod capability;
 mod cmd;
+pub mod fetch;
 pub mod names;
 pub mod proto;
 pub mod response;
