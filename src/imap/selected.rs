@@ -41,6 +41,10 @@ impl Selected {
     /// BAD); `*` is the last message. For UIDs, numbers that do not exist are simply skipped, and
     /// `*` is the highest UID (RFC 3501 6.4.8: `n:*` always includes the last message).
     pub fn uids(&self, set: &SequenceSet, uid: bool) -> Result<Vec<u32>, ImapError> {
+        if set.uses_saved() && set.items().len() > 1 {
+            // RFC 5182 2.1: `$` stands for a whole set and cannot be combined with others.
+            return Err(ImapError::Parse("$ cannot be combined with other sequence set items."));
+        }
         let list = self.view.messages();
         if uid {
             let star = list.last_uid().unwrap_or(0);
