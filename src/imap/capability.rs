@@ -17,6 +17,8 @@ const AUTHENTICATED: &[&str] = &[
     "UIDPLUS",
     "MOVE",
     "CHILDREN",
+    "LIST-EXTENDED",
+    "LIST-STATUS",
     "SPECIAL-USE",
     "CREATE-SPECIAL-USE",
     "STATUS=SIZE",
