@@ -80,3 +80,7 @@ pub const MAX_CACHE_ENTRY_BYTES: usize = 4 * 1024 * 1024;
 pub const CACHE_COMPACT_MIN_DEAD_BYTES: u64 = 1024 * 1024;
 /// Maildir++ `maildirsize` is recalculated when it grows beyond this (the spec's 5120).
 pub const MAILDIRSIZE_RECALC_BYTES: usize = 5120;
+/// Mailbox states kept in memory after their last view closed (LRU), so
+/// repeated deliveries or STATUS do not reload an index each time. A
+/// 100,000-message state is ~15 MB, so this bounds idle memory.
+pub const MAILBOX_STATE_CACHE: usize = 32;

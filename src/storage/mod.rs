@@ -594,6 +594,11 @@ pub trait MailboxHandle: Send + Sync {
     fn name(&self) -> &str;
     /// A receiver whose value changes whenever the mailbox may have changed.
     fn changes(&self) -> watch::Receiver<u64>;
+    /// Starts watching for changes made outside this process (inotify), so
+    /// that [`MailboxHandle::changes`] also fires for them. Idempotent;
+    /// [`View::changed`] calls it the first time a session waits, so
+    /// sessions that never IDLE cost no watch.
+    async fn watch(&self) -> Result<()>;
     /// Brings the shared state up to date with the disk and other processes;
     /// with `claim_recent`, takes `\Recent` for messages nobody has seen.
     async fn sync(&self, claim_recent: bool) -> Result<SyncOutcome>;

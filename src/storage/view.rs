@@ -68,6 +68,7 @@ pub struct View {
     list: MessageList,
     recent: Vec<Range<u32>>,
     changes: watch::Receiver<u64>,
+    watching: bool,
 }
 
 impl std::fmt::Debug for View {
@@ -99,6 +100,7 @@ impl View {
             list: snapshot.messages.clone(),
             recent: Vec::new(),
             changes,
+            watching: false,
         };
         view.add_recent(recent);
         Ok(view)
@@ -189,7 +191,18 @@ impl View {
     /// Waits until the mailbox may have changed since the last refresh
     /// (another session, another process, an MTA writing into it). Cancel-safe.
     /// After it returns call [`View::refresh`]; the delta may be empty.
+    ///
+    /// The first call (with [`OpenOptions::watch`]) starts watching the
+    /// disk and returns at once, so the caller's next refresh covers the
+    /// moment before the watch existed.
     pub async fn changed(&mut self) {
+        if self.options.watch && !self.watching {
+            self.watching = true;
+            match self.handle.watch().await {
+                Ok(()) => return,
+                Err(e) => tracing::warn!(error = %e, "cannot watch mailbox"),
+            }
+        }
         if self.changes.changed().await.is_err() {
             // The backend state is gone; nothing will ever change again.
             std::future::pending::<()>().await;

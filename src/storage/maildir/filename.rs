@@ -20,12 +20,25 @@ const SYSTEM_LETTERS: [(char, SystemFlags); 5] = [
 
 /// The part of a name that never changes (before the `:` of the info part).
 pub(crate) fn base_of(name: &str) -> &str {
-    name.split_once(':').map_or(name, |(b, _)| b)
+    match memchr::memchr(b':', name.as_bytes()) {
+        Some(i) => name.get(..i).unwrap_or(name),
+        None => name,
+    }
 }
 
 /// The flag letters after `:2,` (empty when there is no info part).
 pub(crate) fn flag_letters(name: &str) -> &str {
-    name.split_once(":2,").map_or("", |(_, f)| f)
+    // memchr, not str::split_once: this runs for every message on load.
+    let b = name.as_bytes();
+    let mut from = 0;
+    while let Some(i) = b.get(from..).and_then(|r| memchr::memchr(b':', r)) {
+        let at = from + i;
+        if b.get(at + 1..at + 3) == Some(b"2,") {
+            return name.get(at + 3..).unwrap_or("");
+        }
+        from = at + 1;
+    }
+    ""
 }
 
 /// `,S=` and `,W=` values of a name's base.

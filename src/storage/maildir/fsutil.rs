@@ -22,7 +22,11 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8], fsync: bool) -> Result<()> 
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| StorageError::Temporary("path without file name".into()))?;
-    let tmp = dir.join(format!("{name}.tmp.{}", std::process::id()));
+    // Unique per process and call: two threads may replace the same file
+    // (a quota recalculation is not under any lock).
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!("{name}.tmp.{}.{seq}", std::process::id()));
     let res = (|| -> io::Result<()> {
         let mut f = OpenOptions::new()
             .write(true)

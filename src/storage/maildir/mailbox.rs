@@ -75,7 +75,11 @@ struct Inner {
     list: MessageList,
     /// Parallel to `list`: `files[i]` is the file of `list.get(i)`.
     files: Vec<FileRec>,
-    by_base: HashMap<Box<str>, u32>,
+    /// Base name to UID, built only when a directory scan or inotify
+    /// event needs it (a warm open does not).
+    by_base: Option<HashMap<Box<str>, u32, BuildFx>>,
+    /// Some file may still be in `new/` (cleared by a scan that found none).
+    maybe_in_new: bool,
     keywords: Vec<String>,
     keywords_stamp: Option<Stamp>,
     base_stamp: Option<Stamp>,
@@ -157,6 +161,13 @@ impl MailboxState {
     /// Wakes views (the mailbox was deleted or renamed away, or inotify fired).
     pub(crate) fn poke(&self) {
         self.changes.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// Forces a rescan of `cur/` at the next sync and wakes views (inotify
+    /// lost events).
+    pub(crate) fn mark_dirty(&self) {
+        self.dirty.store(true, Ordering::Relaxed);
+        self.poke();
     }
 
     /// Called from the inotify thread with a path under `new/` or `cur/`.
@@ -252,6 +263,9 @@ impl MailboxState {
                 let moved = inner.move_new_to_cur(ctx)?;
                 inner.apply_all(moved.clone());
                 records.extend(moved);
+                if inner.maybe_in_new {
+                    inner.maybe_in_new = inner.files.iter().any(|f| f.in_new);
+                }
             }
             let recent = if claim_recent && inner.hdr.first_recent < inner.hdr.uidnext {
                 let r = inner.hdr.first_recent..inner.hdr.uidnext;
@@ -642,6 +656,31 @@ impl MailboxState {
     }
 }
 
+/// FxHash (rotate, xor, multiply): file names are not chosen by remote
+/// clients, and SipHash dominated loading a 100,000-entry map.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type BuildFx = std::hash::BuildHasherDefault<FxHasher>;
+
 enum StoreStep {
     Done(Updated, Option<Record>),
     Failed,
@@ -863,15 +902,8 @@ impl Inner {
     fn load(&mut self, ctx: &Ctx<'_>) -> Result<()> {
         let base_path = ctx.dir.join(BASE_FILE);
         let stamp = stamp_of(&base_path);
-        let parsed = match read_small(&base_path, MAX_INDEX_BYTES) {
-            Ok(Some(data)) => match index::parse_base(&data) {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    tracing::warn!(dir = %ctx.dir.display(), error = %e, "rebuilding index");
-                    None
-                }
-            },
-            Ok(None) => None,
+        let data = match read_small(&base_path, MAX_INDEX_BYTES) {
+            Ok(d) => d,
             Err(e) => {
                 tracing::warn!(dir = %ctx.dir.display(), error = %e, "rebuilding index");
                 None
@@ -881,29 +913,42 @@ impl Inner {
         let old_uidvalidity = self.hdr.uidvalidity;
         self.list = MessageList::default();
         self.files.clear();
-        self.by_base.clear();
+        self.by_base = None;
         self.keywords_stamp = None;
         self.keywords.clear();
         self.reload_keywords(ctx.dir)?;
+        let n = self.keywords.len();
+        let mut metas = Vec::new();
+        let mut files = Vec::new();
+        let parsed = data.as_deref().map(|d| {
+            index::parse_base_with(d, |e| {
+                metas.push(MessageMeta {
+                    uid: e.uid,
+                    flags: filename::flags_of(e.name, n),
+                    modseq: e.modseq,
+                    phys_size: e.phys,
+                    virt_size: e.virt,
+                    internal_date: e.date,
+                });
+                files.push(FileRec {
+                    name: e.name.into(),
+                    in_new: e.in_new,
+                    dl: e.dl,
+                });
+            })
+        });
         match parsed {
-            Some((hdr, entries)) => {
+            Some(Ok(hdr)) => {
                 self.hdr = hdr;
-                let n = self.keywords.len();
-                let mut metas = Vec::with_capacity(entries.len());
-                self.files.reserve(entries.len());
-                for e in entries {
-                    metas.push(meta_of(&e, n));
-                    self.by_base
-                        .insert(filename::base_of(&e.name).into(), e.uid);
-                    self.files.push(FileRec {
-                        name: e.name.into(),
-                        in_new: e.in_new,
-                        dl: e.dl,
-                    });
-                }
+                self.maybe_in_new = files.iter().any(|f| f.in_new);
+                self.files = files;
                 self.list = MessageList::from_sorted(metas);
                 self.base_stamp = stamp;
                 self.open_log(ctx, false)?;
+            }
+            Some(Err(e)) => {
+                tracing::warn!(dir = %ctx.dir.display(), error = %e, "rebuilding index");
+                self.rebuild(ctx)?;
             }
             None => self.rebuild(ctx)?,
         }
@@ -1006,9 +1051,9 @@ impl Inner {
         }
         let metas = adopted.iter().map(|e| meta_of(e, n)).collect();
         self.list = MessageList::from_sorted(metas);
+        self.by_base = None;
         for e in adopted {
-            self.by_base
-                .insert(filename::base_of(&e.name).into(), e.uid);
+            self.maybe_in_new |= e.in_new;
             self.files.push(FileRec {
                 name: e.name.into(),
                 in_new: e.in_new,
@@ -1054,8 +1099,10 @@ impl Inner {
                 Record::Append(e) => {
                     let meta = meta_of(&e, n);
                     if self.list.push(meta) {
-                        self.by_base
-                            .insert(filename::base_of(&e.name).into(), e.uid);
+                        if let Some(map) = self.by_base.as_mut() {
+                            map.insert(filename::base_of(&e.name).into(), e.uid);
+                        }
+                        self.maybe_in_new |= e.in_new;
                         self.files.push(FileRec {
                             name: e.name.into(),
                             in_new: e.in_new,
@@ -1080,8 +1127,11 @@ impl Inner {
                             }
                         });
                         if let Some(f) = self.files.get_mut(i) {
-                            self.by_base.remove(filename::base_of(&f.name));
-                            self.by_base.insert(filename::base_of(&name).into(), uid);
+                            if let Some(map) = self.by_base.as_mut() {
+                                map.remove(filename::base_of(&f.name));
+                                map.insert(filename::base_of(&name).into(), uid);
+                            }
+                            self.maybe_in_new |= in_new;
                             f.name = name.into();
                             f.in_new = in_new;
                         }
@@ -1113,7 +1163,9 @@ impl Inner {
                 .collect();
             let mut it = keep.iter();
             self.files.retain(|_| *it.next().unwrap_or(&true));
-            self.by_base.retain(|_, uid| !removed.contains(uid));
+            if let Some(map) = self.by_base.as_mut() {
+                map.retain(|_, uid| !removed.contains(uid));
+            }
             self.list.retain(|m| !removed.contains(&m.uid));
             if let Some(c) = self.cache.as_mut() {
                 c.forget(&removed);
@@ -1163,10 +1215,27 @@ impl Inner {
         }
     }
 
+    /// Builds the base-name map from the file list when first needed.
+    fn ensure_by_base(&mut self) {
+        if self.by_base.is_some() {
+            return;
+        }
+        let mut map: HashMap<Box<str>, u32, BuildFx> =
+            HashMap::with_capacity_and_hasher(self.files.len(), BuildFx::default());
+        for (m, f) in self.list.iter().zip(self.files.iter()) {
+            map.insert(filename::base_of(&f.name).into(), m.uid);
+        }
+        self.by_base = Some(map);
+    }
+
     /// Decides from queued inotify events whether `cur/` holds something
     /// we do not know.
-    fn events_say_dirty(&self, ctx: &Ctx<'_>) -> bool {
+    fn events_say_dirty(&mut self, ctx: &Ctx<'_>) -> bool {
         let events = std::mem::take(&mut *ctx.state.events.lock());
+        if events.is_empty() {
+            return false;
+        }
+        self.ensure_by_base();
         let cur = ctx.dir.join("cur");
         for p in events {
             if p.parent() != Some(cur.as_path()) {
@@ -1177,7 +1246,8 @@ impl Inner {
             };
             let known = self
                 .by_base
-                .get(filename::base_of(name))
+                .as_ref()
+                .and_then(|m| m.get(filename::base_of(name)))
                 .and_then(|uid| self.list.position(*uid))
                 .and_then(|i| self.files.get(i))
                 .is_some_and(|f| !f.in_new && &*f.name == name);
@@ -1202,18 +1272,22 @@ impl Inner {
             || ctx.state.dirty.swap(false, Ordering::Relaxed)
             || cur_mtime != self.hdr.cur_mtime
             || (self.hdr.cur_uncertain && now - self.hdr.cur_mtime >= DIR_MTIME_SETTLE_NS);
-        let new_set: HashSet<&str> = new_names.iter().map(String::as_str).collect();
-        if !need_cur {
+        if !need_cur && self.maybe_in_new {
             // A file we think is in new/ but is not: someone moved it to cur/.
+            let new_set: HashSet<&str> = new_names.iter().map(String::as_str).collect();
             need_cur = self
                 .files
                 .iter()
                 .any(|f| f.in_new && !new_set.contains(&*f.name));
         }
+        if !need_cur && new_names.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.ensure_by_base();
         let n = self.keywords.len();
         let mut records = Vec::new();
         let mut candidates: Vec<Entry> = Vec::new();
-        let mut seen = vec![false; self.files.len()];
+        let mut seen = vec![false; if need_cur { self.files.len() } else { 0 }];
         let note = |this: &mut Self,
                     name: &str,
                     in_new: bool,
@@ -1222,7 +1296,8 @@ impl Inner {
                     records: &mut Vec<Record>| {
             let idx = this
                 .by_base
-                .get(filename::base_of(name))
+                .as_ref()
+                .and_then(|m| m.get(filename::base_of(name)))
                 .and_then(|uid| this.list.position(*uid));
             match idx {
                 Some(i) => {
@@ -1449,11 +1524,18 @@ fn clean_tmp(dir: &Path) {
     for ent in rd.flatten() {
         if let Ok(m) = ent.metadata()
             && m.is_file()
-            && m.mtime().max(m.ctime()) < cutoff
+            && tmp_is_stale(m.mtime(), m.ctime(), cutoff)
         {
             let _ = std::fs::remove_file(ent.path());
         }
     }
+}
+
+/// A `tmp/` file is a crashed writer's leftover only when both its mtime and
+/// its ctime are old: appends set mtime to the INTERNALDATE and copies
+/// hard-link files with old mtimes, but both make the ctime fresh.
+fn tmp_is_stale(mtime: i64, ctime: i64, cutoff: i64) -> bool {
+    mtime.max(ctime) < cutoff
 }
 
 /// A new UIDVALIDITY for a mailbox of the user at `root`: the time, but
@@ -1472,4 +1554,20 @@ pub(crate) fn alloc_uidvalidity(root: &Path) -> Result<u32> {
     let next = now.max(last.saturating_add(1)).max(1);
     write_atomic(&path, format!("{next}\n").as_bytes(), true)?;
     Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tmp_is_stale;
+
+    #[test]
+    fn tmp_staleness_needs_old_mtime_and_ctime() {
+        let cutoff = 1_000_000;
+        assert!(tmp_is_stale(10, 20, cutoff));
+        assert!(
+            !tmp_is_stale(10, cutoff + 5, cutoff),
+            "fresh link of an old message"
+        );
+        assert!(!tmp_is_stale(cutoff + 5, 10, cutoff));
+    }
 }

@@ -31,6 +31,7 @@ mod watch;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
@@ -46,7 +47,9 @@ use super::{
     MessageFile, OpenOptions, Pop3Lock, QuotaUsage, Result, SpecialUse, Storage, StorageError,
     StorageUser, StoreRequest, StoreResult, SyncOutcome, SystemFlags, UserStore, View,
 };
-use crate::limits::{MAX_MAILBOX_NAME_BYTES, MAX_MAILBOXES_PER_USER, MAX_SMALL_FILE_BYTES};
+use crate::limits::{
+    MAILBOX_STATE_CACHE, MAX_MAILBOX_NAME_BYTES, MAX_MAILBOXES_PER_USER, MAX_SMALL_FILE_BYTES,
+};
 use crate::mutf7;
 
 /// Subscriptions file, as Dovecot names it.
@@ -95,6 +98,10 @@ impl MaildirOptions {
 pub(crate) struct Shared {
     options: MaildirOptions,
     registry: Mutex<HashMap<PathBuf, Weak<MailboxState>>>,
+    /// Recently used states kept alive without a view, so that deliveries
+    /// and STATUS on a mailbox nobody has open do not reload its index
+    /// every time. Bounded by [`MAILBOX_STATE_CACHE`].
+    recent: Mutex<std::collections::VecDeque<Arc<MailboxState>>>,
     watch: Mutex<watch::Watch>,
 }
 
@@ -111,28 +118,42 @@ impl Shared {
             .filter_map(Weak::upgrade)
             .collect();
         for s in states {
-            s.fs_event(PathBuf::new());
+            s.mark_dirty();
         }
     }
 
     /// The one state of `dir` in this process.
     fn state(&self, dir: &Path, root: &Path) -> Arc<MailboxState> {
-        let mut reg = self.registry.lock();
-        if let Some(s) = reg.get(dir).and_then(Weak::upgrade) {
-            return s;
+        let s = {
+            let mut reg = self.registry.lock();
+            match reg.get(dir).and_then(Weak::upgrade) {
+                Some(s) => s,
+                None => {
+                    reg.retain(|_, w| w.strong_count() > 0);
+                    let s = Arc::new(MailboxState::new(
+                        dir.to_path_buf(),
+                        root.to_path_buf(),
+                        self.options.fsync,
+                    ));
+                    reg.insert(dir.to_path_buf(), Arc::downgrade(&s));
+                    s
+                }
+            }
+        };
+        let mut recent = self.recent.lock();
+        if recent.front().is_none_or(|f| !Arc::ptr_eq(f, &s)) {
+            recent.retain(|r| !Arc::ptr_eq(r, &s));
+            recent.push_front(s.clone());
+            recent.truncate(MAILBOX_STATE_CACHE);
         }
-        reg.retain(|_, w| w.strong_count() > 0);
-        let s = Arc::new(MailboxState::new(
-            dir.to_path_buf(),
-            root.to_path_buf(),
-            self.options.fsync,
-        ));
-        reg.insert(dir.to_path_buf(), Arc::downgrade(&s));
         s
     }
 
     /// Forgets states of directories that were renamed or deleted, waking their views.
     fn forget(&self, dirs: &[PathBuf]) {
+        self.recent
+            .lock()
+            .retain(|r| !dirs.iter().any(|d| d.as_path() == r.dir()));
         let gone: Vec<Arc<MailboxState>> = {
             let mut reg = self.registry.lock();
             dirs.iter()
@@ -168,6 +189,7 @@ impl MaildirStorage {
             shared: Arc::new(Shared {
                 options,
                 registry: Mutex::new(HashMap::new()),
+                recent: Mutex::new(std::collections::VecDeque::new()),
                 watch: Mutex::new(watch::Watch::default()),
             }),
         })
@@ -360,7 +382,13 @@ impl UserCtx {
                     }
                 }
             }
-            if !ok {
+            // `.INBOX` alone, or `.inbox.x` in another case, would name a
+            // mailbox we map elsewhere (INBOX is the root, `INBOX/x` is
+            // `.INBOX.x`): ignore it rather than show an unreachable name.
+            let inbox_clash = comps.first().is_some_and(|c| {
+                c.eq_ignore_ascii_case("INBOX") && (c != "INBOX" || comps.len() == 1)
+            });
+            if !ok || inbox_clash {
                 tracing::warn!(dir = %ent.path().display(), "ignoring folder with an invalid name");
                 continue;
             }
@@ -848,14 +876,11 @@ impl UserStore for MaildirUser {
         let n = self.0.parse(name, false)?;
         let ctx = self.0.clone();
         let state = self.run(move |u| u.state(&n)).await?;
-        if options.watch {
-            watch::watch(&ctx.shared, state.dir());
-        }
         let handle = Arc::new(MaildirMailbox {
             name: name.to_owned(),
             state,
             user: ctx,
-            watching: options.watch,
+            watching: AtomicBool::new(false),
         });
         View::open(handle, options).await
     }
@@ -903,12 +928,12 @@ struct MaildirMailbox {
     name: String,
     state: Arc<MailboxState>,
     user: Arc<UserCtx>,
-    watching: bool,
+    watching: AtomicBool,
 }
 
 impl Drop for MaildirMailbox {
     fn drop(&mut self) {
-        if self.watching {
+        if self.watching.load(Ordering::Relaxed) {
             watch::unwatch(&self.user.shared, self.state.dir());
         }
     }
@@ -933,6 +958,21 @@ impl MailboxHandle for MaildirMailbox {
 
     fn changes(&self) -> tokio_watch::Receiver<u64> {
         self.state.subscribe()
+    }
+
+    async fn watch(&self) -> Result<()> {
+        if self.watching.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+        // Adding an inotify watch walks the directory's cached entries:
+        // milliseconds for 100,000 files, so not on a runtime thread.
+        let shared = self.user.shared.clone();
+        let dir = self.state.dir().to_path_buf();
+        blocking(move || {
+            watch::watch(&shared, &dir);
+            Ok(())
+        })
+        .await
     }
 
     async fn sync(&self, claim_recent: bool) -> Result<SyncOutcome> {

@@ -1,0 +1,105 @@
+//! The index under load: log compaction while another instance follows,
+//! and removal of stale `tmp/` leftovers.
+
+#[path = "storage_common/mod.rs"]
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use mailcove::storage::maildir::MaildirStorage;
+use mailcove::storage::{OpenOptions, StoreOp, StoreRequest, SystemFlags};
+
+#[tokio::test]
+async fn compaction_is_followed_by_other_instances() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut o = options(tmp.path());
+    o.fsync = false; // thousands of operations; durability is the crash test's job
+    let a = MaildirStorage::new(o.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let b = MaildirStorage::new(o).unwrap_or_else(|e| panic!("{e}"));
+    let ua = login(&a, "alice").await;
+    let ub = login(&b, "alice").await;
+    for i in 0..50 {
+        append(&*ua, "INBOX", &format!("m{i}")).await;
+    }
+    let mut va = ok(ua.open("INBOX", OpenOptions::SELECT).await);
+    let mut vb = ok(ub.open("INBOX", OpenOptions::EXAMINE).await);
+    let log = root(tmp.path(), "alice").join("mailcove-index.log");
+    let mut compactions = 0;
+    let mut last_len = 0;
+    for round in 0..60u32 {
+        let uids: Vec<u32> = (1..=50).collect();
+        let req = StoreRequest {
+            op: if round % 2 == 0 {
+                StoreOp::Add
+            } else {
+                StoreOp::Remove
+            },
+            flags: SystemFlags::SEEN,
+            keywords: vec![format!("k{}", round % 3)],
+            unchanged_since: None,
+        };
+        ok(va.store(&uids, req).await);
+        let len = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+        if len < last_len {
+            compactions += 1;
+        }
+        last_len = len;
+        // The follower sees exactly what the writer has.
+        ok(vb.refresh().await);
+        let fa: Vec<_> = va
+            .messages()
+            .iter()
+            .map(|m| (m.uid, m.flags, m.modseq))
+            .collect();
+        let fb: Vec<_> = vb
+            .messages()
+            .iter()
+            .map(|m| (m.uid, m.flags, m.modseq))
+            .collect();
+        assert_eq!(fa.len(), 50);
+        let kb: Vec<String> = vb.keywords().to_vec();
+        assert_eq!(kb, va.keywords().to_vec());
+        assert_eq!(
+            fa.iter().map(|x| (x.0, x.2)).collect::<Vec<_>>(),
+            fb.iter().map(|x| (x.0, x.2)).collect::<Vec<_>>()
+        );
+        assert_eq!(fa, fb, "round {round}");
+    }
+    assert!(compactions >= 2, "the log was never compacted");
+    assert_eq!(ok(va.refresh().await).flag_changes.len(), 0);
+    // A fresh instance reads the compacted base plus log.
+    let c = MaildirStorage::new(options(tmp.path())).unwrap_or_else(|e| panic!("{e}"));
+    let uc = login(&c, "alice").await;
+    let vc = ok(uc.open("INBOX", OpenOptions::EXAMINE).await);
+    let fa: Vec<_> = va
+        .messages()
+        .iter()
+        .map(|m| (m.uid, m.flags, m.modseq))
+        .collect();
+    let fc: Vec<_> = vc
+        .messages()
+        .iter()
+        .map(|m| (m.uid, m.flags, m.modseq))
+        .collect();
+    assert_eq!(fa, fc);
+    assert_eq!(vc.highest_modseq(), va.highest_modseq());
+}
+
+#[tokio::test]
+async fn tmp_files_of_live_writers_survive_another_process_starting() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let st = storage(tmp.path());
+    let u = login(&st, "bob").await;
+    let tmpdir = root(tmp.path(), "bob").join("tmp");
+    // A writer's file with an old mtime (appends set mtime to INTERNALDATE,
+    // copies hard-link old files): its ctime is fresh, so it must stay.
+    let live = tmpdir.join("2.M2P2.writing");
+    assert!(std::fs::write(&live, b"being written").is_ok());
+    let past = std::time::SystemTime::now() - Duration::from_secs(37 * 3600);
+    let f = std::fs::OpenOptions::new().write(true).open(&live);
+    assert!(f.and_then(|f| f.set_modified(past)).is_ok());
+    let v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    assert!(v.is_empty(), "tmp/ files are never messages");
+    assert!(live.exists(), "a file being written was removed");
+}
