@@ -317,6 +317,9 @@ impl View {
 /// Compares two pictures; fills expunges and flag changes, returns how many
 /// messages are new.
 fn diff(old: &MessageList, new: &MessageList, delta: &mut Delta) -> usize {
+    if old.same_chunks(new) {
+        return 0;
+    }
     let mut old = old.iter().enumerate().peekable();
     let mut new = new.iter().enumerate().peekable();
     let mut new_count = 0usize;

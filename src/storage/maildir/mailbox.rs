@@ -44,7 +44,7 @@ use super::fsutil::{
 use super::index::{self, BASE_FILE, Entry, Header, LOCK_FILE, LOG_FILE, Record};
 use crate::limits::{
     DIR_MTIME_SETTLE_NS, INDEX_LOG_COMPACT_MIN, MAX_EVENT_QUEUE, MAX_INDEX_BYTES,
-    MAX_KEYWORD_BYTES, MAX_KEYWORDS_MAILDIR, MAX_SMALL_FILE_BYTES, TMP_MAX_AGE_SECS,
+    MAX_KEYWORD_BYTES, MAX_KEYWORDS_MAILDIR, MAX_SMALL_FILE_BYTES, OWN_NAMES_MAX, TMP_MAX_AGE_SECS,
 };
 use crate::storage::{
     Flags, KeywordSet, MessageList, MessageMeta, Result, Snapshot, StorageError, StoreOp,
@@ -75,9 +75,9 @@ struct Inner {
     list: MessageList,
     /// Parallel to `list`: `files[i]` is the file of `list.get(i)`.
     files: Vec<FileRec>,
-    /// Base name to UID, built only when a directory scan or inotify
-    /// event needs it (a warm open does not).
-    by_base: Option<HashMap<Box<str>, u32, BuildFx>>,
+    /// Names in `cur/` we created or removed ourselves and whose inotify
+    /// events have not arrived yet.
+    own_names: HashSet<Box<str>, BuildFx>,
     /// Some file may still be in `new/` (cleared by a scan that found none).
     maybe_in_new: bool,
     keywords: Vec<String>,
@@ -382,6 +382,7 @@ impl MailboxState {
                 let name = filename::with_flags(base, flags);
                 std::fs::rename(tmp, cur.join(&name))
                     .map_err(|e| StorageError::io("rename into cur", e))?;
+                inner.note_own(&name);
                 let (phys, virt) = match filename::sizes(base) {
                     (Some(p), Some(v)) => (p, v),
                     _ => (0, 0),
@@ -500,6 +501,9 @@ impl MailboxState {
             for (uid, path, size) in pick(inner) {
                 match std::fs::remove_file(&path) {
                     Ok(()) => {
+                        if let Some(n) = path.file_name().and_then(|n| n.to_str()) {
+                            inner.note_own(n);
+                        }
                         inner.hdr.highest_modseq += 1;
                         records.push(Record::Expunge {
                             uid,
@@ -521,6 +525,9 @@ impl MailboxState {
                 let mut again = Vec::new();
                 for (uid, path, size) in pick(inner) {
                     if std::fs::remove_file(&path).is_ok() {
+                        if let Some(n) = path.file_name().and_then(|n| n.to_str()) {
+                            inner.note_own(n);
+                        }
                         inner.hdr.highest_modseq += 1;
                         let r = Record::Expunge {
                             uid,
@@ -656,8 +663,9 @@ impl MailboxState {
     }
 }
 
-/// FxHash (rotate, xor, multiply): file names are not chosen by remote
-/// clients, and SipHash dominated loading a 100,000-entry map.
+/// FxHash (rotate, xor, multiply) with a final avalanche: file names are
+/// not chosen by remote clients, and SipHash dominated building a
+/// 100,000-entry map.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct FxHasher(u64);
 
@@ -675,7 +683,13 @@ impl std::hash::Hasher for FxHasher {
         }
     }
     fn finish(&self) -> u64 {
-        self.0
+        // Plain FxHash leaves the low bits weak, and hashbrown picks buckets
+        // with them: finish with MurmurHash3's avalanche step.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h
     }
 }
 
@@ -913,7 +927,6 @@ impl Inner {
         let old_uidvalidity = self.hdr.uidvalidity;
         self.list = MessageList::default();
         self.files.clear();
-        self.by_base = None;
         self.keywords_stamp = None;
         self.keywords.clear();
         self.reload_keywords(ctx.dir)?;
@@ -1051,7 +1064,6 @@ impl Inner {
         }
         let metas = adopted.iter().map(|e| meta_of(e, n)).collect();
         self.list = MessageList::from_sorted(metas);
-        self.by_base = None;
         for e in adopted {
             self.maybe_in_new |= e.in_new;
             self.files.push(FileRec {
@@ -1099,9 +1111,6 @@ impl Inner {
                 Record::Append(e) => {
                     let meta = meta_of(&e, n);
                     if self.list.push(meta) {
-                        if let Some(map) = self.by_base.as_mut() {
-                            map.insert(filename::base_of(&e.name).into(), e.uid);
-                        }
                         self.maybe_in_new |= e.in_new;
                         self.files.push(FileRec {
                             name: e.name.into(),
@@ -1127,10 +1136,6 @@ impl Inner {
                             }
                         });
                         if let Some(f) = self.files.get_mut(i) {
-                            if let Some(map) = self.by_base.as_mut() {
-                                map.remove(filename::base_of(&f.name));
-                                map.insert(filename::base_of(&name).into(), uid);
-                            }
                             self.maybe_in_new |= in_new;
                             f.name = name.into();
                             f.in_new = in_new;
@@ -1163,9 +1168,6 @@ impl Inner {
                 .collect();
             let mut it = keep.iter();
             self.files.retain(|_| *it.next().unwrap_or(&true));
-            if let Some(map) = self.by_base.as_mut() {
-                map.retain(|_, uid| !removed.contains(uid));
-            }
             self.list.retain(|m| !removed.contains(&m.uid));
             if let Some(c) = self.cache.as_mut() {
                 c.forget(&removed);
@@ -1215,28 +1217,22 @@ impl Inner {
         }
     }
 
-    /// Builds the base-name map from the file list when first needed.
-    fn ensure_by_base(&mut self) {
-        if self.by_base.is_some() {
-            return;
+    /// Remembers a name in `cur/` that we ourselves created or removed, so
+    /// its inotify event is not taken for someone else's change.
+    fn note_own(&mut self, name: &str) {
+        if self.own_names.len() >= OWN_NAMES_MAX {
+            // Events for the forgotten names cost one spurious rescan.
+            self.own_names.clear();
         }
-        let mut map: HashMap<Box<str>, u32, BuildFx> =
-            HashMap::with_capacity_and_hasher(self.files.len(), BuildFx::default());
-        for (m, f) in self.list.iter().zip(self.files.iter()) {
-            map.insert(filename::base_of(&f.name).into(), m.uid);
-        }
-        self.by_base = Some(map);
+        self.own_names.insert(name.into());
     }
 
     /// Decides from queued inotify events whether `cur/` holds something
-    /// we do not know.
+    /// we did not do ourselves.
     fn events_say_dirty(&mut self, ctx: &Ctx<'_>) -> bool {
         let events = std::mem::take(&mut *ctx.state.events.lock());
-        if events.is_empty() {
-            return false;
-        }
-        self.ensure_by_base();
         let cur = ctx.dir.join("cur");
+        let mut dirty = false;
         for p in events {
             if p.parent() != Some(cur.as_path()) {
                 continue;
@@ -1244,22 +1240,19 @@ impl Inner {
             let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
-            let known = self
-                .by_base
-                .as_ref()
-                .and_then(|m| m.get(filename::base_of(name)))
-                .and_then(|uid| self.list.position(*uid))
-                .and_then(|i| self.files.get(i))
-                .is_some_and(|f| !f.in_new && &*f.name == name);
-            if p.exists() != known {
-                return true;
+            if !self.own_names.remove(name) {
+                dirty = true;
             }
         }
-        false
+        dirty
     }
 
     /// Looks at `new/` (always) and `cur/` (when it may have changed) and
     /// returns records for what others did: new files, flag renames, removals.
+    ///
+    /// The directory listing goes into a map and the index is walked in
+    /// UID order against it: one hash probe per message and sequential
+    /// access to our own arrays, instead of random lookups into them.
     fn scan(&mut self, ctx: &Ctx<'_>, force_cur: bool) -> Result<Vec<Record>> {
         let cur = ctx.dir.join("cur");
         let new_names = read_names(&ctx.dir.join("new"))?;
@@ -1283,89 +1276,73 @@ impl Inner {
         if !need_cur && new_names.is_empty() {
             return Ok(Vec::new());
         }
-        self.ensure_by_base();
-        let n = self.keywords.len();
-        let mut records = Vec::new();
-        let mut candidates: Vec<Entry> = Vec::new();
-        let mut seen = vec![false; if need_cur { self.files.len() } else { 0 }];
-        let note = |this: &mut Self,
-                    name: &str,
-                    in_new: bool,
-                    seen: &mut [bool],
-                    candidates: &mut Vec<Entry>,
-                    records: &mut Vec<Record>| {
-            let idx = this
-                .by_base
-                .as_ref()
-                .and_then(|m| m.get(filename::base_of(name)))
-                .and_then(|uid| this.list.position(*uid));
-            match idx {
-                Some(i) => {
-                    if let Some(s) = seen.get_mut(i) {
-                        *s = true;
-                    }
-                    let (Some(f), Some(m)) = (this.files.get(i), this.list.get(i)) else {
-                        return;
-                    };
-                    if &*f.name != name || f.in_new != in_new {
-                        let flags = filename::flags_of(name, n);
-                        let modseq = if flags != m.flags {
-                            this.hdr.highest_modseq += 1;
-                            this.hdr.highest_modseq
-                        } else {
-                            0
-                        };
-                        records.push(Record::Rename {
-                            uid: m.uid,
-                            modseq,
-                            in_new,
-                            name: name.to_owned(),
-                        });
-                    }
-                }
-                None => {
-                    if let Some(e) = make_entry(ctx.dir, name, in_new) {
-                        candidates.push(e);
-                    }
-                }
-            }
+        let cur_names = if need_cur {
+            read_names(&cur)?
+        } else {
+            Vec::new()
         };
-        for name in &new_names {
-            note(self, name, true, &mut seen, &mut candidates, &mut records);
+        // base -> (full name, in new/); cur/ wins over new/ for one base.
+        let mut listing: HashMap<&str, (&str, bool), BuildFx> = HashMap::with_capacity_and_hasher(
+            cur_names.len() + new_names.len(),
+            BuildFx::default(),
+        );
+        for n in &new_names {
+            listing.insert(filename::base_of(n), (n.as_str(), true));
         }
+        for n in &cur_names {
+            listing.insert(filename::base_of(n), (n.as_str(), false));
+        }
+        let kw = self.keywords.len();
+        let mut records = Vec::new();
+        let mut modseq = self.hdr.highest_modseq;
+        for (m, f) in self.list.iter().zip(self.files.iter()) {
+            match listing.remove(filename::base_of(&f.name)) {
+                Some((name, in_new)) => {
+                    if &*f.name == name && f.in_new == in_new {
+                        continue;
+                    }
+                    if !need_cur && in_new && !f.in_new {
+                        // Only new/ was listed; this is a second copy of
+                        // a base we already have elsewhere.
+                        continue;
+                    }
+                    let flags = filename::flags_of(name, kw);
+                    let ms = if flags != m.flags {
+                        modseq += 1;
+                        modseq
+                    } else {
+                        0
+                    };
+                    records.push(Record::Rename {
+                        uid: m.uid,
+                        modseq: ms,
+                        in_new,
+                        name: name.to_owned(),
+                    });
+                }
+                None if need_cur => {
+                    // Gone, unless readdir raced with a rename.
+                    if self.file_path(ctx.dir, f).exists() {
+                        continue;
+                    }
+                    modseq += 1;
+                    records.push(Record::Expunge { uid: m.uid, modseq });
+                }
+                None => {}
+            }
+        }
+        self.hdr.highest_modseq = modseq;
         if need_cur {
-            let stamp = cur_mtime;
-            for name in read_names(&cur)? {
-                note(self, &name, false, &mut seen, &mut candidates, &mut records);
-            }
-            // Files not seen: gone, unless readdir raced with a rename.
-            for (i, s) in seen.iter().enumerate() {
-                if *s {
-                    continue;
-                }
-                let (Some(f), Some(m)) = (self.files.get(i), self.list.get(i)) else {
-                    continue;
-                };
-                if self.file_path(ctx.dir, f).exists() {
-                    continue;
-                }
-                self.hdr.highest_modseq += 1;
-                records.push(Record::Expunge {
-                    uid: m.uid,
-                    modseq: self.hdr.highest_modseq,
-                });
-            }
-            self.hdr.cur_mtime = stamp;
-            self.hdr.cur_uncertain = now - stamp < DIR_MTIME_SETTLE_NS;
+            self.hdr.cur_mtime = cur_mtime;
+            self.hdr.cur_uncertain = now - cur_mtime < DIR_MTIME_SETTLE_NS;
         }
-        // Two names of one base (a crash between link and unlink elsewhere):
-        // the first one wins, the other is left alone.
+        // What is left in the listing is new to us.
+        let mut candidates: Vec<Entry> = listing
+            .into_values()
+            .filter_map(|(name, in_new)| make_entry(ctx.dir, name, in_new))
+            .collect();
         candidates.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.name.cmp(&b.name)));
-        let mut bases: HashSet<String> = HashSet::new();
         for mut e in candidates {
-            if !bases.insert(filename::base_of(&e.name).to_owned()) {
-                continue;
-            }
             e.uid = self.hdr.uidnext;
             self.hdr.uidnext = self.hdr.uidnext.saturating_add(1);
             self.hdr.highest_modseq += 1;
@@ -1377,6 +1354,9 @@ impl Inner {
 
     /// Moves files a view has now seen from `new/` to `cur/`, as Dovecot does.
     fn move_new_to_cur(&mut self, ctx: &Ctx<'_>) -> Result<Vec<Record>> {
+        if !self.maybe_in_new {
+            return Ok(Vec::new());
+        }
         let mut pending: Vec<(u32, String, String)> = Vec::new();
         for (m, f) in self.list.iter().zip(self.files.iter()) {
             if f.in_new {
@@ -1391,19 +1371,20 @@ impl Inner {
         if pending.is_empty() {
             return Ok(Vec::new());
         }
-        // The records from scan() are not applied yet; apply nothing here,
-        // only rename files already known as being in new/.
         let cur = ctx.dir.join("cur");
         let pre = dir_mtime(&cur);
         let mut records = Vec::new();
         for (uid, old, new_name) in pending {
             match std::fs::rename(ctx.dir.join("new").join(&old), cur.join(&new_name)) {
-                Ok(()) => records.push(Record::Rename {
-                    uid,
-                    modseq: 0,
-                    in_new: false,
-                    name: new_name,
-                }),
+                Ok(()) => {
+                    self.note_own(&new_name);
+                    records.push(Record::Rename {
+                        uid,
+                        modseq: 0,
+                        in_new: false,
+                        name: new_name,
+                    });
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     ctx.state.dirty.store(true, Ordering::Relaxed);
                 }
@@ -1457,7 +1438,10 @@ impl Inner {
         let new_name = filename::with_flags(&f.name, new_flags);
         let from = self.file_path(ctx.dir, &f);
         match std::fs::rename(&from, ctx.dir.join("cur").join(&new_name)) {
-            Ok(()) => {}
+            Ok(()) => {
+                self.note_own(&f.name);
+                self.note_own(&new_name);
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(StoreStep::Vanished),
             Err(e) => return Err(StorageError::io("rename for flags", e)),
         }
