@@ -144,6 +144,7 @@ async fn store_keywords_and_condstore() {
             .is_some_and(|m| m.flags.system.contains(SystemFlags::SEEN))
     );
     assert_eq!(v.keywords().to_vec(), vec!["Todo".to_owned()]);
+    assert!(v.can_create_keywords());
     assert!(v.highest_modseq() >= upd.modseq);
 
     // Case-insensitive keyword match, remove, replace.
@@ -188,6 +189,8 @@ async fn store_keywords_and_condstore() {
         .store(&[1], store(StoreOp::Add, SystemFlags::EMPTY, &refs))
         .await;
     assert!(matches!(r, Err(StorageError::Invalid(_))));
+    assert_eq!(v.keywords().len(), 1, "a refused STORE creates no keyword");
+    assert!(v.can_create_keywords());
     let r = v
         .store(&[1], store(StoreOp::Add, SystemFlags::EMPTY, &["bad word"]))
         .await;
@@ -431,4 +434,24 @@ async fn pop3_lock_and_keep_days() {
     assert!(ok(u.pop3_expire(1).await).is_empty(), "downloaded just now");
     assert_eq!(ok(u.pop3_expire(0).await), vec![1, 2]);
     assert_eq!(ok(u.status("INBOX").await).messages, 1);
+}
+
+#[tokio::test]
+async fn mail_is_private_to_the_mail_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let st = storage(tmp.path());
+    let u = login(&st, "kate").await;
+    ok(u.create("Private", None).await);
+    append(&*u, "Private", "secret").await;
+    let dir = root(tmp.path(), "kate").join(".Private");
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0)
+    };
+    assert_eq!(mode(&dir.join("cur")), 0o700);
+    let name = list_names(&dir.join("cur")).pop().unwrap_or_default();
+    assert_eq!(mode(&dir.join("cur").join(name)), 0o600);
+    assert_eq!(mode(&dir.join("mailcove-index")), 0o600);
 }

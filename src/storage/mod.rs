@@ -270,7 +270,10 @@ pub struct Snapshot {
     /// HIGHESTMODSEQ.
     pub highest_modseq: u64,
     /// Keyword table: index `i` is the name of keyword bit `i`. Only grows.
+    /// An empty string is an unused slot (a gap in Dovecot's file): skip it.
     pub keywords: Arc<[String]>,
+    /// Most keywords the mailbox can hold (26 in Maildir).
+    pub keyword_limit: usize,
     /// Messages in ascending UID order.
     pub messages: MessageList,
 }

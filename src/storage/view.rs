@@ -65,6 +65,7 @@ pub struct View {
     uidnext: u32,
     highest_modseq: u64,
     keywords: Arc<[String]>,
+    keyword_limit: usize,
     list: MessageList,
     recent: Vec<Range<u32>>,
     changes: watch::Receiver<u64>,
@@ -97,6 +98,7 @@ impl View {
             uidnext: snapshot.uidnext,
             highest_modseq: snapshot.highest_modseq,
             keywords: snapshot.keywords.clone(),
+            keyword_limit: snapshot.keyword_limit,
             list: snapshot.messages.clone(),
             recent: Vec::new(),
             changes,
@@ -142,9 +144,14 @@ impl View {
     pub fn highest_modseq(&self) -> u64 {
         self.highest_modseq
     }
-    /// Keyword table (for FLAGS / PERMANENTFLAGS and to name [`KeywordSet`] bits).
+    /// Keyword table (for FLAGS / PERMANENTFLAGS and to name [`KeywordSet`]
+    /// bits); empty strings are unused slots and must be skipped.
     pub fn keywords(&self) -> &Arc<[String]> {
         &self.keywords
+    }
+    /// True when STORE may still create keywords (PERMANENTFLAGS `\*`).
+    pub fn can_create_keywords(&self) -> bool {
+        self.keywords.len() < self.keyword_limit
     }
     /// Names of the keywords in `set`.
     pub fn keyword_names(&self, set: KeywordSet) -> Vec<&str> {

@@ -11,7 +11,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -53,6 +53,7 @@ impl Cache {
     pub(crate) fn open(dir: &Path, uidvalidity: u32) -> Result<Cache> {
         let path = dir.join(CACHE_FILE);
         let mut file = OpenOptions::new()
+            .mode(0o600)
             .read(true)
             .write(true)
             .create(true)
@@ -210,6 +211,7 @@ impl Cache {
     fn compact(&mut self) -> Result<()> {
         let tmp = self.path.with_extension("compact");
         let mut out = OpenOptions::new()
+            .mode(0o600)
             .write(true)
             .create(true)
             .truncate(true)

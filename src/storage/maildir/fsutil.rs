@@ -3,6 +3,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -29,6 +30,7 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8], fsync: bool) -> Result<()> 
     let tmp = dir.join(format!("{name}.tmp.{}.{seq}", std::process::id()));
     let res = (|| -> io::Result<()> {
         let mut f = OpenOptions::new()
+            .mode(0o600)
             .write(true)
             .create(true)
             .truncate(true)
@@ -111,6 +113,7 @@ pub(crate) fn funlock(file: &File) {
 /// Opens (creating) a lock file.
 pub(crate) fn open_lock_file(path: &Path) -> Result<File> {
     OpenOptions::new()
+        .mode(0o600)
         .read(true)
         .write(true)
         .create(true)

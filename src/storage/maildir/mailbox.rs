@@ -26,7 +26,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -291,6 +291,7 @@ impl MailboxState {
         let path = self.dir.join("tmp").join(&base);
         let res = (|| -> io::Result<()> {
             let mut f = OpenOptions::new()
+                .mode(0o600)
                 .write(true)
                 .create_new(true)
                 .open(&path)?;
@@ -359,6 +360,8 @@ impl MailboxState {
             let mut records = Vec::with_capacity(items.len());
             let mut uids = Vec::with_capacity(items.len());
             let mut kw_cache: Vec<(String, usize)> = Vec::new();
+            let all: Vec<String> = items.iter().flat_map(|i| i.4.iter().cloned()).collect();
+            inner.check_keyword_room(&all)?;
             for (tmp, base, date, system, keywords) in &items {
                 let mut kws = KeywordSet::default();
                 for k in keywords {
@@ -421,6 +424,9 @@ impl MailboxState {
     /// STORE.
     pub(crate) fn store(&self, uids: &[u32], req: &StoreRequest) -> Result<StoreResult> {
         self.locked(|inner, ctx| {
+            if req.op != StoreOp::Remove {
+                inner.check_keyword_room(&req.keywords)?;
+            }
             let mut kws = KeywordSet::default();
             for k in &req.keywords {
                 let create = req.op != StoreOp::Remove;
@@ -775,6 +781,7 @@ impl Inner {
             uidnext: self.hdr.uidnext,
             highest_modseq: self.hdr.highest_modseq,
             keywords: self.keywords_arc(),
+            keyword_limit: MAX_KEYWORDS_MAILDIR,
             messages: self.list.clone(),
         });
         self.snapshot = Some((self.version, s.clone()));
@@ -795,6 +802,23 @@ impl Inner {
         self.cache
             .as_mut()
             .ok_or_else(|| StorageError::Temporary("cache unavailable".into()))
+    }
+
+    /// Refuses, before anything is created, a set of keywords that would
+    /// not fit in the mailbox's table.
+    fn check_keyword_room(&self, names: &[String]) -> Result<()> {
+        let mut new: Vec<&str> = Vec::new();
+        for n in names {
+            let known = self.keywords.iter().any(|k| k.eq_ignore_ascii_case(n))
+                || new.iter().any(|k| k.eq_ignore_ascii_case(n));
+            if !known {
+                new.push(n);
+            }
+        }
+        if self.keywords.len() + new.len() > MAX_KEYWORDS_MAILDIR {
+            return Err(StorageError::Invalid("too many keywords in this mailbox"));
+        }
+        Ok(())
     }
 
     /// Index of keyword `name` (ASCII case-insensitive), creating it when asked.

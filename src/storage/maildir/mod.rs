@@ -30,6 +30,7 @@ mod quota;
 mod watch;
 
 use std::collections::{BTreeMap, HashMap};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -284,8 +285,12 @@ impl Drop for UserLock {
 }
 
 fn create_maildir(dir: &Path, fsync: bool) -> Result<()> {
+    // Mail is private to the mail user: 0700 directories, 0600 files.
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true).mode(0o700);
     for sub in ["cur", "new", "tmp"] {
-        std::fs::create_dir_all(dir.join(sub))
+        builder
+            .create(dir.join(sub))
             .map_err(|e| StorageError::io("create maildir", e))?;
     }
     if fsync {
