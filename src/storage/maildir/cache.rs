@@ -25,6 +25,16 @@ const MAGIC: &[u8; 8] = b"MCCACHE1";
 const HEADER_LEN: u64 = 16;
 const REC_HEADER: usize = 13;
 
+/// Magic, UIDVALIDITY, four reserved zero bytes.
+fn file_header(uidvalidity: u32) -> [u8; HEADER_LEN as usize] {
+    let mut h = [0u8; HEADER_LEN as usize];
+    let v = uidvalidity.to_le_bytes();
+    for (d, s) in h.iter_mut().zip(MAGIC.iter().chain(v.iter())) {
+        *d = *s;
+    }
+    h
+}
+
 #[derive(Clone, Copy)]
 struct Slot {
     offset: u64,
@@ -61,9 +71,7 @@ impl Cache {
             .open(&path)
             .map_err(io_err)?;
         let mut header = [0u8; HEADER_LEN as usize];
-        let valid = file.read_exact(&mut header).is_ok()
-            && header.get(..8) == Some(&MAGIC[..])
-            && header.get(8..12) == Some(&uidvalidity.to_le_bytes()[..]);
+        let valid = file.read_exact(&mut header).is_ok() && header == file_header(uidvalidity);
         let mut cache = Cache {
             ino: file.metadata().map_err(io_err)?.ino(),
             path,
@@ -83,9 +91,7 @@ impl Cache {
 
     fn reset(&mut self) -> Result<()> {
         self.file.set_len(0).map_err(io_err)?;
-        let mut header = [0u8; HEADER_LEN as usize];
-        header[..8].copy_from_slice(MAGIC);
-        header[8..12].copy_from_slice(&self.uidvalidity.to_le_bytes());
+        let header = file_header(self.uidvalidity);
         self.file.write_all_at(&header, 0).map_err(io_err)?;
         self.slots.clear();
         self.end = HEADER_LEN;
@@ -103,10 +109,10 @@ impl Cache {
             if r.read_exact(&mut h).is_err() {
                 break;
             }
-            let uid = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
-            let field = h[4];
-            let dlen = u32::from_le_bytes([h[5], h[6], h[7], h[8]]);
-            let crc = u32::from_le_bytes([h[9], h[10], h[11], h[12]]);
+            let [u0, u1, u2, u3, field, l0, l1, l2, l3, c0, c1, c2, c3] = h;
+            let uid = u32::from_le_bytes([u0, u1, u2, u3]);
+            let dlen = u32::from_le_bytes([l0, l1, l2, l3]);
+            let crc = u32::from_le_bytes([c0, c1, c2, c3]);
             let data_off = off + REC_HEADER as u64;
             if data_off + u64::from(dlen) > len || dlen as usize > MAX_CACHE_ENTRY_BYTES {
                 break;
@@ -217,9 +223,7 @@ impl Cache {
             .truncate(true)
             .open(&tmp)
             .map_err(io_err)?;
-        let mut header = [0u8; HEADER_LEN as usize];
-        header[..8].copy_from_slice(MAGIC);
-        header[8..12].copy_from_slice(&self.uidvalidity.to_le_bytes());
+        let header = file_header(self.uidvalidity);
         out.write_all(&header).map_err(io_err)?;
         let mut slots = HashMap::with_capacity(self.slots.len());
         let mut end = HEADER_LEN;

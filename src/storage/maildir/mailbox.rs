@@ -394,7 +394,7 @@ impl MailboxState {
                 inner.hdr.uidnext = uid
                     .checked_add(1)
                     .ok_or_else(|| StorageError::Corrupt("UID space exhausted".into()))?;
-                inner.hdr.highest_modseq += 1;
+                inner.hdr.highest_modseq = inner.hdr.highest_modseq.saturating_add(1);
                 let e = Entry {
                     uid,
                     modseq: inner.hdr.highest_modseq,
@@ -510,7 +510,7 @@ impl MailboxState {
                         if let Some(n) = path.file_name().and_then(|n| n.to_str()) {
                             inner.note_own(n);
                         }
-                        inner.hdr.highest_modseq += 1;
+                        inner.hdr.highest_modseq = inner.hdr.highest_modseq.saturating_add(1);
                         records.push(Record::Expunge {
                             uid,
                             modseq: inner.hdr.highest_modseq,
@@ -534,7 +534,7 @@ impl MailboxState {
                         if let Some(n) = path.file_name().and_then(|n| n.to_str()) {
                             inner.note_own(n);
                         }
-                        inner.hdr.highest_modseq += 1;
+                        inner.hdr.highest_modseq = inner.hdr.highest_modseq.saturating_add(1);
                         let r = Record::Expunge {
                             uid,
                             modseq: inner.hdr.highest_modseq,
@@ -1064,13 +1064,13 @@ impl Inner {
         adopted.sort_by_key(|e| e.uid);
         adopted.dedup_by_key(|e| e.uid);
         if let Some(last) = adopted.last() {
-            uidnext = uidnext.max(last.uid + 1);
+            uidnext = uidnext.max(last.uid.saturating_add(1));
         }
         let first_recent = uidnext;
         fresh.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.name.cmp(&b.name)));
         for e in &mut fresh {
             e.uid = uidnext;
-            uidnext += 1;
+            uidnext = uidnext.saturating_add(1);
         }
         adopted.append(&mut fresh);
         self.hdr = Header {
@@ -1078,9 +1078,9 @@ impl Inner {
             uidnext,
             highest_modseq: 1,
             first_recent,
-            generation: self.hdr.generation.max(log_gen) + 1,
+            generation: self.hdr.generation.max(log_gen).saturating_add(1),
             cur_mtime: cur_stamp,
-            cur_uncertain: now_ns() - cur_stamp < DIR_MTIME_SETTLE_NS,
+            cur_uncertain: now_ns().saturating_sub(cur_stamp) < DIR_MTIME_SETTLE_NS,
         };
         let n = self.keywords.len();
         for e in &mut adopted {
@@ -1222,7 +1222,7 @@ impl Inner {
         self.log_offset += text.len() as u64;
         self.log_records += records.len();
         if self.log_records > INDEX_LOG_COMPACT_MIN.max(self.list.len() / 2) {
-            self.hdr.generation += 1;
+            self.hdr.generation = self.hdr.generation.saturating_add(1);
             self.write_base(ctx)?;
             self.open_log(ctx, true)?;
         }
@@ -1288,7 +1288,8 @@ impl Inner {
             || events_dirty
             || ctx.state.dirty.swap(false, Ordering::Relaxed)
             || cur_mtime != self.hdr.cur_mtime
-            || (self.hdr.cur_uncertain && now - self.hdr.cur_mtime >= DIR_MTIME_SETTLE_NS);
+            || (self.hdr.cur_uncertain
+                && now.saturating_sub(self.hdr.cur_mtime) >= DIR_MTIME_SETTLE_NS);
         if !need_cur && self.maybe_in_new {
             // A file we think is in new/ but is not: someone moved it to cur/.
             let new_set: HashSet<&str> = new_names.iter().map(String::as_str).collect();
@@ -1332,7 +1333,7 @@ impl Inner {
                     }
                     let flags = filename::flags_of(name, kw);
                     let ms = if flags != m.flags {
-                        modseq += 1;
+                        modseq = modseq.saturating_add(1);
                         modseq
                     } else {
                         0
@@ -1349,7 +1350,7 @@ impl Inner {
                     if self.file_path(ctx.dir, f).exists() {
                         continue;
                     }
-                    modseq += 1;
+                    modseq = modseq.saturating_add(1);
                     records.push(Record::Expunge { uid: m.uid, modseq });
                 }
                 None => {}
@@ -1358,7 +1359,7 @@ impl Inner {
         self.hdr.highest_modseq = modseq;
         if need_cur {
             self.hdr.cur_mtime = cur_mtime;
-            self.hdr.cur_uncertain = now - cur_mtime < DIR_MTIME_SETTLE_NS;
+            self.hdr.cur_uncertain = now.saturating_sub(cur_mtime) < DIR_MTIME_SETTLE_NS;
         }
         // What is left in the listing is new to us.
         let mut candidates: Vec<Entry> = listing
@@ -1369,7 +1370,7 @@ impl Inner {
         for mut e in candidates {
             e.uid = self.hdr.uidnext;
             self.hdr.uidnext = self.hdr.uidnext.saturating_add(1);
-            self.hdr.highest_modseq += 1;
+            self.hdr.highest_modseq = self.hdr.highest_modseq.saturating_add(1);
             e.modseq = self.hdr.highest_modseq;
             records.push(Record::Append(e));
         }
@@ -1469,7 +1470,7 @@ impl Inner {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(StoreStep::Vanished),
             Err(e) => return Err(StorageError::io("rename for flags", e)),
         }
-        self.hdr.highest_modseq += 1;
+        self.hdr.highest_modseq = self.hdr.highest_modseq.saturating_add(1);
         let modseq = self.hdr.highest_modseq;
         Ok(StoreStep::Done(
             Updated {
