@@ -293,3 +293,25 @@ async fn autocreate_and_location_template() {
     assert!(st.user(&evil).await.is_err());
     assert!(st.user(&user("nohome")).await.is_err());
 }
+
+#[tokio::test]
+async fn dot_as_wire_separator() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut o = options(tmp.path());
+    o.separator = '.';
+    let st = mailcove::storage::maildir::MaildirStorage::new(o).unwrap_or_else(|e| panic!("{e}"));
+    let u = login(&st, "hal").await;
+    assert_eq!(u.separator(), '.');
+    ok(u.create("Lists.Rust", None).await);
+    assert!(root(tmp.path(), "hal").join(".Lists.Rust/cur").is_dir());
+    let list = ok(u.list().await);
+    assert!(find(&list, "Lists").is_some_and(|m| m.noselect && m.has_children));
+    assert!(find(&list, "Lists.Rust").is_some());
+    assert!(matches!(u.create("a/b", None).await, Err(StorageError::InvalidName(_))));
+    // The default is '/'.
+    let st = storage(tmp.path());
+    assert_eq!(login(&st, "hal").await.separator(), '/');
+    let mut bad = options(tmp.path());
+    bad.separator = 'x';
+    assert!(mailcove::storage::maildir::MaildirStorage::new(bad).is_err());
+}
