@@ -307,7 +307,10 @@ async fn dot_as_wire_separator() {
     let list = ok(u.list().await);
     assert!(find(&list, "Lists").is_some_and(|m| m.noselect && m.has_children));
     assert!(find(&list, "Lists.Rust").is_some());
-    assert!(matches!(u.create("a/b", None).await, Err(StorageError::InvalidName(_))));
+    assert!(matches!(
+        u.create("a/b", None).await,
+        Err(StorageError::InvalidName(_))
+    ));
     // The default is '/'.
     let st = storage(tmp.path());
     assert_eq!(login(&st, "hal").await.separator(), '/');

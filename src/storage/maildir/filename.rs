@@ -125,23 +125,56 @@ fn hostname() -> &'static str {
     })
 }
 
-/// A new unique base name with sizes: `<secs>.M<usecs>P<pid>Q<n>.<host>,S=..,W=..`.
-pub(crate) fn new_base(phys: u64, virt: u64) -> String {
+/// A new unique name: `<secs>.M<usecs>P<pid>Q<n>.<host>`.
+pub(crate) fn new_unique() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let q = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!(
-        "{}.M{}P{}Q{}.{},S={},W={}",
+        "{}.M{}P{}Q{}.{}",
         now.as_secs(),
         now.subsec_micros(),
         std::process::id(),
         q,
-        hostname(),
-        phys,
-        virt
+        hostname()
     )
+}
+
+/// A new unique base name with sizes: `<unique>,S=<phys>,W=<virt>`.
+pub(crate) fn new_base(phys: u64, virt: u64) -> String {
+    format!("{},S={phys},W={virt}", new_unique())
+}
+
+/// Counts bare LFs (not preceded by CR) across chunks of a stream.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct VirtualCounter {
+    bare_lf: u64,
+    prev_cr: bool,
+}
+
+impl VirtualCounter {
+    /// Feeds the next chunk.
+    pub(crate) fn feed(&mut self, chunk: &[u8]) {
+        for i in memchr::memchr_iter(b'\n', chunk) {
+            let cr = if i == 0 {
+                self.prev_cr
+            } else {
+                chunk.get(i - 1) == Some(&b'\r')
+            };
+            if !cr {
+                self.bare_lf += 1;
+            }
+        }
+        if let Some(last) = chunk.last() {
+            self.prev_cr = *last == b'\r';
+        }
+    }
+    /// Bare LFs seen so far.
+    pub(crate) fn bare_lf(&self) -> u64 {
+        self.bare_lf
+    }
 }
 
 /// The size a client is sent: every LF not preceded by CR counts as CRLF.
@@ -161,24 +194,13 @@ pub(crate) fn virtual_size_of(path: &std::path::Path) -> std::io::Result<u64> {
     let mut f = std::fs::File::open(path)?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
-    let mut prev_cr = false;
+    let mut counter = VirtualCounter::default();
     loop {
         let n = f.read(&mut buf)?;
         if n == 0 {
-            return Ok(total);
+            return Ok(total + counter.bare_lf());
         }
-        let chunk = buf.get(..n).unwrap_or_default();
-        for i in memchr::memchr_iter(b'\n', chunk) {
-            let cr = if i == 0 {
-                prev_cr
-            } else {
-                chunk.get(i - 1) == Some(&b'\r')
-            };
-            if !cr {
-                total += 1;
-            }
-        }
-        prev_cr = chunk.last() == Some(&b'\r');
+        counter.feed(buf.get(..n).unwrap_or_default());
         total += n as u64;
     }
 }

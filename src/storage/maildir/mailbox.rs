@@ -309,6 +309,28 @@ impl MailboxState {
         Ok((path, base))
     }
 
+    /// Creates an empty file in `tmp/` for a streamed append.
+    pub(crate) fn create_tmp(&self) -> Result<(File, PathBuf)> {
+        let path = self.dir.join("tmp").join(filename::new_unique());
+        let f = OpenOptions::new()
+            .mode(0o600)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| StorageError::io("create message", e))?;
+        Ok((f, path))
+    }
+
+    /// Makes a streamed append's file durable and dates it.
+    pub(crate) fn finish_tmp(&self, f: &File, date: i64) -> Result<()> {
+        set_mtime(f, date).map_err(|e| StorageError::io("date message", e))?;
+        if self.fsync {
+            f.sync_all()
+                .map_err(|e| StorageError::io("fsync message", e))?;
+        }
+        Ok(())
+    }
+
     /// Links (or copies) another mailbox's file into our `tmp/`.
     pub(crate) fn link_tmp(&self, src: &Source) -> Result<Option<(PathBuf, String)>> {
         let base = filename::new_base(src.meta.phys_size, src.meta.virt_size);

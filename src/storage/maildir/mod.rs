@@ -44,9 +44,10 @@ use self::fsutil::{LockMode, blocking, flock, fsync_dir, now_secs, open_lock_fil
 use self::mailbox::MailboxState;
 use super::names::MailboxName;
 use super::{
-    AppendMessage, AppendResult, CacheField, CopyResult, MailboxHandle, MailboxInfo, MailboxStatus,
-    MessageFile, OpenOptions, Pop3Lock, QuotaUsage, Result, SpecialUse, Storage, StorageError,
-    StorageUser, StoreRequest, StoreResult, SyncOutcome, SystemFlags, UserStore, View,
+    AppendMessage, AppendResult, AppendStream, CacheField, CopyResult, MailboxHandle, MailboxInfo,
+    MailboxStatus, MessageFile, OpenOptions, Pop3Lock, QuotaUsage, Result, SpecialUse, Storage,
+    StorageError, StorageUser, StoreRequest, StoreResult, SyncOutcome, SystemFlags, UserStore,
+    View,
 };
 use crate::limits::{
     MAILBOX_STATE_CACHE, MAX_MAILBOX_NAME_BYTES, MAX_MAILBOXES_PER_USER, MAX_SMALL_FILE_BYTES,
@@ -895,6 +896,35 @@ impl UserStore for MaildirUser {
         self.run(move |u| u.append(&name, message)).await
     }
 
+    async fn append_stream(&self, name: &str) -> Result<Box<dyn AppendStream>> {
+        let n = self.0.parse(name, false)?;
+        let (state, file, path, room) = self
+            .run(move |u| {
+                let state = u.state(&n)?;
+                quota::check(&u.root, &u.limits, u.fsync(), 0, 1)?;
+                let room =
+                    match u.limits.bytes {
+                        Some(limit) => Some(limit.saturating_sub(
+                            quota::usage(&u.root, &u.limits, u.fsync())?.bytes_used,
+                        )),
+                        None => None,
+                    };
+                let (file, path) = state.create_tmp()?;
+                Ok((state, file, path, room))
+            })
+            .await?;
+        Ok(Box::new(MaildirAppend {
+            state,
+            user: self.0.clone(),
+            file: Some(file),
+            path,
+            len: 0,
+            room,
+            counter: filename::VirtualCounter::default(),
+            done: false,
+        }))
+    }
+
     async fn quota(&self) -> Result<QuotaUsage> {
         self.run(|u| quota::usage(&u.root, &u.limits, u.fsync()))
             .await
@@ -925,6 +955,97 @@ impl UserStore for MaildirUser {
             Ok(gone)
         })
         .await
+    }
+}
+
+/// A streamed append: a file in the mailbox's `tmp/`, moved into `cur/` on
+/// commit, removed if dropped before.
+struct MaildirAppend {
+    state: Arc<MailboxState>,
+    user: Arc<UserCtx>,
+    file: Option<std::fs::File>,
+    path: PathBuf,
+    len: u64,
+    /// Bytes the user may still store (`None`: no byte limit).
+    room: Option<u64>,
+    counter: filename::VirtualCounter,
+    done: bool,
+}
+
+impl Drop for MaildirAppend {
+    fn drop(&mut self) {
+        if !self.done {
+            // One unlink of our own temp file: cheap enough for any thread.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[async_trait]
+impl AppendStream for MaildirAppend {
+    async fn write(&mut self, data: &[u8]) -> Result<()> {
+        let len = self.len.saturating_add(data.len() as u64);
+        if self.room.is_some_and(|r| len > r) {
+            return Err(StorageError::OverQuota);
+        }
+        let mut file = self
+            .file
+            .take()
+            .ok_or_else(|| StorageError::Temporary("append stream broken".into()))?;
+        let chunk = data.to_vec();
+        let (file, res) = tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let r = file.write_all(&chunk);
+            (file, r)
+        })
+        .await
+        .map_err(|e| StorageError::Temporary(format!("storage worker failed: {e}")))?;
+        res.map_err(|e| StorageError::io("write message", e))?;
+        self.file = Some(file);
+        self.counter.feed(data);
+        self.len = len;
+        Ok(())
+    }
+
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    async fn commit(
+        mut self: Box<Self>,
+        flags: SystemFlags,
+        keywords: Vec<String>,
+        internal_date: Option<i64>,
+    ) -> Result<AppendResult> {
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| StorageError::Temporary("append stream broken".into()))?;
+        let state = self.state.clone();
+        let user = self.user.clone();
+        let path = self.path.clone();
+        let (phys, virt) = (self.len, self.len.saturating_add(self.counter.bare_lf()));
+        let date = internal_date.unwrap_or_else(now_secs);
+        let res = blocking(move || {
+            state.finish_tmp(&file, date)?;
+            drop(file);
+            let base = filename::new_base(phys, virt);
+            let (uidvalidity, uids) =
+                state.commit_new(vec![(path, base, date, flags, keywords)])?;
+            quota::add(&user.root, i64::try_from(phys).unwrap_or(i64::MAX), 1);
+            let uid = uids
+                .first()
+                .copied()
+                .ok_or_else(|| StorageError::Temporary("append lost".into()))?;
+            Ok(AppendResult { uidvalidity, uid })
+        })
+        .await;
+        // commit_new renamed the temp file, or removed it on failure; a
+        // failure before that leaves it for Drop.
+        if res.is_ok() {
+            self.done = true;
+        }
+        res
     }
 }
 
