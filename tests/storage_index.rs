@@ -103,3 +103,83 @@ async fn tmp_files_of_live_writers_survive_another_process_starting() {
     assert!(v.is_empty(), "tmp/ files are never messages");
     assert!(live.exists(), "a file being written was removed");
 }
+
+#[tokio::test]
+async fn crash_between_compaction_renames_is_harmless() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut o = options(tmp.path());
+    o.fsync = false;
+    let root = root(tmp.path(), "carl");
+    let log = root.join("mailcove-index.log");
+    let (stale_log, want) = {
+        let st = MaildirStorage::new(o.clone()).unwrap_or_else(|e| panic!("{e}"));
+        let u = login(&st, "carl").await;
+        for i in 0..20 {
+            append(&*u, "INBOX", &format!("m{i}")).await;
+        }
+        let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+        // Keep the log as it was before the next compaction...
+        let mut stale = std::fs::read(&log).unwrap_or_default();
+        let mut compacted = false;
+        for round in 0..1200u32 {
+            let req = StoreRequest {
+                op: if (round / 20) % 2 == 0 {
+                    StoreOp::Add
+                } else {
+                    StoreOp::Remove
+                },
+                flags: SystemFlags::FLAGGED,
+                keywords: vec![],
+                unchanged_since: None,
+            };
+            ok(v.store(&[1 + round % 20], req).await);
+            let now = std::fs::read(&log).unwrap_or_default();
+            if now.len() < stale.len() {
+                compacted = true;
+                break;
+            }
+            stale = now;
+        }
+        assert!(compacted, "no compaction happened");
+        let want: Vec<_> = v
+            .messages()
+            .iter()
+            .map(|m| (m.uid, m.flags, m.modseq))
+            .collect();
+        (stale, want)
+    };
+    // ...and put it back, as if the process died after renaming the new
+    // base into place but before replacing the log.
+    assert!(std::fs::write(&log, &stale_log).is_ok());
+    let st = MaildirStorage::new(o).unwrap_or_else(|e| panic!("{e}"));
+    let u = login(&st, "carl").await;
+    let v = ok(u.open("INBOX", OpenOptions::EXAMINE).await);
+    let got: Vec<_> = v
+        .messages()
+        .iter()
+        .map(|m| (m.uid, m.flags, m.modseq))
+        .collect();
+    assert_eq!(got, want, "a stale log was replayed over the new base");
+    append(&*u, "INBOX", "after").await;
+    assert_eq!(ok(u.status("INBOX").await).messages, 21);
+}
+
+#[tokio::test]
+async fn maildir_without_new_and_tmp_still_works() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let st = storage(tmp.path());
+    let u = login(&st, "dora").await;
+    let folder = root(tmp.path(), "dora").join(".Imported");
+    assert!(std::fs::create_dir_all(folder.join("cur")).is_ok());
+    assert!(
+        std::fs::write(
+            folder.join("cur").join("1.imported:2,S"),
+            "Subject: x\n\nx\n"
+        )
+        .is_ok()
+    );
+    let s = ok(u.status("Imported").await);
+    assert_eq!(s.messages, 1);
+    append(&*u, "Imported", "fresh").await;
+    assert_eq!(ok(u.status("Imported").await).messages, 2);
+}

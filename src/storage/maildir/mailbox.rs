@@ -26,7 +26,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -970,6 +970,14 @@ impl Inner {
             }
         };
         let fresh_load = !self.loaded;
+        if fresh_load {
+            // Some tools create only cur/; we need new/ and tmp/ to work.
+            let mut b = std::fs::DirBuilder::new();
+            b.mode(0o700);
+            for sub in ["new", "tmp"] {
+                let _ = b.create(ctx.dir.join(sub));
+            }
+        }
         let old_uidvalidity = self.hdr.uidvalidity;
         self.list = MessageList::default();
         self.files.clear();
@@ -1301,7 +1309,11 @@ impl Inner {
     /// access to our own arrays, instead of random lookups into them.
     fn scan(&mut self, ctx: &Ctx<'_>, force_cur: bool) -> Result<Vec<Record>> {
         let cur = ctx.dir.join("cur");
-        let new_names = read_names(&ctx.dir.join("new"))?;
+        // A Maildir made by a tool that skipped new/ is still a mailbox.
+        let new_names = match read_names(&ctx.dir.join("new")) {
+            Err(StorageError::NonExistent) => Vec::new(),
+            other => other?,
+        };
         let cur_meta = std::fs::metadata(&cur).map_err(|e| StorageError::io("stat cur", e))?;
         let cur_mtime = mtime_ns(&cur_meta);
         let now = now_ns();
