@@ -72,14 +72,18 @@ pub(crate) fn flags_of(name: &str, keyword_count: usize) -> Flags {
     flags
 }
 
-/// The name of `old` carrying `flags` (keeping letters we do not map).
-pub(crate) fn with_flags(old: &str, flags: Flags) -> String {
+/// The name of `old` carrying `flags`, keeping letters we do not map:
+/// `P` and other capitals, and keyword letters at or beyond
+/// `keyword_count` (keywords whose names `dovecot-keywords` lacks).
+pub(crate) fn with_flags(old: &str, flags: Flags, keyword_count: usize) -> String {
+    let unknown_keyword =
+        |c: char| c.is_ascii_lowercase() && (c as usize - 'a' as usize) >= keyword_count;
     let mut letters: Vec<char> = flag_letters(old)
         .chars()
         .filter(|c| {
-            !c.is_ascii_lowercase()
+            c.is_ascii_graphic()
                 && !SYSTEM_LETTERS.iter().any(|(l, _)| l == c)
-                && c.is_ascii_graphic()
+                && (!c.is_ascii_lowercase() || unknown_keyword(*c))
         })
         .collect();
     for (l, f) in SYSTEM_LETTERS {
@@ -222,10 +226,12 @@ mod tests {
             keywords: KeywordSet(4),
         };
         assert_eq!(
-            with_flags(n, g),
+            with_flags(n, g, 3),
             "1700000000.M1P2Q3.host,S=120,W=124:2,PRTc"
         );
-        assert_eq!(with_flags("x", Flags::default()), "x:2,");
+        assert_eq!(with_flags("x", Flags::default(), 0), "x:2,");
+        // 'z' names no known keyword: it survives a flag change.
+        assert_eq!(with_flags("x:2,Sz", Flags::default(), 2), "x:2,z");
         assert_eq!(sizes("x"), (None, None));
     }
 

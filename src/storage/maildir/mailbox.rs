@@ -214,7 +214,11 @@ impl MailboxState {
             state: self,
         };
         let before = inner.version;
-        inner.catch_up(&ctx)?;
+        if let Err(e) = inner.catch_up(&ctx) {
+            // A half-done load must not be mistaken for a loaded state.
+            inner.loaded = false;
+            return Err(e);
+        }
         let hdr_before = inner.hdr;
         let version_before = inner.version;
         let (r, mut records) = match f(&mut inner, &ctx) {
@@ -404,7 +408,7 @@ impl MailboxState {
                     system: *system,
                     keywords: kws,
                 };
-                let name = filename::with_flags(base, flags);
+                let name = filename::with_flags(base, flags, inner.keywords.len());
                 std::fs::rename(tmp, cur.join(&name))
                     .map_err(|e| StorageError::io("rename into cur", e))?;
                 inner.note_own(&name);
@@ -1494,7 +1498,7 @@ impl Inner {
                 None,
             ));
         }
-        let new_name = filename::with_flags(&f.name, new_flags);
+        let new_name = filename::with_flags(&f.name, new_flags, self.keywords.len());
         let from = self.file_path(ctx.dir, &f);
         match std::fs::rename(&from, ctx.dir.join("cur").join(&new_name)) {
             Ok(()) => {
