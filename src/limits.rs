@@ -83,7 +83,7 @@ pub const MAILDIRSIZE_RECALC_BYTES: usize = 5120;
 /// Mailbox states kept in memory after their last view closed (LRU), so
 /// repeated deliveries or STATUS do not reload an index each time. A
 /// 100,000-message state is ~15 MB, so this bounds idle memory.
-pub const MAILBOX_STATE_CACHE: usize = 32;
+pub const MAILBOX_STATE_CACHE: usize = 16;
 /// Names of our own recent changes in `cur/` remembered so their inotify
 /// events are not mistaken for someone else's (which would cost a rescan).
 pub const OWN_NAMES_MAX: usize = 16_384;

@@ -318,3 +318,22 @@ async fn dot_as_wire_separator() {
     bad.separator = 'x';
     assert!(mailcove::storage::maildir::MaildirStorage::new(bad).is_err());
 }
+
+#[tokio::test]
+async fn backend_is_usable_as_trait_objects() {
+    use mailcove::storage::Storage;
+    use std::sync::Arc;
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // The daemon holds the backend as Arc<dyn Storage>; nothing below
+    // names the Maildir types.
+    let st: Arc<dyn Storage> = Arc::new(storage(tmp.path()));
+    let u = st
+        .user(&user("ivan"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    ok(u.create("Box", None).await);
+    append(&*u, "Box", "via dyn").await;
+    let v = ok(u.open("Box", OpenOptions::EXAMINE).await);
+    assert_eq!(v.len(), 1);
+    assert_eq!(v.name(), "Box");
+}

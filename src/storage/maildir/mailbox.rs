@@ -77,7 +77,8 @@ struct Inner {
     files: Vec<FileRec>,
     /// Names in `cur/` we created or removed ourselves and whose inotify
     /// events have not arrived yet.
-    own_names: HashSet<Box<str>, BuildFx>,
+    /// Counted, because a flag toggled back and forth touches a name twice.
+    own_names: HashMap<Box<str>, u32, BuildFx>,
     /// Some file may still be in `new/` (cleared by a scan that found none).
     maybe_in_new: bool,
     keywords: Vec<String>,
@@ -1282,7 +1283,7 @@ impl Inner {
             // Events for the forgotten names cost one spurious rescan.
             self.own_names.clear();
         }
-        self.own_names.insert(name.into());
+        *self.own_names.entry(name.into()).or_insert(0) += 1;
     }
 
     /// Decides from queued inotify events whether `cur/` holds something
@@ -1298,8 +1299,12 @@ impl Inner {
             let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
-            if !self.own_names.remove(name) {
-                dirty = true;
+            match self.own_names.get_mut(name) {
+                Some(n) if *n > 1 => *n -= 1,
+                Some(_) => {
+                    self.own_names.remove(name);
+                }
+                None => dirty = true,
             }
         }
         dirty
