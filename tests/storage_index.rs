@@ -183,3 +183,35 @@ async fn maildir_without_new_and_tmp_still_works() {
     append(&*u, "Imported", "fresh").await;
     assert_eq!(ok(u.status("Imported").await).messages, 2);
 }
+
+#[tokio::test]
+async fn maildirsize_stays_small_and_right() {
+    use mailcove::storage::{AppendMessage, Storage};
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut o = options(tmp.path());
+    o.fsync = false;
+    let st = MaildirStorage::new(o).unwrap_or_else(|e| panic!("{e}"));
+    let u = st
+        .user(&user("quinn"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let path = root(tmp.path(), "quinn").join("maildirsize");
+    // No limit, so nothing reads the file while mail arrives: only its
+    // writers can keep it small.
+    assert_eq!(ok(u.quota().await).messages_used, 0);
+    assert!(path.exists());
+    let mut bytes = 0u64;
+    for i in 0..1200u32 {
+        let data = bytes::Bytes::from(format!("Subject: {i}\n\n{i}\n"));
+        bytes += data.len() as u64;
+        let msg = AppendMessage {
+            data,
+            ..AppendMessage::default()
+        };
+        ok(u.append("INBOX", msg).await);
+        let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        assert!(len <= 5120 + 64, "maildirsize grew to {len} bytes");
+    }
+    let q = ok(u.quota().await);
+    assert_eq!((q.messages_used, q.bytes_used), (1200, bytes));
+}
