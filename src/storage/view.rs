@@ -187,7 +187,7 @@ impl View {
             .sum();
         u32::try_from(n).unwrap_or(u32::MAX)
     }
-    /// Sequence number of the first message without `\Seen` (OK [UNSEEN]).
+    /// Sequence number of the first message without `\Seen` (`OK [UNSEEN]`).
     pub fn first_unseen(&self) -> Option<u32> {
         self.list
             .iter()
