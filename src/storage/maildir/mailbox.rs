@@ -29,7 +29,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use parking_lot::Mutex;
 use tokio::sync::watch;
@@ -119,6 +119,8 @@ pub(crate) struct MailboxState {
     changes: watch::Sender<u64>,
     /// Set when inotify overflowed our queue: rescan `cur/`.
     dirty: AtomicBool,
+    /// Since when (ns) inotify has been watching this mailbox; 0 = not.
+    watched_since: AtomicI64,
     events: Mutex<Vec<PathBuf>>,
 }
 
@@ -147,6 +149,7 @@ impl MailboxState {
             lock: Mutex::new(None),
             changes: watch::Sender::new(0),
             dirty: AtomicBool::new(false),
+            watched_since: AtomicI64::new(0),
             events: Mutex::new(Vec::new()),
         }
     }
@@ -162,6 +165,12 @@ impl MailboxState {
     /// Wakes views (the mailbox was deleted or renamed away, or inotify fired).
     pub(crate) fn poke(&self) {
         self.changes.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// Records that inotify now watches (or no longer watches) the mailbox.
+    pub(crate) fn set_watched(&self, on: bool) {
+        self.watched_since
+            .store(if on { now_ns() } else { 0 }, Ordering::SeqCst);
     }
 
     /// Forces a rescan of `cur/` at the next sync and wakes views (inotify
@@ -1327,12 +1336,24 @@ impl Inner {
         let cur_mtime = mtime_ns(&cur_meta);
         let now = now_ns();
         let events_dirty = self.events_say_dirty(ctx);
+        let mut settle_scan =
+            self.hdr.cur_uncertain && now.saturating_sub(self.hdr.cur_mtime) >= DIR_MTIME_SETTLE_NS;
+        if settle_scan && cur_mtime == self.hdr.cur_mtime {
+            // A change hidden in the same mtime tick as our last record
+            // would still have produced an inotify event if the watch was
+            // already in place then; its absence settles the record
+            // without reading 100,000 names.
+            let since = ctx.state.watched_since.load(Ordering::SeqCst);
+            if since != 0 && since.saturating_add(DIR_MTIME_SETTLE_NS) <= self.hdr.cur_mtime {
+                self.hdr.cur_uncertain = false;
+                settle_scan = false;
+            }
+        }
         let mut need_cur = force_cur
             || events_dirty
             || ctx.state.dirty.swap(false, Ordering::Relaxed)
             || cur_mtime != self.hdr.cur_mtime
-            || (self.hdr.cur_uncertain
-                && now.saturating_sub(self.hdr.cur_mtime) >= DIR_MTIME_SETTLE_NS);
+            || settle_scan;
         if !need_cur && self.maybe_in_new {
             // A file we think is in new/ but is not: someone moved it to cur/.
             let new_set: HashSet<&str> = new_names.iter().map(String::as_str).collect();

@@ -1060,7 +1060,7 @@ struct MaildirMailbox {
 impl Drop for MaildirMailbox {
     fn drop(&mut self) {
         if self.watching.load(Ordering::Relaxed) {
-            watch::unwatch(&self.user.shared, self.state.dir());
+            watch::unwatch(&self.user.shared, &self.state);
         }
     }
 }
@@ -1093,9 +1093,9 @@ impl MailboxHandle for MaildirMailbox {
         // Adding an inotify watch walks the directory's cached entries:
         // milliseconds for 100,000 files, so not on a runtime thread.
         let shared = self.user.shared.clone();
-        let dir = self.state.dir().to_path_buf();
+        let state = self.state.clone();
         blocking(move || {
-            watch::watch(&shared, &dir);
+            watch::watch(&shared, &state);
             Ok(())
         })
         .await
