@@ -286,6 +286,26 @@ mod tests {
         assert_eq!(c.get(2, 2), None);
         c.put(3, 1, b"x")?;
         assert_eq!(c.get(3, 1).as_deref(), Some(&b"x"[..]));
+        // Mostly dead: compaction rewrites the file, live entries survive.
+        let blob = vec![7u8; 256 * 1024];
+        for uid in 10..20 {
+            c.put(uid, 2, &blob)?;
+        }
+        let before = std::fs::metadata(dir.path().join(CACHE_FILE))
+            .map_err(io_err)?
+            .len();
+        c.forget(&(10..19).collect());
+        let after = std::fs::metadata(dir.path().join(CACHE_FILE))
+            .map_err(io_err)?
+            .len();
+        assert!(after < before / 4, "no compaction: {before} -> {after}");
+        assert_eq!(c.get(19, 2).map(|b| b.len()), Some(blob.len()));
+        assert_eq!(c.get(3, 1).as_deref(), Some(&b"x"[..]));
+        assert_eq!(c.get(12, 2), None);
+        drop(c);
+        let c = Cache::open(dir.path(), 5)?;
+        assert_eq!(c.get(19, 2).map(|b| b.len()), Some(blob.len()));
+        drop(c);
         // Another UIDVALIDITY discards everything.
         let c = Cache::open(dir.path(), 6)?;
         assert_eq!(c.get(1, 2), None);

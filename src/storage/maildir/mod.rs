@@ -607,7 +607,9 @@ impl UserCtx {
         let mut out: Vec<Vec<String>> = Vec::new();
         let v2 = text.starts_with("V\t2\n");
         for line in text.lines().skip(if v2 { 1 } else { 0 }) {
-            if line.is_empty() {
+            // Dovecot tab-escapes control characters with \x01; names
+            // holding those are invalid here anyway.
+            if line.is_empty() || line.contains('\u{1}') {
                 continue;
             }
             let comps: Vec<String> = if v2 {
