@@ -345,13 +345,13 @@ async fn version_1_subscriptions_are_read() {
     let u = login(&st, "judy").await;
     let file = root(tmp.path(), "judy").join("subscriptions");
     // Dovecot 1.x: one name per line, Maildir++ separator, modified UTF-7.
-    assert!(std::fs::write(&file, "Sent\nWork.Projects\nEntw&APw-rfe\n").is_ok());
+    assert!(std::fs::write(&file, "Sent\nWork.Projects\nEntw&APw-rfe\ninbox\n").is_ok());
     assert_eq!(
         ok(u.subscriptions().await),
-        vec!["Sent", "Work/Projects", "Entw\u{fc}rfe"]
+        vec!["Sent", "Work/Projects", "Entw\u{fc}rfe", "INBOX"]
     );
     // Changing them writes version 2.
     ok(u.unsubscribe("Sent").await);
     let text = std::fs::read_to_string(&file).unwrap_or_default();
-    assert_eq!(text, "V\t2\n\nWork\tProjects\nEntw\u{fc}rfe\n");
+    assert_eq!(text, "V\t2\n\nWork\tProjects\nEntw\u{fc}rfe\nINBOX\n");
 }

@@ -622,9 +622,12 @@ impl UserCtx {
             if comps.iter().any(String::is_empty) {
                 continue;
             }
-            let comps = MailboxName::parse(&comps.join("\u{1}"), '\u{1}', false)
-                .map(|n| n.components().to_vec())
-                .unwrap_or(comps);
+            let mut comps = comps;
+            if let Some(first) = comps.first_mut()
+                && first.eq_ignore_ascii_case("INBOX")
+            {
+                "INBOX".clone_into(first);
+            }
             if !out.contains(&comps) {
                 out.push(comps);
             }
