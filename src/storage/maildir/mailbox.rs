@@ -1079,10 +1079,19 @@ impl Inner {
 
     /// Builds the index from the directories, adopting `dovecot-uidlist`.
     fn rebuild(&mut self, ctx: &Ctx<'_>) -> Result<()> {
-        let uidlist = read_small(&ctx.dir.join(UIDLIST_FILE), MAX_INDEX_BYTES)
-            .ok()
-            .flatten()
-            .and_then(|d| dovecot::parse_uidlist(&d));
+        // Adopt Dovecot's UIDs only on first contact. Once we have kept an
+        // index here (even a damaged one), the uidlist is stale: messages
+        // we added since would get UIDs it already gave to others under the
+        // same UIDVALIDITY. Then a fresh UIDVALIDITY is the honest answer.
+        let ours_existed = ctx.dir.join(BASE_FILE).exists() || ctx.dir.join(LOG_FILE).exists();
+        let uidlist = if ours_existed {
+            None
+        } else {
+            read_small(&ctx.dir.join(UIDLIST_FILE), MAX_INDEX_BYTES)
+                .ok()
+                .flatten()
+                .and_then(|d| dovecot::parse_uidlist(&d))
+        };
         let (uidvalidity, mut uidnext) = match &uidlist {
             Some(l) => (l.uidvalidity, l.next_uid.max(1)),
             None => (alloc_uidvalidity(ctx.root)?, 1),
