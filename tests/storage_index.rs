@@ -215,3 +215,31 @@ async fn maildirsize_stays_small_and_right() {
     let q = ok(u.quota().await);
     assert_eq!((q.messages_used, q.bytes_used), (1200, bytes));
 }
+
+#[tokio::test]
+async fn damage_inside_the_log_means_a_new_uidvalidity() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let st = storage(tmp.path());
+    let u = login(&st, "eve").await;
+    for i in 0..5 {
+        append(&*u, "INBOX", &format!("m{i}")).await;
+    }
+    let before = ok(u.status("INBOX").await);
+    drop(u);
+    drop(st);
+    // Flip a byte in the first record (not the last): later records are
+    // intact, so this is damage, not a torn write.
+    let log = root(tmp.path(), "eve").join("mailcove-index.log");
+    let mut data = std::fs::read(&log).unwrap_or_default();
+    let first_record = data.iter().position(|b| *b == b'\n').unwrap_or(0) + 5;
+    if let Some(b) = data.get_mut(first_record) {
+        *b ^= 1;
+    }
+    assert!(std::fs::write(&log, &data).is_ok());
+    let st = storage(tmp.path());
+    let u = login(&st, "eve").await;
+    let after = ok(u.status("INBOX").await);
+    assert_eq!(after.messages, 5, "every message is still there");
+    assert_ne!(after.uidvalidity, before.uidvalidity);
+    assert_eq!(append(&*u, "INBOX", "next").await, 6);
+}

@@ -351,6 +351,22 @@ pub(crate) fn parse_log(data: &[u8]) -> (Vec<Record>, usize) {
     (records, good)
 }
 
+/// True when a valid record follows the damaged line at `bad` (damage in
+/// the middle of the log rather than a torn last write).
+pub(crate) fn valid_record_after(data: &[u8], bad: usize) -> bool {
+    let Some(rest) = data.get(bad..) else {
+        return false;
+    };
+    let Some(nl) = memchr::memchr(b'\n', rest) else {
+        return false;
+    };
+    rest.get(nl + 1..).is_some_and(|after| {
+        after
+            .split(|b| *b == b'\n')
+            .any(|l| std::str::from_utf8(l).ok().and_then(parse_record).is_some())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,6 +427,16 @@ mod tests {
         let (recs, good) = parse_log(torn);
         assert_eq!(recs.len(), 2);
         assert!(good < full);
+        assert!(!valid_record_after(torn, good), "a torn end is only a tail");
+        // Damage in the second record, with a valid third one after it.
+        let mut mid = s.clone().into_bytes();
+        let second = s.find('\n').unwrap_or(0) + 3;
+        if let Some(b) = mid.get_mut(second) {
+            *b ^= 1;
+        }
+        let (recs, good) = parse_log(&mid);
+        assert_eq!(recs.len(), 1);
+        assert!(valid_record_after(&mid, good));
         assert_eq!(
             parse_log_header(log_header(9).as_bytes()).map(|g| g.0),
             Some(9)

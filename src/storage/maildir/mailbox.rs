@@ -952,16 +952,20 @@ impl Inner {
         if len <= self.log_offset {
             return Ok(());
         }
-        let want = usize::try_from(len - self.log_offset)
-            .map_err(|_| StorageError::Corrupt("log too large".into()))?;
+        let want = usize::try_from(len - self.log_offset).unwrap_or(usize::MAX);
         if want > MAX_INDEX_BYTES {
-            return self.load(ctx);
+            return self.rebuild_from_files(ctx, "index log too large");
         }
         let mut buf = vec![0u8; want];
         log.read_exact_at(&mut buf, self.log_offset)
             .map_err(|e| StorageError::io("read log", e))?;
         let (records, good) = index::parse_log(&buf);
         if good < buf.len() {
+            if index::valid_record_after(&buf, good) {
+                // Damage in the middle, not a torn end: the records after it
+                // (and the UIDs they gave out) cannot be trusted.
+                return self.rebuild_from_files(ctx, "index log damaged");
+            }
             // A writer died mid-record; we hold the lock, so cut the tail.
             tracing::warn!(dir = %ctx.dir.display(), "cutting torn index log tail");
             log.set_len(self.log_offset + good as u64)
@@ -970,6 +974,18 @@ impl Inner {
         self.log_offset += good as u64;
         self.log_records += records.len();
         self.apply_all(records);
+        Ok(())
+    }
+
+    /// Starts over from the message files with a new UIDVALIDITY.
+    fn rebuild_from_files(&mut self, ctx: &Ctx<'_>, why: &str) -> Result<()> {
+        tracing::warn!(dir = %ctx.dir.display(), why, "rebuilding index with a new UIDVALIDITY");
+        self.list = MessageList::default();
+        self.files.clear();
+        self.own_names.clear();
+        self.cache = None;
+        self.rebuild(ctx)?;
+        self.version += 1;
         Ok(())
     }
 
