@@ -286,6 +286,10 @@ impl Drop for UserLock {
 }
 
 fn create_maildir(dir: &Path, fsync: bool) -> Result<()> {
+    // Every login passes here: do not pay an fsync when nothing is new.
+    if ["cur", "new", "tmp"].iter().all(|s| dir.join(s).is_dir()) {
+        return Ok(());
+    }
     // Mail is private to the mail user: 0700 directories, 0600 files.
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true).mode(0o700);
