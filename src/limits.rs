@@ -170,3 +170,14 @@ pub const MAX_CACHE_ENTRY_BYTES: usize = 4 * 1024 * 1024;
 pub const CACHE_COMPACT_MIN_DEAD_BYTES: u64 = 1024 * 1024;
 /// Maildir++ `maildirsize` is recalculated when it grows beyond this (the spec's 5120).
 pub const MAILDIRSIZE_RECALC_BYTES: usize = 5120;
+// ---- pop3 ----
+
+/// Bytes read from a message file per step while streaming RETR/TOP: large enough for few
+/// system calls, small enough that a session streaming a 50 MB message stays light.
+pub const POP3_STREAM_CHUNK: usize = 64 * 1024;
+/// A LIST/UIDL answer is flushed whenever this many bytes are queued, so its memory does not
+/// grow with the maildrop.
+pub const POP3_LISTING_FLUSH: usize = 64 * 1024;
+/// Users whose last POP3 login time is remembered for LOGIN-DELAY. At ~100 bytes each this is a
+/// few MB; past it, logins are not delayed rather than memory growing.
+pub const MAX_LOGIN_DELAY_ENTRIES: usize = 100_000;
