@@ -68,8 +68,12 @@ pub fn capa(s: &mut Session) -> Result<Next, Pop3Error> {
     Ok(Next::Continue)
 }
 
+/// RFC 2595 section 4: STLS is announced only where it is permitted, in AUTHORIZATION state.
 fn stls_possible(s: &Session) -> bool {
-    s.listener.tls == TlsMode::Starttls && !s.conn.is_tls() && s.shared.tls.current().is_some()
+    matches!(s.state, State::Authorization { .. })
+        && s.listener.tls == TlsMode::Starttls
+        && !s.conn.is_tls()
+        && s.shared.tls.current().is_some()
 }
 
 /// STLS (RFC 2595 section 4): upgrade, discarding anything pipelined behind the command.
