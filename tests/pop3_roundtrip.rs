@@ -26,7 +26,11 @@ impl Raw {
         assert!(r.line().starts_with(b"+OK"));
         r.cmd("USER demo");
         let l = r.cmd("PASS demo");
-        assert!(l.starts_with(b"+OK Logged in"), "{}", String::from_utf8_lossy(&l));
+        assert!(
+            l.starts_with(b"+OK Logged in"),
+            "{}",
+            String::from_utf8_lossy(&l)
+        );
         r
     }
 
@@ -66,7 +70,9 @@ impl Raw {
 
     fn number_after(line: &[u8], prefix: &str, idx: usize) -> u64 {
         let text = String::from_utf8_lossy(line);
-        let rest = text.strip_prefix(prefix).unwrap_or_else(|| panic!("{text}"));
+        let rest = text
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("{text}"));
         rest.split(' ').nth(idx).unwrap().parse().unwrap()
     }
 }
@@ -155,8 +161,15 @@ fn every_kind_of_message_comes_back_exactly_as_stored() {
         );
         let got = c.body();
         let want = crlf(stored);
-        assert_eq!(got.len() as u64, size, "{what}: LIST size != octets received");
-        assert!(got == want, "{what}: content differs from the stored message");
+        assert_eq!(
+            got.len() as u64,
+            size,
+            "{what}: LIST size != octets received"
+        );
+        assert!(
+            got == want,
+            "{what}: content differs from the stored message"
+        );
         // TOP 0 gives exactly the header block of the same bytes.
         assert!(c.cmd(&format!("TOP {n} 0")).starts_with(b"+OK"));
         let head = c.body();

@@ -825,3 +825,34 @@ fn login_delay_is_advertised_and_enforced_after_the_password() {
          S: +OK Logging out.",
     );
 }
+
+#[test]
+fn plaintext_on_a_remote_port_without_tls_points_to_a_tls_port() {
+    let port = free_port();
+    let s = Server::builder()
+        .config(&format!(
+            "[[listener]]\nprotocol = \"pop3\"\naddress = \"127.0.0.1:{port}\"\ntls = \"none\"\nassume_remote = true\n"
+        ))
+        .start();
+    let mut c = Client::plain(port);
+    c.line();
+    run_transcript(
+        &mut c,
+        "C: CAPA
+         S: +OK Capability list follows
+         S: TOP
+         S: UIDL
+         S: RESP-CODES
+         S: AUTH-RESP-CODE
+         S: PIPELINING
+         S: EXPIRE NEVER
+         S: IMPLEMENTATION *
+         S: .
+         C: USER demo
+         S: -ERR [AUTH] Plaintext authentication disallowed on non-secure connections; use a TLS port.
+         C: AUTH PLAIN AGRlbW8AZGVtbw==
+         S: -ERR [AUTH] Plaintext authentication disallowed on non-secure connections; use a TLS port.
+         C: STLS
+         S: -ERR STLS not available: not offered on this port.",
+    );
+}

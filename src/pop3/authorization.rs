@@ -99,10 +99,19 @@ pub async fn stls(s: &mut Session) -> Result<Next, Pop3Error> {
     }
 }
 
+/// The refusal of plaintext credentials, telling the client the way to a secure connection.
+fn plaintext_refused(s: &Session) -> Pop3Error {
+    if stls_possible(s) {
+        Pop3Error::PlaintextRefused
+    } else {
+        Pop3Error::PlaintextRefusedNoStls
+    }
+}
+
 /// USER name.
 pub fn user(s: &mut Session, name: String) -> Result<Next, Pop3Error> {
     if !plaintext_allowed(&s.shared, &s.conn) {
-        return Err(Pop3Error::PlaintextRefused);
+        return Err(plaintext_refused(s));
     }
     s.state = State::Authorization { user: Some(name) };
     s.conn.queue(b"+OK\r\n");
@@ -142,7 +151,7 @@ pub async fn auth(
         *user = None;
     }
     if !allowed {
-        return Err(Pop3Error::PlaintextRefused);
+        return Err(plaintext_refused(s));
     }
     let (mut exchange, mut step) = match SaslExchange::start(&mech, initial.as_deref()) {
         Ok(x) => x,
@@ -187,7 +196,7 @@ async fn finish_login(
 ) -> Result<Next, Pop3Error> {
     let logged_in = match login::login(&s.shared, &s.conn, user, password, mechanism).await {
         Ok(l) => l,
-        Err(LoginError::PlaintextRefused) => return Err(Pop3Error::PlaintextRefused),
+        Err(LoginError::PlaintextRefused) => return Err(plaintext_refused(s)),
         Err(LoginError::TempFail) => return Err(Pop3Error::AuthTemp),
         Err(LoginError::UserIpLimit(n)) => return Err(Pop3Error::UserIpLimit(n)),
         Err(LoginError::Invalid) => {

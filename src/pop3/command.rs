@@ -52,7 +52,10 @@ pub enum ParseError {
 /// Parses one line (without CRLF).
 pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
     let (keyword, rest) = match line.iter().position(|&b| b == b' ') {
-        Some(i) => (&line[..i], &line[i + 1..]),
+        Some(i) => {
+            let (keyword, rest) = line.split_at(i);
+            (keyword, rest.get(1..).unwrap_or_default())
+        }
         None => (line, &b""[..]),
     };
     // RFC 1939: keywords are case-insensitive, 3 or 4 characters.

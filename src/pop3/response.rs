@@ -37,6 +37,11 @@ pub enum Pop3Error {
         "[AUTH] Plaintext authentication disallowed on non-secure connections; issue STLS first."
     )]
     PlaintextRefused,
+    /// Plaintext credentials refused on an insecure connection where STLS is not offered.
+    #[error(
+        "[AUTH] Plaintext authentication disallowed on non-secure connections; use a TLS port."
+    )]
+    PlaintextRefusedNoStls,
     /// PASS without USER.
     #[error("No user name given; send USER first.")]
     PassWithoutUser,
@@ -152,6 +157,7 @@ mod tests {
             Pop3Error::ApopNotSupported,
             Pop3Error::TlsUnavailable("x"),
             Pop3Error::PlaintextRefused,
+            Pop3Error::PlaintextRefusedNoStls,
             Pop3Error::PassWithoutUser,
             Pop3Error::AuthFailed,
             Pop3Error::TooManyFailures,
