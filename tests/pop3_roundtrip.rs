@@ -100,7 +100,7 @@ fn dotty() -> Vec<u8> {
     let mut i = 0u32;
     while m.len() < 1024 * 1024 {
         let dots = ".".repeat((i % 4) as usize);
-        let end: &[u8] = if i % 3 == 0 { b"\n" } else { b"\r\n" };
+        let end: &[u8] = if i.is_multiple_of(3) { b"\n" } else { b"\r\n" };
         m.extend_from_slice(format!("{dots}line {i}").as_bytes());
         m.extend_from_slice(end);
         i += 1;

@@ -829,7 +829,7 @@ fn login_delay_is_advertised_and_enforced_after_the_password() {
 #[test]
 fn plaintext_on_a_remote_port_without_tls_points_to_a_tls_port() {
     let port = free_port();
-    let s = Server::builder()
+    let _server = Server::builder()
         .config(&format!(
             "[[listener]]\nprotocol = \"pop3\"\naddress = \"127.0.0.1:{port}\"\ntls = \"none\"\nassume_remote = true\n"
         ))
