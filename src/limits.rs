@@ -170,6 +170,32 @@ pub const MAX_CACHE_ENTRY_BYTES: usize = 4 * 1024 * 1024;
 pub const CACHE_COMPACT_MIN_DEAD_BYTES: u64 = 1024 * 1024;
 /// Maildir++ `maildirsize` is recalculated when it grows beyond this (the spec's 5120).
 pub const MAILDIRSIZE_RECALC_BYTES: usize = 5120;
+// ---- imap search ----
+
+/// Most bytes of one message SEARCH BODY/TEXT reads (from its start). Text parts past this
+/// point of a larger message are not searched: a search holds one message at a time, and this
+/// bounds it; 16 MiB covers the text of all but attachment-laden messages, whose text part
+/// usually comes first.
+pub const MAX_SEARCH_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// Largest search header cache entry (From, To, Cc, Bcc, Subject, Date lines). A message with
+/// more (a To: with thousands of recipients) is read from its file each time instead of bloating
+/// the cache file.
+pub const MAX_SEARCH_HEADER_CACHE_BYTES: usize = 64 * 1024;
+/// Messages the metadata stage leaves undecided that are handled together: one cache read and
+/// one cache write per batch, a bounded list of pending messages.
+pub const SEARCH_BATCH: usize = 256;
+// ---- imap fetch ----
+
+/// Messages FETCH handles together: one `\Seen` store, one structure-cache lookup and one cache
+/// write per batch. Cached structures are usually a few hundred bytes, but a hostile message's can
+/// reach the cache's per-entry limit, so the batch stays small enough to bound what one lookup
+/// holds in memory.
+pub const FETCH_BATCH_MESSAGES: usize = 64;
+/// Output FETCH lets accumulate before writing it to the client; also the size of the converted
+/// chunks a streamed body is sent in.
+pub const FETCH_FLUSH_BYTES: usize = 64 * 1024;
+/// Bytes read from a message file at a time while streaming a body.
+pub const FETCH_READ_CHUNK: usize = 64 * 1024;
 // ---- pop3 ----
 
 /// Bytes read from a message file per step while streaming RETR/TOP: large enough for few

@@ -647,7 +647,7 @@ impl Authenticator {
         match outcome {
             Ok(Ok(info)) => {
                 self.inner.penalty.record_success(remote);
-                tracing::info!(user = ?info.name, %remote, "authenticated");
+                tracing::debug!(user = ?info.name, %remote, "authenticated");
                 Ok(info)
             }
             Ok(Err(reason)) => {

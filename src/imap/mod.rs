@@ -3,6 +3,10 @@
 
 pub mod capability;
 mod cmd;
+pub mod fetch;
+pub mod names;
 pub mod proto;
 pub mod response;
+pub mod search;
+pub mod selected;
 pub mod session;

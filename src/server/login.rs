@@ -64,7 +64,8 @@ pub async fn login(
             })
         }
         Err(AuthFailure::Invalid) => {
-            info!(user = %printable(user), mechanism, reason = "invalid credentials", "login failed");
+            // The auth module has logged the failure with its reason and penalty.
+            tracing::debug!(user = %printable(user), mechanism, "login failed");
             Err(LoginError::Invalid)
         }
         Err(e) => {

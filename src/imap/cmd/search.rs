@@ -1,0 +1,237 @@
+//! SEARCH and UID SEARCH (RFC 3501 6.4.4) with ESEARCH result options (RFC 4731), the saved
+//! result `$` (RFC 5182 SEARCHRES) and the CONDSTORE MODSEQ answer item (RFC 7162 3.1.5).
+//!
+//! The engine is [`crate::imap::search`]; this file turns its hits into `* SEARCH` or
+//! `* ESEARCH` and keeps the saved result.
+
+use super::Reply;
+use crate::imap::proto::encode::{self, Code, EsearchData, Status};
+use crate::imap::proto::sequence::ResolvedSet;
+use crate::imap::proto::types::{SearchKey, SearchReturn, Tag};
+use crate::imap::response::ImapError;
+use crate::imap::search::{self, Hit, Program, SearchError};
+use crate::imap::session::Session;
+
+/// The charsets named in `[BADCHARSET (...)]`.
+const CHARSETS: [&str; 2] = ["UTF-8", "US-ASCII"];
+
+/// What the client asked to get back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Returns {
+    /// `RETURN (...)` was given: answer with ESEARCH (unless only SAVE was asked).
+    extended: bool,
+    min: bool,
+    max: bool,
+    all: bool,
+    count: bool,
+    save: bool,
+}
+
+impl Returns {
+    fn new(returns: Option<&[SearchReturn]>) -> Returns {
+        let Some(list) = returns else {
+            return Returns::default();
+        };
+        let mut r = Returns {
+            extended: true,
+            ..Returns::default()
+        };
+        for o in list {
+            match o {
+                SearchReturn::Min => r.min = true,
+                SearchReturn::Max => r.max = true,
+                SearchReturn::All => r.all = true,
+                SearchReturn::Count => r.count = true,
+                SearchReturn::Save => r.save = true,
+            }
+        }
+        if !(r.min || r.max || r.all || r.count || r.save) {
+            // RFC 4731 3.1: `RETURN ()` is `RETURN (ALL)`.
+            r.all = true;
+        }
+        r
+    }
+
+    /// RFC 5182 2.1: SAVE alone answers with the tagged OK only.
+    fn sends_esearch(self) -> bool {
+        self.min || self.max || self.all || self.count
+    }
+
+    /// The messages `$` holds afterwards (RFC 5182 2.4): only MIN and/or MAX when those are the
+    /// only other options, else everything found.
+    fn saved(self, hits: &[Hit]) -> ResolvedSet {
+        if (self.min || self.max) && !(self.all || self.count) {
+            let mut uids = Vec::with_capacity(2);
+            if let (true, Some(h)) = (self.min, hits.first()) {
+                uids.push(h.uid);
+            }
+            if let (true, Some(h)) = (self.max, hits.last()) {
+                uids.push(h.uid);
+            }
+            return uids.into_iter().collect();
+        }
+        hits.iter().map(|h| h.uid).collect()
+    }
+}
+
+/// [UID] SEARCH [RETURN (...)] [CHARSET x] keys.
+pub async fn search(
+    s: &mut Session,
+    tag: &Tag,
+    uid: bool,
+    returns: Option<&[SearchReturn]>,
+    charset: Option<&[u8]>,
+    criteria: &SearchKey,
+) -> Result<Reply, ImapError> {
+    let want = Returns::new(returns);
+    let outcome = {
+        let sel = s.selected()?;
+        match Program::compile(criteria, charset, sel) {
+            Ok(prog) => search::run(sel, &prog).await.map(|hits| (prog, hits)),
+            Err(e) => Err(e),
+        }
+    };
+    let (sel, conn) = s.selected_and_conn()?;
+    let (prog, hits) = match outcome {
+        Ok(done) => done,
+        Err(e) => {
+            let answer = answer(e);
+            if want.save && !matches!(answer, Answer::Bad(_)) {
+                // RFC 5182 2.1: a SEARCH with SAVE that answers NO empties `$`; BAD keeps it.
+                sel.saved = Some(ResolvedSet::default());
+            }
+            return match answer {
+                Answer::BadCharset => {
+                    encode::tagged(
+                        conn.out(),
+                        tag,
+                        Status::No,
+                        Some(&Code::BadCharset(
+                            CHARSETS.iter().map(|c| (*c).to_string()).collect(),
+                        )),
+                        "Unsupported charset.",
+                    );
+                    Ok(Reply::Written)
+                }
+                Answer::Bad(text) => Err(ImapError::Parse(text)),
+                Answer::Other(e) => Err(e),
+            };
+        }
+    };
+    let number = |h: &Hit| if uid { h.uid } else { h.seq };
+    let modseq = prog
+        .uses_modseq
+        .then(|| hits.iter().map(|h| h.modseq).max())
+        .flatten();
+    let out = conn.out();
+    if !want.extended {
+        let numbers: Vec<u32> = hits.iter().map(number).collect();
+        encode::search(out, &numbers, modseq);
+    } else if want.sends_esearch() {
+        let mut data = Vec::with_capacity(5);
+        if let (true, Some(h)) = (want.min, hits.first()) {
+            data.push(EsearchData::Min(number(h)));
+        }
+        if let (true, Some(h)) = (want.max, hits.last()) {
+            data.push(EsearchData::Max(number(h)));
+        }
+        if want.all && !hits.is_empty() {
+            data.push(EsearchData::All(hits.iter().map(number).collect()));
+        }
+        if want.count {
+            data.push(EsearchData::Count(
+                u32::try_from(hits.len()).unwrap_or(u32::MAX),
+            ));
+        }
+        if let Some(m) = esearch_modseq(want, &hits, modseq) {
+            data.push(EsearchData::ModSeq(m));
+        }
+        encode::esearch(out, Some(tag), uid, &data);
+    }
+    if want.save {
+        sel.saved = Some(want.saved(&hits));
+    }
+    Reply::ok("Search completed.")
+}
+
+/// RFC 4731 3.2: the MODSEQ item is the modseq of the single MIN or MAX message, the higher of
+/// the two for MIN and MAX, else the highest of all found messages.
+fn esearch_modseq(want: Returns, hits: &[Hit], all_max: Option<u64>) -> Option<u64> {
+    all_max?;
+    if want.all || want.count {
+        return all_max;
+    }
+    let min = want.min.then(|| hits.first().map(|h| h.modseq)).flatten();
+    let max = want.max.then(|| hits.last().map(|h| h.modseq)).flatten();
+    min.max(max)
+}
+
+enum Answer {
+    BadCharset,
+    Bad(&'static str),
+    Other(ImapError),
+}
+
+fn answer(e: SearchError) -> Answer {
+    match e {
+        SearchError::BadCharset => Answer::BadCharset,
+        SearchError::InvalidString => Answer::Bad("Invalid search string for the given charset."),
+        SearchError::TooDeep => Answer::Bad("Search keys are nested too deeply."),
+        SearchError::Storage(e) => Answer::Other(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hits(uids: &[u32]) -> Vec<Hit> {
+        uids.iter()
+            .enumerate()
+            .map(|(i, &uid)| Hit {
+                seq: u32::try_from(i + 1).unwrap_or(0),
+                uid,
+                modseq: u64::from(uid) * 10,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn saved_value_follows_rfc5182_table() {
+        use SearchReturn as R;
+        let h = hits(&[2, 10, 11, 12, 21]);
+        let saved = |opts: &[R]| {
+            Returns::new(Some(opts))
+                .saved(&h)
+                .iter()
+                .collect::<Vec<u32>>()
+        };
+        assert_eq!(saved(&[R::Save, R::Min]), vec![2]);
+        assert_eq!(saved(&[R::Max, R::Save]), vec![21]);
+        assert_eq!(saved(&[R::Max, R::Save, R::Min]), vec![2, 21]);
+        assert_eq!(
+            saved(&[R::Max, R::Save, R::Min, R::Count]),
+            vec![2, 10, 11, 12, 21]
+        );
+        assert_eq!(saved(&[R::All, R::Save, R::Min]), vec![2, 10, 11, 12, 21]);
+        assert_eq!(saved(&[R::Save]), vec![2, 10, 11, 12, 21]);
+        assert!(Returns::new(Some(&[])).all);
+        assert!(!Returns::new(Some(&[R::Save])).sends_esearch());
+        assert!(!Returns::new(None).extended);
+    }
+
+    #[test]
+    fn esearch_modseq_picks_per_rfc4731() {
+        use SearchReturn as R;
+        let h = hits(&[2, 10, 5]);
+        let m = |opts: &[R]| esearch_modseq(Returns::new(Some(opts)), &h, Some(100));
+        assert_eq!(m(&[R::Min]), Some(20));
+        assert_eq!(m(&[R::Max]), Some(50));
+        assert_eq!(m(&[R::Min, R::Max]), Some(50));
+        assert_eq!(m(&[R::Min, R::Count]), Some(100));
+        assert_eq!(
+            esearch_modseq(Returns::new(Some(&[R::Min])), &h, None),
+            None
+        );
+    }
+}

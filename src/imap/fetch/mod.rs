@@ -1,0 +1,349 @@
+//! FETCH and UID FETCH (RFC 3501 6.4.5, 6.4.8, 7.4.2) over the storage view.
+//!
+//! # Design
+//!
+//! [`FetchPlan`] decides once per command what each message needs: metadata only (FLAGS, UID,
+//! INTERNALDATE, RFC822.SIZE, MODSEQ come from the view, no I/O), the MIME structure (ENVELOPE,
+//! BODY, BODYSTRUCTURE and sections other than the whole message), the file (any section), and
+//! whether `\Seen` is set.
+//!
+//! Messages are handled in batches of [`FETCH_BATCH_MESSAGES`]: one `\Seen` store, one cache
+//! lookup and one cache write per batch, then one response per message. Responses are flushed
+//! whenever the output passes [`FETCH_FLUSH_BYTES`] and bodies are streamed (see `body`), so
+//! neither `FETCH 1:* FLAGS` on 100,000 messages nor `BODY[]` of a 50 MiB message builds up in
+//! memory, and a client that reads nothing blocks the command instead of growing buffers.
+//!
+//! `\Seen` is set before the batch's responses are written, so FLAGS in the same response already
+//! shows it, and the implicit FLAGS RFC 3501 6.4.5 asks for is appended to the response of every
+//! message whose flags changed (as Dovecot does). EXAMINE never changes flags.
+//!
+//! The view is never refreshed here, so sequence numbers do not move during a FETCH. A message
+//! another session expunged after our view was taken still answers metadata from the view; when
+//! its file is needed and gone, it gets no response and the command ends with
+//! `NO [EXPUNGEISSUED]` (RFC 2180 4.1.2, Dovecot's choice). Messages larger than the configured
+//! maximum message size are streamed but not parsed; asking for their structure fails the command
+//! with `NO [CANNOT]` after the other messages were answered.
+
+mod body;
+pub mod plan;
+pub mod structure;
+
+use std::collections::HashSet;
+
+use bytes::Bytes;
+
+pub use body::Scratch;
+pub use plan::{FetchPlan, Item};
+
+use crate::imap::proto::date::DateTime;
+use crate::imap::proto::encode::FetchResponse;
+use crate::imap::response::ImapError;
+use crate::imap::selected::Selected;
+use crate::limits::{FETCH_BATCH_MESSAGES, FETCH_FLUSH_BYTES};
+use crate::mime::{MessageInfo, write_body, write_envelope};
+use crate::server::conn::Conn;
+use crate::storage::{MessageMeta, StorageError, StoreOp, StoreRequest, SystemFlags};
+
+/// How a FETCH run ended, when it did not fail outright.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Finished {
+    /// Some message was gone when its file was needed: answer `NO [EXPUNGEISSUED]`.
+    pub expunged: bool,
+    /// Some message was too large to parse for its structure.
+    pub too_large: bool,
+}
+
+/// Why a FETCH run stopped early.
+#[derive(Debug)]
+pub enum Abort {
+    /// A failure the tagged answer reports; every response written so far is complete.
+    Imap(ImapError),
+    /// The connection is unusable (client gone, write timeout, or a literal that could not be
+    /// completed): close it without another word.
+    Disconnect,
+}
+
+impl From<StorageError> for Abort {
+    fn from(e: StorageError) -> Self {
+        Abort::Imap(e.into())
+    }
+}
+
+/// Writes the FETCH responses for `uids` (ascending UIDs of messages in the view).
+pub async fn run(
+    sel: &mut Selected,
+    conn: &mut Conn,
+    uids: &[u32],
+    plan: &FetchPlan,
+    max_parse: u64,
+) -> Result<Finished, Abort> {
+    let mut done = Finished::default();
+    let mut scratch = Scratch::new();
+    for batch in uids.chunks(FETCH_BATCH_MESSAGES) {
+        let mut metas = sel.metas(batch);
+        if let Some(since) = plan.changed_since {
+            metas.retain(|(_, m)| m.modseq > since);
+        }
+        if metas.is_empty() {
+            continue;
+        }
+        let newly_seen = if plan.sets_seen && !sel.read_only() {
+            let seen = set_seen(sel, conn, &metas).await?;
+            if !seen.is_empty() {
+                let batch_uids: Vec<u32> = metas.iter().map(|(_, m)| m.uid).collect();
+                metas = sel.metas(&batch_uids);
+            }
+            seen
+        } else {
+            HashSet::new()
+        };
+        let blobs = if plan.needs_structure {
+            let batch_uids: Vec<u32> = metas.iter().map(|(_, m)| m.uid).collect();
+            structure::cached_blobs(&sel.view, &batch_uids).await
+        } else {
+            Vec::new()
+        };
+        let mut parsed = Vec::new();
+        for (i, (seq, meta)) in metas.iter().enumerate() {
+            let cached = blobs
+                .get(i)
+                .and_then(Option::as_ref)
+                .and_then(|b| structure::decode(b, meta.virt_size));
+            let msg = Message {
+                seq: *seq,
+                meta,
+                info: cached,
+                newly_seen: newly_seen.contains(&meta.uid),
+            };
+            let res =
+                write_message(sel, conn, plan, msg, max_parse, &mut scratch, &mut parsed).await;
+            match res {
+                Ok(Written::Yes) => {}
+                Ok(Written::Expunged) => done.expunged = true,
+                Ok(Written::TooLarge) => done.too_large = true,
+                Err(e) => {
+                    structure::store_blobs(&sel.view, parsed).await;
+                    return Err(e);
+                }
+            }
+            if conn.out().len() >= FETCH_FLUSH_BYTES && conn.flush().await.is_err() {
+                return Err(Abort::Disconnect);
+            }
+        }
+        structure::store_blobs(&sel.view, parsed).await;
+    }
+    Ok(done)
+}
+
+/// Sets `\Seen` on the messages of the batch that lack it; returns the UIDs it was set on.
+async fn set_seen(
+    sel: &mut Selected,
+    conn: &mut Conn,
+    metas: &[(u32, MessageMeta)],
+) -> Result<HashSet<u32>, Abort> {
+    let unseen: Vec<u32> = metas
+        .iter()
+        .filter(|(_, m)| !m.flags.system.contains(SystemFlags::SEEN))
+        .map(|(_, m)| m.uid)
+        .collect();
+    if unseen.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let request = StoreRequest {
+        op: StoreOp::Add,
+        flags: SystemFlags::SEEN,
+        keywords: Vec::new(),
+        unchanged_since: None,
+    };
+    let outcome = sel.view.store(&unseen, request).await?;
+    if outcome.keywords_changed {
+        sel.write_flags(conn.out());
+    }
+    Ok(outcome.updated.iter().map(|(_, u)| u.uid).collect())
+}
+
+struct Message<'a> {
+    seq: u32,
+    meta: &'a MessageMeta,
+    info: Option<MessageInfo>,
+    newly_seen: bool,
+}
+
+enum Written {
+    Yes,
+    Expunged,
+    TooLarge,
+}
+
+/// Writes one message's response, opening and parsing the message only when the plan needs it.
+async fn write_message(
+    sel: &Selected,
+    conn: &mut Conn,
+    plan: &FetchPlan,
+    msg: Message<'_>,
+    max_parse: u64,
+    scratch: &mut Scratch,
+    parsed: &mut Vec<(u32, Bytes)>,
+) -> Result<Written, Abort> {
+    let Message {
+        seq,
+        meta,
+        mut info,
+        newly_seen,
+    } = msg;
+    let wants_structure = plan.needs_structure && info.is_none();
+    let mut file = if plan.needs_file || wants_structure {
+        match sel.view.open_message(meta.uid).await {
+            Ok(f) => Some(f),
+            Err(StorageError::Expunged) => return Ok(Written::Expunged),
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        None
+    };
+    if wants_structure && let Some(f) = file.as_mut() {
+        match structure::parse(f, max_parse).await {
+            Ok(i) => {
+                if i.virtual_size() == meta.virt_size {
+                    parsed.push((meta.uid, Bytes::from(i.to_cache_bytes())));
+                } else {
+                    // `decode` would refuse this blob on every read, so storing it would only
+                    // grow the cache by one dead entry per FETCH.
+                    tracing::warn!(
+                        uid = meta.uid,
+                        parsed = i.virtual_size(),
+                        stored = meta.virt_size,
+                        "message size differs between storage and MIME parser; not caching"
+                    );
+                }
+                info = Some(i);
+            }
+            Err(structure::ParseError::TooLarge) => {
+                tracing::warn!(
+                    uid = meta.uid,
+                    size = f.phys_size,
+                    "message too large to parse its structure"
+                );
+                return Ok(Written::TooLarge);
+            }
+            Err(structure::ParseError::Storage(e)) => return Err(e.into()),
+        }
+    }
+    let start = conn.out().len();
+    let mut committed = false;
+    let mut f = FetchResponse::start(conn.out(), seq);
+    for item in &plan.items {
+        match item {
+            Item::Uid => f.uid(conn.out(), meta.uid),
+            Item::Flags => {
+                let (flags, recent) = sel.flags_of(meta);
+                f.flags(conn.out(), &flags, recent);
+            }
+            Item::InternalDate => {
+                f.item(conn.out(), "INTERNALDATE");
+                write_internal_date(conn.out(), meta.internal_date);
+            }
+            Item::Rfc822Size => f.rfc822_size(conn.out(), meta.virt_size),
+            Item::ModSeq => f.modseq(conn.out(), meta.modseq),
+            Item::Envelope | Item::Body | Item::BodyStructure => {
+                let Some(info) = info.as_ref() else {
+                    conn.out().truncate(start);
+                    return Err(StorageError::Corrupt("structure missing".into()).into());
+                };
+                match item {
+                    Item::Envelope => {
+                        f.item(conn.out(), "ENVELOPE");
+                        write_envelope(conn.out(), info.envelope());
+                    }
+                    Item::Body => {
+                        f.item(conn.out(), "BODY");
+                        write_body(conn.out(), info, false);
+                    }
+                    _ => {
+                        f.item(conn.out(), "BODYSTRUCTURE");
+                        write_body(conn.out(), info, true);
+                    }
+                }
+            }
+            Item::Section(section) => {
+                let Some(file) = file.as_mut() else {
+                    conn.out().truncate(start);
+                    return Err(StorageError::Corrupt("message file not opened".into()).into());
+                };
+                let res = body::write_section(
+                    conn,
+                    &mut f,
+                    section,
+                    info.as_ref(),
+                    file,
+                    scratch,
+                    &mut committed,
+                )
+                .await;
+                match res {
+                    Ok(()) => {}
+                    Err(body::SectionError::Before(e)) if !committed => {
+                        conn.out().truncate(start);
+                        return Err(e.into());
+                    }
+                    Err(body::SectionError::Before(e)) => {
+                        tracing::error!(error = %e, "FETCH failed inside a response");
+                        conn.out().clear();
+                        return Err(Abort::Disconnect);
+                    }
+                    Err(body::SectionError::Broken(why)) => {
+                        tracing::error!(error = %why, "FETCH body could not be completed");
+                        if committed {
+                            conn.out().clear();
+                        } else {
+                            conn.out().truncate(start);
+                        }
+                        return Err(Abort::Disconnect);
+                    }
+                }
+            }
+        }
+    }
+    if newly_seen && !plan.has_flags {
+        // RFC 3501 6.4.5: the \Seen change is reported as part of this response.
+        let (flags, recent) = sel.flags_of(meta);
+        f.flags(conn.out(), &flags, recent);
+    }
+    f.finish(conn.out());
+    Ok(Written::Yes)
+}
+
+/// `"dd-Mon-yyyy hh:mm:ss +0000"`: INTERNALDATE is stored as an instant, so it is shown in UTC,
+/// with a two-digit day as Dovecot writes it (RFC 3501 allows a space instead; some clients'
+/// parsers only accept digits).
+pub fn write_internal_date(out: &mut Vec<u8>, ts: i64) {
+    let Some(dt) =
+        DateTime::from_unix_timestamp(ts, 0).or_else(|| DateTime::from_unix_timestamp(0, 0))
+    else {
+        out.extend_from_slice(b"\"01-Jan-1970 00:00:00 +0000\"");
+        return;
+    };
+    let mut s = dt.to_string().into_bytes();
+    if let Some(c) = s.get_mut(1)
+        && *c == b' '
+    {
+        *c = b'0';
+    }
+    out.extend_from_slice(&s);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_date_has_two_digit_day_in_utc() {
+        let mut out = Vec::new();
+        write_internal_date(&mut out, 0);
+        assert_eq!(out, b"\"01-Jan-1970 00:00:00 +0000\"");
+        out.clear();
+        // 1996-07-17 09:44:25 UTC (RFC 3501's example instant).
+        write_internal_date(&mut out, 837_596_665);
+        assert_eq!(out, b"\"17-Jul-1996 09:44:25 +0000\"");
+    }
+}

@@ -1,0 +1,331 @@
+//! Turning the parsed FETCH attribute list into what one message's response needs: the items in
+//! the order they are written, and whether the message file, its MIME structure or a `\Seen`
+//! change are needed at all (so `FETCH 1:* FLAGS` never opens a file).
+
+use std::collections::HashSet;
+
+use crate::imap::proto::encode::write_section;
+use crate::imap::proto::types::{FetchAttr, Partial, Section, SectionText};
+use crate::imap::response::ImapError;
+use crate::mime::{self, SectionSpec};
+
+/// The text specifier of a section, owned (the mime module borrows it per use).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Text {
+    /// The whole part (`BODY[]`, `BODY[1.2]`).
+    Full,
+    /// `HEADER`
+    Header,
+    /// `HEADER.FIELDS (names)` (`not` = `.NOT`).
+    Fields {
+        /// Field names as the client sent them.
+        names: Vec<Vec<u8>>,
+        /// True for `HEADER.FIELDS.NOT`.
+        not: bool,
+    },
+    /// `TEXT`
+    Text,
+    /// `MIME`
+    Mime,
+}
+
+/// One body-section item: which bytes, which window, and the attribute it answers (for the
+/// response name: `BODY[...]<origin>`, `RFC822`, `RFC822.HEADER`, `RFC822.TEXT`).
+#[derive(Debug, Clone)]
+pub struct SectionItem {
+    /// The attribute as the client sent it.
+    pub attr: FetchAttr,
+    /// Part numbers; empty for the whole message.
+    pub path: Vec<u32>,
+    /// What of the part.
+    pub text: Text,
+    /// `<origin.count>`, if given.
+    pub partial: Option<(u64, u64)>,
+}
+
+impl SectionItem {
+    /// True for the whole message (`BODY[]`, `RFC822`): served from the file alone, with the
+    /// storage's virtual size, so it always matches RFC822.SIZE.
+    pub fn is_whole_message(&self) -> bool {
+        self.path.is_empty() && self.text == Text::Full
+    }
+
+    /// Calls `f` with the mime module's view of this section.
+    pub fn with_spec<R>(&self, f: impl FnOnce(&SectionSpec<'_>) -> R) -> R {
+        let names: Vec<&[u8]> = match &self.text {
+            Text::Fields { names, .. } => names.iter().map(Vec::as_slice).collect(),
+            _ => Vec::new(),
+        };
+        let text = match &self.text {
+            Text::Full => mime::SectionText::Full,
+            Text::Header => mime::SectionText::Header,
+            Text::Fields { not: false, .. } => mime::SectionText::HeaderFields(&names),
+            Text::Fields { not: true, .. } => mime::SectionText::HeaderFieldsNot(&names),
+            Text::Text => mime::SectionText::Text,
+            Text::Mime => mime::SectionText::Mime,
+        };
+        f(&SectionSpec {
+            path: &self.path,
+            text,
+        })
+    }
+
+    /// The names of HEADER.FIELDS[.NOT], borrowed as the mime module wants them.
+    pub fn field_names(&self) -> Vec<&[u8]> {
+        match &self.text {
+            Text::Fields { names, .. } => names.iter().map(Vec::as_slice).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// One item of a FETCH response, in the order it is written.
+#[derive(Debug, Clone)]
+pub enum Item {
+    /// `UID n`
+    Uid,
+    /// `FLAGS (...)`
+    Flags,
+    /// `INTERNALDATE "..."`
+    InternalDate,
+    /// `RFC822.SIZE n`
+    Rfc822Size,
+    /// `MODSEQ (n)` (RFC 7162)
+    ModSeq,
+    /// `ENVELOPE (...)`
+    Envelope,
+    /// `BODY (...)` (non-extensible structure)
+    Body,
+    /// `BODYSTRUCTURE (...)`
+    BodyStructure,
+    /// A body section.
+    Section(SectionItem),
+}
+
+/// What every message of one FETCH command needs.
+#[derive(Debug, Clone)]
+pub struct FetchPlan {
+    /// Items to write, duplicates removed, `UID` first for UID FETCH.
+    pub items: Vec<Item>,
+    /// Some item needs the MIME structure (ENVELOPE, BODY[STRUCTURE], a section other than the
+    /// whole message).
+    pub needs_structure: bool,
+    /// Some item reads the message file.
+    pub needs_file: bool,
+    /// Some item sets `\Seen` (RFC822, RFC822.TEXT, BODY[...] without PEEK).
+    pub sets_seen: bool,
+    /// FLAGS was asked for, so the implicit FLAGS after a `\Seen` change is not added again.
+    pub has_flags: bool,
+    /// CHANGEDSINCE (RFC 7162 3.1.4.1): only messages with a greater mod-sequence.
+    pub changed_since: Option<u64>,
+}
+
+fn partial(p: Option<Partial>) -> Option<(u64, u64)> {
+    p.map(|p| (u64::from(p.origin), u64::from(p.count.get())))
+}
+
+/// The key under which an item appears in the response; two attributes with the same key would
+/// produce the same response item, so only the first is kept (as Dovecot does).
+fn response_key(item: &Item) -> Vec<u8> {
+    match item {
+        Item::Uid => b"UID".to_vec(),
+        Item::Flags => b"FLAGS".to_vec(),
+        Item::InternalDate => b"INTERNALDATE".to_vec(),
+        Item::Rfc822Size => b"RFC822.SIZE".to_vec(),
+        Item::ModSeq => b"MODSEQ".to_vec(),
+        Item::Envelope => b"ENVELOPE".to_vec(),
+        Item::Body => b"BODY".to_vec(),
+        Item::BodyStructure => b"BODYSTRUCTURE".to_vec(),
+        Item::Section(s) => {
+            let mut k = Vec::new();
+            match &s.attr {
+                FetchAttr::Rfc822 => k.extend_from_slice(b"RFC822"),
+                FetchAttr::Rfc822Header => k.extend_from_slice(b"RFC822.HEADER"),
+                FetchAttr::Rfc822Text => k.extend_from_slice(b"RFC822.TEXT"),
+                FetchAttr::BodySection { section, .. } => {
+                    k.extend_from_slice(b"BODY[");
+                    write_section(&mut k, section);
+                    k.push(b']');
+                }
+                _ => {}
+            }
+            if let Some((origin, _)) = s.partial {
+                k.extend_from_slice(format!("<{origin}>").as_bytes());
+            }
+            k
+        }
+    }
+}
+
+fn section_item(attr: &FetchAttr, section: &Section, p: Option<Partial>) -> SectionItem {
+    let text = match &section.text {
+        None => Text::Full,
+        Some(SectionText::Header) => Text::Header,
+        Some(SectionText::Text) => Text::Text,
+        Some(SectionText::Mime) => Text::Mime,
+        Some(SectionText::HeaderFields(n)) => Text::Fields {
+            names: n.clone(),
+            not: false,
+        },
+        Some(SectionText::HeaderFieldsNot(n)) => Text::Fields {
+            names: n.clone(),
+            not: true,
+        },
+    };
+    SectionItem {
+        attr: attr.clone(),
+        path: section.part.iter().map(|n| n.get()).collect(),
+        text,
+        partial: partial(p),
+    }
+}
+
+fn whole(attr: FetchAttr, text: Text) -> SectionItem {
+    SectionItem {
+        attr,
+        path: Vec::new(),
+        text,
+        partial: None,
+    }
+}
+
+impl FetchPlan {
+    /// Builds the plan. BINARY and BINARY.SIZE (RFC 3516) are parsed but not implemented: they
+    /// answer BAD rather than return undecoded data a client would take as decoded.
+    pub fn new(
+        attrs: &[FetchAttr],
+        uid: bool,
+        changed_since: Option<u64>,
+    ) -> Result<FetchPlan, ImapError> {
+        let mut items = Vec::with_capacity(attrs.len() + 2);
+        if uid {
+            // RFC 3501 6.4.8: UID FETCH responses always carry the UID.
+            items.push(Item::Uid);
+        }
+        let mut sets_seen = false;
+        for a in attrs {
+            sets_seen |= a.sets_seen();
+            items.push(match a {
+                FetchAttr::Envelope => Item::Envelope,
+                FetchAttr::Flags => Item::Flags,
+                FetchAttr::InternalDate => Item::InternalDate,
+                FetchAttr::Rfc822Size => Item::Rfc822Size,
+                FetchAttr::Body => Item::Body,
+                FetchAttr::BodyStructure => Item::BodyStructure,
+                FetchAttr::Uid => Item::Uid,
+                FetchAttr::ModSeq => Item::ModSeq,
+                FetchAttr::Rfc822 => Item::Section(whole(a.clone(), Text::Full)),
+                FetchAttr::Rfc822Header => Item::Section(whole(a.clone(), Text::Header)),
+                FetchAttr::Rfc822Text => Item::Section(whole(a.clone(), Text::Text)),
+                FetchAttr::BodySection {
+                    section, partial, ..
+                } => Item::Section(section_item(a, section, *partial)),
+                FetchAttr::Binary { .. } | FetchAttr::BinarySize { .. } => {
+                    return Err(ImapError::NotSupported("BINARY"));
+                }
+            });
+        }
+        if changed_since.is_some() {
+            // RFC 7162 3.1.4.1: CHANGEDSINCE implies MODSEQ.
+            items.push(Item::ModSeq);
+        }
+        let mut seen = HashSet::new();
+        items.retain(|i| seen.insert(response_key(i)));
+        let needs_structure = items.iter().any(|i| match i {
+            Item::Envelope | Item::Body | Item::BodyStructure => true,
+            Item::Section(s) => !s.is_whole_message(),
+            _ => false,
+        });
+        let needs_file = items.iter().any(|i| matches!(i, Item::Section(_)));
+        let has_flags = items.iter().any(|i| matches!(i, Item::Flags));
+        Ok(FetchPlan {
+            items,
+            needs_structure,
+            needs_file,
+            sets_seen,
+            has_flags,
+            changed_since,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::num::NonZeroU32;
+
+    fn body(
+        peek: bool,
+        text: Option<SectionText>,
+        part: &[u32],
+        p: Option<(u32, u32)>,
+    ) -> FetchAttr {
+        FetchAttr::BodySection {
+            peek,
+            section: Section {
+                part: part.iter().filter_map(|n| NonZeroU32::new(*n)).collect(),
+                text,
+            },
+            partial: p
+                .and_then(|(o, c)| NonZeroU32::new(c).map(|count| Partial { origin: o, count })),
+        }
+    }
+
+    #[test]
+    fn uid_fetch_puts_uid_first_once() {
+        let p = FetchPlan::new(&[FetchAttr::Flags, FetchAttr::Uid], true, None);
+        let p = p.map(|p| p.items.iter().map(response_key).collect::<Vec<_>>());
+        assert_eq!(p.ok(), Some(vec![b"UID".to_vec(), b"FLAGS".to_vec()]));
+    }
+
+    #[test]
+    fn duplicates_by_response_name_are_dropped_but_seen_is_kept() {
+        let attrs = [
+            body(true, None, &[], None),
+            body(false, None, &[], None),
+            body(true, None, &[], Some((0, 10))),
+            body(true, None, &[], Some((0, 20))),
+        ];
+        let Ok(p) = FetchPlan::new(&attrs, false, None) else {
+            panic!("plan refused")
+        };
+        let keys: Vec<_> = p.items.iter().map(response_key).collect();
+        assert_eq!(keys, vec![b"BODY[]".to_vec(), b"BODY[]<0>".to_vec()]);
+        assert!(p.sets_seen);
+        assert!(p.needs_file);
+        assert!(!p.needs_structure, "BODY[] is served without parsing");
+    }
+
+    #[test]
+    fn structure_and_file_needs() {
+        let Ok(p) = FetchPlan::new(&[FetchAttr::Flags, FetchAttr::Envelope], false, None) else {
+            panic!("plan refused")
+        };
+        assert!(p.needs_structure && !p.needs_file && !p.sets_seen && p.has_flags);
+        let Ok(p) = FetchPlan::new(&[FetchAttr::Rfc822Header], false, None) else {
+            panic!("plan refused")
+        };
+        assert!(p.needs_structure && p.needs_file && !p.sets_seen);
+        let Ok(p) = FetchPlan::new(
+            &[body(false, Some(SectionText::Mime), &[1], None)],
+            false,
+            None,
+        ) else {
+            panic!("plan refused")
+        };
+        assert!(p.needs_structure && p.sets_seen);
+    }
+
+    #[test]
+    fn binary_is_refused_and_changedsince_adds_modseq() {
+        let bin = FetchAttr::BinarySize { part: Vec::new() };
+        assert!(matches!(
+            FetchPlan::new(&[bin], false, None),
+            Err(ImapError::NotSupported(_))
+        ));
+        let Ok(p) = FetchPlan::new(&[FetchAttr::Flags], false, Some(5)) else {
+            panic!("plan refused")
+        };
+        assert!(matches!(p.items.last(), Some(Item::ModSeq)));
+    }
+}

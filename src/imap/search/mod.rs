@@ -1,0 +1,49 @@
+//! The SEARCH engine: which messages of the selected mailbox match a search program.
+//!
+//! # Design
+//!
+//! A parsed [`SearchKey`](crate::imap::proto::types::SearchKey) tree is first compiled
+//! ([`Program::compile`]) against the view: strings are checked against the CHARSET and
+//! lower-cased once, keywords become bit masks of the mailbox's keyword table, sequence sets
+//! (with `*` and the saved `$` result) become [`ResolvedSet`](crate::imap::proto::sequence::ResolvedSet)s, and dates become day numbers.
+//!
+//! The compiled tree is then evaluated with three-valued logic (`Some(true)`, `Some(false)`,
+//! `None` = "cannot tell yet") in up to three stages per message, each stage only for the messages
+//! the previous one left undecided:
+//!
+//! 1. **metadata**: flags, keywords, `\Recent`, sizes, INTERNALDATE, UIDs, sequence numbers and
+//!    modseqs come from the view; no file is touched. `AND` stops at the first false key and `OR`
+//!    at the first true one, so `UNSEEN FROM x` never opens the header of a seen message.
+//! 2. **header**: FROM/TO/CC/BCC/SUBJECT/HEADER and SENT* need the header. When every header key
+//!    names one of [`CACHED_FIELDS`] (and there is no TEXT), the fields come from a per-message
+//!    cache entry ([`SEARCH_HEADER_CACHE`]) written the first time the header was read, so a
+//!    repeated `SEARCH FROM x` on a large mailbox opens no message file at all. Otherwise only the
+//!    header block of the file is read.
+//! 3. **body**: BODY and TEXT read the message (at most [`MAX_SEARCH_MESSAGE_BYTES`](crate::limits::MAX_SEARCH_MESSAGE_BYTES)) and match
+//!    the decoded text of its text parts (quoted-printable, base64, charsets; see
+//!    [`crate::mime::MessageInfo::body_text`]).
+//!
+//! Messages are processed in batches of [`SEARCH_BATCH`](crate::limits::SEARCH_BATCH), so the cache is read and written in
+//! one storage call per batch and memory stays bounded: one message's data at a time plus the
+//! list of hits. A message expunged by another session while the search runs cannot be opened:
+//! it simply does not match.
+//!
+//! Semantics chosen where RFC 3501 leaves room (and why):
+//! - BEFORE/ON/SINCE compare the calendar date of INTERNALDATE **in UTC** (the server's zone is
+//!   not configurable; UTC makes answers independent of the host's TZ setting).
+//! - SENT* use the date as written in `Date:` (time and zone disregarded, RFC 3501 6.4.4); a
+//!   message without a usable `Date:` matches no SENT* key (and so matches `NOT SENTON x`).
+//! - String keys are case-insensitive substring matches after Unicode lower-casing, on decoded
+//!   (RFC 2047) header values; `HEADER name ""` matches every message that has the field.
+//! - A bare sequence-set key with numbers beyond the mailbox simply matches nothing there (as
+//!   Dovecot): SEARCH is a question, not an operation on those messages.
+
+#![deny(missing_docs)]
+
+mod eval;
+mod program;
+mod source;
+
+pub use eval::{Hit, run};
+pub use program::{Program, SearchError, charset_supported};
+pub use source::{CACHED_FIELDS, SEARCH_HEADER_CACHE};

@@ -1,0 +1,309 @@
+//! Compiling a parsed search-key tree into what the evaluator runs, against one view.
+
+use thiserror::Error;
+
+use super::source::is_cached_field;
+use crate::imap::proto::sequence::{ResolvedSet, SequenceSet, SequenceSetItem};
+use crate::imap::proto::types::{Atom, Date, SearchKey};
+use crate::imap::selected::Selected;
+use crate::limits::MAX_SEARCH_DEPTH;
+use crate::storage::{StorageError, SystemFlags};
+
+/// Why a search could not run.
+#[derive(Debug, Error)]
+pub enum SearchError {
+    /// CHARSET other than UTF-8 / US-ASCII (`NO [BADCHARSET (UTF-8 US-ASCII)]`).
+    #[error("unsupported charset")]
+    BadCharset,
+    /// A search string is not valid in the command's charset (`BAD`).
+    #[error("search string is not valid UTF-8")]
+    InvalidString,
+    /// The key tree is deeper than the parser allows (only reachable by building keys in code).
+    #[error("search keys nested too deeply")]
+    TooDeep,
+    /// Reading a message or the cache failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// How a date key compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cmp {
+    /// BEFORE / SENTBEFORE: strictly earlier day.
+    Before,
+    /// ON / SENTON: same day.
+    On,
+    /// SINCE / SENTSINCE: same day or later.
+    Since,
+}
+
+impl Cmp {
+    pub(crate) fn test(self, day: i64, key: i64) -> bool {
+        match self {
+            Cmp::Before => day < key,
+            Cmp::On => day == key,
+            Cmp::Since => day >= key,
+        }
+    }
+}
+
+/// One node of a compiled program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Node {
+    /// ALL (and degenerate keys known in advance, e.g. KEYWORD of an unknown keyword is `Const(false)`).
+    Const(bool),
+    /// Every child must match.
+    And(Vec<Node>),
+    /// Either must match.
+    Or(Box<Node>, Box<Node>),
+    /// Negation.
+    Not(Box<Node>),
+    /// A system flag is set (`set`) or clear.
+    System { flag: SystemFlags, set: bool },
+    /// Any keyword bit of `mask` is set (`set`), or none is.
+    Keyword { mask: u64, set: bool },
+    /// `\Recent` for this session (`true`) or not.
+    Recent(bool),
+    /// Sequence number in the set.
+    Seq(ResolvedSet),
+    /// UID in the set.
+    Uid(ResolvedSet),
+    /// INTERNALDATE's UTC day compared with a day number.
+    Internal(Cmp, i64),
+    /// Date: header's day compared with a day number.
+    Sent(Cmp, i64),
+    /// RFC822.SIZE greater than.
+    Larger(u64),
+    /// RFC822.SIZE less than.
+    Smaller(u64),
+    /// CONDSTORE modseq at least.
+    ModSeq(u64),
+    /// A header field (name as sent) whose decoded value contains the lower-cased needle.
+    Header { name: Vec<u8>, needle: String },
+    /// Decoded body text contains the lower-cased needle.
+    Body(String),
+    /// Header or decoded body text contains the lower-cased needle.
+    Text(String),
+}
+
+/// What a program needs beyond the metadata.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Needs {
+    /// Some key looks at header fields.
+    pub header: bool,
+    /// Every header key can be answered from the search header cache.
+    pub cacheable: bool,
+    /// Some key looks at the body (BODY, TEXT).
+    pub body: bool,
+}
+
+/// A compiled search program, ready to run on the view it was compiled against.
+#[derive(Debug, Clone)]
+pub struct Program {
+    pub(crate) root: Node,
+    pub(crate) needs: Needs,
+    /// The program contains a MODSEQ key (RFC 7162: answers carry the highest modseq).
+    pub uses_modseq: bool,
+}
+
+/// True for the charsets mailcove accepts in `CHARSET` (none given means US-ASCII).
+pub fn charset_supported(charset: Option<&[u8]>) -> bool {
+    charset.is_none_or(|c| c.eq_ignore_ascii_case(b"UTF-8") || c.eq_ignore_ascii_case(b"US-ASCII"))
+}
+
+impl Program {
+    /// Compiles `key` for the selected mailbox `sel` with the command's CHARSET.
+    ///
+    /// Strings are taken as UTF-8 for both accepted charsets: US-ASCII is a subset, and clients
+    /// that say US-ASCII (or nothing) while sending 8-bit text mean UTF-8.
+    pub fn compile(
+        key: &SearchKey,
+        charset: Option<&[u8]>,
+        sel: &Selected,
+    ) -> Result<Program, SearchError> {
+        if !charset_supported(charset) {
+            return Err(SearchError::BadCharset);
+        }
+        let mut c = Compiler {
+            sel,
+            uses_modseq: false,
+        };
+        let root = c.node(key, 0)?;
+        let mut needs = Needs {
+            cacheable: true,
+            ..Needs::default()
+        };
+        scan_needs(&root, &mut needs);
+        if !needs.header {
+            needs.cacheable = false;
+        }
+        Ok(Program {
+            root,
+            needs,
+            uses_modseq: c.uses_modseq,
+        })
+    }
+}
+
+fn scan_needs(n: &Node, needs: &mut Needs) {
+    match n {
+        Node::And(list) => list.iter().for_each(|c| scan_needs(c, needs)),
+        Node::Or(a, b) => {
+            scan_needs(a, needs);
+            scan_needs(b, needs);
+        }
+        Node::Not(a) => scan_needs(a, needs),
+        Node::Header { name, .. } => {
+            needs.header = true;
+            needs.cacheable &= is_cached_field(name);
+        }
+        Node::Sent(..) => {
+            needs.header = true;
+            needs.cacheable &= is_cached_field(b"Date");
+        }
+        Node::Body(_) => needs.body = true,
+        Node::Text(_) => {
+            needs.header = true;
+            needs.body = true;
+            needs.cacheable = false;
+        }
+        _ => {}
+    }
+}
+
+struct Compiler<'a> {
+    sel: &'a Selected,
+    uses_modseq: bool,
+}
+
+fn needle(s: &[u8]) -> Result<String, SearchError> {
+    std::str::from_utf8(s)
+        .map(str::to_lowercase)
+        .map_err(|_| SearchError::InvalidString)
+}
+
+impl Compiler<'_> {
+    fn node(&mut self, key: &SearchKey, depth: usize) -> Result<Node, SearchError> {
+        use SearchKey as K;
+        // The parser already caps nesting at MAX_SEARCH_DEPTH; a tree built in code is held to
+        // the same bound so compiling and evaluating can never run out of stack.
+        if depth > MAX_SEARCH_DEPTH + 1 {
+            return Err(SearchError::TooDeep);
+        }
+        let flag = |flag, set| Node::System { flag, set };
+        let header = |name: &[u8], s: &[u8]| -> Result<Node, SearchError> {
+            Ok(Node::Header {
+                name: name.to_vec(),
+                needle: needle(s)?,
+            })
+        };
+        Ok(match key {
+            K::And(keys) => {
+                let mut out = Vec::with_capacity(keys.len());
+                for k in keys {
+                    out.push(self.node(k, depth + 1)?);
+                }
+                Node::And(out)
+            }
+            K::Or(a, b) => Node::Or(
+                Box::new(self.node(a, depth + 1)?),
+                Box::new(self.node(b, depth + 1)?),
+            ),
+            K::Not(a) => Node::Not(Box::new(self.node(a, depth + 1)?)),
+            K::All => Node::Const(true),
+            K::Answered => flag(SystemFlags::ANSWERED, true),
+            K::Unanswered => flag(SystemFlags::ANSWERED, false),
+            K::Deleted => flag(SystemFlags::DELETED, true),
+            K::Undeleted => flag(SystemFlags::DELETED, false),
+            K::Draft => flag(SystemFlags::DRAFT, true),
+            K::Undraft => flag(SystemFlags::DRAFT, false),
+            K::Flagged => flag(SystemFlags::FLAGGED, true),
+            K::Unflagged => flag(SystemFlags::FLAGGED, false),
+            K::Seen => flag(SystemFlags::SEEN, true),
+            K::Unseen => flag(SystemFlags::SEEN, false),
+            K::Recent => Node::Recent(true),
+            K::Old => Node::Recent(false),
+            // RFC 3501: NEW is equivalent to (RECENT UNSEEN).
+            K::New => Node::And(vec![Node::Recent(true), flag(SystemFlags::SEEN, false)]),
+            K::Keyword(k) => self.keyword(k, true),
+            K::Unkeyword(k) => self.keyword(k, false),
+            K::Larger(n) => Node::Larger(u64::from(*n)),
+            K::Smaller(n) => Node::Smaller(u64::from(*n)),
+            K::Before(d) => Node::Internal(Cmp::Before, d.days_since_epoch()),
+            K::On(d) => Node::Internal(Cmp::On, d.days_since_epoch()),
+            K::Since(d) => Node::Internal(Cmp::Since, d.days_since_epoch()),
+            K::SentBefore(d) => sent(Cmp::Before, *d),
+            K::SentOn(d) => sent(Cmp::On, *d),
+            K::SentSince(d) => sent(Cmp::Since, *d),
+            K::From(s) => header(b"From", s)?,
+            K::To(s) => header(b"To", s)?,
+            K::Cc(s) => header(b"Cc", s)?,
+            K::Bcc(s) => header(b"Bcc", s)?,
+            K::Subject(s) => header(b"Subject", s)?,
+            K::Header(name, s) => header(name, s)?,
+            K::Body(s) => Node::Body(needle(s)?),
+            K::Text(s) => Node::Text(needle(s)?),
+            K::Uid(set) => self.uid_set(set),
+            K::SequenceSet(set) => self.seq_set(set),
+            K::ModSeq { modseq, .. } => {
+                // Per-flag modseqs are not kept; a message's modseq is an upper bound of every
+                // entry's, which RFC 7162 3.1.5 allows a server to use.
+                self.uses_modseq = true;
+                Node::ModSeq(*modseq)
+            }
+        })
+    }
+
+    fn keyword(&self, k: &Atom, set: bool) -> Node {
+        let mut mask = 0u64;
+        for (i, name) in self.sel.view.keywords().iter().enumerate() {
+            if i < 64 && name.eq_ignore_ascii_case(k.as_str()) {
+                mask |= 1 << i;
+            }
+        }
+        if mask == 0 {
+            // No message can carry a keyword the mailbox has never seen.
+            return Node::Const(!set);
+        }
+        Node::Keyword { mask, set }
+    }
+
+    fn saved(&self) -> ResolvedSet {
+        self.sel.saved.clone().unwrap_or_default()
+    }
+
+    /// `UID set`: `*` is the highest UID, `$` the saved UIDs.
+    fn uid_set(&self, set: &SequenceSet) -> Node {
+        let star = self.sel.view.messages().last_uid().unwrap_or(0);
+        let saved = self.saved();
+        Node::Uid(set.resolve(star, Some(&saved)))
+    }
+
+    /// A bare set names sequence numbers, except `$`, which holds UIDs (RFC 5182 saves UIDs
+    /// here), so the two parts become two nodes.
+    fn seq_set(&self, set: &SequenceSet) -> Node {
+        let exists = self.sel.view.len();
+        let plain: Vec<SequenceSetItem> = set
+            .items()
+            .iter()
+            .filter(|i| !matches!(i, SequenceSetItem::Saved))
+            .copied()
+            .collect();
+        let seqs = SequenceSet::new(plain)
+            .map(|s| s.resolve(exists, None))
+            .unwrap_or_default();
+        if !set.uses_saved() {
+            return Node::Seq(seqs);
+        }
+        let saved = Node::Uid(self.saved());
+        if seqs.is_empty() {
+            saved
+        } else {
+            Node::Or(Box::new(Node::Seq(seqs)), Box::new(saved))
+        }
+    }
+}
+
+fn sent(cmp: Cmp, d: Date) -> Node {
+    Node::Sent(cmp, d.days_since_epoch())
+}

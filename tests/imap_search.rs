@@ -1,0 +1,597 @@
+//! SEARCH and UID SEARCH against the real binary, as wire transcripts: every RFC 3501 key with a
+//! match and a non-match, OR/NOT/nesting, CHARSET and BADCHARSET, encoded words, base64 and
+//! quoted-printable bodies, dates (INTERNALDATE in UTC, Date: as written), sizes, ESEARCH
+//! (RFC 4731), SEARCHRES `$` (RFC 5182), a message expunged by another session during a search,
+//! and the nesting limit.
+
+mod common;
+
+use common::*;
+
+/// Message 1: plain text, \Seen \Answered, INTERNALDATE 7-Feb-1994 21:52 -0800 = 8-Feb 05:52 UTC.
+const M1: &str = "Date: Mon, 7 Feb 1994 21:52:25 -0800\r\n\
+From: Alice Example <alice@example.com>\r\n\
+To: Bob <bob@example.org>\r\n\
+Cc: carol@example.net\r\n\
+Subject: Quarterly report\r\n\
+Message-ID: <m1@example.com>\r\n\
+\r\n\
+The numbers are in. Revenue is up.\r\n";
+
+/// Message 2: encoded-word From and Subject, Bcc, X-Mailer, a base64 UTF-8 body; \Flagged $Important.
+const M2: &str = "Date: Mon, 15 Mar 2021 09:00:00 +0100\r\n\
+From: =?UTF-8?B?SsO2cmcgTcO8bGxlcg==?= <joerg@example.de>\r\n\
+To: alice@example.com\r\n\
+Bcc: secret-list@example.com\r\n\
+Subject: =?UTF-8?B?R3LDvMOfZSBhdXMgS8O2bG4=?=\r\n\
+X-Mailer: mutt 2.0\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+RGllIFN0cmHDn2UgbmFjaCBTw7xkZW4gaXN0IGdlc3BlcnJ0Lg0K\r\n";
+
+/// Message 3: no Date:, multipart/alternative with an ISO-8859-1 quoted-printable text part and
+/// an HTML part; \Draft \Deleted.
+const M3: &str = "From: Carol <carol@example.net>\r\n\
+To: bob@example.org\r\n\
+Subject: Menu\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/alternative; boundary=\"b1\"\r\n\
+\r\n\
+--b1\r\n\
+Content-Type: text/plain; charset=iso-8859-1\r\n\
+Content-Transfer-Encoding: quoted-printable\r\n\
+\r\n\
+Caf=E9 cr=E8me br=FBl=E9e\r\n\
+--b1\r\n\
+Content-Type: text/html; charset=utf-8\r\n\
+\r\n\
+<p>Dessert <b>tonight</b></p>\r\n\
+--b1--\r\n";
+
+/// Message 4: large, Date: in -0500 (the next day in UTC), \Seen $Junk; its text ends in a needle.
+fn m4() -> String {
+    let mut m = "Date: Mon, 1 Jan 2024 23:30:00 -0500\r\n\
+From: Dave <dave@example.com>\r\n\
+To: bob@example.org\r\n\
+Subject: big\r\n\
+\r\n"
+        .to_string();
+    for _ in 0..80 {
+        m.push_str(&"x".repeat(76));
+        m.push_str("\r\n");
+    }
+    m.push_str("needle-in-haystack\r\n");
+    m
+}
+
+fn ok(lines: &[String]) {
+    let last = lines.last().map(String::as_str).unwrap_or("");
+    let tagged_ok = last.split(' ').nth(1) == Some("OK");
+    assert!(tagged_ok, "expected OK, got {lines:?}");
+}
+
+fn login(s: &Server) -> Client {
+    let mut c = s.imap();
+    assert!(c.line().starts_with("* OK"));
+    ok(&c.cmd("l", "LOGIN demo demo"));
+    c
+}
+
+/// APPEND with a non-synchronizing literal (LITERAL+), flags and an internal date.
+fn append(c: &mut Client, flags: &str, date: &str, msg: &str) {
+    c.send_raw(
+        format!(
+            "ap APPEND INBOX ({flags}) \"{date}\" {{{}+}}\r\n{msg}\r\n",
+            msg.len()
+        )
+        .as_bytes(),
+    );
+    ok(&c.until("ap "));
+}
+
+/// The four fixture messages: 1 and 2 are seen by an earlier session (not \Recent), 3 and 4 are
+/// \Recent for the returned session, which has INBOX selected.
+fn fixture(s: &Server) -> Client {
+    let mut a = login(s);
+    append(
+        &mut a,
+        "\\Seen \\Answered",
+        "07-Feb-1994 21:52:25 -0800",
+        M1,
+    );
+    append(
+        &mut a,
+        "\\Flagged $Important",
+        "15-Mar-2021 09:00:00 +0100",
+        M2,
+    );
+    ok(&a.cmd("s", "SELECT INBOX"));
+    ok(&a.cmd("o", "LOGOUT"));
+    let mut b = login(s);
+    append(
+        &mut b,
+        "\\Draft \\Deleted",
+        "01-Jan-2024 12:00:00 +0000",
+        M3,
+    );
+    append(&mut b, "\\Seen $Junk", "02-Jan-2024 04:30:00 +0000", &m4());
+    let sel = b.cmd("s", "SELECT INBOX");
+    ok(&sel);
+    assert!(sel.contains(&"* 4 EXISTS".to_string()), "{sel:?}");
+    assert!(sel.contains(&"* 2 RECENT".to_string()), "{sel:?}");
+    b
+}
+
+/// Builds a transcript of `SEARCH` commands: each `(criteria, result)` becomes a command and its
+/// expected `* SEARCH` line and tagged OK.
+fn searches(cases: &[(&str, &str)]) -> String {
+    let mut t = String::new();
+    for (i, (criteria, result)) in cases.iter().enumerate() {
+        let sp = if result.is_empty() { "" } else { " " };
+        t.push_str(&format!(
+            "C: k{i} SEARCH {criteria}\nS: * SEARCH{sp}{result}\nS: k{i} OK Search completed.\n"
+        ));
+    }
+    t
+}
+
+#[test]
+fn flag_keyword_and_set_keys() {
+    let s = Server::start();
+    let mut c = fixture(&s);
+    run_transcript(
+        &mut c,
+        &searches(&[
+            ("ALL", "1 2 3 4"),
+            ("ANSWERED", "1"),
+            ("UNANSWERED", "2 3 4"),
+            ("DELETED", "3"),
+            ("UNDELETED", "1 2 4"),
+            ("DRAFT", "3"),
+            ("UNDRAFT", "1 2 4"),
+            ("FLAGGED", "2"),
+            ("UNFLAGGED", "1 3 4"),
+            ("SEEN", "1 4"),
+            ("UNSEEN", "2 3"),
+            ("RECENT", "3 4"),
+            ("OLD", "1 2"),
+            ("NEW", "3"),
+            ("KEYWORD $Junk", "4"),
+            ("KEYWORD $important", "2"),
+            ("KEYWORD $Nope", ""),
+            ("UNKEYWORD $Junk", "1 2 3"),
+            ("UNKEYWORD $Nope", "1 2 3 4"),
+            ("2,4", "2 4"),
+            ("*", "4"),
+            ("3:*", "3 4"),
+            ("4:2", "2 3 4"),
+            // Numbers past the mailbox match nothing there (a question, not an operation).
+            ("3:10", "3 4"),
+            ("UID 2:3", "2 3"),
+            ("UID 10:*", "4"),
+            ("UID 5:9", ""),
+        ]),
+    );
+}
+
+#[test]
+fn date_and_size_keys() {
+    let s = Server::start();
+    let mut c = fixture(&s);
+    let size1 = M1.len();
+    let lt1 = format!("{}", size1 - 1);
+    let at1 = format!("{size1}");
+    let gt1 = format!("{}", size1 + 1);
+    run_transcript(
+        &mut c,
+        &searches(&[
+            // INTERNALDATE by its UTC day: 7-Feb-1994 21:52 -0800 is 8-Feb-1994 in UTC.
+            ("ON 8-Feb-1994", "1"),
+            ("ON 7-Feb-1994", ""),
+            ("BEFORE 8-Feb-1994", ""),
+            ("BEFORE 9-Feb-1994", "1"),
+            ("SINCE 1-Jan-2024", "3 4"),
+            ("SINCE 2-Jan-2024", "4"),
+            ("SINCE 3-Jan-2024", ""),
+            // Date: as written, time and zone disregarded; message 3 has none.
+            ("SENTON 7-Feb-1994", "1"),
+            ("SENTON 1-Jan-2024", "4"),
+            ("SENTON 2-Jan-2024", ""),
+            ("SENTBEFORE 1-Jan-2000", "1"),
+            ("SENTBEFORE 7-Feb-1994", ""),
+            ("SENTSINCE 15-Mar-2021", "2 4"),
+            ("SENTSINCE 2-Jan-2024", ""),
+            ("NOT SENTON 7-Feb-1994", "2 3 4"),
+            ("LARGER 3000", "4"),
+            ("SMALLER 3000", "1 2 3"),
+            (&format!("LARGER {lt1} SMALLER {gt1}"), "1"),
+            (&format!("LARGER {at1} UID 1"), ""),
+            (&format!("SMALLER {at1} UID 1"), ""),
+        ]),
+    );
+}
+
+#[test]
+fn header_body_and_text_keys() {
+    let s = Server::start();
+    let mut c = fixture(&s);
+    run_transcript(
+        &mut c,
+        &searches(&[
+            ("FROM alice", "1"),
+            ("FROM ALICE", "1"),
+            ("FROM zed", ""),
+            ("TO alice", "2"),
+            ("TO \"Bob <bob\"", "1"),
+            ("CC carol", "1"),
+            ("CC bob", ""),
+            ("BCC secret", "2"),
+            ("BCC alice", ""),
+            ("SUBJECT report", "1"),
+            ("SUBJECT nothing", ""),
+            // Encoded words match by their decoded text, never by their encoding.
+            ("SUBJECT \"aus K\"", "2"),
+            ("SUBJECT =?UTF-8?B?", ""),
+            ("FROM Joerg", "2"),
+            ("HEADER X-Mailer mutt", "2"),
+            ("HEADER x-mailer elm", ""),
+            ("HEADER X-Mailer \"\"", "2"),
+            ("HEADER Message-ID \"\"", "1"),
+            ("HEADER X-Absent \"\"", ""),
+            ("BODY revenue", "1"),
+            ("BODY quarterly", ""),
+            ("BODY tonight", "3"),
+            ("BODY <b>", ""),
+            ("BODY needle-in-haystack", "4"),
+            ("BODY gesperrt", "2"),
+            ("BODY RGllIFN0", ""),
+            ("TEXT quarterly", "1"),
+            ("TEXT REVENUE", "1"),
+            ("TEXT dessert", "3"),
+            ("TEXT nothing-like-this", ""),
+        ]),
+    );
+    // 8-bit UTF-8 search strings in literals, with and without CHARSET.
+    run_transcript(
+        &mut c,
+        "C: u1 SEARCH CHARSET UTF-8 SUBJECT {5+}\n\
+         C: köln\n\
+         S: * SEARCH 2\n\
+         S: u1 OK Search completed.\n\
+         C: u2 SEARCH CHARSET utf-8 FROM {5+}\n\
+         C: JÖRG\n\
+         S: * SEARCH 2\n\
+         S: u2 OK Search completed.\n\
+         C: u3 SEARCH BODY {7+}\n\
+         C: straße\n\
+         S: * SEARCH 2\n\
+         S: u3 OK Search completed.\n\
+         C: u4 SEARCH CHARSET UTF-8 BODY {6+}\n\
+         C: crème\n\
+         S: * SEARCH 3\n\
+         S: u4 OK Search completed.\n\
+         C: u5 SEARCH CHARSET UTF-8 TEXT {7+}\n\
+         C: brûlé\n\
+         S: * SEARCH 3\n\
+         S: u5 OK Search completed.\n\
+         C: u6 SEARCH CHARSET US-ASCII FROM alice\n\
+         S: * SEARCH 1\n\
+         S: u6 OK Search completed.\n\
+         C: u7 SEARCH CHARSET ISO-8859-1 FROM alice\n\
+         S: u7 NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset.\n\
+         C: u8 SEARCH CHARSET KOI8-R BODY {4+}\n\
+         C: abcd\n\
+         S: u8 NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset.\n\
+         C: u9 NOOP\n\
+         S: u9 OK *",
+    );
+    // A string that is not UTF-8 is a client error; the session goes on.
+    c.send_raw(b"u10 SEARCH CHARSET UTF-8 BODY {2+}\r\n\xff\xfe\r\n");
+    assert_eq!(
+        c.line(),
+        "u10 BAD Invalid search string for the given charset."
+    );
+    run_transcript(
+        &mut c,
+        "C: u11 SEARCH SUBJECT report\nS: * SEARCH 1\nS: u11 OK Search completed.",
+    );
+    // The header cache written by the searches above answers the same keys again.
+    run_transcript(
+        &mut c,
+        &searches(&[
+            ("FROM alice", "1"),
+            ("SUBJECT \"aus K\"", "2"),
+            ("SENTON 1-Jan-2024", "4"),
+            ("CC carol", "1"),
+        ]),
+    );
+}
+
+#[test]
+fn or_not_and_nesting() {
+    let s = Server::start();
+    let mut c = fixture(&s);
+    run_transcript(
+        &mut c,
+        &searches(&[
+            ("OR SEEN FLAGGED", "1 2 4"),
+            ("OR DRAFT KEYWORD $Nope", "3"),
+            ("NOT SEEN", "2 3"),
+            ("NOT NOT SEEN", "1 4"),
+            ("NOT (OR SEEN DRAFT)", "2"),
+            ("OR DELETED (FLAGGED KEYWORD $Important)", "2 3"),
+            ("OR (FROM alice) (BODY tonight)", "1 3"),
+            ("((((SEEN))))", "1 4"),
+            ("SEEN (LARGER 3000 (OR FROM dave FROM alice))", "4"),
+            ("NOT (FROM alice) NOT BODY tonight", "2 4"),
+            ("OR OR ANSWERED DRAFT OR FLAGGED KEYWORD $Junk", "1 2 3 4"),
+            ("UID 1:3 NOT 2", "1 3"),
+            ("OR 1 UID 4", "1 4"),
+        ]),
+    );
+}
+
+#[test]
+fn uid_search_and_esearch_forms() {
+    let s = Server::start();
+    let mut c = login(&s);
+    for i in 1..=5 {
+        append(
+            &mut c,
+            if i % 2 == 0 { "\\Seen" } else { "" },
+            "01-Jan-2024 12:00:00 +0000",
+            &format!("Subject: m{i}\r\n\r\nbody {i}\r\n"),
+        );
+    }
+    ok(&c.cmd("s", "SELECT INBOX"));
+    // Expunge UID 2: sequence numbers and UIDs now differ (seq 2 = UID 3).
+    ok(&c.cmd("d", "UID STORE 2 +FLAGS.SILENT (\\Deleted)"));
+    ok(&c.cmd("e", "EXPUNGE"));
+    run_transcript(
+        &mut c,
+        "C: a1 SEARCH ALL\n\
+         S: * SEARCH 1 2 3 4\n\
+         S: a1 OK Search completed.\n\
+         C: a2 UID SEARCH ALL\n\
+         S: * SEARCH 1 3 4 5\n\
+         S: a2 OK Search completed.\n\
+         C: a3 UID SEARCH UNSEEN\n\
+         S: * SEARCH 1 3 5\n\
+         S: a3 OK Search completed.\n\
+         C: a4 UID SEARCH 2\n\
+         S: * SEARCH 3\n\
+         S: a4 OK Search completed.\n\
+         C: a5 SEARCH UID 3:5\n\
+         S: * SEARCH 2 3 4\n\
+         S: a5 OK Search completed.\n\
+         C: a6 SEARCH RETURN (MIN MAX COUNT ALL) UNSEEN\n\
+         S: * ESEARCH (TAG \"a6\") MIN 1 MAX 4 ALL 1:2,4 COUNT 3\n\
+         S: a6 OK Search completed.\n\
+         C: a7 UID SEARCH RETURN (MIN MAX COUNT ALL) UNSEEN\n\
+         S: * ESEARCH (TAG \"a7\") UID MIN 1 MAX 5 ALL 1,3,5 COUNT 3\n\
+         S: a7 OK Search completed.\n\
+         C: a8 SEARCH RETURN () SEEN\n\
+         S: * ESEARCH (TAG \"a8\") ALL 3\n\
+         S: a8 OK Search completed.\n\
+         C: a9 UID SEARCH RETURN (COUNT) KEYWORD $Nope\n\
+         S: * ESEARCH (TAG \"a9\") UID COUNT 0\n\
+         S: a9 OK Search completed.\n\
+         C: a10 SEARCH RETURN (MIN MAX ALL) KEYWORD $Nope\n\
+         S: * ESEARCH (TAG \"a10\")\n\
+         S: a10 OK Search completed.\n\
+         C: a11 UID SEARCH RETURN (MAX) 1:*\n\
+         S: * ESEARCH (TAG \"a11\") UID MAX 5\n\
+         S: a11 OK Search completed.\n\
+         C: a12 SEARCH RETURN (COUNT) BODY body\n\
+         S: * ESEARCH (TAG \"a12\") COUNT 4\n\
+         S: a12 OK Search completed.\n\
+         C: a13 UID SEARCH MODSEQ 1\n\
+         S: * SEARCH 1 3 4 5 (MODSEQ {*})\n\
+         S: a13 OK Search completed.\n\
+         C: a14 SEARCH RETURN (COUNT) MODSEQ 1\n\
+         S: * ESEARCH (TAG \"a14\") COUNT 4 MODSEQ {*}\n\
+         S: a14 OK Search completed.\n\
+         C: a15 SEARCH MODSEQ 9223372036854775807\n\
+         S: * SEARCH\n\
+         S: a15 OK Search completed.",
+    );
+}
+
+#[test]
+fn searchres_saves_uids_for_dollar() {
+    let s = Server::start();
+    let mut c = fixture(&s);
+    let caps = c.cmd("c", "CAPABILITY");
+    assert!(caps[0].contains(" ESEARCH") && caps[0].contains(" SEARCHRES"));
+    run_transcript(
+        &mut c,
+        // Before any SAVE, `$` is empty but valid.
+        "C: r0 UID SEARCH $\n\
+         S: * SEARCH\n\
+         S: r0 OK Search completed.\n\
+         # SAVE alone answers with the tagged OK only.\n\
+         C: r1 SEARCH RETURN (SAVE) UNSEEN\n\
+         S: r1 OK Search completed.\n\
+         C: r2 UID SEARCH $\n\
+         S: * SEARCH 2 3\n\
+         S: r2 OK Search completed.\n\
+         C: r3 UID SEARCH UID $ DRAFT\n\
+         S: * SEARCH 3\n\
+         S: r3 OK Search completed.\n\
+         C: r4 SEARCH OR $ 4\n\
+         S: * SEARCH 2 3 4\n\
+         S: r4 OK Search completed.\n\
+         C: r5 SEARCH NOT $\n\
+         S: * SEARCH 1 4\n\
+         S: r5 OK Search completed.\n\
+         # SAVE with MIN only keeps the minimum (RFC 5182 2.4).\n\
+         C: r6 SEARCH RETURN (SAVE MIN) UNSEEN\n\
+         S: * ESEARCH (TAG \"r6\") MIN 2\n\
+         S: r6 OK Search completed.\n\
+         C: r7 UID SEARCH $\n\
+         S: * SEARCH 2\n\
+         S: r7 OK Search completed.\n\
+         C: r8 UID SEARCH RETURN (SAVE ALL MIN) SEEN\n\
+         S: * ESEARCH (TAG \"r8\") UID MIN 1 ALL 1,4\n\
+         S: r8 OK Search completed.\n\
+         # `$` is used by STORE: the saved UIDs, whatever command saved them.\n\
+         C: r9 STORE $ +FLAGS (\\Flagged)\n\
+         S: * 1 FETCH (FLAGS ({*}))\n\
+         S: * 4 FETCH (FLAGS ({*}))\n\
+         S: r9 OK Store completed.\n\
+         C: r10 SEARCH FLAGGED\n\
+         S: * SEARCH 1 2 4\n\
+         S: r10 OK Search completed.\n\
+         # A search without SAVE that fails (NO) keeps `$`.\n\
+         C: r11 SEARCH CHARSET KOI8-R ALL\n\
+         S: r11 NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset.\n\
+         C: r12 UID SEARCH $\n\
+         S: * SEARCH 1 4\n\
+         S: r12 OK Search completed.",
+    );
+    // A BAD search with SAVE keeps `$` as well.
+    c.send_raw(b"r13 SEARCH RETURN (SAVE) CHARSET UTF-8 FROM {1+}\r\n\xff\r\n");
+    assert_eq!(
+        c.line(),
+        "r13 BAD Invalid search string for the given charset."
+    );
+    run_transcript(
+        &mut c,
+        "C: r14 UID SEARCH $\n\
+         S: * SEARCH 1 4\n\
+         S: r14 OK Search completed.\n\
+         # A SAVE search that fails with NO empties `$`.\n\
+         C: r15 SEARCH RETURN (SAVE) CHARSET KOI8-R ALL\n\
+         S: r15 NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset.\n\
+         C: r16 UID SEARCH $\n\
+         S: * SEARCH\n\
+         S: r16 OK Search completed.\n\
+         # An empty result saves an empty `$`; pipelined use sees it.\n\
+         C: r17 SEARCH RETURN (SAVE) SEEN\n\
+         C: r18 SEARCH RETURN (SAVE) KEYWORD $Nope\n\
+         C: r19 STORE $ +FLAGS (\\Answered)\n\
+         S: r17 OK Search completed.\n\
+         S: r18 OK Search completed.\n\
+         S: r19 OK Store completed.\n\
+         # SELECT resets `$`.\n\
+         C: r20 SEARCH RETURN (SAVE) ALL\n\
+         S: r20 OK Search completed.",
+    );
+    ok(&c.cmd("r21", "SELECT INBOX"));
+    run_transcript(
+        &mut c,
+        "C: r22 UID SEARCH $\n\
+         S: * SEARCH\n\
+         S: r22 OK Search completed.",
+    );
+}
+
+#[test]
+fn message_expunged_by_another_session_during_search_is_skipped() {
+    let s = Server::start();
+    let mut c = fixture(&s);
+    let mut other = login(&s);
+    ok(&other.cmd("s", "SELECT INBOX"));
+    ok(&other.cmd("d", "STORE 2 +FLAGS.SILENT (\\Deleted)"));
+    ok(&other.cmd("e", "UID EXPUNGE 2"));
+    // Our view still has message 2, but its file is gone: BODY cannot match it, flags can, and
+    // SEARCH reports no EXPUNGE (RFC 3501 7.4.1); NOOP then does.
+    run_transcript(
+        &mut c,
+        "C: x1 SEARCH BODY gesperrt\n\
+         S: * SEARCH\n\
+         S: x1 OK Search completed.\n\
+         C: x2 SEARCH OR FROM joerg BODY revenue\n\
+         S: * SEARCH 1\n\
+         S: x2 OK Search completed.\n\
+         C: x3 SEARCH FLAGGED\n\
+         S: * SEARCH 2\n\
+         S: x3 OK Search completed.\n\
+         C: x4 NOOP\n\
+         S: * 2 EXPUNGE\n\
+         S: x4 OK *\n\
+         C: x5 SEARCH ALL\n\
+         S: * SEARCH 1 2 3\n\
+         S: x5 OK Search completed.",
+    );
+}
+
+#[test]
+fn nesting_limit_answers_bad_and_the_session_goes_on() {
+    let s = Server::builder()
+        .config("[limits]\nmax_command_line = 1048576")
+        .start();
+    let mut c = fixture(&s);
+    let mut deep = String::from("n1 SEARCH ");
+    deep.push_str(&"(".repeat(100_000));
+    deep.push_str("ALL");
+    deep.push_str(&")".repeat(100_000));
+    c.send(&deep);
+    let l = c.line();
+    assert!(l.starts_with("n1 BAD "), "{l}");
+    c.send(&format!("n2 SEARCH {}SEEN", "NOT ".repeat(100_000)));
+    let l = c.line();
+    assert!(l.starts_with("n2 BAD "), "{l}");
+    run_transcript(
+        &mut c,
+        "C: n3 SEARCH ((((((((((SEEN))))))))))\nS: * SEARCH 1 4\nS: n3 OK Search completed.",
+    );
+    // With the default 64 KiB line limit the line itself is refused, and the session goes on.
+    let s = Server::start();
+    let mut c = fixture(&s);
+    c.send(&deep.replace("n1", "n4"));
+    let l = c.line();
+    assert!(l.starts_with("n4 BAD "), "{l}");
+    run_transcript(
+        &mut c,
+        "C: n5 SEARCH SEEN\nS: * SEARCH 1 4\nS: n5 OK Search completed.",
+    );
+}
+
+/// Finds the stored file of the message containing `needle`.
+fn message_file(s: &Server, needle: &str) -> std::path::PathBuf {
+    for sub in ["cur", "new"] {
+        let dir = s.maildir("demo").join(sub);
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let data = std::fs::read(e.path()).unwrap_or_default();
+            if String::from_utf8_lossy(&data).contains(needle) {
+                return e.path();
+            }
+        }
+    }
+    panic!("no stored message contains {needle:?}");
+}
+
+#[test]
+fn header_cache_answers_repeated_searches_without_the_file() {
+    let s = Server::start();
+    let mut c = fixture(&s);
+    // The first FROM search reads the headers and caches the searched fields.
+    run_transcript(&mut c, &searches(&[("FROM alice", "1")]));
+    // Maildir messages never change; rewriting one behind the server's back (same size) shows
+    // which answers come from the cache (From/To/Cc/Bcc/Subject/Date) and which from the file.
+    let path = message_file(&s, "Alice Example");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    std::fs::write(
+        &path,
+        text.replace("Alice Example <alice", "Zelda Example <zelda"),
+    )
+    .unwrap_or_else(|e| panic!("rewrite {path:?}: {e}"));
+    run_transcript(
+        &mut c,
+        &searches(&[
+            ("FROM alice", "1"),
+            ("FROM zelda", ""),
+            ("SUBJECT quarterly", "1"),
+            // A cached header decides FROM; BODY then reads the file.
+            ("SUBJECT quarterly BODY revenue", "1"),
+            ("SUBJECT quarterly BODY tonight", ""),
+            // TEXT and fields outside the cached set read the file itself.
+            ("TEXT zelda", "1"),
+            ("HEADER Message-ID m1@", "1"),
+            ("OR HEADER X-Nothing \"\" TEXT \"Zelda Example\"", "1"),
+        ]),
+    );
+}
