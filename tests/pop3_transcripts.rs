@@ -856,3 +856,71 @@ fn plaintext_on_a_remote_port_without_tls_points_to_a_tls_port() {
          S: -ERR STLS not available: not offered on this port.",
     );
 }
+
+#[test]
+fn imap_keeps_working_while_pop3_holds_the_lock_and_sees_its_commit() {
+    let s = Server::start();
+    create_maildir(&s);
+    deliver(&s, &msg("first", "a\r\n"));
+    deliver(&s, &msg("second", "b\r\n"));
+    let mut pop = login(&s);
+    c_retr(&mut pop, 2);
+    let mut imap = s.imap();
+    assert!(imap.line().starts_with("* OK"));
+    let ok = |lines: &[String], tag: &str| {
+        assert!(
+            lines.last().unwrap().starts_with(&format!("{tag} OK")),
+            "{lines:?}"
+        );
+    };
+    ok(&imap.cmd("a1", "LOGIN demo demo"), "a1");
+    let sel = imap.cmd("a2", "SELECT INBOX");
+    ok(&sel, "a2");
+    assert!(sel.contains(&"* 2 EXISTS".to_string()), "{sel:?}");
+    ok(&imap.cmd("a3", "STORE 1 +FLAGS (\\Flagged)"), "a3");
+    let fetch = imap.cmd("a4", "FETCH 1:2 (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])");
+    ok(&fetch, "a4");
+    assert!(
+        fetch.iter().any(|l| l.starts_with("* 2 FETCH")),
+        "{fetch:?}"
+    );
+    assert!(
+        fetch.iter().any(|l| l.contains("Subject: second")),
+        "{fetch:?}"
+    );
+    // POP3 commits: message 1 deleted, message 2 retrieved (so \Seen).
+    run_transcript(
+        &mut pop,
+        "C: DELE 1\nS: +OK *\nC: QUIT\nS: +OK Logging out.",
+    );
+    let deadline = Instant::now() + IO_TIMEOUT;
+    let mut seen = Vec::new();
+    loop {
+        let lines = imap.cmd("a5", "NOOP");
+        ok(&lines, "a5");
+        seen.extend(lines);
+        if seen.iter().any(|l| l == "* 1 EXPUNGE") && seen.iter().any(|l| l.contains("\\Seen")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "IMAP never saw the POP3 commit: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let fetch = imap.cmd("a6", "FETCH 1 (FLAGS)");
+    ok(&fetch, "a6");
+    assert!(
+        fetch
+            .iter()
+            .any(|l| l.starts_with("* 1 FETCH (FLAGS (") && l.contains("\\Seen")),
+        "{fetch:?}"
+    );
+    ok(&imap.cmd("a7", "LOGOUT"), "a7");
+}
+
+fn c_retr(c: &mut Client, n: u32) {
+    c.send(&format!("RETR {n}"));
+    assert!(c.line().starts_with("+OK"));
+    c.multiline();
+}
