@@ -181,6 +181,8 @@ pub async fn resolve(
     })
 }
 
+static QUOTA_CHECK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Refuses a recipient that is already over quota, or would be with a message of `size` bytes
 /// (as announced by MAIL FROM SIZE=), so the MTA learns it at RCPT time.
 pub async fn check_quota(
@@ -188,11 +190,17 @@ pub async fn check_quota(
     size: u64,
     opts: &DeliveryOptions,
 ) -> Result<(), DeliverError> {
-    let q = rcpt
-        .store
-        .quota()
-        .await
-        .map_err(|e| DeliverError::from_storage(e, opts))?;
+    let q = {
+        // Workaround: the Maildir backend rebuilds a missing or long `maildirsize` through a
+        // temporary file named by process id only, so two tasks of this process rebuilding at
+        // once make one fail with ENOENT. Serialising the check here keeps RCPT from answering
+        // 451 for that; reported to the storage owner.
+        let _one_at_a_time = QUOTA_CHECK.lock().await;
+        rcpt.store
+            .quota()
+            .await
+            .map_err(|e| DeliverError::from_storage(e, opts))?
+    };
     let bytes_over = q
         .bytes_limit
         .is_some_and(|l| q.bytes_used.saturating_add(size) > l);
