@@ -304,8 +304,7 @@ fn unknown_user_and_wrong_password_look_the_same_and_the_penalty_grows_and_caps(
     let log = s.wait_log(|l| l.matches("delay_ms=").count() >= 5);
     assert!(
         log.lines()
-            .filter(|l| l.contains("delay_ms="))
-            .last()
+            .rfind(|l| l.contains("delay_ms="))
             .unwrap()
             .contains("delay_ms=100")
     );

@@ -4,12 +4,27 @@ use crate::server::Shared;
 use crate::server::conn::Conn;
 use crate::server::login::plaintext_allowed;
 
-/// Capabilities of an authenticated session (RFC 3501 plus the implemented extensions).
-const AUTHENTICATED: &[&str] = &["IMAP4rev1", "LITERAL+", "ID", "ENABLE", "SASL-IR"];
+/// Capabilities of an authenticated session: RFC 3501 plus every extension implemented.
+const AUTHENTICATED: &[&str] = &[
+    "IMAP4rev1",
+    "LITERAL+",
+    "SASL-IR",
+    "ID",
+    "ENABLE",
+    "IDLE",
+    "NAMESPACE",
+    "UNSELECT",
+    "UIDPLUS",
+    "MOVE",
+    "CHILDREN",
+    "SPECIAL-USE",
+    "CREATE-SPECIAL-USE",
+    "STATUS=SIZE",
+];
 
 /// The capability list before login. `starttls` is true when STARTTLS may be used now.
 pub fn before_login(shared: &Shared, conn: &Conn, starttls: bool) -> String {
-    let mut caps = vec!["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE"];
+    let mut caps = vec!["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"];
     if starttls {
         caps.push("STARTTLS");
     }
@@ -23,7 +38,11 @@ pub fn before_login(shared: &Shared, conn: &Conn, starttls: bool) -> String {
     caps.join(" ")
 }
 
-/// The capability list after login.
-pub fn after_login() -> String {
-    AUTHENTICATED.join(" ")
+/// The capability list after login; APPENDLIMIT (RFC 7889) carries the configured message size.
+pub fn after_login(shared: &Shared) -> String {
+    format!(
+        "{} APPENDLIMIT={}",
+        AUTHENTICATED.join(" "),
+        shared.config().limits.max_message_size
+    )
 }

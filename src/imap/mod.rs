@@ -3,6 +3,8 @@
 
 pub mod capability;
 mod cmd;
+pub mod names;
 pub mod proto;
 pub mod response;
+pub mod selected;
 pub mod session;

@@ -2,6 +2,9 @@
 //! RFC 3501 response code in one place. Internal errors reach the client as one fixed sentence;
 //! their details go to the log.
 
+use tracing::error;
+
+use super::proto::encode::{Code, Status};
 use crate::storage::StorageError;
 
 /// Why a command failed.
@@ -25,24 +28,45 @@ pub enum ImapError {
     UnknownMechanism,
     /// Password check unavailable for now.
     AuthTemp,
-    /// The command is not implemented by this server.
+    /// The command or option is not implemented by this server.
     NotSupported(&'static str),
-    /// A storage failure.
-    Storage(StorageError),
+    /// A mailbox name that is not valid modified UTF-7 or not acceptable.
+    BadMailboxName(&'static str),
+    /// A message sequence number beyond the mailbox (RFC 3501 9: `BAD`).
+    BadSequence,
+    /// A flag the client may not set (`\Recent`, unknown `\Flag`).
+    BadFlag(&'static str),
+    /// The operation is not allowed; the text says why.
+    Cannot(&'static str),
+    /// A storage failure; `trycreate` asks for `[TRYCREATE]` on a missing destination.
+    Storage {
+        /// The failure.
+        error: StorageError,
+        /// COPY/MOVE/APPEND destination: a missing mailbox answers `[TRYCREATE]`.
+        trycreate: bool,
+    },
 }
 
-/// Tagged status of a failed command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// `NO`: the command was valid but failed.
-    No,
-    /// `BAD`: the command was not valid.
-    Bad,
+impl From<StorageError> for ImapError {
+    fn from(error: StorageError) -> Self {
+        ImapError::Storage {
+            error,
+            trycreate: false,
+        }
+    }
 }
 
 impl ImapError {
+    /// A storage failure on a COPY/MOVE/APPEND destination.
+    pub fn destination(error: StorageError) -> Self {
+        ImapError::Storage {
+            error,
+            trycreate: true,
+        }
+    }
+
     /// Status, response code and text of the tagged answer.
-    pub fn answer(&self) -> (Status, Option<&'static str>, String) {
+    pub fn answer(&self) -> (Status, Option<Code>, String) {
         use ImapError as E;
         match self {
             E::Parse(m) => (Status::Bad, None, (*m).to_string()),
@@ -54,12 +78,12 @@ impl ImapError {
             E::TlsUnavailable(m) => (Status::Bad, None, format!("STARTTLS not available: {m}.")),
             E::PrivacyRequired => (
                 Status::No,
-                Some("PRIVACYREQUIRED"),
+                Some(Code::PrivacyRequired),
                 "Plaintext authentication disallowed on non-secure (SSL/TLS) connections.".into(),
             ),
             E::AuthFailed => (
                 Status::No,
-                Some("AUTHENTICATIONFAILED"),
+                Some(Code::AuthenticationFailed),
                 "Authentication failed.".into(),
             ),
             E::AuthCancelled => (Status::Bad, None, "Authentication cancelled.".into()),
@@ -75,47 +99,100 @@ impl ImapError {
             ),
             E::AuthTemp => (
                 Status::No,
-                Some("UNAVAILABLE"),
+                Some(Code::Unavailable),
                 "Temporary authentication failure, try again later.".into(),
             ),
             E::NotSupported(what) => (Status::Bad, None, format!("{what} is not supported.")),
-            E::Storage(e) => storage_answer(e),
+            E::BadMailboxName(why) => (
+                Status::No,
+                Some(Code::Cannot),
+                format!("Invalid mailbox name: {why}."),
+            ),
+            E::BadSequence => (
+                Status::Bad,
+                None,
+                "Invalid messageset: message number out of range.".into(),
+            ),
+            E::BadFlag(why) => (Status::Bad, None, format!("Invalid flag: {why}.")),
+            E::Cannot(why) => (Status::No, Some(Code::Cannot), format!("{why}.")),
+            E::Storage { error, trycreate } => storage_answer(error, *trycreate),
         }
     }
 
     /// Client mistakes count towards the bad-command limit.
     pub fn counts_as_bad(&self) -> bool {
-        matches!(self, ImapError::Parse(_) | ImapError::WrongState(_))
-    }
-}
-
-fn storage_answer(e: &StorageError) -> (Status, Option<&'static str>, String) {
-    if matches!(e, StorageError::Temporary(_)) {
-        (
-            Status::No,
-            Some("UNAVAILABLE"),
-            "Internal error occurred, try again later; details are in the server log.".into(),
-        )
-    } else {
-        (
-            Status::No,
-            Some("SERVERBUG"),
-            "Internal error occurred; details are in the server log.".into(),
+        matches!(
+            self,
+            ImapError::Parse(_)
+                | ImapError::WrongState(_)
+                | ImapError::BadSequence
+                | ImapError::BadFlag(_)
         )
     }
 }
 
-/// Writes `tag STATUS [CODE] text\r\n`.
-pub fn write_status(out: &mut Vec<u8>, tag: &str, status: &str, code: Option<&str>, text: &str) {
-    out.extend_from_slice(tag.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(status.as_bytes());
-    out.push(b' ');
-    if let Some(code) = code {
-        out.push(b'[');
-        out.extend_from_slice(code.as_bytes());
-        out.extend_from_slice(b"] ");
+/// The one mapping of storage failures to IMAP answers (Dovecot's wording where it has one).
+/// "Does not exist" never reveals more than that, and internal details go to the log only.
+fn storage_answer(e: &StorageError, trycreate: bool) -> (Status, Option<Code>, String) {
+    use StorageError as S;
+    match e {
+        S::NonExistent if trycreate => (
+            Status::No,
+            Some(Code::TryCreate),
+            "Mailbox doesn't exist.".into(),
+        ),
+        S::NonExistent => (
+            Status::No,
+            Some(Code::NonExistent),
+            "Mailbox doesn't exist.".into(),
+        ),
+        S::AlreadyExists => (
+            Status::No,
+            Some(Code::AlreadyExists),
+            "Mailbox already exists.".into(),
+        ),
+        S::InvalidName(why) => (
+            Status::No,
+            Some(Code::Cannot),
+            format!("Invalid mailbox name: {why}."),
+        ),
+        S::OverQuota => (
+            Status::No,
+            Some(Code::OverQuota),
+            "Quota exceeded (mailbox for user is full).".into(),
+        ),
+        S::InUse => (
+            Status::No,
+            Some(Code::InUse),
+            "Mailbox is in use, try again later.".into(),
+        ),
+        S::Expunged => (
+            Status::No,
+            Some(Code::ExpungeIssued),
+            "Some of the requested messages no longer exist.".into(),
+        ),
+        S::ReadOnly => (
+            Status::No,
+            Some(Code::Cannot),
+            "Mailbox is read-only.".into(),
+        ),
+        S::Cannot(why) => (Status::No, Some(Code::Cannot), format!("{why}.")),
+        S::Invalid(why) => (Status::No, Some(Code::Cannot), format!("{why}.")),
+        S::Temporary(detail) => {
+            error!(error = %detail, "storage failure");
+            (
+                Status::No,
+                Some(Code::Unavailable),
+                "Internal error occurred. Refer to server log for more information.".into(),
+            )
+        }
+        S::Corrupt(detail) => {
+            error!(error = %detail, "corrupt mailbox data");
+            (
+                Status::No,
+                Some(Code::Corruption),
+                "Internal error occurred. Refer to server log for more information.".into(),
+            )
+        }
     }
-    out.extend_from_slice(text.as_bytes());
-    out.extend_from_slice(b"\r\n");
 }

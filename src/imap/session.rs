@@ -10,20 +10,34 @@ use std::time::Duration;
 use tracing::{debug, info};
 
 use super::cmd;
-use super::proto::receive::{FrameError, Framed, Receiver, ReceiverLimits};
-use super::response::write_status;
+use super::proto::encode::{self, Code, Status};
+use super::proto::receive::{Framed, Receiver, ReceiverLimits};
+use super::proto::types::Tag;
+use super::response::ImapError;
+use super::selected::Selected;
 use crate::config::{ListenerConfig, TlsMode};
 use crate::limits;
 use crate::server::Shared;
 use crate::server::conn::Conn;
 use crate::server::login::LoggedIn;
+use crate::storage::UserStore;
+
+/// A logged-in user: the login slot and the user's mail.
+pub struct UserCtx {
+    /// Who, and the connection slot they hold.
+    pub login: LoggedIn,
+    /// The user's mailboxes.
+    pub store: Arc<dyn UserStore>,
+}
 
 /// The session's state (RFC 3501 section 3).
 pub enum State {
     /// Before LOGIN/AUTHENTICATE.
     NotAuthenticated,
     /// Logged in, no mailbox selected.
-    Authenticated(Box<LoggedIn>),
+    Authenticated(Box<UserCtx>),
+    /// Logged in with a mailbox selected.
+    Selected(Box<UserCtx>, Box<Selected>),
     /// LOGOUT done; the connection closes.
     Logout,
 }
@@ -89,9 +103,85 @@ impl Session {
         }
     }
 
+    /// The logged-in user's mail.
+    pub fn store(&self) -> Result<Arc<dyn UserStore>, ImapError> {
+        match &self.state {
+            State::Authenticated(u) | State::Selected(u, _) => Ok(u.store.clone()),
+            _ => Err(ImapError::WrongState("log in first")),
+        }
+    }
+
+    /// The selected mailbox.
+    pub fn selected(&self) -> Result<&Selected, ImapError> {
+        match &self.state {
+            State::Selected(_, sel) => Ok(sel),
+            _ => Err(ImapError::WrongState("no mailbox selected")),
+        }
+    }
+
+    /// The selected mailbox, mutably.
+    pub fn selected_mut(&mut self) -> Result<&mut Selected, ImapError> {
+        match &mut self.state {
+            State::Selected(_, sel) => Ok(sel),
+            _ => Err(ImapError::WrongState("no mailbox selected")),
+        }
+    }
+
+    /// The selected mailbox and the output buffer, for handlers that stream responses.
+    pub fn selected_and_conn(&mut self) -> Result<(&mut Selected, &mut Conn), ImapError> {
+        match &mut self.state {
+            State::Selected(_, sel) => Ok((sel, &mut self.conn)),
+            _ => Err(ImapError::WrongState("no mailbox selected")),
+        }
+    }
+
+    /// Leaves the selected state (CLOSE, UNSELECT, a failed SELECT); returns the old selection.
+    pub fn unselect(&mut self) -> Option<Box<Selected>> {
+        match std::mem::replace(&mut self.state, State::Logout) {
+            State::Selected(user, sel) => {
+                self.state = State::Authenticated(user);
+                Some(sel)
+            }
+            other => {
+                self.state = other;
+                None
+            }
+        }
+    }
+
+    /// Selects `sel` (replacing any selection).
+    pub fn select(&mut self, sel: Selected) {
+        match std::mem::replace(&mut self.state, State::Logout) {
+            State::Authenticated(user) | State::Selected(user, _) => {
+                self.state = State::Selected(user, Box::new(sel));
+            }
+            other => self.state = other,
+        }
+    }
+
+    /// Brings the selected mailbox up to date and queues what changed (EXPUNGE, EXISTS, RECENT,
+    /// FETCH FLAGS). Call only where RFC 3501 7.4.1 allows EXPUNGE responses.
+    pub async fn refresh(&mut self) -> Result<(), ImapError> {
+        let State::Selected(_, sel) = &mut self.state else {
+            return Ok(());
+        };
+        let delta = sel.view.refresh().await?;
+        if delta.uidvalidity_changed {
+            // The mailbox was replaced under us: the client's cache is invalid. As Dovecot, end the
+            // session so the client resynchronises from scratch.
+            self.untagged("BYE Mailbox UIDVALIDITY changed, reconnect.");
+            self.state = State::Logout;
+            return Ok(());
+        }
+        if !delta.is_empty() {
+            sel.write_delta(self.conn.out(), &delta);
+        }
+        Ok(())
+    }
+
     /// Queues `tag OK [code] text`.
-    pub fn ok(&mut self, tag: &str, code: Option<&str>, text: &str) {
-        write_status(self.conn.out(), tag, "OK", code, text);
+    pub fn ok(&mut self, tag: &Tag, code: Option<&Code>, text: &str) {
+        encode::tagged(self.conn.out(), tag, Status::Ok, code, text);
     }
 
     /// Queues an untagged line `* text`.
@@ -170,7 +260,7 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
             Framed::Error { consumed, error } => {
                 s.conn.consume(consumed);
                 bad += 1;
-                frame_error(&mut s, &error);
+                encode::frame_error(s.conn.out(), &error);
             }
             Framed::Command { consumed, result } => {
                 s.conn.consume(consumed);
@@ -182,8 +272,7 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
                     },
                     Err(e) => {
                         bad += 1;
-                        let tag = e.tag.as_ref().map_or("*", |t| t.as_str()).to_string();
-                        write_status(s.conn.out(), &tag, "BAD", None, e.message);
+                        encode::parse_error(s.conn.out(), &e);
                     }
                 }
             }
@@ -197,33 +286,4 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
         }
     }
     s.conn.close().await;
-}
-
-fn frame_error(s: &mut Session, e: &FrameError) {
-    let tag = e.tag().map_or("*", |t| t.as_str()).to_string();
-    match e {
-        FrameError::LiteralTooBig {
-            synchronizing: true,
-            ..
-        } => write_status(
-            s.conn.out(),
-            &tag,
-            "NO",
-            Some("TOOBIG"),
-            "Literal is larger than the server accepts.",
-        ),
-        FrameError::LiteralTooBig {
-            synchronizing: false,
-            ..
-        } => write_status(
-            s.conn.out(),
-            &tag,
-            "BAD",
-            Some("TOOBIG"),
-            "Literal is larger than the server accepts.",
-        ),
-        FrameError::LineTooLong { .. } => {
-            write_status(s.conn.out(), &tag, "BAD", None, "Command line too long.")
-        }
-    }
 }

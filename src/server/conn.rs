@@ -165,6 +165,9 @@ impl Conn {
     /// Reads more bytes into the buffer, keeping at most `max_buffered` unconsumed bytes.
     /// Returns the number read; 0 means end of stream. Errors with `InvalidData` when the buffer is
     /// already full, so a caller that does not consume cannot make it grow without bound.
+    ///
+    /// Cancel-safe: bytes land in the buffer only once a read has completed, so it can race other
+    /// futures in `select!` (IDLE waits on the client and the mailbox at once).
     pub async fn fill(&mut self, max_buffered: usize) -> io::Result<usize> {
         if self.rpos > 0 && self.rpos * 2 >= self.rbuf.len() {
             self.rbuf.drain(..self.rpos);
@@ -178,16 +181,9 @@ impl Conn {
             ));
         }
         let want = READ_CHUNK.min(max_buffered - have).max(1);
-        let start = self.rbuf.len();
-        self.rbuf.resize(start + want, 0);
-        let n = match self.stream.read(&mut self.rbuf[start..]).await {
-            Ok(n) => n,
-            Err(e) => {
-                self.rbuf.truncate(start);
-                return Err(e);
-            }
-        };
-        self.rbuf.truncate(start + n);
+        let mut chunk = [0u8; READ_CHUNK];
+        let n = self.stream.read(&mut chunk[..want]).await?;
+        self.rbuf.extend_from_slice(&chunk[..n]);
         Ok(n)
     }
 
@@ -226,16 +222,6 @@ impl Conn {
                 return Ok(Line::Eof);
             }
         }
-    }
-
-    /// Reads exactly `n` more bytes than are buffered... or until EOF; returns false on EOF.
-    pub async fn fill_to(&mut self, n: usize, max_buffered: usize) -> io::Result<bool> {
-        while self.buffered().len() < n {
-            if self.fill(max_buffered).await? == 0 {
-                return Ok(false);
-            }
-        }
-        Ok(true)
     }
 
     /// Queues bytes for sending.

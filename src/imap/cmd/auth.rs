@@ -3,17 +3,19 @@
 
 use tracing::debug;
 
-use super::Outcome;
+use super::Reply;
 use crate::auth::sasl::{SaslError, SaslExchange, Step, encode_challenge};
 use crate::imap::capability;
+use crate::imap::proto::encode::Code;
+use crate::imap::proto::types::Tag;
 use crate::imap::response::ImapError;
-use crate::imap::session::{Session, State};
+use crate::imap::session::{Session, State, UserCtx};
 use crate::limits;
 use crate::server::login::{self, LoginError, plaintext_allowed};
 
 /// STARTTLS: answer OK, then handshake. Input pipelined behind the command is discarded, never
 /// executed, and the framing state is reset with it.
-pub async fn starttls(s: &mut Session, tag: &str) -> Result<Outcome, ImapError> {
+pub async fn starttls(s: &mut Session, tag: &Tag) -> Result<Reply, ImapError> {
     if s.conn.is_tls() {
         return Err(ImapError::TlsUnavailable("TLS is already active"));
     }
@@ -27,35 +29,29 @@ pub async fn starttls(s: &mut Session, tag: &str) -> Result<Outcome, ImapError> 
     let res = s.conn.start_tls(&acceptor).await;
     s.reset_receiver();
     match res {
-        Ok(()) => Ok(Outcome::Continue),
+        Ok(()) => Ok(Reply::Written),
         Err(e) => {
             debug!(error = %e, "STARTTLS handshake failed");
-            Ok(Outcome::Close)
+            Ok(Reply::Close)
         }
     }
 }
 
 /// LOGIN user password.
-pub async fn login(
-    s: &mut Session,
-    tag: &str,
-    user: &[u8],
-    password: &[u8],
-) -> Result<Outcome, ImapError> {
+pub async fn login(s: &mut Session, user: &[u8], password: &[u8]) -> Result<Reply, ImapError> {
     if !plaintext_allowed(&s.shared, &s.conn) {
         return Err(ImapError::PrivacyRequired);
     }
     let user = String::from_utf8_lossy(user).into_owned();
-    finish(s, tag, &user, password, "LOGIN").await
+    finish(s, &user, password, "LOGIN").await
 }
 
 /// AUTHENTICATE mechanism [initial-response].
 pub async fn authenticate(
     s: &mut Session,
-    tag: &str,
     mechanism: &str,
     initial: Option<&[u8]>,
-) -> Result<Outcome, ImapError> {
+) -> Result<Reply, ImapError> {
     if !plaintext_allowed(&s.shared, &s.conn) {
         return Err(ImapError::PrivacyRequired);
     }
@@ -73,7 +69,7 @@ pub async fn authenticate(
         match step {
             Step::Done(creds) => {
                 let user = creds.authcid.clone();
-                return finish(s, tag, &user, &creds.password, "AUTHENTICATE").await;
+                return finish(s, &user, &creds.password, "AUTHENTICATE").await;
             }
             Step::Challenge(data) => {
                 let line = format!("+ {}\r\n", encode_challenge(&data));
@@ -81,7 +77,7 @@ pub async fn authenticate(
                 let reply = match s.read_line(limits::MAX_SASL_LINE).await {
                     Ok(Some(Some(l))) => l,
                     Ok(Some(None)) => return Err(ImapError::BadSasl),
-                    Ok(None) | Err(_) => return Ok(Outcome::Close),
+                    Ok(None) | Err(_) => return Ok(Reply::Close),
                 };
                 let reply = std::str::from_utf8(&reply).map_err(|_| ImapError::BadSasl)?;
                 step = exchange.step(reply).map_err(sasl_error)?;
@@ -101,17 +97,20 @@ fn sasl_error(e: SaslError) -> ImapError {
 
 async fn finish(
     s: &mut Session,
-    tag: &str,
     user: &str,
     password: &[u8],
     mechanism: &'static str,
-) -> Result<Outcome, ImapError> {
+) -> Result<Reply, ImapError> {
     match login::login(&s.shared, &s.conn, user, password, mechanism).await {
-        Ok(logged_in) => {
-            s.state = State::Authenticated(Box::new(logged_in));
-            let caps = capability::after_login();
-            s.ok(tag, Some(&format!("CAPABILITY {caps}")), "Logged in");
-            Ok(Outcome::Continue)
+        Ok(login) => {
+            let storage_user = crate::setup::storage_user(&login.user);
+            let store = s.shared.storage.user(&storage_user).await?;
+            s.state = State::Authenticated(Box::new(UserCtx { login, store }));
+            let caps = capability::after_login(&s.shared)
+                .split(' ')
+                .map(str::to_string)
+                .collect();
+            Ok(Reply::Ok(Some(Code::Capability(caps)), "Logged in".into()))
         }
         Err(LoginError::PlaintextRefused) => Err(ImapError::PrivacyRequired),
         Err(LoginError::TempFail) => Err(ImapError::AuthTemp),
@@ -121,20 +120,13 @@ async fn finish(
             s.untagged(&format!(
                 "BYE [UNAVAILABLE] Maximum number of connections from user+IP exceeded (limit {n})."
             ));
-            Ok(Outcome::Close)
+            Ok(Reply::Close)
         }
         Err(LoginError::Invalid) => {
             s.auth_failures += 1;
             if s.auth_failures >= limits::MAX_AUTH_FAILURES_PER_CONNECTION {
-                crate::imap::response::write_status(
-                    s.conn.out(),
-                    tag,
-                    "NO",
-                    Some("AUTHENTICATIONFAILED"),
-                    "Authentication failed.",
-                );
                 s.untagged("BYE Too many failed logins.");
-                return Ok(Outcome::Close);
+                return Ok(Reply::Close);
             }
             Err(ImapError::AuthFailed)
         }

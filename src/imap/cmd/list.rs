@@ -1,0 +1,223 @@
+//! LIST (RFC 3501 6.3.8 with RFC 5258 LIST-EXTENDED, RFC 6154 SPECIAL-USE, RFC 5819 LIST-STATUS)
+//! and LSUB (RFC 3501 6.3.9).
+
+use std::collections::BTreeSet;
+
+use super::Reply;
+use super::mailbox::status_items;
+use crate::imap::names;
+use crate::imap::proto::encode::{self, ListKind};
+use crate::imap::proto::types::{ListReturn, ListSelect, Mailbox, MailboxAttr, StatusItem};
+use crate::imap::response::ImapError;
+use crate::imap::session::Session;
+use crate::storage::{MailboxInfo, SpecialUse};
+
+fn special_attr(u: SpecialUse) -> MailboxAttr {
+    match u {
+        SpecialUse::All => MailboxAttr::All,
+        SpecialUse::Archive => MailboxAttr::Archive,
+        SpecialUse::Drafts => MailboxAttr::Drafts,
+        SpecialUse::Flagged => MailboxAttr::Flagged,
+        SpecialUse::Junk => MailboxAttr::Junk,
+        SpecialUse::Sent => MailboxAttr::Sent,
+        SpecialUse::Trash => MailboxAttr::Trash,
+    }
+}
+
+/// Joins reference and pattern as RFC 3501 6.3.8 describes (plain concatenation, as Dovecot).
+fn full_pattern(reference: &str, pattern: &str) -> String {
+    format!("{reference}{pattern}")
+}
+
+struct Line {
+    name: String,
+    attrs: Vec<MailboxAttr>,
+    childinfo: bool,
+    selectable: bool,
+}
+
+/// LIST in its basic and extended forms.
+pub async fn list(
+    s: &mut Session,
+    selection: Option<&[ListSelect]>,
+    reference: &Mailbox,
+    patterns: &[Vec<u8>],
+    returns: Option<&[ListReturn]>,
+) -> Result<Reply, ImapError> {
+    let sep = s.shared.config().mail.separator;
+    let reference = if reference.as_bytes().is_empty() {
+        String::new()
+    } else {
+        names::pattern_from_wire(reference.as_bytes())?
+    };
+    let selection = selection.unwrap_or(&[]);
+    let returns = returns.unwrap_or(&[]);
+    let sel_subscribed = selection.contains(&ListSelect::Subscribed);
+    let sel_special = selection.contains(&ListSelect::SpecialUse);
+    let recursive = selection.contains(&ListSelect::RecursiveMatch);
+    let ret_subscribed = sel_subscribed || returns.contains(&ListReturn::Subscribed);
+    let status: Option<&[StatusItem]> = returns.iter().find_map(|r| match r {
+        ListReturn::Status(items) => Some(items.as_slice()),
+        _ => None,
+    });
+
+    // `LIST "" ""`: the hierarchy delimiter and the root name (RFC 3501 6.3.8).
+    if patterns.len() == 1 && patterns[0].is_empty() && selection.is_empty() {
+        encode::list(
+            s.conn.out(),
+            ListKind::List,
+            &[MailboxAttr::Noselect],
+            Some(sep as u8),
+            b"",
+            false,
+        );
+        return Reply::ok("List completed.");
+    }
+
+    let pats: Vec<String> = patterns
+        .iter()
+        .map(|p| names::pattern_from_wire(p).map(|p| full_pattern(&reference, &p)))
+        .collect::<Result<_, _>>()?;
+    let matching = |name: &str| pats.iter().any(|p| names::matches(p, name, sep));
+
+    let store = s.store()?;
+    let boxes: Vec<MailboxInfo> = store.list().await?;
+    let subscriptions: BTreeSet<String> = if sel_subscribed || ret_subscribed {
+        store.subscriptions().await?.into_iter().collect()
+    } else {
+        BTreeSet::new()
+    };
+
+    let mut lines: Vec<Line> = Vec::new();
+    for b in &boxes {
+        let subscribed = subscriptions.contains(&b.name);
+        let mut attrs = Vec::new();
+        if b.noselect {
+            attrs.push(MailboxAttr::Noselect);
+        }
+        attrs.push(if b.has_children {
+            MailboxAttr::HasChildren
+        } else {
+            MailboxAttr::HasNoChildren
+        });
+        if let Some(u) = b.special_use {
+            attrs.push(special_attr(u));
+        }
+        if ret_subscribed && subscribed {
+            attrs.push(MailboxAttr::Subscribed);
+        }
+        let name_matches = matching(&b.name);
+        let selected_by_filter =
+            (!sel_subscribed || subscribed) && (!sel_special || b.special_use.is_some());
+        if name_matches && selected_by_filter {
+            lines.push(Line {
+                name: b.name.clone(),
+                attrs,
+                childinfo: false,
+                selectable: !b.noselect,
+            });
+        } else if name_matches && recursive && sel_subscribed {
+            // RFC 5258 RECURSIVEMATCH: a parent that is not itself selected but has a subscribed
+            // descendant is listed with CHILDINFO.
+            let prefix = format!("{}{sep}", b.name);
+            if subscriptions.iter().any(|n| n.starts_with(&prefix)) {
+                lines.push(Line {
+                    name: b.name.clone(),
+                    attrs,
+                    childinfo: true,
+                    selectable: false,
+                });
+            }
+        }
+    }
+    if sel_subscribed {
+        // Subscribed names that do not exist are listed as \NonExistent (RFC 5258 3.1).
+        for name in &subscriptions {
+            if !boxes.iter().any(|b| &b.name == name) && matching(name) {
+                lines.push(Line {
+                    name: name.clone(),
+                    attrs: vec![MailboxAttr::NonExistent, MailboxAttr::Subscribed],
+                    childinfo: false,
+                    selectable: false,
+                });
+            }
+        }
+    }
+    for line in lines {
+        let wire = names::to_wire(&line.name);
+        encode::list(
+            s.conn.out(),
+            ListKind::List,
+            &line.attrs,
+            Some(sep as u8),
+            &wire,
+            line.childinfo,
+        );
+        if let Some(items) = status
+            && line.selectable
+        {
+            // RFC 5819: a mailbox whose status cannot be read is still listed, without STATUS.
+            if let Ok(values) = status_items(s, &line.name, items).await {
+                encode::status(s.conn.out(), &wire, &values);
+            }
+        }
+    }
+    Reply::ok("List completed.")
+}
+
+/// LSUB: subscribed names matching the pattern. With `%`, a parent of a matching subscribed name
+/// that is not subscribed itself is listed as `\Noselect` (RFC 3501 6.3.9).
+pub async fn lsub(
+    s: &mut Session,
+    reference: &Mailbox,
+    pattern: &[u8],
+) -> Result<Reply, ImapError> {
+    let sep = s.shared.config().mail.separator;
+    let reference = if reference.as_bytes().is_empty() {
+        String::new()
+    } else {
+        names::pattern_from_wire(reference.as_bytes())?
+    };
+    let pattern = full_pattern(&reference, &names::pattern_from_wire(pattern)?);
+    let store = s.store()?;
+    let subscriptions: BTreeSet<String> = store.subscriptions().await?.into_iter().collect();
+    let boxes = store.list().await?;
+    let mut out: Vec<(String, Vec<MailboxAttr>)> = Vec::new();
+    for name in &subscriptions {
+        if names::matches(&pattern, name, sep) {
+            let noselect = boxes
+                .iter()
+                .find(|b| &b.name == name)
+                .is_some_and(|b| b.noselect);
+            let attrs = if noselect {
+                vec![MailboxAttr::Noselect]
+            } else {
+                Vec::new()
+            };
+            out.push((name.clone(), attrs));
+        } else if pattern.contains('%') {
+            let mut parent = name.as_str();
+            while let Some(i) = parent.rfind(sep) {
+                parent = &parent[..i];
+                if names::matches(&pattern, parent, sep)
+                    && !subscriptions.contains(parent)
+                    && !out.iter().any(|(n, _)| n == parent)
+                {
+                    out.push((parent.to_string(), vec![MailboxAttr::Noselect]));
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, attrs) in out {
+        encode::list(
+            s.conn.out(),
+            ListKind::Lsub,
+            &attrs,
+            Some(sep as u8),
+            &names::to_wire(&name),
+            false,
+        );
+    }
+    Reply::ok("Lsub completed.")
+}

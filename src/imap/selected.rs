@@ -1,0 +1,230 @@
+//! The selected mailbox of a session: the storage view (sequence numbers, UIDs, flags), turning
+//! client sequence sets into UIDs, converting flags between the protocol and storage, and writing
+//! the untagged updates a refresh produced.
+
+use std::sync::Arc;
+
+use super::proto::encode::{self, Code, FetchResponse, Status};
+use super::proto::sequence::{ResolvedSet, SequenceSet};
+use super::proto::types::{Atom, Flag};
+use super::response::ImapError;
+use crate::storage::{Delta, Flags, KeywordSet, MessageMeta, SystemFlags, View};
+
+/// The selected mailbox.
+pub struct Selected {
+    /// The session's picture of the mailbox.
+    pub view: View,
+    /// Its name as storage knows it (UTF-8, wire separator).
+    pub name: String,
+    /// The result of the last `SEARCH RETURN (SAVE)`, as UIDs (RFC 5182 `$`).
+    pub saved: Option<ResolvedSet>,
+}
+
+impl Selected {
+    /// Wraps a freshly opened view.
+    pub fn new(view: View, name: String) -> Self {
+        Selected {
+            view,
+            name,
+            saved: None,
+        }
+    }
+
+    /// True for EXAMINE.
+    pub fn read_only(&self) -> bool {
+        self.view.read_only()
+    }
+
+    /// Resolves a client set to the UIDs of existing messages, in ascending order.
+    ///
+    /// For sequence numbers, a number beyond EXISTS is a client error (RFC 3501 9, Dovecot answers
+    /// BAD); `*` is the last message. For UIDs, numbers that do not exist are simply skipped, and
+    /// `*` is the highest UID (RFC 3501 6.4.8: `n:*` always includes the last message).
+    pub fn uids(&self, set: &SequenceSet, uid: bool) -> Result<Vec<u32>, ImapError> {
+        let list = self.view.messages();
+        if uid {
+            let star = list.last_uid().unwrap_or(0);
+            let saved = self.saved.as_ref();
+            let resolved = set.resolve(star, saved);
+            let mut out = Vec::new();
+            for r in resolved.ranges() {
+                let (lo, hi) = (*r.start(), *r.end());
+                let start = list.rank(lo);
+                for i in start..list.len() {
+                    match list.get(i) {
+                        Some(m) if m.uid <= hi => out.push(m.uid),
+                        _ => break,
+                    }
+                }
+            }
+            out.sort_unstable();
+            out.dedup();
+            Ok(out)
+        } else {
+            let exists = self.view.len();
+            if set.uses_saved() {
+                // `$` holds UIDs; as a sequence set it means the messages with those UIDs.
+                let saved = self.saved.clone().unwrap_or_default();
+                let mut out: Vec<u32> = saved
+                    .iter()
+                    .filter(|u| list.position(*u).is_some())
+                    .collect();
+                out.sort_unstable();
+                return Ok(out);
+            }
+            if exists == 0 && set.uses_star() {
+                // `1:*` on an empty mailbox names nothing; answering BAD would break clients.
+                return Ok(Vec::new());
+            }
+            if set.max_explicit().is_some_and(|m| m > exists) {
+                return Err(ImapError::BadSequence);
+            }
+            let resolved = set.resolve(exists, None);
+            let mut out = Vec::new();
+            for seq in resolved.iter() {
+                if let Some(m) = self.view.get(seq) {
+                    out.push(m.uid);
+                }
+            }
+            out.sort_unstable();
+            out.dedup();
+            Ok(out)
+        }
+    }
+
+    /// `(sequence number, meta)` of each UID still in the view, ascending.
+    pub fn metas(&self, uids: &[u32]) -> Vec<(u32, MessageMeta)> {
+        let list = self.view.messages();
+        uids.iter()
+            .filter_map(|&u| {
+                let i = list.position(u)?;
+                let seq = u32::try_from(i + 1).ok()?;
+                list.get(i).map(|m| (seq, *m))
+            })
+            .collect()
+    }
+
+    /// The protocol flags of a message, `\Recent` included when it is recent for this session.
+    pub fn flags_of(&self, meta: &MessageMeta) -> (Vec<Flag>, bool) {
+        (
+            protocol_flags(&meta.flags, self.view.keywords()),
+            self.view.is_recent(meta.uid),
+        )
+    }
+
+    /// `* FLAGS` and `* OK [PERMANENTFLAGS]` for the mailbox's keyword table.
+    pub fn write_flags(&self, out: &mut Vec<u8>) {
+        let mut flags = vec![
+            Flag::Answered,
+            Flag::Flagged,
+            Flag::Deleted,
+            Flag::Seen,
+            Flag::Draft,
+        ];
+        flags.extend(
+            self.view
+                .keywords()
+                .iter()
+                .filter_map(|k| Atom::new(k.as_bytes()).map(Flag::Keyword)),
+        );
+        encode::flags(out, &flags);
+        if self.read_only() {
+            encode::untagged(
+                out,
+                Status::Ok,
+                Some(&Code::PermanentFlags(Vec::new(), false)),
+                "Read-only mailbox.",
+            );
+        } else {
+            encode::untagged(
+                out,
+                Status::Ok,
+                Some(&Code::PermanentFlags(flags, true)),
+                "Flags permitted.",
+            );
+        }
+    }
+
+    /// Writes the untagged responses of a refresh, in the order RFC 3501 7 wants: EXPUNGE (each
+    /// number valid when sent), EXISTS, RECENT, FLAGS if keywords appeared, FETCH FLAGS of
+    /// messages others changed.
+    pub fn write_delta(&self, out: &mut Vec<u8>, delta: &Delta) {
+        for seq in &delta.expunged {
+            encode::expunge(out, *seq);
+        }
+        if let Some(n) = delta.exists {
+            encode::exists(out, n);
+        }
+        if let Some(n) = delta.recent {
+            encode::recent(out, n);
+        }
+        if delta.keywords_changed {
+            self.write_flags(out);
+        }
+        for seq in &delta.flag_changes {
+            if let Some(meta) = self.view.get(*seq) {
+                let (flags, recent) = self.flags_of(meta);
+                let mut f = FetchResponse::start(out, *seq);
+                f.uid(out, meta.uid);
+                f.flags(out, &flags, recent);
+                f.finish(out);
+            }
+        }
+    }
+}
+
+/// Storage flags to protocol flags (system flags first, then keywords by table index).
+pub fn protocol_flags(flags: &Flags, keywords: &Arc<[String]>) -> Vec<Flag> {
+    let mut out = Vec::new();
+    let s = flags.system;
+    for (bit, f) in [
+        (SystemFlags::ANSWERED, Flag::Answered),
+        (SystemFlags::FLAGGED, Flag::Flagged),
+        (SystemFlags::DELETED, Flag::Deleted),
+        (SystemFlags::SEEN, Flag::Seen),
+        (SystemFlags::DRAFT, Flag::Draft),
+    ] {
+        if s.contains(bit) {
+            out.push(f);
+        }
+    }
+    out.extend(
+        keyword_names(flags.keywords, keywords)
+            .into_iter()
+            .filter_map(|k| Atom::new(k.as_bytes()).map(Flag::Keyword)),
+    );
+    out
+}
+
+fn keyword_names(set: KeywordSet, table: &Arc<[String]>) -> Vec<&str> {
+    set.iter()
+        .filter_map(|i| table.get(i).map(String::as_str))
+        .collect()
+}
+
+/// Protocol flags to storage system flags and keyword names. `\Recent` and unknown `\Flags`
+/// cannot be stored (RFC 3501 2.3.2).
+pub fn storage_flags(flags: &[Flag]) -> Result<(SystemFlags, Vec<String>), ImapError> {
+    let mut system = SystemFlags::EMPTY;
+    let mut keywords = Vec::new();
+    for f in flags {
+        match f {
+            Flag::Answered => system = system.union(SystemFlags::ANSWERED),
+            Flag::Flagged => system = system.union(SystemFlags::FLAGGED),
+            Flag::Deleted => system = system.union(SystemFlags::DELETED),
+            Flag::Seen => system = system.union(SystemFlags::SEEN),
+            Flag::Draft => system = system.union(SystemFlags::DRAFT),
+            Flag::Recent => return Err(ImapError::BadFlag("\\Recent cannot be set")),
+            Flag::Extension(_) => return Err(ImapError::BadFlag("unknown system flag")),
+            Flag::Keyword(k) => {
+                if !keywords
+                    .iter()
+                    .any(|x: &String| x.eq_ignore_ascii_case(k.as_str()))
+                {
+                    keywords.push(k.as_str().to_string());
+                }
+            }
+        }
+    }
+    Ok((system, keywords))
+}
