@@ -91,6 +91,8 @@ fn every_command_and_its_errors() {
 fn one_reply_per_recipient_with_each_outcome() {
     let mut lines = users();
     lines.push(lmtp_support::user_line("broken", ""));
+    // A name that cannot form a mail path: a permanent failure.
+    lines.push(lmtp_support::user_line("sl/ash", ""));
     let (s, port) = start(Server::builder().users(&lines));
     // A user whose mail directory cannot be created: a temporary storage error.
     std::fs::write(s.maildir("broken"), b"not a directory").unwrap();
@@ -114,6 +116,8 @@ fn one_reply_per_recipient_with_each_outcome() {
         S: 550 5.1.1 <nobody@example.com> User doesn't exist
         C: RCPT TO:<broken>
         S: 451 4.3.0 <broken> Temporary internal error
+        C: RCPT TO:<sl/ash>
+        S: 550 5.2.0 <sl/ash> Mailbox unavailable
         C: RCPT TO:<full>
         S: 250 2.1.5 OK
         C: RCPT TO:<other@EXAMPLE.org>
@@ -572,4 +576,43 @@ fn lmtp_listener_config_is_validated() {
         "[[listener]]\nprotocol = \"lmtp\"\npath = \"/run/mailcove/lmtp\"\nowner = \"postfix\"\ngroup = \"postfix\"\n[lmtp]\nrecipient_delimiter = \"+-\"\n",
     );
     assert_eq!(code, Some(0), "{err}");
+}
+
+#[test]
+fn a_stalled_client_holds_no_mailbox_lock() {
+    let (s, port) = start(Server::builder().users(&users()));
+    let mut slow = connect(port);
+    slow.send_raw(b"LHLO slow\r\nMAIL FROM:<>\r\nRCPT TO:<demo>\r\nDATA\r\n");
+    assert_eq!(slow.until("354").len(), 9);
+    // Half a message, then silence.
+    slow.send_raw(b"Subject: stalled\r\n\r\nhalf a bo");
+
+    // Meanwhile another delivery to the same mailbox completes, and POP3 (which takes the
+    // maildrop lock) logs in and sees it.
+    let mut c = connect(port);
+    c.send_raw(b"LHLO fast\r\nMAIL FROM:<>\r\nRCPT TO:<demo>\r\nDATA\r\nSubject: fast\r\n.\r\n");
+    assert_eq!(
+        c.until("250 2.0.0").last().unwrap(),
+        "250 2.0.0 <demo> Saved"
+    );
+    let mut p = s.pop3();
+    p.line();
+    p.send("USER demo");
+    p.line();
+    p.send("PASS pw");
+    assert!(p.line().starts_with("+OK"));
+    p.send("STAT");
+    assert!(p.line().starts_with("+OK 1 "));
+    p.send("QUIT");
+    p.line();
+
+    // The stalled message completes later and is stored whole.
+    slow.send_raw(b"dy\r\n.\r\n");
+    assert_eq!(slow.line(), "250 2.0.0 <demo> Saved");
+    let mut want = vec![
+        stamped("", "demo", b"Subject: fast\r\n"),
+        stamped("", "demo", b"Subject: stalled\r\n\r\nhalf a body\r\n"),
+    ];
+    want.sort();
+    assert_eq!(stored(&s.maildir("demo"), ""), want);
 }

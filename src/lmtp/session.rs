@@ -283,7 +283,8 @@ impl Session {
             }
             return Ok(());
         };
-        let message: Arc<[u8]> = Arc::from(message);
+        // Bytes takes the Vec without copying; each recipient's stamped copy is made in its task.
+        let message = Bytes::from(message);
         let permits = Arc::new(Semaphore::new(LMTP_PARALLEL_DELIVERIES));
         let mut pending = Vec::with_capacity(tx.recipients.len());
         for rcpt in tx.recipients {
