@@ -7,8 +7,10 @@ smtplib.LMTP.data() reads only the first per-recipient reply after the final "."
 
 import pathlib
 import smtplib
-import socket
 import time
+
+import imaplib
+import poplib
 
 MESSAGE = b"From: sender@example.net\r\nSubject: lmtp\r\n\r\n.leading dot\r\nbody\r\n"
 
@@ -20,10 +22,7 @@ def lmtp_listeners(port):
     )
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import free_port  # noqa: E402  (one port registry for the whole run)
 
 
 def stored(maildir):
@@ -96,3 +95,27 @@ def test_smtplib_lmtp_over_the_unix_socket_with_sendmail(make_server):
         assert e.recipients["nobody"][0] == 550
     lmtp.quit()
     assert stored(server.maildir("demo")) == [expected("a@example.net", "demo")]
+
+
+def test_delivered_message_reads_back_byte_exact_over_imap_and_pop3(make_server):
+    port = free_port()
+    server = make_server(extra=lmtp_listeners(port))
+    lmtp = smtplib.LMTP("127.0.0.1", port)
+    assert lmtp.sendmail("sender@example.net", ["demo@example.org"], MESSAGE) == {}
+    lmtp.quit()
+    want = expected("sender@example.net", "demo@example.org")
+    m = imaplib.IMAP4_SSL("127.0.0.1", server.imaps, ssl_context=server.ssl_context())
+    m.login("demo", "demo")
+    assert m.select("INBOX") == ("OK", [b"1"])
+    typ, data = m.fetch("1", "(RFC822.SIZE BODY.PEEK[])")
+    assert data[0][1] == want
+    assert b"RFC822.SIZE %d" % len(want) in data[0][0]
+    m.logout()
+    p = poplib.POP3_SSL("127.0.0.1", server.pop3s, context=server.ssl_context())
+    p.user("demo")
+    p.pass_("demo")
+    resp, lines, octets = p.retr(1)
+    assert b"\r\n".join(lines) + b"\r\n" == want
+    assert octets == len(want)
+    assert p.list(1).split()[2] == str(len(want)).encode()
+    p.quit()
