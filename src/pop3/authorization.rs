@@ -143,7 +143,19 @@ pub async fn auth(
                 line.extend_from_slice(encode_challenge(&data).as_bytes());
                 line.extend_from_slice(b"\r\n");
                 s.conn.send(&line).await?;
-                let reply = match s.conn.read_line(limits::MAX_SASL_LINE).await? {
+                // The exchange happens before login, so the login deadline bounds it: without
+                // it a client could stall here forever holding a connection slot.
+                let read = tokio::time::timeout_at(
+                    s.login_deadline,
+                    s.conn.read_line(limits::MAX_SASL_LINE),
+                )
+                .await;
+                let Ok(read) = read else {
+                    s.conn.queue(b"-ERR Disconnected for inactivity.\r\n");
+                    info!("autologout during AUTH");
+                    return Ok(Next::Close);
+                };
+                let reply = match read? {
                     Line::Complete(l) => l,
                     Line::TooLong => return Err(Pop3Error::BadSasl),
                     Line::Eof => return Ok(Next::Close),

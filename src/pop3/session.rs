@@ -49,6 +49,9 @@ pub struct Session {
     pub auth_failures: u32,
     /// The client asked for UTF8 (RFC 6856).
     pub utf8: bool,
+    /// When a client still in the AUTHORIZATION state is disconnected: fixed at connect time so
+    /// a client sending a byte at a time cannot hold a pre-login slot indefinitely.
+    pub login_deadline: tokio::time::Instant,
 }
 
 /// What a handler wants to happen next.
@@ -61,6 +64,7 @@ pub enum Next {
 
 /// Serves one POP3 connection to its end.
 pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
+    let shared_preauth_secs = shared.config().timeouts.preauth_secs;
     let mut s = Session {
         conn,
         shared,
@@ -68,6 +72,7 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
         state: State::Authorization { user: None },
         auth_failures: 0,
         utf8: false,
+        login_deadline: tokio::time::Instant::now() + Duration::from_secs(shared_preauth_secs),
     };
     let cfg = s.shared.config();
     s.conn
@@ -79,16 +84,18 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
             break;
         }
         let cfg = s.shared.config();
-        let timeout = Duration::from_secs(match s.state {
-            State::Authorization { .. } => cfg.timeouts.preauth_secs,
-            State::Transaction { .. } => cfg.timeouts.pop3_idle_secs,
-        });
+        let deadline = match s.state {
+            State::Authorization { .. } => s.login_deadline,
+            State::Transaction { .. } => {
+                tokio::time::Instant::now() + Duration::from_secs(cfg.timeouts.pop3_idle_secs)
+            }
+        };
         let line = tokio::select! {
             _ = s.shared.shutdown.cancelled() => {
                 s.conn.queue(b"-ERR [SYS/TEMP] Server shutting down.\r\n");
                 break;
             }
-            r = tokio::time::timeout(timeout, s.conn.read_line(limits::POP3_MAX_COMMAND_LINE)) => r,
+            r = tokio::time::timeout_at(deadline, s.conn.read_line(limits::POP3_MAX_COMMAND_LINE)) => r,
         };
         let line = match line {
             Err(_) => {
