@@ -647,3 +647,194 @@ fn pipelined_bad_commands_end_the_session_after_the_limit() {
     assert_eq!(lines[20], "* BYE Too many invalid commands.");
     base.check(&s);
 }
+
+// ---------- big and deep messages ----------
+
+/// A message of about `size` bytes with CRLF lines.
+fn big_message(size: usize) -> Vec<u8> {
+    let mut m = b"From: big@example.com\r\nSubject: big\r\n\r\n".to_vec();
+    let line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-\r\n";
+    while m.len() < size {
+        m.extend_from_slice(line);
+    }
+    m
+}
+
+#[test]
+fn clients_reading_nothing_while_fetching_fifty_megabytes_do_not_grow_the_server() {
+    let s = Server::builder().user("pop", "pop").start();
+    touch_maildir(&s);
+    let msg = big_message(50 * 1024 * 1024);
+    let len = msg.len();
+    deliver(&s, "1700000001.big.host", &msg);
+    let mut p = s.imap();
+    p.line();
+    p.cmd("L", "LOGIN pop pop");
+    drop(p);
+    let pop_new = s.maildir("pop").join("new");
+    std::fs::write(pop_new.join("1700000001.big.host"), &msg).unwrap();
+    drop(msg);
+    let base = Baseline::take(&s);
+    // Two IMAP clients ask for the whole message and then read nothing at all.
+    let mut stalled = Vec::new();
+    for i in 0..2 {
+        let mut c = login(&s);
+        c.cmd("s", "SELECT INBOX");
+        c.send(&format!("f{i} FETCH 1 BODY.PEEK[]"));
+        stalled.push(c);
+    }
+    // A POP3 client does the same with RETR (another user: the maildrop lock is exclusive).
+    let mut p = s.pop3();
+    p.line();
+    run_transcript(
+        &mut p,
+        "C: USER pop\nS: +OK\nC: PASS pop\nS: +OK Logged in, 1 messages.",
+    );
+    p.send("RETR 1\r\nRETR 1");
+    stalled.push(p);
+    // Give the server time to fill the socket buffers and block on the stalled writers.
+    std::thread::sleep(Duration::from_secs(2));
+    let during = rss_kib(&s);
+    assert!(
+        during < base.rss + RSS_MARGIN_KIB,
+        "server RSS grew from {} KiB to {during} KiB with {} stalled readers of a {len}-byte message",
+        base.rss,
+        stalled.len()
+    );
+    // Others are served while the stalled clients sit there.
+    fresh_clients_are_served(&s);
+    // A stalled client that finally reads gets the whole message, byte-exact in length.
+    let mut c = stalled.remove(0);
+    assert_eq!(c.line(), format!("* 1 FETCH (BODY[] {{{len}}}"));
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(4 * 1024 * 1024);
+        c.bytes(n);
+        left -= n;
+    }
+    assert_eq!(c.line(), ")");
+    assert_eq!(c.line(), "f0 OK Fetch completed.");
+    drop(stalled);
+    base.check(&s);
+}
+
+/// A message with `depth` multiparts nested inside each other.
+fn nested_multipart(depth: usize) -> Vec<u8> {
+    let mut m = b"From: deep@example.com\r\nSubject: deep\r\nMIME-Version: 1.0\r\n".to_vec();
+    for i in 0..depth {
+        m.extend_from_slice(
+            format!("Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n")
+                .as_bytes(),
+        );
+    }
+    m.extend_from_slice(b"Content-Type: text/plain\r\n\r\nleaf\r\n");
+    for i in (0..depth).rev() {
+        m.extend_from_slice(format!("--b{i}--\r\n").as_bytes());
+    }
+    m
+}
+
+/// A message with `depth` message/rfc822 parts nested inside each other.
+fn nested_rfc822(depth: usize) -> Vec<u8> {
+    let mut m = Vec::new();
+    for _ in 0..depth {
+        m.extend_from_slice(
+            b"Subject: wrap\r\nMIME-Version: 1.0\r\nContent-Type: message/rfc822\r\n\r\n",
+        );
+    }
+    m.extend_from_slice(b"Subject: inner\r\nContent-Type: text/plain\r\n\r\nleaf\r\n");
+    m
+}
+
+/// Deepest parenthesis nesting in a response.
+fn paren_depth(s: &str) -> usize {
+    let (mut d, mut max) = (0usize, 0usize);
+    let mut quoted = false;
+    for ch in s.chars() {
+        match ch {
+            '"' => quoted = !quoted,
+            '(' if !quoted => {
+                d += 1;
+                max = max.max(d);
+            }
+            ')' if !quoted => d = d.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+#[test]
+fn ten_thousand_nested_multiparts_and_deep_rfc822_answer_within_the_depth_limit() {
+    let s = Server::start();
+    touch_maildir(&s);
+    let deep_mp = nested_multipart(10_000);
+    let deep_822 = nested_rfc822(10_000);
+    deliver(&s, "1700000001.mp.host", &deep_mp);
+    deliver(&s, "1700000002.rfc.host", &deep_822);
+    // And the same within the depth limit.
+    deliver(&s, "1700000003.mp.host", &nested_multipart(50));
+    deliver(&s, "1700000004.rfc.host", &nested_rfc822(50));
+    let base = Baseline::take(&s);
+    let mut c = login(&s);
+    c.cmd("s", "SELECT INBOX");
+    // Each level of BODYSTRUCTURE is one parenthesis (two for message/rfc822: body and
+    // envelope); past MAX_MIME_DEPTH the container is an opaque leaf.
+    let limit = mailcove::limits::MAX_MIME_DEPTH;
+    for (seq, per_level) in [(1, 1), (2, 2)] {
+        let r = c.cmd("b", &format!("FETCH {seq} BODYSTRUCTURE"));
+        assert_eq!(
+            r.len(),
+            2,
+            "{:?}",
+            r.iter().map(|l| l.len()).collect::<Vec<_>>()
+        );
+        assert!(
+            r[0].starts_with(&format!("* {seq} FETCH (BODYSTRUCTURE (")),
+            "{}",
+            &r[0][..200]
+        );
+        assert_eq!(r[1], "b OK Fetch completed.");
+        let depth = paren_depth(&r[0]);
+        assert!(depth > 10, "structure flattened to depth {depth}");
+        assert!(
+            depth <= (limit + 3) * per_level + 4,
+            "depth {depth} passes the limit {limit}"
+        );
+        // BODY and a section deep inside answer too.
+        let r = c.cmd(
+            "c",
+            &format!("FETCH {seq} (BODY BODY.PEEK[1.1.1.1.1.1.1.1.1.1.MIME])"),
+        );
+        assert_eq!(r.last().unwrap(), "c OK Fetch completed.", "{r:?}");
+        // The raw message is intact.
+        let want = if seq == 1 { &deep_mp } else { &deep_822 };
+        let r = c.cmd("d", &format!("FETCH {seq} RFC822.SIZE"));
+        assert_eq!(r[0], format!("* {seq} FETCH (RFC822.SIZE {})", want.len()));
+    }
+    // SEARCH walks the same tree: text within the depth limit is found; past it, the opaque
+    // container is not decoded, so its text is not searched (as text past the search size limit).
+    assert_eq!(
+        c.cmd("e", "SEARCH BODY leaf"),
+        vec!["* SEARCH 3 4", "e OK Search completed."]
+    );
+    // POP3 sends them as they are.
+    let mut p = pop3_login(&s);
+    p.send("RETR 1");
+    assert_eq!(p.line(), format!("+OK {} octets", deep_mp.len()));
+    let body = p.multiline();
+    assert_eq!(body.len(), deep_mp.split(|&b| b == b'\n').count() - 1);
+    p.send("TOP 2 0");
+    assert_eq!(p.line(), "+OK");
+    assert_eq!(
+        p.multiline(),
+        vec![
+            "Subject: wrap",
+            "MIME-Version: 1.0",
+            "Content-Type: message/rfc822",
+            ""
+        ]
+    );
+    pop3_quit(p);
+    base.check(&s);
+}
