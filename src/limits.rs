@@ -196,3 +196,10 @@ pub const FETCH_BATCH_MESSAGES: usize = 64;
 pub const FETCH_FLUSH_BYTES: usize = 64 * 1024;
 /// Bytes read from a message file at a time while streaming a body.
 pub const FETCH_READ_CHUNK: usize = 64 * 1024;
+/// Mailbox states kept in memory after their last view closed (LRU), so
+/// repeated deliveries or STATUS do not reload an index each time. A
+/// 100,000-message state is ~15 MB, so this bounds idle memory.
+pub const MAILBOX_STATE_CACHE: usize = 16;
+/// Names of our own recent changes in `cur/` remembered so their inotify
+/// events are not mistaken for someone else's (which would cost a rescan).
+pub const OWN_NAMES_MAX: usize = 16_384;
