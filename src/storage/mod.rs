@@ -93,9 +93,14 @@ pub enum StorageError {
 }
 
 impl StorageError {
-    /// Wraps an I/O error; a file-system quota error is an over-quota error.
+    /// Wraps an I/O error; a file-system quota error or a full file system is an over-quota
+    /// error.
     pub fn io(context: &str, e: std::io::Error) -> Self {
-        if e.raw_os_error() == Some(libc::EDQUOT) {
+        // A full disk is, for the user, the same as a full quota: nothing more can be stored
+        // until something is removed. Reporting it as an internal error (UNAVAILABLE) would hide
+        // the cause from the user and invite immediate retries; Dovecot answers OVERQUOTA too.
+        if matches!(e.raw_os_error(), Some(libc::EDQUOT) | Some(libc::ENOSPC)) {
+            tracing::warn!(context, error = %e, "no space to store mail");
             return StorageError::OverQuota;
         }
         StorageError::Temporary(format!("{context}: {e}"))
