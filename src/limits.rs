@@ -203,3 +203,10 @@ pub const MAILBOX_STATE_CACHE: usize = 16;
 /// Names of our own recent changes in `cur/` remembered so their inotify
 /// events are not mistaken for someone else's (which would cost a rescan).
 pub const OWN_NAMES_MAX: usize = 16_384;
+// ---- hostile-input hardening ----
+
+/// Password verifications one remote address (IPv6: its /64) may have queued or running at
+/// once; its further logins wait their turn. One keeps a guessing storm from occupying more than
+/// one hashing thread, so other addresses still log in at once (`hash_threads` is at least 2 by
+/// default on any multi-core machine).
+pub const MAX_AUTH_HASHES_PER_ADDRESS: usize = 1;

@@ -31,6 +31,11 @@
 //!   doubles per consecutive failure from that address, capped. The delay is
 //!   a tokio sleep after the hashing slot is released, so waiting clients
 //!   hold no thread.
+//! * **Fairness**: one address (IPv6 /64) has at most
+//!   `MAX_AUTH_HASHES_PER_ADDRESS` verifications queued or running; its other
+//!   logins wait (asynchronously) for their turn. Without this, a guessing
+//!   storm over many connections filled the FIFO hashing queue and every
+//!   other address's login waited behind it; now it occupies one slot.
 //! * **SASL** ([`sasl`]): PLAIN and LOGIN without I/O, shared by IMAP and POP3.
 //! * **Admin** ([`admin`]): the `user` CLI: edits the file atomically,
 //!   leaving every other byte in place.
@@ -45,6 +50,7 @@ pub mod pool;
 pub mod sasl;
 pub mod scheme;
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
 use std::net::IpAddr;
@@ -59,7 +65,8 @@ use zeroize::Zeroizing;
 use crate::limits::{
     DEFAULT_ARGON2_M_COST_KIB, DEFAULT_ARGON2_P_COST, DEFAULT_ARGON2_T_COST,
     DEFAULT_AUTH_FAILURE_DELAY_MAX_MS, DEFAULT_AUTH_FAILURE_DELAY_MS, DEFAULT_AUTH_MAX_QUEUED,
-    MAX_PASSWORD_LEN, MAX_USERNAME_LEN, MAX_USERS_FILE_SIZE, USERS_FILE_CHECK_INTERVAL_MS,
+    MAX_AUTH_HASHES_PER_ADDRESS, MAX_PASSWORD_LEN, MAX_USERNAME_LEN, MAX_USERS_FILE_SIZE,
+    USERS_FILE_CHECK_INTERVAL_MS,
 };
 use passwd::UserDb;
 use penalty::{PenaltyTable, penalty_delay};
@@ -309,6 +316,9 @@ struct Inner {
     /// Serializes reloads and throttles change checks.
     check: Mutex<CheckState>,
     penalty: PenaltyTable,
+    /// Per-address turn for the hashing pool. An entry lives only while some login of that
+    /// address holds or waits for it, so the map is bounded by the connections in login.
+    turns: Mutex<HashMap<IpAddr, Arc<tokio::sync::Semaphore>>>,
 }
 
 /// The authentication service: `Send + Sync`, share it as `Arc`.
@@ -579,6 +589,7 @@ impl Authenticator {
                 })),
                 check: Mutex::new(CheckState::default()),
                 penalty: PenaltyTable::default(),
+                turns: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -638,12 +649,35 @@ impl Authenticator {
         let (base, max) = (snap.opts.failure_delay, snap.opts.failure_delay_max);
         drop(snap);
 
+        let key = penalty::penalty_key(remote);
+        let turn = Arc::clone(
+            self.inner
+                .turns
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(key)
+                .or_insert_with(|| {
+                    Arc::new(tokio::sync::Semaphore::new(MAX_AUTH_HASHES_PER_ADDRESS))
+                }),
+        );
+        // The semaphore is never closed, so acquiring only waits.
+        let permit = Arc::clone(&turn).acquire_owned().await.ok();
         let inner = Arc::clone(&self.inner);
         let user_owned = user.to_owned();
         let password = Zeroizing::new(password.to_vec());
         let outcome = pool
             .run(move || inner.check_blocking(&user_owned, &password, remote))
             .await;
+        drop(permit);
+        {
+            let mut turns = self.inner.turns.lock().unwrap_or_else(|e| e.into_inner());
+            // Clones are only made under this lock: two references (map and ours) mean
+            // nobody else holds or awaits this address's turn.
+            if Arc::strong_count(&turn) == 2 {
+                turns.remove(&key);
+            }
+        }
+        drop(turn);
         match outcome {
             Ok(Ok(info)) => {
                 self.inner.penalty.record_success(remote);
