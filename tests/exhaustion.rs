@@ -95,10 +95,11 @@ fn idle_connections() -> usize {
 #[test]
 fn thousands_of_idle_connections_are_held_without_hurting_others() {
     let n = idle_connections();
-    let limit = raise_nofile(n as u64 * 2 + 1000);
+    // The test and the server are separate processes: each needs n descriptors and some slack.
+    let limit = raise_nofile(n as u64 + 1000);
     assert!(
-        limit >= n as u64 * 2 + 200,
-        "open-file limit {limit} too low for {n} connections on both ends"
+        limit >= n as u64 + 200,
+        "open-file limit {limit} too low for {n} connections"
     );
     let s = Server::builder()
         .config(&format!(
