@@ -782,19 +782,60 @@ mod tests {
         wait_for(|| pool.queued() == 1).await;
         assert_eq!(pool.queued(), 1);
 
+        // Other addresses find the queue full (the same address would wait for its turn).
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
         assert_eq!(
-            auth.authenticate("p", b"pw", ip).await,
+            auth.authenticate("p", b"pw", other).await,
             Err(AuthFailure::TempFail(TempFailReason::Overloaded))
         );
         assert_eq!(
-            auth.authenticate("p", b"wrong", ip).await,
+            auth.authenticate("p", b"wrong", other).await,
             Err(AuthFailure::TempFail(TempFailReason::Overloaded))
         );
-        assert_eq!(auth.failures(ip), 0);
+        assert_eq!(auth.failures(other), 0);
 
         tx.send(()).unwrap();
         assert_eq!(blocker.await.unwrap(), Ok(true));
         assert_eq!(queued.await.unwrap().map(|u| u.name), Ok("p".to_owned()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_address_waits_for_its_turn_and_never_fills_the_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users");
+        std::fs::write(&path, "p:{PLAIN}pw\n").unwrap();
+        let mut o = AuthOptions::new(&path);
+        o.argon2 = Argon2Params {
+            m_cost_kib: 256,
+            t_cost: 1,
+            p_cost: 1,
+        };
+        o.hash_threads = 1;
+        o.max_queued = 1;
+        o.failure_delay = Duration::ZERO;
+        o.failure_delay_max = Duration::ZERO;
+        o.allow_plaintext_schemes = true;
+        let auth = Arc::new(Authenticator::new(o).unwrap());
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        // Twenty logins from one address at once, with a queue of one: none is refused as
+        // overloaded, because the address never has more than one check queued or running.
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let auth = Arc::clone(&auth);
+                let pw: &'static [u8] = if i % 2 == 0 { b"pw" } else { b"wrong" };
+                tokio::spawn(async move { auth.authenticate("p", pw, ip).await })
+            })
+            .collect();
+        for (i, t) in tasks.into_iter().enumerate() {
+            let r = t.await.unwrap();
+            if i % 2 == 0 {
+                assert_eq!(r.map(|u| u.name), Ok("p".to_owned()));
+            } else {
+                assert_eq!(r, Err(AuthFailure::Invalid));
+            }
+        }
+        // Nothing is left behind for the address.
+        assert!(auth.inner.turns.lock().unwrap().is_empty());
     }
 
     #[test]
