@@ -161,25 +161,28 @@ impl Maildrop {
         }
     }
 
-    /// RETR (`top` None) or TOP: streams the message dot-stuffed with CRLF line ends, then the
-    /// terminating `.` line. The positive status line must already be queued.
+    /// RETR (`top` None) or TOP: queues `status` (the positive status line) once the message is
+    /// open, then streams it dot-stuffed with CRLF line ends and the terminating `.` line.
+    /// Opening first lets a message that vanished (an IMAP session expunged it after our
+    /// snapshot) be answered with `-ERR` on a connection that goes on, instead of a `+OK`
+    /// followed by a dropped connection.
     pub async fn send(
         &mut self,
         conn: &mut Conn,
         n: u32,
         top: Option<u64>,
+        status: &[u8],
     ) -> Result<(), Pop3Error> {
         let idx = (n as usize).wrapping_sub(1);
         let uid = self.live(n)?.uid;
         let mut file = match self.view.open_message(uid).await {
             Ok(f) => f,
             Err(e) => {
-                // The status line is already queued; a multi-line answer cannot turn into an error
-                // now, so end the connection rather than send a wrong body.
                 warn!(uid, error = %e, "cannot open message for RETR");
-                return Err(Pop3Error::Io);
+                return Err(Pop3Error::Storage(e));
             }
         };
+        conn.queue(status);
         let mut stuffer = DotStuffer::new(top);
         let mut buf = vec![0u8; STREAM_CHUNK];
         let mut out = Vec::with_capacity(STREAM_CHUNK + STREAM_CHUNK / 8);

@@ -72,6 +72,7 @@ impl Pop3Error {
             Pop3Error::NoSuchMessage(n) => format!("There's no message {n}."),
             Pop3Error::MessageDeleted(n) => format!("Message {n} is deleted."),
             Pop3Error::Storage(StorageError::InUse) => "[IN-USE] Mailbox is in use, try again later.".into(),
+            Pop3Error::Storage(StorageError::Expunged) => "Message was removed by another session.".into(),
             Pop3Error::Storage(StorageError::Temporary(_) | StorageError::OverQuota) => {
                 "[SYS/TEMP] Internal error occurred, try again later; details are in the server log.".into()
             }

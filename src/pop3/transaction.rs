@@ -47,13 +47,12 @@ pub async fn run(s: &mut Session, cmd: Command) -> Result<Next, Pop3Error> {
         }
         Command::Retr(n) => {
             let size = drop.live(n)?.size;
-            s.conn.queue(format!("+OK {size} octets\r\n").as_bytes());
-            drop.send(&mut s.conn, n, None).await?;
+            let status = format!("+OK {size} octets\r\n");
+            drop.send(&mut s.conn, n, None, status.as_bytes()).await?;
         }
         Command::Top(n, lines) => {
             drop.live(n)?;
-            s.conn.queue(b"+OK\r\n");
-            drop.send(&mut s.conn, n, Some(lines)).await?;
+            drop.send(&mut s.conn, n, Some(lines), b"+OK\r\n").await?;
         }
         Command::Dele(n) => {
             drop.live(n)?;
