@@ -838,3 +838,31 @@ fn ten_thousand_nested_multiparts_and_deep_rfc822_answer_within_the_depth_limit(
     pop3_quit(p);
     base.check(&s);
 }
+
+#[test]
+fn pop3_retr_of_a_message_expunged_by_imap_answers_err_and_goes_on() {
+    let s = Server::start();
+    touch_maildir(&s);
+    deliver(&s, "1700000001.a.host", b"Subject: a\r\n\r\none\r\n");
+    deliver(&s, "1700000002.b.host", b"Subject: b\r\n\r\ntwo\r\n");
+    let mut p = pop3_login(&s);
+    let mut c = login(&s);
+    c.cmd("s", "SELECT INBOX");
+    c.cmd("d", "STORE 1 +FLAGS.SILENT (\\Deleted)");
+    assert_eq!(
+        c.cmd("e", "EXPUNGE"),
+        vec!["* 1 EXPUNGE", "e OK Expunge completed."]
+    );
+    for cmd in ["RETR 1", "TOP 1 0"] {
+        p.send(cmd);
+        assert_eq!(
+            p.line(),
+            "-ERR Message was removed by another session.",
+            "{cmd}"
+        );
+    }
+    p.send("RETR 2");
+    assert_eq!(p.line(), "+OK 19 octets");
+    assert_eq!(p.multiline(), vec!["Subject: b", "", "two"]);
+    pop3_quit(p);
+}
