@@ -571,7 +571,7 @@ fn pop3_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
             let n = 1 + rng.below(list.len());
             p.send(&format!("RETR {n}"));
             let head = p.line();
-            if head == "-ERR Message was removed by another session." {
+            if head == format!("-ERR Message {n} was removed by another session.") {
                 // An IMAP session expunged it after this session's snapshot: the answer comes
                 // before any data and the session goes on.
                 *ledger

@@ -145,7 +145,10 @@ impl Selected {
             encode::untagged(
                 out,
                 Status::Ok,
-                Some(&Code::PermanentFlags(flags, true)),
+                Some(&Code::PermanentFlags(
+                    flags,
+                    self.view.can_create_keywords(),
+                )),
                 "Flags permitted.",
             );
         }
