@@ -253,7 +253,7 @@ fn full_disk_fails_append_cleanly_and_corrupts_nothing() {
     let refused = refused.expect("a 2 MiB file system never filled up");
     assert!(stored.len() >= 5, "only {} messages fit", stored.len());
     eprintln!("disk full after {} messages: {refused}", stored.len());
-    assert!(refused.starts_with("a NO [OVERQUOTA] "), "{refused}");
+    assert_eq!(refused, "a NO [OVERQUOTA] Not enough disk space.");
     // Flag changes on a full disk fail or succeed, but never damage the mailbox.
     let r = c.cmd("st", "STORE 1:* +FLAGS (\\Flagged)");
     eprintln!("STORE on a full disk: {:?}", r.last());
