@@ -857,7 +857,7 @@ fn pop3_retr_of_a_message_expunged_by_imap_answers_err_and_goes_on() {
         p.send(cmd);
         assert_eq!(
             p.line(),
-            "-ERR Message was removed by another session.",
+            "-ERR Message 1 was removed by another session.",
             "{cmd}"
         );
     }
