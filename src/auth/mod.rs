@@ -31,6 +31,11 @@
 //!   doubles per consecutive failure from that address, capped. The delay is
 //!   a tokio sleep after the hashing slot is released, so waiting clients
 //!   hold no thread.
+//! * **Fairness**: one address (IPv6 /64) has at most
+//!   `MAX_AUTH_HASHES_PER_ADDRESS` verifications queued or running; its other
+//!   logins wait (asynchronously) for their turn. Without this, a guessing
+//!   storm over many connections filled the FIFO hashing queue and every
+//!   other address's login waited behind it; now it occupies one slot.
 //! * **SASL** ([`sasl`]): PLAIN and LOGIN without I/O, shared by IMAP and POP3.
 //! * **Admin** ([`admin`]): the `user` CLI: edits the file atomically,
 //!   leaving every other byte in place.
@@ -45,6 +50,7 @@ pub mod pool;
 pub mod sasl;
 pub mod scheme;
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
 use std::net::IpAddr;
@@ -59,7 +65,8 @@ use zeroize::Zeroizing;
 use crate::limits::{
     DEFAULT_ARGON2_M_COST_KIB, DEFAULT_ARGON2_P_COST, DEFAULT_ARGON2_T_COST,
     DEFAULT_AUTH_FAILURE_DELAY_MAX_MS, DEFAULT_AUTH_FAILURE_DELAY_MS, DEFAULT_AUTH_MAX_QUEUED,
-    MAX_PASSWORD_LEN, MAX_USERNAME_LEN, MAX_USERS_FILE_SIZE, USERS_FILE_CHECK_INTERVAL_MS,
+    MAX_AUTH_HASHES_PER_ADDRESS, MAX_PASSWORD_LEN, MAX_USERNAME_LEN, MAX_USERS_FILE_SIZE,
+    USERS_FILE_CHECK_INTERVAL_MS,
 };
 use passwd::UserDb;
 use penalty::{PenaltyTable, penalty_delay};
@@ -309,6 +316,9 @@ struct Inner {
     /// Serializes reloads and throttles change checks.
     check: Mutex<CheckState>,
     penalty: PenaltyTable,
+    /// Per-address turn for the hashing pool. An entry lives only while some login of that
+    /// address holds or waits for it, so the map is bounded by the connections in login.
+    turns: Mutex<HashMap<IpAddr, Arc<tokio::sync::Semaphore>>>,
 }
 
 /// The authentication service: `Send + Sync`, share it as `Arc`.
@@ -579,6 +589,7 @@ impl Authenticator {
                 })),
                 check: Mutex::new(CheckState::default()),
                 penalty: PenaltyTable::default(),
+                turns: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -638,12 +649,35 @@ impl Authenticator {
         let (base, max) = (snap.opts.failure_delay, snap.opts.failure_delay_max);
         drop(snap);
 
+        let key = penalty::penalty_key(remote);
+        let turn = Arc::clone(
+            self.inner
+                .turns
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(key)
+                .or_insert_with(|| {
+                    Arc::new(tokio::sync::Semaphore::new(MAX_AUTH_HASHES_PER_ADDRESS))
+                }),
+        );
+        // The semaphore is never closed, so acquiring only waits.
+        let permit = Arc::clone(&turn).acquire_owned().await.ok();
         let inner = Arc::clone(&self.inner);
         let user_owned = user.to_owned();
         let password = Zeroizing::new(password.to_vec());
         let outcome = pool
             .run(move || inner.check_blocking(&user_owned, &password, remote))
             .await;
+        drop(permit);
+        {
+            let mut turns = self.inner.turns.lock().unwrap_or_else(|e| e.into_inner());
+            // Clones are only made under this lock: two references (map and ours) mean
+            // nobody else holds or awaits this address's turn.
+            if Arc::strong_count(&turn) == 2 {
+                turns.remove(&key);
+            }
+        }
+        drop(turn);
         match outcome {
             Ok(Ok(info)) => {
                 self.inner.penalty.record_success(remote);
@@ -748,19 +782,60 @@ mod tests {
         wait_for(|| pool.queued() == 1).await;
         assert_eq!(pool.queued(), 1);
 
+        // Other addresses find the queue full (the same address would wait for its turn).
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
         assert_eq!(
-            auth.authenticate("p", b"pw", ip).await,
+            auth.authenticate("p", b"pw", other).await,
             Err(AuthFailure::TempFail(TempFailReason::Overloaded))
         );
         assert_eq!(
-            auth.authenticate("p", b"wrong", ip).await,
+            auth.authenticate("p", b"wrong", other).await,
             Err(AuthFailure::TempFail(TempFailReason::Overloaded))
         );
-        assert_eq!(auth.failures(ip), 0);
+        assert_eq!(auth.failures(other), 0);
 
         tx.send(()).unwrap();
         assert_eq!(blocker.await.unwrap(), Ok(true));
         assert_eq!(queued.await.unwrap().map(|u| u.name), Ok("p".to_owned()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_address_waits_for_its_turn_and_never_fills_the_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users");
+        std::fs::write(&path, "p:{PLAIN}pw\n").unwrap();
+        let mut o = AuthOptions::new(&path);
+        o.argon2 = Argon2Params {
+            m_cost_kib: 256,
+            t_cost: 1,
+            p_cost: 1,
+        };
+        o.hash_threads = 1;
+        o.max_queued = 1;
+        o.failure_delay = Duration::ZERO;
+        o.failure_delay_max = Duration::ZERO;
+        o.allow_plaintext_schemes = true;
+        let auth = Arc::new(Authenticator::new(o).unwrap());
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        // Twenty logins from one address at once, with a queue of one: none is refused as
+        // overloaded, because the address never has more than one check queued or running.
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let auth = Arc::clone(&auth);
+                let pw: &'static [u8] = if i % 2 == 0 { b"pw" } else { b"wrong" };
+                tokio::spawn(async move { auth.authenticate("p", pw, ip).await })
+            })
+            .collect();
+        for (i, t) in tasks.into_iter().enumerate() {
+            let r = t.await.unwrap();
+            if i % 2 == 0 {
+                assert_eq!(r.map(|u| u.name), Ok("p".to_owned()));
+            } else {
+                assert_eq!(r, Err(AuthFailure::Invalid));
+            }
+        }
+        // Nothing is left behind for the address.
+        assert!(auth.inner.turns.lock().unwrap().is_empty());
     }
 
     #[test]

@@ -106,7 +106,7 @@ impl PenaltyTable {
 
 /// The address a penalty is counted against: IPv4 as is, IPv6 by its /64,
 /// IPv4-mapped IPv6 as the IPv4 address.
-fn penalty_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn penalty_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => {

@@ -161,6 +161,11 @@ fn storage_answer(e: &StorageError, trycreate: bool) -> (Status, Option<Code>, S
             Some(Code::OverQuota),
             "Quota exceeded (mailbox for user is full).".into(),
         ),
+        S::NoSpace => (
+            Status::No,
+            Some(Code::OverQuota),
+            "Not enough disk space.".into(),
+        ),
         S::InUse => (
             Status::No,
             Some(Code::InUse),

@@ -56,6 +56,10 @@ pub struct Session {
     pub receiver: Receiver,
     /// Failed logins on this connection.
     pub auth_failures: u32,
+    /// When a client that has not logged in yet is disconnected. Fixed at connect time rather
+    /// than renewed by every read, so a slow-loris client trickling a byte at a time cannot hold
+    /// a pre-login slot (and its buffer) longer than `timeouts.preauth_secs`.
+    pub login_deadline: tokio::time::Instant,
     limits: ReceiverLimits,
 }
 
@@ -91,8 +95,14 @@ impl Session {
                 }
                 LineFramed::Incomplete => {
                     self.conn.flush().await?;
-                    let timeout = Duration::from_secs(self.shared.config().timeouts.preauth_secs);
-                    match tokio::time::timeout(timeout, self.conn.fill(max + 2)).await {
+                    let deadline = match self.state {
+                        State::NotAuthenticated => self.login_deadline,
+                        _ => {
+                            tokio::time::Instant::now()
+                                + Duration::from_secs(self.shared.config().timeouts.preauth_secs)
+                        }
+                    };
+                    match tokio::time::timeout_at(deadline, self.conn.fill(max + 2)).await {
                         Ok(Ok(0)) => return Ok(None),
                         Ok(Ok(_)) => {}
                         Ok(Err(e)) => return Err(e),
@@ -210,6 +220,8 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
         state: State::NotAuthenticated,
         receiver: Receiver::new(limits),
         auth_failures: 0,
+        login_deadline: tokio::time::Instant::now()
+            + Duration::from_secs(cfg.timeouts.preauth_secs),
         limits,
     };
     s.conn
@@ -225,16 +237,19 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
                     break;
                 }
                 let cfg = s.shared.config();
-                let timeout = Duration::from_secs(match s.state {
-                    State::NotAuthenticated => cfg.timeouts.preauth_secs,
-                    _ => cfg.timeouts.imap_idle_secs,
-                });
+                let deadline = match s.state {
+                    State::NotAuthenticated => s.login_deadline,
+                    _ => {
+                        tokio::time::Instant::now()
+                            + Duration::from_secs(cfg.timeouts.imap_idle_secs)
+                    }
+                };
                 let read = tokio::select! {
                     _ = s.shared.shutdown.cancelled() => {
                         s.untagged("BYE Server shutting down.");
                         break 'session;
                     }
-                    r = tokio::time::timeout(timeout, s.conn.fill(max_buffer)) => r,
+                    r = tokio::time::timeout_at(deadline, s.conn.fill(max_buffer)) => r,
                 };
                 match read {
                     Err(_) => {

@@ -51,6 +51,14 @@ pub enum ParseError {
 
 /// Parses one line (without CRLF).
 pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
+    // RFC 1939 section 3: keywords and arguments are printable ASCII. A NUL or bare CR in a user
+    // name would reach the users file lookup, the log and the per-user limits as a different
+    // name than any tool shows; refuse the whole line instead.
+    if line.iter().any(|&b| b < 0x20 || b == 0x7f) {
+        return Err(ParseError::BadArguments(
+            "control characters are not allowed",
+        ));
+    }
     let (keyword, rest) = match line.iter().position(|&b| b == b' ') {
         Some(i) => {
             let (keyword, rest) = line.split_at(i);
@@ -175,6 +183,19 @@ mod tests {
     fn commands_parse() {
         assert_eq!(parse(b"capa"), Ok(Command::Capa));
         assert_eq!(parse(b"USER demo"), Ok(Command::User("demo".into())));
+        for hostile in [
+            &b"USER de\0mo"[..],
+            b"NO\0OP",
+            b"USER demo\rPASS x",
+            b"PASS a\x7fb",
+        ] {
+            assert_eq!(
+                parse(hostile),
+                Err(ParseError::BadArguments(
+                    "control characters are not allowed"
+                ))
+            );
+        }
         assert_eq!(
             parse(b"PASS a secret with spaces"),
             Ok(Command::Pass(b"a secret with spaces".to_vec()))

@@ -98,7 +98,7 @@ pub enum Pop3Error {
 fn storage_text(e: &StorageError) -> &'static str {
     match e {
         StorageError::InUse => "[IN-USE] Mailbox is in use, try again later.",
-        StorageError::Temporary(_) | StorageError::OverQuota => {
+        StorageError::Temporary(_) | StorageError::OverQuota | StorageError::NoSpace => {
             "[SYS/TEMP] Internal error occurred, try again later; details are in the server log."
         }
         _ => "[SYS/PERM] Internal error occurred; details are in the server log.",

@@ -54,6 +54,10 @@ pub struct Session {
     pub state: State,
     /// Failed logins on this connection.
     pub auth_failures: u32,
+    /// When a client still in the AUTHORIZATION state is disconnected: fixed at connect time, so
+    /// a slow-loris client sending a line (or a byte) just inside each timeout cannot hold a
+    /// pre-login slot indefinitely.
+    pub login_deadline: tokio::time::Instant,
 }
 
 /// What a handler wants to happen next.
@@ -121,9 +125,16 @@ impl Session {
         )
     }
 
-    /// Reads the next line under the current state's timeout.
+    /// Reads the next line under the current state's timeout; before login, never past the
+    /// login deadline.
     pub async fn read(&mut self, max: usize) -> Input {
-        let idle = self.idle_timeout();
+        let mut idle = self.idle_timeout();
+        if !matches!(self.state, State::Transaction { .. }) {
+            idle = idle.min(
+                self.login_deadline
+                    .saturating_duration_since(tokio::time::Instant::now()),
+            );
+        }
         let shutdown = self.shared.shutdown.clone();
         next_input(&mut self.conn, max, idle, &shutdown).await
     }
@@ -131,12 +142,14 @@ impl Session {
 
 /// Serves one POP3 connection to its end.
 pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
+    let shared_cfg = shared.config();
     let mut s = Session {
         conn,
         shared,
         listener,
         state: State::Authorization { user: None },
         auth_failures: 0,
+        login_deadline: tokio::time::Instant::now() + idle_timeout(&shared_cfg, false),
     };
     let cfg = s.shared.config();
     s.conn

@@ -68,6 +68,11 @@ pub enum StorageError {
     /// A quota limit would be exceeded (IMAP `[OVERQUOTA]`, LMTP 552/452).
     #[error("quota exceeded")]
     OverQuota,
+    /// The file system is full (ENOSPC). For the user it is like a full quota (IMAP
+    /// `[OVERQUOTA] Not enough disk space`, as Dovecot), but for an MTA it is temporary (LMTP
+    /// 451, deliver EX_TEMPFAIL): the administrator will make room, so mail must not bounce.
+    #[error("no space left on the mail file system")]
+    NoSpace,
     /// A lock is held by another session (POP3 `[IN-USE]`, IMAP `[INUSE]`).
     #[error("in use by another session")]
     InUse,
@@ -93,10 +98,16 @@ pub enum StorageError {
 }
 
 impl StorageError {
-    /// Wraps an I/O error; a file-system quota error is an over-quota error.
+    /// Wraps an I/O error; a file-system quota error is an over-quota error, a full file system
+    /// is [`StorageError::NoSpace`].
     pub fn io(context: &str, e: std::io::Error) -> Self {
-        if e.raw_os_error() == Some(libc::EDQUOT) {
-            return StorageError::OverQuota;
+        match e.raw_os_error() {
+            Some(libc::EDQUOT) => return StorageError::OverQuota,
+            Some(libc::ENOSPC) => {
+                tracing::warn!(context, error = %e, "file system full");
+                return StorageError::NoSpace;
+            }
+            _ => {}
         }
         StorageError::Temporary(format!("{context}: {e}"))
     }

@@ -35,13 +35,17 @@ pub async fn copy(
             .await
             .map_err(ImapError::destination)?;
         let (src, dst): (Vec<u32>, Vec<u32>) = res.mapping.into_iter().unzip();
-        // RFC 6851 4.3: COPYUID goes in an untagged OK before the EXPUNGEs.
-        encode::untagged(
-            conn.out(),
-            Status::Ok,
-            Some(&Code::CopyUid(res.uidvalidity, src, dst)),
-            "Moved UIDs.",
-        );
+        // RFC 6851 4.3: COPYUID goes in an untagged OK before the EXPUNGEs. When another session
+        // expunged every message first, nothing moved: an empty uid-set is not valid syntax
+        // (RFC 4315 section 4), so there is no COPYUID at all, as for COPY.
+        if !src.is_empty() {
+            encode::untagged(
+                conn.out(),
+                Status::Ok,
+                Some(&Code::CopyUid(res.uidvalidity, src, dst)),
+                "Moved UIDs.",
+            );
+        }
         sel.write_delta(conn.out(), &delta);
         Reply::ok(done)
     } else {
