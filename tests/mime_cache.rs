@@ -73,3 +73,21 @@ fn forward_parent_pointer_is_refused() {
     b[6] = 2;
     assert!(MessageInfo::from_cache_bytes(&b).is_none());
 }
+
+/// Found by the `mime_cache` fuzz target: a blob whose header range ends after
+/// its body starts decoded fine, and `BODY[]` then resolved to an inverted
+/// range (start after end) whose announced size could never be sent.
+#[test]
+fn header_after_body_is_refused() {
+    let (_, mut info) = sample();
+    let root = &mut info.parts[0];
+    root.header.end = root.body.start + 1;
+    root.body.end = root.body.end.max(root.body.start + 1);
+    assert!(MessageInfo::from_cache_bytes(&info.to_cache_bytes()).is_none());
+    // The whole message: header from 5, body ending at 3.
+    let (_, mut info) = sample();
+    let root = &mut info.parts[0];
+    root.header = mailcove::mime::ByteRange { start: 5, end: 5 };
+    root.body = mailcove::mime::ByteRange { start: 3, end: 3 };
+    assert!(MessageInfo::from_cache_bytes(&info.to_cache_bytes()).is_none());
+}

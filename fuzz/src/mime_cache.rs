@@ -5,7 +5,8 @@
 //! Input: the blob (the seeds are real blobs). The blob itself also serves as
 //! the "message" the sections are cut from, so ranges may not fit.
 //!
-//! Invariants: an accepted blob gives a tree obeying the limits, writes
+//! Invariants: an accepted blob gives a tree obeying the limits with ordered
+//! ranges (whether they fit the file is FETCH's check), writes
 //! well-formed bounded ENVELOPE/BODY data, re-serialises to a blob that
 //! reads back equal, and resolves sections without leaving the message.
 
@@ -18,7 +19,7 @@ pub fn run(data: &[u8]) {
     let Some(info) = MessageInfo::from_cache_bytes(data) else {
         return;
     };
-    check_tree(&info, u64::MAX);
+    check_tree(&info, None);
     // Strings written come from the blob (each at most doubled by quoting or
     // a literal header) or are fixed text per part.
     check_written(&info, 4 * data.len() + 512 * info.parts.len() + 1024);

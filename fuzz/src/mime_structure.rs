@@ -20,8 +20,10 @@ use mailcove::mime::{
 
 use crate::wire::check_list;
 
-/// Checks the tree and ranges of `info` against `raw`.
-pub fn check_tree(info: &MessageInfo, raw_len: u64) {
+/// Checks the tree of `info` and its ranges; when `raw_len` is given (`info`
+/// was parsed from that message) also that they lie in the message and in
+/// their parent. A cache blob's ranges are checked against the file by FETCH.
+pub fn check_tree(info: &MessageInfo, raw_len: Option<u64>) {
     assert!(!info.parts.is_empty() && info.parts.len() <= MAX_MIME_PARTS + 1);
     let mut depth = vec![0usize; info.parts.len()];
     for (i, p) in info.parts.iter().enumerate() {
@@ -47,12 +49,15 @@ pub fn check_tree(info: &MessageInfo, raw_len: u64) {
             PartKind::Multipart => {}
         }
         for r in [p.header, p.body] {
-            assert!(
-                r.start <= r.end && r.end <= raw_len,
-                "range outside the message"
-            );
+            assert!(r.start <= r.end, "inverted range");
         }
         assert!(p.header.end <= p.body.start, "header after body");
+        if let Some(raw_len) = raw_len {
+            assert!(p.body.end <= raw_len, "range outside the message");
+            if let Some(parent) = p.parent.and_then(|x| info.part(x)) {
+                assert!(parent.header.start <= p.header.start && p.body.end <= parent.body.end);
+            }
+        }
     }
 }
 
@@ -122,7 +127,7 @@ pub fn check_sections(info: &MessageInfo, raw: &[u8], own_raw: bool, selector: &
 /// Checks one input; panics on a violated invariant.
 pub fn run(data: &[u8]) {
     let info = MessageInfo::parse(data);
-    check_tree(&info, data.len() as u64);
+    check_tree(&info, Some(data.len() as u64));
     let root = info.root();
     assert_eq!(root.header.start, 0);
     assert_eq!(info.virtual_size(), virtual_len(root.whole().slice(data)));

@@ -243,6 +243,11 @@ impl MessageInfo {
             let header_size = r.size()?;
             let body = r.range()?;
             let body_size = r.size()?;
+            // A part's header precedes its body; otherwise `Part::whole` is an
+            // inverted range and FETCH BODY[] would announce bytes it cannot send.
+            if header.end > body.start {
+                return None;
+            }
             let mut c = ContentInfo {
                 ctype: r.opt()?,
                 subtype: r.opt()?,
