@@ -329,11 +329,12 @@ pub enum Pop3DeletePolicy {
 pub struct Pop3Config {
     /// `delete`, `keep` or `keep-days`.
     pub delete_policy: Pop3DeletePolicy,
-    /// Days for `keep-days`.
+    /// Days for `keep-days`; also the least a user's `pop3_keep_days` may set.
     pub keep_days: u32,
     /// RETR marks the message \Seen for IMAP users of the same mailbox.
     pub mark_seen_on_retr: bool,
-    /// Seconds advertised as LOGIN-DELAY; 0 advertises none.
+    /// Minimum seconds between two POP3 logins of a user, advertised as LOGIN-DELAY and
+    /// enforced; 0 for none.
     pub login_delay_secs: u64,
 }
 

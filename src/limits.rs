@@ -196,3 +196,21 @@ pub const FETCH_BATCH_MESSAGES: usize = 64;
 pub const FETCH_FLUSH_BYTES: usize = 64 * 1024;
 /// Bytes read from a message file at a time while streaming a body.
 pub const FETCH_READ_CHUNK: usize = 64 * 1024;
+/// Mailbox states kept in memory after their last view closed (LRU), so
+/// repeated deliveries or STATUS do not reload an index each time. A
+/// 100,000-message state is ~15 MB, so this bounds idle memory.
+pub const MAILBOX_STATE_CACHE: usize = 16;
+/// Names of our own recent changes in `cur/` remembered so their inotify
+/// events are not mistaken for someone else's (which would cost a rescan).
+pub const OWN_NAMES_MAX: usize = 16_384;
+// ---- pop3 ----
+
+/// Bytes read from a message file per step while streaming RETR/TOP: large enough for few
+/// system calls, small enough that a session streaming a 50 MB message stays light.
+pub const POP3_STREAM_CHUNK: usize = 64 * 1024;
+/// A LIST/UIDL answer is flushed whenever this many bytes are queued, so its memory does not
+/// grow with the maildrop.
+pub const POP3_LISTING_FLUSH: usize = 64 * 1024;
+/// Users whose last POP3 login time is remembered for LOGIN-DELAY. At ~100 bytes each this is a
+/// few MB; past it, logins are not delayed rather than memory growing.
+pub const MAX_LOGIN_DELAY_ENTRIES: usize = 100_000;

@@ -133,3 +133,33 @@ async fn dovecot_maildir_opens_with_same_uids_flags_keywords() {
     let inbox = ok(u.open("INBOX", OpenOptions::EXAMINE).await);
     check_inbox(&inbox);
 }
+
+#[tokio::test]
+async fn a_damaged_index_never_readopts_a_stale_uidlist() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let root = tmp.path().join("again");
+    copy_tree(Path::new(FIXTURE), &root);
+    let mut o = options(tmp.path());
+    o.location = format!("{}/%n", tmp.path().display());
+    {
+        let st = mailcove::storage::maildir::MaildirStorage::new(o.clone())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let u = login(&st, "again").await;
+        // UID 9 is given after adoption; Dovecot's uidlist knows nothing of it.
+        assert_eq!(append(&*u, "INBOX", "after migration").await, 9);
+    }
+    let base = root.join("mailcove-index");
+    let mut data = std::fs::read(&base).unwrap_or_default();
+    if let Some(b) = data.get_mut(50) {
+        *b ^= 0x20;
+    }
+    assert!(std::fs::write(&base, &data).is_ok());
+    let st = mailcove::storage::maildir::MaildirStorage::new(o).unwrap_or_else(|e| panic!("{e}"));
+    let u = login(&st, "again").await;
+    let s = ok(u.status("INBOX").await);
+    assert_eq!(s.messages, 6, "every message is still there");
+    assert_ne!(
+        s.uidvalidity, 1_700_000_000,
+        "UIDs may have been reused: the UIDVALIDITY must change"
+    );
+}

@@ -241,3 +241,21 @@ async fn damaged_index_is_repaired() {
     assert_eq!(s.messages, 4);
     assert_ne!(s.uidvalidity, before.uidvalidity);
 }
+
+#[tokio::test]
+async fn mailbox_replaced_by_another_process_changes_uidvalidity() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let st = storage(tmp.path());
+    let u = login(&st, "erin").await;
+    ok(u.create("Q", None).await);
+    append(&*u, "Q", "old").await;
+    let mut v = ok(u.open("Q", OpenOptions::SELECT).await);
+    let other = storage(tmp.path());
+    let o = login(&other, "erin").await;
+    ok(o.delete("Q").await);
+    assert!(matches!(v.refresh().await, Err(StorageError::NonExistent)));
+    ok(o.create("Q", None).await);
+    append(&*o, "Q", "new").await;
+    let d = ok(v.refresh().await);
+    assert!(d.uidvalidity_changed, "{d:?}");
+}

@@ -144,6 +144,7 @@ async fn store_keywords_and_condstore() {
             .is_some_and(|m| m.flags.system.contains(SystemFlags::SEEN))
     );
     assert_eq!(v.keywords().to_vec(), vec!["Todo".to_owned()]);
+    assert!(v.can_create_keywords());
     assert!(v.highest_modseq() >= upd.modseq);
 
     // Case-insensitive keyword match, remove, replace.
@@ -188,6 +189,8 @@ async fn store_keywords_and_condstore() {
         .store(&[1], store(StoreOp::Add, SystemFlags::EMPTY, &refs))
         .await;
     assert!(matches!(r, Err(StorageError::Invalid(_))));
+    assert_eq!(v.keywords().len(), 1, "a refused STORE creates no keyword");
+    assert!(v.can_create_keywords());
     let r = v
         .store(&[1], store(StoreOp::Add, SystemFlags::EMPTY, &["bad word"]))
         .await;
@@ -431,4 +434,84 @@ async fn pop3_lock_and_keep_days() {
     assert!(ok(u.pop3_expire(1).await).is_empty(), "downloaded just now");
     assert_eq!(ok(u.pop3_expire(0).await), vec![1, 2]);
     assert_eq!(ok(u.status("INBOX").await).messages, 1);
+}
+
+#[tokio::test]
+async fn mail_is_private_to_the_mail_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let st = storage(tmp.path());
+    let u = login(&st, "kate").await;
+    ok(u.create("Private", None).await);
+    append(&*u, "Private", "secret").await;
+    let dir = root(tmp.path(), "kate").join(".Private");
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0)
+    };
+    assert_eq!(mode(&dir.join("cur")), 0o700);
+    let name = list_names(&dir.join("cur")).pop().unwrap_or_default();
+    assert_eq!(mode(&dir.join("cur").join(name)), 0o600);
+    assert_eq!(mode(&dir.join("mailcove-index")), 0o600);
+}
+
+#[tokio::test]
+async fn streamed_append() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let st = storage(tmp.path());
+    let mut who = user("liz");
+    who.quota_bytes = Some(10_000);
+    use mailcove::storage::Storage;
+    let u = st.user(&who).await.unwrap_or_else(|e| panic!("{e}"));
+    let chunks: [&[u8]; 4] = [b"Subject: s\r", b"\n\r\nline\n", b"more\r", b"\n"];
+    let mut w = ok(u.append_stream("INBOX").await);
+    for c in chunks {
+        ok(w.write(c).await);
+    }
+    assert_eq!(w.len(), 25);
+    let r = ok(w
+        .commit(
+            SystemFlags::SEEN,
+            vec!["Streamed".into()],
+            Some(1_650_000_000),
+        )
+        .await);
+    let v = ok(u.open("INBOX", OpenOptions::EXAMINE).await);
+    let m = *v.get(1).unwrap_or_else(|| panic!("not stored"));
+    assert_eq!(m.uid, r.uid);
+    assert_eq!(
+        (m.phys_size, m.virt_size),
+        (25, 26),
+        "one bare LF, CR LF split across writes"
+    );
+    assert_eq!(m.internal_date, 1_650_000_000);
+    assert_eq!(v.keyword_names(m.flags.keywords), vec!["Streamed"]);
+    assert_eq!(read_all(&v, r.uid).await, chunks.concat());
+
+    // Dropped before commit: nothing stored, nothing left in tmp/.
+    let mut w = ok(u.append_stream("INBOX").await);
+    ok(w.write(b"abandoned").await);
+    drop(w);
+    let tmpdir = root(tmp.path(), "liz").join("tmp");
+    assert!(list_names(&tmpdir).is_empty());
+    // Over the byte quota while streaming.
+    let mut w = ok(u.append_stream("INBOX").await);
+    let big = vec![b'x'; 4096];
+    let mut failed = false;
+    for _ in 0..5 {
+        if let Err(e) = w.write(&big).await {
+            assert!(matches!(e, StorageError::OverQuota));
+            failed = true;
+            break;
+        }
+    }
+    assert!(failed, "quota not enforced while streaming");
+    drop(w);
+    assert_eq!(ok(u.status("INBOX").await).messages, 1);
+    assert!(list_names(&tmpdir).is_empty());
+    assert!(matches!(
+        u.append_stream("Nope").await.map(|_| ()),
+        Err(StorageError::NonExistent)
+    ));
 }

@@ -293,3 +293,65 @@ async fn autocreate_and_location_template() {
     assert!(st.user(&evil).await.is_err());
     assert!(st.user(&user("nohome")).await.is_err());
 }
+
+#[tokio::test]
+async fn dot_as_wire_separator() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut o = options(tmp.path());
+    o.separator = '.';
+    let st = mailcove::storage::maildir::MaildirStorage::new(o).unwrap_or_else(|e| panic!("{e}"));
+    let u = login(&st, "hal").await;
+    assert_eq!(u.separator(), '.');
+    ok(u.create("Lists.Rust", None).await);
+    assert!(root(tmp.path(), "hal").join(".Lists.Rust/cur").is_dir());
+    let list = ok(u.list().await);
+    assert!(find(&list, "Lists").is_some_and(|m| m.noselect && m.has_children));
+    assert!(find(&list, "Lists.Rust").is_some());
+    assert!(matches!(
+        u.create("a/b", None).await,
+        Err(StorageError::InvalidName(_))
+    ));
+    // The default is '/'.
+    let st = storage(tmp.path());
+    assert_eq!(login(&st, "hal").await.separator(), '/');
+    let mut bad = options(tmp.path());
+    bad.separator = 'x';
+    assert!(mailcove::storage::maildir::MaildirStorage::new(bad).is_err());
+}
+
+#[tokio::test]
+async fn backend_is_usable_as_trait_objects() {
+    use mailcove::storage::Storage;
+    use std::sync::Arc;
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // The daemon holds the backend as Arc<dyn Storage>; nothing below
+    // names the Maildir types.
+    let st: Arc<dyn Storage> = Arc::new(storage(tmp.path()));
+    let u = st
+        .user(&user("ivan"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    ok(u.create("Box", None).await);
+    append(&*u, "Box", "via dyn").await;
+    let v = ok(u.open("Box", OpenOptions::EXAMINE).await);
+    assert_eq!(v.len(), 1);
+    assert_eq!(v.name(), "Box");
+}
+
+#[tokio::test]
+async fn version_1_subscriptions_are_read() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let st = storage(tmp.path());
+    let u = login(&st, "judy").await;
+    let file = root(tmp.path(), "judy").join("subscriptions");
+    // Dovecot 1.x: one name per line, Maildir++ separator, modified UTF-7.
+    assert!(std::fs::write(&file, "Sent\nWork.Projects\nEntw&APw-rfe\ninbox\n").is_ok());
+    assert_eq!(
+        ok(u.subscriptions().await),
+        vec!["Sent", "Work/Projects", "Entw\u{fc}rfe", "INBOX"]
+    );
+    // Changing them writes version 2.
+    ok(u.unsubscribe("Sent").await);
+    let text = std::fs::read_to_string(&file).unwrap_or_default();
+    assert_eq!(text, "V\t2\n\nWork\tProjects\nEntw\u{fc}rfe\nINBOX\n");
+}

@@ -43,7 +43,9 @@ impl Selected {
     pub fn uids(&self, set: &SequenceSet, uid: bool) -> Result<Vec<u32>, ImapError> {
         if set.uses_saved() && set.items().len() > 1 {
             // RFC 5182 2.1: `$` stands for a whole set and cannot be combined with others.
-            return Err(ImapError::Parse("$ cannot be combined with other sequence set items."));
+            return Err(ImapError::Parse(
+                "$ cannot be combined with other sequence set items.",
+            ));
         }
         let list = self.view.messages();
         if uid {
@@ -143,7 +145,10 @@ impl Selected {
             encode::untagged(
                 out,
                 Status::Ok,
-                Some(&Code::PermanentFlags(flags, true)),
+                Some(&Code::PermanentFlags(
+                    flags,
+                    self.view.can_create_keywords(),
+                )),
                 "Flags permitted.",
             );
         }

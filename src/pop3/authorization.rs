@@ -1,17 +1,33 @@
-//! AUTHORIZATION-state commands: CAPA, STLS, USER, PASS, AUTH, UTF8.
+//! AUTHORIZATION-state commands: CAPA (valid in both states), STLS, USER, PASS and AUTH.
+//!
+//! - Plaintext credentials (USER/PASS, AUTH PLAIN/LOGIN) are refused on a connection that is
+//!   neither TLS nor loopback unless the operator allows it; CAPA then hides USER and SASL, as
+//!   RFC 5034 section 4 asks of the default configuration.
+//! - Every login goes through the shared [`login::login`] path (penalty, user+IP cap, log line),
+//!   then the LOGIN-DELAY check, then the maildrop lock: a second session gets `[IN-USE]`.
+//! - APOP is not offered (no timestamp in the greeting): it needs plaintext-equivalent passwords
+//!   on the server, and the users file holds only strong hashes.
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 use tracing::{debug, info};
 
-use super::maildrop::Maildrop;
+use super::maildrop::{Maildrop, Policy};
 use super::response::Pop3Error;
-use super::session::{Next, Session, State};
+use super::session::{Input, Next, Session, State};
 use crate::auth::sasl::{SaslError, SaslExchange, Step, encode_challenge};
-use crate::config::{Pop3DeletePolicy, TlsMode};
+use crate::config::TlsMode;
 use crate::limits;
-use crate::server::conn::Line;
 use crate::server::login::{self, LoginError, plaintext_allowed};
 
 /// CAPA (RFC 2449): what this connection, in its current state, supports.
+///
+/// Capabilities of the AUTHORIZATION state are announced in both states (RFC 2449 section 5);
+/// STLS only while it can be used (RFC 2595 section 4); EXPIRE gives the smallest retention any
+/// user may have before login and the user's own after it.
 pub fn capa(s: &mut Session) -> Result<Next, Pop3Error> {
     let cfg = s.shared.config();
     let mut caps: Vec<String> = vec![
@@ -21,31 +37,25 @@ pub fn capa(s: &mut Session) -> Result<Next, Pop3Error> {
         "AUTH-RESP-CODE".into(),
         "PIPELINING".into(),
     ];
-    match &s.state {
-        State::Authorization { .. } => {
-            // As Dovecot: USER and SASL mechanisms are only shown where they may be used.
-            if plaintext_allowed(&s.shared, &s.conn) {
-                caps.push("USER".into());
-                caps.push("SASL PLAIN LOGIN".into());
-            }
-            if stls_possible(s) {
-                caps.push("STLS".into());
-            }
-            caps.push("UTF8".into());
-        }
-        State::Transaction { drop, .. } => {
-            let _ = drop;
-        }
+    // As Dovecot: USER and the SASL mechanisms are only shown where they may be used. Once logged
+    // in they could be used (that is how the client got in), so they stay listed.
+    let logged_in = matches!(s.state, State::Transaction { .. });
+    if logged_in || plaintext_allowed(&s.shared, &s.conn) {
+        caps.push("USER".into());
+        caps.push("SASL PLAIN LOGIN".into());
     }
-    caps.push(match cfg.pop3.delete_policy {
-        Pop3DeletePolicy::KeepDays => format!("EXPIRE {}", cfg.pop3.keep_days),
-        _ => "EXPIRE NEVER".into(),
+    if stls_possible(s) {
+        caps.push("STLS".into());
+    }
+    caps.push(match &s.state {
+        State::Authorization { .. } => Policy::expire_before_login(&cfg),
+        State::Transaction { drop, .. } => drop.policy().expire_capability(),
     });
     if cfg.pop3.login_delay_secs > 0 {
         caps.push(format!("LOGIN-DELAY {}", cfg.pop3.login_delay_secs));
     }
     caps.push(format!(
-        "IMPLEMENTATION mailcove {}",
+        "IMPLEMENTATION mailcove-{}",
         env!("CARGO_PKG_VERSION")
     ));
     let out = s.conn.out();
@@ -58,8 +68,12 @@ pub fn capa(s: &mut Session) -> Result<Next, Pop3Error> {
     Ok(Next::Continue)
 }
 
+/// RFC 2595 section 4: STLS is announced only where it is permitted, in AUTHORIZATION state.
 fn stls_possible(s: &Session) -> bool {
-    s.listener.tls == TlsMode::Starttls && !s.conn.is_tls() && s.shared.tls.current().is_some()
+    matches!(s.state, State::Authorization { .. })
+        && s.listener.tls == TlsMode::Starttls
+        && !s.conn.is_tls()
+        && s.shared.tls.current().is_some()
 }
 
 /// STLS (RFC 2595 section 4): upgrade, discarding anything pipelined behind the command.
@@ -85,18 +99,28 @@ pub async fn stls(s: &mut Session) -> Result<Next, Pop3Error> {
     }
 }
 
+/// The refusal of plaintext credentials, telling the client the way to a secure connection.
+fn plaintext_refused(s: &Session) -> Pop3Error {
+    if stls_possible(s) {
+        Pop3Error::PlaintextRefused
+    } else {
+        Pop3Error::PlaintextRefusedNoStls
+    }
+}
+
 /// USER name.
 pub fn user(s: &mut Session, name: String) -> Result<Next, Pop3Error> {
     if !plaintext_allowed(&s.shared, &s.conn) {
-        return Err(Pop3Error::PlaintextRefused);
+        return Err(plaintext_refused(s));
     }
     s.state = State::Authorization { user: Some(name) };
     s.conn.queue(b"+OK\r\n");
     Ok(Next::Continue)
 }
 
-/// PASS password.
+/// PASS password: the name from USER is used once, whatever the outcome (RFC 1939 section 7).
 pub async fn pass(s: &mut Session, password: Vec<u8>) -> Result<Next, Pop3Error> {
+    let password = zeroize::Zeroizing::new(password);
     let State::Authorization { user } = &mut s.state else {
         return Err(Pop3Error::WrongState("already logged in"));
     };
@@ -106,26 +130,28 @@ pub async fn pass(s: &mut Session, password: Vec<u8>) -> Result<Next, Pop3Error>
     finish_login(s, &name, &password, "USER").await
 }
 
-/// UTF8 (RFC 6856): user names and passwords may be UTF-8; messages are sent as stored anyway.
-pub fn utf8(s: &mut Session) -> Result<Next, Pop3Error> {
-    s.utf8 = true;
-    s.conn.queue(b"+OK UTF8 enabled\r\n");
-    Ok(Next::Continue)
-}
-
 /// AUTH (RFC 5034), through the shared SASL codec.
 pub async fn auth(
     s: &mut Session,
     mech: Option<String>,
     initial: Option<String>,
 ) -> Result<Next, Pop3Error> {
+    let allowed = plaintext_allowed(&s.shared, &s.conn);
     let Some(mech) = mech else {
-        // Bare AUTH lists the mechanisms, as RFC 1734 clients expect.
-        s.conn.queue(b"+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n");
+        // Bare AUTH lists the usable mechanisms, as RFC 1734 clients (Outlook) expect.
+        s.conn.queue(if allowed {
+            b"+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n"
+        } else {
+            b"+OK\r\n.\r\n"
+        });
         return Ok(Next::Continue);
     };
-    if !plaintext_allowed(&s.shared, &s.conn) {
-        return Err(Pop3Error::PlaintextRefused);
+    if let State::Authorization { user } = &mut s.state {
+        // A USER without PASS is abandoned by AUTH.
+        *user = None;
+    }
+    if !allowed {
+        return Err(plaintext_refused(s));
     }
     let (mut exchange, mut step) = match SaslExchange::start(&mech, initial.as_deref()) {
         Ok(x) => x,
@@ -143,13 +169,16 @@ pub async fn auth(
                 line.extend_from_slice(encode_challenge(&data).as_bytes());
                 line.extend_from_slice(b"\r\n");
                 s.conn.send(&line).await?;
-                let reply = match s.conn.read_line(limits::MAX_SASL_LINE).await? {
-                    Line::Complete(l) => l,
-                    Line::TooLong => return Err(Pop3Error::BadSasl),
-                    Line::Eof => return Ok(Next::Close),
+                // RFC 5034: continuation lines are not bound by the 255-octet command limit.
+                let reply = match s.read(limits::MAX_SASL_LINE).await {
+                    Input::Line(l) => zeroize::Zeroizing::new(l),
+                    Input::TooLong => return Err(Pop3Error::BadSasl),
+                    Input::Closed => return Ok(Next::Close),
+                    Input::Idle => return Err(Pop3Error::Autologout),
+                    Input::Shutdown => return Err(Pop3Error::ShuttingDown),
                 };
-                let reply = String::from_utf8(reply).map_err(|_| Pop3Error::BadSasl)?;
-                step = match exchange.step(&reply) {
+                let reply = std::str::from_utf8(&reply).map_err(|_| Pop3Error::BadSasl)?;
+                step = match exchange.step(reply) {
                     Ok(st) => st,
                     Err(SaslError::Cancelled) => return Err(Pop3Error::AuthCancelled),
                     Err(_) => return Err(Pop3Error::BadSasl),
@@ -167,7 +196,7 @@ async fn finish_login(
 ) -> Result<Next, Pop3Error> {
     let logged_in = match login::login(&s.shared, &s.conn, user, password, mechanism).await {
         Ok(l) => l,
-        Err(LoginError::PlaintextRefused) => return Err(Pop3Error::PlaintextRefused),
+        Err(LoginError::PlaintextRefused) => return Err(plaintext_refused(s)),
         Err(LoginError::TempFail) => return Err(Pop3Error::AuthTemp),
         Err(LoginError::UserIpLimit(n)) => return Err(Pop3Error::UserIpLimit(n)),
         Err(LoginError::Invalid) => {
@@ -178,13 +207,117 @@ async fn finish_login(
             return Err(Pop3Error::AuthFailed);
         }
     };
+    // LOGIN-DELAY is checked only after the password, so it reveals nothing about who exists
+    // (RFC 2449 section 8.1.1), and before the maildrop is opened, which is the expensive part.
+    let delay = Duration::from_secs(s.shared.config().pop3.login_delay_secs);
+    let name = logged_in.user.name.clone();
+    if let Some(wait) = RECENT_LOGINS.lock().must_wait(&name, delay, Instant::now()) {
+        info!(user = %name, wait_secs = wait.as_secs(), "POP3 login refused by LOGIN-DELAY");
+        return Err(Pop3Error::LoginDelay(wait.as_secs().max(1)));
+    }
     let drop = Maildrop::open(&s.shared, &logged_in.user).await?;
-    info!(messages = drop.count(), "maildrop opened");
+    RECENT_LOGINS.lock().record(&name, delay, Instant::now());
+    let (count, size) = drop.stat();
+    info!(messages = count, octets = size, "maildrop opened");
     s.conn
-        .queue(format!("+OK Logged in, {} messages.\r\n", drop.count()).as_bytes());
+        .queue(format!("+OK Logged in, {count} messages.\r\n").as_bytes());
     s.state = State::Transaction {
         drop: Box::new(drop),
         login: Box::new(logged_in),
     };
     Ok(Next::Continue)
+}
+
+/// Successful POP3 logins of this daemon, for LOGIN-DELAY. Kept in memory only: after a restart
+/// the first login of everyone is allowed, which errs on the side of delivering mail.
+static RECENT_LOGINS: LazyLock<Mutex<RecentLogins>> =
+    LazyLock::new(|| Mutex::new(RecentLogins::default()));
+
+/// Last login time per user, bounded by [`limits::MAX_LOGIN_DELAY_ENTRIES`].
+#[derive(Default)]
+pub struct RecentLogins {
+    last: HashMap<String, Instant>,
+}
+
+impl RecentLogins {
+    /// How long `user` must still wait at `now` under `delay`, or None when a login is allowed.
+    pub fn must_wait(&self, user: &str, delay: Duration, now: Instant) -> Option<Duration> {
+        if delay.is_zero() {
+            return None;
+        }
+        let since = now.checked_duration_since(*self.last.get(user)?)?;
+        delay.checked_sub(since).filter(|w| !w.is_zero())
+    }
+
+    /// Records a login of `user` at `now`. Entries older than `delay` are dropped when the table
+    /// is full; if it is still full, the login is not recorded (the delay is advisory, memory is not).
+    pub fn record(&mut self, user: &str, delay: Duration, now: Instant) {
+        if delay.is_zero() {
+            self.last.clear();
+            return;
+        }
+        if self.last.len() >= limits::MAX_LOGIN_DELAY_ENTRIES && !self.last.contains_key(user) {
+            self.last
+                .retain(|_, t| now.checked_duration_since(*t).is_none_or(|d| d < delay));
+            if self.last.len() >= limits::MAX_LOGIN_DELAY_ENTRIES {
+                return;
+            }
+        }
+        self.last.insert(user.to_owned(), now);
+    }
+
+    /// Users remembered.
+    pub fn len(&self) -> usize {
+        self.last.len()
+    }
+
+    /// True when nobody is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.last.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_delay_counts_from_the_last_login_of_that_user() {
+        let mut r = RecentLogins::default();
+        let t0 = Instant::now();
+        let delay = Duration::from_secs(300);
+        assert_eq!(r.must_wait("a", delay, t0), None);
+        r.record("a", delay, t0);
+        assert_eq!(
+            r.must_wait("a", delay, t0 + Duration::from_secs(100)),
+            Some(Duration::from_secs(200))
+        );
+        assert_eq!(r.must_wait("b", delay, t0 + Duration::from_secs(100)), None);
+        assert_eq!(r.must_wait("a", delay, t0 + delay), None);
+        assert_eq!(r.must_wait("a", Duration::ZERO, t0), None);
+    }
+
+    #[test]
+    fn the_table_stays_bounded_and_forgets_expired_entries_first() {
+        let mut r = RecentLogins::default();
+        let t0 = Instant::now();
+        let delay = Duration::from_secs(10);
+        for i in 0..limits::MAX_LOGIN_DELAY_ENTRIES {
+            r.record(&format!("u{i}"), delay, t0);
+        }
+        // Full and nothing expired: a new user is not remembered.
+        r.record("late", delay, t0 + Duration::from_secs(1));
+        assert_eq!(r.len(), limits::MAX_LOGIN_DELAY_ENTRIES);
+        assert_eq!(
+            r.must_wait("late", delay, t0 + Duration::from_secs(2)),
+            None
+        );
+        // Once the old entries expired they make room.
+        r.record("late", delay, t0 + Duration::from_secs(20));
+        assert_eq!(r.len(), 1);
+        assert!(
+            r.must_wait("late", delay, t0 + Duration::from_secs(21))
+                .is_some()
+        );
+    }
 }

@@ -1,5 +1,9 @@
 //! POP3 command lines (RFC 1939 section 3, RFC 2449, RFC 5034) parsed into typed commands.
-//! Pure code: the fuzz target and the session share it.
+//!
+//! Pure code without I/O, so every malformed line can be tested directly. Keywords are
+//! case-insensitive; arguments are split on spaces, except PASS, whose argument is the rest of
+//! the line because RFC 1939 lets a password contain spaces. Message numbers are 1-based and fit
+//! a `u32`; anything else is a typed [`ParseError`] the session turns into `-ERR`.
 
 /// A parsed POP3 command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,8 +20,6 @@ pub enum Command {
     Auth(Option<String>, Option<String>),
     /// APOP: recognised so it can be refused clearly.
     Apop,
-    /// UTF8 (RFC 6856).
-    Utf8,
     /// STAT.
     Stat,
     /// LIST [msg].
@@ -50,7 +52,10 @@ pub enum ParseError {
 /// Parses one line (without CRLF).
 pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
     let (keyword, rest) = match line.iter().position(|&b| b == b' ') {
-        Some(i) => (&line[..i], &line[i + 1..]),
+        Some(i) => {
+            let (keyword, rest) = line.split_at(i);
+            (keyword, rest.get(1..).unwrap_or_default())
+        }
         None => (line, &b""[..]),
     };
     // RFC 1939: keywords are case-insensitive, 3 or 4 characters.
@@ -73,7 +78,6 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
     match kw.as_slice() {
         b"CAPA" => none(Command::Capa),
         b"STLS" => none(Command::Stls),
-        b"UTF8" => none(Command::Utf8),
         b"STAT" => none(Command::Stat),
         b"NOOP" => none(Command::Noop),
         b"RSET" => none(Command::Rset),
@@ -210,6 +214,35 @@ mod tests {
             Err(ParseError::BadArguments("this command takes no arguments"))
         );
         assert!(parse(b"TOP 1").is_err());
+        assert!(parse(b"TOP 1 x").is_err());
         assert!(parse(b"USER").is_err());
+        assert!(parse(b"USER a b").is_err());
+        assert!(parse(b"USER \xff").is_err());
+        assert!(parse(b"PASS").is_err());
+        assert!(parse(b"LIST 1 2").is_err());
+        assert_eq!(parse(b"UTF8"), Err(ParseError::Unknown));
+        assert_eq!(parse(b"RETRX 1"), Err(ParseError::Unknown));
+    }
+
+    #[test]
+    fn any_bytes_parse_without_panicking() {
+        // A small deterministic generator: every line is either a command or a typed error.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let alphabet = b"RETOPLISUDAHNQ 0123456789\x00\xff.-=";
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 24) as usize;
+            let line: Vec<u8> = (0..len)
+                .map(|i| alphabet[((x >> (i % 50)) as usize + i * 7) % alphabet.len()])
+                .collect();
+            match parse(&line) {
+                Ok(Command::Retr(n) | Command::Dele(n) | Command::Top(n, _)) => assert!(n >= 1),
+                Ok(Command::List(Some(n)) | Command::Uidl(Some(n))) => assert!(n >= 1),
+                Ok(_) | Err(ParseError::Unknown) => {}
+                Err(ParseError::BadArguments(why)) => assert!(!why.is_empty()),
+            }
+        }
     }
 }

@@ -5,9 +5,13 @@
 //! - Messages flagged `\Deleted` (by IMAP, or by POP3 under the `keep` policies) are not offered,
 //!   as Dovecot's `pop3_deleted_flag` hides them: a client that deleted them must not see them again.
 //! - Sizes are the CRLF ("virtual") sizes storage keeps, which is exactly what RETR sends before
-//!   dot-stuffing.
+//!   dot-stuffing. The one exception is a stored message whose last line has no line end: RETR
+//!   must end that line with CRLF before the terminating `.`, two octets the size does not count
+//!   (as in Dovecot; MTAs never store such messages, IMAP APPEND can).
 //! - UIDLs are `%08X%08X` of UID and UIDVALIDITY, Dovecot's default `pop3_uidl_format = %08Xu%08Xv`,
 //!   so clients moving from Dovecot (whose UIDs storage adopts) do not download everything again.
+//! - RETR and TOP stream the file in [`limits::POP3_STREAM_CHUNK`] pieces through [`DotStuffer`];
+//!   a message is never loaded whole.
 
 use std::sync::Arc;
 
@@ -16,15 +20,14 @@ use tracing::warn;
 
 use super::response::Pop3Error;
 use crate::auth::UserInfo;
-use crate::config::Pop3DeletePolicy;
+use crate::config::{Config, Pop3DeletePolicy};
+use crate::limits;
 use crate::server::Shared;
 use crate::server::conn::Conn;
 use crate::storage::{
-    OpenOptions, Pop3Lock, StorageError, StoreOp, StoreRequest, SystemFlags, UserStore, View,
+    MessageFile, OpenOptions, Pop3Lock, StorageError, StoreOp, StoreRequest, SystemFlags,
+    UserStore, View,
 };
-
-/// Bytes read from a message file per step while streaming RETR/TOP.
-const STREAM_CHUNK: usize = 64 * 1024;
 
 /// One message of the snapshot.
 pub struct Entry {
@@ -38,40 +41,88 @@ pub struct Entry {
     pub retrieved: bool,
 }
 
+/// The deletion policy in force for one user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// What DELE + QUIT does.
+    pub kind: Pop3DeletePolicy,
+    /// For `keep-days`: days after the first download at which messages are expunged.
+    pub keep_days: u32,
+}
+
+impl Policy {
+    /// The policy of `user`: the users file's `pop3_delete_policy` and `pop3_keep_days` fields
+    /// (with or without the `userdb_` prefix) over the `[pop3]` config.
+    ///
+    /// Before login, CAPA must announce the smallest retention any user may have (RFC 2449 6.7).
+    /// So a per-user `keep-days` is honoured only when the server-wide policy is `keep-days` too,
+    /// and never below the server-wide `keep_days`; otherwise it falls back to the safe side (the
+    /// server-wide value, or `keep`, which expires nothing) with a warning in the log.
+    pub fn for_user(cfg: &Config, user: &UserInfo) -> Policy {
+        let global = Policy {
+            kind: cfg.pop3.delete_policy,
+            keep_days: cfg.pop3.keep_days,
+        };
+        let kind = match user.field("pop3_delete_policy") {
+            None => global.kind,
+            Some("delete") => Pop3DeletePolicy::Delete,
+            Some("keep") => Pop3DeletePolicy::Keep,
+            Some("keep-days") if global.kind == Pop3DeletePolicy::KeepDays => {
+                Pop3DeletePolicy::KeepDays
+            }
+            Some("keep-days") => {
+                warn!(user = %user.name, "per-user keep-days needs delete_policy = \"keep-days\" in [pop3]; keeping messages instead");
+                Pop3DeletePolicy::Keep
+            }
+            Some(other) => {
+                warn!(user = %user.name, value = other, "unknown pop3_delete_policy; using the configured one");
+                global.kind
+            }
+        };
+        let keep_days = match user.field("pop3_keep_days").map(str::parse::<u32>) {
+            None => global.keep_days,
+            Some(Ok(d)) if d >= global.keep_days => d,
+            Some(_) => {
+                warn!(user = %user.name, floor = global.keep_days, "pop3_keep_days is not a number of days at least [pop3] keep_days; using keep_days");
+                global.keep_days
+            }
+        };
+        Policy { kind, keep_days }
+    }
+
+    /// The EXPIRE capability for this user (TRANSACTION state).
+    pub fn expire_capability(&self) -> String {
+        match self.kind {
+            Pop3DeletePolicy::KeepDays => format!("EXPIRE {}", self.keep_days),
+            Pop3DeletePolicy::Delete | Pop3DeletePolicy::Keep => "EXPIRE NEVER".into(),
+        }
+    }
+
+    /// The EXPIRE capability before login: the smallest retention of any user. Under a server-wide
+    /// `keep-days`, users may have more (or NEVER), so `USER` tells clients to ask again later.
+    pub fn expire_before_login(cfg: &Config) -> String {
+        match cfg.pop3.delete_policy {
+            Pop3DeletePolicy::KeepDays => format!("EXPIRE {} USER", cfg.pop3.keep_days),
+            Pop3DeletePolicy::Delete | Pop3DeletePolicy::Keep => "EXPIRE NEVER".into(),
+        }
+    }
+}
+
 /// The session's maildrop.
 pub struct Maildrop {
     entries: Vec<Entry>,
     view: View,
     uidvalidity: u32,
-    policy: Pop3DeletePolicy,
+    policy: Policy,
     mark_seen: bool,
     _store: Arc<dyn UserStore>,
     _lock: Pop3Lock,
 }
 
-/// The deletion policy of `user`: the users file's `pop3_delete_policy` field over the config.
-fn policy_of(shared: &Shared, user: &UserInfo) -> (Pop3DeletePolicy, u32) {
-    let cfg = shared.config();
-    let policy = match user.field("pop3_delete_policy") {
-        Some("delete") => Pop3DeletePolicy::Delete,
-        Some("keep") => Pop3DeletePolicy::Keep,
-        Some("keep-days") => Pop3DeletePolicy::KeepDays,
-        Some(other) => {
-            warn!(user = %user.name, value = other, "unknown pop3_delete_policy; using the configured one");
-            cfg.pop3.delete_policy
-        }
-        None => cfg.pop3.delete_policy,
-    };
-    let days = user
-        .field("pop3_keep_days")
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(cfg.pop3.keep_days);
-    (policy, days)
-}
-
 impl Maildrop {
-    /// Locks the user's maildrop and takes the snapshot.
+    /// Locks the user's maildrop, applies `keep-days` expiry, and takes the snapshot.
     pub async fn open(shared: &Arc<Shared>, user: &UserInfo) -> Result<Maildrop, Pop3Error> {
+        let cfg = shared.config();
         let store = shared
             .storage
             .user(&crate::setup::storage_user(user))
@@ -81,9 +132,20 @@ impl Maildrop {
             StorageError::InUse => Pop3Error::InUse,
             e => Pop3Error::Storage(e),
         })?;
-        let (policy, days) = policy_of(shared, user);
-        if policy == Pop3DeletePolicy::KeepDays {
-            store.pop3_expire(days).await.map_err(Pop3Error::Storage)?;
+        let policy = Policy::for_user(&cfg, user);
+        if policy.kind == Pop3DeletePolicy::KeepDays {
+            // Expiry failing must not keep the user from their mail: it is retried next login.
+            match store.pop3_expire(policy.keep_days).await {
+                Ok(gone) if !gone.is_empty() => {
+                    tracing::info!(
+                        expunged = gone.len(),
+                        days = policy.keep_days,
+                        "keep-days expiry"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "keep-days expiry failed"),
+            }
         }
         let view = store
             .open("INBOX", OpenOptions::POP3)
@@ -105,10 +167,15 @@ impl Maildrop {
             uidvalidity: view.uidvalidity(),
             view,
             policy,
-            mark_seen: shared.config().pop3.mark_seen_on_retr,
+            mark_seen: cfg.pop3.mark_seen_on_retr,
             _store: store,
             _lock: lock,
         })
+    }
+
+    /// The deletion policy of this session's user.
+    pub fn policy(&self) -> Policy {
+        self.policy
     }
 
     /// Messages in the snapshot, deleted ones included (numbers stay stable).
@@ -121,7 +188,7 @@ impl Maildrop {
         self.entries
             .iter()
             .filter(|e| !e.deleted)
-            .fold((0, 0), |(n, size), e| (n + 1, size + e.size))
+            .fold((0, 0), |(n, size), e| (n + 1, size.saturating_add(e.size)))
     }
 
     /// Message `n` (1-based), unless it does not exist or is marked deleted.
@@ -144,7 +211,7 @@ impl Maildrop {
 
     /// The unique-id listing of a message (RFC 1939 7: 1 to 70 characters 0x21-0x7E).
     pub fn uidl(&self, e: &Entry) -> String {
-        format!("{:08X}{:08X}", e.uid, self.uidvalidity)
+        uidl(e.uid, self.uidvalidity)
     }
 
     /// DELE: marks message `n` (already checked to be live).
@@ -161,38 +228,44 @@ impl Maildrop {
         }
     }
 
-    /// RETR (`top` None) or TOP: streams the message dot-stuffed with CRLF line ends, then the
-    /// terminating `.` line. The positive status line must already be queued.
+    /// Opens live message `n` for RETR/TOP, before the positive status line is sent, so a message
+    /// that vanished (expunged by IMAP) still gets a clean `-ERR`.
+    pub async fn open_message(&self, n: u32) -> Result<MessageFile, Pop3Error> {
+        let uid = self.live(n)?.uid;
+        match self.view.open_message(uid).await {
+            Ok(f) => Ok(f),
+            Err(StorageError::Expunged) => Err(Pop3Error::Expunged(n)),
+            Err(e) => {
+                warn!(uid, error = %e, "cannot open message");
+                Err(Pop3Error::Storage(e))
+            }
+        }
+    }
+
+    /// RETR (`top` None) or TOP: streams `file` (of message `n`) dot-stuffed with CRLF line ends,
+    /// then the terminating `.` line. The positive status line must already be queued. A read
+    /// error midway cannot become an `-ERR` any more, so it ends the connection.
     pub async fn send(
         &mut self,
         conn: &mut Conn,
         n: u32,
+        mut file: MessageFile,
         top: Option<u64>,
     ) -> Result<(), Pop3Error> {
-        let idx = (n as usize).wrapping_sub(1);
-        let uid = self.live(n)?.uid;
-        let mut file = match self.view.open_message(uid).await {
-            Ok(f) => f,
-            Err(e) => {
-                // The status line is already queued; a multi-line answer cannot turn into an error
-                // now, so end the connection rather than send a wrong body.
-                warn!(uid, error = %e, "cannot open message for RETR");
-                return Err(Pop3Error::Io);
-            }
-        };
+        let uid = file.uid;
         let mut stuffer = DotStuffer::new(top);
-        let mut buf = vec![0u8; STREAM_CHUNK];
-        let mut out = Vec::with_capacity(STREAM_CHUNK + STREAM_CHUNK / 8);
+        let mut buf = vec![0u8; limits::POP3_STREAM_CHUNK];
+        let mut out = Vec::with_capacity(limits::POP3_STREAM_CHUNK + limits::POP3_STREAM_CHUNK / 8);
         loop {
             let read = file.file.read(&mut buf).await.map_err(|e| {
                 warn!(uid, error = %e, "reading message failed");
                 Pop3Error::Io
             })?;
-            if read == 0 {
+            let Some(chunk) = buf.get(..read).filter(|c| !c.is_empty()) else {
                 break;
-            }
+            };
             out.clear();
-            let done = stuffer.feed(&buf[..read], &mut out);
+            let done = stuffer.feed(chunk, &mut out);
             conn.send_direct(&out).await?;
             if done {
                 break;
@@ -202,7 +275,7 @@ impl Maildrop {
         stuffer.finish(&mut out);
         conn.queue(&out);
         if top.is_none()
-            && let Some(e) = self.entries.get_mut(idx)
+            && let Some(e) = self.entries.get_mut((n as usize).wrapping_sub(1))
         {
             e.retrieved = true;
         }
@@ -237,7 +310,7 @@ impl Maildrop {
         if deleted.is_empty() {
             return Ok(0);
         }
-        match self.policy {
+        match self.policy.kind {
             Pop3DeletePolicy::Delete => {
                 self.add_flags(&deleted, SystemFlags::DELETED).await?;
                 self.view.expunge(Some(&deleted)).await?;
@@ -261,9 +334,14 @@ impl Maildrop {
     }
 }
 
+/// The UIDL of a message: Dovecot's default `%08Xu%08Xv`.
+pub fn uidl(uid: u32, uidvalidity: u32) -> String {
+    format!("{uid:08X}{uidvalidity:08X}")
+}
+
 /// Turns stored bytes into a POP3 multi-line body: bare LF becomes CRLF, a line starting with `.`
 /// gets another `.` (RFC 1939 3), and TOP stops after the header and `n` body lines.
-struct DotStuffer {
+pub struct DotStuffer {
     at_line_start: bool,
     prev_cr: bool,
     in_header: bool,
@@ -276,7 +354,8 @@ struct DotStuffer {
 }
 
 impl DotStuffer {
-    fn new(top: Option<u64>) -> Self {
+    /// A stuffer for RETR (`top` None) or `TOP msg n` (`top` Some(n)).
+    pub fn new(top: Option<u64>) -> Self {
         DotStuffer {
             at_line_start: true,
             prev_cr: false,
@@ -290,7 +369,7 @@ impl DotStuffer {
     }
 
     /// Converts `chunk` into `out`; returns true once TOP has everything it needs.
-    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> bool {
+    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> bool {
         for &b in chunk {
             if self.done {
                 return true;
@@ -344,7 +423,7 @@ impl DotStuffer {
     }
 
     /// Ends the body: a missing final line end is added, then the `.` line.
-    fn finish(&mut self, out: &mut Vec<u8>) {
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
         if self.wrote_any && !self.ends_with_newline && !self.done {
             if self.prev_cr {
                 out.push(b'\n');
@@ -400,6 +479,106 @@ mod tests {
         }
         // A message without a body: TOP gives the header only.
         assert_eq!(stuff(b"A: 1\n", Some(5), 3), b"A: 1\r\n.\r\n".to_vec());
+    }
+
+    fn user(fields: &[(&str, &str)]) -> UserInfo {
+        UserInfo {
+            name: "u".into(),
+            uid: None,
+            gid: None,
+            home: None,
+            extra: fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+                .collect(),
+        }
+    }
+
+    fn cfg(kind: Pop3DeletePolicy, days: u32) -> Config {
+        let mut c = Config::default();
+        c.pop3.delete_policy = kind;
+        c.pop3.keep_days = days;
+        c
+    }
+
+    #[test]
+    fn per_user_policy_overrides_but_never_expires_sooner_than_announced() {
+        use Pop3DeletePolicy::*;
+        let p = |c: &Config, f: &[(&str, &str)]| {
+            let p = Policy::for_user(c, &user(f));
+            (p.kind, p.keep_days)
+        };
+        let del = cfg(Delete, 30);
+        assert_eq!(p(&del, &[]), (Delete, 30));
+        assert_eq!(
+            p(&del, &[("userdb_pop3_delete_policy", "keep")]),
+            (Keep, 30)
+        );
+        // keep-days per user needs keep-days server-wide (else CAPA before login would lie).
+        assert_eq!(p(&del, &[("pop3_delete_policy", "keep-days")]), (Keep, 30));
+        assert_eq!(p(&del, &[("pop3_delete_policy", "bogus")]), (Delete, 30));
+        let kd = cfg(KeepDays, 7);
+        assert_eq!(p(&kd, &[]), (KeepDays, 7));
+        assert_eq!(
+            p(&kd, &[("userdb_pop3_delete_policy", "delete")]),
+            (Delete, 7)
+        );
+        assert_eq!(p(&kd, &[("pop3_keep_days", "90")]), (KeepDays, 90));
+        assert_eq!(p(&kd, &[("pop3_keep_days", "3")]), (KeepDays, 7));
+        assert_eq!(p(&kd, &[("pop3_keep_days", "x")]), (KeepDays, 7));
+        // userdb_ wins over the bare key, as for every other field.
+        assert_eq!(
+            p(
+                &kd,
+                &[
+                    ("pop3_delete_policy", "delete"),
+                    ("userdb_pop3_delete_policy", "keep")
+                ]
+            ),
+            (Keep, 7)
+        );
+    }
+
+    #[test]
+    fn expire_is_announced_per_rfc_2449() {
+        use Pop3DeletePolicy::*;
+        assert_eq!(
+            Policy::expire_before_login(&cfg(Delete, 30)),
+            "EXPIRE NEVER"
+        );
+        assert_eq!(Policy::expire_before_login(&cfg(Keep, 30)), "EXPIRE NEVER");
+        assert_eq!(
+            Policy::expire_before_login(&cfg(KeepDays, 5)),
+            "EXPIRE 5 USER"
+        );
+        let user = Policy {
+            kind: KeepDays,
+            keep_days: 9,
+        };
+        assert_eq!(user.expire_capability(), "EXPIRE 9");
+        let keep = Policy {
+            kind: Keep,
+            keep_days: 9,
+        };
+        assert_eq!(keep.expire_capability(), "EXPIRE NEVER");
+    }
+
+    #[test]
+    fn uidl_is_dovecots_default_format() {
+        assert_eq!(uidl(1, 0x5F3E_1A2B), "000000015F3E1A2B");
+        assert_eq!(uidl(u32::MAX, 1), "FFFFFFFF00000001");
+    }
+
+    #[test]
+    fn binary_bytes_pass_untouched_and_bare_cr_stays() {
+        let input: Vec<u8> = (0u8..=255).collect();
+        let out = stuff(&input, None, 7);
+        // Only the LF (0x0A) gains a CR; the final line gets its CRLF and the terminator.
+        let mut want: Vec<u8> = (0u8..10).collect();
+        want.extend_from_slice(b"\r\n");
+        want.extend(11u8..=255);
+        want.extend_from_slice(b"\r\n.\r\n");
+        assert_eq!(out, want);
     }
 
     #[test]

@@ -1,91 +1,124 @@
-//! Every POP3 failure as one enum, mapped to its `-ERR` line (with RFC 2449/3206 response codes) in
-//! one place.
+//! Every POP3 failure as one enum, mapped to its `-ERR` line in one place.
+//!
+//! Response codes follow RFC 2449 section 8 (`[IN-USE]`, `[LOGIN-DELAY]`) and RFC 3206
+//! (`[AUTH]`, `[SYS/TEMP]`, `[SYS/PERM]`), which CAPA announces as RESP-CODES and AUTH-RESP-CODE.
+//! The text after `-ERR ` is the `Display` of the variant, so the wording lives next to the variant.
+
+use thiserror::Error;
 
 use crate::storage::StorageError;
 
-/// A command that failed.
-#[derive(Debug)]
+/// A command that failed, or a reason the session ends.
+#[derive(Debug, Error)]
 pub enum Pop3Error {
-    /// Unknown keyword.
+    /// Unknown keyword (or an empty line).
+    #[error("Unknown command.")]
     UnknownCommand,
-    /// Known keyword, wrong arguments.
+    /// Known keyword, wrong arguments; the text says how.
+    #[error("Invalid arguments: {0}.")]
     BadArguments(&'static str),
     /// Command not valid in this state.
+    #[error("Command not valid in this state: {0}.")]
     WrongState(&'static str),
-    /// APOP is not offered: it needs plaintext passwords stored on the server.
+    /// A line longer than RFC 2449 allows.
+    #[error("Line too long (RFC 2449: at most 255 octets).")]
+    LineTooLong,
+    /// Too many client mistakes on this connection; it is closed.
+    #[error("Too many invalid commands, disconnecting.")]
+    TooManyBadCommands,
+    /// APOP is not offered: it needs plaintext-equivalent passwords stored on the server.
+    #[error("APOP is not supported; use USER/PASS or AUTH over TLS.")]
     ApopNotSupported,
     /// STLS when TLS is not offered here or already active.
+    #[error("STLS not available: {0}.")]
     TlsUnavailable(&'static str),
     /// Plaintext credentials refused on an insecure connection.
+    #[error(
+        "[AUTH] Plaintext authentication disallowed on non-secure connections; issue STLS first."
+    )]
     PlaintextRefused,
+    /// Plaintext credentials refused on an insecure connection where STLS is not offered.
+    #[error(
+        "[AUTH] Plaintext authentication disallowed on non-secure connections; use a TLS port."
+    )]
+    PlaintextRefusedNoStls,
     /// PASS without USER.
+    #[error("No user name given; send USER first.")]
     PassWithoutUser,
     /// Wrong user name or password.
+    #[error("[AUTH] Authentication failed.")]
     AuthFailed,
-    /// Too many failed logins on this connection.
+    /// Too many failed logins on this connection; it is closed.
+    #[error("[AUTH] Too many failed logins, disconnecting.")]
     TooManyFailures,
     /// AUTH with a mechanism we do not offer.
+    #[error("Unsupported authentication mechanism.")]
     UnknownMechanism,
     /// The client cancelled an AUTH exchange with `*`.
+    #[error("Authentication cancelled.")]
     AuthCancelled,
-    /// The client's SASL data could not be decoded.
+    /// The client's SASL data could not be decoded (RFC 5034: reject, never ignore).
+    #[error("Invalid base64 or malformed SASL data.")]
     BadSasl,
     /// Password check unavailable for now.
+    #[error("[SYS/TEMP] Temporary authentication failure, try again later.")]
     AuthTemp,
-    /// Another POP3 session holds the maildrop.
+    /// Another POP3 session holds the maildrop (RFC 2449 8.1.2).
+    #[error("[IN-USE] Mailbox is locked by another POP3 session.")]
     InUse,
-    /// Too many sessions of this user from this address.
+    /// The user logged in less than the advertised LOGIN-DELAY ago (RFC 2449 8.1.1).
+    #[error("[LOGIN-DELAY] Logged in too recently; wait {0} more seconds.")]
+    LoginDelay(u64),
+    /// Too many sessions of this user from this address; the connection is closed.
+    #[error("[IN-USE] Maximum number of connections from user+IP exceeded ({0}).")]
     UserIpLimit(usize),
     /// No such message number in the snapshot.
+    #[error("There's no message {0}.")]
     NoSuchMessage(u32),
     /// The message was marked deleted in this session.
+    #[error("Message {0} is deleted.")]
     MessageDeleted(u32),
-    /// The storage failed; `temporary` picks SYS/TEMP over SYS/PERM.
+    /// The message was expunged by another (IMAP) session after the snapshot was taken.
+    #[error("Message {0} was removed by another session.")]
+    Expunged(u32),
+    /// The storage failed.
+    #[error("{}", storage_text(.0))]
     Storage(StorageError),
-    /// The connection broke while sending.
+    /// No command within the autologout time (RFC 1939 section 3); the connection is closed.
+    #[error("Disconnected for inactivity.")]
+    Autologout,
+    /// The daemon is stopping; the connection is closed.
+    #[error("[SYS/TEMP] Server shutting down.")]
+    ShuttingDown,
+    /// The connection broke; nothing more can be sent.
+    #[error("Connection error.")]
     Io,
+}
+
+fn storage_text(e: &StorageError) -> &'static str {
+    match e {
+        StorageError::InUse => "[IN-USE] Mailbox is in use, try again later.",
+        StorageError::Temporary(_) | StorageError::OverQuota => {
+            "[SYS/TEMP] Internal error occurred, try again later; details are in the server log."
+        }
+        _ => "[SYS/PERM] Internal error occurred; details are in the server log.",
+    }
 }
 
 impl Pop3Error {
     /// The `-ERR` line, CRLF included.
     pub fn line(&self) -> String {
-        let text = match self {
-            Pop3Error::UnknownCommand => "Unknown command.".to_string(),
-            Pop3Error::BadArguments(why) => format!("Invalid arguments: {why}."),
-            Pop3Error::WrongState(why) => format!("Command not valid in this state: {why}."),
-            Pop3Error::ApopNotSupported => "APOP is not supported; use USER/PASS or AUTH over TLS.".into(),
-            Pop3Error::TlsUnavailable(why) => format!("STLS not available: {why}."),
-            Pop3Error::PlaintextRefused => {
-                "[AUTH] Plaintext authentication disallowed on non-secure connections; issue STLS first.".into()
-            }
-            Pop3Error::PassWithoutUser => "No user name given; send USER first.".into(),
-            Pop3Error::AuthFailed => "[AUTH] Authentication failed.".into(),
-            Pop3Error::TooManyFailures => "[AUTH] Too many failed logins, disconnecting.".into(),
-            Pop3Error::UnknownMechanism => "Unsupported authentication mechanism.".into(),
-            Pop3Error::AuthCancelled => "Authentication cancelled.".into(),
-            Pop3Error::BadSasl => "Invalid base64 or malformed SASL data.".into(),
-            Pop3Error::AuthTemp => "[SYS/TEMP] Temporary authentication failure, try again later.".into(),
-            Pop3Error::InUse => "[IN-USE] Mailbox is locked by another POP3 session.".into(),
-            Pop3Error::UserIpLimit(n) => {
-                format!("[IN-USE] Maximum number of connections from user+IP exceeded ({n}).")
-            }
-            Pop3Error::NoSuchMessage(n) => format!("There's no message {n}."),
-            Pop3Error::MessageDeleted(n) => format!("Message {n} is deleted."),
-            Pop3Error::Storage(StorageError::InUse) => "[IN-USE] Mailbox is in use, try again later.".into(),
-            Pop3Error::Storage(StorageError::Temporary(_) | StorageError::OverQuota) => {
-                "[SYS/TEMP] Internal error occurred, try again later; details are in the server log.".into()
-            }
-            Pop3Error::Storage(_) => "[SYS/PERM] Internal error occurred; details are in the server log.".into(),
-            Pop3Error::Io => "Connection error.".into(),
-        };
-        format!("-ERR {text}\r\n")
+        format!("-ERR {self}\r\n")
     }
 
     /// Errors that count towards the bad-command limit (client mistakes, not our refusals).
     pub fn counts_as_bad(&self) -> bool {
         matches!(
             self,
-            Pop3Error::UnknownCommand | Pop3Error::BadArguments(_) | Pop3Error::WrongState(_)
+            Pop3Error::UnknownCommand
+                | Pop3Error::BadArguments(_)
+                | Pop3Error::WrongState(_)
+                | Pop3Error::LineTooLong
         )
     }
 
@@ -93,7 +126,12 @@ impl Pop3Error {
     pub fn closes(&self) -> bool {
         matches!(
             self,
-            Pop3Error::TooManyFailures | Pop3Error::Io | Pop3Error::UserIpLimit(_)
+            Pop3Error::TooManyFailures
+                | Pop3Error::TooManyBadCommands
+                | Pop3Error::Io
+                | Pop3Error::UserIpLimit(_)
+                | Pop3Error::Autologout
+                | Pop3Error::ShuttingDown
         )
     }
 }
@@ -101,5 +139,64 @@ impl Pop3Error {
 impl From<std::io::Error> for Pop3Error {
     fn from(_: std::io::Error) -> Self {
         Pop3Error::Io
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_line_is_one_crlf_terminated_err_line_within_512_octets() {
+        let all = [
+            Pop3Error::UnknownCommand,
+            Pop3Error::BadArguments("x"),
+            Pop3Error::WrongState("x"),
+            Pop3Error::LineTooLong,
+            Pop3Error::TooManyBadCommands,
+            Pop3Error::ApopNotSupported,
+            Pop3Error::TlsUnavailable("x"),
+            Pop3Error::PlaintextRefused,
+            Pop3Error::PlaintextRefusedNoStls,
+            Pop3Error::PassWithoutUser,
+            Pop3Error::AuthFailed,
+            Pop3Error::TooManyFailures,
+            Pop3Error::UnknownMechanism,
+            Pop3Error::AuthCancelled,
+            Pop3Error::BadSasl,
+            Pop3Error::AuthTemp,
+            Pop3Error::InUse,
+            Pop3Error::LoginDelay(u64::MAX),
+            Pop3Error::UserIpLimit(usize::MAX),
+            Pop3Error::NoSuchMessage(u32::MAX),
+            Pop3Error::MessageDeleted(u32::MAX),
+            Pop3Error::Expunged(u32::MAX),
+            Pop3Error::Storage(StorageError::Corrupt("x".into())),
+            Pop3Error::Autologout,
+            Pop3Error::ShuttingDown,
+            Pop3Error::Io,
+        ];
+        for e in all {
+            let l = e.line();
+            assert!(l.starts_with("-ERR "), "{l}");
+            assert!(l.ends_with("\r\n") && l.matches('\n').count() == 1, "{l}");
+            assert!(l.len() <= 512, "{l}");
+        }
+    }
+
+    #[test]
+    fn storage_failures_carry_the_rfc_3206_codes_and_no_details() {
+        let temp = Pop3Error::Storage(StorageError::Temporary("secret path".into())).line();
+        assert!(temp.starts_with("-ERR [SYS/TEMP] "), "{temp}");
+        assert!(!temp.contains("secret"), "{temp}");
+        let perm = Pop3Error::Storage(StorageError::Corrupt("x".into())).line();
+        assert!(perm.starts_with("-ERR [SYS/PERM] "), "{perm}");
+        let busy = Pop3Error::Storage(StorageError::InUse).line();
+        assert!(busy.starts_with("-ERR [IN-USE] "), "{busy}");
+        assert!(
+            Pop3Error::LoginDelay(5)
+                .line()
+                .starts_with("-ERR [LOGIN-DELAY] ")
+        );
     }
 }

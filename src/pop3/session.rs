@@ -1,19 +1,26 @@
 //! A POP3 session: the AUTHORIZATION, TRANSACTION and UPDATE states of RFC 1939, reading pipelined
 //! commands (RFC 2449 PIPELINING) and answering them in order.
 //!
-//! Responses are queued and flushed when no further command is already buffered, so a pipelining
-//! client gets its answers in few packets and a plain client gets each answer at once.
+//! - Responses are queued and flushed only when no further complete command is already buffered,
+//!   so a pipelining client gets its answers in few packets and a plain client gets each at once.
+//! - Every read (commands and AUTH continuation lines alike) goes through [`next_input`], which
+//!   applies the state's inactivity timeout and watches for daemon shutdown, so no read can wait
+//!   forever.
+//! - The UPDATE state is entered only by QUIT in TRANSACTION. Any other end (autologout, shutdown,
+//!   a dropped connection) drops the [`Maildrop`] unapplied, which releases the maildrop lock and
+//!   deletes nothing (RFC 1939 section 6).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use super::command::{self, Command, ParseError};
 use super::maildrop::Maildrop;
 use super::response::Pop3Error;
 use super::{authorization, transaction};
-use crate::config::ListenerConfig;
+use crate::config::{Config, ListenerConfig};
 use crate::limits;
 use crate::server::Shared;
 use crate::server::conn::{Conn, Line};
@@ -47,8 +54,6 @@ pub struct Session {
     pub state: State,
     /// Failed logins on this connection.
     pub auth_failures: u32,
-    /// The client asked for UTF8 (RFC 6856).
-    pub utf8: bool,
 }
 
 /// What a handler wants to happen next.
@@ -59,6 +64,71 @@ pub enum Next {
     Close,
 }
 
+/// What one read from the client produced.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Input {
+    /// A complete line, without its line end.
+    Line(Vec<u8>),
+    /// A line over the limit; it has been skipped to its end.
+    TooLong,
+    /// The client closed the connection or the read failed.
+    Closed,
+    /// No line within the timeout.
+    Idle,
+    /// The daemon is shutting down.
+    Shutdown,
+}
+
+/// Reads one line of at most `max` octets (line end excluded), giving up after `idle` or when
+/// `shutdown` fires.
+pub async fn next_input(
+    conn: &mut Conn,
+    max: usize,
+    idle: Duration,
+    shutdown: &CancellationToken,
+) -> Input {
+    tokio::select! {
+        _ = shutdown.cancelled() => Input::Shutdown,
+        r = tokio::time::timeout(idle, conn.read_line(max)) => match r {
+            Err(_) => Input::Idle,
+            Ok(Err(e)) => {
+                debug!(error = %e, "read failed");
+                Input::Closed
+            }
+            Ok(Ok(Line::Eof)) => Input::Closed,
+            Ok(Ok(Line::TooLong)) => Input::TooLong,
+            Ok(Ok(Line::Complete(l))) => Input::Line(l),
+        },
+    }
+}
+
+/// The inactivity timeout of a state: the login timeout before authentication, the configured
+/// autologout timer (at least 10 minutes, RFC 1939 section 3) after.
+pub fn idle_timeout(cfg: &Config, logged_in: bool) -> Duration {
+    Duration::from_secs(if logged_in {
+        cfg.timeouts.pop3_idle_secs.max(limits::MIN_POP3_IDLE_SECS)
+    } else {
+        cfg.timeouts.preauth_secs
+    })
+}
+
+impl Session {
+    /// The inactivity timeout that applies now.
+    pub fn idle_timeout(&self) -> Duration {
+        idle_timeout(
+            &self.shared.config(),
+            matches!(self.state, State::Transaction { .. }),
+        )
+    }
+
+    /// Reads the next line under the current state's timeout.
+    pub async fn read(&mut self, max: usize) -> Input {
+        let idle = self.idle_timeout();
+        let shutdown = self.shared.shutdown.clone();
+        next_input(&mut self.conn, max, idle, &shutdown).await
+    }
+}
+
 /// Serves one POP3 connection to its end.
 pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
     let mut s = Session {
@@ -67,7 +137,6 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
         listener,
         state: State::Authorization { user: None },
         auth_failures: 0,
-        utf8: false,
     };
     let cfg = s.shared.config();
     s.conn
@@ -75,97 +144,178 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
     s.conn.queue(b"+OK mailcove ready.\r\n");
     let mut bad = 0u32;
     loop {
-        if s.conn.buffered().iter().all(|&b| b != b'\n') && s.conn.flush().await.is_err() {
+        if !s.conn.buffered().contains(&b'\n') && s.conn.flush().await.is_err() {
             break;
         }
-        let cfg = s.shared.config();
-        let timeout = Duration::from_secs(match s.state {
-            State::Authorization { .. } => cfg.timeouts.preauth_secs,
-            State::Transaction { .. } => cfg.timeouts.pop3_idle_secs,
-        });
-        let line = tokio::select! {
-            _ = s.shared.shutdown.cancelled() => {
-                s.conn.queue(b"-ERR [SYS/TEMP] Server shutting down.\r\n");
-                break;
-            }
-            r = tokio::time::timeout(timeout, s.conn.read_line(limits::POP3_MAX_COMMAND_LINE)) => r,
-        };
-        let line = match line {
-            Err(_) => {
-                s.conn.queue(b"-ERR Disconnected for inactivity.\r\n");
-                info!("autologout after inactivity");
-                break;
-            }
-            Ok(Err(e)) => {
-                debug!(error = %e, "read failed");
-                break;
-            }
-            Ok(Ok(Line::Eof)) => break,
-            Ok(Ok(Line::TooLong)) => {
-                s.conn
-                    .queue(b"-ERR Line too long (RFC 2449: at most 255 octets).\r\n");
-                bad += 1;
-                if bad >= limits::MAX_BAD_COMMANDS {
-                    break;
-                }
-                continue;
-            }
-            Ok(Ok(Line::Complete(l))) => l,
-        };
-        let next = match command::parse(&line) {
-            Ok(cmd) => dispatch(&mut s, cmd).await,
-            Err(ParseError::Unknown) => Err(Pop3Error::UnknownCommand),
-            Err(ParseError::BadArguments(why)) => Err(Pop3Error::BadArguments(why)),
+        // RFC 2449 section 4: 255 octets including the CRLF.
+        let next = match s.read(limits::POP3_MAX_COMMAND_LINE - 2).await {
+            Input::Line(line) => match command::parse(&line) {
+                Ok(cmd) => dispatch(&mut s, cmd).await,
+                Err(ParseError::Unknown) => Err(Pop3Error::UnknownCommand),
+                Err(ParseError::BadArguments(why)) => Err(Pop3Error::BadArguments(why)),
+            },
+            Input::TooLong => Err(Pop3Error::LineTooLong),
+            Input::Closed => break,
+            Input::Idle => Err(Pop3Error::Autologout),
+            Input::Shutdown => Err(Pop3Error::ShuttingDown),
         };
         match next {
             Ok(Next::Continue) => {}
             Ok(Next::Close) => break,
-            Err(e) => {
+            Err(mut e) => {
                 if e.counts_as_bad() {
                     bad += 1;
+                    if bad >= limits::MAX_BAD_COMMANDS {
+                        e = Pop3Error::TooManyBadCommands;
+                    }
                 }
-                s.conn.queue(e.line().as_bytes());
-                if e.closes() || bad >= limits::MAX_BAD_COMMANDS {
+                match e {
+                    Pop3Error::Autologout => info!("autologout after inactivity"),
+                    Pop3Error::TooManyBadCommands => info!("too many invalid commands"),
+                    _ => {}
+                }
+                if !matches!(e, Pop3Error::Io) {
+                    s.conn.queue(e.line().as_bytes());
+                }
+                if e.closes() {
                     break;
                 }
             }
         }
     }
-    // A session that ends without QUIT commits nothing: dropping the maildrop releases its lock.
+    // Without QUIT nothing is committed: dropping the session drops the maildrop and its lock.
     s.conn.close().await;
 }
 
 async fn dispatch(s: &mut Session, cmd: Command) -> Result<Next, Pop3Error> {
-    match (&s.state, cmd) {
-        (_, Command::Capa) => authorization::capa(s),
-        (_, Command::Noop) if matches!(s.state, State::Transaction { .. }) => {
-            s.conn.queue(b"+OK\r\n");
-            Ok(Next::Continue)
-        }
-        (State::Authorization { .. }, Command::Quit) => {
+    let logged_in = matches!(s.state, State::Transaction { .. });
+    match cmd {
+        Command::Capa => authorization::capa(s),
+        Command::Apop => Err(Pop3Error::ApopNotSupported),
+        Command::Quit if logged_in => transaction::quit(s).await,
+        Command::Quit => {
             s.conn.queue(b"+OK Logging out.\r\n");
             Ok(Next::Close)
         }
-        (State::Authorization { .. }, Command::Stls) => authorization::stls(s).await,
-        (State::Authorization { .. }, Command::User(name)) => authorization::user(s, name),
-        (State::Authorization { .. }, Command::Pass(pw)) => authorization::pass(s, pw).await,
-        (State::Authorization { .. }, Command::Auth(mech, ir)) => {
-            authorization::auth(s, mech, ir).await
+        Command::Noop if logged_in => {
+            s.conn.queue(b"+OK\r\n");
+            Ok(Next::Continue)
         }
-        (State::Authorization { .. }, Command::Utf8) => authorization::utf8(s),
-        (_, Command::Apop) => Err(Pop3Error::ApopNotSupported),
-        (State::Transaction { .. }, Command::Quit) => transaction::quit(s).await,
-        (
-            State::Transaction { .. },
-            cmd @ (Command::Stat
-            | Command::List(_)
-            | Command::Retr(_)
-            | Command::Top(..)
-            | Command::Uidl(_)
-            | Command::Dele(_)
-            | Command::Rset),
-        ) => transaction::run(s, cmd).await,
-        (State::Authorization { .. }, _) => Err(Pop3Error::WrongState("not logged in yet")),
-        (State::Transaction { .. }, _) => Err(Pop3Error::WrongState("already logged in")),
+        Command::Stls | Command::User(_) | Command::Pass(_) | Command::Auth(..) if logged_in => {
+            Err(Pop3Error::WrongState("already logged in"))
+        }
+        Command::Stls => authorization::stls(s).await,
+        Command::User(name) => authorization::user(s, name),
+        Command::Pass(pw) => authorization::pass(s, pw).await,
+        Command::Auth(mech, ir) => authorization::auth(s, mech, ir).await,
+        Command::Noop
+        | Command::Stat
+        | Command::List(_)
+        | Command::Retr(_)
+        | Command::Top(..)
+        | Command::Uidl(_)
+        | Command::Dele(_)
+        | Command::Rset => {
+            if logged_in {
+                transaction::run(s, cmd).await
+            } else {
+                Err(Pop3Error::WrongState("not logged in yet"))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::conn::{ConnInfo, Stream};
+    use tokio::io::AsyncWriteExt;
+
+    async fn pair() -> (Conn, tokio::net::TcpStream) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (server, peer) = l.accept().await.unwrap();
+        let info = ConnInfo {
+            id: 1,
+            peer,
+            local: addr,
+            loopback: true,
+        };
+        (Conn::new(Stream::Plain(server), info), client)
+    }
+
+    #[test]
+    fn the_autologout_timer_is_never_below_ten_minutes() {
+        let mut cfg = Config::default();
+        cfg.timeouts.pop3_idle_secs = 5;
+        cfg.timeouts.preauth_secs = 7;
+        assert_eq!(idle_timeout(&cfg, true), Duration::from_secs(600));
+        assert_eq!(idle_timeout(&cfg, false), Duration::from_secs(7));
+        cfg.timeouts.pop3_idle_secs = 900;
+        assert_eq!(idle_timeout(&cfg, true), Duration::from_secs(900));
+    }
+
+    // Virtual time: the runtime jumps its clock forward whenever every task waits, so ten idle
+    // minutes pass instantly and the assertions are about the clock, not about scheduling.
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_client_is_logged_out_after_the_timer_and_not_before() {
+        let (mut conn, mut client) = pair().await;
+        let shutdown = CancellationToken::new();
+        let idle = Duration::from_secs(600);
+        client.write_all(b"NOOP\r\n").await.unwrap();
+        assert_eq!(
+            next_input(&mut conn, 253, idle, &shutdown).await,
+            Input::Line(b"NOOP".to_vec())
+        );
+        let start = tokio::time::Instant::now();
+        assert_eq!(
+            next_input(&mut conn, 253, idle, &shutdown).await,
+            Input::Idle
+        );
+        let waited = start.elapsed();
+        assert!(waited >= idle, "logged out after {waited:?}");
+        assert!(waited < idle + Duration::from_secs(1), "{waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_keeps_talking_is_not_logged_out() {
+        let (mut conn, mut client) = pair().await;
+        let shutdown = CancellationToken::new();
+        let idle = Duration::from_secs(600);
+        for _ in 0..5 {
+            // Nine idle minutes, then a command: each read gets its own full timer.
+            tokio::time::sleep(Duration::from_secs(540)).await;
+            client.write_all(b"STAT\r\n").await.unwrap();
+            assert_eq!(
+                next_input(&mut conn, 253, idle, &shutdown).await,
+                Input::Line(b"STAT".to_vec())
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn shutdown_interrupts_a_waiting_read_and_long_lines_are_typed() {
+        let (mut conn, mut client) = pair().await;
+        let shutdown = CancellationToken::new();
+        client
+            .write_all(format!("{}\r\nNOOP\r\n", "x".repeat(254)).as_bytes())
+            .await
+            .unwrap();
+        let idle = Duration::from_secs(600);
+        assert_eq!(
+            next_input(&mut conn, 253, idle, &shutdown).await,
+            Input::TooLong
+        );
+        assert_eq!(
+            next_input(&mut conn, 253, idle, &shutdown).await,
+            Input::Line(b"NOOP".to_vec())
+        );
+        shutdown.cancel();
+        assert_eq!(
+            next_input(&mut conn, 253, idle, &shutdown).await,
+            Input::Shutdown
+        );
+        drop(client);
     }
 }

@@ -5,6 +5,8 @@ use tracing::{info, warn};
 use super::command::Command;
 use super::response::Pop3Error;
 use super::session::{Next, Session, State};
+use crate::limits;
+use crate::server::conn::Conn;
 
 /// STAT, LIST, RETR, TOP, UIDL, DELE, RSET.
 pub async fn run(s: &mut Session, cmd: Command) -> Result<Next, Pop3Error> {
@@ -22,38 +24,34 @@ pub async fn run(s: &mut Session, cmd: Command) -> Result<Next, Pop3Error> {
         }
         Command::List(None) => {
             let (count, size) = drop.stat();
-            let out = s.conn.out();
-            out.extend_from_slice(format!("+OK {count} messages ({size} octets)\r\n").as_bytes());
-            for (n, e) in drop.live_entries() {
-                out.extend_from_slice(format!("{n} {}\r\n", e.size).as_bytes());
-            }
-            out.extend_from_slice(b".\r\n");
+            s.conn
+                .queue(format!("+OK {count} messages ({size} octets)\r\n").as_bytes());
+            let lines = drop
+                .live_entries()
+                .map(|(n, e)| format!("{n} {}\r\n", e.size));
+            send_listing(&mut s.conn, lines).await?;
         }
         Command::Uidl(Some(n)) => {
             let uidl = drop.uidl(drop.live(n)?);
             s.conn.queue(format!("+OK {n} {uidl}\r\n").as_bytes());
         }
         Command::Uidl(None) => {
-            let lines: Vec<String> = drop
+            s.conn.queue(b"+OK Unique-ID listing follows\r\n");
+            let lines = drop
                 .live_entries()
-                .map(|(n, e)| format!("{n} {}\r\n", drop.uidl(e)))
-                .collect();
-            let out = s.conn.out();
-            out.extend_from_slice(b"+OK\r\n");
-            for l in lines {
-                out.extend_from_slice(l.as_bytes());
-            }
-            out.extend_from_slice(b".\r\n");
+                .map(|(n, e)| format!("{n} {}\r\n", drop.uidl(e)));
+            send_listing(&mut s.conn, lines).await?;
         }
         Command::Retr(n) => {
             let size = drop.live(n)?.size;
+            let file = drop.open_message(n).await?;
             s.conn.queue(format!("+OK {size} octets\r\n").as_bytes());
-            drop.send(&mut s.conn, n, None).await?;
+            drop.send(&mut s.conn, n, file, None).await?;
         }
         Command::Top(n, lines) => {
-            drop.live(n)?;
+            let file = drop.open_message(n).await?;
             s.conn.queue(b"+OK\r\n");
-            drop.send(&mut s.conn, n, Some(lines)).await?;
+            drop.send(&mut s.conn, n, file, Some(lines)).await?;
         }
         Command::Dele(n) => {
             drop.live(n)?;
@@ -70,6 +68,23 @@ pub async fn run(s: &mut Session, cmd: Command) -> Result<Next, Pop3Error> {
         _ => return Err(Pop3Error::WrongState("already logged in")),
     }
     Ok(Next::Continue)
+}
+
+/// Queues the lines of a multi-line LIST/UIDL answer and its terminator, flushing whenever the
+/// buffer passes [`limits::POP3_LISTING_FLUSH`], so a 100,000-message maildrop does not build
+/// its whole listing in memory.
+async fn send_listing(
+    conn: &mut Conn,
+    lines: impl Iterator<Item = String>,
+) -> Result<(), Pop3Error> {
+    for l in lines {
+        conn.queue(l.as_bytes());
+        if conn.out().len() >= limits::POP3_LISTING_FLUSH {
+            conn.flush().await?;
+        }
+    }
+    conn.queue(b".\r\n");
+    Ok(())
 }
 
 /// QUIT in TRANSACTION: enter UPDATE, apply the deletions under the configured policy, log out.

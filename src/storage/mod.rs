@@ -270,7 +270,10 @@ pub struct Snapshot {
     /// HIGHESTMODSEQ.
     pub highest_modseq: u64,
     /// Keyword table: index `i` is the name of keyword bit `i`. Only grows.
+    /// An empty string is an unused slot (a gap in Dovecot's file): skip it.
     pub keywords: Arc<[String]>,
+    /// Most keywords the mailbox can hold (26 in Maildir).
+    pub keyword_limit: usize,
     /// Messages in ascending UID order.
     pub messages: MessageList,
 }
@@ -536,6 +539,29 @@ fn header_end(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
+/// A message being streamed into a mailbox (an APPEND literal or LMTP DATA
+/// written as it arrives, so a 50 MB message never sits in memory). Dropped
+/// without [`AppendStream::commit`], nothing is stored.
+#[async_trait]
+pub trait AppendStream: Send {
+    /// Appends bytes to the message; `OverQuota` as soon as it cannot fit.
+    async fn write(&mut self, data: &[u8]) -> Result<()>;
+    /// Bytes written so far.
+    fn len(&self) -> u64;
+    /// True when nothing was written yet.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Stores the message durably with its flags and INTERNALDATE (`None`:
+    /// now) and returns its UID.
+    async fn commit(
+        self: Box<Self>,
+        flags: SystemFlags,
+        keywords: Vec<String>,
+        internal_date: Option<i64>,
+    ) -> Result<AppendResult>;
+}
+
 /// Guard of the per-user POP3 maildrop lock; released when dropped.
 pub struct Pop3Lock(pub Box<dyn Send + Sync>);
 
@@ -579,6 +605,9 @@ pub trait UserStore: Send + Sync {
     async fn open(&self, name: &str, options: OpenOptions) -> Result<View>;
     /// APPEND or delivery into a mailbox by name; durable when it returns.
     async fn append(&self, name: &str, message: AppendMessage) -> Result<AppendResult>;
+    /// Starts a streamed append into a mailbox by name (quota is checked
+    /// now for the message count and as bytes arrive).
+    async fn append_stream(&self, name: &str) -> Result<Box<dyn AppendStream>>;
     /// Quota usage and limits.
     async fn quota(&self) -> Result<QuotaUsage>;
     /// Takes the exclusive POP3 maildrop lock (across processes), or `InUse`.
@@ -594,6 +623,11 @@ pub trait MailboxHandle: Send + Sync {
     fn name(&self) -> &str;
     /// A receiver whose value changes whenever the mailbox may have changed.
     fn changes(&self) -> watch::Receiver<u64>;
+    /// Starts watching for changes made outside this process (inotify), so
+    /// that [`MailboxHandle::changes`] also fires for them. Idempotent;
+    /// [`View::changed`] calls it the first time a session waits, so
+    /// sessions that never IDLE cost no watch.
+    async fn watch(&self) -> Result<()>;
     /// Brings the shared state up to date with the disk and other processes;
     /// with `claim_recent`, takes `\Recent` for messages nobody has seen.
     async fn sync(&self, claim_recent: bool) -> Result<SyncOutcome>;

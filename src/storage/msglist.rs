@@ -16,6 +16,9 @@ pub struct MessageList {
     chunks: Vec<Arc<Vec<MessageMeta>>>,
     /// `starts[i]` is the index of the first message of `chunks[i]`.
     starts: Vec<usize>,
+    /// `firsts[i]` is the first UID of `chunks[i]`: UID lookups binary-search
+    /// this small array instead of touching every probed chunk.
+    firsts: Vec<u32>,
     len: usize,
 }
 
@@ -42,9 +45,7 @@ impl MessageList {
 
     /// 0-based position of `uid`.
     pub fn position(&self, uid: u32) -> Option<usize> {
-        let c = self
-            .chunks
-            .partition_point(|ch| ch.last().is_some_and(|m| m.uid < uid));
+        let c = self.firsts.partition_point(|f| *f <= uid).checked_sub(1)?;
         let chunk = self.chunks.get(c)?;
         let off = chunk.binary_search_by_key(&uid, |m| m.uid).ok()?;
         Some(self.starts.get(c)? + off)
@@ -52,9 +53,9 @@ impl MessageList {
 
     /// Number of messages with a UID below `uid`.
     pub fn rank(&self, uid: u32) -> usize {
-        let c = self
-            .chunks
-            .partition_point(|ch| ch.last().is_some_and(|m| m.uid < uid));
+        let Some(c) = self.firsts.partition_point(|f| *f < uid).checked_sub(1) else {
+            return 0;
+        };
         match (self.chunks.get(c), self.starts.get(c)) {
             (Some(chunk), Some(start)) => start + chunk.partition_point(|m| m.uid < uid),
             _ => self.len,
@@ -86,6 +87,7 @@ impl MessageList {
             Some(last) if last.len() < MESSAGE_LIST_CHUNK => Arc::make_mut(last).push(meta),
             _ => {
                 self.starts.push(self.len);
+                self.firsts.push(meta.uid);
                 let mut v = Vec::with_capacity(MESSAGE_LIST_CHUNK);
                 v.push(meta);
                 self.chunks.push(Arc::new(v));
@@ -146,12 +148,25 @@ impl MessageList {
 
     fn reindex(&mut self) {
         self.starts.clear();
+        self.firsts.clear();
         let mut n = 0;
         for c in &self.chunks {
             self.starts.push(n);
+            self.firsts.push(c.first().map_or(0, |m| m.uid));
             n += c.len();
         }
         self.len = n;
+    }
+
+    /// True when both lists share every chunk, i.e. are the same picture
+    /// (a refresh with nothing new skips comparing 100,000 entries).
+    pub fn same_chunks(&self, other: &MessageList) -> bool {
+        self.chunks.len() == other.chunks.len()
+            && self
+                .chunks
+                .iter()
+                .zip(other.chunks.iter())
+                .all(|(a, b)| Arc::ptr_eq(a, b))
     }
 
     /// Builds a list from messages already in ascending UID order.

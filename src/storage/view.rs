@@ -65,9 +65,11 @@ pub struct View {
     uidnext: u32,
     highest_modseq: u64,
     keywords: Arc<[String]>,
+    keyword_limit: usize,
     list: MessageList,
     recent: Vec<Range<u32>>,
     changes: watch::Receiver<u64>,
+    watching: bool,
 }
 
 impl std::fmt::Debug for View {
@@ -96,9 +98,11 @@ impl View {
             uidnext: snapshot.uidnext,
             highest_modseq: snapshot.highest_modseq,
             keywords: snapshot.keywords.clone(),
+            keyword_limit: snapshot.keyword_limit,
             list: snapshot.messages.clone(),
             recent: Vec::new(),
             changes,
+            watching: false,
         };
         view.add_recent(recent);
         Ok(view)
@@ -140,9 +144,14 @@ impl View {
     pub fn highest_modseq(&self) -> u64 {
         self.highest_modseq
     }
-    /// Keyword table (for FLAGS / PERMANENTFLAGS and to name [`KeywordSet`] bits).
+    /// Keyword table (for FLAGS / PERMANENTFLAGS and to name [`KeywordSet`]
+    /// bits); empty strings are unused slots and must be skipped.
     pub fn keywords(&self) -> &Arc<[String]> {
         &self.keywords
+    }
+    /// True when STORE may still create keywords (PERMANENTFLAGS `\*`).
+    pub fn can_create_keywords(&self) -> bool {
+        self.keywords.len() < self.keyword_limit
     }
     /// Names of the keywords in `set`.
     pub fn keyword_names(&self, set: KeywordSet) -> Vec<&str> {
@@ -178,7 +187,7 @@ impl View {
             .sum();
         u32::try_from(n).unwrap_or(u32::MAX)
     }
-    /// Sequence number of the first message without `\Seen` (OK [UNSEEN]).
+    /// Sequence number of the first message without `\Seen` (`OK [UNSEEN]`).
     pub fn first_unseen(&self) -> Option<u32> {
         self.list
             .iter()
@@ -189,7 +198,18 @@ impl View {
     /// Waits until the mailbox may have changed since the last refresh
     /// (another session, another process, an MTA writing into it). Cancel-safe.
     /// After it returns call [`View::refresh`]; the delta may be empty.
+    ///
+    /// The first call (with [`OpenOptions::watch`]) starts watching the
+    /// disk and returns at once, so the caller's next refresh covers the
+    /// moment before the watch existed.
     pub async fn changed(&mut self) {
+        if self.options.watch && !self.watching {
+            self.watching = true;
+            match self.handle.watch().await {
+                Ok(()) => return,
+                Err(e) => tracing::warn!(error = %e, "cannot watch mailbox"),
+            }
+        }
         if self.changes.changed().await.is_err() {
             // The backend state is gone; nothing will ever change again.
             std::future::pending::<()>().await;
@@ -304,6 +324,9 @@ impl View {
 /// Compares two pictures; fills expunges and flag changes, returns how many
 /// messages are new.
 fn diff(old: &MessageList, new: &MessageList, delta: &mut Delta) -> usize {
+    if old.same_chunks(new) {
+        return 0;
+    }
     let mut old = old.iter().enumerate().peekable();
     let mut new = new.iter().enumerate().peekable();
     let mut new_count = 0usize;

@@ -1,4 +1,5 @@
 //! Helpers shared by the storage integration tests.
+// Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

@@ -11,7 +11,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -24,6 +24,16 @@ pub(crate) const CACHE_FILE: &str = "mailcove-cache";
 const MAGIC: &[u8; 8] = b"MCCACHE1";
 const HEADER_LEN: u64 = 16;
 const REC_HEADER: usize = 13;
+
+/// Magic, UIDVALIDITY, four reserved zero bytes.
+fn file_header(uidvalidity: u32) -> [u8; HEADER_LEN as usize] {
+    let mut h = [0u8; HEADER_LEN as usize];
+    let v = uidvalidity.to_le_bytes();
+    for (d, s) in h.iter_mut().zip(MAGIC.iter().chain(v.iter())) {
+        *d = *s;
+    }
+    h
+}
 
 #[derive(Clone, Copy)]
 struct Slot {
@@ -53,6 +63,7 @@ impl Cache {
     pub(crate) fn open(dir: &Path, uidvalidity: u32) -> Result<Cache> {
         let path = dir.join(CACHE_FILE);
         let mut file = OpenOptions::new()
+            .mode(0o600)
             .read(true)
             .write(true)
             .create(true)
@@ -60,9 +71,7 @@ impl Cache {
             .open(&path)
             .map_err(io_err)?;
         let mut header = [0u8; HEADER_LEN as usize];
-        let valid = file.read_exact(&mut header).is_ok()
-            && header.get(..8) == Some(&MAGIC[..])
-            && header.get(8..12) == Some(&uidvalidity.to_le_bytes()[..]);
+        let valid = file.read_exact(&mut header).is_ok() && header == file_header(uidvalidity);
         let mut cache = Cache {
             ino: file.metadata().map_err(io_err)?.ino(),
             path,
@@ -82,9 +91,7 @@ impl Cache {
 
     fn reset(&mut self) -> Result<()> {
         self.file.set_len(0).map_err(io_err)?;
-        let mut header = [0u8; HEADER_LEN as usize];
-        header[..8].copy_from_slice(MAGIC);
-        header[8..12].copy_from_slice(&self.uidvalidity.to_le_bytes());
+        let header = file_header(self.uidvalidity);
         self.file.write_all_at(&header, 0).map_err(io_err)?;
         self.slots.clear();
         self.end = HEADER_LEN;
@@ -102,10 +109,10 @@ impl Cache {
             if r.read_exact(&mut h).is_err() {
                 break;
             }
-            let uid = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
-            let field = h[4];
-            let dlen = u32::from_le_bytes([h[5], h[6], h[7], h[8]]);
-            let crc = u32::from_le_bytes([h[9], h[10], h[11], h[12]]);
+            let [u0, u1, u2, u3, field, l0, l1, l2, l3, c0, c1, c2, c3] = h;
+            let uid = u32::from_le_bytes([u0, u1, u2, u3]);
+            let dlen = u32::from_le_bytes([l0, l1, l2, l3]);
+            let crc = u32::from_le_bytes([c0, c1, c2, c3]);
             let data_off = off + REC_HEADER as u64;
             if data_off + u64::from(dlen) > len || dlen as usize > MAX_CACHE_ENTRY_BYTES {
                 break;
@@ -210,14 +217,13 @@ impl Cache {
     fn compact(&mut self) -> Result<()> {
         let tmp = self.path.with_extension("compact");
         let mut out = OpenOptions::new()
+            .mode(0o600)
             .write(true)
             .create(true)
             .truncate(true)
             .open(&tmp)
             .map_err(io_err)?;
-        let mut header = [0u8; HEADER_LEN as usize];
-        header[..8].copy_from_slice(MAGIC);
-        header[8..12].copy_from_slice(&self.uidvalidity.to_le_bytes());
+        let header = file_header(self.uidvalidity);
         out.write_all(&header).map_err(io_err)?;
         let mut slots = HashMap::with_capacity(self.slots.len());
         let mut end = HEADER_LEN;
@@ -280,6 +286,26 @@ mod tests {
         assert_eq!(c.get(2, 2), None);
         c.put(3, 1, b"x")?;
         assert_eq!(c.get(3, 1).as_deref(), Some(&b"x"[..]));
+        // Mostly dead: compaction rewrites the file, live entries survive.
+        let blob = vec![7u8; 256 * 1024];
+        for uid in 10..20 {
+            c.put(uid, 2, &blob)?;
+        }
+        let before = std::fs::metadata(dir.path().join(CACHE_FILE))
+            .map_err(io_err)?
+            .len();
+        c.forget(&(10..19).collect());
+        let after = std::fs::metadata(dir.path().join(CACHE_FILE))
+            .map_err(io_err)?
+            .len();
+        assert!(after < before / 4, "no compaction: {before} -> {after}");
+        assert_eq!(c.get(19, 2).map(|b| b.len()), Some(blob.len()));
+        assert_eq!(c.get(3, 1).as_deref(), Some(&b"x"[..]));
+        assert_eq!(c.get(12, 2), None);
+        drop(c);
+        let c = Cache::open(dir.path(), 5)?;
+        assert_eq!(c.get(19, 2).map(|b| b.len()), Some(blob.len()));
+        drop(c);
         // Another UIDVALIDITY discards everything.
         let c = Cache::open(dir.path(), 6)?;
         assert_eq!(c.get(1, 2), None);

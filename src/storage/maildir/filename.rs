@@ -20,12 +20,25 @@ const SYSTEM_LETTERS: [(char, SystemFlags); 5] = [
 
 /// The part of a name that never changes (before the `:` of the info part).
 pub(crate) fn base_of(name: &str) -> &str {
-    name.split_once(':').map_or(name, |(b, _)| b)
+    match memchr::memchr(b':', name.as_bytes()) {
+        Some(i) => name.get(..i).unwrap_or(name),
+        None => name,
+    }
 }
 
 /// The flag letters after `:2,` (empty when there is no info part).
 pub(crate) fn flag_letters(name: &str) -> &str {
-    name.split_once(":2,").map_or("", |(_, f)| f)
+    // memchr, not str::split_once: this runs for every message on load.
+    let b = name.as_bytes();
+    let mut from = 0;
+    while let Some(i) = b.get(from..).and_then(|r| memchr::memchr(b':', r)) {
+        let at = from + i;
+        if b.get(at + 1..at + 3) == Some(b"2,") {
+            return name.get(at + 3..).unwrap_or("");
+        }
+        from = at + 1;
+    }
+    ""
 }
 
 /// `,S=` and `,W=` values of a name's base.
@@ -59,14 +72,18 @@ pub(crate) fn flags_of(name: &str, keyword_count: usize) -> Flags {
     flags
 }
 
-/// The name of `old` carrying `flags` (keeping letters we do not map).
-pub(crate) fn with_flags(old: &str, flags: Flags) -> String {
+/// The name of `old` carrying `flags`, keeping letters we do not map:
+/// `P` and other capitals, and keyword letters at or beyond
+/// `keyword_count` (keywords whose names `dovecot-keywords` lacks).
+pub(crate) fn with_flags(old: &str, flags: Flags, keyword_count: usize) -> String {
+    let unknown_keyword =
+        |c: char| c.is_ascii_lowercase() && (c as usize - 'a' as usize) >= keyword_count;
     let mut letters: Vec<char> = flag_letters(old)
         .chars()
         .filter(|c| {
-            !c.is_ascii_lowercase()
+            c.is_ascii_graphic()
                 && !SYSTEM_LETTERS.iter().any(|(l, _)| l == c)
-                && c.is_ascii_graphic()
+                && (!c.is_ascii_lowercase() || unknown_keyword(*c))
         })
         .collect();
     for (l, f) in SYSTEM_LETTERS {
@@ -112,23 +129,56 @@ fn hostname() -> &'static str {
     })
 }
 
-/// A new unique base name with sizes: `<secs>.M<usecs>P<pid>Q<n>.<host>,S=..,W=..`.
-pub(crate) fn new_base(phys: u64, virt: u64) -> String {
+/// A new unique name: `<secs>.M<usecs>P<pid>Q<n>.<host>`.
+pub(crate) fn new_unique() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let q = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!(
-        "{}.M{}P{}Q{}.{},S={},W={}",
+        "{}.M{}P{}Q{}.{}",
         now.as_secs(),
         now.subsec_micros(),
         std::process::id(),
         q,
-        hostname(),
-        phys,
-        virt
+        hostname()
     )
+}
+
+/// A new unique base name with sizes: `<unique>,S=<phys>,W=<virt>`.
+pub(crate) fn new_base(phys: u64, virt: u64) -> String {
+    format!("{},S={phys},W={virt}", new_unique())
+}
+
+/// Counts bare LFs (not preceded by CR) across chunks of a stream.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct VirtualCounter {
+    bare_lf: u64,
+    prev_cr: bool,
+}
+
+impl VirtualCounter {
+    /// Feeds the next chunk.
+    pub(crate) fn feed(&mut self, chunk: &[u8]) {
+        for i in memchr::memchr_iter(b'\n', chunk) {
+            let cr = if i == 0 {
+                self.prev_cr
+            } else {
+                chunk.get(i - 1) == Some(&b'\r')
+            };
+            if !cr {
+                self.bare_lf += 1;
+            }
+        }
+        if let Some(last) = chunk.last() {
+            self.prev_cr = *last == b'\r';
+        }
+    }
+    /// Bare LFs seen so far.
+    pub(crate) fn bare_lf(&self) -> u64 {
+        self.bare_lf
+    }
 }
 
 /// The size a client is sent: every LF not preceded by CR counts as CRLF.
@@ -148,24 +198,13 @@ pub(crate) fn virtual_size_of(path: &std::path::Path) -> std::io::Result<u64> {
     let mut f = std::fs::File::open(path)?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
-    let mut prev_cr = false;
+    let mut counter = VirtualCounter::default();
     loop {
         let n = f.read(&mut buf)?;
         if n == 0 {
-            return Ok(total);
+            return Ok(total + counter.bare_lf());
         }
-        let chunk = buf.get(..n).unwrap_or_default();
-        for i in memchr::memchr_iter(b'\n', chunk) {
-            let cr = if i == 0 {
-                prev_cr
-            } else {
-                chunk.get(i - 1) == Some(&b'\r')
-            };
-            if !cr {
-                total += 1;
-            }
-        }
-        prev_cr = chunk.last() == Some(&b'\r');
+        counter.feed(buf.get(..n).unwrap_or_default());
         total += n as u64;
     }
 }
@@ -187,10 +226,12 @@ mod tests {
             keywords: KeywordSet(4),
         };
         assert_eq!(
-            with_flags(n, g),
+            with_flags(n, g, 3),
             "1700000000.M1P2Q3.host,S=120,W=124:2,PRTc"
         );
-        assert_eq!(with_flags("x", Flags::default()), "x:2,");
+        assert_eq!(with_flags("x", Flags::default(), 0), "x:2,");
+        // 'z' names no known keyword: it survives a flag change.
+        assert_eq!(with_flags("x:2,Sz", Flags::default(), 2), "x:2,z");
         assert_eq!(sizes("x"), (None, None));
     }
 

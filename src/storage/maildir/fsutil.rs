@@ -3,6 +3,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -22,9 +23,14 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8], fsync: bool) -> Result<()> 
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| StorageError::Temporary("path without file name".into()))?;
-    let tmp = dir.join(format!("{name}.tmp.{}", std::process::id()));
+    // Unique per process and call: two threads may replace the same file
+    // (a quota recalculation is not under any lock).
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!("{name}.tmp.{}.{seq}", std::process::id()));
     let res = (|| -> io::Result<()> {
         let mut f = OpenOptions::new()
+            .mode(0o600)
             .write(true)
             .create(true)
             .truncate(true)
@@ -107,6 +113,7 @@ pub(crate) fn funlock(file: &File) {
 /// Opens (creating) a lock file.
 pub(crate) fn open_lock_file(path: &Path) -> Result<File> {
     OpenOptions::new()
+        .mode(0o600)
         .read(true)
         .write(true)
         .create(true)

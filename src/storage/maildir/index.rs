@@ -121,7 +121,33 @@ fn entry_line(out: &mut String, e: &Entry) {
     );
 }
 
+/// A borrowed entry, so loading 100,000 lines allocates only the names.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EntryRef<'a> {
+    pub uid: u32,
+    pub modseq: u64,
+    pub date: i64,
+    pub phys: u64,
+    pub virt: u64,
+    pub dl: i64,
+    pub in_new: bool,
+    pub name: &'a str,
+}
+
 fn parse_entry(line: &str) -> Option<Entry> {
+    parse_entry_ref(line).map(|e| Entry {
+        uid: e.uid,
+        modseq: e.modseq,
+        date: e.date,
+        phys: e.phys,
+        virt: e.virt,
+        dl: e.dl,
+        in_new: e.in_new,
+        name: e.name.to_owned(),
+    })
+}
+
+fn parse_entry_ref(line: &str) -> Option<EntryRef<'_>> {
     let mut it = line.splitn(8, ' ');
     let uid = it.next()?.parse().ok()?;
     let modseq = it.next()?.parse().ok()?;
@@ -134,11 +160,11 @@ fn parse_entry(line: &str) -> Option<Entry> {
         "c" => false,
         _ => return None,
     };
-    let name = it.next()?.to_owned();
+    let name = it.next()?;
     if name.is_empty() {
         return None;
     }
-    Some(Entry {
+    Some(EntryRef {
         uid,
         modseq,
         date,
@@ -162,8 +188,28 @@ pub(crate) fn format_base<'a>(h: &Header, entries: impl Iterator<Item = &'a Entr
     out.into_bytes()
 }
 
-/// Parses a base file; any damage is `Corrupt` (the caller rebuilds).
+/// Parses a base file into owned entries (tests).
+#[cfg(test)]
 pub(crate) fn parse_base(data: &[u8]) -> Result<(Header, Vec<Entry>)> {
+    let mut entries = Vec::new();
+    let h = parse_base_with(data, |e| {
+        entries.push(Entry {
+            uid: e.uid,
+            modseq: e.modseq,
+            date: e.date,
+            phys: e.phys,
+            virt: e.virt,
+            dl: e.dl,
+            in_new: e.in_new,
+            name: e.name.to_owned(),
+        })
+    })?;
+    Ok((h, entries))
+}
+
+/// Parses a base file, handing each entry to `f` in UID order; any damage
+/// is `Corrupt` (the caller then discards what `f` collected and rebuilds).
+pub(crate) fn parse_base_with(data: &[u8], mut f: impl FnMut(EntryRef<'_>)) -> Result<Header> {
     let corrupt = |why: &str| StorageError::Corrupt(format!("{BASE_FILE}: {why}"));
     let text = std::str::from_utf8(data).map_err(|_| corrupt("not UTF-8"))?;
     let body_end = text
@@ -188,17 +234,16 @@ pub(crate) fn parse_base(data: &[u8]) -> Result<(Header, Vec<Entry>)> {
         .ok_or_else(|| corrupt("bad magic"))?;
     let mut h = Header::default();
     parse_header_fields(fields, &mut h).ok_or_else(|| corrupt("bad header"))?;
-    let mut entries = Vec::new();
     let mut last_uid = 0;
     for line in lines {
-        let e = parse_entry(line).ok_or_else(|| corrupt("bad entry"))?;
+        let e = parse_entry_ref(line).ok_or_else(|| corrupt("bad entry"))?;
         if e.uid <= last_uid {
             return Err(corrupt("UIDs not ascending"));
         }
         last_uid = e.uid;
-        entries.push(e);
+        f(e);
     }
-    Ok((h, entries))
+    Ok(h)
 }
 
 /// The first line of a log of `generation`.
@@ -306,6 +351,22 @@ pub(crate) fn parse_log(data: &[u8]) -> (Vec<Record>, usize) {
     (records, good)
 }
 
+/// True when a valid record follows the damaged line at `bad` (damage in
+/// the middle of the log rather than a torn last write).
+pub(crate) fn valid_record_after(data: &[u8], bad: usize) -> bool {
+    let Some(rest) = data.get(bad..) else {
+        return false;
+    };
+    let Some(nl) = memchr::memchr(b'\n', rest) else {
+        return false;
+    };
+    rest.get(nl + 1..).is_some_and(|after| {
+        after
+            .split(|b| *b == b'\n')
+            .any(|l| std::str::from_utf8(l).ok().and_then(parse_record).is_some())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,6 +427,16 @@ mod tests {
         let (recs, good) = parse_log(torn);
         assert_eq!(recs.len(), 2);
         assert!(good < full);
+        assert!(!valid_record_after(torn, good), "a torn end is only a tail");
+        // Damage in the second record, with a valid third one after it.
+        let mut mid = s.clone().into_bytes();
+        let second = s.find('\n').unwrap_or(0) + 3;
+        if let Some(b) = mid.get_mut(second) {
+            *b ^= 1;
+        }
+        let (recs, good) = parse_log(&mid);
+        assert_eq!(recs.len(), 1);
+        assert!(valid_record_after(&mid, good));
         assert_eq!(
             parse_log_header(log_header(9).as_bytes()).map(|g| g.0),
             Some(9)

@@ -26,10 +26,10 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use parking_lot::Mutex;
 use tokio::sync::watch;
@@ -44,7 +44,7 @@ use super::fsutil::{
 use super::index::{self, BASE_FILE, Entry, Header, LOCK_FILE, LOG_FILE, Record};
 use crate::limits::{
     DIR_MTIME_SETTLE_NS, INDEX_LOG_COMPACT_MIN, MAX_EVENT_QUEUE, MAX_INDEX_BYTES,
-    MAX_KEYWORD_BYTES, MAX_KEYWORDS_MAILDIR, MAX_SMALL_FILE_BYTES, TMP_MAX_AGE_SECS,
+    MAX_KEYWORD_BYTES, MAX_KEYWORDS_MAILDIR, MAX_SMALL_FILE_BYTES, OWN_NAMES_MAX, TMP_MAX_AGE_SECS,
 };
 use crate::storage::{
     Flags, KeywordSet, MessageList, MessageMeta, Result, Snapshot, StorageError, StoreOp,
@@ -75,7 +75,12 @@ struct Inner {
     list: MessageList,
     /// Parallel to `list`: `files[i]` is the file of `list.get(i)`.
     files: Vec<FileRec>,
-    by_base: HashMap<Box<str>, u32>,
+    /// Names in `cur/` we created or removed ourselves and whose inotify
+    /// events have not arrived yet.
+    /// Counted, because a flag toggled back and forth touches a name twice.
+    own_names: HashMap<Box<str>, u32, BuildFx>,
+    /// Some file may still be in `new/` (cleared by a scan that found none).
+    maybe_in_new: bool,
     keywords: Vec<String>,
     keywords_stamp: Option<Stamp>,
     base_stamp: Option<Stamp>,
@@ -114,6 +119,8 @@ pub(crate) struct MailboxState {
     changes: watch::Sender<u64>,
     /// Set when inotify overflowed our queue: rescan `cur/`.
     dirty: AtomicBool,
+    /// Since when (ns) inotify has been watching this mailbox; 0 = not.
+    watched_since: AtomicI64,
     events: Mutex<Vec<PathBuf>>,
 }
 
@@ -142,6 +149,7 @@ impl MailboxState {
             lock: Mutex::new(None),
             changes: watch::Sender::new(0),
             dirty: AtomicBool::new(false),
+            watched_since: AtomicI64::new(0),
             events: Mutex::new(Vec::new()),
         }
     }
@@ -157,6 +165,19 @@ impl MailboxState {
     /// Wakes views (the mailbox was deleted or renamed away, or inotify fired).
     pub(crate) fn poke(&self) {
         self.changes.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// Records that inotify now watches (or no longer watches) the mailbox.
+    pub(crate) fn set_watched(&self, on: bool) {
+        self.watched_since
+            .store(if on { now_ns() } else { 0 }, Ordering::SeqCst);
+    }
+
+    /// Forces a rescan of `cur/` at the next sync and wakes views (inotify
+    /// lost events).
+    pub(crate) fn mark_dirty(&self) {
+        self.dirty.store(true, Ordering::Relaxed);
+        self.poke();
     }
 
     /// Called from the inotify thread with a path under `new/` or `cur/`.
@@ -203,7 +224,11 @@ impl MailboxState {
             state: self,
         };
         let before = inner.version;
-        inner.catch_up(&ctx)?;
+        if let Err(e) = inner.catch_up(&ctx) {
+            // A half-done load must not be mistaken for a loaded state.
+            inner.loaded = false;
+            return Err(e);
+        }
         let hdr_before = inner.hdr;
         let version_before = inner.version;
         let (r, mut records) = match f(&mut inner, &ctx) {
@@ -252,6 +277,9 @@ impl MailboxState {
                 let moved = inner.move_new_to_cur(ctx)?;
                 inner.apply_all(moved.clone());
                 records.extend(moved);
+                if inner.maybe_in_new {
+                    inner.maybe_in_new = inner.files.iter().any(|f| f.in_new);
+                }
             }
             let recent = if claim_recent && inner.hdr.first_recent < inner.hdr.uidnext {
                 let r = inner.hdr.first_recent..inner.hdr.uidnext;
@@ -277,6 +305,7 @@ impl MailboxState {
         let path = self.dir.join("tmp").join(&base);
         let res = (|| -> io::Result<()> {
             let mut f = OpenOptions::new()
+                .mode(0o600)
                 .write(true)
                 .create_new(true)
                 .open(&path)?;
@@ -292,6 +321,28 @@ impl MailboxState {
             return Err(StorageError::io("write message", e));
         }
         Ok((path, base))
+    }
+
+    /// Creates an empty file in `tmp/` for a streamed append.
+    pub(crate) fn create_tmp(&self) -> Result<(File, PathBuf)> {
+        let path = self.dir.join("tmp").join(filename::new_unique());
+        let f = OpenOptions::new()
+            .mode(0o600)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| StorageError::io("create message", e))?;
+        Ok((f, path))
+    }
+
+    /// Makes a streamed append's file durable and dates it.
+    pub(crate) fn finish_tmp(&self, f: &File, date: i64) -> Result<()> {
+        set_mtime(f, date).map_err(|e| StorageError::io("date message", e))?;
+        if self.fsync {
+            f.sync_all()
+                .map_err(|e| StorageError::io("fsync message", e))?;
+        }
+        Ok(())
     }
 
     /// Links (or copies) another mailbox's file into our `tmp/`.
@@ -345,6 +396,8 @@ impl MailboxState {
             let mut records = Vec::with_capacity(items.len());
             let mut uids = Vec::with_capacity(items.len());
             let mut kw_cache: Vec<(String, usize)> = Vec::new();
+            let all: Vec<String> = items.iter().flat_map(|i| i.4.iter().cloned()).collect();
+            inner.check_keyword_room(&all)?;
             for (tmp, base, date, system, keywords) in &items {
                 let mut kws = KeywordSet::default();
                 for k in keywords {
@@ -365,9 +418,10 @@ impl MailboxState {
                     system: *system,
                     keywords: kws,
                 };
-                let name = filename::with_flags(base, flags);
+                let name = filename::with_flags(base, flags, inner.keywords.len());
                 std::fs::rename(tmp, cur.join(&name))
                     .map_err(|e| StorageError::io("rename into cur", e))?;
+                inner.note_own(&name);
                 let (phys, virt) = match filename::sizes(base) {
                     (Some(p), Some(v)) => (p, v),
                     _ => (0, 0),
@@ -376,7 +430,7 @@ impl MailboxState {
                 inner.hdr.uidnext = uid
                     .checked_add(1)
                     .ok_or_else(|| StorageError::Corrupt("UID space exhausted".into()))?;
-                inner.hdr.highest_modseq += 1;
+                inner.hdr.highest_modseq = inner.hdr.highest_modseq.saturating_add(1);
                 let e = Entry {
                     uid,
                     modseq: inner.hdr.highest_modseq,
@@ -406,6 +460,9 @@ impl MailboxState {
     /// STORE.
     pub(crate) fn store(&self, uids: &[u32], req: &StoreRequest) -> Result<StoreResult> {
         self.locked(|inner, ctx| {
+            if req.op != StoreOp::Remove {
+                inner.check_keyword_room(&req.keywords)?;
+            }
             let mut kws = KeywordSet::default();
             for k in &req.keywords {
                 let create = req.op != StoreOp::Remove;
@@ -486,7 +543,10 @@ impl MailboxState {
             for (uid, path, size) in pick(inner) {
                 match std::fs::remove_file(&path) {
                     Ok(()) => {
-                        inner.hdr.highest_modseq += 1;
+                        if let Some(n) = path.file_name().and_then(|n| n.to_str()) {
+                            inner.note_own(n);
+                        }
+                        inner.hdr.highest_modseq = inner.hdr.highest_modseq.saturating_add(1);
                         records.push(Record::Expunge {
                             uid,
                             modseq: inner.hdr.highest_modseq,
@@ -507,7 +567,10 @@ impl MailboxState {
                 let mut again = Vec::new();
                 for (uid, path, size) in pick(inner) {
                     if std::fs::remove_file(&path).is_ok() {
-                        inner.hdr.highest_modseq += 1;
+                        if let Some(n) = path.file_name().and_then(|n| n.to_str()) {
+                            inner.note_own(n);
+                        }
+                        inner.hdr.highest_modseq = inner.hdr.highest_modseq.saturating_add(1);
                         let r = Record::Expunge {
                             uid,
                             modseq: inner.hdr.highest_modseq,
@@ -642,6 +705,38 @@ impl MailboxState {
     }
 }
 
+/// FxHash (rotate, xor, multiply) with a final avalanche: file names are
+/// not chosen by remote clients, and SipHash dominated building a
+/// 100,000-entry map.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    fn finish(&self) -> u64 {
+        // Plain FxHash leaves the low bits weak, and hashbrown picks buckets
+        // with them: finish with MurmurHash3's avalanche step.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h
+    }
+}
+
+type BuildFx = std::hash::BuildHasherDefault<FxHasher>;
+
 enum StoreStep {
     Done(Updated, Option<Record>),
     Failed,
@@ -722,6 +817,7 @@ impl Inner {
             uidnext: self.hdr.uidnext,
             highest_modseq: self.hdr.highest_modseq,
             keywords: self.keywords_arc(),
+            keyword_limit: MAX_KEYWORDS_MAILDIR,
             messages: self.list.clone(),
         });
         self.snapshot = Some((self.version, s.clone()));
@@ -742,6 +838,23 @@ impl Inner {
         self.cache
             .as_mut()
             .ok_or_else(|| StorageError::Temporary("cache unavailable".into()))
+    }
+
+    /// Refuses, before anything is created, a set of keywords that would
+    /// not fit in the mailbox's table.
+    fn check_keyword_room(&self, names: &[String]) -> Result<()> {
+        let mut new: Vec<&str> = Vec::new();
+        for n in names {
+            let known = self.keywords.iter().any(|k| k.eq_ignore_ascii_case(n))
+                || new.iter().any(|k| k.eq_ignore_ascii_case(n));
+            if !known {
+                new.push(n);
+            }
+        }
+        if self.keywords.len() + new.len() > MAX_KEYWORDS_MAILDIR {
+            return Err(StorageError::Invalid("too many keywords in this mailbox"));
+        }
+        Ok(())
     }
 
     /// Index of keyword `name` (ASCII case-insensitive), creating it when asked.
@@ -839,16 +952,20 @@ impl Inner {
         if len <= self.log_offset {
             return Ok(());
         }
-        let want = usize::try_from(len - self.log_offset)
-            .map_err(|_| StorageError::Corrupt("log too large".into()))?;
+        let want = usize::try_from(len - self.log_offset).unwrap_or(usize::MAX);
         if want > MAX_INDEX_BYTES {
-            return self.load(ctx);
+            return self.rebuild_from_files(ctx, "index log too large");
         }
         let mut buf = vec![0u8; want];
         log.read_exact_at(&mut buf, self.log_offset)
             .map_err(|e| StorageError::io("read log", e))?;
         let (records, good) = index::parse_log(&buf);
         if good < buf.len() {
+            if index::valid_record_after(&buf, good) {
+                // Damage in the middle, not a torn end: the records after it
+                // (and the UIDs they gave out) cannot be trusted.
+                return self.rebuild_from_files(ctx, "index log damaged");
+            }
             // A writer died mid-record; we hold the lock, so cut the tail.
             tracing::warn!(dir = %ctx.dir.display(), "cutting torn index log tail");
             log.set_len(self.log_offset + good as u64)
@@ -860,50 +977,75 @@ impl Inner {
         Ok(())
     }
 
+    /// Starts over from the message files with a new UIDVALIDITY.
+    fn rebuild_from_files(&mut self, ctx: &Ctx<'_>, why: &str) -> Result<()> {
+        tracing::warn!(dir = %ctx.dir.display(), why, "rebuilding index with a new UIDVALIDITY");
+        self.list = MessageList::default();
+        self.files.clear();
+        self.own_names.clear();
+        self.cache = None;
+        self.rebuild(ctx)?;
+        self.version += 1;
+        Ok(())
+    }
+
     fn load(&mut self, ctx: &Ctx<'_>) -> Result<()> {
         let base_path = ctx.dir.join(BASE_FILE);
         let stamp = stamp_of(&base_path);
-        let parsed = match read_small(&base_path, MAX_INDEX_BYTES) {
-            Ok(Some(data)) => match index::parse_base(&data) {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    tracing::warn!(dir = %ctx.dir.display(), error = %e, "rebuilding index");
-                    None
-                }
-            },
-            Ok(None) => None,
+        let data = match read_small(&base_path, MAX_INDEX_BYTES) {
+            Ok(d) => d,
             Err(e) => {
                 tracing::warn!(dir = %ctx.dir.display(), error = %e, "rebuilding index");
                 None
             }
         };
         let fresh_load = !self.loaded;
+        if fresh_load {
+            // Some tools create only cur/; we need new/ and tmp/ to work.
+            let mut b = std::fs::DirBuilder::new();
+            b.mode(0o700);
+            for sub in ["new", "tmp"] {
+                let _ = b.create(ctx.dir.join(sub));
+            }
+        }
         let old_uidvalidity = self.hdr.uidvalidity;
         self.list = MessageList::default();
         self.files.clear();
-        self.by_base.clear();
         self.keywords_stamp = None;
         self.keywords.clear();
         self.reload_keywords(ctx.dir)?;
+        let n = self.keywords.len();
+        let mut metas = Vec::new();
+        let mut files = Vec::new();
+        let parsed = data.as_deref().map(|d| {
+            index::parse_base_with(d, |e| {
+                metas.push(MessageMeta {
+                    uid: e.uid,
+                    flags: filename::flags_of(e.name, n),
+                    modseq: e.modseq,
+                    phys_size: e.phys,
+                    virt_size: e.virt,
+                    internal_date: e.date,
+                });
+                files.push(FileRec {
+                    name: e.name.into(),
+                    in_new: e.in_new,
+                    dl: e.dl,
+                });
+            })
+        });
         match parsed {
-            Some((hdr, entries)) => {
+            Some(Ok(hdr)) => {
                 self.hdr = hdr;
-                let n = self.keywords.len();
-                let mut metas = Vec::with_capacity(entries.len());
-                self.files.reserve(entries.len());
-                for e in entries {
-                    metas.push(meta_of(&e, n));
-                    self.by_base
-                        .insert(filename::base_of(&e.name).into(), e.uid);
-                    self.files.push(FileRec {
-                        name: e.name.into(),
-                        in_new: e.in_new,
-                        dl: e.dl,
-                    });
-                }
+                self.maybe_in_new = files.iter().any(|f| f.in_new);
+                self.files = files;
                 self.list = MessageList::from_sorted(metas);
                 self.base_stamp = stamp;
                 self.open_log(ctx, false)?;
+            }
+            Some(Err(e)) => {
+                tracing::warn!(dir = %ctx.dir.display(), error = %e, "rebuilding index");
+                self.rebuild(ctx)?;
             }
             None => self.rebuild(ctx)?,
         }
@@ -953,10 +1095,19 @@ impl Inner {
 
     /// Builds the index from the directories, adopting `dovecot-uidlist`.
     fn rebuild(&mut self, ctx: &Ctx<'_>) -> Result<()> {
-        let uidlist = read_small(&ctx.dir.join(UIDLIST_FILE), MAX_INDEX_BYTES)
-            .ok()
-            .flatten()
-            .and_then(|d| dovecot::parse_uidlist(&d));
+        // Adopt Dovecot's UIDs only on first contact. Once we have kept an
+        // index here (even a damaged one), the uidlist is stale: messages
+        // we added since would get UIDs it already gave to others under the
+        // same UIDVALIDITY. Then a fresh UIDVALIDITY is the honest answer.
+        let ours_existed = ctx.dir.join(BASE_FILE).exists() || ctx.dir.join(LOG_FILE).exists();
+        let uidlist = if ours_existed {
+            None
+        } else {
+            read_small(&ctx.dir.join(UIDLIST_FILE), MAX_INDEX_BYTES)
+                .ok()
+                .flatten()
+                .and_then(|d| dovecot::parse_uidlist(&d))
+        };
         let (uidvalidity, mut uidnext) = match &uidlist {
             Some(l) => (l.uidvalidity, l.next_uid.max(1)),
             None => (alloc_uidvalidity(ctx.root)?, 1),
@@ -982,13 +1133,13 @@ impl Inner {
         adopted.sort_by_key(|e| e.uid);
         adopted.dedup_by_key(|e| e.uid);
         if let Some(last) = adopted.last() {
-            uidnext = uidnext.max(last.uid + 1);
+            uidnext = uidnext.max(last.uid.saturating_add(1));
         }
         let first_recent = uidnext;
         fresh.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.name.cmp(&b.name)));
         for e in &mut fresh {
             e.uid = uidnext;
-            uidnext += 1;
+            uidnext = uidnext.saturating_add(1);
         }
         adopted.append(&mut fresh);
         self.hdr = Header {
@@ -996,9 +1147,9 @@ impl Inner {
             uidnext,
             highest_modseq: 1,
             first_recent,
-            generation: self.hdr.generation.max(log_gen) + 1,
+            generation: self.hdr.generation.max(log_gen).saturating_add(1),
             cur_mtime: cur_stamp,
-            cur_uncertain: now_ns() - cur_stamp < DIR_MTIME_SETTLE_NS,
+            cur_uncertain: now_ns().saturating_sub(cur_stamp) < DIR_MTIME_SETTLE_NS,
         };
         let n = self.keywords.len();
         for e in &mut adopted {
@@ -1007,8 +1158,7 @@ impl Inner {
         let metas = adopted.iter().map(|e| meta_of(e, n)).collect();
         self.list = MessageList::from_sorted(metas);
         for e in adopted {
-            self.by_base
-                .insert(filename::base_of(&e.name).into(), e.uid);
+            self.maybe_in_new |= e.in_new;
             self.files.push(FileRec {
                 name: e.name.into(),
                 in_new: e.in_new,
@@ -1054,8 +1204,7 @@ impl Inner {
                 Record::Append(e) => {
                     let meta = meta_of(&e, n);
                     if self.list.push(meta) {
-                        self.by_base
-                            .insert(filename::base_of(&e.name).into(), e.uid);
+                        self.maybe_in_new |= e.in_new;
                         self.files.push(FileRec {
                             name: e.name.into(),
                             in_new: e.in_new,
@@ -1080,8 +1229,7 @@ impl Inner {
                             }
                         });
                         if let Some(f) = self.files.get_mut(i) {
-                            self.by_base.remove(filename::base_of(&f.name));
-                            self.by_base.insert(filename::base_of(&name).into(), uid);
+                            self.maybe_in_new |= in_new;
                             f.name = name.into();
                             f.in_new = in_new;
                         }
@@ -1113,7 +1261,6 @@ impl Inner {
                 .collect();
             let mut it = keep.iter();
             self.files.retain(|_| *it.next().unwrap_or(&true));
-            self.by_base.retain(|_, uid| !removed.contains(uid));
             self.list.retain(|m| !removed.contains(&m.uid));
             if let Some(c) = self.cache.as_mut() {
                 c.forget(&removed);
@@ -1144,7 +1291,7 @@ impl Inner {
         self.log_offset += text.len() as u64;
         self.log_records += records.len();
         if self.log_records > INDEX_LOG_COMPACT_MIN.max(self.list.len() / 2) {
-            self.hdr.generation += 1;
+            self.hdr.generation = self.hdr.generation.saturating_add(1);
             self.write_base(ctx)?;
             self.open_log(ctx, true)?;
         }
@@ -1163,11 +1310,22 @@ impl Inner {
         }
     }
 
+    /// Remembers a name in `cur/` that we ourselves created or removed, so
+    /// its inotify event is not taken for someone else's change.
+    fn note_own(&mut self, name: &str) {
+        if self.own_names.len() >= OWN_NAMES_MAX {
+            // Events for the forgotten names cost one spurious rescan.
+            self.own_names.clear();
+        }
+        *self.own_names.entry(name.into()).or_insert(0) += 1;
+    }
+
     /// Decides from queued inotify events whether `cur/` holds something
-    /// we do not know.
-    fn events_say_dirty(&self, ctx: &Ctx<'_>) -> bool {
+    /// we did not do ourselves.
+    fn events_say_dirty(&mut self, ctx: &Ctx<'_>) -> bool {
         let events = std::mem::take(&mut *ctx.state.events.lock());
         let cur = ctx.dir.join("cur");
+        let mut dirty = false;
         for p in events {
             if p.parent() != Some(cur.as_path()) {
                 continue;
@@ -1175,125 +1333,133 @@ impl Inner {
             let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
-            let known = self
-                .by_base
-                .get(filename::base_of(name))
-                .and_then(|uid| self.list.position(*uid))
-                .and_then(|i| self.files.get(i))
-                .is_some_and(|f| !f.in_new && &*f.name == name);
-            if p.exists() != known {
-                return true;
+            match self.own_names.get_mut(name) {
+                Some(n) if *n > 1 => *n -= 1,
+                Some(_) => {
+                    self.own_names.remove(name);
+                }
+                None => dirty = true,
             }
         }
-        false
+        dirty
     }
 
     /// Looks at `new/` (always) and `cur/` (when it may have changed) and
     /// returns records for what others did: new files, flag renames, removals.
+    ///
+    /// The directory listing goes into a map and the index is walked in
+    /// UID order against it: one hash probe per message and sequential
+    /// access to our own arrays, instead of random lookups into them.
     fn scan(&mut self, ctx: &Ctx<'_>, force_cur: bool) -> Result<Vec<Record>> {
         let cur = ctx.dir.join("cur");
-        let new_names = read_names(&ctx.dir.join("new"))?;
+        // A Maildir made by a tool that skipped new/ is still a mailbox.
+        let new_names = match read_names(&ctx.dir.join("new")) {
+            Err(StorageError::NonExistent) => Vec::new(),
+            other => other?,
+        };
         let cur_meta = std::fs::metadata(&cur).map_err(|e| StorageError::io("stat cur", e))?;
         let cur_mtime = mtime_ns(&cur_meta);
         let now = now_ns();
         let events_dirty = self.events_say_dirty(ctx);
+        let mut settle_scan =
+            self.hdr.cur_uncertain && now.saturating_sub(self.hdr.cur_mtime) >= DIR_MTIME_SETTLE_NS;
+        if settle_scan && cur_mtime == self.hdr.cur_mtime {
+            // A change hidden in the same mtime tick as our last record
+            // would still have produced an inotify event if the watch was
+            // already in place then; its absence settles the record
+            // without reading 100,000 names.
+            let since = ctx.state.watched_since.load(Ordering::SeqCst);
+            if since != 0 && since.saturating_add(DIR_MTIME_SETTLE_NS) <= self.hdr.cur_mtime {
+                self.hdr.cur_uncertain = false;
+                settle_scan = false;
+            }
+        }
         let mut need_cur = force_cur
             || events_dirty
             || ctx.state.dirty.swap(false, Ordering::Relaxed)
             || cur_mtime != self.hdr.cur_mtime
-            || (self.hdr.cur_uncertain && now - self.hdr.cur_mtime >= DIR_MTIME_SETTLE_NS);
-        let new_set: HashSet<&str> = new_names.iter().map(String::as_str).collect();
-        if !need_cur {
+            || settle_scan;
+        if !need_cur && self.maybe_in_new {
             // A file we think is in new/ but is not: someone moved it to cur/.
+            let new_set: HashSet<&str> = new_names.iter().map(String::as_str).collect();
             need_cur = self
                 .files
                 .iter()
                 .any(|f| f.in_new && !new_set.contains(&*f.name));
         }
-        let n = self.keywords.len();
-        let mut records = Vec::new();
-        let mut candidates: Vec<Entry> = Vec::new();
-        let mut seen = vec![false; self.files.len()];
-        let note = |this: &mut Self,
-                    name: &str,
-                    in_new: bool,
-                    seen: &mut [bool],
-                    candidates: &mut Vec<Entry>,
-                    records: &mut Vec<Record>| {
-            let idx = this
-                .by_base
-                .get(filename::base_of(name))
-                .and_then(|uid| this.list.position(*uid));
-            match idx {
-                Some(i) => {
-                    if let Some(s) = seen.get_mut(i) {
-                        *s = true;
-                    }
-                    let (Some(f), Some(m)) = (this.files.get(i), this.list.get(i)) else {
-                        return;
-                    };
-                    if &*f.name != name || f.in_new != in_new {
-                        let flags = filename::flags_of(name, n);
-                        let modseq = if flags != m.flags {
-                            this.hdr.highest_modseq += 1;
-                            this.hdr.highest_modseq
-                        } else {
-                            0
-                        };
-                        records.push(Record::Rename {
-                            uid: m.uid,
-                            modseq,
-                            in_new,
-                            name: name.to_owned(),
-                        });
-                    }
-                }
-                None => {
-                    if let Some(e) = make_entry(ctx.dir, name, in_new) {
-                        candidates.push(e);
-                    }
-                }
-            }
+        if !need_cur && new_names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cur_names = if need_cur {
+            read_names(&cur)?
+        } else {
+            Vec::new()
         };
-        for name in &new_names {
-            note(self, name, true, &mut seen, &mut candidates, &mut records);
+        // base -> (full name, in new/); cur/ wins over new/ for one base.
+        let mut listing: HashMap<&str, (&str, bool), BuildFx> = HashMap::with_capacity_and_hasher(
+            cur_names.len() + new_names.len(),
+            BuildFx::default(),
+        );
+        for n in &new_names {
+            listing.insert(filename::base_of(n), (n.as_str(), true));
         }
+        for n in &cur_names {
+            listing.insert(filename::base_of(n), (n.as_str(), false));
+        }
+        let kw = self.keywords.len();
+        let mut records = Vec::new();
+        let mut modseq = self.hdr.highest_modseq;
+        for (m, f) in self.list.iter().zip(self.files.iter()) {
+            match listing.remove(filename::base_of(&f.name)) {
+                Some((name, in_new)) => {
+                    if &*f.name == name && f.in_new == in_new {
+                        continue;
+                    }
+                    if !need_cur && in_new && !f.in_new {
+                        // Only new/ was listed; this is a second copy of
+                        // a base we already have elsewhere.
+                        continue;
+                    }
+                    let flags = filename::flags_of(name, kw);
+                    let ms = if flags != m.flags {
+                        modseq = modseq.saturating_add(1);
+                        modseq
+                    } else {
+                        0
+                    };
+                    records.push(Record::Rename {
+                        uid: m.uid,
+                        modseq: ms,
+                        in_new,
+                        name: name.to_owned(),
+                    });
+                }
+                None if need_cur => {
+                    // Gone, unless readdir raced with a rename.
+                    if self.file_path(ctx.dir, f).exists() {
+                        continue;
+                    }
+                    modseq = modseq.saturating_add(1);
+                    records.push(Record::Expunge { uid: m.uid, modseq });
+                }
+                None => {}
+            }
+        }
+        self.hdr.highest_modseq = modseq;
         if need_cur {
-            let stamp = cur_mtime;
-            for name in read_names(&cur)? {
-                note(self, &name, false, &mut seen, &mut candidates, &mut records);
-            }
-            // Files not seen: gone, unless readdir raced with a rename.
-            for (i, s) in seen.iter().enumerate() {
-                if *s {
-                    continue;
-                }
-                let (Some(f), Some(m)) = (self.files.get(i), self.list.get(i)) else {
-                    continue;
-                };
-                if self.file_path(ctx.dir, f).exists() {
-                    continue;
-                }
-                self.hdr.highest_modseq += 1;
-                records.push(Record::Expunge {
-                    uid: m.uid,
-                    modseq: self.hdr.highest_modseq,
-                });
-            }
-            self.hdr.cur_mtime = stamp;
-            self.hdr.cur_uncertain = now - stamp < DIR_MTIME_SETTLE_NS;
+            self.hdr.cur_mtime = cur_mtime;
+            self.hdr.cur_uncertain = now.saturating_sub(cur_mtime) < DIR_MTIME_SETTLE_NS;
         }
-        // Two names of one base (a crash between link and unlink elsewhere):
-        // the first one wins, the other is left alone.
+        // What is left in the listing is new to us.
+        let mut candidates: Vec<Entry> = listing
+            .into_values()
+            .filter_map(|(name, in_new)| make_entry(ctx.dir, name, in_new))
+            .collect();
         candidates.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.name.cmp(&b.name)));
-        let mut bases: HashSet<String> = HashSet::new();
         for mut e in candidates {
-            if !bases.insert(filename::base_of(&e.name).to_owned()) {
-                continue;
-            }
             e.uid = self.hdr.uidnext;
             self.hdr.uidnext = self.hdr.uidnext.saturating_add(1);
-            self.hdr.highest_modseq += 1;
+            self.hdr.highest_modseq = self.hdr.highest_modseq.saturating_add(1);
             e.modseq = self.hdr.highest_modseq;
             records.push(Record::Append(e));
         }
@@ -1302,6 +1468,9 @@ impl Inner {
 
     /// Moves files a view has now seen from `new/` to `cur/`, as Dovecot does.
     fn move_new_to_cur(&mut self, ctx: &Ctx<'_>) -> Result<Vec<Record>> {
+        if !self.maybe_in_new {
+            return Ok(Vec::new());
+        }
         let mut pending: Vec<(u32, String, String)> = Vec::new();
         for (m, f) in self.list.iter().zip(self.files.iter()) {
             if f.in_new {
@@ -1316,19 +1485,20 @@ impl Inner {
         if pending.is_empty() {
             return Ok(Vec::new());
         }
-        // The records from scan() are not applied yet; apply nothing here,
-        // only rename files already known as being in new/.
         let cur = ctx.dir.join("cur");
         let pre = dir_mtime(&cur);
         let mut records = Vec::new();
         for (uid, old, new_name) in pending {
             match std::fs::rename(ctx.dir.join("new").join(&old), cur.join(&new_name)) {
-                Ok(()) => records.push(Record::Rename {
-                    uid,
-                    modseq: 0,
-                    in_new: false,
-                    name: new_name,
-                }),
+                Ok(()) => {
+                    self.note_own(&new_name);
+                    records.push(Record::Rename {
+                        uid,
+                        modseq: 0,
+                        in_new: false,
+                        name: new_name,
+                    });
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     ctx.state.dirty.store(true, Ordering::Relaxed);
                 }
@@ -1379,14 +1549,17 @@ impl Inner {
                 None,
             ));
         }
-        let new_name = filename::with_flags(&f.name, new_flags);
+        let new_name = filename::with_flags(&f.name, new_flags, self.keywords.len());
         let from = self.file_path(ctx.dir, &f);
         match std::fs::rename(&from, ctx.dir.join("cur").join(&new_name)) {
-            Ok(()) => {}
+            Ok(()) => {
+                self.note_own(&f.name);
+                self.note_own(&new_name);
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(StoreStep::Vanished),
             Err(e) => return Err(StorageError::io("rename for flags", e)),
         }
-        self.hdr.highest_modseq += 1;
+        self.hdr.highest_modseq = self.hdr.highest_modseq.saturating_add(1);
         let modseq = self.hdr.highest_modseq;
         Ok(StoreStep::Done(
             Updated {
@@ -1449,11 +1622,18 @@ fn clean_tmp(dir: &Path) {
     for ent in rd.flatten() {
         if let Ok(m) = ent.metadata()
             && m.is_file()
-            && m.mtime().max(m.ctime()) < cutoff
+            && tmp_is_stale(m.mtime(), m.ctime(), cutoff)
         {
             let _ = std::fs::remove_file(ent.path());
         }
     }
+}
+
+/// A `tmp/` file is a crashed writer's leftover only when both its mtime and
+/// its ctime are old: appends set mtime to the INTERNALDATE and copies
+/// hard-link files with old mtimes, but both make the ctime fresh.
+fn tmp_is_stale(mtime: i64, ctime: i64, cutoff: i64) -> bool {
+    mtime.max(ctime) < cutoff
 }
 
 /// A new UIDVALIDITY for a mailbox of the user at `root`: the time, but
@@ -1472,4 +1652,20 @@ pub(crate) fn alloc_uidvalidity(root: &Path) -> Result<u32> {
     let next = now.max(last.saturating_add(1)).max(1);
     write_atomic(&path, format!("{next}\n").as_bytes(), true)?;
     Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tmp_is_stale;
+
+    #[test]
+    fn tmp_staleness_needs_old_mtime_and_ctime() {
+        let cutoff = 1_000_000;
+        assert!(tmp_is_stale(10, 20, cutoff));
+        assert!(
+            !tmp_is_stale(10, cutoff + 5, cutoff),
+            "fresh link of an old message"
+        );
+        assert!(!tmp_is_stale(cutoff + 5, 10, cutoff));
+    }
 }

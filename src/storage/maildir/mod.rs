@@ -30,7 +30,9 @@ mod quota;
 mod watch;
 
 use std::collections::{BTreeMap, HashMap};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
@@ -42,11 +44,14 @@ use self::fsutil::{LockMode, blocking, flock, fsync_dir, now_secs, open_lock_fil
 use self::mailbox::MailboxState;
 use super::names::MailboxName;
 use super::{
-    AppendMessage, AppendResult, CacheField, CopyResult, MailboxHandle, MailboxInfo, MailboxStatus,
-    MessageFile, OpenOptions, Pop3Lock, QuotaUsage, Result, SpecialUse, Storage, StorageError,
-    StorageUser, StoreRequest, StoreResult, SyncOutcome, SystemFlags, UserStore, View,
+    AppendMessage, AppendResult, AppendStream, CacheField, CopyResult, MailboxHandle, MailboxInfo,
+    MailboxStatus, MessageFile, OpenOptions, Pop3Lock, QuotaUsage, Result, SpecialUse, Storage,
+    StorageError, StorageUser, StoreRequest, StoreResult, SyncOutcome, SystemFlags, UserStore,
+    View,
 };
-use crate::limits::{MAX_MAILBOX_NAME_BYTES, MAX_MAILBOXES_PER_USER, MAX_SMALL_FILE_BYTES};
+use crate::limits::{
+    MAILBOX_STATE_CACHE, MAX_MAILBOX_NAME_BYTES, MAX_MAILBOXES_PER_USER, MAX_SMALL_FILE_BYTES,
+};
 use crate::mutf7;
 
 /// Subscriptions file, as Dovecot names it.
@@ -95,6 +100,10 @@ impl MaildirOptions {
 pub(crate) struct Shared {
     options: MaildirOptions,
     registry: Mutex<HashMap<PathBuf, Weak<MailboxState>>>,
+    /// Recently used states kept alive without a view, so that deliveries
+    /// and STATUS on a mailbox nobody has open do not reload its index
+    /// every time. Bounded by [`MAILBOX_STATE_CACHE`].
+    recent: Mutex<std::collections::VecDeque<Arc<MailboxState>>>,
     watch: Mutex<watch::Watch>,
 }
 
@@ -111,28 +120,42 @@ impl Shared {
             .filter_map(Weak::upgrade)
             .collect();
         for s in states {
-            s.fs_event(PathBuf::new());
+            s.mark_dirty();
         }
     }
 
     /// The one state of `dir` in this process.
     fn state(&self, dir: &Path, root: &Path) -> Arc<MailboxState> {
-        let mut reg = self.registry.lock();
-        if let Some(s) = reg.get(dir).and_then(Weak::upgrade) {
-            return s;
+        let s = {
+            let mut reg = self.registry.lock();
+            match reg.get(dir).and_then(Weak::upgrade) {
+                Some(s) => s,
+                None => {
+                    reg.retain(|_, w| w.strong_count() > 0);
+                    let s = Arc::new(MailboxState::new(
+                        dir.to_path_buf(),
+                        root.to_path_buf(),
+                        self.options.fsync,
+                    ));
+                    reg.insert(dir.to_path_buf(), Arc::downgrade(&s));
+                    s
+                }
+            }
+        };
+        let mut recent = self.recent.lock();
+        if recent.front().is_none_or(|f| !Arc::ptr_eq(f, &s)) {
+            recent.retain(|r| !Arc::ptr_eq(r, &s));
+            recent.push_front(s.clone());
+            recent.truncate(MAILBOX_STATE_CACHE);
         }
-        reg.retain(|_, w| w.strong_count() > 0);
-        let s = Arc::new(MailboxState::new(
-            dir.to_path_buf(),
-            root.to_path_buf(),
-            self.options.fsync,
-        ));
-        reg.insert(dir.to_path_buf(), Arc::downgrade(&s));
         s
     }
 
     /// Forgets states of directories that were renamed or deleted, waking their views.
     fn forget(&self, dirs: &[PathBuf]) {
+        self.recent
+            .lock()
+            .retain(|r| !dirs.iter().any(|d| d.as_path() == r.dir()));
         let gone: Vec<Arc<MailboxState>> = {
             let mut reg = self.registry.lock();
             dirs.iter()
@@ -168,6 +191,7 @@ impl MaildirStorage {
             shared: Arc::new(Shared {
                 options,
                 registry: Mutex::new(HashMap::new()),
+                recent: Mutex::new(std::collections::VecDeque::new()),
                 watch: Mutex::new(watch::Watch::default()),
             }),
         })
@@ -262,8 +286,16 @@ impl Drop for UserLock {
 }
 
 fn create_maildir(dir: &Path, fsync: bool) -> Result<()> {
+    // Every login passes here: do not pay an fsync when nothing is new.
+    if ["cur", "new", "tmp"].iter().all(|s| dir.join(s).is_dir()) {
+        return Ok(());
+    }
+    // Mail is private to the mail user: 0700 directories, 0600 files.
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true).mode(0o700);
     for sub in ["cur", "new", "tmp"] {
-        std::fs::create_dir_all(dir.join(sub))
+        builder
+            .create(dir.join(sub))
             .map_err(|e| StorageError::io("create maildir", e))?;
     }
     if fsync {
@@ -360,7 +392,13 @@ impl UserCtx {
                     }
                 }
             }
-            if !ok {
+            // `.INBOX` alone, or `.inbox.x` in another case, would name a
+            // mailbox we map elsewhere (INBOX is the root, `INBOX/x` is
+            // `.INBOX.x`): ignore it rather than show an unreachable name.
+            let inbox_clash = comps.first().is_some_and(|c| {
+                c.eq_ignore_ascii_case("INBOX") && (c != "INBOX" || comps.len() == 1)
+            });
+            if !ok || inbox_clash {
                 tracing::warn!(dir = %ent.path().display(), "ignoring folder with an invalid name");
                 continue;
             }
@@ -573,7 +611,9 @@ impl UserCtx {
         let mut out: Vec<Vec<String>> = Vec::new();
         let v2 = text.starts_with("V\t2\n");
         for line in text.lines().skip(if v2 { 1 } else { 0 }) {
-            if line.is_empty() {
+            // Dovecot tab-escapes control characters with \x01; names
+            // holding those are invalid here anyway.
+            if line.is_empty() || line.contains('\u{1}') {
                 continue;
             }
             let comps: Vec<String> = if v2 {
@@ -586,9 +626,12 @@ impl UserCtx {
             if comps.iter().any(String::is_empty) {
                 continue;
             }
-            let comps = MailboxName::parse(&comps.join("\u{1}"), '\u{1}', false)
-                .map(|n| n.components().to_vec())
-                .unwrap_or(comps);
+            let mut comps = comps;
+            if let Some(first) = comps.first_mut()
+                && first.eq_ignore_ascii_case("INBOX")
+            {
+                "INBOX".clone_into(first);
+            }
             if !out.contains(&comps) {
                 out.push(comps);
             }
@@ -848,14 +891,11 @@ impl UserStore for MaildirUser {
         let n = self.0.parse(name, false)?;
         let ctx = self.0.clone();
         let state = self.run(move |u| u.state(&n)).await?;
-        if options.watch {
-            watch::watch(&ctx.shared, state.dir());
-        }
         let handle = Arc::new(MaildirMailbox {
             name: name.to_owned(),
             state,
             user: ctx,
-            watching: options.watch,
+            watching: AtomicBool::new(false),
         });
         View::open(handle, options).await
     }
@@ -863,6 +903,35 @@ impl UserStore for MaildirUser {
     async fn append(&self, name: &str, message: AppendMessage) -> Result<AppendResult> {
         let name = name.to_owned();
         self.run(move |u| u.append(&name, message)).await
+    }
+
+    async fn append_stream(&self, name: &str) -> Result<Box<dyn AppendStream>> {
+        let n = self.0.parse(name, false)?;
+        let (state, file, path, room) = self
+            .run(move |u| {
+                let state = u.state(&n)?;
+                quota::check(&u.root, &u.limits, u.fsync(), 0, 1)?;
+                let room =
+                    match u.limits.bytes {
+                        Some(limit) => Some(limit.saturating_sub(
+                            quota::usage(&u.root, &u.limits, u.fsync())?.bytes_used,
+                        )),
+                        None => None,
+                    };
+                let (file, path) = state.create_tmp()?;
+                Ok((state, file, path, room))
+            })
+            .await?;
+        Ok(Box::new(MaildirAppend {
+            state,
+            user: self.0.clone(),
+            file: Some(file),
+            path,
+            len: 0,
+            room,
+            counter: filename::VirtualCounter::default(),
+            done: false,
+        }))
     }
 
     async fn quota(&self) -> Result<QuotaUsage> {
@@ -898,18 +967,109 @@ impl UserStore for MaildirUser {
     }
 }
 
+/// A streamed append: a file in the mailbox's `tmp/`, moved into `cur/` on
+/// commit, removed if dropped before.
+struct MaildirAppend {
+    state: Arc<MailboxState>,
+    user: Arc<UserCtx>,
+    file: Option<std::fs::File>,
+    path: PathBuf,
+    len: u64,
+    /// Bytes the user may still store (`None`: no byte limit).
+    room: Option<u64>,
+    counter: filename::VirtualCounter,
+    done: bool,
+}
+
+impl Drop for MaildirAppend {
+    fn drop(&mut self) {
+        if !self.done {
+            // One unlink of our own temp file: cheap enough for any thread.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[async_trait]
+impl AppendStream for MaildirAppend {
+    async fn write(&mut self, data: &[u8]) -> Result<()> {
+        let len = self.len.saturating_add(data.len() as u64);
+        if self.room.is_some_and(|r| len > r) {
+            return Err(StorageError::OverQuota);
+        }
+        let mut file = self
+            .file
+            .take()
+            .ok_or_else(|| StorageError::Temporary("append stream broken".into()))?;
+        let chunk = data.to_vec();
+        let (file, res) = tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let r = file.write_all(&chunk);
+            (file, r)
+        })
+        .await
+        .map_err(|e| StorageError::Temporary(format!("storage worker failed: {e}")))?;
+        res.map_err(|e| StorageError::io("write message", e))?;
+        self.file = Some(file);
+        self.counter.feed(data);
+        self.len = len;
+        Ok(())
+    }
+
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    async fn commit(
+        mut self: Box<Self>,
+        flags: SystemFlags,
+        keywords: Vec<String>,
+        internal_date: Option<i64>,
+    ) -> Result<AppendResult> {
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| StorageError::Temporary("append stream broken".into()))?;
+        let state = self.state.clone();
+        let user = self.user.clone();
+        let path = self.path.clone();
+        let (phys, virt) = (self.len, self.len.saturating_add(self.counter.bare_lf()));
+        let date = internal_date.unwrap_or_else(now_secs);
+        let res = blocking(move || {
+            state.finish_tmp(&file, date)?;
+            drop(file);
+            let base = filename::new_base(phys, virt);
+            let (uidvalidity, uids) =
+                state.commit_new(vec![(path, base, date, flags, keywords)])?;
+            quota::add(&user.root, i64::try_from(phys).unwrap_or(i64::MAX), 1);
+            let uid = uids
+                .first()
+                .copied()
+                .ok_or_else(|| StorageError::Temporary("append lost".into()))?;
+            Ok(AppendResult { uidvalidity, uid })
+        })
+        .await;
+        // commit_new renamed the temp file, or removed it on failure; a
+        // failure before that leaves it for Drop.
+        if res.is_ok() {
+            self.done = true;
+        }
+        res
+    }
+}
+
 /// A Maildir mailbox as a [`MailboxHandle`]; one per view.
 struct MaildirMailbox {
     name: String,
     state: Arc<MailboxState>,
     user: Arc<UserCtx>,
-    watching: bool,
+    watching: AtomicBool,
 }
 
 impl Drop for MaildirMailbox {
     fn drop(&mut self) {
-        if self.watching {
-            watch::unwatch(&self.user.shared, self.state.dir());
+        if self.watching.load(Ordering::Relaxed) {
+            watch::unwatch(&self.user.shared, &self.state);
         }
     }
 }
@@ -933,6 +1093,21 @@ impl MailboxHandle for MaildirMailbox {
 
     fn changes(&self) -> tokio_watch::Receiver<u64> {
         self.state.subscribe()
+    }
+
+    async fn watch(&self) -> Result<()> {
+        if self.watching.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+        // Adding an inotify watch walks the directory's cached entries:
+        // milliseconds for 100,000 files, so not on a runtime thread.
+        let shared = self.user.shared.clone();
+        let state = self.state.clone();
+        blocking(move || {
+            watch::watch(&shared, &state);
+            Ok(())
+        })
+        .await
     }
 
     async fn sync(&self, claim_recent: bool) -> Result<SyncOutcome> {

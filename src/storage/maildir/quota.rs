@@ -90,6 +90,8 @@ pub(crate) fn check(
 }
 
 /// Records a change of usage (a missing file is rebuilt on the next read).
+/// Once the file outgrows the Maildir++ limit it is removed, so it never
+/// grows without bound and the next reader recalculates it.
 pub(crate) fn add(root: &Path, bytes: i64, messages: i64) {
     if bytes == 0 && messages == 0 {
         return;
@@ -97,6 +99,11 @@ pub(crate) fn add(root: &Path, bytes: i64, messages: i64) {
     let path = root.join(MAILDIRSIZE);
     if let Ok(mut f) = OpenOptions::new().append(true).open(&path) {
         let _ = f.write_all(format!("{bytes} {messages}\n").as_bytes());
+        if f.metadata()
+            .is_ok_and(|m| m.len() > MAILDIRSIZE_RECALC_BYTES as u64)
+        {
+            let _ = std::fs::remove_file(&path);
+        }
     }
 }
 
