@@ -19,7 +19,6 @@ fn render(cmd: &Command) -> Option<Vec<u8>> {
         Command::Auth(Some(m), None) => s(&format!("AUTH {m}")),
         Command::Auth(Some(m), Some(ir)) => s(&format!("AUTH {m} {ir}")),
         Command::Apop => None,
-        Command::Utf8 => s("UTF8"),
         Command::Stat => s("STAT"),
         Command::List(None) => s("LIST"),
         Command::List(Some(n)) => s(&format!("LIST {n}")),
