@@ -91,3 +91,25 @@ fn header_after_body_is_refused() {
     root.body = mailcove::mime::ByteRange { start: 3, end: 3 };
     assert!(MessageInfo::from_cache_bytes(&info.to_cache_bytes()).is_none());
 }
+
+/// Found by the `mime_cache` fuzz target: header and body sizes whose sum
+/// overflows a u64 were accepted, and RFC822.SIZE or `BODY[]` then overflowed
+/// (a panic in debug builds, a wrapped size in release builds).
+#[test]
+fn sizes_whose_sum_overflows_are_refused() {
+    let (_, mut info) = sample();
+    info.parts[0].header_size.virtual_len = u64::MAX - 3;
+    assert!(MessageInfo::from_cache_bytes(&info.to_cache_bytes()).is_none());
+    // Built by hand, the structure still answers: saturated, not wrapped.
+    assert_eq!(info.virtual_size(), u64::MAX);
+    let spec = mailcove::mime::SectionSpec {
+        path: &[],
+        text: mailcove::mime::SectionText::Full,
+    };
+    match info.resolve_section(&spec) {
+        mailcove::mime::SectionPlan::Range { virtual_len, .. } => {
+            assert_eq!(virtual_len, u64::MAX)
+        }
+        other => panic!("BODY[] resolved to {other:?}"),
+    }
+}

@@ -245,7 +245,13 @@ impl MessageInfo {
             let body_size = r.size()?;
             // A part's header precedes its body; otherwise `Part::whole` is an
             // inverted range and FETCH BODY[] would announce bytes it cannot send.
-            if header.end > body.start {
+            // The whole part's size must be a number too (RFC822.SIZE, BODY[]).
+            if header.end > body.start
+                || header_size
+                    .virtual_len
+                    .checked_add(body_size.virtual_len)
+                    .is_none()
+            {
                 return None;
             }
             let mut c = ContentInfo {
