@@ -10,6 +10,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY bench ./bench
+# Cargo checks that every declared target exists, tests and benches included.
+COPY tests ./tests
 RUN cargo build --release --locked && strip target/release/mailcove
 
 FROM debian:bookworm-slim

@@ -40,6 +40,22 @@ enum Cmd {
         #[arg(long, short = 'c')]
         config: Option<PathBuf>,
     },
+    /// Store one message read on stdin for a user (an MTA's mailbox_command or pipe transport).
+    /// Exits 0, 67 (no such user), 73 (cannot store, permanently) or 75 (try again later).
+    Deliver {
+        /// Configuration file.
+        #[arg(long, short = 'c', default_value = "/etc/mailcove/mailcove.toml")]
+        config: PathBuf,
+        /// Recipient: `user`, `user@domain` or `user+folder@domain`.
+        #[arg(short = 'd', long = "destination")]
+        user: String,
+        /// Folder to store into; INBOX when it does not exist.
+        #[arg(short = 'm', long = "mailbox")]
+        mailbox: Option<String>,
+        /// Envelope sender, for the Return-Path header.
+        #[arg(short = 'f', long = "from")]
+        sender: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,7 +97,18 @@ enum UserCmd {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // An MTA reads the status of `deliver`: a usage error must be EX_USAGE, not clap's 2.
+            let is_deliver = std::env::args().nth(1).as_deref() == Some("deliver");
+            if is_deliver && e.use_stderr() {
+                let _ = e.print();
+                return ExitCode::from(crate::lmtp::cli::EX_USAGE);
+            }
+            e.exit()
+        }
+    };
     match cli.command {
         Cmd::Serve { config } => crate::server::daemon::run(&config),
         Cmd::CheckConfig { config } => check_config(&config),
@@ -92,6 +119,20 @@ pub fn main() -> ExitCode {
         Cmd::HashPassword { config } => {
             crate::logging::init_cli();
             report(hash_password(config.as_deref()))
+        }
+        Cmd::Deliver {
+            config,
+            user,
+            mailbox,
+            sender,
+        } => {
+            let args = crate::lmtp::cli::DeliverArgs {
+                config: &config,
+                user: &user,
+                mailbox: mailbox.as_deref(),
+                sender: sender.as_deref(),
+            };
+            ExitCode::from(crate::lmtp::cli::run(&args, &mut std::io::stdin().lock()))
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct Config {
     pub timeouts: TimeoutsConfig,
     /// POP3 policy.
     pub pop3: Pop3Config,
+    /// LMTP delivery policy.
+    pub lmtp: LmtpConfig,
     /// Log output.
     pub logging: LoggingConfig,
 }
@@ -80,6 +82,8 @@ pub enum Protocol {
     Imap,
     /// POP3 (RFC 1939).
     Pop3,
+    /// LMTP (RFC 2033), for mail delivery by an MTA.
+    Lmtp,
 }
 
 impl fmt::Display for Protocol {
@@ -87,6 +91,7 @@ impl fmt::Display for Protocol {
         f.write_str(match self {
             Protocol::Imap => "imap",
             Protocol::Pop3 => "pop3",
+            Protocol::Lmtp => "lmtp",
         })
     }
 }
@@ -107,15 +112,27 @@ pub enum TlsMode {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default)]
 pub struct ListenerConfig {
-    /// `imap` or `pop3`.
+    /// `imap`, `pop3` or `lmtp`.
     pub protocol: Protocol,
-    /// `ip:port`; `[::]:143` for IPv6 (dual-stack where the OS allows).
+    /// `ip:port`; `[::]:143` for IPv6 (dual-stack where the OS allows). Empty for a Unix socket.
     pub address: String,
-    /// `none`, `starttls` or `implicit`.
+    /// `none`, `starttls` or `implicit`. LMTP listeners have no TLS (normalised to `none`).
     pub tls: TlsMode,
     /// Treat clients of this listener as remote even when they connect from loopback.
     /// Only for tests and for setups behind a local proxy.
     pub assume_remote: bool,
+    /// LMTP only: a Unix socket path instead of `address`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// Permissions of the Unix socket, octal as a string (`"0660"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Owner of the Unix socket; default the user the daemon runs as.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Group of the Unix socket; default the group the daemon runs as.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 impl Default for ListenerConfig {
@@ -125,6 +142,31 @@ impl Default for ListenerConfig {
             address: String::new(),
             tls: TlsMode::Starttls,
             assume_remote: false,
+            path: None,
+            mode: None,
+            owner: None,
+            group: None,
+        }
+    }
+}
+
+impl ListenerConfig {
+    /// The Unix socket permissions: `mode` parsed as octal, default
+    /// [`limits::DEFAULT_LMTP_SOCKET_MODE`]. None when `mode` is not octal (refused by validation).
+    pub fn socket_mode(&self) -> Option<u32> {
+        match &self.mode {
+            None => Some(limits::DEFAULT_LMTP_SOCKET_MODE),
+            Some(m) => u32::from_str_radix(m.trim_start_matches("0o"), 8)
+                .ok()
+                .filter(|v| *v <= 0o777),
+        }
+    }
+
+    /// Where the listener listens, for logs: the address or the socket path.
+    pub fn endpoint(&self) -> String {
+        match &self.path {
+            Some(p) => format!("unix:{}", p.display()),
+            None => self.address.clone(),
         }
     }
 }
@@ -349,6 +391,40 @@ impl Default for Pop3Config {
     }
 }
 
+/// What LMTP and `deliver` answer when a recipient is over quota.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OverQuota {
+    /// `552 5.2.2` (LMTP) / exit 73 (deliver): the MTA bounces the message.
+    Permanent,
+    /// `452 4.2.2` (LMTP) / exit 75 (deliver): the MTA keeps it queued and retries.
+    Temporary,
+}
+
+/// `[lmtp]`: delivery by LMTP and by `mailcove deliver`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct LmtpConfig {
+    /// Characters that separate a recipient's user from its detail (`user+detail`); empty
+    /// disables details. Any one of them splits, at its first occurrence.
+    pub recipient_delimiter: String,
+    /// Deliver `user+folder` into `folder` when that mailbox exists (else INBOX), as Dovecot's
+    /// `lmtp_save_to_detail_mailbox`.
+    pub save_to_detail_mailbox: bool,
+    /// `permanent` (552 5.2.2) or `temporary` (452 4.2.2), as Dovecot's `quota_full_tempfail`.
+    pub over_quota: OverQuota,
+}
+
+impl Default for LmtpConfig {
+    fn default() -> Self {
+        LmtpConfig {
+            recipient_delimiter: "+".to_string(),
+            save_to_detail_mailbox: true,
+            over_quota: OverQuota::Permanent,
+        }
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -473,7 +549,7 @@ impl Config {
                 }
             })
             .collect();
-        let config = match parsed {
+        let mut config = match parsed {
             Ok(c) => c,
             Err(e) => {
                 issues.push(ConfigIssue {
@@ -484,6 +560,7 @@ impl Config {
                 return Err(fail(issues));
             }
         };
+        issues.extend(normalise_lmtp_tls(&mut config, &locator));
         for (key, message) in config.validate() {
             issues.push(ConfigIssue {
                 line: locator.line(&key),
@@ -506,7 +583,45 @@ impl Config {
             err("listener", "at least one [[listener]] is needed".into());
         }
         let mut seen = Vec::new();
+        let mut seen_paths = Vec::new();
         for (i, l) in self.listeners.iter().enumerate() {
+            let unix_keys = l.mode.is_some() || l.owner.is_some() || l.group.is_some();
+            if l.protocol != Protocol::Lmtp && (l.path.is_some() || unix_keys) {
+                err(
+                    &format!("listener[{i}].path"),
+                    "Unix sockets (path, mode, owner, group) are for lmtp listeners only".into(),
+                );
+            }
+            if let Some(path) = &l.path {
+                if !l.address.is_empty() {
+                    err(
+                        &format!("listener[{i}].address"),
+                        "set either address (TCP) or path (Unix socket), not both".into(),
+                    );
+                }
+                if path.as_os_str().is_empty() {
+                    err(&format!("listener[{i}].path"), "must not be empty".into());
+                } else if seen_paths.contains(path) {
+                    err(
+                        &format!("listener[{i}].path"),
+                        format!("{} is used twice", path.display()),
+                    );
+                }
+                seen_paths.push(path.clone());
+                if l.socket_mode().is_none() {
+                    err(
+                        &format!("listener[{i}].mode"),
+                        "must be octal permissions such as \"0660\"".into(),
+                    );
+                }
+                continue;
+            }
+            if unix_keys {
+                err(
+                    &format!("listener[{i}].mode"),
+                    "mode, owner and group apply only to a Unix socket (path)".into(),
+                );
+            }
             match l.address.parse::<SocketAddr>() {
                 Ok(a) => {
                     if seen.contains(&a) {
@@ -526,7 +641,10 @@ impl Config {
                 ),
             }
         }
-        let needs_tls = self.listeners.iter().any(|l| l.tls != TlsMode::None);
+        let needs_tls = self
+            .listeners
+            .iter()
+            .any(|l| l.tls != TlsMode::None && l.protocol != Protocol::Lmtp);
         if needs_tls && (self.tls.certificate.is_none() || self.tls.key.is_none()) {
             err(
                 "tls",
@@ -630,6 +748,17 @@ impl Config {
                 "must be at least 1 with delete_policy = \"keep-days\"".into(),
             );
         }
+        if self
+            .lmtp
+            .recipient_delimiter
+            .chars()
+            .any(|c| c == '@' || c == '<' || c == '>' || c.is_whitespace() || c.is_control())
+        {
+            err(
+                "lmtp.recipient_delimiter",
+                "must not contain @, <, >, spaces or control characters".into(),
+            );
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.logging.level) {
             err("logging.level", format!("not a valid level or filter: {e}"));
         }
@@ -645,6 +774,41 @@ impl Config {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
+}
+
+/// LMTP runs over a local socket or loopback and carries no TLS. `tls` defaults to `starttls`
+/// for every listener, so an LMTP listener's `tls` is set to `none` unless the file names a
+/// TLS mode for it explicitly, which is an error rather than a silent downgrade.
+fn normalise_lmtp_tls(config: &mut Config, locator: &KeyLocator<'_>) -> Vec<ConfigIssue> {
+    let mut issues = Vec::new();
+    let explicit = |i: usize| {
+        locator
+            .doc
+            .get("listener")
+            .and_then(|l| l.as_array_of_tables())
+            .and_then(|a| a.get(i))
+            .and_then(|t| t.get("tls"))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    for (i, l) in config.listeners.iter_mut().enumerate() {
+        if l.protocol != Protocol::Lmtp {
+            continue;
+        }
+        if let Some(mode) = explicit(i)
+            && mode != "none"
+        {
+            let key = format!("listener[{i}].tls");
+            issues.push(ConfigIssue {
+                line: locator.line(&key),
+                key,
+                message: "lmtp listeners carry no TLS; use a Unix socket or loopback address"
+                    .into(),
+            });
+        }
+        l.tls = TlsMode::None;
+    }
+    issues
 }
 
 /// Finds the line of a dotted key path (`listener[1].tls`) in the parsed document: the deepest

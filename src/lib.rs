@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod imap;
 pub mod limits;
+pub mod lmtp;
 pub mod logging;
 pub mod mime;
 pub mod mutf7;

@@ -214,3 +214,23 @@ pub const POP3_LISTING_FLUSH: usize = 64 * 1024;
 /// Users whose last POP3 login time is remembered for LOGIN-DELAY. At ~100 bytes each this is a
 /// few MB; past it, logins are not delayed rather than memory growing.
 pub const MAX_LOGIN_DELAY_ENTRIES: usize = 100_000;
+// ---- lmtp ----
+
+/// Default permissions of an LMTP Unix socket: owner and group (the MTA's group) may connect.
+pub const DEFAULT_LMTP_SOCKET_MODE: u32 = 0o660;
+/// Longest LMTP command line. RFC 5321 section 4.5.3.1.4 sets 512 octets; MAIL and RCPT with
+/// parameters from real MTAs (ORCPT with a long address, SIZE, BODY) stay far below 4 KiB.
+pub const LMTP_MAX_COMMAND_LINE: usize = 4096;
+/// Longest address accepted in MAIL FROM or RCPT TO: RFC 5321 section 4.5.3.1.3 (path: 256).
+pub const LMTP_MAX_PATH: usize = 256;
+/// Recipients per transaction; RFC 5321 section 4.5.3.1.8 asks for at least 100. Each accepted
+/// recipient may need its own copy of the message in memory while it is being stored.
+pub const LMTP_MAX_RECIPIENTS: usize = 100;
+/// Copies of one message stored at once in a transaction: recipients are stored in parallel so
+/// a slow mailbox does not hold the others up, but each copy costs the message size in memory.
+pub const LMTP_PARALLEL_DELIVERIES: usize = 4;
+/// Seconds an LMTP client may stay silent (between commands or inside DATA): RFC 5321
+/// section 4.5.3.2.7 asks servers to wait at least 5 minutes.
+pub const LMTP_IDLE_SECS: u64 = 300;
+/// Unrecognised or malformed commands tolerated before the connection is closed.
+pub const LMTP_MAX_BAD_COMMANDS: u32 = 20;

@@ -39,7 +39,7 @@ pub fn auth_options(config: &Config) -> AuthOptions {
 /// The storage backend.
 pub fn storage_backend(config: &Config) -> Result<Arc<dyn Storage>, StorageError> {
     let m = &config.mail;
-    let mut opts = MaildirOptions::new(m.location.clone());
+    let mut opts = MaildirOptions::new(absolute_location(&m.location));
     opts.separator = m.separator;
     opts.fsync = m.fsync;
     opts.quota_bytes = m.quota_bytes;
@@ -50,6 +50,18 @@ pub fn storage_backend(config: &Config) -> Result<Arc<dyn Storage>, StorageError
         .map(|a| (a.name.clone(), SpecialUse::from_attribute(&a.special_use)))
         .collect();
     Ok(Arc::new(MaildirStorage::new(opts)?))
+}
+
+/// A location relative to the directory mailcove was started from (the dev config's
+/// `var/mail/%n`) made absolute, so it keeps meaning the same place; `~` and `/` forms stay.
+pub fn absolute_location(location: &str) -> String {
+    if location.starts_with('/') || location.starts_with('~') {
+        return location.to_string();
+    }
+    match std::env::current_dir() {
+        Ok(cwd) => format!("{}/{}", cwd.display(), location.trim_start_matches("./")),
+        Err(_) => location.to_string(),
+    }
 }
 
 /// The storage's view of a logged-in or looked-up user: name, home and the per-user quota from

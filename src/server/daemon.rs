@@ -82,7 +82,7 @@ async fn start(config: Config, config_path: PathBuf, log: LogHandle) -> Result<(
     .map_err(|e| e.to_string())?;
     prepare_files(&config, id)?;
     let acceptor = tls::load_acceptor(&config.tls).map_err(|e| e.to_string())?;
-    let listeners = bind_all(&config).await.map_err(|e| e.to_string())?;
+    let listeners = bind_all(&config, id).await.map_err(|e| e.to_string())?;
     if let Some(id) = id {
         privdrop::drop_to(id).map_err(|e| e.to_string())?;
         info!(

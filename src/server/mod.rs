@@ -7,14 +7,15 @@ pub mod login;
 pub mod privdrop;
 pub mod tls;
 pub mod tracker;
+pub mod unix;
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
@@ -81,18 +82,44 @@ impl Shared {
     }
 }
 
+/// A bound socket.
+pub enum Socket {
+    /// A TCP listener.
+    Tcp(TcpListener),
+    /// A Unix domain socket listener (LMTP) and its path.
+    Unix(UnixListener, PathBuf),
+}
+
 /// A bound listener and what it serves.
 pub struct BoundListener {
     /// The socket.
-    pub listener: TcpListener,
+    pub listener: Socket,
     /// Its configuration.
     pub config: ListenerConfig,
 }
 
 /// Binds every configured listener. IPv6 wildcard addresses also accept IPv4 where the OS allows.
-pub async fn bind_all(config: &Config) -> std::io::Result<Vec<BoundListener>> {
+/// Unix sockets get the configured owner, group and mode before anyone can connect; `id` is the
+/// identity the daemon will drop to (their default owner and group).
+pub async fn bind_all(
+    config: &Config,
+    id: Option<privdrop::Identity>,
+) -> std::io::Result<Vec<BoundListener>> {
     let mut out = Vec::new();
     for l in &config.listeners {
+        if let Some(path) = &l.path {
+            let listener = unix::bind(l, path, id).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot listen on {} ({}): {e}", path.display(), l.protocol),
+                )
+            })?;
+            out.push(BoundListener {
+                listener: Socket::Unix(listener, path.clone()),
+                config: l.clone(),
+            });
+            continue;
+        }
         let addr: SocketAddr = l.address.parse().map_err(|_| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, l.address.clone())
         })?;
@@ -103,7 +130,7 @@ pub async fn bind_all(config: &Config) -> std::io::Result<Vec<BoundListener>> {
             )
         })?;
         out.push(BoundListener {
-            listener,
+            listener: Socket::Tcp(listener),
             config: l.clone(),
         });
     }
@@ -114,13 +141,24 @@ pub async fn bind_all(config: &Config) -> std::io::Result<Vec<BoundListener>> {
 pub async fn serve(listeners: Vec<BoundListener>, shared: Arc<Shared>) {
     let mut tasks = tokio::task::JoinSet::new();
     for l in listeners {
-        if let Ok(addr) = l.listener.local_addr() {
-            info!(protocol = %l.config.protocol, address = %addr, tls = ?l.config.tls, "listening");
+        match &l.listener {
+            Socket::Tcp(t) => {
+                if let Ok(addr) = t.local_addr() {
+                    info!(protocol = %l.config.protocol, address = %addr, tls = ?l.config.tls, "listening");
+                }
+            }
+            Socket::Unix(_, path) => {
+                info!(protocol = %l.config.protocol, path = %path.display(), "listening");
+            }
         }
         tasks.spawn(accept_loop(l, shared.clone()));
     }
     while tasks.join_next().await.is_some() {}
 }
+
+/// What a Unix-socket peer is counted as: not a real address, and not loopback, so Unix clients
+/// neither share the per-IP cap with loopback TCP clients nor get its plaintext allowance.
+const UNIX_PEER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
 
 async fn accept_loop(l: BoundListener, shared: Arc<Shared>) {
     // Back off on accept errors (EMFILE under load) instead of spinning.
@@ -128,14 +166,14 @@ async fn accept_loop(l: BoundListener, shared: Arc<Shared>) {
     loop {
         let accepted = tokio::select! {
             _ = shared.shutdown.cancelled() => return,
-            r = l.listener.accept() => r,
+            r = accept(&l.listener) => r,
         };
         match accepted {
-            Ok((tcp, peer)) => {
+            Ok((stream, peer, local)) => {
                 backoff = Duration::from_millis(10);
                 let shared = shared.clone();
                 let lcfg = l.config.clone();
-                tokio::spawn(handle_connection(tcp, peer, lcfg, shared));
+                tokio::spawn(handle_connection(stream, peer, local, lcfg, shared));
             }
             Err(e) => {
                 warn!(error = %e, "accept failed");
@@ -146,37 +184,61 @@ async fn accept_loop(l: BoundListener, shared: Arc<Shared>) {
     }
 }
 
+async fn accept(socket: &Socket) -> std::io::Result<(Accepted, SocketAddr, SocketAddr)> {
+    match socket {
+        Socket::Tcp(t) => {
+            let (tcp, peer) = t.accept().await?;
+            let _ = tcp.set_nodelay(true);
+            let local = tcp.local_addr().unwrap_or(peer);
+            Ok((Accepted::Tcp(tcp), peer, local))
+        }
+        Socket::Unix(u, _) => {
+            let (unix, _) = u.accept().await?;
+            Ok((Accepted::Unix(unix), UNIX_PEER, UNIX_PEER))
+        }
+    }
+}
+
+enum Accepted {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
 async fn handle_connection(
-    tcp: TcpStream,
+    accepted: Accepted,
     peer: SocketAddr,
+    local: SocketAddr,
     lcfg: ListenerConfig,
     shared: Arc<Shared>,
 ) {
-    let _ = tcp.set_nodelay(true);
-    let local = tcp.local_addr().unwrap_or(peer);
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let span = info_span!("conn", id, proto = %lcfg.protocol, remote = %peer, user = tracing::field::Empty);
     async move {
         let cfg = shared.config();
-        let admitted = shared.tracker.connect(
-            peer.ip(),
-            cfg.limits.max_connections,
-            cfg.limits.max_connections_per_ip,
-        );
-        let stream = if lcfg.tls == TlsMode::Implicit {
-            let Some(acceptor) = shared.tls.current() else {
-                warn!("implicit TLS listener without a certificate");
-                return;
-            };
-            match conn::accept_tls(tcp, &acceptor).await {
-                Ok(s) => s,
-                Err(e) => {
-                    debug!(error = %e, "TLS handshake failed");
+        let per_ip = match accepted {
+            Accepted::Tcp(_) => cfg.limits.max_connections_per_ip,
+            // All local MTA connections share one "address"; only the total cap applies.
+            Accepted::Unix(_) => usize::MAX,
+        };
+        let admitted = shared
+            .tracker
+            .connect(peer.ip(), cfg.limits.max_connections, per_ip);
+        let stream = match accepted {
+            Accepted::Unix(u) => Stream::Unix(u),
+            Accepted::Tcp(tcp) if lcfg.tls == TlsMode::Implicit => {
+                let Some(acceptor) = shared.tls.current() else {
+                    warn!("implicit TLS listener without a certificate");
                     return;
+                };
+                match conn::accept_tls(tcp, &acceptor).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        debug!(error = %e, "TLS handshake failed");
+                        return;
+                    }
                 }
             }
-        } else {
-            Stream::Plain(tcp)
+            Accepted::Tcp(tcp) => Stream::Plain(tcp),
         };
         let info = ConnInfo {
             id,
@@ -196,6 +258,7 @@ async fn handle_connection(
         match lcfg.protocol {
             Protocol::Imap => crate::imap::session::run(conn, shared.clone(), lcfg).await,
             Protocol::Pop3 => crate::pop3::session::run(conn, shared.clone(), lcfg).await,
+            Protocol::Lmtp => crate::lmtp::session::run(conn, shared.clone(), lcfg).await,
         }
         drop(guard);
         debug!("disconnected");
@@ -213,6 +276,7 @@ async fn refuse(conn: &mut Conn, protocol: Protocol, refusal: Refusal) {
     let line = match protocol {
         Protocol::Imap => format!("* BYE [UNAVAILABLE] {why}\r\n"),
         Protocol::Pop3 => format!("-ERR [SYS/TEMP] {why}\r\n"),
+        Protocol::Lmtp => format!("421 4.3.2 {why}\r\n"),
     };
     let _ = conn.send(line.as_bytes()).await;
     conn.close().await;

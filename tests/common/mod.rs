@@ -15,12 +15,22 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_mailcove");
 /// How long any single read in a test may wait before the test fails instead of hanging.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// A loopback port nobody listens on. The kernel may hand the same ephemeral port out again once
+/// the probe socket is closed, so ports already given to this test process are never reused.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 pub fn is_root() -> bool {

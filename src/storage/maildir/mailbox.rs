@@ -1130,6 +1130,15 @@ impl Inner {
                 }
             }
         }
+        if let Some(l) = &uidlist {
+            // Operators migrating from Dovecot watch for this (docs/migration.md).
+            tracing::info!(
+                mailbox = %ctx.dir.display(),
+                uidvalidity = l.uidvalidity,
+                messages = adopted.len(),
+                "adopted dovecot-uidlist"
+            );
+        }
         adopted.sort_by_key(|e| e.uid);
         adopted.dedup_by_key(|e| e.uid);
         if let Some(last) = adopted.last() {

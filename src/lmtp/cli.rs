@@ -1,0 +1,163 @@
+//! `mailcove deliver`: stores one message from stdin for one user, as an LDA for Postfix's
+//! `mailbox_command`, a `pipe` transport, Exim's `pipe` transport or procmail.
+//!
+//! It uses the same configuration, users file and storage as the daemon and may run while the
+//! daemon runs: the Maildir backend's cross-process locks serialise them, and the daemon notices
+//! the new file like any other external writer's. Started as root it becomes `server.user` (the
+//! owner of all mail) before touching a mailbox, exactly as the daemon does.
+//!
+//! The exit status follows sysexits(3), which MTAs map to "bounce" or "retry later", and a single
+//! line on stderr gives the reason:
+//!
+//! | status | meaning |
+//! |---|---|
+//! | 0  | stored (durably) |
+//! | 64 `EX_USAGE` | bad arguments (control characters in an address or folder) |
+//! | 67 `EX_NOUSER` | no such user |
+//! | 73 `EX_CANTCREAT` | cannot be stored, permanently: over quota with `over_quota = "permanent"`, larger than `limits.max_message_size`, or a user whose name cannot form a mail path |
+//! | 75 `EX_TEMPFAIL` | try again later: over quota with `over_quota = "temporary"`, storage or I/O trouble, an unreadable configuration or users file |
+//!
+//! `-m FOLDER` that does not exist falls back to INBOX (as Dovecot's LDA without
+//! `lda_mailbox_autocreate`); it is never an error.
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::deliver::{self, DeliverError, DeliveryOptions};
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::server::privdrop;
+
+/// Delivered.
+pub const EX_OK: u8 = 0;
+/// Command line usage error.
+pub const EX_USAGE: u8 = 64;
+/// Addressee unknown.
+pub const EX_NOUSER: u8 = 67;
+/// Cannot create (user) output file.
+pub const EX_CANTCREAT: u8 = 73;
+/// Temporary failure; the MTA should retry.
+pub const EX_TEMPFAIL: u8 = 75;
+
+/// What `mailcove deliver` was asked to do.
+#[derive(Debug, Clone)]
+pub struct DeliverArgs<'a> {
+    /// The configuration file.
+    pub config: &'a Path,
+    /// The recipient (`-d`).
+    pub user: &'a str,
+    /// The folder (`-m`).
+    pub mailbox: Option<&'a str>,
+    /// The envelope sender (`-f`).
+    pub sender: Option<&'a str>,
+}
+
+/// A failure with its exit status and one-line reason.
+#[derive(Debug)]
+struct Exit(u8, String);
+
+/// Runs `mailcove deliver` with the message on `input`; prints the reason of a failure on stderr
+/// and returns the exit status.
+pub fn run(args: &DeliverArgs<'_>, input: &mut dyn Read) -> u8 {
+    match deliver_stdin(args, input) {
+        Ok(()) => EX_OK,
+        Err(Exit(code, why)) => {
+            eprintln!("mailcove deliver: {why}");
+            code
+        }
+    }
+}
+
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+fn deliver_stdin(args: &DeliverArgs<'_>, input: &mut dyn Read) -> Result<(), Exit> {
+    if std::env::var_os("MAILCOVE_LOG").is_some() {
+        crate::logging::init_cli();
+    }
+    let usage = |what: &str| Exit(EX_USAGE, format!("{what} contains control characters"));
+    if has_control(args.user) || args.user.is_empty() {
+        return Err(usage("-d USER"));
+    }
+    if args.sender.is_some_and(has_control) {
+        return Err(usage("-f SENDER"));
+    }
+    if args.mailbox.is_some_and(has_control) {
+        return Err(usage("-m FOLDER"));
+    }
+    let config = Config::load(args.config).map_err(|e| {
+        let first = e.to_string().lines().next().unwrap_or_default().to_string();
+        Exit(EX_TEMPFAIL, format!("configuration: {first}"))
+    })?;
+    let limit = usize::try_from(config.limits.max_message_size).unwrap_or(usize::MAX);
+    let mut raw = Vec::new();
+    input
+        .take(config.limits.max_message_size.saturating_add(1))
+        .read_to_end(&mut raw)
+        .map_err(|e| Exit(EX_TEMPFAIL, format!("reading the message: {e}")))?;
+    let (from_line_sender, message) = deliver::strip_mbox_from_line(&raw);
+    if raw.len() > limit {
+        return Err(exit_for(&DeliverError::TooBig, args.user));
+    }
+    let sender = args
+        .sender
+        .map(str::to_string)
+        .or(from_line_sender)
+        .unwrap_or_default();
+    let sender = sender.trim_start_matches('<').trim_end_matches('>');
+    let stamped = Bytes::from(deliver::stamp(sender, args.user, message));
+
+    let id = privdrop::resolve(
+        config.server.user.as_deref(),
+        config.server.group.as_deref(),
+    )
+    .map_err(|e| Exit(EX_TEMPFAIL, e.to_string()))?;
+    let mut auth_opts = crate::setup::auth_options(&config);
+    // No password is ever checked here: skip the costly dummy hash and the hashing threads.
+    auth_opts.argon2 = crate::auth::Argon2Params {
+        m_cost_kib: 8,
+        t_cost: 1,
+        p_cost: 1,
+    };
+    auth_opts.hash_threads = 1;
+    let auth =
+        Authenticator::new(auth_opts).map_err(|e| Exit(EX_TEMPFAIL, format!("users file: {e}")))?;
+    if let Some(id) = id {
+        privdrop::drop_to(id).map_err(|e| Exit(EX_TEMPFAIL, e.to_string()))?;
+    }
+    let storage = crate::setup::storage_backend(&config)
+        .map_err(|e| Exit(EX_TEMPFAIL, format!("mail storage: {e}")))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Exit(EX_TEMPFAIL, format!("runtime: {e}")))?;
+    let opts = DeliveryOptions::from(&config.lmtp);
+    let auth = Arc::new(auth);
+    let stored = rt.block_on(async {
+        let rcpt = deliver::resolve(&auth, &storage, args.user, &opts).await?;
+        deliver::store(&rcpt, args.mailbox, stamped, &opts).await
+    });
+    match stored {
+        Ok(s) => {
+            tracing::info!(to = args.user, mailbox = %s.mailbox, uid = s.uid, "delivered");
+            Ok(())
+        }
+        Err(e) => Err(exit_for(&e, args.user)),
+    }
+}
+
+/// The exit status and reason of a failed delivery.
+fn exit_for(e: &DeliverError, user: &str) -> Exit {
+    let code = match e {
+        DeliverError::NoSuchUser(_) => EX_NOUSER,
+        DeliverError::OverQuota { temporary: true } | DeliverError::Temporary(_) => EX_TEMPFAIL,
+        DeliverError::OverQuota { temporary: false }
+        | DeliverError::TooBig
+        | DeliverError::Permanent(_) => EX_CANTCREAT,
+    };
+    Exit(code, format!("{user}: {e}"))
+}
