@@ -6,6 +6,8 @@
 
 #[path = "../fuzz/src/imap_command.rs"]
 mod imap_command;
+#[path = "../fuzz/src/lmtp_command.rs"]
+mod lmtp_command;
 #[path = "../fuzz/src/mime_cache.rs"]
 mod mime_cache;
 #[path = "../fuzz/src/mime_structure.rs"]
@@ -65,6 +67,11 @@ fn imap_command_inputs() {
 #[test]
 fn pop3_command_inputs() {
     assert!(replay("pop3_command", pop3_command::run) > 10);
+}
+
+#[test]
+fn lmtp_command_inputs() {
+    assert!(replay("lmtp_command", lmtp_command::run) > 10);
 }
 
 #[test]
