@@ -286,6 +286,42 @@ fn line_too_long_resynchronises() {
     );
 }
 
+/// Found by the `imap_command` fuzz target: a too-long line ending in a
+/// literal header longer than the receiver's remembered tail (leading zeros,
+/// or more digits than a u64) was only recognised when the line arrived in one
+/// read; in pieces, the literal's data was framed as commands.
+#[test]
+fn long_literal_header_after_too_long_line_is_split_independent() {
+    let long = vec![b'x'; 1500];
+    let headers: [&[u8]; 3] = [
+        b" {0000000000000000000000000000000000000000000010+}\r\n",
+        b" {88888888888888888888888888888888888888888888888888+}\r\n",
+        b" {12345678901234567890+}\r\n",
+    ];
+    for header in headers {
+        let mut stream = b"t1 LOGIN ".to_vec();
+        stream.extend_from_slice(&long);
+        stream.extend_from_slice(header);
+        let data_start = stream.len();
+        stream.extend_from_slice(b"t9 LOGOUT\r\nt2 NOOP\r\n");
+        let whole = run(limits(), &[&stream]);
+        for split in [1000, 1450, 1480, data_start - 5, data_start - 1] {
+            let (a, b) = stream.split_at(split);
+            let mut pieces: Vec<&[u8]> = vec![a];
+            pieces.extend(b.chunks(7));
+            assert_eq!(run(limits(), &pieces), whole, "split at {split}");
+        }
+        // Ten octets of data: `t9 LOGOUT\r` is skipped, the lone LF ends
+        // nothing, `t2 NOOP` runs. Saturated sizes swallow everything.
+        let expect_noop = header.starts_with(b" {0");
+        assert_eq!(whole.0.len(), 1 + usize::from(expect_noop));
+        assert_eq!(
+            whole.0.first(),
+            Some(&Event::Error(FrameError::LineTooLong { tag: tag("t1") }))
+        );
+    }
+}
+
 #[test]
 fn parse_errors_keep_framing() {
     let (ev, _) = run(

@@ -73,3 +73,43 @@ fn forward_parent_pointer_is_refused() {
     b[6] = 2;
     assert!(MessageInfo::from_cache_bytes(&b).is_none());
 }
+
+/// Found by the `mime_cache` fuzz target: a blob whose header range ends after
+/// its body starts decoded fine, and `BODY[]` then resolved to an inverted
+/// range (start after end) whose announced size could never be sent.
+#[test]
+fn header_after_body_is_refused() {
+    let (_, mut info) = sample();
+    let root = &mut info.parts[0];
+    root.header.end = root.body.start + 1;
+    root.body.end = root.body.end.max(root.body.start + 1);
+    assert!(MessageInfo::from_cache_bytes(&info.to_cache_bytes()).is_none());
+    // The whole message: header from 5, body ending at 3.
+    let (_, mut info) = sample();
+    let root = &mut info.parts[0];
+    root.header = mailcove::mime::ByteRange { start: 5, end: 5 };
+    root.body = mailcove::mime::ByteRange { start: 3, end: 3 };
+    assert!(MessageInfo::from_cache_bytes(&info.to_cache_bytes()).is_none());
+}
+
+/// Found by the `mime_cache` fuzz target: header and body sizes whose sum
+/// overflows a u64 were accepted, and RFC822.SIZE or `BODY[]` then overflowed
+/// (a panic in debug builds, a wrapped size in release builds).
+#[test]
+fn sizes_whose_sum_overflows_are_refused() {
+    let (_, mut info) = sample();
+    info.parts[0].header_size.virtual_len = u64::MAX - 3;
+    assert!(MessageInfo::from_cache_bytes(&info.to_cache_bytes()).is_none());
+    // Built by hand, the structure still answers: saturated, not wrapped.
+    assert_eq!(info.virtual_size(), u64::MAX);
+    let spec = mailcove::mime::SectionSpec {
+        path: &[],
+        text: mailcove::mime::SectionText::Full,
+    };
+    match info.resolve_section(&spec) {
+        mailcove::mime::SectionPlan::Range { virtual_len, .. } => {
+            assert_eq!(virtual_len, u64::MAX)
+        }
+        other => panic!("BODY[] resolved to {other:?}"),
+    }
+}

@@ -243,6 +243,17 @@ impl MessageInfo {
             let header_size = r.size()?;
             let body = r.range()?;
             let body_size = r.size()?;
+            // A part's header precedes its body; otherwise `Part::whole` is an
+            // inverted range and FETCH BODY[] would announce bytes it cannot send.
+            // The whole part's size must be a number too (RFC822.SIZE, BODY[]).
+            if header.end > body.start
+                || header_size
+                    .virtual_len
+                    .checked_add(body_size.virtual_len)
+                    .is_none()
+            {
+                return None;
+            }
             let mut c = ContentInfo {
                 ctype: r.opt()?,
                 subtype: r.opt()?,

@@ -113,7 +113,10 @@ impl MessageInfo {
         match spec.text {
             SectionText::Full if spec.path.is_empty() => SectionPlan::Range {
                 range: part.whole(),
-                virtual_len: part.header_size.virtual_len + part.body_size.virtual_len,
+                virtual_len: part
+                    .header_size
+                    .virtual_len
+                    .saturating_add(part.body_size.virtual_len),
             },
             SectionText::Full => SectionPlan::Range {
                 range: part.body,

@@ -178,6 +178,56 @@ fn literal_header(line: &[u8]) -> Option<LiteralHeader> {
     })
 }
 
+/// Digits of the largest `u64` (`18446744073709551615`): a longer number
+/// (after its leading zeros) saturates, like in [`literal_header`].
+const U64_DIGITS: usize = 20;
+
+/// Appends `bytes` of a discarded line to `tail`, which keeps just enough of
+/// the line's end for [`literal_header`] to read the same header it would
+/// read from the whole line.
+///
+/// Cutting to a fixed number of bytes is not enough: `{0000…5+}` or a
+/// 70-digit size is a valid header longer than any cut, and losing its `{`
+/// would make the literal's data look like commands, but only when the line
+/// arrived in pieces. So digit runs are kept value-equivalent instead: leading
+/// zeros are dropped and a run past [`U64_DIGITS`] becomes 20 nines, which
+/// saturates to the same `u64::MAX`.
+fn push_tail(tail: &mut Vec<u8>, bytes: &[u8]) {
+    // Only the last bytes matter, plus a digit run reaching into them and
+    // the character before that run.
+    let mut from = bytes.len().saturating_sub(LITERAL_HEADER_TAIL);
+    while from > 0 && bytes.get(from - 1).is_some_and(u8::is_ascii_digit) {
+        from -= 1;
+    }
+    if from > 0 {
+        tail.clear();
+        from -= 1;
+    }
+    for &b in bytes.get(from..).unwrap_or_default() {
+        if b.is_ascii_digit() {
+            let run = tail.iter().rev().take_while(|c| c.is_ascii_digit()).count();
+            if run == 1 && tail.last() == Some(&b'0') {
+                tail.pop();
+            } else if run >= U64_DIGITS {
+                let start = tail.len().saturating_sub(run);
+                tail.truncate(start);
+                tail.extend_from_slice(&[b'9'; U64_DIGITS]);
+                continue;
+            }
+        }
+        tail.push(b);
+        if tail.len() > 2 * LITERAL_HEADER_TAIL {
+            // Keep the last LITERAL_HEADER_TAIL bytes and the whole digit
+            // run (at most U64_DIGITS) and character reaching into them.
+            let mut cut = tail.len() - LITERAL_HEADER_TAIL;
+            while cut > 0 && tail.get(cut - 1).is_some_and(u8::is_ascii_digit) {
+                cut -= 1;
+            }
+            tail.drain(..cut.saturating_sub(1));
+        }
+    }
+}
+
 /// The tag at the start of `buf`, if it is a valid one followed by a space.
 fn leading_tag(buf: &[u8]) -> Option<Tag> {
     let end = buf.iter().position(|&b| !is_tag_char(b))?;
@@ -282,13 +332,11 @@ impl Receiver {
                 *scanned = buf.len();
                 if *line_bytes + (buf.len() - *line_start) > self.limits.max_line {
                     let tag = leading_tag(buf.get(..self.limits.max_line).unwrap_or(buf));
-                    let tail_from = buf
-                        .len()
-                        .saturating_sub(LITERAL_HEADER_TAIL)
-                        .max(*line_start);
+                    let mut tail = Vec::new();
+                    push_tail(&mut tail, buf.get(*line_start..).unwrap_or_default());
                     self.state = State::Discard {
                         literal_left: 0,
-                        tail: buf.get(tail_from..).unwrap_or_default().to_vec(),
+                        tail,
                     };
                     return Framed::Error {
                         consumed: buf.len(),
@@ -394,17 +442,11 @@ impl Receiver {
             let rest = buf.get(pos..).unwrap_or_default();
             match rest.iter().position(|&b| b == b'\n') {
                 None => {
-                    tail.extend_from_slice(rest);
-                    let cut = tail.len().saturating_sub(LITERAL_HEADER_TAIL);
-                    tail.drain(..cut);
+                    push_tail(tail, rest);
                     return skip(buf.len());
                 }
                 Some(off) => {
-                    let line = rest.get(..=off).unwrap_or_default();
-                    let keep = line.len().min(LITERAL_HEADER_TAIL);
-                    tail.extend_from_slice(line.get(line.len() - keep..).unwrap_or_default());
-                    let cut = tail.len().saturating_sub(LITERAL_HEADER_TAIL);
-                    tail.drain(..cut);
+                    push_tail(tail, rest.get(..=off).unwrap_or_default());
                     pos += off + 1;
                     match literal_header(tail) {
                         Some(h) if !h.synchronizing => {

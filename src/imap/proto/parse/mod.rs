@@ -21,6 +21,9 @@ mod search;
 pub use command::parse_command;
 pub use sasl::{SaslResponse, parse_sasl_response};
 
+use super::date::{Date, DateTime};
+use super::sequence::SequenceSet;
+
 use nom::IResult;
 use nom::error::{ErrorKind, ParseError as NomParseError};
 
@@ -56,6 +59,53 @@ pub struct ParseError {
     pub message: &'static str,
     /// Byte offset in the command where parsing stopped, for logs.
     pub offset: usize,
+}
+
+/// Runs one value parser on the whole of `input` (nothing may follow it), for
+/// callers outside a command: the fuzz targets and tests of single rules.
+fn whole<'a, O>(
+    input: &'a [u8],
+    mut parser: impl FnMut(&'a [u8]) -> PResult<'a, O>,
+) -> Result<O, ParseError> {
+    let to_error = |pe: PErr| ParseError {
+        tag: None,
+        kind: pe.kind,
+        message: if pe.message.is_empty() {
+            "syntax error"
+        } else {
+            pe.message
+        },
+        offset: input.len().saturating_sub(pe.remaining),
+    };
+    match parser(input) {
+        Ok(([], value)) => Ok(value),
+        Ok((rest, _)) => Err(to_error(PErr {
+            kind: ParseErrorKind::Syntax,
+            message: "unexpected text after the value",
+            remaining: rest.len(),
+        })),
+        Err(nom::Err::Error(pe) | nom::Err::Failure(pe)) => Err(to_error(pe)),
+        Err(nom::Err::Incomplete(_)) => Err(to_error(PErr {
+            kind: ParseErrorKind::Syntax,
+            message: "",
+            remaining: 0,
+        })),
+    }
+}
+
+/// Parses exactly one `sequence-set` (RFC 3501, with RFC 5182 `$`), e.g. `1:4,7,*`.
+pub fn parse_sequence_set(input: &[u8]) -> Result<SequenceSet, ParseError> {
+    whole(input, core::sequence_set)
+}
+
+/// Parses exactly one SEARCH `date` (`1-Feb-1994`, optionally quoted).
+pub fn parse_date(input: &[u8]) -> Result<Date, ParseError> {
+    whole(input, core::date)
+}
+
+/// Parses exactly one quoted `date-time` (`"17-Jul-1996 02:44:25 -0700"`).
+pub fn parse_date_time(input: &[u8]) -> Result<DateTime, ParseError> {
+    whole(input, core::date_time)
 }
 
 /// The nom error type of every parser here.

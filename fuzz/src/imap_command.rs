@@ -1,0 +1,108 @@
+//! IMAP command framing and parsing (`mailcove::imap::proto::receive::Receiver`
+//! and `mailcove::imap::proto::parse::parse_command`).
+//!
+//! Input layout: byte 0 seeds the chunk sizes, bit 0 of byte 1 chooses
+//! LITERAL+ or LITERAL-, the rest is the client's byte stream. The stream is
+//! fed to a receiver with small limits (so the limit paths are reached) the
+//! way the session does it: append a chunk, poll until `Incomplete`, drop
+//! what each answer consumed.
+//!
+//! Invariants: every answer consumes 1..=buffered bytes; a framed command
+//! ends with LF; the buffer never holds more than `max_line + max_literal`
+//! while waiting; a continuation is only requested for a literal within the
+//! limit; polling always terminates; and the continuation requests, commands
+//! and errors framed do
+//! not depend on how the stream was split into reads (one read versus many).
+//! The whole stream is also handed to `parse_command` directly.
+
+use mailcove::imap::proto::parse::{ParseError, parse_command};
+use mailcove::imap::proto::receive::{FrameError, Framed, Receiver, ReceiverLimits};
+use mailcove::imap::proto::types::Command;
+
+const LIMITS_LINE: usize = 300;
+const LIMITS_LITERAL: u64 = 1000;
+
+#[derive(Debug, PartialEq)]
+enum Event {
+    Continue(u64),
+    Command(Vec<u8>, Result<Command, ParseError>),
+    Error(FrameError),
+}
+
+/// Feeds `stream` in chunks whose sizes come from `seed` (0: one chunk).
+fn frame(stream: &[u8], seed: u8, literal_plus: bool) -> Vec<Event> {
+    let limits = ReceiverLimits {
+        max_line: LIMITS_LINE,
+        max_literal: LIMITS_LITERAL,
+        literal_plus,
+    };
+    let mut rx = Receiver::new(limits);
+    let mut rng = u32::from(seed).wrapping_mul(2_654_435_761) | 1;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut fed = 0usize;
+    let mut events = Vec::new();
+    let mut polls = 0usize;
+    loop {
+        polls += 1;
+        assert!(
+            polls <= 4 * stream.len() + 16,
+            "receiver does not make progress"
+        );
+        match rx.poll(&buf) {
+            Framed::Incomplete => {
+                assert!(buf.len() as u64 <= LIMITS_LINE as u64 + LIMITS_LITERAL);
+                if fed == stream.len() {
+                    return events;
+                }
+                let n = if seed == 0 {
+                    stream.len()
+                } else {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 17;
+                    rng ^= rng << 5;
+                    1 + (rng % 97) as usize
+                };
+                let end = (fed + n).min(stream.len());
+                buf.extend_from_slice(&stream[fed..end]);
+                fed = end;
+            }
+            Framed::Continue { literal_len } => {
+                assert!(literal_len <= LIMITS_LITERAL);
+                events.push(Event::Continue(literal_len));
+            }
+            Framed::Command { consumed, result } => {
+                assert!(consumed > 0 && consumed <= buf.len());
+                let command: Vec<u8> = buf.drain(..consumed).collect();
+                assert_eq!(command.last(), Some(&b'\n'));
+                assert!(command.len() as u64 <= LIMITS_LINE as u64 + LIMITS_LITERAL);
+                events.push(Event::Command(command, result));
+            }
+            Framed::Error { consumed, error } => {
+                assert!(consumed > 0 && consumed <= buf.len());
+                buf.drain(..consumed);
+                events.push(Event::Error(error));
+            }
+            Framed::Skip { consumed } => {
+                assert!(consumed > 0 && consumed <= buf.len());
+                buf.drain(..consumed);
+            }
+        }
+    }
+}
+
+/// Checks one input; panics on a violated invariant.
+pub fn run(data: &[u8]) {
+    let [seed, flags, stream @ ..] = data else {
+        return;
+    };
+    let literal_plus = flags & 1 == 1;
+    let whole = frame(stream, 0, literal_plus);
+    if *seed != 0 {
+        let split = frame(stream, *seed, literal_plus);
+        assert_eq!(whole, split, "framing depends on how the stream was read");
+    }
+    if let Ok(cmd) = parse_command(stream) {
+        assert!(stream.ends_with(b"\n"));
+        assert!(!cmd.tag.as_str().is_empty());
+    }
+}

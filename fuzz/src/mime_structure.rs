@@ -1,0 +1,151 @@
+//! Message to ENVELOPE / BODY / BODYSTRUCTURE (`mailcove::mime`): parse,
+//! write, cache round trip and section resolution on random part paths.
+//!
+//! Input: the raw stored message. Its last eight bytes also choose the part
+//! paths and section texts resolved.
+//!
+//! Invariants: the part tree is a tree (parents first, children point back,
+//! depth and part count within the limits); every range lies in the message,
+//! headers come before bodies, children inside their parent; virtual sizes
+//! are what LF→CRLF conversion produces; ENVELOPE, BODY and BODYSTRUCTURE
+//! are well-formed IMAP lists of bounded size; the cache blob reads back to
+//! the same structure; a resolved section stays inside the message and
+//! `section_bytes` has the announced virtual length.
+
+use mailcove::limits::{MAX_MIME_CACHE_BYTES, MAX_MIME_DEPTH, MAX_MIME_PARTS};
+use mailcove::mime::{
+    MessageInfo, PartKind, SectionPlan, SectionSpec, SectionText, virtual_len, write_body,
+    write_envelope,
+};
+
+use crate::wire::check_list;
+
+/// Checks the tree of `info` and its ranges; when `raw_len` is given (`info`
+/// was parsed from that message) also that they lie in the message and in
+/// their parent. A cache blob's ranges are checked against the file by FETCH.
+pub fn check_tree(info: &MessageInfo, raw_len: Option<u64>) {
+    assert!(!info.parts.is_empty() && info.parts.len() <= MAX_MIME_PARTS + 1);
+    let mut depth = vec![0usize; info.parts.len()];
+    for (i, p) in info.parts.iter().enumerate() {
+        match p.parent {
+            None => assert_eq!(i, 0, "only the root has no parent"),
+            Some(parent) => {
+                let parent = parent as usize;
+                assert!(parent < i, "parent after child");
+                assert!(info.parts[parent].children.contains(&(i as u32)));
+                depth[i] = depth[parent] + 1;
+                assert!(depth[i] <= MAX_MIME_DEPTH + 1, "tree deeper than the limit");
+            }
+        }
+        for &c in &p.children {
+            assert_eq!(
+                info.parts.get(c as usize).and_then(|c| c.parent),
+                Some(i as u32)
+            );
+        }
+        match p.kind {
+            PartKind::Leaf => assert!(p.children.is_empty()),
+            PartKind::Message => assert!(p.children.len() <= 1),
+            PartKind::Multipart => {}
+        }
+        for r in [p.header, p.body] {
+            assert!(r.start <= r.end, "inverted range");
+        }
+        assert!(p.header.end <= p.body.start, "header after body");
+        if let Some(raw_len) = raw_len {
+            assert!(p.body.end <= raw_len, "range outside the message");
+            if let Some(parent) = p.parent.and_then(|x| info.part(x)) {
+                assert!(parent.header.start <= p.header.start && p.body.end <= parent.body.end);
+            }
+        }
+    }
+}
+
+/// Writes ENVELOPE and both BODY forms of `info` and checks them.
+pub fn check_written(info: &MessageInfo, budget: usize) {
+    let mut out = Vec::new();
+    write_envelope(&mut out, info.envelope());
+    check_list(&out);
+    assert!(out.len() <= budget, "ENVELOPE of {} bytes", out.len());
+    for extended in [false, true] {
+        out.clear();
+        write_body(&mut out, info, extended);
+        check_list(&out);
+        assert!(out.len() <= budget, "BODY of {} bytes", out.len());
+    }
+}
+
+/// Resolves sections chosen by `selector` and checks the plans against `raw`;
+/// `own_raw` says `info` was parsed from `raw` (not read from a cache blob
+/// that may belong to another file), so its sizes must be exact.
+pub fn check_sections(info: &MessageInfo, raw: &[u8], own_raw: bool, selector: &[u8]) {
+    let names: [&[u8]; 2] = [b"Subject", b"Content-Type"];
+    for window in selector.chunks(4) {
+        let path: Vec<u32> = window
+            .iter()
+            .skip(1)
+            .map(|b| u32::from(b % 4))
+            .take_while(|&n| n > 0)
+            .collect();
+        let text = match window.first().map_or(0, |b| b % 6) {
+            0 => SectionText::Full,
+            1 => SectionText::Header,
+            2 => SectionText::HeaderFields(&names),
+            3 => SectionText::HeaderFieldsNot(&names),
+            4 => SectionText::Text,
+            _ => SectionText::Mime,
+        };
+        let spec = SectionSpec { path: &path, text };
+        let bytes = info.section_bytes(raw, &spec);
+        match info.resolve_section(&spec) {
+            SectionPlan::Empty => assert!(bytes.is_empty()),
+            SectionPlan::Range {
+                range,
+                virtual_len: len,
+            } => {
+                assert!(range.start <= range.end);
+                assert_eq!(bytes.len() as u64, virtual_len(range.slice(raw)));
+                if own_raw {
+                    assert!(range.end <= raw.len() as u64);
+                    assert_eq!(len, bytes.len() as u64, "announced size is wrong");
+                }
+            }
+            SectionPlan::HeaderFields { header, .. } => {
+                assert!(header.start <= header.end);
+                assert!(!own_raw || header.end <= raw.len() as u64);
+                // Bare LFs become CRLF; an unterminated last line and the
+                // blank line that ends the block are added.
+                assert!(bytes.len() as u64 <= 2 * header.len() + 4);
+            }
+        }
+        if path.is_empty() {
+            assert!(info.find_part(&path) == Some(0));
+        }
+    }
+}
+
+/// Checks one input; panics on a violated invariant.
+pub fn run(data: &[u8]) {
+    let info = MessageInfo::parse(data);
+    check_tree(&info, Some(data.len() as u64));
+    let root = info.root();
+    assert_eq!(root.header.start, 0);
+    assert_eq!(info.virtual_size(), virtual_len(root.whole().slice(data)));
+    for p in &info.parts {
+        assert_eq!(p.header_size.virtual_len, virtual_len(p.header.slice(data)));
+        assert_eq!(p.body_size.virtual_len, virtual_len(p.body.slice(data)));
+    }
+    // Every byte written comes from the message or from fixed text per part.
+    let budget = 4 * data.len() + 512 * info.parts.len() + 1024;
+    check_written(&info, budget);
+    let blob = info.to_cache_bytes();
+    if blob.len() <= MAX_MIME_CACHE_BYTES {
+        assert_eq!(
+            MessageInfo::from_cache_bytes(&blob).as_ref(),
+            Some(&info),
+            "cache round trip"
+        );
+    }
+    let selector = data.get(data.len().saturating_sub(8)..).unwrap_or_default();
+    check_sections(&info, data, true, selector);
+}
