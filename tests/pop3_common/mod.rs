@@ -37,7 +37,8 @@ pub fn deliver(s: &Server, data: &[u8]) -> PathBuf {
 /// [`deliver`] into any Maildir root.
 pub fn deliver_to(root: &Path, data: &[u8]) -> PathBuf {
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
-    let name = format!("1700000000.M{n}P{}.testhost", std::process::id());
+    // Zero-padded: files written within one timestamp tick are ordered by name, like an MTA's.
+    let name = format!("1700000000.M{n:08}P{}.testhost", std::process::id());
     let tmp = root.join("tmp").join(&name);
     let mut f = std::fs::File::create(&tmp).unwrap();
     f.write_all(data).unwrap();

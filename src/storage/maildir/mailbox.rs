@@ -1001,10 +1001,10 @@ impl Inner {
         };
         let fresh_load = !self.loaded;
         if fresh_load {
-            // Some tools create only cur/; we need new/ and tmp/ to work.
+            // Some tools create only cur/ or only new/; we need all three to work.
             let mut b = std::fs::DirBuilder::new();
             b.mode(0o700);
-            for sub in ["new", "tmp"] {
+            for sub in ["cur", "new", "tmp"] {
                 let _ = b.create(ctx.dir.join(sub));
             }
         }
