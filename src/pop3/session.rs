@@ -196,7 +196,9 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
             }
         }
     }
-    // Without QUIT nothing is committed: dropping the session drops the maildrop and its lock.
+    // Without QUIT nothing is committed: dropping the maildrop releases its lock, which happens
+    // before the final flush so a client reconnecting at once finds the mailbox free.
+    s.state = State::Authorization { user: None };
     s.conn.close().await;
 }
 

@@ -103,5 +103,8 @@ pub async fn quit(s: &mut Session) -> Result<Next, Pop3Error> {
             s.conn.queue(Pop3Error::Storage(e).line().as_bytes());
         }
     }
+    // The session is over: release the maildrop lock (and the login slot) before the answer is
+    // sent, so a client that reconnects at once after QUIT is not told the mailbox is in use.
+    s.state = State::Authorization { user: None };
     Ok(Next::Close)
 }
