@@ -238,32 +238,8 @@ fn contents(c: &mut Client, mailbox: &str) -> (u32, u32, Vec<(u32, String)>) {
             .unwrap_or_else(|| panic!("no {code} in {sel:?}"))[0]
     };
     let (validity, uidnext) = (num("UIDVALIDITY"), num("UIDNEXT"));
-    c.send("f UID FETCH 1:* (UID BODY.PEEK[])");
     let mut out = Vec::new();
-    loop {
-        let l = c.line();
-        if l.starts_with("f ") {
-            assert_eq!(l, "f OK Fetch completed.");
-            break;
-        }
-        let uid: u32 = l
-            .split("(UID ")
-            .nth(1)
-            .unwrap()
-            .split(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        let len: usize = l
-            .rsplit('{')
-            .next()
-            .unwrap()
-            .trim_end_matches('}')
-            .parse()
-            .unwrap();
-        let data = c.bytes(len);
-        assert_eq!(c.line(), ")");
+    for (uid, data) in c.fetch_all_bodies("f") {
         let text = String::from_utf8(data.clone()).unwrap();
         let token = text
             .strip_prefix("Message-ID: <")

@@ -674,34 +674,11 @@ fn stress_with_invariant_checks() {
         c.cmd("l", &format!("LOGIN u{user} pw"));
         for mailbox in MAILBOXES {
             c.cmd("s", &format!("SELECT {mailbox}"));
-            c.send("f UID FETCH 1:* (UID BODY.PEEK[])");
-            let mut present: HashMap<u32, String> = HashMap::new();
-            loop {
-                let l = c.line();
-                if l.starts_with("f ") {
-                    assert_eq!(l, "f OK Fetch completed.");
-                    break;
-                }
-                let uid: u32 = l
-                    .split("UID ")
-                    .nth(1)
-                    .unwrap()
-                    .split(' ')
-                    .next()
-                    .unwrap()
-                    .parse()
-                    .unwrap();
-                let len: usize = l
-                    .rsplit('{')
-                    .next()
-                    .unwrap()
-                    .trim_end_matches('}')
-                    .parse()
-                    .unwrap();
-                let data = c.bytes(len);
-                assert_eq!(c.line(), ")");
-                present.insert(uid, token_of(&data));
-            }
+            let present: HashMap<u32, String> = c
+                .fetch_all_bodies("f")
+                .into_iter()
+                .map(|(uid, data)| (uid, token_of(&data)))
+                .collect();
             for (uid, token) in &present {
                 let key = (user, mailbox.to_string(), *uid);
                 assert_eq!(

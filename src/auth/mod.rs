@@ -747,12 +747,10 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn full_pool_gives_tempfail_without_penalty() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("users");
-        std::fs::write(&path, "p:{PLAIN}pw\n").unwrap();
-        let mut o = AuthOptions::new(&path);
+    /// Options with a cheap hash and a pool of one thread and one queue place, so a test can
+    /// fill the pool deterministically.
+    fn one_slot_pool_options(path: &Path) -> AuthOptions {
+        let mut o = AuthOptions::new(path);
         o.argon2 = Argon2Params {
             m_cost_kib: 256,
             t_cost: 1,
@@ -760,6 +758,15 @@ mod tests {
         };
         o.hash_threads = 1;
         o.max_queued = 1;
+        o
+    }
+
+    #[tokio::test]
+    async fn full_pool_gives_tempfail_without_penalty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users");
+        std::fs::write(&path, "p:{PLAIN}pw\n").unwrap();
+        let mut o = one_slot_pool_options(&path);
         o.allow_plaintext_schemes = true;
         let auth = Arc::new(Authenticator::new(o).unwrap());
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
@@ -804,14 +811,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("users");
         std::fs::write(&path, "p:{PLAIN}pw\n").unwrap();
-        let mut o = AuthOptions::new(&path);
-        o.argon2 = Argon2Params {
-            m_cost_kib: 256,
-            t_cost: 1,
-            p_cost: 1,
-        };
-        o.hash_threads = 1;
-        o.max_queued = 1;
+        let mut o = one_slot_pool_options(&path);
         o.failure_delay = Duration::ZERO;
         o.failure_delay_max = Duration::ZERO;
         o.allow_plaintext_schemes = true;

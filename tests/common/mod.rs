@@ -579,6 +579,34 @@ impl Client {
         self.until(&format!("{tag} "))
     }
 
+    /// Sends `tag UID FETCH 1:* (UID BODY.PEEK[])` in the selected mailbox and returns every
+    /// message as (UID, bytes), checking each response's framing and the tagged OK.
+    pub fn fetch_all_bodies(&mut self, tag: &str) -> Vec<(u32, Vec<u8>)> {
+        self.send(&format!("{tag} UID FETCH 1:* (UID BODY.PEEK[])"));
+        let mut out = Vec::new();
+        loop {
+            let l = self.line();
+            if l.starts_with(&format!("{tag} ")) {
+                assert_eq!(l, format!("{tag} OK Fetch completed."));
+                return out;
+            }
+            let uid: u32 = l
+                .split("(UID ")
+                .nth(1)
+                .and_then(|r| r.split(' ').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no UID in {l:?}"));
+            let len: usize = l
+                .rsplit('{')
+                .next()
+                .and_then(|n| n.trim_end_matches('}').parse().ok())
+                .unwrap_or_else(|| panic!("no literal in {l:?}"));
+            let data = self.bytes(len);
+            assert_eq!(self.line(), ")");
+            out.push((uid, data));
+        }
+    }
+
     /// Reads a POP3 multi-line answer body up to the terminating ".", dot-unstuffed.
     pub fn multiline(&mut self) -> Vec<String> {
         let mut out = Vec::new();
