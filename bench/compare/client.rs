@@ -1,0 +1,384 @@
+//! Minimal async IMAP, POP3 and LMTP clients: just enough protocol to drive both servers the
+//! same way and to count what comes back (literals are read by their announced length, so a
+//! body can never be mistaken for a tagged answer).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Any byte stream: plain TCP or TLS.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// A line-oriented connection with a read buffer.
+pub struct Conn {
+    io: BufReader<Box<dyn Stream>>,
+}
+
+/// How long a single answer may take before the benchmark gives up on a server.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(600);
+
+fn err(msg: String) -> Box<dyn std::error::Error + Send + Sync> {
+    msg.into()
+}
+
+impl Conn {
+    pub async fn plain(port: u16) -> Result<Conn> {
+        let s = TcpStream::connect(("127.0.0.1", port)).await?;
+        s.set_nodelay(true)?;
+        Ok(Conn {
+            io: BufReader::with_capacity(64 * 1024, Box::new(s)),
+        })
+    }
+
+    pub async fn tls(port: u16, config: Arc<rustls::ClientConfig>) -> Result<Conn> {
+        let s = TcpStream::connect(("127.0.0.1", port)).await?;
+        s.set_nodelay(true)?;
+        let name = rustls_pki_types::ServerName::try_from("localhost")?;
+        let t = tokio_rustls::TlsConnector::from(config)
+            .connect(name, s)
+            .await?;
+        Ok(Conn {
+            io: BufReader::with_capacity(16 * 1024, Box::new(t)),
+        })
+    }
+
+    pub async fn send(&mut self, data: &[u8]) -> Result<()> {
+        self.io.get_mut().write_all(data).await?;
+        self.io.get_mut().flush().await?;
+        Ok(())
+    }
+
+    /// One line without CRLF; an error at EOF.
+    pub async fn line(&mut self) -> Result<Vec<u8>> {
+        let mut l = Vec::new();
+        let n = tokio::time::timeout(ANSWER_TIMEOUT, self.io.read_until(b'\n', &mut l)).await??;
+        if n == 0 {
+            return Err(err("connection closed".into()));
+        }
+        while l.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            l.pop();
+        }
+        Ok(l)
+    }
+
+    /// One IMAP response line with its literals folded in (the literal bytes are counted and
+    /// kept only when `keep` is set, so 100,000 envelopes do not pile up).
+    pub async fn imap_line(&mut self, keep: bool) -> Result<(Vec<u8>, u64, u64)> {
+        let mut line = Vec::new();
+        let mut bytes = 0u64;
+        let mut literal_bytes = 0u64;
+        loop {
+            let part = self.line().await?;
+            bytes += part.len() as u64 + 2;
+            let literal = literal_len(&part);
+            line.extend_from_slice(&part);
+            match literal {
+                Some(n) => {
+                    bytes += n;
+                    literal_bytes += n;
+                    if keep {
+                        let mut buf = vec![0; n as usize];
+                        self.io.read_exact(&mut buf).await?;
+                        line.extend_from_slice(&buf);
+                    } else {
+                        let copied =
+                            tokio::io::copy(&mut (&mut self.io).take(n), &mut tokio::io::sink())
+                                .await?;
+                        if copied != n {
+                            return Err(err("literal cut short".into()));
+                        }
+                    }
+                }
+                None => return Ok((line, bytes, literal_bytes)),
+            }
+        }
+    }
+}
+
+/// `{n}` or `{n+}` at the end of a line.
+fn literal_len(line: &[u8]) -> Option<u64> {
+    let body = line.strip_suffix(b"}")?;
+    let open = body.iter().rposition(|&b| b == b'{')?;
+    let digits = &body[open + 1..];
+    let digits = digits.strip_suffix(b"+").unwrap_or(digits);
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// What a tagged IMAP command returned.
+#[derive(Default, Debug)]
+pub struct Answer {
+    /// Untagged lines (literals folded in when kept).
+    pub untagged: Vec<Vec<u8>>,
+    pub untagged_count: u64,
+    pub bytes: u64,
+    /// Octets inside literals only (server-independent, unlike the text around them).
+    pub literal_bytes: u64,
+    pub status: String,
+}
+
+impl Answer {
+    /// The numbers of `* SEARCH` lines.
+    pub fn search_hits(&self) -> usize {
+        self.untagged
+            .iter()
+            .filter(|l| l.starts_with(b"* SEARCH"))
+            .map(|l| l.split(|&b| b == b' ').count().saturating_sub(2))
+            .sum()
+    }
+    /// `* n EXISTS` if present.
+    pub fn exists(&self) -> Option<u64> {
+        self.untagged.iter().find_map(|l| parse_exists(l))
+    }
+}
+
+/// `n` of a `* n EXISTS` line.
+pub fn parse_exists(l: &[u8]) -> Option<u64> {
+    let s = std::str::from_utf8(l).ok()?;
+    let rest = s.strip_prefix("* ")?.strip_suffix(" EXISTS")?;
+    rest.parse().ok()
+}
+
+/// An IMAP client on one connection.
+pub struct Imap {
+    pub c: Conn,
+    tag: u64,
+}
+
+impl Imap {
+    pub async fn connect(port: u16) -> Result<Imap> {
+        let mut c = Conn::plain(port).await?;
+        let g = c.line().await?;
+        if !g.starts_with(b"* OK") {
+            return Err(err(format!("greeting: {}", String::from_utf8_lossy(&g))));
+        }
+        Ok(Imap { c, tag: 0 })
+    }
+
+    pub async fn connect_tls(port: u16, config: Arc<rustls::ClientConfig>) -> Result<Imap> {
+        let mut c = Conn::tls(port, config).await?;
+        let g = c.line().await?;
+        if !g.starts_with(b"* OK") {
+            return Err(err("TLS greeting".into()));
+        }
+        Ok(Imap { c, tag: 0 })
+    }
+
+    /// Sends a command (no literal) and reads to its tagged answer. `keep` keeps untagged lines.
+    pub async fn cmd(&mut self, command: &str, keep: bool) -> Result<Answer> {
+        self.tag += 1;
+        let tag = format!("a{}", self.tag);
+        self.c
+            .send(format!("{tag} {command}\r\n").as_bytes())
+            .await?;
+        self.finish(&tag, keep).await
+    }
+
+    /// Like `cmd`, but a NO/BAD answer is an error.
+    pub async fn ok(&mut self, command: &str, keep: bool) -> Result<Answer> {
+        let a = self.cmd(command, keep).await?;
+        if !a.status.starts_with("OK") {
+            return Err(err(format!("{command} -> {}", a.status)));
+        }
+        Ok(a)
+    }
+
+    async fn finish(&mut self, tag: &str, keep: bool) -> Result<Answer> {
+        let mut a = Answer::default();
+        loop {
+            let (line, bytes, literal_bytes) = self.c.imap_line(keep).await?;
+            a.bytes += bytes;
+            a.literal_bytes += literal_bytes;
+            if line.starts_with(tag.as_bytes()) && line.get(tag.len()) == Some(&b' ') {
+                a.status = String::from_utf8_lossy(&line[tag.len() + 1..]).into_owned();
+                return Ok(a);
+            }
+            a.untagged_count += 1;
+            if keep || line.ends_with(b" EXISTS") {
+                a.untagged.push(line);
+            }
+        }
+    }
+
+    pub async fn login(&mut self, user: &str, password: &str) -> Result<()> {
+        self.ok(&format!("LOGIN {user} {password}"), false).await?;
+        Ok(())
+    }
+
+    /// APPEND with a synchronising literal, as most clients still send it.
+    pub async fn append(&mut self, mailbox: &str, flags: &str, msg: &[u8]) -> Result<Answer> {
+        self.tag += 1;
+        let tag = format!("a{}", self.tag);
+        self.c
+            .send(format!("{tag} APPEND {mailbox} ({flags}) {{{}}}\r\n", msg.len()).as_bytes())
+            .await?;
+        let cont = self.c.line().await?;
+        if !cont.starts_with(b"+") {
+            return Err(err(format!(
+                "APPEND refused: {}",
+                String::from_utf8_lossy(&cont)
+            )));
+        }
+        let mut data = msg.to_vec();
+        data.extend_from_slice(b"\r\n");
+        self.c.send(&data).await?;
+        let a = self.finish(&tag, false).await?;
+        if !a.status.starts_with("OK") {
+            return Err(err(format!("APPEND -> {}", a.status)));
+        }
+        Ok(a)
+    }
+
+    /// Enters IDLE and waits for the continuation.
+    pub async fn idle(&mut self) -> Result<()> {
+        self.tag += 1;
+        let tag = format!("a{}", self.tag);
+        self.c.send(format!("{tag} IDLE\r\n").as_bytes()).await?;
+        loop {
+            let l = self.c.line().await?;
+            if l.starts_with(b"+") {
+                return Ok(());
+            }
+            if l.starts_with(tag.as_bytes()) {
+                return Err(err(format!("IDLE -> {}", String::from_utf8_lossy(&l))));
+            }
+        }
+    }
+}
+
+/// A POP3 client.
+pub struct Pop3 {
+    pub c: Conn,
+}
+
+impl Pop3 {
+    pub async fn connect(port: u16) -> Result<Pop3> {
+        let mut c = Conn::plain(port).await?;
+        let g = c.line().await?;
+        if !g.starts_with(b"+OK") {
+            return Err(err("POP3 greeting".into()));
+        }
+        Ok(Pop3 { c })
+    }
+
+    pub async fn cmd(&mut self, command: &str) -> Result<String> {
+        self.c.send(format!("{command}\r\n").as_bytes()).await?;
+        let l = self.c.line().await?;
+        let s = String::from_utf8_lossy(&l).into_owned();
+        if !s.starts_with("+OK") {
+            return Err(err(format!("{command} -> {s}")));
+        }
+        Ok(s)
+    }
+
+    /// Reads a multi-line answer's body up to the final ".", returning its size in octets.
+    pub async fn multiline(&mut self) -> Result<u64> {
+        let mut total = 0;
+        loop {
+            let l = self.c.line().await?;
+            if l == b"." {
+                return Ok(total);
+            }
+            total += l.len() as u64 + 2;
+        }
+    }
+}
+
+/// An LMTP client.
+pub struct Lmtp {
+    pub c: Conn,
+}
+
+impl Lmtp {
+    pub async fn connect(port: u16) -> Result<Lmtp> {
+        let mut c = Conn::plain(port).await?;
+        let g = c.line().await?;
+        if !g.starts_with(b"220") {
+            return Err(err("LMTP greeting".into()));
+        }
+        let mut l = Lmtp { c };
+        l.c.send(b"LHLO bench.example\r\n").await?;
+        l.reply().await?;
+        Ok(l)
+    }
+
+    /// Reads one (possibly multi-line) reply; an error unless 2xx or 3xx.
+    async fn reply(&mut self) -> Result<String> {
+        loop {
+            let l = self.c.line().await?;
+            let s = String::from_utf8_lossy(&l).into_owned();
+            if s.len() < 4 || s.as_bytes()[3] != b'-' {
+                if !(s.starts_with('2') || s.starts_with('3')) {
+                    return Err(err(format!("LMTP: {s}")));
+                }
+                return Ok(s);
+            }
+        }
+    }
+
+    /// Delivers `msg` (CRLF lines, already dot-stuffed or free of leading dots) to `rcpts`.
+    /// Returns the instant the end of data was sent.
+    pub async fn deliver(&mut self, rcpts: &[String], msg: &[u8]) -> Result<Instant> {
+        let mut head = String::from("MAIL FROM:<bench@example.net>\r\n");
+        for r in rcpts {
+            head.push_str(&format!("RCPT TO:<{r}>\r\n"));
+        }
+        head.push_str("DATA\r\n");
+        // Pipelined like Postfix does (both servers announce PIPELINING).
+        self.c.send(head.as_bytes()).await?;
+        self.reply().await?;
+        for _ in rcpts {
+            self.reply().await?;
+        }
+        self.reply().await?;
+        let mut data = msg.to_vec();
+        data.extend_from_slice(b".\r\n");
+        self.c.send(&data).await?;
+        let sent = Instant::now();
+        for _ in rcpts {
+            self.reply().await?;
+        }
+        Ok(sent)
+    }
+}
+
+/// A rustls client config trusting exactly the benchmark's self-signed certificate.
+pub fn tls_config(cert_pem: &std::path::Path) -> Result<Arc<rustls::ClientConfig>> {
+    use rustls_pki_types::pem::PemObject;
+    let cert = rustls_pki_types::CertificateDer::from_pem_file(cert_pem)?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// A message with CRLF line endings of about `size` bytes, for APPEND and LMTP.
+pub fn small_message(size: usize, n: u64) -> Vec<u8> {
+    let mut m = format!(
+        "From: Bench <bench@example.net>\r\nTo: <user@example.com>\r\nSubject: bench message {n}\r\nMessage-ID: <bench.{n}.{}@example.net>\r\nDate: Sun, 22 Nov 2026 10:00:00 +0100\r\n\r\n",
+        std::process::id()
+    )
+    .into_bytes();
+    let line = b"0123456789 the quick brown fox jumps over the lazy dog 0123456789\r\n";
+    while m.len() + line.len() <= size {
+        m.extend_from_slice(line);
+    }
+    m
+}
+
+/// Percentile (0..=100) of a sample, in the sample's unit.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}

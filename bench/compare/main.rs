@@ -1,0 +1,403 @@
+//! mailcove against Dovecot, side by side on the same machine and the same mail (issue 8).
+//!
+//! Run through `bench/run` (which installs Dovecot, creates the mail user, raises limits and
+//! builds in release mode): `bench/run [--quick] [--json FILE] [--servers mailcove,dovecot]`.
+//!
+//! For each server in turn: a fresh copy (hard links; neither server rewrites a message file) of
+//! the generated corpus, a start on loopback ports, every row in the same order, a stop. The
+//! table's ratio is always "times better for mailcove": Dovecot's time over mailcove's for
+//! durations and memory, mailcove's rate over Dovecot's for throughput; above 1 means mailcove
+//! leads. Cross-checks (message counts, search hits, bytes) must agree between the servers, or
+//! the table says so.
+
+mod client;
+mod corpus;
+mod rows;
+mod servers;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use client::Result;
+use corpus::{CorpusSpec, MailboxSpec, UserSpec};
+use rows::{Measured, Plan};
+use servers::{Kind, Setup};
+
+/// The mail users' password (all but `demo`, whose argon2id hash row 7 verifies).
+const PASSWORD: &str = "benchpw";
+const LMTP_USERS: usize = 8;
+
+struct Args {
+    quick: bool,
+    json: Option<PathBuf>,
+    servers: Vec<Kind>,
+    work: PathBuf,
+    mail_user: String,
+}
+
+fn args() -> Result<Args> {
+    let mut a = Args {
+        quick: false,
+        json: None,
+        servers: vec![Kind::Mailcove, Kind::Dovecot],
+        work: std::env::var_os("BENCH_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-work")),
+        mail_user: std::env::var("BENCH_MAIL_USER").unwrap_or_else(|_| "mcbench".into()),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--quick" => a.quick = true,
+            "--json" => a.json = Some(it.next().ok_or("--json needs a file")?.into()),
+            "--servers" => {
+                a.servers = it
+                    .next()
+                    .ok_or("--servers needs a list")?
+                    .split(',')
+                    .map(|s| match s {
+                        "mailcove" => Ok(Kind::Mailcove),
+                        "dovecot" => Ok(Kind::Dovecot),
+                        other => Err(format!("unknown server {other}")),
+                    })
+                    .collect::<std::result::Result<_, _>>()?;
+            }
+            // cargo bench passes --bench to harness-less benches.
+            "--bench" => {}
+            other => return Err(format!("unknown argument {other}").into()),
+        }
+    }
+    Ok(a)
+}
+
+fn plan(quick: bool) -> Plan {
+    if quick {
+        Plan {
+            big: 10_000,
+            mid: 1_000,
+            pop3: 1_000,
+            reps: 2,
+            secs: 2,
+            idle_conns: 200,
+            idle_push: 1_000,
+            idle_users: 10,
+            mixed_clients: 100,
+            mixed_users: 10,
+            mixed_secs: 4,
+            password: PASSWORD,
+        }
+    } else {
+        Plan {
+            big: 100_000,
+            mid: 10_000,
+            pop3: 10_000,
+            reps: 3,
+            secs: 5,
+            idle_conns: 1_000,
+            idle_push: 10_000,
+            idle_users: 100,
+            mixed_clients: 100,
+            mixed_users: 10,
+            mixed_secs: 15,
+            password: PASSWORD,
+        }
+    }
+}
+
+fn corpus_spec(p: &Plan) -> CorpusSpec {
+    let mb = |name: &'static str, messages, unseen_percent| MailboxSpec {
+        name,
+        messages,
+        with_huge: false,
+        unseen_percent,
+    };
+    // Folder names carry their size; leak the two strings once, they live for the run.
+    let big: &'static str = Box::leak(format!("m{}", p.big).into_boxed_str());
+    let mid: &'static str = Box::leak(format!("m{}", p.mid).into_boxed_str());
+    let mut users = vec![
+        UserSpec {
+            name: "big".into(),
+            mailboxes: vec![
+                mb("INBOX", 20, 50),
+                mb(mid, p.mid, 5),
+                mb(big, p.big, 5),
+                MailboxSpec {
+                    name: "huge",
+                    messages: 10,
+                    with_huge: true,
+                    unseen_percent: 0,
+                },
+            ],
+        },
+        UserSpec {
+            name: "pop".into(),
+            mailboxes: vec![mb("INBOX", p.pop3, 30)],
+        },
+        UserSpec {
+            name: "demo".into(),
+            mailboxes: vec![mb("INBOX", 5, 0)],
+        },
+    ];
+    for i in 0..p.mixed_users {
+        users.push(UserSpec {
+            name: format!("mix{i}"),
+            mailboxes: vec![mb("INBOX", 30, 40)],
+        });
+    }
+    for i in 0..p.idle_users {
+        users.push(UserSpec {
+            name: format!("idle{i}"),
+            mailboxes: vec![mb("INBOX", 5, 20)],
+        });
+    }
+    for i in 0..LMTP_USERS {
+        users.push(UserSpec {
+            name: format!("lmtp{i}"),
+            mailboxes: vec![mb("INBOX", 0, 0)],
+        });
+    }
+    CorpusSpec { users }
+}
+
+fn users_file(path: &Path, spec: &CorpusSpec) -> Result<()> {
+    let params = mailcove::auth::Argon2Params {
+        m_cost_kib: mailcove::limits::DEFAULT_ARGON2_M_COST_KIB,
+        t_cost: mailcove::limits::DEFAULT_ARGON2_T_COST,
+        p_cost: mailcove::limits::DEFAULT_ARGON2_P_COST,
+    };
+    let demo = mailcove::auth::admin::hash_password(b"demo", &params)?;
+    let mut out = String::from("# Generated by bench/compare; both servers read this file.\n");
+    for u in &spec.users {
+        if u.name == "demo" {
+            writeln!(out, "demo:{{ARGON2ID}}{demo}::::::")?;
+        } else {
+            writeln!(out, "{}:{{PLAIN}}{PASSWORD}::::::", u.name)?;
+        }
+    }
+    std::fs::write(path, out)?;
+    Ok(())
+}
+
+fn sh(cmd: &mut Command) -> Result<()> {
+    let st = cmd.status()?;
+    if !st.success() {
+        return Err(format!("{cmd:?} failed: {st}").into());
+    }
+    Ok(())
+}
+
+fn chmod(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    Ok(())
+}
+
+async fn run_server(
+    kind: Kind,
+    a: &Args,
+    p: &Plan,
+    corpus: &Path,
+    users: &Path,
+    tls_dir: &Path,
+) -> Result<Measured> {
+    eprintln!("{}", rows::banner(kind));
+    let dir = a.work.join(kind.name());
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(dir.join("home"))?;
+    let t = Instant::now();
+    sh(Command::new("cp")
+        .arg("-al")
+        .arg(corpus)
+        .arg(dir.join("mail")))?;
+    sh(Command::new("chown")
+        .arg("-R")
+        .arg(format!("{0}:{0}", a.mail_user))
+        .arg(&dir))?;
+    chmod(&dir, 0o755)?;
+    eprintln!("  copied the corpus in {:.1} s", t.elapsed().as_secs_f64());
+    let setup = Setup {
+        dir: &dir,
+        users_file: users,
+        cert: &tls_dir.join("cert.pem"),
+        key: &tls_dir.join("key.pem"),
+        mail_user: &a.mail_user,
+        max_conns: p.idle_push.max(p.idle_conns) + p.mixed_clients,
+    };
+    let s = match kind {
+        Kind::Mailcove => {
+            servers::start_mailcove(&setup, Path::new(env!("CARGO_BIN_EXE_mailcove")))?
+        }
+        Kind::Dovecot => servers::start_dovecot(&setup)?,
+    };
+    let tls = client::tls_config(&tls_dir.join("cert.pem"))?;
+    let mut m = Measured::default();
+    let t = Instant::now();
+    rows::mailbox_rows(&s, p, &mut m).await?;
+    rows::pop3_row(&s, p, &mut m).await?;
+    rows::lmtp_row(&s, p, &mut m).await?;
+    rows::login_row(&s, p, &mut m).await?;
+    rows::mixed_row(&s, p, &mut m).await?;
+    rows::idle_rows(&s, p, tls, &mut m).await?;
+    eprintln!(
+        "  {} rows took {:.0} s",
+        kind.name(),
+        t.elapsed().as_secs_f64()
+    );
+    s.stop();
+    Ok(m)
+}
+
+fn fmt_value(v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(v) if v >= 100.0 => format!("{v:.0}"),
+        Some(v) if v >= 10.0 => format!("{v:.1}"),
+        Some(v) => format!("{v:.2}"),
+    }
+}
+
+fn json_str(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn json_num(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v.is_finite() => format!("{v:.3}"),
+        _ => "null".into(),
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    let a = args()?;
+    let p = plan(a.quick);
+    std::fs::create_dir_all(&a.work)?;
+    chmod(&a.work, 0o755)?;
+    let spec = corpus_spec(&p);
+    let label = format!(
+        "v1 {} {} {} {} {} {}",
+        p.big, p.mid, p.pop3, p.idle_users, p.mixed_users, LMTP_USERS
+    );
+    let corpus_dir = a.work.join(if a.quick {
+        "corpus-quick"
+    } else {
+        "corpus-full"
+    });
+    let t = Instant::now();
+    let written = corpus::ensure(&corpus_dir, &spec, &label)?;
+    let (msgs, bytes) = written
+        .iter()
+        .fold((0, 0), |(m, b), (_, _, w)| (m + w.messages, b + w.bytes));
+    eprintln!(
+        "corpus: {msgs} messages, {:.0} MB, ready in {:.1} s",
+        bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+    let users = a.work.join("users");
+    users_file(&users, &spec)?;
+    chmod(&users, 0o644)?;
+    let tls_dir = a.work.join("tls");
+    std::fs::create_dir_all(&tls_dir)?;
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])?;
+    std::fs::write(tls_dir.join("cert.pem"), cert.cert.pem())?;
+    std::fs::write(tls_dir.join("key.pem"), cert.signing_key.serialize_pem())?;
+    chmod(&tls_dir.join("key.pem"), 0o644)?;
+    let started = Instant::now();
+    let mut results: Vec<(Kind, Measured)> = Vec::new();
+    for kind in &a.servers {
+        let m = run_server(*kind, &a, &p, &corpus_dir, &users, &tls_dir).await?;
+        results.push((*kind, m));
+    }
+    let get = |kind: Kind, key: &str| {
+        results
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .and_then(|(_, m)| m.values.get(key).copied())
+    };
+    let mut table = String::new();
+    let mut json = String::from("[\n");
+    writeln!(
+        table,
+        "\n{:<58} {:>6} {:>10} {:>10} {:>7}",
+        "row", "unit", "mailcove", "dovecot", "ratio"
+    )?;
+    let rows = rows::table(&p);
+    for (i, (key, label, unit, higher)) in rows.iter().enumerate() {
+        let (mc, dc) = (get(Kind::Mailcove, key), get(Kind::Dovecot, key));
+        let ratio = match (mc, dc) {
+            (Some(m), Some(d)) if m > 0.0 && d > 0.0 => Some(if *higher { m / d } else { d / m }),
+            _ => None,
+        };
+        writeln!(
+            table,
+            "{label:<58} {unit:>6} {:>10} {:>10} {:>7}",
+            fmt_value(mc),
+            fmt_value(dc),
+            ratio.map_or("-".into(), |r| format!("{r:.2}x"))
+        )?;
+        writeln!(
+            json,
+            "  {{\"row\": {}, \"key\": {}, \"unit\": {}, \"mailcove\": {}, \"dovecot\": {}, \"ratio\": {}, \"better\": \"{}\"}}{}",
+            json_str(label),
+            json_str(key),
+            json_str(unit),
+            json_num(mc),
+            json_num(dc),
+            json_num(ratio),
+            if *higher { "higher" } else { "lower" },
+            if i + 1 < rows.len() { "," } else { "" }
+        )?;
+    }
+    json.push_str("]\n");
+    writeln!(table, "\ncross-checks (must agree):")?;
+    let mut keys: Vec<&String> = results.iter().flat_map(|(_, m)| m.checks.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for k in keys {
+        let vals: Vec<String> = results
+            .iter()
+            .map(|(kind, m)| {
+                format!(
+                    "{}={}",
+                    kind.name(),
+                    m.checks.get(k).map_or("-", String::as_str)
+                )
+            })
+            .collect();
+        writeln!(table, "  {k:<32} {}", vals.join("  "))?;
+    }
+    writeln!(table, "\nper-server facts:")?;
+    for (kind, m) in &results {
+        for (k, v) in &m.info {
+            writeln!(table, "  {:<9} {k:<32} {v}", kind.name())?;
+        }
+    }
+    writeln!(
+        table,
+        "\n{} run, {} s for the servers; ratio = times better for mailcove.",
+        if a.quick { "quick" } else { "full" },
+        started.elapsed().as_secs()
+    )?;
+    println!("{table}");
+    if let Some(path) = &a.json {
+        std::fs::write(path, json)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,714 @@
+//! The measurements, each the same operation sent the same way to either server.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::client::{Imap, Lmtp, Pop3, Result, parse_exists, percentile, small_message};
+use crate::corpus::{FROM_MARKER, Rng, TEXT_MARKER};
+use crate::servers::{Kind, Running};
+
+/// The sizes of one run (full or quick).
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub big: usize,
+    pub mid: usize,
+    pub pop3: usize,
+    /// Repetitions of warm measurements (the median is reported).
+    pub reps: usize,
+    /// Seconds per throughput case (LMTP, logins).
+    pub secs: u64,
+    /// Connections of the idle-memory rows.
+    pub idle_conns: usize,
+    /// IDLE connections of row 8, spread over `idle_users` users.
+    pub idle_push: usize,
+    pub idle_users: usize,
+    pub mixed_clients: usize,
+    pub mixed_users: usize,
+    pub mixed_secs: u64,
+    pub password: &'static str,
+}
+
+/// Everything measured on one server: row key -> value, plus notes (hit counts) to cross-check.
+#[derive(Default, Debug)]
+pub struct Measured {
+    pub values: BTreeMap<String, f64>,
+    pub checks: BTreeMap<String, String>,
+    /// Facts that legitimately differ between the servers (process counts, RSS).
+    pub info: BTreeMap<String, String>,
+}
+
+impl Measured {
+    fn set(&mut self, key: &str, v: f64) {
+        eprintln!("    {key:<34} {v:>12.2}");
+        self.values.insert(key.to_string(), v);
+    }
+    fn check(&mut self, key: &str, v: impl ToString) {
+        self.checks.insert(key.to_string(), v.to_string());
+    }
+    fn info(&mut self, key: &str, v: impl ToString) {
+        self.info.insert(key.to_string(), v.to_string());
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    percentile(&v, 50.0)
+}
+
+async fn logged_in(port: u16, user: &str, pw: &str) -> Result<Imap> {
+    let mut c = Imap::connect(port).await?;
+    c.login(user, pw).await?;
+    Ok(c)
+}
+
+/// Times `command` on a fresh session that has `mailbox` selected (or nothing, for SELECT).
+async fn timed(
+    port: u16,
+    pw: &str,
+    mailbox: Option<&str>,
+    command: &str,
+) -> Result<(f64, crate::client::Answer)> {
+    let mut c = logged_in(port, "big", pw).await?;
+    if let Some(m) = mailbox {
+        c.ok(&format!("SELECT {m}"), false).await?;
+    }
+    let t = Instant::now();
+    let a = c.ok(command, command.contains("SEARCH")).await?;
+    let took = ms(t.elapsed());
+    let _ = c.cmd("LOGOUT", false).await;
+    Ok((took, a))
+}
+
+/// Rows 1 to 4: the big-mailbox operations.
+pub async fn mailbox_rows(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()> {
+    let port = s.ports.imap;
+    let pw = plan.password;
+    let (mid, big) = (format!("m{}", plan.mid), format!("m{}", plan.big));
+    // Row 1, cold: the first SELECT after the Maildir was written.
+    for (name, n) in [(&mid, plan.mid), (&big, plan.big)] {
+        let (t, a) = timed(port, pw, None, &format!("SELECT {name}")).await?;
+        m.set(&format!("select_{n}_cold"), t);
+        m.check(
+            &format!("select_{n}_exists"),
+            a.exists().map_or("?".into(), |e| e.to_string()),
+        );
+    }
+    for (name, n) in [(&mid, plan.mid), (&big, plan.big)] {
+        let mut v = Vec::new();
+        for _ in 0..plan.reps {
+            v.push(timed(port, pw, None, &format!("SELECT {name}")).await?.0);
+        }
+        m.set(&format!("select_{n}_warm"), median(v));
+    }
+    // Row 2: first (cold) and then warm, each on a fresh session.
+    let n = plan.big;
+    for (key, command) in [
+        (
+            "fetch_fast",
+            "UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)",
+        ),
+        ("fetch_envelope", "FETCH 1:* ENVELOPE"),
+        ("fetch_bodystructure", "FETCH 1:* BODYSTRUCTURE"),
+    ] {
+        let (first, a) = timed(port, pw, Some(&big), command).await?;
+        m.set(&format!("{key}_{n}_first"), first);
+        m.check(&format!("{key}_{n}_answers"), a.untagged_count);
+        let mut v = Vec::new();
+        for _ in 0..plan.reps {
+            v.push(timed(port, pw, Some(&big), command).await?.0);
+        }
+        m.set(&format!("{key}_{n}_warm"), median(v));
+    }
+    // Row 4: searches, first and warm.
+    for (key, command) in [
+        ("search_unseen", "SEARCH UNSEEN".to_string()),
+        ("search_from", format!("SEARCH FROM \"{FROM_MARKER}\"")),
+        ("search_text", format!("SEARCH TEXT \"{TEXT_MARKER}\"")),
+    ] {
+        let (first, a) = timed(port, pw, Some(&big), &command).await?;
+        m.set(&format!("{key}_{n}_first"), first);
+        m.check(&format!("{key}_{n}_hits"), a.search_hits());
+        let mut v = Vec::new();
+        let reps = if key == "search_text" {
+            plan.reps.min(2)
+        } else {
+            plan.reps
+        };
+        for _ in 0..reps {
+            v.push(timed(port, pw, Some(&big), &command).await?.0);
+        }
+        m.set(&format!("{key}_{n}_warm"), median(v));
+    }
+    // Row 3: the 10 MB message is the last one of "huge".
+    let mut c = logged_in(port, "big", pw).await?;
+    let a = c.ok("SELECT huge", false).await?;
+    let last = a.exists().ok_or("no EXISTS for huge")?;
+    for (key, item) in [
+        ("fetch_10mb_body", "BODY.PEEK[]"),
+        ("fetch_10mb_part2", "BODY.PEEK[2]"),
+    ] {
+        let mut v = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..plan.reps + 1 {
+            let t = Instant::now();
+            let a = c.ok(&format!("FETCH {last} {item}"), false).await?;
+            v.push(ms(t.elapsed()));
+            bytes = a.literal_bytes;
+        }
+        v.remove(0);
+        m.set(key, median(v));
+        m.check(&format!("{key}_bytes"), bytes);
+    }
+    Ok(())
+}
+
+/// Row 5: POP3 login, STAT and RETR of every message (one warm-up pass first).
+pub async fn pop3_row(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()> {
+    let mut v = Vec::new();
+    let mut octets = 0;
+    for pass in 0..plan.reps.min(3) + 1 {
+        let t = Instant::now();
+        let mut p = Pop3::connect(s.ports.pop3).await?;
+        p.cmd("USER pop").await?;
+        p.cmd(&format!("PASS {}", plan.password)).await?;
+        let stat = p.cmd("STAT").await?;
+        let count: usize = stat
+            .split(' ')
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .ok_or("bad STAT")?;
+        octets = 0;
+        for i in 1..=count {
+            p.cmd(&format!("RETR {i}")).await?;
+            octets += p.multiline().await?;
+        }
+        p.cmd("QUIT").await?;
+        if pass > 0 {
+            v.push(ms(t.elapsed()));
+        }
+        m.check("pop3_messages", count);
+    }
+    m.set("pop3_retr_all", median(v));
+    m.check("pop3_octets", octets);
+    Ok(())
+}
+
+/// Row 6: LMTP deliveries per second on `conns` connections, `size`-byte messages.
+pub async fn lmtp_row(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()> {
+    for (size, label) in [(4 * 1024, "4k"), (100 * 1024, "100k")] {
+        for conns in [1usize, 8] {
+            let done = Arc::new(AtomicU64::new(0));
+            let stop = Arc::new(AtomicBool::new(false));
+            let mut tasks = Vec::new();
+            for i in 0..conns {
+                let (done, stop) = (Arc::clone(&done), Arc::clone(&stop));
+                let port = s.ports.lmtp;
+                tasks.push(tokio::spawn(async move {
+                    let mut l = Lmtp::connect(port).await?;
+                    let rcpt = vec![format!("lmtp{i}@bench.example")];
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        n += 1;
+                        l.deliver(&rcpt, &small_message(size, n)).await?;
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Result::Ok(())
+                }));
+            }
+            let t = Instant::now();
+            tokio::time::sleep(Duration::from_secs(plan.secs)).await;
+            let count = done.load(Ordering::Relaxed);
+            let secs = t.elapsed().as_secs_f64();
+            stop.store(true, Ordering::Relaxed);
+            for task in tasks {
+                task.await??;
+            }
+            m.set(&format!("lmtp_{label}_{conns}"), count as f64 / secs);
+        }
+    }
+    Ok(())
+}
+
+/// Row 7: LOGIN + LOGOUT per second, four clients at once, argon2id at mailcove's default cost.
+pub async fn login_row(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()> {
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (done, stop) = (Arc::clone(&done), Arc::clone(&stop));
+        let port = s.ports.imap;
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let mut c = Imap::connect(port).await?;
+                c.login("demo", "demo").await?;
+                c.cmd("LOGOUT", false).await?;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            Result::Ok(())
+        }));
+    }
+    let t = Instant::now();
+    tokio::time::sleep(Duration::from_secs(plan.secs)).await;
+    let count = done.load(Ordering::Relaxed);
+    let secs = t.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.await??;
+    }
+    m.set("logins", count as f64 / secs);
+    Ok(())
+}
+
+/// Opens `n` sessions (logged in, INBOX selected) at most 64 at a time.
+async fn open_many(
+    s: &Running,
+    plan: &Plan,
+    n: usize,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<Vec<Imap>> {
+    let sem = Arc::new(tokio::sync::Semaphore::new(64));
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let sem = Arc::clone(&sem);
+        let tls = tls.clone();
+        let (port, imaps) = (s.ports.imap, s.ports.imaps);
+        let user = format!("idle{}", i % plan.idle_users);
+        let pw = plan.password;
+        tasks.push(tokio::spawn(async move {
+            let _permit = sem.acquire_owned().await?;
+            let mut c = match tls {
+                Some(cfg) => Imap::connect_tls(imaps, cfg).await?,
+                None => Imap::connect(port).await?,
+            };
+            c.login(&user, pw).await?;
+            c.ok("SELECT INBOX", false).await?;
+            Result::Ok(c)
+        }));
+    }
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(t.await??);
+    }
+    Ok(out)
+}
+
+async fn settle() {
+    // Let login processes exit and allocators return memory before reading /proc.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+}
+
+/// Row 8: memory per idle connection (plain and TLS), then `idle_push` connections in IDLE:
+/// total memory and the latency from an LMTP delivery to `* n EXISTS` on each connection.
+pub async fn idle_rows(
+    s: &Running,
+    plan: &Plan,
+    tls: Arc<rustls::ClientConfig>,
+    m: &mut Measured,
+) -> Result<()> {
+    for (key, cfg) in [("idle_plain", None), ("idle_tls", Some(tls))] {
+        settle().await;
+        let (before, _, _) = s.memory();
+        let conns = open_many(s, plan, plan.idle_conns, cfg).await?;
+        settle().await;
+        let (after, rss, procs) = s.memory();
+        m.set(
+            &format!("{key}_kib"),
+            after.saturating_sub(before) as f64 / plan.idle_conns as f64,
+        );
+        m.info(&format!("{key}_processes"), procs);
+        m.info(&format!("{key}_rss_kib"), rss);
+        drop(conns);
+    }
+    settle().await;
+    let (before, _, _) = s.memory();
+    let t = Instant::now();
+    let mut conns = open_many(s, plan, plan.idle_push, None).await?;
+    let opened = t.elapsed();
+    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Instant)>();
+    let mut waiters = Vec::new();
+    for (i, mut c) in conns.drain(..).enumerate() {
+        c.idle().await?;
+        let tx = tx.clone();
+        waiters.push(tokio::spawn(async move {
+            loop {
+                let l = c.c.line().await?;
+                if parse_exists(&l).is_some() {
+                    let _ = tx.send((i, Instant::now()));
+                    let _ = c.c.send(b"DONE\r\n").await;
+                    // Keep the connection open until the row ends.
+                    return Result::Ok(c);
+                }
+            }
+        }));
+    }
+    drop(tx);
+    settle().await;
+    let (pss, rss, procs) = s.memory();
+    m.set("idle_push_total_mib", pss as f64 / 1024.0);
+    m.set(
+        "idle_push_kib_per_conn",
+        pss.saturating_sub(before) as f64 / plan.idle_push as f64,
+    );
+    m.info("idle_push_total_rss_mib", rss / 1024);
+    m.info("idle_push_processes", procs);
+    m.info(
+        "idle_push_open_secs",
+        format!("{:.1}", opened.as_secs_f64()),
+    );
+    // One delivery per user, back to back, on one LMTP connection.
+    let mut l = Lmtp::connect(s.ports.lmtp).await?;
+    let mut sent = Vec::with_capacity(plan.idle_users);
+    for u in 0..plan.idle_users {
+        let t = l
+            .deliver(
+                &[format!("idle{u}@bench.example")],
+                &small_message(2048, u as u64),
+            )
+            .await?;
+        sent.push(t);
+    }
+    let mut lat = Vec::with_capacity(plan.idle_push);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while lat.len() < plan.idle_push {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some((i, at))) => {
+                lat.push(ms(at.saturating_duration_since(sent[i % plan.idle_users])))
+            }
+            _ => break,
+        }
+    }
+    m.check(
+        "idle_push_notified",
+        format!("{}/{}", lat.len(), plan.idle_push),
+    );
+    lat.sort_by(f64::total_cmp);
+    m.set("push_p50_ms", percentile(&lat, 50.0));
+    // A connection never notified within the deadline counts as the deadline.
+    let missing = plan.idle_push - lat.len();
+    lat.extend(std::iter::repeat_n(120_000.0, missing));
+    m.set("push_p99_ms", percentile(&lat, 99.0));
+    for w in waiters {
+        w.abort();
+    }
+    Ok(())
+}
+
+/// Row 9: `mixed_clients` clients doing imaptest's default round (LOGIN, LIST, SELECT, FETCH of
+/// all envelopes, FETCH of a body, SEARCH, STORE, STORE \Deleted, EXPUNGE, APPEND, LOGOUT) on
+/// `mixed_users` shared INBOXes. Commands per second and p99 latency of single commands.
+pub async fn mixed_row(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..plan.mixed_clients {
+        let (stop, errors) = (Arc::clone(&stop), Arc::clone(&errors));
+        let port = s.ports.imap;
+        let user = format!("mix{}", i % plan.mixed_users);
+        let pw = plan.password;
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng::new(i as u64 + 1);
+            let mut lat: Vec<(String, f64)> = Vec::new();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let r = mixed_round(port, &user, pw, &mut rng, &mut lat, &mut n).await;
+                if let Err(e) = r
+                    && errors.fetch_add(1, Ordering::Relaxed) < 3
+                {
+                    eprintln!("    mixed: {e}");
+                }
+            }
+            lat
+        }));
+    }
+    let t = Instant::now();
+    tokio::time::sleep(Duration::from_secs(plan.mixed_secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all: Vec<(String, f64)> = Vec::new();
+    for task in tasks {
+        all.extend(task.await?);
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let mut by_verb: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for (verb, l) in &all {
+        by_verb.entry(verb.as_str()).or_default().push(*l);
+    }
+    for (verb, mut v) in by_verb {
+        v.sort_by(f64::total_cmp);
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        m.info(
+            &format!("mixed_{verb}"),
+            format!(
+                "n={} mean={mean:.1} ms p99={:.1} ms",
+                v.len(),
+                percentile(&v, 99.0)
+            ),
+        );
+    }
+    let mut lat: Vec<f64> = all.into_iter().map(|(_, l)| l).collect();
+    lat.sort_by(f64::total_cmp);
+    m.set("mixed_cmds_per_sec", lat.len() as f64 / secs);
+    m.set("mixed_p99_ms", percentile(&lat, 99.0));
+    m.info("mixed_errors", errors.load(Ordering::Relaxed));
+    Ok(())
+}
+
+async fn mixed_round(
+    port: u16,
+    user: &str,
+    pw: &str,
+    rng: &mut Rng,
+    lat: &mut Vec<(String, f64)>,
+    n: &mut u64,
+) -> Result<()> {
+    async fn run(
+        c: &mut Imap,
+        lat: &mut Vec<(String, f64)>,
+        cmd: &str,
+        keep: bool,
+    ) -> Result<crate::client::Answer> {
+        let t = Instant::now();
+        let a = c.cmd(cmd, keep).await?;
+        let verb = cmd.split(' ').next().unwrap_or(cmd).to_string();
+        lat.push((verb, ms(t.elapsed())));
+        Ok(a)
+    }
+    let t = Instant::now();
+    let mut c = Imap::connect(port).await?;
+    c.login(user, pw).await?;
+    lat.push(("LOGIN".into(), ms(t.elapsed())));
+    if rng.chance(50) {
+        run(&mut c, lat, "LIST \"\" *", false).await?;
+    }
+    let a = run(&mut c, lat, "SELECT INBOX", false).await?;
+    let mut exists = a.exists().unwrap_or(0) as usize;
+    let track = |a: &crate::client::Answer, exists: &mut usize| {
+        for l in &a.untagged {
+            if let Some(e) = parse_exists(l) {
+                *exists = e as usize;
+            } else if l.ends_with(b" EXPUNGE") {
+                *exists = exists.saturating_sub(1);
+            }
+        }
+    };
+    if exists > 0 {
+        let a = run(
+            &mut c,
+            lat,
+            "FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)",
+            false,
+        )
+        .await?;
+        track(&a, &mut exists);
+    }
+    if exists > 0 {
+        let a = run(
+            &mut c,
+            lat,
+            &format!("FETCH {} BODY.PEEK[]", 1 + rng.below(exists)),
+            false,
+        )
+        .await?;
+        track(&a, &mut exists);
+    }
+    if rng.chance(50) {
+        let q = if rng.chance(50) {
+            "SEARCH UNSEEN".to_string()
+        } else {
+            format!(
+                "SEARCH FROM \"{}\"",
+                ["anna", "bench", "example"][rng.below(3)]
+            )
+        };
+        let a = run(&mut c, lat, &q, false).await?;
+        track(&a, &mut exists);
+    }
+    if exists > 0 {
+        let lo = 1 + rng.below(exists);
+        let hi = (lo + rng.below(5)).min(exists);
+        let op = if rng.chance(50) { "+" } else { "-" };
+        let flag = ["\\Seen", "\\Flagged", "\\Answered", "$Work"][rng.below(4)];
+        let a = run(
+            &mut c,
+            lat,
+            &format!("STORE {lo}:{hi} {op}FLAGS ({flag})"),
+            false,
+        )
+        .await?;
+        track(&a, &mut exists);
+    }
+    if exists > 0 {
+        let a = run(
+            &mut c,
+            lat,
+            &format!("STORE {} +FLAGS.SILENT (\\Deleted)", 1 + rng.below(exists)),
+            false,
+        )
+        .await?;
+        track(&a, &mut exists);
+        let a = run(&mut c, lat, "EXPUNGE", false).await?;
+        track(&a, &mut exists);
+    }
+    *n += 1;
+    let msg = small_message(1500 + rng.below(6000), *n);
+    let t = Instant::now();
+    c.append("INBOX", "", &msg).await?;
+    lat.push(("APPEND".into(), ms(t.elapsed())));
+    run(&mut c, lat, "LOGOUT", false).await?;
+    Ok(())
+}
+
+/// Row keys in table order: (key, label, unit, higher is better).
+pub fn table(plan: &Plan) -> Vec<(String, String, &'static str, bool)> {
+    let (big, mid) = (plan.big, plan.mid);
+    let mut rows: Vec<(String, String, &'static str, bool)> = Vec::new();
+    let mut r = |k: String, label: String, unit: &'static str, higher: bool| {
+        rows.push((k, label, unit, higher))
+    };
+    for n in [mid, big] {
+        r(
+            format!("select_{n}_cold"),
+            format!("1 SELECT {n} msgs, cold"),
+            "ms",
+            false,
+        );
+        r(
+            format!("select_{n}_warm"),
+            format!("1 SELECT {n} msgs, warm"),
+            "ms",
+            false,
+        );
+    }
+    for (k, label) in [
+        (
+            "fetch_fast",
+            "UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)",
+        ),
+        ("fetch_envelope", "FETCH 1:* ENVELOPE"),
+        ("fetch_bodystructure", "FETCH 1:* BODYSTRUCTURE"),
+    ] {
+        r(
+            format!("{k}_{big}_first"),
+            format!("2 {label}, {big}, first"),
+            "ms",
+            false,
+        );
+        r(
+            format!("{k}_{big}_warm"),
+            format!("2 {label}, {big}, warm"),
+            "ms",
+            false,
+        );
+    }
+    r(
+        "fetch_10mb_body".into(),
+        "3 FETCH BODY[] of the 10 MB message".into(),
+        "ms",
+        false,
+    );
+    r(
+        "fetch_10mb_part2".into(),
+        "3 FETCH BODY[2] (middle part, 5.3 MB)".into(),
+        "ms",
+        false,
+    );
+    for (k, label) in [
+        ("search_unseen", "SEARCH UNSEEN"),
+        ("search_from", "SEARCH FROM"),
+        ("search_text", "SEARCH TEXT"),
+    ] {
+        r(
+            format!("{k}_{big}_first"),
+            format!("4 {label}, {big}, first"),
+            "ms",
+            false,
+        );
+        r(
+            format!("{k}_{big}_warm"),
+            format!("4 {label}, {big}, warm"),
+            "ms",
+            false,
+        );
+    }
+    r(
+        "pop3_retr_all".into(),
+        format!("5 POP3 login, STAT, RETR of all {}", plan.pop3),
+        "ms",
+        false,
+    );
+    for (size, conns) in [("4k", 1), ("4k", 8), ("100k", 1), ("100k", 8)] {
+        r(
+            format!("lmtp_{size}_{conns}"),
+            format!("6 LMTP {size}B messages, {conns} conn"),
+            "msg/s",
+            true,
+        );
+    }
+    r(
+        "logins".into(),
+        "7 LOGIN+LOGOUT, argon2id m=19456 t=2".into(),
+        "/s",
+        true,
+    );
+    r(
+        "idle_plain_kib".into(),
+        "8 memory per idle plain connection".into(),
+        "KiB",
+        false,
+    );
+    r(
+        "idle_tls_kib".into(),
+        "8 memory per idle TLS connection".into(),
+        "KiB",
+        false,
+    );
+    r(
+        "idle_push_total_mib".into(),
+        format!("8 total memory, {} IDLE connections", plan.idle_push),
+        "MiB",
+        false,
+    );
+    r(
+        "idle_push_kib_per_conn".into(),
+        "8 memory per IDLE connection".into(),
+        "KiB",
+        false,
+    );
+    r(
+        "push_p50_ms".into(),
+        "8 LMTP -> EXISTS latency p50".into(),
+        "ms",
+        false,
+    );
+    r(
+        "push_p99_ms".into(),
+        "8 LMTP -> EXISTS latency p99".into(),
+        "ms",
+        false,
+    );
+    r(
+        "mixed_cmds_per_sec".into(),
+        format!("9 mixed load, {} clients", plan.mixed_clients),
+        "cmd/s",
+        true,
+    );
+    r(
+        "mixed_p99_ms".into(),
+        "9 mixed load, p99 latency".into(),
+        "ms",
+        false,
+    );
+    rows
+}
+
+/// Which server this is, for log lines.
+pub fn banner(kind: Kind) -> String {
+    format!("== {} ==", kind.name())
+}
