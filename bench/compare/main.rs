@@ -33,6 +33,9 @@ struct Args {
     quick: bool,
     json: Option<PathBuf>,
     servers: Vec<Kind>,
+    /// Row groups to run (select, fetch, search, huge, pop3, lmtp, login, mixed, idle); all
+    /// when absent.
+    rows: Option<Vec<String>>,
     work: PathBuf,
     mail_user: String,
 }
@@ -42,6 +45,7 @@ fn args() -> Result<Args> {
         quick: false,
         json: None,
         servers: vec![Kind::Mailcove, Kind::Dovecot],
+        rows: None,
         work: std::env::var_os("BENCH_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-work")),
@@ -63,6 +67,15 @@ fn args() -> Result<Args> {
                         other => Err(format!("unknown server {other}")),
                     })
                     .collect::<std::result::Result<_, _>>()?;
+            }
+            "--rows" => {
+                a.rows = Some(
+                    it.next()
+                        .ok_or("--rows needs a list")?
+                        .split(',')
+                        .map(String::from)
+                        .collect(),
+                );
             }
             // cargo bench passes --bench to harness-less benches.
             "--bench" => {}
@@ -236,12 +249,34 @@ async fn run_server(
     let tls = client::tls_config(&tls_dir.join("cert.pem"))?;
     let mut m = Measured::default();
     let t = Instant::now();
-    rows::mailbox_rows(&s, p, &mut m).await?;
-    rows::pop3_row(&s, p, &mut m).await?;
-    rows::lmtp_row(&s, p, &mut m).await?;
-    rows::login_row(&s, p, &mut m).await?;
-    rows::mixed_row(&s, p, &mut m).await?;
-    rows::idle_rows(&s, p, tls, &mut m).await?;
+    let want = |g: &str| a.rows.as_ref().is_none_or(|r| r.iter().any(|x| x == g));
+    if want("select") {
+        rows::select_rows(&s, p, &mut m).await?;
+    }
+    if want("fetch") {
+        rows::fetch_rows(&s, p, &mut m).await?;
+    }
+    if want("search") {
+        rows::search_rows(&s, p, &mut m).await?;
+    }
+    if want("huge") {
+        rows::huge_rows(&s, p, &mut m).await?;
+    }
+    if want("pop3") {
+        rows::pop3_row(&s, p, &mut m).await?;
+    }
+    if want("lmtp") {
+        rows::lmtp_row(&s, p, &mut m).await?;
+    }
+    if want("login") {
+        rows::login_row(&s, p, &mut m).await?;
+    }
+    if want("mixed") {
+        rows::mixed_row(&s, p, &mut m).await?;
+    }
+    if want("idle") {
+        rows::idle_rows(&s, p, tls, &mut m).await?;
+    }
     eprintln!(
         "  {} rows took {:.0} s",
         kind.name(),

@@ -87,8 +87,8 @@ async fn timed(
     Ok((took, a))
 }
 
-/// Rows 1 to 4: the big-mailbox operations.
-pub async fn mailbox_rows(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()> {
+/// Row 1: SELECT of the two big mailboxes, first cold, then warm.
+pub async fn select_rows(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()> {
     let port = s.ports.imap;
     let pw = plan.password;
     let (mid, big) = (format!("m{}", plan.mid), format!("m{}", plan.big));
@@ -108,8 +108,13 @@ pub async fn mailbox_rows(s: &Running, plan: &Plan, m: &mut Measured) -> Result<
         }
         m.set(&format!("select_{n}_warm"), median(v));
     }
-    // Row 2: first (cold) and then warm, each on a fresh session.
-    let n = plan.big;
+    Ok(())
+}
+
+/// Row 2: FETCH of every message's metadata, envelope and structure; first, then warm.
+pub async fn fetch_rows(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()> {
+    let (port, pw, n) = (s.ports.imap, plan.password, plan.big);
+    let big = format!("m{n}");
     for (key, command) in [
         (
             "fetch_fast",
@@ -127,6 +132,13 @@ pub async fn mailbox_rows(s: &Running, plan: &Plan, m: &mut Measured) -> Result<
         }
         m.set(&format!("{key}_{n}_warm"), median(v));
     }
+    Ok(())
+}
+
+/// Row 4: searches over the big mailbox, first and warm.
+pub async fn search_rows(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()> {
+    let (port, pw, n) = (s.ports.imap, plan.password, plan.big);
+    let big = format!("m{n}");
     // Row 4: searches, first and warm.
     for (key, command) in [
         ("search_unseen", "SEARCH UNSEEN".to_string()),
@@ -147,7 +159,12 @@ pub async fn mailbox_rows(s: &Running, plan: &Plan, m: &mut Measured) -> Result<
         }
         m.set(&format!("{key}_{n}_warm"), median(v));
     }
-    // Row 3: the 10 MB message is the last one of "huge".
+    Ok(())
+}
+
+/// Row 3: the 10 MB message (the last one of "huge"), whole and its middle part.
+pub async fn huge_rows(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()> {
+    let (port, pw) = (s.ports.imap, plan.password);
     let mut c = logged_in(port, "big", pw).await?;
     let a = c.ok("SELECT huge", false).await?;
     let last = a.exists().ok_or("no EXISTS for huge")?;
