@@ -142,7 +142,7 @@ pub fn start_mailcove(s: &Setup, bin: &Path) -> Result<Running> {
          [[listener]]\nprotocol = \"lmtp\"\naddress = \"127.0.0.1:{}\"\n\n\
          [tls]\ncertificate = \"{}\"\nkey = \"{}\"\ngenerate_self_signed = true\n\n\
          [mail]\nlocation = \"{d}/mail/%n\"\nfsync = true\n\n\
-         [auth]\nusers_file = \"{}\"\nallow_plaintext_schemes = true\nhash_queue = 100000\n\n\
+         [auth]\nusers_file = \"{}\"\nhash_queue = 100000\n\n\
          [limits]\nmax_connections = {conns}\nmax_connections_per_ip = {conns}\nmax_userip_connections = {conns}\n\n\
          [logging]\nlevel = \"warn\"\n",
         ports.imap,
