@@ -241,3 +241,10 @@ pub const LMTP_MAX_BAD_COMMANDS: u32 = 20;
 /// one hashing thread, so other addresses still log in at once (`hash_threads` is at least 2 by
 /// default on any multi-core machine).
 pub const MAX_AUTH_HASHES_PER_ADDRESS: usize = 1;
+
+// ---- allocator ----
+
+/// Allocations at least this large are mmapped by glibc and returned to the kernel when freed
+/// (`server::alloc`). 256 KiB keeps small, frequent allocations in the arenas, where they are
+/// fast, and sends password-hash memory and message-sized buffers back after use.
+pub const MALLOC_MMAP_THRESHOLD_BYTES: usize = 256 * 1024;

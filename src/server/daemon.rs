@@ -31,6 +31,7 @@ pub fn run(config_path: &Path) -> ExitCode {
         }
     };
     let log = logging::init(&config.logging);
+    super::alloc::tune();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,6 +1,7 @@
 //! The daemon: listeners, connection admission, TLS, and handing each connection to its protocol
 //! session. Shutdown is a token passed in, so tests and the signal handler stop it the same way.
 
+pub mod alloc;
 pub mod conn;
 pub mod daemon;
 pub mod login;
