@@ -191,11 +191,9 @@ pub const SEARCH_BATCH: usize = 256;
 /// reach the cache's per-entry limit, so the batch stays small enough to bound what one lookup
 /// holds in memory.
 pub const FETCH_BATCH_MESSAGES: usize = 64;
-/// Output FETCH lets accumulate before writing it to the client; also the size of the converted
-/// chunks a streamed body is sent in.
+/// Output FETCH lets accumulate before writing it to the client; a streamed section that fits
+/// in what is left of it is queued rather than written on its own.
 pub const FETCH_FLUSH_BYTES: usize = 64 * 1024;
-/// Bytes read from a message file at a time while streaming a body.
-pub const FETCH_READ_CHUNK: usize = 64 * 1024;
 /// Mailbox states kept in memory after their last view closed (LRU), so
 /// repeated deliveries or STATUS do not reload an index each time. A
 /// 100,000-message state is ~15 MB, so this bounds idle memory.
@@ -205,9 +203,6 @@ pub const MAILBOX_STATE_CACHE: usize = 16;
 pub const OWN_NAMES_MAX: usize = 16_384;
 // ---- pop3 ----
 
-/// Bytes read from a message file per step while streaming RETR/TOP: large enough for few
-/// system calls, small enough that a session streaming a 50 MB message stays light.
-pub const POP3_STREAM_CHUNK: usize = 64 * 1024;
 /// A LIST/UIDL answer is flushed whenever this many bytes are queued, so its memory does not
 /// grow with the maildrop.
 pub const POP3_LISTING_FLUSH: usize = 64 * 1024;
@@ -248,3 +243,12 @@ pub const MAX_AUTH_HASHES_PER_ADDRESS: usize = 1;
 /// (`server::alloc`). 256 KiB keeps small, frequent allocations in the arenas, where they are
 /// fast, and sends password-hash memory and message-sized buffers back after use.
 pub const MALLOC_MMAP_THRESHOLD_BYTES: usize = 256 * 1024;
+
+// ---- streaming message bodies (FETCH BODY[...], POP3 RETR/TOP) ----
+
+/// Bytes of a message file read and converted per step on a blocking thread
+/// (`storage::stream`). Each step is one thread hop, so larger chunks mean fewer hops, but a
+/// stream holds one read buffer and two converted ones of about this size: 3 x 128 KiB per
+/// connection streaming a body, below the allocator's mmap threshold so the buffers come from
+/// the arenas without page faults.
+pub const MESSAGE_STREAM_CHUNK: usize = 128 * 1024;

@@ -64,29 +64,55 @@ impl LfToCrlf {
     }
 
     /// Converts one chunk, appending the windowed output to `out`.
+    ///
+    /// Lines before the window are only measured; from the window's start on, the chunk is
+    /// copied in runs between bare LFs (found with `memchr`), so CRLF input is one copy and LF
+    /// input one copy per line, and the part past the window's end is cut off afterwards.
     pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
         let mut rest = chunk;
-        while !rest.is_empty() && !self.is_done() {
-            match rest.iter().position(|&b| b == b'\n') {
-                None => {
-                    self.emit(rest, out);
-                    self.prev_cr = rest.last() == Some(&b'\r');
-                    return;
-                }
+        while self.vpos < self.start && !rest.is_empty() {
+            let (line, lf, tail) = match memchr::memchr(b'\n', rest) {
                 Some(i) => {
                     let (line, tail) = rest.split_at(i);
-                    let cr_before = match line.last() {
-                        Some(&b) => b == b'\r',
-                        None => self.prev_cr,
-                    };
-                    self.emit(line, out);
-                    if !cr_before {
-                        self.emit(b"\r", out);
-                    }
-                    self.emit(b"\n", out);
-                    self.prev_cr = false;
-                    rest = tail.get(1..).unwrap_or(&[]);
+                    (line, true, tail.get(1..).unwrap_or_default())
                 }
+                None => (rest, false, &[][..]),
+            };
+            let cr_before = line.last().map_or(self.prev_cr, |&b| b == b'\r');
+            let add_cr = lf && !cr_before;
+            let vlen = line.len() as u64 + u64::from(lf) + u64::from(add_cr);
+            if self.vpos + vlen <= self.start {
+                self.vpos += vlen;
+            } else {
+                // The window starts inside this line.
+                self.emit(line, out);
+                if add_cr {
+                    self.emit(b"\r", out);
+                }
+                if lf {
+                    self.emit(b"\n", out);
+                }
+            }
+            self.prev_cr = !lf && cr_before;
+            rest = tail;
+        }
+        if rest.is_empty() || self.is_done() {
+            return;
+        }
+        let mark = out.len();
+        self.prev_cr = convert(rest, self.prev_cr, out);
+        let produced = (out.len() - mark) as u64;
+        let room = self.end - self.vpos;
+        if produced > room {
+            out.truncate(mark + usize::try_from(room).unwrap_or(usize::MAX));
+        }
+        self.vpos += produced;
+        if let Some(with) = self.nul
+            && let Some(sent) = out.get_mut(mark..)
+            && memchr::memchr(0, sent).is_some()
+        {
+            for b in sent.iter_mut().filter(|b| **b == 0) {
+                *b = with;
             }
         }
     }
@@ -108,6 +134,29 @@ impl LfToCrlf {
             }
         }
         self.vpos = to;
+    }
+}
+
+/// Appends `input` to `out` with every bare LF made CRLF; `prev_cr` says whether the byte before
+/// `input` was CR. Returns whether the last byte of `input` is CR.
+fn convert(input: &[u8], prev_cr: bool, out: &mut Vec<u8>) -> bool {
+    out.reserve(input.len());
+    let mut from = 0;
+    for i in memchr::memchr_iter(b'\n', input) {
+        let cr_before = match i.checked_sub(1) {
+            Some(p) => input.get(p) == Some(&b'\r'),
+            None => prev_cr,
+        };
+        if !cr_before {
+            out.extend_from_slice(input.get(from..i).unwrap_or_default());
+            out.extend_from_slice(b"\r\n");
+            from = i + 1;
+        }
+    }
+    out.extend_from_slice(input.get(from..).unwrap_or_default());
+    match input.last() {
+        Some(&b) => b == b'\r',
+        None => prev_cr,
     }
 }
 
@@ -172,6 +221,56 @@ mod tests {
             .replace_nul(0x80)
             .feed(b"a\0b\n", &mut out);
         assert_eq!(out, b"\x80b");
+    }
+
+    /// The plain definition: every LF not preceded by CR gains one, NUL becomes 0x80.
+    fn reference(input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut prev = 0u8;
+        for &b in input {
+            if b == b'\n' && prev != b'\r' {
+                out.push(b'\r');
+            }
+            out.push(if b == 0 { 0x80 } else { b });
+            prev = b;
+        }
+        out
+    }
+
+    #[test]
+    fn random_inputs_windows_and_chunkings_match_the_definition() {
+        // A small xorshift generator: deterministic, no dependency.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let alphabet = b"\n\r\0.ab";
+        for round in 0..300 {
+            let len = (next() % 200) as usize;
+            let input: Vec<u8> = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            let expected = reference(&input);
+            let total = expected.len() as u64;
+            let start = next() % (total + 3);
+            let wlen = next() % (total + 3);
+            let (ws, wl) = partial_window(total, start, wlen);
+            let chunk = 1 + (next() % 17) as usize;
+            let mut c = LfToCrlf::with_window(ws, wl).replace_nul(0x80);
+            let mut out = Vec::new();
+            for piece in input.chunks(chunk) {
+                c.feed(piece, &mut out);
+            }
+            let want = &expected[ws as usize..(ws + wl) as usize];
+            assert_eq!(
+                out, want,
+                "round {round}: {input:?} window {ws}+{wl} chunk {chunk}"
+            );
+            assert_eq!(virtual_len(&input), total);
+        }
     }
 
     #[test]

@@ -10,12 +10,11 @@
 //!   (as in Dovecot; MTAs never store such messages, IMAP APPEND can).
 //! - UIDLs are `%08X%08X` of UID and UIDVALIDITY, Dovecot's default `pop3_uidl_format = %08Xu%08Xv`,
 //!   so clients moving from Dovecot (whose UIDs storage adopts) do not download everything again.
-//! - RETR and TOP stream the file in [`limits::POP3_STREAM_CHUNK`] pieces through [`DotStuffer`];
-//!   a message is never loaded whole.
+//! - RETR and TOP stream the file in [`limits::MESSAGE_STREAM_CHUNK`] pieces through
+//!   [`DotStuffer`] (`storage::stream`); a message is never loaded whole.
 
 use std::sync::Arc;
 
-use tokio::io::AsyncReadExt;
 use tracing::warn;
 
 use super::response::Pop3Error;
@@ -24,6 +23,7 @@ use crate::config::{Config, Pop3DeletePolicy};
 use crate::limits;
 use crate::server::Shared;
 use crate::server::conn::Conn;
+use crate::storage::stream::{Convert, Pump, StreamBuffers};
 use crate::storage::{
     MessageFile, OpenOptions, Pop3Lock, StorageError, StoreOp, StoreRequest, SystemFlags,
     UserStore, View,
@@ -115,6 +115,8 @@ pub struct Maildrop {
     uidvalidity: u32,
     policy: Policy,
     mark_seen: bool,
+    /// Buffers RETR and TOP reuse from one message to the next.
+    bufs: StreamBuffers,
     _store: Arc<dyn UserStore>,
     _lock: Pop3Lock,
 }
@@ -168,6 +170,7 @@ impl Maildrop {
             view,
             policy,
             mark_seen: cfg.pop3.mark_seen_on_retr,
+            bufs: StreamBuffers::new(),
             _store: store,
             _lock: lock,
         })
@@ -245,35 +248,51 @@ impl Maildrop {
     /// RETR (`top` None) or TOP: streams `file` (of message `n`) dot-stuffed with CRLF line ends,
     /// then the terminating `.` line. The positive status line must already be queued. A read
     /// error midway cannot become an `-ERR` any more, so it ends the connection.
+    ///
+    /// The file is read to its end, whatever size storage recorded. A message that fits in what
+    /// is left of [`limits::POP3_LISTING_FLUSH`] is queued whole with its status line and
+    /// terminator, so a small RETR is one read on a blocking thread and one write to the client.
     pub async fn send(
         &mut self,
         conn: &mut Conn,
         n: u32,
-        mut file: MessageFile,
+        file: MessageFile,
         top: Option<u64>,
     ) -> Result<(), Pop3Error> {
         let uid = file.uid;
-        let mut stuffer = DotStuffer::new(top);
-        let mut buf = vec![0u8; limits::POP3_STREAM_CHUNK];
-        let mut out = Vec::with_capacity(limits::POP3_STREAM_CHUNK + limits::POP3_STREAM_CHUNK / 8);
+        // One byte more than the recorded size, so a message of that size is read in one step
+        // that also finds the end of the file.
+        let chunk = usize::try_from(file.phys_size.saturating_add(1))
+            .unwrap_or(usize::MAX)
+            .min(limits::MESSAGE_STREAM_CHUNK);
+        let mut pump = Pump::start(
+            file.shared,
+            0,
+            u64::MAX,
+            chunk,
+            DotStuffer::new(top),
+            &mut self.bufs,
+        );
         loop {
-            let read = file.file.read(&mut buf).await.map_err(|e| {
-                warn!(uid, error = %e, "reading message failed");
-                Pop3Error::Io
-            })?;
-            let Some(chunk) = buf.get(..read).filter(|c| !c.is_empty()) else {
-                break;
+            let out = match pump.next().await {
+                Ok(Some(out)) => out,
+                Ok(None) => break,
+                Err(e) => {
+                    warn!(uid, error = %e, "reading message failed");
+                    return Err(Pop3Error::Io);
+                }
             };
-            out.clear();
-            let done = stuffer.feed(chunk, &mut out);
-            conn.send_direct(&out).await?;
-            if done {
-                break;
+            if conn.out().len() + out.len() <= limits::POP3_LISTING_FLUSH {
+                conn.queue(&out);
+            } else {
+                conn.send_direct(&out).await?;
             }
+            pump.recycle(out);
         }
-        out.clear();
-        stuffer.finish(&mut out);
-        conn.queue(&out);
+        if let Some(stuffer) = pump.converter() {
+            stuffer.finish(conn.out());
+        }
+        pump.finish(&mut self.bufs);
         if top.is_none()
             && let Some(e) = self.entries.get_mut((n as usize).wrapping_sub(1))
         {
@@ -339,6 +358,12 @@ pub fn uidl(uid: u32, uidvalidity: u32) -> String {
     format!("{uid:08X}{uidvalidity:08X}")
 }
 
+impl Convert for DotStuffer {
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> bool {
+        DotStuffer::feed(self, chunk, out)
+    }
+}
+
 /// Turns stored bytes into a POP3 multi-line body: bare LF becomes CRLF, a line starting with `.`
 /// gets another `.` (RFC 1939 3), and TOP stops after the header and `n` body lines.
 pub struct DotStuffer {
@@ -368,45 +393,51 @@ impl DotStuffer {
         }
     }
 
-    /// Converts `chunk` into `out`; returns true once TOP has everything it needs.
+    /// Converts `chunk` into `out`; returns true once TOP has everything it needs. Lines are
+    /// found with `memchr` and copied whole.
     pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> bool {
-        for &b in chunk {
+        out.reserve(chunk.len());
+        let mut rest = chunk;
+        while let Some(&first) = rest.first() {
             if self.done {
                 return true;
             }
             if self.at_line_start {
-                if !self.in_header
-                    && let Some(0) = self.body_lines_left
-                {
+                if !self.in_header && self.body_lines_left == Some(0) {
                     self.done = true;
                     return true;
                 }
-                if b == b'.' {
+                if first == b'.' {
                     out.push(b'.');
                 }
                 self.at_line_start = false;
                 self.line_empty = true;
             }
-            match b {
-                b'\n' => {
-                    if !self.prev_cr {
-                        out.push(b'\r');
-                    }
-                    out.push(b'\n');
-                    self.end_of_line();
+            let (line, lf, tail) = match memchr::memchr(b'\n', rest) {
+                Some(i) => {
+                    let (line, tail) = rest.split_at(i);
+                    (line, true, tail.get(1..).unwrap_or_default())
                 }
-                b'\r' => {
+                None => (rest, false, &[][..]),
+            };
+            out.extend_from_slice(line);
+            // Only the header's end needs to know whether a line is empty (CRs aside).
+            if self.in_header && line.iter().any(|&b| b != b'\r') {
+                self.line_empty = false;
+            }
+            let cr_before = line.last().map_or(self.prev_cr, |&b| b == b'\r');
+            if lf {
+                // A bare CR inside a line is sent as it is, like any other byte.
+                if !cr_before {
                     out.push(b'\r');
                 }
-                // A bare CR inside a line is sent as it is, like any other byte.
-                _ => {
-                    out.push(b);
-                    self.line_empty = false;
-                }
+                out.push(b'\n');
+                self.end_of_line();
             }
-            self.prev_cr = b == b'\r';
+            self.prev_cr = !lf && cr_before;
             self.wrote_any = true;
-            self.ends_with_newline = b == b'\n';
+            self.ends_with_newline = lf;
+            rest = tail;
         }
         self.done
     }
@@ -457,6 +488,78 @@ mod tests {
         let want = b"Subject: x\r\n\r\n..hidden\r\nline\r\n...two\r\nlast\r\n.\r\n".to_vec();
         for chunk in 1..input.len() + 1 {
             assert_eq!(stuff(input, None, chunk), want, "chunk {chunk}");
+        }
+    }
+
+    /// The byte-at-a-time definition the line-wise `feed` must match.
+    fn reference(input: &[u8], top: Option<u64>) -> Vec<u8> {
+        let mut out = Vec::new();
+        let (mut at_start, mut prev_cr, mut in_header, mut empty) = (true, false, true, true);
+        let mut left = top;
+        let mut last = None;
+        for &b in input {
+            if at_start {
+                if !in_header && left == Some(0) {
+                    out.extend_from_slice(b".\r\n");
+                    return out;
+                }
+                if b == b'.' {
+                    out.push(b'.');
+                }
+                at_start = false;
+                empty = true;
+            }
+            if b == b'\n' {
+                if !prev_cr {
+                    out.push(b'\r');
+                }
+                at_start = true;
+                if in_header {
+                    in_header = !empty;
+                } else if let Some(n) = left.as_mut() {
+                    *n = n.saturating_sub(1);
+                }
+            } else if b != b'\r' {
+                empty = false;
+            }
+            out.push(b);
+            prev_cr = b == b'\r';
+            last = Some(b);
+        }
+        match last {
+            Some(b'\n') | None => {}
+            Some(b'\r') => out.push(b'\n'),
+            Some(_) => out.extend_from_slice(b"\r\n"),
+        }
+        out.extend_from_slice(b".\r\n");
+        out
+    }
+
+    #[test]
+    fn random_inputs_and_chunkings_match_the_definition() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let alphabet = b"\n\n\r..ab";
+        for round in 0..500 {
+            let len = (next() % 120) as usize;
+            let input: Vec<u8> = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            let top = match next() % 3 {
+                0 => None,
+                _ => Some(next() % 5),
+            };
+            let chunk = 1 + (next() % 13) as usize;
+            assert_eq!(
+                stuff(&input, top, chunk),
+                reference(&input, top),
+                "round {round}: {input:?} top {top:?} chunk {chunk}"
+            );
         }
     }
 

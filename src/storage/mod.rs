@@ -35,6 +35,7 @@
 pub mod maildir;
 mod msglist;
 pub mod names;
+pub mod stream;
 mod view;
 
 use std::ops::Range;
@@ -479,6 +480,9 @@ pub struct MessageFile {
     pub virt_size: u64,
     /// The file, positioned at offset 0.
     pub file: tokio::fs::File,
+    /// The same open file (a second descriptor) for positional reads on blocking threads, which
+    /// share no cursor with `file`: what [`stream::Pump`] streams from.
+    pub shared: std::sync::Arc<std::fs::File>,
 }
 
 impl MessageFile {

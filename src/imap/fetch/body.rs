@@ -1,10 +1,12 @@
 //! Writing one body-section item: resolving the section, applying `<origin.count>`, and sending
 //! the octets as a literal whose announced length is exactly what follows.
 //!
-//! Ranges of the stored file are streamed: read in chunks, converted LF→CRLF (NUL→0x80, since
-//! IMAP literals may not carry NUL) and written with [`Conn::send_direct`] whenever the converted
-//! bytes pass [`FETCH_FLUSH_BYTES`], so memory stays at two chunk buffers however large the body
-//! is, and a client that stops reading blocks the write until the connection's write timeout.
+//! Ranges of the stored file are streamed with [`Pump`]: chunks of [`MESSAGE_STREAM_CHUNK`] are
+//! read and converted LF→CRLF (NUL→0x80, since IMAP literals may not carry NUL) on a blocking
+//! thread, the next chunk while the current one is written, so memory stays at three chunk
+//! buffers however large the body is, and a client that stops reading blocks the write until the
+//! connection's write timeout. A section small enough to join the queued output (a small message,
+//! the end of a big one) is queued with the rest of the response instead of written on its own.
 //! HEADER.FIELDS[.NOT] results are small and built in memory.
 //!
 //! Once a literal's length is on the wire the octets must follow; if the file then ends early or
@@ -15,9 +17,10 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::plan::SectionItem;
 use crate::imap::proto::encode::FetchResponse;
-use crate::limits::{FETCH_FLUSH_BYTES, FETCH_READ_CHUNK};
+use crate::limits::{FETCH_FLUSH_BYTES, MESSAGE_STREAM_CHUNK};
 use crate::mime::{ByteRange, LfToCrlf, MessageInfo, SectionPlan, header_fields, partial_window};
 use crate::server::conn::Conn;
+use crate::storage::stream::{Convert, Pump, StreamBuffers};
 use crate::storage::{MessageFile, StorageError};
 
 /// IMAP literals may not hold NUL (RFC 3501 `CHAR8`); Dovecot sends 0x80 instead, which keeps
@@ -26,16 +29,14 @@ const NUL_REPLACEMENT: u8 = 0x80;
 
 /// Buffers reused for every section of one FETCH command.
 pub struct Scratch {
-    read: Vec<u8>,
-    conv: Vec<u8>,
+    bufs: StreamBuffers,
 }
 
 impl Scratch {
-    /// Empty buffers; they grow to one read chunk and about twice that for converted output.
+    /// Empty buffers; they grow to one read chunk and two converted ones.
     pub fn new() -> Self {
         Scratch {
-            read: Vec::new(),
-            conv: Vec::new(),
+            bufs: StreamBuffers::new(),
         }
     }
 }
@@ -159,6 +160,13 @@ async fn read_range(file: &mut MessageFile, range: ByteRange) -> Result<Vec<u8>,
     Ok(out)
 }
 
+impl Convert for LfToCrlf {
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> bool {
+        LfToCrlf::feed(self, chunk, out);
+        self.is_done()
+    }
+}
+
 /// Streams virtual bytes `[start, start + len)` of a physical range after the literal prefix
 /// already queued in `conn`.
 async fn stream_range(
@@ -172,46 +180,38 @@ async fn stream_range(
 ) -> Result<(), SectionError> {
     let uid = file.uid;
     let broken = |what: String| SectionError::Broken(format!("UID {uid}: {what}"));
-    file.file
-        .seek(std::io::SeekFrom::Start(range.start))
-        .await
-        .map_err(|e| broken(format!("seek failed: {e}")))?;
-    scratch.read.resize(FETCH_READ_CHUNK, 0);
-    scratch.conv.clear();
-    let mut conv = LfToCrlf::with_window(start, len).replace_nul(NUL_REPLACEMENT);
-    let mut left = range.len();
+    let conv = LfToCrlf::with_window(start, len).replace_nul(NUL_REPLACEMENT);
+    let mut pump = Pump::start(
+        file.shared.clone(),
+        range.start,
+        range.end,
+        MESSAGE_STREAM_CHUNK,
+        conv,
+        &mut scratch.bufs,
+    );
     let mut sent = 0u64;
-    while left > 0 && !conv.is_done() {
-        let want = usize::try_from(left)
-            .unwrap_or(usize::MAX)
-            .min(scratch.read.len());
-        let buf = scratch.read.get_mut(..want).unwrap_or_default();
-        let n = file
-            .file
-            .read(buf)
-            .await
-            .map_err(|e| broken(format!("read failed: {e}")))?;
-        if n == 0 {
-            break;
-        }
-        left -= n as u64;
-        conv.feed(scratch.read.get(..n).unwrap_or_default(), &mut scratch.conv);
-        if scratch.conv.len() >= FETCH_FLUSH_BYTES {
+    loop {
+        let chunk = match pump.next().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(e) => return Err(broken(format!("read failed: {e}"))),
+        };
+        sent += chunk.len() as u64;
+        if conn.out().len() + chunk.len() <= FETCH_FLUSH_BYTES {
+            conn.out().extend_from_slice(&chunk);
+        } else {
             *committed = true;
-            sent += scratch.conv.len() as u64;
-            conn.send_direct(&scratch.conv)
+            conn.send_direct(&chunk)
                 .await
                 .map_err(|e| broken(format!("client write failed: {e}")))?;
-            scratch.conv.clear();
         }
+        pump.recycle(chunk);
     }
-    sent += scratch.conv.len() as u64;
+    pump.finish(&mut scratch.bufs);
     if sent != len {
         return Err(broken(format!(
             "message file gave {sent} octets where {len} were announced"
         )));
     }
-    conn.out().extend_from_slice(&scratch.conv);
-    scratch.conv.clear();
     Ok(())
 }

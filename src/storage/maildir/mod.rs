@@ -1144,7 +1144,12 @@ impl MailboxHandle for MaildirMailbox {
                         return Err(StorageError::Expunged);
                     };
                     match std::fs::File::open(&path) {
-                        Ok(f) => return Ok((f, phys, virt)),
+                        Ok(f) => {
+                            let dup = f
+                                .try_clone()
+                                .map_err(|e| StorageError::io("open message", e))?;
+                            return Ok((f, dup, phys, virt));
+                        }
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt == 0 => {
                             // Renamed or expunged by someone else: look again.
                             s.rescan()?;
@@ -1160,9 +1165,10 @@ impl MailboxHandle for MaildirMailbox {
             .await?;
         Ok(MessageFile {
             uid,
-            phys_size: f.1,
-            virt_size: f.2,
+            phys_size: f.2,
+            virt_size: f.3,
             file: tokio::fs::File::from_std(f.0),
+            shared: Arc::new(f.1),
         })
     }
 
