@@ -232,10 +232,15 @@ impl Maildrop {
     }
 
     /// Opens live message `n` for RETR/TOP, before the positive status line is sent, so a message
-    /// that vanished (expunged by IMAP) still gets a clean `-ERR`.
+    /// that vanished (expunged by IMAP) still gets a clean `-ERR`. Its first chunk is read in the
+    /// same step: a typical message is then sent without another trip to a blocking thread.
     pub async fn open_message(&self, n: u32) -> Result<MessageFile, Pop3Error> {
         let uid = self.live(n)?.uid;
-        match self.view.open_message(uid).await {
+        match self
+            .view
+            .open_message_head(uid, limits::MESSAGE_STREAM_CHUNK)
+            .await
+        {
             Ok(f) => Ok(f),
             Err(StorageError::Expunged) => Err(Pop3Error::Expunged(n)),
             Err(e) => {
@@ -267,8 +272,8 @@ impl Maildrop {
             .min(limits::MESSAGE_STREAM_CHUNK);
         let mut pump = Pump::start(
             file.shared,
-            0,
-            u64::MAX,
+            file.head,
+            (0, u64::MAX),
             chunk,
             DotStuffer::new(top),
             &mut self.bufs,

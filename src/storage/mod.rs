@@ -483,6 +483,18 @@ pub struct MessageFile {
     /// The same open file (a second descriptor) for positional reads on blocking threads, which
     /// share no cursor with `file`: what [`stream::Pump`] streams from.
     pub shared: std::sync::Arc<std::fs::File>,
+    /// The first bytes of the file, read along with the open when the opener asked for them
+    /// ([`View::open_message_head`]), so a small message costs one trip to a blocking thread.
+    pub head: Head,
+}
+
+/// The first bytes of a message file, read when it was opened.
+#[derive(Debug, Default)]
+pub struct Head {
+    /// The bytes, from offset 0.
+    pub bytes: Vec<u8>,
+    /// The file ended within them: nothing more to read.
+    pub complete: bool,
 }
 
 impl MessageFile {
@@ -655,6 +667,9 @@ pub trait MailboxHandle: Send + Sync {
     async fn copy(&self, uids: Vec<u32>, dest: &str, move_: bool) -> Result<CopyResult>;
     /// Opens a message for reading; `Expunged` when it is gone.
     async fn open_message(&self, uid: u32) -> Result<MessageFile>;
+    /// Opens a message and reads its first bytes in the same step: up to `max_head` of them,
+    /// at most one beyond the recorded size (so a message read whole is known to be complete).
+    async fn open_message_head(&self, uid: u32, max_head: usize) -> Result<MessageFile>;
     /// Cached blobs of `field` for `uids`, `None` where absent.
     async fn cache_get(&self, uids: Vec<u32>, field: CacheField) -> Result<Vec<Option<Bytes>>>;
     /// Stores cached blobs of `field`; entries of expunged UIDs are ignored.

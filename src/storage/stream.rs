@@ -21,6 +21,8 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
+use super::Head;
+
 /// Turns stored bytes into the bytes sent to a client, chunk by chunk.
 pub trait Convert: Send + 'static {
     /// Converts one chunk, appending to `out`; returns true once no more input is wanted.
@@ -66,6 +68,8 @@ pub struct Pump<C: Convert> {
     /// Output buffers not in use (at most two).
     spare: Vec<Vec<u8>>,
     inflight: Option<JoinHandle<io::Result<Step<C>>>>,
+    /// Output converted from the head, not handed out yet.
+    first: Option<Vec<u8>>,
     /// The file ended before `end`.
     short: bool,
 }
@@ -73,27 +77,58 @@ pub struct Pump<C: Convert> {
 impl<C: Convert> Pump<C> {
     /// Starts streaming `[start, end)` of `file` through `conv`, reading at most `chunk` bytes per
     /// step (less when the range is shorter, so a small message is one step). `end` may be
-    /// `u64::MAX` to read to the end of the file. Must be called inside the runtime.
+    /// `u64::MAX` to read to the end of the file. `head` holds bytes already read from offset 0
+    /// ([`Head`]); they are converted at once, here, and reading goes on after them. Must be
+    /// called inside the runtime.
     pub fn start(
         file: Arc<File>,
-        start: u64,
-        end: u64,
+        head: Head,
+        range: (u64, u64),
         chunk: usize,
-        conv: C,
+        mut conv: C,
         bufs: &mut StreamBuffers,
     ) -> Self {
-        let [a, b] = std::mem::take(&mut bufs.out);
+        let (start, end) = range;
+        let [mut a, b] = std::mem::take(&mut bufs.out);
+        let mut read = std::mem::take(&mut bufs.read);
         let mut p = Pump {
             file,
             pos: start,
             end,
             chunk: chunk.max(1),
-            idle: Some((conv, std::mem::take(&mut bufs.read))),
+            idle: None,
             spare: vec![b],
             inflight: None,
+            first: None,
             short: false,
         };
-        p.launch(a);
+        if start == 0 && !head.bytes.is_empty() {
+            let mut head = head;
+            let len = usize::try_from(end).unwrap_or(usize::MAX);
+            if head.bytes.len() > len {
+                head.bytes.truncate(len);
+                head.complete = false;
+            }
+            a.clear();
+            let done = conv.feed(&head.bytes, &mut a);
+            p.pos = head.bytes.len() as u64;
+            let finished = done || head.complete || p.pos >= end;
+            if head.complete && p.pos < end && end != u64::MAX {
+                p.short = true;
+            }
+            if read.capacity() < head.bytes.capacity() {
+                read = head.bytes;
+            }
+            p.first = Some(a);
+            p.idle = Some((conv, read));
+            if !finished {
+                let out = p.spare.pop().unwrap_or_default();
+                p.launch(out);
+            }
+        } else {
+            p.idle = Some((conv, read));
+            p.launch(a);
+        }
         p
     }
 
@@ -116,6 +151,9 @@ impl<C: Convert> Pump<C> {
     /// The next converted chunk (possibly empty), or `None` once the range, the file or the
     /// converter is finished. Give the buffer back with [`Pump::recycle`].
     pub async fn next(&mut self) -> io::Result<Option<Vec<u8>>> {
+        if let Some(first) = self.first.take() {
+            return Ok(Some(first));
+        }
         let Some(h) = self.inflight.take() else {
             return Ok(None);
         };

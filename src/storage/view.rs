@@ -305,6 +305,12 @@ impl View {
         self.handle.open_message(uid).await
     }
 
+    /// Opens a message and reads up to `max_head` of its first bytes along (see
+    /// [`MailboxHandle::open_message_head`]).
+    pub async fn open_message_head(&self, uid: u32, max_head: usize) -> Result<MessageFile> {
+        self.handle.open_message_head(uid, max_head).await
+    }
+
     /// Cached blobs for `uids`.
     pub async fn cache_get(&self, uids: &[u32], field: CacheField) -> Result<Vec<Option<Bytes>>> {
         self.handle.cache_get(uids.to_vec(), field).await

@@ -181,10 +181,11 @@ async fn stream_range(
     let uid = file.uid;
     let broken = |what: String| SectionError::Broken(format!("UID {uid}: {what}"));
     let conv = LfToCrlf::with_window(start, len).replace_nul(NUL_REPLACEMENT);
+    let head = std::mem::take(&mut file.head);
     let mut pump = Pump::start(
         file.shared.clone(),
-        range.start,
-        range.end,
+        head,
+        (range.start, range.end),
         MESSAGE_STREAM_CHUNK,
         conv,
         &mut scratch.bufs,

@@ -44,10 +44,10 @@ use self::fsutil::{LockMode, blocking, flock, fsync_dir, now_secs, open_lock_fil
 use self::mailbox::MailboxState;
 use super::names::MailboxName;
 use super::{
-    AppendMessage, AppendResult, AppendStream, CacheField, CopyResult, MailboxHandle, MailboxInfo,
-    MailboxStatus, MessageFile, OpenOptions, Pop3Lock, QuotaUsage, Result, SpecialUse, Storage,
-    StorageError, StorageUser, StoreRequest, StoreResult, SyncOutcome, SystemFlags, UserStore,
-    View,
+    AppendMessage, AppendResult, AppendStream, CacheField, CopyResult, Head, MailboxHandle,
+    MailboxInfo, MailboxStatus, MessageFile, OpenOptions, Pop3Lock, QuotaUsage, Result, SpecialUse,
+    Storage, StorageError, StorageUser, StoreRequest, StoreResult, SyncOutcome, SystemFlags,
+    UserStore, View,
 };
 use crate::limits::{
     MAILBOX_STATE_CACHE, MAX_MAILBOX_NAME_BYTES, MAX_MAILBOXES_PER_USER, MAX_SMALL_FILE_BYTES,
@@ -1137,7 +1137,11 @@ impl MailboxHandle for MaildirMailbox {
     }
 
     async fn open_message(&self, uid: u32) -> Result<MessageFile> {
-        let f = self
+        self.open_message_head(uid, 0).await
+    }
+
+    async fn open_message_head(&self, uid: u32, max_head: usize) -> Result<MessageFile> {
+        let (file, shared, phys, virt, head) = self
             .run(move |s, _| {
                 for attempt in 0..2 {
                     let Some((path, phys, virt)) = s.locate(uid) else {
@@ -1148,7 +1152,14 @@ impl MailboxHandle for MaildirMailbox {
                             let dup = f
                                 .try_clone()
                                 .map_err(|e| StorageError::io("open message", e))?;
-                            return Ok((f, dup, phys, virt));
+                            // One byte beyond the recorded size, so a message of that size is
+                            // known to be read to its end.
+                            let want = usize::try_from(phys.saturating_add(1))
+                                .unwrap_or(usize::MAX)
+                                .min(max_head);
+                            let head = read_head(&dup, want)
+                                .map_err(|e| StorageError::io("read message", e))?;
+                            return Ok((f, dup, phys, virt, head));
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt == 0 => {
                             // Renamed or expunged by someone else: look again.
@@ -1165,10 +1176,11 @@ impl MailboxHandle for MaildirMailbox {
             .await?;
         Ok(MessageFile {
             uid,
-            phys_size: f.2,
-            virt_size: f.3,
-            file: tokio::fs::File::from_std(f.0),
-            shared: Arc::new(f.1),
+            phys_size: phys,
+            virt_size: virt,
+            file: tokio::fs::File::from_std(file),
+            shared: Arc::new(shared),
+            head,
         })
     }
 
@@ -1183,4 +1195,28 @@ impl MailboxHandle for MaildirMailbox {
     async fn pop3_mark_downloaded(&self, uids: Vec<u32>) -> Result<()> {
         self.run(move |s, _| s.mark_downloaded(&uids)).await
     }
+}
+
+/// Reads up to `want` bytes from the start of `f` with positional reads (the descriptor's cursor
+/// stays at 0); `complete` when the file ended first.
+fn read_head(f: &std::fs::File, want: usize) -> std::io::Result<Head> {
+    use std::os::unix::fs::FileExt;
+    if want == 0 {
+        return Ok(Head::default());
+    }
+    let mut bytes = vec![0u8; want];
+    let mut n = 0;
+    while let Some(buf) = bytes.get_mut(n..).filter(|b| !b.is_empty()) {
+        match f.read_at(buf, n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    bytes.truncate(n);
+    Ok(Head {
+        complete: n < want,
+        bytes,
+    })
 }
