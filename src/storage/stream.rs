@@ -8,6 +8,13 @@
 //! thread for every read call (including the one that finds the end of the file) and copy each
 //! chunk once more through its own buffer.
 //!
+//! A file whose data is in the page cache (nearly always: messages are read soon after they are
+//! written, or again) does not need a blocking thread at all: [`open_cached`] and
+//! [`read_cached`] use `openat2(RESOLVE_CACHED)` and `preadv2(RWF_NOWAIT)`, which fail with
+//! `EAGAIN` instead of waiting for the disk, and the caller then takes the blocking path. The
+//! first chunk of a stream is read that way on the runtime thread, so a small message costs no
+//! thread hop; later chunks go through the blocking pool so they overlap with the writes.
+//!
 //! Memory stays at one read buffer and two output buffers per stream however large the message
 //! is: a new step starts only when the previous one has been handed to the caller, and the caller
 //! writes (or blocks on a client that reads nothing) before asking for the next one. The buffers
@@ -127,17 +134,54 @@ impl<C: Convert> Pump<C> {
             }
         } else {
             p.idle = Some((conv, read));
-            p.launch(a);
+            if !p.first_from_cache(&mut a) {
+                p.launch(a);
+            }
         }
         p
+    }
+
+    /// Reads and converts the first chunk here when it is in the page cache; false (and nothing
+    /// changed) when it is not.
+    fn first_from_cache(&mut self, out: &mut Vec<u8>) -> bool {
+        let want = self.want();
+        let Some((conv, read)) = self.idle.as_mut().filter(|_| want > 0) else {
+            return false;
+        };
+        if read.len() < want {
+            read.resize(want, 0);
+        }
+        let Some(buf) = read.get_mut(..want) else {
+            return false;
+        };
+        let Ok(n) = read_cached(&self.file, self.pos, buf) else {
+            return false;
+        };
+        out.clear();
+        let done = conv.feed(buf.get(..n).unwrap_or_default(), out);
+        self.pos += n as u64;
+        if n < want && self.end != u64::MAX {
+            self.short = true;
+        }
+        self.first = Some(std::mem::take(out));
+        if n == want && !done {
+            let out = self.spare.pop().unwrap_or_default();
+            self.launch(out);
+        }
+        true
+    }
+
+    /// Bytes the next step reads.
+    fn want(&self) -> usize {
+        usize::try_from(self.end.saturating_sub(self.pos))
+            .unwrap_or(usize::MAX)
+            .min(self.chunk)
     }
 
     /// Starts the next step with output buffer `out`, if there is anything left to read.
     fn launch(&mut self, mut out: Vec<u8>) {
         out.clear();
-        let want = usize::try_from(self.end.saturating_sub(self.pos))
-            .unwrap_or(usize::MAX)
-            .min(self.chunk);
+        let want = self.want();
         let Some((conv, read)) = self.idle.take().filter(|_| want > 0) else {
             self.spare.push(out);
             return;
@@ -232,4 +276,88 @@ fn step<C: Convert>(
         n,
         done,
     })
+}
+
+/// Opens `path` read-only if that needs no disk access (every path component is in the dentry
+/// cache); `WouldBlock` otherwise, or on systems without `openat2(RESOLVE_CACHED)`.
+pub fn open_cached(path: &std::path::Path) -> io::Result<File> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::FromRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        /// `struct open_how` of linux/openat2.h.
+        #[repr(C)]
+        struct OpenHow {
+            flags: u64,
+            mode: u64,
+            resolve: u64,
+        }
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let how = OpenHow {
+            flags: (libc::O_RDONLY | libc::O_CLOEXEC) as u64,
+            mode: 0,
+            resolve: libc::RESOLVE_CACHED,
+        };
+        // SAFETY: `c` is a NUL-terminated path and `how` a valid `open_how` of the size passed;
+        // both outlive the call, which only reads them.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                libc::AT_FDCWD,
+                c.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let fd = i32::try_from(fd).map_err(|_| io::Error::other("openat2 returned a bad fd"))?;
+        // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
+        Ok(unsafe { File::from_raw_fd(fd) })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = path;
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+}
+
+/// Fills `buf` from offset `pos` of `file` if the data is in the page cache; returns the bytes
+/// read (fewer only at the end of the file), or an error (`WouldBlock` when part of it would
+/// have to come from the disk, or on systems without `preadv2(RWF_NOWAIT)`).
+pub fn read_cached(file: &File, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let mut n = 0;
+        while let Some(rest) = buf.get_mut(n..).filter(|b| !b.is_empty()) {
+            let iov = libc::iovec {
+                iov_base: rest.as_mut_ptr().cast(),
+                iov_len: rest.len(),
+            };
+            let off = i64::try_from(pos + n as u64)
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+            // SAFETY: `iov` describes `rest`, which is valid for writes of its length and not
+            // otherwise borrowed during the call.
+            let r = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, off, libc::RWF_NOWAIT) };
+            match r {
+                0 => break,
+                r if r > 0 => n += r as usize,
+                _ => {
+                    let e = io::Error::last_os_error();
+                    if e.kind() != io::ErrorKind::Interrupted {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(n)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (file, pos, buf);
+        Err(io::ErrorKind::WouldBlock.into())
+    }
 }

@@ -622,6 +622,15 @@ impl MailboxState {
         })
     }
 
+    /// [`MailboxState::locate`] for a caller on a runtime thread: `None` also when another
+    /// thread holds the state (a scan can take milliseconds), rather than waiting for it.
+    pub(crate) fn try_locate(&self, uid: u32) -> Option<(PathBuf, u64, u64)> {
+        let inner = self.inner.try_lock()?;
+        let i = inner.list.position(uid)?;
+        let (m, f) = (inner.list.get(i)?, inner.files.get(i)?);
+        Some((inner.file_path(&self.dir, f), m.phys_size, m.virt_size))
+    }
+
     /// Path and sizes of one message from memory (no lock).
     pub(crate) fn locate(&self, uid: u32) -> Option<(PathBuf, u64, u64)> {
         let inner = self.inner.lock();

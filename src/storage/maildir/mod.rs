@@ -43,6 +43,7 @@ use tokio::sync::watch as tokio_watch;
 use self::fsutil::{LockMode, blocking, flock, fsync_dir, now_secs, open_lock_file, read_small};
 use self::mailbox::MailboxState;
 use super::names::MailboxName;
+use super::stream;
 use super::{
     AppendMessage, AppendResult, AppendStream, CacheField, CopyResult, Head, MailboxHandle,
     MailboxInfo, MailboxStatus, MessageFile, OpenOptions, Pop3Lock, QuotaUsage, Result, SpecialUse,
@@ -1085,6 +1086,39 @@ impl MaildirMailbox {
     }
 }
 
+impl MaildirMailbox {
+    /// Opens a message and reads its head on this (runtime) thread when that needs neither a
+    /// lock another thread holds nor the disk (`storage::stream::open_cached`); `None` sends the
+    /// caller to the blocking path, which also handles a file renamed meanwhile.
+    fn open_from_cache(&self, uid: u32, max_head: usize) -> Option<MessageFile> {
+        let (path, phys, virt) = self.state.try_locate(uid)?;
+        let file = stream::open_cached(&path).ok()?;
+        let shared = file.try_clone().ok()?;
+        let want = usize::try_from(phys.saturating_add(1))
+            .unwrap_or(usize::MAX)
+            .min(max_head);
+        let head = if want == 0 {
+            Head::default()
+        } else {
+            let mut bytes = vec![0u8; want];
+            let n = stream::read_cached(&shared, 0, &mut bytes).ok()?;
+            bytes.truncate(n);
+            Head {
+                complete: n < want,
+                bytes,
+            }
+        };
+        Some(MessageFile {
+            uid,
+            phys_size: phys,
+            virt_size: virt,
+            file: tokio::fs::File::from_std(file),
+            shared: Arc::new(shared),
+            head,
+        })
+    }
+}
+
 #[async_trait]
 impl MailboxHandle for MaildirMailbox {
     fn name(&self) -> &str {
@@ -1141,6 +1175,9 @@ impl MailboxHandle for MaildirMailbox {
     }
 
     async fn open_message_head(&self, uid: u32, max_head: usize) -> Result<MessageFile> {
+        if let Some(f) = self.open_from_cache(uid, max_head) {
+            return Ok(f);
+        }
         let (file, shared, phys, virt, head) = self
             .run(move |s, _| {
                 for attempt in 0..2 {
