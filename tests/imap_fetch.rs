@@ -634,6 +634,52 @@ fn twenty_megabyte_body_is_fetched_byte_exact() {
     );
 }
 
+#[test]
+fn chunk_boundaries_in_bodies_parts_and_partials_are_byte_exact() {
+    let s = Server::start();
+    let chunk = mailcove::limits::MESSAGE_STREAM_CHUNK;
+    let (stored, part2) = chunk_boundary_message();
+    let mut c = login(&s);
+    // Written by "an MTA": the bytes on disk are exactly these (LF, CRLF and bare CR mixed).
+    std::fs::write(s.maildir("demo").join("new/1700000000.edge.host"), &stored).unwrap();
+    run_transcript(&mut c, "C: S SELECT INBOX\nS: * FLAGS *");
+    c.until("S OK");
+    let wire = crlf(&stored);
+    // The byte before part 2 is an LF, so the part converts on its own.
+    let part = crlf(&stored[part2]);
+    let got = fetch_ok(&mut c, "FETCH 1 RFC822.SIZE");
+    assert_eq!(
+        show(&got),
+        format!("* 1 FETCH (RFC822.SIZE {})\r\n", wire.len())
+    );
+    let (o, n) = (chunk - 7, 2 * chunk + 13);
+    let (po, pn) = (3, chunk + 1);
+    for (ask, name, want) in [
+        ("BODY.PEEK[]".to_string(), "BODY[]".to_string(), &wire[..]),
+        ("BODY.PEEK[2]".into(), "BODY[2]".into(), &part[..]),
+        (
+            format!("BODY.PEEK[]<{o}.{n}>"),
+            format!("BODY[]<{o}>"),
+            &wire[o..o + n],
+        ),
+        (
+            format!("BODY.PEEK[2]<{po}.{pn}>"),
+            format!("BODY[2]<{po}>"),
+            &part[po..po + pn],
+        ),
+    ] {
+        let got = fetch_ok(&mut c, &format!("FETCH 1 {ask}"));
+        let want = section_response(1, &name, want);
+        assert!(
+            got == want,
+            "{ask} differs: got {} bytes, want {}; first difference at {:?}",
+            got.len(),
+            want.len(),
+            got.iter().zip(&want).position(|(a, b)| a != b)
+        );
+    }
+}
+
 fn vm_hwm_kib(pid: i32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status

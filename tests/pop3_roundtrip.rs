@@ -202,3 +202,34 @@ fn a_last_line_without_line_end_is_ended_with_crlf_before_the_terminator() {
     want.extend_from_slice(b"\r\n");
     assert_eq!(got, want);
 }
+
+#[test]
+fn chunk_boundaries_between_cr_and_lf_and_before_dots_are_sent_exactly() {
+    let s = Server::start();
+    create_maildir(&s);
+    let (stored, _) = chunk_boundary_message();
+    deliver(&s, &stored);
+    let mut c = Raw::login(s.ports.pop3);
+    let size = Raw::number_after(&c.cmd("LIST 1"), "+OK ", 1);
+    let want = crlf(&stored);
+    assert_eq!(size, want.len() as u64);
+    assert!(c.cmd("RETR 1").starts_with(b"+OK"));
+    let got = c.body();
+    assert!(
+        got == want,
+        "RETR differs: got {} bytes, want {}; first difference at {:?}",
+        got.len(),
+        want.len(),
+        got.iter().zip(&want).position(|(a, b)| a != b)
+    );
+    // TOP with more lines than the header: the header and exactly that many body lines.
+    assert!(c.cmd("TOP 1 3").starts_with(b"+OK"));
+    let head = c.body();
+    let end = want.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let mut lines_end = end;
+    for _ in 0..3 {
+        lines_end += want[lines_end..].iter().position(|&b| b == b'\n').unwrap() + 1;
+    }
+    assert_eq!(head, want[..lines_end]);
+    assert_eq!(c.cmd("QUIT"), b"+OK Logging out.");
+}

@@ -182,7 +182,7 @@ impl<C: Convert> Pump<C> {
     fn launch(&mut self, mut out: Vec<u8>) {
         out.clear();
         let want = self.want();
-        let Some((conv, read)) = self.idle.take().filter(|_| want > 0) else {
+        let Some((conv, read)) = self.idle.take_if(|_| want > 0) else {
             self.spare.push(out);
             return;
         };
@@ -359,5 +359,114 @@ pub fn read_cached(file: &File, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
     {
         let _ = (file, pos, buf);
         Err(io::ErrorKind::WouldBlock.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Copies everything, and records the sizes of the chunks it was fed.
+    struct Copy {
+        stop_after: Option<usize>,
+        fed: usize,
+    }
+
+    impl Convert for Copy {
+        fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> bool {
+            out.extend_from_slice(chunk);
+            self.fed += chunk.len();
+            self.stop_after.is_some_and(|n| self.fed >= n)
+        }
+    }
+
+    async fn collect(
+        file: &Arc<File>,
+        head: Head,
+        range: (u64, u64),
+        chunk: usize,
+        stop_after: Option<usize>,
+        bufs: &mut StreamBuffers,
+    ) -> (Vec<u8>, bool) {
+        let conv = Copy { stop_after, fed: 0 };
+        let mut p = Pump::start(file.clone(), head, range, chunk, conv, bufs);
+        let mut all = Vec::new();
+        while let Some(out) = p.next().await.unwrap() {
+            all.extend_from_slice(&out);
+            p.recycle(out);
+        }
+        let short = p.ended_early();
+        assert!(p.converter().is_some(), "the converter comes back");
+        p.finish(bufs);
+        (all, short)
+    }
+
+    #[tokio::test]
+    async fn ranges_heads_and_chunk_sizes_give_exactly_the_file() {
+        let data: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&data).unwrap();
+        let file = Arc::new(f);
+        let mut bufs = StreamBuffers::new();
+        for chunk in [1, 7, 64, 999, 1000, 1001, 4096] {
+            for (start, end) in [(0, 1000), (0, u64::MAX), (3, 997), (500, 501), (1000, 1000)] {
+                let (got, short) =
+                    collect(&file, Head::default(), (start, end), chunk, None, &mut bufs).await;
+                let want = &data[start as usize..end.min(1000) as usize];
+                assert_eq!(got, want, "chunk {chunk} range {start}..{end}");
+                assert!(!short);
+            }
+            // A head read along with the open: partial, or the whole file.
+            for head_len in [1usize, 10, 999, 1000] {
+                let head = Head {
+                    bytes: data[..head_len].to_vec(),
+                    complete: head_len == 1000 && chunk > 1000,
+                };
+                let (got, _) = collect(&file, head, (0, u64::MAX), chunk, None, &mut bufs).await;
+                assert_eq!(got, data, "chunk {chunk} head {head_len}");
+            }
+            // A head longer than the range is cut to it.
+            let head = Head {
+                bytes: data[..100].to_vec(),
+                complete: false,
+            };
+            let (got, _) = collect(&file, head, (0, 40), chunk, None, &mut bufs).await;
+            assert_eq!(got, &data[..40]);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_shorter_than_its_range_and_a_converter_that_stops() {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&[b'a'; 300]).unwrap();
+        let file = Arc::new(f);
+        let mut bufs = StreamBuffers::new();
+        let (got, short) = collect(&file, Head::default(), (0, 500), 64, None, &mut bufs).await;
+        assert_eq!(got.len(), 300);
+        assert!(short, "the file ended before the range");
+        // The converter wants no more after 100 bytes: reading stops at that chunk.
+        let (got, _) = collect(&file, Head::default(), (0, 300), 64, Some(100), &mut bufs).await;
+        assert_eq!(got.len(), 128);
+    }
+
+    #[test]
+    fn the_blocking_step_reads_positionally() {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(b"0123456789").unwrap();
+        let conv = Copy {
+            stop_after: None,
+            fed: 0,
+        };
+        let s = step(&f, 4, 4, Vec::new(), Vec::new(), conv).unwrap();
+        assert_eq!((s.n, s.want, &s.out[..]), (4, 4, &b"4567"[..]));
+        let s = step(&f, 8, 4, s.read, Vec::new(), s.conv).unwrap();
+        assert_eq!((s.n, &s.out[..]), (2, &b"89"[..]));
+        let mut buf = [0u8; 16];
+        let n = read_cached(&f, 0, &mut buf);
+        // Where RWF_NOWAIT is unsupported the caller takes the blocking path instead.
+        if let Ok(n) = n {
+            assert_eq!(&buf[..n], b"0123456789");
+        }
     }
 }

@@ -678,3 +678,69 @@ pub fn line_matches(pattern: &str, got: &str) -> bool {
     }
     open_end || rest.is_empty()
 }
+
+/// A two-part message of several streaming chunks (`mailcove::limits::MESSAGE_STREAM_CHUNK`)
+/// mixing LF and CRLF lines, bare CRs and lines starting with `.`, built so that the server's
+/// chunk boundaries (counted from the file's start, and from part 2's start for `BODY[2]`) fall
+/// between a CR and its LF, right after a bare CR, right before a bare LF and right before a
+/// line starting with `.`. Returns the stored bytes and the stored range of part 2's body.
+pub fn chunk_boundary_message() -> (Vec<u8>, std::ops::Range<usize>) {
+    let chunk = mailcove::limits::MESSAGE_STREAM_CHUNK;
+    let mut m = b"From: edge@example.com\nSubject: chunk boundaries\nMIME-Version: 1.0\n\
+Content-Type: multipart/mixed; boundary=\"bb\"\n\n--bb\nContent-Type: text/plain\n\n"
+        .to_vec();
+    let mut line = 0usize;
+    // `(t, kind)`: the boundary falls just before index `t`.
+    let mut fill = |m: &mut Vec<u8>, until: usize, targets: &[(usize, usize)]| {
+        while m.len() < until {
+            if let Some(&(t, kind)) = targets
+                .iter()
+                .find(|&&(t, _)| t > m.len() + 2 && t - m.len() < 300)
+            {
+                m.resize(t - 2, b'x');
+                match kind % 4 {
+                    // CR ends one chunk, its LF starts the next.
+                    0 => m.extend_from_slice(b"y\r\nz\n"),
+                    // A bare CR ends a chunk.
+                    1 => m.extend_from_slice(b"y\rz\n"),
+                    // A bare LF starts a chunk.
+                    2 => m.extend_from_slice(b"yy\nz\n"),
+                    // A line starting with "." starts a chunk.
+                    _ => m.extend_from_slice(b"y\n.z\n"),
+                }
+                continue;
+            }
+            let text: &[u8] = match line % 5 {
+                0 => b".dot line\n",
+                1 => b"crlf line\r\n",
+                2 => b"bare\rcr inside\n",
+                3 => b"..two dots\r\n",
+                _ => b"plain line of text\n",
+            };
+            m.extend_from_slice(text);
+            line += 1;
+        }
+    };
+    let file_targets: Vec<(usize, usize)> = (1..8).map(|k| (k * chunk, k - 1)).collect();
+    fill(&mut m, 2 * chunk + chunk / 3, &file_targets);
+    m.extend_from_slice(b"last line of part one\n--bb\nContent-Type: text/plain\n\n");
+    let p2 = m.len();
+    let mut targets: Vec<(usize, usize)> = (1..5).map(|k| (p2 + k * chunk, k - 1)).collect();
+    targets.extend(&file_targets);
+    targets.sort_unstable();
+    fill(&mut m, p2 + 4 * chunk + chunk / 2, &targets);
+    m.extend_from_slice(b"last line of part two");
+    let end2 = m.len();
+    m.extend_from_slice(b"\n--bb--\n");
+    assert_eq!(
+        &m[chunk - 1..=chunk],
+        b"\r\n",
+        "a CRLF straddles the first boundary"
+    );
+    assert_eq!(
+        &m[p2 + chunk - 1..=p2 + chunk],
+        b"\r\n",
+        "and part 2's first one"
+    );
+    (m, p2..end2)
+}
