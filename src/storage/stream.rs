@@ -12,8 +12,9 @@
 //! written, or again) does not need a blocking thread at all: [`open_cached`] and
 //! [`read_cached`] use `openat2(RESOLVE_CACHED)` and `preadv2(RWF_NOWAIT)`, which fail with
 //! `EAGAIN` instead of waiting for the disk, and the caller then takes the blocking path. The
-//! first chunk of a stream is read that way on the runtime thread, so a small message costs no
-//! thread hop; later chunks go through the blocking pool so they overlap with the writes.
+//! chunks of a stream are read that way on the runtime thread as long as they are cached, so a
+//! cached message costs no thread hop at all; once a chunk is not, reading goes on through the
+//! blocking pool, one chunk ahead, overlapped with the writes.
 //!
 //! Memory stays at one read buffer and two output buffers per stream however large the message
 //! is: a new step starts only when the previous one has been handed to the caller, and the caller
@@ -75,8 +76,11 @@ pub struct Pump<C: Convert> {
     /// Output buffers not in use (at most two).
     spare: Vec<Vec<u8>>,
     inflight: Option<JoinHandle<io::Result<Step<C>>>>,
-    /// Output converted from the head, not handed out yet.
+    /// Output converted on this thread (the head, or a chunk from the page cache), not handed out
+    /// yet.
     first: Option<Vec<u8>>,
+    /// There is more to read and no step has been started for it.
+    more: bool,
     /// The file ended before `end`.
     short: bool,
 }
@@ -107,6 +111,7 @@ impl<C: Convert> Pump<C> {
             spare: vec![b],
             inflight: None,
             first: None,
+            more: false,
             short: false,
         };
         if start == 0 && !head.bytes.is_empty() {
@@ -128,22 +133,19 @@ impl<C: Convert> Pump<C> {
             }
             p.first = Some(a);
             p.idle = Some((conv, read));
-            if !finished {
-                let out = p.spare.pop().unwrap_or_default();
-                p.launch(out);
-            }
+            p.more = !finished;
         } else {
             p.idle = Some((conv, read));
-            if !p.first_from_cache(&mut a) {
+            if !p.step_from_cache(&mut a) {
                 p.launch(a);
             }
         }
         p
     }
 
-    /// Reads and converts the first chunk here when it is in the page cache; false (and nothing
-    /// changed) when it is not.
-    fn first_from_cache(&mut self, out: &mut Vec<u8>) -> bool {
+    /// Reads and converts the next chunk here, into `first`, when it is in the page cache; false
+    /// (and nothing changed) when it is not.
+    fn step_from_cache(&mut self, out: &mut Vec<u8>) -> bool {
         let want = self.want();
         let Some((conv, read)) = self.idle.as_mut().filter(|_| want > 0) else {
             return false;
@@ -164,10 +166,7 @@ impl<C: Convert> Pump<C> {
             self.short = true;
         }
         self.first = Some(std::mem::take(out));
-        if n == want && !done {
-            let out = self.spare.pop().unwrap_or_default();
-            self.launch(out);
-        }
+        self.more = n == want && !done;
         true
     }
 
@@ -198,6 +197,13 @@ impl<C: Convert> Pump<C> {
         if let Some(first) = self.first.take() {
             return Ok(Some(first));
         }
+        if std::mem::take(&mut self.more) {
+            let mut out = self.spare.pop().unwrap_or_default();
+            if self.step_from_cache(&mut out) {
+                return Ok(self.first.take());
+            }
+            self.launch(out);
+        }
         let Some(h) = self.inflight.take() else {
             return Ok(None);
         };
@@ -210,7 +216,7 @@ impl<C: Convert> Pump<C> {
             self.short = true;
         }
         if s.n == s.want && !s.done {
-            // Read ahead while the caller writes this chunk.
+            // The data was not cached: read ahead while the caller writes this chunk.
             let out = self.spare.pop().unwrap_or_default();
             self.launch(out);
         }
