@@ -264,15 +264,7 @@ fn step<C: Convert>(
     if read.len() < want {
         read.resize(want, 0);
     }
-    let mut n = 0;
-    while let Some(buf) = read.get_mut(n..want).filter(|b| !b.is_empty()) {
-        match file.read_at(buf, pos + n as u64) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    let n = read_at(file, pos, read.get_mut(..want).unwrap_or_default())?;
     let done = conv.feed(read.get(..n).unwrap_or_default(), &mut out);
     Ok(Step {
         conv,
@@ -282,6 +274,21 @@ fn step<C: Convert>(
         n,
         done,
     })
+}
+
+/// Fills `buf` from offset `pos` of `file` (blocking); returns the bytes read, fewer only at the
+/// end of the file.
+pub fn read_at(file: &File, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while let Some(rest) = buf.get_mut(n..).filter(|b| !b.is_empty()) {
+        match file.read_at(rest, pos + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 /// Opens `path` read-only if that needs no disk access (every path component is in the dentry

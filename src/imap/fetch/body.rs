@@ -13,14 +13,12 @@
 //! a read fails, the stream cannot be resynchronised and the caller closes the connection
 //! (Dovecot does the same when a message is shorter than its recorded size).
 
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-
 use super::plan::SectionItem;
 use crate::imap::proto::encode::FetchResponse;
 use crate::limits::{FETCH_FLUSH_BYTES, MESSAGE_STREAM_CHUNK};
 use crate::mime::{ByteRange, LfToCrlf, MessageInfo, SectionPlan, header_fields, partial_window};
 use crate::server::conn::Conn;
-use crate::storage::stream::{Convert, Pump, StreamBuffers};
+use crate::storage::stream::{Convert, Pump, StreamBuffers, read_at, read_cached};
 use crate::storage::{MessageFile, StorageError};
 
 /// IMAP literals may not hold NUL (RFC 3501 `CHAR8`); Dovecot sends 0x80 instead, which keeps
@@ -145,19 +143,28 @@ fn window(item: &SectionItem, total: u64) -> (u64, u64) {
 }
 
 /// Reads a physical range into memory (a header block; the caller checked it lies in the file,
-/// whose size the structure parser already bounded).
+/// whose size the structure parser already bounded): on this thread when it is in the page cache,
+/// otherwise in one step on a blocking thread.
 async fn read_range(file: &mut MessageFile, range: ByteRange) -> Result<Vec<u8>, StorageError> {
-    file.file
-        .seek(std::io::SeekFrom::Start(range.start))
-        .await
-        .map_err(|e| StorageError::io("seek message", e))?;
-    let mut out = Vec::with_capacity(usize::try_from(range.len()).unwrap_or(0));
-    (&mut file.file)
-        .take(range.len())
-        .read_to_end(&mut out)
-        .await
-        .map_err(|e| StorageError::io("read message", e))?;
-    Ok(out)
+    let len = usize::try_from(range.len())
+        .map_err(|_| StorageError::Corrupt("header range too large".into()))?;
+    if let Some(head) = file.head.bytes.get(..len).filter(|_| range.start == 0) {
+        return Ok(head.to_vec());
+    }
+    let mut out = vec![0u8; len];
+    if let Ok(n) = read_cached(&file.shared, range.start, &mut out) {
+        out.truncate(n);
+        return Ok(out);
+    }
+    let shared = file.shared.clone();
+    tokio::task::spawn_blocking(move || {
+        let n = read_at(&shared, range.start, &mut out)
+            .map_err(|e| StorageError::io("read message", e))?;
+        out.truncate(n);
+        Ok(out)
+    })
+    .await
+    .map_err(|e| StorageError::Temporary(format!("message read task failed: {e}")))?
 }
 
 impl Convert for LfToCrlf {

@@ -1237,20 +1237,11 @@ impl MailboxHandle for MaildirMailbox {
 /// Reads up to `want` bytes from the start of `f` with positional reads (the descriptor's cursor
 /// stays at 0); `complete` when the file ended first.
 fn read_head(f: &std::fs::File, want: usize) -> std::io::Result<Head> {
-    use std::os::unix::fs::FileExt;
     if want == 0 {
         return Ok(Head::default());
     }
     let mut bytes = vec![0u8; want];
-    let mut n = 0;
-    while let Some(buf) = bytes.get_mut(n..).filter(|b| !b.is_empty()) {
-        match f.read_at(buf, n as u64) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    let n = stream::read_at(f, 0, &mut bytes)?;
     bytes.truncate(n);
     Ok(Head {
         complete: n < want,
