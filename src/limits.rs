@@ -246,9 +246,12 @@ pub const MALLOC_MMAP_THRESHOLD_BYTES: usize = 256 * 1024;
 
 // ---- streaming message bodies (FETCH BODY[...], POP3 RETR/TOP) ----
 
-/// Bytes of a message file read and converted per step on a blocking thread
-/// (`storage::stream`). Each step is one thread hop, so larger chunks mean fewer hops, but a
-/// stream holds one read buffer and two converted ones of about this size: 3 x 128 KiB per
-/// connection streaming a body, below the allocator's mmap threshold so the buffers come from
-/// the arenas without page faults.
+/// Bytes of a message file read and converted per step (`storage::stream`): on the runtime thread
+/// when they are in the page cache, else one blocking-thread hop per step, so larger chunks mean
+/// fewer hops. A stream holds one read buffer and two converted ones of about this size (a CR
+/// more per bare LF): some 400 KiB per connection streaming a body, each buffer below the
+/// allocator's mmap threshold so they come from the arenas without page faults.
 pub const MESSAGE_STREAM_CHUNK: usize = 128 * 1024;
+/// A RETR/TOP chunk is queued with the status line and terminator rather than written on its own
+/// while the queued output stays under this: a typical message goes out in one write.
+pub const POP3_RETR_QUEUE_BYTES: usize = 64 * 1024;

@@ -255,8 +255,8 @@ impl Maildrop {
     /// error midway cannot become an `-ERR` any more, so it ends the connection.
     ///
     /// The file is read to its end, whatever size storage recorded. A message that fits in what
-    /// is left of [`limits::POP3_LISTING_FLUSH`] is queued whole with its status line and
-    /// terminator, so a small RETR is one read on a blocking thread and one write to the client.
+    /// is left of [`limits::POP3_RETR_QUEUE_BYTES`] is queued whole with its status line and
+    /// terminator, so a small cached RETR is one write to the client and no blocking-thread hop.
     pub async fn send(
         &mut self,
         conn: &mut Conn,
@@ -287,7 +287,7 @@ impl Maildrop {
                     return Err(Pop3Error::Io);
                 }
             };
-            if conn.out().len() + out.len() <= limits::POP3_LISTING_FLUSH {
+            if conn.out().len() + out.len() <= limits::POP3_RETR_QUEUE_BYTES {
                 conn.queue(&out);
             } else {
                 conn.send_direct(&out).await?;
