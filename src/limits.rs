@@ -236,11 +236,12 @@ pub const LMTP_IDLE_SECS: u64 = 300;
 pub const LMTP_MAX_BAD_COMMANDS: u32 = 20;
 // ---- hostile-input hardening ----
 
-/// Password verifications one remote address (IPv6: its /64) may have queued or running at
-/// once; its further logins wait their turn. One keeps a guessing storm from occupying more than
-/// one hashing thread, so other addresses still log in at once (`hash_threads` is at least 2 by
-/// default on any multi-core machine).
-pub const MAX_AUTH_HASHES_PER_ADDRESS: usize = 1;
+/// Password verifications a remote address (IPv6: its /64) with failed logins on record may
+/// have queued or running at once; its further logins wait their turn. One keeps a guessing
+/// storm from occupying more than one hashing thread, so other addresses still log in at once
+/// (`hash_threads` is at least 2 by default on any multi-core machine). An address without
+/// failures may use all `hash_threads` (a webmail front end logs all its users in from one).
+pub const MAX_AUTH_HASHES_PER_FAILING_ADDRESS: u32 = 1;
 
 // ---- allocator ----
 
