@@ -379,7 +379,10 @@ impl Imap {
             // ENVELOPE reads the message, so one another session just expunged gets
             // `NO [EXPUNGEISSUED]` (RFC 2180 4.1.3); the others are still reported.
             let t = self.run(&format!("FETCH {}:* (UID FLAGS ENVELOPE)", first + 1), None);
-            assert!(t.contains(" OK ") || t.contains(" NO [EXPUNGEISSUED]"), "{t}");
+            assert!(
+                t.contains(" OK ") || t.contains(" NO [EXPUNGEISSUED]"),
+                "{t}"
+            );
         }
     }
 
@@ -390,6 +393,16 @@ impl Imap {
         let t = self.run(&format!("SELECT {mailbox}"), None);
         assert!(t.contains(" OK "), "{t}");
         self.learn();
+    }
+
+    /// Message count and flags per UID, as this session knows them.
+    fn view(&self) -> SessionView {
+        let flags = self
+            .seq
+            .iter()
+            .map(|u| (*u, self.flags.get(u).cloned().unwrap_or_default()))
+            .collect();
+        (self.seq.len() as u32, flags)
     }
 
     /// A UID of the view whose message is known to the ledger.
@@ -891,22 +904,26 @@ fn stress_with_invariant_checks() {
     for t in others {
         t.join().unwrap();
     }
-    // Quiet now: every session catches up, and all sessions of a mailbox agree on its flags.
+    // Quiet now: every session catches up with NOOP. What each session was told (EXISTS,
+    // EXPUNGE, FETCH FLAGS updates) must be what a full FETCH shows, and all sessions of a
+    // mailbox must agree on its flags.
     let mut views: HashMap<(usize, String), Vec<SessionView>> = HashMap::new();
     for c in &mut finished {
         c.run("NOOP", None);
         c.learn();
+        let told = c.view();
         let t = c.run("FETCH 1:* (UID FLAGS)", None);
         assert!(t.contains(" OK ") || c.seq.is_empty(), "{t}");
-        let flags: BTreeMap<u32, Vec<String>> = c
-            .seq
-            .iter()
-            .map(|u| (*u, c.flags.get(u).cloned().unwrap_or_default()))
-            .collect();
+        let truth = c.view();
+        assert_eq!(
+            told, truth,
+            "a session of u{}/{} was not told of every change",
+            c.user, c.mailbox
+        );
         views
             .entry((c.user, c.mailbox.clone()))
             .or_default()
-            .push((c.seq.len() as u32, flags));
+            .push(truth);
     }
     for ((user, mailbox), vs) in &views {
         for v in vs {
