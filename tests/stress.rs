@@ -34,6 +34,12 @@ const USERS: usize = 4;
 
 /// What one session sees of its mailbox at the end: message count and flags per UID.
 type SessionView = (u32, BTreeMap<u32, Vec<String>>);
+
+/// The count and the entries of `a` that `b` does not have, for failure messages.
+fn view_diff(a: &SessionView, b: &SessionView) -> String {
+    let only: Vec<_> = a.1.iter().filter(|(u, f)| b.1.get(u) != Some(f)).collect();
+    format!("{} messages, differing {only:?}", a.0)
+}
 const MAILBOXES: [&str; 2] = ["INBOX", "Box1"];
 const FLAGS: [&str; 3] = ["\\Flagged", "\\Answered", "$Label1"];
 
@@ -915,10 +921,13 @@ fn stress_with_invariant_checks() {
         let t = c.run("FETCH 1:* (UID FLAGS)", None);
         assert!(t.contains(" OK ") || c.seq.is_empty(), "{t}");
         let truth = c.view();
-        assert_eq!(
-            told, truth,
-            "a session of u{}/{} was not told of every change",
-            c.user, c.mailbox
+        assert!(
+            told == truth,
+            "a session of u{}/{} was not told of every change: told {}, full FETCH {}",
+            c.user,
+            c.mailbox,
+            view_diff(&told, &truth),
+            view_diff(&truth, &told),
         );
         views
             .entry((c.user, c.mailbox.clone()))
@@ -927,9 +936,11 @@ fn stress_with_invariant_checks() {
     }
     for ((user, mailbox), vs) in &views {
         for v in vs {
-            assert_eq!(
-                v, &vs[0],
-                "sessions of u{user}/{mailbox} disagree after quiescing"
+            assert!(
+                v == &vs[0],
+                "sessions of u{user}/{mailbox} disagree after quiescing: {} / {}",
+                view_diff(v, &vs[0]),
+                view_diff(&vs[0], v)
             );
         }
     }
