@@ -872,8 +872,12 @@ fn stress_with_invariant_checks() {
     let sessions = env_or("MAILCOVE_STRESS_SESSIONS", 50).max(3) as usize;
     let secs = env_or("MAILCOVE_STRESS_SECS", 60);
     let lmtp_port = free_port();
+    // All sessions come from 127.0.0.1; a dropped POP3 session may still hold its slot while
+    // the next one connects.
+    let per_ip = (2 * sessions + 20).max(1000);
     let mut b = Server::builder().users(&[]).config(&format!(
-        "[limits]\nmax_userip_connections = 1000\n\n[[listener]]\nprotocol = \"lmtp\"\naddress = \"127.0.0.1:{lmtp_port}\"\n"
+        "[limits]\nmax_userip_connections = {per_ip}\nmax_connections_per_ip = {per_ip}\n\n\
+         [[listener]]\nprotocol = \"lmtp\"\naddress = \"127.0.0.1:{lmtp_port}\"\n"
     ));
     for u in 0..USERS {
         b = b.user(&format!("u{u}"), "pw");
