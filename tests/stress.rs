@@ -150,6 +150,8 @@ struct Ledger {
     attempted: HashSet<(usize, String)>,
     /// LMTP deliveries (user, token) answered 250: must be there unless removed.
     delivered: HashSet<(usize, String)>,
+    /// Messages per (user, mailbox) as the last IMAP session there to finish a command saw it.
+    sizes: HashMap<(usize, String), usize>,
     /// Highest UID seen or acknowledged per (user, mailbox).
     max_uid: HashMap<(usize, String), u32>,
     ops: BTreeMap<&'static str, u64>,
@@ -525,19 +527,23 @@ fn imap_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
             .unwrap()
             .to_string();
         let mut op = rng.below(100);
-        if op < 25 && c.seq.len() >= MAILBOX_SOFT_LIMIT {
-            // Full enough: expunge instead of appending, so long runs reach a steady state
-            // rather than measuring ever larger mailboxes.
+        let target = if rng.below(2) == 0 {
+            c.mailbox.clone()
+        } else {
+            other.clone()
+        };
+        let full = |m: &str| {
+            let lg = c.ledger.lock().unwrap();
+            lg.sizes.get(&(user, m.to_string())).copied().unwrap_or(0) >= MAILBOX_SOFT_LIMIT
+        };
+        if (op < 25 && full(&target)) || ((60..=67).contains(&op) && full(&other)) {
+            // Full enough: expunge instead of adding, so long runs reach a steady state rather
+            // than measuring ever larger mailboxes.
             op = 75;
         }
         let name = match op {
             0..=24 => {
-                let mailbox = if rng.below(2) == 0 {
-                    c.mailbox.clone()
-                } else {
-                    other.clone()
-                };
-                c.append(&mailbox, &format!("s{id}-{n}"));
+                c.append(&target, &format!("s{id}-{n}"));
                 "APPEND"
             }
             25..=39 => {
@@ -687,7 +693,9 @@ fn imap_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
             }
         };
         c.learn();
-        *c.ledger.lock().unwrap().ops.entry(name).or_default() += 1;
+        let mut lg = c.ledger.lock().unwrap();
+        lg.count(name, 1);
+        lg.sizes.insert((user, c.mailbox.clone()), c.seq.len());
     }
     c
 }
@@ -822,6 +830,14 @@ fn lmtp_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
         l.send("LHLO stress");
         l.until("250 ");
         for _ in 0..10 {
+            // Deliver about as much as IMAP sessions append, whatever the machine's speed.
+            while Instant::now() < deadline && {
+                let lg = ledger.lock().unwrap();
+                let get = |op| lg.ops.get(op).copied().unwrap_or(0);
+                get("LMTP transaction") > get("APPEND") / 2 + 20
+            } {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             if Instant::now() >= deadline {
                 break;
             }
