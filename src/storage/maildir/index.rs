@@ -106,7 +106,23 @@ fn parse_header_fields(fields: &str, h: &mut Header) -> Option<()> {
     Some(())
 }
 
-fn entry_line(out: &mut String, e: &Entry) {
+impl Entry {
+    /// The entry as a borrowed one.
+    pub(crate) fn as_ref(&self) -> EntryRef<'_> {
+        EntryRef {
+            uid: self.uid,
+            modseq: self.modseq,
+            date: self.date,
+            phys: self.phys,
+            virt: self.virt,
+            dl: self.dl,
+            in_new: self.in_new,
+            name: &self.name,
+        }
+    }
+}
+
+fn entry_line(out: &mut String, e: EntryRef<'_>) {
     let _ = writeln!(
         out,
         "{} {} {} {} {} {} {} {}",
@@ -176,9 +192,14 @@ fn parse_entry_ref(line: &str) -> Option<EntryRef<'_>> {
     })
 }
 
-/// Serialises a full base file.
-pub(crate) fn format_base<'a>(h: &Header, entries: impl Iterator<Item = &'a Entry>) -> Vec<u8> {
-    let mut out = String::with_capacity(1 << 16);
+/// Serialises a full base file of `count` entries.
+pub(crate) fn format_base<'a>(
+    h: &Header,
+    count: usize,
+    entries: impl Iterator<Item = EntryRef<'a>>,
+) -> Vec<u8> {
+    // About 80 bytes a line.
+    let mut out = String::with_capacity(count.saturating_mul(96).saturating_add(128));
     let _ = writeln!(out, "{BASE_MAGIC} G{} {}", h.generation, header_fields(h));
     for e in entries {
         entry_line(&mut out, e);
@@ -265,7 +286,7 @@ pub(crate) fn format_record(out: &mut String, r: &Record) {
     match r {
         Record::Append(e) => {
             body.push_str("A ");
-            entry_line(&mut body, e);
+            entry_line(&mut body, e.as_ref());
             body.pop();
         }
         Record::Rename {
@@ -395,7 +416,7 @@ mod tests {
             cur_mtime: 99,
             cur_uncertain: true,
         };
-        let data = format_base(&h, [entry(1), entry(2)].iter());
+        let data = format_base(&h, 2, [entry(1), entry(2)].iter().map(Entry::as_ref));
         let parsed = parse_base(&data);
         assert!(matches!(&parsed, Ok((h2, e)) if *h2 == h && e.len() == 2 && e[1] == entry(2)));
         let mut bad = data.clone();
