@@ -70,6 +70,10 @@ pub struct View {
     recent: Vec<Range<u32>>,
     changes: watch::Receiver<u64>,
     watching: bool,
+    /// Opened by the current command: its sync is as fresh as a refresh
+    /// would be, so the first refresh has nothing to do unless this
+    /// process changed the mailbox in between.
+    just_synced: bool,
 }
 
 impl std::fmt::Debug for View {
@@ -88,9 +92,23 @@ impl View {
     pub async fn open(handle: Arc<dyn MailboxHandle>, options: OpenOptions) -> Result<View> {
         let mut changes = handle.changes();
         changes.borrow_and_update();
-        let SyncOutcome { snapshot, recent } = handle
+        let synced = handle
             .sync(options.claim_recent && !options.read_only)
             .await?;
+        Ok(View::from_sync(handle, options, changes, synced))
+    }
+
+    /// A view on what a sync of the handle returned, for backends that
+    /// sync as part of finding the mailbox. `changes` must have been
+    /// subscribed (and marked seen) before that sync began, so nothing
+    /// that happens after it goes unnoticed.
+    pub fn from_sync(
+        handle: Arc<dyn MailboxHandle>,
+        options: OpenOptions,
+        changes: watch::Receiver<u64>,
+        synced: SyncOutcome,
+    ) -> View {
+        let SyncOutcome { snapshot, recent } = synced;
         let mut view = View {
             handle,
             options,
@@ -103,9 +121,10 @@ impl View {
             recent: Vec::new(),
             changes,
             watching: false,
+            just_synced: true,
         };
         view.add_recent(recent);
-        Ok(view)
+        view
     }
 
     fn add_recent(&mut self, r: Option<Range<u32>>) {
@@ -218,6 +237,11 @@ impl View {
 
     /// Brings the view up to date and says what changed.
     pub async fn refresh(&mut self) -> Result<Delta> {
+        // The end of the command that opened the view (SELECT's answer)
+        // need not sync the mailbox a second time.
+        if std::mem::take(&mut self.just_synced) && !self.changes.has_changed().unwrap_or(true) {
+            return Ok(Delta::default());
+        }
         self.changes.borrow_and_update();
         let out = self
             .handle

@@ -97,14 +97,8 @@ impl Dir {
         let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
         // SAFETY: the descriptor is open, `buf` is NUL-terminated and `st`
         // is a valid out-pointer that fstatat fills on success.
-        let r = unsafe {
-            libc::fstatat(
-                self.0.as_raw_fd(),
-                buf.as_ptr().cast(),
-                st.as_mut_ptr(),
-                0,
-            )
-        };
+        let r =
+            unsafe { libc::fstatat(self.0.as_raw_fd(), buf.as_ptr().cast(), st.as_mut_ptr(), 0) };
         if r != 0 {
             return None;
         }

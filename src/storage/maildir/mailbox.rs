@@ -38,14 +38,14 @@ use super::cache::Cache;
 use super::dovecot::{self, KEYWORDS_FILE, UIDLIST_FILE};
 use super::filename;
 use super::fsutil::{
-    Dir, LockMode, flock, fsync_dir, funlock, mtime_ns, now_ns, now_secs, open_lock_file, read_small,
-    replace_file, write_atomic,
+    Dir, LockMode, flock, fsync_dir, funlock, mtime_ns, now_ns, now_secs, open_lock_file,
+    read_small, replace_file, write_atomic,
 };
 use super::index::{self, BASE_FILE, Entry, Header, LOCK_FILE, LOG_FILE, Record};
 use crate::limits::{
     DIR_MTIME_SETTLE_NS, INDEX_LOG_COMPACT_MIN, MAX_EVENT_QUEUE, MAX_INDEX_BYTES,
-    MAX_KEYWORD_BYTES, MAX_KEYWORDS_MAILDIR, MAX_SMALL_FILE_BYTES, OWN_NAMES_MAX, STAT_FILES_PER_THREAD,
-    STAT_THREADS_MAX, TMP_MAX_AGE_SECS,
+    MAX_KEYWORD_BYTES, MAX_KEYWORDS_MAILDIR, MAX_SMALL_FILE_BYTES, OWN_NAMES_MAX,
+    STAT_FILES_PER_THREAD, STAT_THREADS_MAX, TMP_MAX_AGE_SECS,
 };
 use crate::storage::{
     Flags, KeywordSet, MessageList, MessageMeta, Result, Snapshot, StorageError, StoreOp,
@@ -1199,8 +1199,11 @@ impl Inner {
     fn write_index(&mut self, ctx: &Ctx<'_>) -> Result<()> {
         let base_path = ctx.dir.join(BASE_FILE);
         let log_path = ctx.dir.join(LOG_FILE);
-        let entries = self.list.iter().zip(self.files.iter()).map(|(m, f)| {
-            index::EntryRef {
+        let entries = self
+            .list
+            .iter()
+            .zip(self.files.iter())
+            .map(|(m, f)| index::EntryRef {
                 uid: m.uid,
                 modseq: m.modseq,
                 date: m.internal_date,
@@ -1209,8 +1212,7 @@ impl Inner {
                 dl: f.dl,
                 in_new: f.in_new,
                 name: &f.name,
-            }
-        });
+            });
         let data = index::format_base(&self.hdr, self.files.len(), entries);
         replace_file(&base_path, &data, ctx.fsync)?;
         drop(data);
