@@ -70,10 +70,6 @@ pub struct View {
     recent: Vec<Range<u32>>,
     changes: watch::Receiver<u64>,
     watching: bool,
-    /// Opened by the current command: its sync is as fresh as a refresh
-    /// would be, so the first refresh has nothing to do unless this
-    /// process changed the mailbox in between.
-    just_synced: bool,
 }
 
 impl std::fmt::Debug for View {
@@ -121,7 +117,6 @@ impl View {
             recent: Vec::new(),
             changes,
             watching: false,
-            just_synced: true,
         };
         view.add_recent(recent);
         view
@@ -237,11 +232,6 @@ impl View {
 
     /// Brings the view up to date and says what changed.
     pub async fn refresh(&mut self) -> Result<Delta> {
-        // The end of the command that opened the view (SELECT's answer)
-        // need not sync the mailbox a second time.
-        if std::mem::take(&mut self.just_synced) && !self.changes.has_changed().unwrap_or(true) {
-            return Ok(Delta::default());
-        }
         self.changes.borrow_and_update();
         let out = self
             .handle
