@@ -786,10 +786,11 @@ fn read_names(dir: &Path) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for ent in rd {
         let ent = ent.map_err(|e| StorageError::io("read directory", e))?;
-        if let Some(n) = ent.file_name().to_str()
-            && acceptable_name(n)
+        // The OsString's buffer becomes the String: one allocation a name.
+        if let Ok(n) = ent.file_name().into_string()
+            && acceptable_name(&n)
         {
-            out.push(n.to_owned());
+            out.push(n);
         }
     }
     Ok(out)
