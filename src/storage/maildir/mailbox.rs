@@ -1126,7 +1126,7 @@ impl Inner {
             .map(|n| (n.as_str(), false))
             .chain(new_names.iter().map(|n| (n.as_str(), true)))
             .collect();
-        for e in make_entries(ctx.dir, &found) {
+        for e in make_entries(ctx.dir, &found)? {
             match uidlist
                 .as_ref()
                 .and_then(|l| l.uids.get(filename::base_of(&e.name)))
@@ -1507,7 +1507,7 @@ impl Inner {
         }
         // What is left in the listing is new to us.
         let found: Vec<(&str, bool)> = listing.into_values().collect();
-        let mut candidates = make_entries(ctx.dir, &found);
+        let mut candidates = make_entries(ctx.dir, &found)?;
         candidates.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.name.cmp(&b.name)));
         for mut e in candidates {
             e.uid = self.hdr.uidnext;
@@ -1648,9 +1648,21 @@ fn meta_of(e: &Entry, keyword_count: usize) -> MessageMeta {
 /// name relative to an open `cur/` or `new/` (no path walk per file), and
 /// by a few threads at once when there are many (the first SELECT of a big
 /// Maildir is stat-bound).
-fn make_entries(dir: &Path, found: &[(&str, bool)]) -> Vec<Entry> {
-    let cur = Dir::open(&dir.join("cur")).ok();
-    let new = Dir::open(&dir.join("new")).ok();
+fn make_entries(dir: &Path, found: &[(&str, bool)]) -> Result<Vec<Entry>> {
+    // Failing to open a directory (out of descriptors) is an error, not an
+    // empty listing: the caller must not record `cur/` as known.
+    let open = |sub: &str, needed: bool| -> Result<Option<Dir>> {
+        if !needed {
+            return Ok(None);
+        }
+        match Dir::open(&dir.join(sub)) {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StorageError::io("open directory", e)),
+        }
+    };
+    let cur = open("cur", found.iter().any(|f| !f.1))?;
+    let new = open("new", found.iter().any(|f| f.1))?;
     let one = |&(name, in_new): &(&str, bool)| -> Option<Entry> {
         let d = if in_new { new.as_ref() } else { cur.as_ref() }?;
         let st = d.stat(name)?;
@@ -1679,24 +1691,33 @@ fn make_entries(dir: &Path, found: &[(&str, bool)]) -> Vec<Entry> {
     };
     let threads = stat_threads(found.len());
     if threads <= 1 {
-        return found.iter().filter_map(one).collect();
+        return Ok(found.iter().filter_map(one).collect());
     }
     let chunk = found.len().div_ceil(threads);
     let one = &one;
-    std::thread::scope(|s| {
+    Ok(std::thread::scope(|s| {
+        // A chunk whose thread cannot be started (thread limit reached) is
+        // done here instead: the listing must stay complete.
         let parts: Vec<_> = found
             .chunks(chunk)
-            .map(|c| s.spawn(move || c.iter().filter_map(one).collect::<Vec<_>>()))
+            .map(|c| {
+                std::thread::Builder::new()
+                    .spawn_scoped(s, move || c.iter().filter_map(one).collect::<Vec<_>>())
+                    .map_err(|_| c)
+            })
             .collect();
         let mut out = Vec::with_capacity(found.len());
         for p in parts {
-            match p.join() {
-                Ok(mut v) => out.append(&mut v),
-                Err(panic) => std::panic::resume_unwind(panic),
+            match p {
+                Ok(h) => match h.join() {
+                    Ok(mut v) => out.append(&mut v),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                },
+                Err(c) => out.extend(c.iter().filter_map(one)),
             }
         }
         out
-    })
+    }))
 }
 
 /// Threads to stat `n` files with.
