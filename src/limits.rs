@@ -249,3 +249,12 @@ pub const MAX_AUTH_HASHES_PER_FAILING_ADDRESS: u32 = 1;
 /// (`server::alloc`). 256 KiB keeps small, frequent allocations in the arenas, where they are
 /// fast, and sends password-hash memory and message-sized buffers back after use.
 pub const MALLOC_MMAP_THRESHOLD_BYTES: usize = 256 * 1024;
+
+// ---- Maildir listing (SELECT of big mailboxes) ----
+
+/// Files one thread stats, at least, when many new files are found at once (the first SELECT
+/// of a Maildir): each file's mtime is its INTERNALDATE, and stat dominates that first look.
+/// Below this a second thread costs more to start than it saves.
+pub const STAT_FILES_PER_THREAD: usize = 512;
+/// Threads that stat such a listing at once (also capped by the CPUs available).
+pub const STAT_THREADS_MAX: usize = 4;
