@@ -231,11 +231,12 @@ pub const LMTP_IDLE_SECS: u64 = 300;
 pub const LMTP_MAX_BAD_COMMANDS: u32 = 20;
 // ---- hostile-input hardening ----
 
-/// Password verifications one remote address (IPv6: its /64) may have queued or running at
-/// once; its further logins wait their turn. One keeps a guessing storm from occupying more than
-/// one hashing thread, so other addresses still log in at once (`hash_threads` is at least 2 by
-/// default on any multi-core machine).
-pub const MAX_AUTH_HASHES_PER_ADDRESS: usize = 1;
+/// Password verifications a remote address (IPv6: its /64) with failed logins on record may
+/// have queued or running at once; its further logins wait their turn. One keeps a guessing
+/// storm from occupying more than one hashing thread, so other addresses still log in at once
+/// (`hash_threads` is at least 2 by default on any multi-core machine). An address without
+/// failures may use all `hash_threads` (a webmail front end logs all its users in from one).
+pub const MAX_AUTH_HASHES_PER_FAILING_ADDRESS: u32 = 1;
 
 // ---- allocator ----
 
@@ -243,6 +244,15 @@ pub const MAX_AUTH_HASHES_PER_ADDRESS: usize = 1;
 /// (`server::alloc`). 256 KiB keeps small, frequent allocations in the arenas, where they are
 /// fast, and sends password-hash memory and message-sized buffers back after use.
 pub const MALLOC_MMAP_THRESHOLD_BYTES: usize = 256 * 1024;
+
+// ---- Maildir listing (SELECT of big mailboxes) ----
+
+/// Files one thread stats, at least, when many new files are found at once (the first SELECT
+/// of a Maildir): each file's mtime is its INTERNALDATE, and stat dominates that first look.
+/// Below this a second thread costs more to start than it saves.
+pub const STAT_FILES_PER_THREAD: usize = 512;
+/// Threads that stat such a listing at once (also capped by the CPUs available).
+pub const STAT_THREADS_MAX: usize = 4;
 
 // ---- streaming message bodies (FETCH BODY[...], POP3 RETR/TOP) ----
 

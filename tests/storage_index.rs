@@ -243,3 +243,72 @@ async fn damage_inside_the_log_means_a_new_uidvalidity() {
     assert_ne!(after.uidvalidity, before.uidvalidity);
     assert_eq!(append(&*u, "INBOX", "next").await, 6);
 }
+
+#[tokio::test]
+async fn first_look_at_a_big_maildir_writes_one_index_that_survives_a_lost_log_header() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let root = root(tmp.path(), "ivy");
+    {
+        let st = storage(tmp.path());
+        let _ = login(&st, "ivy").await;
+    }
+    // More files than one stat thread takes, dropped in by another tool:
+    // dates (mtimes) in reverse name order, some names without sizes.
+    let n = 2600u32;
+    let body = "Subject: x\n\nhello\n";
+    for i in 0..n {
+        let (dir, name) = if i % 7 == 0 {
+            ("new", format!("{}.M{i}P1.tool", 1_600_000_000 + i))
+        } else if i % 5 == 0 {
+            ("cur", format!("{}.M{i}P1.tool:2,S", 1_600_000_000 + i))
+        } else {
+            let (s, w) = (body.len(), body.len() + 3);
+            (
+                "cur",
+                format!("{}.M{i}P1.tool,S={s},W={w}:2,", 1_600_000_000 + i),
+            )
+        };
+        let path = root.join(dir).join(name);
+        assert!(std::fs::write(&path, body).is_ok());
+        let date = std::time::UNIX_EPOCH + Duration::from_secs(u64::from(2_000_000_000 - i));
+        let f = std::fs::File::options().write(true).open(&path);
+        assert!(f.and_then(|f| f.set_modified(date)).is_ok());
+    }
+    let (uidvalidity, first) = {
+        let st = storage(tmp.path());
+        let u = login(&st, "ivy").await;
+        let v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+        assert_eq!(v.len(), n);
+        assert_eq!(v.recent_count(), n, "nobody had seen them");
+        let metas: Vec<_> = v.messages().iter().copied().collect();
+        // UIDs follow the dates; each date is the file's mtime.
+        for (k, m) in metas.iter().enumerate() {
+            assert_eq!(m.uid, k as u32 + 1);
+            assert_eq!(m.internal_date, 2_000_000_000 - i64::from(n - 1) + k as i64);
+            assert_eq!(m.phys_size, body.len() as u64);
+            assert_eq!(m.virt_size, body.len() as u64 + 3);
+        }
+        (v.uidvalidity(), metas)
+    };
+    // The log's header line is written without an fsync (its first record
+    // is synced with it); a crash may lose it. The base has everything,
+    // \Recent claims included.
+    let log = root.join("mailcove-index.log");
+    assert!(std::fs::write(&log, b"").is_ok());
+    let st = storage(tmp.path());
+    let u = login(&st, "ivy").await;
+    let v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    assert_eq!(v.uidvalidity(), uidvalidity);
+    assert_eq!(v.recent_count(), 0, "the first SELECT's claim was kept");
+    let again: Vec<_> = v.messages().iter().copied().collect();
+    assert_eq!(again, first);
+    assert_eq!(append(&*u, "INBOX", "after").await, n + 1);
+    drop((v, u, st));
+    let st = storage(tmp.path());
+    let u = login(&st, "ivy").await;
+    let s = ok(u.status("INBOX").await);
+    assert_eq!(
+        (s.messages, s.uidnext, s.uidvalidity),
+        (n + 1, n + 2, uidvalidity)
+    );
+}

@@ -1,20 +1,24 @@
 //! Concurrency stress with invariant checks, in the spirit of Dovecot's imaptest checking mode
-//! (issue 7). Many IMAP and POP3 sessions of several users run random APPEND, FETCH, STORE, COPY,
-//! MOVE, EXPUNGE, SEARCH, IDLE and NOOP (IMAP) and UIDL/RETR/TOP downloads (POP3) against the real
-//! binary, checking after every response that:
+//! (issue 7). Many IMAP, POP3 and LMTP sessions of several users run random APPEND, FETCH, STORE,
+//! COPY, MOVE, EXPUNGE, SEARCH, IDLE and NOOP (IMAP), UIDL/RETR downloads that sometimes DELE and
+//! QUIT or DELE and drop the connection (POP3), and single- and multi-recipient deliveries
+//! (LMTP) against the real binary, checking after every response that:
 //!
 //! * a sequence number's UID never changes while selected; UIDs ascend with sequence numbers;
 //! * `EXISTS` never shrinks without `EXPUNGE`; `EXPUNGE n` names an existing message;
 //! * a UID, once given to a message in a mailbox, never names another one (no reuse), and a UID
-//!   handed out by APPEND/COPY/MOVE is above every UID acknowledged in that mailbox before;
-//! * every body read (IMAP or POP3) is exactly the message that was appended;
+//!   handed out by APPEND/COPY/MOVE is above every UID seen in that mailbox before the command;
+//! * an `EXPUNGE` of a known message was asked for before (UID EXPUNGE, MOVE, or a POP3 QUIT
+//!   after DELE): a POP3 DELE is not applied before QUIT, nor ever when the session is dropped;
+//! * every body read (IMAP or POP3) is exactly the message that was appended or delivered;
 //!
-//! and at the end that every session of a mailbox sees the same flags (they converge) and that
-//! every acknowledged message is there and nothing else is (count and content hash).
+//! and at the end that every session of a mailbox sees the same flags (they converge), and that
+//! every acknowledged APPEND/COPY/MOVE/LMTP message not removed by an acknowledged command is
+//! there, exactly once, byte for byte, and nothing else is (count and content).
 //!
-//! Short run in the default suite: `STRESS_SESSIONS` (50) sessions for `STRESS_SECS` (20) seconds.
-//! Long run: `MAILCOVE_STRESS_SESSIONS=200 MAILCOVE_STRESS_SECS=600 cargo test --release --test
-//! stress -- --nocapture` (docs/security.md).
+//! Short run in the default suite: `MAILCOVE_STRESS_SESSIONS` (50) sessions for
+//! `MAILCOVE_STRESS_SECS` (60) seconds. Long run: `MAILCOVE_STRESS_SESSIONS=200
+//! MAILCOVE_STRESS_SECS=600 cargo test --release --test stress -- --nocapture` (docs/testing.md).
 
 mod common;
 
@@ -28,8 +32,17 @@ use common::*;
 
 const USERS: usize = 4;
 
+/// Above this many messages, IMAP sessions expunge where they would append.
+const MAILBOX_SOFT_LIMIT: usize = 2000;
+
 /// What one session sees of its mailbox at the end: message count and flags per UID.
 type SessionView = (u32, BTreeMap<u32, Vec<String>>);
+
+/// The count and the entries of `a` that `b` does not have, for failure messages.
+fn view_diff(a: &SessionView, b: &SessionView) -> String {
+    let only: Vec<_> = a.1.iter().filter(|(u, f)| b.1.get(u) != Some(f)).collect();
+    format!("{} messages, differing {only:?}", a.0)
+}
 const MAILBOXES: [&str; 2] = ["INBOX", "Box1"];
 const FLAGS: [&str; 3] = ["\\Flagged", "\\Answered", "$Label1"];
 
@@ -66,27 +79,80 @@ fn body(token: &str) -> Vec<u8> {
     m
 }
 
-fn token_of(data: &[u8]) -> String {
+/// The LMTP envelope sender of every delivery.
+const SENDER: &str = "stress@test";
+
+/// What a delivery of `token` to user `user` must look like in storage: the server prepends
+/// `Return-Path:` and `Delivered-To:` (the recipient as given in RCPT TO).
+fn delivered_body(user: usize, token: &str) -> Vec<u8> {
+    let mut m = format!("Return-Path: <{SENDER}>\r\nDelivered-To: u{user}\r\n").into_bytes();
+    m.extend_from_slice(&body(token));
+    m
+}
+
+/// The token of a stored message and, for an LMTP delivery, its recipient; panics unless the
+/// bytes are exactly what was appended or delivered.
+fn token_of(data: &[u8]) -> (String, Option<usize>) {
     let text = String::from_utf8_lossy(data);
-    let t = text
+    let stamp = format!("Return-Path: <{SENDER}>\r\nDelivered-To: u");
+    let (rcpt, rest) = match text.strip_prefix(&stamp) {
+        Some(r) => {
+            let (user, rest) = r
+                .split_once("\r\n")
+                .unwrap_or_else(|| panic!("bad stamp: {text:?}"));
+            let user: usize = user
+                .parse()
+                .unwrap_or_else(|_| panic!("bad Delivered-To: {text:?}"));
+            (Some(user), rest)
+        }
+        None => (None, &text[..]),
+    };
+    let t = rest
         .strip_prefix("Message-ID: <")
         .and_then(|t| t.split('@').next())
         .unwrap_or_else(|| panic!("foreign message: {text:?}"))
         .to_string();
-    assert_eq!(data, body(&t), "message {t} is not what was appended");
-    t
+    match rcpt {
+        Some(u) => assert_eq!(
+            data,
+            delivered_body(u, &t),
+            "delivery {t} is not what was sent"
+        ),
+        None => assert_eq!(data, body(&t), "message {t} is not what was appended"),
+    }
+    (t, rcpt)
 }
+
+/// The token in a FETCH ENVELOPE (its message-id field).
+fn envelope_token(l: &str) -> Option<&str> {
+    let env = &l[l.find("ENVELOPE (")?..];
+    let end = env.find("@stress>\"")?;
+    let start = env[..end].rfind("\"<")? + 2;
+    Some(&env[start..end])
+}
+
+/// (user, mailbox, UID).
+type Key = (usize, String, u32);
 
 /// What all sessions learned, shared.
 #[derive(Default)]
 struct Ledger {
     /// (user, mailbox, uid) -> token, for every message acknowledged or seen.
-    uids: HashMap<(usize, String, u32), String>,
-    /// (user, mailbox, uid) seen expunged by some session.
-    removed: HashSet<(usize, String, u32)>,
-    /// (user, mailbox) -> expunges of messages whose UID the session had not learned yet.
-    blind_removals: HashMap<(usize, String), usize>,
-    /// Highest UID acknowledged per (user, mailbox).
+    uids: HashMap<Key, String>,
+    /// Messages made by COPY or MOVE (as opposed to the original APPEND or delivery).
+    copies: HashSet<Key>,
+    /// Removal asked for (UID EXPUNGE, MOVE, or POP3 QUIT after DELE), before the command was
+    /// sent: only these may be expunged; those not in `removed` may or may not be gone.
+    intents: HashSet<Key>,
+    /// Seen expunged by some session, or deleted by a POP3 QUIT answered `+OK`: must be gone.
+    removed: HashSet<Key>,
+    /// LMTP deliveries (user, token) whose DATA was sent for an accepted recipient.
+    attempted: HashSet<(usize, String)>,
+    /// LMTP deliveries (user, token) answered 250: must be there unless removed.
+    delivered: HashSet<(usize, String)>,
+    /// Messages per (user, mailbox) as the last IMAP session there to finish a command saw it.
+    sizes: HashMap<(usize, String), usize>,
+    /// Highest UID seen or acknowledged per (user, mailbox).
     max_uid: HashMap<(usize, String), u32>,
     ops: BTreeMap<&'static str, u64>,
 }
@@ -100,9 +166,11 @@ impl Ledger {
         } else {
             self.uids.insert(key, token.to_string());
         }
+        let m = self.max_uid.entry((user, mailbox.to_string())).or_default();
+        *m = (*m).max(uid);
     }
 
-    /// A UID just handed out must be above everything acknowledged there before the command.
+    /// A UID just handed out must be above everything seen there before the command was sent.
     fn assigned(&mut self, user: usize, mailbox: &str, uid: u32, floor: u32) {
         assert!(
             uid > floor,
@@ -117,6 +185,10 @@ impl Ledger {
             .get(&(user, mailbox.to_string()))
             .copied()
             .unwrap_or(0)
+    }
+
+    fn count(&mut self, op: &'static str, n: u64) {
+        *self.ops.entry(op).or_default() += n;
     }
 }
 
@@ -246,11 +318,17 @@ impl Imap {
                 let uid = self.seq.remove(n - 1);
                 let mut lg = self.ledger.lock().unwrap();
                 if uid == 0 {
-                    *lg.blind_removals
-                        .entry((self.user, self.mailbox.clone()))
-                        .or_default() += 1;
+                    // Not learned yet: whoever asked for the removal knew the UID and checks it.
+                    lg.count("EXPUNGE of a message not learned yet", 1);
                 } else {
-                    lg.removed.insert((self.user, self.mailbox.clone(), uid));
+                    let key = (self.user, self.mailbox.clone(), uid);
+                    assert!(
+                        lg.intents.contains(&key),
+                        "u{}/{}: UID {uid} expunged but nobody asked for it",
+                        self.user,
+                        self.mailbox
+                    );
+                    lg.removed.insert(key);
                     self.flags.remove(&uid);
                 }
             }
@@ -280,6 +358,12 @@ impl Imap {
                         self.seq
                     );
                 }
+                if let (Some(uid), Some(token)) = (uid, envelope_token(l)) {
+                    self.ledger
+                        .lock()
+                        .unwrap()
+                        .bind(self.user, &self.mailbox, uid, token);
+                }
                 if let (Some(uid), Some(f)) = (
                     uid.or(Some(self.seq[n - 1])).filter(|&u| u != 0),
                     l.split("FLAGS (").nth(1),
@@ -300,12 +384,40 @@ impl Imap {
         }
     }
 
-    /// Learns the UIDs of messages announced by EXISTS.
+    /// Learns the UIDs (and tokens) of the messages not learned yet: those announced by EXISTS,
+    /// and any whose FETCH failed because another session had just expunged it.
     fn learn(&mut self) {
-        if let Some(first) = self.seq.iter().position(|&u| u == 0) {
-            let t = self.run(&format!("FETCH {}:* (UID FLAGS)", first + 1), None);
-            assert!(t.contains(" OK "), "{t}");
+        let mut ranges: Vec<(usize, usize)> = Vec::new();
+        for (i, _) in self.seq.iter().enumerate().filter(|(_, u)| **u == 0) {
+            match ranges.last_mut() {
+                Some((_, end)) if *end == i => *end = i + 1,
+                _ => ranges.push((i + 1, i + 1)),
+            }
         }
+        if ranges.is_empty() {
+            return;
+        }
+        let set: Vec<String> = ranges
+            .iter()
+            .take(100)
+            .map(|&(a, b)| {
+                if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}:{b}")
+                }
+            })
+            .collect();
+        // ENVELOPE reads the message, so one another session just expunged gets
+        // `NO [EXPUNGEISSUED]` (RFC 2180 4.1.3); the others are still reported.
+        let t = self.run(
+            &format!("FETCH {} (UID FLAGS ENVELOPE)", set.join(",")),
+            None,
+        );
+        assert!(
+            t.contains(" OK ") || t.contains(" NO [EXPUNGEISSUED]"),
+            "{t}"
+        );
     }
 
     fn select(&mut self, mailbox: &str) {
@@ -317,8 +429,25 @@ impl Imap {
         self.learn();
     }
 
+    /// Message count and flags per UID, as this session knows them.
+    fn view(&self) -> SessionView {
+        let flags = self
+            .seq
+            .iter()
+            .map(|u| (*u, self.flags.get(u).cloned().unwrap_or_default()))
+            .collect();
+        (self.seq.len() as u32, flags)
+    }
+
+    /// A UID of the view whose message is known to the ledger.
     fn random_uid(&self, rng: &mut Rng) -> Option<u32> {
-        let known: Vec<u32> = self.seq.iter().copied().filter(|&u| u != 0).collect();
+        let lg = self.ledger.lock().unwrap();
+        let known: Vec<u32> = self
+            .seq
+            .iter()
+            .copied()
+            .filter(|&u| u != 0 && lg.uids.contains_key(&(self.user, self.mailbox.clone(), u)))
+            .collect();
         (!known.is_empty()).then(|| known[rng.below(known.len())])
     }
 
@@ -333,7 +462,13 @@ impl Imap {
 
     /// COPY or MOVE of one UID; binds the new UIDs to the source's tokens.
     fn transfer(&mut self, verb: &str, uid: u32, to: &str) {
-        let floor = self.ledger.lock().unwrap().floor(self.user, to);
+        let floor = {
+            let mut lg = self.ledger.lock().unwrap();
+            if verb == "MOVE" {
+                lg.intents.insert((self.user, self.mailbox.clone(), uid));
+            }
+            lg.floor(self.user, to)
+        };
         self.tag += 1;
         let tag = format!("t{}", self.tag);
         self.r
@@ -372,6 +507,7 @@ impl Imap {
             let token = token.unwrap_or_else(|| panic!("{verb} of unknown UID {s}"));
             lg.bind(self.user, to, *d, &token);
             lg.assigned(self.user, to, *d, floor);
+            lg.copies.insert((self.user, to.to_string(), *d));
         }
     }
 }
@@ -380,7 +516,8 @@ fn imap_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (id as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
     let user = id % USERS;
     let mut c = Imap::connect(port, user, Arc::clone(&ledger));
-    c.select(MAILBOXES[id % 2]);
+    // Every user has sessions in both mailboxes.
+    c.select(MAILBOXES[(id / USERS) % 2]);
     let mut n = 0;
     while Instant::now() < deadline {
         n += 1;
@@ -389,15 +526,24 @@ fn imap_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
             .find(|&&m| m != c.mailbox)
             .unwrap()
             .to_string();
-        let op = rng.below(100);
+        let mut op = rng.below(100);
+        let target = if rng.below(2) == 0 {
+            c.mailbox.clone()
+        } else {
+            other.clone()
+        };
+        let full = |m: &str| {
+            let lg = c.ledger.lock().unwrap();
+            lg.sizes.get(&(user, m.to_string())).copied().unwrap_or(0) >= MAILBOX_SOFT_LIMIT
+        };
+        if (op < 25 && full(&target)) || ((60..=67).contains(&op) && full(&other)) {
+            // Full enough: expunge instead of adding, so long runs reach a steady state rather
+            // than measuring ever larger mailboxes.
+            op = 75;
+        }
         let name = match op {
             0..=24 => {
-                let mailbox = if rng.below(2) == 0 {
-                    c.mailbox.clone()
-                } else {
-                    other.clone()
-                };
-                c.append(&mailbox, &format!("s{id}-{n}"));
+                c.append(&target, &format!("s{id}-{n}"));
                 "APPEND"
             }
             25..=39 => {
@@ -429,7 +575,11 @@ fn imap_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
                             let mut data = vec![0; len];
                             c.r.read_exact(&mut data).unwrap();
                             let rest = c.read_line();
-                            let token = token_of(&data);
+                            let (token, rcpt) = token_of(&data);
+                            assert!(
+                                rcpt.is_none_or(|r| r == user),
+                                "u{user} got u{rcpt:?}'s mail"
+                            );
                             let mut lg = c.ledger.lock().unwrap();
                             if l.contains(&format!("UID {uid}"))
                                 || rest.contains(&format!("UID {uid}"))
@@ -465,6 +615,8 @@ fn imap_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
             }
             75..=81 => {
                 if let Some(uid) = c.random_uid(&mut rng) {
+                    let key = (user, c.mailbox.clone(), uid);
+                    c.ledger.lock().unwrap().intents.insert(key);
                     c.run(&format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)"), None);
                     c.run(&format!("UID EXPUNGE {uid}"), None);
                 }
@@ -541,15 +693,33 @@ fn imap_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
             }
         };
         c.learn();
-        *c.ledger.lock().unwrap().ops.entry(name).or_default() += 1;
+        let mut lg = c.ledger.lock().unwrap();
+        lg.count(name, 1);
+        lg.sizes.insert((user, c.mailbox.clone()), c.seq.len());
     }
     c
 }
 
+/// What a POP3 session does after downloading.
+#[derive(Clone, Copy, PartialEq)]
+enum Pop3End {
+    /// QUIT without deleting.
+    Keep,
+    /// DELE what it retrieved, then QUIT: gone once QUIT is answered `+OK`.
+    Delete,
+    /// DELE what it retrieved, then drop the connection: nothing may be deleted.
+    DeleteAndDrop,
+}
+
 fn pop3_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledger>>) {
-    let mut rng = Rng(0x1234_5678 ^ id as u64);
+    let mut rng = Rng(0x1234_5678 ^ (id as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
     while Instant::now() < deadline {
         let user = rng.below(USERS);
+        let end = match rng.below(10) {
+            0..=3 => Pop3End::Delete,
+            4..=5 => Pop3End::DeleteAndDrop,
+            _ => Pop3End::Keep,
+        };
         let mut p = Client::plain(port);
         p.line();
         p.send(&format!("USER u{user}"));
@@ -566,20 +736,31 @@ fn pop3_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
         assert!(l.starts_with("+OK Logged in, "), "{l}");
         p.send("UIDL");
         assert!(p.line().starts_with("+OK"));
-        let list = p.multiline();
+        // Message number -> UID (the UIDL is %08X of UID and UIDVALIDITY).
+        let list: Vec<(usize, u32)> = p
+            .multiline()
+            .iter()
+            .map(|l| {
+                let (n, uidl) = l.split_once(' ').unwrap_or_else(|| panic!("UIDL {l:?}"));
+                let uid = uidl
+                    .get(..8)
+                    .and_then(|h| u32::from_str_radix(h, 16).ok())
+                    .unwrap_or_else(|| panic!("UIDL {l:?}"));
+                (n.parse().unwrap(), uid)
+            })
+            .collect();
+        let mut retrieved = Vec::new();
         for _ in 0..3.min(list.len()) {
-            let n = 1 + rng.below(list.len());
+            let (n, uid) = list[rng.below(list.len())];
             p.send(&format!("RETR {n}"));
             let head = p.line();
             if head == format!("-ERR Message {n} was removed by another session.") {
                 // An IMAP session expunged it after this session's snapshot: the answer comes
                 // before any data and the session goes on.
-                *ledger
+                ledger
                     .lock()
                     .unwrap()
-                    .ops
-                    .entry("POP3 RETR of a vanished message")
-                    .or_default() += 1;
+                    .count("POP3 RETR of a vanished message", 1);
                 continue;
             }
             assert!(head.starts_with("+OK"), "{head}");
@@ -589,26 +770,162 @@ fn pop3_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
                 data.extend_from_slice(l.as_bytes());
                 data.extend_from_slice(b"\r\n");
             }
-            token_of(&data);
+            let (token, rcpt) = token_of(&data);
+            assert!(
+                rcpt.is_none_or(|r| r == user),
+                "u{user} got u{rcpt:?}'s mail"
+            );
+            ledger.lock().unwrap().bind(user, "INBOX", uid, &token);
+            if !retrieved.contains(&(n, uid)) {
+                retrieved.push((n, uid));
+            }
         }
+        if end == Pop3End::Keep || retrieved.is_empty() {
+            p.send("QUIT");
+            assert!(p.line().starts_with("+OK"));
+            ledger.lock().unwrap().count("POP3 download", 1);
+            continue;
+        }
+        for (n, _) in &retrieved {
+            p.send(&format!("DELE {n}"));
+            let l = p.line();
+            assert!(l.starts_with("+OK"), "DELE {n}: {l}");
+        }
+        let keys: Vec<Key> = retrieved
+            .iter()
+            .map(|&(_, uid)| (user, "INBOX".to_string(), uid))
+            .collect();
+        if end == Pop3End::DeleteAndDrop {
+            // No QUIT, no UPDATE state: every message stays (and no EXPUNGE may be seen).
+            drop(p);
+            ledger
+                .lock()
+                .unwrap()
+                .count("POP3 DELE then connection dropped", 1);
+            continue;
+        }
+        ledger.lock().unwrap().intents.extend(keys.iter().cloned());
         p.send("QUIT");
-        assert!(p.line().starts_with("+OK"));
-        *ledger
-            .lock()
-            .unwrap()
-            .ops
-            .entry("POP3 download")
-            .or_default() += 1;
+        let l = p.try_line();
+        let mut lg = ledger.lock().unwrap();
+        if l.as_deref().is_some_and(|l| l.starts_with("+OK")) {
+            lg.removed.extend(keys);
+            lg.count("POP3 DELE+QUIT", 1);
+            lg.count("POP3 messages deleted", retrieved.len() as u64);
+        } else {
+            // The deletions may or may not have happened; the messages are in `intents`.
+            lg.count("POP3 QUIT not +OK", 1);
+        }
+    }
+}
+
+/// Delivers messages over LMTP, each with a unique token, to one to three users (sometimes with
+/// an unknown recipient among them), several transactions per connection.
+fn lmtp_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledger>>) {
+    let mut rng = Rng(0xdead_beef ^ (id as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
+    let mut n = 0;
+    while Instant::now() < deadline {
+        let mut l = Client::plain(port);
+        assert!(l.line().starts_with("220 "));
+        l.send("LHLO stress");
+        l.until("250 ");
+        for _ in 0..10 {
+            // Deliver about as much as IMAP sessions append, whatever the machine's speed.
+            while Instant::now() < deadline && {
+                let lg = ledger.lock().unwrap();
+                let get = |op| lg.ops.get(op).copied().unwrap_or(0);
+                get("LMTP transaction") > get("APPEND") / 2 + 20
+            } {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            n += 1;
+            let token = format!("l{id}-{n}");
+            let mut users = vec![rng.below(USERS)];
+            for _ in 0..rng.below(3) {
+                let u = rng.below(USERS);
+                if !users.contains(&u) {
+                    users.push(u);
+                }
+            }
+            l.send(&format!("MAIL FROM:<{SENDER}>"));
+            let r = l.line();
+            assert!(r.starts_with("250 "), "MAIL: {r}");
+            let unknown = rng.below(8) == 0;
+            let mut accepted = Vec::new();
+            for (i, u) in users.iter().enumerate() {
+                if unknown && i == users.len() / 2 {
+                    l.send(&format!("RCPT TO:<nobody{id}>"));
+                    let r = l.line();
+                    assert!(r.starts_with("550 "), "RCPT of an unknown user: {r}");
+                }
+                l.send(&format!("RCPT TO:<u{u}>"));
+                let r = l.line();
+                if r.starts_with("250 ") {
+                    accepted.push(*u);
+                } else {
+                    assert!(r.starts_with('4'), "RCPT TO:<u{u}>: {r}");
+                    ledger.lock().unwrap().count("LMTP RCPT 4xx", 1);
+                }
+            }
+            if accepted.is_empty() {
+                l.send("RSET");
+                assert!(l.line().starts_with("250 "));
+                continue;
+            }
+            l.send("DATA");
+            let r = l.line();
+            assert!(r.starts_with("354 "), "DATA: {r}");
+            {
+                let mut lg = ledger.lock().unwrap();
+                for u in &accepted {
+                    lg.attempted.insert((*u, token.clone()));
+                }
+            }
+            let mut data = body(&token);
+            data.extend_from_slice(b".\r\n");
+            l.send_raw(&data);
+            for u in &accepted {
+                let r = l.line();
+                let mut lg = ledger.lock().unwrap();
+                if r.starts_with("250 ") {
+                    assert_eq!(r, format!("250 2.0.0 <u{u}> Saved"), "replies out of order");
+                    lg.delivered.insert((*u, token.clone()));
+                    lg.count("LMTP recipient delivered", 1);
+                } else {
+                    // Not acknowledged: the message may or may not be there.
+                    assert!(r.starts_with('4'), "delivery to u{u}: {r}");
+                    lg.count("LMTP recipient 4xx", 1);
+                }
+            }
+            let mut lg = ledger.lock().unwrap();
+            lg.count("LMTP transaction", 1);
+            if accepted.len() > 1 {
+                lg.count("LMTP multi-recipient transaction", 1);
+            }
+            if unknown {
+                lg.count("LMTP unknown recipient refused", 1);
+            }
+        }
+        l.send("QUIT");
+        assert!(l.line().starts_with("221 "));
     }
 }
 
 #[test]
 fn stress_with_invariant_checks() {
-    let sessions = env_or("MAILCOVE_STRESS_SESSIONS", 50) as usize;
-    let secs = env_or("MAILCOVE_STRESS_SECS", 20);
-    let mut b = Server::builder()
-        .users(&[])
-        .config("[limits]\nmax_userip_connections = 1000\n");
+    let sessions = env_or("MAILCOVE_STRESS_SESSIONS", 50).max(3) as usize;
+    let secs = env_or("MAILCOVE_STRESS_SECS", 60);
+    let lmtp_port = free_port();
+    // All sessions come from 127.0.0.1; a dropped POP3 session may still hold its slot while
+    // the next one connects.
+    let per_ip = (2 * sessions + 20).max(1000);
+    let mut b = Server::builder().users(&[]).config(&format!(
+        "[limits]\nmax_userip_connections = {per_ip}\nmax_connections_per_ip = {per_ip}\n\n\
+         [[listener]]\nprotocol = \"lmtp\"\naddress = \"127.0.0.1:{lmtp_port}\"\n"
+    ));
     for u in 0..USERS {
         b = b.user(&format!("u{u}"), "pw");
     }
@@ -621,53 +938,71 @@ fn stress_with_invariant_checks() {
         assert_eq!(c.cmd("c", "CREATE Box1"), vec!["c OK Create completed."]);
     }
     let ledger = Arc::new(Mutex::new(Ledger::default()));
-    let deadline = Instant::now() + Duration::from_secs(secs);
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(secs);
     let pop3_sessions = (sessions / 10).max(1);
-    let imap: Vec<_> = (0..sessions - pop3_sessions)
+    // One LMTP session delivers faster than ten IMAP sessions append: fewer keep mailboxes (and
+    // so the cost of every FETCH 1:*) growing at a similar pace.
+    let lmtp_sessions = (sessions / 25).max(1);
+    let imap: Vec<_> = (0..sessions - pop3_sessions - lmtp_sessions)
         .map(|id| {
             let (port, lg) = (s.ports.imap, Arc::clone(&ledger));
             std::thread::spawn(move || imap_session(port, id, deadline, lg))
         })
         .collect();
-    let pop: Vec<_> = (0..pop3_sessions)
+    let others: Vec<_> = (0..pop3_sessions)
         .map(|id| {
             let (port, lg) = (s.ports.pop3, Arc::clone(&ledger));
             std::thread::spawn(move || pop3_session(port, id, deadline, lg))
         })
+        .chain((0..lmtp_sessions).map(|id| {
+            let lg = Arc::clone(&ledger);
+            std::thread::spawn(move || lmtp_session(lmtp_port, id, deadline, lg))
+        }))
         .collect();
     let mut finished: Vec<Imap> = imap.into_iter().map(|t| t.join().unwrap()).collect();
-    for t in pop {
+    for t in others {
         t.join().unwrap();
     }
-    // Quiet now: every session catches up, and all sessions of a mailbox agree on its flags.
+    let ran = start.elapsed().as_secs();
+    // Quiet now: every session catches up with NOOP. What each session was told (EXISTS,
+    // EXPUNGE, FETCH FLAGS updates) must be what a full FETCH shows, and all sessions of a
+    // mailbox must agree on its flags.
     let mut views: HashMap<(usize, String), Vec<SessionView>> = HashMap::new();
     for c in &mut finished {
         c.run("NOOP", None);
         c.learn();
+        let told = c.view();
         let t = c.run("FETCH 1:* (UID FLAGS)", None);
         assert!(t.contains(" OK ") || c.seq.is_empty(), "{t}");
-        let flags: BTreeMap<u32, Vec<String>> = c
-            .seq
-            .iter()
-            .map(|u| (*u, c.flags.get(u).cloned().unwrap_or_default()))
-            .collect();
+        let truth = c.view();
+        assert!(
+            told == truth,
+            "a session of u{}/{} was not told of every change: told {}, full FETCH {}",
+            c.user,
+            c.mailbox,
+            view_diff(&told, &truth),
+            view_diff(&truth, &told),
+        );
         views
             .entry((c.user, c.mailbox.clone()))
             .or_default()
-            .push((c.seq.len() as u32, flags));
+            .push(truth);
     }
     for ((user, mailbox), vs) in &views {
         for v in vs {
-            assert_eq!(
-                v, &vs[0],
-                "sessions of u{user}/{mailbox} disagree after quiescing"
+            assert!(
+                v == &vs[0],
+                "sessions of u{user}/{mailbox} disagree after quiescing: {} / {}",
+                view_diff(v, &vs[0]),
+                view_diff(&vs[0], v)
             );
         }
     }
     drop(finished);
     // Nothing acknowledged is missing, nothing else is there, every body is whole.
     let lg = ledger.lock().unwrap();
-    let mut total = 0;
+    let (mut total, mut unlearned) = (0, 0);
     for user in 0..USERS {
         let mut c = s.imap();
         c.line();
@@ -677,55 +1012,109 @@ fn stress_with_invariant_checks() {
             let present: HashMap<u32, String> = c
                 .fetch_all_bodies("f")
                 .into_iter()
-                .map(|(uid, data)| (uid, token_of(&data)))
+                .map(|(uid, data)| {
+                    let (token, rcpt) = token_of(&data);
+                    assert!(
+                        rcpt.is_none_or(|r| r == user),
+                        "u{user}/{mailbox} holds u{rcpt:?}'s mail"
+                    );
+                    (uid, token)
+                })
                 .collect();
+            // Per token, the messages that are not copies: at most one (no duplicate delivery).
+            let mut originals: HashMap<&str, Vec<u32>> = HashMap::new();
             for (uid, token) in &present {
                 let key = (user, mailbox.to_string(), *uid);
-                assert_eq!(
-                    lg.uids.get(&key),
-                    Some(token),
-                    "u{user}/{mailbox} UID {uid} ({token}) was never acknowledged"
-                );
                 assert!(
                     !lg.removed.contains(&key),
-                    "u{user}/{mailbox} UID {uid} expunged but still there"
+                    "u{user}/{mailbox} UID {uid} ({token}) removed but still there"
+                );
+                match lg.uids.get(&key) {
+                    Some(t) => assert_eq!(t, token, "u{user}/{mailbox} UID {uid} changed"),
+                    None => {
+                        // No session ever saw it: only an LMTP delivery can be like that.
+                        assert!(
+                            mailbox == "INBOX" && lg.attempted.contains(&(user, token.clone())),
+                            "u{user}/{mailbox} UID {uid} ({token}) was never acknowledged"
+                        );
+                        unlearned += 1;
+                    }
+                }
+                if !lg.copies.contains(&key) {
+                    originals.entry(token).or_default().push(*uid);
+                }
+            }
+            for (token, uids) in &originals {
+                assert!(
+                    uids.len() == 1,
+                    "u{user}/{mailbox}: {token} stored more than once: UIDs {uids:?}"
                 );
             }
+            // Every message known to have been there is still there unless a removal was
+            // asked for.
             let missing: Vec<_> = lg
                 .uids
                 .iter()
                 .filter(|((u, m, uid), _)| {
                     *u == user
                         && m == mailbox
-                        && !lg.removed.contains(&(*u, m.clone(), *uid))
                         && !present.contains_key(uid)
+                        && !lg.intents.contains(&(*u, m.clone(), *uid))
                 })
                 .collect();
-            let blind = lg
-                .blind_removals
-                .get(&(user, mailbox.to_string()))
-                .copied()
-                .unwrap_or(0);
             assert!(
-                missing.len() <= blind,
-                "u{user}/{mailbox}: acknowledged messages missing: {missing:?}"
+                missing.is_empty(),
+                "u{user}/{mailbox}: messages lost without any removal: {missing:?}"
             );
+            if mailbox == "INBOX" {
+                // Every acknowledged delivery arrived: some session saw it, or it is here.
+                let seen: HashSet<&String> = lg
+                    .uids
+                    .iter()
+                    .filter(|((u, m, _), _)| *u == user && m == "INBOX")
+                    .map(|(_, t)| t)
+                    .collect();
+                let here: HashSet<&String> = present.values().collect();
+                let lost: Vec<_> = lg
+                    .delivered
+                    .iter()
+                    .filter(|(u, t)| *u == user && !seen.contains(t) && !here.contains(t))
+                    .collect();
+                assert!(
+                    lost.is_empty(),
+                    "u{user}: LMTP deliveries answered 250 but never stored: {lost:?}"
+                );
+            }
             total += present.len();
         }
     }
     eprintln!(
-        "stress: {sessions} sessions for {secs} s; operations {:?}; {total} messages at the end, {} UIDs bound",
+        "stress: {sessions} sessions ({} IMAP, {pop3_sessions} POP3, {lmtp_sessions} LMTP) for \
+         {secs} s (all done after {ran} s, checked after {} s); operations {:?}; {total} messages \
+         at the end ({unlearned} deliveries no session had seen), {} UIDs bound, {} removed, {} \
+         deliveries acknowledged",
+        sessions - pop3_sessions - lmtp_sessions,
+        start.elapsed().as_secs(),
         lg.ops,
-        lg.uids.len()
+        lg.uids.len(),
+        lg.removed.len(),
+        lg.delivered.len(),
     );
-    assert!(
-        lg.ops.get("APPEND").copied().unwrap_or(0) > 50,
-        "too little work: {:?}",
-        lg.ops
-    );
-    assert!(
-        lg.ops.get("POP3 download").copied().unwrap_or(0) > 0,
-        "no POP3 download: {:?}",
-        lg.ops
-    );
+    for (op, least) in [
+        ("APPEND", 50),
+        ("COPY", 1),
+        ("MOVE", 1),
+        ("EXPUNGE", 1),
+        ("POP3 download", 1),
+        ("POP3 DELE+QUIT", 1),
+        ("POP3 DELE then connection dropped", 1),
+        ("LMTP recipient delivered", 1),
+        ("LMTP multi-recipient transaction", 1),
+    ] {
+        assert!(
+            lg.ops.get(op).copied().unwrap_or(0) >= least,
+            "too little {op}: {:?}",
+            lg.ops
+        );
+    }
 }

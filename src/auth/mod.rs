@@ -31,11 +31,14 @@
 //!   doubles per consecutive failure from that address, capped. The delay is
 //!   a tokio sleep after the hashing slot is released, so waiting clients
 //!   hold no thread.
-//! * **Fairness**: one address (IPv6 /64) has at most
-//!   `MAX_AUTH_HASHES_PER_ADDRESS` verifications queued or running; its other
-//!   logins wait (asynchronously) for their turn. Without this, a guessing
-//!   storm over many connections filled the FIFO hashing queue and every
-//!   other address's login waited behind it; now it occupies one slot.
+//! * **Fairness**: one address (IPv6 /64) has at most `hash_threads`
+//!   verifications queued or running, and an address with failures on record
+//!   at most `MAX_AUTH_HASHES_PER_FAILING_ADDRESS`; its other logins wait
+//!   (asynchronously) for their turn. Without this, a guessing storm over
+//!   many connections filled the FIFO hashing queue and every other
+//!   address's login waited behind it; now it occupies one slot. An address
+//!   without failures (a webmail front end, an office behind NAT) may use
+//!   every hashing thread, so its users' logins are verified in parallel.
 //! * **SASL** ([`sasl`]): PLAIN and LOGIN without I/O, shared by IMAP and POP3.
 //! * **Admin** ([`admin`]): the `user` CLI: edits the file atomically,
 //!   leaving every other byte in place.
@@ -65,7 +68,7 @@ use zeroize::Zeroizing;
 use crate::limits::{
     DEFAULT_ARGON2_M_COST_KIB, DEFAULT_ARGON2_P_COST, DEFAULT_ARGON2_T_COST,
     DEFAULT_AUTH_FAILURE_DELAY_MAX_MS, DEFAULT_AUTH_FAILURE_DELAY_MS, DEFAULT_AUTH_MAX_QUEUED,
-    MAX_AUTH_HASHES_PER_ADDRESS, MAX_PASSWORD_LEN, MAX_USERNAME_LEN, MAX_USERS_FILE_SIZE,
+    MAX_AUTH_HASHES_PER_FAILING_ADDRESS, MAX_PASSWORD_LEN, MAX_USERNAME_LEN, MAX_USERS_FILE_SIZE,
     USERS_FILE_CHECK_INTERVAL_MS,
 };
 use passwd::UserDb;
@@ -316,9 +319,18 @@ struct Inner {
     /// Serializes reloads and throttles change checks.
     check: Mutex<CheckState>,
     penalty: PenaltyTable,
-    /// Per-address turn for the hashing pool. An entry lives only while some login of that
+    /// Per-address turns for the hashing pool. An entry lives only while some login of that
     /// address holds or waits for it, so the map is bounded by the connections in login.
-    turns: Mutex<HashMap<IpAddr, Arc<tokio::sync::Semaphore>>>,
+    turns: Mutex<HashMap<IpAddr, Arc<Turns>>>,
+}
+
+/// One address's share of the hashing pool: `size` permits (the pool's thread count when the
+/// entry was made). A login takes one; a login from an address with failures on record takes
+/// `size / MAX_AUTH_HASHES_PER_FAILING_ADDRESS`, so at most that many of its verifications run
+/// or queue at once.
+struct Turns {
+    permits: tokio::sync::Semaphore,
+    size: u32,
 }
 
 /// The authentication service: `Send + Sync`, share it as `Arc`.
@@ -647,6 +659,7 @@ impl Authenticator {
         let snap = self.inner.snapshot();
         let pool = Arc::clone(&snap.pool);
         let (base, max) = (snap.opts.failure_delay, snap.opts.failure_delay_max);
+        let threads = snap.opts.hash_threads;
         drop(snap);
 
         let key = penalty::penalty_key(remote);
@@ -657,11 +670,20 @@ impl Authenticator {
                 .unwrap_or_else(|e| e.into_inner())
                 .entry(key)
                 .or_insert_with(|| {
-                    Arc::new(tokio::sync::Semaphore::new(MAX_AUTH_HASHES_PER_ADDRESS))
+                    let size = u32::try_from(threads.max(1)).unwrap_or(u32::MAX);
+                    Arc::new(Turns {
+                        permits: tokio::sync::Semaphore::new(size as usize),
+                        size,
+                    })
                 }),
         );
-        // The semaphore is never closed, so acquiring only waits.
-        let permit = Arc::clone(&turn).acquire_owned().await.ok();
+        let take = if self.inner.penalty.failures(remote, Instant::now()) > 0 {
+            (turn.size / MAX_AUTH_HASHES_PER_FAILING_ADDRESS).max(1)
+        } else {
+            1
+        };
+        // The semaphore is never closed and `take` never exceeds its size, so this only waits.
+        let permit = turn.permits.acquire_many(take).await.ok();
         let inner = Arc::clone(&self.inner);
         let user_owned = user.to_owned();
         let password = Zeroizing::new(password.to_vec());
@@ -835,6 +857,66 @@ mod tests {
             }
         }
         // Nothing is left behind for the address.
+        assert!(auth.inner.turns.lock().unwrap().is_empty());
+    }
+
+    /// Starts one login per password from `ip` at once and returns the largest number of
+    /// verifications seen running together.
+    async fn peak_running(
+        auth: &Arc<Authenticator>,
+        ip: IpAddr,
+        passwords: &[&'static [u8]],
+    ) -> usize {
+        let pool = Arc::clone(&auth.inner.snapshot().pool);
+        let tasks: Vec<_> = passwords
+            .iter()
+            .map(|&pw| {
+                let auth = Arc::clone(auth);
+                tokio::spawn(async move { auth.authenticate("p", pw, ip).await })
+            })
+            .collect();
+        let mut peak = 0;
+        while !tasks.iter().all(|t| t.is_finished()) {
+            peak = peak.max(pool.running());
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        for t in tasks {
+            t.await.unwrap().ok();
+        }
+        peak
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_clean_address_uses_every_hashing_thread_a_failing_one_only_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users");
+        // Costly enough (tens of milliseconds in a debug build) for the overlap to be seen.
+        let params = Argon2Params {
+            m_cost_kib: 8192,
+            t_cost: 2,
+            p_cost: 1,
+        };
+        let hash = scheme::hash_argon2id(b"pw", &params).unwrap();
+        std::fs::write(&path, format!("p:{hash}\n")).unwrap();
+        let mut o = AuthOptions::new(&path);
+        o.argon2 = params;
+        o.hash_threads = 2;
+        o.max_queued = 8;
+        o.failure_delay = Duration::ZERO;
+        o.failure_delay_max = Duration::ZERO;
+        let auth = Arc::new(Authenticator::new(o).unwrap());
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        // A webmail front end logging two users in: both checks run at once.
+        assert_eq!(peak_running(&auth, ip, &[b"pw", b"pw"]).await, 2);
+        // Once the address has a failure on record, its checks run one at a time.
+        assert_eq!(
+            auth.authenticate("p", b"wrong", ip).await,
+            Err(AuthFailure::Invalid)
+        );
+        assert_eq!(
+            peak_running(&auth, ip, &[b"bad1", b"bad2", b"bad3"]).await,
+            1
+        );
         assert!(auth.inner.turns.lock().unwrap().is_empty());
     }
 

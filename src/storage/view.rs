@@ -88,9 +88,23 @@ impl View {
     pub async fn open(handle: Arc<dyn MailboxHandle>, options: OpenOptions) -> Result<View> {
         let mut changes = handle.changes();
         changes.borrow_and_update();
-        let SyncOutcome { snapshot, recent } = handle
+        let synced = handle
             .sync(options.claim_recent && !options.read_only)
             .await?;
+        Ok(View::from_sync(handle, options, changes, synced))
+    }
+
+    /// A view on what a sync of the handle returned, for backends that
+    /// sync as part of finding the mailbox. `changes` must have been
+    /// subscribed (and marked seen) before that sync began, so nothing
+    /// that happens after it goes unnoticed.
+    pub fn from_sync(
+        handle: Arc<dyn MailboxHandle>,
+        options: OpenOptions,
+        changes: watch::Receiver<u64>,
+        synced: SyncOutcome,
+    ) -> View {
+        let SyncOutcome { snapshot, recent } = synced;
         let mut view = View {
             handle,
             options,
@@ -105,7 +119,7 @@ impl View {
             watching: false,
         };
         view.add_recent(recent);
-        Ok(view)
+        view
     }
 
     fn add_recent(&mut self, r: Option<Range<u32>>) {

@@ -73,6 +73,15 @@ fn allowed(body: &CommandBody) -> Allowed {
     }
 }
 
+/// SELECT and EXAMINE answer from the sync that opened the view: refreshing it again before
+/// the tagged answer would only cost a second sync (the next command reports what changed).
+fn opens_mailbox(body: &CommandBody) -> bool {
+    matches!(
+        body,
+        CommandBody::Select { .. } | CommandBody::Examine { .. }
+    )
+}
+
 /// RFC 3501 7.4.1: no EXPUNGE while answering FETCH, STORE or SEARCH (their UID forms may).
 /// Those commands also keep sequence numbers still, so the client's numbers stay valid.
 fn may_report_expunges(body: &CommandBody) -> bool {
@@ -95,7 +104,7 @@ pub async fn run(s: &mut Session, command: Command) -> Outcome {
         (Allowed::Selected, State::Authenticated(_)) => Some("no mailbox is selected"),
         _ => None,
     };
-    let report = may_report_expunges(&body);
+    let report = may_report_expunges(&body) && !opens_mailbox(&body);
     let result = match state_error {
         Some(why) => Err(ImapError::WrongState(why)),
         None => dispatch(s, &tag, body).await,

@@ -38,13 +38,14 @@ use super::cache::Cache;
 use super::dovecot::{self, KEYWORDS_FILE, UIDLIST_FILE};
 use super::filename;
 use super::fsutil::{
-    LockMode, flock, fsync_dir, funlock, mtime_ns, now_ns, now_secs, open_lock_file, read_small,
-    write_atomic,
+    Dir, LockMode, flock, fsync_dir, funlock, mtime_ns, now_ns, now_secs, open_lock_file,
+    read_small, replace_file, write_atomic,
 };
 use super::index::{self, BASE_FILE, Entry, Header, LOCK_FILE, LOG_FILE, Record};
 use crate::limits::{
     DIR_MTIME_SETTLE_NS, INDEX_LOG_COMPACT_MIN, MAX_EVENT_QUEUE, MAX_INDEX_BYTES,
-    MAX_KEYWORD_BYTES, MAX_KEYWORDS_MAILDIR, MAX_SMALL_FILE_BYTES, OWN_NAMES_MAX, TMP_MAX_AGE_SECS,
+    MAX_KEYWORD_BYTES, MAX_KEYWORDS_MAILDIR, MAX_SMALL_FILE_BYTES, OWN_NAMES_MAX,
+    STAT_FILES_PER_THREAD, STAT_THREADS_MAX, TMP_MAX_AGE_SECS,
 };
 use crate::storage::{
     Flags, KeywordSet, MessageList, MessageMeta, Result, Snapshot, StorageError, StoreOp,
@@ -91,6 +92,9 @@ struct Inner {
     snapshot: Option<(u64, Arc<Snapshot>)>,
     keywords_arc: Option<Arc<[String]>>,
     cache: Option<Cache>,
+    /// Memory was rebuilt from the files and the base not written yet: the
+    /// operation's commit writes it (before anything is acknowledged).
+    base_pending: bool,
 }
 
 /// A message copied out of a mailbox, ready to be linked into another.
@@ -791,10 +795,11 @@ fn read_names(dir: &Path) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for ent in rd {
         let ent = ent.map_err(|e| StorageError::io("read directory", e))?;
-        if let Some(n) = ent.file_name().to_str()
-            && acceptable_name(n)
+        // The OsString's buffer becomes the String: one allocation a name.
+        if let Ok(n) = ent.file_name().into_string()
+            && acceptable_name(&n)
         {
-            out.push(n.to_owned());
+            out.push(n);
         }
     }
     Ok(out)
@@ -1046,17 +1051,22 @@ impl Inner {
         match parsed {
             Some(Ok(hdr)) => {
                 self.hdr = hdr;
+                self.base_pending = false;
                 self.maybe_in_new = files.iter().any(|f| f.in_new);
                 self.files = files;
                 self.list = MessageList::from_sorted(metas);
                 self.base_stamp = stamp;
-                self.open_log(ctx, false)?;
+                self.open_log(ctx)?;
             }
             Some(Err(e)) => {
                 tracing::warn!(dir = %ctx.dir.display(), error = %e, "rebuilding index");
+                self.base_stamp = stamp;
                 self.rebuild(ctx)?;
             }
-            None => self.rebuild(ctx)?,
+            None => {
+                self.base_stamp = stamp;
+                self.rebuild(ctx)?;
+            }
         }
         self.loaded = true;
         self.version += 1;
@@ -1070,16 +1080,12 @@ impl Inner {
     }
 
     /// Opens the log of our generation and replays it (replacing a missing
-    /// or stale one); with `fresh`, always starts an empty log.
-    fn open_log(&mut self, ctx: &Ctx<'_>, fresh: bool) -> Result<()> {
+    /// or stale one; the base it belongs to is already durable).
+    fn open_log(&mut self, ctx: &Ctx<'_>) -> Result<()> {
         let path = ctx.dir.join(LOG_FILE);
-        let header_len = if fresh {
-            None
-        } else {
-            log_generation(&path)
-                .filter(|(g, _)| *g == self.hdr.generation)
-                .map(|(_, l)| l)
-        };
+        let header_len = log_generation(&path)
+            .filter(|(g, _)| *g == self.hdr.generation)
+            .map(|(_, l)| l);
         let header_len = match header_len {
             Some(l) => l,
             None => {
@@ -1096,10 +1102,7 @@ impl Inner {
         self.log = Some(f);
         self.log_offset = header_len as u64;
         self.log_records = 0;
-        if !fresh {
-            self.replay_log(ctx)?;
-        }
-        Ok(())
+        self.replay_log(ctx)
     }
 
     /// Builds the index from the directories, adopting `dovecot-uidlist`.
@@ -1125,18 +1128,20 @@ impl Inner {
         let log_gen = log_generation(&ctx.dir.join(LOG_FILE)).map_or(0, |(g, _)| g);
         let mut adopted: Vec<Entry> = Vec::new();
         let mut fresh: Vec<Entry> = Vec::new();
-        for (sub, in_new) in [("cur", false), ("new", true)] {
-            for name in read_names(&ctx.dir.join(sub))? {
-                let Some(e) = make_entry(ctx.dir, &name, in_new) else {
-                    continue;
-                };
-                match uidlist
-                    .as_ref()
-                    .and_then(|l| l.uids.get(filename::base_of(&name)))
-                {
-                    Some(&uid) if uid > 0 => adopted.push(Entry { uid, ..e }),
-                    _ => fresh.push(e),
-                }
+        let cur_names = read_names(&ctx.dir.join("cur"))?;
+        let new_names = read_names(&ctx.dir.join("new"))?;
+        let found: Vec<(&str, bool)> = cur_names
+            .iter()
+            .map(|n| (n.as_str(), false))
+            .chain(new_names.iter().map(|n| (n.as_str(), true)))
+            .collect();
+        for e in make_entries(ctx.dir, &found)? {
+            match uidlist
+                .as_ref()
+                .and_then(|l| l.uids.get(filename::base_of(&e.name)))
+            {
+                Some(&uid) if uid > 0 => adopted.push(Entry { uid, ..e }),
+                _ => fresh.push(e),
             }
         }
         if let Some(l) = &uidlist {
@@ -1183,29 +1188,67 @@ impl Inner {
                 dl: 0,
             });
         }
-        self.write_base(ctx)?;
-        self.open_log(ctx, true)
+        // Written when the operation that loaded us commits, together with
+        // what it changed (the first SELECT's \Recent claim): one base write
+        // instead of a base and a log record, each fsynced.
+        self.base_pending = true;
+        self.log = None;
+        Ok(())
     }
 
-    fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
-        self.list.iter().zip(self.files.iter()).map(|(m, f)| Entry {
-            uid: m.uid,
-            modseq: m.modseq,
-            date: m.internal_date,
-            phys: m.phys_size,
-            virt: m.virt_size,
-            dl: f.dl,
-            in_new: f.in_new,
-            name: f.name.to_string(),
-        })
-    }
-
-    fn write_base(&mut self, ctx: &Ctx<'_>) -> Result<()> {
-        let entries: Vec<Entry> = self.entries().collect();
-        let data = index::format_base(&self.hdr, entries.iter());
-        let path = ctx.dir.join(BASE_FILE);
-        write_atomic(&path, &data, ctx.fsync)?;
-        self.base_stamp = stamp_of(&path);
+    /// Writes a full base of the current generation and starts its empty log.
+    ///
+    /// The base is fsynced before its rename. A log already there holds
+    /// records an older base lacks, so then the new base's name is made
+    /// durable before that log is replaced: a crash in between must not
+    /// leave the old base with a new, empty log. The new log's header line
+    /// is not fsynced (a torn or missing header makes a log stale, and a
+    /// stale log is replaced; the first record appended is fdatasynced
+    /// together with it). One directory fsync then makes both names durable
+    /// before anything that relies on them is acknowledged.
+    fn write_index(&mut self, ctx: &Ctx<'_>) -> Result<()> {
+        let base_path = ctx.dir.join(BASE_FILE);
+        let log_path = ctx.dir.join(LOG_FILE);
+        let entries = self
+            .list
+            .iter()
+            .zip(self.files.iter())
+            .map(|(m, f)| index::EntryRef {
+                uid: m.uid,
+                modseq: m.modseq,
+                date: m.internal_date,
+                phys: m.phys_size,
+                virt: m.virt_size,
+                dl: f.dl,
+                in_new: f.in_new,
+                name: &f.name,
+            });
+        let data = index::format_base(&self.hdr, self.files.len(), entries);
+        replace_file(&base_path, &data, ctx.fsync)?;
+        drop(data);
+        self.base_stamp = stamp_of(&base_path);
+        let sync_dir = || {
+            if ctx.fsync {
+                fsync_dir(ctx.dir).map_err(|e| StorageError::io("fsync mailbox directory", e))
+            } else {
+                Ok(())
+            }
+        };
+        if std::fs::symlink_metadata(&log_path).is_ok() {
+            sync_dir()?;
+        }
+        let header = index::log_header(self.hdr.generation);
+        replace_file(&log_path, header.as_bytes(), false)?;
+        sync_dir()?;
+        let f = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| StorageError::io("open log", e))?;
+        self.log = Some(f);
+        self.log_offset = header.len() as u64;
+        self.log_records = 0;
+        self.base_pending = false;
         Ok(())
     }
 
@@ -1289,6 +1332,10 @@ impl Inner {
 
     /// Appends records to the log (durably) and compacts when it grew large.
     fn commit(&mut self, ctx: &Ctx<'_>, records: Vec<Record>) -> Result<()> {
+        if self.base_pending {
+            // Memory already holds the records; the base gets them all.
+            return self.write_index(ctx);
+        }
         if records.is_empty() {
             return Ok(());
         }
@@ -1310,8 +1357,7 @@ impl Inner {
         self.log_records += records.len();
         if self.log_records > INDEX_LOG_COMPACT_MIN.max(self.list.len() / 2) {
             self.hdr.generation = self.hdr.generation.saturating_add(1);
-            self.write_base(ctx)?;
-            self.open_log(ctx, true)?;
+            self.write_index(ctx)?;
         }
         Ok(())
     }
@@ -1469,10 +1515,8 @@ impl Inner {
             self.hdr.cur_uncertain = now.saturating_sub(cur_mtime) < DIR_MTIME_SETTLE_NS;
         }
         // What is left in the listing is new to us.
-        let mut candidates: Vec<Entry> = listing
-            .into_values()
-            .filter_map(|(name, in_new)| make_entry(ctx.dir, name, in_new))
-            .collect();
+        let found: Vec<(&str, bool)> = listing.into_values().collect();
+        let mut candidates = make_entries(ctx.dir, &found)?;
         candidates.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.name.cmp(&b.name)));
         for mut e in candidates {
             e.uid = self.hdr.uidnext;
@@ -1606,29 +1650,90 @@ fn meta_of(e: &Entry, keyword_count: usize) -> MessageMeta {
     }
 }
 
-/// An index entry for a file found on disk (UID 0: not assigned yet).
-fn make_entry(dir: &Path, name: &str, in_new: bool) -> Option<Entry> {
-    let path = dir.join(if in_new { "new" } else { "cur" }).join(name);
-    let meta = std::fs::metadata(&path).ok()?;
-    if !meta.is_file() {
-        return None;
-    }
-    let (s, w) = filename::sizes(name);
-    let phys = s.unwrap_or(meta.len());
-    let virt = match w {
-        Some(w) => w,
-        None => filename::virtual_size_of(&path).ok()?,
+/// Index entries (UID 0: not assigned yet) for files found on disk, in the
+/// order given; files that vanished or are not plain files are left out.
+///
+/// Each file's mtime is its INTERNALDATE, so every file is stat-ed: by bare
+/// name relative to an open `cur/` or `new/` (no path walk per file), and
+/// by a few threads at once when there are many (the first SELECT of a big
+/// Maildir is stat-bound).
+fn make_entries(dir: &Path, found: &[(&str, bool)]) -> Result<Vec<Entry>> {
+    // Failing to open a directory (out of descriptors) is an error, not an
+    // empty listing: the caller must not record `cur/` as known.
+    let open = |sub: &str, needed: bool| -> Result<Option<Dir>> {
+        if !needed {
+            return Ok(None);
+        }
+        match Dir::open(&dir.join(sub)) {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StorageError::io("open directory", e)),
+        }
     };
-    Some(Entry {
-        uid: 0,
-        modseq: 0,
-        date: meta.mtime(),
-        phys,
-        virt,
-        dl: 0,
-        in_new,
-        name: name.to_owned(),
-    })
+    let cur = open("cur", found.iter().any(|f| !f.1))?;
+    let new = open("new", found.iter().any(|f| f.1))?;
+    let one = |&(name, in_new): &(&str, bool)| -> Option<Entry> {
+        let d = if in_new { new.as_ref() } else { cur.as_ref() }?;
+        let st = d.stat(name)?;
+        if !st.is_file {
+            return None;
+        }
+        let (s, w) = filename::sizes(name);
+        let phys = s.unwrap_or(st.size);
+        let virt = match w {
+            Some(w) => w,
+            None => {
+                let sub = if in_new { "new" } else { "cur" };
+                filename::virtual_size_of(&dir.join(sub).join(name)).ok()?
+            }
+        };
+        Some(Entry {
+            uid: 0,
+            modseq: 0,
+            date: st.mtime,
+            phys,
+            virt,
+            dl: 0,
+            in_new,
+            name: name.to_owned(),
+        })
+    };
+    let threads = stat_threads(found.len());
+    if threads <= 1 {
+        return Ok(found.iter().filter_map(one).collect());
+    }
+    let chunk = found.len().div_ceil(threads);
+    let one = &one;
+    Ok(std::thread::scope(|s| {
+        // A chunk whose thread cannot be started (thread limit reached) is
+        // done here instead: the listing must stay complete.
+        let parts: Vec<_> = found
+            .chunks(chunk)
+            .map(|c| {
+                std::thread::Builder::new()
+                    .spawn_scoped(s, move || c.iter().filter_map(one).collect::<Vec<_>>())
+                    .map_err(|_| c)
+            })
+            .collect();
+        let mut out = Vec::with_capacity(found.len());
+        for p in parts {
+            match p {
+                Ok(h) => match h.join() {
+                    Ok(mut v) => out.append(&mut v),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                },
+                Err(c) => out.extend(c.iter().filter_map(one)),
+            }
+        }
+        out
+    }))
+}
+
+/// Threads to stat `n` files with.
+fn stat_threads(n: usize) -> usize {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cpus = *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |c| c.get()));
+    (n / STAT_FILES_PER_THREAD).clamp(1, cpus.clamp(1, STAT_THREADS_MAX))
 }
 
 /// Removes `tmp/` leftovers older than 36 hours (crashed writers).
@@ -1657,18 +1762,43 @@ fn tmp_is_stale(mtime: i64, ctime: i64, cutoff: i64) -> bool {
 /// A new UIDVALIDITY for a mailbox of the user at `root`: the time, but
 /// always above the last one handed out, so a mailbox deleted and recreated
 /// within a second still gets a new one.
+///
+/// The counter is durable before the value is used. Once the file exists it
+/// is rewritten in place (11 bytes, one sector: one fdatasync, no directory
+/// fsync); a write torn anyway reads as no counter, and the clock, which a
+/// restart after the crash has moved on, takes over.
 pub(crate) fn alloc_uidvalidity(root: &Path) -> Result<u32> {
     let path = root.join("mailcove-uidvalidity");
     let lock = open_lock_file(&root.join("mailcove-uidvalidity.lock"))?;
     flock(&lock, LockMode::Exclusive).map_err(|e| StorageError::io("lock uidvalidity", e))?;
     let _g = FlockGuard(Arc::new(lock));
-    let last: u32 = read_small(&path, 64)?
-        .and_then(|d| String::from_utf8(d).ok())
+    let io_err = |e| StorageError::io("uidvalidity counter", e);
+    let existing = match OpenOptions::new().read(true).write(true).open(&path) {
+        Ok(f) => Some(f),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_err(e)),
+    };
+    let mut buf = [0u8; 64];
+    let n = match &existing {
+        Some(f) => f.read_at(&mut buf, 0).map_err(io_err)?,
+        None => 0,
+    };
+    let last: u32 = std::str::from_utf8(buf.get(..n).unwrap_or_default())
+        .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0);
     let now = u32::try_from(now_secs()).unwrap_or(u32::MAX);
     let next = now.max(last.saturating_add(1)).max(1);
-    write_atomic(&path, format!("{next}\n").as_bytes(), true)?;
+    // Fixed width, so an in-place rewrite never leaves a longer old tail.
+    let text = format!("{next:010}\n");
+    match existing {
+        Some(f) => {
+            f.write_all_at(text.as_bytes(), 0).map_err(io_err)?;
+            f.set_len(text.len() as u64).map_err(io_err)?;
+            f.sync_data().map_err(io_err)?;
+        }
+        None => write_atomic(&path, text.as_bytes(), true)?,
+    }
     Ok(next)
 }
 

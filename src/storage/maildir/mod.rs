@@ -891,14 +891,24 @@ impl UserStore for MaildirUser {
     async fn open(&self, name: &str, options: OpenOptions) -> Result<View> {
         let n = self.0.parse(name, false)?;
         let ctx = self.0.clone();
-        let state = self.run(move |u| u.state(&n)).await?;
+        // Finding the state and syncing it in one trip to a blocking thread.
+        let claim = options.claim_recent && !options.read_only;
+        let (state, changes, synced) = self
+            .run(move |u| {
+                let state = u.state(&n)?;
+                let mut changes = state.subscribe();
+                changes.borrow_and_update();
+                let (snapshot, recent) = state.sync(true, claim)?;
+                Ok((state, changes, SyncOutcome { snapshot, recent }))
+            })
+            .await?;
         let handle = Arc::new(MaildirMailbox {
             name: name.to_owned(),
             state,
             user: ctx,
             watching: AtomicBool::new(false),
         });
-        View::open(handle, options).await
+        Ok(View::from_sync(handle, options, changes, synced))
     }
 
     async fn append(&self, name: &str, message: AppendMessage) -> Result<AppendResult> {
