@@ -248,3 +248,9 @@ pub const MAX_AUTH_HASHES_PER_ADDRESS: usize = 1;
 /// (`server::alloc`). 256 KiB keeps small, frequent allocations in the arenas, where they are
 /// fast, and sends password-hash memory and message-sized buffers back after use.
 pub const MALLOC_MMAP_THRESHOLD_BYTES: usize = 256 * 1024;
+
+// ---- imap fetch: structure (ENVELOPE, BODY, BODYSTRUCTURE) ----
+
+/// Blocking threads that read and parse one FETCH batch's structure-cache misses together; each
+/// holds one message in memory at a time.
+pub const FETCH_PARSE_WORKERS: usize = 2;

@@ -651,6 +651,16 @@ pub trait MailboxHandle: Send + Sync {
     async fn copy(&self, uids: Vec<u32>, dest: &str, move_: bool) -> Result<CopyResult>;
     /// Opens a message for reading; `Expunged` when it is gone.
     async fn open_message(&self, uid: u32) -> Result<MessageFile>;
+    /// Opens several messages, each answered as [`MailboxHandle::open_message`] would (the
+    /// outer error is a failure of the whole call); a backend that can should do it in one trip
+    /// to a blocking thread rather than one per message.
+    async fn open_messages(&self, uids: Vec<u32>) -> Result<Vec<Result<MessageFile>>> {
+        let mut out = Vec::with_capacity(uids.len());
+        for uid in uids {
+            out.push(self.open_message(uid).await);
+        }
+        Ok(out)
+    }
     /// Cached blobs of `field` for `uids`, `None` where absent.
     async fn cache_get(&self, uids: Vec<u32>, field: CacheField) -> Result<Vec<Option<Bytes>>>;
     /// Stores cached blobs of `field`; entries of expunged UIDs are ignored.

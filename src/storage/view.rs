@@ -305,6 +305,11 @@ impl View {
         self.handle.open_message(uid).await
     }
 
+    /// Opens several messages at once (see [`MailboxHandle::open_messages`]).
+    pub async fn open_messages(&self, uids: &[u32]) -> Result<Vec<Result<MessageFile>>> {
+        self.handle.open_messages(uids.to_vec()).await
+    }
+
     /// Cached blobs for `uids`.
     pub async fn cache_get(&self, uids: &[u32], field: CacheField) -> Result<Vec<Option<Bytes>>> {
         self.handle.cache_get(uids.to_vec(), field).await

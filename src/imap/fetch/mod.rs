@@ -97,42 +97,84 @@ pub async fn run(
         } else {
             HashSet::new()
         };
-        let blobs = if plan.needs_structure {
-            let batch_uids: Vec<u32> = metas.iter().map(|(_, m)| m.uid).collect();
-            structure::cached_blobs(&sel.view, &batch_uids).await
+        let structures = if plan.needs_structure {
+            structures(&sel.view, &metas, max_parse).await?
         } else {
             Vec::new()
         };
-        let mut parsed = Vec::new();
-        for (i, (seq, meta)) in metas.iter().enumerate() {
-            let cached = blobs
-                .get(i)
-                .and_then(Option::as_ref)
-                .and_then(|b| structure::decode(b, meta.virt_size));
+        let mut structures = structures.into_iter();
+        for (seq, meta) in &metas {
             let msg = Message {
                 seq: *seq,
                 meta,
-                info: cached,
+                structure: structures.next(),
                 newly_seen: newly_seen.contains(&meta.uid),
             };
-            let res =
-                write_message(sel, conn, plan, msg, max_parse, &mut scratch, &mut parsed).await;
-            match res {
-                Ok(Written::Yes) => {}
-                Ok(Written::Expunged) => done.expunged = true,
-                Ok(Written::TooLarge) => done.too_large = true,
-                Err(e) => {
-                    structure::store_blobs(&sel.view, parsed).await;
-                    return Err(e);
-                }
+            match write_message(sel, conn, plan, msg, &mut scratch).await? {
+                Written::Yes => {}
+                Written::Expunged => done.expunged = true,
+                Written::TooLarge => done.too_large = true,
             }
             if conn.out().len() >= FETCH_FLUSH_BYTES && conn.flush().await.is_err() {
                 return Err(Abort::Disconnect);
             }
         }
-        structure::store_blobs(&sel.view, parsed).await;
     }
     Ok(done)
+}
+
+/// The MIME structure of every message of a batch (same order): from the cache, else parsed
+/// (all misses of the batch together), and the new ones stored back in one cache write.
+async fn structures(
+    view: &crate::storage::View,
+    metas: &[(u32, MessageMeta)],
+    max_parse: u64,
+) -> Result<Vec<Result<MessageInfo, structure::ParseError>>, Abort> {
+    let uids: Vec<u32> = metas.iter().map(|(_, m)| m.uid).collect();
+    let blobs = structure::cached_blobs(view, &uids).await;
+    let mut out = Vec::with_capacity(metas.len());
+    let mut missing = Vec::new();
+    for (i, (_, meta)) in metas.iter().enumerate() {
+        let cached = blobs
+            .get(i)
+            .and_then(Option::as_ref)
+            .and_then(|b| structure::decode(b, meta.virt_size));
+        if cached.is_none() {
+            missing.push((i, meta));
+        }
+        out.push(cached.map(Ok));
+    }
+    drop(blobs);
+    if !missing.is_empty() {
+        let miss_uids: Vec<u32> = missing.iter().map(|(_, m)| m.uid).collect();
+        let parsed = structure::parse_batch(view, &miss_uids, max_parse).await?;
+        let mut fresh = Vec::new();
+        for ((i, meta), res) in missing.into_iter().zip(parsed) {
+            if let Ok(info) = &res {
+                if info.virtual_size() == meta.virt_size {
+                    fresh.push((meta.uid, Bytes::from(info.to_cache_bytes())));
+                } else {
+                    // `decode` would refuse this blob on every read, so storing it would only
+                    // grow the cache by one dead entry per FETCH.
+                    tracing::warn!(
+                        uid = meta.uid,
+                        parsed = info.virtual_size(),
+                        stored = meta.virt_size,
+                        "message size differs between storage and MIME parser; not caching"
+                    );
+                }
+            }
+            if let Some(slot) = out.get_mut(i) {
+                *slot = Some(res);
+            }
+        }
+        structure::store_blobs(view, fresh).await;
+    }
+    // A message the parser did not answer for (a backend out of step) is treated as gone.
+    Ok(out
+        .into_iter()
+        .map(|o| o.unwrap_or(Err(structure::ParseError::Storage(StorageError::Expunged))))
+        .collect())
 }
 
 /// Sets `\Seen` on the messages of the batch that lack it; returns the UIDs it was set on.
@@ -165,7 +207,8 @@ async fn set_seen(
 struct Message<'a> {
     seq: u32,
     meta: &'a MessageMeta,
-    info: Option<MessageInfo>,
+    /// The MIME structure, or why there is none; `None` when the plan does not need it.
+    structure: Option<Result<MessageInfo, structure::ParseError>>,
     newly_seen: bool,
 }
 
@@ -175,24 +218,37 @@ enum Written {
     TooLarge,
 }
 
-/// Writes one message's response, opening and parsing the message only when the plan needs it.
+/// Writes one message's response, opening the message only when the plan needs its file.
 async fn write_message(
     sel: &Selected,
     conn: &mut Conn,
     plan: &FetchPlan,
     msg: Message<'_>,
-    max_parse: u64,
     scratch: &mut Scratch,
-    parsed: &mut Vec<(u32, Bytes)>,
 ) -> Result<Written, Abort> {
     let Message {
         seq,
         meta,
-        mut info,
+        structure,
         newly_seen,
     } = msg;
-    let wants_structure = plan.needs_structure && info.is_none();
-    let mut file = if plan.needs_file || wants_structure {
+    let info = match structure {
+        None => None,
+        Some(Ok(info)) => Some(info),
+        Some(Err(structure::ParseError::TooLarge)) => {
+            tracing::warn!(
+                uid = meta.uid,
+                size = meta.virt_size,
+                "message too large to parse its structure"
+            );
+            return Ok(Written::TooLarge);
+        }
+        Some(Err(structure::ParseError::Storage(StorageError::Expunged))) => {
+            return Ok(Written::Expunged);
+        }
+        Some(Err(structure::ParseError::Storage(e))) => return Err(e.into()),
+    };
+    let mut file = if plan.needs_file {
         match sel.view.open_message(meta.uid).await {
             Ok(f) => Some(f),
             Err(StorageError::Expunged) => return Ok(Written::Expunged),
@@ -201,34 +257,6 @@ async fn write_message(
     } else {
         None
     };
-    if wants_structure && let Some(f) = file.as_mut() {
-        match structure::parse(f, max_parse).await {
-            Ok(i) => {
-                if i.virtual_size() == meta.virt_size {
-                    parsed.push((meta.uid, Bytes::from(i.to_cache_bytes())));
-                } else {
-                    // `decode` would refuse this blob on every read, so storing it would only
-                    // grow the cache by one dead entry per FETCH.
-                    tracing::warn!(
-                        uid = meta.uid,
-                        parsed = i.virtual_size(),
-                        stored = meta.virt_size,
-                        "message size differs between storage and MIME parser; not caching"
-                    );
-                }
-                info = Some(i);
-            }
-            Err(structure::ParseError::TooLarge) => {
-                tracing::warn!(
-                    uid = meta.uid,
-                    size = f.phys_size,
-                    "message too large to parse its structure"
-                );
-                return Ok(Written::TooLarge);
-            }
-            Err(structure::ParseError::Storage(e)) => return Err(e.into()),
-        }
-    }
     let start = conn.out().len();
     let mut committed = false;
     let mut f = FetchResponse::start(conn.out(), seq);

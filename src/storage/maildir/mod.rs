@@ -1085,6 +1085,35 @@ impl MaildirMailbox {
     }
 }
 
+/// Opens the file of `uid`, looking once more after a rescan when another process renamed or
+/// expunged it under us.
+fn open_file(s: &MailboxState, uid: u32) -> Result<MessageFile> {
+    for attempt in 0..2 {
+        let Some((path, phys_size, virt_size)) = s.locate(uid) else {
+            return Err(StorageError::Expunged);
+        };
+        match std::fs::File::open(&path) {
+            Ok(f) => {
+                return Ok(MessageFile {
+                    uid,
+                    phys_size,
+                    virt_size,
+                    file: tokio::fs::File::from_std(f),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt == 0 => {
+                // Renamed or expunged by someone else: look again.
+                s.rescan()?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StorageError::Expunged);
+            }
+            Err(e) => return Err(StorageError::io("open message", e)),
+        }
+    }
+    Err(StorageError::Expunged)
+}
+
 #[async_trait]
 impl MailboxHandle for MaildirMailbox {
     fn name(&self) -> &str {
@@ -1137,33 +1166,12 @@ impl MailboxHandle for MaildirMailbox {
     }
 
     async fn open_message(&self, uid: u32) -> Result<MessageFile> {
-        let f = self
-            .run(move |s, _| {
-                for attempt in 0..2 {
-                    let Some((path, phys, virt)) = s.locate(uid) else {
-                        return Err(StorageError::Expunged);
-                    };
-                    match std::fs::File::open(&path) {
-                        Ok(f) => return Ok((f, phys, virt)),
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt == 0 => {
-                            // Renamed or expunged by someone else: look again.
-                            s.rescan()?;
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                            return Err(StorageError::Expunged);
-                        }
-                        Err(e) => return Err(StorageError::io("open message", e)),
-                    }
-                }
-                Err(StorageError::Expunged)
-            })
-            .await?;
-        Ok(MessageFile {
-            uid,
-            phys_size: f.1,
-            virt_size: f.2,
-            file: tokio::fs::File::from_std(f.0),
-        })
+        self.run(move |s, _| open_file(s, uid)).await
+    }
+
+    async fn open_messages(&self, uids: Vec<u32>) -> Result<Vec<Result<MessageFile>>> {
+        self.run(move |s, _| Ok(uids.into_iter().map(|u| open_file(s, u)).collect()))
+            .await
     }
 
     async fn cache_get(&self, uids: Vec<u32>, field: CacheField) -> Result<Vec<Option<Bytes>>> {
