@@ -254,3 +254,8 @@ pub const MALLOC_MMAP_THRESHOLD_BYTES: usize = 256 * 1024;
 /// Blocking threads that read and parse one FETCH batch's structure-cache misses together; each
 /// holds one message in memory at a time.
 pub const FETCH_PARSE_WORKERS: usize = 2;
+/// Cache records of one lookup that lie at most this many bytes apart are read with one `pread`
+/// (the bytes between them are read and dropped).
+pub const CACHE_READ_GAP_BYTES: u64 = 4 * 1024;
+/// Most bytes one such combined `pread` covers (a single larger record is read alone).
+pub const CACHE_READ_SPAN_BYTES: u64 = 256 * 1024;

@@ -460,12 +460,14 @@ impl OpenOptions {
 pub struct CacheField(pub u8);
 
 impl CacheField {
-    /// Parsed ENVELOPE.
+    /// The IMAP ENVELOPE as written to clients.
     pub const ENVELOPE: CacheField = CacheField(1);
-    /// Parsed BODYSTRUCTURE.
+    /// The parsed MIME structure of the message (BODY, BODYSTRUCTURE, section offsets).
     pub const BODYSTRUCTURE: CacheField = CacheField(2);
-    /// Parsed BODY (non-extensible structure).
+    /// The IMAP BODY (non-extensible structure) as written to clients.
     pub const BODY: CacheField = CacheField(3);
+    /// The IMAP BODYSTRUCTURE as written to clients.
+    pub const BODYSTRUCTURE_TEXT: CacheField = CacheField(4);
 }
 
 /// An open message file for streaming. Reads never load the whole message.
@@ -665,6 +667,13 @@ pub trait MailboxHandle: Send + Sync {
     async fn cache_get(&self, uids: Vec<u32>, field: CacheField) -> Result<Vec<Option<Bytes>>>;
     /// Stores cached blobs of `field`; entries of expunged UIDs are ignored.
     async fn cache_put(&self, field: CacheField, entries: Vec<(u32, Bytes)>) -> Result<()>;
+    /// Stores cached blobs of several fields; a backend that can should do it in one go.
+    async fn cache_put_fields(&self, fields: Vec<(CacheField, Vec<(u32, Bytes)>)>) -> Result<()> {
+        for (field, entries) in fields {
+            self.cache_put(field, entries).await?;
+        }
+        Ok(())
+    }
     /// Records the first POP3 download time of messages (for keep-days).
     async fn pop3_mark_downloaded(&self, uids: Vec<u32>) -> Result<()>;
 }

@@ -320,6 +320,14 @@ impl View {
         self.handle.cache_put(field, entries).await
     }
 
+    /// Stores cached blobs of several fields at once.
+    pub async fn cache_put_fields(
+        &self,
+        fields: Vec<(CacheField, Vec<(u32, Bytes)>)>,
+    ) -> Result<()> {
+        self.handle.cache_put_fields(fields).await
+    }
+
     /// POP3: records that `uids` were downloaded (first time only).
     pub async fn pop3_mark_downloaded(&self, uids: &[u32]) -> Result<()> {
         self.handle.pop3_mark_downloaded(uids.to_vec()).await

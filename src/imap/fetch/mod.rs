@@ -30,8 +30,6 @@ pub mod structure;
 
 use std::collections::HashSet;
 
-use bytes::Bytes;
-
 pub use body::Scratch;
 pub use plan::{FetchPlan, Item};
 
@@ -40,7 +38,7 @@ use crate::imap::proto::encode::FetchResponse;
 use crate::imap::response::ImapError;
 use crate::imap::selected::Selected;
 use crate::limits::{FETCH_BATCH_MESSAGES, FETCH_FLUSH_BYTES};
-use crate::mime::{MessageInfo, write_body, write_envelope};
+use crate::mime::{write_body, write_envelope};
 use crate::server::conn::Conn;
 use crate::storage::{MessageMeta, StorageError, StoreOp, StoreRequest, SystemFlags};
 
@@ -98,7 +96,7 @@ pub async fn run(
             HashSet::new()
         };
         let structures = if plan.needs_structure {
-            structures(&sel.view, &metas, max_parse).await?
+            structure::load(&sel.view, &metas, plan.wanted, max_parse).await?
         } else {
             Vec::new()
         };
@@ -121,60 +119,6 @@ pub async fn run(
         }
     }
     Ok(done)
-}
-
-/// The MIME structure of every message of a batch (same order): from the cache, else parsed
-/// (all misses of the batch together), and the new ones stored back in one cache write.
-async fn structures(
-    view: &crate::storage::View,
-    metas: &[(u32, MessageMeta)],
-    max_parse: u64,
-) -> Result<Vec<Result<MessageInfo, structure::ParseError>>, Abort> {
-    let uids: Vec<u32> = metas.iter().map(|(_, m)| m.uid).collect();
-    let blobs = structure::cached_blobs(view, &uids).await;
-    let mut out = Vec::with_capacity(metas.len());
-    let mut missing = Vec::new();
-    for (i, (_, meta)) in metas.iter().enumerate() {
-        let cached = blobs
-            .get(i)
-            .and_then(Option::as_ref)
-            .and_then(|b| structure::decode(b, meta.virt_size));
-        if cached.is_none() {
-            missing.push((i, meta));
-        }
-        out.push(cached.map(Ok));
-    }
-    drop(blobs);
-    if !missing.is_empty() {
-        let miss_uids: Vec<u32> = missing.iter().map(|(_, m)| m.uid).collect();
-        let parsed = structure::parse_batch(view, &miss_uids, max_parse).await?;
-        let mut fresh = Vec::new();
-        for ((i, meta), res) in missing.into_iter().zip(parsed) {
-            if let Ok(info) = &res {
-                if info.virtual_size() == meta.virt_size {
-                    fresh.push((meta.uid, Bytes::from(info.to_cache_bytes())));
-                } else {
-                    // `decode` would refuse this blob on every read, so storing it would only
-                    // grow the cache by one dead entry per FETCH.
-                    tracing::warn!(
-                        uid = meta.uid,
-                        parsed = info.virtual_size(),
-                        stored = meta.virt_size,
-                        "message size differs between storage and MIME parser; not caching"
-                    );
-                }
-            }
-            if let Some(slot) = out.get_mut(i) {
-                *slot = Some(res);
-            }
-        }
-        structure::store_blobs(view, fresh).await;
-    }
-    // A message the parser did not answer for (a backend out of step) is treated as gone.
-    Ok(out
-        .into_iter()
-        .map(|o| o.unwrap_or(Err(structure::ParseError::Storage(StorageError::Expunged))))
-        .collect())
 }
 
 /// Sets `\Seen` on the messages of the batch that lack it; returns the UIDs it was set on.
@@ -208,7 +152,7 @@ struct Message<'a> {
     seq: u32,
     meta: &'a MessageMeta,
     /// The MIME structure, or why there is none; `None` when the plan does not need it.
-    structure: Option<Result<MessageInfo, structure::ParseError>>,
+    structure: Option<Result<structure::Structure, structure::ParseError>>,
     newly_seen: bool,
 }
 
@@ -232,9 +176,9 @@ async fn write_message(
         structure,
         newly_seen,
     } = msg;
-    let info = match structure {
-        None => None,
-        Some(Ok(info)) => Some(info),
+    let st = match structure {
+        None => structure::Structure::default(),
+        Some(Ok(s)) => s,
         Some(Err(structure::ParseError::TooLarge)) => {
             tracing::warn!(
                 uid = meta.uid,
@@ -274,22 +218,19 @@ async fn write_message(
             Item::Rfc822Size => f.rfc822_size(conn.out(), meta.virt_size),
             Item::ModSeq => f.modseq(conn.out(), meta.modseq),
             Item::Envelope | Item::Body | Item::BodyStructure => {
-                let Some(info) = info.as_ref() else {
-                    conn.out().truncate(start);
-                    return Err(StorageError::Corrupt("structure missing".into()).into());
+                let (name, text, extended) = match item {
+                    Item::Envelope => ("ENVELOPE", &st.envelope, None),
+                    Item::Body => ("BODY", &st.body, Some(false)),
+                    _ => ("BODYSTRUCTURE", &st.bodystructure, Some(true)),
                 };
-                match item {
-                    Item::Envelope => {
-                        f.item(conn.out(), "ENVELOPE");
-                        write_envelope(conn.out(), info.envelope());
-                    }
-                    Item::Body => {
-                        f.item(conn.out(), "BODY");
-                        write_body(conn.out(), info, false);
-                    }
-                    _ => {
-                        f.item(conn.out(), "BODYSTRUCTURE");
-                        write_body(conn.out(), info, true);
+                f.item(conn.out(), name);
+                match (text, st.info.as_ref(), extended) {
+                    (Some(t), _, _) => conn.out().extend_from_slice(t),
+                    (None, Some(info), None) => write_envelope(conn.out(), info.envelope()),
+                    (None, Some(info), Some(ext)) => write_body(conn.out(), info, ext),
+                    (None, None, _) => {
+                        conn.out().truncate(start);
+                        return Err(StorageError::Corrupt("structure missing".into()).into());
                     }
                 }
             }
@@ -302,7 +243,7 @@ async fn write_message(
                     conn,
                     &mut f,
                     section,
-                    info.as_ref(),
+                    st.info.as_ref(),
                     file,
                     scratch,
                     &mut committed,

@@ -1,48 +1,59 @@
-//! The parsed MIME structure of messages, through the storage cache.
+//! The MIME structure of messages, through the storage cache.
 //!
-//! One blob (`MessageInfo::to_cache_bytes`) under [`CacheField::BODYSTRUCTURE`] serves ENVELOPE,
-//! BODY, BODYSTRUCTURE and section offsets. A batch asks the cache once for all its UIDs, so a
-//! warm mailbox answers `FETCH 1:* ENVELOPE` without MIME parsing; a miss reads the message (up
-//! to the configured maximum message size) and parses it on a blocking thread, and the new blobs
-//! go back to the cache in one write per batch.
+//! Two kinds of cache entries serve ENVELOPE, BODY, BODYSTRUCTURE and sections:
+//! - the response text of ENVELOPE ([`CacheField::ENVELOPE`]), BODYSTRUCTURE
+//!   ([`CacheField::BODYSTRUCTURE_TEXT`]) and BODY ([`CacheField::BODY`]), exactly as written to
+//!   clients, so a warm `FETCH 1:* ENVELOPE` is a read of the cache file and a copy;
+//! - the parsed structure (`MessageInfo::to_cache_bytes`, [`CacheField::BODYSTRUCTURE`]), for
+//!   sections and for texts missing from the cache (written by an older version, or BODY, which
+//!   is only stored once asked for).
+//!
+//! Each text entry starts with [`TEXT_VERSION`] and the message's virtual size: an entry of
+//! another version or of a message of another size (stale or foreign) is ignored, as are blobs
+//! the parsed-structure decoder refuses. A batch asks the cache once per field for all its UIDs;
+//! misses are parsed together (see [`parse_batch`]) and every new entry of the batch goes back
+//! to the cache in one write. The cache only saves work: when it cannot be read, messages are
+//! parsed instead of failing the FETCH.
 
 use std::io::Read;
 
 use bytes::Bytes;
 
 use crate::limits::FETCH_PARSE_WORKERS;
-use crate::mime::MessageInfo;
-use crate::storage::{CacheField, StorageError, View};
+use crate::mime::{MessageInfo, write_body, write_envelope};
+use crate::storage::{CacheField, MessageMeta, StorageError, View};
 
-/// Cached blobs of `uids` (in the same order), `None` where absent or unreadable. The cache only
-/// saves work: when it cannot be read, every message is parsed instead of failing the FETCH.
-pub async fn cached_blobs(view: &View, uids: &[u32]) -> Vec<Option<Bytes>> {
-    let none = || vec![None; uids.len()];
-    if uids.is_empty() {
-        return Vec::new();
-    }
-    match view.cache_get(uids, CacheField::BODYSTRUCTURE).await {
-        // A backend answering out of step would attach structures to the wrong messages.
-        Ok(blobs) if blobs.len() == uids.len() => blobs,
-        Ok(blobs) => {
-            tracing::warn!(
-                asked = uids.len(),
-                got = blobs.len(),
-                "structure cache answered a different number of entries"
-            );
-            none()
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "reading the structure cache failed; parsing instead");
-            none()
-        }
-    }
+/// Version of the text entries; bump it whenever the ENVELOPE or BODY[STRUCTURE] writers change
+/// what they write, so entries of the old form are not served.
+pub const TEXT_VERSION: u8 = 1;
+/// Version byte and virtual size (u64, little endian) in front of a text entry.
+const TEXT_PREFIX: usize = 9;
+
+/// The structure items one FETCH needs of every message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wanted {
+    /// ENVELOPE
+    pub envelope: bool,
+    /// BODY
+    pub body: bool,
+    /// BODYSTRUCTURE
+    pub bodystructure: bool,
+    /// The parsed structure itself (body sections other than the whole message).
+    pub info: bool,
 }
 
-/// Decodes a cached blob, refusing one that does not describe a message of `virt_size` client
-/// bytes (a stale or foreign entry): the caller then parses the message again.
-pub fn decode(blob: &[u8], virt_size: u64) -> Option<MessageInfo> {
-    MessageInfo::from_cache_bytes(blob).filter(|i| i.virtual_size() == virt_size)
+/// What one message's response has of its structure: each text asked for, or the parsed
+/// structure to write it from.
+#[derive(Debug, Default)]
+pub struct Structure {
+    /// ENVELOPE text, parentheses included.
+    pub envelope: Option<Bytes>,
+    /// BODY text.
+    pub body: Option<Bytes>,
+    /// BODYSTRUCTURE text.
+    pub bodystructure: Option<Bytes>,
+    /// The parsed structure, when sections need it or a text had to be made.
+    pub info: Option<MessageInfo>,
 }
 
 /// Why a structure could not be had.
@@ -52,6 +63,245 @@ pub enum ParseError {
     TooLarge,
     /// Reading the file failed.
     Storage(StorageError),
+}
+
+/// Cached entries of `field` for `uids` (in the same order), `None` where absent or unreadable.
+async fn cached(view: &View, uids: &[u32], field: CacheField) -> Vec<Option<Bytes>> {
+    if uids.is_empty() {
+        return Vec::new();
+    }
+    match view.cache_get(uids, field).await {
+        // A backend answering out of step would attach structures to the wrong messages.
+        Ok(blobs) if blobs.len() == uids.len() => blobs,
+        Ok(blobs) => {
+            tracing::warn!(
+                asked = uids.len(),
+                got = blobs.len(),
+                "structure cache answered a different number of entries"
+            );
+            vec![None; uids.len()]
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the structure cache failed; parsing instead");
+            vec![None; uids.len()]
+        }
+    }
+}
+
+/// Decodes a cached parsed structure, refusing one that does not describe a message of
+/// `virt_size` client bytes (a stale or foreign entry): the caller then parses the message again.
+pub fn decode(blob: &[u8], virt_size: u64) -> Option<MessageInfo> {
+    MessageInfo::from_cache_bytes(blob).filter(|i| i.virtual_size() == virt_size)
+}
+
+/// The text of a cached text entry of a message of `virt_size` bytes; `None` for an entry of
+/// another version or size, or one that is not a parenthesised list.
+pub fn text_of(entry: &Bytes, virt_size: u64) -> Option<Bytes> {
+    let (head, text) = entry.split_at_checked(TEXT_PREFIX)?;
+    let (version, size) = head.split_first()?;
+    let size = u64::from_le_bytes(size.try_into().ok()?);
+    (*version == TEXT_VERSION
+        && size == virt_size
+        && text.first() == Some(&b'(')
+        && text.last() == Some(&b')'))
+    .then(|| entry.slice(TEXT_PREFIX..))
+}
+
+/// A text entry: version, virtual size, then what `write` writes.
+fn make_text(virt_size: u64, write: impl FnOnce(&mut Vec<u8>)) -> Bytes {
+    let mut out = Vec::with_capacity(256);
+    out.push(TEXT_VERSION);
+    out.extend_from_slice(&virt_size.to_le_bytes());
+    write(&mut out);
+    Bytes::from(out)
+}
+
+/// New cache entries of one batch, by field.
+#[derive(Default)]
+struct Fresh {
+    info: Vec<(u32, Bytes)>,
+    envelope: Vec<(u32, Bytes)>,
+    body: Vec<(u32, Bytes)>,
+    bodystructure: Vec<(u32, Bytes)>,
+}
+
+impl Fresh {
+    fn into_fields(self) -> Vec<(CacheField, Vec<(u32, Bytes)>)> {
+        [
+            (CacheField::ENVELOPE, self.envelope),
+            (CacheField::BODYSTRUCTURE_TEXT, self.bodystructure),
+            (CacheField::BODY, self.body),
+            (CacheField::BODYSTRUCTURE, self.info),
+        ]
+        .into_iter()
+        .filter(|(_, e)| !e.is_empty())
+        .collect()
+    }
+}
+
+/// Fills the texts `wanted` that `s` lacks from its parsed structure; a text made here (or, for
+/// a freshly parsed message, ENVELOPE and BODYSTRUCTURE even if not asked for, since the next
+/// FETCH usually wants them) goes to `fresh` for the cache.
+fn fill_texts(
+    s: &mut Structure,
+    info: &MessageInfo,
+    uid: u32,
+    virt_size: u64,
+    wanted: Wanted,
+    parsed: bool,
+    fresh: &mut Fresh,
+) {
+    if s.envelope.is_none() && (wanted.envelope || parsed) {
+        let e = make_text(virt_size, |o| write_envelope(o, info.envelope()));
+        if wanted.envelope {
+            s.envelope = Some(e.slice(TEXT_PREFIX..));
+        }
+        fresh.envelope.push((uid, e));
+    }
+    if s.bodystructure.is_none() && (wanted.bodystructure || parsed) {
+        let e = make_text(virt_size, |o| write_body(o, info, true));
+        if wanted.bodystructure {
+            s.bodystructure = Some(e.slice(TEXT_PREFIX..));
+        }
+        fresh.bodystructure.push((uid, e));
+    }
+    if s.body.is_none() && wanted.body {
+        let e = make_text(virt_size, |o| write_body(o, info, false));
+        s.body = Some(e.slice(TEXT_PREFIX..));
+        fresh.body.push((uid, e));
+    }
+}
+
+/// The structure of every message of a batch (same order), as `wanted`: texts from the cache
+/// where present, else made from the cached parsed structure, else from parsing the message
+/// (all misses of the batch together). New entries go back to the cache in one write.
+pub async fn load(
+    view: &View,
+    metas: &[(u32, MessageMeta)],
+    wanted: Wanted,
+    max: u64,
+) -> Result<Vec<Result<Structure, ParseError>>, StorageError> {
+    let uids: Vec<u32> = metas.iter().map(|(_, m)| m.uid).collect();
+    let mut out: Vec<Structure> = metas.iter().map(|_| Structure::default()).collect();
+    for (want, field) in [
+        (wanted.envelope, CacheField::ENVELOPE),
+        (wanted.body, CacheField::BODY),
+        (wanted.bodystructure, CacheField::BODYSTRUCTURE_TEXT),
+    ] {
+        if !want {
+            continue;
+        }
+        let entries = cached(view, &uids, field).await;
+        for ((s, (_, meta)), e) in out.iter_mut().zip(metas).zip(entries) {
+            let text = e.and_then(|e| text_of(&e, meta.virt_size));
+            match field {
+                CacheField::ENVELOPE => s.envelope = text,
+                CacheField::BODY => s.body = text,
+                _ => s.bodystructure = text,
+            }
+        }
+    }
+    // Messages still needing their parsed structure.
+    let need: Vec<usize> = out
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| {
+            wanted.info
+                || (wanted.envelope && s.envelope.is_none())
+                || (wanted.body && s.body.is_none())
+                || (wanted.bodystructure && s.bodystructure.is_none())
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let mut failed: Vec<Option<ParseError>> = metas.iter().map(|_| None).collect();
+    if need.is_empty() {
+        return Ok(out.into_iter().map(Ok).collect());
+    }
+    let need_uids: Vec<u32> = need.iter().filter_map(|&i| uids.get(i).copied()).collect();
+    let blobs = cached(view, &need_uids, CacheField::BODYSTRUCTURE).await;
+    let mut fresh = Fresh::default();
+    let mut missing = Vec::new();
+    for (&i, blob) in need.iter().zip(blobs) {
+        let (Some(s), Some((_, meta))) = (out.get_mut(i), metas.get(i)) else {
+            continue;
+        };
+        match blob.and_then(|b| decode(&b, meta.virt_size)) {
+            Some(info) => {
+                fill_texts(
+                    s,
+                    &info,
+                    meta.uid,
+                    meta.virt_size,
+                    wanted,
+                    false,
+                    &mut fresh,
+                );
+                s.info = Some(info);
+            }
+            None => missing.push(i),
+        }
+    }
+    let miss_uids: Vec<u32> = missing
+        .iter()
+        .filter_map(|&i| uids.get(i).copied())
+        .collect();
+    let parsed = parse_batch(view, &miss_uids, max).await?;
+    for (&i, res) in missing.iter().zip(parsed) {
+        let (Some(s), Some((_, meta)), Some(f)) = (out.get_mut(i), metas.get(i), failed.get_mut(i))
+        else {
+            continue;
+        };
+        match res {
+            Ok(info) => {
+                if info.virtual_size() == meta.virt_size {
+                    fresh
+                        .info
+                        .push((meta.uid, Bytes::from(info.to_cache_bytes())));
+                    fill_texts(s, &info, meta.uid, meta.virt_size, wanted, true, &mut fresh);
+                } else {
+                    // An entry made from it would be refused on every read (or, for texts,
+                    // describe another message), so nothing is cached.
+                    tracing::warn!(
+                        uid = meta.uid,
+                        parsed = info.virtual_size(),
+                        stored = meta.virt_size,
+                        "message size differs between storage and MIME parser; not caching"
+                    );
+                    fill_texts(
+                        s,
+                        &info,
+                        meta.uid,
+                        meta.virt_size,
+                        wanted,
+                        false,
+                        &mut Fresh::default(),
+                    );
+                }
+                s.info = Some(info);
+            }
+            Err(e) => *f = Some(e),
+        }
+    }
+    let fields = fresh.into_fields();
+    if !fields.is_empty()
+        && let Err(e) = view.cache_put_fields(fields).await
+    {
+        tracing::warn!(error = %e, "storing message structures in the cache failed");
+    }
+    if !wanted.info {
+        // The texts are all the responses need; do not hold the parsed structures.
+        for s in &mut out {
+            s.info = None;
+        }
+    }
+    Ok(out
+        .into_iter()
+        .zip(failed)
+        .map(|(s, f)| match f {
+            Some(e) => Err(e),
+            None => Ok(s),
+        })
+        .collect())
 }
 
 /// Opens and parses the messages `uids` (in the same order): the files are opened in one storage
@@ -137,15 +387,4 @@ fn read_and_parse(
         return Err(ParseError::TooLarge);
     }
     Ok(MessageInfo::parse(raw))
-}
-
-/// Stores freshly parsed structures; a failure only costs a re-parse later, so it is logged and
-/// otherwise ignored.
-pub async fn store_blobs(view: &View, entries: Vec<(u32, Bytes)>) {
-    if entries.is_empty() {
-        return;
-    }
-    if let Err(e) = view.cache_put(CacheField::BODYSTRUCTURE, entries).await {
-        tracing::warn!(error = %e, "storing message structures in the cache failed");
-    }
 }

@@ -1179,7 +1179,14 @@ impl MailboxHandle for MaildirMailbox {
     }
 
     async fn cache_put(&self, field: CacheField, entries: Vec<(u32, Bytes)>) -> Result<()> {
-        self.run(move |s, _| s.cache_put(field.0, &entries)).await
+        self.run(move |s, _| s.cache_put(&[(field.0, entries)]))
+            .await
+    }
+
+    async fn cache_put_fields(&self, fields: Vec<(CacheField, Vec<(u32, Bytes)>)>) -> Result<()> {
+        let fields: Vec<(u8, Vec<(u32, Bytes)>)> =
+            fields.into_iter().map(|(f, e)| (f.0, e)).collect();
+        self.run(move |s, _| s.cache_put(&fields)).await
     }
 
     async fn pop3_mark_downloaded(&self, uids: Vec<u32>) -> Result<()> {
