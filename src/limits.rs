@@ -186,11 +186,10 @@ pub const MAX_SEARCH_HEADER_CACHE_BYTES: usize = 64 * 1024;
 pub const SEARCH_BATCH: usize = 256;
 // ---- imap fetch ----
 
-/// Messages FETCH handles together: one `\Seen` store, one structure-cache lookup and one cache
-/// write per batch. Cached structures are usually a few hundred bytes, but a hostile message's can
-/// reach the cache's per-entry limit, so the batch stays small enough to bound what one lookup
-/// holds in memory.
-pub const FETCH_BATCH_MESSAGES: usize = 64;
+/// Messages FETCH handles together: one `\Seen` store and one list of metadata per batch. The
+/// structures of a batch are looked up in as few cache reads as
+/// [`FETCH_STRUCTURE_LOOKUP_BYTES`] allows, and parsed [`FETCH_PARSE_BATCH`] at a time.
+pub const FETCH_BATCH_MESSAGES: usize = 512;
 /// Output FETCH lets accumulate before writing it to the client; also the size of the converted
 /// chunks a streamed body is sent in.
 pub const FETCH_FLUSH_BYTES: usize = 64 * 1024;
@@ -259,3 +258,10 @@ pub const FETCH_PARSE_WORKERS: usize = 2;
 pub const CACHE_READ_GAP_BYTES: u64 = 4 * 1024;
 /// Most bytes one such combined `pread` covers (a single larger record is read alone).
 pub const CACHE_READ_SPAN_BYTES: u64 = 256 * 1024;
+/// Bytes of one kind of structure-cache entry FETCH reads in one lookup. Entries are usually a
+/// few hundred bytes (so a whole batch is one lookup), but a hostile message's can reach the
+/// cache's per-entry limit, so lookups stop at this size to bound what a batch holds.
+pub const FETCH_STRUCTURE_LOOKUP_BYTES: usize = 1024 * 1024;
+/// Structure-cache misses FETCH parses together; the parsed structures of such a group are held
+/// in memory until their responses are written.
+pub const FETCH_PARSE_BATCH: usize = 64;

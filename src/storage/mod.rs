@@ -665,6 +665,18 @@ pub trait MailboxHandle: Send + Sync {
     }
     /// Cached blobs of `field` for `uids`, `None` where absent.
     async fn cache_get(&self, uids: Vec<u32>, field: CacheField) -> Result<Vec<Option<Bytes>>>;
+    /// Cached blobs of `field` for a prefix of `uids` (at least one UID) whose blobs add up to
+    /// at most `max_bytes`, `None` where absent: lets a caller ask for many UIDs at once without
+    /// holding unbounded memory. A backend without the means answers for all of `uids`.
+    async fn cache_get_prefix(
+        &self,
+        uids: Vec<u32>,
+        field: CacheField,
+        max_bytes: usize,
+    ) -> Result<Vec<Option<Bytes>>> {
+        let _ = max_bytes;
+        self.cache_get(uids, field).await
+    }
     /// Stores cached blobs of `field`; entries of expunged UIDs are ignored.
     async fn cache_put(&self, field: CacheField, entries: Vec<(u32, Bytes)>) -> Result<()>;
     /// Stores cached blobs of several fields; a backend that can should do it in one go.

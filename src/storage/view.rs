@@ -315,6 +315,19 @@ impl View {
         self.handle.cache_get(uids.to_vec(), field).await
     }
 
+    /// Cached blobs for a prefix of `uids` within `max_bytes` (see
+    /// [`MailboxHandle::cache_get_prefix`]).
+    pub async fn cache_get_prefix(
+        &self,
+        uids: &[u32],
+        field: CacheField,
+        max_bytes: usize,
+    ) -> Result<Vec<Option<Bytes>>> {
+        self.handle
+            .cache_get_prefix(uids.to_vec(), field, max_bytes)
+            .await
+    }
+
     /// Stores cached blobs.
     pub async fn cache_put(&self, field: CacheField, entries: Vec<(u32, Bytes)>) -> Result<()> {
         self.handle.cache_put(field, entries).await

@@ -7,8 +7,9 @@
 //! BODY, BODYSTRUCTURE and sections other than the whole message), the file (any section), and
 //! whether `\Seen` is set.
 //!
-//! Messages are handled in batches of [`FETCH_BATCH_MESSAGES`]: one `\Seen` store, one cache
-//! lookup and one cache write per batch, then one response per message. Responses are flushed
+//! Messages are handled in batches of [`FETCH_BATCH_MESSAGES`]: one `\Seen` store per batch,
+//! structures looked up and parsed in bounded groups (see `structure::load`), each with one cache
+//! write, then one response per message. Responses are flushed
 //! whenever the output passes [`FETCH_FLUSH_BYTES`] and bodies are streamed (see `body`), so
 //! neither `FETCH 1:* FLAGS` on 100,000 messages nor `BODY[]` of a 50 MiB message builds up in
 //! memory, and a client that reads nothing blocks the command instead of growing buffers.
@@ -95,26 +96,36 @@ pub async fn run(
         } else {
             HashSet::new()
         };
-        let structures = if plan.needs_structure {
-            structure::load(&sel.view, &metas, plan.wanted, max_parse).await?
-        } else {
-            Vec::new()
-        };
-        let mut structures = structures.into_iter();
-        for (seq, meta) in &metas {
-            let msg = Message {
-                seq: *seq,
-                meta,
-                structure: structures.next(),
-                newly_seen: newly_seen.contains(&meta.uid),
+        let mut rest = metas.as_slice();
+        while !rest.is_empty() {
+            let (part, structures) = if plan.needs_structure {
+                let st = structure::load(&sel.view, rest, plan.wanted, max_parse).await?;
+                let Some(part) = rest.get(..st.len()).filter(|p| !p.is_empty()) else {
+                    return Err(
+                        StorageError::Corrupt("structure lookup answered nothing".into()).into(),
+                    );
+                };
+                (part, st)
+            } else {
+                (rest, Vec::new())
             };
-            match write_message(sel, conn, plan, msg, &mut scratch).await? {
-                Written::Yes => {}
-                Written::Expunged => done.expunged = true,
-                Written::TooLarge => done.too_large = true,
-            }
-            if conn.out().len() >= FETCH_FLUSH_BYTES && conn.flush().await.is_err() {
-                return Err(Abort::Disconnect);
+            rest = rest.get(part.len()..).unwrap_or_default();
+            let mut structures = structures.into_iter();
+            for (seq, meta) in part {
+                let msg = Message {
+                    seq: *seq,
+                    meta,
+                    structure: structures.next(),
+                    newly_seen: newly_seen.contains(&meta.uid),
+                };
+                match write_message(sel, conn, plan, msg, &mut scratch).await? {
+                    Written::Yes => {}
+                    Written::Expunged => done.expunged = true,
+                    Written::TooLarge => done.too_large = true,
+                }
+                if conn.out().len() >= FETCH_FLUSH_BYTES && conn.flush().await.is_err() {
+                    return Err(Abort::Disconnect);
+                }
             }
         }
     }

@@ -19,7 +19,7 @@ use std::io::Read;
 
 use bytes::Bytes;
 
-use crate::limits::FETCH_PARSE_WORKERS;
+use crate::limits::{FETCH_PARSE_BATCH, FETCH_PARSE_WORKERS, FETCH_STRUCTURE_LOOKUP_BYTES};
 use crate::mime::{MessageInfo, write_body, write_envelope};
 use crate::storage::{CacheField, MessageMeta, StorageError, View};
 
@@ -65,14 +65,18 @@ pub enum ParseError {
     Storage(StorageError),
 }
 
-/// Cached entries of `field` for `uids` (in the same order), `None` where absent or unreadable.
+/// Cached entries of `field` for a prefix of `uids` (at least one UID, entries within
+/// [`FETCH_STRUCTURE_LOOKUP_BYTES`]), `None` where absent or unreadable.
 async fn cached(view: &View, uids: &[u32], field: CacheField) -> Vec<Option<Bytes>> {
     if uids.is_empty() {
         return Vec::new();
     }
-    match view.cache_get(uids, field).await {
+    match view
+        .cache_get_prefix(uids, field, FETCH_STRUCTURE_LOOKUP_BYTES)
+        .await
+    {
         // A backend answering out of step would attach structures to the wrong messages.
-        Ok(blobs) if blobs.len() == uids.len() => blobs,
+        Ok(blobs) if !blobs.is_empty() && blobs.len() <= uids.len() => blobs,
         Ok(blobs) => {
             tracing::warn!(
                 asked = uids.len(),
@@ -172,9 +176,12 @@ fn fill_texts(
     }
 }
 
-/// The structure of every message of a batch (same order), as `wanted`: texts from the cache
-/// where present, else made from the cached parsed structure, else from parsing the message
-/// (all misses of the batch together). New entries go back to the cache in one write.
+/// The structure of the first messages of `metas` (at least one, same order), as `wanted`:
+/// texts from the cache where present, else made from the cached parsed structure, else from
+/// parsing the message (all misses together). The answer stops early rather than hold more than
+/// [`FETCH_STRUCTURE_LOOKUP_BYTES`] of one kind of cache entry or parse more than
+/// [`FETCH_PARSE_BATCH`] messages; the caller asks again for the rest. New entries go back to
+/// the cache in one write.
 pub async fn load(
     view: &View,
     metas: &[(u32, MessageMeta)],
@@ -182,6 +189,7 @@ pub async fn load(
     max: u64,
 ) -> Result<Vec<Result<Structure, ParseError>>, StorageError> {
     let uids: Vec<u32> = metas.iter().map(|(_, m)| m.uid).collect();
+    let mut n = uids.len();
     let mut out: Vec<Structure> = metas.iter().map(|_| Structure::default()).collect();
     for (want, field) in [
         (wanted.envelope, CacheField::ENVELOPE),
@@ -191,7 +199,8 @@ pub async fn load(
         if !want {
             continue;
         }
-        let entries = cached(view, &uids, field).await;
+        let entries = cached(view, uids.get(..n).unwrap_or_default(), field).await;
+        n = n.min(entries.len());
         for ((s, (_, meta)), e) in out.iter_mut().zip(metas).zip(entries) {
             let text = e.and_then(|e| text_of(&e, meta.virt_size));
             match field {
@@ -201,8 +210,9 @@ pub async fn load(
             }
         }
     }
+    out.truncate(n);
     // Messages still needing their parsed structure.
-    let need: Vec<usize> = out
+    let mut need: Vec<usize> = out
         .iter()
         .enumerate()
         .filter(|(_, s)| {
@@ -213,12 +223,15 @@ pub async fn load(
         })
         .map(|(i, _)| i)
         .collect();
-    let mut failed: Vec<Option<ParseError>> = metas.iter().map(|_| None).collect();
     if need.is_empty() {
         return Ok(out.into_iter().map(Ok).collect());
     }
     let need_uids: Vec<u32> = need.iter().filter_map(|&i| uids.get(i).copied()).collect();
     let blobs = cached(view, &need_uids, CacheField::BODYSTRUCTURE).await;
+    if let Some(&cut) = need.get(blobs.len()) {
+        n = n.min(cut);
+        need.truncate(blobs.len());
+    }
     let mut fresh = Fresh::default();
     let mut missing = Vec::new();
     for (&i, blob) in need.iter().zip(blobs) {
@@ -241,11 +254,16 @@ pub async fn load(
             None => missing.push(i),
         }
     }
+    if let Some(&cut) = missing.get(FETCH_PARSE_BATCH) {
+        n = n.min(cut);
+        missing.truncate(FETCH_PARSE_BATCH);
+    }
     let miss_uids: Vec<u32> = missing
         .iter()
         .filter_map(|&i| uids.get(i).copied())
         .collect();
     let parsed = parse_batch(view, &miss_uids, max).await?;
+    let mut failed: Vec<Option<ParseError>> = out.iter().map(|_| None).collect();
     for (&i, res) in missing.iter().zip(parsed) {
         let (Some(s), Some((_, meta)), Some(f)) = (out.get_mut(i), metas.get(i), failed.get_mut(i))
         else {
@@ -267,6 +285,7 @@ pub async fn load(
                         stored = meta.virt_size,
                         "message size differs between storage and MIME parser; not caching"
                     );
+                    let mut unstored = Fresh::default();
                     fill_texts(
                         s,
                         &info,
@@ -274,7 +293,7 @@ pub async fn load(
                         meta.virt_size,
                         wanted,
                         false,
-                        &mut Fresh::default(),
+                        &mut unstored,
                     );
                 }
                 s.info = Some(info);
@@ -288,6 +307,7 @@ pub async fn load(
     {
         tracing::warn!(error = %e, "storing message structures in the cache failed");
     }
+    out.truncate(n);
     if !wanted.info {
         // The texts are all the responses need; do not hold the parsed structures.
         for s in &mut out {

@@ -158,17 +158,26 @@ impl Cache {
         (crc32fast::hash(&buf) == slot.crc).then(|| Bytes::from(buf))
     }
 
-    /// The cached values of `uids` for `field` (same order), `None` where absent or damaged.
-    /// Records lying close together in the file (as one batch's puts do) are read with one
-    /// `pread` of at most [`CACHE_READ_SPAN_BYTES`] (or one record, if larger) instead of one
-    /// per record.
-    pub(crate) fn get_many(&self, uids: &[u32], field: u8) -> Vec<Option<Bytes>> {
-        let mut out: Vec<Option<Bytes>> = vec![None; uids.len()];
-        let mut wanted: Vec<(usize, Slot)> = uids
-            .iter()
-            .enumerate()
-            .filter_map(|(i, u)| self.slots.get(&(*u, field)).map(|s| (i, *s)))
-            .collect();
+    /// The cached values of `uids` for `field` (same order), `None` where absent or damaged,
+    /// for as many UIDs as fit in `max_bytes` of values (at least one): the answer may cover
+    /// only a prefix of `uids`. Records lying close together in the file (as one batch's puts
+    /// do) are read with one `pread` of at most [`CACHE_READ_SPAN_BYTES`] (or one record, if
+    /// larger) instead of one per record.
+    pub(crate) fn get_many(&self, uids: &[u32], field: u8, max_bytes: usize) -> Vec<Option<Bytes>> {
+        let mut total = 0usize;
+        let mut wanted: Vec<(usize, Slot)> = Vec::new();
+        let mut count = 0;
+        for (i, u) in uids.iter().enumerate() {
+            if let Some(s) = self.slots.get(&(*u, field)) {
+                total = total.saturating_add(s.len as usize);
+                if total > max_bytes && i > 0 {
+                    break;
+                }
+                wanted.push((i, *s));
+            }
+            count = i + 1;
+        }
+        let mut out: Vec<Option<Bytes>> = vec![None; count];
         wanted.sort_unstable_by_key(|(_, s)| s.offset);
         let mut rest = wanted.as_slice();
         while let Some(((_, first), _)) = rest.split_first() {
@@ -388,6 +397,34 @@ mod tests {
         // Another UIDVALIDITY discards everything.
         let c = Cache::open(dir.path(), 6)?;
         assert_eq!(c.get(1, 2), None);
+        Ok(())
+    }
+
+    #[test]
+    fn get_many_reads_neighbours_together_and_stops_at_the_budget() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(io_err)?;
+        let mut c = Cache::open(dir.path(), 5)?;
+        let vals: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i; 100]).collect();
+        c.put_many(4, (1..=10u32).zip(vals.iter().map(Vec::as_slice)))?;
+        c.put(20, 4, b"far")?;
+        // All present, in the order asked, absent ones as None.
+        let got = c.get_many(&[3, 99, 1, 20], 4, usize::MAX);
+        let want: Vec<Option<&[u8]>> = vec![Some(&vals[2]), None, Some(&vals[0]), Some(b"far")];
+        assert_eq!(got.iter().map(Option::as_deref).collect::<Vec<_>>(), want);
+        // A budget of 250 bytes covers two 100-byte values; a UID without an entry costs nothing.
+        let got = c.get_many(&[1, 99, 2, 3, 4], 4, 250);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[2].as_deref(), Some(&vals[1][..]));
+        // At least one UID is answered, however small the budget.
+        assert_eq!(c.get_many(&[5, 6], 4, 1).len(), 1);
+        assert!(c.get_many(&[], 4, 1).is_empty());
+        // A damaged value reads as absent; its neighbours, read in the same pread, do not.
+        let slot = c.slots[&(2, 4)];
+        c.file.write_all_at(b"X", slot.offset + 5).map_err(io_err)?;
+        let got = c.get_many(&[1, 2, 3], 4, usize::MAX);
+        assert_eq!(got[0].as_deref(), Some(&vals[0][..]));
+        assert_eq!(got[1], None);
+        assert_eq!(got[2].as_deref(), Some(&vals[2][..]));
         Ok(())
     }
 }

@@ -670,8 +670,13 @@ impl MailboxState {
         })
     }
 
-    /// Cached blobs.
-    pub(crate) fn cache_get(&self, uids: &[u32], field: u8) -> Result<Vec<Option<bytes::Bytes>>> {
+    /// Cached blobs of a prefix of `uids` holding at most `max_bytes` (see `Cache::get_many`).
+    pub(crate) fn cache_get(
+        &self,
+        uids: &[u32],
+        field: u8,
+        max_bytes: usize,
+    ) -> Result<Vec<Option<bytes::Bytes>>> {
         let mut inner = self.inner.lock();
         let uidvalidity = inner.hdr.uidvalidity;
         let (at, present): (Vec<usize>, Vec<u32>) = uids
@@ -681,8 +686,11 @@ impl MailboxState {
             .map(|(i, u)| (i, *u))
             .unzip();
         let cache = inner.cache_mut(&self.dir, uidvalidity)?;
-        let mut out = vec![None; uids.len()];
-        for (i, blob) in at.into_iter().zip(cache.get_many(&present, field)) {
+        let got = cache.get_many(&present, field, max_bytes);
+        // The prefix answered ends just before the first present UID not looked up.
+        let len = at.get(got.len()).copied().unwrap_or(uids.len());
+        let mut out = vec![None; len];
+        for (i, blob) in at.into_iter().zip(got) {
             if let Some(o) = out.get_mut(i) {
                 *o = blob;
             }

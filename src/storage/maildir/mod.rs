@@ -1175,7 +1175,18 @@ impl MailboxHandle for MaildirMailbox {
     }
 
     async fn cache_get(&self, uids: Vec<u32>, field: CacheField) -> Result<Vec<Option<Bytes>>> {
-        self.run(move |s, _| s.cache_get(&uids, field.0)).await
+        self.run(move |s, _| s.cache_get(&uids, field.0, usize::MAX))
+            .await
+    }
+
+    async fn cache_get_prefix(
+        &self,
+        uids: Vec<u32>,
+        field: CacheField,
+        max_bytes: usize,
+    ) -> Result<Vec<Option<Bytes>>> {
+        self.run(move |s, _| s.cache_get(&uids, field.0, max_bytes))
+            .await
     }
 
     async fn cache_put(&self, field: CacheField, entries: Vec<(u32, Bytes)>) -> Result<()> {
