@@ -250,8 +250,8 @@ pub const MALLOC_MMAP_THRESHOLD_BYTES: usize = 256 * 1024;
 
 // ---- imap fetch: structure (ENVELOPE, BODY, BODYSTRUCTURE) ----
 
-/// Blocking threads that read and parse one FETCH batch's structure-cache misses together; each
-/// holds one message in memory at a time.
+/// Blocking threads that read and parse one FETCH group of structure-cache misses together;
+/// each holds one message file open and in memory at a time.
 pub const FETCH_PARSE_WORKERS: usize = 2;
 /// Cache records of one lookup that lie at most this many bytes apart are read with one `pread`
 /// (the bytes between them are read and dropped).
@@ -262,6 +262,10 @@ pub const CACHE_READ_SPAN_BYTES: u64 = 256 * 1024;
 /// few hundred bytes (so a whole batch is one lookup), but a hostile message's can reach the
 /// cache's per-entry limit, so lookups stop at this size to bound what a batch holds.
 pub const FETCH_STRUCTURE_LOOKUP_BYTES: usize = 1024 * 1024;
-/// Structure-cache misses FETCH parses together; the parsed structures of such a group are held
-/// in memory until their responses are written.
-pub const FETCH_PARSE_BATCH: usize = 64;
+/// Structure-cache misses FETCH parses together (fewer hand-offs to blocking threads). Each
+/// worker opens one message at a time, and [`FETCH_PARSE_BYTES`] bounds what a group holds.
+pub const FETCH_PARSE_BATCH: usize = 256;
+/// Bytes of parsed structures (cache entries and texts, parsed forms estimated) a group of
+/// misses may hold until its responses are written; parsing stops early past it, so a few
+/// hostile messages with huge structures cannot make one FETCH hold hundreds of megabytes.
+pub const FETCH_PARSE_BYTES: usize = 4 * 1024 * 1024;

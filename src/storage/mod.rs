@@ -653,15 +653,21 @@ pub trait MailboxHandle: Send + Sync {
     async fn copy(&self, uids: Vec<u32>, dest: &str, move_: bool) -> Result<CopyResult>;
     /// Opens a message for reading; `Expunged` when it is gone.
     async fn open_message(&self, uid: u32) -> Result<MessageFile>;
-    /// Opens several messages, each answered as [`MailboxHandle::open_message`] would (the
-    /// outer error is a failure of the whole call); a backend that can should do it in one trip
-    /// to a blocking thread rather than one per message.
-    async fn open_messages(&self, uids: Vec<u32>) -> Result<Vec<Result<MessageFile>>> {
-        let mut out = Vec::with_capacity(uids.len());
+    /// Opens the messages `uids` one after the other and hands each (or why it could not be
+    /// opened, as [`MailboxHandle::open_message`] would say) to `f`, which must not keep it; stops
+    /// early when `f` returns false. A backend that can runs the whole call on one blocking
+    /// thread, so `f` may block (read, parse), and only one file of the call is open at a time.
+    async fn for_each_message(
+        &self,
+        uids: Vec<u32>,
+        mut f: Box<dyn FnMut(u32, Result<MessageFile>) -> bool + Send>,
+    ) -> Result<()> {
         for uid in uids {
-            out.push(self.open_message(uid).await);
+            if !f(uid, self.open_message(uid).await) {
+                break;
+            }
         }
-        Ok(out)
+        Ok(())
     }
     /// Cached blobs of `field` for `uids`, `None` where absent.
     async fn cache_get(&self, uids: Vec<u32>, field: CacheField) -> Result<Vec<Option<Bytes>>>;

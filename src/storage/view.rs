@@ -305,9 +305,14 @@ impl View {
         self.handle.open_message(uid).await
     }
 
-    /// Opens several messages at once (see [`MailboxHandle::open_messages`]).
-    pub async fn open_messages(&self, uids: &[u32]) -> Result<Vec<Result<MessageFile>>> {
-        self.handle.open_messages(uids.to_vec()).await
+    /// Hands the messages `uids` to `f` one at a time on a blocking thread (see
+    /// [`MailboxHandle::for_each_message`]).
+    pub async fn for_each_message(
+        &self,
+        uids: Vec<u32>,
+        f: Box<dyn FnMut(u32, Result<MessageFile>) -> bool + Send>,
+    ) -> Result<()> {
+        self.handle.for_each_message(uids, f).await
     }
 
     /// Cached blobs for `uids`.

@@ -15,13 +15,19 @@
 //! to the cache in one write. The cache only saves work: when it cannot be read, messages are
 //! parsed instead of failing the FETCH.
 
+use std::future::Future;
 use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
+use parking_lot::Mutex;
 
-use crate::limits::{FETCH_PARSE_BATCH, FETCH_PARSE_WORKERS, FETCH_STRUCTURE_LOOKUP_BYTES};
+use crate::limits::{
+    FETCH_PARSE_BATCH, FETCH_PARSE_BYTES, FETCH_PARSE_WORKERS, FETCH_STRUCTURE_LOOKUP_BYTES,
+};
 use crate::mime::{MessageInfo, write_body, write_envelope};
-use crate::storage::{CacheField, MessageMeta, StorageError, View};
+use crate::storage::{CacheField, MessageFile, MessageMeta, StorageError, View};
 
 /// Version of the text entries; bump it whenever the ENVELOPE or BODY[STRUCTURE] writers change
 /// what they write, so entries of the old form are not served.
@@ -130,6 +136,22 @@ struct Fresh {
 }
 
 impl Fresh {
+    fn append(&mut self, mut other: Fresh) {
+        self.info.append(&mut other.info);
+        self.envelope.append(&mut other.envelope);
+        self.body.append(&mut other.body);
+        self.bodystructure.append(&mut other.bodystructure);
+    }
+
+    /// Bytes held by the entries.
+    fn weight(&self) -> usize {
+        [&self.info, &self.envelope, &self.body, &self.bodystructure]
+            .iter()
+            .flat_map(|v| v.iter())
+            .map(|(_, b)| b.len())
+            .sum()
+    }
+
     fn into_fields(self) -> Vec<(CacheField, Vec<(u32, Bytes)>)> {
         [
             (CacheField::ENVELOPE, self.envelope),
@@ -258,47 +280,29 @@ pub async fn load(
         n = n.min(cut);
         missing.truncate(FETCH_PARSE_BATCH);
     }
-    let miss_uids: Vec<u32> = missing
+    let jobs: Vec<(usize, u32, u64)> = missing
         .iter()
-        .filter_map(|&i| uids.get(i).copied())
+        .filter_map(|&i| metas.get(i).map(|(_, m)| (i, m.uid, m.virt_size)))
         .collect();
-    let parsed = parse_batch(view, &miss_uids, max).await?;
+    let mut parsed = parse_batch(view, jobs, max, wanted).await?;
+    parsed.sort_unstable_by_key(|(i, _)| *i);
     let mut failed: Vec<Option<ParseError>> = out.iter().map(|_| None).collect();
-    for (&i, res) in missing.iter().zip(parsed) {
-        let (Some(s), Some((_, meta)), Some(f)) = (out.get_mut(i), metas.get(i), failed.get_mut(i))
-        else {
-            continue;
-        };
-        match res {
-            Ok(info) => {
-                if info.virtual_size() == meta.virt_size {
-                    fresh
-                        .info
-                        .push((meta.uid, Bytes::from(info.to_cache_bytes())));
-                    fill_texts(s, &info, meta.uid, meta.virt_size, wanted, true, &mut fresh);
-                } else {
-                    // An entry made from it would be refused on every read (or, for texts,
-                    // describe another message), so nothing is cached.
-                    tracing::warn!(
-                        uid = meta.uid,
-                        parsed = info.virtual_size(),
-                        stored = meta.virt_size,
-                        "message size differs between storage and MIME parser; not caching"
-                    );
-                    let mut unstored = Fresh::default();
-                    fill_texts(
-                        s,
-                        &info,
-                        meta.uid,
-                        meta.virt_size,
-                        wanted,
-                        false,
-                        &mut unstored,
-                    );
+    let mut parsed = parsed.into_iter().peekable();
+    for &i in &missing {
+        match parsed.next_if(|(j, _)| *j == i) {
+            Some((_, Ok((st, new)))) => {
+                if let Some(s) = out.get_mut(i) {
+                    *s = st;
                 }
-                s.info = Some(info);
+                fresh.append(new);
             }
-            Err(e) => *f = Some(e),
+            Some((_, Err(e))) => {
+                if let Some(f) = failed.get_mut(i) {
+                    *f = Some(e);
+                }
+            }
+            // Not parsed (the group's memory budget ran out): answered by the next call.
+            None => n = n.min(i),
         }
     }
     let fields = fresh.into_fields();
@@ -324,66 +328,120 @@ pub async fn load(
         .collect())
 }
 
-/// Opens and parses the messages `uids` (in the same order): the files are opened in one storage
-/// call, then read and parsed on [`FETCH_PARSE_WORKERS`] blocking threads, each holding one
-/// message (at most `max` bytes) in memory at a time. A batch of cache misses thus costs a few
-/// thread hand-offs instead of several per message.
-pub async fn parse_batch(
+/// One parsed message: its structure as the response needs it, and its new cache entries.
+type Parsed = (Structure, Fresh);
+
+/// What the response and the cache need of a freshly parsed message, and roughly how many bytes
+/// that holds.
+fn made(info: MessageInfo, uid: u32, virt_size: u64, wanted: Wanted) -> (Parsed, usize) {
+    let mut st = Structure::default();
+    let mut fresh = Fresh::default();
+    if info.virtual_size() == virt_size {
+        fresh.info.push((uid, Bytes::from(info.to_cache_bytes())));
+        fill_texts(&mut st, &info, uid, virt_size, wanted, true, &mut fresh);
+    } else {
+        // An entry made from it would be refused on every read (or, for texts, describe another
+        // message), so nothing is cached.
+        tracing::warn!(
+            uid,
+            parsed = info.virtual_size(),
+            stored = virt_size,
+            "message size differs between storage and MIME parser; not caching"
+        );
+        fill_texts(
+            &mut st,
+            &info,
+            uid,
+            virt_size,
+            wanted,
+            false,
+            &mut Fresh::default(),
+        );
+    }
+    let mut weight = fresh.weight();
+    if wanted.info {
+        // The parsed form is several times its cache blob.
+        weight += 4 * fresh.info.iter().map(|(_, b)| b.len()).sum::<usize>();
+        st.info = Some(info);
+    }
+    ((st, fresh), weight)
+}
+
+/// Reads, parses and encodes the messages of `jobs` (index in the caller's list, UID, virtual
+/// size) on [`FETCH_PARSE_WORKERS`] blocking threads, each opening one message at a time
+/// (interleaved, so both finish together). Stops taking new messages once the results hold
+/// about [`FETCH_PARSE_BYTES`]: the answer then lacks the last jobs, which the caller asks for
+/// again. A batch of cache misses thus costs a few thread hand-offs instead of several per
+/// message, and neither open files nor memory grow with the batch.
+async fn parse_batch(
     view: &View,
-    uids: &[u32],
+    jobs: Vec<(usize, u32, u64)>,
     max: u64,
-) -> Result<Vec<Result<MessageInfo, ParseError>>, StorageError> {
-    if uids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let files = view.open_messages(uids).await?;
-    if files.len() != uids.len() {
-        return Err(StorageError::Temporary(
-            "storage opened a different number of files than asked".into(),
-        ));
-    }
-    let mut jobs: Vec<Result<(std::fs::File, u64), ParseError>> = Vec::with_capacity(files.len());
-    for f in files {
-        jobs.push(match f {
-            Ok(m) => {
-                let size = m.phys_size;
-                Ok((m.file.into_std().await, size))
-            }
-            Err(e) => Err(ParseError::Storage(e)),
-        });
-    }
-    let per_worker = jobs.len().div_ceil(FETCH_PARSE_WORKERS.max(1));
-    let mut handles = Vec::with_capacity(FETCH_PARSE_WORKERS);
-    let mut jobs = jobs.into_iter();
-    loop {
-        let chunk: Vec<_> = jobs.by_ref().take(per_worker).collect();
-        if chunk.is_empty() {
-            break;
+    wanted: Wanted,
+) -> Result<Vec<(usize, Result<Parsed, ParseError>)>, StorageError> {
+    type Results = Arc<Mutex<Vec<(usize, Result<Parsed, ParseError>)>>>;
+    let results: Results = Arc::new(Mutex::new(Vec::with_capacity(jobs.len())));
+    let used = Arc::new(AtomicUsize::new(0));
+    let mut lanes: Vec<Vec<(usize, u32, u64)>> = vec![Vec::new(); FETCH_PARSE_WORKERS];
+    for (k, job) in jobs.into_iter().enumerate() {
+        if let Some(l) = lanes.get_mut(k % FETCH_PARSE_WORKERS) {
+            l.push(job);
         }
-        let n = chunk.len();
-        let h = tokio::task::spawn_blocking(move || {
-            let mut raw = Vec::new();
-            chunk
-                .into_iter()
-                .map(|job| {
-                    let (file, size) = job?;
+    }
+    let calls = lanes.into_iter().filter(|l| !l.is_empty()).map(|lane| {
+        let uids: Vec<u32> = lane.iter().map(|(_, u, _)| *u).collect();
+        let mut lane = lane.into_iter();
+        let results = results.clone();
+        let used = used.clone();
+        let mut raw = Vec::new();
+        let f = move |uid: u32, file: Result<MessageFile, StorageError>| -> bool {
+            let Some((i, want, virt_size)) = lane.next() else {
+                return false;
+            };
+            if want != uid || used.load(Ordering::Relaxed) >= FETCH_PARSE_BYTES {
+                return false;
+            }
+            let res = file
+                .map_err(ParseError::Storage)
+                .and_then(|m| {
+                    let size = m.phys_size;
+                    let file = m.file.try_into_std().map_err(|_| {
+                        ParseError::Storage(StorageError::Temporary("message file busy".into()))
+                    })?;
                     read_and_parse(file, size, max, &mut raw)
                 })
-                .collect::<Vec<_>>()
+                .map(|info| {
+                    let (parsed, weight) = made(info, uid, virt_size, wanted);
+                    used.fetch_add(weight, Ordering::Relaxed);
+                    parsed
+                });
+            results.lock().push((i, res));
+            true
+        };
+        view.for_each_message(uids, Box::new(f))
+    });
+    let mut pending: Vec<_> = calls.map(Box::pin).collect();
+    // Poll every call together (they run on their own blocking threads).
+    let outcome = std::future::poll_fn(|cx| {
+        let mut first_err = None;
+        pending.retain_mut(|p| match p.as_mut().poll(cx) {
+            std::task::Poll::Ready(r) => {
+                if let Err(e) = r {
+                    first_err.get_or_insert(e);
+                }
+                false
+            }
+            std::task::Poll::Pending => true,
         });
-        handles.push((h, n));
-    }
-    let mut out = Vec::with_capacity(uids.len());
-    for (h, n) in handles {
-        match h.await {
-            Ok(v) => out.extend(v),
-            Err(e) => out.extend((0..n).map(|_| {
-                Err(ParseError::Storage(StorageError::Temporary(format!(
-                    "message parser task failed: {e}"
-                ))))
-            })),
+        match first_err {
+            Some(e) => std::task::Poll::Ready(Err(e)),
+            None if pending.is_empty() => std::task::Poll::Ready(Ok(())),
+            None => std::task::Poll::Pending,
         }
-    }
+    })
+    .await;
+    outcome?;
+    let out = std::mem::take(&mut *results.lock());
     Ok(out)
 }
 

@@ -1169,9 +1169,20 @@ impl MailboxHandle for MaildirMailbox {
         self.run(move |s, _| open_file(s, uid)).await
     }
 
-    async fn open_messages(&self, uids: Vec<u32>) -> Result<Vec<Result<MessageFile>>> {
-        self.run(move |s, _| Ok(uids.into_iter().map(|u| open_file(s, u)).collect()))
-            .await
+    async fn for_each_message(
+        &self,
+        uids: Vec<u32>,
+        mut f: Box<dyn FnMut(u32, Result<MessageFile>) -> bool + Send>,
+    ) -> Result<()> {
+        self.run(move |s, _| {
+            for uid in uids {
+                if !f(uid, open_file(s, uid)) {
+                    break;
+                }
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn cache_get(&self, uids: Vec<u32>, field: CacheField) -> Result<Vec<Option<Bytes>>> {
