@@ -1109,3 +1109,53 @@ fn structure_answers_are_the_same_cold_warm_and_after_cache_damage() {
     }
     assert!(!s.log().contains("panicked"), "{}", s.log());
 }
+
+/// A multipart message of `parts` one-line text parts: its BODYSTRUCTURE is about 75 bytes per
+/// part, so a few such messages fill FETCH's per-lookup and per-parse-group byte budgets.
+fn many_parts(i: usize, parts: usize) -> Vec<u8> {
+    let mut m = format!(
+        "Subject: parts {i}\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n"
+    );
+    for p in 0..parts {
+        m.push_str(&format!("--b\n\n{i}.{p}\n"));
+    }
+    m.push_str("--b--\n");
+    m.into_bytes()
+}
+
+#[test]
+fn messages_with_huge_structures_are_answered_across_budget_groups() {
+    let s = Server::start();
+    let mut c = login(&s);
+    let new = s.maildir("demo").join("new");
+    let n = 30;
+    for i in 0..n {
+        std::fs::write(
+            new.join(format!("1700000000.p{i:03}.host")),
+            many_parts(i, 3000),
+        )
+        .unwrap();
+    }
+    run_transcript(&mut c, "C: S EXAMINE INBOX\nS: * FLAGS *");
+    c.until("S OK");
+    let cmd = "FETCH 1:* (BODYSTRUCTURE BODY.PEEK[2999])";
+    let cold = fetch_ok(&mut c, cmd);
+    let text = show(&cold);
+    assert_eq!(text.matches(" FETCH (BODYSTRUCTURE (").count(), n, "{text}");
+    for i in 0..n {
+        // The last-but-one part of each message, in order.
+        let part = format!("{i}.2998");
+        assert!(
+            text.contains(&format!("BODY[2999] {{{}}}\r\n{part})", part.len())),
+            "message {i}"
+        );
+    }
+    // Warm (lookups split by size) answers the same, in this session and in a new one.
+    assert_eq!(show(&fetch_ok(&mut c, cmd)), text);
+    let mut d = login(&s);
+    run_transcript(&mut d, "C: S EXAMINE INBOX\nS: * FLAGS *");
+    d.until("S OK");
+    assert_eq!(show(&fetch_ok(&mut d, cmd)), text);
+    let env = show(&fetch_ok(&mut d, "FETCH 1:* ENVELOPE"));
+    assert_eq!(env.matches("\"parts ").count(), n, "{env}");
+}

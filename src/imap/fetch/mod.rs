@@ -9,10 +9,10 @@
 //!
 //! Messages are handled in batches of [`FETCH_BATCH_MESSAGES`]: one `\Seen` store per batch,
 //! structures looked up and parsed in bounded groups (see `structure::load`), each with one cache
-//! write, then one response per message. Responses are flushed
-//! whenever the output passes [`FETCH_FLUSH_BYTES`] and bodies are streamed (see `body`), so
-//! neither `FETCH 1:* FLAGS` on 100,000 messages nor `BODY[]` of a 50 MiB message builds up in
-//! memory, and a client that reads nothing blocks the command instead of growing buffers.
+//! write, then one response per message. Responses are flushed whenever the output passes
+//! [`FETCH_FLUSH_BYTES`] and bodies are streamed (see `body`), so neither `FETCH 1:* FLAGS` on
+//! 100,000 messages nor `BODY[]` of a 50 MiB message builds up in memory, and a client that reads
+//! nothing blocks the command instead of growing buffers.
 //!
 //! `\Seen` is set before the batch's responses are written, so FLAGS in the same response already
 //! shows it, and the implicit FLAGS RFC 3501 6.4.5 asks for is appended to the response of every

@@ -10,10 +10,14 @@
 //!
 //! Each text entry starts with [`TEXT_VERSION`] and the message's virtual size: an entry of
 //! another version or of a message of another size (stale or foreign) is ignored, as are blobs
-//! the parsed-structure decoder refuses. A batch asks the cache once per field for all its UIDs;
-//! misses are parsed together (see [`parse_batch`]) and every new entry of the batch goes back
-//! to the cache in one write. The cache only saves work: when it cannot be read, messages are
-//! parsed instead of failing the FETCH.
+//! the parsed-structure decoder refuses; damaged records are caught by the cache file's CRCs.
+//! Texts are sent as stored, so the cache file is trusted as much as the index beside it (both
+//! are written only by the server, in the owner's mail directory).
+//!
+//! A call of [`load`] asks the cache once per field for as many messages as fit in
+//! [`FETCH_STRUCTURE_LOOKUP_BYTES`]; misses are parsed in groups (see `parse_batch`) and every
+//! new entry of a group goes back to the cache in one write. The cache only saves work: when it
+//! cannot be read, messages are parsed instead of failing the FETCH.
 
 use std::future::Future;
 use std::io::Read;
@@ -394,13 +398,17 @@ async fn parse_batch(
         let results = results.clone();
         let used = used.clone();
         let mut raw = Vec::new();
+        let mut first = true;
         let f = move |uid: u32, file: Result<MessageFile, StorageError>| -> bool {
             let Some((i, want, virt_size)) = lane.next() else {
                 return false;
             };
-            if want != uid || used.load(Ordering::Relaxed) >= FETCH_PARSE_BYTES {
+            // The first job of every lane is always done, so the caller's first miss (the first
+            // job of the first lane) is answered and every call makes progress.
+            if want != uid || (!first && used.load(Ordering::Relaxed) >= FETCH_PARSE_BYTES) {
                 return false;
             }
+            first = false;
             let res = file
                 .map_err(ParseError::Storage)
                 .and_then(|m| {
