@@ -186,11 +186,10 @@ pub const MAX_SEARCH_HEADER_CACHE_BYTES: usize = 64 * 1024;
 pub const SEARCH_BATCH: usize = 256;
 // ---- imap fetch ----
 
-/// Messages FETCH handles together: one `\Seen` store, one structure-cache lookup and one cache
-/// write per batch. Cached structures are usually a few hundred bytes, but a hostile message's can
-/// reach the cache's per-entry limit, so the batch stays small enough to bound what one lookup
-/// holds in memory.
-pub const FETCH_BATCH_MESSAGES: usize = 64;
+/// Messages FETCH handles together: one `\Seen` store and one list of metadata per batch. The
+/// structures of a batch are looked up in as few cache reads as
+/// [`FETCH_STRUCTURE_LOOKUP_BYTES`] allows, and parsed [`FETCH_PARSE_BATCH`] at a time.
+pub const FETCH_BATCH_MESSAGES: usize = 512;
 /// Output FETCH lets accumulate before writing it to the client; a streamed section that fits
 /// in what is left of it is queued rather than written on its own.
 pub const FETCH_FLUSH_BYTES: usize = 64 * 1024;
@@ -265,3 +264,25 @@ pub const MESSAGE_STREAM_CHUNK: usize = 128 * 1024;
 /// A RETR/TOP chunk is queued with the status line and terminator rather than written on its own
 /// while the queued output stays under this: a typical message goes out in one write.
 pub const POP3_RETR_QUEUE_BYTES: usize = 64 * 1024;
+
+// ---- imap fetch: structure (ENVELOPE, BODY, BODYSTRUCTURE) ----
+
+/// Blocking threads that read and parse one FETCH group of structure-cache misses together;
+/// each holds one message file open and in memory at a time.
+pub const FETCH_PARSE_WORKERS: usize = 2;
+/// Cache records of one lookup that lie at most this many bytes apart are read with one `pread`
+/// (the bytes between them are read and dropped).
+pub const CACHE_READ_GAP_BYTES: u64 = 4 * 1024;
+/// Most bytes one such combined `pread` covers (a single larger record is read alone).
+pub const CACHE_READ_SPAN_BYTES: u64 = 256 * 1024;
+/// Bytes of one kind of structure-cache entry FETCH reads in one lookup. Entries are usually a
+/// few hundred bytes (so a whole batch is one lookup), but a hostile message's can reach the
+/// cache's per-entry limit, so lookups stop at this size to bound what a batch holds.
+pub const FETCH_STRUCTURE_LOOKUP_BYTES: usize = 1024 * 1024;
+/// Structure-cache misses FETCH parses together (fewer hand-offs to blocking threads). Each
+/// worker opens one message at a time, and [`FETCH_PARSE_BYTES`] bounds what a group holds.
+pub const FETCH_PARSE_BATCH: usize = 256;
+/// Bytes of parsed structures (cache entries and texts, parsed forms estimated) a group of
+/// misses may hold until its responses are written; parsing stops early past it, so a few
+/// hostile messages with huge structures cannot make one FETCH hold hundreds of megabytes.
+pub const FETCH_PARSE_BYTES: usize = 4 * 1024 * 1024;

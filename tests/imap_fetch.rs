@@ -1049,3 +1049,159 @@ fn a_client_leaving_in_the_middle_of_a_body_leaves_the_server_serving() {
     assert_eq!(show(&got), "* 1 FETCH (BODY[]<0> {5}\r\nFrom:)\r\n");
     assert!(!s.log().contains("panicked"), "{}", s.log());
 }
+
+// ---------- structure cache: cold, warm, damaged ----------
+
+/// The non-empty mime fixtures, in name order.
+fn mime_fixtures() -> Vec<Vec<u8>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mime");
+    let mut emls: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    emls.sort();
+    emls.iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .filter(|raw| !raw.is_empty())
+        .collect()
+}
+
+const STRUCTURE_COMMANDS: [&str; 5] = [
+    "FETCH 1:* ENVELOPE",
+    "FETCH 1:* BODYSTRUCTURE",
+    "FETCH 1:* BODY",
+    "FETCH 1:* (FLAGS BODYSTRUCTURE ENVELOPE BODY BODY.PEEK[1.MIME])",
+    "UID FETCH 1:* (ENVELOPE RFC822.SIZE)",
+];
+
+/// The answers to [`STRUCTURE_COMMANDS`] in a new session with INBOX examined.
+fn structure_answers(s: &Server) -> Vec<Vec<u8>> {
+    let mut c = login(s);
+    run_transcript(&mut c, "C: S EXAMINE INBOX\nS: * FLAGS *");
+    c.until("S OK");
+    let answers = STRUCTURE_COMMANDS
+        .iter()
+        .map(|cmd| fetch_ok(&mut c, cmd))
+        .collect();
+    c.cmd("Z", "LOGOUT");
+    answers
+}
+
+fn assert_same_answers(what: &str, want: &[Vec<u8>], got: &[Vec<u8>]) {
+    for ((cmd, w), g) in STRUCTURE_COMMANDS.iter().zip(want).zip(got) {
+        assert_eq!(show(g), show(w), "{what}: {cmd}");
+    }
+}
+
+#[test]
+fn structure_answers_are_the_same_cold_warm_and_after_cache_damage() {
+    let mut s = Server::start();
+    let fixtures = mime_fixtures();
+    assert!(fixtures.len() >= 14, "fixtures missing");
+    let mut c = login(&s);
+    for raw in &fixtures {
+        append(&mut c, "", None, raw);
+    }
+    c.cmd("Z", "LOGOUT");
+    let n = fixtures.len();
+    let cache = s.maildir("demo").join("mailcove-cache");
+
+    // Cold: nothing is cached yet, every structure is parsed (the first command parses all).
+    let cold = structure_answers(&s);
+    for (cmd, a) in STRUCTURE_COMMANDS.iter().zip(&cold) {
+        let text = String::from_utf8_lossy(a);
+        assert_eq!(text.matches(" FETCH (").count(), n, "{cmd}: {text}");
+    }
+    let len = std::fs::metadata(&cache)
+        .unwrap_or_else(|e| panic!("no structure cache at {}: {e}", cache.display()))
+        .len();
+    assert!(len > 16 + 100 * n as u64, "cache holds only {len} bytes");
+
+    // Warm, from a new session.
+    assert_same_answers("warm", &cold, &structure_answers(&s));
+    // Warm after a restart: the cache file is loaded again.
+    s.restart();
+    assert_same_answers("warm after restart", &cold, &structure_answers(&s));
+
+    // Damage, seen by the running server and by a restarted one.
+    type Damage = fn(&Path);
+    let damages: [(&str, Damage); 3] = [
+        ("flipped bytes", |p| {
+            let mut b = std::fs::read(p).unwrap();
+            for i in (20..b.len()).step_by(61) {
+                b[i] ^= 0x5a;
+            }
+            std::fs::write(p, b).unwrap();
+        }),
+        ("truncated", |p| {
+            let f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+            let len = f.metadata().unwrap().len();
+            f.set_len(len * 6 / 10).unwrap();
+        }),
+        ("foreign header", |p| {
+            let mut b = std::fs::read(p).unwrap();
+            b[..8].copy_from_slice(b"NOTCACHE");
+            std::fs::write(p, b).unwrap();
+        }),
+    ];
+    for (what, damage) in damages {
+        damage(&cache);
+        assert_same_answers(what, &cold, &structure_answers(&s));
+        damage(&cache);
+        s.restart();
+        assert_same_answers(&format!("{what}, restarted"), &cold, &structure_answers(&s));
+        assert_same_answers(&format!("{what}, repaired"), &cold, &structure_answers(&s));
+    }
+    assert!(!s.log().contains("panicked"), "{}", s.log());
+}
+
+/// A multipart message of `parts` one-line text parts: its BODYSTRUCTURE is about 75 bytes per
+/// part, so a few such messages fill FETCH's per-lookup and per-parse-group byte budgets.
+fn many_parts(i: usize, parts: usize) -> Vec<u8> {
+    let mut m = format!(
+        "Subject: parts {i}\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n"
+    );
+    for p in 0..parts {
+        m.push_str(&format!("--b\n\n{i}.{p}\n"));
+    }
+    m.push_str("--b--\n");
+    m.into_bytes()
+}
+
+#[test]
+fn messages_with_huge_structures_are_answered_across_budget_groups() {
+    let s = Server::start();
+    let mut c = login(&s);
+    let new = s.maildir("demo").join("new");
+    let n = 30;
+    for i in 0..n {
+        std::fs::write(
+            new.join(format!("1700000000.p{i:03}.host")),
+            many_parts(i, 3000),
+        )
+        .unwrap();
+    }
+    run_transcript(&mut c, "C: S EXAMINE INBOX\nS: * FLAGS *");
+    c.until("S OK");
+    let cmd = "FETCH 1:* (BODYSTRUCTURE BODY.PEEK[2999])";
+    let cold = fetch_ok(&mut c, cmd);
+    let text = show(&cold);
+    assert_eq!(text.matches(" FETCH (BODYSTRUCTURE (").count(), n, "{text}");
+    for i in 0..n {
+        // The last-but-one part of each message, in order.
+        let part = format!("{i}.2998");
+        assert!(
+            text.contains(&format!("BODY[2999] {{{}}}\r\n{part})", part.len())),
+            "message {i}"
+        );
+    }
+    // Warm (lookups split by size) answers the same, in this session and in a new one.
+    assert_eq!(show(&fetch_ok(&mut c, cmd)), text);
+    let mut d = login(&s);
+    run_transcript(&mut d, "C: S EXAMINE INBOX\nS: * FLAGS *");
+    d.until("S OK");
+    assert_eq!(show(&fetch_ok(&mut d, cmd)), text);
+    let env = show(&fetch_ok(&mut d, "FETCH 1:* ENVELOPE"));
+    assert_eq!(env.matches("\"parts ").count(), n, "{env}");
+}

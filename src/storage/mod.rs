@@ -461,12 +461,14 @@ impl OpenOptions {
 pub struct CacheField(pub u8);
 
 impl CacheField {
-    /// Parsed ENVELOPE.
+    /// The IMAP ENVELOPE as written to clients.
     pub const ENVELOPE: CacheField = CacheField(1);
-    /// Parsed BODYSTRUCTURE.
+    /// The parsed MIME structure of the message (BODY, BODYSTRUCTURE, section offsets).
     pub const BODYSTRUCTURE: CacheField = CacheField(2);
-    /// Parsed BODY (non-extensible structure).
+    /// The IMAP BODY (non-extensible structure) as written to clients.
     pub const BODY: CacheField = CacheField(3);
+    /// The IMAP BODYSTRUCTURE as written to clients.
+    pub const BODYSTRUCTURE_TEXT: CacheField = CacheField(4);
 }
 
 /// An open message file for streaming. Reads never load the whole message.
@@ -670,10 +672,45 @@ pub trait MailboxHandle: Send + Sync {
     /// Opens a message and reads its first bytes in the same step: up to `max_head` of them,
     /// at most one beyond the recorded size (so a message read whole is known to be complete).
     async fn open_message_head(&self, uid: u32, max_head: usize) -> Result<MessageFile>;
+    /// Opens the messages `uids` one after the other and hands each (or why it could not be
+    /// opened, as [`MailboxHandle::open_message`] would say) to `f`, which must not keep it; stops
+    /// early when `f` returns false. A backend that can runs the whole call on one blocking
+    /// thread, so `f` may block (read, parse), and only one file of the call is open at a time.
+    async fn for_each_message(
+        &self,
+        uids: Vec<u32>,
+        mut f: Box<dyn FnMut(u32, Result<MessageFile>) -> bool + Send>,
+    ) -> Result<()> {
+        for uid in uids {
+            if !f(uid, self.open_message(uid).await) {
+                break;
+            }
+        }
+        Ok(())
+    }
     /// Cached blobs of `field` for `uids`, `None` where absent.
     async fn cache_get(&self, uids: Vec<u32>, field: CacheField) -> Result<Vec<Option<Bytes>>>;
+    /// Cached blobs of `field` for a prefix of `uids` (at least one UID) whose blobs add up to
+    /// at most `max_bytes`, `None` where absent: lets a caller ask for many UIDs at once without
+    /// holding unbounded memory. A backend without the means answers for all of `uids`.
+    async fn cache_get_prefix(
+        &self,
+        uids: Vec<u32>,
+        field: CacheField,
+        max_bytes: usize,
+    ) -> Result<Vec<Option<Bytes>>> {
+        let _ = max_bytes;
+        self.cache_get(uids, field).await
+    }
     /// Stores cached blobs of `field`; entries of expunged UIDs are ignored.
     async fn cache_put(&self, field: CacheField, entries: Vec<(u32, Bytes)>) -> Result<()>;
+    /// Stores cached blobs of several fields; a backend that can should do it in one go.
+    async fn cache_put_fields(&self, fields: Vec<(CacheField, Vec<(u32, Bytes)>)>) -> Result<()> {
+        for (field, entries) in fields {
+            self.cache_put(field, entries).await?;
+        }
+        Ok(())
+    }
     /// Records the first POP3 download time of messages (for keep-days).
     async fn pop3_mark_downloaded(&self, uids: Vec<u32>) -> Result<()>;
 }

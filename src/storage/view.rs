@@ -325,14 +325,45 @@ impl View {
         self.handle.open_message_head(uid, max_head).await
     }
 
+    /// Hands the messages `uids` to `f` one at a time on a blocking thread (see
+    /// [`MailboxHandle::for_each_message`]).
+    pub async fn for_each_message(
+        &self,
+        uids: Vec<u32>,
+        f: Box<dyn FnMut(u32, Result<MessageFile>) -> bool + Send>,
+    ) -> Result<()> {
+        self.handle.for_each_message(uids, f).await
+    }
+
     /// Cached blobs for `uids`.
     pub async fn cache_get(&self, uids: &[u32], field: CacheField) -> Result<Vec<Option<Bytes>>> {
         self.handle.cache_get(uids.to_vec(), field).await
     }
 
+    /// Cached blobs for a prefix of `uids` within `max_bytes` (see
+    /// [`MailboxHandle::cache_get_prefix`]).
+    pub async fn cache_get_prefix(
+        &self,
+        uids: &[u32],
+        field: CacheField,
+        max_bytes: usize,
+    ) -> Result<Vec<Option<Bytes>>> {
+        self.handle
+            .cache_get_prefix(uids.to_vec(), field, max_bytes)
+            .await
+    }
+
     /// Stores cached blobs.
     pub async fn cache_put(&self, field: CacheField, entries: Vec<(u32, Bytes)>) -> Result<()> {
         self.handle.cache_put(field, entries).await
+    }
+
+    /// Stores cached blobs of several fields at once.
+    pub async fn cache_put_fields(
+        &self,
+        fields: Vec<(CacheField, Vec<(u32, Bytes)>)>,
+    ) -> Result<()> {
+        self.handle.cache_put_fields(fields).await
     }
 
     /// POP3: records that `uids` were downloaded (first time only).

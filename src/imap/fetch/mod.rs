@@ -7,11 +7,12 @@
 //! BODY, BODYSTRUCTURE and sections other than the whole message), the file (any section), and
 //! whether `\Seen` is set.
 //!
-//! Messages are handled in batches of [`FETCH_BATCH_MESSAGES`]: one `\Seen` store, one cache
-//! lookup and one cache write per batch, then one response per message. Responses are flushed
-//! whenever the output passes [`FETCH_FLUSH_BYTES`] and bodies are streamed (see `body`), so
-//! neither `FETCH 1:* FLAGS` on 100,000 messages nor `BODY[]` of a 50 MiB message builds up in
-//! memory, and a client that reads nothing blocks the command instead of growing buffers.
+//! Messages are handled in batches of [`FETCH_BATCH_MESSAGES`]: one `\Seen` store per batch,
+//! structures looked up and parsed in bounded groups (see `structure::load`), each with one cache
+//! write, then one response per message. Responses are flushed whenever the output passes
+//! [`FETCH_FLUSH_BYTES`] and bodies are streamed (see `body`), so neither `FETCH 1:* FLAGS` on
+//! 100,000 messages nor `BODY[]` of a 50 MiB message builds up in memory, and a client that reads
+//! nothing blocks the command instead of growing buffers.
 //!
 //! `\Seen` is set before the batch's responses are written, so FLAGS in the same response already
 //! shows it, and the implicit FLAGS RFC 3501 6.4.5 asks for is appended to the response of every
@@ -30,8 +31,6 @@ pub mod structure;
 
 use std::collections::HashSet;
 
-use bytes::Bytes;
-
 pub use body::Scratch;
 pub use plan::{FetchPlan, Item};
 
@@ -40,7 +39,7 @@ use crate::imap::proto::encode::FetchResponse;
 use crate::imap::response::ImapError;
 use crate::imap::selected::Selected;
 use crate::limits::{FETCH_BATCH_MESSAGES, FETCH_FLUSH_BYTES};
-use crate::mime::{MessageInfo, write_body, write_envelope};
+use crate::mime::{write_body, write_envelope};
 use crate::server::conn::Conn;
 use crate::storage::{MessageMeta, StorageError, StoreOp, StoreRequest, SystemFlags};
 
@@ -97,40 +96,38 @@ pub async fn run(
         } else {
             HashSet::new()
         };
-        let blobs = if plan.needs_structure {
-            let batch_uids: Vec<u32> = metas.iter().map(|(_, m)| m.uid).collect();
-            structure::cached_blobs(&sel.view, &batch_uids).await
-        } else {
-            Vec::new()
-        };
-        let mut parsed = Vec::new();
-        for (i, (seq, meta)) in metas.iter().enumerate() {
-            let cached = blobs
-                .get(i)
-                .and_then(Option::as_ref)
-                .and_then(|b| structure::decode(b, meta.virt_size));
-            let msg = Message {
-                seq: *seq,
-                meta,
-                info: cached,
-                newly_seen: newly_seen.contains(&meta.uid),
+        let mut rest = metas.as_slice();
+        while !rest.is_empty() {
+            let (part, structures) = if plan.needs_structure {
+                let st = structure::load(&sel.view, rest, plan.wanted, max_parse).await?;
+                let Some(part) = rest.get(..st.len()).filter(|p| !p.is_empty()) else {
+                    return Err(
+                        StorageError::Corrupt("structure lookup answered nothing".into()).into(),
+                    );
+                };
+                (part, st)
+            } else {
+                (rest, Vec::new())
             };
-            let res =
-                write_message(sel, conn, plan, msg, max_parse, &mut scratch, &mut parsed).await;
-            match res {
-                Ok(Written::Yes) => {}
-                Ok(Written::Expunged) => done.expunged = true,
-                Ok(Written::TooLarge) => done.too_large = true,
-                Err(e) => {
-                    structure::store_blobs(&sel.view, parsed).await;
-                    return Err(e);
+            rest = rest.get(part.len()..).unwrap_or_default();
+            let mut structures = structures.into_iter();
+            for (seq, meta) in part {
+                let msg = Message {
+                    seq: *seq,
+                    meta,
+                    structure: structures.next(),
+                    newly_seen: newly_seen.contains(&meta.uid),
+                };
+                match write_message(sel, conn, plan, msg, &mut scratch).await? {
+                    Written::Yes => {}
+                    Written::Expunged => done.expunged = true,
+                    Written::TooLarge => done.too_large = true,
+                }
+                if conn.out().len() >= FETCH_FLUSH_BYTES && conn.flush().await.is_err() {
+                    return Err(Abort::Disconnect);
                 }
             }
-            if conn.out().len() >= FETCH_FLUSH_BYTES && conn.flush().await.is_err() {
-                return Err(Abort::Disconnect);
-            }
         }
-        structure::store_blobs(&sel.view, parsed).await;
     }
     Ok(done)
 }
@@ -165,7 +162,8 @@ async fn set_seen(
 struct Message<'a> {
     seq: u32,
     meta: &'a MessageMeta,
-    info: Option<MessageInfo>,
+    /// The MIME structure, or why there is none; `None` when the plan does not need it.
+    structure: Option<Result<structure::Structure, structure::ParseError>>,
     newly_seen: bool,
 }
 
@@ -175,24 +173,37 @@ enum Written {
     TooLarge,
 }
 
-/// Writes one message's response, opening and parsing the message only when the plan needs it.
+/// Writes one message's response, opening the message only when the plan needs its file.
 async fn write_message(
     sel: &Selected,
     conn: &mut Conn,
     plan: &FetchPlan,
     msg: Message<'_>,
-    max_parse: u64,
     scratch: &mut Scratch,
-    parsed: &mut Vec<(u32, Bytes)>,
 ) -> Result<Written, Abort> {
     let Message {
         seq,
         meta,
-        mut info,
+        structure,
         newly_seen,
     } = msg;
-    let wants_structure = plan.needs_structure && info.is_none();
-    let mut file = if plan.needs_file || wants_structure {
+    let st = match structure {
+        None => structure::Structure::default(),
+        Some(Ok(s)) => s,
+        Some(Err(structure::ParseError::TooLarge)) => {
+            tracing::warn!(
+                uid = meta.uid,
+                size = meta.virt_size,
+                "message too large to parse its structure"
+            );
+            return Ok(Written::TooLarge);
+        }
+        Some(Err(structure::ParseError::Storage(StorageError::Expunged))) => {
+            return Ok(Written::Expunged);
+        }
+        Some(Err(structure::ParseError::Storage(e))) => return Err(e.into()),
+    };
+    let mut file = if plan.needs_file {
         match sel.view.open_message(meta.uid).await {
             Ok(f) => Some(f),
             Err(StorageError::Expunged) => return Ok(Written::Expunged),
@@ -201,34 +212,6 @@ async fn write_message(
     } else {
         None
     };
-    if wants_structure && let Some(f) = file.as_mut() {
-        match structure::parse(f, max_parse).await {
-            Ok(i) => {
-                if i.virtual_size() == meta.virt_size {
-                    parsed.push((meta.uid, Bytes::from(i.to_cache_bytes())));
-                } else {
-                    // `decode` would refuse this blob on every read, so storing it would only
-                    // grow the cache by one dead entry per FETCH.
-                    tracing::warn!(
-                        uid = meta.uid,
-                        parsed = i.virtual_size(),
-                        stored = meta.virt_size,
-                        "message size differs between storage and MIME parser; not caching"
-                    );
-                }
-                info = Some(i);
-            }
-            Err(structure::ParseError::TooLarge) => {
-                tracing::warn!(
-                    uid = meta.uid,
-                    size = f.phys_size,
-                    "message too large to parse its structure"
-                );
-                return Ok(Written::TooLarge);
-            }
-            Err(structure::ParseError::Storage(e)) => return Err(e.into()),
-        }
-    }
     let start = conn.out().len();
     let mut committed = false;
     let mut f = FetchResponse::start(conn.out(), seq);
@@ -246,22 +229,19 @@ async fn write_message(
             Item::Rfc822Size => f.rfc822_size(conn.out(), meta.virt_size),
             Item::ModSeq => f.modseq(conn.out(), meta.modseq),
             Item::Envelope | Item::Body | Item::BodyStructure => {
-                let Some(info) = info.as_ref() else {
-                    conn.out().truncate(start);
-                    return Err(StorageError::Corrupt("structure missing".into()).into());
+                let (name, text, extended) = match item {
+                    Item::Envelope => ("ENVELOPE", &st.envelope, None),
+                    Item::Body => ("BODY", &st.body, Some(false)),
+                    _ => ("BODYSTRUCTURE", &st.bodystructure, Some(true)),
                 };
-                match item {
-                    Item::Envelope => {
-                        f.item(conn.out(), "ENVELOPE");
-                        write_envelope(conn.out(), info.envelope());
-                    }
-                    Item::Body => {
-                        f.item(conn.out(), "BODY");
-                        write_body(conn.out(), info, false);
-                    }
-                    _ => {
-                        f.item(conn.out(), "BODYSTRUCTURE");
-                        write_body(conn.out(), info, true);
+                f.item(conn.out(), name);
+                match (text, st.info.as_ref(), extended) {
+                    (Some(t), _, _) => conn.out().extend_from_slice(t),
+                    (None, Some(info), None) => write_envelope(conn.out(), info.envelope()),
+                    (None, Some(info), Some(ext)) => write_body(conn.out(), info, ext),
+                    (None, None, _) => {
+                        conn.out().truncate(start);
+                        return Err(StorageError::Corrupt("structure missing".into()).into());
                     }
                 }
             }
@@ -274,7 +254,7 @@ async fn write_message(
                     conn,
                     &mut f,
                     section,
-                    info.as_ref(),
+                    st.info.as_ref(),
                     file,
                     scratch,
                     &mut committed,

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use super::structure::Wanted;
 use crate::imap::proto::encode::write_section;
 use crate::imap::proto::types::{FetchAttr, Partial, Section, SectionText};
 use crate::imap::response::ImapError;
@@ -118,6 +119,8 @@ pub struct FetchPlan {
     pub has_flags: bool,
     /// CHANGEDSINCE (RFC 7162 3.1.4.1): only messages with a greater mod-sequence.
     pub changed_since: Option<u64>,
+    /// Which parts of the MIME structure the items need.
+    pub wanted: Wanted,
 }
 
 fn partial(p: Option<Partial>) -> Option<(u64, u64)> {
@@ -238,6 +241,14 @@ impl FetchPlan {
         });
         let needs_file = items.iter().any(|i| matches!(i, Item::Section(_)));
         let has_flags = items.iter().any(|i| matches!(i, Item::Flags));
+        let wanted = Wanted {
+            envelope: items.iter().any(|i| matches!(i, Item::Envelope)),
+            body: items.iter().any(|i| matches!(i, Item::Body)),
+            bodystructure: items.iter().any(|i| matches!(i, Item::BodyStructure)),
+            info: items
+                .iter()
+                .any(|i| matches!(i, Item::Section(s) if !s.is_whole_message())),
+        };
         Ok(FetchPlan {
             items,
             needs_structure,
@@ -245,6 +256,7 @@ impl FetchPlan {
             sets_seen,
             has_flags,
             changed_since,
+            wanted,
         })
     }
 }

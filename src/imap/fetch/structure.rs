@@ -1,46 +1,69 @@
-//! The parsed MIME structure of messages, through the storage cache.
+//! The MIME structure of messages, through the storage cache.
 //!
-//! One blob (`MessageInfo::to_cache_bytes`) under [`CacheField::BODYSTRUCTURE`] serves ENVELOPE,
-//! BODY, BODYSTRUCTURE and section offsets. A batch asks the cache once for all its UIDs, so a
-//! warm mailbox answers `FETCH 1:* ENVELOPE` without MIME parsing; a miss reads the message (up
-//! to the configured maximum message size) and parses it on a blocking thread, and the new blobs
-//! go back to the cache in one write per batch.
+//! Two kinds of cache entries serve ENVELOPE, BODY, BODYSTRUCTURE and sections:
+//! - the response text of ENVELOPE ([`CacheField::ENVELOPE`]), BODYSTRUCTURE
+//!   ([`CacheField::BODYSTRUCTURE_TEXT`]) and BODY ([`CacheField::BODY`]), exactly as written to
+//!   clients, so a warm `FETCH 1:* ENVELOPE` is a read of the cache file and a copy;
+//! - the parsed structure (`MessageInfo::to_cache_bytes`, [`CacheField::BODYSTRUCTURE`]), for
+//!   sections and for texts missing from the cache (written by an older version, or BODY, which
+//!   is only stored once asked for).
+//!
+//! Each text entry starts with [`TEXT_VERSION`] and the message's virtual size: an entry of
+//! another version or of a message of another size (stale or foreign) is ignored, as are blobs
+//! the parsed-structure decoder refuses; damaged records are caught by the cache file's CRCs.
+//! Texts are sent as stored, so the cache file is trusted as much as the index beside it (both
+//! are written only by the server, in the owner's mail directory).
+//!
+//! A call of [`load`] asks the cache once per field for as many messages as fit in
+//! [`FETCH_STRUCTURE_LOOKUP_BYTES`]; misses are parsed in groups (see `parse_batch`) and every
+//! new entry of a group goes back to the cache in one write. The cache only saves work: when it
+//! cannot be read, messages are parsed instead of failing the FETCH.
+
+use std::future::Future;
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use parking_lot::Mutex;
 
-use crate::mime::MessageInfo;
-use crate::storage::{CacheField, MessageFile, StorageError, View};
+use crate::limits::{
+    FETCH_PARSE_BATCH, FETCH_PARSE_BYTES, FETCH_PARSE_WORKERS, FETCH_STRUCTURE_LOOKUP_BYTES,
+};
+use crate::mime::{MessageInfo, write_body, write_envelope};
+use crate::storage::{CacheField, MessageFile, MessageMeta, StorageError, View};
 
-/// Cached blobs of `uids` (in the same order), `None` where absent or unreadable. The cache only
-/// saves work: when it cannot be read, every message is parsed instead of failing the FETCH.
-pub async fn cached_blobs(view: &View, uids: &[u32]) -> Vec<Option<Bytes>> {
-    let none = || vec![None; uids.len()];
-    if uids.is_empty() {
-        return Vec::new();
-    }
-    match view.cache_get(uids, CacheField::BODYSTRUCTURE).await {
-        // A backend answering out of step would attach structures to the wrong messages.
-        Ok(blobs) if blobs.len() == uids.len() => blobs,
-        Ok(blobs) => {
-            tracing::warn!(
-                asked = uids.len(),
-                got = blobs.len(),
-                "structure cache answered a different number of entries"
-            );
-            none()
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "reading the structure cache failed; parsing instead");
-            none()
-        }
-    }
+/// Version of the text entries; bump it whenever the ENVELOPE or BODY[STRUCTURE] writers change
+/// what they write, so entries of the old form are not served.
+pub const TEXT_VERSION: u8 = 1;
+/// Version byte and virtual size (u64, little endian) in front of a text entry.
+const TEXT_PREFIX: usize = 9;
+
+/// The structure items one FETCH needs of every message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wanted {
+    /// ENVELOPE
+    pub envelope: bool,
+    /// BODY
+    pub body: bool,
+    /// BODYSTRUCTURE
+    pub bodystructure: bool,
+    /// The parsed structure itself (body sections other than the whole message).
+    pub info: bool,
 }
 
-/// Decodes a cached blob, refusing one that does not describe a message of `virt_size` client
-/// bytes (a stale or foreign entry): the caller then parses the message again.
-pub fn decode(blob: &[u8], virt_size: u64) -> Option<MessageInfo> {
-    MessageInfo::from_cache_bytes(blob).filter(|i| i.virtual_size() == virt_size)
+/// What one message's response has of its structure: each text asked for, or the parsed
+/// structure to write it from.
+#[derive(Debug, Default)]
+pub struct Structure {
+    /// ENVELOPE text, parentheses included.
+    pub envelope: Option<Bytes>,
+    /// BODY text.
+    pub body: Option<Bytes>,
+    /// BODYSTRUCTURE text.
+    pub bodystructure: Option<Bytes>,
+    /// The parsed structure, when sections need it or a text had to be made.
+    pub info: Option<MessageInfo>,
 }
 
 /// Why a structure could not be had.
@@ -52,43 +75,402 @@ pub enum ParseError {
     Storage(StorageError),
 }
 
-/// Reads the whole message (at most `max` bytes) and parses it on a blocking thread. Leaves the
-/// file position anywhere; readers seek before use.
-pub async fn parse(file: &mut MessageFile, max: u64) -> Result<MessageInfo, ParseError> {
-    if file.phys_size > max {
+/// Cached entries of `field` for a prefix of `uids` (at least one UID, entries within
+/// [`FETCH_STRUCTURE_LOOKUP_BYTES`]), `None` where absent or unreadable.
+async fn cached(view: &View, uids: &[u32], field: CacheField) -> Vec<Option<Bytes>> {
+    if uids.is_empty() {
+        return Vec::new();
+    }
+    match view
+        .cache_get_prefix(uids, field, FETCH_STRUCTURE_LOOKUP_BYTES)
+        .await
+    {
+        // A backend answering out of step would attach structures to the wrong messages.
+        Ok(blobs) if !blobs.is_empty() && blobs.len() <= uids.len() => blobs,
+        Ok(blobs) => {
+            tracing::warn!(
+                asked = uids.len(),
+                got = blobs.len(),
+                "structure cache answered a different number of entries"
+            );
+            vec![None; uids.len()]
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the structure cache failed; parsing instead");
+            vec![None; uids.len()]
+        }
+    }
+}
+
+/// Decodes a cached parsed structure, refusing one that does not describe a message of
+/// `virt_size` client bytes (a stale or foreign entry): the caller then parses the message again.
+pub fn decode(blob: &[u8], virt_size: u64) -> Option<MessageInfo> {
+    MessageInfo::from_cache_bytes(blob).filter(|i| i.virtual_size() == virt_size)
+}
+
+/// The text of a cached text entry of a message of `virt_size` bytes; `None` for an entry of
+/// another version or size, or one that is not a parenthesised list.
+pub fn text_of(entry: &Bytes, virt_size: u64) -> Option<Bytes> {
+    let (head, text) = entry.split_at_checked(TEXT_PREFIX)?;
+    let (version, size) = head.split_first()?;
+    let size = u64::from_le_bytes(size.try_into().ok()?);
+    (*version == TEXT_VERSION
+        && size == virt_size
+        && text.first() == Some(&b'(')
+        && text.last() == Some(&b')'))
+    .then(|| entry.slice(TEXT_PREFIX..))
+}
+
+/// A text entry: version, virtual size, then what `write` writes.
+fn make_text(virt_size: u64, write: impl FnOnce(&mut Vec<u8>)) -> Bytes {
+    let mut out = Vec::with_capacity(256);
+    out.push(TEXT_VERSION);
+    out.extend_from_slice(&virt_size.to_le_bytes());
+    write(&mut out);
+    Bytes::from(out)
+}
+
+/// New cache entries of one batch, by field.
+#[derive(Default)]
+struct Fresh {
+    info: Vec<(u32, Bytes)>,
+    envelope: Vec<(u32, Bytes)>,
+    body: Vec<(u32, Bytes)>,
+    bodystructure: Vec<(u32, Bytes)>,
+}
+
+impl Fresh {
+    fn append(&mut self, mut other: Fresh) {
+        self.info.append(&mut other.info);
+        self.envelope.append(&mut other.envelope);
+        self.body.append(&mut other.body);
+        self.bodystructure.append(&mut other.bodystructure);
+    }
+
+    /// Bytes held by the entries.
+    fn weight(&self) -> usize {
+        [&self.info, &self.envelope, &self.body, &self.bodystructure]
+            .iter()
+            .flat_map(|v| v.iter())
+            .map(|(_, b)| b.len())
+            .sum()
+    }
+
+    fn into_fields(self) -> Vec<(CacheField, Vec<(u32, Bytes)>)> {
+        [
+            (CacheField::ENVELOPE, self.envelope),
+            (CacheField::BODYSTRUCTURE_TEXT, self.bodystructure),
+            (CacheField::BODY, self.body),
+            (CacheField::BODYSTRUCTURE, self.info),
+        ]
+        .into_iter()
+        .filter(|(_, e)| !e.is_empty())
+        .collect()
+    }
+}
+
+/// Fills the texts `wanted` that `s` lacks from its parsed structure; a text made here (or, for
+/// a freshly parsed message, ENVELOPE and BODYSTRUCTURE even if not asked for, since the next
+/// FETCH usually wants them) goes to `fresh` for the cache.
+fn fill_texts(
+    s: &mut Structure,
+    info: &MessageInfo,
+    uid: u32,
+    virt_size: u64,
+    wanted: Wanted,
+    parsed: bool,
+    fresh: &mut Fresh,
+) {
+    if s.envelope.is_none() && (wanted.envelope || parsed) {
+        let e = make_text(virt_size, |o| write_envelope(o, info.envelope()));
+        if wanted.envelope {
+            s.envelope = Some(e.slice(TEXT_PREFIX..));
+        }
+        fresh.envelope.push((uid, e));
+    }
+    if s.bodystructure.is_none() && (wanted.bodystructure || parsed) {
+        let e = make_text(virt_size, |o| write_body(o, info, true));
+        if wanted.bodystructure {
+            s.bodystructure = Some(e.slice(TEXT_PREFIX..));
+        }
+        fresh.bodystructure.push((uid, e));
+    }
+    if s.body.is_none() && wanted.body {
+        let e = make_text(virt_size, |o| write_body(o, info, false));
+        s.body = Some(e.slice(TEXT_PREFIX..));
+        fresh.body.push((uid, e));
+    }
+}
+
+/// The structure of the first messages of `metas` (at least one, same order), as `wanted`:
+/// texts from the cache where present, else made from the cached parsed structure, else from
+/// parsing the message (all misses together). The answer stops early rather than hold more than
+/// [`FETCH_STRUCTURE_LOOKUP_BYTES`] of one kind of cache entry or parse more than
+/// [`FETCH_PARSE_BATCH`] messages; the caller asks again for the rest. New entries go back to
+/// the cache in one write.
+pub async fn load(
+    view: &View,
+    metas: &[(u32, MessageMeta)],
+    wanted: Wanted,
+    max: u64,
+) -> Result<Vec<Result<Structure, ParseError>>, StorageError> {
+    let uids: Vec<u32> = metas.iter().map(|(_, m)| m.uid).collect();
+    let mut n = uids.len();
+    let mut out: Vec<Structure> = metas.iter().map(|_| Structure::default()).collect();
+    for (want, field) in [
+        (wanted.envelope, CacheField::ENVELOPE),
+        (wanted.body, CacheField::BODY),
+        (wanted.bodystructure, CacheField::BODYSTRUCTURE_TEXT),
+    ] {
+        if !want {
+            continue;
+        }
+        let entries = cached(view, uids.get(..n).unwrap_or_default(), field).await;
+        n = n.min(entries.len());
+        for ((s, (_, meta)), e) in out.iter_mut().zip(metas).zip(entries) {
+            let text = e.and_then(|e| text_of(&e, meta.virt_size));
+            match field {
+                CacheField::ENVELOPE => s.envelope = text,
+                CacheField::BODY => s.body = text,
+                _ => s.bodystructure = text,
+            }
+        }
+    }
+    out.truncate(n);
+    // Messages still needing their parsed structure.
+    let mut need: Vec<usize> = out
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| {
+            wanted.info
+                || (wanted.envelope && s.envelope.is_none())
+                || (wanted.body && s.body.is_none())
+                || (wanted.bodystructure && s.bodystructure.is_none())
+        })
+        .map(|(i, _)| i)
+        .collect();
+    if need.is_empty() {
+        return Ok(out.into_iter().map(Ok).collect());
+    }
+    let need_uids: Vec<u32> = need.iter().filter_map(|&i| uids.get(i).copied()).collect();
+    let blobs = cached(view, &need_uids, CacheField::BODYSTRUCTURE).await;
+    if let Some(&cut) = need.get(blobs.len()) {
+        n = n.min(cut);
+        need.truncate(blobs.len());
+    }
+    let mut fresh = Fresh::default();
+    let mut missing = Vec::new();
+    for (&i, blob) in need.iter().zip(blobs) {
+        let (Some(s), Some((_, meta))) = (out.get_mut(i), metas.get(i)) else {
+            continue;
+        };
+        match blob.and_then(|b| decode(&b, meta.virt_size)) {
+            Some(info) => {
+                fill_texts(
+                    s,
+                    &info,
+                    meta.uid,
+                    meta.virt_size,
+                    wanted,
+                    false,
+                    &mut fresh,
+                );
+                s.info = Some(info);
+            }
+            None => missing.push(i),
+        }
+    }
+    if let Some(&cut) = missing.get(FETCH_PARSE_BATCH) {
+        n = n.min(cut);
+        missing.truncate(FETCH_PARSE_BATCH);
+    }
+    let jobs: Vec<(usize, u32, u64)> = missing
+        .iter()
+        .filter_map(|&i| metas.get(i).map(|(_, m)| (i, m.uid, m.virt_size)))
+        .collect();
+    let mut parsed = parse_batch(view, jobs, max, wanted).await?;
+    parsed.sort_unstable_by_key(|(i, _)| *i);
+    let mut failed: Vec<Option<ParseError>> = out.iter().map(|_| None).collect();
+    let mut parsed = parsed.into_iter().peekable();
+    for &i in &missing {
+        match parsed.next_if(|(j, _)| *j == i) {
+            Some((_, Ok((st, new)))) => {
+                if let Some(s) = out.get_mut(i) {
+                    *s = st;
+                }
+                fresh.append(new);
+            }
+            Some((_, Err(e))) => {
+                if let Some(f) = failed.get_mut(i) {
+                    *f = Some(e);
+                }
+            }
+            // Not parsed (the group's memory budget ran out): answered by the next call.
+            None => n = n.min(i),
+        }
+    }
+    let fields = fresh.into_fields();
+    if !fields.is_empty()
+        && let Err(e) = view.cache_put_fields(fields).await
+    {
+        tracing::warn!(error = %e, "storing message structures in the cache failed");
+    }
+    out.truncate(n);
+    if !wanted.info {
+        // The texts are all the responses need; do not hold the parsed structures.
+        for s in &mut out {
+            s.info = None;
+        }
+    }
+    Ok(out
+        .into_iter()
+        .zip(failed)
+        .map(|(s, f)| match f {
+            Some(e) => Err(e),
+            None => Ok(s),
+        })
+        .collect())
+}
+
+/// One parsed message: its structure as the response needs it, and its new cache entries.
+type Parsed = (Structure, Fresh);
+
+/// What the response and the cache need of a freshly parsed message, and roughly how many bytes
+/// that holds.
+fn made(info: MessageInfo, uid: u32, virt_size: u64, wanted: Wanted) -> (Parsed, usize) {
+    let mut st = Structure::default();
+    let mut fresh = Fresh::default();
+    if info.virtual_size() == virt_size {
+        fresh.info.push((uid, Bytes::from(info.to_cache_bytes())));
+        fill_texts(&mut st, &info, uid, virt_size, wanted, true, &mut fresh);
+    } else {
+        // An entry made from it would be refused on every read (or, for texts, describe another
+        // message), so nothing is cached.
+        tracing::warn!(
+            uid,
+            parsed = info.virtual_size(),
+            stored = virt_size,
+            "message size differs between storage and MIME parser; not caching"
+        );
+        fill_texts(
+            &mut st,
+            &info,
+            uid,
+            virt_size,
+            wanted,
+            false,
+            &mut Fresh::default(),
+        );
+    }
+    let mut weight = fresh.weight();
+    if wanted.info {
+        // The parsed form is several times its cache blob.
+        weight += 4 * fresh.info.iter().map(|(_, b)| b.len()).sum::<usize>();
+        st.info = Some(info);
+    }
+    ((st, fresh), weight)
+}
+
+/// Reads, parses and encodes the messages of `jobs` (index in the caller's list, UID, virtual
+/// size) on [`FETCH_PARSE_WORKERS`] blocking threads, each opening one message at a time
+/// (interleaved, so both finish together). Stops taking new messages once the results hold
+/// about [`FETCH_PARSE_BYTES`]: the answer then lacks the last jobs, which the caller asks for
+/// again. A batch of cache misses thus costs a few thread hand-offs instead of several per
+/// message, and neither open files nor memory grow with the batch.
+async fn parse_batch(
+    view: &View,
+    jobs: Vec<(usize, u32, u64)>,
+    max: u64,
+    wanted: Wanted,
+) -> Result<Vec<(usize, Result<Parsed, ParseError>)>, StorageError> {
+    type Results = Arc<Mutex<Vec<(usize, Result<Parsed, ParseError>)>>>;
+    let results: Results = Arc::new(Mutex::new(Vec::with_capacity(jobs.len())));
+    let used = Arc::new(AtomicUsize::new(0));
+    let mut lanes: Vec<Vec<(usize, u32, u64)>> = vec![Vec::new(); FETCH_PARSE_WORKERS];
+    for (k, job) in jobs.into_iter().enumerate() {
+        if let Some(l) = lanes.get_mut(k % FETCH_PARSE_WORKERS) {
+            l.push(job);
+        }
+    }
+    let calls = lanes.into_iter().filter(|l| !l.is_empty()).map(|lane| {
+        let uids: Vec<u32> = lane.iter().map(|(_, u, _)| *u).collect();
+        let mut lane = lane.into_iter();
+        let results = results.clone();
+        let used = used.clone();
+        let mut raw = Vec::new();
+        let mut first = true;
+        let f = move |uid: u32, file: Result<MessageFile, StorageError>| -> bool {
+            let Some((i, want, virt_size)) = lane.next() else {
+                return false;
+            };
+            // The first job of every lane is always done, so the caller's first miss (the first
+            // job of the first lane) is answered and every call makes progress.
+            if want != uid || (!first && used.load(Ordering::Relaxed) >= FETCH_PARSE_BYTES) {
+                return false;
+            }
+            first = false;
+            let res = file
+                .map_err(ParseError::Storage)
+                .and_then(|m| {
+                    let size = m.phys_size;
+                    let file = m.file.try_into_std().map_err(|_| {
+                        ParseError::Storage(StorageError::Temporary("message file busy".into()))
+                    })?;
+                    read_and_parse(file, size, max, &mut raw)
+                })
+                .map(|info| {
+                    let (parsed, weight) = made(info, uid, virt_size, wanted);
+                    used.fetch_add(weight, Ordering::Relaxed);
+                    parsed
+                });
+            results.lock().push((i, res));
+            true
+        };
+        view.for_each_message(uids, Box::new(f))
+    });
+    let mut pending: Vec<_> = calls.map(Box::pin).collect();
+    // Poll every call together (they run on their own blocking threads).
+    let outcome = std::future::poll_fn(|cx| {
+        let mut first_err = None;
+        pending.retain_mut(|p| match p.as_mut().poll(cx) {
+            std::task::Poll::Ready(r) => {
+                if let Err(e) = r {
+                    first_err.get_or_insert(e);
+                }
+                false
+            }
+            std::task::Poll::Pending => true,
+        });
+        match first_err {
+            Some(e) => std::task::Poll::Ready(Err(e)),
+            None if pending.is_empty() => std::task::Poll::Ready(Ok(())),
+            None => std::task::Poll::Pending,
+        }
+    })
+    .await;
+    outcome?;
+    let out = std::mem::take(&mut *results.lock());
+    Ok(out)
+}
+
+/// Reads one message (at most `max` bytes; `raw` is a reused buffer) and parses it.
+fn read_and_parse(
+    file: std::fs::File,
+    size: u64,
+    max: u64,
+    raw: &mut Vec<u8>,
+) -> Result<MessageInfo, ParseError> {
+    if size > max {
         return Err(ParseError::TooLarge);
     }
-    file.file
-        .seek(std::io::SeekFrom::Start(0))
-        .await
-        .map_err(|e| ParseError::Storage(StorageError::io("seek message", e)))?;
-    let cap = usize::try_from(file.phys_size).unwrap_or(0);
-    let mut raw = Vec::with_capacity(cap);
+    raw.clear();
+    raw.reserve(usize::try_from(size).unwrap_or(0));
     // One byte beyond the limit tells a file that grew past it from one that fits exactly.
-    (&mut file.file)
-        .take(max.saturating_add(1))
-        .read_to_end(&mut raw)
-        .await
+    file.take(max.saturating_add(1))
+        .read_to_end(raw)
         .map_err(|e| ParseError::Storage(StorageError::io("read message", e)))?;
     if raw.len() as u64 > max {
         return Err(ParseError::TooLarge);
     }
-    tokio::task::spawn_blocking(move || MessageInfo::parse(&raw))
-        .await
-        .map_err(|e| {
-            ParseError::Storage(StorageError::Temporary(format!(
-                "message parser task failed: {e}"
-            )))
-        })
-}
-
-/// Stores freshly parsed structures; a failure only costs a re-parse later, so it is logged and
-/// otherwise ignored.
-pub async fn store_blobs(view: &View, entries: Vec<(u32, Bytes)>) {
-    if entries.is_empty() {
-        return;
-    }
-    if let Err(e) = view.cache_put(CacheField::BODYSTRUCTURE, entries).await {
-        tracing::warn!(error = %e, "storing message structures in the cache failed");
-    }
+    Ok(MessageInfo::parse(raw))
 }

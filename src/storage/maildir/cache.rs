@@ -16,7 +16,10 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use crate::limits::{CACHE_COMPACT_MIN_DEAD_BYTES, MAX_CACHE_ENTRY_BYTES};
+use crate::limits::{
+    CACHE_COMPACT_MIN_DEAD_BYTES, CACHE_READ_GAP_BYTES, CACHE_READ_SPAN_BYTES,
+    MAX_CACHE_ENTRY_BYTES,
+};
 use crate::storage::{Result, StorageError};
 
 /// File name of the cache.
@@ -155,28 +158,113 @@ impl Cache {
         (crc32fast::hash(&buf) == slot.crc).then(|| Bytes::from(buf))
     }
 
+    /// The cached values of `uids` for `field` (same order), `None` where absent or damaged,
+    /// for as many UIDs as fit in `max_bytes` of values (at least one): the answer may cover
+    /// only a prefix of `uids`. Records lying close together in the file (as one batch's puts
+    /// do) are read with one `pread` of at most [`CACHE_READ_SPAN_BYTES`] (or one record, if
+    /// larger) instead of one per record.
+    pub(crate) fn get_many(&self, uids: &[u32], field: u8, max_bytes: usize) -> Vec<Option<Bytes>> {
+        let mut total = 0usize;
+        let mut wanted: Vec<(usize, Slot)> = Vec::new();
+        let mut count = 0;
+        for (i, u) in uids.iter().enumerate() {
+            if let Some(s) = self.slots.get(&(*u, field)) {
+                total = total.saturating_add(s.len as usize);
+                if total > max_bytes && i > 0 {
+                    break;
+                }
+                wanted.push((i, *s));
+            }
+            count = i + 1;
+        }
+        let mut out: Vec<Option<Bytes>> = vec![None; count];
+        wanted.sort_unstable_by_key(|(_, s)| s.offset);
+        let mut rest = wanted.as_slice();
+        while let Some(((_, first), _)) = rest.split_first() {
+            let start = first.offset;
+            let mut end = start + u64::from(first.len);
+            let mut n = 1;
+            for (_, s) in rest.iter().skip(1) {
+                let s_end = s.offset + u64::from(s.len);
+                if s.offset.saturating_sub(end) > CACHE_READ_GAP_BYTES
+                    || s_end.saturating_sub(start) > CACHE_READ_SPAN_BYTES
+                {
+                    break;
+                }
+                end = end.max(s_end);
+                n += 1;
+            }
+            let (run, tail) = rest.split_at(n.min(rest.len()));
+            rest = tail;
+            let Ok(len) = usize::try_from(end - start) else {
+                continue;
+            };
+            let mut buf = vec![0u8; len];
+            if self.file.read_exact_at(&mut buf, start).is_err() {
+                continue;
+            }
+            let buf = Bytes::from(buf);
+            for (i, slot) in run {
+                let Ok(a) = usize::try_from(slot.offset - start) else {
+                    continue;
+                };
+                let Some(data) = buf.get(a..a + slot.len as usize) else {
+                    continue;
+                };
+                if crc32fast::hash(data) == slot.crc
+                    && let Some(o) = out.get_mut(*i)
+                {
+                    *o = Some(buf.slice(a..a + slot.len as usize));
+                }
+            }
+        }
+        out
+    }
+
     /// Stores a value (values above the entry limit are not cached).
+    #[cfg(test)]
     pub(crate) fn put(&mut self, uid: u32, field: u8, data: &[u8]) -> Result<()> {
-        if data.len() > MAX_CACHE_ENTRY_BYTES {
+        self.put_many(field, std::iter::once((uid, data)))
+    }
+
+    /// Stores values with one write (values above the entry limit are not cached). The cache
+    /// is rebuilt from the messages when lost, so it is never fsync'd.
+    pub(crate) fn put_many<'a>(
+        &mut self,
+        field: u8,
+        entries: impl IntoIterator<Item = (u32, &'a [u8])>,
+    ) -> Result<()> {
+        let mut rec = Vec::new();
+        let mut slots = Vec::new();
+        for (uid, data) in entries {
+            if data.len() > MAX_CACHE_ENTRY_BYTES {
+                continue;
+            }
+            let crc = crc32fast::hash(data);
+            let dlen = u32::try_from(data.len()).unwrap_or(u32::MAX);
+            rec.extend_from_slice(&uid.to_le_bytes());
+            rec.push(field);
+            rec.extend_from_slice(&dlen.to_le_bytes());
+            rec.extend_from_slice(&crc.to_le_bytes());
+            slots.push((
+                uid,
+                Slot {
+                    offset: self.end + rec.len() as u64,
+                    len: dlen,
+                    crc,
+                },
+            ));
+            rec.extend_from_slice(data);
+        }
+        if rec.is_empty() {
             return Ok(());
         }
-        let crc = crc32fast::hash(data);
-        let dlen = u32::try_from(data.len()).unwrap_or(u32::MAX);
-        let mut rec = Vec::with_capacity(REC_HEADER + data.len());
-        rec.extend_from_slice(&uid.to_le_bytes());
-        rec.push(field);
-        rec.extend_from_slice(&dlen.to_le_bytes());
-        rec.extend_from_slice(&crc.to_le_bytes());
-        rec.extend_from_slice(data);
         self.file.write_all_at(&rec, self.end).map_err(io_err)?;
-        let slot = Slot {
-            offset: self.end + REC_HEADER as u64,
-            len: dlen,
-            crc,
-        };
         self.end += rec.len() as u64;
-        if let Some(old) = self.slots.insert((uid, field), slot) {
-            self.dead += u64::from(old.len) + REC_HEADER as u64;
+        for (uid, slot) in slots {
+            if let Some(old) = self.slots.insert((uid, field), slot) {
+                self.dead += u64::from(old.len) + REC_HEADER as u64;
+            }
         }
         Ok(())
     }
@@ -309,6 +397,34 @@ mod tests {
         // Another UIDVALIDITY discards everything.
         let c = Cache::open(dir.path(), 6)?;
         assert_eq!(c.get(1, 2), None);
+        Ok(())
+    }
+
+    #[test]
+    fn get_many_reads_neighbours_together_and_stops_at_the_budget() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(io_err)?;
+        let mut c = Cache::open(dir.path(), 5)?;
+        let vals: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i; 100]).collect();
+        c.put_many(4, (1..=10u32).zip(vals.iter().map(Vec::as_slice)))?;
+        c.put(20, 4, b"far")?;
+        // All present, in the order asked, absent ones as None.
+        let got = c.get_many(&[3, 99, 1, 20], 4, usize::MAX);
+        let want: Vec<Option<&[u8]>> = vec![Some(&vals[2]), None, Some(&vals[0]), Some(b"far")];
+        assert_eq!(got.iter().map(Option::as_deref).collect::<Vec<_>>(), want);
+        // A budget of 250 bytes covers two 100-byte values; a UID without an entry costs nothing.
+        let got = c.get_many(&[1, 99, 2, 3, 4], 4, 250);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[2].as_deref(), Some(&vals[1][..]));
+        // At least one UID is answered, however small the budget.
+        assert_eq!(c.get_many(&[5, 6], 4, 1).len(), 1);
+        assert!(c.get_many(&[], 4, 1).is_empty());
+        // A damaged value reads as absent; its neighbours, read in the same pread, do not.
+        let slot = c.slots[&(2, 4)];
+        c.file.write_all_at(b"X", slot.offset + 5).map_err(io_err)?;
+        let got = c.get_many(&[1, 2, 3], 4, usize::MAX);
+        assert_eq!(got[0].as_deref(), Some(&vals[0][..]));
+        assert_eq!(got[1], None);
+        assert_eq!(got[2].as_deref(), Some(&vals[2][..]));
         Ok(())
     }
 }

@@ -683,35 +683,55 @@ impl MailboxState {
         })
     }
 
-    /// Cached blobs.
-    pub(crate) fn cache_get(&self, uids: &[u32], field: u8) -> Result<Vec<Option<bytes::Bytes>>> {
+    /// Cached blobs of a prefix of `uids` holding at most `max_bytes` (see `Cache::get_many`).
+    pub(crate) fn cache_get(
+        &self,
+        uids: &[u32],
+        field: u8,
+        max_bytes: usize,
+    ) -> Result<Vec<Option<bytes::Bytes>>> {
         let mut inner = self.inner.lock();
         let uidvalidity = inner.hdr.uidvalidity;
-        let present: Vec<bool> = uids
+        let (at, present): (Vec<usize>, Vec<u32>) = uids
             .iter()
-            .map(|u| inner.list.position(*u).is_some())
-            .collect();
+            .enumerate()
+            .filter(|(_, u)| inner.list.position(**u).is_some())
+            .map(|(i, u)| (i, *u))
+            .unzip();
         let cache = inner.cache_mut(&self.dir, uidvalidity)?;
-        Ok(uids
-            .iter()
-            .zip(present)
-            .map(|(u, ok)| if ok { cache.get(*u, field) } else { None })
-            .collect())
+        let got = cache.get_many(&present, field, max_bytes);
+        // The prefix answered ends just before the first present UID not looked up.
+        let len = at.get(got.len()).copied().unwrap_or(uids.len());
+        let mut out = vec![None; len];
+        for (i, blob) in at.into_iter().zip(got) {
+            if let Some(o) = out.get_mut(i) {
+                *o = blob;
+            }
+        }
+        Ok(out)
     }
 
-    /// Stores cached blobs for UIDs still present.
-    pub(crate) fn cache_put(&self, field: u8, entries: &[(u32, bytes::Bytes)]) -> Result<()> {
+    /// Stores cached blobs (one list per field) for UIDs still present, in one write per field.
+    pub(crate) fn cache_put(&self, fields: &[(u8, Vec<(u32, bytes::Bytes)>)]) -> Result<()> {
         self.locked(|inner, ctx| {
             let uidvalidity = inner.hdr.uidvalidity;
-            let present: Vec<bool> = entries
+            let present: Vec<Vec<bool>> = fields
                 .iter()
-                .map(|(u, _)| inner.list.position(*u).is_some())
+                .map(|(_, entries)| {
+                    entries
+                        .iter()
+                        .map(|(u, _)| inner.list.position(*u).is_some())
+                        .collect()
+                })
                 .collect();
             let cache = inner.cache_mut(ctx.dir, uidvalidity)?;
-            for ((uid, data), ok) in entries.iter().zip(present) {
-                if ok {
-                    cache.put(*uid, field, data)?;
-                }
+            for ((field, entries), ok) in fields.iter().zip(present) {
+                let live = entries
+                    .iter()
+                    .zip(ok)
+                    .filter(|(_, ok)| *ok)
+                    .map(|((uid, data), _)| (*uid, data.as_ref()));
+                cache.put_many(*field, live)?;
             }
             Ok(((), Vec::new()))
         })

@@ -1129,6 +1129,46 @@ impl MaildirMailbox {
     }
 }
 
+/// Opens the file of `uid` and reads up to `max_head` of its first bytes (at most one beyond the
+/// recorded size, so a message of that size is known to be read to its end), looking once more
+/// after a rescan when another process renamed or expunged it under us. Blocking.
+fn open_file(s: &MailboxState, uid: u32, max_head: usize) -> Result<MessageFile> {
+    for attempt in 0..2 {
+        let Some((path, phys, virt)) = s.locate(uid) else {
+            return Err(StorageError::Expunged);
+        };
+        match std::fs::File::open(&path) {
+            Ok(f) => {
+                let dup = f
+                    .try_clone()
+                    .map_err(|e| StorageError::io("open message", e))?;
+                let want = usize::try_from(phys.saturating_add(1))
+                    .unwrap_or(usize::MAX)
+                    .min(max_head);
+                let head =
+                    read_head(&dup, want).map_err(|e| StorageError::io("read message", e))?;
+                return Ok(MessageFile {
+                    uid,
+                    phys_size: phys,
+                    virt_size: virt,
+                    file: tokio::fs::File::from_std(f),
+                    shared: Arc::new(dup),
+                    head,
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt == 0 => {
+                // Renamed or expunged by someone else: look again.
+                s.rescan()?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StorageError::Expunged);
+            }
+            Err(e) => return Err(StorageError::io("open message", e)),
+        }
+    }
+    Err(StorageError::Expunged)
+}
+
 #[async_trait]
 impl MailboxHandle for MaildirMailbox {
     fn name(&self) -> &str {
@@ -1188,55 +1228,49 @@ impl MailboxHandle for MaildirMailbox {
         if let Some(f) = self.open_from_cache(uid, max_head) {
             return Ok(f);
         }
-        let (file, shared, phys, virt, head) = self
-            .run(move |s, _| {
-                for attempt in 0..2 {
-                    let Some((path, phys, virt)) = s.locate(uid) else {
-                        return Err(StorageError::Expunged);
-                    };
-                    match std::fs::File::open(&path) {
-                        Ok(f) => {
-                            let dup = f
-                                .try_clone()
-                                .map_err(|e| StorageError::io("open message", e))?;
-                            // One byte beyond the recorded size, so a message of that size is
-                            // known to be read to its end.
-                            let want = usize::try_from(phys.saturating_add(1))
-                                .unwrap_or(usize::MAX)
-                                .min(max_head);
-                            let head = read_head(&dup, want)
-                                .map_err(|e| StorageError::io("read message", e))?;
-                            return Ok((f, dup, phys, virt, head));
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt == 0 => {
-                            // Renamed or expunged by someone else: look again.
-                            s.rescan()?;
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                            return Err(StorageError::Expunged);
-                        }
-                        Err(e) => return Err(StorageError::io("open message", e)),
-                    }
+        self.run(move |s, _| open_file(s, uid, max_head)).await
+    }
+
+    async fn for_each_message(
+        &self,
+        uids: Vec<u32>,
+        mut f: Box<dyn FnMut(u32, Result<MessageFile>) -> bool + Send>,
+    ) -> Result<()> {
+        self.run(move |s, _| {
+            for uid in uids {
+                if !f(uid, open_file(s, uid, 0)) {
+                    break;
                 }
-                Err(StorageError::Expunged)
-            })
-            .await?;
-        Ok(MessageFile {
-            uid,
-            phys_size: phys,
-            virt_size: virt,
-            file: tokio::fs::File::from_std(file),
-            shared: Arc::new(shared),
-            head,
+            }
+            Ok(())
         })
+        .await
     }
 
     async fn cache_get(&self, uids: Vec<u32>, field: CacheField) -> Result<Vec<Option<Bytes>>> {
-        self.run(move |s, _| s.cache_get(&uids, field.0)).await
+        self.run(move |s, _| s.cache_get(&uids, field.0, usize::MAX))
+            .await
+    }
+
+    async fn cache_get_prefix(
+        &self,
+        uids: Vec<u32>,
+        field: CacheField,
+        max_bytes: usize,
+    ) -> Result<Vec<Option<Bytes>>> {
+        self.run(move |s, _| s.cache_get(&uids, field.0, max_bytes))
+            .await
     }
 
     async fn cache_put(&self, field: CacheField, entries: Vec<(u32, Bytes)>) -> Result<()> {
-        self.run(move |s, _| s.cache_put(field.0, &entries)).await
+        self.run(move |s, _| s.cache_put(&[(field.0, entries)]))
+            .await
+    }
+
+    async fn cache_put_fields(&self, fields: Vec<(CacheField, Vec<(u32, Bytes)>)>) -> Result<()> {
+        let fields: Vec<(u8, Vec<(u32, Bytes)>)> =
+            fields.into_iter().map(|(f, e)| (f.0, e)).collect();
+        self.run(move |s, _| s.cache_put(&fields)).await
     }
 
     async fn pop3_mark_downloaded(&self, uids: Vec<u32>) -> Result<()> {
