@@ -248,3 +248,10 @@ pub const MAX_AUTH_HASHES_PER_ADDRESS: usize = 1;
 /// (`server::alloc`). 256 KiB keeps small, frequent allocations in the arenas, where they are
 /// fast, and sends password-hash memory and message-sized buffers back after use.
 pub const MALLOC_MMAP_THRESHOLD_BYTES: usize = 256 * 1024;
+
+// ---- search (SEARCH header/body stages) ----
+
+/// Blocking workers one SEARCH spreads a batch's file reads and parsing over (each worker
+/// holds at most one message in memory). Two keeps both cores of a small server busy on a large
+/// TEXT search without letting one session take over a big machine's blocking pool.
+pub const SEARCH_WORKERS: usize = 2;

@@ -4,13 +4,11 @@
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::imap::proto::types::Date;
-use crate::imap::selected::Selected;
-use crate::limits::{MAX_SEARCH_HEADER_CACHE_BYTES, MAX_SEARCH_MESSAGE_BYTES};
+use crate::limits::MAX_SEARCH_HEADER_CACHE_BYTES;
 use crate::mime::{MessageInfo, header_fields};
-use crate::storage::{CacheField, MessageFile, StorageError};
+use crate::storage::CacheField;
 
 /// The storage cache field holding a message's [`CACHED_FIELDS`] for SEARCH: a magic line, then
 /// those header lines as `BODY[HEADER.FIELDS (...)]` would return them. Number 16 is taken by
@@ -97,33 +95,6 @@ impl Loaded {
     pub(crate) fn body(&self) -> Option<&str> {
         self.body.as_deref()
     }
-}
-
-/// Opens a message; `Ok(None)` when it was expunged under the view (it cannot match).
-pub(crate) async fn open(sel: &Selected, uid: u32) -> Result<Option<MessageFile>, StorageError> {
-    match sel.view.open_message(uid).await {
-        Ok(f) => Ok(Some(f)),
-        Err(StorageError::Expunged) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// Reads the message from its start, at most [`MAX_SEARCH_MESSAGE_BYTES`]: BODY/TEXT do not
-/// see text beyond that point of a huge message, which keeps a search's memory bounded.
-pub(crate) async fn read_message(f: &mut MessageFile) -> Result<Vec<u8>, StorageError> {
-    let cap = u64::try_from(MAX_SEARCH_MESSAGE_BYTES).unwrap_or(u64::MAX);
-    f.file
-        .seek(std::io::SeekFrom::Start(0))
-        .await
-        .map_err(|e| StorageError::io("seek message", e))?;
-    let want = usize::try_from(f.phys_size.min(cap)).unwrap_or(MAX_SEARCH_MESSAGE_BYTES);
-    let mut buf = Vec::with_capacity(want);
-    (&mut f.file)
-        .take(cap)
-        .read_to_end(&mut buf)
-        .await
-        .map_err(|e| StorageError::io("read message", e))?;
-    Ok(buf)
 }
 
 #[cfg(test)]

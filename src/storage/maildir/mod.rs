@@ -45,9 +45,9 @@ use self::mailbox::MailboxState;
 use super::names::MailboxName;
 use super::{
     AppendMessage, AppendResult, AppendStream, CacheField, CopyResult, MailboxHandle, MailboxInfo,
-    MailboxStatus, MessageFile, OpenOptions, Pop3Lock, QuotaUsage, Result, SpecialUse, Storage,
-    StorageError, StorageUser, StoreRequest, StoreResult, SyncOutcome, SystemFlags, UserStore,
-    View,
+    MailboxStatus, MessageFile, MessageVisitor, OpenOptions, Pop3Lock, QuotaUsage, Result,
+    SpecialUse, Storage, StorageError, StorageUser, StoreRequest, StoreResult, SyncMessageFile,
+    SyncOutcome, SystemFlags, UserStore, View,
 };
 use crate::limits::{
     MAILBOX_STATE_CACHE, MAX_MAILBOX_NAME_BYTES, MAX_MAILBOXES_PER_USER, MAX_SMALL_FILE_BYTES,
@@ -1085,6 +1085,32 @@ impl MaildirMailbox {
     }
 }
 
+/// Opens a message file for blocking reads; `None` when it was expunged.
+fn open_std(s: &MailboxState, uid: u32) -> Result<Option<SyncMessageFile>> {
+    for attempt in 0..2 {
+        let Some((path, phys_size, virt_size)) = s.locate(uid) else {
+            return Ok(None);
+        };
+        match std::fs::File::open(&path) {
+            Ok(file) => {
+                return Ok(Some(SyncMessageFile {
+                    uid,
+                    phys_size,
+                    virt_size,
+                    file,
+                }));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt == 0 => {
+                // Renamed or expunged by someone else: look again.
+                s.rescan()?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StorageError::io("open message", e)),
+        }
+    }
+    Ok(None)
+}
+
 #[async_trait]
 impl MailboxHandle for MaildirMailbox {
     fn name(&self) -> &str {
@@ -1138,32 +1164,24 @@ impl MailboxHandle for MaildirMailbox {
 
     async fn open_message(&self, uid: u32) -> Result<MessageFile> {
         let f = self
-            .run(move |s, _| {
-                for attempt in 0..2 {
-                    let Some((path, phys, virt)) = s.locate(uid) else {
-                        return Err(StorageError::Expunged);
-                    };
-                    match std::fs::File::open(&path) {
-                        Ok(f) => return Ok((f, phys, virt)),
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt == 0 => {
-                            // Renamed or expunged by someone else: look again.
-                            s.rescan()?;
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                            return Err(StorageError::Expunged);
-                        }
-                        Err(e) => return Err(StorageError::io("open message", e)),
-                    }
-                }
-                Err(StorageError::Expunged)
-            })
+            .run(move |s, _| open_std(s, uid)?.ok_or(StorageError::Expunged))
             .await?;
         Ok(MessageFile {
             uid,
-            phys_size: f.1,
-            virt_size: f.2,
-            file: tokio::fs::File::from_std(f.0),
+            phys_size: f.phys_size,
+            virt_size: f.virt_size,
+            file: tokio::fs::File::from_std(f.file),
         })
+    }
+
+    async fn visit_messages(&self, uids: Vec<u32>, mut visit: MessageVisitor) -> Result<()> {
+        self.run(move |s, _| {
+            for uid in uids {
+                visit(uid, open_std(s, uid)?)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn cache_get(&self, uids: Vec<u32>, field: CacheField) -> Result<Vec<Option<Bytes>>> {
