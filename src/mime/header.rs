@@ -52,7 +52,7 @@ pub(crate) fn fields(header: &[u8]) -> impl Iterator<Item = Field<'_>> {
 pub(crate) fn line_end(s: &[u8], from: usize) -> usize {
     match s
         .get(from..)
-        .and_then(|r| r.iter().position(|&b| b == b'\n'))
+        .and_then(|r| memchr::memchr(b'\n', r))
     {
         Some(i) => from + i + 1,
         None => s.len(),
