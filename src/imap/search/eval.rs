@@ -67,24 +67,17 @@ fn eval(n: &Node, m: &Msg<'_>) -> Option<bool> {
         Node::Smaller(n) => Some(m.meta.virt_size < *n),
         Node::ModSeq(n) => Some(m.meta.modseq >= *n),
         Node::Sent(cmp, day) => {
-            let d = m.data?;
-            Some(d.sent_day().is_some_and(|s| cmp.test(s, *day)))
+            let sent = m.data?.sent_day()?;
+            Some(sent.is_some_and(|s| cmp.test(s, *day)))
         }
-        Node::Header { name, needle } => {
-            let d = m.data?;
-            Some(
-                d.values(name)
-                    .iter()
-                    .any(|v| needle.is_empty() || v.to_lowercase().contains(needle.as_str())),
-            )
-        }
+        Node::Header { name, needle } => m.data?.header_matches(name, needle),
         Node::Body(needle) => {
             let body = m.data?.body()?;
             Some(body.contains(needle.as_str()))
         }
         Node::Text(needle) => {
             let d = m.data?;
-            if d.header_text().contains(needle.as_str()) {
+            if d.header_text()?.contains(needle.as_str()) {
                 return Some(true);
             }
             d.body().map(|b| b.contains(needle.as_str()))
@@ -196,7 +189,7 @@ async fn deep(
     for (k, p) in batch.into_iter().enumerate() {
         let from_cache = cached
             .get(k)
-            .and_then(Option::as_deref)
+            .and_then(Option::clone)
             .and_then(Loaded::from_cache);
         match from_cache {
             Some(header) => match p.eval(prog, &header) {
