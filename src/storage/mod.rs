@@ -545,17 +545,20 @@ pub struct SyncMessageFile {
 impl SyncMessageFile {
     /// Reads the header like [`MessageFile::header`], with blocking reads from the start.
     pub fn header(&mut self) -> Result<Vec<u8>> {
-        use std::os::unix::fs::FileExt;
-        let mut out = Vec::new();
-        let mut chunk = 8 * 1024;
+        use std::io::{Read, Seek};
+        self.file
+            .seek(std::io::SeekFrom::Start(0))
+            .map_err(|e| StorageError::io("seek message", e))?;
+        // Most headers fit in the first read; `read_to_end` fills spare capacity without
+        // zeroing it first.
+        let mut out = Vec::with_capacity(4 * 1024);
+        let mut chunk = 4 * 1024u64;
         loop {
             let start = out.len();
-            out.resize(start + chunk, 0);
-            let n = self
-                .file
-                .read_at(out.get_mut(start..).unwrap_or_default(), start as u64)
+            let n = (&mut self.file)
+                .take(chunk)
+                .read_to_end(&mut out)
                 .map_err(|e| StorageError::io("read message", e))?;
-            out.truncate(start + n);
             if n == 0 {
                 return Ok(out);
             }
