@@ -543,22 +543,21 @@ pub struct SyncMessageFile {
 }
 
 impl SyncMessageFile {
-    /// Reads the header like [`MessageFile::header`], with blocking reads from the start.
+    /// Reads the header like [`MessageFile::header`], with positioned reads from offset 0
+    /// (the file position is left alone). The first read asks for at most 4 KiB and never more
+    /// than the file's size, so a typical message costs exactly one `pread`.
     pub fn header(&mut self) -> Result<Vec<u8>> {
-        use std::io::{Read, Seek};
-        self.file
-            .seek(std::io::SeekFrom::Start(0))
-            .map_err(|e| StorageError::io("seek message", e))?;
-        // Most headers fit in the first read; `read_to_end` fills spare capacity without
-        // zeroing it first.
-        let mut out = Vec::with_capacity(4 * 1024);
-        let mut chunk = 4 * 1024u64;
+        use std::os::unix::fs::FileExt;
+        let mut out = Vec::new();
+        let mut want = usize::try_from(self.phys_size).map_or(4096, |n| n.clamp(1, 4096));
         loop {
             let start = out.len();
-            let n = (&mut self.file)
-                .take(chunk)
-                .read_to_end(&mut out)
+            out.resize(start + want, 0);
+            let n = self
+                .file
+                .read_at(out.get_mut(start..).unwrap_or_default(), start as u64)
                 .map_err(|e| StorageError::io("read message", e))?;
+            out.truncate(start + n);
             if n == 0 {
                 return Ok(out);
             }
@@ -570,7 +569,7 @@ impl SyncMessageFile {
                 out.truncate(crate::limits::MAX_HEADER_BYTES);
                 return Ok(out);
             }
-            chunk = 16 * 1024;
+            want = 16 * 1024;
         }
     }
 
