@@ -33,14 +33,16 @@ fn cached_index(name: &[u8]) -> Option<u8> {
         .and_then(|i| u8::try_from(i).ok())
 }
 
-/// The cache entry for a header block; `None` when it would be larger than
-/// [`MAX_SEARCH_HEADER_CACHE_BYTES`] (such a message is read from its file each time).
+/// The [`SEARCH_HEADER_CACHE`] entry for a header block; `None` when it would be larger than
+/// [`MAX_SEARCH_HEADER_CACHE_BYTES`] (such a message is read from its file each time). Whoever
+/// reads a header anyway (FETCH on a cache miss) can store it, so a later SEARCH FROM needs no
+/// file.
 ///
 /// Layout after the magic: the `Date:` day number (`i64` little-endian, `i64::MIN` for none),
 /// then for each occurrence of a cached field: its index in [`CACHED_FIELDS`] (one byte), the
 /// length of its value (`u32` little-endian) and the value decoded (RFC 2047) and lower-cased,
 /// exactly what a header key compares with, so answering from the cache is a substring scan.
-pub(crate) fn cache_blob(header: &[u8]) -> Option<Bytes> {
+pub fn cache_blob(header: &[u8]) -> Option<Bytes> {
     let (values, date) = search_fields_in(header, CACHED_FIELDS);
     let len = CACHE_MAGIC.len() + 8 + values.iter().map(|(_, v)| 5 + v.len()).sum::<usize>();
     if len > MAX_SEARCH_HEADER_CACHE_BYTES {
