@@ -112,6 +112,16 @@ impl<'a> Iterator for Entries<'a> {
     }
 }
 
+/// Unicode lower case; in place when the text is ASCII (the common case), where it is the same.
+fn lower(mut s: String) -> String {
+    if s.is_ascii() {
+        s.make_ascii_lowercase();
+        s
+    } else {
+        s.to_lowercase()
+    }
+}
+
 /// Message data for the header and body stages: a search cache entry, a header block, or the
 /// whole message (up to the cap) parsed.
 pub(crate) enum Loaded {
@@ -149,7 +159,7 @@ impl Loaded {
     /// Header and body data from the (possibly capped) raw message.
     pub(crate) fn message(raw: Vec<u8>) -> Loaded {
         let info = MessageInfo::parse(&raw);
-        let body = info.body_text(&raw).to_lowercase();
+        let body = lower(info.body_text(&raw));
         Loaded::Message {
             raw,
             info,
@@ -204,7 +214,7 @@ impl Loaded {
             return None;
         };
         let header = self.header_block()?;
-        Some(header_text.get_or_init(|| header_text_in(header).to_lowercase()))
+        Some(header_text.get_or_init(|| lower(header_text_in(header))))
     }
 
     /// Lower-cased decoded body text, when the message was read.
