@@ -286,3 +286,10 @@ pub const FETCH_PARSE_BATCH: usize = 256;
 /// misses may hold until its responses are written; parsing stops early past it, so a few
 /// hostile messages with huge structures cannot make one FETCH hold hundreds of megabytes.
 pub const FETCH_PARSE_BYTES: usize = 4 * 1024 * 1024;
+
+// ---- search (SEARCH header/body stages) ----
+
+/// Blocking workers one SEARCH spreads a batch's file reads and parsing over (each worker
+/// holds at most one message in memory). Two keeps both cores of a small server busy on a large
+/// TEXT search without letting one session take over a big machine's blocking pool.
+pub const SEARCH_WORKERS: usize = 2;

@@ -595,3 +595,126 @@ fn header_cache_answers_repeated_searches_without_the_file() {
         ]),
     );
 }
+
+/// Message `i` (0-based) of the many-message mailbox: six kinds cycling through plain text,
+/// quoted-printable Latin-1 (the needle split by a soft line break), base64 UTF-8,
+/// multipart/alternative with HTML, a base64 attachment that is not text, and an encoded-word
+/// Subject. Every seventh message carries the needle "zanzibar" somewhere; every fifth is from
+/// Ximena (half of those "Xiména" in an encoded word).
+fn many_message(i: usize) -> String {
+    let marked = i % 7 == 3;
+    let from = match (i % 5, i % 10) {
+        (0, 0) => "Ximena Lopez <xl@example.com>".to_string(),
+        (0, _) => "=?UTF-8?Q?Xim=C3=A9na_L=C3=B3pez?= <xl@example.com>".to_string(),
+        _ => format!("Sender {i} <s{i}@example.org>"),
+    };
+    let mut m = format!("From: {from}\r\nTo: t@example.net\r\nMessage-ID: <{i}@many>\r\n");
+    let needle = if marked { "ZanZibar" } else { "elsewhere" };
+    match i % 6 {
+        0 => m.push_str(&format!(
+            "Subject: plain {i}\r\n\r\nLine one.\r\nThe word {needle} is here.\r\n"
+        )),
+        1 => m.push_str(&format!(
+            "Subject: qp {i}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\
+             Content-Transfer-Encoding: quoted-printable\r\n\r\nCaf=E9 and {}=\r\n{}.\r\n",
+            &needle[..3],
+            &needle[3..]
+        )),
+        2 => {
+            let text = format!("Grüße aus {needle}, über alles.\r\n");
+            m.push_str(&format!(
+                "Subject: b64 {i}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+                 Content-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+                b64(text.as_bytes())
+            ));
+        }
+        3 => m.push_str(&format!(
+            "Subject: alt {i}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"b{i}\"\r\n\r\n\
+             --b{i}\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nplain part\r\n\
+             --b{i}\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>html <b>{}</b></p>\r\n--b{i}--\r\n",
+            needle.to_uppercase()
+        )),
+        4 => m.push_str(&format!(
+            "Subject: att {i}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"m{i}\"\r\n\r\n\
+             --m{i}\r\nContent-Type: text/plain\r\n\r\nsee attachment ({})\r\n\
+             --m{i}\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: 7bit\r\n\r\n\
+             zanzibar in a binary part is not text\r\n--m{i}--\r\n",
+            if marked { "zanzibar" } else { "none" }
+        )),
+        _ => m.push_str(&format!(
+            "Subject: =?UTF-8?Q?Trip_to_{needle}?= {i}\r\n\r\nNothing in the body.\r\n"
+        )),
+    }
+    m
+}
+
+fn b64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in data.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for k in 0..4 {
+            if k <= c.len() {
+                out.push(char::from(A[((n >> (18 - 6 * k)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn seqs(n: usize, pred: impl Fn(usize) -> bool) -> String {
+    (0..n)
+        .filter(|&i| pred(i))
+        .map(|i| (i + 1).to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// More messages than one search batch, read from their files by the blocking workers and then
+/// answered from the header cache: every result is checked against what the messages contain.
+#[test]
+fn many_messages_in_mixed_encodings_over_several_batches() {
+    const N: usize = 600;
+    let s = Server::start();
+    let mut c = login(&s);
+    let mut batch = Vec::new();
+    for i in 0..N {
+        let msg = many_message(i);
+        batch.extend_from_slice(
+            format!("a{i} APPEND INBOX {{{}+}}\r\n{msg}\r\n", msg.len()).as_bytes(),
+        );
+    }
+    c.send_raw(&batch);
+    ok(&c.until(&format!("a{} ", N - 1)));
+    ok(&c.cmd("s", "SELECT INBOX"));
+    let marked = |i: usize| i % 7 == 3;
+    // The binary attachment's "zanzibar" is not text: kind 4 matches only through its text part.
+    let text = seqs(N, marked);
+    let body = seqs(N, |i| marked(i) && i % 6 != 5);
+    // "Xiména" (encoded word) does not contain "ximena".
+    let ximena = seqs(N, |i| i % 10 == 0);
+    let both = seqs(N, |i| i % 10 == 0 && marked(i) && i % 6 != 5);
+    let subject_or_from = seqs(N, |i| i % 10 == 0 || (marked(i) && i % 6 == 5));
+    let cases = [
+        ("TEXT zanzibar", text.as_str()),
+        ("TEXT ZANZIBAR", text.as_str()),
+        ("BODY zanzibar", body.as_str()),
+        ("FROM ximena", ximena.as_str()),
+        ("FROM \"ena l\"", ximena.as_str()),
+        ("FROM ximena BODY zanzibar", both.as_str()),
+        ("OR SUBJECT zanzibar FROM ximena", subject_or_from.as_str()),
+        ("HEADER Message-ID \"<599@\"", "600"),
+        ("NOT TEXT e", ""),
+    ];
+    // Twice: the first round reads the files, the second answers header keys from the cache.
+    run_transcript(&mut c, &searches(&cases));
+    run_transcript(&mut c, &searches(&cases));
+    run_transcript(
+        &mut c,
+        &searches(&[("CHARSET UTF-8 FROM \"xiména l\"", &seqs(N, |i| i % 10 == 5))]),
+    );
+}

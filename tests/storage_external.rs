@@ -87,8 +87,9 @@ async fn another_process_flag_rename_and_removal_are_seen() {
     }
     let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
     let cur = root(tmp.path(), "bob").join("cur");
-    let names = list_names(&cur);
-    let first = names.first().cloned().unwrap_or_default();
+    // Picked by content: unique names are not zero-padded (`M<usecs>`), so their sort order
+    // need not be the delivery order.
+    let first = file_with_subject(&cur, "m0");
     let renamed = format!("{}T", first); // ":2," + T = \Deleted
     let status = std::process::Command::new("mv")
         .arg(cur.join(&first))
@@ -127,7 +128,7 @@ async fn another_process_flag_rename_and_removal_are_seen() {
     assert!(flags.contains(SystemFlags::SEEN) && flags.contains(SystemFlags::FLAGGED));
 
     // A file removed by another process: reading it says Expunged, refresh reports it.
-    let second = list_names(&cur).get(1).cloned().unwrap_or_default();
+    let second = file_with_subject(&cur, "m1");
     assert!(std::fs::remove_file(cur.join(second)).is_ok());
     assert!(matches!(
         v.open_message(2).await,
@@ -258,4 +259,13 @@ async fn mailbox_replaced_by_another_process_changes_uidvalidity() {
     append(&*o, "Q", "new").await;
     let d = ok(v.refresh().await);
     assert!(d.uidvalidity_changed, "{d:?}");
+}
+
+/// The name of the message file in `dir` whose Subject is `subject`.
+fn file_with_subject(dir: &std::path::Path, subject: &str) -> String {
+    let want = format!("Subject: {subject}\r\n");
+    list_names(dir)
+        .into_iter()
+        .find(|n| std::fs::read_to_string(dir.join(n)).is_ok_and(|t| t.contains(&want)))
+        .unwrap_or_else(|| panic!("no message with Subject {subject} in {}", dir.display()))
 }

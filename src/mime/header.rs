@@ -50,10 +50,7 @@ pub(crate) fn fields(header: &[u8]) -> impl Iterator<Item = Field<'_>> {
 
 /// Index just after the LF ending the line that contains `from`, or the end.
 pub(crate) fn line_end(s: &[u8], from: usize) -> usize {
-    match s
-        .get(from..)
-        .and_then(|r| r.iter().position(|&b| b == b'\n'))
-    {
+    match s.get(from..).and_then(|r| memchr::memchr(b'\n', r)) {
         Some(i) => from + i + 1,
         None => s.len(),
     }

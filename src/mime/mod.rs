@@ -50,7 +50,10 @@ mod write;
 
 pub use crlf::{LfToCrlf, partial_window, virtual_len};
 pub use header::header_fields;
-pub use search::{SentDate, contains_folded, decode_header_value};
+pub use search::{
+    SentDate, contains_folded, decode_header_value, header_text_in, header_values_in,
+    search_fields_in,
+};
 pub use section::{SectionPlan, SectionSpec, SectionText};
 pub use write::{write_body, write_envelope};
 

@@ -94,23 +94,13 @@ impl MessageInfo {
     /// Decoded values of the message's top-level header fields called `name`
     /// (case-insensitive), for SEARCH FROM/TO/CC/BCC/SUBJECT/HEADER.
     pub fn header_values(&self, raw: &[u8], name: &[u8]) -> Vec<String> {
-        fields(self.root().header.slice(raw))
-            .filter(|f| f.name.eq_ignore_ascii_case(name))
-            .map(|f| decode_header_value(f.raw_value))
-            .collect()
+        header_values_in(self.root().header.slice(raw), name)
     }
 
     /// All top-level header fields as `Name: decoded value` lines (SEARCH TEXT
     /// matches the header as well as the body), capped.
     pub fn header_text(&self, raw: &[u8]) -> String {
-        let mut out = String::new();
-        for f in fields(self.root().header.slice(raw)) {
-            push_capped(&mut out, &String::from_utf8_lossy(f.name));
-            push_capped(&mut out, ": ");
-            push_capped(&mut out, &decode_header_value(f.raw_value));
-            push_capped(&mut out, "\n");
-        }
-        out
+        header_text_in(self.root().header.slice(raw))
     }
 
     /// Decoded text of every text/* part (nested messages included), for
@@ -162,8 +152,14 @@ impl MessageInfo {
     /// The Date: header's date, for SENTBEFORE / SENTON / SENTSINCE; `None`
     /// when missing or unparsable.
     pub fn sent_date(&self) -> Option<SentDate> {
-        let raw = self.envelope().date.as_deref()?;
-        let s = String::from_utf8_lossy(raw);
+        SentDate::parse(self.envelope().date.as_deref()?)
+    }
+}
+
+impl SentDate {
+    /// The calendar date of an (unfolded) Date: value; `None` when unparsable.
+    pub fn parse(value: &[u8]) -> Option<SentDate> {
+        let s = String::from_utf8_lossy(value);
         let dt = DateTime::parse_rfc822(&s)?;
         ((1..=12).contains(&dt.month) && (1..=31).contains(&dt.day)).then_some(SentDate {
             year: dt.year,
@@ -171,6 +167,48 @@ impl MessageInfo {
             day: dt.day,
         })
     }
+}
+
+/// Decoded values of the fields called `name` (case-insensitive) of a header
+/// block.
+pub fn header_values_in(header: &[u8], name: &[u8]) -> Vec<String> {
+    fields(header)
+        .filter(|f| f.name.eq_ignore_ascii_case(name))
+        .map(|f| decode_header_value(f.raw_value))
+        .collect()
+}
+
+/// Every field of a header block as `Name: decoded value` lines, capped.
+pub fn header_text_in(header: &[u8]) -> String {
+    let mut out = String::new();
+    for f in fields(header) {
+        push_capped(&mut out, &String::from_utf8_lossy(f.name));
+        push_capped(&mut out, ": ");
+        push_capped(&mut out, &decode_header_value(f.raw_value));
+        push_capped(&mut out, "\n");
+    }
+    out
+}
+
+/// What SEARCH's header keys need of a header block, in one pass over its
+/// fields: for each field named in `names` (case-insensitive), its index in
+/// `names` and its decoded value lower-cased; and the date of the last Date:
+/// field (the one ENVELOPE reports).
+pub fn search_fields_in(
+    header: &[u8],
+    names: &[&[u8]],
+) -> (Vec<(usize, String)>, Option<SentDate>) {
+    let mut values = Vec::new();
+    let mut date: Option<&[u8]> = None;
+    for f in fields(header) {
+        if f.name.eq_ignore_ascii_case(b"Date") {
+            date = Some(f.raw_value);
+        }
+        if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(f.name)) {
+            values.push((i, decode_header_value(f.raw_value).to_lowercase()));
+        }
+    }
+    (values, date.and_then(|d| SentDate::parse(&unfold(d))))
 }
 
 #[cfg(test)]

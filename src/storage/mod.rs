@@ -544,6 +544,70 @@ impl MessageFile {
     }
 }
 
+/// What [`MailboxHandle::visit_messages`] calls for each message, on a blocking worker.
+pub type MessageVisitor = Box<dyn FnMut(u32, Option<SyncMessageFile>) -> Result<()> + Send>;
+
+/// A message file opened for plain (blocking) reads on a blocking worker.
+#[derive(Debug)]
+pub struct SyncMessageFile {
+    /// The message UID.
+    pub uid: u32,
+    /// Bytes in the file.
+    pub phys_size: u64,
+    /// Bytes after converting bare LF to CRLF.
+    pub virt_size: u64,
+    /// The file, positioned at offset 0.
+    pub file: std::fs::File,
+}
+
+impl SyncMessageFile {
+    /// Reads the header like [`MessageFile::header`], with positioned reads from offset 0
+    /// (the file position is left alone). The first read asks for at most 4 KiB and never more
+    /// than the file's size, so a typical message costs exactly one `pread`.
+    pub fn header(&mut self) -> Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let mut out = Vec::new();
+        let mut want = usize::try_from(self.phys_size).map_or(4096, |n| n.clamp(1, 4096));
+        loop {
+            let start = out.len();
+            out.resize(start + want, 0);
+            let n = self
+                .file
+                .read_at(out.get_mut(start..).unwrap_or_default(), start as u64)
+                .map_err(|e| StorageError::io("read message", e))?;
+            out.truncate(start + n);
+            if n == 0 {
+                return Ok(out);
+            }
+            if let Some(end) = header_end(&out, start.saturating_sub(3)) {
+                out.truncate(end);
+                return Ok(out);
+            }
+            if out.len() >= crate::limits::MAX_HEADER_BYTES {
+                out.truncate(crate::limits::MAX_HEADER_BYTES);
+                return Ok(out);
+            }
+            want = 16 * 1024;
+        }
+    }
+
+    /// Reads the file from its start, at most `cap` bytes.
+    pub fn read_capped(&mut self, cap: usize) -> Result<Vec<u8>> {
+        use std::io::{Read, Seek};
+        self.file
+            .seek(std::io::SeekFrom::Start(0))
+            .map_err(|e| StorageError::io("seek message", e))?;
+        let want = usize::try_from(self.phys_size).map_or(cap, |p| p.min(cap));
+        // One byte more than expected, so a file that grew is read in one go up to the cap.
+        let mut buf = Vec::with_capacity(want.saturating_add(1).min(cap));
+        (&mut self.file)
+            .take(u64::try_from(cap).unwrap_or(u64::MAX))
+            .read_to_end(&mut buf)
+            .map_err(|e| StorageError::io("read message", e))?;
+        Ok(buf)
+    }
+}
+
 /// End offset of the header block (after the blank line), searching from `from`.
 fn header_end(buf: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
@@ -672,22 +736,10 @@ pub trait MailboxHandle: Send + Sync {
     /// Opens a message and reads its first bytes in the same step: up to `max_head` of them,
     /// at most one beyond the recorded size (so a message read whole is known to be complete).
     async fn open_message_head(&self, uid: u32, max_head: usize) -> Result<MessageFile>;
-    /// Opens the messages `uids` one after the other and hands each (or why it could not be
-    /// opened, as [`MailboxHandle::open_message`] would say) to `f`, which must not keep it; stops
-    /// early when `f` returns false. A backend that can runs the whole call on one blocking
-    /// thread, so `f` may block (read, parse), and only one file of the call is open at a time.
-    async fn for_each_message(
-        &self,
-        uids: Vec<u32>,
-        mut f: Box<dyn FnMut(u32, Result<MessageFile>) -> bool + Send>,
-    ) -> Result<()> {
-        for uid in uids {
-            if !f(uid, self.open_message(uid).await) {
-                break;
-            }
-        }
-        Ok(())
-    }
+    /// Opens the messages `uids` one after the other on one blocking worker and hands each to
+    /// `visit` (`None` when it was expunged), so reading many messages costs one thread hop,
+    /// not one per file operation. At most one of these files is open at a time.
+    async fn visit_messages(&self, uids: Vec<u32>, visit: MessageVisitor) -> Result<()>;
     /// Cached blobs of `field` for `uids`, `None` where absent.
     async fn cache_get(&self, uids: Vec<u32>, field: CacheField) -> Result<Vec<Option<Bytes>>>;
     /// Cached blobs of `field` for a prefix of `uids` (at least one UID) whose blobs add up to

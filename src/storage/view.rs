@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use super::{
     CacheField, CopyResult, KeywordSet, MailboxHandle, MessageFile, MessageList, MessageMeta,
-    OpenOptions, Result, StorageError, StoreRequest, SyncOutcome, Updated,
+    OpenOptions, Result, StorageError, StoreRequest, SyncMessageFile, SyncOutcome, Updated,
 };
 
 /// What changed between two pictures, in the order IMAP reports it.
@@ -325,14 +325,28 @@ impl View {
         self.handle.open_message_head(uid, max_head).await
     }
 
-    /// Hands the messages `uids` to `f` one at a time on a blocking thread (see
-    /// [`MailboxHandle::for_each_message`]).
-    pub async fn for_each_message(
-        &self,
-        uids: Vec<u32>,
-        f: Box<dyn FnMut(u32, Result<MessageFile>) -> bool + Send>,
-    ) -> Result<()> {
-        self.handle.for_each_message(uids, f).await
+    /// Runs `visit` for each of `uids` in order on one blocking worker, with the message file
+    /// opened for blocking reads (`None`: expunged), and returns what it produced. Use it to read
+    /// and parse many messages with one thread hop instead of several per message.
+    pub async fn visit_messages<T, F>(&self, uids: Vec<u32>, mut visit: F) -> Result<Vec<T>>
+    where
+        T: Send + 'static,
+        F: FnMut(u32, Option<SyncMessageFile>) -> Result<Option<T>> + Send + 'static,
+    {
+        let out = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let sink = out.clone();
+        self.handle
+            .visit_messages(
+                uids,
+                Box::new(move |uid, f| {
+                    if let Some(v) = visit(uid, f)? {
+                        sink.lock().push(v);
+                    }
+                    Ok(())
+                }),
+            )
+            .await?;
+        Ok(std::mem::take(&mut *out.lock()))
     }
 
     /// Cached blobs for `uids`.

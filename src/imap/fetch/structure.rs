@@ -25,13 +25,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use parking_lot::Mutex;
 
 use crate::limits::{
     FETCH_PARSE_BATCH, FETCH_PARSE_BYTES, FETCH_PARSE_WORKERS, FETCH_STRUCTURE_LOOKUP_BYTES,
 };
 use crate::mime::{MessageInfo, write_body, write_envelope};
-use crate::storage::{CacheField, MessageFile, MessageMeta, StorageError, View};
+use crate::storage::{CacheField, MessageMeta, StorageError, SyncMessageFile, View};
 
 /// Version of the text entries; bump it whenever the ENVELOPE or BODY[STRUCTURE] writers change
 /// what they write, so entries of the old form are not served.
@@ -383,8 +382,6 @@ async fn parse_batch(
     max: u64,
     wanted: Wanted,
 ) -> Result<Vec<(usize, Result<Parsed, ParseError>)>, StorageError> {
-    type Results = Arc<Mutex<Vec<(usize, Result<Parsed, ParseError>)>>>;
-    let results: Results = Arc::new(Mutex::new(Vec::with_capacity(jobs.len())));
     let used = Arc::new(AtomicUsize::new(0));
     let mut lanes: Vec<Vec<(usize, u32, u64)>> = vec![Vec::new(); FETCH_PARSE_WORKERS];
     for (k, job) in jobs.into_iter().enumerate() {
@@ -395,47 +392,45 @@ async fn parse_batch(
     let calls = lanes.into_iter().filter(|l| !l.is_empty()).map(|lane| {
         let uids: Vec<u32> = lane.iter().map(|(_, u, _)| *u).collect();
         let mut lane = lane.into_iter();
-        let results = results.clone();
         let used = used.clone();
         let mut raw = Vec::new();
         let mut first = true;
-        let f = move |uid: u32, file: Result<MessageFile, StorageError>| -> bool {
+        let f = move |uid: u32, file: Option<SyncMessageFile>| {
             let Some((i, want, virt_size)) = lane.next() else {
-                return false;
+                return Ok(None);
             };
             // The first job of every lane is always done, so the caller's first miss (the first
-            // job of the first lane) is answered and every call makes progress.
+            // job of the first lane) is answered and every call makes progress; past the byte
+            // budget the rest are left for the caller's next group.
             if want != uid || (!first && used.load(Ordering::Relaxed) >= FETCH_PARSE_BYTES) {
-                return false;
+                return Ok(None);
             }
             first = false;
-            let res = file
-                .map_err(ParseError::Storage)
-                .and_then(|m| {
-                    let size = m.phys_size;
-                    let file = m.file.try_into_std().map_err(|_| {
-                        ParseError::Storage(StorageError::Temporary("message file busy".into()))
-                    })?;
-                    read_and_parse(file, size, max, &mut raw)
-                })
-                .map(|info| {
-                    let (parsed, weight) = made(info, uid, virt_size, wanted);
-                    used.fetch_add(weight, Ordering::Relaxed);
-                    parsed
-                });
-            results.lock().push((i, res));
-            true
+            let res = match file {
+                None => Err(ParseError::Storage(StorageError::Expunged)),
+                Some(m) => read_and_parse(m.file, m.phys_size, max, &mut raw),
+            }
+            .map(|info| {
+                let (parsed, weight) = made(info, uid, virt_size, wanted);
+                used.fetch_add(weight, Ordering::Relaxed);
+                parsed
+            });
+            Ok(Some((i, res)))
         };
-        view.for_each_message(uids, Box::new(f))
+        view.visit_messages(uids, f)
     });
     let mut pending: Vec<_> = calls.map(Box::pin).collect();
+    let mut out = Vec::new();
     // Poll every call together (they run on their own blocking threads).
-    let outcome = std::future::poll_fn(|cx| {
+    std::future::poll_fn(|cx| {
         let mut first_err = None;
         pending.retain_mut(|p| match p.as_mut().poll(cx) {
             std::task::Poll::Ready(r) => {
-                if let Err(e) = r {
-                    first_err.get_or_insert(e);
+                match r {
+                    Ok(done) => out.extend(done),
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                    }
                 }
                 false
             }
@@ -447,9 +442,7 @@ async fn parse_batch(
             None => std::task::Poll::Pending,
         }
     })
-    .await;
-    outcome?;
-    let out = std::mem::take(&mut *results.lock());
+    .await?;
     Ok(out)
 }
 

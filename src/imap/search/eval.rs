@@ -1,13 +1,17 @@
 //! Running a compiled program over the view: three-valued evaluation in metadata, header and
 //! body stages (see the module docs of [`super`]).
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+
 use bytes::Bytes;
 
 use super::program::{Node, Program, SearchError};
-use super::source::{Loaded, SEARCH_HEADER_CACHE, cache_blob, open, read_message};
+use super::source::{Loaded, SEARCH_HEADER_CACHE, cache_blob};
 use crate::imap::selected::Selected;
-use crate::limits::SEARCH_BATCH;
-use crate::storage::{MessageFile, MessageMeta, StorageError};
+use crate::limits::{MAX_SEARCH_MESSAGE_BYTES, SEARCH_BATCH, SEARCH_WORKERS};
+use crate::storage::{MessageMeta, StorageError, SyncMessageFile};
 
 /// One matching message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,24 +67,17 @@ fn eval(n: &Node, m: &Msg<'_>) -> Option<bool> {
         Node::Smaller(n) => Some(m.meta.virt_size < *n),
         Node::ModSeq(n) => Some(m.meta.modseq >= *n),
         Node::Sent(cmp, day) => {
-            let d = m.data?;
-            Some(d.sent_day().is_some_and(|s| cmp.test(s, *day)))
+            let sent = m.data?.sent_day()?;
+            Some(sent.is_some_and(|s| cmp.test(s, *day)))
         }
-        Node::Header { name, needle } => {
-            let d = m.data?;
-            Some(
-                d.values(name)
-                    .iter()
-                    .any(|v| needle.is_empty() || v.to_lowercase().contains(needle.as_str())),
-            )
-        }
+        Node::Header { name, needle } => m.data?.header_matches(name, needle),
         Node::Body(needle) => {
             let body = m.data?.body()?;
             Some(body.contains(needle.as_str()))
         }
         Node::Text(needle) => {
             let d = m.data?;
-            if d.header_text().contains(needle.as_str()) {
+            if d.header_text()?.contains(needle.as_str()) {
                 return Some(true);
             }
             d.body().map(|b| b.contains(needle.as_str()))
@@ -100,43 +97,82 @@ fn hit(seq: u32, meta: &MessageMeta) -> Hit {
 /// ascending sequence (and so UID) order.
 pub async fn run(sel: &Selected, prog: &Program) -> Result<Vec<Hit>, SearchError> {
     let mut hits = Vec::new();
-    let mut undecided: Vec<(u32, MessageMeta)> = Vec::new();
+    let mut undecided: Vec<Pending> = Vec::new();
+    let mut shared: Option<Arc<Program>> = None;
     for (i, meta) in sel.view.messages().iter().enumerate() {
         let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        let recent = sel.view.is_recent(meta.uid);
         let m = Msg {
             seq,
             meta,
-            recent: sel.view.is_recent(meta.uid),
+            recent,
             data: None,
         };
         match eval(&prog.root, &m) {
             Some(true) => hits.push(hit(seq, meta)),
             Some(false) => {}
             None => {
-                undecided.push((seq, *meta));
+                undecided.push(Pending {
+                    seq,
+                    meta: *meta,
+                    recent,
+                });
                 if undecided.len() >= SEARCH_BATCH {
-                    deep(sel, prog, &undecided, &mut hits).await?;
-                    undecided.clear();
+                    let p = shared.get_or_insert_with(|| Arc::new(prog.clone()));
+                    deep(sel, p, std::mem::take(&mut undecided), &mut hits).await?;
                 }
             }
         }
     }
     if !undecided.is_empty() {
-        deep(sel, prog, &undecided, &mut hits).await?;
+        let p = shared.get_or_insert_with(|| Arc::new(prog.clone()));
+        deep(sel, p, undecided, &mut hits).await?;
     }
     hits.sort_unstable_by_key(|h| h.seq);
     Ok(hits)
 }
 
-/// The header and body stages for a batch of messages the metadata could not decide.
+/// A message the metadata stage left undecided.
+#[derive(Clone, Copy)]
+struct Pending {
+    seq: u32,
+    meta: MessageMeta,
+    recent: bool,
+}
+
+impl Pending {
+    fn eval(&self, prog: &Program, data: &Loaded) -> Option<bool> {
+        eval(
+            &prog.root,
+            &Msg {
+                seq: self.seq,
+                meta: &self.meta,
+                recent: self.recent,
+                data: Some(data),
+            },
+        )
+    }
+}
+
+/// What a worker found for one message it read.
+enum Found {
+    Hit(Hit),
+    /// The message does not match, but its header was read: this is its cache entry.
+    Cache(u32, Bytes),
+    /// A hit whose header was read: its cache entry too.
+    HitCache(Hit, Bytes),
+}
+
+/// The header and body stages for a batch of messages the metadata could not decide: cached
+/// headers first, then the rest read from their files on [`SEARCH_WORKERS`] blocking workers.
 async fn deep(
     sel: &Selected,
-    prog: &Program,
-    batch: &[(u32, MessageMeta)],
+    prog: &Arc<Program>,
+    batch: Vec<Pending>,
     hits: &mut Vec<Hit>,
 ) -> Result<(), SearchError> {
     let cached = if prog.needs.cacheable {
-        let uids: Vec<u32> = batch.iter().map(|(_, m)| m.uid).collect();
+        let uids: Vec<u32> = batch.iter().map(|p| p.meta.uid).collect();
         match sel.view.cache_get(&uids, SEARCH_HEADER_CACHE).await {
             Ok(c) => c,
             Err(e) => {
@@ -148,72 +184,41 @@ async fn deep(
     } else {
         Vec::new()
     };
-    let mut to_cache: Vec<(u32, Bytes)> = Vec::new();
-    for (k, (seq, meta)) in batch.iter().enumerate() {
-        let recent = sel.view.is_recent(meta.uid);
-        let mut file: Option<MessageFile> = None;
-        if prog.needs.header {
-            let from_cache = cached
-                .get(k)
-                .and_then(Option::as_deref)
-                .and_then(Loaded::from_cache);
-            let header = match from_cache {
-                Some(h) => h,
-                None => {
-                    let Some(mut f) = open(sel, meta.uid).await? else {
-                        continue;
-                    };
-                    let raw = f.header().await?;
-                    if prog.needs.cacheable
-                        && let Some(blob) = cache_blob(&raw)
-                    {
-                        to_cache.push((meta.uid, blob));
-                    }
-                    file = Some(f);
-                    Loaded::header(raw)
-                }
-            };
-            let m = Msg {
-                seq: *seq,
-                meta,
-                recent,
-                data: Some(&header),
-            };
-            match eval(&prog.root, &m) {
-                Some(true) => {
-                    hits.push(hit(*seq, meta));
-                    continue;
-                }
-                Some(false) => continue,
-                None => {}
-            }
-        }
-        if !prog.needs.body {
-            // Unreachable for a well-formed program: without body keys the header decides.
-            continue;
-        }
-        let mut f = match file {
-            Some(f) => f,
-            None => match open(sel, meta.uid).await? {
-                Some(f) => f,
-                None => continue,
+    // (message, header already evaluated from the cache)
+    let mut to_read: Vec<(Pending, bool)> = Vec::new();
+    for (k, p) in batch.into_iter().enumerate() {
+        let from_cache = cached
+            .get(k)
+            .and_then(Option::clone)
+            .and_then(Loaded::from_cache);
+        match from_cache {
+            Some(header) => match p.eval(prog, &header) {
+                Some(true) => hits.push(hit(p.seq, &p.meta)),
+                Some(false) => {}
+                None => to_read.push((p, true)),
             },
-        };
-        let raw = read_message(&mut f).await?;
-        drop(f);
-        // Parsing and decoding up to MAX_SEARCH_MESSAGE_BYTES is CPU work of milliseconds; it
-        // runs off the async workers so other sessions on the same thread are not held up.
-        let whole = tokio::task::spawn_blocking(move || Loaded::message(raw))
-            .await
-            .map_err(|e| StorageError::Temporary(format!("search worker failed: {e}")))?;
-        let m = Msg {
-            seq: *seq,
-            meta,
-            recent,
-            data: Some(&whole),
-        };
-        if eval(&prog.root, &m) == Some(true) {
-            hits.push(hit(*seq, meta));
+            None => to_read.push((p, false)),
+        }
+    }
+    if to_read.is_empty() {
+        return Ok(());
+    }
+    let per_worker = to_read.len().div_ceil(SEARCH_WORKERS.max(1));
+    let mut workers = Vec::with_capacity(SEARCH_WORKERS);
+    for chunk in to_read.chunks(per_worker) {
+        workers.push(read_files(sel, prog.clone(), chunk.to_vec()));
+    }
+    let mut to_cache: Vec<(u32, Bytes)> = Vec::new();
+    for found in join_all(workers).await {
+        for f in found?.into_iter().flatten() {
+            match f {
+                Found::Hit(h) => hits.push(h),
+                Found::Cache(uid, blob) => to_cache.push((uid, blob)),
+                Found::HitCache(h, blob) => {
+                    to_cache.push((h.uid, blob));
+                    hits.push(h);
+                }
+            }
         }
     }
     if !to_cache.is_empty()
@@ -222,6 +227,90 @@ async fn deep(
         tracing::warn!(error = %e, "search header cache not written");
     }
     Ok(())
+}
+
+/// Runs the futures concurrently (on this task) and returns their outputs in order.
+async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
+    let mut futs: Vec<Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, o) in futs.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => *o = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+/// Reads and evaluates `jobs` on one blocking worker, one message at a time.
+async fn read_files(
+    sel: &Selected,
+    prog: Arc<Program>,
+    jobs: Vec<(Pending, bool)>,
+) -> Result<Vec<Option<Found>>, SearchError> {
+    let uids: Vec<u32> = jobs.iter().map(|(p, _)| p.meta.uid).collect();
+    let mut jobs = jobs.into_iter();
+    let found = sel
+        .view
+        .visit_messages(uids, move |_, file| {
+            let Some((p, header_done)) = jobs.next() else {
+                return Ok(None);
+            };
+            let Some(mut f) = file else {
+                // Expunged under the view: it cannot match.
+                return Ok(None);
+            };
+            Ok(Some(one_file(&prog, &p, header_done, &mut f)?))
+        })
+        .await?;
+    Ok(found)
+}
+
+/// The header and body stages of one message read from its file.
+fn one_file(
+    prog: &Program,
+    p: &Pending,
+    header_done: bool,
+    f: &mut SyncMessageFile,
+) -> Result<Option<Found>, StorageError> {
+    let mut blob = None;
+    // Only TEXT/BODY left to decide (no header key): the whole message is read at once.
+    if prog.needs.header && !header_done && prog.needs.header_keys {
+        let raw = f.header()?;
+        if prog.needs.cacheable {
+            blob = cache_blob(&raw);
+        }
+        let header = Loaded::header(raw);
+        let answer = p.eval(prog, &header);
+        if answer.is_some() || !prog.needs.body {
+            let is_hit = answer == Some(true);
+            return Ok(match (is_hit, blob) {
+                (true, Some(b)) => Some(Found::HitCache(hit(p.seq, &p.meta), b)),
+                (true, None) => Some(Found::Hit(hit(p.seq, &p.meta))),
+                (false, Some(b)) => Some(Found::Cache(p.meta.uid, b)),
+                (false, None) => None,
+            });
+        }
+    }
+    let whole = Loaded::message(f.read_capped(MAX_SEARCH_MESSAGE_BYTES)?);
+    let is_hit = p.eval(prog, &whole) == Some(true);
+    Ok(match (is_hit, blob) {
+        (true, Some(b)) => Some(Found::HitCache(hit(p.seq, &p.meta), b)),
+        (true, None) => Some(Found::Hit(hit(p.seq, &p.meta))),
+        (false, Some(b)) => Some(Found::Cache(p.meta.uid, b)),
+        (false, None) => None,
+    })
 }
 
 #[cfg(test)]

@@ -16,17 +16,22 @@
 //!    at the first true one, so `UNSEEN FROM x` never opens the header of a seen message.
 //! 2. **header**: FROM/TO/CC/BCC/SUBJECT/HEADER and SENT* need the header. When every header key
 //!    names one of [`CACHED_FIELDS`] (and there is no TEXT), the fields come from a per-message
-//!    cache entry ([`SEARCH_HEADER_CACHE`]) written the first time the header was read, so a
-//!    repeated `SEARCH FROM x` on a large mailbox opens no message file at all. Otherwise only the
-//!    header block of the file is read.
+//!    cache entry ([`SEARCH_HEADER_CACHE`], see [`cache_blob`]) written the first time the header
+//!    was read: the values decoded and lower-cased as the keys compare them, and the `Date:` day,
+//!    so a repeated `SEARCH FROM x` on a large mailbox opens no message file and parses nothing.
+//!    Otherwise only the header block of the file is read.
 //! 3. **body**: BODY and TEXT read the message (at most [`MAX_SEARCH_MESSAGE_BYTES`](crate::limits::MAX_SEARCH_MESSAGE_BYTES)) and match
 //!    the decoded text of its text parts (quoted-printable, base64, charsets; see
-//!    [`crate::mime::MessageInfo::body_text`]).
+//!    [`crate::mime::MessageInfo::body_text`]). A program whose only content keys are BODY/TEXT
+//!    reads each message once, not its header first.
 //!
 //! Messages are processed in batches of [`SEARCH_BATCH`](crate::limits::SEARCH_BATCH), so the cache is read and written in
-//! one storage call per batch and memory stays bounded: one message's data at a time plus the
-//! list of hits. A message expunged by another session while the search runs cannot be opened:
-//! it simply does not match.
+//! one storage call per batch and memory stays bounded. The messages of a batch that the cache
+//! cannot decide are split over [`SEARCH_WORKERS`](crate::limits::SEARCH_WORKERS) blocking workers
+//! ([`crate::storage::View::visit_messages`]): each opens, reads and evaluates its messages one at
+//! a time with plain blocking I/O, so a large search costs a few thread hops per batch instead
+//! of several per message, and at most one message per worker is in memory. A message expunged
+//! by another session while the search runs cannot be opened: it simply does not match.
 //!
 //! Semantics chosen where RFC 3501 leaves room (and why):
 //! - BEFORE/ON/SINCE compare the calendar date of INTERNALDATE **in UTC** (the server's zone is
@@ -46,4 +51,4 @@ mod source;
 
 pub use eval::{Hit, run};
 pub use program::{Program, SearchError, charset_supported};
-pub use source::{CACHED_FIELDS, SEARCH_HEADER_CACHE};
+pub use source::{CACHED_FIELDS, SEARCH_HEADER_CACHE, cache_blob};

@@ -95,6 +95,8 @@ pub(crate) struct Needs {
     pub cacheable: bool,
     /// Some key looks at the body (BODY, TEXT).
     pub body: bool,
+    /// Some key other than TEXT looks at header fields (so reading only the header may decide).
+    pub header_keys: bool,
 }
 
 /// A compiled search program, ready to run on the view it was compiled against.
@@ -155,10 +157,12 @@ fn scan_needs(n: &Node, needs: &mut Needs) {
         Node::Not(a) => scan_needs(a, needs),
         Node::Header { name, .. } => {
             needs.header = true;
+            needs.header_keys = true;
             needs.cacheable &= is_cached_field(name);
         }
         Node::Sent(..) => {
             needs.header = true;
+            needs.header_keys = true;
             needs.cacheable &= is_cached_field(b"Date");
         }
         Node::Body(_) => needs.body = true,

@@ -4,13 +4,11 @@
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::imap::proto::types::Date;
-use crate::imap::selected::Selected;
-use crate::limits::{MAX_SEARCH_HEADER_CACHE_BYTES, MAX_SEARCH_MESSAGE_BYTES};
-use crate::mime::{MessageInfo, header_fields};
-use crate::storage::{CacheField, MessageFile, StorageError};
+use crate::limits::MAX_SEARCH_HEADER_CACHE_BYTES;
+use crate::mime::{MessageInfo, SentDate, header_text_in, header_values_in, search_fields_in};
+use crate::storage::CacheField;
 
 /// The storage cache field holding a message's [`CACHED_FIELDS`] for SEARCH: a magic line, then
 /// those header lines as `BODY[HEADER.FIELDS (...)]` would return them. Number 16 is taken by
@@ -21,133 +19,262 @@ pub const SEARCH_HEADER_CACHE: CacheField = CacheField(16);
 /// and SENT* name, which is what clients search by far most often.
 pub const CACHED_FIELDS: &[&[u8]] = &[b"From", b"To", b"Cc", b"Bcc", b"Subject", b"Date"];
 
-const CACHE_MAGIC: &[u8] = b"MCSEARCH1\r\n";
+const CACHE_MAGIC: &[u8] = b"MCSEARCH2\r\n";
 
 /// True when `name` is one of [`CACHED_FIELDS`] (case-insensitive).
 pub(crate) fn is_cached_field(name: &[u8]) -> bool {
-    CACHED_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(name))
+    cached_index(name).is_some()
 }
 
-/// The cache entry for a header block; `None` when it would be larger than
-/// [`MAX_SEARCH_HEADER_CACHE_BYTES`] (such a message is read from its file each time).
-pub(crate) fn cache_blob(header: &[u8]) -> Option<Bytes> {
-    let fields = header_fields(header, CACHED_FIELDS, false);
-    if fields.len() + CACHE_MAGIC.len() > MAX_SEARCH_HEADER_CACHE_BYTES {
+fn cached_index(name: &[u8]) -> Option<u8> {
+    CACHED_FIELDS
+        .iter()
+        .position(|f| f.eq_ignore_ascii_case(name))
+        .and_then(|i| u8::try_from(i).ok())
+}
+
+/// The [`SEARCH_HEADER_CACHE`] entry for a header block; `None` when it would be larger than
+/// [`MAX_SEARCH_HEADER_CACHE_BYTES`] (such a message is read from its file each time). Whoever
+/// reads a header anyway (FETCH on a cache miss) can store it, so a later SEARCH FROM needs no
+/// file.
+///
+/// Layout after the magic: the `Date:` day number (`i64` little-endian, `i64::MIN` for none),
+/// then for each occurrence of a cached field: its index in [`CACHED_FIELDS`] (one byte), the
+/// length of its value (`u32` little-endian) and the value decoded (RFC 2047) and lower-cased,
+/// exactly what a header key compares with, so answering from the cache is a substring scan.
+pub fn cache_blob(header: &[u8]) -> Option<Bytes> {
+    let (values, date) = search_fields_in(header, CACHED_FIELDS);
+    let len = CACHE_MAGIC.len() + 8 + values.iter().map(|(_, v)| 5 + v.len()).sum::<usize>();
+    if len > MAX_SEARCH_HEADER_CACHE_BYTES {
         return None;
     }
-    let mut blob = Vec::with_capacity(CACHE_MAGIC.len() + fields.len());
+    let mut blob = Vec::with_capacity(len);
     blob.extend_from_slice(CACHE_MAGIC);
-    blob.extend_from_slice(&fields);
+    let day = date.and_then(day_number).unwrap_or(i64::MIN);
+    blob.extend_from_slice(&day.to_le_bytes());
+    for (i, v) in values {
+        blob.push(u8::try_from(i).ok()?);
+        blob.extend_from_slice(&u32::try_from(v.len()).ok()?.to_le_bytes());
+        blob.extend_from_slice(v.as_bytes());
+    }
     Some(Bytes::from(blob))
 }
 
-/// Message data for the header and body stages: raw bytes (a header block, a cached field set,
-/// or the whole message up to the cap) and their parse.
-pub(crate) struct Loaded {
-    raw: Vec<u8>,
-    info: MessageInfo,
-    header_text: OnceLock<String>,
-    /// Lower-cased decoded body text, present once the message itself was read.
-    body: Option<String>,
+fn day_number(d: SentDate) -> Option<i64> {
+    Date::new(d.year, d.month, d.day).map(Date::days_since_epoch)
+}
+
+/// A checked search cache entry (see [`cache_blob`]).
+pub(crate) struct Cached {
+    blob: Bytes,
+    sent_day: Option<i64>,
+}
+
+impl Cached {
+    /// `None` when the blob is not a well-formed entry of this version.
+    fn new(blob: Bytes) -> Option<Cached> {
+        let rest = blob.strip_prefix(CACHE_MAGIC)?;
+        let day = i64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+        let c = Cached {
+            sent_day: (day != i64::MIN).then_some(day),
+            blob: blob.clone(),
+        };
+        // Walk it once: a blob that does not end exactly after its last entry is refused.
+        let mut it = c.entries();
+        it.by_ref().for_each(drop);
+        (it.pos == c.blob.len()).then_some(c)
+    }
+
+    fn entries(&self) -> Entries<'_> {
+        Entries {
+            blob: &self.blob,
+            pos: CACHE_MAGIC.len() + 8,
+        }
+    }
+}
+
+struct Entries<'a> {
+    blob: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = (u8, &'a [u8]);
+
+    fn next(&mut self) -> Option<(u8, &'a [u8])> {
+        let idx = *self.blob.get(self.pos)?;
+        let len = self.blob.get(self.pos + 1..self.pos + 5)?;
+        let len = usize::try_from(u32::from_le_bytes(len.try_into().ok()?)).ok()?;
+        let start = self.pos + 5;
+        let value = self.blob.get(start..start.checked_add(len)?)?;
+        self.pos = start + len;
+        Some((idx, value))
+    }
+}
+
+/// Unicode lower case; in place when the text is ASCII (the common case), where it is the same.
+fn lower(mut s: String) -> String {
+    if s.is_ascii() {
+        s.make_ascii_lowercase();
+        s
+    } else {
+        s.to_lowercase()
+    }
+}
+
+/// Message data for the header and body stages: a search cache entry, a header block, or the
+/// whole message (up to the cap) parsed.
+pub(crate) enum Loaded {
+    /// From the search cache: answers header keys on [`CACHED_FIELDS`] and SENT*.
+    Cached(Cached),
+    /// The header block read from the file.
+    Header {
+        raw: Vec<u8>,
+        header_text: OnceLock<String>,
+    },
+    /// The message itself.
+    Message {
+        raw: Vec<u8>,
+        info: MessageInfo,
+        header_text: OnceLock<String>,
+        /// Lower-cased decoded body text.
+        body: String,
+    },
 }
 
 impl Loaded {
     /// Header data from a header block.
     pub(crate) fn header(raw: Vec<u8>) -> Loaded {
-        let info = MessageInfo::parse(&raw);
-        Loaded {
+        Loaded::Header {
             raw,
-            info,
             header_text: OnceLock::new(),
-            body: None,
         }
     }
 
     /// Header data from a search cache entry; `None` when the blob is not ours.
-    pub(crate) fn from_cache(blob: &[u8]) -> Option<Loaded> {
-        let fields = blob.strip_prefix(CACHE_MAGIC)?;
-        Some(Loaded::header(fields.to_vec()))
+    pub(crate) fn from_cache(blob: Bytes) -> Option<Loaded> {
+        Cached::new(blob).map(Loaded::Cached)
     }
 
     /// Header and body data from the (possibly capped) raw message.
     pub(crate) fn message(raw: Vec<u8>) -> Loaded {
-        let mut l = Loaded::header(raw);
-        l.body = Some(l.info.body_text(&l.raw).to_lowercase());
-        l
+        let info = MessageInfo::parse(&raw);
+        let body = lower(info.body_text(&raw));
+        Loaded::Message {
+            raw,
+            info,
+            header_text: OnceLock::new(),
+            body,
+        }
     }
 
-    /// Decoded values of the header fields called `name`.
-    pub(crate) fn values(&self, name: &[u8]) -> Vec<String> {
-        self.info.header_values(&self.raw, name)
+    fn header_block(&self) -> Option<&[u8]> {
+        match self {
+            Loaded::Cached(_) => None,
+            Loaded::Header { raw, .. } => Some(raw),
+            Loaded::Message { raw, info, .. } => Some(info.root().header.slice(raw)),
+        }
     }
 
-    /// The `Date:` header's day number, if there is a usable one.
-    pub(crate) fn sent_day(&self) -> Option<i64> {
-        let d = self.info.sent_date()?;
-        Date::new(d.year, d.month, d.day).map(Date::days_since_epoch)
+    /// Whether a header field `name` contains the lower-cased `needle` (an empty needle: whether
+    /// the field is present); `None` when this data does not have the field.
+    pub(crate) fn header_matches(&self, name: &[u8], needle: &str) -> Option<bool> {
+        if let Loaded::Cached(c) = self {
+            let idx = cached_index(name)?;
+            let mut values = c.entries().filter(|(i, _)| *i == idx);
+            return Some(if needle.is_empty() {
+                values.next().is_some()
+            } else {
+                let finder = memchr::memmem::Finder::new(needle.as_bytes());
+                values.any(|(_, v)| finder.find(v).is_some())
+            });
+        }
+        let header = self.header_block()?;
+        Some(
+            header_values_in(header, name)
+                .iter()
+                .any(|v| needle.is_empty() || v.to_lowercase().contains(needle)),
+        )
     }
 
-    /// Every header field as decoded text, lower-cased (for TEXT).
-    pub(crate) fn header_text(&self) -> &str {
-        self.header_text
-            .get_or_init(|| self.info.header_text(&self.raw).to_lowercase())
+    /// The `Date:` header's day number, if there is a usable one; the outer `None` when this
+    /// data cannot tell.
+    pub(crate) fn sent_day(&self) -> Option<Option<i64>> {
+        match self {
+            Loaded::Cached(c) => Some(c.sent_day),
+            Loaded::Header { raw, .. } => Some(search_fields_in(raw, &[]).1.and_then(day_number)),
+            Loaded::Message { info, .. } => Some(info.sent_date().and_then(day_number)),
+        }
+    }
+
+    /// Every header field as decoded text, lower-cased (for TEXT); `None` from the cache.
+    pub(crate) fn header_text(&self) -> Option<&str> {
+        let (Loaded::Header { header_text, .. } | Loaded::Message { header_text, .. }) = self
+        else {
+            return None;
+        };
+        let header = self.header_block()?;
+        Some(header_text.get_or_init(|| lower(header_text_in(header))))
     }
 
     /// Lower-cased decoded body text, when the message was read.
     pub(crate) fn body(&self) -> Option<&str> {
-        self.body.as_deref()
+        match self {
+            Loaded::Message { body, .. } => Some(body),
+            _ => None,
+        }
     }
-}
-
-/// Opens a message; `Ok(None)` when it was expunged under the view (it cannot match).
-pub(crate) async fn open(sel: &Selected, uid: u32) -> Result<Option<MessageFile>, StorageError> {
-    match sel.view.open_message(uid).await {
-        Ok(f) => Ok(Some(f)),
-        Err(StorageError::Expunged) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// Reads the message from its start, at most [`MAX_SEARCH_MESSAGE_BYTES`]: BODY/TEXT do not
-/// see text beyond that point of a huge message, which keeps a search's memory bounded.
-pub(crate) async fn read_message(f: &mut MessageFile) -> Result<Vec<u8>, StorageError> {
-    let cap = u64::try_from(MAX_SEARCH_MESSAGE_BYTES).unwrap_or(u64::MAX);
-    f.file
-        .seek(std::io::SeekFrom::Start(0))
-        .await
-        .map_err(|e| StorageError::io("seek message", e))?;
-    let want = usize::try_from(f.phys_size.min(cap)).unwrap_or(MAX_SEARCH_MESSAGE_BYTES);
-    let mut buf = Vec::with_capacity(want);
-    (&mut f.file)
-        .take(cap)
-        .read_to_end(&mut buf)
-        .await
-        .map_err(|e| StorageError::io("read message", e))?;
-    Ok(buf)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn cache_blob_round_trip_keeps_only_search_fields() {
-        let header = b"Received: from x\r\nFrom: =?UTF-8?B?SsO2cmc=?= <j@x>\r\nSubject: hi\r\n there\r\nX-Other: y\r\nDate: Mon, 7 Feb 1994 21:52:25 -0800\r\n\r\n";
+    fn cached(header: &[u8]) -> Loaded {
         let blob = cache_blob(header).unwrap_or_default();
-        let l = Loaded::from_cache(&blob);
-        let Some(l) = l else {
+        let Some(l) = Loaded::from_cache(blob) else {
             panic!("own blob refused");
         };
-        assert_eq!(l.values(b"from"), vec!["Jörg <j@x>".to_string()]);
-        assert_eq!(l.values(b"Subject"), vec!["hi there".to_string()]);
-        assert!(l.values(b"Received").is_empty());
-        assert!(l.values(b"X-Other").is_empty());
-        assert_eq!(
-            l.sent_day(),
-            Date::new(1994, 2, 7).map(Date::days_since_epoch)
-        );
-        // A blob written by someone else under the same field number is a miss.
-        assert!(Loaded::from_cache(b"MCMI\x01garbage").is_none());
+        l
+    }
+
+    #[test]
+    fn cache_blob_answers_like_the_header_for_search_fields_only() {
+        let header = b"Received: from x\r\nFrom: =?UTF-8?B?SsO2cmc=?= <j@x>\r\nSubject: hi\r\n There\r\nX-Other: y\r\nCc:\r\nDate: Mon, 7 Feb 1994 21:52:25 -0800\r\n\r\n";
+        let c = cached(header);
+        let h = Loaded::header(header.to_vec());
+        for (name, needle, want) in [
+            (&b"from"[..], "jörg <j@x>", Some(true)),
+            (b"FROM", "=?utf-8", Some(false)),
+            (b"Subject", "hi there", Some(true)),
+            (b"Cc", "", Some(true)),
+            (b"To", "", Some(false)),
+            (b"Bcc", "x", Some(false)),
+        ] {
+            assert_eq!(c.header_matches(name, needle), want, "{name:?} {needle}");
+            assert_eq!(h.header_matches(name, needle), want, "{name:?} {needle}");
+        }
+        // Fields outside the cached set are unknown to the cache, not absent.
+        assert_eq!(c.header_matches(b"Received", ""), None);
+        assert_eq!(h.header_matches(b"Received", ""), Some(true));
+        let day = Date::new(1994, 2, 7).map(Date::days_since_epoch);
+        assert_eq!(c.sent_day(), Some(day));
+        assert_eq!(h.sent_day(), Some(day));
+        assert!(c.header_text().is_none());
+        // A blob written by someone else under the same field number is a miss, and so is a
+        // truncated or padded one.
+        assert!(Loaded::from_cache(Bytes::from_static(b"MCMI\x01garbage")).is_none());
+        let blob = cache_blob(header).unwrap_or_default();
+        assert!(Loaded::from_cache(blob.slice(..blob.len() - 1)).is_none());
+        let mut padded = blob.to_vec();
+        padded.push(0);
+        assert!(Loaded::from_cache(Bytes::from(padded)).is_none());
+    }
+
+    #[test]
+    fn missing_or_bad_date_is_cached_as_none() {
+        assert_eq!(cached(b"From: a\r\n\r\n").sent_day(), Some(None));
+        assert_eq!(cached(b"Date: someday\r\n\r\n").sent_day(), Some(None));
     }
 
     #[test]
@@ -163,6 +290,6 @@ mod tests {
         let raw = b"Subject: x\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nCAF=C9 cr=E8me\r\n".to_vec();
         let l = Loaded::message(raw);
         assert!(l.body().unwrap_or_default().contains("café crème"));
-        assert!(l.header_text().contains("subject: x"));
+        assert!(l.header_text().unwrap_or_default().contains("subject: x"));
     }
 }

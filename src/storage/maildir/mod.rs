@@ -46,9 +46,9 @@ use super::names::MailboxName;
 use super::stream;
 use super::{
     AppendMessage, AppendResult, AppendStream, CacheField, CopyResult, Head, MailboxHandle,
-    MailboxInfo, MailboxStatus, MessageFile, OpenOptions, Pop3Lock, QuotaUsage, Result, SpecialUse,
-    Storage, StorageError, StorageUser, StoreRequest, StoreResult, SyncOutcome, SystemFlags,
-    UserStore, View,
+    MailboxInfo, MailboxStatus, MessageFile, MessageVisitor, OpenOptions, Pop3Lock, QuotaUsage,
+    Result, SpecialUse, Storage, StorageError, StorageUser, StoreRequest, StoreResult,
+    SyncMessageFile, SyncOutcome, SystemFlags, UserStore, View,
 };
 use crate::limits::{
     MAILBOX_STATE_CACHE, MAX_MAILBOX_NAME_BYTES, MAX_MAILBOXES_PER_USER, MAX_SMALL_FILE_BYTES,
@@ -1130,43 +1130,93 @@ impl MaildirMailbox {
 }
 
 /// Opens the file of `uid` and reads up to `max_head` of its first bytes (at most one beyond the
-/// recorded size, so a message of that size is known to be read to its end), looking once more
-/// after a rescan when another process renamed or expunged it under us. Blocking.
+/// recorded size, so a message of that size is known to be read to its end). Blocking.
 fn open_file(s: &MailboxState, uid: u32, max_head: usize) -> Result<MessageFile> {
-    for attempt in 0..2 {
-        let Some((path, phys, virt)) = s.locate(uid) else {
-            return Err(StorageError::Expunged);
+    let f = open_std(s, uid, None)?.ok_or(StorageError::Expunged)?;
+    let dup = f
+        .file
+        .try_clone()
+        .map_err(|e| StorageError::io("open message", e))?;
+    let want = usize::try_from(f.phys_size.saturating_add(1))
+        .unwrap_or(usize::MAX)
+        .min(max_head);
+    let head = read_head(&dup, want).map_err(|e| StorageError::io("read message", e))?;
+    Ok(MessageFile {
+        uid,
+        phys_size: f.phys_size,
+        virt_size: f.virt_size,
+        file: tokio::fs::File::from_std(f.file),
+        shared: Arc::new(dup),
+        head,
+    })
+}
+
+/// The directories (`cur/`, `new/`) of the messages opened in one run, kept open so that each
+/// message is opened with `openat` by its file name instead of a walk of its whole path.
+#[derive(Default)]
+struct DirFds(Vec<(PathBuf, std::fs::File)>);
+
+impl DirFds {
+    fn open(&mut self, path: &Path) -> std::io::Result<std::fs::File> {
+        use nix::fcntl::{OFlag, openat};
+        use nix::sys::stat::Mode;
+        use std::os::unix::fs::OpenOptionsExt;
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return std::fs::File::open(path);
         };
-        match std::fs::File::open(&path) {
-            Ok(f) => {
-                let dup = f
-                    .try_clone()
-                    .map_err(|e| StorageError::io("open message", e))?;
-                let want = usize::try_from(phys.saturating_add(1))
-                    .unwrap_or(usize::MAX)
-                    .min(max_head);
-                let head =
-                    read_head(&dup, want).map_err(|e| StorageError::io("read message", e))?;
-                return Ok(MessageFile {
+        let i = match self.0.iter().position(|(d, _)| d == dir) {
+            Some(i) => i,
+            None => {
+                let f = std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_DIRECTORY)
+                    .open(dir)?;
+                self.0.push((dir.to_path_buf(), f));
+                self.0.len() - 1
+            }
+        };
+        let Some((_, d)) = self.0.get(i) else {
+            return std::fs::File::open(path);
+        };
+        let fd = openat(d, name, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(std::io::Error::from)?;
+        Ok(std::fs::File::from(fd))
+    }
+}
+
+/// Opens a message file for blocking reads; `None` when it was expunged. With `dirs`, the
+/// file is opened relative to its already open directory.
+fn open_std(
+    s: &MailboxState,
+    uid: u32,
+    mut dirs: Option<&mut DirFds>,
+) -> Result<Option<SyncMessageFile>> {
+    for attempt in 0..2 {
+        let Some((path, phys_size, virt_size)) = s.locate(uid) else {
+            return Ok(None);
+        };
+        let opened = match dirs.as_deref_mut() {
+            Some(d) => d.open(&path),
+            None => std::fs::File::open(&path),
+        };
+        match opened {
+            Ok(file) => {
+                return Ok(Some(SyncMessageFile {
                     uid,
-                    phys_size: phys,
-                    virt_size: virt,
-                    file: tokio::fs::File::from_std(f),
-                    shared: Arc::new(dup),
-                    head,
-                });
+                    phys_size,
+                    virt_size,
+                    file,
+                }));
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt == 0 => {
                 // Renamed or expunged by someone else: look again.
                 s.rescan()?;
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StorageError::Expunged);
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(StorageError::io("open message", e)),
         }
     }
-    Err(StorageError::Expunged)
+    Ok(None)
 }
 
 #[async_trait]
@@ -1231,16 +1281,11 @@ impl MailboxHandle for MaildirMailbox {
         self.run(move |s, _| open_file(s, uid, max_head)).await
     }
 
-    async fn for_each_message(
-        &self,
-        uids: Vec<u32>,
-        mut f: Box<dyn FnMut(u32, Result<MessageFile>) -> bool + Send>,
-    ) -> Result<()> {
+    async fn visit_messages(&self, uids: Vec<u32>, mut visit: MessageVisitor) -> Result<()> {
         self.run(move |s, _| {
+            let mut dirs = DirFds::default();
             for uid in uids {
-                if !f(uid, open_file(s, uid, 0)) {
-                    break;
-                }
+                visit(uid, open_std(s, uid, Some(&mut dirs))?)?;
             }
             Ok(())
         })
