@@ -651,6 +651,9 @@ pub trait MailboxHandle: Send + Sync {
     async fn copy(&self, uids: Vec<u32>, dest: &str, move_: bool) -> Result<CopyResult>;
     /// Opens a message for reading; `Expunged` when it is gone.
     async fn open_message(&self, uid: u32) -> Result<MessageFile>;
+    /// INTERNALDATEs of `uids` whose date the picture left unknown
+    /// ([`MessageMeta::DATE_UNKNOWN`]); a message that is gone is left out.
+    async fn resolve_dates(&self, uids: Vec<u32>) -> Result<Vec<(u32, i64)>>;
     /// Cached blobs of `field` for `uids`, `None` where absent.
     async fn cache_get(&self, uids: Vec<u32>, field: CacheField) -> Result<Vec<Option<Bytes>>>;
     /// Stores cached blobs of `field`; entries of expunged UIDs are ignored.
