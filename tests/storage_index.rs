@@ -293,7 +293,10 @@ async fn first_look_at_a_big_maildir_writes_one_index_that_survives_a_lost_log_h
         assert_eq!(v.len(), n);
         assert_eq!(v.recent_count(), n, "nobody had seen them");
         let unknown = v.messages().iter().filter(|m| !m.date_known()).count();
-        assert_eq!(unknown, sized, "only files without sizes in the name were stat-ed");
+        assert_eq!(
+            unknown, sized,
+            "only files without sizes in the name were stat-ed"
+        );
         let uids: Vec<u32> = v.messages().iter().map(|m| m.uid).collect();
         ok(v.resolve_dates(&uids).await);
         let metas: Vec<_> = v.messages().iter().copied().collect();
