@@ -1302,11 +1302,7 @@ impl Inner {
             uidnext = uidnext.max(last.uid.saturating_add(1));
         }
         let first_recent = uidnext;
-        fresh.sort_by(|a, b| {
-            order_time(a)
-                .cmp(&order_time(b))
-                .then_with(|| a.name.cmp(&b.name))
-        });
+        sort_new(&mut fresh);
         for e in &mut fresh {
             e.uid = uidnext;
             uidnext = uidnext.saturating_add(1);
@@ -1664,11 +1660,7 @@ impl Inner {
         // What is left in the listing is new to us.
         let found: Vec<(&str, bool)> = listing.into_values().collect();
         let mut candidates = make_entries(ctx.dir, &found)?;
-        candidates.sort_by(|a, b| {
-            order_time(a)
-                .cmp(&order_time(b))
-                .then_with(|| a.name.cmp(&b.name))
-        });
+        sort_new(&mut candidates);
         for mut e in candidates {
             e.uid = self.hdr.uidnext;
             self.hdr.uidnext = self.hdr.uidnext.saturating_add(1);
@@ -1867,6 +1859,17 @@ fn make_entries(dir: &Path, found: &[(&str, bool)]) -> Result<Vec<Entry>> {
         });
     }
     Ok(out)
+}
+
+/// Orders files new to us for their UIDs: by [`order_time`], then by name
+/// (each key computed once, not per comparison).
+fn sort_new(entries: &mut Vec<Entry>) {
+    let mut keyed: Vec<(i64, Entry)> = std::mem::take(entries)
+        .into_iter()
+        .map(|e| (order_time(&e), e))
+        .collect();
+    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
+    *entries = keyed.into_iter().map(|(_, e)| e).collect();
 }
 
 /// The time new files are ordered by (then by name): the mtime when it was
