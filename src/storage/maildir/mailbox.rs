@@ -1863,13 +1863,20 @@ fn make_entries(dir: &Path, found: &[(&str, bool)]) -> Result<Vec<Entry>> {
 
 /// Orders files new to us for their UIDs: by [`order_time`], then by name
 /// (each key computed once, not per comparison).
+/// Small (key, position) pairs are sorted, so the entries move only once.
 fn sort_new(entries: &mut Vec<Entry>) {
-    let mut keyed: Vec<(i64, Entry)> = std::mem::take(entries)
-        .into_iter()
-        .map(|e| (order_time(&e), e))
+    let mut order: Vec<(i64, usize)> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (order_time(e), i))
         .collect();
-    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
-    *entries = keyed.into_iter().map(|(_, e)| e).collect();
+    let name = |i: usize| entries.get(i).map(|e| e.name.as_str());
+    order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| name(a.1).cmp(&name(b.1))));
+    let mut slots: Vec<Option<Entry>> = std::mem::take(entries).into_iter().map(Some).collect();
+    *entries = order
+        .iter()
+        .filter_map(|&(_, i)| slots.get_mut(i).and_then(Option::take))
+        .collect();
 }
 
 /// The time new files are ordered by (then by name): the mtime when it was
