@@ -1273,12 +1273,13 @@ impl Inner {
         let mut fresh: Vec<Entry> = Vec::new();
         let cur_names = read_names(&ctx.dir.join("cur"))?;
         let new_names = read_names(&ctx.dir.join("new"))?;
-        let found: Vec<(&str, bool)> = cur_names
-            .iter()
-            .map(|n| (n.as_str(), false))
-            .chain(new_names.iter().map(|n| (n.as_str(), true)))
+        // The listed names become the entries' names (no second copy).
+        let found: Vec<(String, bool)> = cur_names
+            .into_iter()
+            .map(|n| (n, false))
+            .chain(new_names.into_iter().map(|n| (n, true)))
             .collect();
-        for e in make_entries(ctx.dir, &found)? {
+        for e in make_entries(ctx.dir, found)? {
             match uidlist
                 .as_ref()
                 .and_then(|l| l.uids.get(filename::base_of(&e.name)))
@@ -1658,8 +1659,11 @@ impl Inner {
             self.hdr.cur_uncertain = now.saturating_sub(cur_mtime) < DIR_MTIME_SETTLE_NS;
         }
         // What is left in the listing is new to us.
-        let found: Vec<(&str, bool)> = listing.into_values().collect();
-        let mut candidates = make_entries(ctx.dir, &found)?;
+        let found: Vec<(String, bool)> = listing
+            .into_values()
+            .map(|(n, in_new)| (n.to_owned(), in_new))
+            .collect();
+        let mut candidates = make_entries(ctx.dir, found)?;
         sort_new(&mut candidates);
         for mut e in candidates {
             e.uid = self.hdr.uidnext;
@@ -1802,7 +1806,7 @@ fn meta_of(e: &Entry, keyword_count: usize) -> MessageMeta {
 /// as Dovecot does, since stat-ing every file dominated the first SELECT of
 /// a big Maildir. Other files are stat-ed by bare name relative to an open
 /// `cur/` or `new/`, by a few threads at once when there are many.
-fn make_entries(dir: &Path, found: &[(&str, bool)]) -> Result<Vec<Entry>> {
+fn make_entries(dir: &Path, found: Vec<(String, bool)>) -> Result<Vec<Entry>> {
     let named = |name: &str| -> Option<(u64, u64)> {
         match filename::sizes(name) {
             (Some(s), Some(w)) if filename::delivery_time(name).is_some() => Some((s, w)),
@@ -1810,9 +1814,9 @@ fn make_entries(dir: &Path, found: &[(&str, bool)]) -> Result<Vec<Entry>> {
         }
     };
     let mut out = Vec::with_capacity(found.len());
-    let mut to_stat: Vec<(&str, bool)> = Vec::new();
-    for &(name, in_new) in found {
-        match named(name) {
+    let mut to_stat: Vec<(String, bool)> = Vec::new();
+    for (name, in_new) in found {
+        match named(&name) {
             Some((phys, virt)) => out.push(Entry {
                 uid: 0,
                 modseq: 0,
@@ -1821,7 +1825,7 @@ fn make_entries(dir: &Path, found: &[(&str, bool)]) -> Result<Vec<Entry>> {
                 virt,
                 dl: 0,
                 in_new,
-                name: name.to_owned(),
+                name,
             }),
             None => to_stat.push((name, in_new)),
         }
@@ -1829,19 +1833,21 @@ fn make_entries(dir: &Path, found: &[(&str, bool)]) -> Result<Vec<Entry>> {
     if to_stat.is_empty() {
         return Ok(out);
     }
-    let dirs = Dirs::open(dir, &to_stat)?;
-    let stats = par_map(&to_stat, |&(name, in_new)| dirs.stat(name, in_new));
-    for (&(name, in_new), st) in to_stat.iter().zip(stats) {
+    let files: Vec<(&str, bool)> = to_stat.iter().map(|(n, i)| (n.as_str(), *i)).collect();
+    let dirs = Dirs::open(dir, &files)?;
+    let stats = par_map(&files, |&(name, in_new)| dirs.stat(name, in_new));
+    drop(files);
+    for ((name, in_new), st) in to_stat.into_iter().zip(stats) {
         let Some(st) = st.filter(|st| st.is_file) else {
             continue;
         };
-        let (s, w) = filename::sizes(name);
+        let (s, w) = filename::sizes(&name);
         let phys = s.unwrap_or(st.size);
         let virt = match w {
             Some(w) => w,
             None => {
                 let sub = if in_new { "new" } else { "cur" };
-                match filename::virtual_size_of(&dir.join(sub).join(name)) {
+                match filename::virtual_size_of(&dir.join(sub).join(&name)) {
                     Ok(v) => v,
                     Err(_) => continue,
                 }
@@ -1855,7 +1861,7 @@ fn make_entries(dir: &Path, found: &[(&str, bool)]) -> Result<Vec<Entry>> {
             virt,
             dl: 0,
             in_new,
-            name: name.to_owned(),
+            name,
         });
     }
     Ok(out)
