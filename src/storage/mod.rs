@@ -267,7 +267,8 @@ pub struct MessageMeta {
     pub phys_size: u64,
     /// Bytes a client is sent: every bare LF counted as CRLF (RFC822.SIZE, POP3 LIST).
     pub virt_size: u64,
-    /// INTERNALDATE as Unix seconds.
+    /// INTERNALDATE as Unix seconds, or [`MessageMeta::DATE_UNKNOWN`] until
+    /// [`View::resolve_dates`] read it.
     pub internal_date: i64,
 }
 
