@@ -256,6 +256,11 @@ async fn first_look_at_a_big_maildir_writes_one_index_that_survives_a_lost_log_h
     // dates (mtimes) in reverse name order, some names without sizes.
     let n = 2600u32;
     let body = "Subject: x\n\nhello\n";
+    // (order time, name, mtime) of each file: files with both sizes in
+    // their names are not stat-ed at the first look and are ordered by the
+    // delivery time their names start with; the others by mtime.
+    let mut order: Vec<(i64, String, i64)> = Vec::new();
+    let mut sized = 0usize;
     for i in 0..n {
         let (dir, name) = if i % 7 == 0 {
             ("new", format!("{}.M{i}P1.tool", 1_600_000_000 + i))
@@ -268,6 +273,13 @@ async fn first_look_at_a_big_maildir_writes_one_index_that_survives_a_lost_log_h
                 format!("{}.M{i}P1.tool,S={s},W={w}:2,", 1_600_000_000 + i),
             )
         };
+        let mtime = 2_000_000_000 - i64::from(i);
+        if name.contains(",W=") {
+            sized += 1;
+            order.push((1_600_000_000 + i64::from(i), name.clone(), mtime));
+        } else {
+            order.push((mtime, name.clone(), mtime));
+        }
         let path = root.join(dir).join(name);
         assert!(std::fs::write(&path, body).is_ok());
         let date = std::time::UNIX_EPOCH + Duration::from_secs(u64::from(2_000_000_000 - i));
@@ -277,14 +289,22 @@ async fn first_look_at_a_big_maildir_writes_one_index_that_survives_a_lost_log_h
     let (uidvalidity, first) = {
         let st = storage(tmp.path());
         let u = login(&st, "ivy").await;
-        let v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+        let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
         assert_eq!(v.len(), n);
         assert_eq!(v.recent_count(), n, "nobody had seen them");
+        let unknown = v.messages().iter().filter(|m| !m.date_known()).count();
+        assert_eq!(
+            unknown, sized,
+            "only files without sizes in the name were stat-ed"
+        );
+        let uids: Vec<u32> = v.messages().iter().map(|m| m.uid).collect();
+        ok(v.resolve_dates(&uids).await);
         let metas: Vec<_> = v.messages().iter().copied().collect();
-        // UIDs follow the dates; each date is the file's mtime.
+        // UIDs follow the order times; each date is the file's mtime.
+        order.sort();
         for (k, m) in metas.iter().enumerate() {
             assert_eq!(m.uid, k as u32 + 1);
-            assert_eq!(m.internal_date, 2_000_000_000 - i64::from(n - 1) + k as i64);
+            assert_eq!(Some(m.internal_date), order.get(k).map(|o| o.2));
             assert_eq!(m.phys_size, body.len() as u64);
             assert_eq!(m.virt_size, body.len() as u64 + 3);
         }
@@ -297,9 +317,11 @@ async fn first_look_at_a_big_maildir_writes_one_index_that_survives_a_lost_log_h
     assert!(std::fs::write(&log, b"").is_ok());
     let st = storage(tmp.path());
     let u = login(&st, "ivy").await;
-    let v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
     assert_eq!(v.uidvalidity(), uidvalidity);
     assert_eq!(v.recent_count(), 0, "the first SELECT's claim was kept");
+    let uids: Vec<u32> = v.messages().iter().map(|m| m.uid).collect();
+    ok(v.resolve_dates(&uids).await);
     let again: Vec<_> = v.messages().iter().copied().collect();
     assert_eq!(again, first);
     assert_eq!(append(&*u, "INBOX", "after").await, n + 1);

@@ -268,7 +268,8 @@ pub struct MessageMeta {
     pub phys_size: u64,
     /// Bytes a client is sent: every bare LF counted as CRLF (RFC822.SIZE, POP3 LIST).
     pub virt_size: u64,
-    /// INTERNALDATE as Unix seconds.
+    /// INTERNALDATE as Unix seconds, or [`MessageMeta::DATE_UNKNOWN`] until
+    /// [`View::resolve_dates`] read it.
     pub internal_date: i64,
 }
 
@@ -740,6 +741,9 @@ pub trait MailboxHandle: Send + Sync {
     /// `visit` (`None` when it was expunged), so reading many messages costs one thread hop,
     /// not one per file operation. At most one of these files is open at a time.
     async fn visit_messages(&self, uids: Vec<u32>, visit: MessageVisitor) -> Result<()>;
+    /// INTERNALDATEs of `uids` whose date the picture left unknown
+    /// ([`MessageMeta::DATE_UNKNOWN`]); a message that is gone is left out.
+    async fn resolve_dates(&self, uids: Vec<u32>) -> Result<Vec<(u32, i64)>>;
     /// Cached blobs of `field` for `uids`, `None` where absent.
     async fn cache_get(&self, uids: Vec<u32>, field: CacheField) -> Result<Vec<Option<Bytes>>>;
     /// Cached blobs of `field` for a prefix of `uids` (at least one UID) whose blobs add up to

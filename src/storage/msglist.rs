@@ -10,6 +10,20 @@ use std::sync::Arc;
 use super::MessageMeta;
 use crate::limits::MESSAGE_LIST_CHUNK;
 
+impl MessageMeta {
+    /// `internal_date` of a message whose INTERNALDATE (its file's mtime)
+    /// has not been read yet: the first look at a Maildir takes sizes from
+    /// the file names and does not stat 100,000 files. Storage resolves it
+    /// on demand ([`super::View::resolve_dates`]) before anything shows or
+    /// compares it.
+    pub const DATE_UNKNOWN: i64 = i64::MIN;
+
+    /// True when `internal_date` holds a real date.
+    pub fn date_known(&self) -> bool {
+        self.internal_date != Self::DATE_UNKNOWN
+    }
+}
+
 /// Messages in ascending UID order, chunked and copy-on-write.
 #[derive(Debug, Clone, Default)]
 pub struct MessageList {

@@ -349,6 +349,31 @@ impl View {
         Ok(std::mem::take(&mut *out.lock()))
     }
 
+    /// Makes the INTERNALDATE of `uids` known in this picture (one storage
+    /// call for those left unknown by a first look at the files). Call it
+    /// before showing or comparing dates; a message whose date is still
+    /// unknown afterwards is gone (treat it as expunged).
+    pub async fn resolve_dates(&mut self, uids: &[u32]) -> Result<()> {
+        let unknown: Vec<u32> = uids
+            .iter()
+            .copied()
+            .filter(|u| self.list.find(*u).is_some_and(|m| !m.date_known()))
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        for (uid, date) in self.handle.resolve_dates(unknown).await? {
+            if let Some(i) = self.list.position(uid) {
+                self.list.update(i, |m| {
+                    if !m.date_known() {
+                        m.internal_date = date;
+                    }
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Cached blobs for `uids`.
     pub async fn cache_get(&self, uids: &[u32], field: CacheField) -> Result<Vec<Option<Bytes>>> {
         self.handle.cache_get(uids.to_vec(), field).await

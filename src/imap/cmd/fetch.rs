@@ -2,7 +2,7 @@
 //! [`crate::imap::fetch`], which writes the responses.
 
 use super::Reply;
-use crate::imap::fetch::{self, Abort, FetchPlan};
+use crate::imap::fetch::{self, Abort, FetchPlan, Item};
 use crate::imap::proto::sequence::SequenceSet;
 use crate::imap::proto::types::FetchAttr;
 use crate::imap::response::ImapError;
@@ -19,10 +19,20 @@ pub async fn fetch(
 ) -> Result<Reply, ImapError> {
     let max_parse = s.shared.config().limits.max_message_size;
     let (sel, conn) = s.selected_and_conn()?;
-    let uids = sel.uids(set, uid)?;
+    let mut uids = sel.uids(set, uid)?;
     let plan = FetchPlan::new(attrs, uid, changed_since)?;
+    let mut gone = false;
+    if plan.items.iter().any(|i| matches!(i, Item::InternalDate)) {
+        // Dates not read at the first look at the files are read now; a
+        // message whose file vanished meanwhile is answered as expunged.
+        sel.view.resolve_dates(&uids).await?;
+        let list = sel.view.messages();
+        let before = uids.len();
+        uids.retain(|u| list.find(*u).is_none_or(|m| m.date_known()));
+        gone = uids.len() != before;
+    }
     match fetch::run(sel, conn, &uids, &plan, max_parse).await {
-        Ok(done) if done.expunged => Err(StorageError::Expunged.into()),
+        Ok(done) if done.expunged || gone => Err(StorageError::Expunged.into()),
         Ok(done) if done.too_large => Err(ImapError::Cannot(
             "Some messages are too large to parse for the requested items",
         )),

@@ -60,9 +60,10 @@ fn eval(n: &Node, m: &Msg<'_>) -> Option<bool> {
         Node::Recent(want) => Some(m.recent == *want),
         Node::Seq(set) => Some(set.contains(m.seq)),
         Node::Uid(set) => Some(set.contains(m.meta.uid)),
-        Node::Internal(cmp, day) => {
-            Some(cmp.test(m.meta.internal_date.div_euclid(SECS_PER_DAY), *day))
-        }
+        // A date still unknown after resolving: the message is gone.
+        Node::Internal(cmp, day) => Some(
+            m.meta.date_known() && cmp.test(m.meta.internal_date.div_euclid(SECS_PER_DAY), *day),
+        ),
         Node::Larger(n) => Some(m.meta.virt_size > *n),
         Node::Smaller(n) => Some(m.meta.virt_size < *n),
         Node::ModSeq(n) => Some(m.meta.modseq >= *n),

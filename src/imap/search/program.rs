@@ -114,6 +114,21 @@ pub fn charset_supported(charset: Option<&[u8]>) -> bool {
 }
 
 impl Program {
+    /// True when some key compares INTERNALDATE (BEFORE, ON, SINCE): the
+    /// view's dates must be resolved first ([`crate::storage::View::resolve_dates`]).
+    pub fn uses_internal_date(&self) -> bool {
+        fn walk(n: &Node) -> bool {
+            match n {
+                Node::Internal(..) => true,
+                Node::And(list) => list.iter().any(walk),
+                Node::Or(a, b) => walk(a) || walk(b),
+                Node::Not(a) => walk(a),
+                _ => false,
+            }
+        }
+        walk(&self.root)
+    }
+
     /// Compiles `key` for the selected mailbox `sel` with the command's CHARSET.
     ///
     /// Strings are taken as UTF-8 for both accepted charsets: US-ASCII is a subset, and clients

@@ -56,6 +56,16 @@ pub(crate) fn sizes(name: &str) -> (Option<u64>, Option<u64>) {
     (s, w)
 }
 
+/// The delivery time a Maildir unique name starts with (`<secs>.<rest>`),
+/// which orders files whose mtime was not read, as Dovecot orders them.
+pub(crate) fn delivery_time(name: &str) -> Option<i64> {
+    let (secs, _) = name.split_once('.')?;
+    if secs.is_empty() || secs.len() > 18 || !secs.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    secs.parse().ok()
+}
+
 /// Flags of a name; keyword letters beyond `keyword_count` are ignored.
 pub(crate) fn flags_of(name: &str, keyword_count: usize) -> Flags {
     let mut flags = Flags::default();
@@ -233,6 +243,17 @@ mod tests {
         // 'z' names no known keyword: it survives a flag change.
         assert_eq!(with_flags("x:2,Sz", Flags::default(), 2), "x:2,z");
         assert_eq!(sizes("x"), (None, None));
+    }
+
+    #[test]
+    fn delivery_times() {
+        assert_eq!(
+            delivery_time("1700000000.M1P2.host,S=3,W=4:2,S"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(delivery_time("x1700.M1P2.host"), None);
+        assert_eq!(delivery_time(".M1P2.host"), None);
+        assert_eq!(delivery_time("1700"), None);
     }
 
     #[test]

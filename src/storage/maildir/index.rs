@@ -10,7 +10,7 @@
 
 use std::fmt::Write as _;
 
-use crate::storage::{Result, StorageError};
+use crate::storage::{MessageMeta, Result, StorageError};
 
 /// Name of the base file.
 pub(crate) const BASE_FILE: &str = "mailcove-index";
@@ -21,6 +21,8 @@ pub(crate) const LOCK_FILE: &str = "mailcove-index.lock";
 
 const BASE_MAGIC: &str = "mailcove-index 1";
 const LOG_MAGIC: &str = "mailcove-log 1";
+/// The date field of a message whose mtime was not read yet.
+const UNKNOWN_DATE: char = '?';
 
 /// Mailbox-wide values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -130,7 +132,7 @@ fn entry_line(out: &mut String, e: EntryRef<'_>) {
     out.push(' ');
     push_u64(out, e.modseq);
     out.push(' ');
-    push_i64(out, e.date);
+    push_date(out, e.date);
     out.push(' ');
     push_u64(out, e.phys);
     out.push(' ');
@@ -142,6 +144,24 @@ fn entry_line(out: &mut String, e: EntryRef<'_>) {
     out.push(' ');
     out.push_str(e.name);
     out.push('\n');
+}
+
+/// A date, or `?` for one not read yet ([`MessageMeta::DATE_UNKNOWN`]).
+/// Indexes written before dates could be unknown hold numbers only, and
+/// read the same; an older mailcove reads `?` as damage and rebuilds.
+fn push_date(out: &mut String, date: i64) {
+    if date == MessageMeta::DATE_UNKNOWN {
+        out.push(UNKNOWN_DATE);
+    } else {
+        push_i64(out, date);
+    }
+}
+
+fn parse_date(s: &str) -> Option<i64> {
+    if s.len() == 1 && s.starts_with(UNKNOWN_DATE) {
+        return Some(MessageMeta::DATE_UNKNOWN);
+    }
+    s.parse().ok().filter(|d| *d != MessageMeta::DATE_UNKNOWN)
 }
 
 fn push_u64(out: &mut String, mut v: u64) {
@@ -197,7 +217,7 @@ fn parse_entry_ref(line: &str) -> Option<EntryRef<'_>> {
     let mut it = line.splitn(8, ' ');
     let uid = it.next()?.parse().ok()?;
     let modseq = it.next()?.parse().ok()?;
-    let date = it.next()?.parse().ok()?;
+    let date = parse_date(it.next()?)?;
     let phys = it.next()?.parse().ok()?;
     let virt = it.next()?.parse().ok()?;
     let dl = it.next()?.parse().ok()?;
@@ -455,6 +475,24 @@ mod tests {
         }
         assert!(parse_base(&bad).is_err());
         assert!(parse_base(&data[..data.len() - 3]).is_err());
+    }
+
+    #[test]
+    fn unknown_dates_round_trip_and_old_lines_still_parse() {
+        let h = Header::default();
+        let mut e = entry(1);
+        e.date = MessageMeta::DATE_UNKNOWN;
+        let data = format_base(&h, 2, [e.clone(), entry(2)].iter().map(Entry::as_ref));
+        assert!(String::from_utf8_lossy(&data).contains(" 3 ? 10 12 "));
+        let parsed = parse_base(&data);
+        assert!(matches!(&parsed, Ok((_, v)) if v[0] == e && v[1] == entry(2)));
+        let mut s = String::new();
+        format_record(&mut s, &Record::Append(e.clone()));
+        assert_eq!(parse_log(s.as_bytes()).0, vec![Record::Append(e)]);
+        // A line as the code before unknown dates wrote it.
+        let old = parse_entry_ref("5 3 1700000000 10 12 0 c 5.M1P1.h,S=10:2,S");
+        assert_eq!(old.map(|e| e.date), Some(1_700_000_000));
+        assert!(parse_entry_ref("5 3 ?? 10 12 0 c x").is_none());
     }
 
     #[test]

@@ -38,7 +38,7 @@ use super::cache::Cache;
 use super::dovecot::{self, KEYWORDS_FILE, UIDLIST_FILE};
 use super::filename;
 use super::fsutil::{
-    Dir, LockMode, flock, fsync_dir, funlock, mtime_ns, now_ns, now_secs, open_lock_file,
+    Dir, FileStat, LockMode, flock, fsync_dir, funlock, mtime_ns, now_ns, now_secs, open_lock_file,
     read_small, replace_file, write_atomic,
 };
 use super::index::{self, BASE_FILE, Entry, Header, LOCK_FILE, LOG_FILE, Record};
@@ -359,9 +359,14 @@ impl MailboxState {
             Err(_) => {
                 // Different file system or links refused: copy the bytes.
                 let res = (|| -> io::Result<()> {
+                    let date = if src.meta.date_known() {
+                        src.meta.internal_date
+                    } else {
+                        std::fs::metadata(&src.path)?.mtime()
+                    };
                     std::fs::copy(&src.path, &path)?;
                     let f = OpenOptions::new().write(true).open(&path)?;
-                    set_mtime(&f, src.meta.internal_date)?;
+                    set_mtime(&f, date)?;
                     if self.fsync {
                         f.sync_all()?;
                     }
@@ -422,6 +427,15 @@ impl MailboxState {
                     system: *system,
                     keywords: kws,
                 };
+                // A linked copy whose source date was never read: the link
+                // is the same inode, with the same mtime.
+                let date = if *date == MessageMeta::DATE_UNKNOWN {
+                    std::fs::metadata(tmp)
+                        .map_err(|e| StorageError::io("stat message", e))?
+                        .mtime()
+                } else {
+                    *date
+                };
                 let name = filename::with_flags(base, flags, inner.keywords.len());
                 std::fs::rename(tmp, cur.join(&name))
                     .map_err(|e| StorageError::io("rename into cur", e))?;
@@ -438,7 +452,7 @@ impl MailboxState {
                 let e = Entry {
                     uid,
                     modseq: inner.hdr.highest_modseq,
-                    date: *date,
+                    date,
                     phys,
                     virt,
                     dl: 0,
@@ -622,6 +636,24 @@ impl MailboxState {
                     keywords,
                 });
             }
+            // The copy keeps the source's INTERNALDATE: read the ones not
+            // known yet (a source whose file is gone keeps an unknown date
+            // and is not found by the link that follows).
+            let dates = par_map(&out, |s| {
+                if s.meta.date_known() {
+                    None
+                } else {
+                    std::fs::metadata(&s.path).ok().map(|m| m.mtime())
+                }
+            });
+            let mut learned = Vec::new();
+            for (s, d) in out.iter_mut().zip(dates) {
+                if let Some(d) = d {
+                    s.meta.internal_date = d;
+                    learned.push((s.uid, d));
+                }
+            }
+            inner.set_dates(&learned);
             Ok((out, Vec::new()))
         })
     }
@@ -641,6 +673,92 @@ impl MailboxState {
         let i = inner.list.position(uid)?;
         let (m, f) = (inner.list.get(i)?, inner.files.get(i)?);
         Some((inner.file_path(&self.dir, f), m.phys_size, m.virt_size))
+    }
+
+    /// INTERNALDATEs of `uids` (those still in the mailbox), reading the
+    /// files' mtimes for the ones not known yet (see [`make_entries`]).
+    ///
+    /// The files are stat-ed without holding the mailbox, by bare name from
+    /// the open directories. A file that is not where we thought (renamed or
+    /// expunged by someone else) is looked for once more after a rescan,
+    /// which records the expunge of one that is gone: its date stays
+    /// unknown and it is treated as expunged. Dates read are kept in memory
+    /// (never changed once known) and go to disk with the next index write;
+    /// until then another process reads the same mtimes.
+    pub(crate) fn resolve_dates(&self, uids: &[u32]) -> Result<Vec<(u32, i64)>> {
+        let (uidvalidity, mut out, todo) = {
+            let inner = self.inner.lock();
+            let mut out = Vec::new();
+            let mut todo: Vec<(u32, Box<str>, bool)> = Vec::new();
+            for &uid in uids {
+                let Some(i) = inner.list.position(uid) else {
+                    continue;
+                };
+                let (Some(m), Some(f)) = (inner.list.get(i), inner.files.get(i)) else {
+                    continue;
+                };
+                if m.date_known() {
+                    out.push((uid, m.internal_date));
+                } else {
+                    todo.push((uid, f.name.clone(), f.in_new));
+                }
+            }
+            (inner.hdr.uidvalidity, out, todo)
+        };
+        if todo.is_empty() {
+            return Ok(out);
+        }
+        let files: Vec<(&str, bool)> = todo.iter().map(|(_, n, i)| (&**n, *i)).collect();
+        let dates = stat_dates(&self.dir, &files)?;
+        let mut learned = Vec::with_capacity(todo.len());
+        let mut missing = Vec::new();
+        for ((uid, ..), d) in todo.iter().zip(dates) {
+            match d {
+                Some(d) => learned.push((*uid, d)),
+                None => missing.push(*uid),
+            }
+        }
+        {
+            let mut inner = self.inner.lock();
+            if inner.hdr.uidvalidity == uidvalidity {
+                inner.set_dates(&learned);
+            }
+        }
+        out.append(&mut learned);
+        if !missing.is_empty() {
+            // Renamed or expunged by someone else: learn the names, once.
+            let mut again = self.locked(|inner, ctx| {
+                let found = inner.scan(ctx, true)?;
+                inner.apply_all(found.clone());
+                let mut known = Vec::new();
+                let mut todo: Vec<(u32, Box<str>, bool)> = Vec::new();
+                for uid in missing {
+                    let Some(i) = inner.list.position(uid) else {
+                        continue;
+                    };
+                    let (Some(m), Some(f)) = (inner.list.get(i), inner.files.get(i)) else {
+                        continue;
+                    };
+                    if m.date_known() {
+                        known.push((uid, m.internal_date));
+                    } else {
+                        todo.push((uid, f.name.clone(), f.in_new));
+                    }
+                }
+                let files: Vec<(&str, bool)> = todo.iter().map(|(_, n, i)| (&**n, *i)).collect();
+                let dates = stat_dates(ctx.dir, &files)?;
+                let learned: Vec<(u32, i64)> = todo
+                    .iter()
+                    .zip(dates)
+                    .filter_map(|((uid, ..), d)| Some((*uid, d?)))
+                    .collect();
+                inner.set_dates(&learned);
+                known.extend(learned);
+                Ok((known, found))
+            })?;
+            out.append(&mut again);
+        }
+        Ok(out)
     }
 
     /// Forces a full rescan (a file we expected was not there).
@@ -825,7 +943,41 @@ fn read_names(dir: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// mtimes of `files` (name, in `new/`), `None` for one that is gone or not
+/// a plain file.
+fn stat_dates(dir: &Path, files: &[(&str, bool)]) -> Result<Vec<Option<i64>>> {
+    if files.is_empty() {
+        return Ok(Vec::new());
+    }
+    let dirs = Dirs::open(dir, files)?;
+    Ok(par_map(files, |&(name, in_new)| {
+        dirs.stat(name, in_new)
+            .filter(|st| st.is_file)
+            .map(|st| st.mtime)
+    }))
+}
+
 impl Inner {
+    /// Records dates read from the files; a date already known never changes.
+    fn set_dates(&mut self, dates: &[(u32, i64)]) {
+        let mut changed = false;
+        for &(uid, date) in dates {
+            if date == MessageMeta::DATE_UNKNOWN {
+                continue;
+            }
+            if let Some(i) = self.list.position(uid)
+                && self.list.get(i).is_some_and(|m| !m.date_known())
+            {
+                self.list.update(i, |m| m.internal_date = date);
+                changed = true;
+            }
+        }
+        if changed {
+            // A new snapshot carries them to views; nothing to tell clients.
+            self.version += 1;
+        }
+    }
+
     fn file_path(&self, dir: &Path, f: &FileRec) -> PathBuf {
         dir.join(if f.in_new { "new" } else { "cur" })
             .join(&*f.name)
@@ -1150,12 +1302,13 @@ impl Inner {
         let mut fresh: Vec<Entry> = Vec::new();
         let cur_names = read_names(&ctx.dir.join("cur"))?;
         let new_names = read_names(&ctx.dir.join("new"))?;
-        let found: Vec<(&str, bool)> = cur_names
-            .iter()
-            .map(|n| (n.as_str(), false))
-            .chain(new_names.iter().map(|n| (n.as_str(), true)))
+        // The listed names become the entries' names (no second copy).
+        let found: Vec<(String, bool)> = cur_names
+            .into_iter()
+            .map(|n| (n, false))
+            .chain(new_names.into_iter().map(|n| (n, true)))
             .collect();
-        for e in make_entries(ctx.dir, &found)? {
+        for e in make_entries(ctx.dir, found)? {
             match uidlist
                 .as_ref()
                 .and_then(|l| l.uids.get(filename::base_of(&e.name)))
@@ -1179,7 +1332,7 @@ impl Inner {
             uidnext = uidnext.max(last.uid.saturating_add(1));
         }
         let first_recent = uidnext;
-        fresh.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.name.cmp(&b.name)));
+        sort_new(&mut fresh);
         for e in &mut fresh {
             e.uid = uidnext;
             uidnext = uidnext.saturating_add(1);
@@ -1535,9 +1688,12 @@ impl Inner {
             self.hdr.cur_uncertain = now.saturating_sub(cur_mtime) < DIR_MTIME_SETTLE_NS;
         }
         // What is left in the listing is new to us.
-        let found: Vec<(&str, bool)> = listing.into_values().collect();
-        let mut candidates = make_entries(ctx.dir, &found)?;
-        candidates.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.name.cmp(&b.name)));
+        let found: Vec<(String, bool)> = listing
+            .into_values()
+            .map(|(n, in_new)| (n.to_owned(), in_new))
+            .collect();
+        let mut candidates = make_entries(ctx.dir, found)?;
+        sort_new(&mut candidates);
         for mut e in candidates {
             e.uid = self.hdr.uidnext;
             self.hdr.uidnext = self.hdr.uidnext.saturating_add(1);
@@ -1673,41 +1829,60 @@ fn meta_of(e: &Entry, keyword_count: usize) -> MessageMeta {
 /// Index entries (UID 0: not assigned yet) for files found on disk, in the
 /// order given; files that vanished or are not plain files are left out.
 ///
-/// Each file's mtime is its INTERNALDATE, so every file is stat-ed: by bare
-/// name relative to an open `cur/` or `new/` (no path walk per file), and
-/// by a few threads at once when there are many (the first SELECT of a big
-/// Maildir is stat-bound).
-fn make_entries(dir: &Path, found: &[(&str, bool)]) -> Result<Vec<Entry>> {
-    // Failing to open a directory (out of descriptors) is an error, not an
-    // empty listing: the caller must not record `cur/` as known.
-    let open = |sub: &str, needed: bool| -> Result<Option<Dir>> {
-        if !needed {
-            return Ok(None);
-        }
-        match Dir::open(&dir.join(sub)) {
-            Ok(d) => Ok(Some(d)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StorageError::io("open directory", e)),
+/// A file whose name carries both sizes (`,S=` and `,W=`) and starts with
+/// its delivery time is not stat-ed: its INTERNALDATE (the mtime) is left
+/// unknown and read when a command needs it ([`MailboxState::resolve_dates`]),
+/// as Dovecot does, since stat-ing every file dominated the first SELECT of
+/// a big Maildir. Other files are stat-ed by bare name relative to an open
+/// `cur/` or `new/`, by a few threads at once when there are many.
+fn make_entries(dir: &Path, found: Vec<(String, bool)>) -> Result<Vec<Entry>> {
+    let named = |name: &str| -> Option<(u64, u64)> {
+        match filename::sizes(name) {
+            (Some(s), Some(w)) if filename::delivery_time(name).is_some() => Some((s, w)),
+            _ => None,
         }
     };
-    let cur = open("cur", found.iter().any(|f| !f.1))?;
-    let new = open("new", found.iter().any(|f| f.1))?;
-    let one = |&(name, in_new): &(&str, bool)| -> Option<Entry> {
-        let d = if in_new { new.as_ref() } else { cur.as_ref() }?;
-        let st = d.stat(name)?;
-        if !st.is_file {
-            return None;
+    let mut out = Vec::with_capacity(found.len());
+    let mut to_stat: Vec<(String, bool)> = Vec::new();
+    for (name, in_new) in found {
+        match named(&name) {
+            Some((phys, virt)) => out.push(Entry {
+                uid: 0,
+                modseq: 0,
+                date: MessageMeta::DATE_UNKNOWN,
+                phys,
+                virt,
+                dl: 0,
+                in_new,
+                name,
+            }),
+            None => to_stat.push((name, in_new)),
         }
-        let (s, w) = filename::sizes(name);
+    }
+    if to_stat.is_empty() {
+        return Ok(out);
+    }
+    let files: Vec<(&str, bool)> = to_stat.iter().map(|(n, i)| (n.as_str(), *i)).collect();
+    let dirs = Dirs::open(dir, &files)?;
+    let stats = par_map(&files, |&(name, in_new)| dirs.stat(name, in_new));
+    drop(files);
+    for ((name, in_new), st) in to_stat.into_iter().zip(stats) {
+        let Some(st) = st.filter(|st| st.is_file) else {
+            continue;
+        };
+        let (s, w) = filename::sizes(&name);
         let phys = s.unwrap_or(st.size);
         let virt = match w {
             Some(w) => w,
             None => {
                 let sub = if in_new { "new" } else { "cur" };
-                filename::virtual_size_of(&dir.join(sub).join(name)).ok()?
+                match filename::virtual_size_of(&dir.join(sub).join(&name)) {
+                    Ok(v) => v,
+                    Err(_) => continue,
+                }
             }
         };
-        Some(Entry {
+        out.push(Entry {
             uid: 0,
             modseq: 0,
             date: st.mtime,
@@ -1715,38 +1890,109 @@ fn make_entries(dir: &Path, found: &[(&str, bool)]) -> Result<Vec<Entry>> {
             virt,
             dl: 0,
             in_new,
-            name: name.to_owned(),
-        })
-    };
-    let threads = stat_threads(found.len());
-    if threads <= 1 {
-        return Ok(found.iter().filter_map(one).collect());
+            name,
+        });
     }
-    let chunk = found.len().div_ceil(threads);
-    let one = &one;
-    Ok(std::thread::scope(|s| {
+    Ok(out)
+}
+
+/// Orders files new to us for their UIDs: by [`order_time`], then by name
+/// (each key computed once, not per comparison).
+/// Small (key, position) pairs are sorted, so the entries move only once.
+fn sort_new(entries: &mut Vec<Entry>) {
+    let mut order: Vec<(i64, usize)> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (order_time(e), i))
+        .collect();
+    let name = |i: usize| entries.get(i).map(|e| e.name.as_str());
+    order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| name(a.1).cmp(&name(b.1))));
+    let mut slots: Vec<Option<Entry>> = std::mem::take(entries).into_iter().map(Some).collect();
+    *entries = order
+        .iter()
+        .filter_map(|&(_, i)| slots.get_mut(i).and_then(Option::take))
+        .collect();
+}
+
+/// The time new files are ordered by (then by name): the mtime when it was
+/// read, else the delivery time the name starts with.
+fn order_time(e: &Entry) -> i64 {
+    if e.date == MessageMeta::DATE_UNKNOWN {
+        filename::delivery_time(&e.name).unwrap_or(i64::MAX)
+    } else {
+        e.date
+    }
+}
+
+/// `cur/` and `new/` opened for stat-ing entries by bare name.
+struct Dirs {
+    cur: Option<Dir>,
+    new: Option<Dir>,
+}
+
+impl Dirs {
+    /// Opens the directories `files` live in. Failing to open one (out of
+    /// descriptors) is an error, not an empty listing: the caller must not
+    /// record `cur/` as known.
+    fn open(dir: &Path, files: &[(&str, bool)]) -> Result<Dirs> {
+        let open = |sub: &str, needed: bool| -> Result<Option<Dir>> {
+            if !needed {
+                return Ok(None);
+            }
+            match Dir::open(&dir.join(sub)) {
+                Ok(d) => Ok(Some(d)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(StorageError::io("open directory", e)),
+            }
+        };
+        Ok(Dirs {
+            cur: open("cur", files.iter().any(|f| !f.1))?,
+            new: open("new", files.iter().any(|f| f.1))?,
+        })
+    }
+
+    fn stat(&self, name: &str, in_new: bool) -> Option<FileStat> {
+        if in_new {
+            self.new.as_ref()
+        } else {
+            self.cur.as_ref()
+        }?
+        .stat(name)
+    }
+}
+
+/// `f` over `items`, in order, by a few threads when there are many (each
+/// call is one `fstatat`, and 100,000 of them are the cost that matters).
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = stat_threads(items.len());
+    if threads <= 1 {
+        return items.iter().map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|s| {
         // A chunk whose thread cannot be started (thread limit reached) is
-        // done here instead: the listing must stay complete.
-        let parts: Vec<_> = found
+        // done here instead: the result must stay complete.
+        let parts: Vec<_> = items
             .chunks(chunk)
             .map(|c| {
                 std::thread::Builder::new()
-                    .spawn_scoped(s, move || c.iter().filter_map(one).collect::<Vec<_>>())
+                    .spawn_scoped(s, move || c.iter().map(f).collect::<Vec<_>>())
                     .map_err(|_| c)
             })
             .collect();
-        let mut out = Vec::with_capacity(found.len());
+        let mut out = Vec::with_capacity(items.len());
         for p in parts {
             match p {
                 Ok(h) => match h.join() {
                     Ok(mut v) => out.append(&mut v),
                     Err(panic) => std::panic::resume_unwind(panic),
                 },
-                Err(c) => out.extend(c.iter().filter_map(one)),
+                Err(c) => out.extend(c.iter().map(f)),
             }
         }
         out
-    }))
+    })
 }
 
 /// Threads to stat `n` files with.

@@ -1292,6 +1292,10 @@ impl MailboxHandle for MaildirMailbox {
         .await
     }
 
+    async fn resolve_dates(&self, uids: Vec<u32>) -> Result<Vec<(u32, i64)>> {
+        self.run(move |s, _| s.resolve_dates(&uids)).await
+    }
+
     async fn cache_get(&self, uids: Vec<u32>, field: CacheField) -> Result<Vec<Option<Bytes>>> {
         self.run(move |s, _| s.cache_get(&uids, field.0, usize::MAX))
             .await
