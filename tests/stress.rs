@@ -31,6 +31,8 @@ use std::time::{Duration, Instant};
 use common::*;
 
 const USERS: usize = 4;
+/// Sequence ranges one learning FETCH names (keeps the command line short).
+const LEARN_RANGES: usize = 100;
 
 /// Above this many messages, IMAP sessions expunge where they would append.
 const MAILBOX_SOFT_LIMIT: usize = 2000;
@@ -386,7 +388,22 @@ impl Imap {
 
     /// Learns the UIDs (and tokens) of the messages not learned yet: those announced by EXISTS,
     /// and any whose FETCH failed because another session had just expunged it.
+    /// Learns the UIDs of every sequence number this session does not know yet, at most
+    /// [`LEARN_RANGES`] ranges per FETCH.
     fn learn(&mut self) {
+        // Each pass learns its ranges (or sees them expunged), so the passes needed are known
+        // up front; the bound only keeps a server that answers nothing from looping forever.
+        let unknown = self.seq.iter().filter(|u| **u == 0).count();
+        for _ in 0..unknown.div_ceil(LEARN_RANGES).max(1) {
+            if !self.learn_some() {
+                return;
+            }
+        }
+    }
+
+    /// One FETCH for up to [`LEARN_RANGES`] ranges of unknown sequence numbers; false when
+    /// nothing was unknown.
+    fn learn_some(&mut self) -> bool {
         let mut ranges: Vec<(usize, usize)> = Vec::new();
         for (i, _) in self.seq.iter().enumerate().filter(|(_, u)| **u == 0) {
             match ranges.last_mut() {
@@ -395,11 +412,11 @@ impl Imap {
             }
         }
         if ranges.is_empty() {
-            return;
+            return false;
         }
         let set: Vec<String> = ranges
             .iter()
-            .take(100)
+            .take(LEARN_RANGES)
             .map(|&(a, b)| {
                 if a == b {
                     a.to_string()
@@ -418,6 +435,7 @@ impl Imap {
             t.contains(" OK ") || t.contains(" NO [EXPUNGEISSUED]"),
             "{t}"
         );
+        true
     }
 
     fn select(&mut self, mailbox: &str) {
