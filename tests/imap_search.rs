@@ -718,3 +718,66 @@ fn many_messages_in_mixed_encodings_over_several_batches() {
         &searches(&[("CHARSET UTF-8 FROM \"xiména l\"", &seqs(N, |i| i % 10 == 5))]),
     );
 }
+
+/// UIDs that have an entry of cache field `field` in the INBOX cache file of `demo`.
+fn cached_uids(s: &Server, field: u8) -> std::collections::BTreeSet<u32> {
+    // No file yet: nothing cached.
+    let data = std::fs::read(s.maildir("demo").join("mailcove-cache")).unwrap_or_default();
+    let mut uids = std::collections::BTreeSet::new();
+    // A 16-byte header, then records: uid u32, field u8, length u32, crc u32 (little-endian), data.
+    let mut at = 16;
+    while let Some(rec) = data.get(at..at + 13) {
+        let uid = u32::from_le_bytes(rec[0..4].try_into().unwrap());
+        let len = u32::from_le_bytes(rec[5..9].try_into().unwrap()) as usize;
+        if rec[4] == field {
+            uids.insert(uid);
+        }
+        at += 13 + len;
+    }
+    uids
+}
+
+/// The first FETCH that parses messages also stores SEARCH's header entries (one read of each
+/// message serves both, as Dovecot's one cache does), and header searches answered from them
+/// give what the files give.
+#[test]
+fn a_parsing_fetch_fills_the_search_header_cache() {
+    const N: usize = 300;
+    const SEARCH_HEADER_FIELD: u8 = 16;
+    let s = Server::start();
+    let mut c = login(&s);
+    let mut batch = Vec::new();
+    for i in 0..N {
+        let msg = many_message(i);
+        batch.extend_from_slice(
+            format!("a{i} APPEND INBOX {{{}+}}\r\n{msg}\r\n", msg.len()).as_bytes(),
+        );
+    }
+    c.send_raw(&batch);
+    ok(&c.until(&format!("a{} ", N - 1)));
+    ok(&c.cmd("s", "SELECT INBOX"));
+    assert!(cached_uids(&s, SEARCH_HEADER_FIELD).is_empty());
+    ok(&c.cmd("f", "FETCH 1:* ENVELOPE"));
+    let all: std::collections::BTreeSet<u32> = (1..=N as u32).collect();
+    assert_eq!(cached_uids(&s, SEARCH_HEADER_FIELD), all);
+    let marked = |i: usize| i % 7 == 3;
+    let ximena = seqs(N, |i| i % 10 == 0);
+    let subject_or_from = seqs(N, |i| i % 10 == 0 || (marked(i) && i % 6 == 5));
+    let cases = [
+        ("FROM ximena", ximena.as_str()),
+        ("OR SUBJECT zanzibar FROM ximena", subject_or_from.as_str()),
+        ("HEADER Message-ID \"<299@\"", "300"),
+    ];
+    run_transcript(&mut c, &searches(&cases));
+    // The searches found every entry they needed: none was written again.
+    let len = std::fs::metadata(s.maildir("demo").join("mailcove-cache"))
+        .unwrap()
+        .len();
+    run_transcript(&mut c, &searches(&cases));
+    assert_eq!(
+        std::fs::metadata(s.maildir("demo").join("mailcove-cache"))
+            .unwrap()
+            .len(),
+        len
+    );
+}

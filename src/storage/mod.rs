@@ -609,6 +609,15 @@ impl SyncMessageFile {
     }
 }
 
+/// The header block of a whole message in memory, through the blank line, exactly as
+/// [`SyncMessageFile::header`] reads it from the file; `None` when the message has no blank line
+/// within [`crate::limits::MAX_HEADER_BYTES`] (the file read's own cut-off rules then apply).
+pub fn header_block(message: &[u8]) -> Option<&[u8]> {
+    header_end(message, 0)
+        .filter(|&end| end <= crate::limits::MAX_HEADER_BYTES)
+        .and_then(|end| message.get(..end))
+}
+
 /// End offset of the header block (after the blank line), searching from `from`.
 fn header_end(buf: &[u8], from: usize) -> Option<usize> {
     let mut i = from;

@@ -26,11 +26,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 
+use crate::imap::search::{SEARCH_HEADER_CACHE, cache_blob};
 use crate::limits::{
     FETCH_PARSE_BATCH, FETCH_PARSE_BYTES, FETCH_PARSE_WORKERS, FETCH_STRUCTURE_LOOKUP_BYTES,
 };
 use crate::mime::{MessageInfo, write_body, write_envelope};
-use crate::storage::{CacheField, MessageMeta, StorageError, SyncMessageFile, View};
+use crate::storage::{CacheField, MessageMeta, StorageError, SyncMessageFile, View, header_block};
 
 /// Version of the text entries; bump it whenever the ENVELOPE or BODY[STRUCTURE] writers change
 /// what they write, so entries of the old form are not served.
@@ -136,6 +137,9 @@ struct Fresh {
     envelope: Vec<(u32, Bytes)>,
     body: Vec<(u32, Bytes)>,
     bodystructure: Vec<(u32, Bytes)>,
+    /// SEARCH's header entries, made from the header just read: Dovecot's one cache serves
+    /// FETCH and SEARCH alike, and so should reading a message once.
+    search: Vec<(u32, Bytes)>,
 }
 
 impl Fresh {
@@ -144,15 +148,22 @@ impl Fresh {
         self.envelope.append(&mut other.envelope);
         self.body.append(&mut other.body);
         self.bodystructure.append(&mut other.bodystructure);
+        self.search.append(&mut other.search);
     }
 
     /// Bytes held by the entries.
     fn weight(&self) -> usize {
-        [&self.info, &self.envelope, &self.body, &self.bodystructure]
-            .iter()
-            .flat_map(|v| v.iter())
-            .map(|(_, b)| b.len())
-            .sum()
+        [
+            &self.info,
+            &self.envelope,
+            &self.body,
+            &self.bodystructure,
+            &self.search,
+        ]
+        .iter()
+        .flat_map(|v| v.iter())
+        .map(|(_, b)| b.len())
+        .sum()
     }
 
     fn into_fields(self) -> Vec<(CacheField, Vec<(u32, Bytes)>)> {
@@ -161,6 +172,7 @@ impl Fresh {
             (CacheField::BODYSTRUCTURE_TEXT, self.bodystructure),
             (CacheField::BODY, self.body),
             (CacheField::BODYSTRUCTURE, self.info),
+            (SEARCH_HEADER_CACHE, self.search),
         ]
         .into_iter()
         .filter(|(_, e)| !e.is_empty())
@@ -411,7 +423,14 @@ async fn parse_batch(
                 Some(m) => read_and_parse(m.file, m.phys_size, max, &mut raw),
             }
             .map(|info| {
-                let (parsed, weight) = made(info, uid, virt_size, wanted);
+                let (mut parsed, mut weight) = made(info, uid, virt_size, wanted);
+                // Only beside a consistent structure entry, for the same reason as in `made`.
+                if !parsed.1.info.is_empty()
+                    && let Some(blob) = header_block(&raw).and_then(cache_blob)
+                {
+                    weight += blob.len();
+                    parsed.1.search.push((uid, blob));
+                }
                 used.fetch_add(weight, Ordering::Relaxed);
                 parsed
             });
