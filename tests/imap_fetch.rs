@@ -789,8 +789,8 @@ fn expected(path: &Path) -> Option<Vec<u8>> {
     Some(v)
 }
 
-#[test]
-fn mime_fixtures_through_the_server() {
+/// The paths of the mime fixtures, in name order.
+fn mime_fixture_paths() -> Vec<std::path::PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mime");
     let mut emls: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -798,6 +798,12 @@ fn mime_fixtures_through_the_server() {
         .filter(|p| p.extension().is_some_and(|x| x == "eml"))
         .collect();
     emls.sort();
+    emls
+}
+
+#[test]
+fn mime_fixtures_through_the_server() {
+    let emls = mime_fixture_paths();
     let s = Server::start();
     let mut c = login(&s);
     let mut loaded = Vec::new();
@@ -1054,14 +1060,8 @@ fn a_client_leaving_in_the_middle_of_a_body_leaves_the_server_serving() {
 
 /// The non-empty mime fixtures, in name order.
 fn mime_fixtures() -> Vec<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mime");
-    let mut emls: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-        .collect();
-    emls.sort();
-    emls.iter()
+    mime_fixture_paths()
+        .iter()
         .map(|p| std::fs::read(p).unwrap())
         .filter(|raw| !raw.is_empty())
         .collect()

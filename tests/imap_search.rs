@@ -666,6 +666,19 @@ fn b64(data: &[u8]) -> String {
     out
 }
 
+/// Appends `many_message(0..n)` to INBOX, pipelined with LITERAL+.
+fn append_many(c: &mut Client, n: usize) {
+    let mut batch = Vec::new();
+    for i in 0..n {
+        let msg = many_message(i);
+        batch.extend_from_slice(
+            format!("a{i} APPEND INBOX {{{}+}}\r\n{msg}\r\n", msg.len()).as_bytes(),
+        );
+    }
+    c.send_raw(&batch);
+    ok(&c.until(&format!("a{} ", n - 1)));
+}
+
 fn seqs(n: usize, pred: impl Fn(usize) -> bool) -> String {
     (0..n)
         .filter(|&i| pred(i))
@@ -681,15 +694,7 @@ fn many_messages_in_mixed_encodings_over_several_batches() {
     const N: usize = 600;
     let s = Server::start();
     let mut c = login(&s);
-    let mut batch = Vec::new();
-    for i in 0..N {
-        let msg = many_message(i);
-        batch.extend_from_slice(
-            format!("a{i} APPEND INBOX {{{}+}}\r\n{msg}\r\n", msg.len()).as_bytes(),
-        );
-    }
-    c.send_raw(&batch);
-    ok(&c.until(&format!("a{} ", N - 1)));
+    append_many(&mut c, N);
     ok(&c.cmd("s", "SELECT INBOX"));
     let marked = |i: usize| i % 7 == 3;
     // The binary attachment's "zanzibar" is not text: kind 4 matches only through its text part.
@@ -746,15 +751,7 @@ fn a_parsing_fetch_fills_the_search_header_cache() {
     const SEARCH_HEADER_FIELD: u8 = 16;
     let s = Server::start();
     let mut c = login(&s);
-    let mut batch = Vec::new();
-    for i in 0..N {
-        let msg = many_message(i);
-        batch.extend_from_slice(
-            format!("a{i} APPEND INBOX {{{}+}}\r\n{msg}\r\n", msg.len()).as_bytes(),
-        );
-    }
-    c.send_raw(&batch);
-    ok(&c.until(&format!("a{} ", N - 1)));
+    append_many(&mut c, N);
     ok(&c.cmd("s", "SELECT INBOX"));
     assert!(cached_uids(&s, SEARCH_HEADER_FIELD).is_empty());
     ok(&c.cmd("f", "FETCH 1:* ENVELOPE"));
