@@ -1103,50 +1103,56 @@ impl MaildirMailbox {
     fn open_from_cache(&self, uid: u32, max_head: usize) -> Option<MessageFile> {
         let (path, phys, virt) = self.state.try_locate(uid)?;
         let file = stream::open_cached(&path).ok()?;
-        let shared = file.try_clone().ok()?;
-        let want = usize::try_from(phys.saturating_add(1))
-            .unwrap_or(usize::MAX)
-            .min(max_head);
-        let head = if want == 0 {
-            Head::default()
-        } else {
-            let mut bytes = vec![0u8; want];
-            let n = stream::read_cached(&shared, 0, &mut bytes).ok()?;
-            bytes.truncate(n);
-            Head {
-                complete: n < want,
-                bytes,
-            }
-        };
-        Some(MessageFile {
-            uid,
-            phys_size: phys,
-            virt_size: virt,
-            file: tokio::fs::File::from_std(file),
-            shared: Arc::new(shared),
-            head,
-        })
+        message_file(uid, phys, virt, file, max_head, stream::read_cached).ok()
     }
 }
 
-/// Opens the file of `uid` and reads up to `max_head` of its first bytes (at most one beyond the
-/// recorded size, so a message of that size is known to be read to its end). Blocking.
+/// Opens the file of `uid` and reads up to `max_head` of its first bytes. Blocking.
 fn open_file(s: &MailboxState, uid: u32, max_head: usize) -> Result<MessageFile> {
     let f = open_std(s, uid, None)?.ok_or(StorageError::Expunged)?;
-    let dup = f
-        .file
-        .try_clone()
-        .map_err(|e| StorageError::io("open message", e))?;
-    let want = usize::try_from(f.phys_size.saturating_add(1))
+    message_file(
+        uid,
+        f.phys_size,
+        f.virt_size,
+        f.file,
+        max_head,
+        stream::read_at,
+    )
+    .map_err(|e| StorageError::io("open message", e))
+}
+
+/// The [`MessageFile`] of an opened message file: a second descriptor for positional reads, and
+/// up to `max_head` of its first bytes read with `read` (at most one beyond the recorded size,
+/// so a message of that size is known to be read to its end).
+fn message_file(
+    uid: u32,
+    phys_size: u64,
+    virt_size: u64,
+    file: std::fs::File,
+    max_head: usize,
+    read: fn(&std::fs::File, u64, &mut [u8]) -> std::io::Result<usize>,
+) -> std::io::Result<MessageFile> {
+    let shared = file.try_clone()?;
+    let want = usize::try_from(phys_size.saturating_add(1))
         .unwrap_or(usize::MAX)
         .min(max_head);
-    let head = read_head(&dup, want).map_err(|e| StorageError::io("read message", e))?;
+    let head = if want == 0 {
+        Head::default()
+    } else {
+        let mut bytes = vec![0u8; want];
+        let n = read(&shared, 0, &mut bytes)?;
+        bytes.truncate(n);
+        Head {
+            complete: n < want,
+            bytes,
+        }
+    };
     Ok(MessageFile {
         uid,
-        phys_size: f.phys_size,
-        virt_size: f.virt_size,
-        file: tokio::fs::File::from_std(f.file),
-        shared: Arc::new(dup),
+        phys_size,
+        virt_size,
+        file: tokio::fs::File::from_std(file),
+        shared: Arc::new(shared),
         head,
     })
 }
@@ -1325,19 +1331,4 @@ impl MailboxHandle for MaildirMailbox {
     async fn pop3_mark_downloaded(&self, uids: Vec<u32>) -> Result<()> {
         self.run(move |s, _| s.mark_downloaded(&uids)).await
     }
-}
-
-/// Reads up to `want` bytes from the start of `f` with positional reads (the descriptor's cursor
-/// stays at 0); `complete` when the file ended first.
-fn read_head(f: &std::fs::File, want: usize) -> std::io::Result<Head> {
-    if want == 0 {
-        return Ok(Head::default());
-    }
-    let mut bytes = vec![0u8; want];
-    let n = stream::read_at(f, 0, &mut bytes)?;
-    bytes.truncate(n);
-    Ok(Head {
-        complete: n < want,
-        bytes,
-    })
 }
