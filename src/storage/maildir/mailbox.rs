@@ -688,21 +688,7 @@ impl MailboxState {
     pub(crate) fn resolve_dates(&self, uids: &[u32]) -> Result<Vec<(u32, i64)>> {
         let (uidvalidity, mut out, todo) = {
             let inner = self.inner.lock();
-            let mut out = Vec::new();
-            let mut todo: Vec<(u32, Box<str>, bool)> = Vec::new();
-            for &uid in uids {
-                let Some(i) = inner.list.position(uid) else {
-                    continue;
-                };
-                let (Some(m), Some(f)) = (inner.list.get(i), inner.files.get(i)) else {
-                    continue;
-                };
-                if m.date_known() {
-                    out.push((uid, m.internal_date));
-                } else {
-                    todo.push((uid, f.name.clone(), f.in_new));
-                }
-            }
+            let (out, todo) = inner.dates_or_files(uids.iter().copied());
             (inner.hdr.uidvalidity, out, todo)
         };
         if todo.is_empty() {
@@ -730,21 +716,7 @@ impl MailboxState {
             let mut again = self.locked(|inner, ctx| {
                 let found = inner.scan(ctx, true)?;
                 inner.apply_all(found.clone());
-                let mut known = Vec::new();
-                let mut todo: Vec<(u32, Box<str>, bool)> = Vec::new();
-                for uid in missing {
-                    let Some(i) = inner.list.position(uid) else {
-                        continue;
-                    };
-                    let (Some(m), Some(f)) = (inner.list.get(i), inner.files.get(i)) else {
-                        continue;
-                    };
-                    if m.date_known() {
-                        known.push((uid, m.internal_date));
-                    } else {
-                        todo.push((uid, f.name.clone(), f.in_new));
-                    }
-                }
+                let (mut known, todo) = inner.dates_or_files(missing);
                 let files: Vec<(&str, bool)> = todo.iter().map(|(_, n, i)| (&**n, *i)).collect();
                 let dates = stat_dates(ctx.dir, &files)?;
                 let learned: Vec<(u32, i64)> = todo
@@ -957,7 +929,32 @@ fn stat_dates(dir: &Path, files: &[(&str, bool)]) -> Result<Vec<Option<i64>>> {
     }))
 }
 
+/// A message whose date is read from its file: UID, file name, whether in `new/`.
+type ToStat = (u32, Box<str>, bool);
+
 impl Inner {
+    /// For each of `uids` still in the mailbox: its date when known, else the file to stat.
+    fn dates_or_files(
+        &self,
+        uids: impl IntoIterator<Item = u32>,
+    ) -> (Vec<(u32, i64)>, Vec<ToStat>) {
+        let (mut known, mut todo) = (Vec::new(), Vec::new());
+        for uid in uids {
+            let Some(i) = self.list.position(uid) else {
+                continue;
+            };
+            let (Some(m), Some(f)) = (self.list.get(i), self.files.get(i)) else {
+                continue;
+            };
+            if m.date_known() {
+                known.push((uid, m.internal_date));
+            } else {
+                todo.push((uid, f.name.clone(), f.in_new));
+            }
+        }
+        (known, todo)
+    }
+
     /// Records dates read from the files; a date already known never changes.
     fn set_dates(&mut self, dates: &[(u32, i64)]) {
         let mut changed = false;
