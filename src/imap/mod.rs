@@ -10,3 +10,4 @@ pub mod response;
 pub mod search;
 pub mod selected;
 pub mod session;
+mod workers;

@@ -19,7 +19,6 @@
 //! new entry of a group goes back to the cache in one write. The cache only saves work: when it
 //! cannot be read, messages are parsed instead of failing the FETCH.
 
-use std::future::Future;
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,6 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::Bytes;
 
 use crate::imap::search::{SEARCH_HEADER_CACHE, cache_blob};
+use crate::imap::workers::join_all;
 use crate::limits::{
     FETCH_PARSE_BATCH, FETCH_PARSE_BYTES, FETCH_PARSE_WORKERS, FETCH_STRUCTURE_LOOKUP_BYTES,
 };
@@ -438,30 +438,10 @@ async fn parse_batch(
         };
         view.visit_messages(uids, f)
     });
-    let mut pending: Vec<_> = calls.map(Box::pin).collect();
     let mut out = Vec::new();
-    // Poll every call together (they run on their own blocking threads).
-    std::future::poll_fn(|cx| {
-        let mut first_err = None;
-        pending.retain_mut(|p| match p.as_mut().poll(cx) {
-            std::task::Poll::Ready(r) => {
-                match r {
-                    Ok(done) => out.extend(done),
-                    Err(e) => {
-                        first_err.get_or_insert(e);
-                    }
-                }
-                false
-            }
-            std::task::Poll::Pending => true,
-        });
-        match first_err {
-            Some(e) => std::task::Poll::Ready(Err(e)),
-            None if pending.is_empty() => std::task::Poll::Ready(Ok(())),
-            None => std::task::Poll::Pending,
-        }
-    })
-    .await?;
+    for done in join_all(calls.collect()).await {
+        out.extend(done?);
+    }
     Ok(out)
 }
 

@@ -1,15 +1,14 @@
 //! Running a compiled program over the view: three-valued evaluation in metadata, header and
 //! body stages (see the module docs of [`super`]).
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
 
 use bytes::Bytes;
 
 use super::program::{Node, Program, SearchError};
 use super::source::{Loaded, SEARCH_HEADER_CACHE, cache_blob};
 use crate::imap::selected::Selected;
+use crate::imap::workers::join_all;
 use crate::limits::{MAX_SEARCH_MESSAGE_BYTES, SEARCH_BATCH, SEARCH_WORKERS};
 use crate::storage::{MessageMeta, StorageError, SyncMessageFile};
 
@@ -228,30 +227,6 @@ async fn deep(
         tracing::warn!(error = %e, "search header cache not written");
     }
     Ok(())
-}
-
-/// Runs the futures concurrently (on this task) and returns their outputs in order.
-async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
-    let mut futs: Vec<Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, o) in futs.iter_mut().zip(out.iter_mut()) {
-            if o.is_none() {
-                match f.as_mut().poll(cx) {
-                    Poll::Ready(v) => *o = Some(v),
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter().flatten().collect()
 }
 
 /// Reads and evaluates `jobs` on one blocking worker, one message at a time.
