@@ -605,17 +605,31 @@ impl SyncMessageFile {
         }
     }
 
-    /// Reads the file from its start, at most `cap` bytes.
+    /// Reads the file from its start, at most `cap` bytes. A file of its recorded size costs
+    /// one `pread` (a short read of a regular file is its end) and no seek.
     pub fn read_capped(&mut self, cap: usize) -> Result<Vec<u8>> {
         use std::io::{Read, Seek};
-        self.file
-            .seek(std::io::SeekFrom::Start(0))
-            .map_err(|e| StorageError::io("seek message", e))?;
+        use std::os::unix::fs::FileExt;
         let want = usize::try_from(self.phys_size).map_or(cap, |p| p.min(cap));
-        // One byte more than expected, so a file that grew is read in one go up to the cap.
-        let mut buf = Vec::with_capacity(want.saturating_add(1).min(cap));
+        // One byte more than expected, so a file of the recorded size is known to end there.
+        let mut buf = vec![0u8; want.saturating_add(1).min(cap)];
+        let n = loop {
+            match self.file.read_at(&mut buf, 0) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(StorageError::io("read message", e)),
+            }
+        };
+        if n < buf.len() || buf.len() >= cap {
+            buf.truncate(n);
+            return Ok(buf);
+        }
+        // The file is larger than recorded: the rest, up to the cap.
+        self.file
+            .seek(std::io::SeekFrom::Start(n as u64))
+            .map_err(|e| StorageError::io("seek message", e))?;
         (&mut self.file)
-            .take(u64::try_from(cap).unwrap_or(u64::MAX))
+            .take(u64::try_from(cap - n).unwrap_or(u64::MAX))
             .read_to_end(&mut buf)
             .map_err(|e| StorageError::io("read message", e))?;
         Ok(buf)

@@ -112,14 +112,35 @@ impl<'a> Iterator for Entries<'a> {
     }
 }
 
-/// Unicode lower case; in place when the text is ASCII (the common case), where it is the same.
+/// Unicode lower case, exactly as [`str::to_lowercase`]: in place when the text is ASCII (the
+/// common case), where it is the same; otherwise runs of ASCII are copied and lower-cased in bulk
+/// and only the other characters go through the Unicode tables one by one.
 fn lower(mut s: String) -> String {
     if s.is_ascii() {
         s.make_ascii_lowercase();
-        s
-    } else {
-        s.to_lowercase()
+        return s;
     }
+    // The lower case of capital sigma depends on its neighbours (final sigma): `str` knows how.
+    if s.contains('\u{3a3}') {
+        return s.to_lowercase();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s.as_str();
+    while !rest.is_empty() {
+        let ascii = rest.bytes().take_while(u8::is_ascii).count();
+        let (run, tail) = rest.split_at(ascii);
+        let from = out.len();
+        out.push_str(run);
+        if let Some(pushed) = out.get_mut(from..) {
+            pushed.make_ascii_lowercase();
+        }
+        let mut chars = tail.chars();
+        if let Some(c) = chars.next() {
+            out.extend(c.to_lowercase());
+        }
+        rest = chars.as_str();
+    }
+    out
 }
 
 /// Message data for the header and body stages: a search cache entry, a header block, or the
@@ -283,6 +304,22 @@ mod tests {
         header.extend(std::iter::repeat_n(b'a', MAX_SEARCH_HEADER_CACHE_BYTES));
         header.extend_from_slice(b"\r\n\r\n");
         assert!(cache_blob(&header).is_none());
+    }
+
+    #[test]
+    fn lower_is_str_to_lowercase() {
+        for s in [
+            "",
+            "ABC def",
+            "Grüße aus KÖLN, ÀÉÎ",
+            "İSTANBUL \u{212a}elvin",
+            "ΟΔΟΣ ΣΟΦΟΣ Σ.",
+            "Ünïcödé ÜBER ALLES \u{1e9e} ＡＢＣ",
+            "ПРИВЕТ мир",
+            "日本語テキスト ABC",
+        ] {
+            assert_eq!(lower(s.to_owned()), s.to_lowercase(), "{s}");
+        }
     }
 
     #[test]
