@@ -130,15 +130,16 @@ impl MessageInfo {
                 None
             };
             let bytes = decoded.as_deref().unwrap_or(body);
-            let text = match p.content.param(b"charset").and_then(charset_decoder) {
-                Some(dec) => dec(bytes),
-                None => String::from_utf8_lossy(bytes).into_owned(),
-            };
             let is_html = p
                 .content
                 .subtype
                 .as_deref()
                 .is_some_and(|s| s.eq_ignore_ascii_case(b"html"));
+            // UTF-8 (and unlabelled) text that is valid is pushed without another copy.
+            let text = match p.content.param(b"charset").and_then(charset_decoder) {
+                Some(dec) => std::borrow::Cow::Owned(dec(bytes)),
+                None => String::from_utf8_lossy(bytes),
+            };
             if is_html {
                 push_capped(&mut out, &html_to_text(&text));
             } else {
