@@ -364,7 +364,7 @@ pub fn read_cached(file: &File, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
                 0 => break,
                 r if r > 0 => {
                     n += r as usize;
-                    if n < buf.len() && (pos + n as u64) % CACHE_PAGE != 0 {
+                    if n < buf.len() && !(pos + n as u64).is_multiple_of(CACHE_PAGE) {
                         // A read the page cache cut short stops at the first page it does not
                         // hold, so at a page boundary; one that stops inside a page stopped at
                         // the end of the file (message files never grow): no need to ask again.
