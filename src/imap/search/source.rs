@@ -179,7 +179,7 @@ impl Loaded {
 
     /// Header and body data from the (possibly capped) raw message.
     pub(crate) fn message(raw: Vec<u8>) -> Loaded {
-        let info = MessageInfo::parse(&raw);
+        let info = MessageInfo::parse_structure(&raw);
         let body = lower(info.body_text(&raw));
         Loaded::Message {
             raw,
@@ -223,8 +223,12 @@ impl Loaded {
     pub(crate) fn sent_day(&self) -> Option<Option<i64>> {
         match self {
             Loaded::Cached(c) => Some(c.sent_day),
-            Loaded::Header { raw, .. } => Some(search_fields_in(raw, &[]).1.and_then(day_number)),
-            Loaded::Message { info, .. } => Some(info.sent_date().and_then(day_number)),
+            // The date of the last Date: field, as ENVELOPE reports it.
+            Loaded::Header { .. } | Loaded::Message { .. } => Some(
+                search_fields_in(self.header_block()?, &[])
+                    .1
+                    .and_then(day_number),
+            ),
         }
     }
 
@@ -304,6 +308,26 @@ mod tests {
         header.extend(std::iter::repeat_n(b'a', MAX_SEARCH_HEADER_CACHE_BYTES));
         header.extend_from_slice(b"\r\n\r\n");
         assert!(cache_blob(&header).is_none());
+    }
+
+    #[test]
+    fn a_read_message_is_parsed_without_envelopes_and_dates_come_from_its_header() {
+        let raw = b"Date: Tue, 1 Feb 2022 10:00:00 +0000\r\nFrom: a@x\r\n\
+Date: Mon, 7 Feb 1994 21:52:25 -0800\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n\
+From: inner@x\r\nSubject: inner\r\n\r\ninner body\r\n--b--\r\n";
+        let full = MessageInfo::parse(raw);
+        let mut stripped = full.clone();
+        for p in &mut stripped.parts {
+            p.envelope = None;
+        }
+        assert!(full.parts.iter().any(|p| p.envelope.is_some()));
+        assert_eq!(MessageInfo::parse_structure(raw), stripped);
+        let l = Loaded::message(raw.to_vec());
+        let day = Date::new(1994, 2, 7).map(Date::days_since_epoch);
+        assert_eq!(l.sent_day(), Some(day));
+        assert_eq!(full.sent_date().and_then(day_number), day);
+        assert!(l.body().unwrap_or_default().contains("inner body"));
     }
 
     #[test]
