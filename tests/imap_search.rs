@@ -778,3 +778,57 @@ fn a_parsing_fetch_fills_the_search_header_cache() {
         len
     );
 }
+
+#[test]
+fn text_matches_unfolded_decoded_headers_and_mixed_case_unicode_bodies() {
+    let s = Server::start();
+    let mut c = login(&s);
+    let msg = "From: \u{dc}nal <u@example.org>\r\n\
+Subject: a very\r\n  long folded subject\r\n\
+X-Note: =?utf-8?q?Stra=C3=9Fe?= und   mehr\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+\r\n\
+Gr\u{fc}sse aus Z\u{dc}RICH und dem \u{d6}STERREICHISCHEN Alpenland\r\n\
+\u{39f}\u{394}\u{39f}\u{3a3} \u{3a3}\u{39f}\u{3a6}\u{39f}\u{3a3}\r\n";
+    append(&mut c, "", "01-Jan-2024 12:00:00 +0000", msg);
+    append(&mut c, "", "01-Jan-2024 12:00:00 +0000", M1);
+    ok(&c.cmd("s", "SELECT INBOX"));
+    run_transcript(
+        &mut c,
+        &searches(&[
+            ("TEXT \"long folded subject\"", "1"),
+            ("TEXT \"VERY long\"", ""),
+            ("TEXT \"osterreich\"", ""),
+            ("TEXT alpenland", "1"),
+            ("TEXT \"und mehr\"", ""),
+            ("TEXT \"und   mehr\"", "1"),
+        ]),
+    );
+    run_transcript(
+        &mut c,
+        "C: u1 SEARCH CHARSET UTF-8 TEXT {7+}\n\
+         C: zürich\n\
+         S: * SEARCH 1\n\
+         S: u1 OK Search completed.\n\
+         C: u2 SEARCH CHARSET UTF-8 TEXT {27+}\n\
+         C: österreichischen alpenland\n\
+         S: * SEARCH 1\n\
+         S: u2 OK Search completed.\n\
+         C: u3 SEARCH CHARSET UTF-8 TEXT {8+}\n\
+         C: ΟΔΟΣ\n\
+         S: * SEARCH 1\n\
+         S: u3 OK Search completed.\n\
+         C: u4 SEARCH CHARSET UTF-8 TEXT {5+}\n\
+         C: ünal\n\
+         S: * SEARCH 1\n\
+         S: u4 OK Search completed.\n\
+         C: u5 SEARCH CHARSET UTF-8 TEXT {15+}\n\
+         C: x-note: straße\n\
+         S: * SEARCH 1\n\
+         S: u5 OK Search completed.\n\
+         C: u6 SEARCH CHARSET UTF-8 BODY {5+}\n\
+         C: ünal\n\
+         S: * SEARCH\n\
+         S: u6 OK Search completed.",
+    );
+}

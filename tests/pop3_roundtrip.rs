@@ -233,3 +233,54 @@ fn chunk_boundaries_between_cr_and_lf_and_before_dots_are_sent_exactly() {
     assert_eq!(head, want[..lines_end]);
     assert_eq!(c.cmd("QUIT"), b"+OK Logging out.");
 }
+
+/// A message of exactly `len` (at least 30) bytes: a header, then lines of varying length, some starting with
+/// `.`, some with bare LF.
+fn sized_message(len: usize) -> Vec<u8> {
+    let mut m = format!("Subject: {len} octets\n\n").into_bytes();
+    let mut i = 0usize;
+    while m.len() < len {
+        let dots = ".".repeat(i % 3);
+        let end = if i.is_multiple_of(2) { "\n" } else { "\r\n" };
+        m.extend_from_slice(format!("{dots}{}{end}", "y".repeat(i % 97)).as_bytes());
+        i += 1;
+    }
+    // The last line ends with a line end, so the octets received are exactly the stored ones.
+    m.truncate(len - 1);
+    m.push(b'\n');
+    m
+}
+
+#[test]
+fn messages_at_page_and_chunk_sizes_and_larger_than_recorded_come_back_whole() {
+    let s = Server::start();
+    create_maildir(&s);
+    let sizes = [
+        30, 4095, 4096, 4097, 8191, 8192, 12289, 131071, 131072, 131073, 300000,
+    ];
+    let mut messages: Vec<Vec<u8>> = sizes.iter().map(|&n| sized_message(n)).collect();
+    for m in &messages {
+        deliver(&s, m);
+    }
+    // A file larger than the size its name records (S=): it is still read to its end.
+    let grown = sized_message(10000);
+    let path = deliver(&s, &grown);
+    let mut renamed = path.clone().into_os_string();
+    renamed.push(",S=5000");
+    std::fs::rename(&path, &renamed).unwrap();
+    messages.push(grown);
+    let mut c = Raw::login(s.ports.pop3);
+    for (i, stored) in messages.iter().enumerate() {
+        assert!(c.cmd(&format!("RETR {}", i + 1)).starts_with(b"+OK"));
+        let got = c.body();
+        let want = crlf(stored);
+        assert!(
+            got == want,
+            "message of {} octets: got {} bytes, want {}",
+            stored.len(),
+            got.len(),
+            want.len()
+        );
+    }
+    assert_eq!(c.cmd("QUIT"), b"+OK Logging out.");
+}

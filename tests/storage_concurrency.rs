@@ -27,9 +27,10 @@ fn tagged(tag: &str) -> AppendMessage {
 }
 
 async fn read_tag(view: &mailcove::storage::View, uid: u32) -> Result<String, StorageError> {
-    let mut f = view.open_message(uid).await?;
+    let f = view.open_message(uid).await?;
     let mut s = String::new();
-    f.file
+    f.reader()
+        .await?
         .read_to_string(&mut s)
         .await
         .map_err(|e| StorageError::Temporary(e.to_string()))?;

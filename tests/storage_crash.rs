@@ -95,9 +95,9 @@ async fn verify(base: &Path, acked: &BTreeMap<u32, (u32, usize)>) -> usize {
         );
     }
     for uid in &uids {
-        let mut f = ok(v.open_message(*uid).await);
+        let f = ok(v.open_message(*uid).await);
         let mut data = Vec::new();
-        assert!(f.file.read_to_end(&mut data).await.is_ok());
+        assert!(ok(f.reader().await).read_to_end(&mut data).await.is_ok());
         assert!(well_formed(&data), "UID {uid} is a partial message");
         let m = v.seq_of(*uid).and_then(|s| v.get(s)).copied();
         assert_eq!(m.map(|m| m.phys_size), Some(data.len() as u64));

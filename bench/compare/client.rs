@@ -275,15 +275,49 @@ impl Pop3 {
         Ok(s)
     }
 
-    /// Reads a multi-line answer's body up to the final ".", returning its size in octets.
+    /// Reads a multi-line answer's body up to the final ".", returning its size in octets
+    /// (each line counted without its trailing CR/LF bytes, plus 2). Lines are found in the read
+    /// buffer in place: no allocation and no timer per line, so the client's cost per message
+    /// stays well below either server's and the row measures the servers.
     pub async fn multiline(&mut self) -> Result<u64> {
         let mut total = 0;
+        // The start of a line that began in an earlier buffer fill.
+        let mut carry: Vec<u8> = Vec::new();
         loop {
-            let l = self.c.line().await?;
-            if l == b"." {
+            let buf = tokio::time::timeout(ANSWER_TIMEOUT, self.c.io.fill_buf()).await??;
+            if buf.is_empty() {
+                return Err(err("connection closed".into()));
+            }
+            let mut start = 0;
+            let mut end = None;
+            for lf in memchr::memchr_iter(b'\n', buf) {
+                let piece = buf.get(start..lf).unwrap_or_default();
+                let line = if carry.is_empty() {
+                    piece
+                } else {
+                    carry.extend_from_slice(piece);
+                    &carry[..]
+                };
+                let len = line.len() - line.iter().rev().take_while(|&&b| b == b'\r').count();
+                if line.get(..len) == Some(&b"."[..]) {
+                    end = Some(lf + 1);
+                    break;
+                }
+                total += len as u64 + 2;
+                carry.clear();
+                start = lf + 1;
+            }
+            let used = match end {
+                Some(used) => used,
+                None => {
+                    carry.extend_from_slice(buf.get(start..).unwrap_or_default());
+                    buf.len()
+                }
+            };
+            self.c.io.consume(used);
+            if end.is_some() {
                 return Ok(total);
             }
-            total += l.len() as u64 + 2;
         }
     }
 }

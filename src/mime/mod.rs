@@ -280,6 +280,13 @@ impl MessageInfo {
         parse::parse(raw)
     }
 
+    /// [`MessageInfo::parse`] without the envelopes: the same parts, ranges and content fields,
+    /// and [`MessageInfo::envelope`] empty. For SEARCH, which reads the header fields it needs
+    /// itself, so that parsing the addresses of every message is not part of a body search.
+    pub fn parse_structure(raw: &[u8]) -> MessageInfo {
+        parse::parse_with(raw, false)
+    }
+
     /// The message part (index 0).
     pub fn root(&self) -> &Part {
         // `parse` and `from_cache_bytes` never produce an empty arena; the

@@ -138,6 +138,12 @@ fn find_header_end(raw: &[u8], pos: usize, open: &[Open]) -> (usize, Option<Hit>
 }
 
 pub(crate) fn parse(raw: &[u8]) -> MessageInfo {
+    parse_with(raw, true)
+}
+
+/// [`parse`], with the envelopes of the message and its message/rfc822 parts only when
+/// `envelopes` is set (SEARCH needs the structure and header ranges, not the addresses).
+pub(crate) fn parse_with(raw: &[u8], envelopes: bool) -> MessageInfo {
     let mut parts = vec![Part::new(None)];
     let mut open: Vec<Open> = Vec::new();
     let mut cur = 0usize;
@@ -159,7 +165,10 @@ pub(crate) fn parse(raw: &[u8]) -> MessageInfo {
                     });
                 let message_root =
                     parent.is_none() || parent_part.is_some_and(|p| p.kind == PartKind::Message);
-                let scan = scan_header(raw.get(pos..hdr_end).unwrap_or(&[]), message_root);
+                let scan = scan_header(
+                    raw.get(pos..hdr_end).unwrap_or(&[]),
+                    message_root && envelopes,
+                );
                 let mut content = scan.content;
                 if !(scan.is_mime || parent_multipart) {
                     // No MIME-Version, no Content-Type and not inside a

@@ -130,15 +130,16 @@ impl MessageInfo {
                 None
             };
             let bytes = decoded.as_deref().unwrap_or(body);
-            let text = match p.content.param(b"charset").and_then(charset_decoder) {
-                Some(dec) => dec(bytes),
-                None => String::from_utf8_lossy(bytes).into_owned(),
-            };
             let is_html = p
                 .content
                 .subtype
                 .as_deref()
                 .is_some_and(|s| s.eq_ignore_ascii_case(b"html"));
+            // UTF-8 (and unlabelled) text that is valid is pushed without another copy.
+            let text = match p.content.param(b"charset").and_then(charset_decoder) {
+                Some(dec) => std::borrow::Cow::Owned(dec(bytes)),
+                None => String::from_utf8_lossy(bytes),
+            };
             if is_html {
                 push_capped(&mut out, &html_to_text(&text));
             } else {
@@ -179,15 +180,45 @@ pub fn header_values_in(header: &[u8], name: &[u8]) -> Vec<String> {
 }
 
 /// Every field of a header block as `Name: decoded value` lines, capped.
+///
+/// A value without an encoded word (`=?`) decodes to itself unfolded, which is written straight
+/// into the result instead of through [`decode_header_value`]'s copies.
 pub fn header_text_in(header: &[u8]) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(header.len().min(MAX_SEARCH_TEXT_BYTES));
+    let mut unfolded = Vec::new();
     for f in fields(header) {
         push_capped(&mut out, &String::from_utf8_lossy(f.name));
         push_capped(&mut out, ": ");
-        push_capped(&mut out, &decode_header_value(f.raw_value));
+        unfold_into(f.raw_value, &mut unfolded);
+        if memchr::memmem::find(&unfolded, b"=?").is_none() {
+            push_capped(&mut out, &String::from_utf8_lossy(&unfolded));
+        } else {
+            push_capped(&mut out, &decode_header_value(f.raw_value));
+        }
         push_capped(&mut out, "\n");
     }
     out
+}
+
+/// [`unfold`] into a reused buffer: CR and LF removed, then leading and trailing blanks.
+fn unfold_into(raw: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let mut rest = raw;
+    while let Some(i) = memchr::memchr2(b'\r', b'\n', rest) {
+        out.extend_from_slice(rest.get(..i).unwrap_or_default());
+        rest = rest.get(i + 1..).unwrap_or_default();
+    }
+    out.extend_from_slice(rest);
+    let lead = out.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
+    let trail = out
+        .get(lead..)
+        .unwrap_or_default()
+        .iter()
+        .rev()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    out.truncate(out.len() - trail);
+    out.drain(..lead);
 }
 
 /// What SEARCH's header keys need of a header block, in one pass over its
@@ -237,5 +268,28 @@ mod tests {
         assert!(contains_folded("Grüße aus KÖLN", "köln"));
         assert!(contains_folded("abc", ""));
         assert!(!contains_folded("abc", "abd"));
+    }
+
+    #[test]
+    fn header_text_decodes_like_each_value() {
+        let header: &[u8] = b"Subject: \t plain\r\n  folded \r\nX-Enc: a =?utf-8?q?J=C3=B6rg?=\r\n\
+            X-Cr: =\r?not-a-word\r\nX-Empty:\r\nX-Blank:  \t \r\nX-Bad: caf\xe9\r\n\r\n";
+        let want: String = fields(header)
+            .map(|f| {
+                format!(
+                    "{}: {}\n",
+                    String::from_utf8_lossy(f.name),
+                    decode_header_value(f.raw_value)
+                )
+            })
+            .collect();
+        assert_eq!(header_text_in(header), want);
+        assert!(want.contains("Subject: plain  folded\n"));
+        assert!(want.contains("X-Enc: a Jörg\n"));
+        let mut v = Vec::new();
+        for raw in [&b""[..], b" ", b"\r\n \t", b" a\r\n b ", b"\tx\ry\n"] {
+            unfold_into(raw, &mut v);
+            assert_eq!(v, unfold(raw), "{raw:?}");
+        }
     }
 }

@@ -271,7 +271,7 @@ impl Maildrop {
             .unwrap_or(usize::MAX)
             .min(limits::MESSAGE_STREAM_CHUNK);
         let mut pump = Pump::start(
-            file.shared,
+            file.file,
             file.head,
             (0, u64::MAX),
             chunk,
@@ -401,6 +401,10 @@ impl DotStuffer {
     /// Converts `chunk` into `out`; returns true once TOP has everything it needs. Lines are
     /// found with `memchr` and copied whole.
     pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> bool {
+        if self.body_lines_left.is_none() {
+            self.feed_whole(chunk, out);
+            return false;
+        }
         out.reserve(chunk.len());
         let mut rest = chunk;
         while let Some(&first) = rest.first() {
@@ -445,6 +449,42 @@ impl DotStuffer {
             rest = tail;
         }
         self.done
+    }
+
+    /// `feed` for RETR, which needs neither the header's end nor a line count: the chunk is
+    /// copied in runs between the places that change (a bare LF, a line starting with `.`),
+    /// so a message with CRLF line ends and no such line is one copy.
+    fn feed_whole(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        let Some(&last) = chunk.last() else {
+            return;
+        };
+        out.reserve(chunk.len() + chunk.len() / 64);
+        if self.at_line_start && chunk.first() == Some(&b'.') {
+            out.push(b'.');
+        }
+        // Bytes before `run` are in `out`.
+        let mut run = 0;
+        for lf in memchr::memchr_iter(b'\n', chunk) {
+            let cr_before = match lf.checked_sub(1) {
+                Some(i) => chunk.get(i) == Some(&b'\r'),
+                None => self.prev_cr,
+            };
+            if !cr_before {
+                out.extend_from_slice(chunk.get(run..lf).unwrap_or_default());
+                out.push(b'\r');
+                run = lf;
+            }
+            if chunk.get(lf + 1) == Some(&b'.') {
+                out.extend_from_slice(chunk.get(run..=lf).unwrap_or_default());
+                out.push(b'.');
+                run = lf + 1;
+            }
+        }
+        out.extend_from_slice(chunk.get(run..).unwrap_or_default());
+        self.at_line_start = last == b'\n';
+        self.prev_cr = last == b'\r';
+        self.ends_with_newline = last == b'\n';
+        self.wrote_any = true;
     }
 
     fn end_of_line(&mut self) {
@@ -550,7 +590,7 @@ mod tests {
             state
         };
         let alphabet = b"\n\n\r..ab";
-        for round in 0..500 {
+        for round in 0..3000 {
             let len = (next() % 120) as usize;
             let input: Vec<u8> = (0..len)
                 .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])

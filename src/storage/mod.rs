@@ -473,6 +473,9 @@ impl CacheField {
 }
 
 /// An open message file for streaming. Reads never load the whole message.
+///
+/// One descriptor, read only positionally ([`stream::Pump`], [`stream::read_cached`]): opening
+/// and closing a message for a POP3 RETR or a FETCH is one `openat2` and one `close`.
 #[derive(Debug)]
 pub struct MessageFile {
     /// The message UID.
@@ -481,11 +484,9 @@ pub struct MessageFile {
     pub phys_size: u64,
     /// Bytes after converting bare LF to CRLF (what a client is told and sent).
     pub virt_size: u64,
-    /// The file, positioned at offset 0.
-    pub file: tokio::fs::File,
-    /// The same open file (a second descriptor) for positional reads on blocking threads, which
-    /// share no cursor with `file`: what [`stream::Pump`] streams from.
-    pub shared: std::sync::Arc<std::fs::File>,
+    /// The file, for positional reads only (its cursor stays at offset 0), shared with the
+    /// blocking threads that read it when it is not in the page cache.
+    pub file: std::sync::Arc<std::fs::File>,
     /// The first bytes of the file, read along with the open when the opener asked for them
     /// ([`View::open_message_head`]), so a small message costs one trip to a blocking thread.
     pub head: Head,
@@ -501,20 +502,32 @@ pub struct Head {
 }
 
 impl MessageFile {
+    /// An async reader over the whole file from offset 0, on a second descriptor (`dup`). For
+    /// callers that want `AsyncRead` rather than [`stream::Pump`]; the cursor it moves is shared
+    /// by every reader of this message file, so take one at a time.
+    pub async fn reader(&self) -> Result<tokio::fs::File> {
+        use tokio::io::AsyncSeekExt;
+        let mut file = tokio::fs::File::from_std(
+            self.file
+                .try_clone()
+                .map_err(|e| StorageError::io("open message", e))?,
+        );
+        file.seek(std::io::SeekFrom::Start(0))
+            .await
+            .map_err(|e| StorageError::io("seek message", e))?;
+        Ok(file)
+    }
+
     /// Reads the header (up to and including the empty line that ends it),
     /// at most [`crate::limits::MAX_HEADER_BYTES`]: a longer "header" is
     /// returned cut at that limit.
     pub async fn header(&mut self) -> Result<Vec<u8>> {
-        use tokio::io::{AsyncReadExt, AsyncSeekExt};
-        self.file
-            .seek(std::io::SeekFrom::Start(0))
-            .await
-            .map_err(|e| StorageError::io("seek message", e))?;
+        use tokio::io::AsyncReadExt;
+        let mut file = self.reader().await?;
         let mut out = Vec::new();
         let mut buf = vec![0u8; 16 * 1024];
         loop {
-            let n = self
-                .file
+            let n = file
                 .read(&mut buf)
                 .await
                 .map_err(|e| StorageError::io("read message", e))?;
@@ -537,7 +550,7 @@ impl MessageFile {
     /// A reader over `len` bytes from `offset` of the stored file.
     pub async fn range(self, offset: u64, len: u64) -> Result<tokio::io::Take<tokio::fs::File>> {
         use tokio::io::{AsyncReadExt, AsyncSeekExt};
-        let mut file = self.file;
+        let mut file = self.reader().await?;
         file.seek(std::io::SeekFrom::Start(offset))
             .await
             .map_err(|e| StorageError::io("seek message", e))?;
@@ -592,17 +605,31 @@ impl SyncMessageFile {
         }
     }
 
-    /// Reads the file from its start, at most `cap` bytes.
+    /// Reads the file from its start, at most `cap` bytes. A file of its recorded size costs
+    /// one `pread` (a short read of a regular file is its end) and no seek.
     pub fn read_capped(&mut self, cap: usize) -> Result<Vec<u8>> {
         use std::io::{Read, Seek};
-        self.file
-            .seek(std::io::SeekFrom::Start(0))
-            .map_err(|e| StorageError::io("seek message", e))?;
+        use std::os::unix::fs::FileExt;
         let want = usize::try_from(self.phys_size).map_or(cap, |p| p.min(cap));
-        // One byte more than expected, so a file that grew is read in one go up to the cap.
-        let mut buf = Vec::with_capacity(want.saturating_add(1).min(cap));
+        // One byte more than expected, so a file of the recorded size is known to end there.
+        let mut buf = vec![0u8; want.saturating_add(1).min(cap)];
+        let n = loop {
+            match self.file.read_at(&mut buf, 0) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(StorageError::io("read message", e)),
+            }
+        };
+        if n < buf.len() || buf.len() >= cap {
+            buf.truncate(n);
+            return Ok(buf);
+        }
+        // The file is larger than recorded: the rest, up to the cap.
+        self.file
+            .seek(std::io::SeekFrom::Start(n as u64))
+            .map_err(|e| StorageError::io("seek message", e))?;
         (&mut self.file)
-            .take(u64::try_from(cap).unwrap_or(u64::MAX))
+            .take(u64::try_from(cap - n).unwrap_or(u64::MAX))
             .read_to_end(&mut buf)
             .map_err(|e| StorageError::io("read message", e))?;
         Ok(buf)

@@ -337,9 +337,14 @@ pub fn open_cached(path: &std::path::Path) -> io::Result<File> {
     }
 }
 
+/// The smallest page size of the page cache (every larger one is a multiple of it).
+#[cfg(target_os = "linux")]
+const CACHE_PAGE: u64 = 4096;
+
 /// Fills `buf` from offset `pos` of `file` if the data is in the page cache; returns the bytes
 /// read (fewer only at the end of the file), or an error (`WouldBlock` when part of it would
-/// have to come from the disk, or on systems without `preadv2(RWF_NOWAIT)`).
+/// have to come from the disk, or on systems without `preadv2(RWF_NOWAIT)`). A read that ends
+/// inside a page is taken as the end of the file, so a whole small message costs one call.
 pub fn read_cached(file: &File, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
     #[cfg(target_os = "linux")]
     {
@@ -357,7 +362,15 @@ pub fn read_cached(file: &File, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
             let r = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, off, libc::RWF_NOWAIT) };
             match r {
                 0 => break,
-                r if r > 0 => n += r as usize,
+                r if r > 0 => {
+                    n += r as usize;
+                    if n < buf.len() && !(pos + n as u64).is_multiple_of(CACHE_PAGE) {
+                        // A read the page cache cut short stops at the first page it does not
+                        // hold, so at a page boundary; one that stops inside a page stopped at
+                        // the end of the file (message files never grow): no need to ask again.
+                        break;
+                    }
+                }
                 _ => {
                     let e = io::Error::last_os_error();
                     if e.kind() != io::ErrorKind::Interrupted {

@@ -152,11 +152,11 @@ async fn read_range(file: &mut MessageFile, range: ByteRange) -> Result<Vec<u8>,
         return Ok(head.to_vec());
     }
     let mut out = vec![0u8; len];
-    if let Ok(n) = read_cached(&file.shared, range.start, &mut out) {
+    if let Ok(n) = read_cached(&file.file, range.start, &mut out) {
         out.truncate(n);
         return Ok(out);
     }
-    let shared = file.shared.clone();
+    let shared = file.file.clone();
     tokio::task::spawn_blocking(move || {
         let n = read_at(&shared, range.start, &mut out)
             .map_err(|e| StorageError::io("read message", e))?;
@@ -190,7 +190,7 @@ async fn stream_range(
     let conv = LfToCrlf::with_window(start, len).replace_nul(NUL_REPLACEMENT);
     let head = std::mem::take(&mut file.head);
     let mut pump = Pump::start(
-        file.shared.clone(),
+        file.file.clone(),
         head,
         (range.start, range.end),
         MESSAGE_STREAM_CHUNK,

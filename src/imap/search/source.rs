@@ -112,14 +112,35 @@ impl<'a> Iterator for Entries<'a> {
     }
 }
 
-/// Unicode lower case; in place when the text is ASCII (the common case), where it is the same.
+/// Unicode lower case, exactly as [`str::to_lowercase`]: in place when the text is ASCII (the
+/// common case), where it is the same; otherwise runs of ASCII are copied and lower-cased in bulk
+/// and only the other characters go through the Unicode tables one by one.
 fn lower(mut s: String) -> String {
     if s.is_ascii() {
         s.make_ascii_lowercase();
-        s
-    } else {
-        s.to_lowercase()
+        return s;
     }
+    // The lower case of capital sigma depends on its neighbours (final sigma): `str` knows how.
+    if s.contains('\u{3a3}') {
+        return s.to_lowercase();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s.as_str();
+    while !rest.is_empty() {
+        let ascii = rest.bytes().take_while(u8::is_ascii).count();
+        let (run, tail) = rest.split_at(ascii);
+        let from = out.len();
+        out.push_str(run);
+        if let Some(pushed) = out.get_mut(from..) {
+            pushed.make_ascii_lowercase();
+        }
+        let mut chars = tail.chars();
+        if let Some(c) = chars.next() {
+            out.extend(c.to_lowercase());
+        }
+        rest = chars.as_str();
+    }
+    out
 }
 
 /// Message data for the header and body stages: a search cache entry, a header block, or the
@@ -158,7 +179,7 @@ impl Loaded {
 
     /// Header and body data from the (possibly capped) raw message.
     pub(crate) fn message(raw: Vec<u8>) -> Loaded {
-        let info = MessageInfo::parse(&raw);
+        let info = MessageInfo::parse_structure(&raw);
         let body = lower(info.body_text(&raw));
         Loaded::Message {
             raw,
@@ -202,8 +223,12 @@ impl Loaded {
     pub(crate) fn sent_day(&self) -> Option<Option<i64>> {
         match self {
             Loaded::Cached(c) => Some(c.sent_day),
-            Loaded::Header { raw, .. } => Some(search_fields_in(raw, &[]).1.and_then(day_number)),
-            Loaded::Message { info, .. } => Some(info.sent_date().and_then(day_number)),
+            // The date of the last Date: field, as ENVELOPE reports it.
+            Loaded::Header { .. } | Loaded::Message { .. } => Some(
+                search_fields_in(self.header_block()?, &[])
+                    .1
+                    .and_then(day_number),
+            ),
         }
     }
 
@@ -283,6 +308,42 @@ mod tests {
         header.extend(std::iter::repeat_n(b'a', MAX_SEARCH_HEADER_CACHE_BYTES));
         header.extend_from_slice(b"\r\n\r\n");
         assert!(cache_blob(&header).is_none());
+    }
+
+    #[test]
+    fn a_read_message_is_parsed_without_envelopes_and_dates_come_from_its_header() {
+        let raw = b"Date: Tue, 1 Feb 2022 10:00:00 +0000\r\nFrom: a@x\r\n\
+Date: Mon, 7 Feb 1994 21:52:25 -0800\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n\
+From: inner@x\r\nSubject: inner\r\n\r\ninner body\r\n--b--\r\n";
+        let full = MessageInfo::parse(raw);
+        let mut stripped = full.clone();
+        for p in &mut stripped.parts {
+            p.envelope = None;
+        }
+        assert!(full.parts.iter().any(|p| p.envelope.is_some()));
+        assert_eq!(MessageInfo::parse_structure(raw), stripped);
+        let l = Loaded::message(raw.to_vec());
+        let day = Date::new(1994, 2, 7).map(Date::days_since_epoch);
+        assert_eq!(l.sent_day(), Some(day));
+        assert_eq!(full.sent_date().and_then(day_number), day);
+        assert!(l.body().unwrap_or_default().contains("inner body"));
+    }
+
+    #[test]
+    fn lower_is_str_to_lowercase() {
+        for s in [
+            "",
+            "ABC def",
+            "Grüße aus KÖLN, ÀÉÎ",
+            "İSTANBUL \u{212a}elvin",
+            "ΟΔΟΣ ΣΟΦΟΣ Σ.",
+            "Ünïcödé ÜBER ALLES \u{1e9e} ＡＢＣ",
+            "ПРИВЕТ мир",
+            "日本語テキスト ABC",
+        ] {
+            assert_eq!(lower(s.to_owned()), s.to_lowercase(), "{s}");
+        }
     }
 
     #[test]

@@ -1121,9 +1121,9 @@ fn open_file(s: &MailboxState, uid: u32, max_head: usize) -> Result<MessageFile>
     .map_err(|e| StorageError::io("open message", e))
 }
 
-/// The [`MessageFile`] of an opened message file: a second descriptor for positional reads, and
-/// up to `max_head` of its first bytes read with `read` (at most one beyond the recorded size,
-/// so a message of that size is known to be read to its end).
+/// The [`MessageFile`] of an opened message file, with up to `max_head` of its first bytes read
+/// with `read` (at most one beyond the recorded size, so a message of that size is known to be
+/// read to its end).
 fn message_file(
     uid: u32,
     phys_size: u64,
@@ -1132,7 +1132,6 @@ fn message_file(
     max_head: usize,
     read: fn(&std::fs::File, u64, &mut [u8]) -> std::io::Result<usize>,
 ) -> std::io::Result<MessageFile> {
-    let shared = file.try_clone()?;
     let want = usize::try_from(phys_size.saturating_add(1))
         .unwrap_or(usize::MAX)
         .min(max_head);
@@ -1140,7 +1139,7 @@ fn message_file(
         Head::default()
     } else {
         let mut bytes = vec![0u8; want];
-        let n = read(&shared, 0, &mut bytes)?;
+        let n = read(&file, 0, &mut bytes)?;
         bytes.truncate(n);
         Head {
             complete: n < want,
@@ -1151,8 +1150,7 @@ fn message_file(
         uid,
         phys_size,
         virt_size,
-        file: tokio::fs::File::from_std(file),
-        shared: Arc::new(shared),
+        file: Arc::new(file),
         head,
     })
 }
