@@ -19,7 +19,7 @@
 //! new entry of a group goes back to the cache in one write. The cache only saves work: when it
 //! cannot be read, messages are parsed instead of failing the FETCH.
 
-use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -420,13 +420,14 @@ async fn parse_batch(
             first = false;
             let res = match file {
                 None => Err(ParseError::Storage(StorageError::Expunged)),
-                Some(m) => read_and_parse(m.file, m.phys_size, max, &mut raw),
+                Some(m) => read_and_parse(&m.file, m.phys_size, max, &mut raw),
             }
-            .map(|info| {
+            .map(|(info, len)| {
                 let (mut parsed, mut weight) = made(info, uid, virt_size, wanted);
                 // Only beside a consistent structure entry, for the same reason as in `made`.
                 if !parsed.1.info.is_empty()
-                    && let Some(blob) = header_block(&raw).and_then(cache_blob)
+                    && let Some(blob) =
+                        header_block(raw.get(..len).unwrap_or_default()).and_then(cache_blob)
                 {
                     weight += blob.len();
                     parsed.1.search.push((uid, blob));
@@ -445,24 +446,61 @@ async fn parse_batch(
     Ok(out)
 }
 
-/// Reads one message (at most `max` bytes; `raw` is a reused buffer) and parses it.
+/// Reads one message (at most `max` bytes; `raw` is a reused buffer whose first bytes it fills)
+/// and parses it; returns the structure and the message's length.
 fn read_and_parse(
-    file: std::fs::File,
+    file: &std::fs::File,
     size: u64,
     max: u64,
     raw: &mut Vec<u8>,
-) -> Result<MessageInfo, ParseError> {
+) -> Result<(MessageInfo, usize), ParseError> {
     if size > max {
         return Err(ParseError::TooLarge);
     }
-    raw.clear();
-    raw.reserve(usize::try_from(size).unwrap_or(0));
-    // One byte beyond the limit tells a file that grew past it from one that fits exactly.
-    file.take(max.saturating_add(1))
-        .read_to_end(raw)
+    let n = read_whole(file, size, max, raw)
         .map_err(|e| ParseError::Storage(StorageError::io("read message", e)))?;
-    if raw.len() as u64 > max {
+    if n as u64 > max {
         return Err(ParseError::TooLarge);
     }
-    Ok(MessageInfo::parse(raw))
+    let msg = raw.get(..n).unwrap_or_default();
+    Ok((MessageInfo::parse(msg), n))
+}
+
+/// Reads a whole file of about `size` bytes into the front of `buf` with positional reads,
+/// stopping one byte past `max` (which tells a file that grew past the limit from one that fits
+/// exactly); returns how many bytes it read. The first read asks for one byte more than `size`:
+/// a regular file answers a read short only at its end, so a message of the recorded size costs
+/// one system call, and one that grew is read on. `buf` keeps its length between calls, so
+/// memory is zeroed only when it grows.
+fn read_whole(
+    file: &std::fs::File,
+    size: u64,
+    max: u64,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    let limit = usize::try_from(max.saturating_add(1)).unwrap_or(usize::MAX);
+    let mut want = usize::try_from(size.saturating_add(1))
+        .unwrap_or(usize::MAX)
+        .min(limit);
+    let mut n = 0usize;
+    loop {
+        if buf.len() < want {
+            buf.resize(want, 0);
+        }
+        let Some(room) = buf.get_mut(n..want) else {
+            return Ok(n);
+        };
+        let asked = room.len();
+        match file.read_at(room, n as u64) {
+            Ok(k) => {
+                n += k;
+                if k < asked || n >= limit {
+                    return Ok(n);
+                }
+                want = want.saturating_mul(2).min(limit);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
