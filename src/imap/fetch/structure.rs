@@ -213,18 +213,44 @@ fn fill_texts(
     }
 }
 
+/// The structures of a group of messages, as [`load`] answers them.
+pub struct Group {
+    /// UIDs of the messages answered: a prefix of those asked, in order.
+    pub uids: Vec<u32>,
+    /// Their structures, same order, or why there is none.
+    pub structures: Vec<Result<Structure, ParseError>>,
+    /// New cache entries made on the way; give them to [`store`].
+    pub fresh: Pending,
+}
+
+/// Cache entries made by [`load`], not yet stored.
+#[derive(Default)]
+pub struct Pending(Fresh);
+
+/// Stores what [`load`] made, in one cache write. The cache only saves work, so a failure is
+/// logged, not reported: the messages are parsed again next time.
+pub async fn store(view: &View, pending: Pending) {
+    let fields = pending.0.into_fields();
+    if !fields.is_empty()
+        && let Err(e) = view.cache_put_fields(fields).await
+    {
+        tracing::warn!(error = %e, "storing message structures in the cache failed");
+    }
+}
+
 /// The structure of the first messages of `metas` (at least one, same order), as `wanted`:
 /// texts from the cache where present, else made from the cached parsed structure, else from
 /// parsing the message (all misses together). The answer stops early rather than hold more than
 /// [`FETCH_STRUCTURE_LOOKUP_BYTES`] of one kind of cache entry or parse more than
-/// [`FETCH_PARSE_BATCH`] messages; the caller asks again for the rest. New entries go back to
-/// the cache in one write.
+/// [`FETCH_PARSE_BATCH`] messages; the caller asks again for the rest. New entries are returned
+/// for [`store`], so the caller can store them while it does something else (write responses,
+/// load the next group).
 pub async fn load(
     view: &View,
     metas: &[(u32, MessageMeta)],
     wanted: Wanted,
     max: u64,
-) -> Result<Vec<Result<Structure, ParseError>>, StorageError> {
+) -> Result<Group, StorageError> {
     let uids: Vec<u32> = metas.iter().map(|(_, m)| m.uid).collect();
     let mut n = uids.len();
     let mut out: Vec<Structure> = metas.iter().map(|_| Structure::default()).collect();
@@ -261,7 +287,11 @@ pub async fn load(
         .map(|(i, _)| i)
         .collect();
     if need.is_empty() {
-        return Ok(out.into_iter().map(Ok).collect());
+        return Ok(Group {
+            uids: uids.get(..n).unwrap_or_default().to_vec(),
+            structures: out.into_iter().map(Ok).collect(),
+            fresh: Pending::default(),
+        });
     }
     let need_uids: Vec<u32> = need.iter().filter_map(|&i| uids.get(i).copied()).collect();
     let blobs = cached(view, &need_uids, CacheField::BODYSTRUCTURE).await;
@@ -320,12 +350,6 @@ pub async fn load(
             None => n = n.min(i),
         }
     }
-    let fields = fresh.into_fields();
-    if !fields.is_empty()
-        && let Err(e) = view.cache_put_fields(fields).await
-    {
-        tracing::warn!(error = %e, "storing message structures in the cache failed");
-    }
     out.truncate(n);
     if !wanted.info {
         // The texts are all the responses need; do not hold the parsed structures.
@@ -333,14 +357,19 @@ pub async fn load(
             s.info = None;
         }
     }
-    Ok(out
+    let structures = out
         .into_iter()
         .zip(failed)
         .map(|(s, f)| match f {
             Some(e) => Err(e),
             None => Ok(s),
         })
-        .collect())
+        .collect();
+    Ok(Group {
+        uids: uids.get(..n).unwrap_or_default().to_vec(),
+        structures,
+        fresh: Pending(fresh),
+    })
 }
 
 /// One parsed message: its structure as the response needs it, and its new cache entries.
