@@ -83,9 +83,12 @@ pub(crate) fn unfold(raw: &[u8]) -> Vec<u8> {
     let end = raw.iter().rposition(|b| !is_ws(b)).map_or(start, |e| e + 1);
     let core = raw.get(start..end).unwrap_or_default();
     let mut out = Vec::with_capacity(core.len());
-    for piece in core.split(|&b| b == b'\r' || b == b'\n') {
-        out.extend_from_slice(piece);
+    let mut from = 0;
+    for cut in memchr::memchr2_iter(b'\r', b'\n', core) {
+        out.extend_from_slice(core.get(from..cut).unwrap_or_default());
+        from = cut + 1;
     }
+    out.extend_from_slice(core.get(from..).unwrap_or_default());
     out
 }
 

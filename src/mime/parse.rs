@@ -138,7 +138,9 @@ fn find_header_end(raw: &[u8], pos: usize, open: &[Open]) -> (usize, Option<Hit>
 }
 
 pub(crate) fn parse(raw: &[u8]) -> MessageInfo {
-    let mut parts = vec![Part::new(None)];
+    // Most messages have a few parts; growing one at a time copies the large `Part`s.
+    let mut parts = Vec::with_capacity(8);
+    parts.push(Part::new(None));
     let mut open: Vec<Open> = Vec::new();
     let mut cur = 0usize;
     let mut depth = 0usize;

@@ -121,13 +121,14 @@ pub fn text_of(entry: &Bytes, virt_size: u64) -> Option<Bytes> {
     .then(|| entry.slice(TEXT_PREFIX..))
 }
 
-/// A text entry: version, virtual size, then what `write` writes.
-fn make_text(virt_size: u64, write: impl FnOnce(&mut Vec<u8>)) -> Bytes {
-    let mut out = Vec::with_capacity(256);
-    out.push(TEXT_VERSION);
-    out.extend_from_slice(&virt_size.to_le_bytes());
-    write(&mut out);
-    Bytes::from(out)
+/// A text entry: version, virtual size, then what `write` writes. It is written into
+/// `scratch` (reused from one text to the next, so it stops growing) and copied out at its size.
+fn make_text(scratch: &mut Vec<u8>, virt_size: u64, write: impl FnOnce(&mut Vec<u8>)) -> Bytes {
+    scratch.clear();
+    scratch.push(TEXT_VERSION);
+    scratch.extend_from_slice(&virt_size.to_le_bytes());
+    write(scratch);
+    Bytes::copy_from_slice(scratch)
 }
 
 /// New cache entries of one batch, by field.
@@ -182,32 +183,32 @@ impl Fresh {
 
 /// Fills the texts `wanted` that `s` lacks from its parsed structure; a text made here (or, for
 /// a freshly parsed message, ENVELOPE and BODYSTRUCTURE even if not asked for, since the next
-/// FETCH usually wants them) goes to `fresh` for the cache.
+/// FETCH usually wants them) goes to `fresh` for the cache, keyed by the message's UID.
 fn fill_texts(
     s: &mut Structure,
     info: &MessageInfo,
-    uid: u32,
-    virt_size: u64,
+    (uid, virt_size): (u32, u64),
     wanted: Wanted,
     parsed: bool,
     fresh: &mut Fresh,
+    scratch: &mut Vec<u8>,
 ) {
     if s.envelope.is_none() && (wanted.envelope || parsed) {
-        let e = make_text(virt_size, |o| write_envelope(o, info.envelope()));
+        let e = make_text(scratch, virt_size, |o| write_envelope(o, info.envelope()));
         if wanted.envelope {
             s.envelope = Some(e.slice(TEXT_PREFIX..));
         }
         fresh.envelope.push((uid, e));
     }
     if s.bodystructure.is_none() && (wanted.bodystructure || parsed) {
-        let e = make_text(virt_size, |o| write_body(o, info, true));
+        let e = make_text(scratch, virt_size, |o| write_body(o, info, true));
         if wanted.bodystructure {
             s.bodystructure = Some(e.slice(TEXT_PREFIX..));
         }
         fresh.bodystructure.push((uid, e));
     }
     if s.body.is_none() && wanted.body {
-        let e = make_text(virt_size, |o| write_body(o, info, false));
+        let e = make_text(scratch, virt_size, |o| write_body(o, info, false));
         s.body = Some(e.slice(TEXT_PREFIX..));
         fresh.body.push((uid, e));
     }
@@ -300,6 +301,7 @@ pub async fn load(
         need.truncate(blobs.len());
     }
     let mut fresh = Fresh::default();
+    let mut scratch = Vec::new();
     let mut missing = Vec::new();
     for (&i, blob) in need.iter().zip(blobs) {
         let (Some(s), Some((_, meta))) = (out.get_mut(i), metas.get(i)) else {
@@ -310,11 +312,11 @@ pub async fn load(
                 fill_texts(
                     s,
                     &info,
-                    meta.uid,
-                    meta.virt_size,
+                    (meta.uid, meta.virt_size),
                     wanted,
                     false,
                     &mut fresh,
+                    &mut scratch,
                 );
                 s.info = Some(info);
             }
@@ -377,12 +379,26 @@ type Parsed = (Structure, Fresh);
 
 /// What the response and the cache need of a freshly parsed message, and roughly how many bytes
 /// that holds.
-fn made(info: MessageInfo, uid: u32, virt_size: u64, wanted: Wanted) -> (Parsed, usize) {
+fn made(
+    info: MessageInfo,
+    uid: u32,
+    virt_size: u64,
+    wanted: Wanted,
+    scratch: &mut Vec<u8>,
+) -> (Parsed, usize) {
     let mut st = Structure::default();
     let mut fresh = Fresh::default();
     if info.virtual_size() == virt_size {
         fresh.info.push((uid, Bytes::from(info.to_cache_bytes())));
-        fill_texts(&mut st, &info, uid, virt_size, wanted, true, &mut fresh);
+        fill_texts(
+            &mut st,
+            &info,
+            (uid, virt_size),
+            wanted,
+            true,
+            &mut fresh,
+            scratch,
+        );
     } else {
         // An entry made from it would be refused on every read (or, for texts, describe another
         // message), so nothing is cached.
@@ -395,11 +411,11 @@ fn made(info: MessageInfo, uid: u32, virt_size: u64, wanted: Wanted) -> (Parsed,
         fill_texts(
             &mut st,
             &info,
-            uid,
-            virt_size,
+            (uid, virt_size),
             wanted,
             false,
             &mut Fresh::default(),
+            scratch,
         );
     }
     let mut weight = fresh.weight();
@@ -435,6 +451,7 @@ async fn parse_batch(
         let mut lane = lane.into_iter();
         let used = used.clone();
         let mut raw = Vec::new();
+        let mut text = Vec::new();
         let mut first = true;
         let f = move |uid: u32, file: Option<SyncMessageFile>| {
             let Some((i, want, virt_size)) = lane.next() else {
@@ -452,7 +469,7 @@ async fn parse_batch(
                 Some(m) => read_and_parse(&m.file, m.phys_size, max, &mut raw),
             }
             .map(|(info, len)| {
-                let (mut parsed, mut weight) = made(info, uid, virt_size, wanted);
+                let (mut parsed, mut weight) = made(info, uid, virt_size, wanted, &mut text);
                 // Only beside a consistent structure entry, for the same reason as in `made`.
                 if !parsed.1.info.is_empty()
                     && let Some(blob) =

@@ -240,8 +240,9 @@ impl Cache {
         field: u8,
         entries: impl IntoIterator<Item = (u32, &'a [u8])>,
     ) -> Result<()> {
+        let entries = entries.into_iter();
         let mut rec = Vec::new();
-        let mut slots = Vec::new();
+        let mut slots = Vec::with_capacity(entries.size_hint().0);
         for (uid, data) in entries {
             if data.len() > MAX_CACHE_ENTRY_BYTES {
                 continue;
