@@ -9,7 +9,9 @@
 //!
 //! Messages are handled in batches of [`FETCH_BATCH_MESSAGES`]: one `\Seen` store per batch,
 //! structures looked up and parsed in bounded groups (see `structure::load`), each with one cache
-//! write, then one response per message. Responses are flushed whenever the output passes
+//! write, then one response per message. The next group's structures are loaded (across a batch
+//! boundary too) while a group's responses are written and its cache entries stored, so the
+//! blocking threads parsing cache misses do not wait for the socket or the cache write. Responses are flushed whenever the output passes
 //! [`FETCH_FLUSH_BYTES`] and bodies are streamed (see `body`), so neither `FETCH 1:* FLAGS` on
 //! 100,000 messages nor `BODY[]` of a 50 MiB message builds up in memory, and a client that reads
 //! nothing blocks the command instead of growing buffers.
