@@ -284,7 +284,8 @@ pub const FETCH_STRUCTURE_LOOKUP_BYTES: usize = 1024 * 1024;
 pub const FETCH_PARSE_BATCH: usize = 256;
 /// Bytes of parsed structures (cache entries and texts, parsed forms estimated) a group of
 /// misses may hold until its responses are written; parsing stops early past it, so a few
-/// hostile messages with huge structures cannot make one FETCH hold hundreds of megabytes.
+/// hostile messages with huge structures cannot make one FETCH hold hundreds of megabytes. A
+/// FETCH holds at most two groups: the one being written and the next, loaded meanwhile.
 pub const FETCH_PARSE_BYTES: usize = 4 * 1024 * 1024;
 
 // ---- search (SEARCH header/body stages) ----

@@ -1205,3 +1205,103 @@ fn messages_with_huge_structures_are_answered_across_budget_groups() {
     let env = show(&fetch_ok(&mut d, "FETCH 1:* ENVELOPE"));
     assert_eq!(env.matches("\"parts ").count(), n, "{env}");
 }
+
+// ---------- structures loaded ahead of the responses ----------
+
+/// Writes `n` small messages straight into the Maildir, message `i` (0-based) with Message-ID
+/// `<i@x>`, and selects INBOX.
+fn many_selected(s: &Server, n: usize) -> Client {
+    let mut c = login(s);
+    let new = s.maildir("demo").join("new");
+    for i in 0..n {
+        let body = format!("Subject: n{i}\nMessage-ID: <{i}@x>\n\nbody {i}\n");
+        std::fs::write(new.join(format!("1700000000.m{i:05}.host")), body).unwrap();
+    }
+    run_transcript(&mut c, "C: S SELECT INBOX\nS: * FLAGS *");
+    c.until("S OK");
+    c
+}
+
+/// The sequence numbers and Message-IDs of `FETCH ... (UID ENVELOPE)` responses, checking
+/// that each response is for the UID its sequence number had.
+fn envelope_ids(got: &[u8]) -> Vec<(usize, usize)> {
+    let text = show(got);
+    text.split("* ")
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            let (seq, rest) = r
+                .split_once(" FETCH (UID ")
+                .unwrap_or_else(|| panic!("{r}"));
+            let (uid, _) = rest.split_once(' ').unwrap_or_else(|| panic!("{r}"));
+            assert_eq!(seq, uid, "{r}");
+            let id = r
+                .split("\"<")
+                .nth(1)
+                .and_then(|x| x.split_once("@x>\""))
+                .and_then(|(n, _)| n.parse().ok())
+                .unwrap_or_else(|| panic!("no Message-ID: {r}"));
+            (seq.parse().unwrap_or_else(|_| panic!("{r}")), id)
+        })
+        .collect()
+}
+
+#[test]
+fn messages_expunged_elsewhere_are_skipped_in_groups_loaded_ahead() {
+    // Over two FETCH batches and several structure groups: the expunged messages fall in the
+    // first group, in groups loaded while earlier ones were written, and just after a batch
+    // boundary (the next batch's first group is loaded ahead too).
+    let s = Server::start();
+    let n = 1200;
+    let mut a = many_selected(&s, n);
+    let mut b = login(&s);
+    run_transcript(&mut b, "C: S SELECT INBOX\nS: * FLAGS *");
+    b.until("S OK");
+    let gone = [5usize, 300, 513, 514, 1100];
+    let set: Vec<String> = gone.iter().map(|g| g.to_string()).collect();
+    run_transcript(
+        &mut b,
+        &format!(
+            "C: x STORE {} +FLAGS.SILENT (\\Deleted)\nS: x OK *\nC: y EXPUNGE",
+            set.join(",")
+        ),
+    );
+    b.until("y OK");
+    for round in 0..2 {
+        // Round 0 parses every message; round 1 answers from the cache.
+        let (got, tagged) = exchange(&mut a, "f", "FETCH 1:* (UID ENVELOPE)");
+        assert_eq!(
+            tagged, "f NO [EXPUNGEISSUED] Some of the requested messages no longer exist.",
+            "round {round}"
+        );
+        let want: Vec<(usize, usize)> = (1..=n)
+            .filter(|seq| !gone.contains(seq))
+            .map(|seq| (seq, seq - 1))
+            .collect();
+        assert_eq!(envelope_ids(&got), want, "round {round}");
+    }
+}
+
+#[test]
+fn changedsince_with_whole_batches_left_out_answers_the_changed_structures() {
+    // Messages 3 and 1050 changed: the FETCH batch between them has nothing to answer, and the
+    // structures loaded ahead must still land on the right messages.
+    let s = Server::start();
+    let mut c = many_selected(&s, 1100);
+    let (got, tagged) = exchange(&mut c, "m", "FETCH 1100 MODSEQ");
+    assert!(tagged.starts_with("m OK"), "{tagged}");
+    let text = show(&got);
+    let modseq: u64 = text
+        .strip_prefix("* 1100 FETCH (MODSEQ (")
+        .and_then(|r| r.strip_suffix("))\r\n"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    run_transcript(
+        &mut c,
+        "C: x STORE 3,1050 +FLAGS.SILENT (\\Flagged)\nS: x OK *",
+    );
+    let got = fetch_ok(
+        &mut c,
+        &format!("FETCH 1:* (UID ENVELOPE) (CHANGEDSINCE {modseq})"),
+    );
+    assert_eq!(envelope_ids(&got), vec![(3, 2), (1050, 1049)]);
+}

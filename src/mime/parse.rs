@@ -144,7 +144,9 @@ pub(crate) fn parse(raw: &[u8]) -> MessageInfo {
 /// [`parse`], with the envelopes of the message and its message/rfc822 parts only when
 /// `envelopes` is set (SEARCH needs the structure and header ranges, not the addresses).
 pub(crate) fn parse_with(raw: &[u8], envelopes: bool) -> MessageInfo {
-    let mut parts = vec![Part::new(None)];
+    // Most messages have a few parts; growing one at a time copies the large `Part`s.
+    let mut parts = Vec::with_capacity(8);
+    parts.push(Part::new(None));
     let mut open: Vec<Open> = Vec::new();
     let mut cur = 0usize;
     let mut depth = 0usize;

@@ -35,6 +35,11 @@ pub struct SentDate {
 /// section 6.2). Raw 8-bit bytes are read as UTF-8, invalid sequences replaced.
 pub fn decode_header_value(raw: &[u8]) -> String {
     let v = unfold(raw);
+    if memchr::memmem::find(&v, b"=?").is_none() {
+        // No encoded word (most values): the unfolded bytes are the text.
+        return String::from_utf8(v)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    }
     let mut out = String::new();
     let mut i = 0usize;
     let mut plain_start = 0usize;
@@ -66,6 +71,16 @@ pub fn decode_header_value(raw: &[u8]) -> String {
         v.get(plain_start..).unwrap_or(&[]),
     ));
     out
+}
+
+/// `s` lower-cased as `str::to_lowercase` does, in place when it is ASCII.
+fn lowercase(mut s: String) -> String {
+    if s.is_ascii() {
+        s.make_ascii_lowercase();
+        s
+    } else {
+        s.to_lowercase()
+    }
 }
 
 /// Case-insensitive substring test (Unicode lower-casing on both sides, a
@@ -236,7 +251,7 @@ pub fn search_fields_in(
             date = Some(f.raw_value);
         }
         if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(f.name)) {
-            values.push((i, decode_header_value(f.raw_value).to_lowercase()));
+            values.push((i, lowercase(decode_header_value(f.raw_value))));
         }
     }
     (values, date.and_then(|d| SentDate::parse(&unfold(d))))
@@ -261,6 +276,17 @@ mod tests {
             "éé"
         );
         assert_eq!(decode_header_value(b"plain =?bogus"), "plain =?bogus");
+        // Without encoded words: unfolded, raw 8-bit read as UTF-8, invalid bytes replaced.
+        assert_eq!(decode_header_value(b" a\r\n\tb \r\n"), "a\tb");
+        assert_eq!(decode_header_value("J\u{f6}rg".as_bytes()), "J\u{f6}rg");
+        assert_eq!(decode_header_value(b"x\xffy"), "x\u{fffd}y");
+    }
+
+    #[test]
+    fn lowercase_is_to_lowercase() {
+        for s in ["", "ABC def", "Grüße KÖLN", "ΑΣ", "x\u{fffd}Y"] {
+            assert_eq!(lowercase(s.to_owned()), s.to_lowercase(), "{s}");
+        }
     }
 
     #[test]

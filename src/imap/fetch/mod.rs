@@ -9,7 +9,9 @@
 //!
 //! Messages are handled in batches of [`FETCH_BATCH_MESSAGES`]: one `\Seen` store per batch,
 //! structures looked up and parsed in bounded groups (see `structure::load`), each with one cache
-//! write, then one response per message. Responses are flushed whenever the output passes
+//! write, then one response per message. The next group's structures are loaded (across a batch
+//! boundary too) while a group's responses are written and its cache entries stored, so the
+//! blocking threads parsing cache misses do not wait for the socket or the cache write. Responses are flushed whenever the output passes
 //! [`FETCH_FLUSH_BYTES`] and bodies are streamed (see `body`), so neither `FETCH 1:* FLAGS` on
 //! 100,000 messages nor `BODY[]` of a 50 MiB message builds up in memory, and a client that reads
 //! nothing blocks the command instead of growing buffers.
@@ -69,6 +71,11 @@ impl From<StorageError> for Abort {
 }
 
 /// Writes the FETCH responses for `uids` (ascending UIDs of messages in the view).
+///
+/// When the plan needs structures, the next group's are loaded while this group's responses
+/// are written and its new cache entries stored: parsing cache misses keeps the blocking
+/// threads busy instead of waiting for the socket and the cache write. At most two groups are
+/// held (the one written and the one loaded), each bounded by `structure::load`.
 pub async fn run(
     sel: &mut Selected,
     conn: &mut Conn,
@@ -78,11 +85,15 @@ pub async fn run(
 ) -> Result<Finished, Abort> {
     let mut done = Finished::default();
     let mut scratch = Scratch::new();
-    for batch in uids.chunks(FETCH_BATCH_MESSAGES) {
-        let mut metas = sel.metas(batch);
-        if let Some(since) = plan.changed_since {
-            metas.retain(|(_, m)| m.modseq > since);
-        }
+    // Structures loaded ahead for the first messages not yet written (or why loading failed).
+    let mut ahead: Option<Result<structure::Group, StorageError>> = None;
+    // Metadata of the next batch, taken early to load its first structures ahead.
+    let mut next_metas: Option<Vec<(u32, MessageMeta)>> = None;
+    let mut batches = uids.chunks(FETCH_BATCH_MESSAGES).peekable();
+    while let Some(batch) = batches.next() {
+        let mut metas = next_metas
+            .take()
+            .unwrap_or_else(|| batch_metas(sel, batch, plan));
         if metas.is_empty() {
             continue;
         }
@@ -98,35 +109,109 @@ pub async fn run(
         };
         let mut rest = metas.as_slice();
         while !rest.is_empty() {
-            let (part, structures) = if plan.needs_structure {
-                let st = structure::load(&sel.view, rest, plan.wanted, max_parse).await?;
-                let Some(part) = rest.get(..st.len()).filter(|p| !p.is_empty()) else {
+            let (part, group) = if plan.needs_structure {
+                let group = match ahead.take() {
+                    Some(Ok(g)) if answers_head(&g, rest) => g,
+                    Some(Err(e)) => return Err(e.into()),
+                    _ => structure::load(&sel.view, rest, plan.wanted, max_parse).await?,
+                };
+                let Some(part) = rest.get(..group.uids.len()).filter(|p| !p.is_empty()) else {
                     return Err(
                         StorageError::Corrupt("structure lookup answered nothing".into()).into(),
                     );
                 };
-                (part, st)
+                (part, Some(group))
             } else {
-                (rest, Vec::new())
+                (rest, None)
             };
             rest = rest.get(part.len()..).unwrap_or_default();
-            let mut structures = structures.into_iter();
-            for (seq, meta) in part {
-                let msg = Message {
-                    seq: *seq,
-                    meta,
-                    structure: structures.next(),
-                    newly_seen: newly_seen.contains(&meta.uid),
-                };
-                match write_message(sel, conn, plan, msg, &mut scratch).await? {
-                    Written::Yes => {}
-                    Written::Expunged => done.expunged = true,
-                    Written::TooLarge => done.too_large = true,
-                }
-                if conn.out().len() >= FETCH_FLUSH_BYTES && conn.flush().await.is_err() {
-                    return Err(Abort::Disconnect);
-                }
+            let Some(group) = group else {
+                write_part(sel, conn, plan, part, Vec::new(), &newly_seen, &mut scratch)
+                    .await?
+                    .merge_into(&mut done);
+                continue;
+            };
+            if rest.is_empty() && next_metas.is_none() {
+                next_metas = batches.peek().map(|b| batch_metas(sel, b, plan));
             }
+            let upcoming = if rest.is_empty() {
+                next_metas.as_deref().unwrap_or_default()
+            } else {
+                rest
+            };
+            let load_next = async {
+                if upcoming.is_empty() {
+                    None
+                } else {
+                    Some(structure::load(&sel.view, upcoming, plan.wanted, max_parse).await)
+                }
+            };
+            let structure::Group {
+                structures, fresh, ..
+            } = group;
+            let (loaded, (), written) = tokio::join!(
+                load_next,
+                structure::store(&sel.view, fresh),
+                write_part(sel, conn, plan, part, structures, &newly_seen, &mut scratch),
+            );
+            written?.merge_into(&mut done);
+            ahead = loaded;
+        }
+    }
+    Ok(done)
+}
+
+/// The metadata of a batch of UIDs, less the messages CHANGEDSINCE leaves out.
+fn batch_metas(sel: &Selected, batch: &[u32], plan: &FetchPlan) -> Vec<(u32, MessageMeta)> {
+    let mut metas = sel.metas(batch);
+    if let Some(since) = plan.changed_since {
+        metas.retain(|(_, m)| m.modseq > since);
+    }
+    metas
+}
+
+/// True when a group loaded ahead answers the first messages of `rest` (it always should: the
+/// view does not change during a FETCH).
+fn answers_head(group: &structure::Group, rest: &[(u32, MessageMeta)]) -> bool {
+    !group.uids.is_empty()
+        && group.uids.len() <= rest.len()
+        && group.uids.iter().zip(rest).all(|(u, (_, m))| *u == m.uid)
+}
+
+impl Finished {
+    fn merge_into(self, done: &mut Finished) {
+        done.expunged |= self.expunged;
+        done.too_large |= self.too_large;
+    }
+}
+
+/// Writes the responses of `part` (with their structures, in order, when the plan needs them),
+/// flushing whenever the output passes [`FETCH_FLUSH_BYTES`].
+async fn write_part(
+    sel: &Selected,
+    conn: &mut Conn,
+    plan: &FetchPlan,
+    part: &[(u32, MessageMeta)],
+    structures: Vec<Result<structure::Structure, structure::ParseError>>,
+    newly_seen: &HashSet<u32>,
+    scratch: &mut Scratch,
+) -> Result<Finished, Abort> {
+    let mut done = Finished::default();
+    let mut structures = structures.into_iter();
+    for (seq, meta) in part {
+        let msg = Message {
+            seq: *seq,
+            meta,
+            structure: structures.next(),
+            newly_seen: newly_seen.contains(&meta.uid),
+        };
+        match write_message(sel, conn, plan, msg, scratch).await? {
+            Written::Yes => {}
+            Written::Expunged => done.expunged = true,
+            Written::TooLarge => done.too_large = true,
+        }
+        if conn.out().len() >= FETCH_FLUSH_BYTES && conn.flush().await.is_err() {
+            return Err(Abort::Disconnect);
         }
     }
     Ok(done)

@@ -19,7 +19,7 @@
 //! new entry of a group goes back to the cache in one write. The cache only saves work: when it
 //! cannot be read, messages are parsed instead of failing the FETCH.
 
-use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -121,13 +121,14 @@ pub fn text_of(entry: &Bytes, virt_size: u64) -> Option<Bytes> {
     .then(|| entry.slice(TEXT_PREFIX..))
 }
 
-/// A text entry: version, virtual size, then what `write` writes.
-fn make_text(virt_size: u64, write: impl FnOnce(&mut Vec<u8>)) -> Bytes {
-    let mut out = Vec::with_capacity(256);
-    out.push(TEXT_VERSION);
-    out.extend_from_slice(&virt_size.to_le_bytes());
-    write(&mut out);
-    Bytes::from(out)
+/// A text entry: version, virtual size, then what `write` writes. It is written into
+/// `scratch` (reused from one text to the next, so it stops growing) and copied out at its size.
+fn make_text(scratch: &mut Vec<u8>, virt_size: u64, write: impl FnOnce(&mut Vec<u8>)) -> Bytes {
+    scratch.clear();
+    scratch.push(TEXT_VERSION);
+    scratch.extend_from_slice(&virt_size.to_le_bytes());
+    write(scratch);
+    Bytes::copy_from_slice(scratch)
 }
 
 /// New cache entries of one batch, by field.
@@ -182,34 +183,59 @@ impl Fresh {
 
 /// Fills the texts `wanted` that `s` lacks from its parsed structure; a text made here (or, for
 /// a freshly parsed message, ENVELOPE and BODYSTRUCTURE even if not asked for, since the next
-/// FETCH usually wants them) goes to `fresh` for the cache.
+/// FETCH usually wants them) goes to `fresh` for the cache, keyed by the message's UID.
 fn fill_texts(
     s: &mut Structure,
     info: &MessageInfo,
-    uid: u32,
-    virt_size: u64,
+    (uid, virt_size): (u32, u64),
     wanted: Wanted,
     parsed: bool,
     fresh: &mut Fresh,
+    scratch: &mut Vec<u8>,
 ) {
     if s.envelope.is_none() && (wanted.envelope || parsed) {
-        let e = make_text(virt_size, |o| write_envelope(o, info.envelope()));
+        let e = make_text(scratch, virt_size, |o| write_envelope(o, info.envelope()));
         if wanted.envelope {
             s.envelope = Some(e.slice(TEXT_PREFIX..));
         }
         fresh.envelope.push((uid, e));
     }
     if s.bodystructure.is_none() && (wanted.bodystructure || parsed) {
-        let e = make_text(virt_size, |o| write_body(o, info, true));
+        let e = make_text(scratch, virt_size, |o| write_body(o, info, true));
         if wanted.bodystructure {
             s.bodystructure = Some(e.slice(TEXT_PREFIX..));
         }
         fresh.bodystructure.push((uid, e));
     }
     if s.body.is_none() && wanted.body {
-        let e = make_text(virt_size, |o| write_body(o, info, false));
+        let e = make_text(scratch, virt_size, |o| write_body(o, info, false));
         s.body = Some(e.slice(TEXT_PREFIX..));
         fresh.body.push((uid, e));
+    }
+}
+
+/// The structures of a group of messages, as [`load`] answers them.
+pub struct Group {
+    /// UIDs of the messages answered: a prefix of those asked, in order.
+    pub uids: Vec<u32>,
+    /// Their structures, same order, or why there is none.
+    pub structures: Vec<Result<Structure, ParseError>>,
+    /// New cache entries made on the way; give them to [`store`].
+    pub fresh: Pending,
+}
+
+/// Cache entries made by [`load`], not yet stored.
+#[derive(Default)]
+pub struct Pending(Fresh);
+
+/// Stores what [`load`] made, in one cache write. The cache only saves work, so a failure is
+/// logged, not reported: the messages are parsed again next time.
+pub async fn store(view: &View, pending: Pending) {
+    let fields = pending.0.into_fields();
+    if !fields.is_empty()
+        && let Err(e) = view.cache_put_fields(fields).await
+    {
+        tracing::warn!(error = %e, "storing message structures in the cache failed");
     }
 }
 
@@ -217,14 +243,15 @@ fn fill_texts(
 /// texts from the cache where present, else made from the cached parsed structure, else from
 /// parsing the message (all misses together). The answer stops early rather than hold more than
 /// [`FETCH_STRUCTURE_LOOKUP_BYTES`] of one kind of cache entry or parse more than
-/// [`FETCH_PARSE_BATCH`] messages; the caller asks again for the rest. New entries go back to
-/// the cache in one write.
+/// [`FETCH_PARSE_BATCH`] messages; the caller asks again for the rest. New entries are returned
+/// for [`store`], so the caller can store them while it does something else (write responses,
+/// load the next group).
 pub async fn load(
     view: &View,
     metas: &[(u32, MessageMeta)],
     wanted: Wanted,
     max: u64,
-) -> Result<Vec<Result<Structure, ParseError>>, StorageError> {
+) -> Result<Group, StorageError> {
     let uids: Vec<u32> = metas.iter().map(|(_, m)| m.uid).collect();
     let mut n = uids.len();
     let mut out: Vec<Structure> = metas.iter().map(|_| Structure::default()).collect();
@@ -261,7 +288,11 @@ pub async fn load(
         .map(|(i, _)| i)
         .collect();
     if need.is_empty() {
-        return Ok(out.into_iter().map(Ok).collect());
+        return Ok(Group {
+            uids: uids.get(..n).unwrap_or_default().to_vec(),
+            structures: out.into_iter().map(Ok).collect(),
+            fresh: Pending::default(),
+        });
     }
     let need_uids: Vec<u32> = need.iter().filter_map(|&i| uids.get(i).copied()).collect();
     let blobs = cached(view, &need_uids, CacheField::BODYSTRUCTURE).await;
@@ -270,6 +301,7 @@ pub async fn load(
         need.truncate(blobs.len());
     }
     let mut fresh = Fresh::default();
+    let mut scratch = Vec::new();
     let mut missing = Vec::new();
     for (&i, blob) in need.iter().zip(blobs) {
         let (Some(s), Some((_, meta))) = (out.get_mut(i), metas.get(i)) else {
@@ -280,11 +312,11 @@ pub async fn load(
                 fill_texts(
                     s,
                     &info,
-                    meta.uid,
-                    meta.virt_size,
+                    (meta.uid, meta.virt_size),
                     wanted,
                     false,
                     &mut fresh,
+                    &mut scratch,
                 );
                 s.info = Some(info);
             }
@@ -320,12 +352,6 @@ pub async fn load(
             None => n = n.min(i),
         }
     }
-    let fields = fresh.into_fields();
-    if !fields.is_empty()
-        && let Err(e) = view.cache_put_fields(fields).await
-    {
-        tracing::warn!(error = %e, "storing message structures in the cache failed");
-    }
     out.truncate(n);
     if !wanted.info {
         // The texts are all the responses need; do not hold the parsed structures.
@@ -333,14 +359,19 @@ pub async fn load(
             s.info = None;
         }
     }
-    Ok(out
+    let structures = out
         .into_iter()
         .zip(failed)
         .map(|(s, f)| match f {
             Some(e) => Err(e),
             None => Ok(s),
         })
-        .collect())
+        .collect();
+    Ok(Group {
+        uids: uids.get(..n).unwrap_or_default().to_vec(),
+        structures,
+        fresh: Pending(fresh),
+    })
 }
 
 /// One parsed message: its structure as the response needs it, and its new cache entries.
@@ -348,12 +379,26 @@ type Parsed = (Structure, Fresh);
 
 /// What the response and the cache need of a freshly parsed message, and roughly how many bytes
 /// that holds.
-fn made(info: MessageInfo, uid: u32, virt_size: u64, wanted: Wanted) -> (Parsed, usize) {
+fn made(
+    info: MessageInfo,
+    uid: u32,
+    virt_size: u64,
+    wanted: Wanted,
+    scratch: &mut Vec<u8>,
+) -> (Parsed, usize) {
     let mut st = Structure::default();
     let mut fresh = Fresh::default();
     if info.virtual_size() == virt_size {
         fresh.info.push((uid, Bytes::from(info.to_cache_bytes())));
-        fill_texts(&mut st, &info, uid, virt_size, wanted, true, &mut fresh);
+        fill_texts(
+            &mut st,
+            &info,
+            (uid, virt_size),
+            wanted,
+            true,
+            &mut fresh,
+            scratch,
+        );
     } else {
         // An entry made from it would be refused on every read (or, for texts, describe another
         // message), so nothing is cached.
@@ -366,11 +411,11 @@ fn made(info: MessageInfo, uid: u32, virt_size: u64, wanted: Wanted) -> (Parsed,
         fill_texts(
             &mut st,
             &info,
-            uid,
-            virt_size,
+            (uid, virt_size),
             wanted,
             false,
             &mut Fresh::default(),
+            scratch,
         );
     }
     let mut weight = fresh.weight();
@@ -406,6 +451,7 @@ async fn parse_batch(
         let mut lane = lane.into_iter();
         let used = used.clone();
         let mut raw = Vec::new();
+        let mut text = Vec::new();
         let mut first = true;
         let f = move |uid: u32, file: Option<SyncMessageFile>| {
             let Some((i, want, virt_size)) = lane.next() else {
@@ -420,13 +466,14 @@ async fn parse_batch(
             first = false;
             let res = match file {
                 None => Err(ParseError::Storage(StorageError::Expunged)),
-                Some(m) => read_and_parse(m.file, m.phys_size, max, &mut raw),
+                Some(m) => read_and_parse(&m.file, m.phys_size, max, &mut raw),
             }
-            .map(|info| {
-                let (mut parsed, mut weight) = made(info, uid, virt_size, wanted);
+            .map(|(info, len)| {
+                let (mut parsed, mut weight) = made(info, uid, virt_size, wanted, &mut text);
                 // Only beside a consistent structure entry, for the same reason as in `made`.
                 if !parsed.1.info.is_empty()
-                    && let Some(blob) = header_block(&raw).and_then(cache_blob)
+                    && let Some(blob) =
+                        header_block(raw.get(..len).unwrap_or_default()).and_then(cache_blob)
                 {
                     weight += blob.len();
                     parsed.1.search.push((uid, blob));
@@ -445,24 +492,61 @@ async fn parse_batch(
     Ok(out)
 }
 
-/// Reads one message (at most `max` bytes; `raw` is a reused buffer) and parses it.
+/// Reads one message (at most `max` bytes; `raw` is a reused buffer whose first bytes it fills)
+/// and parses it; returns the structure and the message's length.
 fn read_and_parse(
-    file: std::fs::File,
+    file: &std::fs::File,
     size: u64,
     max: u64,
     raw: &mut Vec<u8>,
-) -> Result<MessageInfo, ParseError> {
+) -> Result<(MessageInfo, usize), ParseError> {
     if size > max {
         return Err(ParseError::TooLarge);
     }
-    raw.clear();
-    raw.reserve(usize::try_from(size).unwrap_or(0));
-    // One byte beyond the limit tells a file that grew past it from one that fits exactly.
-    file.take(max.saturating_add(1))
-        .read_to_end(raw)
+    let n = read_whole(file, size, max, raw)
         .map_err(|e| ParseError::Storage(StorageError::io("read message", e)))?;
-    if raw.len() as u64 > max {
+    if n as u64 > max {
         return Err(ParseError::TooLarge);
     }
-    Ok(MessageInfo::parse(raw))
+    let msg = raw.get(..n).unwrap_or_default();
+    Ok((MessageInfo::parse(msg), n))
+}
+
+/// Reads a whole file of about `size` bytes into the front of `buf` with positional reads,
+/// stopping one byte past `max` (which tells a file that grew past the limit from one that fits
+/// exactly); returns how many bytes it read. The first read asks for one byte more than `size`:
+/// a regular file answers a read short only at its end, so a message of the recorded size costs
+/// one system call, and one that grew is read on. `buf` keeps its length between calls, so
+/// memory is zeroed only when it grows.
+fn read_whole(
+    file: &std::fs::File,
+    size: u64,
+    max: u64,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    let limit = usize::try_from(max.saturating_add(1)).unwrap_or(usize::MAX);
+    let mut want = usize::try_from(size.saturating_add(1))
+        .unwrap_or(usize::MAX)
+        .min(limit);
+    let mut n = 0usize;
+    loop {
+        if buf.len() < want {
+            buf.resize(want, 0);
+        }
+        let Some(room) = buf.get_mut(n..want) else {
+            return Ok(n);
+        };
+        let asked = room.len();
+        match file.read_at(room, n as u64) {
+            Ok(k) => {
+                n += k;
+                if k < asked || n >= limit {
+                    return Ok(n);
+                }
+                want = want.saturating_mul(2).min(limit);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }

@@ -22,6 +22,12 @@ use crate::limits::{
 };
 use crate::storage::{Result, StorageError};
 
+use super::mailbox::FxHasher;
+
+/// Offsets of live records by (UID, field). Keys are UIDs this server assigned, so the fast
+/// hash is safe, and SipHash was a visible part of storing a first FETCH's entries.
+type Slots = HashMap<(u32, u8), Slot, std::hash::BuildHasherDefault<FxHasher>>;
+
 /// File name of the cache.
 pub(crate) const CACHE_FILE: &str = "mailcove-cache";
 const MAGIC: &[u8; 8] = b"MCCACHE1";
@@ -51,7 +57,7 @@ pub(crate) struct Cache {
     file: File,
     ino: u64,
     uidvalidity: u32,
-    slots: HashMap<(u32, u8), Slot>,
+    slots: Slots,
     end: u64,
     dead: u64,
 }
@@ -80,7 +86,7 @@ impl Cache {
             path,
             file,
             uidvalidity,
-            slots: HashMap::new(),
+            slots: Slots::default(),
             end: HEADER_LEN,
             dead: 0,
         };
@@ -234,8 +240,9 @@ impl Cache {
         field: u8,
         entries: impl IntoIterator<Item = (u32, &'a [u8])>,
     ) -> Result<()> {
+        let entries = entries.into_iter();
         let mut rec = Vec::new();
-        let mut slots = Vec::new();
+        let mut slots = Vec::with_capacity(entries.size_hint().0);
         for (uid, data) in entries {
             if data.len() > MAX_CACHE_ENTRY_BYTES {
                 continue;
@@ -313,7 +320,7 @@ impl Cache {
             .map_err(io_err)?;
         let header = file_header(self.uidvalidity);
         out.write_all(&header).map_err(io_err)?;
-        let mut slots = HashMap::with_capacity(self.slots.len());
+        let mut slots = Slots::with_capacity_and_hasher(self.slots.len(), Default::default());
         let mut end = HEADER_LEN;
         for (&(uid, field), slot) in &self.slots {
             let Some(data) = self.get(uid, field) else {
