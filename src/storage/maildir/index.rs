@@ -10,6 +10,7 @@
 
 use std::fmt::Write as _;
 
+use crate::limits::INDEX_WRITE_CHUNK;
 use crate::storage::{MessageMeta, Result, StorageError};
 
 /// Name of the base file.
@@ -242,21 +243,44 @@ fn parse_entry_ref(line: &str) -> Option<EntryRef<'_>> {
     })
 }
 
-/// Serialises a full base file of `count` entries.
+/// Serialises a full base file of `count` entries (tests; the mailbox
+/// streams it with [`write_base`]).
+#[cfg(test)]
 pub(crate) fn format_base<'a>(
     h: &Header,
     count: usize,
     entries: impl Iterator<Item = EntryRef<'a>>,
 ) -> Vec<u8> {
-    // About 80 bytes a line.
-    let mut out = String::with_capacity(count.saturating_mul(96).saturating_add(128));
+    let mut out = Vec::with_capacity(count.saturating_mul(96).saturating_add(128));
+    let _ = write_base(&mut out, h, entries);
+    out
+}
+
+/// Writes a full base file to `w`, formatting through a buffer of
+/// [`INDEX_WRITE_CHUNK`] bytes with a running CRC.
+///
+/// A 100,000-message base is 7 MB: formatting it whole into fresh memory
+/// cost a page fault every 4 KB, and a chunk that stays in the CPU cache
+/// does not.
+pub(crate) fn write_base<'a>(
+    w: &mut impl std::io::Write,
+    h: &Header,
+    entries: impl Iterator<Item = EntryRef<'a>>,
+) -> std::io::Result<()> {
+    let mut crc = crc32fast::Hasher::new();
+    let mut out = String::with_capacity(INDEX_WRITE_CHUNK + 512);
     let _ = writeln!(out, "{BASE_MAGIC} G{} {}", h.generation, header_fields(h));
     for e in entries {
         entry_line(&mut out, e);
+        if out.len() >= INDEX_WRITE_CHUNK {
+            crc.update(out.as_bytes());
+            w.write_all(out.as_bytes())?;
+            out.clear();
+        }
     }
-    let crc = crc32fast::hash(out.as_bytes());
-    let _ = writeln!(out, "END {crc:08x}");
-    out.into_bytes()
+    crc.update(out.as_bytes());
+    let _ = writeln!(out, "END {:08x}", crc.finalize());
+    w.write_all(out.as_bytes())
 }
 
 /// Parses a base file into owned entries (tests).

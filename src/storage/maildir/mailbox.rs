@@ -38,8 +38,8 @@ use super::cache::Cache;
 use super::dovecot::{self, KEYWORDS_FILE, UIDLIST_FILE};
 use super::filename;
 use super::fsutil::{
-    Dir, FileStat, LockMode, flock, fsync_dir, funlock, mtime_ns, now_ns, now_secs, open_lock_file,
-    read_small, replace_file, write_atomic,
+    Dir, DirNames, FileStat, LockMode, flock, fsync_dir, funlock, list_dir, mtime_ns, now_ns, now_secs, open_lock_file,
+    read_small, replace_file, replace_file_with, write_atomic,
 };
 use super::index::{self, BASE_FILE, Entry, Header, LOCK_FILE, LOG_FILE, Record};
 use crate::limits::{
@@ -896,23 +896,12 @@ fn acceptable_name(name: &str) -> bool {
         && !name.chars().any(|c| c.is_control())
 }
 
-fn read_names(dir: &Path) -> Result<Vec<String>> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StorageError::NonExistent),
-        Err(e) => return Err(StorageError::io("read directory", e)),
-    };
-    let mut out = Vec::new();
-    for ent in rd {
-        let ent = ent.map_err(|e| StorageError::io("read directory", e))?;
-        // The OsString's buffer becomes the String: one allocation a name.
-        if let Ok(n) = ent.file_name().into_string()
-            && acceptable_name(&n)
-        {
-            out.push(n);
-        }
+fn read_names(dir: &Path) -> Result<DirNames> {
+    match list_dir(dir, acceptable_name) {
+        Ok(names) => Ok(names),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StorageError::NonExistent),
+        Err(e) => Err(StorageError::io("read directory", e)),
     }
-    Ok(out)
 }
 
 /// mtimes of `files` (name, in `new/`), `None` for one that is gone or not
@@ -1295,23 +1284,18 @@ impl Inner {
         };
         let cur_stamp = dir_mtime(&ctx.dir.join("cur")).unwrap_or(0);
         let log_gen = log_generation(&ctx.dir.join(LOG_FILE)).map_or(0, |(g, _)| g);
-        let mut adopted: Vec<Entry> = Vec::new();
-        let mut fresh: Vec<Entry> = Vec::new();
         let cur_names = read_names(&ctx.dir.join("cur"))?;
         let new_names = read_names(&ctx.dir.join("new"))?;
-        // The listed names become the entries' names (no second copy).
-        let found: Vec<(String, bool)> = cur_names
-            .into_iter()
-            .map(|n| (n, false))
-            .chain(new_names.into_iter().map(|n| (n, true)))
-            .collect();
-        for e in make_entries(ctx.dir, found)? {
+        let listed = (cur_names.iter().map(|n| (n, false))).chain(new_names.iter().map(|n| (n, true)));
+        let mut adopted: Vec<(u32, Found<'_>)> = Vec::new();
+        let mut fresh: Vec<Found<'_>> = Vec::new();
+        for f in make_found(ctx.dir, listed)? {
             match uidlist
                 .as_ref()
-                .and_then(|l| l.uids.get(filename::base_of(&e.name)))
+                .and_then(|l| l.uids.get(filename::base_of(f.name)))
             {
-                Some(&uid) if uid > 0 => adopted.push(Entry { uid, ..e }),
-                _ => fresh.push(e),
+                Some(&uid) if uid > 0 => adopted.push((uid, f)),
+                _ => fresh.push(f),
             }
         }
         if let Some(l) = &uidlist {
@@ -1323,18 +1307,42 @@ impl Inner {
                 "adopted dovecot-uidlist"
             );
         }
-        adopted.sort_by_key(|e| e.uid);
-        adopted.dedup_by_key(|e| e.uid);
+        adopted.sort_by_key(|a| a.0);
+        adopted.dedup_by_key(|a| a.0);
         if let Some(last) = adopted.last() {
-            uidnext = uidnext.max(last.uid.saturating_add(1));
+            uidnext = uidnext.max(last.0.saturating_add(1));
         }
         let first_recent = uidnext;
-        sort_new(&mut fresh);
-        for e in &mut fresh {
-            e.uid = uidnext;
+        let fresh = sort_found(fresh);
+        let n = self.keywords.len();
+        let total = adopted.len() + fresh.len();
+        let mut metas = Vec::with_capacity(total);
+        self.files.reserve(total);
+        // One pass in UID order: each name is copied out of the listing
+        // (and its flags parsed) while it is in the cache, and the copies
+        // lie in UID order for the index write that follows.
+        let numbered = fresh.into_iter().map(|f| {
+            let uid = uidnext;
             uidnext = uidnext.saturating_add(1);
+            (uid, f)
+        });
+        for (uid, f) in adopted.into_iter().chain(numbered) {
+            metas.push(MessageMeta {
+                uid,
+                flags: filename::flags_of(f.name, n),
+                modseq: 1,
+                phys_size: f.phys,
+                virt_size: f.virt,
+                internal_date: f.date,
+            });
+            self.maybe_in_new |= f.in_new;
+            self.files.push(FileRec {
+                name: f.name.into(),
+                in_new: f.in_new,
+                dl: 0,
+            });
         }
-        adopted.append(&mut fresh);
+        self.list = MessageList::from_sorted(metas);
         self.hdr = Header {
             uidvalidity,
             uidnext,
@@ -1344,20 +1352,6 @@ impl Inner {
             cur_mtime: cur_stamp,
             cur_uncertain: now_ns().saturating_sub(cur_stamp) < DIR_MTIME_SETTLE_NS,
         };
-        let n = self.keywords.len();
-        for e in &mut adopted {
-            e.modseq = 1;
-        }
-        let metas = adopted.iter().map(|e| meta_of(e, n)).collect();
-        self.list = MessageList::from_sorted(metas);
-        for e in adopted {
-            self.maybe_in_new |= e.in_new;
-            self.files.push(FileRec {
-                name: e.name.into(),
-                in_new: e.in_new,
-                dl: 0,
-            });
-        }
         // Written when the operation that loaded us commits, together with
         // what it changed (the first SELECT's \Recent claim): one base write
         // instead of a base and a log record, each fsynced.
@@ -1393,9 +1387,9 @@ impl Inner {
                 in_new: f.in_new,
                 name: &f.name,
             });
-        let data = index::format_base(&self.hdr, self.files.len(), entries);
-        replace_file(&base_path, &data, ctx.fsync)?;
-        drop(data);
+        replace_file_with(&base_path, ctx.fsync, |f| {
+            index::write_base(f, &self.hdr, entries)
+        })?;
         self.base_stamp = stamp_of(&base_path);
         let sync_dir = || {
             if ctx.fsync {
@@ -1588,7 +1582,7 @@ impl Inner {
         let cur = ctx.dir.join("cur");
         // A Maildir made by a tool that skipped new/ is still a mailbox.
         let new_names = match read_names(&ctx.dir.join("new")) {
-            Err(StorageError::NonExistent) => Vec::new(),
+            Err(StorageError::NonExistent) => DirNames::default(),
             other => other?,
         };
         let cur_meta = std::fs::metadata(&cur).map_err(|e| StorageError::io("stat cur", e))?;
@@ -1615,7 +1609,7 @@ impl Inner {
             || settle_scan;
         if !need_cur && self.maybe_in_new {
             // A file we think is in new/ but is not: someone moved it to cur/.
-            let new_set: HashSet<&str> = new_names.iter().map(String::as_str).collect();
+            let new_set: HashSet<&str> = new_names.iter().collect();
             need_cur = self
                 .files
                 .iter()
@@ -1627,18 +1621,18 @@ impl Inner {
         let cur_names = if need_cur {
             read_names(&cur)?
         } else {
-            Vec::new()
+            DirNames::default()
         };
         // base -> (full name, in new/); cur/ wins over new/ for one base.
         let mut listing: HashMap<&str, (&str, bool), BuildFx> = HashMap::with_capacity_and_hasher(
             cur_names.len() + new_names.len(),
             BuildFx::default(),
         );
-        for n in &new_names {
-            listing.insert(filename::base_of(n), (n.as_str(), true));
+        for n in new_names.iter() {
+            listing.insert(filename::base_of(n), (n, true));
         }
-        for n in &cur_names {
-            listing.insert(filename::base_of(n), (n.as_str(), false));
+        for n in cur_names.iter() {
+            listing.insert(filename::base_of(n), (n, false));
         }
         let kw = self.keywords.len();
         let mut records = Vec::new();
@@ -1685,18 +1679,21 @@ impl Inner {
             self.hdr.cur_uncertain = now.saturating_sub(cur_mtime) < DIR_MTIME_SETTLE_NS;
         }
         // What is left in the listing is new to us.
-        let found: Vec<(String, bool)> = listing
-            .into_values()
-            .map(|(n, in_new)| (n.to_owned(), in_new))
-            .collect();
-        let mut candidates = make_entries(ctx.dir, found)?;
-        sort_new(&mut candidates);
-        for mut e in candidates {
-            e.uid = self.hdr.uidnext;
+        let found = make_found(ctx.dir, listing.into_values())?;
+        for f in sort_found(found) {
+            let uid = self.hdr.uidnext;
             self.hdr.uidnext = self.hdr.uidnext.saturating_add(1);
             self.hdr.highest_modseq = self.hdr.highest_modseq.saturating_add(1);
-            e.modseq = self.hdr.highest_modseq;
-            records.push(Record::Append(e));
+            records.push(Record::Append(Entry {
+                uid,
+                modseq: self.hdr.highest_modseq,
+                date: f.date,
+                phys: f.phys,
+                virt: f.virt,
+                dl: 0,
+                in_new: f.in_new,
+                name: f.name.to_owned(),
+            }));
         }
         Ok(records)
     }
@@ -1823,8 +1820,19 @@ fn meta_of(e: &Entry, keyword_count: usize) -> MessageMeta {
     }
 }
 
-/// Index entries (UID 0: not assigned yet) for files found on disk, in the
-/// order given; files that vanished or are not plain files are left out.
+/// A message file found on disk, its name borrowed from the listing.
+#[derive(Debug, Clone, Copy)]
+struct Found<'a> {
+    name: &'a str,
+    in_new: bool,
+    /// The mtime, or [`MessageMeta::DATE_UNKNOWN`] when it was not read.
+    date: i64,
+    phys: u64,
+    virt: u64,
+}
+
+/// The files found on disk (name, in `new/`) with their sizes; files that
+/// vanished or are not plain files are left out.
 ///
 /// A file whose name carries both sizes (`,S=` and `,W=`) and starts with
 /// its delivery time is not stat-ed: its INTERNALDATE (the mtime) is left
@@ -1832,26 +1840,26 @@ fn meta_of(e: &Entry, keyword_count: usize) -> MessageMeta {
 /// as Dovecot does, since stat-ing every file dominated the first SELECT of
 /// a big Maildir. Other files are stat-ed by bare name relative to an open
 /// `cur/` or `new/`, by a few threads at once when there are many.
-fn make_entries(dir: &Path, found: Vec<(String, bool)>) -> Result<Vec<Entry>> {
+fn make_found<'a>(
+    dir: &Path,
+    listed: impl Iterator<Item = (&'a str, bool)>,
+) -> Result<Vec<Found<'a>>> {
     let named = |name: &str| -> Option<(u64, u64)> {
         match filename::sizes(name) {
             (Some(s), Some(w)) if filename::delivery_time(name).is_some() => Some((s, w)),
             _ => None,
         }
     };
-    let mut out = Vec::with_capacity(found.len());
-    let mut to_stat: Vec<(String, bool)> = Vec::new();
-    for (name, in_new) in found {
-        match named(&name) {
-            Some((phys, virt)) => out.push(Entry {
-                uid: 0,
-                modseq: 0,
+    let mut out = Vec::with_capacity(listed.size_hint().0);
+    let mut to_stat: Vec<(&str, bool)> = Vec::new();
+    for (name, in_new) in listed {
+        match named(name) {
+            Some((phys, virt)) => out.push(Found {
+                name,
+                in_new,
                 date: MessageMeta::DATE_UNKNOWN,
                 phys,
                 virt,
-                dl: 0,
-                in_new,
-                name,
             }),
             None => to_stat.push((name, in_new)),
         }
@@ -1859,65 +1867,59 @@ fn make_entries(dir: &Path, found: Vec<(String, bool)>) -> Result<Vec<Entry>> {
     if to_stat.is_empty() {
         return Ok(out);
     }
-    let files: Vec<(&str, bool)> = to_stat.iter().map(|(n, i)| (n.as_str(), *i)).collect();
-    let dirs = Dirs::open(dir, &files)?;
-    let stats = par_map(&files, |&(name, in_new)| dirs.stat(name, in_new));
-    drop(files);
+    let dirs = Dirs::open(dir, &to_stat)?;
+    let stats = par_map(&to_stat, |&(name, in_new)| dirs.stat(name, in_new));
     for ((name, in_new), st) in to_stat.into_iter().zip(stats) {
         let Some(st) = st.filter(|st| st.is_file) else {
             continue;
         };
-        let (s, w) = filename::sizes(&name);
+        let (s, w) = filename::sizes(name);
         let phys = s.unwrap_or(st.size);
         let virt = match w {
             Some(w) => w,
             None => {
                 let sub = if in_new { "new" } else { "cur" };
-                match filename::virtual_size_of(&dir.join(sub).join(&name)) {
+                match filename::virtual_size_of(&dir.join(sub).join(name)) {
                     Ok(v) => v,
                     Err(_) => continue,
                 }
             }
         };
-        out.push(Entry {
-            uid: 0,
-            modseq: 0,
+        out.push(Found {
+            name,
+            in_new,
             date: st.mtime,
             phys,
             virt,
-            dl: 0,
-            in_new,
-            name,
         });
     }
     Ok(out)
 }
 
 /// Orders files new to us for their UIDs: by [`order_time`], then by name
-/// (each key computed once, not per comparison).
-/// Small (key, position) pairs are sorted, so the entries move only once.
-fn sort_new(entries: &mut Vec<Entry>) {
-    let mut order: Vec<(i64, usize)> = entries
+/// (each key computed once, not per comparison; names are compared only
+/// between files of the same time).
+fn sort_found(found: Vec<Found<'_>>) -> Vec<Found<'_>> {
+    let mut order: Vec<(i64, u32)> = found
         .iter()
-        .enumerate()
-        .map(|(i, e)| (order_time(e), i))
+        .zip(0u32..)
+        .map(|(f, i)| (order_time(f), i))
         .collect();
-    let name = |i: usize| entries.get(i).map(|e| e.name.as_str());
+    let name = |i: u32| found.get(i as usize).map(|f| f.name);
     order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| name(a.1).cmp(&name(b.1))));
-    let mut slots: Vec<Option<Entry>> = std::mem::take(entries).into_iter().map(Some).collect();
-    *entries = order
+    order
         .iter()
-        .filter_map(|&(_, i)| slots.get_mut(i).and_then(Option::take))
-        .collect();
+        .filter_map(|&(_, i)| found.get(i as usize).copied())
+        .collect()
 }
 
 /// The time new files are ordered by (then by name): the mtime when it was
 /// read, else the delivery time the name starts with.
-fn order_time(e: &Entry) -> i64 {
-    if e.date == MessageMeta::DATE_UNKNOWN {
-        filename::delivery_time(&e.name).unwrap_or(i64::MAX)
+fn order_time(f: &Found<'_>) -> i64 {
+    if f.date == MessageMeta::DATE_UNKNOWN {
+        filename::delivery_time(f.name).unwrap_or(i64::MAX)
     } else {
-        e.date
+        f.date
     }
 }
 
