@@ -299,3 +299,6 @@ pub const SEARCH_WORKERS: usize = 2;
 pub const INDEX_WRITE_CHUNK: usize = 256 * 1024;
 /// Buffer for one `getdents64` call when listing a Maildir directory.
 pub const DIR_READ_BUF_BYTES: usize = 64 * 1024;
+/// At most this many bytes are reserved up front for a directory's names
+/// (guessed from its size; a larger listing grows as it goes).
+pub const DIR_LIST_RESERVE_MAX: usize = 64 * 1024 * 1024;

@@ -7,7 +7,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::limits::DIR_READ_BUF_BYTES;
+use crate::limits::{DIR_LIST_RESERVE_MAX, DIR_READ_BUF_BYTES};
 use crate::storage::{Result, StorageError};
 
 /// Fsyncs a directory so a rename or create in it is durable.
@@ -164,6 +164,12 @@ pub(crate) fn list_dir(path: &Path, keep: impl Fn(&str) -> bool) -> io::Result<D
     // u64 words: the kernel writes 8-aligned records.
     let mut buf = vec![0u64; DIR_READ_BUF_BYTES / 8];
     let mut out = DirNames::default();
+    // A directory's size is about the bytes of its records (name plus 19
+    // to 26): reserving that once saves growing 6 MB of names by doubling.
+    let size = dir.0.metadata().map_or(0, |m| m.len());
+    let guess = usize::try_from(size).unwrap_or(0).min(DIR_LIST_RESERVE_MAX);
+    out.text.reserve(guess);
+    out.ends.reserve(guess / 32);
     loop {
         let len = buf.len() * 8;
         // SAFETY: the descriptor is an open directory and `buf` is a
