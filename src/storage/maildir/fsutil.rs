@@ -208,7 +208,9 @@ pub(crate) fn list_dir(path: &Path, keep: impl Fn(&str) -> bool) -> io::Result<D
                 break;
             }
             let raw = rec.get(19..reclen.min(rec.len())).unwrap_or_default();
-            let raw = raw.get(..memchr::memchr(0, raw).unwrap_or(raw.len())).unwrap_or_default();
+            let raw = raw
+                .get(..memchr::memchr(0, raw).unwrap_or(raw.len()))
+                .unwrap_or_default();
             pos += reclen;
             if raw == b"." || raw == b".." {
                 continue;

@@ -38,8 +38,8 @@ use super::cache::Cache;
 use super::dovecot::{self, KEYWORDS_FILE, UIDLIST_FILE};
 use super::filename;
 use super::fsutil::{
-    Dir, DirNames, FileStat, LockMode, flock, fsync_dir, funlock, list_dir, mtime_ns, now_ns, now_secs, open_lock_file,
-    read_small, replace_file, replace_file_with, write_atomic,
+    Dir, DirNames, FileStat, LockMode, flock, fsync_dir, funlock, list_dir, mtime_ns, now_ns,
+    now_secs, open_lock_file, read_small, replace_file, replace_file_with, write_atomic,
 };
 use super::index::{self, BASE_FILE, Entry, Header, LOCK_FILE, LOG_FILE, Record};
 use crate::limits::{
@@ -1286,7 +1286,8 @@ impl Inner {
         let log_gen = log_generation(&ctx.dir.join(LOG_FILE)).map_or(0, |(g, _)| g);
         let cur_names = read_names(&ctx.dir.join("cur"))?;
         let new_names = read_names(&ctx.dir.join("new"))?;
-        let listed = (cur_names.iter().map(|n| (n, false))).chain(new_names.iter().map(|n| (n, true)));
+        let listed =
+            (cur_names.iter().map(|n| (n, false))).chain(new_names.iter().map(|n| (n, true)));
         let mut adopted: Vec<(u32, Found<'_>)> = Vec::new();
         let mut fresh: Vec<Found<'_>> = Vec::new();
         for f in make_found(ctx.dir, listed)? {
@@ -1938,7 +1939,11 @@ fn make_found<'a>(
 /// Orders files new to us for their UIDs: by [`Found::order`], then by
 /// name (compared only between files of the same time).
 fn sort_found(found: Vec<Found<'_>>) -> Vec<Found<'_>> {
-    let mut order: Vec<(i64, u32)> = found.iter().zip(0u32..).map(|(f, i)| (f.order, i)).collect();
+    let mut order: Vec<(i64, u32)> = found
+        .iter()
+        .zip(0u32..)
+        .map(|(f, i)| (f.order, i))
+        .collect();
     let name = |i: u32| found.get(i as usize).map(|f| f.name);
     order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| name(a.1).cmp(&name(b.1))));
     order
