@@ -890,10 +890,13 @@ fn set_mtime(f: &File, date: i64) -> io::Result<()> {
 
 /// Whether a file name is one we are willing to manage.
 fn acceptable_name(name: &str) -> bool {
-    !name.starts_with('.')
-        && !name.is_empty()
-        && name.len() <= 255
-        && !name.chars().any(|c| c.is_control())
+    // Every name of a 100,000-file listing passes here: bytes when ASCII.
+    let control = if name.is_ascii() {
+        name.bytes().any(|b| b.is_ascii_control())
+    } else {
+        name.chars().any(char::is_control)
+    };
+    !name.starts_with('.') && !name.is_empty() && name.len() <= 255 && !control
 }
 
 fn read_names(dir: &Path) -> Result<DirNames> {
@@ -1288,66 +1291,83 @@ impl Inner {
         let new_names = read_names(&ctx.dir.join("new"))?;
         let listed =
             (cur_names.iter().map(|n| (n, false))).chain(new_names.iter().map(|n| (n, true)));
+        let found = make_found(ctx.dir, listed)?;
         let mut adopted: Vec<(u32, Found<'_>)> = Vec::new();
-        let mut fresh: Vec<Found<'_>> = Vec::new();
-        for f in make_found(ctx.dir, listed)? {
-            match uidlist
-                .as_ref()
-                .and_then(|l| l.uids.get(filename::base_of(f.name)))
-            {
-                Some(&uid) if uid > 0 => adopted.push((uid, f)),
-                _ => fresh.push(f),
+        let fresh: Vec<Found<'_>> = match &uidlist {
+            None => found,
+            Some(l) => {
+                let mut fresh = Vec::new();
+                for f in found {
+                    match l.uids.get(filename::base_of(f.name)) {
+                        Some(&uid) if uid > 0 => adopted.push((uid, f)),
+                        _ => fresh.push(f),
+                    }
+                }
+                // Operators migrating from Dovecot watch for this (docs/migration.md).
+                tracing::info!(
+                    mailbox = %ctx.dir.display(),
+                    uidvalidity = l.uidvalidity,
+                    messages = adopted.len(),
+                    "adopted dovecot-uidlist"
+                );
+                fresh
             }
-        }
-        if let Some(l) = &uidlist {
-            // Operators migrating from Dovecot watch for this (docs/migration.md).
-            tracing::info!(
-                mailbox = %ctx.dir.display(),
-                uidvalidity = l.uidvalidity,
-                messages = adopted.len(),
-                "adopted dovecot-uidlist"
-            );
-        }
+        };
         adopted.sort_by_key(|a| a.0);
         adopted.dedup_by_key(|a| a.0);
         if let Some(last) = adopted.last() {
             uidnext = uidnext.max(last.0.saturating_add(1));
         }
         let first_recent = uidnext;
-        let fresh = sort_found(fresh);
+        let order = sort_found(&fresh);
         let n = self.keywords.len();
+        // Message `k` in UID order: the adopted ones, then the fresh ones
+        // numbered from `first_recent` in their sorted order.
+        let nth = |k: usize| -> Option<(u32, &Found<'_>)> {
+            match adopted.get(k) {
+                Some((uid, f)) => Some((*uid, f)),
+                None => {
+                    let j = k - adopted.len();
+                    let f = fresh.get(*order.get(j)? as usize)?;
+                    let uid = u32::try_from(j).ok()?.checked_add(first_recent)?;
+                    Some((uid, f))
+                }
+            }
+        };
         let total = adopted.len() + fresh.len();
-        let mut metas = Vec::with_capacity(total);
         self.files.reserve(total);
+        let files = &mut self.files;
+        let mut in_new = false;
         // One pass in UID order: each name is copied out of the listing
         // (and its flags parsed) while it is in the cache, and the copies
         // lie in UID order for the index write that follows.
-        let numbered = fresh.into_iter().map(|f| {
-            let uid = uidnext;
-            uidnext = uidnext.saturating_add(1);
-            (uid, f)
-        });
-        let ordered: Vec<(u32, Found<'_>)> = adopted.into_iter().chain(numbered).collect();
-        for (k, &(uid, f)) in ordered.iter().enumerate() {
-            if let Some((_, ahead)) = ordered.get(k + PREFETCH_AHEAD) {
+        let metas = (0..total).filter_map(|k| {
+            if let Some((_, ahead)) = nth(k + PREFETCH_AHEAD) {
                 prefetch(ahead.name);
             }
-            metas.push(MessageMeta {
+            let (uid, f) = nth(k)?;
+            in_new |= f.in_new;
+            files.push(FileRec {
+                name: f.name.into(),
+                in_new: f.in_new,
+                dl: 0,
+            });
+            Some(MessageMeta {
                 uid,
                 flags: filename::flags_of(f.name, n),
                 modseq: 1,
                 phys_size: f.phys,
                 virt_size: f.virt,
                 internal_date: f.date,
-            });
-            self.maybe_in_new |= f.in_new;
-            self.files.push(FileRec {
-                name: f.name.into(),
-                in_new: f.in_new,
-                dl: 0,
-            });
-        }
+            })
+        });
         self.list = MessageList::from_sorted(metas);
+        self.maybe_in_new |= in_new;
+        uidnext = uidnext.max(
+            u32::try_from(fresh.len())
+                .unwrap_or(u32::MAX)
+                .saturating_add(first_recent),
+        );
         self.hdr = Header {
             uidvalidity,
             uidnext,
@@ -1712,7 +1732,10 @@ impl Inner {
         }
         // What is left in the listing is new to us.
         let found = make_found(ctx.dir, listing.into_values())?;
-        for f in sort_found(found) {
+        for f in sort_found(&found)
+            .into_iter()
+            .filter_map(|i| found.get(i as usize))
+        {
             let uid = self.hdr.uidnext;
             self.hdr.uidnext = self.hdr.uidnext.saturating_add(1);
             self.hdr.highest_modseq = self.hdr.highest_modseq.saturating_add(1);
@@ -1936,20 +1959,23 @@ fn make_found<'a>(
     Ok(out)
 }
 
-/// Orders files new to us for their UIDs: by [`Found::order`], then by
-/// name (compared only between files of the same time).
-fn sort_found(found: Vec<Found<'_>>) -> Vec<Found<'_>> {
+/// The order in which files new to us get their UIDs (positions in
+/// `found`): by [`Found::order`], then by name.
+fn sort_found(found: &[Found<'_>]) -> Vec<u32> {
     let mut order: Vec<(i64, u32)> = found
         .iter()
         .zip(0u32..)
         .map(|(f, i)| (f.order, i))
         .collect();
+    // Plain pairs sort fastest; then the rare runs of equal times by name.
+    order.sort_unstable();
     let name = |i: u32| found.get(i as usize).map(|f| f.name);
-    order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| name(a.1).cmp(&name(b.1))));
-    order
-        .iter()
-        .filter_map(|&(_, i)| found.get(i as usize).copied())
-        .collect()
+    for run in order.chunk_by_mut(|a, b| a.0 == b.0) {
+        if run.len() > 1 {
+            run.sort_unstable_by(|a, b| name(a.1).cmp(&name(b.1)));
+        }
+    }
+    order.into_iter().map(|(_, i)| i).collect()
 }
 
 /// Asks the CPU to start loading `s`: the names of a first SELECT are read
@@ -2113,7 +2139,30 @@ pub(crate) fn alloc_uidvalidity(root: &Path) -> Result<u32> {
 
 #[cfg(test)]
 mod tests {
-    use super::tmp_is_stale;
+    use super::{Found, MessageMeta, sort_found, tmp_is_stale};
+
+    #[test]
+    fn new_files_are_numbered_by_time_then_name() {
+        let f = |name, order| Found {
+            name,
+            in_new: false,
+            date: MessageMeta::DATE_UNKNOWN,
+            phys: 0,
+            virt: 0,
+            order,
+        };
+        let found = vec![
+            f("b", 2),
+            f("z", 1),
+            f("a", 2),
+            f("c", 0),
+            f("a0", 2),
+            f("y", 9),
+        ];
+        let order = sort_found(&found);
+        let names: Vec<&str> = order.iter().map(|&i| found[i as usize].name).collect();
+        assert_eq!(names, ["c", "z", "a", "a0", "b", "y"]);
+    }
 
     #[test]
     fn tmp_staleness_needs_old_mtime_and_ctime() {
