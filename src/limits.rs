@@ -294,3 +294,12 @@ pub const FETCH_PARSE_BYTES: usize = 4 * 1024 * 1024;
 /// holds at most one message in memory). Two keeps both cores of a small server busy on a large
 /// TEXT search without letting one session take over a big machine's blocking pool.
 pub const SEARCH_WORKERS: usize = 2;
+
+// ---- coldselect: writing a big mailbox's first index ----
+/// Bytes of index text formatted before each `write` of a base file.
+pub const INDEX_WRITE_CHUNK: usize = 256 * 1024;
+/// Buffer for one `getdents64` call when listing a Maildir directory.
+pub const DIR_READ_BUF_BYTES: usize = 64 * 1024;
+/// At most this many bytes are reserved up front for a directory's names
+/// (guessed from its size; a larger listing grows as it goes).
+pub const DIR_LIST_RESERVE_MAX: usize = 64 * 1024 * 1024;

@@ -269,3 +269,55 @@ fn file_with_subject(dir: &std::path::Path, subject: &str) -> String {
         .find(|n| std::fs::read_to_string(dir.join(n)).is_ok_and(|t| t.contains(&want)))
         .unwrap_or_else(|| panic!("no message with Subject {subject} in {}", dir.display()))
 }
+
+#[tokio::test]
+async fn names_that_are_not_messages_are_left_out_of_listings() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let root = root(tmp.path(), "olga");
+    {
+        let st = storage(tmp.path());
+        let _ = login(&st, "olga").await;
+    }
+    let cur = root.join("cur");
+    let odd: [&[u8]; 4] = [
+        b".hidden:2,S",
+        b"1700000001.M1P1.bad\x07bell:2,",
+        b"1700000002.M2P1.bad\xffutf8:2,",
+        "1700000003.M3P1.c1\u{85}ctl:2,".as_bytes(),
+    ];
+    for name in odd {
+        let p = cur.join(std::ffi::OsStr::from_bytes(name));
+        assert!(std::fs::write(&p, "Subject: odd\n\nx\n").is_ok());
+    }
+    drop_file(
+        &cur,
+        "1700000004.M4P1.good:2,S",
+        "Subject: a\n\nx\n",
+        1_700_000_004,
+    );
+    drop_file(
+        &cur,
+        "1700000005.M5P1.gööd,S=14,W=17:2,",
+        "Subject: b\n\nx\n",
+        1_700_000_005,
+    );
+    // First look (no index of ours yet), then a rescan of a changed cur/.
+    for mb_files in [2u32, 3] {
+        let _ = std::fs::remove_file(root.join("mailcove-index"));
+        let _ = std::fs::remove_file(root.join("mailcove-index.log"));
+        let st = storage(tmp.path());
+        let u = login(&st, "olga").await;
+        let v = ok(u.open("INBOX", OpenOptions::EXAMINE).await);
+        assert_eq!(v.len(), mb_files, "only the two (then three) messages");
+        drop_file(
+            &cur,
+            "1700000006.M6P1.late:2,",
+            "Subject: c\n\nx\n",
+            1_700_000_006,
+        );
+        let mut v = ok(u.open("INBOX", OpenOptions::EXAMINE).await);
+        ok(v.refresh().await);
+        assert_eq!(v.len(), 3, "a rescan lists the same way");
+    }
+}

@@ -334,3 +334,87 @@ async fn first_look_at_a_big_maildir_writes_one_index_that_survives_a_lost_log_h
         (n + 1, n + 2, uidvalidity)
     );
 }
+
+/// Drops `n` delivered-looking files into `root/cur` (sizes in the names).
+fn drop_files(root: &std::path::Path, n: u32) {
+    let body = "Subject: x\n\nhello\n";
+    for i in 0..n {
+        let (s, w) = (body.len(), body.len() + 3);
+        let name = format!("{}.M{i}P7.tool,S={s},W={w}:2,S", 1_700_000_000 + i);
+        assert!(std::fs::write(root.join("cur").join(name), body).is_ok());
+    }
+}
+
+/// (UIDVALIDITY, UIDs) of INBOX as a fresh process (new storage) sees it.
+async fn fresh_look(base: &std::path::Path, who: &str) -> (u32, Vec<u32>) {
+    let st = storage(base);
+    let u = login(&st, who).await;
+    let v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    (
+        v.uidvalidity(),
+        v.messages().iter().map(|m| m.uid).collect(),
+    )
+}
+
+#[tokio::test]
+async fn first_index_lost_in_a_crash_is_rebuilt_under_a_newer_uidvalidity() {
+    // A mailbox's first index is written without an fsync (its UIDVALIDITY
+    // is brand new). A power loss may then leave it torn, empty or missing:
+    // each must be noticed and rebuilt under a newer UIDVALIDITY, so no
+    // client keeps UIDs that could now name other messages.
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let root = root(tmp.path(), "una");
+    {
+        let st = storage(tmp.path());
+        let _ = login(&st, "una").await;
+    }
+    let n = 300u32;
+    drop_files(&root, n);
+    let base = root.join("mailcove-index");
+    let log = root.join("mailcove-index.log");
+    let all: Vec<u32> = (1..=n).collect();
+    let mut last = 0u32;
+    for damage in ["torn", "empty", "missing", "missing with its log"] {
+        // Start each round from a mailbox mailcove has never indexed.
+        let _ = std::fs::remove_file(&base);
+        let _ = std::fs::remove_file(&log);
+        let (v1, uids) = fresh_look(tmp.path(), "una").await;
+        assert!(v1 > last, "{damage}: UIDVALIDITY {v1} not above {last}");
+        assert_eq!(uids, all);
+        let text = std::fs::read(&base).unwrap_or_default();
+        let first_line = text.split(|b| *b == b'\n').next().unwrap_or_default();
+        assert!(
+            String::from_utf8_lossy(first_line).ends_with(" S1"),
+            "the first index says it was not synced"
+        );
+        match damage {
+            "torn" => {
+                let f = std::fs::OpenOptions::new().write(true).open(&base);
+                assert!(f.and_then(|f| f.set_len(text.len() as u64 / 2)).is_ok());
+            }
+            "empty" => assert!(std::fs::write(&base, b"").is_ok()),
+            "missing" => assert!(std::fs::remove_file(&base).is_ok()),
+            _ => {
+                assert!(std::fs::remove_file(&base).is_ok());
+                assert!(std::fs::remove_file(&log).is_ok());
+            }
+        }
+        let (v2, uids) = fresh_look(tmp.path(), "una").await;
+        assert!(v2 > v1, "{damage}: rebuilt under {v2}, not above {v1}");
+        assert_eq!(uids, all, "{damage}: every message is still there");
+        last = v2;
+    }
+    // Once a change is logged the index was made durable first; after a
+    // (clean) restart the UIDVALIDITY and the change are kept.
+    let _ = std::fs::remove_file(&base);
+    let _ = std::fs::remove_file(&log);
+    let (v1, _) = fresh_look(tmp.path(), "una").await;
+    {
+        let st = storage(tmp.path());
+        let u = login(&st, "una").await;
+        assert_eq!(append(&*u, "INBOX", "later").await, n + 1);
+    }
+    let (v2, uids) = fresh_look(tmp.path(), "una").await;
+    assert_eq!(v2, v1);
+    assert_eq!(uids.len() as u32, n + 1);
+}

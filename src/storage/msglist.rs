@@ -184,10 +184,31 @@ impl MessageList {
     }
 
     /// Builds a list from messages already in ascending UID order.
-    pub fn from_sorted(metas: Vec<MessageMeta>) -> Self {
+    pub fn from_sorted(metas: impl IntoIterator<Item = MessageMeta>) -> Self {
+        // Chunks filled in place, not a push (and `Arc::make_mut`) each.
         let mut list = MessageList::default();
+        let mut chunk: Vec<MessageMeta> = Vec::new();
+        let mut last: Option<u32> = None;
         for m in metas {
-            list.push(m);
+            // As `push` would: a UID not above the one before is dropped.
+            if last.is_some_and(|u| u >= m.uid) {
+                continue;
+            }
+            last = Some(m.uid);
+            if chunk.len() >= MESSAGE_LIST_CHUNK {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(MESSAGE_LIST_CHUNK));
+                list.chunks.push(Arc::new(full));
+            }
+            if chunk.is_empty() {
+                chunk.reserve_exact(MESSAGE_LIST_CHUNK);
+                list.starts.push(list.len);
+                list.firsts.push(m.uid);
+            }
+            chunk.push(m);
+            list.len += 1;
+        }
+        if !chunk.is_empty() {
+            list.chunks.push(Arc::new(chunk));
         }
         list
     }
@@ -207,6 +228,26 @@ mod tests {
             virt_size: 10,
             internal_date: 0,
         }
+    }
+
+    #[test]
+    fn from_sorted_matches_pushing_one_by_one() {
+        let uids: Vec<u32> = (1..=3000).map(|u| u * 3).chain([2, 9000, 9001]).collect();
+        let metas: Vec<MessageMeta> = uids.iter().map(|u| meta(*u)).collect();
+        let a = MessageList::from_sorted(metas.clone());
+        let mut b = MessageList::default();
+        for m in metas {
+            b.push(m);
+        }
+        assert_eq!(a.len(), 3001);
+        assert_eq!(
+            (a.starts.clone(), a.firsts.clone()),
+            (b.starts.clone(), b.firsts.clone())
+        );
+        let all = |l: &MessageList| l.iter().map(|m| m.uid).collect::<Vec<_>>();
+        assert_eq!(all(&a), all(&b));
+        assert_eq!(a.position(9001), Some(3000));
+        assert!(MessageList::from_sorted(Vec::new()).is_empty());
     }
 
     #[test]

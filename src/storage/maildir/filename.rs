@@ -43,14 +43,15 @@ pub(crate) fn flag_letters(name: &str) -> &str {
 
 /// `,S=` and `,W=` values of a name's base.
 pub(crate) fn sizes(name: &str) -> (Option<u64>, Option<u64>) {
-    let base = base_of(name);
+    // Bytes, not str::split: this runs for every file of a first SELECT.
+    let parse = |v: &[u8]| std::str::from_utf8(v).ok().and_then(|v| v.parse().ok());
     let mut s = None;
     let mut w = None;
-    for field in base.split(',').skip(1) {
-        if let Some(v) = field.strip_prefix("S=") {
-            s = v.parse().ok();
-        } else if let Some(v) = field.strip_prefix("W=") {
-            w = v.parse().ok();
+    for field in base_of(name).as_bytes().split(|b| *b == b',').skip(1) {
+        match field {
+            [b'S', b'=', v @ ..] => s = parse(v),
+            [b'W', b'=', v @ ..] => w = parse(v),
+            _ => {}
         }
     }
     (s, w)
@@ -59,11 +60,16 @@ pub(crate) fn sizes(name: &str) -> (Option<u64>, Option<u64>) {
 /// The delivery time a Maildir unique name starts with (`<secs>.<rest>`),
 /// which orders files whose mtime was not read, as Dovecot orders them.
 pub(crate) fn delivery_time(name: &str) -> Option<i64> {
-    let (secs, _) = name.split_once('.')?;
-    if secs.is_empty() || secs.len() > 18 || !secs.bytes().all(|b| b.is_ascii_digit()) {
+    let b = name.as_bytes();
+    let secs = b.get(..memchr::memchr(b'.', b)?)?;
+    if secs.is_empty() || secs.len() > 18 || !secs.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    secs.parse().ok()
+    // At most 18 digits: no overflow.
+    Some(
+        secs.iter()
+            .fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0')),
+    )
 }
 
 /// Flags of a name; keyword letters beyond `keyword_count` are ignored.

@@ -38,8 +38,8 @@ use super::cache::Cache;
 use super::dovecot::{self, KEYWORDS_FILE, UIDLIST_FILE};
 use super::filename;
 use super::fsutil::{
-    Dir, FileStat, LockMode, flock, fsync_dir, funlock, mtime_ns, now_ns, now_secs, open_lock_file,
-    read_small, replace_file, write_atomic,
+    Dir, DirNames, FileStat, LockMode, flock, fsync_dir, funlock, list_dir, mtime_ns, now_ns,
+    now_secs, open_lock_file, read_small, replace_file, replace_file_with, write_atomic,
 };
 use super::index::{self, BASE_FILE, Entry, Header, LOCK_FILE, LOG_FILE, Record};
 use crate::limits::{
@@ -890,29 +890,21 @@ fn set_mtime(f: &File, date: i64) -> io::Result<()> {
 
 /// Whether a file name is one we are willing to manage.
 fn acceptable_name(name: &str) -> bool {
-    !name.starts_with('.')
-        && !name.is_empty()
-        && name.len() <= 255
-        && !name.chars().any(|c| c.is_control())
+    // Every name of a 100,000-file listing passes here: bytes when ASCII.
+    let control = if name.is_ascii() {
+        name.bytes().any(|b| b.is_ascii_control())
+    } else {
+        name.chars().any(char::is_control)
+    };
+    !name.starts_with('.') && !name.is_empty() && name.len() <= 255 && !control
 }
 
-fn read_names(dir: &Path) -> Result<Vec<String>> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StorageError::NonExistent),
-        Err(e) => return Err(StorageError::io("read directory", e)),
-    };
-    let mut out = Vec::new();
-    for ent in rd {
-        let ent = ent.map_err(|e| StorageError::io("read directory", e))?;
-        // The OsString's buffer becomes the String: one allocation a name.
-        if let Ok(n) = ent.file_name().into_string()
-            && acceptable_name(&n)
-        {
-            out.push(n);
-        }
+fn read_names(dir: &Path) -> Result<DirNames> {
+    match list_dir(dir, acceptable_name) {
+        Ok(names) => Ok(names),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StorageError::NonExistent),
+        Err(e) => Err(StorageError::io("read directory", e)),
     }
-    Ok(out)
 }
 
 /// mtimes of `files` (name, in `new/`), `None` for one that is gone or not
@@ -1295,46 +1287,95 @@ impl Inner {
         };
         let cur_stamp = dir_mtime(&ctx.dir.join("cur")).unwrap_or(0);
         let log_gen = log_generation(&ctx.dir.join(LOG_FILE)).map_or(0, |(g, _)| g);
-        let mut adopted: Vec<Entry> = Vec::new();
-        let mut fresh: Vec<Entry> = Vec::new();
         let cur_names = read_names(&ctx.dir.join("cur"))?;
         let new_names = read_names(&ctx.dir.join("new"))?;
-        // The listed names become the entries' names (no second copy).
-        let found: Vec<(String, bool)> = cur_names
-            .into_iter()
-            .map(|n| (n, false))
-            .chain(new_names.into_iter().map(|n| (n, true)))
-            .collect();
-        for e in make_entries(ctx.dir, found)? {
-            match uidlist
-                .as_ref()
-                .and_then(|l| l.uids.get(filename::base_of(&e.name)))
-            {
-                Some(&uid) if uid > 0 => adopted.push(Entry { uid, ..e }),
-                _ => fresh.push(e),
+        let listed =
+            (cur_names.iter().map(|n| (n, false))).chain(new_names.iter().map(|n| (n, true)));
+        let found = make_found(ctx.dir, listed)?;
+        let mut adopted: Vec<(u32, Found<'_>)> = Vec::new();
+        let fresh: Vec<Found<'_>> = match &uidlist {
+            None => found,
+            Some(l) => {
+                let mut fresh = Vec::new();
+                for f in found {
+                    match l.uids.get(filename::base_of(f.name)) {
+                        Some(&uid) if uid > 0 => adopted.push((uid, f)),
+                        _ => fresh.push(f),
+                    }
+                }
+                // Operators migrating from Dovecot watch for this (docs/migration.md).
+                tracing::info!(
+                    mailbox = %ctx.dir.display(),
+                    uidvalidity = l.uidvalidity,
+                    messages = adopted.len(),
+                    "adopted dovecot-uidlist"
+                );
+                fresh
             }
-        }
-        if let Some(l) = &uidlist {
-            // Operators migrating from Dovecot watch for this (docs/migration.md).
-            tracing::info!(
-                mailbox = %ctx.dir.display(),
-                uidvalidity = l.uidvalidity,
-                messages = adopted.len(),
-                "adopted dovecot-uidlist"
-            );
-        }
-        adopted.sort_by_key(|e| e.uid);
-        adopted.dedup_by_key(|e| e.uid);
+        };
+        adopted.sort_by_key(|a| a.0);
+        adopted.dedup_by_key(|a| a.0);
         if let Some(last) = adopted.last() {
-            uidnext = uidnext.max(last.uid.saturating_add(1));
+            uidnext = uidnext.max(last.0.saturating_add(1));
         }
         let first_recent = uidnext;
-        sort_new(&mut fresh);
-        for e in &mut fresh {
-            e.uid = uidnext;
-            uidnext = uidnext.saturating_add(1);
-        }
-        adopted.append(&mut fresh);
+        let order = sort_found(&fresh);
+        let n = self.keywords.len();
+        // Message `k` in UID order: the adopted ones, then the fresh ones
+        // numbered from `first_recent` in their sorted order.
+        let nth = |k: usize| -> Option<(u32, &Found<'_>)> {
+            match adopted.get(k) {
+                Some((uid, f)) => Some((*uid, f)),
+                None => {
+                    let j = k - adopted.len();
+                    let f = fresh.get(*order.get(j)? as usize)?;
+                    let uid = u32::try_from(j).ok()?.checked_add(first_recent)?;
+                    Some((uid, f))
+                }
+            }
+        };
+        let total = adopted.len() + fresh.len();
+        self.files.reserve(total);
+        let files = &mut self.files;
+        let mut in_new = false;
+        // One pass in UID order: each name is copied out of the listing
+        // (and its flags parsed) while it is in the cache, and the copies
+        // lie in UID order for the index write that follows.
+        let metas = (0..total).filter_map(|k| {
+            // Two steps ahead: the entry, then (once it is in) its name.
+            if let Some(ahead) = k
+                .checked_sub(adopted.len())
+                .and_then(|j| order.get(j + 2 * PREFETCH_AHEAD))
+                .and_then(|&i| fresh.get(i as usize))
+            {
+                prefetch(ahead);
+            }
+            if let Some((_, ahead)) = nth(k + PREFETCH_AHEAD) {
+                prefetch(ahead.name);
+            }
+            let (uid, f) = nth(k)?;
+            in_new |= f.in_new;
+            files.push(FileRec {
+                name: f.name.into(),
+                in_new: f.in_new,
+                dl: 0,
+            });
+            Some(MessageMeta {
+                uid,
+                flags: filename::flags_of(f.name, n),
+                modseq: 1,
+                phys_size: f.phys,
+                virt_size: f.virt,
+                internal_date: f.date,
+            })
+        });
+        self.list = MessageList::from_sorted(metas);
+        self.maybe_in_new |= in_new;
+        uidnext = uidnext.max(
+            u32::try_from(fresh.len())
+                .unwrap_or(u32::MAX)
+                .saturating_add(first_recent),
+        );
         self.hdr = Header {
             uidvalidity,
             uidnext,
@@ -1343,21 +1384,11 @@ impl Inner {
             generation: self.hdr.generation.max(log_gen).saturating_add(1),
             cur_mtime: cur_stamp,
             cur_uncertain: now_ns().saturating_sub(cur_stamp) < DIR_MTIME_SETTLE_NS,
+            // Our first index here, under a UIDVALIDITY nobody has seen:
+            // losing it in a crash costs a rebuild under a new one, never a
+            // UID reused (docs/design.md, "The first index").
+            unsynced: !ours_existed && uidlist.is_none(),
         };
-        let n = self.keywords.len();
-        for e in &mut adopted {
-            e.modseq = 1;
-        }
-        let metas = adopted.iter().map(|e| meta_of(e, n)).collect();
-        self.list = MessageList::from_sorted(metas);
-        for e in adopted {
-            self.maybe_in_new |= e.in_new;
-            self.files.push(FileRec {
-                name: e.name.into(),
-                in_new: e.in_new,
-                dl: 0,
-            });
-        }
         // Written when the operation that loaded us commits, together with
         // what it changed (the first SELECT's \Recent claim): one base write
         // instead of a base and a log record, each fsynced.
@@ -1393,12 +1424,14 @@ impl Inner {
                 in_new: f.in_new,
                 name: &f.name,
             });
-        let data = index::format_base(&self.hdr, self.files.len(), entries);
-        replace_file(&base_path, &data, ctx.fsync)?;
-        drop(data);
+        // A brand-new base is synced with the first record logged after it.
+        let durable = ctx.fsync && !self.hdr.unsynced;
+        replace_file_with(&base_path, durable, |f| {
+            index::write_base(f, &self.hdr, entries)
+        })?;
         self.base_stamp = stamp_of(&base_path);
         let sync_dir = || {
-            if ctx.fsync {
+            if durable {
                 fsync_dir(ctx.dir).map_err(|e| StorageError::io("fsync mailbox directory", e))
             } else {
                 Ok(())
@@ -1472,8 +1505,12 @@ impl Inner {
                     self.hdr.highest_modseq = self.hdr.highest_modseq.max(modseq);
                 }
                 Record::Header(h) => {
-                    let generation = self.hdr.generation;
-                    self.hdr = Header { generation, ..h };
+                    let (generation, unsynced) = (self.hdr.generation, self.hdr.unsynced);
+                    self.hdr = Header {
+                        generation,
+                        unsynced,
+                        ..h
+                    };
                 }
                 Record::Pop3 { uid, dl } => {
                     if let Some(i) = self.list.position(uid)
@@ -1509,6 +1546,9 @@ impl Inner {
         if records.is_empty() {
             return Ok(());
         }
+        if self.hdr.unsynced {
+            self.sync_base(ctx)?;
+        }
         let mut text = String::new();
         for r in &records {
             index::format_record(&mut text, r);
@@ -1529,6 +1569,20 @@ impl Inner {
             self.hdr.generation = self.hdr.generation.saturating_add(1);
             self.write_index(ctx)?;
         }
+        Ok(())
+    }
+
+    /// Makes a base written without an fsync durable, with its log's name,
+    /// before a record that relies on it is appended (by whichever process
+    /// appends first; the others find nothing left to write).
+    fn sync_base(&mut self, ctx: &Ctx<'_>) -> Result<()> {
+        if ctx.fsync {
+            File::open(ctx.dir.join(BASE_FILE))
+                .and_then(|f| f.sync_all())
+                .and_then(|()| fsync_dir(ctx.dir))
+                .map_err(|e| StorageError::io("fsync index", e))?;
+        }
+        self.hdr.unsynced = false;
         Ok(())
     }
 
@@ -1588,7 +1642,7 @@ impl Inner {
         let cur = ctx.dir.join("cur");
         // A Maildir made by a tool that skipped new/ is still a mailbox.
         let new_names = match read_names(&ctx.dir.join("new")) {
-            Err(StorageError::NonExistent) => Vec::new(),
+            Err(StorageError::NonExistent) => DirNames::default(),
             other => other?,
         };
         let cur_meta = std::fs::metadata(&cur).map_err(|e| StorageError::io("stat cur", e))?;
@@ -1615,7 +1669,7 @@ impl Inner {
             || settle_scan;
         if !need_cur && self.maybe_in_new {
             // A file we think is in new/ but is not: someone moved it to cur/.
-            let new_set: HashSet<&str> = new_names.iter().map(String::as_str).collect();
+            let new_set: HashSet<&str> = new_names.iter().collect();
             need_cur = self
                 .files
                 .iter()
@@ -1627,18 +1681,18 @@ impl Inner {
         let cur_names = if need_cur {
             read_names(&cur)?
         } else {
-            Vec::new()
+            DirNames::default()
         };
         // base -> (full name, in new/); cur/ wins over new/ for one base.
         let mut listing: HashMap<&str, (&str, bool), BuildFx> = HashMap::with_capacity_and_hasher(
             cur_names.len() + new_names.len(),
             BuildFx::default(),
         );
-        for n in &new_names {
-            listing.insert(filename::base_of(n), (n.as_str(), true));
+        for n in new_names.iter() {
+            listing.insert(filename::base_of(n), (n, true));
         }
-        for n in &cur_names {
-            listing.insert(filename::base_of(n), (n.as_str(), false));
+        for n in cur_names.iter() {
+            listing.insert(filename::base_of(n), (n, false));
         }
         let kw = self.keywords.len();
         let mut records = Vec::new();
@@ -1685,18 +1739,24 @@ impl Inner {
             self.hdr.cur_uncertain = now.saturating_sub(cur_mtime) < DIR_MTIME_SETTLE_NS;
         }
         // What is left in the listing is new to us.
-        let found: Vec<(String, bool)> = listing
-            .into_values()
-            .map(|(n, in_new)| (n.to_owned(), in_new))
-            .collect();
-        let mut candidates = make_entries(ctx.dir, found)?;
-        sort_new(&mut candidates);
-        for mut e in candidates {
-            e.uid = self.hdr.uidnext;
+        let found = make_found(ctx.dir, listing.into_values())?;
+        for f in sort_found(&found)
+            .into_iter()
+            .filter_map(|i| found.get(i as usize))
+        {
+            let uid = self.hdr.uidnext;
             self.hdr.uidnext = self.hdr.uidnext.saturating_add(1);
             self.hdr.highest_modseq = self.hdr.highest_modseq.saturating_add(1);
-            e.modseq = self.hdr.highest_modseq;
-            records.push(Record::Append(e));
+            records.push(Record::Append(Entry {
+                uid,
+                modseq: self.hdr.highest_modseq,
+                date: f.date,
+                phys: f.phys,
+                virt: f.virt,
+                dl: 0,
+                in_new: f.in_new,
+                name: f.name.to_owned(),
+            }));
         }
         Ok(records)
     }
@@ -1823,8 +1883,25 @@ fn meta_of(e: &Entry, keyword_count: usize) -> MessageMeta {
     }
 }
 
-/// Index entries (UID 0: not assigned yet) for files found on disk, in the
-/// order given; files that vanished or are not plain files are left out.
+/// How many names ahead [`prefetch`] runs.
+const PREFETCH_AHEAD: usize = 8;
+
+/// A message file found on disk, its name borrowed from the listing.
+#[derive(Debug, Clone, Copy)]
+struct Found<'a> {
+    name: &'a str,
+    in_new: bool,
+    /// The mtime, or [`MessageMeta::DATE_UNKNOWN`] when it was not read.
+    date: i64,
+    phys: u64,
+    virt: u64,
+    /// What new files are numbered by (then by name): the mtime when it was
+    /// read, else the delivery time the name starts with.
+    order: i64,
+}
+
+/// The files found on disk (name, in `new/`) with their sizes; files that
+/// vanished or are not plain files are left out.
 ///
 /// A file whose name carries both sizes (`,S=` and `,W=`) and starts with
 /// its delivery time is not stat-ed: its INTERNALDATE (the mtime) is left
@@ -1832,26 +1909,27 @@ fn meta_of(e: &Entry, keyword_count: usize) -> MessageMeta {
 /// as Dovecot does, since stat-ing every file dominated the first SELECT of
 /// a big Maildir. Other files are stat-ed by bare name relative to an open
 /// `cur/` or `new/`, by a few threads at once when there are many.
-fn make_entries(dir: &Path, found: Vec<(String, bool)>) -> Result<Vec<Entry>> {
-    let named = |name: &str| -> Option<(u64, u64)> {
+fn make_found<'a>(
+    dir: &Path,
+    listed: impl Iterator<Item = (&'a str, bool)>,
+) -> Result<Vec<Found<'a>>> {
+    let named = |name: &str| -> Option<(u64, u64, i64)> {
         match filename::sizes(name) {
-            (Some(s), Some(w)) if filename::delivery_time(name).is_some() => Some((s, w)),
+            (Some(s), Some(w)) => Some((s, w, filename::delivery_time(name)?)),
             _ => None,
         }
     };
-    let mut out = Vec::with_capacity(found.len());
-    let mut to_stat: Vec<(String, bool)> = Vec::new();
-    for (name, in_new) in found {
-        match named(&name) {
-            Some((phys, virt)) => out.push(Entry {
-                uid: 0,
-                modseq: 0,
+    let mut out = Vec::with_capacity(listed.size_hint().0);
+    let mut to_stat: Vec<(&str, bool)> = Vec::new();
+    for (name, in_new) in listed {
+        match named(name) {
+            Some((phys, virt, order)) => out.push(Found {
+                name,
+                in_new,
                 date: MessageMeta::DATE_UNKNOWN,
                 phys,
                 virt,
-                dl: 0,
-                in_new,
-                name,
+                order,
             }),
             None => to_stat.push((name, in_new)),
         }
@@ -1859,66 +1937,74 @@ fn make_entries(dir: &Path, found: Vec<(String, bool)>) -> Result<Vec<Entry>> {
     if to_stat.is_empty() {
         return Ok(out);
     }
-    let files: Vec<(&str, bool)> = to_stat.iter().map(|(n, i)| (n.as_str(), *i)).collect();
-    let dirs = Dirs::open(dir, &files)?;
-    let stats = par_map(&files, |&(name, in_new)| dirs.stat(name, in_new));
-    drop(files);
+    let dirs = Dirs::open(dir, &to_stat)?;
+    let stats = par_map(&to_stat, |&(name, in_new)| dirs.stat(name, in_new));
     for ((name, in_new), st) in to_stat.into_iter().zip(stats) {
         let Some(st) = st.filter(|st| st.is_file) else {
             continue;
         };
-        let (s, w) = filename::sizes(&name);
+        let (s, w) = filename::sizes(name);
         let phys = s.unwrap_or(st.size);
         let virt = match w {
             Some(w) => w,
             None => {
                 let sub = if in_new { "new" } else { "cur" };
-                match filename::virtual_size_of(&dir.join(sub).join(&name)) {
+                match filename::virtual_size_of(&dir.join(sub).join(name)) {
                     Ok(v) => v,
                     Err(_) => continue,
                 }
             }
         };
-        out.push(Entry {
-            uid: 0,
-            modseq: 0,
+        out.push(Found {
+            name,
+            in_new,
             date: st.mtime,
             phys,
             virt,
-            dl: 0,
-            in_new,
-            name,
+            order: st.mtime,
         });
     }
     Ok(out)
 }
 
-/// Orders files new to us for their UIDs: by [`order_time`], then by name
-/// (each key computed once, not per comparison).
-/// Small (key, position) pairs are sorted, so the entries move only once.
-fn sort_new(entries: &mut Vec<Entry>) {
-    let mut order: Vec<(i64, usize)> = entries
+/// The order in which files new to us get their UIDs (positions in
+/// `found`): by [`Found::order`], then by name.
+fn sort_found(found: &[Found<'_>]) -> Vec<u32> {
+    let mut order: Vec<(i64, u32)> = found
         .iter()
-        .enumerate()
-        .map(|(i, e)| (order_time(e), i))
+        .zip(0u32..)
+        .map(|(f, i)| (f.order, i))
         .collect();
-    let name = |i: usize| entries.get(i).map(|e| e.name.as_str());
-    order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| name(a.1).cmp(&name(b.1))));
-    let mut slots: Vec<Option<Entry>> = std::mem::take(entries).into_iter().map(Some).collect();
-    *entries = order
-        .iter()
-        .filter_map(|&(_, i)| slots.get_mut(i).and_then(Option::take))
-        .collect();
+    // Plain pairs sort fastest; then the rare runs of equal times by name.
+    order.sort_unstable();
+    let name = |i: u32| found.get(i as usize).map(|f| f.name);
+    for run in order.chunk_by_mut(|a, b| a.0 == b.0) {
+        if run.len() > 1 {
+            run.sort_unstable_by(|a, b| name(a.1).cmp(&name(b.1)));
+        }
+    }
+    order.into_iter().map(|(_, i)| i).collect()
 }
 
-/// The time new files are ordered by (then by name): the mtime when it was
-/// read, else the delivery time the name starts with.
-fn order_time(e: &Entry) -> i64 {
-    if e.date == MessageMeta::DATE_UNKNOWN {
-        filename::delivery_time(&e.name).unwrap_or(i64::MAX)
-    } else {
-        e.date
+/// Asks the CPU to start loading `s`: the files of a first SELECT are read
+/// in UID order, which is not the order the directory listed them in, and
+/// waiting for each one's cache misses in turn was a sixth of the time.
+#[inline]
+fn prefetch<T: ?Sized>(s: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // Its first and last byte: a value may straddle two cache lines.
+        let first = std::ptr::from_ref(s).cast::<i8>();
+        let last = first.wrapping_add(std::mem::size_of_val(s).saturating_sub(1));
+        // SAFETY: SSE is part of x86_64; a prefetch is a hint that never
+        // faults, and both addresses lie inside `s`.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(first);
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(last);
+        }
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = s;
 }
 
 /// `cur/` and `new/` opened for stat-ing entries by bare name.
@@ -2067,7 +2153,30 @@ pub(crate) fn alloc_uidvalidity(root: &Path) -> Result<u32> {
 
 #[cfg(test)]
 mod tests {
-    use super::tmp_is_stale;
+    use super::{Found, MessageMeta, sort_found, tmp_is_stale};
+
+    #[test]
+    fn new_files_are_numbered_by_time_then_name() {
+        let f = |name, order| Found {
+            name,
+            in_new: false,
+            date: MessageMeta::DATE_UNKNOWN,
+            phys: 0,
+            virt: 0,
+            order,
+        };
+        let found = vec![
+            f("b", 2),
+            f("z", 1),
+            f("a", 2),
+            f("c", 0),
+            f("a0", 2),
+            f("y", 9),
+        ];
+        let order = sort_found(&found);
+        let names: Vec<&str> = order.iter().map(|&i| found[i as usize].name).collect();
+        assert_eq!(names, ["c", "z", "a", "a0", "b", "y"]);
+    }
 
     #[test]
     fn tmp_staleness_needs_old_mtime_and_ctime() {
