@@ -782,10 +782,11 @@ impl MailboxState {
     ) -> Result<Vec<Option<bytes::Bytes>>> {
         let mut inner = self.inner.lock();
         let uidvalidity = inner.hdr.uidvalidity;
+        let mut list = inner.list.cursor();
         let (at, present): (Vec<usize>, Vec<u32>) = uids
             .iter()
             .enumerate()
-            .filter(|(_, u)| inner.list.position(**u).is_some())
+            .filter(|(_, u)| list.find(**u).is_some())
             .map(|(i, u)| (i, *u))
             .unzip();
         let cache = inner.cache_mut(&self.dir, uidvalidity)?;
