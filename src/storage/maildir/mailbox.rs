@@ -1015,8 +1015,8 @@ impl Inner {
             .is_none_or(|c| c.uidvalidity() != uidvalidity || c.replaced())
         {
             let mut cache = Cache::open(dir, uidvalidity)?;
-            let list = &self.list;
-            cache.retain(|uid| list.position(uid).is_some());
+            let mut list = self.list.cursor();
+            cache.retain(|uid| list.find(uid).is_some());
             self.cache = Some(cache);
         }
         self.cache
