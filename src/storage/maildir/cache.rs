@@ -182,6 +182,22 @@ impl Cache {
     /// do) are read with one `pread` of at most [`CACHE_READ_SPAN_BYTES`] (or one record, if
     /// larger) instead of one per record.
     pub(crate) fn get_many(&self, uids: &[u32], field: u8, max_bytes: usize) -> Vec<Option<Bytes>> {
+        // A failed read makes its records absent; only the reader passed may fail the call.
+        self.get_many_with(uids, field, max_bytes, crate::storage::stream::read_at)
+            .unwrap_or_default()
+    }
+
+    /// [`Cache::get_many`] reading with `read` (fills the buffer from an offset, returns the
+    /// bytes read): an `Err` of `read` that is `WouldBlock` fails the whole call, so a reader
+    /// that refuses to wait for the disk (`stream::read_cached`) can be tried on a thread that
+    /// must not block; any other failure makes the records concerned absent.
+    pub(crate) fn get_many_with(
+        &self,
+        uids: &[u32],
+        field: u8,
+        max_bytes: usize,
+        read: impl Fn(&File, u64, &mut [u8]) -> std::io::Result<usize>,
+    ) -> std::io::Result<Vec<Option<Bytes>>> {
         let mut total = 0usize;
         let mut wanted: Vec<(usize, Slot)> = Vec::new();
         let mut count = 0;
@@ -219,8 +235,10 @@ impl Cache {
                 continue;
             };
             let mut buf = vec![0u8; len];
-            if self.file.read_exact_at(&mut buf, start).is_err() {
-                continue;
+            match read(&self.file, start, &mut buf) {
+                Ok(n) if n == len => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Err(e),
+                _ => continue,
             }
             let buf = Bytes::from(buf);
             for (i, slot) in run {
@@ -237,7 +255,7 @@ impl Cache {
                 }
             }
         }
-        out
+        Ok(out)
     }
 
     /// Stores a value (values above the entry limit are not cached).
