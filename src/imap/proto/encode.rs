@@ -1027,6 +1027,20 @@ mod tests {
     }
 
     #[test]
+    fn decimal_numbers_at_the_edges() {
+        let mut v = Vec::new();
+        for n in [0u64, 7, 10, 99, 100, 4_294_967_295, u64::MAX] {
+            v.clear();
+            write_decimal(&mut v, n);
+            assert_eq!(v, n.to_string().into_bytes());
+        }
+        v.clear();
+        write_num(&mut v, std::num::NonZeroU32::MIN);
+        write_num(&mut v, &12u32);
+        assert_eq!(v, b"112");
+    }
+
+    #[test]
     fn strings_pick_quoted_or_literal() {
         assert_eq!(enc(write_string, b"a b"), b"\"a b\"");
         assert_eq!(enc(write_string, b"a\"b\\"), b"\"a\\\"b\\\\\"");

@@ -24,7 +24,7 @@ use crate::limits::{
     CACHE_COMPACT_MIN_DEAD_BYTES, CACHE_READ_GAP_BYTES, CACHE_READ_SPAN_BYTES,
     MAX_CACHE_ENTRY_BYTES,
 };
-use crate::storage::{Result, StorageError};
+use crate::storage::{Result, StorageError, stream};
 
 /// File name of the cache.
 pub(crate) const CACHE_FILE: &str = "mailcove-cache";
@@ -182,15 +182,16 @@ impl Cache {
     /// do) are read with one `pread` of at most [`CACHE_READ_SPAN_BYTES`] (or one record, if
     /// larger) instead of one per record.
     pub(crate) fn get_many(&self, uids: &[u32], field: u8, max_bytes: usize) -> Vec<Option<Bytes>> {
-        // A failed read makes its records absent; only the reader passed may fail the call.
-        self.get_many_with(uids, field, max_bytes, crate::storage::stream::read_at)
+        // A failed read makes its records absent (a short read does).
+        let read = |f: &File, pos, buf: &mut [u8]| Ok(stream::read_at(f, pos, buf).unwrap_or(0));
+        self.get_many_with(uids, field, max_bytes, read)
             .unwrap_or_default()
     }
 
     /// [`Cache::get_many`] reading with `read` (fills the buffer from an offset, returns the
-    /// bytes read): an `Err` of `read` that is `WouldBlock` fails the whole call, so a reader
-    /// that refuses to wait for the disk (`stream::read_cached`) can be tried on a thread that
-    /// must not block; any other failure makes the records concerned absent.
+    /// bytes read; records it reads short are absent). An `Err` of `read` fails the whole call,
+    /// so a reader that refuses to wait for the disk (`stream::read_cached`) can be tried on a
+    /// thread that must not block, and the caller goes the blocking way on any refusal.
     pub(crate) fn get_many_with(
         &self,
         uids: &[u32],
@@ -235,10 +236,8 @@ impl Cache {
                 continue;
             };
             let mut buf = vec![0u8; len];
-            match read(&self.file, start, &mut buf) {
-                Ok(n) if n == len => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Err(e),
-                _ => continue,
+            if read(&self.file, start, &mut buf)? != len {
+                continue;
             }
             let buf = Bytes::from(buf);
             for (i, slot) in run {
@@ -513,7 +512,16 @@ mod tests {
             let got = c.get_many(&asked, field, usize::MAX);
             let want: Vec<Option<Bytes>> = asked.iter().map(|u| c.get(*u, field)).collect();
             assert_eq!(got, want, "field {field}");
+            // The page-cache-only reader answers the same here (the file was just written).
+            let cached = c.get_many_with(&asked, field, usize::MAX, stream::read_cached);
+            assert_eq!(cached.ok(), Some(want), "field {field}, cached reader");
         }
+        // A reader refusing to read fails the call; one reading short makes records absent.
+        let refuse = |_: &File, _, _: &mut [u8]| Err(std::io::ErrorKind::WouldBlock.into());
+        assert!(c.get_many_with(&[1, 2], 1, usize::MAX, refuse).is_err());
+        let short = |_: &File, _, _: &mut [u8]| Ok(0);
+        let got = c.get_many_with(&[1, 2, 9999], 1, usize::MAX, short);
+        assert_eq!(got.ok(), Some(vec![None, None, None]));
         Ok(())
     }
 
