@@ -1036,7 +1036,7 @@ mod tests {
         }
         v.clear();
         write_num(&mut v, std::num::NonZeroU32::MIN);
-        write_num(&mut v, &12u32);
+        write_num(&mut v, 12u32);
         assert_eq!(v, b"112");
     }
 
