@@ -779,6 +779,106 @@ fn fetch_of_many_messages_answers_each_once_in_order() {
     }
 }
 
+#[test]
+fn sets_over_thousands_of_messages_with_expunged_gaps_name_the_right_messages() {
+    // More messages than one chunk of the server's message list (1024), with gaps left by an
+    // expunge, so sequence numbers, UIDs and chunk boundaries all disagree.
+    let s = Server::start();
+    let mut c = login(&s);
+    let new = s.maildir("demo").join("new");
+    let total = 2600u32;
+    for i in 0..total {
+        let body = format!("Subject: n{i}\nMessage-ID: <{i}@x>\n\nbody {i}\n");
+        std::fs::write(new.join(format!("1700000000.m{i:05}.host")), body).unwrap();
+    }
+    run_transcript(&mut c, "C: S SELECT INBOX\nS: * FLAGS *");
+    c.until("S OK");
+    // Files are taken in name order: message i has UID i + 1.
+    let gone: Vec<u32> = (1..=total)
+        .filter(|u| u % 7 == 4 || (1100..1900).contains(u))
+        .collect();
+    let list: Vec<String> = gone.iter().map(u32::to_string).collect();
+    let (_, t) = exchange(
+        &mut c,
+        "D",
+        &format!("UID STORE {} +FLAGS.SILENT (\\Deleted)", list.join(",")),
+    );
+    assert!(t.starts_with("D OK"), "{t}");
+    let (_, t) = exchange(&mut c, "E", "EXPUNGE");
+    assert!(t.starts_with("E OK"), "{t}");
+    let (_, t) = exchange(
+        &mut c,
+        "K",
+        "UID STORE 2,1030,2600 +FLAGS.SILENT (\\Answered $Work)",
+    );
+    assert!(t.starts_with("K OK"), "{t}");
+    let left: Vec<u32> = (1..=total).filter(|u| !gone.contains(u)).collect();
+    let response = |seq: usize, uid: u32| {
+        let flags = if [2, 1030, 2600].contains(&uid) {
+            "\\Answered $Work \\Recent"
+        } else {
+            "\\Recent"
+        };
+        format!(
+            "* {seq} FETCH (UID {uid} FLAGS ({flags}) BODYSTRUCTURE (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" {} 1 NIL NIL NIL NIL))\r\n",
+            format!("body {}\r\n", uid - 1).len()
+        )
+    };
+    let n = left.len();
+    let seq_sets: [(&str, Vec<usize>); 3] = [
+        ("1:*", (1..=n).collect()),
+        (
+            "*,1,3:5,900:1100,1020:1030,1500:1400",
+            [1, 3, 4, 5]
+                .into_iter()
+                .chain(900..=1100)
+                .chain(1400..=1500)
+                .chain([n])
+                .collect(),
+        ),
+        (&format!("{}:{}", n - 1, n - 3), vec![n - 3, n - 2, n - 1]),
+    ];
+    for round in 0..2 {
+        // The first round parses and caches the structures, the second reads the cache.
+        for (set, seqs) in &seq_sets {
+            let got = fetch_ok(&mut c, &format!("FETCH {set} (UID FLAGS BODYSTRUCTURE)"));
+            let want: String = seqs.iter().map(|&q| response(q, left[q - 1])).collect();
+            assert!(
+                show(&got) == want,
+                "round {round}, FETCH {set}: got\n{}",
+                show(&got)
+            );
+        }
+        for set in [
+            "1:10,1000:1100,1890:1920,2590:*",
+            "2600,5:3,1099:1901",
+            "*:2595",
+        ] {
+            let ranges: Vec<(u32, u32)> = set
+                .split(',')
+                .map(|r| {
+                    let mut ends = r.split(':').map(|x| x.parse().unwrap_or(total));
+                    let a = ends.next().unwrap_or(0);
+                    let b = ends.next().unwrap_or(a);
+                    (a.min(b), a.max(b))
+                })
+                .collect();
+            let want: String = left
+                .iter()
+                .enumerate()
+                .filter(|(_, u)| ranges.iter().any(|(a, b)| (*a..=*b).contains(*u)))
+                .map(|(i, u)| response(i + 1, *u))
+                .collect();
+            let got = fetch_ok(&mut c, &format!("UID FETCH {set} (FLAGS BODYSTRUCTURE)"));
+            assert!(
+                show(&got) == want,
+                "round {round}, UID FETCH {set}: got\n{}",
+                show(&got)
+            );
+        }
+    }
+}
+
 // ---------- ENVELOPE / BODY / BODYSTRUCTURE of the mime fixtures ----------
 
 fn expected(path: &Path) -> Option<Vec<u8>> {

@@ -55,13 +55,12 @@ impl Selected {
             let mut out = Vec::new();
             for r in resolved.ranges() {
                 let (lo, hi) = (*r.start(), *r.end());
-                let start = list.rank(lo);
-                for i in start..list.len() {
-                    match list.get(i) {
-                        Some(m) if m.uid <= hi => out.push(m.uid),
-                        _ => break,
-                    }
-                }
+                let from = list.rank(lo);
+                out.extend(
+                    list.iter_from(from)
+                        .take_while(|m| m.uid <= hi)
+                        .map(|m| m.uid),
+                );
             }
             out.sort_unstable();
             out.dedup();
@@ -87,10 +86,14 @@ impl Selected {
             }
             let resolved = set.resolve(exists, None);
             let mut out = Vec::new();
-            for seq in resolved.iter() {
-                if let Some(m) = self.view.get(seq) {
-                    out.push(m.uid);
-                }
+            for r in resolved.ranges() {
+                let (Ok(lo), Ok(hi)) = (usize::try_from(*r.start()), usize::try_from(*r.end()))
+                else {
+                    continue;
+                };
+                let from = lo.saturating_sub(1);
+                let n = hi.saturating_sub(from);
+                out.extend(list.iter_from(from).take(n).map(|m| m.uid));
             }
             out.sort_unstable();
             out.dedup();
@@ -100,22 +103,23 @@ impl Selected {
 
     /// `(sequence number, meta)` of each UID still in the view, ascending.
     pub fn metas(&self, uids: &[u32]) -> Vec<(u32, MessageMeta)> {
-        let list = self.view.messages();
+        let mut cursor = self.view.messages().cursor();
         uids.iter()
             .filter_map(|&u| {
-                let i = list.position(u)?;
-                let seq = u32::try_from(i + 1).ok()?;
-                list.get(i).map(|m| (seq, *m))
+                let (i, m) = cursor.find(u)?;
+                Some((u32::try_from(i + 1).ok()?, *m))
             })
             .collect()
     }
 
-    /// The protocol flags of a message, `\Recent` included when it is recent for this session.
-    pub fn flags_of(&self, meta: &MessageMeta) -> (Vec<Flag>, bool) {
-        (
-            protocol_flags(&meta.flags, self.view.keywords()),
+    /// Writes the `FLAGS (...)` item of a message, `\Recent` included when it is recent for
+    /// this session (without collecting the flags: FETCH writes it for every message).
+    pub fn write_flags_of(&self, f: &mut FetchResponse, out: &mut Vec<u8>, meta: &MessageMeta) {
+        f.flags(
+            out,
+            protocol_flag_iter(&meta.flags, self.view.keywords()),
             self.view.is_recent(meta.uid),
-        )
+        );
     }
 
     /// `* FLAGS` and `* OK [PERMANENTFLAGS]` for the mailbox's keyword table.
@@ -174,10 +178,9 @@ impl Selected {
         }
         for seq in &delta.flag_changes {
             if let Some(meta) = self.view.get(*seq) {
-                let (flags, recent) = self.flags_of(meta);
                 let mut f = FetchResponse::start(out, *seq);
                 f.uid(out, meta.uid);
-                f.flags(out, &flags, recent);
+                self.write_flags_of(&mut f, out, meta);
                 f.finish(out);
             }
         }
@@ -186,31 +189,31 @@ impl Selected {
 
 /// Storage flags to protocol flags (system flags first, then keywords by table index).
 pub fn protocol_flags(flags: &Flags, keywords: &Arc<[String]>) -> Vec<Flag> {
-    let mut out = Vec::new();
+    protocol_flag_iter(flags, keywords).collect()
+}
+
+/// [`protocol_flags`] one at a time.
+fn protocol_flag_iter<'a>(
+    flags: &Flags,
+    keywords: &'a Arc<[String]>,
+) -> impl Iterator<Item = Flag> + 'a {
     let s = flags.system;
-    for (bit, f) in [
+    let system = [
         (SystemFlags::ANSWERED, Flag::Answered),
         (SystemFlags::FLAGGED, Flag::Flagged),
         (SystemFlags::DELETED, Flag::Deleted),
         (SystemFlags::SEEN, Flag::Seen),
         (SystemFlags::DRAFT, Flag::Draft),
-    ] {
-        if s.contains(bit) {
-            out.push(f);
-        }
-    }
-    out.extend(
-        keyword_names(flags.keywords, keywords)
-            .into_iter()
-            .filter_map(|k| Atom::new(k.as_bytes()).map(Flag::Keyword)),
-    );
-    out
+    ]
+    .into_iter()
+    .filter_map(move |(bit, f)| s.contains(bit).then_some(f));
+    system.chain(keyword_flags(flags.keywords, keywords))
 }
 
-fn keyword_names(set: KeywordSet, table: &Arc<[String]>) -> Vec<&str> {
+fn keyword_flags(set: KeywordSet, table: &Arc<[String]>) -> impl Iterator<Item = Flag> + '_ {
     set.iter()
-        .filter_map(|i| table.get(i).map(String::as_str))
-        .collect()
+        .filter_map(|i| table.get(i))
+        .filter_map(|k| Atom::new(k.as_bytes()).map(Flag::Keyword))
 }
 
 /// Protocol flags to storage system flags and keyword names. `\Recent` and unknown `\Flags`

@@ -47,7 +47,7 @@ use bytes::Bytes;
 use thiserror::Error;
 use tokio::sync::watch;
 
-pub use msglist::MessageList;
+pub use msglist::{MessageList, UidCursor};
 pub use view::{Delta, StoreOutcome, View};
 
 /// Result type of every storage operation.

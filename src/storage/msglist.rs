@@ -81,6 +81,28 @@ impl MessageList {
         self.position(uid).and_then(|i| self.get(i))
     }
 
+    /// A cursor for looking up many UIDs: O(1) for each UID that follows the previous hit in
+    /// the list (as ascending sets like `1:*` do), a full lookup otherwise.
+    pub fn cursor(&self) -> UidCursor<'_> {
+        UidCursor {
+            list: self,
+            chunk: 0,
+            off: 0,
+        }
+    }
+
+    /// The messages from 0-based position `i` on, in order.
+    pub fn iter_from(&self, i: usize) -> impl Iterator<Item = &MessageMeta> {
+        let c = self.starts.partition_point(|s| *s <= i).saturating_sub(1);
+        let skip = i.saturating_sub(self.starts.get(c).copied().unwrap_or(0));
+        self.chunks
+            .get(c..)
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|c| c.iter())
+            .skip(skip)
+    }
+
     /// The highest UID present.
     pub fn last_uid(&self) -> Option<u32> {
         self.chunks.last().and_then(|c| c.last()).map(|m| m.uid)
@@ -214,6 +236,54 @@ impl MessageList {
     }
 }
 
+/// Looks UIDs up in a [`MessageList`], remembering where the last one was found.
+pub struct UidCursor<'a> {
+    list: &'a MessageList,
+    /// Chunk and offset just after the last hit.
+    chunk: usize,
+    off: usize,
+}
+
+impl<'a> UidCursor<'a> {
+    /// 0-based position and message of `uid`.
+    pub fn find(&mut self, uid: u32) -> Option<(usize, &'a MessageMeta)> {
+        let list = self.list;
+        if let Some(chunk) = list.chunks.get(self.chunk) {
+            let rest = chunk.get(self.off..).unwrap_or_default();
+            // Most lookups ask for the very next message; else it may be later in this chunk.
+            let found = match rest.first() {
+                Some(m) if m.uid == uid => Some(0),
+                Some(m) if m.uid < uid && rest.last().is_some_and(|l| l.uid >= uid) => {
+                    rest.binary_search_by_key(&uid, |m| m.uid).ok()
+                }
+                _ => None,
+            };
+            if let (Some(k), Some(start)) = (found, list.starts.get(self.chunk)) {
+                let off = self.off + k;
+                self.advance(off);
+                return chunk.get(off).map(|m| (start + off, m));
+            }
+        }
+        let c = list.firsts.partition_point(|f| *f <= uid).checked_sub(1)?;
+        let chunk = list.chunks.get(c)?;
+        let off = chunk.binary_search_by_key(&uid, |m| m.uid).ok()?;
+        self.chunk = c;
+        self.advance(off);
+        Some((list.starts.get(c)? + off, chunk.get(off)?))
+    }
+
+    /// Moves just past offset `off` of the current chunk.
+    fn advance(&mut self, off: usize) {
+        let len = self.list.chunks.get(self.chunk).map_or(0, |c| c.len());
+        if off + 1 >= len {
+            self.chunk += 1;
+            self.off = 0;
+        } else {
+            self.off = off + 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,5 +344,34 @@ mod tests {
         assert_eq!(l.get(0).map(|m| m.modseq), Some(9));
         assert_eq!(snapshot.get(0).map(|m| m.modseq), Some(1));
         assert_eq!(l.iter().count(), 2500);
+    }
+
+    #[test]
+    fn cursor_and_iter_from_agree_with_lookups() {
+        let mut l = MessageList::default();
+        for uid in (1..=5000).map(|u| u * 3) {
+            assert!(l.push(meta(uid)));
+        }
+        l.retain(|m| m.uid % 7 != 0);
+        let mut cur = l.cursor();
+        // Ascending (every UID, hits and misses), then backwards, jumps and repeats.
+        let mut asked: Vec<u32> = (0..=15_010).collect();
+        asked.extend([9000, 3, 3, 14_997, 1026, 1029, 6, 15_000, 2, 3075, 3078]);
+        for uid in asked {
+            let want = l.position(uid).and_then(|i| l.get(i).map(|m| (i, m.uid)));
+            assert_eq!(cur.find(uid).map(|(i, m)| (i, m.uid)), want, "uid {uid}");
+        }
+        // Merged small chunks after heavy expunges.
+        l.retain(|m| m.uid % 5 == 0);
+        let mut cur = l.cursor();
+        for uid in (0..=15_010).chain([30, 15, 14_985, 60]) {
+            let want = l.position(uid).and_then(|i| l.get(i).map(|m| (i, m.uid)));
+            assert_eq!(cur.find(uid).map(|(i, m)| (i, m.uid)), want, "uid {uid}");
+        }
+        for i in [0, 1, 200, 511, 512, l.len() - 1, l.len(), l.len() + 5] {
+            let want: Vec<u32> = l.iter().skip(i).map(|m| m.uid).collect();
+            let got: Vec<u32> = l.iter_from(i).map(|m| m.uid).collect();
+            assert_eq!(got, want, "from {i}");
+        }
     }
 }

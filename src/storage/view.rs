@@ -354,10 +354,11 @@ impl View {
     /// before showing or comparing dates; a message whose date is still
     /// unknown afterwards is gone (treat it as expunged).
     pub async fn resolve_dates(&mut self, uids: &[u32]) -> Result<()> {
+        let mut list = self.list.cursor();
         let unknown: Vec<u32> = uids
             .iter()
             .copied()
-            .filter(|u| self.list.find(*u).is_some_and(|m| !m.date_known()))
+            .filter(|u| list.find(*u).is_some_and(|(_, m)| !m.date_known()))
             .collect();
         if unknown.is_empty() {
             return Ok(());

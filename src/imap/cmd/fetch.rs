@@ -26,9 +26,9 @@ pub async fn fetch(
         // Dates not read at the first look at the files are read now; a
         // message whose file vanished meanwhile is answered as expunged.
         sel.view.resolve_dates(&uids).await?;
-        let list = sel.view.messages();
+        let mut list = sel.view.messages().cursor();
         let before = uids.len();
-        uids.retain(|u| list.find(*u).is_none_or(|m| m.date_known()));
+        uids.retain(|u| list.find(*u).is_none_or(|(_, m)| m.date_known()));
         gone = uids.len() != before;
     }
     match fetch::run(sel, conn, &uids, &plan, max_parse).await {

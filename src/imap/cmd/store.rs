@@ -52,7 +52,7 @@ pub async fn store(
             }
             f.flags(
                 out,
-                &protocol_flags(&updated.flags, sel.view.keywords()),
+                protocol_flags(&updated.flags, sel.view.keywords()),
                 recent,
             );
             f.finish(out);

@@ -303,10 +303,7 @@ async fn write_message(
     for item in &plan.items {
         match item {
             Item::Uid => f.uid(conn.out(), meta.uid),
-            Item::Flags => {
-                let (flags, recent) = sel.flags_of(meta);
-                f.flags(conn.out(), &flags, recent);
-            }
+            Item::Flags => sel.write_flags_of(&mut f, conn.out(), meta),
             Item::InternalDate => {
                 f.item(conn.out(), "INTERNALDATE");
                 write_internal_date(conn.out(), meta.internal_date);
@@ -371,8 +368,7 @@ async fn write_message(
     }
     if newly_seen && !plan.has_flags {
         // RFC 3501 6.4.5: the \Seen change is reported as part of this response.
-        let (flags, recent) = sel.flags_of(meta);
-        f.flags(conn.out(), &flags, recent);
+        sel.write_flags_of(&mut f, conn.out(), meta);
     }
     f.finish(conn.out());
     Ok(Written::Yes)
@@ -388,13 +384,7 @@ pub fn write_internal_date(out: &mut Vec<u8>, ts: i64) {
         out.extend_from_slice(b"\"01-Jan-1970 00:00:00 +0000\"");
         return;
     };
-    let mut s = dt.to_string().into_bytes();
-    if let Some(c) = s.get_mut(1)
-        && *c == b' '
-    {
-        *c = b'0';
-    }
-    out.extend_from_slice(&s);
+    dt.write_quoted(out, b'0');
 }
 
 #[cfg(test)]

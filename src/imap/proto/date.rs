@@ -174,27 +174,80 @@ impl DateTime {
     }
 }
 
+/// Length of the quoted `date-time` form.
+const QUOTED_LEN: usize = 28;
+
+impl DateTime {
+    /// The quoted `date-time` form, `"17-Jul-1996 02:44:25 -0700"`, with `day_pad` before a
+    /// one-digit day (RFC 3501 `date-day-fixed` has a space; Dovecot writes INTERNALDATE with
+    /// `0`). Every field has a fixed width (years are 0-9999, zones within ±23:59), so it is
+    /// built in place: INTERNALDATE is written for every message of a `FETCH 1:*`.
+    fn quoted(&self, day_pad: u8) -> [u8; QUOTED_LEN] {
+        fn two(n: u16) -> [u8; 2] {
+            // Each digit is below 10.
+            [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]
+        }
+        let month = MONTHS
+            .get(usize::from(self.date.month).wrapping_sub(1))
+            .unwrap_or(&"Jan")
+            .as_bytes();
+        let [d0, d1] = two(u16::from(self.date.day));
+        let [y0, y1] = two(self.date.year / 100);
+        let [y2, y3] = two(self.date.year % 100);
+        let [h0, h1] = two(u16::from(self.hour));
+        let [m0, m1] = two(u16::from(self.minute));
+        let [s0, s1] = two(u16::from(self.second));
+        let z = self.zone.unsigned_abs();
+        let [zh0, zh1] = two(z / 60);
+        let [zm0, zm1] = two(z % 60);
+        let sign = if self.zone < 0 { b'-' } else { b'+' };
+        let (mo0, mo1, mo2) = match month {
+            [a, b, c] => (*a, *b, *c),
+            _ => (b'J', b'a', b'n'),
+        };
+        [
+            b'"',
+            if d0 == b'0' { day_pad } else { d0 },
+            d1,
+            b'-',
+            mo0,
+            mo1,
+            mo2,
+            b'-',
+            y0,
+            y1,
+            y2,
+            y3,
+            b' ',
+            h0,
+            h1,
+            b':',
+            m0,
+            m1,
+            b':',
+            s0,
+            s1,
+            b' ',
+            sign,
+            zh0,
+            zh1,
+            zm0,
+            zm1,
+            b'"',
+        ]
+    }
+
+    /// Appends the quoted form (see [`DateTime::quoted`]).
+    pub fn write_quoted(&self, out: &mut Vec<u8>, day_pad: u8) {
+        out.extend_from_slice(&self.quoted(day_pad));
+    }
+}
+
 impl fmt::Display for DateTime {
     /// The quoted `date-time` form: `"17-Jul-1996 02:44:25 -0700"`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let month = MONTHS
-            .get(usize::from(self.date.month).wrapping_sub(1))
-            .unwrap_or(&"Jan");
-        let sign = if self.zone < 0 { '-' } else { '+' };
-        let z = self.zone.unsigned_abs();
-        write!(
-            f,
-            "\"{:>2}-{}-{:04} {:02}:{:02}:{:02} {}{:02}{:02}\"",
-            self.date.day,
-            month,
-            self.date.year,
-            self.hour,
-            self.minute,
-            self.second,
-            sign,
-            z / 60,
-            z % 60
-        )
+        let q = self.quoted(b' ');
+        f.write_str(std::str::from_utf8(&q).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -234,5 +287,43 @@ mod tests {
         assert_eq!(dt.as_deref(), Some("\" 1-Jan-1970 01:30:00 +0130\""));
         let back = DateTime::from_unix_timestamp(837_596_665, -420);
         assert_eq!(back.map(|d| d.unix_timestamp()), Some(837_596_665));
+    }
+
+    #[test]
+    fn quoted_form_matches_the_format_spec() {
+        // Years 0-9999 in steps that hit every day, month and zone shape.
+        let mut ts = -62_167_219_200i64; // 0000-01-01 00:00:00 UTC
+        let mut checked = 0;
+        while ts < 253_402_300_799 {
+            for zone in [0i16, -420, 90, 1439, -1439, -59] {
+                let Some(dt) = DateTime::from_unix_timestamp(ts, zone) else {
+                    continue;
+                };
+                let month = MONTHS
+                    .get(usize::from(dt.date.month) - 1)
+                    .copied()
+                    .unwrap_or("?");
+                let z = dt.zone.unsigned_abs();
+                let want = format!(
+                    "\"{:>2}-{}-{:04} {:02}:{:02}:{:02} {}{:02}{:02}\"",
+                    dt.date.day,
+                    month,
+                    dt.date.year,
+                    dt.hour,
+                    dt.minute,
+                    dt.second,
+                    if dt.zone < 0 { '-' } else { '+' },
+                    z / 60,
+                    z % 60
+                );
+                assert_eq!(dt.to_string(), want);
+                let mut out = Vec::new();
+                dt.write_quoted(&mut out, b'0');
+                assert_eq!(out, want.replacen("\" ", "\"0", 1).into_bytes());
+                checked += 1;
+            }
+            ts += 86_400 * 29 + 3_607;
+        }
+        assert!(checked > 100_000);
     }
 }

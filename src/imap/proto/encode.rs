@@ -9,8 +9,6 @@
 //! response line early. Human-readable text goes through [`write_text`],
 //! which replaces CR, LF, NUL and 8-bit bytes.
 
-use std::fmt::Write as _;
-
 use super::parse::ParseError;
 use super::receive::FrameError;
 use super::sequence::ResolvedSet;
@@ -94,11 +92,57 @@ fn write_atom(out: &mut Vec<u8>, s: &str) {
     out.extend(s.bytes().filter(|&b| is_atom_char(b) || b == b']'));
 }
 
-fn write_num(out: &mut Vec<u8>, n: impl std::fmt::Display) {
-    // Writing into a Vec through fmt::Write cannot fail.
-    let mut s = String::new();
-    let _ = write!(s, "{n}");
-    out.extend_from_slice(s.as_bytes());
+/// Numbers the protocol writes in decimal.
+trait Decimal: Copy {
+    fn value(self) -> u64;
+}
+
+impl Decimal for u32 {
+    fn value(self) -> u64 {
+        u64::from(self)
+    }
+}
+
+impl Decimal for u64 {
+    fn value(self) -> u64 {
+        self
+    }
+}
+
+impl Decimal for std::num::NonZeroU32 {
+    fn value(self) -> u64 {
+        u64::from(self.get())
+    }
+}
+
+impl<T: Decimal> Decimal for &T {
+    fn value(self) -> u64 {
+        (*self).value()
+    }
+}
+
+/// Writes `n` in decimal. A FETCH of 100,000 messages writes several numbers per message, so
+/// this formats on the stack instead of through `fmt` and a temporary `String`.
+fn write_num(out: &mut Vec<u8>, n: impl Decimal) {
+    write_decimal(out, n.value());
+}
+
+/// Writes `n` in decimal.
+pub fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        if let Some(d) = buf.get_mut(i) {
+            // n % 10 < 10 always fits a byte.
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(buf.get(i..).unwrap_or_default());
 }
 
 /// Response conditions.
@@ -436,13 +480,20 @@ pub fn enabled(out: &mut Vec<u8>, caps: &[&str]) {
     out.extend_from_slice(b"\r\n");
 }
 
-fn write_flag_items(out: &mut Vec<u8>, flags: &[Flag]) {
-    for (i, f) in flags.iter().enumerate() {
-        if i > 0 {
+/// Writes the flags separated by spaces; returns how many.
+fn write_flag_items<F: std::borrow::Borrow<Flag>>(
+    out: &mut Vec<u8>,
+    flags: impl IntoIterator<Item = F>,
+) -> usize {
+    let mut n = 0;
+    for f in flags {
+        if n > 0 {
             out.push(b' ');
         }
-        f.write(out);
+        f.borrow().write(out);
+        n += 1;
     }
+    n
 }
 
 /// `* FLAGS (flags)\r\n`.
@@ -825,12 +876,17 @@ impl FetchResponse {
     }
 
     /// `FLAGS (...)`, with `\Recent` appended when `recent`.
-    pub fn flags(&mut self, out: &mut Vec<u8>, flags: &[Flag], recent: bool) {
+    pub fn flags<F: std::borrow::Borrow<Flag>>(
+        &mut self,
+        out: &mut Vec<u8>,
+        flags: impl IntoIterator<Item = F>,
+        recent: bool,
+    ) {
         self.sep(out);
         out.extend_from_slice(b"FLAGS (");
-        write_flag_items(out, flags);
+        let n = write_flag_items(out, flags);
         if recent {
-            if !flags.is_empty() {
+            if n > 0 {
                 out.push(b' ');
             }
             out.extend_from_slice(b"\\Recent");
@@ -849,7 +905,7 @@ impl FetchResponse {
     pub fn internal_date(&mut self, out: &mut Vec<u8>, date: &DateTime) {
         self.sep(out);
         out.extend_from_slice(b"INTERNALDATE ");
-        write_num(out, date);
+        date.write_quoted(out, b' ');
     }
 
     /// `RFC822.SIZE n`.
@@ -968,6 +1024,20 @@ mod tests {
         let mut v = Vec::new();
         f(&mut v, s);
         v
+    }
+
+    #[test]
+    fn decimal_numbers_at_the_edges() {
+        let mut v = Vec::new();
+        for n in [0u64, 7, 10, 99, 100, 4_294_967_295, u64::MAX] {
+            v.clear();
+            write_decimal(&mut v, n);
+            assert_eq!(v, n.to_string().into_bytes());
+        }
+        v.clear();
+        write_num(&mut v, std::num::NonZeroU32::MIN);
+        write_num(&mut v, 12u32);
+        assert_eq!(v, b"112");
     }
 
     #[test]

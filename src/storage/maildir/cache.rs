@@ -7,8 +7,12 @@
 //! tail (crash mid-write) is cut off on open; a record whose CRC does not
 //! match reads as absent. Expunged UIDs are forgotten; the file is rewritten
 //! once more than half of it is dead.
+//!
+//! The offsets are ordered by field, then UID: a FETCH asks for one field of many messages in
+//! ascending UID order, and walking a range of an ordered map touches memory in order, where a
+//! hash lookup per message missed the CPU caches on every one of 100,000 messages.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
@@ -20,13 +24,7 @@ use crate::limits::{
     CACHE_COMPACT_MIN_DEAD_BYTES, CACHE_READ_GAP_BYTES, CACHE_READ_SPAN_BYTES,
     MAX_CACHE_ENTRY_BYTES,
 };
-use crate::storage::{Result, StorageError};
-
-use super::mailbox::FxHasher;
-
-/// Offsets of live records by (UID, field). Keys are UIDs this server assigned, so the fast
-/// hash is safe, and SipHash was a visible part of storing a first FETCH's entries.
-type Slots = HashMap<(u32, u8), Slot, std::hash::BuildHasherDefault<FxHasher>>;
+use crate::storage::{Result, StorageError, stream};
 
 /// File name of the cache.
 pub(crate) const CACHE_FILE: &str = "mailcove-cache";
@@ -57,7 +55,8 @@ pub(crate) struct Cache {
     file: File,
     ino: u64,
     uidvalidity: u32,
-    slots: Slots,
+    /// By (field, UID).
+    slots: BTreeMap<(u8, u32), Slot>,
     end: u64,
     dead: u64,
 }
@@ -86,7 +85,7 @@ impl Cache {
             path,
             file,
             uidvalidity,
-            slots: Slots::default(),
+            slots: BTreeMap::new(),
             end: HEADER_LEN,
             dead: 0,
         };
@@ -114,6 +113,7 @@ impl Cache {
         r.seek(SeekFrom::Start(HEADER_LEN)).map_err(io_err)?;
         let mut off = HEADER_LEN;
         let mut h = [0u8; REC_HEADER];
+        let mut slots = Vec::new();
         while off + REC_HEADER as u64 <= len {
             if r.read_exact(&mut h).is_err() {
                 break;
@@ -134,11 +134,23 @@ impl Cache {
                 len: dlen,
                 crc,
             };
-            if let Some(old) = self.slots.insert((uid, field), slot) {
-                self.dead += u64::from(old.len) + REC_HEADER as u64;
-            }
+            slots.push(((field, uid), slot));
             off = data_off + u64::from(dlen);
         }
+        // Sorted (stable: a later record of the same key replaces an earlier one), the map is
+        // built in one pass instead of 400,000 inserts.
+        slots.sort_by_key(|(k, _)| *k);
+        let mut dead = 0;
+        slots.dedup_by(|(k, later), (kept, earlier)| {
+            if k != kept {
+                return false;
+            }
+            dead += u64::from(earlier.len) + REC_HEADER as u64;
+            *earlier = *later;
+            true
+        });
+        self.dead += dead;
+        self.slots = slots.into_iter().collect();
         if off < len {
             self.file.set_len(off).map_err(io_err)?;
         }
@@ -158,7 +170,7 @@ impl Cache {
 
     /// The cached value, if present and intact.
     pub(crate) fn get(&self, uid: u32, field: u8) -> Option<Bytes> {
-        let slot = self.slots.get(&(uid, field))?;
+        let slot = self.slots.get(&(field, uid))?;
         let mut buf = vec![0u8; slot.len as usize];
         self.file.read_exact_at(&mut buf, slot.offset).ok()?;
         (crc32fast::hash(&buf) == slot.crc).then(|| Bytes::from(buf))
@@ -170,16 +182,34 @@ impl Cache {
     /// do) are read with one `pread` of at most [`CACHE_READ_SPAN_BYTES`] (or one record, if
     /// larger) instead of one per record.
     pub(crate) fn get_many(&self, uids: &[u32], field: u8, max_bytes: usize) -> Vec<Option<Bytes>> {
+        // A failed read makes its records absent (a short read does).
+        let read = |f: &File, pos, buf: &mut [u8]| Ok(stream::read_at(f, pos, buf).unwrap_or(0));
+        self.get_many_with(uids, field, max_bytes, read)
+            .unwrap_or_default()
+    }
+
+    /// [`Cache::get_many`] reading with `read` (fills the buffer from an offset, returns the
+    /// bytes read; records it reads short are absent). An `Err` of `read` fails the whole call,
+    /// so a reader that refuses to wait for the disk (`stream::read_cached`) can be tried on a
+    /// thread that must not block, and the caller goes the blocking way on any refusal.
+    pub(crate) fn get_many_with(
+        &self,
+        uids: &[u32],
+        field: u8,
+        max_bytes: usize,
+        read: impl Fn(&File, u64, &mut [u8]) -> std::io::Result<usize>,
+    ) -> std::io::Result<Vec<Option<Bytes>>> {
         let mut total = 0usize;
         let mut wanted: Vec<(usize, Slot)> = Vec::new();
         let mut count = 0;
+        let mut slots = SlotWalk::new(&self.slots, field);
         for (i, u) in uids.iter().enumerate() {
-            if let Some(s) = self.slots.get(&(*u, field)) {
+            if let Some(s) = slots.get(*u) {
                 total = total.saturating_add(s.len as usize);
                 if total > max_bytes && i > 0 {
                     break;
                 }
-                wanted.push((i, *s));
+                wanted.push((i, s));
             }
             count = i + 1;
         }
@@ -206,7 +236,7 @@ impl Cache {
                 continue;
             };
             let mut buf = vec![0u8; len];
-            if self.file.read_exact_at(&mut buf, start).is_err() {
+            if read(&self.file, start, &mut buf)? != len {
                 continue;
             }
             let buf = Bytes::from(buf);
@@ -224,7 +254,7 @@ impl Cache {
                 }
             }
         }
-        out
+        Ok(out)
     }
 
     /// Stores a value (values above the entry limit are not cached).
@@ -269,7 +299,7 @@ impl Cache {
         self.file.write_all_at(&rec, self.end).map_err(io_err)?;
         self.end += rec.len() as u64;
         for (uid, slot) in slots {
-            if let Some(old) = self.slots.insert((uid, field), slot) {
+            if let Some(old) = self.slots.insert((field, uid), slot) {
                 self.dead += u64::from(old.len) + REC_HEADER as u64;
             }
         }
@@ -278,11 +308,11 @@ impl Cache {
 
     /// Drops entries of UIDs for which `keep` is false (expunged while the
     /// cache was not open).
-    pub(crate) fn retain(&mut self, keep: impl Fn(u32) -> bool) {
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(u32) -> bool) {
         let gone: HashSet<u32> = self
             .slots
             .keys()
-            .map(|(u, _)| *u)
+            .map(|(_, u)| *u)
             .filter(|u| !keep(*u))
             .collect();
         self.forget(&gone);
@@ -293,13 +323,13 @@ impl Cache {
         let dead: u64 = self
             .slots
             .iter()
-            .filter(|((u, _), _)| uids.contains(u))
+            .filter(|((_, u), _)| uids.contains(u))
             .map(|(_, s)| u64::from(s.len) + REC_HEADER as u64)
             .sum();
         if dead == 0 {
             return;
         }
-        self.slots.retain(|(u, _), _| !uids.contains(u));
+        self.slots.retain(|(_, u), _| !uids.contains(u));
         self.dead += dead;
         if self.dead > CACHE_COMPACT_MIN_DEAD_BYTES
             && self.dead * 2 > self.end
@@ -320,9 +350,9 @@ impl Cache {
             .map_err(io_err)?;
         let header = file_header(self.uidvalidity);
         out.write_all(&header).map_err(io_err)?;
-        let mut slots = Slots::with_capacity_and_hasher(self.slots.len(), Default::default());
+        let mut slots = BTreeMap::new();
         let mut end = HEADER_LEN;
-        for (&(uid, field), slot) in &self.slots {
+        for (&(field, uid), slot) in &self.slots {
             let Some(data) = self.get(uid, field) else {
                 continue;
             };
@@ -334,7 +364,7 @@ impl Cache {
             rec.extend_from_slice(&data);
             out.write_all(&rec).map_err(io_err)?;
             slots.insert(
-                (uid, field),
+                (field, uid),
                 Slot {
                     offset: end + REC_HEADER as u64,
                     ..*slot
@@ -353,6 +383,59 @@ impl Cache {
         self.end = end;
         self.dead = 0;
         Ok(())
+    }
+}
+
+/// Looks up one field's slots for UIDs asked mostly in ascending order: each lookup continues
+/// from the previous one by a few steps, and seeks afresh when the UID is behind or far ahead.
+struct SlotWalk<'a> {
+    slots: &'a BTreeMap<(u8, u32), Slot>,
+    field: u8,
+    walk: std::iter::Peekable<std::collections::btree_map::Range<'a, (u8, u32), Slot>>,
+    /// The UID the walk was last asked for (it never moves past an entry for a larger one).
+    last: Option<u32>,
+}
+
+/// Entries a walk steps over before it seeks instead.
+const WALK_STEPS: usize = 8;
+
+impl<'a> SlotWalk<'a> {
+    fn new(slots: &'a BTreeMap<(u8, u32), Slot>, field: u8) -> Self {
+        SlotWalk {
+            slots,
+            field,
+            walk: slots.range((field, 0)..=(field, u32::MAX)).peekable(),
+            last: None,
+        }
+    }
+
+    fn get(&mut self, uid: u32) -> Option<Slot> {
+        if self.last.is_some_and(|l| l > uid) {
+            self.seek(uid);
+        }
+        self.last = Some(uid);
+        for _ in 0..WALK_STEPS {
+            match self.peek() {
+                Some((u, s)) if u == uid => return Some(s),
+                Some((u, _)) if u < uid => {
+                    self.walk.next();
+                }
+                _ => return None,
+            }
+        }
+        self.seek(uid);
+        self.peek().filter(|(u, _)| *u == uid).map(|(_, s)| s)
+    }
+
+    fn peek(&mut self) -> Option<(u32, Slot)> {
+        self.walk.peek().map(|&(&(_, u), s)| (u, *s))
+    }
+
+    fn seek(&mut self, uid: u32) {
+        self.walk = self
+            .slots
+            .range((self.field, uid)..=(self.field, u32::MAX))
+            .peekable();
     }
 }
 
@@ -377,6 +460,9 @@ mod tests {
         (&f).write_all(&[1, 0, 0, 0, 2, 99]).map_err(io_err)?;
         let mut c = Cache::open(dir.path(), 5)?;
         assert_eq!(c.get(2, 2).as_deref(), Some(&b"envelope-2"[..]));
+        // The later record of a UID and field wins; the earlier one counts as dead.
+        assert_eq!(c.get(1, 2).as_deref(), Some(&b"envelope-1b"[..]));
+        assert_eq!(c.dead, (REC_HEADER + b"envelope-1".len()) as u64);
         c.forget(&[2].into_iter().collect());
         assert_eq!(c.get(2, 2), None);
         c.put(3, 1, b"x")?;
@@ -408,6 +494,39 @@ mod tests {
     }
 
     #[test]
+    fn get_many_answers_like_get_in_any_order() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(io_err)?;
+        let mut c = Cache::open(dir.path(), 5)?;
+        // Three fields, UIDs with gaps; field 2 holds every third UID only.
+        for field in [1u8, 2, 3] {
+            let vals: Vec<(u32, Vec<u8>)> = (1..=3000u32)
+                .filter(|u| u % 7 != 0 && (field != 2 || u % 3 == 0))
+                .map(|u| (u, format!("{field}:{u}").into_bytes()))
+                .collect();
+            c.put_many(field, vals.iter().map(|(u, v)| (*u, v.as_slice())))?;
+        }
+        let mut asked: Vec<u32> = (0..=3010).collect();
+        asked.extend([5, 4, 2999, 1, 1500, 1501, 1400, 0, 3000, 2]);
+        asked.extend((1..=3000).step_by(50));
+        asked.extend((1..=3000).rev().step_by(13));
+        for field in [0u8, 1, 2, 3, 4] {
+            let got = c.get_many(&asked, field, usize::MAX);
+            let want: Vec<Option<Bytes>> = asked.iter().map(|u| c.get(*u, field)).collect();
+            assert_eq!(got, want, "field {field}");
+            // The page-cache-only reader answers the same here (the file was just written).
+            let cached = c.get_many_with(&asked, field, usize::MAX, stream::read_cached);
+            assert_eq!(cached.ok(), Some(want), "field {field}, cached reader");
+        }
+        // A reader refusing to read fails the call; one reading short makes records absent.
+        let refuse = |_: &File, _, _: &mut [u8]| Err(std::io::ErrorKind::WouldBlock.into());
+        assert!(c.get_many_with(&[1, 2], 1, usize::MAX, refuse).is_err());
+        let short = |_: &File, _, _: &mut [u8]| Ok(0);
+        let got = c.get_many_with(&[1, 2, 9999], 1, usize::MAX, short);
+        assert_eq!(got.ok(), Some(vec![None, None, None]));
+        Ok(())
+    }
+
+    #[test]
     fn get_many_reads_neighbours_together_and_stops_at_the_budget() -> Result<()> {
         let dir = tempfile::tempdir().map_err(io_err)?;
         let mut c = Cache::open(dir.path(), 5)?;
@@ -426,7 +545,7 @@ mod tests {
         assert_eq!(c.get_many(&[5, 6], 4, 1).len(), 1);
         assert!(c.get_many(&[], 4, 1).is_empty());
         // A damaged value reads as absent; its neighbours, read in the same pread, do not.
-        let slot = c.slots[&(2, 4)];
+        let slot = c.slots[&(4, 2)];
         c.file.write_all_at(b"X", slot.offset + 5).map_err(io_err)?;
         let got = c.get_many(&[1, 2, 3], 4, usize::MAX);
         assert_eq!(got[0].as_deref(), Some(&vals[0][..]));

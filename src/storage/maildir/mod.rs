@@ -1311,6 +1311,9 @@ impl MailboxHandle for MaildirMailbox {
         field: CacheField,
         max_bytes: usize,
     ) -> Result<Vec<Option<Bytes>>> {
+        if let Some(got) = self.state.try_cache_get(&uids, field.0, max_bytes) {
+            return Ok(got);
+        }
         self.run(move |s, _| s.cache_get(&uids, field.0, max_bytes))
             .await
     }
