@@ -667,6 +667,26 @@ impl MailboxState {
         Some((inner.file_path(&self.dir, f), m.phys_size, m.virt_size))
     }
 
+    /// Opens the file of `uid` by its bare name, relative to the open directory in `dirs`
+    /// (no path built, one component for the kernel to look up); `None` when `uid` is not in
+    /// the mailbox, else the open's result (`NotFound` when renamed or expunged by someone else:
+    /// the caller rescans and asks again) and the message's physical and virtual sizes.
+    pub(crate) fn open_in(
+        &self,
+        uid: u32,
+        dirs: &mut MessageDirs,
+    ) -> Option<(io::Result<File>, u64, u64)> {
+        let (in_new, phys, virt) = {
+            let inner = self.inner.lock();
+            let i = inner.list.position(uid)?;
+            let (m, f) = (inner.list.get(i)?, inner.files.get(i)?);
+            dirs.name.clear();
+            dirs.name.push_str(&f.name);
+            (f.in_new, m.phys_size, m.virt_size)
+        };
+        Some((dirs.open(&self.dir, in_new), phys, virt))
+    }
+
     /// Path and sizes of one message from memory (no lock).
     pub(crate) fn locate(&self, uid: u32) -> Option<(PathBuf, u64, u64)> {
         let inner = self.inner.lock();
@@ -825,6 +845,45 @@ impl MailboxState {
             }
             Ok(((), Vec::new()))
         })
+    }
+}
+
+/// `cur/` and `new/` of one mailbox, each opened (`O_PATH`) when first needed, for a run of
+/// message opens by [`MailboxState::open_in`]. Held for one run only, so a mailbox renamed
+/// meanwhile is found at its new path by the next run.
+#[derive(Default)]
+pub(crate) struct MessageDirs {
+    /// `cur/` (0) and `new/` (1).
+    fds: [Option<File>; 2],
+    /// The name of the message being opened; reused, so an open allocates nothing.
+    name: String,
+}
+
+impl MessageDirs {
+    fn open(&mut self, dir: &Path, in_new: bool) -> io::Result<File> {
+        use nix::fcntl::{OFlag, openat};
+        use nix::sys::stat::Mode;
+        let slot = self
+            .fds
+            .get_mut(usize::from(in_new))
+            .ok_or_else(|| io::Error::other("no directory slot"))?;
+        let d = match slot {
+            Some(d) => d,
+            None => slot.insert(
+                OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+                    .open(dir.join(if in_new { "new" } else { "cur" }))?,
+            ),
+        };
+        let fd = openat(
+            &*d,
+            self.name.as_str(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(io::Error::from)?;
+        Ok(File::from(fd))
     }
 }
 
