@@ -825,23 +825,22 @@ impl MailboxState {
     pub(crate) fn cache_put(&self, fields: &[(u8, Vec<(u32, bytes::Bytes)>)]) -> Result<()> {
         self.locked(|inner, ctx| {
             let uidvalidity = inner.hdr.uidvalidity;
-            let present: Vec<Vec<bool>> = fields
+            // The fields mostly hold entries of the same messages: look each UID up in the
+            // mailbox once, then in this short sorted list.
+            let mut live: Vec<u32> = fields
                 .iter()
-                .map(|(_, entries)| {
-                    entries
-                        .iter()
-                        .map(|(u, _)| inner.list.position(*u).is_some())
-                        .collect()
-                })
+                .flat_map(|(_, entries)| entries.iter().map(|(u, _)| *u))
                 .collect();
+            live.sort_unstable();
+            live.dedup();
+            live.retain(|u| inner.list.position(*u).is_some());
             let cache = inner.cache_mut(ctx.dir, uidvalidity)?;
-            for ((field, entries), ok) in fields.iter().zip(present) {
-                let live = entries
+            for (field, entries) in fields {
+                let present = entries
                     .iter()
-                    .zip(ok)
-                    .filter(|(_, ok)| *ok)
-                    .map(|((uid, data), _)| (*uid, data.as_ref()));
-                cache.put_many(*field, live)?;
+                    .filter(|(uid, _)| live.binary_search(uid).is_ok())
+                    .map(|(uid, data)| (*uid, data.as_ref()));
+                cache.put_many(*field, present)?;
             }
             Ok(((), Vec::new()))
         })
