@@ -1405,3 +1405,66 @@ fn changedsince_with_whole_batches_left_out_answers_the_changed_structures() {
     );
     assert_eq!(envelope_ids(&got), vec![(3, 2), (1050, 1049)]);
 }
+
+// ---------- files renamed by another process ----------
+
+/// The ENVELOPEs of `FETCH 1:* (UID ENVELOPE)`, checked to be one per message, in order, each
+/// naming message `ids[seq - 1]`.
+fn envelopes_name(c: &mut Client, ids: &[u32]) {
+    let got = fetch_ok(c, "FETCH 1:* (UID ENVELOPE)");
+    let text = show(&got);
+    let responses: Vec<&str> = text.split("* ").filter(|l| !l.is_empty()).collect();
+    assert_eq!(responses.len(), ids.len(), "{text}");
+    for (i, (r, id)) in responses.iter().zip(ids).enumerate() {
+        assert!(r.starts_with(&format!("{} FETCH (UID ", i + 1)), "{r}");
+        assert!(r.contains(&format!("\"n{id}\"")), "{r}");
+        assert!(r.contains(&format!("\"<{id}@x>\")")), "{r}");
+    }
+}
+
+/// Renames every `step`th file of `cur` (from `skip` on) as another process does to add a flag.
+fn flag_renames(cur: &Path, skip: usize, step: usize, flag: char) -> usize {
+    let mut names: Vec<String> = std::fs::read_dir(cur)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let mut n = 0;
+    for name in names.iter().skip(skip).step_by(step) {
+        let flagged = if name.contains(":2,") {
+            format!("{name}{flag}")
+        } else {
+            format!("{name}:2,{flag}")
+        };
+        std::fs::rename(cur.join(name), cur.join(flagged)).unwrap();
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn messages_renamed_by_another_process_are_still_parsed() {
+    // Parse workers open messages by name from their directory; a file another process renamed
+    // for a flag change since the server last looked is found again by a rescan.
+    let s = Server::start();
+    let mut c = login(&s);
+    let dir = s.maildir("demo");
+    let cur = dir.join("cur");
+    let ids: Vec<u32> = (0..300).collect();
+    for i in &ids {
+        let body = format!("Subject: n{i}\nMessage-ID: <{i}@x>\n\nbody {i}\n");
+        std::fs::write(
+            dir.join("new").join(format!("1700000000.m{i:04}.host")),
+            body,
+        )
+        .unwrap();
+    }
+    run_transcript(&mut c, "C: S SELECT INBOX\nS: * FLAGS *");
+    c.until("S OK");
+    assert_eq!(flag_renames(&cur, 0, 3, 'F'), 100);
+    envelopes_name(&mut c, &ids);
+    // Again with the structures dropped, so every message is opened and parsed again.
+    assert_eq!(flag_renames(&cur, 1, 2, 'S'), 150);
+    let _ = std::fs::remove_file(dir.join("mailcove-cache"));
+    envelopes_name(&mut c, &ids);
+}

@@ -144,7 +144,8 @@ struct Fresh {
 }
 
 impl Fresh {
-    fn append(&mut self, mut other: Fresh) {
+    /// Moves the entries of `other` here, leaving it empty with its room kept for reuse.
+    fn append(&mut self, other: &mut Fresh) {
         self.info.append(&mut other.info);
         self.envelope.append(&mut other.envelope);
         self.body.append(&mut other.body);
@@ -331,17 +332,17 @@ pub async fn load(
         .iter()
         .filter_map(|&i| metas.get(i).map(|(_, m)| (i, m.uid, m.virt_size)))
         .collect();
-    let mut parsed = parse_batch(view, jobs, max, wanted).await?;
+    let (mut parsed, mut new) = parse_batch(view, jobs, max, wanted).await?;
+    fresh.append(&mut new);
     parsed.sort_unstable_by_key(|(i, _)| *i);
     let mut failed: Vec<Option<ParseError>> = out.iter().map(|_| None).collect();
     let mut parsed = parsed.into_iter().peekable();
     for &i in &missing {
         match parsed.next_if(|(j, _)| *j == i) {
-            Some((_, Ok((st, new)))) => {
+            Some((_, Ok(st))) => {
                 if let Some(s) = out.get_mut(i) {
                     *s = st;
                 }
-                fresh.append(new);
             }
             Some((_, Err(e))) => {
                 if let Some(f) = failed.get_mut(i) {
@@ -374,20 +375,17 @@ pub async fn load(
     })
 }
 
-/// One parsed message: its structure as the response needs it, and its new cache entries.
-type Parsed = (Structure, Fresh);
-
-/// What the response and the cache need of a freshly parsed message, and roughly how many bytes
-/// that holds.
+/// What the response needs of a freshly parsed message, its new cache entries added to `fresh`
+/// (empty on entry), and roughly how many bytes that holds.
 fn made(
     info: MessageInfo,
     uid: u32,
     virt_size: u64,
     wanted: Wanted,
     scratch: &mut Vec<u8>,
-) -> (Parsed, usize) {
+    fresh: &mut Fresh,
+) -> (Structure, usize) {
     let mut st = Structure::default();
-    let mut fresh = Fresh::default();
     if info.virtual_size() == virt_size {
         fresh.info.push((uid, Bytes::from(info.to_cache_bytes())));
         fill_texts(
@@ -396,7 +394,7 @@ fn made(
             (uid, virt_size),
             wanted,
             true,
-            &mut fresh,
+            fresh,
             scratch,
         );
     } else {
@@ -424,7 +422,7 @@ fn made(
         weight += 4 * fresh.info.iter().map(|(_, b)| b.len()).sum::<usize>();
         st.info = Some(info);
     }
-    ((st, fresh), weight)
+    (st, weight)
 }
 
 /// Reads, parses and encodes the messages of `jobs` (index in the caller's list, UID, virtual
@@ -432,14 +430,17 @@ fn made(
 /// (interleaved, so both finish together). Stops taking new messages once the results hold
 /// about [`FETCH_PARSE_BYTES`]: the answer then lacks the last jobs, which the caller asks for
 /// again. A batch of cache misses thus costs a few thread hand-offs instead of several per
-/// message, and neither open files nor memory grow with the batch.
+/// message, and neither open files nor memory grow with the batch. The new cache entries of
+/// all messages parsed come back together: each worker collects a message's entries in lists it
+/// reuses and moves them to the shared ones, so a message costs no list allocations of its own.
 async fn parse_batch(
     view: &View,
     jobs: Vec<(usize, u32, u64)>,
     max: u64,
     wanted: Wanted,
-) -> Result<Vec<(usize, Result<Parsed, ParseError>)>, StorageError> {
+) -> Result<(Vec<(usize, Result<Structure, ParseError>)>, Fresh), StorageError> {
     let used = Arc::new(AtomicUsize::new(0));
+    let shared = Arc::new(parking_lot::Mutex::new(Fresh::default()));
     let mut lanes: Vec<Vec<(usize, u32, u64)>> = vec![Vec::new(); FETCH_PARSE_WORKERS];
     for (k, job) in jobs.into_iter().enumerate() {
         if let Some(l) = lanes.get_mut(k % FETCH_PARSE_WORKERS) {
@@ -450,6 +451,8 @@ async fn parse_batch(
         let uids: Vec<u32> = lane.iter().map(|(_, u, _)| *u).collect();
         let mut lane = lane.into_iter();
         let used = used.clone();
+        let shared = shared.clone();
+        let mut local = Fresh::default();
         let mut raw = Vec::new();
         let mut text = Vec::new();
         let mut first = true;
@@ -469,17 +472,18 @@ async fn parse_batch(
                 Some(m) => read_and_parse(&m.file, m.phys_size, max, &mut raw),
             }
             .map(|(info, len)| {
-                let (mut parsed, mut weight) = made(info, uid, virt_size, wanted, &mut text);
+                let (st, mut weight) = made(info, uid, virt_size, wanted, &mut text, &mut local);
                 // Only beside a consistent structure entry, for the same reason as in `made`.
-                if !parsed.1.info.is_empty()
+                if !local.info.is_empty()
                     && let Some(blob) =
                         header_block(raw.get(..len).unwrap_or_default()).and_then(cache_blob)
                 {
                     weight += blob.len();
-                    parsed.1.search.push((uid, blob));
+                    local.search.push((uid, blob));
                 }
                 used.fetch_add(weight, Ordering::Relaxed);
-                parsed
+                shared.lock().append(&mut local);
+                st
             });
             Ok(Some((i, res)))
         };
@@ -489,7 +493,8 @@ async fn parse_batch(
     for done in join_all(calls.collect()).await {
         out.extend(done?);
     }
-    Ok(out)
+    let fresh = std::mem::take(&mut *shared.lock());
+    Ok((out, fresh))
 }
 
 /// Reads one message (at most `max` bytes; `raw` is a reused buffer whose first bytes it fills)

@@ -667,6 +667,26 @@ impl MailboxState {
         Some((inner.file_path(&self.dir, f), m.phys_size, m.virt_size))
     }
 
+    /// Opens the file of `uid` by its bare name, relative to the open directory in `dirs`
+    /// (no path built, one component for the kernel to look up); `None` when `uid` is not in
+    /// the mailbox, else the open's result (`NotFound` when renamed or expunged by someone else:
+    /// the caller rescans and asks again) and the message's physical and virtual sizes.
+    pub(crate) fn open_in(
+        &self,
+        uid: u32,
+        dirs: &mut MessageDirs,
+    ) -> Option<(io::Result<File>, u64, u64)> {
+        let (in_new, phys, virt) = {
+            let inner = self.inner.lock();
+            let i = inner.list.position(uid)?;
+            let (m, f) = (inner.list.get(i)?, inner.files.get(i)?);
+            dirs.name.clear();
+            dirs.name.push_str(&f.name);
+            (f.in_new, m.phys_size, m.virt_size)
+        };
+        Some((dirs.open(&self.dir, in_new), phys, virt))
+    }
+
     /// Path and sizes of one message from memory (no lock).
     pub(crate) fn locate(&self, uid: u32) -> Option<(PathBuf, u64, u64)> {
         let inner = self.inner.lock();
@@ -821,26 +841,64 @@ impl MailboxState {
     pub(crate) fn cache_put(&self, fields: &[(u8, Vec<(u32, bytes::Bytes)>)]) -> Result<()> {
         self.locked(|inner, ctx| {
             let uidvalidity = inner.hdr.uidvalidity;
-            let present: Vec<Vec<bool>> = fields
+            // The fields mostly hold entries of the same messages: look each UID up in the
+            // mailbox once, then in this short sorted list.
+            let mut live: Vec<u32> = fields
                 .iter()
-                .map(|(_, entries)| {
-                    entries
-                        .iter()
-                        .map(|(u, _)| inner.list.position(*u).is_some())
-                        .collect()
-                })
+                .flat_map(|(_, entries)| entries.iter().map(|(u, _)| *u))
                 .collect();
+            live.sort_unstable();
+            live.dedup();
+            live.retain(|u| inner.list.position(*u).is_some());
             let cache = inner.cache_mut(ctx.dir, uidvalidity)?;
-            for ((field, entries), ok) in fields.iter().zip(present) {
-                let live = entries
+            for (field, entries) in fields {
+                let present = entries
                     .iter()
-                    .zip(ok)
-                    .filter(|(_, ok)| *ok)
-                    .map(|((uid, data), _)| (*uid, data.as_ref()));
-                cache.put_many(*field, live)?;
+                    .filter(|(uid, _)| live.binary_search(uid).is_ok())
+                    .map(|(uid, data)| (*uid, data.as_ref()));
+                cache.put_many(*field, present)?;
             }
             Ok(((), Vec::new()))
         })
+    }
+}
+
+/// `cur/` and `new/` of one mailbox, each opened (`O_PATH`) when first needed, for a run of
+/// message opens by [`MailboxState::open_in`]. Held for one run only, so a mailbox renamed
+/// meanwhile is found at its new path by the next run.
+#[derive(Default)]
+pub(crate) struct MessageDirs {
+    /// `cur/` (0) and `new/` (1).
+    fds: [Option<File>; 2],
+    /// The name of the message being opened; reused, so an open allocates nothing.
+    name: String,
+}
+
+impl MessageDirs {
+    fn open(&mut self, dir: &Path, in_new: bool) -> io::Result<File> {
+        use nix::fcntl::{OFlag, openat};
+        use nix::sys::stat::Mode;
+        let slot = self
+            .fds
+            .get_mut(usize::from(in_new))
+            .ok_or_else(|| io::Error::other("no directory slot"))?;
+        let d = match slot {
+            Some(d) => d,
+            None => slot.insert(
+                OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+                    .open(dir.join(if in_new { "new" } else { "cur" }))?,
+            ),
+        };
+        let fd = openat(
+            &*d,
+            self.name.as_str(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(io::Error::from)?;
+        Ok(File::from(fd))
     }
 }
 

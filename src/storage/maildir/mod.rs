@@ -41,7 +41,7 @@ use parking_lot::Mutex;
 use tokio::sync::watch as tokio_watch;
 
 use self::fsutil::{LockMode, blocking, flock, fsync_dir, now_secs, open_lock_file, read_small};
-use self::mailbox::MailboxState;
+use self::mailbox::{MailboxState, MessageDirs};
 use super::names::MailboxName;
 use super::stream;
 use super::{
@@ -1155,53 +1155,22 @@ fn message_file(
     })
 }
 
-/// The directories (`cur/`, `new/`) of the messages opened in one run, kept open so that each
-/// message is opened with `openat` by its file name instead of a walk of its whole path.
-#[derive(Default)]
-struct DirFds(Vec<(PathBuf, std::fs::File)>);
-
-impl DirFds {
-    fn open(&mut self, path: &Path) -> std::io::Result<std::fs::File> {
-        use nix::fcntl::{OFlag, openat};
-        use nix::sys::stat::Mode;
-        use std::os::unix::fs::OpenOptionsExt;
-        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-            return std::fs::File::open(path);
-        };
-        let i = match self.0.iter().position(|(d, _)| d == dir) {
-            Some(i) => i,
-            None => {
-                let f = std::fs::OpenOptions::new()
-                    .read(true)
-                    .custom_flags(libc::O_DIRECTORY)
-                    .open(dir)?;
-                self.0.push((dir.to_path_buf(), f));
-                self.0.len() - 1
-            }
-        };
-        let Some((_, d)) = self.0.get(i) else {
-            return std::fs::File::open(path);
-        };
-        let fd = openat(d, name, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(std::io::Error::from)?;
-        Ok(std::fs::File::from(fd))
-    }
-}
-
 /// Opens a message file for blocking reads; `None` when it was expunged. With `dirs`, the
-/// file is opened relative to its already open directory.
+/// file is opened by name relative to its already open directory.
 fn open_std(
     s: &MailboxState,
     uid: u32,
-    mut dirs: Option<&mut DirFds>,
+    mut dirs: Option<&mut MessageDirs>,
 ) -> Result<Option<SyncMessageFile>> {
     for attempt in 0..2 {
-        let Some((path, phys_size, virt_size)) = s.locate(uid) else {
-            return Ok(None);
+        let located = match dirs.as_deref_mut() {
+            Some(d) => s.open_in(uid, d),
+            None => s
+                .locate(uid)
+                .map(|(path, phys, virt)| (std::fs::File::open(path), phys, virt)),
         };
-        let opened = match dirs.as_deref_mut() {
-            Some(d) => d.open(&path),
-            None => std::fs::File::open(&path),
+        let Some((opened, phys_size, virt_size)) = located else {
+            return Ok(None);
         };
         match opened {
             Ok(file) => {
@@ -1287,7 +1256,7 @@ impl MailboxHandle for MaildirMailbox {
 
     async fn visit_messages(&self, uids: Vec<u32>, mut visit: MessageVisitor) -> Result<()> {
         self.run(move |s, _| {
-            let mut dirs = DirFds::default();
+            let mut dirs = MessageDirs::default();
             for uid in uids {
                 visit(uid, open_std(s, uid, Some(&mut dirs))?)?;
             }
