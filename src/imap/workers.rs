@@ -1,5 +1,6 @@
 //! Running a few futures side by side on one task: FETCH and SEARCH hand a batch of messages
-//! to several blocking workers at once (each a `View::visit_messages` call) and wait for all.
+//! to several blocking workers at once (each a `View::visit_messages` call) and wait for all,
+//! after sharing the batch out by estimated work ([`shares`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -27,4 +28,35 @@ pub async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
     })
     .await;
     out.into_iter().flatten().collect()
+}
+
+/// Splits `jobs` over `workers` so that each gets about the same work by `cost`: a batch ends
+/// when its slowest worker does, and one large message among small ones would otherwise leave
+/// the other workers idle. Largest first to the least loaded worker; each share keeps the
+/// order of `jobs`, and empty shares are left out.
+pub fn shares<T>(jobs: Vec<T>, workers: usize, cost: impl Fn(&T) -> u64) -> Vec<Vec<T>> {
+    let workers = workers.clamp(1, jobs.len().max(1));
+    let mut order: Vec<(u64, usize)> = jobs.iter().enumerate().map(|(i, j)| (cost(j), i)).collect();
+    order.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut load = vec![0u64; workers];
+    let mut owner = vec![0usize; jobs.len()];
+    for (c, i) in order {
+        let w = (0..workers)
+            .min_by_key(|&w| load.get(w).copied())
+            .unwrap_or(0);
+        if let Some(l) = load.get_mut(w) {
+            *l += c;
+        }
+        if let Some(o) = owner.get_mut(i) {
+            *o = w;
+        }
+    }
+    let mut out: Vec<Vec<T>> = (0..workers).map(|_| Vec::new()).collect();
+    for (job, w) in jobs.into_iter().zip(owner) {
+        if let Some(share) = out.get_mut(w) {
+            share.push(job);
+        }
+    }
+    out.retain(|s| !s.is_empty());
+    out
 }

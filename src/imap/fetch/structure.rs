@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::Bytes;
 
 use crate::imap::search::{SEARCH_HEADER_CACHE, cache_blob};
-use crate::imap::workers::join_all;
+use crate::imap::workers::{join_all, shares};
 use crate::limits::{
     FETCH_PARSE_BATCH, FETCH_PARSE_BYTES, FETCH_PARSE_WORKERS, FETCH_STRUCTURE_LOOKUP_BYTES,
 };
@@ -425,9 +425,13 @@ fn made(
     (st, weight)
 }
 
+/// What opening, parsing and encoding one message costs beside its bytes, counted as bytes
+/// (measured: about as long as copying and scanning 48 KiB), for sharing a group out.
+const PARSE_COST_BYTES: u64 = 48 * 1024;
+
 /// Reads, parses and encodes the messages of `jobs` (index in the caller's list, UID, virtual
 /// size) on [`FETCH_PARSE_WORKERS`] blocking threads, each opening one message at a time
-/// (interleaved, so both finish together). Stops taking new messages once the results hold
+/// (shared out by estimated work, so the workers finish together). Stops taking new messages once the results hold
 /// about [`FETCH_PARSE_BYTES`]: the answer then lacks the last jobs, which the caller asks for
 /// again. A batch of cache misses thus costs a few thread hand-offs instead of several per
 /// message, and neither open files nor memory grow with the batch. The new cache entries of
@@ -441,13 +445,10 @@ async fn parse_batch(
 ) -> Result<(Vec<(usize, Result<Structure, ParseError>)>, Fresh), StorageError> {
     let used = Arc::new(AtomicUsize::new(0));
     let shared = Arc::new(parking_lot::Mutex::new(Fresh::default()));
-    let mut lanes: Vec<Vec<(usize, u32, u64)>> = vec![Vec::new(); FETCH_PARSE_WORKERS];
-    for (k, job) in jobs.into_iter().enumerate() {
-        if let Some(l) = lanes.get_mut(k % FETCH_PARSE_WORKERS) {
-            l.push(job);
-        }
-    }
-    let calls = lanes.into_iter().filter(|l| !l.is_empty()).map(|lane| {
+    let lanes = shares(jobs, FETCH_PARSE_WORKERS, |&(_, _, size)| {
+        PARSE_COST_BYTES.saturating_add(size)
+    });
+    let calls = lanes.into_iter().map(|lane| {
         let uids: Vec<u32> = lane.iter().map(|(_, u, _)| *u).collect();
         let mut lane = lane.into_iter();
         let used = used.clone();

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::program::{Node, Program, SearchError};
 use super::source::{Loaded, SEARCH_HEADER_CACHE, cache_blob};
 use crate::imap::selected::Selected;
-use crate::imap::workers::join_all;
+use crate::imap::workers::{join_all, shares};
 use crate::limits::{MAX_SEARCH_MESSAGE_BYTES, SEARCH_BATCH, SEARCH_WORKERS};
 use crate::storage::{MessageMeta, StorageError, SyncMessageFile};
 
@@ -204,7 +204,8 @@ async fn deep(
         return Ok(());
     }
     let mut workers = Vec::with_capacity(SEARCH_WORKERS);
-    for share in shares(to_read, SEARCH_WORKERS, prog.needs.body) {
+    let body = prog.needs.body;
+    for share in shares(to_read, SEARCH_WORKERS, |(p, _)| search_cost(p, body)) {
         workers.push(read_files(sel, prog.clone(), share));
     }
     let mut to_cache: Vec<(u32, Bytes)> = Vec::new();
@@ -235,47 +236,15 @@ const MESSAGE_COST_UNITS: u64 = 2048;
 /// an attachment that is read and scanned for boundaries, not decoded).
 const BODY_BYTES_PER_UNIT: u64 = 4;
 
-/// Splits the messages of a batch over `workers` so that each gets about the same work: the
-/// batch ends when its slowest worker does, and one large message among small ones would
-/// otherwise leave the other workers idle. Largest first to the least loaded worker (when only
-/// headers are read, every message costs the same); each share keeps mailbox order.
-fn shares(jobs: Vec<(Pending, bool)>, workers: usize, body: bool) -> Vec<Vec<(Pending, bool)>> {
-    let workers = workers.clamp(1, jobs.len().max(1));
-    let cost = |p: &Pending| {
-        if body {
-            let read = p.meta.phys_size.min(MAX_SEARCH_MESSAGE_BYTES as u64);
-            MESSAGE_COST_UNITS + read / BODY_BYTES_PER_UNIT
-        } else {
-            1
-        }
-    };
-    let mut order: Vec<(u64, usize)> = jobs
-        .iter()
-        .enumerate()
-        .map(|(i, (p, _))| (cost(p), i))
-        .collect();
-    order.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    let mut load = vec![0u64; workers];
-    let mut owner = vec![0usize; jobs.len()];
-    for (c, i) in order {
-        let w = (0..workers)
-            .min_by_key(|&w| load.get(w).copied())
-            .unwrap_or(0);
-        if let Some(l) = load.get_mut(w) {
-            *l += c;
-        }
-        if let Some(o) = owner.get_mut(i) {
-            *o = w;
-        }
+/// Estimated work of reading and evaluating one message, for [`shares`]: when only headers
+/// are read, every message costs the same.
+fn search_cost(p: &Pending, body: bool) -> u64 {
+    if body {
+        let read = p.meta.phys_size.min(MAX_SEARCH_MESSAGE_BYTES as u64);
+        MESSAGE_COST_UNITS + read / BODY_BYTES_PER_UNIT
+    } else {
+        1
     }
-    let mut out: Vec<Vec<(Pending, bool)>> = (0..workers).map(|_| Vec::new()).collect();
-    for (job, w) in jobs.into_iter().zip(owner) {
-        if let Some(share) = out.get_mut(w) {
-            share.push(job);
-        }
-    }
-    out.retain(|s| !s.is_empty());
-    out
 }
 
 /// Reads and evaluates `jobs` on one blocking worker, one message at a time.
@@ -390,7 +359,7 @@ mod tests {
     fn shares_balance_work_and_keep_every_message_once_in_order() {
         let sizes = [5000u64, 9_000_000, 4000, 6000, 3000, 7000, 8000, 2000];
         let jobs: Vec<_> = (1u32..).zip(sizes).map(|(i, s)| pending(i, s)).collect();
-        let split = shares(jobs.clone(), 2, true);
+        let split = shares(jobs.clone(), 2, |(p, _)| search_cost(p, true));
         assert_eq!(split.len(), 2);
         // The large message alone on one worker, all the small ones on the other.
         let seqs: Vec<Vec<u32>> = split
@@ -400,15 +369,23 @@ mod tests {
         assert!(seqs.contains(&vec![2]), "{seqs:?}");
         assert!(seqs.contains(&vec![1, 3, 4, 5, 6, 7, 8]), "{seqs:?}");
         // Header-only work: counts differ by at most one.
-        let split = shares(jobs.clone(), 2, false);
+        let split = shares(jobs.clone(), 2, |(p, _)| search_cost(p, false));
         let lens: Vec<usize> = split.iter().map(Vec::len).collect();
         assert_eq!(lens, vec![4, 4]);
         for share in &split {
             assert!(share.windows(2).all(|w| w[0].0.seq < w[1].0.seq));
         }
         // More workers than messages, and nothing at all.
-        assert_eq!(shares(jobs[..1].to_vec(), 2, true).len(), 1);
-        assert!(shares(Vec::new(), 2, true).is_empty());
+        assert_eq!(
+            shares(jobs[..1].to_vec(), 2, |(p, _)| search_cost(p, true)).len(),
+            1
+        );
+        assert!(
+            shares(Vec::<(Pending, bool)>::new(), 2, |(p, _)| search_cost(
+                p, true
+            ))
+            .is_empty()
+        );
     }
 
     #[test]
