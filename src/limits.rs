@@ -253,6 +253,10 @@ pub const STAT_FILES_PER_THREAD: usize = 512;
 /// Threads that stat such a listing at once (also capped by the CPUs available).
 pub const STAT_THREADS_MAX: usize = 4;
 
+/// Messages whose file names a batch open (FETCH and SEARCH workers) looks up under one hold
+/// of the mailbox state, rather than one hold per message.
+pub const VISIT_LOCATE_CHUNK: usize = 256;
+
 // ---- streaming message bodies (FETCH BODY[...], POP3 RETR/TOP) ----
 
 /// Bytes of a message file read and converted per step (`storage::stream`): on the runtime thread

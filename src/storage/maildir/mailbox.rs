@@ -687,6 +687,31 @@ impl MailboxState {
         Some((dirs.open(&self.dir, in_new), phys, virt))
     }
 
+    /// The file names and sizes of `uids` under one hold of the state, for a run of opens by
+    /// [`MessageDirs::open_located`] (`None` for a UID not in the mailbox). A run of opens then
+    /// takes the state lock once, instead of once per message, and does not stall behind a
+    /// cache write or a rescan on another thread between its opens.
+    pub(crate) fn locate_many(&self, uids: &[u32], out: &mut LocatedRun) {
+        out.names.clear();
+        out.files.clear();
+        let inner = self.inner.lock();
+        let mut list = inner.list.cursor();
+        for &uid in uids {
+            let found = list.find(uid).and_then(|(i, m)| {
+                let f = inner.files.get(i)?;
+                let start = out.names.len();
+                out.names.push_str(&f.name);
+                Some(LocatedFile {
+                    name: start..out.names.len(),
+                    in_new: f.in_new,
+                    phys_size: m.phys_size,
+                    virt_size: m.virt_size,
+                })
+            });
+            out.files.push(found);
+        }
+    }
+
     /// Path and sizes of one message from memory (no lock).
     pub(crate) fn locate(&self, uid: u32) -> Option<(PathBuf, u64, u64)> {
         let inner = self.inner.lock();
@@ -875,6 +900,20 @@ pub(crate) struct MessageDirs {
 }
 
 impl MessageDirs {
+    /// Opens a message of `run` (located by [`MailboxState::locate_many`] in the mailbox at
+    /// `dir`); `NotFound` when it was renamed or expunged since.
+    pub(crate) fn open_located(
+        &mut self,
+        dir: &Path,
+        run: &LocatedRun,
+        file: &LocatedFile,
+    ) -> io::Result<File> {
+        self.name.clear();
+        self.name
+            .push_str(run.names.get(file.name.clone()).unwrap_or_default());
+        self.open(dir, file.in_new)
+    }
+
     fn open(&mut self, dir: &Path, in_new: bool) -> io::Result<File> {
         use nix::fcntl::{OFlag, openat};
         use nix::sys::stat::Mode;
@@ -899,6 +938,32 @@ impl MessageDirs {
         )
         .map_err(io::Error::from)?;
         Ok(File::from(fd))
+    }
+}
+
+/// Where the files of a run of UIDs were when [`MailboxState::locate_many`] looked: their
+/// names in one buffer (reused from run to run) and, per UID, its place in it and its sizes.
+#[derive(Default)]
+pub(crate) struct LocatedRun {
+    names: String,
+    files: Vec<Option<LocatedFile>>,
+}
+
+/// One message of a [`LocatedRun`].
+#[derive(Clone)]
+pub(crate) struct LocatedFile {
+    name: std::ops::Range<usize>,
+    in_new: bool,
+    /// Size of the file.
+    pub(crate) phys_size: u64,
+    /// Size with CRLF line ends.
+    pub(crate) virt_size: u64,
+}
+
+impl LocatedRun {
+    /// The messages located, in the order asked for.
+    pub(crate) fn files(&self) -> &[Option<LocatedFile>] {
+        &self.files
     }
 }
 

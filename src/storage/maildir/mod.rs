@@ -41,7 +41,7 @@ use parking_lot::Mutex;
 use tokio::sync::watch as tokio_watch;
 
 use self::fsutil::{LockMode, blocking, flock, fsync_dir, now_secs, open_lock_file, read_small};
-use self::mailbox::{MailboxState, MessageDirs};
+use self::mailbox::{LocatedRun, MailboxState, MessageDirs};
 use super::names::MailboxName;
 use super::stream;
 use super::{
@@ -52,6 +52,7 @@ use super::{
 };
 use crate::limits::{
     MAILBOX_STATE_CACHE, MAX_MAILBOX_NAME_BYTES, MAX_MAILBOXES_PER_USER, MAX_SMALL_FILE_BYTES,
+    VISIT_LOCATE_CHUNK,
 };
 use crate::mutf7;
 
@@ -1257,8 +1258,28 @@ impl MailboxHandle for MaildirMailbox {
     async fn visit_messages(&self, uids: Vec<u32>, mut visit: MessageVisitor) -> Result<()> {
         self.run(move |s, _| {
             let mut dirs = MessageDirs::default();
-            for uid in uids {
-                visit(uid, open_std(s, uid, Some(&mut dirs))?)?;
+            let mut run = LocatedRun::default();
+            for chunk in uids.chunks(VISIT_LOCATE_CHUNK) {
+                s.locate_many(chunk, &mut run);
+                for (&uid, found) in chunk.iter().zip(run.files()) {
+                    let file = match found {
+                        None => None,
+                        Some(l) => match dirs.open_located(s.dir(), &run, l) {
+                            Ok(file) => Some(SyncMessageFile {
+                                uid,
+                                phys_size: l.phys_size,
+                                virt_size: l.virt_size,
+                                file,
+                            }),
+                            // Renamed or expunged since it was located: look again.
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                                open_std(s, uid, Some(&mut dirs))?
+                            }
+                            Err(e) => return Err(StorageError::io("open message", e)),
+                        },
+                    };
+                    visit(uid, file)?;
+                }
             }
             Ok(())
         })
