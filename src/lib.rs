@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod digits;
 pub mod imap;
 pub mod limits;
 pub mod lmtp;

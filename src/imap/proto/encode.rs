@@ -128,21 +128,8 @@ fn write_num(out: &mut Vec<u8>, n: impl Decimal) {
 }
 
 /// Writes `n` in decimal.
-pub fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        if let Some(d) = buf.get_mut(i) {
-            // n % 10 < 10 always fits a byte.
-            *d = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(buf.get(i..).unwrap_or_default());
+pub fn write_decimal(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(crate::digits::decimal(&mut [0u8; 20], n));
 }
 
 /// Response conditions.

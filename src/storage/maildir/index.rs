@@ -171,20 +171,10 @@ fn parse_date(s: &str) -> Option<i64> {
     s.parse().ok().filter(|d| *d != MessageMeta::DATE_UNKNOWN)
 }
 
-fn push_u64(out: &mut String, mut v: u64) {
+fn push_u64(out: &mut String, v: u64) {
     let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        if let Some(d) = buf.get_mut(i) {
-            *d = b'0' + (v % 10) as u8;
-        }
-        v /= 10;
-        if v == 0 || i == 0 {
-            break;
-        }
-    }
-    out.push_str(std::str::from_utf8(buf.get(i..).unwrap_or_default()).unwrap_or_default());
+    let digits = crate::digits::decimal(&mut buf, v);
+    out.push_str(std::str::from_utf8(digits).unwrap_or_default());
 }
 
 fn push_i64(out: &mut String, v: i64) {
