@@ -1271,7 +1271,10 @@ impl MailboxHandle for MaildirMailbox {
                                 virt_size: l.virt_size,
                                 file,
                             }),
-                            // Renamed or expunged since it was located: look again.
+                            // Renamed or expunged since it was located: look again. open_std
+                            // first asks for the current name (another worker may have rescanned
+                            // already) and rescans only if that fails too, so the rest of a
+                            // stale chunk costs no rescan each.
                             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                                 open_std(s, uid, Some(&mut dirs))?
                             }
