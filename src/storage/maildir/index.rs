@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 
 use crate::limits::INDEX_WRITE_CHUNK;
-use crate::storage::{MessageMeta, Result, StorageError};
+use crate::storage::{InternalDate, Result, StorageError};
 
 /// Name of the base file.
 pub(crate) const BASE_FILE: &str = "mailcove-index";
@@ -51,7 +51,7 @@ pub(crate) struct Header {
 pub(crate) struct Entry {
     pub uid: u32,
     pub modseq: u64,
-    pub date: i64,
+    pub date: InternalDate,
     pub phys: u64,
     pub virt: u64,
     /// First POP3 download, Unix seconds; 0 = never.
@@ -153,22 +153,21 @@ fn entry_line(out: &mut String, e: EntryRef<'_>) {
     out.push('\n');
 }
 
-/// A date, or `?` for one not read yet ([`MessageMeta::DATE_UNKNOWN`]).
+/// A date, or `?` for one not read yet ([`InternalDate::NOT_READ`]).
 /// Indexes written before dates could be unknown hold numbers only, and
 /// read the same; an older mailcove reads `?` as damage and rebuilds.
-fn push_date(out: &mut String, date: i64) {
-    if date == MessageMeta::DATE_UNKNOWN {
-        out.push(UNKNOWN_DATE);
-    } else {
-        push_i64(out, date);
+fn push_date(out: &mut String, date: InternalDate) {
+    match date.get() {
+        Some(d) => push_i64(out, d),
+        None => out.push(UNKNOWN_DATE),
     }
 }
 
-fn parse_date(s: &str) -> Option<i64> {
+fn parse_date(s: &str) -> Option<InternalDate> {
     if s.len() == 1 && s.starts_with(UNKNOWN_DATE) {
-        return Some(MessageMeta::DATE_UNKNOWN);
+        return Some(InternalDate::NOT_READ);
     }
-    s.parse().ok().filter(|d| *d != MessageMeta::DATE_UNKNOWN)
+    s.parse::<i64>().ok().map(InternalDate::at)
 }
 
 fn push_u64(out: &mut String, v: u64) {
@@ -189,7 +188,7 @@ fn push_i64(out: &mut String, v: i64) {
 pub(crate) struct EntryRef<'a> {
     pub uid: u32,
     pub modseq: u64,
-    pub date: i64,
+    pub date: InternalDate,
     pub phys: u64,
     pub virt: u64,
     pub dl: i64,
@@ -472,7 +471,7 @@ mod tests {
         Entry {
             uid,
             modseq: 3,
-            date: 1_700_000_000,
+            date: InternalDate::at(1_700_000_000),
             phys: 10,
             virt: 12,
             dl: 0,
@@ -523,7 +522,7 @@ mod tests {
     fn unknown_dates_round_trip_and_old_lines_still_parse() {
         let h = Header::default();
         let mut e = entry(1);
-        e.date = MessageMeta::DATE_UNKNOWN;
+        e.date = InternalDate::NOT_READ;
         let data = format_base(&h, 2, [e.clone(), entry(2)].iter().map(Entry::as_ref));
         assert!(String::from_utf8_lossy(&data).contains(" 3 ? 10 12 "));
         let parsed = parse_base(&data);
@@ -533,7 +532,7 @@ mod tests {
         assert_eq!(parse_log(s.as_bytes()).0, vec![Record::Append(e)]);
         // A line as the code before unknown dates wrote it.
         let old = parse_entry_ref("5 3 1700000000 10 12 0 c 5.M1P1.h,S=10:2,S");
-        assert_eq!(old.map(|e| e.date), Some(1_700_000_000));
+        assert_eq!(old.map(|e| e.date), Some(InternalDate::at(1_700_000_000)));
         assert!(parse_entry_ref("5 3 ?? 10 12 0 c x").is_none());
     }
 

@@ -48,8 +48,8 @@ use crate::limits::{
     STAT_FILES_PER_THREAD, STAT_THREADS_MAX, TMP_MAX_AGE_SECS,
 };
 use crate::storage::{
-    Flags, KeywordSet, MessageList, MessageMeta, Result, Snapshot, StorageError, StoreOp,
-    StoreRequest, StoreResult, SystemFlags, Updated,
+    Flags, InternalDate, KeywordSet, MessageList, MessageMeta, Result, Snapshot, StorageError,
+    StoreOp, StoreRequest, StoreResult, SystemFlags, Updated,
 };
 
 /// Where a message file is.
@@ -359,10 +359,9 @@ impl MailboxState {
             Err(_) => {
                 // Different file system or links refused: copy the bytes.
                 let res = (|| -> io::Result<()> {
-                    let date = if src.meta.date_known() {
-                        src.meta.internal_date
-                    } else {
-                        std::fs::metadata(&src.path)?.mtime()
+                    let date = match src.meta.internal_date.get() {
+                        Some(d) => d,
+                        None => std::fs::metadata(&src.path)?.mtime(),
                     };
                     std::fs::copy(&src.path, &path)?;
                     let f = OpenOptions::new().write(true).open(&path)?;
@@ -389,12 +388,13 @@ impl MailboxState {
 
     /// Moves prepared `tmp/` files into `cur/` with their flags and gives
     /// them UIDs; durable (file and directory fsynced, log fsynced) on return.
-    /// Each item is `(tmp path, base name, date, flags, keywords)`.
-    pub(crate) fn commit_new(
+    /// Each item is `(tmp path, base name, date, flags, keywords)`; the date is Unix seconds,
+    /// or a copy's [`InternalDate`] (then possibly not read yet: the link has the same mtime).
+    pub(crate) fn commit_new<D: Into<InternalDate> + Copy>(
         &self,
-        items: Vec<(PathBuf, String, i64, SystemFlags, Vec<String>)>,
+        items: Vec<(PathBuf, String, D, SystemFlags, Vec<String>)>,
     ) -> Result<(u32, Vec<u32>)> {
-        let cleanup = |items: &[(PathBuf, String, i64, SystemFlags, Vec<String>)]| {
+        let cleanup = |items: &[(PathBuf, String, D, SystemFlags, Vec<String>)]| {
             for (p, ..) in items {
                 let _ = std::fs::remove_file(p);
             }
@@ -421,7 +421,7 @@ impl MailboxState {
                                 i
                             }
                         };
-                    kws.0 |= 1 << i;
+                    kws.insert(i);
                 }
                 let flags = Flags {
                     system: *system,
@@ -429,14 +429,13 @@ impl MailboxState {
                 };
                 // A linked copy whose source date was never read: the link
                 // is the same inode, with the same mtime.
-                let date = if *date == MessageMeta::DATE_UNKNOWN {
-                    std::fs::metadata(tmp)
+                let date = match (*date).into().get() {
+                    Some(d) => d,
+                    None => std::fs::metadata(tmp)
                         .map_err(|e| StorageError::io("stat message", e))?
-                        .mtime()
-                } else {
-                    *date
+                        .mtime(),
                 };
-                let name = filename::with_flags(base, flags, inner.keywords.len());
+                let name = filename::with_flags(base, &flags, inner.keywords.len());
                 std::fs::rename(tmp, cur.join(&name))
                     .map_err(|e| StorageError::io("rename into cur", e))?;
                 inner.note_own(&name);
@@ -452,7 +451,7 @@ impl MailboxState {
                 let e = Entry {
                     uid,
                     modseq: inner.hdr.highest_modseq,
-                    date,
+                    date: InternalDate::at(date),
                     phys,
                     virt,
                     dl: 0,
@@ -485,7 +484,7 @@ impl MailboxState {
             for k in &req.keywords {
                 let create = req.op != StoreOp::Remove;
                 match inner.keyword_index(ctx, k, create)? {
-                    Some(i) => kws.0 |= 1 << i,
+                    Some(i) => kws.insert(i),
                     None if create => {
                         return Err(StorageError::Invalid("too many keywords in this mailbox"));
                     }
@@ -505,7 +504,7 @@ impl MailboxState {
             uids.sort_unstable();
             uids.dedup();
             for uid in uids {
-                match inner.store_one(ctx, uid, req, kws)? {
+                match inner.store_one(ctx, uid, req, &kws)? {
                     StoreStep::Done(u, rec) => {
                         out.updated.push(u);
                         records.extend(rec);
@@ -522,7 +521,7 @@ impl MailboxState {
                 inner.apply_all(found.clone());
                 records.append(&mut found);
                 for uid in retry {
-                    if let StoreStep::Done(u, rec) = inner.store_one(ctx, uid, req, kws)? {
+                    if let StoreStep::Done(u, rec) = inner.store_one(ctx, uid, req, &kws)? {
                         out.updated.push(u);
                         inner.apply_all(rec.iter().cloned().collect());
                         records.extend(rec);
@@ -632,7 +631,7 @@ impl MailboxState {
                 out.push(Source {
                     uid,
                     path: inner.file_path(ctx.dir, f),
-                    meta: *m,
+                    meta: m.clone(),
                     keywords,
                 });
             }
@@ -640,7 +639,7 @@ impl MailboxState {
             // known yet (a source whose file is gone keeps an unknown date
             // and is not found by the link that follows).
             let dates = par_map(&out, |s| {
-                if s.meta.date_known() {
+                if s.meta.internal_date.is_read() {
                     None
                 } else {
                     std::fs::metadata(&s.path).ok().map(|m| m.mtime())
@@ -649,7 +648,7 @@ impl MailboxState {
             let mut learned = Vec::new();
             for (s, d) in out.iter_mut().zip(dates) {
                 if let Some(d) = d {
-                    s.meta.internal_date = d;
+                    s.meta.internal_date = InternalDate::at(d);
                     learned.push((s.uid, d));
                 }
             }
@@ -1077,8 +1076,8 @@ impl Inner {
             let (Some(m), Some(f)) = (self.list.get(i), self.files.get(i)) else {
                 continue;
             };
-            if m.date_known() {
-                known.push((uid, m.internal_date));
+            if let Some(d) = m.internal_date.get() {
+                known.push((uid, d));
             } else {
                 todo.push((uid, f.name.clone(), f.in_new));
             }
@@ -1090,13 +1089,11 @@ impl Inner {
     fn set_dates(&mut self, dates: &[(u32, i64)]) {
         let mut changed = false;
         for &(uid, date) in dates {
-            if date == MessageMeta::DATE_UNKNOWN {
-                continue;
-            }
             if let Some(i) = self.list.position(uid)
-                && self.list.get(i).is_some_and(|m| !m.date_known())
+                && self.list.get(i).is_some_and(|m| !m.internal_date.is_read())
             {
-                self.list.update(i, |m| m.internal_date = date);
+                self.list
+                    .update(i, |m| m.internal_date = InternalDate::at(date));
                 changed = true;
             }
         }
@@ -1958,12 +1955,12 @@ impl Inner {
         ctx: &Ctx<'_>,
         uid: u32,
         req: &StoreRequest,
-        kws: KeywordSet,
+        kws: &KeywordSet,
     ) -> Result<StoreStep> {
         let Some(i) = self.list.position(uid) else {
             return Ok(StoreStep::Missing);
         };
-        let (Some(m), Some(f)) = (self.list.get(i).copied(), self.files.get(i).cloned()) else {
+        let (Some(m), Some(f)) = (self.list.get(i).cloned(), self.files.get(i).cloned()) else {
             return Ok(StoreStep::Missing);
         };
         if req.unchanged_since.is_some_and(|us| m.modseq > us) {
@@ -1972,16 +1969,24 @@ impl Inner {
         let new_flags = match req.op {
             StoreOp::Replace => Flags {
                 system: req.flags,
-                keywords: kws,
+                keywords: kws.clone(),
             },
-            StoreOp::Add => Flags {
-                system: m.flags.system.union(req.flags),
-                keywords: KeywordSet(m.flags.keywords.0 | kws.0),
-            },
-            StoreOp::Remove => Flags {
-                system: m.flags.system.minus(req.flags),
-                keywords: KeywordSet(m.flags.keywords.0 & !kws.0),
-            },
+            StoreOp::Add => {
+                let mut keywords = m.flags.keywords.clone();
+                keywords.union_with(kws);
+                Flags {
+                    system: m.flags.system.union(req.flags),
+                    keywords,
+                }
+            }
+            StoreOp::Remove => {
+                let mut keywords = m.flags.keywords.clone();
+                keywords.remove_all(kws);
+                Flags {
+                    system: m.flags.system.minus(req.flags),
+                    keywords,
+                }
+            }
         };
         if new_flags == m.flags {
             return Ok(StoreStep::Done(
@@ -1993,7 +1998,7 @@ impl Inner {
                 None,
             ));
         }
-        let new_name = filename::with_flags(&f.name, new_flags, self.keywords.len());
+        let new_name = filename::with_flags(&f.name, &new_flags, self.keywords.len());
         let from = self.file_path(ctx.dir, &f);
         match std::fs::rename(&from, ctx.dir.join("cur").join(&new_name)) {
             Ok(()) => {
@@ -2040,8 +2045,8 @@ const PREFETCH_AHEAD: usize = 8;
 struct Found<'a> {
     name: &'a str,
     in_new: bool,
-    /// The mtime, or [`MessageMeta::DATE_UNKNOWN`] when it was not read.
-    date: i64,
+    /// The mtime, or [`InternalDate::NOT_READ`].
+    date: InternalDate,
     phys: u64,
     virt: u64,
     /// What new files are numbered by (then by name): the mtime when it was
@@ -2075,7 +2080,7 @@ fn make_found<'a>(
             Some((phys, virt, order)) => out.push(Found {
                 name,
                 in_new,
-                date: MessageMeta::DATE_UNKNOWN,
+                date: InternalDate::NOT_READ,
                 phys,
                 virt,
                 order,
@@ -2107,7 +2112,7 @@ fn make_found<'a>(
         out.push(Found {
             name,
             in_new,
-            date: st.mtime,
+            date: InternalDate::at(st.mtime),
             phys,
             virt,
             order: st.mtime,
@@ -2316,14 +2321,14 @@ fn spread(n: usize, at: Vec<usize>, got: Vec<Option<bytes::Bytes>>) -> Vec<Optio
 
 #[cfg(test)]
 mod tests {
-    use super::{Found, MessageMeta, sort_found, tmp_is_stale};
+    use super::{Found, InternalDate, sort_found, tmp_is_stale};
 
     #[test]
     fn new_files_are_numbered_by_time_then_name() {
         let f = |name, order| Found {
             name,
             in_new: false,
-            date: MessageMeta::DATE_UNKNOWN,
+            date: InternalDate::NOT_READ,
             phys: 0,
             virt: 0,
             order,
