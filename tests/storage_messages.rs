@@ -7,6 +7,7 @@ mod common;
 
 use bytes::Bytes;
 use common::*;
+use mailcove::limits::MAX_KEYWORDS_PER_MAILBOX;
 use mailcove::storage::{
     AppendMessage, CacheField, OpenOptions, StorageError, StoreOp, StoreRequest, SystemFlags,
 };
@@ -185,14 +186,27 @@ async fn store_keywords_and_condstore() {
     let d = ok(v.refresh().await);
     assert!(d.flag_changes.is_empty(), "{d:?}");
 
-    // 26 keywords at most (Maildir letters).
-    let many: Vec<String> = (0..30).map(|i| format!("k{i}")).collect();
-    let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    // MAX_KEYWORDS_PER_MAILBOX at most; a STORE that would pass it creates none.
+    let too_many: Vec<String> = (0..MAX_KEYWORDS_PER_MAILBOX)
+        .map(|i| format!("k{i}"))
+        .collect();
+    let refs: Vec<&str> = too_many.iter().map(String::as_str).collect();
     let r = v
         .store(&[1], store(StoreOp::Add, SystemFlags::EMPTY, &refs))
         .await;
     assert!(matches!(r, Err(StorageError::Invalid(_))));
     assert_eq!(v.keywords().len(), 1, "a refused STORE creates no keyword");
+    assert!(v.can_create_keywords());
+    // Beyond the 26 file-name letters, keywords live in the index: 30 more are fine.
+    let refs: Vec<&str> = refs.iter().take(30).copied().collect();
+    let out = ok(v
+        .store(&[1], store(StoreOp::Add, SystemFlags::EMPTY, &refs))
+        .await);
+    assert_eq!(
+        out.updated.first().map(|(_, u)| u.flags.keywords.len()),
+        Some(30)
+    );
+    assert_eq!(v.keywords().len(), 31);
     assert!(v.can_create_keywords());
     let r = v
         .store(&[1], store(StoreOp::Add, SystemFlags::EMPTY, &["bad word"]))

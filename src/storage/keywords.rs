@@ -145,7 +145,8 @@ impl KeywordSet {
 
     /// The keywords with an index below `n`, and those at `n` or above.
     pub fn split_at(&self, n: usize) -> (KeywordSet, KeywordSet) {
-        if self.high.is_none() && n >= WORD {
+        // The common case, all bits below `n` and inline: no bit-by-bit walk.
+        if self.high.is_none() && (n >= WORD || self.low >> n == 0) {
             return (self.clone(), KeywordSet::new());
         }
         let mut below = KeywordSet::new();

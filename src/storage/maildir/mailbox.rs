@@ -43,9 +43,9 @@ use super::fsutil::{
 };
 use super::index::{self, BASE_FILE, Entry, Header, LOCK_FILE, LOG_FILE, Record};
 use crate::limits::{
-    DIR_MTIME_SETTLE_NS, INDEX_LOG_COMPACT_MIN, MAX_EVENT_QUEUE, MAX_INDEX_BYTES,
-    MAX_KEYWORD_BYTES, MAX_KEYWORDS_MAILDIR, MAX_SMALL_FILE_BYTES, OWN_NAMES_MAX,
-    STAT_FILES_PER_THREAD, STAT_THREADS_MAX, TMP_MAX_AGE_SECS,
+    DIR_MTIME_SETTLE_NS, INDEX_LOG_COMPACT_MIN, MAILDIR_KEYWORD_LETTERS, MAX_EVENT_QUEUE,
+    MAX_INDEX_BYTES, MAX_KEYWORD_BYTES, MAX_KEYWORDS_FILE_BYTES, MAX_KEYWORDS_PER_MAILBOX,
+    MAX_SMALL_FILE_BYTES, OWN_NAMES_MAX, STAT_FILES_PER_THREAD, STAT_THREADS_MAX, TMP_MAX_AGE_SECS,
 };
 use crate::storage::{
     Flags, InternalDate, KeywordSet, MessageList, MessageMeta, Result, Snapshot, StorageError,
@@ -82,8 +82,12 @@ struct Inner {
     own_names: HashMap<Box<str>, u32, BuildFx>,
     /// Some file may still be in `new/` (cleared by a scan that found none).
     maybe_in_new: bool,
+    /// The keyword table: 0..26 from `dovecot-keywords` (file-name letters), the rest from
+    /// `mailcove-keywords`.
     keywords: Vec<String>,
     keywords_stamp: Option<Stamp>,
+    /// Stamp of `mailcove-keywords`.
+    more_keywords_stamp: Option<Stamp>,
     base_stamp: Option<Stamp>,
     log: Option<File>,
     log_offset: u64,
@@ -404,25 +408,12 @@ impl MailboxState {
             let pre = dir_mtime(&cur);
             let mut records = Vec::with_capacity(items.len());
             let mut uids = Vec::with_capacity(items.len());
-            let mut kw_cache: Vec<(String, usize)> = Vec::new();
+            // Every new keyword of every item, created at once (or none, when they would not fit).
             let all: Vec<String> = items.iter().flat_map(|i| i.4.iter().cloned()).collect();
-            inner.check_keyword_room(&all)?;
+            inner.intern_keywords(ctx, &all, true)?;
             for (tmp, base, date, system, keywords) in &items {
-                let mut kws = KeywordSet::default();
-                for k in keywords {
-                    let i =
-                        match kw_cache.iter().find(|(n, _)| n == k) {
-                            Some((_, i)) => *i,
-                            None => {
-                                let i = inner.keyword_index(ctx, k, true)?.ok_or(
-                                    StorageError::Invalid("too many keywords in this mailbox"),
-                                )?;
-                                kw_cache.push((k.clone(), i));
-                                i
-                            }
-                        };
-                    kws.insert(i);
-                }
+                let kws = inner.intern_keywords(ctx, keywords, false)?;
+                let beyond = beyond_letters(&kws);
                 let flags = Flags {
                     system: *system,
                     keywords: kws,
@@ -448,9 +439,10 @@ impl MailboxState {
                     .checked_add(1)
                     .ok_or_else(|| StorageError::Corrupt("UID space exhausted".into()))?;
                 inner.hdr.highest_modseq = inner.hdr.highest_modseq.saturating_add(1);
+                let modseq = inner.hdr.highest_modseq;
                 let e = Entry {
                     uid,
-                    modseq: inner.hdr.highest_modseq,
+                    modseq,
                     date: InternalDate::at(date),
                     phys,
                     virt,
@@ -459,6 +451,13 @@ impl MailboxState {
                     name,
                 };
                 records.push(Record::Append(e));
+                if !beyond.is_empty() {
+                    records.push(Record::Keywords {
+                        uid,
+                        modseq,
+                        keywords: beyond,
+                    });
+                }
                 uids.push(uid);
             }
             if ctx.fsync {
@@ -477,20 +476,8 @@ impl MailboxState {
     /// STORE.
     pub(crate) fn store(&self, uids: &[u32], req: &StoreRequest) -> Result<StoreResult> {
         self.locked(|inner, ctx| {
-            if req.op != StoreOp::Remove {
-                inner.check_keyword_room(&req.keywords)?;
-            }
-            let mut kws = KeywordSet::default();
-            for k in &req.keywords {
-                let create = req.op != StoreOp::Remove;
-                match inner.keyword_index(ctx, k, create)? {
-                    Some(i) => kws.insert(i),
-                    None if create => {
-                        return Err(StorageError::Invalid("too many keywords in this mailbox"));
-                    }
-                    None => {}
-                }
-            }
+            // Removing a keyword the mailbox does not know removes nothing: never create it.
+            let kws = inner.intern_keywords(ctx, &req.keywords, req.op != StoreOp::Remove)?;
             let cur = ctx.dir.join("cur");
             let pre = dir_mtime(&cur);
             let mut out = StoreResult {
@@ -523,7 +510,7 @@ impl MailboxState {
                 for uid in retry {
                     if let StoreStep::Done(u, rec) = inner.store_one(ctx, uid, req, &kws)? {
                         out.updated.push(u);
-                        inner.apply_all(rec.iter().cloned().collect());
+                        inner.apply_all(rec.clone());
                         records.extend(rec);
                     }
                 }
@@ -999,7 +986,8 @@ impl std::hash::Hasher for FxHasher {
 type BuildFx = std::hash::BuildHasherDefault<FxHasher>;
 
 enum StoreStep {
-    Done(Updated, Option<Record>),
+    /// Changed (or already so): the new state and the records saying so.
+    Done(Updated, Vec<Record>),
     Failed,
     Missing,
     Vanished,
@@ -1128,7 +1116,7 @@ impl Inner {
             uidnext: self.hdr.uidnext,
             highest_modseq: self.hdr.highest_modseq,
             keywords: self.keywords_arc(),
-            keyword_limit: MAX_KEYWORDS_MAILDIR,
+            keyword_limit: MAX_KEYWORDS_PER_MAILBOX,
             messages: self.list.clone(),
         });
         self.snapshot = Some((self.version, s.clone()));
@@ -1161,64 +1149,79 @@ impl Inner {
             .ok_or_else(|| StorageError::Temporary("cache unavailable".into()))
     }
 
-    /// Refuses, before anything is created, a set of keywords that would
-    /// not fit in the mailbox's table.
-    fn check_keyword_room(&self, names: &[String]) -> Result<()> {
-        let mut new: Vec<&str> = Vec::new();
-        for n in names {
-            let known = self.keywords.iter().any(|k| k.eq_ignore_ascii_case(n))
-                || new.iter().any(|k| k.eq_ignore_ascii_case(n));
-            if !known {
-                new.push(n);
+    /// The keywords named `names` (ASCII case-insensitive), as a set of table indexes. With
+    /// `create`, names the table lacks are added first: all of them, or none when one is not a
+    /// valid keyword or they would not fit ([`MAX_KEYWORDS_PER_MAILBOX`]). New names are on
+    /// disk before this returns (`dovecot-keywords` for the 26 file-name letters,
+    /// `mailcove-keywords` beyond), so no record can name a keyword that another process
+    /// cannot find. Without `create`, unknown names are left out.
+    fn intern_keywords(
+        &mut self,
+        ctx: &Ctx<'_>,
+        names: &[String],
+        create: bool,
+    ) -> Result<KeywordSet> {
+        let find =
+            |table: &[String], name: &str| table.iter().position(|k| k.eq_ignore_ascii_case(name));
+        if create {
+            let mut new: Vec<&str> = Vec::new();
+            for n in names {
+                if find(&self.keywords, n).is_none()
+                    && !new.iter().any(|k| k.eq_ignore_ascii_case(n))
+                {
+                    check_keyword_name(n)?;
+                    new.push(n);
+                }
+            }
+            if !new.is_empty() {
+                if self.keywords.len() + new.len() > MAX_KEYWORDS_PER_MAILBOX {
+                    return Err(StorageError::Invalid(
+                        "too many keywords in this mailbox (at most 10000)",
+                    ));
+                }
+                let first_new = self.keywords.len();
+                self.keywords.extend(new.into_iter().map(str::to_owned));
+                self.keywords_arc = None;
+                self.version += 1;
+                if first_new < MAILDIR_KEYWORD_LETTERS {
+                    let path = ctx.dir.join(KEYWORDS_FILE);
+                    let text = dovecot::format_keywords(&self.keywords, 0..MAILDIR_KEYWORD_LETTERS);
+                    write_atomic(&path, &text, ctx.fsync)?;
+                    self.keywords_stamp = stamp_of(&path);
+                }
+                if self.keywords.len() > MAILDIR_KEYWORD_LETTERS {
+                    let path = ctx.dir.join(index::KEYWORDS_FILE);
+                    let beyond = MAILDIR_KEYWORD_LETTERS..MAX_KEYWORDS_PER_MAILBOX;
+                    let text = dovecot::format_keywords(&self.keywords, beyond);
+                    write_atomic(&path, &text, ctx.fsync)?;
+                    self.more_keywords_stamp = stamp_of(&path);
+                }
             }
         }
-        if self.keywords.len() + new.len() > MAX_KEYWORDS_MAILDIR {
-            return Err(StorageError::Invalid("too many keywords in this mailbox"));
-        }
-        Ok(())
-    }
-
-    /// Index of keyword `name` (ASCII case-insensitive), creating it when asked.
-    fn keyword_index(&mut self, ctx: &Ctx<'_>, name: &str, create: bool) -> Result<Option<usize>> {
-        if let Some(i) = self
-            .keywords
+        Ok(names
             .iter()
-            .position(|k| k.eq_ignore_ascii_case(name))
-        {
-            return Ok(Some(i));
-        }
-        if !create {
-            return Ok(None);
-        }
-        if name.is_empty()
-            || name.len() > MAX_KEYWORD_BYTES
-            || name.starts_with('\\')
-            || name
-                .chars()
-                .any(|c| c.is_control() || c.is_whitespace() || "(){%*\"]".contains(c))
-        {
-            return Err(StorageError::Invalid("bad keyword"));
-        }
-        if self.keywords.len() >= MAX_KEYWORDS_MAILDIR {
-            return Ok(None);
-        }
-        self.keywords.push(name.to_owned());
-        self.keywords_arc = None;
-        self.version += 1;
-        let path = ctx.dir.join(KEYWORDS_FILE);
-        write_atomic(&path, &dovecot::format_keywords(&self.keywords), ctx.fsync)?;
-        self.keywords_stamp = stamp_of(&path);
-        Ok(Some(self.keywords.len() - 1))
+            .filter_map(|n| find(&self.keywords, n))
+            .collect())
     }
 
+    /// Rereads the keyword table when `dovecot-keywords` or `mailcove-keywords` changed.
     fn reload_keywords(&mut self, dir: &Path) -> Result<bool> {
         let path = dir.join(KEYWORDS_FILE);
+        let more_path = dir.join(index::KEYWORDS_FILE);
         let stamp = stamp_of(&path);
-        if stamp == self.keywords_stamp {
+        let more_stamp = stamp_of(&more_path);
+        if stamp == self.keywords_stamp && more_stamp == self.more_keywords_stamp {
             return Ok(false);
         }
         let data = read_small(&path, MAX_SMALL_FILE_BYTES)?.unwrap_or_default();
-        let mut k = dovecot::parse_keywords(&data);
+        let mut k = dovecot::parse_keywords(&data, 0..MAILDIR_KEYWORD_LETTERS);
+        let more = read_small(&more_path, MAX_KEYWORDS_FILE_BYTES)?.unwrap_or_default();
+        let more =
+            dovecot::parse_keywords(&more, MAILDIR_KEYWORD_LETTERS..MAX_KEYWORDS_PER_MAILBOX);
+        if more.len() > MAILDIR_KEYWORD_LETTERS {
+            k.resize(MAILDIR_KEYWORD_LETTERS, String::new());
+            k.extend(more.into_iter().skip(MAILDIR_KEYWORD_LETTERS));
+        }
         // Never shrink: bits already handed out keep their meaning.
         if k.len() < self.keywords.len() {
             k.resize(self.keywords.len(), String::new());
@@ -1233,6 +1236,7 @@ impl Inner {
         let changed = k != self.keywords;
         self.keywords = k;
         self.keywords_stamp = stamp;
+        self.more_keywords_stamp = more_stamp;
         if changed {
             self.keywords_arc = None;
             self.reparse_flags();
@@ -1240,12 +1244,14 @@ impl Inner {
         Ok(changed)
     }
 
-    /// Recomputes keyword bits from file names after the table grew.
+    /// Recomputes keyword bits from file names after the table grew (the keywords beyond
+    /// the letters come from the index and stay).
     fn reparse_flags(&mut self) {
         let n = self.keywords.len();
         for (i, f) in self.files.iter().enumerate() {
-            let flags = filename::flags_of(&f.name, n);
-            if self.list.get(i).is_some_and(|m| m.flags != flags) {
+            let Some(m) = self.list.get(i) else { continue };
+            let flags = name_flags(&f.name, n, &m.flags.keywords);
+            if m.flags != flags {
                 self.list.update(i, |m| m.flags = flags);
             }
         }
@@ -1333,6 +1339,7 @@ impl Inner {
         self.list = MessageList::default();
         self.files.clear();
         self.keywords_stamp = None;
+        self.more_keywords_stamp = None;
         self.keywords.clear();
         self.reload_keywords(ctx.dir)?;
         let n = self.keywords.len();
@@ -1356,7 +1363,14 @@ impl Inner {
             })
         });
         match parsed {
-            Some(Ok(hdr)) => {
+            Some(Ok((hdr, beyond))) => {
+                for (uid, set) in beyond {
+                    if let Ok(i) = metas.binary_search_by_key(&uid, |m| m.uid)
+                        && let Some(m) = metas.get_mut(i)
+                    {
+                        m.flags.keywords.union_with(&beyond_letters(&set));
+                    }
+                }
                 self.hdr = hdr;
                 self.base_pending = false;
                 self.maybe_in_new = files.iter().any(|f| f.in_new);
@@ -1570,10 +1584,15 @@ impl Inner {
                 in_new: f.in_new,
                 name: &f.name,
             });
+        // Keywords no file name can carry (rare: a cheap pass over the bits when there are none).
+        let beyond: Vec<(u32, KeywordSet)> = (self.list.iter())
+            .map(|m| (m.uid, beyond_letters(&m.flags.keywords)))
+            .filter(|(_, set)| !set.is_empty())
+            .collect();
         // A brand-new base is synced with the first record logged after it.
         let durable = ctx.fsync && !self.hdr.unsynced;
         replace_file_with(&base_path, durable, |f| {
-            index::write_base(f, &self.hdr, entries)
+            index::write_base(f, &self.hdr, entries, &beyond)
         })?;
         self.base_stamp = stamp_of(&base_path);
         let sync_dir = || {
@@ -1631,9 +1650,8 @@ impl Inner {
                     name,
                 } => {
                     if let Some(i) = self.list.position(uid) {
-                        let flags = filename::flags_of(&name, n);
                         self.list.update(i, |m| {
-                            m.flags = flags;
+                            m.flags = name_flags(&name, n, &m.flags.keywords);
                             if modseq != 0 {
                                 m.modseq = modseq;
                             }
@@ -1664,6 +1682,23 @@ impl Inner {
                     {
                         f.dl = dl;
                     }
+                }
+                Record::Keywords {
+                    uid,
+                    modseq,
+                    keywords,
+                } => {
+                    if let Some(i) = self.list.position(uid) {
+                        self.list.update(i, |m| {
+                            let mut set = m.flags.keywords.split_at(MAILDIR_KEYWORD_LETTERS).0;
+                            set.union_with(&beyond_letters(&keywords));
+                            m.flags.keywords = set;
+                            if modseq != 0 {
+                                m.modseq = modseq;
+                            }
+                        });
+                    }
+                    self.hdr.highest_modseq = self.hdr.highest_modseq.max(modseq);
                 }
             }
         }
@@ -1854,7 +1889,7 @@ impl Inner {
                         // a base we already have elsewhere.
                         continue;
                     }
-                    let flags = filename::flags_of(name, kw);
+                    let flags = name_flags(name, kw, &m.flags.keywords);
                     let ms = if flags != m.flags {
                         modseq = modseq.saturating_add(1);
                         modseq
@@ -1995,35 +2030,79 @@ impl Inner {
                     flags: m.flags,
                     modseq: m.modseq,
                 },
-                None,
+                Vec::new(),
             ));
         }
+        // The letters go into the file name; keywords beyond them into the index.
         let new_name = filename::with_flags(&f.name, &new_flags, self.keywords.len());
-        let from = self.file_path(ctx.dir, &f);
-        match std::fs::rename(&from, ctx.dir.join("cur").join(&new_name)) {
-            Ok(()) => {
-                self.note_own(&f.name);
-                self.note_own(&new_name);
+        let renamed = new_name != *f.name;
+        if renamed {
+            let from = self.file_path(ctx.dir, &f);
+            match std::fs::rename(&from, ctx.dir.join("cur").join(&new_name)) {
+                Ok(()) => {
+                    self.note_own(&f.name);
+                    self.note_own(&new_name);
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(StoreStep::Vanished),
+                Err(e) => return Err(StorageError::io("rename for flags", e)),
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(StoreStep::Vanished),
-            Err(e) => return Err(StorageError::io("rename for flags", e)),
         }
+        let beyond = beyond_letters(&new_flags.keywords);
+        let beyond_changed = beyond != beyond_letters(&m.flags.keywords);
         self.hdr.highest_modseq = self.hdr.highest_modseq.saturating_add(1);
         let modseq = self.hdr.highest_modseq;
+        let mut records = Vec::with_capacity(2);
+        if renamed {
+            records.push(Record::Rename {
+                uid,
+                modseq,
+                in_new: false,
+                name: new_name,
+            });
+        }
+        if beyond_changed || !renamed {
+            records.push(Record::Keywords {
+                uid,
+                modseq,
+                keywords: beyond,
+            });
+        }
         Ok(StoreStep::Done(
             Updated {
                 uid,
                 flags: new_flags,
                 modseq,
             },
-            Some(Record::Rename {
-                uid,
-                modseq,
-                in_new: false,
-                name: new_name,
-            }),
+            records,
         ))
     }
+}
+
+/// The keywords of `set` that a file name cannot carry (index 26 and up): the index keeps them.
+fn beyond_letters(set: &KeywordSet) -> KeywordSet {
+    set.split_at(MAILDIR_KEYWORD_LETTERS).1
+}
+
+/// The flags a file name carries, plus the keywords beyond the letters of `keywords` (which
+/// the name cannot carry, so a rename by anyone leaves them as they were).
+fn name_flags(name: &str, keyword_count: usize, keywords: &KeywordSet) -> Flags {
+    let mut flags = filename::flags_of(name, keyword_count);
+    flags.keywords.union_with(&beyond_letters(keywords));
+    flags
+}
+
+/// Refuses a keyword name that IMAP could not send back as an atom, or that is too long.
+fn check_keyword_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.len() > MAX_KEYWORD_BYTES
+        || name.starts_with('\\')
+        || name
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || "(){%*\"]".contains(c))
+    {
+        return Err(StorageError::Invalid("bad keyword"));
+    }
+    Ok(())
 }
 
 fn meta_of(e: &Entry, keyword_count: usize) -> MessageMeta {
