@@ -770,29 +770,19 @@ pub trait MailboxHandle: Send + Sync {
     /// [`InternalDate::NOT_READ`]; a message that is gone is left out. [`View::internal_dates`]
     /// calls it for the dates its picture lacks.
     async fn resolve_dates(&self, uids: Vec<u32>) -> Result<Vec<(u32, i64)>>;
-    /// Cached blobs of `field` for `uids`, `None` where absent.
-    async fn cache_get(&self, uids: Vec<u32>, field: CacheField) -> Result<Vec<Option<Bytes>>>;
     /// Cached blobs of `field` for a prefix of `uids` (at least one UID) whose blobs add up to
     /// at most `max_bytes`, `None` where absent: lets a caller ask for many UIDs at once without
     /// holding unbounded memory. A backend without the means answers for all of `uids`.
+    /// ([`View::cache_get`] asks for all of them with `usize::MAX`.)
     async fn cache_get_prefix(
         &self,
         uids: Vec<u32>,
         field: CacheField,
         max_bytes: usize,
-    ) -> Result<Vec<Option<Bytes>>> {
-        let _ = max_bytes;
-        self.cache_get(uids, field).await
-    }
-    /// Stores cached blobs of `field`; entries of expunged UIDs are ignored.
-    async fn cache_put(&self, field: CacheField, entries: Vec<(u32, Bytes)>) -> Result<()>;
-    /// Stores cached blobs of several fields; a backend that can should do it in one go.
-    async fn cache_put_fields(&self, fields: Vec<(CacheField, Vec<(u32, Bytes)>)>) -> Result<()> {
-        for (field, entries) in fields {
-            self.cache_put(field, entries).await?;
-        }
-        Ok(())
-    }
+    ) -> Result<Vec<Option<Bytes>>>;
+    /// Stores cached blobs of one or several fields; entries of expunged UIDs are ignored. A
+    /// backend that can should do it in one go. ([`View::cache_put`] passes one field.)
+    async fn cache_put_fields(&self, fields: Vec<(CacheField, Vec<(u32, Bytes)>)>) -> Result<()>;
     /// Records the first POP3 download time of messages (for keep-days).
     async fn pop3_mark_downloaded(&self, uids: Vec<u32>) -> Result<()>;
 }

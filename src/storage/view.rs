@@ -388,7 +388,9 @@ impl View {
 
     /// Cached blobs for `uids`.
     pub async fn cache_get(&self, uids: &[u32], field: CacheField) -> Result<Vec<Option<Bytes>>> {
-        self.handle.cache_get(uids.to_vec(), field).await
+        self.handle
+            .cache_get_prefix(uids.to_vec(), field, usize::MAX)
+            .await
     }
 
     /// Cached blobs for a prefix of `uids` within `max_bytes` (see
@@ -406,7 +408,7 @@ impl View {
 
     /// Stores cached blobs.
     pub async fn cache_put(&self, field: CacheField, entries: Vec<(u32, Bytes)>) -> Result<()> {
-        self.handle.cache_put(field, entries).await
+        self.handle.cache_put_fields(vec![(field, entries)]).await
     }
 
     /// Stores cached blobs of several fields at once.
