@@ -274,8 +274,11 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
             Framed::Skip { consumed } => s.conn.consume(consumed),
             Framed::Error { consumed, error } => {
                 s.conn.consume(consumed);
-                bad += 1;
-                encode::frame_error(s.conn.out(), &error);
+                let e = ImapError::from(&error);
+                e.write(s.conn.out(), error.tag());
+                if e.counts_as_bad() {
+                    bad += 1;
+                }
             }
             Framed::Command { consumed, result } => {
                 s.conn.consume(consumed);
@@ -286,8 +289,11 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
                         cmd::Outcome::Close => break,
                     },
                     Err(e) => {
-                        bad += 1;
-                        encode::parse_error(s.conn.out(), &e);
+                        let err = ImapError::from(&e);
+                        err.write(s.conn.out(), e.tag.as_ref());
+                        if err.counts_as_bad() {
+                            bad += 1;
+                        }
                     }
                 }
             }

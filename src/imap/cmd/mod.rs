@@ -111,8 +111,7 @@ pub async fn run(s: &mut Session, command: Command) -> Outcome {
         Ok(Reply::Written) => Outcome::Continue,
         Ok(Reply::Close) => Outcome::Close,
         Err(e) => {
-            let (status, code, text) = e.answer();
-            encode::tagged(s.conn.out(), &tag, status, code.as_ref(), &text);
+            e.write(s.conn.out(), Some(&tag));
             if e.counts_as_bad() {
                 Outcome::Bad
             } else {
