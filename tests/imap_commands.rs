@@ -199,3 +199,48 @@ C: h FETCH $ (UID)
 S: h OK Fetch completed.",
     );
 }
+
+#[test]
+fn a_reload_changing_the_separator_warns_and_imap_keeps_the_stores_separator() {
+    let s = Server::start();
+    let mut c = login(&s);
+    run_transcript(
+        &mut c,
+        r#"C: a CREATE Work/Projects
+S: a OK Create completed."#,
+    );
+    let cfg = std::fs::read_to_string(&s.config_path).unwrap();
+    let changed = cfg.replacen("[mail]\n", "[mail]\nseparator = \".\"\n", 1);
+    assert_ne!(cfg, changed);
+    std::fs::write(&s.config_path, changed).unwrap();
+    s.signal(nix::sys::signal::Signal::SIGHUP);
+    let log = s.wait_log(|l| l.contains("configuration reloaded"));
+    assert!(
+        log.lines().any(|l| l.contains("WARN")
+            && l.contains("mail.separator changed")
+            && l.contains("only after a restart")),
+        "{log}"
+    );
+    // Both the session from before the reload and a new one still see `/` everywhere.
+    let mut fresh = login(&s);
+    for c in [&mut c, &mut fresh] {
+        run_transcript(
+            c,
+            r#"C: b LIST "" ""
+S: * LIST (\Noselect) "/" ""
+S: b OK List completed.
+C: c LIST "" Work/%
+S: * LIST (\HasNoChildren) "/" Work/Projects
+S: c OK List completed.
+C: d NAMESPACE
+S: * NAMESPACE (("" "/")) NIL NIL
+S: d OK Namespace completed.
+C: e CREATE Work/Later/
+S: e OK Create completed.
+C: f LSUB "" Work/*
+S: f OK Lsub completed.
+C: g DELETE Work/Later
+S: g OK Delete completed."#,
+        );
+    }
+}
