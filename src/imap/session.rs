@@ -125,7 +125,7 @@ impl Session {
     pub fn selected(&self) -> Result<&Selected, ImapError> {
         match &self.state {
             State::Selected(_, sel) => Ok(sel),
-            _ => Err(ImapError::WrongState("no mailbox selected")),
+            _ => Err(ImapError::WrongState("no mailbox is selected")),
         }
     }
 
@@ -133,7 +133,7 @@ impl Session {
     pub fn selected_mut(&mut self) -> Result<&mut Selected, ImapError> {
         match &mut self.state {
             State::Selected(_, sel) => Ok(sel),
-            _ => Err(ImapError::WrongState("no mailbox selected")),
+            _ => Err(ImapError::WrongState("no mailbox is selected")),
         }
     }
 
@@ -141,7 +141,7 @@ impl Session {
     pub fn selected_and_conn(&mut self) -> Result<(&mut Selected, &mut Conn), ImapError> {
         match &mut self.state {
             State::Selected(_, sel) => Ok((sel, &mut self.conn)),
-            _ => Err(ImapError::WrongState("no mailbox selected")),
+            _ => Err(ImapError::WrongState("no mailbox is selected")),
         }
     }
 
