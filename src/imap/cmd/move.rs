@@ -9,7 +9,7 @@ use crate::imap::proto::types::Mailbox;
 use crate::imap::response::ImapError;
 use crate::imap::session::Session;
 
-/// [UID] MOVE set mailbox.
+/// MOVE or UID MOVE: `set` names sequence numbers or UIDs, moved into `mb`.
 pub async fn move_messages(
     s: &mut Session,
     uid: bool,
