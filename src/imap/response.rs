@@ -1,17 +1,33 @@
 //! Every IMAP command failure as one enum, mapped to its tagged `NO`/`BAD` with an RFC 5530 /
-//! RFC 3501 response code in one place. Internal errors reach the client as one fixed sentence;
+//! RFC 3501 response code in one place: handler errors, state errors, parse and framing errors
+//! (which may be untagged when no tag could be read) all go through [`ImapError::write`]. Internal errors reach the client as one fixed sentence;
 //! their details go to the log.
 
 use tracing::error;
 
-use super::proto::encode::{Code, Status};
+use super::proto::encode::{self, Code, Status};
+use super::proto::parse::ParseError;
+use super::proto::receive::FrameError;
+use super::proto::types::Tag;
 use crate::storage::StorageError;
+
+/// The charsets `[BADCHARSET (...)]` names: those
+/// [`charset_supported`](crate::imap::search::charset_supported) accepts.
+const SEARCH_CHARSETS: [&str; 2] = ["UTF-8", "US-ASCII"];
 
 /// Why a command failed.
 #[derive(Debug)]
 pub enum ImapError {
     /// Syntax error or unknown command (`BAD`); the text is fixed, never client bytes.
     Parse(&'static str),
+    /// A literal over the size limit (RFC 7888 section 5): `{n}` is refused before the `+` with
+    /// `NO [TOOBIG]` (the client sends no data); `{n+}` is discarded and answered `BAD [TOOBIG]`.
+    LiteralTooBig {
+        /// `{n}` rather than `{n+}`.
+        synchronizing: bool,
+    },
+    /// The command text was longer than the line limit (`BAD`).
+    LineTooLong,
     /// Command not valid in the current state (`BAD`).
     WrongState(&'static str),
     /// STARTTLS not possible here.
@@ -38,6 +54,9 @@ pub enum ImapError {
     BadFlag(&'static str),
     /// The operation is not allowed; the text says why.
     Cannot(&'static str),
+    /// SEARCH with a CHARSET this server does not search in (RFC 3501 6.4.4: `NO [BADCHARSET]`
+    /// listing the charsets it does support).
+    BadCharset,
     /// A storage failure; `trycreate` asks for `[TRYCREATE]` on a missing destination.
     Storage {
         /// The failure.
@@ -56,6 +75,23 @@ impl From<StorageError> for ImapError {
     }
 }
 
+impl From<&ParseError> for ImapError {
+    fn from(e: &ParseError) -> Self {
+        ImapError::Parse(e.message)
+    }
+}
+
+impl From<&FrameError> for ImapError {
+    fn from(e: &FrameError) -> Self {
+        match e {
+            FrameError::LiteralTooBig { synchronizing, .. } => ImapError::LiteralTooBig {
+                synchronizing: *synchronizing,
+            },
+            FrameError::LineTooLong { .. } => ImapError::LineTooLong,
+        }
+    }
+}
+
 impl ImapError {
     /// A storage failure on a COPY/MOVE/APPEND destination.
     pub fn destination(error: StorageError) -> Self {
@@ -70,6 +106,16 @@ impl ImapError {
         use ImapError as E;
         match self {
             E::Parse(m) => (Status::Bad, None, (*m).to_string()),
+            E::LiteralTooBig { synchronizing } => (
+                if *synchronizing {
+                    Status::No
+                } else {
+                    Status::Bad
+                },
+                Some(Code::TooBig),
+                "Literal too big".into(),
+            ),
+            E::LineTooLong => (Status::Bad, None, "Command line too long".into()),
             E::WrongState(m) => (
                 Status::Bad,
                 None,
@@ -115,8 +161,21 @@ impl ImapError {
             ),
             E::BadFlag(why) => (Status::Bad, None, format!("Invalid flag: {why}.")),
             E::Cannot(why) => (Status::No, Some(Code::Cannot), format!("{why}.")),
+            E::BadCharset => (
+                Status::No,
+                Some(Code::BadCharset(
+                    SEARCH_CHARSETS.iter().map(|c| (*c).to_string()).collect(),
+                )),
+                "Unsupported charset.".into(),
+            ),
             E::Storage { error, trycreate } => storage_answer(error, *trycreate),
         }
+    }
+
+    /// Queues the answer: tagged, or untagged when the command's tag could not be read.
+    pub fn write(&self, out: &mut Vec<u8>, tag: Option<&Tag>) {
+        let (status, code, text) = self.answer();
+        encode::tagged_or_untagged(out, tag, status, code.as_ref(), &text);
     }
 
     /// Client mistakes count towards the bad-command limit.
@@ -124,6 +183,8 @@ impl ImapError {
         matches!(
             self,
             ImapError::Parse(_)
+                | ImapError::LiteralTooBig { .. }
+                | ImapError::LineTooLong
                 | ImapError::WrongState(_)
                 | ImapError::BadSequence
                 | ImapError::BadFlag(_)
@@ -199,5 +260,47 @@ fn storage_answer(e: &StorageError, trycreate: bool) -> (Status, Option<Code>, S
                 "Internal error occurred. Refer to server log for more information.".into(),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_search_charset_is_a_no_naming_the_supported_ones() {
+        let (status, code, _) = ImapError::BadCharset.answer();
+        assert_eq!(status, Status::No);
+        let Some(Code::BadCharset(list)) = code else {
+            panic!("no BADCHARSET code: {code:?}");
+        };
+        assert_eq!(list, ["UTF-8", "US-ASCII"]);
+        for c in &list {
+            assert!(
+                crate::imap::search::charset_supported(Some(c.as_bytes())),
+                "{c}"
+            );
+        }
+        assert!(!ImapError::BadCharset.counts_as_bad());
+    }
+
+    #[test]
+    fn framing_errors_keep_rfc_7888_answers_and_fall_back_to_untagged() {
+        let sync = ImapError::LiteralTooBig {
+            synchronizing: true,
+        };
+        let plus = ImapError::LiteralTooBig {
+            synchronizing: false,
+        };
+        let mut out = Vec::new();
+        sync.write(&mut out, None);
+        plus.write(&mut out, None);
+        ImapError::LineTooLong.write(&mut out, None);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "* NO [TOOBIG] Literal too big\r\n* BAD [TOOBIG] Literal too big\r\n\
+             * BAD Command line too long\r\n"
+        );
+        assert!(sync.counts_as_bad() && plus.counts_as_bad());
     }
 }

@@ -125,7 +125,7 @@ impl Session {
     pub fn selected(&self) -> Result<&Selected, ImapError> {
         match &self.state {
             State::Selected(_, sel) => Ok(sel),
-            _ => Err(ImapError::WrongState("no mailbox selected")),
+            _ => Err(ImapError::WrongState("no mailbox is selected")),
         }
     }
 
@@ -133,7 +133,7 @@ impl Session {
     pub fn selected_mut(&mut self) -> Result<&mut Selected, ImapError> {
         match &mut self.state {
             State::Selected(_, sel) => Ok(sel),
-            _ => Err(ImapError::WrongState("no mailbox selected")),
+            _ => Err(ImapError::WrongState("no mailbox is selected")),
         }
     }
 
@@ -141,7 +141,7 @@ impl Session {
     pub fn selected_and_conn(&mut self) -> Result<(&mut Selected, &mut Conn), ImapError> {
         match &mut self.state {
             State::Selected(_, sel) => Ok((sel, &mut self.conn)),
-            _ => Err(ImapError::WrongState("no mailbox selected")),
+            _ => Err(ImapError::WrongState("no mailbox is selected")),
         }
     }
 
@@ -274,8 +274,11 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
             Framed::Skip { consumed } => s.conn.consume(consumed),
             Framed::Error { consumed, error } => {
                 s.conn.consume(consumed);
-                bad += 1;
-                encode::frame_error(s.conn.out(), &error);
+                let e = ImapError::from(&error);
+                e.write(s.conn.out(), error.tag());
+                if e.counts_as_bad() {
+                    bad += 1;
+                }
             }
             Framed::Command { consumed, result } => {
                 s.conn.consume(consumed);
@@ -286,8 +289,11 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
                         cmd::Outcome::Close => break,
                     },
                     Err(e) => {
-                        bad += 1;
-                        encode::parse_error(s.conn.out(), &e);
+                        let err = ImapError::from(&e);
+                        err.write(s.conn.out(), e.tag.as_ref());
+                        if err.counts_as_bad() {
+                            bad += 1;
+                        }
                     }
                 }
             }

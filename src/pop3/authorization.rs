@@ -207,6 +207,7 @@ async fn finish_login(
             return Err(Pop3Error::AuthFailed);
         }
     };
+    s.authenticated_as = Some(logged_in.user.name.clone());
     // LOGIN-DELAY is checked only after the password, so it reveals nothing about who exists
     // (RFC 2449 section 8.1.1), and before the maildrop is opened, which is the expensive part.
     let delay = Duration::from_secs(s.shared.config().pop3.login_delay_secs);

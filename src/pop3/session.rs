@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info};
+use tracing::{debug, error, info};
 
 use super::command::{self, Command, ParseError};
 use super::maildrop::Maildrop;
@@ -25,6 +25,7 @@ use crate::limits;
 use crate::server::Shared;
 use crate::server::conn::{Conn, Line};
 use crate::server::login::LoggedIn;
+use crate::storage::StorageError;
 
 /// Where the session is.
 pub enum State {
@@ -58,6 +59,9 @@ pub struct Session {
     /// a slow-loris client sending a line (or a byte) just inside each timeout cannot hold a
     /// pre-login slot indefinitely.
     pub login_deadline: tokio::time::Instant,
+    /// Who the client proved to be, from the moment the password checked out (also when opening
+    /// the maildrop then fails), for the log lines of [`answer_error`].
+    pub authenticated_as: Option<String>,
 }
 
 /// What a handler wants to happen next.
@@ -150,6 +154,7 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
         state: State::Authorization { user: None },
         auth_failures: 0,
         login_deadline: tokio::time::Instant::now() + idle_timeout(&shared_cfg, false),
+        authenticated_as: None,
     };
     let cfg = s.shared.config();
     s.conn
@@ -182,14 +187,7 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
                         e = Pop3Error::TooManyBadCommands;
                     }
                 }
-                match e {
-                    Pop3Error::Autologout => info!("autologout after inactivity"),
-                    Pop3Error::TooManyBadCommands => info!("too many invalid commands"),
-                    _ => {}
-                }
-                if !matches!(e, Pop3Error::Io) {
-                    s.conn.queue(e.line().as_bytes());
-                }
+                answer_error(&mut s, &e);
                 if e.closes() {
                     break;
                 }
@@ -200,6 +198,28 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
     // before the final flush so a client reconnecting at once finds the mailbox free.
     s.state = State::Authorization { user: None };
     s.conn.close().await;
+}
+
+/// The one place a POP3 failure becomes its `-ERR` line (see [`Pop3Error`] for the wording).
+/// Storage failures are answered with a fixed sentence that points at the server log, so this is
+/// where their details are logged, with the user.
+fn answer_error(s: &mut Session, e: &Pop3Error) {
+    match e {
+        Pop3Error::Autologout => info!("autologout after inactivity"),
+        Pop3Error::TooManyBadCommands => info!("too many invalid commands"),
+        Pop3Error::Storage(err) => {
+            let user = s.authenticated_as.as_deref().unwrap_or("-");
+            if matches!(err, StorageError::InUse) {
+                info!(user, error = %err, "POP3 maildrop in use");
+            } else {
+                error!(user, error = %err, "POP3 storage failure");
+            }
+        }
+        _ => {}
+    }
+    if !matches!(e, Pop3Error::Io) {
+        s.conn.queue(e.line().as_bytes());
+    }
 }
 
 async fn dispatch(s: &mut Session, cmd: Command) -> Result<Next, Pop3Error> {

@@ -180,6 +180,15 @@ fn reload(shared: &Shared, log: &LogHandle) {
     if old.listeners != new.listeners {
         warn!("listener changes take effect only after a restart");
     }
+    if old.mail.separator != new.mail.separator {
+        // The running storage keeps the separator it was built with, and IMAP asks the store,
+        // never the config: clients keep seeing one separator until the restart.
+        warn!(
+            running = %old.mail.separator,
+            configured = %new.mail.separator,
+            "mail.separator changed: the new separator takes effect only after a restart"
+        );
+    }
     if old.mail != new.mail {
         warn!("[mail] changes take effect only after a restart");
     }

@@ -1,10 +1,10 @@
-//! LIST (RFC 3501 6.3.8 with RFC 5258 LIST-EXTENDED, RFC 6154 SPECIAL-USE, RFC 5819 LIST-STATUS)
-//! and LSUB (RFC 3501 6.3.9).
+//! LIST (RFC 3501 6.3.8 with RFC 5258 LIST-EXTENDED, RFC 6154 SPECIAL-USE, RFC 5819 LIST-STATUS).
+//! LSUB is in `lsub.rs`.
 
 use std::collections::BTreeSet;
 
 use super::Reply;
-use super::mailbox::status_items;
+use super::helpers::{full_pattern, reference as decode_reference, status_items, wire_separator};
 use crate::imap::names;
 use crate::imap::proto::encode::{self, ListKind};
 use crate::imap::proto::types::{ListReturn, ListSelect, Mailbox, MailboxAttr, StatusItem};
@@ -24,11 +24,6 @@ fn special_attr(u: SpecialUse) -> MailboxAttr {
     }
 }
 
-/// Joins reference and pattern as RFC 3501 6.3.8 describes (plain concatenation, as Dovecot).
-fn full_pattern(reference: &str, pattern: &str) -> String {
-    format!("{reference}{pattern}")
-}
-
 struct Line {
     name: String,
     attrs: Vec<MailboxAttr>,
@@ -44,12 +39,10 @@ pub async fn list(
     patterns: &[Vec<u8>],
     returns: Option<&[ListReturn]>,
 ) -> Result<Reply, ImapError> {
-    let sep = s.shared.config().mail.separator;
-    let reference = if reference.as_bytes().is_empty() {
-        String::new()
-    } else {
-        names::pattern_from_wire(reference.as_bytes())?
-    };
+    let store = s.store()?;
+    let sep = store.separator();
+    let delimiter = wire_separator(sep)?;
+    let reference = decode_reference(reference)?;
     let selection = selection.unwrap_or(&[]);
     let returns = returns.unwrap_or(&[]);
     let sel_subscribed = selection.contains(&ListSelect::Subscribed);
@@ -67,7 +60,7 @@ pub async fn list(
             s.conn.out(),
             ListKind::List,
             &[MailboxAttr::Noselect],
-            Some(sep as u8),
+            Some(delimiter),
             b"",
             false,
         );
@@ -80,7 +73,6 @@ pub async fn list(
         .collect::<Result<_, _>>()?;
     let matching = |name: &str| pats.iter().any(|p| names::matches(p, name, sep));
 
-    let store = s.store()?;
     let boxes: Vec<MailboxInfo> = store.list().await?;
     let subscriptions: BTreeSet<String> = if sel_subscribed || ret_subscribed {
         store.subscriptions().await?.into_iter().collect()
@@ -149,7 +141,7 @@ pub async fn list(
             s.conn.out(),
             ListKind::List,
             &line.attrs,
-            Some(sep as u8),
+            Some(delimiter),
             &wire,
             line.childinfo,
         );
@@ -163,61 +155,4 @@ pub async fn list(
         }
     }
     Reply::ok("List completed.")
-}
-
-/// LSUB: subscribed names matching the pattern. With `%`, a parent of a matching subscribed name
-/// that is not subscribed itself is listed as `\Noselect` (RFC 3501 6.3.9).
-pub async fn lsub(
-    s: &mut Session,
-    reference: &Mailbox,
-    pattern: &[u8],
-) -> Result<Reply, ImapError> {
-    let sep = s.shared.config().mail.separator;
-    let reference = if reference.as_bytes().is_empty() {
-        String::new()
-    } else {
-        names::pattern_from_wire(reference.as_bytes())?
-    };
-    let pattern = full_pattern(&reference, &names::pattern_from_wire(pattern)?);
-    let store = s.store()?;
-    let subscriptions: BTreeSet<String> = store.subscriptions().await?.into_iter().collect();
-    let boxes = store.list().await?;
-    let mut out: Vec<(String, Vec<MailboxAttr>)> = Vec::new();
-    for name in &subscriptions {
-        if names::matches(&pattern, name, sep) {
-            let noselect = boxes
-                .iter()
-                .find(|b| &b.name == name)
-                .is_some_and(|b| b.noselect);
-            let attrs = if noselect {
-                vec![MailboxAttr::Noselect]
-            } else {
-                Vec::new()
-            };
-            out.push((name.clone(), attrs));
-        } else if pattern.contains('%') {
-            let mut parent = name.as_str();
-            while let Some(i) = parent.rfind(sep) {
-                parent = &parent[..i];
-                if names::matches(&pattern, parent, sep)
-                    && !subscriptions.contains(parent)
-                    && !out.iter().any(|(n, _)| n == parent)
-                {
-                    out.push((parent.to_string(), vec![MailboxAttr::Noselect]));
-                }
-            }
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    for (name, attrs) in out {
-        encode::list(
-            s.conn.out(),
-            ListKind::Lsub,
-            &attrs,
-            Some(sep as u8),
-            &names::to_wire(&name),
-            false,
-        );
-    }
-    Reply::ok("Lsub completed.")
 }

@@ -1,23 +1,48 @@
-//! The command table: which state each command is valid in, which handler runs it, and when the
-//! selected mailbox's changes may be reported. One file per command family.
+//! IMAP commands: one file per command, named after it (`status.rs`, `move.rs`, ...), each with a
+//! handler that checks its arguments, calls the store and returns a [`Reply`] or an
+//! [`ImapError`]. The command table ([`table`]) says which states each command is valid in and
+//! when the selected mailbox's changes may be reported; [`run`] applies it, [`dispatch`] calls the
+//! handler, and errors become tagged `NO`/`BAD` in one place ([`ImapError::answer`]).
+//!
+//! Shared pieces are in `helpers.rs`. SELECT and EXAMINE share `select.rs`, SUBSCRIBE and
+//! UNSUBSCRIBE `subscribe.rs`; MOVE is in `move.rs` and reuses COPY's body.
 
-mod any;
 mod append;
-mod auth;
+mod authenticate;
+mod capability;
+mod check;
+mod close;
 mod copy;
+mod create;
+mod delete;
+mod enable;
 mod expunge;
 mod fetch;
+mod helpers;
+mod id;
 mod idle;
 mod list;
-mod mailbox;
+mod login;
+mod logout;
+mod lsub;
+mod r#move;
+mod namespace;
+mod noop;
+mod rename;
 mod search;
 mod select;
+mod starttls;
+mod status;
 mod store;
+mod subscribe;
+pub mod table;
+mod unselect;
 
 use super::proto::encode::{self, Code, Status};
 use super::proto::types::{Command, CommandBody, Tag};
 use super::response::ImapError;
 use super::session::{Session, State};
+use table::{CommandSpec, States};
 
 /// What the session loop does after a command.
 pub enum Outcome {
@@ -46,71 +71,29 @@ impl Reply {
     }
 }
 
-/// States a command is valid in (RFC 3501 section 6).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Allowed {
-    Any,
-    NotAuthenticated,
-    Authenticated,
-    Selected,
-}
-
-fn allowed(body: &CommandBody) -> Allowed {
-    use CommandBody as C;
-    match body {
-        C::Capability | C::Noop | C::Logout | C::Id { .. } => Allowed::Any,
-        C::StartTls | C::Authenticate { .. } | C::Login { .. } => Allowed::NotAuthenticated,
-        C::Check
-        | C::Close
-        | C::Unselect
-        | C::Expunge { .. }
-        | C::Search { .. }
-        | C::Fetch { .. }
-        | C::Store { .. }
-        | C::Copy { .. }
-        | C::Move { .. } => Allowed::Selected,
-        _ => Allowed::Authenticated,
+/// Why `spec` may not run in `state`, if it may not.
+fn state_error(spec: &CommandSpec, state: &State) -> Option<&'static str> {
+    match (spec.states, state) {
+        (States::NotAuthenticated, State::Authenticated(_) | State::Selected(..)) => {
+            Some("already logged in")
+        }
+        (States::Authenticated | States::Selected, State::NotAuthenticated) => Some("log in first"),
+        (States::Selected, State::Authenticated(_)) => Some("no mailbox is selected"),
+        _ => None,
     }
-}
-
-/// SELECT and EXAMINE answer from the sync that opened the view: refreshing it again before
-/// the tagged answer would only cost a second sync (the next command reports what changed).
-fn opens_mailbox(body: &CommandBody) -> bool {
-    matches!(
-        body,
-        CommandBody::Select { .. } | CommandBody::Examine { .. }
-    )
-}
-
-/// RFC 3501 7.4.1: no EXPUNGE while answering FETCH, STORE or SEARCH (their UID forms may).
-/// Those commands also keep sequence numbers still, so the client's numbers stay valid.
-fn may_report_expunges(body: &CommandBody) -> bool {
-    use CommandBody as C;
-    !matches!(
-        body,
-        C::Fetch { uid: false, .. } | C::Store { uid: false, .. } | C::Search { uid: false, .. }
-    )
 }
 
 /// Runs one parsed command and queues its responses.
 pub async fn run(s: &mut Session, command: Command) -> Outcome {
     let Command { tag, body } = command;
-    let state_error = match (allowed(&body), &s.state) {
-        (Allowed::NotAuthenticated, State::Authenticated(_) | State::Selected(..)) => {
-            Some("already logged in")
-        }
-        (Allowed::Authenticated, State::NotAuthenticated) => Some("log in first"),
-        (Allowed::Selected, State::NotAuthenticated) => Some("log in first"),
-        (Allowed::Selected, State::Authenticated(_)) => Some("no mailbox is selected"),
-        _ => None,
-    };
-    let report = may_report_expunges(&body) && !opens_mailbox(&body);
-    let result = match state_error {
+    let spec = table::spec(&body);
+    let result = match state_error(spec, &s.state) {
         Some(why) => Err(ImapError::WrongState(why)),
-        None => dispatch(s, &tag, body).await,
+        None if spec.flags.unsupported => Err(ImapError::NotSupported(spec.name)),
+        None => dispatch(s, &tag, spec, body).await,
     };
-    // Changes made by others are told before the tagged answer, where RFC 3501 allows.
-    if report
+    // Changes made by others are told before the tagged answer, where RFC 3501 7.4.1 allows.
+    if spec.reports_changes()
         && matches!(s.state, State::Selected(..))
         && !matches!(result, Ok(Reply::Written | Reply::Close))
         && let Err(e) = s.refresh().await
@@ -128,8 +111,7 @@ pub async fn run(s: &mut Session, command: Command) -> Outcome {
         Ok(Reply::Written) => Outcome::Continue,
         Ok(Reply::Close) => Outcome::Close,
         Err(e) => {
-            let (status, code, text) = e.answer();
-            encode::tagged(s.conn.out(), &tag, status, code.as_ref(), &text);
+            e.write(s.conn.out(), Some(&tag));
             if e.counts_as_bad() {
                 Outcome::Bad
             } else {
@@ -139,35 +121,45 @@ pub async fn run(s: &mut Session, command: Command) -> Outcome {
     }
 }
 
-async fn dispatch(s: &mut Session, tag: &Tag, body: CommandBody) -> Result<Reply, ImapError> {
+/// Calls the handler of `body`, whose table row is `spec`. Exhaustive like [`table::spec`]: a new
+/// command needs a handler (or an `unsupported` row) before it compiles.
+async fn dispatch(
+    s: &mut Session,
+    tag: &Tag,
+    spec: &'static CommandSpec,
+    body: CommandBody,
+) -> Result<Reply, ImapError> {
     use CommandBody as C;
     match body {
-        C::Capability => any::capability(s),
-        C::Noop => any::noop(s),
-        C::Logout => any::logout(s, tag),
-        C::Id { parameters } => any::id(s, parameters),
-        C::Enable { capabilities } => any::enable(s, &capabilities),
-        C::Namespace => any::namespace(s),
-        C::StartTls => auth::starttls(s, tag).await,
-        C::Login { username, password } => auth::login(s, &username, password.expose()).await,
+        C::Capability => capability::capability(s),
+        C::Noop => noop::noop(s),
+        C::Logout => logout::logout(s, tag),
+        C::Id { parameters } => id::id(s, parameters),
+        C::Enable { capabilities } => enable::enable(s, &capabilities),
+        C::Namespace => namespace::namespace(s),
+        C::StartTls => starttls::starttls(s, tag).await,
+        C::Login { username, password } => login::login(s, &username, password.expose()).await,
         C::Authenticate {
             mechanism,
             initial_response,
-        } => auth::authenticate(s, &mechanism, initial_response.as_ref().map(|r| r.expose())).await,
+        } => {
+            let initial = initial_response.as_ref().map(|r| r.expose());
+            authenticate::authenticate(s, &mechanism, initial).await
+        }
         C::Select { mailbox, condstore } => select::select(s, &mailbox, false, condstore).await,
         C::Examine { mailbox, condstore } => select::select(s, &mailbox, true, condstore).await,
-        C::Check => select::check(s).await,
-        C::Close => select::close(s).await,
-        C::Unselect => select::unselect(s),
+        C::Check => check::check(s).await,
+        C::Close => close::close(s).await,
+        C::Unselect => unselect::unselect(s),
         C::Create {
             mailbox,
             special_use,
-        } => mailbox::create(s, &mailbox, &special_use).await,
-        C::Delete { mailbox } => mailbox::delete(s, &mailbox).await,
-        C::Rename { from, to } => mailbox::rename(s, &from, &to).await,
-        C::Subscribe { mailbox } => mailbox::subscribe(s, &mailbox, true).await,
-        C::Unsubscribe { mailbox } => mailbox::subscribe(s, &mailbox, false).await,
-        C::Status { mailbox, items } => mailbox::status(s, &mailbox, &items).await,
+        } => create::create(s, &mailbox, &special_use).await,
+        C::Delete { mailbox } => delete::delete(s, &mailbox).await,
+        C::Rename { from, to } => rename::rename(s, &from, &to).await,
+        C::Subscribe { mailbox } => subscribe::subscribe(s, &mailbox).await,
+        C::Unsubscribe { mailbox } => subscribe::unsubscribe(s, &mailbox).await,
+        C::Status { mailbox, items } => status::status(s, &mailbox, &items).await,
         C::List {
             selection,
             reference,
@@ -183,7 +175,7 @@ async fn dispatch(s: &mut Session, tag: &Tag, body: CommandBody) -> Result<Reply
             )
             .await
         }
-        C::Lsub { reference, pattern } => list::lsub(s, &reference, &pattern).await,
+        C::Lsub { reference, pattern } => lsub::lsub(s, &reference, &pattern).await,
         C::Append { mailbox, messages } => append::append(s, &mailbox, messages).await,
         C::Expunge { uids } => expunge::expunge(s, uids.as_ref()).await,
         C::Store {
@@ -195,7 +187,7 @@ async fn dispatch(s: &mut Session, tag: &Tag, body: CommandBody) -> Result<Reply
             unchanged_since,
         } => store::store(s, uid, &set, op, silent, &flags, unchanged_since).await,
         C::Copy { uid, set, mailbox } => copy::copy(s, uid, &set, &mailbox, false).await,
-        C::Move { uid, set, mailbox } => copy::copy(s, uid, &set, &mailbox, true).await,
+        C::Move { uid, set, mailbox } => r#move::move_messages(s, uid, &set, &mailbox).await,
         C::Fetch {
             uid,
             set,
@@ -219,6 +211,10 @@ async fn dispatch(s: &mut Session, tag: &Tag, body: CommandBody) -> Result<Reply
             .await
         }
         C::Idle => idle::idle(s, tag).await,
-        other => Err(ImapError::NotSupported(other.name())),
+        // Parsed, not implemented: their rows are flagged `unsupported` and `run` answers them
+        // before dispatching; a handler added here must clear the flag.
+        C::Compress { .. } | C::GetQuota { .. } | C::GetQuotaRoot { .. } => {
+            Err(ImapError::NotSupported(spec.name))
+        }
     }
 }

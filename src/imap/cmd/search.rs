@@ -5,15 +5,12 @@
 //! `* ESEARCH` and keeps the saved result.
 
 use super::Reply;
-use crate::imap::proto::encode::{self, Code, EsearchData, Status};
+use crate::imap::proto::encode::{self, EsearchData};
 use crate::imap::proto::sequence::ResolvedSet;
 use crate::imap::proto::types::{SearchKey, SearchReturn, Tag};
 use crate::imap::response::ImapError;
 use crate::imap::search::{self, Hit, Program, SearchError};
 use crate::imap::session::Session;
-
-/// The charsets named in `[BADCHARSET (...)]`.
-const CHARSETS: [&str; 2] = ["UTF-8", "US-ASCII"];
 
 /// What the client asked to get back.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -101,18 +98,7 @@ pub async fn search(
                 sel.saved = Some(ResolvedSet::default());
             }
             return match answer {
-                Answer::BadCharset => {
-                    encode::tagged(
-                        conn.out(),
-                        tag,
-                        Status::No,
-                        Some(&Code::BadCharset(
-                            CHARSETS.iter().map(|c| (*c).to_string()).collect(),
-                        )),
-                        "Unsupported charset.",
-                    );
-                    Ok(Reply::Written)
-                }
+                Answer::BadCharset => Err(ImapError::BadCharset),
                 Answer::Bad(text) => Err(ImapError::Parse(text)),
                 Answer::Other(e) => Err(e),
             };

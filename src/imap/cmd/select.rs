@@ -1,4 +1,4 @@
-//! SELECT, EXAMINE, CHECK, CLOSE (RFC 3501 6.3.1, 6.3.2, 6.4.1, 6.4.2) and UNSELECT (RFC 3691).
+//! SELECT and EXAMINE (RFC 3501 6.3.1, 6.3.2): one handler, EXAMINE opens read-only.
 
 use super::Reply;
 use crate::imap::names;
@@ -9,7 +9,7 @@ use crate::imap::selected::Selected;
 use crate::imap::session::Session;
 use crate::storage::OpenOptions;
 
-/// SELECT or EXAMINE. A failed SELECT leaves no mailbox selected (RFC 3501 6.3.1).
+/// SELECT, or EXAMINE when `read_only`. A failed SELECT leaves no mailbox selected (RFC 3501 6.3.1).
 pub async fn select(
     s: &mut Session,
     mb: &Mailbox,
@@ -72,28 +72,4 @@ pub async fn select(
     };
     s.select(sel);
     Ok(Reply::Ok(Some(code), text.to_string()))
-}
-
-/// CHECK: every change is already durable when acknowledged, so there is nothing to flush.
-pub async fn check(s: &mut Session) -> Result<Reply, ImapError> {
-    s.selected()?;
-    Reply::ok("Check completed.")
-}
-
-/// CLOSE: silently expunges `\Deleted` messages (unless read-only), then unselects.
-pub async fn close(s: &mut Session) -> Result<Reply, ImapError> {
-    let sel = s.selected_mut()?;
-    if !sel.read_only() {
-        // No untagged EXPUNGE: RFC 3501 6.4.2.
-        sel.view.expunge(None).await?;
-    }
-    s.unselect();
-    Reply::ok("Close completed.")
-}
-
-/// UNSELECT (RFC 3691): unselects without expunging.
-pub fn unselect(s: &mut Session) -> Result<Reply, ImapError> {
-    s.selected()?;
-    s.unselect();
-    Reply::ok("Unselect completed.")
 }

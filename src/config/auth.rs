@@ -1,0 +1,77 @@
+//! `[auth]`: the users file, the plaintext rules, login failure delays and password hashing.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::Problems;
+
+/// `[auth]`
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// Users in Dovecot's passwd-file format.
+    pub users_file: PathBuf,
+    /// Allow LOGIN, USER/PASS and AUTH PLAIN on connections that are neither TLS nor loopback.
+    /// Off by default, as Dovecot's `disable_plaintext_auth = yes`.
+    pub allow_plaintext_without_tls: bool,
+    /// Accept `{PLAIN}`/`{CLEARTEXT}` password entries.
+    pub allow_plaintext_schemes: bool,
+    /// First delay after a failed login from an address, in milliseconds; doubles per failure.
+    pub failure_delay_ms: u64,
+    /// Cap of that delay, in milliseconds.
+    pub failure_delay_max_ms: u64,
+    /// Password hashes verified at once; 0 means the number of CPUs.
+    pub hash_threads: usize,
+    /// Logins allowed to wait for a hashing thread before new ones fail temporarily.
+    pub hash_queue: usize,
+    /// Argon2id memory cost in KiB for new hashes.
+    pub argon2_m_cost_kib: u32,
+    /// Argon2id iterations for new hashes.
+    pub argon2_t_cost: u32,
+    /// Argon2id parallelism for new hashes.
+    pub argon2_p_cost: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            users_file: PathBuf::from("/etc/mailcove/users"),
+            allow_plaintext_without_tls: false,
+            allow_plaintext_schemes: false,
+            failure_delay_ms: 2000,
+            failure_delay_max_ms: 15000,
+            hash_threads: 0,
+            hash_queue: 256,
+            argon2_m_cost_kib: 19456,
+            argon2_t_cost: 2,
+            argon2_p_cost: 1,
+        }
+    }
+}
+
+impl AuthConfig {
+    pub(super) fn validate(&self, out: &mut Problems) {
+        if self.users_file.as_os_str().is_empty() {
+            out.add("auth.users_file", "must be set");
+        }
+        if self.failure_delay_max_ms < self.failure_delay_ms {
+            out.add(
+                "auth.failure_delay_max_ms",
+                "must not be smaller than auth.failure_delay_ms",
+            );
+        }
+        if self.hash_queue == 0 {
+            out.add("auth.hash_queue", "must be at least 1");
+        }
+        if self.argon2_m_cost_kib < 8 * self.argon2_p_cost.max(1)
+            || self.argon2_t_cost == 0
+            || self.argon2_p_cost == 0
+        {
+            out.add(
+                "auth.argon2_m_cost_kib",
+                "argon2 costs must be t >= 1, p >= 1, m >= 8*p KiB",
+            );
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! STATUS (RFC 3501 6.3.10, with SIZE of RFC 8438).
+
+use super::Reply;
+use super::helpers::status_items;
+use crate::imap::names;
+use crate::imap::proto::encode;
+use crate::imap::proto::types::{Mailbox, StatusItem};
+use crate::imap::response::ImapError;
+use crate::imap::session::Session;
+
+/// STATUS name (items).
+pub async fn status(
+    s: &mut Session,
+    mb: &Mailbox,
+    items: &[StatusItem],
+) -> Result<Reply, ImapError> {
+    let name = names::from_wire(mb)?;
+    let values = status_items(s, &name, items).await?;
+    encode::status(s.conn.out(), &names::to_wire(&name), &values);
+    Reply::ok("Status completed.")
+}

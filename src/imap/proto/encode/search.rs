@@ -1,0 +1,107 @@
+//! Search results: `SEARCH` (RFC 3501, with RFC 7162's MODSEQ) and `ESEARCH` (RFC 4731).
+
+use super::number::{write_num, write_sequence_set};
+use super::string::write_string;
+use crate::imap::proto::sequence::ResolvedSet;
+use crate::imap::proto::types::Tag;
+
+/// `* SEARCH n...[ (MODSEQ m)]\r\n` (RFC 3501; RFC 7162 adds the MODSEQ when results exist).
+pub fn search(out: &mut Vec<u8>, numbers: &[u32], modseq: Option<u64>) {
+    out.extend_from_slice(b"* SEARCH");
+    for n in numbers {
+        out.push(b' ');
+        write_num(out, n);
+    }
+    if let (Some(m), false) = (modseq, numbers.is_empty()) {
+        out.extend_from_slice(b" (MODSEQ ");
+        write_num(out, m);
+        out.push(b')');
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// One ESEARCH result item (RFC 4731, RFC 7162).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EsearchData {
+    /// `MIN n`
+    Min(u32),
+    /// `MAX n`
+    Max(u32),
+    /// `ALL set`
+    All(ResolvedSet),
+    /// `COUNT n`
+    Count(u32),
+    /// `MODSEQ n`
+    ModSeq(u64),
+}
+
+/// `* ESEARCH (TAG "t") [UID] items\r\n` (RFC 4731).
+pub fn esearch(out: &mut Vec<u8>, tag: Option<&Tag>, uid: bool, data: &[EsearchData]) {
+    out.extend_from_slice(b"* ESEARCH");
+    if let Some(t) = tag {
+        out.extend_from_slice(b" (TAG ");
+        write_string(out, t.as_str().as_bytes());
+        out.push(b')');
+    }
+    if uid {
+        out.extend_from_slice(b" UID");
+    }
+    for d in data {
+        out.push(b' ');
+        match d {
+            EsearchData::Min(n) => {
+                out.extend_from_slice(b"MIN ");
+                write_num(out, n);
+            }
+            EsearchData::Max(n) => {
+                out.extend_from_slice(b"MAX ");
+                write_num(out, n);
+            }
+            EsearchData::Count(n) => {
+                out.extend_from_slice(b"COUNT ");
+                write_num(out, n);
+            }
+            EsearchData::ModSeq(n) => {
+                out.extend_from_slice(b"MODSEQ ");
+                write_num(out, n);
+            }
+            EsearchData::All(set) => {
+                out.extend_from_slice(b"ALL ");
+                write_sequence_set(out, set);
+            }
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_results() {
+        let mut v = Vec::new();
+        search(&mut v, &[2, 84, 882], None);
+        search(&mut v, &[], Some(5));
+        search(&mut v, &[2], Some(917162500));
+        esearch(
+            &mut v,
+            Some(&Tag::new(b"A283").expect("tag")),
+            true,
+            &[
+                EsearchData::Min(2),
+                EsearchData::Count(3),
+                EsearchData::All([2u32, 10, 11].into_iter().collect()),
+            ],
+        );
+        esearch(&mut v, None, false, &[]);
+        assert_eq!(
+            String::from_utf8_lossy(&v),
+            "* SEARCH 2 84 882\r\n\
+             * SEARCH\r\n\
+             * SEARCH 2 (MODSEQ 917162500)\r\n\
+             * ESEARCH (TAG \"A283\") UID MIN 2 COUNT 3 ALL 2,10:11\r\n\
+             * ESEARCH\r\n"
+        );
+    }
+}
