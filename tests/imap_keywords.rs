@@ -259,3 +259,48 @@ fn a_thousand_keywords_in_one_mailbox_survive_reconnect_restart_and_renames() {
     assert_eq!(fetch_flags(&mut c, "g", 1), want);
     ok(&c.cmd("z", "LOGOUT"));
 }
+
+/// At `MAX_KEYWORDS_PER_MAILBOX` (10,000) a STORE that needs one more keyword is refused with
+/// a NO that says why, creates nothing, and PERMANENTFLAGS stops offering `\*`; keywords that
+/// exist can still be set.
+#[test]
+fn keywords_past_the_limit_are_refused_with_a_clear_no() {
+    const LIMIT: usize = mailcove::limits::MAX_KEYWORDS_PER_MAILBOX;
+    let s = Server::start();
+    let mut c = login(&s);
+    drop_messages(&s.maildir("demo"));
+    ok(&c.cmd("a", "SELECT INBOX"));
+    for chunk in 0..4 {
+        let names: Vec<String> = (chunk * LIMIT / 4..(chunk + 1) * LIMIT / 4)
+            .map(kw)
+            .collect();
+        ok(&c.cmd(
+            &format!("t{chunk}"),
+            &format!("STORE 1 +FLAGS.SILENT ({})", names.join(" ")),
+        ));
+    }
+    let r = c.cmd("x", "STORE 2 +FLAGS (kw1 onemore)");
+    assert_eq!(
+        r.last().map(String::as_str),
+        Some("x NO [CANNOT] too many keywords in this mailbox (at most 10000)."),
+        "{r:?}"
+    );
+    assert_eq!(search(&mut c, "s", "KEYWORD onemore"), "* SEARCH");
+    assert_eq!(
+        fetch_flags(&mut c, "f", 2),
+        BTreeSet::new(),
+        "nothing stored"
+    );
+    let r = c.cmd("y", "STORE 2 +FLAGS (kw1 KW9999)");
+    ok(&r);
+    assert_eq!(fetch_flags(&mut c, "g", 2), keywords([1, 9999]));
+    let r = c.cmd("b", "SELECT INBOX");
+    ok(&r);
+    let perm = r
+        .iter()
+        .find(|l| l.contains("[PERMANENTFLAGS"))
+        .unwrap_or_else(|| panic!("no PERMANENTFLAGS in {r:?}"));
+    let perm = flag_list(perm, "[PERMANENTFLAGS");
+    assert_eq!(perm.len(), LIMIT + 5, "system flags and every keyword");
+    assert!(!perm.contains("\\*"), "no keyword can be created any more");
+}

@@ -1175,9 +1175,7 @@ impl Inner {
             }
             if !new.is_empty() {
                 if self.keywords.len() + new.len() > MAX_KEYWORDS_PER_MAILBOX {
-                    return Err(StorageError::Invalid(
-                        "too many keywords in this mailbox (at most 10000)",
-                    ));
+                    return Err(StorageError::Invalid(TOO_MANY_KEYWORDS));
                 }
                 let first_new = self.keywords.len();
                 self.keywords.extend(new.into_iter().map(str::to_owned));
@@ -2078,6 +2076,9 @@ impl Inner {
     }
 }
 
+/// What a client is told past [`MAX_KEYWORDS_PER_MAILBOX`] (a unit test keeps the number true).
+const TOO_MANY_KEYWORDS: &str = "too many keywords in this mailbox (at most 10000)";
+
 /// The keywords of `set` that a file name cannot carry (index 26 and up): the index keeps them.
 fn beyond_letters(set: &KeywordSet) -> KeywordSet {
     set.split_at(MAILDIR_KEYWORD_LETTERS).1
@@ -2400,7 +2401,15 @@ fn spread(n: usize, at: Vec<usize>, got: Vec<Option<bytes::Bytes>>) -> Vec<Optio
 
 #[cfg(test)]
 mod tests {
-    use super::{Found, InternalDate, sort_found, tmp_is_stale};
+    use super::{
+        Found, InternalDate, MAX_KEYWORDS_PER_MAILBOX, TOO_MANY_KEYWORDS, sort_found, tmp_is_stale,
+    };
+
+    #[test]
+    fn the_keyword_limit_message_names_the_limit() {
+        let n = MAX_KEYWORDS_PER_MAILBOX.to_string();
+        assert!(TOO_MANY_KEYWORDS.ends_with(&format!("(at most {n})")));
+    }
 
     #[test]
     fn new_files_are_numbered_by_time_then_name() {
