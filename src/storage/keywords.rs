@@ -177,6 +177,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_set_is_two_words() {
+        // A 100,000-message picture holds one per message.
+        assert_eq!(std::mem::size_of::<KeywordSet>(), 16);
+    }
+
+    #[test]
     fn small_sets_stay_inline() {
         let mut s = KeywordSet::new();
         assert!(s.is_empty());

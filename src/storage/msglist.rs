@@ -287,6 +287,12 @@ mod tests {
     }
 
     #[test]
+    fn a_message_costs_64_bytes() {
+        // docs/design/storage.md: a flag change copies one chunk of 1024 of them (64 KiB).
+        assert_eq!(std::mem::size_of::<MessageMeta>(), 64);
+    }
+
+    #[test]
     fn from_sorted_matches_pushing_one_by_one() {
         let uids: Vec<u32> = (1..=3000).map(|u| u * 3).chain([2, 9000, 9001]).collect();
         let metas: Vec<MessageMeta> = uids.iter().map(|u| meta(*u)).collect();
