@@ -95,6 +95,10 @@ struct Inner {
     version: u64,
     snapshot: Option<(u64, Arc<Snapshot>)>,
     keywords_arc: Option<Arc<[String]>>,
+    /// Index in `keywords` by ASCII-lower-cased name (the first of equal names), built when
+    /// first needed after the table changed: a STORE naming thousands of keywords in a table
+    /// of thousands then costs no scan of the table per name.
+    keyword_lookup: Option<HashMap<String, usize>>,
     cache: Option<Cache>,
     /// Memory was rebuilt from the files and the base not written yet: the
     /// operation's commit writes it (before anything is acknowledged).
@@ -1161,14 +1165,13 @@ impl Inner {
         names: &[String],
         create: bool,
     ) -> Result<KeywordSet> {
-        let find =
-            |table: &[String], name: &str| table.iter().position(|k| k.eq_ignore_ascii_case(name));
         if create {
+            let lookup = self.keyword_lookup();
             let mut new: Vec<&str> = Vec::new();
+            let mut seen: HashSet<String> = HashSet::new();
             for n in names {
-                if find(&self.keywords, n).is_none()
-                    && !new.iter().any(|k| k.eq_ignore_ascii_case(n))
-                {
+                let lower = n.to_ascii_lowercase();
+                if !lookup.contains_key(&lower) && seen.insert(lower) {
                     check_keyword_name(n)?;
                     new.push(n);
                 }
@@ -1180,6 +1183,7 @@ impl Inner {
                 let first_new = self.keywords.len();
                 self.keywords.extend(new.into_iter().map(str::to_owned));
                 self.keywords_arc = None;
+                self.keyword_lookup = None;
                 self.version += 1;
                 if first_new < MAILDIR_KEYWORD_LETTERS {
                     let path = ctx.dir.join(KEYWORDS_FILE);
@@ -1196,10 +1200,24 @@ impl Inner {
                 }
             }
         }
+        let lookup = self.keyword_lookup();
         Ok(names
             .iter()
-            .filter_map(|n| find(&self.keywords, n))
+            .filter_map(|n| lookup.get(&n.to_ascii_lowercase()).copied())
             .collect())
+    }
+
+    /// The `keyword_lookup` map, built if the table changed since.
+    fn keyword_lookup(&mut self) -> &HashMap<String, usize> {
+        self.keyword_lookup.get_or_insert_with(|| {
+            let mut m = HashMap::with_capacity(self.keywords.len());
+            for (i, k) in self.keywords.iter().enumerate() {
+                if !k.is_empty() {
+                    m.entry(k.to_ascii_lowercase()).or_insert(i);
+                }
+            }
+            m
+        })
     }
 
     /// Rereads the keyword table when `dovecot-keywords` or `mailcove-keywords` changed.
@@ -1237,6 +1255,7 @@ impl Inner {
         self.more_keywords_stamp = more_stamp;
         if changed {
             self.keywords_arc = None;
+            self.keyword_lookup = None;
             self.reparse_flags();
         }
         Ok(changed)
@@ -1339,6 +1358,7 @@ impl Inner {
         self.keywords_stamp = None;
         self.more_keywords_stamp = None;
         self.keywords.clear();
+        self.keyword_lookup = None;
         self.reload_keywords(ctx.dir)?;
         let n = self.keywords.len();
         let mut metas = Vec::new();
