@@ -140,8 +140,16 @@ pub const MAX_MAILBOX_DEPTH: usize = 32;
 /// Most mailboxes one user's LIST reports; more are ignored (and logged), so
 /// a hostile tree cannot make LIST allocate without bound.
 pub const MAX_MAILBOXES_PER_USER: usize = 10_000;
-/// Maildir keeps keywords as the letters `a`..`z`: 26 per mailbox.
-pub const MAX_KEYWORDS_MAILDIR: usize = 26;
+/// Most keywords one mailbox holds; a STORE, APPEND or COPY that would need more fails
+/// before creating any. Every message's keyword set can reach this many bits (1.25 KiB), and
+/// `* FLAGS` lists them all, so it stays far below what would make a picture or a response
+/// unreasonable, while leaving room for clients that tag freely (at least 1,000 are needed).
+pub const MAX_KEYWORDS_PER_MAILBOX: usize = 10_000;
+/// Keywords that a Maildir file name can carry, as the letters `a`..`z` indexing
+/// `dovecot-keywords` (Dovecot and Courier read them); the rest live in mailcove's index.
+pub const MAILDIR_KEYWORD_LETTERS: usize = 26;
+/// Largest `mailcove-keywords` file read: every keyword beyond the letters, with its index.
+pub const MAX_KEYWORDS_FILE_BYTES: usize = MAX_KEYWORDS_PER_MAILBOX * (MAX_KEYWORD_BYTES + 8);
 /// Longest keyword name.
 pub const MAX_KEYWORD_BYTES: usize = 128;
 /// Most header bytes [`crate::storage::MessageFile::header`] returns.

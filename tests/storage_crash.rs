@@ -99,7 +99,7 @@ async fn verify(base: &Path, acked: &BTreeMap<u32, (u32, usize)>) -> usize {
         let mut data = Vec::new();
         assert!(ok(f.reader().await).read_to_end(&mut data).await.is_ok());
         assert!(well_formed(&data), "UID {uid} is a partial message");
-        let m = v.seq_of(*uid).and_then(|s| v.get(s)).copied();
+        let m = v.seq_of(*uid).and_then(|s| v.get(s)).cloned();
         assert_eq!(m.map(|m| m.phys_size), Some(data.len() as u64));
     }
     uids.len()

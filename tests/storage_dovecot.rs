@@ -28,10 +28,10 @@ fn flags_of(v: &View, uid: u32) -> (SystemFlags, Vec<String>) {
     let seq = v.seq_of(uid).unwrap_or_else(|| panic!("uid {uid} missing"));
     let m = v
         .get(seq)
-        .copied()
+        .cloned()
         .unwrap_or_else(|| panic!("seq {seq} missing"));
     let kws = v
-        .keyword_names(m.flags.keywords)
+        .keyword_names(&m.flags.keywords)
         .into_iter()
         .map(str::to_owned)
         .collect();
@@ -61,9 +61,9 @@ fn check_inbox(v: &View) {
         (SystemFlags::DELETED, vec!["Work".to_owned()])
     );
     assert_eq!(flags_of(v, 7), (SystemFlags::EMPTY, vec![]));
-    let m2 = v.get(2).copied().unwrap_or_else(|| panic!("no seq 2"));
+    let m2 = v.get(2).cloned().unwrap_or_else(|| panic!("no seq 2"));
     assert_eq!((m2.phys_size, m2.virt_size), (110, 110));
-    let m7 = v.get(4).copied().unwrap_or_else(|| panic!("no seq 4"));
+    let m7 = v.get(4).cloned().unwrap_or_else(|| panic!("no seq 4"));
     assert_eq!((m7.phys_size, m7.virt_size), (106, 114));
 }
 

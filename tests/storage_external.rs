@@ -60,15 +60,19 @@ async fn files_dropped_into_new_and_cur_get_uids_in_arrival_order() {
     assert_eq!((s.messages, s.uidnext, s.unseen), (4, 5, 3));
     // STATUS does not move files; a view does.
     assert_eq!(list_names(&root.join("new")).len(), 2);
-    let v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
     assert!(list_names(&root.join("new")).is_empty());
     assert!(list_names(&root.join("cur")).contains(&"2000.b.host:2,".to_owned()));
-    let dates: Vec<i64> = v.messages().iter().map(|m| m.internal_date).collect();
+    let uids: Vec<u32> = v.messages().iter().map(|m| m.uid).collect();
+    let dates: Vec<i64> = ok(v.internal_dates(&uids).await)
+        .iter()
+        .map(|d| d.1)
+        .collect();
     assert_eq!(
         dates,
         vec![1_700_000_000, 1_700_000_100, 1_700_000_200, 1_700_000_300]
     );
-    let m4 = *v.get(4).unwrap_or_else(|| panic!("missing"));
+    let m4 = v.get(4).cloned().unwrap_or_else(|| panic!("missing"));
     assert_eq!(m4.uid, 4);
     assert!(m4.flags.system.contains(SystemFlags::FLAGGED));
     assert_eq!(m4.phys_size, 18);

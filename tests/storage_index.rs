@@ -50,12 +50,12 @@ async fn compaction_is_followed_by_other_instances() {
         let fa: Vec<_> = va
             .messages()
             .iter()
-            .map(|m| (m.uid, m.flags, m.modseq))
+            .map(|m| (m.uid, m.flags.clone(), m.modseq))
             .collect();
         let fb: Vec<_> = vb
             .messages()
             .iter()
-            .map(|m| (m.uid, m.flags, m.modseq))
+            .map(|m| (m.uid, m.flags.clone(), m.modseq))
             .collect();
         assert_eq!(fa.len(), 50);
         let kb: Vec<String> = vb.keywords().to_vec();
@@ -75,12 +75,12 @@ async fn compaction_is_followed_by_other_instances() {
     let fa: Vec<_> = va
         .messages()
         .iter()
-        .map(|m| (m.uid, m.flags, m.modseq))
+        .map(|m| (m.uid, m.flags.clone(), m.modseq))
         .collect();
     let fc: Vec<_> = vc
         .messages()
         .iter()
-        .map(|m| (m.uid, m.flags, m.modseq))
+        .map(|m| (m.uid, m.flags.clone(), m.modseq))
         .collect();
     assert_eq!(fa, fc);
     assert_eq!(vc.highest_modseq(), va.highest_modseq());
@@ -144,7 +144,7 @@ async fn crash_between_compaction_renames_is_harmless() {
         let want: Vec<_> = v
             .messages()
             .iter()
-            .map(|m| (m.uid, m.flags, m.modseq))
+            .map(|m| (m.uid, m.flags.clone(), m.modseq))
             .collect();
         (stale, want)
     };
@@ -157,7 +157,7 @@ async fn crash_between_compaction_renames_is_harmless() {
     let got: Vec<_> = v
         .messages()
         .iter()
-        .map(|m| (m.uid, m.flags, m.modseq))
+        .map(|m| (m.uid, m.flags.clone(), m.modseq))
         .collect();
     assert_eq!(got, want, "a stale log was replayed over the new base");
     append(&*u, "INBOX", "after").await;
@@ -292,19 +292,21 @@ async fn first_look_at_a_big_maildir_writes_one_index_that_survives_a_lost_log_h
         let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
         assert_eq!(v.len(), n);
         assert_eq!(v.recent_count(), n, "nobody had seen them");
-        let unknown = v.messages().iter().filter(|m| !m.date_known()).count();
+        let unknown = (v.messages().iter())
+            .filter(|m| !m.internal_date.is_read())
+            .count();
         assert_eq!(
             unknown, sized,
             "only files without sizes in the name were stat-ed"
         );
         let uids: Vec<u32> = v.messages().iter().map(|m| m.uid).collect();
-        ok(v.resolve_dates(&uids).await);
-        let metas: Vec<_> = v.messages().iter().copied().collect();
+        let dates = ok(v.internal_dates(&uids).await);
+        let metas: Vec<_> = v.messages().iter().cloned().collect();
         // UIDs follow the order times; each date is the file's mtime.
         order.sort();
         for (k, m) in metas.iter().enumerate() {
             assert_eq!(m.uid, k as u32 + 1);
-            assert_eq!(Some(m.internal_date), order.get(k).map(|o| o.2));
+            assert_eq!(dates.get(m.uid), order.get(k).map(|o| o.2));
             assert_eq!(m.phys_size, body.len() as u64);
             assert_eq!(m.virt_size, body.len() as u64 + 3);
         }
@@ -321,8 +323,8 @@ async fn first_look_at_a_big_maildir_writes_one_index_that_survives_a_lost_log_h
     assert_eq!(v.uidvalidity(), uidvalidity);
     assert_eq!(v.recent_count(), 0, "the first SELECT's claim was kept");
     let uids: Vec<u32> = v.messages().iter().map(|m| m.uid).collect();
-    ok(v.resolve_dates(&uids).await);
-    let again: Vec<_> = v.messages().iter().copied().collect();
+    ok(v.internal_dates(&uids).await);
+    let again: Vec<_> = v.messages().iter().cloned().collect();
     assert_eq!(again, first);
     assert_eq!(append(&*u, "INBOX", "after").await, n + 1);
     drop((v, u, st));

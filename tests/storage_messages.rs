@@ -7,6 +7,7 @@ mod common;
 
 use bytes::Bytes;
 use common::*;
+use mailcove::limits::MAX_KEYWORDS_PER_MAILBOX;
 use mailcove::storage::{
     AppendMessage, CacheField, OpenOptions, StorageError, StoreOp, StoreRequest, SystemFlags,
 };
@@ -39,11 +40,11 @@ async fn append_read_and_sizes() {
         )
         .await);
     assert_eq!(r.uid, 1);
-    let view = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    let mut view = ok(u.open("INBOX", OpenOptions::SELECT).await);
     assert_eq!(view.uidvalidity(), r.uidvalidity);
     assert_eq!(view.len(), 1);
     assert_eq!(view.uidnext(), 2);
-    let m = *view.get(1).unwrap_or_else(|| panic!("no message"));
+    let m = view.get(1).cloned().unwrap_or_else(|| panic!("no message"));
     assert_eq!(m.uid, 1);
     assert_eq!(m.phys_size, data.len() as u64);
     assert_eq!(
@@ -51,12 +52,15 @@ async fn append_read_and_sizes() {
         data.len() as u64 + 3,
         "three bare LFs count as CRLF"
     );
-    assert_eq!(m.internal_date, 1_600_000_000);
+    assert_eq!(
+        ok(view.internal_dates(&[1]).await).get(1),
+        Some(1_600_000_000)
+    );
     assert!(
         m.flags.system.contains(SystemFlags::SEEN) && m.flags.system.contains(SystemFlags::FLAGGED)
     );
     assert_eq!(
-        view.keyword_names(m.flags.keywords),
+        view.keyword_names(&m.flags.keywords),
         vec!["$Forwarded", "Work"]
     );
     assert_eq!(read_all(&view, 1).await, data);
@@ -136,7 +140,7 @@ async fn store_keywords_and_condstore() {
         .await);
     assert!(out.keywords_changed);
     assert_eq!(out.updated.len(), 2);
-    let (seq, upd) = out.updated[0];
+    let (seq, upd) = out.updated[0].clone();
     assert_eq!(seq, 1);
     assert!(upd.modseq > hms0);
     assert!(
@@ -151,7 +155,7 @@ async fn store_keywords_and_condstore() {
     let out = ok(v
         .store(&[1], store(StoreOp::Remove, SystemFlags::EMPTY, &["todo"]))
         .await);
-    assert!(out.updated.iter().all(|(_, u)| u.flags.keywords.0 == 0));
+    assert!(out.updated.iter().all(|(_, u)| u.flags.keywords.is_empty()));
     let out = ok(v
         .store(
             &[3],
@@ -182,14 +186,27 @@ async fn store_keywords_and_condstore() {
     let d = ok(v.refresh().await);
     assert!(d.flag_changes.is_empty(), "{d:?}");
 
-    // 26 keywords at most (Maildir letters).
-    let many: Vec<String> = (0..30).map(|i| format!("k{i}")).collect();
-    let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    // MAX_KEYWORDS_PER_MAILBOX at most; a STORE that would pass it creates none.
+    let too_many: Vec<String> = (0..MAX_KEYWORDS_PER_MAILBOX)
+        .map(|i| format!("k{i}"))
+        .collect();
+    let refs: Vec<&str> = too_many.iter().map(String::as_str).collect();
     let r = v
         .store(&[1], store(StoreOp::Add, SystemFlags::EMPTY, &refs))
         .await;
     assert!(matches!(r, Err(StorageError::Invalid(_))));
     assert_eq!(v.keywords().len(), 1, "a refused STORE creates no keyword");
+    assert!(v.can_create_keywords());
+    // Beyond the 26 file-name letters, keywords live in the index: 30 more are fine.
+    let refs: Vec<&str> = refs.iter().take(30).copied().collect();
+    let out = ok(v
+        .store(&[1], store(StoreOp::Add, SystemFlags::EMPTY, &refs))
+        .await);
+    assert_eq!(
+        out.updated.first().map(|(_, u)| u.flags.keywords.len()),
+        Some(30)
+    );
+    assert_eq!(v.keywords().len(), 31);
     assert!(v.can_create_keywords());
     let r = v
         .store(&[1], store(StoreOp::Add, SystemFlags::EMPTY, &["bad word"]))
@@ -280,11 +297,17 @@ async fn copy_and_move_keep_flags_dates_and_bytes() {
     let c = ok(v.copy(&[2, 3, 77], "Archive").await);
     assert_eq!(c.mapping, vec![(2, 1), (3, 2)]);
     assert_eq!(c.uidvalidity, ok(u.status("Archive").await).uidvalidity);
-    let arch = ok(u.open("Archive", OpenOptions::EXAMINE).await);
-    let m = *arch.get(1).unwrap_or_else(|| panic!("copy missing"));
+    let mut arch = ok(u.open("Archive", OpenOptions::EXAMINE).await);
+    let m = arch
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| panic!("copy missing"));
     assert!(m.flags.system.contains(SystemFlags::FLAGGED));
-    assert_eq!(arch.keyword_names(m.flags.keywords), vec!["Important"]);
-    assert_eq!(m.internal_date, 1_700_000_000);
+    assert_eq!(arch.keyword_names(&m.flags.keywords), vec!["Important"]);
+    assert_eq!(
+        ok(arch.internal_dates(&[m.uid]).await).get(m.uid),
+        Some(1_700_000_000)
+    );
     assert_eq!(read_all(&arch, 1).await, original);
     assert!(matches!(
         v.copy(&[1], "Nope").await,
@@ -477,16 +500,19 @@ async fn streamed_append() {
             Some(1_650_000_000),
         )
         .await);
-    let v = ok(u.open("INBOX", OpenOptions::EXAMINE).await);
-    let m = *v.get(1).unwrap_or_else(|| panic!("not stored"));
+    let mut v = ok(u.open("INBOX", OpenOptions::EXAMINE).await);
+    let m = v.get(1).cloned().unwrap_or_else(|| panic!("not stored"));
     assert_eq!(m.uid, r.uid);
     assert_eq!(
         (m.phys_size, m.virt_size),
         (25, 26),
         "one bare LF, CR LF split across writes"
     );
-    assert_eq!(m.internal_date, 1_650_000_000);
-    assert_eq!(v.keyword_names(m.flags.keywords), vec!["Streamed"]);
+    assert_eq!(
+        ok(v.internal_dates(&[m.uid]).await).get(m.uid),
+        Some(1_650_000_000)
+    );
+    assert_eq!(v.keyword_names(&m.flags.keywords), vec!["Streamed"]);
     assert_eq!(read_all(&v, r.uid).await, chunks.concat());
 
     // Dropped before commit: nothing stored, nothing left in tmp/.

@@ -107,7 +107,7 @@ impl Selected {
         uids.iter()
             .filter_map(|&u| {
                 let (i, m) = cursor.find(u)?;
-                Some((u32::try_from(i + 1).ok()?, *m))
+                Some((u32::try_from(i + 1).ok()?, m.clone()))
             })
             .collect()
     }
@@ -194,7 +194,7 @@ pub fn protocol_flags(flags: &Flags, keywords: &Arc<[String]>) -> Vec<Flag> {
 
 /// [`protocol_flags`] one at a time.
 fn protocol_flag_iter<'a>(
-    flags: &Flags,
+    flags: &'a Flags,
     keywords: &'a Arc<[String]>,
 ) -> impl Iterator<Item = Flag> + 'a {
     let s = flags.system;
@@ -207,10 +207,13 @@ fn protocol_flag_iter<'a>(
     ]
     .into_iter()
     .filter_map(move |(bit, f)| s.contains(bit).then_some(f));
-    system.chain(keyword_flags(flags.keywords, keywords))
+    system.chain(keyword_flags(&flags.keywords, keywords))
 }
 
-fn keyword_flags(set: KeywordSet, table: &Arc<[String]>) -> impl Iterator<Item = Flag> + '_ {
+fn keyword_flags<'a>(
+    set: &'a KeywordSet,
+    table: &'a Arc<[String]>,
+) -> impl Iterator<Item = Flag> + 'a {
     set.iter()
         .filter_map(|i| table.get(i))
         .filter_map(|k| Atom::new(k.as_bytes()).map(Flag::Keyword))

@@ -32,6 +32,8 @@
 //! Blocking file-system work never runs on the runtime threads: backends use
 //! `tokio::task::spawn_blocking`.
 
+mod date;
+mod keywords;
 pub mod maildir;
 mod msglist;
 pub mod names;
@@ -47,6 +49,8 @@ use bytes::Bytes;
 use thiserror::Error;
 use tokio::sync::watch;
 
+pub use date::{InternalDate, InternalDates};
+pub use keywords::KeywordSet;
 pub use msglist::{MessageList, UidCursor};
 pub use view::{Delta, StoreOutcome, View};
 
@@ -230,24 +234,8 @@ impl SystemFlags {
     }
 }
 
-/// A set of keywords as bits indexing the mailbox's keyword table
-/// ([`View::keywords`]); at most 64 keywords per mailbox (Maildir allows 26).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct KeywordSet(pub u64);
-
-impl KeywordSet {
-    /// True when keyword number `i` is set.
-    pub fn contains(self, i: usize) -> bool {
-        i < 64 && self.0 & (1u64 << i) != 0
-    }
-    /// Indexes of the set keywords.
-    pub fn iter(self) -> impl Iterator<Item = usize> {
-        (0..64).filter(move |i| self.contains(*i))
-    }
-}
-
 /// The stored flags of one message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Flags {
     /// System flags.
     pub system: SystemFlags,
@@ -255,8 +243,9 @@ pub struct Flags {
     pub keywords: KeywordSet,
 }
 
-/// What a view knows of one message. 48 bytes, copied freely.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a view knows of one message. 64 bytes; cloning allocates only for a message carrying
+/// a keyword beyond the 64th of its mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageMeta {
     /// The message UID.
     pub uid: u32,
@@ -268,9 +257,8 @@ pub struct MessageMeta {
     pub phys_size: u64,
     /// Bytes a client is sent: every bare LF counted as CRLF (RFC822.SIZE, POP3 LIST).
     pub virt_size: u64,
-    /// INTERNALDATE as Unix seconds, or [`MessageMeta::DATE_UNKNOWN`] until
-    /// [`View::resolve_dates`] read it.
-    pub internal_date: i64,
+    /// INTERNALDATE, possibly not read yet: read it with [`View::internal_dates`].
+    pub internal_date: InternalDate,
 }
 
 /// A consistent picture of a mailbox at one moment, shared between views.
@@ -285,7 +273,8 @@ pub struct Snapshot {
     /// Keyword table: index `i` is the name of keyword bit `i`. Only grows.
     /// An empty string is an unused slot (a gap in Dovecot's file): skip it.
     pub keywords: Arc<[String]>,
-    /// Most keywords the mailbox can hold (26 in Maildir).
+    /// Most keywords the mailbox can hold
+    /// ([`crate::limits::MAX_KEYWORDS_PER_MAILBOX`] in Maildir).
     pub keyword_limit: usize,
     /// Messages in ascending UID order.
     pub messages: MessageList,
@@ -356,7 +345,7 @@ pub struct StoreRequest {
 }
 
 /// One message changed by STORE.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Updated {
     /// UID.
     pub uid: u32,
@@ -777,32 +766,23 @@ pub trait MailboxHandle: Send + Sync {
     /// `visit` (`None` when it was expunged), so reading many messages costs one thread hop,
     /// not one per file operation. At most one of these files is open at a time.
     async fn visit_messages(&self, uids: Vec<u32>, visit: MessageVisitor) -> Result<()>;
-    /// INTERNALDATEs of `uids` whose date the picture left unknown
-    /// ([`MessageMeta::DATE_UNKNOWN`]); a message that is gone is left out.
+    /// INTERNALDATEs (Unix seconds) of `uids`, read for the ones the picture left
+    /// [`InternalDate::NOT_READ`]; a message that is gone is left out. [`View::internal_dates`]
+    /// calls it for the dates its picture lacks.
     async fn resolve_dates(&self, uids: Vec<u32>) -> Result<Vec<(u32, i64)>>;
-    /// Cached blobs of `field` for `uids`, `None` where absent.
-    async fn cache_get(&self, uids: Vec<u32>, field: CacheField) -> Result<Vec<Option<Bytes>>>;
     /// Cached blobs of `field` for a prefix of `uids` (at least one UID) whose blobs add up to
     /// at most `max_bytes`, `None` where absent: lets a caller ask for many UIDs at once without
     /// holding unbounded memory. A backend without the means answers for all of `uids`.
+    /// ([`View::cache_get`] asks for all of them with `usize::MAX`.)
     async fn cache_get_prefix(
         &self,
         uids: Vec<u32>,
         field: CacheField,
         max_bytes: usize,
-    ) -> Result<Vec<Option<Bytes>>> {
-        let _ = max_bytes;
-        self.cache_get(uids, field).await
-    }
-    /// Stores cached blobs of `field`; entries of expunged UIDs are ignored.
-    async fn cache_put(&self, field: CacheField, entries: Vec<(u32, Bytes)>) -> Result<()>;
-    /// Stores cached blobs of several fields; a backend that can should do it in one go.
-    async fn cache_put_fields(&self, fields: Vec<(CacheField, Vec<(u32, Bytes)>)>) -> Result<()> {
-        for (field, entries) in fields {
-            self.cache_put(field, entries).await?;
-        }
-        Ok(())
-    }
+    ) -> Result<Vec<Option<Bytes>>>;
+    /// Stores cached blobs of one or several fields; entries of expunged UIDs are ignored. A
+    /// backend that can should do it in one go. ([`View::cache_put`] passes one field.)
+    async fn cache_put_fields(&self, fields: Vec<(CacheField, Vec<(u32, Bytes)>)>) -> Result<()>;
     /// Records the first POP3 download time of messages (for keep-days).
     async fn pop3_mark_downloaded(&self, uids: Vec<u32>) -> Result<()>;
 }

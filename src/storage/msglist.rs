@@ -10,20 +10,6 @@ use std::sync::Arc;
 use super::MessageMeta;
 use crate::limits::MESSAGE_LIST_CHUNK;
 
-impl MessageMeta {
-    /// `internal_date` of a message whose INTERNALDATE (its file's mtime)
-    /// has not been read yet: the first look at a Maildir takes sizes from
-    /// the file names and does not stat 100,000 files. Storage resolves it
-    /// on demand ([`super::View::resolve_dates`]) before anything shows or
-    /// compares it.
-    pub const DATE_UNKNOWN: i64 = i64::MIN;
-
-    /// True when `internal_date` holds a real date.
-    pub fn date_known(&self) -> bool {
-        self.internal_date != Self::DATE_UNKNOWN
-    }
-}
-
 /// Messages in ascending UID order, chunked and copy-on-write.
 #[derive(Debug, Clone, Default)]
 pub struct MessageList {
@@ -162,7 +148,7 @@ impl MessageList {
                 chunks.push(chunk);
                 continue;
             }
-            let v: Vec<MessageMeta> = chunk.iter().filter(|m| keep(m)).copied().collect();
+            let v: Vec<MessageMeta> = chunk.iter().filter(|m| keep(m)).cloned().collect();
             if !v.is_empty() {
                 chunks.push(Arc::new(v));
             }
@@ -287,7 +273,7 @@ impl<'a> UidCursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::Flags;
+    use crate::storage::{Flags, InternalDate};
 
     fn meta(uid: u32) -> MessageMeta {
         MessageMeta {
@@ -296,8 +282,14 @@ mod tests {
             modseq: 1,
             phys_size: 10,
             virt_size: 10,
-            internal_date: 0,
+            internal_date: InternalDate::at(0),
         }
+    }
+
+    #[test]
+    fn a_message_costs_64_bytes() {
+        // docs/design/storage.md: a flag change copies one chunk of 1024 of them (64 KiB).
+        assert_eq!(std::mem::size_of::<MessageMeta>(), 64);
     }
 
     #[test]

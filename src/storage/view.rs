@@ -13,8 +13,9 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use super::{
-    CacheField, CopyResult, KeywordSet, MailboxHandle, MessageFile, MessageList, MessageMeta,
-    OpenOptions, Result, StorageError, StoreRequest, SyncMessageFile, SyncOutcome, Updated,
+    CacheField, CopyResult, InternalDate, InternalDates, KeywordSet, MailboxHandle, MessageFile,
+    MessageList, MessageMeta, OpenOptions, Result, StorageError, StoreRequest, SyncMessageFile,
+    SyncOutcome, Updated,
 };
 
 /// What changed between two pictures, in the order IMAP reports it.
@@ -168,7 +169,7 @@ impl View {
         self.keywords.len() < self.keyword_limit
     }
     /// Names of the keywords in `set`.
-    pub fn keyword_names(&self, set: KeywordSet) -> Vec<&str> {
+    pub fn keyword_names(&self, set: &KeywordSet) -> Vec<&str> {
         set.iter()
             .filter_map(|i| self.keywords.get(i).map(String::as_str))
             .collect()
@@ -276,14 +277,14 @@ impl View {
         };
         self.keywords = res.keywords;
         for u in res.updated {
+            self.highest_modseq = self.highest_modseq.max(u.modseq);
             if let Some(i) = self.list.position(u.uid) {
                 self.list.update(i, |m| {
-                    m.flags = u.flags;
+                    m.flags = u.flags.clone();
                     m.modseq = u.modseq;
                 });
                 out.updated.push((seq(i), u));
             }
-            self.highest_modseq = self.highest_modseq.max(u.modseq);
         }
         Ok(out)
     }
@@ -349,35 +350,47 @@ impl View {
         Ok(std::mem::take(&mut *out.lock()))
     }
 
-    /// Makes the INTERNALDATE of `uids` known in this picture (one storage
-    /// call for those left unknown by a first look at the files). Call it
-    /// before showing or comparing dates; a message whose date is still
-    /// unknown afterwards is gone (treat it as expunged).
-    pub async fn resolve_dates(&mut self, uids: &[u32]) -> Result<()> {
+    /// The INTERNALDATEs of `uids` (Unix seconds), reading those this picture does not know
+    /// yet with one storage call (a first look at Maildir files reads none). A message not in
+    /// the view, or whose file vanished before its date could be read, has no date in the
+    /// answer: treat it as expunged. Dates read are kept in the picture, so asking again is free.
+    pub async fn internal_dates(&mut self, uids: &[u32]) -> Result<InternalDates> {
         let mut list = self.list.cursor();
         let unknown: Vec<u32> = uids
             .iter()
             .copied()
-            .filter(|u| list.find(*u).is_some_and(|(_, m)| !m.date_known()))
+            .filter(|u| {
+                list.find(*u)
+                    .is_some_and(|(_, m)| !m.internal_date.is_read())
+            })
             .collect();
-        if unknown.is_empty() {
-            return Ok(());
-        }
-        for (uid, date) in self.handle.resolve_dates(unknown).await? {
-            if let Some(i) = self.list.position(uid) {
-                self.list.update(i, |m| {
-                    if !m.date_known() {
-                        m.internal_date = date;
-                    }
-                });
+        if !unknown.is_empty() {
+            for (uid, date) in self.handle.resolve_dates(unknown).await? {
+                if let Some(i) = self.list.position(uid) {
+                    self.list.update(i, |m| {
+                        if !m.internal_date.is_read() {
+                            m.internal_date = InternalDate::at(date);
+                        }
+                    });
+                }
             }
         }
-        Ok(())
+        let mut list = self.list.cursor();
+        let dates = uids
+            .iter()
+            .filter_map(|&u| Some((u, list.find(u)?.1.internal_date.get()?)));
+        if uids.is_sorted_by(|a, b| a < b) {
+            Ok(InternalDates::from_sorted(dates.collect()))
+        } else {
+            Ok(dates.collect())
+        }
     }
 
     /// Cached blobs for `uids`.
     pub async fn cache_get(&self, uids: &[u32], field: CacheField) -> Result<Vec<Option<Bytes>>> {
-        self.handle.cache_get(uids.to_vec(), field).await
+        self.handle
+            .cache_get_prefix(uids.to_vec(), field, usize::MAX)
+            .await
     }
 
     /// Cached blobs for a prefix of `uids` within `max_bytes` (see
@@ -395,7 +408,7 @@ impl View {
 
     /// Stores cached blobs.
     pub async fn cache_put(&self, field: CacheField, entries: Vec<(u32, Bytes)>) -> Result<()> {
-        self.handle.cache_put(field, entries).await
+        self.handle.cache_put_fields(vec![(field, entries)]).await
     }
 
     /// Stores cached blobs of several fields at once.

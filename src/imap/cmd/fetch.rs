@@ -19,20 +19,15 @@ pub async fn fetch(
 ) -> Result<Reply, ImapError> {
     let max_parse = s.shared.config().limits.max_message_size;
     let (sel, conn) = s.selected_and_conn()?;
-    let mut uids = sel.uids(set, uid)?;
-    let plan = FetchPlan::new(attrs, uid, changed_since)?;
-    let mut gone = false;
+    let uids = sel.uids(set, uid)?;
+    let mut plan = FetchPlan::new(attrs, uid, changed_since)?;
     if plan.items.iter().any(|i| matches!(i, Item::InternalDate)) {
-        // Dates not read at the first look at the files are read now; a
-        // message whose file vanished meanwhile is answered as expunged.
-        sel.view.resolve_dates(&uids).await?;
-        let mut list = sel.view.messages().cursor();
-        let before = uids.len();
-        uids.retain(|u| list.find(*u).is_none_or(|(_, m)| m.date_known()));
-        gone = uids.len() != before;
+        // Dates not read at the first look at the files are read now; a message without one
+        // (its file vanished meanwhile) is answered as expunged.
+        plan.internal_dates = Some(sel.view.internal_dates(&uids).await?);
     }
     match fetch::run(sel, conn, &uids, &plan, max_parse).await {
-        Ok(done) if done.expunged || gone => Err(StorageError::Expunged.into()),
+        Ok(done) if done.expunged => Err(StorageError::Expunged.into()),
         Ok(done) if done.too_large => Err(ImapError::Cannot(
             "Some messages are too large to parse for the requested items",
         )),

@@ -83,16 +83,8 @@ pub async fn search(
     let want = Returns::new(returns);
     let outcome = {
         let sel = s.selected_mut()?;
-        match Program::compile(criteria, charset, sel) {
-            Ok(prog) => {
-                if prog.uses_internal_date() {
-                    // BEFORE/ON/SINCE compare dates the first look at the
-                    // files may not have read.
-                    let all: Vec<u32> = sel.view.messages().iter().map(|m| m.uid).collect();
-                    sel.view.resolve_dates(&all).await?;
-                }
-                search::run(sel, &prog).await.map(|hits| (prog, hits))
-            }
+        match Program::compile(criteria, charset, sel).await {
+            Ok(prog) => search::run(sel, &prog).await.map(|hits| (prog, hits)),
             Err(e) => Err(e),
         }
     };

@@ -288,6 +288,18 @@ async fn write_message(
         }
         Some(Err(structure::ParseError::Storage(e))) => return Err(e.into()),
     };
+    // Read by the FETCH command before the run (`plan.internal_dates`); none for a message
+    // means its file is gone.
+    let internal_date = match &plan.internal_dates {
+        Some(dates) => match dates.get(meta.uid) {
+            Some(d) => Some(d),
+            None => return Ok(Written::Expunged),
+        },
+        None if plan.items.iter().any(|i| matches!(i, Item::InternalDate)) => {
+            return Err(StorageError::Corrupt("INTERNALDATE not read before FETCH".into()).into());
+        }
+        None => None,
+    };
     let mut file = if plan.needs_file {
         match sel.view.open_message(meta.uid).await {
             Ok(f) => Some(f),
@@ -306,7 +318,7 @@ async fn write_message(
             Item::Flags => sel.write_flags_of(&mut f, conn.out(), meta),
             Item::InternalDate => {
                 f.item(conn.out(), "INTERNALDATE");
-                write_internal_date(conn.out(), meta.internal_date);
+                write_internal_date(conn.out(), internal_date.unwrap_or_default());
             }
             Item::Rfc822Size => f.rfc822_size(conn.out(), meta.virt_size),
             Item::ModSeq => f.modseq(conn.out(), meta.modseq),

@@ -9,6 +9,7 @@ use crate::imap::proto::encode::write_section;
 use crate::imap::proto::types::{FetchAttr, Partial, Section, SectionText};
 use crate::imap::response::ImapError;
 use crate::mime::{self, SectionSpec};
+use crate::storage::InternalDates;
 
 /// The text specifier of a section, owned (the mime module borrows it per use).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +122,9 @@ pub struct FetchPlan {
     pub changed_since: Option<u64>,
     /// Which parts of the MIME structure the items need.
     pub wanted: Wanted,
+    /// The INTERNALDATEs of the messages fetched, read before the run when INTERNALDATE is
+    /// asked for (`crate::imap::cmd::fetch`); a message without one is answered as expunged.
+    pub internal_dates: Option<InternalDates>,
 }
 
 fn partial(p: Option<Partial>) -> Option<(u64, u64)> {
@@ -257,6 +261,7 @@ impl FetchPlan {
             has_flags,
             changed_since,
             wanted,
+            internal_dates: None,
         })
     }
 }

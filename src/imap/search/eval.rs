@@ -55,13 +55,13 @@ fn eval(n: &Node, m: &Msg<'_>) -> Option<bool> {
         },
         Node::Not(a) => eval(a, m).map(|b| !b),
         Node::System { flag, set } => Some(m.meta.flags.system.contains(*flag) == *set),
-        Node::Keyword { mask, set } => Some((m.meta.flags.keywords.0 & mask != 0) == *set),
+        Node::Keyword { mask, set } => Some(m.meta.flags.keywords.intersects(mask) == *set),
         Node::Recent(want) => Some(m.recent == *want),
         Node::Seq(set) => Some(set.contains(m.seq)),
         Node::Uid(set) => Some(set.contains(m.meta.uid)),
-        // A date still unknown after resolving: the message is gone.
-        Node::Internal(cmp, day) => Some(
-            m.meta.date_known() && cmp.test(m.meta.internal_date.div_euclid(SECS_PER_DAY), *day),
+        // No date read: the message is gone.
+        Node::Internal { cmp, day, dates } => Some(
+            (dates.get(m.meta.uid)).is_some_and(|d| cmp.test(d.div_euclid(SECS_PER_DAY), *day)),
         ),
         Node::Larger(n) => Some(m.meta.virt_size > *n),
         Node::Smaller(n) => Some(m.meta.virt_size < *n),
@@ -114,7 +114,7 @@ pub async fn run(sel: &Selected, prog: &Program) -> Result<Vec<Hit>, SearchError
             None => {
                 undecided.push(Pending {
                     seq,
-                    meta: *meta,
+                    meta: meta.clone(),
                     recent,
                 });
                 if undecided.len() >= SEARCH_BATCH {
@@ -133,7 +133,7 @@ pub async fn run(sel: &Selected, prog: &Program) -> Result<Vec<Hit>, SearchError
 }
 
 /// A message the metadata stage left undecided.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Pending {
     seq: u32,
     meta: MessageMeta,
@@ -311,20 +311,19 @@ fn one_file(
 mod tests {
     use super::*;
     use crate::imap::search::program::Cmp;
-    use crate::storage::{Flags, KeywordSet, SystemFlags};
+    use crate::storage::{Flags, InternalDate, InternalDates, KeywordSet, SystemFlags};
 
     fn meta() -> MessageMeta {
         MessageMeta {
             uid: 7,
             flags: Flags {
                 system: SystemFlags::SEEN,
-                keywords: KeywordSet(0b10),
+                keywords: KeywordSet::from_iter([1]),
             },
             modseq: 5,
             phys_size: 100,
             virt_size: 104,
-            // 1994-02-08 05:52:25 UTC
-            internal_date: 760_686_745,
+            internal_date: InternalDate::NOT_READ,
         }
     }
 
@@ -398,14 +397,29 @@ mod tests {
         let day = crate::imap::proto::types::Date::new(1994, 2, 8)
             .map(|d| d.days_since_epoch())
             .unwrap_or_default();
-        assert_eq!(ev(&N::Internal(Cmp::On, day), None), Some(true));
-        assert_eq!(ev(&N::Internal(Cmp::Before, day), None), Some(false));
-        assert_eq!(ev(&N::Internal(Cmp::Since, day), None), Some(true));
-        assert_eq!(ev(&N::Internal(Cmp::Before, day + 1), None), Some(true));
+        // 1994-02-08 05:52:25 UTC, as View::internal_dates read it for UID 7.
+        let dates = std::sync::Arc::new(InternalDates::from_iter([(7, 760_686_745)]));
+        let internal = |cmp, day| N::Internal {
+            cmp,
+            day,
+            dates: dates.clone(),
+        };
+        assert_eq!(ev(&internal(Cmp::On, day), None), Some(true));
+        assert_eq!(ev(&internal(Cmp::Before, day), None), Some(false));
+        assert_eq!(ev(&internal(Cmp::Since, day), None), Some(true));
+        assert_eq!(ev(&internal(Cmp::Before, day + 1), None), Some(true));
+        // A message whose date could not be read (gone) matches no date key.
+        let none = |cmp| N::Internal {
+            cmp,
+            day,
+            dates: std::sync::Arc::default(),
+        };
+        assert_eq!(ev(&none(Cmp::Since), None), Some(false));
+        assert_eq!(ev(&N::Not(Box::new(none(Cmp::Before))), None), Some(true));
         assert_eq!(
             ev(
                 &N::Keyword {
-                    mask: 0b10,
+                    mask: KeywordSet::from_iter([1, 700]),
                     set: true
                 },
                 None
@@ -415,7 +429,7 @@ mod tests {
         assert_eq!(
             ev(
                 &N::Keyword {
-                    mask: 0b01,
+                    mask: KeywordSet::from_iter([0, 700]),
                     set: true
                 },
                 None

@@ -1,5 +1,7 @@
 //! Compiling a parsed search-key tree into what the evaluator runs, against one view.
 
+use std::sync::Arc;
+
 use thiserror::Error;
 
 use super::source::is_cached_field;
@@ -7,7 +9,7 @@ use crate::imap::proto::sequence::{ResolvedSet, SequenceSet, SequenceSetItem};
 use crate::imap::proto::types::{Atom, Date, SearchKey};
 use crate::imap::selected::Selected;
 use crate::limits::MAX_SEARCH_DEPTH;
-use crate::storage::{StorageError, SystemFlags};
+use crate::storage::{InternalDates, KeywordSet, StorageError, SystemFlags};
 
 /// Why a search could not run.
 #[derive(Debug, Error)]
@@ -60,16 +62,22 @@ pub(crate) enum Node {
     Not(Box<Node>),
     /// A system flag is set (`set`) or clear.
     System { flag: SystemFlags, set: bool },
-    /// Any keyword bit of `mask` is set (`set`), or none is.
-    Keyword { mask: u64, set: bool },
+    /// Any keyword of `mask` is set (`set`), or none is.
+    Keyword { mask: KeywordSet, set: bool },
     /// `\Recent` for this session (`true`) or not.
     Recent(bool),
     /// Sequence number in the set.
     Seq(ResolvedSet),
     /// UID in the set.
     Uid(ResolvedSet),
-    /// INTERNALDATE's UTC day compared with a day number.
-    Internal(Cmp, i64),
+    /// INTERNALDATE's UTC day compared with a day number. `dates` holds the dates of the
+    /// view's messages, read by [`Program::compile`]; a message without one is gone and
+    /// matches nothing.
+    Internal {
+        cmp: Cmp,
+        day: i64,
+        dates: Arc<InternalDates>,
+    },
     /// Date: header's day compared with a day number.
     Sent(Cmp, i64),
     /// RFC822.SIZE greater than.
@@ -113,27 +121,47 @@ pub fn charset_supported(charset: Option<&[u8]>) -> bool {
     charset.is_none_or(|c| c.eq_ignore_ascii_case(b"UTF-8") || c.eq_ignore_ascii_case(b"US-ASCII"))
 }
 
-impl Program {
-    /// True when some key compares INTERNALDATE (BEFORE, ON, SINCE): the
-    /// view's dates must be resolved first ([`crate::storage::View::resolve_dates`]).
-    pub fn uses_internal_date(&self) -> bool {
-        fn walk(n: &Node) -> bool {
-            match n {
-                Node::Internal(..) => true,
-                Node::And(list) => list.iter().any(walk),
-                Node::Or(a, b) => walk(a) || walk(b),
-                Node::Not(a) => walk(a),
-                _ => false,
-            }
+/// Calls `f` on every INTERNALDATE node of the tree.
+fn for_each_internal(n: &mut Node, f: &mut impl FnMut(&mut Arc<InternalDates>)) {
+    match n {
+        Node::Internal { dates, .. } => f(dates),
+        Node::And(list) => list.iter_mut().for_each(|c| for_each_internal(c, f)),
+        Node::Or(a, b) => {
+            for_each_internal(a, f);
+            for_each_internal(b, f);
         }
-        walk(&self.root)
+        Node::Not(a) => for_each_internal(a, f),
+        _ => {}
     }
+}
 
+impl Program {
     /// Compiles `key` for the selected mailbox `sel` with the command's CHARSET.
     ///
     /// Strings are taken as UTF-8 for both accepted charsets: US-ASCII is a subset, and clients
     /// that say US-ASCII (or nothing) while sending 8-bit text mean UTF-8.
-    pub fn compile(
+    ///
+    /// When a key compares INTERNALDATE (BEFORE, ON, SINCE), the dates of every message of the
+    /// view are read here ([`crate::storage::View::internal_dates`], one storage call for those
+    /// a first look at the files left unread) and kept in the program.
+    pub async fn compile(
+        key: &SearchKey,
+        charset: Option<&[u8]>,
+        sel: &mut Selected,
+    ) -> Result<Program, SearchError> {
+        let mut prog = Self::compile_keys(key, charset, sel)?;
+        let mut uses_dates = false;
+        for_each_internal(&mut prog.root, &mut |_| uses_dates = true);
+        if uses_dates {
+            let all: Vec<u32> = sel.view.messages().iter().map(|m| m.uid).collect();
+            let read = Arc::new(sel.view.internal_dates(&all).await?);
+            for_each_internal(&mut prog.root, &mut |dates| *dates = read.clone());
+        }
+        Ok(prog)
+    }
+
+    /// [`Program::compile`] without reading dates: INTERNALDATE keys hold none yet.
+    fn compile_keys(
         key: &SearchKey,
         charset: Option<&[u8]>,
         sel: &Selected,
@@ -248,9 +276,9 @@ impl Compiler<'_> {
             K::Unkeyword(k) => self.keyword(k, false),
             K::Larger(n) => Node::Larger(u64::from(*n)),
             K::Smaller(n) => Node::Smaller(u64::from(*n)),
-            K::Before(d) => Node::Internal(Cmp::Before, d.days_since_epoch()),
-            K::On(d) => Node::Internal(Cmp::On, d.days_since_epoch()),
-            K::Since(d) => Node::Internal(Cmp::Since, d.days_since_epoch()),
+            K::Before(d) => internal(Cmp::Before, *d),
+            K::On(d) => internal(Cmp::On, *d),
+            K::Since(d) => internal(Cmp::Since, *d),
             K::SentBefore(d) => sent(Cmp::Before, *d),
             K::SentOn(d) => sent(Cmp::On, *d),
             K::SentSince(d) => sent(Cmp::Since, *d),
@@ -274,13 +302,11 @@ impl Compiler<'_> {
     }
 
     fn keyword(&self, k: &Atom, set: bool) -> Node {
-        let mut mask = 0u64;
-        for (i, name) in self.sel.view.keywords().iter().enumerate() {
-            if i < 64 && name.eq_ignore_ascii_case(k.as_str()) {
-                mask |= 1 << i;
-            }
-        }
-        if mask == 0 {
+        let mask: KeywordSet = (self.sel.view.keywords().iter().enumerate())
+            .filter(|(_, name)| name.eq_ignore_ascii_case(k.as_str()))
+            .map(|(i, _)| i)
+            .collect();
+        if mask.is_empty() {
             // No message can carry a keyword the mailbox has never seen.
             return Node::Const(!set);
         }
@@ -320,6 +346,15 @@ impl Compiler<'_> {
         } else {
             Node::Or(Box::new(Node::Seq(seqs)), Box::new(saved))
         }
+    }
+}
+
+/// An INTERNALDATE key; [`Program::compile`] gives it the dates.
+fn internal(cmp: Cmp, d: Date) -> Node {
+    Node::Internal {
+        cmp,
+        day: d.days_since_epoch(),
+        dates: Arc::default(),
     }
 }
 

@@ -1,10 +1,11 @@
 //! Dovecot's per-mailbox files we read (`dovecot-uidlist`) or share
-//! (`dovecot-keywords`).
+//! (`dovecot-keywords`), and the keyword-table format both it and our own
+//! `mailcove-keywords` use.
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 use super::filename::base_of;
-use crate::limits::MAX_KEYWORDS_MAILDIR;
 
 /// Dovecot's UID list.
 pub(crate) const UIDLIST_FILE: &str = "dovecot-uidlist";
@@ -65,8 +66,11 @@ pub(crate) fn parse_uidlist(data: &[u8]) -> Option<Uidlist> {
     Some(list)
 }
 
-/// Parses `dovecot-keywords`; missing indexes become empty placeholders.
-pub(crate) fn parse_keywords(data: &[u8]) -> Vec<String> {
+/// Parses a keyword table (`<index> <name>` per line), keeping the indexes in
+/// `indexes` (`dovecot-keywords` holds the letters' 0..26, `mailcove-keywords`
+/// the rest); the result is positional from 0, missing indexes are empty
+/// placeholders.
+pub(crate) fn parse_keywords(data: &[u8], indexes: Range<usize>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let text = String::from_utf8_lossy(data);
     for line in text.lines() {
@@ -74,7 +78,7 @@ pub(crate) fn parse_keywords(data: &[u8]) -> Vec<String> {
             continue;
         };
         let Ok(i) = i.parse::<usize>() else { continue };
-        if i >= MAX_KEYWORDS_MAILDIR || name.is_empty() {
+        if !indexes.contains(&i) || name.is_empty() {
             continue;
         }
         if out.len() <= i {
@@ -87,11 +91,11 @@ pub(crate) fn parse_keywords(data: &[u8]) -> Vec<String> {
     out
 }
 
-/// Serialises a keyword table in Dovecot's format.
-pub(crate) fn format_keywords(keywords: &[String]) -> Vec<u8> {
+/// Serialises the part `indexes` of a keyword table in Dovecot's format.
+pub(crate) fn format_keywords(keywords: &[String], indexes: Range<usize>) -> Vec<u8> {
     let mut s = String::new();
     for (i, k) in keywords.iter().enumerate() {
-        if !k.is_empty() {
+        if indexes.contains(&i) && !k.is_empty() {
             s.push_str(&format!("{i} {k}\n"));
         }
     }
@@ -120,11 +124,20 @@ mod tests {
 
     #[test]
     fn keywords_round_trip() {
-        let k = parse_keywords(b"0 $Forwarded\n2 Work\n");
+        let k = parse_keywords(b"0 $Forwarded\n2 Work\n26 Late\n", 0..26);
         assert_eq!(
             k,
             vec!["$Forwarded".to_owned(), String::new(), "Work".to_owned()]
         );
-        assert_eq!(format_keywords(&k), b"0 $Forwarded\n2 Work\n".to_vec());
+        assert_eq!(
+            format_keywords(&k, 0..26),
+            b"0 $Forwarded\n2 Work\n".to_vec()
+        );
+        let ours = parse_keywords(b"2 Work\n27 Late\n", 26..100);
+        assert_eq!(
+            (ours.len(), ours.get(27).map(String::as_str)),
+            (28, Some("Late"))
+        );
+        assert_eq!(format_keywords(&ours, 26..100), b"27 Late\n".to_vec());
     }
 }

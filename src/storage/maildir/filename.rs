@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::storage::{Flags, KeywordSet, SystemFlags};
+use crate::storage::{Flags, SystemFlags};
 
 const SYSTEM_LETTERS: [(char, SystemFlags); 5] = [
     ('D', SystemFlags::DRAFT),
@@ -81,7 +81,7 @@ pub(crate) fn flags_of(name: &str, keyword_count: usize) -> Flags {
         } else if c.is_ascii_lowercase() {
             let i = (c as usize) - ('a' as usize);
             if i < keyword_count {
-                flags.keywords = KeywordSet(flags.keywords.0 | (1 << i));
+                flags.keywords.insert(i);
             }
         }
     }
@@ -91,7 +91,7 @@ pub(crate) fn flags_of(name: &str, keyword_count: usize) -> Flags {
 /// The name of `old` carrying `flags`, keeping letters we do not map:
 /// `P` and other capitals, and keyword letters at or beyond
 /// `keyword_count` (keywords whose names `dovecot-keywords` lacks).
-pub(crate) fn with_flags(old: &str, flags: Flags, keyword_count: usize) -> String {
+pub(crate) fn with_flags(old: &str, flags: &Flags, keyword_count: usize) -> String {
     let unknown_keyword =
         |c: char| c.is_ascii_lowercase() && (c as usize - 'a' as usize) >= keyword_count;
     let mut letters: Vec<char> = flag_letters(old)
@@ -107,7 +107,7 @@ pub(crate) fn with_flags(old: &str, flags: Flags, keyword_count: usize) -> Strin
             letters.push(l);
         }
     }
-    for i in flags.keywords.iter().filter(|i| *i < 26) {
+    for i in flags.keywords.iter().take_while(|i| *i < 26) {
         if let Some(c) = u8::try_from(i).ok().map(|i| char::from(b'a' + i)) {
             letters.push(c);
         }
@@ -228,6 +228,7 @@ pub(crate) fn virtual_size_of(path: &std::path::Path) -> std::io::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::KeywordSet;
 
     #[test]
     fn parses_and_renames() {
@@ -236,18 +237,18 @@ mod tests {
         assert_eq!(sizes(n), (Some(120), Some(124)));
         let f = flags_of(n, 2);
         assert!(f.system.contains(SystemFlags::SEEN));
-        assert_eq!(f.keywords, KeywordSet(3));
+        assert_eq!(f.keywords, KeywordSet::from_iter([0, 1]));
         let g = Flags {
             system: SystemFlags::DELETED.union(SystemFlags::ANSWERED),
-            keywords: KeywordSet(4),
+            keywords: KeywordSet::from_iter([2]),
         };
         assert_eq!(
-            with_flags(n, g, 3),
+            with_flags(n, &g, 3),
             "1700000000.M1P2Q3.host,S=120,W=124:2,PRTc"
         );
-        assert_eq!(with_flags("x", Flags::default(), 0), "x:2,");
+        assert_eq!(with_flags("x", &Flags::default(), 0), "x:2,");
         // 'z' names no known keyword: it survives a flag change.
-        assert_eq!(with_flags("x:2,Sz", Flags::default(), 2), "x:2,z");
+        assert_eq!(with_flags("x:2,Sz", &Flags::default(), 2), "x:2,z");
         assert_eq!(sizes("x"), (None, None));
     }
 

@@ -7,11 +7,16 @@
 //! writes a base of generation g+1, then a fresh log of g+1; a log whose
 //! generation is older than the base is ignored (its records are already in
 //! the base), which makes a crash between the two renames harmless.
+//!
+//! Keywords beyond the 26 a file name can carry as letters are kept here too:
+//! `K` records in the log, `K` lines at the end of a base (whose magic then
+//! says version 2), each naming a message's keyword indexes from 26 on. Their
+//! names are in [`KEYWORDS_FILE`].
 
 use std::fmt::Write as _;
 
-use crate::limits::INDEX_WRITE_CHUNK;
-use crate::storage::{MessageMeta, Result, StorageError};
+use crate::limits::{INDEX_WRITE_CHUNK, MAX_KEYWORDS_PER_MAILBOX};
+use crate::storage::{InternalDate, KeywordSet, Result, StorageError};
 
 /// Name of the base file.
 pub(crate) const BASE_FILE: &str = "mailcove-index";
@@ -19,8 +24,16 @@ pub(crate) const BASE_FILE: &str = "mailcove-index";
 pub(crate) const LOG_FILE: &str = "mailcove-index.log";
 /// Name of the lock file (flock'd by every writer and syncer).
 pub(crate) const LOCK_FILE: &str = "mailcove-index.lock";
+/// Names of the keywords from index 26 on (`<index> <name>` per line, as
+/// `dovecot-keywords` holds the first 26, which file names carry as letters).
+pub(crate) const KEYWORDS_FILE: &str = "mailcove-keywords";
 
 const BASE_MAGIC: &str = "mailcove-index 1";
+/// A base with `K` lines (keywords beyond the letters). Builds that know only
+/// version 1 read it as damage and rebuild under a new UIDVALIDITY: clients
+/// resynchronise, no UID is ever given to two messages. Without such
+/// keywords the base is still written as version 1.
+const BASE_MAGIC_KEYWORDS: &str = "mailcove-index 2";
 const LOG_MAGIC: &str = "mailcove-log 1";
 /// The date field of a message whose mtime was not read yet.
 const UNKNOWN_DATE: char = '?';
@@ -51,7 +64,7 @@ pub(crate) struct Header {
 pub(crate) struct Entry {
     pub uid: u32,
     pub modseq: u64,
-    pub date: i64,
+    pub date: InternalDate,
     pub phys: u64,
     pub virt: u64,
     /// First POP3 download, Unix seconds; 0 = never.
@@ -78,6 +91,15 @@ pub(crate) enum Record {
     Pop3 {
         uid: u32,
         dl: i64,
+    },
+    /// The keywords of `uid` from index 26 on (those its file name cannot
+    /// carry) are now `keywords`; an `R` record for the same change comes first.
+    /// Older builds see a damaged record: a last one is cut off (the keywords
+    /// are lost), one followed by others rebuilds under a new UIDVALIDITY.
+    Keywords {
+        uid: u32,
+        modseq: u64,
+        keywords: KeywordSet,
     },
 }
 
@@ -153,22 +175,49 @@ fn entry_line(out: &mut String, e: EntryRef<'_>) {
     out.push('\n');
 }
 
-/// A date, or `?` for one not read yet ([`MessageMeta::DATE_UNKNOWN`]).
+/// A date, or `?` for one not read yet ([`InternalDate::NOT_READ`]).
 /// Indexes written before dates could be unknown hold numbers only, and
 /// read the same; an older mailcove reads `?` as damage and rebuilds.
-fn push_date(out: &mut String, date: i64) {
-    if date == MessageMeta::DATE_UNKNOWN {
-        out.push(UNKNOWN_DATE);
-    } else {
-        push_i64(out, date);
+fn push_date(out: &mut String, date: InternalDate) {
+    match date.get() {
+        Some(d) => push_i64(out, d),
+        None => out.push(UNKNOWN_DATE),
     }
 }
 
-fn parse_date(s: &str) -> Option<i64> {
+fn parse_date(s: &str) -> Option<InternalDate> {
     if s.len() == 1 && s.starts_with(UNKNOWN_DATE) {
-        return Some(MessageMeta::DATE_UNKNOWN);
+        return Some(InternalDate::NOT_READ);
     }
-    s.parse().ok().filter(|d| *d != MessageMeta::DATE_UNKNOWN)
+    s.parse::<i64>().ok().map(InternalDate::at)
+}
+
+/// Keyword indexes as `i,j,k`, `-` for none.
+fn push_keywords(out: &mut String, set: &KeywordSet) {
+    if set.is_empty() {
+        out.push('-');
+        return;
+    }
+    for (k, i) in set.iter().enumerate() {
+        if k > 0 {
+            out.push(',');
+        }
+        push_u64(out, i as u64);
+    }
+}
+
+/// Parses [`push_keywords`]; an index at or beyond the per-mailbox limit is damage.
+fn parse_keywords(s: &str) -> Option<KeywordSet> {
+    if s == "-" {
+        return Some(KeywordSet::new());
+    }
+    s.split(',')
+        .map(|n| {
+            n.parse::<usize>()
+                .ok()
+                .filter(|i| *i < MAX_KEYWORDS_PER_MAILBOX)
+        })
+        .collect()
 }
 
 fn push_u64(out: &mut String, v: u64) {
@@ -189,7 +238,7 @@ fn push_i64(out: &mut String, v: i64) {
 pub(crate) struct EntryRef<'a> {
     pub uid: u32,
     pub modseq: u64,
-    pub date: i64,
+    pub date: InternalDate,
     pub phys: u64,
     pub virt: u64,
     pub dl: i64,
@@ -246,9 +295,10 @@ pub(crate) fn format_base<'a>(
     h: &Header,
     count: usize,
     entries: impl Iterator<Item = EntryRef<'a>>,
+    keywords: &[(u32, KeywordSet)],
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(count.saturating_mul(96).saturating_add(128));
-    let _ = write_base(&mut out, h, entries);
+    let _ = write_base(&mut out, h, entries, keywords);
     out
 }
 
@@ -258,22 +308,43 @@ pub(crate) fn format_base<'a>(
 /// A 100,000-message base is 7 MB: formatting it whole into fresh memory
 /// cost a page fault every 4 KB, and a chunk that stays in the CPU cache
 /// does not.
+///
+/// `keywords` are the messages' keywords from index 26 on (those with any):
+/// written as `K` lines after the entries, in a version 2 base.
 pub(crate) fn write_base<'a>(
     w: &mut impl std::io::Write,
     h: &Header,
     entries: impl Iterator<Item = EntryRef<'a>>,
+    keywords: &[(u32, KeywordSet)],
 ) -> std::io::Result<()> {
     let mut crc = crc32fast::Hasher::new();
     let mut out = String::with_capacity(INDEX_WRITE_CHUNK + 512);
     let unsynced = if h.unsynced { " S1" } else { "" };
+    let magic = if keywords.is_empty() {
+        BASE_MAGIC
+    } else {
+        BASE_MAGIC_KEYWORDS
+    };
     let _ = writeln!(
         out,
-        "{BASE_MAGIC} G{} {}{unsynced}",
+        "{magic} G{} {}{unsynced}",
         h.generation,
         header_fields(h)
     );
     for e in entries {
         entry_line(&mut out, e);
+        if out.len() >= INDEX_WRITE_CHUNK {
+            crc.update(out.as_bytes());
+            w.write_all(out.as_bytes())?;
+            out.clear();
+        }
+    }
+    for (uid, set) in keywords {
+        out.push_str("K ");
+        push_u64(&mut out, u64::from(*uid));
+        out.push(' ');
+        push_keywords(&mut out, set);
+        out.push('\n');
         if out.len() >= INDEX_WRITE_CHUNK {
             crc.update(out.as_bytes());
             w.write_all(out.as_bytes())?;
@@ -289,7 +360,7 @@ pub(crate) fn write_base<'a>(
 #[cfg(test)]
 pub(crate) fn parse_base(data: &[u8]) -> Result<(Header, Vec<Entry>)> {
     let mut entries = Vec::new();
-    let h = parse_base_with(data, |e| {
+    let (h, _) = parse_base_with(data, |e| {
         entries.push(Entry {
             uid: e.uid,
             modseq: e.modseq,
@@ -304,9 +375,14 @@ pub(crate) fn parse_base(data: &[u8]) -> Result<(Header, Vec<Entry>)> {
     Ok((h, entries))
 }
 
-/// Parses a base file, handing each entry to `f` in UID order; any damage
-/// is `Corrupt` (the caller then discards what `f` collected and rebuilds).
-pub(crate) fn parse_base_with(data: &[u8], mut f: impl FnMut(EntryRef<'_>)) -> Result<Header> {
+/// Parses a base file, handing each entry to `f` in UID order; returns the
+/// header and the keywords from index 26 on of the messages that have any.
+/// Any damage is `Corrupt` (the caller then discards what `f` collected and
+/// rebuilds).
+pub(crate) fn parse_base_with(
+    data: &[u8],
+    mut f: impl FnMut(EntryRef<'_>),
+) -> Result<(Header, Vec<(u32, KeywordSet)>)> {
     let corrupt = |why: &str| StorageError::Corrupt(format!("{BASE_FILE}: {why}"));
     let text = std::str::from_utf8(data).map_err(|_| corrupt("not UTF-8"))?;
     let body_end = text
@@ -325,14 +401,30 @@ pub(crate) fn parse_base_with(data: &[u8], mut f: impl FnMut(EntryRef<'_>)) -> R
     }
     let mut lines = body.lines();
     let first = lines.next().ok_or_else(|| corrupt("empty"))?;
-    let fields = first
-        .strip_prefix(BASE_MAGIC)
-        .map(str::trim_start)
-        .ok_or_else(|| corrupt("bad magic"))?;
+    let (fields, with_keywords) = match first.strip_prefix(BASE_MAGIC_KEYWORDS) {
+        Some(rest) => (rest, true),
+        None => (
+            first
+                .strip_prefix(BASE_MAGIC)
+                .ok_or_else(|| corrupt("bad magic"))?,
+            false,
+        ),
+    };
     let mut h = Header::default();
-    parse_header_fields(fields, &mut h).ok_or_else(|| corrupt("bad header"))?;
+    parse_header_fields(fields.trim_start(), &mut h).ok_or_else(|| corrupt("bad header"))?;
     let mut last_uid = 0;
+    let mut keywords = Vec::new();
     for line in lines {
+        if with_keywords && let Some(rest) = line.strip_prefix("K ") {
+            let bad = || corrupt("bad keywords");
+            let (uid, set) = rest.split_once(' ').ok_or_else(bad)?;
+            let uid: u32 = uid.parse().map_err(|_| bad())?;
+            keywords.push((uid, parse_keywords(set).ok_or_else(bad)?));
+            continue;
+        }
+        if !keywords.is_empty() {
+            return Err(corrupt("entry after keywords"));
+        }
         let e = parse_entry_ref(line).ok_or_else(|| corrupt("bad entry"))?;
         if e.uid <= last_uid {
             return Err(corrupt("UIDs not ascending"));
@@ -340,7 +432,7 @@ pub(crate) fn parse_base_with(data: &[u8], mut f: impl FnMut(EntryRef<'_>)) -> R
         last_uid = e.uid;
         f(e);
     }
-    Ok(h)
+    Ok((h, keywords))
 }
 
 /// The first line of a log of `generation`.
@@ -381,6 +473,14 @@ pub(crate) fn format_record(out: &mut String, r: &Record) {
         }
         Record::Pop3 { uid, dl } => {
             let _ = write!(body, "P {uid} {dl}");
+        }
+        Record::Keywords {
+            uid,
+            modseq,
+            keywords,
+        } => {
+            let _ = write!(body, "K {uid} {modseq} ");
+            push_keywords(&mut body, keywords);
         }
     }
     let crc = crc32fast::hash(body.as_bytes());
@@ -425,6 +525,14 @@ fn parse_record(line: &str) -> Option<Record> {
             Some(Record::Pop3 {
                 uid: u.parse().ok()?,
                 dl: d.parse().ok()?,
+            })
+        }
+        "K" => {
+            let mut it = rest.splitn(3, ' ');
+            Some(Record::Keywords {
+                uid: it.next()?.parse().ok()?,
+                modseq: it.next()?.parse().ok()?,
+                keywords: parse_keywords(it.next()?)?,
             })
         }
         _ => None,
@@ -472,7 +580,7 @@ mod tests {
         Entry {
             uid,
             modseq: 3,
-            date: 1_700_000_000,
+            date: InternalDate::at(1_700_000_000),
             phys: 10,
             virt: 12,
             dl: 0,
@@ -493,7 +601,7 @@ mod tests {
             cur_uncertain: true,
             unsynced: false,
         };
-        let data = format_base(&h, 2, [entry(1), entry(2)].iter().map(Entry::as_ref));
+        let data = format_base(&h, 2, [entry(1), entry(2)].iter().map(Entry::as_ref), &[]);
         let parsed = parse_base(&data);
         assert!(matches!(&parsed, Ok((h2, e)) if *h2 == h && e.len() == 2 && e[1] == entry(2)));
         assert!(
@@ -504,7 +612,7 @@ mod tests {
             unsynced: true,
             ..h
         };
-        let data1 = format_base(&h1, 0, std::iter::empty());
+        let data1 = format_base(&h1, 0, std::iter::empty(), &[]);
         assert!(matches!(parse_base(&data1), Ok((h2, _)) if h2 == h1));
         // Log records never carry it (nor the generation).
         let mut rec = String::new();
@@ -523,8 +631,8 @@ mod tests {
     fn unknown_dates_round_trip_and_old_lines_still_parse() {
         let h = Header::default();
         let mut e = entry(1);
-        e.date = MessageMeta::DATE_UNKNOWN;
-        let data = format_base(&h, 2, [e.clone(), entry(2)].iter().map(Entry::as_ref));
+        e.date = InternalDate::NOT_READ;
+        let data = format_base(&h, 2, [e.clone(), entry(2)].iter().map(Entry::as_ref), &[]);
         assert!(String::from_utf8_lossy(&data).contains(" 3 ? 10 12 "));
         let parsed = parse_base(&data);
         assert!(matches!(&parsed, Ok((_, v)) if v[0] == e && v[1] == entry(2)));
@@ -533,8 +641,62 @@ mod tests {
         assert_eq!(parse_log(s.as_bytes()).0, vec![Record::Append(e)]);
         // A line as the code before unknown dates wrote it.
         let old = parse_entry_ref("5 3 1700000000 10 12 0 c 5.M1P1.h,S=10:2,S");
-        assert_eq!(old.map(|e| e.date), Some(1_700_000_000));
+        assert_eq!(old.map(|e| e.date), Some(InternalDate::at(1_700_000_000)));
         assert!(parse_entry_ref("5 3 ?? 10 12 0 c x").is_none());
+    }
+
+    #[test]
+    fn keywords_beyond_the_letters_round_trip_in_base_and_log() {
+        let h = Header::default();
+        let entries = [entry(1), entry(2), entry(3)];
+        let kws = vec![
+            (1, KeywordSet::from_iter([26, 27, 9_999])),
+            (3, KeywordSet::from_iter([500])),
+        ];
+        let data = format_base(&h, 3, entries.iter().map(Entry::as_ref), &kws);
+        let text = String::from_utf8_lossy(&data).into_owned();
+        assert!(text.starts_with("mailcove-index 2 "), "{text}");
+        assert!(text.contains("\nK 1 26,27,9999\nK 3 500\nEND "), "{text}");
+        let mut seen = Vec::new();
+        let parsed = parse_base_with(&data, |e| seen.push(e.uid));
+        assert!(matches!(&parsed, Ok((_, k)) if *k == kws), "{parsed:?}");
+        assert_eq!(seen, vec![1, 2, 3]);
+        // Without such keywords the base stays version 1, as older builds read it.
+        let plain = format_base(&h, 3, entries.iter().map(Entry::as_ref), &[]);
+        assert!(String::from_utf8_lossy(&plain).starts_with("mailcove-index 1 "));
+        // A version 1 base cannot carry K lines; indexes past the limit are damage.
+        let v1_with_k = text.replacen("mailcove-index 2", "mailcove-index 1", 1);
+        assert!(parse_base(&reseal(&v1_with_k)).is_err());
+        assert!(parse_base(&reseal(&text)).is_ok());
+        let too_big = text.replace("9999", "10000");
+        assert!(parse_base(&reseal(&too_big)).is_err());
+        // Log records.
+        let recs = vec![
+            Record::Keywords {
+                uid: 4,
+                modseq: 9,
+                keywords: KeywordSet::from_iter([30, 31]),
+            },
+            Record::Keywords {
+                uid: 4,
+                modseq: 10,
+                keywords: KeywordSet::new(),
+            },
+        ];
+        let mut s = String::new();
+        for r in &recs {
+            format_record(&mut s, r);
+        }
+        assert!(s.starts_with("K 4 9 30,31 #"), "{s}");
+        assert!(s.contains("\nK 4 10 - #"), "{s}");
+        assert_eq!(parse_log(s.as_bytes()).0, recs);
+    }
+
+    /// `text` with its END line's checksum recomputed.
+    fn reseal(text: &str) -> Vec<u8> {
+        let end = text.trim_end_matches('\n').rfind('\n').map_or(0, |i| i + 1);
+        let body = text.get(..end).unwrap_or_default();
+        format!("{body}END {:08x}\n", crc32fast::hash(body.as_bytes())).into_bytes()
     }
 
     #[test]

@@ -43,13 +43,13 @@ use super::fsutil::{
 };
 use super::index::{self, BASE_FILE, Entry, Header, LOCK_FILE, LOG_FILE, Record};
 use crate::limits::{
-    DIR_MTIME_SETTLE_NS, INDEX_LOG_COMPACT_MIN, MAX_EVENT_QUEUE, MAX_INDEX_BYTES,
-    MAX_KEYWORD_BYTES, MAX_KEYWORDS_MAILDIR, MAX_SMALL_FILE_BYTES, OWN_NAMES_MAX,
-    STAT_FILES_PER_THREAD, STAT_THREADS_MAX, TMP_MAX_AGE_SECS,
+    DIR_MTIME_SETTLE_NS, INDEX_LOG_COMPACT_MIN, MAILDIR_KEYWORD_LETTERS, MAX_EVENT_QUEUE,
+    MAX_INDEX_BYTES, MAX_KEYWORD_BYTES, MAX_KEYWORDS_FILE_BYTES, MAX_KEYWORDS_PER_MAILBOX,
+    MAX_SMALL_FILE_BYTES, OWN_NAMES_MAX, STAT_FILES_PER_THREAD, STAT_THREADS_MAX, TMP_MAX_AGE_SECS,
 };
 use crate::storage::{
-    Flags, KeywordSet, MessageList, MessageMeta, Result, Snapshot, StorageError, StoreOp,
-    StoreRequest, StoreResult, SystemFlags, Updated,
+    Flags, InternalDate, KeywordSet, MessageList, MessageMeta, Result, Snapshot, StorageError,
+    StoreOp, StoreRequest, StoreResult, SystemFlags, Updated,
 };
 
 /// Where a message file is.
@@ -82,8 +82,12 @@ struct Inner {
     own_names: HashMap<Box<str>, u32, BuildFx>,
     /// Some file may still be in `new/` (cleared by a scan that found none).
     maybe_in_new: bool,
+    /// The keyword table: 0..26 from `dovecot-keywords` (file-name letters), the rest from
+    /// `mailcove-keywords`.
     keywords: Vec<String>,
     keywords_stamp: Option<Stamp>,
+    /// Stamp of `mailcove-keywords`.
+    more_keywords_stamp: Option<Stamp>,
     base_stamp: Option<Stamp>,
     log: Option<File>,
     log_offset: u64,
@@ -91,6 +95,10 @@ struct Inner {
     version: u64,
     snapshot: Option<(u64, Arc<Snapshot>)>,
     keywords_arc: Option<Arc<[String]>>,
+    /// Index in `keywords` by ASCII-lower-cased name (the first of equal names), built when
+    /// first needed after the table changed: a STORE naming thousands of keywords in a table
+    /// of thousands then costs no scan of the table per name.
+    keyword_lookup: Option<HashMap<String, usize>>,
     cache: Option<Cache>,
     /// Memory was rebuilt from the files and the base not written yet: the
     /// operation's commit writes it (before anything is acknowledged).
@@ -359,10 +367,9 @@ impl MailboxState {
             Err(_) => {
                 // Different file system or links refused: copy the bytes.
                 let res = (|| -> io::Result<()> {
-                    let date = if src.meta.date_known() {
-                        src.meta.internal_date
-                    } else {
-                        std::fs::metadata(&src.path)?.mtime()
+                    let date = match src.meta.internal_date.get() {
+                        Some(d) => d,
+                        None => std::fs::metadata(&src.path)?.mtime(),
                     };
                     std::fs::copy(&src.path, &path)?;
                     let f = OpenOptions::new().write(true).open(&path)?;
@@ -389,12 +396,13 @@ impl MailboxState {
 
     /// Moves prepared `tmp/` files into `cur/` with their flags and gives
     /// them UIDs; durable (file and directory fsynced, log fsynced) on return.
-    /// Each item is `(tmp path, base name, date, flags, keywords)`.
-    pub(crate) fn commit_new(
+    /// Each item is `(tmp path, base name, date, flags, keywords)`; the date is Unix seconds,
+    /// or a copy's [`InternalDate`] (then possibly not read yet: the link has the same mtime).
+    pub(crate) fn commit_new<D: Into<InternalDate> + Copy>(
         &self,
-        items: Vec<(PathBuf, String, i64, SystemFlags, Vec<String>)>,
+        items: Vec<(PathBuf, String, D, SystemFlags, Vec<String>)>,
     ) -> Result<(u32, Vec<u32>)> {
-        let cleanup = |items: &[(PathBuf, String, i64, SystemFlags, Vec<String>)]| {
+        let cleanup = |items: &[(PathBuf, String, D, SystemFlags, Vec<String>)]| {
             for (p, ..) in items {
                 let _ = std::fs::remove_file(p);
             }
@@ -404,39 +412,25 @@ impl MailboxState {
             let pre = dir_mtime(&cur);
             let mut records = Vec::with_capacity(items.len());
             let mut uids = Vec::with_capacity(items.len());
-            let mut kw_cache: Vec<(String, usize)> = Vec::new();
+            // Every new keyword of every item, created at once (or none, when they would not fit).
             let all: Vec<String> = items.iter().flat_map(|i| i.4.iter().cloned()).collect();
-            inner.check_keyword_room(&all)?;
+            inner.intern_keywords(ctx, &all, true)?;
             for (tmp, base, date, system, keywords) in &items {
-                let mut kws = KeywordSet::default();
-                for k in keywords {
-                    let i =
-                        match kw_cache.iter().find(|(n, _)| n == k) {
-                            Some((_, i)) => *i,
-                            None => {
-                                let i = inner.keyword_index(ctx, k, true)?.ok_or(
-                                    StorageError::Invalid("too many keywords in this mailbox"),
-                                )?;
-                                kw_cache.push((k.clone(), i));
-                                i
-                            }
-                        };
-                    kws.0 |= 1 << i;
-                }
+                let kws = inner.intern_keywords(ctx, keywords, false)?;
+                let beyond = beyond_letters(&kws);
                 let flags = Flags {
                     system: *system,
                     keywords: kws,
                 };
                 // A linked copy whose source date was never read: the link
                 // is the same inode, with the same mtime.
-                let date = if *date == MessageMeta::DATE_UNKNOWN {
-                    std::fs::metadata(tmp)
+                let date = match (*date).into().get() {
+                    Some(d) => d,
+                    None => std::fs::metadata(tmp)
                         .map_err(|e| StorageError::io("stat message", e))?
-                        .mtime()
-                } else {
-                    *date
+                        .mtime(),
                 };
-                let name = filename::with_flags(base, flags, inner.keywords.len());
+                let name = filename::with_flags(base, &flags, inner.keywords.len());
                 std::fs::rename(tmp, cur.join(&name))
                     .map_err(|e| StorageError::io("rename into cur", e))?;
                 inner.note_own(&name);
@@ -449,10 +443,11 @@ impl MailboxState {
                     .checked_add(1)
                     .ok_or_else(|| StorageError::Corrupt("UID space exhausted".into()))?;
                 inner.hdr.highest_modseq = inner.hdr.highest_modseq.saturating_add(1);
+                let modseq = inner.hdr.highest_modseq;
                 let e = Entry {
                     uid,
-                    modseq: inner.hdr.highest_modseq,
-                    date,
+                    modseq,
+                    date: InternalDate::at(date),
                     phys,
                     virt,
                     dl: 0,
@@ -460,6 +455,13 @@ impl MailboxState {
                     name,
                 };
                 records.push(Record::Append(e));
+                if !beyond.is_empty() {
+                    records.push(Record::Keywords {
+                        uid,
+                        modseq,
+                        keywords: beyond,
+                    });
+                }
                 uids.push(uid);
             }
             if ctx.fsync {
@@ -478,20 +480,8 @@ impl MailboxState {
     /// STORE.
     pub(crate) fn store(&self, uids: &[u32], req: &StoreRequest) -> Result<StoreResult> {
         self.locked(|inner, ctx| {
-            if req.op != StoreOp::Remove {
-                inner.check_keyword_room(&req.keywords)?;
-            }
-            let mut kws = KeywordSet::default();
-            for k in &req.keywords {
-                let create = req.op != StoreOp::Remove;
-                match inner.keyword_index(ctx, k, create)? {
-                    Some(i) => kws.0 |= 1 << i,
-                    None if create => {
-                        return Err(StorageError::Invalid("too many keywords in this mailbox"));
-                    }
-                    None => {}
-                }
-            }
+            // Removing a keyword the mailbox does not know removes nothing: never create it.
+            let kws = inner.intern_keywords(ctx, &req.keywords, req.op != StoreOp::Remove)?;
             let cur = ctx.dir.join("cur");
             let pre = dir_mtime(&cur);
             let mut out = StoreResult {
@@ -505,7 +495,7 @@ impl MailboxState {
             uids.sort_unstable();
             uids.dedup();
             for uid in uids {
-                match inner.store_one(ctx, uid, req, kws)? {
+                match inner.store_one(ctx, uid, req, &kws)? {
                     StoreStep::Done(u, rec) => {
                         out.updated.push(u);
                         records.extend(rec);
@@ -522,9 +512,9 @@ impl MailboxState {
                 inner.apply_all(found.clone());
                 records.append(&mut found);
                 for uid in retry {
-                    if let StoreStep::Done(u, rec) = inner.store_one(ctx, uid, req, kws)? {
+                    if let StoreStep::Done(u, rec) = inner.store_one(ctx, uid, req, &kws)? {
                         out.updated.push(u);
-                        inner.apply_all(rec.iter().cloned().collect());
+                        inner.apply_all(rec.clone());
                         records.extend(rec);
                     }
                 }
@@ -632,7 +622,7 @@ impl MailboxState {
                 out.push(Source {
                     uid,
                     path: inner.file_path(ctx.dir, f),
-                    meta: *m,
+                    meta: m.clone(),
                     keywords,
                 });
             }
@@ -640,7 +630,7 @@ impl MailboxState {
             // known yet (a source whose file is gone keeps an unknown date
             // and is not found by the link that follows).
             let dates = par_map(&out, |s| {
-                if s.meta.date_known() {
+                if s.meta.internal_date.is_read() {
                     None
                 } else {
                     std::fs::metadata(&s.path).ok().map(|m| m.mtime())
@@ -649,7 +639,7 @@ impl MailboxState {
             let mut learned = Vec::new();
             for (s, d) in out.iter_mut().zip(dates) {
                 if let Some(d) = d {
-                    s.meta.internal_date = d;
+                    s.meta.internal_date = InternalDate::at(d);
                     learned.push((s.uid, d));
                 }
             }
@@ -1000,7 +990,8 @@ impl std::hash::Hasher for FxHasher {
 type BuildFx = std::hash::BuildHasherDefault<FxHasher>;
 
 enum StoreStep {
-    Done(Updated, Option<Record>),
+    /// Changed (or already so): the new state and the records saying so.
+    Done(Updated, Vec<Record>),
     Failed,
     Missing,
     Vanished,
@@ -1077,8 +1068,8 @@ impl Inner {
             let (Some(m), Some(f)) = (self.list.get(i), self.files.get(i)) else {
                 continue;
             };
-            if m.date_known() {
-                known.push((uid, m.internal_date));
+            if let Some(d) = m.internal_date.get() {
+                known.push((uid, d));
             } else {
                 todo.push((uid, f.name.clone(), f.in_new));
             }
@@ -1090,13 +1081,11 @@ impl Inner {
     fn set_dates(&mut self, dates: &[(u32, i64)]) {
         let mut changed = false;
         for &(uid, date) in dates {
-            if date == MessageMeta::DATE_UNKNOWN {
-                continue;
-            }
             if let Some(i) = self.list.position(uid)
-                && self.list.get(i).is_some_and(|m| !m.date_known())
+                && self.list.get(i).is_some_and(|m| !m.internal_date.is_read())
             {
-                self.list.update(i, |m| m.internal_date = date);
+                self.list
+                    .update(i, |m| m.internal_date = InternalDate::at(date));
                 changed = true;
             }
         }
@@ -1131,7 +1120,7 @@ impl Inner {
             uidnext: self.hdr.uidnext,
             highest_modseq: self.hdr.highest_modseq,
             keywords: self.keywords_arc(),
-            keyword_limit: MAX_KEYWORDS_MAILDIR,
+            keyword_limit: MAX_KEYWORDS_PER_MAILBOX,
             messages: self.list.clone(),
         });
         self.snapshot = Some((self.version, s.clone()));
@@ -1164,64 +1153,91 @@ impl Inner {
             .ok_or_else(|| StorageError::Temporary("cache unavailable".into()))
     }
 
-    /// Refuses, before anything is created, a set of keywords that would
-    /// not fit in the mailbox's table.
-    fn check_keyword_room(&self, names: &[String]) -> Result<()> {
-        let mut new: Vec<&str> = Vec::new();
-        for n in names {
-            let known = self.keywords.iter().any(|k| k.eq_ignore_ascii_case(n))
-                || new.iter().any(|k| k.eq_ignore_ascii_case(n));
-            if !known {
-                new.push(n);
+    /// The keywords named `names` (ASCII case-insensitive), as a set of table indexes. With
+    /// `create`, names the table lacks are added first: all of them, or none when one is not a
+    /// valid keyword or they would not fit ([`MAX_KEYWORDS_PER_MAILBOX`]). New names are on
+    /// disk before this returns (`dovecot-keywords` for the 26 file-name letters,
+    /// `mailcove-keywords` beyond), so no record can name a keyword that another process
+    /// cannot find. Without `create`, unknown names are left out.
+    fn intern_keywords(
+        &mut self,
+        ctx: &Ctx<'_>,
+        names: &[String],
+        create: bool,
+    ) -> Result<KeywordSet> {
+        if create {
+            let lookup = self.keyword_lookup();
+            let mut new: Vec<&str> = Vec::new();
+            let mut seen: HashSet<String> = HashSet::new();
+            for n in names {
+                let lower = n.to_ascii_lowercase();
+                if !lookup.contains_key(&lower) && seen.insert(lower) {
+                    check_keyword_name(n)?;
+                    new.push(n);
+                }
+            }
+            if !new.is_empty() {
+                if self.keywords.len() + new.len() > MAX_KEYWORDS_PER_MAILBOX {
+                    return Err(StorageError::Invalid(TOO_MANY_KEYWORDS));
+                }
+                let first_new = self.keywords.len();
+                self.keywords.extend(new.into_iter().map(str::to_owned));
+                self.keywords_arc = None;
+                self.keyword_lookup = None;
+                self.version += 1;
+                if first_new < MAILDIR_KEYWORD_LETTERS {
+                    let path = ctx.dir.join(KEYWORDS_FILE);
+                    let text = dovecot::format_keywords(&self.keywords, 0..MAILDIR_KEYWORD_LETTERS);
+                    write_atomic(&path, &text, ctx.fsync)?;
+                    self.keywords_stamp = stamp_of(&path);
+                }
+                if self.keywords.len() > MAILDIR_KEYWORD_LETTERS {
+                    let path = ctx.dir.join(index::KEYWORDS_FILE);
+                    let beyond = MAILDIR_KEYWORD_LETTERS..MAX_KEYWORDS_PER_MAILBOX;
+                    let text = dovecot::format_keywords(&self.keywords, beyond);
+                    write_atomic(&path, &text, ctx.fsync)?;
+                    self.more_keywords_stamp = stamp_of(&path);
+                }
             }
         }
-        if self.keywords.len() + new.len() > MAX_KEYWORDS_MAILDIR {
-            return Err(StorageError::Invalid("too many keywords in this mailbox"));
-        }
-        Ok(())
-    }
-
-    /// Index of keyword `name` (ASCII case-insensitive), creating it when asked.
-    fn keyword_index(&mut self, ctx: &Ctx<'_>, name: &str, create: bool) -> Result<Option<usize>> {
-        if let Some(i) = self
-            .keywords
+        let lookup = self.keyword_lookup();
+        Ok(names
             .iter()
-            .position(|k| k.eq_ignore_ascii_case(name))
-        {
-            return Ok(Some(i));
-        }
-        if !create {
-            return Ok(None);
-        }
-        if name.is_empty()
-            || name.len() > MAX_KEYWORD_BYTES
-            || name.starts_with('\\')
-            || name
-                .chars()
-                .any(|c| c.is_control() || c.is_whitespace() || "(){%*\"]".contains(c))
-        {
-            return Err(StorageError::Invalid("bad keyword"));
-        }
-        if self.keywords.len() >= MAX_KEYWORDS_MAILDIR {
-            return Ok(None);
-        }
-        self.keywords.push(name.to_owned());
-        self.keywords_arc = None;
-        self.version += 1;
-        let path = ctx.dir.join(KEYWORDS_FILE);
-        write_atomic(&path, &dovecot::format_keywords(&self.keywords), ctx.fsync)?;
-        self.keywords_stamp = stamp_of(&path);
-        Ok(Some(self.keywords.len() - 1))
+            .filter_map(|n| lookup.get(&n.to_ascii_lowercase()).copied())
+            .collect())
     }
 
+    /// The `keyword_lookup` map, built if the table changed since.
+    fn keyword_lookup(&mut self) -> &HashMap<String, usize> {
+        self.keyword_lookup.get_or_insert_with(|| {
+            let mut m = HashMap::with_capacity(self.keywords.len());
+            for (i, k) in self.keywords.iter().enumerate() {
+                if !k.is_empty() {
+                    m.entry(k.to_ascii_lowercase()).or_insert(i);
+                }
+            }
+            m
+        })
+    }
+
+    /// Rereads the keyword table when `dovecot-keywords` or `mailcove-keywords` changed.
     fn reload_keywords(&mut self, dir: &Path) -> Result<bool> {
         let path = dir.join(KEYWORDS_FILE);
+        let more_path = dir.join(index::KEYWORDS_FILE);
         let stamp = stamp_of(&path);
-        if stamp == self.keywords_stamp {
+        let more_stamp = stamp_of(&more_path);
+        if stamp == self.keywords_stamp && more_stamp == self.more_keywords_stamp {
             return Ok(false);
         }
         let data = read_small(&path, MAX_SMALL_FILE_BYTES)?.unwrap_or_default();
-        let mut k = dovecot::parse_keywords(&data);
+        let mut k = dovecot::parse_keywords(&data, 0..MAILDIR_KEYWORD_LETTERS);
+        let more = read_small(&more_path, MAX_KEYWORDS_FILE_BYTES)?.unwrap_or_default();
+        let more =
+            dovecot::parse_keywords(&more, MAILDIR_KEYWORD_LETTERS..MAX_KEYWORDS_PER_MAILBOX);
+        if more.len() > MAILDIR_KEYWORD_LETTERS {
+            k.resize(MAILDIR_KEYWORD_LETTERS, String::new());
+            k.extend(more.into_iter().skip(MAILDIR_KEYWORD_LETTERS));
+        }
         // Never shrink: bits already handed out keep their meaning.
         if k.len() < self.keywords.len() {
             k.resize(self.keywords.len(), String::new());
@@ -1236,19 +1252,23 @@ impl Inner {
         let changed = k != self.keywords;
         self.keywords = k;
         self.keywords_stamp = stamp;
+        self.more_keywords_stamp = more_stamp;
         if changed {
             self.keywords_arc = None;
+            self.keyword_lookup = None;
             self.reparse_flags();
         }
         Ok(changed)
     }
 
-    /// Recomputes keyword bits from file names after the table grew.
+    /// Recomputes keyword bits from file names after the table grew (the keywords beyond
+    /// the letters come from the index and stay).
     fn reparse_flags(&mut self) {
         let n = self.keywords.len();
         for (i, f) in self.files.iter().enumerate() {
-            let flags = filename::flags_of(&f.name, n);
-            if self.list.get(i).is_some_and(|m| m.flags != flags) {
+            let Some(m) = self.list.get(i) else { continue };
+            let flags = name_flags(&f.name, n, &m.flags.keywords);
+            if m.flags != flags {
                 self.list.update(i, |m| m.flags = flags);
             }
         }
@@ -1336,7 +1356,9 @@ impl Inner {
         self.list = MessageList::default();
         self.files.clear();
         self.keywords_stamp = None;
+        self.more_keywords_stamp = None;
         self.keywords.clear();
+        self.keyword_lookup = None;
         self.reload_keywords(ctx.dir)?;
         let n = self.keywords.len();
         let mut metas = Vec::new();
@@ -1359,7 +1381,14 @@ impl Inner {
             })
         });
         match parsed {
-            Some(Ok(hdr)) => {
+            Some(Ok((hdr, beyond))) => {
+                for (uid, set) in beyond {
+                    if let Ok(i) = metas.binary_search_by_key(&uid, |m| m.uid)
+                        && let Some(m) = metas.get_mut(i)
+                    {
+                        m.flags.keywords.union_with(&beyond_letters(&set));
+                    }
+                }
                 self.hdr = hdr;
                 self.base_pending = false;
                 self.maybe_in_new = files.iter().any(|f| f.in_new);
@@ -1573,10 +1602,15 @@ impl Inner {
                 in_new: f.in_new,
                 name: &f.name,
             });
+        // Keywords no file name can carry (rare: a cheap pass over the bits when there are none).
+        let beyond: Vec<(u32, KeywordSet)> = (self.list.iter())
+            .map(|m| (m.uid, beyond_letters(&m.flags.keywords)))
+            .filter(|(_, set)| !set.is_empty())
+            .collect();
         // A brand-new base is synced with the first record logged after it.
         let durable = ctx.fsync && !self.hdr.unsynced;
         replace_file_with(&base_path, durable, |f| {
-            index::write_base(f, &self.hdr, entries)
+            index::write_base(f, &self.hdr, entries, &beyond)
         })?;
         self.base_stamp = stamp_of(&base_path);
         let sync_dir = || {
@@ -1634,9 +1668,8 @@ impl Inner {
                     name,
                 } => {
                     if let Some(i) = self.list.position(uid) {
-                        let flags = filename::flags_of(&name, n);
                         self.list.update(i, |m| {
-                            m.flags = flags;
+                            m.flags = name_flags(&name, n, &m.flags.keywords);
                             if modseq != 0 {
                                 m.modseq = modseq;
                             }
@@ -1667,6 +1700,23 @@ impl Inner {
                     {
                         f.dl = dl;
                     }
+                }
+                Record::Keywords {
+                    uid,
+                    modseq,
+                    keywords,
+                } => {
+                    if let Some(i) = self.list.position(uid) {
+                        self.list.update(i, |m| {
+                            let mut set = m.flags.keywords.split_at(MAILDIR_KEYWORD_LETTERS).0;
+                            set.union_with(&beyond_letters(&keywords));
+                            m.flags.keywords = set;
+                            if modseq != 0 {
+                                m.modseq = modseq;
+                            }
+                        });
+                    }
+                    self.hdr.highest_modseq = self.hdr.highest_modseq.max(modseq);
                 }
             }
         }
@@ -1857,7 +1907,7 @@ impl Inner {
                         // a base we already have elsewhere.
                         continue;
                     }
-                    let flags = filename::flags_of(name, kw);
+                    let flags = name_flags(name, kw, &m.flags.keywords);
                     let ms = if flags != m.flags {
                         modseq = modseq.saturating_add(1);
                         modseq
@@ -1958,12 +2008,12 @@ impl Inner {
         ctx: &Ctx<'_>,
         uid: u32,
         req: &StoreRequest,
-        kws: KeywordSet,
+        kws: &KeywordSet,
     ) -> Result<StoreStep> {
         let Some(i) = self.list.position(uid) else {
             return Ok(StoreStep::Missing);
         };
-        let (Some(m), Some(f)) = (self.list.get(i).copied(), self.files.get(i).cloned()) else {
+        let (Some(m), Some(f)) = (self.list.get(i).cloned(), self.files.get(i).cloned()) else {
             return Ok(StoreStep::Missing);
         };
         if req.unchanged_since.is_some_and(|us| m.modseq > us) {
@@ -1972,16 +2022,24 @@ impl Inner {
         let new_flags = match req.op {
             StoreOp::Replace => Flags {
                 system: req.flags,
-                keywords: kws,
+                keywords: kws.clone(),
             },
-            StoreOp::Add => Flags {
-                system: m.flags.system.union(req.flags),
-                keywords: KeywordSet(m.flags.keywords.0 | kws.0),
-            },
-            StoreOp::Remove => Flags {
-                system: m.flags.system.minus(req.flags),
-                keywords: KeywordSet(m.flags.keywords.0 & !kws.0),
-            },
+            StoreOp::Add => {
+                let mut keywords = m.flags.keywords.clone();
+                keywords.union_with(kws);
+                Flags {
+                    system: m.flags.system.union(req.flags),
+                    keywords,
+                }
+            }
+            StoreOp::Remove => {
+                let mut keywords = m.flags.keywords.clone();
+                keywords.remove_all(kws);
+                Flags {
+                    system: m.flags.system.minus(req.flags),
+                    keywords,
+                }
+            }
         };
         if new_flags == m.flags {
             return Ok(StoreStep::Done(
@@ -1990,35 +2048,82 @@ impl Inner {
                     flags: m.flags,
                     modseq: m.modseq,
                 },
-                None,
+                Vec::new(),
             ));
         }
-        let new_name = filename::with_flags(&f.name, new_flags, self.keywords.len());
-        let from = self.file_path(ctx.dir, &f);
-        match std::fs::rename(&from, ctx.dir.join("cur").join(&new_name)) {
-            Ok(()) => {
-                self.note_own(&f.name);
-                self.note_own(&new_name);
+        // The letters go into the file name; keywords beyond them into the index.
+        let new_name = filename::with_flags(&f.name, &new_flags, self.keywords.len());
+        let renamed = new_name != *f.name;
+        if renamed {
+            let from = self.file_path(ctx.dir, &f);
+            match std::fs::rename(&from, ctx.dir.join("cur").join(&new_name)) {
+                Ok(()) => {
+                    self.note_own(&f.name);
+                    self.note_own(&new_name);
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(StoreStep::Vanished),
+                Err(e) => return Err(StorageError::io("rename for flags", e)),
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(StoreStep::Vanished),
-            Err(e) => return Err(StorageError::io("rename for flags", e)),
         }
+        let beyond = beyond_letters(&new_flags.keywords);
+        let beyond_changed = beyond != beyond_letters(&m.flags.keywords);
         self.hdr.highest_modseq = self.hdr.highest_modseq.saturating_add(1);
         let modseq = self.hdr.highest_modseq;
+        let mut records = Vec::with_capacity(2);
+        if renamed {
+            records.push(Record::Rename {
+                uid,
+                modseq,
+                in_new: false,
+                name: new_name,
+            });
+        }
+        if beyond_changed || !renamed {
+            records.push(Record::Keywords {
+                uid,
+                modseq,
+                keywords: beyond,
+            });
+        }
         Ok(StoreStep::Done(
             Updated {
                 uid,
                 flags: new_flags,
                 modseq,
             },
-            Some(Record::Rename {
-                uid,
-                modseq,
-                in_new: false,
-                name: new_name,
-            }),
+            records,
         ))
     }
+}
+
+/// What a client is told past [`MAX_KEYWORDS_PER_MAILBOX`] (a unit test keeps the number true).
+const TOO_MANY_KEYWORDS: &str = "too many keywords in this mailbox (at most 10000)";
+
+/// The keywords of `set` that a file name cannot carry (index 26 and up): the index keeps them.
+fn beyond_letters(set: &KeywordSet) -> KeywordSet {
+    set.split_at(MAILDIR_KEYWORD_LETTERS).1
+}
+
+/// The flags a file name carries, plus the keywords beyond the letters of `keywords` (which
+/// the name cannot carry, so a rename by anyone leaves them as they were).
+fn name_flags(name: &str, keyword_count: usize, keywords: &KeywordSet) -> Flags {
+    let mut flags = filename::flags_of(name, keyword_count);
+    flags.keywords.union_with(&beyond_letters(keywords));
+    flags
+}
+
+/// Refuses a keyword name that IMAP could not send back as an atom, or that is too long.
+fn check_keyword_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.len() > MAX_KEYWORD_BYTES
+        || name.starts_with('\\')
+        || name
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || "(){%*\"]".contains(c))
+    {
+        return Err(StorageError::Invalid("bad keyword"));
+    }
+    Ok(())
 }
 
 fn meta_of(e: &Entry, keyword_count: usize) -> MessageMeta {
@@ -2040,8 +2145,8 @@ const PREFETCH_AHEAD: usize = 8;
 struct Found<'a> {
     name: &'a str,
     in_new: bool,
-    /// The mtime, or [`MessageMeta::DATE_UNKNOWN`] when it was not read.
-    date: i64,
+    /// The mtime, or [`InternalDate::NOT_READ`].
+    date: InternalDate,
     phys: u64,
     virt: u64,
     /// What new files are numbered by (then by name): the mtime when it was
@@ -2075,7 +2180,7 @@ fn make_found<'a>(
             Some((phys, virt, order)) => out.push(Found {
                 name,
                 in_new,
-                date: MessageMeta::DATE_UNKNOWN,
+                date: InternalDate::NOT_READ,
                 phys,
                 virt,
                 order,
@@ -2107,7 +2212,7 @@ fn make_found<'a>(
         out.push(Found {
             name,
             in_new,
-            date: st.mtime,
+            date: InternalDate::at(st.mtime),
             phys,
             virt,
             order: st.mtime,
@@ -2316,14 +2421,22 @@ fn spread(n: usize, at: Vec<usize>, got: Vec<Option<bytes::Bytes>>) -> Vec<Optio
 
 #[cfg(test)]
 mod tests {
-    use super::{Found, MessageMeta, sort_found, tmp_is_stale};
+    use super::{
+        Found, InternalDate, MAX_KEYWORDS_PER_MAILBOX, TOO_MANY_KEYWORDS, sort_found, tmp_is_stale,
+    };
+
+    #[test]
+    fn the_keyword_limit_message_names_the_limit() {
+        let n = MAX_KEYWORDS_PER_MAILBOX.to_string();
+        assert!(TOO_MANY_KEYWORDS.ends_with(&format!("(at most {n})")));
+    }
 
     #[test]
     fn new_files_are_numbered_by_time_then_name() {
         let f = |name, order| Found {
             name,
             in_new: false,
-            date: MessageMeta::DATE_UNKNOWN,
+            date: InternalDate::NOT_READ,
             phys: 0,
             virt: 0,
             order,

@@ -1293,11 +1293,6 @@ impl MailboxHandle for MaildirMailbox {
         self.run(move |s, _| s.resolve_dates(&uids)).await
     }
 
-    async fn cache_get(&self, uids: Vec<u32>, field: CacheField) -> Result<Vec<Option<Bytes>>> {
-        self.run(move |s, _| s.cache_get(&uids, field.0, usize::MAX))
-            .await
-    }
-
     async fn cache_get_prefix(
         &self,
         uids: Vec<u32>,
@@ -1308,11 +1303,6 @@ impl MailboxHandle for MaildirMailbox {
             return Ok(got);
         }
         self.run(move |s, _| s.cache_get(&uids, field.0, max_bytes))
-            .await
-    }
-
-    async fn cache_put(&self, field: CacheField, entries: Vec<(u32, Bytes)>) -> Result<()> {
-        self.run(move |s, _| s.cache_put(&[(field.0, entries)]))
             .await
     }
 
