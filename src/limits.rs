@@ -208,6 +208,24 @@ pub const POP3_LISTING_FLUSH: usize = 64 * 1024;
 /// Users whose last POP3 login time is remembered for LOGIN-DELAY. At ~100 bytes each this is a
 /// few MB; past it, logins are not delayed rather than memory growing.
 pub const MAX_LOGIN_DELAY_ENTRIES: usize = 100_000;
+// ---- messages in flight (IMAP APPEND, LMTP DATA/BDAT, deliver) ----
+
+/// Default budget of message bytes buffered in memory, summed over all connections
+/// (`limits.max_inflight_message_bytes`). Each streamed transfer holds one chunk of it while its
+/// bytes pass through; 64 MiB lets about a thousand transfers stream at once, and past it a new
+/// one is refused (`NO [LIMIT]`, LMTP `452 4.3.1`) instead of memory growing.
+pub const DEFAULT_MAX_INFLIGHT_MESSAGE_BYTES: u64 = 64 * 1024 * 1024;
+/// Bytes of a message read from a client before they are written to storage or the spool: the
+/// memory one transfer holds, and the size of each write. Large enough that a 50 MB literal is a
+/// few hundred writes, small enough that 1,000 transfers fit the default budget.
+pub const INCOMING_MESSAGE_CHUNK: usize = 64 * 1024;
+/// How long a new transfer waits for budget before it is refused: long enough to ride out a
+/// burst, short enough that the client is not left hanging.
+pub const INFLIGHT_WAIT_MS: u64 = 2000;
+/// An LMTP/deliver message spooled for several recipients stays in memory up to this size (while
+/// the in-flight budget allows); a larger one is moved to an unlinked temporary file.
+pub const SPOOL_MEMORY_MAX: usize = 256 * 1024;
+
 // ---- lmtp ----
 
 /// Default permissions of an LMTP Unix socket: owner and group (the MTA's group) may connect.
