@@ -38,6 +38,8 @@ pub enum ImapError {
     BadFlag(&'static str),
     /// The operation is not allowed; the text says why.
     Cannot(&'static str),
+    /// The global in-flight message budget is spent (`NO [LIMIT]`): try again later.
+    InFlightLimit,
     /// A storage failure; `trycreate` asks for `[TRYCREATE]` on a missing destination.
     Storage {
         /// The failure.
@@ -115,6 +117,11 @@ impl ImapError {
             ),
             E::BadFlag(why) => (Status::Bad, None, format!("Invalid flag: {why}.")),
             E::Cannot(why) => (Status::No, Some(Code::Cannot), format!("{why}.")),
+            E::InFlightLimit => (
+                Status::No,
+                Some(Code::Limit),
+                "Too many messages being received, try again later.".into(),
+            ),
             E::Storage { error, trycreate } => storage_answer(error, *trycreate),
         }
     }

@@ -1028,6 +1028,13 @@ impl AppendStream for MaildirAppend {
         Ok(())
     }
 
+    fn reserve(&mut self, size: u64) -> Result<()> {
+        if self.room.is_some_and(|r| size > r) {
+            return Err(StorageError::OverQuota);
+        }
+        Ok(())
+    }
+
     fn len(&self) -> u64 {
         self.len
     }
