@@ -235,11 +235,11 @@ pub const DEFAULT_LMTP_SOCKET_MODE: u32 = 0o660;
 pub const LMTP_MAX_COMMAND_LINE: usize = 4096;
 /// Longest address accepted in MAIL FROM or RCPT TO: RFC 5321 section 4.5.3.1.3 (path: 256).
 pub const LMTP_MAX_PATH: usize = 256;
-/// Recipients per transaction; RFC 5321 section 4.5.3.1.8 asks for at least 100. Each accepted
-/// recipient may need its own copy of the message in memory while it is being stored.
+/// Recipients per transaction; RFC 5321 section 4.5.3.1.8 asks for at least 100. The message is
+/// spooled once and streamed to each recipient, so recipients cost no copy of it.
 pub const LMTP_MAX_RECIPIENTS: usize = 100;
 /// Copies of one message stored at once in a transaction: recipients are stored in parallel so
-/// a slow mailbox does not hold the others up, but each copy costs the message size in memory.
+/// a slow mailbox does not hold the others up; each copy being written holds one chunk.
 pub const LMTP_PARALLEL_DELIVERIES: usize = 4;
 /// Seconds an LMTP client may stay silent (between commands or inside DATA): RFC 5321
 /// section 4.5.3.2.7 asks servers to wait at least 5 minutes.

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{Client, Server};
-use lmtp_support::user_line;
+use lmtp_support::{lmtp_listener, stamped, stored, user_line};
 
 /// The chunk the server streams in (`limits::INCOMING_MESSAGE_CHUNK`).
 const CHUNK: usize = 64 * 1024;
@@ -246,4 +246,172 @@ fn a_spent_in_flight_budget_answers_no_limit() {
     let ok = append_sync(&mut b, "d", &small);
     assert!(ok.starts_with("d OK [APPENDUID "), "{ok}");
     assert_eq!(inbox_bodies(&mut b).len(), 2);
+}
+
+/// Starts a server with an LMTP listener and the users `demo` (password `demo`), `other`, `third`.
+fn lmtp_server(extra: &str) -> (Server, u16) {
+    let port = common::free_port();
+    let s = Server::builder()
+        .user("other", "pw")
+        .user("third", "pw")
+        .config(extra)
+        .config(&lmtp_listener(port))
+        .start();
+    (s, port)
+}
+
+fn lmtp(port: u16) -> Client {
+    let mut c = Client::plain(port);
+    assert!(c.line().starts_with("220 "));
+    c.send("LHLO test");
+    c.until("250 ");
+    c
+}
+
+/// `message` dot-stuffed and terminated for DATA.
+fn dot_stuffed(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + 1024);
+    for line in message.split_inclusive(|&b| b == b'\n') {
+        if line.starts_with(b".") {
+            out.push(b'.');
+        }
+        out.extend_from_slice(line);
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+/// A CRLF message of about `len` bytes where some lines start with dots.
+fn lmtp_message(len: usize) -> Vec<u8> {
+    let mut m = b"Subject: big\r\n\r\n".to_vec();
+    let mut i = 0u32;
+    while m.len() < len {
+        if i.is_multiple_of(5) {
+            m.extend_from_slice(b"..dots ");
+        }
+        m.extend_from_slice(format!("line {i} of the message\r\n").as_bytes());
+        i += 1;
+    }
+    m
+}
+
+#[test]
+fn lmtp_multi_recipient_delivery_is_byte_identical_for_each() {
+    let (s, port) = lmtp_server("");
+    let rcpts = ["demo", "other", "third"];
+    let mut c = lmtp(port);
+    // DATA: dot-stuffed, spilled to a temporary file (well over the in-memory part).
+    let m = lmtp_message(3 * 1024 * 1024);
+    c.send("MAIL FROM:<sender@example.org>");
+    assert!(c.line().starts_with("250"));
+    for r in rcpts {
+        c.send(&format!("RCPT TO:<{r}>"));
+        assert!(c.line().starts_with("250"));
+    }
+    c.send("DATA");
+    assert!(c.line().starts_with("354"));
+    c.send_raw(&dot_stuffed(&m));
+    for r in rcpts {
+        assert_eq!(c.line(), format!("250 2.0.0 <{r}> Saved"));
+    }
+    // BDAT: two chunks of a smaller message that stays in memory.
+    let small = lmtp_message(100 * 1024);
+    c.send("MAIL FROM:<sender@example.org>");
+    assert!(c.line().starts_with("250"));
+    for r in rcpts {
+        c.send(&format!("RCPT TO:<{r}>"));
+        assert!(c.line().starts_with("250"));
+    }
+    let (a, b) = small.split_at(70_001);
+    c.send_raw(format!("BDAT {}\r\n", a.len()).as_bytes());
+    c.send_raw(a);
+    assert!(c.line().starts_with("250 2.0.0 70001 octets"));
+    c.send_raw(format!("BDAT {} LAST\r\n", b.len()).as_bytes());
+    c.send_raw(b);
+    for r in rcpts {
+        assert_eq!(c.line(), format!("250 2.0.0 <{r}> Saved"));
+    }
+    for r in rcpts {
+        let mut want = vec![
+            stamped("sender@example.org", r, &m),
+            stamped("sender@example.org", r, &small),
+        ];
+        want.sort();
+        let got = stored(&s.maildir(r), "");
+        assert_eq!(got.len(), 2, "{r}");
+        assert!(got == want, "{r}'s copies differ from what was sent");
+    }
+}
+
+#[test]
+fn lmtp_aborted_mid_data_stores_nothing() {
+    let (s, port) = lmtp_server("");
+    {
+        let mut c = lmtp(port);
+        c.send("MAIL FROM:<a@b>");
+        assert!(c.line().starts_with("250"));
+        c.send("RCPT TO:<demo>");
+        assert!(c.line().starts_with("250"));
+        c.send("DATA");
+        assert!(c.line().starts_with("354"));
+        let m = dot_stuffed(&lmtp_message(2 * 1024 * 1024));
+        c.send_raw(&m[..1024 * 1024]);
+    }
+    s.wait_log(|l| l.contains("connection closed inside a message"));
+    assert!(stored(&s.maildir("demo"), "").is_empty());
+    assert!(files_in(&s.maildir("demo").join("tmp")).is_empty());
+    // The server is fine: the next delivery goes through.
+    let mut c = lmtp(port);
+    c.send("MAIL FROM:<a@b>");
+    assert!(c.line().starts_with("250"));
+    c.send("RCPT TO:<demo>");
+    assert!(c.line().starts_with("250"));
+    c.send("DATA");
+    assert!(c.line().starts_with("354"));
+    c.send_raw(b"Subject: after\r\n\r\nok\r\n.\r\n");
+    assert_eq!(c.line(), "250 2.0.0 <demo> Saved");
+    assert_eq!(stored(&s.maildir("demo"), "").len(), 1);
+}
+
+#[test]
+fn lmtp_spent_in_flight_budget_answers_452() {
+    let (s, port) = lmtp_server(&format!("[limits]\nmax_inflight_message_bytes = {CHUNK}\n"));
+    // An IMAP client holds the only chunk of budget mid-literal.
+    let mut a = login(&s, "demo", "demo");
+    a.send("a APPEND INBOX {100000}");
+    assert!(a.line().starts_with('+'));
+    a.send_raw(&message(10));
+
+    let mut c = lmtp(port);
+    c.send("MAIL FROM:<a@b>");
+    assert!(c.line().starts_with("250"));
+    c.send("RCPT TO:<other>");
+    assert!(c.line().starts_with("250"));
+    c.send("DATA");
+    assert_eq!(
+        c.line(),
+        "452 4.3.1 Insufficient system resources, try again later"
+    );
+    // BDAT's data is already on its way: it is read and dropped, the transaction ends.
+    c.send_raw(b"BDAT 5 LAST\r\nhello");
+    assert_eq!(
+        c.line(),
+        "452 4.3.1 Insufficient system resources, try again later"
+    );
+    c.send("NOOP");
+    assert_eq!(c.line(), "250 2.0.0 OK");
+    assert!(stored(&s.maildir("other"), "").is_empty());
+
+    // Once the budget is back, delivery works again.
+    a.send_raw(&message(100_000 - 10));
+    a.send_raw(b"\r\n");
+    assert!(a.until("a ").pop().unwrap().starts_with("a OK"));
+    c.send("MAIL FROM:<a@b>");
+    assert!(c.line().starts_with("250"));
+    c.send("RCPT TO:<other>");
+    assert!(c.line().starts_with("250"));
+    c.send("DATA");
+    assert!(c.line().starts_with("354"));
+    c.send_raw(b"Subject: x\r\n\r\nok\r\n.\r\n");
+    assert_eq!(c.line(), "250 2.0.0 <other> Saved");
 }
