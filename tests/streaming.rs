@@ -415,3 +415,39 @@ fn lmtp_spent_in_flight_budget_answers_452() {
     c.send_raw(b"Subject: x\r\n\r\nok\r\n.\r\n");
     assert_eq!(c.line(), "250 2.0.0 <other> Saved");
 }
+
+/// Runs `mailcove deliver -d user` with `input` on stdin; returns the exit status.
+fn deliver(s: &Server, user: &str, input: &[u8]) -> i32 {
+    use std::io::Write;
+    let mut child = std::process::Command::new(common::BIN)
+        .args(["deliver", "--config"])
+        .arg(&s.config_path)
+        .args(["-d", user])
+        .env_remove("MAILCOVE_LOG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // A child that stops reading early (message too big) closes the pipe: ignore EPIPE.
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    child.wait().unwrap().code().unwrap_or(-1)
+}
+
+#[test]
+fn deliver_streams_stdin_and_refuses_what_is_too_big() {
+    let (s, _) = lmtp_server("[limits]\nmax_message_size = 4194304\n");
+    // An mbox `From ` line names the sender and is not stored.
+    let m = lmtp_message(3 * 1024 * 1024);
+    let mut input = b"From alice@example.org Mon Jan  1 00:00:00 2024\n".to_vec();
+    input.extend_from_slice(&m);
+    assert_eq!(deliver(&s, "other", &input), 0);
+    let got = stored(&s.maildir("other"), "");
+    assert!(got == vec![stamped("alice@example.org", "other", &m)]);
+    // Over limits.max_message_size: EX_CANTCREAT, nothing stored.
+    let big = lmtp_message(5 * 1024 * 1024);
+    assert_eq!(deliver(&s, "third", &big), 73);
+    assert!(stored(&s.maildir("third"), "").is_empty());
+}
