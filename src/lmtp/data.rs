@@ -320,6 +320,32 @@ mod tests {
     }
 
     #[test]
+    fn draining_after_every_feed_gives_the_same_message() {
+        let input = b"Subject: x\r\n\r\n..a\r\nb\r\n.\r\nNOOP\r\n";
+        for split in 1..input.len() {
+            let mut u = Unstuffer::new(1000);
+            let mut got = Vec::new();
+            for chunk in input.chunks(split) {
+                u.feed(chunk);
+                got.extend_from_slice(u.output());
+                u.clear_output();
+                if u.done() {
+                    break;
+                }
+            }
+            assert!(u.done() && !u.too_big());
+            assert_eq!(got, b"Subject: x\r\n\r\n.a\r\nb\r\n", "split {split}");
+        }
+        // The limit counts drained bytes too.
+        let mut u = Unstuffer::new(5);
+        u.feed(b"abc\r\n");
+        u.clear_output();
+        u.feed(b"d\r\n.\r\n");
+        assert!(u.done() && u.too_big());
+        assert_eq!(u.finish(), None);
+    }
+
+    #[test]
     fn over_the_limit_is_read_through_but_not_kept() {
         let input = b"0123456789\r\n0123456789\r\n.\r\nNOOP\r\n";
         let (msg, used) = decode_split(input, 15, 5);
