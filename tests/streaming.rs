@@ -451,3 +451,29 @@ fn deliver_streams_stdin_and_refuses_what_is_too_big() {
     assert_eq!(deliver(&s, "third", &big), 73);
     assert!(stored(&s.maildir("third"), "").is_empty());
 }
+
+#[test]
+fn quota_used_up_while_a_literal_streams_answers_overquota_after_the_data() {
+    let s = Server::builder()
+        .users(&[user_line("q", "userdb_quota_rule=*:storage=100K")])
+        .start();
+    let (mut a, mut b) = (login(&s, "q", "pw"), login(&s, "q", "pw"));
+    let (ma, mb) = (message(60_000), message(60_000));
+    // Both fit the quota when announced, so both are told to send.
+    a.send(&format!("a APPEND INBOX {{{}}}", ma.len()));
+    assert!(a.line().starts_with('+'));
+    b.send(&format!("b APPEND INBOX {{{}}}", mb.len()));
+    assert!(b.line().starts_with('+'));
+    b.send_raw(&mb[..30_000]);
+    a.send_raw(&ma);
+    a.send_raw(b"\r\n");
+    assert!(a.until("a ").pop().unwrap().starts_with("a OK [APPENDUID "));
+    // The rest of b's literal is read; the message no longer fits.
+    b.send_raw(&mb[30_000..]);
+    b.send_raw(b"\r\n");
+    let r = b.until("b ").pop().unwrap();
+    assert!(r.starts_with("b NO [OVERQUOTA]"), "{r}");
+    assert_eq!(b.cmd("n", "NOOP").pop().unwrap(), "n OK NOOP completed.");
+    assert_eq!(inbox_bodies(&mut b), vec![ma]);
+    assert!(files_in(&s.maildir("q").join("tmp")).is_empty());
+}
