@@ -216,6 +216,24 @@ pub const POP3_LISTING_FLUSH: usize = 64 * 1024;
 /// Users whose last POP3 login time is remembered for LOGIN-DELAY. At ~100 bytes each this is a
 /// few MB; past it, logins are not delayed rather than memory growing.
 pub const MAX_LOGIN_DELAY_ENTRIES: usize = 100_000;
+// ---- messages in flight (IMAP APPEND, LMTP DATA/BDAT, deliver) ----
+
+/// Default budget of message bytes buffered in memory, summed over all connections
+/// (`limits.max_inflight_message_bytes`). Each streamed transfer holds one chunk of it while its
+/// bytes pass through; 64 MiB lets about a thousand transfers stream at once, and past it a new
+/// one is refused (`NO [LIMIT]`, LMTP `452 4.3.1`) instead of memory growing.
+pub const DEFAULT_MAX_INFLIGHT_MESSAGE_BYTES: u64 = 64 * 1024 * 1024;
+/// Bytes of a message read from a client before they are written to storage or the spool: the
+/// memory one transfer holds, and the size of each write. Large enough that a 50 MB literal is a
+/// few hundred writes, small enough that 1,000 transfers fit the default budget.
+pub const INCOMING_MESSAGE_CHUNK: usize = 64 * 1024;
+/// How long a new transfer waits for budget before it is refused: long enough to ride out a
+/// burst, short enough that the client is not left hanging.
+pub const INFLIGHT_WAIT_MS: u64 = 2000;
+/// An LMTP/deliver message spooled for several recipients stays in memory up to this size (while
+/// the in-flight budget allows); a larger one is moved to an unlinked temporary file.
+pub const SPOOL_MEMORY_MAX: usize = 256 * 1024;
+
 // ---- lmtp ----
 
 /// Default permissions of an LMTP Unix socket: owner and group (the MTA's group) may connect.
@@ -225,11 +243,11 @@ pub const DEFAULT_LMTP_SOCKET_MODE: u32 = 0o660;
 pub const LMTP_MAX_COMMAND_LINE: usize = 4096;
 /// Longest address accepted in MAIL FROM or RCPT TO: RFC 5321 section 4.5.3.1.3 (path: 256).
 pub const LMTP_MAX_PATH: usize = 256;
-/// Recipients per transaction; RFC 5321 section 4.5.3.1.8 asks for at least 100. Each accepted
-/// recipient may need its own copy of the message in memory while it is being stored.
+/// Recipients per transaction; RFC 5321 section 4.5.3.1.8 asks for at least 100. The message is
+/// spooled once and streamed to each recipient, so recipients cost no copy of it.
 pub const LMTP_MAX_RECIPIENTS: usize = 100;
 /// Copies of one message stored at once in a transaction: recipients are stored in parallel so
-/// a slow mailbox does not hold the others up, but each copy costs the message size in memory.
+/// a slow mailbox does not hold the others up; each copy being written holds one chunk.
 pub const LMTP_PARALLEL_DELIVERIES: usize = 4;
 /// Seconds an LMTP client may stay silent (between commands or inside DATA): RFC 5321
 /// section 4.5.3.2.7 asks servers to wait at least 5 minutes.

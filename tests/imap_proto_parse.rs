@@ -1022,6 +1022,11 @@ fn mutated_input_never_panics_and_always_progresses() {
                             buf.drain(..consumed);
                             continues = 0;
                         }
+                        Framed::Stream { .. }
+                        | Framed::LiteralData { .. }
+                        | Framed::StreamEnd { .. } => {
+                            panic!("only a streaming receiver streams literals")
+                        }
                     }
                 }
             }

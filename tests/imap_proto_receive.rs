@@ -1,7 +1,9 @@
 //! Receiver (framing) behaviour: splits, literals of both kinds, limits, resynchronisation.
 
 use mailcove::imap::proto::parse::ParseErrorKind;
-use mailcove::imap::proto::receive::{FrameError, Framed, LineFramed, Receiver, ReceiverLimits};
+use mailcove::imap::proto::receive::{
+    FrameError, Framed, LineFramed, Receiver, ReceiverLimits, StreamRest,
+};
 use mailcove::imap::proto::types::{Command, CommandBody, Tag};
 
 fn limits() -> ReceiverLimits {
@@ -43,10 +45,145 @@ fn run(limits: ReceiverLimits, chunks: &[&[u8]]) -> (Vec<Event>, Vec<u8>) {
                     assert!(consumed > 0, "Skip must consume");
                     buf.drain(..consumed);
                 }
+                Framed::Stream { .. } | Framed::LiteralData { .. } | Framed::StreamEnd { .. } => {
+                    panic!("only a streaming receiver streams literals")
+                }
             }
         }
     }
     (events, buf)
+}
+
+/// What a streaming receiver reported, with literal data gathered per streamed literal.
+#[derive(Debug, PartialEq)]
+enum StreamEvent {
+    Continue(u64),
+    Command(Result<CommandBody, ParseErrorKind>),
+    Error(FrameError),
+    Stream(Result<CommandBody, ParseErrorKind>, u64, bool),
+    Data(Vec<u8>),
+    End(StreamRest),
+}
+
+/// Like [`run`] with [`Receiver::streaming`]; every streamed literal is accepted. The buffer
+/// never holds more than `2 * max_line` bytes plus the chunk just fed.
+fn run_streaming(limits: ReceiverLimits, chunks: &[&[u8]]) -> Vec<StreamEvent> {
+    let mut rx = Receiver::streaming(limits);
+    let mut buf = Vec::new();
+    let mut events = Vec::new();
+    let mut data = Vec::new();
+    for chunk in chunks {
+        buf.extend_from_slice(chunk);
+        loop {
+            match rx.poll(&buf) {
+                Framed::Incomplete => break,
+                Framed::Continue { literal_len } => events.push(StreamEvent::Continue(literal_len)),
+                Framed::Command { consumed, result } => {
+                    buf.drain(..consumed);
+                    events.push(StreamEvent::Command(
+                        result.map(|c| c.body).map_err(|e| e.kind),
+                    ));
+                }
+                Framed::Error { consumed, error } => {
+                    buf.drain(..consumed);
+                    events.push(StreamEvent::Error(error));
+                }
+                Framed::Skip { consumed } => {
+                    buf.drain(..consumed);
+                }
+                Framed::Stream {
+                    consumed,
+                    head,
+                    literal_len,
+                    synchronizing,
+                } => {
+                    buf.drain(..consumed);
+                    events.push(StreamEvent::Stream(
+                        head.map(|c| c.body).map_err(|e| e.kind),
+                        literal_len,
+                        synchronizing,
+                    ));
+                }
+                Framed::LiteralData { available, left } => {
+                    assert!(available > 0 && available <= buf.len());
+                    data.extend(buf.drain(..available));
+                    rx.take_literal(available);
+                    if left == 0 {
+                        events.push(StreamEvent::Data(std::mem::take(&mut data)));
+                    }
+                }
+                Framed::StreamEnd { consumed, rest } => {
+                    buf.drain(..consumed);
+                    events.push(StreamEvent::End(rest));
+                }
+            }
+            assert!(buf.len() <= 2 * limits.max_line + chunk.len());
+        }
+    }
+    events
+}
+
+#[test]
+fn streaming_receiver_streams_append_literals_at_every_split() {
+    let input: &[u8] = b"a APPEND INBOX (\\Seen) {5}\r\nhello\r\nb NOOP\r\n\
+c APPEND INBOX {3+}\r\nabc {2+}\r\nxy\r\nd NOOP\r\n\
+e APPEND {5}\r\nINBOX {4}\r\nwxyz\r\n\
+f APPEND INBOX ((x) {2+}\r\nhi\r\n\
+g SEARCH TEXT {1001}\r\nh NOOP\r\n";
+    let whole = run_streaming(limits(), &[input]);
+    let appended = |flags: Vec<mailcove::imap::proto::types::Flag>, mailbox: &str| {
+        Ok(CommandBody::Append {
+            mailbox: mailcove::imap::proto::types::Mailbox::new(mailbox.as_bytes().to_vec()),
+            messages: vec![mailcove::imap::proto::types::AppendMessage {
+                flags,
+                date: None,
+                data: Vec::new(),
+                binary: false,
+            }],
+        })
+    };
+    assert_eq!(
+        whole[0],
+        StreamEvent::Stream(
+            appended(vec![mailcove::imap::proto::types::Flag::Seen], "INBOX"),
+            5,
+            true
+        )
+    );
+    assert_eq!(whole[1], StreamEvent::Data(b"hello".to_vec()));
+    assert_eq!(whole[2], StreamEvent::End(StreamRest::End));
+    assert_eq!(whole[3], StreamEvent::Command(Ok(CommandBody::Noop)));
+    assert_eq!(
+        whole[4],
+        StreamEvent::Stream(appended(Vec::new(), "INBOX"), 3, false)
+    );
+    assert_eq!(whole[5], StreamEvent::Data(b"abc".to_vec()));
+    // MULTIAPPEND: the second literal is discarded, never run as commands.
+    assert_eq!(whole[6], StreamEvent::End(StreamRest::MoreMessages));
+    assert_eq!(whole[7], StreamEvent::Command(Ok(CommandBody::Noop)));
+    // A literal mailbox name is an ordinary literal; the message after it streams.
+    assert_eq!(whole[8], StreamEvent::Continue(5));
+    assert_eq!(
+        whole[9],
+        StreamEvent::Stream(appended(Vec::new(), "INBOX"), 4, true)
+    );
+    assert_eq!(whole[10], StreamEvent::Data(b"wxyz".to_vec()));
+    assert_eq!(whole[11], StreamEvent::End(StreamRest::End));
+    // A bad APPEND still streams (so its data is never read as commands); the head says why.
+    assert!(matches!(&whole[12], StreamEvent::Stream(Err(_), 2, false)));
+    assert_eq!(whole[13], StreamEvent::Data(b"hi".to_vec()));
+    assert_eq!(whole[14], StreamEvent::End(StreamRest::End));
+    // Other literals are held to the line limit.
+    assert!(matches!(
+        &whole[15],
+        StreamEvent::Error(FrameError::LiteralTooBig { size: 1001, .. })
+    ));
+    assert_eq!(whole[16], StreamEvent::Command(Ok(CommandBody::Noop)));
+    assert_eq!(whole.len(), 17);
+    for split in 1..input.len() {
+        let chunks: Vec<&[u8]> = input.chunks(split).collect();
+        assert_eq!(run_streaming(limits(), &chunks), whole, "split {split}");
+    }
 }
 
 fn tag(s: &str) -> Option<Tag> {

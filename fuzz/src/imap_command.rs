@@ -86,6 +86,9 @@ fn frame(stream: &[u8], seed: u8, literal_plus: bool) -> Vec<Event> {
                 assert!(consumed > 0 && consumed <= buf.len());
                 buf.drain(..consumed);
             }
+            Framed::Stream { .. } | Framed::LiteralData { .. } | Framed::StreamEnd { .. } => {
+                panic!("only a streaming receiver streams literals")
+            }
         }
     }
 }

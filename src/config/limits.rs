@@ -20,6 +20,8 @@ pub struct LimitsConfig {
     pub max_command_line: usize,
     /// Largest message accepted by APPEND, LMTP and deliver, in bytes.
     pub max_message_size: u64,
+    /// Message bytes buffered in memory over all connections at once (see `crate::inflight`).
+    pub max_inflight_message_bytes: u64,
 }
 
 impl Default for LimitsConfig {
@@ -30,6 +32,7 @@ impl Default for LimitsConfig {
             max_userip_connections: limits::DEFAULT_MAX_USERIP_CONNECTIONS,
             max_command_line: limits::DEFAULT_MAX_COMMAND_LINE,
             max_message_size: limits::DEFAULT_MAX_MESSAGE_SIZE,
+            max_inflight_message_bytes: limits::DEFAULT_MAX_INFLIGHT_MESSAGE_BYTES,
         }
     }
 }

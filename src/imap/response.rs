@@ -57,6 +57,8 @@ pub enum ImapError {
     /// SEARCH with a CHARSET this server does not search in (RFC 3501 6.4.4: `NO [BADCHARSET]`
     /// listing the charsets it does support).
     BadCharset,
+    /// The global in-flight message budget is spent (`NO [LIMIT]`): try again later.
+    InFlightLimit,
     /// A storage failure; `trycreate` asks for `[TRYCREATE]` on a missing destination.
     Storage {
         /// The failure.
@@ -167,6 +169,11 @@ impl ImapError {
                     SEARCH_CHARSETS.iter().map(|c| (*c).to_string()).collect(),
                 )),
                 "Unsupported charset.".into(),
+            ),
+            E::InFlightLimit => (
+                Status::No,
+                Some(Code::Limit),
+                "Too many messages being received, try again later.".into(),
             ),
             E::Storage { error, trycreate } => storage_answer(error, *trycreate),
         }

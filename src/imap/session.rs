@@ -60,7 +60,19 @@ pub struct Session {
     /// than renewed by every read, so a slow-loris client trickling a byte at a time cannot hold
     /// a pre-login slot (and its buffer) longer than `timeouts.preauth_secs`.
     pub login_deadline: tokio::time::Instant,
+    /// The APPEND message literal announced with the command being run (set only while
+    /// [`Framed::Stream`]'s command runs); the APPEND handler takes it and streams the data.
+    pub literal_in: Option<LiteralIn>,
     limits: ReceiverLimits,
+}
+
+/// A streamed literal waiting for its handler (see [`Session::literal_in`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiteralIn {
+    /// Announced size.
+    pub len: u64,
+    /// The client waits for `+` before it sends the data.
+    pub synchronizing: bool,
 }
 
 impl Session {
@@ -75,7 +87,7 @@ impl Session {
     /// Forgets any partial command state after the byte stream changed under the receiver
     /// (STARTTLS discards buffered input).
     pub fn reset_receiver(&mut self) {
-        self.receiver = Receiver::new(self.limits);
+        self.receiver = Receiver::streaming(self.limits);
     }
 
     /// Reads one bare line (a SASL response, IDLE's DONE) of at most `max` bytes. `Ok(None)` on
@@ -211,17 +223,18 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
         max_literal: cfg.limits.max_message_size,
         literal_plus: true,
     };
-    let max_buffer = cfg.limits.max_command_line
-        + usize::try_from(cfg.limits.max_message_size).unwrap_or(usize::MAX / 2);
+    // APPEND literals stream through in chunks; other literals count against the line limit.
+    let max_buffer = 2 * cfg.limits.max_command_line + limits::INCOMING_MESSAGE_CHUNK;
     let mut s = Session {
         conn,
         shared,
         listener,
         state: State::NotAuthenticated,
-        receiver: Receiver::new(limits),
+        receiver: Receiver::streaming(limits),
         auth_failures: 0,
         login_deadline: tokio::time::Instant::now()
             + Duration::from_secs(cfg.timeouts.preauth_secs),
+        literal_in: None,
         limits,
     };
     s.conn
@@ -280,6 +293,44 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
                     bad += 1;
                 }
             }
+            Framed::Stream {
+                consumed,
+                head,
+                literal_len,
+                synchronizing,
+            } => {
+                s.conn.consume(consumed);
+                match head {
+                    Ok(command) => {
+                        s.literal_in = Some(LiteralIn {
+                            len: literal_len,
+                            synchronizing,
+                        });
+                        let outcome = cmd::run(&mut s, command).await;
+                        // Refused before the handler took it (wrong state, for one).
+                        if s.literal_in.take().is_some() {
+                            s.receiver.refuse_literal(synchronizing);
+                        }
+                        match outcome {
+                            cmd::Outcome::Continue => {}
+                            cmd::Outcome::Bad => bad += 1,
+                            cmd::Outcome::Close => break,
+                        }
+                    }
+                    Err(e) => {
+                        s.receiver.refuse_literal(synchronizing);
+                        bad += 1;
+                        encode::parse_error(s.conn.out(), &e);
+                    }
+                }
+            }
+            // Only the APPEND handler takes literal data; none should reach here, but if it
+            // does it is dropped rather than read as commands.
+            Framed::LiteralData { available, .. } => {
+                s.receiver.take_literal(available);
+                s.conn.consume(available);
+            }
+            Framed::StreamEnd { consumed, .. } => s.conn.consume(consumed),
             Framed::Command { consumed, result } => {
                 s.conn.consume(consumed);
                 match result {

@@ -24,12 +24,12 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use super::deliver::{self, DeliverError, DeliveryOptions};
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::limits::INCOMING_MESSAGE_CHUNK;
 use crate::server::privdrop;
+use crate::spool::{Spool, Spooled};
 
 /// Delivered.
 pub const EX_OK: u8 = 0;
@@ -93,24 +93,6 @@ fn deliver_stdin(args: &DeliverArgs<'_>, input: &mut dyn Read) -> Result<(), Exi
         let first = e.to_string().lines().next().unwrap_or_default().to_string();
         Exit(EX_TEMPFAIL, format!("configuration: {first}"))
     })?;
-    let limit = usize::try_from(config.limits.max_message_size).unwrap_or(usize::MAX);
-    let mut raw = Vec::new();
-    input
-        .take(config.limits.max_message_size.saturating_add(1))
-        .read_to_end(&mut raw)
-        .map_err(|e| Exit(EX_TEMPFAIL, format!("reading the message: {e}")))?;
-    let (from_line_sender, message) = deliver::strip_mbox_from_line(&raw);
-    if raw.len() > limit {
-        return Err(exit_for(&DeliverError::TooBig, args.user));
-    }
-    let sender = args
-        .sender
-        .map(str::to_string)
-        .or(from_line_sender)
-        .unwrap_or_default();
-    let sender = sender.trim_start_matches('<').trim_end_matches('>');
-    let stamped = Bytes::from(deliver::stamp(sender, args.user, message));
-
     let id = privdrop::resolve(
         config.server.user.as_deref(),
         config.server.group.as_deref(),
@@ -137,17 +119,91 @@ fn deliver_stdin(args: &DeliverArgs<'_>, input: &mut dyn Read) -> Result<(), Exi
         .map_err(|e| Exit(EX_TEMPFAIL, format!("runtime: {e}")))?;
     let opts = DeliveryOptions::from(&config.lmtp);
     let auth = Arc::new(auth);
+    let limits = &config.limits;
     let stored = rt.block_on(async {
-        let rcpt = deliver::resolve(&auth, &storage, args.user, &opts).await?;
-        deliver::store(&rcpt, args.mailbox, stamped, &opts).await
+        let (from_line_sender, message) = spool_input(
+            input,
+            limits.max_message_size,
+            limits.max_inflight_message_bytes,
+            args.user,
+        )
+        .await?;
+        let sender = args
+            .sender
+            .map(str::to_string)
+            .or(from_line_sender)
+            .unwrap_or_default();
+        let sender = sender.trim_start_matches('<').trim_end_matches('>');
+        let start = message
+            .read_chunk(0)
+            .await
+            .map_err(|e| Exit(EX_TEMPFAIL, format!("reading the message back: {e}")))?;
+        let header = deliver::stamp_header(sender, args.user, &start);
+        let fail = |e: DeliverError| exit_for(&e, args.user);
+        let rcpt = deliver::resolve(&auth, &storage, args.user, &opts)
+            .await
+            .map_err(fail)?;
+        deliver::store_spooled(&rcpt, args.mailbox, &header, &message, &opts)
+            .await
+            .map_err(fail)
     });
     match stored {
         Ok(s) => {
             tracing::info!(to = args.user, mailbox = %s.mailbox, uid = s.uid, "delivered");
             Ok(())
         }
-        Err(e) => Err(exit_for(&e, args.user)),
+        Err(e) => Err(e),
     }
+}
+
+/// Reads the message from `input` into a spool, without an mbox `From ` line at its top (whose
+/// sender it returns). More than `max_size` bytes is `TooBig`.
+async fn spool_input(
+    input: &mut dyn Read,
+    max_size: u64,
+    budget_limit: u64,
+    user: &str,
+) -> Result<(Option<String>, Spooled), Exit> {
+    let read_err = |e: std::io::Error| Exit(EX_TEMPFAIL, format!("reading the message: {e}"));
+    let mut input = input.take(max_size.saturating_add(1));
+    let mut buf = vec![0u8; INCOMING_MESSAGE_CHUNK];
+    // The first line (up to one chunk) decides about a `From ` line.
+    let mut head = 0;
+    while head < buf.len() {
+        let n = input
+            .read(buf.get_mut(head..).unwrap_or_default())
+            .map_err(read_err)?;
+        if n == 0 {
+            break;
+        }
+        head += n;
+        if buf.get(..head).is_some_and(|b| b.contains(&b'\n')) {
+            break;
+        }
+    }
+    let mut total = head as u64;
+    let (sender, rest) = deliver::strip_mbox_from_line(buf.get(..head).unwrap_or_default());
+    let mut spool = Spool::new(budget_limit);
+    let spool_err = |e: std::io::Error| Exit(EX_TEMPFAIL, format!("spooling the message: {e}"));
+    spool.write(rest).await.map_err(spool_err)?;
+    loop {
+        let n = input.read(&mut buf).map_err(read_err)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        if total > max_size {
+            break;
+        }
+        spool
+            .write(buf.get(..n).unwrap_or_default())
+            .await
+            .map_err(spool_err)?;
+    }
+    if total > max_size {
+        return Err(exit_for(&DeliverError::TooBig, user));
+    }
+    Ok((sender, spool.finish()))
 }
 
 /// The exit status and reason of a failed delivery.

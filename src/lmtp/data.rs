@@ -6,18 +6,21 @@
 //! lengths: a line may be as long as the message size limit allows. CRLF and bare LF both end a
 //! line (MTAs that pass through bare LF are common); the line ends are stored exactly as they came.
 //!
-//! The whole message is read before anything is delivered, so a slow or stalled client never
-//! holds a mailbox lock. A message over the size limit is still read to its end (so the stream
-//! stays in step for the next command) but not kept.
+//! The message streams into a [`Spool`] as it arrives (memory: the connection's read buffer and
+//! the spool's small in-memory part), and is read whole before anything is delivered, so a slow
+//! or stalled client never holds a mailbox lock. A message over the size limit is still read to
+//! its end (so the stream stays in step for the next command) but not kept.
 
 use std::io;
 use std::time::Duration;
 
-use crate::limits::LMTP_IDLE_SECS;
+use crate::limits::{INCOMING_MESSAGE_CHUNK, LMTP_IDLE_SECS};
 use crate::server::conn::Conn;
+use crate::spool::Spool;
 
-/// Bytes the connection may buffer while a message streams through.
-const READ_BUFFER: usize = 64 * 1024;
+/// Bytes the connection may buffer while a message streams through: one chunk, the share of
+/// the in-flight budget a transfer holds.
+const READ_BUFFER: usize = INCOMING_MESSAGE_CHUNK;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -34,11 +37,17 @@ enum State {
 }
 
 /// Dot-unstuffs a DATA stream and finds its end, keeping at most `limit` bytes.
+///
+/// Decoded bytes gather in an output buffer that the caller may drain after each
+/// [`Unstuffer::feed`] ([`Unstuffer::output`], [`Unstuffer::clear_output`]), so a message streams
+/// through with memory bounded by the input fed at once; [`Unstuffer::finish`] returns what was
+/// not drained.
 #[derive(Debug)]
 pub struct Unstuffer {
     state: State,
     out: Vec<u8>,
     limit: usize,
+    total: usize,
     too_big: bool,
 }
 
@@ -49,8 +58,24 @@ impl Unstuffer {
             state: State::LineStart,
             out: Vec::new(),
             limit,
+            total: 0,
             too_big: false,
         }
+    }
+
+    /// Decoded bytes not drained yet (empty once the message is known to be too big).
+    pub fn output(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// Drains the decoded bytes.
+    pub fn clear_output(&mut self) {
+        self.out.clear();
+    }
+
+    /// True once the message passed the limit.
+    pub fn too_big(&self) -> bool {
+        self.too_big
     }
 
     /// Feeds input; returns how many bytes were used. Stops right after the terminating line,
@@ -113,11 +138,12 @@ impl Unstuffer {
         if self.too_big {
             return;
         }
-        if self.out.len().saturating_add(bytes.len()) > self.limit {
+        if self.total.saturating_add(bytes.len()) > self.limit {
             self.too_big = true;
             self.out = Vec::new();
             return;
         }
+        self.total += bytes.len();
         self.out.extend_from_slice(bytes);
     }
 
@@ -150,47 +176,84 @@ async fn fill(conn: &mut Conn) -> io::Result<()> {
     }
 }
 
-/// Reads a DATA body up to its terminating line. `Ok(None)` when it was over `limit` bytes.
-pub async fn read_data(conn: &mut Conn, limit: usize) -> io::Result<Option<Vec<u8>>> {
+/// How receiving a message ended (the stream is in step for the next command in every case).
+#[derive(Debug)]
+pub enum Received {
+    /// The whole message is in the spool.
+    Complete,
+    /// It was larger than the limit; the rest was read and dropped.
+    TooBig,
+    /// The spool could not take it (a temporary file error); the rest was read and dropped.
+    Failed(io::Error),
+}
+
+/// Writes `bytes` to the spool unless an earlier write failed.
+async fn spool_write(spool: &mut Spool, bytes: &[u8], failed: &mut Option<io::Error>) {
+    if failed.is_none()
+        && let Err(e) = spool.write(bytes).await
+    {
+        *failed = Some(e);
+    }
+}
+
+/// Reads a DATA body up to its terminating line, dot-unstuffed into `spool`, keeping at most
+/// `limit` bytes. `Err` only when the connection fails (the spool then holds a partial message:
+/// drop it).
+pub async fn read_data(conn: &mut Conn, limit: usize, spool: &mut Spool) -> io::Result<Received> {
     let mut u = Unstuffer::new(limit);
+    let mut failed = None;
     loop {
         let used = u.feed(conn.buffered());
         conn.consume(used);
+        if !u.output().is_empty() {
+            spool_write(spool, u.output(), &mut failed).await;
+            u.clear_output();
+        }
         if u.done() {
-            return Ok(u.finish());
+            return Ok(match failed {
+                Some(e) => Received::Failed(e),
+                None if u.too_big() => Received::TooBig,
+                None => Received::Complete,
+            });
         }
         fill(conn).await?;
     }
 }
 
-/// Reads exactly `size` octets of a BDAT chunk, appending them to `out` while it stays within
-/// `limit`; past it, the octets are read and dropped and `too_big` is set.
+/// Reads and drops `size` octets of a BDAT chunk that cannot be taken.
+pub async fn skip_chunk(conn: &mut Conn, size: u64) -> io::Result<()> {
+    read_chunk(conn, size, None, 0).await.map(|_| ())
+}
+
+/// Reads exactly `size` octets of a BDAT chunk into `spool` while the message stays within
+/// `limit` (`Some`); with `None` (too big already, or no transaction) they are read and dropped.
+/// Returns false when the message passed the limit with this chunk.
 pub async fn read_chunk(
     conn: &mut Conn,
     size: u64,
-    out: &mut Vec<u8>,
+    mut spool: Option<&mut Spool>,
     limit: usize,
-    too_big: &mut bool,
-) -> io::Result<()> {
-    let fits = usize::try_from(size)
-        .ok()
-        .and_then(|s| out.len().checked_add(s))
-        .is_some_and(|total| total <= limit);
-    if !fits && !*too_big {
-        *too_big = true;
-        *out = Vec::new();
-    }
+) -> io::Result<Result<bool, io::Error>> {
+    let fits = spool.as_ref().is_some_and(|s| {
+        s.len()
+            .checked_add(size)
+            .is_some_and(|total| total <= limit as u64)
+    });
+    let mut failed = None;
     let mut left = size;
     loop {
         let avail = conn.buffered();
         let take = usize::try_from(left).unwrap_or(usize::MAX).min(avail.len());
-        if !*too_big {
-            out.extend_from_slice(avail.get(..take).unwrap_or_default());
+        if fits && let Some(s) = spool.as_deref_mut() {
+            spool_write(s, avail.get(..take).unwrap_or_default(), &mut failed).await;
         }
         conn.consume(take);
         left -= take as u64;
         if left == 0 {
-            return Ok(());
+            return Ok(match failed {
+                Some(e) => Err(e),
+                None => Ok(fits),
+            });
         }
         fill(conn).await?;
     }
@@ -254,6 +317,32 @@ mod tests {
         long.extend_from_slice(b"\r\n.\r\n");
         let (msg, _) = decode_split(&long, 300_000, 4096);
         assert_eq!(msg.map(|m| m.len()), Some(200_002));
+    }
+
+    #[test]
+    fn draining_after_every_feed_gives_the_same_message() {
+        let input = b"Subject: x\r\n\r\n..a\r\nb\r\n.\r\nNOOP\r\n";
+        for split in 1..input.len() {
+            let mut u = Unstuffer::new(1000);
+            let mut got = Vec::new();
+            for chunk in input.chunks(split) {
+                u.feed(chunk);
+                got.extend_from_slice(u.output());
+                u.clear_output();
+                if u.done() {
+                    break;
+                }
+            }
+            assert!(u.done() && !u.too_big());
+            assert_eq!(got, b"Subject: x\r\n\r\n.a\r\nb\r\n", "split {split}");
+        }
+        // The limit counts drained bytes too.
+        let mut u = Unstuffer::new(5);
+        u.feed(b"abc\r\n");
+        u.clear_output();
+        u.feed(b"d\r\n.\r\n");
+        assert!(u.done() && u.too_big());
+        assert_eq!(u.finish(), None);
     }
 
     #[test]

@@ -14,12 +14,12 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use thiserror::Error;
 
 use crate::auth::{Authenticator, UserInfo};
 use crate::config::{LmtpConfig, OverQuota};
-use crate::storage::{AppendMessage, Storage, StorageError, UserStore};
+use crate::spool::Spooled;
+use crate::storage::{Storage, StorageError, SystemFlags, UserStore};
 
 /// How recipients are resolved and over-quota is answered (from `[lmtp]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,6 +234,14 @@ pub fn stamp(sender: &str, recipient: &str, message: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `Return-Path:` and `Delivered-To:` as [`stamp`] puts them before a message that starts with
+/// `start` (enough of it to hold its first line end).
+pub fn stamp_header(sender: &str, recipient: &str, start: &[u8]) -> Vec<u8> {
+    let mut out = stamp(sender, recipient, start);
+    out.truncate(out.len() - start.len());
+    out
+}
+
 /// Where a message was stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {
@@ -243,12 +251,15 @@ pub struct Stored {
     pub uid: u32,
 }
 
-/// Stores `data` (already stamped) for `rcpt`: into `folder` if given and existing, else into the
-/// detail mailbox when configured and existing, else INBOX. Durable when it returns Ok.
-pub async fn store(
+/// Stores a spooled message for `rcpt` with `header` (from [`stamp_header`]) before it: into
+/// `folder` if given and existing, else into the detail mailbox when configured and existing,
+/// else INBOX. The message is streamed from the spool into the mailbox one chunk at a time.
+/// Durable when it returns Ok.
+pub async fn store_spooled(
     rcpt: &Recipient,
     folder: Option<&str>,
-    data: Bytes,
+    header: &[u8],
+    message: &Spooled,
     opts: &DeliveryOptions,
 ) -> Result<Stored, DeliverError> {
     let wanted = folder.map(str::to_string).or_else(|| {
@@ -258,35 +269,48 @@ pub async fn store(
             .cloned()
     });
     if let Some(name) = wanted.filter(|n| !n.eq_ignore_ascii_case("INBOX")) {
-        let msg = AppendMessage {
-            data: data.clone(),
-            ..AppendMessage::default()
-        };
-        match rcpt.store.append(&name, msg).await {
-            Ok(r) => {
-                return Ok(Stored {
-                    mailbox: name,
-                    uid: r.uid,
-                });
-            }
+        match stream_into(rcpt, &name, header, message).await {
+            Ok(uid) => return Ok(Stored { mailbox: name, uid }),
             // A detail or folder that is no usable mailbox falls back to INBOX.
             Err(StorageError::NonExistent | StorageError::InvalidName(_)) => {}
             Err(e) => return Err(DeliverError::from_storage(e, opts)),
         }
     }
-    let msg = AppendMessage {
-        data,
-        ..AppendMessage::default()
-    };
-    let r = rcpt
-        .store
-        .append("INBOX", msg)
+    let uid = stream_into(rcpt, "INBOX", header, message)
         .await
         .map_err(|e| DeliverError::from_storage(e, opts))?;
     Ok(Stored {
         mailbox: "INBOX".to_string(),
-        uid: r.uid,
+        uid,
     })
+}
+
+/// One streamed append of `header` + `message` into `mailbox`; nothing is stored on failure.
+async fn stream_into(
+    rcpt: &Recipient,
+    mailbox: &str,
+    header: &[u8],
+    message: &Spooled,
+) -> Result<u32, StorageError> {
+    let mut w = rcpt.store.append_stream(mailbox).await?;
+    w.reserve((header.len() as u64).saturating_add(message.len()))?;
+    w.write(header).await?;
+    let mut offset = 0;
+    while offset < message.len() {
+        let chunk = message
+            .read_chunk(offset)
+            .await
+            .map_err(|e| StorageError::Temporary(format!("reading the spooled message: {e}")))?;
+        if chunk.is_empty() {
+            return Err(StorageError::Temporary(
+                "spooled message ended early".into(),
+            ));
+        }
+        offset += chunk.len() as u64;
+        w.write(&chunk).await?;
+    }
+    let r = w.commit(SystemFlags::default(), Vec::new(), None).await?;
+    Ok(r.uid)
 }
 
 /// Splits an mbox `From ` line off the top of a message (procmail and `mailbox_command` inputs
@@ -343,6 +367,19 @@ mod tests {
             stamp("", "c@e", b""),
             b"Return-Path: <>\r\nDelivered-To: c@e\r\n".to_vec()
         );
+    }
+
+    #[test]
+    fn the_header_alone_matches_the_stamped_message() {
+        for m in [
+            &b"Subject: x\r\n\r\nbody\r\n"[..],
+            b"Subject: x\n\nbody\n",
+            b"",
+        ] {
+            let mut h = stamp_header("a@b", "c@e", m);
+            h.extend_from_slice(m);
+            assert_eq!(h, stamp("a@b", "c@e", m));
+        }
     }
 
     #[test]

@@ -13,6 +13,9 @@
 //!
 //! The whole message is read (within `limits.max_message_size`) before any mailbox is touched,
 //! so a slow or stalled client never holds a lock another delivery or an IMAP session waits on.
+//! It is read into a [`crate::spool::Spool`] (small messages in memory, larger ones in an unlinked
+//! temporary file) and streamed from there into each recipient's mailbox, so memory does not grow
+//! with the message size or the number of recipients.
 
 pub mod cli;
 pub mod command;

@@ -10,7 +10,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
@@ -18,12 +17,14 @@ use super::command::{self, Command, ParseError};
 use super::data;
 use super::deliver::{self, DeliverError, DeliveryOptions, Recipient};
 use crate::config::ListenerConfig;
+use crate::inflight;
 use crate::limits::{
-    LMTP_IDLE_SECS, LMTP_MAX_BAD_COMMANDS, LMTP_MAX_COMMAND_LINE, LMTP_MAX_RECIPIENTS,
-    LMTP_PARALLEL_DELIVERIES,
+    INCOMING_MESSAGE_CHUNK, INFLIGHT_WAIT_MS, LMTP_IDLE_SECS, LMTP_MAX_BAD_COMMANDS,
+    LMTP_MAX_COMMAND_LINE, LMTP_MAX_RECIPIENTS, LMTP_PARALLEL_DELIVERIES,
 };
 use crate::server::Shared;
 use crate::server::conn::{Conn, Line};
+use crate::spool::Spool;
 
 /// A mail transaction between MAIL and the end of the message.
 struct Transaction {
@@ -31,8 +32,15 @@ struct Transaction {
     size: Option<u64>,
     recipients: Vec<Recipient>,
     /// BDAT chunks received so far (None until the first BDAT).
-    chunks: Option<Vec<u8>>,
+    chunks: Option<Incoming>,
     chunks_too_big: bool,
+    chunks_failed: Option<std::io::Error>,
+}
+
+/// A message being received by BDAT chunks, and the in-flight budget its transfer holds.
+struct Incoming {
+    spool: Spool,
+    _permit: inflight::Permit,
 }
 
 struct Session {
@@ -40,6 +48,8 @@ struct Session {
     shared: Arc<Shared>,
     hostname: String,
     max_size: usize,
+    /// `limits.max_inflight_message_bytes` when the connection started.
+    budget_limit: u64,
     opts: DeliveryOptions,
     greeted: bool,
     tx: Option<Transaction>,
@@ -59,6 +69,7 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, _listener: ListenerConfig) {
         conn,
         hostname: cfg.server.hostname.clone(),
         max_size: usize::try_from(cfg.limits.max_message_size).unwrap_or(usize::MAX),
+        budget_limit: cfg.limits.max_inflight_message_bytes,
         opts: DeliveryOptions::from(&cfg.lmtp),
         shared: shared.clone(),
         greeted: false,
@@ -188,6 +199,7 @@ impl Session {
                 recipients: Vec::new(),
                 chunks: None,
                 chunks_too_big: false,
+                chunks_failed: None,
             });
             self.reply("250 2.1.0 OK");
         }
@@ -228,6 +240,18 @@ impl Session {
         }
     }
 
+    /// A share of the global in-flight budget for one transfer (waiting briefly), or `None`
+    /// when it is spent.
+    async fn budget(&self) -> Option<inflight::Permit> {
+        inflight::global()
+            .acquire(
+                INCOMING_MESSAGE_CHUNK as u64,
+                self.budget_limit,
+                Duration::from_millis(INFLIGHT_WAIT_MS),
+            )
+            .await
+    }
+
     async fn data(&mut self) -> std::io::Result<()> {
         let Some(tx) = &self.tx else {
             self.reply("503 5.5.1 MAIL needed first");
@@ -241,55 +265,119 @@ impl Session {
             self.reply("503 5.5.1 No valid recipients");
             return Ok(());
         }
+        let Some(permit) = self.budget().await else {
+            self.reply(BUDGET_SPENT);
+            return Ok(());
+        };
         self.reply("354 OK, end data with <CR><LF>.<CR><LF>");
-        let message = data::read_data(&mut self.conn, self.max_size).await?;
+        let mut spool = Spool::new(self.budget_limit);
+        // On a connection failure the partial spool is dropped: nothing was stored.
+        let received = data::read_data(&mut self.conn, self.max_size, &mut spool).await?;
+        drop(permit);
         let Some(tx) = self.tx.take() else {
             return Ok(());
         };
-        self.finish(tx, message).await
+        self.finish(tx, received, spool).await
     }
 
     async fn bdat(&mut self, size: u64, last: bool) -> std::io::Result<()> {
         let max = self.max_size;
+        if self.tx.as_ref().is_some_and(|tx| tx.chunks.is_none()) {
+            match self.budget().await {
+                Some(permit) => {
+                    if let Some(tx) = &mut self.tx {
+                        tx.chunks = Some(Incoming {
+                            spool: Spool::new(self.budget_limit),
+                            _permit: permit,
+                        });
+                    }
+                }
+                None => {
+                    // The chunk is on its way: read it to stay in step, then end the transaction.
+                    data::skip_chunk(&mut self.conn, size).await?;
+                    self.tx = None;
+                    self.reply(BUDGET_SPENT);
+                    return Ok(());
+                }
+            }
+        }
         let Some(tx) = &mut self.tx else {
             // The chunk still has to be read so the stream stays in step.
-            data::read_chunk(&mut self.conn, size, &mut Vec::new(), 0, &mut true).await?;
+            data::skip_chunk(&mut self.conn, size).await?;
             self.reply("503 5.5.1 MAIL needed first");
             return Ok(());
         };
-        let mut chunks = tx.chunks.take().unwrap_or_default();
-        let mut too_big = tx.chunks_too_big;
-        data::read_chunk(&mut self.conn, size, &mut chunks, max, &mut too_big).await?;
+        let keeping = !tx.chunks_too_big && tx.chunks_failed.is_none();
+        let target = tx.chunks.as_mut().map(|c| &mut c.spool).filter(|_| keeping);
+        match data::read_chunk(&mut self.conn, size, target, max).await? {
+            Ok(fits) => tx.chunks_too_big |= keeping && !fits,
+            Err(e) => tx.chunks_failed = Some(e),
+        }
         if !last {
-            tx.chunks = Some(chunks);
-            tx.chunks_too_big = too_big;
             let line = format!("250 2.0.0 {size} octets received");
             self.reply(&line);
             return Ok(());
         }
-        let Some(tx) = self.tx.take() else {
+        let Some(mut tx) = self.tx.take() else {
             return Ok(());
         };
+        let received = match (tx.chunks_failed.take(), tx.chunks_too_big) {
+            (Some(e), _) => data::Received::Failed(e),
+            (None, true) => data::Received::TooBig,
+            (None, false) => data::Received::Complete,
+        };
+        let spool = match tx.chunks.take() {
+            Some(c) => c.spool,
+            None => Spool::new(self.budget_limit),
+        };
         // RFC 2033 section 4.3: with no accepted recipient, BDAT LAST returns zero replies.
-        let message = (!too_big).then_some(chunks);
-        self.finish(tx, message).await
+        self.finish(tx, received, spool).await
     }
 
     /// Stores the message for every recipient and sends their replies in RCPT order.
-    async fn finish(&mut self, tx: Transaction, message: Option<Vec<u8>>) -> std::io::Result<()> {
-        let Some(message) = message else {
-            for _ in &tx.recipients {
-                self.reply("552 5.3.4 Message size exceeds fixed maximum message size");
+    async fn finish(
+        &mut self,
+        tx: Transaction,
+        received: data::Received,
+        spool: Spool,
+    ) -> std::io::Result<()> {
+        match received {
+            data::Received::Complete => {}
+            data::Received::TooBig => {
+                for _ in &tx.recipients {
+                    self.reply("552 5.3.4 Message size exceeds fixed maximum message size");
+                }
+                return Ok(());
             }
-            return Ok(());
+            data::Received::Failed(e) => {
+                warn!(error = %e, "spooling the message failed");
+                let e = DeliverError::Temporary(e.to_string());
+                for r in &tx.recipients {
+                    let line = failure_reply(&r.address, &e);
+                    self.reply(&line);
+                }
+                return Ok(());
+            }
+        }
+        let message = spool.finish();
+        // The stamped header takes the line ending of the message's first line.
+        let start = match message.read_chunk(0).await {
+            Ok(b) => b,
+            Err(e) => {
+                warn!(error = %e, "reading the spooled message failed");
+                let e = DeliverError::Temporary(e.to_string());
+                for r in &tx.recipients {
+                    let line = failure_reply(&r.address, &e);
+                    self.reply(&line);
+                }
+                return Ok(());
+            }
         };
-        // Bytes takes the Vec without copying; each recipient's stamped copy is made in its task.
-        let message = Bytes::from(message);
         let permits = Arc::new(Semaphore::new(LMTP_PARALLEL_DELIVERIES));
         let mut pending = Vec::with_capacity(tx.recipients.len());
         for rcpt in tx.recipients {
             let (message, permits, opts) = (message.clone(), permits.clone(), self.opts.clone());
-            let from = tx.from.clone();
+            let header = deliver::stamp_header(&tx.from, &rcpt.address, &start);
             let address = rcpt.address.clone();
             let task = tokio::spawn(async move {
                 // Permits are handed out in spawn order, so copies are made in RCPT order too.
@@ -297,9 +385,8 @@ impl Session {
                     .acquire_owned()
                     .await
                     .map_err(|e| DeliverError::Temporary(e.to_string()))?;
-                let data = Bytes::from(deliver::stamp(&from, &rcpt.address, &message));
-                let size = data.len();
-                let stored = deliver::store(&rcpt, None, data, &opts).await?;
+                let size = header.len() as u64 + message.len();
+                let stored = deliver::store_spooled(&rcpt, None, &header, &message, &opts).await?;
                 info!(to = %rcpt.address, user = %rcpt.user.name, mailbox = %stored.mailbox, uid = stored.uid, size, "delivered");
                 Ok::<_, DeliverError>(stored)
             });
@@ -323,6 +410,10 @@ impl Session {
         Ok(())
     }
 }
+
+/// The answer to DATA or a first BDAT when the global in-flight budget is spent (RFC 3463
+/// X.3.1: mail system full, temporary).
+const BUDGET_SPENT: &str = "452 4.3.1 Insufficient system resources, try again later";
 
 /// The reply line for a failed recipient.
 fn failure_reply(address: &str, e: &DeliverError) -> String {

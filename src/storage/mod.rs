@@ -665,6 +665,12 @@ fn header_end(buf: &[u8], from: usize) -> Option<usize> {
 pub trait AppendStream: Send {
     /// Appends bytes to the message; `OverQuota` as soon as it cannot fit.
     async fn write(&mut self, data: &[u8]) -> Result<()>;
+    /// Announces the message's full size before its bytes come, so a message that cannot fit
+    /// the quota is refused before the client sends it (`OverQuota`). Writes are still checked.
+    fn reserve(&mut self, size: u64) -> Result<()> {
+        let _ = size;
+        Ok(())
+    }
     /// Bytes written so far.
     fn len(&self) -> u64;
     /// True when nothing was written yet.

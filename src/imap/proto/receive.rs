@@ -96,6 +96,47 @@ pub enum Framed {
         /// Bytes to drop from the buffer.
         consumed: usize,
     },
+    /// Streaming mode only: the message literal of an APPEND was announced. Drop
+    /// `buf[..consumed]` (the command text so far), then either refuse it
+    /// ([`Receiver::refuse_literal`]) or (after `+` for a synchronizing one) take its data as
+    /// [`Framed::LiteralData`] until [`Framed::StreamEnd`].
+    Stream {
+        /// Bytes to drop from the buffer.
+        consumed: usize,
+        /// The command as if the literal were empty (`APPEND box flags date {0}`), or why the
+        /// text before the literal is no APPEND (answer BAD and refuse the literal).
+        head: Result<Command, ParseError>,
+        /// Announced literal size.
+        literal_len: u64,
+        /// `{n}` (the client waits for `+`) rather than `{n+}` (the data is on its way).
+        synchronizing: bool,
+    },
+    /// `buf[..available]` is data of the streamed literal; `left` more octets follow those.
+    /// Report what was used with [`Receiver::take_literal`] (and drop it from the buffer).
+    LiteralData {
+        /// Literal octets at the start of the buffer.
+        available: usize,
+        /// Octets of the literal still to come after `available`.
+        left: u64,
+    },
+    /// The streamed literal is over and so is its command; drop `buf[..consumed]`.
+    StreamEnd {
+        /// Bytes to drop from the buffer.
+        consumed: usize,
+        /// What followed the literal on its line.
+        rest: StreamRest,
+    },
+}
+
+/// What followed a streamed literal (see [`Framed::StreamEnd`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamRest {
+    /// The line ended: the command is complete.
+    End,
+    /// Another message literal followed (MULTIAPPEND); it is being discarded.
+    MoreMessages,
+    /// Other text followed (a syntax error); it was discarded.
+    Junk,
 }
 
 /// A framing error; see the module documentation for the answer each needs.
@@ -152,6 +193,8 @@ pub enum LineFramed {
 struct LiteralHeader {
     size: u64,
     synchronizing: bool,
+    /// Offset of the header in the line (its `~` for a literal8, else its `{`).
+    start: usize,
 }
 
 /// Finds `{n}`, `{n+}` or `~{n}` right before the line's CRLF.
@@ -172,10 +215,40 @@ fn literal_header(line: &[u8]) -> Option<LiteralHeader> {
     let size = digits.iter().fold(0u64, |n, &d| {
         n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
     });
+    let start = if open > 0 && body.get(open - 1) == Some(&b'~') {
+        open - 1
+    } else {
+        open
+    };
     Some(LiteralHeader {
         size,
         synchronizing,
+        start,
     })
+}
+
+/// For a literal whose header starts at `buf[header_at]` in the command `buf`: `Some` when the
+/// command is an APPEND and the literal is (by position) its message rather than its mailbox
+/// name, with the command parsed as if the literal were empty.
+fn append_message_head(buf: &[u8], header_at: usize) -> Option<Result<Command, ParseError>> {
+    let text = buf.get(..header_at)?;
+    let tag_end = text.iter().position(|&b| !is_tag_char(b))?;
+    let rest = text.get(tag_end..)?.strip_prefix(b" ")?;
+    let name = rest.get(..7)?;
+    if !name.eq_ignore_ascii_case(b"APPEND ") {
+        return None;
+    }
+    // `tag APPEND {n}`: the literal is the mailbox name, an ordinary literal.
+    if rest.len() == 7 {
+        return None;
+    }
+    let mut probe = Vec::with_capacity(text.len() + 7);
+    probe.extend_from_slice(text);
+    if buf.get(header_at) == Some(&b'~') {
+        probe.push(b'~');
+    }
+    probe.extend_from_slice(b"{0}\r\n\r\n");
+    Some(parse_command(&probe))
 }
 
 /// Digits of the largest `u64` (`18446744073709551615`): a longer number
@@ -252,6 +325,16 @@ enum State {
         /// End of the literal data being waited for.
         awaiting: Option<usize>,
     },
+    /// Inside a streamed APPEND literal.
+    Streaming {
+        /// Literal octets not yet taken.
+        left: u64,
+    },
+    /// After a streamed literal, reading the rest of its line.
+    StreamTail {
+        /// Bytes already searched for LF.
+        scanned: usize,
+    },
     /// Throwing away the rest of a rejected command (already reported).
     Discard {
         /// Literal octets still to drop before line text resumes.
@@ -278,6 +361,8 @@ impl State {
 pub struct Receiver {
     limits: ReceiverLimits,
     state: State,
+    /// APPEND message literals are streamed, other literals are held to `max_line`.
+    streaming: bool,
 }
 
 impl Receiver {
@@ -286,6 +371,40 @@ impl Receiver {
         Receiver {
             limits,
             state: State::fresh(),
+            streaming: false,
+        }
+    }
+
+    /// A receiver that streams APPEND message literals ([`Framed::Stream`]) instead of
+    /// buffering them, so a command never needs more than `2 * max_line` bytes of buffer:
+    /// every other literal (a mailbox name, a search string) counts against `max_line`.
+    pub fn streaming(limits: ReceiverLimits) -> Receiver {
+        Receiver {
+            streaming: true,
+            ..Receiver::new(limits)
+        }
+    }
+
+    /// Refuses the literal announced by [`Framed::Stream`] (answer the command with a tagged
+    /// NO or BAD): a synchronizing literal's data never comes (no `+` was sent), a
+    /// non-synchronizing one's is discarded with the rest of its command.
+    pub fn refuse_literal(&mut self, synchronizing: bool) {
+        if let State::Streaming { left } = self.state {
+            self.state = if synchronizing {
+                State::fresh()
+            } else {
+                State::Discard {
+                    literal_left: left,
+                    tail: Vec::new(),
+                }
+            };
+        }
+    }
+
+    /// `n` octets of the streamed literal (at the buffer's start) were used and dropped.
+    pub fn take_literal(&mut self, n: usize) {
+        if let State::Streaming { left } = &mut self.state {
+            *left = left.saturating_sub(u64::try_from(n).unwrap_or(u64::MAX));
         }
     }
 
@@ -296,8 +415,15 @@ impl Receiver {
 
     /// Frames the next command from `buf` (see the module documentation).
     pub fn poll(&mut self, buf: &[u8]) -> Framed {
-        if let State::Discard { .. } = self.state {
-            return self.discard(buf, 0);
+        match self.state {
+            State::Discard { .. } => return self.discard(buf, 0),
+            State::Streaming { left: 0 } => {
+                self.state = State::StreamTail { scanned: 0 };
+                return self.stream_tail(buf);
+            }
+            State::Streaming { left } => return Self::literal_data(buf, left),
+            State::StreamTail { .. } => return self.stream_tail(buf),
+            State::Command { .. } => {}
         }
         let State::Command {
             line_start,
@@ -373,17 +499,39 @@ impl Receiver {
                     result: parse_command(command),
                 };
             };
+            let stream_head = if self.streaming {
+                append_message_head(buf, *line_start + header.start)
+            } else {
+                None
+            };
+            // Streamed literals go to storage, others must fit the buffer.
+            let max_literal = if self.streaming && stream_head.is_none() {
+                self.limits.max_line as u64
+            } else {
+                self.limits.max_literal
+            };
             let total = literal_bytes.saturating_add(header.size);
             let allowed = if header.synchronizing || self.limits.literal_plus {
-                self.limits.max_literal
+                max_literal
             } else {
-                self.limits.max_literal.min(LITERAL_MINUS_MAX)
+                max_literal.min(LITERAL_MINUS_MAX)
             };
+            if let Some(head) = stream_head
+                && header.size <= allowed
+            {
+                self.state = State::Streaming { left: header.size };
+                return Framed::Stream {
+                    consumed: line_end,
+                    head,
+                    literal_len: header.size,
+                    synchronizing: header.synchronizing,
+                };
+            }
             let end = usize::try_from(header.size)
                 .ok()
                 .and_then(|n| line_end.checked_add(n));
             let end = match end {
-                Some(end) if header.size <= allowed && total <= self.limits.max_literal => end,
+                Some(end) if header.size <= allowed && total <= max_literal => end,
                 _ => {
                     let error = FrameError::LiteralTooBig {
                         tag: leading_tag(buf),
@@ -412,6 +560,64 @@ impl Receiver {
                     literal_len: header.size,
                 };
             }
+        }
+    }
+
+    fn literal_data(buf: &[u8], left: u64) -> Framed {
+        if buf.is_empty() {
+            return Framed::Incomplete;
+        }
+        let available = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
+        Framed::LiteralData {
+            available,
+            left: left - available as u64,
+        }
+    }
+
+    /// The rest of the line after a streamed literal.
+    fn stream_tail(&mut self, buf: &[u8]) -> Framed {
+        let State::StreamTail { scanned } = &mut self.state else {
+            return Framed::Incomplete;
+        };
+        let from = (*scanned).min(buf.len());
+        let Some(off) = buf.get(from..).and_then(|r| memchr::memchr(b'\n', r)) else {
+            *scanned = buf.len();
+            if buf.len() > self.limits.max_line {
+                let mut tail = Vec::new();
+                push_tail(&mut tail, buf);
+                self.state = State::Discard {
+                    literal_left: 0,
+                    tail,
+                };
+                return Framed::StreamEnd {
+                    consumed: buf.len(),
+                    rest: StreamRest::Junk,
+                };
+            }
+            return Framed::Incomplete;
+        };
+        let end = from + off + 1;
+        let line = buf.get(..end).unwrap_or_default();
+        let (rest, state) = if line == b"\r\n" || line == b"\n" {
+            (StreamRest::End, State::fresh())
+        } else {
+            match literal_header(line) {
+                Some(h) if !h.synchronizing => (
+                    StreamRest::MoreMessages,
+                    State::Discard {
+                        literal_left: h.size,
+                        tail: Vec::new(),
+                    },
+                ),
+                // A synchronizing literal's data never comes without `+`.
+                Some(_) => (StreamRest::MoreMessages, State::fresh()),
+                None => (StreamRest::Junk, State::fresh()),
+            }
+        };
+        self.state = state;
+        Framed::StreamEnd {
+            consumed: end,
+            rest,
         }
     }
 

@@ -1028,6 +1028,13 @@ impl AppendStream for MaildirAppend {
         Ok(())
     }
 
+    fn reserve(&mut self, size: u64) -> Result<()> {
+        if self.room.is_some_and(|r| size > r) {
+            return Err(StorageError::OverQuota);
+        }
+        Ok(())
+    }
+
     fn len(&self) -> u64 {
         self.len
     }
@@ -1048,6 +1055,8 @@ impl AppendStream for MaildirAppend {
         let (phys, virt) = (self.len, self.len.saturating_add(self.counter.bare_lf()));
         let date = internal_date.unwrap_or_else(now_secs);
         let res = blocking(move || {
+            // Room was measured when the stream started; other appends may have used it since.
+            quota::check(&user.root, &user.limits, user.fsync(), phys, 1)?;
             state.finish_tmp(&file, date)?;
             drop(file);
             let base = filename::new_base(phys, virt);
