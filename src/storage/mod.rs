@@ -33,6 +33,7 @@
 //! `tokio::task::spawn_blocking`.
 
 pub mod maildir;
+pub mod memory;
 mod msglist;
 pub mod names;
 pub mod stream;
