@@ -144,7 +144,7 @@ pub const MAX_MAILBOXES_PER_USER: usize = 10_000;
 pub const MAX_KEYWORDS_MAILDIR: usize = 26;
 /// Longest keyword name.
 pub const MAX_KEYWORD_BYTES: usize = 128;
-/// Most header bytes [`crate::storage::MessageFile::header`] returns.
+/// Most header bytes [`crate::storage::ReadPart::Header`] returns.
 pub const MAX_HEADER_BYTES: usize = 1024 * 1024;
 /// `tmp/` files older than this are leftovers of crashed writers (Maildir spec: 36 h).
 pub const TMP_MAX_AGE_SECS: i64 = 36 * 3600;

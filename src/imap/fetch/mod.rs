@@ -289,7 +289,7 @@ async fn write_message(
         Some(Err(structure::ParseError::Storage(e))) => return Err(e.into()),
     };
     let mut file = if plan.needs_file {
-        match sel.view.open_message(meta.uid).await {
+        match sel.view.open_message(meta.uid, 0).await {
             Ok(f) => Some(f),
             Err(StorageError::Expunged) => return Ok(Written::Expunged),
             Err(e) => return Err(e.into()),
