@@ -13,8 +13,8 @@ use bytes::Bytes;
 use mailcove::storage::maildir::{MaildirOptions, MaildirStorage};
 use mailcove::storage::memory::{MemoryOptions, MemoryStorage};
 use mailcove::storage::{
-    AppendMessage, CacheField, OpenOptions, Result, Storage, StorageError, StorageUser, StoreOp,
-    StoreRequest, SystemFlags, UserStore, View,
+    AppendMessage, CacheField, OpenOptions, ReadPart, Result, Storage, StorageError, StorageUser,
+    StoreOp, StoreRequest, SystemFlags, UserStore, View,
 };
 
 /// A backend under test, with whatever it needs kept alive (Maildir's temporary directory).
@@ -95,15 +95,10 @@ fn store(op: StoreOp, flags: SystemFlags, keywords: &[&str]) -> StoreRequest {
 
 /// A whole message read through the storage API (the one place that knows how content is read).
 async fn read_message(view: &View, uid: u32) -> Result<Vec<u8>> {
-    use tokio::io::AsyncReadExt;
-    let f = view.open_message(uid).await?;
-    let mut out = Vec::new();
-    f.reader()
-        .await?
-        .read_to_end(&mut out)
-        .await
-        .map_err(|e| StorageError::Temporary(e.to_string()))?;
-    assert_eq!(out.len() as u64, f.phys_size, "size told = bytes read");
+    let m = view.open_message(uid, 0).await?;
+    let out = m.read_all().await?;
+    assert_eq!(out.len() as u64, m.phys_size, "size told = bytes read");
+    assert_eq!(m.content.len(), m.phys_size);
     Ok(out)
 }
 
@@ -781,6 +776,79 @@ async fn structure_cache(b: &Backend) {
     );
 }
 
+/// Message content by range: heads read with the open, ranges, headers and capped batches, and
+/// `None` (or `Expunged`) for what is gone.
+async fn message_content(b: &Backend) {
+    let u = b.user("content").await;
+    let text = b"Subject: range\r\nX: y\r\n\r\nbody line\nlast".to_vec();
+    let no_blank = b"Subject: only a header\r\n".to_vec();
+    for data in [&text, &no_blank] {
+        ok(u.append(
+            "INBOX",
+            AppendMessage {
+                data: Bytes::from(data.clone()),
+                ..msg("")
+            },
+        )
+        .await);
+    }
+    append(&*u, "INBOX", "gone").await;
+    let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    ok(
+        v.store(&[3], store(StoreOp::Add, SystemFlags::DELETED, &[]))
+            .await,
+    );
+    ok(v.expunge(None).await);
+
+    // A head asked with the open: all of a small message (and known complete), or a prefix.
+    let m = ok(v.open_message(1, 1 << 20).await);
+    assert_eq!(m.head.bytes, text);
+    assert!(m.head.complete);
+    assert_eq!(m.phys_size, text.len() as u64);
+    assert_eq!(m.virt_size, text.len() as u64 + 1);
+    let m = ok(v.open_message(1, 7).await);
+    assert_eq!(m.head.bytes, &text[..7]);
+    assert!(!m.head.complete);
+    assert_eq!(ok(m.read(9, 5).await), &text[9..14]);
+    assert_eq!(ok(m.read(text.len() as u64 - 4, 100).await), b"last");
+    assert_eq!(ok(m.read(text.len() as u64 + 10, 4).await), b"");
+    assert_eq!(
+        ok(m.content.read_at(17, 3, Vec::new()).await),
+        &text[17..20]
+    );
+    assert_eq!(ok(m.header().await), &text[..24]);
+    assert!(matches!(
+        v.open_message(3, 0).await,
+        Err(StorageError::Expunged)
+    ));
+
+    // Many at once: headers (through the blank line, or all of a message without one) and
+    // capped wholes; None for the expunged one.
+    let got = ok(v.read_messages(vec![1, 3, 2], ReadPart::Header).await);
+    assert_eq!(
+        got,
+        vec![
+            Some(Bytes::from(text[..24].to_vec())),
+            None,
+            Some(Bytes::from(no_blank.clone()))
+        ]
+    );
+    let got = ok(v
+        .read_messages(vec![2, 1], ReadPart::Whole { cap: 10 })
+        .await);
+    assert_eq!(
+        got,
+        vec![
+            Some(Bytes::from(no_blank[..10].to_vec())),
+            Some(Bytes::from(text[..10].to_vec()))
+        ]
+    );
+    let got = ok(v
+        .read_messages(vec![1], ReadPart::Whole { cap: 1 << 20 })
+        .await);
+    assert_eq!(got, vec![Some(Bytes::from(text.clone()))]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Instantiation: every case for every backend.
 
@@ -799,6 +867,7 @@ macro_rules! with_cases {
             mailbox_tree,
             pop3_lock_and_expiry,
             structure_cache,
+            message_content,
         ]);
     };
 }

@@ -33,9 +33,9 @@ use self::mailbox::{MailboxState, NewMessage};
 use super::names::MailboxName;
 use super::{
     AppendMessage, AppendResult, AppendStream, CacheField, CopyResult, Head, MailboxHandle,
-    MailboxInfo, MailboxStatus, MessageFile, MessageVisitor, OpenOptions, Pop3Lock, QuotaUsage,
-    Result, SpecialUse, Storage, StorageError, StorageUser, StoreRequest, StoreResult,
-    SyncMessageFile, SyncOutcome, SystemFlags, UserStore, View,
+    MailboxInfo, MailboxStatus, Message, OpenOptions, Pop3Lock, QuotaUsage, ReadPart, Result,
+    SpecialUse, Storage, StorageError, StorageUser, StoreRequest, StoreResult, SyncOutcome,
+    SystemFlags, UserStore, View,
 };
 use crate::limits::{DEFAULT_MAX_MESSAGE_SIZE, MAX_MAILBOXES_PER_USER};
 
@@ -695,24 +695,16 @@ impl MemoryMailbox {
     }
 }
 
-/// An anonymous in-memory file holding `data`, for the parts of the trait that still hand out a
-/// `std::fs::File` (until message content crosses it as a byte source). Its cursor is at 0.
-fn memory_file(data: &[u8]) -> Result<std::fs::File> {
-    use std::os::fd::FromRawFd;
-    use std::os::unix::fs::FileExt;
-    // SAFETY: the name is a NUL-terminated C string literal; memfd_create reads nothing else.
-    let fd = unsafe { libc::memfd_create(c"mailcove-memory".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(StorageError::io(
-            "memory message",
-            std::io::Error::last_os_error(),
-        ));
-    }
-    // SAFETY: `fd` was just returned by memfd_create and is owned by nothing else.
-    let file = unsafe { std::fs::File::from_raw_fd(fd) };
-    file.write_all_at(data, 0)
-        .map_err(|e| StorageError::io("memory message", e))?;
-    Ok(file)
+/// The part of a stored message that [`MailboxHandle::read_messages`] asks for: a slice of the
+/// same buffer, nothing copied.
+fn cut(data: &Bytes, part: ReadPart) -> Bytes {
+    let end = match part {
+        ReadPart::Header => super::header_end(data, 0)
+            .unwrap_or(data.len())
+            .min(crate::limits::MAX_HEADER_BYTES),
+        ReadPart::Whole { cap } => cap,
+    };
+    data.slice(..end.min(data.len()))
 }
 
 #[async_trait]
@@ -754,12 +746,10 @@ impl MailboxHandle for MemoryMailbox {
         self.user.copy(&self.state, &uids, dest, move_)
     }
 
-    async fn open_message(&self, uid: u32) -> Result<MessageFile> {
-        self.open_message_head(uid, 0).await
-    }
-
-    async fn open_message_head(&self, uid: u32, max_head: usize) -> Result<MessageFile> {
+    async fn open_message(&self, uid: u32, max_head: usize) -> Result<Message> {
         let (meta, data) = self.body(uid)?;
+        // The head is a copy of the first bytes (callers own it); the content shares the stored
+        // buffer, and every read of it is answered at once (`read_now`).
         let want = max_head.min(data.len().saturating_add(1));
         let head = if want == 0 {
             Head::default()
@@ -773,35 +763,21 @@ impl MailboxHandle for MemoryMailbox {
                 bytes,
             }
         };
-        Ok(MessageFile {
+        Ok(Message {
             uid,
             phys_size: meta.phys_size,
             virt_size: meta.virt_size,
-            file: Arc::new(memory_file(&data)?),
+            content: Arc::new(data),
             head,
         })
     }
 
-    async fn visit_messages(&self, uids: Vec<u32>, mut visit: MessageVisitor) -> Result<()> {
-        let state = self.state.clone();
-        tokio::task::spawn_blocking(move || {
-            for uid in uids {
-                let found = state.lock().body(uid);
-                let file = match found {
-                    None => None,
-                    Some((meta, data)) => Some(SyncMessageFile {
-                        uid,
-                        phys_size: meta.phys_size,
-                        virt_size: meta.virt_size,
-                        file: memory_file(&data)?,
-                    }),
-                };
-                visit(uid, file)?;
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|e| StorageError::Temporary(format!("storage worker failed: {e}")))?
+    async fn read_messages(&self, uids: Vec<u32>, part: ReadPart) -> Result<Vec<Option<Bytes>>> {
+        let m = self.state.lock();
+        Ok(uids
+            .iter()
+            .map(|uid| m.body(*uid).map(|(_, data)| cut(&data, part)))
+            .collect())
     }
 
     async fn resolve_dates(&self, uids: Vec<u32>) -> Result<Vec<(u32, i64)>> {
