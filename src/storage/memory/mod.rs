@@ -803,3 +803,93 @@ impl MailboxHandle for MemoryMailbox {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(name: &str) -> StorageUser {
+        StorageUser {
+            name: name.to_owned(),
+            home: None,
+            quota_bytes: None,
+            quota_messages: None,
+        }
+    }
+
+    fn message(data: &'static [u8]) -> AppendMessage {
+        AppendMessage {
+            data: Bytes::from_static(data),
+            ..AppendMessage::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn messages_over_the_size_limit_are_refused_whole_or_streamed() {
+        let st = MemoryStorage::new(MemoryOptions {
+            max_message_size: 10,
+            ..MemoryOptions::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let u = st.user(&user("a")).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(u.append("INBOX", message(b"0123456789")).await.is_ok());
+        assert!(matches!(
+            u.append("INBOX", message(b"0123456789x")).await,
+            Err(StorageError::Cannot(_))
+        ));
+        let mut s = u
+            .append_stream("INBOX")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(s.write(b"01234").await.is_ok());
+        assert!(matches!(
+            s.write(b"567890").await,
+            Err(StorageError::Cannot(_))
+        ));
+        drop(s);
+        let st = u.status("INBOX").await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(st.messages, 1);
+    }
+
+    #[tokio::test]
+    async fn a_user_is_the_same_store_at_every_login_and_others_are_apart() {
+        let st = MemoryStorage::new(MemoryOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let a = st.user(&user("a")).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(a.append("INBOX", message(b"x")).await.is_ok());
+        let again = st.user(&user("a")).await.unwrap_or_else(|e| panic!("{e}"));
+        let b = st.user(&user("b")).await.unwrap_or_else(|e| panic!("{e}"));
+        let count = |s: MailboxStatus| s.messages;
+        assert_eq!(again.status("INBOX").await.map(count).ok(), Some(1));
+        assert_eq!(b.status("INBOX").await.map(count).ok(), Some(0));
+    }
+
+    #[tokio::test]
+    async fn a_view_of_a_deleted_mailbox_is_told_it_is_gone() {
+        let st = MemoryStorage::new(MemoryOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let u = st.user(&user("a")).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(u.create("Box", None).await.is_ok());
+        let mut v = u
+            .open("Box", OpenOptions::SELECT)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(u.delete("Box").await.is_ok());
+        assert!(matches!(v.refresh().await, Err(StorageError::NonExistent)));
+        // A new mailbox of that name is another one.
+        assert!(u.create("Box", None).await.is_ok());
+        assert!(matches!(v.refresh().await, Err(StorageError::NonExistent)));
+    }
+
+    #[tokio::test]
+    async fn the_mailbox_count_is_bounded() {
+        let st = MemoryStorage::new(MemoryOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let u = st.user(&user("a")).await.unwrap_or_else(|e| panic!("{e}"));
+        // INBOX is one of them.
+        for i in 1..MAX_MAILBOXES_PER_USER {
+            assert!(u.create(&format!("m{i}"), None).await.is_ok(), "{i}");
+        }
+        assert!(matches!(
+            u.create("one-more", None).await,
+            Err(StorageError::Cannot(_))
+        ));
+    }
+}
