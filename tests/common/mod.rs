@@ -409,6 +409,11 @@ location = "{location}"
     /// Stores `data` in `mailbox` of `user` with IMAP APPEND, as a client would: works on every
     /// backend (the memory backend has no files to drop a message into).
     pub fn append_message(&self, user: &str, password: &str, mailbox: &str, data: &[u8]) {
+        self.append_messages(user, password, mailbox, &[data]);
+    }
+
+    /// [`Server::append_message`] for many messages, in order, over one connection.
+    pub fn append_messages(&self, user: &str, password: &str, mailbox: &str, messages: &[&[u8]]) {
         let mut c = self.imap();
         assert!(c.line().starts_with("* OK"), "IMAP greeting");
         let login = c.cmd("p1", &format!("LOGIN {user} {password}"));
@@ -416,17 +421,58 @@ location = "{location}"
             login.last().is_some_and(|l| l.starts_with("p1 OK")),
             "{login:?}"
         );
-        c.send(&format!("p2 APPEND {mailbox} {{{}}}", data.len()));
-        let go = c.line();
-        assert!(go.starts_with('+'), "APPEND literal refused: {go}");
-        c.send_raw(data);
-        c.send_raw(b"\r\n");
-        let done = c.until("p2 ");
-        assert!(
-            done.last().is_some_and(|l| l.starts_with("p2 OK")),
-            "{done:?}"
-        );
+        // Small messages go as LITERAL- (non-synchronizing) literals, pipelined a window at a
+        // time so neither side's socket buffer fills while the other is not reading.
+        const WINDOW: usize = 200;
+        let small = mailcove::limits::LITERAL_MINUS_MAX as usize;
+        let mut pending = 0usize;
+        let answered = |c: &mut Client, n: &mut usize| {
+            for _ in 0..*n {
+                let done = c.until("p2 ");
+                assert!(
+                    done.last().is_some_and(|l| l.starts_with("p2 OK")),
+                    "{done:?}"
+                );
+            }
+            *n = 0;
+        };
+        for data in messages {
+            if data.len() <= small {
+                let mut cmd = format!("p2 APPEND {mailbox} {{{}+}}\r\n", data.len()).into_bytes();
+                cmd.extend_from_slice(data);
+                cmd.extend_from_slice(b"\r\n");
+                c.send_raw(&cmd);
+                pending += 1;
+                if pending == WINDOW {
+                    answered(&mut c, &mut pending);
+                }
+                continue;
+            }
+            answered(&mut c, &mut pending);
+            c.send(&format!("p2 APPEND {mailbox} {{{}}}", data.len()));
+            let go = c.line();
+            assert!(go.starts_with('+'), "APPEND literal refused: {go}");
+            c.send_raw(data);
+            c.send_raw(b"\r\n");
+            pending = 1;
+            answered(&mut c, &mut pending);
+        }
+        answered(&mut c, &mut pending);
         c.cmd("p3", "LOGOUT");
+    }
+
+    /// [`Server::deliver_raw`] for many `(file name, bytes)`, delivered in order (name order on
+    /// Maildir, which is the order the server numbers them in).
+    pub fn deliver_raw_many(&self, user: &str, password: &str, messages: &[(String, Vec<u8>)]) {
+        if memory_backend() {
+            let all: Vec<&[u8]> = messages.iter().map(|(_, m)| m.as_slice()).collect();
+            self.append_messages(user, password, "INBOX", &all);
+        } else {
+            let new = self.maildir(user).join("new");
+            for (name, data) in messages {
+                std::fs::write(new.join(name), data).unwrap();
+            }
+        }
     }
 
     /// Puts a message into `user`'s INBOX the way the backend allows from outside: on Maildir a
