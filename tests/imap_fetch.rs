@@ -695,18 +695,13 @@ fn vm_hwm_kib(pid: i32) -> u64 {
 
 #[test]
 fn streaming_a_large_body_to_a_slow_reader_keeps_server_memory_flat() {
-    // Maildir-only: measures server memory, which holds every message on the memory backend.
-    if skip_unless_maildir("streaming_a_large_body_to_a_slow_reader_keeps_server_memory_flat") {
-        return;
-    }
     let s = Server::start();
     let mut c = login(&s);
-    // Delivered by "an MTA" straight into new/, so the server never held it in memory.
+    // Delivered by "an MTA" straight into new/, so the server never held it in memory (on the
+    // memory backend it is APPENDed and held there; the peak is measured after that).
     let stored = big_message(48 * 1024 * 1024);
     let wire_len = crlf(&stored).len();
-    let new = s.maildir("demo").join("new");
-    assert!(new.is_dir(), "INBOX not at {}", new.display());
-    std::fs::write(new.join("1700000000.big.host"), &stored).unwrap();
+    s.deliver_raw("demo", "demo", "1700000000.big.host", &stored);
     drop(stored);
     run_transcript(&mut c, "C: S SELECT INBOX\nS: * FLAGS *");
     c.until("S OK");
