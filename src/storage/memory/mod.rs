@@ -6,11 +6,13 @@
 //! the wire tests with `MAILCOVE_TEST_BACKEND=memory`). Everything is lost when the process
 //! exits: do not use it for real mail.
 //!
-//! * Per user ([`UserData`]): the mailbox tree as a map from hierarchy levels to mailbox states,
+//! * Per user (`UserData`): the mailbox tree as a map from hierarchy levels to mailbox states,
 //!   subscriptions, special-use attributes, quota usage, the last UIDVALIDITY handed out and the
 //!   POP3 maildrop flag.
-//! * Per mailbox ([`mailbox::MailboxState`]): the message list every view shares, the message
+//! * Per mailbox (`mailbox::MailboxState`): the message list every view shares, the message
 //!   bytes, the keyword table and a watch channel bumped on every change.
+//! * Message content: the stored [`Bytes`] is the [`super::MessageContent`] handed out (reads
+//!   answer at once, nothing is copied); a COPY shares the buffer with its source.
 //! * Locks: a user's mutex is taken before any of its mailboxes' mutexes, and two mailboxes
 //!   (COPY, MOVE) are locked in address order. No lock is held across an `.await`.
 //!
