@@ -152,7 +152,7 @@ pub const MAILDIR_KEYWORD_LETTERS: usize = 26;
 pub const MAX_KEYWORDS_FILE_BYTES: usize = MAX_KEYWORDS_PER_MAILBOX * (MAX_KEYWORD_BYTES + 8);
 /// Longest keyword name.
 pub const MAX_KEYWORD_BYTES: usize = 128;
-/// Most header bytes [`crate::storage::MessageFile::header`] returns.
+/// Most header bytes [`crate::storage::ReadPart::Header`] returns.
 pub const MAX_HEADER_BYTES: usize = 1024 * 1024;
 /// `tmp/` files older than this are leftovers of crashed writers (Maildir spec: 36 h).
 pub const TMP_MAX_AGE_SECS: i64 = 36 * 3600;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::auth::{Argon2Params, AuthOptions, UserInfo, default_hash_threads};
 use crate::config::{AuthConfig, Config};
 use crate::storage::maildir::{MaildirOptions, MaildirStorage};
+use crate::storage::memory::{MemoryOptions, MemoryStorage};
 use crate::storage::{SpecialUse, Storage, StorageError, StorageUser};
 
 /// Argon2id costs for new hashes.
@@ -36,19 +37,42 @@ pub fn auth_options(config: &Config) -> AuthOptions {
     }
 }
 
-/// The storage backend.
+/// True when the configured location is the in-memory backend ([`crate::storage::memory`]).
+pub fn is_memory_location(location: &str) -> bool {
+    location.trim() == crate::storage::memory::LOCATION
+}
+
+/// Why `mailcove deliver` refuses the memory backend: it is a separate process, whose memory
+/// nobody else reads.
+pub const MEMORY_DELIVER_REFUSED: &str = "configuration: mail.location = \"memory:\" keeps mail in \
+the daemon's memory; a separate deliver process cannot reach it (deliver over LMTP instead)";
+
+/// The storage backend: Maildir, or the in-memory one for `location = "memory:"`.
 pub fn storage_backend(config: &Config) -> Result<Arc<dyn Storage>, StorageError> {
     let m = &config.mail;
+    let autocreate: Vec<(String, Option<SpecialUse>)> = m
+        .autocreate
+        .iter()
+        .map(|a| (a.name.clone(), SpecialUse::from_attribute(&a.special_use)))
+        .collect();
+    if is_memory_location(&m.location) {
+        tracing::warn!(
+            "mail is kept in memory only (location = \"memory:\"): it is lost when mailcove stops"
+        );
+        return Ok(Arc::new(MemoryStorage::new(MemoryOptions {
+            separator: m.separator,
+            quota_bytes: m.quota_bytes,
+            quota_messages: m.quota_messages,
+            autocreate,
+            max_message_size: config.limits.max_message_size,
+        })?));
+    }
     let mut opts = MaildirOptions::new(absolute_location(&m.location));
     opts.separator = m.separator;
     opts.fsync = m.fsync;
     opts.quota_bytes = m.quota_bytes;
     opts.quota_messages = m.quota_messages;
-    opts.autocreate = m
-        .autocreate
-        .iter()
-        .map(|a| (a.name.clone(), SpecialUse::from_attribute(&a.special_use)))
-        .collect();
+    opts.autocreate = autocreate;
     Ok(Arc::new(MaildirStorage::new(opts)?))
 }
 

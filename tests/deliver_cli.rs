@@ -196,3 +196,28 @@ fn deliver_and_lmtp_run_concurrently_with_the_daemon() {
     let stat = p.line();
     assert!(stat.starts_with(&format!("+OK {} ", 2 * n)), "{stat}");
 }
+
+#[test]
+fn the_memory_location_is_refused_with_a_reason_and_a_retry() {
+    // `location = "memory:"` keeps mail inside the daemon: a separate deliver process cannot
+    // store into it, and says so rather than storing somewhere nobody reads.
+    let s = Server::builder().users(&users()).start();
+    let cfg = std::fs::read_to_string(&s.config_path).unwrap();
+    let memory: String = cfg
+        .lines()
+        .map(|l| {
+            if l.starts_with("location = ") {
+                "location = \"memory:\"".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let path = s.path().join("memory.toml");
+    std::fs::write(&path, memory).unwrap();
+    let (code, err) = deliver_with(&path, &["-d", "demo"], MSG);
+    assert_eq!(code, 75, "EX_TEMPFAIL: {err}");
+    let line = one_line(&err);
+    assert!(line.contains("memory:") && line.contains("LMTP"), "{line}");
+}

@@ -142,6 +142,13 @@ fn every_kind_of_message_comes_back_exactly_as_stored() {
         ("dots at every chunk boundary", dotty()),
         ("20 MB attachment", big_attachment()),
     ];
+    // A NUL can only be delivered as a file (IMAP APPEND would need a literal8).
+    let messages: Vec<(&str, Vec<u8>)> = messages
+        .into_iter()
+        .filter(|(what, m)| {
+            !m.contains(&0) || on_maildir(&format!("every_kind_of_message_...: the {what} (NUL)"))
+        })
+        .collect();
     for (_, m) in &messages {
         deliver(&s, m);
     }
@@ -263,12 +270,14 @@ fn messages_at_page_and_chunk_sizes_and_larger_than_recorded_come_back_whole() {
         deliver(&s, m);
     }
     // A file larger than the size its name records (S=): it is still read to its end.
-    let grown = sized_message(10000);
-    let path = deliver(&s, &grown);
-    let mut renamed = path.clone().into_os_string();
-    renamed.push(",S=5000");
-    std::fs::rename(&path, &renamed).unwrap();
-    messages.push(grown);
+    if on_maildir("messages_at_page_and_chunk_sizes_...: a file larger than its recorded size") {
+        let grown = sized_message(10000);
+        let path = deliver(&s, &grown);
+        let mut renamed = path.clone().into_os_string();
+        renamed.push(",S=5000");
+        std::fs::rename(&path, &renamed).unwrap();
+        messages.push(grown);
+    }
     let mut c = Raw::login(s.ports.pop3);
     for (i, stored) in messages.iter().enumerate() {
         assert!(c.cmd(&format!("RETR {}", i + 1)).starts_with(b"+OK"));

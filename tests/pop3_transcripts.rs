@@ -119,9 +119,11 @@ fn every_transaction_command_answers_as_rfc_1939_says() {
     run_transcript(&mut c, "C: QUIT\nS: +OK Logging out.");
     assert!(c.closed());
     // UPDATE: message 3 is gone; 1 was retrieved (\Seen for IMAP), 2 only read by TOP.
-    assert!(find(&s, &p3).is_none(), "{:?}", stored(&s));
-    assert!(find(&s, &p1).unwrap().flags.contains('S'));
-    assert!(!find(&s, &p2).unwrap().flags.contains('S'));
+    if on_maildir("every_transaction_command_answers_as_rfc_1939_says: the files left") {
+        assert!(find(&s, &p3).is_none(), "{:?}", stored(&s));
+        assert!(find(&s, &p1).unwrap().flags.contains('S'));
+        assert!(!find(&s, &p2).unwrap().flags.contains('S'));
+    }
     // The next session sees the two that are left, numbered afresh, with the same UIDLs.
     let mut c = login(&s);
     c.send("UIDL");
@@ -274,7 +276,9 @@ fn every_error_gets_a_clear_err_and_the_session_goes_on() {
     );
     assert!(c.closed());
     // RSET undid the DELE: the message is still there.
-    assert_eq!(stored(&s).len(), 1);
+    if on_maildir("every_error_gets_a_clear_err_and_the_session_goes_on: the file left") {
+        assert_eq!(stored(&s).len(), 1);
+    }
 }
 
 #[test]
@@ -370,7 +374,9 @@ fn pipelined_commands_in_one_write_are_answered_in_order() {
         ),
     );
     assert!(c.closed());
-    assert!(stored(&s).is_empty(), "{:?}", stored(&s));
+    if on_maildir("pipelined_commands_in_one_write_are_answered_in_order: no file left") {
+        assert!(stored(&s).is_empty(), "{:?}", stored(&s));
+    }
 }
 
 #[test]
@@ -434,7 +440,9 @@ fn a_whole_session_through_stls_on_a_remote_connection() {
             m.len()
         ),
     );
-    assert!(find(&s, &p).is_none());
+    if on_maildir("a_whole_session_through_stls_on_a_remote_connection: the file is gone") {
+        assert!(find(&s, &p).is_none());
+    }
 }
 
 #[test]
@@ -512,6 +520,10 @@ fn the_maildrop_is_a_snapshot_taken_at_login() {
 
 #[test]
 fn a_message_expunged_by_someone_else_during_the_session_is_a_clean_error() {
+    if skip_unless_maildir("a_message_expunged_by_someone_else_during_the_session_is_a_clean_error")
+    {
+        return;
+    }
     let s = Server::start();
     create_maildir(&s);
     let p1 = deliver(&s, &msg("gone", "a\r\n"));
@@ -585,6 +597,9 @@ fn a_second_login_gets_in_use_and_a_dropped_session_deletes_nothing() {
         std::thread::sleep(Duration::from_millis(50));
     };
     run_transcript(&mut c, "C: STAT\nS: +OK 1 *\nC: QUIT\nS: +OK *");
+    if !on_maildir("a_second_login_gets_in_use_and_a_dropped_session_deletes_nothing: the file") {
+        return;
+    }
     let m = find(&s, &p).expect("message deleted by a session that never sent QUIT");
     // Not even \Seen: RETR without QUIT changes nothing.
     assert!(!m.flags.contains('S'), "{m:?}");
@@ -605,12 +620,14 @@ fn keep_policy_hides_deleted_messages_but_keeps_them_flagged_for_imap() {
          S: USER\nS: SASL PLAIN LOGIN\nS: EXPIRE NEVER\nS: IMPLEMENTATION *\nS: .
          C: DELE 1\nS: +OK *\nC: QUIT\nS: +OK Logging out.",
     );
-    let kept = find(&s, &p1).expect("keep policy removed the file");
-    assert!(
-        kept.flags.contains('S') && kept.flags.contains('T'),
-        "{kept:?}"
-    );
-    assert!(find(&s, &p2).unwrap().flags.is_empty());
+    if on_maildir("keep_policy_hides_deleted_messages_but_keeps_them_flagged_for_imap: files") {
+        let kept = find(&s, &p1).expect("keep policy removed the file");
+        assert!(
+            kept.flags.contains('S') && kept.flags.contains('T'),
+            "{kept:?}"
+        );
+        assert!(find(&s, &p2).unwrap().flags.is_empty());
+    }
     // A later POP3 session does not offer it again.
     let mut c = login(&s);
     run_transcript(
@@ -621,6 +638,9 @@ fn keep_policy_hides_deleted_messages_but_keeps_them_flagged_for_imap() {
 
 #[test]
 fn per_user_policy_in_the_users_file_overrides_the_config() {
+    if skip_unless_maildir("per_user_policy_in_the_users_file_overrides_the_config") {
+        return;
+    }
     let s = Server::builder()
         .users(&[
             format!(
@@ -675,6 +695,10 @@ fn backdate_download(s: &Server, uid: u32, when: i64) {
 
 #[test]
 fn keep_days_expunges_messages_that_many_days_after_their_first_download() {
+    if skip_unless_maildir("keep_days_expunges_messages_that_many_days_after_their_first_download")
+    {
+        return;
+    }
     let mut s = Server::builder()
         .config("[pop3]\ndelete_policy = \"keep-days\"\nkeep_days = 3\n")
         .start();
@@ -738,11 +762,16 @@ fn retr_marks_seen_unless_configured_otherwise() {
     assert!(c.line().starts_with("+OK"));
     c.multiline();
     run_transcript(&mut c, "C: QUIT\nS: +OK Logging out.");
-    assert!(!find(&s, &p).unwrap().flags.contains('S'));
+    if on_maildir("retr_marks_seen_unless_configured_otherwise: the file's flags") {
+        assert!(!find(&s, &p).unwrap().flags.contains('S'));
+    }
 }
 
 #[test]
 fn uidls_survive_sessions_and_restarts_and_are_adopted_from_dovecot() {
+    if skip_unless_maildir("uidls_survive_sessions_and_restarts_and_are_adopted_from_dovecot") {
+        return;
+    }
     let mut s = Server::start();
     create_maildir(&s);
     for i in 0..3 {

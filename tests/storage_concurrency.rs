@@ -14,7 +14,6 @@ use common::*;
 use mailcove::storage::{
     AppendMessage, OpenOptions, StorageError, StoreOp, StoreRequest, SystemFlags, UserStore,
 };
-use tokio::io::AsyncReadExt;
 
 const APPENDERS: usize = 6;
 const PER_APPENDER: usize = 30;
@@ -27,12 +26,8 @@ fn tagged(tag: &str) -> AppendMessage {
 }
 
 async fn read_tag(view: &mailcove::storage::View, uid: u32) -> Result<String, StorageError> {
-    let f = view.open_message(uid).await?;
-    let mut s = String::new();
-    f.reader()
-        .await?
-        .read_to_string(&mut s)
-        .await
+    let f = view.open_message(uid, 0).await?;
+    let s = String::from_utf8(f.read_all().await?)
         .map_err(|e| StorageError::Temporary(e.to_string()))?;
     let tag = s
         .lines()

@@ -20,7 +20,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::*;
 use mailcove::storage::{AppendMessage, OpenOptions};
-use tokio::io::AsyncReadExt;
 
 const CHILD_ENV: &str = "MAILCOVE_STORAGE_CRASH_CHILD";
 const ROUNDS: u64 = 20;
@@ -95,9 +94,8 @@ async fn verify(base: &Path, acked: &BTreeMap<u32, (u32, usize)>) -> usize {
         );
     }
     for uid in &uids {
-        let f = ok(v.open_message(*uid).await);
-        let mut data = Vec::new();
-        assert!(ok(f.reader().await).read_to_end(&mut data).await.is_ok());
+        let f = ok(v.open_message(*uid, 0).await);
+        let data = ok(f.read_all().await);
         assert!(well_formed(&data), "UID {uid} is a partial message");
         let m = v.seq_of(*uid).and_then(|s| v.get(s)).cloned();
         assert_eq!(m.map(|m| m.phys_size), Some(data.len() as u64));

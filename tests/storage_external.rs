@@ -135,7 +135,7 @@ async fn another_process_flag_rename_and_removal_are_seen() {
     let second = file_with_subject(&cur, "m1");
     assert!(std::fs::remove_file(cur.join(second)).is_ok());
     assert!(matches!(
-        v.open_message(2).await,
+        v.open_message(2, 0).await,
         Err(StorageError::Expunged)
     ));
     let d = ok(v.refresh().await);

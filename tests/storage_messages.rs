@@ -9,9 +9,9 @@ use bytes::Bytes;
 use common::*;
 use mailcove::limits::MAX_KEYWORDS_PER_MAILBOX;
 use mailcove::storage::{
-    AppendMessage, CacheField, OpenOptions, StorageError, StoreOp, StoreRequest, SystemFlags,
+    AppendMessage, CacheField, OpenOptions, ReadPart, StorageError, StoreOp, StoreRequest,
+    SystemFlags,
 };
-use tokio::io::AsyncReadExt;
 
 fn store(op: StoreOp, flags: SystemFlags, keywords: &[&str]) -> StoreRequest {
     StoreRequest {
@@ -65,12 +65,23 @@ async fn append_read_and_sizes() {
     );
     assert_eq!(read_all(&view, 1).await, data);
 
-    let mut f = ok(view.open_message(1).await);
+    let f = ok(view.open_message(1, 0).await);
     assert_eq!(ok(f.header().await), b"Subject: lf\n\n".to_vec());
-    let mut part = Vec::new();
-    let mut r = ok(ok(view.open_message(1).await).range(13, 8).await);
-    assert!(r.read_to_end(&mut part).await.is_ok());
-    assert_eq!(part, b"line one".to_vec());
+    assert_eq!(ok(f.read(13, 8).await), b"line one".to_vec());
+    // Read along with the open: the same bytes.
+    let f = ok(view.open_message(1, 16).await);
+    assert_eq!(f.head.bytes, data[..16].to_vec());
+    assert_eq!(ok(f.read(13, 8).await), b"line one".to_vec());
+    // Many at once, headers or capped, and an expunged UID answered None.
+    let got = ok(view.read_messages(vec![1, 99], ReadPart::Header).await);
+    assert_eq!(
+        got,
+        vec![Some(Bytes::from_static(b"Subject: lf\n\n")), None]
+    );
+    let got = ok(view
+        .read_messages(vec![1], ReadPart::Whole { cap: 21 })
+        .await);
+    assert_eq!(got, vec![Some(Bytes::copy_from_slice(&data[..21]))]);
 
     // On disk: Dovecot-compatible name and keyword file.
     let cur = root(tmp.path(), "alice").join("cur");
@@ -252,7 +263,7 @@ async fn deltas_between_sessions_and_expunged_reads() {
     assert_eq!(b.len(), 3);
     assert_eq!(a.len(), 5);
     assert!(matches!(
-        a.open_message(2).await,
+        a.open_message(2, 0).await,
         Err(StorageError::Expunged)
     ));
     assert_eq!(

@@ -1,6 +1,7 @@
-//! Running a few futures side by side on one task: FETCH and SEARCH hand a batch of messages
-//! to several blocking workers at once (each a `View::visit_messages` call) and wait for all,
-//! after sharing the batch out by estimated work ([`shares`]).
+//! Running a few futures side by side on one task: FETCH and SEARCH share a batch of messages
+//! out by estimated work ([`shares`]) into lanes, each reading its messages from storage
+//! (`View::read_messages`, in pieces bounded by [`by_bytes`]) and parsing them on
+//! [`crate::compute::run`], and wait for all lanes.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -59,4 +60,44 @@ pub fn shares<T>(jobs: Vec<T>, workers: usize, cost: impl Fn(&T) -> u64) -> Vec<
     }
     out.retain(|s| !s.is_empty());
     out
+}
+
+/// Cuts `items` into consecutive groups whose `size`s add up to at most `budget`, each group
+/// holding at least one item (a single item over the budget is a group of its own): what a
+/// caller of `View::read_messages` holds in memory at once, by the sizes it knows.
+pub fn by_bytes<T>(items: Vec<T>, budget: u64, size: impl Fn(&T) -> u64) -> Vec<Vec<T>> {
+    let mut out: Vec<Vec<T>> = Vec::new();
+    let mut used = 0u64;
+    for item in items {
+        let s = size(&item);
+        match out.last_mut() {
+            Some(group) if used.saturating_add(s) <= budget => {
+                used += s;
+                group.push(item);
+            }
+            _ => {
+                used = s;
+                out.push(vec![item]);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_groups_keep_order_stay_in_budget_and_never_drop_an_oversized_item() {
+        let sizes = vec![3u64, 4, 2, 10, 1, 1, 5];
+        let groups = by_bytes(sizes.clone(), 6, |&s| s);
+        assert_eq!(
+            groups,
+            vec![vec![3], vec![4, 2], vec![10], vec![1, 1], vec![5]]
+        );
+        assert_eq!(groups.concat(), sizes);
+        assert!(by_bytes(Vec::<u64>::new(), 6, |&s| s).is_empty());
+        assert_eq!(by_bytes(vec![0u64; 3], 0, |&s| s), vec![vec![0, 0, 0]]);
+    }
 }

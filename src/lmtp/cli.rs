@@ -93,6 +93,12 @@ fn deliver_stdin(args: &DeliverArgs<'_>, input: &mut dyn Read) -> Result<(), Exi
         let first = e.to_string().lines().next().unwrap_or_default().to_string();
         Exit(EX_TEMPFAIL, format!("configuration: {first}"))
     })?;
+    if crate::setup::is_memory_location(&config.mail.location) {
+        return Err(Exit(
+            EX_TEMPFAIL,
+            crate::setup::MEMORY_DELIVER_REFUSED.into(),
+        ));
+    }
     let id = privdrop::resolve(
         config.server.user.as_deref(),
         config.server.group.as_deref(),

@@ -25,8 +25,8 @@ use crate::server::Shared;
 use crate::server::conn::Conn;
 use crate::storage::stream::{Convert, Pump, StreamBuffers};
 use crate::storage::{
-    MessageFile, OpenOptions, Pop3Lock, StorageError, StoreOp, StoreRequest, SystemFlags,
-    UserStore, View,
+    Message, OpenOptions, Pop3Lock, StorageError, StoreOp, StoreRequest, SystemFlags, UserStore,
+    View,
 };
 
 /// One message of the snapshot.
@@ -234,11 +234,11 @@ impl Maildrop {
     /// Opens live message `n` for RETR/TOP, before the positive status line is sent, so a message
     /// that vanished (expunged by IMAP) still gets a clean `-ERR`. Its first chunk is read in the
     /// same step: a typical message is then sent without another trip to a blocking thread.
-    pub async fn open_message(&self, n: u32) -> Result<MessageFile, Pop3Error> {
+    pub async fn open_message(&self, n: u32) -> Result<Message, Pop3Error> {
         let uid = self.live(n)?.uid;
         match self
             .view
-            .open_message_head(uid, limits::MESSAGE_STREAM_CHUNK)
+            .open_message(uid, limits::MESSAGE_STREAM_CHUNK)
             .await
         {
             Ok(f) => Ok(f),
@@ -261,7 +261,7 @@ impl Maildrop {
         &mut self,
         conn: &mut Conn,
         n: u32,
-        file: MessageFile,
+        file: Message,
         top: Option<u64>,
     ) -> Result<(), Pop3Error> {
         let uid = file.uid;
@@ -271,7 +271,7 @@ impl Maildrop {
             .unwrap_or(usize::MAX)
             .min(limits::MESSAGE_STREAM_CHUNK);
         let mut pump = Pump::start(
-            file.file,
+            file.content,
             file.head,
             (0, u64::MAX),
             chunk,

@@ -59,7 +59,8 @@ pub fn run(config_path: &Path) -> ExitCode {
 /// The directory part of a mail location template before its first variable, e.g. `/var/mail`
 /// for `/var/mail/%d/%n`; None for home-relative templates.
 pub fn static_mail_root(location: &str) -> Option<PathBuf> {
-    if location.starts_with('~') {
+    // `memory:` names no directory (storage::memory).
+    if location.starts_with('~') || crate::setup::is_memory_location(location) {
         return None;
     }
     let upto = location.find('%').unwrap_or(location.len());
@@ -213,6 +214,7 @@ mod tests {
             Some(PathBuf::from("./var/mail"))
         );
         assert_eq!(static_mail_root("~/Maildir"), None);
+        assert_eq!(static_mail_root("memory:"), None);
         assert_eq!(
             static_mail_root("/srv/mail/%u/Maildir"),
             Some(PathBuf::from("/srv/mail"))

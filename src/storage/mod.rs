@@ -30,11 +30,15 @@
 //! refuse more (Maildir++ refuses `.` in a name).
 //!
 //! Blocking file-system work never runs on the runtime threads: backends use
-//! `tokio::task::spawn_blocking`.
+//! `tokio::task::spawn_blocking`. Message content crosses the traits as an async, ranged byte
+//! source ([`MessageContent`]), so the protocol layers never see a file, a path or a blocking
+//! thread.
 
+mod content;
 mod date;
 mod keywords;
 pub mod maildir;
+pub mod memory;
 mod msglist;
 pub mod names;
 pub mod stream;
@@ -49,6 +53,7 @@ use bytes::Bytes;
 use thiserror::Error;
 use tokio::sync::watch;
 
+pub use content::{Head, Message, MessageContent, ReadPart};
 pub use date::{InternalDate, InternalDates};
 pub use keywords::KeywordSet;
 pub use msglist::{MessageList, UidCursor};
@@ -461,172 +466,8 @@ impl CacheField {
     pub const BODYSTRUCTURE_TEXT: CacheField = CacheField(4);
 }
 
-/// An open message file for streaming. Reads never load the whole message.
-///
-/// One descriptor, read only positionally ([`stream::Pump`], [`stream::read_cached`]): opening
-/// and closing a message for a POP3 RETR or a FETCH is one `openat2` and one `close`.
-#[derive(Debug)]
-pub struct MessageFile {
-    /// The message UID.
-    pub uid: u32,
-    /// Bytes in the file (what `file` yields).
-    pub phys_size: u64,
-    /// Bytes after converting bare LF to CRLF (what a client is told and sent).
-    pub virt_size: u64,
-    /// The file, for positional reads only (its cursor stays at offset 0), shared with the
-    /// blocking threads that read it when it is not in the page cache.
-    pub file: std::sync::Arc<std::fs::File>,
-    /// The first bytes of the file, read along with the open when the opener asked for them
-    /// ([`View::open_message_head`]), so a small message costs one trip to a blocking thread.
-    pub head: Head,
-}
-
-/// The first bytes of a message file, read when it was opened.
-#[derive(Debug, Default)]
-pub struct Head {
-    /// The bytes, from offset 0.
-    pub bytes: Vec<u8>,
-    /// The file ended within them: nothing more to read.
-    pub complete: bool,
-}
-
-impl MessageFile {
-    /// An async reader over the whole file from offset 0, on a second descriptor (`dup`). For
-    /// callers that want `AsyncRead` rather than [`stream::Pump`]; the cursor it moves is shared
-    /// by every reader of this message file, so take one at a time.
-    pub async fn reader(&self) -> Result<tokio::fs::File> {
-        use tokio::io::AsyncSeekExt;
-        let mut file = tokio::fs::File::from_std(
-            self.file
-                .try_clone()
-                .map_err(|e| StorageError::io("open message", e))?,
-        );
-        file.seek(std::io::SeekFrom::Start(0))
-            .await
-            .map_err(|e| StorageError::io("seek message", e))?;
-        Ok(file)
-    }
-
-    /// Reads the header (up to and including the empty line that ends it),
-    /// at most [`crate::limits::MAX_HEADER_BYTES`]: a longer "header" is
-    /// returned cut at that limit.
-    pub async fn header(&mut self) -> Result<Vec<u8>> {
-        use tokio::io::AsyncReadExt;
-        let mut file = self.reader().await?;
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            let n = file
-                .read(&mut buf)
-                .await
-                .map_err(|e| StorageError::io("read message", e))?;
-            if n == 0 {
-                return Ok(out);
-            }
-            let scan_from = out.len().saturating_sub(3);
-            out.extend_from_slice(buf.get(..n).unwrap_or_default());
-            if let Some(end) = header_end(&out, scan_from) {
-                out.truncate(end);
-                return Ok(out);
-            }
-            if out.len() >= crate::limits::MAX_HEADER_BYTES {
-                out.truncate(crate::limits::MAX_HEADER_BYTES);
-                return Ok(out);
-            }
-        }
-    }
-
-    /// A reader over `len` bytes from `offset` of the stored file.
-    pub async fn range(self, offset: u64, len: u64) -> Result<tokio::io::Take<tokio::fs::File>> {
-        use tokio::io::{AsyncReadExt, AsyncSeekExt};
-        let mut file = self.reader().await?;
-        file.seek(std::io::SeekFrom::Start(offset))
-            .await
-            .map_err(|e| StorageError::io("seek message", e))?;
-        Ok(file.take(len))
-    }
-}
-
-/// What [`MailboxHandle::visit_messages`] calls for each message, on a blocking worker.
-pub type MessageVisitor = Box<dyn FnMut(u32, Option<SyncMessageFile>) -> Result<()> + Send>;
-
-/// A message file opened for plain (blocking) reads on a blocking worker.
-#[derive(Debug)]
-pub struct SyncMessageFile {
-    /// The message UID.
-    pub uid: u32,
-    /// Bytes in the file.
-    pub phys_size: u64,
-    /// Bytes after converting bare LF to CRLF.
-    pub virt_size: u64,
-    /// The file, positioned at offset 0.
-    pub file: std::fs::File,
-}
-
-impl SyncMessageFile {
-    /// Reads the header like [`MessageFile::header`], with positioned reads from offset 0
-    /// (the file position is left alone). The first read asks for at most 4 KiB and never more
-    /// than the file's size, so a typical message costs exactly one `pread`.
-    pub fn header(&mut self) -> Result<Vec<u8>> {
-        use std::os::unix::fs::FileExt;
-        let mut out = Vec::new();
-        let mut want = usize::try_from(self.phys_size).map_or(4096, |n| n.clamp(1, 4096));
-        loop {
-            let start = out.len();
-            out.resize(start + want, 0);
-            let n = self
-                .file
-                .read_at(out.get_mut(start..).unwrap_or_default(), start as u64)
-                .map_err(|e| StorageError::io("read message", e))?;
-            out.truncate(start + n);
-            if n == 0 {
-                return Ok(out);
-            }
-            if let Some(end) = header_end(&out, start.saturating_sub(3)) {
-                out.truncate(end);
-                return Ok(out);
-            }
-            if out.len() >= crate::limits::MAX_HEADER_BYTES {
-                out.truncate(crate::limits::MAX_HEADER_BYTES);
-                return Ok(out);
-            }
-            want = 16 * 1024;
-        }
-    }
-
-    /// Reads the file from its start, at most `cap` bytes. A file of its recorded size costs
-    /// one `pread` (a short read of a regular file is its end) and no seek.
-    pub fn read_capped(&mut self, cap: usize) -> Result<Vec<u8>> {
-        use std::io::{Read, Seek};
-        use std::os::unix::fs::FileExt;
-        let want = usize::try_from(self.phys_size).map_or(cap, |p| p.min(cap));
-        // One byte more than expected, so a file of the recorded size is known to end there.
-        let mut buf = vec![0u8; want.saturating_add(1).min(cap)];
-        let n = loop {
-            match self.file.read_at(&mut buf, 0) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(StorageError::io("read message", e)),
-            }
-        };
-        if n < buf.len() || buf.len() >= cap {
-            buf.truncate(n);
-            return Ok(buf);
-        }
-        // The file is larger than recorded: the rest, up to the cap.
-        self.file
-            .seek(std::io::SeekFrom::Start(n as u64))
-            .map_err(|e| StorageError::io("seek message", e))?;
-        (&mut self.file)
-            .take(u64::try_from(cap - n).unwrap_or(u64::MAX))
-            .read_to_end(&mut buf)
-            .map_err(|e| StorageError::io("read message", e))?;
-        Ok(buf)
-    }
-}
-
 /// The header block of a whole message in memory, through the blank line, exactly as
-/// [`SyncMessageFile::header`] reads it from the file; `None` when the message has no blank line
+/// [`ReadPart::Header`] reads it; `None` when the message has no blank line
 /// within [`crate::limits::MAX_HEADER_BYTES`] (the file read's own cut-off rules then apply).
 pub fn header_block(message: &[u8]) -> Option<&[u8]> {
     header_end(message, 0)
@@ -635,7 +476,7 @@ pub fn header_block(message: &[u8]) -> Option<&[u8]> {
 }
 
 /// End offset of the header block (after the blank line), searching from `from`.
-fn header_end(buf: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn header_end(buf: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
     while let Some(rel) = buf.get(i..).and_then(|b| memchr::memchr(b'\n', b)) {
         let lf = i + rel;
@@ -763,15 +604,15 @@ pub trait MailboxHandle: Send + Sync {
     async fn expunge(&self, uids: Option<Vec<u32>>) -> Result<Vec<u32>>;
     /// Copies (or moves, expunging the sources) messages to another mailbox.
     async fn copy(&self, uids: Vec<u32>, dest: &str, move_: bool) -> Result<CopyResult>;
-    /// Opens a message for reading; `Expunged` when it is gone.
-    async fn open_message(&self, uid: u32) -> Result<MessageFile>;
-    /// Opens a message and reads its first bytes in the same step: up to `max_head` of them,
-    /// at most one beyond the recorded size (so a message read whole is known to be complete).
-    async fn open_message_head(&self, uid: u32, max_head: usize) -> Result<MessageFile>;
-    /// Opens the messages `uids` one after the other on one blocking worker and hands each to
-    /// `visit` (`None` when it was expunged), so reading many messages costs one thread hop,
-    /// not one per file operation. At most one of these files is open at a time.
-    async fn visit_messages(&self, uids: Vec<u32>, visit: MessageVisitor) -> Result<()>;
+    /// Opens a message for reading and reads up to `max_head` of its first bytes in the same
+    /// step (at most one beyond the recorded size, so a message read whole is known to be
+    /// complete); `Expunged` when it is gone.
+    async fn open_message(&self, uid: u32, max_head: usize) -> Result<Message>;
+    /// Reads many messages in one backend call (for Maildir, one hop to a blocking worker, one
+    /// file open at a time), `None` for those expunged, each cut at the header end
+    /// ([`ReadPart::Header`]) or at `cap` ([`ReadPart::Whole`]). The caller bounds the batch by
+    /// the sizes it knows: everything returned is held in memory at once.
+    async fn read_messages(&self, uids: Vec<u32>, part: ReadPart) -> Result<Vec<Option<Bytes>>>;
     /// INTERNALDATEs (Unix seconds) of `uids`, read for the ones the picture left
     /// [`InternalDate::NOT_READ`]; a message that is gone is left out. [`View::internal_dates`]
     /// calls it for the dates its picture lacks.

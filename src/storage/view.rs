@@ -13,8 +13,8 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use super::{
-    CacheField, CopyResult, InternalDate, InternalDates, KeywordSet, MailboxHandle, MessageFile,
-    MessageList, MessageMeta, OpenOptions, Result, StorageError, StoreRequest, SyncMessageFile,
+    CacheField, CopyResult, InternalDate, InternalDates, KeywordSet, MailboxHandle, Message,
+    MessageList, MessageMeta, OpenOptions, ReadPart, Result, StorageError, StoreRequest,
     SyncOutcome, Updated,
 };
 
@@ -315,39 +315,29 @@ impl View {
         Ok((res, delta))
     }
 
-    /// Opens a message; `Expunged` when another session removed it.
-    pub async fn open_message(&self, uid: u32) -> Result<MessageFile> {
-        self.handle.open_message(uid).await
-    }
-
     /// Opens a message and reads up to `max_head` of its first bytes along (see
-    /// [`MailboxHandle::open_message_head`]).
-    pub async fn open_message_head(&self, uid: u32, max_head: usize) -> Result<MessageFile> {
-        self.handle.open_message_head(uid, max_head).await
+    /// [`MailboxHandle::open_message`]); `Expunged` when another session removed it.
+    pub async fn open_message(&self, uid: u32, max_head: usize) -> Result<Message> {
+        self.handle.open_message(uid, max_head).await
     }
 
-    /// Runs `visit` for each of `uids` in order on one blocking worker, with the message file
-    /// opened for blocking reads (`None`: expunged), and returns what it produced. Use it to read
-    /// and parse many messages with one thread hop instead of several per message.
-    pub async fn visit_messages<T, F>(&self, uids: Vec<u32>, mut visit: F) -> Result<Vec<T>>
-    where
-        T: Send + 'static,
-        F: FnMut(u32, Option<SyncMessageFile>) -> Result<Option<T>> + Send + 'static,
-    {
-        let out = Arc::new(parking_lot::Mutex::new(Vec::new()));
-        let sink = out.clone();
-        self.handle
-            .visit_messages(
-                uids,
-                Box::new(move |uid, f| {
-                    if let Some(v) = visit(uid, f)? {
-                        sink.lock().push(v);
-                    }
-                    Ok(())
-                }),
-            )
-            .await?;
-        Ok(std::mem::take(&mut *out.lock()))
+    /// Reads `uids` in one backend call, each as `part` asks (`None`: expunged); see
+    /// [`MailboxHandle::read_messages`]. The caller bounds the batch by the sizes it knows.
+    pub async fn read_messages(
+        &self,
+        uids: Vec<u32>,
+        part: ReadPart,
+    ) -> Result<Vec<Option<Bytes>>> {
+        let n = uids.len();
+        let got = self.handle.read_messages(uids, part).await?;
+        if got.len() != n {
+            // A backend answering out of step would attach bytes to the wrong messages.
+            return Err(StorageError::Corrupt(format!(
+                "asked for {n} messages, storage answered {}",
+                got.len()
+            )));
+        }
+        Ok(got)
     }
 
     /// The INTERNALDATEs of `uids` (Unix seconds), reading those this picture does not know

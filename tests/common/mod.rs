@@ -12,6 +12,33 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mailcove");
 
+/// The storage backend the test servers use: `MAILCOVE_TEST_BACKEND=memory` runs them on the
+/// in-memory backend (`[mail] location = "memory:"`), anything else (the default) on Maildir.
+pub fn memory_backend() -> bool {
+    std::env::var("MAILCOVE_TEST_BACKEND").is_ok_and(|b| b == "memory")
+}
+
+/// For tests that look at or write Maildir files: true (after saying so on stderr, past the test
+/// harness's capture, so the skip is visible) when the servers run on the memory backend, where
+/// the test must return without checking anything.
+pub fn skip_unless_maildir(test: &str) -> bool {
+    if !memory_backend() {
+        return false;
+    }
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED on MAILCOVE_TEST_BACKEND=memory: {test} works on Maildir files"
+    );
+    true
+}
+
+/// For the Maildir-only part of a test that also runs on memory: true on Maildir; on the memory
+/// backend false, after saying on stderr that `what` is skipped.
+pub fn on_maildir(what: &str) -> bool {
+    !skip_unless_maildir(what)
+}
+
 /// How long any single read in a test may wait before the test fails instead of hanging.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -225,7 +252,7 @@ certificate = "{d}/cert.pem"
 key = "{d}/key.pem"
 
 [mail]
-location = "{d}/mail/%n"
+location = "{location}"
 
 {listeners}
 "#,
@@ -236,6 +263,11 @@ location = "{d}/mail/%n"
             imap_remote = ports.imap_remote,
             pop3_remote = ports.pop3_remote,
             listeners = b.listeners_extra,
+            location = if memory_backend() {
+                "memory:".to_string()
+            } else {
+                format!("{d}/mail/%n")
+            },
         );
         if !section_defined(&b.extra, "auth") {
             cfg.push_str(&format!(
@@ -374,8 +406,93 @@ location = "{d}/mail/%n"
         Client::tls(self.ports.pop3s, &self.cert.der)
     }
 
-    /// A user's Maildir root.
+    /// Stores `data` in `mailbox` of `user` with IMAP APPEND, as a client would: works on every
+    /// backend (the memory backend has no files to drop a message into).
+    pub fn append_message(&self, user: &str, password: &str, mailbox: &str, data: &[u8]) {
+        self.append_messages(user, password, mailbox, &[data]);
+    }
+
+    /// [`Server::append_message`] for many messages, in order, over one connection.
+    pub fn append_messages(&self, user: &str, password: &str, mailbox: &str, messages: &[&[u8]]) {
+        let mut c = self.imap();
+        assert!(c.line().starts_with("* OK"), "IMAP greeting");
+        let login = c.cmd("p1", &format!("LOGIN {user} {password}"));
+        assert!(
+            login.last().is_some_and(|l| l.starts_with("p1 OK")),
+            "{login:?}"
+        );
+        // Small messages go as LITERAL- (non-synchronizing) literals, pipelined a window at a
+        // time so neither side's socket buffer fills while the other is not reading.
+        const WINDOW: usize = 200;
+        let small = mailcove::limits::LITERAL_MINUS_MAX as usize;
+        let mut pending = 0usize;
+        let answered = |c: &mut Client, n: &mut usize| {
+            for _ in 0..*n {
+                let done = c.until("p2 ");
+                assert!(
+                    done.last().is_some_and(|l| l.starts_with("p2 OK")),
+                    "{done:?}"
+                );
+            }
+            *n = 0;
+        };
+        for data in messages {
+            if data.len() <= small {
+                let mut cmd = format!("p2 APPEND {mailbox} {{{}+}}\r\n", data.len()).into_bytes();
+                cmd.extend_from_slice(data);
+                cmd.extend_from_slice(b"\r\n");
+                c.send_raw(&cmd);
+                pending += 1;
+                if pending == WINDOW {
+                    answered(&mut c, &mut pending);
+                }
+                continue;
+            }
+            answered(&mut c, &mut pending);
+            c.send(&format!("p2 APPEND {mailbox} {{{}}}", data.len()));
+            let go = c.line();
+            assert!(go.starts_with('+'), "APPEND literal refused: {go}");
+            c.send_raw(data);
+            c.send_raw(b"\r\n");
+            pending = 1;
+            answered(&mut c, &mut pending);
+        }
+        answered(&mut c, &mut pending);
+        c.cmd("p3", "LOGOUT");
+    }
+
+    /// [`Server::deliver_raw`] for many `(file name, bytes)`, delivered in order (name order on
+    /// Maildir, which is the order the server numbers them in).
+    pub fn deliver_raw_many(&self, user: &str, password: &str, messages: &[(String, Vec<u8>)]) {
+        if memory_backend() {
+            let all: Vec<&[u8]> = messages.iter().map(|(_, m)| m.as_slice()).collect();
+            self.append_messages(user, password, "INBOX", &all);
+        } else {
+            let new = self.maildir(user).join("new");
+            for (name, data) in messages {
+                std::fs::write(new.join(name), data).unwrap();
+            }
+        }
+    }
+
+    /// Puts a message into `user`'s INBOX the way the backend allows from outside: on Maildir a
+    /// file written into `new/` (as an MTA does, named `name`), on the memory backend an IMAP
+    /// APPEND with `password`.
+    pub fn deliver_raw(&self, user: &str, password: &str, name: &str, data: &[u8]) {
+        if memory_backend() {
+            self.append_message(user, password, "INBOX", data);
+        } else {
+            std::fs::write(self.maildir(user).join("new").join(name), data).unwrap();
+        }
+    }
+
+    /// A user's Maildir root. Tests calling it are Maildir-only: they must start with
+    /// [`skip_unless_maildir`], and this panics on the memory backend to say so.
     pub fn maildir(&self, user: &str) -> PathBuf {
+        assert!(
+            !memory_backend(),
+            "this test looks at Maildir files: start it with skip_unless_maildir()"
+        );
         self.dir.path().join("mail").join(user)
     }
 }

@@ -70,12 +70,8 @@ pub fn ok<T>(r: Result<T>) -> T {
 
 /// Reads a whole message through the storage API.
 pub async fn read_all(view: &mailcove::storage::View, uid: u32) -> Vec<u8> {
-    use tokio::io::AsyncReadExt;
-    let f = ok(view.open_message(uid).await);
-    let mut out = Vec::new();
-    if let Err(e) = ok(f.reader().await).read_to_end(&mut out).await {
-        panic!("read: {e}");
-    }
+    let f = ok(view.open_message(uid, 0).await);
+    let out = ok(f.read_all().await);
     assert_eq!(out.len() as u64, f.phys_size);
     out
 }

@@ -1,9 +1,9 @@
 //! Writing one body-section item: resolving the section, applying `<origin.count>`, and sending
 //! the octets as a literal whose announced length is exactly what follows.
 //!
-//! Ranges of the stored file are streamed with [`Pump`]: chunks of [`MESSAGE_STREAM_CHUNK`] are
-//! read and converted LF→CRLF (NUL→0x80, since IMAP literals may not carry NUL) on a blocking
-//! thread, the next chunk while the current one is written, so memory stays at three chunk
+//! Ranges of the stored message are streamed with [`Pump`]: chunks of [`MESSAGE_STREAM_CHUNK`]
+//! are read and converted LF→CRLF (NUL→0x80, since IMAP literals may not carry NUL), the next
+//! chunk while the current one is written when storage has to wait for it, so memory stays at three chunk
 //! buffers however large the body is, and a client that stops reading blocks the write until the
 //! connection's write timeout. A section small enough to join the queued output (a small message,
 //! the end of a big one) is queued with the rest of the response instead of written on its own.
@@ -18,8 +18,8 @@ use crate::imap::proto::encode::FetchResponse;
 use crate::limits::{FETCH_FLUSH_BYTES, MESSAGE_STREAM_CHUNK};
 use crate::mime::{ByteRange, LfToCrlf, MessageInfo, SectionPlan, header_fields, partial_window};
 use crate::server::conn::Conn;
-use crate::storage::stream::{Convert, Pump, StreamBuffers, read_at, read_cached};
-use crate::storage::{MessageFile, StorageError};
+use crate::storage::stream::{Convert, Pump, StreamBuffers};
+use crate::storage::{Message, StorageError};
 
 /// IMAP literals may not hold NUL (RFC 3501 `CHAR8`); Dovecot sends 0x80 instead, which keeps
 /// every size unchanged.
@@ -61,7 +61,7 @@ pub async fn write_section(
     f: &mut FetchResponse,
     item: &SectionItem,
     info: Option<&MessageInfo>,
-    file: &mut MessageFile,
+    file: &mut Message,
     scratch: &mut Scratch,
     committed: &mut bool,
 ) -> Result<(), SectionError> {
@@ -142,29 +142,13 @@ fn window(item: &SectionItem, total: u64) -> (u64, u64) {
     }
 }
 
-/// Reads a physical range into memory (a header block; the caller checked it lies in the file,
-/// whose size the structure parser already bounded): on this thread when it is in the page cache,
-/// otherwise in one step on a blocking thread.
-async fn read_range(file: &mut MessageFile, range: ByteRange) -> Result<Vec<u8>, StorageError> {
+/// Reads a physical range into memory (a header block; the caller checked it lies in the
+/// message, whose size the structure parser already bounded): from the head read along with the
+/// open, or from storage, at once when it can answer without waiting.
+async fn read_range(file: &Message, range: ByteRange) -> Result<Vec<u8>, StorageError> {
     let len = usize::try_from(range.len())
         .map_err(|_| StorageError::Corrupt("header range too large".into()))?;
-    if let Some(head) = file.head.bytes.get(..len).filter(|_| range.start == 0) {
-        return Ok(head.to_vec());
-    }
-    let mut out = vec![0u8; len];
-    if let Ok(n) = read_cached(&file.file, range.start, &mut out) {
-        out.truncate(n);
-        return Ok(out);
-    }
-    let shared = file.file.clone();
-    tokio::task::spawn_blocking(move || {
-        let n = read_at(&shared, range.start, &mut out)
-            .map_err(|e| StorageError::io("read message", e))?;
-        out.truncate(n);
-        Ok(out)
-    })
-    .await
-    .map_err(|e| StorageError::Temporary(format!("message read task failed: {e}")))?
+    file.read(range.start, len).await
 }
 
 impl Convert for LfToCrlf {
@@ -178,7 +162,7 @@ impl Convert for LfToCrlf {
 /// already queued in `conn`.
 async fn stream_range(
     conn: &mut Conn,
-    file: &mut MessageFile,
+    file: &mut Message,
     range: ByteRange,
     start: u64,
     len: u64,
@@ -190,7 +174,7 @@ async fn stream_range(
     let conv = LfToCrlf::with_window(start, len).replace_nul(NUL_REPLACEMENT);
     let head = std::mem::take(&mut file.head);
     let mut pump = Pump::start(
-        file.file.clone(),
+        file.content.clone(),
         head,
         (range.start, range.end),
         MESSAGE_STREAM_CHUNK,

@@ -301,7 +301,7 @@ async fn write_message(
         None => None,
     };
     let mut file = if plan.needs_file {
-        match sel.view.open_message(meta.uid).await {
+        match sel.view.open_message(meta.uid, 0).await {
             Ok(f) => Some(f),
             Err(StorageError::Expunged) => return Ok(Written::Expunged),
             Err(e) => return Err(e.into()),

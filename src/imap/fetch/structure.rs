@@ -19,19 +19,19 @@
 //! new entry of a group goes back to the cache in one write. The cache only saves work: when it
 //! cannot be read, messages are parsed instead of failing the FETCH.
 
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 
+use crate::compute;
 use crate::imap::search::{SEARCH_HEADER_CACHE, cache_blob};
-use crate::imap::workers::{join_all, shares};
+use crate::imap::workers::{by_bytes, join_all, shares};
 use crate::limits::{
     FETCH_PARSE_BATCH, FETCH_PARSE_BYTES, FETCH_PARSE_WORKERS, FETCH_STRUCTURE_LOOKUP_BYTES,
 };
 use crate::mime::{MessageInfo, write_body, write_envelope};
-use crate::storage::{CacheField, MessageMeta, StorageError, SyncMessageFile, View, header_block};
+use crate::storage::{CacheField, MessageMeta, ReadPart, StorageError, View, header_block};
 
 /// Version of the text entries; bump it whenever the ENVELOPE or BODY[STRUCTURE] writers change
 /// what they write, so entries of the old form are not served.
@@ -324,9 +324,16 @@ pub async fn load(
         n = n.min(cut);
         missing.truncate(FETCH_PARSE_BATCH);
     }
-    let jobs: Vec<(usize, u32, u64)> = missing
+    let jobs: Vec<Job> = missing
         .iter()
-        .filter_map(|&i| metas.get(i).map(|(_, m)| (i, m.uid, m.virt_size)))
+        .filter_map(|&i| {
+            metas.get(i).map(|(_, m)| Job {
+                index: i,
+                uid: m.uid,
+                phys_size: m.phys_size,
+                virt_size: m.virt_size,
+            })
+        })
         .collect();
     let (mut parsed, mut new) = parse_batch(view, jobs, max, wanted).await?;
     fresh.append(&mut new);
@@ -416,68 +423,60 @@ fn made(
 /// (measured: about as long as copying and scanning 48 KiB), for sharing a group out.
 const PARSE_COST_BYTES: u64 = 48 * 1024;
 
-/// Reads, parses and encodes the messages of `jobs` (index in the caller's list, UID, virtual
-/// size) on [`FETCH_PARSE_WORKERS`] blocking threads, each opening one message at a time
-/// (shared out by estimated work, so the workers finish together). Stops taking new messages once the results hold
-/// about [`FETCH_PARSE_BYTES`]: the answer then lacks the last jobs, which the caller asks for
-/// again. A batch of cache misses thus costs a few thread hand-offs instead of several per
-/// message, and neither open files nor memory grow with the batch. The new cache entries of
-/// all messages parsed come back together: each worker collects a message's entries in lists it
-/// reuses and moves them to the shared ones, so a message costs no list allocations of its own.
+/// One message to parse: its place in the caller's list and what the view knows of it.
+#[derive(Debug, Clone, Copy)]
+struct Job {
+    index: usize,
+    uid: u32,
+    phys_size: u64,
+    virt_size: u64,
+}
+
+/// Reads, parses and encodes the messages of `jobs`. Those larger than `max` are refused
+/// unread; of the rest, a prefix of at most [`FETCH_PARSE_BYTES`] by recorded size (at least one
+/// message) is shared out by estimated work into [`FETCH_PARSE_WORKERS`] lanes, and each lane is
+/// one `read_messages` call and one [`compute::run`] call, the lanes side by side. Parsing also
+/// stops taking new messages once the results hold about [`FETCH_PARSE_BYTES`]. Jobs left out
+/// (either bound) are missing from the answer; the caller asks for them again. A batch of cache
+/// misses thus costs a few thread hand-offs instead of several per message, and memory does not
+/// grow with the batch. The new cache entries of all messages parsed come back together.
 async fn parse_batch(
     view: &View,
-    jobs: Vec<(usize, u32, u64)>,
+    jobs: Vec<Job>,
     max: u64,
     wanted: Wanted,
 ) -> Result<(Vec<(usize, Result<Structure, ParseError>)>, Fresh), StorageError> {
+    let mut out = Vec::new();
+    let (too_large, fit): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| j.phys_size > max);
+    out.extend(
+        too_large
+            .iter()
+            .map(|j| (j.index, Err(ParseError::TooLarge))),
+    );
+    let Some(first) = by_bytes(fit, FETCH_PARSE_BYTES as u64, |j| j.phys_size)
+        .into_iter()
+        .next()
+    else {
+        return Ok((out, Fresh::default()));
+    };
     let used = Arc::new(AtomicUsize::new(0));
     let shared = Arc::new(parking_lot::Mutex::new(Fresh::default()));
-    let lanes = shares(jobs, FETCH_PARSE_WORKERS, |&(_, _, size)| {
-        PARSE_COST_BYTES.saturating_add(size)
+    let lanes = shares(first, FETCH_PARSE_WORKERS, |j| {
+        PARSE_COST_BYTES.saturating_add(j.virt_size)
     });
+    // One byte past `max`, which tells a file that grew past the limit from one that fits.
+    let cap = usize::try_from(max.saturating_add(1)).unwrap_or(usize::MAX);
     let calls = lanes.into_iter().map(|lane| {
-        let uids: Vec<u32> = lane.iter().map(|(_, u, _)| *u).collect();
-        let mut lane = lane.into_iter();
         let used = used.clone();
         let shared = shared.clone();
-        let mut local = Fresh::default();
-        let mut raw = Vec::new();
-        let mut text = Vec::new();
-        let mut first = true;
-        let f = move |uid: u32, file: Option<SyncMessageFile>| {
-            let Some((i, want, virt_size)) = lane.next() else {
-                return Ok(None);
-            };
-            // The first job of every lane is always done, so the caller's first miss (the first
-            // job of the first lane) is answered and every call makes progress; past the byte
-            // budget the rest are left for the caller's next group.
-            if want != uid || (!first && used.load(Ordering::Relaxed) >= FETCH_PARSE_BYTES) {
-                return Ok(None);
-            }
-            first = false;
-            let res = match file {
-                None => Err(ParseError::Storage(StorageError::Expunged)),
-                Some(m) => read_and_parse(&m.file, m.phys_size, max, &mut raw),
-            }
-            .map(|(info, len)| {
-                let (st, mut weight) = made(info, uid, virt_size, wanted, &mut text, &mut local);
-                // Only beside a consistent structure entry, for the same reason as in `made`.
-                if !local.info.is_empty()
-                    && let Some(blob) =
-                        header_block(raw.get(..len).unwrap_or_default()).and_then(cache_blob)
-                {
-                    weight += blob.len();
-                    local.search.push((uid, blob));
-                }
-                used.fetch_add(weight, Ordering::Relaxed);
-                shared.lock().append(&mut local);
-                st
-            });
-            Ok(Some((i, res)))
-        };
-        view.visit_messages(uids, f)
+        async move {
+            let uids = lane.iter().map(|j| j.uid).collect();
+            let raws = view.read_messages(uids, ReadPart::Whole { cap }).await?;
+            compute::run(move || parse_lane(lane, raws, max, wanted, &used, &shared))
+                .await
+                .map_err(StorageError::from)
+        }
     });
-    let mut out = Vec::new();
     for done in join_all(calls.collect()).await {
         out.extend(done?);
     }
@@ -485,61 +484,46 @@ async fn parse_batch(
     Ok((out, fresh))
 }
 
-/// Reads one message (at most `max` bytes; `raw` is a reused buffer whose first bytes it fills)
-/// and parses it; returns the structure and the message's length.
-fn read_and_parse(
-    file: &std::fs::File,
-    size: u64,
+/// Parses the messages of one lane (`raws`: their bytes, `None` when expunged) and adds their
+/// new cache entries to `shared`. The first job is always done, so the caller's first miss is
+/// answered and every call makes progress; past the byte budget `used` the rest are left for the
+/// caller's next group. Each message's entries are collected in lists reused from message to
+/// message and moved to the shared ones, so a message costs no list allocations of its own.
+fn parse_lane(
+    lane: Vec<Job>,
+    raws: Vec<Option<Bytes>>,
     max: u64,
-    raw: &mut Vec<u8>,
-) -> Result<(MessageInfo, usize), ParseError> {
-    if size > max {
-        return Err(ParseError::TooLarge);
-    }
-    let n = read_whole(file, size, max, raw)
-        .map_err(|e| ParseError::Storage(StorageError::io("read message", e)))?;
-    if n as u64 > max {
-        return Err(ParseError::TooLarge);
-    }
-    let msg = raw.get(..n).unwrap_or_default();
-    Ok((MessageInfo::parse(msg), n))
-}
-
-/// Reads a whole file of about `size` bytes into the front of `buf` with positional reads,
-/// stopping one byte past `max` (which tells a file that grew past the limit from one that fits
-/// exactly); returns how many bytes it read. The first read asks for one byte more than `size`:
-/// a regular file answers a read short only at its end, so a message of the recorded size costs
-/// one system call, and one that grew is read on. `buf` keeps its length between calls, so
-/// memory is zeroed only when it grows.
-fn read_whole(
-    file: &std::fs::File,
-    size: u64,
-    max: u64,
-    buf: &mut Vec<u8>,
-) -> std::io::Result<usize> {
-    let limit = usize::try_from(max.saturating_add(1)).unwrap_or(usize::MAX);
-    let mut want = usize::try_from(size.saturating_add(1))
-        .unwrap_or(usize::MAX)
-        .min(limit);
-    let mut n = 0usize;
-    loop {
-        if buf.len() < want {
-            buf.resize(want, 0);
+    wanted: Wanted,
+    used: &AtomicUsize,
+    shared: &parking_lot::Mutex<Fresh>,
+) -> Vec<(usize, Result<Structure, ParseError>)> {
+    let mut out = Vec::with_capacity(lane.len());
+    let mut local = Fresh::default();
+    let mut text = Vec::new();
+    for (k, (job, raw)) in lane.into_iter().zip(raws).enumerate() {
+        if k > 0 && used.load(Ordering::Relaxed) >= FETCH_PARSE_BYTES {
+            break;
         }
-        let Some(room) = buf.get_mut(n..want) else {
-            return Ok(n);
-        };
-        let asked = room.len();
-        match file.read_at(room, n as u64) {
-            Ok(k) => {
-                n += k;
-                if k < asked || n >= limit {
-                    return Ok(n);
+        let res = match raw {
+            None => Err(ParseError::Storage(StorageError::Expunged)),
+            Some(raw) if raw.len() as u64 > max => Err(ParseError::TooLarge),
+            Some(raw) => {
+                let info = MessageInfo::parse(&raw);
+                let (st, mut weight) =
+                    made(info, job.uid, job.virt_size, wanted, &mut text, &mut local);
+                // Only beside a consistent structure entry, for the same reason as in `made`.
+                if !local.info.is_empty()
+                    && let Some(blob) = header_block(&raw).and_then(cache_blob)
+                {
+                    weight += blob.len();
+                    local.search.push((job.uid, blob));
                 }
-                want = want.saturating_mul(2).min(limit);
+                used.fetch_add(weight, Ordering::Relaxed);
+                shared.lock().append(&mut local);
+                Ok(st)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+        };
+        out.push((job.index, res));
     }
+    out
 }

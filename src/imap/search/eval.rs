@@ -7,10 +7,11 @@ use bytes::Bytes;
 
 use super::program::{Node, Program, SearchError};
 use super::source::{Loaded, SEARCH_HEADER_CACHE, cache_blob};
+use crate::compute;
 use crate::imap::selected::Selected;
-use crate::imap::workers::{join_all, shares};
-use crate::limits::{MAX_SEARCH_MESSAGE_BYTES, SEARCH_BATCH, SEARCH_WORKERS};
-use crate::storage::{MessageMeta, StorageError, SyncMessageFile};
+use crate::imap::workers::{by_bytes, join_all, shares};
+use crate::limits::{MAX_HEADER_BYTES, MAX_SEARCH_MESSAGE_BYTES, SEARCH_BATCH, SEARCH_WORKERS};
+use crate::storage::{MessageMeta, ReadPart, StorageError};
 
 /// One matching message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,7 +165,8 @@ enum Found {
 }
 
 /// The header and body stages for a batch of messages the metadata could not decide: cached
-/// headers first, then the rest read from their files on [`SEARCH_WORKERS`] blocking workers.
+/// headers first, then the rest read from storage and evaluated in [`SEARCH_WORKERS`] lanes
+/// side by side.
 async fn deep(
     sel: &Selected,
     prog: &Arc<Program>,
@@ -206,11 +208,11 @@ async fn deep(
     let mut workers = Vec::with_capacity(SEARCH_WORKERS);
     let body = prog.needs.body;
     for share in shares(to_read, SEARCH_WORKERS, |(p, _)| search_cost(p, body)) {
-        workers.push(read_files(sel, prog.clone(), share));
+        workers.push(read_share(sel, prog.clone(), share));
     }
     let mut to_cache: Vec<(u32, Bytes)> = Vec::new();
     for found in join_all(workers).await {
-        for f in found?.into_iter().flatten() {
+        for f in found? {
             match f {
                 Found::Hit(h) => hits.push(h),
                 Found::Cache(uid, blob) => to_cache.push((uid, blob)),
@@ -247,64 +249,101 @@ fn search_cost(p: &Pending, body: bool) -> u64 {
     }
 }
 
-/// Reads and evaluates `jobs` on one blocking worker, one message at a time.
-async fn read_files(
+/// Reads and evaluates one share of messages: where header keys are asked and the header is not
+/// known yet, the headers first (a message they decide is done); then the messages still
+/// undecided whole. Reads go to storage in batches of at most [`MAX_SEARCH_MESSAGE_BYTES`] by
+/// the sizes the view knows (so a share holds about what one message at the cap would), and
+/// each batch is evaluated in one [`compute::run`] call: two hops per batch, not per message.
+async fn read_share(
     sel: &Selected,
     prog: Arc<Program>,
     jobs: Vec<(Pending, bool)>,
-) -> Result<Vec<Option<Found>>, SearchError> {
-    let uids: Vec<u32> = jobs.iter().map(|(p, _)| p.meta.uid).collect();
-    let mut jobs = jobs.into_iter();
-    let found = sel
-        .view
-        .visit_messages(uids, move |_, file| {
-            let Some((p, header_done)) = jobs.next() else {
-                return Ok(None);
-            };
-            let Some(mut f) = file else {
+) -> Result<Vec<Found>, SearchError> {
+    let mut found = Vec::new();
+    let header_first = prog.needs.header && prog.needs.header_keys;
+    let (headers, rest): (Vec<_>, Vec<_>) = jobs
+        .into_iter()
+        .partition(|(_, header_done)| header_first && !header_done);
+    let mut whole: Vec<(Pending, Option<Bytes>)> =
+        rest.into_iter().map(|(p, _)| (p, None)).collect();
+    let header_size = |p: &Pending| p.meta.phys_size.min(MAX_HEADER_BYTES as u64);
+    for batch in by_bytes(headers, MAX_SEARCH_MESSAGE_BYTES as u64, |(p, _)| {
+        header_size(p)
+    }) {
+        let uids = batch.iter().map(|(p, _)| p.meta.uid).collect();
+        let raws = sel.view.read_messages(uids, ReadPart::Header).await?;
+        let prog = prog.clone();
+        let (done, undecided) = compute::run(move || {
+            let mut done = Vec::new();
+            let mut undecided = Vec::new();
+            for ((p, _), raw) in batch.into_iter().zip(raws) {
                 // Expunged under the view: it cannot match.
-                return Ok(None);
-            };
-            Ok(Some(one_file(&prog, &p, header_done, &mut f)?))
+                let Some(raw) = raw else { continue };
+                match header_stage(&prog, &p, Vec::from(raw)) {
+                    Ok(f) => done.extend(f),
+                    Err(blob) => undecided.push((p, blob)),
+                }
+            }
+            (done, undecided)
         })
-        .await?;
+        .await
+        .map_err(StorageError::from)?;
+        found.extend(done);
+        whole.extend(undecided);
+    }
+    let whole_size = |p: &Pending| p.meta.phys_size.min(MAX_SEARCH_MESSAGE_BYTES as u64);
+    let cap = MAX_SEARCH_MESSAGE_BYTES;
+    for batch in by_bytes(whole, cap as u64, |(p, _)| whole_size(p)) {
+        let uids = batch.iter().map(|(p, _)| p.meta.uid).collect();
+        let raws = sel
+            .view
+            .read_messages(uids, ReadPart::Whole { cap })
+            .await?;
+        let prog = prog.clone();
+        let done = compute::run(move || {
+            batch
+                .into_iter()
+                .zip(raws)
+                .filter_map(|((p, blob), raw)| body_stage(&prog, &p, blob, Vec::from(raw?)))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(StorageError::from)?;
+        found.extend(done);
+    }
     Ok(found)
 }
 
-/// The header and body stages of one message read from its file.
-fn one_file(
-    prog: &Program,
-    p: &Pending,
-    header_done: bool,
-    f: &mut SyncMessageFile,
-) -> Result<Option<Found>, StorageError> {
-    let mut blob = None;
-    // Only TEXT/BODY left to decide (no header key): the whole message is read at once.
-    if prog.needs.header && !header_done && prog.needs.header_keys {
-        let raw = f.header()?;
-        if prog.needs.cacheable {
-            blob = cache_blob(&raw);
-        }
-        let header = Loaded::header(raw);
-        let answer = p.eval(prog, &header);
-        if answer.is_some() || !prog.needs.body {
-            let is_hit = answer == Some(true);
-            return Ok(match (is_hit, blob) {
-                (true, Some(b)) => Some(Found::HitCache(hit(p.seq, &p.meta), b)),
-                (true, None) => Some(Found::Hit(hit(p.seq, &p.meta))),
-                (false, Some(b)) => Some(Found::Cache(p.meta.uid, b)),
-                (false, None) => None,
-            });
-        }
-    }
-    let whole = Loaded::message(f.read_capped(MAX_SEARCH_MESSAGE_BYTES)?);
-    let is_hit = p.eval(prog, &whole) == Some(true);
-    Ok(match (is_hit, blob) {
+/// What a stage found for a message, and the header cache entry made on the way.
+fn found(p: &Pending, is_hit: bool, blob: Option<Bytes>) -> Option<Found> {
+    match (is_hit, blob) {
         (true, Some(b)) => Some(Found::HitCache(hit(p.seq, &p.meta), b)),
         (true, None) => Some(Found::Hit(hit(p.seq, &p.meta))),
         (false, Some(b)) => Some(Found::Cache(p.meta.uid, b)),
         (false, None) => None,
-    })
+    }
+}
+
+/// The header stage of one message from its header block: what it found when the header
+/// decides (or nothing else is asked), else `Err` with the cache entry made, for the body stage.
+fn header_stage(prog: &Program, p: &Pending, raw: Vec<u8>) -> Result<Option<Found>, Option<Bytes>> {
+    let blob = if prog.needs.cacheable {
+        cache_blob(&raw)
+    } else {
+        None
+    };
+    let answer = p.eval(prog, &Loaded::header(raw));
+    if answer.is_some() || !prog.needs.body {
+        Ok(found(p, answer == Some(true), blob))
+    } else {
+        Err(blob)
+    }
+}
+
+/// The body stage of one message from its bytes (up to the cap).
+fn body_stage(prog: &Program, p: &Pending, blob: Option<Bytes>, raw: Vec<u8>) -> Option<Found> {
+    let whole = Loaded::message(raw);
+    found(p, p.eval(prog, &whole) == Some(true), blob)
 }
 
 #[cfg(test)]

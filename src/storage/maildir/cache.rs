@@ -20,11 +20,12 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use super::content;
 use crate::limits::{
     CACHE_COMPACT_MIN_DEAD_BYTES, CACHE_READ_GAP_BYTES, CACHE_READ_SPAN_BYTES,
     MAX_CACHE_ENTRY_BYTES,
 };
-use crate::storage::{Result, StorageError, stream};
+use crate::storage::{Result, StorageError};
 
 /// File name of the cache.
 pub(crate) const CACHE_FILE: &str = "mailcove-cache";
@@ -183,14 +184,14 @@ impl Cache {
     /// larger) instead of one per record.
     pub(crate) fn get_many(&self, uids: &[u32], field: u8, max_bytes: usize) -> Vec<Option<Bytes>> {
         // A failed read makes its records absent (a short read does).
-        let read = |f: &File, pos, buf: &mut [u8]| Ok(stream::read_at(f, pos, buf).unwrap_or(0));
+        let read = |f: &File, pos, buf: &mut [u8]| Ok(content::read_at(f, pos, buf).unwrap_or(0));
         self.get_many_with(uids, field, max_bytes, read)
             .unwrap_or_default()
     }
 
     /// [`Cache::get_many`] reading with `read` (fills the buffer from an offset, returns the
     /// bytes read; records it reads short are absent). An `Err` of `read` fails the whole call,
-    /// so a reader that refuses to wait for the disk (`stream::read_cached`) can be tried on a
+    /// so a reader that refuses to wait for the disk (`content::read_cached`) can be tried on a
     /// thread that must not block, and the caller goes the blocking way on any refusal.
     pub(crate) fn get_many_with(
         &self,
@@ -514,7 +515,7 @@ mod tests {
             let want: Vec<Option<Bytes>> = asked.iter().map(|u| c.get(*u, field)).collect();
             assert_eq!(got, want, "field {field}");
             // The page-cache-only reader answers the same here (the file was just written).
-            let cached = c.get_many_with(&asked, field, usize::MAX, stream::read_cached);
+            let cached = c.get_many_with(&asked, field, usize::MAX, content::read_cached);
             assert_eq!(cached.ok(), Some(want), "field {field}, cached reader");
         }
         // A reader refusing to read fails the call; one reading short makes records absent.

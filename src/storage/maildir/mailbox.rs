@@ -695,7 +695,6 @@ impl MailboxState {
                     name: start..out.names.len(),
                     in_new: f.in_new,
                     phys_size: m.phys_size,
-                    virt_size: m.virt_size,
                 })
             });
             out.files.push(found);
@@ -842,12 +841,7 @@ impl MailboxState {
             .filter(|c| c.uidvalidity() == inner.hdr.uidvalidity)?;
         let (at, present) = inner.present(uids);
         let got = cache
-            .get_many_with(
-                &present,
-                field,
-                max_bytes,
-                crate::storage::stream::read_cached,
-            )
+            .get_many_with(&present, field, max_bytes, super::content::read_cached)
             .ok()?;
         Some(spread(uids.len(), at, got))
     }
@@ -946,8 +940,6 @@ pub(crate) struct LocatedFile {
     in_new: bool,
     /// Size of the file.
     pub(crate) phys_size: u64,
-    /// Size with CRLF line ends.
-    pub(crate) virt_size: u64,
 }
 
 impl LocatedRun {

@@ -21,6 +21,7 @@
 //! See `docs/design/storage.md` for the reasoning.
 
 mod cache;
+mod content;
 mod dovecot;
 mod filename;
 mod fsutil;
@@ -40,15 +41,15 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::watch as tokio_watch;
 
+use self::content::MaildirContent;
 use self::fsutil::{LockMode, blocking, flock, fsync_dir, now_secs, open_lock_file, read_small};
 use self::mailbox::{LocatedRun, MailboxState, MessageDirs};
 use super::names::MailboxName;
-use super::stream;
 use super::{
     AppendMessage, AppendResult, AppendStream, CacheField, CopyResult, Head, MailboxHandle,
-    MailboxInfo, MailboxStatus, MessageFile, MessageVisitor, OpenOptions, Pop3Lock, QuotaUsage,
-    Result, SpecialUse, Storage, StorageError, StorageUser, StoreRequest, StoreResult,
-    SyncMessageFile, SyncOutcome, SystemFlags, UserStore, View,
+    MailboxInfo, MailboxStatus, Message, OpenOptions, Pop3Lock, QuotaUsage, ReadPart, Result,
+    SpecialUse, Storage, StorageError, StorageUser, StoreRequest, StoreResult, SyncOutcome,
+    SystemFlags, UserStore, View,
 };
 use crate::limits::{
     MAILBOX_STATE_CACHE, MAX_MAILBOX_NAME_BYTES, MAX_MAILBOXES_PER_USER, MAX_SMALL_FILE_BYTES,
@@ -1108,40 +1109,33 @@ impl MaildirMailbox {
 
 impl MaildirMailbox {
     /// Opens a message and reads its head on this (runtime) thread when that needs neither a
-    /// lock another thread holds nor the disk (`storage::stream::open_cached`); `None` sends the
-    /// caller to the blocking path, which also handles a file renamed meanwhile.
-    fn open_from_cache(&self, uid: u32, max_head: usize) -> Option<MessageFile> {
+    /// lock another thread holds nor the disk (`content::open_cached`, `content::read_cached`);
+    /// `None` sends the caller to the blocking path, which also handles a file renamed meanwhile.
+    fn open_from_cache(&self, uid: u32, max_head: usize) -> Option<Message> {
         let (path, phys, virt) = self.state.try_locate(uid)?;
-        let file = stream::open_cached(&path).ok()?;
-        message_file(uid, phys, virt, file, max_head, stream::read_cached).ok()
+        let file = content::open_cached(&path).ok()?;
+        opened(uid, phys, virt, file, max_head, content::read_cached).ok()
     }
 }
 
 /// Opens the file of `uid` and reads up to `max_head` of its first bytes. Blocking.
-fn open_file(s: &MailboxState, uid: u32, max_head: usize) -> Result<MessageFile> {
-    let f = open_std(s, uid, None)?.ok_or(StorageError::Expunged)?;
-    message_file(
-        uid,
-        f.phys_size,
-        f.virt_size,
-        f.file,
-        max_head,
-        stream::read_at,
-    )
-    .map_err(|e| StorageError::io("open message", e))
+fn open_file(s: &MailboxState, uid: u32, max_head: usize) -> Result<Message> {
+    let (file, phys, virt) = open_std(s, uid, None)?.ok_or(StorageError::Expunged)?;
+    opened(uid, phys, virt, file, max_head, content::read_at)
+        .map_err(|e| StorageError::io("open message", e))
 }
 
-/// The [`MessageFile`] of an opened message file, with up to `max_head` of its first bytes read
+/// The [`Message`] of an opened message file, with up to `max_head` of its first bytes read
 /// with `read` (at most one beyond the recorded size, so a message of that size is known to be
 /// read to its end).
-fn message_file(
+fn opened(
     uid: u32,
     phys_size: u64,
     virt_size: u64,
     file: std::fs::File,
     max_head: usize,
     read: fn(&std::fs::File, u64, &mut [u8]) -> std::io::Result<usize>,
-) -> std::io::Result<MessageFile> {
+) -> std::io::Result<Message> {
     let want = usize::try_from(phys_size.saturating_add(1))
         .unwrap_or(usize::MAX)
         .min(max_head);
@@ -1156,22 +1150,22 @@ fn message_file(
             bytes,
         }
     };
-    Ok(MessageFile {
+    Ok(Message {
         uid,
         phys_size,
         virt_size,
-        file: Arc::new(file),
+        content: Arc::new(MaildirContent::new(file, phys_size)),
         head,
     })
 }
 
-/// Opens a message file for blocking reads; `None` when it was expunged. With `dirs`, the
-/// file is opened by name relative to its already open directory.
+/// Opens a message file for blocking reads with its physical and virtual sizes; `None` when it
+/// was expunged. With `dirs`, the file is opened by name relative to its already open directory.
 fn open_std(
     s: &MailboxState,
     uid: u32,
     mut dirs: Option<&mut MessageDirs>,
-) -> Result<Option<SyncMessageFile>> {
+) -> Result<Option<(std::fs::File, u64, u64)>> {
     for attempt in 0..2 {
         let located = match dirs.as_deref_mut() {
             Some(d) => s.open_in(uid, d),
@@ -1183,14 +1177,7 @@ fn open_std(
             return Ok(None);
         };
         match opened {
-            Ok(file) => {
-                return Ok(Some(SyncMessageFile {
-                    uid,
-                    phys_size,
-                    virt_size,
-                    file,
-                }));
-            }
+            Ok(file) => return Ok(Some((file, phys_size, virt_size))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt == 0 => {
                 // Renamed or expunged by someone else: look again.
                 s.rescan()?;
@@ -1200,6 +1187,41 @@ fn open_std(
         }
     }
     Ok(None)
+}
+
+/// Reads `part` of each of `uids`, one file open at a time (`None`: expunged). Blocking: the
+/// whole batch is one trip to a blocking worker.
+fn read_many(s: &MailboxState, uids: &[u32], part: ReadPart) -> Result<Vec<Option<Bytes>>> {
+    let mut out = Vec::with_capacity(uids.len());
+    let mut dirs = MessageDirs::default();
+    let mut run = LocatedRun::default();
+    for chunk in uids.chunks(VISIT_LOCATE_CHUNK) {
+        s.locate_many(chunk, &mut run);
+        for (&uid, found) in chunk.iter().zip(run.files()) {
+            let file = match found {
+                None => None,
+                Some(l) => match dirs.open_located(s.dir(), &run, l) {
+                    Ok(file) => Some((file, l.phys_size)),
+                    // Renamed or expunged since it was located: look again. open_std first asks
+                    // for the current name (another worker may have rescanned already) and
+                    // rescans only if that fails too, so the rest of a stale chunk costs no
+                    // rescan each.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        open_std(s, uid, Some(&mut dirs))?.map(|(f, phys, _)| (f, phys))
+                    }
+                    Err(e) => return Err(StorageError::io("open message", e)),
+                },
+            };
+            out.push(match file {
+                None => None,
+                Some((f, phys)) => Some(Bytes::from(
+                    content::read_part(&f, phys, part)
+                        .map_err(|e| StorageError::io("read message", e))?,
+                )),
+            });
+        }
+    }
+    Ok(out)
 }
 
 #[async_trait]
@@ -1253,49 +1275,15 @@ impl MailboxHandle for MaildirMailbox {
         self.run(move |s, u| u.copy(s, &uids, &dest, move_)).await
     }
 
-    async fn open_message(&self, uid: u32) -> Result<MessageFile> {
-        self.open_message_head(uid, 0).await
-    }
-
-    async fn open_message_head(&self, uid: u32, max_head: usize) -> Result<MessageFile> {
-        if let Some(f) = self.open_from_cache(uid, max_head) {
-            return Ok(f);
+    async fn open_message(&self, uid: u32, max_head: usize) -> Result<Message> {
+        if let Some(m) = self.open_from_cache(uid, max_head) {
+            return Ok(m);
         }
         self.run(move |s, _| open_file(s, uid, max_head)).await
     }
 
-    async fn visit_messages(&self, uids: Vec<u32>, mut visit: MessageVisitor) -> Result<()> {
-        self.run(move |s, _| {
-            let mut dirs = MessageDirs::default();
-            let mut run = LocatedRun::default();
-            for chunk in uids.chunks(VISIT_LOCATE_CHUNK) {
-                s.locate_many(chunk, &mut run);
-                for (&uid, found) in chunk.iter().zip(run.files()) {
-                    let file = match found {
-                        None => None,
-                        Some(l) => match dirs.open_located(s.dir(), &run, l) {
-                            Ok(file) => Some(SyncMessageFile {
-                                uid,
-                                phys_size: l.phys_size,
-                                virt_size: l.virt_size,
-                                file,
-                            }),
-                            // Renamed or expunged since it was located: look again. open_std
-                            // first asks for the current name (another worker may have rescanned
-                            // already) and rescans only if that fails too, so the rest of a
-                            // stale chunk costs no rescan each.
-                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                                open_std(s, uid, Some(&mut dirs))?
-                            }
-                            Err(e) => return Err(StorageError::io("open message", e)),
-                        },
-                    };
-                    visit(uid, file)?;
-                }
-            }
-            Ok(())
-        })
-        .await
+    async fn read_messages(&self, uids: Vec<u32>, part: ReadPart) -> Result<Vec<Option<Bytes>>> {
+        self.run(move |s, _| read_many(s, &uids, part)).await
     }
 
     async fn resolve_dates(&self, uids: Vec<u32>) -> Result<Vec<(u32, i64)>> {

@@ -1,0 +1,900 @@
+//! One storage conformance suite, run against every backend through the public storage API.
+//!
+//! Each case is a plain `async fn case(b: &Backend)`; [`backend_suite!`] instantiates every case
+//! for one backend, so a new backend adds one line at the bottom (and a constructor on
+//! [`Backend`]). The cases state what the protocol layers rely on: UID and UIDVALIDITY rules,
+//! flags and keywords, COPY/MOVE/EXPUNGE, what concurrent sessions are told, APPEND from 0 bytes
+//! to 50 MB, quota accounting, and errors that leave nothing half-done.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use mailcove::storage::maildir::{MaildirOptions, MaildirStorage};
+use mailcove::storage::memory::{MemoryOptions, MemoryStorage};
+use mailcove::storage::{
+    AppendMessage, CacheField, OpenOptions, ReadPart, Result, Storage, StorageError, StorageUser,
+    StoreOp, StoreRequest, SystemFlags, UserStore, View,
+};
+
+/// A backend under test, with whatever it needs kept alive (Maildir's temporary directory).
+pub struct Backend {
+    storage: Arc<dyn Storage>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Backend {
+    fn maildir() -> Backend {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let mut o = MaildirOptions::new(format!("{}/%n", dir.path().display()));
+        // Durability is not what this suite checks (storage_crash.rs does).
+        o.fsync = false;
+        let storage = MaildirStorage::new(o).unwrap_or_else(|e| panic!("maildir: {e}"));
+        Backend {
+            storage: Arc::new(storage),
+            _dir: Some(dir),
+        }
+    }
+
+    fn memory() -> Backend {
+        let storage =
+            MemoryStorage::new(MemoryOptions::default()).unwrap_or_else(|e| panic!("memory: {e}"));
+        Backend {
+            storage: Arc::new(storage),
+            _dir: None,
+        }
+    }
+
+    async fn user(&self, name: &str) -> Arc<dyn UserStore> {
+        self.user_with_quota(name, None, None).await
+    }
+
+    async fn user_with_quota(
+        &self,
+        name: &str,
+        bytes: Option<u64>,
+        messages: Option<u64>,
+    ) -> Arc<dyn UserStore> {
+        let user = StorageUser {
+            name: name.to_owned(),
+            home: None,
+            quota_bytes: bytes,
+            quota_messages: messages,
+        };
+        ok(self.storage.user(&user).await)
+    }
+}
+
+fn ok<T>(r: Result<T>) -> T {
+    r.unwrap_or_else(|e| panic!("storage error: {e}"))
+}
+
+fn msg(body: &str) -> AppendMessage {
+    AppendMessage {
+        data: Bytes::from(format!(
+            "From: a@example.org\r\nSubject: {body}\r\n\r\n{body}\r\n"
+        )),
+        flags: SystemFlags::EMPTY,
+        keywords: Vec::new(),
+        internal_date: Some(1_700_000_000),
+    }
+}
+
+async fn append(u: &dyn UserStore, mailbox: &str, body: &str) -> u32 {
+    ok(u.append(mailbox, msg(body)).await).uid
+}
+
+fn store(op: StoreOp, flags: SystemFlags, keywords: &[&str]) -> StoreRequest {
+    StoreRequest {
+        op,
+        flags,
+        keywords: keywords.iter().map(|s| (*s).to_owned()).collect(),
+        unchanged_since: None,
+    }
+}
+
+/// A whole message read through the storage API (the one place that knows how content is read).
+async fn read_message(view: &View, uid: u32) -> Result<Vec<u8>> {
+    let m = view.open_message(uid, 0).await?;
+    let out = m.read_all().await?;
+    assert_eq!(out.len() as u64, m.phys_size, "size told = bytes read");
+    assert_eq!(m.content.len(), m.phys_size);
+    Ok(out)
+}
+
+fn uids(view: &View) -> Vec<u32> {
+    view.messages().iter().map(|m| m.uid).collect()
+}
+
+fn names(list: &[mailcove::storage::MailboxInfo]) -> Vec<(String, bool, bool)> {
+    list.iter()
+        .map(|m| (m.name.clone(), m.noselect, m.has_children))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cases.
+
+/// UIDs ascend and are never reused; UIDVALIDITY is stable, and new when a name is reused.
+async fn uid_and_uidvalidity_rules(b: &Backend) {
+    let u = b.user("uids").await;
+    let st = ok(u.status("INBOX").await);
+    assert_eq!((st.messages, st.uidnext), (0, 1));
+    assert_ne!(st.uidvalidity, 0);
+    let first = ok(u.append("INBOX", msg("one")).await);
+    assert_eq!(first.uid, 1);
+    assert_eq!(first.uidvalidity, st.uidvalidity);
+    assert_eq!(append(&*u, "INBOX", "two").await, 2);
+    assert_eq!(append(&*u, "INBOX", "three").await, 3);
+    let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    assert_eq!(v.uidvalidity(), st.uidvalidity);
+    assert_eq!(v.uidnext(), 4);
+    assert_eq!(uids(&v), vec![1, 2, 3]);
+    // Expunging the highest UID does not make it available again.
+    ok(
+        v.store(&[3], store(StoreOp::Add, SystemFlags::DELETED, &[]))
+            .await,
+    );
+    ok(v.expunge(None).await);
+    assert_eq!(append(&*u, "INBOX", "four").await, 4);
+    ok(v.refresh().await);
+    assert_eq!(uids(&v), vec![1, 2, 4]);
+    assert_eq!(v.uidnext(), 5);
+    assert_eq!(ok(u.status("INBOX").await).uidnext, 5);
+
+    // A mailbox deleted and created again under the same name gets a new UIDVALIDITY.
+    ok(u.create("Box", None).await);
+    let old = ok(u.status("Box").await).uidvalidity;
+    append(&*u, "Box", "x").await;
+    ok(u.delete("Box").await);
+    ok(u.create("Box", None).await);
+    let st = ok(u.status("Box").await);
+    assert_ne!(st.uidvalidity, old);
+    assert_eq!((st.messages, st.uidnext), (0, 1));
+    // Different mailboxes have their own UID spaces.
+    assert_eq!(append(&*u, "Box", "y").await, 1);
+}
+
+/// System flags, keywords (case-insensitive, created on demand, bounded) and modseqs.
+async fn flags_and_keywords(b: &Backend) {
+    let u = b.user("flags").await;
+    let r = ok(u
+        .append(
+            "INBOX",
+            AppendMessage {
+                flags: SystemFlags::SEEN.union(SystemFlags::DRAFT),
+                keywords: vec!["$Forwarded".into(), "Work".into()],
+                ..msg("one")
+            },
+        )
+        .await);
+    append(&*u, "INBOX", "two").await;
+    let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    let m = v.get(1).cloned().unwrap_or_else(|| panic!("no message 1"));
+    assert_eq!(m.uid, r.uid);
+    assert_eq!(m.flags.system, SystemFlags::SEEN.union(SystemFlags::DRAFT));
+    assert_eq!(
+        v.keyword_names(&m.flags.keywords),
+        vec!["$Forwarded", "Work"]
+    );
+    let dates = ok(v.internal_dates(&[m.uid]).await);
+    assert_eq!(dates.get(m.uid), Some(1_700_000_000));
+
+    let hms = v.highest_modseq();
+    // Add, with a keyword matched case-insensitively: no new keyword.
+    let out = ok(v
+        .store(
+            &[1, 2],
+            store(StoreOp::Add, SystemFlags::FLAGGED, &["work"]),
+        )
+        .await);
+    assert!(!out.keywords_changed);
+    assert_eq!(out.updated.len(), 2);
+    let modseqs: Vec<u64> = out.updated.iter().map(|(_, u)| u.modseq).collect();
+    assert!(modseqs.iter().all(|m| *m > hms), "{modseqs:?} > {hms}");
+    assert_ne!(modseqs[0], modseqs[1], "each change has its own modseq");
+    assert_eq!(
+        v.keyword_names(&out.updated[1].1.flags.keywords),
+        vec!["Work"]
+    );
+    // A no-op store reports the message, with its modseq unchanged.
+    let again = ok(v
+        .store(&[2], store(StoreOp::Add, SystemFlags::FLAGGED, &[]))
+        .await);
+    assert_eq!(again.updated[0].1.modseq, out.updated[1].1.modseq);
+    // Remove and replace.
+    let out = ok(v
+        .store(&[1], store(StoreOp::Remove, SystemFlags::SEEN, &["WORK"]))
+        .await);
+    let f = &out.updated[0].1.flags;
+    assert_eq!(f.system, SystemFlags::DRAFT.union(SystemFlags::FLAGGED));
+    assert_eq!(v.keyword_names(&f.keywords), vec!["$Forwarded"]);
+    let out = ok(v
+        .store(
+            &[1],
+            store(StoreOp::Replace, SystemFlags::ANSWERED, &["New"]),
+        )
+        .await);
+    assert!(out.keywords_changed);
+    assert_eq!(out.updated[0].1.flags.system, SystemFlags::ANSWERED);
+    assert_eq!(
+        v.keyword_names(&out.updated[0].1.flags.keywords),
+        vec!["New"]
+    );
+    // Removing an unknown keyword creates nothing.
+    let before = v.keywords().len();
+    ok(v.store(
+        &[1],
+        store(StoreOp::Remove, SystemFlags::EMPTY, &["Unknown"]),
+    )
+    .await);
+    assert_eq!(v.keywords().len(), before);
+
+    // UNCHANGEDSINCE: message 1 changed after `hms`, message 2 did not change since its modseq.
+    let m2 = v.get(2).map(|m| m.modseq).unwrap_or_default();
+    let mut req = store(StoreOp::Add, SystemFlags::SEEN, &[]);
+    req.unchanged_since = Some(m2);
+    let out = ok(v.store(&[1, 2, 99], req).await);
+    assert_eq!(out.failed, vec![1]);
+    assert_eq!(out.updated.len(), 1, "unknown UIDs are skipped");
+    assert!(
+        v.get(1)
+            .is_some_and(|m| !m.flags.system.contains(SystemFlags::SEEN)),
+        "a failed UNCHANGEDSINCE leaves the message alone"
+    );
+
+    // Keywords are bounded per mailbox; the refusal creates none of them.
+    let bad = v
+        .store(&[1], store(StoreOp::Add, SystemFlags::EMPTY, &["bad word"]))
+        .await;
+    assert!(matches!(bad, Err(StorageError::Invalid(_))), "{bad:?}");
+    let mut n = 0;
+    while v.can_create_keywords() {
+        n += 1;
+        assert!(n <= 10_000, "no keyword bound");
+        ok(v.store(
+            &[2],
+            store(StoreOp::Add, SystemFlags::EMPTY, &[&format!("k{n}")]),
+        )
+        .await);
+    }
+    let full = v.keywords().len();
+    let r = v
+        .store(
+            &[2],
+            store(StoreOp::Add, SystemFlags::EMPTY, &["one-too-many"]),
+        )
+        .await;
+    assert!(matches!(r, Err(StorageError::Invalid(_))), "{r:?}");
+    assert_eq!(v.keywords().len(), full);
+    ok(v.refresh().await);
+    assert_eq!(v.keywords().len(), full, "nothing created behind the view");
+
+    // A read-only view refuses writes.
+    let mut ro = ok(u.open("INBOX", OpenOptions::EXAMINE).await);
+    let r = ro
+        .store(&[1], store(StoreOp::Add, SystemFlags::SEEN, &[]))
+        .await;
+    assert!(matches!(r, Err(StorageError::ReadOnly)));
+}
+
+/// EXPUNGE removes only `\Deleted` messages (of the given UIDs for UID EXPUNGE) and reports
+/// sequence numbers in an order valid while they are sent.
+async fn expunge_semantics(b: &Backend) {
+    let u = b.user("expunge").await;
+    for i in 1..=5 {
+        append(&*u, "INBOX", &format!("m{i}")).await;
+    }
+    let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    let used = ok(u.quota().await);
+    assert_eq!(used.messages_used, 5);
+    ok(
+        v.store(&[2, 4, 5], store(StoreOp::Add, SystemFlags::DELETED, &[]))
+            .await,
+    );
+    // UID EXPUNGE 1:4 leaves UID 5 although it is \Deleted.
+    let d = ok(v.expunge(Some(&[1, 2, 3, 4])).await);
+    assert_eq!(d.expunged, vec![4, 2], "descending sequence numbers");
+    assert_eq!(d.expunged_uids, vec![2, 4]);
+    assert_eq!(uids(&v), vec![1, 3, 5]);
+    let d = ok(v.expunge(None).await);
+    assert_eq!(d.expunged, vec![3]);
+    assert_eq!(uids(&v), vec![1, 3]);
+    // Nothing to expunge: an empty delta.
+    assert!(ok(v.expunge(None).await).is_empty());
+    let after = ok(u.quota().await);
+    assert_eq!(after.messages_used, 2);
+    assert!(after.bytes_used < used.bytes_used);
+    // An expunged message cannot be opened.
+    assert!(matches!(
+        read_message(&v, 2).await,
+        Err(StorageError::Expunged)
+    ));
+    let st = ok(u.status("INBOX").await);
+    assert_eq!(st.messages, 2);
+}
+
+/// COPY keeps bytes, flags, keywords and INTERNALDATE, maps UIDs in source order, and leaves the
+/// source alone; MOVE removes the sources and tells the view.
+async fn copy_and_move_semantics(b: &Backend) {
+    let u = b.user("copy").await;
+    ok(u.create("Dest", None).await);
+    append(&*u, "Dest", "already there").await;
+    let r = ok(u
+        .append(
+            "INBOX",
+            AppendMessage {
+                flags: SystemFlags::FLAGGED,
+                keywords: vec!["Work".into()],
+                internal_date: Some(1_600_000_000),
+                ..msg("first")
+            },
+        )
+        .await);
+    append(&*u, "INBOX", "second").await;
+    append(&*u, "INBOX", "third").await;
+    let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    let original = ok(read_message(&v, r.uid).await);
+
+    let c = ok(v.copy(&[3, 1, 99], "Dest").await);
+    assert_eq!(c.uidvalidity, ok(u.status("Dest").await).uidvalidity);
+    assert_eq!(
+        c.mapping,
+        vec![(1, 2), (3, 3)],
+        "source UID order, unknown skipped"
+    );
+    assert_eq!(uids(&v), vec![1, 2, 3], "COPY leaves the source");
+    let mut d = ok(u.open("Dest", OpenOptions::EXAMINE).await);
+    assert_eq!(uids(&d), vec![1, 2, 3]);
+    let m = d.get(2).cloned().unwrap_or_else(|| panic!("no copy"));
+    assert_eq!(m.flags.system, SystemFlags::FLAGGED);
+    assert_eq!(d.keyword_names(&m.flags.keywords), vec!["Work"]);
+    let dates = ok(d.internal_dates(&[m.uid]).await);
+    assert_eq!(dates.get(m.uid), Some(1_600_000_000));
+    assert_eq!(ok(read_message(&d, 2).await), original);
+    assert_eq!(ok(u.quota().await).messages_used, 6);
+
+    // MOVE: into Dest, the view is told of the expunges at once.
+    let (c, delta) = ok(v.move_to(&[2, 3], "Dest").await);
+    assert_eq!(c.mapping, vec![(2, 4), (3, 5)]);
+    assert_eq!(delta.expunged, vec![3, 2]);
+    assert_eq!(uids(&v), vec![1]);
+    assert_eq!(
+        ok(u.quota().await).messages_used,
+        6,
+        "a move changes no usage"
+    );
+    assert_eq!(ok(u.status("Dest").await).messages, 5);
+
+    // COPY into the same mailbox makes new UIDs there.
+    let c = ok(v.copy(&[1], "INBOX").await);
+    assert_eq!(c.mapping, vec![(1, 4)]);
+    ok(v.refresh().await);
+    assert_eq!(uids(&v), vec![1, 4]);
+    assert_eq!(ok(read_message(&v, 4).await), original);
+}
+
+/// Two sessions on one mailbox: what each is told by refresh, `\Recent` claimed by one, IDLE's
+/// wait woken by the other session's change.
+async fn concurrent_sessions(b: &Backend) {
+    let u = b.user("sessions").await;
+    append(&*u, "INBOX", "one").await;
+    assert_eq!(ok(u.status("INBOX").await).recent, 1);
+    let examine = ok(u.open("INBOX", OpenOptions::EXAMINE).await);
+    assert_eq!(examine.recent_count(), 0, "EXAMINE takes no \\Recent");
+    let mut a = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    let mut bv = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    assert_eq!(a.recent_count(), 1);
+    assert_eq!(bv.recent_count(), 0, "\\Recent belongs to one session");
+    assert_eq!(ok(u.status("INBOX").await).recent, 0);
+
+    // The first wait starts watching and returns at once; the next one waits for a change.
+    tokio::time::timeout(Duration::from_secs(5), a.changed())
+        .await
+        .unwrap_or_else(|_| panic!("first changed() must return at once"));
+    let u2 = u.clone();
+    let appender = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        append(&*u2, "INBOX", "two").await
+    });
+    tokio::time::timeout(Duration::from_secs(10), a.changed())
+        .await
+        .unwrap_or_else(|_| panic!("another session's append did not wake the waiting view"));
+    assert_eq!(appender.await.unwrap_or_else(|e| panic!("{e}")), 2);
+
+    // b refreshes first and takes \Recent for the new message.
+    let d = ok(bv.refresh().await);
+    assert_eq!(d.exists, Some(2));
+    assert_eq!(d.recent, Some(1));
+    let d = ok(a.refresh().await);
+    assert_eq!(d.exists, Some(2));
+    assert_eq!(
+        a.recent_count(),
+        1,
+        "the new message went to the other session"
+    );
+
+    // A flag change by a is reported to b, not back to a.
+    ok(
+        a.store(&[1], store(StoreOp::Add, SystemFlags::SEEN, &["Tag"]))
+            .await,
+    );
+    let d = ok(bv.refresh().await);
+    assert_eq!(d.flag_changes, vec![1]);
+    assert!(d.keywords_changed);
+    assert!(
+        bv.get(1)
+            .is_some_and(|m| m.flags.system.contains(SystemFlags::SEEN))
+    );
+    assert!(
+        ok(a.refresh().await).is_empty(),
+        "own changes are not told again"
+    );
+
+    // An expunge by b: a hears of it only when it refreshes, with the sequence number it knew.
+    ok(bv
+        .store(&[1], store(StoreOp::Add, SystemFlags::DELETED, &[]))
+        .await);
+    ok(bv.expunge(None).await);
+    assert_eq!(a.len(), 2, "a view changes only when refreshed");
+    let d = ok(a.refresh().await);
+    assert_eq!(d.expunged, vec![1]);
+    assert_eq!(d.flag_changes, Vec::<u32>::new());
+    assert_eq!(uids(&a), vec![2]);
+    drop(examine);
+}
+
+/// APPEND of 0 bytes, of bare-LF text, and of 50 MB streamed; sizes as IMAP reports them.
+async fn append_from_empty_to_50_mb(b: &Backend) {
+    let u = b.user("sizes").await;
+    let empty = ok(u
+        .append(
+            "INBOX",
+            AppendMessage {
+                data: Bytes::new(),
+                ..msg("")
+            },
+        )
+        .await);
+    let lf = b"Subject: lf\n\nline one\nline two\r\n".to_vec();
+    let lf_uid = ok(u
+        .append(
+            "INBOX",
+            AppendMessage {
+                data: Bytes::from(lf.clone()),
+                ..msg("")
+            },
+        )
+        .await)
+    .uid;
+
+    // 50 MB, streamed in 64 KiB writes.
+    let big_len = 50 * 1024 * 1024;
+    let pattern: Vec<u8> = (0..64 * 1024)
+        .map(|i| {
+            if i % 80 == 79 {
+                b'\n'
+            } else {
+                b'a' + (i % 26) as u8
+            }
+        })
+        .collect();
+    let mut s = ok(u.append_stream("INBOX").await);
+    assert!(s.is_empty());
+    let mut written = 0usize;
+    while written < big_len {
+        let n = pattern.len().min(big_len - written);
+        ok(s.write(&pattern[..n]).await);
+        written += n;
+    }
+    assert_eq!(s.len(), big_len as u64);
+    let big = ok(s
+        .commit(SystemFlags::SEEN, vec!["Big".into()], Some(1_650_000_000))
+        .await);
+    assert_eq!(big.uid, 3);
+
+    let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    assert_eq!(uids(&v), vec![empty.uid, lf_uid, big.uid]);
+    let m = v
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| panic!("no empty message"));
+    assert_eq!((m.phys_size, m.virt_size), (0, 0));
+    assert_eq!(ok(read_message(&v, empty.uid).await), Vec::<u8>::new());
+    let m = v.get(2).cloned().unwrap_or_else(|| panic!("no LF message"));
+    assert_eq!(m.phys_size, lf.len() as u64);
+    assert_eq!(m.virt_size, lf.len() as u64 + 3, "bare LFs count as CRLF");
+    assert_eq!(ok(read_message(&v, lf_uid).await), lf);
+    let m = v
+        .get(3)
+        .cloned()
+        .unwrap_or_else(|| panic!("no big message"));
+    assert_eq!(m.phys_size, big_len as u64);
+    let bare_lf = (0..big_len).filter(|i| i % (64 * 1024) % 80 == 79).count() as u64;
+    assert_eq!(m.virt_size, big_len as u64 + bare_lf);
+    let dates = ok(v.internal_dates(&[m.uid]).await);
+    assert_eq!(dates.get(m.uid), Some(1_650_000_000));
+    assert!(m.flags.system.contains(SystemFlags::SEEN));
+    let data = ok(read_message(&v, big.uid).await);
+    assert!(
+        data.chunks(pattern.len()).all(|c| c == &pattern[..c.len()]),
+        "the 50 MB message reads back as written"
+    );
+    assert_eq!(ok(u.quota().await).bytes_used, (lf.len() + big_len) as u64);
+
+    // A stream dropped before commit stores nothing.
+    let mut s = ok(u.append_stream("INBOX").await);
+    ok(s.write(b"Subject: never\r\n\r\n").await);
+    drop(s);
+    assert_eq!(ok(u.status("INBOX").await).messages, 3);
+    assert_eq!(ok(u.status("INBOX").await).uidnext, 4);
+}
+
+/// Usage follows appends, copies, expunges; limits refuse before anything is stored.
+async fn quota_accounting(b: &Backend) {
+    let one = msg("fits").data.len() as u64;
+    let u = b
+        .user_with_quota("quota", Some(3 * one + 10), Some(4))
+        .await;
+    ok(u.create("Other", None).await);
+    let q = ok(u.quota().await);
+    assert_eq!(q.bytes_limit, Some(3 * one + 10));
+    assert_eq!(q.messages_limit, Some(4));
+    assert_eq!((q.bytes_used, q.messages_used), (0, 0));
+    append(&*u, "INBOX", "fits").await;
+    append(&*u, "INBOX", "fits").await;
+    let q = ok(u.quota().await);
+    assert_eq!((q.bytes_used, q.messages_used), (2 * one, 2));
+
+    // A copy of two would pass the byte limit: refused, nothing copied.
+    let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    let r = v.copy(&[1, 2], "Other").await;
+    assert!(matches!(r, Err(StorageError::OverQuota)), "{r:?}");
+    assert_eq!(ok(u.status("Other").await).messages, 0);
+    assert_eq!(ok(u.quota().await).messages_used, 2);
+    // One fits.
+    ok(v.copy(&[1], "Other").await);
+    assert_eq!(ok(u.quota().await).bytes_used, 3 * one);
+    // The next append passes the byte limit.
+    let r = u.append("INBOX", msg("fits")).await;
+    assert!(matches!(r, Err(StorageError::OverQuota)), "{r:?}");
+    assert_eq!(ok(u.status("INBOX").await).messages, 2);
+    // A stream is refused as soon as its bytes cannot fit; nothing is stored.
+    let mut s = ok(u.append_stream("INBOX").await);
+    let r = s.write(&vec![b'x'; 2 * one as usize]).await;
+    assert!(matches!(r, Err(StorageError::OverQuota)), "{r:?}");
+    drop(s);
+    assert_eq!(ok(u.status("INBOX").await).messages, 2);
+    // A move changes nothing; an expunge gives the room back.
+    ok(v.move_to(&[2], "Other").await);
+    assert_eq!(ok(u.quota().await).bytes_used, 3 * one);
+    ok(
+        v.store(&[1], store(StoreOp::Add, SystemFlags::DELETED, &[]))
+            .await,
+    );
+    ok(v.expunge(None).await);
+    let q = ok(u.quota().await);
+    assert_eq!((q.bytes_used, q.messages_used), (2 * one, 2));
+    append(&*u, "INBOX", "fits").await;
+    // The message limit: 3 stored, a copy of 2 would make 5.
+    let mut o = ok(u.open("Other", OpenOptions::SELECT).await);
+    ok(o.refresh().await);
+    let all = uids(&o);
+    let r = o.copy(&all, "INBOX").await;
+    assert!(matches!(r, Err(StorageError::OverQuota)), "{r:?}");
+    assert_eq!(ok(u.quota().await).messages_used, 3);
+}
+
+/// Failing operations leave everything as it was.
+async fn errors_leave_nothing_half_done(b: &Backend) {
+    let u = b.user("errors").await;
+    ok(u.create("A", None).await);
+    ok(u.create("A/Child", None).await);
+    ok(u.create("B", None).await);
+    append(&*u, "A", "in a").await;
+    let before = names(&ok(u.list().await));
+    let quota = ok(u.quota().await);
+
+    let r = u.rename("A", "B").await;
+    assert!(matches!(r, Err(StorageError::AlreadyExists)), "{r:?}");
+    let r = u.rename("A", "A/Child/Deeper").await;
+    assert!(matches!(r, Err(StorageError::Cannot(_))), "{r:?}");
+    let r = u.rename("Missing", "C").await;
+    assert!(matches!(r, Err(StorageError::NonExistent)), "{r:?}");
+    let r = u.rename("A", "INBOX").await;
+    assert!(matches!(r, Err(StorageError::AlreadyExists)), "{r:?}");
+    let r = u.create("A", None).await;
+    assert!(matches!(r, Err(StorageError::AlreadyExists)), "{r:?}");
+    let r = u.create("inbox", None).await;
+    assert!(matches!(r, Err(StorageError::AlreadyExists)), "{r:?}");
+    let r = u.delete("INBOX").await;
+    assert!(matches!(r, Err(StorageError::Cannot(_))), "{r:?}");
+    let r = u.delete("Missing").await;
+    assert!(matches!(r, Err(StorageError::NonExistent)), "{r:?}");
+    let r = u.create("bad//name", None).await;
+    assert!(matches!(r, Err(StorageError::InvalidName(_))), "{r:?}");
+    let r = u.append("Missing", msg("x")).await;
+    assert!(matches!(r, Err(StorageError::NonExistent)), "{r:?}");
+    let r = u.append_stream("Missing").await.map(|_| ());
+    assert!(matches!(r, Err(StorageError::NonExistent)), "{r:?}");
+    let r = u.open("Missing", OpenOptions::SELECT).await;
+    assert!(matches!(r, Err(StorageError::NonExistent)), "{r:?}");
+    let r = u.status("Missing").await;
+    assert!(matches!(r, Err(StorageError::NonExistent)), "{r:?}");
+
+    let mut v = ok(u.open("A", OpenOptions::SELECT).await);
+    let r = v.copy(&[1], "Missing").await;
+    assert!(matches!(r, Err(StorageError::NonExistent)), "{r:?}");
+    let r = v.move_to(&[1], "Missing").await;
+    assert!(matches!(r, Err(StorageError::NonExistent)), "{r:?}");
+    assert_eq!(uids(&v), vec![1], "a failed MOVE expunges nothing");
+    // An append with a bad keyword stores nothing.
+    let r = u
+        .append(
+            "A",
+            AppendMessage {
+                keywords: vec!["bad word".into()],
+                ..msg("x")
+            },
+        )
+        .await;
+    assert!(matches!(r, Err(StorageError::Invalid(_))), "{r:?}");
+    assert!(ok(v.refresh().await).is_empty());
+    assert_eq!(uids(&v), vec![1]);
+
+    assert_eq!(names(&ok(u.list().await)), before);
+    assert_eq!(ok(u.quota().await), quota);
+    assert_eq!(ok(u.status("A").await).messages, 1);
+}
+
+/// LIST with implicit parents, DELETE keeping children, RENAME with children, INBOX rename,
+/// subscriptions and special use.
+async fn mailbox_tree(b: &Backend) {
+    let u = b.user("tree").await;
+    ok(u.create("Work/Projects/2024/", None).await);
+    ok(u.create("Sent", Some(mailcove::storage::SpecialUse::Sent))
+        .await);
+    let list = ok(u.list().await);
+    assert_eq!(
+        names(&list),
+        vec![
+            ("INBOX".into(), false, false),
+            ("Sent".into(), false, false),
+            ("Work".into(), true, true),
+            ("Work/Projects".into(), true, true),
+            ("Work/Projects/2024".into(), false, false),
+        ]
+    );
+    assert_eq!(
+        list.iter()
+            .find(|m| m.name == "Sent")
+            .and_then(|m| m.special_use),
+        Some(mailcove::storage::SpecialUse::Sent)
+    );
+    // Deleting a parent that has children keeps them; it lists as \Noselect.
+    ok(u.create("Work/Projects", None).await);
+    append(&*u, "Work/Projects/2024", "deep").await;
+    ok(u.delete("Work/Projects").await);
+    let r = u.delete("Work").await;
+    assert!(matches!(r, Err(StorageError::Cannot(_))), "{r:?}");
+    assert!(
+        names(&ok(u.list().await)).contains(&("Work/Projects".into(), true, true)),
+        "a deleted parent stays as \\Noselect"
+    );
+    // Rename moves the children, keeping their messages.
+    ok(u.rename("Work", "Job").await);
+    let list = names(&ok(u.list().await));
+    assert!(
+        !list.iter().any(|(n, ..)| n.starts_with("Work")),
+        "{list:?}"
+    );
+    assert!(list.contains(&("Job/Projects/2024".into(), false, false)));
+    assert_eq!(ok(u.status("Job/Projects/2024").await).messages, 1);
+    // Renaming INBOX moves its messages into a new mailbox and leaves INBOX, empty.
+    append(&*u, "INBOX", "one").await;
+    append(&*u, "INBOX", "two").await;
+    ok(u.rename("INBOX", "Old").await);
+    assert_eq!(ok(u.status("INBOX").await).messages, 0);
+    assert_eq!(ok(u.status("Old").await).messages, 2);
+    // Subscriptions are names, existing or not.
+    ok(u.subscribe("Sent").await);
+    ok(u.subscribe("Nowhere").await);
+    ok(u.subscribe("Sent").await);
+    let mut subs = ok(u.subscriptions().await);
+    subs.sort();
+    assert_eq!(subs, vec!["Nowhere".to_owned(), "Sent".to_owned()]);
+    assert!(
+        ok(u.list().await)
+            .iter()
+            .any(|m| m.name == "Sent" && m.subscribed)
+    );
+    ok(u.unsubscribe("Nowhere").await);
+    assert_eq!(ok(u.subscriptions().await), vec!["Sent".to_owned()]);
+    assert_eq!(u.separator(), '/');
+}
+
+/// The POP3 maildrop lock is exclusive per user and released on drop; keep-days expiry removes
+/// only messages downloaded long enough ago.
+async fn pop3_lock_and_expiry(b: &Backend) {
+    let u = b.user("pop").await;
+    let lock = ok(u.pop3_lock().await);
+    let again = b.user("pop").await;
+    assert!(matches!(again.pop3_lock().await, Err(StorageError::InUse)));
+    let other = b.user("someone-else").await;
+    let other_lock = ok(other.pop3_lock().await);
+    drop(lock);
+    let relock = ok(again.pop3_lock().await);
+    drop((relock, other_lock));
+
+    for i in 1..=3 {
+        append(&*u, "INBOX", &format!("m{i}")).await;
+    }
+    let v = ok(u.open("INBOX", OpenOptions::POP3).await);
+    ok(v.pop3_mark_downloaded(&[1, 3]).await);
+    assert!(ok(u.pop3_expire(1).await).is_empty(), "downloaded just now");
+    assert_eq!(ok(u.pop3_expire(0).await), vec![1, 3]);
+    assert_eq!(ok(u.status("INBOX").await).messages, 1);
+    assert_eq!(ok(u.quota().await).messages_used, 1);
+}
+
+/// The structure cache returns what was put, per field, and drops expunged messages' entries.
+async fn structure_cache(b: &Backend) {
+    let u = b.user("cache").await;
+    append(&*u, "INBOX", "one").await;
+    append(&*u, "INBOX", "two").await;
+    let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    assert_eq!(
+        ok(v.cache_get(&[1, 2], CacheField::ENVELOPE).await),
+        vec![None, None]
+    );
+    ok(v.cache_put(
+        CacheField::ENVELOPE,
+        vec![
+            (1, Bytes::from_static(b"env1")),
+            (2, Bytes::from_static(b"env2")),
+        ],
+    )
+    .await);
+    ok(
+        v.cache_put(CacheField::BODY, vec![(2, Bytes::from_static(b"body2"))])
+            .await,
+    );
+    assert_eq!(
+        ok(v.cache_get(&[2, 1], CacheField::ENVELOPE).await),
+        vec![
+            Some(Bytes::from_static(b"env2")),
+            Some(Bytes::from_static(b"env1"))
+        ]
+    );
+    assert_eq!(
+        ok(v.cache_get(&[1, 2], CacheField::BODY).await),
+        vec![None, Some(Bytes::from_static(b"body2"))]
+    );
+    ok(
+        v.store(&[1], store(StoreOp::Add, SystemFlags::DELETED, &[]))
+            .await,
+    );
+    ok(v.expunge(None).await);
+    ok(
+        v.cache_put(CacheField::ENVELOPE, vec![(1, Bytes::from_static(b"late"))])
+            .await,
+    );
+    assert_eq!(
+        ok(v.cache_get(&[1], CacheField::ENVELOPE).await),
+        vec![None]
+    );
+}
+
+/// Message content by range: heads read with the open, ranges, headers and capped batches, and
+/// `None` (or `Expunged`) for what is gone.
+async fn message_content(b: &Backend) {
+    let u = b.user("content").await;
+    let text = b"Subject: range\r\nX: y\r\n\r\nbody line\nlast".to_vec();
+    let no_blank = b"Subject: only a header\r\n".to_vec();
+    for data in [&text, &no_blank] {
+        ok(u.append(
+            "INBOX",
+            AppendMessage {
+                data: Bytes::from(data.clone()),
+                ..msg("")
+            },
+        )
+        .await);
+    }
+    append(&*u, "INBOX", "gone").await;
+    let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    ok(
+        v.store(&[3], store(StoreOp::Add, SystemFlags::DELETED, &[]))
+            .await,
+    );
+    ok(v.expunge(None).await);
+
+    // A head asked with the open: all of a small message (and known complete), or a prefix.
+    let m = ok(v.open_message(1, 1 << 20).await);
+    assert_eq!(m.head.bytes, text);
+    assert!(m.head.complete);
+    assert_eq!(m.phys_size, text.len() as u64);
+    assert_eq!(m.virt_size, text.len() as u64 + 1);
+    let m = ok(v.open_message(1, 7).await);
+    assert_eq!(m.head.bytes, &text[..7]);
+    assert!(!m.head.complete);
+    assert_eq!(ok(m.read(9, 5).await), &text[9..14]);
+    assert_eq!(ok(m.read(text.len() as u64 - 4, 100).await), b"last");
+    assert_eq!(ok(m.read(text.len() as u64 + 10, 4).await), b"");
+    assert_eq!(
+        ok(m.content.read_at(17, 3, Vec::new()).await),
+        &text[17..20]
+    );
+    assert_eq!(ok(m.header().await), &text[..24]);
+    assert!(matches!(
+        v.open_message(3, 0).await,
+        Err(StorageError::Expunged)
+    ));
+
+    // Many at once: headers (through the blank line, or all of a message without one) and
+    // capped wholes; None for the expunged one.
+    let got = ok(v.read_messages(vec![1, 3, 2], ReadPart::Header).await);
+    assert_eq!(
+        got,
+        vec![
+            Some(Bytes::from(text[..24].to_vec())),
+            None,
+            Some(Bytes::from(no_blank.clone()))
+        ]
+    );
+    let got = ok(v
+        .read_messages(vec![2, 1], ReadPart::Whole { cap: 10 })
+        .await);
+    assert_eq!(
+        got,
+        vec![
+            Some(Bytes::from(no_blank[..10].to_vec())),
+            Some(Bytes::from(text[..10].to_vec()))
+        ]
+    );
+    let got = ok(v
+        .read_messages(vec![1], ReadPart::Whole { cap: 1 << 20 })
+        .await);
+    assert_eq!(got, vec![Some(Bytes::from(text.clone()))]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Instantiation: every case for every backend.
+
+/// Calls `$suite!($($args)*, [every case])`, the one list of cases.
+macro_rules! with_cases {
+    ($suite:ident ! ($($args:tt)*)) => {
+        $suite!($($args)*, [
+            uid_and_uidvalidity_rules,
+            flags_and_keywords,
+            expunge_semantics,
+            copy_and_move_semantics,
+            concurrent_sessions,
+            append_from_empty_to_50_mb,
+            quota_accounting,
+            errors_leave_nothing_half_done,
+            mailbox_tree,
+            pop3_lock_and_expiry,
+            structure_cache,
+            message_content,
+        ]);
+    };
+}
+
+/// A module `$name` with one test per case, each on a fresh backend from `$make`.
+macro_rules! backend_suite {
+    ($name:ident, $make:expr, [$($case:ident),* $(,)?]) => {
+        mod $name {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let backend: super::Backend = $make;
+                    super::$case(&backend).await;
+                }
+            )*
+        }
+    };
+}
+
+with_cases!(backend_suite!(maildir, super::Backend::maildir()));
+with_cases!(backend_suite!(memory, super::Backend::memory()));
