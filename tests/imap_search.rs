@@ -840,3 +840,60 @@ Gr\u{fc}sse aus Z\u{dc}RICH und dem \u{d6}STERREICHISCHEN Alpenland\r\n\
          S: u6 OK Search completed.",
     );
 }
+
+/// A message of about `kib` KiB whose last line holds "walrus" when `marked`, from Ximena when
+/// `i` is even.
+fn sized_message(i: usize, kib: usize, marked: bool) -> String {
+    let from = if i.is_multiple_of(2) {
+        "Ximena"
+    } else {
+        "Other"
+    };
+    let mut m = format!("From: {from} <f{i}@example.com>\r\nSubject: sized {i}\r\n\r\n");
+    for _ in 0..kib * 1024 / 78 {
+        m.push_str(&"y".repeat(76));
+        m.push_str("\r\n");
+    }
+    m.push_str(if marked {
+        "a walrus ends it\r\n"
+    } else {
+        "nothing ends it\r\n"
+    });
+    m
+}
+
+/// Messages much larger than one storage read piece (128 KiB) in total, so each search lane
+/// reads and evaluates many pieces, the next read while one is evaluated: every result is
+/// checked against what the messages contain, for body-only, header-then-body and header-only
+/// searches, and a FETCH that parses them all answers every message.
+#[test]
+fn large_messages_are_searched_and_parsed_over_many_read_pieces() {
+    const N: usize = 48;
+    let s = Server::start();
+    let mut c = login(&s);
+    let marked = |i: usize| i % 5 == 2;
+    for i in 0..N {
+        // 4 to 60 KiB, varied so the lanes' shares and pieces differ in size.
+        let msg = sized_message(i, 4 + (i * 13) % 57, marked(i));
+        append(&mut c, "", "01-Jan-2024 12:00:00 +0000", &msg);
+    }
+    ok(&c.cmd("s", "SELECT INBOX"));
+    let body = seqs(N, marked);
+    let both = seqs(N, |i| marked(i) && i.is_multiple_of(2));
+    let from = seqs(N, |i| i.is_multiple_of(2));
+    let cases = [
+        ("BODY walrus", body.as_str()),
+        ("TEXT WALRUS", body.as_str()),
+        ("FROM ximena BODY walrus", both.as_str()),
+        ("FROM ximena", from.as_str()),
+        ("BODY absent-word", ""),
+    ];
+    run_transcript(&mut c, &searches(&cases));
+    let fetched = c.cmd("f", "FETCH 1:* (ENVELOPE)");
+    ok(&fetched);
+    let answered = fetched
+        .iter()
+        .filter(|l| l.starts_with("* ") && l.contains(" FETCH (ENVELOPE ("))
+        .count();
+    assert_eq!(answered, N, "{fetched:?}");
+}

@@ -5,7 +5,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
+
+use bytes::Bytes;
+
+use crate::compute;
+use crate::storage::{ReadPart, StorageError, View};
 
 /// Runs the futures concurrently (on this task) and returns their outputs in order.
 pub async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
@@ -82,6 +88,46 @@ pub fn by_bytes<T>(items: Vec<T>, budget: u64, size: impl Fn(&T) -> u64) -> Vec<
         }
     }
     out
+}
+
+/// Reads `pieces` of jobs from storage (`part` of the message `uid` names) and hands each piece
+/// with its bytes (`None`: expunged) to `f` on [`compute::run`], reading the next piece while
+/// one is processed: at most two pieces are held, and each costs one read and one compute hop.
+/// Returns what `f` made of each piece, in order.
+pub async fn read_and_compute<J, R, F>(
+    view: &View,
+    pieces: Vec<Vec<J>>,
+    uid: impl Fn(&J) -> u32,
+    part: ReadPart,
+    f: F,
+) -> Result<Vec<R>, StorageError>
+where
+    J: Send + 'static,
+    R: Send + 'static,
+    F: Fn(Vec<J>, Vec<Option<Bytes>>) -> R + Send + Sync + 'static,
+{
+    let f = Arc::new(f);
+    let mut out = Vec::with_capacity(pieces.len());
+    let mut pieces = pieces.into_iter();
+    let Some(mut piece) = pieces.next() else {
+        return Ok(out);
+    };
+    let mut raws = view
+        .read_messages(piece.iter().map(&uid).collect(), part)
+        .await?;
+    loop {
+        let g = f.clone();
+        let work = compute::run(move || g(piece, raws));
+        let Some(next) = pieces.next() else {
+            out.push(work.await?);
+            return Ok(out);
+        };
+        let read = view.read_messages(next.iter().map(&uid).collect(), part);
+        let (made, got) = tokio::join!(work, read);
+        out.push(made?);
+        raws = got?;
+        piece = next;
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 //! the end of a big one) is queued with the rest of the response instead of written on its own.
 //! HEADER.FIELDS[.NOT] results are small and built in memory.
 //!
-//! Once a literal's length is on the wire the octets must follow; if the file then ends early or
+//! Once a literal's length is on the wire the octets must follow; if the message then ends early or
 //! a read fails, the stream cannot be resynchronised and the caller closes the connection
 //! (Dovecot does the same when a message is shorter than its recorded size).
 
@@ -61,18 +61,18 @@ pub async fn write_section(
     f: &mut FetchResponse,
     item: &SectionItem,
     info: Option<&MessageInfo>,
-    file: &mut Message,
+    msg: &mut Message,
     scratch: &mut Scratch,
     committed: &mut bool,
 ) -> Result<(), SectionError> {
     let plan = if item.is_whole_message() {
-        // The whole file with the storage's virtual size: exactly RFC822.SIZE, no parsing needed.
+        // The whole message with the storage's virtual size: exactly RFC822.SIZE, no parsing needed.
         SectionPlan::Range {
             range: ByteRange {
                 start: 0,
-                end: file.phys_size,
+                end: msg.phys_size,
             },
-            virtual_len: file.virt_size,
+            virtual_len: msg.virt_size,
         }
     } else {
         match info {
@@ -91,10 +91,10 @@ pub async fn write_section(
             Ok(())
         }
         SectionPlan::Range { range, virtual_len } => {
-            if range.end > file.phys_size {
+            if range.end > msg.phys_size {
                 return Err(SectionError::Before(StorageError::Corrupt(format!(
-                    "cached structure of UID {} points past the end of its file",
-                    file.uid
+                    "cached structure of UID {} points past the end of the message",
+                    msg.uid
                 ))));
             }
             let (start, len) = window(item, virtual_len);
@@ -103,16 +103,16 @@ pub async fn write_section(
                 return Ok(());
             }
             f.section_prefix(conn.out(), &item.attr, len, false);
-            stream_range(conn, file, range, start, len, scratch, committed).await
+            stream_range(conn, msg, range, start, len, scratch, committed).await
         }
         SectionPlan::HeaderFields { header, not } => {
-            if header.end > file.phys_size {
+            if header.end > msg.phys_size {
                 return Err(SectionError::Before(StorageError::Corrupt(format!(
-                    "cached structure of UID {} points past the end of its file",
-                    file.uid
+                    "cached structure of UID {} points past the end of the message",
+                    msg.uid
                 ))));
             }
-            let raw = read_range(file, header)
+            let raw = read_range(msg, header)
                 .await
                 .map_err(SectionError::Before)?;
             let fields = header_fields(&raw, &item.field_names(), not);
@@ -145,10 +145,10 @@ fn window(item: &SectionItem, total: u64) -> (u64, u64) {
 /// Reads a physical range into memory (a header block; the caller checked it lies in the
 /// message, whose size the structure parser already bounded): from the head read along with the
 /// open, or from storage, at once when it can answer without waiting.
-async fn read_range(file: &Message, range: ByteRange) -> Result<Vec<u8>, StorageError> {
+async fn read_range(msg: &Message, range: ByteRange) -> Result<Vec<u8>, StorageError> {
     let len = usize::try_from(range.len())
         .map_err(|_| StorageError::Corrupt("header range too large".into()))?;
-    file.read(range.start, len).await
+    msg.read(range.start, len).await
 }
 
 impl Convert for LfToCrlf {
@@ -162,19 +162,19 @@ impl Convert for LfToCrlf {
 /// already queued in `conn`.
 async fn stream_range(
     conn: &mut Conn,
-    file: &mut Message,
+    msg: &mut Message,
     range: ByteRange,
     start: u64,
     len: u64,
     scratch: &mut Scratch,
     committed: &mut bool,
 ) -> Result<(), SectionError> {
-    let uid = file.uid;
+    let uid = msg.uid;
     let broken = |what: String| SectionError::Broken(format!("UID {uid}: {what}"));
     let conv = LfToCrlf::with_window(start, len).replace_nul(NUL_REPLACEMENT);
-    let head = std::mem::take(&mut file.head);
+    let head = std::mem::take(&mut msg.head);
     let mut pump = Pump::start(
-        file.content.clone(),
+        msg.content.clone(),
         head,
         (range.start, range.end),
         MESSAGE_STREAM_CHUNK,
@@ -202,7 +202,7 @@ async fn stream_range(
     pump.finish(&mut scratch.bufs);
     if sent != len {
         return Err(broken(format!(
-            "message file gave {sent} octets where {len} were announced"
+            "storage gave {sent} octets where {len} were announced"
         )));
     }
     Ok(())

@@ -20,15 +20,15 @@
 //! cannot be read, messages are parsed instead of failing the FETCH.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 
-use crate::compute;
 use crate::imap::search::{SEARCH_HEADER_CACHE, cache_blob};
-use crate::imap::workers::{by_bytes, join_all, shares};
+use crate::imap::workers::{by_bytes, join_all, read_and_compute, shares};
 use crate::limits::{
     FETCH_PARSE_BATCH, FETCH_PARSE_BYTES, FETCH_PARSE_WORKERS, FETCH_STRUCTURE_LOOKUP_BYTES,
+    READ_PIECE_BYTES,
 };
 use crate::mime::{MessageInfo, write_body, write_envelope};
 use crate::storage::{CacheField, MessageMeta, ReadPart, StorageError, View, header_block};
@@ -434,8 +434,9 @@ struct Job {
 
 /// Reads, parses and encodes the messages of `jobs`. Those larger than `max` are refused
 /// unread; of the rest, a prefix of at most [`FETCH_PARSE_BYTES`] by recorded size (at least one
-/// message) is shared out by estimated work into [`FETCH_PARSE_WORKERS`] lanes, and each lane is
-/// one `read_messages` call and one [`compute::run`] call, the lanes side by side. Parsing also
+/// message) is shared out by estimated work into [`FETCH_PARSE_WORKERS`] lanes, side by side;
+/// each lane reads its messages in pieces of [`READ_PIECE_BYTES`] and parses a piece on
+/// `compute::run` while the next is read (`workers::read_and_compute`). Parsing also
 /// stops taking new messages once the results hold about [`FETCH_PARSE_BYTES`]. Jobs left out
 /// (either bound) are missing from the answer; the caller asks for them again. A batch of cache
 /// misses thus costs a few thread hand-offs instead of several per message, and memory does not
@@ -467,33 +468,38 @@ async fn parse_batch(
     // One byte past `max`, which tells a file that grew past the limit from one that fits.
     let cap = usize::try_from(max.saturating_add(1)).unwrap_or(usize::MAX);
     let calls = lanes.into_iter().map(|lane| {
-        let used = used.clone();
-        let shared = shared.clone();
-        async move {
-            let uids = lane.iter().map(|j| j.uid).collect();
-            let raws = view.read_messages(uids, ReadPart::Whole { cap }).await?;
-            compute::run(move || parse_lane(lane, raws, max, wanted, &used, &shared))
-                .await
-                .map_err(StorageError::from)
-        }
+        let (used, shared) = (used.clone(), shared.clone());
+        // The lane's first job is always parsed (see `parse_lane`), the rest within the budget.
+        let first = AtomicBool::new(true);
+        let pieces = by_bytes(lane, READ_PIECE_BYTES, |j| j.phys_size);
+        let part = ReadPart::Whole { cap };
+        read_and_compute(
+            view,
+            pieces,
+            |j| j.uid,
+            part,
+            move |piece, raws| {
+                let first = first.swap(false, Ordering::Relaxed);
+                parse_lane(piece, raws, (max, wanted, first), &used, &shared)
+            },
+        )
     });
     for done in join_all(calls.collect()).await {
-        out.extend(done?);
+        out.extend(done?.into_iter().flatten());
     }
     let fresh = std::mem::take(&mut *shared.lock());
     Ok((out, fresh))
 }
 
-/// Parses the messages of one lane (`raws`: their bytes, `None` when expunged) and adds their
-/// new cache entries to `shared`. The first job is always done, so the caller's first miss is
-/// answered and every call makes progress; past the byte budget `used` the rest are left for the
-/// caller's next group. Each message's entries are collected in lists reused from message to
+/// Parses one piece of a lane's messages (`raws`: their bytes, `None` when expunged) and adds
+/// their new cache entries to `shared`. The first job of a lane's first piece is always done, so
+/// the caller's first miss is answered and every call makes progress; past the byte budget
+/// `used` the rest are left for the caller's next group. Each message's entries are collected in lists reused from message to
 /// message and moved to the shared ones, so a message costs no list allocations of its own.
 fn parse_lane(
     lane: Vec<Job>,
     raws: Vec<Option<Bytes>>,
-    max: u64,
-    wanted: Wanted,
+    (max, wanted, first): (u64, Wanted, bool),
     used: &AtomicUsize,
     shared: &parking_lot::Mutex<Fresh>,
 ) -> Vec<(usize, Result<Structure, ParseError>)> {
@@ -501,7 +507,7 @@ fn parse_lane(
     let mut local = Fresh::default();
     let mut text = Vec::new();
     for (k, (job, raw)) in lane.into_iter().zip(raws).enumerate() {
-        if k > 0 && used.load(Ordering::Relaxed) >= FETCH_PARSE_BYTES {
+        if (k > 0 || !first) && used.load(Ordering::Relaxed) >= FETCH_PARSE_BYTES {
             break;
         }
         let res = match raw {

@@ -7,11 +7,12 @@ use bytes::Bytes;
 
 use super::program::{Node, Program, SearchError};
 use super::source::{Loaded, SEARCH_HEADER_CACHE, cache_blob};
-use crate::compute;
 use crate::imap::selected::Selected;
-use crate::imap::workers::{by_bytes, join_all, shares};
-use crate::limits::{MAX_HEADER_BYTES, MAX_SEARCH_MESSAGE_BYTES, SEARCH_BATCH, SEARCH_WORKERS};
-use crate::storage::{MessageMeta, ReadPart, StorageError};
+use crate::imap::workers::{by_bytes, join_all, read_and_compute, shares};
+use crate::limits::{
+    MAX_HEADER_BYTES, MAX_SEARCH_MESSAGE_BYTES, READ_PIECE_BYTES, SEARCH_BATCH, SEARCH_WORKERS,
+};
+use crate::storage::{MessageMeta, ReadPart};
 
 /// One matching message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,9 +252,9 @@ fn search_cost(p: &Pending, body: bool) -> u64 {
 
 /// Reads and evaluates one share of messages: where header keys are asked and the header is not
 /// known yet, the headers first (a message they decide is done); then the messages still
-/// undecided whole. Reads go to storage in batches of at most [`MAX_SEARCH_MESSAGE_BYTES`] by
-/// the sizes the view knows (so a share holds about what one message at the cap would), and
-/// each batch is evaluated in one [`compute::run`] call: two hops per batch, not per message.
+/// undecided whole. Reads go to storage in pieces bounded by the sizes the view knows
+/// ([`READ_PIECE_BYTES`] of messages, [`MAX_HEADER_BYTES`] of headers; one message at least),
+/// each piece evaluated in one `compute::run` call while the next is read.
 async fn read_share(
     sel: &Selected,
     prog: Arc<Program>,
@@ -266,49 +267,44 @@ async fn read_share(
         .partition(|(_, header_done)| header_first && !header_done);
     let mut whole: Vec<(Pending, Option<Bytes>)> =
         rest.into_iter().map(|(p, _)| (p, None)).collect();
+    // A header is at most MAX_HEADER_BYTES, usually a few KiB: pieces of that many bytes by the
+    // messages' sizes hold one long header at worst and a hundred typical ones.
     let header_size = |p: &Pending| p.meta.phys_size.min(MAX_HEADER_BYTES as u64);
-    for batch in by_bytes(headers, MAX_SEARCH_MESSAGE_BYTES as u64, |(p, _)| {
-        header_size(p)
-    }) {
-        let uids = batch.iter().map(|(p, _)| p.meta.uid).collect();
-        let raws = sel.view.read_messages(uids, ReadPart::Header).await?;
-        let prog = prog.clone();
-        let (done, undecided) = compute::run(move || {
-            let mut done = Vec::new();
-            let mut undecided = Vec::new();
-            for ((p, _), raw) in batch.into_iter().zip(raws) {
-                // Expunged under the view: it cannot match.
-                let Some(raw) = raw else { continue };
-                match header_stage(&prog, &p, Vec::from(raw)) {
-                    Ok(f) => done.extend(f),
-                    Err(blob) => undecided.push((p, blob)),
-                }
+    let pieces = by_bytes(headers, MAX_HEADER_BYTES as u64, |(p, _)| header_size(p));
+    let p = prog.clone();
+    let stage = move |piece: Vec<(Pending, bool)>, raws: Vec<Option<Bytes>>| {
+        let mut done = Vec::new();
+        let mut undecided = Vec::new();
+        for ((m, _), raw) in piece.into_iter().zip(raws) {
+            // Expunged under the view: it cannot match.
+            let Some(raw) = raw else { continue };
+            match header_stage(&p, &m, Vec::from(raw)) {
+                Ok(f) => done.extend(f),
+                Err(blob) => undecided.push((m, blob)),
             }
-            (done, undecided)
-        })
-        .await
-        .map_err(StorageError::from)?;
+        }
+        (done, undecided)
+    };
+    let uid = |(p, _): &(Pending, bool)| p.meta.uid;
+    for (done, undecided) in
+        read_and_compute(&sel.view, pieces, uid, ReadPart::Header, stage).await?
+    {
         found.extend(done);
         whole.extend(undecided);
     }
-    let whole_size = |p: &Pending| p.meta.phys_size.min(MAX_SEARCH_MESSAGE_BYTES as u64);
     let cap = MAX_SEARCH_MESSAGE_BYTES;
-    for batch in by_bytes(whole, cap as u64, |(p, _)| whole_size(p)) {
-        let uids = batch.iter().map(|(p, _)| p.meta.uid).collect();
-        let raws = sel
-            .view
-            .read_messages(uids, ReadPart::Whole { cap })
-            .await?;
-        let prog = prog.clone();
-        let done = compute::run(move || {
-            batch
-                .into_iter()
-                .zip(raws)
-                .filter_map(|((p, blob), raw)| body_stage(&prog, &p, blob, Vec::from(raw?)))
-                .collect::<Vec<_>>()
-        })
-        .await
-        .map_err(StorageError::from)?;
+    let whole_size = |p: &Pending| p.meta.phys_size.min(cap as u64);
+    let pieces = by_bytes(whole, READ_PIECE_BYTES, |(p, _)| whole_size(p));
+    let stage = move |piece: Vec<(Pending, Option<Bytes>)>, raws: Vec<Option<Bytes>>| {
+        piece
+            .into_iter()
+            .zip(raws)
+            .filter_map(|((m, blob), raw)| body_stage(&prog, &m, blob, Vec::from(raw?)))
+            .collect::<Vec<_>>()
+    };
+    let uid = |(p, _): &(Pending, Option<Bytes>)| p.meta.uid;
+    let part = ReadPart::Whole { cap };
+    for done in read_and_compute(&sel.view, pieces, uid, part, stage).await? {
         found.extend(done);
     }
     Ok(found)

@@ -27,11 +27,12 @@
 //!
 //! Messages are processed in batches of [`SEARCH_BATCH`](crate::limits::SEARCH_BATCH), so the cache is read and written in
 //! one storage call per batch and memory stays bounded. The messages of a batch that the cache
-//! cannot decide are split over [`SEARCH_WORKERS`](crate::limits::SEARCH_WORKERS) blocking workers
-//! ([`crate::storage::View::visit_messages`]): each opens, reads and evaluates its messages one at
-//! a time with plain blocking I/O, so a large search costs a few thread hops per batch instead
-//! of several per message, and at most one message per worker is in memory. A message expunged
-//! by another session while the search runs cannot be opened: it simply does not match.
+//! cannot decide are split over [`SEARCH_WORKERS`](crate::limits::SEARCH_WORKERS) lanes: each
+//! reads its messages from storage ([`crate::storage::View::read_messages`]) in pieces of
+//! [`READ_PIECE_BYTES`](crate::limits::READ_PIECE_BYTES) and evaluates a piece on
+//! [`crate::compute::run`] while the next is read, so a large search costs two thread hops per
+//! piece instead of several per message, and a lane holds about two pieces. A message expunged
+//! by another session while the search runs is not read: it simply does not match.
 //!
 //! Semantics chosen where RFC 3501 leaves room (and why):
 //! - BEFORE/ON/SINCE compare the calendar date of INTERNALDATE **in UTC** (the server's zone is

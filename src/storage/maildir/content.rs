@@ -80,7 +80,7 @@ fn read_header(file: &File, phys_size: u64) -> io::Result<Vec<u8>> {
     loop {
         let start = out.len();
         out.resize(start + want, 0);
-        let n = read_at(file, start as u64, out.get_mut(start..).unwrap_or_default())?;
+        let n = read_once(file, start as u64, out.get_mut(start..).unwrap_or_default())?;
         out.truncate(start + n);
         if let Some(end) = header_end(&out, start.saturating_sub(3)) {
             out.truncate(end);
@@ -107,13 +107,24 @@ fn read_capped(file: &File, phys_size: u64, cap: usize) -> io::Result<Vec<u8>> {
     loop {
         let start = buf.len();
         buf.resize(want, 0);
-        let n = read_at(file, start as u64, buf.get_mut(start..).unwrap_or_default())?;
+        let n = read_once(file, start as u64, buf.get_mut(start..).unwrap_or_default())?;
         buf.truncate(start + n);
         if buf.len() < want || want >= cap {
             return Ok(buf);
         }
         // The file is larger than recorded: read on, up to the cap.
         want = want.saturating_mul(2).min(cap);
+    }
+}
+
+/// One `pread` (retried only when interrupted): a regular file answers short only at its end,
+/// so a caller that asks for one byte more than it expects learns the end without a second call.
+fn read_once(file: &File, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match file.read_at(buf, pos) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            r => return r,
+        }
     }
 }
 
