@@ -310,4 +310,20 @@ mod tests {
         );
         assert!(sync.counts_as_bad() && plus.counts_as_bad());
     }
+
+    #[test]
+    fn parse_errors_are_tagged_when_the_tag_was_read() {
+        use crate::imap::proto::parse::parse_command;
+        let mut out = Vec::new();
+        for line in [&b"c FOO\r\n"[..], b"\r\n"] {
+            let Err(e) = parse_command(line) else {
+                panic!("{line:?} parsed");
+            };
+            ImapError::from(&e).write(&mut out, e.tag.as_ref());
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "c BAD unknown command\r\n* BAD a command must start with a tag and a space\r\n"
+        );
+    }
 }

@@ -320,7 +320,7 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
                     Err(e) => {
                         s.receiver.refuse_literal(synchronizing);
                         bad += 1;
-                        encode::parse_error(s.conn.out(), &e);
+                        ImapError::from(&e).write(s.conn.out(), e.tag.as_ref());
                     }
                 }
             }

@@ -203,7 +203,7 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
 /// The one place a POP3 failure becomes its `-ERR` line (see [`Pop3Error`] for the wording).
 /// Storage failures are answered with a fixed sentence that points at the server log, so this is
 /// where their details are logged, with the user.
-fn answer_error(s: &mut Session, e: &Pop3Error) {
+pub(super) fn answer_error(s: &mut Session, e: &Pop3Error) {
     match e {
         Pop3Error::Autologout => info!("autologout after inactivity"),
         Pop3Error::TooManyBadCommands => info!("too many invalid commands"),

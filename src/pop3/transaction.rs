@@ -1,6 +1,6 @@
 //! TRANSACTION-state commands (RFC 1939 section 5) and QUIT's UPDATE state (section 6).
 
-use tracing::{info, warn};
+use tracing::info;
 
 use super::command::Command;
 use super::response::Pop3Error;
@@ -97,11 +97,9 @@ pub async fn quit(s: &mut Session) -> Result<Next, Pop3Error> {
             info!(deleted = removed, "maildrop updated");
             s.conn.queue(b"+OK Logging out.\r\n");
         }
-        Err(e) => {
-            // RFC 1939 section 6: some deleted messages not removed -> negative response.
-            warn!(error = ?e, "POP3 update failed");
-            s.conn.queue(Pop3Error::Storage(e).line().as_bytes());
-        }
+        // RFC 1939 section 6: some deleted messages not removed -> negative response, logged
+        // with the user where every POP3 error is answered.
+        Err(e) => super::session::answer_error(s, &Pop3Error::Storage(e)),
     }
     // The session is over: release the maildrop lock (and the login slot) before the answer is
     // sent, so a client that reconnects at once after QUIT is not told the mailbox is in use.

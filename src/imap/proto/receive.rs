@@ -19,7 +19,7 @@
 //! growing buffer costs time proportional to the new bytes only.
 //!
 //! Limits and how each is answered (the session writes the response with
-//! [`encode::frame_error`](super::encode::frame_error)):
+//! [`ImapError`](crate::imap::response::ImapError)):
 //! - a synchronizing literal over `max_literal` is refused *before* any `+`
 //!   is sent (`tag NO [TOOBIG]`); the client then sends no data (RFC 3501
 //!   7.5, RFC 7888 section 4) and framing resumes at the next line;

@@ -4,8 +4,6 @@
 
 use super::number::{write_num, write_sequence_set, write_uid_list};
 use super::string::{write_astring, write_atom, write_flag_items, write_text};
-use crate::imap::proto::parse::ParseError;
-use crate::imap::proto::receive::FrameError;
 use crate::imap::proto::sequence::ResolvedSet;
 use crate::imap::proto::types::{Flag, Tag};
 
@@ -266,45 +264,6 @@ pub fn tagged_or_untagged(
     }
 }
 
-/// The answer to a command that did not parse: `tag BAD text` or `* BAD text`.
-pub fn parse_error(out: &mut Vec<u8>, error: &ParseError) {
-    tagged_or_untagged(out, error.tag.as_ref(), Status::Bad, None, error.message);
-}
-
-/// The answer to a framing error (see [`receive`](crate::imap::proto::receive)):
-/// a refused synchronizing literal gets `NO [TOOBIG]` (no `+` was sent, the
-/// client sends no data), a discarded non-synchronizing one `BAD [TOOBIG]`
-/// (RFC 7888 section 5), a too-long line `BAD`. Untagged when no tag was readable.
-pub fn frame_error(out: &mut Vec<u8>, error: &FrameError) {
-    match error {
-        FrameError::LiteralTooBig {
-            tag,
-            synchronizing: true,
-            ..
-        } => tagged_or_untagged(
-            out,
-            tag.as_ref(),
-            Status::No,
-            Some(&Code::TooBig),
-            "Literal too big",
-        ),
-        FrameError::LiteralTooBig { tag, .. } => tagged_or_untagged(
-            out,
-            tag.as_ref(),
-            Status::Bad,
-            Some(&Code::TooBig),
-            "Literal too big",
-        ),
-        FrameError::LineTooLong { tag } => tagged_or_untagged(
-            out,
-            tag.as_ref(),
-            Status::Bad,
-            None,
-            "Command line too long",
-        ),
-    }
-}
-
 /// `+ text\r\n`: continuation request for a synchronizing literal or IDLE.
 pub fn continue_req(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(b"+ ");
@@ -327,7 +286,6 @@ pub fn continue_base64(out: &mut Vec<u8>, challenge: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::imap::proto::parse::parse_command;
 
     fn t(s: &str) -> Tag {
         Tag::new(s.as_bytes()).expect("tag")
@@ -417,43 +375,6 @@ mod tests {
              * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] Hi\r\n\
              a5 NO [ALREADYEXISTS] Mailbox exists\r\n\
              a6 OK [MODIFIED 7:9,12] x\r\n"
-        );
-    }
-
-    #[test]
-    fn framing_and_parse_errors() {
-        use crate::imap::proto::receive::FrameError;
-        let mut v = Vec::new();
-        frame_error(
-            &mut v,
-            &FrameError::LiteralTooBig {
-                tag: Some(t("a")),
-                size: 9,
-                synchronizing: true,
-            },
-        );
-        frame_error(
-            &mut v,
-            &FrameError::LiteralTooBig {
-                tag: Some(t("b")),
-                size: 9,
-                synchronizing: false,
-            },
-        );
-        frame_error(&mut v, &FrameError::LineTooLong { tag: None });
-        if let Err(e) = parse_command(b"c FOO\r\n") {
-            parse_error(&mut v, &e);
-        }
-        if let Err(e) = parse_command(b"\r\n") {
-            parse_error(&mut v, &e);
-        }
-        assert_eq!(
-            String::from_utf8_lossy(&v),
-            "a NO [TOOBIG] Literal too big\r\n\
-             b BAD [TOOBIG] Literal too big\r\n\
-             * BAD Command line too long\r\n\
-             c BAD unknown command\r\n\
-             * BAD a command must start with a tag and a space\r\n"
         );
     }
 

@@ -24,8 +24,7 @@ mod string;
 
 pub use capability::{IdField, capability, enabled, id};
 pub use condition::{
-    Code, Status, continue_base64, continue_req, frame_error, parse_error, tagged,
-    tagged_or_untagged, untagged,
+    Code, Status, continue_base64, continue_req, tagged, tagged_or_untagged, untagged,
 };
 pub use fetch::{FetchResponse, write_section};
 pub use mailbox::{
