@@ -400,6 +400,22 @@ fn lmtp_spent_in_flight_budget_answers_452() {
     );
     c.send("NOOP");
     assert_eq!(c.line(), "250 2.0.0 OK");
+    // After BDAT LAST the client waits for one reply per recipient (RFC 2033 4.3): two here.
+    c.send("MAIL FROM:<a@b>");
+    assert!(c.line().starts_with("250"));
+    c.send("RCPT TO:<other>");
+    assert!(c.line().starts_with("250"));
+    c.send("RCPT TO:<demo>");
+    assert!(c.line().starts_with("250"));
+    c.send_raw(b"BDAT 5 LAST\r\nhello");
+    for _ in 0..2 {
+        assert_eq!(
+            c.line(),
+            "452 4.3.1 Insufficient system resources, try again later"
+        );
+    }
+    c.send("NOOP");
+    assert_eq!(c.line(), "250 2.0.0 OK");
     assert!(stored(&s.maildir("other"), "").is_empty());
 
     // Once the budget is back, delivery works again.
