@@ -10,7 +10,8 @@ use super::{Inner, MailboxState};
 
 impl MailboxState {
     /// INTERNALDATEs of `uids` (those still in the mailbox), reading the
-    /// files' mtimes for the ones not known yet (see [`make_entries`]).
+    /// files' mtimes for the ones not known yet (see
+    /// [`make_found`](super::listing::make_found)).
     ///
     /// The files are stat-ed without holding the mailbox, by bare name from
     /// the open directories. A file that is not where we thought (renamed or

@@ -1,7 +1,7 @@
 //! EXPUNGE (and the second half of MOVE).
 
 use std::collections::HashSet;
-use std::io::{self};
+use std::io;
 use std::path::PathBuf;
 
 use crate::storage::maildir::index::Record;

@@ -11,7 +11,7 @@ use crate::limits::{
 use crate::storage::maildir::dovecot::{self, KEYWORDS_FILE};
 use crate::storage::maildir::filename;
 use crate::storage::maildir::fsutil::{read_small, write_atomic};
-use crate::storage::maildir::index::{self};
+use crate::storage::maildir::index;
 use crate::storage::{Flags, KeywordSet, Result, StorageError};
 
 use super::{Ctx, Inner, stamp_of};

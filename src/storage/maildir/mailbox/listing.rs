@@ -1,7 +1,7 @@
 //! Reading `cur/` and `new/`: the names we manage, and the files found with their sizes and
 //! the order new ones are numbered in.
 
-use std::io::{self};
+use std::io;
 use std::path::Path;
 
 use crate::storage::maildir::filename;

@@ -2,7 +2,7 @@
 //! `new/`.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self};
+use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 

@@ -13,7 +13,7 @@
 //!   vanished.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{self};
+use std::io;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 

@@ -1,7 +1,7 @@
 //! STORE: flags are set by renaming the file (`:2,` letters); keywords beyond the letters go
 //! to the index.
 
-use std::io::{self};
+use std::io;
 use std::sync::Arc;
 
 use crate::storage::maildir::filename;
