@@ -233,6 +233,10 @@ pub const DEFAULT_MAX_INFLIGHT_MESSAGE_BYTES: u64 = 64 * 1024 * 1024;
 /// memory one transfer holds, and the size of each write. Large enough that a 50 MB literal is a
 /// few hundred writes, small enough that 1,000 transfers fit the default budget.
 pub const INCOMING_MESSAGE_CHUNK: usize = 64 * 1024;
+/// The share of the in-flight budget kept for mail delivery (LMTP, `deliver`): IMAP APPENDs may
+/// use all but one part in this many, so clients trickling big literals cannot refuse the MTA's
+/// deliveries (`452 4.3.1`) server-wide. Never less than one chunk is left to IMAP.
+pub const DELIVERY_INFLIGHT_RESERVE_DIVISOR: u64 = 4;
 /// How long a new transfer waits for budget before it is refused: long enough to ride out a
 /// burst, short enough that the client is not left hanging.
 pub const INFLIGHT_WAIT_MS: u64 = 2000;

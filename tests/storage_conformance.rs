@@ -559,6 +559,13 @@ async fn quota_accounting(b: &Backend) {
     let r = u.append("INBOX", msg("fits")).await;
     assert!(matches!(r, Err(StorageError::OverQuota)), "{r:?}");
     assert_eq!(ok(u.status("INBOX").await).messages, 2);
+    // A stream whose announced size cannot fit is refused before any byte is sent (APPEND
+    // answers before its `+`), one that fits is accepted; 10 bytes of room are left.
+    let mut s = ok(u.append_stream("INBOX").await);
+    let r = s.reserve(11);
+    assert!(matches!(r, Err(StorageError::OverQuota)), "{r:?}");
+    assert!(s.reserve(10).is_ok());
+    drop(s);
     // A stream is refused as soon as its bytes cannot fit; nothing is stored.
     let mut s = ok(u.append_stream("INBOX").await);
     let r = s.write(&vec![b'x'; 2 * one as usize]).await;

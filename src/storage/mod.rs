@@ -511,10 +511,7 @@ pub trait AppendStream: Send {
     async fn write(&mut self, data: &[u8]) -> Result<()>;
     /// Announces the message's full size before its bytes come, so a message that cannot fit
     /// the quota is refused before the client sends it (`OverQuota`). Writes are still checked.
-    fn reserve(&mut self, size: u64) -> Result<()> {
-        let _ = size;
-        Ok(())
-    }
+    fn reserve(&mut self, size: u64) -> Result<()>;
     /// Bytes written so far.
     fn len(&self) -> u64;
     /// True when nothing was written yet.
