@@ -94,7 +94,7 @@ impl VanishedWindow {
         dead_code,
         reason = "the Maildir index keeps the window too, next step"
     )]
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = (u32, u64)> + '_ {
         self.entries.iter().map(|(m, u)| (*u, *m))
     }
 
