@@ -175,3 +175,80 @@ async fn a_readopted_uidlist_keeps_its_uidvalidity_and_modseqs_still_only_go_up(
         "the expunges before the rebuild are not known any more"
     );
 }
+
+/// `text` (a whole base) with its END line's checksum recomputed.
+fn reseal(text: &str) -> Vec<u8> {
+    let end = text.trim_end_matches('\n').rfind('\n').map_or(0, |i| i + 1);
+    let body = text.get(..end).unwrap_or_default();
+    format!("{body}END {:08x}\n", crc32fast::hash(body.as_bytes())).into_bytes()
+}
+
+#[tokio::test]
+async fn a_base_from_before_the_window_answers_unknown_below_its_highestmodseq() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut o = options(tmp.path());
+    o.fsync = false;
+    let base = root(tmp.path(), "fred").join("mailcove-index");
+    let (h0, compacted) = {
+        let st = MaildirStorage::new(o.clone()).unwrap_or_else(|e| panic!("{e}"));
+        let u = login(&st, "fred").await;
+        for i in 0..20 {
+            append(&*u, "INBOX", &format!("m{i}")).await;
+        }
+        let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+        let h0 = v.highest_modseq();
+        delete(&mut v, &[4]).await;
+        let uids: Vec<u32> = v.messages().iter().map(|m| m.uid).collect();
+        let mut round = 0;
+        // Until a compaction has written the expunge into the base.
+        while !String::from_utf8_lossy(&std::fs::read(&base).unwrap_or_default()).contains("\nX 4 ")
+        {
+            let op = if round % 2 == 0 {
+                StoreOp::Add
+            } else {
+                StoreOp::Remove
+            };
+            ok(v.store(&uids, flags(op, SystemFlags::SEEN)).await);
+            round += 1;
+            assert!(round < 500, "the log was never compacted");
+        }
+        (h0, v.highest_modseq())
+    };
+    // The base as a build before the window wrote it: no X lines, no F, version 1.
+    let text = String::from_utf8_lossy(&std::fs::read(&base).unwrap_or_default()).into_owned();
+    let old: String = text
+        .lines()
+        .filter(|l| !l.starts_with("X "))
+        .map(|l| {
+            if l.starts_with("mailcove-index 3 ") {
+                let l = l.replacen("mailcove-index 3 ", "mailcove-index 1 ", 1);
+                l.split(' ')
+                    .filter(|f| !f.starts_with('F'))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            } else {
+                l.to_owned()
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    assert!(!old.contains(" F"), "{}", old.lines().next().unwrap_or(""));
+    assert!(std::fs::write(&base, reseal(&old)).is_ok());
+
+    let st = MaildirStorage::new(o).unwrap_or_else(|e| panic!("{e}"));
+    let u = login(&st, "fred").await;
+    let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    let base_high = v.highest_modseq();
+    assert!(base_high >= compacted && compacted > h0);
+    assert!(v.seq_of(4).is_none());
+    assert_eq!(
+        ok(v.vanished_since(h0).await),
+        Vanished::Unknown,
+        "what the old base forgot is not made up"
+    );
+    delete(&mut v, &[9]).await;
+    assert_eq!(
+        ok(v.vanished_since(base_high).await),
+        Vanished::Exact(vec![9])
+    );
+}
