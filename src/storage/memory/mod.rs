@@ -37,7 +37,7 @@ use super::{
     AppendMessage, AppendResult, AppendStream, CacheField, CopyResult, Head, MailboxHandle,
     MailboxInfo, MailboxStatus, Message, OpenOptions, Pop3Lock, QuotaUsage, ReadPart, Result,
     SpecialUse, Storage, StorageError, StorageUser, StoreRequest, StoreResult, SyncOutcome,
-    SystemFlags, UserStore, View,
+    SystemFlags, UserStore, Vanished, View,
 };
 use crate::limits::{DEFAULT_MAX_MESSAGE_SIZE, MAX_MAILBOXES_PER_USER};
 
@@ -847,6 +847,14 @@ impl MailboxHandle for MemoryMailbox {
     async fn pop3_mark_downloaded(&self, uids: Vec<u32>) -> Result<()> {
         self.state.lock().mark_downloaded(&uids, now_secs());
         Ok(())
+    }
+
+    async fn vanished_since(&self, modseq: u64) -> Result<Vanished> {
+        let inner = self.state.lock();
+        if inner.deleted {
+            return Err(StorageError::NonExistent);
+        }
+        Ok(inner.vanished_since(modseq))
     }
 }
 
