@@ -532,3 +532,37 @@ fn qresync_after_an_index_rebuild_stays_correct() {
     let vanished: Vec<&String> = sel.iter().filter(|l| l.contains("VANISHED")).collect();
     assert_eq!(vanished, ["* VANISHED (EARLIER) 3"], "{sel:?}");
 }
+
+/// Expunges before the client's mod-sequence are not news to it: within the remembered window
+/// VANISHED (EARLIER) holds only the later ones (RFC 7162 3.2.5.1). A backend that does not
+/// remember expunges may add the earlier ones (RFC 7162 3.2.5.2), never a present message.
+#[test]
+fn vanished_earlier_leaves_out_expunges_the_client_already_saw() {
+    let s = server_with(5);
+    let mut c = login(&s);
+    ok(&c.cmd("e", "ENABLE QRESYNC"));
+    ok(&c.cmd("s", "SELECT INBOX"));
+    ok(&c.cmd("t", "UID STORE 2 +FLAGS.SILENT (\\Deleted)"));
+    assert_eq!(
+        c.cmd("x", "EXPUNGE"),
+        ["* VANISHED 2", "x OK Expunge completed."]
+    );
+    let sel = c.cmd("s2", "SELECT INBOX");
+    let (validity, seen) = (code(&sel, "UIDVALIDITY"), code(&sel, "HIGHESTMODSEQ"));
+    ok(&c.cmd("t", "UID STORE 4 +FLAGS.SILENT (\\Deleted)"));
+    ok(&c.cmd("x", "EXPUNGE"));
+    let sel = c.cmd("s3", &format!("SELECT INBOX (QRESYNC ({validity} {seen}))"));
+    ok(&sel);
+    let vanished: Vec<&String> = sel.iter().filter(|l| l.contains("VANISHED")).collect();
+    if memory_backend() {
+        assert_eq!(vanished, ["* VANISHED (EARLIER) 4"], "{sel:?}");
+    } else {
+        assert!(
+            matches!(
+                vanished.as_slice(),
+                [v] if *v == "* VANISHED (EARLIER) 4" || *v == "* VANISHED (EARLIER) 2,4"
+            ),
+            "{sel:?}"
+        );
+    }
+}

@@ -771,7 +771,7 @@ fn bad_table() -> Vec<(&'static [u8], ParseErrorKind, bool)> {
         (b"a AUTHENTICATE PLAIN AHRlc3Q\r\n", K::Syntax, true),
         (b"a ENABLE\r\n", K::Syntax, true),
         (b"a SELECT\r\n", K::Syntax, true),
-        (b"a SELECT INBOX (QRESYNC (1 2))\r\n", K::Syntax, true),
+        (b"a SELECT INBOX (QRESYNC (1 2 1:*))\r\n", K::Syntax, true),
         (
             b"t1 CREATE \"Important Messages\" (USE (\\Important))\r\n",
             K::Syntax,

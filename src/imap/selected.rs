@@ -9,7 +9,7 @@ use super::proto::sequence::{ResolvedSet, SequenceSet};
 use super::proto::types::{Atom, Flag};
 use super::response::ImapError;
 use super::session::Enabled;
-use crate::storage::{Delta, Flags, KeywordSet, MessageMeta, SystemFlags, View};
+use crate::storage::{Delta, Flags, KeywordSet, MessageMeta, SystemFlags, Vanished, View};
 
 /// The selected mailbox.
 pub struct Selected {
@@ -208,10 +208,11 @@ impl Selected {
     /// The UIDs in `within` that were expunged with a mod-sequence above `since` (RFC 7162
     /// 3.2.5.1, 3.2.6), limited to UIDs below UIDNEXT.
     ///
-    /// Storage does not yet say which UIDs were expunged when, so this answers as RFC 7162
-    /// 3.2.5.2 allows a server that remembers nothing: every UID of `within` that is not in the
-    /// mailbox. Nothing at all when nothing changed since `since` (every expunge takes a new
-    /// mod-sequence, so the mailbox's HIGHESTMODSEQ would be above it).
+    /// Storage remembers the expunges of a bounded window ([`View::vanished_since`]); within it
+    /// the answer is exact. Further back it answers as RFC 7162 3.2.5.2 allows a server that
+    /// remembers nothing: every UID of `within` that is not in the mailbox. Nothing at all when
+    /// nothing changed since `since` (every expunge takes a new mod-sequence, so the mailbox's
+    /// HIGHESTMODSEQ would be above it).
     pub async fn vanished(
         &self,
         since: u64,
@@ -221,7 +222,13 @@ impl Selected {
             return Ok(ResolvedSet::default());
         }
         let below_next = within.clamped(self.view.uidnext().saturating_sub(1));
-        Ok(absent_from(&below_next, self.view.messages()))
+        Ok(match self.view.vanished_since(since).await? {
+            Vanished::Exact(uids) => uids
+                .into_iter()
+                .filter(|u| below_next.contains(*u))
+                .collect(),
+            Vanished::Unknown => absent_from(&below_next, self.view.messages()),
+        })
     }
 }
 
