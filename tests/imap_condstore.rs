@@ -566,3 +566,23 @@ fn vanished_earlier_leaves_out_expunges_the_client_already_saw() {
         );
     }
 }
+
+#[test]
+fn condstore_and_qresync_are_announced_after_login() {
+    let s = server_with(0);
+    let mut c = s.imap();
+    let greeting = c.line();
+    // Before login the list stays short (RFC 7162 3.1.1 / 3.2.3 are about the logged-in server).
+    assert!(!greeting.contains("CONDSTORE"), "{greeting}");
+    let r = c.cmd("l", "LOGIN demo demo");
+    ok(&r);
+    let caps = c.cmd("c", "CAPABILITY");
+    let words: Vec<&str> = caps[0].split(' ').collect();
+    assert!(
+        words.contains(&"CONDSTORE") && words.contains(&"QRESYNC") && words.contains(&"ENABLE"),
+        "{caps:?}"
+    );
+    // RFC 5161 3.1: ENABLE does not change the list.
+    ok(&c.cmd("e", "ENABLE QRESYNC"));
+    assert_eq!(c.cmd("c2", "CAPABILITY")[0], caps[0]);
+}

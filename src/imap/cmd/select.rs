@@ -10,6 +10,8 @@ use crate::imap::proto::types::{Mailbox, QresyncParams};
 use crate::imap::response::ImapError;
 use crate::imap::selected::Selected;
 use crate::imap::session::Session;
+use crate::limits::FETCH_FLUSH_BYTES;
+use crate::server::conn::Conn;
 use crate::storage::OpenOptions;
 
 /// SELECT, or EXAMINE when `read_only`. A failed SELECT leaves no mailbox selected (RFC 3501 6.3.1).
@@ -85,7 +87,7 @@ pub async fn select(
     if let Some(q) = qresync.filter(|q| q.uidvalidity == v.uidvalidity()) {
         // RFC 7162 3.2.5.1: a different UIDVALIDITY means the client's cache is gone and the
         // remaining parameters are ignored.
-        resync(&sel, out, q).await?;
+        resync(&sel, &mut s.conn, q).await?;
     }
     let code = if read_only {
         Code::ReadOnly
@@ -104,7 +106,7 @@ pub async fn select(
 /// The QRESYNC part of a SELECT whose UIDVALIDITY matched (RFC 7162 3.2.5.1): what
 /// `UID FETCH known-uids (FLAGS) (CHANGEDSINCE modseq VANISHED)` would answer, the expunges
 /// limited further by the sequence match data (3.2.5.2).
-async fn resync(sel: &Selected, out: &mut Vec<u8>, q: &QresyncParams) -> Result<(), ImapError> {
+async fn resync(sel: &Selected, conn: &mut Conn, q: &QresyncParams) -> Result<(), ImapError> {
     let max_uid = sel.view.uidnext().saturating_sub(1);
     let known = match &q.known_uids {
         Some(set) => set.resolve(max_uid, None).clamped(max_uid),
@@ -128,12 +130,19 @@ async fn resync(sel: &Selected, out: &mut Vec<u8>, q: &QresyncParams) -> Result<
         );
     }
     if !vanished.is_empty() {
-        encode::vanished(out, true, &vanished);
+        encode::vanished(conn.out(), true, &vanished);
     }
     for (i, meta) in sel.view.messages().iter().enumerate() {
         if meta.modseq > q.modseq && known.contains(meta.uid) {
             let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
-            sel.write_changed(out, seq, meta, true);
+            sel.write_changed(conn.out(), seq, meta, true);
+            // A client away for long may have most of a big mailbox to catch up on: the
+            // answers go out as FETCH's do, never piling up in memory.
+            if conn.out().len() >= FETCH_FLUSH_BYTES {
+                conn.flush()
+                    .await
+                    .map_err(|_| ImapError::Cannot("connection lost"))?;
+            }
         }
     }
     Ok(())
