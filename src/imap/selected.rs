@@ -313,3 +313,49 @@ pub fn storage_flags(flags: &[Flag]) -> Result<(SystemFlags, Vec<String>), ImapE
     }
     Ok((system, keywords))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{InternalDate, MessageList};
+
+    fn list(uids: &[u32]) -> MessageList {
+        MessageList::from_sorted(uids.iter().map(|&uid| MessageMeta {
+            uid,
+            flags: Flags::default(),
+            modseq: 1,
+            phys_size: 1,
+            virt_size: 1,
+            internal_date: InternalDate::NOT_READ,
+        }))
+    }
+
+    fn ranges(set: &ResolvedSet) -> Vec<(u32, u32)> {
+        set.ranges()
+            .iter()
+            .map(|r| (*r.start(), *r.end()))
+            .collect()
+    }
+
+    #[test]
+    fn absent_uids_are_the_gaps_of_each_range() {
+        let l = list(&[3, 6, 9, 10]);
+        let all = ResolvedSet::from_ranges(vec![1..=12]);
+        assert_eq!(
+            ranges(&absent_from(&all, &l)),
+            [(1, 2), (4, 5), (7, 8), (11, 12)]
+        );
+        // Ranges that start or end on a present UID, and one with nothing present.
+        let some = ResolvedSet::from_ranges(vec![3..=6, 9..=10, 20..=21]);
+        assert_eq!(ranges(&absent_from(&some, &l)), [(4, 5), (20, 21)]);
+        // The empty mailbox: everything asked about is absent.
+        assert_eq!(ranges(&absent_from(&all, &list(&[]))), [(1, 12)]);
+        // The top of the UID space does not overflow.
+        let top = ResolvedSet::from_ranges(vec![u32::MAX - 2..=u32::MAX]);
+        assert_eq!(
+            ranges(&absent_from(&top, &list(&[u32::MAX]))),
+            [(u32::MAX - 2, u32::MAX - 1)]
+        );
+        assert!(absent_from(&top, &list(&[u32::MAX - 2, u32::MAX - 1, u32::MAX])).is_empty());
+    }
+}
