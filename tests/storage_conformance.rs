@@ -1164,6 +1164,8 @@ macro_rules! with_cases {
             structure_cache,
             message_content,
             modseqs_strictly_increase,
+            vanished_window,
+            vanished_seen_from_another_view,
         ]);
     };
 }
@@ -1185,9 +1187,3 @@ macro_rules! backend_suite {
 
 with_cases!(backend_suite!(maildir, super::Backend::maildir()));
 with_cases!(backend_suite!(memory, super::Backend::memory()));
-// The expunge window is in the memory backend first; Maildir still answers `Unknown`.
-backend_suite!(
-    memory_vanished,
-    super::Backend::memory(),
-    [vanished_window, vanished_seen_from_another_view]
-);

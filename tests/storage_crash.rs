@@ -1,8 +1,10 @@
-//! Crash safety: a child process appends in a loop and prints `uid crc len`
-//! after each acknowledged append; the parent SIGKILLs it at varying moments,
-//! many times. After every kill the mailbox must open, every acknowledged
-//! message must be there byte for byte under its UID, and no partial message
-//! may be visible.
+//! Crash safety: a child process appends in a loop, flags each new message,
+//! and prints `uid crc len modseq` once both are acknowledged; the parent
+//! SIGKILLs it at varying moments, many times. After every kill the mailbox
+//! must open, every acknowledged message must be there byte for byte under its
+//! UID with the flag and modseq it was acknowledged with, no partial message
+//! may be visible, and modseqs never go back or repeat (RFC 7162: every child
+//! hands out modseqs above every one acknowledged before the kill).
 //!
 //! The child is this same binary, re-executed with `CHILD_ENV` set, which is
 //! why this test has its own `main` (`harness = false` in Cargo.toml).
@@ -19,7 +21,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::*;
-use mailcove::storage::{AppendMessage, OpenOptions};
+use mailcove::storage::{AppendMessage, OpenOptions, StoreOp, StoreRequest, SystemFlags};
 
 const CHILD_ENV: &str = "MAILCOVE_STORAGE_CRASH_CHILD";
 const ROUNDS: u64 = 20;
@@ -57,6 +59,8 @@ fn child(base: &Path) {
     rt.block_on(async {
         let st = storage(base);
         let u = login(&st, USER).await;
+        // No \Recent claim, no watch: only STORE is needed.
+        let mut v = ok(u.open("INBOX", OpenOptions::POP3).await);
         let mut out = std::io::stdout().lock();
         for i in 0u64.. {
             // Sizes from a few bytes to ~300 KB so kills land mid-write too.
@@ -68,22 +72,47 @@ fn child(base: &Path) {
                 ..AppendMessage::default()
             };
             let r = ok(u.append("INBOX", msg).await);
-            // Acknowledged: the storage said it is durable.
-            if writeln!(out, "{} {crc:08x} {}", r.uid, data.len()).is_err() || out.flush().is_err()
-            {
+            ok(v.refresh().await);
+            let flag = StoreRequest {
+                op: StoreOp::Add,
+                flags: SystemFlags::FLAGGED,
+                keywords: Vec::new(),
+                unchanged_since: None,
+            };
+            let stored = ok(v.store(&[r.uid], flag).await);
+            let modseq = stored.updated.first().map_or(0, |(_, m)| m.modseq);
+            // Acknowledged: the storage said both are durable.
+            let line = format!("{} {crc:08x} {} {modseq}", r.uid, data.len());
+            if writeln!(out, "{line}").is_err() || out.flush().is_err() {
                 return;
             }
         }
     });
 }
 
-async fn verify(base: &Path, acked: &BTreeMap<u32, (u32, usize)>) -> usize {
+/// An acknowledged message: CRC and length of its bytes, and the modseq of its flag change.
+type Acked = BTreeMap<u32, (u32, usize, u64)>;
+
+async fn verify(base: &Path, acked: &Acked) -> usize {
     let st = storage(base);
     let u = login(&st, USER).await;
     let v = ok(u.open("INBOX", OpenOptions::EXAMINE).await);
     let uids: Vec<u32> = v.messages().iter().map(|m| m.uid).collect();
     assert!(uids.windows(2).all(|w| w[0] < w[1]));
-    for (uid, (crc, len)) in acked {
+    let highest = acked.values().map(|a| a.2).max().unwrap_or(0);
+    assert!(
+        v.highest_modseq() >= highest,
+        "HIGHESTMODSEQ {} went below the acknowledged {highest}",
+        v.highest_modseq()
+    );
+    for (uid, (crc, len, modseq)) in acked {
+        let meta = v.seq_of(*uid).and_then(|s| v.get(s)).cloned();
+        assert!(
+            meta.as_ref().is_some_and(
+                |m| m.modseq == *modseq && m.flags.system.contains(SystemFlags::FLAGGED)
+            ),
+            "UID {uid} lost its acknowledged flag change (modseq {modseq}): {meta:?}"
+        );
         assert!(v.seq_of(*uid).is_some(), "acknowledged UID {uid} lost");
         let data = read_all(&v, *uid).await;
         assert_eq!(data.len(), *len, "UID {uid} has the wrong length");
@@ -111,7 +140,7 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
-    let mut acked: BTreeMap<u32, (u32, usize)> = BTreeMap::new();
+    let mut acked: Acked = BTreeMap::new();
     let mut visible = 0;
     for round in 0..ROUNDS {
         let mut child = Command::new(&exe)
@@ -168,17 +197,29 @@ fn main() {
     );
 }
 
-fn record(acked: &mut BTreeMap<u32, (u32, usize)>, line: &str) {
+fn record(acked: &mut Acked, line: &str) {
     let mut it = line.split(' ');
-    let (Some(uid), Some(crc), Some(len)) = (it.next(), it.next(), it.next()) else {
-        panic!("bad child line {line:?}");
-    };
-    let (Ok(uid), Ok(crc), Ok(len)) = (uid.parse(), u32::from_str_radix(crc, 16), len.parse())
+    let (Some(uid), Some(crc), Some(len), Some(modseq)) =
+        (it.next(), it.next(), it.next(), it.next())
     else {
         panic!("bad child line {line:?}");
     };
+    let (Ok(uid), Ok(crc), Ok(len), Ok(modseq)) = (
+        uid.parse(),
+        u32::from_str_radix(crc, 16),
+        len.parse(),
+        modseq.parse::<u64>(),
+    ) else {
+        panic!("bad child line {line:?}");
+    };
+    // Acknowledged in order, by one child after another: each above all before it.
+    let before = acked.values().map(|a| a.2).max().unwrap_or(0);
     assert!(
-        acked.insert(uid, (crc, len)).is_none(),
+        modseq > before,
+        "modseq {modseq} of UID {uid} is not above {before}, acknowledged earlier"
+    );
+    assert!(
+        acked.insert(uid, (crc, len, modseq)).is_none(),
         "UID {uid} acknowledged twice"
     );
 }

@@ -10,7 +10,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-use mailcove::storage::{OpenOptions, StorageError, StoreOp, StoreRequest, SystemFlags, View};
+use mailcove::storage::{
+    OpenOptions, StorageError, StoreOp, StoreRequest, SystemFlags, Vanished, View,
+};
 
 /// Guards against a hang; the tests do not measure time.
 const WAKE_LIMIT: Duration = Duration::from_secs(10);
@@ -132,6 +134,7 @@ async fn another_process_flag_rename_and_removal_are_seen() {
     assert!(flags.contains(SystemFlags::SEEN) && flags.contains(SystemFlags::FLAGGED));
 
     // A file removed by another process: reading it says Expunged, refresh reports it.
+    let before = v.highest_modseq();
     let second = file_with_subject(&cur, "m1");
     assert!(std::fs::remove_file(cur.join(second)).is_ok());
     assert!(matches!(
@@ -140,6 +143,9 @@ async fn another_process_flag_rename_and_removal_are_seen() {
     ));
     let d = ok(v.refresh().await);
     assert_eq!(d.expunged_uids, vec![2]);
+    // It takes a modseq and is remembered for QRESYNC like an expunge of ours.
+    assert!(v.highest_modseq() > before);
+    assert_eq!(ok(v.vanished_since(before).await), Vanished::Exact(vec![2]));
 }
 
 #[tokio::test]

@@ -636,9 +636,6 @@ pub trait MailboxHandle: Send + Sync {
     /// `VANISHED (EARLIER)`, RFC 7162 3.2.5.2 and 3.2.6). Every expunge takes its own modseq,
     /// and the last [`crate::limits::VANISHED_WINDOW`] of them are remembered across restarts;
     /// further back the answer is [`Vanished::Unknown`]. A backend that remembers nothing may
-    /// always answer `Unknown`: correct, only bigger on the wire; that is the default.
-    async fn vanished_since(&self, modseq: u64) -> Result<Vanished> {
-        let _ = modseq;
-        Ok(Vanished::Unknown)
-    }
+    /// always answer `Unknown`: correct, only bigger on the wire.
+    async fn vanished_since(&self, modseq: u64) -> Result<Vanished>;
 }

@@ -41,26 +41,8 @@ impl VanishedWindow {
     }
 
     /// The highest modseq whose expunges may have been forgotten.
-    #[allow(
-        dead_code,
-        reason = "the Maildir index keeps the window too, next step"
-    )]
     pub(crate) fn floor(&self) -> u64 {
         self.floor
-    }
-
-    /// Forgets everything at or below `floor` (a base that did not carry the window).
-    #[allow(
-        dead_code,
-        reason = "the Maildir index keeps the window too, next step"
-    )]
-    pub(crate) fn raise_floor(&mut self, floor: u64) {
-        if floor > self.floor {
-            self.floor = floor;
-            while self.entries.front().is_some_and(|(m, _)| *m <= floor) {
-                self.entries.pop_front();
-            }
-        }
     }
 
     /// Remembers that `uid` was expunged at `modseq`, forgetting the oldest entry when full.
@@ -90,19 +72,12 @@ impl VanishedWindow {
     }
 
     /// The remembered `(uid, modseq)` pairs, oldest first (for writing them out).
-    #[allow(
-        dead_code,
-        reason = "the Maildir index keeps the window too, next step"
-    )]
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = (u32, u64)> + '_ {
         self.entries.iter().map(|(m, u)| (*u, *m))
     }
 
     /// Number of remembered expunges.
-    #[allow(
-        dead_code,
-        reason = "the Maildir index keeps the window too, next step"
-    )]
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
@@ -126,10 +101,11 @@ mod tests {
         // A replayed record is not counted twice.
         w.record(9, 5);
         assert_eq!(w.len(), 3);
-        w.raise_floor(6);
+        assert_eq!(w.iter().collect::<Vec<_>>(), vec![(9, 5), (3, 6), (4, 8)]);
+        // A window that starts later (a rebuild) knows nothing below its floor.
+        let w = VanishedWindow::new(6);
         assert_eq!(w.since(5), Vanished::Unknown);
-        assert_eq!(w.since(6), Vanished::Exact(vec![4]));
-        assert_eq!(w.iter().collect::<Vec<_>>(), vec![(4, 8)]);
+        assert_eq!(w.since(6), Vanished::Exact(vec![]));
     }
 
     #[test]

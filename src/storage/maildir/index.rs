@@ -34,6 +34,11 @@ const BASE_MAGIC: &str = "mailcove-index 1";
 /// resynchronise, no UID is ever given to two messages. Without such
 /// keywords the base is still written as version 1.
 const BASE_MAGIC_KEYWORDS: &str = "mailcove-index 2";
+/// A base that also remembers expunges (`X uid modseq` lines after the `K` lines), for QRESYNC
+/// `VANISHED (EARLIER)` across compactions and restarts. Older builds read it as damage and
+/// rebuild under a new UIDVALIDITY, as with version 2. A base with nothing to remember keeps the
+/// lower version.
+const BASE_MAGIC_VANISHED: &str = "mailcove-index 3";
 const LOG_MAGIC: &str = "mailcove-log 1";
 /// The date field of a message whose mtime was not read yet.
 const UNKNOWN_DATE: char = '?';
@@ -57,6 +62,11 @@ pub(crate) struct Header {
     /// before the first record is appended to its log. Stored in the base
     /// only (`S1`), never in log records.
     pub unsynced: bool,
+    /// Expunges with a modseq at or below this may be forgotten (the window's floor,
+    /// [`crate::storage::VanishedWindow`]); `None` in a base written before the window was kept,
+    /// whose floor is then its HIGHESTMODSEQ. Stored in the base only (`F<n>`), never in log
+    /// records; older builds ignore it.
+    pub vanished_floor: Option<u64>,
 }
 
 /// One message as the index stores it.
@@ -131,6 +141,7 @@ fn parse_header_fields(fields: &str, h: &mut Header) -> Option<()> {
             "C" => h.cur_mtime = v.parse().ok()?,
             "U" => h.cur_uncertain = v == "1",
             "S" => h.unsynced = v == "1",
+            "F" => h.vanished_floor = Some(v.parse().ok()?),
             _ => {}
         }
     }
@@ -359,7 +370,7 @@ pub(crate) fn format_base<'a>(
     keywords: &[(u32, KeywordSet)],
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(count.saturating_mul(96).saturating_add(128));
-    let _ = write_base(&mut out, h, entries, keywords);
+    let _ = write_base(&mut out, h, entries, keywords, std::iter::empty());
     out
 }
 
@@ -372,26 +383,31 @@ pub(crate) fn format_base<'a>(
 ///
 /// `keywords` are the messages' keywords from index 26 on (those with any):
 /// written as `K` lines after the entries, in a version 2 base.
+///
+/// `vanished` are the remembered expunges `(uid, modseq)`, oldest first: written as `X` lines
+/// last, in a version 3 base; the header's `F` field says how far back they reach.
 pub(crate) fn write_base<'a>(
     w: &mut impl std::io::Write,
     h: &Header,
     entries: impl Iterator<Item = EntryRef<'a>>,
     keywords: &[(u32, KeywordSet)],
+    vanished: impl ExactSizeIterator<Item = (u32, u64)>,
 ) -> std::io::Result<()> {
     let mut crc = crc32fast::Hasher::new();
     let mut out = String::with_capacity(INDEX_WRITE_CHUNK + 512);
     let unsynced = if h.unsynced { " S1" } else { "" };
-    let magic = if keywords.is_empty() {
+    let magic = if vanished.len() > 0 {
+        BASE_MAGIC_VANISHED
+    } else if keywords.is_empty() {
         BASE_MAGIC
     } else {
         BASE_MAGIC_KEYWORDS
     };
-    let _ = writeln!(
-        out,
-        "{magic} G{} {}{unsynced}",
-        h.generation,
-        header_fields(h)
-    );
+    let _ = write!(out, "{magic} G{} {}", h.generation, header_fields(h));
+    if let Some(floor) = h.vanished_floor {
+        let _ = write!(out, " F{floor}");
+    }
+    let _ = writeln!(out, "{unsynced}");
     for e in entries {
         entry_line(&mut out, e);
         if out.len() >= INDEX_WRITE_CHUNK {
@@ -412,6 +428,18 @@ pub(crate) fn write_base<'a>(
             out.clear();
         }
     }
+    for (uid, modseq) in vanished {
+        out.push_str("X ");
+        push_u64(&mut out, u64::from(uid));
+        out.push(' ');
+        push_u64(&mut out, modseq);
+        out.push('\n');
+        if out.len() >= INDEX_WRITE_CHUNK {
+            crc.update(out.as_bytes());
+            w.write_all(out.as_bytes())?;
+            out.clear();
+        }
+    }
     crc.update(out.as_bytes());
     let _ = writeln!(out, "END {:08x}", crc.finalize());
     w.write_all(out.as_bytes())
@@ -421,7 +449,7 @@ pub(crate) fn write_base<'a>(
 #[cfg(test)]
 pub(crate) fn parse_base(data: &[u8]) -> Result<(Header, Vec<Entry>)> {
     let mut entries = Vec::new();
-    let (h, _) = parse_base_with(data, |e| {
+    let (h, ..) = parse_base_with(data, |e| {
         entries.push(Entry {
             uid: e.uid,
             modseq: e.modseq,
@@ -436,14 +464,15 @@ pub(crate) fn parse_base(data: &[u8]) -> Result<(Header, Vec<Entry>)> {
     Ok((h, entries))
 }
 
+/// What a base holds besides its entries: the header, the keywords from index 26 on of the
+/// messages that have any, and the remembered expunges `(uid, modseq)`, oldest first.
+pub(crate) type BaseExtras = (Header, Vec<(u32, KeywordSet)>, Vec<(u32, u64)>);
+
 /// Parses a base file, handing each entry to `f` in UID order; returns the
-/// header and the keywords from index 26 on of the messages that have any.
+/// header and the rest ([`BaseExtras`]).
 /// Any damage is `Corrupt` (the caller then discards what `f` collected and
 /// rebuilds).
-pub(crate) fn parse_base_with(
-    data: &[u8],
-    mut f: impl FnMut(EntryRef<'_>),
-) -> Result<(Header, Vec<(u32, KeywordSet)>)> {
+pub(crate) fn parse_base_with(data: &[u8], mut f: impl FnMut(EntryRef<'_>)) -> Result<BaseExtras> {
     let corrupt = |why: &str| StorageError::Corrupt(format!("{BASE_FILE}: {why}"));
     let text = std::str::from_utf8(data).map_err(|_| corrupt("not UTF-8"))?;
     let body_end = text
@@ -462,20 +491,37 @@ pub(crate) fn parse_base_with(
     }
     let mut lines = body.lines();
     let first = lines.next().ok_or_else(|| corrupt("empty"))?;
-    let (fields, with_keywords) = match first.strip_prefix(BASE_MAGIC_KEYWORDS) {
-        Some(rest) => (rest, true),
-        None => (
-            first
+    let (fields, with_keywords, with_vanished) =
+        if let Some(rest) = first.strip_prefix(BASE_MAGIC_VANISHED) {
+            (rest, true, true)
+        } else if let Some(rest) = first.strip_prefix(BASE_MAGIC_KEYWORDS) {
+            (rest, true, false)
+        } else {
+            let rest = first
                 .strip_prefix(BASE_MAGIC)
-                .ok_or_else(|| corrupt("bad magic"))?,
-            false,
-        ),
-    };
+                .ok_or_else(|| corrupt("bad magic"))?;
+            (rest, false, false)
+        };
     let mut h = Header::default();
     parse_header_fields(fields.trim_start(), &mut h).ok_or_else(|| corrupt("bad header"))?;
     let mut last_uid = 0;
     let mut keywords = Vec::new();
+    let mut vanished: Vec<(u32, u64)> = Vec::new();
     for line in lines {
+        if with_vanished && let Some(rest) = line.strip_prefix("X ") {
+            let bad = || corrupt("bad expunge");
+            let (uid, modseq) = rest.split_once(' ').ok_or_else(bad)?;
+            let uid: u32 = uid.parse().map_err(|_| bad())?;
+            let modseq: u64 = modseq.parse().map_err(|_| bad())?;
+            if vanished.last().is_some_and(|(_, m)| *m >= modseq) {
+                return Err(corrupt("expunges not ascending"));
+            }
+            vanished.push((uid, modseq));
+            continue;
+        }
+        if !vanished.is_empty() {
+            return Err(corrupt("line after expunges"));
+        }
         if with_keywords && let Some(rest) = line.strip_prefix("K ") {
             let bad = || corrupt("bad keywords");
             let (uid, set) = rest.split_once(' ').ok_or_else(bad)?;
@@ -493,7 +539,7 @@ pub(crate) fn parse_base_with(
         last_uid = e.uid;
         f(e);
     }
-    Ok((h, keywords))
+    Ok((h, keywords, vanished))
 }
 
 /// The first line of a log of `generation`.
@@ -661,6 +707,7 @@ mod tests {
             cur_mtime: 99,
             cur_uncertain: true,
             unsynced: false,
+            vanished_floor: None,
         };
         let data = format_base(&h, 2, [entry(1), entry(2)].iter().map(Entry::as_ref), &[]);
         let parsed = parse_base(&data);
@@ -720,7 +767,7 @@ mod tests {
         assert!(text.contains("\nK 1 26,27,9999\nK 3 500\nEND "), "{text}");
         let mut seen = Vec::new();
         let parsed = parse_base_with(&data, |e| seen.push(e.uid));
-        assert!(matches!(&parsed, Ok((_, k)) if *k == kws), "{parsed:?}");
+        assert!(matches!(&parsed, Ok((_, k, _)) if *k == kws), "{parsed:?}");
         assert_eq!(seen, vec![1, 2, 3]);
         // Without such keywords the base stays version 1, as older builds read it.
         let plain = format_base(&h, 3, entries.iter().map(Entry::as_ref), &[]);
@@ -786,6 +833,64 @@ mod tests {
         ] {
             assert_eq!(parse_keywords(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn remembered_expunges_round_trip_in_a_version_3_base() {
+        let h = Header {
+            highest_modseq: 40,
+            vanished_floor: Some(12),
+            ..Header::default()
+        };
+        let entries = [entry(1), entry(2)];
+        let kws = vec![(2, KeywordSet::from_iter([30]))];
+        let gone = vec![(5, 20), (3, 21), (9, 39)];
+        let mut data = Vec::new();
+        let written = write_base(
+            &mut data,
+            &h,
+            entries.iter().map(Entry::as_ref),
+            &kws,
+            gone.iter().copied(),
+        );
+        assert!(written.is_ok());
+        let text = String::from_utf8_lossy(&data).into_owned();
+        assert!(text.starts_with("mailcove-index 3 "), "{text}");
+        assert!(text.contains(" F12\n"), "{text}");
+        assert!(
+            text.contains("\nK 2 30\nX 5 20\nX 3 21\nX 9 39\nEND "),
+            "{text}"
+        );
+        let parsed = parse_base_with(&data, |_| {});
+        assert!(
+            matches!(&parsed, Ok((h2, k, v)) if *h2 == h && *k == kws && *v == gone),
+            "{parsed:?}"
+        );
+        // Without a window entry the version stays as before, and a base without `F` (written
+        // before the window was kept) has no floor.
+        let plain = format_base(&h, 2, entries.iter().map(Entry::as_ref), &[]);
+        assert!(String::from_utf8_lossy(&plain).starts_with("mailcove-index 1 "));
+        let old = text
+            .replacen("mailcove-index 3", "mailcove-index 2", 1)
+            .replacen(" F12", "", 1);
+        let cut = old.find("X 5").unwrap_or(0);
+        let old = format!("{}END 0\n", old.get(..cut).unwrap_or_default());
+        let parsed = parse_base_with(&reseal(&old), |_| {});
+        assert!(
+            matches!(&parsed, Ok((h2, _, v)) if h2.vanished_floor.is_none() && v.is_empty()),
+            "{parsed:?}"
+        );
+        // X lines only in version 3, ascending, last.
+        let v2_with_x = text.replacen("mailcove-index 3", "mailcove-index 2", 1);
+        assert!(parse_base(&reseal(&v2_with_x)).is_err());
+        let unordered = text.replace("X 9 39", "X 9 21");
+        assert!(parse_base(&reseal(&unordered)).is_err());
+        let k_after = text.replace("X 9 39\n", "X 9 39\nK 1 27\n");
+        assert!(parse_base(&reseal(&k_after)).is_err());
+        // Log header records never carry the floor.
+        let mut rec = String::new();
+        format_record(&mut rec, &Record::Header(h));
+        assert!(!rec.contains(" F"), "{rec}");
     }
 
     /// `text` with its END line's checksum recomputed.

@@ -16,7 +16,7 @@ use super::{content, quota, watch};
 use crate::limits::VISIT_LOCATE_CHUNK;
 use crate::storage::{
     CacheField, CopyResult, Head, MailboxHandle, Message, ReadPart, Result, StorageError,
-    StoreRequest, StoreResult, SyncOutcome,
+    StoreRequest, StoreResult, SyncOutcome, Vanished,
 };
 
 /// A Maildir mailbox as a [`MailboxHandle`]; one per view.
@@ -250,5 +250,9 @@ impl MailboxHandle for MaildirMailbox {
 
     async fn pop3_mark_downloaded(&self, uids: Vec<u32>) -> Result<()> {
         self.run(move |s, _| s.mark_downloaded(&uids)).await
+    }
+
+    async fn vanished_since(&self, modseq: u64) -> Result<Vanished> {
+        self.run(move |s, _| s.vanished_since(modseq)).await
     }
 }

@@ -49,8 +49,13 @@ impl Inner {
             .collect();
         // A brand-new base is synced with the first record logged after it.
         let durable = ctx.fsync && !self.hdr.unsynced;
+        // The remembered expunges go into the base, so compaction does not forget them.
+        let hdr = Header {
+            vanished_floor: Some(self.vanished.floor()),
+            ..self.hdr
+        };
         replace_file_with(&base_path, durable, |f| {
-            index::write_base(f, &self.hdr, entries, &beyond)
+            index::write_base(f, &hdr, entries, &beyond, self.vanished.iter())
         })?;
         self.base_stamp = stamp_of(&base_path);
         let sync_dir = || {
@@ -124,13 +129,18 @@ impl Inner {
                 }
                 Record::Expunge { uid, modseq } => {
                     removed.insert(uid);
+                    self.vanished.record(uid, modseq);
                     self.hdr.highest_modseq = self.hdr.highest_modseq.max(modseq);
                 }
                 Record::Header(h) => {
                     let (generation, unsynced) = (self.hdr.generation, self.hdr.unsynced);
+                    // HIGHESTMODSEQ never goes back, whatever order records come in.
+                    let highest_modseq = self.hdr.highest_modseq.max(h.highest_modseq);
                     self.hdr = Header {
                         generation,
                         unsynced,
+                        highest_modseq,
+                        vanished_floor: None,
                         ..h
                     };
                 }

@@ -5,11 +5,17 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::storage::maildir::index::Record;
-use crate::storage::{Result, StorageError, SystemFlags};
+use crate::storage::{Result, StorageError, SystemFlags, Vanished};
 
 use super::{Inner, MailboxState, Usage, dir_mtime};
 
 impl MailboxState {
+    /// The UIDs expunged after `modseq`, as far as the window reaches (after catching up with
+    /// other processes' log records).
+    pub(crate) fn vanished_since(&self, modseq: u64) -> Result<Vanished> {
+        self.locked(|inner, _| Ok((inner.vanished.since(modseq), Vec::new())))
+    }
+
     /// EXPUNGE: `\Deleted` messages (within `uids` when given); with `force`,
     /// every message of `uids` (the second half of MOVE).
     pub(crate) fn expunge(&self, uids: Option<&[u32]>, force: bool) -> Result<(Vec<u32>, Usage)> {

@@ -10,7 +10,7 @@ use crate::storage::maildir::dovecot::{self, UIDLIST_FILE};
 use crate::storage::maildir::filename;
 use crate::storage::maildir::fsutil::{now_ns, read_small, write_atomic};
 use crate::storage::maildir::index::{self, BASE_FILE, Header, LOG_FILE};
-use crate::storage::{MessageList, MessageMeta, Result, StorageError};
+use crate::storage::{MessageList, MessageMeta, Result, StorageError, VanishedWindow};
 
 use super::append::clean_tmp;
 use super::keywords::beyond_letters;
@@ -134,7 +134,14 @@ impl Inner {
             })
         });
         match parsed {
-            Some(Ok((hdr, beyond))) => {
+            Some(Ok((hdr, beyond, gone))) => {
+                // A base from before the window was kept knows nothing below its HIGHESTMODSEQ;
+                // the log after it does.
+                self.vanished =
+                    VanishedWindow::new(hdr.vanished_floor.unwrap_or(hdr.highest_modseq));
+                for (uid, modseq) in gone {
+                    self.vanished.record(uid, modseq);
+                }
                 for (uid, set) in beyond {
                     if let Ok(i) = metas.binary_search_by_key(&uid, |m| m.uid)
                         && let Some(m) = metas.get_mut(i)
@@ -142,7 +149,11 @@ impl Inner {
                         m.flags.keywords.union_with(&beyond_letters(&set));
                     }
                 }
-                self.hdr = hdr;
+                // The floor lives in the window from here on; the base gets it back when written.
+                self.hdr = Header {
+                    vanished_floor: None,
+                    ..hdr
+                };
                 self.base_pending = false;
                 self.maybe_in_new = files.iter().any(|f| f.in_new);
                 self.files = files;
@@ -250,6 +261,13 @@ impl Inner {
             uidnext = uidnext.max(last.0.saturating_add(1));
         }
         let first_recent = uidnext;
+        // Under a UIDVALIDITY nobody has seen, modseqs start at 1. Under one that clients may
+        // know (Dovecot's, or ours again if our index was removed and the uidlist re-adopted),
+        // they must start above every modseq a client could hold: Dovecot's (in dovecot.index,
+        // which we do not read) and ours from before. The clock in microseconds is above both,
+        // since no mailbox takes a million changes a second; it stays below 2^53 until 2255, so
+        // JavaScript clients keep it exact.
+        let start_modseq = if uidlist.is_some() { clock_modseq() } else { 1 };
         let order = sort_found(&fresh);
         let n = self.keywords.len();
         // Message `k` in UID order: the adopted ones, then the fresh ones
@@ -294,7 +312,7 @@ impl Inner {
             Some(MessageMeta {
                 uid,
                 flags: filename::flags_of(f.name, n),
-                modseq: 1,
+                modseq: start_modseq,
                 phys_size: f.phys,
                 virt_size: f.virt,
                 internal_date: f.date,
@@ -307,10 +325,12 @@ impl Inner {
                 .unwrap_or(u32::MAX)
                 .saturating_add(first_recent),
         );
+        // Nothing before the rebuild is known to have been expunged (nor when).
+        self.vanished = VanishedWindow::new(start_modseq);
         self.hdr = Header {
             uidvalidity,
             uidnext,
-            highest_modseq: 1,
+            highest_modseq: start_modseq,
             first_recent,
             generation: self.hdr.generation.max(log_gen).saturating_add(1),
             cur_mtime: cur_stamp,
@@ -319,6 +339,7 @@ impl Inner {
             // losing it in a crash costs a rebuild under a new one, never a
             // UID reused (docs/design.md, "The first index").
             unsynced: !ours_existed && uidlist.is_none(),
+            vanished_floor: None,
         };
         // Written when the operation that loaded us commits, together with
         // what it changed (the first SELECT's \Recent claim): one base write
@@ -327,4 +348,10 @@ impl Inner {
         self.log = None;
         Ok(())
     }
+}
+
+/// The first modseq of a mailbox rebuilt under a UIDVALIDITY clients may already know: the
+/// clock in microseconds (see the caller in `rebuild`).
+fn clock_modseq() -> u64 {
+    u64::try_from(now_ns() / 1000).unwrap_or(0).max(1)
 }

@@ -57,7 +57,7 @@ use crate::limits::{MAX_EVENT_QUEUE, MAX_KEYWORDS_PER_MAILBOX};
 use crate::storage::maildir::cache::Cache;
 use crate::storage::maildir::fsutil::{mtime_ns, now_ns};
 use crate::storage::maildir::index::Header;
-use crate::storage::{MessageList, MessageMeta, Result, Snapshot};
+use crate::storage::{MessageList, MessageMeta, Result, Snapshot, VanishedWindow};
 
 use self::hasher::BuildFx;
 
@@ -112,6 +112,8 @@ struct Inner {
     /// Memory was rebuilt from the files and the base not written yet: the
     /// operation's commit writes it (before anything is acknowledged).
     base_pending: bool,
+    /// The last expunges with their modseqs (QRESYNC), kept in the base and the log.
+    vanished: VanishedWindow,
 }
 
 /// A message copied out of a mailbox, ready to be linked into another.
