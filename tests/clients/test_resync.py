@@ -43,6 +43,26 @@ def imapflow(server, **state):
     return json.loads(r.stdout)
 
 
+def imapflow_watch(server, expunges, flags, act):
+    """imapflow in IDLE on INBOX; `act()` runs once the server accepted IDLE."""
+    args = dict(port=server.imaps, ca=server.cert, user="demo",
+                watch=dict(expunges=expunges, flags=flags))
+    args["pass"] = "demo"
+    p = subprocess.Popen(["node", str(RESYNC / "resync.mjs"), json.dumps(args)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready = p.stdout.readline()
+        assert ready == "READY\n", ready + p.stderr.read()
+        act()
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, out + err
+    return json.loads(out)
+
+
 def imaplib_session(server):
     m = imaplib.IMAP4_SSL("127.0.0.1", server.imaps, ssl_context=server.ssl_context())
     m.login("demo", "demo")
@@ -120,3 +140,29 @@ def test_imapflow_resyncs_flags_expunges_and_new_mail_with_qresync(server):
     view.update(got_flags)
     assert view == server_state(server)
     assert again["exists"] == len(view)
+
+
+def test_imapflow_in_idle_is_told_vanished_and_modseq_once_qresync_is_enabled(server):
+    """RFC 7162 3.2.10.2: with QRESYNC enabled, an expunge by another session reaches an IDLE
+    client as VANISHED (no EARLIER, it counts against EXISTS), and flag changes as FETCH with
+    UID and MODSEQ."""
+    m = imaplib_session(server)
+    for i in range(1, 6):
+        assert m.append("INBOX", None, None, message(i))[0] == "OK"
+    m.logout()
+
+    def act():
+        o = imaplib_session(server)
+        o.select("INBOX")
+        assert o.uid("STORE", "2", "+FLAGS.SILENT", "(\\Flagged)")[0] == "OK"
+        assert o.uid("STORE", "3,4", "+FLAGS.SILENT", "(\\Deleted)")[0] == "OK"
+        assert o.expunge()[0] == "OK"
+        o.logout()
+
+    got = imapflow_watch(server, expunges=2, flags=1, act=act)
+    assert got["complete"] is True, got
+    assert "QRESYNC" in got["enabled"], got["enabled"]
+    assert sorted(v["uid"] for v in got["vanished"]) == [3, 4], got["vanished"]
+    assert all(v["vanished"] and not v["earlier"] for v in got["vanished"]), got["vanished"]
+    assert {uid: flags_of(f) for uid, f in got["flags"].items()} == {"2": ["\\Flagged"]}
+    assert got["exists"] == 3
