@@ -17,6 +17,15 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+/// The part of `limit` an IMAP APPEND may take: all but the share kept for mail delivery
+/// ([`crate::limits::DELIVERY_INFLIGHT_RESERVE_DIVISOR`]), and at least one chunk.
+pub fn client_limit(limit: u64) -> u64 {
+    let chunk = crate::limits::INCOMING_MESSAGE_CHUNK as u64;
+    let reserve =
+        (limit / crate::limits::DELIVERY_INFLIGHT_RESERVE_DIVISOR).min(limit.saturating_sub(chunk));
+    limit - reserve
+}
+
 /// A byte budget shared by every connection of the process.
 #[derive(Debug, Default)]
 pub struct Budget {
@@ -138,6 +147,15 @@ mod tests {
         used: AtomicU64::new(0),
         freed: Notify::const_new(),
     };
+
+    #[test]
+    fn delivery_keeps_a_quarter_and_clients_keep_at_least_a_chunk() {
+        let chunk = crate::limits::INCOMING_MESSAGE_CHUNK as u64;
+        assert_eq!(client_limit(64 << 20), 48 << 20);
+        assert_eq!(client_limit(chunk), chunk);
+        assert_eq!(client_limit(chunk + 100), chunk);
+        assert_eq!(client_limit(8 * chunk), 6 * chunk);
+    }
 
     #[tokio::test]
     async fn the_budget_bounds_the_sum_and_is_given_back() {

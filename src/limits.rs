@@ -162,6 +162,12 @@ pub const MESSAGE_LIST_CHUNK: usize = 1024;
 /// The index log is compacted into the base once it holds more records than
 /// this or than half the messages, whichever is larger.
 pub const INDEX_LOG_COMPACT_MIN: usize = 1000;
+/// Expunged UIDs a mailbox remembers with their modseq, to answer QRESYNC `VANISHED (EARLIER)`
+/// exactly (RFC 7162 3.2.5.2). A client that was away for more expunges than this gets every UID
+/// below UIDNEXT not in the mailbox instead (which the RFC allows, only bigger). 16 bytes each in
+/// memory, ~20 in the index base: at most ~320 KiB per mailbox, and it covers 10% of a
+/// 100,000-message mailbox expunged while a phone was offline.
+pub const VANISHED_WINDOW: usize = 10_000;
 /// Largest index file we read (a 100,000-message base is ~10 MB).
 pub const MAX_INDEX_BYTES: usize = 512 * 1024 * 1024;
 /// Largest small control file we read (keywords, subscriptions, quota).
@@ -227,6 +233,10 @@ pub const DEFAULT_MAX_INFLIGHT_MESSAGE_BYTES: u64 = 64 * 1024 * 1024;
 /// memory one transfer holds, and the size of each write. Large enough that a 50 MB literal is a
 /// few hundred writes, small enough that 1,000 transfers fit the default budget.
 pub const INCOMING_MESSAGE_CHUNK: usize = 64 * 1024;
+/// The share of the in-flight budget kept for mail delivery (LMTP, `deliver`): IMAP APPENDs may
+/// use all but one part in this many, so clients trickling big literals cannot refuse the MTA's
+/// deliveries (`452 4.3.1`) server-wide. Never less than one chunk is left to IMAP.
+pub const DELIVERY_INFLIGHT_RESERVE_DIVISOR: u64 = 4;
 /// How long a new transfer waits for budget before it is refused: long enough to ride out a
 /// burst, short enough that the client is not left hanging.
 pub const INFLIGHT_WAIT_MS: u64 = 2000;

@@ -203,6 +203,7 @@ fn metadata_items_and_macros() {
          S: * 2 FETCH (BODYSTRUCTURE (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 6 1 NIL NIL NIL NIL) UID 2 FLAGS (\\Recent))\n\
          S: e OK Fetch completed.\n\
          C: f FETCH * (UID MODSEQ)\n\
+         S: * OK [HIGHESTMODSEQ {*}] Highest\n\
          S: * 2 FETCH (UID 2 MODSEQ ({*}))\n\
          S: f OK Fetch completed.",
     );
@@ -1096,6 +1097,11 @@ fn changedsince_returns_only_changed_messages_with_modseq() {
     let (got, tagged) = exchange(&mut c, "m", "FETCH 3 MODSEQ");
     assert!(tagged.starts_with("m OK"), "{tagged}");
     let text = show(&got);
+    // RFC 7162 3.1: the first CONDSTORE enabling command tells the HIGHESTMODSEQ first.
+    let text = text
+        .strip_prefix("* OK [HIGHESTMODSEQ ")
+        .and_then(|r| r.split_once("\r\n"))
+        .map_or(text.clone(), |(_, r)| r.to_string());
     let modseq: u64 = text
         .strip_prefix("* 3 FETCH (MODSEQ (")
         .and_then(|r| r.strip_suffix("))\r\n"))
@@ -1412,6 +1418,11 @@ fn changedsince_with_whole_batches_left_out_answers_the_changed_structures() {
     let (got, tagged) = exchange(&mut c, "m", "FETCH 1100 MODSEQ");
     assert!(tagged.starts_with("m OK"), "{tagged}");
     let text = show(&got);
+    // RFC 7162 3.1: the first CONDSTORE enabling command tells the HIGHESTMODSEQ first.
+    let text = text
+        .strip_prefix("* OK [HIGHESTMODSEQ ")
+        .and_then(|r| r.split_once("\r\n"))
+        .map_or(text.clone(), |(_, r)| r.to_string());
     let modseq: u64 = text
         .strip_prefix("* 1100 FETCH (MODSEQ (")
         .and_then(|r| r.strip_suffix("))\r\n"))

@@ -386,7 +386,7 @@ fn namespace_enable_id_and_capability_after_login() {
 S: * NAMESPACE (("" "/")) NIL NIL
 S: a OK Namespace completed.
 C: b ENABLE CONDSTORE
-S: * ENABLED
+S: * ENABLED CONDSTORE
 S: b OK Enabled.
 C: c ID ("name" "test")
 S: * ID ("name" "mailcove" "version" {*})

@@ -114,6 +114,7 @@ fn valid_table() -> Vec<(&'static [u8], CommandBody)> {
             C::Select {
                 mailbox: mb("INBOX"),
                 condstore: false,
+                qresync: None,
             },
         ),
         (
@@ -121,6 +122,7 @@ fn valid_table() -> Vec<(&'static [u8], CommandBody)> {
             C::Select {
                 mailbox: mb("INBOX"),
                 condstore: true,
+                qresync: None,
             },
         ),
         (
@@ -128,6 +130,7 @@ fn valid_table() -> Vec<(&'static [u8], CommandBody)> {
             C::Examine {
                 mailbox: mb("blurdybloop"),
                 condstore: false,
+                qresync: None,
             },
         ),
         (
@@ -393,6 +396,7 @@ fn valid_table() -> Vec<(&'static [u8], CommandBody)> {
                     },
                 ],
                 changed_since: None,
+                vanished: false,
             },
         ),
         (
@@ -402,6 +406,7 @@ fn valid_table() -> Vec<(&'static [u8], CommandBody)> {
                 set: set(&[(1, 1)]),
                 attrs: FetchMacro::All.expand(),
                 changed_since: None,
+                vanished: false,
             },
         ),
         (
@@ -411,6 +416,7 @@ fn valid_table() -> Vec<(&'static [u8], CommandBody)> {
                 set: set(&[(0, 0)]),
                 attrs: FetchMacro::Fast.expand(),
                 changed_since: None,
+                vanished: false,
             },
         ),
         (
@@ -420,6 +426,7 @@ fn valid_table() -> Vec<(&'static [u8], CommandBody)> {
                 set: set(&[(1, 1)]),
                 attrs: FetchMacro::Full.expand(),
                 changed_since: None,
+                vanished: false,
             },
         ),
         (
@@ -433,6 +440,7 @@ fn valid_table() -> Vec<(&'static [u8], CommandBody)> {
                     partial: None,
                 }],
                 changed_since: None,
+                vanished: false,
             },
         ),
         (
@@ -506,6 +514,7 @@ fn valid_table() -> Vec<(&'static [u8], CommandBody)> {
                     },
                 ],
                 changed_since: Some(12345),
+                vanished: false,
             },
         ),
         (
@@ -572,6 +581,7 @@ fn valid_table() -> Vec<(&'static [u8], CommandBody)> {
                 set: set(&[(4827313, 4828442)]),
                 attrs: vec![FetchAttr::Flags],
                 changed_since: None,
+                vanished: false,
             },
         ),
         (
@@ -592,6 +602,7 @@ fn valid_table() -> Vec<(&'static [u8], CommandBody)> {
                     },
                 ],
                 changed_since: None,
+                vanished: false,
             },
         ),
         (
@@ -659,6 +670,7 @@ fn valid_table() -> Vec<(&'static [u8], CommandBody)> {
             C::Examine {
                 mailbox: mb("INBOX"),
                 condstore: true,
+                qresync: None,
             },
         ),
         (
@@ -759,7 +771,7 @@ fn bad_table() -> Vec<(&'static [u8], ParseErrorKind, bool)> {
         (b"a AUTHENTICATE PLAIN AHRlc3Q\r\n", K::Syntax, true),
         (b"a ENABLE\r\n", K::Syntax, true),
         (b"a SELECT\r\n", K::Syntax, true),
-        (b"a SELECT INBOX (QRESYNC (1 2))\r\n", K::Syntax, true),
+        (b"a SELECT INBOX (QRESYNC (1 2 1:*))\r\n", K::Syntax, true),
         (
             b"t1 CREATE \"Important Messages\" (USE (\\Important))\r\n",
             K::Syntax,

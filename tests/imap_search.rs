@@ -388,6 +388,7 @@ fn uid_search_and_esearch_forms() {
          S: * ESEARCH (TAG \"a12\") COUNT 4\n\
          S: a12 OK Search completed.\n\
          C: a13 UID SEARCH MODSEQ 1\n\
+         S: * OK [HIGHESTMODSEQ {*}] Highest\n\
          S: * SEARCH 1 3 4 5 (MODSEQ {*})\n\
          S: a13 OK Search completed.\n\
          C: a14 SEARCH RETURN (COUNT) MODSEQ 1\n\

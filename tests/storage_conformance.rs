@@ -14,7 +14,7 @@ use mailcove::storage::maildir::{MaildirOptions, MaildirStorage};
 use mailcove::storage::memory::{MemoryOptions, MemoryStorage};
 use mailcove::storage::{
     AppendMessage, CacheField, OpenOptions, ReadPart, Result, Storage, StorageError, StorageUser,
-    StoreOp, StoreRequest, SystemFlags, UserStore, View,
+    StoreOp, StoreRequest, SystemFlags, UserStore, Vanished, View,
 };
 
 /// A backend under test, with whatever it needs kept alive (Maildir's temporary directory).
@@ -559,6 +559,13 @@ async fn quota_accounting(b: &Backend) {
     let r = u.append("INBOX", msg("fits")).await;
     assert!(matches!(r, Err(StorageError::OverQuota)), "{r:?}");
     assert_eq!(ok(u.status("INBOX").await).messages, 2);
+    // A stream whose announced size cannot fit is refused before any byte is sent (APPEND
+    // answers before its `+`), one that fits is accepted; 10 bytes of room are left.
+    let mut s = ok(u.append_stream("INBOX").await);
+    let r = s.reserve(11);
+    assert!(matches!(r, Err(StorageError::OverQuota)), "{r:?}");
+    assert!(s.reserve(10).is_ok());
+    drop(s);
     // A stream is refused as soon as its bytes cannot fit; nothing is stored.
     let mut s = ok(u.append_stream("INBOX").await);
     let r = s.write(&vec![b'x'; 2 * one as usize]).await;
@@ -859,6 +866,285 @@ async fn message_content(b: &Backend) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// MODSEQ and VANISHED (RFC 7162).
+
+/// The modseq of one message as a fresh view shows it.
+async fn modseq_of(u: &dyn UserStore, mailbox: &str, uid: u32) -> u64 {
+    let v = ok(u.open(mailbox, OpenOptions::EXAMINE).await);
+    v.messages()
+        .find(uid)
+        .map(|m| m.modseq)
+        .unwrap_or_else(|| panic!("{mailbox} has no UID {uid}"))
+}
+
+async fn highest(u: &dyn UserStore, mailbox: &str) -> u64 {
+    ok(u.status(mailbox).await).highest_modseq
+}
+
+/// Every APPEND, flag or keyword change, COPY/MOVE-in and expunge takes a new, strictly greater
+/// modseq; a STORE that changes nothing keeps it; UNCHANGEDSINCE refuses newer messages.
+async fn modseqs_strictly_increase(b: &Backend) {
+    let u = b.user("modseq").await;
+    ok(u.create("Dest", None).await);
+    let h0 = highest(&*u, "INBOX").await;
+    assert!(
+        h0 >= 1,
+        "a new mailbox has a valid HIGHESTMODSEQ (no NOMODSEQ)"
+    );
+    let one = append(&*u, "INBOX", "one").await;
+    let h1 = highest(&*u, "INBOX").await;
+    assert!(h1 > h0, "APPEND: {h1} > {h0}");
+    assert_eq!(modseq_of(&*u, "INBOX", one).await, h1);
+    let two = append(&*u, "INBOX", "two").await;
+    let h2 = highest(&*u, "INBOX").await;
+    assert!(h2 > h1);
+    assert_eq!(modseq_of(&*u, "INBOX", two).await, h2);
+
+    let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    assert_eq!(v.highest_modseq(), h2);
+    // A flag change.
+    let out = ok(v
+        .store(&[one], store(StoreOp::Add, SystemFlags::SEEN, &[]))
+        .await);
+    let h3 = highest(&*u, "INBOX").await;
+    assert!(h3 > h2);
+    assert_eq!(
+        out.updated
+            .iter()
+            .map(|(_, m)| m.modseq)
+            .collect::<Vec<_>>(),
+        vec![h3]
+    );
+    assert_eq!(v.highest_modseq(), h3, "the view follows its own STORE");
+    // A keyword change.
+    ok(
+        v.store(&[one], store(StoreOp::Add, SystemFlags::EMPTY, &["Work"]))
+            .await,
+    );
+    let h4 = highest(&*u, "INBOX").await;
+    assert!(h4 > h3);
+    assert_eq!(modseq_of(&*u, "INBOX", one).await, h4);
+    // A STORE that changes nothing keeps the modseq, and is still reported with it.
+    let out = ok(v
+        .store(&[one], store(StoreOp::Add, SystemFlags::SEEN, &["work"]))
+        .await);
+    assert_eq!(
+        out.updated
+            .iter()
+            .map(|(_, m)| m.modseq)
+            .collect::<Vec<_>>(),
+        vec![h4]
+    );
+    assert_eq!(
+        highest(&*u, "INBOX").await,
+        h4,
+        "nothing changed, no new modseq"
+    );
+    // Several messages changed by one STORE each get their own new modseq.
+    let out = ok(v
+        .store(&[one, two], store(StoreOp::Add, SystemFlags::FLAGGED, &[]))
+        .await);
+    let got: Vec<u64> = out.updated.iter().map(|(_, m)| m.modseq).collect();
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|m| *m > h4), "{got:?} > {h4}");
+    assert_ne!(got.first(), got.get(1), "one modseq per changed message");
+    let h5 = highest(&*u, "INBOX").await;
+    assert_eq!(got.iter().max().copied(), Some(h5));
+    // UNCHANGEDSINCE: a message changed after the given modseq is not touched.
+    let two_ms = modseq_of(&*u, "INBOX", two).await;
+    let mut req = store(StoreOp::Add, SystemFlags::ANSWERED, &[]);
+    req.unchanged_since = Some(two_ms - 1);
+    let out = ok(v.store(&[two], req.clone()).await);
+    assert_eq!(out.failed, vec![two]);
+    assert!(out.updated.is_empty());
+    assert_eq!(
+        highest(&*u, "INBOX").await,
+        h5,
+        "a refused STORE changes nothing"
+    );
+    req.unchanged_since = Some(two_ms);
+    let out = ok(v.store(&[two], req).await);
+    assert!(out.failed.is_empty());
+    let h6 = highest(&*u, "INBOX").await;
+    assert!(h6 > h5);
+
+    // COPY into Dest: new modseqs there, the source keeps its own.
+    let d0 = highest(&*u, "Dest").await;
+    let c = ok(v.copy(&[one], "Dest").await);
+    let d1 = highest(&*u, "Dest").await;
+    assert!(d1 > d0, "COPY-in: {d1} > {d0}");
+    let (_, copied) = c
+        .mapping
+        .first()
+        .copied()
+        .unwrap_or_else(|| panic!("no copy"));
+    assert_eq!(modseq_of(&*u, "Dest", copied).await, d1);
+    assert_eq!(
+        highest(&*u, "INBOX").await,
+        h6,
+        "COPY does not change the source"
+    );
+    // MOVE: both sides move forward.
+    let c = ok(v.move_to(&[two], "Dest").await).0;
+    let d2 = highest(&*u, "Dest").await;
+    assert!(d2 > d1, "MOVE-in");
+    let (_, moved) = c
+        .mapping
+        .first()
+        .copied()
+        .unwrap_or_else(|| panic!("no move"));
+    assert_eq!(modseq_of(&*u, "Dest", moved).await, d2);
+    let h7 = highest(&*u, "INBOX").await;
+    assert!(h7 > h6, "MOVE-out is an expunge: {h7} > {h6}");
+    assert_eq!(
+        v.highest_modseq(),
+        h7,
+        "the move's refresh brings the view forward"
+    );
+    // EXPUNGE.
+    ok(
+        v.store(&[one], store(StoreOp::Add, SystemFlags::DELETED, &[]))
+            .await,
+    );
+    let h8 = highest(&*u, "INBOX").await;
+    ok(v.expunge(None).await);
+    let h9 = highest(&*u, "INBOX").await;
+    assert!(h9 > h8, "EXPUNGE: {h9} > {h8}");
+    assert_eq!(v.highest_modseq(), h9);
+    // Nothing to expunge: no new modseq.
+    ok(v.expunge(None).await);
+    assert_eq!(highest(&*u, "INBOX").await, h9);
+}
+
+/// `vanished_since` answers exactly inside the remembered window, `Unknown` below it.
+async fn vanished_window(b: &Backend) {
+    let u = b.user("vanished").await;
+    for i in 1..=5 {
+        append(&*u, "INBOX", &format!("m{i}")).await;
+    }
+    let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    let before = v.highest_modseq();
+    assert_eq!(ok(v.vanished_since(before).await), Vanished::Exact(vec![]));
+    assert_eq!(
+        ok(v.vanished_since(1).await),
+        Vanished::Exact(vec![]),
+        "nothing ever expunged"
+    );
+    ok(
+        v.store(&[4, 2], store(StoreOp::Add, SystemFlags::DELETED, &[]))
+            .await,
+    );
+    let flagged = v.highest_modseq();
+    ok(v.expunge(Some(&[4])).await);
+    let mid = v.highest_modseq();
+    ok(v.expunge(None).await);
+    let after = v.highest_modseq();
+    assert!(before < flagged && flagged < mid && mid < after);
+    assert_eq!(
+        ok(v.vanished_since(before).await),
+        Vanished::Exact(vec![2, 4])
+    );
+    assert_eq!(
+        ok(v.vanished_since(flagged).await),
+        Vanished::Exact(vec![2, 4])
+    );
+    assert_eq!(ok(v.vanished_since(mid).await), Vanished::Exact(vec![2]));
+    assert_eq!(ok(v.vanished_since(after).await), Vanished::Exact(vec![]));
+
+    // Push the window past its bound with one big expunge (copies double the mailbox cheaply).
+    let window = mailcove::limits::VANISHED_WINDOW;
+    while v.len() as usize <= window {
+        let all = uids(&v);
+        ok(v.copy(&all, "INBOX").await);
+        ok(v.refresh().await);
+    }
+    let before_mass = v.highest_modseq();
+    let all = uids(&v);
+    let last = all.last().copied().unwrap_or_else(|| panic!("empty"));
+    ok(
+        v.store(&all, store(StoreOp::Add, SystemFlags::DELETED, &[]))
+            .await,
+    );
+    let flagged = v.highest_modseq();
+    ok(v.expunge(None).await);
+    assert!(v.is_empty());
+    let end = v.highest_modseq();
+    assert_eq!(
+        end - flagged,
+        all.len() as u64,
+        "one modseq per expunged message"
+    );
+    assert_eq!(ok(v.vanished_since(before).await), Vanished::Unknown);
+    assert_eq!(ok(v.vanished_since(before_mass).await), Vanished::Unknown);
+    assert_eq!(
+        ok(v.vanished_since(end - 1).await),
+        Vanished::Exact(vec![last])
+    );
+    match ok(v.vanished_since(end - window as u64).await) {
+        Vanished::Exact(got) => {
+            assert_eq!(got.len(), window, "the whole window is answered exactly");
+            assert_eq!(got.last().copied(), Some(last));
+            assert!(got.is_sorted(), "ascending");
+        }
+        Vanished::Unknown => panic!("the last {window} expunges must be remembered"),
+    }
+    assert_eq!(
+        ok(v.vanished_since(end - window as u64 - 1).await),
+        Vanished::Unknown
+    );
+}
+
+/// Two sessions: one expunges, the other asks what vanished since its old HIGHESTMODSEQ; it is
+/// told only once its picture has let the messages go.
+async fn vanished_seen_from_another_view(b: &Backend) {
+    let u = b.user("vanished2").await;
+    for i in 1..=4 {
+        append(&*u, "INBOX", &format!("m{i}")).await;
+    }
+    let mut a = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    let mut other = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    let old = other.highest_modseq();
+    // A message appended and expunged while the other view was not looking.
+    let five = append(&*u, "INBOX", "m5").await;
+    ok(a.refresh().await);
+    ok(a.store(
+        &[1, 3, five],
+        store(StoreOp::Add, SystemFlags::DELETED, &[]),
+    )
+    .await);
+    ok(a.expunge(None).await);
+    assert_eq!(
+        ok(a.vanished_since(old).await),
+        Vanished::Exact(vec![1, 3, five])
+    );
+    // The other view still shows 1 and 3 (they are reported by its next refresh, as EXPUNGE or
+    // VANISHED), so only the message it never saw is told now.
+    assert_eq!(
+        ok(other.vanished_since(old).await),
+        Vanished::Exact(vec![five])
+    );
+    let d = ok(other.refresh().await);
+    assert_eq!(d.expunged_uids, vec![1, 3]);
+    assert!(other.highest_modseq() > old);
+    assert_eq!(
+        ok(other.vanished_since(old).await),
+        Vanished::Exact(vec![1, 3, five])
+    );
+    assert_eq!(
+        ok(other.vanished_since(other.highest_modseq()).await),
+        Vanished::Exact(vec![])
+    );
+    // A view opened now (a client reconnecting with its old HIGHESTMODSEQ) gets the same answer.
+    let fresh = ok(u.open("INBOX", OpenOptions::EXAMINE).await);
+    assert_eq!(
+        ok(fresh.vanished_since(old).await),
+        Vanished::Exact(vec![1, 3, five])
+    );
+    assert_eq!(fresh.highest_modseq(), other.highest_modseq());
+    assert_eq!(highest(&*u, "INBOX").await, fresh.highest_modseq());
+}
+
+// ---------------------------------------------------------------------------------------------
 // Instantiation: every case for every backend.
 
 /// Calls `$suite!($($args)*, [every case])`, the one list of cases.
@@ -877,6 +1163,7 @@ macro_rules! with_cases {
             pop3_lock_and_expiry,
             structure_cache,
             message_content,
+            modseqs_strictly_increase,
         ]);
     };
 }
@@ -898,3 +1185,9 @@ macro_rules! backend_suite {
 
 with_cases!(backend_suite!(maildir, super::Backend::maildir()));
 with_cases!(backend_suite!(memory, super::Backend::memory()));
+// The expunge window is in the memory backend first; Maildir still answers `Unknown`.
+backend_suite!(
+    memory_vanished,
+    super::Backend::memory(),
+    [vanished_window, vanished_seen_from_another_view]
+);

@@ -400,6 +400,22 @@ fn lmtp_spent_in_flight_budget_answers_452() {
     );
     c.send("NOOP");
     assert_eq!(c.line(), "250 2.0.0 OK");
+    // After BDAT LAST the client waits for one reply per recipient (RFC 2033 4.3): two here.
+    c.send("MAIL FROM:<a@b>");
+    assert!(c.line().starts_with("250"));
+    c.send("RCPT TO:<other>");
+    assert!(c.line().starts_with("250"));
+    c.send("RCPT TO:<demo>");
+    assert!(c.line().starts_with("250"));
+    c.send_raw(b"BDAT 5 LAST\r\nhello");
+    for _ in 0..2 {
+        assert_eq!(
+            c.line(),
+            "452 4.3.1 Insufficient system resources, try again later"
+        );
+    }
+    c.send("NOOP");
+    assert_eq!(c.line(), "250 2.0.0 OK");
     assert!(stored(&s.maildir("other"), "").is_empty());
 
     // Once the budget is back, delivery works again.
@@ -414,6 +430,45 @@ fn lmtp_spent_in_flight_budget_answers_452() {
     assert!(c.line().starts_with("354"));
     c.send_raw(b"Subject: x\r\n\r\nok\r\n.\r\n");
     assert_eq!(c.line(), "250 2.0.0 <other> Saved");
+}
+
+#[test]
+fn imap_clients_cannot_take_the_budget_kept_for_delivery() {
+    // Four chunks: IMAP may hold three, the fourth is kept for LMTP.
+    let (s, port) = lmtp_server(&format!(
+        "[limits]\nmax_inflight_message_bytes = {}\n",
+        4 * CHUNK
+    ));
+    let mut holders: Vec<Client> = ["demo", "other", "third"]
+        .iter()
+        .map(|u| {
+            let mut c = login(&s, u, if *u == "demo" { "demo" } else { "pw" });
+            c.send("a APPEND INBOX {100000}");
+            assert!(c.line().starts_with('+'));
+            c.send_raw(&message(10));
+            c
+        })
+        .collect();
+    let mut d = login(&s, "demo", "demo");
+    d.send("d APPEND INBOX {100}");
+    let r = d.line();
+    assert!(r.starts_with("d NO [LIMIT]"), "{r}");
+    // The MTA still delivers.
+    let mut c = lmtp(port);
+    c.send("MAIL FROM:<a@b>");
+    assert!(c.line().starts_with("250"));
+    c.send("RCPT TO:<other>");
+    assert!(c.line().starts_with("250"));
+    c.send("DATA");
+    assert!(c.line().starts_with("354"));
+    c.send_raw(b"Subject: x\r\n\r\nok\r\n.\r\n");
+    assert_eq!(c.line(), "250 2.0.0 <other> Saved");
+    for h in &mut holders {
+        h.send_raw(&message(100_000 - 10));
+        h.send_raw(b"\r\n");
+        let ok = h.until("a ").pop().unwrap();
+        assert!(ok.starts_with("a OK [APPENDUID "), "{ok}");
+    }
 }
 
 /// Runs `mailcove deliver -d user` with `input` on stdin; returns the exit status.

@@ -57,5 +57,13 @@ impl LimitsConfig {
         if self.max_message_size < 1024 {
             out.add("limits.max_message_size", "must be at least 1024 bytes");
         }
+        // Every transfer takes one chunk of the budget before any data is asked for: a smaller
+        // budget would refuse every APPEND and LMTP message after its wait.
+        if self.max_inflight_message_bytes < limits::INCOMING_MESSAGE_CHUNK as u64 {
+            out.add(
+                "limits.max_inflight_message_bytes",
+                format!("must be at least {} bytes", limits::INCOMING_MESSAGE_CHUNK),
+            );
+        }
     }
 }

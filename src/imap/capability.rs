@@ -24,6 +24,8 @@ const AUTHENTICATED: &[&str] = &[
     "STATUS=SIZE",
     "ESEARCH",
     "SEARCHRES",
+    "CONDSTORE",
+    "QRESYNC",
 ];
 
 /// The capability list before login. `starttls` is true when STARTTLS may be used now.

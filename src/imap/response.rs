@@ -46,6 +46,9 @@ pub enum ImapError {
     AuthTemp,
     /// The command or option is not implemented by this server.
     NotSupported(&'static str),
+    /// An extension's syntax used before the client enabled it (RFC 7162 3.2.3: QRESYNC needs
+    /// `ENABLE QRESYNC` first; `BAD`).
+    NotEnabled(&'static str),
     /// A mailbox name that is not valid modified UTF-7 or not acceptable.
     BadMailboxName(&'static str),
     /// A message sequence number beyond the mailbox (RFC 3501 9: `BAD`).
@@ -151,6 +154,7 @@ impl ImapError {
                 "Temporary authentication failure, try again later.".into(),
             ),
             E::NotSupported(what) => (Status::Bad, None, format!("{what} is not supported.")),
+            E::NotEnabled(what) => (Status::Bad, None, format!("{what} is not enabled.")),
             E::BadMailboxName(why) => (
                 Status::No,
                 Some(Code::Cannot),
@@ -193,6 +197,7 @@ impl ImapError {
                 | ImapError::LiteralTooBig { .. }
                 | ImapError::LineTooLong
                 | ImapError::WrongState(_)
+                | ImapError::NotEnabled(_)
                 | ImapError::BadSequence
                 | ImapError::BadFlag(_)
         )

@@ -8,7 +8,8 @@ use super::proto::encode::{self, Code, FetchResponse, Status};
 use super::proto::sequence::{ResolvedSet, SequenceSet};
 use super::proto::types::{Atom, Flag};
 use super::response::ImapError;
-use crate::storage::{Delta, Flags, KeywordSet, MessageMeta, SystemFlags, View};
+use super::session::Enabled;
+use crate::storage::{Delta, Flags, KeywordSet, MessageMeta, SystemFlags, Vanished, View};
 
 /// The selected mailbox.
 pub struct Selected {
@@ -159,11 +160,19 @@ impl Selected {
     }
 
     /// Writes the untagged responses of a refresh, in the order RFC 3501 7 wants: EXPUNGE (each
-    /// number valid when sent), EXISTS, RECENT, FLAGS if keywords appeared, FETCH FLAGS of
-    /// messages others changed.
-    pub fn write_delta(&self, out: &mut Vec<u8>, delta: &Delta) {
-        for seq in &delta.expunged {
-            encode::expunge(out, *seq);
+    /// number valid when sent) or, once QRESYNC is enabled, one VANISHED (RFC 7162 3.2.10),
+    /// EXISTS, RECENT, FLAGS if keywords appeared, FETCH FLAGS of messages others changed (with
+    /// MODSEQ once CONDSTORE is enabled, RFC 7162 3.1.4.2).
+    pub fn write_delta(&self, out: &mut Vec<u8>, delta: &Delta, enabled: Enabled) {
+        if enabled.qresync {
+            if !delta.expunged_uids.is_empty() {
+                let uids: ResolvedSet = delta.expunged_uids.iter().copied().collect();
+                encode::vanished(out, false, &uids);
+            }
+        } else {
+            for seq in &delta.expunged {
+                encode::expunge(out, *seq);
+            }
         }
         if let Some(n) = delta.exists {
             encode::exists(out, n);
@@ -178,13 +187,72 @@ impl Selected {
         }
         for seq in &delta.flag_changes {
             if let Some(meta) = self.view.get(*seq) {
-                let mut f = FetchResponse::start(out, *seq);
-                f.uid(out, meta.uid);
-                self.write_flags_of(&mut f, out, meta);
-                f.finish(out);
+                self.write_changed(out, *seq, meta, enabled.condstore);
             }
         }
     }
+
+    /// `* n FETCH (UID u FLAGS (...) [MODSEQ (m)])`: a message whose flags changed, as told
+    /// unsolicited, after a QRESYNC SELECT and after STORE (RFC 7162 3.2.4: UID and MODSEQ in
+    /// every such response once CONDSTORE is enabled).
+    pub fn write_changed(&self, out: &mut Vec<u8>, seq: u32, meta: &MessageMeta, modseq: bool) {
+        let mut f = FetchResponse::start(out, seq);
+        f.uid(out, meta.uid);
+        self.write_flags_of(&mut f, out, meta);
+        if modseq {
+            f.modseq(out, meta.modseq);
+        }
+        f.finish(out);
+    }
+
+    /// The UIDs in `within` that were expunged with a mod-sequence above `since` (RFC 7162
+    /// 3.2.5.1, 3.2.6), limited to UIDs below UIDNEXT.
+    ///
+    /// Storage remembers the expunges of a bounded window ([`View::vanished_since`]); within it
+    /// the answer is exact. Further back it answers as RFC 7162 3.2.5.2 allows a server that
+    /// remembers nothing: every UID of `within` that is not in the mailbox. Nothing at all when
+    /// nothing changed since `since` (every expunge takes a new mod-sequence, so the mailbox's
+    /// HIGHESTMODSEQ would be above it).
+    pub async fn vanished(
+        &self,
+        since: u64,
+        within: &ResolvedSet,
+    ) -> Result<ResolvedSet, ImapError> {
+        if since >= self.view.highest_modseq() {
+            return Ok(ResolvedSet::default());
+        }
+        let below_next = within.clamped(self.view.uidnext().saturating_sub(1));
+        Ok(match self.view.vanished_since(since).await? {
+            Vanished::Exact(uids) => uids
+                .into_iter()
+                .filter(|u| below_next.contains(*u))
+                .collect(),
+            Vanished::Unknown => absent_from(&below_next, self.view.messages()),
+        })
+    }
+}
+
+/// The numbers of `set` that are not UIDs in `list`, as ranges (no per-UID work for the gaps).
+fn absent_from(set: &ResolvedSet, list: &crate::storage::MessageList) -> ResolvedSet {
+    let mut gaps = Vec::new();
+    for r in set.ranges() {
+        let (lo, hi) = (*r.start(), *r.end());
+        let mut next = u64::from(lo);
+        for m in list.iter_from(list.rank(lo)).take_while(|m| m.uid <= hi) {
+            if u64::from(m.uid) > next
+                && let Ok(from) = u32::try_from(next)
+            {
+                gaps.push(from..=m.uid - 1);
+            }
+            next = u64::from(m.uid) + 1;
+        }
+        if next <= u64::from(hi)
+            && let Ok(from) = u32::try_from(next)
+        {
+            gaps.push(from..=hi);
+        }
+    }
+    ResolvedSet::from_ranges(gaps)
 }
 
 /// Storage flags to protocol flags (system flags first, then keywords by table index).

@@ -63,7 +63,19 @@ pub struct Session {
     /// The APPEND message literal announced with the command being run (set only while
     /// [`Framed::Stream`]'s command runs); the APPEND handler takes it and streams the data.
     pub literal_in: Option<LiteralIn>,
+    /// Extensions the client enabled.
+    pub enabled: Enabled,
     limits: ReceiverLimits,
+}
+
+/// Extensions this connection turned on (RFC 5161 ENABLE and RFC 7162's CONDSTORE enabling
+/// commands). Once on, they stay on until the connection closes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Enabled {
+    /// CONDSTORE: HIGHESTMODSEQ on SELECT, MODSEQ (and UID) in every unsolicited FETCH.
+    pub condstore: bool,
+    /// QRESYNC (implies CONDSTORE): VANISHED instead of EXPUNGE, SELECT (QRESYNC ...).
+    pub qresync: bool,
 }
 
 /// A streamed literal waiting for its handler (see [`Session::literal_in`]).
@@ -181,6 +193,19 @@ impl Session {
         }
     }
 
+    /// Runs a CONDSTORE enabling command's side effect (RFC 7162 3.1): the first one tells the
+    /// HIGHESTMODSEQ of the mailbox selected now, if any.
+    pub fn enable_condstore(&mut self) {
+        if self.enabled.condstore {
+            return;
+        }
+        self.enabled.condstore = true;
+        if let State::Selected(_, sel) = &self.state {
+            let code = Code::HighestModSeq(sel.view.highest_modseq());
+            encode::untagged(self.conn.out(), Status::Ok, Some(&code), "Highest");
+        }
+    }
+
     /// Brings the selected mailbox up to date and queues what changed (EXPUNGE, EXISTS, RECENT,
     /// FETCH FLAGS). Call only where RFC 3501 7.4.1 allows EXPUNGE responses.
     pub async fn refresh(&mut self) -> Result<(), ImapError> {
@@ -196,7 +221,7 @@ impl Session {
             return Ok(());
         }
         if !delta.is_empty() {
-            sel.write_delta(self.conn.out(), &delta);
+            sel.write_delta(self.conn.out(), &delta, self.enabled);
         }
         Ok(())
     }
@@ -235,6 +260,7 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
         login_deadline: tokio::time::Instant::now()
             + Duration::from_secs(cfg.timeouts.preauth_secs),
         literal_in: None,
+        enabled: Enabled::default(),
         limits,
     };
     s.conn

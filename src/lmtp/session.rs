@@ -294,9 +294,14 @@ impl Session {
                 }
                 None => {
                     // The chunk is on its way: read it to stay in step, then end the transaction.
+                    // After BDAT LAST the client waits for one reply per accepted recipient
+                    // (RFC 2033 section 4.3: none when there are none), as after any LAST chunk.
                     data::skip_chunk(&mut self.conn, size).await?;
-                    self.tx = None;
-                    self.reply(BUDGET_SPENT);
+                    let recipients = self.tx.take().map_or(0, |tx| tx.recipients.len());
+                    let replies = if last { recipients } else { 1 };
+                    for _ in 0..replies {
+                        self.reply(BUDGET_SPENT);
+                    }
                     return Ok(());
                 }
             }

@@ -42,6 +42,7 @@ pub mod memory;
 mod msglist;
 pub mod names;
 pub mod stream;
+mod vanished;
 mod view;
 
 use std::ops::Range;
@@ -57,6 +58,8 @@ pub use content::{Head, Message, MessageContent, ReadPart};
 pub use date::{InternalDate, InternalDates};
 pub use keywords::KeywordSet;
 pub use msglist::{MessageList, UidCursor};
+pub use vanished::Vanished;
+pub(crate) use vanished::VanishedWindow;
 pub use view::{Delta, StoreOutcome, View};
 
 /// Result type of every storage operation.
@@ -508,10 +511,7 @@ pub trait AppendStream: Send {
     async fn write(&mut self, data: &[u8]) -> Result<()>;
     /// Announces the message's full size before its bytes come, so a message that cannot fit
     /// the quota is refused before the client sends it (`OverQuota`). Writes are still checked.
-    fn reserve(&mut self, size: u64) -> Result<()> {
-        let _ = size;
-        Ok(())
-    }
+    fn reserve(&mut self, size: u64) -> Result<()>;
     /// Bytes written so far.
     fn len(&self) -> u64;
     /// True when nothing was written yet.
@@ -632,4 +632,13 @@ pub trait MailboxHandle: Send + Sync {
     async fn cache_put_fields(&self, fields: Vec<(CacheField, Vec<(u32, Bytes)>)>) -> Result<()>;
     /// Records the first POP3 download time of messages (for keep-days).
     async fn pop3_mark_downloaded(&self, uids: Vec<u32>) -> Result<()>;
+    /// The UIDs expunged with a modseq greater than `modseq`, as the mailbox is now (QRESYNC
+    /// `VANISHED (EARLIER)`, RFC 7162 3.2.5.2 and 3.2.6). Every expunge takes its own modseq,
+    /// and the last [`crate::limits::VANISHED_WINDOW`] of them are remembered across restarts;
+    /// further back the answer is [`Vanished::Unknown`]. A backend that remembers nothing may
+    /// always answer `Unknown`: correct, only bigger on the wire; that is the default.
+    async fn vanished_since(&self, modseq: u64) -> Result<Vanished> {
+        let _ = modseq;
+        Ok(Vanished::Unknown)
+    }
 }

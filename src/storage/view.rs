@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use super::{
     CacheField, CopyResult, InternalDate, InternalDates, KeywordSet, MailboxHandle, Message,
     MessageList, MessageMeta, OpenOptions, ReadPart, Result, StorageError, StoreRequest,
-    SyncOutcome, Updated,
+    SyncOutcome, Updated, Vanished,
 };
 
 /// What changed between two pictures, in the order IMAP reports it.
@@ -298,6 +298,22 @@ impl View {
         }
         self.handle.expunge(uids.map(<[u32]>::to_vec)).await?;
         self.refresh().await
+    }
+
+    /// QRESYNC: the UIDs expunged with a modseq greater than `modseq` that this picture no
+    /// longer holds, ascending ([`MailboxHandle::vanished_since`]). UIDs expunged since the last
+    /// refresh are left out while the picture still shows them: they are reported by the next
+    /// refresh, never before their messages leave the picture. `Unknown` when the storage does
+    /// not remember that far back: then every UID below UIDNEXT not in the picture may be gone.
+    pub async fn vanished_since(&self, modseq: u64) -> Result<Vanished> {
+        Ok(match self.handle.vanished_since(modseq).await? {
+            Vanished::Exact(mut uids) => {
+                let mut list = self.list.cursor();
+                uids.retain(|u| list.find(*u).is_none());
+                Vanished::Exact(uids)
+            }
+            Vanished::Unknown => Vanished::Unknown,
+        })
     }
 
     /// COPY to another mailbox of the same user.

@@ -91,7 +91,8 @@ async fn prepare(
     }
     let (flags, keywords) = storage_flags(&m.flags)?;
     let store = s.store()?;
-    let limit = s.shared.config().limits.max_inflight_message_bytes;
+    // Part of the budget stays free for LMTP: clients cannot hold up the MTA's deliveries.
+    let limit = inflight::client_limit(s.shared.config().limits.max_inflight_message_bytes);
     let permit = inflight::global()
         .acquire(
             INCOMING_MESSAGE_CHUNK as u64,

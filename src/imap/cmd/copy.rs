@@ -17,6 +17,7 @@ pub async fn copy(
     move_: bool,
 ) -> Result<Reply, ImapError> {
     let dest = names::from_wire(mb)?;
+    let enabled = s.enabled;
     let (sel, conn) = s.selected_and_conn()?;
     let uids = sel.uids(set, uid)?;
     let done = if move_ {
@@ -46,7 +47,7 @@ pub async fn copy(
                 "Moved UIDs.",
             );
         }
-        sel.write_delta(conn.out(), &delta);
+        sel.write_delta(conn.out(), &delta, enabled);
         Reply::ok(done)
     } else {
         let res = sel

@@ -8,6 +8,7 @@ use crate::imap::session::Session;
 /// EXPUNGE, or UID EXPUNGE limited to `uids`: removes `\Deleted` messages and reports each
 /// `* n EXPUNGE` (with other sessions' changes) before the OK.
 pub async fn expunge(s: &mut Session, uids: Option<&SequenceSet>) -> Result<Reply, ImapError> {
+    let enabled = s.enabled;
     let (sel, conn) = s.selected_and_conn()?;
     let limit = match uids {
         Some(set) => Some(sel.uids(set, true)?),
@@ -17,6 +18,6 @@ pub async fn expunge(s: &mut Session, uids: Option<&SequenceSet>) -> Result<Repl
         return Reply::ok("Expunge completed.");
     }
     let delta = sel.view.expunge(limit.as_deref()).await?;
-    sel.write_delta(conn.out(), &delta);
+    sel.write_delta(conn.out(), &delta, enabled);
     Reply::ok("Expunge completed.")
 }

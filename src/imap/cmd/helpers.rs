@@ -106,6 +106,7 @@ pub async fn status_items(
                 StatusItem::UidValidity => u64::from(st.uidvalidity),
                 StatusItem::Unseen => u64::from(st.unseen),
                 StatusItem::Size => st.size,
+                StatusItem::HighestModSeq => st.highest_modseq,
                 _ => return Err(ImapError::NotSupported("this STATUS item")),
             };
             Ok((*item, v))

@@ -146,8 +146,16 @@ async fn dispatch(
             let initial = initial_response.as_ref().map(|r| r.expose());
             authenticate::authenticate(s, &mechanism, initial).await
         }
-        C::Select { mailbox, condstore } => select::select(s, &mailbox, false, condstore).await,
-        C::Examine { mailbox, condstore } => select::select(s, &mailbox, true, condstore).await,
+        C::Select {
+            mailbox,
+            condstore,
+            qresync,
+        } => select::select(s, &mailbox, false, condstore, qresync.as_deref()).await,
+        C::Examine {
+            mailbox,
+            condstore,
+            qresync,
+        } => select::select(s, &mailbox, true, condstore, qresync.as_deref()).await,
         C::Check => check::check(s).await,
         C::Close => close::close(s).await,
         C::Unselect => unselect::unselect(s),
@@ -193,7 +201,8 @@ async fn dispatch(
             set,
             attrs,
             changed_since,
-        } => fetch::fetch(s, uid, &set, &attrs, changed_since).await,
+            vanished,
+        } => fetch::fetch(s, uid, &set, &attrs, changed_since, vanished).await,
         C::Search {
             uid,
             returns,

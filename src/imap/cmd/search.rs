@@ -88,6 +88,10 @@ pub async fn search(
             Err(e) => Err(e),
         }
     };
+    if matches!(&outcome, Ok((prog, _)) if prog.uses_modseq) {
+        // RFC 7162 3.1: SEARCH MODSEQ is a CONDSTORE enabling command.
+        s.enable_condstore();
+    }
     let (sel, conn) = s.selected_and_conn()?;
     let (prog, hits) = match outcome {
         Ok(done) => done,

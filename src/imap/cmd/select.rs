@@ -1,12 +1,17 @@
-//! SELECT and EXAMINE (RFC 3501 6.3.1, 6.3.2): one handler, EXAMINE opens read-only.
+//! SELECT and EXAMINE (RFC 3501 6.3.1, 6.3.2): one handler, EXAMINE opens read-only. With
+//! CONDSTORE enabled (or the CONDSTORE parameter) it adds HIGHESTMODSEQ (RFC 7162 3.1.2.1); the
+//! QRESYNC parameter (RFC 7162 3.2.5) adds `VANISHED (EARLIER)` and the changed messages.
 
 use super::Reply;
 use crate::imap::names;
 use crate::imap::proto::encode::{self, Code, Status};
-use crate::imap::proto::types::Mailbox;
+use crate::imap::proto::sequence::ResolvedSet;
+use crate::imap::proto::types::{Mailbox, QresyncParams};
 use crate::imap::response::ImapError;
 use crate::imap::selected::Selected;
 use crate::imap::session::Session;
+use crate::limits::FETCH_FLUSH_BYTES;
+use crate::server::conn::Conn;
 use crate::storage::OpenOptions;
 
 /// SELECT, or EXAMINE when `read_only`. A failed SELECT leaves no mailbox selected (RFC 3501 6.3.1).
@@ -14,8 +19,19 @@ pub async fn select(
     s: &mut Session,
     mb: &Mailbox,
     read_only: bool,
-    _condstore: bool,
+    condstore: bool,
+    qresync: Option<&QresyncParams>,
 ) -> Result<Reply, ImapError> {
+    if qresync.is_some() && !s.enabled.qresync {
+        // RFC 7162 3.2.5: checked before the old mailbox is closed, as any syntax error.
+        return Err(ImapError::NotEnabled("QRESYNC"));
+    }
+    if condstore {
+        // The parameter is a CONDSTORE enabling command (RFC 7162 3.1.8); its HIGHESTMODSEQ is
+        // the one of the mailbox being selected, sent below.
+        s.enabled.condstore = true;
+    }
+    let enabled = s.enabled;
     let had_selection = s.unselect().is_some();
     if had_selection {
         // RFC 7162 3.2.11 wording, which Dovecot sends too: the old mailbox's responses end here.
@@ -60,6 +76,19 @@ pub async fn select(
         Some(&Code::UidNext(v.uidnext())),
         "Predicted next UID",
     );
+    if enabled.condstore {
+        encode::untagged(
+            out,
+            Status::Ok,
+            Some(&Code::HighestModSeq(v.highest_modseq())),
+            "Highest",
+        );
+    }
+    if let Some(q) = qresync.filter(|q| q.uidvalidity == v.uidvalidity()) {
+        // RFC 7162 3.2.5.1: a different UIDVALIDITY means the client's cache is gone and the
+        // remaining parameters are ignored.
+        resync(&sel, &mut s.conn, q).await?;
+    }
     let code = if read_only {
         Code::ReadOnly
     } else {
@@ -72,4 +101,73 @@ pub async fn select(
     };
     s.select(sel);
     Ok(Reply::Ok(Some(code), text.to_string()))
+}
+
+/// The QRESYNC part of a SELECT whose UIDVALIDITY matched (RFC 7162 3.2.5.1): what
+/// `UID FETCH known-uids (FLAGS) (CHANGEDSINCE modseq VANISHED)` would answer, the expunges
+/// limited further by the sequence match data (3.2.5.2).
+async fn resync(sel: &Selected, conn: &mut Conn, q: &QresyncParams) -> Result<(), ImapError> {
+    let max_uid = sel.view.uidnext().saturating_sub(1);
+    let known = match &q.known_uids {
+        Some(set) => set.resolve(max_uid, None).clamped(max_uid),
+        // "as if the client has specified 1:<maxuid>"; empty for a mailbox that never had mail.
+        None if max_uid == 0 => ResolvedSet::default(),
+        None => ResolvedSet::from_ranges(vec![1..=max_uid]),
+    };
+    let floor = q
+        .seq_match
+        .as_ref()
+        .map_or(0, |(seqs, uids)| matched_floor(sel, seqs, uids));
+    let mut vanished = sel.vanished(q.modseq, &known).await?;
+    if floor > 0 {
+        vanished = ResolvedSet::from_ranges(
+            vanished
+                .ranges()
+                .iter()
+                .filter(|r| *r.end() > floor)
+                .map(|r| (*r.start()).max(floor + 1)..=*r.end())
+                .collect(),
+        );
+    }
+    if !vanished.is_empty() {
+        encode::vanished(conn.out(), true, &vanished);
+    }
+    for (i, meta) in sel.view.messages().iter().enumerate() {
+        if meta.modseq > q.modseq && known.contains(meta.uid) {
+            let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            sel.write_changed(conn.out(), seq, meta, true);
+            // A client away for long may have most of a big mailbox to catch up on: the
+            // answers go out as FETCH's do, never piling up in memory.
+            if conn.out().len() >= FETCH_FLUSH_BYTES {
+                conn.flush()
+                    .await
+                    .map_err(|_| ImapError::Cannot("connection lost"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The highest UID of the client's `(sequence-set uid-set)` pairs that still has the same
+/// sequence number here (RFC 7162 3.2.5.2): no UID at or below it needs to be reported as
+/// vanished, since the client already counts exactly the messages below it. 0 when no pair
+/// matches or the two sets do not pair up.
+fn matched_floor(
+    sel: &Selected,
+    seqs: &crate::imap::proto::sequence::SequenceSet,
+    uids: &crate::imap::proto::sequence::SequenceSet,
+) -> u32 {
+    let (seqs, uids) = (seqs.resolve(0, None), uids.resolve(0, None));
+    if seqs.count() != uids.count() {
+        return 0;
+    }
+    // Both ascend, so numbers beyond EXISTS (which match nothing) are only ever a tail: cutting
+    // it keeps the pairs aligned and bounds the work by the mailbox size, whatever was sent.
+    seqs.clamped(sel.view.len())
+        .iter()
+        .zip(uids.iter())
+        .filter(|(seq, uid)| sel.view.get(*seq).is_some_and(|m| m.uid == *uid))
+        .map(|(_, uid)| uid)
+        .max()
+        .unwrap_or(0)
 }

@@ -1,4 +1,4 @@
-//! STATUS (RFC 3501 6.3.10, with SIZE of RFC 8438).
+//! STATUS (RFC 3501 6.3.10, with SIZE of RFC 8438 and HIGHESTMODSEQ of RFC 7162 3.1.2.3).
 
 use super::Reply;
 use super::helpers::status_items;
@@ -14,6 +14,10 @@ pub async fn status(
     mb: &Mailbox,
     items: &[StatusItem],
 ) -> Result<Reply, ImapError> {
+    if items.contains(&StatusItem::HighestModSeq) {
+        // RFC 7162 3.1: STATUS (HIGHESTMODSEQ) is a CONDSTORE enabling command.
+        s.enable_condstore();
+    }
     let name = names::from_wire(mb)?;
     let values = status_items(s, &name, items).await?;
     encode::status(s.conn.out(), &names::to_wire(&name), &values);

@@ -19,6 +19,10 @@ pub async fn store(
     flags: &[Flag],
     unchanged_since: Option<u64>,
 ) -> Result<Reply, ImapError> {
+    if unchanged_since.is_some() {
+        s.enable_condstore();
+    }
+    let condstore = s.enabled.condstore;
     let (sel, conn) = s.selected_and_conn()?;
     let uids = sel.uids(set, uid)?;
     let (system, keywords) = storage_flags(flags)?;
@@ -43,11 +47,13 @@ pub async fn store(
     if outcome.keywords_changed {
         sel.write_flags(out);
     }
-    if !silent {
+    // RFC 7162 3.1.3: a conditional STORE reports the new MODSEQ even when .SILENT; once
+    // CONDSTORE is enabled every FETCH response carries UID and MODSEQ (3.2.4).
+    if !silent || unchanged_since.is_some() {
         for (seq, updated) in &outcome.updated {
             let recent = sel.view.is_recent(updated.uid);
             let mut f = FetchResponse::start(out, *seq);
-            if uid {
+            if uid || condstore {
                 f.uid(out, updated.uid);
             }
             f.flags(
@@ -55,6 +61,9 @@ pub async fn store(
                 protocol_flags(&updated.flags, sel.view.keywords()),
                 recent,
             );
+            if condstore {
+                f.modseq(out, updated.modseq);
+            }
             f.finish(out);
         }
     }

@@ -127,6 +127,22 @@ pub struct FetchPlan {
     pub internal_dates: Option<InternalDates>,
 }
 
+impl FetchPlan {
+    /// Once CONDSTORE is enabled, a response that reports a `\Seen` this FETCH set also carries
+    /// UID and MODSEQ (RFC 7162 3.2.4).
+    pub fn report_seen_changes(&mut self) {
+        if !self.sets_seen {
+            return;
+        }
+        if !self.items.iter().any(|i| matches!(i, Item::Uid)) {
+            self.items.insert(0, Item::Uid);
+        }
+        if !self.items.iter().any(|i| matches!(i, Item::ModSeq)) {
+            self.items.push(Item::ModSeq);
+        }
+    }
+}
+
 fn partial(p: Option<Partial>) -> Option<(u64, u64)> {
     p.map(|p| (u64::from(p.origin), u64::from(p.count.get())))
 }

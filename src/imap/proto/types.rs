@@ -234,19 +234,23 @@ pub enum CommandBody {
         /// Requested algorithm, e.g. `DEFLATE`.
         algorithm: String,
     },
-    /// `SELECT mailbox [(CONDSTORE)]`.
+    /// `SELECT mailbox [(CONDSTORE / QRESYNC (...))]`.
     Select {
         /// Mailbox to select.
         mailbox: Mailbox,
         /// The CONDSTORE select parameter (RFC 7162) was given.
         condstore: bool,
+        /// The QRESYNC select parameter (RFC 7162 3.2.5).
+        qresync: Option<Box<QresyncParams>>,
     },
-    /// `EXAMINE mailbox [(CONDSTORE)]`.
+    /// `EXAMINE mailbox [(CONDSTORE / QRESYNC (...))]`.
     Examine {
         /// Mailbox to examine.
         mailbox: Mailbox,
         /// The CONDSTORE select parameter was given.
         condstore: bool,
+        /// The QRESYNC select parameter (RFC 7162 3.2.5).
+        qresync: Option<Box<QresyncParams>>,
     },
     /// `CREATE mailbox [(USE (\Attr ...))]` (RFC 6154 CREATE-SPECIAL-USE).
     Create {
@@ -341,7 +345,7 @@ pub enum CommandBody {
         /// The keys, ANDed (a single key is not wrapped).
         criteria: SearchKey,
     },
-    /// `[UID] FETCH set attrs [(CHANGEDSINCE n)]`.
+    /// `[UID] FETCH set attrs [(CHANGEDSINCE n [VANISHED])]`.
     Fetch {
         /// Came as UID FETCH.
         uid: bool,
@@ -351,6 +355,9 @@ pub enum CommandBody {
         attrs: Vec<FetchAttr>,
         /// CONDSTORE `CHANGEDSINCE` modifier.
         changed_since: Option<u64>,
+        /// QRESYNC `VANISHED` modifier (RFC 7162 3.2.6); the parser only accepts it on UID FETCH
+        /// together with CHANGEDSINCE.
+        vanished: bool,
     },
     /// `[UID] STORE set [(UNCHANGEDSINCE n)] [+|-]FLAGS[.SILENT] flags`.
     Store {
@@ -578,6 +585,20 @@ pub enum ListReturn {
     SpecialUse,
     /// `STATUS (items)` (RFC 5819 LIST-STATUS)
     Status(Vec<StatusItem>),
+}
+
+/// `"QRESYNC" SP "(" uidvalidity SP mod-sequence-value [SP known-uids] [SP seq-match-data] ")"`
+/// (RFC 7162 3.2.5). The sets never contain `*` or `$` (the parser refuses them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QresyncParams {
+    /// The UIDVALIDITY the client's cache belongs to.
+    pub uidvalidity: u32,
+    /// The last HIGHESTMODSEQ the client knows.
+    pub modseq: u64,
+    /// The UIDs the client knows (`1:UIDNEXT-1` when absent).
+    pub known_uids: Option<SequenceSet>,
+    /// `(known-sequence-set known-uid-set)`: sample pairs the client knows.
+    pub seq_match: Option<(SequenceSet, SequenceSet)>,
 }
 
 /// STATUS data items (RFC 3501, 7162 HIGHESTMODSEQ, 8438 SIZE, 9208 DELETED).

@@ -192,17 +192,48 @@ fn parse_date(s: &str) -> Option<InternalDate> {
     s.parse::<i64>().ok().map(InternalDate::at)
 }
 
-/// Keyword indexes as `i,j,k`, `-` for none.
+/// Keyword indexes: `-` for none; else comma-separated single indexes and runs of three or more
+/// as `a-b` (`26,27,30-99`); or, when that is longer, `x` and a hex bitmap whose nibble `j`
+/// holds keywords `4j..4j+3`, lowest bit first. A message carrying every one of the 10,000
+/// keywords a mailbox may have then costs 2.5 KB of index, not 50.
 fn push_keywords(out: &mut String, set: &KeywordSet) {
     if set.is_empty() {
         out.push('-');
         return;
     }
-    for (k, i) in set.iter().enumerate() {
-        if k > 0 {
+    let start = out.len();
+    let mut iter = set.iter().peekable();
+    while let Some(a) = iter.next() {
+        let mut b = a;
+        while iter.next_if_eq(&(b + 1)).is_some() {
+            b += 1;
+        }
+        if out.len() > start {
             out.push(',');
         }
-        push_u64(out, i as u64);
+        push_u64(out, a as u64);
+        match b - a {
+            0 => {}
+            1 => {
+                out.push(',');
+                push_u64(out, b as u64);
+            }
+            _ => {
+                out.push('-');
+                push_u64(out, b as u64);
+            }
+        }
+    }
+    let nibbles = set.iter().last().unwrap_or(0) / 4 + 1;
+    if out.len() - start > nibbles + 1 {
+        out.truncate(start);
+        out.push('x');
+        for j in 0..nibbles {
+            let nibble = (0..4)
+                .filter(|bit| set.contains(4 * j + bit))
+                .fold(0u32, |n, bit| n | 1 << bit);
+            out.push(char::from_digit(nibble, 16).unwrap_or('0'));
+        }
     }
 }
 
@@ -211,13 +242,43 @@ fn parse_keywords(s: &str) -> Option<KeywordSet> {
     if s == "-" {
         return Some(KeywordSet::new());
     }
-    s.split(',')
-        .map(|n| {
-            n.parse::<usize>()
-                .ok()
-                .filter(|i| *i < MAX_KEYWORDS_PER_MAILBOX)
-        })
-        .collect()
+    let index = |n: &str| {
+        n.parse::<usize>()
+            .ok()
+            .filter(|i| *i < MAX_KEYWORDS_PER_MAILBOX)
+    };
+    let mut set = KeywordSet::new();
+    if let Some(hex) = s.strip_prefix('x') {
+        if hex.is_empty() || hex.len() > MAX_KEYWORDS_PER_MAILBOX.div_ceil(4) {
+            return None;
+        }
+        for (j, c) in hex.chars().enumerate() {
+            let nibble = c.to_digit(16)?;
+            for bit in (0..4).filter(|bit| nibble & (1 << bit) != 0) {
+                let i = 4 * j + bit;
+                if i >= MAX_KEYWORDS_PER_MAILBOX {
+                    return None;
+                }
+                set.insert(i);
+            }
+        }
+        return Some(set);
+    }
+    for part in s.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (index(a)?, index(b)?);
+                if a > b {
+                    return None;
+                }
+                for i in a..=b {
+                    set.insert(i);
+                }
+            }
+            None => set.insert(index(part)?),
+        }
+    }
+    Some(set)
 }
 
 fn push_u64(out: &mut String, v: u64) {
@@ -690,6 +751,41 @@ mod tests {
         assert!(s.starts_with("K 4 9 30,31 #"), "{s}");
         assert!(s.contains("\nK 4 10 - #"), "{s}");
         assert_eq!(parse_log(s.as_bytes()).0, recs);
+    }
+
+    #[test]
+    fn keyword_sets_are_written_as_runs_or_a_bitmap_whichever_is_shorter() {
+        let text = |set: &KeywordSet| {
+            let mut s = String::new();
+            push_keywords(&mut s, set);
+            s
+        };
+        let cases = [
+            (KeywordSet::from_iter([26, 27, 9_999]), "26,27,9999"),
+            (KeywordSet::from_iter(26..1_000), "26-999"),
+            (KeywordSet::from_iter([26, 28, 29, 30, 40]), "26,28-30,40"),
+            // Every other keyword up to 40: the list would be longer than 11 nibbles.
+            (KeywordSet::from_iter((26..=40).step_by(2)), "x00000045551"),
+        ];
+        for (set, want) in &cases {
+            assert_eq!(text(set), *want);
+            assert_eq!(parse_keywords(want).as_ref(), Some(set), "{want}");
+        }
+        // The worst case: every other one of the 10,000 keywords in 2.5 KB.
+        let alternate = KeywordSet::from_iter((26..MAX_KEYWORDS_PER_MAILBOX).step_by(2));
+        let s = text(&alternate);
+        assert!(s.starts_with('x') && s.len() <= 2_501, "{}", s.len());
+        assert_eq!(parse_keywords(&s), Some(alternate));
+        // Damage: reversed runs, bits past the limit, non-hex digits.
+        for bad in [
+            "30-26",
+            "9999-10000",
+            "xg",
+            "x",
+            &format!("x{}", "f".repeat(2_501)),
+        ] {
+            assert_eq!(parse_keywords(bad), None, "{bad}");
+        }
     }
 
     /// `text` with its END line's checksum recomputed.

@@ -9,8 +9,8 @@ use std::sync::{Arc, Weak};
 use notify::event::{EventKind, ModifyKind, RenameMode};
 use notify::{RecursiveMode, Watcher as _};
 
-use super::Shared;
 use super::mailbox::MailboxState;
+use super::storage::Shared;
 
 /// The daemon's watcher and how many views want each mailbox watched.
 #[derive(Default)]

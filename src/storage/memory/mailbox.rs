@@ -15,7 +15,8 @@ use tokio::sync::watch;
 use crate::limits::{MAX_CACHE_ENTRY_BYTES, MAX_KEYWORD_BYTES};
 use crate::storage::{
     Flags, InternalDate, KeywordSet, MailboxStatus, MessageList, MessageMeta, Result, Snapshot,
-    StorageError, StoreOp, StoreRequest, StoreResult, SystemFlags, Updated,
+    StorageError, StoreOp, StoreRequest, StoreResult, SystemFlags, Updated, Vanished,
+    VanishedWindow,
 };
 
 /// Most keywords one mailbox can hold, as in every backend.
@@ -50,6 +51,8 @@ pub(crate) struct Inner {
     keywords_arc: Arc<[String]>,
     pub list: MessageList,
     pub bodies: HashMap<u32, Stored>,
+    /// The last expunges with their modseqs, for QRESYNC.
+    vanished: VanishedWindow,
     /// Set when the mailbox was deleted: views still holding it learn it on their next sync.
     pub deleted: bool,
 }
@@ -73,6 +76,7 @@ impl MailboxState {
                 keywords_arc: Arc::from([]),
                 list: MessageList::default(),
                 bodies: HashMap::new(),
+                vanished: VanishedWindow::new(0),
                 deleted: false,
             }),
             changes: watch::Sender::new(0),
@@ -368,11 +372,17 @@ impl Inner {
                 bytes += s.data.len() as u64;
             }
             // Every expunge is a change a CONDSTORE client can ask about.
-            self.next_modseq();
+            let modseq = self.next_modseq();
+            self.vanished.record(*uid, modseq);
         }
         let bodies = &self.bodies;
         self.list.retain(|m| bodies.contains_key(&m.uid));
         (gone, bytes)
+    }
+
+    /// The UIDs expunged after `modseq` (see [`VanishedWindow::since`]).
+    pub(crate) fn vanished_since(&self, modseq: u64) -> Vanished {
+        self.vanished.since(modseq)
     }
 
     /// `(uid, meta, keyword names, bytes)` of the present messages of `uids`, in UID order.

@@ -37,7 +37,7 @@ use super::{
     AppendMessage, AppendResult, AppendStream, CacheField, CopyResult, Head, MailboxHandle,
     MailboxInfo, MailboxStatus, Message, OpenOptions, Pop3Lock, QuotaUsage, ReadPart, Result,
     SpecialUse, Storage, StorageError, StorageUser, StoreRequest, StoreResult, SyncOutcome,
-    SystemFlags, UserStore, View,
+    SystemFlags, UserStore, Vanished, View,
 };
 use crate::limits::{DEFAULT_MAX_MESSAGE_SIZE, MAX_MAILBOXES_PER_USER};
 
@@ -275,7 +275,7 @@ struct UserCtx {
 impl UserCtx {
     fn append(&self, n: &MailboxName, msg: AppendMessage) -> Result<AppendResult> {
         let len = msg.data.len() as u64;
-        if len > self.options.max_message_size {
+        if len > self.options.max_message_size.saturating_add(STAMP_SLACK) {
             return Err(StorageError::Cannot("message too large"));
         }
         let mut u = self.data.inner.lock();
@@ -632,6 +632,11 @@ impl Drop for Pop3Guard {
     }
 }
 
+/// Room over `max_message_size` for the trace header that LMTP and `deliver` put in front of a
+/// message (`Return-Path:`, `Delivered-To:`): the protocol layers bound the message the client
+/// sent, so a message at the limit must still be stored here, as Maildir stores it.
+const STAMP_SLACK: u64 = 64 * 1024;
+
 /// A streamed append: the bytes gather in memory (where this backend keeps them anyway) and are
 /// stored on commit; dropped before, nothing is stored.
 struct MemoryAppend {
@@ -649,10 +654,24 @@ impl AppendStream for MemoryAppend {
         if self.room.is_some_and(|r| len > r) {
             return Err(StorageError::OverQuota);
         }
-        if len > self.user.options.max_message_size {
+        if len
+            > self
+                .user
+                .options
+                .max_message_size
+                .saturating_add(STAMP_SLACK)
+        {
             return Err(StorageError::Cannot("message too large"));
         }
         self.data.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn reserve(&mut self, size: u64) -> Result<()> {
+        // As Maildir: a message that cannot fit is refused before the client sends it.
+        if self.room.is_some_and(|r| size > r) {
+            return Err(StorageError::OverQuota);
+        }
         Ok(())
     }
 
@@ -829,6 +848,14 @@ impl MailboxHandle for MemoryMailbox {
         self.state.lock().mark_downloaded(&uids, now_secs());
         Ok(())
     }
+
+    async fn vanished_since(&self, modseq: u64) -> Result<Vanished> {
+        let inner = self.state.lock();
+        if inner.deleted {
+            return Err(StorageError::NonExistent);
+        }
+        Ok(inner.vanished_since(modseq))
+    }
 }
 
 #[cfg(test)]
@@ -859,20 +886,24 @@ mod tests {
         })
         .unwrap_or_else(|e| panic!("{e}"));
         let u = st.user(&user("a")).await.unwrap_or_else(|e| panic!("{e}"));
-        assert!(u.append("INBOX", message(b"0123456789")).await.is_ok());
+        // The limit leaves room for a delivery's trace header, and no more.
+        let at_limit = vec![b'x'; 10 + STAMP_SLACK as usize];
+        let whole = |data: &[u8]| AppendMessage {
+            data: Bytes::copy_from_slice(data),
+            ..AppendMessage::default()
+        };
+        assert!(u.append("INBOX", whole(&at_limit)).await.is_ok());
+        let over = vec![b'x'; 11 + STAMP_SLACK as usize];
         assert!(matches!(
-            u.append("INBOX", message(b"0123456789x")).await,
+            u.append("INBOX", whole(&over)).await,
             Err(StorageError::Cannot(_))
         ));
         let mut s = u
             .append_stream("INBOX")
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        assert!(s.write(b"01234").await.is_ok());
-        assert!(matches!(
-            s.write(b"567890").await,
-            Err(StorageError::Cannot(_))
-        ));
+        assert!(s.write(&at_limit).await.is_ok());
+        assert!(matches!(s.write(b"x").await, Err(StorageError::Cannot(_))));
         drop(s);
         let st = u.status("INBOX").await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(st.messages, 1);

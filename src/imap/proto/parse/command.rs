@@ -15,14 +15,14 @@ use nom::sequence::{delimited, preceded};
 
 use super::core::{
     astring, atom, base64, crlf, date_time, flag_list, keyword, list_mailbox, literal, literal8,
-    mailbox, mod_sequence_value, nstring, number64, sequence_set, sp, string, tag_rule,
+    mailbox, mod_sequence_value, nstring, number64, nz_number, sequence_set, sp, string, tag_rule,
 };
 use super::fetch::fetch_atts;
 use super::search::search_program;
 use super::{PErr, PResult, ParseError, ParseErrorKind, ctx, ctx_override, error, failure};
 use crate::imap::proto::types::{
-    AppendMessage, Command, CommandBody, ListReturn, ListSelect, MailboxAttr, SearchReturn, Secret,
-    StatusItem, StoreOp,
+    AppendMessage, Command, CommandBody, ListReturn, ListSelect, MailboxAttr, QresyncParams,
+    SearchReturn, Secret, SequenceSet, StatusItem, StoreOp,
 };
 use crate::limits::MAX_ID_FIELDS;
 
@@ -101,14 +101,20 @@ fn command_body(i: &[u8]) -> PResult<'_, CommandBody> {
         b"ENABLE" => enable(rest),
         b"ID" => id(rest),
         b"COMPRESS" => compress(rest),
-        b"SELECT" => map(select_args, |(mailbox, condstore)| CommandBody::Select {
-            mailbox,
-            condstore,
+        b"SELECT" => map(select_args, |(mailbox, condstore, qresync)| {
+            CommandBody::Select {
+                mailbox,
+                condstore,
+                qresync,
+            }
         })
         .parse(rest),
-        b"EXAMINE" => map(select_args, |(mailbox, condstore)| CommandBody::Examine {
-            mailbox,
-            condstore,
+        b"EXAMINE" => map(select_args, |(mailbox, condstore, qresync)| {
+            CommandBody::Examine {
+                mailbox,
+                condstore,
+                qresync,
+            }
         })
         .parse(rest),
         b"CREATE" => create(rest),
@@ -260,22 +266,98 @@ fn compress(i: &[u8]) -> PResult<'_, CommandBody> {
 }
 
 /// `select = "SELECT" SP mailbox [select-params]`, `select-params = SP "(" select-param *(SP select-param) ")"`
-/// with `select-param = "CONDSTORE"` (RFC 7162); other parameters are refused.
-fn select_args(i: &[u8]) -> PResult<'_, (crate::imap::proto::types::Mailbox, bool)> {
+/// with `select-param = "CONDSTORE" / "QRESYNC" SP "(" ... ")"` (RFC 7162); other parameters
+/// are refused, and so is a parameter given twice.
+type SelectArgs = (
+    crate::imap::proto::types::Mailbox,
+    bool,
+    Option<Box<QresyncParams>>,
+);
+fn select_args(i: &[u8]) -> PResult<'_, SelectArgs> {
+    #[derive(Clone)]
+    enum Param {
+        CondStore,
+        Qresync(Box<QresyncParams>),
+    }
     let (rest, (_, mbox)) = (sp, mailbox).parse(i)?;
-    let (rest, params) = opt(preceded(
-        sp,
+    let param = |i| -> PResult<'_, Param> {
         ctx_override(
-            "the only SELECT parameter supported is CONDSTORE",
-            delimited(
-                tag(&b"("[..]),
-                separated_list1(sp, keyword("CONDSTORE")),
-                tag(&b")"[..]),
-            ),
+            "the only SELECT parameters supported are CONDSTORE and QRESYNC",
+            alt((
+                map(qresync_param, |q| Param::Qresync(Box::new(q))),
+                value(Param::CondStore, keyword("CONDSTORE")),
+            )),
+        )
+        .parse(i)
+    };
+    let (after, params) = opt(preceded(
+        sp,
+        delimited(tag(&b"("[..]), separated_list1(sp, param), tag(&b")"[..])),
+    ))
+    .parse(rest)?;
+    let (mut condstore, mut qresync) = (false, None);
+    for p in params.into_iter().flatten() {
+        match p {
+            Param::CondStore if !condstore => condstore = true,
+            Param::Qresync(q) if qresync.is_none() => qresync = Some(q),
+            _ => {
+                return Err(failure(
+                    rest,
+                    ParseErrorKind::Syntax,
+                    "SELECT parameter given twice",
+                ));
+            }
+        }
+    }
+    Ok((after, (mbox, condstore, qresync)))
+}
+
+/// `"QRESYNC" SP "(" uidvalidity SP mod-sequence-value [SP known-uids] [SP seq-match-data] ")"`,
+/// `seq-match-data = "(" known-sequence-set SP known-uid-set ")"` (RFC 7162 section 7). None of
+/// the sets may contain `*` (nor `$`, which is not a set of numbers the client knows).
+fn qresync_param(i: &[u8]) -> PResult<'_, QresyncParams> {
+    let (rest, (_, _, _, uidvalidity, _, modseq)) = (
+        keyword("QRESYNC"),
+        sp,
+        tag(&b"("[..]),
+        nz_number,
+        sp,
+        mod_sequence_value,
+    )
+        .parse(i)?;
+    let (rest, known_uids) = opt(preceded(sp, known_set)).parse(rest)?;
+    let (rest, seq_match) = opt(preceded(
+        sp,
+        delimited(
+            tag(&b"("[..]),
+            (known_set, preceded(sp, known_set)),
+            tag(&b")"[..]),
         ),
     ))
     .parse(rest)?;
-    Ok((rest, (mbox, params.is_some())))
+    let (rest, _) = ctx("expected ) after the QRESYNC parameters", tag(&b")"[..])).parse(rest)?;
+    Ok((
+        rest,
+        QresyncParams {
+            uidvalidity: uidvalidity.get(),
+            modseq,
+            known_uids,
+            seq_match,
+        },
+    ))
+}
+
+/// A `sequence-set` without `*` or `$` (`known-uids`, `known-sequence-set`, `known-uid-set`).
+fn known_set(i: &[u8]) -> PResult<'_, SequenceSet> {
+    let (rest, set) = sequence_set(i)?;
+    if set.uses_star() || set.uses_saved() {
+        return Err(failure(
+            i,
+            ParseErrorKind::Syntax,
+            "QRESYNC sets cannot contain * or $",
+        ));
+    }
+    Ok((rest, set))
 }
 
 /// `create = "CREATE" SP mailbox [create-params]`, `create-param =/ "USE" SP "(" [use-attr *(SP use-attr)] ")"` (RFC 6154)
@@ -532,28 +614,66 @@ fn search(i: &[u8], uid: bool) -> PResult<'_, CommandBody> {
 }
 
 /// `fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att / "(" fetch-att *(SP fetch-att) ")") [fetch-modifiers]`
-/// with `fetch-modifier = "CHANGEDSINCE" SP mod-sequence-value` (RFC 7162).
+/// with `fetch-modifier = "CHANGEDSINCE" SP mod-sequence-value / "VANISHED"` (RFC 7162). VANISHED
+/// is only valid in UID FETCH and only together with CHANGEDSINCE (RFC 7162 3.2.6: BAD otherwise).
 fn fetch(i: &[u8], uid: bool) -> PResult<'_, CommandBody> {
+    #[derive(Clone)]
+    enum Modifier {
+        ChangedSince(u64),
+        Vanished,
+    }
     let (rest, (_, set, _, attrs)) = (sp, sequence_set, sp, fetch_atts).parse(i)?;
-    let (rest, changed_since) = opt(preceded(
-        sp,
+    let modifier = |i| -> PResult<'_, Modifier> {
         ctx_override(
-            "the only FETCH modifier supported is CHANGEDSINCE",
-            delimited(
-                (tag(&b"("[..]), keyword("CHANGEDSINCE"), sp),
-                mod_sequence_value,
-                tag(&b")"[..]),
-            ),
+            "the only FETCH modifiers supported are CHANGEDSINCE and VANISHED",
+            alt((
+                map(
+                    preceded((keyword("CHANGEDSINCE"), sp), mod_sequence_value),
+                    Modifier::ChangedSince,
+                ),
+                value(Modifier::Vanished, keyword("VANISHED")),
+            )),
+        )
+        .parse(i)
+    };
+    let (after, modifiers) = opt(preceded(
+        sp,
+        delimited(
+            tag(&b"("[..]),
+            separated_list1(sp, modifier),
+            tag(&b")"[..]),
         ),
     ))
     .parse(rest)?;
+    let (mut changed_since, mut vanished) = (None, false);
+    for m in modifiers.into_iter().flatten() {
+        match m {
+            Modifier::ChangedSince(n) if changed_since.is_none() => changed_since = Some(n),
+            Modifier::Vanished if !vanished => vanished = true,
+            _ => {
+                return Err(failure(
+                    rest,
+                    ParseErrorKind::Syntax,
+                    "FETCH modifier given twice",
+                ));
+            }
+        }
+    }
+    if vanished && (!uid || changed_since.is_none()) {
+        return Err(failure(
+            rest,
+            ParseErrorKind::Syntax,
+            "VANISHED needs UID FETCH and CHANGEDSINCE",
+        ));
+    }
     Ok((
-        rest,
+        after,
         CommandBody::Fetch {
             uid,
             set,
             attrs,
             changed_since,
+            vanished,
         },
     ))
 }
@@ -624,4 +744,127 @@ fn copy(i: &[u8], uid: bool, is_move: bool) -> PResult<'_, CommandBody> {
             }
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(line: &str) -> Result<CommandBody, ParseError> {
+        parse_command(format!("t {line}\r\n").as_bytes()).map(|c| c.body)
+    }
+
+    fn qresync_of(line: &str) -> Option<QresyncParams> {
+        match body(line) {
+            Ok(CommandBody::Select { qresync, .. } | CommandBody::Examine { qresync, .. }) => {
+                qresync.map(|q| *q)
+            }
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn select_qresync_forms_of_rfc7162() {
+        // RFC 7162 3.2.5 examples.
+        let q = qresync_of("SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541))");
+        let q = q.expect("parsed");
+        assert_eq!(
+            (q.uidvalidity, q.modseq),
+            (67_890_007, 20_050_715_194_045_000)
+        );
+        let known = q.known_uids.expect("known uids").resolve(0, None);
+        assert_eq!(known.ranges(), &[41..=41, 43..=211, 214..=541]);
+        assert!(q.seq_match.is_none());
+
+        let q = qresync_of(
+            "EXAMINE INBOX (QRESYNC (67890007 90060115194045000 1:29997 (5000,7500 15000,22500)))",
+        )
+        .expect("parsed");
+        let (seqs, uids) = q.seq_match.expect("seq match");
+        assert_eq!(
+            seqs.resolve(0, None).iter().collect::<Vec<_>>(),
+            [5000, 7500]
+        );
+        assert_eq!(
+            uids.resolve(0, None).iter().collect::<Vec<_>>(),
+            [15000, 22500]
+        );
+
+        let q = qresync_of("SELECT INBOX (QRESYNC (1 2))").expect("parsed");
+        assert!(q.known_uids.is_none() && q.seq_match.is_none());
+        // Seq match data without known UIDs is what the ABNF allows too.
+        let q = qresync_of("SELECT INBOX (QRESYNC (1 2 (1 5)))").expect("parsed");
+        assert!(q.known_uids.is_none() && q.seq_match.is_some());
+        // Both parameters, in either order.
+        assert!(matches!(
+            body("SELECT INBOX (CONDSTORE QRESYNC (1 2 1:5))"),
+            Ok(CommandBody::Select {
+                condstore: true,
+                qresync: Some(_),
+                ..
+            })
+        ));
+        assert!(matches!(
+            body("select INBOX (qresync (1 2) condstore)"),
+            Ok(CommandBody::Select {
+                condstore: true,
+                qresync: Some(_),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn bad_select_parameters_are_refused() {
+        for line in [
+            "SELECT INBOX (QRESYNC (0 2))",     // uidvalidity is nz-number
+            "SELECT INBOX (QRESYNC (1 0))",     // mod-sequence-value is not zero
+            "SELECT INBOX (QRESYNC (1 2 1:*))", // no * in known-uids
+            "SELECT INBOX (QRESYNC (1 2 1:5 (1:* 1:5)))",
+            "SELECT INBOX (QRESYNC (1 2 $))",
+            "SELECT INBOX (QRESYNC (1))",
+            "SELECT INBOX (QRESYNC 1 2)",
+            "SELECT INBOX (QRESYNC (1 2 1:5 (1 2))",
+            "SELECT INBOX (CONDSTORE CONDSTORE)",
+            "SELECT INBOX (QRESYNC (1 2) QRESYNC (1 2))",
+            "SELECT INBOX (FOO)",
+            "SELECT INBOX ()",
+        ] {
+            assert!(body(line).is_err(), "{line} was accepted");
+        }
+    }
+
+    #[test]
+    fn fetch_modifiers_of_rfc7162() {
+        let vanished = |line: &str| match body(line) {
+            Ok(CommandBody::Fetch {
+                changed_since,
+                vanished,
+                ..
+            }) => Some((changed_since, vanished)),
+            Ok(other) => panic!("{line}: {other:?}"),
+            Err(_) => None,
+        };
+        assert_eq!(
+            vanished("UID FETCH 300:500 (FLAGS) (CHANGEDSINCE 12345 VANISHED)"),
+            Some((Some(12345), true))
+        );
+        assert_eq!(
+            vanished("uid fetch 1:* FLAGS (vanished changedsince 7)"),
+            Some((Some(7), true))
+        );
+        assert_eq!(
+            vanished("FETCH 1:* FLAGS (CHANGEDSINCE 7)"),
+            Some((Some(7), false))
+        );
+        // RFC 7162 3.2.6: VANISHED only in UID FETCH and only with CHANGEDSINCE.
+        assert_eq!(vanished("FETCH 1:* FLAGS (CHANGEDSINCE 7 VANISHED)"), None);
+        assert_eq!(vanished("UID FETCH 1:* FLAGS (VANISHED)"), None);
+        assert_eq!(
+            vanished("UID FETCH 1:* FLAGS (CHANGEDSINCE 7 CHANGEDSINCE 8)"),
+            None
+        );
+        assert_eq!(vanished("UID FETCH 1:* FLAGS (CHANGEDSINCE 0)"), None);
+        assert_eq!(vanished("UID FETCH 1:* FLAGS ()"), None);
+    }
 }

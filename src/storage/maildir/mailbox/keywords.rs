@@ -1,0 +1,182 @@
+//! The keyword table: 26 letters in `dovecot-keywords` (carried in file names), the rest in
+//! `mailcove-keywords` (carried in the index).
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use crate::limits::{
+    MAILDIR_KEYWORD_LETTERS, MAX_KEYWORD_BYTES, MAX_KEYWORDS_FILE_BYTES, MAX_KEYWORDS_PER_MAILBOX,
+    MAX_SMALL_FILE_BYTES,
+};
+use crate::storage::maildir::dovecot::{self, KEYWORDS_FILE};
+use crate::storage::maildir::filename;
+use crate::storage::maildir::fsutil::{read_small, write_atomic};
+use crate::storage::maildir::index;
+use crate::storage::{Flags, KeywordSet, Result, StorageError};
+
+use super::{Ctx, Inner, stamp_of};
+
+impl Inner {
+    /// The keywords named `names` (ASCII case-insensitive), as a set of table indexes. With
+    /// `create`, names the table lacks are added first: all of them, or none when one is not a
+    /// valid keyword or they would not fit ([`MAX_KEYWORDS_PER_MAILBOX`]). New names are on
+    /// disk before this returns (`dovecot-keywords` for the 26 file-name letters,
+    /// `mailcove-keywords` beyond), so no record can name a keyword that another process
+    /// cannot find. Without `create`, unknown names are left out.
+    pub(super) fn intern_keywords(
+        &mut self,
+        ctx: &Ctx<'_>,
+        names: &[String],
+        create: bool,
+    ) -> Result<KeywordSet> {
+        if create {
+            let lookup = self.keyword_lookup();
+            let mut new: Vec<&str> = Vec::new();
+            let mut seen: HashSet<String> = HashSet::new();
+            for n in names {
+                let lower = n.to_ascii_lowercase();
+                if !lookup.contains_key(&lower) && seen.insert(lower) {
+                    check_keyword_name(n)?;
+                    new.push(n);
+                }
+            }
+            if !new.is_empty() {
+                if self.keywords.len() + new.len() > MAX_KEYWORDS_PER_MAILBOX {
+                    return Err(StorageError::Invalid(TOO_MANY_KEYWORDS));
+                }
+                let first_new = self.keywords.len();
+                self.keywords.extend(new.into_iter().map(str::to_owned));
+                self.keywords_arc = None;
+                self.keyword_lookup = None;
+                self.version += 1;
+                if first_new < MAILDIR_KEYWORD_LETTERS {
+                    let path = ctx.dir.join(KEYWORDS_FILE);
+                    let text = dovecot::format_keywords(&self.keywords, 0..MAILDIR_KEYWORD_LETTERS);
+                    write_atomic(&path, &text, ctx.fsync)?;
+                    self.keywords_stamp = stamp_of(&path);
+                }
+                if self.keywords.len() > MAILDIR_KEYWORD_LETTERS {
+                    let path = ctx.dir.join(index::KEYWORDS_FILE);
+                    let beyond = MAILDIR_KEYWORD_LETTERS..MAX_KEYWORDS_PER_MAILBOX;
+                    let text = dovecot::format_keywords(&self.keywords, beyond);
+                    write_atomic(&path, &text, ctx.fsync)?;
+                    self.more_keywords_stamp = stamp_of(&path);
+                }
+            }
+        }
+        let lookup = self.keyword_lookup();
+        Ok(names
+            .iter()
+            .filter_map(|n| lookup.get(&n.to_ascii_lowercase()).copied())
+            .collect())
+    }
+
+    /// The `keyword_lookup` map, built if the table changed since.
+    fn keyword_lookup(&mut self) -> &HashMap<String, usize> {
+        self.keyword_lookup.get_or_insert_with(|| {
+            let mut m = HashMap::with_capacity(self.keywords.len());
+            for (i, k) in self.keywords.iter().enumerate() {
+                if !k.is_empty() {
+                    m.entry(k.to_ascii_lowercase()).or_insert(i);
+                }
+            }
+            m
+        })
+    }
+
+    /// Rereads the keyword table when `dovecot-keywords` or `mailcove-keywords` changed.
+    pub(super) fn reload_keywords(&mut self, dir: &Path) -> Result<bool> {
+        let path = dir.join(KEYWORDS_FILE);
+        let more_path = dir.join(index::KEYWORDS_FILE);
+        let stamp = stamp_of(&path);
+        let more_stamp = stamp_of(&more_path);
+        if stamp == self.keywords_stamp && more_stamp == self.more_keywords_stamp {
+            return Ok(false);
+        }
+        let data = read_small(&path, MAX_SMALL_FILE_BYTES)?.unwrap_or_default();
+        let mut k = dovecot::parse_keywords(&data, 0..MAILDIR_KEYWORD_LETTERS);
+        let more = read_small(&more_path, MAX_KEYWORDS_FILE_BYTES)?.unwrap_or_default();
+        let more =
+            dovecot::parse_keywords(&more, MAILDIR_KEYWORD_LETTERS..MAX_KEYWORDS_PER_MAILBOX);
+        if more.len() > MAILDIR_KEYWORD_LETTERS {
+            k.resize(MAILDIR_KEYWORD_LETTERS, String::new());
+            k.extend(more.into_iter().skip(MAILDIR_KEYWORD_LETTERS));
+        }
+        // Never shrink: bits already handed out keep their meaning.
+        if k.len() < self.keywords.len() {
+            k.resize(self.keywords.len(), String::new());
+        }
+        for (i, old) in self.keywords.iter().enumerate() {
+            if let Some(slot) = k.get_mut(i)
+                && slot.is_empty()
+            {
+                slot.clone_from(old);
+            }
+        }
+        let changed = k != self.keywords;
+        self.keywords = k;
+        self.keywords_stamp = stamp;
+        self.more_keywords_stamp = more_stamp;
+        if changed {
+            self.keywords_arc = None;
+            self.keyword_lookup = None;
+            self.reparse_flags();
+        }
+        Ok(changed)
+    }
+
+    /// Recomputes keyword bits from file names after the table grew (the keywords beyond
+    /// the letters come from the index and stay).
+    fn reparse_flags(&mut self) {
+        let n = self.keywords.len();
+        for (i, f) in self.files.iter().enumerate() {
+            let Some(m) = self.list.get(i) else { continue };
+            let flags = name_flags(&f.name, n, &m.flags.keywords);
+            if m.flags != flags {
+                self.list.update(i, |m| m.flags = flags);
+            }
+        }
+        self.version += 1;
+    }
+}
+
+/// What a client is told past [`MAX_KEYWORDS_PER_MAILBOX`] (a unit test keeps the number true).
+const TOO_MANY_KEYWORDS: &str = "too many keywords in this mailbox (at most 10000)";
+
+/// The keywords of `set` that a file name cannot carry (index 26 and up): the index keeps them.
+pub(super) fn beyond_letters(set: &KeywordSet) -> KeywordSet {
+    set.split_at(MAILDIR_KEYWORD_LETTERS).1
+}
+
+/// The flags a file name carries, plus the keywords beyond the letters of `keywords` (which
+/// the name cannot carry, so a rename by anyone leaves them as they were).
+pub(super) fn name_flags(name: &str, keyword_count: usize, keywords: &KeywordSet) -> Flags {
+    let mut flags = filename::flags_of(name, keyword_count);
+    flags.keywords.union_with(&beyond_letters(keywords));
+    flags
+}
+
+/// Refuses a keyword name that IMAP could not send back as an atom, or that is too long.
+fn check_keyword_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.len() > MAX_KEYWORD_BYTES
+        || name.starts_with('\\')
+        || name
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || "(){%*\"]".contains(c))
+    {
+        return Err(StorageError::Invalid("bad keyword"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_KEYWORDS_PER_MAILBOX, TOO_MANY_KEYWORDS};
+
+    #[test]
+    fn the_keyword_limit_message_names_the_limit() {
+        let n = MAX_KEYWORDS_PER_MAILBOX.to_string();
+        assert!(TOO_MANY_KEYWORDS.ends_with(&format!("(at most {n})")));
+    }
+}

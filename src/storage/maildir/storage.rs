@@ -1,0 +1,225 @@
+//! The backend itself: its options, the process-wide registry of mailbox states
+//! ([`Shared`]), the [`Storage`] that opens a user, and the location template.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+
+use super::fsutil::blocking;
+use super::mailbox::MailboxState;
+use super::user::UserCtx;
+use super::user_store::MaildirUser;
+use super::{quota, watch};
+use crate::limits::MAILBOX_STATE_CACHE;
+use crate::storage::{Result, SpecialUse, Storage, StorageError, StorageUser, UserStore};
+
+/// How the Maildir backend is set up (built by the lead from the config).
+#[derive(Debug, Clone)]
+pub struct MaildirOptions {
+    /// Location template: `%u` full user name, `%n` local part, `%d` domain
+    /// (empty when none), `%%` a percent sign, a leading `~` the home
+    /// directory. Example: `/var/mail/%d/%n`, `~/Maildir`.
+    pub location: String,
+    /// Hierarchy separator on the wire (default `/`).
+    pub separator: char,
+    /// Fsync files and directories before acknowledging (turn off only for tests).
+    pub fsync: bool,
+    /// Default byte quota (0 = unlimited).
+    pub quota_bytes: u64,
+    /// Default message-count quota (0 = unlimited).
+    pub quota_messages: u64,
+    /// Mailboxes created (and subscribed) at login when missing.
+    pub autocreate: Vec<(String, Option<SpecialUse>)>,
+}
+
+impl MaildirOptions {
+    /// Options with defaults: separator `/`, fsync on, no quota, no autocreate.
+    pub fn new(location: impl Into<String>) -> Self {
+        MaildirOptions {
+            location: location.into(),
+            separator: '/',
+            fsync: true,
+            quota_bytes: 0,
+            quota_messages: 0,
+            autocreate: Vec::new(),
+        }
+    }
+}
+
+/// The state shared by every user and session of the process.
+pub(crate) struct Shared {
+    pub(super) options: MaildirOptions,
+    registry: Mutex<HashMap<PathBuf, Weak<MailboxState>>>,
+    /// Recently used states kept alive without a view, so that deliveries
+    /// and STATUS on a mailbox nobody has open do not reload its index
+    /// every time. Bounded by [`MAILBOX_STATE_CACHE`].
+    recent: Mutex<std::collections::VecDeque<Arc<MailboxState>>>,
+    pub(super) watch: Mutex<watch::Watch>,
+}
+
+impl Shared {
+    pub(super) fn lookup(&self, dir: &Path) -> Option<Arc<MailboxState>> {
+        self.registry.lock().get(dir).and_then(Weak::upgrade)
+    }
+
+    pub(super) fn poke_all(&self) {
+        let states: Vec<Arc<MailboxState>> = self
+            .registry
+            .lock()
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for s in states {
+            s.mark_dirty();
+        }
+    }
+
+    /// The one state of `dir` in this process.
+    pub(super) fn state(&self, dir: &Path, root: &Path) -> Arc<MailboxState> {
+        let s = {
+            let mut reg = self.registry.lock();
+            match reg.get(dir).and_then(Weak::upgrade) {
+                Some(s) => s,
+                None => {
+                    reg.retain(|_, w| w.strong_count() > 0);
+                    let s = Arc::new(MailboxState::new(
+                        dir.to_path_buf(),
+                        root.to_path_buf(),
+                        self.options.fsync,
+                    ));
+                    reg.insert(dir.to_path_buf(), Arc::downgrade(&s));
+                    s
+                }
+            }
+        };
+        let mut recent = self.recent.lock();
+        if recent.front().is_none_or(|f| !Arc::ptr_eq(f, &s)) {
+            recent.retain(|r| !Arc::ptr_eq(r, &s));
+            recent.push_front(s.clone());
+            recent.truncate(MAILBOX_STATE_CACHE);
+        }
+        s
+    }
+
+    /// Forgets states of directories that were renamed or deleted, waking their views.
+    pub(super) fn forget(&self, dirs: &[PathBuf]) {
+        self.recent
+            .lock()
+            .retain(|r| !dirs.iter().any(|d| d.as_path() == r.dir()));
+        let gone: Vec<Arc<MailboxState>> = {
+            let mut reg = self.registry.lock();
+            dirs.iter()
+                .filter_map(|d| reg.remove(d))
+                .filter_map(|w| w.upgrade())
+                .collect()
+        };
+        for s in gone {
+            s.poke();
+        }
+    }
+}
+
+/// The Maildir [`Storage`].
+pub struct MaildirStorage {
+    shared: Arc<Shared>,
+}
+
+impl MaildirStorage {
+    /// Creates the backend; refuses a separator that cannot work.
+    pub fn new(options: MaildirOptions) -> Result<Self> {
+        let sep = options.separator;
+        if !sep.is_ascii_punctuation()
+            || sep == '&'
+            || sep == '"'
+            || sep == '\\'
+            || sep == '%'
+            || sep == '*'
+        {
+            return Err(StorageError::Invalid("unusable hierarchy separator"));
+        }
+        Ok(MaildirStorage {
+            shared: Arc::new(Shared {
+                options,
+                registry: Mutex::new(HashMap::new()),
+                recent: Mutex::new(std::collections::VecDeque::new()),
+                watch: Mutex::new(watch::Watch::default()),
+            }),
+        })
+    }
+
+    /// The Maildir root of `user` from the location template.
+    pub fn user_root(&self, user: &StorageUser) -> Result<PathBuf> {
+        expand_location(&self.shared.options.location, user)
+    }
+}
+
+pub(super) fn path_safe(s: &str) -> bool {
+    s != "." && s != ".." && !s.contains('/') && !s.chars().any(char::is_control)
+}
+
+/// Expands a location template for one user.
+pub fn expand_location(template: &str, user: &StorageUser) -> Result<PathBuf> {
+    let bad = StorageError::Invalid("user name unusable in a mail location");
+    let (local, domain) = user.name.split_once('@').unwrap_or((&user.name, ""));
+    if local.is_empty() || !path_safe(&user.name) || !path_safe(local) || !path_safe(domain) {
+        return Err(bad);
+    }
+    let mut out = String::new();
+    let mut rest = template;
+    if let Some(r) = template.strip_prefix('~') {
+        let home = user
+            .home
+            .as_ref()
+            .and_then(|h| h.to_str())
+            .ok_or(StorageError::Invalid(
+                "location uses ~ but the user has no home",
+            ))?;
+        out.push_str(home);
+        rest = r;
+    }
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('u') => out.push_str(&user.name),
+            Some('n') => out.push_str(local),
+            Some('d') => out.push_str(domain),
+            Some('%') => out.push('%'),
+            _ => return Err(StorageError::Invalid("unknown % variable in mail location")),
+        }
+    }
+    let path = PathBuf::from(out);
+    if !path.is_absolute() {
+        return Err(StorageError::Invalid("mail location is not absolute"));
+    }
+    Ok(path)
+}
+
+#[async_trait]
+impl Storage for MaildirStorage {
+    async fn user(&self, user: &StorageUser) -> Result<Arc<dyn UserStore>> {
+        let root = self.user_root(user)?;
+        let opts = &self.shared.options;
+        let pick = |v: Option<u64>, d: u64| match v.unwrap_or(d) {
+            0 => None,
+            n => Some(n),
+        };
+        let ctx = Arc::new(UserCtx {
+            shared: self.shared.clone(),
+            root,
+            limits: quota::Limits {
+                bytes: pick(user.quota_bytes, opts.quota_bytes),
+                messages: pick(user.quota_messages, opts.quota_messages),
+            },
+        });
+        let c = ctx.clone();
+        blocking(move || c.init()).await?;
+        Ok(Arc::new(MaildirUser(ctx)))
+    }
+}

@@ -1,0 +1,195 @@
+//! [`MaildirUser`]: the [`UserStore`] of the Maildir backend, running each call on a blocking
+//! worker.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use async_trait::async_trait;
+
+use super::POP3_LOCK_FILE;
+use super::append_stream::MaildirAppend;
+use super::fsutil::{LockMode, blocking, flock, now_secs, open_lock_file};
+use super::mailbox_handle::MaildirMailbox;
+use super::user::UserCtx;
+use super::{filename, quota};
+use crate::storage::names::MailboxName;
+use crate::storage::{
+    AppendMessage, AppendResult, AppendStream, MailboxInfo, MailboxStatus, OpenOptions, Pop3Lock,
+    QuotaUsage, Result, SpecialUse, StorageError, SyncOutcome, UserStore, View,
+};
+
+/// [`UserStore`] of the Maildir backend.
+pub struct MaildirUser(pub(super) Arc<UserCtx>);
+
+impl MaildirUser {
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&UserCtx) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let ctx = self.0.clone();
+        blocking(move || f(&ctx)).await
+    }
+}
+
+#[async_trait]
+impl UserStore for MaildirUser {
+    fn separator(&self) -> char {
+        self.0.sep()
+    }
+
+    async fn list(&self) -> Result<Vec<MailboxInfo>> {
+        self.run(|u| u.list()).await
+    }
+
+    async fn subscriptions(&self) -> Result<Vec<String>> {
+        self.run(|u| {
+            Ok(u.read_subscriptions()?
+                .into_iter()
+                .map(|c| c.join(&u.sep().to_string()))
+                .collect())
+        })
+        .await
+    }
+
+    async fn create(&self, name: &str, special_use: Option<SpecialUse>) -> Result<()> {
+        let name = name.to_owned();
+        self.run(move |u| u.create(&name, special_use)).await
+    }
+
+    async fn delete(&self, name: &str) -> Result<()> {
+        let name = name.to_owned();
+        self.run(move |u| u.delete(&name)).await
+    }
+
+    async fn rename(&self, from: &str, to: &str) -> Result<()> {
+        let f = self.0.parse(from, false)?;
+        let t = self.0.parse(to, false)?;
+        if t.is_inbox() || f == t {
+            return Err(StorageError::AlreadyExists);
+        }
+        if t.is_below(&f) {
+            return Err(StorageError::Cannot(
+                "cannot rename a mailbox into its own child",
+            ));
+        }
+        if f.is_inbox() {
+            // RFC 3501 6.3.5: move INBOX's messages into a new mailbox;
+            // INBOX stays, empty, and its children are not touched.
+            let to = to.to_owned();
+            return self
+                .run(move |u| {
+                    u.create(&to, None)?;
+                    let inbox = u.state(&f)?;
+                    let (snap, _) = inbox.sync(false, false)?;
+                    let uids: Vec<u32> = snap.messages.iter().map(|m| m.uid).collect();
+                    u.copy(&inbox, &uids, &to, true).map(|_| ())
+                })
+                .await;
+        }
+        self.run(move |u| u.rename_folders(&f, &t)).await
+    }
+
+    async fn subscribe(&self, name: &str) -> Result<()> {
+        let n = self.0.parse(name, false)?;
+        self.run(move |u| u.set_subscribed(&n, true)).await
+    }
+
+    async fn unsubscribe(&self, name: &str) -> Result<()> {
+        let n = self.0.parse(name, false)?;
+        self.run(move |u| u.set_subscribed(&n, false)).await
+    }
+
+    async fn status(&self, name: &str) -> Result<MailboxStatus> {
+        let name = name.to_owned();
+        self.run(move |u| u.status(&name)).await
+    }
+
+    async fn open(&self, name: &str, options: OpenOptions) -> Result<View> {
+        let n = self.0.parse(name, false)?;
+        let ctx = self.0.clone();
+        // Finding the state and syncing it in one trip to a blocking thread.
+        let claim = options.claim_recent && !options.read_only;
+        let (state, changes, synced) = self
+            .run(move |u| {
+                let state = u.state(&n)?;
+                let mut changes = state.subscribe();
+                changes.borrow_and_update();
+                let (snapshot, recent) = state.sync(true, claim)?;
+                Ok((state, changes, SyncOutcome { snapshot, recent }))
+            })
+            .await?;
+        let handle = Arc::new(MaildirMailbox {
+            name: name.to_owned(),
+            state,
+            user: ctx,
+            watching: AtomicBool::new(false),
+        });
+        Ok(View::from_sync(handle, options, changes, synced))
+    }
+
+    async fn append(&self, name: &str, message: AppendMessage) -> Result<AppendResult> {
+        let name = name.to_owned();
+        self.run(move |u| u.append(&name, message)).await
+    }
+
+    async fn append_stream(&self, name: &str) -> Result<Box<dyn AppendStream>> {
+        let n = self.0.parse(name, false)?;
+        let (state, file, path, room) = self
+            .run(move |u| {
+                let state = u.state(&n)?;
+                quota::check(&u.root, &u.limits, u.fsync(), 0, 1)?;
+                let room =
+                    match u.limits.bytes {
+                        Some(limit) => Some(limit.saturating_sub(
+                            quota::usage(&u.root, &u.limits, u.fsync())?.bytes_used,
+                        )),
+                        None => None,
+                    };
+                let (file, path) = state.create_tmp()?;
+                Ok((state, file, path, room))
+            })
+            .await?;
+        Ok(Box::new(MaildirAppend {
+            state,
+            user: self.0.clone(),
+            file: Some(file),
+            path,
+            len: 0,
+            room,
+            counter: filename::VirtualCounter::default(),
+            done: false,
+        }))
+    }
+
+    async fn quota(&self) -> Result<QuotaUsage> {
+        self.run(|u| quota::usage(&u.root, &u.limits, u.fsync()))
+            .await
+    }
+
+    async fn pop3_lock(&self) -> Result<Pop3Lock> {
+        self.run(|u| {
+            let f = open_lock_file(&u.root.join(POP3_LOCK_FILE))?;
+            if !flock(&f, LockMode::TryExclusive).map_err(|e| StorageError::io("pop3 lock", e))? {
+                return Err(StorageError::InUse);
+            }
+            // Closing the descriptor (dropping the guard) releases the flock.
+            Ok(Pop3Lock(Box::new(f)))
+        })
+        .await
+    }
+
+    async fn pop3_expire(&self, days: u32) -> Result<Vec<u32>> {
+        self.run(move |u| {
+            let inbox = u.state(&MailboxName::from_components(vec!["INBOX".to_owned()]))?;
+            let cutoff = now_secs() - i64::from(days) * 86_400;
+            let uids = inbox.downloaded_before(cutoff)?;
+            if uids.is_empty() {
+                return Ok(uids);
+            }
+            let (gone, usage) = inbox.expunge(Some(&uids), true)?;
+            quota::add(&u.root, usage.bytes, usage.messages);
+            Ok(gone)
+        })
+        .await
+    }
+}
