@@ -145,7 +145,7 @@ def test_imapflow_resyncs_flags_expunges_and_new_mail_with_qresync(server):
 def test_imapflow_in_idle_is_told_vanished_and_modseq_once_qresync_is_enabled(server):
     """RFC 7162 3.2.10.2: with QRESYNC enabled, an expunge by another session reaches an IDLE
     client as VANISHED (no EARLIER, it counts against EXISTS), and flag changes as FETCH with
-    UID and MODSEQ."""
+    UID."""
     m = imaplib_session(server)
     for i in range(1, 6):
         assert m.append("INBOX", None, None, message(i))[0] == "OK"
@@ -164,5 +164,9 @@ def test_imapflow_in_idle_is_told_vanished_and_modseq_once_qresync_is_enabled(se
     assert "QRESYNC" in got["enabled"], got["enabled"]
     assert sorted(v["uid"] for v in got["vanished"]) == [3, 4], got["vanished"]
     assert all(v["vanished"] and not v["earlier"] for v in got["vanished"]), got["vanished"]
-    assert {uid: flags_of(f) for uid, f in got["flags"].items()} == {"2": ["\\Flagged"]}
+    flags = {int(uid): flags_of(f) for uid, f in got["flags"].items()}
+    # The \Deleted on 3 and 4 may be told before they vanish (mailcove) or not (Dovecot, when
+    # the expunge is already done by the time it looks): both are correct.
+    assert {uid: f for uid, f in flags.items() if uid not in (3, 4)} == {2: ["\\Flagged"]}
+    assert all(flags[uid] == ["\\Deleted"] for uid in (3, 4) if uid in flags), flags
     assert got["exists"] == 3

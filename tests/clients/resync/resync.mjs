@@ -97,7 +97,8 @@ if (args.watch) {
     const done = () => vanished.length >= args.watch.expunges && Object.keys(flags).length >= args.watch.flags;
     const waited = new Promise(resolve => {
         wake = () => done() && resolve(true);
-        setTimeout(() => resolve(false), 30000);
+        // unref: a pending timer must not keep node alive after the report.
+        setTimeout(() => resolve(false), 30000).unref();
     });
     announceIdle = true;
     const idling = client.idle();
