@@ -33,8 +33,8 @@ struct Args {
     quick: bool,
     json: Option<PathBuf>,
     servers: Vec<Kind>,
-    /// Row groups to run (select, fetch, search, huge, pop3, lmtp, login, mixed, idle); all
-    /// when absent.
+    /// Row groups to run (select, fetch, search, huge, pop3, lmtp, login, mixed, idle, resync);
+    /// all when absent.
     rows: Option<Vec<String>>,
     work: PathBuf,
     mail_user: String,
@@ -323,6 +323,10 @@ async fn run_server(
     }
     if want("idle") {
         rows::idle_rows(&s, p, tls, &mut m).await?;
+    }
+    // Last: it changes the big mailbox (flags, expunges) that rows 1, 2 and 4 read.
+    if want("resync") {
+        rows::resync_rows(&s, p, &mut m).await?;
     }
     eprintln!(
         "  {} rows took {:.0} s",

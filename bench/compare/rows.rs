@@ -582,6 +582,157 @@ async fn mixed_round(
     Ok(())
 }
 
+/// The numbers a set like `4,9:10,18` stands for (UIDs in a `VANISHED` response).
+fn set_count(set: &[u8]) -> Result<u64> {
+    let mut n = 0;
+    for part in set.split(|&b| b == b',') {
+        let s = std::str::from_utf8(part)?;
+        n += match s.split_once(':') {
+            Some((a, b)) => {
+                let (a, b): (u64, u64) = (a.parse()?, b.parse()?);
+                a.abs_diff(b) + 1
+            }
+            None => {
+                s.parse::<u64>()?;
+                1
+            }
+        };
+    }
+    Ok(n)
+}
+
+/// What a client knows about a mailbox when it goes offline.
+struct Saved {
+    uidvalidity: u64,
+    highest_modseq: u64,
+}
+
+/// `n` of `* OK [CODE n] ...` in an answer's untagged lines.
+fn response_code(a: &crate::client::Answer, code: &str) -> Option<u64> {
+    let prefix = format!("* OK [{code} ");
+    a.untagged.iter().find_map(|l| {
+        let s = std::str::from_utf8(l).ok()?;
+        s.strip_prefix(&prefix)?.split(']').next()?.parse().ok()
+    })
+}
+
+/// A comma-separated set of the sequence numbers `first, first + step, ...` up to `last`, at
+/// most `chunk` of them per set (keeps command lines short).
+fn every(first: usize, step: usize, last: usize, chunk: usize) -> Vec<String> {
+    let all: Vec<String> = (first..=last)
+        .step_by(step)
+        .map(|n| n.to_string())
+        .collect();
+    all.chunks(chunk).map(|c| c.join(",")).collect()
+}
+
+/// Row 10: offline resync of the big mailbox (issue 15). A client selects it with QRESYNC
+/// enabled and goes away; another session changes flags on 1% of the messages and expunges
+/// another 1%; then the client comes back: connect, LOGIN, ENABLE QRESYNC,
+/// `SELECT box (QRESYNC (uidvalidity modseq))`, reading `VANISHED (EARLIER)` and the changed
+/// FETCHes. Compared with the full refetch a client without QRESYNC must do (connect, LOGIN,
+/// SELECT, `UID FETCH 1:* (FLAGS)`). It changes the mailbox, so it runs after every other row.
+pub async fn resync_rows(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()> {
+    let (port, pw, n) = (s.ports.imap, plan.password, plan.big);
+    let big = format!("m{n}");
+    // The client's first visit: what it saves.
+    let mut c = logged_in(port, "big", pw).await?;
+    let caps = c.ok("CAPABILITY", true).await?;
+    let qresync = caps.untagged.iter().any(|l| {
+        l.starts_with(b"* CAPABILITY ") && l.split(|&b| b == b' ').any(|w| w == b"QRESYNC")
+    });
+    if qresync {
+        c.ok("ENABLE QRESYNC", false).await?;
+    }
+    let a = c.ok(&format!("SELECT {big}"), true).await?;
+    let exists = a.exists().ok_or("no EXISTS")? as usize;
+    let saved = Saved {
+        uidvalidity: response_code(&a, "UIDVALIDITY").ok_or("no UIDVALIDITY")?,
+        highest_modseq: response_code(&a, "HIGHESTMODSEQ").unwrap_or(0),
+    };
+    let _ = c.cmd("LOGOUT", false).await;
+    // Another session: flags on 1% (sequence numbers 50, 150, ...), expunges another 1% (100,
+    // 200, ...). Both servers hold the same messages in the same order, so the same ones change.
+    let mut o = logged_in(port, "big", pw).await?;
+    o.ok(&format!("SELECT {big}"), false).await?;
+    for set in every(50, 100, exists, 200) {
+        o.ok(
+            &format!("STORE {set} +FLAGS.SILENT (\\Flagged $Work)"),
+            false,
+        )
+        .await?;
+    }
+    for set in every(100, 100, exists, 200) {
+        o.ok(&format!("STORE {set} +FLAGS.SILENT (\\Deleted)"), false)
+            .await?;
+    }
+    let x = o.ok("EXPUNGE", false).await?;
+    m.check(&format!("resync_{n}_expunged"), x.untagged_count);
+    let _ = o.cmd("LOGOUT", false).await;
+
+    if qresync && saved.highest_modseq > 0 {
+        let mut v = Vec::new();
+        for rep in 0..plan.reps + 1 {
+            let t = Instant::now();
+            let mut c = logged_in(port, "big", pw).await?;
+            c.ok("ENABLE QRESYNC", false).await?;
+            let a = c
+                .ok(
+                    &format!(
+                        "SELECT {big} (QRESYNC ({} {}))",
+                        saved.uidvalidity, saved.highest_modseq
+                    ),
+                    true,
+                )
+                .await?;
+            let took = ms(t.elapsed());
+            let _ = c.cmd("LOGOUT", false).await;
+            let mut vanished = 0;
+            for l in &a.untagged {
+                if let Some(set) = l.strip_prefix(b"* VANISHED (EARLIER) ") {
+                    vanished += set_count(set)?;
+                }
+            }
+            let changed = a
+                .untagged
+                .iter()
+                .filter(|l| memchr::memmem::find(l, b" FETCH (").is_some())
+                .count();
+            if rep == 0 {
+                m.set(&format!("resync_qresync_{n}_first"), took);
+                m.check(&format!("resync_{n}_vanished"), vanished);
+                m.check(&format!("resync_{n}_changed_fetches"), changed);
+                m.info("resync_qresync_bytes", a.bytes);
+            } else {
+                v.push(took);
+            }
+        }
+        m.set(&format!("resync_qresync_{n}_warm"), median(v));
+    } else {
+        m.info(
+            "resync_qresync",
+            "not measured: the server does not announce QRESYNC",
+        );
+    }
+    let mut v = Vec::new();
+    for rep in 0..plan.reps + 1 {
+        let t = Instant::now();
+        let mut c = logged_in(port, "big", pw).await?;
+        c.ok(&format!("SELECT {big}"), false).await?;
+        let a = c.ok("UID FETCH 1:* (FLAGS)", false).await?;
+        let took = ms(t.elapsed());
+        let _ = c.cmd("LOGOUT", false).await;
+        if rep == 0 {
+            m.check(&format!("resync_{n}_refetch_answers"), a.untagged_count);
+            m.info("resync_refetch_bytes", a.bytes);
+        } else {
+            v.push(took);
+        }
+    }
+    m.set(&format!("resync_refetch_{n}_warm"), median(v));
+    Ok(())
+}
+
 /// Row keys in table order: (key, label, unit, higher is better).
 pub fn table(plan: &Plan) -> Vec<(String, String, &'static str, bool)> {
     let (big, mid) = (plan.big, plan.mid);
@@ -719,6 +870,24 @@ pub fn table(plan: &Plan) -> Vec<(String, String, &'static str, bool)> {
     r(
         "mixed_p99_ms".into(),
         "9 mixed load, p99 latency".into(),
+        "ms",
+        false,
+    );
+    r(
+        format!("resync_qresync_{big}_first"),
+        format!("10 resync {big} (1% flags, 1% expunged), QRESYNC, first"),
+        "ms",
+        false,
+    );
+    r(
+        format!("resync_qresync_{big}_warm"),
+        format!("10 resync {big} (1% flags, 1% expunged), QRESYNC, warm"),
+        "ms",
+        false,
+    );
+    r(
+        format!("resync_refetch_{big}_warm"),
+        format!("10 resync {big} by full refetch (FETCH 1:* FLAGS)"),
         "ms",
         false,
     );
