@@ -328,12 +328,11 @@ pub const FETCH_PARSE_BATCH: usize = 256;
 /// FETCH holds at most two groups: the one being written and the next, loaded meanwhile.
 pub const FETCH_PARSE_BYTES: usize = 4 * 1024 * 1024;
 /// Bytes of messages (by recorded size; at least one message) a FETCH or SEARCH lane asks
-/// storage for in one `read_messages` call; the next piece is read while one is parsed. Small
-/// enough that the allocator's arenas reuse the memory from piece to piece: on 400 messages of
-/// 0.3-30 KB, reading a lane at once cost ~1,100 more page faults than main's one message at a
-/// time, 512 KiB pieces ~700, 256 KiB ~500, 128 KiB ~300, for ~90, ~180 and ~300 more futex
-/// calls (thread hand-offs) respectively.
-pub const READ_PIECE_BYTES: u64 = 128 * 1024;
+/// storage for in one `read_messages` call; the next piece is read while one is parsed, so a
+/// lane holds at most two. Each piece costs two thread hand-offs: on the benchmark's first
+/// `FETCH 1:* ENVELOPE` over 100,000 messages, 128 KiB pieces took 2.6-3.0 s against 1.5-1.8 s
+/// for the per-message reads they replaced, 1 and 2 MiB about 2.0 s, 4 MiB 1.7-1.9 s.
+pub const READ_PIECE_BYTES: u64 = 4 * 1024 * 1024;
 
 // ---- search (SEARCH header/body stages) ----
 
