@@ -14,23 +14,6 @@ mod common;
 
 use common::*;
 
-fn login(s: &Server) -> Client {
-    let mut c = s.imap();
-    assert!(c.line().starts_with("* OK"));
-    let r = c.cmd("l", "LOGIN demo demo");
-    assert!(r.last().is_some_and(|l| l.starts_with("l OK")), "{r:?}");
-    c
-}
-
-fn ok(lines: &[String]) {
-    assert!(
-        lines
-            .last()
-            .is_some_and(|l| l.split(' ').nth(1) == Some("OK")),
-        "{lines:?}"
-    );
-}
-
 /// A server with `n` messages in INBOX, none `\Recent` any more (a first session took them).
 fn server_with(n: usize) -> Server {
     let s = Server::start();
@@ -39,9 +22,9 @@ fn server_with(n: usize) -> Server {
         .collect();
     let refs: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
     s.append_messages("demo", "demo", "INBOX", &refs);
-    let mut c = login(&s);
-    ok(&c.cmd("s", "SELECT INBOX"));
-    ok(&c.cmd("o", "LOGOUT"));
+    let mut c = login_demo(&s);
+    assert_tagged_ok(&c.cmd("s", "SELECT INBOX"));
+    assert_tagged_ok(&c.cmd("o", "LOGOUT"));
     s
 }
 
@@ -80,7 +63,7 @@ fn untagged(lines: &[String]) -> Vec<String> {
 #[test]
 fn enable_reports_what_it_turned_on_and_select_then_carries_highestmodseq() {
     let s = server_with(2);
-    let mut c = login(&s);
+    let mut c = login_demo(&s);
     // RFC 5161 3.1: each ENABLED lists only what that command enabled; unknown names are ignored.
     run_transcript(
         &mut c,
@@ -95,7 +78,7 @@ fn enable_reports_what_it_turned_on_and_select_then_carries_highestmodseq() {
          S: e3 OK Enabled.",
     );
     let sel = c.cmd("s", "SELECT INBOX");
-    ok(&sel);
+    assert_tagged_ok(&sel);
     let highest = code(&sel, "HIGHESTMODSEQ");
     assert!(highest > 0, "{sel:?}");
     let st = c.cmd("t", "STATUS INBOX (HIGHESTMODSEQ MESSAGES)");
@@ -103,18 +86,18 @@ fn enable_reports_what_it_turned_on_and_select_then_carries_highestmodseq() {
         st[0],
         format!("* STATUS INBOX (HIGHESTMODSEQ {highest} MESSAGES 2)")
     );
-    ok(&st);
+    assert_tagged_ok(&st);
 
     // The CONDSTORE select parameter is an enabling command of its own (RFC 7162 3.1.8).
-    let mut d = login(&s);
+    let mut d = login_demo(&s);
     let ex = d.cmd("x", "EXAMINE INBOX (CONDSTORE)");
     assert_eq!(code(&ex, "HIGHESTMODSEQ"), highest);
     assert_eq!(ex.last().unwrap(), "x OK [READ-ONLY] Examine completed.");
 
     // A client that enables nothing sees no HIGHESTMODSEQ (RFC 7162 3.1.2.1).
-    let mut plain = login(&s);
+    let mut plain = login_demo(&s);
     let sel = plain.cmd("s", "SELECT INBOX");
-    ok(&sel);
+    assert_tagged_ok(&sel);
     assert!(!sel.iter().any(|l| l.contains("MODSEQ")), "{sel:?}");
     let f = plain.cmd("f", "FETCH 1:* (FLAGS)");
     assert_eq!(
@@ -126,11 +109,11 @@ fn enable_reports_what_it_turned_on_and_select_then_carries_highestmodseq() {
 #[test]
 fn fetch_modseq_and_changedsince_as_in_rfc7162_3_1_4() {
     let s = server_with(3);
-    let mut c = login(&s);
-    ok(&c.cmd("s", "SELECT INBOX"));
+    let mut c = login_demo(&s);
+    assert_tagged_ok(&c.cmd("s", "SELECT INBOX"));
     // The first enabling command with a mailbox selected tells its HIGHESTMODSEQ (RFC 7162 3.1).
     let f = c.cmd("f1", "FETCH 1:* (MODSEQ)");
-    ok(&f);
+    assert_tagged_ok(&f);
     assert!(f[0].starts_with("* OK [HIGHESTMODSEQ "), "{f:?}");
     let highest = code(&f, "HIGHESTMODSEQ");
     let lines = untagged(&f);
@@ -145,7 +128,7 @@ fn fetch_modseq_and_changedsince_as_in_rfc7162_3_1_4() {
 
     // Once enabled, STORE answers carry UID and MODSEQ (RFC 7162 3.2.4), a new, greater one.
     let st = c.cmd("s2", "STORE 2 +FLAGS (\\Flagged)");
-    ok(&st);
+    assert_tagged_ok(&st);
     assert!(
         st[0].starts_with("* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ ("),
         "{st:?}"
@@ -159,13 +142,13 @@ fn fetch_modseq_and_changedsince_as_in_rfc7162_3_1_4() {
         untagged(&f),
         [format!("* 2 FETCH (FLAGS (\\Flagged) MODSEQ ({m2}))")]
     );
-    ok(&f);
+    assert_tagged_ok(&f);
     let f = c.cmd("f3", &format!("UID FETCH 1:* (FLAGS) (CHANGEDSINCE {m2})"));
     assert_eq!(f, ["f3 OK Fetch completed."]);
 
     // A FETCH that sets \Seen reports it with UID and MODSEQ once CONDSTORE is on.
     let f = c.cmd("f4", "FETCH 3 (BODY[HEADER.FIELDS (SUBJECT)])");
-    ok(&f);
+    assert_tagged_ok(&f);
     assert!(
         f[0].starts_with("* 3 FETCH (UID 3 BODY[HEADER.FIELDS (SUBJECT)] {"),
         "{f:?}"
@@ -180,13 +163,13 @@ fn fetch_modseq_and_changedsince_as_in_rfc7162_3_1_4() {
 #[test]
 fn store_unchangedsince_answers_modified_as_in_rfc7162_3_1_3() {
     let s = server_with(3);
-    let mut c = login(&s);
+    let mut c = login_demo(&s);
     let sel = c.cmd("s", "SELECT INBOX (CONDSTORE)");
     let before = code(&sel, "HIGHESTMODSEQ");
     // Another session changes message 2 after the client read `before`.
-    let mut other = login(&s);
-    ok(&other.cmd("s", "SELECT INBOX"));
-    ok(&other.cmd("t", "STORE 2 +FLAGS.SILENT ($Important)"));
+    let mut other = login_demo(&s);
+    assert_tagged_ok(&other.cmd("s", "SELECT INBOX"));
+    assert_tagged_ok(&other.cmd("t", "STORE 2 +FLAGS.SILENT ($Important)"));
 
     // Messages 1 and 3 are stored and reported even with .SILENT; 2 is left alone.
     let st = c.cmd(
@@ -226,10 +209,10 @@ fn store_unchangedsince_answers_modified_as_in_rfc7162_3_1_3() {
 #[test]
 fn search_modseq_with_and_without_the_flag_entry() {
     let s = server_with(3);
-    let mut c = login(&s);
-    ok(&c.cmd("s", "SELECT INBOX"));
+    let mut c = login_demo(&s);
+    assert_tagged_ok(&c.cmd("s", "SELECT INBOX"));
     let st = c.cmd("t", "STORE 2 +FLAGS (\\Draft)");
-    ok(&st);
+    assert_tagged_ok(&st);
     // Not enabled yet: the plain STORE answer of RFC 3501.
     assert_eq!(st[0], "* 2 FETCH (FLAGS (\\Draft))");
     let f = c.cmd("f", "FETCH 2 (MODSEQ)");
@@ -258,19 +241,19 @@ fn search_modseq_with_and_without_the_flag_entry() {
 #[test]
 fn noop_reports_other_sessions_changes_with_modseq() {
     let s = server_with(2);
-    let mut c = login(&s);
-    ok(&c.cmd("e", "ENABLE CONDSTORE"));
-    ok(&c.cmd("s", "SELECT INBOX"));
-    let mut other = login(&s);
-    ok(&other.cmd("s", "SELECT INBOX"));
-    ok(&other.cmd("t", "STORE 1 +FLAGS.SILENT (\\Answered)"));
+    let mut c = login_demo(&s);
+    assert_tagged_ok(&c.cmd("e", "ENABLE CONDSTORE"));
+    assert_tagged_ok(&c.cmd("s", "SELECT INBOX"));
+    let mut other = login_demo(&s);
+    assert_tagged_ok(&other.cmd("s", "SELECT INBOX"));
+    assert_tagged_ok(&other.cmd("t", "STORE 1 +FLAGS.SILENT (\\Answered)"));
     let n = c.cmd("n", "NOOP");
     assert_eq!(n.len(), 2, "{n:?}");
     assert!(
         n[0].starts_with("* 1 FETCH (UID 1 FLAGS (\\Answered) MODSEQ ("),
         "{n:?}"
     );
-    ok(&n);
+    assert_tagged_ok(&n);
 }
 
 /// Session 1 reads the state, goes away; session 2 changes flags and expunges; session 1
@@ -278,20 +261,20 @@ fn noop_reports_other_sessions_changes_with_modseq() {
 #[test]
 fn qresync_select_after_changes_made_by_another_session() {
     let s = server_with(5);
-    let mut c = login(&s);
-    ok(&c.cmd("e", "ENABLE QRESYNC"));
+    let mut c = login_demo(&s);
+    assert_tagged_ok(&c.cmd("e", "ENABLE QRESYNC"));
     let sel = c.cmd("s", "SELECT INBOX");
     let (validity, highest) = (code(&sel, "UIDVALIDITY"), code(&sel, "HIGHESTMODSEQ"));
-    ok(&c.cmd("o", "LOGOUT"));
+    assert_tagged_ok(&c.cmd("o", "LOGOUT"));
 
-    let mut other = login(&s);
-    ok(&other.cmd("s", "SELECT INBOX"));
-    ok(&other.cmd("t1", "STORE 2 +FLAGS.SILENT (\\Seen)"));
-    ok(&other.cmd("t2", "STORE 4 +FLAGS.SILENT (\\Deleted)"));
-    ok(&other.cmd("x", "EXPUNGE"));
-    ok(&other.cmd("o", "LOGOUT"));
+    let mut other = login_demo(&s);
+    assert_tagged_ok(&other.cmd("s", "SELECT INBOX"));
+    assert_tagged_ok(&other.cmd("t1", "STORE 2 +FLAGS.SILENT (\\Seen)"));
+    assert_tagged_ok(&other.cmd("t2", "STORE 4 +FLAGS.SILENT (\\Deleted)"));
+    assert_tagged_ok(&other.cmd("x", "EXPUNGE"));
+    assert_tagged_ok(&other.cmd("o", "LOGOUT"));
 
-    let mut c = login(&s);
+    let mut c = login_demo(&s);
     run_transcript(
         &mut c,
         &format!(
@@ -337,14 +320,14 @@ fn qresync_select_after_changes_made_by_another_session() {
         "c",
         &format!("EXAMINE INBOX (QRESYNC ({validity} 1 1:5 (2,4 2,5)))"),
     );
-    ok(&sel);
+    assert_tagged_ok(&sel);
     assert!(!sel.iter().any(|l| l.contains("VANISHED")), "{sel:?}");
     // A different UIDVALIDITY: the client's cache is stale, the other parameters are ignored.
     let sel = c.cmd(
         "d",
         &format!("EXAMINE INBOX (QRESYNC ({} {highest}))", validity + 1),
     );
-    ok(&sel);
+    assert_tagged_ok(&sel);
     assert!(
         !sel.iter()
             .any(|l| l.contains("VANISHED") || l.contains("FETCH")),
@@ -358,8 +341,8 @@ fn qresync_select_after_changes_made_by_another_session() {
     drop(c);
     let mut s = s;
     s.restart();
-    let mut c = login(&s);
-    ok(&c.cmd("e", "ENABLE QRESYNC"));
+    let mut c = login_demo(&s);
+    assert_tagged_ok(&c.cmd("e", "ENABLE QRESYNC"));
     let sel = c.cmd(
         "s",
         &format!("SELECT INBOX (QRESYNC ({validity} {highest}))"),
@@ -378,15 +361,15 @@ fn qresync_select_after_changes_made_by_another_session() {
 #[test]
 fn uid_fetch_changedsince_vanished_as_in_rfc7162_3_2_6() {
     let s = server_with(6);
-    let mut c = login(&s);
-    ok(&c.cmd("e", "ENABLE QRESYNC"));
+    let mut c = login_demo(&s);
+    assert_tagged_ok(&c.cmd("e", "ENABLE QRESYNC"));
     let sel = c.cmd("s", "SELECT INBOX");
     let highest = code(&sel, "HIGHESTMODSEQ");
-    let mut other = login(&s);
-    ok(&other.cmd("s", "SELECT INBOX"));
-    ok(&other.cmd("t1", "STORE 3,5 +FLAGS.SILENT (\\Deleted)"));
-    ok(&other.cmd("x", "EXPUNGE"));
-    ok(&other.cmd("t2", "STORE 1 +FLAGS.SILENT (\\Flagged)"));
+    let mut other = login_demo(&s);
+    assert_tagged_ok(&other.cmd("s", "SELECT INBOX"));
+    assert_tagged_ok(&other.cmd("t1", "STORE 3,5 +FLAGS.SILENT (\\Deleted)"));
+    assert_tagged_ok(&other.cmd("x", "EXPUNGE"));
+    assert_tagged_ok(&other.cmd("t2", "STORE 1 +FLAGS.SILENT (\\Flagged)"));
     // The expunges reach this session as VANISHED, not EXPUNGE, once QRESYNC is on.
     let n = c.cmd("n", "NOOP");
     assert_eq!(n[0], "* VANISHED 3,5", "{n:?}");
@@ -412,31 +395,31 @@ fn uid_fetch_changedsince_vanished_as_in_rfc7162_3_2_6() {
 #[test]
 fn qresync_syntax_before_enable_qresync_is_bad() {
     let s = server_with(1);
-    let mut c = login(&s);
-    ok(&c.cmd("e", "ENABLE CONDSTORE"));
+    let mut c = login_demo(&s);
+    assert_tagged_ok(&c.cmd("e", "ENABLE CONDSTORE"));
     // RFC 7162 3.2.3 / 3.2.5: BAD, and the selected mailbox stays selected.
-    ok(&c.cmd("s", "SELECT INBOX"));
+    assert_tagged_ok(&c.cmd("s", "SELECT INBOX"));
     let r = c.cmd("q", "SELECT INBOX (QRESYNC (1 1))");
     assert_eq!(r, ["q BAD QRESYNC is not enabled."]);
     let r = c.cmd("v", "UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)");
     assert_eq!(r, ["v BAD QRESYNC is not enabled."]);
     let r = c.cmd("f", "FETCH 1 (FLAGS)");
-    ok(&r);
+    assert_tagged_ok(&r);
 }
 
 #[test]
 fn idle_reports_vanished_and_modseq_once_qresync_is_enabled() {
     let s = server_with(3);
-    let mut c = login(&s);
-    ok(&c.cmd("e", "ENABLE QRESYNC"));
-    ok(&c.cmd("s", "SELECT INBOX"));
+    let mut c = login_demo(&s);
+    assert_tagged_ok(&c.cmd("e", "ENABLE QRESYNC"));
+    assert_tagged_ok(&c.cmd("s", "SELECT INBOX"));
     c.send("i IDLE");
     assert_eq!(c.line(), "+ idling");
-    let mut other = login(&s);
-    ok(&other.cmd("s", "SELECT INBOX"));
-    ok(&other.cmd("t", "STORE 2 +FLAGS.SILENT (\\Deleted)"));
-    ok(&other.cmd("x", "EXPUNGE"));
-    ok(&other.cmd("t", "STORE 1 +FLAGS.SILENT (\\Seen)"));
+    let mut other = login_demo(&s);
+    assert_tagged_ok(&other.cmd("s", "SELECT INBOX"));
+    assert_tagged_ok(&other.cmd("t", "STORE 2 +FLAGS.SILENT (\\Deleted)"));
+    assert_tagged_ok(&other.cmd("x", "EXPUNGE"));
+    assert_tagged_ok(&other.cmd("t", "STORE 1 +FLAGS.SILENT (\\Seen)"));
     let mut got = Vec::new();
     while !got
         .iter()
@@ -458,17 +441,17 @@ fn idle_reports_vanished_and_modseq_once_qresync_is_enabled() {
     assert_eq!(c.line(), "i OK Idle completed.");
 
     // Its own EXPUNGE is reported as VANISHED too (RFC 7162 3.2.7).
-    ok(&c.cmd("t", "STORE 1 +FLAGS.SILENT (\\Deleted)"));
+    assert_tagged_ok(&c.cmd("t", "STORE 1 +FLAGS.SILENT (\\Deleted)"));
     assert_eq!(
         c.cmd("x", "EXPUNGE"),
         ["* VANISHED 1", "x OK Expunge completed."]
     );
 
     // Without QRESYNC the same events are EXPUNGE responses, as always.
-    let mut plain = login(&s);
-    ok(&plain.cmd("s", "SELECT INBOX"));
-    ok(&other.cmd("t", "UID STORE 3 +FLAGS.SILENT (\\Deleted)"));
-    ok(&other.cmd("x", "EXPUNGE"));
+    let mut plain = login_demo(&s);
+    assert_tagged_ok(&plain.cmd("s", "SELECT INBOX"));
+    assert_tagged_ok(&other.cmd("t", "UID STORE 3 +FLAGS.SILENT (\\Deleted)"));
+    assert_tagged_ok(&other.cmd("x", "EXPUNGE"));
     assert_eq!(
         plain.cmd("n", "NOOP"),
         ["* 1 EXPUNGE", "n OK NOOP completed."]
@@ -478,14 +461,14 @@ fn idle_reports_vanished_and_modseq_once_qresync_is_enabled() {
 #[test]
 fn select_over_a_selected_mailbox_sends_closed_first() {
     let s = server_with(1);
-    let mut c = login(&s);
-    ok(&c.cmd("e", "ENABLE QRESYNC"));
-    ok(&c.cmd("a", "CREATE other"));
-    ok(&c.cmd("s", "SELECT INBOX"));
+    let mut c = login_demo(&s);
+    assert_tagged_ok(&c.cmd("e", "ENABLE QRESYNC"));
+    assert_tagged_ok(&c.cmd("a", "CREATE other"));
+    assert_tagged_ok(&c.cmd("s", "SELECT INBOX"));
     // RFC 7162 3.2.11: the old mailbox's responses end at [CLOSED], before the new one's.
     let r = c.cmd("x", "EXAMINE other");
     assert_eq!(r[0], "* OK [CLOSED] Previous mailbox closed.");
-    ok(&r);
+    assert_tagged_ok(&r);
     // Even a mailbox that never had mail has a valid (non-zero) HIGHESTMODSEQ: a client may
     // send it back in QRESYNC, where 0 is not a mod-sequence-value (RFC 7162 7).
     assert!(code(&r, "HIGHESTMODSEQ") > 0, "{r:?}");
@@ -501,26 +484,26 @@ fn qresync_after_an_index_rebuild_stays_correct() {
         return;
     }
     let mut s = server_with(4);
-    let mut c = login(&s);
-    ok(&c.cmd("e", "ENABLE QRESYNC"));
+    let mut c = login_demo(&s);
+    assert_tagged_ok(&c.cmd("e", "ENABLE QRESYNC"));
     let sel = c.cmd("s", "SELECT INBOX");
     let (validity, highest) = (code(&sel, "UIDVALIDITY"), code(&sel, "HIGHESTMODSEQ"));
-    ok(&c.cmd("t", "UID STORE 3 +FLAGS.SILENT (\\Deleted)"));
-    ok(&c.cmd("x", "EXPUNGE"));
-    ok(&c.cmd("o", "LOGOUT"));
+    assert_tagged_ok(&c.cmd("t", "UID STORE 3 +FLAGS.SILENT (\\Deleted)"));
+    assert_tagged_ok(&c.cmd("x", "EXPUNGE"));
+    assert_tagged_ok(&c.cmd("o", "LOGOUT"));
     s.kill();
     let root = s.maildir("demo");
     for name in ["mailcove-index", "mailcove-index.log"] {
         let _ = std::fs::remove_file(root.join(name));
     }
     s.restart();
-    let mut c = login(&s);
-    ok(&c.cmd("e", "ENABLE QRESYNC"));
+    let mut c = login_demo(&s);
+    assert_tagged_ok(&c.cmd("e", "ENABLE QRESYNC"));
     let sel = c.cmd(
         "s",
         &format!("SELECT INBOX (QRESYNC ({validity} {highest}))"),
     );
-    ok(&sel);
+    assert_tagged_ok(&sel);
     if code(&sel, "UIDVALIDITY") != validity {
         assert!(
             !sel.iter().any(|l| l.contains("VANISHED")),
@@ -539,20 +522,20 @@ fn qresync_after_an_index_rebuild_stays_correct() {
 #[test]
 fn vanished_earlier_leaves_out_expunges_the_client_already_saw() {
     let s = server_with(5);
-    let mut c = login(&s);
-    ok(&c.cmd("e", "ENABLE QRESYNC"));
-    ok(&c.cmd("s", "SELECT INBOX"));
-    ok(&c.cmd("t", "UID STORE 2 +FLAGS.SILENT (\\Deleted)"));
+    let mut c = login_demo(&s);
+    assert_tagged_ok(&c.cmd("e", "ENABLE QRESYNC"));
+    assert_tagged_ok(&c.cmd("s", "SELECT INBOX"));
+    assert_tagged_ok(&c.cmd("t", "UID STORE 2 +FLAGS.SILENT (\\Deleted)"));
     assert_eq!(
         c.cmd("x", "EXPUNGE"),
         ["* VANISHED 2", "x OK Expunge completed."]
     );
     let sel = c.cmd("s2", "SELECT INBOX");
     let (validity, seen) = (code(&sel, "UIDVALIDITY"), code(&sel, "HIGHESTMODSEQ"));
-    ok(&c.cmd("t", "UID STORE 4 +FLAGS.SILENT (\\Deleted)"));
-    ok(&c.cmd("x", "EXPUNGE"));
+    assert_tagged_ok(&c.cmd("t", "UID STORE 4 +FLAGS.SILENT (\\Deleted)"));
+    assert_tagged_ok(&c.cmd("x", "EXPUNGE"));
     let sel = c.cmd("s3", &format!("SELECT INBOX (QRESYNC ({validity} {seen}))"));
-    ok(&sel);
+    assert_tagged_ok(&sel);
     let vanished: Vec<&String> = sel.iter().filter(|l| l.contains("VANISHED")).collect();
     if memory_backend() {
         assert_eq!(vanished, ["* VANISHED (EARLIER) 4"], "{sel:?}");
@@ -575,7 +558,7 @@ fn condstore_and_qresync_are_announced_after_login() {
     // Before login the list stays short (RFC 7162 3.1.1 / 3.2.3 are about the logged-in server).
     assert!(!greeting.contains("CONDSTORE"), "{greeting}");
     let r = c.cmd("l", "LOGIN demo demo");
-    ok(&r);
+    assert_tagged_ok(&r);
     let caps = c.cmd("c", "CAPABILITY");
     let words: Vec<&str> = caps[0].split(' ').collect();
     assert!(
@@ -583,6 +566,6 @@ fn condstore_and_qresync_are_announced_after_login() {
         "{caps:?}"
     );
     // RFC 5161 3.1: ENABLE does not change the list.
-    ok(&c.cmd("e", "ENABLE QRESYNC"));
+    assert_tagged_ok(&c.cmd("e", "ENABLE QRESYNC"));
     assert_eq!(c.cmd("c2", "CAPABILITY")[0], caps[0]);
 }

@@ -20,23 +20,6 @@ const DATES: [(i64, &str); 5] = [
     (1_643_767_322, "02-Feb-2022 02:02:02 +0000"),
 ];
 
-fn login(s: &Server) -> Client {
-    let mut c = s.imap();
-    assert!(c.line().starts_with("* OK"));
-    let r = c.cmd("l", "LOGIN demo demo");
-    assert!(r.last().is_some_and(|l| l.starts_with("l OK")), "{r:?}");
-    c
-}
-
-fn ok(lines: &[String]) {
-    assert!(
-        lines
-            .last()
-            .is_some_and(|l| l.split(' ').nth(1) == Some("OK")),
-        "{lines:?}"
-    );
-}
-
 /// Writes the five messages as a delivery agent would (even ones in `new/`, odd ones in `cur/`
 /// with `\Seen`), each with its mtime; returns their paths.
 fn drop_messages(root: &Path) -> Vec<PathBuf> {
@@ -61,7 +44,7 @@ fn drop_messages(root: &Path) -> Vec<PathBuf> {
 
 fn fetch_dates(c: &mut Client, tag: &str, set: &str) -> Vec<String> {
     let r = c.cmd(tag, &format!("UID FETCH {set} (INTERNALDATE)"));
-    ok(&r);
+    assert_tagged_ok(&r);
     r.iter().filter(|l| l.starts_with("* ")).cloned().collect()
 }
 
@@ -76,7 +59,7 @@ fn expected_fetch(uids: &[u32]) -> Vec<String> {
 
 fn search(c: &mut Client, tag: &str, criteria: &str) -> String {
     let r = c.cmd(tag, &format!("UID SEARCH {criteria}"));
-    ok(&r);
+    assert_tagged_ok(&r);
     r.iter()
         .find(|l| l.starts_with("* SEARCH"))
         .cloned()
@@ -95,21 +78,21 @@ fn dates_of_sized_files_are_their_mtimes_in_every_session() {
     let mut s = Server::start();
     let root = s.maildir("demo");
     // The login makes the Maildir; INBOX is not selected before the files are there.
-    let mut c = login(&s);
+    let mut c = login_demo(&s);
     let paths = drop_messages(&root);
-    ok(&c.cmd("c", "CREATE Kept"));
+    assert_tagged_ok(&c.cmd("c", "CREATE Kept"));
     let sel = c.cmd("x", "SELECT INBOX");
-    ok(&sel);
+    assert_tagged_ok(&sel);
     assert!(sel.contains(&"* 5 EXISTS".to_string()), "{sel:?}");
     // UIDs follow the names' delivery times, not the mtimes.
     let r = c.cmd("u", "FETCH 1:* (UID FLAGS)");
-    ok(&r);
+    assert_tagged_ok(&r);
     assert!(
         r.iter().any(|l| l.starts_with("* 3 FETCH (UID 3 ")),
         "{r:?}"
     );
     // COPY first, before anything read a date: the copy keeps the source's date.
-    ok(&c.cmd("y", "UID COPY 3 Kept"));
+    assert_tagged_ok(&c.cmd("y", "UID COPY 3 Kept"));
     // SEARCH before any FETCH, then FETCH.
     check_searches(&mut c);
     assert_eq!(
@@ -117,26 +100,26 @@ fn dates_of_sized_files_are_their_mtimes_in_every_session() {
         expected_fetch(&[1, 2, 3, 4, 5])
     );
     let r = c.cmd("e", "EXAMINE Kept");
-    ok(&r);
+    assert_tagged_ok(&r);
     let r = c.cmd("f2", "FETCH 1 (INTERNALDATE)");
-    ok(&r);
+    assert_tagged_ok(&r);
     assert_eq!(
         r.first().map(String::as_str),
         Some(&*format!("* 1 FETCH (INTERNALDATE \"{}\")", DATES[2].1))
     );
-    ok(&c.cmd("o", "LOGOUT"));
+    assert_tagged_ok(&c.cmd("o", "LOGOUT"));
 
     // A new process: FETCH first this time, then SEARCH; the same answers.
     s.restart();
-    let mut c = login(&s);
-    ok(&c.cmd("x", "SELECT INBOX"));
+    let mut c = login_demo(&s);
+    assert_tagged_ok(&c.cmd("x", "SELECT INBOX"));
     assert_eq!(fetch_dates(&mut c, "f3", "2,4"), expected_fetch(&[2, 4]));
     check_searches(&mut c);
     assert_eq!(
         fetch_dates(&mut c, "f4", "1:*"),
         expected_fetch(&[1, 2, 3, 4, 5])
     );
-    ok(&c.cmd("o", "LOGOUT"));
+    assert_tagged_ok(&c.cmd("o", "LOGOUT"));
 
     // After another restart, a file removed behind the server's back before its date was read
     // is an expunged message: no date is made up for it.
@@ -152,8 +135,8 @@ fn dates_of_sized_files_are_their_mtimes_in_every_session() {
                 .is_some_and(|n| n.starts_with(&format!("{}.", 1_700_000_004)))
         })
         .unwrap_or_else(|| panic!("message 5 not in cur/ (was {:?})", paths.get(4)));
-    let mut c = login(&s);
-    ok(&c.cmd("x", "SELECT INBOX"));
+    let mut c = login_demo(&s);
+    assert_tagged_ok(&c.cmd("x", "SELECT INBOX"));
     assert!(std::fs::remove_file(&gone).is_ok());
     let r = c.cmd("f5", "UID FETCH 4:5 (INTERNALDATE)");
     assert!(
@@ -167,7 +150,7 @@ fn dates_of_sized_files_are_their_mtimes_in_every_session() {
     );
     assert!(!r.iter().any(|l| l.contains("FETCH (UID 5 ")), "{r:?}");
     let n = c.cmd("n", "NOOP");
-    ok(&n);
+    assert_tagged_ok(&n);
     assert!(
         r.iter().chain(&n).any(|l| l == "* 5 EXPUNGE"),
         "the expunge is announced: {r:?} {n:?}"

@@ -21,23 +21,6 @@ fn kw(i: usize) -> String {
     format!("kw{i}")
 }
 
-fn login(s: &Server) -> Client {
-    let mut c = s.imap();
-    assert!(c.line().starts_with("* OK"));
-    let r = c.cmd("l", "LOGIN demo demo");
-    assert!(r.last().is_some_and(|l| l.starts_with("l OK")), "{r:?}");
-    c
-}
-
-fn ok(lines: &[String]) {
-    assert!(
-        lines
-            .last()
-            .is_some_and(|l| l.split(' ').nth(1) == Some("OK")),
-        "{lines:?}"
-    );
-}
-
 /// Three messages as a delivery agent writes them into `cur/`, no flags yet.
 fn drop_messages(root: &Path) {
     for i in 1..=3 {
@@ -77,7 +60,7 @@ fn keywords(range: impl IntoIterator<Item = usize>) -> BTreeSet<String> {
 
 fn fetch_flags(c: &mut Client, tag: &str, seq: u32) -> BTreeSet<String> {
     let r = c.cmd(tag, &format!("FETCH {seq} (FLAGS)"));
-    ok(&r);
+    assert_tagged_ok(&r);
     let line = r
         .iter()
         .find(|l| l.starts_with(&format!("* {seq} FETCH")))
@@ -87,7 +70,7 @@ fn fetch_flags(c: &mut Client, tag: &str, seq: u32) -> BTreeSet<String> {
 
 fn search(c: &mut Client, tag: &str, criteria: &str) -> String {
     let r = c.cmd(tag, &format!("SEARCH {criteria}"));
-    ok(&r);
+    assert_tagged_ok(&r);
     r.iter()
         .find(|l| l.starts_with("* SEARCH"))
         .cloned()
@@ -97,7 +80,7 @@ fn search(c: &mut Client, tag: &str, criteria: &str) -> String {
 /// SELECTs INBOX and checks that FLAGS and PERMANENTFLAGS name every keyword, `\*` included.
 fn select(c: &mut Client, tag: &str) {
     let r = c.cmd(tag, "SELECT INBOX");
-    ok(&r);
+    assert_tagged_ok(&r);
     let flags = r
         .iter()
         .find(|l| l.starts_with("* FLAGS"))
@@ -150,9 +133,9 @@ fn check(c: &mut Client, extra: &[(u32, &str)]) {
 fn a_thousand_keywords_in_one_mailbox_survive_reconnect_restart_and_renames() {
     let mut s = Server::start();
     // The login makes the Maildir; INBOX is not selected before the files are there.
-    let mut c = login(&s);
+    let mut c = login_demo(&s);
     drop_messages(&s.maildir("demo"));
-    ok(&c.cmd("a", "SELECT INBOX"));
+    assert_tagged_ok(&c.cmd("a", "SELECT INBOX"));
     // A hundred new keywords per STORE; each announces the grown table.
     for chunk in 0..N / 100 {
         let names: Vec<String> = (chunk * 100..chunk * 100 + 100).map(kw).collect();
@@ -160,7 +143,7 @@ fn a_thousand_keywords_in_one_mailbox_survive_reconnect_restart_and_renames() {
             &format!("t{chunk}"),
             &format!("STORE 1 +FLAGS.SILENT ({})", names.join(" ")),
         );
-        ok(&r);
+        assert_tagged_ok(&r);
         assert!(r.iter().any(|l| l.starts_with("* FLAGS (")), "{r:?}");
         assert!(r.iter().any(|l| l.contains("[PERMANENTFLAGS (")), "{r:?}");
     }
@@ -176,7 +159,7 @@ fn a_thousand_keywords_in_one_mailbox_survive_reconnect_restart_and_renames() {
     assert_eq!(lines("mailcove-keywords"), N - 26);
     let second: Vec<String> = ON_SECOND.iter().map(|i| kw(*i)).collect();
     let r = c.cmd("u", &format!("STORE 2 +FLAGS ({})", second.join(" ")));
-    ok(&r);
+    assert_tagged_ok(&r);
     // Known keywords, any case: the table does not grow, FETCH shows the stored spelling.
     assert!(!r.iter().any(|l| l.starts_with("* FLAGS")), "{r:?}");
     let fetched = r
@@ -188,15 +171,15 @@ fn a_thousand_keywords_in_one_mailbox_survive_reconnect_restart_and_renames() {
     select(&mut c, "b");
 
     // A new connection of the same server.
-    ok(&c.cmd("z", "LOGOUT"));
-    let mut c = login(&s);
+    assert_tagged_ok(&c.cmd("z", "LOGOUT"));
+    let mut c = login_demo(&s);
     select(&mut c, "a");
     check(&mut c, &[]);
-    ok(&c.cmd("z", "LOGOUT"));
+    assert_tagged_ok(&c.cmd("z", "LOGOUT"));
 
     // A new server process: everything comes from the disk.
     s.restart();
-    let mut c = login(&s);
+    let mut c = login_demo(&s);
     select(&mut c, "a");
     check(&mut c, &[]);
 
@@ -229,7 +212,7 @@ fn a_thousand_keywords_in_one_mailbox_survive_reconnect_restart_and_renames() {
     }
     assert_eq!(renamed, 2);
     let r = c.cmd("n", "NOOP");
-    ok(&r);
+    assert_tagged_ok(&r);
     assert!(r.iter().any(|l| l.starts_with("* 1 FETCH")), "{r:?}");
     assert!(r.iter().any(|l| l.starts_with("* 2 FETCH")), "{r:?}");
     let extra = [(1, "\\Flagged"), (2, "\\Seen")];
@@ -240,15 +223,15 @@ fn a_thousand_keywords_in_one_mailbox_survive_reconnect_restart_and_renames() {
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    ok(&c.cmd("r", "STORE 2 -FLAGS.SILENT (kw500)"));
+    assert_tagged_ok(&c.cmd("r", "STORE 2 -FLAGS.SILENT (kw500)"));
     let after: BTreeSet<String> = std::fs::read_dir(&cur)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     assert_eq!(before, after, "no file name carries kw500");
-    ok(&c.cmd("z", "LOGOUT"));
+    assert_tagged_ok(&c.cmd("z", "LOGOUT"));
     s.restart();
-    let mut c = login(&s);
+    let mut c = login_demo(&s);
     select(&mut c, "a");
     let mut want: BTreeSet<String> = keywords([3, 999]);
     want.insert("\\Seen".into());
@@ -257,7 +240,7 @@ fn a_thousand_keywords_in_one_mailbox_survive_reconnect_restart_and_renames() {
     let mut want = keywords(0..N);
     want.insert("\\Flagged".into());
     assert_eq!(fetch_flags(&mut c, "g", 1), want);
-    ok(&c.cmd("z", "LOGOUT"));
+    assert_tagged_ok(&c.cmd("z", "LOGOUT"));
 }
 
 /// At `MAX_KEYWORDS_PER_MAILBOX` (10,000) a STORE that needs one more keyword is refused with
@@ -267,14 +250,14 @@ fn a_thousand_keywords_in_one_mailbox_survive_reconnect_restart_and_renames() {
 fn keywords_past_the_limit_are_refused_with_a_clear_no() {
     const LIMIT: usize = mailcove::limits::MAX_KEYWORDS_PER_MAILBOX;
     let s = Server::start();
-    let mut c = login(&s);
+    let mut c = login_demo(&s);
     drop_messages(&s.maildir("demo"));
-    ok(&c.cmd("a", "SELECT INBOX"));
+    assert_tagged_ok(&c.cmd("a", "SELECT INBOX"));
     for chunk in 0..4 {
         let names: Vec<String> = (chunk * LIMIT / 4..(chunk + 1) * LIMIT / 4)
             .map(kw)
             .collect();
-        ok(&c.cmd(
+        assert_tagged_ok(&c.cmd(
             &format!("t{chunk}"),
             &format!("STORE 1 +FLAGS.SILENT ({})", names.join(" ")),
         ));
@@ -292,10 +275,10 @@ fn keywords_past_the_limit_are_refused_with_a_clear_no() {
         "nothing stored"
     );
     let r = c.cmd("y", "STORE 2 +FLAGS (kw1 KW9999)");
-    ok(&r);
+    assert_tagged_ok(&r);
     assert_eq!(fetch_flags(&mut c, "g", 2), keywords([1, 9999]));
     let r = c.cmd("b", "SELECT INBOX");
-    ok(&r);
+    assert_tagged_ok(&r);
     let perm = r
         .iter()
         .find(|l| l.contains("[PERMANENTFLAGS"))

@@ -737,6 +737,25 @@ impl Client {
     }
 }
 
+/// A plain IMAP connection to `s`, greeted and logged in as `demo`.
+pub fn login_demo(s: &Server) -> Client {
+    let mut c = s.imap();
+    assert!(c.line().starts_with("* OK"));
+    let r = c.cmd("l", "LOGIN demo demo");
+    assert!(r.last().is_some_and(|l| l.starts_with("l OK")), "{r:?}");
+    c
+}
+
+/// Asserts that the last line of a command's answer is its tagged OK.
+pub fn assert_tagged_ok(lines: &[String]) {
+    assert!(
+        lines
+            .last()
+            .is_some_and(|l| l.split(' ').nth(1) == Some("OK")),
+        "{lines:?}"
+    );
+}
+
 /// Runs a wire transcript: `C:` lines are sent (consecutive ones in one write, i.e. pipelined),
 /// `S:` lines must arrive in order. In an `S:` line, `*` at the very end matches any rest of the
 /// line, and `{*}` matches any text inside it. `#` lines are comments.
