@@ -21,6 +21,7 @@ mod mailbox;
 mod number;
 mod search;
 mod string;
+mod thread;
 
 pub use capability::{IdField, capability, enabled, id};
 pub use condition::{
@@ -34,3 +35,4 @@ pub use mailbox::{
 pub use number::{write_decimal, write_sequence_set, write_uid_list};
 pub use search::{EsearchData, esearch, search};
 pub use string::{write_astring, write_literal, write_nstring, write_string, write_text};
+pub use thread::{ThreadNode, ThreadTree, thread};
