@@ -41,11 +41,13 @@
 
 mod address;
 mod cache;
+pub mod casemap;
 mod crlf;
 mod header;
 mod parse;
 mod search;
 mod section;
+pub mod subject;
 mod write;
 
 pub use crlf::{LfToCrlf, partial_window, virtual_len};
