@@ -36,6 +36,7 @@ mod status;
 mod store;
 mod subscribe;
 pub mod table;
+mod thread;
 mod unselect;
 
 use super::proto::encode::{self, Code, Status};
@@ -220,6 +221,12 @@ async fn dispatch(
             .await
         }
         C::Idle => idle::idle(s, tag).await,
+        C::Thread {
+            uid,
+            algorithm,
+            charset,
+            criteria,
+        } => thread::thread(s, uid, algorithm, &charset, &criteria).await,
         // Parsed, not implemented: their rows are flagged `unsupported` and `run` answers them
         // before dispatching; a handler added here must clear the flag.
         C::Compress { .. } | C::GetQuota { .. } | C::GetQuotaRoot { .. } => {

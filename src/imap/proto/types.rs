@@ -345,6 +345,17 @@ pub enum CommandBody {
         /// The keys, ANDed (a single key is not wrapped).
         criteria: SearchKey,
     },
+    /// `[UID] THREAD algorithm charset keys` (RFC 5256).
+    Thread {
+        /// Came as UID THREAD.
+        uid: bool,
+        /// The threading algorithm.
+        algorithm: ThreadAlgorithm,
+        /// The (mandatory) charset argument, as sent.
+        charset: Vec<u8>,
+        /// The keys, ANDed (a single key is not wrapped).
+        criteria: SearchKey,
+    },
     /// `[UID] FETCH set attrs [(CHANGEDSINCE n [VANISHED])]`.
     Fetch {
         /// Came as UID FETCH.
@@ -431,6 +442,8 @@ impl CommandBody {
             C::Expunge { uids: Some(_) } => "UID EXPUNGE",
             C::Search { uid: false, .. } => "SEARCH",
             C::Search { uid: true, .. } => "UID SEARCH",
+            C::Thread { uid: false, .. } => "THREAD",
+            C::Thread { uid: true, .. } => "UID THREAD",
             C::Fetch { uid: false, .. } => "FETCH",
             C::Fetch { uid: true, .. } => "UID FETCH",
             C::Store { uid: false, .. } => "STORE",
@@ -666,6 +679,18 @@ pub enum StoreOp {
     Add,
     /// `-FLAGS`: remove.
     Remove,
+}
+
+/// A threading algorithm (`thread-alg`, RFC 5256 section 5) this server implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadAlgorithm {
+    /// `ORDEREDSUBJECT`: "poor man's threading" by base subject.
+    OrderedSubject,
+    /// `REFERENCES`: parent/child links from References/In-Reply-To, then subject merging.
+    References,
+    /// `REFS` (Dovecot): REFERENCES without subject merging, threads ordered by their latest
+    /// message.
+    Refs,
 }
 
 /// ESEARCH return options (RFC 4731) and SAVE (RFC 5182).

@@ -23,41 +23,16 @@ mod ordered_subject;
 mod references;
 
 pub use crate::imap::proto::encode::{ThreadNode, ThreadTree};
+pub use crate::imap::proto::types::ThreadAlgorithm as Algorithm;
 pub use ordered_subject::ordered_subject;
 pub use references::{references, refs};
 
-/// A threading algorithm (`thread-alg`, RFC 5256 section 5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Algorithm {
-    /// `ORDEREDSUBJECT`: "poor man's threading" by base subject.
-    OrderedSubject,
-    /// `REFERENCES`: parent/child links from References/In-Reply-To, then subject merging.
-    References,
-    /// `REFS`: REFERENCES without subject merging, threads ordered by their latest message.
-    Refs,
-}
-
-impl Algorithm {
-    /// The algorithm named `name` (case-insensitive, as IMAP atoms are), if it is one we do.
-    pub fn from_name(name: &[u8]) -> Option<Algorithm> {
-        if name.eq_ignore_ascii_case(b"ORDEREDSUBJECT") {
-            Some(Algorithm::OrderedSubject)
-        } else if name.eq_ignore_ascii_case(b"REFERENCES") {
-            Some(Algorithm::References)
-        } else if name.eq_ignore_ascii_case(b"REFS") {
-            Some(Algorithm::Refs)
-        } else {
-            None
-        }
-    }
-
-    /// Threads `msgs` with this algorithm.
-    pub fn run<R: AsRef<str>>(self, msgs: &[ThreadMessage<'_, R>]) -> ThreadTree {
-        match self {
-            Algorithm::OrderedSubject => ordered_subject(msgs),
-            Algorithm::References => references(msgs),
-            Algorithm::Refs => refs(msgs),
-        }
+/// Threads `msgs` (in mailbox order) with `algorithm`.
+pub fn thread<R: AsRef<str>>(algorithm: Algorithm, msgs: &[ThreadMessage<'_, R>]) -> ThreadTree {
+    match algorithm {
+        Algorithm::OrderedSubject => ordered_subject(msgs),
+        Algorithm::References => references(msgs),
+        Algorithm::Refs => refs(msgs),
     }
 }
 
