@@ -110,6 +110,8 @@ impl Links {
     /// Step 1: links every message to its references.
     fn build<R: AsRef<str>>(msgs: &[ThreadMessage<'_, R>]) -> Links {
         let mut l = Links::with_capacity(msgs.len() + msgs.len() / 2);
+        // Message-IDs are chosen by whoever sends mail, so the map keeps std's keyed SipHash
+        // rather than a faster unkeyed hash a sender could collide on purpose.
         let mut by_id: HashMap<&str, u32> = HashMap::with_capacity(msgs.len());
         for (i, m) in msgs.iter().enumerate() {
             let i = index_u32(i);

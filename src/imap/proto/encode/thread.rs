@@ -85,27 +85,23 @@ fn members(out: &mut Vec<u8>, tree: &ThreadTree, i: u32, stack: &mut Vec<Step>) 
     let Some(node) = tree.node(i) else {
         return;
     };
-    let kids: Vec<u32> = node
-        .children
-        .iter()
-        .copied()
-        .filter(|&c| !tree.is_empty(c))
-        .collect();
+    let live = |c: &&u32| !tree.is_empty(**c);
+    let count = node.children.iter().filter(live).take(2).count();
     if let Some(n) = node.number {
         write_num(out, n);
-        if !kids.is_empty() {
+        if count > 0 {
             out.push(b' ');
         }
     }
-    match kids.as_slice() {
-        [] => {}
-        [only] => stack.push(Step::Members(*only)),
-        many => {
-            for &c in many.iter().rev() {
-                stack.push(Step::Text(b")"));
-                stack.push(Step::Members(c));
-                stack.push(Step::Text(b"("));
-            }
+    if count == 1 {
+        if let Some(&only) = node.children.iter().find(live) {
+            stack.push(Step::Members(only));
+        }
+    } else {
+        for &c in node.children.iter().rev().filter(live) {
+            stack.push(Step::Text(b")"));
+            stack.push(Step::Members(c));
+            stack.push(Step::Text(b"("));
         }
     }
 }
