@@ -16,7 +16,9 @@ const NONE: u32 = u32::MAX;
 /// Threads `msgs` (in mailbox order) with RFC 5256 REFERENCES.
 pub fn references<R: AsRef<str>>(msgs: &[ThreadMessage<'_, R>]) -> ThreadTree {
     let mut f = Forest::build(msgs);
-    // (4) Sort the top level by sent date, a dummy by its first child's.
+    // (4) Sort the top level by sent date, a dummy by its first child's. Every other set of
+    // siblings is sorted now too (step 6's work): step 5 reads a dummy's first child, and below
+    // the top level nothing changes afterwards.
     f.sort_all_children();
     f.sort_roots_by_first();
     // (5) Merge threads with the same base subject.
@@ -112,7 +114,7 @@ impl Links {
         let mut l = Links::with_capacity(msgs.len() + msgs.len() / 2);
         // Message-IDs are chosen by whoever sends mail, so the map keeps std's keyed SipHash
         // rather than a faster unkeyed hash a sender could collide on purpose.
-        let mut by_id: HashMap<&str, u32> = HashMap::with_capacity(msgs.len());
+        let mut by_id: HashMap<&str, u32> = HashMap::with_capacity(msgs.len() + msgs.len() / 2);
         for (i, m) in msgs.iter().enumerate() {
             let i = index_u32(i);
             // "If two or more messages have the same Message ID, then only use that Message ID in
