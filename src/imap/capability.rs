@@ -26,6 +26,9 @@ const AUTHENTICATED: &[&str] = &[
     "SEARCHRES",
     "CONDSTORE",
     "QRESYNC",
+    "SORT",
+    "SORT=DISPLAY",
+    "I18NLEVEL=1",
 ];
 
 /// The capability list before login. `starttls` is true when STARTTLS may be used now.
