@@ -365,3 +365,6 @@ pub const MAX_THREAD_REFERENCES: usize = 64;
 /// Messages whose sort keys are looked up in the cache, and whose headers are read on a miss,
 /// together: one cache read and one cache write per batch.
 pub const SORT_BATCH: usize = 1024;
+/// Most criteria in one SORT program: there are nine keys, so more than this repeats one, and
+/// Dovecot refuses more than ten as well.
+pub const MAX_SORT_CRITERIA: usize = 10;

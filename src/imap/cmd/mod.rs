@@ -31,6 +31,7 @@ mod noop;
 mod rename;
 mod search;
 mod select;
+mod sort;
 mod starttls;
 mod status;
 mod store;
@@ -220,6 +221,13 @@ async fn dispatch(
             )
             .await
         }
+        C::Sort {
+            uid,
+            criteria,
+            charset,
+            search,
+            returns: _,
+        } => sort::sort(s, uid, &criteria, &charset, &search).await,
         C::Idle => idle::idle(s, tag).await,
         C::Thread {
             uid,

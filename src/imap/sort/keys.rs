@@ -373,10 +373,12 @@ pub fn cache_blob(header: &[u8]) -> Bytes {
 }
 
 impl Keys {
-    /// Takes the asked header keys; `sent` falls back to `arrival`.
-    fn fill(&mut self, h: HeaderKeys, want: KeyMask) {
+    /// Takes the asked header keys; true when the sent date was asked and the header has none
+    /// (the caller then uses INTERNALDATE).
+    fn fill(&mut self, h: HeaderKeys, want: KeyMask) -> bool {
+        let no_sent = want.contains(KeyMask::SENT) && h.sent.is_none();
         if want.contains(KeyMask::SENT) {
-            self.sent = h.sent.unwrap_or(self.arrival);
+            self.sent = h.sent.unwrap_or(0);
         }
         if want.contains(KeyMask::SUBJECT) {
             self.subject = h.subject;
@@ -402,6 +404,7 @@ impl Keys {
             self.references = h.references;
             self.in_reply_to = h.in_reply_to;
         }
+        no_sent
     }
 }
 
@@ -428,7 +431,7 @@ pub async fn load(
             ..Keys::default()
         })
         .collect();
-    if want.contains(KeyMask::ARRIVAL) || want.contains(KeyMask::SENT) {
+    if want.contains(KeyMask::ARRIVAL) {
         let uids: Vec<u32> = hits.iter().map(|h| h.uid).collect();
         let dates = sel.view.internal_dates(&uids).await?;
         for k in &mut keys {
@@ -438,14 +441,51 @@ pub async fn load(
     if !want.needs_header() {
         return Ok(keys);
     }
-    for chunk in keys.chunks_mut(SORT_BATCH) {
-        load_batch(sel, chunk, want).await?;
+    // Messages without a usable Date: (indices into `keys`).
+    let mut no_sent: Vec<usize> = Vec::new();
+    for (n, chunk) in keys.chunks_mut(SORT_BATCH).enumerate() {
+        let base = n * SORT_BATCH;
+        no_sent.extend(
+            load_batch(sel, chunk, want)
+                .await?
+                .into_iter()
+                .map(|i| base + i),
+        );
+    }
+    if no_sent.is_empty() {
+        return Ok(keys);
+    }
+    // RFC 5256 section 2.2: INTERNALDATE instead. Only these messages' dates are read: on
+    // Maildir a date not known yet costs a file status each.
+    if want.contains(KeyMask::ARRIVAL) {
+        for &i in &no_sent {
+            if let Some(k) = keys.get_mut(i) {
+                k.sent = k.arrival;
+            }
+        }
+    } else {
+        let uids: Vec<u32> = no_sent
+            .iter()
+            .filter_map(|&i| keys.get(i))
+            .map(|k| k.uid)
+            .collect();
+        let dates = sel.view.internal_dates(&uids).await?;
+        for &i in &no_sent {
+            if let Some(k) = keys.get_mut(i) {
+                k.sent = dates.get(k.uid).unwrap_or(0);
+            }
+        }
     }
     Ok(keys)
 }
 
-/// One batch of [`load`]: cache hits, then the misses read and their entries stored.
-async fn load_batch(sel: &Selected, batch: &mut [Keys], want: KeyMask) -> Result<(), StorageError> {
+/// One batch of [`load`]: cache hits, then the misses read and their entries stored. Returns
+/// the indices (in `batch`) of the messages whose sent date is to come from INTERNALDATE.
+async fn load_batch(
+    sel: &Selected,
+    batch: &mut [Keys],
+    want: KeyMask,
+) -> Result<Vec<usize>, StorageError> {
     let uids: Vec<u32> = batch.iter().map(|k| k.uid).collect();
     let cached = match sel.view.cache_get(&uids, SORT_KEYS_CACHE).await {
         Ok(c) => c,
@@ -455,6 +495,7 @@ async fn load_batch(sel: &Selected, batch: &mut [Keys], want: KeyMask) -> Result
             Vec::new()
         }
     };
+    let mut no_sent = Vec::new();
     // (index in batch, uid, size to read)
     let mut misses: Vec<(usize, u32, u64)> = Vec::new();
     for (i, k) in batch.iter_mut().enumerate() {
@@ -463,7 +504,11 @@ async fn load_batch(sel: &Selected, batch: &mut [Keys], want: KeyMask) -> Result
             .and_then(Option::as_deref)
             .and_then(HeaderKeys::from_blob)
         {
-            Some(h) => k.fill(h, want),
+            Some(h) => {
+                if k.fill(h, want) {
+                    no_sent.push(i);
+                }
+            }
             None => {
                 let size = sel
                     .view
@@ -474,7 +519,7 @@ async fn load_batch(sel: &Selected, batch: &mut [Keys], want: KeyMask) -> Result
         }
     }
     if misses.is_empty() {
-        return Ok(());
+        return Ok(no_sent);
     }
     let mut lanes = Vec::with_capacity(SEARCH_WORKERS);
     for share in shares(misses, SEARCH_WORKERS, |_| 1) {
@@ -502,8 +547,10 @@ async fn load_batch(sel: &Selected, batch: &mut [Keys], want: KeyMask) -> Result
     for lane in join_all(lanes).await {
         for piece in lane? {
             for (i, uid, h, blob) in piece {
-                if let Some(k) = batch.get_mut(i) {
-                    k.fill(h, want);
+                if let Some(k) = batch.get_mut(i)
+                    && k.fill(h, want)
+                {
+                    no_sent.push(i);
                 }
                 to_cache.push((uid, blob));
             }
@@ -514,7 +561,7 @@ async fn load_batch(sel: &Selected, batch: &mut [Keys], want: KeyMask) -> Result
     {
         tracing::warn!(error = %e, "sort key cache not written");
     }
-    Ok(())
+    Ok(no_sent)
 }
 
 #[cfg(test)]
