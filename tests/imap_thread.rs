@@ -295,6 +295,33 @@ fn criteria_filter_before_threading() {
 }
 
 #[test]
+fn expunge_by_another_session_waits_for_uid_thread() {
+    let s = Server::start();
+    let mut c = fixture(&s);
+    let mut other = login_demo(&s);
+    assert_tagged_ok(&other.cmd("s", "SELECT INBOX"));
+    assert_tagged_ok(&other.cmd("d", "STORE 1 +FLAGS.SILENT (\\Deleted)"));
+    assert_tagged_ok(&other.cmd("e", "UID EXPUNGE 2"));
+    // RFC 5256 3: no EXPUNGE while answering THREAD, so our sequence numbers stay; UID THREAD
+    // may report it (after its THREAD line, before the tagged OK), and the next THREAD counts
+    // without message 1.
+    run_transcript(
+        &mut c,
+        "C: x1 THREAD REFERENCES UTF-8 SUBJECT loop
+         S: * THREAD (11 10)
+         S: x1 OK Thread completed.
+         C: x2 UID THREAD REFERENCES UTF-8 SUBJECT loop
+         S: * THREAD (12 11)
+         S: * 1 EXPUNGE
+         S: x2 OK Thread completed.
+         C: x3 THREAD REFERENCES UTF-8 SUBJECT loop
+         S: * THREAD (10 9)
+         S: x3 OK Thread completed.
+",
+    );
+}
+
+#[test]
 fn bad_arguments_get_bad_or_no() {
     let s = Server::start();
     let mut c = login_demo(&s);
