@@ -322,6 +322,41 @@ fn expunge_by_another_session_waits_for_uid_thread() {
 }
 
 #[test]
+fn quoted_message_ids_are_the_same_id() {
+    // RFC 5256 3: <"01KF8JCEOCBS0045PS"@xxx.yyy.com> and <01KF8JCEOCBS0045PS@xxx.yyy.com> "MUST
+    // be interpreted as being the same Message ID"; case still matters.
+    let s = Server::start();
+    let mut c = login_demo(&s);
+    let date = "01-Jan-2024 00:00:00 +0000";
+    append(
+        &mut c,
+        date,
+        "Date: Mon, 1 Jan 2024 10:00:00 +0000\r\nMessage-ID: <\"01KF8JCEOCBS0045PS\"@xxx.yyy.com>\r\n\
+Subject: one\r\n\r\nx\r\n",
+    );
+    append(
+        &mut c,
+        date,
+        "Date: Tue, 2 Jan 2024 10:00:00 +0000\r\nMessage-ID: <r@x>\r\n\
+References: <01KF8JCEOCBS0045PS@xxx.yyy.com>\r\nSubject: two\r\n\r\nx\r\n",
+    );
+    append(
+        &mut c,
+        date,
+        "Date: Wed, 3 Jan 2024 10:00:00 +0000\r\nMessage-ID: <s@x>\r\n\
+In-Reply-To: <01kf8jceocbs0045ps@xxx.yyy.com>\r\nSubject: three\r\n\r\nx\r\n",
+    );
+    assert_tagged_ok(&c.cmd("s", "SELECT INBOX"));
+    run_transcript(
+        &mut c,
+        "C: q1 THREAD REFERENCES UTF-8 ALL
+         S: * THREAD (1 2)(3)
+         S: q1 OK Thread completed.
+",
+    );
+}
+
+#[test]
 fn bad_arguments_get_bad_or_no() {
     let s = Server::start();
     let mut c = login_demo(&s);
