@@ -26,6 +26,13 @@ const AUTHENTICATED: &[&str] = &[
     "SEARCHRES",
     "CONDSTORE",
     "QRESYNC",
+    "SORT",
+    "SORT=DISPLAY",
+    "I18NLEVEL=1",
+    // RFC 5256 THREAD, and Dovecot's REFS (REFERENCES without the subject merge).
+    "THREAD=ORDEREDSUBJECT",
+    "THREAD=REFERENCES",
+    "THREAD=REFS",
 ];
 
 /// The capability list before login. `starttls` is true when STARTTLS may be used now.

@@ -10,4 +10,6 @@ pub mod response;
 pub mod search;
 pub mod selected;
 pub mod session;
+pub mod sort;
+pub mod thread;
 mod workers;

@@ -31,11 +31,13 @@ mod noop;
 mod rename;
 mod search;
 mod select;
+mod sort;
 mod starttls;
 mod status;
 mod store;
 mod subscribe;
 pub mod table;
+mod thread;
 mod unselect;
 
 use super::proto::encode::{self, Code, Status};
@@ -219,7 +221,20 @@ async fn dispatch(
             )
             .await
         }
+        C::Sort {
+            uid,
+            criteria,
+            charset,
+            search,
+            returns: _,
+        } => sort::sort(s, uid, &criteria, &charset, &search).await,
         C::Idle => idle::idle(s, tag).await,
+        C::Thread {
+            uid,
+            algorithm,
+            charset,
+            criteria,
+        } => thread::thread(s, uid, algorithm, &charset, &criteria).await,
         // Parsed, not implemented: their rows are flagged `unsupported` and `run` answers them
         // before dispatching; a handler added here must clear the flag.
         C::Compress { .. } | C::GetQuota { .. } | C::GetQuotaRoot { .. } => {

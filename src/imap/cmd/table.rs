@@ -130,6 +130,8 @@ table! {
     UID_EXPUNGE = "UID EXPUNGE", Selected, NONE;
     SEARCH = "SEARCH", Selected, KEEPS_SEQUENCES;
     UID_SEARCH = "UID SEARCH", Selected, NONE;
+    SORT = "SORT", Selected, KEEPS_SEQUENCES;
+    UID_SORT = "UID SORT", Selected, NONE;
     FETCH = "FETCH", Selected, KEEPS_SEQUENCES;
     UID_FETCH = "UID FETCH", Selected, NONE;
     STORE = "STORE", Selected, KEEPS_SEQUENCES;
@@ -138,6 +140,9 @@ table! {
     UID_COPY = "UID COPY", Selected, NONE;
     MOVE = "MOVE", Selected, NONE;
     UID_MOVE = "UID MOVE", Selected, NONE;
+    // RFC 5256: THREAD is a SEARCH variant, so it keeps sequence numbers like SEARCH.
+    THREAD = "THREAD", Selected, KEEPS_SEQUENCES;
+    UID_THREAD = "UID THREAD", Selected, NONE;
 }
 
 /// The row of a parsed command. No catch-all arm: classifying a new command is a compile error
@@ -176,6 +181,8 @@ pub fn spec(body: &CommandBody) -> &'static CommandSpec {
         C::Expunge { uids: Some(_) } => &UID_EXPUNGE,
         C::Search { uid: false, .. } => &SEARCH,
         C::Search { uid: true, .. } => &UID_SEARCH,
+        C::Sort { uid: false, .. } => &SORT,
+        C::Sort { uid: true, .. } => &UID_SORT,
         C::Fetch { uid: false, .. } => &FETCH,
         C::Fetch { uid: true, .. } => &UID_FETCH,
         C::Store { uid: false, .. } => &STORE,
@@ -184,6 +191,8 @@ pub fn spec(body: &CommandBody) -> &'static CommandSpec {
         C::Copy { uid: true, .. } => &UID_COPY,
         C::Move { uid: false, .. } => &MOVE,
         C::Move { uid: true, .. } => &UID_MOVE,
+        C::Thread { uid: false, .. } => &THREAD,
+        C::Thread { uid: true, .. } => &UID_THREAD,
     }
 }
 
@@ -225,6 +234,8 @@ mod tests {
         "UID EXPUNGE 1",
         "SEARCH ALL",
         "UID SEARCH ALL",
+        "SORT (DATE) UTF-8 ALL",
+        "UID SORT (DATE) UTF-8 ALL",
         "FETCH 1 FLAGS",
         "UID FETCH 1 FLAGS",
         "STORE 1 +FLAGS (\\Seen)",
@@ -233,6 +244,8 @@ mod tests {
         "UID COPY 1 a",
         "MOVE 1 a",
         "UID MOVE 1 a",
+        "THREAD REFERENCES UTF-8 ALL",
+        "UID THREAD REFS US-ASCII ALL",
     ];
 
     #[test]
@@ -266,9 +279,9 @@ mod tests {
     #[test]
     fn only_sequence_number_forms_keep_expunges_back() {
         // RFC 3501 7.4.1: FETCH, STORE and SEARCH must not be answered with EXPUNGE; the UID
-        // forms may, and so may everything else.
+        // forms may, and so may everything else. RFC 5256 3: likewise THREAD, not UID THREAD.
         for row in ALL {
-            let forbidden = matches!(row.name, "FETCH" | "STORE" | "SEARCH");
+            let forbidden = matches!(row.name, "FETCH" | "STORE" | "SEARCH" | "SORT" | "THREAD");
             assert_eq!(row.flags.keeps_sequences, forbidden, "{}", row.name);
         }
         assert!(!SELECT.reports_changes() && !EXAMINE.reports_changes());

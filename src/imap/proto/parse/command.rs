@@ -22,7 +22,7 @@ use super::search::search_program;
 use super::{PErr, PResult, ParseError, ParseErrorKind, ctx, ctx_override, error, failure};
 use crate::imap::proto::types::{
     AppendMessage, Command, CommandBody, ListReturn, ListSelect, MailboxAttr, QresyncParams,
-    SearchReturn, Secret, SequenceSet, StatusItem, StoreOp,
+    SearchReturn, Secret, SequenceSet, StatusItem, StoreOp, ThreadAlgorithm,
 };
 use crate::limits::MAX_ID_FIELDS;
 
@@ -146,11 +146,13 @@ fn command_body(i: &[u8]) -> PResult<'_, CommandBody> {
         })
         .parse(rest),
         b"SEARCH" => search(rest, false),
+        b"SORT" => super::sort::sort(rest, false),
         b"FETCH" => fetch(rest, false),
         b"STORE" => store(rest, false),
         b"COPY" => copy(rest, false, false),
         b"MOVE" => copy(rest, false, true),
         b"UID" => uid(rest),
+        b"THREAD" => thread(rest, false),
         _ => Err(failure(
             i,
             ParseErrorKind::UnknownCommand,
@@ -166,6 +168,7 @@ fn uid(i: &[u8]) -> PResult<'_, CommandBody> {
         ctx("expected a command after UID", take_while1(is_name_char)).parse(rest)?;
     match name.to_ascii_uppercase().as_slice() {
         b"SEARCH" => search(rest, true),
+        b"SORT" => super::sort::sort(rest, true),
         b"FETCH" => fetch(rest, true),
         b"STORE" => store(rest, true),
         b"COPY" => copy(rest, true, false),
@@ -174,6 +177,7 @@ fn uid(i: &[u8]) -> PResult<'_, CommandBody> {
             uids: Some(s),
         })
         .parse(rest),
+        b"THREAD" => thread(rest, true),
         _ => Err(failure(
             i,
             ParseErrorKind::UnknownCommand,
@@ -613,6 +617,40 @@ fn search(i: &[u8], uid: bool) -> PResult<'_, CommandBody> {
     ))
 }
 
+/// `thread = ["UID" SP] "THREAD" SP thread-alg SP search-criteria`,
+/// `search-criteria = charset 1*(SP search-key)` (RFC 5256 section 5): unlike SEARCH the charset
+/// is mandatory and has no `CHARSET` keyword. An algorithm we do not implement is a syntax error
+/// (BAD), as `thread-alg` names a registered algorithm.
+fn thread(i: &[u8], uid: bool) -> PResult<'_, CommandBody> {
+    let (rest, _) = sp(i)?;
+    let (rest, name) = ctx("expected a threading algorithm", atom).parse(rest)?;
+    let algorithm = match name.as_str().to_ascii_uppercase().as_str() {
+        "ORDEREDSUBJECT" => ThreadAlgorithm::OrderedSubject,
+        "REFERENCES" => ThreadAlgorithm::References,
+        "REFS" => ThreadAlgorithm::Refs,
+        _ => {
+            return Err(failure(
+                rest,
+                ParseErrorKind::Syntax,
+                "unknown threading algorithm",
+            ));
+        }
+    };
+    let (rest, _) = sp(rest)?;
+    let (rest, charset) = ctx("expected a charset name", astring).parse(rest)?;
+    let (rest, _) = sp(rest)?;
+    let (rest, criteria) = search_program(rest)?;
+    Ok((
+        rest,
+        CommandBody::Thread {
+            uid,
+            algorithm,
+            charset: charset.into_owned(),
+            criteria,
+        },
+    ))
+}
+
 /// `fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att / "(" fetch-att *(SP fetch-att) ")") [fetch-modifiers]`
 /// with `fetch-modifier = "CHANGEDSINCE" SP mod-sequence-value / "VANISHED"` (RFC 7162). VANISHED
 /// is only valid in UID FETCH and only together with CHANGEDSINCE (RFC 7162 3.2.6: BAD otherwise).
@@ -760,6 +798,52 @@ mod tests {
                 qresync.map(|q| *q)
             }
             other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn thread_forms_of_rfc5256() {
+        use crate::imap::proto::types::SearchKey;
+        // RFC 5256 section 3's examples.
+        match body("THREAD ORDEREDSUBJECT UTF-8 SINCE 5-MAR-2000") {
+            Ok(CommandBody::Thread {
+                uid: false,
+                algorithm: ThreadAlgorithm::OrderedSubject,
+                charset,
+                criteria: SearchKey::Since(_),
+            }) => assert_eq!(charset, b"UTF-8"),
+            other => panic!("{other:?}"),
+        }
+        match body("UID thread refs \"us-ascii\" TEXT \"gewp\" ALL") {
+            Ok(CommandBody::Thread {
+                uid: true,
+                algorithm: ThreadAlgorithm::Refs,
+                charset,
+                criteria: SearchKey::And(keys),
+            }) => {
+                assert_eq!(charset, b"us-ascii");
+                assert_eq!(keys.len(), 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            body("THREAD REFERENCES UTF-8 ALL"),
+            Ok(CommandBody::Thread {
+                algorithm: ThreadAlgorithm::References,
+                ..
+            })
+        ));
+        for bad in [
+            "THREAD",
+            "THREAD REFERENCES",
+            "THREAD REFERENCES UTF-8",
+            "THREAD REFERENCES ALL",
+            "THREAD XYZZY UTF-8 ALL",
+            "THREAD (REFERENCES) UTF-8 ALL",
+            "THREAD REFERENCES UTF-8 ALL ",
+            "UID THREAD  REFS UTF-8 ALL",
+        ] {
+            assert!(body(bad).is_err(), "{bad}");
         }
     }
 
