@@ -24,6 +24,7 @@ const AUTHENTICATED: &[&str] = &[
     "STATUS=SIZE",
     "ESEARCH",
     "SEARCHRES",
+    "CONTEXT=SEARCH",
     "CONDSTORE",
     "QRESYNC",
 ];

@@ -9,6 +9,7 @@
 
 mod append;
 mod authenticate;
+mod cancelupdate;
 mod capability;
 mod check;
 mod close;
@@ -99,6 +100,13 @@ pub async fn run(s: &mut Session, command: Command) -> Outcome {
         && let Err(e) = s.refresh().await
     {
         tracing::warn!(error = ?e, "refreshing the selected mailbox failed");
+    }
+    // RFC 5267 4.3: this session's own changes (STORE, FETCH setting \Seen) update the live
+    // search contexts too, right after the FETCH responses that tell them.
+    if let State::Selected(_, sel) = &mut s.state
+        && !sel.contexts.is_empty()
+    {
+        crate::imap::context::update(sel, s.conn.out()).await;
     }
     if matches!(s.state, State::Logout) {
         return Outcome::Close;
@@ -219,6 +227,7 @@ async fn dispatch(
             )
             .await
         }
+        C::CancelUpdate { tags } => cancelupdate::cancelupdate(s, &tags),
         C::Idle => idle::idle(s, tag).await,
         // Parsed, not implemented: their rows are flagged `unsupported` and `run` answers them
         // before dispatching; a handler added here must clear the flag.

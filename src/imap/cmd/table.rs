@@ -138,6 +138,8 @@ table! {
     UID_COPY = "UID COPY", Selected, NONE;
     MOVE = "MOVE", Selected, NONE;
     UID_MOVE = "UID MOVE", Selected, NONE;
+    // RFC 5267 4.3.5.
+    CANCELUPDATE = "CANCELUPDATE", Selected, NONE;
 }
 
 /// The row of a parsed command. No catch-all arm: classifying a new command is a compile error
@@ -184,6 +186,7 @@ pub fn spec(body: &CommandBody) -> &'static CommandSpec {
         C::Copy { uid: true, .. } => &UID_COPY,
         C::Move { uid: false, .. } => &MOVE,
         C::Move { uid: true, .. } => &UID_MOVE,
+        C::CancelUpdate { .. } => &CANCELUPDATE,
     }
 }
 
@@ -233,6 +236,7 @@ mod tests {
         "UID COPY 1 a",
         "MOVE 1 a",
         "UID MOVE 1 a",
+        "CANCELUPDATE \"a\"",
     ];
 
     #[test]
