@@ -356,3 +356,22 @@ pub const DIR_READ_BUF_BYTES: usize = 64 * 1024;
 /// At most this many bytes are reserved up front for a directory's names
 /// (guessed from its size; a larger listing grows as it goes).
 pub const DIR_LIST_RESERVE_MAX: usize = 64 * 1024 * 1024;
+
+// ---- sort and thread keys (SORT, THREAD) ----
+
+/// Longest sort string kept per message and key (base subject, addr-mailbox, display name),
+/// in bytes of its casemapped form: two subjects alike in their first KiB sort as equal (and
+/// then by sequence number). Bounds a sort's memory at about 6 KiB per message.
+pub const MAX_SORT_KEY_BYTES: usize = 1024;
+/// Longest Message-ID (between the brackets) kept for THREAD; a longer one counts as invalid
+/// rather than being cut, which could make two different ids equal.
+pub const MAX_MSGID_BYTES: usize = 512;
+/// Message-IDs of References: kept per message for THREAD, the last ones (the nearest
+/// ancestors).
+pub const MAX_THREAD_REFERENCES: usize = 64;
+/// Messages whose sort keys are looked up in the cache, and whose headers are read on a miss,
+/// together: one cache read and one cache write per batch.
+pub const SORT_BATCH: usize = 1024;
+/// Most criteria in one SORT program: there are nine keys, so more than this repeats one, and
+/// Dovecot refuses more than ten as well.
+pub const MAX_SORT_CRITERIA: usize = 10;

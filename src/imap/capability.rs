@@ -27,6 +27,9 @@ const AUTHENTICATED: &[&str] = &[
     "CONTEXT=SEARCH",
     "CONDSTORE",
     "QRESYNC",
+    "SORT",
+    "SORT=DISPLAY",
+    "I18NLEVEL=1",
 ];
 
 /// The capability list before login. `starttls` is true when STARTTLS may be used now.

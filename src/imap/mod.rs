@@ -11,4 +11,5 @@ pub mod response;
 pub mod search;
 pub mod selected;
 pub mod session;
+pub mod sort;
 mod workers;

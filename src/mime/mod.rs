@@ -41,11 +41,13 @@
 
 mod address;
 mod cache;
+pub mod casemap;
 mod crlf;
 mod header;
 mod parse;
 mod search;
 mod section;
+pub mod subject;
 mod write;
 
 pub use crlf::{LfToCrlf, partial_window, virtual_len};
@@ -56,6 +58,9 @@ pub use search::{
 };
 pub use section::{SectionPlan, SectionSpec, SectionText};
 pub use write::{write_body, write_envelope};
+// For the sort keys (crate::imap::sort::keys), which read the same fields ENVELOPE does.
+pub(crate) use address::parse_address_list;
+pub(crate) use header::{fields, unfold};
 
 /// A half-open range `[start, end)` of byte offsets in the stored message file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

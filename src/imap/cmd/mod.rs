@@ -32,6 +32,7 @@ mod noop;
 mod rename;
 mod search;
 mod select;
+mod sort;
 mod starttls;
 mod status;
 mod store;
@@ -228,6 +229,13 @@ async fn dispatch(
             .await
         }
         C::CancelUpdate { tags } => cancelupdate::cancelupdate(s, &tags),
+        C::Sort {
+            uid,
+            criteria,
+            charset,
+            search,
+            returns: _,
+        } => sort::sort(s, uid, &criteria, &charset, &search).await,
         C::Idle => idle::idle(s, tag).await,
         // Parsed, not implemented: their rows are flagged `unsupported` and `run` answers them
         // before dispatching; a handler added here must clear the flag.

@@ -130,6 +130,8 @@ table! {
     UID_EXPUNGE = "UID EXPUNGE", Selected, NONE;
     SEARCH = "SEARCH", Selected, KEEPS_SEQUENCES;
     UID_SEARCH = "UID SEARCH", Selected, NONE;
+    SORT = "SORT", Selected, KEEPS_SEQUENCES;
+    UID_SORT = "UID SORT", Selected, NONE;
     FETCH = "FETCH", Selected, KEEPS_SEQUENCES;
     UID_FETCH = "UID FETCH", Selected, NONE;
     STORE = "STORE", Selected, KEEPS_SEQUENCES;
@@ -178,6 +180,8 @@ pub fn spec(body: &CommandBody) -> &'static CommandSpec {
         C::Expunge { uids: Some(_) } => &UID_EXPUNGE,
         C::Search { uid: false, .. } => &SEARCH,
         C::Search { uid: true, .. } => &UID_SEARCH,
+        C::Sort { uid: false, .. } => &SORT,
+        C::Sort { uid: true, .. } => &UID_SORT,
         C::Fetch { uid: false, .. } => &FETCH,
         C::Fetch { uid: true, .. } => &UID_FETCH,
         C::Store { uid: false, .. } => &STORE,
@@ -228,6 +232,8 @@ mod tests {
         "UID EXPUNGE 1",
         "SEARCH ALL",
         "UID SEARCH ALL",
+        "SORT (DATE) UTF-8 ALL",
+        "UID SORT (DATE) UTF-8 ALL",
         "FETCH 1 FLAGS",
         "UID FETCH 1 FLAGS",
         "STORE 1 +FLAGS (\\Seen)",
@@ -272,7 +278,7 @@ mod tests {
         // RFC 3501 7.4.1: FETCH, STORE and SEARCH must not be answered with EXPUNGE; the UID
         // forms may, and so may everything else.
         for row in ALL {
-            let forbidden = matches!(row.name, "FETCH" | "STORE" | "SEARCH");
+            let forbidden = matches!(row.name, "FETCH" | "STORE" | "SEARCH" | "SORT");
             assert_eq!(row.flags.keeps_sequences, forbidden, "{}", row.name);
         }
         assert!(!SELECT.reports_changes() && !EXAMINE.reports_changes());

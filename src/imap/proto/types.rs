@@ -350,6 +350,19 @@ pub enum CommandBody {
         /// The tags of the searching commands, as quoted.
         tags: Vec<Vec<u8>>,
     },
+    /// `[UID] SORT (sort-criteria) charset search-keys` (RFC 5256, RFC 5957).
+    Sort {
+        /// Came as UID SORT.
+        uid: bool,
+        /// The sort criteria, in priority order (at least one).
+        criteria: Vec<SortCriterion>,
+        /// The (mandatory) charset of the search strings, as sent.
+        charset: Vec<u8>,
+        /// The search keys, ANDed (a single key is not wrapped).
+        search: SearchKey,
+        /// ESORT return options (RFC 5267); `None` for a plain SORT.
+        returns: Option<Vec<SearchReturn>>,
+    },
     /// `[UID] FETCH set attrs [(CHANGEDSINCE n [VANISHED])]`.
     Fetch {
         /// Came as UID FETCH.
@@ -437,6 +450,8 @@ impl CommandBody {
             C::Search { uid: false, .. } => "SEARCH",
             C::Search { uid: true, .. } => "UID SEARCH",
             C::CancelUpdate { .. } => "CANCELUPDATE",
+            C::Sort { uid: false, .. } => "SORT",
+            C::Sort { uid: true, .. } => "UID SORT",
             C::Fetch { uid: false, .. } => "FETCH",
             C::Fetch { uid: true, .. } => "UID FETCH",
             C::Store { uid: false, .. } => "STORE",
@@ -929,4 +944,36 @@ impl FetchAttr {
             _ => false,
         }
     }
+}
+
+/// One sort criterion of SORT: `sort-criterion = ["REVERSE" SP] sort-key` (RFC 5256).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortCriterion {
+    /// REVERSE: this criterion descending.
+    pub reverse: bool,
+    /// What is compared.
+    pub key: SortKey,
+}
+
+/// `sort-key` (RFC 5256 section 5, RFC 5957 section 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    /// INTERNALDATE.
+    Arrival,
+    /// addr-mailbox of the first Cc address.
+    Cc,
+    /// Sent date (RFC 5256 section 2.2).
+    Date,
+    /// addr-mailbox of the first From address.
+    From,
+    /// RFC822.SIZE.
+    Size,
+    /// Base subject (RFC 5256 section 2.1).
+    Subject,
+    /// addr-mailbox of the first To address.
+    To,
+    /// Display name (else address) of the first From address (RFC 5957).
+    DisplayFrom,
+    /// Display name (else address) of the first To address (RFC 5957).
+    DisplayTo,
 }

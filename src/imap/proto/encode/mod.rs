@@ -20,6 +20,7 @@ mod fetch;
 mod mailbox;
 mod number;
 mod search;
+mod sort;
 mod string;
 
 pub use capability::{IdField, capability, enabled, id};
@@ -33,4 +34,5 @@ pub use mailbox::{
 };
 pub use number::{write_decimal, write_sequence_set, write_uid_list};
 pub use search::{EsearchData, esearch, search};
+pub use sort::sort;
 pub use string::{write_astring, write_literal, write_nstring, write_string, write_text};

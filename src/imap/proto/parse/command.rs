@@ -148,6 +148,7 @@ fn command_body(i: &[u8]) -> PResult<'_, CommandBody> {
         .parse(rest),
         b"SEARCH" => search(rest, false),
         b"CANCELUPDATE" => cancelupdate(rest),
+        b"SORT" => super::sort::sort(rest, false),
         b"FETCH" => fetch(rest, false),
         b"STORE" => store(rest, false),
         b"COPY" => copy(rest, false, false),
@@ -168,6 +169,7 @@ fn uid(i: &[u8]) -> PResult<'_, CommandBody> {
         ctx("expected a command after UID", take_while1(is_name_char)).parse(rest)?;
     match name.to_ascii_uppercase().as_slice() {
         b"SEARCH" => search(rest, true),
+        b"SORT" => super::sort::sort(rest, true),
         b"FETCH" => fetch(rest, true),
         b"STORE" => store(rest, true),
         b"COPY" => copy(rest, true, false),

@@ -17,6 +17,7 @@ mod core;
 mod fetch;
 mod sasl;
 mod search;
+mod sort;
 
 pub use command::parse_command;
 pub use sasl::{SaslResponse, parse_sasl_response};

@@ -1,0 +1,619 @@
+//! Per-message sort and thread keys: what SORT (RFC 5256 section 3, RFC 5957) and THREAD
+//! (RFC 5256 section 4) compare, computed once per message from its header, kept in the
+//! storage cache ([`SORT_KEYS_CACHE`]) and loaded for a list of messages by [`load`].
+//!
+//! Strings are stored in their `i;unicode-casemap` form ([`crate::mime::casemap`]), the
+//! collation RFC 5256 section 7 requires, so comparing two keys is a byte comparison.
+
+use bytes::Bytes;
+
+use crate::imap::search::Hit;
+use crate::imap::selected::Selected;
+use crate::imap::workers::{by_bytes, join_all, read_and_compute, shares};
+use crate::limits::{
+    MAX_HEADER_BYTES, MAX_MSGID_BYTES, MAX_SORT_KEY_BYTES, MAX_THREAD_REFERENCES, SEARCH_WORKERS,
+    SORT_BATCH,
+};
+use crate::mime::casemap::casemap_into;
+use crate::mime::subject::base_subject;
+use crate::mime::{Address, decode_header_value, fields, parse_address_list, unfold};
+use crate::storage::{CacheField, ReadPart, StorageError};
+
+/// The storage cache field holding a message's header keys (see [`cache_blob`]). 16 is
+/// SEARCH's; the blob's magic makes a clash with another user of the number read as a miss.
+pub const SORT_KEYS_CACHE: CacheField = CacheField(17);
+
+const CACHE_MAGIC: &[u8] = b"MCSORT1\n";
+
+/// Which keys a caller needs: [`load`] reads no header when only metadata keys are asked and
+/// fills only the asked fields.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyMask(u16);
+
+impl KeyMask {
+    /// [`Keys::arrival`] (INTERNALDATE).
+    pub const ARRIVAL: KeyMask = KeyMask(1);
+    /// [`Keys::sent`] (Date:, else INTERNALDATE).
+    pub const SENT: KeyMask = KeyMask(1 << 1);
+    /// [`Keys::size`].
+    pub const SIZE: KeyMask = KeyMask(1 << 2);
+    /// [`Keys::subject`] and [`Keys::is_reply`].
+    pub const SUBJECT: KeyMask = KeyMask(1 << 3);
+    /// [`Keys::from`].
+    pub const FROM: KeyMask = KeyMask(1 << 4);
+    /// [`Keys::to`].
+    pub const TO: KeyMask = KeyMask(1 << 5);
+    /// [`Keys::cc`].
+    pub const CC: KeyMask = KeyMask(1 << 6);
+    /// [`Keys::display_from`].
+    pub const DISPLAY_FROM: KeyMask = KeyMask(1 << 7);
+    /// [`Keys::display_to`].
+    pub const DISPLAY_TO: KeyMask = KeyMask(1 << 8);
+    /// [`Keys::message_id`], [`Keys::references`] and [`Keys::in_reply_to`].
+    pub const IDS: KeyMask = KeyMask(1 << 9);
+    /// What THREAD (ORDEREDSUBJECT and REFERENCES) needs.
+    pub const THREAD: KeyMask = KeyMask(Self::SENT.0 | Self::SUBJECT.0 | Self::IDS.0);
+
+    /// No key.
+    pub const fn empty() -> KeyMask {
+        KeyMask(0)
+    }
+
+    /// Both masks' keys.
+    pub const fn union(self, other: KeyMask) -> KeyMask {
+        KeyMask(self.0 | other.0)
+    }
+
+    /// Whether every key of `other` is in `self`.
+    pub const fn contains(self, other: KeyMask) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether any of these keys comes from the header.
+    pub const fn needs_header(self) -> bool {
+        self.0 & !(Self::ARRIVAL.0 | Self::SIZE.0) != 0
+    }
+}
+
+impl std::ops::BitOr for KeyMask {
+    type Output = KeyMask;
+    fn bitor(self, rhs: KeyMask) -> KeyMask {
+        self.union(rhs)
+    }
+}
+
+/// The keys of one message. Fields not asked for in the [`KeyMask`] are left empty (zero).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Keys {
+    /// Sequence number.
+    pub seq: u32,
+    /// UID.
+    pub uid: u32,
+    /// Modseq.
+    pub modseq: u64,
+    /// INTERNALDATE, Unix seconds (ARRIVAL); 0 when gone.
+    pub arrival: i64,
+    /// Sent date, Unix seconds in UTC (RFC 5256 section 2.2): the `Date:` header adjusted by
+    /// its zone, INTERNALDATE when the header is missing or unusable.
+    pub sent: i64,
+    /// RFC822.SIZE.
+    pub size: u64,
+    /// Base subject (RFC 5256 section 2.1), casemapped.
+    pub subject: Box<str>,
+    /// Whether the subject marks a reply or forward (RFC 5256 section 4, REFERENCES).
+    pub is_reply: bool,
+    /// addr-mailbox of the first From address, casemapped; empty when none.
+    pub from: Box<str>,
+    /// addr-mailbox of the first To address, casemapped.
+    pub to: Box<str>,
+    /// addr-mailbox of the first Cc address, casemapped.
+    pub cc: Box<str>,
+    /// RFC 5957 display value of the first From address, casemapped.
+    pub display_from: Box<str>,
+    /// RFC 5957 display value of the first To address, casemapped.
+    pub display_to: Box<str>,
+    /// The first `<...>` of Message-ID:, without brackets (case kept).
+    pub message_id: Option<Box<str>>,
+    /// The msg-ids of References:, in header order (at most [`MAX_THREAD_REFERENCES`], the
+    /// last ones).
+    pub references: Vec<Box<str>>,
+    /// The msg-ids of In-Reply-To:, in header order (RFC 5256 uses the first).
+    pub in_reply_to: Vec<Box<str>>,
+}
+
+/// What the header gives: the cached part of [`Keys`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct HeaderKeys {
+    sent: Option<i64>,
+    subject: Box<str>,
+    is_reply: bool,
+    from: Box<str>,
+    to: Box<str>,
+    cc: Box<str>,
+    display_from: Box<str>,
+    display_to: Box<str>,
+    message_id: Option<Box<str>>,
+    references: Vec<Box<str>>,
+    in_reply_to: Vec<Box<str>>,
+}
+
+/// `s` casemapped, cut to [`MAX_SORT_KEY_BYTES`] at a character boundary.
+fn sort_string(s: &str) -> Box<str> {
+    let mut out = String::with_capacity(s.len().min(MAX_SORT_KEY_BYTES));
+    casemap_into(s, &mut out);
+    if out.len() > MAX_SORT_KEY_BYTES {
+        let mut cut = MAX_SORT_KEY_BYTES;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+    }
+    out.into_boxed_str()
+}
+
+/// RFC 5256 section 2.2: the date and time of a `Date:` value in UTC. An invalid zone counts as
+/// UTC, an invalid time as 00:00:00; `None` when there is no usable date at all.
+fn sent_seconds(value: &[u8]) -> Option<i64> {
+    let s = String::from_utf8_lossy(value);
+    let mut dt = mail_parser::DateTime::parse_rfc822(&s)?;
+    if !((1..=12).contains(&dt.month) && (1..=31).contains(&dt.day)) {
+        return None;
+    }
+    if dt.hour > 23 || dt.minute > 59 || dt.second > 60 {
+        (dt.hour, dt.minute, dt.second) = (0, 0, 0);
+    }
+    if dt.tz_hour > 23 || dt.tz_minute > 59 {
+        (dt.tz_hour, dt.tz_minute) = (0, 0);
+    }
+    Some(dt.to_timestamp())
+}
+
+/// The msg-ids (`<...>`, brackets removed, folding whitespace dropped) of a header value, in
+/// order. Text between them (comments, phrases in broken In-Reply-To headers) is skipped; an
+/// empty or overlong id is not one.
+fn msg_ids(value: &[u8]) -> Vec<Box<str>> {
+    let mut out = Vec::new();
+    let mut rest = value;
+    while let Some(open) = memchr::memchr(b'<', rest) {
+        let after = rest.get(open + 1..).unwrap_or_default();
+        let Some(close) = memchr::memchr(b'>', after) else {
+            break;
+        };
+        let inner = after.get(..close).unwrap_or_default();
+        rest = after.get(close + 1..).unwrap_or_default();
+        // "<a <b@c>": the id starts at the last '<'.
+        let inner = match memchr::memrchr(b'<', inner) {
+            Some(i) => inner.get(i + 1..).unwrap_or_default(),
+            None => inner,
+        };
+        let id: Vec<u8> = inner
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        if id.is_empty() || id.len() > MAX_MSGID_BYTES {
+            continue;
+        }
+        out.push(String::from_utf8_lossy(&id).into());
+    }
+    out
+}
+
+/// RFC 5957 section 3: the decoded display name, else `mailbox@host`, else the mailbox.
+fn display_value(a: &Address) -> String {
+    if let Some(name) = a.name.as_deref() {
+        let decoded = decode_header_value(name);
+        if !decoded.is_empty() {
+            return decoded;
+        }
+    }
+    match (a.mailbox.as_deref(), a.host.as_deref()) {
+        (Some(m), Some(h)) => {
+            format!(
+                "{}@{}",
+                String::from_utf8_lossy(m),
+                String::from_utf8_lossy(h)
+            )
+        }
+        (Some(m), None) => String::from_utf8_lossy(m).into_owned(),
+        _ => String::new(),
+    }
+}
+
+impl HeaderKeys {
+    /// The keys of a header block. Where a field occurs more than once the last counts, as in
+    /// ENVELOPE (RFC 5957 derives the display values from ENVELOPE).
+    fn of(header: &[u8]) -> HeaderKeys {
+        let (mut date, mut subject, mut from, mut to, mut cc) = (None, None, None, None, None);
+        let (mut id, mut refs, mut irt) = (None, None, None);
+        for f in fields(header) {
+            let slot = match f.name.len() {
+                2 if f.name.eq_ignore_ascii_case(b"To") => &mut to,
+                2 if f.name.eq_ignore_ascii_case(b"Cc") => &mut cc,
+                4 if f.name.eq_ignore_ascii_case(b"From") => &mut from,
+                4 if f.name.eq_ignore_ascii_case(b"Date") => &mut date,
+                7 if f.name.eq_ignore_ascii_case(b"Subject") => &mut subject,
+                10 if f.name.eq_ignore_ascii_case(b"Message-ID") => &mut id,
+                10 if f.name.eq_ignore_ascii_case(b"References") => &mut refs,
+                11 if f.name.eq_ignore_ascii_case(b"In-Reply-To") => &mut irt,
+                _ => continue,
+            };
+            *slot = Some(f.raw_value);
+        }
+        let first = |v: Option<&[u8]>| v.and_then(|v| parse_address_list(v).into_iter().next());
+        let mailbox = |a: &Option<Address>| {
+            let m = a.as_ref().and_then(|a| a.mailbox.as_deref());
+            sort_string(&String::from_utf8_lossy(m.unwrap_or_default()))
+        };
+        let display =
+            |a: &Option<Address>| sort_string(&a.as_ref().map(display_value).unwrap_or_default());
+        let (from, to, cc) = (first(from), first(to), first(cc));
+        let (base, is_reply) = subject.map(base_subject).unwrap_or_default();
+        let mut references = refs.map(|v| msg_ids(&unfold(v))).unwrap_or_default();
+        if references.len() > MAX_THREAD_REFERENCES {
+            references.drain(..references.len() - MAX_THREAD_REFERENCES);
+        }
+        let mut in_reply_to = irt.map(|v| msg_ids(&unfold(v))).unwrap_or_default();
+        in_reply_to.truncate(MAX_THREAD_REFERENCES);
+        HeaderKeys {
+            sent: date.and_then(|d| sent_seconds(&unfold(d))),
+            subject: sort_string(&base),
+            is_reply,
+            from: mailbox(&from),
+            to: mailbox(&to),
+            cc: mailbox(&cc),
+            display_from: display(&from),
+            display_to: display(&to),
+            message_id: id.and_then(|v| msg_ids(&unfold(v)).into_iter().next()),
+            references,
+            in_reply_to,
+        }
+    }
+
+    /// The cache entry: the magic, the sent date (`i64` LE, `i64::MIN` for none), a flags byte
+    /// (bit 0: is_reply), the seven strings (subject, from, to, cc, display_from, display_to,
+    /// message_id; empty = none) each as `u16` LE length + UTF-8, then references and
+    /// in_reply_to each as a `u16` LE count of such strings. Every string is bounded by the
+    /// limits above, so the entry is too.
+    fn blob(&self) -> Bytes {
+        let mut b = Vec::with_capacity(64 + self.subject.len());
+        b.extend_from_slice(CACHE_MAGIC);
+        b.extend_from_slice(&self.sent.unwrap_or(i64::MIN).to_le_bytes());
+        b.push(u8::from(self.is_reply));
+        let put = |b: &mut Vec<u8>, s: &str| {
+            let len = u16::try_from(s.len()).unwrap_or(0);
+            b.extend_from_slice(&len.to_le_bytes());
+            b.extend_from_slice(s.as_bytes().get(..usize::from(len)).unwrap_or_default());
+        };
+        for s in [
+            &self.subject,
+            &self.from,
+            &self.to,
+            &self.cc,
+            &self.display_from,
+            &self.display_to,
+        ] {
+            put(&mut b, s);
+        }
+        put(&mut b, self.message_id.as_deref().unwrap_or_default());
+        for list in [&self.references, &self.in_reply_to] {
+            let n = u16::try_from(list.len()).unwrap_or(0);
+            b.extend_from_slice(&n.to_le_bytes());
+            for s in list.iter().take(usize::from(n)) {
+                put(&mut b, s);
+            }
+        }
+        Bytes::from(b)
+    }
+
+    /// A cache entry read back; `None` when it is not a well-formed entry of this version
+    /// (another user of the field number, a truncated or padded blob, invalid UTF-8).
+    fn from_blob(blob: &[u8]) -> Option<HeaderKeys> {
+        let mut r = Reader {
+            b: blob.strip_prefix(CACHE_MAGIC)?,
+        };
+        let sent = i64::from_le_bytes(r.take(8)?.try_into().ok()?);
+        let flags = *r.take(1)?.first()?;
+        if flags > 1 {
+            return None;
+        }
+        let mut k = HeaderKeys {
+            sent: (sent != i64::MIN).then_some(sent),
+            is_reply: flags == 1,
+            ..HeaderKeys::default()
+        };
+        for slot in [
+            &mut k.subject,
+            &mut k.from,
+            &mut k.to,
+            &mut k.cc,
+            &mut k.display_from,
+            &mut k.display_to,
+        ] {
+            *slot = r.string()?;
+        }
+        let id = r.string()?;
+        k.message_id = (!id.is_empty()).then_some(id);
+        for list in [&mut k.references, &mut k.in_reply_to] {
+            let n = r.u16()?;
+            for _ in 0..n {
+                list.push(r.string()?);
+            }
+        }
+        r.b.is_empty().then_some(k)
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = (self.b.get(..n)?, self.b.get(n..)?);
+        self.b = rest;
+        Some(head)
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_le_bytes(self.take(2)?.try_into().ok()?))
+    }
+
+    fn string(&mut self) -> Option<Box<str>> {
+        let n = usize::from(self.u16()?);
+        let s = std::str::from_utf8(self.take(n)?).ok()?;
+        Some(s.into())
+    }
+}
+
+/// The [`SORT_KEYS_CACHE`] entry for a header block: whoever reads a header anyway may store
+/// it, so a later SORT or THREAD opens no file.
+pub fn cache_blob(header: &[u8]) -> Bytes {
+    HeaderKeys::of(header).blob()
+}
+
+impl Keys {
+    /// Takes the asked header keys; `sent` falls back to `arrival`.
+    fn fill(&mut self, h: HeaderKeys, want: KeyMask) {
+        if want.contains(KeyMask::SENT) {
+            self.sent = h.sent.unwrap_or(self.arrival);
+        }
+        if want.contains(KeyMask::SUBJECT) {
+            self.subject = h.subject;
+            self.is_reply = h.is_reply;
+        }
+        if want.contains(KeyMask::FROM) {
+            self.from = h.from;
+        }
+        if want.contains(KeyMask::TO) {
+            self.to = h.to;
+        }
+        if want.contains(KeyMask::CC) {
+            self.cc = h.cc;
+        }
+        if want.contains(KeyMask::DISPLAY_FROM) {
+            self.display_from = h.display_from;
+        }
+        if want.contains(KeyMask::DISPLAY_TO) {
+            self.display_to = h.display_to;
+        }
+        if want.contains(KeyMask::IDS) {
+            self.message_id = h.message_id;
+            self.references = h.references;
+            self.in_reply_to = h.in_reply_to;
+        }
+    }
+}
+
+/// The keys `want` of the messages `hits` (of the selected mailbox, ascending), in the same
+/// order. Cached keys are used where there are any; the other messages' header blocks are read
+/// in batches of [`SORT_BATCH`] over [`SEARCH_WORKERS`] lanes, their keys computed on
+/// [`crate::compute`] and stored in the cache. A message expunged meanwhile keeps empty keys.
+pub async fn load(
+    sel: &mut Selected,
+    hits: &[Hit],
+    want: KeyMask,
+) -> Result<Vec<Keys>, StorageError> {
+    let mut keys: Vec<Keys> = hits
+        .iter()
+        .map(|h| Keys {
+            seq: h.seq,
+            uid: h.uid,
+            modseq: h.modseq,
+            size: sel
+                .view
+                .get(h.seq)
+                .filter(|m| m.uid == h.uid)
+                .map_or(0, |m| m.virt_size),
+            ..Keys::default()
+        })
+        .collect();
+    if want.contains(KeyMask::ARRIVAL) || want.contains(KeyMask::SENT) {
+        let uids: Vec<u32> = hits.iter().map(|h| h.uid).collect();
+        let dates = sel.view.internal_dates(&uids).await?;
+        for k in &mut keys {
+            k.arrival = dates.get(k.uid).unwrap_or(0);
+        }
+    }
+    if !want.needs_header() {
+        return Ok(keys);
+    }
+    for chunk in keys.chunks_mut(SORT_BATCH) {
+        load_batch(sel, chunk, want).await?;
+    }
+    Ok(keys)
+}
+
+/// One batch of [`load`]: cache hits, then the misses read and their entries stored.
+async fn load_batch(sel: &Selected, batch: &mut [Keys], want: KeyMask) -> Result<(), StorageError> {
+    let uids: Vec<u32> = batch.iter().map(|k| k.uid).collect();
+    let cached = match sel.view.cache_get(&uids, SORT_KEYS_CACHE).await {
+        Ok(c) => c,
+        Err(e) => {
+            // The cache only saves work; without it the headers are read.
+            tracing::warn!(error = %e, "sort key cache unreadable");
+            Vec::new()
+        }
+    };
+    // (index in batch, uid, size to read)
+    let mut misses: Vec<(usize, u32, u64)> = Vec::new();
+    for (i, k) in batch.iter_mut().enumerate() {
+        match cached
+            .get(i)
+            .and_then(Option::as_deref)
+            .and_then(HeaderKeys::from_blob)
+        {
+            Some(h) => k.fill(h, want),
+            None => {
+                let size = sel
+                    .view
+                    .get(k.seq)
+                    .map_or(0, |m| m.phys_size.min(MAX_HEADER_BYTES as u64));
+                misses.push((i, k.uid, size));
+            }
+        }
+    }
+    if misses.is_empty() {
+        return Ok(());
+    }
+    let mut lanes = Vec::with_capacity(SEARCH_WORKERS);
+    for share in shares(misses, SEARCH_WORKERS, |_| 1) {
+        let pieces = by_bytes(share, MAX_HEADER_BYTES as u64, |m| m.2);
+        let stage = |piece: Vec<(usize, u32, u64)>, raws: Vec<Option<Bytes>>| {
+            piece
+                .into_iter()
+                .zip(raws)
+                .filter_map(|((i, uid, _), raw)| {
+                    let h = HeaderKeys::of(&raw?);
+                    let blob = h.blob();
+                    Some((i, uid, h, blob))
+                })
+                .collect::<Vec<_>>()
+        };
+        lanes.push(read_and_compute(
+            &sel.view,
+            pieces,
+            |m| m.1,
+            ReadPart::Header,
+            stage,
+        ));
+    }
+    let mut to_cache = Vec::new();
+    for lane in join_all(lanes).await {
+        for piece in lane? {
+            for (i, uid, h, blob) in piece {
+                if let Some(k) = batch.get_mut(i) {
+                    k.fill(h, want);
+                }
+                to_cache.push((uid, blob));
+            }
+        }
+    }
+    if !to_cache.is_empty()
+        && let Err(e) = sel.view.cache_put(SORT_KEYS_CACHE, to_cache).await
+    {
+        tracing::warn!(error = %e, "sort key cache not written");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn of(header: &str) -> HeaderKeys {
+        HeaderKeys::of(header.as_bytes())
+    }
+
+    #[test]
+    fn header_keys_follow_rfc5256_and_rfc5957() {
+        let h = of("From: =?utf-8?q?J=C3=B6rg?= <joerg@example.de>, b@x\r\n\
+To: undisclosed:;\r\nCc: \"Ann Lee\" <ann@x>\r\n\
+Subject: Re: [list] Fwd: =?utf-8?q?=C3=84rger?= (fwd)\r\n\
+Date: 31 Dec 2000 16:01:33 -0800\r\n\
+Message-ID: <one@x> <two@x>\r\nReferences: <r1@x>\r\n <r2@x> (c)\r\nIn-Reply-To: Bob's message <r2@x>\r\n\r\n");
+        // RFC 5256 2.2 example: 31 Dec 2000 16:01:33 -0800 is 1 Jan 2001 00:01:33 UTC.
+        assert_eq!(h.sent, Some(978_307_293));
+        assert_eq!(&*h.subject, "A\u{308}RGER");
+        assert!(h.is_reply);
+        // addr-mailbox is the local part.
+        assert_eq!(&*h.from, "JOERG");
+        assert_eq!(&*h.display_from, "JO\u{308}RG");
+        // A group: its first address is the group start, whose addr-mailbox is the name.
+        assert_eq!(&*h.to, "UNDISCLOSED");
+        assert_eq!(&*h.display_to, "UNDISCLOSED");
+        assert_eq!(&*h.cc, "ANN");
+        assert_eq!(h.message_id.as_deref(), Some("one@x"));
+        let refs: Vec<&str> = h.references.iter().map(|s| &**s).collect();
+        assert_eq!(refs, ["r1@x", "r2@x"]);
+        let irt: Vec<&str> = h.in_reply_to.iter().map(|s| &**s).collect();
+        assert_eq!(irt, ["r2@x"]);
+    }
+
+    #[test]
+    fn missing_fields_are_empty_and_dates_degrade_per_rfc5256() {
+        let h = of("X: y\r\n\r\n");
+        assert_eq!(h, HeaderKeys::default());
+        assert_eq!(of("Date: not a date\r\n\r\n").sent, None);
+        // An unknown zone is UTC.
+        assert_eq!(
+            of("Date: Thu, 1 Jan 1970 00:01:00 XYZ\r\n\r\n").sent,
+            Some(60)
+        );
+        // Without a name the display value is the address.
+        assert_eq!(
+            &*of("From: bob@Example.ORG\r\n\r\n").display_from,
+            "BOB@EXAMPLE.ORG"
+        );
+        // The last field counts, as ENVELOPE's.
+        assert_eq!(&*of("Subject: a\r\nSubject: b\r\n\r\n").subject, "B");
+    }
+
+    #[test]
+    fn strings_are_capped() {
+        let long = "x".repeat(3 * MAX_SORT_KEY_BYTES);
+        let h = of(&format!("Subject: {long}\r\nMessage-ID: <{long}>\r\n\r\n"));
+        assert_eq!(h.subject.len(), MAX_SORT_KEY_BYTES);
+        assert_eq!(h.message_id, None);
+        let refs: String = (0..MAX_THREAD_REFERENCES + 5)
+            .map(|i| format!(" <{i}@x>"))
+            .collect();
+        let h = of(&format!("References:{refs}\r\n\r\n"));
+        assert_eq!(h.references.len(), MAX_THREAD_REFERENCES);
+        assert_eq!(h.references.first().map(|s| &**s), Some("5@x"));
+    }
+
+    #[test]
+    fn blob_round_trips_and_refuses_foreign_data() {
+        let h = of(
+            "From: a@b\r\nSubject: Re: x\r\nDate: Mon, 7 Feb 1994 21:52:25 -0800\r\n\
+References: <a@b> <c@d>\r\nMessage-ID: <m@x>\r\n\r\n",
+        );
+        let blob = h.blob();
+        assert_eq!(HeaderKeys::from_blob(&blob), Some(h.clone()));
+        assert_eq!(
+            HeaderKeys::from_blob(&HeaderKeys::default().blob()),
+            Some(HeaderKeys::default())
+        );
+        assert_eq!(
+            HeaderKeys::from_blob(blob.get(..blob.len() - 1).unwrap_or_default()),
+            None
+        );
+        let mut padded = blob.to_vec();
+        padded.push(0);
+        assert_eq!(HeaderKeys::from_blob(&padded), None);
+        assert_eq!(HeaderKeys::from_blob(b"MCSEARCH2\r\nxxxxxxxx"), None);
+        assert_eq!(
+            cache_blob(b"From: a@b\r\n\r\n"),
+            of("From: a@b\r\n\r\n").blob()
+        );
+    }
+
+    #[test]
+    fn mask_says_when_the_header_is_needed() {
+        assert!(!(KeyMask::ARRIVAL | KeyMask::SIZE).needs_header());
+        assert!(KeyMask::SENT.needs_header());
+        assert!(KeyMask::THREAD.contains(KeyMask::IDS));
+        assert!(!KeyMask::empty().needs_header());
+    }
+}

@@ -1,0 +1,135 @@
+//! The `i;unicode-casemap` comparator of RFC 5051, the default collation of I18NLEVEL=1
+//! (RFC 5255 section 4.1) that SORT and THREAD must use (RFC 5256 section 7).
+//!
+//! RFC 5051 section 2: each character is replaced by its titlecase mapping (the simple
+//! mapping of UnicodeData.txt, one character to one), the result is decomposed with NFKD, and
+//! the resulting strings are compared as octets of their UTF-8 (i;octet). [`casemap`] produces
+//! that canonical form once per string, so sorting compares plain byte strings.
+//!
+//! The standard library has no titlecase table, only the (full) uppercase one. The simple
+//! titlecase mapping equals the simple uppercase mapping except for the characters in
+//! [`title_exception`] (the Latin digraphs, Georgian Mkhedruli, Greek with ypogegrammeni); where
+//! the full uppercase mapping is more than one character (`ß` -> `SS`) UnicodeData has no simple
+//! mapping and the character stays itself. NFKD comes from the `unicode-normalization` crate.
+
+use unicode_normalization::UnicodeNormalization;
+
+/// The simple titlecase mapping where it differs from the simple uppercase one, or where the
+/// full uppercase mapping has more than one character but a simple titlecase mapping exists.
+fn title_exception(c: char) -> Option<char> {
+    Some(match c {
+        // Latin digraphs: DŽ Dž dž -> Dž, LJ Lj lj -> Lj, NJ Nj nj -> Nj, DZ Dz dz -> Dz.
+        '\u{1c4}'..='\u{1c6}' => '\u{1c5}',
+        '\u{1c7}'..='\u{1c9}' => '\u{1c8}',
+        '\u{1ca}'..='\u{1cc}' => '\u{1cb}',
+        '\u{1f1}'..='\u{1f3}' => '\u{1f2}',
+        // Georgian Mkhedruli letters title-case to themselves (Unicode 11), although they
+        // upper-case to Mtavruli.
+        '\u{10d0}'..='\u{10fa}' | '\u{10fd}'..='\u{10ff}' => c,
+        // Greek with ypogegrammeni: full uppercase is two characters, titlecase is the
+        // prosgegrammeni form.
+        '\u{1f80}'..='\u{1f87}' | '\u{1f90}'..='\u{1f97}' | '\u{1fa0}'..='\u{1fa7}' => {
+            char::from_u32(u32::from(c) + 8)?
+        }
+        '\u{1fb3}' => '\u{1fbc}',
+        '\u{1fc3}' => '\u{1fcc}',
+        '\u{1ff3}' => '\u{1ffc}',
+        _ => return None,
+    })
+}
+
+/// The simple titlecase mapping of one character.
+fn titlecase(c: char) -> char {
+    if let Some(t) = title_exception(c) {
+        return t;
+    }
+    let mut up = c.to_uppercase();
+    match (up.next(), up.next()) {
+        (Some(u), None) => u,
+        _ => c,
+    }
+}
+
+/// Appends the `i;unicode-casemap` canonical form of `s` to `out`.
+pub fn casemap_into(s: &str, out: &mut String) {
+    if s.is_ascii() {
+        // ASCII: titlecase is uppercase and NFKD changes nothing.
+        let from = out.len();
+        out.push_str(s);
+        if let Some(pushed) = out.get_mut(from..) {
+            pushed.make_ascii_uppercase();
+        }
+        return;
+    }
+    out.extend(s.chars().map(titlecase).nfkd());
+}
+
+/// The `i;unicode-casemap` canonical form of `s`: two strings are equal under the comparator
+/// when their forms are equal, and order as their forms' bytes do.
+pub fn casemap(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    casemap_into(s, &mut out);
+    out
+}
+
+/// Whether `needle` occurs in `haystack` under `i;unicode-casemap` (RFC 5051 section 2,
+/// "substring" operation): both are brought to the canonical form first. An empty needle
+/// matches everything.
+pub fn casemap_contains(haystack: &str, needle: &str) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    casemap(haystack).contains(casemap(needle).as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_is_upper_cased() {
+        assert_eq!(casemap("Hello, World 42"), "HELLO, WORLD 42");
+        assert_eq!(casemap(""), "");
+    }
+
+    #[test]
+    fn titlecase_then_nfkd() {
+        // Ä: titlecase Ä, NFKD A + combining diaeresis.
+        assert_eq!(casemap("ärger"), "A\u{308}RGER");
+        assert_eq!(casemap("Ärger"), casemap("ÄRGER"));
+        // Precomposed and decomposed input compare equal.
+        assert_eq!(casemap("A\u{308}"), casemap("\u{c4}"));
+        // ß has no simple titlecase mapping: it stays (and NFKD keeps it).
+        assert_eq!(casemap("straße"), "STRAßE");
+        // Compatibility decomposition: the fi ligature and full-width letters.
+        // The fi ligature has no simple titlecase mapping (only the full one, "Fi"), so it is
+        // decomposed after the titlecase step and stays lower case: RFC 5051 to the letter.
+        assert_eq!(casemap("\u{fb01}x"), "fiX");
+        assert_eq!(casemap("ｒｅ"), "RE");
+        // Digraphs take their titlecase form, not their uppercase one.
+        assert_eq!(casemap("\u{1c6}"), casemap("\u{1c4}"));
+        assert_eq!(casemap("\u{1c6}"), "Dz\u{30c}");
+        // Greek final sigma and sigma are the same letter.
+        assert_eq!(casemap("ς"), casemap("σ"));
+        assert_eq!(casemap("ς"), "Σ");
+        // Georgian Mkhedruli titlecases to itself.
+        assert_eq!(casemap("\u{10d0}"), "\u{10d0}");
+        // Ypogegrammeni: titlecase is prosgegrammeni, then NFKD.
+        assert_eq!(casemap("\u{1fb3}"), casemap("\u{1fbc}"));
+    }
+
+    #[test]
+    fn order_is_by_octets_of_the_form() {
+        let mut v = vec!["Zebra", "apfel", "Ärger", "zebra", "Apfel"];
+        v.sort_by_key(|s| casemap(s));
+        // A < A+U+0308 (as octets "A" is a prefix) < Z.
+        assert_eq!(v, ["apfel", "Apfel", "Ärger", "Zebra", "zebra"]);
+    }
+
+    #[test]
+    fn substring() {
+        assert!(casemap_contains("Grüße aus KÖLN", "köln"));
+        assert!(casemap_contains("abc", ""));
+        assert!(!casemap_contains("abc", "abd"));
+    }
+}
