@@ -17,19 +17,42 @@
 //! | 5       | \Flagged         |
 //! | 6       | \Seen            |
 //!
-//! so UNSEEN is 2, 4, 5 and FLAGGED is 3, 5.
+//! so UNSEEN is 2, 4, 5 and FLAGGED is 3, 5. Subjects and Date: headers give the SORT orders
+//! written next to [`SUBJECTS`] and [`DAYS`].
+//!
+//! ESORT (RFC 5267 3) and CONTEXT=SORT are tested the same way: return options on SORT with
+//! results in sort order, PARTIAL pages of a sorted list, and UPDATE contexts whose ADDTO and
+//! REMOVEFROM carry context positions in the sort order.
 
 mod common;
 
 use common::*;
 
 const FLAGS: [&str; 6] = ["\\Seen", "", "\\Seen \\Flagged", "", "\\Flagged", "\\Seen"];
+/// Subjects: SORT (SUBJECT) orders the corpus 2 alpha, 6 bravo, 4 charlie, 1 delta, 5 echo,
+/// 3 foxtrot.
+const SUBJECTS: [&str; 6] = ["delta", "alpha", "foxtrot", "charlie", "echo", "bravo"];
+/// Days of January 2024 in the Date: headers: SORT (DATE) orders the corpus 2, 4, 1, 6, 5, 3.
+const DAYS: [u32; 6] = [3, 1, 6, 2, 5, 4];
 
 /// The limit of live update contexts per session (`MAX_UPDATE_CONTEXTS` in src/limits.rs).
 const MAX_UPDATE_CONTEXTS: usize = 10;
 
+/// Message `i` (1-based) of the corpus; later ones get subject `m<i>` and 1 Feb 2024.
 fn message(i: usize) -> String {
-    format!("From: a@example.com\r\nSubject: m{i}\r\n\r\nbody {i}\r\n")
+    let subject = SUBJECTS
+        .get(i - 1)
+        .map_or(format!("m{i}"), |s| s.to_string());
+    let day = DAYS
+        .get(i - 1)
+        .map_or("1 Feb".to_string(), |d| format!("{d} Jan"));
+    message_with(&subject, &day, i)
+}
+
+fn message_with(subject: &str, day: &str, i: usize) -> String {
+    format!(
+        "Date: {day} 2024 12:00:00 +0000\r\nFrom: a@example.com\r\nSubject: {subject}\r\n\r\nbody {i}\r\n"
+    )
 }
 
 /// APPEND with a non-synchronizing literal and flags.
@@ -102,13 +125,14 @@ fn assert_no(lines: &[String]) {
 }
 
 #[test]
-fn capability_announces_context_search() {
+fn capability_announces_context_search_and_sort() {
     let s = Server::start();
     let mut c = login_demo(&s);
     let caps = c.cmd("c", "CAPABILITY");
     let words: Vec<&str> = caps[0].split(' ').collect();
-    assert!(words.contains(&"CONTEXT=SEARCH"), "{caps:?}");
-    assert!(words.contains(&"ESEARCH"), "{caps:?}");
+    for cap in ["ESEARCH", "CONTEXT=SEARCH", "SORT", "ESORT", "CONTEXT=SORT"] {
+        assert!(words.contains(&cap), "{cap}: {caps:?}");
+    }
 }
 
 #[test]
@@ -481,5 +505,154 @@ fn contexts_past_the_limit_get_noupdate() {
         !updates
             .iter()
             .any(|l| l.contains("\"over\"") || l.contains("\"x0\""))
+    );
+}
+
+#[test]
+fn esort_answers_in_sort_order() {
+    let (_s, mut c) = fixture();
+    run_transcript(
+        &mut c,
+        r#"# A plain SORT is unchanged.
+           C: p SORT (SUBJECT) UTF-8 ALL
+           S: * SORT 2 6 4 1 5 3
+           S: p OK Sort completed.
+           # RFC 5267 3.3: RETURN () is ALL, in sort order; only ascending runs become ranges
+           # (3.2: 12:10 would mean 10,11,12).
+           C: e1 SORT RETURN () (SUBJECT) UTF-8 ALL
+           S: * ESEARCH (TAG "e1") ALL 2,6,4,1,5,3
+           S: e1 OK Sort completed.
+           # The appends share one INTERNALDATE second: ties keep mailbox order (RFC 5256 3).
+           C: e2 UID SORT RETURN (ALL) (ARRIVAL) UTF-8 ALL
+           S: * ESEARCH (TAG "e2") UID ALL 1:6
+           S: e2 OK Sort completed.
+           C: e3 UID SORT RETURN (ALL) (REVERSE SUBJECT) UTF-8 ALL
+           S: * ESEARCH (TAG "e3") UID ALL 3,5,1,4,6,2
+           S: e3 OK Sort completed.
+           # RFC 5267 3.1: MIN and MAX are the first and last in the sort order.
+           C: e4 UID SORT RETURN (MIN MAX COUNT) (REVERSE SUBJECT) UTF-8 UNSEEN
+           S: * ESEARCH (TAG "e4") UID MIN 5 MAX 2 COUNT 3
+           S: e4 OK Sort completed.
+           C: e5 SORT RETURN (COUNT) (SUBJECT) UTF-8 KEYWORD $Nothing
+           S: * ESEARCH (TAG "e5") COUNT 0
+           S: e5 OK Sort completed.
+           # SAVE with MIN only keeps the MIN (RFC 5182 2.4), the first in sort order.
+           C: e6 UID SORT RETURN (SAVE MIN) (REVERSE DATE) UTF-8 ALL
+           S: * ESEARCH (TAG "e6") UID MIN 3
+           S: e6 OK Sort completed.
+           C: e7 UID SEARCH $
+           S: * SEARCH 3
+           S: e7 OK Search completed."#,
+    );
+}
+
+#[test]
+fn partial_pages_a_sorted_list() {
+    let (_s, mut c) = fixture();
+    // REVERSE DATE orders the corpus 3, 5, 6, 1, 4, 2: the page a webmail shows first.
+    run_transcript(
+        &mut c,
+        r#"C: w1 SORT RETURN (PARTIAL 1:50) (REVERSE DATE) UTF-8 ALL
+           S: * ESEARCH (TAG "w1") PARTIAL (1:50 3,5:6,1,4,2)
+           S: w1 OK Sort completed.
+           C: w2 UID SORT RETURN (PARTIAL 1:2) (REVERSE DATE) UTF-8 ALL
+           S: * ESEARCH (TAG "w2") UID PARTIAL (1:2 3,5)
+           S: w2 OK Sort completed.
+           C: w3 UID SORT RETURN (PARTIAL 4:3 COUNT) (REVERSE DATE) UTF-8 ALL
+           S: * ESEARCH (TAG "w3") UID PARTIAL (3:4 6,1) COUNT 6
+           S: w3 OK Sort completed.
+           C: w4 UID SORT RETURN (PARTIAL 5:10) (SUBJECT) UTF-8 ALL
+           S: * ESEARCH (TAG "w4") UID PARTIAL (5:10 5,3)
+           S: w4 OK Sort completed.
+           C: w5 UID SORT RETURN (PARTIAL 7:8) (SUBJECT) UTF-8 ALL
+           S: * ESEARCH (TAG "w5") UID PARTIAL (7:8 NIL)
+           S: w5 OK Sort completed."#,
+    );
+    for (tag, options) in [
+        ("b1", "PARTIAL 1:2 ALL"),
+        ("b2", "PARTIAL -1:-2"),
+        ("b3", "BOGUS"),
+    ] {
+        assert_bad(&c.cmd(tag, &format!("SORT RETURN ({options}) (DATE) UTF-8 ALL")));
+    }
+    assert_bad(&c.cmd("b4", "SORT RETURN (ALL) UTF-8 ALL"));
+    assert_tagged_ok(&c.cmd("n", "NOOP"));
+}
+
+#[test]
+fn sort_contexts_tell_positions_in_sort_order() {
+    let (s, mut a) = fixture();
+    // UNSEEN by SUBJECT: 2 alpha, 4 charlie, 5 echo. By REVERSE SUBJECT: 5, 4, 2.
+    run_transcript(
+        &mut a,
+        r#"C: S1 UID SORT RETURN (UPDATE ALL) (SUBJECT) UTF-8 UNSEEN
+           S: * ESEARCH (TAG "S1") UID ALL 2,4:5
+           S: S1 OK Sort completed.
+           C: S2 SORT RETURN (UPDATE) (REVERSE SUBJECT) UTF-8 UNSEEN
+           S: * ESEARCH (TAG "S2")
+           S: S2 OK Sort completed."#,
+    );
+    let mut b = other(&s);
+    // 6 bravo joins: second by SUBJECT (2 6 4 5), third by REVERSE SUBJECT (5 4 6 2).
+    assert_tagged_ok(&b.cmd("b1", "UID STORE 6 -FLAGS (\\Seen)"));
+    let lines = a.cmd("n1", "NOOP");
+    assert_eq!(
+        esearch(&lines),
+        [
+            "* ESEARCH (TAG \"S1\") UID ADDTO (2 6)",
+            "* ESEARCH (TAG \"S2\") ADDTO (3 6)",
+        ]
+    );
+    // 4 charlie leaves: third in 2 6 4 5, second in 5 4 6 2.
+    assert_tagged_ok(&b.cmd("b2", "UID STORE 4 +FLAGS (\\Seen)"));
+    let lines = a.cmd("n2", "NOOP");
+    assert_eq!(
+        esearch(&lines),
+        [
+            "* ESEARCH (TAG \"S1\") UID REMOVEFROM (3 4)",
+            "* ESEARCH (TAG \"S2\") REMOVEFROM (2 4)",
+        ]
+    );
+    // A new unseen message, "able": first by SUBJECT (7 2 6 5), last by REVERSE (5 6 2 7),
+    // told after its EXISTS.
+    let mut c = login_demo(&s);
+    append(&mut c, "", &message_with("able", "1 Feb", 7));
+    let lines = a.cmd("n3", "NOOP");
+    assert!(
+        pos(&lines, "* 7 EXISTS") < pos(&lines, "* ESEARCH"),
+        "{lines:?}"
+    );
+    assert_eq!(
+        esearch(&lines),
+        [
+            "* ESEARCH (TAG \"S1\") UID ADDTO (1 7)",
+            "* ESEARCH (TAG \"S2\") ADDTO (4 7)",
+        ]
+    );
+    // Message 2 (alpha) is expunged: second in 7 2 6 5, third in 5 6 2 7; told before the
+    // EXPUNGE, while its number 2 is still valid.
+    assert_tagged_ok(&b.cmd("b3", "UID STORE 2 +FLAGS.SILENT (\\Deleted)"));
+    assert_tagged_ok(&b.cmd("b4", "EXPUNGE"));
+    let lines = a.cmd("n4", "NOOP");
+    assert!(
+        pos(&lines, "* ESEARCH") < pos(&lines, "* 2 EXPUNGE"),
+        "{lines:?}"
+    );
+    assert_eq!(
+        esearch(&lines),
+        [
+            "* ESEARCH (TAG \"S1\") UID REMOVEFROM (2 2)",
+            "* ESEARCH (TAG \"S2\") REMOVEFROM (3 2)",
+        ]
+    );
+    // The client's lists match a fresh sort.
+    run_transcript(
+        &mut a,
+        r#"C: f1 UID SORT RETURN (ALL) (SUBJECT) UTF-8 UNSEEN
+           S: * ESEARCH (TAG "f1") UID ALL 7,6,5
+           S: f1 OK Sort completed.
+           C: f2 SORT (REVERSE SUBJECT) UTF-8 UNSEEN
+           S: * SORT 4 5 6
+           S: f2 OK Sort completed."#,
     );
 }

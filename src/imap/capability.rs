@@ -30,6 +30,8 @@ const AUTHENTICATED: &[&str] = &[
     "SORT",
     "SORT=DISPLAY",
     "I18NLEVEL=1",
+    "ESORT",
+    "CONTEXT=SORT",
 ];
 
 /// The capability list before login. `starttls` is true when STARTTLS may be used now.

@@ -25,9 +25,10 @@
 
 use crate::imap::proto::encode::{self, EsearchData};
 use crate::imap::proto::sequence::{ResolvedSet, SeqNum, SequenceSet, SequenceSetItem};
-use crate::imap::proto::types::{SearchKey, Tag};
+use crate::imap::proto::types::{SearchKey, SortCriterion, Tag};
 use crate::imap::search::{self, Program};
 use crate::imap::selected::Selected;
+use crate::imap::sort;
 use crate::limits::{MAX_SEQUENCE_SET_RANGES, MAX_UPDATE_CONTEXTS};
 use crate::storage::{Delta, View};
 use std::num::NonZeroU32;
@@ -43,7 +44,9 @@ pub struct UpdateContext {
     key: SearchKey,
     /// The command's CHARSET.
     charset: Option<Vec<u8>>,
-    /// The UIDs that match now, ascending.
+    /// The sort criteria of a SORT context (CONTEXT=SORT); `None` for SEARCH (mailbox order).
+    order: Option<Vec<SortCriterion>>,
+    /// The UIDs that match now, in the requested order (ascending for SEARCH).
     result: Vec<u32>,
 }
 
@@ -77,7 +80,8 @@ impl Contexts {
         self.list.iter().any(|c| c.tag.as_str() == tag)
     }
 
-    /// Adds a context for the search `tag` whose current result is `uids` (ascending).
+    /// Adds a context for the searching command `tag` whose current result is `uids`, in the
+    /// order of `order` (a SORT) or ascending (a SEARCH).
     ///
     /// `key` is pinned to UIDs against `sel`'s view here; `sel` must be the view the search ran
     /// on, with nothing refreshed in between.
@@ -87,6 +91,7 @@ impl Contexts {
         uid: bool,
         key: &SearchKey,
         charset: Option<&[u8]>,
+        order: Option<&[SortCriterion]>,
         uids: Vec<u32>,
     ) -> Result<(), Refused> {
         if sel.contexts.list.len() >= MAX_UPDATE_CONTEXTS {
@@ -104,6 +109,7 @@ impl Contexts {
             uid,
             key,
             charset: charset.map(<[u8]>::to_vec),
+            order: order.map(<[SortCriterion]>::to_vec),
             result: uids,
         });
         Ok(())
@@ -130,35 +136,91 @@ impl Contexts {
             return;
         }
         let gone = &delta.expunged_uids;
+        // The sequence number of `u` before any of the expunges: the messages that remain below
+        // it plus the expunged ones below it. New messages have higher UIDs and do not count.
+        let old_seq = |u: u32| {
+            let below_kept = view.messages().rank(u);
+            let below_gone = gone.partition_point(|g| *g < u);
+            u32::try_from(below_kept + below_gone + 1).unwrap_or(u32::MAX)
+        };
         for c in &mut self.list {
-            let removed: Vec<u32> = c
-                .result
-                .iter()
-                .copied()
-                .filter(|u| gone.binary_search(u).is_ok())
-                .collect();
-            if removed.is_empty() {
+            let number = |u: u32| if c.uid { u } else { old_seq(u) };
+            let is_gone = |u: &u32| gone.binary_search(u).is_ok();
+            let pairs = if c.order.is_some() {
+                removals(&c.result, is_gone, number)
+            } else {
+                let removed: Vec<u32> = c
+                    .result
+                    .iter()
+                    .copied()
+                    .filter(is_gone)
+                    .map(number)
+                    .collect();
+                if removed.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![(0, removed)]
+                }
+            };
+            if pairs.is_empty() {
                 continue;
             }
-            c.result.retain(|u| gone.binary_search(u).is_err());
-            let numbers = if c.uid {
-                removed
-            } else {
-                // The sequence numbers before any of the expunges: the messages that remain
-                // below it plus the expunged ones below it. New messages have higher UIDs and do
-                // not count.
-                removed
-                    .iter()
-                    .map(|&u| {
-                        let below_kept = view.messages().rank(u);
-                        let below_gone = gone.partition_point(|g| *g < u);
-                        u32::try_from(below_kept + below_gone + 1).unwrap_or(u32::MAX)
-                    })
-                    .collect()
-            };
-            write_update(out, &c.tag, c.uid, &numbers, &[]);
+            c.result.retain(|u| !is_gone(u));
+            write_update(out, &c.tag, c.uid, pairs, Vec::new());
         }
     }
+}
+
+/// REMOVEFROM pairs for a sorted result (RFC 5267 4.3.4): each removed message at its context
+/// position, counted after the removals before it; neighbours share one pair.
+fn removals(
+    result: &[u32],
+    is_gone: impl Fn(&u32) -> bool,
+    number: impl Fn(u32) -> u32,
+) -> Vec<(u32, Vec<u32>)> {
+    let mut pairs: Vec<(u32, Vec<u32>)> = Vec::new();
+    let mut kept = 0u32;
+    for u in result {
+        if !is_gone(u) {
+            kept += 1;
+            continue;
+        }
+        let at = kept + 1;
+        match pairs.last_mut() {
+            Some((p, list)) if *p == at => list.push(number(*u)),
+            _ => pairs.push((at, vec![number(*u)])),
+        }
+    }
+    pairs
+}
+
+/// ADDTO pairs for a sorted result (RFC 5267 4.3.3): walking the new order, each message not in
+/// the old result (`is_new`) is inserted at its position; neighbours share one pair.
+fn insertions(
+    now: &[u32],
+    is_new: impl Fn(&u32) -> bool,
+    number: impl Fn(u32) -> Option<u32>,
+) -> Vec<(u32, Vec<u32>)> {
+    let mut pairs: Vec<(u32, Vec<u32>)> = Vec::new();
+    for (i, u) in now.iter().enumerate() {
+        if !is_new(u) {
+            continue;
+        }
+        let Some(n) = number(*u) else { continue };
+        let at = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        match pairs.last_mut() {
+            Some((p, list))
+                if u32::try_from(list.len())
+                    .ok()
+                    .and_then(|l| p.checked_add(l))
+                    == Some(at) =>
+            {
+                list.push(n)
+            }
+            _ => pairs.push((at, vec![n])),
+        }
+    }
+    pairs
 }
 
 /// Brings every context of `sel` up to date with its view and writes the ADDTO/REMOVEFROM
@@ -207,20 +269,63 @@ pub async fn update(sel: &mut Selected, out: &mut Vec<u8>) {
             }
         };
         let now: Vec<u32> = hits.iter().map(|h| h.uid).collect();
-        let (removed, added) = diff(&c.result, &candidates, &now);
+        let (removed, added) = match &c.order {
+            None => diff(&c.result, &candidates, &now),
+            Some(_) => {
+                let mut old = c.result.clone();
+                old.sort_unstable();
+                diff(&old, &candidates, &now)
+            }
+        };
         if removed.is_empty() && added.is_empty() {
             continue;
         }
-        c.result.retain(|u| removed.binary_search(u).is_err());
-        c.result.extend_from_slice(&added);
-        c.result.sort_unstable();
-        c.result.dedup();
-        let number = |u: &u32| {
-            if c.uid { Some(*u) } else { sel.view.seq_of(*u) }
+        let uid = c.uid;
+        let Some(order) = &c.order else {
+            let number = |u: u32| if uid { Some(u) } else { sel.view.seq_of(u) };
+            c.result.retain(|u| removed.binary_search(u).is_err());
+            c.result.extend_from_slice(&added);
+            c.result.sort_unstable();
+            c.result.dedup();
+            let removed: Vec<u32> = removed.iter().filter_map(|u| number(*u)).collect();
+            let added: Vec<u32> = added.iter().filter_map(|u| number(*u)).collect();
+            let pair = |list: Vec<u32>| {
+                if list.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![(0, list)]
+                }
+            };
+            write_update(out, &c.tag, c.uid, pair(removed), pair(added));
+            continue;
         };
-        let removed: Vec<u32> = removed.iter().filter_map(number).collect();
-        let added: Vec<u32> = added.iter().filter_map(number).collect();
-        write_update(out, &c.tag, c.uid, &removed, &added);
+        // The membership changed: the new order comes from sorting again (sort keys never
+        // change, so the messages that stay keep their order among themselves).
+        let sorted = match Program::compile(&c.key, c.charset.as_deref(), sel).await {
+            Ok(prog) => sort::run(sel, order, &prog).await,
+            Err(e) => Err(e),
+        };
+        let now: Vec<u32> = match sorted {
+            Ok(hits) => hits.iter().map(|h| h.uid).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, tag = %c.tag, "sort update failed");
+                complete = false;
+                continue;
+            }
+        };
+        let number = |u: u32| if uid { Some(u) } else { sel.view.seq_of(u) };
+        let mut now_sorted = now.clone();
+        now_sorted.sort_unstable();
+        let mut old_sorted = c.result.clone();
+        old_sorted.sort_unstable();
+        let removes = removals(
+            &c.result,
+            |u| now_sorted.binary_search(u).is_err(),
+            |u| number(u).unwrap_or(u),
+        );
+        let adds = insertions(&now, |u| old_sorted.binary_search(u).is_err(), number);
+        c.result = now;
+        write_update(out, &c.tag, c.uid, removes, adds);
     }
     if complete {
         contexts.seen_uid = top_uid;
@@ -249,20 +354,24 @@ fn diff(result: &[u32], candidates: &[u32], now: &[u32]) -> (Vec<u32>, Vec<u32>)
     (removed, added)
 }
 
-/// `* ESEARCH (TAG "t") [UID] [REMOVEFROM (0 set)] [ADDTO (0 set)]`, nothing when both are
-/// empty.
-fn write_update(out: &mut Vec<u8>, tag: &Tag, uid: bool, removed: &[u32], added: &[u32]) {
+/// `* ESEARCH (TAG "t") [UID] [REMOVEFROM (...)] [ADDTO (...)]`, nothing when both are empty.
+fn write_update(
+    out: &mut Vec<u8>,
+    tag: &Tag,
+    uid: bool,
+    removed: Vec<(u32, Vec<u32>)>,
+    added: Vec<(u32, Vec<u32>)>,
+) {
     let mut data = Vec::with_capacity(2);
     if !removed.is_empty() {
-        data.push(EsearchData::RemoveFrom(vec![(0, removed.to_vec())]));
+        data.push(EsearchData::RemoveFrom(removed));
     }
     if !added.is_empty() {
-        data.push(EsearchData::AddTo(vec![(0, added.to_vec())]));
+        data.push(EsearchData::AddTo(added));
     }
-    if data.is_empty() {
-        return;
+    if !data.is_empty() {
+        encode::esearch(out, Some(tag), uid, &data);
     }
-    encode::esearch(out, Some(tag), uid, &data);
 }
 
 /// The highest UID and the highest modseq in `view`.
@@ -359,11 +468,44 @@ mod tests {
     }
 
     #[test]
+    fn sorted_removals_and_insertions_count_positions_as_they_are_applied() {
+        let id = |u: u32| u;
+        // 5 4 6 2 without 4 and 6: both at position 2, one pair.
+        let gone = |set: &'static [u32]| move |u: &u32| set.contains(u);
+        assert_eq!(
+            removals(&[5, 4, 6, 2], gone(&[4, 6]), id),
+            [(2, vec![4, 6])]
+        );
+        // Without 5 and 6: 5 at 1, then 6 at 2 of "4 6 2".
+        assert_eq!(
+            removals(&[5, 4, 6, 2], gone(&[5, 6]), id),
+            [(1, vec![5]), (2, vec![6])]
+        );
+        assert!(removals(&[5, 4], gone(&[]), id).is_empty());
+        // New order 7 5 6 2 9 where 7, 6 and 9 are new: inserted at 1, 3 and 5.
+        let some = |u: u32| Some(u);
+        assert_eq!(
+            insertions(&[7, 5, 6, 2, 9], gone(&[7, 6, 9]), some),
+            [(1, vec![7]), (3, vec![6]), (5, vec![9])]
+        );
+        assert_eq!(
+            insertions(&[1, 2, 3], gone(&[1, 2]), some),
+            [(1, vec![1, 2])]
+        );
+    }
+
+    #[test]
     fn write_update_puts_removefrom_first() {
         let mut out = Vec::new();
         let tag = Tag::new(b"B1").expect("tag");
-        write_update(&mut out, &tag, true, &[4], &[7, 8]);
-        write_update(&mut out, &tag, false, &[], &[]);
+        write_update(
+            &mut out,
+            &tag,
+            true,
+            vec![(0, vec![4])],
+            vec![(0, vec![7, 8])],
+        );
+        write_update(&mut out, &tag, false, Vec::new(), Vec::new());
         assert_eq!(
             String::from_utf8_lossy(&out),
             "* ESEARCH (TAG \"B1\") UID REMOVEFROM (0 4) ADDTO (0 7:8)\r\n"

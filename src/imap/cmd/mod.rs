@@ -234,8 +234,16 @@ async fn dispatch(
             criteria,
             charset,
             search,
-            returns: _,
+            returns: None,
         } => sort::sort(s, uid, &criteria, &charset, &search).await,
+        // RFC 5267 3: with RETURN, SORT answers like the extended SEARCH.
+        C::Sort {
+            uid,
+            criteria,
+            charset,
+            search,
+            returns: Some(returns),
+        } => search::esort(s, tag, uid, &returns, &criteria, &charset, &search).await,
         C::Idle => idle::idle(s, tag).await,
         // Parsed, not implemented: their rows are flagged `unsupported` and `run` answers them
         // before dispatching; a handler added here must clear the flag.

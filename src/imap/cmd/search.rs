@@ -9,10 +9,11 @@ use super::Reply;
 use crate::imap::context::{Contexts, Refused};
 use crate::imap::proto::encode::{self, Code, EsearchData, Status};
 use crate::imap::proto::sequence::ResolvedSet;
-use crate::imap::proto::types::{PartialRange, SearchKey, SearchReturn, Tag};
+use crate::imap::proto::types::{PartialRange, SearchKey, SearchReturn, SortCriterion, Tag};
 use crate::imap::response::ImapError;
 use crate::imap::search::{self, Hit, Program, SearchError};
 use crate::imap::session::Session;
+use crate::imap::sort;
 
 /// What the client asked to get back.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -109,6 +110,44 @@ pub async fn search(
     charset: Option<&[u8]>,
     criteria: &SearchKey,
 ) -> Result<Reply, ImapError> {
+    searching(s, tag, uid, returns, charset, criteria, None).await
+}
+
+/// [UID] SORT RETURN (...) (criteria) charset keys (RFC 5267 3, ESORT and CONTEXT=SORT): the
+/// extended SORT answers like the extended SEARCH, with its results in the sort order (MIN and
+/// MAX are the first and last of that order, RFC 5267 3.1). A plain SORT is
+/// [`super::sort::sort`].
+pub async fn esort(
+    s: &mut Session,
+    tag: &Tag,
+    uid: bool,
+    returns: &[SearchReturn],
+    order: &[SortCriterion],
+    charset: &[u8],
+    criteria: &SearchKey,
+) -> Result<Reply, ImapError> {
+    searching(
+        s,
+        tag,
+        uid,
+        Some(returns),
+        Some(charset),
+        criteria,
+        Some(order),
+    )
+    .await
+}
+
+/// The searching commands (RFC 5267 4.1): SEARCH when `order` is `None`, else SORT.
+async fn searching(
+    s: &mut Session,
+    tag: &Tag,
+    uid: bool,
+    returns: Option<&[SearchReturn]>,
+    charset: Option<&[u8]>,
+    criteria: &SearchKey,
+    order: Option<&[SortCriterion]>,
+) -> Result<Reply, ImapError> {
     let want = Returns::new(returns)?;
     let outcome = {
         let sel = s.selected_mut()?;
@@ -119,7 +158,11 @@ pub async fn search(
             ));
         }
         match Program::compile(criteria, charset, sel).await {
-            Ok(prog) => search::run(sel, &prog).await.map(|hits| (prog, hits)),
+            Ok(prog) => match order {
+                None => search::run(sel, &prog).await,
+                Some(o) => sort::run(sel, o, &prog).await,
+            }
+            .map(|hits| (prog, hits)),
             Err(e) => Err(e),
         }
     };
@@ -161,7 +204,10 @@ pub async fn search(
             data.push(EsearchData::Max(number(h)));
         }
         if want.all && !hits.is_empty() {
-            data.push(EsearchData::All(hits.iter().map(number).collect()));
+            data.push(match order {
+                None => EsearchData::All(hits.iter().map(number).collect()),
+                Some(_) => EsearchData::AllInOrder(hits.iter().map(number).collect()),
+            });
         }
         if let Some(range) = want.partial {
             data.push(EsearchData::Partial(range, partial(&hits, range, number)));
@@ -181,7 +227,7 @@ pub async fn search(
     }
     if want.update {
         let uids = hits.iter().map(|h| h.uid).collect();
-        if let Err(why) = Contexts::insert(sel, tag, uid, criteria, charset, uids) {
+        if let Err(why) = Contexts::insert(sel, tag, uid, criteria, charset, order, uids) {
             // RFC 5267 4.3.1: the other options were honoured; say there will be no updates.
             let text = match why {
                 Refused::TooMany => "Too many update contexts.",
@@ -195,7 +241,11 @@ pub async fn search(
             );
         }
     }
-    Reply::ok("Search completed.")
+    Reply::ok(if order.is_some() {
+        "Sort completed."
+    } else {
+        "Search completed."
+    })
 }
 
 /// The numbers at positions `range` (1-based, inclusive) of `hits`; fewer or none when the

@@ -33,6 +33,9 @@ pub enum EsearchData {
     Count(u32),
     /// `MODSEQ n`
     ModSeq(u64),
+    /// `ALL set` of a SORT (RFC 5267 3.1): the numbers in the requested order; ascending runs
+    /// become ranges, nothing else does (3.2: `12:10` would be read as 10,11,12).
+    AllInOrder(Vec<u32>),
     /// `PARTIAL (lo:hi set)` (RFC 5267 4.4): the numbers at those positions in the requested
     /// order, `NIL` when there are none.
     Partial(PartialRange, Vec<u32>),
@@ -90,6 +93,10 @@ pub fn esearch(out: &mut Vec<u8>, tag: Option<&Tag>, uid: bool, data: &[EsearchD
             EsearchData::All(set) => {
                 out.extend_from_slice(b"ALL ");
                 write_sequence_set(out, set);
+            }
+            EsearchData::AllInOrder(numbers) => {
+                out.extend_from_slice(b"ALL ");
+                write_uid_list(out, numbers);
             }
             EsearchData::Partial(range, numbers) => {
                 out.extend_from_slice(b"PARTIAL (");
@@ -150,6 +157,15 @@ mod tests {
                 EsearchData::RemoveFrom(vec![(0, vec![2])]),
             ],
         );
+        // RFC 5267 3.3: 23765,23764,23763 is not written 23765:23763.
+        esearch(
+            &mut v,
+            None,
+            true,
+            &[EsearchData::AllInOrder(vec![
+                23765, 23764, 23763, 23761, 5, 6, 7,
+            ])],
+        );
         assert_eq!(
             String::from_utf8_lossy(&v),
             "* SEARCH 2 84 882\r\n\
@@ -158,7 +174,8 @@ mod tests {
              * ESEARCH (TAG \"A283\") UID MIN 2 COUNT 3 ALL 2,10:11\r\n\
              * ESEARCH\r\n\
              * ESEARCH (TAG \"P1\") UID PARTIAL (1:10 4:6,9) PARTIAL (1:10 NIL) \
-             ADDTO (0 7:8,12 3 30,20) REMOVEFROM (0 2)\r\n"
+             ADDTO (0 7:8,12 3 30,20) REMOVEFROM (0 2)\r\n\
+             * ESEARCH UID ALL 23765,23764,23763,23761,5:7\r\n"
         );
     }
 }

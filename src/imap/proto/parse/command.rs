@@ -865,6 +865,36 @@ mod tests {
     }
 
     #[test]
+    fn sort_return_options_of_rfc5267() {
+        use SearchReturn as R;
+        let returns = |line: &str| match body(line) {
+            Ok(CommandBody::Sort { returns, .. }) => returns,
+            other => panic!("{line}: {other:?}"),
+        };
+        assert_eq!(returns("SORT (DATE) UTF-8 ALL"), None);
+        assert_eq!(
+            returns("UID SORT RETURN () (REVERSE DATE) UTF-8 ALL"),
+            Some(vec![])
+        );
+        assert_eq!(
+            returns("SORT RETURN (PARTIAL 1:50 UPDATE MIN) (REVERSE DATE) UTF-8 ALL"),
+            Some(vec![
+                R::Partial(PartialRange { lo: 1, hi: 50 }),
+                R::Update,
+                R::Min
+            ])
+        );
+        for bad in [
+            "SORT RETURN (DATE) UTF-8 ALL",
+            "SORT RETURN (MIN)(DATE) UTF-8 ALL",
+            "SORT RETURN (PARTIAL -1:-50) (DATE) UTF-8 ALL",
+            "SORT RETURN MIN (DATE) UTF-8 ALL",
+        ] {
+            assert!(body(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn cancelupdate_takes_quoted_tags() {
         assert_eq!(
             body("CANCELUPDATE \"B01\" \"x\\\\y\""),
