@@ -344,7 +344,7 @@ fn another_sessions_store_and_expunge_update_the_context() {
 }
 
 #[test]
-fn own_expunge_removes_before_its_expunge_responses() {
+fn own_expunge_and_move_remove_before_their_expunge_responses() {
     let (_s, mut a) = fixture();
     run_transcript(
         &mut a,
@@ -356,7 +356,18 @@ fn own_expunge_removes_before_its_expunge_responses() {
            C: e EXPUNGE
            S: * ESEARCH (TAG "U1") REMOVEFROM (0 3)
            S: * 3 EXPUNGE
-           S: e OK Expunge completed."#,
+           S: e OK Expunge completed.
+           # MOVE expunges what it moved (RFC 6851): UID 5 is message 4 now.
+           C: cr CREATE Kept
+           S: cr OK {*}
+           C: m UID MOVE 5 Kept
+           S: * OK [COPYUID {*}
+           S: * ESEARCH (TAG "U1") REMOVEFROM (0 4)
+           S: * 4 EXPUNGE
+           S: m OK Move completed.
+           C: c SEARCH FLAGGED
+           S: * SEARCH
+           S: c OK Search completed."#,
     );
 }
 

@@ -232,6 +232,13 @@ pub async fn update(sel: &mut Selected, out: &mut Vec<u8>) {
         return;
     }
     let (seen_uid, seen_modseq) = (sel.contexts.seen_uid, sel.contexts.seen_modseq);
+    // The view's HIGHESTMODSEQ rises with every flag change it takes in (its own STORE and a
+    // refresh alike): when it and the last UID are where they were, no message can have changed.
+    if sel.view.highest_modseq() <= seen_modseq
+        && sel.view.messages().last_uid().unwrap_or(0) <= seen_uid
+    {
+        return;
+    }
     let mut candidates = Vec::new();
     let (mut top_uid, mut top_modseq) = (seen_uid, seen_modseq);
     for m in sel.view.messages().iter() {
