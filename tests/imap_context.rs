@@ -667,3 +667,32 @@ fn sort_contexts_tell_positions_in_sort_order() {
            S: f2 OK Sort completed."#,
     );
 }
+
+#[test]
+fn removefrom_comes_before_vanished_once_qresync_is_enabled() {
+    let (s, mut a) = fixture();
+    run_transcript(
+        &mut a,
+        r#"C: e ENABLE QRESYNC
+           S: * ENABLED QRESYNC
+           S: * OK [HIGHESTMODSEQ {*}] Highest
+           S: e OK Enabled.
+           C: U1 UID SEARCH RETURN (UPDATE PARTIAL 1:1) UNSEEN
+           S: * ESEARCH (TAG "U1") UID PARTIAL (1:1 2)
+           S: U1 OK Search completed."#,
+    );
+    let mut b = other(&s);
+    assert_tagged_ok(&b.cmd("b1", "UID STORE 4 +FLAGS.SILENT (\\Deleted)"));
+    assert_tagged_ok(&b.cmd("b2", "EXPUNGE"));
+    let lines = a.cmd("n1", "NOOP");
+    assert_tagged_ok(&lines);
+    // RFC 5267 4.3: updates are about the whole result, not only the PARTIAL page asked for.
+    assert_eq!(
+        esearch(&lines),
+        ["* ESEARCH (TAG \"U1\") UID REMOVEFROM (0 4)"]
+    );
+    assert!(
+        pos(&lines, "* ESEARCH") < pos(&lines, "* VANISHED 4"),
+        "{lines:?}"
+    );
+}
