@@ -5,7 +5,8 @@
 //! handler, and errors become tagged `NO`/`BAD` in one place ([`ImapError::answer`]).
 //!
 //! Shared pieces are in `helpers.rs`. SELECT and EXAMINE share `select.rs`, SUBSCRIBE and
-//! UNSUBSCRIBE `subscribe.rs`; MOVE is in `move.rs` and reuses COPY's body.
+//! UNSUBSCRIBE `subscribe.rs`; MOVE is in `move.rs` and reuses COPY's body. SORT with `RETURN`
+//! (RFC 5267 ESORT) is answered by `search.rs`, like the extended SEARCH it mirrors.
 
 mod append;
 mod authenticate;
