@@ -313,3 +313,36 @@ fn i18n_names_sort_by_unicode_casemap() {
         ]),
     );
 }
+
+#[test]
+fn search_matches_under_unicode_casemap() {
+    // RFC 5255 4.2: with I18NLEVEL=1, SEARCH's string keys use i;unicode-casemap too: case
+    // and canonical/compatibility decomposition do not matter.
+    let s = Server::start();
+    let mut c = login_demo(&s);
+    // 1: decomposed e + U+0301; 2: precomposed é; 3: full-width letters; 4: neither.
+    // Substrings compare octets of the canonical form, so "cafe" is found in "CAFE" U+0301 too
+    // (as in Dovecot).
+    for subject in [
+        "=?UTF-8?Q?Cafe=CC=81_au_lait?=",
+        "=?UTF-8?Q?CAF=C3=89?=",
+        "=?UTF-8?B?77yj77yh77ym77yl?=",
+        "Tea",
+    ] {
+        let msg = format!("From: x@example.com\r\nSubject: {subject}\r\n\r\nbody\r\n");
+        append(&mut c, "01-Jan-2020 00:00:00 +0000", &msg);
+    }
+    assert_tagged_ok(&c.cmd("s", "SELECT INBOX"));
+    run_transcript(
+        &mut c,
+        "C: a SEARCH CHARSET UTF-8 SUBJECT \"café\"\n\
+         S: * SEARCH 1 2\n\
+         S: a OK Search completed.\n\
+         C: b SEARCH CHARSET UTF-8 SUBJECT \"cafe\"\n\
+         S: * SEARCH 1 2 3\n\
+         S: b OK Search completed.\n\
+         C: c SORT (SUBJECT) UTF-8 OR SUBJECT caf SUBJECT tea\n\
+         S: * SORT 3 2 1 4\n\
+         S: c OK Sort completed.\n",
+    );
+}

@@ -64,6 +64,29 @@ pub fn casemap_into(s: &str, out: &mut String) {
     out.extend(s.chars().map(titlecase).nfkd());
 }
 
+/// [`casemap`] of an owned string, for long text (SEARCH BODY/TEXT): in place when it is ASCII;
+/// otherwise runs of ASCII are copied and upper-cased in bulk and only the other runs go
+/// through the tables. Cutting before an ASCII character is safe for NFKD: it is a starter,
+/// and canonical reordering only moves non-starters among themselves.
+pub fn fold(mut s: String) -> String {
+    if s.is_ascii() {
+        s.make_ascii_uppercase();
+        return s;
+    }
+    let mut out = String::with_capacity(s.len() + s.len() / 4);
+    let mut rest = s.as_str();
+    while !rest.is_empty() {
+        let ascii = rest.bytes().take_while(u8::is_ascii).count();
+        let (run, tail) = rest.split_at(ascii);
+        casemap_into(run, &mut out);
+        let other = tail.bytes().take_while(|b| !b.is_ascii()).count();
+        let (run, tail) = tail.split_at(other);
+        out.extend(run.chars().map(titlecase).nfkd());
+        rest = tail;
+    }
+    out
+}
+
 /// The `i;unicode-casemap` canonical form of `s`: two strings are equal under the comparator
 /// when their forms are equal, and order as their forms' bytes do.
 pub fn casemap(s: &str) -> String {
@@ -124,6 +147,21 @@ mod tests {
         v.sort_by_key(|s| casemap(s));
         // A < A+U+0308 (as octets "A" is a prefix) < Z.
         assert_eq!(v, ["apfel", "Apfel", "Ärger", "Zebra", "zebra"]);
+    }
+
+    #[test]
+    fn fold_is_casemap() {
+        for t in [
+            "",
+            "ABC def",
+            "Grüße aus KÖLN, ÀÉÎ",
+            "a\u{301}\u{323}b e\u{323}\u{301}",
+            "ΟΔΟΣ ΣΟΦΟΣ ς.",
+            "日本語テキスト ABC ｆｕｌｌ",
+            "\u{1c6}x\u{fb01}",
+        ] {
+            assert_eq!(fold(t.to_owned()), casemap(t), "{t}");
+        }
     }
 
     #[test]

@@ -73,23 +73,16 @@ pub fn decode_header_value(raw: &[u8]) -> String {
     out
 }
 
-/// `s` lower-cased as `str::to_lowercase` does, in place when it is ASCII.
-fn lowercase(mut s: String) -> String {
-    if s.is_ascii() {
-        s.make_ascii_lowercase();
-        s
-    } else {
-        s.to_lowercase()
-    }
+/// `s` in the form SEARCH compares: `i;unicode-casemap` (RFC 5051), the comparator of
+/// I18NLEVEL=1 (RFC 5255 section 4.2), in place when it is ASCII.
+fn lowercase(s: String) -> String {
+    super::casemap::fold(s)
 }
 
-/// Case-insensitive substring test (Unicode lower-casing on both sides, a
-/// simple case folding). An empty needle matches everything.
+/// Case-insensitive substring test under `i;unicode-casemap` (RFC 5051: titlecase, then
+/// NFKD, on both sides). An empty needle matches everything.
 pub fn contains_folded(haystack: &str, needle: &str) -> bool {
-    if needle.is_empty() {
-        return true;
-    }
-    haystack.to_lowercase().contains(&needle.to_lowercase())
+    super::casemap::casemap_contains(haystack, needle)
 }
 
 fn push_capped(out: &mut String, s: &str) {
@@ -283,15 +276,21 @@ mod tests {
     }
 
     #[test]
-    fn lowercase_is_to_lowercase() {
+    fn search_form_is_casemap() {
         for s in ["", "ABC def", "Grüße KÖLN", "ΑΣ", "x\u{fffd}Y"] {
-            assert_eq!(lowercase(s.to_owned()), s.to_lowercase(), "{s}");
+            assert_eq!(
+                lowercase(s.to_owned()),
+                super::super::casemap::casemap(s),
+                "{s}"
+            );
         }
     }
 
     #[test]
     fn folding_match() {
         assert!(contains_folded("Grüße aus KÖLN", "köln"));
+        // Precomposed and decomposed letters are the same under i;unicode-casemap.
+        assert!(contains_folded("Cafe\u{301}", "CAFÉ"));
         assert!(contains_folded("abc", ""));
         assert!(!contains_folded("abc", "abd"));
     }

@@ -4,7 +4,7 @@
 //!
 //! A parsed [`SearchKey`](crate::imap::proto::types::SearchKey) tree is first compiled
 //! ([`Program::compile`]) against the view: strings are checked against the CHARSET and
-//! lower-cased once, keywords become bit masks of the mailbox's keyword table, sequence sets
+//! casemapped once, keywords become bit masks of the mailbox's keyword table, sequence sets
 //! (with `*` and the saved `$` result) become [`ResolvedSet`](crate::imap::proto::sequence::ResolvedSet)s, and dates become day numbers.
 //!
 //! The compiled tree is then evaluated with three-valued logic (`Some(true)`, `Some(false)`,
@@ -17,7 +17,7 @@
 //! 2. **header**: FROM/TO/CC/BCC/SUBJECT/HEADER and SENT* need the header. When every header key
 //!    names one of [`CACHED_FIELDS`] (and there is no TEXT), the fields come from a per-message
 //!    cache entry ([`SEARCH_HEADER_CACHE`], see [`cache_blob`]) written the first time the header
-//!    was read: the values decoded and lower-cased as the keys compare them, and the `Date:` day,
+//!    was read: the values decoded and casemapped as the keys compare them, and the `Date:` day,
 //!    so a repeated `SEARCH FROM x` on a large mailbox opens no message file and parses nothing.
 //!    Otherwise only the header block of the file is read.
 //! 3. **body**: BODY and TEXT read the message (at most [`MAX_SEARCH_MESSAGE_BYTES`](crate::limits::MAX_SEARCH_MESSAGE_BYTES)) and match
@@ -39,8 +39,9 @@
 //!   not configurable; UTC makes answers independent of the host's TZ setting).
 //! - SENT* use the date as written in `Date:` (time and zone disregarded, RFC 3501 6.4.4); a
 //!   message without a usable `Date:` matches no SENT* key (and so matches `NOT SENTON x`).
-//! - String keys are case-insensitive substring matches after Unicode lower-casing, on decoded
-//!   (RFC 2047) header values; `HEADER name ""` matches every message that has the field.
+//! - String keys are case-insensitive substring matches under `i;unicode-casemap` (RFC 5051:
+//!   titlecase, then NFKD; the I18NLEVEL=1 comparator, RFC 5255 4.2), on decoded (RFC 2047)
+//!   header values; `HEADER name ""` matches every message that has the field.
 //! - A bare sequence-set key with numbers beyond the mailbox simply matches nothing there (as
 //!   Dovecot): SEARCH is a question, not an operation on those messages.
 

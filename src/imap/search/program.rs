@@ -86,11 +86,11 @@ pub(crate) enum Node {
     Smaller(u64),
     /// CONDSTORE modseq at least.
     ModSeq(u64),
-    /// A header field (name as sent) whose decoded value contains the lower-cased needle.
+    /// A header field (name as sent) whose decoded value contains the casemapped needle.
     Header { name: Vec<u8>, needle: String },
-    /// Decoded body text contains the lower-cased needle.
+    /// Decoded body text contains the casemapped needle.
     Body(String),
-    /// Header or decoded body text contains the lower-cased needle.
+    /// Header or decoded body text contains the casemapped needle.
     Text(String),
 }
 
@@ -225,7 +225,8 @@ struct Compiler<'a> {
 
 fn needle(s: &[u8]) -> Result<String, SearchError> {
     std::str::from_utf8(s)
-        .map(str::to_lowercase)
+        // i;unicode-casemap (RFC 5051), as the text it is compared with (RFC 5255 4.2).
+        .map(crate::mime::casemap::casemap)
         .map_err(|_| SearchError::InvalidString)
 }
 

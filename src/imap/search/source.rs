@@ -19,7 +19,8 @@ pub const SEARCH_HEADER_CACHE: CacheField = CacheField(16);
 /// and SENT* name, which is what clients search by far most often.
 pub const CACHED_FIELDS: &[&[u8]] = &[b"From", b"To", b"Cc", b"Bcc", b"Subject", b"Date"];
 
-const CACHE_MAGIC: &[u8] = b"MCSEARCH2\r\n";
+// Version 3: values in the i;unicode-casemap form (version 2 held them lower-cased).
+const CACHE_MAGIC: &[u8] = b"MCSEARCH3\r\n";
 
 /// True when `name` is one of [`CACHED_FIELDS`] (case-insensitive).
 pub(crate) fn is_cached_field(name: &[u8]) -> bool {
@@ -40,7 +41,7 @@ fn cached_index(name: &[u8]) -> Option<u8> {
 ///
 /// Layout after the magic: the `Date:` day number (`i64` little-endian, `i64::MIN` for none),
 /// then for each occurrence of a cached field: its index in [`CACHED_FIELDS`] (one byte), the
-/// length of its value (`u32` little-endian) and the value decoded (RFC 2047) and lower-cased,
+/// length of its value (`u32` little-endian) and the value decoded (RFC 2047) and casemapped (RFC 5051),
 /// exactly what a header key compares with, so answering from the cache is a substring scan.
 pub fn cache_blob(header: &[u8]) -> Option<Bytes> {
     let (values, date) = search_fields_in(header, CACHED_FIELDS);
@@ -112,35 +113,10 @@ impl<'a> Iterator for Entries<'a> {
     }
 }
 
-/// Unicode lower case, exactly as [`str::to_lowercase`]: in place when the text is ASCII (the
-/// common case), where it is the same; otherwise runs of ASCII are copied and lower-cased in bulk
-/// and only the other characters go through the Unicode tables one by one.
-fn lower(mut s: String) -> String {
-    if s.is_ascii() {
-        s.make_ascii_lowercase();
-        return s;
-    }
-    // The lower case of capital sigma depends on its neighbours (final sigma): `str` knows how.
-    if s.contains('\u{3a3}') {
-        return s.to_lowercase();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s.as_str();
-    while !rest.is_empty() {
-        let ascii = rest.bytes().take_while(u8::is_ascii).count();
-        let (run, tail) = rest.split_at(ascii);
-        let from = out.len();
-        out.push_str(run);
-        if let Some(pushed) = out.get_mut(from..) {
-            pushed.make_ascii_lowercase();
-        }
-        let mut chars = tail.chars();
-        if let Some(c) = chars.next() {
-            out.extend(c.to_lowercase());
-        }
-        rest = chars.as_str();
-    }
-    out
+/// The form SEARCH compares text in: `i;unicode-casemap` (RFC 5051), the comparator of
+/// I18NLEVEL=1 (RFC 5255 section 4.2); in place when the text is ASCII.
+fn lower(s: String) -> String {
+    crate::mime::casemap::fold(s)
 }
 
 /// Message data for the header and body stages: a search cache entry, a header block, or the
@@ -158,7 +134,7 @@ pub(crate) enum Loaded {
         raw: Vec<u8>,
         info: MessageInfo,
         header_text: OnceLock<String>,
-        /// Lower-cased decoded body text.
+        /// Casemapped decoded body text.
         body: String,
     },
 }
@@ -197,7 +173,7 @@ impl Loaded {
         }
     }
 
-    /// Whether a header field `name` contains the lower-cased `needle` (an empty needle: whether
+    /// Whether a header field `name` contains the casemapped `needle` (an empty needle: whether
     /// the field is present); `None` when this data does not have the field.
     pub(crate) fn header_matches(&self, name: &[u8], needle: &str) -> Option<bool> {
         if let Loaded::Cached(c) = self {
@@ -214,7 +190,7 @@ impl Loaded {
         Some(
             header_values_in(header, name)
                 .iter()
-                .any(|v| needle.is_empty() || v.to_lowercase().contains(needle)),
+                .any(|v| needle.is_empty() || lower(v.clone()).contains(needle)),
         )
     }
 
@@ -232,7 +208,7 @@ impl Loaded {
         }
     }
 
-    /// Every header field as decoded text, lower-cased (for TEXT); `None` from the cache.
+    /// Every header field as decoded text, casemapped (for TEXT); `None` from the cache.
     pub(crate) fn header_text(&self) -> Option<&str> {
         let (Loaded::Header { header_text, .. } | Loaded::Message { header_text, .. }) = self
         else {
@@ -242,7 +218,7 @@ impl Loaded {
         Some(header_text.get_or_init(|| lower(header_text_in(header))))
     }
 
-    /// Lower-cased decoded body text, when the message was read.
+    /// Casemapped decoded body text, when the message was read.
     pub(crate) fn body(&self) -> Option<&str> {
         match self {
             Loaded::Message { body, .. } => Some(body),
@@ -276,6 +252,7 @@ mod tests {
             (b"To", "", Some(false)),
             (b"Bcc", "x", Some(false)),
         ] {
+            let needle = &crate::mime::casemap::casemap(needle);
             assert_eq!(c.header_matches(name, needle), want, "{name:?} {needle}");
             assert_eq!(h.header_matches(name, needle), want, "{name:?} {needle}");
         }
@@ -327,11 +304,11 @@ From: inner@x\r\nSubject: inner\r\n\r\ninner body\r\n--b--\r\n";
         let day = Date::new(1994, 2, 7).map(Date::days_since_epoch);
         assert_eq!(l.sent_day(), Some(day));
         assert_eq!(full.sent_date().and_then(day_number), day);
-        assert!(l.body().unwrap_or_default().contains("inner body"));
+        assert!(l.body().unwrap_or_default().contains("INNER BODY"));
     }
 
     #[test]
-    fn lower_is_str_to_lowercase() {
+    fn lower_is_unicode_casemap() {
         for s in [
             "",
             "ABC def",
@@ -342,7 +319,7 @@ From: inner@x\r\nSubject: inner\r\n\r\ninner body\r\n--b--\r\n";
             "ПРИВЕТ мир",
             "日本語テキスト ABC",
         ] {
-            assert_eq!(lower(s.to_owned()), s.to_lowercase(), "{s}");
+            assert_eq!(lower(s.to_owned()), crate::mime::casemap::casemap(s), "{s}");
         }
     }
 
@@ -350,7 +327,11 @@ From: inner@x\r\nSubject: inner\r\n\r\ninner body\r\n--b--\r\n";
     fn message_text_is_lower_cased_and_decoded() {
         let raw = b"Subject: x\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nCAF=C9 cr=E8me\r\n".to_vec();
         let l = Loaded::message(raw);
-        assert!(l.body().unwrap_or_default().contains("café crème"));
-        assert!(l.header_text().unwrap_or_default().contains("subject: x"));
+        assert!(
+            l.body()
+                .unwrap_or_default()
+                .contains(&crate::mime::casemap::casemap("café crème"))
+        );
+        assert!(l.header_text().unwrap_or_default().contains("SUBJECT: X"));
     }
 }

@@ -51,6 +51,8 @@ impl KeyMask {
     pub const DISPLAY_TO: KeyMask = KeyMask(1 << 8);
     /// [`Keys::message_id`], [`Keys::references`] and [`Keys::in_reply_to`].
     pub const IDS: KeyMask = KeyMask(1 << 9);
+    /// Every key.
+    pub const ALL: KeyMask = KeyMask(0x3ff);
     /// What THREAD (ORDEREDSUBJECT and REFERENCES) needs.
     pub const THREAD: KeyMask = KeyMask(Self::SENT.0 | Self::SUBJECT.0 | Self::IDS.0);
 
@@ -306,9 +308,17 @@ impl HeaderKeys {
         Bytes::from(b)
     }
 
-    /// A cache entry read back; `None` when it is not a well-formed entry of this version
-    /// (another user of the field number, a truncated or padded blob, invalid UTF-8).
+    /// A whole cache entry read back (see [`HeaderKeys::from_blob_masked`]).
+    #[cfg(test)]
     fn from_blob(blob: &[u8]) -> Option<HeaderKeys> {
+        Self::from_blob_masked(blob, KeyMask::ALL)
+    }
+
+    /// A cache entry read back, materialising only the keys of `want`; `None` when it is not a
+    /// well-formed entry of this version (another user of the field number, a truncated or
+    /// padded blob, invalid UTF-8 in a key read). The other keys are walked over, so a
+    /// malformed blob is still refused, but neither checked as UTF-8 nor copied.
+    fn from_blob_masked(blob: &[u8], want: KeyMask) -> Option<HeaderKeys> {
         let mut r = Reader {
             b: blob.strip_prefix(CACHE_MAGIC)?,
         };
@@ -322,22 +332,26 @@ impl HeaderKeys {
             is_reply: flags == 1,
             ..HeaderKeys::default()
         };
-        for slot in [
-            &mut k.subject,
-            &mut k.from,
-            &mut k.to,
-            &mut k.cc,
-            &mut k.display_from,
-            &mut k.display_to,
+        for (slot, mask) in [
+            (&mut k.subject, KeyMask::SUBJECT),
+            (&mut k.from, KeyMask::FROM),
+            (&mut k.to, KeyMask::TO),
+            (&mut k.cc, KeyMask::CC),
+            (&mut k.display_from, KeyMask::DISPLAY_FROM),
+            (&mut k.display_to, KeyMask::DISPLAY_TO),
         ] {
-            *slot = r.string()?;
+            if let Some(v) = r.string(want.contains(mask))? {
+                *slot = v;
+            }
         }
-        let id = r.string()?;
-        k.message_id = (!id.is_empty()).then_some(id);
+        let ids = want.contains(KeyMask::IDS);
+        k.message_id = r.string(ids)?.filter(|id| !id.is_empty());
         for list in [&mut k.references, &mut k.in_reply_to] {
             let n = r.u16()?;
             for _ in 0..n {
-                list.push(r.string()?);
+                if let Some(v) = r.string(ids)? {
+                    list.push(v);
+                }
             }
         }
         r.b.is_empty().then_some(k)
@@ -359,10 +373,14 @@ impl<'a> Reader<'a> {
         Some(u16::from_le_bytes(self.take(2)?.try_into().ok()?))
     }
 
-    fn string(&mut self) -> Option<Box<str>> {
+    /// The next string: `Some(None)` when it is skipped (`keep` false), `None` when malformed.
+    fn string(&mut self, keep: bool) -> Option<Option<Box<str>>> {
         let n = usize::from(self.u16()?);
-        let s = std::str::from_utf8(self.take(n)?).ok()?;
-        Some(s.into())
+        let bytes = self.take(n)?;
+        if !keep {
+            return Some(None);
+        }
+        Some(Some(std::str::from_utf8(bytes).ok()?.into()))
     }
 }
 
@@ -373,10 +391,12 @@ pub fn cache_blob(header: &[u8]) -> Bytes {
 }
 
 impl Keys {
-    /// Takes the asked header keys; `sent` falls back to `arrival`.
-    fn fill(&mut self, h: HeaderKeys, want: KeyMask) {
+    /// Takes the asked header keys; true when the sent date was asked and the header has none
+    /// (the caller then uses INTERNALDATE).
+    fn fill(&mut self, h: HeaderKeys, want: KeyMask) -> bool {
+        let no_sent = want.contains(KeyMask::SENT) && h.sent.is_none();
         if want.contains(KeyMask::SENT) {
-            self.sent = h.sent.unwrap_or(self.arrival);
+            self.sent = h.sent.unwrap_or(0);
         }
         if want.contains(KeyMask::SUBJECT) {
             self.subject = h.subject;
@@ -402,6 +422,7 @@ impl Keys {
             self.references = h.references;
             self.in_reply_to = h.in_reply_to;
         }
+        no_sent
     }
 }
 
@@ -428,7 +449,7 @@ pub async fn load(
             ..Keys::default()
         })
         .collect();
-    if want.contains(KeyMask::ARRIVAL) || want.contains(KeyMask::SENT) {
+    if want.contains(KeyMask::ARRIVAL) {
         let uids: Vec<u32> = hits.iter().map(|h| h.uid).collect();
         let dates = sel.view.internal_dates(&uids).await?;
         for k in &mut keys {
@@ -438,14 +459,51 @@ pub async fn load(
     if !want.needs_header() {
         return Ok(keys);
     }
-    for chunk in keys.chunks_mut(SORT_BATCH) {
-        load_batch(sel, chunk, want).await?;
+    // Messages without a usable Date: (indices into `keys`).
+    let mut no_sent: Vec<usize> = Vec::new();
+    for (n, chunk) in keys.chunks_mut(SORT_BATCH).enumerate() {
+        let base = n * SORT_BATCH;
+        no_sent.extend(
+            load_batch(sel, chunk, want)
+                .await?
+                .into_iter()
+                .map(|i| base + i),
+        );
+    }
+    if no_sent.is_empty() {
+        return Ok(keys);
+    }
+    // RFC 5256 section 2.2: INTERNALDATE instead. Only these messages' dates are read: on
+    // Maildir a date not known yet costs a file status each.
+    if want.contains(KeyMask::ARRIVAL) {
+        for &i in &no_sent {
+            if let Some(k) = keys.get_mut(i) {
+                k.sent = k.arrival;
+            }
+        }
+    } else {
+        let uids: Vec<u32> = no_sent
+            .iter()
+            .filter_map(|&i| keys.get(i))
+            .map(|k| k.uid)
+            .collect();
+        let dates = sel.view.internal_dates(&uids).await?;
+        for &i in &no_sent {
+            if let Some(k) = keys.get_mut(i) {
+                k.sent = dates.get(k.uid).unwrap_or(0);
+            }
+        }
     }
     Ok(keys)
 }
 
-/// One batch of [`load`]: cache hits, then the misses read and their entries stored.
-async fn load_batch(sel: &Selected, batch: &mut [Keys], want: KeyMask) -> Result<(), StorageError> {
+/// One batch of [`load`]: cache hits, then the misses read and their entries stored. Returns
+/// the indices (in `batch`) of the messages whose sent date is to come from INTERNALDATE.
+async fn load_batch(
+    sel: &Selected,
+    batch: &mut [Keys],
+    want: KeyMask,
+) -> Result<Vec<usize>, StorageError> {
     let uids: Vec<u32> = batch.iter().map(|k| k.uid).collect();
     let cached = match sel.view.cache_get(&uids, SORT_KEYS_CACHE).await {
         Ok(c) => c,
@@ -455,15 +513,20 @@ async fn load_batch(sel: &Selected, batch: &mut [Keys], want: KeyMask) -> Result
             Vec::new()
         }
     };
+    let mut no_sent = Vec::new();
     // (index in batch, uid, size to read)
     let mut misses: Vec<(usize, u32, u64)> = Vec::new();
     for (i, k) in batch.iter_mut().enumerate() {
         match cached
             .get(i)
             .and_then(Option::as_deref)
-            .and_then(HeaderKeys::from_blob)
+            .and_then(|b| HeaderKeys::from_blob_masked(b, want))
         {
-            Some(h) => k.fill(h, want),
+            Some(h) => {
+                if k.fill(h, want) {
+                    no_sent.push(i);
+                }
+            }
             None => {
                 let size = sel
                     .view
@@ -474,7 +537,7 @@ async fn load_batch(sel: &Selected, batch: &mut [Keys], want: KeyMask) -> Result
         }
     }
     if misses.is_empty() {
-        return Ok(());
+        return Ok(no_sent);
     }
     let mut lanes = Vec::with_capacity(SEARCH_WORKERS);
     for share in shares(misses, SEARCH_WORKERS, |_| 1) {
@@ -502,8 +565,10 @@ async fn load_batch(sel: &Selected, batch: &mut [Keys], want: KeyMask) -> Result
     for lane in join_all(lanes).await {
         for piece in lane? {
             for (i, uid, h, blob) in piece {
-                if let Some(k) = batch.get_mut(i) {
-                    k.fill(h, want);
+                if let Some(k) = batch.get_mut(i)
+                    && k.fill(h, want)
+                {
+                    no_sent.push(i);
                 }
                 to_cache.push((uid, blob));
             }
@@ -514,7 +579,7 @@ async fn load_batch(sel: &Selected, batch: &mut [Keys], want: KeyMask) -> Result
     {
         tracing::warn!(error = %e, "sort key cache not written");
     }
-    Ok(())
+    Ok(no_sent)
 }
 
 #[cfg(test)]
@@ -603,6 +668,19 @@ References: <a@b> <c@d>\r\nMessage-ID: <m@x>\r\n\r\n",
         padded.push(0);
         assert_eq!(HeaderKeys::from_blob(&padded), None);
         assert_eq!(HeaderKeys::from_blob(b"MCSEARCH2\r\nxxxxxxxx"), None);
+        // Only the asked keys are materialised.
+        let only = HeaderKeys::from_blob_masked(&blob, KeyMask::SENT);
+        assert_eq!(
+            only,
+            Some(HeaderKeys {
+                sent: h.sent,
+                is_reply: h.is_reply,
+                ..HeaderKeys::default()
+            })
+        );
+        let from = HeaderKeys::from_blob_masked(&blob, KeyMask::FROM).map(|k| k.from);
+        assert_eq!(from, Some(h.from.clone()));
+        assert_eq!(HeaderKeys::from_blob_masked(&padded, KeyMask::SENT), None);
         assert_eq!(
             cache_blob(b"From: a@b\r\n\r\n"),
             of("From: a@b\r\n\r\n").blob()
