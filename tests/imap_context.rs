@@ -395,6 +395,21 @@ fn message_numbers_in_the_key_are_fixed_when_the_command_runs() {
     assert_tagged_ok(&b.cmd("b4", "UID STORE 2 +FLAGS (\\Seen)"));
     let lines = a.cmd("n2", "NOOP");
     assert_eq!(esearch(&lines), ["* ESEARCH (TAG \"U1\") REMOVEFROM (0 1)"]);
+
+    // With UIDs 2:6 in the mailbox (message 1 is UID 2), 1:* means those UIDs: a message that
+    // arrives later is not in it, a change among them is.
+    run_transcript(
+        &mut a,
+        r#"C: U2 UID SEARCH RETURN (UPDATE ALL) 1:* UNSEEN
+           S: * ESEARCH (TAG "U2") UID ALL 3:5
+           S: U2 OK Search completed."#,
+    );
+    let mut c = login_demo(&s);
+    append(&mut c, "", &message(7));
+    assert_tagged_ok(&b.cmd("b5", "UID STORE 6 -FLAGS (\\Seen)"));
+    let lines = a.cmd("n3", "NOOP");
+    assert!(lines.iter().any(|l| l == "* 6 EXISTS"), "{lines:?}");
+    assert_eq!(esearch(&lines), ["* ESEARCH (TAG \"U2\") UID ADDTO (0 6)"]);
 }
 
 #[test]

@@ -419,18 +419,21 @@ fn pin(key: &SearchKey, sel: &Selected) -> Option<SearchKey> {
             let uids: ResolvedSet = if set.uses_saved() {
                 sel.saved.clone().unwrap_or_default()
             } else {
-                let resolved = set.resolve(sel.view.len(), None);
-                resolved
+                // Messages a..b are the UIDs uid(a)..uid(b): a UID between them that is not in
+                // the mailbox now never will be (new messages get higher UIDs), so each range of
+                // numbers stays one range of UIDs, however sparse the UIDs are.
+                let exists = sel.view.len();
+                let uid_at = |seq: u32| {
+                    let i = usize::try_from(seq.checked_sub(1)?).ok()?;
+                    list.get(i).map(|m| m.uid)
+                };
+                let ranges = set
+                    .resolve(exists, None)
                     .ranges()
                     .iter()
-                    .flat_map(|r| {
-                        let from = usize::try_from(*r.start()).unwrap_or(usize::MAX);
-                        let n = usize::try_from(r.end() - r.start() + 1).unwrap_or(0);
-                        list.iter_from(from.saturating_sub(1))
-                            .take(n)
-                            .map(|m| m.uid)
-                    })
-                    .collect()
+                    .filter_map(|r| Some(uid_at(*r.start())?..=uid_at((*r.end()).min(exists))?))
+                    .collect();
+                ResolvedSet::from_ranges(ranges)
             };
             uid_key(&uids)?
         }
