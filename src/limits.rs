@@ -124,6 +124,13 @@ pub const MAX_SEQUENCE_SET_RANGES: usize = 50_000;
 pub const LITERAL_MINUS_MAX: u64 = 4096;
 /// Most field/value pairs in an ID command (RFC 2971 section 3.3 caps clients at 30).
 pub const MAX_ID_FIELDS: usize = 30;
+/// Live `UPDATE` search/sort contexts (RFC 5267 4.3) one session may hold; each keeps its search
+/// program and its current result. Beyond it the search still answers, with `* NO [NOUPDATE]`
+/// instead of updates (RFC 5267 4.3.1). Dovecot's limit (`CLIENT_MAX_SEARCH_UPDATES`) is the same.
+pub const MAX_UPDATE_CONTEXTS: usize = 10;
+/// Tags one CANCELUPDATE may name: no session has more live contexts than
+/// [`MAX_UPDATE_CONTEXTS`], so a longer list can only be a client bug or an attack.
+pub const MAX_CANCELUPDATE_TAGS: usize = 100;
 /// Bytes of a discarded line the receiver remembers to spot a literal header
 /// (`~{18446744073709551615+}\r` is 25 bytes) at its end.
 pub const LITERAL_HEADER_TAIL: usize = 32;

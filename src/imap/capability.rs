@@ -24,6 +24,7 @@ const AUTHENTICATED: &[&str] = &[
     "STATUS=SIZE",
     "ESEARCH",
     "SEARCHRES",
+    "CONTEXT=SEARCH",
     "CONDSTORE",
     "QRESYNC",
     "SORT",
@@ -33,6 +34,8 @@ const AUTHENTICATED: &[&str] = &[
     "THREAD=ORDEREDSUBJECT",
     "THREAD=REFERENCES",
     "THREAD=REFS",
+    "ESORT",
+    "CONTEXT=SORT",
 ];
 
 /// The capability list before login. `starttls` is true when STARTTLS may be used now.

@@ -3,6 +3,7 @@
 
 pub mod capability;
 mod cmd;
+pub mod context;
 pub mod fetch;
 pub mod names;
 pub mod proto;

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::context::{self, Contexts};
 use super::proto::encode::{self, Code, FetchResponse, Status};
 use super::proto::sequence::{ResolvedSet, SequenceSet};
 use super::proto::types::{Atom, Flag};
@@ -19,6 +20,8 @@ pub struct Selected {
     pub name: String,
     /// The result of the last `SEARCH RETURN (SAVE)`, as UIDs (RFC 5182 `$`).
     pub saved: Option<ResolvedSet>,
+    /// Searches that asked for updates (RFC 5267 `RETURN (UPDATE)`); they end with the selection.
+    pub contexts: Contexts,
 }
 
 impl Selected {
@@ -28,6 +31,7 @@ impl Selected {
             view,
             name,
             saved: None,
+            contexts: Contexts::default(),
         }
     }
 
@@ -190,6 +194,15 @@ impl Selected {
                 self.write_changed(out, *seq, meta, enabled.condstore);
             }
         }
+    }
+
+    /// [`Selected::write_delta`] with the updates of the live search contexts around it (RFC 5267
+    /// 4.3.2): REMOVEFROM for expunged results before the EXPUNGEs, ADDTO and REMOVEFROM for new
+    /// and changed messages after the EXISTS and FETCH responses.
+    pub async fn write_changes(&mut self, out: &mut Vec<u8>, delta: &Delta, enabled: Enabled) {
+        self.contexts.before_expunge(&self.view, delta, out);
+        self.write_delta(out, delta, enabled);
+        context::update(self, out).await;
     }
 
     /// `* n FETCH (UID u FLAGS (...) [MODSEQ (m)])`: a message whose flags changed, as told

@@ -221,7 +221,8 @@ impl Session {
             return Ok(());
         }
         if !delta.is_empty() {
-            sel.write_delta(self.conn.out(), &delta, self.enabled);
+            sel.write_changes(self.conn.out(), &delta, self.enabled)
+                .await;
         }
         Ok(())
     }

@@ -47,7 +47,7 @@ pub async fn copy(
                 "Moved UIDs.",
             );
         }
-        sel.write_delta(conn.out(), &delta, enabled);
+        sel.write_changes(conn.out(), &delta, enabled).await;
         Reply::ok(done)
     } else {
         let res = sel

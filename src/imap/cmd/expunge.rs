@@ -18,6 +18,6 @@ pub async fn expunge(s: &mut Session, uids: Option<&SequenceSet>) -> Result<Repl
         return Reply::ok("Expunge completed.");
     }
     let delta = sel.view.expunge(limit.as_deref()).await?;
-    sel.write_delta(conn.out(), &delta, enabled);
+    sel.write_changes(conn.out(), &delta, enabled).await;
     Reply::ok("Expunge completed.")
 }

@@ -5,10 +5,12 @@
 //! handler, and errors become tagged `NO`/`BAD` in one place ([`ImapError::answer`]).
 //!
 //! Shared pieces are in `helpers.rs`. SELECT and EXAMINE share `select.rs`, SUBSCRIBE and
-//! UNSUBSCRIBE `subscribe.rs`; MOVE is in `move.rs` and reuses COPY's body.
+//! UNSUBSCRIBE `subscribe.rs`; MOVE is in `move.rs` and reuses COPY's body. SORT with `RETURN`
+//! (RFC 5267 ESORT) is answered by `search.rs`, like the extended SEARCH it mirrors.
 
 mod append;
 mod authenticate;
+mod cancelupdate;
 mod capability;
 mod check;
 mod close;
@@ -101,6 +103,13 @@ pub async fn run(s: &mut Session, command: Command) -> Outcome {
         && let Err(e) = s.refresh().await
     {
         tracing::warn!(error = ?e, "refreshing the selected mailbox failed");
+    }
+    // RFC 5267 4.3: this session's own changes (STORE, FETCH setting \Seen) update the live
+    // search contexts too, right after the FETCH responses that tell them.
+    if let State::Selected(_, sel) = &mut s.state
+        && !sel.contexts.is_empty()
+    {
+        crate::imap::context::update(sel, s.conn.out()).await;
     }
     if matches!(s.state, State::Logout) {
         return Outcome::Close;
@@ -221,13 +230,22 @@ async fn dispatch(
             )
             .await
         }
+        C::CancelUpdate { tags } => cancelupdate::cancelupdate(s, &tags),
         C::Sort {
             uid,
             criteria,
             charset,
             search,
-            returns: _,
+            returns: None,
         } => sort::sort(s, uid, &criteria, &charset, &search).await,
+        // RFC 5267 3: with RETURN, SORT answers like the extended SEARCH.
+        C::Sort {
+            uid,
+            criteria,
+            charset,
+            search,
+            returns: Some(returns),
+        } => search::esort(s, tag, uid, &returns, &criteria, &charset, &search).await,
         C::Idle => idle::idle(s, tag).await,
         C::Thread {
             uid,

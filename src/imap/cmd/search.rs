@@ -1,16 +1,19 @@
 //! SEARCH and UID SEARCH (RFC 3501 6.4.4) with ESEARCH result options (RFC 4731), the saved
-//! result `$` (RFC 5182 SEARCHRES) and the CONDSTORE MODSEQ answer item (RFC 7162 3.1.5).
+//! result `$` (RFC 5182 SEARCHRES), the CONDSTORE MODSEQ answer item (RFC 7162 3.1.5) and the
+//! CONTEXT=SEARCH options (RFC 5267): PARTIAL, UPDATE and the CONTEXT hint.
 //!
 //! The engine is [`crate::imap::search`]; this file turns its hits into `* SEARCH` or
-//! `* ESEARCH` and keeps the saved result.
+//! `* ESEARCH`, keeps the saved result and starts update contexts ([`crate::imap::context`]).
 
 use super::Reply;
-use crate::imap::proto::encode::{self, EsearchData};
+use crate::imap::context::{Contexts, Refused};
+use crate::imap::proto::encode::{self, Code, EsearchData, Status};
 use crate::imap::proto::sequence::ResolvedSet;
-use crate::imap::proto::types::{SearchKey, SearchReturn, Tag};
+use crate::imap::proto::types::{PartialRange, SearchKey, SearchReturn, SortCriterion, Tag};
 use crate::imap::response::ImapError;
 use crate::imap::search::{self, Hit, Program, SearchError};
 use crate::imap::session::Session;
+use crate::imap::sort;
 
 /// What the client asked to get back.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -22,12 +25,17 @@ struct Returns {
     all: bool,
     count: bool,
     save: bool,
+    /// `PARTIAL lo:hi` (RFC 5267 4.4).
+    partial: Option<PartialRange>,
+    /// `UPDATE` (RFC 5267 4.3).
+    update: bool,
 }
 
 impl Returns {
-    fn new(returns: Option<&[SearchReturn]>) -> Returns {
+    /// The options of `RETURN (...)`; a combination RFC 5267 forbids is a BAD.
+    fn new(returns: Option<&[SearchReturn]>) -> Result<Returns, ImapError> {
         let Some(list) = returns else {
-            return Returns::default();
+            return Ok(Returns::default());
         };
         let mut r = Returns {
             extended: true,
@@ -40,24 +48,46 @@ impl Returns {
                 SearchReturn::All => r.all = true,
                 SearchReturn::Count => r.count = true,
                 SearchReturn::Save => r.save = true,
+                SearchReturn::Partial(range) => {
+                    if r.partial.is_some() {
+                        return Err(ImapError::Parse("PARTIAL can be used only once."));
+                    }
+                    r.partial = Some(*range);
+                }
+                SearchReturn::Update => {
+                    if r.update {
+                        // As Dovecot: a repeated UPDATE is a client bug.
+                        return Err(ImapError::Parse("UPDATE can be used only once."));
+                    }
+                    r.update = true;
+                }
+                // RFC 5267 4.2: a hint the server may ignore; mailcove keeps no result cache.
+                SearchReturn::Context => {}
             }
         }
-        if !(r.min || r.max || r.all || r.count || r.save) {
-            // RFC 4731 3.1: `RETURN ()` is `RETURN (ALL)`.
+        if r.all && r.partial.is_some() {
+            // RFC 5267 4.4: "either one PARTIAL, one ALL, or neither PARTIAL nor ALL".
+            return Err(ImapError::Parse("PARTIAL and ALL cannot be used together."));
+        }
+        if !(r.min || r.max || r.all || r.count || r.save || r.partial.is_some() || r.update) {
+            // RFC 4731 3.1: `RETURN ()` is `RETURN (ALL)`; so is `RETURN (CONTEXT)` (the hint
+            // asks for nothing, as in Dovecot).
             r.all = true;
         }
-        r
+        Ok(r)
     }
 
-    /// RFC 5182 2.1: SAVE alone answers with the tagged OK only.
+    /// RFC 5182 2.1: SAVE alone answers with the tagged OK only. UPDATE alone still answers
+    /// with an ESEARCH that carries only the tag, as Dovecot does: RFC 5267 4.3 gives UPDATE no
+    /// interaction with the other options, so nothing else is returned.
     fn sends_esearch(self) -> bool {
-        self.min || self.max || self.all || self.count
+        self.min || self.max || self.all || self.count || self.partial.is_some() || self.update
     }
 
     /// The messages `$` holds afterwards (RFC 5182 2.4): only MIN and/or MAX when those are the
     /// only other options, else everything found.
     fn saved(self, hits: &[Hit]) -> ResolvedSet {
-        if (self.min || self.max) && !(self.all || self.count) {
+        if (self.min || self.max) && !(self.all || self.count || self.partial.is_some()) {
             let mut uids = Vec::with_capacity(2);
             if let (true, Some(h)) = (self.min, hits.first()) {
                 uids.push(h.uid);
@@ -80,11 +110,59 @@ pub async fn search(
     charset: Option<&[u8]>,
     criteria: &SearchKey,
 ) -> Result<Reply, ImapError> {
-    let want = Returns::new(returns);
+    searching(s, tag, uid, returns, charset, criteria, None).await
+}
+
+/// [UID] SORT RETURN (...) (criteria) charset keys (RFC 5267 3, ESORT and CONTEXT=SORT): the
+/// extended SORT answers like the extended SEARCH, with its results in the sort order (MIN and
+/// MAX are the first and last of that order, RFC 5267 3.1). A plain SORT is
+/// [`super::sort::sort`].
+pub async fn esort(
+    s: &mut Session,
+    tag: &Tag,
+    uid: bool,
+    returns: &[SearchReturn],
+    order: &[SortCriterion],
+    charset: &[u8],
+    criteria: &SearchKey,
+) -> Result<Reply, ImapError> {
+    searching(
+        s,
+        tag,
+        uid,
+        Some(returns),
+        Some(charset),
+        criteria,
+        Some(order),
+    )
+    .await
+}
+
+/// The searching commands (RFC 5267 4.1): SEARCH when `order` is `None`, else SORT.
+async fn searching(
+    s: &mut Session,
+    tag: &Tag,
+    uid: bool,
+    returns: Option<&[SearchReturn]>,
+    charset: Option<&[u8]>,
+    criteria: &SearchKey,
+    order: Option<&[SortCriterion]>,
+) -> Result<Reply, ImapError> {
+    let want = Returns::new(returns)?;
     let outcome = {
         let sel = s.selected_mut()?;
+        if want.update && sel.contexts.has(tag.as_str()) {
+            // RFC 5267 4.3: a tag in use by an updating search may not be reused with UPDATE.
+            return Err(ImapError::Parse(
+                "Tag reuse: a search with this tag already gets updates.",
+            ));
+        }
         match Program::compile(criteria, charset, sel).await {
-            Ok(prog) => search::run(sel, &prog).await.map(|hits| (prog, hits)),
+            Ok(prog) => match order {
+                None => search::run(sel, &prog).await,
+                Some(o) => sort::run(sel, o, &prog).await,
+            }
+            .map(|hits| (prog, hits)),
             Err(e) => Err(e),
         }
     };
@@ -126,7 +204,13 @@ pub async fn search(
             data.push(EsearchData::Max(number(h)));
         }
         if want.all && !hits.is_empty() {
-            data.push(EsearchData::All(hits.iter().map(number).collect()));
+            data.push(match order {
+                None => EsearchData::All(hits.iter().map(number).collect()),
+                Some(_) => EsearchData::AllInOrder(hits.iter().map(number).collect()),
+            });
+        }
+        if let Some(range) = want.partial {
+            data.push(EsearchData::Partial(range, partial(&hits, range, number)));
         }
         if want.count {
             data.push(EsearchData::Count(
@@ -141,14 +225,42 @@ pub async fn search(
     if want.save {
         sel.saved = Some(want.saved(&hits));
     }
-    Reply::ok("Search completed.")
+    if want.update {
+        let uids = hits.iter().map(|h| h.uid).collect();
+        if let Err(why) = Contexts::insert(sel, tag, uid, criteria, charset, order, uids) {
+            // RFC 5267 4.3.1: the other options were honoured; say there will be no updates.
+            let text = match why {
+                Refused::TooMany => "Too many update contexts.",
+                Refused::TooComplex => "Search too complex to update.",
+            };
+            encode::untagged(
+                conn.out(),
+                Status::No,
+                Some(&Code::NoUpdate(tag.as_str().to_string())),
+                text,
+            );
+        }
+    }
+    Reply::ok(if order.is_some() {
+        "Sort completed."
+    } else {
+        "Search completed."
+    })
+}
+
+/// The numbers at positions `range` (1-based, inclusive) of `hits`; fewer or none when the
+/// range reaches past the end (RFC 5267 4.4).
+fn partial(hits: &[Hit], range: PartialRange, number: impl Fn(&Hit) -> u32) -> Vec<u32> {
+    let from = usize::try_from(range.lo - 1).unwrap_or(usize::MAX);
+    let len = usize::try_from(range.hi - range.lo + 1).unwrap_or(usize::MAX);
+    hits.iter().skip(from).take(len).map(number).collect()
 }
 
 /// RFC 4731 3.2: the MODSEQ item is the modseq of the single MIN or MAX message, the higher of
 /// the two for MIN and MAX, else the highest of all found messages.
 fn esearch_modseq(want: Returns, hits: &[Hit], all_max: Option<u64>) -> Option<u64> {
     all_max?;
-    if want.all || want.count {
+    if want.all || want.count || want.partial.is_some() {
         return all_max;
     }
     let min = want.min.then(|| hits.first().map(|h| h.modseq)).flatten();
@@ -192,6 +304,7 @@ mod tests {
         let h = hits(&[2, 10, 11, 12, 21]);
         let saved = |opts: &[R]| {
             Returns::new(Some(opts))
+                .expect("valid options")
                 .saved(&h)
                 .iter()
                 .collect::<Vec<u32>>()
@@ -205,22 +318,26 @@ mod tests {
         );
         assert_eq!(saved(&[R::All, R::Save, R::Min]), vec![2, 10, 11, 12, 21]);
         assert_eq!(saved(&[R::Save]), vec![2, 10, 11, 12, 21]);
-        assert!(Returns::new(Some(&[])).all);
-        assert!(!Returns::new(Some(&[R::Save])).sends_esearch());
-        assert!(!Returns::new(None).extended);
+        assert!(Returns::new(Some(&[])).expect("empty").all);
+        assert!(
+            !Returns::new(Some(&[R::Save]))
+                .expect("save")
+                .sends_esearch()
+        );
+        assert!(!Returns::new(None).expect("none").extended);
     }
 
     #[test]
     fn esearch_modseq_picks_per_rfc4731() {
         use SearchReturn as R;
         let h = hits(&[2, 10, 5]);
-        let m = |opts: &[R]| esearch_modseq(Returns::new(Some(opts)), &h, Some(100));
+        let m = |opts: &[R]| esearch_modseq(Returns::new(Some(opts)).expect("opts"), &h, Some(100));
         assert_eq!(m(&[R::Min]), Some(20));
         assert_eq!(m(&[R::Max]), Some(50));
         assert_eq!(m(&[R::Min, R::Max]), Some(50));
         assert_eq!(m(&[R::Min, R::Count]), Some(100));
         assert_eq!(
-            esearch_modseq(Returns::new(Some(&[R::Min])), &h, None),
+            esearch_modseq(Returns::new(Some(&[R::Min])).expect("min"), &h, None),
             None
         );
     }

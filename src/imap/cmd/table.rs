@@ -143,6 +143,8 @@ table! {
     // RFC 5256: THREAD is a SEARCH variant, so it keeps sequence numbers like SEARCH.
     THREAD = "THREAD", Selected, KEEPS_SEQUENCES;
     UID_THREAD = "UID THREAD", Selected, NONE;
+    // RFC 5267 4.3.5.
+    CANCELUPDATE = "CANCELUPDATE", Selected, NONE;
 }
 
 /// The row of a parsed command. No catch-all arm: classifying a new command is a compile error
@@ -193,6 +195,7 @@ pub fn spec(body: &CommandBody) -> &'static CommandSpec {
         C::Move { uid: true, .. } => &UID_MOVE,
         C::Thread { uid: false, .. } => &THREAD,
         C::Thread { uid: true, .. } => &UID_THREAD,
+        C::CancelUpdate { .. } => &CANCELUPDATE,
     }
 }
 
@@ -246,6 +249,7 @@ mod tests {
         "UID MOVE 1 a",
         "THREAD REFERENCES UTF-8 ALL",
         "UID THREAD REFS US-ASCII ALL",
+        "CANCELUPDATE \"a\"",
     ];
 
     #[test]

@@ -356,6 +356,11 @@ pub enum CommandBody {
         /// The keys, ANDed (a single key is not wrapped).
         criteria: SearchKey,
     },
+    /// `CANCELUPDATE "tag" ...` (RFC 5267 4.3.5): stop the updates of these searches.
+    CancelUpdate {
+        /// The tags of the searching commands, as quoted.
+        tags: Vec<Vec<u8>>,
+    },
     /// `[UID] SORT (sort-criteria) charset search-keys` (RFC 5256, RFC 5957).
     Sort {
         /// Came as UID SORT.
@@ -457,6 +462,7 @@ impl CommandBody {
             C::Search { uid: true, .. } => "UID SEARCH",
             C::Thread { uid: false, .. } => "THREAD",
             C::Thread { uid: true, .. } => "UID THREAD",
+            C::CancelUpdate { .. } => "CANCELUPDATE",
             C::Sort { uid: false, .. } => "SORT",
             C::Sort { uid: true, .. } => "UID SORT",
             C::Fetch { uid: false, .. } => "FETCH",
@@ -721,6 +727,23 @@ pub enum SearchReturn {
     Count,
     /// `SAVE`
     Save,
+    /// `PARTIAL lo:hi` (RFC 5267 4.4): the results at these positions (1-based) of the result
+    /// list, in the requested order.
+    Partial(PartialRange),
+    /// `UPDATE` (RFC 5267 4.3): keep telling ADDTO/REMOVEFROM while the mailbox is selected.
+    Update,
+    /// `CONTEXT` (RFC 5267 4.2): a hint only.
+    Context,
+}
+
+/// `partial-range = nz-number ":" nz-number` (RFC 5267 5), kept with `lo <= hi`: the RFC says
+/// 500:400 is the same as 400:500, and Dovecot echoes the range in that order too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartialRange {
+    /// First position wanted (1 is the first result).
+    pub lo: u32,
+    /// Last position wanted.
+    pub hi: u32,
 }
 
 /// Metadata type for the CONDSTORE `MODSEQ "/flags/x" priv|shared|all` search form.

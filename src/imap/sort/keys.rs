@@ -51,6 +51,8 @@ impl KeyMask {
     pub const DISPLAY_TO: KeyMask = KeyMask(1 << 8);
     /// [`Keys::message_id`], [`Keys::references`] and [`Keys::in_reply_to`].
     pub const IDS: KeyMask = KeyMask(1 << 9);
+    /// Every key.
+    pub const ALL: KeyMask = KeyMask(0x3ff);
     /// What THREAD (ORDEREDSUBJECT and REFERENCES) needs.
     pub const THREAD: KeyMask = KeyMask(Self::SENT.0 | Self::SUBJECT.0 | Self::IDS.0);
 
@@ -306,9 +308,17 @@ impl HeaderKeys {
         Bytes::from(b)
     }
 
-    /// A cache entry read back; `None` when it is not a well-formed entry of this version
-    /// (another user of the field number, a truncated or padded blob, invalid UTF-8).
+    /// A whole cache entry read back (see [`HeaderKeys::from_blob_masked`]).
+    #[cfg(test)]
     fn from_blob(blob: &[u8]) -> Option<HeaderKeys> {
+        Self::from_blob_masked(blob, KeyMask::ALL)
+    }
+
+    /// A cache entry read back, materialising only the keys of `want`; `None` when it is not a
+    /// well-formed entry of this version (another user of the field number, a truncated or
+    /// padded blob, invalid UTF-8 in a key read). The other keys are walked over, so a
+    /// malformed blob is still refused, but neither checked as UTF-8 nor copied.
+    fn from_blob_masked(blob: &[u8], want: KeyMask) -> Option<HeaderKeys> {
         let mut r = Reader {
             b: blob.strip_prefix(CACHE_MAGIC)?,
         };
@@ -322,22 +332,26 @@ impl HeaderKeys {
             is_reply: flags == 1,
             ..HeaderKeys::default()
         };
-        for slot in [
-            &mut k.subject,
-            &mut k.from,
-            &mut k.to,
-            &mut k.cc,
-            &mut k.display_from,
-            &mut k.display_to,
+        for (slot, mask) in [
+            (&mut k.subject, KeyMask::SUBJECT),
+            (&mut k.from, KeyMask::FROM),
+            (&mut k.to, KeyMask::TO),
+            (&mut k.cc, KeyMask::CC),
+            (&mut k.display_from, KeyMask::DISPLAY_FROM),
+            (&mut k.display_to, KeyMask::DISPLAY_TO),
         ] {
-            *slot = r.string()?;
+            if let Some(v) = r.string(want.contains(mask))? {
+                *slot = v;
+            }
         }
-        let id = r.string()?;
-        k.message_id = (!id.is_empty()).then_some(id);
+        let ids = want.contains(KeyMask::IDS);
+        k.message_id = r.string(ids)?.filter(|id| !id.is_empty());
         for list in [&mut k.references, &mut k.in_reply_to] {
             let n = r.u16()?;
             for _ in 0..n {
-                list.push(r.string()?);
+                if let Some(v) = r.string(ids)? {
+                    list.push(v);
+                }
             }
         }
         r.b.is_empty().then_some(k)
@@ -359,10 +373,14 @@ impl<'a> Reader<'a> {
         Some(u16::from_le_bytes(self.take(2)?.try_into().ok()?))
     }
 
-    fn string(&mut self) -> Option<Box<str>> {
+    /// The next string: `Some(None)` when it is skipped (`keep` false), `None` when malformed.
+    fn string(&mut self, keep: bool) -> Option<Option<Box<str>>> {
         let n = usize::from(self.u16()?);
-        let s = std::str::from_utf8(self.take(n)?).ok()?;
-        Some(s.into())
+        let bytes = self.take(n)?;
+        if !keep {
+            return Some(None);
+        }
+        Some(Some(std::str::from_utf8(bytes).ok()?.into()))
     }
 }
 
@@ -502,7 +520,7 @@ async fn load_batch(
         match cached
             .get(i)
             .and_then(Option::as_deref)
-            .and_then(HeaderKeys::from_blob)
+            .and_then(|b| HeaderKeys::from_blob_masked(b, want))
         {
             Some(h) => {
                 if k.fill(h, want) {
@@ -650,6 +668,19 @@ References: <a@b> <c@d>\r\nMessage-ID: <m@x>\r\n\r\n",
         padded.push(0);
         assert_eq!(HeaderKeys::from_blob(&padded), None);
         assert_eq!(HeaderKeys::from_blob(b"MCSEARCH2\r\nxxxxxxxx"), None);
+        // Only the asked keys are materialised.
+        let only = HeaderKeys::from_blob_masked(&blob, KeyMask::SENT);
+        assert_eq!(
+            only,
+            Some(HeaderKeys {
+                sent: h.sent,
+                is_reply: h.is_reply,
+                ..HeaderKeys::default()
+            })
+        );
+        let from = HeaderKeys::from_blob_masked(&blob, KeyMask::FROM).map(|k| k.from);
+        assert_eq!(from, Some(h.from.clone()));
+        assert_eq!(HeaderKeys::from_blob_masked(&padded, KeyMask::SENT), None);
         assert_eq!(
             cache_blob(b"From: a@b\r\n\r\n"),
             of("From: a@b\r\n\r\n").blob()

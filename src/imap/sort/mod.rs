@@ -30,14 +30,9 @@ pub async fn run(
     if hits.len() < 2 {
         return Ok(hits);
     }
-    let mut keys = load(sel, &hits, order::mask(criteria)).await?;
-    order::sort(criteria, &mut keys);
-    Ok(keys
-        .iter()
-        .map(|k| Hit {
-            seq: k.seq,
-            uid: k.uid,
-            modseq: k.modseq,
-        })
+    let keys = load(sel, &hits, order::mask(criteria)).await?;
+    Ok(order::order(criteria, &keys)
+        .into_iter()
+        .filter_map(|i| hits.get(i).copied())
         .collect())
 }

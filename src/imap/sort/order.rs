@@ -52,32 +52,69 @@ pub fn compare(criteria: &[SortCriterion], a: &Keys, b: &Keys) -> Ordering {
     a.seq.cmp(&b.seq)
 }
 
-/// Sorts `keys` by `criteria`. The order is total (sequence numbers differ), so an unstable
-/// sort gives the one right answer. Integer keys alone are sorted as `(key, seq)` pairs without
-/// touching the larger [`Keys`] records in the comparisons.
-pub fn sort(criteria: &[SortCriterion], keys: &mut [Keys]) {
-    if let [c] = criteria
-        && let Some(value) = integer_key(c.key)
-    {
-        let mut pairs: Vec<(i128, u32, usize)> = keys
+/// The indices of `keys` in the order of `criteria`. The order is total (sequence numbers
+/// differ), so unstable sorts give the one right answer. The [`Keys`] records are never moved:
+/// a single integer criterion sorts `(value, seq, index)` triples; a single string criterion
+/// sorts triples of the string's first eight bytes (as a big-endian number, so most comparisons
+/// are one integer comparison), its sequence number and index, looking at the whole strings only
+/// when the first bytes are equal; anything else sorts indices with [`compare`].
+pub fn order(criteria: &[SortCriterion], keys: &[Keys]) -> Vec<usize> {
+    if let [c] = criteria {
+        if let Some(value) = integer_key(c.key) {
+            let mut triples: Vec<(i128, u32, usize)> = keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| {
+                    let v = value(k);
+                    (if c.reverse { -v } else { v }, k.seq, i)
+                })
+                .collect();
+            triples.sort_unstable();
+            return triples.into_iter().map(|t| t.2).collect();
+        }
+        let text = string_key(c.key);
+        let mut triples: Vec<(u64, u32, usize)> = keys
             .iter()
             .enumerate()
-            .map(|(i, k)| {
-                let v = value(k);
-                (if c.reverse { -v } else { v }, k.seq, i)
-            })
+            .map(|(i, k)| (prefix(text(k)), k.seq, i))
             .collect();
-        pairs.sort_unstable();
-        let mut slots: Vec<Option<Keys>> =
-            keys.iter_mut().map(|k| Some(std::mem::take(k))).collect();
-        for (k, (_, _, i)) in keys.iter_mut().zip(pairs) {
-            if let Some(taken) = slots.get_mut(i).and_then(Option::take) {
-                *k = taken;
-            }
-        }
-        return;
+        let full = |t: &(u64, u32, usize)| keys.get(t.2).map_or(&b""[..], |k| text(k));
+        triples.sort_unstable_by(|a, b| {
+            let o = a.0.cmp(&b.0).then_with(|| full(a).cmp(full(b)));
+            let o = if c.reverse { o.reverse() } else { o };
+            o.then(a.1.cmp(&b.1))
+        });
+        return triples.into_iter().map(|t| t.2).collect();
     }
-    keys.sort_unstable_by(|a, b| compare(criteria, a, b));
+    let mut idx: Vec<usize> = (0..keys.len()).collect();
+    idx.sort_unstable_by(|&a, &b| match (keys.get(a), keys.get(b)) {
+        (Some(a), Some(b)) => compare(criteria, a, b),
+        _ => a.cmp(&b),
+    });
+    idx
+}
+
+/// The first eight bytes of `s` as a big-endian number, zero-padded: numbers compare as the
+/// bytes do, except that a string and its zero-padded extension tie (the full compare decides).
+fn prefix(s: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = s.len().min(8);
+    if let (Some(dst), Some(src)) = (b.get_mut(..n), s.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    u64::from_be_bytes(b)
+}
+
+fn string_key(key: SortKey) -> fn(&Keys) -> &[u8] {
+    match key {
+        SortKey::From => |k| k.from.as_bytes(),
+        SortKey::To => |k| k.to.as_bytes(),
+        SortKey::Cc => |k| k.cc.as_bytes(),
+        SortKey::DisplayFrom => |k| k.display_from.as_bytes(),
+        SortKey::DisplayTo => |k| k.display_to.as_bytes(),
+        // Subject, and the integer keys (never asked: they take the other path).
+        _ => |k| k.subject.as_bytes(),
+    }
 }
 
 fn integer_key(key: SortKey) -> Option<fn(&Keys) -> i128> {
@@ -106,9 +143,19 @@ mod tests {
         SortCriterion { reverse, key }
     }
 
-    fn order(criteria: &[SortCriterion], mut keys: Vec<Keys>) -> Vec<u32> {
-        sort(criteria, &mut keys);
-        keys.iter().map(|k| k.seq).collect()
+    fn order(criteria: &[SortCriterion], keys: Vec<Keys>) -> Vec<u32> {
+        let by_compare = {
+            let mut k = keys.clone();
+            k.sort_unstable_by(|a, b| compare(criteria, a, b));
+            k.iter().map(|k| k.seq).collect::<Vec<u32>>()
+        };
+        let fast: Vec<u32> = super::order(criteria, &keys)
+            .into_iter()
+            .filter_map(|i| keys.get(i).map(|k| k.seq))
+            .collect();
+        // The fast paths agree with the plain comparison.
+        assert_eq!(fast, by_compare, "{criteria:?}");
+        fast
     }
 
     #[test]
@@ -137,6 +184,26 @@ mod tests {
         assert_eq!(
             order(&[subject, c(true, SortKey::Date)], keys),
             [5, 2, 3, 4, 1]
+        );
+    }
+
+    #[test]
+    fn string_prefix_path_handles_long_equal_prefixes_and_empty_strings() {
+        let keys = vec![
+            k(1, 0, "ABCDEFGHIJ"),
+            k(2, 0, "ABCDEFGH"),
+            k(3, 0, ""),
+            k(4, 0, "ABCDEFGHI"),
+            k(5, 0, "ABCDEFGH\u{0}"),
+            k(6, 0, "ABCDEFGH"),
+        ];
+        assert_eq!(
+            order(&[c(false, SortKey::Subject)], keys.clone()),
+            [3, 2, 6, 5, 4, 1]
+        );
+        assert_eq!(
+            order(&[c(true, SortKey::Subject)], keys),
+            [1, 4, 5, 2, 6, 3]
         );
     }
 

@@ -3,7 +3,7 @@
 //! continuation requests.
 
 use super::number::{write_num, write_sequence_set, write_uid_list};
-use super::string::{write_astring, write_atom, write_flag_items, write_text};
+use super::string::{write_astring, write_atom, write_flag_items, write_string, write_text};
 use crate::imap::proto::sequence::ResolvedSet;
 use crate::imap::proto::types::{Flag, Tag};
 
@@ -77,6 +77,8 @@ pub enum Code {
     TooBig,
     /// `NOTSAVED` (RFC 5182)
     NotSaved,
+    /// `NOUPDATE "tag"` (RFC 5267 4.3.1): no updates for that searching command.
+    NoUpdate(String),
     /// `UNKNOWN-CTE` (RFC 3516)
     UnknownCte,
     /// `COMPRESSIONACTIVE` (RFC 4978)
@@ -193,6 +195,11 @@ fn write_code(out: &mut Vec<u8>, code: &Code) {
                 _ => b"UNSEEN ",
             });
             write_num(out, n);
+            return;
+        }
+        C::NoUpdate(tag) => {
+            out.extend_from_slice(b"NOUPDATE ");
+            write_string(out, tag.as_bytes());
             return;
         }
         C::AppendUid(v, uids) => {

@@ -1,9 +1,9 @@
 //! Search results: `SEARCH` (RFC 3501, with RFC 7162's MODSEQ) and `ESEARCH` (RFC 4731).
 
-use super::number::{write_num, write_sequence_set};
+use super::number::{write_num, write_sequence_set, write_uid_list};
 use super::string::write_string;
 use crate::imap::proto::sequence::ResolvedSet;
-use crate::imap::proto::types::Tag;
+use crate::imap::proto::types::{PartialRange, Tag};
 
 /// `* SEARCH n...[ (MODSEQ m)]\r\n` (RFC 3501; RFC 7162 adds the MODSEQ when results exist).
 pub fn search(out: &mut Vec<u8>, numbers: &[u32], modseq: Option<u64>) {
@@ -33,6 +33,31 @@ pub enum EsearchData {
     Count(u32),
     /// `MODSEQ n`
     ModSeq(u64),
+    /// `ALL set` of a SORT (RFC 5267 3.1): the numbers in the requested order; ascending runs
+    /// become ranges, nothing else does (3.2: `12:10` would be read as 10,11,12).
+    AllInOrder(Vec<u32>),
+    /// `PARTIAL (lo:hi set)` (RFC 5267 4.4): the numbers at those positions in the requested
+    /// order, `NIL` when there are none.
+    Partial(PartialRange, Vec<u32>),
+    /// `ADDTO (position set ...)` (RFC 5267 4.3.3): each set in the requested order.
+    AddTo(Vec<(u32, Vec<u32>)>),
+    /// `REMOVEFROM (position set ...)` (RFC 5267 4.3.4).
+    RemoveFrom(Vec<(u32, Vec<u32>)>),
+}
+
+/// `(position set *(SP position set))` of ADDTO and REMOVEFROM; ascending runs become ranges,
+/// order is kept (RFC 5267 3.2 for sorted results).
+fn write_updates(out: &mut Vec<u8>, pairs: &[(u32, Vec<u32>)]) {
+    out.push(b'(');
+    for (i, (pos, numbers)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        write_num(out, pos);
+        out.push(b' ');
+        write_uid_list(out, numbers);
+    }
+    out.push(b')');
 }
 
 /// `* ESEARCH (TAG "t") [UID] items\r\n` (RFC 4731).
@@ -69,6 +94,31 @@ pub fn esearch(out: &mut Vec<u8>, tag: Option<&Tag>, uid: bool, data: &[EsearchD
                 out.extend_from_slice(b"ALL ");
                 write_sequence_set(out, set);
             }
+            EsearchData::AllInOrder(numbers) => {
+                out.extend_from_slice(b"ALL ");
+                write_uid_list(out, numbers);
+            }
+            EsearchData::Partial(range, numbers) => {
+                out.extend_from_slice(b"PARTIAL (");
+                write_num(out, range.lo);
+                out.push(b':');
+                write_num(out, range.hi);
+                out.push(b' ');
+                if numbers.is_empty() {
+                    out.extend_from_slice(b"NIL");
+                } else {
+                    write_uid_list(out, numbers);
+                }
+                out.push(b')');
+            }
+            EsearchData::AddTo(pairs) => {
+                out.extend_from_slice(b"ADDTO ");
+                write_updates(out, pairs);
+            }
+            EsearchData::RemoveFrom(pairs) => {
+                out.extend_from_slice(b"REMOVEFROM ");
+                write_updates(out, pairs);
+            }
         }
     }
     out.extend_from_slice(b"\r\n");
@@ -95,13 +145,37 @@ mod tests {
             ],
         );
         esearch(&mut v, None, false, &[]);
+        let range = PartialRange { lo: 1, hi: 10 };
+        esearch(
+            &mut v,
+            Some(&Tag::new(b"P1").expect("tag")),
+            true,
+            &[
+                EsearchData::Partial(range, vec![4, 5, 6, 9]),
+                EsearchData::Partial(range, vec![]),
+                EsearchData::AddTo(vec![(0, vec![7, 8, 12]), (3, vec![30, 20])]),
+                EsearchData::RemoveFrom(vec![(0, vec![2])]),
+            ],
+        );
+        // RFC 5267 3.3: 23765,23764,23763 is not written 23765:23763.
+        esearch(
+            &mut v,
+            None,
+            true,
+            &[EsearchData::AllInOrder(vec![
+                23765, 23764, 23763, 23761, 5, 6, 7,
+            ])],
+        );
         assert_eq!(
             String::from_utf8_lossy(&v),
             "* SEARCH 2 84 882\r\n\
              * SEARCH\r\n\
              * SEARCH 2 (MODSEQ 917162500)\r\n\
              * ESEARCH (TAG \"A283\") UID MIN 2 COUNT 3 ALL 2,10:11\r\n\
-             * ESEARCH\r\n"
+             * ESEARCH\r\n\
+             * ESEARCH (TAG \"P1\") UID PARTIAL (1:10 4:6,9) PARTIAL (1:10 NIL) \
+             ADDTO (0 7:8,12 3 30,20) REMOVEFROM (0 2)\r\n\
+             * ESEARCH UID ALL 23765,23764,23763,23761,5:7\r\n"
         );
     }
 }

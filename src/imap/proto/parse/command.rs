@@ -15,16 +15,17 @@ use nom::sequence::{delimited, preceded};
 
 use super::core::{
     astring, atom, base64, crlf, date_time, flag_list, keyword, list_mailbox, literal, literal8,
-    mailbox, mod_sequence_value, nstring, number64, nz_number, sequence_set, sp, string, tag_rule,
+    mailbox, mod_sequence_value, nstring, number64, nz_number, quoted, sequence_set, sp, string,
+    tag_rule,
 };
 use super::fetch::fetch_atts;
 use super::search::search_program;
 use super::{PErr, PResult, ParseError, ParseErrorKind, ctx, ctx_override, error, failure};
 use crate::imap::proto::types::{
-    AppendMessage, Command, CommandBody, ListReturn, ListSelect, MailboxAttr, QresyncParams,
-    SearchReturn, Secret, SequenceSet, StatusItem, StoreOp, ThreadAlgorithm,
+    AppendMessage, Command, CommandBody, ListReturn, ListSelect, MailboxAttr, PartialRange,
+    QresyncParams, SearchReturn, Secret, SequenceSet, StatusItem, StoreOp, ThreadAlgorithm,
 };
-use crate::limits::MAX_ID_FIELDS;
+use crate::limits::{MAX_CANCELUPDATE_TAGS, MAX_ID_FIELDS};
 
 /// Parses one framed command (`buf[..consumed]` of a [`Framed::Command`](crate::imap::proto::receive::Framed)).
 ///
@@ -146,6 +147,7 @@ fn command_body(i: &[u8]) -> PResult<'_, CommandBody> {
         })
         .parse(rest),
         b"SEARCH" => search(rest, false),
+        b"CANCELUPDATE" => cancelupdate(rest),
         b"SORT" => super::sort::sort(rest, false),
         b"FETCH" => fetch(rest, false),
         b"STORE" => store(rest, false),
@@ -568,7 +570,11 @@ fn append(i: &[u8]) -> PResult<'_, CommandBody> {
 }
 
 /// `search-return-opt = "MIN" / "MAX" / "ALL" / "COUNT" / "SAVE"` (RFC 4731, 5182)
-fn search_return_opt(i: &[u8]) -> PResult<'_, SearchReturn> {
+/// `/ "CONTEXT" / "UPDATE" / "PARTIAL" SP partial-range` (RFC 5267)
+pub(crate) fn search_return_opt(i: &[u8]) -> PResult<'_, SearchReturn> {
+    if let Ok((rest, ())) = keyword("PARTIAL")(i) {
+        return partial_range(rest);
+    }
     ctx_override(
         "unknown SEARCH RETURN option",
         alt((
@@ -577,9 +583,38 @@ fn search_return_opt(i: &[u8]) -> PResult<'_, SearchReturn> {
             value(SearchReturn::All, keyword("ALL")),
             value(SearchReturn::Count, keyword("COUNT")),
             value(SearchReturn::Save, keyword("SAVE")),
+            value(SearchReturn::Update, keyword("UPDATE")),
+            value(SearchReturn::Context, keyword("CONTEXT")),
         )),
     )
     .parse(i)
+}
+
+/// `SP partial-range`, `partial-range = nz-number ":" nz-number` (RFC 5267 5; "A range 500:400
+/// is the same as 400:500"). The negative ranges of RFC 9394 are not part of RFC 5267 and are
+/// refused, as Dovecot refuses them ("PARTIAL range broken").
+fn partial_range(i: &[u8]) -> PResult<'_, SearchReturn> {
+    const BROKEN: &str = "PARTIAL needs a range of two positions, as 1:50";
+    // Past the PARTIAL keyword no other option can match: say what is wrong with the range.
+    let broken = |e: nom::Err<PErr>| match e {
+        nom::Err::Error(pe) => nom::Err::Failure(PErr {
+            kind: ParseErrorKind::Syntax,
+            message: BROKEN,
+            remaining: pe.remaining,
+        }),
+        other => other,
+    };
+    let (rest, (_, a, _, b)) = (sp, nz_number, tag(&b":"[..]), nz_number)
+        .parse(i)
+        .map_err(broken)?;
+    let (a, b) = (a.get(), b.get());
+    Ok((
+        rest,
+        SearchReturn::Partial(PartialRange {
+            lo: a.min(b),
+            hi: a.max(b),
+        }),
+    ))
 }
 
 /// `search = "SEARCH" [search-return-opts] SP search-program` (RFC 4466/4731),
@@ -647,6 +682,25 @@ fn thread(i: &[u8], uid: bool) -> PResult<'_, CommandBody> {
             algorithm,
             charset: charset.into_owned(),
             criteria,
+        },
+    ))
+}
+
+/// `command-select =/ "CANCELUPDATE" 1*(SP quoted)` (RFC 5267 5).
+fn cancelupdate(i: &[u8]) -> PResult<'_, CommandBody> {
+    let (rest, tags) =
+        nom::multi::many1(preceded(sp, ctx("CANCELUPDATE takes quoted tags", quoted))).parse(i)?;
+    if tags.len() > MAX_CANCELUPDATE_TAGS {
+        return Err(failure(
+            i,
+            ParseErrorKind::TooMany,
+            "too many tags for CANCELUPDATE",
+        ));
+    }
+    Ok((
+        rest,
+        CommandBody::CancelUpdate {
+            tags: tags.into_iter().map(Cow::into_owned).collect(),
         },
     ))
 }
@@ -799,6 +853,104 @@ mod tests {
             }
             other => panic!("{line}: {other:?}"),
         }
+    }
+
+    fn returns_of(line: &str) -> Result<Option<Vec<SearchReturn>>, ParseError> {
+        match body(line)? {
+            CommandBody::Search { returns, .. } => Ok(returns),
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn context_return_options_of_rfc5267() {
+        use SearchReturn as R;
+        // RFC 5267 4.4: "A range 500:400 is the same as 400:500."
+        assert_eq!(
+            returns_of("UID SEARCH RETURN (PARTIAL 23500:24000) UNDELETED"),
+            Ok(Some(vec![R::Partial(PartialRange {
+                lo: 23500,
+                hi: 24000
+            })]))
+        );
+        assert_eq!(
+            returns_of("SEARCH RETURN (partial 500:400 update Context COUNT) ALL"),
+            Ok(Some(vec![
+                R::Partial(PartialRange { lo: 400, hi: 500 }),
+                R::Update,
+                R::Context,
+                R::Count
+            ]))
+        );
+        // partial-range = nz-number ":" nz-number: no zero, no "*", no RFC 9394 negatives.
+        for bad in [
+            "SEARCH RETURN (PARTIAL 0:10) ALL",
+            "SEARCH RETURN (PARTIAL 1:*) ALL",
+            "SEARCH RETURN (PARTIAL -1:-10) ALL",
+            "SEARCH RETURN (PARTIAL 5) ALL",
+            "SEARCH RETURN (PARTIAL) ALL",
+            "SEARCH RETURN (PARTIAL 1:4294967296) ALL",
+        ] {
+            let e = returns_of(bad).expect_err(bad);
+            assert_eq!(
+                e.tag.as_ref().map(crate::imap::proto::types::Tag::as_str),
+                Some("t"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn sort_return_options_of_rfc5267() {
+        use SearchReturn as R;
+        let returns = |line: &str| match body(line) {
+            Ok(CommandBody::Sort { returns, .. }) => returns,
+            other => panic!("{line}: {other:?}"),
+        };
+        assert_eq!(returns("SORT (DATE) UTF-8 ALL"), None);
+        assert_eq!(
+            returns("UID SORT RETURN () (REVERSE DATE) UTF-8 ALL"),
+            Some(vec![])
+        );
+        assert_eq!(
+            returns("SORT RETURN (PARTIAL 1:50 UPDATE MIN) (REVERSE DATE) UTF-8 ALL"),
+            Some(vec![
+                R::Partial(PartialRange { lo: 1, hi: 50 }),
+                R::Update,
+                R::Min
+            ])
+        );
+        for bad in [
+            "SORT RETURN (DATE) UTF-8 ALL",
+            "SORT RETURN (MIN)(DATE) UTF-8 ALL",
+            "SORT RETURN (PARTIAL -1:-50) (DATE) UTF-8 ALL",
+            "SORT RETURN MIN (DATE) UTF-8 ALL",
+        ] {
+            assert!(body(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cancelupdate_takes_quoted_tags() {
+        assert_eq!(
+            body("CANCELUPDATE \"B01\" \"x\\\\y\""),
+            Ok(CommandBody::CancelUpdate {
+                tags: vec![b"B01".to_vec(), b"x\\y".to_vec()]
+            })
+        );
+        for bad in [
+            "CANCELUPDATE",
+            "CANCELUPDATE B01",
+            "CANCELUPDATE \"B01\" B02",
+            "CANCELUPDATE {3}\r\nB01",
+        ] {
+            assert!(body(bad).is_err(), "{bad}");
+        }
+        let many = format!("CANCELUPDATE{}", " \"a\"".repeat(MAX_CANCELUPDATE_TAGS + 1));
+        assert_eq!(
+            body(&many).map_err(|e| e.kind),
+            Err(ParseErrorKind::TooMany)
+        );
     }
 
     #[test]

@@ -12,12 +12,14 @@
 
 use nom::Parser;
 use nom::branch::alt;
+use nom::bytes::complete::tag;
 use nom::combinator::value;
+use nom::multi::separated_list0;
 
 use super::core::{astring, keyword, sp};
 use super::search::search_program;
 use super::{PResult, ParseErrorKind, ctx, ctx_override, error, failure};
-use crate::imap::proto::types::{CommandBody, SortCriterion, SortKey};
+use crate::imap::proto::types::{CommandBody, SearchReturn, SortCriterion, SortKey};
 use crate::limits::MAX_SORT_CRITERIA;
 
 /// `sort-key`.
@@ -75,9 +77,27 @@ pub(crate) fn sort_criteria(i: &[u8]) -> PResult<'_, Vec<SortCriterion>> {
     }
 }
 
+/// `search-return-opts SP` of `extended-sort = ["UID" SP] "SORT" search-return-opts SP
+/// sort-criteria SP search-criteria` (RFC 5267 5), after the SP that follows the command name:
+/// `RETURN (opts) SP`, or nothing for a plain SORT.
+fn sort_return_opts(i: &[u8]) -> PResult<'_, Option<Vec<SearchReturn>>> {
+    let Ok((rest, ())) = keyword("RETURN").parse(i) else {
+        return Ok((i, None));
+    };
+    let (rest, (_, list, _)) = (
+        (sp, tag(&b"("[..])),
+        separated_list0(sp, super::command::search_return_opt),
+        ctx("expected ) after the SORT return options", tag(&b")"[..])),
+    )
+        .parse(rest)?;
+    let (rest, _) = sp(rest)?;
+    Ok((rest, Some(list)))
+}
+
 /// The arguments of `[UID] SORT` after the command name.
 pub(crate) fn sort(i: &[u8], uid: bool) -> PResult<'_, CommandBody> {
     let (rest, _) = sp(i)?;
+    let (rest, returns) = sort_return_opts(rest)?;
     let (rest, criteria) = sort_criteria(rest)?;
     let (rest, _) = sp(rest)?;
     let (rest, charset) = ctx("expected a charset name", astring).parse(rest)?;
@@ -90,7 +110,7 @@ pub(crate) fn sort(i: &[u8], uid: bool) -> PResult<'_, CommandBody> {
             criteria,
             charset: charset.into_owned(),
             search,
-            returns: None,
+            returns,
         },
     ))
 }
