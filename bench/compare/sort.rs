@@ -100,13 +100,26 @@ async fn timed(c: &mut Imap, command: &str) -> Result<(f64, Answer)> {
     Ok((t.elapsed().as_secs_f64() * 1000.0, a))
 }
 
-/// "n/a (BAD)" for a BAD answer and so on.
-fn refused(a: &Answer) -> Option<String> {
-    if a.status.starts_with("OK") {
-        return None;
+/// Why a case has no figure: the table's text ("n/a (BAD)") and the detail for the facts.
+struct NotMeasured {
+    cell: String,
+    detail: String,
+}
+
+/// An OK answer, or why there is none: BAD, NO, or a connection that failed (a server still
+/// being built may close it), none of which ends the run.
+fn answered(r: Result<(f64, Answer)>) -> std::result::Result<(f64, Answer), NotMeasured> {
+    match r {
+        Ok((took, a)) if a.status.starts_with("OK") => Ok((took, a)),
+        Ok((_, a)) => Err(NotMeasured {
+            cell: format!("n/a ({})", a.status.split(' ').next().unwrap_or("?")),
+            detail: a.status.trim().to_string(),
+        }),
+        Err(e) => Err(NotMeasured {
+            cell: "n/a (error)".into(),
+            detail: e.to_string(),
+        }),
     }
-    let word = a.status.split(' ').next().unwrap_or("?");
-    Some(format!("n/a ({word})"))
 }
 
 /// Rows 11-13 for the wanted groups.
@@ -157,37 +170,58 @@ pub async fn sort_rows(
             exists.map_or("?".into(), |e| e.to_string()),
         );
         let mut command = case.command;
-        let (mut first, mut a) = timed(&mut c, command).await?;
-        if command == PAGE && a.status.starts_with("BAD") {
+        let mut r = timed(&mut c, command).await;
+        if command == PAGE
+            && let Ok((_, a)) = &r
+            && a.status.starts_with("BAD")
+        {
             // A BAD is a syntax verdict: nothing was sorted, so the next command is still the
             // first sort of this folder.
             m.info("esort_page_partial_answer", a.status.trim());
             command = PAGE_WITHOUT_PARTIAL;
-            (first, a) = timed(&mut c, command).await?;
-        }
-        if case.key == "esort_page" && a.status.starts_with("OK") {
-            m.info("esort_page_command", format!("`{command}`"));
+            r = timed(&mut c, command).await;
         }
         let _ = c.cmd("LOGOUT", false).await;
-        if let Some(why) = refused(&a) {
-            m.not_measured(&first_key, &why);
-            m.not_measured(&warm_key, &why);
-            m.info(&format!("{}_answer", case.key), a.status.trim());
-            continue;
+        let (first, a) = match answered(r) {
+            Ok(ok) => ok,
+            Err(why) => {
+                m.not_measured(&first_key, &why.cell);
+                m.not_measured(&warm_key, &why.cell);
+                m.info(&format!("{}_answer", case.key), why.detail);
+                continue;
+            }
+        };
+        if case.key == "esort_page" {
+            m.info("esort_page_command", format!("`{command}`"));
         }
         m.set(&first_key, first);
-        record(case, n, &a, m)?;
+        if let Err(e) = record(case, n, &a, m) {
+            m.check(
+                &format!("{}_{n}_answer", case.key),
+                format!("unreadable: {e}"),
+            );
+        }
         let mut v = Vec::new();
+        let mut failed = None;
         for _ in 0..plan.reps {
             let (mut c, _) = session(port, pw, case.folder).await?;
-            let (took, a) = timed(&mut c, command).await?;
+            let r = timed(&mut c, command).await;
             let _ = c.cmd("LOGOUT", false).await;
-            if let Some(why) = refused(&a) {
-                return Err(format!("{command} answered {why} after it had worked").into());
+            match answered(r) {
+                Ok((took, _)) => v.push(took),
+                Err(why) => {
+                    failed = Some(why);
+                    break;
+                }
             }
-            v.push(took);
         }
-        m.set(&warm_key, crate::rows::median(v));
+        match failed {
+            None => m.set(&warm_key, crate::rows::median(v)),
+            Some(why) => {
+                m.not_measured(&warm_key, &why.cell);
+                m.info(&format!("{}_warm_answer", case.key), why.detail);
+            }
+        }
     }
     Ok(())
 }
