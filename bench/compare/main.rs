@@ -448,14 +448,17 @@ async fn main() -> Result<()> {
             .find(|(k, _)| *k == kind)
             .and_then(|(_, m)| m.values.get(key).copied())
     };
-    // A value, or why there is none ("n/a (BAD)"), or "-" for a row that did not run.
-    let cell = |kind: Kind, key: &str| match get(kind, key) {
-        Some(v) => fmt_value(Some(v)),
-        None => results
+    // Why a server has no value for a row it ran ("n/a (BAD)").
+    let not_measured = |kind: Kind, key: &str| {
+        results
             .iter()
             .find(|(k, _)| *k == kind)
             .and_then(|(_, m)| m.not_measured.get(key).cloned())
-            .unwrap_or_else(|| fmt_value(None)),
+    };
+    // A value, or why there is none, or "-" for a row that did not run.
+    let cell = |kind: Kind, key: &str| match get(kind, key) {
+        Some(v) => fmt_value(Some(v)),
+        None => not_measured(kind, key).unwrap_or_else(|| fmt_value(None)),
     };
     let mut table = String::new();
     let mut json = String::from("[\n");
@@ -478,9 +481,21 @@ async fn main() -> Result<()> {
             cell(Kind::Dovecot, key),
             ratio.map_or("-".into(), |r| format!("{r:.2}x"))
         )?;
+        // "n/a (BAD)" and the like, for a null value a server was asked for.
+        let notes: Vec<String> = [Kind::Mailcove, Kind::Dovecot]
+            .into_iter()
+            .filter_map(|k| {
+                not_measured(k, key).map(|n| format!("{}: {}", json_str(k.name()), json_str(&n)))
+            })
+            .collect();
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!(", \"not_measured\": {{{}}}", notes.join(", "))
+        };
         writeln!(
             json,
-            "  {{\"row\": {}, \"key\": {}, \"unit\": {}, \"mailcove\": {}, \"dovecot\": {}, \"ratio\": {}, \"better\": \"{}\"}}{}",
+            "  {{\"row\": {}, \"key\": {}, \"unit\": {}, \"mailcove\": {}, \"dovecot\": {}, \"ratio\": {}, \"better\": \"{}\"{notes}}}{}",
             json_str(label),
             json_str(key),
             json_str(unit),
