@@ -440,6 +440,7 @@ async fn main() -> Result<()> {
     let mut results: Vec<(Kind, Measured)> = Vec::new();
     for kind in &a.servers {
         let m = run_server(*kind, &a, &p, &corpus_dir, &users, &tls_dir).await?;
+        sort::write_orders(&a.work.join(kind.name()).join("answers"), &m)?;
         results.push((*kind, m));
     }
     let get = |kind: Kind, key: &str| {
@@ -528,7 +529,9 @@ async fn main() -> Result<()> {
     if !orders.is_empty() {
         writeln!(
             table,
-            "\nSORT/THREAD answers compared (a difference is a warning, not a failure):"
+            "\nSORT/THREAD answers compared (a difference is a warning, not a failure; \
+             the answers are in {}/<server>/answers):",
+            a.work.display()
         )?;
         for line in orders {
             writeln!(table, "{line}")?;

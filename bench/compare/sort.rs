@@ -475,3 +475,20 @@ fn compare_text(key: &str, (ka, x): (Kind, &[u8]), (kb, y): (Kind, &[u8])) -> St
         window(y)
     )
 }
+
+/// Writes each kept answer to `dir/<key>.txt` (one number a line, or the THREAD text), so a
+/// difference reported by `compare_orders` can be looked at with `diff`.
+pub fn write_orders(dir: &std::path::Path, m: &Measured) -> Result<()> {
+    if m.orders.is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    for (key, order) in &m.orders {
+        let text = match order {
+            Order::Numbers(v) => v.iter().map(|n| format!("{n}\n")).collect::<String>(),
+            Order::Text(t) => format!("{}\n", String::from_utf8_lossy(t)),
+        };
+        std::fs::write(dir.join(format!("{key}.txt")), text)?;
+    }
+    Ok(())
+}
