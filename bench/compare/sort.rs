@@ -440,11 +440,20 @@ fn compare_numbers(key: &str, (ka, x): (Kind, &[u64]), (kb, y): (Kind, &[u64])) 
             .collect::<Vec<_>>()
             .join(" ")
     };
+    // A block placed elsewhere moves every position after it, so also count neighbours that
+    // keep their order in the other answer: nearly all of them when one group sorted apart.
+    let in_y: std::collections::HashMap<u64, usize> =
+        y.iter().enumerate().map(|(i, v)| (*v, i)).collect();
+    let kept = x
+        .windows(2)
+        .filter(|w| matches!((in_y.get(&w[0]), in_y.get(&w[1])), (Some(a), Some(b)) if a < b))
+        .count();
     format!(
-        "  {key:<32} WARNING: {first50}; {differing} of {} positions differ, the first at {}: \
-         {} [.. {} ..] {} [.. {} ..]",
+        "  {key:<32} WARNING: {first50}; {differing} of {} positions differ, the first at {}; \
+         {kept} of {} neighbouring pairs keep their order: {} [.. {} ..] {} [.. {} ..]",
         x.len().max(y.len()),
         at + 1,
+        x.len().saturating_sub(1),
         ka.name(),
         window(x),
         kb.name(),
