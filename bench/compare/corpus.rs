@@ -4,7 +4,10 @@
 //! Message kinds, weighted like a mailbox of a working person: plain text in several charsets
 //! and transfer encodings, multipart/alternative with HTML, mixed with attachments, nested
 //! alternative-inside-mixed, forwarded message/rfc822, a few large attachments (up to 10 MB).
-//! About a third of messages reply to an earlier one (In-Reply-To, References, "Re:").
+//! About a third of messages reply to an earlier one (In-Reply-To, References, "Re:" and the
+//! other prefixes clients write: "RE:", "Fwd:", "Fw:", "Re[2]:"); one thread in ten carries a
+//! mailing-list tag ("[team-list]"); Date headers are in eight time zones. The SORT and THREAD
+//! rows need all three to do the work RFC 5256 describes.
 //!
 //! Markers the search rows rely on, identical on both servers because both read these files:
 //! `FROM_MARKER` is the display name of about 1% of senders, `TEXT_MARKER` occurs in the body of
@@ -100,6 +103,92 @@ const SUBJECTS_2047: &[&str] = &[
     "=?ISO-2022-JP?B?GyRCJEgkRiRiGyhC?=",
     "=?windows-1251?B?z/Do4uXy?=",
 ];
+
+/// Time zones of the Date headers (picked by message index), and their offsets in minutes.
+const ZONES: &[&str] = &[
+    "+0100", "+0000", "-0500", "+0900", "-0800", "+0530", "+0200", "-0300",
+];
+const ZONE_MINUTES: &[i64] = &[60, 0, -300, 540, -480, 330, 120, -180];
+const MONTHS: &[&str] = &[
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+];
+
+/// The Date header of message `i` of a mailbox (all in 2026). Senders are in several time
+/// zones, so SORT (DATE) must convert to UTC (RFC 5256 2.2). Derived from `i`, not the PRNG,
+/// so the rest of the corpus does not depend on it.
+struct DateFields {
+    day: usize,
+    /// 0 = January.
+    month: usize,
+    hour: usize,
+    minute: usize,
+    second: usize,
+    /// Index into `ZONES`.
+    zone: usize,
+}
+
+impl DateFields {
+    fn of(i: usize) -> Self {
+        DateFields {
+            day: 1 + i % 28,
+            month: (i / 28) % MONTHS.len(),
+            hour: i % 24,
+            minute: (i / 24) % 60,
+            second: i % 60,
+            zone: (i / 3) % ZONES.len(),
+        }
+    }
+
+    /// Seconds since 2026-01-01 00:00 UTC.
+    fn utc_seconds(&self) -> i64 {
+        const DAYS_BEFORE: [i64; 11] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304];
+        let days = DAYS_BEFORE[self.month] + self.day as i64 - 1;
+        let local =
+            ((days * 24 + self.hour as i64) * 60 + self.minute as i64) * 60 + self.second as i64;
+        local - ZONE_MINUTES[self.zone] * 60
+    }
+}
+
+/// The sequence numbers of a generated mailbox of `messages` messages (no huge one) in
+/// `SORT (DATE)` order worked out from the generator's own dates: by the Date header in UTC,
+/// ties by sequence number (RFC 5256 2.2 and 3). Both servers number the messages in file name
+/// order, which is generation order.
+pub fn date_order(messages: usize) -> Vec<u64> {
+    let mut seqs: Vec<(i64, u64)> = (0..messages)
+        .map(|i| (DateFields::of(i).utc_seconds(), i as u64 + 1))
+        .collect();
+    seqs.sort_unstable();
+    seqs.into_iter().map(|(_, seq)| seq).collect()
+}
+/// The subject tag of the one mailing list in the corpus (RFC 5256 `subj-blob`).
+const LIST_TAG: &str = "[team-list]";
+
+/// How a reply's subject starts, as different clients write it; every form is one that the
+/// RFC 5256 base-subject rules remove (`subj-refwd`, with a `subj-blob` in "Re[2]:").
+fn reply_prefix(i: usize) -> &'static str {
+    match i % 20 {
+        3 => "Fwd: ",
+        7 => "RE: ",
+        11 => "Re[2]: ",
+        15 => "Fw: ",
+        _ => "Re: ",
+    }
+}
+
+/// `subject` without the reply prefixes this generator adds, so a reply to a reply does not
+/// pile them up (a list tag stays: "Re: [team-list] Budget").
+fn base_subject(subject: &str) -> &str {
+    let mut s = subject;
+    loop {
+        match ["Re: ", "Fwd: ", "RE: ", "Re[2]: ", "Fw: "]
+            .iter()
+            .find_map(|p| s.strip_prefix(p))
+        {
+            Some(rest) => s = rest,
+            None => return s,
+        }
+    }
+}
 
 /// One mailbox of the corpus: name (`INBOX` or a Maildir++ folder name) and message count.
 pub struct MailboxSpec {
@@ -278,16 +367,16 @@ fn message(rng: &mut Rng, i: usize, box_tag: &str, threads: &mut Vec<Thread>) ->
     let (from_name, from_addr) = name(rng, i);
     let (to_name, to_addr) = name(rng, i + 1);
     let marker = i % 199 == 7;
-    let day = 1 + i % 28;
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
-    ][(i / 28) % 11];
+    let d = DateFields::of(i);
     let date = format!(
-        "{}, {day:02} {month} 2026 {:02}:{:02}:{:02} +0100",
+        "{}, {:02} {} 2026 {:02}:{:02}:{:02} {}",
         ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][i % 7],
-        i % 24,
-        (i / 24) % 60,
-        i % 60
+        d.day,
+        MONTHS[d.month],
+        d.hour,
+        d.minute,
+        d.second,
+        ZONES[d.zone]
     );
     let message_id = format!("<{i}.{box_tag}.{:x}@{}>", rng.next_u64(), rng.pick(DOMAINS));
     let mut h = String::new();
@@ -307,7 +396,7 @@ fn message(rng: &mut Rng, i: usize, box_tag: &str, threads: &mut Vec<Thread>) ->
     let subject;
     if !threads.is_empty() && rng.chance(35) {
         let t = &threads[rng.below(threads.len())];
-        subject = format!("Re: {}", t.subject.trim_start_matches("Re: "));
+        subject = format!("{}{}", reply_prefix(i), base_subject(&t.subject));
         h.push_str(&format!("In-Reply-To: {}\n", t.message_id));
         let refs = format!("{} {}", t.references, t.message_id)
             .trim()
@@ -321,10 +410,16 @@ fn message(rng: &mut Rng, i: usize, box_tag: &str, threads: &mut Vec<Thread>) ->
             });
         }
     } else {
-        subject = if rng.chance(15) {
+        let plain = if rng.chance(15) {
             rng.pick(SUBJECTS_2047).to_string()
         } else {
             format!("{} #{}", rng.pick(SUBJECTS), i % 1000)
+        };
+        // One thread in ten comes from a mailing list that tags its subjects.
+        subject = if i % 10 == 4 {
+            format!("{LIST_TAG} {plain}")
+        } else {
+            plain
         };
         threads.push(Thread {
             message_id: message_id.clone(),

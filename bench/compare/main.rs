@@ -14,6 +14,7 @@ mod client;
 mod corpus;
 mod rows;
 mod servers;
+mod sort;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -33,8 +34,8 @@ struct Args {
     quick: bool,
     json: Option<PathBuf>,
     servers: Vec<Kind>,
-    /// Row groups to run (select, fetch, search, huge, pop3, lmtp, login, mixed, idle, resync);
-    /// all when absent.
+    /// Row groups to run (select, fetch, search, sort, thread, huge, pop3, lmtp, login, mixed,
+    /// idle, resync); all when absent.
     rows: Option<Vec<String>>,
     work: PathBuf,
     mail_user: String,
@@ -269,6 +270,7 @@ async fn run_server(
         .arg(&dir))?;
     chmod(&dir, 0o755)?;
     eprintln!("  copied the corpus in {:.1} s", t.elapsed().as_secs_f64());
+    let want = |g: &str| a.rows.as_ref().is_none_or(|r| r.iter().any(|x| x == g));
     // Both servers start from the same page-cache state: every message file read once just
     // before. Without this, whichever server ran first paid for reading evicted files from disk
     // on its "first" rows and the second found them cached.
@@ -279,6 +281,34 @@ async fn run_server(
         bytes / 1_000_000,
         t.elapsed().as_secs_f64()
     );
+    // The SORT and THREAD rows each get their own copy of the big mailbox, so each "first" is
+    // the first time the server computes sort keys for it, whatever ran before. Made after the
+    // page-cache read: the copies are the same files.
+    let t = Instant::now();
+    let fresh = sort::fresh_folders(want);
+    for folder in &fresh {
+        let dst = dir.join("mail/big").join(format!(".{folder}"));
+        sh(Command::new("cp")
+            .arg("-al")
+            .arg(corpus.join(format!("big/.m{}", p.big)))
+            .arg(&dst))?;
+        // cp -a keeps the corpus directories' owner (root); the files are the shared inodes
+        // chowned above.
+        sh(Command::new("chown")
+            .arg(format!("{0}:{0}", a.mail_user))
+            .arg(&dst)
+            .arg(dst.join("cur"))
+            .arg(dst.join("new"))
+            .arg(dst.join("tmp")))?;
+    }
+    if !fresh.is_empty() {
+        eprintln!(
+            "  made {} fresh copies of m{} for the SORT/THREAD rows in {:.1} s",
+            fresh.len(),
+            p.big,
+            t.elapsed().as_secs_f64()
+        );
+    }
     let setup = Setup {
         dir: &dir,
         users_file: users,
@@ -296,7 +326,6 @@ async fn run_server(
     let tls = client::tls_config(&tls_dir.join("cert.pem"))?;
     let mut m = Measured::default();
     let t = Instant::now();
-    let want = |g: &str| a.rows.as_ref().is_none_or(|r| r.iter().any(|x| x == g));
     if want("select") {
         rows::select_rows(&s, p, &mut m).await?;
     }
@@ -305,6 +334,9 @@ async fn run_server(
     }
     if want("search") {
         rows::search_rows(&s, p, &mut m).await?;
+    }
+    if want("sort") || want("thread") {
+        sort::sort_rows(&s, p, want, &mut m).await?;
     }
     if want("huge") {
         rows::huge_rows(&s, p, &mut m).await?;
@@ -377,7 +409,7 @@ async fn main() -> Result<()> {
     chmod(&a.work, 0o755)?;
     let spec = corpus_spec(&p);
     let label = format!(
-        "v1 {} {} {} {} {} {}",
+        "v2 {} {} {} {} {} {}",
         p.big, p.mid, p.pop3, p.idle_users, p.mixed_users, LMTP_USERS
     );
     let corpus_dir = a.work.join(if a.quick {
@@ -408,6 +440,7 @@ async fn main() -> Result<()> {
     let mut results: Vec<(Kind, Measured)> = Vec::new();
     for kind in &a.servers {
         let m = run_server(*kind, &a, &p, &corpus_dir, &users, &tls_dir).await?;
+        sort::write_orders(&a.work.join(kind.name()).join("answers"), &m)?;
         results.push((*kind, m));
     }
     let get = |kind: Kind, key: &str| {
@@ -415,6 +448,18 @@ async fn main() -> Result<()> {
             .iter()
             .find(|(k, _)| *k == kind)
             .and_then(|(_, m)| m.values.get(key).copied())
+    };
+    // Why a server has no value for a row it ran ("n/a (BAD)").
+    let not_measured = |kind: Kind, key: &str| {
+        results
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .and_then(|(_, m)| m.not_measured.get(key).cloned())
+    };
+    // A value, or why there is none, or "-" for a row that did not run.
+    let cell = |kind: Kind, key: &str| match get(kind, key) {
+        Some(v) => fmt_value(Some(v)),
+        None => not_measured(kind, key).unwrap_or_else(|| fmt_value(None)),
     };
     let mut table = String::new();
     let mut json = String::from("[\n");
@@ -433,13 +478,25 @@ async fn main() -> Result<()> {
         writeln!(
             table,
             "{label:<58} {unit:>6} {:>10} {:>10} {:>7}",
-            fmt_value(mc),
-            fmt_value(dc),
+            cell(Kind::Mailcove, key),
+            cell(Kind::Dovecot, key),
             ratio.map_or("-".into(), |r| format!("{r:.2}x"))
         )?;
+        // "n/a (BAD)" and the like, for a null value a server was asked for.
+        let notes: Vec<String> = [Kind::Mailcove, Kind::Dovecot]
+            .into_iter()
+            .filter_map(|k| {
+                not_measured(k, key).map(|n| format!("{}: {}", json_str(k.name()), json_str(&n)))
+            })
+            .collect();
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!(", \"not_measured\": {{{}}}", notes.join(", "))
+        };
         writeln!(
             json,
-            "  {{\"row\": {}, \"key\": {}, \"unit\": {}, \"mailcove\": {}, \"dovecot\": {}, \"ratio\": {}, \"better\": \"{}\"}}{}",
+            "  {{\"row\": {}, \"key\": {}, \"unit\": {}, \"mailcove\": {}, \"dovecot\": {}, \"ratio\": {}, \"better\": \"{}\"{notes}}}{}",
             json_str(label),
             json_str(key),
             json_str(unit),
@@ -467,6 +524,18 @@ async fn main() -> Result<()> {
             })
             .collect();
         writeln!(table, "  {k:<32} {}", vals.join("  "))?;
+    }
+    let orders = sort::compare_orders(&results);
+    if !orders.is_empty() {
+        writeln!(
+            table,
+            "\nSORT/THREAD answers compared (a difference is a warning, not a failure; \
+             the answers are in {}/<server>/answers):",
+            a.work.display()
+        )?;
+        for line in orders {
+            writeln!(table, "{line}")?;
+        }
     }
     writeln!(table, "\nper-server facts:")?;
     for (kind, m) in &results {

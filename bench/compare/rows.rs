@@ -39,18 +39,36 @@ pub struct Measured {
     pub checks: BTreeMap<String, String>,
     /// Facts that legitimately differ between the servers (process counts, RSS).
     pub info: BTreeMap<String, String>,
+    /// Rows a server could not measure, with the reason shown in the table ("n/a (BAD)").
+    pub not_measured: BTreeMap<String, String>,
+    /// Orders a server answered (SORT results, THREAD structure), compared between the servers
+    /// after the run: a difference is a warning, not a failure (see `compare_orders`).
+    pub orders: BTreeMap<String, Order>,
+}
+
+/// An answer whose order matters, kept to compare the servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Order {
+    /// Message numbers or UIDs in the order the server gave them.
+    Numbers(Vec<u64>),
+    /// The text of a THREAD answer after `* THREAD `.
+    Text(Vec<u8>),
 }
 
 impl Measured {
-    fn set(&mut self, key: &str, v: f64) {
+    pub(crate) fn set(&mut self, key: &str, v: f64) {
         eprintln!("    {key:<34} {v:>12.2}");
         self.values.insert(key.to_string(), v);
     }
-    fn check(&mut self, key: &str, v: impl ToString) {
+    pub(crate) fn check(&mut self, key: &str, v: impl ToString) {
         self.checks.insert(key.to_string(), v.to_string());
     }
-    fn info(&mut self, key: &str, v: impl ToString) {
+    pub(crate) fn info(&mut self, key: &str, v: impl ToString) {
         self.info.insert(key.to_string(), v.to_string());
+    }
+    pub(crate) fn not_measured(&mut self, key: &str, why: &str) {
+        eprintln!("    {key:<34} {why:>12}");
+        self.not_measured.insert(key.to_string(), why.to_string());
     }
 }
 
@@ -58,7 +76,7 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     percentile(&v, 50.0)
 }
@@ -891,6 +909,7 @@ pub fn table(plan: &Plan) -> Vec<(String, String, &'static str, bool)> {
         "ms",
         false,
     );
+    rows.extend(crate::sort::table_rows(big));
     rows
 }
 
