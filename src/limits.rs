@@ -375,3 +375,8 @@ pub const SORT_BATCH: usize = 1024;
 /// Most criteria in one SORT program: there are nine keys, so more than this repeats one, and
 /// Dovecot refuses more than ten as well.
 pub const MAX_SORT_CRITERIA: usize = 10;
+
+/// THREAD REFERENCES/REFS: most ancestors walked to check that a new parent link closes no loop
+/// (RFC 5256 step 1.A). Deeper chains are not linked further, which bounds a crafted mailbox's
+/// cost at this many steps per message instead of the whole chain's depth.
+pub const MAX_THREAD_LINK_WALK: usize = 1_000;

@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
+use crate::limits::MAX_THREAD_LINK_WALK;
+
 use super::{ThreadMessage, ThreadNode, ThreadTree, date_key, index_u32};
 
 /// "No node" / "a dummy" in the `u32` arrays.
@@ -73,17 +75,25 @@ impl Links {
 
     /// True when `a` is `x` or one of `x`'s ancestors, i.e. making `a` a child of `x` would close
     /// a loop.
+    ///
+    /// The walk up from `x` stops after [`MAX_THREAD_LINK_WALK`] ancestors and then answers
+    /// true, so the link is not made: a mailbox crafted with long chains and many late links
+    /// would otherwise cost a walk of the whole chain per message (quadratic). A real thread is
+    /// never that deep; a message below such a chain starts a thread of its own.
     fn is_ancestor_or_self(&self, a: u32, mut x: u32) -> bool {
         if a != x && self.child_count.get(slot(a)).is_none_or(|&c| c == 0) {
             return false;
         }
-        while x != NONE {
+        for _ in 0..MAX_THREAD_LINK_WALK {
+            if x == NONE {
+                return false;
+            }
             if x == a {
                 return true;
             }
             x = self.parent(x);
         }
-        false
+        true
     }
 
     /// Makes `child` a child of `parent` unless that closes a loop. `child` must have no parent.

@@ -291,3 +291,69 @@ fn large_mailbox_is_linear_enough() {
     // Two chains plus 8,000 threads of ten.
     assert_eq!(tree.roots.len(), 2 + 8_000);
 }
+
+/// A chain of `depth` messages (each answering the previous), then C answering an unknown `b`,
+/// then D whose References are the chain's last message and `b`: RFC 5256 step 1.A links `b`
+/// below the chain's end. C and D have a base subject of their own, so step 5 merges nothing.
+fn late_link(depth: u32) -> Vec<ThreadMessage<'static, String>> {
+    let id = |i: u32| format!("a{i}@x");
+    let mut msgs: Vec<ThreadMessage<'static, String>> = Vec::new();
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let leak_refs = |v: Vec<String>| -> &'static [String] { Box::leak(v.into_boxed_slice()) };
+    for i in 1..=depth {
+        let refs = if i == 1 { vec![] } else { vec![id(i - 1)] };
+        msgs.push(ThreadMessage {
+            number: i,
+            date: i64::from(i),
+            base_subject: "s",
+            is_reply: i > 1,
+            message_id: Some(leak(id(i))),
+            references: leak_refs(refs),
+            in_reply_to: &[],
+        });
+    }
+    let tail = [
+        (depth + 1, vec!["b@x".to_string()]),
+        (depth + 2, vec![id(depth), "b@x".to_string()]),
+    ];
+    for (n, refs) in tail {
+        msgs.push(ThreadMessage {
+            number: n,
+            date: i64::from(n),
+            base_subject: "t",
+            is_reply: true,
+            message_id: Some(leak(format!("t{n}@x"))),
+            references: leak_refs(refs),
+            in_reply_to: &[],
+        });
+    }
+    msgs
+}
+
+#[test]
+fn late_link_below_a_short_chain_is_made() {
+    // `b` (a dummy with children 4 and 5) goes below 3, and being a dummy its children take its
+    // place (step 4).
+    let tree = references(&late_link(3));
+    let mut out = Vec::new();
+    encode::thread(&mut out, &tree);
+    assert_eq!(out, b"* THREAD (1 2 3 (4)(5))\r\n");
+}
+
+#[test]
+fn late_link_below_a_chain_deeper_than_the_walk_limit_is_not_made() {
+    // Checking for a loop would walk more than MAX_THREAD_LINK_WALK ancestors: the link is left
+    // out, so `b` stays a root dummy holding 4+ and 5+ (dated after the chain's root).
+    let depth = u32::try_from(crate::limits::MAX_THREAD_LINK_WALK).unwrap_or(1000) + 10;
+    let tree = references(&late_link(depth));
+    let mut out = Vec::new();
+    encode::thread(&mut out, &tree);
+    let chain: Vec<String> = (1..=depth).map(|i| i.to_string()).collect();
+    let want = format!(
+        "* THREAD ({})(({})({}))\r\n",
+        chain.join(" "),
+        depth + 1,
+        depth + 2
+    );
+    assert_eq!(String::from_utf8_lossy(&out), want);
+}
