@@ -269,6 +269,12 @@ mod tests {
             "éé"
         );
         assert_eq!(decode_header_value(b"plain =?bogus"), "plain =?bogus");
+        // Multi-byte charsets come from encoding_rs (mail-parser's full_encoding): Japanese mail
+        // still uses ISO-2022-JP, and SORT/SEARCH must see the text, not escape sequences.
+        assert_eq!(
+            decode_header_value(b"=?ISO-2022-JP?B?GyRCRnxLXDhsGyhC?="),
+            "\u{65e5}\u{672c}\u{8a9e}"
+        );
         // Without encoded words: unfolded, raw 8-bit read as UTF-8, invalid bytes replaced.
         assert_eq!(decode_header_value(b" a\r\n\tb \r\n"), "a\tb");
         assert_eq!(decode_header_value("J\u{f6}rg".as_bytes()), "J\u{f6}rg");
