@@ -26,6 +26,7 @@ const AUTHENTICATED: &[&str] = &[
     "SEARCHRES",
     "CONDSTORE",
     "QRESYNC",
+    "WITHIN",
 ];
 
 /// The capability list before login. `starttls` is true when STARTTLS may be used now.
