@@ -80,3 +80,88 @@ fn search_address_keys_ignore_comments_inside_addr_spec() {
         );
     }
 }
+
+/// RFC 3501 2.3.2: "\Recent ... This session is the first session to have been notified about
+/// this message; if the session is read-write, subsequent sessions will not see \Recent set for
+/// this message." So the first EXAMINE after two APPENDs reports them, without taking them, and
+/// the SELECT after it still gets them; later sessions do not.
+#[test]
+fn examine_reports_recent_without_taking_it() {
+    let s = Server::start();
+    let mut a = login_demo(&s);
+    append(&mut a, "INBOX", PLAIN);
+    append(&mut a, "INBOX", OTHER);
+    run_transcript(
+        &mut a,
+        "C: e1 EXAMINE INBOX\n\
+         S: * FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\n\
+         S: * OK [PERMANENTFLAGS ()] *\n\
+         S: * 2 EXISTS\n\
+         S: * 2 RECENT\n\
+         S: * OK [UNSEEN 1] *\n\
+         S: * OK [UIDVALIDITY {*}\n\
+         S: * OK [UIDNEXT 3] *\n\
+         S: e1 OK [READ-ONLY] Examine completed.\n\
+         C: r1 SEARCH RECENT\n\
+         S: * SEARCH 1 2\n\
+         S: r1 OK Search completed.\n\
+         C: f1 FETCH 1:2 FLAGS\n\
+         S: * 1 FETCH (FLAGS (\\Recent))\n\
+         S: * 2 FETCH (FLAGS (\\Recent))\n\
+         S: f1 OK Fetch completed.\n",
+    );
+    // Another session's EXAMINE and STATUS: still nobody took them.
+    let mut b = login_demo(&s);
+    run_transcript(
+        &mut b,
+        "C: st STATUS INBOX (MESSAGES RECENT)\n\
+         S: * STATUS INBOX (MESSAGES 2 RECENT 2)\n\
+         S: st OK Status completed.\n\
+         C: e2 EXAMINE INBOX\n\
+         S: * FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\n\
+         S: * OK [PERMANENTFLAGS ()] *\n\
+         S: * 2 EXISTS\n\
+         S: * 2 RECENT\n\
+         S: * OK [UNSEEN 1] *\n\
+         S: * OK [UIDVALIDITY {*}\n\
+         S: * OK [UIDNEXT 3] *\n\
+         S: e2 OK [READ-ONLY] Examine completed.\n",
+    );
+    // The first SELECT takes them.
+    run_transcript(
+        &mut a,
+        "C: s1 SELECT INBOX\n\
+         S: * OK [CLOSED] Previous mailbox closed.\n\
+         S: * FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\n\
+         S: * OK [PERMANENTFLAGS ({*}\n\
+         S: * 2 EXISTS\n\
+         S: * 2 RECENT\n\
+         S: * OK [UNSEEN 1] *\n\
+         S: * OK [UIDVALIDITY {*}\n\
+         S: * OK [UIDNEXT 3] *\n\
+         S: s1 OK [READ-WRITE] Select completed.\n",
+    );
+    // The read-only session keeps what it was told; a new session sees no \Recent any more.
+    run_transcript(
+        &mut b,
+        "C: r2 SEARCH RECENT\n\
+         S: * SEARCH 1 2\n\
+         S: r2 OK Search completed.\n",
+    );
+    let mut c = login_demo(&s);
+    run_transcript(
+        &mut c,
+        "C: st STATUS INBOX (RECENT)\n\
+         S: * STATUS INBOX (RECENT 0)\n\
+         S: st OK Status completed.\n\
+         C: s2 SELECT INBOX\n\
+         S: * FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\n\
+         S: * OK [PERMANENTFLAGS ({*}\n\
+         S: * 2 EXISTS\n\
+         S: * 0 RECENT\n\
+         S: * OK [UNSEEN 1] *\n\
+         S: * OK [UIDVALIDITY {*}\n\
+         S: * OK [UIDNEXT 3] *\n\
+         S: s2 OK [READ-WRITE] Select completed.\n",
+    );
+}
