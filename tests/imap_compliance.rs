@@ -165,3 +165,81 @@ fn examine_reports_recent_without_taking_it() {
          S: s2 OK [READ-WRITE] Select completed.\n",
     );
 }
+
+/// The pattern of Dovecot's compliance run: its `&` starts no valid modified UTF-7 shift. Like
+/// Dovecot, the pattern is then taken as sent, so its `&` is a plain one, as in the mailbox the
+/// client writes with `&-`; a broken reference is no error either. (Maildir++ names cannot hold
+/// `.`, so the mailboxes created are the pattern's text without it.)
+#[test]
+fn list_pattern_that_is_not_modified_utf7_answers_ok() {
+    let s = Server::start();
+    let mut c = login_demo(&s);
+    run_transcript(
+        &mut c,
+        "C: l0 LIST \"\" \"!#$$&'+,-.0123456789:;<=>?@^_`|[}%*\"\n\
+         S: l0 OK List completed.\n\
+         C: c1 CREATE \"!#$$&-'+,-0123456789:;<=>?@^_`|[}\"\n\
+         S: c1 OK Create completed.\n\
+         C: c2 CREATE \"!#$$&-'+,-0123456789:;<=>?@^_`|[}/sub\"\n\
+         S: c2 OK Create completed.\n\
+         C: l1 LIST \"\" \"!#$$&'+,-0123456789:;<=>?@^_`|[}%*\"\n\
+         S: * LIST (\\HasChildren) \"/\" !#$$&-'+,-0123456789:;<=>?@^_`|[}\n\
+         S: * LIST (\\HasNoChildren) \"/\" !#$$&-'+,-0123456789:;<=>?@^_`|[}/sub\n\
+         S: l1 OK List completed.\n\
+         C: l2 LIST \"\" \"!#$$&'+,-0123456789:;<=>?@^_`|[}%\"\n\
+         S: * LIST (\\HasChildren) \"/\" !#$$&-'+,-0123456789:;<=>?@^_`|[}\n\
+         S: l2 OK List completed.\n\
+         C: l3 LIST \"!#$$&'+,-0123456789:;<=>?@^_`|[}/\" %\n\
+         S: * LIST (\\HasNoChildren) \"/\" !#$$&-'+,-0123456789:;<=>?@^_`|[}/sub\n\
+         S: l3 OK List completed.\n\
+         C: l4 LIST \"\" (\"&Jjo*\" \"&\" INBOX)\n\
+         S: * LIST (\\HasNoChildren) \"/\" INBOX\n\
+         S: l4 OK List completed.\n",
+    );
+}
+
+/// RFC 5258 RECURSIVEMATCH as Dovecot answers it: a parent gets listed with CHILDINFO for a
+/// subscribed descendant that does not match itself; a subscribed child that matches is listed
+/// on its own, and its parent is not added.
+#[test]
+fn recursivematch_lists_a_parent_only_for_children_that_do_not_match() {
+    let s = Server::start();
+    let mut c = login_demo(&s);
+    for (i, name) in ["a", "a/test2", "a/test2/test1", "b", "b/c"]
+        .iter()
+        .enumerate()
+    {
+        assert_tagged_ok(&c.cmd(&format!("c{i}"), &format!("CREATE {name}")));
+    }
+    assert_tagged_ok(&c.cmd("s1", "SUBSCRIBE a/test2/test1"));
+    assert_tagged_ok(&c.cmd("s2", "SUBSCRIBE b"));
+    assert_tagged_ok(&c.cmd("s3", "SUBSCRIBE b/c"));
+    run_transcript(
+        &mut c,
+        "C: l1 LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (a/test2 a/test2/test1)\n\
+         S: * LIST (\\HasNoChildren \\Subscribed) \"/\" a/test2/test1\n\
+         S: l1 OK List completed.\n\
+         # The child does not match a/%: its nearest matching ancestor is listed for it.\n\
+         C: l2 LIST (SUBSCRIBED RECURSIVEMATCH) \"\" a/%\n\
+         S: * LIST (\\HasChildren) \"/\" a/test2 (\"CHILDINFO\" (\"SUBSCRIBED\"))\n\
+         S: l2 OK List completed.\n\
+         # Only the nearest one: a is not listed for it as well.\n\
+         C: l3 LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (a a/%)\n\
+         S: * LIST (\\HasChildren) \"/\" a/test2 (\"CHILDINFO\" (\"SUBSCRIBED\"))\n\
+         S: l3 OK List completed.\n\
+         C: l4 LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (a b)\n\
+         S: * LIST (\\HasChildren) \"/\" a (\"CHILDINFO\" (\"SUBSCRIBED\"))\n\
+         S: * LIST (\\HasChildren \\Subscribed) \"/\" b (\"CHILDINFO\" (\"SUBSCRIBED\"))\n\
+         S: l4 OK List completed.\n\
+         # Everything matches: subscribed names only; b, listed anyway, has a subscribed child.\n\
+         C: l5 LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (a* b*)\n\
+         S: * LIST (\\HasNoChildren \\Subscribed) \"/\" a/test2/test1\n\
+         S: * LIST (\\HasChildren \\Subscribed) \"/\" b (\"CHILDINFO\" (\"SUBSCRIBED\"))\n\
+         S: * LIST (\\HasNoChildren \\Subscribed) \"/\" b/c\n\
+         S: l5 OK List completed.\n\
+         # Without RECURSIVEMATCH there is no CHILDINFO and no parent.\n\
+         C: l6 LIST (SUBSCRIBED) \"\" (a b)\n\
+         S: * LIST (\\HasChildren \\Subscribed) \"/\" b\n\
+         S: l6 OK List completed.\n",
+    );
+}
