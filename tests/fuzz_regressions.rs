@@ -146,3 +146,19 @@ fn tiny_broken_addresses_cost_a_bounded_envelope() {
     assert!(out.len() <= mime_structure::envelope_budget(&info, raw.len()));
     mime_structure::run(&raw);
 }
+
+/// The same amplification one level down: BODYSTRUCTURE writes the envelope of a message/rfc822
+/// part, so the BODY bound also counts each nested envelope's budget. This input is over the
+/// bound the target had before (4 bytes per input byte and 512 per part).
+#[test]
+fn tiny_broken_addresses_in_a_nested_message_are_within_the_body_bound() {
+    use mailcove::mime::{MessageInfo, write_body};
+    let mut raw = b"Content-Type: message/rfc822\r\n\r\nFrom: ".to_vec();
+    raw.extend(b"a,".repeat(400));
+    raw.extend_from_slice(b"\r\nSubject: inner\r\n\r\nbody\r\n");
+    let info = MessageInfo::parse(&raw);
+    let mut out = Vec::new();
+    write_body(&mut out, &info, true);
+    assert!(out.len() > 4 * raw.len() + 512 * info.parts.len() + 1024, "{}", out.len());
+    mime_structure::run(&raw);
+}

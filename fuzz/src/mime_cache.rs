@@ -25,6 +25,7 @@ pub fn run(data: &[u8]) {
     check_written(
         &info,
         data.len(),
+        false,
         4 * data.len() + 512 * info.parts.len() + 1024,
     );
     let again = info.to_cache_bytes();

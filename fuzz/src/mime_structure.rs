@@ -16,8 +16,8 @@ use mailcove::limits::{
     MAX_ENVELOPE_ADDRESSES, MAX_MIME_CACHE_BYTES, MAX_MIME_DEPTH, MAX_MIME_PARTS,
 };
 use mailcove::mime::{
-    MessageInfo, PartKind, SectionPlan, SectionSpec, SectionText, virtual_len, write_body,
-    write_envelope,
+    Envelope, MessageInfo, PartKind, SectionPlan, SectionSpec, SectionText, virtual_len,
+    write_body, write_envelope,
 };
 
 use crate::wire::check_list;
@@ -76,7 +76,11 @@ const ADDRESS_ENTRY_FIXED: usize = 96;
 /// [`ADDRESS_ENTRY_FIXED`], and there are at most [`MAX_ENVELOPE_ADDRESSES`]
 /// per header, so tiny broken addresses cannot amplify without bound.
 pub fn envelope_budget(info: &MessageInfo, input_len: usize) -> usize {
-    let e = info.envelope();
+    envelope_budget_of(info.envelope(), input_len)
+}
+
+/// [`envelope_budget`] of one envelope whose strings come from `input_len` bytes.
+fn envelope_budget_of(e: &Envelope, input_len: usize) -> usize {
     let lists = [&e.from, &e.sender, &e.reply_to, &e.to, &e.cc, &e.bcc];
     for l in lists {
         assert!(l.len() <= MAX_ENVELOPE_ADDRESSES, "{} addresses", l.len());
@@ -91,8 +95,12 @@ pub fn envelope_budget(info: &MessageInfo, input_len: usize) -> usize {
 }
 
 /// Writes ENVELOPE and both BODY forms of `info` and checks them: ENVELOPE
-/// against [`envelope_budget`], BODY and BODYSTRUCTURE against `budget`.
-pub fn check_written(info: &MessageInfo, input_len: usize, budget: usize) {
+/// against [`envelope_budget`], BODY and BODYSTRUCTURE against `budget` plus
+/// the envelope budget of each message/rfc822 part they contain. `own_raw`:
+/// `info` was parsed from the input, so a nested envelope's strings come from
+/// its own header (disjoint from the others'); else (a cache blob) from
+/// anywhere in the input.
+pub fn check_written(info: &MessageInfo, input_len: usize, own_raw: bool, budget: usize) {
     let mut out = Vec::new();
     write_envelope(&mut out, info.envelope());
     check_list(&out);
@@ -102,6 +110,20 @@ pub fn check_written(info: &MessageInfo, input_len: usize, budget: usize) {
         "ENVELOPE of {} bytes",
         out.len()
     );
+    let nested: usize = info
+        .parts
+        .iter()
+        .skip(1)
+        .filter_map(|p| {
+            let from = if own_raw {
+                usize::try_from(p.header.len()).unwrap_or(usize::MAX)
+            } else {
+                input_len
+            };
+            p.envelope.as_deref().map(|e| envelope_budget_of(e, from))
+        })
+        .fold(0usize, usize::saturating_add);
+    let budget = budget.saturating_add(nested);
     for extended in [false, true] {
         out.clear();
         write_body(&mut out, info, extended);
@@ -172,7 +194,7 @@ pub fn run(data: &[u8]) {
     }
     // Every BODY byte comes from the message or from fixed text per part.
     let budget = 4 * data.len() + 512 * info.parts.len() + 1024;
-    check_written(&info, data.len(), budget);
+    check_written(&info, data.len(), true, budget);
     let blob = info.to_cache_bytes();
     if blob.len() <= MAX_MIME_CACHE_BYTES {
         assert_eq!(
