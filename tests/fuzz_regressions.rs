@@ -159,6 +159,10 @@ fn tiny_broken_addresses_in_a_nested_message_are_within_the_body_bound() {
     let info = MessageInfo::parse(&raw);
     let mut out = Vec::new();
     write_body(&mut out, &info, true);
-    assert!(out.len() > 4 * raw.len() + 512 * info.parts.len() + 1024, "{}", out.len());
+    assert!(
+        out.len() > 4 * raw.len() + 512 * info.parts.len() + 1024,
+        "{}",
+        out.len()
+    );
     mime_structure::run(&raw);
 }

@@ -194,7 +194,15 @@ fn list_pattern_that_is_not_modified_utf7_answers_ok() {
          S: l3 OK List completed.\n\
          C: l4 LIST \"\" (\"&Jjo*\" \"&\" INBOX)\n\
          S: * LIST (\\HasNoChildren) \"/\" INBOX\n\
-         S: l4 OK List completed.\n",
+         S: l4 OK List completed.\n\
+         # LSUB takes such patterns the same way.\n\
+         C: s1 SUBSCRIBE \"!#$$&-'+,-0123456789:;<=>?@^_`|[}/sub\"\n\
+         S: s1 OK Subscribe completed.\n\
+         C: l5 LSUB \"\" \"!#$$&'+,-0123456789:;<=>?@^_`|[}*\"\n\
+         S: * LSUB () \"/\" !#$$&-'+,-0123456789:;<=>?@^_`|[}/sub\n\
+         S: l5 OK Lsub completed.\n\
+         C: l6 LSUB \"&'\" \"*\"\n\
+         S: l6 OK Lsub completed.\n",
     );
 }
 

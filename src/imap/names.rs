@@ -33,11 +33,6 @@ pub fn to_wire(name: &str) -> Vec<u8> {
     mutf7::encode(name).into_bytes()
 }
 
-/// Decodes a LIST pattern (wildcards are plain ASCII and survive decoding).
-pub fn pattern_from_wire(p: &[u8]) -> Result<String, ImapError> {
-    mutf7::decode(p).map_err(|_| ImapError::BadMailboxName("pattern is not valid modified UTF-7"))
-}
-
 /// A LIST reference or pattern as a storage (UTF-8) pattern: decoded when it is valid modified
 /// UTF-7, else taken as sent. An `&` that starts no valid shift (`&'+,-`) is then a plain `&`,
 /// as in the storage name of a mailbox the client would write `&-`. Dovecot's cmd-list.c does
