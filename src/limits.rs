@@ -107,6 +107,15 @@ pub const MAX_MIME_PARTS: usize = 10_000;
 /// of one part fed to the decoders). Text past it is not searched: a 50 MiB
 /// attachment must not cost 50 MiB of UTF-8 per SEARCH.
 pub const MAX_SEARCH_TEXT_BYTES: usize = 4 * 1024 * 1024;
+/// Most entries (addresses and group markers) one address header (From, Sender,
+/// Reply-To, To, Cc, Bcc) contributes to ENVELOPE; the rest of the field is not
+/// parsed. Each entry costs a fixed maximum of text (`(NIL NIL "MISSING_MAILBOX"
+/// "MISSING_DOMAIN")` for a 1-2 byte broken address), and From is written three
+/// times (Sender and Reply-To default to it), so without a cap a 1 MiB header of
+/// `a,a,a,...` became a 45 MB ENVELOPE. Dovecot has no such cap; 1,000 is far
+/// above real recipient lists (mailing list software sends one copy per
+/// recipient or uses Bcc) and SEARCH still sees the whole field.
+pub const MAX_ENVELOPE_ADDRESSES: usize = 1000;
 /// Largest cache blob `MessageInfo::from_cache_bytes` accepts.
 pub const MAX_MIME_CACHE_BYTES: usize = 16 * 1024 * 1024;
 // ---- imap proto ----

@@ -120,3 +120,49 @@ fn wire_checker_rejects_malformed_lists() {
     }
     wire::check_list(b"(\"a\\\"b\" NIL ({3}\r\n(\"x) 12)");
 }
+
+/// The finding kept in `fuzz/regressions/mime_structure/envelope-tiny-broken-addresses`: a
+/// From header of tiny broken addresses, each a full ENVELOPE entry, written three times. The
+/// entry count per header is capped, so even a header of nothing but `a,` costs a bounded
+/// ENVELOPE, within the target's bound.
+#[test]
+fn tiny_broken_addresses_cost_a_bounded_envelope() {
+    use mailcove::limits::MAX_ENVELOPE_ADDRESSES;
+    use mailcove::mime::{MessageInfo, write_envelope};
+    let mut raw = b"From: ".to_vec();
+    raw.extend(b"a,".repeat(20 * MAX_ENVELOPE_ADDRESSES));
+    raw.extend_from_slice(b"\r\nTo: ");
+    raw.extend(b"<b@\xd6\",".repeat(20 * MAX_ENVELOPE_ADDRESSES));
+    raw.extend_from_slice(b"\r\n\r\nbody\r\n");
+    let info = MessageInfo::parse(&raw);
+    let env = info.envelope();
+    assert_eq!(env.from.len(), MAX_ENVELOPE_ADDRESSES);
+    assert_eq!(env.to.len(), MAX_ENVELOPE_ADDRESSES);
+    let mut out = Vec::new();
+    write_envelope(&mut out, env);
+    // Three copies of From (Sender and Reply-To default to it) and one of To: 4,000 entries
+    // of about 30 bytes, not 160,000.
+    assert!(out.len() < 4 * MAX_ENVELOPE_ADDRESSES * 40, "{}", out.len());
+    assert!(out.len() <= mime_structure::envelope_budget(&info, raw.len()));
+    mime_structure::run(&raw);
+}
+
+/// The same amplification one level down: BODYSTRUCTURE writes the envelope of a message/rfc822
+/// part, so the BODY bound also counts each nested envelope's budget. This input is over the
+/// bound the target had before (4 bytes per input byte and 512 per part).
+#[test]
+fn tiny_broken_addresses_in_a_nested_message_are_within_the_body_bound() {
+    use mailcove::mime::{MessageInfo, write_body};
+    let mut raw = b"Content-Type: message/rfc822\r\n\r\nFrom: ".to_vec();
+    raw.extend(b"a,".repeat(400));
+    raw.extend_from_slice(b"\r\nSubject: inner\r\n\r\nbody\r\n");
+    let info = MessageInfo::parse(&raw);
+    let mut out = Vec::new();
+    write_body(&mut out, &info, true);
+    assert!(
+        out.len() > 4 * raw.len() + 512 * info.parts.len() + 1024,
+        "{}",
+        out.len()
+    );
+    mime_structure::run(&raw);
+}

@@ -174,7 +174,8 @@ fn an_unknown_search_charset_answers_no_badcharset_and_empties_the_saved_result(
 S: * FLAGS {*}
 S: * OK [PERMANENTFLAGS {*}
 S: * 2 EXISTS
-S: * 0 RECENT
+# RFC 3501 2.3.2: the first session to open the mailbox sees the APPENDs \Recent, read-only too.
+S: * 2 RECENT
 S: * OK [UNSEEN 1] First unseen.
 S: * OK [UIDVALIDITY {*}
 S: * OK [UIDNEXT 3] Predicted next UID

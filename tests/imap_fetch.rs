@@ -219,17 +219,17 @@ fn uid_fetch_always_carries_the_uid_and_skips_missing_uids() {
     }
     run_transcript(
         &mut c,
-        "C: S EXAMINE INBOX\nS: * FLAGS *\nS: * OK [PERMANENTFLAGS *\nS: * 3 EXISTS\nS: * 0 RECENT\n\
+        "C: S EXAMINE INBOX\nS: * FLAGS *\nS: * OK [PERMANENTFLAGS *\nS: * 3 EXISTS\nS: * 3 RECENT\n\
          S: * OK [UIDVALIDITY *\nS: * OK [UIDNEXT 4] *\nS: S OK [READ-ONLY] *\n\
          C: a UID FETCH 2:* FLAGS\n\
-         S: * 2 FETCH (UID 2 FLAGS (\\Seen))\n\
-         S: * 3 FETCH (UID 3 FLAGS (\\Seen))\n\
+         S: * 2 FETCH (UID 2 FLAGS (\\Seen \\Recent))\n\
+         S: * 3 FETCH (UID 3 FLAGS (\\Seen \\Recent))\n\
          S: a OK Fetch completed.\n\
          C: b UID FETCH 2,9:20 (FLAGS UID)\n\
-         S: * 2 FETCH (UID 2 FLAGS (\\Seen))\n\
+         S: * 2 FETCH (UID 2 FLAGS (\\Seen \\Recent))\n\
          S: b OK Fetch completed.\n\
          C: c UID FETCH 50:* FLAGS\n\
-         S: * 3 FETCH (UID 3 FLAGS (\\Seen))\n\
+         S: * 3 FETCH (UID 3 FLAGS (\\Seen \\Recent))\n\
          S: c OK Fetch completed.\n\
          C: d UID FETCH 50 FLAGS\n\
          S: d OK Fetch completed.\n\
@@ -1060,7 +1060,7 @@ fn warm_structure_cache_answers_without_parsing_again() {
     append(&mut c, "", None, original);
     run_transcript(
         &mut c,
-        "C: S EXAMINE INBOX\nS: * FLAGS *\nS: * OK [PERMANENTFLAGS *\nS: * 1 EXISTS\nS: * 0 RECENT\n\
+        "C: S EXAMINE INBOX\nS: * FLAGS *\nS: * OK [PERMANENTFLAGS *\nS: * 1 EXISTS\nS: * 1 RECENT\n\
          S: * OK [UNSEEN 1] *\nS: * OK [UIDVALIDITY *\nS: * OK [UIDNEXT 2] *\nS: S OK [READ-ONLY] *\n\
          C: a FETCH 1 (ENVELOPE)\n\
          S: * 1 FETCH (ENVELOPE (NIL \"aaaa\" ((NIL NIL \"x\" \"example.com\")) ((NIL NIL \"x\" \"example.com\")) ((NIL NIL \"x\" \"example.com\")) NIL NIL NIL NIL NIL))\n\

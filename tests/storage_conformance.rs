@@ -380,8 +380,14 @@ async fn concurrent_sessions(b: &Backend) {
     let u = b.user("sessions").await;
     append(&*u, "INBOX", "one").await;
     assert_eq!(ok(u.status("INBOX").await).recent, 1);
-    let examine = ok(u.open("INBOX", OpenOptions::EXAMINE).await);
-    assert_eq!(examine.recent_count(), 0, "EXAMINE takes no \\Recent");
+    let mut examine = ok(u.open("INBOX", OpenOptions::EXAMINE).await);
+    // RFC 3501 2.3.2: the first session notified sees \Recent; a read-only one does not take it.
+    assert_eq!(examine.recent_count(), 1, "EXAMINE sees \\Recent");
+    assert!(examine.is_recent(1));
+    assert_eq!(ok(u.status("INBOX").await).recent, 1, "EXAMINE takes none");
+    let again = ok(u.open("INBOX", OpenOptions::EXAMINE).await);
+    assert_eq!(again.recent_count(), 1, "nor does a second EXAMINE");
+    drop(again);
     let mut a = ok(u.open("INBOX", OpenOptions::SELECT).await);
     let mut bv = ok(u.open("INBOX", OpenOptions::SELECT).await);
     assert_eq!(a.recent_count(), 1);
@@ -401,6 +407,17 @@ async fn concurrent_sessions(b: &Backend) {
         .await
         .unwrap_or_else(|_| panic!("another session's append did not wake the waiting view"));
     assert_eq!(appender.await.unwrap_or_else(|e| panic!("{e}")), 2);
+
+    // The read-only view keeps what it saw and is offered the new message too, counted once.
+    let d = ok(examine.refresh().await);
+    assert_eq!(d.exists, Some(2));
+    assert_eq!(examine.recent_count(), 2);
+    assert_eq!(ok(examine.refresh().await).recent, None);
+    assert_eq!(
+        examine.recent_count(),
+        2,
+        "a refresh does not count a UID twice"
+    );
 
     // b refreshes first and takes \Recent for the new message.
     let d = ok(bv.refresh().await);

@@ -22,7 +22,12 @@ pub fn run(data: &[u8]) {
     check_tree(&info, None);
     // Strings written come from the blob (each at most doubled by quoting or
     // a literal header) or are fixed text per part.
-    check_written(&info, 4 * data.len() + 512 * info.parts.len() + 1024);
+    check_written(
+        &info,
+        data.len(),
+        false,
+        4 * data.len() + 512 * info.parts.len() + 1024,
+    );
     let again = info.to_cache_bytes();
     assert_eq!(MessageInfo::from_cache_bytes(&again).as_ref(), Some(&info));
     check_sections(

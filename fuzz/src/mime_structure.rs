@@ -12,10 +12,12 @@
 //! the same structure; a resolved section stays inside the message and
 //! `section_bytes` has the announced virtual length.
 
-use mailcove::limits::{MAX_MIME_CACHE_BYTES, MAX_MIME_DEPTH, MAX_MIME_PARTS};
+use mailcove::limits::{
+    MAX_ENVELOPE_ADDRESSES, MAX_MIME_CACHE_BYTES, MAX_MIME_DEPTH, MAX_MIME_PARTS,
+};
 use mailcove::mime::{
-    MessageInfo, PartKind, SectionPlan, SectionSpec, SectionText, virtual_len, write_body,
-    write_envelope,
+    Envelope, MessageInfo, PartKind, SectionPlan, SectionSpec, SectionText, virtual_len,
+    write_body, write_envelope,
 };
 
 use crate::wire::check_list;
@@ -61,12 +63,67 @@ pub fn check_tree(info: &MessageInfo, raw_len: Option<u64>) {
     }
 }
 
-/// Writes ENVELOPE and both BODY forms of `info` and checks them.
-pub fn check_written(info: &MessageInfo, budget: usize) {
+/// Most bytes one ENVELOPE address entry writes besides bytes of its input:
+/// parentheses and three spaces, then per string NIL, two quotes or a literal
+/// header (`{1048576}\r\n`), or a fill-in such as `"MISSING_MAILBOX"`.
+const ADDRESS_ENTRY_FIXED: usize = 96;
+
+/// The most ENVELOPE bytes `info` may be written as, `input_len` being the
+/// bytes it was read from (message or cache blob). Every string byte comes
+/// from the input, at most doubled by the spaces joining phrase words and
+/// again by quoting; From is written up to three times (Sender and Reply-To
+/// default to it, RFC 3501 section 7.4.2); each address entry adds at most
+/// [`ADDRESS_ENTRY_FIXED`], and there are at most [`MAX_ENVELOPE_ADDRESSES`]
+/// per header, so tiny broken addresses cannot amplify without bound.
+pub fn envelope_budget(info: &MessageInfo, input_len: usize) -> usize {
+    envelope_budget_of(info.envelope(), input_len)
+}
+
+/// [`envelope_budget`] of one envelope whose strings come from `input_len` bytes.
+fn envelope_budget_of(e: &Envelope, input_len: usize) -> usize {
+    let lists = [&e.from, &e.sender, &e.reply_to, &e.to, &e.cc, &e.bcc];
+    for l in lists {
+        assert!(l.len() <= MAX_ENVELOPE_ADDRESSES, "{} addresses", l.len());
+    }
+    let from_copies = 1 + usize::from(e.sender.is_empty()) + usize::from(e.reply_to.is_empty());
+    let entries = e.from.len() * from_copies
+        + [&e.sender, &e.reply_to, &e.to, &e.cc, &e.bcc]
+            .iter()
+            .map(|l| l.len())
+            .sum::<usize>();
+    12 * input_len + ADDRESS_ENTRY_FIXED * entries + 1024
+}
+
+/// Writes ENVELOPE and both BODY forms of `info` and checks them: ENVELOPE
+/// against [`envelope_budget`], BODY and BODYSTRUCTURE against `budget` plus
+/// the envelope budget of each message/rfc822 part they contain. `own_raw`:
+/// `info` was parsed from the input, so a nested envelope's strings come from
+/// its own header (disjoint from the others'); else (a cache blob) from
+/// anywhere in the input.
+pub fn check_written(info: &MessageInfo, input_len: usize, own_raw: bool, budget: usize) {
     let mut out = Vec::new();
     write_envelope(&mut out, info.envelope());
     check_list(&out);
-    assert!(out.len() <= budget, "ENVELOPE of {} bytes", out.len());
+    let envelope_budget = envelope_budget(info, input_len);
+    assert!(
+        out.len() <= envelope_budget,
+        "ENVELOPE of {} bytes",
+        out.len()
+    );
+    let nested: usize = info
+        .parts
+        .iter()
+        .skip(1)
+        .filter_map(|p| {
+            let from = if own_raw {
+                usize::try_from(p.header.len()).unwrap_or(usize::MAX)
+            } else {
+                input_len
+            };
+            p.envelope.as_deref().map(|e| envelope_budget_of(e, from))
+        })
+        .fold(0usize, usize::saturating_add);
+    let budget = budget.saturating_add(nested);
     for extended in [false, true] {
         out.clear();
         write_body(&mut out, info, extended);
@@ -135,9 +192,9 @@ pub fn run(data: &[u8]) {
         assert_eq!(p.header_size.virtual_len, virtual_len(p.header.slice(data)));
         assert_eq!(p.body_size.virtual_len, virtual_len(p.body.slice(data)));
     }
-    // Every byte written comes from the message or from fixed text per part.
+    // Every BODY byte comes from the message or from fixed text per part.
     let budget = 4 * data.len() + 512 * info.parts.len() + 1024;
-    check_written(&info, budget);
+    check_written(&info, data.len(), true, budget);
     let blob = info.to_cache_bytes();
     if blob.len() <= MAX_MIME_CACHE_BYTES {
         assert_eq!(

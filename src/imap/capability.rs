@@ -36,6 +36,7 @@ const AUTHENTICATED: &[&str] = &[
     "THREAD=REFS",
     "ESORT",
     "CONTEXT=SORT",
+    "WITHIN",
 ];
 
 /// The capability list before login. `starttls` is true when STARTTLS may be used now.

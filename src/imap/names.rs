@@ -33,9 +33,13 @@ pub fn to_wire(name: &str) -> Vec<u8> {
     mutf7::encode(name).into_bytes()
 }
 
-/// Decodes a LIST pattern (wildcards are plain ASCII and survive decoding).
-pub fn pattern_from_wire(p: &[u8]) -> Result<String, ImapError> {
-    mutf7::decode(p).map_err(|_| ImapError::BadMailboxName("pattern is not valid modified UTF-7"))
+/// A LIST reference or pattern as a storage (UTF-8) pattern: decoded when it is valid modified
+/// UTF-7, else taken as sent. An `&` that starts no valid shift (`&'+,-`) is then a plain `&`,
+/// as in the storage name of a mailbox the client would write `&-`. Dovecot's cmd-list.c does
+/// the same (it keeps a part whose conversion fails), so such a LIST answers OK with whatever
+/// matches instead of an error.
+pub fn list_pattern_from_wire(p: &[u8]) -> String {
+    mutf7::decode(p).unwrap_or_else(|_| String::from_utf8_lossy(p).into_owned())
 }
 
 /// RFC 3501 6.3.8: `*` matches anything, `%` anything but the hierarchy separator. INBOX matches
@@ -108,6 +112,22 @@ mod tests {
         assert!(!matches("", "a", '/'));
         assert!(matches("Sent*", "Sent Items", '/'));
         assert!(matches("ä*", "äbc", '/'));
+    }
+
+    #[test]
+    fn list_patterns_that_are_not_modified_utf7_are_taken_as_sent() {
+        let odd = "!#$$&'+,-.0123456789:;<=>?@^_`|[}";
+        let p = list_pattern_from_wire(format!("{odd}%*").as_bytes());
+        assert_eq!(p, format!("{odd}%*"));
+        assert!(
+            matches(&p, odd, '/'),
+            "the mailbox the client writes with &-"
+        );
+        assert!(matches(&p, &format!("{odd}x/y"), '/'));
+        assert!(!matches(&p, "INBOX", '/'));
+        assert_eq!(list_pattern_from_wire(b"Entw&APw-*"), "Entwü*");
+        assert_eq!(list_pattern_from_wire(b"&Jjo*"), "&Jjo*");
+        assert_eq!(list_pattern_from_wire(b"a\xffb"), "a\u{fffd}b");
     }
 
     #[test]

@@ -6,10 +6,19 @@
 //! `<...>` gets the domain `SYNTAX_ERROR`, groups become a start marker
 //! `(NIL NIL "name" NIL)` and an end marker `(NIL NIL NIL NIL)`. Parsing stops
 //! at garbage between addresses (as Dovecot); empty list elements (`a, ,b`) are
-//! skipped instead of becoming MISSING_MAILBOX entries.
+//! skipped instead of becoming MISSING_MAILBOX entries, and so is an entry
+//! with nothing in it (no name, no local part, no domain, no `<...>`), which
+//! only fill-in text would describe. At most [`MAX_ENVELOPE_ADDRESSES`] entries
+//! are kept per header, so the fixed text of each entry cannot amplify a
+//! header of tiny broken addresses without bound.
+//!
+//! Comments and folding whitespace (RFC 5322 CFWS) may stand between every
+//! token of an addr-spec (`<user (c)@ (c) example.org>`); they are dropped, so
+//! mailbox and host are the clean `user` and `example.org`.
 
 use super::header::{Lexer, unfold};
 use super::{Address, Envelope};
+use crate::limits::MAX_ENVELOPE_ADDRESSES;
 
 /// RFC 5322 `atext`; 8-bit bytes are accepted (raw UTF-8 names exist).
 pub(crate) fn is_atext(b: u8) -> bool {
@@ -52,7 +61,7 @@ pub(crate) fn parse_address_list(raw_value: &[u8]) -> Vec<Address> {
         while p.eat(b',') {
             p.skip_cfws();
         }
-        if p.at_end() {
+        if p.at_end() || out.len() >= MAX_ENVELOPE_ADDRESSES {
             break;
         }
         let before = p.i;
@@ -70,6 +79,10 @@ fn parse_address(p: &mut Lexer<'_>, out: &mut Vec<Address>) {
     if let Some(name) = phrase(p)
         && p.eat(b':')
     {
+        // A group needs its start and end markers: both fit or neither is written.
+        if out.len() + 2 > MAX_ENVELOPE_ADDRESSES {
+            return;
+        }
         out.push(Address {
             mailbox: Some(name),
             ..Address::default()
@@ -79,11 +92,12 @@ fn parse_address(p: &mut Lexer<'_>, out: &mut Vec<Address>) {
             while p.eat(b',') {
                 p.skip_cfws();
             }
-            if p.at_end() || p.eat(b';') {
+            // Keep one entry for the end marker.
+            if p.at_end() || p.eat(b';') || out.len() + 1 >= MAX_ENVELOPE_ADDRESSES {
                 break;
             }
             let before = p.i;
-            out.push(parse_mailbox(p));
+            out.extend(parse_mailbox(p));
             p.skip_cfws();
             if p.i == before {
                 break;
@@ -99,16 +113,19 @@ fn parse_address(p: &mut Lexer<'_>, out: &mut Vec<Address>) {
         return;
     }
     p.i = start;
-    out.push(parse_mailbox(p));
+    out.extend(parse_mailbox(p));
 }
 
-/// `mailbox = name-addr / addr-spec`, with Dovecot's fill-ins.
-fn parse_mailbox(p: &mut Lexer<'_>) -> Address {
+/// `mailbox = name-addr / addr-spec`, with Dovecot's fill-ins; `None` for an
+/// entry without a name, a local part, a domain or angle brackets (garbage that
+/// only the fill-in text would describe).
+fn parse_mailbox(p: &mut Lexer<'_>) -> Option<Address> {
     let start = p.i;
     let mut a = Address::default();
     let name = phrase(p);
     p.skip_cfws();
-    if p.peek() == Some(b'<') {
+    let angle = p.peek() == Some(b'<');
+    if angle {
         a.name = name.filter(|n| !n.is_empty());
         if !angle_addr(p, &mut a) {
             a.host = Some(b"SYNTAX_ERROR".to_vec());
@@ -137,13 +154,20 @@ fn parse_mailbox(p: &mut Lexer<'_>) -> Address {
             a.name = Some(std::mem::take(&mut p.last_comment));
         }
     }
+    let empty = a.mailbox.as_ref().is_none_or(Vec::is_empty)
+        && a.host.is_none()
+        && a.name.is_none()
+        && a.adl.is_none();
+    if empty && !angle {
+        return None;
+    }
     if a.mailbox.is_none() {
         a.mailbox = Some(b"MISSING_MAILBOX".to_vec());
     }
     if a.host.is_none() {
         a.host = Some(b"MISSING_DOMAIN".to_vec());
     }
-    a
+    Some(a)
 }
 
 /// `"<" [route ":"] local-part ["@" domain] ">"`; false when broken.
@@ -328,5 +352,68 @@ mod tests {
         assert_eq!(l[0].name.as_deref(), Some(&b"=?utf-8?q?J=C3=B6rg?="[..]));
         assert_eq!(l[0].adl.as_deref(), Some(&b"@r1,@r2"[..]));
         assert_eq!(l[0].mailbox.as_deref(), Some(&b"j"[..]));
+    }
+
+    #[test]
+    fn comments_and_folding_inside_addr_spec_are_dropped() {
+        // RFC 5322 section 3.4.1: CFWS may surround every token of an addr-spec.
+        assert_eq!(
+            parse_address_list(b"<user-from (comment)@ (comment) domain.org>"),
+            vec![a(None, Some("user-from"), Some("domain.org"))]
+        );
+        assert_eq!(
+            parse_address_list(b"Name <john (x) . (y)\r\n doe@ex (z) . com>"),
+            vec![a(Some("Name"), Some("john.doe"), Some("ex.com"))]
+        );
+        // Outside angle brackets the last comment becomes the name.
+        assert_eq!(
+            parse_address_list(b"user (a) @ (b)\r\n\tdomain.org (Real Name)"),
+            vec![a(Some("Real Name"), Some("user"), Some("domain.org"))]
+        );
+        assert_eq!(
+            parse_address_list(b"(c)\"q u\"(c)@(c)[1.2.3.4](c)"),
+            vec![a(Some("c"), Some("q u"), Some("[1.2.3.4]"))]
+        );
+    }
+
+    #[test]
+    fn entries_without_content_are_dropped_but_null_path_kept() {
+        assert_eq!(
+            parse_address_list(b"a@b, @"),
+            vec![a(None, Some("a"), Some("b"))]
+        );
+        assert_eq!(parse_address_list(b"\"\""), vec![]);
+        assert_eq!(
+            parse_address_list(b"<>"),
+            vec![a(None, Some("MISSING_MAILBOX"), Some("MISSING_DOMAIN"))]
+        );
+        assert_eq!(
+            parse_address_list(b"G: @;"),
+            vec![a(None, Some("G"), None), Address::default()]
+        );
+    }
+
+    #[test]
+    fn entries_per_header_are_capped_and_groups_stay_closed() {
+        let many = b"x,".repeat(3 * MAX_ENVELOPE_ADDRESSES);
+        let l = parse_address_list(&many);
+        assert_eq!(l.len(), MAX_ENVELOPE_ADDRESSES);
+        assert!(
+            l.iter()
+                .all(|e| *e == a(None, Some("x"), Some("MISSING_DOMAIN")))
+        );
+        let mut group = b"g: ".to_vec();
+        group.extend(b"y@z, ".repeat(2 * MAX_ENVELOPE_ADDRESSES));
+        group.extend_from_slice(b";");
+        let l = parse_address_list(&group);
+        assert_eq!(l.len(), MAX_ENVELOPE_ADDRESSES);
+        assert_eq!(l.first(), Some(&a(None, Some("g"), None)));
+        assert_eq!(l.last(), Some(&Address::default()));
+        // A group that no longer fits is left out whole.
+        let mut late = b"x,".repeat(MAX_ENVELOPE_ADDRESSES - 1);
+        late.extend_from_slice(b"g: y@z;");
+        let l = parse_address_list(&late);
+        assert_eq!(l.len(), MAX_ENVELOPE_ADDRESSES - 1);
+        assert!(l.iter().all(|e| e.host.is_some()));
     }
 }

@@ -13,7 +13,7 @@ use super::{
     Address, ByteRange, ContentInfo, Disposition, Envelope, MessageInfo, Param, Part, PartKind,
     Size,
 };
-use crate::limits::{MAX_MIME_CACHE_BYTES, MAX_MIME_DEPTH, MAX_MIME_PARTS};
+use crate::limits::{MAX_ENVELOPE_ADDRESSES, MAX_MIME_CACHE_BYTES, MAX_MIME_DEPTH, MAX_MIME_PARTS};
 
 const MAGIC: &[u8; 4] = b"MCMI";
 const VERSION: u8 = 1;
@@ -115,6 +115,10 @@ impl R<'_> {
     }
     fn addrs(&mut self) -> Option<Vec<Address>> {
         let n = self.len()?;
+        // The parser never keeps more; a blob with more is damaged or foreign.
+        if n > MAX_ENVELOPE_ADDRESSES {
+            return None;
+        }
         let mut v = Vec::with_capacity(n.min(64));
         for _ in 0..n {
             v.push(Address {

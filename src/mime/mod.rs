@@ -53,8 +53,8 @@ mod write;
 pub use crlf::{LfToCrlf, partial_window, virtual_len};
 pub use header::header_fields;
 pub use search::{
-    SentDate, contains_folded, decode_header_value, header_text_in, header_values_in,
-    search_fields_in,
+    SentDate, address_search_text, contains_folded, decode_header_value, header_search_values_in,
+    header_text_in, header_values_in, is_address_field, search_fields_in,
 };
 pub use section::{SectionPlan, SectionSpec, SectionText};
 pub use write::{write_body, write_envelope};

@@ -14,6 +14,7 @@ use mail_parser::decoders::html::html_to_text;
 use mail_parser::decoders::quoted_printable::quoted_printable_decode;
 use mail_parser::parsers::MessageStream;
 
+use super::address::parse_address_list;
 use super::header::{fields, unfold};
 use super::{MessageInfo, PartKind};
 use crate::limits::MAX_SEARCH_TEXT_BYTES;
@@ -187,6 +188,63 @@ pub fn header_values_in(header: &[u8], name: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// The header fields holding address lists, whose addresses SEARCH also matches in clean form
+/// (see [`address_search_text`]).
+pub fn is_address_field(name: &[u8]) -> bool {
+    [&b"From"[..], b"To", b"Cc", b"Bcc", b"Sender", b"Reply-To"]
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case(name))
+}
+
+/// An address list as SEARCH matches it besides the decoded value: parsed as ENVELOPE parses
+/// it, so comments and folding whitespace inside each addr-spec (RFC 5322 CFWS, as in
+/// `<user (c)@ (c) example.org>`) are gone, and written `name <mailbox@host>` (or
+/// `mailbox@host` without a name) per address, joined by `, `, names RFC 2047 decoded. Group
+/// markers and ENVELOPE's fill-ins (`MISSING_DOMAIN`, ...) are left out. Dovecot matches
+/// FROM/TO/CC/BCC against such a rewritten address list too; we match the decoded value as
+/// well, so a search for text of a comment still finds the message.
+pub fn address_search_text(raw_value: &[u8]) -> String {
+    let mut out = String::new();
+    for a in parse_address_list(raw_value) {
+        // Group markers have no host.
+        let Some(host) = a.host.as_deref() else {
+            continue;
+        };
+        let host = Some(host).filter(|h| !matches!(*h, b"MISSING_DOMAIN" | b"SYNTAX_ERROR"));
+        let mailbox = a.mailbox.as_deref().filter(|m| *m != b"MISSING_MAILBOX");
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        if let Some(name) = a.name.as_deref() {
+            out.push_str(&decode_header_value(name));
+            out.push_str(" <");
+        }
+        out.push_str(&String::from_utf8_lossy(mailbox.unwrap_or_default()));
+        if let Some(host) = host {
+            out.push('@');
+            out.push_str(&String::from_utf8_lossy(host));
+        }
+        if a.name.is_some() {
+            out.push('>');
+        }
+    }
+    out
+}
+
+/// What a header key compares with in the fields called `name` of a header block: the decoded
+/// values, and for address fields also each one's [`address_search_text`].
+pub fn header_search_values_in(header: &[u8], name: &[u8]) -> Vec<String> {
+    let address = is_address_field(name);
+    let mut out = Vec::new();
+    for f in fields(header).filter(|f| f.name.eq_ignore_ascii_case(name)) {
+        out.push(decode_header_value(f.raw_value));
+        if address {
+            out.push(address_search_text(f.raw_value));
+        }
+    }
+    out
+}
+
 /// Every field of a header block as `Name: decoded value` lines, capped.
 ///
 /// A value without an encoded word (`=?`) decodes to itself unfolded, which is written straight
@@ -231,8 +289,9 @@ fn unfold_into(raw: &[u8], out: &mut Vec<u8>) {
 
 /// What SEARCH's header keys need of a header block, in one pass over its
 /// fields: for each field named in `names` (case-insensitive), its index in
-/// `names` and its decoded value lower-cased; and the date of the last Date:
-/// field (the one ENVELOPE reports).
+/// `names` and its decoded value casemapped (address fields get a second
+/// entry, their [`address_search_text`] casemapped); and the date of the last
+/// Date: field (the one ENVELOPE reports).
 pub fn search_fields_in(
     header: &[u8],
     names: &[&[u8]],
@@ -245,6 +304,9 @@ pub fn search_fields_in(
         }
         if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(f.name)) {
             values.push((i, lowercase(decode_header_value(f.raw_value))));
+            if is_address_field(f.name) {
+                values.push((i, lowercase(address_search_text(f.raw_value))));
+            }
         }
     }
     (values, date.and_then(|d| SentDate::parse(&unfold(d))))
@@ -322,5 +384,35 @@ mod tests {
             unfold_into(raw, &mut v);
             assert_eq!(v, unfold(raw), "{raw:?}");
         }
+    }
+
+    #[test]
+    fn addresses_are_searched_without_comments_and_folding() {
+        assert_eq!(
+            address_search_text(b"<user-from (comment)@ (comment) domain.org>"),
+            "user-from@domain.org"
+        );
+        assert_eq!(
+            address_search_text(
+                b"=?utf-8?q?J=C3=B6rg?= <j (x)\r\n @ x.org>, b (c) . d @ e (Bee), G: h@i;, nohost"
+            ),
+            "J\u{f6}rg <j@x.org>, Bee <b.d@e>, h@i, nohost"
+        );
+        let header = b"From: <user-from (comment)@ (comment) domain.org>\r\nSubject: s\r\n\r\n";
+        let values = header_search_values_in(header, b"from");
+        assert!(values.iter().any(|v| v.contains("user-from@domain.org")));
+        assert!(values.iter().any(|v| v.contains("(comment)")));
+        assert_eq!(header_search_values_in(header, b"Subject"), vec!["s"]);
+        let (fields, _) = search_fields_in(header, &[b"From"]);
+        assert_eq!(
+            fields,
+            vec![
+                (
+                    0,
+                    super::super::casemap::casemap("<user-from (comment)@ (comment) domain.org>")
+                ),
+                (0, super::super::casemap::casemap("user-from@domain.org"))
+            ]
+        );
     }
 }

@@ -293,7 +293,9 @@ pub struct Snapshot {
 pub struct SyncOutcome {
     /// The mailbox after the sync.
     pub snapshot: Arc<Snapshot>,
-    /// UIDs that became `\Recent` for the caller (claimed exclusively), if it asked.
+    /// UIDs `\Recent` for the caller: with `claim_recent`, those it took (exclusively);
+    /// without, those nobody has taken yet, left for the next read-write session (what a
+    /// read-only session sees as `\Recent`, RFC 3501 section 2.3.2). `None` when empty.
     pub recent: Option<Range<u32>>,
 }
 
@@ -427,7 +429,10 @@ pub struct QuotaUsage {
 pub struct OpenOptions {
     /// EXAMINE: no writes through this view.
     pub read_only: bool,
-    /// Take `\Recent` for new messages (SELECT does, EXAMINE and POP3 do not).
+    /// Take `\Recent` for new messages (SELECT does, EXAMINE and POP3 do not). A read-only
+    /// view (EXAMINE) still sees the messages nobody has taken as `\Recent`, without taking
+    /// them: RFC 3501 section 2.3.2 makes the first session notified see \Recent, and only a
+    /// read-write one hides it from later sessions (Dovecot does the same).
     pub claim_recent: bool,
     /// Watch the mailbox for changes by others (IMAP does, POP3 does not).
     pub watch: bool,
@@ -595,7 +600,8 @@ pub trait MailboxHandle: Send + Sync {
     /// sessions that never IDLE cost no watch.
     async fn watch(&self) -> Result<()>;
     /// Brings the shared state up to date with the disk and other processes;
-    /// with `claim_recent`, takes `\Recent` for messages nobody has seen.
+    /// with `claim_recent`, takes `\Recent` for messages nobody has seen;
+    /// without, only reports them (see [`SyncOutcome::recent`]).
     async fn sync(&self, claim_recent: bool) -> Result<SyncOutcome>;
     /// Changes flags of the given UIDs (missing UIDs are skipped).
     async fn store(&self, uids: Vec<u32>, request: StoreRequest) -> Result<StoreResult>;

@@ -119,12 +119,19 @@ impl View {
             changes,
             watching: false,
         };
-        view.add_recent(recent);
+        view.add_recent(recent, 0);
         view
     }
 
-    fn add_recent(&mut self, r: Option<Range<u32>>) {
-        if let Some(r) = r
+    /// Records `r` as `\Recent` for this session, from `new_from` on: the UIDs below it were
+    /// in the view already (a read-only view is offered the unclaimed UIDs again on each
+    /// refresh; a claiming view never gets one it had, since it took them all). Views that
+    /// neither claim nor are read-only (POP3) keep none.
+    fn add_recent(&mut self, r: Option<Range<u32>>, new_from: u32) {
+        if !(self.options.claim_recent || self.options.read_only) {
+            return;
+        }
+        if let Some(r) = r.map(|r| r.start.max(new_from)..r.end)
             && !r.is_empty()
         {
             self.recent.push(r);
@@ -239,7 +246,7 @@ impl View {
             .sync(self.options.claim_recent && !self.options.read_only)
             .await?;
         let old_recent = self.recent_count();
-        self.add_recent(out.recent);
+        self.add_recent(out.recent, self.uidnext);
         let snap = out.snapshot;
         let mut delta = Delta::default();
         if snap.uidvalidity != self.uidvalidity {

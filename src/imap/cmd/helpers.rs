@@ -75,15 +75,6 @@ pub fn new_mailbox_name(mb: &Mailbox, sep: char) -> Result<String, ImapError> {
     Ok(name)
 }
 
-/// The LIST/LSUB reference name decoded; empty stays empty.
-pub fn reference(reference: &Mailbox) -> Result<String, ImapError> {
-    if reference.as_bytes().is_empty() {
-        Ok(String::new())
-    } else {
-        names::pattern_from_wire(reference.as_bytes())
-    }
-}
-
 /// Joins reference and pattern as RFC 3501 6.3.8 describes (plain concatenation, as Dovecot).
 pub fn full_pattern(reference: &str, pattern: &str) -> String {
     format!("{reference}{pattern}")

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::Reply;
-use super::helpers::{full_pattern, reference as decode_reference, status_items, wire_separator};
+use super::helpers::{full_pattern, status_items, wire_separator};
 use crate::imap::names;
 use crate::imap::proto::encode::{self, ListKind};
 use crate::imap::proto::types::{ListReturn, ListSelect, Mailbox, MailboxAttr, StatusItem};
@@ -42,7 +42,6 @@ pub async fn list(
     let store = s.store()?;
     let sep = store.separator();
     let delimiter = wire_separator(sep)?;
-    let reference = decode_reference(reference)?;
     let selection = selection.unwrap_or(&[]);
     let returns = returns.unwrap_or(&[]);
     let sel_subscribed = selection.contains(&ListSelect::Subscribed);
@@ -67,10 +66,12 @@ pub async fn list(
         return Reply::ok("List completed.");
     }
 
+    // A reference or pattern that is not modified UTF-7 is no error: it is matched as sent.
+    let reference = names::list_pattern_from_wire(reference.as_bytes());
     let pats: Vec<String> = patterns
         .iter()
-        .map(|p| names::pattern_from_wire(p).map(|p| full_pattern(&reference, &p)))
-        .collect::<Result<_, _>>()?;
+        .map(|p| full_pattern(&reference, &names::list_pattern_from_wire(p)))
+        .collect();
     let matching = |name: &str| pats.iter().any(|p| names::matches(p, name, sep));
 
     let boxes: Vec<MailboxInfo> = store.list().await?;
@@ -79,6 +80,32 @@ pub async fn list(
     } else {
         BTreeSet::new()
     };
+
+    // RFC 5258 RECURSIVEMATCH, computed as Dovecot does (mailbox_list_iter_update): walking up
+    // from each subscribed name, every matching ancestor has a subscribed child (CHILDINFO
+    // when listed), but only the nearest one of a subscribed name that does not match itself
+    // is listed for it. A parent whose subscribed child is already listed is not added: with
+    // (a/test2 a/test2/test1) and only a/test2/test1 subscribed, only a/test2/test1 is listed.
+    // RFC 5258's example 9 ("*" listing foo2 with CHILDINFO) would list it; Dovecot does not,
+    // the client learns the same from the child's own line, and we follow Dovecot.
+    let mut child_subscribed: BTreeSet<&str> = BTreeSet::new();
+    let mut listed_for_child: BTreeSet<&str> = BTreeSet::new();
+    if recursive && sel_subscribed {
+        for name in &subscriptions {
+            let mut add = !matching(name);
+            let mut level = name.as_str();
+            while let Some(i) = level.rfind(sep) {
+                level = &level[..i];
+                if matching(level) {
+                    child_subscribed.insert(level);
+                    if add {
+                        listed_for_child.insert(level);
+                        add = false;
+                    }
+                }
+            }
+        }
+    }
 
     let mut lines: Vec<Line> = Vec::new();
     for b in &boxes {
@@ -105,21 +132,16 @@ pub async fn list(
             lines.push(Line {
                 name: b.name.clone(),
                 attrs,
-                childinfo: false,
+                childinfo: child_subscribed.contains(b.name.as_str()),
                 selectable: !b.noselect,
             });
-        } else if name_matches && recursive && sel_subscribed {
-            // RFC 5258 RECURSIVEMATCH: a parent that is not itself selected but has a subscribed
-            // descendant is listed with CHILDINFO.
-            let prefix = format!("{}{sep}", b.name);
-            if subscriptions.iter().any(|n| n.starts_with(&prefix)) {
-                lines.push(Line {
-                    name: b.name.clone(),
-                    attrs,
-                    childinfo: true,
-                    selectable: false,
-                });
-            }
+        } else if listed_for_child.contains(b.name.as_str()) {
+            lines.push(Line {
+                name: b.name.clone(),
+                attrs,
+                childinfo: true,
+                selectable: false,
+            });
         }
     }
     if sel_subscribed {
@@ -129,7 +151,18 @@ pub async fn list(
                 lines.push(Line {
                     name: name.clone(),
                     attrs: vec![MailboxAttr::NonExistent, MailboxAttr::Subscribed],
-                    childinfo: false,
+                    childinfo: child_subscribed.contains(name.as_str()),
+                    selectable: false,
+                });
+            }
+        }
+        // So are ancestors listed for a subscribed child that do not exist (nor are subscribed).
+        for name in &listed_for_child {
+            if !boxes.iter().any(|b| b.name == *name) && !subscriptions.contains(*name) {
+                lines.push(Line {
+                    name: (*name).to_owned(),
+                    attrs: vec![MailboxAttr::NonExistent],
+                    childinfo: true,
                     selectable: false,
                 });
             }

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::Reply;
-use super::helpers::{full_pattern, reference as decode_reference, wire_separator};
+use super::helpers::{full_pattern, wire_separator};
 use crate::imap::names;
 use crate::imap::proto::encode::{self, ListKind};
 use crate::imap::proto::types::{Mailbox, MailboxAttr};
@@ -20,8 +20,11 @@ pub async fn lsub(
     let store = s.store()?;
     let sep = store.separator();
     let delimiter = wire_separator(sep)?;
-    let reference = decode_reference(reference)?;
-    let pattern = full_pattern(&reference, &names::pattern_from_wire(pattern)?);
+    // As LIST (and Dovecot): a reference or pattern that is not modified UTF-7 is taken as sent.
+    let pattern = full_pattern(
+        &names::list_pattern_from_wire(reference.as_bytes()),
+        &names::list_pattern_from_wire(pattern),
+    );
     let subscriptions: BTreeSet<String> = store.subscriptions().await?.into_iter().collect();
     let boxes = store.list().await?;
     let mut out: Vec<(String, Vec<MailboxAttr>)> = Vec::new();

@@ -844,6 +844,10 @@ pub enum SearchKey {
         /// Mod-sequence to compare with (messages with a greater or equal one match).
         modseq: u64,
     },
+    /// `OLDER n` (RFC 5032): INTERNALDATE at least `n` seconds before now.
+    Older(NonZeroU32),
+    /// `YOUNGER n` (RFC 5032): INTERNALDATE at most `n` seconds before now.
+    Younger(NonZeroU32),
 }
 
 /// FETCH macros (RFC 3501 section 6.4.5).

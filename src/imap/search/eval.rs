@@ -65,6 +65,16 @@ fn eval(n: &Node, m: &Msg<'_>) -> Option<bool> {
         Node::Internal { cmp, day, dates } => Some(
             (dates.get(m.meta.uid)).is_some_and(|d| cmp.test(d.div_euclid(SECS_PER_DAY), *day)),
         ),
+        // RFC 5032: OLDER matches at or before the target second, YOUNGER at or after it.
+        Node::Within {
+            older,
+            target,
+            dates,
+        } => Some(
+            dates
+                .get(m.meta.uid)
+                .is_some_and(|d| if *older { d <= *target } else { d >= *target }),
+        ),
         Node::Larger(n) => Some(m.meta.virt_size > *n),
         Node::Smaller(n) => Some(m.meta.virt_size < *n),
         Node::ModSeq(n) => Some(m.meta.modseq >= *n),
@@ -451,6 +461,32 @@ mod tests {
         };
         assert_eq!(ev(&none(Cmp::Since), None), Some(false));
         assert_eq!(ev(&N::Not(Box::new(none(Cmp::Before))), None), Some(true));
+        // WITHIN: exact to the second, both ends inclusive (RFC 5032 section 2).
+        let within = |older, target| N::Within {
+            older,
+            target,
+            dates: dates.clone(),
+        };
+        for (older, target, want) in [
+            (true, 760_686_745, true),
+            (true, 760_686_744, false),
+            (true, 760_686_746, true),
+            (false, 760_686_745, true),
+            (false, 760_686_746, false),
+            (false, 760_686_744, true),
+        ] {
+            assert_eq!(
+                ev(&within(older, target), None),
+                Some(want),
+                "{older} {target}"
+            );
+        }
+        let gone = N::Within {
+            older: true,
+            target: i64::MAX,
+            dates: std::sync::Arc::default(),
+        };
+        assert_eq!(ev(&gone, None), Some(false));
         assert_eq!(
             ev(
                 &N::Keyword {

@@ -78,6 +78,14 @@ pub(crate) enum Node {
         day: i64,
         dates: Arc<InternalDates>,
     },
+    /// WITHIN (RFC 5032): INTERNALDATE, in seconds since the epoch, at or before `target`
+    /// (`older`, OLDER) or at or after it (YOUNGER), `target` being the time of the command
+    /// minus the interval. `dates` as for [`Node::Internal`].
+    Within {
+        older: bool,
+        target: i64,
+        dates: Arc<InternalDates>,
+    },
     /// Date: header's day compared with a day number.
     Sent(Cmp, i64),
     /// RFC822.SIZE greater than.
@@ -124,7 +132,7 @@ pub fn charset_supported(charset: Option<&[u8]>) -> bool {
 /// Calls `f` on every INTERNALDATE node of the tree.
 fn for_each_internal(n: &mut Node, f: &mut impl FnMut(&mut Arc<InternalDates>)) {
     match n {
-        Node::Internal { dates, .. } => f(dates),
+        Node::Internal { dates, .. } | Node::Within { dates, .. } => f(dates),
         Node::And(list) => list.iter_mut().for_each(|c| for_each_internal(c, f)),
         Node::Or(a, b) => {
             for_each_internal(a, f);
@@ -141,7 +149,7 @@ impl Program {
     /// Strings are taken as UTF-8 for both accepted charsets: US-ASCII is a subset, and clients
     /// that say US-ASCII (or nothing) while sending 8-bit text mean UTF-8.
     ///
-    /// When a key compares INTERNALDATE (BEFORE, ON, SINCE), the dates of every message of the
+    /// When a key compares INTERNALDATE (BEFORE, ON, SINCE, OLDER, YOUNGER), the dates of every message of the
     /// view are read here ([`crate::storage::View::internal_dates`], one storage call for those
     /// a first look at the files left unread) and kept in the program.
     pub async fn compile(
@@ -169,9 +177,13 @@ impl Program {
         if !charset_supported(charset) {
             return Err(SearchError::BadCharset);
         }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         let mut c = Compiler {
             sel,
             uses_modseq: false,
+            now,
         };
         let root = c.node(key, 0)?;
         let mut needs = Needs {
@@ -221,6 +233,9 @@ fn scan_needs(n: &Node, needs: &mut Needs) {
 struct Compiler<'a> {
     sel: &'a Selected,
     uses_modseq: bool,
+    /// The command's time, seconds since the epoch: every OLDER/YOUNGER key of one SEARCH
+    /// counts from the same second.
+    now: i64,
 }
 
 fn needle(s: &[u8]) -> Result<String, SearchError> {
@@ -293,6 +308,8 @@ impl Compiler<'_> {
             K::Text(s) => Node::Text(needle(s)?),
             K::Uid(set) => self.uid_set(set),
             K::SequenceSet(set) => self.seq_set(set),
+            K::Older(n) => self.within(true, *n),
+            K::Younger(n) => self.within(false, *n),
             K::ModSeq { modseq, .. } => {
                 // Per-flag modseqs are not kept; a message's modseq is an upper bound of every
                 // entry's, which RFC 7162 3.1.5 allows a server to use.
@@ -312,6 +329,15 @@ impl Compiler<'_> {
             return Node::Const(!set);
         }
         Node::Keyword { mask, set }
+    }
+
+    /// OLDER (`older`) or YOUNGER `secs`; [`Program::compile`] gives it the dates.
+    fn within(&self, older: bool, secs: std::num::NonZeroU32) -> Node {
+        Node::Within {
+            older,
+            target: self.now - i64::from(secs.get()),
+            dates: Arc::default(),
+        }
     }
 
     fn saved(&self) -> ResolvedSet {

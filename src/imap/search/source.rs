@@ -7,7 +7,9 @@ use bytes::Bytes;
 
 use crate::imap::proto::types::Date;
 use crate::limits::MAX_SEARCH_HEADER_CACHE_BYTES;
-use crate::mime::{MessageInfo, SentDate, header_text_in, header_values_in, search_fields_in};
+use crate::mime::{
+    MessageInfo, SentDate, header_search_values_in, header_text_in, search_fields_in,
+};
 use crate::storage::CacheField;
 
 /// The storage cache field holding a message's [`CACHED_FIELDS`] for SEARCH: a magic line, then
@@ -19,8 +21,9 @@ pub const SEARCH_HEADER_CACHE: CacheField = CacheField(16);
 /// and SENT* name, which is what clients search by far most often.
 pub const CACHED_FIELDS: &[&[u8]] = &[b"From", b"To", b"Cc", b"Bcc", b"Subject", b"Date"];
 
-// Version 3: values in the i;unicode-casemap form (version 2 held them lower-cased).
-const CACHE_MAGIC: &[u8] = b"MCSEARCH3\r\n";
+// Version 4: values in the i;unicode-casemap form (version 2 held them lower-cased), and address
+// fields also hold their addresses without comments (CFWS) (version 3 had one of the two).
+const CACHE_MAGIC: &[u8] = b"MCSEARCH4\r\n";
 
 /// True when `name` is one of [`CACHED_FIELDS`] (case-insensitive).
 pub(crate) fn is_cached_field(name: &[u8]) -> bool {
@@ -43,6 +46,8 @@ fn cached_index(name: &[u8]) -> Option<u8> {
 /// then for each occurrence of a cached field: its index in [`CACHED_FIELDS`] (one byte), the
 /// length of its value (`u32` little-endian) and the value decoded (RFC 2047) and casemapped (RFC 5051),
 /// exactly what a header key compares with, so answering from the cache is a substring scan.
+/// An address field has a second entry: its addresses without comments and folding
+/// whitespace ([`crate::mime::address_search_text`]), casemapped.
 pub fn cache_blob(header: &[u8]) -> Option<Bytes> {
     let (values, date) = search_fields_in(header, CACHED_FIELDS);
     let len = CACHE_MAGIC.len() + 8 + values.iter().map(|(_, v)| 5 + v.len()).sum::<usize>();
@@ -188,7 +193,7 @@ impl Loaded {
         }
         let header = self.header_block()?;
         Some(
-            header_values_in(header, name)
+            header_search_values_in(header, name)
                 .iter()
                 .any(|v| needle.is_empty() || lower(v.clone()).contains(needle)),
         )
@@ -333,5 +338,35 @@ From: inner@x\r\nSubject: inner\r\n\r\ninner body\r\n--b--\r\n";
                 .contains(&crate::mime::casemap::casemap("café crème"))
         );
         assert!(l.header_text().unwrap_or_default().contains("SUBJECT: X"));
+    }
+
+    #[test]
+    fn addresses_match_without_comments_from_cache_and_header() {
+        let header = b"From: <user-from (comment)@ (comment) domain.org>\r\n\
+To: Ann (x) <ann (y) @ (z) EXAMPLE.org>\r\nCc: plain@example.org\r\n\r\n";
+        let c = cached(header);
+        let h = Loaded::header(header.to_vec());
+        for (name, needle, want) in [
+            (&b"From"[..], "user-from@domain.org", true),
+            (b"From", "(comment)", true),
+            (b"To", "ann@example.org", true),
+            (b"To", "ann <ann@example.org>", true),
+            (b"Cc", "plain@example.org", true),
+            (b"Cc", "user-from", false),
+            (b"From", "user-from@domain.org>", false),
+        ] {
+            // Callers hand over the needle in the compared form (i;unicode-casemap).
+            let needle = &crate::mime::casemap::casemap(needle);
+            assert_eq!(
+                c.header_matches(name, needle),
+                Some(want),
+                "{name:?} {needle}"
+            );
+            assert_eq!(
+                h.header_matches(name, needle),
+                Some(want),
+                "{name:?} {needle}"
+            );
+        }
     }
 }

@@ -147,13 +147,15 @@ impl Inner {
         })
     }
 
-    /// Takes `\Recent` for every message nobody claimed yet.
-    pub(crate) fn claim_recent(&mut self) -> Option<Range<u32>> {
+    /// The UIDs nobody claimed as `\Recent` yet; taken when `claim`.
+    pub(crate) fn unclaimed_recent(&mut self, claim: bool) -> Option<Range<u32>> {
         if self.first_recent >= self.uidnext {
             return None;
         }
         let r = self.first_recent..self.uidnext;
-        self.first_recent = self.uidnext;
+        if claim {
+            self.first_recent = self.uidnext;
+        }
         Some(r)
     }
 

@@ -748,7 +748,7 @@ impl MailboxHandle for MemoryMailbox {
         if m.deleted {
             return Err(StorageError::NonExistent);
         }
-        let recent = if claim_recent { m.claim_recent() } else { None };
+        let recent = m.unclaimed_recent(claim_recent);
         Ok(SyncOutcome {
             snapshot: m.snapshot(),
             recent,

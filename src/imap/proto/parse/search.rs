@@ -7,7 +7,9 @@
 use nom::Parser;
 use nom::bytes::complete::take_while1;
 
-use super::core::{astring, atom, date, mod_sequence_value, number, quoted, sequence_set, sp};
+use super::core::{
+    astring, atom, date, mod_sequence_value, number, nz_number, quoted, sequence_set, sp,
+};
 use super::{PResult, ParseErrorKind, ctx, error, failure};
 use crate::imap::proto::types::{EntryType, SearchKey, is_atom_char};
 use crate::limits::MAX_SEARCH_DEPTH;
@@ -185,6 +187,17 @@ fn keyed<'a>(start: &'a [u8], i: &'a [u8], name: &[u8], depth: usize) -> PResult
             Ok((r, K::Or(Box::new(a), Box::new(b))))
         }
         b"MODSEQ" => search_modsequence(i),
+        // RFC 5032: `( "OLDER" / "YOUNGER" ) SP nz-number`, seconds.
+        b"OLDER" => {
+            let (r, (_, n)) =
+                (sp, ctx("expected a non-zero number of seconds", nz_number)).parse(i)?;
+            Ok((r, K::Older(n)))
+        }
+        b"YOUNGER" => {
+            let (r, (_, n)) =
+                (sp, ctx("expected a non-zero number of seconds", nz_number)).parse(i)?;
+            Ok((r, K::Younger(n)))
+        }
         _ => Err(error(start, "unknown search key")),
     }
 }
@@ -233,5 +246,34 @@ mod tests {
             })
         );
         assert!(search_program(b"MODSEQ \"/x/y\" all 5").is_err());
+    }
+
+    #[test]
+    fn within_keys_take_non_zero_seconds() {
+        use std::num::NonZeroU32;
+        let n = |v| NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN);
+        assert_eq!(
+            search_program(b"OLDER 3600 YOUNGER 4294967295").map(|(r, k)| (r.len(), k)),
+            Ok((
+                0,
+                SearchKey::And(vec![
+                    SearchKey::Older(n(3600)),
+                    SearchKey::Younger(n(u32::MAX))
+                ])
+            ))
+        );
+        assert_eq!(
+            search_program(b"not younger 1").map(|(_, k)| k),
+            Ok(SearchKey::Not(Box::new(SearchKey::Younger(n(1)))))
+        );
+        for bad in [
+            &b"OLDER 0"[..],
+            b"YOUNGER",
+            b"YOUNGER -5",
+            b"OLDER x",
+            b"OLDER 4294967296",
+        ] {
+            assert!(search_program(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -212,7 +212,8 @@ impl MailboxState {
 
     /// Brings the state up to date (scanning `new/` always, `cur/` when it
     /// may have changed); optionally moves `new/` files to `cur/` and claims
-    /// `\Recent`.
+    /// `\Recent`. Returns the snapshot and the UIDs nobody had claimed (now
+    /// the caller's when it claimed).
     pub(crate) fn sync(
         &self,
         move_new: bool,
@@ -229,9 +230,11 @@ impl MailboxState {
                     inner.maybe_in_new = inner.files.iter().any(|f| f.in_new);
                 }
             }
-            let recent = if claim_recent && inner.hdr.first_recent < inner.hdr.uidnext {
+            let recent = if inner.hdr.first_recent < inner.hdr.uidnext {
                 let r = inner.hdr.first_recent..inner.hdr.uidnext;
-                inner.hdr.first_recent = inner.hdr.uidnext;
+                if claim_recent {
+                    inner.hdr.first_recent = inner.hdr.uidnext;
+                }
                 Some(r)
             } else {
                 None
