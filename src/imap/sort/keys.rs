@@ -7,7 +7,9 @@
 
 use bytes::Bytes;
 
+use super::order::{mask, ranks, string_key};
 use crate::imap::fetch::structure::text_of;
+use crate::imap::proto::types::{SortCriterion, SortKey};
 use crate::imap::search::Hit;
 use crate::imap::selected::Selected;
 use crate::imap::workers::{by_bytes, join_all, read_and_compute, shares};
@@ -504,6 +506,169 @@ impl Envelope<'_> {
     }
 }
 
+/// Where the sent date and the six sort strings sit in a cache entry, found without copying
+/// (for [`columns`]).
+struct Located {
+    sent: Option<i64>,
+    /// Byte ranges of subject, from, to, cc, display_from, display_to.
+    strings: [(usize, usize); 6],
+}
+
+/// Walks a cache entry like [`HeaderKeys::from_blob_masked`] (refusing the same malformed
+/// entries, except that strings are not checked as UTF-8: they are only compared as bytes).
+fn locate(blob: &[u8]) -> Option<Located> {
+    let mut pos = CACHE_MAGIC.len();
+    if !blob.starts_with(CACHE_MAGIC) {
+        return None;
+    }
+    let sent = i64::from_le_bytes(blob.get(pos..pos + 8)?.try_into().ok()?);
+    let flags = *blob.get(pos + 8)?;
+    if flags > 3 {
+        return None;
+    }
+    pos += 9;
+    let len_at = |pos: &mut usize| -> Option<usize> {
+        let n = u16::from_le_bytes(blob.get(*pos..*pos + 2)?.try_into().ok()?);
+        *pos += 2;
+        Some(usize::from(n))
+    };
+    let mut strings = [(0, 0); 6];
+    for slot in &mut strings {
+        let n = len_at(&mut pos)?;
+        *slot = (pos, pos + n);
+        pos += n;
+    }
+    // message_id, then the two lists.
+    pos += len_at(&mut pos)?;
+    for _ in 0..2 {
+        for _ in 0..len_at(&mut pos)? {
+            pos += len_at(&mut pos)?;
+        }
+    }
+    (pos == blob.len()).then_some(Located {
+        sent: (sent != i64::MIN).then_some(sent),
+        strings,
+    })
+}
+
+/// The slot of a string key in [`Located::strings`].
+fn string_slot(key: SortKey) -> usize {
+    match key {
+        SortKey::From => 1,
+        SortKey::To => 2,
+        SortKey::Cc => 3,
+        SortKey::DisplayFrom => 4,
+        SortKey::DisplayTo => 5,
+        _ => 0,
+    }
+}
+
+/// One integer column per criterion for the messages `hits` (in order), for
+/// [`super::order::order_columns`]: what [`load`] + `order` compute, without materialising
+/// [`Keys`] for messages whose cache entry is there (their strings are ranked where they lie in
+/// the entries). Messages without an entry go through [`load`], which also stores theirs.
+pub(crate) async fn columns(
+    sel: &mut Selected,
+    hits: &[Hit],
+    criteria: &[SortCriterion],
+) -> Result<Vec<Vec<i64>>, StorageError> {
+    let want = mask(criteria);
+    let n = hits.len();
+    let mut blobs: Vec<Option<(Bytes, Located)>> = Vec::with_capacity(n);
+    // For each message: its index in `loaded` when it has no usable entry.
+    let mut slot: Vec<usize> = vec![usize::MAX; n];
+    let mut loaded: Vec<Keys> = Vec::new();
+    if want.needs_header() {
+        for chunk in hits.chunks(SORT_BATCH) {
+            let uids: Vec<u32> = chunk.iter().map(|h| h.uid).collect();
+            let got = match sel.view.cache_get(&uids, SORT_KEYS_CACHE).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "sort key cache unreadable");
+                    Vec::new()
+                }
+            };
+            for j in 0..chunk.len() {
+                let entry = got.get(j).cloned().flatten();
+                blobs.push(entry.and_then(|b| locate(&b).map(|l| (b, l))));
+            }
+        }
+        let misses: Vec<Hit> = blobs
+            .iter()
+            .zip(hits)
+            .filter(|(b, _)| b.is_none())
+            .map(|(_, h)| *h)
+            .collect();
+        if !misses.is_empty() {
+            loaded = load(sel, &misses, want).await?;
+            let mut next = 0;
+            for (i, b) in blobs.iter().enumerate() {
+                if b.is_none()
+                    && let Some(s) = slot.get_mut(i)
+                {
+                    *s = next;
+                    next += 1;
+                }
+            }
+        }
+    }
+    let uids: Vec<u32> = hits.iter().map(|h| h.uid).collect();
+    // INTERNALDATE: for ARRIVAL, and for cached entries without a sent date.
+    let need_dates = want.contains(KeyMask::ARRIVAL)
+        || (want.contains(KeyMask::SENT)
+            && blobs
+                .iter()
+                .any(|b| b.as_ref().is_some_and(|(_, l)| l.sent.is_none())));
+    let dates = if need_dates {
+        Some(sel.view.internal_dates(&uids).await?)
+    } else {
+        None
+    };
+    let date_of = |uid: u32| dates.as_ref().and_then(|d| d.get(uid)).unwrap_or(0);
+    let keys_of = |i: usize| slot.get(i).and_then(|&s| loaded.get(s));
+    let mut out = Vec::with_capacity(criteria.len());
+    for c in criteria {
+        let col: Vec<i64> = match c.key {
+            SortKey::Arrival => uids.iter().map(|&u| date_of(u)).collect(),
+            SortKey::Size => hits
+                .iter()
+                .map(|h| {
+                    let size = sel.view.get(h.seq).filter(|m| m.uid == h.uid);
+                    i64::try_from(size.map_or(0, |m| m.virt_size)).unwrap_or(i64::MAX)
+                })
+                .collect(),
+            SortKey::Date => (0..n)
+                .map(
+                    |i| match (blobs.get(i).and_then(Option::as_ref), keys_of(i)) {
+                        (Some((_, l)), _) => l
+                            .sent
+                            .unwrap_or_else(|| uids.get(i).map_or(0, |&u| date_of(u))),
+                        (None, Some(k)) => k.sent,
+                        (None, None) => 0,
+                    },
+                )
+                .collect(),
+            key => {
+                let text = string_key(key);
+                let at = string_slot(key);
+                ranks((0..n).map(|i| {
+                    match (blobs.get(i).and_then(Option::as_ref), keys_of(i)) {
+                        (Some((b, l)), _) => l
+                            .strings
+                            .get(at)
+                            .and_then(|&(s, e)| b.get(s..e))
+                            .unwrap_or_default(),
+                        (None, Some(k)) => text(k),
+                        (None, None) => &b""[..],
+                    }
+                }))
+            }
+        };
+        out.push(col);
+    }
+    Ok(out)
+}
+
 struct Reader<'a> {
     b: &'a [u8],
 }
@@ -915,6 +1080,44 @@ References: <r1@x>\r\nIn-Reply-To: <r2@x>\r\n\r\n";
         ] {
             assert_eq!(HeaderKeys::from_envelope(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn located_strings_are_the_decoded_ones() {
+        for header in [
+            "From: =?utf-8?q?J=C3=B6rg?= <joerg@example.de>\r\nTo: a@b\r\nCc: c@d\r\n\
+Subject: Re: x\r\nDate: Mon, 7 Feb 1994 21:52:25 -0800\r\nReferences: <a@b> <c@d>\r\n\r\n",
+            "X: y\r\n\r\n",
+        ] {
+            let h = of(header);
+            let blob = h.blob();
+            let Some(l) = locate(&blob) else {
+                panic!("own blob refused");
+            };
+            assert_eq!(l.sent, h.sent);
+            let strings: Vec<&[u8]> = l
+                .strings
+                .iter()
+                .map(|&(s, e)| blob.get(s..e).unwrap_or_default())
+                .collect();
+            let want: Vec<&[u8]> = [
+                &h.subject,
+                &h.from,
+                &h.to,
+                &h.cc,
+                &h.display_from,
+                &h.display_to,
+            ]
+            .iter()
+            .map(|s| s.as_bytes())
+            .collect();
+            assert_eq!(strings, want);
+            assert!(locate(blob.get(..blob.len() - 1).unwrap_or_default()).is_none());
+            let mut padded = blob.to_vec();
+            padded.push(0);
+            assert!(locate(&padded).is_none());
+        }
+        assert!(locate(b"MCSEARCH3\r\n").is_none());
     }
 
     #[test]

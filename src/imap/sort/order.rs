@@ -62,18 +62,23 @@ pub fn compare(criteria: &[SortCriterion], a: &Keys, b: &Keys) -> Ordering {
 /// compared once when the distinct strings are sorted instead of in every comparison, and the
 /// sort proper compares integers only; the [`Keys`] records are never moved.
 pub fn order(criteria: &[SortCriterion], keys: &[Keys]) -> Vec<usize> {
-    let columns: Vec<Vec<i64>> = criteria
-        .iter()
-        .map(|c| {
-            let mut col = column(c.key, keys);
-            if c.reverse {
-                // Ranks and dates are far from i64::MIN; saturating keeps it total anyway.
-                col.iter_mut().for_each(|v| *v = v.saturating_neg());
-            }
-            col
-        })
-        .collect();
-    let seq = |i: usize| keys.get(i).map_or(0, |k| k.seq);
+    let columns = criteria.iter().map(|c| column(c.key, keys)).collect();
+    order_columns(criteria, columns, |i| keys.get(i).map_or(0, |k| k.seq))
+}
+
+/// [`order`] of messages given as one column per criterion (each ascending, as [`column`]
+/// makes them) and their sequence numbers.
+pub(crate) fn order_columns(
+    criteria: &[SortCriterion],
+    mut columns: Vec<Vec<i64>>,
+    seq: impl Fn(usize) -> u32,
+) -> Vec<usize> {
+    for (c, col) in criteria.iter().zip(columns.iter_mut()) {
+        if c.reverse {
+            // Ranks and dates are far from i64::MIN; saturating keeps it total anyway.
+            col.iter_mut().for_each(|v| *v = v.saturating_neg());
+        }
+    }
     if let [col] = columns.as_slice() {
         let mut triples: Vec<(i64, u32, usize)> = col
             .iter()
@@ -83,7 +88,8 @@ pub fn order(criteria: &[SortCriterion], keys: &[Keys]) -> Vec<usize> {
         triples.sort_unstable();
         return triples.into_iter().map(|t| t.2).collect();
     }
-    let mut idx: Vec<usize> = (0..keys.len()).collect();
+    let n = columns.first().map_or(0, Vec::len);
+    let mut idx: Vec<usize> = (0..n).collect();
     idx.sort_unstable_by(|&a, &b| {
         for col in &columns {
             let o = col.get(a).cmp(&col.get(b));
@@ -105,19 +111,20 @@ fn column(key: SortKey, keys: &[Keys]) -> Vec<i64> {
             .iter()
             .map(|k| i64::try_from(k.size).unwrap_or(i64::MAX))
             .collect(),
-        _ => ranks(keys, string_key(key)),
+        _ => {
+            let text = string_key(key);
+            ranks(keys.iter().map(text))
+        }
     }
 }
 
-/// The rank of each message's string among the distinct strings (equal strings, equal rank),
-/// by octets of their casemapped form.
-fn ranks(keys: &[Keys], text: fn(&Keys) -> &[u8]) -> Vec<i64> {
-    let mut ids: HashMap<&[u8], usize> = HashMap::with_capacity(keys.len() / 2);
+/// The rank of each string among the distinct strings (equal strings, equal rank), by
+/// octets (the strings are casemapped forms).
+pub(crate) fn ranks<'a>(texts: impl ExactSizeIterator<Item = &'a [u8]>) -> Vec<i64> {
+    let mut ids: HashMap<&[u8], usize> = HashMap::with_capacity(texts.len() / 2);
     let mut distinct: Vec<&[u8]> = Vec::new();
-    let per: Vec<usize> = keys
-        .iter()
-        .map(|k| {
-            let t = text(k);
+    let per: Vec<usize> = texts
+        .map(|t| {
             *ids.entry(t).or_insert_with(|| {
                 distinct.push(t);
                 distinct.len() - 1
@@ -137,7 +144,8 @@ fn ranks(keys: &[Keys], text: fn(&Keys) -> &[u8]) -> Vec<i64> {
         .collect()
 }
 
-fn string_key(key: SortKey) -> fn(&Keys) -> &[u8] {
+/// The string a string key compares.
+pub(crate) fn string_key(key: SortKey) -> fn(&Keys) -> &[u8] {
     match key {
         SortKey::From => |k| k.from.as_bytes(),
         SortKey::To => |k| k.to.as_bytes(),
