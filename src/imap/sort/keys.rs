@@ -574,7 +574,9 @@ pub(crate) async fn columns(
 ) -> Result<Vec<Vec<i64>>, StorageError> {
     let want = mask(criteria);
     let n = hits.len();
-    let mut blobs: Vec<Option<(Bytes, Located)>> = Vec::with_capacity(n);
+    // The usable entries (checked by `locate`, which is cheap enough to run again per column:
+    // keeping only the `Bytes` keeps this list small).
+    let mut blobs: Vec<Option<Bytes>> = Vec::with_capacity(n);
     // For each message: its index in `loaded` when it has no usable entry.
     let mut slot: Vec<usize> = vec![usize::MAX; n];
     let mut loaded: Vec<Keys> = Vec::new();
@@ -590,7 +592,7 @@ pub(crate) async fn columns(
             };
             for j in 0..chunk.len() {
                 let entry = got.get(j).cloned().flatten();
-                blobs.push(entry.and_then(|b| locate(&b).map(|l| (b, l))));
+                blobs.push(entry.filter(|b| locate(b).is_some()));
             }
         }
         let misses: Vec<Hit> = blobs
@@ -618,7 +620,8 @@ pub(crate) async fn columns(
         || (want.contains(KeyMask::SENT)
             && blobs
                 .iter()
-                .any(|b| b.as_ref().is_some_and(|(_, l)| l.sent.is_none())));
+                .flatten()
+                .any(|b| locate(b).is_some_and(|l| l.sent.is_none())));
     let dates = if need_dates {
         Some(sel.view.internal_dates(&uids).await?)
     } else {
@@ -626,6 +629,7 @@ pub(crate) async fn columns(
     };
     let date_of = |uid: u32| dates.as_ref().and_then(|d| d.get(uid)).unwrap_or(0);
     let keys_of = |i: usize| slot.get(i).and_then(|&s| loaded.get(s));
+    let entry = |i: usize| blobs.get(i).and_then(Option::as_deref).and_then(locate);
     let mut out = Vec::with_capacity(criteria.len());
     for c in criteria {
         let col: Vec<i64> = match c.key {
@@ -638,25 +642,22 @@ pub(crate) async fn columns(
                 })
                 .collect(),
             SortKey::Date => (0..n)
-                .map(
-                    |i| match (blobs.get(i).and_then(Option::as_ref), keys_of(i)) {
-                        (Some((_, l)), _) => l
-                            .sent
-                            .unwrap_or_else(|| uids.get(i).map_or(0, |&u| date_of(u))),
-                        (None, Some(k)) => k.sent,
-                        (None, None) => 0,
-                    },
-                )
+                .map(|i| match (entry(i), keys_of(i)) {
+                    (Some(l), _) => l
+                        .sent
+                        .unwrap_or_else(|| uids.get(i).map_or(0, |&u| date_of(u))),
+                    (None, Some(k)) => k.sent,
+                    (None, None) => 0,
+                })
                 .collect(),
             key => {
                 let text = string_key(key);
                 let at = string_slot(key);
                 ranks((0..n).map(|i| {
                     match (blobs.get(i).and_then(Option::as_ref), keys_of(i)) {
-                        (Some((b, l)), _) => l
-                            .strings
-                            .get(at)
-                            .and_then(|&(s, e)| b.get(s..e))
+                        (Some(b), _) => locate(b)
+                            .and_then(|l| l.strings.get(at).copied())
+                            .and_then(|(s, e)| b.get(s..e))
                             .unwrap_or_default(),
                         (None, Some(k)) => text(k),
                         (None, None) => &b""[..],
