@@ -369,9 +369,10 @@ pub const DIR_LIST_RESERVE_MAX: usize = 64 * 1024 * 1024;
 // ---- sort and thread keys (SORT, THREAD) ----
 
 /// Longest sort string kept per message and key (base subject, addr-mailbox, display name),
-/// in bytes of its casemapped form: two subjects alike in their first KiB sort as equal (and
-/// then by sequence number). Bounds a sort's memory at about 6 KiB per message.
-pub const MAX_SORT_KEY_BYTES: usize = 1024;
+/// in bytes of its casemapped form: two subjects alike in their first 512 bytes sort as equal
+/// (and then by sequence number). Real subjects and names are far shorter; the cap bounds what
+/// a sort of a large mailbox holds (one key per message: at most 50 MB for 100,000).
+pub const MAX_SORT_KEY_BYTES: usize = 512;
 /// Longest Message-ID (between the brackets) kept for THREAD; a longer one counts as invalid
 /// rather than being cut, which could make two different ids equal.
 pub const MAX_MSGID_BYTES: usize = 512;

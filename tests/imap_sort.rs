@@ -184,6 +184,15 @@ fn every_sort_key_ascending_and_reversed() {
     run_transcript(&mut c, &sorts(&cases));
     // A second round answers from the sort key cache, with the same orders.
     run_transcript(&mut c, &sorts(&cases));
+    // After FETCH ENVELOPE the keys come from the cached envelopes instead of the headers:
+    // the same orders again, first and warm.
+    let s = Server::start();
+    let mut c = fixture(&s);
+    let env = c.cmd("f", "FETCH 1:* ENVELOPE");
+    assert_tagged_ok(&env);
+    assert_eq!(env.len(), 9, "{env:?}");
+    run_transcript(&mut c, &sorts(&cases));
+    run_transcript(&mut c, &sorts(&cases));
 }
 
 #[test]

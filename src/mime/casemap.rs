@@ -13,6 +13,7 @@
 //! mapping and the character stays itself. NFKD comes from the `unicode-normalization` crate.
 
 use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::{canonical_combining_class, decompose_compatible};
 
 /// The simple titlecase mapping where it differs from the simple uppercase one, or where the
 /// full uppercase mapping has more than one character but a simple titlecase mapping exists.
@@ -81,10 +82,37 @@ pub fn fold(mut s: String) -> String {
         casemap_into(run, &mut out);
         let other = tail.bytes().take_while(|b| !b.is_ascii()).count();
         let (run, tail) = tail.split_at(other);
-        out.extend(run.chars().map(titlecase).nfkd());
+        push_run(run, &mut out);
         rest = tail;
     }
     out
+}
+
+/// Appends the canonical form of a run of non-ASCII text. Characters are decomposed one by one
+/// (a table lookup each) as long as every decomposition starts with a starter: then no
+/// combining mark can need reordering across two characters, and the concatenation is the
+/// NFKD of the run. Otherwise (a combining mark of its own, or the rare character that
+/// decomposes to a leading non-starter) the run goes through the normalizing iterator.
+fn push_run(run: &str, out: &mut String) {
+    let start = out.len();
+    let mut simple = true;
+    for c in run.chars() {
+        let mut first = true;
+        decompose_compatible(titlecase(c), |d| {
+            if first && canonical_combining_class(d) != 0 {
+                simple = false;
+            }
+            first = false;
+            out.push(d);
+        });
+        if !simple {
+            break;
+        }
+    }
+    if !simple {
+        out.truncate(start);
+        out.extend(run.chars().map(titlecase).nfkd());
+    }
 }
 
 /// The `i;unicode-casemap` canonical form of `s`: two strings are equal under the comparator
@@ -159,6 +187,11 @@ mod tests {
             "ΟΔΟΣ ΣΟΦΟΣ ς.",
             "日本語テキスト ABC ｆｕｌｌ",
             "\u{1c6}x\u{fb01}",
+            // Combining marks out of canonical order, after precomposed letters and alone.
+            "\u{e9}\u{323} a\u{e9}\u{301}\u{323}\u{e9} \u{301}\u{323}x",
+            // Tibetan U+0F73 has combining class 0 but decomposes to two non-starters.
+            "\u{f40}\u{f74}\u{f73}\u{f71}",
+            "\u{ac00}\u{d7a3} Hangul, \u{fdfa} ligature, \u{1f82}\u{345}",
         ] {
             assert_eq!(fold(t.to_owned()), casemap(t), "{t}");
         }

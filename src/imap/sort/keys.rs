@@ -7,6 +7,9 @@
 
 use bytes::Bytes;
 
+use super::order::{mask, ranks, string_key};
+use crate::imap::fetch::structure::text_of;
+use crate::imap::proto::types::{SortCriterion, SortKey};
 use crate::imap::search::Hit;
 use crate::imap::selected::Selected;
 use crate::imap::workers::{by_bytes, join_all, read_and_compute, shares};
@@ -129,6 +132,8 @@ struct HeaderKeys {
     sent: Option<i64>,
     subject: Box<str>,
     is_reply: bool,
+    /// Made from a cached ENVELOPE, which has no References: the ids are not known.
+    no_ids: bool,
     from: Box<str>,
     to: Box<str>,
     cc: Box<str>,
@@ -222,6 +227,17 @@ fn display_value(a: &Address) -> String {
     }
 }
 
+/// The sort string of an address's addr-mailbox (empty without an address).
+fn mailbox_key(a: &Option<Address>) -> Box<str> {
+    let m = a.as_ref().and_then(|a| a.mailbox.as_deref());
+    sort_string(&String::from_utf8_lossy(m.unwrap_or_default()))
+}
+
+/// The sort string of an address's RFC 5957 display value.
+fn display_key(a: &Option<Address>) -> Box<str> {
+    sort_string(&a.as_ref().map(display_value).unwrap_or_default())
+}
+
 impl HeaderKeys {
     /// The keys of a header block. Where a field occurs more than once the last counts, as in
     /// ENVELOPE (RFC 5957 derives the display values from ENVELOPE).
@@ -243,12 +259,6 @@ impl HeaderKeys {
             *slot = Some(f.raw_value);
         }
         let first = |v: Option<&[u8]>| v.and_then(|v| parse_address_list(v).into_iter().next());
-        let mailbox = |a: &Option<Address>| {
-            let m = a.as_ref().and_then(|a| a.mailbox.as_deref());
-            sort_string(&String::from_utf8_lossy(m.unwrap_or_default()))
-        };
-        let display =
-            |a: &Option<Address>| sort_string(&a.as_ref().map(display_value).unwrap_or_default());
         let (from, to, cc) = (first(from), first(to), first(cc));
         let (base, is_reply) = subject.map(base_subject).unwrap_or_default();
         let mut references = refs.map(|v| msg_ids(&unfold(v))).unwrap_or_default();
@@ -261,11 +271,12 @@ impl HeaderKeys {
             sent: date.and_then(|d| sent_seconds(&unfold(d))),
             subject: sort_string(&base),
             is_reply,
-            from: mailbox(&from),
-            to: mailbox(&to),
-            cc: mailbox(&cc),
-            display_from: display(&from),
-            display_to: display(&to),
+            no_ids: false,
+            from: mailbox_key(&from),
+            to: mailbox_key(&to),
+            cc: mailbox_key(&cc),
+            display_from: display_key(&from),
+            display_to: display_key(&to),
             message_id: id.and_then(|v| msg_ids(&unfold(v)).into_iter().next()),
             references,
             in_reply_to,
@@ -273,7 +284,7 @@ impl HeaderKeys {
     }
 
     /// The cache entry: the magic, the sent date (`i64` LE, `i64::MIN` for none), a flags byte
-    /// (bit 0: is_reply), the seven strings (subject, from, to, cc, display_from, display_to,
+    /// (bit 0: is_reply; bit 1: the ids are not known, see [`HeaderKeys::from_envelope`]), the seven strings (subject, from, to, cc, display_from, display_to,
     /// message_id; empty = none) each as `u16` LE length + UTF-8, then references and
     /// in_reply_to each as a `u16` LE count of such strings. Every string is bounded by the
     /// limits above, so the entry is too.
@@ -281,7 +292,7 @@ impl HeaderKeys {
         let mut b = Vec::with_capacity(64 + self.subject.len());
         b.extend_from_slice(CACHE_MAGIC);
         b.extend_from_slice(&self.sent.unwrap_or(i64::MIN).to_le_bytes());
-        b.push(u8::from(self.is_reply));
+        b.push(u8::from(self.is_reply) | u8::from(self.no_ids) << 1);
         let put = |b: &mut Vec<u8>, s: &str| {
             let len = u16::try_from(s.len()).unwrap_or(0);
             b.extend_from_slice(&len.to_le_bytes());
@@ -324,12 +335,14 @@ impl HeaderKeys {
         };
         let sent = i64::from_le_bytes(r.take(8)?.try_into().ok()?);
         let flags = *r.take(1)?.first()?;
-        if flags > 1 {
+        // Bit 0: is_reply; bit 1: made without the ids (a miss for whoever wants them).
+        if flags > 3 || (flags & 2 != 0 && want.contains(KeyMask::IDS)) {
             return None;
         }
         let mut k = HeaderKeys {
             sent: (sent != i64::MIN).then_some(sent),
-            is_reply: flags == 1,
+            is_reply: flags & 1 != 0,
+            no_ids: flags & 2 != 0,
             ..HeaderKeys::default()
         };
         for (slot, mask) in [
@@ -356,6 +369,305 @@ impl HeaderKeys {
         }
         r.b.is_empty().then_some(k)
     }
+}
+
+impl HeaderKeys {
+    /// The keys of a cached ENVELOPE text (what FETCH ENVELOPE wrote to the storage cache, see
+    /// [`crate::imap::fetch::structure`]): the same fields, last occurrence, as
+    /// [`HeaderKeys::of`] reads, so a mailbox whose envelopes are cached needs no header read for
+    /// SORT. ENVELOPE has no References, so the ids are marked unknown (`None` for THREAD).
+    /// `None` when the text does not parse.
+    fn from_envelope(text: &[u8]) -> Option<HeaderKeys> {
+        let mut p = Envelope { b: text, i: 0 };
+        p.byte(b'(')?;
+        let date = p.nstring()?;
+        p.byte(b' ')?;
+        let subject = p.nstring()?;
+        let mut lists: [Vec<Address>; 6] = Default::default();
+        for list in &mut lists {
+            p.byte(b' ')?;
+            *list = p.addresses()?;
+        }
+        p.byte(b' ')?;
+        let in_reply_to = p.nstring()?;
+        p.byte(b' ')?;
+        let message_id = p.nstring()?;
+        p.byte(b')')?;
+        if p.i != text.len() {
+            return None;
+        }
+        let [from, _sender, _reply_to, to, cc, _bcc] = lists;
+        let first = |l: Vec<Address>| l.into_iter().next();
+        let (from, to, cc) = (first(from), first(to), first(cc));
+        let (base, is_reply) = subject.as_deref().map(base_subject).unwrap_or_default();
+        let mut in_reply_to = in_reply_to.map(|v| msg_ids(&v)).unwrap_or_default();
+        in_reply_to.truncate(MAX_THREAD_REFERENCES);
+        Some(HeaderKeys {
+            sent: date.and_then(|d| sent_seconds(&d)),
+            subject: sort_string(&base),
+            is_reply,
+            no_ids: true,
+            from: mailbox_key(&from),
+            to: mailbox_key(&to),
+            cc: mailbox_key(&cc),
+            display_from: display_key(&from),
+            display_to: display_key(&to),
+            message_id: message_id.and_then(|v| msg_ids(&v).into_iter().next()),
+            references: Vec::new(),
+            in_reply_to,
+        })
+    }
+}
+
+/// A reader of the ENVELOPE text mailcove writes: `NIL`, quoted strings with `\\`/`\"` escapes,
+/// `{n}\r\n` literals and address lists.
+struct Envelope<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Envelope<'_> {
+    fn byte(&mut self, c: u8) -> Option<()> {
+        (self.b.get(self.i) == Some(&c)).then(|| self.i += 1)
+    }
+
+    fn nstring(&mut self) -> Option<Option<Vec<u8>>> {
+        match self.b.get(self.i)? {
+            b'N' => {
+                (self.b.get(self.i..self.i + 3) == Some(b"NIL")).then(|| self.i += 3)?;
+                Some(None)
+            }
+            b'"' => {
+                self.i += 1;
+                let mut out = Vec::new();
+                loop {
+                    match *self.b.get(self.i)? {
+                        b'"' => {
+                            self.i += 1;
+                            return Some(Some(out));
+                        }
+                        b'\\' => {
+                            out.push(*self.b.get(self.i + 1)?);
+                            self.i += 2;
+                        }
+                        c => {
+                            out.push(c);
+                            self.i += 1;
+                        }
+                    }
+                }
+            }
+            b'{' => {
+                let rest = self.b.get(self.i + 1..)?;
+                let close = memchr::memchr(b'}', rest)?;
+                let n: usize = std::str::from_utf8(rest.get(..close)?).ok()?.parse().ok()?;
+                let start = self.i + 1 + close + 1;
+                (self.b.get(start..start + 2) == Some(b"\r\n")).then_some(())?;
+                let body = self.b.get(start + 2..start.checked_add(2 + n)?)?;
+                self.i = start + 2 + n;
+                Some(Some(body.to_vec()))
+            }
+            _ => None,
+        }
+    }
+
+    fn addresses(&mut self) -> Option<Vec<Address>> {
+        if self.nstring_nil() {
+            return Some(Vec::new());
+        }
+        self.byte(b'(')?;
+        let mut out = Vec::new();
+        while self.byte(b')').is_none() {
+            self.byte(b'(')?;
+            let name = self.nstring()?;
+            self.byte(b' ')?;
+            let adl = self.nstring()?;
+            self.byte(b' ')?;
+            let mailbox = self.nstring()?;
+            self.byte(b' ')?;
+            let host = self.nstring()?;
+            self.byte(b')')?;
+            out.push(Address {
+                name,
+                adl,
+                mailbox,
+                host,
+            });
+        }
+        Some(out)
+    }
+
+    fn nstring_nil(&mut self) -> bool {
+        let nil = self.b.get(self.i..self.i + 3) == Some(b"NIL");
+        if nil {
+            self.i += 3;
+        }
+        nil
+    }
+}
+
+/// Where the sent date and the six sort strings sit in a cache entry, found without copying
+/// (for [`columns`]).
+struct Located {
+    sent: Option<i64>,
+    /// Byte ranges of subject, from, to, cc, display_from, display_to.
+    strings: [(usize, usize); 6],
+}
+
+/// Walks a cache entry like [`HeaderKeys::from_blob_masked`] (refusing the same malformed
+/// entries, except that strings are not checked as UTF-8: they are only compared as bytes).
+fn locate(blob: &[u8]) -> Option<Located> {
+    let mut pos = CACHE_MAGIC.len();
+    if !blob.starts_with(CACHE_MAGIC) {
+        return None;
+    }
+    let sent = i64::from_le_bytes(blob.get(pos..pos + 8)?.try_into().ok()?);
+    let flags = *blob.get(pos + 8)?;
+    if flags > 3 {
+        return None;
+    }
+    pos += 9;
+    let len_at = |pos: &mut usize| -> Option<usize> {
+        let n = u16::from_le_bytes(blob.get(*pos..*pos + 2)?.try_into().ok()?);
+        *pos += 2;
+        Some(usize::from(n))
+    };
+    let mut strings = [(0, 0); 6];
+    for slot in &mut strings {
+        let n = len_at(&mut pos)?;
+        *slot = (pos, pos + n);
+        pos += n;
+    }
+    // message_id, then the two lists.
+    pos += len_at(&mut pos)?;
+    for _ in 0..2 {
+        for _ in 0..len_at(&mut pos)? {
+            pos += len_at(&mut pos)?;
+        }
+    }
+    (pos == blob.len()).then_some(Located {
+        sent: (sent != i64::MIN).then_some(sent),
+        strings,
+    })
+}
+
+/// The slot of a string key in [`Located::strings`].
+fn string_slot(key: SortKey) -> usize {
+    match key {
+        SortKey::From => 1,
+        SortKey::To => 2,
+        SortKey::Cc => 3,
+        SortKey::DisplayFrom => 4,
+        SortKey::DisplayTo => 5,
+        _ => 0,
+    }
+}
+
+/// One integer column per criterion for the messages `hits` (in order), for
+/// [`super::order::order_columns`]: what [`load`] + `order` compute, without materialising
+/// [`Keys`] for messages whose cache entry is there (their strings are ranked where they lie in
+/// the entries). Messages without an entry go through [`load`], which also stores theirs.
+pub(crate) async fn columns(
+    sel: &mut Selected,
+    hits: &[Hit],
+    criteria: &[SortCriterion],
+) -> Result<Vec<Vec<i64>>, StorageError> {
+    let want = mask(criteria);
+    let n = hits.len();
+    // The usable entries (checked by `locate`, which is cheap enough to run again per column:
+    // keeping only the `Bytes` keeps this list small).
+    let mut blobs: Vec<Option<Bytes>> = Vec::with_capacity(n);
+    // For each message: its index in `loaded` when it has no usable entry.
+    let mut slot: Vec<usize> = vec![usize::MAX; n];
+    let mut loaded: Vec<Keys> = Vec::new();
+    if want.needs_header() {
+        for chunk in hits.chunks(SORT_BATCH) {
+            let uids: Vec<u32> = chunk.iter().map(|h| h.uid).collect();
+            let got = match sel.view.cache_get(&uids, SORT_KEYS_CACHE).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "sort key cache unreadable");
+                    Vec::new()
+                }
+            };
+            for j in 0..chunk.len() {
+                let entry = got.get(j).cloned().flatten();
+                blobs.push(entry.filter(|b| locate(b).is_some()));
+            }
+        }
+        let misses: Vec<Hit> = blobs
+            .iter()
+            .zip(hits)
+            .filter(|(b, _)| b.is_none())
+            .map(|(_, h)| *h)
+            .collect();
+        if !misses.is_empty() {
+            loaded = load(sel, &misses, want).await?;
+            let mut next = 0;
+            for (i, b) in blobs.iter().enumerate() {
+                if b.is_none()
+                    && let Some(s) = slot.get_mut(i)
+                {
+                    *s = next;
+                    next += 1;
+                }
+            }
+        }
+    }
+    let uids: Vec<u32> = hits.iter().map(|h| h.uid).collect();
+    // INTERNALDATE: for ARRIVAL, and for cached entries without a sent date.
+    let need_dates = want.contains(KeyMask::ARRIVAL)
+        || (want.contains(KeyMask::SENT)
+            && blobs
+                .iter()
+                .flatten()
+                .any(|b| locate(b).is_some_and(|l| l.sent.is_none())));
+    let dates = if need_dates {
+        Some(sel.view.internal_dates(&uids).await?)
+    } else {
+        None
+    };
+    let date_of = |uid: u32| dates.as_ref().and_then(|d| d.get(uid)).unwrap_or(0);
+    let keys_of = |i: usize| slot.get(i).and_then(|&s| loaded.get(s));
+    let entry = |i: usize| blobs.get(i).and_then(Option::as_deref).and_then(locate);
+    let mut out = Vec::with_capacity(criteria.len());
+    for c in criteria {
+        let col: Vec<i64> = match c.key {
+            SortKey::Arrival => uids.iter().map(|&u| date_of(u)).collect(),
+            SortKey::Size => hits
+                .iter()
+                .map(|h| {
+                    let size = sel.view.get(h.seq).filter(|m| m.uid == h.uid);
+                    i64::try_from(size.map_or(0, |m| m.virt_size)).unwrap_or(i64::MAX)
+                })
+                .collect(),
+            SortKey::Date => (0..n)
+                .map(|i| match (entry(i), keys_of(i)) {
+                    (Some(l), _) => l
+                        .sent
+                        .unwrap_or_else(|| uids.get(i).map_or(0, |&u| date_of(u))),
+                    (None, Some(k)) => k.sent,
+                    (None, None) => 0,
+                })
+                .collect(),
+            key => {
+                let text = string_key(key);
+                let at = string_slot(key);
+                ranks((0..n).map(|i| {
+                    match (blobs.get(i).and_then(Option::as_ref), keys_of(i)) {
+                        (Some(b), _) => locate(b)
+                            .and_then(|l| l.strings.get(at).copied())
+                            .and_then(|(s, e)| b.get(s..e))
+                            .unwrap_or_default(),
+                        (None, Some(k)) => text(k),
+                        (None, None) => &b""[..],
+                    }
+                }))
+            }
+        };
+        out.push(col);
+    }
+    Ok(out)
 }
 
 struct Reader<'a> {
@@ -536,7 +848,42 @@ async fn load_batch(
             }
         }
     }
+    let mut to_cache: Vec<(u32, Bytes)> = Vec::new();
+    if !want.contains(KeyMask::IDS) && !misses.is_empty() {
+        // A FETCH ENVELOPE may have cached what SORT needs: no header to read then.
+        let uids: Vec<u32> = misses.iter().map(|m| m.1).collect();
+        let envelopes = match sel.view.cache_get(&uids, CacheField::ENVELOPE).await {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, "envelope cache unreadable");
+                Vec::new()
+            }
+        };
+        let mut still = Vec::with_capacity(misses.len());
+        for (j, m) in misses.into_iter().enumerate() {
+            let Some(k) = batch.get_mut(m.0) else {
+                continue;
+            };
+            let keys = envelopes
+                .get(j)
+                .and_then(Option::as_ref)
+                .and_then(|e| text_of(e, k.size))
+                .and_then(|t| HeaderKeys::from_envelope(&t));
+            match keys {
+                Some(h) => {
+                    let blob = h.blob();
+                    if k.fill(h, want) {
+                        no_sent.push(m.0);
+                    }
+                    to_cache.push((m.1, blob));
+                }
+                None => still.push(m),
+            }
+        }
+        misses = still;
+    }
     if misses.is_empty() {
+        put_cache(sel, to_cache).await;
         return Ok(no_sent);
     }
     let mut lanes = Vec::with_capacity(SEARCH_WORKERS);
@@ -561,7 +908,6 @@ async fn load_batch(
             stage,
         ));
     }
-    let mut to_cache = Vec::new();
     for lane in join_all(lanes).await {
         for piece in lane? {
             for (i, uid, h, blob) in piece {
@@ -574,12 +920,17 @@ async fn load_batch(
             }
         }
     }
-    if !to_cache.is_empty()
-        && let Err(e) = sel.view.cache_put(SORT_KEYS_CACHE, to_cache).await
+    put_cache(sel, to_cache).await;
+    Ok(no_sent)
+}
+
+/// Stores fresh key entries; the cache only saves work, so a failure is logged, not returned.
+async fn put_cache(sel: &Selected, entries: Vec<(u32, Bytes)>) {
+    if !entries.is_empty()
+        && let Err(e) = sel.view.cache_put(SORT_KEYS_CACHE, entries).await
     {
         tracing::warn!(error = %e, "sort key cache not written");
     }
-    Ok(no_sent)
 }
 
 #[cfg(test)]
@@ -685,6 +1036,89 @@ References: <a@b> <c@d>\r\nMessage-ID: <m@x>\r\n\r\n",
             cache_blob(b"From: a@b\r\n\r\n"),
             of("From: a@b\r\n\r\n").blob()
         );
+    }
+
+    #[test]
+    fn envelope_text_gives_the_header_keys_but_the_ids() {
+        let header = "From: =?utf-8?q?J=C3=B6rg?= <joerg@example.de>, b@x\r\n\
+To: undisclosed:;\r\nCc: \"Ann \\\"Q\\\" Lee\" <ann@x>\r\n\
+Subject: Re: [list] Fwd: =?utf-8?q?=C3=84rger?= (fwd)\r\n\
+Date: 31 Dec 2000 16:01:33 -0800\r\nMessage-ID: <one@x>\r\n\
+References: <r1@x>\r\nIn-Reply-To: <r2@x>\r\n\r\n";
+        let info = crate::mime::MessageInfo::parse(header.as_bytes());
+        let mut text = Vec::new();
+        crate::mime::write_envelope(&mut text, info.envelope());
+        let Some(env) = HeaderKeys::from_envelope(&text) else {
+            panic!("own envelope refused: {}", String::from_utf8_lossy(&text));
+        };
+        let want = of(header);
+        assert_eq!(
+            env,
+            HeaderKeys {
+                no_ids: true,
+                references: Vec::new(),
+                ..want.clone()
+            }
+        );
+        // A literal (8-bit or line breaks) reads like a quoted string.
+        let lit = b"(NIL {3}\r\n\xc3\x84x NIL NIL NIL NIL NIL NIL NIL NIL)";
+        assert_eq!(
+            HeaderKeys::from_envelope(lit).map(|k| k.subject),
+            Some(sort_string("\u{c4}x"))
+        );
+        // Such an entry is a miss for THREAD, which needs the ids, and a hit for SORT.
+        let blob = env.blob();
+        assert_eq!(HeaderKeys::from_blob_masked(&blob, KeyMask::THREAD), None);
+        assert_eq!(
+            HeaderKeys::from_blob_masked(&blob, KeyMask::SUBJECT).map(|k| k.subject),
+            Some(want.subject)
+        );
+        for bad in [
+            &b""[..],
+            b"(NIL",
+            b"(NIL NIL)",
+            b"(\"a NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
+        ] {
+            assert_eq!(HeaderKeys::from_envelope(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn located_strings_are_the_decoded_ones() {
+        for header in [
+            "From: =?utf-8?q?J=C3=B6rg?= <joerg@example.de>\r\nTo: a@b\r\nCc: c@d\r\n\
+Subject: Re: x\r\nDate: Mon, 7 Feb 1994 21:52:25 -0800\r\nReferences: <a@b> <c@d>\r\n\r\n",
+            "X: y\r\n\r\n",
+        ] {
+            let h = of(header);
+            let blob = h.blob();
+            let Some(l) = locate(&blob) else {
+                panic!("own blob refused");
+            };
+            assert_eq!(l.sent, h.sent);
+            let strings: Vec<&[u8]> = l
+                .strings
+                .iter()
+                .map(|&(s, e)| blob.get(s..e).unwrap_or_default())
+                .collect();
+            let want: Vec<&[u8]> = [
+                &h.subject,
+                &h.from,
+                &h.to,
+                &h.cc,
+                &h.display_from,
+                &h.display_to,
+            ]
+            .iter()
+            .map(|s| s.as_bytes())
+            .collect();
+            assert_eq!(strings, want);
+            assert!(locate(blob.get(..blob.len() - 1).unwrap_or_default()).is_none());
+            let mut padded = blob.to_vec();
+            padded.push(0);
+            assert!(locate(&padded).is_none());
+        }
+        assert!(locate(b"MCSEARCH3\r\n").is_none());
     }
 
     #[test]

@@ -30,8 +30,9 @@ pub async fn run(
     if hits.len() < 2 {
         return Ok(hits);
     }
-    let keys = load(sel, &hits, order::mask(criteria)).await?;
-    Ok(order::order(criteria, &keys)
+    let columns = keys::columns(sel, &hits, criteria).await?;
+    let seq = |i: usize| hits.get(i).map_or(0, |h| h.seq);
+    Ok(order::order_columns(criteria, columns, seq)
         .into_iter()
         .filter_map(|i| hits.get(i).copied())
         .collect())

@@ -4,6 +4,7 @@
 //! (the keys hold that form), so the empty string sorts first, as RFC 5256 requires.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 use super::keys::{KeyMask, Keys};
 use crate::imap::proto::types::{SortCriterion, SortKey};
@@ -53,76 +54,106 @@ pub fn compare(criteria: &[SortCriterion], a: &Keys, b: &Keys) -> Ordering {
 }
 
 /// The indices of `keys` in the order of `criteria`. The order is total (sequence numbers
-/// differ), so unstable sorts give the one right answer. The [`Keys`] records are never moved:
-/// a single integer criterion sorts `(value, seq, index)` triples; a single string criterion
-/// sorts triples of the string's first eight bytes (as a big-endian number, so most comparisons
-/// are one integer comparison), its sequence number and index, looking at the whole strings only
-/// when the first bytes are equal; anything else sorts indices with [`compare`].
+/// differ), so unstable sorts give the one right answer.
+///
+/// Each criterion first becomes one integer per message that orders as the key does
+/// ([`column`]): integer keys are themselves, a string key is the rank of the message's string
+/// among the distinct strings. Equal strings (a thread's subject, a frequent sender) are then
+/// compared once when the distinct strings are sorted instead of in every comparison, and the
+/// sort proper compares integers only; the [`Keys`] records are never moved.
 pub fn order(criteria: &[SortCriterion], keys: &[Keys]) -> Vec<usize> {
-    if let [c] = criteria {
-        if let Some(value) = integer_key(c.key) {
-            let mut triples: Vec<(i128, u32, usize)> = keys
-                .iter()
-                .enumerate()
-                .map(|(i, k)| {
-                    let v = value(k);
-                    (if c.reverse { -v } else { v }, k.seq, i)
-                })
-                .collect();
-            triples.sort_unstable();
-            return triples.into_iter().map(|t| t.2).collect();
+    let columns = criteria.iter().map(|c| column(c.key, keys)).collect();
+    order_columns(criteria, columns, |i| keys.get(i).map_or(0, |k| k.seq))
+}
+
+/// [`order`] of messages given as one column per criterion (each ascending, as [`column`]
+/// makes them) and their sequence numbers.
+pub(crate) fn order_columns(
+    criteria: &[SortCriterion],
+    mut columns: Vec<Vec<i64>>,
+    seq: impl Fn(usize) -> u32,
+) -> Vec<usize> {
+    for (c, col) in criteria.iter().zip(columns.iter_mut()) {
+        if c.reverse {
+            // Ranks and dates are far from i64::MIN; saturating keeps it total anyway.
+            col.iter_mut().for_each(|v| *v = v.saturating_neg());
         }
-        let text = string_key(c.key);
-        let mut triples: Vec<(u64, u32, usize)> = keys
+    }
+    if let [col] = columns.as_slice() {
+        let mut triples: Vec<(i64, u32, usize)> = col
             .iter()
             .enumerate()
-            .map(|(i, k)| (prefix(text(k)), k.seq, i))
+            .map(|(i, &v)| (v, seq(i), i))
             .collect();
-        let full = |t: &(u64, u32, usize)| keys.get(t.2).map_or(&b""[..], |k| text(k));
-        triples.sort_unstable_by(|a, b| {
-            let o = a.0.cmp(&b.0).then_with(|| full(a).cmp(full(b)));
-            let o = if c.reverse { o.reverse() } else { o };
-            o.then(a.1.cmp(&b.1))
-        });
+        triples.sort_unstable();
         return triples.into_iter().map(|t| t.2).collect();
     }
-    let mut idx: Vec<usize> = (0..keys.len()).collect();
-    idx.sort_unstable_by(|&a, &b| match (keys.get(a), keys.get(b)) {
-        (Some(a), Some(b)) => compare(criteria, a, b),
-        _ => a.cmp(&b),
+    let n = columns.first().map_or(0, Vec::len);
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.sort_unstable_by(|&a, &b| {
+        for col in &columns {
+            let o = col.get(a).cmp(&col.get(b));
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        seq(a).cmp(&seq(b))
     });
     idx
 }
 
-/// The first eight bytes of `s` as a big-endian number, zero-padded: numbers compare as the
-/// bytes do, except that a string and its zero-padded extension tie (the full compare decides).
-fn prefix(s: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    let n = s.len().min(8);
-    if let (Some(dst), Some(src)) = (b.get_mut(..n), s.get(..n)) {
-        dst.copy_from_slice(src);
+/// One integer per message (in `keys` order) that orders as `key` does, ascending.
+fn column(key: SortKey, keys: &[Keys]) -> Vec<i64> {
+    match key {
+        SortKey::Arrival => keys.iter().map(|k| k.arrival).collect(),
+        SortKey::Date => keys.iter().map(|k| k.sent).collect(),
+        SortKey::Size => keys
+            .iter()
+            .map(|k| i64::try_from(k.size).unwrap_or(i64::MAX))
+            .collect(),
+        _ => {
+            let text = string_key(key);
+            ranks(keys.iter().map(text))
+        }
     }
-    u64::from_be_bytes(b)
 }
 
-fn string_key(key: SortKey) -> fn(&Keys) -> &[u8] {
+/// The rank of each string among the distinct strings (equal strings, equal rank), by
+/// octets (the strings are casemapped forms).
+pub(crate) fn ranks<'a>(texts: impl ExactSizeIterator<Item = &'a [u8]>) -> Vec<i64> {
+    let mut ids: HashMap<&[u8], usize> = HashMap::with_capacity(texts.len() / 2);
+    let mut distinct: Vec<&[u8]> = Vec::new();
+    let per: Vec<usize> = texts
+        .map(|t| {
+            *ids.entry(t).or_insert_with(|| {
+                distinct.push(t);
+                distinct.len() - 1
+            })
+        })
+        .collect();
+    let mut by_text: Vec<usize> = (0..distinct.len()).collect();
+    by_text.sort_unstable_by(|&a, &b| distinct.get(a).cmp(&distinct.get(b)));
+    let mut rank = vec![0i64; distinct.len()];
+    for (r, &d) in by_text.iter().enumerate() {
+        if let Some(slot) = rank.get_mut(d) {
+            *slot = i64::try_from(r).unwrap_or(i64::MAX);
+        }
+    }
+    per.into_iter()
+        .map(|d| rank.get(d).copied().unwrap_or(0))
+        .collect()
+}
+
+/// The string a string key compares.
+pub(crate) fn string_key(key: SortKey) -> fn(&Keys) -> &[u8] {
     match key {
         SortKey::From => |k| k.from.as_bytes(),
         SortKey::To => |k| k.to.as_bytes(),
         SortKey::Cc => |k| k.cc.as_bytes(),
         SortKey::DisplayFrom => |k| k.display_from.as_bytes(),
         SortKey::DisplayTo => |k| k.display_to.as_bytes(),
-        // Subject, and the integer keys (never asked: they take the other path).
+        // Subject (the integer keys never get here: see `column`).
         _ => |k| k.subject.as_bytes(),
-    }
-}
-
-fn integer_key(key: SortKey) -> Option<fn(&Keys) -> i128> {
-    match key {
-        SortKey::Arrival => Some(|k| i128::from(k.arrival)),
-        SortKey::Date => Some(|k| i128::from(k.sent)),
-        SortKey::Size => Some(|k| i128::from(k.size)),
-        _ => None,
     }
 }
 
