@@ -385,6 +385,13 @@ pub const SORT_BATCH: usize = 1024;
 /// Most criteria in one SORT program: there are nine keys, so more than this repeats one, and
 /// Dovecot refuses more than ten as well.
 pub const MAX_SORT_CRITERIA: usize = 10;
+/// Bytes the process keeps of sort columns shared by all sessions (per mailbox, UIDVALIDITY
+/// and key: 12 bytes a message, so 1.2 MB for a 100,000-message mailbox and key); the least
+/// recently used columns go first. See [`crate::imap::sort::shared`].
+pub const MAX_SORT_COLUMN_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// Most sort columns the process keeps (whatever their size): bounds the lookup, a scan of
+/// them, when many small mailboxes are sorted.
+pub const MAX_SORT_COLUMN_CACHE_ENTRIES: usize = 4096;
 
 /// THREAD REFERENCES/REFS: most ancestors walked to check that a new parent link closes no loop
 /// (RFC 5256 step 1.A). Deeper chains are not linked further, which bounds a crafted mailbox's

@@ -355,3 +355,82 @@ fn search_matches_under_unicode_casemap() {
          S: c OK Sort completed.\n",
     );
 }
+
+/// Sort results are shared by all sessions of the server (per mailbox and UIDVALIDITY): a
+/// message appended or expunged by another session, or a mailbox made again under the same
+/// name, must show in the next sort of a new session, never a stale order.
+#[test]
+fn shared_sort_columns_follow_appends_expunges_and_recreation() {
+    let s = Server::start();
+    let mut c = fixture(&s);
+    let before = [
+        ("SORT (SUBJECT) UTF-8 ALL", "7 1 4 8 3 2 6 5"),
+        ("SORT (FROM) UTF-8 ALL", "4 3 2 8 5 6 7 1"),
+        ("SORT (DATE) UTF-8 ALL", "5 2 1 8 6 7 3 4"),
+        ("SORT (TO) UTF-8 ALL", "8 5 6 1 7 2 4 3"),
+        ("SORT (REVERSE DISPLAYFROM) UTF-8 ALL", "1 7 6 3 5 8 2 4"),
+    ];
+    run_transcript(&mut c, &sorts(&before));
+    // Warm, on a new session.
+    let mut w = login_demo(&s);
+    assert_tagged_ok(&w.cmd("s", "SELECT INBOX"));
+    run_transcript(&mut w, &sorts(&before));
+    // Another session appends a message whose keys sort early in every column.
+    let mut other = login_demo(&s);
+    append(
+        &mut other,
+        "06-Jan-2020 10:00:00 +0000",
+        "Date: Wed, 01 Jan 2020 00:00:00 +0000\r\nFrom: Aaa <aaa@example.com>\r\n\
+Subject: Aardvark\r\n\r\nx\r\n",
+    );
+    let after = [
+        ("SORT (SUBJECT) UTF-8 ALL", "7 9 1 4 8 3 2 6 5"),
+        ("SORT (FROM) UTF-8 ALL", "4 9 3 2 8 5 6 7 1"),
+        ("SORT (DATE) UTF-8 ALL", "9 5 2 1 8 6 7 3 4"),
+        ("SORT (TO) UTF-8 ALL", "8 9 5 6 1 7 2 4 3"),
+        ("SORT (REVERSE DISPLAYFROM) UTF-8 ALL", "1 7 6 3 5 8 2 9 4"),
+        // A subset of what the columns hold answers from them.
+        ("SORT (SUBJECT) UTF-8 1:4", "1 4 3 2"),
+    ];
+    for _ in 0..2 {
+        let mut n = login_demo(&s);
+        assert_tagged_ok(&n.cmd("s", "SELECT INBOX"));
+        run_transcript(&mut n, &sorts(&after));
+    }
+    // The session that had sorted before sees the new message too.
+    assert_tagged_ok(&c.cmd("n", "NOOP"));
+    run_transcript(&mut c, &sorts(&after));
+    // Expunging 5 (ZEBRA) from another session renumbers 6..9 to 5..8.
+    assert_tagged_ok(&other.cmd("s", "SELECT INBOX"));
+    assert_tagged_ok(&other.cmd("d", "STORE 5 +FLAGS.SILENT (\\Deleted)"));
+    assert_tagged_ok(&other.cmd("e", "EXPUNGE"));
+    let mut n = login_demo(&s);
+    assert_tagged_ok(&n.cmd("s", "SELECT INBOX"));
+    run_transcript(
+        &mut n,
+        &sorts(&[
+            ("SORT (SUBJECT) UTF-8 ALL", "6 8 1 4 7 3 2 5"),
+            ("SORT (REVERSE FROM) UTF-8 ALL", "1 6 5 7 2 3 8 4"),
+        ]),
+    );
+    // A mailbox deleted and made again under the same name holds other messages.
+    assert_tagged_ok(&n.cmd("c", "CREATE Box"));
+    for subject in ["b", "a"] {
+        let msg = format!("Subject: {subject}\r\n\r\nx\r\n");
+        n.send_raw(format!("ap APPEND Box {{{}+}}\r\n{msg}\r\n", msg.len()).as_bytes());
+        assert_tagged_ok(&n.until("ap "));
+    }
+    assert_tagged_ok(&n.cmd("s", "SELECT Box"));
+    run_transcript(&mut n, &sorts(&[("SORT (SUBJECT) UTF-8 ALL", "2 1")]));
+    assert_tagged_ok(&n.cmd("u", "UNSELECT"));
+    assert_tagged_ok(&n.cmd("x", "DELETE Box"));
+    assert_tagged_ok(&n.cmd("c", "CREATE Box"));
+    for subject in ["a", "b"] {
+        let msg = format!("Subject: {subject}\r\n\r\nx\r\n");
+        n.send_raw(format!("ap APPEND Box {{{}+}}\r\n{msg}\r\n", msg.len()).as_bytes());
+        assert_tagged_ok(&n.until("ap "));
+    }
+    let mut m = login_demo(&s);
+    assert_tagged_ok(&m.cmd("s", "SELECT Box"));
+    run_transcript(&mut m, &sorts(&[("SORT (SUBJECT) UTF-8 ALL", "1 2")]));
+}

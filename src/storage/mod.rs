@@ -592,6 +592,13 @@ pub trait UserStore: Send + Sync {
 pub trait MailboxHandle: Send + Sync {
     /// The mailbox name (UTF-8, wire separator).
     fn name(&self) -> &str;
+    /// A process-wide name of this mailbox's storage (a Maildir's directory, a memory
+    /// mailbox's serial number) that, together with UIDVALIDITY, names the same messages for
+    /// as long as the process runs: what caches shared by all sessions key on
+    /// ([`crate::imap::sort::shared`]). `None` (the default) keeps such caches away.
+    fn identity(&self) -> Option<String> {
+        None
+    }
     /// A receiver whose value changes whenever the mailbox may have changed.
     fn changes(&self) -> watch::Receiver<u64>;
     /// Starts watching for changes made outside this process (inotify), so

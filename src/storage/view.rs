@@ -138,6 +138,11 @@ impl View {
         }
     }
 
+    /// See [`MailboxHandle::identity`].
+    pub fn identity(&self) -> Option<String> {
+        self.handle.identity()
+    }
+
     /// The mailbox name.
     pub fn name(&self) -> &str {
         self.handle.name()

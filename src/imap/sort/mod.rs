@@ -6,12 +6,14 @@
 //! [`keys`] computes what SORT and THREAD compare from each message's header once, keeps it
 //! in the storage cache ([`keys::SORT_KEYS_CACHE`]) and loads it for the messages a search
 //! found; strings are already in their `i;unicode-casemap` form (RFC 5051, the I18NLEVEL=1
-//! collation RFC 5256 section 7 requires), so comparing is comparing bytes.
+//! collation RFC 5256 section 7 requires), so comparing is comparing bytes. [`shared`] keeps
+//! the per-UID integer columns made from them for all sessions, so a warm SORT reads no entry.
 
 #![deny(missing_docs)]
 
 pub mod keys;
 pub mod order;
+pub mod shared;
 
 pub use keys::{KeyMask, Keys, SORT_KEYS_CACHE, load};
 
@@ -30,7 +32,7 @@ pub async fn run(
     if hits.len() < 2 {
         return Ok(hits);
     }
-    let columns = keys::columns(sel, &hits, criteria).await?;
+    let columns = shared::columns(sel, &hits, criteria).await?;
     let seq = |i: usize| hits.get(i).map_or(0, |h| h.seq);
     Ok(order::order_columns(criteria, columns, seq)
         .into_iter()

@@ -169,6 +169,12 @@ impl MailboxHandle for MaildirMailbox {
         &self.name
     }
 
+    fn identity(&self) -> Option<String> {
+        // UIDVALIDITY comes from a per-user counter, so a mailbox made again at the same
+        // directory gets another one.
+        Some(format!("maildir:{}", self.state.dir().display()))
+    }
+
     fn changes(&self) -> tokio_watch::Receiver<u64> {
         self.state.subscribe()
     }

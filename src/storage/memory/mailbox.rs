@@ -62,7 +62,12 @@ pub(crate) struct Inner {
 pub(crate) struct MailboxState {
     inner: Mutex<Inner>,
     changes: watch::Sender<u64>,
+    /// Unique in the process (see [`crate::storage::MailboxHandle::identity`]).
+    serial: u64,
 }
+
+/// The next [`MailboxState::serial`].
+static NEXT_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl MailboxState {
     pub(crate) fn new(uidvalidity: u32) -> Arc<Self> {
@@ -80,7 +85,13 @@ impl MailboxState {
                 deleted: false,
             }),
             changes: watch::Sender::new(0),
+            serial: NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
+    }
+
+    /// Unique in the process, never reused.
+    pub(crate) fn serial(&self) -> u64 {
+        self.serial
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {

@@ -734,6 +734,10 @@ impl MailboxHandle for MemoryMailbox {
         &self.name
     }
 
+    fn identity(&self) -> Option<String> {
+        Some(format!("memory:{}", self.state.serial()))
+    }
+
     fn changes(&self) -> watch::Receiver<u64> {
         self.state.subscribe()
     }
