@@ -9,6 +9,7 @@ use super::proto::encode::{self, Code, Status};
 use super::proto::parse::ParseError;
 use super::proto::receive::FrameError;
 use super::proto::types::Tag;
+use super::search::SearchError;
 use crate::storage::StorageError;
 
 /// The charsets `[BADCHARSET (...)]` names: those
@@ -76,6 +77,21 @@ impl From<StorageError> for ImapError {
         ImapError::Storage {
             error,
             trycreate: false,
+        }
+    }
+}
+
+/// A failed SEARCH, SORT or THREAD (RFC 3501 6.4.4, RFC 5256): an unsupported charset is
+/// `NO [BADCHARSET]`, a bad search string or key tree is BAD, storage failures as any other.
+impl From<SearchError> for ImapError {
+    fn from(e: SearchError) -> Self {
+        match e {
+            SearchError::BadCharset => ImapError::BadCharset,
+            SearchError::InvalidString => {
+                ImapError::Parse("Invalid search string for the given charset.")
+            }
+            SearchError::TooDeep => ImapError::Parse("Search keys are nested too deeply."),
+            SearchError::Storage(e) => e.into(),
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::imap::proto::encode::{self, Code, EsearchData, Status};
 use crate::imap::proto::sequence::ResolvedSet;
 use crate::imap::proto::types::{PartialRange, SearchKey, SearchReturn, SortCriterion, Tag};
 use crate::imap::response::ImapError;
-use crate::imap::search::{self, Hit, Program, SearchError};
+use crate::imap::search::{self, Hit, Program};
 use crate::imap::session::Session;
 use crate::imap::sort;
 
@@ -174,16 +174,12 @@ async fn searching(
     let (prog, hits) = match outcome {
         Ok(done) => done,
         Err(e) => {
-            let answer = answer(e);
-            if want.save && !matches!(answer, Answer::Bad(_)) {
+            let answer = ImapError::from(e);
+            if want.save && !matches!(answer, ImapError::Parse(_)) {
                 // RFC 5182 2.1: a SEARCH with SAVE that answers NO empties `$`; BAD keeps it.
                 sel.saved = Some(ResolvedSet::default());
             }
-            return match answer {
-                Answer::BadCharset => Err(ImapError::BadCharset),
-                Answer::Bad(text) => Err(ImapError::Parse(text)),
-                Answer::Other(e) => Err(e),
-            };
+            return Err(answer);
         }
     };
     let number = |h: &Hit| if uid { h.uid } else { h.seq };
@@ -266,21 +262,6 @@ fn esearch_modseq(want: Returns, hits: &[Hit], all_max: Option<u64>) -> Option<u
     let min = want.min.then(|| hits.first().map(|h| h.modseq)).flatten();
     let max = want.max.then(|| hits.last().map(|h| h.modseq)).flatten();
     min.max(max)
-}
-
-enum Answer {
-    BadCharset,
-    Bad(&'static str),
-    Other(ImapError),
-}
-
-fn answer(e: SearchError) -> Answer {
-    match e {
-        SearchError::BadCharset => Answer::BadCharset,
-        SearchError::InvalidString => Answer::Bad("Invalid search string for the given charset."),
-        SearchError::TooDeep => Answer::Bad("Search keys are nested too deeply."),
-        SearchError::Storage(e) => Answer::Other(e.into()),
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use super::Reply;
 use crate::imap::proto::encode;
 use crate::imap::proto::types::{SearchKey, SortCriterion};
 use crate::imap::response::ImapError;
-use crate::imap::search::{Program, SearchError};
+use crate::imap::search::Program;
 use crate::imap::session::Session;
 use crate::imap::sort;
 
@@ -30,7 +30,7 @@ pub async fn sort(
             Err(e) => Err(e),
         }
     };
-    let (prog, hits) = outcome.map_err(answer)?;
+    let (prog, hits) = outcome?;
     if prog.uses_modseq {
         // RFC 7162 3.1: a MODSEQ search key enables CONDSTORE, in SORT as in SEARCH.
         s.enable_condstore();
@@ -46,17 +46,4 @@ pub async fn sort(
         .flatten();
     encode::sort(conn.out(), &numbers, modseq);
     Reply::ok("Sort completed.")
-}
-
-/// RFC 5256: an unsupported charset is `NO [BADCHARSET]` (as SEARCH answers it); bad search
-/// strings are BAD.
-fn answer(e: SearchError) -> ImapError {
-    match e {
-        SearchError::BadCharset => ImapError::BadCharset,
-        SearchError::InvalidString => {
-            ImapError::Parse("Invalid search string for the given charset.")
-        }
-        SearchError::TooDeep => ImapError::Parse("Search keys are nested too deeply."),
-        SearchError::Storage(e) => e.into(),
-    }
 }

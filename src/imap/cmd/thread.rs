@@ -11,7 +11,7 @@ use super::Reply;
 use crate::imap::proto::encode;
 use crate::imap::proto::types::{SearchKey, ThreadAlgorithm};
 use crate::imap::response::ImapError;
-use crate::imap::search::{self, Program, SearchError};
+use crate::imap::search::{self, Program};
 use crate::imap::session::Session;
 use crate::imap::sort::{KeyMask, Keys};
 use crate::imap::thread::{self, ThreadMessage};
@@ -30,10 +30,8 @@ pub async fn thread(
     };
     let keys = {
         let sel = s.selected_mut()?;
-        let prog = Program::compile(criteria, Some(charset), sel)
-            .await
-            .map_err(answer)?;
-        let hits = search::run(sel, &prog).await.map_err(answer)?;
+        let prog = Program::compile(criteria, Some(charset), sel).await?;
+        let hits = search::run(sel, &prog).await?;
         crate::imap::sort::load(sel, &hits, want).await?
     };
     let response = crate::compute::run(move || respond(algorithm, uid, keys))
@@ -93,18 +91,6 @@ fn normalize(id: &mut Box<str>) {
         }
     }
     *id = out.into_boxed_str();
-}
-
-/// A search failure as THREAD's answer, like SEARCH's.
-fn answer(e: SearchError) -> ImapError {
-    match e {
-        SearchError::BadCharset => ImapError::BadCharset,
-        SearchError::InvalidString => {
-            ImapError::Parse("Invalid search string for the given charset.")
-        }
-        SearchError::TooDeep => ImapError::Parse("Search keys are nested too deeply."),
-        SearchError::Storage(e) => e.into(),
-    }
 }
 
 #[cfg(test)]

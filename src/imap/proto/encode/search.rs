@@ -7,7 +7,13 @@ use crate::imap::proto::types::{PartialRange, Tag};
 
 /// `* SEARCH n...[ (MODSEQ m)]\r\n` (RFC 3501; RFC 7162 adds the MODSEQ when results exist).
 pub fn search(out: &mut Vec<u8>, numbers: &[u32], modseq: Option<u64>) {
-    out.extend_from_slice(b"* SEARCH");
+    number_list(out, b"* SEARCH", numbers, modseq);
+}
+
+/// `head n...[ (MODSEQ m)]\r\n`: the shape SEARCH and SORT answers share (the MODSEQ only when
+/// there are results, RFC 7162 3.1.5).
+pub(super) fn number_list(out: &mut Vec<u8>, head: &[u8], numbers: &[u32], modseq: Option<u64>) {
+    out.extend_from_slice(head);
     for n in numbers {
         out.push(b' ');
         write_num(out, n);
