@@ -76,6 +76,9 @@ pub struct Enabled {
     pub condstore: bool,
     /// QRESYNC (implies CONDSTORE): VANISHED instead of EXPUNGE, SELECT (QRESYNC ...).
     pub qresync: bool,
+    /// UTF8=ACCEPT (RFC 6855): mailbox names travel as UTF-8, `APPEND ... UTF8 (literal)` is
+    /// accepted, and messages with raw UTF-8 headers are sent as stored.
+    pub utf8_accept: bool,
 }
 
 /// A streamed literal waiting for its handler (see [`Session::literal_in`]).
