@@ -30,6 +30,7 @@ const AUTHENTICATED: &[&str] = &[
     "APPEND INBOX {1+}\r\nx",
     "GETQUOTA \"\"",
     "GETQUOTAROOT INBOX",
+    "SETQUOTA \"\" ()",
 ];
 
 /// Commands valid only with a mailbox selected.
@@ -115,9 +116,12 @@ fn after_login_login_commands_and_selected_commands_are_refused() {
         r#"C: q1 COMPRESS DEFLATE
 S: q1 BAD COMPRESS is not supported.
 C: q2 GETQUOTAROOT INBOX
-S: q2 BAD GETQUOTAROOT is not supported.
+S: * QUOTAROOT INBOX ""
+S: * QUOTA "" ()
+S: q2 OK Getquotaroot completed.
 C: q3 GETQUOTA ""
-S: q3 BAD GETQUOTA is not supported."#,
+S: * QUOTA "" ()
+S: q3 OK Getquota completed."#,
     );
 }
 

@@ -37,6 +37,11 @@ const AUTHENTICATED: &[&str] = &[
     "ESORT",
     "CONTEXT=SORT",
     "WITHIN",
+    // RFC 9208: GETQUOTA/GETQUOTAROOT and STATUS DELETED/DELETED-STORAGE; no QUOTASET, since
+    // SETQUOTA is refused.
+    "QUOTA",
+    "QUOTA=RES-STORAGE",
+    "QUOTA=RES-MESSAGE",
 ];
 
 /// The capability list before login. `starttls` is true when STARTTLS may be used now.

@@ -63,6 +63,10 @@ pub enum ImapError {
     BadCharset,
     /// The global in-flight message budget is spent (`NO [LIMIT]`): try again later.
     InFlightLimit,
+    /// The user may not do this (`NO [NOPERM]`, RFC 5530); the text says what.
+    NoPerm(&'static str),
+    /// GETQUOTA of a quota root that does not exist (RFC 9208 4.1.1: `NO`, with `[NONEXISTENT]`).
+    NoQuotaRoot,
     /// A storage failure; `trycreate` asks for `[TRYCREATE]` on a missing destination.
     Storage {
         /// The failure.
@@ -194,6 +198,12 @@ impl ImapError {
                 Status::No,
                 Some(Code::Limit),
                 "Too many messages being received, try again later.".into(),
+            ),
+            E::NoPerm(why) => (Status::No, Some(Code::NoPerm), format!("{why}.")),
+            E::NoQuotaRoot => (
+                Status::No,
+                Some(Code::NonExistent),
+                "Quota root doesn't exist.".into(),
             ),
             E::Storage { error, trycreate } => storage_answer(error, *trycreate),
         }

@@ -98,7 +98,10 @@ pub async fn status_items(
                 StatusItem::Unseen => u64::from(st.unseen),
                 StatusItem::Size => st.size,
                 StatusItem::HighestModSeq => st.highest_modseq,
-                _ => return Err(ImapError::NotSupported("this STATUS item")),
+                // RFC 9208 4.1.4: messages with \Deleted, and the storage an EXPUNGE would
+                // free, in the units of the STORAGE resource (1024 octets, rounded up).
+                StatusItem::Deleted => u64::from(st.deleted),
+                StatusItem::DeletedStorage => super::getquota::kib(st.deleted_bytes),
             };
             Ok((*item, v))
         })

@@ -20,6 +20,8 @@ mod delete;
 mod enable;
 mod expunge;
 mod fetch;
+mod getquota;
+mod getquotaroot;
 mod helpers;
 mod id;
 mod idle;
@@ -33,6 +35,7 @@ mod noop;
 mod rename;
 mod search;
 mod select;
+mod setquota;
 mod sort;
 mod starttls;
 mod status;
@@ -255,8 +258,9 @@ async fn dispatch(
         } => thread::thread(s, uid, algorithm, &charset, &criteria).await,
         // Parsed, not implemented: their rows are flagged `unsupported` and `run` answers them
         // before dispatching; a handler added here must clear the flag.
-        C::Compress { .. } | C::GetQuota { .. } | C::GetQuotaRoot { .. } => {
-            Err(ImapError::NotSupported(spec.name))
-        }
+        C::Compress { .. } => Err(ImapError::NotSupported(spec.name)),
+        C::GetQuota { root } => getquota::getquota(s, &root).await,
+        C::GetQuotaRoot { mailbox } => getquotaroot::getquotaroot(s, &mailbox).await,
+        C::SetQuota { root, limits } => setquota::setquota(s, &root, &limits),
     }
 }

@@ -1,4 +1,5 @@
-//! STATUS (RFC 3501 6.3.10, with SIZE of RFC 8438 and HIGHESTMODSEQ of RFC 7162 3.1.2.3).
+//! STATUS (RFC 3501 6.3.10, with SIZE of RFC 8438, HIGHESTMODSEQ of RFC 7162 3.1.2.3 and
+//! DELETED / DELETED-STORAGE of RFC 9208 4.1.4).
 
 use super::Reply;
 use super::helpers::status_items;

@@ -120,8 +120,9 @@ table! {
     LSUB = "LSUB", Authenticated, NONE;
     STATUS = "STATUS", Authenticated, NONE;
     APPEND = "APPEND", Authenticated, NONE;
-    GETQUOTA = "GETQUOTA", Authenticated, UNSUPPORTED;
-    GETQUOTAROOT = "GETQUOTAROOT", Authenticated, UNSUPPORTED;
+    GETQUOTA = "GETQUOTA", Authenticated, NONE;
+    GETQUOTAROOT = "GETQUOTAROOT", Authenticated, NONE;
+    SETQUOTA = "SETQUOTA", Authenticated, NONE;
     // Selected: RFC 3501 6.4, RFC 3691 (UNSELECT), RFC 4315 (UID EXPUNGE), RFC 6851 (MOVE).
     CHECK = "CHECK", Selected, NONE;
     CLOSE = "CLOSE", Selected, NONE;
@@ -176,6 +177,7 @@ pub fn spec(body: &CommandBody) -> &'static CommandSpec {
         C::Append { .. } => &APPEND,
         C::GetQuota { .. } => &GETQUOTA,
         C::GetQuotaRoot { .. } => &GETQUOTAROOT,
+        C::SetQuota { .. } => &SETQUOTA,
         C::Check => &CHECK,
         C::Close => &CLOSE,
         C::Unselect => &UNSELECT,
@@ -230,6 +232,7 @@ mod tests {
         "APPEND INBOX {1+}\r\nx",
         "GETQUOTA \"\"",
         "GETQUOTAROOT INBOX",
+        "SETQUOTA \"\" (STORAGE 512)",
         "CHECK",
         "CLOSE",
         "UNSELECT",
