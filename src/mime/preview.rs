@@ -493,6 +493,28 @@ mod tests {
     }
 
     #[test]
+    fn inner_messages_count_unless_attached() {
+        // A digest's first message (no Content-Type: message/rfc822) gives the preview, as in
+        // Dovecot's test "multipart/digest child without Content-Type is message/rfc822".
+        assert_eq!(
+            preview(
+                "Content-Type: multipart/digest; boundary=a\n\n--a\n\n\
+                 Subject: inner\n\ninner body\n\n--a--\n"
+            ),
+            "inner body"
+        );
+        // A forwarded message marked as an attachment does not.
+        assert_eq!(
+            preview(
+                "Content-Type: multipart/mixed; boundary=a\n\n--a\n\
+                 Content-Type: message/rfc822\nContent-Disposition: attachment\n\n\
+                 Subject: inner\n\ninner body\n\n--a--\n"
+            ),
+            ""
+        );
+    }
+
+    #[test]
     fn at_most_eight_parts_are_tried() {
         let mut raw = String::from("Content-Type: multipart/mixed; boundary=z\n\n");
         for _ in 0..20 {

@@ -223,6 +223,11 @@ async fn write_part(
             return Err(Abort::Disconnect);
         }
     }
+    if !new_previews.is_empty() {
+        // RFC 8970 8: making previews costs; log it (the connection span carries the user) so
+        // an abusive client can be found.
+        tracing::info!(made = new_previews.len(), "FETCH PREVIEW made previews");
+    }
     preview::store(&sel.view, new_previews).await;
     Ok(done)
 }
