@@ -37,6 +37,7 @@ const AUTHENTICATED: &[&str] = &[
     "ESORT",
     "CONTEXT=SORT",
     "WITHIN",
+    "PREVIEW",
 ];
 
 /// The capability list before login. `starttls` is true when STARTTLS may be used now.
