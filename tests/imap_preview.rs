@@ -204,6 +204,13 @@ fn lazy_answers_nil_until_a_plain_preview_filled_the_cache() {
             item(&expected[2].1)
         ),
     );
+    // RFC 8970 8: making previews is logged with the user's identity (the LAZY FETCHes made
+    // none, so this line is the one of p1).
+    s.wait_log(|log| {
+        log.lines().any(|l| {
+            l.contains("FETCH PREVIEW made previews") && l.contains("made=3") && l.contains("demo")
+        })
+    });
     // Now LAZY has those three (the empty one as "", not NIL), still NIL for the others.
     let lazy = run(&mut c, "l3", "FETCH 1:9 (UID PREVIEW (LAZY))");
     assert_eq!(lazy.len(), 10, "{lazy:?}");
