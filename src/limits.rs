@@ -397,3 +397,20 @@ pub const MAX_SORT_COLUMN_CACHE_ENTRIES: usize = 4096;
 /// (RFC 5256 step 1.A). Deeper chains are not linked further, which bounds a crafted mailbox's
 /// cost at this many steps per message instead of the whole chain's depth.
 pub const MAX_THREAD_LINK_WALK: usize = 1_000;
+
+// ---- imap preview (RFC 8970) ----
+
+/// Most characters (Unicode scalar values, not octets) of a PREVIEW text: RFC 8970 3.3 says a
+/// server SHOULD stop at 200 and MUST NOT send more than 256; Dovecot's snippet stops at 200.
+pub const PREVIEW_MAX_CHARS: usize = 200;
+/// The hard limit of RFC 8970 3.3 (MUST NOT exceed 256 preview characters); a cached preview
+/// longer than this is not served.
+pub const PREVIEW_RFC_MAX_CHARS: usize = 256;
+/// Most raw (still transfer-encoded) bytes of one body part read to make its preview. 200
+/// characters of text need far less; 64 KiB leaves room for HTML markup, style sheets and
+/// quoted lines before the text, and bounds the work a huge text part can cause.
+pub const PREVIEW_PART_BYTES: u64 = 64 * 1024;
+/// Most text parts tried, in order, when the first ones give no text (empty HTML, only
+/// whitespace): with [`PREVIEW_PART_BYTES`] this bounds one preview at 512 KiB read, whatever
+/// a crafted message with thousands of empty text parts holds.
+pub const PREVIEW_MAX_PARTS: usize = 8;

@@ -42,6 +42,7 @@ const AUTHENTICATED: &[&str] = &[
     "QUOTA",
     "QUOTA=RES-STORAGE",
     "QUOTA=RES-MESSAGE",
+    "PREVIEW",
 ];
 
 /// The capability list before login. `starttls` is true when STARTTLS may be used now.

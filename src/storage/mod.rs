@@ -477,6 +477,9 @@ impl CacheField {
     pub const BODY: CacheField = CacheField(3);
     /// The IMAP BODYSTRUCTURE as written to clients.
     pub const BODYSTRUCTURE_TEXT: CacheField = CacheField(4);
+    /// The PREVIEW text (RFC 8970) of the message (ids 16 and 17 are SEARCH's header entry and
+    /// the sort keys).
+    pub const PREVIEW: CacheField = CacheField(20);
 }
 
 /// The header block of a whole message in memory, through the blank line, exactly as

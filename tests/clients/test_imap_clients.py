@@ -231,3 +231,27 @@ def test_curl_fetches_a_message_and_lists_mailboxes(server):
     body = subprocess.run(common + [base + "/INBOX;UID=1"], capture_output=True, timeout=30)
     assert body.returncode == 0, body.stderr
     assert body.stdout == MSGS[0]
+
+
+def test_imaplib_fetch_preview(server):
+    """RFC 8970 PREVIEW through imaplib: CAPABILITY names it; PREVIEW (LAZY) is NIL before the
+    preview was made; PREVIEW makes it (quoted line left out, a literal since it is not ASCII);
+    then PREVIEW (LAZY) has it."""
+    m = imaps(server)
+    m.login("demo", "demo")
+    typ, data = m.capability()
+    assert typ == "OK" and b"PREVIEW" in data[0].split()
+    msg = ("Subject: preview\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+           "Gr\u00fc\u00dfe,\r\n> zitiert\r\nbis bald\r\n").encode()
+    typ, _ = m.append("INBOX", None, None, msg)
+    assert typ == "OK"
+    m.select("INBOX")
+    assert m.fetch("1", "(PREVIEW (LAZY))") == ("OK", [b"1 (PREVIEW NIL)"])
+    want = "Gr\u00fc\u00dfe, bis bald".encode()
+    typ, data = m.fetch("1", "(PREVIEW)")
+    assert typ == "OK"
+    assert data[0] == (b"1 (PREVIEW {%d}" % len(want), want)
+    typ, data = m.fetch("1", "(UID PREVIEW (LAZY))")
+    assert typ == "OK"
+    assert data[0] == (b"1 (UID 1 PREVIEW {%d}" % len(want), want)
+    m.logout()

@@ -970,6 +970,11 @@ pub enum FetchAttr {
         /// Part path.
         part: Vec<NonZeroU32>,
     },
+    /// `PREVIEW` or `PREVIEW (LAZY)` (RFC 8970)
+    Preview {
+        /// `LAZY`: answer NIL rather than generate a preview now.
+        lazy: bool,
+    },
 }
 
 impl FetchAttr {
