@@ -103,6 +103,11 @@ pub const MAX_MIME_DEPTH: usize = 100;
 /// default (10,000). Past it, boundaries are no longer recognised and the rest
 /// of the message stays in the current part.
 pub const MAX_MIME_PARTS: usize = 10_000;
+/// Deepest parenthesis nesting the UTF-8 header downgrade (`imap::fetch::downgrade`) reads back
+/// from a cached ENVELOPE or BODYSTRUCTURE. Our writer nests a list per MIME level plus a few for
+/// parameters and a message/rfc822 part's envelope, so twice [`MAX_MIME_DEPTH`] and some is more
+/// than it ever writes; deeper text is a damaged cache entry and is only stripped of 8-bit octets.
+pub const MAX_DOWNGRADE_DEPTH: usize = 2 * MAX_MIME_DEPTH + 8;
 /// Most decoded text kept per message for SEARCH BODY/TEXT (and most raw bytes
 /// of one part fed to the decoders). Text past it is not searched: a 50 MiB
 /// attachment must not cost 50 MiB of UTF-8 per SEARCH.

@@ -43,6 +43,11 @@ const AUTHENTICATED: &[&str] = &[
     "QUOTA=RES-STORAGE",
     "QUOTA=RES-MESSAGE",
     "PREVIEW",
+    // RFC 6855: UTF-8 mailbox names and header data after ENABLE, 7-bit ENVELOPE/BODYSTRUCTURE
+    // before (docs/ext-utf8.md). RFC 6855 4 also asks for NO to an APPEND with 8-bit headers from
+    // a client that did not enable; mailcove accepts it, as Dovecot does, because migration tools
+    // copying old mail with raw 8-bit headers do not enable UTF-8 and refusing would lose mail.
+    "UTF8=ACCEPT",
 ];
 
 /// The capability list before login. `starttls` is true when STARTTLS may be used now.

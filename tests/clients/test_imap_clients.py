@@ -255,3 +255,37 @@ def test_imaplib_fetch_preview(server):
     assert typ == "OK"
     assert data[0] == (b"1 (UID 1 PREVIEW {%d}" % len(want), want)
     m.logout()
+
+
+def test_imaplib_utf8_accept_names_envelope_and_search(server):
+    """RFC 6855 with imaplib's own UTF8=ACCEPT mode (enable() switches it to UTF-8): names are
+    UTF-8 quoted strings, ENVELOPE carries the raw UTF-8 headers, SEARCH takes UTF-8 without
+    CHARSET; a legacy imaplib session sees modified UTF-7 and a 7-bit ENVELOPE."""
+    msg = ("From: Jörg <jörg@bücher.example>\r\nSubject: Grüße\r\n"
+           "Date: Mon, 01 Jan 2024 10:00:00 +0000\r\n\r\nHallo\r\n").encode()
+    legacy = imaps(server)
+    legacy.login("demo", "demo")
+    assert legacy.append("INBOX", None, None, msg)[0] == "OK"
+    m = imaps(server)
+    m.login("demo", "demo")
+    assert b"UTF8=ACCEPT" in m.capability()[1][0].split()
+    typ, data = m.enable("UTF8=ACCEPT")
+    assert typ == "OK" and m.utf8_enabled, data
+    assert m.create('"Entwürfe"')[0] == "OK"
+    typ, data = m.list('""', '"Entw*"')
+    assert data == ['(\\HasNoChildren) "/" "Entwürfe"'.encode()], data
+    typ, data = legacy.list('""', "Entw*")
+    assert data == [b'(\\HasNoChildren) "/" Entw&APw-rfe'], data
+    assert m.select("INBOX", readonly=True)[0] == "OK"
+    typ, data = m.fetch("1", "ENVELOPE")
+    # 8-bit strings come as literals: imaplib returns (prefix, literal) pairs.
+    flat = b"".join(p if isinstance(p, bytes) else b"".join(p) for p in data)
+    assert "Grüße".encode() in flat and "bücher.example".encode() in flat, data
+    typ, data = m.search(None, 'SUBJECT "Grüße"')
+    assert data == [b"1"], data
+    assert legacy.select("INBOX", readonly=True)[0] == "OK"
+    typ, data = legacy.fetch("1", "ENVELOPE")
+    assert all(b < 0x80 for b in data[0]), data
+    assert b"=?utf-8?b?R3LDvMOfZQ==?=" in data[0], data
+    m.logout()
+    legacy.logout()

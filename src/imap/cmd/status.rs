@@ -19,8 +19,9 @@ pub async fn status(
         // RFC 7162 3.1: STATUS (HIGHESTMODSEQ) is a CONDSTORE enabling command.
         s.enable_condstore();
     }
-    let name = names::from_wire(mb)?;
+    let name = names::from_wire(mb, s.name_form())?;
     let values = status_items(s, &name, items).await?;
-    encode::status(s.conn.out(), &names::to_wire(&name), &values);
+    let wire = names::to_wire(&name, s.name_form());
+    encode::status(s.conn.out(), &wire, &values);
     Reply::ok("Status completed.")
 }

@@ -28,6 +28,7 @@
 //! with `NO [CANNOT]` after the other messages were answered.
 
 mod body;
+pub mod downgrade;
 pub mod plan;
 pub mod preview;
 pub mod structure;
@@ -380,6 +381,7 @@ async fn write_message(
                     _ => ("BODYSTRUCTURE", &st.bodystructure, Some(true)),
                 };
                 f.item(conn.out(), name);
+                let item_start = conn.out().len();
                 match (text, st.info.as_ref(), extended) {
                     (Some(t), _, _) => conn.out().extend_from_slice(t),
                     (None, Some(info), None) => write_envelope(conn.out(), info.envelope()),
@@ -388,6 +390,14 @@ async fn write_message(
                         conn.out().truncate(start);
                         return Err(StorageError::Corrupt("structure missing".into()).into());
                     }
+                }
+                if !plan.utf8_accept {
+                    // RFC 6855 8: raw UTF-8 header data reaches only clients that enabled it.
+                    let kind = match extended {
+                        None => downgrade::Kind::Envelope,
+                        Some(_) => downgrade::Kind::Body,
+                    };
+                    downgrade::in_place(conn.out(), item_start, kind);
                 }
             }
             Item::Section(section) => {

@@ -130,6 +130,10 @@ pub struct FetchPlan {
     /// The INTERNALDATEs of the messages fetched, read before the run when INTERNALDATE is
     /// asked for (`crate::imap::cmd::fetch`); a message without one is answered as expunged.
     pub internal_dates: Option<InternalDates>,
+    /// The client enabled UTF8=ACCEPT (RFC 6855): ENVELOPE, BODY and BODYSTRUCTURE go out with
+    /// header text as stored. Off by default, so they are downgraded to 7-bit
+    /// (`super::downgrade`) unless the FETCH command says otherwise.
+    pub utf8_accept: bool,
 }
 
 impl FetchPlan {
@@ -308,6 +312,7 @@ impl FetchPlan {
             changed_since,
             wanted,
             internal_dates: None,
+            utf8_accept: false,
         })
     }
 }
