@@ -112,9 +112,7 @@ fn after_login_login_commands_and_selected_commands_are_refused() {
     // Parsed but not implemented: refused once the state allows them, not before.
     run_transcript(
         &mut c,
-        r#"C: q1 COMPRESS DEFLATE
-S: q1 BAD COMPRESS is not supported.
-C: q2 GETQUOTAROOT INBOX
+        r#"C: q2 GETQUOTAROOT INBOX
 S: q2 BAD GETQUOTAROOT is not supported.
 C: q3 GETQUOTA ""
 S: q3 BAD GETQUOTA is not supported."#,

@@ -63,6 +63,10 @@ pub enum ImapError {
     BadCharset,
     /// The global in-flight message budget is spent (`NO [LIMIT]`): try again later.
     InFlightLimit,
+    /// COMPRESS while DEFLATE is already on (`NO [COMPRESSIONACTIVE]`, RFC 4978 section 3).
+    CompressionActive,
+    /// COMPRESS with an algorithm other than DEFLATE (`NO`, as Dovecot answers).
+    UnknownCompression,
     /// A storage failure; `trycreate` asks for `[TRYCREATE]` on a missing destination.
     Storage {
         /// The failure.
@@ -195,6 +199,17 @@ impl ImapError {
                 Some(Code::Limit),
                 "Too many messages being received, try again later.".into(),
             ),
+            // RFC 4978 section 3 lists BAD for "COMPRESS already active" and NO with
+            // COMPRESSIONACTIVE for compression by another layer; Dovecot answers NO
+            // [COMPRESSIONACTIVE] to a second COMPRESS, and so does mailcove (issue 16).
+            E::CompressionActive => (
+                Status::No,
+                Some(Code::CompressionActive),
+                "DEFLATE active via COMPRESS.".into(),
+            ),
+            // RFC 4978 section 3 says BAD for an unknown argument; Dovecot answers NO. Either
+            // way the client must not compress; NO keeps clients written against Dovecot happy.
+            E::UnknownCompression => (Status::No, None, "Unknown compression mechanism.".into()),
             E::Storage { error, trycreate } => storage_answer(error, *trycreate),
         }
     }

@@ -14,6 +14,7 @@ mod cancelupdate;
 mod capability;
 mod check;
 mod close;
+mod compress;
 mod copy;
 mod create;
 mod delete;
@@ -253,10 +254,9 @@ async fn dispatch(
             charset,
             criteria,
         } => thread::thread(s, uid, algorithm, &charset, &criteria).await,
+        C::Compress { algorithm } => compress::compress(s, tag, &algorithm).await,
         // Parsed, not implemented: their rows are flagged `unsupported` and `run` answers them
         // before dispatching; a handler added here must clear the flag.
-        C::Compress { .. } | C::GetQuota { .. } | C::GetQuotaRoot { .. } => {
-            Err(ImapError::NotSupported(spec.name))
-        }
+        C::GetQuota { .. } | C::GetQuotaRoot { .. } => Err(ImapError::NotSupported(spec.name)),
     }
 }
