@@ -5,8 +5,9 @@
 //! where the RFC lists BAD), an unknown algorithm `NO` and leaves the session plain; bytes a
 //! client sends right behind the command are read as the start of its compressed stream; long
 //! FETCH bodies stream through the compressor and a big APPEND literal through the inflater,
-//! byte for byte; IDLE updates arrive compressed; and a small compressed input that inflates to a
-//! 64 MiB line is cut off by the line limit like plain input.
+//! byte for byte; IDLE updates arrive compressed; a small compressed input that inflates to a
+//! 64 MiB line is cut off by the line limit like plain input; and idle compressed connections do
+//! not keep a compressor (the server's RSS per connection stays far below one).
 
 mod common;
 
@@ -278,4 +279,44 @@ fn a_compressed_line_inflating_to_64_mib_is_cut_off_by_the_line_limit() {
     // The tail of the line was inflated and discarded, never executed; the next line runs.
     assert_eq!(c.line(), "b OK NOOP completed.");
     assert_eq!(c.cmd("c", "NOOP"), vec!["c OK NOOP completed."]);
+}
+
+/// The server's resident set, from /proc.
+fn rss_kib(s: &Server) -> u64 {
+    std::fs::read_to_string(format!("/proc/{}/status", s.pid()))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/<pid>/status")
+}
+
+#[test]
+fn idle_compressed_connections_keep_the_inflater_but_not_the_compressor() {
+    // A miniz compressor is about 300 KiB, the inflater about 42 KiB. Each connection below has
+    // compressed a 100 KiB body, then sits waiting for its next command: if compressors were
+    // kept, 200 connections would add some 60 MiB.
+    const CONNS: usize = 200;
+    let s = Server::builder()
+        .config("[limits]\nmax_connections_per_ip = 1000\nmax_userip_connections = 1000\n")
+        .start();
+    s.append_message("demo", "demo", "INBOX", &text_message(1_500, 5));
+    let open = || {
+        let mut c = compressed(&s);
+        assert_tagged_ok(&c.cmd("a", "SELECT INBOX"));
+        assert_eq!(c.fetch_all_bodies("b").len(), 1);
+        c
+    };
+    // Warm the allocator's arenas up first.
+    let warm: Vec<Client> = (0..10).map(|_| open()).collect();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let before = rss_kib(&s);
+    let conns: Vec<Client> = (0..CONNS).map(|_| open()).collect();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let per_conn = rss_kib(&s).saturating_sub(before) / CONNS as u64;
+    assert!(
+        per_conn < 128,
+        "{per_conn} KiB per idle compressed connection"
+    );
+    drop((warm, conns));
 }
