@@ -235,6 +235,14 @@ pub const MAILBOX_STATE_CACHE: usize = 16;
 /// Names of our own recent changes in `cur/` remembered so their inotify
 /// events are not mistaken for someone else's (which would cost a rescan).
 pub const OWN_NAMES_MAX: usize = 16_384;
+// ---- imap COMPRESS=DEFLATE (RFC 4978) ----
+
+/// DEFLATE level of what the server sends after `COMPRESS DEFLATE`: Dovecot's default
+/// (`imap_compress_deflate_level = 6`), which compresses IMAP responses to about a quarter.
+pub const DEFLATE_LEVEL: u32 = 6;
+/// Compressed bytes produced before each write to the socket: a large FETCH body streams through
+/// the compressor in pieces of this size rather than being compressed whole.
+pub const DEFLATE_OUTPUT_CHUNK: usize = 16 * 1024;
 // ---- pop3 ----
 
 /// A LIST/UIDL answer is flushed whenever this many bytes are queued, so its memory does not

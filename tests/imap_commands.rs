@@ -110,12 +110,10 @@ fn after_login_login_commands_and_selected_commands_are_refused() {
     let mut c = login(&s);
     expect_each(&mut c, "p", NOT_AUTHENTICATED, LOGGED_IN);
     expect_each(&mut c, "s", SELECTED, NOT_SELECTED);
-    // Parsed but not implemented: refused once the state allows them, not before.
+    // Commands of the authenticated state run once logged in.
     run_transcript(
         &mut c,
-        r#"C: q1 COMPRESS DEFLATE
-S: q1 BAD COMPRESS is not supported.
-C: q2 GETQUOTAROOT INBOX
+        r#"C: q2 GETQUOTAROOT INBOX
 S: * QUOTAROOT INBOX ""
 S: * QUOTA "" ()
 S: q2 OK Getquotaroot completed.

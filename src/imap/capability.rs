@@ -17,6 +17,8 @@ const AUTHENTICATED: &[&str] = &[
     "UIDPLUS",
     "MOVE",
     "CHILDREN",
+    // RFC 4978; after login only, where the command is valid.
+    "COMPRESS=DEFLATE",
     "LIST-EXTENDED",
     "LIST-STATUS",
     "SPECIAL-USE",

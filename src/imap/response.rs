@@ -67,6 +67,10 @@ pub enum ImapError {
     NoPerm(&'static str),
     /// GETQUOTA of a quota root that does not exist (RFC 9208 4.1.1: `NO`, with `[NONEXISTENT]`).
     NoQuotaRoot,
+    /// COMPRESS while DEFLATE is already on (`NO [COMPRESSIONACTIVE]`, RFC 4978 section 3).
+    CompressionActive,
+    /// COMPRESS with an algorithm other than DEFLATE (`NO`, as Dovecot answers).
+    UnknownCompression,
     /// A storage failure; `trycreate` asks for `[TRYCREATE]` on a missing destination.
     Storage {
         /// The failure.
@@ -205,6 +209,17 @@ impl ImapError {
                 Some(Code::NonExistent),
                 "Quota root doesn't exist.".into(),
             ),
+            // RFC 4978 section 3 lists BAD for "COMPRESS already active" and NO with
+            // COMPRESSIONACTIVE for compression by another layer; Dovecot answers NO
+            // [COMPRESSIONACTIVE] to a second COMPRESS, and so does mailcove (issue 16).
+            E::CompressionActive => (
+                Status::No,
+                Some(Code::CompressionActive),
+                "DEFLATE active via COMPRESS.".into(),
+            ),
+            // RFC 4978 section 3 says BAD for an unknown argument; Dovecot answers NO. Either
+            // way the client must not compress; NO keeps clients written against Dovecot happy.
+            E::UnknownCompression => (Status::No, None, "Unknown compression mechanism.".into()),
             E::Storage { error, trycreate } => storage_answer(error, *trycreate),
         }
     }

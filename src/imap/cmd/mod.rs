@@ -14,6 +14,7 @@ mod cancelupdate;
 mod capability;
 mod check;
 mod close;
+mod compress;
 mod copy;
 mod create;
 mod delete;
@@ -256,9 +257,7 @@ async fn dispatch(
             charset,
             criteria,
         } => thread::thread(s, uid, algorithm, &charset, &criteria).await,
-        // Parsed, not implemented: their rows are flagged `unsupported` and `run` answers them
-        // before dispatching; a handler added here must clear the flag.
-        C::Compress { .. } => Err(ImapError::NotSupported(spec.name)),
+        C::Compress { algorithm } => compress::compress(s, tag, &algorithm).await,
         C::GetQuota { root } => getquota::getquota(s, &root).await,
         C::GetQuotaRoot { mailbox } => getquotaroot::getquotaroot(s, &mailbox).await,
         C::SetQuota { root, limits } => setquota::setquota(s, &root, &limits),

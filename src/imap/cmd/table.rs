@@ -108,7 +108,8 @@ table! {
     ENABLE = "ENABLE", Authenticated, NONE;
     NAMESPACE = "NAMESPACE", Authenticated, NONE;
     IDLE = "IDLE", Authenticated, NONE;
-    COMPRESS = "COMPRESS", Authenticated, UNSUPPORTED;
+    // RFC 4978 section 5: `command-auth =/ compress`, so not before login (Dovecot too).
+    COMPRESS = "COMPRESS", Authenticated, NONE;
     SELECT = "SELECT", Authenticated, OPENS_MAILBOX;
     EXAMINE = "EXAMINE", Authenticated, OPENS_MAILBOX;
     CREATE = "CREATE", Authenticated, NONE;
