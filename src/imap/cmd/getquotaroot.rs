@@ -12,10 +12,11 @@ use crate::imap::session::Session;
 /// user, existing or not, is under the one root `""`: RFC 9208 4.1.2 says the mailbox need not
 /// exist, so a client can learn the root of a mailbox it is about to create.
 pub async fn getquotaroot(s: &mut Session, mb: &Mailbox) -> Result<Reply, ImapError> {
-    let name = names::from_wire(mb)?;
+    let form = s.name_form();
+    let name = names::from_wire(mb, form)?;
     let usage = s.store()?.quota().await?;
     let out = s.conn.out();
-    encode::quotaroot(out, &names::to_wire(&name), &[ROOT]);
+    encode::quotaroot(out, &names::to_wire(&name, form), &[ROOT]);
     write_quota(out, &usage);
     Reply::ok("Getquotaroot completed.")
 }

@@ -98,7 +98,7 @@ pub async fn run(s: &mut Session, command: Command) -> Outcome {
     let result = match state_error(spec, &s.state) {
         Some(why) => Err(ImapError::WrongState(why)),
         None if spec.flags.unsupported => Err(ImapError::NotSupported(spec.name)),
-        None => dispatch(s, &tag, spec, body).await,
+        None => dispatch(s, &tag, body).await,
     };
     // Changes made by others are told before the tagged answer, where RFC 3501 7.4.1 allows.
     if spec.reports_changes()
@@ -136,12 +136,11 @@ pub async fn run(s: &mut Session, command: Command) -> Outcome {
     }
 }
 
-/// Calls the handler of `body`, whose table row is `spec`. Exhaustive like [`table::spec`]: a new
-/// command needs a handler (or an `unsupported` row) before it compiles.
+/// Calls the handler of `body`. Exhaustive like [`table::spec`]: a new command needs a handler
+/// (or an `unsupported` row) before it compiles.
 async fn dispatch(
     s: &mut Session,
     tag: &Tag,
-    spec: &'static CommandSpec,
     body: CommandBody,
 ) -> Result<Reply, ImapError> {
     use CommandBody as C;

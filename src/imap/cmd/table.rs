@@ -35,6 +35,8 @@ pub struct Flags {
     /// client's numbers stay valid.
     pub keeps_sequences: bool,
     /// Parsed but not implemented: answered `BAD ... is not supported` once the state allows it.
+    /// No row has it since COMPRESS and QUOTA were served; a row sets it with
+    /// `Flags { unsupported: true, ..Flags::NONE }`.
     pub unsupported: bool,
 }
 
@@ -51,10 +53,6 @@ impl Flags {
     };
     const KEEPS_SEQUENCES: Flags = Flags {
         keeps_sequences: true,
-        ..Flags::NONE
-    };
-    const UNSUPPORTED: Flags = Flags {
-        unsupported: true,
         ..Flags::NONE
     };
 }

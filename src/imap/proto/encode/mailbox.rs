@@ -176,7 +176,7 @@ pub fn quota(out: &mut Vec<u8>, root: &[u8], resources: &[(&str, u64, u64)]) {
 /// `* QUOTAROOT mailbox root...\r\n` (RFC 9208).
 pub fn quotaroot(out: &mut Vec<u8>, mailbox: &[u8], roots: &[&[u8]]) {
     out.extend_from_slice(b"* QUOTAROOT ");
-    write_astring(out, mailbox);
+    write_mailbox(out, mailbox);
     for r in roots {
         out.push(b' ');
         write_astring(out, r);
