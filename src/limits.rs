@@ -397,3 +397,8 @@ pub const MAX_SORT_COLUMN_CACHE_ENTRIES: usize = 4096;
 /// (RFC 5256 step 1.A). Deeper chains are not linked further, which bounds a crafted mailbox's
 /// cost at this many steps per message instead of the whole chain's depth.
 pub const MAX_THREAD_LINK_WALK: usize = 1_000;
+
+/// OBJECTID/SAVEDATE (RFC 8474, RFC 8514): messages whose EMAILID, THREADID and SAVEDATE are
+/// asked of the storage in one call. A SEARCH by EMAILID or SAVEDATE walks a mailbox in batches
+/// of this many, keeping only what matched, so a search never holds the ids of a whole mailbox.
+pub const OBJECT_BATCH: usize = 4096;
