@@ -37,6 +37,9 @@ const AUTHENTICATED: &[&str] = &[
     "ESORT",
     "CONTEXT=SORT",
     "WITHIN",
+    // RFC 8474 and RFC 8514: docs/ext-objectid.md.
+    "OBJECTID",
+    "SAVEDATE",
 ];
 
 /// The capability list before login. `starttls` is true when STARTTLS may be used now.

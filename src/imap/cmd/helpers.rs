@@ -89,6 +89,8 @@ pub async fn status_items(
     let st = s.store()?.status(name).await?;
     items
         .iter()
+        // MAILBOXID is a string: see `status_mailbox_id`.
+        .filter(|item| **item != StatusItem::MailboxId)
         .map(|item| {
             let v = match item {
                 StatusItem::Messages => u64::from(st.messages),
@@ -103,6 +105,19 @@ pub async fn status_items(
             Ok((*item, v))
         })
         .collect()
+}
+
+/// The MAILBOXID of `name` when `items` ask for it (STATUS and LIST RETURN (STATUS), RFC 8474
+/// 4.3).
+pub async fn status_mailbox_id(
+    s: &Session,
+    name: &str,
+    items: &[StatusItem],
+) -> Result<Option<String>, ImapError> {
+    if !items.contains(&StatusItem::MailboxId) {
+        return Ok(None);
+    }
+    Ok(Some(s.store()?.mailbox_id(name).await?))
 }
 
 #[cfg(test)]

@@ -50,6 +50,8 @@ pub async fn select(
         OpenOptions::SELECT
     };
     let view = store.open(&name, options).await?;
+    // RFC 8474 4.2: read before anything is written, so a failure leaves no half answer.
+    let mailbox_id = store.mailbox_id(&name).await?;
     let sel = Selected::new(view, name);
     let out = s.conn.out();
     sel.write_flags(out);
@@ -84,6 +86,7 @@ pub async fn select(
             "Highest",
         );
     }
+    encode::untagged(out, Status::Ok, Some(&Code::MailboxId(mailbox_id)), "Ok");
     if let Some(q) = qresync.filter(|q| q.uidvalidity == v.uidvalidity()) {
         // RFC 7162 3.2.5.1: a different UIDVALIDITY means the client's cache is gone and the
         // remaining parameters are ignored.

@@ -1,7 +1,7 @@
 //! STATUS (RFC 3501 6.3.10, with SIZE of RFC 8438 and HIGHESTMODSEQ of RFC 7162 3.1.2.3).
 
 use super::Reply;
-use super::helpers::status_items;
+use super::helpers::{status_items, status_mailbox_id};
 use crate::imap::names;
 use crate::imap::proto::encode;
 use crate::imap::proto::types::{Mailbox, StatusItem};
@@ -20,6 +20,12 @@ pub async fn status(
     }
     let name = names::from_wire(mb)?;
     let values = status_items(s, &name, items).await?;
-    encode::status(s.conn.out(), &names::to_wire(&name), &values);
+    let mailbox_id = status_mailbox_id(s, &name, items).await?;
+    encode::status_with_mailbox_id(
+        s.conn.out(),
+        &names::to_wire(&name),
+        &values,
+        mailbox_id.as_deref(),
+    );
     Reply::ok("Status completed.")
 }

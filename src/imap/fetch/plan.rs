@@ -2,14 +2,14 @@
 //! the order they are written, and whether the message file, its MIME structure or a `\Seen`
 //! change are needed at all (so `FETCH 1:* FLAGS` never opens a file).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::structure::Wanted;
 use crate::imap::proto::encode::write_section;
 use crate::imap::proto::types::{FetchAttr, Partial, Section, SectionText};
 use crate::imap::response::ImapError;
 use crate::mime::{self, SectionSpec};
-use crate::storage::InternalDates;
+use crate::storage::{InternalDates, MessageObject};
 
 /// The text specifier of a section, owned (the mime module borrows it per use).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +102,12 @@ pub enum Item {
     BodyStructure,
     /// A body section.
     Section(SectionItem),
+    /// `SAVEDATE "..."` or `SAVEDATE NIL` (RFC 8514)
+    SaveDate,
+    /// `EMAILID (id)` (RFC 8474)
+    EmailId,
+    /// `THREADID (id)` or `THREADID NIL` (RFC 8474)
+    ThreadId,
 }
 
 /// What every message of one FETCH command needs.
@@ -125,6 +131,19 @@ pub struct FetchPlan {
     /// The INTERNALDATEs of the messages fetched, read before the run when INTERNALDATE is
     /// asked for (`crate::imap::cmd::fetch`); a message without one is answered as expunged.
     pub internal_dates: Option<InternalDates>,
+    /// SAVEDATE, EMAILID and THREADID of the messages fetched, read before the run when one of
+    /// them is asked for (`crate::imap::cmd::fetch`); a message without them is answered as
+    /// expunged.
+    pub objects: Option<HashMap<u32, MessageObject>>,
+}
+
+impl FetchPlan {
+    /// Some item is answered from [`FetchPlan::objects`].
+    pub fn needs_objects(&self) -> bool {
+        self.items
+            .iter()
+            .any(|i| matches!(i, Item::SaveDate | Item::EmailId | Item::ThreadId))
+    }
 }
 
 impl FetchPlan {
@@ -159,6 +178,9 @@ fn response_key(item: &Item) -> Vec<u8> {
         Item::Envelope => b"ENVELOPE".to_vec(),
         Item::Body => b"BODY".to_vec(),
         Item::BodyStructure => b"BODYSTRUCTURE".to_vec(),
+        Item::SaveDate => b"SAVEDATE".to_vec(),
+        Item::EmailId => b"EMAILID".to_vec(),
+        Item::ThreadId => b"THREADID".to_vec(),
         Item::Section(s) => {
             let mut k = Vec::new();
             match &s.attr {
@@ -237,6 +259,9 @@ impl FetchPlan {
                 FetchAttr::BodyStructure => Item::BodyStructure,
                 FetchAttr::Uid => Item::Uid,
                 FetchAttr::ModSeq => Item::ModSeq,
+                FetchAttr::SaveDate => Item::SaveDate,
+                FetchAttr::EmailId => Item::EmailId,
+                FetchAttr::ThreadId => Item::ThreadId,
                 FetchAttr::Rfc822 => Item::Section(whole(a.clone(), Text::Full)),
                 FetchAttr::Rfc822Header => Item::Section(whole(a.clone(), Text::Header)),
                 FetchAttr::Rfc822Text => Item::Section(whole(a.clone(), Text::Text)),
@@ -278,6 +303,7 @@ impl FetchPlan {
             changed_since,
             wanted,
             internal_dates: None,
+            objects: None,
         })
     }
 }
