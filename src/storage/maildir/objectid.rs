@@ -105,7 +105,32 @@ fn new_mailbox_id() -> Result<String> {
     Ok(format!("F{}", hex(&bytes)))
 }
 
-/// The MAILBOXID of the mailbox in `dir`, made and stored durably the first time.
+/// The mailbox GUID in a `dovecot-uidlist` header (`3 V.. N.. G<32 hex>`), which Dovecot
+/// answers as MAILBOXID: adopted, so clients of a mailbox taken over from Dovecot keep theirs.
+fn dovecot_guid(dir: &Path) -> Option<String> {
+    use std::io::BufRead;
+    let f = std::fs::File::open(dir.join(super::dovecot::UIDLIST_FILE)).ok()?;
+    let mut header = String::new();
+    // The header line is short; a longer one is not Dovecot's.
+    std::io::BufReader::new(f.take(1024))
+        .read_line(&mut header)
+        .ok()?;
+    guid_of_header(&header)
+}
+
+fn guid_of_header(header: &str) -> Option<String> {
+    let mut fields = header.split_whitespace();
+    if !matches!(fields.next(), Some("2" | "3")) {
+        return None;
+    }
+    fields
+        .filter_map(|f| f.strip_prefix('G'))
+        .find(|g| g.len() == 32 && g.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_owned)
+}
+
+/// The MAILBOXID of the mailbox in `dir`, made and stored durably the first time (Dovecot's
+/// mailbox GUID when its `dovecot-uidlist` has one, else a random id).
 pub(crate) fn mailbox_id(dir: &Path, fsync: bool) -> Result<String> {
     let path = dir.join(MAILBOX_ID_FILE);
     let existing = path.exists();
@@ -115,7 +140,10 @@ pub(crate) fn mailbox_id(dir: &Path, fsync: bool) -> Result<String> {
     if !dir.join("cur").is_dir() {
         return Err(StorageError::NonExistent);
     }
-    let id = new_mailbox_id()?;
+    let id = match dovecot_guid(dir) {
+        Some(guid) => guid,
+        None => new_mailbox_id()?,
+    };
     if existing {
         // A damaged file: replace it.
         write_atomic(&path, format!("{id}\n").as_bytes(), fsync)?;
@@ -182,6 +210,44 @@ mod tests {
             email_key("1700000000.M1P2Q3.host,S=10,E=XYZ"),
             email_key("1700000000.M1P2Q3.host,S=10")
         );
+    }
+
+    #[test]
+    fn dovecots_mailbox_guid_is_adopted() {
+        let g = "3085f01b7f11094c501100008c4a11c1";
+        assert_eq!(
+            guid_of_header(&format!("3 V1275660208 N25022 G{g}\n")).as_deref(),
+            Some(g)
+        );
+        assert_eq!(guid_of_header("1 1275660208 25022\n"), None);
+        assert_eq!(guid_of_header("3 V1 N2 G2f1c8e0b\n"), None, "not 128 bits");
+        assert_eq!(guid_of_header("3 V1 N2\n"), None);
+        let dir = tempfile::tempdir().expect("temp dir");
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir(dir.path().join(sub)).expect("mkdir");
+        }
+        std::fs::write(
+            dir.path().join("dovecot-uidlist"),
+            format!("3 V1 N1 G{g}\n"),
+        )
+        .expect("write uidlist");
+        assert_eq!(mailbox_id(dir.path(), false).expect("id"), g);
+        // Kept in our file from then on.
+        std::fs::remove_file(dir.path().join("dovecot-uidlist")).expect("rm");
+        assert_eq!(mailbox_id(dir.path(), false).expect("id"), g);
+        // Without a uidlist: a new random id, the same when asked again.
+        let other = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(other.path().join("cur")).expect("mkdir");
+        let id = mailbox_id(other.path(), true).expect("id");
+        assert!(
+            is_object_id(&id) && id.starts_with('F') && id.len() == 25,
+            "{id}"
+        );
+        assert_eq!(mailbox_id(other.path(), true).expect("id"), id);
+        // A damaged file is replaced.
+        std::fs::write(other.path().join(MAILBOX_ID_FILE), "not an id!\n").expect("write");
+        let new = mailbox_id(other.path(), false).expect("id");
+        assert!(is_object_id(&new) && new != id);
     }
 
     #[test]
