@@ -427,3 +427,7 @@ pub const PREVIEW_PART_BYTES: u64 = 64 * 1024;
 /// whitespace): with [`PREVIEW_PART_BYTES`] this bounds one preview at 512 KiB read, whatever
 /// a crafted message with thousands of empty text parts holds.
 pub const PREVIEW_MAX_PARTS: usize = 8;
+/// OBJECTID/SAVEDATE (RFC 8474, RFC 8514): messages whose EMAILID, THREADID and SAVEDATE are
+/// asked of the storage in one call. A SEARCH by EMAILID or SAVEDATE walks a mailbox in batches
+/// of this many, keeping only what matched, so a search never holds the ids of a whole mailbox.
+pub const OBJECT_BATCH: usize = 4096;

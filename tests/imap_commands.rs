@@ -136,6 +136,7 @@ S: * 0 EXISTS
 S: * 0 RECENT
 S: * OK [UIDVALIDITY {*}
 S: * OK [UIDNEXT 1] Predicted next UID
+S: * OK [MAILBOXID {*}] Ok
 S: a OK [READ-WRITE] Select completed.",
     );
     expect_each(&mut c, "p", NOT_AUTHENTICATED, LOGGED_IN);
@@ -181,6 +182,7 @@ S: * 2 RECENT
 S: * OK [UNSEEN 1] First unseen.
 S: * OK [UIDVALIDITY {*}
 S: * OK [UIDNEXT 3] Predicted next UID
+S: * OK [MAILBOXID {*}] Ok
 S: a OK [READ-ONLY] Examine completed.
 C: b SEARCH CHARSET KOI8-R ALL
 S: b NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset.
@@ -210,7 +212,7 @@ fn a_reload_changing_the_separator_warns_and_imap_keeps_the_stores_separator() {
     run_transcript(
         &mut c,
         r#"C: a CREATE Work/Projects
-S: a OK Create completed."#,
+S: a OK [MAILBOXID {*}] Create completed."#,
     );
     let cfg = std::fs::read_to_string(&s.config_path).unwrap();
     let changed = cfg.replacen("[mail]\n", "[mail]\nseparator = \".\"\n", 1);
@@ -239,7 +241,7 @@ C: d NAMESPACE
 S: * NAMESPACE (("" "/")) NIL NIL
 S: d OK Namespace completed.
 C: e CREATE Work/Later/
-S: e OK Create completed.
+S: e OK [MAILBOXID {*}] Create completed.
 C: f LSUB "" Work/*
 S: f OK Lsub completed.
 C: g DELETE Work/Later

@@ -101,6 +101,7 @@ fn examine_reports_recent_without_taking_it() {
          S: * OK [UNSEEN 1] *\n\
          S: * OK [UIDVALIDITY {*}\n\
          S: * OK [UIDNEXT 3] *\n\
+         S: * OK [MAILBOXID {*}] Ok\n\
          S: e1 OK [READ-ONLY] Examine completed.\n\
          C: r1 SEARCH RECENT\n\
          S: * SEARCH 1 2\n\
@@ -125,6 +126,7 @@ fn examine_reports_recent_without_taking_it() {
          S: * OK [UNSEEN 1] *\n\
          S: * OK [UIDVALIDITY {*}\n\
          S: * OK [UIDNEXT 3] *\n\
+         S: * OK [MAILBOXID {*}] Ok\n\
          S: e2 OK [READ-ONLY] Examine completed.\n",
     );
     // The first SELECT takes them.
@@ -139,6 +141,7 @@ fn examine_reports_recent_without_taking_it() {
          S: * OK [UNSEEN 1] *\n\
          S: * OK [UIDVALIDITY {*}\n\
          S: * OK [UIDNEXT 3] *\n\
+         S: * OK [MAILBOXID {*}] Ok\n\
          S: s1 OK [READ-WRITE] Select completed.\n",
     );
     // The read-only session keeps what it was told; a new session sees no \Recent any more.
@@ -162,6 +165,7 @@ fn examine_reports_recent_without_taking_it() {
          S: * OK [UNSEEN 1] *\n\
          S: * OK [UIDVALIDITY {*}\n\
          S: * OK [UIDNEXT 3] *\n\
+         S: * OK [MAILBOXID {*}] Ok\n\
          S: s2 OK [READ-WRITE] Select completed.\n",
     );
 }
@@ -179,9 +183,9 @@ fn list_pattern_that_is_not_modified_utf7_answers_ok() {
         "C: l0 LIST \"\" \"!#$$&'+,-.0123456789:;<=>?@^_`|[}%*\"\n\
          S: l0 OK List completed.\n\
          C: c1 CREATE \"!#$$&-'+,-0123456789:;<=>?@^_`|[}\"\n\
-         S: c1 OK Create completed.\n\
+         S: c1 OK [MAILBOXID {*}] Create completed.\n\
          C: c2 CREATE \"!#$$&-'+,-0123456789:;<=>?@^_`|[}/sub\"\n\
-         S: c2 OK Create completed.\n\
+         S: c2 OK [MAILBOXID {*}] Create completed.\n\
          C: l1 LIST \"\" \"!#$$&'+,-0123456789:;<=>?@^_`|[}%*\"\n\
          S: * LIST (\\HasChildren) \"/\" !#$$&-'+,-0123456789:;<=>?@^_`|[}\n\
          S: * LIST (\\HasNoChildren) \"/\" !#$$&-'+,-0123456789:;<=>?@^_`|[}/sub\n\

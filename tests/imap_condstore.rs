@@ -290,6 +290,7 @@ fn qresync_select_after_changes_made_by_another_session() {
              S: * OK [UIDVALIDITY {validity}] *
              S: * OK [UIDNEXT 6] *
              S: * OK [HIGHESTMODSEQ {{*}}] *
+             S: * OK [MAILBOXID {{*}}] Ok
              S: * VANISHED (EARLIER) 4
              S: * 2 FETCH (UID 2 FLAGS (\\Seen) MODSEQ ({{*}}))
              S: a03 OK [READ-WRITE] Select completed."

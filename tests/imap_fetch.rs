@@ -184,7 +184,7 @@ fn metadata_items_and_macros() {
     run_transcript(
         &mut c,
         "C: S SELECT INBOX\nS: * FLAGS *\nS: * OK [PERMANENTFLAGS *\nS: * 2 EXISTS\nS: * 2 RECENT\n\
-         S: * OK [UNSEEN 1] *\nS: * OK [UIDVALIDITY *\nS: * OK [UIDNEXT 3] *\nS: S OK [READ-WRITE] *\n\
+         S: * OK [UNSEEN 1] *\nS: * OK [UIDVALIDITY *\nS: * OK [UIDNEXT 3] *\nS: * OK [MAILBOXID {*}] Ok\nS: S OK [READ-WRITE] *\n\
          # The instant is stored; it is shown in UTC with a two-digit day.\n\
          C: a FETCH 1:2 (INTERNALDATE RFC822.SIZE)\n\
          S: * 1 FETCH (INTERNALDATE \"17-Jul-1996 09:44:25 +0000\" RFC822.SIZE 42)\n\
@@ -220,7 +220,7 @@ fn uid_fetch_always_carries_the_uid_and_skips_missing_uids() {
     run_transcript(
         &mut c,
         "C: S EXAMINE INBOX\nS: * FLAGS *\nS: * OK [PERMANENTFLAGS *\nS: * 3 EXISTS\nS: * 3 RECENT\n\
-         S: * OK [UIDVALIDITY *\nS: * OK [UIDNEXT 4] *\nS: S OK [READ-ONLY] *\n\
+         S: * OK [UIDVALIDITY *\nS: * OK [UIDNEXT 4] *\nS: * OK [MAILBOXID {*}] Ok\nS: S OK [READ-ONLY] *\n\
          C: a UID FETCH 2:* FLAGS\n\
          S: * 2 FETCH (UID 2 FLAGS (\\Seen \\Recent))\n\
          S: * 3 FETCH (UID 3 FLAGS (\\Seen \\Recent))\n\
@@ -248,7 +248,7 @@ fn bad_sets_and_unsupported_items() {
         &mut c,
         "C: a FETCH 1 FLAGS\nS: a BAD Command not valid in this state: no mailbox is selected.\n\
          C: S SELECT INBOX\nS: * FLAGS *\nS: * OK [PERMANENTFLAGS *\nS: * 0 EXISTS\nS: * 0 RECENT\n\
-         S: * OK [UIDVALIDITY *\nS: * OK [UIDNEXT 1] *\nS: S OK [READ-WRITE] *\n\
+         S: * OK [UIDVALIDITY *\nS: * OK [UIDNEXT 1] *\nS: * OK [MAILBOXID {*}] Ok\nS: S OK [READ-WRITE] *\n\
          # 1:* on an empty mailbox names nothing; a number beyond EXISTS is a client error.\n\
          C: b FETCH 1:* FLAGS\nS: b OK Fetch completed.\n\
          C: c FETCH 1 FLAGS\nS: c BAD Invalid messageset: message number out of range.\n\
@@ -507,7 +507,7 @@ fn seen_is_set_by_non_peek_fetches_with_an_implicit_flags_response() {
     run_transcript(
         &mut d,
         "C: x EXAMINE INBOX\nS: * FLAGS *\nS: * OK [PERMANENTFLAGS *\nS: * 5 EXISTS\nS: * 0 RECENT\n\
-         S: * OK [UNSEEN 5] *\nS: * OK [UIDVALIDITY *\nS: * OK [UIDNEXT 6] *\nS: x OK [READ-ONLY] *\n\
+         S: * OK [UNSEEN 5] *\nS: * OK [UIDVALIDITY *\nS: * OK [UIDNEXT 6] *\nS: * OK [MAILBOXID {*}] Ok\nS: x OK [READ-ONLY] *\n\
          C: y FETCH 1:5 FLAGS\n\
          S: * 1 FETCH (FLAGS (\\Seen))\nS: * 2 FETCH (FLAGS (\\Seen))\nS: * 3 FETCH (FLAGS (\\Seen))\n\
          S: * 4 FETCH (FLAGS (\\Seen))\nS: * 5 FETCH (FLAGS ())\nS: y OK Fetch completed.\n\
@@ -1068,7 +1068,7 @@ fn warm_structure_cache_answers_without_parsing_again() {
     run_transcript(
         &mut c,
         "C: S EXAMINE INBOX\nS: * FLAGS *\nS: * OK [PERMANENTFLAGS *\nS: * 1 EXISTS\nS: * 1 RECENT\n\
-         S: * OK [UNSEEN 1] *\nS: * OK [UIDVALIDITY *\nS: * OK [UIDNEXT 2] *\nS: S OK [READ-ONLY] *\n\
+         S: * OK [UNSEEN 1] *\nS: * OK [UIDVALIDITY *\nS: * OK [UIDNEXT 2] *\nS: * OK [MAILBOXID {*}] Ok\nS: S OK [READ-ONLY] *\n\
          C: a FETCH 1 (ENVELOPE)\n\
          S: * 1 FETCH (ENVELOPE (NIL \"aaaa\" ((NIL NIL \"x\" \"example.com\")) ((NIL NIL \"x\" \"example.com\")) ((NIL NIL \"x\" \"example.com\")) NIL NIL NIL NIL NIL))\n\
          S: a OK Fetch completed.",

@@ -44,6 +44,7 @@ S: * 2 RECENT
 S: * OK [UNSEEN 2] First unseen.
 S: * OK [UIDVALIDITY {*}] UIDs valid
 S: * OK [UIDNEXT 3] Predicted next UID
+S: * OK [MAILBOXID {*}] Ok
 S: a OK [READ-WRITE] Select completed.
 C: b EXAMINE INBOX
 S: * OK [CLOSED] Previous mailbox closed.
@@ -54,6 +55,7 @@ S: * 0 RECENT
 S: * OK [UNSEEN 2] First unseen.
 S: * OK [UIDVALIDITY {*}] UIDs valid
 S: * OK [UIDNEXT 3] Predicted next UID
+S: * OK [MAILBOXID {*}] Ok
 S: b OK [READ-ONLY] Examine completed.
 C: c STORE 1 +FLAGS (\Deleted)
 S: c NO [CANNOT] Mailbox is read-only.
@@ -75,15 +77,15 @@ fn create_delete_rename_with_children_and_inbox() {
     run_transcript(
         &mut c,
         r#"C: a CREATE Work/
-S: a OK Create completed.
+S: a OK [MAILBOXID {*}] Create completed.
 C: b CREATE Work/Projects
-S: b OK Create completed.
+S: b OK [MAILBOXID {*}] Create completed.
 C: c CREATE Work
 S: c NO [ALREADYEXISTS] Mailbox already exists.
 C: d CREATE INBOX
 S: d NO [ALREADYEXISTS] Mailbox already exists.
 C: e CREATE "Entw&APw-rfe"
-S: e OK Create completed.
+S: e OK [MAILBOXID {*}] Create completed.
 C: f CREATE "bad&-name&Jjo"
 S: f NO [CANNOT] Invalid mailbox name: not valid modified UTF-7.
 C: g RENAME Work Job
@@ -123,7 +125,7 @@ fn list_patterns_special_use_and_extended_forms() {
     run_transcript(
         &mut c,
         r#"C: a CREATE A/B/C
-S: a OK Create completed.
+S: a OK [MAILBOXID {*}] Create completed.
 C: b LIST "" ""
 S: * LIST (\Noselect) "/" ""
 S: b OK List completed.
@@ -157,7 +159,7 @@ S: * LIST (\HasNoChildren \Sent) "/" Sent
 S: * STATUS Sent (MESSAGES 0 UIDNEXT 1)
 S: g OK List completed.
 C: h CREATE Notes (USE (\Flagged))
-S: h OK Create completed.
+S: h OK [MAILBOXID {*}] Create completed.
 C: i LIST "" Notes
 S: * LIST (\HasNoChildren \Flagged) "/" Notes
 S: i OK List completed.
@@ -174,7 +176,7 @@ fn subscriptions_and_lsub() {
     run_transcript(
         &mut c,
         r#"C: a CREATE x/y
-S: a OK Create completed.
+S: a OK [MAILBOXID {*}] Create completed.
 C: b SUBSCRIBE x/y
 S: b OK Subscribe completed.
 C: c UNSUBSCRIBE Junk
@@ -251,6 +253,7 @@ S: * 4 RECENT
 S: * OK [UNSEEN 1] First unseen.
 S: * OK [UIDVALIDITY {*}
 S: * OK [UIDNEXT 5] Predicted next UID
+S: * OK [MAILBOXID {*}] Ok
 S: a OK [READ-WRITE] Select completed.
 C: b STORE 1:2 +FLAGS (\Seen Work)
 S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft Work)
@@ -297,6 +300,7 @@ S: * 0 RECENT
 S: * OK [UNSEEN 2] First unseen.
 S: * OK [UIDVALIDITY {*}
 S: * OK [UIDNEXT 5] Predicted next UID
+S: * OK [MAILBOXID {*}] Ok
 S: o OK [READ-WRITE] Select completed.
 C: p CLOSE
 S: p OK Close completed.
@@ -318,7 +322,7 @@ fn three_sessions_see_exists_fetch_and_expunge_when_allowed() {
     for _ in 0..3 {
         assert!(append(&mut a, "INBOX", "", MSG).starts_with("ap OK"));
     }
-    let select = "C: s SELECT INBOX\nS: * FLAGS {*}\nS: * OK [PERMANENTFLAGS {*}\nS: * 3 EXISTS\nS: * {*} RECENT\nS: * OK [UNSEEN 1] {*}\nS: * OK [UIDVALIDITY {*}\nS: * OK [UIDNEXT 4] {*}\nS: s OK [READ-WRITE] Select completed.";
+    let select = "C: s SELECT INBOX\nS: * FLAGS {*}\nS: * OK [PERMANENTFLAGS {*}\nS: * 3 EXISTS\nS: * {*} RECENT\nS: * OK [UNSEEN 1] {*}\nS: * OK [UIDVALIDITY {*}\nS: * OK [UIDNEXT 4] {*}\nS: * OK [MAILBOXID {*}] Ok\nS: s OK [READ-WRITE] Select completed.";
     let mut b = login(&s);
     let mut c = login(&s);
     run_transcript(&mut a, select);
@@ -355,14 +359,14 @@ fn idle_pushes_changes_and_keeps_pipelined_commands() {
     let mut b = login(&s);
     run_transcript(
         &mut a,
-        "C: s SELECT INBOX\nS: * FLAGS {*}\nS: * OK [PERMANENTFLAGS {*}\nS: * 0 EXISTS\nS: * 0 RECENT\nS: * OK [UIDVALIDITY {*}\nS: * OK [UIDNEXT 1] {*}\nS: s OK [READ-WRITE] Select completed.\nC: i IDLE\nS: + idling",
+        "C: s SELECT INBOX\nS: * FLAGS {*}\nS: * OK [PERMANENTFLAGS {*}\nS: * 0 EXISTS\nS: * 0 RECENT\nS: * OK [UIDVALIDITY {*}\nS: * OK [UIDNEXT 1] {*}\nS: * OK [MAILBOXID {*}] Ok\nS: s OK [READ-WRITE] Select completed.\nC: i IDLE\nS: + idling",
     );
     assert!(append(&mut b, "INBOX", "", MSG).starts_with("ap OK"));
     assert_eq!(a.line(), "* 1 EXISTS");
     assert_eq!(a.line(), "* 1 RECENT");
     run_transcript(
         &mut b,
-        "C: x SELECT INBOX\nS: * FLAGS {*}\nS: * OK [PERM{*}\nS: * 1 EXISTS\nS: * 0 RECENT\nS: * OK [UNSEEN 1] {*}\nS: * OK [UIDVALIDITY {*}\nS: * OK [UIDNEXT 2] {*}\nS: x OK {*}\nC: y STORE 1 +FLAGS (\\Seen)\nS: * 1 FETCH (FLAGS (\\Seen))\nS: y OK Store completed.",
+        "C: x SELECT INBOX\nS: * FLAGS {*}\nS: * OK [PERM{*}\nS: * 1 EXISTS\nS: * 0 RECENT\nS: * OK [UNSEEN 1] {*}\nS: * OK [UIDVALIDITY {*}\nS: * OK [UIDNEXT 2] {*}\nS: * OK [MAILBOXID {*}] Ok\nS: x OK {*}\nC: y STORE 1 +FLAGS (\\Seen)\nS: * 1 FETCH (FLAGS (\\Seen))\nS: y OK Store completed.",
     );
     assert_eq!(a.line(), "* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent))");
     // DONE with a command pipelined behind it: both run, in order.

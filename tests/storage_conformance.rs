@@ -1233,6 +1233,112 @@ async fn vanished_seen_from_another_view(b: &Backend) {
     assert_eq!(highest(&*u, "INBOX").await, fresh.highest_modseq());
 }
 
+/// RFC 8474 OBJECTID and RFC 8514 SAVEDATE: MAILBOXID kept by RENAME and new after DELETE and
+/// CREATE; EMAILID valid, distinct per APPEND and kept by COPY and MOVE; SAVEDATE the time of
+/// the APPEND/COPY/MOVE while INTERNALDATE is carried over; THREADID not tracked.
+async fn object_ids_and_save_dates(b: &Backend) {
+    use mailcove::storage::is_object_id;
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    };
+    let u = b.user("objects").await;
+    ok(u.create("A", None).await);
+    ok(u.create("B", None).await);
+    let inbox_id = ok(u.mailbox_id("INBOX").await);
+    let a_id = ok(u.mailbox_id("A").await);
+    let b_id = ok(u.mailbox_id("B").await);
+    for id in [&inbox_id, &a_id, &b_id] {
+        assert!(is_object_id(id), "{id:?}");
+    }
+    assert_ne!(a_id, b_id);
+    assert_ne!(a_id, inbox_id);
+    assert_eq!(ok(u.mailbox_id("A").await), a_id, "asked again, the same");
+    assert!(matches!(
+        u.mailbox_id("Nope").await,
+        Err(StorageError::NonExistent)
+    ));
+    ok(u.rename("A", "Renamed").await);
+    assert_eq!(ok(u.mailbox_id("Renamed").await), a_id, "RENAME keeps it");
+    ok(u.delete("Renamed").await);
+    ok(u.create("Renamed", None).await);
+    let again = ok(u.mailbox_id("Renamed").await);
+    assert_ne!(again, a_id, "a mailbox made again gets a new id");
+
+    let before = now();
+    append(&*u, "INBOX", "one").await;
+    append(&*u, "INBOX", "one").await;
+    let after = now();
+    let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    let objs = ok(v.objects(&[2, 99, 1]).await);
+    assert_eq!(
+        objs.iter().map(|o| o.uid).collect::<Vec<_>>(),
+        vec![2, 1],
+        "asked order, absent left out"
+    );
+    for o in &objs {
+        assert!(is_object_id(&o.email_id), "{o:?}");
+        assert_eq!(o.thread_id, None);
+        let saved = o.save_date.unwrap_or_else(|| panic!("no save date: {o:?}"));
+        assert!(before <= saved && saved <= after, "{o:?}");
+    }
+    // The same content appended twice is two messages (RFC 8474 5.1 allows either).
+    assert_ne!(objs[0].email_id, objs[1].email_id);
+    let id1 = objs[1].email_id.clone();
+    let id2 = objs[0].email_id.clone();
+
+    // Copies and moved messages keep EMAILID and INTERNALDATE; their save date is new. The
+    // clock must move on for the difference to show: wait for the next second.
+    let t = now();
+    while now() == t {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let copy_start = now();
+    let c = ok(v.copy(&[1], "B").await);
+    let (m, _) = ok(v.move_to(&[2], "B").await);
+    let copy_end = now();
+    let mut d = ok(u.open("B", OpenOptions::EXAMINE).await);
+    let c_uid = c.mapping[0].1;
+    let m_uid = m.mapping[0].1;
+    let got = ok(d.objects(&[c_uid, m_uid]).await);
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].email_id, id1, "COPY keeps EMAILID");
+    assert_eq!(got[1].email_id, id2, "MOVE keeps EMAILID");
+    for o in &got {
+        let saved = o.save_date.unwrap_or_else(|| panic!("no save date: {o:?}"));
+        assert!(
+            copy_start <= saved && saved <= copy_end,
+            "new save date: {o:?}"
+        );
+    }
+    let dates = ok(d.internal_dates(&[c_uid, m_uid]).await);
+    assert_eq!(
+        dates.get(c_uid),
+        Some(1_700_000_000),
+        "INTERNALDATE carried"
+    );
+    assert_eq!(
+        dates.get(m_uid),
+        Some(1_700_000_000),
+        "INTERNALDATE carried"
+    );
+    // The source of the copy keeps its own save date.
+    ok(v.refresh().await);
+    let src = ok(v.objects(&[1]).await);
+    assert_eq!(src[0].email_id, id1);
+    assert!(src[0].save_date.is_some_and(|s| s <= after));
+    // A flag change changes none of it.
+    ok(d.refresh().await);
+    drop(d);
+    let mut w = ok(u.open("B", OpenOptions::SELECT).await);
+    ok(
+        w.store(&[c_uid], store(StoreOp::Add, SystemFlags::SEEN, &[]))
+            .await,
+    );
+    assert_eq!(ok(w.objects(&[c_uid, m_uid]).await), got);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Instantiation: every case for every backend.
 
@@ -1257,6 +1363,7 @@ macro_rules! with_cases {
             modseqs_strictly_increase,
             vanished_window,
             vanished_seen_from_another_view,
+            object_ids_and_save_dates,
         ]);
     };
 }

@@ -953,7 +953,12 @@ fn stress_with_invariant_checks() {
         let mut c = s.imap();
         c.line();
         c.cmd("l", &format!("LOGIN u{u} pw"));
-        assert_eq!(c.cmd("c", "CREATE Box1"), vec!["c OK Create completed."]);
+        let r = c.cmd("c", "CREATE Box1");
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert!(
+            r[0].starts_with("c OK [MAILBOXID (") && r[0].ends_with(")] Create completed."),
+            "{r:?}"
+        );
     }
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let start = Instant::now();

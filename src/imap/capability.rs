@@ -50,6 +50,9 @@ const AUTHENTICATED: &[&str] = &[
     // a client that did not enable; mailcove accepts it, as Dovecot does, because migration tools
     // copying old mail with raw 8-bit headers do not enable UTF-8 and refusing would lose mail.
     "UTF8=ACCEPT",
+    // RFC 8474 and RFC 8514: docs/ext-objectid.md.
+    "OBJECTID",
+    "SAVEDATE",
 ];
 
 /// The capability list before login. `starttls` is true when STARTTLS may be used now.

@@ -376,6 +376,33 @@ pub struct StoreResult {
     pub keywords: Arc<[String]>,
 }
 
+/// What RFC 8474 (OBJECTID) and RFC 8514 (SAVEDATE) say of one message, as
+/// [`MailboxHandle::objects`] answers: per-message columns a database backend keeps next to
+/// the flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageObject {
+    /// UID.
+    pub uid: u32,
+    /// When the message was saved into this mailbox (APPEND, COPY, MOVE, delivery), Unix
+    /// seconds; unlike INTERNALDATE never carried over by COPY or MOVE. `None` when the storage
+    /// does not know it (then FETCH SAVEDATE answers NIL and SEARCH SAVED* uses INTERNALDATE,
+    /// RFC 8514 4.3).
+    pub save_date: Option<i64>,
+    /// EMAILID: an object id ([`is_object_id`]) of the immutable content, the same for a copy
+    /// or a moved message as for its source (RFC 8474 5.1).
+    pub email_id: String,
+    /// THREADID, `None` when the storage does not track threads (FETCH answers NIL, SEARCH
+    /// THREADID matches nothing, RFC 8474 5.2).
+    pub thread_id: Option<String>,
+}
+
+/// True when `s` is an RFC 8474 `objectid`: 1 to 255 of `A-Z a-z 0-9 _ -`.
+pub fn is_object_id(s: &str) -> bool {
+    (1..=255).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// STATUS items, computed without opening a view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MailboxStatus {
@@ -597,6 +624,10 @@ pub trait UserStore: Send + Sync {
     async fn pop3_lock(&self) -> Result<Pop3Lock>;
     /// Expunges INBOX messages first downloaded by POP3 at least `days` days ago.
     async fn pop3_expire(&self, days: u32) -> Result<Vec<u32>>;
+    /// The MAILBOXID of a mailbox (RFC 8474 4): an object id ([`is_object_id`]), the same for
+    /// as long as the mailbox exists, kept by RENAME, never given to another mailbox (a mailbox
+    /// deleted and created again gets a new one). Stable across restarts where the backend is.
+    async fn mailbox_id(&self, name: &str) -> Result<String>;
 }
 
 /// One open mailbox as a backend provides it; used through [`View`].
@@ -663,4 +694,9 @@ pub trait MailboxHandle: Send + Sync {
     /// further back the answer is [`Vanished::Unknown`]. A backend that remembers nothing may
     /// always answer `Unknown`: correct, only bigger on the wire.
     async fn vanished_since(&self, modseq: u64) -> Result<Vanished>;
+    /// SAVEDATE, EMAILID and THREADID of `uids` (RFC 8514, RFC 8474), in the order asked, a
+    /// message that is gone left out. Answered from what the backend keeps per message, never
+    /// by reading message content: SEARCH asks for a whole mailbox (in
+    /// [`crate::limits::OBJECT_BATCH`]es).
+    async fn objects(&self, uids: Vec<u32>) -> Result<Vec<MessageObject>>;
 }

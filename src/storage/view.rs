@@ -437,6 +437,12 @@ impl View {
         self.handle.cache_put_fields(fields).await
     }
 
+    /// SAVEDATE, EMAILID and THREADID of `uids` (see [`MailboxHandle::objects`]); a message
+    /// that is gone is left out.
+    pub async fn objects(&self, uids: &[u32]) -> Result<Vec<super::MessageObject>> {
+        self.handle.objects(uids.to_vec()).await
+    }
+
     /// POP3: records that `uids` were downloaded (first time only).
     pub async fn pop3_mark_downloaded(&self, uids: &[u32]) -> Result<()> {
         self.handle.pop3_mark_downloaded(uids.to_vec()).await

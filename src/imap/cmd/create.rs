@@ -2,6 +2,7 @@
 
 use super::Reply;
 use super::helpers::new_mailbox_name;
+use crate::imap::proto::encode::Code;
 use crate::imap::proto::types::{Mailbox, MailboxAttr};
 use crate::imap::response::ImapError;
 use crate::imap::session::Session;
@@ -28,5 +29,16 @@ pub async fn create(
         }
     };
     store.create(&name, use_attr).await?;
-    Reply::ok("Create completed.")
+    // RFC 8474 4.1: the tagged OK carries the new mailbox's MAILBOXID. The mailbox exists now;
+    // should its id not be readable (removed again at once), CREATE still succeeded.
+    match store.mailbox_id(&name).await {
+        Ok(id) => Ok(Reply::Ok(
+            Some(Code::MailboxId(id)),
+            "Create completed.".to_string(),
+        )),
+        Err(e) => {
+            tracing::warn!(error = %e, "MAILBOXID of a new mailbox not readable");
+            Reply::ok("Create completed.")
+        }
+    }
 }

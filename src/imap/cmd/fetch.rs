@@ -49,6 +49,20 @@ pub async fn fetch(
         // (its file vanished meanwhile) is answered as expunged.
         plan.internal_dates = Some(sel.view.internal_dates(&uids).await?);
     }
+    if plan.needs_objects() {
+        // SAVEDATE, EMAILID, THREADID: one storage call per batch, no message file read.
+        let mut objects = std::collections::HashMap::with_capacity(uids.len());
+        for batch in uids.chunks(crate::limits::OBJECT_BATCH) {
+            objects.extend(
+                sel.view
+                    .objects(batch)
+                    .await?
+                    .into_iter()
+                    .map(|o| (o.uid, o)),
+            );
+        }
+        plan.objects = Some(objects);
+    }
     match fetch::run(sel, conn, &uids, &plan, max_parse).await {
         Ok(done) if done.expunged => Err(StorageError::Expunged.into()),
         Ok(done) if done.too_large => Err(ImapError::Cannot(

@@ -91,8 +91,10 @@ pub async fn status_items(
     let st = s.store()?.status(name).await?;
     items
         .iter()
-        .map(|item| {
+        // MAILBOXID is a string: see `status_mailbox_id`.
+        .filter_map(|item| {
             let v = match item {
+                StatusItem::MailboxId => return None,
                 StatusItem::Messages => u64::from(st.messages),
                 StatusItem::Recent => u64::from(st.recent),
                 StatusItem::UidNext => u64::from(st.uidnext),
@@ -105,9 +107,22 @@ pub async fn status_items(
                 StatusItem::Deleted => u64::from(st.deleted),
                 StatusItem::DeletedStorage => super::getquota::kib(st.deleted_bytes),
             };
-            Ok((*item, v))
+            Some(Ok((*item, v)))
         })
         .collect()
+}
+
+/// The MAILBOXID of `name` when `items` ask for it (STATUS and LIST RETURN (STATUS), RFC 8474
+/// 4.3).
+pub async fn status_mailbox_id(
+    s: &Session,
+    name: &str,
+    items: &[StatusItem],
+) -> Result<Option<String>, ImapError> {
+    if !items.contains(&StatusItem::MailboxId) {
+        return Ok(None);
+    }
+    Ok(Some(s.store()?.mailbox_id(name).await?))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::Reply;
-use super::helpers::{full_pattern, status_items, wire_separator};
+use super::helpers::{full_pattern, status_items, status_mailbox_id, wire_separator};
 use crate::imap::names;
 use crate::imap::proto::encode::{self, ListKind};
 use crate::imap::proto::types::{ListReturn, ListSelect, Mailbox, MailboxAttr, StatusItem};
@@ -184,8 +184,10 @@ pub async fn list(
             && line.selectable
         {
             // RFC 5819: a mailbox whose status cannot be read is still listed, without STATUS.
-            if let Ok(values) = status_items(s, &line.name, items).await {
-                encode::status(s.conn.out(), &wire, &values);
+            if let Ok(values) = status_items(s, &line.name, items).await
+                && let Ok(id) = status_mailbox_id(s, &line.name, items).await
+            {
+                encode::status_with_mailbox_id(s.conn.out(), &wire, &values, id.as_deref());
             }
         }
     }

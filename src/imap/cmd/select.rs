@@ -50,6 +50,15 @@ pub async fn select(
         OpenOptions::SELECT
     };
     let view = store.open(&name, options).await?;
+    // RFC 8474 4.2. A mailbox whose id cannot be stored (a read-only Maildir) is still
+    // selected, without the id: refusing the SELECT would cost the client more.
+    let mailbox_id = match store.mailbox_id(&name).await {
+        Ok(id) => Some(id),
+        Err(e) => {
+            tracing::warn!(error = %e, "MAILBOXID not available");
+            None
+        }
+    };
     let sel = Selected::new(view, name);
     let out = s.conn.out();
     sel.write_flags(out);
@@ -83,6 +92,9 @@ pub async fn select(
             Some(&Code::HighestModSeq(v.highest_modseq())),
             "Highest",
         );
+    }
+    if let Some(id) = mailbox_id {
+        encode::untagged(out, Status::Ok, Some(&Code::MailboxId(id)), "Ok");
     }
     if let Some(q) = qresync.filter(|q| q.uidvalidity == v.uidvalidity()) {
         // RFC 7162 3.2.5.1: a different UIDVALIDITY means the client's cache is gone and the

@@ -2,7 +2,7 @@
 //! DELETED / DELETED-STORAGE of RFC 9208 4.1.4).
 
 use super::Reply;
-use super::helpers::status_items;
+use super::helpers::{status_items, status_mailbox_id};
 use crate::imap::names;
 use crate::imap::proto::encode;
 use crate::imap::proto::types::{Mailbox, StatusItem};
@@ -21,7 +21,8 @@ pub async fn status(
     }
     let name = names::from_wire(mb, s.name_form())?;
     let values = status_items(s, &name, items).await?;
+    let mailbox_id = status_mailbox_id(s, &name, items).await?;
     let wire = names::to_wire(&name, s.name_form());
-    encode::status(s.conn.out(), &wire, &values);
+    encode::status_with_mailbox_id(s.conn.out(), &wire, &values, mailbox_id.as_deref());
     Reply::ok("Status completed.")
 }

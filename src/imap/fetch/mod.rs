@@ -321,6 +321,19 @@ async fn write_message(
         }
         None => None,
     };
+    // Read by the FETCH command before the run (`plan.objects`), as the dates.
+    let object = match &plan.objects {
+        Some(objects) => match objects.get(&meta.uid) {
+            Some(o) => Some(o),
+            None => return Ok(Written::Expunged),
+        },
+        None if plan.needs_objects() => {
+            return Err(
+                StorageError::Corrupt("SAVEDATE/EMAILID not read before FETCH".into()).into(),
+            );
+        }
+        None => None,
+    };
     let mut file = if plan.needs_file {
         match sel.view.open_message(meta.uid, 0).await {
             Ok(f) => Some(f),
@@ -374,6 +387,31 @@ async fn write_message(
             Item::Rfc822Size => f.rfc822_size(conn.out(), meta.virt_size),
             Item::ModSeq => f.modseq(conn.out(), meta.modseq),
             Item::Preview { .. } => f.preview(conn.out(), preview_text.as_deref()),
+            Item::SaveDate => {
+                // RFC 8514 4.2: NIL when the storage has no save date.
+                f.item(conn.out(), "SAVEDATE");
+                match object.and_then(|o| o.save_date) {
+                    Some(d) => write_internal_date(conn.out(), d),
+                    None => conn.out().extend_from_slice(b"NIL"),
+                }
+            }
+            Item::EmailId | Item::ThreadId => {
+                let (name, id) = match item {
+                    Item::EmailId => ("EMAILID", object.map(|o| o.email_id.as_str())),
+                    _ => ("THREADID", object.and_then(|o| o.thread_id.as_deref())),
+                };
+                f.item(conn.out(), name);
+                // RFC 8474 5.3: `"(" objectid ")"`, or NIL for a THREADID not tracked. The
+                // storage hands out only valid ids; anything else is not sent as one.
+                match id.filter(|id| crate::storage::is_object_id(id)) {
+                    Some(id) => {
+                        conn.out().push(b'(');
+                        conn.out().extend_from_slice(id.as_bytes());
+                        conn.out().push(b')');
+                    }
+                    None => conn.out().extend_from_slice(b"NIL"),
+                }
+            }
             Item::Envelope | Item::Body | Item::BodyStructure => {
                 let (name, text, extended) = match item {
                     Item::Envelope => ("ENVELOPE", &st.envelope, None),

@@ -2,14 +2,14 @@
 //! the order they are written, and whether the message file, its MIME structure or a `\Seen`
 //! change are needed at all (so `FETCH 1:* FLAGS` never opens a file).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::structure::Wanted;
 use crate::imap::proto::encode::write_section;
 use crate::imap::proto::types::{FetchAttr, Partial, Section, SectionText};
 use crate::imap::response::ImapError;
 use crate::mime::{self, SectionSpec};
-use crate::storage::InternalDates;
+use crate::storage::{InternalDates, MessageObject};
 
 /// The text specifier of a section, owned (the mime module borrows it per use).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +107,12 @@ pub enum Item {
         /// `PREVIEW (LAZY)`
         lazy: bool,
     },
+    /// `SAVEDATE "..."` or `SAVEDATE NIL` (RFC 8514)
+    SaveDate,
+    /// `EMAILID (id)` (RFC 8474)
+    EmailId,
+    /// `THREADID (id)` or `THREADID NIL` (RFC 8474)
+    ThreadId,
 }
 
 /// What every message of one FETCH command needs.
@@ -134,6 +140,19 @@ pub struct FetchPlan {
     /// header text as stored. Off by default, so they are downgraded to 7-bit
     /// (`super::downgrade`) unless the FETCH command says otherwise.
     pub utf8_accept: bool,
+    /// SAVEDATE, EMAILID and THREADID of the messages fetched, read before the run when one of
+    /// them is asked for (`crate::imap::cmd::fetch`); a message without them is answered as
+    /// expunged.
+    pub objects: Option<HashMap<u32, MessageObject>>,
+}
+
+impl FetchPlan {
+    /// Some item is answered from [`FetchPlan::objects`].
+    pub fn needs_objects(&self) -> bool {
+        self.items
+            .iter()
+            .any(|i| matches!(i, Item::SaveDate | Item::EmailId | Item::ThreadId))
+    }
 }
 
 impl FetchPlan {
@@ -178,6 +197,9 @@ fn response_key(item: &Item) -> Vec<u8> {
         Item::Body => b"BODY".to_vec(),
         Item::BodyStructure => b"BODYSTRUCTURE".to_vec(),
         Item::Preview { .. } => b"PREVIEW".to_vec(),
+        Item::SaveDate => b"SAVEDATE".to_vec(),
+        Item::EmailId => b"EMAILID".to_vec(),
+        Item::ThreadId => b"THREADID".to_vec(),
         Item::Section(s) => {
             let mut k = Vec::new();
             match &s.attr {
@@ -256,6 +278,9 @@ impl FetchPlan {
                 FetchAttr::BodyStructure => Item::BodyStructure,
                 FetchAttr::Uid => Item::Uid,
                 FetchAttr::ModSeq => Item::ModSeq,
+                FetchAttr::SaveDate => Item::SaveDate,
+                FetchAttr::EmailId => Item::EmailId,
+                FetchAttr::ThreadId => Item::ThreadId,
                 FetchAttr::Rfc822 => Item::Section(whole(a.clone(), Text::Full)),
                 FetchAttr::Rfc822Header => Item::Section(whole(a.clone(), Text::Header)),
                 FetchAttr::Rfc822Text => Item::Section(whole(a.clone(), Text::Text)),
@@ -313,6 +338,7 @@ impl FetchPlan {
             wanted,
             internal_dates: None,
             utf8_accept: false,
+            objects: None,
         })
     }
 }

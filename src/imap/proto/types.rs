@@ -664,6 +664,8 @@ pub enum StatusItem {
     Deleted,
     /// `DELETED-STORAGE` (RFC 9208)
     DeletedStorage,
+    /// `MAILBOXID` (RFC 8474 4.3): a string, answered apart from the numbers.
+    MailboxId,
 }
 
 impl StatusItem {
@@ -679,6 +681,7 @@ impl StatusItem {
             StatusItem::HighestModSeq => "HIGHESTMODSEQ",
             StatusItem::Deleted => "DELETED",
             StatusItem::DeletedStorage => "DELETED-STORAGE",
+            StatusItem::MailboxId => "MAILBOXID",
         }
     }
 
@@ -694,6 +697,7 @@ impl StatusItem {
             "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
             "DELETED" => StatusItem::Deleted,
             "DELETED-STORAGE" => StatusItem::DeletedStorage,
+            "MAILBOXID" => StatusItem::MailboxId,
             _ => return None,
         })
     }
@@ -856,6 +860,18 @@ pub enum SearchKey {
     Older(NonZeroU32),
     /// `YOUNGER n` (RFC 5032): INTERNALDATE at most `n` seconds before now.
     Younger(NonZeroU32),
+    /// `SAVEDBEFORE date` (RFC 8514): save date's day earlier than `date`.
+    SavedBefore(Date),
+    /// `SAVEDON date` (RFC 8514)
+    SavedOn(Date),
+    /// `SAVEDSINCE date` (RFC 8514)
+    SavedSince(Date),
+    /// `SAVEDATESUPPORTED` (RFC 8514): every message when the mailbox keeps save dates.
+    SaveDateSupported,
+    /// `EMAILID objectid` (RFC 8474 6)
+    EmailId(String),
+    /// `THREADID objectid` (RFC 8474 6)
+    ThreadId(String),
 }
 
 /// FETCH macros (RFC 3501 section 6.4.5).
@@ -975,6 +991,12 @@ pub enum FetchAttr {
         /// `LAZY`: answer NIL rather than generate a preview now.
         lazy: bool,
     },
+    /// `SAVEDATE` (RFC 8514)
+    SaveDate,
+    /// `EMAILID` (RFC 8474)
+    EmailId,
+    /// `THREADID` (RFC 8474)
+    ThreadId,
 }
 
 impl FetchAttr {

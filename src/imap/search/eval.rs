@@ -62,7 +62,7 @@ fn eval(n: &Node, m: &Msg<'_>) -> Option<bool> {
         Node::Seq(set) => Some(set.contains(m.seq)),
         Node::Uid(set) => Some(set.contains(m.meta.uid)),
         // No date read: the message is gone.
-        Node::Internal { cmp, day, dates } => Some(
+        Node::Internal { cmp, day, dates } | Node::Saved { cmp, day, dates } => Some(
             (dates.get(m.meta.uid)).is_some_and(|d| cmp.test(d.div_euclid(SECS_PER_DAY), *day)),
         ),
         // RFC 5032: OLDER matches at or before the target second, YOUNGER at or after it.
@@ -78,6 +78,7 @@ fn eval(n: &Node, m: &Msg<'_>) -> Option<bool> {
         Node::Larger(n) => Some(m.meta.virt_size > *n),
         Node::Smaller(n) => Some(m.meta.virt_size < *n),
         Node::ModSeq(n) => Some(m.meta.modseq >= *n),
+        Node::ObjectId { uids, .. } => Some(uids.binary_search(&m.meta.uid).is_ok()),
         Node::Sent(cmp, day) => {
             let sent = m.data?.sent_day()?;
             Some(sent.is_some_and(|s| cmp.test(s, *day)))

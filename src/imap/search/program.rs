@@ -8,7 +8,7 @@ use super::source::is_cached_field;
 use crate::imap::proto::sequence::{ResolvedSet, SequenceSet, SequenceSetItem};
 use crate::imap::proto::types::{Atom, Date, SearchKey};
 use crate::imap::selected::Selected;
-use crate::limits::MAX_SEARCH_DEPTH;
+use crate::limits::{MAX_SEARCH_DEPTH, OBJECT_BATCH};
 use crate::storage::{InternalDates, KeywordSet, StorageError, SystemFlags};
 
 /// Why a search could not run.
@@ -96,6 +96,21 @@ pub(crate) enum Node {
     ModSeq(u64),
     /// A header field (name as sent) whose decoded value contains the casemapped needle.
     Header { name: Vec<u8>, needle: String },
+    /// SAVEDATE's UTC day compared with a day number (RFC 8514 4.3): as [`Node::Internal`], with
+    /// `dates` holding each message's save date, or its INTERNALDATE where the storage has none
+    /// (the RFC's fallback), read by [`Program::compile`].
+    Saved {
+        cmp: Cmp,
+        day: i64,
+        dates: Arc<InternalDates>,
+    },
+    /// EMAILID (`thread` false) or THREADID equal to `id` (RFC 8474 6); `uids` holds, in
+    /// ascending order, the view's messages that have it, found by [`Program::compile`].
+    ObjectId {
+        thread: bool,
+        id: String,
+        uids: Arc<Vec<u32>>,
+    },
     /// Decoded body text contains the casemapped needle.
     Body(String),
     /// Header or decoded body text contains the casemapped needle.
@@ -143,6 +158,91 @@ fn for_each_internal(n: &mut Node, f: &mut impl FnMut(&mut Arc<InternalDates>)) 
     }
 }
 
+/// Calls `f` on every node of the tree, depth first.
+fn for_each_node(n: &mut Node, f: &mut impl FnMut(&mut Node)) {
+    match n {
+        Node::And(list) => list.iter_mut().for_each(|c| for_each_node(c, f)),
+        Node::Or(a, b) => {
+            for_each_node(a, f);
+            for_each_node(b, f);
+        }
+        Node::Not(a) => for_each_node(a, f),
+        other => f(other),
+    }
+}
+
+/// Reads what the SAVEDATE and OBJECTID nodes of `root` need, walking the view in
+/// [`OBJECT_BATCH`]es and keeping only the dates and the matching UIDs.
+async fn read_objects(root: &mut Node, sel: &mut Selected) -> Result<(), SearchError> {
+    let mut wants_saved = false;
+    let mut wanted: Vec<(bool, String)> = Vec::new();
+    for_each_node(root, &mut |n| match n {
+        Node::Saved { .. } => wants_saved = true,
+        Node::ObjectId { thread, id, .. }
+            if !wanted.iter().any(|(t, i)| t == thread && i == id) =>
+        {
+            wanted.push((*thread, id.clone()));
+        }
+        _ => {}
+    });
+    if !wants_saved && wanted.is_empty() {
+        return Ok(());
+    }
+    let all: Vec<u32> = sel.view.messages().iter().map(|m| m.uid).collect();
+    let mut saved: Vec<(u32, i64)> = Vec::new();
+    let mut found: Vec<Vec<u32>> = vec![Vec::new(); wanted.len()];
+    for batch in all.chunks(OBJECT_BATCH) {
+        let objects = sel.view.objects(batch).await?;
+        if wants_saved {
+            let undated: Vec<u32> = (objects.iter())
+                .filter(|o| o.save_date.is_none())
+                .map(|o| o.uid)
+                .collect();
+            let fallback = if undated.is_empty() {
+                InternalDates::default()
+            } else {
+                sel.view.internal_dates(&undated).await?
+            };
+            saved.extend(
+                (objects.iter())
+                    .filter_map(|o| Some((o.uid, o.save_date.or_else(|| fallback.get(o.uid))?))),
+            );
+        }
+        for o in &objects {
+            for ((thread, id), hits) in wanted.iter().zip(found.iter_mut()) {
+                let have = if *thread {
+                    o.thread_id.as_deref()
+                } else {
+                    Some(o.email_id.as_str())
+                };
+                if have == Some(id.as_str()) {
+                    hits.push(o.uid);
+                }
+            }
+        }
+    }
+    let saved = Arc::new(saved.into_iter().collect::<InternalDates>());
+    let found: Vec<Arc<Vec<u32>>> = found
+        .into_iter()
+        .map(|mut v| {
+            v.sort_unstable();
+            Arc::new(v)
+        })
+        .collect();
+    for_each_node(root, &mut |n| match n {
+        Node::Saved { dates, .. } => *dates = saved.clone(),
+        Node::ObjectId { thread, id, uids } => {
+            if let Some(i) = wanted.iter().position(|(t, w)| t == thread && w == id)
+                && let Some(hits) = found.get(i)
+            {
+                *uids = hits.clone();
+            }
+        }
+        _ => {}
+    });
+    Ok(())
+}
+
 impl Program {
     /// Compiles `key` for the selected mailbox `sel` with the command's CHARSET.
     ///
@@ -165,6 +265,8 @@ impl Program {
             let read = Arc::new(sel.view.internal_dates(&all).await?);
             for_each_internal(&mut prog.root, &mut |dates| *dates = read.clone());
         }
+        // SAVEDATE and OBJECTID keys: from the storage's per-message data, never the files.
+        read_objects(&mut prog.root, sel).await?;
         Ok(prog)
     }
 
@@ -310,6 +412,13 @@ impl Compiler<'_> {
             K::SequenceSet(set) => self.seq_set(set),
             K::Older(n) => self.within(true, *n),
             K::Younger(n) => self.within(false, *n),
+            K::SavedBefore(d) => saved(Cmp::Before, *d),
+            K::SavedOn(d) => saved(Cmp::On, *d),
+            K::SavedSince(d) => saved(Cmp::Since, *d),
+            // Both backends keep a save date for every mailbox (RFC 8514 4.3).
+            K::SaveDateSupported => Node::Const(true),
+            K::EmailId(id) => object_id(false, id),
+            K::ThreadId(id) => object_id(true, id),
             K::ModSeq { modseq, .. } => {
                 // Per-flag modseqs are not kept; a message's modseq is an upper bound of every
                 // entry's, which RFC 7162 3.1.5 allows a server to use.
@@ -382,6 +491,24 @@ fn internal(cmp: Cmp, d: Date) -> Node {
         cmp,
         day: d.days_since_epoch(),
         dates: Arc::default(),
+    }
+}
+
+/// A SAVEDATE key; [`Program::compile`] gives it the dates.
+fn saved(cmp: Cmp, d: Date) -> Node {
+    Node::Saved {
+        cmp,
+        day: d.days_since_epoch(),
+        dates: Arc::default(),
+    }
+}
+
+/// An EMAILID or THREADID key; [`Program::compile`] finds the messages that have the id.
+fn object_id(thread: bool, id: &str) -> Node {
+    Node::ObjectId {
+        thread,
+        id: id.to_owned(),
+        uids: Arc::default(),
     }
 }
 

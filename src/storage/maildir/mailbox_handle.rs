@@ -15,8 +15,8 @@ use super::user::UserCtx;
 use super::{content, quota, watch};
 use crate::limits::VISIT_LOCATE_CHUNK;
 use crate::storage::{
-    CacheField, CopyResult, Head, MailboxHandle, Message, ReadPart, Result, StorageError,
-    StoreRequest, StoreResult, SyncOutcome, Vanished,
+    CacheField, CopyResult, Head, MailboxHandle, Message, MessageObject, ReadPart, Result,
+    StorageError, StoreRequest, StoreResult, SyncOutcome, Vanished,
 };
 
 /// A Maildir mailbox as a [`MailboxHandle`]; one per view.
@@ -260,5 +260,9 @@ impl MailboxHandle for MaildirMailbox {
 
     async fn vanished_since(&self, modseq: u64) -> Result<Vanished> {
         self.run(move |s, _| s.vanished_since(modseq)).await
+    }
+
+    async fn objects(&self, uids: Vec<u32>) -> Result<Vec<MessageObject>> {
+        self.run(move |s, _| Ok(s.objects(&uids))).await
     }
 }

@@ -12,7 +12,8 @@
 //!   (UIDs, modseqs, sizes, dates, POP3 download times), `mailcove-cache`
 //!   (parsed MIME data the IMAP layer stores), and shares Dovecot's
 //!   `dovecot-keywords`. A `dovecot-uidlist` is adopted when no index of
-//!   ours exists yet.
+//!   ours exists yet. `mailcove-mailboxid` holds the MAILBOXID (RFC 8474;
+//!   see `objectid.rs` for EMAILID and SAVEDATE, kept in file names).
 //! * Per user: `subscriptions` (Dovecot's format, version 2),
 //!   `mailcove-special-use`, `maildirsize` (Maildir++ quota),
 //!   `mailcove-uidvalidity` (last UIDVALIDITY handed out) and
@@ -48,6 +49,7 @@ mod fsutil;
 mod index;
 mod mailbox;
 mod mailbox_handle;
+mod objectid;
 mod quota;
 mod storage;
 mod subscriptions;

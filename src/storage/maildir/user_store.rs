@@ -51,6 +51,15 @@ impl UserStore for MaildirUser {
         .await
     }
 
+    async fn mailbox_id(&self, name: &str) -> Result<String> {
+        let name = name.to_owned();
+        self.run(move |u| {
+            let n = u.parse(&name, false)?;
+            super::objectid::mailbox_id(&u.dir_of(&n), u.fsync())
+        })
+        .await
+    }
+
     async fn create(&self, name: &str, special_use: Option<SpecialUse>) -> Result<()> {
         let name = name.to_owned();
         self.run(move |u| u.create(&name, special_use)).await

@@ -30,6 +30,10 @@ pub(crate) struct Stored {
     pub downloaded: i64,
     /// Cached blobs the IMAP layer stored, by [`crate::storage::CacheField`] number.
     pub cache: HashMap<u8, Bytes>,
+    /// SAVEDATE (RFC 8514): when the message came into this mailbox, Unix seconds.
+    pub saved: i64,
+    /// EMAILID number (RFC 8474), shared with the message it was copied from.
+    pub email: u64,
 }
 
 /// A message being added: its bytes, flags by name and INTERNALDATE.
@@ -38,6 +42,27 @@ pub(crate) struct NewMessage {
     pub system: SystemFlags,
     pub keywords: Vec<String>,
     pub date: i64,
+    /// The EMAILID number of the message this is a copy of; `None` for new content.
+    pub email: Option<u64>,
+}
+
+/// The next EMAILID number of the process (never reused).
+static NEXT_EMAIL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// The process's start, in the ids: a memory store starts empty, and ids a client cached from
+/// an earlier run must not name anything of this one.
+fn epoch() -> u64 {
+    static EPOCH: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    })
+}
+
+/// An RFC 8474 object id: `prefix`, the process's start and `n`, in hex.
+pub(crate) fn object_id(prefix: char, n: u64) -> String {
+    format!("{prefix}{:x}{n:08x}", epoch())
 }
 
 #[derive(Debug)]
@@ -281,12 +306,17 @@ impl Inner {
                 virt_size: virtual_size(&m.data),
                 internal_date: InternalDate::at(m.date),
             });
+            let email = m
+                .email
+                .unwrap_or_else(|| NEXT_EMAIL.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
             self.bodies.insert(
                 uid,
                 Stored {
                     data: m.data,
                     downloaded: 0,
                     cache: HashMap::new(),
+                    saved: super::now_secs(),
+                    email,
                 },
             );
             uids.push(uid);
@@ -416,6 +446,26 @@ impl Inner {
                 Some((uid, m, names, data))
             })
             .collect()
+    }
+
+    /// SAVEDATE and EMAILID of the present messages of `uids`, in the order asked.
+    pub(crate) fn objects(&self, uids: &[u32]) -> Vec<crate::storage::MessageObject> {
+        uids.iter()
+            .filter_map(|&uid| {
+                let s = self.bodies.get(&uid)?;
+                Some(crate::storage::MessageObject {
+                    uid,
+                    save_date: Some(s.saved),
+                    email_id: object_id('M', s.email),
+                    thread_id: None,
+                })
+            })
+            .collect()
+    }
+
+    /// The EMAILID number of `uid`, if present.
+    pub(crate) fn email_of(&self, uid: u32) -> Option<u64> {
+        self.bodies.get(&uid).map(|s| s.email)
     }
 
     pub(crate) fn body(&self, uid: u32) -> Option<(MessageMeta, Bytes)> {

@@ -288,6 +288,7 @@ impl UserCtx {
                 system: msg.flags,
                 keywords: msg.keywords,
                 date,
+                email: None,
             }])?;
             let uid = uids
                 .first()
@@ -335,11 +336,13 @@ impl UserCtx {
         let src_uids: Vec<u32> = sources.iter().map(|(uid, ..)| *uid).collect();
         let new: Vec<NewMessage> = sources
             .into_iter()
-            .map(|(_, m, keywords, data)| NewMessage {
+            .map(|(uid, m, keywords, data)| NewMessage {
                 data,
                 system: m.flags.system,
                 keywords,
                 date: m.internal_date.get().unwrap_or_else(now_secs),
+                // RFC 8474 5.1: a copy has its source's EMAILID.
+                email: sg.email_of(uid),
             })
             .collect();
         let target = match dg.as_deref_mut() {
@@ -439,6 +442,14 @@ impl UserStore for MemoryUser {
             .iter()
             .map(|s| s.join(&sep))
             .collect())
+    }
+
+    async fn mailbox_id(&self, name: &str) -> Result<String> {
+        let n = self.parse(name, false)?;
+        // The state's serial is never reused and RENAME moves the state: kept by a rename, new
+        // for a mailbox created again.
+        let state = self.data.inner.lock().get(&n)?;
+        Ok(mailbox::object_id('F', state.serial()))
     }
 
     async fn create(&self, name: &str, special_use: Option<SpecialUse>) -> Result<()> {
@@ -877,6 +888,10 @@ impl MailboxHandle for MemoryMailbox {
             return Err(StorageError::NonExistent);
         }
         Ok(inner.vanished_since(modseq))
+    }
+
+    async fn objects(&self, uids: Vec<u32>) -> Result<Vec<super::MessageObject>> {
+        Ok(self.state.lock().objects(&uids))
     }
 }
 

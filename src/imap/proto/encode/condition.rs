@@ -119,6 +119,8 @@ pub enum Code {
     AlreadyExists,
     /// `NONEXISTENT`
     NonExistent,
+    /// `MAILBOXID (objectid)` (RFC 8474 4.1, 4.2)
+    MailboxId(String),
 }
 
 fn write_code(out: &mut Vec<u8>, code: &Code) {
@@ -226,6 +228,12 @@ fn write_code(out: &mut Vec<u8>, code: &Code) {
         C::Modified(set) => {
             out.extend_from_slice(b"MODIFIED ");
             write_sequence_set(out, set);
+            return;
+        }
+        C::MailboxId(id) => {
+            out.extend_from_slice(b"MAILBOXID (");
+            out.extend_from_slice(id.as_bytes());
+            out.push(b')');
             return;
         }
     };

@@ -113,6 +113,27 @@ pub fn status(out: &mut Vec<u8>, name: &[u8], items: &[(StatusItem, u64)]) {
     out.extend_from_slice(b")\r\n");
 }
 
+/// `* STATUS` as [`status`], with RFC 8474's `MAILBOXID (id)` after the numbers when given.
+pub fn status_with_mailbox_id(
+    out: &mut Vec<u8>,
+    name: &[u8],
+    items: &[(StatusItem, u64)],
+    mailbox_id: Option<&str>,
+) {
+    status(out, name, items);
+    let Some(id) = mailbox_id else {
+        return;
+    };
+    // Reopen the list `status` closed with `)\r\n`.
+    out.truncate(out.len().saturating_sub(3));
+    if !items.is_empty() {
+        out.push(b' ');
+    }
+    out.extend_from_slice(b"MAILBOXID (");
+    out.extend_from_slice(id.as_bytes());
+    out.extend_from_slice(b"))\r\n");
+}
+
 /// One namespace: its prefix (wire form) and hierarchy delimiter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Namespace<'a> {

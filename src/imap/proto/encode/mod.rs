@@ -29,6 +29,7 @@ pub use condition::{
     Code, Status, continue_base64, continue_req, tagged, tagged_or_untagged, untagged,
 };
 pub use fetch::{FetchResponse, write_section};
+pub use mailbox::status_with_mailbox_id;
 pub use mailbox::{
     ListKind, Namespace, exists, expunge, flags, list, namespace, quota, quotaroot, recent, status,
     vanished,

@@ -230,6 +230,9 @@ pub(crate) fn fetch_att(i: &[u8]) -> PResult<'_, FetchAttr> {
         b"BODYSTRUCTURE" => simple(FetchAttr::BodyStructure),
         b"UID" => simple(FetchAttr::Uid),
         b"MODSEQ" => simple(FetchAttr::ModSeq),
+        b"SAVEDATE" => simple(FetchAttr::SaveDate),
+        b"EMAILID" => simple(FetchAttr::EmailId),
+        b"THREADID" => simple(FetchAttr::ThreadId),
         b"BODY" if !has_section => Ok((rest, FetchAttr::Body)),
         b"BODY" | b"BODY.PEEK" => {
             let (r, section) = section(rest)?;

@@ -198,8 +198,31 @@ fn keyed<'a>(start: &'a [u8], i: &'a [u8], name: &[u8], depth: usize) -> PResult
                 (sp, ctx("expected a non-zero number of seconds", nz_number)).parse(i)?;
             Ok((r, K::Younger(n)))
         }
+        // RFC 8514 4.3.
+        b"SAVEDBEFORE" => sp_date(i).map(|(r, d)| (r, K::SavedBefore(d))),
+        b"SAVEDON" => sp_date(i).map(|(r, d)| (r, K::SavedOn(d))),
+        b"SAVEDSINCE" => sp_date(i).map(|(r, d)| (r, K::SavedSince(d))),
+        b"SAVEDATESUPPORTED" => simple(K::SaveDateSupported),
+        // RFC 8474 6: `"EMAILID" SP objectid / "THREADID" SP objectid`.
+        b"EMAILID" => sp_objectid(i).map(|(r, id)| (r, K::EmailId(id))),
+        b"THREADID" => sp_objectid(i).map(|(r, id)| (r, K::ThreadId(id))),
         _ => Err(error(start, "unknown search key")),
     }
+}
+
+/// `SP objectid`, `objectid = 1*255(ALPHA / DIGIT / "_" / "-")` (RFC 8474 7).
+fn sp_objectid(i: &[u8]) -> PResult<'_, String> {
+    let (r, _) = sp(i)?;
+    let (rest, id) = ctx(
+        "expected an object id",
+        take_while1(|b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+    )
+    .parse(r)?;
+    if id.len() > 255 {
+        return Err(error(r, "an object id is at most 255 characters"));
+    }
+    // Only ASCII letters, digits, `_` and `-` were taken.
+    Ok((rest, String::from_utf8_lossy(id).into_owned()))
 }
 
 #[cfg(test)]
@@ -246,6 +269,49 @@ mod tests {
             })
         );
         assert!(search_program(b"MODSEQ \"/x/y\" all 5").is_err());
+    }
+
+    #[test]
+    fn savedate_and_objectid_keys() {
+        let d = |s: &[u8]| crate::imap::proto::parse::core::date(s).map(|(_, d)| d);
+        let day = d(b"28-Dec-2014").expect("date");
+        assert_eq!(
+            search_program(b"SAVEDON 28-Dec-2014 savedsince 28-Dec-2014 SAVEDBEFORE 28-Dec-2014 SAVEDATESUPPORTED")
+                .map(|(r, k)| (r.len(), k)),
+            Ok((
+                0,
+                SearchKey::And(vec![
+                    SearchKey::SavedOn(day),
+                    SearchKey::SavedSince(day),
+                    SearchKey::SavedBefore(day),
+                    SearchKey::SaveDateSupported,
+                ])
+            ))
+        );
+        assert_eq!(
+            search_program(b"EMAILID M6d99ac3275bb4e").map(|(_, k)| k),
+            Ok(SearchKey::EmailId("M6d99ac3275bb4e".into()))
+        );
+        assert_eq!(
+            search_program(b"threadid T-_9").map(|(_, k)| k),
+            Ok(SearchKey::ThreadId("T-_9".into()))
+        );
+        let long = [&b"EMAILID "[..], &[b'a'; 256]].concat();
+        let max = [&b"EMAILID "[..], &[b'a'; 255]].concat();
+        assert!(search_program(&max).is_ok());
+        for bad in [
+            &b"EMAILID"[..],
+            b"EMAILID ",
+            b"EMAILID a.b",
+            b"EMAILID \"a\"",
+            &long,
+            b"SAVEDON x",
+        ] {
+            // Refused, or not taken whole (the command parser then refuses the rest).
+            if let Ok((rest, _)) = search_program(bad) {
+                assert!(!rest.is_empty(), "{bad:?}");
+            }
+        }
     }
 
     #[test]

@@ -65,7 +65,13 @@ impl MailboxState {
 
     /// Links (or copies) another mailbox's file into our `tmp/`.
     pub(crate) fn link_tmp(&self, src: &Source) -> Result<Option<(PathBuf, String)>> {
-        let base = filename::new_base(src.meta.phys_size, src.meta.virt_size);
+        // A new unique name (its time is the copy's SAVEDATE) carrying the source's EMAILID.
+        let src_name = src.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let base = crate::storage::maildir::objectid::copy_base(
+            src.meta.phys_size,
+            src.meta.virt_size,
+            src_name,
+        );
         let path = self.dir.join("tmp").join(&base);
         match std::fs::hard_link(&src.path, &path) {
             Ok(()) => Ok(Some((path, base))),

@@ -34,6 +34,7 @@ mod listing;
 mod load;
 mod locate;
 mod lock;
+mod objects;
 mod par_map;
 mod pop3;
 mod prefetch;
