@@ -103,6 +103,12 @@ pub const MAX_MIME_DEPTH: usize = 100;
 /// default (10,000). Past it, boundaries are no longer recognised and the rest
 /// of the message stays in the current part.
 pub const MAX_MIME_PARTS: usize = 10_000;
+/// Longest run of whitespace inside a quoted-printable line that FETCH BINARY keeps pending
+/// while it waits to see whether the line ends there (trailing whitespace is dropped, RFC 2045
+/// 6.7 rule 3): the longest legal line (RFC 5322 2.1.1). A longer run followed by text cannot be
+/// valid quoted-printable and answers `NO [PARSE]`; a longer trailing run is dropped as usual.
+/// Dovecot stops at 76 (the longest encoded line), which refuses some real mail.
+pub const QP_MAX_WHITESPACE_RUN: usize = 998;
 /// Most decoded text kept per message for SEARCH BODY/TEXT (and most raw bytes
 /// of one part fed to the decoders). Text past it is not searched: a 50 MiB
 /// attachment must not cost 50 MiB of UTF-8 per SEARCH.
