@@ -37,6 +37,8 @@ const AUTHENTICATED: &[&str] = &[
     "ESORT",
     "CONTEXT=SORT",
     "WITHIN",
+    // RFC 3516: FETCH BINARY/BINARY.PEEK/BINARY.SIZE and APPEND with literal8.
+    "BINARY",
 ];
 
 /// The capability list before login. `starttls` is true when STARTTLS may be used now.

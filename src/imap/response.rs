@@ -63,6 +63,11 @@ pub enum ImapError {
     BadCharset,
     /// The global in-flight message budget is spent (`NO [LIMIT]`): try again later.
     InFlightLimit,
+    /// FETCH BINARY of a part whose Content-Transfer-Encoding is unknown (RFC 3516 4.3:
+    /// `NO [UNKNOWN-CTE]`).
+    UnknownCte,
+    /// FETCH BINARY of a part whose encoded data is invalid (Dovecot: `NO [PARSE]`).
+    InvalidContent,
     /// A storage failure; `trycreate` asks for `[TRYCREATE]` on a missing destination.
     Storage {
         /// The failure.
@@ -194,6 +199,16 @@ impl ImapError {
                 Status::No,
                 Some(Code::Limit),
                 "Too many messages being received, try again later.".into(),
+            ),
+            E::UnknownCte => (
+                Status::No,
+                Some(Code::UnknownCte),
+                "Unknown Content-Transfer-Encoding.".into(),
+            ),
+            E::InvalidContent => (
+                Status::No,
+                Some(Code::Parse),
+                "Invalid data in MIME part.".into(),
             ),
             E::Storage { error, trycreate } => storage_answer(error, *trycreate),
         }

@@ -201,6 +201,9 @@ async fn receive(s: &mut Session, sink: &mut Option<Box<dyn AppendStream>>) -> R
                     StreamRest::End => None,
                     StreamRest::MoreMessages => Some(ImapError::NotSupported("MULTIAPPEND")),
                     StreamRest::Junk => Some(ImapError::Parse("Expected CRLF after the message.")),
+                    StreamRest::NulInLiteral => Some(ImapError::Parse(
+                        "NUL is not allowed in a literal; send binary data as a literal8 (~{n}).",
+                    )),
                 };
                 if let Some(e) = trailing {
                     *sink = None;

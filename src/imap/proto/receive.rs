@@ -137,6 +137,9 @@ pub enum StreamRest {
     MoreMessages,
     /// Other text followed (a syntax error); it was discarded.
     Junk,
+    /// The line ended, but the literal was a plain one (`{n}`, not `~{n}`) and held NUL, which
+    /// only a literal8 may carry (RFC 3501 `CHAR8`, RFC 3516 4.4): answer BAD.
+    NulInLiteral,
 }
 
 /// A framing error; see the module documentation for the answer each needs.
@@ -329,11 +332,17 @@ enum State {
     Streaming {
         /// Literal octets not yet taken.
         left: u64,
+        /// The literal is a literal8 (`~{n}`), which may hold NUL.
+        binary: bool,
+        /// A NUL was seen in a literal that is not a literal8.
+        nul: bool,
     },
     /// After a streamed literal, reading the rest of its line.
     StreamTail {
         /// Bytes already searched for LF.
         scanned: usize,
+        /// The streamed literal held NUL without being a literal8.
+        nul: bool,
     },
     /// Throwing away the rest of a rejected command (already reported).
     Discard {
@@ -389,7 +398,7 @@ impl Receiver {
     /// NO or BAD): a synchronizing literal's data never comes (no `+` was sent), a
     /// non-synchronizing one's is discarded with the rest of its command.
     pub fn refuse_literal(&mut self, synchronizing: bool) {
-        if let State::Streaming { left } = self.state {
+        if let State::Streaming { left, .. } = self.state {
             self.state = if synchronizing {
                 State::fresh()
             } else {
@@ -403,7 +412,7 @@ impl Receiver {
 
     /// `n` octets of the streamed literal (at the buffer's start) were used and dropped.
     pub fn take_literal(&mut self, n: usize) {
-        if let State::Streaming { left } = &mut self.state {
+        if let State::Streaming { left, .. } = &mut self.state {
             *left = left.saturating_sub(u64::try_from(n).unwrap_or(u64::MAX));
         }
     }
@@ -417,11 +426,24 @@ impl Receiver {
     pub fn poll(&mut self, buf: &[u8]) -> Framed {
         match self.state {
             State::Discard { .. } => return self.discard(buf, 0),
-            State::Streaming { left: 0 } => {
-                self.state = State::StreamTail { scanned: 0 };
+            State::Streaming { left: 0, nul, .. } => {
+                self.state = State::StreamTail { scanned: 0, nul };
                 return self.stream_tail(buf);
             }
-            State::Streaming { left } => return Self::literal_data(buf, left),
+            State::Streaming {
+                left,
+                binary,
+                ref mut nul,
+            } => {
+                let framed = Self::literal_data(buf, left);
+                if let Framed::LiteralData { available, .. } = framed
+                    && !binary
+                    && !*nul
+                {
+                    *nul = memchr::memchr(0, buf.get(..available).unwrap_or_default()).is_some();
+                }
+                return framed;
+            }
             State::StreamTail { .. } => return self.stream_tail(buf),
             State::Command { .. } => {}
         }
@@ -519,7 +541,11 @@ impl Receiver {
             if let Some(head) = stream_head
                 && header.size <= allowed
             {
-                self.state = State::Streaming { left: header.size };
+                self.state = State::Streaming {
+                    left: header.size,
+                    binary: buf.get(*line_start + header.start) == Some(&b'~'),
+                    nul: false,
+                };
                 return Framed::Stream {
                     consumed: line_end,
                     head,
@@ -576,7 +602,7 @@ impl Receiver {
 
     /// The rest of the line after a streamed literal.
     fn stream_tail(&mut self, buf: &[u8]) -> Framed {
-        let State::StreamTail { scanned } = &mut self.state else {
+        let State::StreamTail { scanned, nul } = &mut self.state else {
             return Framed::Incomplete;
         };
         let from = (*scanned).min(buf.len());
@@ -599,7 +625,12 @@ impl Receiver {
         let end = from + off + 1;
         let line = buf.get(..end).unwrap_or_default();
         let (rest, state) = if line == b"\r\n" || line == b"\n" {
-            (StreamRest::End, State::fresh())
+            let done = if *nul {
+                StreamRest::NulInLiteral
+            } else {
+                StreamRest::End
+            };
+            (done, State::fresh())
         } else {
             match literal_header(line) {
                 Some(h) if !h.synchronizing => (
