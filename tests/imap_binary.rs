@@ -538,3 +538,72 @@ fn literal_minus_clients_work_under_literal_plus() {
     let r = c.until("N ");
     assert!(r.iter().any(|l| l.starts_with("A OK [APPENDUID ")), "{r:?}");
 }
+
+/// Decoded sizes are remembered per message and section (more sections than one cache entry
+/// keeps, too): a later session, BINARY.SIZE and BINARY all still agree with the hand-decoded
+/// data.
+#[test]
+fn remembered_sizes_match_the_data() {
+    // Part n holds "part n" base64-encoded, and part 3 NUL too.
+    let b64 = |s: &[u8]| -> String {
+        const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut o = String::new();
+        for q in s.chunks(3) {
+            let v = (u32::from(q[0]) << 16)
+                | (u32::from(*q.get(1).unwrap_or(&0)) << 8)
+                | u32::from(*q.get(2).unwrap_or(&0));
+            for k in 0..4 {
+                o.push(if k <= q.len() {
+                    T[((v >> (18 - 6 * k)) & 63) as usize] as char
+                } else {
+                    '='
+                });
+            }
+        }
+        o
+    };
+    let decoded = |n: usize| -> Vec<u8> {
+        let mut d = format!("part {n}").into_bytes();
+        if n == 3 {
+            d.push(0);
+        }
+        d
+    };
+    let mut msg = String::from(
+        "Subject: many\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n",
+    );
+    for n in 1..=20 {
+        msg.push_str(&format!(
+            "--m\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+            b64(&decoded(n))
+        ));
+    }
+    msg.push_str("--m--\r\n");
+    let s = Server::start();
+    let mut c = selected_with(&s, &[msg.as_bytes()]);
+    let all: Vec<String> = (1..=20).map(|n| format!("BINARY.SIZE[{n}]")).collect();
+    let want: Vec<String> = (1..=20)
+        .map(|n| format!("BINARY.SIZE[{n}] {}", decoded(n).len()))
+        .collect();
+    let want = format!("* 1 FETCH ({})\r\n", want.join(" "));
+    for round in 0..2 {
+        let got = fetch_ok(&mut c, &format!("FETCH 1 ({})", all.join(" ")));
+        assert_eq!(show(&got), want, "round {round}");
+    }
+    // A new session: sizes and data (literal8 only for the part with NUL) still agree.
+    let mut c = selected_with(&s, &[]);
+    for n in [1usize, 3, 20] {
+        let got = fetch_ok(
+            &mut c,
+            &format!("FETCH 1 (BINARY.SIZE[{n}] BINARY.PEEK[{n}])"),
+        );
+        let mut want = format!("* 1 FETCH (BINARY.SIZE[{n}] {} ", decoded(n).len()).into_bytes();
+        let tilde = if n == 3 { "~" } else { "" };
+        want.extend_from_slice(
+            format!("BINARY[{n}] {tilde}{{{}}}\r\n", decoded(n).len()).as_bytes(),
+        );
+        want.extend_from_slice(&decoded(n));
+        want.extend_from_slice(b")\r\n");
+        assert_eq!(show(&got), show(&want), "part {n}");
+    }
+}

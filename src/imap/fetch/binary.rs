@@ -11,6 +11,13 @@
 //! the command cleanly (`NO [PARSE]`, Dovecot's answer) instead of breaking the connection.
 //! BINARY.SIZE is the measuring pass alone.
 //!
+//! A measured size is remembered per message and section in the opaque cache field
+//! [`BINARY_SIZE_CACHE`] (both backends keep such fields), so a repeated BINARY.SIZE costs a
+//! cache lookup instead of decoding the part again (RFC 3516 4.2 warns clients that it may be
+//! expensive; Dovecot caches its `binary.parts` sizes the same way), and a BINARY after it skips
+//! the measuring pass. Messages never change, so an entry never goes stale; the entry starts with
+//! a format version, so a later change to the decoders can disown old entries.
+//!
 //! `~{n}` is used when the whole decoded section holds a NUL, also for a partial fetch whose
 //! window has none: literal8 is always valid for BINARY, and the answer does not then depend on
 //! the window. Dovecot sends literal8 for every base64 or quoted-printable part whether or not it
@@ -21,11 +28,18 @@ use super::plan::BinaryItem;
 use crate::imap::proto::encode::FetchResponse;
 use crate::imap::proto::types::FetchAttr;
 use crate::imap::response::ImapError;
+use crate::limits::BINARY_SIZE_CACHE_SECTIONS;
 use crate::limits::{FETCH_FLUSH_BYTES, MAX_HEADER_BYTES, MESSAGE_STREAM_CHUNK};
 use crate::mime::decode::{DecodeError, Decoder};
 use crate::mime::{BinarySegment, MessageInfo, binary_header, partial_window};
 use crate::server::conn::Conn;
-use crate::storage::{Message, StorageError};
+use crate::storage::{CacheField, Message, StorageError, View};
+
+/// Cache field of the decoded sizes of a message's BINARY sections (see the module docs).
+pub const BINARY_SIZE_CACHE: CacheField = CacheField(20);
+
+/// Version byte at the start of a [`BINARY_SIZE_CACHE`] entry.
+const CACHE_VERSION: u8 = 1;
 
 /// Why a BINARY item could not be written.
 #[derive(Debug)]
@@ -162,6 +176,7 @@ fn short_message(msg: &Message) -> StorageError {
 }
 
 /// Decoded size of a section and whether it holds NUL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Measured {
     size: u64,
     nul: bool,
@@ -185,6 +200,97 @@ async fn measure(msg: &Message, segments: Vec<BinarySegment>) -> Result<Measured
     }
 }
 
+/// One remembered section: its part path and what measuring it found.
+type CachedSize = (Vec<u32>, Measured);
+
+/// Reads a [`BINARY_SIZE_CACHE`] entry: version, then per section the number of part numbers,
+/// the numbers (u32 LE), the size (u64 LE) and a NUL flag. Anything malformed reads as empty.
+fn decode_sizes(blob: &[u8]) -> Vec<CachedSize> {
+    let mut out = Vec::new();
+    let Some((&CACHE_VERSION, mut rest)) = blob.split_first() else {
+        return out;
+    };
+    while let Some((&n, tail)) = rest.split_first() {
+        let n = usize::from(n);
+        let Some(nums) = tail.get(..4 * n) else {
+            return Vec::new();
+        };
+        let path = nums
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let Some(fixed) = tail.get(4 * n..4 * n + 9) else {
+            return Vec::new();
+        };
+        let mut size = [0u8; 8];
+        size.copy_from_slice(&fixed[..8]);
+        out.push((
+            path,
+            Measured {
+                size: u64::from_le_bytes(size),
+                nul: fixed[8] != 0,
+            },
+        ));
+        rest = tail.get(4 * n + 9..).unwrap_or_default();
+    }
+    out
+}
+
+/// Writes a [`BINARY_SIZE_CACHE`] entry (see [`decode_sizes`]). Paths longer than 255 numbers
+/// are left out (they cannot come from a real part tree, which is at most 100 deep).
+fn encode_sizes(entries: &[CachedSize]) -> Vec<u8> {
+    let mut out = vec![CACHE_VERSION];
+    for (path, m) in entries {
+        let Ok(n) = u8::try_from(path.len()) else {
+            continue;
+        };
+        out.push(n);
+        for p in path {
+            out.extend_from_slice(&p.to_le_bytes());
+        }
+        out.extend_from_slice(&m.size.to_le_bytes());
+        out.push(u8::from(m.nul));
+    }
+    out
+}
+
+/// The section's size from the cache, or measured (and then remembered).
+async fn measured(
+    view: &View,
+    msg: &Message,
+    path: &[u32],
+    segments: Vec<BinarySegment>,
+) -> Result<Measured, Fail> {
+    let mut entries = match view.cache_get(&[msg.uid], BINARY_SIZE_CACHE).await {
+        Ok(blobs) => blobs
+            .into_iter()
+            .next()
+            .flatten()
+            .map(|b| decode_sizes(&b))
+            .unwrap_or_default(),
+        Err(e) => {
+            tracing::debug!(error = %e, "BINARY size cache lookup failed");
+            Vec::new()
+        }
+    };
+    if let Some((_, m)) = entries.iter().find(|(p, _)| p == path) {
+        return Ok(*m);
+    }
+    let m = measure(msg, segments).await?;
+    if entries.len() >= BINARY_SIZE_CACHE_SECTIONS {
+        entries.remove(0);
+    }
+    entries.push((path.to_vec(), m));
+    let blob = bytes::Bytes::from(encode_sizes(&entries));
+    if let Err(e) = view
+        .cache_put(BINARY_SIZE_CACHE, vec![(msg.uid, blob)])
+        .await
+    {
+        tracing::debug!(error = %e, "BINARY size cache store failed");
+    }
+    Ok(m)
+}
+
 /// The section's segments, or why it cannot be served.
 fn segments(
     item: &BinaryItem,
@@ -201,6 +307,7 @@ fn segments(
 
 /// Writes `BINARY.SIZE[section] n`.
 pub async fn write_size(
+    view: &View,
     conn: &mut Conn,
     f: &mut FetchResponse,
     item: &BinaryItem,
@@ -210,7 +317,7 @@ pub async fn write_size(
     let size = match segments(item, info)? {
         None => 0,
         Some(segs) => {
-            measure(msg, segs)
+            measured(view, msg, &item.path, segs)
                 .await
                 .map_err(|e| BinaryError::Before(e.into()))?
                 .size
@@ -227,6 +334,7 @@ pub async fn write_size(
 /// Writes `BINARY[section]<origin> {n}` (or `~{n}`) and the decoded data. `committed` becomes
 /// true once bytes of the current response have been sent.
 pub async fn write_data(
+    view: &View,
     conn: &mut Conn,
     f: &mut FetchResponse,
     item: &BinaryItem,
@@ -239,7 +347,7 @@ pub async fn write_data(
         f.section_value(conn.out(), &item.attr, b"");
         return Ok(());
     };
-    let measured = measure(msg, segs.clone())
+    let measured = measured(view, msg, &item.path, segs.clone())
         .await
         .map_err(|e| BinaryError::Before(e.into()))?;
     let (start, len) = match item.partial {
@@ -281,4 +389,44 @@ pub async fn write_data(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_cache_entries_round_trip_and_reject_garbage() {
+        let entries: Vec<CachedSize> = vec![
+            (
+                Vec::new(),
+                Measured {
+                    size: 0,
+                    nul: false,
+                },
+            ),
+            (
+                vec![1],
+                Measured {
+                    size: 25,
+                    nul: false,
+                },
+            ),
+            (
+                vec![2, 1, 3],
+                Measured {
+                    size: u64::MAX,
+                    nul: true,
+                },
+            ),
+        ];
+        let blob = encode_sizes(&entries);
+        assert_eq!(decode_sizes(&blob), entries);
+        // Another version, a cut entry, or nothing at all: no sizes, so they are measured.
+        let mut other = blob.clone();
+        other[0] = CACHE_VERSION + 1;
+        assert!(decode_sizes(&other).is_empty());
+        assert!(decode_sizes(&blob[..blob.len() - 1]).is_empty());
+        assert!(decode_sizes(&[]).is_empty());
+    }
 }

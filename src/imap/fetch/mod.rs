@@ -383,10 +383,18 @@ async fn write_message(
                     return Err(StorageError::Corrupt("message file not opened".into()).into());
                 };
                 let res = if matches!(item, Item::Binary(_)) {
-                    binary::write_data(conn, &mut f, b, st.info.as_ref(), file, &mut committed)
-                        .await
+                    binary::write_data(
+                        &sel.view,
+                        conn,
+                        &mut f,
+                        b,
+                        st.info.as_ref(),
+                        file,
+                        &mut committed,
+                    )
+                    .await
                 } else {
-                    binary::write_size(conn, &mut f, b, st.info.as_ref(), file).await
+                    binary::write_size(&sel.view, conn, &mut f, b, st.info.as_ref(), file).await
                 };
                 match res {
                     Ok(()) => {}
