@@ -63,6 +63,8 @@ enum StreamEvent {
     Stream(Result<CommandBody, ParseErrorKind>, u64, bool),
     Data(Vec<u8>),
     End(StreamRest),
+    /// [`Receiver::take_nul_in_plain_literal`] said so when the streamed literal ended.
+    NulInPlainLiteral,
 }
 
 /// Like [`run`] with [`Receiver::streaming`]; every streamed literal is accepted. The buffer
@@ -114,6 +116,9 @@ fn run_streaming(limits: ReceiverLimits, chunks: &[&[u8]]) -> Vec<StreamEvent> {
                 }
                 Framed::StreamEnd { consumed, rest } => {
                     buf.drain(..consumed);
+                    if rx.take_nul_in_plain_literal() {
+                        events.push(StreamEvent::NulInPlainLiteral);
+                    }
                     events.push(StreamEvent::End(rest));
                 }
             }
@@ -538,8 +543,8 @@ c SEARCH TEXT {3+}\r\na\0b\r\nd SEARCH TEXT \"a\0b\"\r\ne NO\0OP\r\nf NOOP\r\n";
     }
 
     // Streaming receiver: APPEND's literal8 (sync and non-sync) streams and may hold NUL; a plain
-    // literal holding NUL streams too (its data must not run as commands) but ends with
-    // NulInLiteral, which APPEND answers BAD.
+    // literal holding NUL streams too (its data must not run as commands) and is reported, so
+    // APPEND answers BAD.
     let input: &[u8] = b"a APPEND INBOX ~{3}\r\na\0b\r\nb APPEND INBOX ~{3+}\r\nc\0d\r\n\
 c APPEND INBOX {3+}\r\ne\0f\r\nd APPEND INBOX {3+}\r\nghi\r\ne NOOP\r\n";
     let whole = run_streaming(limits(), &[input]);
@@ -565,7 +570,8 @@ c APPEND INBOX {3+}\r\ne\0f\r\nd APPEND INBOX {3+}\r\nghi\r\ne NOOP\r\n";
             StreamEvent::End(StreamRest::End),
             StreamEvent::Stream(head(false), 3, false),
             StreamEvent::Data(b"e\0f".to_vec()),
-            StreamEvent::End(StreamRest::NulInLiteral),
+            StreamEvent::NulInPlainLiteral,
+            StreamEvent::End(StreamRest::End),
             StreamEvent::Stream(head(false), 3, false),
             StreamEvent::Data(b"ghi".to_vec()),
             StreamEvent::End(StreamRest::End),

@@ -201,9 +201,14 @@ async fn receive(s: &mut Session, sink: &mut Option<Box<dyn AppendStream>>) -> R
                     StreamRest::End => None,
                     StreamRest::MoreMessages => Some(ImapError::NotSupported("MULTIAPPEND")),
                     StreamRest::Junk => Some(ImapError::Parse("Expected CRLF after the message.")),
-                    StreamRest::NulInLiteral => Some(ImapError::Parse(
+                };
+                // NUL only in a literal8 (RFC 3516 4.4): a plain literal with NUL is BAD.
+                let trailing = if s.receiver.take_nul_in_plain_literal() {
+                    Some(ImapError::Parse(
                         "NUL is not allowed in a literal; send binary data as a literal8 (~{n}).",
-                    )),
+                    ))
+                } else {
+                    trailing
                 };
                 if let Some(e) = trailing {
                     *sink = None;

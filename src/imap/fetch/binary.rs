@@ -35,8 +35,9 @@ use crate::mime::{BinarySegment, MessageInfo, binary_header, partial_window};
 use crate::server::conn::Conn;
 use crate::storage::{CacheField, Message, StorageError, View};
 
-/// Cache field of the decoded sizes of a message's BINARY sections (see the module docs).
-pub const BINARY_SIZE_CACHE: CacheField = CacheField(20);
+/// Cache field of the decoded sizes of a message's BINARY sections (see the module docs). 21:
+/// the preview branch takes 20 for PREVIEW.
+pub const BINARY_SIZE_CACHE: CacheField = CacheField(21);
 
 /// Version byte at the start of a [`BINARY_SIZE_CACHE`] entry.
 const CACHE_VERSION: u8 = 1;

@@ -137,9 +137,6 @@ pub enum StreamRest {
     MoreMessages,
     /// Other text followed (a syntax error); it was discarded.
     Junk,
-    /// The line ended, but the literal was a plain one (`{n}`, not `~{n}`) and held NUL, which
-    /// only a literal8 may carry (RFC 3501 `CHAR8`, RFC 3516 4.4): answer BAD.
-    NulInLiteral,
 }
 
 /// A framing error; see the module documentation for the answer each needs.
@@ -334,15 +331,11 @@ enum State {
         left: u64,
         /// The literal is a literal8 (`~{n}`), which may hold NUL.
         binary: bool,
-        /// A NUL was seen in a literal that is not a literal8.
-        nul: bool,
     },
     /// After a streamed literal, reading the rest of its line.
     StreamTail {
         /// Bytes already searched for LF.
         scanned: usize,
-        /// The streamed literal held NUL without being a literal8.
-        nul: bool,
     },
     /// Throwing away the rest of a rejected command (already reported).
     Discard {
@@ -372,6 +365,9 @@ pub struct Receiver {
     state: State,
     /// APPEND message literals are streamed, other literals are held to `max_line`.
     streaming: bool,
+    /// A streamed literal that is not a literal8 held NUL (see
+    /// [`Receiver::take_nul_in_plain_literal`]).
+    nul_in_plain_literal: bool,
 }
 
 impl Receiver {
@@ -381,6 +377,7 @@ impl Receiver {
             limits,
             state: State::fresh(),
             streaming: false,
+            nul_in_plain_literal: false,
         }
     }
 
@@ -417,6 +414,13 @@ impl Receiver {
         }
     }
 
+    /// True when a streamed literal since the last call was a plain one (`{n}`, not `~{n}`) and
+    /// held NUL, which only a literal8 may carry (RFC 3501 `CHAR8`, RFC 3516 4.4); clears it.
+    /// The APPEND handler asks when its command ends and answers BAD instead of storing.
+    pub fn take_nul_in_plain_literal(&mut self) -> bool {
+        std::mem::take(&mut self.nul_in_plain_literal)
+    }
+
     /// True while the rest of a rejected command is being thrown away.
     pub fn is_discarding(&self) -> bool {
         matches!(self.state, State::Discard { .. })
@@ -426,21 +430,19 @@ impl Receiver {
     pub fn poll(&mut self, buf: &[u8]) -> Framed {
         match self.state {
             State::Discard { .. } => return self.discard(buf, 0),
-            State::Streaming { left: 0, nul, .. } => {
-                self.state = State::StreamTail { scanned: 0, nul };
+            State::Streaming { left: 0, .. } => {
+                self.state = State::StreamTail { scanned: 0 };
                 return self.stream_tail(buf);
             }
-            State::Streaming {
-                left,
-                binary,
-                ref mut nul,
-            } => {
+            State::Streaming { left, binary } => {
                 let framed = Self::literal_data(buf, left);
+                // RFC 3501 CHAR8 / RFC 3516: NUL only inside a literal8.
                 if let Framed::LiteralData { available, .. } = framed
                     && !binary
-                    && !*nul
+                    && !self.nul_in_plain_literal
                 {
-                    *nul = memchr::memchr(0, buf.get(..available).unwrap_or_default()).is_some();
+                    self.nul_in_plain_literal =
+                        memchr::memchr(0, buf.get(..available).unwrap_or_default()).is_some();
                 }
                 return framed;
             }
@@ -544,7 +546,6 @@ impl Receiver {
                 self.state = State::Streaming {
                     left: header.size,
                     binary: buf.get(*line_start + header.start) == Some(&b'~'),
-                    nul: false,
                 };
                 return Framed::Stream {
                     consumed: line_end,
@@ -602,7 +603,7 @@ impl Receiver {
 
     /// The rest of the line after a streamed literal.
     fn stream_tail(&mut self, buf: &[u8]) -> Framed {
-        let State::StreamTail { scanned, nul } = &mut self.state else {
+        let State::StreamTail { scanned } = &mut self.state else {
             return Framed::Incomplete;
         };
         let from = (*scanned).min(buf.len());
@@ -625,12 +626,7 @@ impl Receiver {
         let end = from + off + 1;
         let line = buf.get(..end).unwrap_or_default();
         let (rest, state) = if line == b"\r\n" || line == b"\n" {
-            let done = if *nul {
-                StreamRest::NulInLiteral
-            } else {
-                StreamRest::End
-            };
-            (done, State::fresh())
+            (StreamRest::End, State::fresh())
         } else {
             match literal_header(line) {
                 Some(h) if !h.synchronizing => (
