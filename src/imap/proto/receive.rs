@@ -543,6 +543,8 @@ impl Receiver {
             if let Some(head) = stream_head
                 && header.size <= allowed
             {
+                // A new command: nothing of an earlier one is reported.
+                self.nul_in_plain_literal = false;
                 self.state = State::Streaming {
                     left: header.size,
                     binary: buf.get(*line_start + header.start) == Some(&b'~'),
