@@ -1,4 +1,4 @@
-//! Command-line interface: `serve`, `check-config`, `user`, `hash-password`, `deliver`.
+//! Command-line interface: `serve`, `check-config`, `user`, `hash-password`, `deliver`, `quota`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -55,6 +55,25 @@ enum Cmd {
         /// Envelope sender, for the Return-Path header.
         #[arg(short = 'f', long = "from")]
         sender: Option<String>,
+    },
+    /// Quota administration.
+    Quota {
+        #[command(subcommand)]
+        action: QuotaCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum QuotaCmd {
+    /// Rebuild a user's quota usage (Maildir++ `maildirsize`) by walking all of their folders,
+    /// and print it.
+    Recalc {
+        /// Configuration file.
+        #[arg(long, short = 'c', default_value = "/etc/mailcove/mailcove.toml")]
+        config: PathBuf,
+        /// User name, as in the users file.
+        #[arg(long, short = 'u')]
+        user: String,
     },
 }
 
@@ -133,6 +152,12 @@ pub fn main() -> ExitCode {
                 sender: sender.as_deref(),
             };
             ExitCode::from(crate::lmtp::cli::run(&args, &mut std::io::stdin().lock()))
+        }
+        Cmd::Quota {
+            action: QuotaCmd::Recalc { config, user },
+        } => {
+            crate::logging::init_cli();
+            report(crate::quota_cli::recalc(&config, &user).map(|line| println!("{line}")))
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod logging;
 pub mod mime;
 pub mod mutf7;
 pub mod pop3;
+pub mod quota_cli;
 pub mod server;
 pub mod setup;
 pub mod spool;

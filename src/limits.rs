@@ -103,6 +103,11 @@ pub const MAX_MIME_DEPTH: usize = 100;
 /// default (10,000). Past it, boundaries are no longer recognised and the rest
 /// of the message stays in the current part.
 pub const MAX_MIME_PARTS: usize = 10_000;
+/// Deepest parenthesis nesting the UTF-8 header downgrade (`imap::fetch::downgrade`) reads back
+/// from a cached ENVELOPE or BODYSTRUCTURE. Our writer nests a list per MIME level plus a few for
+/// parameters and a message/rfc822 part's envelope, so twice [`MAX_MIME_DEPTH`] and some is more
+/// than it ever writes; deeper text is a damaged cache entry and is only stripped of 8-bit octets.
+pub const MAX_DOWNGRADE_DEPTH: usize = 2 * MAX_MIME_DEPTH + 8;
 /// Longest run of whitespace inside a quoted-printable line that FETCH BINARY keeps pending
 /// while it waits to see whether the line ends there (trailing whitespace is dropped, RFC 2045
 /// 6.7 rule 3): the longest legal line (RFC 5322 2.1.1). A longer run followed by text cannot be
@@ -240,6 +245,14 @@ pub const MAILBOX_STATE_CACHE: usize = 16;
 /// Names of our own recent changes in `cur/` remembered so their inotify
 /// events are not mistaken for someone else's (which would cost a rescan).
 pub const OWN_NAMES_MAX: usize = 16_384;
+// ---- imap COMPRESS=DEFLATE (RFC 4978) ----
+
+/// DEFLATE level of what the server sends after `COMPRESS DEFLATE`: Dovecot's default
+/// (`imap_compress_deflate_level = 6`), which compresses IMAP responses to about a quarter.
+pub const DEFLATE_LEVEL: u32 = 6;
+/// Compressed bytes produced before each write to the socket: a large FETCH body streams through
+/// the compressor in pieces of this size rather than being compressed whole.
+pub const DEFLATE_OUTPUT_CHUNK: usize = 16 * 1024;
 // ---- pop3 ----
 
 /// A LIST/UIDL answer is flushed whenever this many bytes are queued, so its memory does not
@@ -407,3 +420,20 @@ pub const MAX_SORT_COLUMN_CACHE_ENTRIES: usize = 4096;
 /// (RFC 5256 step 1.A). Deeper chains are not linked further, which bounds a crafted mailbox's
 /// cost at this many steps per message instead of the whole chain's depth.
 pub const MAX_THREAD_LINK_WALK: usize = 1_000;
+
+// ---- imap preview (RFC 8970) ----
+
+/// Most characters (Unicode scalar values, not octets) of a PREVIEW text: RFC 8970 3.3 says a
+/// server SHOULD stop at 200 and MUST NOT send more than 256; Dovecot's snippet stops at 200.
+pub const PREVIEW_MAX_CHARS: usize = 200;
+/// The hard limit of RFC 8970 3.3 (MUST NOT exceed 256 preview characters); a cached preview
+/// longer than this is not served.
+pub const PREVIEW_RFC_MAX_CHARS: usize = 256;
+/// Most raw (still transfer-encoded) bytes of one body part read to make its preview. 200
+/// characters of text need far less; 64 KiB leaves room for HTML markup, style sheets and
+/// quoted lines before the text, and bounds the work a huge text part can cause.
+pub const PREVIEW_PART_BYTES: u64 = 64 * 1024;
+/// Most text parts tried, in order, when the first ones give no text (empty HTML, only
+/// whitespace): with [`PREVIEW_PART_BYTES`] this bounds one preview at 512 KiB read, whatever
+/// a crafted message with thousands of empty text parts holds.
+pub const PREVIEW_MAX_PARTS: usize = 8;

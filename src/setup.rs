@@ -115,27 +115,25 @@ pub struct QuotaRule {
 }
 
 impl QuotaRule {
-    /// Applies one rule. Only rules for every mailbox (`*`) are kept; mailbox-specific rules
-    /// (`Trash:storage=+100M`) are not supported and are ignored with a warning.
+    /// Applies one rule ([`crate::auth::quota_rule`]). Only rules for every mailbox (`*`) are
+    /// kept; mailbox-specific rules (`Trash:storage=+100M`) are not supported and are ignored
+    /// with a warning. The users file was checked when loaded, so an invalid rule cannot reach
+    /// here; if one does, it is logged and changes nothing.
     pub fn apply(&mut self, rule: &str) {
-        let Some(limits) = rule.strip_prefix("*:") else {
-            tracing::warn!(
+        match crate::auth::quota_rule::parse(rule) {
+            Ok(Some(limits)) => {
+                if limits.bytes.is_some() {
+                    self.bytes = limits.bytes;
+                }
+                if limits.messages.is_some() {
+                    self.messages = limits.messages;
+                }
+            }
+            Ok(None) => tracing::warn!(
                 rule,
                 "quota_rule for a single mailbox is not supported; ignored"
-            );
-            return;
-        };
-        for part in limits.split(':') {
-            match part.split_once('=') {
-                Some(("storage", v)) => self.bytes = parse_quota_size(v),
-                Some(("bytes", v)) => self.bytes = parse_quota_size(&format!("{v}b")),
-                Some(("messages", v)) => self.messages = v.parse().ok(),
-                _ if part == "ignore" || part == "none" => {
-                    self.bytes = Some(0);
-                    self.messages = Some(0);
-                }
-                _ => tracing::warn!(rule, "unknown quota_rule part; ignored"),
-            }
+            ),
+            Err(e) => tracing::error!(error = %e, "invalid quota_rule; ignored"),
         }
     }
 }

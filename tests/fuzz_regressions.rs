@@ -22,6 +22,8 @@ mod pop3_command;
 mod sasl;
 #[path = "../fuzz/src/sequence_date.rs"]
 mod sequence_date;
+#[path = "../fuzz/src/utf8_downgrade.rs"]
+mod utf8_downgrade;
 #[path = "../fuzz/src/wire.rs"]
 mod wire;
 
@@ -84,6 +86,11 @@ fn sasl_inputs() {
 #[test]
 fn sequence_date_inputs() {
     assert!(replay("sequence_date", sequence_date::run) > 10);
+}
+
+#[test]
+fn utf8_downgrade_inputs() {
+    assert!(replay("utf8_downgrade", utf8_downgrade::run) > 5);
 }
 
 #[test]

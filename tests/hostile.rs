@@ -166,6 +166,50 @@ fn literal_over_the_limit_is_refused_before_its_data_and_never_executed() {
     base.check(&s);
 }
 
+/// A deflate bomb (issue 16, RFC 4978): a few hundred KiB of compressed input that inflates to
+/// a 64 MiB command line and then to a 64 MiB literal over the message size limit. Input is
+/// inflated in bounded pieces into the read buffer, so both meet the line and literal limits as
+/// plain input would: the same answers, nothing executed, and memory stays within the margin
+/// (buffering either would add 64 MiB).
+#[test]
+fn deflate_bomb_is_cut_off_by_the_line_and_literal_limits() {
+    let s = Server::builder()
+        .config("[limits]\nmax_message_size = 1048576\n")
+        .start();
+    let base = Baseline::take(&s);
+    let mut c = login(&s);
+    assert_eq!(c.cmd("z", "COMPRESS DEFLATE"), vec!["z OK DEFLATE active."]);
+    c.compress();
+    let mut bomb = b"a LOGIN demo ".to_vec();
+    bomb.resize(64 << 20, b'x');
+    bomb.extend_from_slice(b"\r\nb NOOP\r\n");
+    let before = c.compressed_bytes_sent();
+    c.send_raw(&bomb);
+    assert!(c.compressed_bytes_sent() - before < 1 << 20);
+    assert_eq!(c.line(), "a BAD Command line too long");
+    assert_eq!(c.line(), "b OK NOOP completed.");
+    // A non-synchronizing literal 64 times the limit, made of commands: refused at once, its
+    // octets inflated and discarded, none run.
+    let mut data = Vec::with_capacity(64 << 20);
+    while data.len() < 64 << 20 {
+        data.extend_from_slice(b"x DELETE INBOX\r\ny LOGOUT\r\n");
+    }
+    let mut cmd = format!("c APPEND INBOX {{{}+}}\r\n", data.len()).into_bytes();
+    cmd.extend_from_slice(&data);
+    cmd.extend_from_slice(b"\r\nd NOOP\r\n");
+    drop(data);
+    c.send_raw(&cmd);
+    drop(cmd);
+    assert_eq!(c.line(), "c BAD [TOOBIG] Literal too big");
+    assert_eq!(c.line(), "d OK NOOP completed.");
+    assert_eq!(
+        c.cmd("e", "STATUS INBOX (MESSAGES)"),
+        vec!["* STATUS INBOX (MESSAGES 0)", "e OK Status completed."]
+    );
+    drop(c);
+    base.check(&s);
+}
+
 #[test]
 fn literal_announced_and_never_sent_holds_nothing_and_times_out_before_login() {
     let s = Server::builder()

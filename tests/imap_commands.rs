@@ -30,6 +30,7 @@ const AUTHENTICATED: &[&str] = &[
     "APPEND INBOX {1+}\r\nx",
     "GETQUOTA \"\"",
     "GETQUOTAROOT INBOX",
+    "SETQUOTA \"\" ()",
 ];
 
 /// Commands valid only with a mailbox selected.
@@ -109,15 +110,16 @@ fn after_login_login_commands_and_selected_commands_are_refused() {
     let mut c = login(&s);
     expect_each(&mut c, "p", NOT_AUTHENTICATED, LOGGED_IN);
     expect_each(&mut c, "s", SELECTED, NOT_SELECTED);
-    // Parsed but not implemented: refused once the state allows them, not before.
+    // Commands of the authenticated state run once logged in.
     run_transcript(
         &mut c,
-        r#"C: q1 COMPRESS DEFLATE
-S: q1 BAD COMPRESS is not supported.
-C: q2 GETQUOTAROOT INBOX
-S: q2 BAD GETQUOTAROOT is not supported.
+        r#"C: q2 GETQUOTAROOT INBOX
+S: * QUOTAROOT INBOX ""
+S: * QUOTA "" ()
+S: q2 OK Getquotaroot completed.
 C: q3 GETQUOTA ""
-S: q3 BAD GETQUOTA is not supported."#,
+S: * QUOTA "" ()
+S: q3 OK Getquota completed."#,
     );
 }
 

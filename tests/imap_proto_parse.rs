@@ -286,6 +286,28 @@ fn valid_table() -> Vec<(&'static [u8], CommandBody)> {
                 mailbox: mb("INBOX"),
             },
         ),
+        // RFC 9208 4.1.3 examples, and an empty list (removes every limit).
+        (
+            b"S0001 SETQUOTA \"#user/alice\" (STORAGE 510)\r\n",
+            C::SetQuota {
+                root: b"#user/alice".to_vec(),
+                limits: vec![("STORAGE".into(), 510)],
+            },
+        ),
+        (
+            b"a setquota \"\" (storage 1 Message 20)\r\n",
+            C::SetQuota {
+                root: Vec::new(),
+                limits: vec![("STORAGE".into(), 1), ("MESSAGE".into(), 20)],
+            },
+        ),
+        (
+            b"a SETQUOTA \"\" ()\r\n",
+            C::SetQuota {
+                root: Vec::new(),
+                limits: Vec::new(),
+            },
+        ),
         (b"FXXZ CHECK\r\n", C::Check),
         (b"A341 CLOSE\r\n", C::Close),
         (b"a UNSELECT\r\n", C::Unselect),
@@ -822,6 +844,11 @@ fn bad_table() -> Vec<(&'static [u8], ParseErrorKind, bool)> {
         (b"a COPY 1\r\n", K::Syntax, true),
         (b"a MOVE 1,\r\n", K::Syntax, true),
         (b"a ID (\"a\")\r\n", K::Syntax, true),
+        (b"a SETQUOTA \"\" STORAGE 1\r\n", K::Syntax, true),
+        (b"a SETQUOTA \"\" (STORAGE)\r\n", K::Syntax, true),
+        (b"a SETQUOTA \"\" (STORAGE 1 )\r\n", K::Syntax, true),
+        (b"a SETQUOTA \"\"\r\n", K::Syntax, true),
+        (b"a GETQUOTAROOT\r\n", K::Syntax, true),
     ]
 }
 

@@ -616,3 +616,67 @@ fn a_stalled_client_holds_no_mailbox_lock() {
     want.sort();
     assert_eq!(stored(&s.maildir("demo"), ""), want);
 }
+
+/// A per-user message-count rule (`*:messages=1`) over LMTP: the first message is saved, the
+/// next recipient is refused at RCPT with 552 5.2.2 by default and 452 4.2.2 with
+/// `over_quota = "temporary"`; IMAP GETQUOTA reports the usage LMTP left (RFC 9208 MESSAGE).
+#[test]
+fn message_count_rule_refuses_at_rcpt_permanently_or_temporarily() {
+    for (config, refusal) in [
+        (
+            "",
+            "552 5.2.2 <one> Quota exceeded (mailbox for user is full)",
+        ),
+        (
+            "[lmtp]\nover_quota = \"temporary\"\n",
+            "452 4.2.2 <one> Quota exceeded (mailbox for user is full)",
+        ),
+    ] {
+        let (s, port) = start(
+            Server::builder()
+                .users(&[lmtp_support::user_line(
+                    "one",
+                    "userdb_quota_rule=*:messages=1",
+                )])
+                .config(config),
+        );
+        let mut c = connect(port);
+        run_transcript(
+            &mut c,
+            &format!(
+                r#"
+                C: LHLO mx
+                S: 250-localhost
+                S: 250-PIPELINING
+                S: 250-ENHANCEDSTATUSCODES
+                S: 250-8BITMIME
+                S: 250-SIZE *
+                S: 250 CHUNKING
+                C: MAIL FROM:<a@example.net>
+                S: 250 2.1.0 OK
+                C: RCPT TO:<one>
+                S: 250 2.1.5 OK
+                C: DATA
+                S: 354 *
+                C: Subject: first
+                C:
+                C: body
+                C: .
+                S: 250 2.0.0 <one> Saved
+                C: MAIL FROM:<a@example.net>
+                S: 250 2.1.0 OK
+                C: RCPT TO:<one>
+                S: {refusal}
+                C: QUIT
+                S: 221 *
+                "#
+            ),
+        );
+        let mut c = s.imap();
+        c.line();
+        common::assert_tagged_ok(&c.cmd("l", "LOGIN one pw"));
+        let r = c.cmd("q", "GETQUOTA \"\"");
+        assert_eq!(r[0], "* QUOTA \"\" (MESSAGE 1 1)", "{r:?}");
+        common::assert_tagged_ok(&r);
+    }
+}

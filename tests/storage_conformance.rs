@@ -609,6 +609,78 @@ async fn quota_accounting(b: &Backend) {
     assert_eq!(ok(u.quota().await).messages_used, 3);
 }
 
+/// STATUS counts the `\Deleted` messages and their physical bytes (RFC 9208 DELETED and
+/// DELETED-STORAGE), and follows STORE and EXPUNGE.
+async fn status_deleted_counts(b: &Backend) {
+    let u = b.user("deleted").await;
+    let one = msg("one").data.len() as u64;
+    let three = msg("three").data.len() as u64;
+    append(&*u, "INBOX", "one").await;
+    append(&*u, "INBOX", "two").await;
+    append(&*u, "INBOX", "three").await;
+    let st = ok(u.status("INBOX").await);
+    assert_eq!((st.deleted, st.deleted_bytes), (0, 0));
+    let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    ok(
+        v.store(&[1, 3], store(StoreOp::Add, SystemFlags::DELETED, &[]))
+            .await,
+    );
+    let st = ok(u.status("INBOX").await);
+    assert_eq!(
+        (st.messages, st.deleted, st.deleted_bytes),
+        (3, 2, one + three)
+    );
+    ok(
+        v.store(&[1], store(StoreOp::Remove, SystemFlags::DELETED, &[]))
+            .await,
+    );
+    let st = ok(u.status("INBOX").await);
+    assert_eq!((st.deleted, st.deleted_bytes), (1, three));
+    ok(v.expunge(None).await);
+    let st = ok(u.status("INBOX").await);
+    assert_eq!((st.messages, st.deleted, st.deleted_bytes), (2, 0, 0));
+}
+
+/// A recalculation from the messages agrees with the usage kept incrementally, whatever
+/// happened before (appends to several mailboxes, copies, moves, expunges, a deleted mailbox),
+/// and the incremental usage goes on from it.
+async fn quota_recalc_matches_incremental_usage(b: &Backend) {
+    let u = b.user_with_quota("recalc", Some(1 << 20), None).await;
+    ok(u.create("A", None).await);
+    ok(u.create("B", None).await);
+    for i in 0..4 {
+        append(&*u, "INBOX", &format!("inbox {i}")).await;
+    }
+    append(&*u, "A", "in a").await;
+    append(&*u, "B", "in b, longer than the others").await;
+    let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    ok(v.copy(&[1, 2], "A").await);
+    ok(v.move_to(&[3], "B").await);
+    ok(
+        v.store(&[4], store(StoreOp::Add, SystemFlags::DELETED, &[]))
+            .await,
+    );
+    ok(v.expunge(None).await);
+    drop(v);
+    ok(u.delete("B").await);
+    let kept = ok(u.quota().await);
+    // INBOX: messages 1 and 2; A: "in a" and the copies of 1 and 2.
+    let want: u64 = ["inbox 0", "inbox 1", "in a", "inbox 0", "inbox 1"]
+        .iter()
+        .map(|b| msg(b).data.len() as u64)
+        .sum();
+    assert_eq!((kept.bytes_used, kept.messages_used), (want, 5));
+    let again = ok(u.quota_recalc().await);
+    assert_eq!(again, kept);
+    append(&*u, "A", "after").await;
+    let after = ok(u.quota().await);
+    assert_eq!(
+        (after.bytes_used, after.messages_used),
+        (want + msg("after").data.len() as u64, 6)
+    );
+    assert_eq!(ok(u.quota_recalc().await), after);
+}
+
 /// Failing operations leave everything as it was.
 async fn errors_leave_nothing_half_done(b: &Backend) {
     let u = b.user("errors").await;
@@ -1175,6 +1247,8 @@ macro_rules! with_cases {
             concurrent_sessions,
             append_from_empty_to_50_mb,
             quota_accounting,
+            status_deleted_counts,
+            quota_recalc_matches_incremental_usage,
             errors_leave_nothing_half_done,
             mailbox_tree,
             pop3_lock_and_expiry,

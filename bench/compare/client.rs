@@ -2,10 +2,14 @@
 //! same way and to count what comes back (literals are read by their announced length, so a
 //! body can never be mistaken for a tagged answer).
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf,
+};
 use tokio::net::TcpStream;
 
 pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -45,6 +49,25 @@ impl Conn {
         Ok(Conn {
             io: BufReader::with_capacity(16 * 1024, Box::new(t)),
         })
+    }
+
+    /// Switches to raw DEFLATE both ways (RFC 4978) after `COMPRESS DEFLATE` was answered OK.
+    /// Bytes already buffered past the OK are the start of the server's compressed stream.
+    pub fn compress(&mut self) {
+        let early = self.io.buffer().to_vec();
+        let placeholder: Box<dyn Stream> = Box::new(tokio::io::duplex(1).0);
+        let inner = std::mem::replace(&mut self.io, BufReader::new(placeholder)).into_inner();
+        let z = Deflated {
+            inner,
+            c: flate2::Compress::new(flate2::Compression::new(6), false),
+            d: flate2::Decompress::new(false),
+            zin: early,
+            zpos: 0,
+            zout: Vec::new(),
+            zout_pos: 0,
+            dirty: false,
+        };
+        self.io = BufReader::with_capacity(16 * 1024, Box::new(z));
     }
 
     pub async fn send(&mut self, data: &[u8]) -> Result<()> {
@@ -104,6 +127,132 @@ impl Conn {
                 None => return Ok((bytes, literal_bytes)),
             }
         }
+    }
+}
+
+/// Raw DEFLATE over another stream, the client side of COMPRESS=DEFLATE: writes are compressed
+/// and sync-flushed on `flush`, reads inflate what arrives.
+struct Deflated {
+    inner: Box<dyn Stream>,
+    c: flate2::Compress,
+    d: flate2::Decompress,
+    /// Compressed bytes received, inflated from `zpos` on.
+    zin: Vec<u8>,
+    zpos: usize,
+    /// Compressed bytes not written yet, from `zout_pos` on.
+    zout: Vec<u8>,
+    zout_pos: usize,
+    /// Input taken since the last sync flush.
+    dirty: bool,
+}
+
+fn bad_data(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
+}
+
+impl Deflated {
+    /// Compresses `data` (all of it, and with `flush` until the output had room to spare).
+    fn deflate(&mut self, data: &[u8], flush: flate2::FlushCompress) -> std::io::Result<()> {
+        let mut rest = data;
+        loop {
+            self.zout.reserve(rest.len() / 2 + 1024);
+            let before = self.c.total_in();
+            self.c
+                .compress_vec(rest, &mut self.zout, flush)
+                .map_err(bad_data)?;
+            rest = &rest[(self.c.total_in() - before) as usize..];
+            if rest.is_empty() && self.zout.len() < self.zout.capacity() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while self.zout_pos < self.zout.len() {
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.zout[self.zout_pos..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            self.zout_pos += n;
+        }
+        self.zout.clear();
+        self.zout_pos = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncRead for Deflated {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            let out = buf.initialize_unfilled();
+            if out.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            let (in0, out0) = (this.d.total_in(), this.d.total_out());
+            this.d
+                .decompress(&this.zin[this.zpos..], out, flate2::FlushDecompress::None)
+                .map_err(bad_data)?;
+            let used = (this.d.total_in() - in0) as usize;
+            let made = (this.d.total_out() - out0) as usize;
+            this.zpos += used;
+            if made > 0 {
+                buf.advance(made);
+                return Poll::Ready(Ok(()));
+            }
+            if this.zpos < this.zin.len() {
+                if used == 0 {
+                    return Poll::Ready(Err(bad_data("inflate stalled")));
+                }
+                continue;
+            }
+            this.zin.clear();
+            this.zin.resize(16 * 1024, 0);
+            this.zpos = 0;
+            let mut rb = ReadBuf::new(&mut this.zin);
+            let polled = Pin::new(&mut this.inner).poll_read(cx, &mut rb);
+            let n = rb.filled().len();
+            this.zin.truncate(n);
+            ready!(polled)?;
+            if n == 0 {
+                return Poll::Ready(Ok(()));
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Deflated {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.zout.len() - this.zout_pos > 64 * 1024 {
+            ready!(this.poll_drain(cx))?;
+        }
+        this.deflate(data, flate2::FlushCompress::None)?;
+        this.dirty = true;
+        Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.dirty {
+            this.deflate(&[], flate2::FlushCompress::Sync)?;
+            this.dirty = false;
+        }
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        ready!(self.as_mut().poll_flush(cx))?;
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 
@@ -221,6 +370,13 @@ impl Imap {
 
     pub async fn login(&mut self, user: &str, password: &str) -> Result<()> {
         self.ok(&format!("LOGIN {user} {password}"), false).await?;
+        Ok(())
+    }
+
+    /// `COMPRESS DEFLATE` (RFC 4978), then DEFLATE both ways.
+    pub async fn compress(&mut self) -> Result<()> {
+        self.ok("COMPRESS DEFLATE", false).await?;
+        self.c.compress();
         Ok(())
     }
 

@@ -308,6 +308,7 @@ async fn open_many(
     plan: &Plan,
     n: usize,
     tls: Option<Arc<rustls::ClientConfig>>,
+    compress: bool,
 ) -> Result<Vec<Imap>> {
     let sem = Arc::new(tokio::sync::Semaphore::new(64));
     let mut tasks = Vec::with_capacity(n);
@@ -324,6 +325,10 @@ async fn open_many(
                 None => Imap::connect(port).await?,
             };
             c.login(&user, pw).await?;
+            if compress {
+                // As clients do it: right after login, before anything else.
+                c.compress().await?;
+            }
             c.ok("SELECT INBOX", false).await?;
             Result::Ok(c)
         }));
@@ -348,10 +353,15 @@ pub async fn idle_rows(
     tls: Arc<rustls::ClientConfig>,
     m: &mut Measured,
 ) -> Result<()> {
-    for (key, cfg) in [("idle_plain", None), ("idle_tls", Some(tls))] {
+    for (key, cfg, compress) in [
+        ("idle_plain", None, false),
+        ("idle_tls", Some(tls), false),
+        // COMPRESS=DEFLATE (RFC 4978) on plain connections: the deflate state is the cost.
+        ("idle_deflate", None, true),
+    ] {
         settle().await;
         let (before, _, _) = s.memory();
-        let conns = open_many(s, plan, plan.idle_conns, cfg).await?;
+        let conns = open_many(s, plan, plan.idle_conns, cfg, compress).await?;
         settle().await;
         let (after, rss, procs) = s.memory();
         m.set(
@@ -365,7 +375,7 @@ pub async fn idle_rows(
     settle().await;
     let (before, _, _) = s.memory();
     let t = Instant::now();
-    let mut conns = open_many(s, plan, plan.idle_push, None).await?;
+    let mut conns = open_many(s, plan, plan.idle_push, None, false).await?;
     let opened = t.elapsed();
     let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Instant)>();
     let mut waiters = Vec::new();
@@ -852,6 +862,12 @@ pub fn table(plan: &Plan) -> Vec<(String, String, &'static str, bool)> {
     r(
         "idle_tls_kib".into(),
         "8 memory per idle TLS connection".into(),
+        "KiB",
+        false,
+    );
+    r(
+        "idle_deflate_kib".into(),
+        "8 memory per idle COMPRESS=DEFLATE connection".into(),
         "KiB",
         false,
     );

@@ -247,6 +247,10 @@ service lmtp {{
 service imap {{
   process_limit = {limit}
 }}
+# COMPRESS=DEFLATE for the idle_deflate row (Dovecot's plugin, shipped in dovecot-imapd).
+protocol imap {{
+  mail_plugins = $mail_plugins imap_zlib
+}}
 service stats {{
   client_limit = {clients}
 }}

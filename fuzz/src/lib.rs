@@ -15,4 +15,5 @@ pub mod mutf7;
 pub mod pop3_command;
 pub mod sasl;
 pub mod sequence_date;
+pub mod utf8_downgrade;
 pub mod wire;

@@ -10,14 +10,17 @@
 //! are what LF→CRLF conversion produces; ENVELOPE, BODY and BODYSTRUCTURE
 //! are well-formed IMAP lists of bounded size; the cache blob reads back to
 //! the same structure; a resolved section stays inside the message and
-//! `section_bytes` has the announced virtual length.
+//! `section_bytes` has the announced virtual length; the PREVIEW text reads only windows
+//! inside the message and is at most `PREVIEW_MAX_CHARS` characters, with no control
+//! characters, no whitespace but single spaces, and no space at either end.
 
 use mailcove::limits::{
     MAX_ENVELOPE_ADDRESSES, MAX_MIME_CACHE_BYTES, MAX_MIME_DEPTH, MAX_MIME_PARTS,
 };
+use mailcove::limits::{PREVIEW_MAX_CHARS, PREVIEW_PART_BYTES};
 use mailcove::mime::{
-    Envelope, MessageInfo, PartKind, SectionPlan, SectionSpec, SectionText, virtual_len,
-    write_body, write_envelope,
+    Envelope, MessageInfo, PartKind, SectionPlan, SectionSpec, SectionText, message_preview,
+    preview_sources, virtual_len, write_body, write_envelope,
 };
 
 use crate::wire::check_list;
@@ -205,4 +208,33 @@ pub fn run(data: &[u8]) {
     }
     let selector = data.get(data.len().saturating_sub(8)..).unwrap_or_default();
     check_sections(&info, data, true, selector);
+    check_preview(&info, data);
+}
+
+/// The PREVIEW invariants (RFC 8970 3.3) of the module docs.
+fn check_preview(info: &MessageInfo, data: &[u8]) {
+    for src in preview_sources(info) {
+        assert!(
+            src.window.end <= data.len() as u64,
+            "preview window outside the message"
+        );
+        assert!(
+            src.window.len() <= PREVIEW_PART_BYTES,
+            "preview window too large"
+        );
+    }
+    let p = message_preview(info, data);
+    assert!(p.chars().count() <= PREVIEW_MAX_CHARS, "preview too long");
+    assert!(
+        !p.chars().any(char::is_control),
+        "control character in preview"
+    );
+    assert!(
+        !p.chars().any(|c| c.is_whitespace() && c != ' ') && !p.contains("  "),
+        "whitespace not collapsed"
+    );
+    assert!(
+        !p.starts_with(' ') && !p.ends_with(' '),
+        "preview not trimmed"
+    );
 }

@@ -197,10 +197,15 @@ fn validate_extra_field(field: &str) -> Result<(), AuthError> {
         || field.starts_with('=')
         || field.chars().any(|c| c.is_whitespace() || c.is_control());
     if bad {
-        Err(AuthError::InvalidExtraField(field.to_owned()))
-    } else {
-        Ok(())
+        return Err(AuthError::InvalidExtraField(field.to_owned()));
     }
+    // A quota rule is checked now, so `user add` never writes a line the server then refuses.
+    if let Some((key, value)) = field.split_once('=')
+        && super::quota_rule::is_quota_rule_key(key)
+    {
+        super::quota_rule::parse(value).map_err(AuthError::InvalidQuotaRule)?;
+    }
+    Ok(())
 }
 
 /// Byte range (including its line ending) of `name`'s line, if any.
@@ -350,6 +355,7 @@ mod tests {
     #[test]
     fn extra_field_validation() {
         assert!(validate_extra_field("userdb_quota_rule=*:storage=1G").is_ok());
+        assert!(validate_extra_field("userdb_quota_rule=*:storage=1Q").is_err());
         assert!(validate_extra_field("nologin").is_ok());
         assert!(validate_extra_field("a b").is_err());
         assert!(validate_extra_field("=v").is_err());

@@ -42,6 +42,9 @@ pub enum AuthError {
     /// An extra field given to an admin function is invalid.
     #[error("invalid extra field {0:?}: must be key or key=value without whitespace")]
     InvalidExtraField(String),
+    /// A quota rule given to an admin function cannot be applied; the text says why.
+    #[error("{0}")]
+    InvalidQuotaRule(String),
     /// `user_add` for a user already in the file.
     #[error("user {0:?} already exists")]
     UserExists(String),

@@ -58,6 +58,7 @@ mod options;
 pub mod passwd;
 pub mod penalty;
 pub mod pool;
+pub mod quota_rule;
 pub mod sasl;
 pub mod scheme;
 mod user;

@@ -146,6 +146,7 @@ fn parse_line(line: &str) -> Result<PasswdEntry, String> {
     let gid = parse_id(gid, IdKind::Group)?;
     let home = (!home.is_empty()).then(|| PathBuf::from(home));
     let extra = parse_extra_fields(extra)?;
+    super::quota_rule::validate_fields(&extra)?;
     Ok(PasswdEntry {
         info: UserInfo {
             name: name.to_owned(),
@@ -232,6 +233,17 @@ mod tests {
         assert!(parse(b"bad\xffname:x\n", Path::new("users")).is_err());
         assert!(parse(b"a b:x\n", Path::new("users")).is_err());
         assert!(parse(b"a:x:1:1::/h::=v\n", Path::new("users")).is_err());
+        // A quota rule mailcove cannot apply exactly refuses the file, naming the line.
+        match parse(
+            b"a:x::::::userdb_quota_rule=*:storage=1G\nb:x::::::userdb_quota_rule=*:storage=lots\n",
+            Path::new("users"),
+        ) {
+            Err(AuthError::Parse { line, reason, .. }) => {
+                assert_eq!(line, 2);
+                assert!(reason.contains("invalid size"), "{reason}");
+            }
+            other => panic!("expected a quota rule error, got {other:?}"),
+        }
     }
 
     #[test]

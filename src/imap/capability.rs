@@ -17,6 +17,8 @@ const AUTHENTICATED: &[&str] = &[
     "UIDPLUS",
     "MOVE",
     "CHILDREN",
+    // RFC 4978; after login only, where the command is valid.
+    "COMPRESS=DEFLATE",
     "LIST-EXTENDED",
     "LIST-STATUS",
     "SPECIAL-USE",
@@ -37,6 +39,17 @@ const AUTHENTICATED: &[&str] = &[
     "ESORT",
     "CONTEXT=SORT",
     "WITHIN",
+    // RFC 9208: GETQUOTA/GETQUOTAROOT and STATUS DELETED/DELETED-STORAGE; no QUOTASET, since
+    // SETQUOTA is refused.
+    "QUOTA",
+    "QUOTA=RES-STORAGE",
+    "QUOTA=RES-MESSAGE",
+    "PREVIEW",
+    // RFC 6855: UTF-8 mailbox names and header data after ENABLE, 7-bit ENVELOPE/BODYSTRUCTURE
+    // before (docs/ext-utf8.md). RFC 6855 4 also asks for NO to an APPEND with 8-bit headers from
+    // a client that did not enable; mailcove accepts it, as Dovecot does, because migration tools
+    // copying old mail with raw 8-bit headers do not enable UTF-8 and refusing would lose mail.
+    "UTF8=ACCEPT",
     // RFC 3516: FETCH BINARY/BINARY.PEEK/BINARY.SIZE and APPEND with literal8.
     "BINARY",
 ];

@@ -63,6 +63,14 @@ pub enum ImapError {
     BadCharset,
     /// The global in-flight message budget is spent (`NO [LIMIT]`): try again later.
     InFlightLimit,
+    /// The user may not do this (`NO [NOPERM]`, RFC 5530); the text says what.
+    NoPerm(&'static str),
+    /// GETQUOTA of a quota root that does not exist (RFC 9208 4.1.1: `NO`, with `[NONEXISTENT]`).
+    NoQuotaRoot,
+    /// COMPRESS while DEFLATE is already on (`NO [COMPRESSIONACTIVE]`, RFC 4978 section 3).
+    CompressionActive,
+    /// COMPRESS with an algorithm other than DEFLATE (`NO`, as Dovecot answers).
+    UnknownCompression,
     /// FETCH BINARY of a part whose Content-Transfer-Encoding is unknown (RFC 3516 4.3:
     /// `NO [UNKNOWN-CTE]`).
     UnknownCte,
@@ -200,6 +208,23 @@ impl ImapError {
                 Some(Code::Limit),
                 "Too many messages being received, try again later.".into(),
             ),
+            E::NoPerm(why) => (Status::No, Some(Code::NoPerm), format!("{why}.")),
+            E::NoQuotaRoot => (
+                Status::No,
+                Some(Code::NonExistent),
+                "Quota root doesn't exist.".into(),
+            ),
+            // RFC 4978 section 3 lists BAD for "COMPRESS already active" and NO with
+            // COMPRESSIONACTIVE for compression by another layer; Dovecot answers NO
+            // [COMPRESSIONACTIVE] to a second COMPRESS, and so does mailcove (issue 16).
+            E::CompressionActive => (
+                Status::No,
+                Some(Code::CompressionActive),
+                "DEFLATE active via COMPRESS.".into(),
+            ),
+            // RFC 4978 section 3 says BAD for an unknown argument; Dovecot answers NO. Either
+            // way the client must not compress; NO keeps clients written against Dovecot happy.
+            E::UnknownCompression => (Status::No, None, "Unknown compression mechanism.".into()),
             E::UnknownCte => (
                 Status::No,
                 Some(Code::UnknownCte),

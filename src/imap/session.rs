@@ -10,6 +10,7 @@ use std::time::Duration;
 use tracing::{debug, info};
 
 use super::cmd;
+use super::names::NameForm;
 use super::proto::encode::{self, Code, Status};
 use super::proto::receive::{Framed, Receiver, ReceiverLimits};
 use super::proto::types::Tag;
@@ -193,6 +194,16 @@ impl Session {
                 self.state = State::Selected(user, Box::new(sel));
             }
             other => self.state = other,
+        }
+    }
+
+    /// How this client writes mailbox names: UTF-8 once it enabled UTF8=ACCEPT (RFC 6855 3),
+    /// modified UTF-7 until then.
+    pub fn name_form(&self) -> NameForm {
+        if self.enabled.utf8_accept {
+            NameForm::Utf8
+        } else {
+            NameForm::ModifiedUtf7
         }
     }
 

@@ -47,6 +47,7 @@ mod crlf;
 pub mod decode;
 mod header;
 mod parse;
+mod preview;
 mod search;
 mod section;
 pub mod subject;
@@ -55,6 +56,7 @@ mod write;
 pub use binary::{BinarySegment, UnknownCte, binary_header};
 pub use crlf::{LfToCrlf, partial_window, virtual_len};
 pub use header::header_fields;
+pub use preview::{PreviewSource, message_preview, part_preview, preview_sources};
 pub use search::{
     SentDate, address_search_text, contains_folded, decode_header_value, header_search_values_in,
     header_text_in, header_values_in, is_address_field, search_fields_in,

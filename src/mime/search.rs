@@ -7,6 +7,8 @@
 //! are decoded and at most that much decoded text is kept per message; text
 //! beyond it is not searched.
 
+use std::borrow::Cow;
+
 use mail_parser::DateTime;
 use mail_parser::decoders::base64::base64_decode;
 use mail_parser::decoders::charsets::map::charset_decoder;
@@ -16,8 +18,38 @@ use mail_parser::parsers::MessageStream;
 
 use super::address::parse_address_list;
 use super::header::{fields, unfold};
-use super::{MessageInfo, PartKind};
+use super::{ContentInfo, MessageInfo, PartKind};
 use crate::limits::MAX_SEARCH_TEXT_BYTES;
+
+/// The text of a text part's body: the transfer encoding undone (base64, quoted-printable; a
+/// body that does not decode is taken as it is) and the charset converted to UTF-8 (an unknown
+/// or missing charset is read as UTF-8, invalid sequences replaced). Valid UTF-8 that needed no
+/// decoding is borrowed. Shared by SEARCH and PREVIEW (`super::preview`).
+pub(crate) fn decoded_text<'a>(content: &ContentInfo, body: &'a [u8]) -> Cow<'a, str> {
+    let enc = content.encoding.as_deref().unwrap_or(b"7bit");
+    let decoded: Option<Vec<u8>> = if enc.eq_ignore_ascii_case(b"base64") {
+        let clean: Vec<u8> = body
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        base64_decode(&clean)
+    } else if enc.eq_ignore_ascii_case(b"quoted-printable") {
+        quoted_printable_decode(body)
+    } else {
+        None
+    };
+    let charset = content.param(b"charset").and_then(charset_decoder);
+    match (decoded, charset) {
+        (Some(d), Some(dec)) => Cow::Owned(dec(&d)),
+        (None, Some(dec)) => Cow::Owned(dec(body)),
+        (Some(d), None) => Cow::Owned(
+            String::from_utf8(d)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        ),
+        (None, None) => String::from_utf8_lossy(body),
+    }
+}
 
 /// A Date: header's calendar date, as written (time and zone disregarded, as
 /// RFC 3501 says for the SENT* keys).
@@ -125,30 +157,12 @@ impl MessageInfo {
             }
             let body = p.body.slice(raw);
             let body = body.get(..MAX_SEARCH_TEXT_BYTES).unwrap_or(body);
-            let enc = p.content.encoding.as_deref().unwrap_or(b"7bit");
-            let decoded: Option<Vec<u8>> = if enc.eq_ignore_ascii_case(b"base64") {
-                let clean: Vec<u8> = body
-                    .iter()
-                    .copied()
-                    .filter(|b| !b.is_ascii_whitespace())
-                    .collect();
-                base64_decode(&clean)
-            } else if enc.eq_ignore_ascii_case(b"quoted-printable") {
-                quoted_printable_decode(body)
-            } else {
-                None
-            };
-            let bytes = decoded.as_deref().unwrap_or(body);
             let is_html = p
                 .content
                 .subtype
                 .as_deref()
                 .is_some_and(|s| s.eq_ignore_ascii_case(b"html"));
-            // UTF-8 (and unlabelled) text that is valid is pushed without another copy.
-            let text = match p.content.param(b"charset").and_then(charset_decoder) {
-                Some(dec) => std::borrow::Cow::Owned(dec(bytes)),
-                None => String::from_utf8_lossy(bytes),
-            };
+            let text = decoded_text(&p.content, body);
             if is_html {
                 push_capped(&mut out, &html_to_text(&text));
             } else {

@@ -3,6 +3,11 @@
 //!
 //! Buffers start empty and give memory back after a large command, because an idle connection should
 //! cost a few kilobytes, not the size of the biggest command it ever sent.
+//!
+//! After IMAP `COMPRESS DEFLATE` the connection carries a [`Deflate`] layer between these buffers
+//! and the stream: [`Conn::fill`] inflates into the read buffer (no more than it would have read),
+//! [`Conn::flush`] and [`Conn::send_direct`] compress what they write. Code above `Conn` is the
+//! same with and without compression.
 
 use std::io;
 use std::net::SocketAddr;
@@ -15,6 +20,7 @@ use tokio::net::{TcpStream, UnixStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
+use super::deflate::Deflate;
 use crate::limits;
 
 /// The transport under a session.
@@ -110,6 +116,8 @@ pub struct Conn {
     /// Fixed facts.
     pub info: ConnInfo,
     write_timeout: Duration,
+    /// COMPRESS=DEFLATE (RFC 4978), once the client turned it on.
+    deflate: Option<Box<Deflate>>,
 }
 
 /// Capacity a buffer may keep while idle; anything above is given back.
@@ -127,6 +135,7 @@ impl Conn {
             out: Vec::new(),
             info,
             write_timeout: Duration::from_secs(limits::MIN_POP3_IDLE_SECS),
+            deflate: None,
         }
     }
 
@@ -138,6 +147,22 @@ impl Conn {
     /// True once TLS is active, by implicit TLS or an upgrade.
     pub fn is_tls(&self) -> bool {
         matches!(self.stream, Stream::Tls(_))
+    }
+
+    /// True once COMPRESS=DEFLATE is active.
+    pub fn is_compressed(&self) -> bool {
+        self.deflate.is_some()
+    }
+
+    /// Turns on DEFLATE both ways (RFC 4978). Call after the tagged OK of COMPRESS has been
+    /// flushed, uncompressed. Bytes already received after the command are the start of the
+    /// client's compressed stream (as in Dovecot, which stacks its inflater on the buffered
+    /// input), so they move from the read buffer into the inflater.
+    pub fn start_deflate(&mut self) {
+        let pending = self.rbuf.split_off(self.rpos);
+        self.rbuf = Vec::new();
+        self.rpos = 0;
+        self.deflate = Some(Box::new(Deflate::new(pending)));
     }
 
     /// True when plaintext credentials may be sent: over TLS, or from loopback.
@@ -182,6 +207,34 @@ impl Conn {
         }
         let want = READ_CHUNK.min(max_buffered - have).max(1);
         let mut chunk = [0u8; READ_CHUNK];
+        if let Some(z) = self.deflate.as_deref_mut() {
+            // Waiting for input ends the response burst: give the compressor back.
+            z.idle();
+            loop {
+                let n = z.inflate(&mut chunk[..want])?;
+                if n > 0 {
+                    self.rbuf.extend_from_slice(&chunk[..n]);
+                    return Ok(n);
+                }
+                if z.ended() {
+                    return Ok(0);
+                }
+                if !z.wants_input() {
+                    // Input is pending yet produced nothing: the inflater can make no progress.
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "DEFLATE stream stalled",
+                    ));
+                }
+                // Cancel-safe as below: received bytes reach the inflater only after the read.
+                let mut zchunk = [0u8; READ_CHUNK];
+                let got = self.stream.read(&mut zchunk).await?;
+                if got == 0 {
+                    return Ok(0);
+                }
+                z.push_input(&zchunk[..got]);
+            }
+        }
         let n = self.stream.read(&mut chunk[..want]).await?;
         self.rbuf.extend_from_slice(&chunk[..n]);
         Ok(n)
@@ -238,9 +291,13 @@ impl Conn {
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.out.is_empty() {
             let out = std::mem::take(&mut self.out);
+            let (stream, deflate) = (&mut self.stream, &mut self.deflate);
             let res = tokio::time::timeout(self.write_timeout, async {
-                self.stream.write_all(&out).await?;
-                self.stream.flush().await
+                match deflate.as_deref_mut() {
+                    Some(z) => z.write(stream, &out).await?,
+                    None => stream.write_all(&out).await?,
+                }
+                stream.flush().await
             })
             .await;
             self.out = out;
@@ -271,7 +328,15 @@ impl Conn {
     /// into the output buffer).
     pub async fn send_direct(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.flush().await?;
-        match tokio::time::timeout(self.write_timeout, self.stream.write_all(bytes)).await {
+        let (stream, deflate) = (&mut self.stream, &mut self.deflate);
+        let write = async {
+            match deflate.as_deref_mut() {
+                // Compressed in bounded pieces, each burst ending with a sync flush.
+                Some(z) => z.write(stream, bytes).await,
+                None => stream.write_all(bytes).await,
+            }
+        };
+        match tokio::time::timeout(self.write_timeout, write).await {
             Ok(r) => r,
             Err(_) => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -284,6 +349,10 @@ impl Conn {
     /// command and before the handshake is discarded unread: executing it would let an attacker
     /// inject commands into the protected session (CVE-2011-0411 class).
     pub async fn start_tls(&mut self, acceptor: &TlsAcceptor) -> io::Result<()> {
+        if self.deflate.is_some() {
+            // RFC 4978 section 3: TLS goes under compression, never on top of it.
+            return Err(io::Error::other("TLS cannot start inside COMPRESS"));
+        }
         self.rbuf = Vec::new();
         self.rpos = 0;
         self.flush().await?;

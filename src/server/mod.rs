@@ -4,6 +4,7 @@
 pub mod alloc;
 pub mod conn;
 pub mod daemon;
+pub mod deflate;
 pub mod login;
 pub mod privdrop;
 pub mod tls;

@@ -393,6 +393,11 @@ pub struct MailboxStatus {
     pub highest_modseq: u64,
     /// SIZE (RFC 8438): sum of the virtual sizes.
     pub size: u64,
+    /// DELETED (RFC 9208): messages with `\Deleted`.
+    pub deleted: u32,
+    /// Physical bytes of the messages with `\Deleted`: what an EXPUNGE would give back to the
+    /// quota (RFC 9208 DELETED-STORAGE, which the IMAP layer reports in KiB).
+    pub deleted_bytes: u64,
 }
 
 /// One mailbox as LIST shows it.
@@ -472,6 +477,9 @@ impl CacheField {
     pub const BODY: CacheField = CacheField(3);
     /// The IMAP BODYSTRUCTURE as written to clients.
     pub const BODYSTRUCTURE_TEXT: CacheField = CacheField(4);
+    /// The PREVIEW text (RFC 8970) of the message (ids 16 and 17 are SEARCH's header entry and
+    /// the sort keys).
+    pub const PREVIEW: CacheField = CacheField(20);
 }
 
 /// The header block of a whole message in memory, through the blank line, exactly as
@@ -581,6 +589,10 @@ pub trait UserStore: Send + Sync {
     async fn append_stream(&self, name: &str) -> Result<Box<dyn AppendStream>>;
     /// Quota usage and limits.
     async fn quota(&self) -> Result<QuotaUsage>;
+    /// Recalculates the quota usage from the messages themselves (walking every mailbox),
+    /// replaces the incrementally kept usage with it and returns it. An administrator's repair
+    /// (`mailcove quota recalc`), never called per command.
+    async fn quota_recalc(&self) -> Result<QuotaUsage>;
     /// Takes the exclusive POP3 maildrop lock (across processes), or `InUse`.
     async fn pop3_lock(&self) -> Result<Pop3Lock>;
     /// Expunges INBOX messages first downloaded by POP3 at least `days` days ago.

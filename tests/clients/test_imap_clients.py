@@ -231,3 +231,61 @@ def test_curl_fetches_a_message_and_lists_mailboxes(server):
     body = subprocess.run(common + [base + "/INBOX;UID=1"], capture_output=True, timeout=30)
     assert body.returncode == 0, body.stderr
     assert body.stdout == MSGS[0]
+
+
+def test_imaplib_fetch_preview(server):
+    """RFC 8970 PREVIEW through imaplib: CAPABILITY names it; PREVIEW (LAZY) is NIL before the
+    preview was made; PREVIEW makes it (quoted line left out, a literal since it is not ASCII);
+    then PREVIEW (LAZY) has it."""
+    m = imaps(server)
+    m.login("demo", "demo")
+    typ, data = m.capability()
+    assert typ == "OK" and b"PREVIEW" in data[0].split()
+    msg = ("Subject: preview\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+           "Gr\u00fc\u00dfe,\r\n> zitiert\r\nbis bald\r\n").encode()
+    typ, _ = m.append("INBOX", None, None, msg)
+    assert typ == "OK"
+    m.select("INBOX")
+    assert m.fetch("1", "(PREVIEW (LAZY))") == ("OK", [b"1 (PREVIEW NIL)"])
+    want = "Gr\u00fc\u00dfe, bis bald".encode()
+    typ, data = m.fetch("1", "(PREVIEW)")
+    assert typ == "OK"
+    assert data[0] == (b"1 (PREVIEW {%d}" % len(want), want)
+    typ, data = m.fetch("1", "(UID PREVIEW (LAZY))")
+    assert typ == "OK"
+    assert data[0] == (b"1 (UID 1 PREVIEW {%d}" % len(want), want)
+    m.logout()
+
+
+def test_imaplib_utf8_accept_names_envelope_and_search(server):
+    """RFC 6855 with imaplib's own UTF8=ACCEPT mode (enable() switches it to UTF-8): names are
+    UTF-8 quoted strings, ENVELOPE carries the raw UTF-8 headers, SEARCH takes UTF-8 without
+    CHARSET; a legacy imaplib session sees modified UTF-7 and a 7-bit ENVELOPE."""
+    msg = ("From: Jörg <jörg@bücher.example>\r\nSubject: Grüße\r\n"
+           "Date: Mon, 01 Jan 2024 10:00:00 +0000\r\n\r\nHallo\r\n").encode()
+    legacy = imaps(server)
+    legacy.login("demo", "demo")
+    assert legacy.append("INBOX", None, None, msg)[0] == "OK"
+    m = imaps(server)
+    m.login("demo", "demo")
+    assert b"UTF8=ACCEPT" in m.capability()[1][0].split()
+    typ, data = m.enable("UTF8=ACCEPT")
+    assert typ == "OK" and m.utf8_enabled, data
+    assert m.create('"Entwürfe"')[0] == "OK"
+    typ, data = m.list('""', '"Entw*"')
+    assert data == ['(\\HasNoChildren) "/" "Entwürfe"'.encode()], data
+    typ, data = legacy.list('""', "Entw*")
+    assert data == [b'(\\HasNoChildren) "/" Entw&APw-rfe'], data
+    assert m.select("INBOX", readonly=True)[0] == "OK"
+    typ, data = m.fetch("1", "ENVELOPE")
+    # 8-bit strings come as literals: imaplib returns (prefix, literal) pairs.
+    flat = b"".join(p if isinstance(p, bytes) else b"".join(p) for p in data)
+    assert "Grüße".encode() in flat and "bücher.example".encode() in flat, data
+    typ, data = m.search(None, 'SUBJECT "Grüße"')
+    assert data == [b"1"], data
+    assert legacy.select("INBOX", readonly=True)[0] == "OK"
+    typ, data = legacy.fetch("1", "ENVELOPE")
+    assert all(b < 0x80 for b in data[0]), data
+    assert b"=?utf-8?b?R3LDvMOfZQ==?=" in data[0], data
+    m.logout()
+    legacy.logout()

@@ -522,7 +522,74 @@ pub fn client_config(cert_der: &[u8]) -> Arc<rustls::ClientConfig> {
 enum Transport {
     Plain(TcpStream),
     Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+    /// After IMAP `COMPRESS DEFLATE` (RFC 4978), over plain or TLS.
+    Deflate(Box<Deflated>),
     Gone,
+}
+
+/// Raw DEFLATE both ways over another transport, as a COMPRESS=DEFLATE client does it: every
+/// write is compressed and sync-flushed, reads inflate what the server sent.
+struct Deflated {
+    inner: Transport,
+    c: flate2::Compress,
+    d: flate2::Decompress,
+    zin: Vec<u8>,
+    zpos: usize,
+    /// Compressed bytes read from and written to the wire.
+    wire_in: u64,
+    wire_out: u64,
+}
+
+impl Read for Deflated {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let (in0, out0) = (self.d.total_in(), self.d.total_out());
+            self.d
+                .decompress(&self.zin[self.zpos..], buf, flate2::FlushDecompress::None)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            self.zpos += (self.d.total_in() - in0) as usize;
+            let made = (self.d.total_out() - out0) as usize;
+            if made > 0 || buf.is_empty() {
+                return Ok(made);
+            }
+            if self.zpos < self.zin.len() {
+                continue;
+            }
+            self.zin.clear();
+            self.zin.resize(16 * 1024, 0);
+            self.zpos = 0;
+            let n = self.inner.read(&mut self.zin)?;
+            self.zin.truncate(n);
+            self.wire_in += n as u64;
+            if n == 0 {
+                return Ok(0);
+            }
+        }
+    }
+}
+
+impl Write for Deflated {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut rest = buf;
+        let mut out = Vec::with_capacity(64 * 1024);
+        loop {
+            out.clear();
+            let in0 = self.c.total_in();
+            self.c
+                .compress_vec(rest, &mut out, flate2::FlushCompress::Sync)
+                .map_err(std::io::Error::other)?;
+            rest = &rest[(self.c.total_in() - in0) as usize..];
+            let full = out.len() == out.capacity();
+            self.inner.write_all(&out)?;
+            self.wire_out += out.len() as u64;
+            if rest.is_empty() && !full {
+                return Ok(buf.len());
+            }
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 impl Read for Transport {
@@ -530,6 +597,7 @@ impl Read for Transport {
         match self {
             Transport::Plain(s) => s.read(buf),
             Transport::Tls(s) => s.read(buf),
+            Transport::Deflate(s) => s.read(buf),
             Transport::Gone => Ok(0),
         }
     }
@@ -540,6 +608,7 @@ impl Write for Transport {
         match self {
             Transport::Plain(s) => s.write(buf),
             Transport::Tls(s) => s.write(buf),
+            Transport::Deflate(s) => s.write(buf),
             Transport::Gone => Err(std::io::ErrorKind::NotConnected.into()),
         }
     }
@@ -547,6 +616,7 @@ impl Write for Transport {
         match self {
             Transport::Plain(s) => s.flush(),
             Transport::Tls(s) => s.flush(),
+            Transport::Deflate(s) => s.flush(),
             Transport::Gone => Ok(()),
         }
     }
@@ -606,6 +676,56 @@ impl Client {
             s.conn.complete_io(&mut s.sock).expect("TLS handshake");
         }
         *self.r.get_mut() = Transport::Tls(Box::new(s));
+    }
+
+    /// Turns on raw DEFLATE both ways after `COMPRESS DEFLATE` was answered OK (RFC 4978). Bytes
+    /// already read past the OK are the start of the server's compressed stream (they fail to
+    /// inflate if the server sent anything plain). The client compresses with the fast level, so
+    /// big test inputs compress quickly.
+    pub fn compress(&mut self) {
+        let early = self.r.buffer().to_vec();
+        self.r.consume(early.len());
+        let inner = std::mem::replace(self.r.get_mut(), Transport::Gone);
+        assert!(
+            !matches!(inner, Transport::Deflate(_)),
+            "already compressed"
+        );
+        *self.r.get_mut() = Transport::Deflate(Box::new(Deflated {
+            inner,
+            c: flate2::Compress::new(flate2::Compression::fast(), false),
+            d: flate2::Decompress::new(false),
+            zin: early,
+            zpos: 0,
+            wire_in: 0,
+            wire_out: 0,
+        }));
+    }
+
+    /// Compressed bytes received since [`Client::compress`].
+    pub fn compressed_bytes_received(&mut self) -> u64 {
+        match self.r.get_mut() {
+            Transport::Deflate(d) => d.wire_in,
+            _ => panic!("not compressed"),
+        }
+    }
+
+    /// Compressed bytes sent since [`Client::compress`].
+    pub fn compressed_bytes_sent(&mut self) -> u64 {
+        match self.r.get_mut() {
+            Transport::Deflate(d) => d.wire_out,
+            _ => panic!("not compressed"),
+        }
+    }
+
+    /// Sends bytes below the compression layer (a client that breaks RFC 4978).
+    pub fn send_uncompressed(&mut self, bytes: &[u8]) {
+        match self.r.get_mut() {
+            Transport::Deflate(d) => {
+                d.inner.write_all(bytes).unwrap();
+                d.inner.flush().unwrap();
+            }
+            _ => panic!("not compressed"),
+        }
     }
 
     /// The DER of the server's certificate, on a TLS connection.

@@ -34,7 +34,7 @@ pub async fn append(
     if let Some(literal) = s.literal_in.take() {
         return streamed(s, mb, messages, literal).await;
     }
-    let name = names::from_wire(mb)?;
+    let name = names::from_wire(mb, s.name_form())?;
     let mut messages = messages.into_iter();
     let (Some(m), None) = (messages.next(), messages.next()) else {
         return Err(ImapError::NotSupported("MULTIAPPEND"));
@@ -80,7 +80,7 @@ async fn prepare(
     messages: Vec<AppendMessage>,
     literal: LiteralIn,
 ) -> Result<Prepared, ImapError> {
-    let name = names::from_wire(mb)?;
+    let name = names::from_wire(mb, s.name_form())?;
     let mut messages = messages.into_iter();
     let (Some(m), None) = (messages.next(), messages.next()) else {
         return Err(ImapError::NotSupported("MULTIAPPEND"));

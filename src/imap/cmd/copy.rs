@@ -16,7 +16,7 @@ pub async fn copy(
     mb: &Mailbox,
     move_: bool,
 ) -> Result<Reply, ImapError> {
-    let dest = names::from_wire(mb)?;
+    let dest = names::from_wire(mb, s.name_form())?;
     let enabled = s.enabled;
     let (sel, conn) = s.selected_and_conn()?;
     let uids = sel.uids(set, uid)?;

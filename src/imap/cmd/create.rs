@@ -14,7 +14,7 @@ pub async fn create(
     uses: &[MailboxAttr],
 ) -> Result<Reply, ImapError> {
     let store = s.store()?;
-    let name = new_mailbox_name(mb, store.separator())?;
+    let name = new_mailbox_name(mb, store.separator(), s.name_form())?;
     let use_attr = match uses {
         [] => None,
         [one] => Some(

@@ -8,7 +8,7 @@ use crate::imap::session::Session;
 
 /// DELETE: INBOX cannot be deleted; a mailbox with children becomes `\Noselect`.
 pub async fn delete(s: &mut Session, mb: &Mailbox) -> Result<Reply, ImapError> {
-    let name = names::from_wire(mb)?;
+    let name = names::from_wire(mb, s.name_form())?;
     if name == "INBOX" {
         return Err(ImapError::Cannot("INBOX can't be deleted"));
     }

@@ -33,6 +33,7 @@ pub async fn fetch(
     if s.enabled.condstore {
         plan.report_seen_changes();
     }
+    plan.utf8_accept = s.enabled.utf8_accept;
     let (sel, conn) = s.selected_and_conn()?;
     if let Some(since) = changed_since.filter(|_| vanished) {
         // `*` stands for UIDNEXT-1 here, so messages expunged above the last one are included.

@@ -4,7 +4,7 @@
 
 use super::Reply;
 use crate::imap::capability;
-use crate::imap::names;
+use crate::imap::names::{self, NameForm};
 use crate::imap::proto::encode::Code;
 use crate::imap::proto::types::{Mailbox, StatusItem};
 use crate::imap::response::ImapError;
@@ -63,9 +63,11 @@ pub fn wire_separator(sep: char) -> Result<u8, ImapError> {
 }
 
 /// The storage name of a mailbox to create or rename to: trailing separators are dropped
-/// (RFC 3501 6.3.3), and INBOX cannot be a new name.
-pub fn new_mailbox_name(mb: &Mailbox, sep: char) -> Result<String, ImapError> {
-    let mut name = names::from_wire(mb)?;
+/// (RFC 3501 6.3.3), INBOX cannot be a new name, and the name must be Net-Unicode (RFC 6855 3,
+/// see [`names::check_new_name`]).
+pub fn new_mailbox_name(mb: &Mailbox, sep: char, form: NameForm) -> Result<String, ImapError> {
+    let mut name = names::from_wire(mb, form)?;
+    names::check_new_name(&name)?;
     while name.ends_with(sep) {
         name.pop();
     }
@@ -98,7 +100,10 @@ pub async fn status_items(
                 StatusItem::Unseen => u64::from(st.unseen),
                 StatusItem::Size => st.size,
                 StatusItem::HighestModSeq => st.highest_modseq,
-                _ => return Err(ImapError::NotSupported("this STATUS item")),
+                // RFC 9208 4.1.4: messages with \Deleted, and the storage an EXPUNGE would
+                // free, in the units of the STORAGE resource (1024 octets, rounded up).
+                StatusItem::Deleted => u64::from(st.deleted),
+                StatusItem::DeletedStorage => super::getquota::kib(st.deleted_bytes),
             };
             Ok((*item, v))
         })

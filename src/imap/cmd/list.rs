@@ -66,12 +66,14 @@ pub async fn list(
         return Reply::ok("List completed.");
     }
 
-    // A reference or pattern that is not modified UTF-7 is no error: it is matched as sent.
-    let reference = names::list_pattern_from_wire(reference.as_bytes());
+    // A reference or pattern that is not modified UTF-7 is no error: it is matched as sent. After
+    // ENABLE UTF8=ACCEPT it is UTF-8, and 8-bit octets that are not UTF-8 are a BAD (RFC 6855 3).
+    let form = s.name_form();
+    let reference = names::list_pattern_from_wire(reference.as_bytes(), form)?;
     let pats: Vec<String> = patterns
         .iter()
-        .map(|p| full_pattern(&reference, &names::list_pattern_from_wire(p)))
-        .collect();
+        .map(|p| names::list_pattern_from_wire(p, form).map(|p| full_pattern(&reference, &p)))
+        .collect::<Result<_, _>>()?;
     let matching = |name: &str| pats.iter().any(|p| names::matches(p, name, sep));
 
     let boxes: Vec<MailboxInfo> = store.list().await?;
@@ -169,7 +171,7 @@ pub async fn list(
         }
     }
     for line in lines {
-        let wire = names::to_wire(&line.name);
+        let wire = names::to_wire(&line.name, form);
         encode::list(
             s.conn.out(),
             ListKind::List,

@@ -21,9 +21,10 @@ pub async fn lsub(
     let sep = store.separator();
     let delimiter = wire_separator(sep)?;
     // As LIST (and Dovecot): a reference or pattern that is not modified UTF-7 is taken as sent.
+    let form = s.name_form();
     let pattern = full_pattern(
-        &names::list_pattern_from_wire(reference.as_bytes()),
-        &names::list_pattern_from_wire(pattern),
+        &names::list_pattern_from_wire(reference.as_bytes(), form)?,
+        &names::list_pattern_from_wire(pattern, form)?,
     );
     let subscriptions: BTreeSet<String> = store.subscriptions().await?.into_iter().collect();
     let boxes = store.list().await?;
@@ -60,7 +61,7 @@ pub async fn lsub(
             ListKind::Lsub,
             &attrs,
             Some(delimiter),
-            &names::to_wire(&name),
+            &names::to_wire(&name, form),
             false,
         );
     }

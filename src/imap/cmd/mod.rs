@@ -14,12 +14,15 @@ mod cancelupdate;
 mod capability;
 mod check;
 mod close;
+mod compress;
 mod copy;
 mod create;
 mod delete;
 mod enable;
 mod expunge;
 mod fetch;
+mod getquota;
+mod getquotaroot;
 mod helpers;
 mod id;
 mod idle;
@@ -33,6 +36,7 @@ mod noop;
 mod rename;
 mod search;
 mod select;
+mod setquota;
 mod sort;
 mod starttls;
 mod status;
@@ -94,7 +98,7 @@ pub async fn run(s: &mut Session, command: Command) -> Outcome {
     let result = match state_error(spec, &s.state) {
         Some(why) => Err(ImapError::WrongState(why)),
         None if spec.flags.unsupported => Err(ImapError::NotSupported(spec.name)),
-        None => dispatch(s, &tag, spec, body).await,
+        None => dispatch(s, &tag, body).await,
     };
     // Changes made by others are told before the tagged answer, where RFC 3501 7.4.1 allows.
     if spec.reports_changes()
@@ -132,14 +136,9 @@ pub async fn run(s: &mut Session, command: Command) -> Outcome {
     }
 }
 
-/// Calls the handler of `body`, whose table row is `spec`. Exhaustive like [`table::spec`]: a new
-/// command needs a handler (or an `unsupported` row) before it compiles.
-async fn dispatch(
-    s: &mut Session,
-    tag: &Tag,
-    spec: &'static CommandSpec,
-    body: CommandBody,
-) -> Result<Reply, ImapError> {
+/// Calls the handler of `body`. Exhaustive like [`table::spec`]: a new command needs a handler
+/// (or an `unsupported` row) before it compiles.
+async fn dispatch(s: &mut Session, tag: &Tag, body: CommandBody) -> Result<Reply, ImapError> {
     use CommandBody as C;
     match body {
         C::Capability => capability::capability(s),
@@ -253,10 +252,9 @@ async fn dispatch(
             charset,
             criteria,
         } => thread::thread(s, uid, algorithm, &charset, &criteria).await,
-        // Parsed, not implemented: their rows are flagged `unsupported` and `run` answers them
-        // before dispatching; a handler added here must clear the flag.
-        C::Compress { .. } | C::GetQuota { .. } | C::GetQuotaRoot { .. } => {
-            Err(ImapError::NotSupported(spec.name))
-        }
+        C::Compress { algorithm } => compress::compress(s, tag, &algorithm).await,
+        C::GetQuota { root } => getquota::getquota(s, &root).await,
+        C::GetQuotaRoot { mailbox } => getquotaroot::getquotaroot(s, &mailbox).await,
+        C::SetQuota { root, limits } => setquota::setquota(s, &root, &limits),
     }
 }

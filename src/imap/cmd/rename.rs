@@ -10,8 +10,8 @@ use crate::imap::session::Session;
 /// RENAME: children move along; renaming INBOX moves its messages.
 pub async fn rename(s: &mut Session, from: &Mailbox, to: &Mailbox) -> Result<Reply, ImapError> {
     let store = s.store()?;
-    let from = names::from_wire(from)?;
-    let to = new_mailbox_name(to, store.separator())?;
+    let from = names::from_wire(from, s.name_form())?;
+    let to = new_mailbox_name(to, store.separator(), s.name_form())?;
     store.rename(&from, &to).await?;
     Reply::ok("Rename completed.")
 }

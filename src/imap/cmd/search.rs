@@ -102,6 +102,11 @@ impl Returns {
 }
 
 /// [UID] SEARCH [RETURN (...)] [CHARSET x] keys.
+///
+/// After `ENABLE UTF8=ACCEPT` search strings are UTF-8 by definition, and RFC 6855 3 says a
+/// SEARCH with a CHARSET SHOULD get `BAD` "due to the conflicting charset labels"; mailcove does
+/// that for every CHARSET, UTF-8 included. SORT and THREAD keep their charset argument, which
+/// their grammar requires (RFC 5256), and RFC 6855 names only SEARCH.
 pub async fn search(
     s: &mut Session,
     tag: &Tag,
@@ -110,6 +115,11 @@ pub async fn search(
     charset: Option<&[u8]>,
     criteria: &SearchKey,
 ) -> Result<Reply, ImapError> {
+    if charset.is_some() && s.enabled.utf8_accept {
+        return Err(ImapError::Parse(
+            "SEARCH CHARSET is not allowed after ENABLE UTF8=ACCEPT (RFC 6855 3).",
+        ));
+    }
     searching(s, tag, uid, returns, charset, criteria, None).await
 }
 

@@ -42,7 +42,7 @@ pub async fn select(
             "Previous mailbox closed.",
         );
     }
-    let name = names::from_wire(mb)?;
+    let name = names::from_wire(mb, s.name_form())?;
     let store = s.store()?;
     let options = if read_only {
         OpenOptions::EXAMINE

@@ -1,4 +1,5 @@
-//! STATUS (RFC 3501 6.3.10, with SIZE of RFC 8438 and HIGHESTMODSEQ of RFC 7162 3.1.2.3).
+//! STATUS (RFC 3501 6.3.10, with SIZE of RFC 8438, HIGHESTMODSEQ of RFC 7162 3.1.2.3 and
+//! DELETED / DELETED-STORAGE of RFC 9208 4.1.4).
 
 use super::Reply;
 use super::helpers::status_items;
@@ -18,8 +19,9 @@ pub async fn status(
         // RFC 7162 3.1: STATUS (HIGHESTMODSEQ) is a CONDSTORE enabling command.
         s.enable_condstore();
     }
-    let name = names::from_wire(mb)?;
+    let name = names::from_wire(mb, s.name_form())?;
     let values = status_items(s, &name, items).await?;
-    encode::status(s.conn.out(), &names::to_wire(&name), &values);
+    let wire = names::to_wire(&name, s.name_form());
+    encode::status(s.conn.out(), &wire, &values);
     Reply::ok("Status completed.")
 }

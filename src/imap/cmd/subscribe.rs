@@ -8,14 +8,14 @@ use crate::imap::session::Session;
 
 /// SUBSCRIBE: subscribing to a name that does not exist is allowed (RFC 3501 6.3.6).
 pub async fn subscribe(s: &mut Session, mb: &Mailbox) -> Result<Reply, ImapError> {
-    let name = names::from_wire(mb)?;
+    let name = names::from_wire(mb, s.name_form())?;
     s.store()?.subscribe(&name).await?;
     Reply::ok("Subscribe completed.")
 }
 
 /// UNSUBSCRIBE.
 pub async fn unsubscribe(s: &mut Session, mb: &Mailbox) -> Result<Reply, ImapError> {
-    let name = names::from_wire(mb)?;
+    let name = names::from_wire(mb, s.name_form())?;
     s.store()?.unsubscribe(&name).await?;
     Reply::ok("Unsubscribe completed.")
 }

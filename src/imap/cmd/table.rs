@@ -35,6 +35,8 @@ pub struct Flags {
     /// client's numbers stay valid.
     pub keeps_sequences: bool,
     /// Parsed but not implemented: answered `BAD ... is not supported` once the state allows it.
+    /// No row has it since COMPRESS and QUOTA were served; a row sets it with
+    /// `Flags { unsupported: true, ..Flags::NONE }`.
     pub unsupported: bool,
 }
 
@@ -51,10 +53,6 @@ impl Flags {
     };
     const KEEPS_SEQUENCES: Flags = Flags {
         keeps_sequences: true,
-        ..Flags::NONE
-    };
-    const UNSUPPORTED: Flags = Flags {
-        unsupported: true,
         ..Flags::NONE
     };
 }
@@ -108,7 +106,8 @@ table! {
     ENABLE = "ENABLE", Authenticated, NONE;
     NAMESPACE = "NAMESPACE", Authenticated, NONE;
     IDLE = "IDLE", Authenticated, NONE;
-    COMPRESS = "COMPRESS", Authenticated, UNSUPPORTED;
+    // RFC 4978 section 5: `command-auth =/ compress`, so not before login (Dovecot too).
+    COMPRESS = "COMPRESS", Authenticated, NONE;
     SELECT = "SELECT", Authenticated, OPENS_MAILBOX;
     EXAMINE = "EXAMINE", Authenticated, OPENS_MAILBOX;
     CREATE = "CREATE", Authenticated, NONE;
@@ -120,8 +119,9 @@ table! {
     LSUB = "LSUB", Authenticated, NONE;
     STATUS = "STATUS", Authenticated, NONE;
     APPEND = "APPEND", Authenticated, NONE;
-    GETQUOTA = "GETQUOTA", Authenticated, UNSUPPORTED;
-    GETQUOTAROOT = "GETQUOTAROOT", Authenticated, UNSUPPORTED;
+    GETQUOTA = "GETQUOTA", Authenticated, NONE;
+    GETQUOTAROOT = "GETQUOTAROOT", Authenticated, NONE;
+    SETQUOTA = "SETQUOTA", Authenticated, NONE;
     // Selected: RFC 3501 6.4, RFC 3691 (UNSELECT), RFC 4315 (UID EXPUNGE), RFC 6851 (MOVE).
     CHECK = "CHECK", Selected, NONE;
     CLOSE = "CLOSE", Selected, NONE;
@@ -176,6 +176,7 @@ pub fn spec(body: &CommandBody) -> &'static CommandSpec {
         C::Append { .. } => &APPEND,
         C::GetQuota { .. } => &GETQUOTA,
         C::GetQuotaRoot { .. } => &GETQUOTAROOT,
+        C::SetQuota { .. } => &SETQUOTA,
         C::Check => &CHECK,
         C::Close => &CLOSE,
         C::Unselect => &UNSELECT,
@@ -230,6 +231,7 @@ mod tests {
         "APPEND INBOX {1+}\r\nx",
         "GETQUOTA \"\"",
         "GETQUOTAROOT INBOX",
+        "SETQUOTA \"\" (STORAGE 512)",
         "CHECK",
         "CLOSE",
         "UNSELECT",

@@ -29,7 +29,9 @@
 
 mod binary;
 mod body;
+pub mod downgrade;
 pub mod plan;
+pub mod preview;
 pub mod structure;
 
 use std::collections::HashSet;
@@ -199,14 +201,22 @@ async fn write_part(
 ) -> Result<Finished, Abort> {
     let mut done = Finished::default();
     let mut structures = structures.into_iter();
+    // PREVIEW: the cached previews of the whole part, looked up at once; new ones are stored
+    // together after it.
+    let mut previews = match plan.preview() {
+        Some(_) => preview::cached(&sel.view, part).await.into_iter(),
+        None => Vec::new().into_iter(),
+    };
+    let mut new_previews = Vec::new();
     for (seq, meta) in part {
         let msg = Message {
             seq: *seq,
             meta,
             structure: structures.next(),
             newly_seen: newly_seen.contains(&meta.uid),
+            preview: previews.next().flatten(),
         };
-        match write_message(sel, conn, plan, msg, scratch).await? {
+        match write_message(sel, conn, plan, msg, scratch, &mut new_previews).await? {
             Written::Yes => {}
             Written::Expunged => done.expunged = true,
             Written::TooLarge => done.too_large = true,
@@ -215,6 +225,12 @@ async fn write_part(
             return Err(Abort::Disconnect);
         }
     }
+    if !new_previews.is_empty() {
+        // RFC 8970 8: making previews costs; log it (the connection span carries the user) so
+        // an abusive client can be found.
+        tracing::info!(made = new_previews.len(), "FETCH PREVIEW made previews");
+    }
+    preview::store(&sel.view, new_previews).await;
     Ok(done)
 }
 
@@ -251,6 +267,8 @@ struct Message<'a> {
     /// The MIME structure, or why there is none; `None` when the plan does not need it.
     structure: Option<Result<structure::Structure, structure::ParseError>>,
     newly_seen: bool,
+    /// The cached PREVIEW text, when the plan has PREVIEW and the cache has it.
+    preview: Option<String>,
 }
 
 enum Written {
@@ -259,19 +277,22 @@ enum Written {
     TooLarge,
 }
 
-/// Writes one message's response, opening the message only when the plan needs its file.
+/// Writes one message's response, opening the message only when the plan needs its file (or
+/// a preview has to be made); a preview made here is added to `new_previews` for the cache.
 async fn write_message(
     sel: &Selected,
     conn: &mut Conn,
     plan: &FetchPlan,
     msg: Message<'_>,
     scratch: &mut Scratch,
+    new_previews: &mut Vec<(u32, bytes::Bytes)>,
 ) -> Result<Written, Abort> {
     let Message {
         seq,
         meta,
         structure,
         newly_seen,
+        preview: cached_preview,
     } = msg;
     let st = match structure {
         None => structure::Structure::default(),
@@ -310,6 +331,36 @@ async fn write_message(
     } else {
         None
     };
+    // Made before anything of the response is written, so a failure leaves no half response.
+    let preview_text = match plan.preview() {
+        None => None,
+        Some(_) if cached_preview.is_some() => cached_preview,
+        // RFC 8970 4.1: LAZY answers NIL rather than read the message now.
+        Some(true) => None,
+        Some(false) => {
+            let Some(info) = st.info.as_ref() else {
+                return Err(StorageError::Corrupt("structure missing for PREVIEW".into()).into());
+            };
+            if file.is_none() {
+                file = match sel.view.open_message(meta.uid, 0).await {
+                    Ok(f) => Some(f),
+                    Err(StorageError::Expunged) => return Ok(Written::Expunged),
+                    Err(e) => return Err(e.into()),
+                };
+            }
+            let Some(m) = file.as_ref() else {
+                return Err(StorageError::Corrupt("message file not opened".into()).into());
+            };
+            match preview::compute(m, info).await {
+                Ok(text) => {
+                    new_previews.push((meta.uid, preview::entry(meta.virt_size, &text)));
+                    Some(text)
+                }
+                Err(StorageError::Expunged) => return Ok(Written::Expunged),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
     let start = conn.out().len();
     let mut committed = false;
     let mut f = FetchResponse::start(conn.out(), seq);
@@ -323,6 +374,7 @@ async fn write_message(
             }
             Item::Rfc822Size => f.rfc822_size(conn.out(), meta.virt_size),
             Item::ModSeq => f.modseq(conn.out(), meta.modseq),
+            Item::Preview { .. } => f.preview(conn.out(), preview_text.as_deref()),
             Item::Envelope | Item::Body | Item::BodyStructure => {
                 let (name, text, extended) = match item {
                     Item::Envelope => ("ENVELOPE", &st.envelope, None),
@@ -330,6 +382,7 @@ async fn write_message(
                     _ => ("BODYSTRUCTURE", &st.bodystructure, Some(true)),
                 };
                 f.item(conn.out(), name);
+                let item_start = conn.out().len();
                 match (text, st.info.as_ref(), extended) {
                     (Some(t), _, _) => conn.out().extend_from_slice(t),
                     (None, Some(info), None) => write_envelope(conn.out(), info.envelope()),
@@ -338,6 +391,14 @@ async fn write_message(
                         conn.out().truncate(start);
                         return Err(StorageError::Corrupt("structure missing".into()).into());
                     }
+                }
+                if !plan.utf8_accept {
+                    // RFC 6855 8: raw UTF-8 header data reaches only clients that enabled it.
+                    let kind = match extended {
+                        None => downgrade::Kind::Envelope,
+                        Some(_) => downgrade::Kind::Body,
+                    };
+                    downgrade::in_place(conn.out(), item_start, kind);
                 }
             }
             Item::Section(section) => {

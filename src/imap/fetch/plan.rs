@@ -102,6 +102,11 @@ pub enum Item {
     BodyStructure,
     /// A body section.
     Section(SectionItem),
+    /// `PREVIEW` (RFC 8970); `lazy`: only a cached preview, else NIL.
+    Preview {
+        /// `PREVIEW (LAZY)`
+        lazy: bool,
+    },
     /// `BINARY[part]<partial>` (RFC 3516).
     Binary(BinaryItem),
     /// `BINARY.SIZE[part]` (RFC 3516).
@@ -153,9 +158,22 @@ pub struct FetchPlan {
     /// The INTERNALDATEs of the messages fetched, read before the run when INTERNALDATE is
     /// asked for (`crate::imap::cmd::fetch`); a message without one is answered as expunged.
     pub internal_dates: Option<InternalDates>,
+    /// The client enabled UTF8=ACCEPT (RFC 6855): ENVELOPE, BODY and BODYSTRUCTURE go out with
+    /// header text as stored. Off by default, so they are downgraded to 7-bit
+    /// (`super::downgrade`) unless the FETCH command says otherwise.
+    pub utf8_accept: bool,
 }
 
 impl FetchPlan {
+    /// `Some(lazy)` when PREVIEW is asked for: `Some(true)` for `PREVIEW (LAZY)` alone, which
+    /// never reads a message.
+    pub fn preview(&self) -> Option<bool> {
+        self.items.iter().find_map(|i| match i {
+            Item::Preview { lazy } => Some(*lazy),
+            _ => None,
+        })
+    }
+
     /// Once CONDSTORE is enabled, a response that reports a `\Seen` this FETCH set also carries
     /// UID and MODSEQ (RFC 7162 3.2.4).
     pub fn report_seen_changes(&mut self) {
@@ -187,6 +205,7 @@ fn response_key(item: &Item) -> Vec<u8> {
         Item::Envelope => b"ENVELOPE".to_vec(),
         Item::Body => b"BODY".to_vec(),
         Item::BodyStructure => b"BODYSTRUCTURE".to_vec(),
+        Item::Preview { .. } => b"PREVIEW".to_vec(),
         Item::Section(s) => {
             let mut k = Vec::new();
             match &s.attr {
@@ -286,11 +305,23 @@ impl FetchPlan {
                 } => Item::Section(section_item(a, section, *partial)),
                 FetchAttr::Binary { .. } => Item::Binary(binary_item(a)),
                 FetchAttr::BinarySize { .. } => Item::BinarySize(binary_item(a)),
+                FetchAttr::Preview { lazy } => Item::Preview { lazy: *lazy },
             });
         }
         if changed_since.is_some() {
             // RFC 7162 3.1.4.1: CHANGEDSINCE implies MODSEQ.
             items.push(Item::ModSeq);
+        }
+        if items
+            .iter()
+            .any(|i| matches!(i, Item::Preview { lazy: false }))
+        {
+            // `PREVIEW (LAZY) PREVIEW` answers one PREVIEW item: the one that may not be NIL.
+            for i in &mut items {
+                if let Item::Preview { lazy } = i {
+                    *lazy = false;
+                }
+            }
         }
         let mut seen = HashSet::new();
         items.retain(|i| seen.insert(response_key(i)));
@@ -299,6 +330,8 @@ impl FetchPlan {
             Item::Section(s) => !s.is_whole_message(),
             // BINARY needs the parts' Content-Transfer-Encoding, even for BINARY[].
             Item::Binary(_) | Item::BinarySize(_) => true,
+            // A preview is made from the structure; LAZY only looks in the cache.
+            Item::Preview { lazy } => !lazy,
             _ => false,
         });
         let needs_file = items
@@ -312,6 +345,7 @@ impl FetchPlan {
             info: items.iter().any(|i| {
                 matches!(i, Item::Section(s) if !s.is_whole_message())
                     || matches!(i, Item::Binary(_) | Item::BinarySize(_))
+                    || matches!(i, Item::Preview { lazy: false })
             }),
         };
         Ok(FetchPlan {
@@ -323,6 +357,7 @@ impl FetchPlan {
             changed_since,
             wanted,
             internal_dates: None,
+            utf8_accept: false,
         })
     }
 }
@@ -420,5 +455,29 @@ mod tests {
             panic!("plan refused")
         };
         assert!(matches!(p.items.last(), Some(Item::ModSeq)));
+    }
+
+    #[test]
+    fn preview_needs_the_structure_unless_lazy() {
+        let lazy = FetchAttr::Preview { lazy: true };
+        let now = FetchAttr::Preview { lazy: false };
+        let Ok(p) = FetchPlan::new(&[FetchAttr::Flags, lazy.clone()], false, None) else {
+            panic!("plan refused")
+        };
+        assert_eq!(p.preview(), Some(true));
+        assert!(!p.needs_structure && !p.needs_file && !p.wanted.info && !p.sets_seen);
+        let Ok(p) = FetchPlan::new(std::slice::from_ref(&now), true, None) else {
+            panic!("plan refused")
+        };
+        assert_eq!(p.preview(), Some(false));
+        assert!(p.needs_structure && p.wanted.info && !p.needs_file && !p.sets_seen);
+        // Both forms in one command: one PREVIEW item, the one that is never NIL.
+        let Ok(p) = FetchPlan::new(&[lazy, FetchAttr::Uid, now], false, None) else {
+            panic!("plan refused")
+        };
+        let keys: Vec<_> = p.items.iter().map(response_key).collect();
+        assert_eq!(keys, vec![b"PREVIEW".to_vec(), b"UID".to_vec()]);
+        assert_eq!(p.preview(), Some(false));
+        assert!(p.needs_structure);
     }
 }

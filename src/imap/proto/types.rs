@@ -323,6 +323,13 @@ pub enum CommandBody {
         /// Mailbox whose roots are asked for.
         mailbox: Mailbox,
     },
+    /// `SETQUOTA root (resource limit ...)` (RFC 9208 4.1.3).
+    SetQuota {
+        /// Quota root name.
+        root: Vec<u8>,
+        /// `(resource name in upper case, limit)` pairs, in order.
+        limits: Vec<(String, u64)>,
+    },
     /// `CHECK`.
     Check,
     /// `CLOSE`.
@@ -453,6 +460,7 @@ impl CommandBody {
             C::Append { .. } => "APPEND",
             C::GetQuota { .. } => "GETQUOTA",
             C::GetQuotaRoot { .. } => "GETQUOTAROOT",
+            C::SetQuota { .. } => "SETQUOTA",
             C::Check => "CHECK",
             C::Close => "CLOSE",
             C::Unselect => "UNSELECT",
@@ -961,6 +969,11 @@ pub enum FetchAttr {
     BinarySize {
         /// Part path.
         part: Vec<NonZeroU32>,
+    },
+    /// `PREVIEW` or `PREVIEW (LAZY)` (RFC 8970)
+    Preview {
+        /// `LAZY`: answer NIL rather than generate a preview now.
+        lazy: bool,
     },
 }
 

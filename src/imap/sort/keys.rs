@@ -74,6 +74,11 @@ impl KeyMask {
         self.0 & other.0 == other.0
     }
 
+    /// Whether any of these keys is a string or id from the header (beyond the sent date).
+    pub const fn needs_header_strings(self) -> bool {
+        self.0 & !(Self::ARRIVAL.0 | Self::SIZE.0 | Self::SENT.0) != 0
+    }
+
     /// Whether any of these keys comes from the header.
     pub const fn needs_header(self) -> bool {
         self.0 & !(Self::ARRIVAL.0 | Self::SIZE.0) != 0
@@ -134,6 +139,9 @@ struct HeaderKeys {
     is_reply: bool,
     /// Made from a cached ENVELOPE, which has no References: the ids are not known.
     no_ids: bool,
+    /// Only the sent date was computed (a SORT by DATE, ARRIVAL or SIZE alone): every other key
+    /// is unknown, so whoever wants one reads the header again.
+    date_only: bool,
     from: Box<str>,
     to: Box<str>,
     cc: Box<str>,
@@ -239,6 +247,26 @@ fn display_key(a: &Option<Address>) -> Box<str> {
 }
 
 impl HeaderKeys {
+    /// The keys of `want` from a header block: only the sent date when that is all the header
+    /// must give (the common SORT by DATE, where the address and subject parsing and casemapping
+    /// of [`HeaderKeys::of`] would be most of the work), else every key.
+    fn of_masked(header: &[u8], want: KeyMask) -> HeaderKeys {
+        if want.needs_header_strings() {
+            return Self::of(header);
+        }
+        let mut date = None;
+        for f in fields(header) {
+            if f.name.eq_ignore_ascii_case(b"Date") {
+                date = Some(f.raw_value);
+            }
+        }
+        HeaderKeys {
+            sent: date.and_then(|d| sent_seconds(&unfold(d))),
+            date_only: true,
+            ..HeaderKeys::default()
+        }
+    }
+
     /// The keys of a header block. Where a field occurs more than once the last counts, as in
     /// ENVELOPE (RFC 5957 derives the display values from ENVELOPE).
     fn of(header: &[u8]) -> HeaderKeys {
@@ -272,6 +300,7 @@ impl HeaderKeys {
             subject: sort_string(&base),
             is_reply,
             no_ids: false,
+            date_only: false,
             from: mailbox_key(&from),
             to: mailbox_key(&to),
             cc: mailbox_key(&cc),
@@ -284,7 +313,8 @@ impl HeaderKeys {
     }
 
     /// The cache entry: the magic, the sent date (`i64` LE, `i64::MIN` for none), a flags byte
-    /// (bit 0: is_reply; bit 1: the ids are not known, see [`HeaderKeys::from_envelope`]), the seven strings (subject, from, to, cc, display_from, display_to,
+    /// (bit 0: is_reply; bit 1: the ids are not known, see [`HeaderKeys::from_envelope`]; bit 2:
+    /// only the date is known, see [`HeaderKeys::of_masked`]), the seven strings (subject, from, to, cc, display_from, display_to,
     /// message_id; empty = none) each as `u16` LE length + UTF-8, then references and
     /// in_reply_to each as a `u16` LE count of such strings. Every string is bounded by the
     /// limits above, so the entry is too.
@@ -292,7 +322,9 @@ impl HeaderKeys {
         let mut b = Vec::with_capacity(64 + self.subject.len());
         b.extend_from_slice(CACHE_MAGIC);
         b.extend_from_slice(&self.sent.unwrap_or(i64::MIN).to_le_bytes());
-        b.push(u8::from(self.is_reply) | u8::from(self.no_ids) << 1);
+        b.push(
+            u8::from(self.is_reply) | u8::from(self.no_ids) << 1 | u8::from(self.date_only) << 2,
+        );
         let put = |b: &mut Vec<u8>, s: &str| {
             let len = u16::try_from(s.len()).unwrap_or(0);
             b.extend_from_slice(&len.to_le_bytes());
@@ -335,14 +367,19 @@ impl HeaderKeys {
         };
         let sent = i64::from_le_bytes(r.take(8)?.try_into().ok()?);
         let flags = *r.take(1)?.first()?;
-        // Bit 0: is_reply; bit 1: made without the ids (a miss for whoever wants them).
-        if flags > 3 || (flags & 2 != 0 && want.contains(KeyMask::IDS)) {
+        // Bit 0: is_reply; bit 1: made without the ids (a miss for whoever wants them); bit 2:
+        // only the sent date (a miss for whoever wants any other header key).
+        if flags > 7
+            || (flags & 2 != 0 && want.contains(KeyMask::IDS))
+            || (flags & 4 != 0 && want.needs_header_strings())
+        {
             return None;
         }
         let mut k = HeaderKeys {
             sent: (sent != i64::MIN).then_some(sent),
             is_reply: flags & 1 != 0,
             no_ids: flags & 2 != 0,
+            date_only: flags & 4 != 0,
             ..HeaderKeys::default()
         };
         for (slot, mask) in [
@@ -407,6 +444,7 @@ impl HeaderKeys {
             subject: sort_string(&base),
             is_reply,
             no_ids: true,
+            date_only: false,
             from: mailbox_key(&from),
             to: mailbox_key(&to),
             cc: mailbox_key(&cc),
@@ -889,12 +927,12 @@ async fn load_batch(
     let mut lanes = Vec::with_capacity(SEARCH_WORKERS);
     for share in shares(misses, SEARCH_WORKERS, |_| 1) {
         let pieces = by_bytes(share, MAX_HEADER_BYTES as u64, |m| m.2);
-        let stage = |piece: Vec<(usize, u32, u64)>, raws: Vec<Option<Bytes>>| {
+        let stage = move |piece: Vec<(usize, u32, u64)>, raws: Vec<Option<Bytes>>| {
             piece
                 .into_iter()
                 .zip(raws)
                 .filter_map(|((i, uid, _), raw)| {
-                    let h = HeaderKeys::of(&raw?);
+                    let h = HeaderKeys::of_masked(&raw?, want);
                     let blob = h.blob();
                     Some((i, uid, h, blob))
                 })
@@ -997,6 +1035,32 @@ Message-ID: <one@x> <two@x>\r\nReferences: <r1@x>\r\n <r2@x> (c)\r\nIn-Reply-To:
         let h = of(&format!("References:{refs}\r\n\r\n"));
         assert_eq!(h.references.len(), MAX_THREAD_REFERENCES);
         assert_eq!(h.references.first().map(|s| &**s), Some("5@x"));
+    }
+
+    #[test]
+    fn a_date_only_entry_serves_date_sorts_and_misses_for_the_rest() {
+        let header = b"From: a@b\r\nSubject: x\r\nDate: Mon, 7 Feb 1994 21:52:25 -0800\r\n\r\n";
+        let date = HeaderKeys::of_masked(header, KeyMask::SENT | KeyMask::ARRIVAL | KeyMask::SIZE);
+        assert_eq!(date.sent, Some(760_686_745));
+        assert!(date.date_only && date.subject.is_empty() && date.from.is_empty());
+        let blob = date.blob();
+        assert_eq!(
+            HeaderKeys::from_blob_masked(&blob, KeyMask::SENT).map(|k| k.sent),
+            Some(Some(760_686_745))
+        );
+        for other in [
+            KeyMask::SUBJECT,
+            KeyMask::FROM,
+            KeyMask::IDS,
+            KeyMask::THREAD,
+        ] {
+            assert_eq!(HeaderKeys::from_blob_masked(&blob, other), None);
+        }
+        // Anything beyond the date reads every key, as before.
+        assert_eq!(
+            HeaderKeys::of_masked(header, KeyMask::SUBJECT),
+            of(std::str::from_utf8(header).unwrap_or_default())
+        );
     }
 
     #[test]

@@ -65,6 +65,23 @@ pub(crate) fn usage(root: &Path, limits: &Limits, fsync: bool) -> Result<QuotaUs
     })
 }
 
+/// Rebuilds `maildirsize` from the folders (an administrator's `mailcove quota recalc`), as
+/// the Maildir++ rules do when the file is missing: sum every message, then replace the file
+/// atomically with the definition line and one usage line. Writers that append a delta while
+/// the walk runs may be lost or counted twice, as with any Maildir++ recalculation; the next
+/// recalculation (or the 5120-byte rebuild) corrects that.
+pub(crate) fn recalculate(root: &Path, limits: &Limits, fsync: bool) -> Result<QuotaUsage> {
+    let (bytes, count) = recalc(root)?;
+    let text = format!("{}\n{bytes} {count}\n", definition(limits));
+    write_atomic(&root.join(MAILDIRSIZE), text.as_bytes(), fsync)?;
+    Ok(QuotaUsage {
+        bytes_used: bytes,
+        bytes_limit: limits.bytes,
+        messages_used: count,
+        messages_limit: limits.messages,
+    })
+}
+
 /// Refuses adding `bytes` in `messages` messages when it would exceed a limit.
 pub(crate) fn check(
     root: &Path,
@@ -121,24 +138,34 @@ fn recalc(root: &Path) -> Result<(u64, u64)> {
     }
     let (mut bytes, mut count) = (0u64, 0u64);
     for d in dirs {
-        for sub in ["cur", "new"] {
-            let Ok(rd) = std::fs::read_dir(d.join(sub)) else {
-                continue;
-            };
-            for ent in rd.flatten() {
-                let name = ent.file_name();
-                let Some(n) = name.to_str() else { continue };
-                if n.starts_with('.') {
-                    continue;
-                }
-                let size = match filename::sizes(n).0 {
-                    Some(s) => s,
-                    None => ent.metadata().map(|m| m.len()).unwrap_or(0),
-                };
-                bytes += size;
-                count += 1;
-            }
-        }
+        let (b, c) = folder_usage(&d);
+        bytes += b;
+        count += c;
     }
     Ok((bytes, count))
+}
+
+/// Bytes and count of the messages of one folder (its `cur` and `new`), by the Maildir++ rules:
+/// the size from `,S=` in the name, else from `stat`.
+pub(crate) fn folder_usage(dir: &Path) -> (u64, u64) {
+    let (mut bytes, mut count) = (0u64, 0u64);
+    for sub in ["cur", "new"] {
+        let Ok(rd) = std::fs::read_dir(dir.join(sub)) else {
+            continue;
+        };
+        for ent in rd.flatten() {
+            let name = ent.file_name();
+            let Some(n) = name.to_str() else { continue };
+            if n.starts_with('.') {
+                continue;
+            }
+            let size = match filename::sizes(n).0 {
+                Some(s) => s,
+                None => ent.metadata().map(|m| m.len()).unwrap_or(0),
+            };
+            bytes += size;
+            count += 1;
+        }
+    }
+    (bytes, count)
 }

@@ -134,6 +134,13 @@ impl UserCtx {
             fsync_dir(&self.root).map_err(|e| StorageError::io("fsync root", e))?;
         }
         self.shared.forget(std::slice::from_ref(&dir));
+        // Its messages leave the quota (Maildir++: a deleted folder's usage is given back).
+        let (bytes, count) = super::quota::folder_usage(&trash);
+        super::quota::add(
+            &self.root,
+            -i64::try_from(bytes).unwrap_or(i64::MAX),
+            -i64::try_from(count).unwrap_or(i64::MAX),
+        );
         if let Err(e) = std::fs::remove_dir_all(&trash) {
             tracing::warn!(dir = %trash.display(), error = %e, "could not remove deleted mailbox");
         }

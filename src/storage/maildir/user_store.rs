@@ -166,6 +166,11 @@ impl UserStore for MaildirUser {
             .await
     }
 
+    async fn quota_recalc(&self) -> Result<QuotaUsage> {
+        self.run(|u| quota::recalculate(&u.root, &u.limits, u.fsync()))
+            .await
+    }
+
     async fn pop3_lock(&self) -> Result<Pop3Lock> {
         self.run(|u| {
             let f = open_lock_file(&u.root.join(POP3_LOCK_FILE))?;

@@ -185,6 +185,10 @@ impl Inner {
                 st.unseen += 1;
             }
             st.size += m.virt_size;
+            if m.flags.system.contains(SystemFlags::DELETED) {
+                st.deleted += 1;
+                st.deleted_bytes += m.phys_size;
+            }
         }
         st
     }

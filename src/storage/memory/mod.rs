@@ -603,6 +603,24 @@ impl UserStore for MemoryUser {
         })
     }
 
+    async fn quota_recalc(&self) -> Result<QuotaUsage> {
+        let mut u = self.data.inner.lock();
+        let (mut bytes, mut count) = (0u64, 0u64);
+        for state in u.mailboxes.values() {
+            let (b, c) = state.lock().usage();
+            bytes = bytes.saturating_add(b);
+            count = count.saturating_add(c);
+        }
+        u.bytes_used = bytes;
+        u.messages_used = count;
+        Ok(QuotaUsage {
+            bytes_used: bytes,
+            bytes_limit: self.limits.bytes,
+            messages_used: count,
+            messages_limit: self.limits.messages,
+        })
+    }
+
     async fn pop3_lock(&self) -> Result<Pop3Lock> {
         let flag = self.data.pop3_locked.clone();
         if flag.swap(true, Ordering::AcqRel) {

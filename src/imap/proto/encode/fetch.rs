@@ -2,7 +2,7 @@
 //! between a prefix written here and the rest of the response.
 
 use super::number::write_num;
-use super::string::{write_astring, write_atom, write_flag_items, write_string};
+use super::string::{write_astring, write_atom, write_flag_items, write_nstring, write_string};
 use crate::imap::proto::types::{DateTime, FetchAttr, Flag, Section, SectionText};
 
 fn write_part(out: &mut Vec<u8>, part: &[std::num::NonZeroU32]) {
@@ -129,6 +129,14 @@ impl FetchResponse {
         write_part(out, part);
         out.extend_from_slice(b"] ");
         write_num(out, size);
+    }
+
+    /// `PREVIEW "text"`, or `PREVIEW NIL` when a LAZY request found none ready (RFC 8970
+    /// `msg-att-dynamic =/ "PREVIEW" SP nstring`). Text that is not 7-bit goes as a literal.
+    pub fn preview(&mut self, out: &mut Vec<u8>, text: Option<&str>) {
+        self.sep(out);
+        out.extend_from_slice(b"PREVIEW ");
+        write_nstring(out, text.map(str::as_bytes));
     }
 
     /// Writes the item name for a body-section attribute as the response names it
@@ -283,6 +291,26 @@ BODY[1.2.HEADER.FIELDS (FROM TO)]<0> {5}\r\nhello RFC822.TEXT {0}\r\n \
 BINARY[3] ~{2}\r\n\0\x01 BODY[9.MIME] NIL RFC822.HEADER {8}\r\nA: b\r\n\r\n \
 BINARY.SIZE[3] 2 ENVELOPE NIL)\r\n"
                 .as_slice()
+        );
+    }
+
+    #[test]
+    fn preview_item() {
+        let mut v = Vec::new();
+        let mut f = FetchResponse::start(&mut v, 3);
+        f.uid(&mut v, 9);
+        f.preview(&mut v, Some("Hi \"you\""));
+        f.finish(&mut v);
+        assert_eq!(v, b"* 3 FETCH (UID 9 PREVIEW \"Hi \\\"you\\\"\")\r\n");
+        v.clear();
+        let mut f = FetchResponse::start(&mut v, 1);
+        f.preview(&mut v, None);
+        f.preview(&mut v, Some(""));
+        f.preview(&mut v, Some("h\u{e4}"));
+        f.finish(&mut v);
+        assert_eq!(
+            v,
+            "* 1 FETCH (PREVIEW NIL PREVIEW \"\" PREVIEW {3}\r\nh\u{e4})\r\n".as_bytes()
         );
     }
 }

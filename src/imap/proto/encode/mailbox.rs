@@ -3,7 +3,7 @@
 //! `QUOTAROOT`.
 
 use super::number::{write_num, write_sequence_set};
-use super::string::{write_astring, write_atom, write_flag_items, write_string};
+use super::string::{write_astring, write_atom, write_flag_items, write_mailbox, write_string};
 use crate::imap::proto::sequence::ResolvedSet;
 use crate::imap::proto::types::{Flag, MailboxAttr, StatusItem};
 
@@ -66,7 +66,8 @@ pub enum ListKind {
 
 /// `* LIST (attrs) "/" name [("CHILDINFO" ("SUBSCRIBED"))]\r\n`.
 ///
-/// `name` is the wire form (modified UTF-7 already applied); `childinfo_subscribed`
+/// `name` is the wire form (modified UTF-7 or UTF-8 already applied, see
+/// [`write_mailbox`]); `childinfo_subscribed`
 /// adds the RFC 5258 CHILDINFO extended item for RECURSIVEMATCH.
 pub fn list(
     out: &mut Vec<u8>,
@@ -89,7 +90,7 @@ pub fn list(
     out.extend_from_slice(b") ");
     write_delimiter(out, delimiter);
     out.push(b' ');
-    write_astring(out, name);
+    write_mailbox(out, name);
     if childinfo_subscribed {
         out.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
     }
@@ -99,7 +100,7 @@ pub fn list(
 /// `* STATUS name (ITEM n ...)\r\n`.
 pub fn status(out: &mut Vec<u8>, name: &[u8], items: &[(StatusItem, u64)]) {
     out.extend_from_slice(b"* STATUS ");
-    write_astring(out, name);
+    write_mailbox(out, name);
     out.extend_from_slice(b" (");
     for (i, (item, n)) in items.iter().enumerate() {
         if i > 0 {
@@ -175,7 +176,7 @@ pub fn quota(out: &mut Vec<u8>, root: &[u8], resources: &[(&str, u64, u64)]) {
 /// `* QUOTAROOT mailbox root...\r\n` (RFC 9208).
 pub fn quotaroot(out: &mut Vec<u8>, mailbox: &[u8], roots: &[&[u8]]) {
     out.extend_from_slice(b"* QUOTAROOT ");
-    write_astring(out, mailbox);
+    write_mailbox(out, mailbox);
     for r in roots {
         out.push(b' ');
         write_astring(out, r);

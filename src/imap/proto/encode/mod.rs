@@ -36,5 +36,7 @@ pub use mailbox::{
 pub use number::{write_decimal, write_sequence_set, write_uid_list};
 pub use search::{EsearchData, esearch, search};
 pub use sort::sort;
-pub use string::{write_astring, write_literal, write_nstring, write_string, write_text};
+pub use string::{
+    write_astring, write_literal, write_mailbox, write_nstring, write_string, write_text,
+};
 pub use thread::{ThreadNode, ThreadTree, thread};

@@ -52,6 +52,31 @@ pub fn write_astring(out: &mut Vec<u8>, s: &[u8]) {
     }
 }
 
+/// Writes a mailbox name in its wire form as an `astring`.
+///
+/// A client that did not enable UTF8=ACCEPT gets modified UTF-7, which is always printable
+/// US-ASCII, so 8-bit octets here can only be the UTF-8 form of a client that did. RFC 6855 3
+/// lets the server send such a client UTF-8 in quoted strings, so a name that is valid UTF-8
+/// without control characters goes out quoted (as Dovecot's `imap_append_astring(.., utf8)`);
+/// anything else is left to [`write_astring`], which falls back to a literal.
+pub fn write_mailbox(out: &mut Vec<u8>, name: &[u8]) {
+    let utf8_quotable = name.len() <= MAX_QUOTED_RESPONSE_LEN
+        && name.iter().any(|&b| b >= 0x80)
+        && std::str::from_utf8(name).is_ok_and(|s| !s.chars().any(char::is_control));
+    if utf8_quotable {
+        out.push(b'"');
+        for &b in name {
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        write_astring(out, name);
+    }
+}
+
 /// Writes human-readable response text (`text = 1*TEXT-CHAR`): CR, LF, NUL,
 /// other controls and 8-bit bytes become `?`/space so the line cannot be
 /// split or corrupted; empty text becomes `completed` because the grammar
@@ -163,6 +188,23 @@ mod tests {
         for c in cases {
             round_trip(c, c);
         }
+    }
+
+    #[test]
+    fn mailbox_names_in_utf8_go_out_quoted() {
+        assert_eq!(enc(write_mailbox, b"INBOX"), b"INBOX");
+        assert_eq!(enc(write_mailbox, b"Entw&APw-rfe"), b"Entw&APw-rfe");
+        assert_eq!(enc(write_mailbox, b"a b"), b"\"a b\"");
+        assert_eq!(
+            enc(write_mailbox, "Entwürfe \"x\"".as_bytes()),
+            "\"Entwürfe \\\"x\\\"\"".as_bytes()
+        );
+        // Not UTF-8, or a C1 control: a literal, never an 8-bit quoted string.
+        assert_eq!(enc(write_mailbox, b"a\xffb"), b"{3}\r\na\xffb");
+        assert_eq!(
+            enc(write_mailbox, "a\u{85}".as_bytes()),
+            b"{3}\r\na\xc2\x85"
+        );
     }
 
     #[test]

@@ -146,6 +146,7 @@ fn command_body(i: &[u8]) -> PResult<'_, CommandBody> {
             mailbox,
         })
         .parse(rest),
+        b"SETQUOTA" => setquota(rest),
         b"SEARCH" => search(rest, false),
         b"CANCELUPDATE" => cancelupdate(rest),
         b"SORT" => super::sort::sort(rest, false),
@@ -531,6 +532,36 @@ fn status(i: &[u8]) -> PResult<'_, CommandBody> {
         CommandBody::Status {
             mailbox: mbox,
             items,
+        },
+    ))
+}
+
+/// `setquota = "SETQUOTA" SP quota-root-name SP setquota-list` (RFC 9208 7), with
+/// `setquota-list = "(" [setquota-resource *(SP setquota-resource)] ")"` and
+/// `setquota-resource = resource-name SP resource-limit`. The list is bounded by the line limit.
+fn setquota(i: &[u8]) -> PResult<'_, CommandBody> {
+    let resource = map((atom, sp, number64), |(name, (), limit)| {
+        (name.as_str().to_ascii_uppercase(), limit)
+    });
+    let (rest, (_, root, _, limits)) = (
+        sp,
+        astring,
+        sp,
+        ctx(
+            "expected a parenthesised list of resource limits",
+            delimited(
+                tag(&b"("[..]),
+                separated_list0(sp, resource),
+                tag(&b")"[..]),
+            ),
+        ),
+    )
+        .parse(i)?;
+    Ok((
+        rest,
+        CommandBody::SetQuota {
+            root: root.into_owned(),
+            limits,
         },
     ))
 }

@@ -167,8 +167,47 @@ fn section_binary(i: &[u8]) -> PResult<'_, Vec<NonZeroU32>> {
     Ok((rest, part))
 }
 
+fn is_preview_mod_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-'
+}
+
+/// `[SP "(" preview-mod *(SP preview-mod) ")"]`, `preview-mod = "LAZY"` (RFC 8970 section 6);
+/// true when LAZY was given. A `(` whose first word is not LAZY is left alone: after a lone
+/// `PREVIEW` the FETCH modifiers of RFC 7162 (`(CHANGEDSINCE n)`) may follow, and inside an
+/// attribute list the list parser then answers the stray `(` with BAD.
+fn preview_mods(i: &[u8]) -> PResult<'_, bool> {
+    let Some(list) = i.strip_prefix(b" (") else {
+        return Ok((i, false));
+    };
+    let first = list.iter().take_while(|&&b| is_preview_mod_char(b)).count();
+    if !list
+        .get(..first)
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"LAZY"))
+    {
+        return Ok((i, false));
+    }
+    let mut rest = list;
+    loop {
+        let (r, name) = ctx(
+            "expected a PREVIEW modifier",
+            take_while1(is_preview_mod_char),
+        )
+        .parse(rest)?;
+        if !name.eq_ignore_ascii_case(b"LAZY") {
+            return Err(error(rest, "the only PREVIEW modifier is LAZY"));
+        }
+        if let Some(r) = r.strip_prefix(b" ") {
+            rest = r;
+        } else if let Some(r) = r.strip_prefix(b")") {
+            return Ok((r, true));
+        } else {
+            return Err(error(r, "expected ) to close the PREVIEW modifiers"));
+        }
+    }
+}
+
 /// `fetch-att` of RFC 3501, plus `"BINARY" [".PEEK"] section-binary [partial] / "BINARY.SIZE" section-binary`
-/// (RFC 3516) and `"MODSEQ"` (RFC 7162).
+/// (RFC 3516), `"MODSEQ"` (RFC 7162) and `"PREVIEW" [SP "(" preview-mod ...")"]` (RFC 8970).
 pub(crate) fn fetch_att(i: &[u8]) -> PResult<'_, FetchAttr> {
     let (rest, name) = ctx("expected a FETCH attribute", take_while1(is_att_char)).parse(i)?;
     let name = name.to_ascii_uppercase();
@@ -220,6 +259,83 @@ pub(crate) fn fetch_att(i: &[u8]) -> PResult<'_, FetchAttr> {
             let (r, part) = section_binary(rest)?;
             Ok((r, FetchAttr::BinarySize { part }))
         }
+        b"PREVIEW" if !has_section => {
+            let (r, lazy) = preview_mods(rest)?;
+            Ok((r, FetchAttr::Preview { lazy }))
+        }
         _ => Err(error(i, "unknown FETCH attribute")),
+    }
+}
+
+#[cfg(test)]
+mod preview_tests {
+    use super::super::parse_command;
+    use crate::imap::proto::types::{CommandBody, FetchAttr};
+
+    fn attrs(line: &[u8]) -> Option<(Vec<FetchAttr>, Option<u64>)> {
+        match parse_command(line).ok()?.body {
+            CommandBody::Fetch {
+                attrs,
+                changed_since,
+                ..
+            } => Some((attrs, changed_since)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn preview_with_and_without_lazy() {
+        let plain = FetchAttr::Preview { lazy: false };
+        let lazy = FetchAttr::Preview { lazy: true };
+        assert_eq!(
+            attrs(b"a FETCH 1 PREVIEW\r\n"),
+            Some((vec![plain.clone()], None))
+        );
+        assert_eq!(
+            attrs(b"a FETCH 1 (preview (lazy))\r\n"),
+            Some((vec![lazy.clone()], None))
+        );
+        // RFC 8970 section 5, example 2 and 3.
+        assert_eq!(
+            attrs(b"B1 FETCH 1:4 (ENVELOPE PREVIEW (LAZY))\r\n"),
+            Some((vec![FetchAttr::Envelope, lazy.clone()], None))
+        );
+        assert_eq!(
+            attrs(b"C3 FETCH 1 (UID PREVIEW (LAZY) FLAGS)\r\n"),
+            Some((vec![FetchAttr::Uid, lazy.clone(), FetchAttr::Flags], None))
+        );
+        // `*(SP preview-mod)`: a repeated modifier is grammatical.
+        assert_eq!(
+            attrs(b"a FETCH 1 (PREVIEW (LAZY LAZY))\r\n"),
+            Some((vec![lazy.clone()], None))
+        );
+        // A lone PREVIEW followed by the RFC 7162 FETCH modifiers, with and without LAZY.
+        assert_eq!(
+            attrs(b"a FETCH 1 PREVIEW (CHANGEDSINCE 7)\r\n"),
+            Some((vec![plain], Some(7)))
+        );
+        assert_eq!(
+            attrs(b"a FETCH 1 PREVIEW (LAZY) (CHANGEDSINCE 7)\r\n"),
+            Some((vec![lazy], Some(7)))
+        );
+    }
+
+    #[test]
+    fn bad_preview_forms_are_refused() {
+        for line in [
+            &b"a FETCH 1 (PREVIEW (FUZZY))\r\n"[..],
+            b"a FETCH 1 (PREVIEW (LAZY FUZZY))\r\n",
+            b"a FETCH 1 (PREVIEW (LAZY)\r\n",
+            b"a FETCH 1 (PREVIEW ())\r\n",
+            b"a FETCH 1 PREVIEW[]\r\n",
+            b"a FETCH 1 PREVIEW (FUZZY)\r\n",
+            b"a FETCH 1 (PREVIEW(LAZY))\r\n",
+        ] {
+            assert!(
+                parse_command(line).is_err(),
+                "{:?} parsed",
+                String::from_utf8_lossy(line)
+            );
+        }
     }
 }
