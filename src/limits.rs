@@ -108,6 +108,16 @@ pub const MAX_MIME_PARTS: usize = 10_000;
 /// parameters and a message/rfc822 part's envelope, so twice [`MAX_MIME_DEPTH`] and some is more
 /// than it ever writes; deeper text is a damaged cache entry and is only stripped of 8-bit octets.
 pub const MAX_DOWNGRADE_DEPTH: usize = 2 * MAX_MIME_DEPTH + 8;
+/// Longest run of whitespace inside a quoted-printable line that FETCH BINARY keeps pending
+/// while it waits to see whether the line ends there (trailing whitespace is dropped, RFC 2045
+/// 6.7 rule 3): the longest legal line (RFC 5322 2.1.1). A longer run followed by text cannot be
+/// valid quoted-printable and answers `NO [PARSE]`; a longer trailing run is dropped as usual.
+/// Dovecot stops at 76 (the longest encoded line), which refuses some real mail.
+pub const QP_MAX_WHITESPACE_RUN: usize = 998;
+/// Most sections whose FETCH BINARY decoded size is remembered per message (in the opaque
+/// cache field `imap::fetch::binary::BINARY_SIZE_CACHE`, about 20 bytes each): a client asks
+/// for a few parts of a message, and a hostile one cannot grow the entry past this.
+pub const BINARY_SIZE_CACHE_SECTIONS: usize = 16;
 /// Most decoded text kept per message for SEARCH BODY/TEXT (and most raw bytes
 /// of one part fed to the decoders). Text past it is not searched: a 50 MiB
 /// attachment must not cost 50 MiB of UTF-8 per SEARCH.

@@ -10,6 +10,8 @@ mod imap_command;
 mod lmtp_command;
 #[path = "../fuzz/src/mime_cache.rs"]
 mod mime_cache;
+#[path = "../fuzz/src/mime_decode.rs"]
+mod mime_decode;
 #[path = "../fuzz/src/mime_structure.rs"]
 mod mime_structure;
 #[path = "../fuzz/src/mutf7.rs"]
@@ -104,6 +106,11 @@ fn mime_structure_inputs() {
 #[test]
 fn mime_cache_inputs() {
     assert!(replay("mime_cache", mime_cache::run) > 10);
+}
+
+#[test]
+fn mime_decode_inputs() {
+    assert!(replay("mime_decode", mime_decode::run) > 10);
 }
 
 /// The checker itself must reject what it is there to catch, or the

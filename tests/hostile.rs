@@ -909,3 +909,84 @@ fn pop3_retr_of_a_message_expunged_by_imap_answers_err_and_goes_on() {
     assert_eq!(p.multiline(), vec!["Subject: b", "", "two"]);
     pop3_quit(p);
 }
+
+/// RFC 3516 / issue 16: NUL travels only inside a literal8. A plain literal carrying NUL (a big
+/// APPEND, a LOGIN argument) is refused with BAD, its octets never run as commands and nothing is
+/// stored; the same data as `~{n+}` is stored. FETCH BINARY of a 30 MB base64 attachment streams
+/// it without holding it.
+#[test]
+fn literal8_nuls_in_a_plain_literal_are_refused() {
+    let s = Server::start();
+    let base = Baseline::take(&s);
+    let mut c = login(&s);
+    // 8 MB of NUL-laden data in a plain non-synchronizing APPEND literal, with a line that would
+    // be a command if the data were ever framed as lines.
+    let mut msg = b"Subject: nul\r\n\r\n".to_vec();
+    for _ in 0..(8 * 1024 * 1024 / 32) {
+        msg.extend_from_slice(b"\0\0\0\r\nx DELETE INBOX\r\n\0\0\0\0\0\0\0\0\r\n");
+    }
+    c.send_raw(format!("a APPEND INBOX {{{}+}}\r\n", msg.len()).as_bytes());
+    c.send_raw(&msg);
+    c.send_raw(b"\r\n");
+    let l = c.line();
+    assert!(
+        l.starts_with("a BAD NUL is not allowed in a literal"),
+        "{l}"
+    );
+    // A NUL in a literal argument of another command.
+    c.send_raw(b"b SELECT {6+}\r\nIN\0BOX\r\n");
+    let l = c.line();
+    assert!(l.starts_with("b BAD"), "{l}");
+    // literal8 where the grammar has none.
+    c.send_raw(b"c SELECT ~{5+}\r\nINBOX\r\n");
+    let l = c.line();
+    assert!(l.starts_with("c BAD"), "{l}");
+    let r = c.cmd("d", "STATUS INBOX (MESSAGES)");
+    assert_eq!(r[0], "* STATUS INBOX (MESSAGES 0)", "{r:?}");
+    // The same data as a literal8 is a message.
+    c.send_raw(format!("e APPEND INBOX ~{{{}+}}\r\n", msg.len()).as_bytes());
+    c.send_raw(&msg);
+    c.send_raw(b"\r\n");
+    let l = c.line();
+    assert!(l.starts_with("e OK [APPENDUID "), "{l}");
+    // A 30 MB base64 attachment: BINARY.SIZE and BINARY stream it in bounded chunks.
+    let mut big = b"Subject: big\r\nMIME-Version: 1.0\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n"
+        .to_vec();
+    // "AAEC" is 00 01 02: 19 quanta per 76-character line.
+    let line = [&b"AAEC".repeat(19)[..], b"\r\n"].concat();
+    let lines = 30 * 1024 * 1024 / line.len();
+    for _ in 0..lines {
+        big.extend_from_slice(&line);
+    }
+    c.send_raw(format!("f APPEND INBOX {{{}+}}\r\n", big.len()).as_bytes());
+    c.send_raw(&big);
+    c.send_raw(b"\r\n");
+    let l = c.line();
+    assert!(l.starts_with("f OK [APPENDUID "), "{l}");
+    let decoded = (lines * 19 * 3) as u64;
+    let r = c.cmd("g", "SELECT INBOX");
+    assert!(r.iter().any(|l| l == "* 2 EXISTS"), "{r:?}");
+    let r = c.cmd("h", "FETCH 2 (BINARY.SIZE[1])");
+    assert_eq!(
+        r[0],
+        format!("* 2 FETCH (BINARY.SIZE[1] {decoded})"),
+        "{r:?}"
+    );
+    c.send("i FETCH 2 (BINARY.PEEK[1])");
+    assert_eq!(c.line(), format!("* 2 FETCH (BINARY[1] ~{{{decoded}}}"));
+    let mut left = decoded as usize;
+    let mut at = 0usize;
+    while left > 0 {
+        let n = left.min(1 << 20);
+        let got = c.bytes(n);
+        for (k, b) in got.iter().enumerate() {
+            assert_eq!(*b, ((at + k) % 3) as u8, "decoded octet {}", at + k);
+        }
+        at += n;
+        left -= n;
+    }
+    assert_eq!(c.line(), ")");
+    assert_eq!(c.line(), "i OK Fetch completed.");
+    base.check(&s);
+}

@@ -264,8 +264,8 @@ fn bad_sets_and_unsupported_items() {
          C: h FETCH 1 (FLAGS\nS: h BAD *\n\
          C: i FETCH 1 BODY[1.HEADER.FIELDS]\nS: i BAD *\n\
          C: j FETCH 1 BODY[]<5.0>\nS: j BAD *\n\
-         C: k FETCH 1 BINARY[1]\nS: k BAD BINARY is not supported.\n\
-         C: l FETCH 1 BINARY.SIZE[1]\nS: l BAD BINARY is not supported.\n\
+         C: k FETCH 1 BINARY[1.TEXT]\nS: k BAD *\n\
+         C: l FETCH 1 BINARY.SIZE[1]\nS: * 1 FETCH (BINARY.SIZE[1] 3)\nS: l OK Fetch completed.\n\
          C: m FETCH 1 FROB\nS: m BAD *\n\
          C: o FETCH 1 FLAGS\nS: * 1 FETCH (FLAGS (\\Recent))\nS: o OK Fetch completed.",
     );

@@ -63,6 +63,8 @@ enum StreamEvent {
     Stream(Result<CommandBody, ParseErrorKind>, u64, bool),
     Data(Vec<u8>),
     End(StreamRest),
+    /// [`Receiver::take_nul_in_plain_literal`] said so when the streamed literal ended.
+    NulInPlainLiteral,
 }
 
 /// Like [`run`] with [`Receiver::streaming`]; every streamed literal is accepted. The buffer
@@ -114,6 +116,9 @@ fn run_streaming(limits: ReceiverLimits, chunks: &[&[u8]]) -> Vec<StreamEvent> {
                 }
                 Framed::StreamEnd { consumed, rest } => {
                     buf.drain(..consumed);
+                    if rx.take_nul_in_plain_literal() {
+                        events.push(StreamEvent::NulInPlainLiteral);
+                    }
                     events.push(StreamEvent::End(rest));
                 }
             }
@@ -511,4 +516,70 @@ fn bare_lines_for_idle_and_sasl() {
             result: Ok(_)
         }
     ));
+}
+
+/// RFC 3516 / RFC 4466 / RFC 7888 6: `~{n}` and `~{n+}` frame like `{n}` and `{n+}`, for any
+/// command; only a literal8 may carry NUL (RFC 3501 `CHAR8`), and a NUL anywhere else is BAD.
+#[test]
+fn literal8_framing_and_nul_only_inside_literal8() {
+    // Non-streaming receiver: literal8 outside APPEND is framed, then the parser refuses it
+    // where the grammar has no literal8 (SEARCH TEXT takes an astring).
+    let input: &[u8] = b"a SEARCH TEXT ~{3+}\r\na\0b\r\nb SEARCH TEXT ~{2}\r\nxy\r\n\
+c SEARCH TEXT {3+}\r\na\0b\r\nd SEARCH TEXT \"a\0b\"\r\ne NO\0OP\r\nf NOOP\r\n";
+    let (whole, rest) = run(limits(), &[input]);
+    assert!(rest.is_empty());
+    assert!(matches!(&whole[0], Event::Command(Err(_))), "{whole:?}");
+    assert_eq!(whole[1], Event::Continue(2));
+    assert!(matches!(&whole[2], Event::Command(Err(_))), "{whole:?}");
+    // NUL in a plain literal, a quoted string or a bare line: BAD, and framing stays in step.
+    assert!(matches!(&whole[3], Event::Command(Err(_))), "{whole:?}");
+    assert!(matches!(&whole[4], Event::Command(Err(_))), "{whole:?}");
+    assert!(matches!(&whole[5], Event::Command(Err(_))), "{whole:?}");
+    assert_eq!(whole[6], cmd("f", CommandBody::Noop));
+    assert_eq!(whole.len(), 7);
+    for split in 1..input.len() {
+        let chunks: Vec<&[u8]> = input.chunks(split).collect();
+        assert_eq!(run(limits(), &chunks).0, whole, "split {split}");
+    }
+
+    // Streaming receiver: APPEND's literal8 (sync and non-sync) streams and may hold NUL; a plain
+    // literal holding NUL streams too (its data must not run as commands) and is reported, so
+    // APPEND answers BAD.
+    let input: &[u8] = b"a APPEND INBOX ~{3}\r\na\0b\r\nb APPEND INBOX ~{3+}\r\nc\0d\r\n\
+c APPEND INBOX {3+}\r\ne\0f\r\nd APPEND INBOX {3+}\r\nghi\r\ne NOOP\r\n";
+    let whole = run_streaming(limits(), &[input]);
+    let head = |binary: bool| {
+        Ok(CommandBody::Append {
+            mailbox: mailcove::imap::proto::types::Mailbox::new(b"INBOX".to_vec()),
+            messages: vec![mailcove::imap::proto::types::AppendMessage {
+                flags: Vec::new(),
+                date: None,
+                data: Vec::new(),
+                binary,
+            }],
+        })
+    };
+    assert_eq!(
+        whole,
+        vec![
+            StreamEvent::Stream(head(true), 3, true),
+            StreamEvent::Data(b"a\0b".to_vec()),
+            StreamEvent::End(StreamRest::End),
+            StreamEvent::Stream(head(true), 3, false),
+            StreamEvent::Data(b"c\0d".to_vec()),
+            StreamEvent::End(StreamRest::End),
+            StreamEvent::Stream(head(false), 3, false),
+            StreamEvent::Data(b"e\0f".to_vec()),
+            StreamEvent::NulInPlainLiteral,
+            StreamEvent::End(StreamRest::End),
+            StreamEvent::Stream(head(false), 3, false),
+            StreamEvent::Data(b"ghi".to_vec()),
+            StreamEvent::End(StreamRest::End),
+            StreamEvent::Command(Ok(CommandBody::Noop)),
+        ]
+    );
+    for split in 1..input.len() {
+        let chunks: Vec<&[u8]> = input.chunks(split).collect();
+        assert_eq!(run_streaming(limits(), &chunks), whole, "split {split}");
+    }
 }

@@ -9,6 +9,7 @@
 pub mod imap_command;
 pub mod lmtp_command;
 pub mod mime_cache;
+pub mod mime_decode;
 pub mod mime_structure;
 pub mod mutf7;
 pub mod pop3_command;

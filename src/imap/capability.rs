@@ -53,6 +53,8 @@ const AUTHENTICATED: &[&str] = &[
     // RFC 8474 and RFC 8514: docs/ext-objectid.md.
     "OBJECTID",
     "SAVEDATE",
+    // RFC 3516: FETCH BINARY/BINARY.PEEK/BINARY.SIZE and APPEND with literal8.
+    "BINARY",
 ];
 
 /// The capability list before login. `starttls` is true when STARTTLS may be used now.

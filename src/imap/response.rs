@@ -71,6 +71,11 @@ pub enum ImapError {
     CompressionActive,
     /// COMPRESS with an algorithm other than DEFLATE (`NO`, as Dovecot answers).
     UnknownCompression,
+    /// FETCH BINARY of a part whose Content-Transfer-Encoding is unknown (RFC 3516 4.3:
+    /// `NO [UNKNOWN-CTE]`).
+    UnknownCte,
+    /// FETCH BINARY of a part whose encoded data is invalid (Dovecot: `NO [PARSE]`).
+    InvalidContent,
     /// A storage failure; `trycreate` asks for `[TRYCREATE]` on a missing destination.
     Storage {
         /// The failure.
@@ -220,6 +225,16 @@ impl ImapError {
             // RFC 4978 section 3 says BAD for an unknown argument; Dovecot answers NO. Either
             // way the client must not compress; NO keeps clients written against Dovecot happy.
             E::UnknownCompression => (Status::No, None, "Unknown compression mechanism.".into()),
+            E::UnknownCte => (
+                Status::No,
+                Some(Code::UnknownCte),
+                "Unknown Content-Transfer-Encoding.".into(),
+            ),
+            E::InvalidContent => (
+                Status::No,
+                Some(Code::Parse),
+                "Invalid data in MIME part.".into(),
+            ),
             E::Storage { error, trycreate } => storage_answer(error, *trycreate),
         }
     }

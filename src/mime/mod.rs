@@ -40,9 +40,11 @@
 #![deny(missing_docs)]
 
 mod address;
+mod binary;
 mod cache;
 pub mod casemap;
 mod crlf;
+pub mod decode;
 mod header;
 mod parse;
 mod preview;
@@ -51,6 +53,7 @@ mod section;
 pub mod subject;
 mod write;
 
+pub use binary::{BinarySegment, UnknownCte, binary_header};
 pub use crlf::{LfToCrlf, partial_window, virtual_len};
 pub use header::header_fields;
 pub use preview::{PreviewSource, message_preview, part_preview, preview_sources};

@@ -202,6 +202,14 @@ async fn receive(s: &mut Session, sink: &mut Option<Box<dyn AppendStream>>) -> R
                     StreamRest::MoreMessages => Some(ImapError::NotSupported("MULTIAPPEND")),
                     StreamRest::Junk => Some(ImapError::Parse("Expected CRLF after the message.")),
                 };
+                // NUL only in a literal8 (RFC 3516 4.4): a plain literal with NUL is BAD.
+                let trailing = if s.receiver.take_nul_in_plain_literal() {
+                    Some(ImapError::Parse(
+                        "NUL is not allowed in a literal; send binary data as a literal8 (~{n}).",
+                    ))
+                } else {
+                    trailing
+                };
                 if let Some(e) = trailing {
                     *sink = None;
                     failure = failure.or(Some(e));

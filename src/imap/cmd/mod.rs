@@ -138,11 +138,7 @@ pub async fn run(s: &mut Session, command: Command) -> Outcome {
 
 /// Calls the handler of `body`. Exhaustive like [`table::spec`]: a new command needs a handler
 /// (or an `unsupported` row) before it compiles.
-async fn dispatch(
-    s: &mut Session,
-    tag: &Tag,
-    body: CommandBody,
-) -> Result<Reply, ImapError> {
+async fn dispatch(s: &mut Session, tag: &Tag, body: CommandBody) -> Result<Reply, ImapError> {
     use CommandBody as C;
     match body {
         C::Capability => capability::capability(s),

@@ -27,6 +27,7 @@
 //! maximum message size are streamed but not parsed; asking for their structure fails the command
 //! with `NO [CANNOT]` after the other messages were answered.
 
+mod binary;
 mod body;
 pub mod downgrade;
 pub mod plan;
@@ -466,6 +467,47 @@ async fn write_message(
                     }
                     Err(body::SectionError::Broken(why)) => {
                         tracing::error!(error = %why, "FETCH body could not be completed");
+                        if committed {
+                            conn.out().clear();
+                        } else {
+                            conn.out().truncate(start);
+                        }
+                        return Err(Abort::Disconnect);
+                    }
+                }
+            }
+            Item::Binary(b) | Item::BinarySize(b) => {
+                let Some(file) = file.as_ref() else {
+                    conn.out().truncate(start);
+                    return Err(StorageError::Corrupt("message file not opened".into()).into());
+                };
+                let res = if matches!(item, Item::Binary(_)) {
+                    binary::write_data(
+                        &sel.view,
+                        conn,
+                        &mut f,
+                        b,
+                        st.info.as_ref(),
+                        file,
+                        &mut committed,
+                    )
+                    .await
+                } else {
+                    binary::write_size(&sel.view, conn, &mut f, b, st.info.as_ref(), file).await
+                };
+                match res {
+                    Ok(()) => {}
+                    Err(binary::BinaryError::Before(e)) if !committed => {
+                        conn.out().truncate(start);
+                        return Err(Abort::Imap(e));
+                    }
+                    Err(binary::BinaryError::Before(e)) => {
+                        tracing::error!(error = ?e, "FETCH BINARY failed inside a response");
+                        conn.out().clear();
+                        return Err(Abort::Disconnect);
+                    }
+                    Err(binary::BinaryError::Broken(why)) => {
+                        tracing::error!(error = %why, "FETCH BINARY could not be completed");
                         if committed {
                             conn.out().clear();
                         } else {

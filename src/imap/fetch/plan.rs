@@ -113,6 +113,34 @@ pub enum Item {
     EmailId,
     /// `THREADID (id)` or `THREADID NIL` (RFC 8474)
     ThreadId,
+    /// `BINARY[part]<partial>` (RFC 3516).
+    Binary(BinaryItem),
+    /// `BINARY.SIZE[part]` (RFC 3516).
+    BinarySize(BinaryItem),
+}
+
+/// One BINARY or BINARY.SIZE item (RFC 3516).
+#[derive(Debug, Clone)]
+pub struct BinaryItem {
+    /// The attribute as the client sent it.
+    pub attr: FetchAttr,
+    /// Part numbers; empty for the whole message.
+    pub path: Vec<u32>,
+    /// `<origin.count>` in decoded octets, if given.
+    pub partial: Option<(u64, u64)>,
+}
+
+fn binary_item(attr: &FetchAttr) -> BinaryItem {
+    let (part, p) = match attr {
+        FetchAttr::Binary { part, partial, .. } => (part.as_slice(), *partial),
+        FetchAttr::BinarySize { part } => (part.as_slice(), None),
+        _ => (&[][..], None),
+    };
+    BinaryItem {
+        attr: attr.clone(),
+        path: part.iter().map(|n| n.get()).collect(),
+        partial: partial(p),
+    }
 }
 
 /// What every message of one FETCH command needs.
@@ -218,6 +246,20 @@ fn response_key(item: &Item) -> Vec<u8> {
             }
             k
         }
+        Item::Binary(b) | Item::BinarySize(b) => {
+            let mut k = if matches!(item, Item::Binary(_)) {
+                b"BINARY[".to_vec()
+            } else {
+                b"BINARY.SIZE[".to_vec()
+            };
+            let path: Vec<String> = b.path.iter().map(u32::to_string).collect();
+            k.extend_from_slice(path.join(".").as_bytes());
+            k.push(b']');
+            if let Some((origin, _)) = b.partial {
+                k.extend_from_slice(format!("<{origin}>").as_bytes());
+            }
+            k
+        }
     }
 }
 
@@ -254,8 +296,7 @@ fn whole(attr: FetchAttr, text: Text) -> SectionItem {
 }
 
 impl FetchPlan {
-    /// Builds the plan. BINARY and BINARY.SIZE (RFC 3516) are parsed but not implemented: they
-    /// answer BAD rather than return undecoded data a client would take as decoded.
+    /// Builds the plan.
     pub fn new(
         attrs: &[FetchAttr],
         uid: bool,
@@ -287,9 +328,8 @@ impl FetchPlan {
                 FetchAttr::BodySection {
                     section, partial, ..
                 } => Item::Section(section_item(a, section, *partial)),
-                FetchAttr::Binary { .. } | FetchAttr::BinarySize { .. } => {
-                    return Err(ImapError::NotSupported("BINARY"));
-                }
+                FetchAttr::Binary { .. } => Item::Binary(binary_item(a)),
+                FetchAttr::BinarySize { .. } => Item::BinarySize(binary_item(a)),
                 FetchAttr::Preview { lazy } => Item::Preview { lazy: *lazy },
             });
         }
@@ -313,11 +353,15 @@ impl FetchPlan {
         let needs_structure = items.iter().any(|i| match i {
             Item::Envelope | Item::Body | Item::BodyStructure => true,
             Item::Section(s) => !s.is_whole_message(),
+            // BINARY needs the parts' Content-Transfer-Encoding, even for BINARY[].
+            Item::Binary(_) | Item::BinarySize(_) => true,
             // A preview is made from the structure; LAZY only looks in the cache.
             Item::Preview { lazy } => !lazy,
             _ => false,
         });
-        let needs_file = items.iter().any(|i| matches!(i, Item::Section(_)));
+        let needs_file = items
+            .iter()
+            .any(|i| matches!(i, Item::Section(_) | Item::Binary(_) | Item::BinarySize(_)));
         let has_flags = items.iter().any(|i| matches!(i, Item::Flags));
         let wanted = Wanted {
             envelope: items.iter().any(|i| matches!(i, Item::Envelope)),
@@ -325,6 +369,7 @@ impl FetchPlan {
             bodystructure: items.iter().any(|i| matches!(i, Item::BodyStructure)),
             info: items.iter().any(|i| {
                 matches!(i, Item::Section(s) if !s.is_whole_message())
+                    || matches!(i, Item::Binary(_) | Item::BinarySize(_))
                     || matches!(i, Item::Preview { lazy: false })
             }),
         };
@@ -411,12 +456,27 @@ mod tests {
     }
 
     #[test]
-    fn binary_is_refused_and_changedsince_adds_modseq() {
-        let bin = FetchAttr::BinarySize { part: Vec::new() };
-        assert!(matches!(
-            FetchPlan::new(&[bin], false, None),
-            Err(ImapError::NotSupported(_))
-        ));
+    fn binary_needs_structure_and_file_and_changedsince_adds_modseq() {
+        let size = FetchAttr::BinarySize {
+            part: vec![NonZeroU32::MIN],
+        };
+        let peek = FetchAttr::Binary {
+            peek: true,
+            part: Vec::new(),
+            partial: None,
+        };
+        let Ok(p) = FetchPlan::new(&[size, peek], false, None) else {
+            panic!("plan refused")
+        };
+        let keys: Vec<_> = p.items.iter().map(response_key).collect();
+        assert_eq!(keys, vec![b"BINARY.SIZE[1]".to_vec(), b"BINARY[]".to_vec()]);
+        assert!(p.needs_structure && p.needs_file && p.wanted.info && !p.sets_seen);
+        let seen = FetchAttr::Binary {
+            peek: false,
+            part: vec![NonZeroU32::MIN],
+            partial: None,
+        };
+        assert!(FetchPlan::new(&[seen], false, None).is_ok_and(|p| p.sets_seen));
         let Ok(p) = FetchPlan::new(&[FetchAttr::Flags], false, Some(5)) else {
             panic!("plan refused")
         };

@@ -329,6 +329,8 @@ enum State {
     Streaming {
         /// Literal octets not yet taken.
         left: u64,
+        /// The literal is a literal8 (`~{n}`), which may hold NUL.
+        binary: bool,
     },
     /// After a streamed literal, reading the rest of its line.
     StreamTail {
@@ -363,6 +365,9 @@ pub struct Receiver {
     state: State,
     /// APPEND message literals are streamed, other literals are held to `max_line`.
     streaming: bool,
+    /// A streamed literal that is not a literal8 held NUL (see
+    /// [`Receiver::take_nul_in_plain_literal`]).
+    nul_in_plain_literal: bool,
 }
 
 impl Receiver {
@@ -372,6 +377,7 @@ impl Receiver {
             limits,
             state: State::fresh(),
             streaming: false,
+            nul_in_plain_literal: false,
         }
     }
 
@@ -389,7 +395,7 @@ impl Receiver {
     /// NO or BAD): a synchronizing literal's data never comes (no `+` was sent), a
     /// non-synchronizing one's is discarded with the rest of its command.
     pub fn refuse_literal(&mut self, synchronizing: bool) {
-        if let State::Streaming { left } = self.state {
+        if let State::Streaming { left, .. } = self.state {
             self.state = if synchronizing {
                 State::fresh()
             } else {
@@ -403,9 +409,16 @@ impl Receiver {
 
     /// `n` octets of the streamed literal (at the buffer's start) were used and dropped.
     pub fn take_literal(&mut self, n: usize) {
-        if let State::Streaming { left } = &mut self.state {
+        if let State::Streaming { left, .. } = &mut self.state {
             *left = left.saturating_sub(u64::try_from(n).unwrap_or(u64::MAX));
         }
+    }
+
+    /// True when a streamed literal since the last call was a plain one (`{n}`, not `~{n}`) and
+    /// held NUL, which only a literal8 may carry (RFC 3501 `CHAR8`, RFC 3516 4.4); clears it.
+    /// The APPEND handler asks when its command ends and answers BAD instead of storing.
+    pub fn take_nul_in_plain_literal(&mut self) -> bool {
+        std::mem::take(&mut self.nul_in_plain_literal)
     }
 
     /// True while the rest of a rejected command is being thrown away.
@@ -417,11 +430,22 @@ impl Receiver {
     pub fn poll(&mut self, buf: &[u8]) -> Framed {
         match self.state {
             State::Discard { .. } => return self.discard(buf, 0),
-            State::Streaming { left: 0 } => {
+            State::Streaming { left: 0, .. } => {
                 self.state = State::StreamTail { scanned: 0 };
                 return self.stream_tail(buf);
             }
-            State::Streaming { left } => return Self::literal_data(buf, left),
+            State::Streaming { left, binary } => {
+                let framed = Self::literal_data(buf, left);
+                // RFC 3501 CHAR8 / RFC 3516: NUL only inside a literal8.
+                if let Framed::LiteralData { available, .. } = framed
+                    && !binary
+                    && !self.nul_in_plain_literal
+                {
+                    self.nul_in_plain_literal =
+                        memchr::memchr(0, buf.get(..available).unwrap_or_default()).is_some();
+                }
+                return framed;
+            }
             State::StreamTail { .. } => return self.stream_tail(buf),
             State::Command { .. } => {}
         }
@@ -519,7 +543,12 @@ impl Receiver {
             if let Some(head) = stream_head
                 && header.size <= allowed
             {
-                self.state = State::Streaming { left: header.size };
+                // A new command: nothing of an earlier one is reported.
+                self.nul_in_plain_literal = false;
+                self.state = State::Streaming {
+                    left: header.size,
+                    binary: buf.get(*line_start + header.start) == Some(&b'~'),
+                };
                 return Framed::Stream {
                     consumed: line_end,
                     head,
