@@ -397,3 +397,10 @@ pub const MAX_SORT_COLUMN_CACHE_ENTRIES: usize = 4096;
 /// (RFC 5256 step 1.A). Deeper chains are not linked further, which bounds a crafted mailbox's
 /// cost at this many steps per message instead of the whole chain's depth.
 pub const MAX_THREAD_LINK_WALK: usize = 1_000;
+
+/// Most messages in one MULTIAPPEND (RFC 3502). Each waits as an open temporary file until the
+/// command ends (all are stored at once or none), so a client could otherwise hold any number of
+/// file descriptors; answered `NO [LIMIT]`.
+pub const MAX_MULTIAPPEND_MESSAGES: usize = 100;
+/// Most parts in one CATENATE message (RFC 4469). Each URL part is a message read; answered BAD.
+pub const MAX_CATENATE_PARTS: usize = 100;

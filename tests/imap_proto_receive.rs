@@ -139,6 +139,8 @@ g SEARCH TEXT {1001}\r\nh NOOP\r\n";
                 date: None,
                 data: Vec::new(),
                 binary: false,
+                utf8: false,
+                catenate: None,
             }],
         })
     };
@@ -158,28 +160,37 @@ g SEARCH TEXT {1001}\r\nh NOOP\r\n";
         StreamEvent::Stream(appended(Vec::new(), "INBOX"), 3, false)
     );
     assert_eq!(whole[5], StreamEvent::Data(b"abc".to_vec()));
-    // MULTIAPPEND: the second literal is discarded, never run as commands.
-    assert_eq!(whole[6], StreamEvent::End(StreamRest::MoreMessages));
-    assert_eq!(whole[7], StreamEvent::Command(Ok(CommandBody::Noop)));
-    // A literal mailbox name is an ordinary literal; the message after it streams.
-    assert_eq!(whole[8], StreamEvent::Continue(5));
+    // MULTIAPPEND: the second literal streams too, after the text between them.
     assert_eq!(
-        whole[9],
+        whole[6],
+        StreamEvent::End(StreamRest::Next {
+            header_at: 1,
+            literal_len: 2,
+            synchronizing: false
+        })
+    );
+    assert_eq!(whole[7], StreamEvent::Data(b"xy".to_vec()));
+    assert_eq!(whole[8], StreamEvent::End(StreamRest::End));
+    assert_eq!(whole[9], StreamEvent::Command(Ok(CommandBody::Noop)));
+    // A literal mailbox name is an ordinary literal; the message after it streams.
+    assert_eq!(whole[10], StreamEvent::Continue(5));
+    assert_eq!(
+        whole[11],
         StreamEvent::Stream(appended(Vec::new(), "INBOX"), 4, true)
     );
-    assert_eq!(whole[10], StreamEvent::Data(b"wxyz".to_vec()));
-    assert_eq!(whole[11], StreamEvent::End(StreamRest::End));
+    assert_eq!(whole[12], StreamEvent::Data(b"wxyz".to_vec()));
+    assert_eq!(whole[13], StreamEvent::End(StreamRest::End));
     // A bad APPEND still streams (so its data is never read as commands); the head says why.
-    assert!(matches!(&whole[12], StreamEvent::Stream(Err(_), 2, false)));
-    assert_eq!(whole[13], StreamEvent::Data(b"hi".to_vec()));
-    assert_eq!(whole[14], StreamEvent::End(StreamRest::End));
+    assert!(matches!(&whole[14], StreamEvent::Stream(Err(_), 2, false)));
+    assert_eq!(whole[15], StreamEvent::Data(b"hi".to_vec()));
+    assert_eq!(whole[16], StreamEvent::End(StreamRest::End));
     // Other literals are held to the line limit.
     assert!(matches!(
-        &whole[15],
+        &whole[17],
         StreamEvent::Error(FrameError::LiteralTooBig { size: 1001, .. })
     ));
-    assert_eq!(whole[16], StreamEvent::Command(Ok(CommandBody::Noop)));
-    assert_eq!(whole.len(), 17);
+    assert_eq!(whole[18], StreamEvent::Command(Ok(CommandBody::Noop)));
+    assert_eq!(whole.len(), 19);
     for split in 1..input.len() {
         let chunks: Vec<&[u8]> = input.chunks(split).collect();
         assert_eq!(run_streaming(limits(), &chunks), whole, "split {split}");

@@ -37,6 +37,7 @@ const AUTHENTICATED: &[&str] = &[
     "ESORT",
     "CONTEXT=SORT",
     "WITHIN",
+    "MULTIAPPEND",
 ];
 
 /// The capability list before login. `starttls` is true when STARTTLS may be used now.

@@ -63,6 +63,8 @@ pub enum ImapError {
     BadCharset,
     /// The global in-flight message budget is spent (`NO [LIMIT]`): try again later.
     InFlightLimit,
+    /// A per-command limit was reached (`NO [LIMIT]`, RFC 5530); the text says which.
+    Limit(&'static str),
     /// A storage failure; `trycreate` asks for `[TRYCREATE]` on a missing destination.
     Storage {
         /// The failure.
@@ -195,6 +197,7 @@ impl ImapError {
                 Some(Code::Limit),
                 "Too many messages being received, try again later.".into(),
             ),
+            E::Limit(what) => (Status::No, Some(Code::Limit), format!("{what}.")),
             E::Storage { error, trycreate } => storage_answer(error, *trycreate),
         }
     }
