@@ -13,4 +13,5 @@ pub mod selected;
 pub mod session;
 pub mod sort;
 pub mod thread;
+pub mod url;
 mod workers;
