@@ -427,3 +427,180 @@ fn utf8_append_after_enable() {
     assert_tagged_ok(&c.cmd("s", "SELECT INBOX"));
     assert_eq!(c.fetch_all_bodies("f"), vec![(1, m.to_vec())]);
 }
+
+/// A two-part message: BODY[1] is `hello part one`, BODY[2] is `part two`.
+const SRC: &[u8] = b"From: a@example.org\r\nSubject: src\r\nContent-Type: multipart/mixed; boundary=xx\r\n\r\n--xx\r\nContent-Type: text/plain\r\n\r\nhello part one\r\n--xx\r\nContent-Type: text/plain\r\n\r\npart two\r\n--xx--\r\n";
+
+fn src_header() -> &'static [u8] {
+    let end = SRC.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    &SRC[..end]
+}
+
+/// UIDVALIDITY of a mailbox, by STATUS.
+fn uidvalidity(c: &mut Client, mailbox: &str) -> u32 {
+    let r = c.cmd("uv", &format!("STATUS {mailbox} (UIDVALIDITY)"));
+    assert_tagged_ok(&r);
+    let l = r
+        .iter()
+        .find(|l| l.starts_with("* STATUS"))
+        .expect("STATUS");
+    l.rsplit("UIDVALIDITY ")
+        .next()
+        .and_then(|n| n.trim_end_matches(')').parse().ok())
+        .unwrap_or_else(|| panic!("{l:?}"))
+}
+
+/// The body of the message with `uid` in the selected mailbox.
+fn body_of(c: &mut Client, uid: u32) -> Vec<u8> {
+    c.fetch_all_bodies("fb")
+        .into_iter()
+        .find(|(u, _)| *u == uid)
+        .unwrap_or_else(|| panic!("no UID {uid}"))
+        .1
+}
+
+#[test]
+fn catenate_url_parts_copy_sections_and_partials() {
+    let s = Server::start();
+    s.append_message("demo", "demo", "INBOX", SRC);
+    let mut c = login_demo(&s);
+    assert!(announces(&mut c, "CATENATE"));
+    assert!(announces(&mut c, "URL-PARTIAL"));
+    let v = uidvalidity(&mut c, "INBOX");
+    let text: &[u8] = b"--between--\r\n";
+    // RFC 4469 6 shape: URL, TEXT literal, URL.
+    let r = send_sync(
+        &mut c,
+        "a1",
+        &[
+            format!(
+                "a1 APPEND INBOX CATENATE (URL \"/INBOX;UIDVALIDITY={v}/;UID=1/;SECTION=HEADER\" TEXT {{{}}}\r\n",
+                text.len()
+            )
+            .as_bytes(),
+            &cat(&[text, b" URL \"/inbox/;UID=1/;section=2\")\r\n"]),
+        ],
+    );
+    assert_tagged_ok(&r);
+    assert_eq!(appenduid(&r).1, vec![2]);
+    // URL-PARTIAL (RFC 5092 partial-range): offset.length, offset alone (to the end), and
+    // relative `;UID=` URLs of the selected mailbox; a URL may come as a literal.
+    assert_tagged_ok(&c.cmd("s", "SELECT INBOX"));
+    let lit = b"/INBOX/;UID=1/;PARTIAL=0.4";
+    let r = send_sync(
+        &mut c,
+        "a2",
+        &[
+            b"a2 APPEND INBOX CATENATE (URL \";UID=1/;SECTION=1/;PARTIAL=6.4\" URL \";UID=1/;SECTION=1/;PARTIAL=10\" URL {26}\r\n",
+            &cat(&[lit, b" URL \";UID=1/;SECTION=1.MIME\")\r\n"]),
+        ],
+    );
+    assert_tagged_ok(&r);
+    assert_eq!(appenduid(&r).1, vec![3]);
+    assert_eq!(body_of(&mut c, 2), cat(&[src_header(), text, b"part two"]));
+    assert_eq!(
+        body_of(&mut c, 3),
+        cat(&[
+            b"part",
+            b" one",
+            b"From",
+            b"Content-Type: text/plain\r\n\r\n"
+        ])
+    );
+    // A CATENATE together with a plain message (RFC 4469 5 with RFC 3502).
+    let r = send_sync(
+        &mut c,
+        "a3",
+        &[
+            format!(
+                "a3 APPEND INBOX CATENATE (URL \"/INBOX/;UID=1\") {{{}}}\r\n",
+                M1.len()
+            )
+            .as_bytes(),
+            &cat(&[M1, b"\r\n"]),
+        ],
+    );
+    assert_tagged_ok(&r);
+    assert_eq!(appenduid(&r).1, vec![4, 5]);
+    assert_eq!(body_of(&mut c, 4), SRC.to_vec());
+    // CATENATE of URLs only: the whole command is one line.
+    let r = c.cmd("a4", "APPEND INBOX CATENATE (URL \";UID=1/;SECTION=2\")");
+    assert_tagged_ok(&r);
+    assert_eq!(body_of(&mut c, 6), b"part two".to_vec());
+}
+
+#[test]
+fn catenate_bad_urls_answer_badurl_and_store_nothing() {
+    let s = Server::start();
+    s.append_message("demo", "demo", "INBOX", SRC);
+    let mut c = login_demo(&s);
+    let v = uidvalidity(&mut c, "INBOX");
+    let wrong_v = format!("/INBOX;UIDVALIDITY={}/;UID=1", v.wrapping_add(1).max(1));
+    for url in [
+        "/INBOX/;UID=99",
+        wrong_v.as_str(),
+        "/Nowhere/;UID=1",
+        // Relative to the selected mailbox, but none is selected.
+        ";UID=1",
+        "/INBOX/;UID=1/;SECTION=1]%20BODY[2",
+        "/INBOX/;UID=1/;SECTION=BOGUS",
+        "/INBOX/;UID=1/;URLAUTH=anonymous",
+        "/INBOX?ALL",
+    ] {
+        let r = c.cmd(
+            "b",
+            &format!("APPEND INBOX CATENATE (TEXT {{2+}}\r\nab URL \"{url}\")"),
+        );
+        // RFC 4469 4.1: the URL is named in the response code (`]` cannot be in
+        // url-resp-text: it is sent as `?`).
+        let shown = url.replace(']', "?");
+        assert_eq!(
+            r.last().unwrap(),
+            &format!("b NO [BADURL \"{shown}\"] CATENATE URL could not be used."),
+            "{url}"
+        );
+    }
+    // A bad URL before a literal: refused before `+`, the literal never comes.
+    let r = send_sync(
+        &mut c,
+        "b2",
+        &[
+            b"b2 APPEND INBOX CATENATE (URL \"/INBOX/;UID=7\" TEXT {3}\r\n",
+            b"xyz)\r\n",
+        ],
+    );
+    assert!(r.last().unwrap().starts_with("b2 NO [BADURL "), "{r:?}");
+    assert_tagged_ok(&c.cmd("n", "NOOP"));
+    assert_eq!(count(&mut c, "INBOX"), 1);
+}
+
+#[test]
+fn catenate_over_the_size_limit_is_toobig() {
+    let s = Server::builder()
+        .config("[limits]\nmax_message_size = 1024\n")
+        .start();
+    let mut big = b"Subject: big\r\n\r\n".to_vec();
+    big.resize(700, b'z');
+    s.append_message("demo", "demo", "INBOX", &big);
+    let mut c = login_demo(&s);
+    let one = c.cmd("t1", "APPEND INBOX CATENATE (URL \"/INBOX/;UID=1\")");
+    assert_tagged_ok(&one);
+    // Two copies make 1400 octets, over 1024: RFC 4469 4.2 TOOBIG.
+    let r = c.cmd(
+        "t2",
+        "APPEND INBOX CATENATE (URL \"/INBOX/;UID=1\" URL \"/INBOX/;UID=1\")",
+    );
+    tagged_no(&r, "t2", "[TOOBIG]");
+    // Text and URL together too.
+    let r = send_sync(
+        &mut c,
+        "t3",
+        &[
+            b"t3 APPEND INBOX CATENATE (URL \"/INBOX/;UID=1\" TEXT {400}\r\n",
+            &[b'q'; 400],
+        ],
+    );
+    tagged_no(&r, "t3", "[TOOBIG]");
+    assert_tagged_ok(&c.cmd("n", "NOOP"));
+    assert_eq!(count(&mut c, "INBOX"), 2);
+}

@@ -38,6 +38,8 @@ const AUTHENTICATED: &[&str] = &[
     "CONTEXT=SORT",
     "WITHIN",
     "MULTIAPPEND",
+    "CATENATE",
+    "URL-PARTIAL",
 ];
 
 /// The capability list before login. `starttls` is true when STARTTLS may be used now.

@@ -2,6 +2,7 @@
 //! file per command family under `cmd`.
 
 pub mod capability;
+mod catenate;
 mod cmd;
 pub mod context;
 pub mod fetch;

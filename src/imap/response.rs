@@ -65,6 +65,9 @@ pub enum ImapError {
     InFlightLimit,
     /// A per-command limit was reached (`NO [LIMIT]`, RFC 5530); the text says which.
     Limit(&'static str),
+    /// A CATENATE URL that names nothing this user may copy (`NO [BADURL "url"]`, RFC 4469
+    /// 4.1). Missing, foreign and malformed read the same, so nothing about others leaks.
+    BadUrl(String),
     /// A storage failure; `trycreate` asks for `[TRYCREATE]` on a missing destination.
     Storage {
         /// The failure.
@@ -198,6 +201,11 @@ impl ImapError {
                 "Too many messages being received, try again later.".into(),
             ),
             E::Limit(what) => (Status::No, Some(Code::Limit), format!("{what}.")),
+            E::BadUrl(url) => (
+                Status::No,
+                Some(Code::BadUrl(url.clone())),
+                "CATENATE URL could not be used.".into(),
+            ),
             E::Storage { error, trycreate } => storage_answer(error, *trycreate),
         }
     }

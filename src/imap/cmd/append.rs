@@ -22,7 +22,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Reply;
-use crate::imap::names;
 use crate::imap::proto::encode::Code;
 use crate::imap::proto::parse::{AppendAt, parse_append_tail};
 use crate::imap::proto::receive::{Framed, StreamRest};
@@ -30,6 +29,7 @@ use crate::imap::proto::types::{AppendMessage, CatPart, Mailbox};
 use crate::imap::response::ImapError;
 use crate::imap::selected::storage_flags;
 use crate::imap::session::{LiteralIn, Session};
+use crate::imap::{catenate, names};
 use crate::inflight;
 use crate::limits::{
     INCOMING_MESSAGE_CHUNK, INFLIGHT_WAIT_MS, MAX_CATENATE_PARTS, MAX_MULTIAPPEND_MESSAGES,
@@ -286,8 +286,18 @@ impl Batch {
         cur.sink.write(data).await.map_err(ImapError::destination)
     }
 
-    async fn url(&mut self, _s: &mut Session, _url: &[u8]) -> Result<(), ImapError> {
-        Err(ImapError::NotSupported("CATENATE URL"))
+    /// Copies the part a CATENATE URL names into the current message, chunk by chunk.
+    async fn url(&mut self, s: &mut Session, url: &[u8]) -> Result<(), ImapError> {
+        let mut src = catenate::resolve(s, &self.store, url).await?;
+        // RFC 4469 4.2: a result over the size limit is TOOBIG.
+        self.announce(src.copy.len, true)?;
+        while let Some(chunk) = src.copy.next().await? {
+            let res = self.write(&chunk, true).await;
+            src.copy.recycle(chunk);
+            res?;
+        }
+        src.copy.finish(&mut src.scratch);
+        Ok(())
     }
 
     fn end(&mut self) -> Result<(), ImapError> {

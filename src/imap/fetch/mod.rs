@@ -34,6 +34,7 @@ pub mod structure;
 use std::collections::HashSet;
 
 pub use body::Scratch;
+pub use body::SectionCopy;
 pub use plan::{FetchPlan, Item};
 
 use crate::imap::proto::date::DateTime;
