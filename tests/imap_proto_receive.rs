@@ -523,3 +523,68 @@ fn bare_lines_for_idle_and_sasl() {
         }
     ));
 }
+
+/// UTF8 (RFC 6855) and CATENATE (RFC 4469) put a streamed literal inside parentheses: the head is
+/// still recognised, the text after each literal is handed over (`Next` before another literal,
+/// `Junk` for other text to the line's end) and parses with the APPEND grammar
+/// (`parse_append_tail`), at every split.
+#[test]
+fn streaming_receiver_frames_utf8_and_catenate_appends() {
+    use mailcove::imap::proto::parse::{AppendAt, parse_append_tail};
+    use mailcove::imap::proto::types::CatPart;
+    let input: &[u8] = b"a APPEND INBOX UTF8 (~{3+}\r\nabc)\r\n\
+b APPEND INBOX CATENATE (URL \"/INBOX/;UID=1\" TEXT {2+}\r\nxy URL \";UID=2\" TEXT ~{1+}\r\nz) {1+}\r\nw\r\n\
+c NOOP\r\n";
+    let whole = run_streaming(limits(), &[input]);
+    let StreamEvent::Stream(Ok(CommandBody::Append { messages, .. }), 3, false) = &whole[0] else {
+        panic!("{:?}", whole[0]);
+    };
+    assert!(messages.len() == 1 && messages[0].utf8 && messages[0].binary);
+    assert_eq!(whole[1], StreamEvent::Data(b"abc".to_vec()));
+    assert_eq!(whole[2], StreamEvent::End(StreamRest::Junk));
+    let tail = parse_append_tail(AppendAt::Utf8Message, b")\r\n", None).expect("tail");
+    assert!(tail.message_done && tail.messages.is_empty() && tail.more_parts.is_empty());
+    let StreamEvent::Stream(Ok(CommandBody::Append { messages, .. }), 2, false) = &whole[3] else {
+        panic!("{:?}", whole[3]);
+    };
+    let parts = messages[0].catenate.as_ref().expect("CATENATE");
+    assert_eq!(parts[0], CatPart::Url(b"/INBOX/;UID=1".to_vec()));
+    assert_eq!(whole[4], StreamEvent::Data(b"xy".to_vec()));
+    assert_eq!(
+        whole[5],
+        StreamEvent::End(StreamRest::Next {
+            header_at: 19,
+            literal_len: 1,
+            synchronizing: false
+        })
+    );
+    // The text between: one more URL part, then the TEXT literal8 that streams next.
+    let tail = parse_append_tail(
+        AppendAt::CatPart,
+        b" URL \";UID=2\" TEXT ~{1+}\r\n",
+        Some(19),
+    )
+    .expect("tail");
+    assert!(!tail.message_done && tail.messages.is_empty());
+    assert_eq!(tail.more_parts.len(), 2);
+    assert_eq!(tail.more_parts[0], CatPart::Url(b";UID=2".to_vec()));
+    assert_eq!(whole[6], StreamEvent::Data(b"z".to_vec()));
+    assert!(matches!(
+        whole[7],
+        StreamEvent::End(StreamRest::Next { literal_len: 1, .. })
+    ));
+    // `)` closes the CATENATE and a plain message follows (MULTIAPPEND).
+    let tail = parse_append_tail(AppendAt::CatPart, b") {1+}\r\n", Some(2)).expect("tail");
+    assert!(tail.message_done && tail.messages.len() == 1 && tail.more_parts.is_empty());
+    assert_eq!(whole[8], StreamEvent::Data(b"w".to_vec()));
+    assert_eq!(whole[9], StreamEvent::End(StreamRest::End));
+    assert_eq!(whole[10], StreamEvent::Command(Ok(CommandBody::Noop)));
+    assert_eq!(whole.len(), 11);
+    // Text that is no APPEND continuation is a syntax error.
+    assert!(parse_append_tail(AppendAt::Message, b")\r\n", None).is_err());
+    assert!(parse_append_tail(AppendAt::CatPart, b" URL\r\n", None).is_err());
+    for split in 1..input.len() {
+        let chunks: Vec<&[u8]> = input.chunks(split).collect();
+        assert_eq!(run_streaming(limits(), &chunks), whole, "split {split}");
+    }
+}
