@@ -544,6 +544,9 @@ fn catenate_bad_urls_answer_badurl_and_store_nothing() {
         ";UID=1",
         "/INBOX/;UID=1/;SECTION=1]%20BODY[2",
         "/INBOX/;UID=1/;SECTION=BOGUS",
+        // RFC 4469 6: a part the message does not have.
+        "/INBOX/;UID=1/;section=1.5.9",
+        "/INBOX/;UID=1/;SECTION=3",
         "/INBOX/;UID=1/;URLAUTH=anonymous",
         "/INBOX?ALL",
     ] {

@@ -4,7 +4,7 @@
 //! BODY.PEEK[section]<partial>` would send.
 //!
 //! Every failure to resolve (malformed, absolute or foreign URL, missing mailbox, wrong
-//! UIDVALIDITY, expunged or missing UID, bad section) answers the same `NO [BADURL "url"]`
+//! UIDVALIDITY, expunged or missing UID, bad or missing section) answers the same `NO [BADURL "url"]`
 //! (RFC 4469 4.1), so a URL cannot probe what exists.
 
 use std::sync::Arc;
@@ -97,6 +97,10 @@ pub async fn resolve(
     };
     let mut scratch = Scratch::new();
     let copy = SectionCopy::open(&item, info.as_ref(), &mut msg, &mut scratch).await?;
+    if !copy.exists {
+        // RFC 4469 4.1: an invalid body part is a BADURL (its example: `;section=1.5.9`).
+        return Err(bad());
+    }
     Ok(UrlSource {
         copy,
         scratch,

@@ -217,6 +217,9 @@ pub struct SectionCopy {
     small: Option<Vec<u8>>,
     /// How many octets it gives in all.
     pub len: u64,
+    /// False when the section names a part the message does not have (FETCH answers it as an
+    /// empty string; CATENATE refuses it, RFC 4469 4.1).
+    pub exists: bool,
     given: u64,
 }
 
@@ -251,10 +254,14 @@ impl SectionCopy {
             pump: None,
             len: bytes.len() as u64,
             small: Some(bytes),
+            exists: true,
             given: 0,
         };
         match plan {
-            SectionPlan::Empty => Ok(small(Vec::new())),
+            SectionPlan::Empty => Ok(SectionCopy {
+                exists: false,
+                ..small(Vec::new())
+            }),
             SectionPlan::Range { range, virtual_len } => {
                 if range.end > msg.phys_size {
                     return Err(StorageError::Corrupt(format!(
@@ -279,6 +286,7 @@ impl SectionCopy {
                     pump: Some(pump),
                     small: None,
                     len,
+                    exists: true,
                     given: 0,
                 })
             }
