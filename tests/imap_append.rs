@@ -607,3 +607,65 @@ fn catenate_over_the_size_limit_is_toobig() {
     assert_tagged_ok(&c.cmd("n", "NOOP"));
     assert_eq!(count(&mut c, "INBOX"), 2);
 }
+
+fn proc_kib(s: &Server, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{}/status", s.pid()))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field}"))
+}
+
+#[test]
+fn multiappend_of_three_20_mb_messages_is_streamed_not_held() {
+    if skip_unless_maildir("multiappend_of_three_20_mb_messages_is_streamed_not_held") {
+        // The memory backend keeps every message in memory by design.
+        return;
+    }
+    let s = Server::start();
+    let mut c = login_demo(&s);
+    const SIZE: usize = 20 * 1024 * 1024;
+    let line =
+        b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdef\r\n";
+    let message = |n: u8| {
+        let mut m = format!("Subject: big {n}\r\n\r\n").into_bytes();
+        while m.len() + line.len() <= SIZE {
+            m.extend_from_slice(line);
+        }
+        m.resize(SIZE, b'.');
+        m
+    };
+    let peak_before = proc_kib(&s, "VmHWM:");
+    c.send_raw(format!("a1 APPEND INBOX {{{SIZE}+}}\r\n").as_bytes());
+    for n in 0..3u8 {
+        let m = message(n);
+        for chunk in m.chunks(1024 * 1024) {
+            c.send_raw(chunk);
+        }
+        c.send_raw(
+            if n < 2 {
+                format!(" {{{SIZE}+}}\r\n").into_bytes()
+            } else {
+                b"\r\n".to_vec()
+            }
+            .as_slice(),
+        );
+    }
+    let r = c.until("a1 ");
+    assert_tagged_ok(&r);
+    assert_eq!(appenduid(&r).1, vec![1, 2, 3]);
+    // 60 MB went through; the server's peak grew by far less than one message.
+    let grown = proc_kib(&s, "VmHWM:").saturating_sub(peak_before);
+    assert!(grown < 16 * 1024, "peak RSS grew by {grown} KiB");
+    assert_tagged_ok(&c.cmd("s", "SELECT INBOX"));
+    let r = c.cmd("f", "FETCH 1:3 RFC822.SIZE");
+    assert_tagged_ok(&r);
+    assert_eq!(r.len(), 4);
+    assert!(
+        r.iter()
+            .take(3)
+            .all(|l| l.contains(&format!("RFC822.SIZE {SIZE}"))),
+        "{r:?}"
+    );
+}
