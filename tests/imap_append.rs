@@ -669,3 +669,34 @@ fn multiappend_of_three_20_mb_messages_is_streamed_not_held() {
         "{r:?}"
     );
 }
+
+#[test]
+fn multiappend_past_the_message_limit_is_no_limit_and_stores_none() {
+    let s = Server::start();
+    let mut c = login_demo(&s);
+    // MAX_MULTIAPPEND_MESSAGES is 100: the 101st message is refused (RFC 5530 LIMIT).
+    let mut cmd = b"a1 APPEND INBOX".to_vec();
+    for _ in 0..101 {
+        cmd.extend_from_slice(format!(" {{{}+}}\r\n", M1.len()).as_bytes());
+        cmd.extend_from_slice(M1);
+    }
+    cmd.extend_from_slice(b"\r\n");
+    c.send_raw(&cmd);
+    let r = c.until("a1 ");
+    tagged_no(&r, "a1", "[LIMIT]");
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_tagged_ok(&c.cmd("n", "NOOP"));
+    assert_eq!(count(&mut c, "INBOX"), 0);
+    // 100 are fine.
+    let mut cmd = b"a2 APPEND INBOX".to_vec();
+    for _ in 0..100 {
+        cmd.extend_from_slice(format!(" {{{}+}}\r\n", M1.len()).as_bytes());
+        cmd.extend_from_slice(M1);
+    }
+    cmd.extend_from_slice(b"\r\n");
+    c.send_raw(&cmd);
+    let r = c.until("a2 ");
+    assert_tagged_ok(&r);
+    assert_eq!(appenduid(&r).1, (1..=100).collect::<Vec<u32>>());
+    assert_eq!(count(&mut c, "INBOX"), 100);
+}
