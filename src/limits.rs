@@ -441,3 +441,9 @@ pub const PREVIEW_MAX_PARTS: usize = 8;
 /// asked of the storage in one call. A SEARCH by EMAILID or SAVEDATE walks a mailbox in batches
 /// of this many, keeping only what matched, so a search never holds the ids of a whole mailbox.
 pub const OBJECT_BATCH: usize = 4096;
+/// Most messages in one MULTIAPPEND (RFC 3502). Each waits as an open temporary file until the
+/// command ends (all are stored at once or none), so a client could otherwise hold any number of
+/// file descriptors; answered `NO [LIMIT]`.
+pub const MAX_MULTIAPPEND_MESSAGES: usize = 100;
+/// Most parts in one CATENATE message (RFC 4469). Each URL part is a message read; answered BAD.
+pub const MAX_CATENATE_PARTS: usize = 100;

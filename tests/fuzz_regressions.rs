@@ -6,6 +6,8 @@
 
 #[path = "../fuzz/src/imap_command.rs"]
 mod imap_command;
+#[path = "../fuzz/src/imap_url.rs"]
+mod imap_url;
 #[path = "../fuzz/src/lmtp_command.rs"]
 mod lmtp_command;
 #[path = "../fuzz/src/mime_cache.rs"]
@@ -66,6 +68,11 @@ fn replay(target: &str, check: fn(&[u8])) -> usize {
 #[test]
 fn imap_command_inputs() {
     assert!(replay("imap_command", imap_command::run) > 100);
+}
+
+#[test]
+fn imap_url_inputs() {
+    assert!(replay("imap_url", imap_url::run) > 10);
 }
 
 #[test]

@@ -990,3 +990,48 @@ Content-Transfer-Encoding: base64\r\n\r\n"
     assert_eq!(c.line(), "i OK Fetch completed.");
     base.check(&s);
 }
+
+#[test]
+fn catenate_urls_cannot_reach_another_users_mail() {
+    let s = Server::builder().user("other", "otherpw").start();
+    let secret: &[u8] = b"Subject: secret\r\n\r\nthe other user's mail\r\n";
+    s.append_message("other", "otherpw", "INBOX", secret);
+    let base = Baseline::take(&s);
+    let mut c = login(&s);
+    // RFC 4469 3: only relative URLs, resolved against the logged-in user's own mailboxes.
+    for url in [
+        "imap://other@127.0.0.1/INBOX/;UID=1",
+        "imap://other;AUTH=*@127.0.0.1/INBOX/;UID=1",
+        "//other@127.0.0.1/INBOX/;UID=1",
+        "/../other/INBOX/;UID=1",
+        "/%2E%2E/other/INBOX/;UID=1",
+        "/%2E%2E%2Fother%2FINBOX/;UID=1",
+        "/~other/INBOX/;UID=1",
+        "/%2Fetc%2Fpasswd/;UID=1",
+        "/INBOX/;UID=1/;URLAUTH=anonymous",
+    ] {
+        let r = c.cmd(
+            "h",
+            &format!("APPEND INBOX CATENATE (URL \"{url}\" TEXT {{2+}}\r\nab)"),
+        );
+        assert!(
+            r.last().unwrap().starts_with("h NO [BADURL \""),
+            "{url}: {r:?}"
+        );
+        assert_eq!(r.len(), 1, "{url}: {r:?}");
+    }
+    // Nothing was copied anywhere the attacker can read.
+    let r = c.cmd("st", "STATUS INBOX (MESSAGES)");
+    assert!(r[0].ends_with("(MESSAGES 0)"), "{r:?}");
+    let mut o = s.imap();
+    o.line();
+    assert!(
+        o.cmd("L", "LOGIN other otherpw")
+            .last()
+            .unwrap()
+            .starts_with("L OK")
+    );
+    let r = o.cmd("st", "STATUS INBOX (MESSAGES)");
+    assert!(r[0].ends_with("(MESSAGES 1)"), "{r:?}");
+    base.check(&s);
+}

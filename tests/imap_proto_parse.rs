@@ -253,6 +253,8 @@ fn valid_table() -> Vec<(&'static [u8], CommandBody)> {
                     date: None,
                     data: b"Date: x\r\n.".to_vec(),
                     binary: false,
+                    utf8: false,
+                    catenate: None,
                 }],
             },
         ),
@@ -266,12 +268,59 @@ fn valid_table() -> Vec<(&'static [u8], CommandBody)> {
                         date: DateTime::new(date(1996, 7, 17), 2, 44, 25, -420),
                         data: b"x".to_vec(),
                         binary: false,
+                        utf8: false,
+                        catenate: None,
                     },
                     AppendMessage {
                         flags: vec![Flag::Draft, Flag::Keyword(atom("$Fwd"))],
                         date: None,
                         data: b"\0y".to_vec(),
                         binary: true,
+                        utf8: false,
+                        catenate: None,
+                    },
+                ],
+            },
+        ),
+        (
+            // RFC 6855 4 utf8-literal, then RFC 4469 CATENATE with TEXT (literal and literal8)
+            // and URL parts (MULTIAPPEND of the two).
+            b"A1 APPEND INBOX UTF8 (~{2}\r\n\xc3\xa9) (\\Seen) CATENATE (URL \"/INBOX;UIDVALIDITY=3/;UID=1\" TEXT {1}\r\nx TEXT ~{1}\r\n\0 UTF8 (~{1}\r\ny))\r\n",
+            C::Append {
+                mailbox: mb("INBOX"),
+                messages: vec![
+                    AppendMessage {
+                        flags: Vec::new(),
+                        date: None,
+                        data: b"\xc3\xa9".to_vec(),
+                        binary: true,
+                        utf8: true,
+                        catenate: None,
+                    },
+                    AppendMessage {
+                        flags: vec![Flag::Seen],
+                        date: None,
+                        data: Vec::new(),
+                        binary: false,
+                        utf8: false,
+                        catenate: Some(vec![
+                            CatPart::Url(b"/INBOX;UIDVALIDITY=3/;UID=1".to_vec()),
+                            CatPart::Text {
+                                data: b"x".to_vec(),
+                                binary: false,
+                                utf8: false,
+                            },
+                            CatPart::Text {
+                                data: b"\0".to_vec(),
+                                binary: true,
+                                utf8: false,
+                            },
+                            CatPart::Text {
+                                data: b"y".to_vec(),
+                                binary: true,
+                                utf8: true,
+                            },
+                        ]),
                     },
                 ],
             },
@@ -807,6 +856,16 @@ fn bad_table() -> Vec<(&'static [u8], ParseErrorKind, bool)> {
         (b"a STATUS INBOX (MESSAGES BOGUS)\r\n", K::Syntax, true),
         (b"a APPEND INBOX\r\n", K::Syntax, true),
         (b"a APPEND INBOX \"x\"\r\n", K::Syntax, true),
+        // RFC 4469 5: at least one cat-part; RFC 6855 4: UTF8 takes a literal8 only.
+        (b"a APPEND INBOX CATENATE ()\r\n", K::Syntax, true),
+        (
+            b"a APPEND INBOX CATENATE (TEXT {1}\r\nx\r\n",
+            K::Syntax,
+            true,
+        ),
+        (b"a APPEND INBOX CATENATE (URL)\r\n", K::Syntax, true),
+        (b"a APPEND INBOX UTF8 ({1}\r\nx)\r\n", K::Syntax, true),
+        (b"a APPEND INBOX UTF8 (~{1}\r\nx\r\n", K::Syntax, true),
         (
             b"a APPEND INBOX \"31-Feb-1996 02:44:25 -0700\" {1}\r\nx\r\n",
             K::Syntax,

@@ -63,8 +63,6 @@ enum StreamEvent {
     Stream(Result<CommandBody, ParseErrorKind>, u64, bool),
     Data(Vec<u8>),
     End(StreamRest),
-    /// [`Receiver::take_nul_in_plain_literal`] said so when the streamed literal ended.
-    NulInPlainLiteral,
 }
 
 /// Like [`run`] with [`Receiver::streaming`]; every streamed literal is accepted. The buffer
@@ -116,9 +114,6 @@ fn run_streaming(limits: ReceiverLimits, chunks: &[&[u8]]) -> Vec<StreamEvent> {
                 }
                 Framed::StreamEnd { consumed, rest } => {
                     buf.drain(..consumed);
-                    if rx.take_nul_in_plain_literal() {
-                        events.push(StreamEvent::NulInPlainLiteral);
-                    }
                     events.push(StreamEvent::End(rest));
                 }
             }
@@ -144,6 +139,8 @@ g SEARCH TEXT {1001}\r\nh NOOP\r\n";
                 date: None,
                 data: Vec::new(),
                 binary: false,
+                utf8: false,
+                catenate: None,
             }],
         })
     };
@@ -163,28 +160,37 @@ g SEARCH TEXT {1001}\r\nh NOOP\r\n";
         StreamEvent::Stream(appended(Vec::new(), "INBOX"), 3, false)
     );
     assert_eq!(whole[5], StreamEvent::Data(b"abc".to_vec()));
-    // MULTIAPPEND: the second literal is discarded, never run as commands.
-    assert_eq!(whole[6], StreamEvent::End(StreamRest::MoreMessages));
-    assert_eq!(whole[7], StreamEvent::Command(Ok(CommandBody::Noop)));
-    // A literal mailbox name is an ordinary literal; the message after it streams.
-    assert_eq!(whole[8], StreamEvent::Continue(5));
+    // MULTIAPPEND: the second literal streams too, after the text between them.
     assert_eq!(
-        whole[9],
+        whole[6],
+        StreamEvent::End(StreamRest::Next {
+            header_at: 1,
+            literal_len: 2,
+            synchronizing: false
+        })
+    );
+    assert_eq!(whole[7], StreamEvent::Data(b"xy".to_vec()));
+    assert_eq!(whole[8], StreamEvent::End(StreamRest::End));
+    assert_eq!(whole[9], StreamEvent::Command(Ok(CommandBody::Noop)));
+    // A literal mailbox name is an ordinary literal; the message after it streams.
+    assert_eq!(whole[10], StreamEvent::Continue(5));
+    assert_eq!(
+        whole[11],
         StreamEvent::Stream(appended(Vec::new(), "INBOX"), 4, true)
     );
-    assert_eq!(whole[10], StreamEvent::Data(b"wxyz".to_vec()));
-    assert_eq!(whole[11], StreamEvent::End(StreamRest::End));
+    assert_eq!(whole[12], StreamEvent::Data(b"wxyz".to_vec()));
+    assert_eq!(whole[13], StreamEvent::End(StreamRest::End));
     // A bad APPEND still streams (so its data is never read as commands); the head says why.
-    assert!(matches!(&whole[12], StreamEvent::Stream(Err(_), 2, false)));
-    assert_eq!(whole[13], StreamEvent::Data(b"hi".to_vec()));
-    assert_eq!(whole[14], StreamEvent::End(StreamRest::End));
+    assert!(matches!(&whole[14], StreamEvent::Stream(Err(_), 2, false)));
+    assert_eq!(whole[15], StreamEvent::Data(b"hi".to_vec()));
+    assert_eq!(whole[16], StreamEvent::End(StreamRest::End));
     // Other literals are held to the line limit.
     assert!(matches!(
-        &whole[15],
+        &whole[17],
         StreamEvent::Error(FrameError::LiteralTooBig { size: 1001, .. })
     ));
-    assert_eq!(whole[16], StreamEvent::Command(Ok(CommandBody::Noop)));
-    assert_eq!(whole.len(), 17);
+    assert_eq!(whole[18], StreamEvent::Command(Ok(CommandBody::Noop)));
+    assert_eq!(whole.len(), 19);
     for split in 1..input.len() {
         let chunks: Vec<&[u8]> = input.chunks(split).collect();
         assert_eq!(run_streaming(limits(), &chunks), whole, "split {split}");
@@ -543,8 +549,8 @@ c SEARCH TEXT {3+}\r\na\0b\r\nd SEARCH TEXT \"a\0b\"\r\ne NO\0OP\r\nf NOOP\r\n";
     }
 
     // Streaming receiver: APPEND's literal8 (sync and non-sync) streams and may hold NUL; a plain
-    // literal holding NUL streams too (its data must not run as commands) and is reported, so
-    // APPEND answers BAD.
+    // literal holding NUL streams too (its data must not run as commands), and APPEND, which knows
+    // the literal's kind, answers BAD (tests/imap_append.rs, tests/hostile.rs).
     let input: &[u8] = b"a APPEND INBOX ~{3}\r\na\0b\r\nb APPEND INBOX ~{3+}\r\nc\0d\r\n\
 c APPEND INBOX {3+}\r\ne\0f\r\nd APPEND INBOX {3+}\r\nghi\r\ne NOOP\r\n";
     let whole = run_streaming(limits(), &[input]);
@@ -556,6 +562,8 @@ c APPEND INBOX {3+}\r\ne\0f\r\nd APPEND INBOX {3+}\r\nghi\r\ne NOOP\r\n";
                 date: None,
                 data: Vec::new(),
                 binary,
+                utf8: false,
+                catenate: None,
             }],
         })
     };
@@ -570,7 +578,6 @@ c APPEND INBOX {3+}\r\ne\0f\r\nd APPEND INBOX {3+}\r\nghi\r\ne NOOP\r\n";
             StreamEvent::End(StreamRest::End),
             StreamEvent::Stream(head(false), 3, false),
             StreamEvent::Data(b"e\0f".to_vec()),
-            StreamEvent::NulInPlainLiteral,
             StreamEvent::End(StreamRest::End),
             StreamEvent::Stream(head(false), 3, false),
             StreamEvent::Data(b"ghi".to_vec()),
@@ -578,6 +585,67 @@ c APPEND INBOX {3+}\r\ne\0f\r\nd APPEND INBOX {3+}\r\nghi\r\ne NOOP\r\n";
             StreamEvent::Command(Ok(CommandBody::Noop)),
         ]
     );
+}
+
+/// UTF8 (RFC 6855) and CATENATE (RFC 4469) put a streamed literal inside parentheses: the head is
+/// still recognised, the text after each literal is handed over (`Next` before another literal,
+/// `Junk` for other text to the line's end) and parses with the APPEND grammar
+/// (`parse_append_tail`), at every split.
+#[test]
+fn streaming_receiver_frames_utf8_and_catenate_appends() {
+    use mailcove::imap::proto::parse::{AppendAt, parse_append_tail};
+    use mailcove::imap::proto::types::CatPart;
+    let input: &[u8] = b"a APPEND INBOX UTF8 (~{3+}\r\nabc)\r\n\
+b APPEND INBOX CATENATE (URL \"/INBOX/;UID=1\" TEXT {2+}\r\nxy URL \";UID=2\" TEXT ~{1+}\r\nz) {1+}\r\nw\r\n\
+c NOOP\r\n";
+    let whole = run_streaming(limits(), &[input]);
+    let StreamEvent::Stream(Ok(CommandBody::Append { messages, .. }), 3, false) = &whole[0] else {
+        panic!("{:?}", whole[0]);
+    };
+    assert!(messages.len() == 1 && messages[0].utf8 && messages[0].binary);
+    assert_eq!(whole[1], StreamEvent::Data(b"abc".to_vec()));
+    assert_eq!(whole[2], StreamEvent::End(StreamRest::Junk));
+    let tail = parse_append_tail(AppendAt::Utf8Message, b")\r\n", None).expect("tail");
+    assert!(tail.message_done && tail.messages.is_empty() && tail.more_parts.is_empty());
+    let StreamEvent::Stream(Ok(CommandBody::Append { messages, .. }), 2, false) = &whole[3] else {
+        panic!("{:?}", whole[3]);
+    };
+    let parts = messages[0].catenate.as_ref().expect("CATENATE");
+    assert_eq!(parts[0], CatPart::Url(b"/INBOX/;UID=1".to_vec()));
+    assert_eq!(whole[4], StreamEvent::Data(b"xy".to_vec()));
+    assert_eq!(
+        whole[5],
+        StreamEvent::End(StreamRest::Next {
+            header_at: 19,
+            literal_len: 1,
+            synchronizing: false
+        })
+    );
+    // The text between: one more URL part, then the TEXT literal8 that streams next.
+    let tail = parse_append_tail(
+        AppendAt::CatPart,
+        b" URL \";UID=2\" TEXT ~{1+}\r\n",
+        Some(19),
+    )
+    .expect("tail");
+    assert!(!tail.message_done && tail.messages.is_empty());
+    assert_eq!(tail.more_parts.len(), 2);
+    assert_eq!(tail.more_parts[0], CatPart::Url(b";UID=2".to_vec()));
+    assert_eq!(whole[6], StreamEvent::Data(b"z".to_vec()));
+    assert!(matches!(
+        whole[7],
+        StreamEvent::End(StreamRest::Next { literal_len: 1, .. })
+    ));
+    // `)` closes the CATENATE and a plain message follows (MULTIAPPEND).
+    let tail = parse_append_tail(AppendAt::CatPart, b") {1+}\r\n", Some(2)).expect("tail");
+    assert!(tail.message_done && tail.messages.len() == 1 && tail.more_parts.is_empty());
+    assert_eq!(whole[8], StreamEvent::Data(b"w".to_vec()));
+    assert_eq!(whole[9], StreamEvent::End(StreamRest::End));
+    assert_eq!(whole[10], StreamEvent::Command(Ok(CommandBody::Noop)));
+    assert_eq!(whole.len(), 11);
+    // Text that is no APPEND continuation is a syntax error.
+    assert!(parse_append_tail(AppendAt::Message, b")\r\n", None).is_err());
+    assert!(parse_append_tail(AppendAt::CatPart, b" URL\r\n", None).is_err());
     for split in 1..input.len() {
         let chunks: Vec<&[u8]> = input.chunks(split).collect();
         assert_eq!(run_streaming(limits(), &chunks), whole, "split {split}");

@@ -13,8 +13,8 @@ use bytes::Bytes;
 use mailcove::storage::maildir::{MaildirOptions, MaildirStorage};
 use mailcove::storage::memory::{MemoryOptions, MemoryStorage};
 use mailcove::storage::{
-    AppendMessage, CacheField, OpenOptions, ReadPart, Result, Storage, StorageError, StorageUser,
-    StoreOp, StoreRequest, SystemFlags, UserStore, Vanished, View,
+    AppendMessage, CacheField, OpenOptions, PendingAppend, ReadPart, Result, Storage, StorageError,
+    StorageUser, StoreOp, StoreRequest, SystemFlags, UserStore, Vanished, View,
 };
 
 /// A backend under test, with whatever it needs kept alive (Maildir's temporary directory).
@@ -743,6 +743,96 @@ async fn errors_leave_nothing_half_done(b: &Backend) {
     assert_eq!(ok(u.status("A").await).messages, 1);
 }
 
+/// A streamed message of `body`, ready for a batch.
+async fn pending(u: &dyn UserStore, mailbox: &str, body: &str, keywords: &[&str]) -> PendingAppend {
+    let data = msg(body).data;
+    let mut stream = ok(u.append_stream(mailbox).await);
+    ok(stream.reserve(data.len() as u64));
+    // Two writes, as a literal arriving in chunks.
+    let (a, b) = data.split_at(data.len() / 2);
+    ok(stream.write(a).await);
+    ok(stream.write(b).await);
+    PendingAppend {
+        stream,
+        flags: SystemFlags::SEEN,
+        keywords: keywords.iter().map(|k| (*k).to_owned()).collect(),
+        internal_date: Some(1_700_000_000),
+    }
+}
+
+/// MULTIAPPEND (RFC 3502): a batch is stored all or none, with consecutive UIDs in batch order;
+/// quota is checked over the whole batch.
+async fn commit_many_all_or_none(b: &Backend) {
+    let u = b.user_with_quota("batch", None, Some(4)).await;
+    ok(u.create("Other", None).await);
+    append(&*u, "INBOX", "before").await;
+    let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    let quota = ok(u.quota().await);
+
+    // Over quota on the 4th message (1 stored + 4 > 4): nothing stored.
+    let mut batch = Vec::new();
+    for body in ["a", "b", "c", "d"] {
+        batch.push(pending(&*u, "INBOX", body, &[]).await);
+    }
+    let r = u.commit_many(batch).await;
+    assert!(matches!(r, Err(StorageError::OverQuota)), "{r:?}");
+    assert!(ok(v.refresh().await).is_empty());
+    assert_eq!(uids(&v), vec![1]);
+    assert_eq!(ok(u.quota().await), quota);
+
+    // A bad keyword in the middle: nothing stored.
+    let batch = vec![
+        pending(&*u, "INBOX", "a", &[]).await,
+        pending(&*u, "INBOX", "b", &["bad word"]).await,
+        pending(&*u, "INBOX", "c", &[]).await,
+    ];
+    let r = u.commit_many(batch).await;
+    assert!(matches!(r, Err(StorageError::Invalid(_))), "{r:?}");
+    assert!(ok(v.refresh().await).is_empty());
+    assert_eq!(ok(u.quota().await), quota);
+
+    // Streams of two mailboxes are not one batch.
+    let batch = vec![
+        pending(&*u, "INBOX", "a", &[]).await,
+        pending(&*u, "Other", "b", &[]).await,
+    ];
+    assert!(u.commit_many(batch).await.is_err());
+    assert_eq!(ok(u.status("Other").await).messages, 0);
+    assert!(ok(v.refresh().await).is_empty());
+
+    // Three fit: consecutive UIDs after the one stored, in batch order, all seen at once.
+    let batch = vec![
+        pending(&*u, "INBOX", "a", &["$Work"]).await,
+        pending(&*u, "INBOX", "b", &[]).await,
+        pending(&*u, "INBOX", "c", &[]).await,
+    ];
+    let r = ok(u.commit_many(batch).await);
+    assert_eq!(r.uids.len(), 3);
+    assert!(r.uids[0] > 1 && r.uids[1] == r.uids[0] + 1 && r.uids[2] == r.uids[1] + 1);
+    assert_eq!(r.uidvalidity, v.uidvalidity());
+    ok(v.refresh().await);
+    assert_eq!(uids(&v), [vec![1], r.uids.clone()].concat());
+    for (uid, body) in r.uids.iter().zip(["a", "b", "c"]) {
+        assert_eq!(ok(read_message(&v, *uid).await), msg(body).data.to_vec());
+    }
+    let m = v.messages();
+    assert!(
+        m.iter()
+            .skip(1)
+            .all(|m| m.flags.system.contains(SystemFlags::SEEN))
+    );
+    let q = ok(u.quota().await);
+    assert_eq!(q.messages_used, 4);
+    assert_eq!(
+        q.bytes_used,
+        quota.bytes_used
+            + ["a", "b", "c"]
+                .iter()
+                .map(|b| msg(b).data.len() as u64)
+                .sum::<u64>()
+    );
+}
+
 /// LIST with implicit parents, DELETE keeping children, RENAME with children, INBOX rename,
 /// subscriptions and special use.
 async fn mailbox_tree(b: &Backend) {
@@ -1356,6 +1446,7 @@ macro_rules! with_cases {
             status_deleted_counts,
             quota_recalc_matches_incremental_usage,
             errors_leave_nothing_half_done,
+            commit_many_all_or_none,
             mailbox_tree,
             pop3_lock_and_expiry,
             structure_cache,

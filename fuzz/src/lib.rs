@@ -7,6 +7,7 @@
 //! so a fixed crash stays fixed without a fuzzing toolchain.
 
 pub mod imap_command;
+pub mod imap_url;
 pub mod lmtp_command;
 pub mod mime_cache;
 pub mod mime_decode;

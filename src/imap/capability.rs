@@ -55,6 +55,9 @@ const AUTHENTICATED: &[&str] = &[
     "SAVEDATE",
     // RFC 3516: FETCH BINARY/BINARY.PEEK/BINARY.SIZE and APPEND with literal8.
     "BINARY",
+    "MULTIAPPEND",
+    "CATENATE",
+    "URL-PARTIAL",
 ];
 
 /// The capability list before login. `starttls` is true when STARTTLS may be used now.

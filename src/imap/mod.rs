@@ -2,6 +2,7 @@
 //! file per command family under `cmd`.
 
 pub mod capability;
+mod catenate;
 mod cmd;
 pub mod context;
 pub mod fetch;
@@ -13,4 +14,5 @@ pub mod selected;
 pub mod session;
 pub mod sort;
 pub mod thread;
+pub mod url;
 mod workers;

@@ -76,6 +76,11 @@ pub enum ImapError {
     UnknownCte,
     /// FETCH BINARY of a part whose encoded data is invalid (Dovecot: `NO [PARSE]`).
     InvalidContent,
+    /// A per-command limit was reached (`NO [LIMIT]`, RFC 5530); the text says which.
+    Limit(&'static str),
+    /// A CATENATE URL that names nothing this user may copy (`NO [BADURL "url"]`, RFC 4469
+    /// 4.1). Missing, foreign and malformed read the same, so nothing about others leaks.
+    BadUrl(String),
     /// A storage failure; `trycreate` asks for `[TRYCREATE]` on a missing destination.
     Storage {
         /// The failure.
@@ -234,6 +239,12 @@ impl ImapError {
                 Status::No,
                 Some(Code::Parse),
                 "Invalid data in MIME part.".into(),
+            ),
+            E::Limit(what) => (Status::No, Some(Code::Limit), format!("{what}.")),
+            E::BadUrl(url) => (
+                Status::No,
+                Some(Code::BadUrl(url.clone())),
+                "CATENATE URL could not be used.".into(),
             ),
             E::Storage { error, trycreate } => storage_answer(error, *trycreate),
         }

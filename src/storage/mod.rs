@@ -321,6 +321,27 @@ pub struct AppendResult {
     pub uid: u32,
 }
 
+/// One message of a batch stored all at once by [`UserStore::commit_many`] (MULTIAPPEND).
+pub struct PendingAppend {
+    /// The message's bytes, all written (from this user's [`UserStore::append_stream`]).
+    pub stream: Box<dyn AppendStream>,
+    /// System flags to set.
+    pub flags: SystemFlags,
+    /// Keywords to set.
+    pub keywords: Vec<String>,
+    /// INTERNALDATE in Unix seconds; `None` means now.
+    pub internal_date: Option<i64>,
+}
+
+/// Where a batch went (for APPENDUID with a UID set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendManyResult {
+    /// UIDVALIDITY of the destination.
+    pub uidvalidity: u32,
+    /// The new messages' UIDs, in batch order (consecutive).
+    pub uids: Vec<u32>,
+}
+
 /// Where copied or moved messages went (for COPYUID).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyResult {
@@ -558,6 +579,8 @@ pub trait AppendStream: Send {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// The stream as `Any`, so its backend's [`UserStore::commit_many`] can take it back.
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
     /// Stores the message durably with its flags and INTERNALDATE (`None`:
     /// now) and returns its UID.
     async fn commit(
@@ -614,6 +637,11 @@ pub trait UserStore: Send + Sync {
     /// Starts a streamed append into a mailbox by name (quota is checked
     /// now for the message count and as bytes arrive).
     async fn append_stream(&self, name: &str) -> Result<Box<dyn AppendStream>>;
+    /// Stores streamed messages of one mailbox durably and atomically, all or none (MULTIAPPEND,
+    /// RFC 3502), with consecutive UIDs. Quota is checked for the whole batch (`OverQuota`);
+    /// streams of different mailboxes or of another backend are refused. On failure nothing is
+    /// stored (dropping the streams removes their data).
+    async fn commit_many(&self, items: Vec<PendingAppend>) -> Result<AppendManyResult>;
     /// Quota usage and limits.
     async fn quota(&self) -> Result<QuotaUsage>;
     /// Recalculates the quota usage from the messages themselves (walking every mailbox),

@@ -37,6 +37,7 @@ pub mod structure;
 use std::collections::HashSet;
 
 pub use body::Scratch;
+pub use body::SectionCopy;
 pub use plan::{FetchPlan, Item};
 
 use crate::imap::proto::date::DateTime;

@@ -37,7 +37,7 @@
 //! The literal octets of one command together may not pass `max_literal`, so
 //! a whole command never needs more than `max_line + max_literal` bytes.
 
-use crate::imap::proto::parse::{ParseError, parse_command};
+use crate::imap::proto::parse::{ParseError, parse_append_probe, parse_command};
 use crate::imap::proto::types::{Command, Tag, is_tag_char};
 use crate::limits::{
     DEFAULT_MAX_COMMAND_LINE, DEFAULT_MAX_MESSAGE_SIZE, LITERAL_HEADER_TAIL, LITERAL_MINUS_MAX,
@@ -133,9 +133,22 @@ pub enum Framed {
 pub enum StreamRest {
     /// The line ended: the command is complete.
     End,
-    /// Another message literal followed (MULTIAPPEND); it is being discarded.
-    MoreMessages,
-    /// Other text followed (a syntax error); it was discarded.
+    /// The line ended in another literal header (the next MULTIAPPEND message, or a CATENATE
+    /// part): the receiver now streams that literal. `buf[..consumed]` holds the text between
+    /// the literals, the header starting at `header_at`. Take its data with
+    /// [`Framed::LiteralData`] (after `+` when `synchronizing`), or refuse it with
+    /// [`Receiver::refuse_literal`].
+    Next {
+        /// Offset of the literal header (its `~` or `{`) in the consumed text.
+        header_at: usize,
+        /// Announced literal size.
+        literal_len: u64,
+        /// `{n}` (the client waits for `+`) rather than `{n+}`.
+        synchronizing: bool,
+    },
+    /// Other text followed, to the line's end: `buf[..consumed]` (the APPEND handler parses it:
+    /// `)` closes a `UTF8 (...)` or CATENATE, and a CATENATE may end in URL parts). Text longer
+    /// than `max_line` is cut there (no CRLF at its end) and the rest of the line discarded.
     Junk,
 }
 
@@ -242,13 +255,7 @@ fn append_message_head(buf: &[u8], header_at: usize) -> Option<Result<Command, P
     if rest.len() == 7 {
         return None;
     }
-    let mut probe = Vec::with_capacity(text.len() + 7);
-    probe.extend_from_slice(text);
-    if buf.get(header_at) == Some(&b'~') {
-        probe.push(b'~');
-    }
-    probe.extend_from_slice(b"{0}\r\n\r\n");
-    Some(parse_command(&probe))
+    Some(parse_append_probe(text, buf.get(header_at) == Some(&b'~')))
 }
 
 /// Digits of the largest `u64` (`18446744073709551615`): a longer number
@@ -329,8 +336,6 @@ enum State {
     Streaming {
         /// Literal octets not yet taken.
         left: u64,
-        /// The literal is a literal8 (`~{n}`), which may hold NUL.
-        binary: bool,
     },
     /// After a streamed literal, reading the rest of its line.
     StreamTail {
@@ -365,9 +370,6 @@ pub struct Receiver {
     state: State,
     /// APPEND message literals are streamed, other literals are held to `max_line`.
     streaming: bool,
-    /// A streamed literal that is not a literal8 held NUL (see
-    /// [`Receiver::take_nul_in_plain_literal`]).
-    nul_in_plain_literal: bool,
 }
 
 impl Receiver {
@@ -377,7 +379,6 @@ impl Receiver {
             limits,
             state: State::fresh(),
             streaming: false,
-            nul_in_plain_literal: false,
         }
     }
 
@@ -414,13 +415,6 @@ impl Receiver {
         }
     }
 
-    /// True when a streamed literal since the last call was a plain one (`{n}`, not `~{n}`) and
-    /// held NUL, which only a literal8 may carry (RFC 3501 `CHAR8`, RFC 3516 4.4); clears it.
-    /// The APPEND handler asks when its command ends and answers BAD instead of storing.
-    pub fn take_nul_in_plain_literal(&mut self) -> bool {
-        std::mem::take(&mut self.nul_in_plain_literal)
-    }
-
     /// True while the rest of a rejected command is being thrown away.
     pub fn is_discarding(&self) -> bool {
         matches!(self.state, State::Discard { .. })
@@ -434,18 +428,9 @@ impl Receiver {
                 self.state = State::StreamTail { scanned: 0 };
                 return self.stream_tail(buf);
             }
-            State::Streaming { left, binary } => {
-                let framed = Self::literal_data(buf, left);
-                // RFC 3501 CHAR8 / RFC 3516: NUL only inside a literal8.
-                if let Framed::LiteralData { available, .. } = framed
-                    && !binary
-                    && !self.nul_in_plain_literal
-                {
-                    self.nul_in_plain_literal =
-                        memchr::memchr(0, buf.get(..available).unwrap_or_default()).is_some();
-                }
-                return framed;
-            }
+            // NUL in a streamed literal is for APPEND to judge: it knows whether the literal
+            // was a literal8 (RFC 3516 4.4) and answers BAD for a plain one.
+            State::Streaming { left } => return Self::literal_data(buf, left),
             State::StreamTail { .. } => return self.stream_tail(buf),
             State::Command { .. } => {}
         }
@@ -543,12 +528,7 @@ impl Receiver {
             if let Some(head) = stream_head
                 && header.size <= allowed
             {
-                // A new command: nothing of an earlier one is reported.
-                self.nul_in_plain_literal = false;
-                self.state = State::Streaming {
-                    left: header.size,
-                    binary: buf.get(*line_start + header.start) == Some(&b'~'),
-                };
+                self.state = State::Streaming { left: header.size };
                 return Framed::Stream {
                     consumed: line_end,
                     head,
@@ -631,15 +611,15 @@ impl Receiver {
             (StreamRest::End, State::fresh())
         } else {
             match literal_header(line) {
-                Some(h) if !h.synchronizing => (
-                    StreamRest::MoreMessages,
-                    State::Discard {
-                        literal_left: h.size,
-                        tail: Vec::new(),
+                // The APPEND handler decides about it (and refuses it when it must).
+                Some(h) => (
+                    StreamRest::Next {
+                        header_at: h.start,
+                        literal_len: h.size,
+                        synchronizing: h.synchronizing,
                     },
+                    State::Streaming { left: h.size },
                 ),
-                // A synchronizing literal's data never comes without `+`.
-                Some(_) => (StreamRest::MoreMessages, State::fresh()),
                 None => (StreamRest::Junk, State::fresh()),
             }
         };

@@ -516,6 +516,26 @@ pub struct AppendMessage {
     pub data: Vec<u8>,
     /// The data came as `~{n}` (RFC 3516 literal8), so it may hold NUL and raw binary.
     pub binary: bool,
+    /// The data came as `UTF8 (~{n})` (RFC 6855 4): accepted only after `ENABLE UTF8=ACCEPT`.
+    pub utf8: bool,
+    /// `CATENATE (part ...)` (RFC 4469): the message is these parts joined; `data` is empty.
+    pub catenate: Option<Vec<CatPart>>,
+}
+
+/// One part of a CATENATE message (RFC 4469 5 `cat-part`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatPart {
+    /// `TEXT literal` (also literal8, as Dovecot takes it, and RFC 6855 `UTF8 (literal8)`).
+    Text {
+        /// The octets.
+        data: Vec<u8>,
+        /// Came as a literal8.
+        binary: bool,
+        /// Came as `UTF8 (literal8)`.
+        utf8: bool,
+    },
+    /// `URL astring`: an IMAP URL (RFC 5092) naming a message or part to copy in.
+    Url(Vec<u8>),
 }
 
 /// Mailbox attributes: LIST response flags (RFC 3501, 5258, 3348) and special-use (RFC 6154).

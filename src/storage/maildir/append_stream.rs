@@ -9,7 +9,9 @@ use super::fsutil::{blocking, now_secs};
 use super::mailbox::MailboxState;
 use super::user::UserCtx;
 use super::{filename, quota};
-use crate::storage::{AppendResult, AppendStream, Result, StorageError, SystemFlags};
+use crate::storage::{
+    AppendManyResult, AppendResult, AppendStream, PendingAppend, Result, StorageError, SystemFlags,
+};
 
 /// A streamed append: a file in the mailbox's `tmp/`, moved into `cur/` on
 /// commit, removed if dropped before.
@@ -71,6 +73,10 @@ impl AppendStream for MaildirAppend {
         self.len
     }
 
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self
+    }
+
     async fn commit(
         mut self: Box<Self>,
         flags: SystemFlags,
@@ -109,4 +115,80 @@ impl AppendStream for MaildirAppend {
         }
         res
     }
+}
+
+/// Stores several streamed appends of one mailbox at once, all or none (MULTIAPPEND): every
+/// temp file made durable, then all moved into `cur/` under one index lock with consecutive UIDs
+/// ([`MailboxState::commit_new`] takes back the moved ones if a step fails).
+pub(super) async fn commit_many(
+    user: &Arc<UserCtx>,
+    items: Vec<PendingAppend>,
+) -> Result<AppendManyResult> {
+    let mut streams: Vec<Box<MaildirAppend>> = Vec::with_capacity(items.len());
+    let mut meta = Vec::with_capacity(items.len());
+    for item in items {
+        let Ok(stream) = item.stream.into_any().downcast::<MaildirAppend>() else {
+            return Err(StorageError::Temporary(
+                "append stream of another backend".into(),
+            ));
+        };
+        let same = streams
+            .first()
+            .is_none_or(|f| Arc::ptr_eq(&f.state, &stream.state));
+        if !Arc::ptr_eq(&stream.user, user) || !same {
+            return Err(StorageError::Temporary(
+                "append batch spans mailboxes".into(),
+            ));
+        }
+        meta.push((item.flags, item.keywords, item.internal_date));
+        streams.push(stream);
+    }
+    let Some(state) = streams.first().map(|s| s.state.clone()) else {
+        return Err(StorageError::Temporary("empty append batch".into()));
+    };
+    let mut files = Vec::with_capacity(streams.len());
+    for s in &mut streams {
+        let file = s
+            .file
+            .take()
+            .ok_or_else(|| StorageError::Temporary("append stream broken".into()))?;
+        files.push(file);
+    }
+    let jobs: Vec<_> = streams
+        .iter()
+        .zip(meta)
+        .map(|(s, (flags, keywords, date))| {
+            let (phys, virt) = (s.len, s.len.saturating_add(s.counter.bare_lf()));
+            (s.path.clone(), phys, virt, flags, keywords, date)
+        })
+        .collect();
+    let user2 = user.clone();
+    let res = blocking(move || {
+        let phys_total: u64 = jobs.iter().map(|j| j.1).sum();
+        let count = jobs.len() as u64;
+        quota::check(&user2.root, &user2.limits, user2.fsync(), phys_total, count)?;
+        let mut items = Vec::with_capacity(jobs.len());
+        for ((path, phys, virt, flags, keywords, date), file) in jobs.into_iter().zip(&files) {
+            let date = date.unwrap_or_else(now_secs);
+            state.finish_tmp(file, date)?;
+            items.push((path, filename::new_base(phys, virt), date, flags, keywords));
+        }
+        drop(files);
+        let (uidvalidity, uids) = state.commit_new(items)?;
+        quota::add(
+            &user2.root,
+            i64::try_from(phys_total).unwrap_or(i64::MAX),
+            i64::try_from(count).unwrap_or(i64::MAX),
+        );
+        Ok(AppendManyResult { uidvalidity, uids })
+    })
+    .await;
+    // commit_new renamed the temp files, or removed them on failure; a failure before that
+    // leaves them to Drop.
+    if res.is_ok() {
+        for s in &mut streams {
+            s.done = true;
+        }
+    }
+    res
 }

@@ -14,8 +14,9 @@ use super::user::UserCtx;
 use super::{filename, quota};
 use crate::storage::names::MailboxName;
 use crate::storage::{
-    AppendMessage, AppendResult, AppendStream, MailboxInfo, MailboxStatus, OpenOptions, Pop3Lock,
-    QuotaUsage, Result, SpecialUse, StorageError, SyncOutcome, UserStore, View,
+    AppendManyResult, AppendMessage, AppendResult, AppendStream, MailboxInfo, MailboxStatus,
+    OpenOptions, PendingAppend, Pop3Lock, QuotaUsage, Result, SpecialUse, StorageError,
+    SyncOutcome, UserStore, View,
 };
 
 /// [`UserStore`] of the Maildir backend.
@@ -139,6 +140,10 @@ impl UserStore for MaildirUser {
     async fn append(&self, name: &str, message: AppendMessage) -> Result<AppendResult> {
         let name = name.to_owned();
         self.run(move |u| u.append(&name, message)).await
+    }
+
+    async fn commit_many(&self, items: Vec<PendingAppend>) -> Result<AppendManyResult> {
+        super::append_stream::commit_many(&self.0, items).await
     }
 
     async fn append_stream(&self, name: &str) -> Result<Box<dyn AppendStream>> {

@@ -34,10 +34,10 @@ use tokio::sync::watch;
 use self::mailbox::{MailboxState, NewMessage};
 use super::names::MailboxName;
 use super::{
-    AppendMessage, AppendResult, AppendStream, CacheField, CopyResult, Head, MailboxHandle,
-    MailboxInfo, MailboxStatus, Message, OpenOptions, Pop3Lock, QuotaUsage, ReadPart, Result,
-    SpecialUse, Storage, StorageError, StorageUser, StoreRequest, StoreResult, SyncOutcome,
-    SystemFlags, UserStore, Vanished, View,
+    AppendManyResult, AppendMessage, AppendResult, AppendStream, CacheField, CopyResult, Head,
+    MailboxHandle, MailboxInfo, MailboxStatus, Message, OpenOptions, PendingAppend, Pop3Lock,
+    QuotaUsage, ReadPart, Result, SpecialUse, Storage, StorageError, StorageUser, StoreRequest,
+    StoreResult, SyncOutcome, SystemFlags, UserStore, Vanished, View,
 };
 use crate::limits::{DEFAULT_MAX_MESSAGE_SIZE, MAX_MAILBOXES_PER_USER};
 
@@ -604,6 +604,50 @@ impl UserStore for MemoryUser {
         }))
     }
 
+    async fn commit_many(&self, items: Vec<PendingAppend>) -> Result<AppendManyResult> {
+        let mut batch = Vec::with_capacity(items.len());
+        let mut mailbox = None;
+        for item in items {
+            let Ok(stream) = item.stream.into_any().downcast::<MemoryAppend>() else {
+                return Err(StorageError::Temporary(
+                    "append stream of another backend".into(),
+                ));
+            };
+            let stream = *stream;
+            if !Arc::ptr_eq(&stream.user.data, &self.data)
+                || mailbox.as_ref().is_some_and(|m| *m != stream.mailbox)
+            {
+                return Err(StorageError::Temporary(
+                    "append batch spans mailboxes".into(),
+                ));
+            }
+            mailbox = Some(stream.mailbox);
+            batch.push(NewMessage {
+                data: stream.data.freeze(),
+                system: item.flags,
+                keywords: item.keywords,
+                date: item.internal_date.unwrap_or_else(now_secs),
+                email: None,
+            });
+        }
+        let Some(n) = mailbox else {
+            return Err(StorageError::Temporary("empty append batch".into()));
+        };
+        let bytes: u64 = batch.iter().map(|m| m.data.len() as u64).sum();
+        let count = batch.len() as u64;
+        // One lock over the user for the quota check and the adding: all or none.
+        let mut u = self.data.inner.lock();
+        let state = u.get(&n)?;
+        self.limits.check(&u, bytes, count)?;
+        let (uidvalidity, uids) = state.change(|m| {
+            let uids = m.add(batch)?;
+            Ok(((m.uidvalidity, uids), true))
+        })?;
+        u.bytes_used += bytes;
+        u.messages_used += count;
+        Ok(AppendManyResult { uidvalidity, uids })
+    }
+
     async fn quota(&self) -> Result<QuotaUsage> {
         let u = self.data.inner.lock();
         Ok(QuotaUsage {
@@ -706,6 +750,10 @@ impl AppendStream for MemoryAppend {
 
     fn len(&self) -> u64 {
         self.data.len() as u64
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self
     }
 
     async fn commit(

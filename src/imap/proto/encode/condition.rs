@@ -81,6 +81,9 @@ pub enum Code {
     NoUpdate(String),
     /// `UNKNOWN-CTE` (RFC 3516)
     UnknownCte,
+    /// `BADURL "url"` (RFC 4469 4.1): the URL of a CATENATE part that could not be used. Bytes
+    /// that `url-resp-text` or a quoted string cannot hold become `?`.
+    BadUrl(String),
     /// `COMPRESSIONACTIVE` (RFC 4978)
     CompressionActive,
     /// `USEATTR` (RFC 6154)
@@ -197,6 +200,19 @@ fn write_code(out: &mut Vec<u8>, code: &Code) {
                 _ => b"UNSEEN ",
             });
             write_num(out, n);
+            return;
+        }
+        C::BadUrl(url) => {
+            out.extend_from_slice(b"BADURL \"");
+            for &b in url
+                .as_bytes()
+                .iter()
+                .take(crate::limits::MAX_QUOTED_RESPONSE_LEN)
+            {
+                let ok = (0x20..0x7f).contains(&b) && !matches!(b, b']' | b'"' | b'\\');
+                out.push(if ok { b } else { b'?' });
+            }
+            out.push(b'"');
             return;
         }
         C::NoUpdate(tag) => {

@@ -22,10 +22,11 @@ use super::fetch::fetch_atts;
 use super::search::search_program;
 use super::{PErr, PResult, ParseError, ParseErrorKind, ctx, ctx_override, error, failure};
 use crate::imap::proto::types::{
-    AppendMessage, Command, CommandBody, ListReturn, ListSelect, MailboxAttr, PartialRange,
-    QresyncParams, SearchReturn, Secret, SequenceSet, StatusItem, StoreOp, ThreadAlgorithm,
+    AppendMessage, CatPart, Command, CommandBody, ListReturn, ListSelect, MailboxAttr,
+    PartialRange, QresyncParams, SearchReturn, Secret, SequenceSet, StatusItem, StoreOp,
+    ThreadAlgorithm,
 };
-use crate::limits::{MAX_CANCELUPDATE_TAGS, MAX_ID_FIELDS};
+use crate::limits::{MAX_CANCELUPDATE_TAGS, MAX_CATENATE_PARTS, MAX_ID_FIELDS};
 
 /// Parses one framed command (`buf[..consumed]` of a [`Framed::Command`](crate::imap::proto::receive::Framed)).
 ///
@@ -566,16 +567,104 @@ fn setquota(i: &[u8]) -> PResult<'_, CommandBody> {
     ))
 }
 
-/// One message of `append`: `[SP flag-list] [SP date-time] SP (literal / literal8)`.
+/// `utf8-literal = "UTF8" SP "(" literal8 ")"` (RFC 6855 4).
+fn utf8_literal(i: &[u8]) -> PResult<'_, &[u8]> {
+    let (rest, ()) = keyword("UTF8")(i)?;
+    let (rest, _) = (sp, tag(&b"("[..])).parse(rest)?;
+    let (rest, data) = ctx("UTF8 needs a literal8", literal8).parse(rest)?;
+    let (rest, _) = ctx("expected ')' after the UTF8 literal", tag(&b")"[..])).parse(rest)?;
+    Ok((rest, data))
+}
+
+/// `literal / literal8 / utf8-literal`: the data of a message or of a CATENATE TEXT part, with
+/// `(binary, utf8)`.
+fn append_literal(i: &[u8]) -> PResult<'_, (&[u8], bool, bool)> {
+    alt((
+        map(literal, |d| (d, false, false)),
+        map(literal8, |d| (d, true, false)),
+        map(utf8_literal, |d| (d, true, true)),
+    ))
+    .parse(i)
+}
+
+/// `cat-part = text-literal / url / utf8-literal` (RFC 4469 5, RFC 6855 4), where
+/// `text-literal = "TEXT" SP literal` (literal8 taken too, as Dovecot does) and
+/// `url = "URL" SP astring`.
+fn cat_part(i: &[u8]) -> PResult<'_, CatPart> {
+    if let Ok((rest, ())) = keyword("TEXT")(i) {
+        let (rest, _) = sp(rest)?;
+        let (rest, (data, binary, _)) = ctx(
+            "TEXT needs a literal",
+            alt((
+                map(literal, |d| (d, false, false)),
+                map(literal8, |d| (d, true, false)),
+            )),
+        )
+        .parse(rest)?;
+        return Ok((
+            rest,
+            CatPart::Text {
+                data: data.to_vec(),
+                binary,
+                utf8: false,
+            },
+        ));
+    }
+    if let Ok((rest, ())) = keyword("URL")(i) {
+        let (rest, _) = sp(rest)?;
+        let (rest, url) = ctx("URL needs an IMAP URL", astring).parse(rest)?;
+        return Ok((rest, CatPart::Url(url.into_owned())));
+    }
+    let (rest, data) = ctx("expected TEXT, URL or UTF8", utf8_literal).parse(i)?;
+    Ok((
+        rest,
+        CatPart::Text {
+            data: data.to_vec(),
+            binary: true,
+            utf8: true,
+        },
+    ))
+}
+
+/// `"CATENATE" SP "(" cat-part *(SP cat-part) ")"` (RFC 4469 5), at most
+/// [`MAX_CATENATE_PARTS`] parts.
+fn catenate(i: &[u8]) -> PResult<'_, Vec<CatPart>> {
+    let (rest, ()) = keyword("CATENATE")(i)?;
+    let (rest, _) = (sp, tag(&b"("[..])).parse(rest)?;
+    let (rest, parts) = separated_list1(sp, cat_part).parse(rest)?;
+    if parts.len() > MAX_CATENATE_PARTS {
+        return Err(failure(
+            rest,
+            ParseErrorKind::Syntax,
+            "too many CATENATE parts",
+        ));
+    }
+    let (rest, _) = ctx("expected ')' after the CATENATE parts", tag(&b")"[..])).parse(rest)?;
+    Ok((rest, parts))
+}
+
+/// One message of `append`: `[SP flag-list] [SP date-time] SP append-data`, where
+/// `append-data = literal / literal8 / utf8-literal / "CATENATE" SP "(" cat-part ... ")"`
+/// (RFC 3501, RFC 3516, RFC 6855 4, RFC 4469 5).
 fn append_message(i: &[u8]) -> PResult<'_, AppendMessage> {
     let (rest, flags) = opt(preceded(sp, flag_list)).parse(i)?;
     let (rest, date) = opt(preceded(sp, date_time)).parse(rest)?;
     let (rest, _) = sp(rest)?;
-    let (rest, (data, binary)) = ctx(
-        "APPEND needs the message as a literal",
-        alt((map(literal, |d| (d, false)), map(literal8, |d| (d, true)))),
-    )
-    .parse(rest)?;
+    if let Ok((rest, parts)) = catenate(rest) {
+        return Ok((
+            rest,
+            AppendMessage {
+                flags: flags.unwrap_or_default(),
+                date,
+                data: Vec::new(),
+                binary: false,
+                utf8: false,
+                catenate: Some(parts),
+            },
+        ));
+    }
+    let (rest, (data, binary, utf8)) =
+        ctx("APPEND needs the message as a literal", append_literal).parse(rest)?;
     Ok((
         rest,
         AppendMessage {
@@ -583,8 +672,131 @@ fn append_message(i: &[u8]) -> PResult<'_, AppendMessage> {
             date,
             data: data.to_vec(),
             binary,
+            utf8,
+            catenate: None,
         },
     ))
+}
+
+/// Closing text tried after a probe's empty literal: a streamed literal may sit inside
+/// `UTF8 (...)`, `CATENATE (...)` or both.
+const PROBE_CLOSERS: [&[u8]; 3] = [b"\r\n", b")\r\n", b"))\r\n"];
+
+/// Parses the text of an APPEND up to (not including) the header of its first streamed literal
+/// as if that literal were empty and the command ended after it: `text` is `tag APPEND mailbox
+/// ...`, `literal8` says the header was `~{n}`. The literal's place is then the last message's
+/// data, or its last CATENATE part.
+pub fn parse_append_probe(text: &[u8], literal8: bool) -> Result<Command, ParseError> {
+    let mut probe = Vec::with_capacity(text.len() + 10);
+    probe.extend_from_slice(text);
+    if literal8 {
+        probe.push(b'~');
+    }
+    probe.extend_from_slice(b"{0}\r\n");
+    let base = probe.len();
+    let mut first = None;
+    for closer in PROBE_CLOSERS {
+        probe.truncate(base);
+        probe.extend_from_slice(closer);
+        match parse_command(&probe) {
+            Ok(c) => return Ok(c),
+            Err(e) => {
+                first.get_or_insert(e);
+            }
+        }
+    }
+    Err(first.unwrap_or(ParseError {
+        tag: None,
+        kind: ParseErrorKind::Syntax,
+        message: "syntax error",
+        offset: 0,
+    }))
+}
+
+/// Where a streamed APPEND literal sits, which decides what text may follow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendAt {
+    /// A message's `literal` or `literal8`.
+    Message,
+    /// A message's `UTF8 (literal8)`: `)` follows.
+    Utf8Message,
+    /// A CATENATE `TEXT` part (or a URL given as a literal): more parts or `)` follow.
+    CatPart,
+    /// A CATENATE `UTF8 (literal8)` part: `)` and then more parts or `)` follow.
+    Utf8CatPart,
+}
+
+/// The text after a streamed APPEND literal, parsed ([`parse_append_tail`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendTail {
+    /// More parts of the CATENATE message the literal belonged to (empty otherwise).
+    pub more_parts: Vec<CatPart>,
+    /// Whether the message the literal belonged to is complete.
+    pub message_done: bool,
+    /// Messages that start in the text.
+    pub messages: Vec<AppendMessage>,
+}
+
+/// Parses `text`, the text between a streamed literal of an APPEND (at `at`) and either the
+/// command's end (`text` ends in CRLF; `header_at` is `None`) or the header of the next streamed
+/// literal (at `text[header_at..]`); that literal is parsed as empty and is the last message's
+/// data or its last CATENATE part.
+pub fn parse_append_tail(
+    at: AppendAt,
+    text: &[u8],
+    header_at: Option<usize>,
+) -> Result<AppendTail, ParseError> {
+    let prefix: &[u8] = match at {
+        AppendAt::Message => b"x APPEND x {0}\r\n",
+        AppendAt::Utf8Message => b"x APPEND x UTF8 (~{0}\r\n",
+        AppendAt::CatPart => b"x APPEND x CATENATE (TEXT {0}\r\n",
+        AppendAt::Utf8CatPart => b"x APPEND x CATENATE (UTF8 (~{0}\r\n",
+    };
+    let mut synth = prefix.to_vec();
+    let command = match header_at {
+        None => {
+            synth.extend_from_slice(text);
+            parse_command(&synth)
+        }
+        Some(at) => {
+            synth.extend_from_slice(text.get(..at).unwrap_or_default());
+            parse_append_probe(&synth, text.get(at) == Some(&b'~'))
+        }
+    };
+    let no_tag = |mut e: ParseError| {
+        e.tag = None;
+        e.offset = e.offset.saturating_sub(prefix.len());
+        e
+    };
+    let Command {
+        body: CommandBody::Append { messages, .. },
+        ..
+    } = command.map_err(no_tag)?
+    else {
+        return Err(ParseError {
+            tag: None,
+            kind: ParseErrorKind::Syntax,
+            message: "syntax error",
+            offset: 0,
+        });
+    };
+    let mut messages = messages.into_iter();
+    let first = messages.next();
+    let messages: Vec<AppendMessage> = messages.collect();
+    let more_parts = match first.and_then(|m| m.catenate) {
+        Some(parts) => parts.into_iter().skip(1).collect(),
+        None => Vec::new(),
+    };
+    // The literal's own message ends unless it is a CATENATE still open at the next literal
+    // (a message started in the text would have closed it).
+    let message_done = !matches!(at, AppendAt::CatPart | AppendAt::Utf8CatPart)
+        || !messages.is_empty()
+        || header_at.is_none();
+    Ok(AppendTail {
+        more_parts,
+        message_done,
+        messages,
+    })
 }
 
 /// `append = "APPEND" SP mailbox 1*append-message` (RFC 3501; RFC 3502 MULTIAPPEND repeats the message part).

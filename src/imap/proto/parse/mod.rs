@@ -20,6 +20,7 @@ mod search;
 mod sort;
 
 pub use command::parse_command;
+pub use command::{AppendAt, AppendTail, parse_append_probe, parse_append_tail};
 pub use sasl::{SaslResponse, parse_sasl_response};
 
 use super::date::{Date, DateTime};

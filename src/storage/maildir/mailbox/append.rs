@@ -127,7 +127,22 @@ impl MailboxState {
             // Every new keyword of every item, created at once (or none, when they would not fit).
             let all: Vec<String> = items.iter().flat_map(|i| i.4.iter().cloned()).collect();
             inner.intern_keywords(ctx, &all, true)?;
-            for (tmp, base, date, system, keywords) in &items {
+            // Files already renamed into cur/: taken back out if a later step fails, so a batch
+            // (MULTIAPPEND) is stored all or none.
+            let mut moved: Vec<PathBuf> = Vec::with_capacity(items.len());
+            let rollback = |moved: &[PathBuf]| {
+                for p in moved {
+                    let _ = std::fs::remove_file(p);
+                }
+                if ctx.fsync {
+                    let _ = fsync_dir(&cur);
+                }
+            };
+            let mut step = |inner: &mut super::Inner,
+                            moved: &mut Vec<PathBuf>,
+                            item: &(PathBuf, String, D, SystemFlags, Vec<String>)|
+             -> Result<()> {
+                let (tmp, base, date, system, keywords) = item;
                 let kws = inner.intern_keywords(ctx, keywords, false)?;
                 let beyond = beyond_letters(&kws);
                 let flags = Flags {
@@ -143,8 +158,9 @@ impl MailboxState {
                         .mtime(),
                 };
                 let name = filename::with_flags(base, &flags, inner.keywords.len());
-                std::fs::rename(tmp, cur.join(&name))
-                    .map_err(|e| StorageError::io("rename into cur", e))?;
+                let dest = cur.join(&name);
+                std::fs::rename(tmp, &dest).map_err(|e| StorageError::io("rename into cur", e))?;
+                moved.push(dest);
                 inner.note_own(&name);
                 let (phys, virt) = match filename::sizes(base) {
                     (Some(p), Some(v)) => (p, v),
@@ -175,9 +191,19 @@ impl MailboxState {
                     });
                 }
                 uids.push(uid);
+                Ok(())
+            };
+            for item in &items {
+                if let Err(e) = step(inner, &mut moved, item) {
+                    rollback(&moved);
+                    return Err(e);
+                }
             }
-            if ctx.fsync {
-                fsync_dir(&cur).map_err(|e| StorageError::io("fsync cur", e))?;
+            if ctx.fsync
+                && let Err(e) = fsync_dir(&cur)
+            {
+                rollback(&moved);
+                return Err(StorageError::io("fsync cur", e));
             }
             inner.own_cur_change(&cur, pre);
             inner.apply_all(records.clone());
