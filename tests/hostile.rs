@@ -930,7 +930,7 @@ fn literal8_nuls_in_a_plain_literal_are_refused() {
     c.send_raw(b"\r\n");
     let l = c.line();
     assert!(
-        l.starts_with("a BAD NUL is not allowed in a literal"),
+        l.starts_with("a BAD NUL octets are allowed only in a literal8"),
         "{l}"
     );
     // A NUL in a literal argument of another command.

@@ -57,6 +57,7 @@ fn capability_and_enable() {
          S: * 0 RECENT
          S: * OK [UIDVALIDITY *
          S: * OK [UIDNEXT *
+         S: * OK [MAILBOXID {*}] Ok
          S: a OK [READ-WRITE] *
          # RFC 6855 3: only valid in the authenticated state; nothing is enabled.
          C: b ENABLE CONDSTORE UTF8=ACCEPT
@@ -124,6 +125,7 @@ fn mailbox_names_before_and_after_enabling() {
          S: * 0 RECENT
          S: * OK [UIDVALIDITY *
          S: * OK [UIDNEXT *
+         S: * OK [MAILBOXID {*}] Ok
          S: h OK [READ-WRITE] *
          C: i UNSELECT
          S: i OK *
