@@ -9,7 +9,6 @@
 
 use std::path::Path;
 
-use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::server::privdrop;
 use crate::storage::QuotaUsage;
@@ -32,15 +31,8 @@ pub fn recalc(config: &Path, user: &str) -> Result<String, String> {
         config.server.group.as_deref(),
     )
     .map_err(|e| e.to_string())?;
-    let mut auth_opts = crate::setup::auth_options(&config);
-    // No password is checked here: skip the costly dummy hash and the hashing threads.
-    auth_opts.argon2 = crate::auth::Argon2Params {
-        m_cost_kib: 8,
-        t_cost: 1,
-        p_cost: 1,
-    };
-    auth_opts.hash_threads = 1;
-    let auth = Authenticator::new(auth_opts).map_err(|e| format!("users file: {e}"))?;
+    let auth =
+        crate::setup::lookup_authenticator(&config).map_err(|e| format!("users file: {e}"))?;
     let info = auth
         .lookup(user)
         .ok_or_else(|| format!("no such user {user:?}"))?;

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::auth::{Argon2Params, AuthOptions, UserInfo, default_hash_threads};
+use crate::auth::{
+    Argon2Params, AuthError, AuthOptions, Authenticator, UserInfo, default_hash_threads,
+};
 use crate::config::{AuthConfig, Config};
 use crate::storage::maildir::{MaildirOptions, MaildirStorage};
 use crate::storage::memory::{MemoryOptions, MemoryStorage};
@@ -35,6 +37,20 @@ pub fn auth_options(config: &Config) -> AuthOptions {
         max_queued: a.hash_queue,
         argon2: argon2_params(a),
     }
+}
+
+/// The auth module for a one-shot command that only looks users up (`deliver`, `quota
+/// recalc`): no password is ever checked there, so neither the costly dummy hash nor the hashing
+/// threads are set up.
+pub fn lookup_authenticator(config: &Config) -> Result<Authenticator, AuthError> {
+    let mut opts = auth_options(config);
+    opts.argon2 = Argon2Params {
+        m_cost_kib: 8,
+        t_cost: 1,
+        p_cost: 1,
+    };
+    opts.hash_threads = 1;
+    Authenticator::new(opts)
 }
 
 /// True when the configured location is the in-memory backend ([`crate::storage::memory`]).

@@ -25,7 +25,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::deliver::{self, DeliverError, DeliveryOptions};
-use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::limits::INCOMING_MESSAGE_CHUNK;
 use crate::server::privdrop;
@@ -104,16 +103,8 @@ fn deliver_stdin(args: &DeliverArgs<'_>, input: &mut dyn Read) -> Result<(), Exi
         config.server.group.as_deref(),
     )
     .map_err(|e| Exit(EX_TEMPFAIL, e.to_string()))?;
-    let mut auth_opts = crate::setup::auth_options(&config);
-    // No password is ever checked here: skip the costly dummy hash and the hashing threads.
-    auth_opts.argon2 = crate::auth::Argon2Params {
-        m_cost_kib: 8,
-        t_cost: 1,
-        p_cost: 1,
-    };
-    auth_opts.hash_threads = 1;
-    let auth =
-        Authenticator::new(auth_opts).map_err(|e| Exit(EX_TEMPFAIL, format!("users file: {e}")))?;
+    let auth = crate::setup::lookup_authenticator(&config)
+        .map_err(|e| Exit(EX_TEMPFAIL, format!("users file: {e}")))?;
     if let Some(id) = id {
         privdrop::drop_to(id).map_err(|e| Exit(EX_TEMPFAIL, e.to_string()))?;
     }

@@ -29,7 +29,7 @@ use crate::imap::proto::encode::FetchResponse;
 use crate::imap::proto::types::FetchAttr;
 use crate::imap::response::ImapError;
 use crate::limits::BINARY_SIZE_CACHE_SECTIONS;
-use crate::limits::{FETCH_FLUSH_BYTES, MAX_HEADER_BYTES, MESSAGE_STREAM_CHUNK};
+use crate::limits::{MAX_HEADER_BYTES, MESSAGE_STREAM_CHUNK};
 use crate::mime::decode::{DecodeError, Decoder};
 use crate::mime::{BinarySegment, MessageInfo, binary_header, partial_window};
 use crate::server::conn::Conn;
@@ -372,14 +372,9 @@ pub async fn write_data(
             .await
             .map_err(|e| broken(format!("decoding failed on the second pass: {e:?}")))?;
         sent += chunk.len() as u64;
-        if conn.out().len() + chunk.len() <= FETCH_FLUSH_BYTES {
-            conn.out().extend_from_slice(&chunk);
-        } else {
-            *committed = true;
-            conn.send_direct(&chunk)
-                .await
-                .map_err(|e| broken(format!("client write failed: {e}")))?;
-        }
+        super::body::send_chunk(conn, &chunk, committed)
+            .await
+            .map_err(|e| broken(format!("client write failed: {e}")))?;
         if !more {
             break;
         }

@@ -54,6 +54,46 @@ pub enum SectionError {
     Broken(String),
 }
 
+/// Sends one chunk of a literal being streamed: into the output buffer while it stays under
+/// [`FETCH_FLUSH_BYTES`], else straight to the client (after which the response is `committed`:
+/// it can no longer be withdrawn).
+pub(super) async fn send_chunk(
+    conn: &mut Conn,
+    chunk: &[u8],
+    committed: &mut bool,
+) -> std::io::Result<()> {
+    if conn.out().len() + chunk.len() <= FETCH_FLUSH_BYTES {
+        conn.out().extend_from_slice(chunk);
+        return Ok(());
+    }
+    *committed = true;
+    conn.send_direct(chunk).await
+}
+
+/// Where the bytes of a section item are: the whole message with the storage's virtual size
+/// (exactly RFC822.SIZE, no parsing needed), else the section resolved in the parsed structure.
+fn section_plan(
+    item: &SectionItem,
+    info: Option<&MessageInfo>,
+    msg: &Message,
+) -> Result<SectionPlan, StorageError> {
+    if item.is_whole_message() {
+        return Ok(SectionPlan::Range {
+            range: ByteRange {
+                start: 0,
+                end: msg.phys_size,
+            },
+            virtual_len: msg.virt_size,
+        });
+    }
+    match info {
+        Some(info) => Ok(item.with_spec(|spec| info.resolve_section(spec))),
+        None => Err(StorageError::Corrupt(
+            "section requested without a message structure".into(),
+        )),
+    }
+}
+
 /// Writes one section item of a message into the response `f`. `committed` becomes true once
 /// bytes of the current response have been sent (after that the response cannot be withdrawn).
 pub async fn write_section(
@@ -65,25 +105,7 @@ pub async fn write_section(
     scratch: &mut Scratch,
     committed: &mut bool,
 ) -> Result<(), SectionError> {
-    let plan = if item.is_whole_message() {
-        // The whole message with the storage's virtual size: exactly RFC822.SIZE, no parsing needed.
-        SectionPlan::Range {
-            range: ByteRange {
-                start: 0,
-                end: msg.phys_size,
-            },
-            virtual_len: msg.virt_size,
-        }
-    } else {
-        match info {
-            Some(info) => item.with_spec(|spec| info.resolve_section(spec)),
-            None => {
-                return Err(SectionError::Before(StorageError::Corrupt(
-                    "section requested without a message structure".into(),
-                )));
-            }
-        }
-    };
+    let plan = section_plan(item, info, msg).map_err(SectionError::Before)?;
     match plan {
         SectionPlan::Empty => {
             // A part that does not exist is an empty string, as Dovecot answers.
@@ -189,14 +211,9 @@ async fn stream_range(
             Err(e) => return Err(broken(format!("read failed: {e}"))),
         };
         sent += chunk.len() as u64;
-        if conn.out().len() + chunk.len() <= FETCH_FLUSH_BYTES {
-            conn.out().extend_from_slice(&chunk);
-        } else {
-            *committed = true;
-            conn.send_direct(&chunk)
-                .await
-                .map_err(|e| broken(format!("client write failed: {e}")))?;
-        }
+        send_chunk(conn, &chunk, committed)
+            .await
+            .map_err(|e| broken(format!("client write failed: {e}")))?;
         pump.recycle(chunk);
     }
     pump.finish(&mut scratch.bufs);
@@ -232,24 +249,7 @@ impl SectionCopy {
         msg: &mut Message,
         scratch: &mut Scratch,
     ) -> Result<SectionCopy, StorageError> {
-        let plan = if item.is_whole_message() {
-            SectionPlan::Range {
-                range: ByteRange {
-                    start: 0,
-                    end: msg.phys_size,
-                },
-                virtual_len: msg.virt_size,
-            }
-        } else {
-            match info {
-                Some(info) => item.with_spec(|spec| info.resolve_section(spec)),
-                None => {
-                    return Err(StorageError::Corrupt(
-                        "section requested without a message structure".into(),
-                    ));
-                }
-            }
-        };
+        let plan = section_plan(item, info, msg)?;
         let small = |bytes: Vec<u8>| SectionCopy {
             pump: None,
             len: bytes.len() as u64,

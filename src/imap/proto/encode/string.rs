@@ -11,17 +11,22 @@ fn quotable(s: &[u8]) -> bool {
             .all(|&b| b != 0 && b != b'\r' && b != b'\n' && b < 0x80)
 }
 
+/// Writes `s` as a quoted string, escaping `"` and `\\`; the caller has checked it may be quoted.
+fn write_quoted(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    for &b in s {
+        if b == b'"' || b == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
+}
+
 /// Writes `s` as an IMAP `string`: quoted when that is possible, otherwise a literal.
 pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
     if quotable(s) {
-        out.push(b'"');
-        for &b in s {
-            if b == b'"' || b == b'\\' {
-                out.push(b'\\');
-            }
-            out.push(b);
-        }
-        out.push(b'"');
+        write_quoted(out, s);
     } else {
         write_literal(out, s);
     }
@@ -64,14 +69,7 @@ pub fn write_mailbox(out: &mut Vec<u8>, name: &[u8]) {
         && name.iter().any(|&b| b >= 0x80)
         && std::str::from_utf8(name).is_ok_and(|s| !s.chars().any(char::is_control));
     if utf8_quotable {
-        out.push(b'"');
-        for &b in name {
-            if b == b'"' || b == b'\\' {
-                out.push(b'\\');
-            }
-            out.push(b);
-        }
-        out.push(b'"');
+        write_quoted(out, name);
     } else {
         write_astring(out, name);
     }
