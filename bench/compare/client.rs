@@ -404,6 +404,25 @@ impl Imap {
         Ok(a)
     }
 
+    /// MULTIAPPEND (RFC 3502): every message in one APPEND, as non-synchronizing literals
+    /// (LITERAL+, which both servers announce), so no round trip is timed.
+    pub async fn multiappend(&mut self, mailbox: &str, msgs: &[Vec<u8>]) -> Result<Answer> {
+        self.tag += 1;
+        let tag = format!("a{}", self.tag);
+        let mut data = format!("{tag} APPEND {mailbox}").into_bytes();
+        for msg in msgs {
+            data.extend_from_slice(format!(" {{{}+}}\r\n", msg.len()).as_bytes());
+            data.extend_from_slice(msg);
+        }
+        data.extend_from_slice(b"\r\n");
+        self.c.send(&data).await?;
+        let a = self.finish(&tag, false).await?;
+        if !a.status.starts_with("OK") {
+            return Err(err(format!("MULTIAPPEND -> {}", a.status)));
+        }
+        Ok(a)
+    }
+
     /// Enters IDLE and waits for the continuation.
     pub async fn idle(&mut self) -> Result<()> {
         self.tag += 1;

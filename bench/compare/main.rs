@@ -341,6 +341,9 @@ async fn run_server(
     if want("huge") {
         rows::huge_rows(&s, p, &mut m).await?;
     }
+    if want("append") {
+        rows::append_rows(&s, p, &mut m).await?;
+    }
     if want("pop3") {
         rows::pop3_row(&s, p, &mut m).await?;
     }

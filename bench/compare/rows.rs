@@ -140,6 +140,8 @@ pub async fn fetch_rows(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()
         ),
         ("fetch_envelope", "FETCH 1:* ENVELOPE"),
         ("fetch_bodystructure", "FETCH 1:* BODYSTRUCTURE"),
+        // RFC 8970: the text a client shows under each subject in its message list.
+        ("fetch_preview", "FETCH 1:* PREVIEW"),
     ] {
         let (first, a) = timed(port, pw, Some(&big), command).await?;
         m.set(&format!("{key}_{n}_first"), first);
@@ -162,6 +164,11 @@ pub async fn search_rows(s: &Running, plan: &Plan, m: &mut Measured) -> Result<(
         ("search_unseen", "SEARCH UNSEEN".to_string()),
         ("search_from", format!("SEARCH FROM \"{FROM_MARKER}\"")),
         ("search_text", format!("SEARCH TEXT \"{TEXT_MARKER}\"")),
+        // RFC 8514: every message was saved after 2000, so all match.
+        (
+            "search_savedsince",
+            "SEARCH SAVEDSINCE 1-Jan-2000".to_string(),
+        ),
     ] {
         let (first, a) = timed(port, pw, Some(&big), &command).await?;
         m.set(&format!("{key}_{n}_first"), first);
@@ -189,6 +196,8 @@ pub async fn huge_rows(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()>
     for (key, item) in [
         ("fetch_10mb_body", "BODY.PEEK[]"),
         ("fetch_10mb_part2", "BODY.PEEK[2]"),
+        // RFC 3516: the same part decoded from base64 by the server (4,000,000 octets).
+        ("fetch_10mb_binary2", "BINARY.PEEK[2]"),
     ] {
         let mut v = Vec::new();
         let mut bytes = 0;
@@ -202,6 +211,35 @@ pub async fn huge_rows(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()>
         m.set(key, median(v));
         m.check(&format!("{key}_bytes"), bytes);
     }
+    Ok(())
+}
+
+/// Row 14: MULTIAPPEND (RFC 3502) of 100 messages of 4 kB in one command, sent as
+/// non-synchronizing literals so the figure is the server's work (parse, write, fsync, assign
+/// UIDs) rather than round trips; into a fresh mailbox each time, deleted afterwards.
+pub async fn append_rows(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()> {
+    let (port, pw) = (s.ports.imap, plan.password);
+    let mut c = logged_in(port, "big", pw).await?;
+    let msgs: Vec<Vec<u8>> = (0..100u64).map(|i| small_message(4 * 1024, i)).collect();
+    let mut v = Vec::new();
+    for rep in 0..plan.reps + 1 {
+        let name = format!("multiappend-{}-{rep}", std::process::id());
+        c.ok(&format!("CREATE {name}"), false).await?;
+        let t = Instant::now();
+        c.multiappend(&name, &msgs).await?;
+        v.push(ms(t.elapsed()));
+        let a = c.ok(&format!("STATUS {name} (MESSAGES)"), true).await?;
+        let status = a
+            .untagged
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        m.check("multiappend_100_status", status.contains("(MESSAGES 100)"));
+        c.ok(&format!("DELETE {name}"), false).await?;
+    }
+    v.remove(0);
+    m.set("multiappend_100", median(v));
     Ok(())
 }
 
@@ -789,6 +827,7 @@ pub fn table(plan: &Plan) -> Vec<(String, String, &'static str, bool)> {
         ),
         ("fetch_envelope", "FETCH 1:* ENVELOPE"),
         ("fetch_bodystructure", "FETCH 1:* BODYSTRUCTURE"),
+        ("fetch_preview", "FETCH 1:* PREVIEW"),
     ] {
         r(
             format!("{k}_{big}_first"),
@@ -815,10 +854,17 @@ pub fn table(plan: &Plan) -> Vec<(String, String, &'static str, bool)> {
         "ms",
         false,
     );
+    r(
+        "fetch_10mb_binary2".into(),
+        "3 FETCH BINARY[2] (middle part decoded, 4 MB)".into(),
+        "ms",
+        false,
+    );
     for (k, label) in [
         ("search_unseen", "SEARCH UNSEEN"),
         ("search_from", "SEARCH FROM"),
         ("search_text", "SEARCH TEXT"),
+        ("search_savedsince", "SEARCH SAVEDSINCE"),
     ] {
         r(
             format!("{k}_{big}_first"),
@@ -926,6 +972,12 @@ pub fn table(plan: &Plan) -> Vec<(String, String, &'static str, bool)> {
         false,
     );
     rows.extend(crate::sort::table_rows(big));
+    rows.push((
+        "multiappend_100".into(),
+        "14 MULTIAPPEND of 100 4kB messages, one command".into(),
+        "ms",
+        false,
+    ));
     rows
 }
 

@@ -111,6 +111,27 @@ pub async fn run(
         } else {
             HashSet::new()
         };
+        // PREVIEW alone needs structures only to make the previews not cached yet: a batch
+        // whose previews are all cached is written without loading one.
+        if plan.structure_only_for_preview() {
+            let previews = preview::cached(&sel.view, &metas).await;
+            if previews.iter().all(Option::is_some) {
+                ahead = None;
+                write_part(
+                    sel,
+                    conn,
+                    plan,
+                    &metas,
+                    Vec::new(),
+                    Some(previews),
+                    &newly_seen,
+                    &mut scratch,
+                )
+                .await?
+                .merge_into(&mut done);
+                continue;
+            }
+        }
         let mut rest = metas.as_slice();
         while !rest.is_empty() {
             let (part, group) = if plan.needs_structure {
@@ -130,9 +151,18 @@ pub async fn run(
             };
             rest = rest.get(part.len()..).unwrap_or_default();
             let Some(group) = group else {
-                write_part(sel, conn, plan, part, Vec::new(), &newly_seen, &mut scratch)
-                    .await?
-                    .merge_into(&mut done);
+                write_part(
+                    sel,
+                    conn,
+                    plan,
+                    part,
+                    Vec::new(),
+                    None,
+                    &newly_seen,
+                    &mut scratch,
+                )
+                .await?
+                .merge_into(&mut done);
                 continue;
             };
             if rest.is_empty() && next_metas.is_none() {
@@ -156,7 +186,16 @@ pub async fn run(
             let (loaded, (), written) = tokio::join!(
                 load_next,
                 structure::store(&sel.view, fresh),
-                write_part(sel, conn, plan, part, structures, &newly_seen, &mut scratch),
+                write_part(
+                    sel,
+                    conn,
+                    plan,
+                    part,
+                    structures,
+                    None,
+                    &newly_seen,
+                    &mut scratch
+                ),
             );
             written?.merge_into(&mut done);
             ahead = loaded;
@@ -190,13 +229,16 @@ impl Finished {
 }
 
 /// Writes the responses of `part` (with their structures, in order, when the plan needs them),
-/// flushing whenever the output passes [`FETCH_FLUSH_BYTES`].
+/// flushing whenever the output passes [`FETCH_FLUSH_BYTES`]. `previews`: the part's cached
+/// previews when the caller looked them up already.
+#[allow(clippy::too_many_arguments)]
 async fn write_part(
     sel: &Selected,
     conn: &mut Conn,
     plan: &FetchPlan,
     part: &[(u32, MessageMeta)],
     structures: Vec<Result<structure::Structure, structure::ParseError>>,
+    previews: Option<Vec<Option<String>>>,
     newly_seen: &HashSet<u32>,
     scratch: &mut Scratch,
 ) -> Result<Finished, Abort> {
@@ -204,9 +246,10 @@ async fn write_part(
     let mut structures = structures.into_iter();
     // PREVIEW: the cached previews of the whole part, looked up at once; new ones are stored
     // together after it.
-    let mut previews = match plan.preview() {
-        Some(_) => preview::cached(&sel.view, part).await.into_iter(),
-        None => Vec::new().into_iter(),
+    let mut previews = match (previews, plan.preview()) {
+        (Some(known), _) => known.into_iter(),
+        (None, Some(_)) => preview::cached(&sel.view, part).await.into_iter(),
+        (None, None) => Vec::new().into_iter(),
     };
     let mut new_previews = Vec::new();
     for (seq, meta) in part {

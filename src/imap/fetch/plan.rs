@@ -181,9 +181,23 @@ impl FetchPlan {
             .iter()
             .any(|i| matches!(i, Item::SaveDate | Item::EmailId | Item::ThreadId))
     }
-}
 
-impl FetchPlan {
+    /// The structure is needed only to make previews that are not cached yet (PREVIEW without
+    /// ENVELOPE, BODY, BODYSTRUCTURE, a section or BINARY): a group of messages whose previews
+    /// are all cached is written without loading any structure.
+    pub fn structure_only_for_preview(&self) -> bool {
+        self.needs_structure
+            && self.items.iter().all(|i| match i {
+                Item::Envelope
+                | Item::Body
+                | Item::BodyStructure
+                | Item::Binary(_)
+                | Item::BinarySize(_) => false,
+                Item::Section(s) => s.is_whole_message(),
+                _ => true,
+            })
+    }
+
     /// `Some(lazy)` when PREVIEW is asked for: `Some(true)` for `PREVIEW (LAZY)` alone, which
     /// never reads a message.
     pub fn preview(&self) -> Option<bool> {
@@ -504,6 +518,15 @@ mod tests {
         let keys: Vec<_> = p.items.iter().map(response_key).collect();
         assert_eq!(keys, vec![b"PREVIEW".to_vec(), b"UID".to_vec()]);
         assert_eq!(p.preview(), Some(false));
-        assert!(p.needs_structure);
+        assert!(p.needs_structure && p.structure_only_for_preview());
+        // With ENVELOPE the structure is needed whatever the preview cache holds.
+        let Ok(p) = FetchPlan::new(
+            &[FetchAttr::Envelope, FetchAttr::Preview { lazy: false }],
+            false,
+            None,
+        ) else {
+            panic!("plan refused")
+        };
+        assert!(p.needs_structure && !p.structure_only_for_preview());
     }
 }
