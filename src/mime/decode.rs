@@ -129,6 +129,19 @@ pub fn decode_all(cte: Cte, input: &[u8]) -> Result<Vec<u8>, DecodeError> {
     Ok(out)
 }
 
+/// Sextet of each base64 alphabet character; [`NOT_BASE64`] for every other byte.
+const BASE64_SEXTETS: [u8; 256] = {
+    let mut t = [NOT_BASE64; 256];
+    let mut i = 0;
+    while i < 64 {
+        let c = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[i];
+        t[c as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+const NOT_BASE64: u8 = 0xff;
+
 fn base64_value(b: u8) -> Option<u32> {
     let v = match b {
         b'A'..=b'Z' => b - b'A',
@@ -158,7 +171,32 @@ impl Base64Decoder {
     /// Decodes one chunk.
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
         const WHAT: &str = "base64";
-        for &b in input {
+        out.reserve(input.len() / 4 * 3);
+        let mut i = 0;
+        loop {
+            if self.count == 0 && !self.ended {
+                // Whole quanta of four alphabet characters, the bulk of any base64 body, a table
+                // lookup each; padding, whitespace and errors take the byte-at-a-time path below.
+                while let Some(&[a, b, c, d]) = input
+                    .get(i..i + 4)
+                    .and_then(|q| <&[u8; 4]>::try_from(q).ok())
+                {
+                    let s = [a, b, c, d].map(|x| BASE64_SEXTETS[usize::from(x)]);
+                    if s.contains(&NOT_BASE64) {
+                        break;
+                    }
+                    let v = u32::from(s[0]) << 18
+                        | u32::from(s[1]) << 12
+                        | u32::from(s[2]) << 6
+                        | u32::from(s[3]);
+                    out.extend_from_slice(&[(v >> 16) as u8, (v >> 8) as u8, v as u8]);
+                    i += 4;
+                }
+            }
+            let Some(&b) = input.get(i) else {
+                break;
+            };
+            i += 1;
             if matches!(b, b' ' | b'\t' | b'\r' | b'\n') {
                 continue;
             }

@@ -589,23 +589,32 @@ impl Receiver {
             return Framed::Incomplete;
         };
         let from = (*scanned).min(buf.len());
-        let Some(off) = buf.get(from..).and_then(|r| memchr::memchr(b'\n', r)) else {
-            *scanned = buf.len();
-            if buf.len() > self.limits.max_line {
+        let found = buf
+            .get(from..)
+            .and_then(|r| memchr::memchr(b'\n', r))
+            .map(|off| from + off + 1);
+        let end = match found {
+            Some(end) if end <= self.limits.max_line => end,
+            _ if buf.len() > self.limits.max_line => {
+                // Longer than a line may be: cut at `max_line` whether or not its end has
+                // arrived, so what the handler sees never depends on how the bytes were read.
+                let cut = self.limits.max_line;
                 let mut tail = Vec::new();
-                push_tail(&mut tail, buf);
+                push_tail(&mut tail, buf.get(..cut).unwrap_or_default());
                 self.state = State::Discard {
                     literal_left: 0,
                     tail,
                 };
                 return Framed::StreamEnd {
-                    consumed: buf.len(),
+                    consumed: cut,
                     rest: StreamRest::Junk,
                 };
             }
-            return Framed::Incomplete;
+            _ => {
+                *scanned = buf.len();
+                return Framed::Incomplete;
+            }
         };
-        let end = from + off + 1;
         let line = buf.get(..end).unwrap_or_default();
         let (rest, state) = if line == b"\r\n" || line == b"\n" {
             (StreamRest::End, State::fresh())
