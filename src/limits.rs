@@ -94,6 +94,13 @@ pub const DEFAULT_AUTH_MAX_QUEUED: usize = 256;
 pub const MAX_SASL_FIELD: usize = 1024;
 // ---- mime ----
 
+/// Largest decoded BINARY section kept in memory for the next FETCH of it (RFC 3516; see
+/// `imap::fetch::binary`): an attachment a client opens again, or fetches in windows.
+pub const MAX_BINARY_DECODED_ENTRY_BYTES: u64 = 8 * 1024 * 1024;
+/// Decoded BINARY sections kept, and being collected, by the whole process together; least
+/// recently used first out.
+pub const MAX_BINARY_DECODED_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
 /// Deepest nesting of multipart and message/rfc822 parts we descend into, as
 /// Dovecot's `mail_max_nested_mime_parts` default (100). A container deeper than
 /// this is kept as an opaque leaf, so a hostile message cannot make the part

@@ -18,6 +18,13 @@
 //! the measuring pass. Messages never change, so an entry never goes stale; the entry starts with
 //! a format version, so a later change to the decoders can disown old entries.
 //!
+//! The decoded bytes of recently fetched sections are kept too, in memory shared by every session
+//! of the process ([`decoded`]): a client that fetches the same attachment again, or in windows
+//! with `<origin.count>`, gets it without decoding. An entry is at most
+//! [`MAX_BINARY_DECODED_ENTRY_BYTES`] and all of them (plus those being collected) at most
+//! [`MAX_BINARY_DECODED_CACHE_BYTES`]; a section over the limit, or one decoded while the budget
+//! is spent, is streamed as before. Dovecot keeps the last decoded part the same way.
+//!
 //! `~{n}` is used when the whole decoded section holds a NUL, also for a partial fetch whose
 //! window has none: literal8 is always valid for BINARY, and the answer does not then depend on
 //! the window. Dovecot sends literal8 for every base64 or quoted-printable part whether or not it
@@ -28,7 +35,9 @@ use super::plan::BinaryItem;
 use crate::imap::proto::encode::FetchResponse;
 use crate::imap::proto::types::FetchAttr;
 use crate::imap::response::ImapError;
-use crate::limits::BINARY_SIZE_CACHE_SECTIONS;
+use crate::limits::{
+    BINARY_SIZE_CACHE_SECTIONS, MAX_BINARY_DECODED_CACHE_BYTES, MAX_BINARY_DECODED_ENTRY_BYTES,
+};
 use crate::limits::{MAX_HEADER_BYTES, MESSAGE_STREAM_CHUNK};
 use crate::mime::decode::{DecodeError, Decoder};
 use crate::mime::{BinarySegment, MessageInfo, binary_header, partial_window};
@@ -348,9 +357,22 @@ pub async fn write_data(
         f.section_value(conn.out(), &item.attr, b"");
         return Ok(());
     };
-    let measured = measured(view, msg, &item.path, segs.clone())
-        .await
-        .map_err(|e| BinaryError::Before(e.into()))?;
+    let key = view.identity().map(|identity| decoded::Key {
+        identity,
+        uidvalidity: view.uidvalidity(),
+        uid: msg.uid,
+        path: item.path.clone(),
+    });
+    let hit = key.as_ref().and_then(decoded::get);
+    let measured = match &hit {
+        Some((bytes, nul)) => Measured {
+            size: bytes.len() as u64,
+            nul: *nul,
+        },
+        None => measured(view, msg, &item.path, segs.clone())
+            .await
+            .map_err(|e| BinaryError::Before(e.into()))?,
+    };
     let (start, len) = match item.partial {
         Some((origin, count)) => partial_window(measured.size, origin, count),
         None => (0, measured.size),
@@ -362,7 +384,31 @@ pub async fn write_data(
     f.section_prefix(conn.out(), &item.attr, len, measured.nul);
     let uid = msg.uid;
     let broken = |what: String| BinaryError::Broken(format!("UID {uid}: {what}"));
-    let mut d = Decoded::new(msg, segs, (start, len));
+    let window = |pos: u64, n: usize| {
+        // The part of `n` decoded octets at `pos` that falls in `[start, start + len)`.
+        let from = start.saturating_sub(pos).min(n as u64) as usize;
+        let to = (start + len).saturating_sub(pos).min(n as u64) as usize;
+        from..to.max(from)
+    };
+    if let Some((bytes, _)) = hit {
+        let part = bytes.slice(window(0, bytes.len()));
+        for piece in part.chunks(MESSAGE_STREAM_CHUNK) {
+            super::body::send_chunk(conn, piece, committed)
+                .await
+                .map_err(|e| broken(format!("client write failed: {e}")))?;
+        }
+        return Ok(());
+    }
+    // Collect the whole section for the shared cache when it may be kept; else decode only the
+    // window asked for.
+    let mut collect = key.and_then(|k| decoded::Collecting::start(k, measured));
+    let decode_window = if collect.is_some() {
+        (0, measured.size)
+    } else {
+        (start, len)
+    };
+    let mut pos = decode_window.0;
+    let mut d = Decoded::new(msg, segs, decode_window);
     let mut chunk = Vec::new();
     let mut sent = 0u64;
     loop {
@@ -371,10 +417,15 @@ pub async fn write_data(
             .next(&mut chunk)
             .await
             .map_err(|e| broken(format!("decoding failed on the second pass: {e:?}")))?;
-        sent += chunk.len() as u64;
-        super::body::send_chunk(conn, &chunk, committed)
+        let piece = chunk.get(window(pos, chunk.len())).unwrap_or_default();
+        pos += chunk.len() as u64;
+        sent += piece.len() as u64;
+        super::body::send_chunk(conn, piece, committed)
             .await
             .map_err(|e| broken(format!("client write failed: {e}")))?;
+        if let Some(c) = collect.as_mut() {
+            c.push(&chunk);
+        }
         if !more {
             break;
         }
@@ -384,12 +435,169 @@ pub async fn write_data(
             "decoded {sent} octets where {len} were announced"
         )));
     }
+    if let Some(c) = collect {
+        c.finish();
+    }
     Ok(())
+}
+
+/// The decoded sections shared by all sessions (see the module documentation).
+mod decoded {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use bytes::Bytes;
+
+    use super::{MAX_BINARY_DECODED_CACHE_BYTES, MAX_BINARY_DECODED_ENTRY_BYTES, Measured};
+
+    /// One section of one message of one mailbox.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Key {
+        pub identity: String,
+        pub uidvalidity: u32,
+        pub uid: u32,
+        pub path: Vec<u32>,
+    }
+
+    #[derive(Default)]
+    struct Cache {
+        /// Least recently used first.
+        entries: VecDeque<(Key, Bytes, bool)>,
+        /// Bytes held by `entries` plus those reserved by [`Collecting`].
+        bytes: u64,
+    }
+
+    static CACHE: Mutex<Cache> = Mutex::new(Cache {
+        entries: VecDeque::new(),
+        bytes: 0,
+    });
+
+    fn lock() -> std::sync::MutexGuard<'static, Cache> {
+        CACHE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The decoded bytes of `key` and whether they hold NUL; the entry becomes the most recent.
+    pub fn get(key: &Key) -> Option<(Bytes, bool)> {
+        let mut c = lock();
+        let i = c.entries.iter().position(|(k, _, _)| k == key)?;
+        let e = c.entries.remove(i)?;
+        let found = (e.1.clone(), e.2);
+        c.entries.push_back(e);
+        Some(found)
+    }
+
+    /// A section being decoded for the cache; its size is reserved in the budget until it is
+    /// stored or dropped.
+    pub struct Collecting {
+        key: Key,
+        nul: bool,
+        reserved: u64,
+        data: Vec<u8>,
+    }
+
+    impl Collecting {
+        /// Starts collecting a section of `m.size` octets, when it may be kept and the budget
+        /// has room after dropping the least recently used entries.
+        pub fn start(key: Key, m: Measured) -> Option<Collecting> {
+            if m.size == 0 || m.size > MAX_BINARY_DECODED_ENTRY_BYTES {
+                return None;
+            }
+            let capacity = usize::try_from(m.size).ok()?;
+            let mut c = lock();
+            while c.bytes + m.size > MAX_BINARY_DECODED_CACHE_BYTES {
+                let (_, old, _) = c.entries.pop_front()?;
+                c.bytes -= old.len() as u64;
+            }
+            c.bytes += m.size;
+            Some(Collecting {
+                key,
+                nul: m.nul,
+                reserved: m.size,
+                data: Vec::with_capacity(capacity),
+            })
+        }
+
+        /// Decoded octets, in order; never more than reserved.
+        pub fn push(&mut self, bytes: &[u8]) {
+            let room = (self.reserved as usize).saturating_sub(self.data.len());
+            self.data
+                .extend_from_slice(bytes.get(..bytes.len().min(room)).unwrap_or_default());
+        }
+
+        /// Stores the section when it is complete (another session may have stored it first).
+        pub fn finish(mut self) {
+            if self.data.len() as u64 != self.reserved {
+                return;
+            }
+            let data = Bytes::from(std::mem::take(&mut self.data));
+            let mut c = lock();
+            if c.entries.iter().any(|(k, _, _)| *k == self.key) {
+                return;
+            }
+            c.entries.push_back((self.key.clone(), data, self.nul));
+            // The reservation becomes the entry's bytes.
+            self.reserved = 0;
+        }
+    }
+
+    impl Drop for Collecting {
+        fn drop(&mut self) {
+            if self.reserved > 0 {
+                let mut c = lock();
+                c.bytes = c.bytes.saturating_sub(self.reserved);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decoded_sections_are_shared_bounded_and_only_kept_whole() {
+        let key = |uid: u32| decoded::Key {
+            identity: "test:decoded-cache".into(),
+            uidvalidity: 7,
+            uid,
+            path: vec![2],
+        };
+        let m = |size: u64| Measured { size, nul: true };
+        // Kept once complete, and found by every session.
+        let Some(mut c) = decoded::Collecting::start(key(1), m(3)) else {
+            panic!("no room for 3 bytes")
+        };
+        c.push(b"ab");
+        c.push(b"cdef");
+        c.finish();
+        assert_eq!(
+            decoded::get(&key(1)),
+            Some((bytes::Bytes::from_static(b"abc"), true))
+        );
+        // An incomplete section is not kept.
+        let Some(mut c) = decoded::Collecting::start(key(2), m(4)) else {
+            panic!("no room for 4 bytes")
+        };
+        c.push(b"ab");
+        c.finish();
+        assert_eq!(decoded::get(&key(2)), None);
+        // Over the entry limit: streamed, never collected.
+        assert!(
+            decoded::Collecting::start(key(3), m(MAX_BINARY_DECODED_ENTRY_BYTES + 1)).is_none()
+        );
+        // Filling the budget pushes the oldest entries out.
+        let big = MAX_BINARY_DECODED_ENTRY_BYTES;
+        for uid in 10..10 + (MAX_BINARY_DECODED_CACHE_BYTES / big) as u32 + 1 {
+            if let Some(mut c) = decoded::Collecting::start(key(uid), m(big)) {
+                c.push(&vec![0u8; big as usize]);
+                c.finish();
+            }
+        }
+        assert_eq!(decoded::get(&key(1)), None);
+        assert!(decoded::get(&key(10 + (MAX_BINARY_DECODED_CACHE_BYTES / big) as u32)).is_some());
+    }
 
     #[test]
     fn size_cache_entries_round_trip_and_reject_garbage() {
