@@ -33,6 +33,33 @@ enum Event {
     Error(FrameError),
 }
 
+/// Sizes of the reads a run feeds: the whole stream at once when the seed is 0, else 1 to
+/// [`MAX_CHUNK`] bytes each from an xorshift of the seed.
+struct Chunks {
+    seed: u8,
+    rng: u32,
+}
+
+impl Chunks {
+    fn new(seed: u8) -> Chunks {
+        Chunks {
+            seed,
+            rng: u32::from(seed).wrapping_mul(2_654_435_761) | 1,
+        }
+    }
+
+    /// The next read's size, `whole` being the stream's length.
+    fn next(&mut self, whole: usize) -> usize {
+        if self.seed == 0 {
+            return whole;
+        }
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 17;
+        self.rng ^= self.rng << 5;
+        1 + (self.rng % MAX_CHUNK as u32) as usize
+    }
+}
+
 /// Feeds `stream` in chunks whose sizes come from `seed` (0: one chunk).
 fn frame(stream: &[u8], seed: u8, literal_plus: bool) -> Vec<Event> {
     let limits = ReceiverLimits {
@@ -41,7 +68,7 @@ fn frame(stream: &[u8], seed: u8, literal_plus: bool) -> Vec<Event> {
         literal_plus,
     };
     let mut rx = Receiver::new(limits);
-    let mut rng = u32::from(seed).wrapping_mul(2_654_435_761) | 1;
+    let mut chunks = Chunks::new(seed);
     let mut buf: Vec<u8> = Vec::new();
     let mut fed = 0usize;
     let mut events = Vec::new();
@@ -58,14 +85,7 @@ fn frame(stream: &[u8], seed: u8, literal_plus: bool) -> Vec<Event> {
                 if fed == stream.len() {
                     return events;
                 }
-                let n = if seed == 0 {
-                    stream.len()
-                } else {
-                    rng ^= rng << 13;
-                    rng ^= rng >> 17;
-                    rng ^= rng << 5;
-                    1 + (rng % 97) as usize
-                };
+                let n = chunks.next(stream.len());
                 let end = (fed + n).min(stream.len());
                 buf.extend_from_slice(&stream[fed..end]);
                 fed = end;
@@ -116,7 +136,7 @@ fn frame_streaming(stream: &[u8], seed: u8, literal_plus: bool) -> Vec<StreamEve
         literal_plus,
     };
     let mut rx = Receiver::streaming(limits);
-    let mut rng = u32::from(seed).wrapping_mul(2_654_435_761) | 1;
+    let mut chunks = Chunks::new(seed);
     let mut buf: Vec<u8> = Vec::new();
     let mut fed = 0usize;
     let mut events = Vec::new();
@@ -133,14 +153,7 @@ fn frame_streaming(stream: &[u8], seed: u8, literal_plus: bool) -> Vec<StreamEve
                 if fed == stream.len() {
                     return events;
                 }
-                let n = if seed == 0 {
-                    stream.len()
-                } else {
-                    rng ^= rng << 13;
-                    rng ^= rng >> 17;
-                    rng ^= rng << 5;
-                    1 + (rng % MAX_CHUNK as u32) as usize
-                };
+                let n = chunks.next(stream.len());
                 let end = (fed + n).min(stream.len());
                 // The last chunk fed may still be waiting whole.
                 assert!(
