@@ -12,7 +12,7 @@ use crate::imap::selected::Selected;
 use crate::imap::session::Session;
 use crate::limits::FETCH_FLUSH_BYTES;
 use crate::server::conn::Conn;
-use crate::storage::{OpenOptions, StorageError};
+use crate::storage::OpenOptions;
 
 /// SELECT, or EXAMINE when `read_only`. A failed SELECT leaves no mailbox selected (RFC 3501 6.3.1).
 pub async fn select(
@@ -49,18 +49,10 @@ pub async fn select(
     } else {
         OpenOptions::SELECT
     };
-    // The MAILBOXID (RFC 8474 4.2) is read while the mailbox opens: each is a trip to a
-    // blocking worker, and a warm SELECT is short enough for one more to show.
-    let (view, id) = tokio::join!(store.open(&name, options), store.mailbox_id(&name));
-    let view = view?;
-    let id = match id {
-        // Opened (and so made, for an INBOX selected the first time) after the id was looked for.
-        Err(StorageError::NonExistent) => store.mailbox_id(&name).await,
-        id => id,
-    };
-    // A mailbox whose id cannot be stored (a read-only Maildir) is still selected, without the
-    // id: refusing the SELECT would cost the client more.
-    let mailbox_id = match id {
+    let view = store.open(&name, options).await?;
+    // RFC 8474 4.2. A mailbox whose id cannot be stored (a read-only Maildir) is still
+    // selected, without the id: refusing the SELECT would cost the client more.
+    let mailbox_id = match store.mailbox_id(&name).await {
         Ok(id) => Some(id),
         Err(e) => {
             tracing::warn!(error = %e, "MAILBOXID not available");
