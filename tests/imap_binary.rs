@@ -27,49 +27,12 @@ fn append(c: &mut Client, msg: &[u8], literal8: bool) -> String {
     c.until("A ").last().cloned().unwrap_or_default()
 }
 
-fn raw_line(c: &mut Client) -> Vec<u8> {
-    let mut l = Vec::new();
-    while !l.ends_with(b"\r\n") {
-        l.extend_from_slice(&c.bytes(1));
-    }
-    l
-}
-
-/// Literal length announced at the end of a line (`... {123}\r\n` or `... ~{123}\r\n`).
-fn literal_len(line: &[u8]) -> Option<usize> {
-    let l = line.strip_suffix(b"}\r\n")?;
-    let open = l.iter().rposition(|&b| b == b'{')?;
-    std::str::from_utf8(&l[open + 1..]).ok()?.parse().ok()
-}
-
-/// Sends `tag cmd`; returns every byte before the tagged answer (literals included) and the
-/// tagged line.
-fn exchange(c: &mut Client, tag: &str, cmd: &str) -> (Vec<u8>, String) {
-    c.send(&format!("{tag} {cmd}"));
-    let mut out = Vec::new();
-    let mut at_start = true;
-    loop {
-        let l = raw_line(c);
-        if at_start && l.starts_with(format!("{tag} ").as_bytes()) {
-            return (out, String::from_utf8_lossy(&l[..l.len() - 2]).into_owned());
-        }
-        out.extend_from_slice(&l);
-        match literal_len(&l) {
-            Some(n) => {
-                out.extend_from_slice(&c.bytes(n));
-                at_start = false;
-            }
-            None => at_start = true,
-        }
-    }
-}
-
 fn show(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
 fn fetch_ok(c: &mut Client, cmd: &str) -> Vec<u8> {
-    let (out, tagged) = exchange(c, "F", cmd);
+    let (out, tagged) = c.raw_exchange("F", cmd);
     assert!(
         tagged.starts_with("F OK"),
         "{cmd}: {tagged}\n{}",
@@ -230,7 +193,7 @@ fn unknown_encoding_answers_unknown_cte() {
         // The whole message holds the part too.
         "FETCH 1 (BINARY.PEEK[])",
     ] {
-        let (out, tagged) = exchange(&mut c, "F", cmd);
+        let (out, tagged) = c.raw_exchange("F", cmd);
         assert!(tagged.starts_with("F NO [UNKNOWN-CTE]"), "{cmd}: {tagged}");
         assert!(out.is_empty(), "{cmd}: {}", show(&out));
     }
@@ -271,7 +234,7 @@ fn bad_and_missing_sections() {
         "FETCH 1 (BINARY.PEEK[1]<5>)",
         "FETCH 1 (BINARY.SIZE)",
     ] {
-        let (out, tagged) = exchange(&mut c, "F", cmd);
+        let (out, tagged) = c.raw_exchange("F", cmd);
         assert!(tagged.starts_with("F BAD"), "{cmd}: {tagged}");
         assert!(out.is_empty(), "{cmd}: {}", show(&out));
     }
@@ -395,7 +358,7 @@ Content-Transfer-Encoding: quoted-printable\r\n\r\nbad =G0 hex\r\n";
         "FETCH 1 (BINARY.SIZE[1])",
         "FETCH 2 (BINARY[1])",
     ] {
-        let (out, tagged) = exchange(&mut c, "F", cmd);
+        let (out, tagged) = c.raw_exchange("F", cmd);
         assert!(tagged.starts_with("F NO [PARSE]"), "{cmd}: {tagged}");
         assert!(out.is_empty(), "{cmd}: {}", show(&out));
     }

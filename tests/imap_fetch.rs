@@ -42,52 +42,9 @@ fn append(c: &mut Client, flags: &str, date: Option<&str>, msg: &[u8]) -> u32 {
         .unwrap_or_else(|| panic!("no UID in {last}"))
 }
 
-/// Reads one raw line including its CRLF.
-fn raw_line(c: &mut Client) -> Vec<u8> {
-    let mut l = Vec::new();
-    while !l.ends_with(b"\r\n") {
-        l.extend_from_slice(&c.bytes(1));
-    }
-    l
-}
-
-/// Literal length announced at the end of a line (`... {123}\r\n`).
-fn literal_len(line: &[u8]) -> Option<usize> {
-    let l = line.strip_suffix(b"}\r\n")?;
-    let open = l.iter().rposition(|&b| b == b'{')?;
-    std::str::from_utf8(&l[open + 1..]).ok()?.parse().ok()
-}
-
-/// Sends `tag cmd` and returns every byte up to the tagged answer (excluded), literals included,
-/// and the tagged line.
-fn exchange(c: &mut Client, tag: &str, cmd: &str) -> (Vec<u8>, String) {
-    c.send(&format!("{tag} {cmd}"));
-    untagged_until(c, tag)
-}
-
-fn untagged_until(c: &mut Client, tag: &str) -> (Vec<u8>, String) {
-    let mut out = Vec::new();
-    let mut at_start = true;
-    loop {
-        let l = raw_line(c);
-        if at_start && l.starts_with(format!("{tag} ").as_bytes()) {
-            let t = String::from_utf8_lossy(&l[..l.len() - 2]).into_owned();
-            return (out, t);
-        }
-        out.extend_from_slice(&l);
-        match literal_len(&l) {
-            Some(n) => {
-                out.extend_from_slice(&c.bytes(n));
-                at_start = false;
-            }
-            None => at_start = true,
-        }
-    }
-}
-
 /// `FETCH` expecting OK; returns the untagged bytes.
 fn fetch_ok(c: &mut Client, cmd: &str) -> Vec<u8> {
-    let (out, tagged) = exchange(c, "F", cmd);
+    let (out, tagged) = c.raw_exchange("F", cmd);
     assert!(
         tagged.starts_with("F OK"),
         "{cmd}: {tagged}\n{}",
@@ -548,7 +505,7 @@ fn messages_expunged_elsewhere_answer_what_exists_then_no_expungeissued() {
          C: y EXPUNGE\nS: * 3 EXPUNGE\nS: * 2 EXPUNGE\nS: y OK *",
     );
     // Sequence numbers do not move during FETCH: 4 is still message 4 for session A.
-    let (got, tagged) = exchange(&mut a, "f", "FETCH 1:4 BODY.PEEK[HEADER.FIELDS (Subject)]");
+    let (got, tagged) = a.raw_exchange("f", "FETCH 1:4 BODY.PEEK[HEADER.FIELDS (Subject)]");
     assert_eq!(
         show(&got),
         "* 1 FETCH (BODY[HEADER.FIELDS (Subject)] {15}\r\nSubject: m1\r\n\r\n)\r\n\
@@ -566,7 +523,7 @@ fn messages_expunged_elsewhere_answer_what_exists_then_no_expungeissued() {
          C: i FETCH 2 ENVELOPE\nS: i NO [EXPUNGEISSUED] Some of the requested messages no longer exist.",
     );
     // UID FETCH may report expunges, before its tagged answer.
-    let (got, tagged) = exchange(&mut a, "u", "UID FETCH 1:* BODY.PEEK[TEXT]");
+    let (got, tagged) = a.raw_exchange("u", "UID FETCH 1:* BODY.PEEK[TEXT]");
     assert_eq!(
         show(&got),
         "* 1 FETCH (UID 1 BODY[TEXT] {8}\r\nbody 1\r\n)\r\n\
@@ -710,7 +667,7 @@ fn streaming_a_large_body_to_a_slow_reader_keeps_server_memory_flat() {
     c.send("F FETCH 1 BODY.PEEK[]");
     // Read the response slowly, a small piece at a time, as a client on a slow link would; the
     // server must wait for us rather than buffer the rest.
-    let head = raw_line(&mut c);
+    let head = c.raw_line();
     assert_eq!(show(&head), format!("* 1 FETCH (BODY[] {{{wire_len}}}\r\n"));
     let mut left = wire_len;
     let mut crlf_count = 0usize;
@@ -728,7 +685,7 @@ fn streaming_a_large_body_to_a_slow_reader_keeps_server_memory_flat() {
         left -= n;
     }
     assert!(crlf_count > 1_000_000);
-    assert_eq!(show(&raw_line(&mut c)), ")\r\n");
+    assert_eq!(show(&c.raw_line()), ")\r\n");
     assert!(c.line().starts_with("F OK"));
     let after = vm_hwm_kib(s.pid());
     // A buffered 48 MiB body would raise the peak by ~50 MiB; streaming needs a few chunks.
@@ -807,16 +764,14 @@ fn sets_over_thousands_of_messages_with_expunged_gaps_name_the_right_messages() 
         .filter(|u| u % 7 == 4 || (1100..1900).contains(u))
         .collect();
     let list: Vec<String> = gone.iter().map(u32::to_string).collect();
-    let (_, t) = exchange(
-        &mut c,
+    let (_, t) = c.raw_exchange(
         "D",
         &format!("UID STORE {} +FLAGS.SILENT (\\Deleted)", list.join(",")),
     );
     assert!(t.starts_with("D OK"), "{t}");
-    let (_, t) = exchange(&mut c, "E", "EXPUNGE");
+    let (_, t) = c.raw_exchange("E", "EXPUNGE");
     assert!(t.starts_with("E OK"), "{t}");
-    let (_, t) = exchange(
-        &mut c,
+    let (_, t) = c.raw_exchange(
         "K",
         "UID STORE 2,1030,2600 +FLAGS.SILENT (\\Answered $Work)",
     );
@@ -1101,7 +1056,7 @@ fn changedsince_returns_only_changed_messages_with_modseq() {
     let s = Server::start();
     let msg: &[u8] = b"Subject: c\r\n\r\nc\r\n";
     let mut c = selected_with(&s, &[msg, msg, msg]);
-    let (got, tagged) = exchange(&mut c, "m", "FETCH 3 MODSEQ");
+    let (got, tagged) = c.raw_exchange("m", "FETCH 3 MODSEQ");
     assert!(tagged.starts_with("m OK"), "{tagged}");
     let text = show(&got);
     // RFC 7162 3.1: the first CONDSTORE enabling command tells the HIGHESTMODSEQ first.
@@ -1148,7 +1103,7 @@ fn messages_over_the_size_limit_stream_but_are_not_parsed() {
     c.until("S OK");
     let got = fetch_ok(&mut c, "FETCH 1 BODY.PEEK[]");
     assert_eq!(got, section_response(1, "BODY[]", &crlf(&big)));
-    let (got, tagged) = exchange(&mut c, "e", "FETCH 1:2 (UID ENVELOPE)");
+    let (got, tagged) = c.raw_exchange("e", "FETCH 1:2 (UID ENVELOPE)");
     assert_eq!(
         show(&got),
         "* 2 FETCH (UID 2 ENVELOPE (NIL \"small\" NIL NIL NIL NIL NIL NIL NIL NIL))\r\n"
@@ -1168,7 +1123,7 @@ fn a_client_leaving_in_the_middle_of_a_body_leaves_the_server_serving() {
     run_transcript(&mut c, "C: S SELECT INBOX\nS: * FLAGS *");
     c.until("S OK");
     c.send("F FETCH 1 BODY[]");
-    let head = raw_line(&mut c);
+    let head = c.raw_line();
     assert!(
         show(&head).starts_with("* 1 FETCH (BODY[] {"),
         "{}",
@@ -1403,7 +1358,7 @@ fn messages_expunged_elsewhere_are_skipped_in_groups_loaded_ahead() {
     b.until("y OK");
     for round in 0..2 {
         // Round 0 parses every message; round 1 answers from the cache.
-        let (got, tagged) = exchange(&mut a, "f", "FETCH 1:* (UID ENVELOPE)");
+        let (got, tagged) = a.raw_exchange("f", "FETCH 1:* (UID ENVELOPE)");
         assert_eq!(
             tagged, "f NO [EXPUNGEISSUED] Some of the requested messages no longer exist.",
             "round {round}"
@@ -1422,7 +1377,7 @@ fn changedsince_with_whole_batches_left_out_answers_the_changed_structures() {
     // structures loaded ahead must still land on the right messages.
     let s = Server::start();
     let mut c = many_selected(&s, 1100);
-    let (got, tagged) = exchange(&mut c, "m", "FETCH 1100 MODSEQ");
+    let (got, tagged) = c.raw_exchange("m", "FETCH 1100 MODSEQ");
     assert!(tagged.starts_with("m OK"), "{tagged}");
     let text = show(&got);
     // RFC 7162 3.1: the first CONDSTORE enabling command tells the HIGHESTMODSEQ first.

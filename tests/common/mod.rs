@@ -791,6 +791,42 @@ impl Client {
         v
     }
 
+    /// Reads one raw line including its CRLF.
+    pub fn raw_line(&mut self) -> Vec<u8> {
+        let mut l = Vec::new();
+        while !l.ends_with(b"\r\n") {
+            l.extend_from_slice(&self.bytes(1));
+        }
+        l
+    }
+
+    /// Reads every byte up to the tagged answer of `tag` (excluded), literals (`{n}` and
+    /// literal8 `~{n}`) read by their announced length, and returns them with the tagged line.
+    pub fn raw_until(&mut self, tag: &str) -> (Vec<u8>, String) {
+        let mut out = Vec::new();
+        let mut at_start = true;
+        loop {
+            let l = self.raw_line();
+            if at_start && l.starts_with(format!("{tag} ").as_bytes()) {
+                return (out, String::from_utf8_lossy(&l[..l.len() - 2]).into_owned());
+            }
+            out.extend_from_slice(&l);
+            match raw_literal_len(&l) {
+                Some(n) => {
+                    out.extend_from_slice(&self.bytes(n));
+                    at_start = false;
+                }
+                None => at_start = true,
+            }
+        }
+    }
+
+    /// Sends `tag cmd`; returns [`Client::raw_until`] of it.
+    pub fn raw_exchange(&mut self, tag: &str, cmd: &str) -> (Vec<u8>, String) {
+        self.send(&format!("{tag} {cmd}"));
+        self.raw_until(tag)
+    }
+
     /// Reads lines until one starts with `prefix`; returns all of them, that one last.
     pub fn until(&mut self, prefix: &str) -> Vec<String> {
         let mut out = Vec::new();
@@ -999,4 +1035,11 @@ Content-Type: multipart/mixed; boundary=\"bb\"\n\n--bb\nContent-Type: text/plain
         "and part 2's first one"
     );
     (m, p2..end2)
+}
+
+/// Literal length announced at the end of a raw line (`... {123}\r\n` or `... ~{123}\r\n`).
+pub fn raw_literal_len(line: &[u8]) -> Option<usize> {
+    let l = line.strip_suffix(b"}\r\n")?;
+    let open = l.iter().rposition(|&b| b == b'{')?;
+    std::str::from_utf8(&l[open + 1..]).ok()?.parse().ok()
 }
