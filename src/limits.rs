@@ -89,6 +89,12 @@ pub const MAX_AUTH_PENALTY_ENTRIES: usize = 65_536;
 /// Default number of logins that may wait for a hashing thread; beyond it a
 /// login fails at once with a temporary error instead of queueing unbounded.
 pub const DEFAULT_AUTH_MAX_QUEUED: usize = 256;
+/// Default number of verified credentials the login cache remembers (about 100 bytes each).
+pub const DEFAULT_CREDENTIAL_CACHE_SIZE: usize = 100_000;
+/// Most verified credentials the login cache may be configured to remember.
+pub const MAX_CREDENTIAL_CACHE_SIZE: usize = 10_000_000;
+/// Longest time a verified credential may be configured to stay in the login cache (a day).
+pub const MAX_CREDENTIAL_CACHE_SECS: u64 = 86_400;
 /// Largest decoded SASL PLAIN/LOGIN field (authzid, authcid); RFC 4616 asks for
 /// at least 255 octets.
 pub const MAX_SASL_FIELD: usize = 1024;

@@ -36,6 +36,8 @@ pub fn auth_options(config: &Config) -> AuthOptions {
         },
         max_queued: a.hash_queue,
         argon2: argon2_params(a),
+        credential_cache_ttl: Duration::from_secs(a.credential_cache_secs),
+        credential_cache_size: a.credential_cache_size,
     }
 }
 

@@ -66,6 +66,9 @@ pub struct Running {
     child: Child,
     /// The process whose tree is the server (mailcove itself, Dovecot's master).
     pub pid: u32,
+    /// Which server, and its configuration file (rewritten by [`Running::set_login_cache`]).
+    kind: Kind,
+    conf: std::path::PathBuf,
 }
 
 impl Running {
@@ -90,6 +93,35 @@ impl Running {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Turns the server's login cache on or off and reloads its configuration (SIGHUP, which
+    /// both servers answer by reading it again): mailcove's verified-credential cache
+    /// (`credential_cache_secs`), Dovecot's auth cache (`auth_cache_size`/`auth_cache_ttl`).
+    pub fn set_login_cache(&self, on: bool) -> Result<()> {
+        let text = fs::read_to_string(&self.conf)?;
+        let (plain, cached) = match self.kind {
+            Kind::Mailcove => (
+                "hash_queue = 100000\n",
+                "hash_queue = 100000\ncredential_cache_secs = 3600\n",
+            ),
+            Kind::Dovecot => (
+                "auth_username_format = %Ln\n",
+                "auth_username_format = %Ln\nauth_cache_size = 10M\nauth_cache_ttl = 1 hour\n",
+            ),
+        };
+        let text = if on {
+            text.replacen(plain, cached, 1)
+        } else {
+            text.replacen(cached, plain, 1)
+        };
+        fs::write(&self.conf, text)?;
+        Command::new("kill")
+            .args(["-HUP", &self.pid.to_string()])
+            .status()?;
+        // Both reload in well under a second; the next row must not race the reload.
+        std::thread::sleep(Duration::from_secs(2));
+        Ok(())
     }
 
     /// Memory of the server's whole process tree: (PSS, RSS) in KiB, and the process count.
@@ -165,7 +197,13 @@ pub fn start_mailcove(s: &Setup, bin: &Path) -> Result<Running> {
         .stderr(log)
         .spawn()?;
     let pid = child.id();
-    let running = Running { ports, child, pid };
+    let running = Running {
+        ports,
+        child,
+        pid,
+        kind: Kind::Mailcove,
+        conf,
+    };
     wait_for_port(ports.imap, "mailcove")?;
     wait_for_port(ports.lmtp, "mailcove")?;
     Ok(running)
@@ -288,7 +326,13 @@ service submission-login {{
         .stderr(out)
         .spawn()?;
     let pid = child.id();
-    let running = Running { ports, child, pid };
+    let running = Running {
+        ports,
+        child,
+        pid,
+        kind: Kind::Dovecot,
+        conf,
+    };
     wait_for_port(ports.imap, "dovecot").map_err(|e| {
         let log = fs::read_to_string(s.dir.join("dovecot.stderr")).unwrap_or_default();
         format!("{e}: {log}")

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
 use super::penalty::{self, penalty_delay};
-use super::pool::PoolError;
+use super::pool::{HashPool, PoolError};
 use super::scheme::{self, StoredHash, Verdict};
 use super::user::check_passdb_fields;
 use super::{Argon2Params, AuthError, AuthFailure, Authenticator, Inner, TempFailReason, UserInfo};
@@ -45,6 +45,28 @@ pub(super) fn make_dummy(params: &Argon2Params) -> Result<StoredHash, AuthError>
 }
 
 impl Inner {
+    /// The fast path of a login with the verified-credential cache on: `None` when `user` and
+    /// `password` were not verified under the users loaded now (the caller then verifies), else
+    /// the outcome, the passdb fields checked as on every login. Blocking (it may notice and
+    /// load a changed users file, which empties the cache).
+    fn check_cached(
+        &self,
+        user: &str,
+        password: &[u8],
+        remote: IpAddr,
+    ) -> Option<Result<UserInfo, &'static str>> {
+        self.refresh_quietly();
+        let snap = self.snapshot();
+        if user.len() > MAX_USERNAME_LEN || password.len() > MAX_PASSWORD_LEN {
+            return None;
+        }
+        let entry = snap.db.get(user)?;
+        if !snap.creds.hit(&entry.info.name, password) {
+            return None;
+        }
+        Some(check_passdb_fields(&entry.info, remote).map(|()| entry.info.clone()))
+    }
+
     /// The blocking part of a login: lookup and verification.
     fn check_blocking(
         &self,
@@ -74,6 +96,7 @@ impl Inner {
         match verdict {
             Verdict::Match => {
                 check_passdb_fields(&entry.info, remote)?;
+                snap.creds.insert(&entry.info.name, password);
                 Ok(entry.info.clone())
             }
             Verdict::Mismatch => Err("wrong password"),
@@ -108,8 +131,61 @@ impl Authenticator {
         let pool = Arc::clone(&snap.pool);
         let (base, max) = (snap.opts.failure_delay, snap.opts.failure_delay_max);
         let threads = snap.opts.hash_threads;
+        let caches = snap.creds.enabled();
         drop(snap);
 
+        let cached = if caches {
+            let inner = Arc::clone(&self.inner);
+            let user_owned = user.to_owned();
+            let password = Zeroizing::new(password.to_vec());
+            tokio::task::spawn_blocking(move || inner.check_cached(&user_owned, &password, remote))
+                .await
+                .ok()
+                .flatten()
+        } else {
+            None
+        };
+        let from_cache = cached.is_some();
+        let outcome = match cached {
+            Some(result) => Ok(result),
+            None => {
+                self.verify_pooled(user, password, remote, pool, threads)
+                    .await
+            }
+        };
+        match outcome {
+            Ok(Ok(info)) => {
+                self.inner.penalty.record_success(remote);
+                tracing::debug!(user = ?info.name, %remote, cached = from_cache, "authenticated");
+                Ok(info)
+            }
+            Ok(Err(reason)) => {
+                let failures = self.inner.penalty.record_failure(remote, Instant::now());
+                let delay = penalty_delay(base, max, failures);
+                tracing::info!(user = ?log_name(user), %remote, reason, failures, delay_ms = delay.as_millis() as u64, "authentication failed");
+                tokio::time::sleep(delay).await;
+                Err(AuthFailure::Invalid)
+            }
+            Err(PoolError::Overloaded) => {
+                tracing::warn!(user = ?log_name(user), %remote, "authentication refused: hashing pool full");
+                Err(AuthFailure::TempFail(TempFailReason::Overloaded))
+            }
+            Err(PoolError::Failed) => {
+                tracing::error!(user = ?log_name(user), %remote, "authentication job failed");
+                Err(AuthFailure::TempFail(TempFailReason::Internal))
+            }
+        }
+    }
+
+    /// A verification on the hashing pool, after waiting for this address's turn.
+    async fn verify_pooled(
+        &self,
+        user: &str,
+        password: &[u8],
+        remote: IpAddr,
+        pool: Arc<HashPool>,
+        threads: usize,
+    ) -> Result<Result<UserInfo, &'static str>, PoolError> {
         let key = penalty::penalty_key(remote);
         let turn = Arc::clone(
             self.inner
@@ -148,28 +224,7 @@ impl Authenticator {
             }
         }
         drop(turn);
-        match outcome {
-            Ok(Ok(info)) => {
-                self.inner.penalty.record_success(remote);
-                tracing::debug!(user = ?info.name, %remote, "authenticated");
-                Ok(info)
-            }
-            Ok(Err(reason)) => {
-                let failures = self.inner.penalty.record_failure(remote, Instant::now());
-                let delay = penalty_delay(base, max, failures);
-                tracing::info!(user = ?log_name(user), %remote, reason, failures, delay_ms = delay.as_millis() as u64, "authentication failed");
-                tokio::time::sleep(delay).await;
-                Err(AuthFailure::Invalid)
-            }
-            Err(PoolError::Overloaded) => {
-                tracing::warn!(user = ?log_name(user), %remote, "authentication refused: hashing pool full");
-                Err(AuthFailure::TempFail(TempFailReason::Overloaded))
-            }
-            Err(PoolError::Failed) => {
-                tracing::error!(user = ?log_name(user), %remote, "authentication job failed");
-                Err(AuthFailure::TempFail(TempFailReason::Internal))
-            }
-        }
+        outcome
     }
 
     /// Consecutive failures currently counted against `remote`.

@@ -52,6 +52,7 @@
 //! (Debug-escaped, as it comes from the client), remote address and reason.
 
 pub mod admin;
+mod cache;
 mod error;
 mod login;
 mod options;
@@ -74,6 +75,7 @@ pub use options::{Argon2Params, AuthOptions, default_hash_threads};
 pub use user::UserInfo;
 
 use crate::limits::MAX_USERNAME_LEN;
+use cache::CredentialCache;
 use login::{Turns, make_dummy};
 use penalty::PenaltyTable;
 use pool::HashPool;
@@ -114,6 +116,7 @@ impl Authenticator {
         let (db, stamp) = load_db(&opts.users_file)?;
         let dummy = make_dummy(&opts.argon2)?;
         let pool = HashPool::new(opts.hash_threads, opts.max_queued);
+        let creds = CredentialCache::for_options(&opts);
         tracing::info!(users_file = %opts.users_file.display(), users = db.len(), "users loaded");
         Ok(Self {
             inner: Arc::new(Inner {
@@ -123,6 +126,7 @@ impl Authenticator {
                     stamp,
                     dummy: Arc::new(dummy),
                     pool: Arc::new(pool),
+                    creds,
                 })),
                 check: Mutex::new(CheckState::default()),
                 penalty: PenaltyTable::default(),
@@ -153,12 +157,14 @@ impl Authenticator {
             Arc::new(HashPool::new(opts.hash_threads, opts.max_queued))
         };
         tracing::info!(users_file = %opts.users_file.display(), users = db.len(), "users reloaded");
+        let creds = CredentialCache::for_options(&opts);
         self.inner.replace(Snapshot {
             opts,
             db: Arc::new(db),
             stamp,
             dummy,
             pool,
+            creds,
         });
         check.bad = None;
         check.last_check = Some(Instant::now());

@@ -8,6 +8,7 @@ use super::AuthError;
 use crate::limits::{
     DEFAULT_ARGON2_M_COST_KIB, DEFAULT_ARGON2_P_COST, DEFAULT_ARGON2_T_COST,
     DEFAULT_AUTH_FAILURE_DELAY_MAX_MS, DEFAULT_AUTH_FAILURE_DELAY_MS, DEFAULT_AUTH_MAX_QUEUED,
+    DEFAULT_CREDENTIAL_CACHE_SIZE,
 };
 
 /// Argon2id costs for newly created hashes (and the dummy hash).
@@ -67,6 +68,11 @@ pub struct AuthOptions {
     pub max_queued: usize,
     /// Costs for new hashes and the dummy hash.
     pub argon2: Argon2Params,
+    /// How long a successful verification lets the same user and password in without hashing
+    /// again; zero turns the verified-credential cache off.
+    pub credential_cache_ttl: Duration,
+    /// Most verified credentials remembered at once.
+    pub credential_cache_size: usize,
 }
 
 impl AuthOptions {
@@ -82,6 +88,8 @@ impl AuthOptions {
             hash_threads: default_hash_threads(),
             max_queued: DEFAULT_AUTH_MAX_QUEUED,
             argon2: Argon2Params::default(),
+            credential_cache_ttl: Duration::ZERO,
+            credential_cache_size: DEFAULT_CREDENTIAL_CACHE_SIZE,
         }
     }
 

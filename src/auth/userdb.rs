@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::{Arc, TryLockError};
 use std::time::{Duration, Instant};
 
+use super::cache::CredentialCache;
 use super::passwd::{self, UserDb};
 use super::pool::HashPool;
 use super::scheme::StoredHash;
@@ -22,6 +23,8 @@ pub(super) struct Snapshot {
     pub(super) stamp: FileStamp,
     pub(super) dummy: Arc<StoredHash>,
     pub(super) pool: Arc<HashPool>,
+    /// Logins verified under this version of the users ([`super::cache`]).
+    pub(super) creds: CredentialCache,
 }
 
 /// What identifies one version of the users file on disk.
@@ -157,6 +160,7 @@ impl Inner {
                     stamp,
                     dummy: Arc::clone(&snap.dummy),
                     pool: Arc::clone(&snap.pool),
+                    creds: CredentialCache::for_options(&snap.opts),
                 });
                 Ok(true)
             }

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::Problems;
+use crate::limits::{
+    DEFAULT_CREDENTIAL_CACHE_SIZE, MAX_CREDENTIAL_CACHE_SECS, MAX_CREDENTIAL_CACHE_SIZE,
+};
 
 /// `[auth]`
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -31,6 +34,11 @@ pub struct AuthConfig {
     pub argon2_t_cost: u32,
     /// Argon2id parallelism for new hashes.
     pub argon2_p_cost: u32,
+    /// Seconds a successful login lets the same user and password in again without verifying
+    /// the hash (the verified-credential cache); 0, the default, turns it off.
+    pub credential_cache_secs: u64,
+    /// Most verified credentials the cache remembers.
+    pub credential_cache_size: usize,
 }
 
 impl Default for AuthConfig {
@@ -46,6 +54,8 @@ impl Default for AuthConfig {
             argon2_m_cost_kib: 19456,
             argon2_t_cost: 2,
             argon2_p_cost: 1,
+            credential_cache_secs: 0,
+            credential_cache_size: DEFAULT_CREDENTIAL_CACHE_SIZE,
         }
     }
 }
@@ -63,6 +73,19 @@ impl AuthConfig {
         }
         if self.hash_queue == 0 {
             out.add("auth.hash_queue", "must be at least 1");
+        }
+        if self.credential_cache_secs > MAX_CREDENTIAL_CACHE_SECS {
+            out.add(
+                "auth.credential_cache_secs",
+                format!("must be at most {MAX_CREDENTIAL_CACHE_SECS} (a day)"),
+            );
+        }
+        if self.credential_cache_size == 0 || self.credential_cache_size > MAX_CREDENTIAL_CACHE_SIZE
+        {
+            out.add(
+                "auth.credential_cache_size",
+                format!("must be between 1 and {MAX_CREDENTIAL_CACHE_SIZE}"),
+            );
         }
         if self.argon2_m_cost_kib < 8 * self.argon2_p_cost.max(1)
             || self.argon2_t_cost == 0
