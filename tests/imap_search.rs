@@ -898,3 +898,53 @@ fn large_messages_are_searched_and_parsed_over_many_read_pieces() {
         .count();
     assert_eq!(answered, N, "{fetched:?}");
 }
+
+/// SEARCH TEXT matches the whole message: the header fields of every MIME part (a part's
+/// `Content-Disposition: attachment; filename=...`, the header of an attached message) as well
+/// as the top-level header and the decoded text, as Dovecot's scan does. BODY matches only the
+/// decoded text of the text parts, and SUBJECT only the top-level field.
+#[test]
+fn text_matches_the_header_of_every_mime_part() {
+    let s = Server::start();
+    let mut c = login(&s);
+    let messages: [&str; 4] = [
+        // 1: a text part and a PDF attachment; "attachment" appears only in the part header.
+        "From: a@example.org\r\nSubject: report\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"x\"\r\n\r\n\
+         --x\r\nContent-Type: text/plain\r\n\r\nPlease find it enclosed.\r\n\
+         --x\r\nContent-Type: application/pdf; name=\"report.pdf\"\r\n\
+         Content-Disposition: attachment; filename=\"report.pdf\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--x--\r\n",
+        // 2: no part header at all.
+        "From: b@example.org\r\nSubject: plain\r\n\r\nNothing to see.\r\n",
+        // 3: a forwarded message; its Subject is a part header of the outer message.
+        "From: c@example.org\r\nSubject: Fwd: trip\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"y\"\r\n\r\n\
+         --y\r\nContent-Type: text/plain\r\n\r\nSee below.\r\n\
+         --y\r\nContent-Type: message/rfc822\r\n\r\n\
+         From: d@example.org\r\nSubject: Kilimanjaro trip\r\n\r\ninner words\r\n--y--\r\n",
+        // 4: "attachment" in a top-level field only.
+        "From: e@example.org\r\nSubject: note\r\nX-Note: attachment pending\r\n\r\nLater.\r\n",
+    ];
+    for (i, m) in messages.iter().enumerate() {
+        ok(&c.cmd(
+            &format!("a{i}"),
+            &format!("APPEND INBOX {{{}+}}\r\n{m}", m.len()),
+        ));
+    }
+    ok(&c.cmd("s", "SELECT INBOX"));
+    let cases = [
+        ("TEXT attachment", "1 4"),
+        ("BODY attachment", ""),
+        ("TEXT report.pdf", "1"),
+        ("TEXT \"application/pdf\"", "1"),
+        ("TEXT kilimanjaro", "3"),
+        ("BODY kilimanjaro", ""),
+        ("SUBJECT kilimanjaro", ""),
+        ("TEXT \"inner words\"", "3"),
+        ("BODY \"inner words\"", "3"),
+        ("TEXT enclosed", "1"),
+        ("NOT TEXT attachment", "2 3"),
+    ];
+    run_transcript(&mut c, &searches(&cases));
+}

@@ -144,6 +144,26 @@ impl MessageInfo {
         header_text_in(self.root().header.slice(raw))
     }
 
+    /// The header fields of every MIME part below the top level (part headers such as
+    /// `Content-Disposition: attachment; filename=...`, and the headers of attached messages)
+    /// as `Name: decoded value` lines, capped: SEARCH TEXT matches the whole message, and
+    /// Dovecot's scan finds words in these as in the top-level header.
+    pub fn part_headers_text(&self, raw: &[u8]) -> String {
+        let mut out = String::new();
+        for p in self.parts.iter().skip(1) {
+            if out.len() >= MAX_SEARCH_TEXT_BYTES {
+                break;
+            }
+            let header = p.header.slice(raw);
+            if header.is_empty() {
+                continue;
+            }
+            push_capped(&mut out, &header_text_in(header));
+            push_capped(&mut out, "\n");
+        }
+        out
+    }
+
     /// Decoded text of every text/* part (nested messages included), for
     /// SEARCH BODY; capped at `MAX_SEARCH_TEXT_BYTES`.
     pub fn body_text(&self, raw: &[u8]) -> String {

@@ -93,7 +93,10 @@ fn eval(n: &Node, m: &Msg<'_>) -> Option<bool> {
             if d.header_text()?.contains(needle.as_str()) {
                 return Some(true);
             }
-            d.body().map(|b| b.contains(needle.as_str()))
+            if d.body()?.contains(needle.as_str()) {
+                return Some(true);
+            }
+            d.part_headers().map(|h| h.contains(needle.as_str()))
         }
     }
 }

@@ -141,6 +141,8 @@ pub(crate) enum Loaded {
         header_text: OnceLock<String>,
         /// Casemapped decoded body text.
         body: String,
+        /// Casemapped header fields of the MIME parts below the top level (for TEXT).
+        part_headers: OnceLock<String>,
     },
 }
 
@@ -167,6 +169,7 @@ impl Loaded {
             info,
             header_text: OnceLock::new(),
             body,
+            part_headers: OnceLock::new(),
         }
     }
 
@@ -221,6 +224,20 @@ impl Loaded {
         };
         let header = self.header_block()?;
         Some(header_text.get_or_init(|| lower(header_text_in(header))))
+    }
+
+    /// Casemapped header fields of every MIME part below the top level, when the message was
+    /// read (TEXT matches them as well as the top-level header and the body).
+    pub(crate) fn part_headers(&self) -> Option<&str> {
+        match self {
+            Loaded::Message {
+                raw,
+                info,
+                part_headers,
+                ..
+            } => Some(part_headers.get_or_init(|| lower(info.part_headers_text(raw)))),
+            _ => None,
+        }
     }
 
     /// Casemapped decoded body text, when the message was read.
