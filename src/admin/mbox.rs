@@ -715,6 +715,87 @@ mod tests {
         );
     }
 
+    /// Export then import through a real backend (the in-memory one): a message with lines far
+    /// longer than a piece, a `From ` in the middle of a long line right at a piece boundary,
+    /// CRLF, an empty message and one without a final line feed.
+    #[tokio::test]
+    async fn export_then_import_gives_the_messages_back() -> Result<(), String> {
+        use crate::storage::memory::{MemoryOptions, MemoryStorage};
+        use crate::storage::{AppendMessage, Storage, StorageUser};
+        let e = |e: StorageError| e.to_string();
+        let storage = MemoryStorage::new(MemoryOptions::default()).map_err(e)?;
+        let user = storage
+            .user(&StorageUser {
+                name: "t".into(),
+                home: None,
+                quota_bytes: None,
+                quota_messages: None,
+            })
+            .await
+            .map_err(e)?;
+        let mut big = b"Subject: big\n\n".to_vec();
+        big.resize(big.len() + 2 * MBOX_PIECE_BYTES, b'x');
+        big.extend_from_slice(b"From mid-line, at a piece boundary\nFrom a line start\n");
+        big.resize(big.len() + MBOX_CHUNK_BYTES - 3, b'y');
+        big.extend_from_slice(b"\n>From quoted once\n");
+        let messages: [(&[u8], SystemFlags, &[&str]); 4] = [
+            (
+                &big,
+                SystemFlags::SEEN.union(SystemFlags::FLAGGED),
+                &["$Label1"],
+            ),
+            (b"Subject: small\r\n\r\nx\r\n", SystemFlags::DRAFT, &[]),
+            (b"", SystemFlags::EMPTY, &[]),
+            (
+                b"Subject: last\n\nno line feed at the end",
+                SystemFlags::EMPTY,
+                &[],
+            ),
+        ];
+        user.create("src", None).await.map_err(e)?;
+        user.create("dst", None).await.map_err(e)?;
+        for (i, (data, flags, keywords)) in messages.iter().enumerate() {
+            let msg = AppendMessage {
+                data: bytes::Bytes::copy_from_slice(data),
+                flags: *flags,
+                keywords: keywords.iter().map(|k| (*k).to_string()).collect(),
+                internal_date: Some(1_700_000_000 + i as i64),
+            };
+            user.append("src", msg).await.map_err(e)?;
+        }
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let path = dir.path().join("x.mbox");
+        let file = File::create(&path).map_err(|e| e.to_string())?;
+        assert_eq!(export_from(&*user, "src", file).await?, 4);
+        let file = File::open(&path).map_err(|e| e.to_string())?;
+        let uids = import_into(&*user, "dst", BufReader::new(file)).await?;
+        assert_eq!(uids, [1, 2, 3, 4]);
+
+        let mut view = user.open("dst", EXPORT_OPEN).await.map_err(e)?;
+        let dates = view.internal_dates(&uids).await.map_err(e)?;
+        for (i, (data, flags, keywords)) in messages.iter().enumerate() {
+            let uid = uids[i];
+            let got = view
+                .open_message(uid, 0)
+                .await
+                .map_err(e)?
+                .read_all()
+                .await
+                .map_err(e)?;
+            let mut want = data.to_vec();
+            if i == 3 {
+                want.push(b'\n');
+            }
+            assert_eq!(got, want, "message {i}");
+            let meta = view.messages().iter().nth(i).cloned();
+            let meta = meta.ok_or("message missing")?;
+            assert_eq!(meta.flags.system, *flags, "message {i}");
+            assert_eq!(view.keyword_names(&meta.flags.keywords), *keywords);
+            assert_eq!(dates.get(uid), Some(1_700_000_000 + i as i64));
+        }
+        Ok(())
+    }
+
     /// An append stream that is never written (for the header test).
     struct NoStream;
 
