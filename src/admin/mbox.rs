@@ -8,8 +8,9 @@
 //! loses one on import (the mboxrd rule), so `From `, `>From ` and `>>From ` lines all come back
 //! as they were; any line of the file that starts with `From ` starts a message.
 //!
-//! * INTERNALDATE is the date of the `From_` line, taken as UTC (asctime carries no zone; export
-//!   writes UTC). A `From_` line without a readable date imports with the current time.
+//! * INTERNALDATE is the date of the `From_` line, in UTC as RFC 4155 says (see
+//!   [`from_line_date`] for the zones older writers add); export writes UTC. A `From_` line
+//!   without a readable date imports with the current time.
 //! * Flags travel in the header fields mutt and Dovecot use: `Status:` (`R` = `\Seen`; `O`,
 //!   "old", means no more than "not new"), `X-Status:` (`A` = `\Answered`, `F` = `\Flagged`,
 //!   `T` = `\Draft`, `D` = `\Deleted`) and `X-Keywords:` (keywords separated by spaces or
@@ -407,8 +408,12 @@ impl Incoming {
     }
 }
 
-/// The date of a `From_` line (`From sender Www Mmm dd hh:mm:ss [zone] yyyy`) as Unix seconds,
-/// the time taken as UTC.
+/// The date of a `From_` line as Unix seconds: `From sender Www Mmm dd hh:mm[:ss] [zone] yyyy`.
+///
+/// RFC 4155 (section 2) has the date in UTC, as `ctime` writes it without a zone, and that is
+/// what export writes. Older writers, which mbox(5) of mutt describes, put a zone before the
+/// year: a numeric one (`+0100`) is applied, a named one (`CET DST`, `PST`) cannot be and is
+/// skipped, the time then taken as UTC. Two-digit years are 1970 to 2069, as mbox(5) says.
 fn from_line_date(line: &[u8]) -> Option<i64> {
     let text = String::from_utf8_lossy(line);
     let words: Vec<&str> = text.split_ascii_whitespace().collect();
@@ -426,14 +431,38 @@ fn from_line_date(line: &[u8]) -> Option<i64> {
     if !(0..24).contains(&h) || !(0..60).contains(&m) || !(0..=60).contains(&s) {
         return None;
     }
-    // The year, possibly after a zone name (`Thu Jan  1 00:00:00 PST 1970`).
-    let year = words
-        .iter()
-        .skip(at + 3)
-        .take(2)
-        .find_map(|w| w.parse::<u16>().ok().filter(|y| *y >= 1000))?;
-    let date = Date::new(year, month, day)?;
-    Some(date.days_since_epoch() * 86_400 + h * 3600 + m * 60 + s)
+    let mut zone_secs = 0i64;
+    let mut year = None;
+    for w in words.iter().skip(at + 3).take(4) {
+        if let Some(z) = numeric_zone(w) {
+            zone_secs = z;
+        } else if w.bytes().all(|b| b.is_ascii_digit()) {
+            year = match (w.len(), w.parse::<u16>().ok()?) {
+                (4, y) => Some(y),
+                (2, y) if y >= 70 => Some(1900 + y),
+                (2, y) => Some(2000 + y),
+                _ => None,
+            };
+            break;
+        }
+    }
+    let date = Date::new(year?, month, day)?;
+    Some(date.days_since_epoch() * 86_400 + h * 3600 + m * 60 + s - zone_secs)
+}
+
+/// `+hhmm` or `-hhmm` as seconds east of UTC.
+fn numeric_zone(w: &str) -> Option<i64> {
+    let (sign, digits) = match w.as_bytes().first()? {
+        b'+' => (1, w.get(1..)?),
+        b'-' => (-1, w.get(1..)?),
+        _ => return None,
+    };
+    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: i64 = digits.parse().ok()?;
+    let (hh, mm) = (n / 100, n % 100);
+    (hh < 24 && mm < 60).then_some(sign * (hh * 3600 + mm * 60))
 }
 
 // ---- export ----------------------------------------------------------------------------------
@@ -685,6 +714,21 @@ mod tests {
             Some(0)
         );
         assert_eq!(from_line_date(b"From someone\n"), None);
+        // mbox(5): a numeric zone applies, two words of a named one are skipped, two-digit
+        // years are 1970 to 2069, seconds may be missing.
+        assert_eq!(
+            from_line_date(b"From a Thu Jan  1 01:30:00 +0130 1970\n"),
+            Some(0)
+        );
+        assert_eq!(
+            from_line_date(b"From a Fri Jun 23 02:56:55 CET DST 2000\n"),
+            Some(961_729_015)
+        );
+        assert_eq!(from_line_date(b"From a Thu Jan  1 00:01 70\n"), Some(60));
+        assert_eq!(
+            from_line_date(b"From a Sat Jan  1 00:00:00 00\n"),
+            Some(946_684_800)
+        );
     }
 
     #[test]
