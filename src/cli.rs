@@ -1,4 +1,6 @@
-//! Command-line interface: `serve`, `check-config`, `user`, `hash-password`, `deliver`, `quota`.
+//! Command-line interface: `serve`, `check-config`, `user`, `hash-password`, `deliver`, `quota`,
+//! and the storage admin commands of [`crate::admin`] (`mailbox`, `expunge`, `index`, `import`,
+//! `export`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -59,22 +61,24 @@ enum Cmd {
     /// Quota administration.
     Quota {
         #[command(subcommand)]
-        action: QuotaCmd,
+        action: crate::admin::quota::QuotaCmd,
     },
-}
-
-#[derive(Debug, Subcommand)]
-enum QuotaCmd {
-    /// Rebuild a user's quota usage (Maildir++ `maildirsize`) by walking all of their folders,
-    /// and print it.
-    Recalc {
-        /// Configuration file.
-        #[arg(long, short = 'c', default_value = "/etc/mailcove/mailcove.toml")]
-        config: PathBuf,
-        /// User name, as in the users file.
-        #[arg(long, short = 'u')]
-        user: String,
+    /// Mailbox administration: list, status, create, delete, rename.
+    Mailbox {
+        #[command(subcommand)]
+        action: crate::admin::mailbox::MailboxCmd,
     },
+    /// Expunge the messages of a mailbox that IMAP SEARCH keys match.
+    Expunge(crate::admin::expunge::ExpungeArgs),
+    /// Index administration.
+    Index {
+        #[command(subcommand)]
+        action: crate::admin::index::IndexCmd,
+    },
+    /// Import an mbox file (mboxrd) into a mailbox.
+    Import(crate::admin::mbox::MboxArgs),
+    /// Export a mailbox to a new mbox file (mboxrd).
+    Export(crate::admin::mbox::MboxArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,11 +157,29 @@ pub fn main() -> ExitCode {
             };
             ExitCode::from(crate::lmtp::cli::run(&args, &mut std::io::stdin().lock()))
         }
-        Cmd::Quota {
-            action: QuotaCmd::Recalc { config, user },
-        } => {
+        Cmd::Quota { action } => {
             crate::logging::init_cli();
-            report(crate::quota_cli::recalc(&config, &user).map(|line| println!("{line}")))
+            report(crate::admin::quota::run(action))
+        }
+        Cmd::Mailbox { action } => {
+            crate::logging::init_cli();
+            report(crate::admin::mailbox::run(action))
+        }
+        Cmd::Expunge(args) => {
+            crate::logging::init_cli();
+            report(crate::admin::expunge::run(args))
+        }
+        Cmd::Index { action } => {
+            crate::logging::init_cli();
+            report(crate::admin::index::run(action))
+        }
+        Cmd::Import(args) => {
+            crate::logging::init_cli();
+            report(crate::admin::mbox::import(args))
+        }
+        Cmd::Export(args) => {
+            crate::logging::init_cli();
+            report(crate::admin::mbox::export(args))
         }
     }
 }

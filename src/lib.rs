@@ -1,5 +1,6 @@
 //! mailcove: an IMAP4rev1 and POP3 mail-access server.
 
+pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod compute;
@@ -13,7 +14,6 @@ pub mod logging;
 pub mod mime;
 pub mod mutf7;
 pub mod pop3;
-pub mod quota_cli;
 pub mod server;
 pub mod setup;
 pub mod spool;

@@ -460,3 +460,14 @@ pub const OBJECT_BATCH: usize = 4096;
 pub const MAX_MULTIAPPEND_MESSAGES: usize = 100;
 /// Most parts in one CATENATE message (RFC 4469). Each URL part is a message read; answered BAD.
 pub const MAX_CATENATE_PARTS: usize = 100;
+
+// ---- storage admin commands (mailcove import / export) ----
+
+/// Most bytes of one mbox line handled at once by `mailcove import`: a longer line is taken in
+/// pieces of this size (only a piece at a line start can be a `From ` separator), so a crafted
+/// file with a gigabyte on one line costs no more memory than this.
+pub const MBOX_PIECE_BYTES: usize = 64 * 1024;
+/// Bytes of a message gathered before they are written to its append stream by
+/// `mailcove import`, and read from storage at a time by `mailcove export`: each write is a
+/// trip to a blocking worker, so a line at a time would make a large import crawl.
+pub const MBOX_CHUNK_BYTES: usize = 256 * 1024;

@@ -1429,6 +1429,62 @@ async fn object_ids_and_save_dates(b: &Backend) {
     assert_eq!(ok(w.objects(&[c_uid, m_uid]).await), got);
 }
 
+/// `rebuild_index` (`mailcove index rebuild`) leaves what clients see as it was: UIDs, flags,
+/// keywords, UIDVALIDITY, UIDNEXT, modseqs and content; what was cached is gone after it. A
+/// backend with nothing to rebuild says `Cannot`; a missing mailbox is `NonExistent`.
+async fn index_rebuild_keeps_the_mailbox(b: &Backend) {
+    let u = b.user("rebuild").await;
+    for i in 0..3 {
+        append(&*u, "INBOX", &format!("m{i}")).await;
+    }
+    let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    ok(
+        v.store(&[2], store(StoreOp::Add, SystemFlags::SEEN, &["kw"]))
+            .await,
+    );
+    ok(
+        v.cache_put(CacheField::ENVELOPE, vec![(1, Bytes::from_static(b"env"))])
+            .await,
+    );
+    let before = ok(u.status("INBOX").await);
+    let flags_before: Vec<_> = v
+        .messages()
+        .iter()
+        .map(|m| (m.uid, m.flags.clone(), m.modseq))
+        .collect();
+    match u.rebuild_index("INBOX").await {
+        Ok(()) => {
+            let w = ok(u.open("INBOX", OpenOptions::EXAMINE).await);
+            assert_eq!(
+                ok(w.cache_get(&[1], CacheField::ENVELOPE).await),
+                vec![None]
+            );
+        }
+        Err(StorageError::Cannot(_)) => {}
+        Err(e) => panic!("rebuild_index: {e}"),
+    }
+    assert_eq!(ok(u.status("INBOX").await), before);
+    let w = ok(u.open("INBOX", OpenOptions::EXAMINE).await);
+    assert_eq!(uids(&w), [1, 2, 3]);
+    let flags_after: Vec<_> = w
+        .messages()
+        .iter()
+        .map(|m| (m.uid, m.flags.clone(), m.modseq))
+        .collect();
+    assert_eq!(flags_after, flags_before);
+    let second = w.get(2).map(|m| m.flags.keywords.clone());
+    assert_eq!(w.keyword_names(&second.unwrap_or_default()), ["kw"]);
+    assert_eq!(ok(read_message(&w, 2).await), msg("m1").data.to_vec());
+    // The session that was open goes on: a new message gets the next UID.
+    assert_eq!(append(&*u, "INBOX", "m3").await, 4);
+    ok(v.refresh().await);
+    assert_eq!(uids(&v), [1, 2, 3, 4]);
+    assert!(matches!(
+        u.rebuild_index("Nope").await,
+        Err(StorageError::NonExistent)
+    ));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Instantiation: every case for every backend.
 
@@ -1455,6 +1511,7 @@ macro_rules! with_cases {
             vanished_window,
             vanished_seen_from_another_view,
             object_ids_and_save_dates,
+            index_rebuild_keeps_the_mailbox,
         ]);
     };
 }

@@ -656,6 +656,13 @@ pub trait UserStore: Send + Sync {
     /// as long as the mailbox exists, kept by RENAME, never given to another mailbox (a mailbox
     /// deleted and created again gets a new one). Stable across restarts where the backend is.
     async fn mailbox_id(&self, name: &str) -> Result<String>;
+    /// An administrator's repair (`mailcove index rebuild`), never called per command: brings
+    /// what the backend keeps about mailbox `name` besides the messages (an index, a cache of
+    /// parsed data) back in line with the messages and rewrites it from scratch, keeping every
+    /// UID, flag, modseq and the UIDVALIDITY; cached per-message data is dropped (it is made
+    /// again when next asked for). Safe while other sessions use the mailbox. A backend that
+    /// keeps no such data answers `Cannot` (after `NonExistent` for a missing mailbox).
+    async fn rebuild_index(&self, name: &str) -> Result<()>;
 }
 
 /// One open mailbox as a backend provides it; used through [`View`].

@@ -52,6 +52,11 @@ impl UserStore for MaildirUser {
         .await
     }
 
+    async fn rebuild_index(&self, name: &str) -> Result<()> {
+        let n = self.0.parse(name, false)?;
+        self.run(move |u| u.state(&n)?.rebuild_index()).await
+    }
+
     async fn mailbox_id(&self, name: &str) -> Result<String> {
         let name = name.to_owned();
         self.run(move |u| {

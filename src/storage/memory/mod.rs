@@ -444,6 +444,14 @@ impl UserStore for MemoryUser {
             .collect())
     }
 
+    async fn rebuild_index(&self, name: &str) -> Result<()> {
+        let n = self.parse(name, false)?;
+        self.data.inner.lock().get(&n)?;
+        Err(StorageError::Cannot(
+            "the memory backend keeps no index or cache apart from the messages: nothing to rebuild",
+        ))
+    }
+
     async fn mailbox_id(&self, name: &str) -> Result<String> {
         let n = self.parse(name, false)?;
         // The state's serial is never reused and RENAME moves the state: kept by a rename, new

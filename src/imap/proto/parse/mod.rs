@@ -110,6 +110,13 @@ pub fn parse_date_time(input: &[u8]) -> Result<DateTime, ParseError> {
     whole(input, core::date_time)
 }
 
+/// Parses exactly one `search-program` (the keys of SEARCH after any CHARSET, ANDed), e.g.
+/// `SEEN BEFORE 1-Jan-2026`: what `mailcove expunge` takes from its command line, by the same
+/// rules (and limits) as the SEARCH command.
+pub fn parse_search_program(input: &[u8]) -> Result<super::types::SearchKey, ParseError> {
+    whole(input, search::search_program)
+}
+
 /// The nom error type of every parser here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PErr {

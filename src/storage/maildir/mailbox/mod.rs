@@ -19,6 +19,7 @@
 //! * [`scan`]: finding changes others made; [`listing`]: reading `cur/` and
 //!   `new/` and stat-ing what they hold.
 //! * [`uidvalidity`]: allocating UIDVALIDITY values.
+//! * [`rebuild`]: `mailcove index rebuild`, a fresh index and an empty cache.
 //! * Helpers for speed: [`hasher`] (FxHash for file-name maps),
 //!   [`prefetch`] (CPU prefetch hints) and [`par_map`] (stat-ing on a few
 //!   threads).
@@ -38,6 +39,7 @@ mod objects;
 mod par_map;
 mod pop3;
 mod prefetch;
+mod rebuild;
 mod scan;
 mod store;
 mod uidvalidity;
