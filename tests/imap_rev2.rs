@@ -15,7 +15,10 @@
 //! - unsolicited FETCH carries UID (item 21);
 //! - UTF-8 mailbox names and header data (item 16, RFC 9051 5.1) for rev2, modified UTF-7 and
 //!   7-bit ENVELOPE for rev1; SEARCH CHARSET stays valid in rev2;
-//! - `ENABLE IMAP4rev2` once a mailbox is selected is `BAD`.
+//! - `ENABLE IMAP4rev2` once a mailbox is selected is `BAD`;
+//! - DELETE of a `\Noselect` parent with children: `[HASCHILDREN]` for rev2 (RFC 9051 7.1),
+//!   `[CANNOT]` as before for rev1;
+//! - SEARCH LARGER/SMALLER take a 64-bit number (item 1).
 //!
 //! Every expected value is worked out by hand from the messages below: their sizes are counted
 //! line by line in the comments, and both backends store the bytes as sent.
@@ -412,5 +415,53 @@ fn rev2_names_and_headers_are_utf8() {
     assert_eq!(
         v2.until("g "),
         ["* ESEARCH (TAG \"g\") ALL 1", "g OK Search completed."]
+    );
+}
+
+#[test]
+fn delete_of_a_parent_kept_by_its_children() {
+    let s = Server::start();
+    let mut v2 = rev2_client(&s);
+    let mut v1 = login_demo(&s);
+    // Deleting P leaves it as a \Noselect parent of P/c (RFC 9051 6.3.4 allows either); a second
+    // DELETE of it fails because of the child.
+    run_transcript(
+        &mut v2,
+        "C: a CREATE P/c
+         S: a OK [MAILBOXID {*}] Create completed.
+         C: b DELETE P
+         S: b NO [HASCHILDREN] mailbox has children and is not selectable.
+         C: c LIST \"\" P*
+         S: * LIST (\\Noselect \\HasChildren) \"/\" P
+         S: * LIST (\\HasNoChildren) \"/\" P/c
+         S: c OK List completed.",
+    );
+    run_transcript(
+        &mut v1,
+        "C: b DELETE P
+         S: b NO [CANNOT] mailbox has children and is not selectable.",
+    );
+}
+
+#[test]
+fn sizes_in_search_are_64_bit() {
+    let s = Server::start();
+    s.append_message("demo", "demo", "INBOX", MSG_A.as_bytes());
+    let mut v2 = rev2_client(&s);
+    assert_tagged_ok(&v2.cmd("s", "EXAMINE INBOX"));
+    // RFC 9051: `"LARGER" SP number64`. The message has 46 octets.
+    run_transcript(
+        &mut v2,
+        "C: a SEARCH LARGER 5000000000
+         S: * ESEARCH (TAG \"a\")
+         S: a OK Search completed.
+         C: b SEARCH SMALLER 5000000000
+         S: * ESEARCH (TAG \"b\") ALL 1
+         S: b OK Search completed.
+         C: c SEARCH LARGER 45 SMALLER 47
+         S: * ESEARCH (TAG \"c\") ALL 1
+         S: c OK Search completed.
+         C: d SEARCH LARGER 9223372036854775808
+         S: d BAD *",
     );
 }
