@@ -444,7 +444,7 @@ fn delete_of_a_parent_kept_by_its_children() {
 }
 
 #[test]
-fn sizes_in_search_are_64_bit() {
+fn sizes_in_search_are_64_bit_and_rev2_has_no_recent_keys() {
     let s = Server::start();
     s.append_message("demo", "demo", "INBOX", MSG_A.as_bytes());
     let mut v2 = rev2_client(&s);
@@ -463,5 +463,34 @@ fn sizes_in_search_are_64_bit() {
          S: c OK Search completed.
          C: d SEARCH LARGER 9223372036854775808
          S: d BAD *",
+    );
+    // Nobody selected INBOX, so the message is recent for whoever does; a rev1 EXAMINE shows it
+    // (RFC 3501 2.3.2). In a rev2 session no message is ever \Recent, in FETCH or in SEARCH:
+    // RECENT and NEW match nothing, OLD everything.
+    run_transcript(
+        &mut v2,
+        "C: e SEARCH RECENT
+         S: * ESEARCH (TAG \"e\")
+         S: e OK Search completed.
+         C: f SEARCH NEW
+         S: * ESEARCH (TAG \"f\")
+         S: f OK Search completed.
+         C: g SEARCH OLD
+         S: * ESEARCH (TAG \"g\") ALL 1
+         S: g OK Search completed.
+         C: h FETCH 1 FLAGS
+         S: * 1 FETCH (FLAGS ())
+         S: h OK Fetch completed.",
+    );
+    let mut v1 = login_demo(&s);
+    assert_tagged_ok(&v1.cmd("s", "EXAMINE INBOX"));
+    run_transcript(
+        &mut v1,
+        "C: e SEARCH RECENT
+         S: * SEARCH 1
+         S: e OK Search completed.
+         C: h FETCH 1 FLAGS
+         S: * 1 FETCH (FLAGS (\\Recent))
+         S: h OK Fetch completed.",
     );
 }
