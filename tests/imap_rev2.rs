@@ -494,3 +494,43 @@ fn sizes_in_search_are_64_bit_and_rev2_has_no_recent_keys() {
          S: h OK Fetch completed.",
     );
 }
+
+#[test]
+fn rev2_list_options_and_the_deprecated_commands() {
+    let s = Server::start();
+    let mut c = rev2_client(&s);
+    // RFC 9051 6.3.9: a subscribed name that does not exist is \NonExistent; REMOTE may be
+    // ignored by a server without remote mailboxes, so no \Remote is ever sent; \HasChildren or
+    // \HasNoChildren comes with CHILDREN (and always, here). LSUB and CHECK are deprecated
+    // (Appendix E items 17, 19) but still answered, as Dovecot does.
+    run_transcript(
+        &mut c,
+        "C: a SUBSCRIBE Gone
+         S: a OK Subscribe completed.
+         C: b LIST (SUBSCRIBED REMOTE) \"\" Gone
+         S: * LIST (\\NonExistent \\Subscribed) \"/\" Gone
+         S: b OK List completed.
+         C: c LIST (REMOTE) \"\" INBOX RETURN (CHILDREN)
+         S: * LIST (\\HasNoChildren) \"/\" INBOX
+         S: c OK List completed.
+         C: d LIST \"\" (INBOX Gone)
+         S: * LIST (\\HasNoChildren) \"/\" INBOX
+         S: d OK List completed.
+         C: e LSUB \"\" Gone
+         S: * LSUB () \"/\" Gone
+         S: e OK Lsub completed.
+         C: f SELECT INBOX
+         S: * FLAGS {*}
+         S: * OK [PERMANENTFLAGS {*}
+         S: * 0 EXISTS
+         S: * LIST (\\HasNoChildren) \"/\" INBOX
+         S: * OK [UIDVALIDITY {*}] UIDs valid
+         S: * OK [UIDNEXT 1] Predicted next UID
+         S: * OK [MAILBOXID {*}] Ok
+         S: f OK [READ-WRITE] Select completed.
+         C: g CHECK
+         S: g OK Check completed.
+         C: h CLOSE
+         S: h OK Close completed.",
+    );
+}
