@@ -893,7 +893,12 @@ fn bad_table() -> Vec<(&'static [u8], ParseErrorKind, bool)> {
         (b"a SEARCH (ALL\r\n", K::Syntax, true),
         (b"a SEARCH OR ALL\r\n", K::Syntax, true),
         (b"a SEARCH SINCE 1-Foo-2000\r\n", K::Syntax, true),
-        (b"a SEARCH LARGER 99999999999\r\n", K::NumberTooLarge, true),
+        // RFC 9051: LARGER takes a number64, so too large means beyond 2^63-1.
+        (
+            b"a SEARCH LARGER 9223372036854775808\r\n",
+            K::NumberTooLarge,
+            true,
+        ),
         (
             b"a SEARCH MODSEQ 9223372036854775808\r\n",
             K::NumberTooLarge,

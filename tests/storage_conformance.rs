@@ -863,6 +863,11 @@ async fn mailbox_tree(b: &Backend) {
     ok(u.delete("Work/Projects").await);
     let r = u.delete("Work").await;
     assert!(matches!(r, Err(StorageError::Cannot(_))), "{r:?}");
+    // With the one reason both backends share, which IMAP4rev2 answers with [HASCHILDREN].
+    assert!(
+        matches!(r, Err(StorageError::Cannot(why)) if why == mailcove::storage::HAS_CHILDREN_NOT_SELECTABLE),
+        "{r:?}"
+    );
     assert!(
         names(&ok(u.list().await)).contains(&("Work/Projects".into(), true, true)),
         "a deleted parent stays as \\Noselect"

@@ -7,6 +7,9 @@ use crate::server::login::plaintext_allowed;
 /// Capabilities of an authenticated session: RFC 3501 plus every extension implemented.
 const AUTHENTICATED: &[&str] = &[
     "IMAP4rev1",
+    // RFC 9051 beside RFC 3501 (Appendix A): a client gets rev2 after `ENABLE IMAP4rev2`
+    // (docs/imap4rev2.md); every other session is served as IMAP4rev1.
+    "IMAP4rev2",
     "LITERAL+",
     "SASL-IR",
     "ID",
@@ -63,6 +66,8 @@ const AUTHENTICATED: &[&str] = &[
 /// The capability list before login. `starttls` is true when STARTTLS may be used now.
 pub fn before_login(shared: &Shared, conn: &Conn, starttls: bool) -> String {
     let mut caps = vec!["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"];
+    // RFC 9051 Appendix A: IMAP4rev2 beside IMAP4rev1, before login too.
+    caps.insert(1, "IMAP4rev2");
     if starttls {
         caps.push("STARTTLS");
     }

@@ -58,6 +58,9 @@ pub enum ImapError {
     BadFlag(&'static str),
     /// The operation is not allowed; the text says why.
     Cannot(&'static str),
+    /// DELETE of a name whose children keep it (`NO [HASCHILDREN]`, RFC 9051 7.1); sent to
+    /// IMAP4rev2 sessions, which know the code.
+    HasChildren(&'static str),
     /// SEARCH with a CHARSET this server does not search in (RFC 3501 6.4.4: `NO [BADCHARSET]`
     /// listing the charsets it does support).
     BadCharset,
@@ -201,6 +204,7 @@ impl ImapError {
             ),
             E::BadFlag(why) => (Status::Bad, None, format!("Invalid flag: {why}.")),
             E::Cannot(why) => (Status::No, Some(Code::Cannot), format!("{why}.")),
+            E::HasChildren(why) => (Status::No, Some(Code::HasChildren), format!("{why}.")),
             E::BadCharset => (
                 Status::No,
                 Some(Code::BadCharset(

@@ -22,6 +22,9 @@ pub struct Selected {
     pub saved: Option<ResolvedSet>,
     /// Searches that asked for updates (RFC 5267 `RETURN (UPDATE)`); they end with the selection.
     pub contexts: Contexts,
+    /// Selected by an IMAP4rev2 session (RFC 9051): `\Recent` is never shown. Fixed for the
+    /// selection, since ENABLE IMAP4rev2 is refused while a mailbox is selected.
+    pub imap4rev2: bool,
 }
 
 impl Selected {
@@ -32,6 +35,7 @@ impl Selected {
             name,
             saved: None,
             contexts: Contexts::default(),
+            imap4rev2: false,
         }
     }
 
@@ -123,8 +127,14 @@ impl Selected {
         f.flags(
             out,
             protocol_flag_iter(&meta.flags, self.view.keywords()),
-            self.view.is_recent(meta.uid),
+            self.shows_recent(meta.uid),
         );
+    }
+
+    /// True when `\Recent` goes into this message's FLAGS: recent for this session, and the
+    /// session is IMAP4rev1 (RFC 9051 2.3.2 deprecates `\Recent`; rev2 never sees it).
+    pub fn shows_recent(&self, uid: u32) -> bool {
+        !self.imap4rev2 && self.view.is_recent(uid)
     }
 
     /// `* FLAGS` and `* OK [PERMANENTFLAGS]` for the mailbox's keyword table.
@@ -182,7 +192,9 @@ impl Selected {
             encode::exists(out, n);
             // RECENT goes with new mail only, as Dovecot sends it: after an expunge the client
             // already knows which of its recent messages are gone.
-            if let Some(n) = delta.recent {
+            if let Some(n) = delta.recent
+                && !enabled.imap4rev2
+            {
                 encode::recent(out, n);
             }
         }

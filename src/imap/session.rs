@@ -80,6 +80,10 @@ pub struct Enabled {
     /// UTF8=ACCEPT (RFC 6855): mailbox names travel as UTF-8, `APPEND ... UTF8 (literal)` is
     /// accepted, and messages with raw UTF-8 headers are sent as stored.
     pub utf8_accept: bool,
+    /// IMAP4rev2 (RFC 9051, `ENABLE IMAP4rev2`): no RECENT responses and no `\Recent`, SEARCH
+    /// answered with ESEARCH, an untagged LIST on SELECT, UTF-8 mailbox names and headers
+    /// (docs/imap4rev2.md). Without it the session is served as RFC 3501 says.
+    pub imap4rev2: bool,
 }
 
 /// A streamed literal waiting for its handler (see [`Session::literal_in`]).
@@ -200,7 +204,8 @@ impl Session {
     /// How this client writes mailbox names: UTF-8 once it enabled UTF8=ACCEPT (RFC 6855 3),
     /// modified UTF-7 until then.
     pub fn name_form(&self) -> NameForm {
-        if self.enabled.utf8_accept {
+        // RFC 9051 5.1: IMAP4rev2 mailbox names are UTF-8.
+        if self.enabled.utf8_accept || self.enabled.imap4rev2 {
             NameForm::Utf8
         } else {
             NameForm::ModifiedUtf7

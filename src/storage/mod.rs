@@ -65,6 +65,12 @@ pub use view::{Delta, StoreOutcome, View};
 /// Result type of every storage operation.
 pub type Result<T> = std::result::Result<T, StorageError>;
 
+/// Why DELETE of a name that is only an implicit parent (`\Noselect`) fails: it has children
+/// and nothing of its own to delete (RFC 3501 6.3.4). Both backends answer
+/// `StorageError::Cannot(HAS_CHILDREN_NOT_SELECTABLE)`, so IMAP4rev2 can tell it with
+/// `[HASCHILDREN]` (RFC 9051 7.1).
+pub const HAS_CHILDREN_NOT_SELECTABLE: &str = "mailbox has children and is not selectable";
+
 /// Every way a storage operation can fail; the protocol layers map each
 /// variant to one response code in one place.
 #[derive(Debug, Error)]

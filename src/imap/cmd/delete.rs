@@ -5,6 +5,7 @@ use crate::imap::names;
 use crate::imap::proto::types::Mailbox;
 use crate::imap::response::ImapError;
 use crate::imap::session::Session;
+use crate::storage::{HAS_CHILDREN_NOT_SELECTABLE, StorageError};
 
 /// DELETE: INBOX cannot be deleted; a mailbox with children becomes `\Noselect`.
 pub async fn delete(s: &mut Session, mb: &Mailbox) -> Result<Reply, ImapError> {
@@ -18,6 +19,17 @@ pub async fn delete(s: &mut Session, mb: &Mailbox) -> Result<Reply, ImapError> {
         // As Dovecot: deleting the selected mailbox unselects it first.
         s.unselect();
     }
-    s.store()?.delete(&name).await?;
-    Reply::ok("Delete completed.")
+    match s.store()?.delete(&name).await {
+        // RFC 9051 7.1 gives this failure its own code; a rev1 session keeps `[CANNOT]`.
+        // (Dovecot answers a plain NO; it has no IMAP4rev2 mode to follow here.)
+        Err(StorageError::Cannot(why))
+            if s.enabled.imap4rev2 && why == HAS_CHILDREN_NOT_SELECTABLE =>
+        {
+            Err(ImapError::HasChildren(why))
+        }
+        r => {
+            r?;
+            Reply::ok("Delete completed.")
+        }
+    }
 }

@@ -33,7 +33,9 @@ pub async fn fetch(
     if s.enabled.condstore {
         plan.report_seen_changes();
     }
-    plan.utf8_accept = s.enabled.utf8_accept;
+    // RFC 9051 Appendix E item 16: IMAP4rev2 allows UTF-8 in message headers, so a rev2
+    // session gets ENVELOPE and BODYSTRUCTURE as stored, like one that enabled UTF8=ACCEPT.
+    plan.utf8_accept = s.enabled.utf8_accept || s.enabled.imap4rev2;
     let (sel, conn) = s.selected_and_conn()?;
     if let Some(since) = changed_since.filter(|_| vanished) {
         // `*` stands for UIDNEXT-1 here, so messages expunged above the last one are included.

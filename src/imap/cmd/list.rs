@@ -193,3 +193,36 @@ pub async fn list(
     }
     Reply::ok("List completed.")
 }
+
+/// The untagged LIST an IMAP4rev2 SELECT or EXAMINE returns for the mailbox it opens (RFC 9051
+/// 6.3.2: "The list of mailbox attributes MUST be accurate"): the attributes a basic
+/// `LIST "" name` gives it, that is `\HasChildren`/`\HasNoChildren` and its special use, under
+/// the name as the store spells it. Costs one listing of the user's mailboxes, so only rev2
+/// sessions pay it.
+pub(super) async fn selected_list_line(s: &Session, name: &str) -> Result<Vec<u8>, ImapError> {
+    let store = s.store()?;
+    let delimiter = wire_separator(store.separator())?;
+    let boxes = store.list().await?;
+    let mut attrs = Vec::new();
+    if let Some(b) = boxes.iter().find(|b| b.name == name) {
+        attrs.push(if b.has_children {
+            MailboxAttr::HasChildren
+        } else {
+            MailboxAttr::HasNoChildren
+        });
+        if let Some(u) = b.special_use {
+            attrs.push(special_attr(u));
+        }
+    }
+    let mut out = Vec::new();
+    let wire = names::to_wire(name, s.name_form());
+    encode::list(
+        &mut out,
+        ListKind::List,
+        &attrs,
+        Some(delimiter),
+        &wire,
+        false,
+    );
+    Ok(out)
+}

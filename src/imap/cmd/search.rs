@@ -120,6 +120,14 @@ pub async fn search(
             "SEARCH CHARSET is not allowed after ENABLE UTF8=ACCEPT (RFC 6855 3).",
         ));
     }
+    // RFC 9051 6.4.4: an IMAP4rev2 server answers every SEARCH with ESEARCH, and a SEARCH
+    // without RETURN is `RETURN (ALL)` (RFC 4731 3.1's `RETURN ()`). A rev1 session keeps the
+    // `* SEARCH` response of RFC 3501.
+    let rev2_all: &[SearchReturn] = &[];
+    let returns = match returns {
+        None if s.enabled.imap4rev2 => Some(rev2_all),
+        other => other,
+    };
     searching(s, tag, uid, returns, charset, criteria, None).await
 }
 

@@ -14,6 +14,16 @@ use crate::limits::FETCH_FLUSH_BYTES;
 use crate::server::conn::Conn;
 use crate::storage::OpenOptions;
 
+/// SELECT by an IMAP4rev2 session: read-write, watched, but without taking `\Recent`. A rev2
+/// client is never told about `\Recent` (RFC 9051 2.3.2), so taking it would only hide new mail
+/// from an IMAP4rev1 session on the same mailbox, which RFC 3501 2.3.2 says should see it as
+/// recent. (RFC 9051 does not say; this is mailcove's choice, docs/imap4rev2.md.)
+const SELECT_REV2: OpenOptions = OpenOptions {
+    read_only: false,
+    claim_recent: false,
+    watch: true,
+};
+
 /// SELECT, or EXAMINE when `read_only`. A failed SELECT leaves no mailbox selected (RFC 3501 6.3.1).
 pub async fn select(
     s: &mut Session,
@@ -46,6 +56,8 @@ pub async fn select(
     let store = s.store()?;
     let options = if read_only {
         OpenOptions::EXAMINE
+    } else if enabled.imap4rev2 {
+        SELECT_REV2
     } else {
         OpenOptions::SELECT
     };
@@ -59,13 +71,27 @@ pub async fn select(
             None
         }
     };
-    let sel = Selected::new(view, name);
+    // RFC 9051 6.3.2: an IMAP4rev2 SELECT returns an untagged LIST of the mailbox.
+    let list_line = if enabled.imap4rev2 {
+        Some(super::list::selected_list_line(s, &name).await?)
+    } else {
+        None
+    };
+    let mut sel = Selected::new(view, name);
+    sel.imap4rev2 = enabled.imap4rev2;
     let out = s.conn.out();
     sel.write_flags(out);
     let v = &sel.view;
     encode::exists(out, v.len());
-    encode::recent(out, v.recent_count());
-    if let Some(unseen) = v.first_unseen() {
+    if let Some(line) = list_line {
+        out.extend_from_slice(&line);
+    }
+    // RFC 9051 Appendix E items 11 and 12: RECENT and the UNSEEN code are deprecated in rev2,
+    // so a rev2 session gets neither (RFC 9051 6.3.2 lists the responses without them).
+    if !enabled.imap4rev2 {
+        encode::recent(out, v.recent_count());
+    }
+    if let Some(unseen) = v.first_unseen().filter(|_| !enabled.imap4rev2) {
         encode::untagged(
             out,
             Status::Ok,

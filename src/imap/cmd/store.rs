@@ -51,7 +51,7 @@ pub async fn store(
     // CONDSTORE is enabled every FETCH response carries UID and MODSEQ (3.2.4).
     if !silent || unchanged_since.is_some() {
         for (seq, updated) in &outcome.updated {
-            let recent = sel.view.is_recent(updated.uid);
+            let recent = sel.shows_recent(updated.uid);
             let mut f = FetchResponse::start(out, *seq);
             if uid || condstore {
                 f.uid(out, updated.uid);

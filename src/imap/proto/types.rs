@@ -821,8 +821,8 @@ pub enum SearchKey {
     Header(Vec<u8>, Vec<u8>),
     /// `KEYWORD flag`
     Keyword(Atom),
-    /// `LARGER n`
-    Larger(u32),
+    /// `LARGER n` (`number64` in RFC 9051)
+    Larger(u64),
     /// `NEW`
     New,
     /// `NOT key`
@@ -845,8 +845,8 @@ pub enum SearchKey {
     SentSince(Date),
     /// `SINCE date`
     Since(Date),
-    /// `SMALLER n`
-    Smaller(u32),
+    /// `SMALLER n` (`number64` in RFC 9051)
+    Smaller(u64),
     /// `SUBJECT string`
     Subject(Vec<u8>),
     /// `TEXT string`

@@ -117,7 +117,8 @@ pub async fn run(sel: &Selected, prog: &Program) -> Result<Vec<Hit>, SearchError
     let mut shared: Option<Arc<Program>> = None;
     for (i, meta) in sel.view.messages().iter().enumerate() {
         let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        let recent = sel.view.is_recent(meta.uid);
+        // As FETCH FLAGS shows it: never for an IMAP4rev2 session (RFC 9051 2.3.2).
+        let recent = sel.shows_recent(meta.uid);
         let m = Msg {
             seq,
             meta,

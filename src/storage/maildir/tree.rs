@@ -118,7 +118,7 @@ impl UserCtx {
         if !dir.is_dir() {
             let has_children = self.disk_folders()?.iter().any(|(c, _)| c.is_below(&n));
             return Err(if has_children {
-                StorageError::Cannot("mailbox has children and is not selectable")
+                StorageError::Cannot(crate::storage::HAS_CHILDREN_NOT_SELECTABLE)
             } else {
                 StorageError::NonExistent
             });

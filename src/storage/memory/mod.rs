@@ -485,7 +485,7 @@ impl UserStore for MemoryUser {
                 k.is_below(&n)
             });
             return Err(if has_children {
-                StorageError::Cannot("mailbox has children and is not selectable")
+                StorageError::Cannot(crate::storage::HAS_CHILDREN_NOT_SELECTABLE)
             } else {
                 StorageError::NonExistent
             });

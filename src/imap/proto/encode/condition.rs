@@ -124,6 +124,8 @@ pub enum Code {
     NonExistent,
     /// `MAILBOXID (objectid)` (RFC 8474 4.1, 4.2)
     MailboxId(String),
+    /// `HASCHILDREN` (RFC 9051 7.1): DELETE failed because the mailbox has children.
+    HasChildren,
 }
 
 fn write_code(out: &mut Vec<u8>, code: &Code) {
@@ -159,6 +161,7 @@ fn write_code(out: &mut Vec<u8>, code: &Code) {
         C::OverQuota => "OVERQUOTA",
         C::AlreadyExists => "ALREADYEXISTS",
         C::NonExistent => "NONEXISTENT",
+        C::HasChildren => "HASCHILDREN",
         C::BadCharset(list) => {
             out.extend_from_slice(b"BADCHARSET");
             if !list.is_empty() {

@@ -8,7 +8,7 @@ use nom::Parser;
 use nom::bytes::complete::take_while1;
 
 use super::core::{
-    astring, atom, date, mod_sequence_value, number, nz_number, quoted, sequence_set, sp,
+    astring, atom, date, mod_sequence_value, number64, nz_number, quoted, sequence_set, sp,
 };
 use super::{PResult, ParseErrorKind, ctx, error, failure};
 use crate::imap::proto::types::{EntryType, SearchKey, is_atom_char};
@@ -162,12 +162,14 @@ fn keyed<'a>(start: &'a [u8], i: &'a [u8], name: &[u8], depth: usize) -> PResult
             let (r, (_, a)) = (sp, ctx("expected a keyword", atom)).parse(i)?;
             Ok((r, K::Unkeyword(a)))
         }
+        // RFC 9051 (Appendix E item 1): `"LARGER" SP number64`, for every client (RFC 3501 had
+        // a 32-bit number; Dovecot too reads a 64-bit size in both).
         b"LARGER" => {
-            let (r, (_, n)) = (sp, number).parse(i)?;
+            let (r, (_, n)) = (sp, number64).parse(i)?;
             Ok((r, K::Larger(n)))
         }
         b"SMALLER" => {
-            let (r, (_, n)) = (sp, number).parse(i)?;
+            let (r, (_, n)) = (sp, number64).parse(i)?;
             Ok((r, K::Smaller(n)))
         }
         b"UID" => {
