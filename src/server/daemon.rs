@@ -197,6 +197,9 @@ fn reload(shared: &Shared, log: &LogHandle) {
     if old.mail != new.mail {
         warn!("[mail] changes take effect only after a restart");
     }
+    if old.metrics != new.metrics {
+        warn!("[metrics] changes take effect only after a restart");
+    }
     shared.tls.replace(acceptor);
     log.set_level(&new.logging.level);
     shared.set_config(new);
