@@ -261,27 +261,7 @@ fn a_scrape_moves_by_what_the_sessions_did() {
     let (pop_sent, pop_received) = pop.finish();
 
     // The sessions end on the server a moment after the client saw EOF.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let after = loop {
-        let m = scrape(mport);
-        let active: f64 = ["imap", "pop3", "lmtp"]
-            .iter()
-            .map(|p| {
-                value(
-                    &m,
-                    &format!("mailcove_connections_active{{protocol=\"{p}\"}}"),
-                )
-            })
-            .sum();
-        if active == 0.0 {
-            break m;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "sessions still counted as active"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let after = settled(mport);
     let moved = |series: &str| value(&after, series) - value(&before, series);
     let expect = |series: &str, by: f64| {
         assert_eq!(moved(series), by, "{series}");
@@ -491,4 +471,104 @@ fn a_bad_metrics_address_is_a_config_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("key `metrics.address`"), "{err}");
     assert!(err.contains(":7:"), "the line of the key: {err}");
+}
+
+/// Waits until no session is counted as active; returns that scrape.
+fn settled(mport: u16) -> HashMap<String, f64> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = scrape(mport);
+        let active: f64 = ["imap", "pop3", "lmtp"]
+            .iter()
+            .map(|p| {
+                value(
+                    &m,
+                    &format!("mailcove_connections_active{{protocol=\"{p}\"}}"),
+                )
+            })
+            .sum();
+        if active == 0.0 {
+            return m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sessions still counted as active"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn implicit_tls_is_labelled_by_the_listener_and_bytes_are_counted_inside_tls() {
+    let mport = free_port();
+    let s = Server::builder()
+        .config(&format!("[metrics]\naddress = \"127.0.0.1:{mport}\"\n"))
+        .start();
+    let before = settled(mport);
+    let mut c = s.imaps();
+    assert!(c.line().starts_with("* OK"));
+    c.send("a LOGOUT");
+    assert!(c.line().starts_with("* BYE"));
+    assert!(c.line().starts_with("a OK"));
+    assert!(c.closed());
+    let after = settled(mport);
+    let moved = |series: &str| value(&after, series) - value(&before, series);
+    assert_eq!(
+        moved("mailcove_connections_total{protocol=\"imap\",tls=\"implicit\"}"),
+        1.0
+    );
+    assert_eq!(
+        moved("mailcove_connections_total{protocol=\"imap\",tls=\"starttls\"}"),
+        0.0
+    );
+    // The protocol bytes, not the TLS records: exactly the one command line.
+    assert_eq!(
+        moved("mailcove_bytes_total{protocol=\"imap\",direction=\"in\"}"),
+        "a LOGOUT\r\n".len() as f64
+    );
+    assert_eq!(
+        moved("mailcove_commands_total{protocol=\"imap\",command=\"LOGOUT\",result=\"ok\"}"),
+        1.0
+    );
+}
+
+#[test]
+fn idle_scrapers_cannot_hold_more_than_the_connection_cap() {
+    let mport = free_port();
+    let s = Server::builder()
+        .config(&format!("[metrics]\naddress = \"127.0.0.1:{mport}\"\n"))
+        .start();
+    // Connections that never send a request hold every slot.
+    let idle: Vec<TcpStream> = (0..mailcove::limits::METRICS_MAX_CONNECTIONS)
+        .map(|_| TcpStream::connect(("127.0.0.1", mport)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // One more is closed at once, without an answer.
+    let mut extra = TcpStream::connect(("127.0.0.1", mport)).unwrap();
+    extra.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let mut got = Vec::new();
+    extra.read_to_end(&mut got).unwrap();
+    assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
+    // Mail is served meanwhile.
+    let mut c = s.imap();
+    assert!(c.line().starts_with("* OK"));
+    assert_tagged_ok(&c.cmd("a", "LOGIN demo demo"));
+    // Once the idle ones go, scrapes are answered again.
+    drop(idle);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut t = TcpStream::connect(("127.0.0.1", mport)).unwrap();
+        t.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        t.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+        let mut answer = Vec::new();
+        let _ = t.read_to_end(&mut answer);
+        if answer.starts_with(b"HTTP/1.1 200 OK") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no scrape answered after the idle ones left"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
