@@ -6,7 +6,7 @@
 //! [`METRICS_REQUEST_SECS`] and at most [`METRICS_MAX_CONNECTIONS`] at once. The scrape is
 //! rendered on a blocking thread, so the mail listeners' workers never wait for it.
 //!
-//! Hand-written rather than hyper: a scrape is one GET answered with one body, and these 150 lines
+//! Hand-written rather than hyper: a scrape is one GET answered with one body, and these 200 lines
 //! with their limits are easier to check than a general HTTP stack's configuration.
 
 use std::sync::Arc;
