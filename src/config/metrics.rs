@@ -68,6 +68,16 @@ mod tests {
     }
 
     #[test]
+    fn the_section_round_trips_through_the_effective_config() {
+        let text = "[[listener]]\nprotocol = \"imap\"\naddress = \"127.0.0.1:1143\"\ntls = \"none\"\n\n[metrics]\naddress = \"127.0.0.1:9180\"\n";
+        let path = std::path::Path::new("t.toml");
+        let c = super::super::Config::parse(text, path).expect("valid");
+        assert_eq!(c.metrics.socket_addr(), Some(([127, 0, 0, 1], 9180).into()));
+        let again = super::super::Config::parse(&c.to_toml(), path).expect("round trip");
+        assert_eq!(again, c);
+    }
+
+    #[test]
     fn bad_or_clashing_addresses_are_reported() {
         let p = problems(Some("localhost"), &[]);
         assert_eq!(p.len(), 1);
