@@ -11,6 +11,7 @@ pub mod inflight;
 pub mod limits;
 pub mod lmtp;
 pub mod logging;
+pub mod metrics;
 pub mod mime;
 pub mod mutf7;
 pub mod pop3;

@@ -471,3 +471,16 @@ pub const MBOX_PIECE_BYTES: usize = 64 * 1024;
 /// `mailcove import`, and read from storage at a time by `mailcove export`: each write is a
 /// trip to a blocking worker, so a line at a time would make a large import crawl.
 pub const MBOX_CHUNK_BYTES: usize = 256 * 1024;
+
+// ---- metrics endpoint (docs/metrics.md) ----
+
+/// Most bytes of an HTTP request head to the metrics endpoint. A Prometheus scrape sends about
+/// 300; a longer head is answered 431 and the connection closed, so a client cannot make the
+/// endpoint buffer more.
+pub const METRICS_MAX_REQUEST: usize = 8 * 1024;
+/// Seconds a metrics connection may take from accept to the end of the response (Prometheus'
+/// default scrape timeout is 10 s).
+pub const METRICS_REQUEST_SECS: u64 = 10;
+/// Metrics connections served at once; more are closed at accept. Scrapers are a handful of
+/// Prometheus servers, so this only bounds what a misbehaving client can hold.
+pub const METRICS_MAX_CONNECTIONS: usize = 8;

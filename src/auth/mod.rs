@@ -138,6 +138,11 @@ impl Authenticator {
     /// Re-reads the users file with (possibly changed) options, e.g. on
     /// SIGHUP. On any error the previous options and users stay in force.
     /// Blocking (file I/O, maybe one hash): call it from `spawn_blocking`.
+    /// Password checks waiting for a hashing thread now (`mailcove_auth_queue_depth`).
+    pub fn hash_queue_depth(&self) -> usize {
+        self.inner.snapshot().pool.queued()
+    }
+
     /// New pool sizes apply to logins started after the reload.
     pub fn reload(&self, opts: AuthOptions) -> Result<(), AuthError> {
         opts.validate()?;

@@ -13,6 +13,7 @@ mod lmtp;
 mod locate;
 mod logging;
 mod mail;
+mod metrics;
 mod pop3;
 mod server;
 mod timeouts;
@@ -29,6 +30,7 @@ pub use listener::{ListenerConfig, Protocol, TlsMode};
 pub use lmtp::{LmtpConfig, OverQuota};
 pub use logging::{LogFormat, LoggingConfig};
 pub use mail::{AutocreateMailbox, MailConfig, SPECIAL_USE_ATTRIBUTES};
+pub use metrics::MetricsConfig;
 pub use pop3::{Pop3Config, Pop3DeletePolicy};
 pub use server::ServerConfig;
 pub use timeouts::TimeoutsConfig;
@@ -61,6 +63,8 @@ pub struct Config {
     pub lmtp: LmtpConfig,
     /// Log output.
     pub logging: LoggingConfig,
+    /// The OpenMetrics endpoint (off unless an address is set).
+    pub metrics: MetricsConfig,
 }
 
 /// Problems found by validation: (dotted key, message) pairs in the order found. Each section's
@@ -209,6 +213,7 @@ impl Config {
         self.lmtp.validate(&mut out);
         self.logging.validate(&mut out);
         self.server.validate(&mut out);
+        self.metrics.validate(&self.listeners, &mut out);
         out.0
     }
 

@@ -16,3 +16,6 @@ pub mod sort;
 pub mod thread;
 pub mod url;
 mod workers;
+
+/// Every row of the command table (the metrics take their `command` labels from it).
+pub use cmd::table::ALL as COMMAND_TABLE;

@@ -334,6 +334,7 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
             Framed::Error { consumed, error } => {
                 s.conn.consume(consumed);
                 let e = ImapError::from(&error);
+                crate::metrics::imap_rejected(&e);
                 e.write(s.conn.out(), error.tag());
                 if e.counts_as_bad() {
                     bad += 1;
@@ -366,6 +367,7 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
                     Err(e) => {
                         s.receiver.refuse_literal(synchronizing);
                         bad += 1;
+                        crate::metrics::imap_rejected(&ImapError::from(&e));
                         ImapError::from(&e).write(s.conn.out(), e.tag.as_ref());
                     }
                 }
@@ -387,6 +389,7 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
                     },
                     Err(e) => {
                         let err = ImapError::from(&e);
+                        crate::metrics::imap_rejected(&err);
                         err.write(s.conn.out(), e.tag.as_ref());
                         if err.counts_as_bad() {
                             bad += 1;

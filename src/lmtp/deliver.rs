@@ -309,7 +309,11 @@ async fn stream_into(
         offset += chunk.len() as u64;
         w.write(&chunk).await?;
     }
-    let r = w.commit(SystemFlags::default(), Vec::new(), None).await?;
+    let r = crate::metrics::storage(
+        crate::metrics::StorageOp::Append,
+        w.commit(SystemFlags::default(), Vec::new(), None),
+    )
+    .await?;
     Ok(r.uid)
 }
 

@@ -119,7 +119,7 @@ impl Session {
             let next = match line {
                 Line::Eof => return Ok(()),
                 Line::TooLong => self.bad_command("500 5.5.2 Line too long"),
-                Line::Complete(l) => self.command(&l).await?,
+                Line::Complete(l) => crate::metrics::lmtp_command(&l, self.command(&l)).await?,
             };
             if let Next::Close = next {
                 return Ok(());
@@ -128,6 +128,7 @@ impl Session {
     }
 
     fn reply(&mut self, line: &str) {
+        crate::metrics::lmtp_reply(line);
         self.conn.queue(line.as_bytes());
         self.conn.queue(b"\r\n");
     }
@@ -350,6 +351,7 @@ impl Session {
             data::Received::Complete => {}
             data::Received::TooBig => {
                 for _ in &tx.recipients {
+                    crate::metrics::lmtp_delivery("552");
                     self.reply("552 5.3.4 Message size exceeds fixed maximum message size");
                 }
                 return Ok(());
@@ -359,6 +361,7 @@ impl Session {
                 let e = DeliverError::Temporary(e.to_string());
                 for r in &tx.recipients {
                     let line = failure_reply(&r.address, &e);
+                    crate::metrics::lmtp_delivery(&line);
                     self.reply(&line);
                 }
                 return Ok(());
@@ -373,6 +376,7 @@ impl Session {
                 let e = DeliverError::Temporary(e.to_string());
                 for r in &tx.recipients {
                     let line = failure_reply(&r.address, &e);
+                    crate::metrics::lmtp_delivery(&line);
                     self.reply(&line);
                 }
                 return Ok(());
@@ -409,6 +413,7 @@ impl Session {
                     failure_reply(&address, &DeliverError::Temporary(e.to_string()))
                 }
             };
+            crate::metrics::lmtp_delivery(&line);
             self.reply(&line);
             self.conn.flush().await?;
         }

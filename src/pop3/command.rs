@@ -40,6 +40,29 @@ pub enum Command {
     Quit,
 }
 
+impl Command {
+    /// The keyword, upper case (the `command` label of the metrics).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Capa => "CAPA",
+            Command::Stls => "STLS",
+            Command::User(_) => "USER",
+            Command::Pass(_) => "PASS",
+            Command::Auth(..) => "AUTH",
+            Command::Apop => "APOP",
+            Command::Stat => "STAT",
+            Command::List(_) => "LIST",
+            Command::Retr(_) => "RETR",
+            Command::Top(..) => "TOP",
+            Command::Uidl(_) => "UIDL",
+            Command::Dele(_) => "DELE",
+            Command::Noop => "NOOP",
+            Command::Rset => "RSET",
+            Command::Quit => "QUIT",
+        }
+    }
+}
+
 /// Why a line is not a command we can run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParseError {

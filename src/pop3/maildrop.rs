@@ -149,10 +149,12 @@ impl Maildrop {
                 Err(e) => warn!(error = %e, "keep-days expiry failed"),
             }
         }
-        let view = store
-            .open("INBOX", OpenOptions::POP3)
-            .await
-            .map_err(Pop3Error::Storage)?;
+        let view = crate::metrics::storage(
+            crate::metrics::StorageOp::Open,
+            store.open("INBOX", OpenOptions::POP3),
+        )
+        .await
+        .map_err(Pop3Error::Storage)?;
         let entries = view
             .messages()
             .iter()
@@ -236,10 +238,11 @@ impl Maildrop {
     /// same step: a typical message is then sent without another trip to a blocking thread.
     pub async fn open_message(&self, n: u32) -> Result<Message, Pop3Error> {
         let uid = self.live(n)?.uid;
-        match self
-            .view
-            .open_message(uid, limits::MESSAGE_STREAM_CHUNK)
-            .await
+        match crate::metrics::storage(
+            crate::metrics::StorageOp::Fetch,
+            self.view.open_message(uid, limits::MESSAGE_STREAM_CHUNK),
+        )
+        .await
         {
             Ok(f) => Ok(f),
             Err(StorageError::Expunged) => Err(Pop3Error::Expunged(n)),
@@ -337,7 +340,11 @@ impl Maildrop {
         match self.policy.kind {
             Pop3DeletePolicy::Delete => {
                 self.add_flags(&deleted, SystemFlags::DELETED).await?;
-                self.view.expunge(Some(&deleted)).await?;
+                crate::metrics::storage(
+                    crate::metrics::StorageOp::Expunge,
+                    self.view.expunge(Some(&deleted)),
+                )
+                .await?;
             }
             Pop3DeletePolicy::Keep | Pop3DeletePolicy::KeepDays => {
                 self.add_flags(&deleted, SystemFlags::DELETED.union(SystemFlags::SEEN))
@@ -354,7 +361,12 @@ impl Maildrop {
             keywords: Vec::new(),
             unchanged_since: None,
         };
-        self.view.store(uids, request).await.map(|_| ())
+        crate::metrics::storage(
+            crate::metrics::StorageOp::Store,
+            self.view.store(uids, request),
+        )
+        .await
+        .map(|_| ())
     }
 }
 

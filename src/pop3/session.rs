@@ -167,8 +167,8 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
         }
         // RFC 2449 section 4: 255 octets including the CRLF.
         let next = match s.read(limits::POP3_MAX_COMMAND_LINE - 2).await {
-            Input::Line(line) => match command::parse(&line) {
-                Ok(cmd) => dispatch(&mut s, cmd).await,
+            Input::Line(line) => match crate::metrics::pop3_parsed(command::parse(&line)) {
+                Ok(cmd) => crate::metrics::pop3_command(cmd.name(), dispatch(&mut s, cmd)).await,
                 Err(ParseError::Unknown) => Err(Pop3Error::UnknownCommand),
                 Err(ParseError::BadArguments(why)) => Err(Pop3Error::BadArguments(why)),
             },

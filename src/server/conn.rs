@@ -214,6 +214,7 @@ impl Conn {
                 let n = z.inflate(&mut chunk[..want])?;
                 if n > 0 {
                     self.rbuf.extend_from_slice(&chunk[..n]);
+                    crate::metrics::bytes_in(n);
                     return Ok(n);
                 }
                 if z.ended() {
@@ -237,6 +238,7 @@ impl Conn {
         }
         let n = self.stream.read(&mut chunk[..want]).await?;
         self.rbuf.extend_from_slice(&chunk[..n]);
+        crate::metrics::bytes_in(n);
         Ok(n)
     }
 
@@ -291,6 +293,7 @@ impl Conn {
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.out.is_empty() {
             let out = std::mem::take(&mut self.out);
+            crate::metrics::bytes_out(out.len());
             let (stream, deflate) = (&mut self.stream, &mut self.deflate);
             let res = tokio::time::timeout(self.write_timeout, async {
                 match deflate.as_deref_mut() {
@@ -328,6 +331,7 @@ impl Conn {
     /// into the output buffer).
     pub async fn send_direct(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.flush().await?;
+        crate::metrics::bytes_out(bytes.len());
         let (stream, deflate) = (&mut self.stream, &mut self.deflate);
         let write = async {
             match deflate.as_deref_mut() {

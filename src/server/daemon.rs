@@ -85,6 +85,9 @@ async fn start(config: Config, config_path: PathBuf, log: LogHandle) -> Result<(
     prepare_files(&config, id)?;
     let acceptor = tls::load_acceptor(&config.tls).map_err(|e| e.to_string())?;
     let listeners = bind_all(&config, id).await.map_err(|e| e.to_string())?;
+    let metrics = crate::metrics::http::bind(&config)
+        .await
+        .map_err(|e| e.to_string())?;
     if let Some(id) = id {
         privdrop::drop_to(id).map_err(|e| e.to_string())?;
         info!(
@@ -107,6 +110,7 @@ async fn start(config: Config, config_path: PathBuf, log: LogHandle) -> Result<(
         storage,
     ));
     let server = tokio::spawn(serve(listeners, shared.clone()));
+    crate::metrics::http::spawn(metrics, shared.clone());
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     info!(version = env!("CARGO_PKG_VERSION"), "mailcove started");
     loop {
@@ -192,6 +196,9 @@ fn reload(shared: &Shared, log: &LogHandle) {
     }
     if old.mail != new.mail {
         warn!("[mail] changes take effect only after a restart");
+    }
+    if old.metrics != new.metrics {
+        warn!("[metrics] changes take effect only after a restart");
     }
     shared.tls.replace(acceptor);
     log.set_level(&new.logging.level);

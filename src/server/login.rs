@@ -47,6 +47,7 @@ pub async fn login(
     let ip = conn.info.peer.ip();
     if !plaintext_allowed(shared, conn) {
         info!(user = %printable(user), mechanism, reason = "plaintext auth refused without TLS", "login failed");
+        crate::metrics::login(mechanism, crate::metrics::login_result::REFUSED);
         return Err(LoginError::PlaintextRefused);
     }
     match shared.auth.authenticate(user, password, ip).await {
@@ -54,10 +55,12 @@ pub async fn login(
             let max = shared.config().limits.max_userip_connections;
             let Some(slot) = shared.tracker.login(&info.name, ip, max) else {
                 info!(user = %info.name, mechanism, reason = "too many connections for user+IP", "login refused");
+                crate::metrics::login(mechanism, crate::metrics::login_result::REFUSED);
                 return Err(LoginError::UserIpLimit(max));
             };
             Span::current().record("user", info.name.as_str());
             info!(user = %info.name, mechanism, tls = conn.is_tls(), "login");
+            crate::metrics::login(mechanism, crate::metrics::login_result::OK);
             Ok(LoggedIn {
                 user: info,
                 _slot: slot,
@@ -66,10 +69,12 @@ pub async fn login(
         Err(AuthFailure::Invalid) => {
             // The auth module has logged the failure with its reason and penalty.
             tracing::debug!(user = %printable(user), mechanism, "login failed");
+            crate::metrics::login(mechanism, crate::metrics::login_result::FAILED);
             Err(LoginError::Invalid)
         }
         Err(e) => {
             warn!(user = %printable(user), mechanism, reason = %e, "login failed temporarily");
+            crate::metrics::login(mechanism, crate::metrics::login_result::TEMPFAIL);
             Err(LoginError::TempFail)
         }
     }

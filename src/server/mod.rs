@@ -175,7 +175,12 @@ async fn accept_loop(l: BoundListener, shared: Arc<Shared>) {
                 backoff = Duration::from_millis(10);
                 let shared = shared.clone();
                 let lcfg = l.config.clone();
-                tokio::spawn(handle_connection(stream, peer, local, lcfg, shared));
+                let (protocol, tls) = (lcfg.protocol, lcfg.tls);
+                tokio::spawn(crate::metrics::connection(
+                    protocol,
+                    tls,
+                    handle_connection(stream, peer, local, lcfg, shared),
+                ));
             }
             Err(e) => {
                 warn!(error = %e, "accept failed");

@@ -52,7 +52,7 @@ pub async fn append(
         return Err(ImapError::Parse("APPEND needs the message as a literal"));
     }
     batch.run(s, events).await?;
-    batch.commit().await
+    crate::metrics::storage(crate::metrics::StorageOp::Append, batch.commit()).await
 }
 
 /// One step of an APPEND, in the order of the command's text.
@@ -475,7 +475,10 @@ async fn streamed(
                 };
             }
             (StreamRest::Next { .. }, None) => break refuse(s, Some(rest), lost()),
-            (StreamRest::End | StreamRest::Junk, _) => break batch.commit().await,
+            (StreamRest::End | StreamRest::Junk, _) => {
+                break crate::metrics::storage(crate::metrics::StorageOp::Append, batch.commit())
+                    .await;
+            }
         }
     };
     drop(permit);

@@ -9,7 +9,7 @@ pub async fn close(s: &mut Session) -> Result<Reply, ImapError> {
     let sel = s.selected_mut()?;
     if !sel.read_only() {
         // No untagged EXPUNGE: RFC 3501 6.4.2.
-        sel.view.expunge(None).await?;
+        crate::metrics::storage(crate::metrics::StorageOp::Expunge, sel.view.expunge(None)).await?;
     }
     s.unselect();
     Reply::ok("Close completed.")

@@ -30,11 +30,12 @@ pub async fn copy(
         return Reply::ok(done);
     }
     if move_ {
-        let (res, delta) = sel
-            .view
-            .move_to(&uids, &dest)
-            .await
-            .map_err(ImapError::destination)?;
+        let (res, delta) = crate::metrics::storage(
+            crate::metrics::StorageOp::Copy,
+            sel.view.move_to(&uids, &dest),
+        )
+        .await
+        .map_err(ImapError::destination)?;
         let (src, dst): (Vec<u32>, Vec<u32>) = res.mapping.into_iter().unzip();
         // RFC 6851 4.3: COPYUID goes in an untagged OK before the EXPUNGEs. When another session
         // expunged every message first, nothing moved: an empty uid-set is not valid syntax
@@ -50,11 +51,10 @@ pub async fn copy(
         sel.write_changes(conn.out(), &delta, enabled).await;
         Reply::ok(done)
     } else {
-        let res = sel
-            .view
-            .copy(&uids, &dest)
-            .await
-            .map_err(ImapError::destination)?;
+        let res =
+            crate::metrics::storage(crate::metrics::StorageOp::Copy, sel.view.copy(&uids, &dest))
+                .await
+                .map_err(ImapError::destination)?;
         let (src, dst): (Vec<u32>, Vec<u32>) = res.mapping.into_iter().unzip();
         if src.is_empty() {
             return Reply::ok(done);

@@ -17,7 +17,11 @@ pub async fn expunge(s: &mut Session, uids: Option<&SequenceSet>) -> Result<Repl
     if matches!(&limit, Some(l) if l.is_empty()) {
         return Reply::ok("Expunge completed.");
     }
-    let delta = sel.view.expunge(limit.as_deref()).await?;
+    let delta = crate::metrics::storage(
+        crate::metrics::StorageOp::Expunge,
+        sel.view.expunge(limit.as_deref()),
+    )
+    .await?;
     sel.write_changes(conn.out(), &delta, enabled).await;
     Reply::ok("Expunge completed.")
 }

@@ -88,7 +88,8 @@ pub async fn status_items(
     name: &str,
     items: &[StatusItem],
 ) -> Result<Vec<(StatusItem, u64)>, ImapError> {
-    let st = s.store()?.status(name).await?;
+    let st =
+        crate::metrics::storage(crate::metrics::StorageOp::Status, s.store()?.status(name)).await?;
     items
         .iter()
         // MAILBOXID is a string: see `status_mailbox_id`.

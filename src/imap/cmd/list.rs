@@ -76,7 +76,8 @@ pub async fn list(
         .collect::<Result<_, _>>()?;
     let matching = |name: &str| pats.iter().any(|p| names::matches(p, name, sep));
 
-    let boxes: Vec<MailboxInfo> = store.list().await?;
+    let boxes: Vec<MailboxInfo> =
+        crate::metrics::storage(crate::metrics::StorageOp::List, store.list()).await?;
     let subscriptions: BTreeSet<String> = if sel_subscribed || ret_subscribed {
         store.subscriptions().await?.into_iter().collect()
     } else {

@@ -27,7 +27,7 @@ pub async fn lsub(
         &names::list_pattern_from_wire(pattern, form)?,
     );
     let subscriptions: BTreeSet<String> = store.subscriptions().await?.into_iter().collect();
-    let boxes = store.list().await?;
+    let boxes = crate::metrics::storage(crate::metrics::StorageOp::List, store.list()).await?;
     let mut out: Vec<(String, Vec<MailboxAttr>)> = Vec::new();
     for name in &subscriptions {
         if names::matches(&pattern, name, sep) {

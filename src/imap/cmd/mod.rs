@@ -95,11 +95,13 @@ fn state_error(spec: &CommandSpec, state: &State) -> Option<&'static str> {
 pub async fn run(s: &mut Session, command: Command) -> Outcome {
     let Command { tag, body } = command;
     let spec = table::spec(&body);
+    let started = std::time::Instant::now();
     let result = match state_error(spec, &s.state) {
         Some(why) => Err(ImapError::WrongState(why)),
         None if spec.flags.unsupported => Err(ImapError::NotSupported(spec.name)),
         None => dispatch(s, &tag, body).await,
     };
+    crate::metrics::imap_command(spec.name, started, result.as_ref().err());
     // Changes made by others are told before the tagged answer, where RFC 3501 7.4.1 allows.
     if spec.reports_changes()
         && matches!(s.state, State::Selected(..))

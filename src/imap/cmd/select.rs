@@ -61,7 +61,8 @@ pub async fn select(
     } else {
         OpenOptions::SELECT
     };
-    let view = store.open(&name, options).await?;
+    let view = crate::metrics::storage(crate::metrics::StorageOp::Open, store.open(&name, options))
+        .await?;
     // RFC 8474 4.2. A mailbox whose id cannot be stored (a read-only Maildir) is still
     // selected, without the id: refusing the SELECT would cost the client more.
     let mailbox_id = match store.mailbox_id(&name).await {

@@ -42,7 +42,11 @@ pub async fn store(
         keywords,
         unchanged_since,
     };
-    let outcome = sel.view.store(&uids, request).await?;
+    let outcome = crate::metrics::storage(
+        crate::metrics::StorageOp::Store,
+        sel.view.store(&uids, request),
+    )
+    .await?;
     let out = conn.out();
     if outcome.keywords_changed {
         sel.write_flags(out);

@@ -86,8 +86,8 @@ macro_rules! table {
                 flags: Flags::$flags,
             };
         )*
-        /// Every row, in table order (for the tests that check the table against the parser).
-        #[cfg(test)]
+        /// Every row, in table order (for the tests that check the table against the parser, and
+        /// the metrics' command labels).
         pub static ALL: &[&CommandSpec] = &[$(&$id),*];
     };
 }

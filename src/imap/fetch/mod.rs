@@ -380,7 +380,12 @@ async fn write_message(
         None => None,
     };
     let mut file = if plan.needs_file {
-        match sel.view.open_message(meta.uid, 0).await {
+        match crate::metrics::storage(
+            crate::metrics::StorageOp::Fetch,
+            sel.view.open_message(meta.uid, 0),
+        )
+        .await
+        {
             Ok(f) => Some(f),
             Err(StorageError::Expunged) => return Ok(Written::Expunged),
             Err(e) => return Err(e.into()),
@@ -399,7 +404,12 @@ async fn write_message(
                 return Err(StorageError::Corrupt("structure missing for PREVIEW".into()).into());
             };
             if file.is_none() {
-                file = match sel.view.open_message(meta.uid, 0).await {
+                file = match crate::metrics::storage(
+                    crate::metrics::StorageOp::Fetch,
+                    sel.view.open_message(meta.uid, 0),
+                )
+                .await
+                {
                     Ok(f) => Some(f),
                     Err(StorageError::Expunged) => return Ok(Written::Expunged),
                     Err(e) => return Err(e.into()),
