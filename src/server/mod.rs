@@ -3,6 +3,7 @@
 
 pub mod alloc;
 pub mod conn;
+pub mod control;
 pub mod daemon;
 pub mod deflate;
 pub mod login;
