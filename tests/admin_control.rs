@@ -254,7 +254,15 @@ fn kick_protocol_pop3_leaves_imap_alone_and_commits_no_deletion() {
     );
     // The IMAP session goes on.
     assert_tagged_ok(&imap.cmd("n", "NOOP"));
-    let left = sessions_of(&s, "demo");
+    // The kicked session leaves the registry as its task ends, just after the socket closed.
+    let deadline = Instant::now() + IO_TIMEOUT;
+    let left = loop {
+        let left = sessions_of(&s, "demo");
+        if left.len() == 1 || Instant::now() > deadline {
+            break left;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(left[0]["protocol"], "imap");
     // No QUIT, no UPDATE state: the message is still there (RFC 1939 section 6).
@@ -360,9 +368,12 @@ fn cli_errors_say_the_daemon_is_not_running() {
     assert!(err.contains("control.sock"), "{err}");
 }
 
-/// The value of `key=` in a text log line.
+/// The value of `key=` among the event's fields of a text log line (after its message, so the
+/// span's own `user=` and `remote=` in the prefix are not read instead).
 fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.split_whitespace()
+    let (_, fields) = line.split_once("session ended ")?;
+    fields
+        .split_whitespace()
         .find_map(|w| w.strip_prefix(&format!("{key}=")))
 }
 
@@ -446,4 +457,42 @@ fn session_end_lines_in_json_format() {
             .is_some_and(|r| r.starts_with("127.0.0.1:")),
         "{line}"
     );
+}
+
+#[test]
+fn a_login_timeout_and_a_shutdown_are_reasons_too() {
+    let mut s = Server::builder()
+        .config("[timeouts]\npreauth_secs = 1\n")
+        .start();
+    // Never logs in: the login timeout ends it, and the line says so, with user "-".
+    let mut idle = s.imap();
+    idle.line();
+    assert_eq!(
+        lines_until_closed(&mut idle),
+        vec!["* BYE Disconnected for inactivity."]
+    );
+    let log = s.wait_log(|l| l.contains("session ended") && l.contains("reason=timeout"));
+    let line = log
+        .lines()
+        .find(|l| l.contains("session ended") && l.contains("reason=timeout"))
+        .unwrap();
+    assert_eq!(field(line, "user"), Some("-"), "{line}");
+    assert_eq!(field(line, "commands"), Some("0"), "{line}");
+    assert_eq!(field(line, "bytes_in"), Some("0"), "{line}");
+    // A logged-in POP3 session when the daemon stops.
+    let mut p = pop3_login(&s, "demo", "demo");
+    s.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(
+        lines_until_closed(&mut p),
+        vec!["-ERR [SYS/TEMP] Server shutting down."]
+    );
+    assert!(s.wait_exit(Duration::from_secs(10)).is_some());
+    let log = s.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("session ended") && l.contains("protocol=pop3"))
+        .expect("POP3 session end line");
+    assert_eq!(field(line, "reason"), Some("shutdown"), "{line}");
+    assert_eq!(field(line, "user"), Some("demo"), "{line}");
+    s.kill();
 }
