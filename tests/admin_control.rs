@@ -496,3 +496,29 @@ fn a_login_timeout_and_a_shutdown_are_reasons_too() {
     assert_eq!(field(line, "user"), Some("demo"), "{line}");
     s.kill();
 }
+
+#[test]
+fn kick_in_the_middle_of_an_append_stores_nothing() {
+    let s = Server::start();
+    let mut c = login_demo(&s);
+    // A synchronizing literal: the server asks for the data, the client sends only part of it.
+    c.send("a APPEND INBOX {100}");
+    assert!(c.line().starts_with("+ "), "literal continuation");
+    c.send_raw(b"Subject: half\r\n\r\nonly part of the");
+    // The server has read those bytes once `who` counts them.
+    let deadline = Instant::now() + IO_TIMEOUT;
+    while sessions_of(&s, "demo")[0]["bytes_in"].as_u64() < Some(60) {
+        assert!(Instant::now() < deadline, "partial literal never arrived");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = admin(&s, &["kick", "demo"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        lines_until_closed(&mut c),
+        vec!["* BYE Disconnected by administrator."]
+    );
+    let mut again = login_demo(&s);
+    let r = again.cmd("s", "STATUS INBOX (MESSAGES)");
+    assert_eq!(r[0], "* STATUS INBOX (MESSAGES 0)");
+    assert_tagged_ok(&r);
+}
