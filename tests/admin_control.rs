@@ -522,3 +522,24 @@ fn kick_in_the_middle_of_an_append_stores_nothing() {
     assert_eq!(r[0], "* STATUS INBOX (MESSAGES 0)");
     assert_tagged_ok(&r);
 }
+
+#[test]
+fn too_many_failed_imap_logins_end_with_reason_closed() {
+    let s = Server::start();
+    let mut c = s.imap();
+    c.line();
+    for t in ["a", "b"] {
+        let r = c.cmd(t, "LOGIN demo wrong");
+        assert!(r.last().unwrap().starts_with(&format!("{t} NO")), "{r:?}");
+    }
+    c.send("c LOGIN demo wrong");
+    assert_eq!(
+        lines_until_closed(&mut c),
+        vec!["* BYE Too many failed logins."]
+    );
+    let log = s.wait_log(|l| l.contains("session ended"));
+    let line = log.lines().find(|l| l.contains("session ended")).unwrap();
+    assert_eq!(field(line, "reason"), Some("closed"), "{line}");
+    assert_eq!(field(line, "user"), Some("-"), "{line}");
+    assert_eq!(field(line, "commands"), Some("3"), "{line}");
+}
