@@ -79,6 +79,45 @@ enum Cmd {
     Import(crate::admin::mbox::MboxArgs),
     /// Export a mailbox to a new mbox file (mboxrd).
     Export(crate::admin::mbox::MboxArgs),
+    /// List the users logged in over IMAP and POP3 (asks the running daemon).
+    Who {
+        /// Configuration file (for server.control_socket).
+        #[arg(long, short = 'c', default_value = "/etc/mailcove/mailcove.toml")]
+        config: PathBuf,
+        /// Also list connections that have not logged in yet.
+        #[arg(long)]
+        all: bool,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disconnect every IMAP/POP3 session of a user; exits 68 when none was found.
+    Kick {
+        /// Configuration file (for server.control_socket).
+        #[arg(long, short = 'c', default_value = "/etc/mailcove/mailcove.toml")]
+        config: PathBuf,
+        /// User name, as logged in.
+        user: String,
+        /// Only sessions of this protocol.
+        #[arg(long, value_enum)]
+        protocol: Option<KickProtocol>,
+        /// JSON instead of a sentence.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-read the configuration, users file and certificate of the running daemon (as SIGHUP).
+    Reload {
+        /// Configuration file (for server.control_socket).
+        #[arg(long, short = 'c', default_value = "/etc/mailcove/mailcove.toml")]
+        config: PathBuf,
+    },
+}
+
+/// Protocols `kick --protocol` accepts.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum KickProtocol {
+    Imap,
+    Pop3,
 }
 
 #[derive(Debug, Subcommand)]
@@ -181,6 +220,20 @@ pub fn main() -> ExitCode {
             crate::logging::init_cli();
             report(crate::admin::mbox::export(args))
         }
+        Cmd::Who { config, all, json } => crate::control_cli::who(&config, all, json),
+        Cmd::Kick {
+            config,
+            user,
+            protocol,
+            json,
+        } => {
+            let protocol = protocol.map(|p| match p {
+                KickProtocol::Imap => crate::config::Protocol::Imap,
+                KickProtocol::Pop3 => crate::config::Protocol::Pop3,
+            });
+            crate::control_cli::kick(&config, &user, protocol, json)
+        }
+        Cmd::Reload { config } => crate::control_cli::reload(&config),
     }
 }
 

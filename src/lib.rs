@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cli;
 pub mod compute;
 pub mod config;
+pub mod control_cli;
 pub mod digits;
 pub mod imap;
 pub mod inflight;

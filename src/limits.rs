@@ -484,3 +484,17 @@ pub const METRICS_REQUEST_SECS: u64 = 10;
 /// Metrics connections served at once; more are closed at accept. Scrapers are a handful of
 /// Prometheus servers, so this only bounds what a misbehaving client can hold.
 pub const METRICS_MAX_CONNECTIONS: usize = 8;
+
+/// Where the control socket (`mailcove who`, `kick`, `reload`) is, unless `server.control_socket`
+/// says otherwise: the runtime directory systemd's `RuntimeDirectory=mailcove` creates.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/mailcove/control.sock";
+/// Longest control request line: a JSON object naming a command and a user name.
+pub const CONTROL_MAX_REQUEST: usize = 4096;
+/// Longest control response the CLI reads: `who` lists at most `limits.max_connections` rows of
+/// a few hundred bytes each.
+pub const CONTROL_MAX_RESPONSE: u64 = 64 * 1024 * 1024;
+/// Seconds a control client gets to send its request and read the answer; the daemon serves one
+/// control connection at a time, so a silent one must not hold the socket.
+pub const CONTROL_IO_SECS: u64 = 10;
+/// Longest path a Unix socket can be bound at (`sun_path` is 108 bytes with its NUL).
+pub const MAX_UNIX_SOCKET_PATH: usize = 107;

@@ -1,5 +1,7 @@
 //! `[server]`: process-wide settings.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use super::Problems;
@@ -17,6 +19,9 @@ pub struct ServerConfig {
     pub group: Option<String>,
     /// Seconds sessions get to say BYE after SIGTERM before the process exits.
     pub shutdown_grace_secs: u64,
+    /// Unix socket of `mailcove who`, `kick` and `reload` (mode 0600, owned by the daemon's
+    /// user); empty turns it off.
+    pub control_socket: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -26,6 +31,7 @@ impl Default for ServerConfig {
             user: None,
             group: None,
             shutdown_grace_secs: limits::DEFAULT_SHUTDOWN_GRACE_SECS,
+            control_socket: PathBuf::from(limits::DEFAULT_CONTROL_SOCKET),
         }
     }
 }
@@ -44,6 +50,15 @@ impl ServerConfig {
             && user.is_empty()
         {
             out.add("server.user", "must not be empty when set");
+        }
+        if self.control_socket.as_os_str().len() > limits::MAX_UNIX_SOCKET_PATH {
+            out.add(
+                "server.control_socket",
+                format!(
+                    "longer than {} bytes, the limit of a Unix socket path",
+                    limits::MAX_UNIX_SOCKET_PATH
+                ),
+            );
         }
     }
 }

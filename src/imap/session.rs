@@ -21,7 +21,14 @@ use crate::limits;
 use crate::server::Shared;
 use crate::server::conn::Conn;
 use crate::server::login::LoggedIn;
+use crate::server::sessions::EndReason;
 use crate::storage::UserStore;
+
+/// What a session ended by `mailcove kick` reads before the connection closes. Dovecot 2.3's
+/// `doveadm kick` signals the process, so its clients read `* BYE Server shutting down.`; the
+/// server is not shutting down here, and saying so would make a client developer look for the
+/// wrong cause.
+pub const KICKED_BYE: &str = "BYE Disconnected by administrator.";
 
 /// A logged-in user: the login slot and the user's mail.
 pub struct UserCtx {
@@ -182,6 +189,9 @@ impl Session {
         match std::mem::replace(&mut self.state, State::Logout) {
             State::Selected(user, sel) => {
                 self.state = State::Authenticated(user);
+                if let Some(live) = &self.conn.live {
+                    live.set_mailbox(None);
+                }
                 Some(sel)
             }
             other => {
@@ -195,6 +205,9 @@ impl Session {
     pub fn select(&mut self, sel: Selected) {
         match std::mem::replace(&mut self.state, State::Logout) {
             State::Authenticated(user) | State::Selected(user, _) => {
+                if let Some(live) = &self.conn.live {
+                    live.set_mailbox(Some(&sel.name));
+                }
                 self.state = State::Selected(user, Box::new(sel));
             }
             other => self.state = other,
@@ -236,6 +249,7 @@ impl Session {
             // The mailbox was replaced under us: the client's cache is invalid. As Dovecot, end the
             // session so the client resynchronises from scratch.
             self.untagged("BYE Mailbox UIDVALIDITY changed, reconnect.");
+            self.conn.set_end(EndReason::Closed);
             self.state = State::Logout;
             return Ok(());
         }
@@ -303,9 +317,16 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
                             + Duration::from_secs(cfg.timeouts.imap_idle_secs)
                     }
                 };
+                let kick = s.conn.kick_token();
                 let read = tokio::select! {
                     _ = s.shared.shutdown.cancelled() => {
                         s.untagged("BYE Server shutting down.");
+                        s.conn.set_end(EndReason::Shutdown);
+                        break 'session;
+                    }
+                    _ = kick.cancelled() => {
+                        s.untagged(KICKED_BYE);
+                        info!("disconnected by administrator");
                         break 'session;
                     }
                     r = tokio::time::timeout_at(deadline, s.conn.fill(max_buffer)) => r,
@@ -314,6 +335,7 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
                     Err(_) => {
                         s.untagged("BYE Disconnected for inactivity.");
                         info!("autologout after inactivity");
+                        s.conn.set_end(EndReason::Timeout);
                         break;
                     }
                     Ok(Ok(0)) => break,
@@ -333,6 +355,7 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
             Framed::Skip { consumed } => s.conn.consume(consumed),
             Framed::Error { consumed, error } => {
                 s.conn.consume(consumed);
+                s.conn.count_command();
                 let e = ImapError::from(&error);
                 crate::metrics::imap_rejected(&e);
                 e.write(s.conn.out(), error.tag());
@@ -347,6 +370,7 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
                 synchronizing,
             } => {
                 s.conn.consume(consumed);
+                s.conn.count_command();
                 match head {
                     Ok(command) => {
                         s.literal_in = Some(LiteralIn {
@@ -381,6 +405,7 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
             Framed::StreamEnd { consumed, .. } => s.conn.consume(consumed),
             Framed::Command { consumed, result } => {
                 s.conn.consume(consumed);
+                s.conn.count_command();
                 match result {
                     Ok(command) => match cmd::run(&mut s, command).await {
                         cmd::Outcome::Continue => {}
@@ -400,6 +425,7 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
         }
         if bad >= limits::MAX_BAD_COMMANDS {
             s.untagged("BYE Too many invalid commands.");
+            s.conn.set_end(EndReason::Closed);
             break;
         }
         if matches!(s.state, State::Logout) {

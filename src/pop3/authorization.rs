@@ -176,6 +176,7 @@ pub async fn auth(
                     Input::Closed => return Ok(Next::Close),
                     Input::Idle => return Err(Pop3Error::Autologout),
                     Input::Shutdown => return Err(Pop3Error::ShuttingDown),
+                    Input::Kicked => return Err(Pop3Error::Kicked),
                 };
                 let reply = std::str::from_utf8(&reply).map_err(|_| Pop3Error::BadSasl)?;
                 step = match exchange.step(reply) {

@@ -93,6 +93,11 @@ pub enum Pop3Error {
     /// The connection broke; nothing more can be sent.
     #[error("Connection error.")]
     Io,
+    /// `mailcove kick` ended the session; the connection is closed and nothing is committed.
+    /// SYS/TEMP (RFC 3206), as Dovecot answers when it stops a session: the client may log in
+    /// again, as after a shutdown.
+    #[error("[SYS/TEMP] Disconnected by administrator.")]
+    Kicked,
 }
 
 fn storage_text(e: &StorageError) -> &'static str {
@@ -132,6 +137,7 @@ impl Pop3Error {
                 | Pop3Error::UserIpLimit(_)
                 | Pop3Error::Autologout
                 | Pop3Error::ShuttingDown
+                | Pop3Error::Kicked
         )
     }
 }

@@ -25,6 +25,7 @@ use crate::limits;
 use crate::server::Shared;
 use crate::server::conn::{Conn, Line};
 use crate::server::login::LoggedIn;
+use crate::server::sessions::EndReason;
 use crate::storage::StorageError;
 
 /// Where the session is.
@@ -85,6 +86,8 @@ pub enum Input {
     Idle,
     /// The daemon is shutting down.
     Shutdown,
+    /// `mailcove kick` ended the session.
+    Kicked,
 }
 
 /// Reads one line of at most `max` octets (line end excluded), giving up after `idle` or when
@@ -140,7 +143,11 @@ impl Session {
             );
         }
         let shutdown = self.shared.shutdown.clone();
-        next_input(&mut self.conn, max, idle, &shutdown).await
+        let kick = self.conn.kick_token();
+        tokio::select! {
+            _ = kick.cancelled() => Input::Kicked,
+            i = next_input(&mut self.conn, max, idle, &shutdown) => i,
+        }
     }
 }
 
@@ -168,7 +175,13 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
         // RFC 2449 section 4: 255 octets including the CRLF.
         let next = match s.read(limits::POP3_MAX_COMMAND_LINE - 2).await {
             Input::Line(line) => match crate::metrics::pop3_parsed(command::parse(&line)) {
-                Ok(cmd) => crate::metrics::pop3_command(cmd.name(), dispatch(&mut s, cmd)).await,
+                Ok(cmd) => {
+                    s.conn.count_command();
+                    if matches!(cmd, Command::Quit) {
+                        s.conn.set_end(EndReason::Logout);
+                    }
+                    crate::metrics::pop3_command(cmd.name(), dispatch(&mut s, cmd)).await
+                }
                 Err(ParseError::Unknown) => Err(Pop3Error::UnknownCommand),
                 Err(ParseError::BadArguments(why)) => Err(Pop3Error::BadArguments(why)),
             },
@@ -176,6 +189,7 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
             Input::Closed => break,
             Input::Idle => Err(Pop3Error::Autologout),
             Input::Shutdown => Err(Pop3Error::ShuttingDown),
+            Input::Kicked => Err(Pop3Error::Kicked),
         };
         match next {
             Ok(Next::Continue) => {}
@@ -189,6 +203,13 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
                 }
                 answer_error(&mut s, &e);
                 if e.closes() {
+                    s.conn.set_end(match e {
+                        Pop3Error::Autologout => EndReason::Timeout,
+                        Pop3Error::ShuttingDown => EndReason::Shutdown,
+                        Pop3Error::Kicked => EndReason::Kicked,
+                        Pop3Error::Io => EndReason::Disconnect,
+                        _ => EndReason::Closed,
+                    });
                     break;
                 }
             }
@@ -207,6 +228,9 @@ pub(super) fn answer_error(s: &mut Session, e: &Pop3Error) {
     match e {
         Pop3Error::Autologout => info!("autologout after inactivity"),
         Pop3Error::TooManyBadCommands => info!("too many invalid commands"),
+        // Nothing is committed: the maildrop is dropped unapplied, as when the connection drops
+        // (RFC 1939 section 6: only QUIT in TRANSACTION enters the UPDATE state).
+        Pop3Error::Kicked => info!("disconnected by administrator"),
         Pop3Error::Storage(err) => {
             let user = s.authenticated_as.as_deref().unwrap_or("-");
             if matches!(err, StorageError::InUse) {

@@ -12,6 +12,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -19,8 +20,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
+use tokio_util::sync::CancellationToken;
 
 use super::deflate::Deflate;
+use super::sessions::Live;
 use crate::limits;
 
 /// The transport under a session.
@@ -118,6 +121,10 @@ pub struct Conn {
     write_timeout: Duration,
     /// COMPRESS=DEFLATE (RFC 4978), once the client turned it on.
     deflate: Option<Box<Deflate>>,
+    /// The session's entry in the live-session registry (`mailcove who`/`kick`), when registered:
+    /// bytes in and out are counted here as protocol bytes (inside TLS, and uncompressed
+    /// under COMPRESS=DEFLATE).
+    pub live: Option<Arc<Live>>,
 }
 
 /// Capacity a buffer may keep while idle; anything above is given back.
@@ -136,6 +143,41 @@ impl Conn {
             info,
             write_timeout: Duration::from_secs(limits::MIN_POP3_IDLE_SECS),
             deflate: None,
+            live: None,
+        }
+    }
+
+    /// The token `mailcove kick` cancels; one that never fires when the session is not registered.
+    pub fn kick_token(&self) -> CancellationToken {
+        match &self.live {
+            Some(l) => l.kick_token(),
+            None => CancellationToken::new(),
+        }
+    }
+
+    /// Counts one client command for `mailcove who` and the session-end log line.
+    pub fn count_command(&self) {
+        if let Some(l) = &self.live {
+            l.add_command();
+        }
+    }
+
+    /// Records why the session ends (the first reason recorded wins).
+    pub fn set_end(&self, reason: super::sessions::EndReason) {
+        if let Some(l) = &self.live {
+            l.set_end(reason);
+        }
+    }
+
+    fn count_in(&self, n: usize) {
+        if let Some(l) = &self.live {
+            l.add_in(n);
+        }
+    }
+
+    fn count_out(&self, n: usize) {
+        if let Some(l) = &self.live {
+            l.add_out(n);
         }
     }
 
@@ -215,6 +257,7 @@ impl Conn {
                 if n > 0 {
                     self.rbuf.extend_from_slice(&chunk[..n]);
                     crate::metrics::bytes_in(n);
+                    self.count_in(n);
                     return Ok(n);
                 }
                 if z.ended() {
@@ -239,6 +282,7 @@ impl Conn {
         let n = self.stream.read(&mut chunk[..want]).await?;
         self.rbuf.extend_from_slice(&chunk[..n]);
         crate::metrics::bytes_in(n);
+        self.count_in(n);
         Ok(n)
     }
 
@@ -294,6 +338,7 @@ impl Conn {
         if !self.out.is_empty() {
             let out = std::mem::take(&mut self.out);
             crate::metrics::bytes_out(out.len());
+            let sent = out.len();
             let (stream, deflate) = (&mut self.stream, &mut self.deflate);
             let res = tokio::time::timeout(self.write_timeout, async {
                 match deflate.as_deref_mut() {
@@ -309,7 +354,10 @@ impl Conn {
                 self.out = Vec::new();
             }
             match res {
-                Ok(r) => r?,
+                Ok(r) => {
+                    r?;
+                    self.count_out(sent);
+                }
                 Err(_) => {
                     return Err(io::Error::new(
                         io::ErrorKind::TimedOut,
@@ -341,7 +389,11 @@ impl Conn {
             }
         };
         match tokio::time::timeout(self.write_timeout, write).await {
-            Ok(r) => r,
+            Ok(r) => {
+                r?;
+                self.count_out(bytes.len());
+                Ok(())
+            }
             Err(_) => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "client stopped reading",
@@ -371,6 +423,9 @@ impl Conn {
         match hs {
             Ok(Ok(tls)) => {
                 self.stream = Stream::Tls(Box::new(tls));
+                if let Some(l) = &self.live {
+                    l.set_tls();
+                }
                 Ok(())
             }
             Ok(Err(e)) => Err(e),

@@ -88,6 +88,8 @@ async fn start(config: Config, config_path: PathBuf, log: LogHandle) -> Result<(
     let metrics = crate::metrics::http::bind(&config)
         .await
         .map_err(|e| e.to_string())?;
+    let control_path = config.server.control_socket.clone();
+    let control = super::control::bind_configured(&control_path, id);
     if let Some(id) = id {
         privdrop::drop_to(id).map_err(|e| e.to_string())?;
         info!(
@@ -111,11 +113,28 @@ async fn start(config: Config, config_path: PathBuf, log: LogHandle) -> Result<(
     ));
     let server = tokio::spawn(serve(listeners, shared.clone()));
     crate::metrics::http::spawn(metrics, shared.clone());
+    // The control socket asks this loop to reload, so SIGHUP and `mailcove reload` share one path.
+    let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel::<super::control::ReloadRequest>(1);
+    let control = control.map(|l| {
+        tokio::spawn(super::control::serve(
+            l,
+            control_path,
+            shared.clone(),
+            reload_tx,
+        ))
+    });
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     info!(version = env!("CARGO_PKG_VERSION"), "mailcove started");
     loop {
         tokio::select! {
-            _ = hup.recv() => reload(&shared, &log),
+            _ = hup.recv() => {
+                info!("SIGHUP: reloading configuration");
+                let _ = reload(&shared, &log);
+            }
+            Some(reply) = reload_rx.recv() => {
+                info!("control socket: reloading configuration");
+                let _ = reply.send(reload(&shared, &log));
+            }
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
@@ -129,6 +148,9 @@ async fn start(config: Config, config_path: PathBuf, log: LogHandle) -> Result<(
     );
     shared.shutdown.cancel();
     let _ = server.await;
+    if let Some(c) = control {
+        let _ = c.await;
+    }
     let deadline = tokio::time::Instant::now() + grace;
     while shared.tracker.total() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -161,25 +183,26 @@ fn prepare_files(config: &Config, id: Option<Identity>) -> Result<(), String> {
     Ok(())
 }
 
-fn reload(shared: &Shared, log: &LogHandle) {
-    info!("SIGHUP: reloading configuration");
+/// Re-reads the configuration, the users file and the certificate; on failure the old ones stay
+/// in force and the error says why (for `mailcove reload`).
+fn reload(shared: &Shared, log: &LogHandle) -> Result<(), String> {
     let new = match Config::load(&shared.config_path) {
         Ok(c) => c,
         Err(e) => {
             error!("reload failed, the old configuration stays in force:\n{e}");
-            return;
+            return Err(format!("{e}"));
         }
     };
     let acceptor = match tls::load_acceptor(&new.tls) {
         Ok(a) => a,
         Err(e) => {
             error!(error = %e, "reload failed, the old configuration stays in force");
-            return;
+            return Err(format!("TLS: {e}"));
         }
     };
     if let Err(e) = shared.auth.reload(crate::setup::auth_options(&new)) {
         error!(error = %e, "reload failed (users file), the old configuration stays in force");
-        return;
+        return Err(format!("users file: {e}"));
     }
     let old = shared.config();
     if old.listeners != new.listeners {
@@ -200,10 +223,14 @@ fn reload(shared: &Shared, log: &LogHandle) {
     if old.metrics != new.metrics {
         warn!("[metrics] changes take effect only after a restart");
     }
+    if old.server.control_socket != new.server.control_socket {
+        warn!("server.control_socket changes take effect only after a restart");
+    }
     shared.tls.replace(acceptor);
     log.set_level(&new.logging.level);
     shared.set_config(new);
     info!("configuration reloaded");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -59,6 +59,9 @@ pub async fn login(
                 return Err(LoginError::UserIpLimit(max));
             };
             Span::current().record("user", info.name.as_str());
+            if let Some(live) = &conn.live {
+                live.set_user(&info.name);
+            }
             info!(user = %info.name, mechanism, tls = conn.is_tls(), "login");
             crate::metrics::login(mechanism, crate::metrics::login_result::OK);
             Ok(LoggedIn {

@@ -3,10 +3,12 @@
 
 pub mod alloc;
 pub mod conn;
+pub mod control;
 pub mod daemon;
 pub mod deflate;
 pub mod login;
 pub mod privdrop;
+pub mod sessions;
 pub mod tls;
 pub mod tracker;
 pub mod unix;
@@ -44,6 +46,8 @@ pub struct Shared {
     /// Cancelled when the daemon stops; sessions say BYE.
     pub shutdown: CancellationToken,
     next_id: AtomicU64,
+    /// Live IMAP and POP3 sessions, for `mailcove who` and `kick`.
+    pub sessions: sessions::Sessions,
 }
 
 impl Shared {
@@ -64,6 +68,7 @@ impl Shared {
             tracker: Tracker::default(),
             shutdown: CancellationToken::new(),
             next_id: AtomicU64::new(1),
+            sessions: sessions::Sessions::default(),
         }
     }
 
@@ -262,16 +267,40 @@ async fn handle_connection(
             }
         };
         debug!("connected");
+        let registration = register_session(&shared, &mut conn, lcfg.protocol);
         match lcfg.protocol {
             Protocol::Imap => crate::imap::session::run(conn, shared.clone(), lcfg).await,
             Protocol::Pop3 => crate::pop3::session::run(conn, shared.clone(), lcfg).await,
             Protocol::Lmtp => crate::lmtp::session::run(conn, shared.clone(), lcfg).await,
+        }
+        if let Some(r) = registration {
+            r.live().log_end();
         }
         drop(guard);
         debug!("disconnected");
     }
     .instrument(span)
     .await
+}
+
+/// Lists an IMAP or POP3 session in the live-session registry and hands its entry to the
+/// connection (LMTP deliveries are not sessions of a user and are not listed).
+fn register_session(
+    shared: &Shared,
+    conn: &mut Conn,
+    protocol: Protocol,
+) -> Option<sessions::Registration> {
+    if protocol == Protocol::Lmtp {
+        return None;
+    }
+    let info = &conn.info;
+    let live = sessions::Live::new(info.id, protocol, info.peer, info.local);
+    if conn.is_tls() {
+        live.set_tls();
+    }
+    let registration = shared.sessions.register(live);
+    conn.live = Some(registration.live().clone());
+    Some(registration)
 }
 
 async fn refuse(conn: &mut Conn, protocol: Protocol, refusal: Refusal) {

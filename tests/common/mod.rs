@@ -214,6 +214,7 @@ hostname = "localhost"
 user = "nobody"
 group = "nogroup"
 shutdown_grace_secs = 3
+control_socket = "{d}/control.sock"
 
 [[listener]]
 protocol = "imap"

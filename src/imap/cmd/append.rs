@@ -560,7 +560,18 @@ async fn receive(
                 return Received::Gone;
             }
         };
-        match tokio::time::timeout(idle, s.conn.fill(want)).await {
+        // `mailcove kick` ends an upload too: this is where the command reads from the client.
+        // Nothing of the message is stored (the batch is dropped uncommitted).
+        let kick = s.conn.kick_token();
+        let read = tokio::select! {
+            _ = kick.cancelled() => {
+                s.untagged(crate::imap::session::KICKED_BYE);
+                tracing::info!("disconnected by administrator during APPEND");
+                return Received::Gone;
+            }
+            r = tokio::time::timeout(idle, s.conn.fill(want)) => r,
+        };
+        match read {
             Ok(Ok(n)) if n > 0 => {}
             Ok(Ok(_)) | Ok(Err(_)) => {
                 tracing::debug!("client gone inside an APPEND literal");
@@ -568,6 +579,7 @@ async fn receive(
             }
             Err(_) => {
                 s.untagged("BYE Disconnected for inactivity.");
+                s.conn.set_end(crate::server::sessions::EndReason::Timeout);
                 return Received::Gone;
             }
         }

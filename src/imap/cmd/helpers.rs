@@ -40,12 +40,14 @@ pub async fn finish_login(
             s.untagged(&format!(
                 "BYE [UNAVAILABLE] Maximum number of connections from user+IP exceeded (limit {n})."
             ));
+            s.conn.set_end(crate::server::sessions::EndReason::Closed);
             Ok(Reply::Close)
         }
         Err(LoginError::Invalid) => {
             s.auth_failures += 1;
             if s.auth_failures >= limits::MAX_AUTH_FAILURES_PER_CONNECTION {
                 s.untagged("BYE Too many failed logins.");
+                s.conn.set_end(crate::server::sessions::EndReason::Closed);
                 return Ok(Reply::Close);
             }
             Err(ImapError::AuthFailed)

@@ -25,6 +25,7 @@ pub async fn idle(s: &mut Session, tag: &Tag) -> Result<Reply, ImapError> {
     s.refresh().await?;
     encode::continue_req(s.conn.out(), "idling");
     let shutdown = s.shared.shutdown.clone();
+    let kick = s.conn.kick_token();
     loop {
         // A complete line may already be buffered (pipelined DONE).
         match s.receiver.poll_line(s.conn.buffered(), MAX_IDLE_LINE) {
@@ -61,6 +62,13 @@ pub async fn idle(s: &mut Session, tag: &Tag) -> Result<Reply, ImapError> {
         tokio::select! {
             _ = shutdown.cancelled() => {
                 s.untagged("BYE Server shutting down.");
+                s.conn.set_end(crate::server::sessions::EndReason::Shutdown);
+                s.state = State::Logout;
+                return Ok(Reply::Close);
+            }
+            _ = kick.cancelled() => {
+                s.untagged(crate::imap::session::KICKED_BYE);
+                tracing::info!("disconnected by administrator during IDLE");
                 s.state = State::Logout;
                 return Ok(Reply::Close);
             }

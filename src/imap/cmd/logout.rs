@@ -9,6 +9,7 @@ use crate::imap::session::{Session, State};
 pub fn logout(s: &mut Session, tag: &Tag) -> Result<Reply, ImapError> {
     s.untagged("BYE Logging out.");
     s.ok(tag, None, "Logout completed.");
+    s.conn.set_end(crate::server::sessions::EndReason::Logout);
     s.state = State::Logout;
     Ok(Reply::Close)
 }
