@@ -454,3 +454,19 @@ pub const OBJECT_BATCH: usize = 4096;
 pub const MAX_MULTIAPPEND_MESSAGES: usize = 100;
 /// Most parts in one CATENATE message (RFC 4469). Each URL part is a message read; answered BAD.
 pub const MAX_CATENATE_PARTS: usize = 100;
+
+// ---- imap metadata (RFC 5464) ----
+
+/// Largest METADATA entry value stored, in octets: SETMETADATA over it is `NO [METADATA MAXSIZE
+/// n]`. RFC 5464 4.1 asks for at least 1024; 64 KiB holds any comment or client setting seen
+/// in practice (Thunderbird, push services) and bounds one value's memory.
+pub const MAX_METADATA_VALUE_BYTES: usize = 64 * 1024;
+/// Most METADATA entries on one mailbox, and on the server entries of one user: a new entry
+/// past it is `NO [METADATA TOOMANY]`. RFC 5464 4.1 asks for at least 10.
+pub const MAX_METADATA_ENTRIES: usize = 100;
+/// Most octets of METADATA (entry names plus values) one user may keep over all their
+/// mailboxes and server entries; past it a new value is `NO [METADATA TOOMANY]` too. This also
+/// bounds one GETMETADATA answer and the memory the memory backend spends on a user's entries.
+pub const MAX_METADATA_USER_BYTES: usize = 1024 * 1024;
+/// Longest METADATA entry name, in octets; a longer one is BAD like any invalid name.
+pub const MAX_METADATA_ENTRY_NAME_BYTES: usize = 1024;

@@ -124,6 +124,12 @@ pub enum Code {
     NonExistent,
     /// `MAILBOXID (objectid)` (RFC 8474 4.1, 4.2)
     MailboxId(String),
+    /// `METADATA LONGENTRIES n` (RFC 5464 4.2.1): the biggest value GETMETADATA left out.
+    MetadataLongEntries(u64),
+    /// `METADATA MAXSIZE n` (RFC 5464 4.3): the largest value the server accepts.
+    MetadataMaxSize(u64),
+    /// `METADATA TOOMANY` (RFC 5464 4.3)
+    MetadataTooMany,
 }
 
 fn write_code(out: &mut Vec<u8>, code: &Code) {
@@ -159,6 +165,15 @@ fn write_code(out: &mut Vec<u8>, code: &Code) {
         C::OverQuota => "OVERQUOTA",
         C::AlreadyExists => "ALREADYEXISTS",
         C::NonExistent => "NONEXISTENT",
+        C::MetadataTooMany => "METADATA TOOMANY",
+        C::MetadataLongEntries(n) | C::MetadataMaxSize(n) => {
+            out.extend_from_slice(match code {
+                C::MetadataLongEntries(_) => b"METADATA LONGENTRIES ",
+                _ => b"METADATA MAXSIZE ",
+            });
+            write_num(out, n);
+            return;
+        }
         C::BadCharset(list) => {
             out.extend_from_slice(b"BADCHARSET");
             if !list.is_empty() {
