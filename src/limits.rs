@@ -458,9 +458,12 @@ pub const MAX_CATENATE_PARTS: usize = 100;
 // ---- imap metadata (RFC 5464) ----
 
 /// Largest METADATA entry value stored, in octets: SETMETADATA over it is `NO [METADATA MAXSIZE
-/// n]`. RFC 5464 4.1 asks for at least 1024; 64 KiB holds any comment or client setting seen
-/// in practice (Thunderbird, push services) and bounds one value's memory.
-pub const MAX_METADATA_VALUE_BYTES: usize = 64 * 1024;
+/// n]`. RFC 5464 4.1 asks for at least 1024; 16 KiB holds any comment or client setting seen
+/// in practice (Thunderbird, push services). It stays well below the command line limit
+/// ([`DEFAULT_MAX_COMMAND_LINE`], which bounds every literal but APPEND's), so a value just over
+/// it still reaches SETMETADATA and gets the METADATA code; a literal over the line limit is
+/// refused by the framing first (`[TOOBIG]`, RFC 7888).
+pub const MAX_METADATA_VALUE_BYTES: usize = 16 * 1024;
 /// Most METADATA entries on one mailbox, and on the server entries of one user: a new entry
 /// past it is `NO [METADATA TOOMANY]`. RFC 5464 4.1 asks for at least 10.
 pub const MAX_METADATA_ENTRIES: usize = 100;

@@ -7,6 +7,7 @@
 //! problem found is reported at once, so an operator fixes a file in one round.
 
 mod auth;
+mod imap;
 mod limits;
 mod listener;
 mod lmtp;
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use auth::AuthConfig;
+pub use imap::ImapConfig;
 pub use limits::LimitsConfig;
 pub use listener::{ListenerConfig, Protocol, TlsMode};
 pub use lmtp::{LmtpConfig, OverQuota};
@@ -61,6 +63,8 @@ pub struct Config {
     pub lmtp: LmtpConfig,
     /// Log output.
     pub logging: LoggingConfig,
+    /// IMAP settings (the METADATA server entries).
+    pub imap: ImapConfig,
 }
 
 /// Problems found by validation: (dotted key, message) pairs in the order found. Each section's
@@ -209,6 +213,7 @@ impl Config {
         self.lmtp.validate(&mut out);
         self.logging.validate(&mut out);
         self.server.validate(&mut out);
+        self.imap.validate(&mut out);
         out.0
     }
 
