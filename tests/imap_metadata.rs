@@ -60,11 +60,12 @@ S: f NO [NOPERM] The server's /shared/admin and /shared/comment are read-only.
 C: g SETMETADATA "" (/private/vendor/vendor.mailcove/x "one" /shared/comment NIL)
 S: g NO [NOPERM] The server's /shared/admin and /shared/comment are read-only.
 C: h GETMETADATA "" (DEPTH infinity) /private
+S: * METADATA "" (/private NIL)
 S: h OK Getmetadata completed.
 C: i SETMETADATA "" (/private/vendor/vendor.mailcove/x "one")
 S: i OK Setmetadata completed.
 C: j GETMETADATA "" (DEPTH infinity) (/private /shared)
-S: * METADATA "" (/private/vendor/vendor.mailcove/x "one" /shared/admin "mailto:postmaster@example.org" /shared/comment "Test server")
+S: * METADATA "" (/private NIL /private/vendor/vendor.mailcove/x "one" /shared NIL /shared/admin "mailto:postmaster@example.org" /shared/comment "Test server")
 S: j OK Getmetadata completed.
 "#,
     );
@@ -175,10 +176,13 @@ S: d OK Getmetadata completed.
 C: e GETMETADATA INBOX (DEPTH infinity) /shared/a
 S: * METADATA INBOX (/shared/a "1" /shared/a/b "22" /shared/a/b/c "333" /shared/a/d "4444")
 S: e OK Getmetadata completed.
+# A named entry without a value is NIL at any DEPTH (Dovecot; RFC 5464 4.2.2's example omits
+# it), its existing children follow.
 C: f GETMETADATA INBOX (DEPTH 1) /shared/a/x
+S: * METADATA INBOX (/shared/a/x NIL)
 S: f OK Getmetadata completed.
 C: g GETMETADATA INBOX (MAXSIZE 2 DEPTH infinity) /shared
-S: * METADATA INBOX (/shared/a "1" /shared/a/b "22")
+S: * METADATA INBOX (/shared NIL /shared/a "1" /shared/a/b "22")
 S: g OK [METADATA LONGENTRIES 5] Getmetadata completed.
 C: h GETMETADATA INBOX (MAXSIZE 3) (/shared/a/d /shared/a/b/c)
 S: * METADATA INBOX (/shared/a/b/c "333")
@@ -276,7 +280,7 @@ S: f BAD Entry name must begin with '/'
 C: g SETMETADATA INBOX (/shared "x")
 S: g BAD Entry name must be below /private or /shared
 C: h GETMETADATA INBOX "/shared/tab	x"
-S: h BAD Entry name must be printable US-ASCII
+S: h BAD Entry name must be US-ASCII without control characters
 C: i SETMETADATA INBOX /shared/comment "x"
 S: i BAD *
 C: j GETMETADATA INBOX ()

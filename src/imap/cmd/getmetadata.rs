@@ -1,10 +1,11 @@
 //! GETMETADATA (RFC 5464 4.2): the entries of a mailbox, or with the mailbox `""` the server
 //! entries, with the MAXSIZE (4.2.1) and DEPTH (4.2.2) options.
 //!
-//! * Each named entry is answered with its value, or `NIL` when it has none and DEPTH is 0 (as
-//!   Dovecot does, so a client asking for one entry always gets an answer for it). With DEPTH 1
-//!   or infinity only existing entries are listed, the named one first, then those below it in
-//!   name order (the RFC's DEPTH example lists no `NIL` for the missing parent).
+//! * Each named entry is answered with its value, or `NIL` when it has none, whatever the DEPTH;
+//!   with DEPTH 1 or infinity the existing entries below it follow, in name order. RFC 5464
+//!   4.2.2's DEPTH example lists only the children of a named entry that has no value; Dovecot
+//!   (`cmd_getmetadata_send_entry` with `require_reply` for every named entry) answers `NIL` for
+//!   it, so a client always gets an answer for each entry it named. mailcove follows Dovecot.
 //! * Values longer than MAXSIZE are left out and the tagged OK carries
 //!   `[METADATA LONGENTRIES n]`, n the longest left out.
 //! * All entries go in one `* METADATA` response; an entry named twice, or reached from two
@@ -79,10 +80,9 @@ pub fn select<'a>(
     };
     for entry in entries {
         let own = map.get_key_value(entry.as_str());
-        match (own, depth) {
-            (Some((k, v)), _) => offer(k.as_str(), Some(v.as_slice()), &mut out),
-            (None, MetadataDepth::Zero) => offer(entry.as_str(), None, &mut out),
-            (None, _) => {}
+        match own {
+            Some((k, v)) => offer(k.as_str(), Some(v.as_slice()), &mut out),
+            None => offer(entry.as_str(), None, &mut out),
         }
         if depth == MetadataDepth::Zero {
             continue;
@@ -170,15 +170,25 @@ mod tests {
                 "/private/a/d"
             ]
         );
-        // A missing entry is NIL at DEPTH 0 only; named twice, sent once.
+        // A missing entry is NIL at every DEPTH (as Dovecot); named twice, sent once.
         let e = vec!["/private/x".to_owned(), "/private/x".to_owned()];
         let (f, _) = select(&m, &e, MetadataDepth::Zero, None);
         assert_eq!(f, [("/private/x", None)]);
         let (f, _) = select(&m, &e, MetadataDepth::One, None);
-        assert!(f.is_empty());
+        assert_eq!(f, [("/private/x", None)]);
         let e = vec!["/shared".to_owned(), "/private".to_owned()];
         let (f, _) = select(&m, &e, MetadataDepth::One, None);
-        assert_eq!(names(&f), ["/shared/a", "/private/a", "/private/ab"]);
+        assert_eq!(
+            names(&f),
+            [
+                "/shared",
+                "/shared/a",
+                "/private",
+                "/private/a",
+                "/private/ab"
+            ]
+        );
+        assert_eq!((f[0].1, f[2].1), (None, None));
     }
 
     #[test]

@@ -48,10 +48,11 @@ pub enum EntryUse {
     Set,
 }
 
-/// Checks an entry name against RFC 5464 3.2 and returns it lower-cased, or why it is invalid.
-///
-/// Octets 0x1A-0x1F and 0x7F are refused too, where the RFC only "strongly discourages" them:
-/// Dovecot refuses every control character, and no registered name uses one.
+/// Checks an entry name against RFC 5464 3.2 and returns it lower-cased, or why it is invalid:
+/// no octet 0x00-0x19 and nothing non-ASCII (the RFC's words, and Dovecot's
+/// `imap_metadata_verify_entry_name`, which also lets the merely "discouraged" 0x1A-0x1F and
+/// 0x7F through), no `*` or `%`, no `//`, no trailing `/`, and `/private` or `/shared` first.
+/// Like Dovecot, GETMETADATA may name `/private` or `/shared` alone.
 pub fn entry_name(raw: &[u8], usage: EntryUse) -> Result<String, &'static str> {
     if raw.len() > MAX_METADATA_ENTRY_NAME_BYTES {
         return Err("Entry name is too long");
@@ -59,8 +60,8 @@ pub fn entry_name(raw: &[u8], usage: EntryUse) -> Result<String, &'static str> {
     if raw.first() != Some(&b'/') {
         return Err("Entry name must begin with '/'");
     }
-    if raw.iter().any(|&b| !(0x20..0x7f).contains(&b)) {
-        return Err("Entry name must be printable US-ASCII");
+    if raw.iter().any(|&b| b <= 0x19 || b >= 0x80) {
+        return Err("Entry name must be US-ASCII without control characters");
     }
     if raw.iter().any(|&b| b == b'*' || b == b'%') {
         return Err("Entry name must not contain '*' or '%'");
@@ -261,6 +262,11 @@ mod tests {
             Ok("/shared/vendor/x/y".into())
         );
         assert_eq!(entry_name(b"/shared", Get), Ok("/shared".into()));
+        // Discouraged, not forbidden (RFC 5464 3.2; Dovecot takes them too).
+        assert_eq!(
+            entry_name(b"/shared/\x1a\x7f", Set),
+            Ok("/shared/\x1a\x7f".into())
+        );
         for (name, usage) in [
             (&b"/shared"[..], Set),
             (b"/private", Set),
