@@ -498,3 +498,21 @@ pub const CONTROL_MAX_RESPONSE: u64 = 64 * 1024 * 1024;
 pub const CONTROL_IO_SECS: u64 = 10;
 /// Longest path a Unix socket can be bound at (`sun_path` is 108 bytes with its NUL).
 pub const MAX_UNIX_SOCKET_PATH: usize = 107;
+// ---- imap metadata (RFC 5464) ----
+
+/// Largest METADATA entry value stored, in octets: SETMETADATA over it is `NO [METADATA MAXSIZE
+/// n]`. RFC 5464 4.1 asks for at least 1024; 16 KiB holds any comment or client setting seen
+/// in practice (Thunderbird, push services). It stays well below the command line limit
+/// ([`DEFAULT_MAX_COMMAND_LINE`], which bounds every literal but APPEND's), so a value just over
+/// it still reaches SETMETADATA and gets the METADATA code; a literal over the line limit is
+/// refused by the framing first (`[TOOBIG]`, RFC 7888).
+pub const MAX_METADATA_VALUE_BYTES: usize = 16 * 1024;
+/// Most METADATA entries on one mailbox, and on the server entries of one user: a new entry
+/// past it is `NO [METADATA TOOMANY]`. RFC 5464 4.1 asks for at least 10.
+pub const MAX_METADATA_ENTRIES: usize = 100;
+/// Most octets of METADATA (entry names plus values) one user may keep over all their
+/// mailboxes and server entries; past it a new value is `NO [METADATA TOOMANY]` too. This also
+/// bounds one GETMETADATA answer and the memory the memory backend spends on a user's entries.
+pub const MAX_METADATA_USER_BYTES: usize = 1024 * 1024;
+/// Longest METADATA entry name, in octets; a longer one is BAD like any invalid name.
+pub const MAX_METADATA_ENTRY_NAME_BYTES: usize = 1024;

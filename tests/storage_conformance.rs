@@ -10,12 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use mailcove::limits::{MAX_METADATA_ENTRIES, MAX_METADATA_USER_BYTES, MAX_METADATA_VALUE_BYTES};
 use mailcove::storage::maildir::{MaildirOptions, MaildirStorage};
 use mailcove::storage::memory::{MemoryOptions, MemoryStorage};
 use mailcove::storage::{
     AppendMessage, CacheField, OpenOptions, PendingAppend, ReadPart, Result, Storage, StorageError,
     StorageUser, StoreOp, StoreRequest, SystemFlags, UserStore, Vanished, View,
 };
+use mailcove::storage::{MetadataChange, MetadataLimit, MetadataMap};
 
 /// A backend under test, with whatever it needs kept alive (Maildir's temporary directory).
 pub struct Backend {
@@ -1494,6 +1496,206 @@ async fn index_rebuild_keeps_the_mailbox(b: &Backend) {
 // Instantiation: every case for every backend.
 
 /// Calls `$suite!($($args)*, [every case])`, the one list of cases.
+fn entries(pairs: &[(&str, &[u8])]) -> MetadataMap {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.to_vec()))
+        .collect()
+}
+
+fn set(name: &str, value: &[u8]) -> MetadataChange {
+    (name.to_owned(), Some(value.to_vec()))
+}
+
+/// METADATA (RFC 5464): mailbox and server entries are apart, values are kept byte for byte,
+/// `None` removes, and a mailbox that does not exist (or is only an implicit parent) has none.
+async fn metadata_set_get_and_remove(b: &Backend) {
+    let u = b.user("meta").await;
+    ok(u.create("Work/Notes", None).await);
+    assert_eq!(ok(u.metadata_get(None).await), MetadataMap::new());
+    assert_eq!(ok(u.metadata_get(Some("INBOX")).await), MetadataMap::new());
+    let binary: &[u8] = b"\0\r\n\tany \xff octet";
+    ok(u.metadata_set(
+        Some("INBOX"),
+        vec![set("/private/comment", b"mine"), set("/shared/bin", binary)],
+    )
+    .await);
+    ok(
+        u.metadata_set(None, vec![set("/private/vendor/x/y", b"server")])
+            .await,
+    );
+    ok(
+        u.metadata_set(Some("Work/Notes"), vec![set("/shared/comment", b"")])
+            .await,
+    );
+    assert_eq!(
+        ok(u.metadata_get(Some("INBOX")).await),
+        entries(&[("/private/comment", b"mine"), ("/shared/bin", binary)])
+    );
+    assert_eq!(
+        ok(u.metadata_get(None).await),
+        entries(&[("/private/vendor/x/y", b"server")])
+    );
+    assert_eq!(
+        ok(u.metadata_get(Some("Work/Notes")).await),
+        entries(&[("/shared/comment", b"")])
+    );
+    // Replace one, remove one, remove one that never was: all in one call.
+    ok(u.metadata_set(
+        Some("INBOX"),
+        vec![
+            set("/private/comment", b"changed"),
+            ("/shared/bin".into(), None),
+            ("/shared/never".into(), None),
+        ],
+    )
+    .await);
+    assert_eq!(
+        ok(u.metadata_get(Some("INBOX")).await),
+        entries(&[("/private/comment", b"changed")])
+    );
+    // Another user sees none of it.
+    let other = b.user("meta2").await;
+    assert_eq!(
+        ok(other.metadata_get(Some("INBOX")).await),
+        MetadataMap::new()
+    );
+    assert_eq!(ok(other.metadata_get(None).await), MetadataMap::new());
+    // A missing mailbox, and `Work`, which only exists as the parent of `Work/Notes`.
+    for name in ["Nowhere", "Work"] {
+        let r = u.metadata_get(Some(name)).await;
+        assert!(matches!(r, Err(StorageError::NonExistent)), "{name}: {r:?}");
+        let r = u
+            .metadata_set(Some(name), vec![set("/shared/a", b"x")])
+            .await;
+        assert!(matches!(r, Err(StorageError::NonExistent)), "{name}: {r:?}");
+    }
+    // A fresh store of the same user (a new login, or a restart for Maildir) sees the same.
+    let again = b.user("meta").await;
+    assert_eq!(
+        ok(again.metadata_get(Some("INBOX")).await),
+        entries(&[("/private/comment", b"changed")])
+    );
+}
+
+/// RFC 5464 4.1: entries follow RENAME (children too), INBOX's are copied and INBOX keeps
+/// them, and DELETE takes them along, so a mailbox created again has none.
+async fn metadata_follows_rename_and_goes_with_delete(b: &Backend) {
+    let u = b.user("metamove").await;
+    ok(u.create("a", None).await);
+    ok(u.create("a/b", None).await);
+    ok(
+        u.metadata_set(Some("a"), vec![set("/shared/comment", b"top")])
+            .await,
+    );
+    ok(
+        u.metadata_set(Some("a/b"), vec![set("/private/comment", b"child")])
+            .await,
+    );
+    ok(u.rename("a", "c").await);
+    assert_eq!(
+        ok(u.metadata_get(Some("c")).await),
+        entries(&[("/shared/comment", b"top")])
+    );
+    assert_eq!(
+        ok(u.metadata_get(Some("c/b")).await),
+        entries(&[("/private/comment", b"child")])
+    );
+    ok(u.create("a", None).await);
+    assert_eq!(ok(u.metadata_get(Some("a")).await), MetadataMap::new());
+    ok(u.delete("c/b").await);
+    ok(u.create("c/b", None).await);
+    assert_eq!(ok(u.metadata_get(Some("c/b")).await), MetadataMap::new());
+    ok(
+        u.metadata_set(Some("INBOX"), vec![set("/private/comment", b"inbox")])
+            .await,
+    );
+    ok(u.rename("INBOX", "Old").await);
+    let inbox = entries(&[("/private/comment", b"inbox")]);
+    assert_eq!(ok(u.metadata_get(Some("INBOX")).await), inbox);
+    assert_eq!(ok(u.metadata_get(Some("Old")).await), inbox);
+}
+
+/// The limits of RFC 5464 4.3, all or none: a value too big, a new entry past the count of a
+/// mailbox, and past the bytes of the whole user (counted over every mailbox and the server).
+async fn metadata_limits(b: &Backend) {
+    let u = b.user("metalimits").await;
+    ok(u.create("other", None).await);
+    ok(
+        u.metadata_set(Some("INBOX"), vec![set("/shared/keep", b"1")])
+            .await,
+    );
+    let big = vec![b'x'; MAX_METADATA_VALUE_BYTES + 1];
+    let r = u
+        .metadata_set(
+            Some("INBOX"),
+            vec![set("/shared/keep", b"2"), set("/shared/big", &big)],
+        )
+        .await;
+    assert!(
+        matches!(r, Err(StorageError::Metadata(MetadataLimit::MaxSize(n))) if n == MAX_METADATA_VALUE_BYTES as u64),
+        "{r:?}"
+    );
+    assert_eq!(
+        ok(u.metadata_get(Some("INBOX")).await),
+        entries(&[("/shared/keep", b"1")])
+    );
+    // The count: up to the limit on one mailbox, then TOOMANY; replacing still works.
+    let many: Vec<MetadataChange> = (1..MAX_METADATA_ENTRIES)
+        .map(|i| set(&format!("/shared/n{i:03}"), b""))
+        .collect();
+    ok(u.metadata_set(Some("INBOX"), many).await);
+    let r = u
+        .metadata_set(Some("INBOX"), vec![set("/shared/one-more", b"")])
+        .await;
+    assert!(
+        matches!(r, Err(StorageError::Metadata(MetadataLimit::TooMany))),
+        "{r:?}"
+    );
+    ok(
+        u.metadata_set(Some("INBOX"), vec![set("/shared/keep", b"3")])
+            .await,
+    );
+    ok(u.metadata_set(None, vec![set("/shared/one-more", b"")])
+        .await);
+    // Removing many at once always works.
+    let gone: Vec<MetadataChange> = (1..MAX_METADATA_ENTRIES)
+        .map(|i| (format!("/shared/n{i:03}"), None))
+        .collect();
+    ok(u.metadata_set(Some("INBOX"), gone).await);
+    // The bytes: full values in INBOX and `other` until the user's total would pass.
+    let full = vec![b'v'; MAX_METADATA_VALUE_BYTES];
+    let per = (MAX_METADATA_VALUE_BYTES + "/private/fNN".len()) as u64;
+    let used = mailcove::storage::metadata::map_bytes(&ok(u.metadata_get(Some("INBOX")).await))
+        + mailcove::storage::metadata::map_bytes(&ok(u.metadata_get(None).await));
+    let fit = (MAX_METADATA_USER_BYTES as u64 - used) / per;
+    assert!(fit > 2, "the test needs room for a few values");
+    for i in 0..fit {
+        let mailbox = if i % 2 == 0 { "INBOX" } else { "other" };
+        ok(u.metadata_set(
+            Some(mailbox),
+            vec![set(&format!("/private/f{i:02}"), &full)],
+        )
+        .await);
+    }
+    let r = u
+        .metadata_set(Some("other"), vec![set("/private/fzz", &full)])
+        .await;
+    assert!(
+        matches!(r, Err(StorageError::Metadata(MetadataLimit::TooMany))),
+        "{r:?}"
+    );
+    // Removing is always allowed, and makes room.
+    ok(
+        u.metadata_set(Some("INBOX"), vec![("/private/f00".into(), None)])
+            .await,
+    );
+    ok(
+        u.metadata_set(Some("other"), vec![set("/private/fzz", &full)])
+            .await,
+    );
+}
+
 macro_rules! with_cases {
     ($suite:ident ! ($($args:tt)*)) => {
         $suite!($($args)*, [
@@ -1517,6 +1719,9 @@ macro_rules! with_cases {
             vanished_seen_from_another_view,
             object_ids_and_save_dates,
             index_rebuild_keeps_the_mailbox,
+            metadata_set_get_and_remove,
+            metadata_follows_rename_and_goes_with_delete,
+            metadata_limits,
         ]);
     };
 }

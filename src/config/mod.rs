@@ -7,6 +7,7 @@
 //! problem found is reported at once, so an operator fixes a file in one round.
 
 mod auth;
+mod imap;
 mod limits;
 mod listener;
 mod lmtp;
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use auth::AuthConfig;
+pub use imap::ImapConfig;
 pub use limits::LimitsConfig;
 pub use listener::{ListenerConfig, Protocol, TlsMode};
 pub use lmtp::{LmtpConfig, OverQuota};
@@ -65,6 +67,8 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// The OpenMetrics endpoint (off unless an address is set).
     pub metrics: MetricsConfig,
+    /// IMAP settings (the METADATA server entries).
+    pub imap: ImapConfig,
 }
 
 /// Problems found by validation: (dotted key, message) pairs in the order found. Each section's
@@ -214,6 +218,7 @@ impl Config {
         self.logging.validate(&mut out);
         self.server.validate(&mut out);
         self.metrics.validate(&self.listeners, &mut out);
+        self.imap.validate(&mut out);
         out.0
     }
 

@@ -61,6 +61,9 @@ const AUTHENTICATED: &[&str] = &[
     "MULTIAPPEND",
     "CATENATE",
     "URL-PARTIAL",
+    // RFC 5464: mailbox and server entries (docs/ext-metadata.md). METADATA covers both, so
+    // METADATA-SERVER (server entries only) is not announced, as in Dovecot.
+    "METADATA",
 ];
 
 /// The capability list before login. `starttls` is true when STARTTLS may be used now.

@@ -10,7 +10,7 @@ use super::proto::parse::ParseError;
 use super::proto::receive::FrameError;
 use super::proto::types::Tag;
 use super::search::SearchError;
-use crate::storage::StorageError;
+use crate::storage::{MetadataLimit, StorageError};
 
 /// The charsets `[BADCHARSET (...)]` names: those
 /// [`charset_supported`](crate::imap::search::charset_supported) accepts.
@@ -343,6 +343,16 @@ fn storage_answer(e: &StorageError, trycreate: bool) -> (Status, Option<Code>, S
                 "Internal error occurred. Refer to server log for more information.".into(),
             )
         }
+        S::Metadata(MetadataLimit::MaxSize(max)) => (
+            Status::No,
+            Some(Code::MetadataMaxSize(*max)),
+            "Metadata entry value is too large.".into(),
+        ),
+        S::Metadata(MetadataLimit::TooMany) => (
+            Status::No,
+            Some(Code::MetadataTooMany),
+            "Too many metadata entries.".into(),
+        ),
     }
 }
 

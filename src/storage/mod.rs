@@ -39,6 +39,7 @@ mod date;
 mod keywords;
 pub mod maildir;
 pub mod memory;
+pub mod metadata;
 mod msglist;
 pub mod names;
 pub mod stream;
@@ -57,6 +58,7 @@ use tokio::sync::watch;
 pub use content::{Head, Message, MessageContent, ReadPart};
 pub use date::{InternalDate, InternalDates};
 pub use keywords::KeywordSet;
+pub use metadata::{MetadataChange, MetadataLimit, MetadataMap};
 pub use msglist::{MessageList, UidCursor};
 pub use vanished::Vanished;
 pub(crate) use vanished::VanishedWindow;
@@ -114,6 +116,10 @@ pub enum StorageError {
     /// On-disk data could not be understood and was not repaired.
     #[error("corrupt mailbox data: {0}")]
     Corrupt(String),
+    /// A METADATA limit refused a change (RFC 5464 4.3: IMAP `[METADATA MAXSIZE n]` or
+    /// `[METADATA TOOMANY]`).
+    #[error("metadata limit: {0:?}")]
+    Metadata(MetadataLimit),
 }
 
 impl StorageError {
@@ -669,6 +675,16 @@ pub trait UserStore: Send + Sync {
     /// again when next asked for). Safe while other sessions use the mailbox. A backend that
     /// keeps no such data answers `Cannot` (after `NonExistent` for a missing mailbox).
     async fn rebuild_index(&self, name: &str) -> Result<()>;
+    /// METADATA (RFC 5464): every entry of mailbox `mailbox`, or of the user's server entries
+    /// with `None`. `NonExistent` when the mailbox does not exist (a `\Noselect` parent has no
+    /// entries to keep). Bounded by [`crate::limits::MAX_METADATA_USER_BYTES`].
+    async fn metadata_get(&self, mailbox: Option<&str>) -> Result<MetadataMap>;
+    /// METADATA: sets (`Some`) or removes (`None`) entries of a mailbox, or of the server entries
+    /// with `None`, all or none ([`metadata::apply`] checks the limits), durable when it returns.
+    /// A mailbox's entries follow it through RENAME (INBOX's are copied, RFC 5464 4.1) and
+    /// go with it on DELETE, so a mailbox created again under the name starts with none.
+    async fn metadata_set(&self, mailbox: Option<&str>, changes: Vec<MetadataChange>)
+    -> Result<()>;
 }
 
 /// One open mailbox as a backend provides it; used through [`View`].

@@ -21,6 +21,7 @@ mod delete;
 mod enable;
 mod expunge;
 mod fetch;
+mod getmetadata;
 mod getquota;
 mod getquotaroot;
 mod helpers;
@@ -36,6 +37,7 @@ mod noop;
 mod rename;
 mod search;
 mod select;
+mod setmetadata;
 mod setquota;
 mod sort;
 mod starttls;
@@ -258,5 +260,12 @@ async fn dispatch(s: &mut Session, tag: &Tag, body: CommandBody) -> Result<Reply
         C::GetQuota { root } => getquota::getquota(s, &root).await,
         C::GetQuotaRoot { mailbox } => getquotaroot::getquotaroot(s, &mailbox).await,
         C::SetQuota { root, limits } => setquota::setquota(s, &root, &limits),
+        C::GetMetadata {
+            mailbox,
+            maxsize,
+            depth,
+            entries,
+        } => getmetadata::getmetadata(s, &mailbox, maxsize, depth, &entries).await,
+        C::SetMetadata { mailbox, entries } => setmetadata::setmetadata(s, &mailbox, entries).await,
     }
 }

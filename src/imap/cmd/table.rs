@@ -122,6 +122,9 @@ table! {
     GETQUOTA = "GETQUOTA", Authenticated, NONE;
     GETQUOTAROOT = "GETQUOTAROOT", Authenticated, NONE;
     SETQUOTA = "SETQUOTA", Authenticated, NONE;
+    // RFC 5464 4.2, 4.3: `command-auth =/ setmetadata / getmetadata`.
+    GETMETADATA = "GETMETADATA", Authenticated, NONE;
+    SETMETADATA = "SETMETADATA", Authenticated, NONE;
     // Selected: RFC 3501 6.4, RFC 3691 (UNSELECT), RFC 4315 (UID EXPUNGE), RFC 6851 (MOVE).
     CHECK = "CHECK", Selected, NONE;
     CLOSE = "CLOSE", Selected, NONE;
@@ -177,6 +180,8 @@ pub fn spec(body: &CommandBody) -> &'static CommandSpec {
         C::GetQuota { .. } => &GETQUOTA,
         C::GetQuotaRoot { .. } => &GETQUOTAROOT,
         C::SetQuota { .. } => &SETQUOTA,
+        C::GetMetadata { .. } => &GETMETADATA,
+        C::SetMetadata { .. } => &SETMETADATA,
         C::Check => &CHECK,
         C::Close => &CLOSE,
         C::Unselect => &UNSELECT,
@@ -232,6 +237,8 @@ mod tests {
         "GETQUOTA \"\"",
         "GETQUOTAROOT INBOX",
         "SETQUOTA \"\" (STORAGE 512)",
+        "GETMETADATA \"\" /shared/comment",
+        "SETMETADATA INBOX (/private/comment NIL)",
         "CHECK",
         "CLOSE",
         "UNSELECT",

@@ -330,6 +330,25 @@ pub enum CommandBody {
         /// `(resource name in upper case, limit)` pairs, in order.
         limits: Vec<(String, u64)>,
     },
+    /// `GETMETADATA [(options)] mailbox entries` (RFC 5464 4.2); the mailbox `""` names the
+    /// server entries.
+    GetMetadata {
+        /// The mailbox, or `""`.
+        mailbox: Mailbox,
+        /// MAXSIZE: only values of at most this many octets are returned.
+        maxsize: Option<u64>,
+        /// DEPTH (0 when not given).
+        depth: MetadataDepth,
+        /// Entry names, checked (RFC 5464 3.2) and lower-cased, at least one.
+        entries: Vec<String>,
+    },
+    /// `SETMETADATA mailbox (entry value ...)` (RFC 5464 4.3); `None` removes the entry.
+    SetMetadata {
+        /// The mailbox, or `""`.
+        mailbox: Mailbox,
+        /// Entry names (checked, lower-cased) and values, at least one, in order.
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    },
     /// `CHECK`.
     Check,
     /// `CLOSE`.
@@ -461,6 +480,8 @@ impl CommandBody {
             C::GetQuota { .. } => "GETQUOTA",
             C::GetQuotaRoot { .. } => "GETQUOTAROOT",
             C::SetQuota { .. } => "SETQUOTA",
+            C::GetMetadata { .. } => "GETMETADATA",
+            C::SetMetadata { .. } => "SETMETADATA",
             C::Check => "CHECK",
             C::Close => "CLOSE",
             C::Unselect => "UNSELECT",
@@ -1060,4 +1081,16 @@ pub enum SortKey {
     DisplayFrom,
     /// Display name (else address) of the first To address (RFC 5957).
     DisplayTo,
+}
+
+/// The DEPTH option of GETMETADATA (RFC 5464 4.2.2): which entries below a named one are
+/// returned besides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataDepth {
+    /// `0`: the entry only (also when DEPTH is not given).
+    Zero,
+    /// `1`: and its children.
+    One,
+    /// `infinity`: and everything below it.
+    Infinity,
 }

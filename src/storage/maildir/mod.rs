@@ -13,10 +13,12 @@
 //!   (parsed MIME data the IMAP layer stores), and shares Dovecot's
 //!   `dovecot-keywords`. A `dovecot-uidlist` is adopted when no index of
 //!   ours exists yet. `mailcove-mailboxid` holds the MAILBOXID (RFC 8474;
-//!   see `objectid.rs` for EMAILID and SAVEDATE, kept in file names).
+//!   see `objectid.rs` for EMAILID and SAVEDATE, kept in file names). `mailcove-metadata` holds
+//!   its METADATA entries (RFC 5464; `metadata.rs`).
 //! * Per user: `subscriptions` (Dovecot's format, version 2),
 //!   `mailcove-special-use`, `maildirsize` (Maildir++ quota),
-//!   `mailcove-uidvalidity` (last UIDVALIDITY handed out) and
+//!   `mailcove-uidvalidity` (last UIDVALIDITY handed out), `mailcove-server-metadata` (the
+//!   server METADATA entries) and
 //!   `mailcove-pop3.lock`.
 //!
 //! Where the code is (files under `src/storage/maildir/`):
@@ -49,6 +51,7 @@ mod fsutil;
 mod index;
 mod mailbox;
 mod mailbox_handle;
+mod metadata;
 mod objectid;
 mod quota;
 mod storage;

@@ -15,8 +15,8 @@ use super::{filename, quota};
 use crate::storage::names::MailboxName;
 use crate::storage::{
     AppendManyResult, AppendMessage, AppendResult, AppendStream, MailboxInfo, MailboxStatus,
-    OpenOptions, PendingAppend, Pop3Lock, QuotaUsage, Result, SpecialUse, StorageError,
-    SyncOutcome, UserStore, View,
+    MetadataChange, MetadataMap, OpenOptions, PendingAppend, Pop3Lock, QuotaUsage, Result,
+    SpecialUse, StorageError, SyncOutcome, UserStore, View,
 };
 
 /// [`UserStore`] of the Maildir backend.
@@ -66,6 +66,21 @@ impl UserStore for MaildirUser {
         .await
     }
 
+    async fn metadata_get(&self, mailbox: Option<&str>) -> Result<MetadataMap> {
+        let mailbox = mailbox.map(str::to_owned);
+        self.run(move |u| u.metadata_get(mailbox.as_deref())).await
+    }
+
+    async fn metadata_set(
+        &self,
+        mailbox: Option<&str>,
+        changes: Vec<MetadataChange>,
+    ) -> Result<()> {
+        let mailbox = mailbox.map(str::to_owned);
+        self.run(move |u| u.metadata_set(mailbox.as_deref(), changes))
+            .await
+    }
+
     async fn create(&self, name: &str, special_use: Option<SpecialUse>) -> Result<()> {
         let name = name.to_owned();
         self.run(move |u| u.create(&name, special_use)).await
@@ -94,6 +109,7 @@ impl UserStore for MaildirUser {
             return self
                 .run(move |u| {
                     u.create(&to, None)?;
+                    u.metadata_copy_inbox(&u.parse(&to, false)?)?;
                     let inbox = u.state(&f)?;
                     let (snap, _) = inbox.sync(false, false)?;
                     let uids: Vec<u32> = snap.messages.iter().map(|m| m.uid).collect();

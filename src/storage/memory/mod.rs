@@ -32,6 +32,7 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use self::mailbox::{MailboxState, NewMessage};
+use super::metadata::{self, MetadataChange, MetadataMap};
 use super::names::MailboxName;
 use super::{
     AppendManyResult, AppendMessage, AppendResult, AppendStream, CacheField, CopyResult, Head,
@@ -109,6 +110,9 @@ struct UserInner {
     messages_used: u64,
     /// Last UIDVALIDITY handed out: a mailbox deleted and created again gets a new one.
     last_uidvalidity: u32,
+    /// METADATA (RFC 5464) entries per mailbox, and the server entries under `None`; a mailbox
+    /// without entries has no key. Moved by RENAME, removed by DELETE.
+    metadata: HashMap<Option<Levels>, MetadataMap>,
 }
 
 impl UserInner {
@@ -194,6 +198,7 @@ impl Storage for MemoryStorage {
                         bytes_used: 0,
                         messages_used: 0,
                         last_uidvalidity: 0,
+                        metadata: HashMap::new(),
                     }),
                     pop3_locked: Arc::new(AtomicBool::new(false)),
                 })
@@ -248,6 +253,36 @@ impl MemoryUser {
                 u.subscriptions.push(n.components().to_vec());
             }
         }
+        Ok(())
+    }
+
+    /// The key of a mailbox's METADATA entries (`None`: the server entries).
+    fn metadata_key(&self, mailbox: Option<&str>) -> Result<Option<Levels>> {
+        mailbox
+            .map(|name| Ok(self.parse(name, false)?.components().to_vec()))
+            .transpose()
+    }
+
+    /// RENAME of INBOX: `to` gets a copy of `from`'s METADATA entries (within the limits).
+    fn metadata_copy_inbox(&self, from: &MailboxName, to: &MailboxName) -> Result<()> {
+        let mut u = self.data.inner.lock();
+        let Some(map) = u.metadata.get(&Some(from.components().to_vec())).cloned() else {
+            return Ok(());
+        };
+        let key = Some(to.components().to_vec());
+        let others: u64 = u
+            .metadata
+            .iter()
+            .filter(|(k, _)| **k != key)
+            .map(|(_, m)| metadata::map_bytes(m))
+            .sum();
+        let mut copy = MetadataMap::new();
+        metadata::apply(
+            &mut copy,
+            map.into_iter().map(|(k, v)| (k, Some(v))).collect(),
+            others,
+        )?;
+        u.metadata.insert(key, copy);
         Ok(())
     }
 
@@ -460,6 +495,41 @@ impl UserStore for MemoryUser {
         Ok(mailbox::object_id('F', state.serial()))
     }
 
+    async fn metadata_get(&self, mailbox: Option<&str>) -> Result<MetadataMap> {
+        let key = self.metadata_key(mailbox)?;
+        let u = self.data.inner.lock();
+        if let Some(levels) = &key {
+            u.get(&MailboxName::from_components(levels.clone()))?;
+        }
+        Ok(u.metadata.get(&key).cloned().unwrap_or_default())
+    }
+
+    async fn metadata_set(
+        &self,
+        mailbox: Option<&str>,
+        changes: Vec<MetadataChange>,
+    ) -> Result<()> {
+        let key = self.metadata_key(mailbox)?;
+        let mut u = self.data.inner.lock();
+        if let Some(levels) = &key {
+            u.get(&MailboxName::from_components(levels.clone()))?;
+        }
+        let others: u64 = u
+            .metadata
+            .iter()
+            .filter(|(k, _)| **k != key)
+            .map(|(_, m)| metadata::map_bytes(m))
+            .sum();
+        let mut map = u.metadata.get(&key).cloned().unwrap_or_default();
+        metadata::apply(&mut map, changes, others)?;
+        if map.is_empty() {
+            u.metadata.remove(&key);
+        } else {
+            u.metadata.insert(key, map);
+        }
+        Ok(())
+    }
+
     async fn create(&self, name: &str, special_use: Option<SpecialUse>) -> Result<()> {
         let n = self.parse(name, true)?;
         if n.is_inbox() {
@@ -494,6 +564,7 @@ impl UserStore for MemoryUser {
         u.bytes_used = u.bytes_used.saturating_sub(bytes);
         u.messages_used = u.messages_used.saturating_sub(count);
         u.special_use.remove(n.components());
+        u.metadata.remove(&Some(n.components().to_vec()));
         drop(u);
         state.mark_deleted();
         Ok(())
@@ -514,6 +585,8 @@ impl UserStore for MemoryUser {
             // RFC 3501 6.3.5: INBOX's messages move into a new mailbox; INBOX stays, empty, and
             // its children are not touched.
             self.create(to, None).await?;
+            // RFC 5464 4.1: the new mailbox gets a copy of INBOX's METADATA; INBOX keeps them.
+            self.metadata_copy_inbox(&f, &t)?;
             let ctx = self.ctx();
             let inbox = self.data.inner.lock().get(&f)?;
             let uids: Vec<u32> = inbox.lock().list.iter().map(|m| m.uid).collect();
@@ -544,6 +617,9 @@ impl UserStore for MemoryUser {
         for (old, new) in moves {
             if let Some(state) = u.mailboxes.remove(&old) {
                 u.mailboxes.insert(new.clone(), state);
+            }
+            if let Some(m) = u.metadata.remove(&Some(old.clone())) {
+                u.metadata.insert(Some(new.clone()), m);
             }
             if let Some(su) = u.special_use.remove(&old) {
                 u.special_use.insert(new, su);

@@ -126,6 +126,12 @@ pub enum Code {
     MailboxId(String),
     /// `HASCHILDREN` (RFC 9051 7.1): DELETE failed because the mailbox has children.
     HasChildren,
+    /// `METADATA LONGENTRIES n` (RFC 5464 4.2.1): the biggest value GETMETADATA left out.
+    MetadataLongEntries(u64),
+    /// `METADATA MAXSIZE n` (RFC 5464 4.3): the largest value the server accepts.
+    MetadataMaxSize(u64),
+    /// `METADATA TOOMANY` (RFC 5464 4.3)
+    MetadataTooMany,
 }
 
 fn write_code(out: &mut Vec<u8>, code: &Code) {
@@ -162,6 +168,15 @@ fn write_code(out: &mut Vec<u8>, code: &Code) {
         C::AlreadyExists => "ALREADYEXISTS",
         C::NonExistent => "NONEXISTENT",
         C::HasChildren => "HASCHILDREN",
+        C::MetadataTooMany => "METADATA TOOMANY",
+        C::MetadataLongEntries(n) | C::MetadataMaxSize(n) => {
+            out.extend_from_slice(match code {
+                C::MetadataLongEntries(_) => b"METADATA LONGENTRIES ",
+                _ => b"METADATA MAXSIZE ",
+            });
+            write_num(out, n);
+            return;
+        }
         C::BadCharset(list) => {
             out.extend_from_slice(b"BADCHARSET");
             if !list.is_empty() {

@@ -18,6 +18,7 @@ mod capability;
 mod condition;
 mod fetch;
 mod mailbox;
+mod metadata;
 mod number;
 mod search;
 mod sort;
@@ -34,6 +35,7 @@ pub use mailbox::{
     ListKind, Namespace, exists, expunge, flags, list, namespace, quota, quotaroot, recent, status,
     vanished,
 };
+pub use metadata::metadata;
 pub use number::{write_decimal, write_sequence_set, write_uid_list};
 pub use search::{EsearchData, esearch, search};
 pub use sort::sort;

@@ -148,6 +148,8 @@ fn command_body(i: &[u8]) -> PResult<'_, CommandBody> {
         })
         .parse(rest),
         b"SETQUOTA" => setquota(rest),
+        b"GETMETADATA" => super::metadata::getmetadata(rest),
+        b"SETMETADATA" => super::metadata::setmetadata(rest),
         b"SEARCH" => search(rest, false),
         b"CANCELUPDATE" => cancelupdate(rest),
         b"SORT" => super::sort::sort(rest, false),

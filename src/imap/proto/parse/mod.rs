@@ -15,12 +15,14 @@
 mod command;
 mod core;
 mod fetch;
+mod metadata;
 mod sasl;
 mod search;
 mod sort;
 
 pub use command::parse_command;
 pub use command::{AppendAt, AppendTail, parse_append_probe, parse_append_tail};
+pub use metadata::{EntryUse, entry_name};
 pub use sasl::{SaslResponse, parse_sasl_response};
 
 use super::date::{Date, DateTime};
