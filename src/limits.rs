@@ -454,3 +454,17 @@ pub const OBJECT_BATCH: usize = 4096;
 pub const MAX_MULTIAPPEND_MESSAGES: usize = 100;
 /// Most parts in one CATENATE message (RFC 4469). Each URL part is a message read; answered BAD.
 pub const MAX_CATENATE_PARTS: usize = 100;
+
+// ---- PROXY protocol (HAProxy proxy-protocol.txt) ----
+
+/// Time a proxy has to send its PROXY header after connecting: Dovecot's
+/// `haproxy_timeout` default. The proxy sends it at once, so only a broken or hostile peer waits.
+pub const PROXY_HEADER_TIMEOUT_SECS: u64 = 3;
+/// The longest version 1 header, CRLF included: the spec's worst case (TCP6 with full-length
+/// addresses and ports) is 104 bytes and it tells receivers to read at most 107.
+pub const PROXY_V1_MAX_BYTES: usize = 107;
+/// Most bytes a version 2 header may declare after its 16 fixed bytes (the spec allows 65535).
+/// The address block is at most 216 bytes (AF_UNIX); the rest is TLVs, of which HAProxy's SSL,
+/// ALPN and authority TLVs and the cloud load balancers' ids fit well inside 2 KiB. A longer
+/// header is refused rather than buffered.
+pub const PROXY_V2_MAX_PAYLOAD: usize = 2048;

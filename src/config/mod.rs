@@ -209,6 +209,11 @@ impl Config {
         self.lmtp.validate(&mut out);
         self.logging.validate(&mut out);
         self.server.validate(&mut out);
+        listener::validate_proxy(
+            &self.listeners,
+            self.server.proxy_trusted_networks.len(),
+            &mut out,
+        );
         out.0
     }
 

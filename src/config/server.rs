@@ -17,6 +17,10 @@ pub struct ServerConfig {
     pub group: Option<String>,
     /// Seconds sessions get to say BYE after SIGTERM before the process exits.
     pub shutdown_grace_secs: u64,
+    /// Networks (`10.0.0.0/8`, `::1/128`, or a bare address) of the proxies allowed to send a
+    /// PROXY protocol header on listeners with `proxy_protocol = true`; Dovecot's
+    /// `haproxy_trusted_networks`.
+    pub proxy_trusted_networks: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -26,6 +30,7 @@ impl Default for ServerConfig {
             user: None,
             group: None,
             shutdown_grace_secs: limits::DEFAULT_SHUTDOWN_GRACE_SECS,
+            proxy_trusted_networks: Vec::new(),
         }
     }
 }
@@ -45,5 +50,31 @@ impl ServerConfig {
         {
             out.add("server.user", "must not be empty when set");
         }
+        for (i, n) in self.proxy_trusted_networks.iter().enumerate() {
+            if parse_network(n).is_none() {
+                out.add(
+                    format!("server.proxy_trusted_networks[{i}]"),
+                    format!(
+                        "`{n}` is not a network such as 10.0.0.0/8, 2001:db8::/32 or 192.0.2.7"
+                    ),
+                );
+            }
+        }
     }
+
+    /// `proxy_trusted_networks` parsed (entries that do not parse were refused by validation).
+    pub fn trusted_proxies(&self) -> Vec<ipnet::IpNet> {
+        self.proxy_trusted_networks
+            .iter()
+            .filter_map(|n| parse_network(n))
+            .collect()
+    }
+}
+
+/// A network in CIDR notation, or a bare address as a network of one.
+fn parse_network(s: &str) -> Option<ipnet::IpNet> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
