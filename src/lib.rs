@@ -5,6 +5,7 @@ pub mod cli;
 pub mod compute;
 pub mod config;
 pub mod digits;
+pub mod fsperm;
 pub mod imap;
 pub mod inflight;
 pub mod limits;

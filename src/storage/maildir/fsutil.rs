@@ -295,7 +295,7 @@ pub(crate) fn open_lock_file(path: &Path) -> Result<File> {
         .create(true)
         .truncate(false)
         .open(path)
-        .map_err(|e| StorageError::io("open lock file", e))
+        .map_err(|e| StorageError::io_at("open lock file", path, e))
 }
 
 /// Now as Unix seconds.
