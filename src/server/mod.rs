@@ -215,17 +215,15 @@ async fn handle_connection(
     shared: Arc<Shared>,
 ) {
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    let (real_peer, mut tls_by_proxy) = (peer, false);
-    let (peer, local) = if lcfg.proxy_protocol {
-        let Some((peer, local, tls)) =
-            read_proxy(&mut accepted, peer, local, &shared.config(), id, &lcfg).await
-        else {
-            return;
-        };
-        tls_by_proxy = tls;
-        (peer, local)
+    // On a PROXY listener the header's client stands for the peer from here on.
+    let real_peer = peer;
+    let (peer, local, tls_by_proxy) = if lcfg.proxy_protocol {
+        match read_proxy(&mut accepted, peer, local, &shared.config(), id, &lcfg).await {
+            Some(proxied) => proxied,
+            None => return,
+        }
     } else {
-        (peer, local)
+        (peer, local, false)
     };
     let span = info_span!("conn", id, proto = %lcfg.protocol, remote = %peer, user = tracing::field::Empty, proxy = tracing::field::Empty);
     if lcfg.proxy_protocol {
