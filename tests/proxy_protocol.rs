@@ -278,6 +278,32 @@ fn pop3_behind_a_proxy() {
 }
 
 #[test]
+fn lmtp_over_tcp_behind_a_proxy() {
+    // Dovecot allows haproxy on any inet listener; for LMTP the address reaches the logs.
+    let port = free_port();
+    let (s, _) = server(
+        r#"["127.0.0.1/32"]"#,
+        &format!(
+            "[[listener]]\nprotocol = \"lmtp\"\naddress = \"127.0.0.1:{port}\"\nproxy_protocol = true\n"
+        ),
+    );
+    let mut c = Client::plain_after(port, &v1("192.0.2.50", "10.0.0.1", 40050, 24));
+    let greeting = c.line();
+    assert!(greeting.starts_with("220 "), "{greeting}");
+    c.send("QUIT");
+    assert!(c.line().starts_with("221"));
+    let log = s.wait_log(|l| l.contains("remote=192.0.2.50:40050"));
+    assert!(log.contains("proto=lmtp"), "{log}");
+    // Untrusted and headerless LMTP connections are closed unanswered too.
+    assert_closed_silently(
+        port,
+        b"LHLO mta.example\r\n",
+        false,
+        Duration::from_secs(10),
+    );
+}
+
+#[test]
 fn a_listener_without_the_flag_reads_no_header() {
     let s = Server::start();
     let mut c = s.imap();
@@ -332,4 +358,12 @@ fn check_config_refuses_a_proxy_listener_without_trusted_networks() {
         "[server]\nproxy_trusted_networks = [\"10.0.0.0/8\", \"::1\"]\n{listener}"
     ));
     assert_eq!(code, Some(0), "{err}");
+    let (code, err) = check(
+        "[server]\nproxy_trusted_networks = [\"10.0.0.0/8\"]\n[[listener]]\nprotocol = \"lmtp\"\npath = \"/run/mailcove/lmtp\"\nproxy_protocol = true\n",
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("key `listener[0].proxy_protocol`: the PROXY protocol is for TCP listeners"),
+        "{err}"
+    );
 }
