@@ -286,4 +286,33 @@ mod tests {
         chmod(&root, 0o777);
         assert!(check_dir_writable(&root.join("new"), &stranger).is_none());
     }
+
+    #[test]
+    fn storage_errors_on_a_path_become_permission_errors_only_for_eacces() {
+        use crate::storage::StorageError;
+        let path = Path::new("/nonexistent-mailcove/x/lock");
+        let e = StorageError::io_at(
+            "open lock file",
+            path,
+            std::io::Error::from_raw_os_error(libc::EACCES),
+        );
+        let StorageError::Permission(p) = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(
+            (p.context.as_str(), p.path.as_path()),
+            ("open lock file", path)
+        );
+        assert!(
+            e.to_string()
+                .starts_with("open lock file /nonexistent-mailcove/x/lock: permission denied; "),
+            "{e}"
+        );
+        let e = StorageError::io_at(
+            "open lock file",
+            path,
+            std::io::Error::from_raw_os_error(libc::EIO),
+        );
+        assert!(matches!(e, StorageError::Temporary(_)), "{e:?}");
+    }
 }
