@@ -252,7 +252,18 @@ fn check_config(path: &Path) -> ExitCode {
         Ok(c) => {
             println!("# effective configuration of {}", path.display());
             print!("{}", c.to_toml());
-            ExitCode::SUCCESS
+            use crate::server::daemon::{MailRootCheck, check_mail_root};
+            match check_mail_root(&c) {
+                MailRootCheck::Fine => ExitCode::SUCCESS,
+                MailRootCheck::Skipped(why) => {
+                    eprintln!("note: {why}");
+                    ExitCode::SUCCESS
+                }
+                MailRootCheck::Problem(msg) => {
+                    eprintln!("{}: {msg}", path.display());
+                    ExitCode::from(1)
+                }
+            }
         }
         Err(e) => {
             eprintln!("{e}");

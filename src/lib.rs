@@ -7,6 +7,7 @@ pub mod compute;
 pub mod config;
 pub mod control_cli;
 pub mod digits;
+pub mod fsperm;
 pub mod imap;
 pub mod inflight;
 pub mod limits;

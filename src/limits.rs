@@ -516,3 +516,17 @@ pub const MAX_METADATA_ENTRIES: usize = 100;
 pub const MAX_METADATA_USER_BYTES: usize = 1024 * 1024;
 /// Longest METADATA entry name, in octets; a longer one is BAD like any invalid name.
 pub const MAX_METADATA_ENTRY_NAME_BYTES: usize = 1024;
+
+// ---- PROXY protocol (HAProxy proxy-protocol.txt) ----
+
+/// Time a proxy has to send its PROXY header after connecting: Dovecot's
+/// `haproxy_timeout` default. The proxy sends it at once, so only a broken or hostile peer waits.
+pub const PROXY_HEADER_TIMEOUT_SECS: u64 = 3;
+/// The longest version 1 header, CRLF included: the spec's worst case (TCP6 with full-length
+/// addresses and ports) is 104 bytes and it tells receivers to read at most 107.
+pub const PROXY_V1_MAX_BYTES: usize = 107;
+/// Most bytes a version 2 header may declare after its 16 fixed bytes (the spec allows 65535).
+/// The address block is at most 216 bytes (AF_UNIX); the rest is TLVs, of which HAProxy's SSL,
+/// ALPN and authority TLVs and the cloud load balancers' ids fit well inside 2 KiB. A longer
+/// header is refused rather than buffered.
+pub const PROXY_V2_MAX_PAYLOAD: usize = 2048;

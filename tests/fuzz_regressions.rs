@@ -20,6 +20,8 @@ mod mime_structure;
 mod mutf7;
 #[path = "../fuzz/src/pop3_command.rs"]
 mod pop3_command;
+#[path = "../fuzz/src/proxy_header.rs"]
+mod proxy_header;
 #[path = "../fuzz/src/sasl.rs"]
 mod sasl;
 #[path = "../fuzz/src/sequence_date.rs"]
@@ -83,6 +85,11 @@ fn pop3_command_inputs() {
 #[test]
 fn lmtp_command_inputs() {
     assert!(replay("lmtp_command", lmtp_command::run) > 10);
+}
+
+#[test]
+fn proxy_header_inputs() {
+    assert!(replay("proxy_header", proxy_header::run) > 10);
 }
 
 #[test]

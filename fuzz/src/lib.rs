@@ -14,6 +14,7 @@ pub mod mime_decode;
 pub mod mime_structure;
 pub mod mutf7;
 pub mod pop3_command;
+pub mod proxy_header;
 pub mod sasl;
 pub mod sequence_date;
 pub mod utf8_downgrade;

@@ -68,6 +68,9 @@ pub struct ListenerConfig {
     /// Group of the Unix socket; default the group the daemon runs as.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// Every connection starts with a HAProxy PROXY protocol header (v1 or v2), accepted only
+    /// from `server.proxy_trusted_networks`; its client address then stands for the peer's.
+    pub proxy_protocol: bool,
 }
 
 impl Default for ListenerConfig {
@@ -81,6 +84,7 @@ impl Default for ListenerConfig {
             mode: None,
             owner: None,
             group: None,
+            proxy_protocol: false,
         }
     }
 }
@@ -173,6 +177,32 @@ impl ListenerConfig {
                     self.address
                 ),
             ),
+        }
+    }
+}
+
+/// Listeners with `proxy_protocol = true` need TCP and at least one trusted network: a PROXY
+/// listener that trusts nobody would refuse every connection.
+pub(super) fn validate_proxy(
+    listeners: &[ListenerConfig],
+    trusted_networks: usize,
+    out: &mut Problems,
+) {
+    for (i, l) in listeners.iter().enumerate() {
+        if !l.proxy_protocol {
+            continue;
+        }
+        let key = format!("listener[{i}].proxy_protocol");
+        if l.path.is_some() {
+            out.add(
+                key,
+                "the PROXY protocol is for TCP listeners; a Unix socket has no client address",
+            );
+        } else if trusted_networks == 0 {
+            out.add(
+                key,
+                "needs server.proxy_trusted_networks, the addresses of the proxies allowed to send the header",
+            );
         }
     }
 }

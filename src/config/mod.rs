@@ -219,6 +219,11 @@ impl Config {
         self.server.validate(&mut out);
         self.metrics.validate(&self.listeners, &mut out);
         self.imap.validate(&mut out);
+        listener::validate_proxy(
+            &self.listeners,
+            self.server.proxy_trusted_networks.len(),
+            &mut out,
+        );
         out.0
     }
 

@@ -22,6 +22,10 @@ pub struct ServerConfig {
     /// Unix socket of `mailcove who`, `kick` and `reload` (mode 0600, owned by the daemon's
     /// user); empty turns it off.
     pub control_socket: PathBuf,
+    /// Networks (`10.0.0.0/8`, `::1/128`, or a bare address) of the proxies allowed to send a
+    /// PROXY protocol header on listeners with `proxy_protocol = true`; Dovecot's
+    /// `haproxy_trusted_networks`.
+    pub proxy_trusted_networks: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -32,6 +36,7 @@ impl Default for ServerConfig {
             group: None,
             shutdown_grace_secs: limits::DEFAULT_SHUTDOWN_GRACE_SECS,
             control_socket: PathBuf::from(limits::DEFAULT_CONTROL_SOCKET),
+            proxy_trusted_networks: Vec::new(),
         }
     }
 }
@@ -60,5 +65,31 @@ impl ServerConfig {
                 ),
             );
         }
+        for (i, n) in self.proxy_trusted_networks.iter().enumerate() {
+            if parse_network(n).is_none() {
+                out.add(
+                    format!("server.proxy_trusted_networks[{i}]"),
+                    format!(
+                        "`{n}` is not a network such as 10.0.0.0/8, 2001:db8::/32 or 192.0.2.7"
+                    ),
+                );
+            }
+        }
     }
+
+    /// `proxy_trusted_networks` parsed (entries that do not parse were refused by validation).
+    pub fn trusted_proxies(&self) -> Vec<ipnet::IpNet> {
+        self.proxy_trusted_networks
+            .iter()
+            .filter_map(|n| parse_network(n))
+            .collect()
+    }
+}
+
+/// A network in CIDR notation, or a bare address as a network of one.
+fn parse_network(s: &str) -> Option<ipnet::IpNet> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }

@@ -335,6 +335,14 @@ fn storage_answer(e: &StorageError, trycreate: bool) -> (Status, Option<Code>, S
                 "Internal error occurred. Refer to server log for more information.".into(),
             )
         }
+        S::Permission(detail) => {
+            error!(error = %detail, "storage failure: permission denied");
+            (
+                Status::No,
+                Some(Code::Unavailable),
+                "Internal error occurred. Refer to server log for more information.".into(),
+            )
+        }
         S::Corrupt(detail) => {
             error!(error = %detail, "corrupt mailbox data");
             (

@@ -106,6 +106,10 @@ fn storage_text(e: &StorageError) -> &'static str {
         StorageError::Temporary(_) | StorageError::OverQuota | StorageError::NoSpace => {
             "[SYS/TEMP] Internal error occurred, try again later; details are in the server log."
         }
+        // An administrator's chown fixes it: temporary for the client, as a full disk.
+        StorageError::Permission(_) => {
+            "[SYS/TEMP] Internal error occurred, try again later; details are in the server log."
+        }
         _ => "[SYS/PERM] Internal error occurred; details are in the server log.",
     }
 }

@@ -300,6 +300,7 @@ mod tests {
             peer,
             local: addr,
             loopback: true,
+            tls_by_proxy: false,
         };
         (Conn::new(Stream::Plain(server), info), client)
     }

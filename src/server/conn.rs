@@ -108,6 +108,9 @@ pub struct ConnInfo {
     pub local: SocketAddr,
     /// The client connects from loopback and the listener is not flagged `assume_remote`.
     pub loopback: bool,
+    /// A trusted proxy's PROXY v2 header says the client reached it over TLS (`PP2_TYPE_SSL`):
+    /// the proxy terminated TLS, so plaintext credentials are as safe as on our own TLS.
+    pub tls_by_proxy: bool,
 }
 
 /// A client connection with its buffers.
@@ -209,7 +212,7 @@ impl Conn {
 
     /// True when plaintext credentials may be sent: over TLS, or from loopback.
     pub fn is_secure(&self) -> bool {
-        self.is_tls() || self.info.loopback
+        self.is_tls() || self.info.loopback || self.info.tls_by_proxy
     }
 
     /// Unconsumed bytes received so far.

@@ -72,6 +72,60 @@ pub fn static_mail_root(location: &str) -> Option<PathBuf> {
     (!dir.is_empty()).then(|| PathBuf::from(dir))
 }
 
+/// The outcome of checking the mail root against the user the daemon runs as.
+#[derive(Debug, PartialEq, Eq)]
+pub enum MailRootCheck {
+    /// Writable (or creatable) by that user, or no fixed root to check.
+    Fine,
+    /// Not usable; the message names the path, the user, the owner and the fixing command.
+    Problem(String),
+    /// Could not be checked here; says why.
+    Skipped(String),
+}
+
+/// Checks that the mail root of `config` is writable by the user the daemon runs as (`server.user`
+/// and `server.group` when set, else the current user), so a root-owned mail directory is reported
+/// with its fix instead of as "Internal error" at every login. A root that does not exist yet
+/// is created by the daemon at start-up (as root, then handed to the user), so only the way to it
+/// must be searchable.
+pub fn check_mail_root(config: &Config) -> MailRootCheck {
+    use crate::fsperm::{self, Who};
+    let Some(root) = static_mail_root(&config.mail.location) else {
+        return MailRootCheck::Fine;
+    };
+    let who = match config.server.user.as_deref() {
+        Some(user) => match Who::named(user, config.server.group.as_deref()) {
+            Some(w) => w,
+            None => {
+                return MailRootCheck::Skipped(format!(
+                    "server.user `{user}` (or its group) does not exist here; permissions of {} not checked",
+                    root.display()
+                ));
+            }
+        },
+        None if nix::unistd::Uid::effective().is_root() => {
+            return MailRootCheck::Skipped(
+                "server.user is not set; permissions of the mail root not checked".into(),
+            );
+        }
+        None => Who::current(),
+    };
+    let denied = if root.exists() {
+        fsperm::check_dir_writable(&root, &who)
+    } else {
+        let existing = root.ancestors().find(|p| p.exists());
+        existing.and_then(|p| fsperm::check_dir_reachable(p, &who))
+    };
+    match denied {
+        None => MailRootCheck::Fine,
+        Some(d) => MailRootCheck::Problem(format!(
+            "mail root {} is not writable by the mail user: {d}; fix: {}",
+            root.display(),
+            fsperm::fix_for(&root, &d)
+        )),
+    }
+}
+
 async fn start(config: Config, config_path: PathBuf, log: LogHandle) -> Result<(), String> {
     // Handlers first: a SIGHUP during start-up must not kill the process (its default action).
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
@@ -83,6 +137,13 @@ async fn start(config: Config, config_path: PathBuf, log: LogHandle) -> Result<(
     )
     .map_err(|e| e.to_string())?;
     prepare_files(&config, id)?;
+    // Logged, not fatal, as Dovecot: users whose own directories already have the right owner
+    // still work, and `check-config` (run before every package upgrade) fails on it.
+    match check_mail_root(&config) {
+        MailRootCheck::Problem(msg) => error!("{msg}"),
+        MailRootCheck::Skipped(why) => warn!("{why}"),
+        MailRootCheck::Fine => {}
+    }
     let acceptor = tls::load_acceptor(&config.tls).map_err(|e| e.to_string())?;
     let listeners = bind_all(&config, id).await.map_err(|e| e.to_string())?;
     let metrics = crate::metrics::http::bind(&config)

@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod deflate;
 pub mod login;
 pub mod privdrop;
+pub mod proxy;
 pub mod sessions;
 pub mod tls;
 pub mod tracker;
@@ -217,14 +218,27 @@ enum Accepted {
 }
 
 async fn handle_connection(
-    accepted: Accepted,
+    mut accepted: Accepted,
     peer: SocketAddr,
     local: SocketAddr,
     lcfg: ListenerConfig,
     shared: Arc<Shared>,
 ) {
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    let span = info_span!("conn", id, proto = %lcfg.protocol, remote = %peer, user = tracing::field::Empty);
+    // On a PROXY listener the header's client stands for the peer from here on.
+    let real_peer = peer;
+    let (peer, local, tls_by_proxy) = if lcfg.proxy_protocol {
+        match read_proxy(&mut accepted, peer, local, &shared.config(), id, &lcfg).await {
+            Some(proxied) => proxied,
+            None => return,
+        }
+    } else {
+        (peer, local, false)
+    };
+    let span = info_span!("conn", id, proto = %lcfg.protocol, remote = %peer, user = tracing::field::Empty, proxy = tracing::field::Empty);
+    if lcfg.proxy_protocol {
+        span.record("proxy", tracing::field::display(real_peer));
+    }
     async move {
         let cfg = shared.config();
         let per_ip = match accepted {
@@ -257,6 +271,7 @@ async fn handle_connection(
             peer,
             local,
             loopback: peer.ip().is_loopback() && !lcfg.assume_remote,
+            tls_by_proxy,
         };
         let mut conn = Conn::new(stream, info);
         let guard = match admitted {
@@ -301,6 +316,49 @@ fn register_session(
     let registration = shared.sessions.register(live);
     conn.live = Some(registration.live().clone());
     Some(registration)
+}
+
+/// Reads the PROXY header on a `proxy_protocol` listener and returns the client and destination
+/// addresses it gives (the socket's own for LOCAL/UNKNOWN) and whether the proxy terminated TLS.
+/// None closes the connection without a greeting, as Dovecot does: the peer is not a trusted proxy,
+/// or the header is missing, malformed, too long or too slow. Nothing is sent, because the peer is
+/// a proxy, not a mail client that could act on an answer.
+async fn read_proxy(
+    accepted: &mut Accepted,
+    peer: SocketAddr,
+    local: SocketAddr,
+    cfg: &Config,
+    id: u64,
+    lcfg: &ListenerConfig,
+) -> Option<(SocketAddr, SocketAddr, bool)> {
+    let Accepted::Tcp(tcp) = accepted else {
+        // Refused by config validation; a Unix socket has no client address to replace.
+        return Some((peer, local, false));
+    };
+    let span = info_span!("conn", id, proto = %lcfg.protocol, proxy = %peer);
+    if !proxy::trusted(peer.ip(), &cfg.server.trusted_proxies()) {
+        warn!(parent: &span, "connection refused: PROXY protocol listener, but the peer is not in server.proxy_trusted_networks");
+        return None;
+    }
+    match proxy::read_header(tcp).await {
+        Ok(h) => {
+            let (src, dst) = h
+                .addresses
+                .map(|(s, d)| (canonical(s), canonical(d)))
+                .unwrap_or((peer, local));
+            debug!(parent: &span, version = h.version, client = %src, destination = %dst, client_tls = h.client_tls, "PROXY header");
+            Some((src, dst, h.client_tls))
+        }
+        Err(e) => {
+            warn!(parent: &span, error = %e, "connection closed: no valid PROXY header");
+            None
+        }
+    }
+}
+
+/// An IPv4-mapped IPv6 address as the IPv4 address it is, so per-IP limits count one client once.
+fn canonical(a: SocketAddr) -> SocketAddr {
+    SocketAddr::new(a.ip().to_canonical(), a.port())
 }
 
 async fn refuse(conn: &mut Conn, protocol: Protocol, refusal: Refusal) {

@@ -120,6 +120,44 @@ pub enum StorageError {
     /// `[METADATA TOOMANY]`).
     #[error("metadata limit: {0:?}")]
     Metadata(MetadataLimit),
+    /// The daemon's user lacks a permission on the mail store (EACCES): answered like
+    /// [`StorageError::Temporary`] (an administrator fixes ownership, then it works), logged with
+    /// the path, the user the daemon runs as and the owner and mode it found.
+    #[error("{0}")]
+    Permission(Box<PermissionError>),
+}
+
+/// A permission failure on one path, explained ([`crate::fsperm`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermissionError {
+    /// What was being done (`open lock file`, `create maildir`).
+    pub context: String,
+    /// The path the system call failed on.
+    pub path: PathBuf,
+    /// The missing permission found by mode bits, when they explain it.
+    pub denied: Option<crate::fsperm::Denied>,
+}
+
+impl std::fmt::Display for PermissionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: permission denied; ",
+            self.context,
+            self.path.display()
+        )?;
+        match &self.denied {
+            Some(d) => write!(f, "{d}"),
+            None => {
+                let who = crate::fsperm::Who::current();
+                write!(
+                    f,
+                    "running as user {}, group {}; the mode bits allow it (an ACL or a read-only mount?)",
+                    who.user, who.group
+                )
+            }
+        }
+    }
 }
 
 impl StorageError {
@@ -135,6 +173,19 @@ impl StorageError {
             _ => {}
         }
         StorageError::Temporary(format!("{context}: {e}"))
+    }
+
+    /// [`StorageError::io`] for a failure on `path`: a "permission denied" becomes
+    /// [`StorageError::Permission`] with the path, the user and the owner found.
+    pub fn io_at(context: &str, path: &std::path::Path, e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            return StorageError::Permission(Box::new(PermissionError {
+                context: context.to_string(),
+                path: path.to_path_buf(),
+                denied: crate::fsperm::explain(path),
+            }));
+        }
+        StorageError::io(context, e)
     }
 }
 

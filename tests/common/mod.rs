@@ -111,6 +111,7 @@ pub struct Builder {
     extra: String,
     listeners_extra: String,
     cert: TestCert,
+    server_extra: String,
 }
 
 impl Default for Builder {
@@ -120,6 +121,7 @@ impl Default for Builder {
             extra: String::new(),
             listeners_extra: String::new(),
             cert: TestCert::new(),
+            server_extra: String::new(),
         }
     }
 }
@@ -142,6 +144,13 @@ impl Builder {
     pub fn config(mut self, toml: &str) -> Self {
         self.extra.push_str(toml);
         self.extra.push('\n');
+        self
+    }
+
+    /// Keys added to the generated `[server]` table (`proxy_trusted_networks = [...]`).
+    pub fn server(mut self, toml: &str) -> Self {
+        self.server_extra.push_str(toml);
+        self.server_extra.push('\n');
         self
     }
 
@@ -215,6 +224,7 @@ user = "nobody"
 group = "nogroup"
 shutdown_grace_secs = 3
 control_socket = "{d}/control.sock"
+{server_extra}
 
 [[listener]]
 protocol = "imap"
@@ -264,6 +274,7 @@ location = "{location}"
             imap_remote = ports.imap_remote,
             pop3_remote = ports.pop3_remote,
             listeners = b.listeners_extra,
+            server_extra = b.server_extra,
             location = if memory_backend() {
                 "memory:".to_string()
             } else {
@@ -640,6 +651,31 @@ impl Client {
     pub fn plain(port: u16) -> Client {
         Client {
             r: BufReader::new(Transport::Plain(Self::connect_tcp(port))),
+            port,
+        }
+    }
+
+    /// A plain client that first sends `prefix` (a PROXY protocol header) on the new socket.
+    pub fn plain_after(port: u16, prefix: &[u8]) -> Client {
+        let mut tcp = Self::connect_tcp(port);
+        tcp.write_all(prefix).unwrap();
+        Client {
+            r: BufReader::new(Transport::Plain(tcp)),
+            port,
+        }
+    }
+
+    /// An implicit-TLS client that first sends `prefix` in plaintext, then does the handshake.
+    pub fn tls_after(port: u16, cert_der: &[u8], prefix: &[u8]) -> Client {
+        let mut tcp = Self::connect_tcp(port);
+        tcp.write_all(prefix).unwrap();
+        let conn =
+            rustls::ClientConnection::new(client_config(cert_der), "localhost".try_into().unwrap())
+                .unwrap();
+        Client {
+            r: BufReader::new(Transport::Tls(Box::new(rustls::StreamOwned::new(
+                conn, tcp,
+            )))),
             port,
         }
     }

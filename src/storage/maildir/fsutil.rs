@@ -68,7 +68,7 @@ pub(crate) fn replace_file_with(
     if res.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    res.map_err(|e| StorageError::io("write file", e))
+    res.map_err(|e| StorageError::io_at("write file", &tmp, e))
 }
 
 /// What [`Dir::stat`] reports about one entry.
@@ -233,7 +233,7 @@ pub(crate) fn read_small(path: &Path, limit: usize) -> Result<Option<Vec<u8>>> {
     let f = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(StorageError::io("open file", e)),
+        Err(e) => return Err(StorageError::io_at("open file", path, e)),
     };
     let mut buf = Vec::new();
     f.take(limit as u64 + 1)
@@ -295,7 +295,7 @@ pub(crate) fn open_lock_file(path: &Path) -> Result<File> {
         .create(true)
         .truncate(false)
         .open(path)
-        .map_err(|e| StorageError::io("open lock file", e))
+        .map_err(|e| StorageError::io_at("open lock file", path, e))
 }
 
 /// Now as Unix seconds.

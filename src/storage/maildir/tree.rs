@@ -23,9 +23,10 @@ pub(super) fn create_maildir(dir: &Path, fsync: bool) -> Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true).mode(0o700);
     for sub in ["cur", "new", "tmp"] {
+        let path = dir.join(sub);
         builder
-            .create(dir.join(sub))
-            .map_err(|e| StorageError::io("create maildir", e))?;
+            .create(&path)
+            .map_err(|e| StorageError::io_at("create maildir", &path, e))?;
     }
     if fsync {
         fsync_dir(dir).map_err(|e| StorageError::io("fsync maildir", e))?;
