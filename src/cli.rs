@@ -61,6 +61,12 @@ enum Cmd {
         #[command(subcommand)]
         action: QuotaCmd,
     },
+    /// Write man pages or shell completions generated from this command line (packaging/build-deb).
+    #[command(hide = true)]
+    Generate {
+        #[command(subcommand)]
+        what: crate::cli_generate::GenerateCmd,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +165,7 @@ pub fn main() -> ExitCode {
             crate::logging::init_cli();
             report(crate::quota_cli::recalc(&config, &user).map(|line| println!("{line}")))
         }
+        Cmd::Generate { what } => report(crate::cli_generate::run(what)),
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod cli_generate;
 pub mod compute;
 pub mod config;
 pub mod digits;
