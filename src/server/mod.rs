@@ -246,7 +246,8 @@ async fn handle_connection(
             id,
             peer,
             local,
-            loopback: peer.ip().is_loopback() && !lcfg.assume_remote,
+            // A "[::]" listener sees IPv4 clients as ::ffff:127.0.0.1, which is_loopback() denies.
+            loopback: peer.ip().to_canonical().is_loopback() && !lcfg.assume_remote,
         };
         let mut conn = Conn::new(stream, info);
         let guard = match admitted {
