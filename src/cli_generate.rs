@@ -65,8 +65,10 @@ pub fn man_pages(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
             walk(sub, dir, out)?;
         }
         // No date: the page must not change between two builds of the same source.
+        // Subcommands have no version of their own: name the program's in every footer.
         let man = clap_mangen::Man::new(cmd)
             .section(MAN_SECTION)
+            .source(concat!("mailcove ", env!("CARGO_PKG_VERSION")))
             .manual("mailcove manual");
         out.push(man.generate_to(dir)?);
         Ok(())
@@ -132,11 +134,12 @@ mod tests {
         for (name, words) in &cmds {
             let path = dir.path().join(format!("{name}.{MAN_SECTION}"));
             let page = std::fs::read_to_string(&path).unwrap();
-            // roff title line: .TH name section "" "mailcove 0.1.0" "mailcove manual"
-            assert!(
-                page.contains(&format!(".TH {name} {MAN_SECTION} ")),
-                "{name}: {page}"
+            // roff title line: .TH name section date(empty) source manual
+            let th = format!(
+                ".TH {name} {MAN_SECTION}  \"mailcove {}\" \"mailcove manual\"",
+                env!("CARGO_PKG_VERSION")
             );
+            assert!(page.contains(&th), "{name}: {page}");
             let mut cmd = command();
             for w in words {
                 cmd = cmd.find_subcommand(w).unwrap().clone();
