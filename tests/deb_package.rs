@@ -74,7 +74,7 @@ fn mailcove_uid() -> u32 {
     line.split(':').nth(2).unwrap().parse().unwrap()
 }
 
-/// The unit file dpkg installed (cargo-deb uses /lib/systemd/system, newer ones /usr/lib).
+/// The unit file dpkg installed (cargo-deb 3.8 uses /usr/lib/systemd/system; /lib on older ones).
 fn installed_unit() -> PathBuf {
     [
         "/lib/systemd/system/mailcove.service",
