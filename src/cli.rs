@@ -111,6 +111,12 @@ enum Cmd {
         #[arg(long, short = 'c', default_value = "/etc/mailcove/mailcove.toml")]
         config: PathBuf,
     },
+    /// Write man pages or shell completions generated from this command line (packaging/build-deb).
+    #[command(hide = true)]
+    Generate {
+        #[command(subcommand)]
+        what: crate::cli_generate::GenerateCmd,
+    },
 }
 
 /// Protocols `kick --protocol` accepts.
@@ -234,6 +240,7 @@ pub fn main() -> ExitCode {
             crate::control_cli::kick(&config, &user, protocol, json)
         }
         Cmd::Reload { config } => crate::control_cli::reload(&config),
+        Cmd::Generate { what } => report(crate::cli_generate::run(what)),
     }
 }
 

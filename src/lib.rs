@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod cli;
+pub mod cli_generate;
 pub mod compute;
 pub mod config;
 pub mod control_cli;

@@ -270,7 +270,8 @@ async fn handle_connection(
             id,
             peer,
             local,
-            loopback: peer.ip().is_loopback() && !lcfg.assume_remote,
+            // A "[::]" listener sees IPv4 clients as ::ffff:127.0.0.1, which is_loopback() denies.
+            loopback: peer.ip().to_canonical().is_loopback() && !lcfg.assume_remote,
             tls_by_proxy,
         };
         let mut conn = Conn::new(stream, info);
