@@ -13,8 +13,9 @@ use bytes::Bytes;
 use mailcove::storage::maildir::{MaildirOptions, MaildirStorage};
 use mailcove::storage::memory::{MemoryOptions, MemoryStorage};
 use mailcove::storage::{
-    AppendMessage, CacheField, OpenOptions, PendingAppend, ReadPart, Result, Storage, StorageError,
-    StorageUser, StoreOp, StoreRequest, SystemFlags, UserStore, Vanished, View,
+    AppendMessage, CacheField, Change, ChangeKind, FeedError, OpenOptions, PendingAppend, ReadPart,
+    Result, Storage, StorageError, StorageUser, StoreOp, StoreRequest, SystemFlags, UserStore,
+    Vanished, View,
 };
 
 /// A backend under test, with whatever it needs kept alive (Maildir's temporary directory).
@@ -1433,6 +1434,130 @@ async fn object_ids_and_save_dates(b: &Backend) {
 // Instantiation: every case for every backend.
 
 /// Calls `$suite!($($args)*, [every case])`, the one list of cases.
+/// The next event of `sub` that `want` accepts (others are skipped: Maildir also reports its
+/// own file moves), within five seconds.
+async fn next_change(
+    sub: &mut mailcove::storage::FeedSubscription,
+    want: impl Fn(&mailcove::storage::Change) -> bool,
+) -> mailcove::storage::Change {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match tokio::time::timeout_at(deadline, sub.recv()).await {
+            Ok(Ok(c)) if want(&c) => return (*c).clone(),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("feed failed: {e:?}"),
+            Err(_) => panic!("no matching change within 5 s"),
+        }
+    }
+}
+
+fn is_change(mailbox: Option<&str>, kind: ChangeKind) -> impl Fn(&Change) -> bool {
+    let mailbox = mailbox.map(str::to_owned);
+    move |c: &Change| c.mailbox == mailbox && c.kind == kind
+}
+
+fn is_message_change(mailbox: &str) -> impl Fn(&Change) -> bool {
+    let mailbox = mailbox.to_owned();
+    move |c: &Change| c.mailbox.as_deref() == Some(mailbox.as_str()) && c.kind.is_message_event()
+}
+
+/// The per-user change feed (NOTIFY): one feed per user, shared by its sessions; each mailbox
+/// event a second session causes reaches the first, named by mailbox; other users' changes do
+/// not; a subscriber that falls behind learns it lost events.
+async fn change_feed(b: &Backend) {
+    let a = b.user("feeder").await;
+    let other_session = b.user("feeder").await;
+    let stranger = b.user("stranger").await;
+    assert_ne!(a.origin(), other_session.origin());
+    let mut sub = ok(a.subscribe_changes().await);
+    assert_eq!(sub.origin(), a.origin());
+
+    ok(other_session.create("Box", None).await);
+    let c = next_change(&mut sub, is_change(Some("Box"), ChangeKind::MailboxCreated)).await;
+    assert_eq!(c.origin, other_session.origin());
+
+    append(&*other_session, "Box", "one").await;
+    next_change(&mut sub, is_message_change("Box")).await;
+
+    ok(other_session.subscribe("Box").await);
+    next_change(
+        &mut sub,
+        is_change(Some("Box"), ChangeKind::SubscriptionChanged),
+    )
+    .await;
+    ok(other_session.unsubscribe("Box").await);
+    next_change(
+        &mut sub,
+        is_change(Some("Box"), ChangeKind::SubscriptionChanged),
+    )
+    .await;
+
+    ok(other_session.rename("Box", "Renamed").await);
+    next_change(
+        &mut sub,
+        is_change(
+            Some("Renamed"),
+            ChangeKind::MailboxRenamed { old: "Box".into() },
+        ),
+    )
+    .await;
+    // The feed follows the rename: messages of the new name are reported under it.
+    append(&*other_session, "Renamed", "two").await;
+    next_change(&mut sub, is_message_change("Renamed")).await;
+
+    // Flags and expunges through a view of another session.
+    let mut view = ok(other_session.open("Renamed", OpenOptions::SELECT).await);
+    let first = uids(&view)[0];
+    ok(view
+        .store(&[first], store(StoreOp::Add, SystemFlags::DELETED, &[]))
+        .await);
+    next_change(&mut sub, is_message_change("Renamed")).await;
+    ok(view.expunge(None).await);
+    next_change(&mut sub, is_message_change("Renamed")).await;
+    drop(view);
+
+    other_session.publish_metadata_change(None);
+    next_change(&mut sub, is_change(None, ChangeKind::MetadataChanged)).await;
+    other_session.publish_metadata_change(Some("INBOX"));
+    next_change(
+        &mut sub,
+        is_change(Some("INBOX"), ChangeKind::MetadataChanged),
+    )
+    .await;
+
+    // Another user's change is not in this user's feed: the next mailbox event is our own.
+    ok(stranger.create("Elsewhere", None).await);
+    ok(other_session.delete("Renamed").await);
+    let c = next_change(&mut sub, |c| {
+        matches!(
+            c.kind,
+            ChangeKind::MailboxCreated | ChangeKind::MailboxDeleted
+        )
+    })
+    .await;
+    assert_eq!(c.mailbox.as_deref(), Some("Renamed"));
+    assert_eq!(c.kind, ChangeKind::MailboxDeleted);
+
+    // A subscriber that does not read loses events and is told so; a new one starts afresh.
+    for _ in 0..mailcove::limits::NOTIFY_FEED_CAPACITY + 10 {
+        other_session.publish_metadata_change(None);
+    }
+    let mut lagged = false;
+    loop {
+        match sub.try_recv() {
+            Err(FeedError::Overflow) => {
+                lagged = true;
+                break;
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(FeedError::Closed) => break,
+        }
+    }
+    assert!(lagged, "a subscriber that fell behind must see Overflow");
+    let mut fresh = ok(a.subscribe_changes().await);
+    assert!(matches!(fresh.try_recv(), Ok(None)));
+}
+
 macro_rules! with_cases {
     ($suite:ident ! ($($args:tt)*)) => {
         $suite!($($args)*, [
@@ -1455,6 +1580,7 @@ macro_rules! with_cases {
             vanished_window,
             vanished_seen_from_another_view,
             object_ids_and_save_dates,
+            change_feed,
         ]);
     };
 }

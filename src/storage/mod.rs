@@ -36,6 +36,7 @@
 
 mod content;
 mod date;
+pub mod feed;
 mod keywords;
 pub mod maildir;
 pub mod memory;
@@ -56,6 +57,7 @@ use tokio::sync::watch;
 
 pub use content::{Head, Message, MessageContent, ReadPart};
 pub use date::{InternalDate, InternalDates};
+pub use feed::{Change, ChangeFeed, ChangeKind, FeedError, FeedSubscription};
 pub use keywords::KeywordSet;
 pub use msglist::{MessageList, UidCursor};
 pub use vanished::Vanished;
@@ -656,6 +658,16 @@ pub trait UserStore: Send + Sync {
     /// as long as the mailbox exists, kept by RENAME, never given to another mailbox (a mailbox
     /// deleted and created again gets a new one). Stable across restarts where the backend is.
     async fn mailbox_id(&self, name: &str) -> Result<String>;
+    /// The id this store stamps on the changes it publishes ([`Change::origin`]): a session
+    /// recognises its own changes by it.
+    fn origin(&self) -> u64;
+    /// Subscribes to the user's change feed (see [`feed`]): one feed per user shared by all its
+    /// sessions, carrying what this process changes and, where the backend can see them, changes
+    /// by other processes (Maildir: one inotify watch set per user, held while anyone listens).
+    async fn subscribe_changes(&self) -> Result<FeedSubscription>;
+    /// Tells the user's feed that metadata (RFC 5464) of `mailbox` (or of the server, `None`)
+    /// changed; SETMETADATA calls it after storing.
+    fn publish_metadata_change(&self, mailbox: Option<&str>);
 }
 
 /// One open mailbox as a backend provides it; used through [`View`].
