@@ -1516,14 +1516,15 @@ async fn change_feed(b: &Backend) {
     next_change(&mut sub, is_message_change("Renamed")).await;
     drop(view);
 
-    other_session.publish_metadata_change(None);
-    next_change(&mut sub, is_change(None, ChangeKind::MetadataChanged)).await;
-    other_session.publish_metadata_change(Some("INBOX"));
-    next_change(
-        &mut sub,
-        is_change(Some("INBOX"), ChangeKind::MetadataChanged),
-    )
-    .await;
+    let entries = vec!["/shared/comment".to_owned()];
+    let meta = ChangeKind::MetadataChanged {
+        entries: entries.clone(),
+    };
+    other_session.publish_metadata_change(None, &entries);
+    next_change(&mut sub, is_change(None, meta.clone())).await;
+    // The name is normalised as every other name of the feed (INBOX in upper case).
+    other_session.publish_metadata_change(Some("inbox"), &entries);
+    next_change(&mut sub, is_change(Some("INBOX"), meta)).await;
 
     // Another user's change is not in this user's feed: the next mailbox event is our own.
     ok(stranger.create("Elsewhere", None).await);
@@ -1540,7 +1541,7 @@ async fn change_feed(b: &Backend) {
 
     // A subscriber that does not read loses events and is told so; a new one starts afresh.
     for _ in 0..mailcove::limits::NOTIFY_FEED_CAPACITY + 10 {
-        other_session.publish_metadata_change(None);
+        other_session.publish_metadata_change(None, &entries);
     }
     let mut lagged = false;
     loop {

@@ -12,6 +12,7 @@ const AUTHENTICATED: &[&str] = &[
     "ID",
     "ENABLE",
     "IDLE",
+    "NOTIFY",
     "NAMESPACE",
     "UNSELECT",
     "UIDPLUS",

@@ -66,6 +66,8 @@ pub struct Session {
     pub literal_in: Option<LiteralIn>,
     /// Extensions the client enabled.
     pub enabled: Enabled,
+    /// What NOTIFY (RFC 5465) asked to be told; `None` before NOTIFY SET and after NOTIFY NONE.
+    pub notify: Option<Box<super::notify::NotifyState>>,
     limits: ReceiverLimits,
 }
 
@@ -276,6 +278,7 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
             + Duration::from_secs(cfg.timeouts.preauth_secs),
         literal_in: None,
         enabled: Enabled::default(),
+        notify: None,
         limits,
     };
     s.conn
@@ -302,6 +305,11 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
                     _ = s.shared.shutdown.cancelled() => {
                         s.untagged("BYE Server shutting down.");
                         break 'session;
+                    }
+                    // NOTIFY: events are told between commands as they happen.
+                    w = super::notify::wait(&mut s.notify, &mut s.state, true) => {
+                        super::notify::woke(&mut s, w).await;
+                        continue 'session;
                     }
                     r = tokio::time::timeout_at(deadline, s.conn.fill(max_buffer)) => r,
                 };

@@ -41,9 +41,12 @@ pub enum ChangeKind {
     },
     /// The mailbox was subscribed or unsubscribed.
     SubscriptionChanged,
-    /// A metadata entry (RFC 5464) of the mailbox, or of the server when the event names no
-    /// mailbox, changed.
-    MetadataChanged,
+    /// Metadata entries (RFC 5464) of the mailbox, or of the server when the event names no
+    /// mailbox, changed (set or removed).
+    MetadataChanged {
+        /// The entry names, e.g. `/shared/comment`.
+        entries: Vec<String>,
+    },
 }
 
 impl ChangeKind {

@@ -665,9 +665,9 @@ pub trait UserStore: Send + Sync {
     /// sessions, carrying what this process changes and, where the backend can see them, changes
     /// by other processes (Maildir: one inotify watch set per user, held while anyone listens).
     async fn subscribe_changes(&self) -> Result<FeedSubscription>;
-    /// Tells the user's feed that metadata (RFC 5464) of `mailbox` (or of the server, `None`)
-    /// changed; SETMETADATA calls it after storing.
-    fn publish_metadata_change(&self, mailbox: Option<&str>);
+    /// Tells the user's feed that the metadata `entries` (RFC 5464, e.g. `/shared/comment`) of
+    /// `mailbox` (or of the server, `None`) changed; SETMETADATA calls it once it has stored them.
+    fn publish_metadata_change(&self, mailbox: Option<&str>, entries: &[String]);
 }
 
 /// One open mailbox as a backend provides it; used through [`View`].

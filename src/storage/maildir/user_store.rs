@@ -98,7 +98,7 @@ impl UserStore for MaildirUser {
         ))
     }
 
-    fn publish_metadata_change(&self, mailbox: Option<&str>) {
+    fn publish_metadata_change(&self, mailbox: Option<&str>, entries: &[String]) {
         let name = match mailbox {
             Some(m) => match self.0.parse(m, false) {
                 Ok(n) => Some(feed::wire(&self.0, &n)),
@@ -106,7 +106,13 @@ impl UserStore for MaildirUser {
             },
             None => None,
         };
-        feed::publish(&self.0, name, ChangeKind::MetadataChanged);
+        feed::publish(
+            &self.0,
+            name,
+            ChangeKind::MetadataChanged {
+                entries: entries.to_vec(),
+            },
+        );
     }
 
     async fn rename(&self, from: &str, to: &str) -> Result<()> {

@@ -631,10 +631,15 @@ impl UserStore for MemoryUser {
         ))
     }
 
-    fn publish_metadata_change(&self, mailbox: Option<&str>) {
+    fn publish_metadata_change(&self, mailbox: Option<&str>, entries: &[String]) {
+        let sep = self.sep();
+        let mailbox = mailbox
+            .map(|m| MailboxName::parse(m, sep, false).map_or(m.to_owned(), |n| n.to_wire(sep)));
         self.ctx().publish(
-            mailbox.map(str::to_owned),
-            super::ChangeKind::MetadataChanged,
+            mailbox,
+            super::ChangeKind::MetadataChanged {
+                entries: entries.to_vec(),
+            },
         );
     }
 

@@ -124,6 +124,10 @@ pub enum Code {
     NonExistent,
     /// `MAILBOXID (objectid)` (RFC 8474 4.1, 4.2)
     MailboxId(String),
+    /// `BADEVENT (event ...)` (RFC 5465 3.1), listing every event the server supports.
+    BadEvent(&'static [&'static str]),
+    /// `NOTIFICATIONOVERFLOW` (RFC 5465 5.8)
+    NotificationOverflow,
 }
 
 fn write_code(out: &mut Vec<u8>, code: &Code) {
@@ -159,6 +163,13 @@ fn write_code(out: &mut Vec<u8>, code: &Code) {
         C::OverQuota => "OVERQUOTA",
         C::AlreadyExists => "ALREADYEXISTS",
         C::NonExistent => "NONEXISTENT",
+        C::NotificationOverflow => "NOTIFICATIONOVERFLOW",
+        C::BadEvent(names) => {
+            out.extend_from_slice(b"BADEVENT (");
+            out.extend_from_slice(names.join(" ").as_bytes());
+            out.push(b')');
+            return;
+        }
         C::BadCharset(list) => {
             out.extend_from_slice(b"BADCHARSET");
             if !list.is_empty() {

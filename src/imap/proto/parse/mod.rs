@@ -15,6 +15,7 @@
 mod command;
 mod core;
 mod fetch;
+mod notify;
 mod sasl;
 mod search;
 mod sort;
