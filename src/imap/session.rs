@@ -309,6 +309,9 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
                     // NOTIFY: events are told between commands as they happen.
                     w = super::notify::wait(&mut s.notify, &mut s.state, true) => {
                         super::notify::woke(&mut s, w).await;
+                        if matches!(s.state, State::Logout) {
+                            break 'session;
+                        }
                         continue 'session;
                     }
                     r = tokio::time::timeout_at(deadline, s.conn.fill(max_buffer)) => r,
