@@ -416,6 +416,13 @@ fn mailbox_name_and_subscription_events_as_list() {
     expect(&mut a, "* LIST (\\HasNoChildren) \"/\" Baz");
     a.send("DONE");
     expect(&mut a, "i1 OK Idle completed.");
+    // 5.4: "the mailbox itself and its direct parent" are affected by a create or delete.
+    ok(&mut b, "c1", "CREATE Baz/Sub");
+    expect(&mut a, "* LIST (\\HasNoChildren) \"/\" Baz/Sub");
+    expect(&mut a, "* LIST (\\HasChildren) \"/\" Baz");
+    ok(&mut b, "c2", "DELETE Baz/Sub");
+    expect(&mut a, "* LIST (\\NonExistent) \"/\" Baz/Sub");
+    expect(&mut a, "* LIST (\\HasNoChildren) \"/\" Baz");
     // Scoped: a mailbox outside `mailboxes` is not told; the marker inside it is first.
     ok(
         &mut a,

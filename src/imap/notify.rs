@@ -370,6 +370,13 @@ async fn tell(
             if n.wants(name, MAILBOX_NAME, sep, subs) {
                 lists.push((name, None));
             }
+            // RFC 5465 5.4: the direct parent is affected too (its \HasChildren, or its
+            // existence when it was only implied by the child).
+            if let Some((parent, _)) = name.rsplit_once(sep)
+                && n.wants(parent, MAILBOX_NAME, sep, subs)
+            {
+                lists.push((parent, None));
+            }
             continue;
         }
         // The selected mailbox's messages are told through its view (RFC 5465 3.1: SELECTED
