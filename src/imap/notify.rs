@@ -401,8 +401,9 @@ async fn tell(
             write_list(s, &all, &subs, sep, name, old);
         }
     }
+    let form = s.name_form();
     for (mailbox, entries) in metadata {
-        write_metadata(s, mailbox, entries);
+        write_metadata(s.conn.out(), form, mailbox, entries);
     }
     Ok(())
 }
@@ -505,12 +506,16 @@ fn write_list(
 
 /// `* METADATA name entry ...` (RFC 5464 4.4.2, unsolicited form): the names of the changed
 /// entries, `""` for the server.
-fn write_metadata(s: &mut Session, mailbox: Option<&str>, entries: &[String]) {
+fn write_metadata(
+    out: &mut Vec<u8>,
+    form: names::NameForm,
+    mailbox: Option<&str>,
+    entries: &[String],
+) {
     if entries.is_empty() {
         return;
     }
-    let wire = mailbox.map(|m| names::to_wire(m, s.name_form()));
-    let out = s.conn.out();
+    let wire = mailbox.map(|m| names::to_wire(m, form));
     out.extend_from_slice(b"* METADATA ");
     match &wire {
         Some(w) => encode::write_mailbox(out, w),
@@ -544,6 +549,26 @@ mod tests {
         assert!(matches(&Filter::Subscribed, "Lists/a", '/', Some(&subs)));
         assert!(!matches(&Filter::Subscribed, "Lists", '/', Some(&subs)));
         assert!(matches(&Filter::Personal, "anything", '/', None));
+    }
+
+    #[test]
+    fn metadata_changes_are_told_as_rfc_5464_unsolicited_metadata() {
+        let mut out = Vec::new();
+        let entries = vec!["/shared/comment".to_owned(), "/private/x y".to_owned()];
+        write_metadata(&mut out, names::NameForm::ModifiedUtf7, None, &entries);
+        write_metadata(
+            &mut out,
+            names::NameForm::ModifiedUtf7,
+            Some("Entw\u{fc}rfe"),
+            &entries[..1],
+        );
+        // Nothing to name, nothing sent (the entry list of RFC 5464 4.4.2 is not empty).
+        write_metadata(&mut out, names::NameForm::ModifiedUtf7, Some("INBOX"), &[]);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "* METADATA \"\" /shared/comment \"/private/x y\"\r\n\
+             * METADATA Entw&APw-rfe /shared/comment\r\n"
+        );
     }
 
     #[test]
