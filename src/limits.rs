@@ -530,3 +530,21 @@ pub const PROXY_V1_MAX_BYTES: usize = 107;
 /// ALPN and authority TLVs and the cloud load balancers' ids fit well inside 2 KiB. A longer
 /// header is refused rather than buffered.
 pub const PROXY_V2_MAX_PAYLOAD: usize = 2048;
+
+// ---- imap notify (RFC 5465) ----
+
+/// Events one user's change feed holds for its slowest subscriber. The ring is shared by every
+/// session of the user (a session costs a cursor, not a queue); a session that falls further
+/// behind gets `* OK [NOTIFICATIONOVERFLOW]` and its NOTIFY is turned off (RFC 5465 5.8).
+pub const NOTIFY_FEED_CAPACITY: usize = 64;
+/// Most mailbox names in one NOTIFY SET (over all `mailboxes` and `subtree` filters); more is
+/// answered `NO [NOTIFICATIONOVERFLOW]`, as Dovecot (its `IMAP_NOTIFY_MAX_NAMES_PER_NS`).
+pub const NOTIFY_MAX_NAMES: usize = 100;
+/// Most event groups in one NOTIFY SET (the grammar allows any number; answered BAD).
+pub const NOTIFY_MAX_GROUPS: usize = 32;
+/// Mailboxes whose last unsolicited STATUS a session remembers, so the same STATUS is not sent
+/// twice for one change reported twice (in process and again by inotify).
+pub const NOTIFY_STATUS_MEMORY: usize = 8;
+/// Events handled in one go between commands or in IDLE before the session writes them out;
+/// the rest wait in the feed.
+pub const NOTIFY_BATCH: usize = 32;

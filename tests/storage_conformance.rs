@@ -14,8 +14,9 @@ use mailcove::limits::{MAX_METADATA_ENTRIES, MAX_METADATA_USER_BYTES, MAX_METADA
 use mailcove::storage::maildir::{MaildirOptions, MaildirStorage};
 use mailcove::storage::memory::{MemoryOptions, MemoryStorage};
 use mailcove::storage::{
-    AppendMessage, CacheField, OpenOptions, PendingAppend, ReadPart, Result, Storage, StorageError,
-    StorageUser, StoreOp, StoreRequest, SystemFlags, UserStore, Vanished, View,
+    AppendMessage, CacheField, Change, ChangeKind, FeedError, OpenOptions, PendingAppend, ReadPart,
+    Result, Storage, StorageError, StorageUser, StoreOp, StoreRequest, SystemFlags, UserStore,
+    Vanished, View,
 };
 use mailcove::storage::{MetadataChange, MetadataLimit, MetadataMap};
 
@@ -1696,6 +1697,131 @@ async fn metadata_limits(b: &Backend) {
     );
 }
 
+/// The next event of `sub` that `want` accepts (others are skipped: Maildir also reports its
+/// own file moves), within five seconds.
+async fn next_change(
+    sub: &mut mailcove::storage::FeedSubscription,
+    want: impl Fn(&mailcove::storage::Change) -> bool,
+) -> mailcove::storage::Change {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match tokio::time::timeout_at(deadline, sub.recv()).await {
+            Ok(Ok(c)) if want(&c) => return (*c).clone(),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("feed failed: {e:?}"),
+            Err(_) => panic!("no matching change within 5 s"),
+        }
+    }
+}
+
+fn is_change(mailbox: Option<&str>, kind: ChangeKind) -> impl Fn(&Change) -> bool {
+    let mailbox = mailbox.map(str::to_owned);
+    move |c: &Change| c.mailbox == mailbox && c.kind == kind
+}
+
+fn is_message_change(mailbox: &str) -> impl Fn(&Change) -> bool {
+    let mailbox = mailbox.to_owned();
+    move |c: &Change| c.mailbox.as_deref() == Some(mailbox.as_str()) && c.kind.is_message_event()
+}
+
+/// The per-user change feed (NOTIFY): one feed per user, shared by its sessions; each mailbox
+/// event a second session causes reaches the first, named by mailbox; other users' changes do
+/// not; a subscriber that falls behind learns it lost events.
+async fn change_feed(b: &Backend) {
+    let a = b.user("feeder").await;
+    let other_session = b.user("feeder").await;
+    let stranger = b.user("stranger").await;
+    assert_ne!(a.origin(), other_session.origin());
+    let mut sub = ok(a.subscribe_changes().await);
+    assert_eq!(sub.origin(), a.origin());
+
+    ok(other_session.create("Box", None).await);
+    let c = next_change(&mut sub, is_change(Some("Box"), ChangeKind::MailboxCreated)).await;
+    assert_eq!(c.origin, other_session.origin());
+
+    append(&*other_session, "Box", "one").await;
+    next_change(&mut sub, is_message_change("Box")).await;
+
+    ok(other_session.subscribe("Box").await);
+    next_change(
+        &mut sub,
+        is_change(Some("Box"), ChangeKind::SubscriptionChanged),
+    )
+    .await;
+    ok(other_session.unsubscribe("Box").await);
+    next_change(
+        &mut sub,
+        is_change(Some("Box"), ChangeKind::SubscriptionChanged),
+    )
+    .await;
+
+    ok(other_session.rename("Box", "Renamed").await);
+    next_change(
+        &mut sub,
+        is_change(
+            Some("Renamed"),
+            ChangeKind::MailboxRenamed { old: "Box".into() },
+        ),
+    )
+    .await;
+    // The feed follows the rename: messages of the new name are reported under it.
+    append(&*other_session, "Renamed", "two").await;
+    next_change(&mut sub, is_message_change("Renamed")).await;
+
+    // Flags and expunges through a view of another session.
+    let mut view = ok(other_session.open("Renamed", OpenOptions::SELECT).await);
+    let first = uids(&view)[0];
+    ok(view
+        .store(&[first], store(StoreOp::Add, SystemFlags::DELETED, &[]))
+        .await);
+    next_change(&mut sub, is_message_change("Renamed")).await;
+    ok(view.expunge(None).await);
+    next_change(&mut sub, is_message_change("Renamed")).await;
+    drop(view);
+
+    let entries = vec!["/shared/comment".to_owned()];
+    let meta = ChangeKind::MetadataChanged {
+        entries: entries.clone(),
+    };
+    other_session.publish_metadata_change(None, &entries);
+    next_change(&mut sub, is_change(None, meta.clone())).await;
+    // The name is normalised as every other name of the feed (INBOX in upper case).
+    other_session.publish_metadata_change(Some("inbox"), &entries);
+    next_change(&mut sub, is_change(Some("INBOX"), meta)).await;
+
+    // Another user's change is not in this user's feed: the next mailbox event is our own.
+    ok(stranger.create("Elsewhere", None).await);
+    ok(other_session.delete("Renamed").await);
+    let c = next_change(&mut sub, |c| {
+        matches!(
+            c.kind,
+            ChangeKind::MailboxCreated | ChangeKind::MailboxDeleted
+        )
+    })
+    .await;
+    assert_eq!(c.mailbox.as_deref(), Some("Renamed"));
+    assert_eq!(c.kind, ChangeKind::MailboxDeleted);
+
+    // A subscriber that does not read loses events and is told so; a new one starts afresh.
+    for _ in 0..mailcove::limits::NOTIFY_FEED_CAPACITY + 10 {
+        other_session.publish_metadata_change(None, &entries);
+    }
+    let mut lagged = false;
+    loop {
+        match sub.try_recv() {
+            Err(FeedError::Overflow) => {
+                lagged = true;
+                break;
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(FeedError::Closed) => break,
+        }
+    }
+    assert!(lagged, "a subscriber that fell behind must see Overflow");
+    let mut fresh = ok(a.subscribe_changes().await);
+    assert!(matches!(fresh.try_recv(), Ok(None)));
+}
+
 macro_rules! with_cases {
     ($suite:ident ! ($($args:tt)*)) => {
         $suite!($($args)*, [
@@ -1722,6 +1848,7 @@ macro_rules! with_cases {
             metadata_set_get_and_remove,
             metadata_follows_rename_and_goes_with_delete,
             metadata_limits,
+            change_feed,
         ]);
     };
 }

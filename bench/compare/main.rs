@@ -35,7 +35,7 @@ struct Args {
     json: Option<PathBuf>,
     servers: Vec<Kind>,
     /// Row groups to run (select, fetch, search, sort, thread, huge, pop3, lmtp, login, mixed,
-    /// idle, resync); all when absent.
+    /// idle, notify, resync); all when absent.
     rows: Option<Vec<String>>,
     work: PathBuf,
     mail_user: String,
@@ -358,6 +358,9 @@ async fn run_server(
     }
     if want("idle") {
         rows::idle_rows(&s, p, tls, &mut m).await?;
+    }
+    if want("notify") {
+        rows::notify_row(&s, p, &mut m).await?;
     }
     // Last: it changes the big mailbox (flags, expunges) that rows 1, 2 and 4 read.
     if want("resync") {

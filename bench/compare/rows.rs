@@ -989,6 +989,12 @@ pub fn table(plan: &Plan) -> Vec<(String, String, &'static str, bool)> {
         "ms",
         false,
     );
+    r(
+        "idle_notify_kib".into(),
+        "15 memory per idle connection with NOTIFY on all mailboxes".into(),
+        "KiB",
+        false,
+    );
     rows.extend(crate::sort::table_rows(big));
     rows.push((
         "multiappend_100".into(),
@@ -1002,4 +1008,76 @@ pub fn table(plan: &Plan) -> Vec<(String, String, &'static str, bool)> {
 /// Which server this is, for log lines.
 pub fn banner(kind: Kind) -> String {
     format!("== {} ==", kind.name())
+}
+
+/// The NOTIFY request of the `notify` row: every event of every mailbox of the user (RFC 5465).
+const NOTIFY_ALL: &str = "NOTIFY SET (selected (MessageNew MessageExpunge FlagChange)) \
+                          (personal (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange))";
+
+/// Row 15: memory per idle connection (INBOX selected, as row 8) that also asked NOTIFY for
+/// every event of all its mailboxes (INBOX and four folders), with `idle_push` connections: the
+/// notification path must not cost a watch per mailbox (issue 17: within 2x of
+/// `idle_plain_kib`). Then one delivery into a folder and the share of connections told with a
+/// `* STATUS` within 120 s.
+pub async fn notify_row(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()> {
+    // Four folders per idle user (kept for later runs; CREATE of an existing one answers NO).
+    for u in 0..plan.idle_users {
+        let mut c = Imap::connect(s.ports.imap).await?;
+        c.login(&format!("idle{u}"), plan.password).await?;
+        for f in ["NotifyA", "NotifyB", "NotifyC", "NotifyD"] {
+            c.cmd(&format!("CREATE {f}"), false).await?;
+        }
+        c.cmd("LOGOUT", false).await?;
+    }
+    settle().await;
+    let (before, _, _) = s.memory();
+    let mut conns = open_many(s, plan, plan.idle_push, None, false).await?;
+    for c in &mut conns {
+        c.ok(NOTIFY_ALL, false).await?;
+    }
+    settle().await;
+    let (after, rss, procs) = s.memory();
+    m.set(
+        "idle_notify_kib",
+        after.saturating_sub(before) as f64 / plan.idle_push as f64,
+    );
+    m.info("idle_notify_rss_kib", rss);
+    m.info("idle_notify_processes", procs);
+    // One message into NotifyA of user idle0: its connections are told between commands.
+    let (tx, mut rx) = mpsc::unbounded_channel::<usize>();
+    let mut waiters = Vec::new();
+    for (i, mut c) in conns.drain(..).enumerate() {
+        if i % plan.idle_users != 0 {
+            drop(c);
+            continue;
+        }
+        let tx = tx.clone();
+        waiters.push(tokio::spawn(async move {
+            loop {
+                let l = c.c.line().await?;
+                if l.starts_with(b"* STATUS") {
+                    let _ = tx.send(i);
+                    return Result::Ok(c);
+                }
+            }
+        }));
+    }
+    drop(tx);
+    let watching = waiters.len();
+    let mut c = Imap::connect(s.ports.imap).await?;
+    c.login("idle0", plan.password).await?;
+    c.ok("APPEND NotifyA {8+}\r\nSubject:", false).await?;
+    let mut told = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while told < watching {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(_)) => told += 1,
+            _ => break,
+        }
+    }
+    m.check("idle_notify_told", format!("{told}/{watching}"));
+    for w in waiters {
+        w.abort();
+    }
+    Ok(())
 }

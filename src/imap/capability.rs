@@ -15,6 +15,7 @@ const AUTHENTICATED: &[&str] = &[
     "ID",
     "ENABLE",
     "IDLE",
+    "NOTIFY",
     "NAMESPACE",
     "UNSELECT",
     "UIDPLUS",

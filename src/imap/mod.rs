@@ -7,6 +7,7 @@ mod cmd;
 pub mod context;
 pub mod fetch;
 pub mod names;
+pub mod notify;
 pub mod proto;
 pub mod response;
 pub mod search;

@@ -84,6 +84,11 @@ pub enum ImapError {
     /// A CATENATE URL that names nothing this user may copy (`NO [BADURL "url"]`, RFC 4469
     /// 4.1). Missing, foreign and malformed read the same, so nothing about others leaks.
     BadUrl(String),
+    /// NOTIFY SET with an event this server does not know (RFC 5465 3.1: `NO [BADEVENT (...)]`
+    /// listing every supported event).
+    BadEvent,
+    /// NOTIFY SET asking for more than the server will watch (`NO [NOTIFICATIONOVERFLOW]`).
+    NotificationOverflow(&'static str),
     /// A storage failure; `trycreate` asks for `[TRYCREATE]` on a missing destination.
     Storage {
         /// The failure.
@@ -249,6 +254,18 @@ impl ImapError {
                 Status::No,
                 Some(Code::BadUrl(url.clone())),
                 "CATENATE URL could not be used.".into(),
+            ),
+            E::BadEvent => (
+                Status::No,
+                Some(Code::BadEvent(
+                    &crate::imap::proto::types::NotifyEvent::SUPPORTED,
+                )),
+                "Unsupported NOTIFY event.".into(),
+            ),
+            E::NotificationOverflow(why) => (
+                Status::No,
+                Some(Code::NotificationOverflow),
+                format!("{why}."),
             ),
             E::Storage { error, trycreate } => storage_answer(error, *trycreate),
         }

@@ -73,6 +73,8 @@ pub struct Session {
     pub literal_in: Option<LiteralIn>,
     /// Extensions the client enabled.
     pub enabled: Enabled,
+    /// What NOTIFY (RFC 5465) asked to be told; `None` before NOTIFY SET and after NOTIFY NONE.
+    pub notify: Option<Box<super::notify::NotifyState>>,
     limits: ReceiverLimits,
 }
 
@@ -295,6 +297,7 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
             + Duration::from_secs(cfg.timeouts.preauth_secs),
         literal_in: None,
         enabled: Enabled::default(),
+        notify: None,
         limits,
     };
     s.conn
@@ -328,6 +331,14 @@ pub async fn run(conn: Conn, shared: Arc<Shared>, listener: ListenerConfig) {
                         s.untagged(KICKED_BYE);
                         info!("disconnected by administrator");
                         break 'session;
+                    }
+                    // NOTIFY: events are told between commands as they happen.
+                    w = super::notify::wait(&mut s.notify, &mut s.state, true) => {
+                        super::notify::woke(&mut s, w).await;
+                        if matches!(s.state, State::Logout) {
+                            break 'session;
+                        }
+                        continue 'session;
                     }
                     r = tokio::time::timeout_at(deadline, s.conn.fill(max_buffer)) => r,
                 };

@@ -36,6 +36,7 @@
 
 mod content;
 mod date;
+pub mod feed;
 mod keywords;
 pub mod maildir;
 pub mod memory;
@@ -57,6 +58,7 @@ use tokio::sync::watch;
 
 pub use content::{Head, Message, MessageContent, ReadPart};
 pub use date::{InternalDate, InternalDates};
+pub use feed::{Change, ChangeFeed, ChangeKind, FeedError, FeedSubscription};
 pub use keywords::KeywordSet;
 pub use metadata::{MetadataChange, MetadataLimit, MetadataMap};
 pub use msglist::{MessageList, UidCursor};
@@ -736,6 +738,16 @@ pub trait UserStore: Send + Sync {
     /// go with it on DELETE, so a mailbox created again under the name starts with none.
     async fn metadata_set(&self, mailbox: Option<&str>, changes: Vec<MetadataChange>)
     -> Result<()>;
+    /// The id this store stamps on the changes it publishes ([`Change::origin`]): a session
+    /// recognises its own changes by it.
+    fn origin(&self) -> u64;
+    /// Subscribes to the user's change feed (see [`feed`]): one feed per user shared by all its
+    /// sessions, carrying what this process changes and, where the backend can see them, changes
+    /// by other processes (Maildir: one inotify watch set per user, held while anyone listens).
+    async fn subscribe_changes(&self) -> Result<FeedSubscription>;
+    /// Tells the user's feed that the metadata `entries` (RFC 5464, e.g. `/shared/comment`) of
+    /// `mailbox` (or of the server, `None`) changed; SETMETADATA calls it once it has stored them.
+    fn publish_metadata_change(&self, mailbox: Option<&str>, entries: &[String]);
 }
 
 /// One open mailbox as a backend provides it; used through [`View`].

@@ -48,7 +48,12 @@ pub async fn idle(s: &mut Session, tag: &Tag) -> Result<Reply, ImapError> {
             .flush()
             .await
             .map_err(|_| ImapError::Cannot("connection lost"))?;
-        let Session { conn, state, .. } = s;
+        let Session {
+            conn,
+            state,
+            notify,
+            ..
+        } = s;
         let view = match state {
             State::Selected(_, sel) => Some(&mut sel.view),
             _ => None,
@@ -76,7 +81,11 @@ pub async fn idle(s: &mut Session, tag: &Tag) -> Result<Reply, ImapError> {
                 s.untagged("OK Still here");
             }
             _ = changed => {
-                s.refresh().await?;
+                crate::imap::notify::refresh_selected(s).await?;
+            }
+            // NOTIFY (RFC 5465 4): IDLE tells the same events as between commands.
+            w = crate::imap::notify::wait_feed(notify) => {
+                crate::imap::notify::woke(s, w).await;
             }
             r = conn.fill(MAX_IDLE_BUFFER) => match r {
                 Ok(0) | Err(_) => {

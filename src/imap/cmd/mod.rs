@@ -34,6 +34,7 @@ mod lsub;
 mod r#move;
 mod namespace;
 mod noop;
+pub(crate) mod notify;
 mod rename;
 mod search;
 mod select;
@@ -105,12 +106,17 @@ pub async fn run(s: &mut Session, command: Command) -> Outcome {
     };
     crate::metrics::imap_command(spec.name, started, result.as_ref().err());
     // Changes made by others are told before the tagged answer, where RFC 3501 7.4.1 allows.
+    // (With NOTIFY, new messages also get the MessageNew FETCH attributes.)
     if spec.reports_changes()
         && matches!(s.state, State::Selected(..))
         && !matches!(result, Ok(Reply::Written | Reply::Close))
-        && let Err(e) = s.refresh().await
+        && let Err(e) = crate::imap::notify::refresh_selected(s).await
     {
         tracing::warn!(error = ?e, "refreshing the selected mailbox failed");
+    }
+    // NOTIFY (RFC 5465): what the user's other sessions changed while this command ran.
+    if !matches!(result, Ok(Reply::Written | Reply::Close)) {
+        crate::imap::notify::drain(s).await;
     }
     // RFC 5267 4.3: this session's own changes (STORE, FETCH setting \Seen) update the live
     // search contexts too, right after the FETCH responses that tell them.
@@ -250,6 +256,7 @@ async fn dispatch(s: &mut Session, tag: &Tag, body: CommandBody) -> Result<Reply
             returns: Some(returns),
         } => search::esort(s, tag, uid, &returns, &criteria, &charset, &search).await,
         C::Idle => idle::idle(s, tag).await,
+        C::Notify { set } => notify::notify(s, set).await,
         C::Thread {
             uid,
             algorithm,

@@ -39,10 +39,13 @@ pub async fn setmetadata(
 /// The one place every successful SETMETADATA passes, after the change is durable: `mailbox` is
 /// `None` for the server entries, `entries` the names set or removed. NOTIFY (RFC 5465
 /// MailboxMetadataChange / ServerMetadataChange) hooks its event here.
-pub fn metadata_changed(_s: &mut Session, mailbox: Option<&str>, entries: &[String]) {
+pub fn metadata_changed(s: &mut Session, mailbox: Option<&str>, entries: &[String]) {
     tracing::debug!(
         mailbox = mailbox.unwrap_or(""),
         entries = entries.len(),
         "metadata changed"
     );
+    if let Ok(store) = s.store() {
+        store.publish_metadata_change(mailbox, entries);
+    }
 }

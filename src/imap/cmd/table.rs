@@ -106,6 +106,8 @@ table! {
     ENABLE = "ENABLE", Authenticated, NONE;
     NAMESPACE = "NAMESPACE", Authenticated, NONE;
     IDLE = "IDLE", Authenticated, NONE;
+    // RFC 5465 8: `command-auth =/ notify`.
+    NOTIFY = "NOTIFY", Authenticated, NONE;
     // RFC 4978 section 5: `command-auth =/ compress`, so not before login (Dovecot too).
     COMPRESS = "COMPRESS", Authenticated, NONE;
     SELECT = "SELECT", Authenticated, OPENS_MAILBOX;
@@ -165,6 +167,7 @@ pub fn spec(body: &CommandBody) -> &'static CommandSpec {
         C::Enable { .. } => &ENABLE,
         C::Namespace => &NAMESPACE,
         C::Idle => &IDLE,
+        C::Notify { .. } => &NOTIFY,
         C::Compress { .. } => &COMPRESS,
         C::Select { .. } => &SELECT,
         C::Examine { .. } => &EXAMINE,
@@ -259,6 +262,7 @@ mod tests {
         "THREAD REFERENCES UTF-8 ALL",
         "UID THREAD REFS US-ASCII ALL",
         "CANCELUPDATE \"a\"",
+        "NOTIFY NONE",
     ];
 
     #[test]

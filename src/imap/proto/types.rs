@@ -229,6 +229,11 @@ pub enum CommandBody {
     Namespace,
     /// `IDLE` (RFC 2177); the session then waits for a `DONE` line.
     Idle,
+    /// `NOTIFY SET [STATUS] event-groups` / `NOTIFY NONE` (RFC 5465); `None` is NONE.
+    Notify {
+        /// The new set of events; `None` for NOTIFY NONE.
+        set: Option<Box<NotifySet>>,
+    },
     /// `COMPRESS algorithm` (RFC 4978), name upper-cased.
     Compress {
         /// Requested algorithm, e.g. `DEFLATE`.
@@ -465,6 +470,7 @@ impl CommandBody {
             C::Id { .. } => "ID",
             C::Namespace => "NAMESPACE",
             C::Idle => "IDLE",
+            C::Notify { .. } => "NOTIFY",
             C::Compress { .. } => "COMPRESS",
             C::Select { .. } => "SELECT",
             C::Examine { .. } => "EXAMINE",
@@ -1093,4 +1099,98 @@ pub enum MetadataDepth {
     One,
     /// `infinity`: and everything below it.
     Infinity,
+}
+
+/// `notify-set` (RFC 5465 8): what a NOTIFY SET asks for, as parsed (the handler checks the
+/// rules the grammar does not say: event combinations, one selected filter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifySet {
+    /// `STATUS`: send a STATUS for each watched mailbox before the tagged OK.
+    pub status: bool,
+    /// The event groups, in order.
+    pub groups: Vec<NotifyGroup>,
+}
+
+/// `event-group = "(" filter-mailboxes SP events ")"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyGroup {
+    /// Which mailboxes.
+    pub filter: NotifyFilter,
+    /// Which events; empty for `NONE`.
+    pub events: Vec<NotifyEvent>,
+}
+
+/// `filter-mailboxes` (RFC 5465 6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyFilter {
+    /// `selected`: the selected mailbox, immediately.
+    Selected,
+    /// `selected-delayed`: the selected mailbox, expunges held until a command allows them.
+    SelectedDelayed,
+    /// `inboxes` (mailcove: every personal mailbox, as Dovecot).
+    Inboxes,
+    /// `personal`: every mailbox of the user.
+    Personal,
+    /// `subscribed`: the subscribed mailboxes.
+    Subscribed,
+    /// `subtree (names)`: the mailboxes and everything below them.
+    Subtree(Vec<Mailbox>),
+    /// `mailboxes (names)`: exactly these mailboxes (no wildcards).
+    Mailboxes(Vec<Mailbox>),
+}
+
+impl NotifyFilter {
+    /// True for `selected` and `selected-delayed`.
+    pub fn is_selected(&self) -> bool {
+        matches!(self, NotifyFilter::Selected | NotifyFilter::SelectedDelayed)
+    }
+}
+
+/// `event` (RFC 5465 8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyEvent {
+    /// `MessageNew [(fetch-att ...)]`; the attributes are empty when none were given.
+    MessageNew(Vec<FetchAttr>),
+    /// `MessageExpunge`
+    MessageExpunge,
+    /// `FlagChange`
+    FlagChange,
+    /// `AnnotationChange` (accepted; mailcove has no ANNOTATE, so it never fires)
+    AnnotationChange,
+    /// `MailboxName`
+    MailboxName,
+    /// `SubscriptionChange`
+    SubscriptionChange,
+    /// `MailboxMetadataChange`
+    MailboxMetadataChange,
+    /// `ServerMetadataChange`
+    ServerMetadataChange,
+    /// An `event-ext` atom this server does not know (answered `NO [BADEVENT ...]`).
+    Unknown,
+}
+
+impl NotifyEvent {
+    /// Every event name mailcove supports, for `[BADEVENT (...)]` (RFC 5465 3.1: the code
+    /// MUST list all supported events).
+    pub const SUPPORTED: [&'static str; 8] = [
+        "MessageNew",
+        "MessageExpunge",
+        "FlagChange",
+        "AnnotationChange",
+        "MailboxName",
+        "SubscriptionChange",
+        "MailboxMetadataChange",
+        "ServerMetadataChange",
+    ];
+
+    /// True for a `message-event`.
+    pub fn is_message_event(&self) -> bool {
+        matches!(
+            self,
+            NotifyEvent::MessageNew(_)
+                | NotifyEvent::MessageExpunge
+                | NotifyEvent::FlagChange
+                | NotifyEvent::AnnotationChange
+        )
+    }
 }

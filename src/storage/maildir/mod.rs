@@ -46,6 +46,7 @@ mod append_stream;
 mod cache;
 mod content;
 mod dovecot;
+mod feed;
 mod filename;
 mod fsutil;
 mod index;

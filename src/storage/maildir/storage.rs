@@ -58,6 +58,8 @@ pub(crate) struct Shared {
     /// every time. Bounded by [`MAILBOX_STATE_CACHE`].
     recent: Mutex<std::collections::VecDeque<Arc<MailboxState>>>,
     pub(super) watch: Mutex<watch::Watch>,
+    /// Per-user change feeds and their inotify watch sets (NOTIFY).
+    pub(super) feeds: super::feed::Feeds,
 }
 
 impl Shared {
@@ -146,6 +148,7 @@ impl MaildirStorage {
                 registry: Mutex::new(HashMap::new()),
                 recent: Mutex::new(std::collections::VecDeque::new()),
                 watch: Mutex::new(watch::Watch::default()),
+                feeds: super::feed::Feeds::default(),
             }),
         })
     }
@@ -210,8 +213,11 @@ impl Storage for MaildirStorage {
             0 => None,
             n => Some(n),
         };
+        let feed = self.shared.feeds.user(&root);
         let ctx = Arc::new(UserCtx {
             shared: self.shared.clone(),
+            feed,
+            origin: crate::storage::feed::next_origin(),
             root,
             limits: quota::Limits {
                 bytes: pick(user.quota_bytes, opts.quota_bytes),

@@ -36,7 +36,7 @@ pub(super) fn create_maildir(dir: &Path, fsync: bool) -> Result<()> {
 
 impl UserCtx {
     /// Folders on disk: `(name, selectable)`, INBOX excluded.
-    fn disk_folders(&self) -> Result<Vec<(MailboxName, bool)>> {
+    pub(super) fn disk_folders(&self) -> Result<Vec<(MailboxName, bool)>> {
         let rd =
             std::fs::read_dir(&self.root).map_err(|e| StorageError::io("list mailboxes", e))?;
         let mut out = Vec::new();

@@ -19,6 +19,10 @@ use crate::storage::{
 /// One user's Maildir tree.
 pub(crate) struct UserCtx {
     pub(super) shared: Arc<Shared>,
+    /// The user's change feed (shared by every session of the user).
+    pub(super) feed: Arc<super::feed::UserFeed>,
+    /// Stamped on the changes this session's store publishes.
+    pub(super) origin: u64,
     pub(super) root: PathBuf,
     pub(super) limits: quota::Limits,
 }

@@ -11,12 +11,12 @@ use super::append_stream::MaildirAppend;
 use super::fsutil::{LockMode, blocking, flock, now_secs, open_lock_file};
 use super::mailbox_handle::MaildirMailbox;
 use super::user::UserCtx;
-use super::{filename, quota};
+use super::{feed, filename, quota};
 use crate::storage::names::MailboxName;
 use crate::storage::{
-    AppendManyResult, AppendMessage, AppendResult, AppendStream, MailboxInfo, MailboxStatus,
-    MetadataChange, MetadataMap, OpenOptions, PendingAppend, Pop3Lock, QuotaUsage, Result,
-    SpecialUse, StorageError, SyncOutcome, UserStore, View,
+    AppendManyResult, AppendMessage, AppendResult, AppendStream, ChangeKind, FeedSubscription,
+    MailboxInfo, MailboxStatus, MetadataChange, MetadataMap, OpenOptions, PendingAppend, Pop3Lock,
+    QuotaUsage, Result, SpecialUse, StorageError, SyncOutcome, UserStore, View,
 };
 
 /// [`UserStore`] of the Maildir backend.
@@ -83,12 +83,56 @@ impl UserStore for MaildirUser {
 
     async fn create(&self, name: &str, special_use: Option<SpecialUse>) -> Result<()> {
         let name = name.to_owned();
-        self.run(move |u| u.create(&name, special_use)).await
+        self.run(move |u| {
+            u.create(&name, special_use)?;
+            let n = u.parse(&name, true)?;
+            feed::rewatch(u);
+            feed::publish(u, Some(feed::wire(u, &n)), ChangeKind::MailboxCreated);
+            Ok(())
+        })
+        .await
     }
 
     async fn delete(&self, name: &str) -> Result<()> {
         let name = name.to_owned();
-        self.run(move |u| u.delete(&name)).await
+        self.run(move |u| {
+            u.delete(&name)?;
+            let n = u.parse(&name, false)?;
+            feed::rewatch(u);
+            feed::publish(u, Some(feed::wire(u, &n)), ChangeKind::MailboxDeleted);
+            Ok(())
+        })
+        .await
+    }
+
+    fn origin(&self) -> u64 {
+        self.0.origin
+    }
+
+    async fn subscribe_changes(&self) -> Result<FeedSubscription> {
+        let ws = self.run(feed::watch_set).await?;
+        Ok(FeedSubscription::new(
+            &self.0.feed.feed,
+            self.0.origin,
+            Some(ws),
+        ))
+    }
+
+    fn publish_metadata_change(&self, mailbox: Option<&str>, entries: &[String]) {
+        let name = match mailbox {
+            Some(m) => match self.0.parse(m, false) {
+                Ok(n) => Some(feed::wire(&self.0, &n)),
+                Err(_) => Some(m.to_owned()),
+            },
+            None => None,
+        };
+        feed::publish(
+            &self.0,
+            name,
+            ChangeKind::MetadataChanged {
+                entries: entries.to_vec(),
+            },
+        );
     }
 
     async fn rename(&self, from: &str, to: &str) -> Result<()> {
@@ -113,21 +157,47 @@ impl UserStore for MaildirUser {
                     let inbox = u.state(&f)?;
                     let (snap, _) = inbox.sync(false, false)?;
                     let uids: Vec<u32> = snap.messages.iter().map(|m| m.uid).collect();
-                    u.copy(&inbox, &uids, &to, true).map(|_| ())
+                    u.copy(&inbox, &uids, &to, true)?;
+                    let n = u.parse(&to, false)?;
+                    feed::rewatch(u);
+                    feed::publish(u, Some(feed::wire(u, &n)), ChangeKind::MailboxCreated);
+                    Ok(())
                 })
                 .await;
         }
-        self.run(move |u| u.rename_folders(&f, &t)).await
+        self.run(move |u| {
+            u.rename_folders(&f, &t)?;
+            feed::rewatch(u);
+            feed::publish(
+                u,
+                Some(feed::wire(u, &t)),
+                ChangeKind::MailboxRenamed {
+                    old: feed::wire(u, &f),
+                },
+            );
+            Ok(())
+        })
+        .await
     }
 
     async fn subscribe(&self, name: &str) -> Result<()> {
         let n = self.0.parse(name, false)?;
-        self.run(move |u| u.set_subscribed(&n, true)).await
+        self.run(move |u| {
+            u.set_subscribed(&n, true)?;
+            feed::publish(u, Some(feed::wire(u, &n)), ChangeKind::SubscriptionChanged);
+            Ok(())
+        })
+        .await
     }
 
     async fn unsubscribe(&self, name: &str) -> Result<()> {
         let n = self.0.parse(name, false)?;
-        self.run(move |u| u.set_subscribed(&n, false)).await
+        self.run(move |u| {
+            u.set_subscribed(&n, false)?;
+            feed::publish(u, Some(feed::wire(u, &n)), ChangeKind::SubscriptionChanged);
+            Ok(())
+        })
+        .await
     }
 
     async fn status(&self, name: &str) -> Result<MailboxStatus> {

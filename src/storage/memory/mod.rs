@@ -99,6 +99,8 @@ struct UserData {
     inner: Mutex<UserInner>,
     /// Held by one POP3 session at a time.
     pop3_locked: Arc<AtomicBool>,
+    /// The user's change feed (NOTIFY), shared by all its sessions.
+    feed: super::ChangeFeed,
 }
 
 struct UserInner {
@@ -201,11 +203,13 @@ impl Storage for MemoryStorage {
                         metadata: HashMap::new(),
                     }),
                     pop3_locked: Arc::new(AtomicBool::new(false)),
+                    feed: super::ChangeFeed::default(),
                 })
             })
             .clone();
         let store = MemoryUser {
             data,
+            origin: super::feed::next_origin(),
             options: self.options.clone(),
             limits: Limits {
                 bytes: pick(user.quota_bytes, self.options.quota_bytes),
@@ -220,6 +224,8 @@ impl Storage for MemoryStorage {
 /// [`UserStore`] of the memory backend.
 struct MemoryUser {
     data: Arc<UserData>,
+    /// Stamped on the changes this store publishes.
+    origin: u64,
     options: Arc<MemoryOptions>,
     limits: Limits,
 }
@@ -289,6 +295,7 @@ impl MemoryUser {
     fn ctx(&self) -> Arc<UserCtx> {
         Arc::new(UserCtx {
             data: self.data.clone(),
+            origin: self.origin,
             options: self.options.clone(),
             limits: self.limits,
         })
@@ -303,11 +310,22 @@ impl MemoryUser {
 /// What a mailbox handle and an append stream need of their user.
 struct UserCtx {
     data: Arc<UserData>,
+    /// The origin of the store this context came from.
+    origin: u64,
     options: Arc<MemoryOptions>,
     limits: Limits,
 }
 
 impl UserCtx {
+    /// Publishes a change of `mailbox` to the user's feed.
+    fn publish(&self, mailbox: Option<String>, kind: super::ChangeKind) {
+        self.data.feed.publish(super::Change {
+            mailbox,
+            kind,
+            origin: self.origin,
+        });
+    }
+
     fn append(&self, n: &MailboxName, msg: AppendMessage) -> Result<AppendResult> {
         let len = msg.data.len() as u64;
         if len > self.options.max_message_size.saturating_add(STAMP_SLACK) {
@@ -333,6 +351,11 @@ impl UserCtx {
         })?;
         u.bytes_used += len;
         u.messages_used += 1;
+        drop(u);
+        self.publish(
+            Some(n.to_wire(self.options.separator)),
+            super::ChangeKind::MessageNew,
+        );
         Ok(AppendResult { uidvalidity, uid })
     }
 
@@ -540,6 +563,11 @@ impl UserStore for MemoryUser {
         if let Some(su) = special_use {
             u.special_use.insert(n.components().to_vec(), su);
         }
+        drop(u);
+        self.ctx().publish(
+            Some(n.to_wire(self.sep())),
+            super::ChangeKind::MailboxCreated,
+        );
         Ok(())
     }
 
@@ -567,6 +595,10 @@ impl UserStore for MemoryUser {
         u.metadata.remove(&Some(n.components().to_vec()));
         drop(u);
         state.mark_deleted();
+        self.ctx().publish(
+            Some(n.to_wire(self.sep())),
+            super::ChangeKind::MailboxDeleted,
+        );
         Ok(())
     }
 
@@ -590,7 +622,11 @@ impl UserStore for MemoryUser {
             let ctx = self.ctx();
             let inbox = self.data.inner.lock().get(&f)?;
             let uids: Vec<u32> = inbox.lock().list.iter().map(|m| m.uid).collect();
-            return ctx.copy(&inbox, &uids, to, true).map(|_| ());
+            ctx.copy(&inbox, &uids, to, true)?;
+            if !uids.is_empty() {
+                ctx.publish(Some("INBOX".to_owned()), super::ChangeKind::MessageExpunge);
+            }
+            return Ok(());
         }
         let mut u = self.data.inner.lock();
         let mut moves: Vec<(Levels, Levels)> = Vec::new();
@@ -625,6 +661,13 @@ impl UserStore for MemoryUser {
                 u.special_use.insert(new, su);
             }
         }
+        drop(u);
+        self.ctx().publish(
+            Some(t.to_wire(self.sep())),
+            super::ChangeKind::MailboxRenamed {
+                old: f.to_wire(self.sep()),
+            },
+        );
         Ok(())
     }
 
@@ -637,6 +680,11 @@ impl UserStore for MemoryUser {
             }
             u.subscriptions.push(n.components().to_vec());
         }
+        drop(u);
+        self.ctx().publish(
+            Some(n.to_wire(self.sep())),
+            super::ChangeKind::SubscriptionChanged,
+        );
         Ok(())
     }
 
@@ -647,7 +695,36 @@ impl UserStore for MemoryUser {
             .lock()
             .subscriptions
             .retain(|s| s != n.components());
+        self.ctx().publish(
+            Some(n.to_wire(self.sep())),
+            super::ChangeKind::SubscriptionChanged,
+        );
         Ok(())
+    }
+
+    fn origin(&self) -> u64 {
+        self.origin
+    }
+
+    async fn subscribe_changes(&self) -> Result<super::FeedSubscription> {
+        // Nothing changes a memory store outside this process: the feed is all there is.
+        Ok(super::FeedSubscription::new(
+            &self.data.feed,
+            self.origin,
+            None,
+        ))
+    }
+
+    fn publish_metadata_change(&self, mailbox: Option<&str>, entries: &[String]) {
+        let sep = self.sep();
+        let mailbox = mailbox
+            .map(|m| MailboxName::parse(m, sep, false).map_or(m.to_owned(), |n| n.to_wire(sep)));
+        self.ctx().publish(
+            mailbox,
+            super::ChangeKind::MetadataChanged {
+                entries: entries.to_vec(),
+            },
+        );
     }
 
     async fn status(&self, name: &str) -> Result<MailboxStatus> {
@@ -729,6 +806,9 @@ impl UserStore for MemoryUser {
         })?;
         u.bytes_used += bytes;
         u.messages_used += count;
+        drop(u);
+        self.ctx()
+            .publish(Some(n.to_wire(self.sep())), super::ChangeKind::MessageNew);
         Ok(AppendManyResult { uidvalidity, uids })
     }
 
@@ -921,15 +1001,36 @@ impl MailboxHandle for MemoryMailbox {
     }
 
     async fn store(&self, uids: Vec<u32>, request: StoreRequest) -> Result<StoreResult> {
-        self.state.change(|m| m.store(&uids, &request))
+        let r = self.state.change(|m| m.store(&uids, &request))?;
+        if !r.updated.is_empty() {
+            self.user
+                .publish(Some(self.name.clone()), super::ChangeKind::FlagChange);
+        }
+        Ok(r)
     }
 
     async fn expunge(&self, uids: Option<Vec<u32>>) -> Result<Vec<u32>> {
-        self.user.expunge(&self.state, uids.as_deref(), false)
+        let gone = self.user.expunge(&self.state, uids.as_deref(), false)?;
+        if !gone.is_empty() {
+            self.user
+                .publish(Some(self.name.clone()), super::ChangeKind::MessageExpunge);
+        }
+        Ok(gone)
     }
 
     async fn copy(&self, uids: Vec<u32>, dest: &str, move_: bool) -> Result<CopyResult> {
-        self.user.copy(&self.state, &uids, dest, move_)
+        let r = self.user.copy(&self.state, &uids, dest, move_)?;
+        if !r.mapping.is_empty() {
+            let sep = self.user.options.separator;
+            let dest =
+                MailboxName::parse(dest, sep, false).map_or(dest.to_owned(), |n| n.to_wire(sep));
+            self.user.publish(Some(dest), super::ChangeKind::MessageNew);
+            if move_ {
+                self.user
+                    .publish(Some(self.name.clone()), super::ChangeKind::MessageExpunge);
+            }
+        }
+        Ok(r)
     }
 
     async fn open_message(&self, uid: u32, max_head: usize) -> Result<Message> {

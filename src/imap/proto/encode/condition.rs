@@ -132,6 +132,10 @@ pub enum Code {
     MetadataMaxSize(u64),
     /// `METADATA TOOMANY` (RFC 5464 4.3)
     MetadataTooMany,
+    /// `BADEVENT (event ...)` (RFC 5465 3.1), listing every event the server supports.
+    BadEvent(&'static [&'static str]),
+    /// `NOTIFICATIONOVERFLOW` (RFC 5465 5.8)
+    NotificationOverflow,
 }
 
 fn write_code(out: &mut Vec<u8>, code: &Code) {
@@ -175,6 +179,13 @@ fn write_code(out: &mut Vec<u8>, code: &Code) {
                 _ => b"METADATA MAXSIZE ",
             });
             write_num(out, n);
+            return;
+        }
+        C::NotificationOverflow => "NOTIFICATIONOVERFLOW",
+        C::BadEvent(names) => {
+            out.extend_from_slice(b"BADEVENT (");
+            out.extend_from_slice(names.join(" ").as_bytes());
+            out.push(b')');
             return;
         }
         C::BadCharset(list) => {

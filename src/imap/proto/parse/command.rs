@@ -159,6 +159,7 @@ fn command_body(i: &[u8]) -> PResult<'_, CommandBody> {
         b"MOVE" => copy(rest, false, true),
         b"UID" => uid(rest),
         b"THREAD" => thread(rest, false),
+        b"NOTIFY" => super::notify::notify(rest),
         _ => Err(failure(
             i,
             ParseErrorKind::UnknownCommand,

@@ -16,6 +16,7 @@ mod command;
 mod core;
 mod fetch;
 mod metadata;
+mod notify;
 mod sasl;
 mod search;
 mod sort;
