@@ -9,6 +9,7 @@ use super::fsutil::{blocking, now_secs};
 use super::mailbox::MailboxState;
 use super::user::UserCtx;
 use super::{filename, quota};
+use crate::limits::MAX_PARALLEL_FSYNCS;
 use crate::storage::{
     AppendManyResult, AppendResult, AppendStream, PendingAppend, Result, StorageError, SystemFlags,
 };
@@ -167,10 +168,13 @@ pub(super) async fn commit_many(
         let phys_total: u64 = jobs.iter().map(|j| j.1).sum();
         let count = jobs.len() as u64;
         quota::check(&user2.root, &user2.limits, user2.fsync(), phys_total, count)?;
+        let dates: Vec<i64> = jobs
+            .iter()
+            .map(|j| j.5.unwrap_or_else(now_secs))
+            .collect();
+        finish_all(&state, &files, &dates)?;
         let mut items = Vec::with_capacity(jobs.len());
-        for ((path, phys, virt, flags, keywords, date), file) in jobs.into_iter().zip(&files) {
-            let date = date.unwrap_or_else(now_secs);
-            state.finish_tmp(file, date)?;
+        for ((path, phys, virt, flags, keywords, _), date) in jobs.into_iter().zip(dates) {
             items.push((path, filename::new_base(phys, virt), date, flags, keywords));
         }
         drop(files);
@@ -191,4 +195,42 @@ pub(super) async fn commit_many(
         }
     }
     res
+}
+
+/// Dates and makes durable every temp file of a batch: on up to [`MAX_PARALLEL_FSYNCS`] threads
+/// at once, so the file system's journal commits the fsyncs together instead of one after the
+/// other (each one is a journal commit when alone). The first failure is returned.
+fn finish_all(state: &MailboxState, files: &[std::fs::File], dates: &[i64]) -> Result<()> {
+    let threads = files.len().clamp(1, MAX_PARALLEL_FSYNCS);
+    let per = files.len().div_ceil(threads);
+    if threads == 1 {
+        for (f, d) in files.iter().zip(dates) {
+            state.finish_tmp(f, *d)?;
+        }
+        return Ok(());
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(per)
+            .zip(dates.chunks(per))
+            .map(|(fs, ds)| {
+                scope.spawn(move || -> Result<()> {
+                    for (f, d) in fs.iter().zip(ds) {
+                        state.finish_tmp(f, *d)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        let mut first = Ok(());
+        for h in handles {
+            let r = h
+                .join()
+                .unwrap_or_else(|_| Err(StorageError::Temporary("fsync thread panicked".into())));
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    })
 }
