@@ -168,10 +168,7 @@ pub(super) async fn commit_many(
         let phys_total: u64 = jobs.iter().map(|j| j.1).sum();
         let count = jobs.len() as u64;
         quota::check(&user2.root, &user2.limits, user2.fsync(), phys_total, count)?;
-        let dates: Vec<i64> = jobs
-            .iter()
-            .map(|j| j.5.unwrap_or_else(now_secs))
-            .collect();
+        let dates: Vec<i64> = jobs.iter().map(|j| j.5.unwrap_or_else(now_secs)).collect();
         finish_all(&state, &files, &dates)?;
         let mut items = Vec::with_capacity(jobs.len());
         for ((path, phys, virt, flags, keywords, _), date) in jobs.into_iter().zip(dates) {
