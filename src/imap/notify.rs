@@ -24,9 +24,7 @@ use super::proto::types::{FetchAttr, MailboxAttr, StatusItem};
 use super::response::ImapError;
 use super::session::{Session, State};
 use crate::limits::{NOTIFY_BATCH, NOTIFY_STATUS_MEMORY};
-use crate::storage::{
-    Change, ChangeKind, FeedError, FeedSubscription, MailboxInfo, MailboxStatus, SpecialUse,
-};
+use crate::storage::{Change, ChangeKind, FeedError, FeedSubscription, MailboxInfo, MailboxStatus};
 
 /// `MessageNew`
 pub const MESSAGE_NEW: u8 = 1;
@@ -437,18 +435,6 @@ pub fn write_status(s: &mut Session, n: &mut NotifyState, name: &str, st: &Mailb
     encode::status(s.conn.out(), &wire, &items);
 }
 
-fn special_attr(u: SpecialUse) -> MailboxAttr {
-    match u {
-        SpecialUse::All => MailboxAttr::All,
-        SpecialUse::Archive => MailboxAttr::Archive,
-        SpecialUse::Drafts => MailboxAttr::Drafts,
-        SpecialUse::Flagged => MailboxAttr::Flagged,
-        SpecialUse::Junk => MailboxAttr::Junk,
-        SpecialUse::Sent => MailboxAttr::Sent,
-        SpecialUse::Trash => MailboxAttr::Trash,
-    }
-}
-
 /// `* LIST (attrs) "/" name [("OLDNAME" ("old"))]` for a MailboxName or SubscriptionChange event
 /// (RFC 5465 5.4, 5.5): the attributes as the mailbox is now, `\NonExistent` when it is gone,
 /// `\Subscribed` when it is subscribed.
@@ -460,23 +446,10 @@ fn write_list(
     name: &str,
     old: Option<&str>,
 ) {
-    let mut attrs = Vec::new();
-    match all.iter().find(|m| m.name == name) {
-        Some(info) => {
-            if info.noselect {
-                attrs.push(MailboxAttr::Noselect);
-            }
-            attrs.push(if info.has_children {
-                MailboxAttr::HasChildren
-            } else {
-                MailboxAttr::HasNoChildren
-            });
-            if let Some(u) = info.special_use {
-                attrs.push(special_attr(u));
-            }
-        }
-        None => attrs.push(MailboxAttr::NonExistent),
-    }
+    let mut attrs = match all.iter().find(|m| m.name == name) {
+        Some(info) => super::cmd::mailbox_attrs(info),
+        None => vec![MailboxAttr::NonExistent],
+    };
     if subs.iter().any(|n| n == name) {
         attrs.push(MailboxAttr::Subscribed);
     }

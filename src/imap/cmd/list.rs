@@ -12,6 +12,24 @@ use crate::imap::response::ImapError;
 use crate::imap::session::Session;
 use crate::storage::{MailboxInfo, SpecialUse};
 
+/// The attributes LIST gives `b` whatever the command asked: `\Noselect`, children, special use.
+/// NOTIFY's `* LIST` for a MailboxName event and IMAP4rev2's LIST on SELECT use it too.
+pub(crate) fn mailbox_attrs(b: &MailboxInfo) -> Vec<MailboxAttr> {
+    let mut attrs = Vec::new();
+    if b.noselect {
+        attrs.push(MailboxAttr::Noselect);
+    }
+    attrs.push(if b.has_children {
+        MailboxAttr::HasChildren
+    } else {
+        MailboxAttr::HasNoChildren
+    });
+    if let Some(u) = b.special_use {
+        attrs.push(special_attr(u));
+    }
+    attrs
+}
+
 fn special_attr(u: SpecialUse) -> MailboxAttr {
     match u {
         SpecialUse::All => MailboxAttr::All,
@@ -113,18 +131,7 @@ pub async fn list(
     let mut lines: Vec<Line> = Vec::new();
     for b in &boxes {
         let subscribed = subscriptions.contains(&b.name);
-        let mut attrs = Vec::new();
-        if b.noselect {
-            attrs.push(MailboxAttr::Noselect);
-        }
-        attrs.push(if b.has_children {
-            MailboxAttr::HasChildren
-        } else {
-            MailboxAttr::HasNoChildren
-        });
-        if let Some(u) = b.special_use {
-            attrs.push(special_attr(u));
-        }
+        let mut attrs = mailbox_attrs(b);
         if ret_subscribed && subscribed {
             attrs.push(MailboxAttr::Subscribed);
         }
@@ -204,17 +211,12 @@ pub(super) async fn selected_list_line(s: &Session, name: &str) -> Result<Vec<u8
     let store = s.store()?;
     let delimiter = wire_separator(store.separator())?;
     let boxes = store.list().await?;
-    let mut attrs = Vec::new();
-    if let Some(b) = boxes.iter().find(|b| b.name == name) {
-        attrs.push(if b.has_children {
-            MailboxAttr::HasChildren
-        } else {
-            MailboxAttr::HasNoChildren
-        });
-        if let Some(u) = b.special_use {
-            attrs.push(special_attr(u));
-        }
-    }
+    // A selected mailbox is never \Noselect, so these are its children and special use.
+    let attrs = boxes
+        .iter()
+        .find(|b| b.name == name)
+        .map(mailbox_attrs)
+        .unwrap_or_default();
     let mut out = Vec::new();
     let wire = names::to_wire(name, s.name_form());
     encode::list(

@@ -28,6 +28,7 @@ mod helpers;
 mod id;
 mod idle;
 mod list;
+pub(crate) use list::mailbox_attrs;
 mod login;
 mod logout;
 mod lsub;
