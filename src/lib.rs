@@ -20,5 +20,6 @@ pub mod mutf7;
 pub mod pop3;
 pub mod server;
 pub mod setup;
+pub mod sieve;
 pub mod spool;
 pub mod storage;

@@ -53,6 +53,7 @@
 
 pub mod admin;
 mod cache;
+pub mod db;
 mod error;
 mod login;
 mod options;

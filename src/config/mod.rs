@@ -17,6 +17,7 @@ mod mail;
 mod metrics;
 mod pop3;
 mod server;
+mod sieve;
 mod timeouts;
 mod tls;
 
@@ -35,6 +36,7 @@ pub use mail::{AutocreateMailbox, MailConfig, SPECIAL_USE_ATTRIBUTES};
 pub use metrics::MetricsConfig;
 pub use pop3::{Pop3Config, Pop3DeletePolicy};
 pub use server::ServerConfig;
+pub use sieve::{ScriptLocation, SieveConfig};
 pub use timeouts::TimeoutsConfig;
 pub use tls::TlsConfig;
 
@@ -69,6 +71,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// IMAP settings (the METADATA server entries).
     pub imap: ImapConfig,
+    /// Sieve filtering at delivery and ManageSieve.
+    pub sieve: SieveConfig,
 }
 
 /// Problems found by validation: (dotted key, message) pairs in the order found. Each section's
@@ -219,6 +223,7 @@ impl Config {
         self.server.validate(&mut out);
         self.metrics.validate(&self.listeners, &mut out);
         self.imap.validate(&mut out);
+        self.sieve.validate(&mut out);
         listener::validate_proxy(
             &self.listeners,
             self.server.proxy_trusted_networks.len(),

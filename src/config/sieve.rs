@@ -1,0 +1,132 @@
+//! `[sieve]`: where users' Sieve scripts live (Pigeonhole's layout), the global scripts run
+//! before and after them, and how vacation replies and redirects are sent.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::Problems;
+
+/// `[sieve]`: Sieve filtering at delivery (LMTP and `deliver`) and ManageSieve.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct SieveConfig {
+    /// Run users' scripts at delivery. Off: mail is delivered as without Sieve.
+    pub enabled: bool,
+    /// Dovecot's `sieve` setting: `file:DIR;active=LINK`, `~/` meaning the user's home.
+    /// Default `file:~/sieve;active=~/.dovecot.sieve`, Pigeonhole's own default, so a
+    /// migrating site's scripts are found where they are.
+    pub sieve: String,
+    /// Scripts (files, or directories whose `*.sieve` files run in name order) run before the
+    /// user's script (Dovecot's `sieve_before`).
+    pub sieve_before: Vec<PathBuf>,
+    /// Scripts run after the user's script (Dovecot's `sieve_after`).
+    pub sieve_after: Vec<PathBuf>,
+    /// The directory of `include :global` scripts (Dovecot's `sieve_global`).
+    pub sieve_global: Option<PathBuf>,
+    /// Where vacation replies and redirects are submitted: `host:port` of an SMTP server.
+    /// Exactly one of `submission` and `sendmail` is used; `submission` wins when both are set.
+    pub submission: Option<String>,
+    /// A sendmail-compatible binary (`/usr/sbin/sendmail`), called as `sendmail -i -f FROM -- TO`.
+    pub sendmail: Option<PathBuf>,
+}
+
+impl Default for SieveConfig {
+    fn default() -> Self {
+        SieveConfig {
+            enabled: true,
+            sieve: "file:~/sieve;active=~/.dovecot.sieve".to_string(),
+            sieve_before: Vec::new(),
+            sieve_after: Vec::new(),
+            sieve_global: None,
+            submission: None,
+            sendmail: None,
+        }
+    }
+}
+
+/// Where one user's scripts are: the directory of `NAME.sieve` files and the symlink that
+/// names the active one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptLocation {
+    /// The directory holding `NAME.sieve` files (`~/sieve`).
+    pub dir: PathBuf,
+    /// The symlink to the active script (`~/.dovecot.sieve`), pointing into `dir`.
+    pub active: PathBuf,
+}
+
+impl SieveConfig {
+    /// The user's script location for `home`, from the `sieve` setting; `None` if the setting
+    /// is not understood (validation reports it) or uses `~/` and the user has no home.
+    pub fn locate(&self, home: Option<&Path>) -> Option<ScriptLocation> {
+        let (dir, active) = parse_location(&self.sieve)?;
+        let expand = |p: &str| -> Option<PathBuf> {
+            match p.strip_prefix("~/") {
+                Some(rest) => Some(home?.join(rest)),
+                None if p == "~" => home.map(Path::to_path_buf),
+                None => Some(PathBuf::from(p)),
+            }
+        };
+        Some(ScriptLocation {
+            dir: expand(dir)?,
+            active: expand(active)?,
+        })
+    }
+
+    pub(super) fn validate(&self, out: &mut Problems) {
+        if parse_location(&self.sieve).is_none() {
+            out.add(
+                "sieve.sieve",
+                "must be file:DIR;active=LINK, e.g. file:~/sieve;active=~/.dovecot.sieve",
+            );
+        }
+        if let Some(sub) = &self.submission
+            && !sub
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+        {
+            out.add("sieve.submission", "must be HOST:PORT, e.g. 127.0.0.1:25");
+        }
+    }
+}
+
+/// `file:DIR;active=LINK` into `(DIR, LINK)`.
+fn parse_location(spec: &str) -> Option<(&str, &str)> {
+    let rest = spec.strip_prefix("file:")?;
+    let mut dir = None;
+    let mut active = None;
+    for (i, part) in rest.split(';').enumerate() {
+        if i == 0 {
+            dir = Some(part);
+        } else if let Some(link) = part.strip_prefix("active=") {
+            active = Some(link);
+        } else {
+            return None;
+        }
+    }
+    match (dir, active) {
+        (Some(d), Some(a)) if !d.is_empty() && !a.is_empty() => Some((d, a)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_location_is_pigeonholes() {
+        let c = SieveConfig::default();
+        let loc = c.locate(Some(Path::new("/home/u"))).unwrap();
+        assert_eq!(loc.dir, PathBuf::from("/home/u/sieve"));
+        assert_eq!(loc.active, PathBuf::from("/home/u/.dovecot.sieve"));
+        assert_eq!(c.locate(None), None);
+    }
+
+    #[test]
+    fn bad_location_is_refused() {
+        assert_eq!(parse_location("file:~/sieve"), None);
+        assert_eq!(parse_location("dict:x;active=y"), None);
+        assert_eq!(parse_location("file:/s;active=/a"), Some(("/s", "/a")));
+    }
+}
