@@ -658,3 +658,88 @@ audience = "{AUD}"
     assert!(log.contains("token's user unknown"), "{log}");
     assert!(log.contains("token audience not accepted"), "{log}");
 }
+
+/// Serves `body` over HTTP on loopback to every GET and counts the requests.
+fn jwks_endpoint(body: String) -> (u16, Arc<Mutex<usize>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = Arc::new(Mutex::new(0));
+    let counter = Arc::clone(&count);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut r = BufReader::new(stream);
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            *counter.lock().unwrap() += 1;
+            let mut s = r.into_inner();
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (port, count)
+}
+
+fn jwks_url_server(url: &str) -> Server {
+    Server::builder()
+        .users(&users())
+        .config(&format!(
+            r#"[auth]
+users_file = "$DIR/users"
+failure_delay_ms = 10
+failure_delay_max_ms = 20
+
+[auth.oauth2]
+enabled = true
+jwks_url = "{url}"
+issuers = ["{ISS}"]
+audience = "{AUD}"
+"#
+        ))
+        .start()
+}
+
+#[test]
+fn jwks_url_is_fetched_once_and_cached_and_an_unreachable_one_fails_temporarily() {
+    let keys = Keys::new();
+    // Only the RSA key is published at first.
+    let mut jwks: Value = serde_json::from_str(&keys.jwks()).unwrap();
+    jwks["keys"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|k| k["kid"] == "rsa1");
+    let (port, fetches) = jwks_endpoint(jwks.to_string());
+    let server = jwks_url_server(&format!("http://127.0.0.1:{port}/certs"));
+    let alice = "alice@example.com";
+    let t = keys.sign(Sig::Rs256, Some("rsa1"), &claims(alice));
+    imap_ok(&server, "OAUTHBEARER", &oauthbearer(None, &t));
+    imap_ok(&server, "XOAUTH2", &xoauth2(alice, &t));
+    assert_eq!(*fetches.lock().unwrap(), 1, "the key set is cached");
+    // A kid the set does not have: refused, and the set is not fetched again within
+    // MIN_JWKS_REFRESH_SECS (made-up kids cannot make mailcove hammer the provider).
+    let t = keys.sign(Sig::Es256, Some("ec1"), &claims(alice));
+    imap_refused(&server, "OAUTHBEARER", &oauthbearer(None, &t));
+    assert_eq!(*fetches.lock().unwrap(), 1);
+
+    // Nobody listens: a temporary failure, without the token challenge.
+    let dead = common::free_port();
+    let server = jwks_url_server(&format!("http://127.0.0.1:{dead}/certs"));
+    let mut c = imap(&server);
+    let t = keys.sign(Sig::Rs256, Some("rsa1"), &claims(alice));
+    let r = c.cmd(
+        "a",
+        &format!("AUTHENTICATE OAUTHBEARER {}", oauthbearer(None, &t)),
+    );
+    assert_eq!(
+        r.last().unwrap(),
+        "a NO [UNAVAILABLE] Temporary authentication failure, try again later."
+    );
+    assert!(server.log().contains("OAuth2 JWKS cannot be read"));
+}

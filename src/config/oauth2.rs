@@ -173,4 +173,37 @@ mod tests {
         assert!(!url_allowed("http://127.0.0.1.example.com/keys"));
         assert!(!url_allowed("ftp://127.0.0.1/keys"));
     }
+
+    fn problems(cfg: &Oauth2Config) -> Vec<String> {
+        let mut out = Problems::default();
+        cfg.validate(&mut out);
+        out.0.into_iter().map(|(k, _)| k).collect()
+    }
+
+    #[test]
+    fn enabled_needs_a_key_source_and_sane_values() {
+        let mut cfg = Oauth2Config::default();
+        assert!(problems(&cfg).is_empty(), "disabled: nothing checked");
+        cfg.enabled = true;
+        assert_eq!(problems(&cfg), ["auth.oauth2.enabled"]);
+        cfg.jwks_file = Some("/etc/mailcove/jwks.json".into());
+        assert!(problems(&cfg).is_empty());
+        cfg.jwks_url = Some("http://idp.example.com/keys".into());
+        cfg.introspection_url = Some("https://idp.example.com/introspect".into());
+        cfg.jwks_refresh_secs = 1;
+        cfg.username_attribute.clear();
+        cfg.active_value = "true".into();
+        cfg.client_secret = "s".into();
+        assert_eq!(
+            problems(&cfg),
+            [
+                "auth.oauth2.jwks_url",
+                "auth.oauth2.jwks_url",
+                "auth.oauth2.jwks_refresh_secs",
+                "auth.oauth2.username_attribute",
+                "auth.oauth2.active_value",
+                "auth.oauth2.client_secret",
+            ]
+        );
+    }
 }
