@@ -216,7 +216,10 @@ impl JwksCache {
                     Some(l) => {
                         tracing::warn!(source = ?self.source, error = %e, "OAuth2 JWKS refresh failed; keeping the keys read before");
                         // Try again after the minimum interval, not on every login.
-                        l.at = Instant::now() - self.refresh.saturating_sub(min_age);
+                        let now = Instant::now();
+                        l.at = now
+                            .checked_sub(self.refresh.saturating_sub(min_age))
+                            .unwrap_or(now);
                         Ok(Arc::clone(&l.keys))
                     }
                     None => {
@@ -254,5 +257,26 @@ mod tests {
         assert!(matches!(&keys[1].material, KeyMaterial::P256 { point } if point.len() == 65));
         assert!(parse_jwks(b"{}").is_err());
         assert!(parse_jwks(b"[").is_err());
+    }
+
+    #[test]
+    fn a_failed_reread_keeps_the_keys_read_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwks.json");
+        let x = B64URL.encode([7u8; 32]);
+        let doc =
+            serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": "a"}]});
+        // Missing file, nothing read before: a temporary failure.
+        let cache = JwksCache::new(JwksSource::File(path.clone()), Duration::ZERO);
+        assert_eq!(cache.keys(false).err(), Some(TokenError::Unavailable));
+        std::fs::write(&path, doc.to_string()).unwrap();
+        assert_eq!(cache.keys(false).unwrap()[0].kid.as_deref(), Some("a"));
+        // Broken now: the old keys stay in use.
+        std::fs::write(&path, "{").unwrap();
+        assert_eq!(cache.keys(false).unwrap()[0].kid.as_deref(), Some("a"));
+        // Over the size limit is an error too.
+        let big = vec![b' '; MAX_JWKS_SIZE as usize + 1];
+        std::fs::write(&path, big).unwrap();
+        assert!(JwksSource::File(path).read().is_err());
     }
 }
