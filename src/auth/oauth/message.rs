@@ -159,6 +159,9 @@ pub fn parse_oauthbearer(msg: &[u8]) -> Result<BearerCredentials, SaslError> {
         [b'a', b'=', name @ ..] => Some(saslname(name)?),
         _ => return Err(SaslError::Malformed("bad gs2-authzid")),
     };
+    // `host` and `port` are not compared with the server's names (RFC 7628 3.2 asks for it
+    // where the value is known): Dovecot ignores them too, and a client that connected through a
+    // proxy, a load balancer or an alias name would otherwise be refused with a valid token.
     let pairs = kvpairs(rest)?;
     Ok(BearerCredentials {
         mechanism: Mechanism::OAuthBearer,
