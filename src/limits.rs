@@ -551,3 +551,29 @@ pub const NOTIFY_STATUS_MEMORY: usize = 8;
 /// Events handled in one go between commands or in IDLE before the session writes them out;
 /// the rest wait in the feed.
 pub const NOTIFY_BATCH: usize = 32;
+
+// ---- OAUTHBEARER / XOAUTH2 (RFC 7628; docs/oauth2.md) ----
+
+/// Seconds of clock difference allowed between mailcove and the token issuer when checking a
+/// JWT's `exp`, `nbf` and `iat` (RFC 7519 4.1.4 allows "some small leeway"; a minute is what
+/// most JWT libraries use).
+pub const OAUTH_CLOCK_LEEWAY_SECS: i64 = 60;
+/// Longest bearer token accepted. Azure AD tokens with many groups reach 4-5 KiB; the SASL line
+/// carrying it (base64) is bounded by `MAX_SASL_LINE` anyway.
+pub const MAX_OAUTH_TOKEN_LEN: usize = 6 * 1024;
+/// Largest JWKS document read from `jwks_file` or `jwks_url`; real ones are a few KiB.
+pub const MAX_JWKS_SIZE: u64 = 256 * 1024;
+/// Most keys of a JWKS that are kept; a token is checked against at most this many.
+pub const MAX_JWKS_KEYS: usize = 64;
+/// Largest introspection (RFC 7662) response read.
+pub const MAX_INTROSPECTION_RESPONSE: u64 = 64 * 1024;
+/// Timeout of one HTTP request to the JWKS URL or the introspection endpoint, connection
+/// included; a hanging identity provider then fails the login temporarily instead of holding it.
+pub const OAUTH_HTTP_TIMEOUT_SECS: u64 = 10;
+/// Default seconds a fetched JWKS is used before it is fetched again (`jwks_refresh_secs`).
+pub const DEFAULT_JWKS_REFRESH_SECS: u64 = 3600;
+/// Least time between two fetches of the JWKS, also when a token names an unknown `kid` (a key
+/// rotation): a stream of tokens with made-up key ids cannot make mailcove hammer the provider.
+pub const MIN_JWKS_REFRESH_SECS: u64 = 60;
+/// Longest `jwks_refresh_secs` (a day).
+pub const MAX_JWKS_REFRESH_SECS: u64 = 86_400;

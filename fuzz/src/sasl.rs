@@ -10,7 +10,7 @@
 //! `Finished` afterwards.
 
 use mailcove::auth::sasl::{Mechanism, SaslError, SaslExchange, Step, encode_challenge};
-use mailcove::limits::{MAX_PASSWORD_LEN, MAX_SASL_FIELD};
+use mailcove::limits::{MAX_OAUTH_TOKEN_LEN, MAX_PASSWORD_LEN, MAX_SASL_FIELD};
 
 fn check(step: &Step) {
     if let Step::Done(c) = step {
@@ -37,9 +37,20 @@ pub fn run(data: &[u8]) {
     let mut steps_left = match mechanism {
         Mechanism::Plain => 1,
         Mechanism::Login => 2,
+        // One message carries the token.
+        Mechanism::OAuthBearer | Mechanism::XOAuth2 => 1,
     } - usize::from(initial.is_some());
     loop {
         check(&step);
+        if let Step::Bearer(b) = &step {
+            assert!(mechanism.is_bearer() && b.mechanism == mechanism);
+            assert!(!b.token.is_empty() && b.token.len() <= MAX_OAUTH_TOKEN_LEN);
+            if let Some(u) = &b.user {
+                assert!(!u.is_empty() && u.len() <= MAX_SASL_FIELD && !u.contains('\0'));
+            }
+            assert_eq!(ex.step("=").err(), Some(SaslError::Finished));
+            return;
+        }
         if let Step::Done(c) = &step {
             if mechanism == Mechanism::Plain {
                 let mut msg = c.authzid.clone().unwrap_or_default().into_bytes();

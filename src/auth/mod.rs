@@ -56,6 +56,7 @@ mod cache;
 pub mod db;
 mod error;
 mod login;
+pub mod oauth;
 mod options;
 pub mod passwd;
 pub mod penalty;

@@ -22,6 +22,9 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::limits::{MAX_PASSWORD_LEN, MAX_SASL_FIELD, MAX_SASL_LINE};
 
+pub use super::oauth::message::BearerCredentials;
+use super::oauth::message::{parse_oauthbearer, parse_xoauth2};
+
 /// A supported SASL mechanism.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mechanism {
@@ -30,6 +33,11 @@ pub enum Mechanism {
     /// The de-facto LOGIN mechanism (draft-murchison-sasl-login): user name
     /// and password in answer to `Username:` and `Password:` challenges.
     Login,
+    /// RFC 7628 OAUTHBEARER: a gs2-header (optional authzid) and `auth=Bearer <token>`
+    /// (src/auth/oauth; offered only with `[auth.oauth2] enabled`).
+    OAuthBearer,
+    /// Google's XOAUTH2: `user=<name>` and `auth=Bearer <token>`.
+    XOAuth2,
 }
 
 impl Mechanism {
@@ -42,6 +50,10 @@ impl Mechanism {
             Some(Self::Plain)
         } else if name.eq_ignore_ascii_case("LOGIN") {
             Some(Self::Login)
+        } else if name.eq_ignore_ascii_case("OAUTHBEARER") {
+            Some(Self::OAuthBearer)
+        } else if name.eq_ignore_ascii_case("XOAUTH2") {
+            Some(Self::XOAuth2)
         } else {
             None
         }
@@ -52,7 +64,18 @@ impl Mechanism {
         match self {
             Self::Plain => "PLAIN",
             Self::Login => "LOGIN",
+            Self::OAuthBearer => "OAUTHBEARER",
+            Self::XOAuth2 => "XOAUTH2",
         }
+    }
+
+    /// The bearer-token mechanisms, offered only with `[auth.oauth2] enabled`, in the order to
+    /// advertise them.
+    pub const BEARER: [Mechanism; 2] = [Mechanism::OAuthBearer, Mechanism::XOAuth2];
+
+    /// True for OAUTHBEARER and XOAUTH2, which end in [`Step::Bearer`].
+    pub fn is_bearer(self) -> bool {
+        matches!(self, Self::OAuthBearer | Self::XOAuth2)
     }
 }
 
@@ -94,6 +117,10 @@ pub enum Step {
     Challenge(Vec<u8>),
     /// The exchange is complete: authenticate these credentials.
     Done(Credentials),
+    /// A bearer-token exchange is complete: validate this token
+    /// (`Authenticator::authenticate_bearer`). On failure the session sends
+    /// `oauth::message::error_challenge` and reads the client's dummy response before failing.
+    Bearer(BearerCredentials),
 }
 
 /// Why an exchange failed. Never carries client data.
@@ -128,6 +155,8 @@ enum State {
     AwaitPlain,
     AwaitLoginUser,
     AwaitLoginPassword { user: String },
+    AwaitOauthBearer,
+    AwaitXoauth2,
     Finished,
 }
 
@@ -160,6 +189,8 @@ impl SaslExchange {
             state: match mechanism {
                 Mechanism::Plain => State::AwaitPlain,
                 Mechanism::Login => State::AwaitLoginUser,
+                Mechanism::OAuthBearer => State::AwaitOauthBearer,
+                Mechanism::XOAuth2 => State::AwaitXoauth2,
             },
         };
         let step = match initial_response {
@@ -171,6 +202,9 @@ impl SaslExchange {
                 // PLAIN's server challenge is empty (RFC 4616 section 2).
                 Mechanism::Plain => Step::Challenge(Vec::new()),
                 Mechanism::Login => Step::Challenge(LOGIN_USER_CHALLENGE.to_vec()),
+                // RFC 7628 3: the client speaks first; without an initial response the server
+                // sends an empty challenge.
+                Mechanism::OAuthBearer | Mechanism::XOAuth2 => Step::Challenge(Vec::new()),
             },
         };
         Ok((exchange, step))
@@ -213,6 +247,8 @@ impl SaslExchange {
                     password,
                 }))
             }
+            State::AwaitOauthBearer => parse_oauthbearer(&data).map(Step::Bearer),
+            State::AwaitXoauth2 => parse_xoauth2(&data).map(Step::Bearer),
             State::Finished => Err(SaslError::Finished),
         }
     }
@@ -303,6 +339,7 @@ mod tests {
         match step {
             Step::Done(c) => c,
             Step::Challenge(c) => panic!("expected Done, got challenge {c:?}"),
+            Step::Bearer(b) => panic!("expected Done, got {b:?}"),
         }
     }
 
@@ -310,6 +347,7 @@ mod tests {
         match step {
             Step::Challenge(c) => c,
             Step::Done(c) => panic!("expected a challenge, got {c:?}"),
+            Step::Bearer(b) => panic!("expected a challenge, got {b:?}"),
         }
     }
 
@@ -445,5 +483,27 @@ mod tests {
         let shown = format!("{step:?}");
         assert!(shown.contains("alice"));
         assert!(!shown.contains("topsecret"));
+    }
+
+    #[test]
+    fn bearer_mechanisms_end_in_a_bearer_step() {
+        let (mut ex, step) = SaslExchange::start("oauthbearer", None).unwrap();
+        assert!(ex.mechanism().is_bearer());
+        assert_eq!(challenge(step), b"");
+        let Step::Bearer(b) = ex
+            .step(&b64(b"n,a=bob,\x01auth=Bearer abc\x01\x01"))
+            .unwrap()
+        else {
+            panic!("expected a bearer step");
+        };
+        assert_eq!((b.user.as_deref(), b.token.as_str()), (Some("bob"), "abc"));
+        let ir = b64(b"user=bob\x01auth=Bearer abc\x01\x01");
+        let (ex, step) = SaslExchange::start("XOAUTH2", Some(&ir)).unwrap();
+        assert_eq!(ex.mechanism(), Mechanism::XOAuth2);
+        assert!(matches!(step, Step::Bearer(b) if b.mechanism == Mechanism::XOAuth2));
+        assert!(matches!(
+            SaslExchange::start("OAUTHBEARER", Some(&b64(b"\x01"))),
+            Err(SaslError::Malformed(_))
+        ));
     }
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::Problems;
+use super::oauth2::Oauth2Config;
 use crate::limits::{
     DEFAULT_CREDENTIAL_CACHE_SIZE, MAX_CREDENTIAL_CACHE_SECS, MAX_CREDENTIAL_CACHE_SIZE,
 };
@@ -39,6 +40,8 @@ pub struct AuthConfig {
     pub credential_cache_secs: u64,
     /// Most verified credentials the cache remembers.
     pub credential_cache_size: usize,
+    /// `[auth.oauth2]`: OAUTHBEARER and XOAUTH2 with OAuth 2 bearer tokens.
+    pub oauth2: Oauth2Config,
 }
 
 impl Default for AuthConfig {
@@ -56,6 +59,7 @@ impl Default for AuthConfig {
             argon2_p_cost: 1,
             credential_cache_secs: 0,
             credential_cache_size: DEFAULT_CREDENTIAL_CACHE_SIZE,
+            oauth2: Oauth2Config::default(),
         }
     }
 }
@@ -71,6 +75,7 @@ impl AuthConfig {
                 "must not be smaller than auth.failure_delay_ms",
             );
         }
+        self.oauth2.validate(out);
         if self.hash_queue == 0 {
             out.add("auth.hash_queue", "must be at least 1");
         }

@@ -78,6 +78,11 @@ pub fn before_login(shared: &Shared, conn: &Conn, starttls: bool) -> String {
     if plaintext_allowed(shared, conn) {
         caps.push("AUTH=PLAIN");
         caps.push("AUTH=LOGIN");
+        // A bearer token is a credential: offered where PLAIN is, as Dovecot does.
+        if shared.config().auth.oauth2.enabled {
+            caps.push("AUTH=OAUTHBEARER");
+            caps.push("AUTH=XOAUTH2");
+        }
     } else {
         // RFC 3501 6.2.3 / RFC 2595: LOGIN is refused here, so say so.
         caps.push("LOGINDISABLED");

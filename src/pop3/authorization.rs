@@ -18,7 +18,10 @@ use tracing::{debug, info};
 use super::maildrop::{Maildrop, Policy};
 use super::response::Pop3Error;
 use super::session::{Input, Next, Session, State};
-use crate::auth::sasl::{SaslError, SaslExchange, Step, encode_challenge};
+use crate::auth::oauth::message::error_challenge;
+use crate::auth::sasl::{
+    BearerCredentials, Mechanism, SaslError, SaslExchange, Step, encode_challenge,
+};
 use crate::config::TlsMode;
 use crate::limits;
 use crate::server::login::{self, LoginError, plaintext_allowed};
@@ -42,7 +45,12 @@ pub fn capa(s: &mut Session) -> Result<Next, Pop3Error> {
     let logged_in = matches!(s.state, State::Transaction { .. });
     if logged_in || plaintext_allowed(&s.shared, &s.conn) {
         caps.push("USER".into());
-        caps.push("SASL PLAIN LOGIN".into());
+        let mut sasl = String::from("SASL PLAIN LOGIN");
+        // A bearer token is a credential: offered where PLAIN is, as Dovecot does.
+        if cfg.auth.oauth2.enabled {
+            sasl.push_str(" OAUTHBEARER XOAUTH2");
+        }
+        caps.push(sasl);
     }
     if stls_possible(s) {
         caps.push("STLS".into());
@@ -139,6 +147,11 @@ pub async fn auth(
     let allowed = plaintext_allowed(&s.shared, &s.conn);
     let Some(mech) = mech else {
         // Bare AUTH lists the usable mechanisms, as RFC 1734 clients (Outlook) expect.
+        if allowed && s.shared.config().auth.oauth2.enabled {
+            s.conn
+                .queue(b"+OK\r\nPLAIN\r\nLOGIN\r\nOAUTHBEARER\r\nXOAUTH2\r\n.\r\n");
+            return Ok(Next::Continue);
+        }
         s.conn.queue(if allowed {
             b"+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n"
         } else {
@@ -153,6 +166,12 @@ pub async fn auth(
     if !allowed {
         return Err(plaintext_refused(s));
     }
+    // OAUTHBEARER and XOAUTH2 exist only with `[auth.oauth2] enabled`.
+    if Mechanism::from_name(&mech).is_some_and(Mechanism::is_bearer)
+        && !s.shared.config().auth.oauth2.enabled
+    {
+        return Err(Pop3Error::UnknownMechanism);
+    }
     let (mut exchange, mut step) = match SaslExchange::start(&mech, initial.as_deref()) {
         Ok(x) => x,
         Err(SaslError::UnknownMechanism) => return Err(Pop3Error::UnknownMechanism),
@@ -164,6 +183,7 @@ pub async fn auth(
                 let user = creds.authcid.clone();
                 return finish_login(s, &user, &creds.password, "AUTH").await;
             }
+            Step::Bearer(creds) => return finish_bearer(s, creds).await,
             Step::Challenge(data) => {
                 let mut line = b"+ ".to_vec();
                 line.extend_from_slice(encode_challenge(&data).as_bytes());
@@ -211,6 +231,57 @@ async fn finish_login(
     s.authenticated_as = Some(logged_in.user.name.clone());
     // LOGIN-DELAY is checked only after the password, so it reveals nothing about who exists
     // (RFC 2449 section 8.1.1), and before the maildrop is opened, which is the expensive part.
+    let delay = Duration::from_secs(s.shared.config().pop3.login_delay_secs);
+    let name = logged_in.user.name.clone();
+    if let Some(wait) = RECENT_LOGINS.lock().must_wait(&name, delay, Instant::now()) {
+        info!(user = %name, wait_secs = wait.as_secs(), "POP3 login refused by LOGIN-DELAY");
+        return Err(Pop3Error::LoginDelay(wait.as_secs().max(1)));
+    }
+    let drop = Maildrop::open(&s.shared, &logged_in.user).await?;
+    RECENT_LOGINS.lock().record(&name, delay, Instant::now());
+    let (count, size) = drop.stat();
+    info!(messages = count, octets = size, "maildrop opened");
+    s.conn
+        .queue(format!("+OK Logged in, {count} messages.\r\n").as_bytes());
+    s.state = State::Transaction {
+        drop: Box::new(drop),
+        login: Box::new(logged_in),
+    };
+    Ok(Next::Continue)
+}
+
+/// The end of AUTH OAUTHBEARER / XOAUTH2: a valid token logs in as [`finish_login`] does; a
+/// refused one gets the JSON error challenge (RFC 7628 3.2.2, Google's format for XOAUTH2) as a
+/// `+ ` line, the client's dummy response is read, then `-ERR [AUTH]`.
+async fn finish_bearer(s: &mut Session, creds: BearerCredentials) -> Result<Next, Pop3Error> {
+    let logged_in = match login::login_bearer(&s.shared, &s.conn, &creds, "AUTH").await {
+        Ok(l) => l,
+        Err(LoginError::PlaintextRefused) => return Err(plaintext_refused(s)),
+        Err(LoginError::TempFail) => return Err(Pop3Error::AuthTemp),
+        Err(LoginError::UserIpLimit(n)) => return Err(Pop3Error::UserIpLimit(n)),
+        Err(LoginError::Invalid) => {
+            let challenge = error_challenge(creds.mechanism, &s.shared.config().auth.oauth2);
+            let mut line = b"+ ".to_vec();
+            line.extend_from_slice(encode_challenge(&challenge).as_bytes());
+            line.extend_from_slice(b"\r\n");
+            s.conn.send(&line).await?;
+            // RFC 7628 3.2.3: the dummy response's content does not matter; the exchange fails.
+            match s.read(limits::MAX_SASL_LINE).await {
+                Input::Line(_) | Input::TooLong => {}
+                Input::Closed => return Ok(Next::Close),
+                Input::Idle => return Err(Pop3Error::Autologout),
+                Input::Shutdown => return Err(Pop3Error::ShuttingDown),
+                Input::Kicked => return Err(Pop3Error::Kicked),
+            }
+            s.auth_failures += 1;
+            if s.auth_failures >= limits::MAX_AUTH_FAILURES_PER_CONNECTION {
+                return Err(Pop3Error::TooManyFailures);
+            }
+            return Err(Pop3Error::AuthFailed);
+        }
+    };
+    // From here as finish_login after its password check.
+    s.authenticated_as = Some(logged_in.user.name.clone());
     let delay = Duration::from_secs(s.shared.config().pop3.login_delay_secs);
     let name = logged_in.user.name.clone();
     if let Some(wait) = RECENT_LOGINS.lock().must_wait(&name, delay, Instant::now()) {

@@ -8,6 +8,7 @@ use tracing::{Span, info, warn};
 use super::Shared;
 use super::conn::Conn;
 use super::tracker::LoginGuard;
+use crate::auth::sasl::BearerCredentials;
 use crate::auth::{AuthFailure, UserInfo};
 
 /// A logged-in user and the slot its session holds.
@@ -77,6 +78,61 @@ pub async fn login(
         }
         Err(e) => {
             warn!(user = %printable(user), mechanism, reason = %e, "login failed temporarily");
+            crate::metrics::login(mechanism, crate::metrics::login_result::TEMPFAIL);
+            Err(LoginError::TempFail)
+        }
+    }
+}
+
+/// Logs in with a bearer token (OAUTHBEARER, XOAUTH2): the same plaintext rule (a token is a
+/// credential, as Dovecot treats it), penalty, user+IP cap, log line and metrics as [`login`];
+/// the token is validated by `Authenticator::authenticate_bearer`.
+pub async fn login_bearer(
+    shared: &Arc<Shared>,
+    conn: &Conn,
+    creds: &BearerCredentials,
+    mechanism: &'static str,
+) -> Result<LoggedIn, LoginError> {
+    let ip = conn.info.peer.ip();
+    let claimed = creds.user.as_deref();
+    let shown = printable(claimed.unwrap_or(""));
+    let mech = creds.mechanism.name();
+    if !plaintext_allowed(shared, conn) {
+        info!(user = %shown, mechanism, sasl = mech, reason = "plaintext auth refused without TLS", "login failed");
+        crate::metrics::login(mechanism, crate::metrics::login_result::REFUSED);
+        return Err(LoginError::PlaintextRefused);
+    }
+    let validator = shared.oauth.validator(&shared.config().auth.oauth2);
+    match shared
+        .auth
+        .authenticate_bearer(validator, claimed, &creds.token, ip)
+        .await
+    {
+        Ok(info) => {
+            let max = shared.config().limits.max_userip_connections;
+            let Some(slot) = shared.tracker.login(&info.name, ip, max) else {
+                info!(user = %info.name, mechanism, sasl = mech, reason = "too many connections for user+IP", "login refused");
+                crate::metrics::login(mechanism, crate::metrics::login_result::REFUSED);
+                return Err(LoginError::UserIpLimit(max));
+            };
+            Span::current().record("user", info.name.as_str());
+            if let Some(live) = &conn.live {
+                live.set_user(&info.name);
+            }
+            info!(user = %info.name, mechanism, sasl = mech, tls = conn.is_tls(), "login");
+            crate::metrics::login(mechanism, crate::metrics::login_result::OK);
+            Ok(LoggedIn {
+                user: info,
+                _slot: slot,
+            })
+        }
+        Err(AuthFailure::Invalid) => {
+            tracing::debug!(user = %shown, mechanism, sasl = mech, "login failed");
+            crate::metrics::login(mechanism, crate::metrics::login_result::FAILED);
+            Err(LoginError::Invalid)
+        }
+        Err(e) => {
+            warn!(user = %shown, mechanism, sasl = mech, reason = %e, "login failed temporarily");
             crate::metrics::login(mechanism, crate::metrics::login_result::TEMPFAIL);
             Err(LoginError::TempFail)
         }

@@ -49,6 +49,8 @@ pub struct Shared {
     next_id: AtomicU64,
     /// Live IMAP and POP3 sessions, for `mailcove who` and `kick`.
     pub sessions: sessions::Sessions,
+    /// OAUTHBEARER/XOAUTH2 token validation for the `[auth.oauth2]` in force (its cached JWKS).
+    pub oauth: crate::auth::oauth::OauthService,
 }
 
 impl Shared {
@@ -70,6 +72,7 @@ impl Shared {
             shutdown: CancellationToken::new(),
             next_id: AtomicU64::new(1),
             sessions: sessions::Sessions::default(),
+            oauth: crate::auth::oauth::OauthService::default(),
         }
     }
 

@@ -2,8 +2,9 @@
 //! path.
 
 use super::Reply;
+use super::authenticate_bearer::finish_bearer;
 use super::helpers::finish_login;
-use crate::auth::sasl::{SaslError, SaslExchange, Step, encode_challenge};
+use crate::auth::sasl::{Mechanism, SaslError, SaslExchange, Step, encode_challenge};
 use crate::imap::response::ImapError;
 use crate::imap::session::Session;
 use crate::limits;
@@ -17,6 +18,12 @@ pub async fn authenticate(
 ) -> Result<Reply, ImapError> {
     if !plaintext_allowed(&s.shared, &s.conn) {
         return Err(ImapError::PrivacyRequired);
+    }
+    // OAUTHBEARER and XOAUTH2 exist only with `[auth.oauth2] enabled`.
+    if Mechanism::from_name(mechanism).is_some_and(Mechanism::is_bearer)
+        && !s.shared.config().auth.oauth2.enabled
+    {
+        return Err(ImapError::UnknownMechanism);
     }
     // The parser has already decoded the SASL-IR base64; the shared codec takes the wire form.
     let initial = initial.map(|b| {
@@ -34,6 +41,7 @@ pub async fn authenticate(
                 let user = creds.authcid.clone();
                 return finish_login(s, &user, &creds.password, "AUTHENTICATE").await;
             }
+            Step::Bearer(creds) => return finish_bearer(s, creds).await,
             Step::Challenge(data) => {
                 let line = format!("+ {}\r\n", encode_challenge(&data));
                 s.conn.queue(line.as_bytes());

@@ -10,6 +10,7 @@
 
 mod append;
 mod authenticate;
+mod authenticate_bearer;
 mod cancelupdate;
 mod capability;
 mod check;
