@@ -55,6 +55,7 @@ pub mod admin;
 mod cache;
 pub mod db;
 mod error;
+pub mod ldap;
 mod login;
 mod options;
 pub mod passwd;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::Problems;
+use super::ldap::LdapConfig;
 use crate::limits::{
     DEFAULT_CREDENTIAL_CACHE_SIZE, MAX_CREDENTIAL_CACHE_SECS, MAX_CREDENTIAL_CACHE_SIZE,
 };
@@ -39,6 +40,8 @@ pub struct AuthConfig {
     pub credential_cache_secs: u64,
     /// Most verified credentials the cache remembers.
     pub credential_cache_size: usize,
+    /// `[auth.ldap]`: the LDAP user database (dovecot-ldap.conf.ext's keys).
+    pub ldap: LdapConfig,
 }
 
 impl Default for AuthConfig {
@@ -56,12 +59,18 @@ impl Default for AuthConfig {
             argon2_p_cost: 1,
             credential_cache_secs: 0,
             credential_cache_size: DEFAULT_CREDENTIAL_CACHE_SIZE,
+            ldap: LdapConfig::default(),
         }
     }
 }
 
 impl AuthConfig {
     pub(super) fn validate(&self, out: &mut Problems) {
+        // Checked once the section is written; at the merge with `[auth] backend` this becomes
+        // "when backend = ldap".
+        if self.ldap != LdapConfig::default() {
+            self.ldap.validate(out);
+        }
         if self.users_file.as_os_str().is_empty() {
             out.add("auth.users_file", "must be set");
         }
