@@ -83,6 +83,16 @@ async fn password_lookup_returns_the_stored_hash_in_its_scheme() {
     let rec = db.password_lookup(req("ANN")).await.unwrap().unwrap();
     assert_eq!(rec.info.name, "ann");
     assert!(db.password_lookup(req("nobody")).await.unwrap().is_none());
+    // Anonymous searches may not read userPassword (the ACL says `by anonymous auth`): the
+    // entry is found but cannot log in, "!" (locked) in users-file syntax.
+    let anonymous = open(&LdapConfig {
+        dn: String::new(),
+        dnpass: String::new(),
+        ..slapd.config()
+    });
+    let locked = stored_password(&*anonymous, "ann").await.unwrap();
+    assert_eq!(locked, "!");
+    assert!(!verify_stored_password(&locked, ANN_PW.as_bytes()));
     // Without auth_bind the database does not check passwords itself.
     assert!(db.verify_password(req("ann"), ANN_PW.as_bytes()).is_none());
 }
