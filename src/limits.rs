@@ -577,3 +577,24 @@ pub const DEFAULT_JWKS_REFRESH_SECS: u64 = 3600;
 pub const MIN_JWKS_REFRESH_SECS: u64 = 60;
 /// Longest `jwks_refresh_secs` (a day).
 pub const MAX_JWKS_REFRESH_SECS: u64 = 86_400;
+// ---- ldap user database (issue 22) ----
+
+/// Time to open a TCP connection to one LDAP URI (and finish TLS); the next URI is tried after.
+pub const LDAP_CONNECT_TIMEOUT_MS: u64 = 3_000;
+/// Time one user-database call (connect if needed, bind, search) may take in all before it
+/// answers `DbError::Timeout`: a hung server (stopped, or a firewall dropping packets) must not
+/// hold logins longer than a client waits. Dovecot has no such default; 5 s is well above a
+/// healthy directory's milliseconds.
+pub const LDAP_REQUEST_TIMEOUT_MS: u64 = 5_000;
+/// First wait after a failed connect before the next attempt; doubles per failure. Calls in the
+/// wait answer `DbError::Unavailable` at once instead of queueing behind a dead server.
+pub const LDAP_RECONNECT_BACKOFF_MIN_MS: u64 = 250;
+/// Cap of that wait.
+pub const LDAP_RECONNECT_BACKOFF_MAX_MS: u64 = 10_000;
+/// Connections used for auth binds (`auth_bind = yes`): each bind needs a connection of its own
+/// (a bind changes the connection's identity), so at most this many binds run at once; more wait.
+pub const LDAP_MAX_AUTH_BIND_CONNECTIONS: usize = 8;
+/// Most entries one iterate search returns (`mailcove ... -A`); the server is asked for no more.
+pub const LDAP_MAX_ITERATE_ENTRIES: i32 = 100_000;
+/// Longest value a template expands to (a filter, a DN, a mapped field); longer is refused.
+pub const LDAP_MAX_EXPANDED_LEN: usize = 8 * 1024;

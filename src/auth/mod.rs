@@ -55,6 +55,7 @@ pub mod admin;
 mod cache;
 pub mod db;
 mod error;
+pub mod ldap;
 mod login;
 pub mod oauth;
 mod options;

@@ -28,6 +28,17 @@ pub(crate) enum StoredHash {
     Bcrypt(String),
     /// `{PLAIN}` / `{CLEARTEXT}` password, usable only when the options allow it.
     Plain(Zeroizing<Vec<u8>>),
+    /// LDAP's digest schemes (RFC 2307 / OpenLDAP): `{SHA}`, `{SHA256}`, `{SHA512}` are
+    /// base64(digest(password)), `{SSHA}`, `{SSHA256}`, `{SSHA512}` base64(digest(password +
+    /// salt) + salt). Fast hashes: kept for directories that store them, never written.
+    Digest {
+        /// The digest.
+        alg: &'static ring::digest::Algorithm,
+        /// The stored digest.
+        hash: Vec<u8>,
+        /// The salt (empty for the unsalted schemes).
+        salt: Vec<u8>,
+    },
     /// Empty field, `*`, `!...`: the account has no usable password (locked).
     Locked,
     /// A scheme mailcove does not verify, or a hash it refuses; the user cannot
@@ -48,6 +59,7 @@ impl fmt::Debug for StoredHash {
             Self::ShaCrypt(_) => f.write_str("ShaCrypt(..)"),
             Self::Bcrypt(_) => f.write_str("Bcrypt(..)"),
             Self::Plain(_) => f.write_str("Plain(..)"),
+            Self::Digest { .. } => f.write_str("Digest(..)"),
             Self::Locked => f.write_str("Locked"),
             Self::Unsupported { scheme, reason } => f
                 .debug_struct("Unsupported")
@@ -86,6 +98,16 @@ impl StoredHash {
                 "BLF-CRYPT" => classify_prefixed(&upper, hash, &["$2y$", "$2b$", "$2a$"]),
                 "CRYPT" => classify_crypt(&upper, hash),
                 "PLAIN" | "CLEARTEXT" => Self::Plain(Zeroizing::new(hash.as_bytes().to_vec())),
+                "SHA" | "SHA1" => {
+                    classify_digest(&upper, hash, &ring::digest::SHA1_FOR_LEGACY_USE_ONLY, false)
+                }
+                "SHA256" => classify_digest(&upper, hash, &ring::digest::SHA256, false),
+                "SHA512" => classify_digest(&upper, hash, &ring::digest::SHA512, false),
+                "SSHA" => {
+                    classify_digest(&upper, hash, &ring::digest::SHA1_FOR_LEGACY_USE_ONLY, true)
+                }
+                "SSHA256" => classify_digest(&upper, hash, &ring::digest::SHA256, true),
+                "SSHA512" => classify_digest(&upper, hash, &ring::digest::SHA512, true),
                 _ => Self::Unsupported {
                     scheme: scheme.to_owned(),
                     reason: "unsupported password scheme",
@@ -102,6 +124,35 @@ impl StoredHash {
             };
         }
         classify_crypt("CRYPT", field)
+    }
+}
+
+/// `{SHA*}` / `{SSHA*}`: base64 of the digest, followed by the salt for the salted ones.
+fn classify_digest(
+    scheme: &str,
+    b64: &str,
+    alg: &'static ring::digest::Algorithm,
+    salted: bool,
+) -> StoredHash {
+    use base64::Engine as _;
+    let refuse = |reason| StoredHash::Unsupported {
+        scheme: scheme.to_owned(),
+        reason,
+    };
+    let Ok(mut bytes) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) else {
+        return refuse("malformed base64 digest");
+    };
+    let len = alg.output_len();
+    // Unsalted: exactly the digest. Salted: the digest and a salt of at least one byte
+    // (OpenLDAP writes 4, Dovecot 8 or more).
+    if bytes.len() < len || (salted && bytes.len() == len) || (!salted && bytes.len() != len) {
+        return refuse("digest of the wrong length for its scheme");
+    }
+    let salt = bytes.split_off(len);
+    StoredHash::Digest {
+        alg,
+        hash: bytes,
+        salt,
     }
 }
 
@@ -226,9 +277,26 @@ pub(crate) fn verify(stored: &StoredHash, password: &[u8], allow_plaintext: bool
                 Verdict::Mismatch
             }
         }
+        StoredHash::Digest { alg, hash, salt } => {
+            let mut ctx = ring::digest::Context::new(alg);
+            ctx.update(password);
+            ctx.update(salt);
+            if constant_time_eq(ctx.finish().as_ref(), hash) {
+                Verdict::Match
+            } else {
+                Verdict::Mismatch
+            }
+        }
         StoredHash::Locked => Verdict::Refused("account has no usable password"),
         StoredHash::Unsupported { reason, .. } => Verdict::Refused(reason),
     }
+}
+
+/// Whether `password` matches `stored`, a password in users-file syntax (`{SCHEME}hash`, a
+/// bare hash read as CRYPT); plaintext schemes never match. Blocking and CPU-heavy: for tools
+/// and tests, and for an external database's stored value; logins use the hashing pool.
+pub fn verify_stored_password(stored: &str, password: &[u8]) -> bool {
+    verify(&StoredHash::parse(stored), password, false) == Verdict::Match
 }
 
 /// Compares without an early exit, so the time taken does not reveal the
@@ -322,6 +390,57 @@ mod tests {
         let cost = "$2y$31$L6Bc/AlTQHyd9liGgGEZyOFLPHNgyxeEPfgYfBCVxJ7JIlwxyVU3u";
         assert!(matches!(
             StoredHash::parse(cost),
+            StoredHash::Unsupported { .. }
+        ));
+    }
+
+    #[test]
+    fn ldap_digest_schemes() {
+        // RFC 2307 / OpenLDAP: `slappasswd -h {SSHA} -s secret` with the salt "abcd" gives
+        // base64(sha1("secret" + "abcd") + "abcd"); computed here by hand from FIPS 180 SHA-1.
+        use base64::Engine as _;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let digest = |alg, data: &[u8]| ring::digest::digest(alg, data).as_ref().to_vec();
+        let sha1 = &ring::digest::SHA1_FOR_LEGACY_USE_ONLY;
+        let mut ssha = digest(sha1, b"secretabcd");
+        ssha.extend_from_slice(b"abcd");
+        let stored = StoredHash::parse(&format!("{{SSHA}}{}", b64(&ssha)));
+        assert_eq!(verify(&stored, b"secret", false), Verdict::Match);
+        assert_eq!(verify(&stored, b"Secret", false), Verdict::Mismatch);
+        assert_eq!(verify(&stored, b"secretabcd", false), Verdict::Mismatch);
+        // {SHA}: the classic "{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=" is SHA-1 of "secret".
+        let stored = StoredHash::parse("{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=");
+        assert_eq!(verify(&stored, b"secret", false), Verdict::Match);
+        assert_eq!(verify(&stored, b"secre", false), Verdict::Mismatch);
+        for (scheme, alg) in [
+            ("SSHA256", &ring::digest::SHA256),
+            ("SSHA512", &ring::digest::SHA512),
+        ] {
+            let mut d = digest(alg, b"pw\xffsalty");
+            d.extend_from_slice(b"salty");
+            let stored = StoredHash::parse(&format!("{{{scheme}}}{}", b64(&d)));
+            assert_eq!(
+                verify(&stored, b"pw\xff", false),
+                Verdict::Match,
+                "{scheme}"
+            );
+            assert_eq!(verify(&stored, b"pw", false), Verdict::Mismatch, "{scheme}");
+        }
+        let stored = StoredHash::parse(&format!(
+            "{{sha256}}{}",
+            b64(&digest(&ring::digest::SHA256, b"x"))
+        ));
+        assert_eq!(verify(&stored, b"x", false), Verdict::Match);
+        // Wrong lengths and bad base64 are refused, never matched.
+        for bad in ["{SSHA}!!!", "{SSHA}", "{SHA}YWJj", "{SSHA256}YWJj"] {
+            assert!(
+                matches!(StoredHash::parse(bad), StoredHash::Unsupported { .. }),
+                "{bad}"
+            );
+        }
+        let unsalted = b64(&digest(sha1, b"secret"));
+        assert!(matches!(
+            StoredHash::parse(&format!("{{SSHA}}{unsalted}")),
             StoredHash::Unsupported { .. }
         ));
     }

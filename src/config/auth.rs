@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::Problems;
+use super::ldap::LdapConfig;
 use super::oauth2::Oauth2Config;
 use crate::limits::{
     DEFAULT_CREDENTIAL_CACHE_SIZE, MAX_CREDENTIAL_CACHE_SECS, MAX_CREDENTIAL_CACHE_SIZE,
@@ -42,6 +43,8 @@ pub struct AuthConfig {
     pub credential_cache_size: usize,
     /// `[auth.oauth2]`: OAUTHBEARER and XOAUTH2 with OAuth 2 bearer tokens.
     pub oauth2: Oauth2Config,
+    /// `[auth.ldap]`: the LDAP user database (dovecot-ldap.conf.ext's keys).
+    pub ldap: LdapConfig,
 }
 
 impl Default for AuthConfig {
@@ -60,12 +63,18 @@ impl Default for AuthConfig {
             credential_cache_secs: 0,
             credential_cache_size: DEFAULT_CREDENTIAL_CACHE_SIZE,
             oauth2: Oauth2Config::default(),
+            ldap: LdapConfig::default(),
         }
     }
 }
 
 impl AuthConfig {
     pub(super) fn validate(&self, out: &mut Problems) {
+        // Checked once the section is written; at the merge with `[auth] backend` this becomes
+        // "when backend = ldap".
+        if self.ldap != LdapConfig::default() {
+            self.ldap.validate(out);
+        }
         if self.users_file.as_os_str().is_empty() {
             out.add("auth.users_file", "must be set");
         }

@@ -8,6 +8,7 @@
 
 mod auth;
 mod imap;
+mod ldap;
 mod limits;
 mod listener;
 mod lmtp;
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 pub use auth::AuthConfig;
 pub use imap::ImapConfig;
+pub use ldap::{LdapConfig, LdapScope, LdapTlsRequireCert};
 pub use limits::LimitsConfig;
 pub use listener::{ListenerConfig, Protocol, TlsMode};
 pub use lmtp::{LmtpConfig, OverQuota};
