@@ -30,6 +30,16 @@ pub enum Mechanism {
     /// The de-facto LOGIN mechanism (draft-murchison-sasl-login): user name
     /// and password in answer to `Username:` and `Password:` challenges.
     Login,
+    /// SCRAM-SHA-1 (RFC 5802). SCRAM mechanisms are run by [`super::scram::ScramServer`] (driven
+    /// by `crate::server::scram`), not by [`SaslExchange`]: callers dispatch on
+    /// [`Mechanism::scram`] first.
+    ScramSha1,
+    /// SCRAM-SHA-1-PLUS: SCRAM-SHA-1 bound to the TLS channel (`tls-exporter`, RFC 9266).
+    ScramSha1Plus,
+    /// SCRAM-SHA-256 (RFC 7677).
+    ScramSha256,
+    /// SCRAM-SHA-256-PLUS (RFC 7677, `tls-exporter` of RFC 9266).
+    ScramSha256Plus,
 }
 
 impl Mechanism {
@@ -43,7 +53,9 @@ impl Mechanism {
         } else if name.eq_ignore_ascii_case("LOGIN") {
             Some(Self::Login)
         } else {
-            None
+            Self::SCRAM
+                .into_iter()
+                .find(|m| name.eq_ignore_ascii_case(m.name()))
         }
     }
 
@@ -52,6 +64,31 @@ impl Mechanism {
         match self {
             Self::Plain => "PLAIN",
             Self::Login => "LOGIN",
+            Self::ScramSha1 => "SCRAM-SHA-1",
+            Self::ScramSha1Plus => "SCRAM-SHA-1-PLUS",
+            Self::ScramSha256 => "SCRAM-SHA-256",
+            Self::ScramSha256Plus => "SCRAM-SHA-256-PLUS",
+        }
+    }
+
+    /// The SCRAM mechanisms, in the order to advertise them (the -PLUS ones only where the
+    /// connection has a channel binding).
+    pub const SCRAM: [Mechanism; 4] = [
+        Mechanism::ScramSha1,
+        Mechanism::ScramSha1Plus,
+        Mechanism::ScramSha256,
+        Mechanism::ScramSha256Plus,
+    ];
+
+    /// For a SCRAM mechanism, its hash and whether it is the -PLUS variant.
+    pub fn scram(self) -> Option<(super::scram::ScramHash, bool)> {
+        use super::scram::ScramHash;
+        match self {
+            Self::Plain | Self::Login => None,
+            Self::ScramSha1 => Some((ScramHash::Sha1, false)),
+            Self::ScramSha1Plus => Some((ScramHash::Sha1, true)),
+            Self::ScramSha256 => Some((ScramHash::Sha256, false)),
+            Self::ScramSha256Plus => Some((ScramHash::Sha256, true)),
         }
     }
 }
@@ -160,6 +197,11 @@ impl SaslExchange {
             state: match mechanism {
                 Mechanism::Plain => State::AwaitPlain,
                 Mechanism::Login => State::AwaitLoginUser,
+                // Not this codec's: see `Mechanism::scram`.
+                Mechanism::ScramSha1
+                | Mechanism::ScramSha1Plus
+                | Mechanism::ScramSha256
+                | Mechanism::ScramSha256Plus => return Err(SaslError::UnknownMechanism),
             },
         };
         let step = match initial_response {
@@ -171,6 +213,10 @@ impl SaslExchange {
                 // PLAIN's server challenge is empty (RFC 4616 section 2).
                 Mechanism::Plain => Step::Challenge(Vec::new()),
                 Mechanism::Login => Step::Challenge(LOGIN_USER_CHALLENGE.to_vec()),
+                Mechanism::ScramSha1
+                | Mechanism::ScramSha1Plus
+                | Mechanism::ScramSha256
+                | Mechanism::ScramSha256Plus => return Err(SaslError::UnknownMechanism),
             },
         };
         Ok((exchange, step))
@@ -216,6 +262,13 @@ impl SaslExchange {
             State::Finished => Err(SaslError::Finished),
         }
     }
+}
+
+/// Decodes one client response line as [`SaslExchange`] does (for mechanisms run elsewhere,
+/// such as SCRAM): `*` cancels (except as the initial response), `=` is empty, else base64,
+/// bounded by `limits::MAX_SASL_LINE`.
+pub fn decode_response(line: &str, initial: bool) -> Result<Zeroizing<Vec<u8>>, SaslError> {
+    decode_line(line, initial)
 }
 
 /// Decodes one client line: `*` cancels, `=` is empty (initial responses;
@@ -371,6 +424,25 @@ mod tests {
             SaslExchange::start("LOGIN", Some("=")),
             Err(SaslError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn scram_names_are_known_but_not_run_by_this_codec() {
+        use crate::auth::scram::ScramHash;
+        assert_eq!(
+            Mechanism::from_name("scram-sha-256-plus"),
+            Some(Mechanism::ScramSha256Plus)
+        );
+        assert_eq!(
+            Mechanism::from_name("SCRAM-SHA-1").and_then(Mechanism::scram),
+            Some((ScramHash::Sha1, false))
+        );
+        assert_eq!(Mechanism::Plain.scram(), None);
+        assert_eq!(Mechanism::from_name("SCRAM-SHA-512"), None);
+        assert_eq!(
+            SaslExchange::start("SCRAM-SHA-256", None).unwrap_err(),
+            SaslError::UnknownMechanism
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::fmt;
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use zeroize::Zeroizing;
 
+use super::scram::{ScramHash, ScramKeys};
 use super::{Argon2Params, AuthError};
 use crate::limits::{
     MAX_ARGON2_M_COST_KIB, MAX_ARGON2_P_COST, MAX_ARGON2_T_COST, MAX_BCRYPT_COST,
@@ -28,6 +29,9 @@ pub(crate) enum StoredHash {
     Bcrypt(String),
     /// `{PLAIN}` / `{CLEARTEXT}` password, usable only when the options allow it.
     Plain(Zeroizing<Vec<u8>>),
+    /// `{SCRAM-SHA-1}` / `{SCRAM-SHA-256}` keys (Dovecot's format) with an acceptable iteration
+    /// count: SCRAM logins of that hash, and plain logins by deriving the keys again.
+    Scram(ScramKeys),
     /// Empty field, `*`, `!...`: the account has no usable password (locked).
     Locked,
     /// A scheme mailcove does not verify, or a hash it refuses; the user cannot
@@ -48,6 +52,7 @@ impl fmt::Debug for StoredHash {
             Self::ShaCrypt(_) => f.write_str("ShaCrypt(..)"),
             Self::Bcrypt(_) => f.write_str("Bcrypt(..)"),
             Self::Plain(_) => f.write_str("Plain(..)"),
+            Self::Scram(k) => write!(f, "Scram({})", k.hash.name()),
             Self::Locked => f.write_str("Locked"),
             Self::Unsupported { scheme, reason } => f
                 .debug_struct("Unsupported")
@@ -86,6 +91,7 @@ impl StoredHash {
                 "BLF-CRYPT" => classify_prefixed(&upper, hash, &["$2y$", "$2b$", "$2a$"]),
                 "CRYPT" => classify_crypt(&upper, hash),
                 "PLAIN" | "CLEARTEXT" => Self::Plain(Zeroizing::new(hash.as_bytes().to_vec())),
+                "SCRAM-SHA-1" | "SCRAM-SHA-256" => classify_scram(&upper, hash),
                 _ => Self::Unsupported {
                     scheme: scheme.to_owned(),
                     reason: "unsupported password scheme",
@@ -102,6 +108,22 @@ impl StoredHash {
             };
         }
         classify_crypt("CRYPT", field)
+    }
+}
+
+fn classify_scram(scheme: &str, hash: &str) -> StoredHash {
+    let Some(h) = ScramHash::from_scheme(scheme) else {
+        return StoredHash::Unsupported {
+            scheme: scheme.to_owned(),
+            reason: "unsupported password scheme",
+        };
+    };
+    match ScramKeys::parse(h, hash) {
+        Ok(keys) => StoredHash::Scram(keys),
+        Err(reason) => StoredHash::Unsupported {
+            scheme: scheme.to_owned(),
+            reason,
+        },
     }
 }
 
@@ -226,6 +248,14 @@ pub(crate) fn verify(stored: &StoredHash, password: &[u8], allow_plaintext: bool
                 Verdict::Mismatch
             }
         }
+        // PBKDF2 of the entry's iteration count (checked against limits when it was loaded).
+        StoredHash::Scram(keys) => {
+            if keys.verify_password(password) {
+                Verdict::Match
+            } else {
+                Verdict::Mismatch
+            }
+        }
         StoredHash::Locked => Verdict::Refused("account has no usable password"),
         StoredHash::Unsupported { reason, .. } => Verdict::Refused(reason),
     }
@@ -322,6 +352,38 @@ mod tests {
         let cost = "$2y$31$L6Bc/AlTQHyd9liGgGEZyOFLPHNgyxeEPfgYfBCVxJ7JIlwxyVU3u";
         assert!(matches!(
             StoredHash::parse(cost),
+            StoredHash::Unsupported { .. }
+        ));
+    }
+
+    #[test]
+    fn reads_dovecot_scram_entries_and_verifies_plain_logins() {
+        // `doveadm pw -s SCRAM-SHA-256 -p pencil` style entry, made from RFC 7677's values.
+        let keys = ScramKeys::derive(ScramHash::Sha256, b"pencil", b"0123456789abcdef", 4096);
+        let stored = keys.to_stored();
+        assert!(stored.starts_with("{SCRAM-SHA-256}4096,MDEyMzQ1Njc4OWFiY2RlZg==,"));
+        let parsed = StoredHash::parse(&stored);
+        assert!(matches!(&parsed, StoredHash::Scram(k) if *k == keys));
+        assert_eq!(verify(&parsed, b"pencil", false), Verdict::Match);
+        assert_eq!(verify(&parsed, b"pencil2", false), Verdict::Mismatch);
+        let lower = stored.replace("{SCRAM-SHA-256}", "{scram-sha-256}");
+        assert!(matches!(StoredHash::parse(&lower), StoredHash::Scram(_)));
+        let sha1 = ScramKeys::derive(ScramHash::Sha1, b"pw", b"salt", 4096).to_stored();
+        assert!(matches!(
+            StoredHash::parse(&sha1),
+            StoredHash::Scram(ScramKeys {
+                hash: ScramHash::Sha1,
+                ..
+            })
+        ));
+        // SHA-1 keys under a SHA-256 label have the wrong length: refused, not misread.
+        let mislabelled = sha1.replace("SCRAM-SHA-1", "SCRAM-SHA-256");
+        assert!(matches!(
+            StoredHash::parse(&mislabelled),
+            StoredHash::Unsupported { .. }
+        ));
+        assert!(matches!(
+            StoredHash::parse("{SCRAM-SHA-256}99999999999,c2FsdA==,AA==,AA=="),
             StoredHash::Unsupported { .. }
         ));
     }
