@@ -239,7 +239,7 @@ fn start(allow_plaintext_schemes: bool) -> Server {
     Server::builder()
         .users(&users())
         .config(&format!(
-            "[auth]\nusers_file = \"$DIR/users\"\nfailure_delay_ms = 20\nfailure_delay_max_ms = 40\nhash_threads = 2\nallow_plaintext_schemes = {allow_plaintext_schemes}\n"
+            "[auth]\nusers_file = \"$DIR/users\"\nfailure_delay_ms = 20\nfailure_delay_max_ms = 40\nhash_threads = 2\nallow_plaintext_schemes = {allow_plaintext_schemes}\nscram_mechanisms = [\"SCRAM-SHA-256\", \"scram-sha-1\"]\n"
         ))
         .start()
 }
@@ -693,4 +693,32 @@ fn malformed_messages_are_protocol_errors() {
     c.line();
     c.send(&format!("AUTH SCRAM-SHA-256 {}", B64.encode("n,,n=s256")));
     assert_eq!(c.line(), "-ERR Invalid base64 or malformed SASL data.");
+}
+
+#[test]
+fn scram_is_off_unless_configured() {
+    // The default configuration, as Dovecot's auth_mechanisms = plain.
+    let s = Server::builder().users(&users()).start();
+    let mut c = s.imaps();
+    let greeting = c.line();
+    assert!(!greeting.contains("SCRAM"), "{greeting}");
+    run_transcript(
+        &mut c,
+        "C: a AUTHENTICATE SCRAM-SHA-256\nS: a NO Unsupported authentication mechanism.\nC: b AUTHENTICATE SCRAM-SHA-1-PLUS\nS: b NO Unsupported authentication mechanism.\nC: c LOGIN s256 pencil\nS: c OK [CAPABILITY {*}] Logged in",
+    );
+    let mut c = s.pop3();
+    c.line();
+    run_transcript(
+        &mut c,
+        "C: AUTH\nS: +OK\nS: PLAIN\nS: LOGIN\nS: .\nC: AUTH SCRAM-SHA-256\nS: -ERR Unsupported authentication mechanism.",
+    );
+    let r = py(
+        "pop3",
+        s.ports.pop3,
+        "SCRAM-SHA-256",
+        "s256",
+        "pencil",
+        "login",
+    );
+    assert!(!ok(&r), "{r}");
 }

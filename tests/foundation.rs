@@ -41,9 +41,7 @@ fn pop3_capa_before_and_after_stls_on_a_remote_connection() {
         !before.contains(&"USER".to_string()),
         "USER offered before TLS: {before:?}"
     );
-    // SCRAM never sends the password: offered without TLS too, as Dovecot (docs/sasl.md).
-    let sasl: Vec<&String> = before.iter().filter(|l| l.starts_with("SASL")).collect();
-    assert_eq!(sasl, ["SASL SCRAM-SHA-1 SCRAM-SHA-256"], "{before:?}");
+    assert!(!before.iter().any(|l| l.starts_with("SASL")), "{before:?}");
     for want in [
         "TOP",
         "UIDL",
@@ -78,13 +76,7 @@ fn pop3_capa_before_and_after_stls_on_a_remote_connection() {
     let after = c.multiline();
     assert!(!after.contains(&"STLS".to_string()), "{after:?}");
     assert!(after.contains(&"USER".to_string()), "{after:?}");
-    assert!(
-        after.contains(
-            &"SASL PLAIN LOGIN SCRAM-SHA-1 SCRAM-SHA-1-PLUS SCRAM-SHA-256 SCRAM-SHA-256-PLUS"
-                .to_string()
-        ),
-        "{after:?}"
-    );
+    assert!(after.contains(&"SASL PLAIN LOGIN".to_string()), "{after:?}");
     c.send("STLS");
     assert!(c.line().starts_with("-ERR STLS not available"));
     run_transcript(
@@ -133,10 +125,7 @@ fn pop3_auth_plain_with_initial_response_and_challenge() {
     assert_eq!(c.line(), "-ERR Unsupported authentication mechanism.");
     c.send("AUTH");
     assert_eq!(c.line(), "+OK");
-    assert_eq!(
-        c.multiline(),
-        vec!["PLAIN", "LOGIN", "SCRAM-SHA-1", "SCRAM-SHA-256"]
-    );
+    assert_eq!(c.multiline(), vec!["PLAIN", "LOGIN"]);
 }
 
 // ---------- IMAP over every transport ----------
@@ -169,14 +158,7 @@ fn imap_capability_before_and_after_starttls_on_a_remote_connection() {
     assert!(caps.starts_with("* CAPABILITY IMAP4rev1"), "{caps}");
     assert!(caps.contains(" STARTTLS"), "{caps}");
     assert!(caps.contains(" LOGINDISABLED"), "{caps}");
-    assert!(!caps.contains("AUTH=PLAIN"), "{caps}");
-    assert!(!caps.contains("AUTH=LOGIN"), "{caps}");
-    // SCRAM never sends the password: offered without TLS too, as Dovecot; -PLUS needs TLS.
-    assert!(
-        caps.contains(" AUTH=SCRAM-SHA-1 AUTH=SCRAM-SHA-256"),
-        "{caps}"
-    );
-    assert!(!caps.contains("PLUS"), "{caps}");
+    assert!(!caps.contains("AUTH="), "{caps}");
     assert_eq!(c.line(), "a OK Capability completed.");
     run_transcript(
         &mut c,

@@ -85,7 +85,7 @@ pub fn before_login(shared: &Shared, conn: &Conn, starttls: bool) -> String {
     }
     // SCRAM does not expose the password: offered without TLS too, as Dovecot (see
     // server::scram); -PLUS only where the connection has a channel binding.
-    for m in crate::server::scram::mechanisms(conn) {
+    for m in crate::server::scram::mechanisms(shared, conn) {
         caps.push(match m {
             Mechanism::ScramSha1 => "AUTH=SCRAM-SHA-1",
             Mechanism::ScramSha1Plus => "AUTH=SCRAM-SHA-1-PLUS",

@@ -51,7 +51,7 @@ pub fn capa(s: &mut Session) -> Result<Next, Pop3Error> {
         sasl.push_str("SASL PLAIN LOGIN");
     }
     // SCRAM does not expose the password: offered without TLS too, as Dovecot (server::scram).
-    for m in scram::mechanisms(&s.conn) {
+    for m in scram::mechanisms(&s.shared, &s.conn) {
         sasl.push_str(if sasl.is_empty() { "SASL " } else { " " });
         sasl.push_str(m.name());
     }
@@ -157,7 +157,7 @@ pub async fn auth(
         if allowed {
             list.push_str("PLAIN\r\nLOGIN\r\n");
         }
-        for m in scram::mechanisms(&s.conn) {
+        for m in scram::mechanisms(&s.shared, &s.conn) {
             list.push_str(m.name());
             list.push_str("\r\n");
         }

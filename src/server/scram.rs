@@ -4,6 +4,10 @@
 //!
 //! # Where SCRAM is offered
 //!
+//! SCRAM is off unless `[auth] scram_mechanisms` lists it, as Dovecot's default
+//! `auth_mechanisms = plain`: clients that prefer SCRAM would pick it for every user, and fail
+//! for users whose stored hash SCRAM cannot use (Argon2id, SHA-crypt).
+//!
 //! SCRAM never sends the password, so it is offered and accepted on connections where plaintext
 //! logins are refused (no TLS, not loopback), as Dovecot does: Dovecot hides and refuses only
 //! mechanisms flagged `MECH_SEC_PLAINTEXT` (PLAIN, LOGIN) under `disable_plaintext_auth`. The
@@ -64,12 +68,25 @@ impl<E> From<SaslError> for ScramFailure<E> {
     }
 }
 
-/// The SCRAM mechanisms to advertise on `conn`: the -PLUS ones only with a channel binding.
-pub fn mechanisms(conn: &Conn) -> Vec<Mechanism> {
+/// The SCRAM mechanisms to advertise on `conn`: those `[auth] scram_mechanisms` enables, the
+/// -PLUS ones only with a channel binding.
+pub fn mechanisms(shared: &Shared, conn: &Conn) -> Vec<Mechanism> {
+    let cfg = shared.config();
+    let enabled = |m: &Mechanism| {
+        m.scram().is_some_and(|(hash, _)| {
+            cfg.auth
+                .scram_mechanisms
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(hash.name()))
+        })
+    };
+    if !Mechanism::SCRAM.iter().any(enabled) {
+        return Vec::new();
+    }
     let plus = conn.tls_exporter().is_some();
     Mechanism::SCRAM
         .into_iter()
-        .filter(|m| plus || !matches!(m.scram(), Some((_, true))))
+        .filter(|m| enabled(m) && (plus || !matches!(m.scram(), Some((_, true)))))
         .collect()
 }
 
@@ -81,7 +98,10 @@ pub async fn scram_login<C: SaslChannel>(
     initial: Option<&str>,
 ) -> Result<LoggedIn, ScramFailure<C::End>> {
     let (hash, plus) = mechanism.scram().ok_or(SaslError::UnknownMechanism)?;
-    // -PLUS where it is not offered is an unknown mechanism, as for any mechanism not listed.
+    // Not enabled, or -PLUS where it is not offered: unknown, as any mechanism not listed.
+    if !mechanisms(io.shared(), io.conn()).contains(&mechanism) {
+        return Err(SaslError::UnknownMechanism.into());
+    }
     let mut server = ScramServer::new(hash, plus, io.conn().tls_exporter())
         .map_err(|_| SaslError::UnknownMechanism)?;
     let label = mechanism.name();
