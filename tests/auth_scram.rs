@@ -43,6 +43,18 @@ if mode == "dovecot-entry":
     print("{%s}4096,%s,%s,%s" % (mech, b64(salt), b64(stored), b64(server)))
     sys.exit(0)
 
+if mode == "check-entry":
+    # USER is a stored field "{MECH}iter,salt,StoredKey,ServerKey": does PASSWORD give it?
+    prefix = "{%s}" % mech
+    assert user.startswith(prefix), user
+    it, salt, stored, server = user[len(prefix):].split(",")
+    salted = hashlib.pbkdf2_hmac(H, password.encode(), base64.b64decode(salt), int(it))
+    ck = hmac.new(salted, b"Client Key", H).digest()
+    ok = (hashlib.new(H, ck).digest() == base64.b64decode(stored)
+          and hmac.new(salted, b"Server Key", H).digest() == base64.b64decode(server))
+    print(json.dumps({"match": ok, "iterations": int(it), "salt_len": len(base64.b64decode(salt))}))
+    sys.exit(0)
+
 class Scram:
     def __init__(self, gs2="n,,", nonce=None):
         self.gs2 = gs2
@@ -721,4 +733,46 @@ fn scram_is_off_unless_configured() {
         "login",
     );
     assert!(!ok(&r), "{r}");
+}
+
+#[test]
+fn hash_password_prints_keys_another_implementation_accepts() {
+    for scheme in ["SCRAM-SHA-1", "SCRAM-SHA-256"] {
+        let mut child = Command::new(BIN)
+            .args(["hash-password", "--scheme", scheme])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"p\xc3\xa4ss word\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let field = String::from_utf8(out.stdout).unwrap();
+        let field = field.trim();
+        assert!(field.starts_with(&format!("{{{scheme}}}4096,")), "{field}");
+        // Python's hashlib derives the same keys from the password, and not from another one.
+        let v: Value = serde_json::from_str(
+            python(&["-", "0", scheme, field, "päss word", "check-entry"]).trim(),
+        )
+        .unwrap();
+        assert_eq!(v["match"], Value::Bool(true), "{v}");
+        assert_eq!(v["iterations"], 4096);
+        assert_eq!(v["salt_len"], 16);
+        let v: Value = serde_json::from_str(
+            python(&["-", "0", scheme, field, "pass word", "check-entry"]).trim(),
+        )
+        .unwrap();
+        assert_eq!(v["match"], Value::Bool(false), "{v}");
+    }
 }
