@@ -41,6 +41,9 @@ enum Cmd {
         /// Take the argon2 costs from this configuration file instead of the defaults.
         #[arg(long, short = 'c')]
         config: Option<PathBuf>,
+        /// Password scheme: ARGON2ID, or SCRAM-SHA-256 / SCRAM-SHA-1 keys (Dovecot's format).
+        #[arg(long, default_value = "ARGON2ID", value_parser = SCHEMES, ignore_case = true)]
+        scheme: String,
     },
     /// Store one message read on stdin for a user (an MTA's mailbox_command or pipe transport).
     /// Exits 0, 67 (no such user), 73 (cannot store, permanently) or 75 (try again later).
@@ -138,6 +141,10 @@ enum UserCmd {
         /// Extra fields, e.g. `userdb_quota_rule=*:storage=1G`.
         #[arg(long = "field")]
         fields: Vec<String>,
+        /// Password scheme: ARGON2ID, or SCRAM-SHA-256 / SCRAM-SHA-1 keys (Dovecot's format),
+        /// which allow SCRAM logins as well as plain ones.
+        #[arg(long, default_value = "ARGON2ID", value_parser = SCHEMES, ignore_case = true)]
+        scheme: String,
     },
     /// Change a user's password.
     Passwd {
@@ -146,6 +153,9 @@ enum UserCmd {
         users: PathBuf,
         /// User name.
         name: String,
+        /// Password scheme: ARGON2ID, or SCRAM-SHA-256 / SCRAM-SHA-1 keys (Dovecot's format).
+        #[arg(long, default_value = "ARGON2ID", value_parser = SCHEMES, ignore_case = true)]
+        scheme: String,
     },
     /// Remove a user (their mail stays on disk).
     Del {
@@ -184,9 +194,9 @@ pub fn main() -> ExitCode {
             crate::logging::init_cli();
             report(user(action))
         }
-        Cmd::HashPassword { config } => {
+        Cmd::HashPassword { config, scheme } => {
             crate::logging::init_cli();
-            report(hash_password(config.as_deref()))
+            report(hash_password_scheme(config.as_deref(), &scheme))
         }
         Cmd::Deliver {
             config,
@@ -288,16 +298,25 @@ fn user(action: UserCmd) -> Result<(), String> {
             users,
             name,
             fields,
+            scheme,
         } => {
+            let scheme = password_scheme(&scheme)?;
             let pw =
                 admin::read_password(true).map_err(|e| format!("reading the password: {e}"))?;
-            admin::user_add(&users, &name, &pw, &fields, &params).map_err(|e| e.to_string())?;
+            admin::user_add_scheme(&users, &name, &pw, &fields, &params, scheme)
+                .map_err(|e| e.to_string())?;
             eprintln!("added {name} to {}", users.display());
         }
-        UserCmd::Passwd { users, name } => {
+        UserCmd::Passwd {
+            users,
+            name,
+            scheme,
+        } => {
+            let scheme = password_scheme(&scheme)?;
             let pw =
                 admin::read_password(true).map_err(|e| format!("reading the password: {e}"))?;
-            admin::user_passwd(&users, &name, &pw, &params).map_err(|e| e.to_string())?;
+            admin::user_passwd_scheme(&users, &name, &pw, &params, scheme)
+                .map_err(|e| e.to_string())?;
             eprintln!("changed the password of {name}");
         }
         UserCmd::Del { users, name } => {
@@ -310,6 +329,34 @@ fn user(action: UserCmd) -> Result<(), String> {
             }
         }
     }
+    Ok(())
+}
+
+/// The `--scheme` values of `user add`, `user passwd` and `hash-password`.
+const SCHEMES: [&str; 3] = ["ARGON2ID", "SCRAM-SHA-256", "SCRAM-SHA-1"];
+
+fn password_scheme(name: &str) -> Result<crate::auth::admin::PasswordScheme, String> {
+    crate::auth::admin::PasswordScheme::from_name(name)
+        .ok_or_else(|| format!("unknown password scheme {name:?}"))
+}
+
+/// `hash-password --scheme`: the whole password field, `{SCHEME}...`, for any scheme but the
+/// default (whose output stays as it was).
+fn hash_password_scheme(config: Option<&Path>, scheme: &str) -> Result<(), String> {
+    let scheme = password_scheme(scheme)?;
+    if scheme == crate::auth::admin::PasswordScheme::Argon2id {
+        return hash_password(config);
+    }
+    let auth = match config {
+        Some(p) => Config::load(p).map_err(|e| e.to_string())?.auth,
+        None => Config::default().auth,
+    };
+    let pw = crate::auth::admin::read_password(false)
+        .map_err(|e| format!("reading the password: {e}"))?;
+    let field =
+        crate::auth::admin::stored_password(&pw, scheme, &crate::setup::argon2_params(&auth))
+            .map_err(|e| e.to_string())?;
+    println!("{field}");
     Ok(())
 }
 

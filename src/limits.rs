@@ -22,6 +22,13 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 50 * 1024 * 1024;
 pub const POP3_MAX_COMMAND_LINE: usize = 255;
 /// Longest SASL response line we accept (base64 of user, authzid and password).
 pub const MAX_SASL_LINE: usize = 8 * 1024;
+/// Largest PBKDF2 iteration count a stored SCRAM entry may have (`{SCRAM-SHA-256}iter,...`):
+/// each login (SCRAM or plain against a SCRAM entry) costs that many HMACs, and a hand-edited
+/// 2^31 would pin a core for minutes. Dovecot allows up to INT_MAX; entries above are refused.
+pub const MAX_SCRAM_ITERATIONS: u32 = 1_000_000;
+/// Iteration count of newly made SCRAM keys (`user add --scheme SCRAM-SHA-256`) and of the fake
+/// keys offered for users without SCRAM keys: 4096, as Dovecot and RFC 7677's minimum.
+pub const DEFAULT_SCRAM_ITERATIONS: u32 = 4096;
 /// Bad commands tolerated before the connection is closed, as Dovecot.
 pub const MAX_BAD_COMMANDS: u32 = 20;
 /// Failed authentication attempts on one connection before it is closed.

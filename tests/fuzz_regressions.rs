@@ -24,6 +24,8 @@ mod pop3_command;
 mod proxy_header;
 #[path = "../fuzz/src/sasl.rs"]
 mod sasl;
+#[path = "../fuzz/src/scram.rs"]
+mod scram;
 #[path = "../fuzz/src/sequence_date.rs"]
 mod sequence_date;
 #[path = "../fuzz/src/utf8_downgrade.rs"]
@@ -95,6 +97,11 @@ fn proxy_header_inputs() {
 #[test]
 fn sasl_inputs() {
     assert!(replay("sasl", sasl::run) > 5);
+}
+
+#[test]
+fn scram_inputs() {
+    assert!(replay("scram", scram::run) > 5);
 }
 
 #[test]

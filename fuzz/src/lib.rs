@@ -16,6 +16,7 @@ pub mod mutf7;
 pub mod pop3_command;
 pub mod proxy_header;
 pub mod sasl;
+pub mod scram;
 pub mod sequence_date;
 pub mod utf8_downgrade;
 pub mod wire;

@@ -31,6 +31,51 @@ use crate::limits::{MAX_PASSWORD_LEN, MAX_USERS_FILE_SIZE};
 /// the same form).
 pub const ARGON2ID_SCHEME_PREFIX: &str = "{ARGON2ID}";
 
+/// The scheme of a password field the admin commands write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PasswordScheme {
+    /// `{ARGON2ID}` with the configured costs (the default).
+    #[default]
+    Argon2id,
+    /// `{SCRAM-SHA-1}` / `{SCRAM-SHA-256}` keys in Dovecot's format, with
+    /// `limits::DEFAULT_SCRAM_ITERATIONS`: the user can then log in with SCRAM as well as with
+    /// a plain password.
+    Scram(super::scram::ScramHash),
+}
+
+impl PasswordScheme {
+    /// The scheme named `name` (`ARGON2ID`, `SCRAM-SHA-256`, `SCRAM-SHA-1`; case-insensitive).
+    pub fn from_name(name: &str) -> Option<Self> {
+        if name.eq_ignore_ascii_case("ARGON2ID") {
+            Some(Self::Argon2id)
+        } else {
+            super::scram::ScramHash::from_scheme(name).map(Self::Scram)
+        }
+    }
+}
+
+/// A complete password field (`{SCHEME}...`) for `password` in `scheme`.
+pub fn stored_password(
+    password: &[u8],
+    scheme: PasswordScheme,
+    params: &Argon2Params,
+) -> Result<String, AuthError> {
+    match scheme {
+        PasswordScheme::Argon2id => Ok(format!(
+            "{ARGON2ID_SCHEME_PREFIX}{}",
+            hash_password(password, params)?
+        )),
+        PasswordScheme::Scram(hash) => {
+            if password.len() > MAX_PASSWORD_LEN {
+                return Err(AuthError::Hash("password too long".into()));
+            }
+            super::scram::ScramKeys::generate(hash, password, None)
+                .map(|k| k.to_stored())
+                .map_err(|e| AuthError::Hash(e.into()))
+        }
+    }
+}
+
 /// Mode of a users file created by `user_add`: it holds password hashes.
 const NEW_FILE_MODE: u32 = 0o600;
 
@@ -53,16 +98,35 @@ pub fn user_add(
     extra: &[String],
     params: &Argon2Params,
 ) -> Result<(), AuthError> {
+    user_add_scheme(
+        path,
+        name,
+        password,
+        extra,
+        params,
+        PasswordScheme::Argon2id,
+    )
+}
+
+/// [`user_add`] with the password stored in `scheme`.
+pub fn user_add_scheme(
+    path: &Path,
+    name: &str,
+    password: &[u8],
+    extra: &[String],
+    params: &Argon2Params,
+    scheme: PasswordScheme,
+) -> Result<(), AuthError> {
     validate_username(name).map_err(AuthError::InvalidUsername)?;
     for field in extra {
         validate_extra_field(field)?;
     }
-    let hash = hash_password(password, params)?;
+    let field = stored_password(password, scheme, params)?;
     edit(path, true, |content| {
         if find_user_line(content, name).is_some() {
             return Err(AuthError::UserExists(name.to_owned()));
         }
-        let mut line = format!("{name}:{ARGON2ID_SCHEME_PREFIX}{hash}");
+        let mut line = format!("{name}:{field}");
         if !extra.is_empty() {
             line.push_str("::::::");
             line.push_str(&extra.join(" "));
@@ -84,7 +148,18 @@ pub fn user_passwd(
     password: &[u8],
     params: &Argon2Params,
 ) -> Result<(), AuthError> {
-    let hash = hash_password(password, params)?;
+    user_passwd_scheme(path, name, password, params, PasswordScheme::Argon2id)
+}
+
+/// [`user_passwd`] with the password stored in `scheme`.
+pub fn user_passwd_scheme(
+    path: &Path,
+    name: &str,
+    password: &[u8],
+    params: &Argon2Params,
+    scheme: PasswordScheme,
+) -> Result<(), AuthError> {
+    let field = stored_password(password, scheme, params)?;
     edit(path, false, |content| {
         let (start, end) =
             find_user_line(content, name).ok_or_else(|| AuthError::UnknownUser(name.to_owned()))?;
@@ -95,7 +170,6 @@ pub fn user_passwd(
             .iter()
             .position(|&b| b == b'\r' || b == b'\n')
             .unwrap_or(line.len());
-        let field = format!("{ARGON2ID_SCHEME_PREFIX}{hash}");
         let mut new_line = Vec::with_capacity(line.len() + field.len());
         match line.iter().position(|&b| b == b':') {
             Some(colon) => {

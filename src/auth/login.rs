@@ -21,8 +21,8 @@ use crate::limits::{MAX_AUTH_HASHES_PER_FAILING_ADDRESS, MAX_PASSWORD_LEN, MAX_U
 /// `size / MAX_AUTH_HASHES_PER_FAILING_ADDRESS`, so at most that many of its verifications run
 /// or queue at once.
 pub(super) struct Turns {
-    permits: tokio::sync::Semaphore,
-    size: u32,
+    pub(super) permits: tokio::sync::Semaphore,
+    pub(super) size: u32,
 }
 
 /// A client-supplied user name as it may appear in a log: cut to

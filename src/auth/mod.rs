@@ -40,6 +40,8 @@
 //!   without failures (a webmail front end, an office behind NAT) may use
 //!   every hashing thread, so its users' logins are verified in parallel.
 //! * **SASL** ([`sasl`]): PLAIN and LOGIN without I/O, shared by IMAP and POP3.
+//! * **SCRAM** ([`scram`]): SCRAM-SHA-1/-256 (and -PLUS) keys and exchange, without I/O; the
+//!   keys of a login come from `Authenticator::scram_credentials` (fake ones for users without).
 //! * **Admin** ([`admin`]): the `user` CLI: edits the file atomically,
 //!   leaving every other byte in place.
 //!
@@ -65,6 +67,8 @@ pub mod pool;
 pub mod quota_rule;
 pub mod sasl;
 pub mod scheme;
+pub mod scram;
+mod scram_auth;
 mod user;
 mod userdb;
 
@@ -75,6 +79,7 @@ use std::time::Instant;
 
 pub use error::{AuthError, AuthFailure, TempFailReason};
 pub use options::{Argon2Params, AuthOptions, default_hash_threads};
+pub use scram_auth::ScramCredentials;
 pub use user::UserInfo;
 
 use crate::limits::MAX_USERNAME_LEN;

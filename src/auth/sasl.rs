@@ -38,6 +38,16 @@ pub enum Mechanism {
     OAuthBearer,
     /// Google's XOAUTH2: `user=<name>` and `auth=Bearer <token>`.
     XOAuth2,
+    /// SCRAM-SHA-1 (RFC 5802). SCRAM mechanisms are run by [`super::scram::ScramServer`] (driven
+    /// by `crate::server::scram`), not by [`SaslExchange`]: callers dispatch on
+    /// [`Mechanism::scram`] first.
+    ScramSha1,
+    /// SCRAM-SHA-1-PLUS: SCRAM-SHA-1 bound to the TLS channel (`tls-exporter`, RFC 9266).
+    ScramSha1Plus,
+    /// SCRAM-SHA-256 (RFC 7677).
+    ScramSha256,
+    /// SCRAM-SHA-256-PLUS (RFC 7677, `tls-exporter` of RFC 9266).
+    ScramSha256Plus,
 }
 
 impl Mechanism {
@@ -55,7 +65,9 @@ impl Mechanism {
         } else if name.eq_ignore_ascii_case("XOAUTH2") {
             Some(Self::XOAuth2)
         } else {
-            None
+            Self::SCRAM
+                .into_iter()
+                .find(|m| name.eq_ignore_ascii_case(m.name()))
         }
     }
 
@@ -66,6 +78,31 @@ impl Mechanism {
             Self::Login => "LOGIN",
             Self::OAuthBearer => "OAUTHBEARER",
             Self::XOAuth2 => "XOAUTH2",
+            Self::ScramSha1 => "SCRAM-SHA-1",
+            Self::ScramSha1Plus => "SCRAM-SHA-1-PLUS",
+            Self::ScramSha256 => "SCRAM-SHA-256",
+            Self::ScramSha256Plus => "SCRAM-SHA-256-PLUS",
+        }
+    }
+
+    /// The SCRAM mechanisms, in the order to advertise them (the -PLUS ones only where the
+    /// connection has a channel binding).
+    pub const SCRAM: [Mechanism; 4] = [
+        Mechanism::ScramSha1,
+        Mechanism::ScramSha1Plus,
+        Mechanism::ScramSha256,
+        Mechanism::ScramSha256Plus,
+    ];
+
+    /// For a SCRAM mechanism, its hash and whether it is the -PLUS variant.
+    pub fn scram(self) -> Option<(super::scram::ScramHash, bool)> {
+        use super::scram::ScramHash;
+        match self {
+            Self::Plain | Self::Login | Self::OAuthBearer | Self::XOAuth2 => None,
+            Self::ScramSha1 => Some((ScramHash::Sha1, false)),
+            Self::ScramSha1Plus => Some((ScramHash::Sha1, true)),
+            Self::ScramSha256 => Some((ScramHash::Sha256, false)),
+            Self::ScramSha256Plus => Some((ScramHash::Sha256, true)),
         }
     }
 
@@ -191,6 +228,11 @@ impl SaslExchange {
                 Mechanism::Login => State::AwaitLoginUser,
                 Mechanism::OAuthBearer => State::AwaitOauthBearer,
                 Mechanism::XOAuth2 => State::AwaitXoauth2,
+                // Not this codec's: see `Mechanism::scram`.
+                Mechanism::ScramSha1
+                | Mechanism::ScramSha1Plus
+                | Mechanism::ScramSha256
+                | Mechanism::ScramSha256Plus => return Err(SaslError::UnknownMechanism),
             },
         };
         let step = match initial_response {
@@ -205,6 +247,10 @@ impl SaslExchange {
                 // RFC 7628 3: the client speaks first; without an initial response the server
                 // sends an empty challenge.
                 Mechanism::OAuthBearer | Mechanism::XOAuth2 => Step::Challenge(Vec::new()),
+                Mechanism::ScramSha1
+                | Mechanism::ScramSha1Plus
+                | Mechanism::ScramSha256
+                | Mechanism::ScramSha256Plus => return Err(SaslError::UnknownMechanism),
             },
         };
         Ok((exchange, step))
@@ -252,6 +298,13 @@ impl SaslExchange {
             State::Finished => Err(SaslError::Finished),
         }
     }
+}
+
+/// Decodes one client response line as [`SaslExchange`] does (for mechanisms run elsewhere,
+/// such as SCRAM): `*` cancels (except as the initial response), `=` is empty, else base64,
+/// bounded by `limits::MAX_SASL_LINE`.
+pub fn decode_response(line: &str, initial: bool) -> Result<Zeroizing<Vec<u8>>, SaslError> {
+    decode_line(line, initial)
 }
 
 /// Decodes one client line: `*` cancels, `=` is empty (initial responses;
@@ -409,6 +462,25 @@ mod tests {
             SaslExchange::start("LOGIN", Some("=")),
             Err(SaslError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn scram_names_are_known_but_not_run_by_this_codec() {
+        use crate::auth::scram::ScramHash;
+        assert_eq!(
+            Mechanism::from_name("scram-sha-256-plus"),
+            Some(Mechanism::ScramSha256Plus)
+        );
+        assert_eq!(
+            Mechanism::from_name("SCRAM-SHA-1").and_then(Mechanism::scram),
+            Some((ScramHash::Sha1, false))
+        );
+        assert_eq!(Mechanism::Plain.scram(), None);
+        assert_eq!(Mechanism::from_name("SCRAM-SHA-512"), None);
+        assert_eq!(
+            SaslExchange::start("SCRAM-SHA-256", None).unwrap_err(),
+            SaslError::UnknownMechanism
+        );
     }
 
     #[test]

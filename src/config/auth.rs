@@ -45,6 +45,11 @@ pub struct AuthConfig {
     pub oauth2: Oauth2Config,
     /// `[auth.ldap]`: the LDAP user database (dovecot-ldap.conf.ext's keys).
     pub ldap: LdapConfig,
+    /// SCRAM mechanisms offered (`"SCRAM-SHA-256"`, `"SCRAM-SHA-1"`; their -PLUS variants come
+    /// with them on TLS 1.3). Empty, the default, as Dovecot's `auth_mechanisms = plain`: a
+    /// client that prefers SCRAM would otherwise pick it for users whose stored hash SCRAM
+    /// cannot use, and fail (docs/sasl.md).
+    pub scram_mechanisms: Vec<String>,
 }
 
 impl Default for AuthConfig {
@@ -64,6 +69,7 @@ impl Default for AuthConfig {
             credential_cache_size: DEFAULT_CREDENTIAL_CACHE_SIZE,
             oauth2: Oauth2Config::default(),
             ldap: LdapConfig::default(),
+            scram_mechanisms: Vec::new(),
         }
     }
 }
@@ -100,6 +106,16 @@ impl AuthConfig {
                 "auth.credential_cache_size",
                 format!("must be between 1 and {MAX_CREDENTIAL_CACHE_SIZE}"),
             );
+        }
+        for m in &self.scram_mechanisms {
+            if crate::auth::scram::ScramHash::from_scheme(m).is_none() {
+                out.add(
+                    "auth.scram_mechanisms",
+                    format!(
+                        "unknown mechanism {m:?}: use \"SCRAM-SHA-256\" and/or \"SCRAM-SHA-1\" (-PLUS follows on TLS 1.3)"
+                    ),
+                );
+            }
         }
         if self.argon2_m_cost_kib < 8 * self.argon2_p_cost.max(1)
             || self.argon2_t_cost == 0

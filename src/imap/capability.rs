@@ -1,5 +1,6 @@
 //! The CAPABILITY list, which must name exactly what this server implements in the current state.
 
+use crate::auth::sasl::Mechanism;
 use crate::server::Shared;
 use crate::server::conn::Conn;
 use crate::server::login::plaintext_allowed;
@@ -86,6 +87,19 @@ pub fn before_login(shared: &Shared, conn: &Conn, starttls: bool) -> String {
     } else {
         // RFC 3501 6.2.3 / RFC 2595: LOGIN is refused here, so say so.
         caps.push("LOGINDISABLED");
+    }
+    // SCRAM does not expose the password: offered without TLS too, as Dovecot (see
+    // server::scram); -PLUS only where the connection has a channel binding.
+    for m in crate::server::scram::mechanisms(shared, conn) {
+        caps.push(match m {
+            Mechanism::ScramSha1 => "AUTH=SCRAM-SHA-1",
+            Mechanism::ScramSha1Plus => "AUTH=SCRAM-SHA-1-PLUS",
+            Mechanism::ScramSha256 => "AUTH=SCRAM-SHA-256",
+            Mechanism::ScramSha256Plus => "AUTH=SCRAM-SHA-256-PLUS",
+            Mechanism::Plain | Mechanism::Login | Mechanism::OAuthBearer | Mechanism::XOAuth2 => {
+                continue;
+            }
+        });
     }
     caps.join(" ")
 }

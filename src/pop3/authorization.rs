@@ -22,9 +22,14 @@ use crate::auth::oauth::message::error_challenge;
 use crate::auth::sasl::{
     BearerCredentials, Mechanism, SaslError, SaslExchange, Step, encode_challenge,
 };
+use std::sync::Arc;
+
 use crate::config::TlsMode;
 use crate::limits;
+use crate::server::Shared;
+use crate::server::conn::Conn;
 use crate::server::login::{self, LoginError, plaintext_allowed};
+use crate::server::scram::{self, SaslChannel, ScramFailure, scram_login};
 
 /// CAPA (RFC 2449): what this connection, in its current state, supports.
 ///
@@ -43,6 +48,7 @@ pub fn capa(s: &mut Session) -> Result<Next, Pop3Error> {
     // As Dovecot: USER and the SASL mechanisms are only shown where they may be used. Once logged
     // in they could be used (that is how the client got in), so they stay listed.
     let logged_in = matches!(s.state, State::Transaction { .. });
+    let mut sasl = String::new();
     if logged_in || plaintext_allowed(&s.shared, &s.conn) {
         caps.push("USER".into());
         let mut sasl = String::from("SASL PLAIN LOGIN");
@@ -50,6 +56,14 @@ pub fn capa(s: &mut Session) -> Result<Next, Pop3Error> {
         if cfg.auth.oauth2.enabled {
             sasl.push_str(" OAUTHBEARER XOAUTH2");
         }
+        sasl.push_str("SASL PLAIN LOGIN");
+    }
+    // SCRAM does not expose the password: offered without TLS too, as Dovecot (server::scram).
+    for m in scram::mechanisms(&s.shared, &s.conn) {
+        sasl.push_str(if sasl.is_empty() { "SASL " } else { " " });
+        sasl.push_str(m.name());
+    }
+    if !sasl.is_empty() {
         caps.push(sasl);
     }
     if stls_possible(s) {
@@ -157,11 +171,25 @@ pub async fn auth(
         } else {
             b"+OK\r\n.\r\n"
         });
+        let mut list = String::from("+OK\r\n");
+        if allowed {
+            list.push_str("PLAIN\r\nLOGIN\r\n");
+        }
+        for m in scram::mechanisms(&s.shared, &s.conn) {
+            list.push_str(m.name());
+            list.push_str("\r\n");
+        }
+        list.push_str(".\r\n");
+        s.conn.queue(list.as_bytes());
         return Ok(Next::Continue);
     };
     if let State::Authorization { user } = &mut s.state {
         // A USER without PASS is abandoned by AUTH.
         *user = None;
+    }
+    // SCRAM does not expose the password: allowed without TLS (server::scram explains).
+    if let Some(m) = Mechanism::from_name(&mech).filter(|m| m.scram().is_some()) {
+        return auth_scram(s, m, initial).await;
     }
     if !allowed {
         return Err(plaintext_refused(s));
@@ -209,13 +237,78 @@ pub async fn auth(
     }
 }
 
+/// The POP3 side of a SASL exchange run by `server::scram`.
+struct Pop3Sasl<'a>(&'a mut Session);
+
+impl SaslChannel for Pop3Sasl<'_> {
+    /// What AUTH answers when the connection fails mid-exchange.
+    type End = Result<Next, Pop3Error>;
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.0.shared
+    }
+
+    fn conn(&self) -> &Conn {
+        &self.0.conn
+    }
+
+    async fn challenge(&mut self, data: &[u8]) -> Result<String, Self::End> {
+        let mut line = b"+ ".to_vec();
+        line.extend_from_slice(encode_challenge(data).as_bytes());
+        line.extend_from_slice(b"\r\n");
+        if let Err(e) = self.0.conn.send(&line).await {
+            return Err(Err(e.into()));
+        }
+        // RFC 5034: continuation lines are not bound by the 255-octet command limit.
+        let reply = match self.0.read(limits::MAX_SASL_LINE).await {
+            Input::Line(l) => zeroize::Zeroizing::new(l),
+            Input::TooLong => return Err(Err(Pop3Error::BadSasl)),
+            Input::Closed => return Err(Ok(Next::Close)),
+            Input::Idle => return Err(Err(Pop3Error::Autologout)),
+            Input::Shutdown => return Err(Err(Pop3Error::ShuttingDown)),
+            Input::Kicked => return Err(Err(Pop3Error::Kicked)),
+        };
+        String::from_utf8(reply.to_vec()).map_err(|_| Err(Pop3Error::BadSasl))
+    }
+}
+
+/// AUTH SCRAM-* (RFC 5034 with RFC 5802/7677).
+async fn auth_scram(
+    s: &mut Session,
+    mechanism: Mechanism,
+    initial: Option<String>,
+) -> Result<Next, Pop3Error> {
+    let result = scram_login(&mut Pop3Sasl(s), mechanism, initial.as_deref()).await;
+    match result {
+        Ok(logged_in) => complete_login(s, Ok(logged_in)).await,
+        Err(ScramFailure::End(end)) => end,
+        Err(ScramFailure::Sasl(SaslError::Cancelled)) => Err(Pop3Error::AuthCancelled),
+        Err(ScramFailure::Sasl(SaslError::UnknownMechanism)) => Err(Pop3Error::UnknownMechanism),
+        // As AUTH PLAIN with another authzid: a failed authentication.
+        Err(ScramFailure::Sasl(SaslError::AuthzidNotPermitted)) => {
+            complete_login(s, Err(LoginError::Invalid)).await
+        }
+        Err(ScramFailure::Sasl(_) | ScramFailure::Malformed(_)) => Err(Pop3Error::BadSasl),
+        Err(ScramFailure::Login(e)) => complete_login(s, Err(e)).await,
+    }
+}
+
 async fn finish_login(
     s: &mut Session,
     user: &str,
     password: &[u8],
     mechanism: &'static str,
 ) -> Result<Next, Pop3Error> {
-    let logged_in = match login::login(&s.shared, &s.conn, user, password, mechanism).await {
+    let result = login::login(&s.shared, &s.conn, user, password, mechanism).await;
+    complete_login(s, result).await
+}
+
+/// The session's side of a checked login: LOGIN-DELAY, the maildrop, or the failure's answer.
+async fn complete_login(
+    s: &mut Session,
+    result: Result<login::LoggedIn, LoginError>,
+) -> Result<Next, Pop3Error> {
+    let logged_in = match result {
         Ok(l) => l,
         Err(LoginError::PlaintextRefused) => return Err(plaintext_refused(s)),
         Err(LoginError::TempFail) => return Err(Pop3Error::AuthTemp),

@@ -194,6 +194,27 @@ impl Conn {
         matches!(self.stream, Stream::Tls(_))
     }
 
+    /// The `tls-exporter` channel binding of this connection (RFC 9266: label
+    /// `EXPORTER-Channel-Binding`, empty context, 32 bytes), on TLS 1.3 only: RFC 9266 section 2
+    /// defines it for TLS 1.2 only with extended master secret, which rustls does not report.
+    /// `None` without TLS, so SCRAM -PLUS is neither offered nor accepted there.
+    pub fn tls_exporter(&self) -> Option<[u8; crate::auth::scram::TLS_EXPORTER_LEN]> {
+        let Stream::Tls(tls) = &self.stream else {
+            return None;
+        };
+        let (_, session) = tls.get_ref();
+        if session.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
+            return None;
+        }
+        session
+            .export_keying_material(
+                [0u8; crate::auth::scram::TLS_EXPORTER_LEN],
+                crate::auth::scram::TLS_EXPORTER_LABEL,
+                Some(&[]),
+            )
+            .ok()
+    }
+
     /// True once COMPRESS=DEFLATE is active.
     pub fn is_compressed(&self) -> bool {
         self.deflate.is_some()

@@ -51,7 +51,21 @@ pub async fn login(
         crate::metrics::login(mechanism, crate::metrics::login_result::REFUSED);
         return Err(LoginError::PlaintextRefused);
     }
-    match shared.auth.authenticate(user, password, ip).await {
+    let result = shared.auth.authenticate(user, password, ip).await;
+    complete(shared, conn, user, mechanism, result)
+}
+
+/// The end of every login once the credentials were checked (by password, or by a SASL
+/// mechanism such as SCRAM): the user+IP cap, the session's user, the log line and the metric.
+pub fn complete(
+    shared: &Arc<Shared>,
+    conn: &Conn,
+    user: &str,
+    mechanism: &'static str,
+    result: Result<UserInfo, AuthFailure>,
+) -> Result<LoggedIn, LoginError> {
+    let ip = conn.info.peer.ip();
+    match result {
         Ok(info) => {
             let max = shared.config().limits.max_userip_connections;
             let Some(slot) = shared.tracker.login(&info.name, ip, max) else {

@@ -9,6 +9,7 @@ pub mod deflate;
 pub mod login;
 pub mod privdrop;
 pub mod proxy;
+pub mod scram;
 pub mod sessions;
 pub mod tls;
 pub mod tracker;

@@ -778,6 +778,27 @@ impl Client {
         }
     }
 
+    /// `len` bytes of exported keying material (RFC 5705 / RFC 8446 7.5) for `label` and
+    /// `context`, e.g. RFC 9266's `tls-exporter` channel binding.
+    pub fn export_keying_material(
+        &mut self,
+        label: &[u8],
+        context: Option<&[u8]>,
+        len: usize,
+    ) -> Vec<u8> {
+        match self.r.get_mut() {
+            Transport::Tls(s) => {
+                while s.conn.is_handshaking() {
+                    s.conn.complete_io(&mut s.sock).expect("TLS handshake");
+                }
+                s.conn
+                    .export_keying_material(vec![0u8; len], label, context)
+                    .expect("export keying material")
+            }
+            _ => panic!("not TLS"),
+        }
+    }
+
     /// The TLS version negotiated.
     pub fn tls_version(&mut self) -> Option<rustls::ProtocolVersion> {
         match self.r.get_mut() {

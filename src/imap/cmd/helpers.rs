@@ -21,7 +21,17 @@ pub async fn finish_login(
     password: &[u8],
     mechanism: &'static str,
 ) -> Result<Reply, ImapError> {
-    match login::login(&s.shared, &s.conn, user, password, mechanism).await {
+    let result = login::login(&s.shared, &s.conn, user, password, mechanism).await;
+    complete_login(s, result).await
+}
+
+/// The session's side of a checked login (by password or by a SASL mechanism such as SCRAM):
+/// open the user's store and answer OK with the capabilities, or map the failure.
+pub async fn complete_login(
+    s: &mut Session,
+    result: Result<login::LoggedIn, LoginError>,
+) -> Result<Reply, ImapError> {
+    match result {
         Ok(login) => {
             let storage_user = crate::setup::storage_user(&login.user);
             let store = s.shared.storage.user(&storage_user).await?;
