@@ -551,3 +551,31 @@ pub const NOTIFY_STATUS_MEMORY: usize = 8;
 /// Events handled in one go between commands or in IDLE before the session writes them out;
 /// the rest wait in the feed.
 pub const NOTIFY_BATCH: usize = 32;
+
+// ---- ManageSieve (RFC 5804) ----
+
+/// Longest ManageSieve command line (each line between literals), CRLF excluded: Dovecot's
+/// `managesieve_max_line_length` default. Longer lines are read to their end and answered NO.
+pub const MANAGESIEVE_MAX_LINE: usize = 64 * 1024;
+/// Most arguments (strings, numbers, atoms) in one command; the longest command, RENAMESCRIPT
+/// or AUTHENTICATE with an initial response, has three.
+pub const MANAGESIEVE_MAX_ARGS: usize = 8;
+/// Largest literal other than a script (a name, a SASL response): a quoted string may hold 1024
+/// octets (RFC 5804 section 4), a SASL line `MAX_SASL_LINE`.
+pub const MANAGESIEVE_MAX_SMALL_LITERAL: usize = MAX_SASL_LINE;
+/// A literal larger than this is not even read to its end to keep the stream in step: the
+/// connection is closed with BYE. Smaller oversized literals are discarded and answered NO.
+pub const MANAGESIEVE_MAX_DISCARD: u64 = 64 * 1024 * 1024;
+/// Default `[sieve] max_script_size`: Pigeonhole's `sieve_max_script_size` default (1 MiB).
+pub const MANAGESIEVE_DEFAULT_MAX_SCRIPT_SIZE: usize = 1024 * 1024;
+/// Default `[sieve] max_scripts` per user (Pigeonhole's `sieve_quota_max_scripts` is unlimited
+/// by default; a bound keeps one user's directory listing small).
+pub const MANAGESIEVE_DEFAULT_MAX_SCRIPTS: usize = 100;
+/// Longest script name in characters: RFC 5804 section 1.6 asks servers to allow 128.
+pub const MANAGESIEVE_MAX_NAME_CHARS: usize = 128;
+/// Longest script name in octets: `NAME.sieve` must fit a file name (255 octets on Linux file
+/// systems), so a name of 128 characters outside the BMP is refused rather than truncated.
+pub const MANAGESIEVE_MAX_NAME_BYTES: usize = 255 - ".sieve".len();
+/// The MAXREDIRECTS capability: `redirect` actions one script run may perform. Delivery's own
+/// per-message redirect limit must be the same number (the lead joins the two at merge).
+pub const MANAGESIEVE_MAXREDIRECTS: usize = 4;
