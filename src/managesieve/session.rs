@@ -2,8 +2,9 @@
 //! commands (lines and the literals between them) under bounded memory and a timeout, running
 //! them through the command table and answering every failure in one place.
 //!
-//! - A command's literals together may hold at most `[sieve] max_script_size` plus one line;
-//!   a larger literal is read and thrown away (so its octets are never taken for commands) and
+//! - A literal may hold at most `[sieve] max_script_size` (at least
+//!   [`limits::MANAGESIEVE_MAX_SMALL_LITERAL`]), a command's literals together that plus one
+//!   line; a larger literal is read and thrown away (so its octets are never taken for commands) and
 //!   answered `NO (QUOTA/MAXSIZE)`. One over [`limits::MANAGESIEVE_MAX_DISCARD`] ends the
 //!   connection with BYE instead of being read.
 //! - Before authentication the login timeout applies from the moment of connecting (a client
@@ -136,7 +137,9 @@ enum Input {
 }
 
 /// Reads one command: its lines and the literals they announce.
-async fn read_args(conn: &mut Conn, budget: usize) -> Result<Vec<Arg>, ReadEnd> {
+async fn read_args(conn: &mut Conn, max_literal: usize) -> Result<Vec<Arg>, ReadEnd> {
+    // All of a command's literals together: one script and the small strings around it.
+    let budget = max_literal + limits::MANAGESIEVE_MAX_LINE;
     let mut args = Vec::new();
     let mut first = true;
     let mut spent = 0usize;
@@ -175,7 +178,7 @@ async fn read_args(conn: &mut Conn, budget: usize) -> Result<Vec<Arg>, ReadEnd> 
             return Err(ReadEnd::Bad(SieveError::LiteralFatal));
         }
         let len = len as usize;
-        if failed.is_some() || spent.saturating_add(len) > budget {
+        if failed.is_some() || len > max_literal || spent.saturating_add(len) > budget {
             discard(conn, len).await?;
             failed.get_or_insert(SieveError::LiteralTooLarge);
             continue;
@@ -261,13 +264,18 @@ impl Session {
     /// Reads one command (or one SASL response) under the state's timeout.
     async fn read(&mut self) -> Input {
         let idle = self.idle_timeout();
-        let budget = self.shared.config().sieve.max_script_size + limits::MANAGESIEVE_MAX_LINE;
+        let max_literal = self
+            .shared
+            .config()
+            .sieve
+            .max_script_size
+            .max(limits::MANAGESIEVE_MAX_SMALL_LITERAL);
         let shutdown = self.shared.shutdown.clone();
         let kick = self.conn.kick_token();
         tokio::select! {
             _ = shutdown.cancelled() => Input::Shutdown,
             _ = kick.cancelled() => Input::Kicked,
-            r = tokio::time::timeout(idle, read_args(&mut self.conn, budget)) => match r {
+            r = tokio::time::timeout(idle, read_args(&mut self.conn, max_literal)) => match r {
                 Err(_) => Input::Idle,
                 Ok(Ok(args)) => Input::Command(args),
                 Ok(Err(ReadEnd::Closed)) => Input::Closed,
