@@ -156,7 +156,7 @@ fn hex(k: &[u8]) -> String {
 
 fn period_text(d: Duration) -> String {
     let s = d.as_secs();
-    if s % 86400 == 0 {
+    if s.is_multiple_of(86400) {
         format!("{}d", s / 86400)
     } else {
         format!("{s}s")
