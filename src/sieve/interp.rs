@@ -785,7 +785,13 @@ impl Run<'_, '_> {
                     .map(decode_header_value)
                     .collect();
                 let mut values = Vec::new();
+                let received = h.eq_ignore_ascii_case("received");
                 for v in select(vals, *index) {
+                    // RFC 5260 section 4: a Received field's date follows its last ";".
+                    let v = match v.rsplit_once(';') {
+                        Some((_, d)) if received => d.to_string(),
+                        _ => v,
+                    };
                     if let Some((ts, own)) = ext::date::parse_header_date(&v) {
                         let z = match zone {
                             Zone::Local => 0,
