@@ -121,6 +121,12 @@ fn login(s: &Sieve) -> Client {
     c
 }
 
+/// Sends PUTSCRIPT with a non-synchronizing literal.
+fn putscript(c: &mut Client, name: &str, script: &str) -> String {
+    c.send_raw(format!("PUTSCRIPT \"{name}\" {{{}+}}\r\n{script}\r\n", script.len()).as_bytes());
+    response(c).pop().unwrap()
+}
+
 /// GETSCRIPT: the literal's octets, or the NO line.
 fn getscript(c: &mut Client, name: &str) -> Result<Vec<u8>, String> {
     c.send(&format!("GETSCRIPT \"{name}\""));
@@ -500,4 +506,163 @@ fn bad_input_is_answered_and_the_session_goes_on() {
     }
     assert_eq!(last(&mut c, "BOGUS"), "BYE \"Too many invalid commands.\"");
     assert!(c.closed());
+}
+
+// ---- PUTSCRIPT and CHECKSCRIPT compile the script: they need the Sieve language. ----
+
+const FILTER: &str = "require \"fileinto\";\r\nif header :contains \"subject\" \"[list]\" {\r\n  fileinto \"Lists\";\r\n}\r\n";
+const BROKEN: &str = "keep;\r\nnosuchcommand \"x\";\r\n";
+
+#[test]
+fn putscript_stores_only_scripts_that_compile() {
+    let s = start("max_scripts = 3\nmax_script_size = 1000");
+    let mut c = login(&s);
+    assert_eq!(
+        putscript(&mut c, "lists", FILTER),
+        "OK \"PUTSCRIPT completed.\""
+    );
+    // Stored as Pigeonhole stores it, byte for byte, mode 0600 and nothing left in tmp/.
+    let path = s.home.join("sieve/lists.sieve");
+    assert_eq!(std::fs::read(&path).unwrap(), FILTER.as_bytes());
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(
+        std::fs::read_dir(s.home.join("sieve/tmp")).unwrap().count(),
+        0
+    );
+    assert_eq!(getscript(&mut c, "lists").unwrap(), FILTER.as_bytes());
+
+    // A quoted string and the synchronizing literal form are scripts too.
+    assert_eq!(
+        last(&mut c, "PUTSCRIPT \"tiny\" \"keep;\""),
+        "OK \"PUTSCRIPT completed.\""
+    );
+    c.send_raw(b"PUTSCRIPT \"tiny\" {8}\r\ndiscard;\r\n");
+    assert_eq!(
+        response(&mut c).pop().unwrap(),
+        "OK \"PUTSCRIPT completed.\""
+    );
+    assert_eq!(
+        std::fs::read(s.home.join("sieve/tiny.sieve")).unwrap(),
+        b"discard;"
+    );
+
+    // Errors carry the line number; nothing is stored.
+    let no = putscript(&mut c, "broken", BROKEN);
+    assert!(no.starts_with("NO \"line 2: "), "{no}");
+    assert!(!s.home.join("sieve/broken.sieve").exists());
+    c.send_raw(format!("CHECKSCRIPT {{{}+}}\r\n{BROKEN}\r\n", BROKEN.len()).as_bytes());
+    let no = response(&mut c).pop().unwrap();
+    assert!(no.starts_with("NO \"line 2: "), "{no}");
+    c.send_raw(format!("CHECKSCRIPT {{{}+}}\r\n{FILTER}\r\n", FILTER.len()).as_bytes());
+    assert_eq!(response(&mut c).pop().unwrap(), "OK \"Script is valid.\"");
+
+    // Quota: a fourth script, and a script over max_script_size.
+    assert_eq!(
+        putscript(&mut c, "third", "keep;"),
+        "OK \"PUTSCRIPT completed.\""
+    );
+    assert!(putscript(&mut c, "fourth", "keep;").starts_with("NO (QUOTA/MAXSCRIPTS) "));
+    let big = format!("{}keep;\r\n", "# padding\r\n".repeat(100));
+    assert!(putscript(&mut c, "tiny", &big).starts_with("NO (QUOTA/MAXSIZE) "));
+    assert_eq!(
+        std::fs::read(s.home.join("sieve/tiny.sieve")).unwrap(),
+        b"discard;"
+    );
+
+    // Activate, as a client does after uploading: the link delivery follows.
+    assert_eq!(
+        last(&mut c, "SETACTIVE \"lists\""),
+        "OK \"Setactive completed.\""
+    );
+    assert_eq!(
+        active_link(&s.home),
+        Some(PathBuf::from("sieve/lists.sieve"))
+    );
+    assert_eq!(
+        std::fs::read(s.home.join(".dovecot.sieve")).unwrap(),
+        FILTER.as_bytes()
+    );
+}
+
+#[test]
+fn sieve_connect_uploads_lists_activates_downloads_and_deletes() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    assert!(
+        Command::new("sieve-connect")
+            .arg("--version")
+            .output()
+            .is_ok(),
+        "sieve-connect is not installed (Debian package sieve-connect; tests/run-all installs it)"
+    );
+    let s = start("");
+    let work = tempfile::tempdir().unwrap();
+    let local = work.path().join("filter.sieve");
+    std::fs::write(&local, FILTER).unwrap();
+    let run = |action: &[&str]| -> String {
+        let mut child = Command::new("sieve-connect")
+            .args(["--server", "127.0.0.1", "--port", &s.port.to_string()])
+            .args([
+                "--user",
+                "sv",
+                "--passwordfd",
+                "0",
+                "--notlsverify",
+                "--nosrv",
+            ])
+            .args(action)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"secret\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "sieve-connect {action:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let local_s = local.to_str().unwrap();
+    run(&[
+        "--localsieve",
+        local_s,
+        "--remotesieve",
+        "filter",
+        "--upload",
+    ]);
+    assert_eq!(
+        std::fs::read(s.home.join("sieve/filter.sieve")).unwrap(),
+        FILTER.as_bytes()
+    );
+    run(&["--remotesieve", "filter", "--activate"]);
+    assert_eq!(
+        active_link(&s.home),
+        Some(PathBuf::from("sieve/filter.sieve"))
+    );
+    let listed = run(&["--list"]);
+    // sieve-connect prints the LISTSCRIPTS lines as the server sent them.
+    assert!(
+        listed.lines().any(|l| l.trim() == "\"filter\" ACTIVE"),
+        "{listed:?}"
+    );
+    let back = work.path().join("back.sieve");
+    run(&[
+        "--localsieve",
+        back.to_str().unwrap(),
+        "--remotesieve",
+        "filter",
+        "--download",
+    ]);
+    assert_eq!(std::fs::read(&back).unwrap(), FILTER.as_bytes());
+    run(&["--deactivate"]);
+    assert_eq!(active_link(&s.home), None);
+    run(&["--remotesieve", "filter", "--delete"]);
+    assert!(!s.home.join("sieve/filter.sieve").exists());
+    assert!(!run(&["--list"]).contains("filter"));
 }
