@@ -179,7 +179,12 @@ fn greeting_capabilities_and_starttls() {
     let (mut c, greeting) = connect(s.port);
     // RFC 5804 section 1.7: the greeting is the capability listing followed by OK.
     assert_eq!(greeting[0], VERSION_LINE);
+    // The language's extensions (RFC 5228 section 2.10.5 names; fileinto is one of issue 20's).
     assert!(greeting[1].starts_with("\"SIEVE\" \""), "{greeting:?}");
+    assert!(
+        greeting[1].split(['"', ' ']).any(|e| e == "fileinto"),
+        "{greeting:?}"
+    );
     for want in [
         "\"SASL\" \"PLAIN LOGIN\"",
         "\"STARTTLS\"",
@@ -301,6 +306,11 @@ fn authenticate_continuations_cancel_and_failures() {
         "OK \"Unauthenticate completed.\""
     );
 
+    // Section 2.1: LOGIN speaks first, so an initial response is refused.
+    assert_eq!(
+        last(&mut c, "AUTHENTICATE \"LOGIN\" \"c3Y=\""),
+        "NO \"Invalid SASL response.\""
+    );
     assert_eq!(
         last(&mut c, "AUTHENTICATE \"X-UNKNOWN\""),
         "NO \"Unsupported authentication mechanism.\""

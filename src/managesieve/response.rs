@@ -201,3 +201,51 @@ impl SieveError {
         push_response(out, status, code, &self.to_string());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn string(s: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        push_string(&mut out, s);
+        out
+    }
+
+    #[test]
+    fn strings_are_quoted_when_they_can_be_else_literals() {
+        assert_eq!(string(b"plain"), b"\"plain\"");
+        assert_eq!(string(b"a \"q\" \\"), b"\"a \\\"q\\\" \\\\\"");
+        assert_eq!(string(b"two\r\nlines"), b"{10}\r\ntwo\r\nlines");
+        let long = vec![b'x'; 1025];
+        assert!(string(&long).starts_with(b"{1025}\r\n"));
+    }
+
+    #[test]
+    fn errors_map_to_rfc5804_response_codes() {
+        let line = |e: SieveError| {
+            let mut out = Vec::new();
+            e.write(&mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            line(SieveError::NonExistent),
+            "NO (NONEXISTENT) \"There is no script by that name.\"\r\n"
+        );
+        assert_eq!(
+            line(SieveError::QuotaMaxScripts(5)),
+            "NO (QUOTA/MAXSCRIPTS) \"No more than 5 scripts are allowed.\"\r\n"
+        );
+        assert_eq!(
+            line(SieveError::Compile(CompileError {
+                line: 3,
+                column: 7,
+                message: "unknown command \"foo\"".into()
+            })),
+            "NO \"line 3: unknown command \\\"foo\\\"\"\r\n"
+        );
+        assert_eq!(line(SieveError::Io), "");
+        assert!(SieveError::TooManyFailures.closes());
+        assert!(!SieveError::Active.closes());
+    }
+}

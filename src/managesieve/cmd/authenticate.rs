@@ -30,6 +30,11 @@ pub async fn run(s: &mut Session, mut args: Args) -> Result<Next, SieveError> {
         info!(mechanism = %mech, reason = "plaintext auth refused without TLS", "login failed");
         return Err(SieveError::EncryptNeeded);
     }
+    // Section 2.1: an initial response with a mechanism whose server speaks first (LOGIN asks
+    // for the user name) MUST be rejected.
+    if initial.is_some() && Mechanism::from_name(&mech) == Some(Mechanism::Login) {
+        return Err(SieveError::BadSasl);
+    }
     let initial = match initial {
         // The shared codec spells an empty initial response `=` (SASL-IR); here it is "".
         Some(ir) if ir.is_empty() => Some("=".to_string()),
