@@ -516,6 +516,14 @@ fn bad_input_is_answered_and_the_session_goes_on() {
     }
     assert_eq!(last(&mut c, "BOGUS"), "BYE \"Too many invalid commands.\"");
     assert!(c.closed());
+    // A literal too large to even skip (over 64 MiB) ends the connection at once.
+    let mut c = login(&s);
+    c.send("PUTSCRIPT \"huge\" {4294967295+}");
+    assert_eq!(
+        response(&mut c).pop().unwrap(),
+        "BYE \"Literal too large.\""
+    );
+    assert!(c.closed());
 }
 
 // ---- PUTSCRIPT and CHECKSCRIPT compile the script: they need the Sieve language. ----
