@@ -14,6 +14,7 @@ pub mod inflight;
 pub mod limits;
 pub mod lmtp;
 pub mod logging;
+pub mod managesieve;
 pub mod metrics;
 pub mod mime;
 pub mod mutf7;

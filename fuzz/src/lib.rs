@@ -18,5 +18,6 @@ pub mod proxy_header;
 pub mod sasl;
 pub mod scram;
 pub mod sequence_date;
+pub mod sieve_parse;
 pub mod utf8_downgrade;
 pub mod wire;

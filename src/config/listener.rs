@@ -19,6 +19,8 @@ pub enum Protocol {
     Pop3,
     /// LMTP (RFC 2033), for mail delivery by an MTA.
     Lmtp,
+    /// ManageSieve (RFC 5804), for users' Sieve scripts (port 4190).
+    ManageSieve,
 }
 
 impl fmt::Display for Protocol {
@@ -27,6 +29,7 @@ impl fmt::Display for Protocol {
             Protocol::Imap => "imap",
             Protocol::Pop3 => "pop3",
             Protocol::Lmtp => "lmtp",
+            Protocol::ManageSieve => "managesieve",
         })
     }
 }

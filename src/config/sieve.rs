@@ -29,6 +29,12 @@ pub struct SieveConfig {
     pub submission: Option<String>,
     /// A sendmail-compatible binary (`/usr/sbin/sendmail`), called as `sendmail -i -f FROM -- TO`.
     pub sendmail: Option<PathBuf>,
+    /// ManageSieve: largest script a user may store, in octets (Pigeonhole's
+    /// `sieve_max_script_size`). PUTSCRIPT of a larger one is `NO (QUOTA/MAXSIZE)`.
+    pub max_script_size: usize,
+    /// ManageSieve: most scripts one user may store (Pigeonhole's `sieve_quota_max_scripts`).
+    /// PUTSCRIPT of one more is `NO (QUOTA/MAXSCRIPTS)`.
+    pub max_scripts: usize,
 }
 
 impl Default for SieveConfig {
@@ -41,6 +47,8 @@ impl Default for SieveConfig {
             sieve_global: None,
             submission: None,
             sendmail: None,
+            max_script_size: crate::limits::MANAGESIEVE_DEFAULT_MAX_SCRIPT_SIZE,
+            max_scripts: crate::limits::MANAGESIEVE_DEFAULT_MAX_SCRIPTS,
         }
     }
 }
@@ -86,6 +94,21 @@ impl SieveConfig {
                 .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
         {
             out.add("sieve.submission", "must be HOST:PORT, e.g. 127.0.0.1:25");
+        }
+        if self.max_script_size == 0 {
+            out.add("sieve.max_script_size", "must be at least 1");
+        }
+        if self.max_script_size as u64 > crate::limits::MANAGESIEVE_MAX_DISCARD {
+            out.add(
+                "sieve.max_script_size",
+                format!(
+                    "must be at most {} octets",
+                    crate::limits::MANAGESIEVE_MAX_DISCARD
+                ),
+            );
+        }
+        if self.max_scripts == 0 {
+            out.add("sieve.max_scripts", "must be at least 1");
         }
     }
 }

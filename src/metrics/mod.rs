@@ -56,6 +56,7 @@ const LOGIN_MECHANISMS: &[(&str, &str)] = &[
     ("imap", "AUTHENTICATE"),
     ("pop3", "USER"),
     ("pop3", "AUTH"),
+    ("managesieve", "AUTHENTICATE"),
 ];
 
 /// `result` of `mailcove_logins_total`.
@@ -130,7 +131,12 @@ impl StorageOp {
     }
 }
 
-const PROTOCOLS: [Protocol; 3] = [Protocol::Imap, Protocol::Pop3, Protocol::Lmtp];
+const PROTOCOLS: [Protocol; 4] = [
+    Protocol::Imap,
+    Protocol::Pop3,
+    Protocol::Lmtp,
+    Protocol::ManageSieve,
+];
 const TLS_MODES: [TlsMode; 3] = [TlsMode::None, TlsMode::Starttls, TlsMode::Implicit];
 
 fn protocol_index(p: Protocol) -> usize {
@@ -138,6 +144,7 @@ fn protocol_index(p: Protocol) -> usize {
         Protocol::Imap => 0,
         Protocol::Pop3 => 1,
         Protocol::Lmtp => 2,
+        Protocol::ManageSieve => 3,
     }
 }
 
@@ -146,6 +153,7 @@ fn protocol_name(p: Protocol) -> &'static str {
         Protocol::Imap => "imap",
         Protocol::Pop3 => "pop3",
         Protocol::Lmtp => "lmtp",
+        Protocol::ManageSieve => "managesieve",
     }
 }
 
@@ -193,12 +201,12 @@ fn latency_histogram() -> Histogram {
 /// Every metric of the process.
 pub struct Metrics {
     registry: Registry,
-    connections_active: [Gauge; 3],
-    connections_total: [[Counter; 3]; 3],
+    connections_active: [Gauge; 4],
+    connections_total: [[Counter; 3]; 4],
     logins: Family<Labels<3>, Counter>,
-    commands: [HashMap<&'static str, CommandSeries>; 3],
+    commands: [HashMap<&'static str, CommandSeries>; 4],
     lmtp_deliveries: [Counter; 3],
-    bytes: [[Counter; 2]; 3],
+    bytes: [[Counter; 2]; 4],
     auth_queue_depth: Gauge,
     inflight_bytes: Gauge,
     storage: [Histogram; 8],
@@ -291,10 +299,11 @@ impl Metrics {
             Unit::Seconds,
             durations.clone(),
         );
-        let mut names: [Vec<&'static str>; 3] = [
+        let mut names: [Vec<&'static str>; 4] = [
             imap_commands,
             POP3_COMMANDS.to_vec(),
             LMTP_COMMANDS.to_vec(),
+            crate::managesieve::table::NAMES.to_vec(),
         ];
         let commands = std::array::from_fn(|i| {
             let protocol = protocol_name(PROTOCOLS[i]);
@@ -610,6 +619,30 @@ where
                     Outcome::Err
                 };
                 m.record(Protocol::Pop3, name, outcome, Some(took));
+            }
+        }),
+    )
+}
+
+/// Runs the ManageSieve command `name`'s handler `fut`, counting its result (OK or not) and
+/// duration.
+pub fn managesieve_command<T, E, F>(
+    name: &'static str,
+    fut: F,
+) -> impl Future<Output = Result<T, E>>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    observe(
+        fut,
+        get().map(|m| {
+            move |out: &Result<T, E>, took: Duration| {
+                let outcome = if out.is_ok() {
+                    Outcome::Ok
+                } else {
+                    Outcome::Err
+                };
+                m.record(Protocol::ManageSieve, name, outcome, Some(took));
             }
         }),
     )

@@ -292,6 +292,9 @@ async fn handle_connection(
             Protocol::Imap => crate::imap::session::run(conn, shared.clone(), lcfg).await,
             Protocol::Pop3 => crate::pop3::session::run(conn, shared.clone(), lcfg).await,
             Protocol::Lmtp => crate::lmtp::session::run(conn, shared.clone(), lcfg).await,
+            Protocol::ManageSieve => {
+                crate::managesieve::session::run(conn, shared.clone(), lcfg).await
+            }
         }
         if let Some(r) = registration {
             r.live().log_end();
@@ -376,6 +379,7 @@ async fn refuse(conn: &mut Conn, protocol: Protocol, refusal: Refusal) {
         Protocol::Imap => format!("* BYE [UNAVAILABLE] {why}\r\n"),
         Protocol::Pop3 => format!("-ERR [SYS/TEMP] {why}\r\n"),
         Protocol::Lmtp => format!("421 4.3.2 {why}\r\n"),
+        Protocol::ManageSieve => format!("BYE (TRYLATER) \"{why}\"\r\n"),
     };
     let _ = conn.send(line.as_bytes()).await;
     conn.close().await;
