@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use auth::AuthConfig;
+pub use auth::{AuthBackend, SqlConfig, SqlDriver};
 pub use imap::ImapConfig;
 pub use limits::LimitsConfig;
 pub use listener::{ListenerConfig, Protocol, TlsMode};

@@ -21,7 +21,7 @@ pub async fn finish_login(
     password: &[u8],
     mechanism: &'static str,
 ) -> Result<Reply, ImapError> {
-    match login::login(&s.shared, &s.conn, user, password, mechanism).await {
+    match login::login_for(&s.shared, &s.conn, user, password, mechanism, "imap").await {
         Ok(login) => {
             let storage_user = crate::setup::storage_user(&login.user);
             let store = s.shared.storage.user(&storage_user).await?;
