@@ -605,6 +605,78 @@ mod tests {
         assert!(auth.inner.turns.lock().unwrap().is_empty());
     }
 
+    /// Logins against an external database: the hash is verified here, a down database is a
+    /// temporary failure without penalty, and the credential cache is keyed by the stored hash.
+    #[tokio::test]
+    async fn external_database_logins() {
+        use crate::auth::lookup_cache::fake::FakeDb;
+        use std::sync::atomic::Ordering as O;
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = one_slot_pool_options(&dir.path().join("no-such-users-file"));
+        o.max_queued = 8;
+        o.failure_delay = Duration::from_millis(1);
+        o.failure_delay_max = Duration::from_millis(1);
+        o.credential_cache_ttl = Duration::from_secs(60);
+        let params = o.argon2;
+        let db = Arc::new(FakeDb::default());
+        let hash = |pw: &[u8]| {
+            format!(
+                "{{ARGON2ID}}{}",
+                scheme::hash_argon2id(pw, &params).unwrap()
+            )
+        };
+        db.users.lock().unwrap().insert("ann".into(), hash(b"one"));
+        // The users file is not read: it does not exist.
+        let auth = Authenticator::with_database(o, Some(db.clone())).unwrap();
+        assert!(auth.has_database());
+        let ip: IpAddr = "192.0.2.9".parse().unwrap();
+        let name = |r: Result<UserInfo, AuthFailure>| r.map(|u| u.name);
+
+        assert_eq!(
+            name(auth.authenticate("ann", b"one", ip).await),
+            Ok("ann".into())
+        );
+        assert_eq!(
+            auth.authenticate("ann", b"two", ip).await,
+            Err(AuthFailure::Invalid)
+        );
+        assert_eq!(
+            auth.authenticate("bob", b"one", ip).await,
+            Err(AuthFailure::Invalid)
+        );
+        assert_eq!(auth.failures(ip), 2);
+
+        // A changed password: the cached success for the old hash no longer lets "one" in.
+        db.users.lock().unwrap().insert("ann".into(), hash(b"two"));
+        assert_eq!(
+            auth.authenticate("ann", b"one", ip).await,
+            Err(AuthFailure::Invalid)
+        );
+        assert_eq!(
+            name(auth.authenticate("ann", b"two", ip).await),
+            Ok("ann".into())
+        );
+
+        // Down: a temporary failure, and no failure counted against the client.
+        db.down.store(true, O::SeqCst);
+        let other: IpAddr = "192.0.2.10".parse().unwrap();
+        assert_eq!(
+            auth.authenticate("ann", b"two", other).await,
+            Err(AuthFailure::TempFail(TempFailReason::Unavailable))
+        );
+        assert_eq!(auth.failures(other), 0);
+        assert!(auth.lookup_user("ann", "lmtp").await.is_err());
+        db.down.store(false, O::SeqCst);
+        assert_eq!(
+            auth.lookup_user("ann", "lmtp")
+                .await
+                .map(|u| u.map(|u| u.name)),
+            Ok(Some("ann".into()))
+        );
+        assert_eq!(auth.lookup_user("zed", "lmtp").await, Ok(None));
+    }
+
     #[test]
     fn log_name_is_bounded_on_a_char_boundary() {
         assert_eq!(log_name("alice"), "alice");
