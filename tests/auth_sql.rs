@@ -414,6 +414,26 @@ fn lmtp(port: u16, rcpt: &str, body: &str) -> (String, Option<String>) {
     (rcpt_reply, Some(c.line()))
 }
 
+/// `mailcove deliver -d rcpt` with a small message; its exit code.
+fn deliver(s: &Server, rcpt: &str) -> i32 {
+    use std::io::Write as _;
+    let mut child = Command::new(common::BIN)
+        .args(["deliver", "-d", rcpt, "--config"])
+        .arg(&s.config_path)
+        .env_remove("MAILCOVE_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _ = child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"Subject: deliver\r\n\r\nhi\r\n");
+    child.wait().unwrap().code().unwrap_or(-1)
+}
+
 /// Retries `check` until it holds or `within` passes.
 fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;
@@ -518,6 +538,30 @@ fn cases(kind: Kind) {
     }
     let (rcpt, _) = lmtp(lmtp_port, "x'OR'1'='1@example.org", "x");
     assert!(rcpt.starts_with("550 5.1.1"), "{rcpt}");
+    if common::on_maildir("deliver and the admin commands") {
+        assert_eq!(deliver(&s, "alice@example.org"), 0);
+        assert_eq!(deliver(&s, "nobody@example.org"), 67);
+        // -A: the users iterate_query returns (not the inactive one), each looked up.
+        let out = Command::new(common::BIN)
+            .args(["quota", "get", "-A", "--json", "--config"])
+            .arg(&s.config_path)
+            .env_remove("MAILCOVE_LOG")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for user in ["alice@", "nolog@", "netonly@", "local@"] {
+            assert!(
+                text.contains(&format!("\"{user}example.org\"")),
+                "{user}: {text}"
+            );
+        }
+        assert!(!text.contains("gone@"), "{text}");
+    }
 
     if kind != Kind::Sqlite {
         // Stopped: temporary failures everywhere, then recovery.
@@ -526,6 +570,9 @@ fn cases(kind: Kind) {
         assert!(pop3_login(&s, "alice@example.org", "alice-pw").starts_with("-ERR [SYS/TEMP]"));
         let (rcpt, _) = lmtp(lmtp_port, "alice@example.org", "x");
         assert!(rcpt.starts_with("451 4.3.0"), "{rcpt}");
+        if common::on_maildir("deliver while the database is down") {
+            assert_eq!(deliver(&s, "alice@example.org"), 75);
+        }
         db.start();
         assert!(
             eventually(Duration::from_secs(20), || imap_login(
@@ -582,9 +629,29 @@ fn cases(kind: Kind) {
     assert_login(&s, "late@example.org", "late-pw", INVALID);
     assert!(first_cached.elapsed() < ttl, "too slow to see the cache");
     std::thread::sleep(ttl.saturating_sub(last_cached.elapsed()) + Duration::from_millis(300));
+    let recached = Instant::now();
     assert_login(&s, "alice@example.org", "new-pw", OK);
     assert_login(&s, "alice@example.org", "alice-pw", INVALID);
     assert_login(&s, "late@example.org", "late-pw", OK);
+
+    // A reload (SIGHUP) empties the cache: the next password counts at once, not after the TTL.
+    db.set_password("alice@example.org", "third-pw");
+    assert_login(&s, "alice@example.org", "new-pw", OK);
+    s.signal(Signal::SIGHUP);
+    assert!(
+        eventually(Duration::from_secs(2), || imap_login(
+            &s,
+            "alice@example.org",
+            "third-pw"
+        )
+        .starts_with(OK)),
+        "{}",
+        s.log()
+    );
+    assert!(
+        recached.elapsed() < ttl,
+        "too slow to tell reload from expiry"
+    );
 }
 
 #[test]

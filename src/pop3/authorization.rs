@@ -195,20 +195,20 @@ async fn finish_login(
     password: &[u8],
     mechanism: &'static str,
 ) -> Result<Next, Pop3Error> {
-    let logged_in =
-        match login::login_for(&s.shared, &s.conn, user, password, mechanism, "pop3").await {
-            Ok(l) => l,
-            Err(LoginError::PlaintextRefused) => return Err(plaintext_refused(s)),
-            Err(LoginError::TempFail) => return Err(Pop3Error::AuthTemp),
-            Err(LoginError::UserIpLimit(n)) => return Err(Pop3Error::UserIpLimit(n)),
-            Err(LoginError::Invalid) => {
-                s.auth_failures += 1;
-                if s.auth_failures >= limits::MAX_AUTH_FAILURES_PER_CONNECTION {
-                    return Err(Pop3Error::TooManyFailures);
-                }
-                return Err(Pop3Error::AuthFailed);
+    let result = login::login_for(&s.shared, &s.conn, user, password, mechanism, "pop3").await;
+    let logged_in = match result {
+        Ok(l) => l,
+        Err(LoginError::PlaintextRefused) => return Err(plaintext_refused(s)),
+        Err(LoginError::TempFail) => return Err(Pop3Error::AuthTemp),
+        Err(LoginError::UserIpLimit(n)) => return Err(Pop3Error::UserIpLimit(n)),
+        Err(LoginError::Invalid) => {
+            s.auth_failures += 1;
+            if s.auth_failures >= limits::MAX_AUTH_FAILURES_PER_CONNECTION {
+                return Err(Pop3Error::TooManyFailures);
             }
-        };
+            return Err(Pop3Error::AuthFailed);
+        }
+    };
     s.authenticated_as = Some(logged_in.user.name.clone());
     // LOGIN-DELAY is checked only after the password, so it reveals nothing about who exists
     // (RFC 2449 section 8.1.1), and before the maildrop is opened, which is the expensive part.
