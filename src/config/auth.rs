@@ -238,3 +238,52 @@ impl AuthConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(c: &AuthConfig) -> Vec<String> {
+        let mut out = Problems::default();
+        c.validate(&mut out);
+        out.0.into_iter().map(|(k, _)| k).collect()
+    }
+
+    #[test]
+    fn sql_keys_are_checked_only_for_the_sql_backend() {
+        let mut c = AuthConfig::default();
+        c.sql.password_query = "SELECT password FROM u WHERE name = '%x'".into();
+        assert!(problems(&c).is_empty());
+        c.backend = AuthBackend::Sql;
+        c.sql.default_pass_scheme = "MD5-CRYPT".into();
+        c.sql.query_timeout_ms = 0;
+        c.cache_size = 0;
+        assert_eq!(
+            problems(&c),
+            vec![
+                "auth.cache_size",
+                "auth.sql.connect",
+                "auth.sql.password_query",
+                "auth.sql.query_timeout_ms",
+                "auth.sql.default_pass_scheme",
+            ]
+        );
+        c.sql.connect = "/var/lib/mailcove/users.sqlite".into();
+        c.sql.password_query = "SELECT password FROM u WHERE name = '%u'".into();
+        c.sql.default_pass_scheme = "sha512-crypt".into();
+        c.sql.query_timeout_ms = 100;
+        c.cache_size = 10;
+        assert!(problems(&c).is_empty());
+    }
+
+    #[test]
+    fn backend_names_as_documented() {
+        let c: AuthConfig =
+            toml::from_str("backend = \"sql\"\n[sql]\ndriver = \"postgresql\"\n").unwrap();
+        assert_eq!(c.backend, AuthBackend::Sql);
+        assert_eq!(c.sql.driver, SqlDriver::Postgresql);
+        let c: AuthConfig = toml::from_str("backend = \"users_file\"").unwrap();
+        assert_eq!(c.backend, AuthBackend::UsersFile);
+        assert!(toml::from_str::<AuthConfig>("backend = \"nis\"").is_err());
+    }
+}
