@@ -683,3 +683,36 @@ pub const SIEVE_DUPLICATE_DEFAULT_SECS: u64 = 14 * 24 * 3600;
 /// `duplicate :seconds` above this is lowered to it (90 days: the tracking store must not keep
 /// entries for ever).
 pub const SIEVE_DUPLICATE_MAX_SECS: u64 = 90 * 24 * 3600;
+// ---- external user databases (auth::sql, auth::db lookup cache) ----
+
+/// Default time one SQL lookup (taking a pooled connection, running the query, reading the rows)
+/// may take before the login answers a temporary failure. A hung database server (stopped,
+/// partitioned) thus costs a client this long, never forever. `[auth.sql] query_timeout_ms`.
+pub const DEFAULT_SQL_QUERY_TIMEOUT_MS: u64 = 5000;
+/// Longest query timeout that may be configured: beyond a minute clients give up anyway.
+pub const MAX_SQL_QUERY_TIMEOUT_MS: u64 = 60_000;
+/// Default connections per SQL database, as Dovecot's `maxconns=5` in the connect string.
+pub const DEFAULT_SQL_MAX_CONNECTIONS: u32 = 5;
+/// Most connections per SQL database `maxconns=` may ask for.
+pub const MAX_SQL_MAX_CONNECTIONS: u32 = 256;
+/// First wait after a failed SQL connection or timed-out query before the database is tried
+/// again; lookups in between fail at once with a temporary error instead of each waiting the
+/// timeout. Doubles per failure up to the maximum below (Dovecot: 1 s doubling).
+pub const SQL_RECONNECT_BACKOFF_MIN_MS: u64 = 1000;
+/// Longest wait between two tries of a failed SQL database. Dovecot goes to 60 s; 8 s keeps the
+/// outage seen by clients within seconds of the database coming back.
+pub const SQL_RECONNECT_BACKOFF_MAX_MS: u64 = 8000;
+/// Longest value of one result column (a password hash, a home path, an extra field) read
+/// from a user database; longer values make the lookup fail as misconfigured.
+pub const MAX_DB_FIELD_LEN: usize = 16 * 1024;
+/// Most result columns one lookup may return.
+pub const MAX_DB_FIELDS: usize = 64;
+/// Most user names `iterate_query` may return (the `-A` admin option); bounds its memory.
+pub const MAX_DB_ITERATE_USERS: usize = 10_000_000;
+/// Most entries the per-database lookup cache may be configured to hold
+/// (`[auth] cache_size`, Dovecot's auth_cache_size).
+pub const MAX_DB_CACHE_SIZE: usize = 10_000_000;
+/// Default number of entries of the lookup cache when it is on.
+pub const DEFAULT_DB_CACHE_SIZE: usize = 100_000;
+/// Longest time a lookup may be configured to stay in the lookup cache (a day).
+pub const MAX_DB_CACHE_SECS: u64 = 86_400;

@@ -52,7 +52,8 @@ pub fn lookup_authenticator(config: &Config) -> Result<Authenticator, AuthError>
         p_cost: 1,
     };
     opts.hash_threads = 1;
-    Authenticator::new(opts)
+    let external = crate::auth::external::open_database(&config.auth)?;
+    Authenticator::with_database(opts, external)
 }
 
 /// True when the configured location is the in-memory backend ([`crate::storage::memory`]).

@@ -94,9 +94,17 @@ pub(crate) fn start<X>(
             let auth = crate::setup::lookup_authenticator(&config)
                 .map_err(|e| format!("users file: {e}"))?;
             vec![
-                auth.lookup(name)
+                auth.lookup_user_blocking(name, "admin")
+                    .map_err(|e| format!("user database: {e}"))?
                     .ok_or_else(|| format!("no such user {name:?}"))?,
             ]
+        }
+        None if config.auth.backend != crate::config::AuthBackend::UsersFile => {
+            crate::setup::lookup_authenticator(&config)
+                .map_err(|e| format!("user database: {e}"))?
+                .all_users_blocking()
+                .map_err(|e| format!("user database: {e}"))?
+                .unwrap_or_default()
         }
         None => crate::auth::admin::user_list(&config.auth.users_file)
             .map_err(|e| format!("users file: {e}"))?,

@@ -75,4 +75,7 @@ pub enum TempFailReason {
     /// An internal failure (a hashing job failed, runtime shutting down).
     #[error("internal error")]
     Internal,
+    /// The SQL or LDAP user database is down, too slow or misconfigured.
+    #[error("user database unavailable")]
+    Unavailable,
 }

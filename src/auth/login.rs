@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
+use super::db::{DbError, LookupRequest, UserDatabase};
 use super::penalty::{self, penalty_delay};
 use super::pool::{HashPool, PoolError};
 use super::scheme::{self, StoredHash, Verdict};
 use super::user::check_passdb_fields;
+use super::userdb::Snapshot;
 use super::{Argon2Params, AuthError, AuthFailure, Authenticator, Inner, TempFailReason, UserInfo};
 use crate::limits::{MAX_AUTH_HASHES_PER_FAILING_ADDRESS, MAX_PASSWORD_LEN, MAX_USERNAME_LEN};
 
@@ -35,6 +37,18 @@ fn log_name(user: &str) -> &str {
         end -= 1;
     }
     user.get(..end).unwrap_or_default()
+}
+
+/// Where a login comes from and for which service, for the `%r %l %s` variables of an SQL or
+/// LDAP database's queries.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginContext<'a> {
+    /// The client's address (penalty, `allow_nets`, `%r`).
+    pub remote: IpAddr,
+    /// The address the client connected to (`%l`).
+    pub local: Option<IpAddr>,
+    /// `"imap"`, `"pop3"`, ... (`%s`).
+    pub service: &'a str,
 }
 
 const DUMMY_PASSWORD: &[u8] = b"mailcove dummy password for unknown users";
@@ -127,11 +141,31 @@ impl Authenticator {
         password: &[u8],
         remote: IpAddr,
     ) -> Result<UserInfo, AuthFailure> {
+        let ctx = LoginContext {
+            remote,
+            local: None,
+            service: "imap",
+        };
+        self.authenticate_with(user, password, ctx).await
+    }
+
+    /// [`authenticate`](Self::authenticate) with where the client connected and for which
+    /// service: an SQL or LDAP database's queries may use them (`%r %l %s`).
+    pub async fn authenticate_with(
+        &self,
+        user: &str,
+        password: &[u8],
+        ctx: LoginContext<'_>,
+    ) -> Result<UserInfo, AuthFailure> {
+        let remote = ctx.remote;
         let snap = self.inner.snapshot();
         let pool = Arc::clone(&snap.pool);
         let (base, max) = (snap.opts.failure_delay, snap.opts.failure_delay_max);
         let threads = snap.opts.hash_threads;
         let caches = snap.creds.enabled();
+        if snap.external.is_some() {
+            return self.authenticate_external(snap, user, password, ctx).await;
+        }
         drop(snap);
 
         let cached = if caches {
@@ -149,10 +183,30 @@ impl Authenticator {
         let outcome = match cached {
             Some(result) => Ok(result),
             None => {
-                self.verify_pooled(user, password, remote, pool, threads)
-                    .await
+                let inner = Arc::clone(&self.inner);
+                let user_owned = user.to_owned();
+                let password = Zeroizing::new(password.to_vec());
+                self.verify_pooled(remote, pool, threads, move || {
+                    inner.check_blocking(&user_owned, &password, remote)
+                })
+                .await
             }
         };
+        self.finish(user, remote, from_cache, outcome, base, max)
+            .await
+    }
+
+    /// Records the outcome of a verification: success, or failure with the penalty delay, or
+    /// a temporary failure.
+    async fn finish(
+        &self,
+        user: &str,
+        remote: IpAddr,
+        from_cache: bool,
+        outcome: Result<Result<UserInfo, &'static str>, PoolError>,
+        base: Duration,
+        max: Duration,
+    ) -> Result<UserInfo, AuthFailure> {
         match outcome {
             Ok(Ok(info)) => {
                 self.inner.penalty.record_success(remote);
@@ -178,14 +232,16 @@ impl Authenticator {
     }
 
     /// A verification on the hashing pool, after waiting for this address's turn.
-    async fn verify_pooled(
+    async fn verify_pooled<F>(
         &self,
-        user: &str,
-        password: &[u8],
         remote: IpAddr,
         pool: Arc<HashPool>,
         threads: usize,
-    ) -> Result<Result<UserInfo, &'static str>, PoolError> {
+        job: F,
+    ) -> Result<Result<UserInfo, &'static str>, PoolError>
+    where
+        F: FnOnce() -> Result<UserInfo, &'static str> + Send + 'static,
+    {
         let key = penalty::penalty_key(remote);
         let turn = Arc::clone(
             self.inner
@@ -208,12 +264,7 @@ impl Authenticator {
         };
         // The semaphore is never closed and `take` never exceeds its size, so this only waits.
         let permit = turn.permits.acquire_many(take).await.ok();
-        let inner = Arc::clone(&self.inner);
-        let user_owned = user.to_owned();
-        let password = Zeroizing::new(password.to_vec());
-        let outcome = pool
-            .run(move || inner.check_blocking(&user_owned, &password, remote))
-            .await;
+        let outcome = pool.run(job).await;
         drop(permit);
         {
             let mut turns = self.inner.turns.lock().unwrap_or_else(|e| e.into_inner());
@@ -225,6 +276,149 @@ impl Authenticator {
         }
         drop(turn);
         outcome
+    }
+
+    /// The login path of an SQL or LDAP database: the lookup is async (a down database is a
+    /// temporary failure, without penalty), the hash is verified on the pool as for the users
+    /// file (the same turns, dummy work for unknown users and cheap schemes, penalty), and the
+    /// userdb is asked for home, quota and the rest once the password is right.
+    async fn authenticate_external(
+        &self,
+        snap: Arc<Snapshot>,
+        user: &str,
+        password: &[u8],
+        ctx: LoginContext<'_>,
+    ) -> Result<UserInfo, AuthFailure> {
+        let remote = ctx.remote;
+        let pool = Arc::clone(&snap.pool);
+        let (base, max) = (snap.opts.failure_delay, snap.opts.failure_delay_max);
+        let threads = snap.opts.hash_threads;
+        let Some(db) = snap.external.clone() else {
+            return Err(AuthFailure::TempFail(TempFailReason::Internal));
+        };
+        let temp = |e: DbError| {
+            tracing::warn!(user = ?log_name(user), %remote, database = db.kind(), error = %e, "authentication failed temporarily");
+            Err(AuthFailure::TempFail(TempFailReason::Unavailable))
+        };
+        let pw = Zeroizing::new(password.to_vec());
+        let dummy_job = |reason: &'static str| {
+            let snap = Arc::clone(&snap);
+            let pw = pw.clone();
+            move || {
+                scheme::verify(&snap.dummy, &pw, false);
+                Err(reason)
+            }
+        };
+        if user.len() > MAX_USERNAME_LEN || password.len() > MAX_PASSWORD_LEN {
+            let outcome = self
+                .verify_pooled(
+                    remote,
+                    pool,
+                    threads,
+                    dummy_job("user name or password too long"),
+                )
+                .await;
+            return self.finish(user, remote, false, outcome, base, max).await;
+        }
+        let req = LookupRequest {
+            user,
+            remote: Some(remote),
+            local: ctx.local,
+            service: ctx.service,
+        };
+        let mut from_cache = false;
+        let outcome = if let Some(verify) = db.verify_password(req, password) {
+            // The database checks the password itself (LDAP auth bind).
+            match verify.await {
+                Ok(Some(rec)) => Ok(check_passdb_fields(&rec.info, remote).map(|()| rec.info)),
+                Ok(None) => Ok(Err("unknown user or wrong password")),
+                Err(e) => return temp(e),
+            }
+        } else {
+            match db.password_lookup(req).await {
+                Err(e) => return temp(e),
+                Ok(None) => {
+                    self.verify_pooled(remote, pool, threads, dummy_job("unknown user"))
+                        .await
+                }
+                Ok(Some(rec)) => {
+                    let stored = Zeroizing::new(rec.password.unwrap_or_else(|| "*".into()));
+                    // The credential cache's name binds the stored hash: a password changed in
+                    // the database is a different entry, never let in by an old one.
+                    let cache_name = Zeroizing::new(format!("{}\0{}", rec.info.name, *stored));
+                    if snap.creds.hit(&cache_name, password) {
+                        from_cache = true;
+                        Ok(check_passdb_fields(&rec.info, remote).map(|()| rec.info))
+                    } else {
+                        let snap = Arc::clone(&snap);
+                        let info = rec.info;
+                        let pw = pw.clone();
+                        self.verify_pooled(remote, pool, threads, move || {
+                            let allow_plain = snap.opts.allow_plaintext_schemes;
+                            let hash = StoredHash::parse(&stored);
+                            let verdict = scheme::verify(&hash, &pw, allow_plain);
+                            if !matches!(
+                                hash,
+                                StoredHash::Argon2(_) | StoredHash::ShaCrypt(_) | StoredHash::Bcrypt(_)
+                            ) {
+                                scheme::verify(&snap.dummy, &pw, false);
+                            }
+                            match verdict {
+                                Verdict::Match => {
+                                    check_passdb_fields(&info, remote)?;
+                                    snap.creds.insert(&cache_name, &pw);
+                                    Ok(info)
+                                }
+                                Verdict::Mismatch => Err("wrong password"),
+                                Verdict::Refused(reason) => {
+                                    if let StoredHash::Unsupported { scheme, .. } = &hash {
+                                        tracing::warn!(user = ?info.name, scheme, reason, "user cannot log in");
+                                    }
+                                    Err(reason)
+                                }
+                            }
+                        })
+                        .await
+                    }
+                }
+            }
+        };
+        let outcome = match outcome {
+            Ok(Ok(info)) => match self.with_userdb(&db, info, ctx).await {
+                Ok(info) => Ok(Ok(info)),
+                Err(e) => return temp(e),
+            },
+            other => other,
+        };
+        self.finish(user, remote, from_cache, outcome, base, max)
+            .await
+    }
+
+    /// `info` from the passdb completed by the userdb (home, uid, gid, mail, quota rule, ...),
+    /// as Dovecot looks the user up in its userdb after every login. The userdb's fields come
+    /// first (a userdb `quota_rule` wins over a passdb one); a user the userdb does not know
+    /// keeps what the passdb returned.
+    async fn with_userdb(
+        &self,
+        db: &Arc<dyn UserDatabase>,
+        info: UserInfo,
+        ctx: LoginContext<'_>,
+    ) -> Result<UserInfo, DbError> {
+        let req = LookupRequest {
+            user: &info.name,
+            remote: Some(ctx.remote),
+            local: ctx.local,
+            service: ctx.service,
+        };
+        let Some(mut user) = db.user_lookup(req).await? else {
+            return Ok(info);
+        };
+        user.name = info.name;
+        user.home = user.home.or(info.home);
+        user.uid = user.uid.or(info.uid);
+        user.gid = user.gid.or(info.gid);
+        user.extra.extend(info.extra);
+        Ok(user)
     }
 
     /// Consecutive failures currently counted against `remote`.
@@ -409,6 +603,78 @@ mod tests {
             1
         );
         assert!(auth.inner.turns.lock().unwrap().is_empty());
+    }
+
+    /// Logins against an external database: the hash is verified here, a down database is a
+    /// temporary failure without penalty, and the credential cache is keyed by the stored hash.
+    #[tokio::test]
+    async fn external_database_logins() {
+        use crate::auth::lookup_cache::fake::FakeDb;
+        use std::sync::atomic::Ordering as O;
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = one_slot_pool_options(&dir.path().join("no-such-users-file"));
+        o.max_queued = 8;
+        o.failure_delay = Duration::from_millis(1);
+        o.failure_delay_max = Duration::from_millis(1);
+        o.credential_cache_ttl = Duration::from_secs(60);
+        let params = o.argon2;
+        let db = Arc::new(FakeDb::default());
+        let hash = |pw: &[u8]| {
+            format!(
+                "{{ARGON2ID}}{}",
+                scheme::hash_argon2id(pw, &params).unwrap()
+            )
+        };
+        db.users.lock().unwrap().insert("ann".into(), hash(b"one"));
+        // The users file is not read: it does not exist.
+        let auth = Authenticator::with_database(o, Some(db.clone())).unwrap();
+        assert!(auth.has_database());
+        let ip: IpAddr = "192.0.2.9".parse().unwrap();
+        let name = |r: Result<UserInfo, AuthFailure>| r.map(|u| u.name);
+
+        assert_eq!(
+            name(auth.authenticate("ann", b"one", ip).await),
+            Ok("ann".into())
+        );
+        assert_eq!(
+            auth.authenticate("ann", b"two", ip).await,
+            Err(AuthFailure::Invalid)
+        );
+        assert_eq!(
+            auth.authenticate("bob", b"one", ip).await,
+            Err(AuthFailure::Invalid)
+        );
+        assert_eq!(auth.failures(ip), 2);
+
+        // A changed password: the cached success for the old hash no longer lets "one" in.
+        db.users.lock().unwrap().insert("ann".into(), hash(b"two"));
+        assert_eq!(
+            auth.authenticate("ann", b"one", ip).await,
+            Err(AuthFailure::Invalid)
+        );
+        assert_eq!(
+            name(auth.authenticate("ann", b"two", ip).await),
+            Ok("ann".into())
+        );
+
+        // Down: a temporary failure, and no failure counted against the client.
+        db.down.store(true, O::SeqCst);
+        let other: IpAddr = "192.0.2.10".parse().unwrap();
+        assert_eq!(
+            auth.authenticate("ann", b"two", other).await,
+            Err(AuthFailure::TempFail(TempFailReason::Unavailable))
+        );
+        assert_eq!(auth.failures(other), 0);
+        assert!(auth.lookup_user("ann", "lmtp").await.is_err());
+        db.down.store(false, O::SeqCst);
+        assert_eq!(
+            auth.lookup_user("ann", "lmtp")
+                .await
+                .map(|u| u.map(|u| u.name)),
+            Ok(Some("ann".into()))
+        );
+        assert_eq!(auth.lookup_user("zed", "lmtp").await, Ok(None));
     }
 
     #[test]

@@ -57,8 +57,10 @@ pub mod admin;
 mod cache;
 pub mod db;
 mod error;
+pub mod external;
 pub mod ldap;
 mod login;
+pub mod lookup_cache;
 pub mod oauth;
 mod options;
 pub mod passwd;
@@ -69,6 +71,7 @@ pub mod sasl;
 pub mod scheme;
 pub mod scram;
 mod scram_auth;
+pub mod sql;
 mod user;
 mod userdb;
 
@@ -78,16 +81,18 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 pub use error::{AuthError, AuthFailure, TempFailReason};
+pub use login::LoginContext;
 pub use options::{Argon2Params, AuthOptions, default_hash_threads};
 pub use scram_auth::ScramCredentials;
 pub use user::UserInfo;
 
 use crate::limits::MAX_USERNAME_LEN;
 use cache::CredentialCache;
+use db::{DbError, LookupRequest, UserDatabase};
 use login::{Turns, make_dummy};
 use penalty::PenaltyTable;
 use pool::HashPool;
-use userdb::{CheckState, Snapshot, load_db};
+use userdb::{CheckState, FileStamp, Snapshot, load_db};
 
 /// The state every clone of an [`Authenticator`] shares: the loaded users ([`userdb`]), the
 /// penalty table and the hashing turns of each address ([`login`]).
@@ -120,12 +125,26 @@ impl Authenticator {
     /// Validates `opts`, reads the users file and prepares the dummy hash
     /// (one Argon2id hash: call it at startup, not on a tokio worker).
     pub fn new(opts: AuthOptions) -> Result<Self, AuthError> {
+        Self::with_database(opts, None)
+    }
+
+    /// As [`new`](Self::new), with users in `external` (an SQL or LDAP database, from
+    /// [`external::open_database`]) instead of the users file, which is then not read.
+    pub fn with_database(
+        opts: AuthOptions,
+        external: Option<Arc<dyn UserDatabase>>,
+    ) -> Result<Self, AuthError> {
         opts.validate()?;
-        let (db, stamp) = load_db(&opts.users_file)?;
+        let (db, stamp) = load_users(&opts, external.as_ref())?;
         let dummy = make_dummy(&opts.argon2)?;
         let pool = HashPool::new(opts.hash_threads, opts.max_queued);
         let creds = CredentialCache::for_options(&opts);
-        tracing::info!(users_file = %opts.users_file.display(), users = db.len(), "users loaded");
+        match &external {
+            Some(ext) => tracing::info!(database = ext.kind(), "users in an external database"),
+            None => {
+                tracing::info!(users_file = %opts.users_file.display(), users = db.len(), "users loaded")
+            }
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 snapshot: RwLock::new(Arc::new(Snapshot {
@@ -135,6 +154,7 @@ impl Authenticator {
                     dummy: Arc::new(dummy),
                     pool: Arc::new(pool),
                     creds,
+                    external,
                 })),
                 check: Mutex::new(CheckState::default()),
                 penalty: PenaltyTable::default(),
@@ -151,11 +171,23 @@ impl Authenticator {
         self.inner.snapshot().pool.queued()
     }
 
-    /// New pool sizes apply to logins started after the reload.
+    /// New pool sizes apply to logins started after the reload. Keeps the external database
+    /// (if any) as it is; [`reload_with_database`](Self::reload_with_database) replaces it.
     pub fn reload(&self, opts: AuthOptions) -> Result<(), AuthError> {
+        let external = self.inner.snapshot().external.clone();
+        self.reload_with_database(opts, external)
+    }
+
+    /// As [`reload`](Self::reload), with users in `external` from now on (a newly opened
+    /// database: its lookup cache starts empty) or in the users file when `None`.
+    pub fn reload_with_database(
+        &self,
+        opts: AuthOptions,
+        external: Option<Arc<dyn UserDatabase>>,
+    ) -> Result<(), AuthError> {
         opts.validate()?;
         let mut check = self.inner.check.lock().unwrap_or_else(|e| e.into_inner());
-        let (db, stamp) = load_db(&opts.users_file)?;
+        let (db, stamp) = load_users(&opts, external.as_ref())?;
         let old = self.inner.snapshot();
         let dummy = if old.opts.argon2 == opts.argon2 {
             Arc::clone(&old.dummy)
@@ -169,7 +201,12 @@ impl Authenticator {
         } else {
             Arc::new(HashPool::new(opts.hash_threads, opts.max_queued))
         };
-        tracing::info!(users_file = %opts.users_file.display(), users = db.len(), "users reloaded");
+        match &external {
+            Some(ext) => tracing::info!(database = ext.kind(), "external user database reopened"),
+            None => {
+                tracing::info!(users_file = %opts.users_file.display(), users = db.len(), "users reloaded")
+            }
+        }
         let creds = CredentialCache::for_options(&opts);
         self.inner.replace(Snapshot {
             opts,
@@ -178,6 +215,7 @@ impl Authenticator {
             dummy,
             pool,
             creds,
+            external,
         });
         check.bad = None;
         check.last_check = Some(Instant::now());
@@ -194,6 +232,8 @@ impl Authenticator {
     /// Finds a user without a password (LMTP, `deliver`): `user` or
     /// `user@domain`, case-insensitively; a bare `user` does not match a
     /// `user@domain` entry. May re-read a changed file (blocking, cheap).
+    /// The users file only: with an external database this finds nobody; use
+    /// [`lookup_user`](Self::lookup_user), which can also say "the database is down".
     pub fn lookup(&self, user: &str) -> Option<UserInfo> {
         if user.len() > MAX_USERNAME_LEN {
             return None;
@@ -205,5 +245,98 @@ impl Authenticator {
     /// Number of users loaded.
     pub fn user_count(&self) -> usize {
         self.inner.snapshot().db.len()
+    }
+
+    /// Whether users live in an external (SQL or LDAP) database.
+    pub fn has_database(&self) -> bool {
+        self.inner.snapshot().external.is_some()
+    }
+
+    /// Finds a user without a password (LMTP, `deliver`, admin) in whichever database is
+    /// configured: `Ok(None)` for no such user, `Err` when the database cannot answer now (a
+    /// temporary failure: LMTP 451 4.3.0, `deliver` exit 75). `service` is the query's `%s`.
+    pub async fn lookup_user(
+        &self,
+        user: &str,
+        service: &str,
+    ) -> Result<Option<UserInfo>, DbError> {
+        if user.len() > MAX_USERNAME_LEN {
+            return Ok(None);
+        }
+        let external = self.inner.snapshot().external.clone();
+        match external {
+            Some(db) => {
+                db.user_lookup(LookupRequest {
+                    user,
+                    remote: None,
+                    local: None,
+                    service,
+                })
+                .await
+            }
+            None => {
+                let inner = Arc::clone(&self.inner);
+                let user = user.to_owned();
+                tokio::task::spawn_blocking(move || {
+                    inner.refresh_quietly();
+                    inner.snapshot().db.get(&user).map(|e| e.info.clone())
+                })
+                .await
+                .map_err(|e| DbError::Unavailable(format!("lookup task: {e}")))
+            }
+        }
+    }
+
+    /// [`lookup_user`](Self::lookup_user) for a command without a runtime (the admin CLI).
+    /// Must not be called inside a tokio runtime.
+    pub fn lookup_user_blocking(
+        &self,
+        user: &str,
+        service: &str,
+    ) -> Result<Option<UserInfo>, DbError> {
+        if !self.has_database() {
+            return Ok(self.lookup(user));
+        }
+        block_on(self.lookup_user(user, service))?
+    }
+
+    /// Every user of the external database (`iterate_query`), each looked up (`-A` of the
+    /// admin commands); `Ok(None)` with the users file, whose users the caller lists itself.
+    /// Must not be called inside a tokio runtime.
+    pub fn all_users_blocking(&self) -> Result<Option<Vec<UserInfo>>, DbError> {
+        let Some(db) = self.inner.snapshot().external.clone() else {
+            return Ok(None);
+        };
+        block_on(async {
+            let names = db.iterate().await?;
+            let mut users = Vec::with_capacity(names.len());
+            for name in names {
+                // A user that vanished between the two queries is skipped.
+                if let Some(u) = self.lookup_user(&name, "admin").await? {
+                    users.push(u);
+                }
+            }
+            Ok(Some(users))
+        })?
+    }
+}
+
+/// Runs `f` on a short-lived current-thread runtime.
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> Result<T, DbError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| DbError::Unavailable(format!("runtime: {e}")))?;
+    Ok(rt.block_on(f))
+}
+
+/// The users file's users, or none (and no file read) when users live in `external`.
+fn load_users(
+    opts: &AuthOptions,
+    external: Option<&Arc<dyn UserDatabase>>,
+) -> Result<(passwd::UserDb, FileStamp), AuthError> {
+    match external {
+        Some(_) => Ok((passwd::UserDb::default(), FileStamp::NONE)),
+        None => load_db(&opts.users_file),
     }
 }

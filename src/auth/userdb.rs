@@ -10,6 +10,7 @@ use std::sync::{Arc, TryLockError};
 use std::time::{Duration, Instant};
 
 use super::cache::CredentialCache;
+use super::db::UserDatabase;
 use super::passwd::{self, UserDb};
 use super::pool::HashPool;
 use super::scheme::StoredHash;
@@ -25,6 +26,9 @@ pub(super) struct Snapshot {
     pub(super) pool: Arc<HashPool>,
     /// Logins verified under this version of the users ([`super::cache`]).
     pub(super) creds: CredentialCache,
+    /// The SQL or LDAP database users live in instead of the users file (then `db` is empty
+    /// and the file is not watched).
+    pub(super) external: Option<Arc<dyn UserDatabase>>,
 }
 
 /// What identifies one version of the users file on disk.
@@ -38,6 +42,15 @@ pub(super) struct FileStamp {
 }
 
 impl FileStamp {
+    /// The stamp of no file (users in an external database).
+    pub(super) const NONE: FileStamp = FileStamp {
+        dev: 0,
+        ino: 0,
+        size: 0,
+        mtime: (0, 0),
+        ctime: (0, 0),
+    };
+
     fn of(meta: &fs::Metadata) -> Self {
         Self {
             dev: meta.dev(),
@@ -130,6 +143,9 @@ impl Inner {
         }
         check.last_check = Some(now);
         let snap = self.snapshot();
+        if snap.external.is_some() {
+            return Ok(false);
+        }
         let path = &snap.opts.users_file;
         let current = match fs::metadata(path) {
             Ok(meta) => {
@@ -161,6 +177,7 @@ impl Inner {
                     dummy: Arc::clone(&snap.dummy),
                     pool: Arc::clone(&snap.pool),
                     creds: CredentialCache::for_options(&snap.opts),
+                    external: None,
                 });
                 Ok(true)
             }

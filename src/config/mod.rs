@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use auth::AuthConfig;
+pub use auth::{AuthBackend, SqlConfig, SqlDriver};
 pub use imap::ImapConfig;
 pub use ldap::{LdapConfig, LdapScope, LdapTlsRequireCert};
 pub use limits::LimitsConfig;

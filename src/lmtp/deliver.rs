@@ -155,6 +155,35 @@ pub fn lookup(
     None
 }
 
+/// [`lookup`] in an SQL or LDAP database, trying the same names in the same order; `Err` when
+/// the database cannot answer now.
+pub async fn lookup_in_database(
+    auth: &Authenticator,
+    address: &str,
+    delimiters: &str,
+) -> Result<Option<(UserInfo, Option<String>)>, crate::auth::db::DbError> {
+    let bare = |a: &str| a.rsplit_once('@').map(|(l, _)| l.to_string());
+    let split = split_detail(address, delimiters);
+    let mut candidates = vec![(address.to_string(), None)];
+    if let Some((base, detail)) = &split {
+        candidates.push((base.clone(), Some(detail.clone())));
+    }
+    if let Some(local) = bare(address) {
+        candidates.push((local, None));
+    }
+    if let Some((base, detail)) = split
+        && let Some(local) = bare(&base)
+    {
+        candidates.push((local, Some(detail)));
+    }
+    for (name, detail) in candidates {
+        if let Some(u) = auth.lookup_user(&name, "lmtp").await? {
+            return Ok(Some((u, detail)));
+        }
+    }
+    Ok(None)
+}
+
 /// Resolves `address` to a recipient and opens its mail (creating the Maildir of a user who
 /// never got mail).
 pub async fn resolve(
@@ -165,9 +194,16 @@ pub async fn resolve(
 ) -> Result<Recipient, DeliverError> {
     let a = auth.clone();
     let (addr, delims) = (address.to_string(), opts.delimiters.clone());
-    let found = tokio::task::spawn_blocking(move || lookup(&a, &addr, &delims))
-        .await
-        .map_err(|e| DeliverError::Temporary(format!("user lookup: {e}")))?;
+    let found = if auth.has_database() {
+        // An SQL or LDAP database that is down is a temporary failure (451 4.3.0, exit 75).
+        lookup_in_database(auth, address, &opts.delimiters)
+            .await
+            .map_err(|e| DeliverError::Temporary(format!("user lookup: {e}")))?
+    } else {
+        tokio::task::spawn_blocking(move || lookup(&a, &addr, &delims))
+            .await
+            .map_err(|e| DeliverError::Temporary(format!("user lookup: {e}")))?
+    };
     let (user, detail) = found.ok_or_else(|| DeliverError::NoSuchUser(address.to_string()))?;
     let store = storage
         .user(&crate::setup::storage_user(&user))

@@ -299,7 +299,7 @@ async fn finish_login(
     password: &[u8],
     mechanism: &'static str,
 ) -> Result<Next, Pop3Error> {
-    let result = login::login(&s.shared, &s.conn, user, password, mechanism).await;
+    let result = login::login_for(&s.shared, &s.conn, user, password, mechanism, "pop3").await;
     complete_login(s, result).await
 }
 

@@ -161,7 +161,9 @@ async fn start(config: Config, config_path: PathBuf, log: LogHandle) -> Result<(
     } else if nix::unistd::Uid::effective().is_root() {
         return Err("refusing to serve sessions as root".into());
     }
-    let auth = Authenticator::new(crate::setup::auth_options(&config))
+    let external = crate::auth::external::open_database(&config.auth)
+        .map_err(|e| format!("user database: {e}"))?;
+    let auth = Authenticator::with_database(crate::setup::auth_options(&config), external)
         .map_err(|e| format!("users file: {e}"))?;
     let storage =
         crate::setup::storage_backend(&config).map_err(|e| format!("mail storage: {e}"))?;
@@ -261,7 +263,12 @@ fn reload(shared: &Shared, log: &LogHandle) -> Result<(), String> {
             return Err(format!("TLS: {e}"));
         }
     };
-    if let Err(e) = shared.auth.reload(crate::setup::auth_options(&new)) {
+    let reopened = crate::auth::external::open_database(&new.auth);
+    if let Err(e) = reopened.and_then(|db| {
+        shared
+            .auth
+            .reload_with_database(crate::setup::auth_options(&new), db)
+    }) {
         error!(error = %e, "reload failed (users file), the old configuration stays in force");
         return Err(format!("users file: {e}"));
     }

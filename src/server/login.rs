@@ -45,13 +45,31 @@ pub async fn login(
     password: &[u8],
     mechanism: &'static str,
 ) -> Result<LoggedIn, LoginError> {
+    login_for(shared, conn, user, password, mechanism, "imap").await
+}
+
+/// [`login`] for `service` (`"imap"`, `"pop3"`): an SQL or LDAP database's queries may use it
+/// (`%s`), and the local address (`%l`).
+pub async fn login_for(
+    shared: &Arc<Shared>,
+    conn: &Conn,
+    user: &str,
+    password: &[u8],
+    mechanism: &'static str,
+    service: &'static str,
+) -> Result<LoggedIn, LoginError> {
     let ip = conn.info.peer.ip();
     if !plaintext_allowed(shared, conn) {
         info!(user = %printable(user), mechanism, reason = "plaintext auth refused without TLS", "login failed");
         crate::metrics::login(mechanism, crate::metrics::login_result::REFUSED);
         return Err(LoginError::PlaintextRefused);
     }
-    let result = shared.auth.authenticate(user, password, ip).await;
+    let ctx = crate::auth::LoginContext {
+        remote: ip,
+        local: Some(conn.info.local.ip()),
+        service,
+    };
+    let result = shared.auth.authenticate_with(user, password, ctx).await;
     complete(shared, conn, user, mechanism, result)
 }
 

@@ -112,6 +112,7 @@ pub struct Builder {
     listeners_extra: String,
     cert: TestCert,
     server_extra: String,
+    location: Option<String>,
 }
 
 impl Default for Builder {
@@ -122,6 +123,7 @@ impl Default for Builder {
             listeners_extra: String::new(),
             cert: TestCert::new(),
             server_extra: String::new(),
+            location: None,
         }
     }
 }
@@ -151,6 +153,13 @@ impl Builder {
     pub fn server(mut self, toml: &str) -> Self {
         self.server_extra.push_str(toml);
         self.server_extra.push('\n');
+        self
+    }
+
+    /// Replaces `[mail] location` (e.g. `~/Maildir` for users with a home); `$DIR` is the
+    /// server's directory.
+    pub fn mail_location(mut self, location: &str) -> Self {
+        self.location = Some(location.to_string());
         self
     }
 
@@ -277,6 +286,8 @@ location = "{location}"
             server_extra = b.server_extra,
             location = if memory_backend() {
                 "memory:".to_string()
+            } else if let Some(location) = &b.location {
+                location.replace("$DIR", &d.to_string())
             } else {
                 format!("{d}/mail/%n")
             },

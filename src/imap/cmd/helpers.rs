@@ -21,7 +21,7 @@ pub async fn finish_login(
     password: &[u8],
     mechanism: &'static str,
 ) -> Result<Reply, ImapError> {
-    let result = login::login(&s.shared, &s.conn, user, password, mechanism).await;
+    let result = login::login_for(&s.shared, &s.conn, user, password, mechanism, "imap").await;
     complete_login(s, result).await
 }
 

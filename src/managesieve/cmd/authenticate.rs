@@ -72,12 +72,13 @@ pub async fn run(s: &mut Session, mut args: Args) -> Result<Next, SieveError> {
             }
         }
     };
-    let logged_in = match login::login(
+    let logged_in = match login::login_for(
         &s.shared,
         &s.conn,
         &creds.authcid,
         &creds.password,
         "AUTHENTICATE",
+        "managesieve",
     )
     .await
     {
