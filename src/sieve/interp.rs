@@ -965,6 +965,38 @@ impl Run<'_, '_> {
                     }
                 }
             }
+            Test::Metadata {
+                m,
+                mailbox,
+                entry,
+                keys,
+            } => {
+                let mailbox = match mailbox {
+                    Some(mb) => Some(self.expand(frame, mb)?),
+                    None => None,
+                };
+                let entry = self.expand(frame, entry)?;
+                match self.env.metadata(mailbox.as_deref(), &entry) {
+                    // RFC 5490 section 3.3: a missing annotation does not match.
+                    None => false,
+                    Some(v) => self.matches(m, &[v], keys, frame)?,
+                }
+            }
+            Test::MetadataExists { mailbox, entries } => {
+                let mailbox = match mailbox {
+                    Some(mb) => Some(self.expand(frame, mb)?),
+                    None => None,
+                };
+                let entries = self.expand_list(frame, entries)?;
+                let mut all = true;
+                for e in &entries {
+                    if self.env.metadata(mailbox.as_deref(), e).is_none() {
+                        all = false;
+                        break;
+                    }
+                }
+                all
+            }
             Test::SpecialUseExists { mailbox, uses } => {
                 let mailbox = match mailbox {
                     Some(mb) => Some(self.expand(frame, mb)?),
