@@ -366,7 +366,7 @@ impl Run<'_, '_> {
                 special_use,
             } => {
                 let mbox = self.expand(frame, mailbox)?;
-                if mbox.is_empty() || mbox.chars().any(char::is_control) {
+                if !ext::mailbox::name_ok(&mbox) {
                     return Err(format!("invalid mailbox name \"{mbox}\""));
                 }
                 let flags = self.flags_for(frame, flags.as_ref())?;
@@ -405,21 +405,14 @@ impl Run<'_, '_> {
             }
             Cmd::Reject { reason, extended } => {
                 let reason = self.expand(frame, reason)?;
-                if self.rejected {
-                    return Err("reject may be used only once".to_string());
-                }
-                if self.vacation {
-                    return Err("reject cannot be combined with vacation (RFC 5429)".to_string());
-                }
-                if self.actions.iter().any(|a| {
+                let delivering = self.actions.iter().any(|a| {
                     matches!(
                         a,
                         Action::Keep { .. } | Action::FileInto { .. } | Action::Redirect { .. }
                     )
-                }) {
-                    return Err(
-                        "reject cannot be combined with keep, fileinto or redirect".to_string()
-                    );
+                });
+                if let Some(why) = ext::reject::conflict(self.rejected, self.vacation, delivering) {
+                    return Err(why.to_string());
                 }
                 self.rejected = true;
                 self.implicit_keep = false;
@@ -890,11 +883,10 @@ impl Run<'_, '_> {
             }
             Test::Environment { m, name, keys } => {
                 let item = self.expand(frame, name)?.to_ascii_lowercase();
-                let value = self.env.environment(&item).or_else(|| match item.as_str() {
-                    "name" => Some("mailcove".to_string()),
-                    "version" => Some(env!("CARGO_PKG_VERSION").to_string()),
-                    _ => None,
-                });
+                let value = self
+                    .env
+                    .environment(&item)
+                    .or_else(|| ext::environment::builtin(&item));
                 match value {
                     Some(v) => self.matches(m, &[v], keys, frame)?,
                     None => false,
@@ -1003,20 +995,8 @@ impl Run<'_, '_> {
                     None => None,
                 };
                 let uses = self.expand_list(frame, uses)?;
-                let mut all = true;
-                for u in &uses {
-                    let found = self.env.special_use_mailbox(u);
-                    let ok = match (&mailbox, found) {
-                        (_, None) => false,
-                        (None, Some(_)) => true,
-                        (Some(want), Some(have)) => *want == have,
-                    };
-                    if !ok {
-                        all = false;
-                        break;
-                    }
-                }
-                all
+                let env = &mut *self.env;
+                ext::special_use::exists(mailbox.as_deref(), &uses, |u| env.special_use_mailbox(u))
             }
         })
     }
