@@ -1128,3 +1128,106 @@ fn select<T>(mut v: Vec<T>, index: Option<Index>) -> Vec<T> {
 fn pick(positions: &[usize], ix: Index) -> Option<usize> {
     select(positions.to_vec(), Some(ix)).into_iter().next()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{compile, execute};
+    use super::*;
+    use std::time::SystemTime;
+
+    struct Env;
+
+    impl Environment for Env {
+        fn include(
+            &mut self,
+            _location: IncludeLocation,
+            _name: &str,
+        ) -> Option<Result<Arc<Script>, super::super::CompileError>> {
+            None
+        }
+        fn mailbox_exists(&mut self, _mailbox: &str) -> bool {
+            true
+        }
+        fn special_use_mailbox(&mut self, _attribute: &str) -> Option<String> {
+            None
+        }
+        fn metadata(&mut self, _mailbox: Option<&str>, _entry: &str) -> Option<String> {
+            None
+        }
+        fn environment(&mut self, _item: &str) -> Option<String> {
+            None
+        }
+        fn duplicate_seen(&mut self, _key: &[u8; 32], _period: Duration) -> bool {
+            false
+        }
+        fn now(&mut self) -> SystemTime {
+            UNIX_EPOCH
+        }
+    }
+
+    const MSG: &[u8] = b"From: a@example.com\r\nSubject: hi\r\n\r\nbody\r\n";
+
+    fn run_all(scripts: &[&str]) -> Outcome {
+        let compiled: Vec<Arc<Script>> = scripts
+            .iter()
+            .map(|s| Arc::new(compile(s).expect("compiles")))
+            .collect();
+        let envelope = Envelope {
+            from: "a@example.com",
+            to: "b@example.com",
+            orig_to: None,
+            auth: None,
+        };
+        execute(&compiled, MSG, &envelope, &mut Env, &RunOptions::default())
+    }
+
+    fn fileinto(mailbox: &str, flags: &[&str]) -> Action {
+        Action::FileInto {
+            mailbox: mailbox.to_string(),
+            flags: flags.iter().map(|f| f.to_string()).collect(),
+            create: false,
+            special_use: None,
+        }
+    }
+
+    #[test]
+    fn sequence_shares_flags_and_edits_and_ends_when_keep_is_cancelled() {
+        let before = "require [\"imap4flags\", \"editheader\"]; addflag \"\\\\Seen\"; addheader \"X-Before\" \"1\";";
+        let user = "require \"fileinto\"; if exists \"x-before\" { fileinto \"X\"; }";
+        let after = "require \"fileinto\"; fileinto \"after\";";
+        let o = run_all(&[before, user, after]);
+        assert_eq!(o.error, None);
+        assert_eq!(o.actions, vec![fileinto("X", &["\\Seen"])]);
+        let edited = o.edited_message.expect("edited");
+        assert!(edited.starts_with(b"X-Before: 1\r\nFrom:"), "{edited:?}");
+        // stop ends only its script; the implicit keep is still on, so the next one runs.
+        let o = run_all(&["stop;", after]);
+        assert_eq!(o.actions, vec![fileinto("after", &[])]);
+        // A discard in the first script ends the sequence.
+        let o = run_all(&["discard;", after]);
+        assert_eq!(o.actions, vec![Action::Discard]);
+    }
+
+    #[test]
+    fn an_error_keeps_with_the_flags_so_far_and_drops_other_actions() {
+        let o = run_all(&[
+            "require [\"imap4flags\", \"fileinto\", \"editheader\"]; addflag \"$A\"; fileinto \"X\"; addheader \"X-Y\" \"z\";",
+            "require \"ihave\"; error \"boom\";",
+        ]);
+        // The first script filed the message: the second does not run.
+        assert_eq!(o.error, None);
+        let o = run_all(&[
+            "require [\"imap4flags\", \"editheader\"]; addflag \"$A\"; addheader \"X-Y\" \"z\";",
+            "require \"ihave\"; error \"boom\";",
+        ]);
+        assert_eq!(o.error.as_deref(), Some("script error: boom"));
+        assert_eq!(
+            o.actions,
+            vec![Action::Keep {
+                flags: vec!["$A".to_string()]
+            }]
+        );
+        assert_eq!(o.edited_message, None);
+        assert!(o.duplicate_marks.is_empty());
+    }
+}
