@@ -23,6 +23,10 @@ use crate::mime::decode_header_value;
 /// Why a run stopped early.
 type Fail = String;
 
+/// Steps (in units of 64 bytes, see `Run::charge`) that building one `:regex` key at run time
+/// costs.
+const REGEX_BUILD_COST: usize = 64 * 1000;
+
 enum Flow {
     Next,
     Stop,
@@ -1064,6 +1068,9 @@ impl Run<'_, '_> {
                         let re = match m.regexes.get(ki).and_then(Option::as_ref) {
                             Some(re) => re,
                             None => {
+                                // Building a regex is costly: a key from a variable pays
+                                // for it each time it is used.
+                                self.charge(REGEX_BUILD_COST)?;
                                 built = match_types::build_regex(k, m.comparator)
                                     .map_err(|e| format!("{e}: \"{k}\""))?;
                                 &built
