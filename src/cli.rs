@@ -115,7 +115,7 @@ enum Cmd {
         config: PathBuf,
     },
     /// Compile a Sieve script and run it over a message, printing the actions (as Pigeonhole's sieve-test).
-    SieveTest(crate::sieve::cli::SieveTestArgs),
+    SieveTest(Box<crate::sieve::cli::SieveTestArgs>),
     /// Write man pages or shell completions generated from this command line (packaging/build-deb).
     #[command(hide = true)]
     Generate {

@@ -572,6 +572,48 @@ fn rfc5490_mailbox_and_rfc8579_special_use() {
     );
 }
 
+#[test]
+fn rfc5490_metadata() {
+    // Section 3.3/3.5 tests: mailbox and server annotations.
+    let s = "require [\"mboxmetadata\", \"servermetadata\", \"fileinto\"];\n\
+             if metadata :is \"INBOX\" \"/private/vendor/vendor.isode/auto-replies\" \"on\" {\n\
+                 fileinto \"auto\";\n\
+             }\n\
+             if servermetadata :contains \"/shared/admin\" \"postmaster\" { fileinto \"admin\"; }\n\
+             if metadataexists \"INBOX\" [\"/private/comment\", \"/private/missing\"] { discard; }\n\
+             if servermetadataexists \"/shared/admin\" { fileinto \"exists\"; }";
+    assert_eq!(
+        actions(
+            s,
+            SIMPLE,
+            &[
+                "--metadata",
+                "INBOX:/private/vendor/vendor.isode/auto-replies=on",
+                "--metadata",
+                "INBOX:/private/comment=c",
+                "--metadata",
+                "/shared/admin=mailto:postmaster@example.com",
+            ]
+        ),
+        [
+            "fileinto \"auto\"",
+            "fileinto \"admin\"",
+            "fileinto \"exists\""
+        ]
+    );
+    assert_eq!(actions(s, SIMPLE, &[]), ["keep"]);
+    // Each test needs its own extension.
+    assert_eq!(
+        run(
+            "require \"mboxmetadata\"; if servermetadataexists \"/a\" { keep; }",
+            SIMPLE,
+            &[]
+        )
+        .code,
+        65
+    );
+}
+
 // ---- RFC 6609 include ----
 
 #[test]

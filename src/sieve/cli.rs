@@ -39,6 +39,10 @@ pub struct SieveTestArgs {
     /// A special-use mailbox as ATTRIBUTE=MAILBOX (`\Junk=Spam`); repeatable.
     #[arg(long = "special-use")]
     pub special_use: Vec<String>,
+    /// A METADATA entry as [MAILBOX:]ENTRY=VALUE (`/private/comment=x`, `INBOX:/shared/y=z`);
+    /// repeatable.
+    #[arg(long = "metadata")]
+    pub metadata: Vec<String>,
     /// An environment item as NAME=VALUE; repeatable.
     #[arg(long = "env")]
     pub env: Vec<String>,
@@ -101,6 +105,12 @@ pub fn run(args: &SieveTestArgs) -> ExitCode {
         mailboxes: args.mailboxes.clone(),
         special_use: pairs(&args.special_use),
         items: pairs(&args.env),
+        metadata: args
+            .metadata
+            .iter()
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         now: args
             .now
             .map_or_else(SystemTime::now, |s| UNIX_EPOCH + Duration::from_secs(s)),
@@ -232,6 +242,7 @@ struct TestEnv {
     mailboxes: Vec<String>,
     special_use: HashMap<String, String>,
     items: HashMap<String, String>,
+    metadata: HashMap<String, String>,
     now: SystemTime,
     seen: Vec<String>,
 }
@@ -260,8 +271,12 @@ impl Environment for TestEnv {
             .cloned()
     }
 
-    fn metadata(&mut self, _mailbox: Option<&str>, _entry: &str) -> Option<String> {
-        None
+    fn metadata(&mut self, mailbox: Option<&str>, entry: &str) -> Option<String> {
+        let key = match mailbox {
+            Some(m) => format!("{m}:{entry}"),
+            None => entry.to_string(),
+        };
+        self.metadata.get(&key).cloned()
     }
 
     fn environment(&mut self, item: &str) -> Option<String> {

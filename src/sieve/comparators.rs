@@ -66,14 +66,18 @@ impl Comparator {
         }
     }
 
-    /// `a` contains `b`.
+    /// `a` contains `b`, in time linear in their lengths (memchr's substring search, on
+    /// ASCII-lowercased copies for `i;ascii-casemap`).
     pub fn contains(self, a: &str, b: &str) -> bool {
+        if b.is_empty() {
+            return true;
+        }
         match self {
             Comparator::AsciiCasemap => {
-                let (a, b) = (a.as_bytes(), b.as_bytes());
-                b.is_empty() || a.windows(b.len()).any(|w| w.eq_ignore_ascii_case(b))
+                let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
+                memchr::memmem::find(a.as_bytes(), b.as_bytes()).is_some()
             }
-            _ => a.contains(b),
+            _ => memchr::memmem::find(a.as_bytes(), b.as_bytes()).is_some(),
         }
     }
 

@@ -1031,6 +1031,43 @@ impl Compiler {
                 a.expect(&[W::List])?;
                 Test::MailboxExists(self.pos_list(&a, 0)?)
             }
+            "metadata" | "servermetadata" => {
+                let a = self.args(name, at, raw, &[COMPARATOR, MATCH])?;
+                let server = name == "servermetadata";
+                if server {
+                    a.expect(&[W::Str, W::List])?;
+                } else {
+                    a.expect(&[W::Str, W::Str, W::List])?;
+                }
+                let k = if server { 1 } else { 2 };
+                let keys = self.pos_list(&a, k)?;
+                Test::Metadata {
+                    m: self.match_spec(&a, &keys)?,
+                    mailbox: if server {
+                        None
+                    } else {
+                        Some(self.pos_str(&a, 0)?)
+                    },
+                    entry: self.pos_str(&a, k - 1)?,
+                    keys,
+                }
+            }
+            "metadataexists" => {
+                let a = self.args(name, at, raw, &[])?;
+                a.expect(&[W::Str, W::List])?;
+                Test::MetadataExists {
+                    mailbox: Some(self.pos_str(&a, 0)?),
+                    entries: self.pos_list(&a, 1)?,
+                }
+            }
+            "servermetadataexists" => {
+                let a = self.args(name, at, raw, &[])?;
+                a.expect(&[W::List])?;
+                Test::MetadataExists {
+                    mailbox: None,
+                    entries: self.pos_list(&a, 0)?,
+                }
+            }
             "environment" => {
                 let a = self.args(name, at, raw, &[COMPARATOR, MATCH])?;
                 a.expect(&[W::Str, W::List])?;

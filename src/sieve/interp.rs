@@ -23,6 +23,10 @@ use crate::mime::decode_header_value;
 /// Why a run stopped early.
 type Fail = String;
 
+/// Steps (in units of 64 bytes, see `Run::charge`) that building one `:regex` key at run time
+/// costs.
+const REGEX_BUILD_COST: usize = 64 * 1000;
+
 enum Flow {
     Next,
     Stop,
@@ -366,7 +370,7 @@ impl Run<'_, '_> {
                 special_use,
             } => {
                 let mbox = self.expand(frame, mailbox)?;
-                if mbox.is_empty() || mbox.chars().any(char::is_control) {
+                if !ext::mailbox::name_ok(&mbox) {
                     return Err(format!("invalid mailbox name \"{mbox}\""));
                 }
                 let flags = self.flags_for(frame, flags.as_ref())?;
@@ -405,21 +409,14 @@ impl Run<'_, '_> {
             }
             Cmd::Reject { reason, extended } => {
                 let reason = self.expand(frame, reason)?;
-                if self.rejected {
-                    return Err("reject may be used only once".to_string());
-                }
-                if self.vacation {
-                    return Err("reject cannot be combined with vacation (RFC 5429)".to_string());
-                }
-                if self.actions.iter().any(|a| {
+                let delivering = self.actions.iter().any(|a| {
                     matches!(
                         a,
                         Action::Keep { .. } | Action::FileInto { .. } | Action::Redirect { .. }
                     )
-                }) {
-                    return Err(
-                        "reject cannot be combined with keep, fileinto or redirect".to_string()
-                    );
+                });
+                if let Some(why) = ext::reject::conflict(self.rejected, self.vacation, delivering) {
+                    return Err(why.to_string());
                 }
                 self.rejected = true;
                 self.implicit_keep = false;
@@ -890,11 +887,10 @@ impl Run<'_, '_> {
             }
             Test::Environment { m, name, keys } => {
                 let item = self.expand(frame, name)?.to_ascii_lowercase();
-                let value = self.env.environment(&item).or_else(|| match item.as_str() {
-                    "name" => Some("mailcove".to_string()),
-                    "version" => Some(env!("CARGO_PKG_VERSION").to_string()),
-                    _ => None,
-                });
+                let value = self
+                    .env
+                    .environment(&item)
+                    .or_else(|| ext::environment::builtin(&item));
                 match value {
                     Some(v) => self.matches(m, &[v], keys, frame)?,
                     None => false,
@@ -965,26 +961,46 @@ impl Run<'_, '_> {
                     }
                 }
             }
+            Test::Metadata {
+                m,
+                mailbox,
+                entry,
+                keys,
+            } => {
+                let mailbox = match mailbox {
+                    Some(mb) => Some(self.expand(frame, mb)?),
+                    None => None,
+                };
+                let entry = self.expand(frame, entry)?;
+                match self.env.metadata(mailbox.as_deref(), &entry) {
+                    // RFC 5490 section 3.3: a missing annotation does not match.
+                    None => false,
+                    Some(v) => self.matches(m, &[v], keys, frame)?,
+                }
+            }
+            Test::MetadataExists { mailbox, entries } => {
+                let mailbox = match mailbox {
+                    Some(mb) => Some(self.expand(frame, mb)?),
+                    None => None,
+                };
+                let entries = self.expand_list(frame, entries)?;
+                let mut all = true;
+                for e in &entries {
+                    if self.env.metadata(mailbox.as_deref(), e).is_none() {
+                        all = false;
+                        break;
+                    }
+                }
+                all
+            }
             Test::SpecialUseExists { mailbox, uses } => {
                 let mailbox = match mailbox {
                     Some(mb) => Some(self.expand(frame, mb)?),
                     None => None,
                 };
                 let uses = self.expand_list(frame, uses)?;
-                let mut all = true;
-                for u in &uses {
-                    let found = self.env.special_use_mailbox(u);
-                    let ok = match (&mailbox, found) {
-                        (_, None) => false,
-                        (None, Some(_)) => true,
-                        (Some(want), Some(have)) => *want == have,
-                    };
-                    if !ok {
-                        all = false;
-                        break;
-                    }
-                }
-                all
+                let env = &mut *self.env;
+                ext::special_use::exists(mailbox.as_deref(), &uses, |u| env.special_use_mailbox(u))
             }
         })
     }
@@ -1052,6 +1068,9 @@ impl Run<'_, '_> {
                         let re = match m.regexes.get(ki).and_then(Option::as_ref) {
                             Some(re) => re,
                             None => {
+                                // Building a regex is costly: a key from a variable pays
+                                // for it each time it is used.
+                                self.charge(REGEX_BUILD_COST)?;
                                 built = match_types::build_regex(k, m.comparator)
                                     .map_err(|e| format!("{e}: \"{k}\""))?;
                                 &built
@@ -1115,4 +1134,107 @@ fn select<T>(mut v: Vec<T>, index: Option<Index>) -> Vec<T> {
 
 fn pick(positions: &[usize], ix: Index) -> Option<usize> {
     select(positions.to_vec(), Some(ix)).into_iter().next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{compile, execute};
+    use super::*;
+    use std::time::SystemTime;
+
+    struct Env;
+
+    impl Environment for Env {
+        fn include(
+            &mut self,
+            _location: IncludeLocation,
+            _name: &str,
+        ) -> Option<Result<Arc<Script>, super::super::CompileError>> {
+            None
+        }
+        fn mailbox_exists(&mut self, _mailbox: &str) -> bool {
+            true
+        }
+        fn special_use_mailbox(&mut self, _attribute: &str) -> Option<String> {
+            None
+        }
+        fn metadata(&mut self, _mailbox: Option<&str>, _entry: &str) -> Option<String> {
+            None
+        }
+        fn environment(&mut self, _item: &str) -> Option<String> {
+            None
+        }
+        fn duplicate_seen(&mut self, _key: &[u8; 32], _period: Duration) -> bool {
+            false
+        }
+        fn now(&mut self) -> SystemTime {
+            UNIX_EPOCH
+        }
+    }
+
+    const MSG: &[u8] = b"From: a@example.com\r\nSubject: hi\r\n\r\nbody\r\n";
+
+    fn run_all(scripts: &[&str]) -> Outcome {
+        let compiled: Vec<Arc<Script>> = scripts
+            .iter()
+            .map(|s| Arc::new(compile(s).expect("compiles")))
+            .collect();
+        let envelope = Envelope {
+            from: "a@example.com",
+            to: "b@example.com",
+            orig_to: None,
+            auth: None,
+        };
+        execute(&compiled, MSG, &envelope, &mut Env, &RunOptions::default())
+    }
+
+    fn fileinto(mailbox: &str, flags: &[&str]) -> Action {
+        Action::FileInto {
+            mailbox: mailbox.to_string(),
+            flags: flags.iter().map(|f| f.to_string()).collect(),
+            create: false,
+            special_use: None,
+        }
+    }
+
+    #[test]
+    fn sequence_shares_flags_and_edits_and_ends_when_keep_is_cancelled() {
+        let before = "require [\"imap4flags\", \"editheader\"]; addflag \"\\\\Seen\"; addheader \"X-Before\" \"1\";";
+        let user = "require \"fileinto\"; if exists \"x-before\" { fileinto \"X\"; }";
+        let after = "require \"fileinto\"; fileinto \"after\";";
+        let o = run_all(&[before, user, after]);
+        assert_eq!(o.error, None);
+        assert_eq!(o.actions, vec![fileinto("X", &["\\Seen"])]);
+        let edited = o.edited_message.expect("edited");
+        assert!(edited.starts_with(b"X-Before: 1\r\nFrom:"), "{edited:?}");
+        // stop ends only its script; the implicit keep is still on, so the next one runs.
+        let o = run_all(&["stop;", after]);
+        assert_eq!(o.actions, vec![fileinto("after", &[])]);
+        // A discard in the first script ends the sequence.
+        let o = run_all(&["discard;", after]);
+        assert_eq!(o.actions, vec![Action::Discard]);
+    }
+
+    #[test]
+    fn an_error_keeps_with_the_flags_so_far_and_drops_other_actions() {
+        let o = run_all(&[
+            "require [\"imap4flags\", \"fileinto\", \"editheader\"]; addflag \"$A\"; fileinto \"X\"; addheader \"X-Y\" \"z\";",
+            "require \"ihave\"; error \"boom\";",
+        ]);
+        // The first script filed the message: the second does not run.
+        assert_eq!(o.error, None);
+        let o = run_all(&[
+            "require [\"imap4flags\", \"editheader\"]; addflag \"$A\"; addheader \"X-Y\" \"z\";",
+            "require \"ihave\"; error \"boom\";",
+        ]);
+        assert_eq!(o.error.as_deref(), Some("script error: boom"));
+        assert_eq!(
+            o.actions,
+            vec![Action::Keep {
+                flags: vec!["$A".to_string()]
+            }]
+        );
+        assert_eq!(o.edited_message, None);
+        assert!(o.duplicate_marks.is_empty());
+    }
 }

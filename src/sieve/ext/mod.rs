@@ -1,18 +1,24 @@
 //! The extensions: which exist, which command or test each brings, and one file per extension
-//! with its own logic. Extensions without logic of their own are handled where they act:
-//! `fileinto`, `reject`/`ereject`, `copy`, `mailbox` (`:create`, `mailboxexists`) and
-//! `special-use` in the interpreter's action list (`super::interp`), `relational` and `regex`
-//! in `super::match_types`, `comparator-i;ascii-numeric` in `super::comparators`,
-//! `subaddress` in `super::address`.
+//! with its own logic. Extensions whose logic is shared with the base language live with it:
+//! `fileinto`, `copy` and `envelope` in the interpreter's action list and tests
+//! (`super::interp`), `relational` and `regex` in `super::match_types` (the `:value`/`:count`
+//! relations in `super::ast::Relation`), `comparator-i;ascii-numeric` in
+//! `super::comparators`, `subaddress` in `super::address`, `index` in `super::interp::select`,
+//! `ihave` in the compiler (`super::compile`, which scopes the block), `mboxmetadata` and
+//! `servermetadata` in the interpreter over `Environment::metadata`.
 
 pub mod body;
 pub mod date;
 pub mod duplicate;
 pub mod editheader;
 pub mod encoded_character;
+pub mod environment;
 pub mod imap4flags;
 pub mod include;
+pub mod mailbox;
+pub mod reject;
 pub mod spamtest;
+pub mod special_use;
 pub mod vacation;
 pub mod variables;
 
@@ -35,6 +41,8 @@ pub const SUPPORTED: &[&str] = &[
     "date",
     "index",
     "mailbox",
+    "mboxmetadata",
+    "servermetadata",
     "include",
     "environment",
     "spamtest",
@@ -89,6 +97,8 @@ pub fn test_extension(name: &str) -> Option<&'static str> {
         "string" => "variables",
         "hasflag" => "imap4flags",
         "mailboxexists" => "mailbox",
+        "metadata" | "metadataexists" => "mboxmetadata",
+        "servermetadata" | "servermetadataexists" => "servermetadata",
         "environment" => "environment",
         "spamtest" => "spamtest",
         "virustest" => "virustest",
