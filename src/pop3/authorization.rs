@@ -51,12 +51,11 @@ pub fn capa(s: &mut Session) -> Result<Next, Pop3Error> {
     let mut sasl = String::new();
     if logged_in || plaintext_allowed(&s.shared, &s.conn) {
         caps.push("USER".into());
-        let mut sasl = String::from("SASL PLAIN LOGIN");
+        sasl.push_str("SASL PLAIN LOGIN");
         // A bearer token is a credential: offered where PLAIN is, as Dovecot does.
         if cfg.auth.oauth2.enabled {
             sasl.push_str(" OAUTHBEARER XOAUTH2");
         }
-        sasl.push_str("SASL PLAIN LOGIN");
     }
     // SCRAM does not expose the password: offered without TLS too, as Dovecot (server::scram).
     for m in scram::mechanisms(&s.shared, &s.conn) {
@@ -161,19 +160,12 @@ pub async fn auth(
     let allowed = plaintext_allowed(&s.shared, &s.conn);
     let Some(mech) = mech else {
         // Bare AUTH lists the usable mechanisms, as RFC 1734 clients (Outlook) expect.
-        if allowed && s.shared.config().auth.oauth2.enabled {
-            s.conn
-                .queue(b"+OK\r\nPLAIN\r\nLOGIN\r\nOAUTHBEARER\r\nXOAUTH2\r\n.\r\n");
-            return Ok(Next::Continue);
-        }
-        s.conn.queue(if allowed {
-            b"+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n"
-        } else {
-            b"+OK\r\n.\r\n"
-        });
         let mut list = String::from("+OK\r\n");
         if allowed {
             list.push_str("PLAIN\r\nLOGIN\r\n");
+            if s.shared.config().auth.oauth2.enabled {
+                list.push_str("OAUTHBEARER\r\nXOAUTH2\r\n");
+            }
         }
         for m in scram::mechanisms(&s.shared, &s.conn) {
             list.push_str(m.name());
