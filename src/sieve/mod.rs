@@ -213,3 +213,12 @@ pub fn execute(
         error: Some("the Sieve interpreter is not built yet".to_string()),
     }
 }
+
+// ---- delivery (LMTP, `deliver`): script loading, the environment, applying the outcome ----
+
+pub mod cache;
+pub mod deliver;
+pub mod outbound;
+pub mod store;
+pub mod tracking;
+pub mod vacation;
