@@ -577,3 +577,53 @@ pub const NOTIFY_STATUS_MEMORY: usize = 8;
 /// Events handled in one go between commands or in IDLE before the session writes them out;
 /// the rest wait in the feed.
 pub const NOTIFY_BATCH: usize = 32;
+
+// ---- Sieve language (src/sieve) ----
+
+/// Largest Sieve script source accepted by the compiler, as Pigeonhole's `sieve_max_script_size`
+/// default (1 MiB): real rule sets are a few KiB.
+pub const SIEVE_MAX_SCRIPT_SIZE: usize = 1024 * 1024;
+/// Deepest nesting of blocks and test lists (`if` in `if`, `anyof(allof(...))`): the compiler
+/// and interpreter recurse on it, so it bounds their stack.
+pub const SIEVE_MAX_NESTING: usize = 32;
+/// Default interpreter steps per run (`RunOptions::max_steps`): every command, test, compared
+/// value and wildcard step counts one. A 40-rule script over a normal message takes a few
+/// thousand; a hostile one is stopped well under a second of CPU.
+pub const SIEVE_DEFAULT_MAX_STEPS: u64 = 2_000_000;
+/// Default actions per run (`RunOptions::max_actions`), as Pigeonhole's `sieve_max_actions` (32).
+pub const SIEVE_DEFAULT_MAX_ACTIONS: usize = 32;
+/// Default redirects per message (`RunOptions::max_redirects`), as Pigeonhole's
+/// `sieve_max_redirects` (4): enough for forwarding to a few addresses, too few to be a relay.
+pub const SIEVE_DEFAULT_MAX_REDIRECTS: usize = 4;
+/// Default nesting of `include` (`RunOptions::max_include_depth`), Pigeonhole's
+/// `sieve_include_max_nesting_depth` (10).
+pub const SIEVE_DEFAULT_MAX_INCLUDE_DEPTH: usize = 10;
+/// Compiled size of one `:regex` key (`regex::RegexBuilder::size_limit`): a pattern that
+/// needs more (`(a{1000}){1000}`) is a script error, not a memory spike.
+pub const SIEVE_REGEX_SIZE_LIMIT: usize = 1024 * 1024;
+/// Lazy DFA cache of one `:regex` key (`regex::RegexBuilder::dfa_size_limit`).
+pub const SIEVE_REGEX_DFA_SIZE_LIMIT: usize = 1024 * 1024;
+/// Variables per script run (local and global together), as Pigeonhole's
+/// `sieve_variables_max_scope_size` (255).
+pub const SIEVE_MAX_VARIABLES: usize = 255;
+/// Longest variable value in bytes; RFC 5229 section 3 asks for at least 4000 characters,
+/// Pigeonhole's `sieve_variables_max_variable_size` is 4 KiB. Longer values are truncated.
+pub const SIEVE_MAX_VARIABLE_LEN: usize = 4096;
+/// Longest variable name (RFC 5229 does not bound it; Pigeonhole allows 64).
+pub const SIEVE_MAX_VARIABLE_NAME: usize = 64;
+/// Strings in one string list (a key list) of a script.
+pub const SIEVE_MAX_STRING_LIST: usize = 1024;
+/// `vacation :days` below this is raised to it (Pigeonhole's `sieve_vacation_min_period`, 1d).
+pub const SIEVE_VACATION_MIN_DAYS: u64 = 1;
+/// `vacation :days` above this is lowered to it (the Pigeonhole site default, 90d).
+pub const SIEVE_VACATION_MAX_DAYS: u64 = 90;
+/// `vacation` without `:days`/`:seconds` (RFC 5230 section 4.1 suggests 7 days).
+pub const SIEVE_VACATION_DEFAULT_DAYS: u64 = 7;
+/// `vacation :seconds` below this is raised to it (RFC 6131 section 2 lets a site set a
+/// minimum; one minute keeps two mails a second from making two replies).
+pub const SIEVE_VACATION_MIN_SECONDS: u64 = 60;
+/// `duplicate` without `:seconds`: Pigeonhole's `sieve_duplicate_default_period` (14 days).
+pub const SIEVE_DUPLICATE_DEFAULT_SECS: u64 = 14 * 24 * 3600;
+/// `duplicate :seconds` above this is lowered to it (90 days: the tracking store must not keep
+/// entries for ever).
+pub const SIEVE_DUPLICATE_MAX_SECS: u64 = 90 * 24 * 3600;

@@ -66,6 +66,8 @@ pub use write::{write_body, write_envelope};
 // For the sort keys (crate::imap::sort::keys), which read the same fields ENVELOPE does.
 pub(crate) use address::parse_address_list;
 pub(crate) use header::{fields, unfold};
+// For Sieve's `body :content` (crate::sieve::ext::body), which decodes parts as SEARCH does.
+pub(crate) use search::decoded_text;
 
 /// A half-open range `[start, end)` of byte offsets in the stored message file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

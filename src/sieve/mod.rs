@@ -9,17 +9,40 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+pub mod address;
+pub mod ast;
+pub mod cli;
+pub mod comparators;
+pub mod compile;
+pub mod ext;
+pub mod interp;
+pub mod lexer;
+pub mod match_types;
+pub mod parse;
+
+use crate::limits::{
+    SIEVE_DEFAULT_MAX_ACTIONS, SIEVE_DEFAULT_MAX_INCLUDE_DEPTH, SIEVE_DEFAULT_MAX_REDIRECTS,
+    SIEVE_DEFAULT_MAX_STEPS, SIEVE_MAX_SCRIPT_SIZE,
+};
+
 /// A compiled, checked script. Cheap to share (`Arc<Script>`); `Send + Sync`.
 #[derive(Debug)]
 pub struct Script {
     /// The source text (kept for GETSCRIPT-style uses and error reports).
     source: String,
+    /// The typed, checked commands.
+    program: compile::Program,
 }
 
 impl Script {
     /// The script's source text.
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The extensions the script requires (lowercase, sorted).
+    pub fn required_extensions(&self) -> impl Iterator<Item = &str> {
+        self.program.required.iter().map(String::as_str)
     }
 }
 
@@ -39,7 +62,7 @@ pub struct CompileError {
 /// Every extension this implementation supports, as `require` and the ManageSieve `SIEVE`
 /// capability name them.
 pub fn extensions() -> &'static [&'static str] {
-    &[]
+    ext::SUPPORTED
 }
 
 /// Compiles `source`. Checks syntax, that every extension used is required and supported,
@@ -47,11 +70,18 @@ pub fn extensions() -> &'static [&'static str] {
 /// resolved here (they are looked up through [`Environment::include`] at run time), so a
 /// script that includes a missing script compiles, as in Pigeonhole.
 pub fn compile(source: &str) -> Result<Script, CompileError> {
-    let _ = source;
-    Err(CompileError {
-        line: 1,
-        column: 1,
-        message: "the Sieve compiler is not built yet".to_string(),
+    if source.len() > SIEVE_MAX_SCRIPT_SIZE {
+        return Err(CompileError {
+            line: 1,
+            column: 1,
+            message: format!("script too large (more than {SIEVE_MAX_SCRIPT_SIZE} bytes)"),
+        });
+    }
+    let raw = parse::parse(source)?;
+    let program = compile::compile(&raw)?;
+    Ok(Script {
+        source: source.to_string(),
+        program,
     })
 }
 
@@ -122,6 +152,22 @@ pub struct RunOptions {
     pub spam_max: f64,
     /// The header holding a virus verdict for `virustest`, if configured.
     pub virus_header: Option<String>,
+}
+
+impl Default for RunOptions {
+    /// The named defaults of `limits.rs`; no spam or virus header; a spam score of 10 is
+    /// certain spam (SpamAssassin's scale, whose default threshold is 5).
+    fn default() -> Self {
+        RunOptions {
+            max_steps: SIEVE_DEFAULT_MAX_STEPS,
+            max_actions: SIEVE_DEFAULT_MAX_ACTIONS,
+            max_redirects: SIEVE_DEFAULT_MAX_REDIRECTS,
+            max_include_depth: SIEVE_DEFAULT_MAX_INCLUDE_DEPTH,
+            spam_header: None,
+            spam_max: 10.0,
+            virus_header: None,
+        }
+    }
 }
 
 /// One thing to do with the message. Delivery applies all of a run's actions for one
@@ -205,13 +251,7 @@ pub fn execute(
     env: &mut dyn Environment,
     opts: &RunOptions,
 ) -> Outcome {
-    let _ = (scripts, message, envelope, env, opts);
-    Outcome {
-        actions: vec![Action::Keep { flags: Vec::new() }],
-        edited_message: None,
-        duplicate_marks: Vec::new(),
-        error: Some("the Sieve interpreter is not built yet".to_string()),
-    }
+    interp::run(scripts, message, envelope, env, opts)
 }
 
 // ---- delivery (LMTP, `deliver`): script loading, the environment, applying the outcome ----

@@ -1,0 +1,1 @@
+//! `mailcove sieve-test` (filled in below).
