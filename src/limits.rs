@@ -326,17 +326,12 @@ pub const LMTP_MAX_BAD_COMMANDS: u32 = 20;
 /// includes), keyed by path and file identity. A script is a few KiB compiled; past this many
 /// the least recently used is dropped and compiled again when next needed.
 pub const SIEVE_SCRIPT_CACHE_ENTRIES: usize = 1024;
-/// Largest script file read at delivery (Pigeonhole's `sieve_max_script_size` default, 1 MiB):
-/// a larger one is treated as not compiling, and the message goes to INBOX.
-pub const SIEVE_MAX_SCRIPT_FILE_BYTES: u64 = 1024 * 1024;
 /// `*.sieve` files taken from one `sieve_before`/`sieve_after` directory.
 pub const SIEVE_MAX_SCRIPTS_PER_DIRECTORY: usize = 64;
 /// Entries of a user's Sieve tracking file (duplicate ids, vacation responses, redirects), each
 /// under 100 bytes: past this many the ones expiring first are dropped, so the file stays under
 /// half a MiB however much mail arrives.
 pub const SIEVE_TRACKING_ENTRIES: usize = 4096;
-/// Redirects sent for one message and recipient (Pigeonhole's `sieve_max_redirects` default).
-pub const SIEVE_MAX_REDIRECTS_PER_MESSAGE: usize = 4;
 /// How long a redirect of a message (by Message-ID and target) is remembered, so a delivery the
 /// MTA retries does not send it again (Pigeonhole's `sieve_redirect_duplicate_period`, 12h).
 pub const SIEVE_REDIRECT_DUPLICATE_SECS: u64 = 12 * 3600;

@@ -446,15 +446,17 @@ fn sieve_before_and_after_run_around_the_users_script() {
         std::fs::write(p, s).unwrap();
         chmod(p, 0o644);
     };
-    // Each script files into its own mailbox; together they show all ran, and the implicit
-    // keep was cancelled by them.
+    // Each script files a copy into its own mailbox (`:copy` keeps the implicit keep, so the
+    // sequence goes on); the last cancels the keep. A script that cancels the keep ends the
+    // sequence (the interpreter's rule for script sequences): the first script's "Early" shows
+    // the before scripts run first.
     w(
         &before_dir.join("10-first.sieve"),
-        "require [\"fileinto\", \"mailbox\"]; fileinto :create \"B1\";",
+        "require [\"fileinto\", \"copy\", \"mailbox\"];\nif header :contains \"subject\" \"early\" { fileinto :create \"Early\"; stop; }\nfileinto :copy :create \"B1\";",
     );
     w(
         &before_dir.join("20-second.sieve"),
-        "require [\"fileinto\", \"mailbox\"]; fileinto :create \"B2\";",
+        "require [\"fileinto\", \"copy\", \"mailbox\"]; fileinto :copy :create \"B2\";",
     );
     let after = global.path().join("after.sieve");
     w(
@@ -468,13 +470,17 @@ fn sieve_before_and_after_run_around_the_users_script() {
     ));
     t.script(
         "demo",
-        "require [\"fileinto\", \"mailbox\"]; fileinto :create \"U\";",
+        "require [\"fileinto\", \"copy\", \"mailbox\"]; fileinto :copy :create \"U\";",
     );
     t.deliver("alice@example.com", &msg("everywhere"));
     for m in ["B1", "B2", "U", "A"] {
         assert_eq!(t.subjects("demo", m), ["everywhere"], "mailbox {m}");
     }
     assert_eq!(t.subjects("demo", "INBOX"), Vec::<String>::new());
+    t.deliver("alice@example.com", &msg("early bird"));
+    assert_eq!(t.subjects("demo", "Early"), ["early bird"]);
+    assert_eq!(t.subjects("demo", "U"), ["everywhere"]);
+    assert_eq!(t.subjects("demo", "A"), ["everywhere"]);
     // A user without a script still gets the global ones.
     let r = t.lmtp(
         "alice@example.com",

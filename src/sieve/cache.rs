@@ -12,7 +12,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::{CompileError, Script};
-use crate::limits::{SIEVE_MAX_SCRIPT_FILE_BYTES, SIEVE_SCRIPT_CACHE_ENTRIES};
+use crate::limits::{SIEVE_MAX_SCRIPT_SIZE, SIEVE_SCRIPT_CACHE_ENTRIES};
 
 /// The identity of one version of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,9 +77,9 @@ fn read_and_compile(path: &Path, meta: &std::fs::Metadata) -> Result<Arc<Script>
         column: 1,
         message,
     };
-    if meta.len() > SIEVE_MAX_SCRIPT_FILE_BYTES {
+    if meta.len() > SIEVE_MAX_SCRIPT_SIZE as u64 {
         return Err(fail(format!(
-            "script is larger than {SIEVE_MAX_SCRIPT_FILE_BYTES} bytes"
+            "script is larger than {SIEVE_MAX_SCRIPT_SIZE} bytes"
         )));
     }
     let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read the script: {e}")))?;
@@ -161,7 +161,7 @@ mod tests {
     fn oversized_script_does_not_compile() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("big.sieve");
-        std::fs::write(&p, vec![b'#'; SIEVE_MAX_SCRIPT_FILE_BYTES as usize + 1]).unwrap();
+        std::fs::write(&p, vec![b'#'; SIEVE_MAX_SCRIPT_SIZE + 1]).unwrap();
         assert!(matches!(load(&p), Some(Err(_))));
     }
 }

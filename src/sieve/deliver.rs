@@ -344,7 +344,7 @@ impl Job {
                     {
                         warn!(user = %user, to = %to, "sieve: redirect loop (message already redirected by this recipient); kept instead");
                         plan.add_store(keep_mailbox.clone(), &[], None);
-                    } else if plan.redirects.len() >= crate::limits::SIEVE_MAX_REDIRECTS_PER_MESSAGE
+                    } else if plan.redirects.len() >= crate::limits::SIEVE_DEFAULT_MAX_REDIRECTS
                         || !outbound::safe_address(&to)
                     {
                         warn!(user = %user, to = %to, "sieve: redirect refused (limit or bad address); kept instead");
@@ -516,17 +516,10 @@ fn split_flags(flags: &[String]) -> (SystemFlags, Vec<String>) {
     (sys, kw)
 }
 
-/// The run limits: the language's named defaults and `[sieve]`.
+/// The run limits: the language's named defaults (`limits.rs`); redirects per message are
+/// `SIEVE_DEFAULT_MAX_REDIRECTS`, Pigeonhole's `sieve_max_redirects` default.
 fn run_options(_cfg: &SieveConfig) -> RunOptions {
-    RunOptions {
-        max_steps: 1_000_000,
-        max_actions: 32,
-        max_redirects: crate::limits::SIEVE_MAX_REDIRECTS_PER_MESSAGE,
-        max_include_depth: 10,
-        spam_header: None,
-        spam_max: 10.0,
-        virus_header: None,
-    }
+    RunOptions::default()
 }
 
 /// The environment the interpreter sees at delivery.
