@@ -868,6 +868,15 @@ mod tests {
     }
 
     #[test]
+    fn the_bench_script_compiles() {
+        // bench/run's `sieve` row runs this text on mailcove and on Pigeonhole.
+        let src = include_str!("../../bench/sieve-40-rules.sieve");
+        if let Err(e) = crate::sieve::compile(src) {
+            panic!("bench/sieve-40-rules.sieve: {e}");
+        }
+    }
+
+    #[test]
     fn from_addresses() {
         assert_eq!(bare_address("Demo <demo@example.org>"), "demo@example.org");
         assert_eq!(bare_address(" demo@example.org "), "demo@example.org");
