@@ -111,6 +111,8 @@ enum Cmd {
         #[arg(long, short = 'c', default_value = "/etc/mailcove/mailcove.toml")]
         config: PathBuf,
     },
+    /// Compile a Sieve script and run it over a message, printing the actions (as Pigeonhole's sieve-test).
+    SieveTest(Box<crate::sieve::cli::SieveTestArgs>),
     /// Write man pages or shell completions generated from this command line (packaging/build-deb).
     #[command(hide = true)]
     Generate {
@@ -241,6 +243,7 @@ pub fn main() -> ExitCode {
         }
         Cmd::Reload { config } => crate::control_cli::reload(&config),
         Cmd::Generate { what } => report(crate::cli_generate::run(what)),
+        Cmd::SieveTest(args) => crate::sieve::cli::run(&args),
     }
 }
 

@@ -26,6 +26,8 @@ mod proxy_header;
 mod sasl;
 #[path = "../fuzz/src/sequence_date.rs"]
 mod sequence_date;
+#[path = "../fuzz/src/sieve_parse.rs"]
+mod sieve_parse;
 #[path = "../fuzz/src/utf8_downgrade.rs"]
 mod utf8_downgrade;
 #[path = "../fuzz/src/wire.rs"]
@@ -90,6 +92,11 @@ fn lmtp_command_inputs() {
 #[test]
 fn proxy_header_inputs() {
     assert!(replay("proxy_header", proxy_header::run) > 10);
+}
+
+#[test]
+fn sieve_parse_inputs() {
+    assert!(replay("sieve_parse", sieve_parse::run) > 10);
 }
 
 #[test]

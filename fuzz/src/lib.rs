@@ -17,5 +17,6 @@ pub mod pop3_command;
 pub mod proxy_header;
 pub mod sasl;
 pub mod sequence_date;
+pub mod sieve_parse;
 pub mod utf8_downgrade;
 pub mod wire;

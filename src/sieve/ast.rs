@@ -324,6 +324,24 @@ pub enum Test {
         /// `:last`.
         last: bool,
     },
+    /// `metadata` (mboxmetadata) and `servermetadata` (servermetadata, `mailbox: None`).
+    Metadata {
+        /// Comparator and match type.
+        m: MatchSpec,
+        /// The mailbox; `None` for server annotations.
+        mailbox: Option<Str>,
+        /// The annotation name (`/private/comment`).
+        entry: Str,
+        /// Keys.
+        keys: StrList,
+    },
+    /// `metadataexists` / `servermetadataexists`: all the annotations exist.
+    MetadataExists {
+        /// The mailbox; `None` for server annotations.
+        mailbox: Option<Str>,
+        /// The annotation names.
+        entries: StrList,
+    },
     /// `specialuse_exists` (special-use)
     SpecialUseExists {
         /// The mailbox, if given.

@@ -1031,6 +1031,43 @@ impl Compiler {
                 a.expect(&[W::List])?;
                 Test::MailboxExists(self.pos_list(&a, 0)?)
             }
+            "metadata" | "servermetadata" => {
+                let a = self.args(name, at, raw, &[COMPARATOR, MATCH])?;
+                let server = name == "servermetadata";
+                if server {
+                    a.expect(&[W::Str, W::List])?;
+                } else {
+                    a.expect(&[W::Str, W::Str, W::List])?;
+                }
+                let k = if server { 1 } else { 2 };
+                let keys = self.pos_list(&a, k)?;
+                Test::Metadata {
+                    m: self.match_spec(&a, &keys)?,
+                    mailbox: if server {
+                        None
+                    } else {
+                        Some(self.pos_str(&a, 0)?)
+                    },
+                    entry: self.pos_str(&a, k - 1)?,
+                    keys,
+                }
+            }
+            "metadataexists" => {
+                let a = self.args(name, at, raw, &[])?;
+                a.expect(&[W::Str, W::List])?;
+                Test::MetadataExists {
+                    mailbox: Some(self.pos_str(&a, 0)?),
+                    entries: self.pos_list(&a, 1)?,
+                }
+            }
+            "servermetadataexists" => {
+                let a = self.args(name, at, raw, &[])?;
+                a.expect(&[W::List])?;
+                Test::MetadataExists {
+                    mailbox: None,
+                    entries: self.pos_list(&a, 0)?,
+                }
+            }
             "environment" => {
                 let a = self.args(name, at, raw, &[COMPARATOR, MATCH])?;
                 a.expect(&[W::Str, W::List])?;
@@ -1168,4 +1205,86 @@ pub fn variable_name_ok(name: &str) -> bool {
             .next()
             .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse::parse;
+    use super::*;
+
+    fn c(src: &str) -> Result<Program, CompileError> {
+        compile(&parse(src)?)
+    }
+
+    #[test]
+    fn require_is_checked() {
+        assert!(c("require [\"fileinto\", \"Copy\"]; fileinto :copy \"a\";").is_ok());
+        let e = c("require \"x-unknown\";").expect_err("unsupported");
+        assert!(e.message.contains("unsupported"), "{e}");
+        let e = c("keep;\nrequire \"fileinto\";").expect_err("late require");
+        assert_eq!((e.line, e.column), (2, 1));
+        let e = c("fileinto :copy \"a\";").expect_err("no require");
+        assert!(e.message.contains("\"fileinto\""), "{e}");
+        let e = c("require \"fileinto\"; fileinto :copy \"a\";").expect_err("no copy");
+        assert!(e.message.contains("\"copy\""), "{e}");
+        // spamtestplus brings spamtest; vacation-seconds brings vacation.
+        assert!(c("require \"spamtestplus\"; if spamtest :percent \"5\" { keep; }").is_ok());
+        assert!(c("require \"vacation-seconds\"; vacation :seconds 10 \"x\";").is_ok());
+    }
+
+    #[test]
+    fn signatures_are_checked() {
+        for bad in [
+            "if header :is :is \"a\" \"b\" { keep; }",
+            "if header :comparator \"i;nope\" \"a\" \"b\" { keep; }",
+            "if address :all :domain \"from\" \"x\" { keep; }",
+            "if size :over \"1\" { keep; }",
+            "if size :over 1 :under 2 { keep; }",
+            "if not { keep; }",
+            "if allof () { keep; }",
+            "keep :flags \"x\";",
+            "require \"variables\"; set \"1bad\" \"x\";",
+            "require \"variables\"; set :lower :upper \"a\" \"x\";",
+            "require \"date\"; if date \"date\" \"fortnight\" \"1\" { keep; }",
+            "require \"date\"; if date :zone \"EST\" \"date\" \"year\" \"1\" { keep; }",
+            "require \"index\"; if header :last \"a\" \"b\" { keep; }",
+            "require \"include\"; include \"../x\";",
+            "require \"editheader\"; addheader \"Bad:Name\" \"x\";",
+            "redirect \"not an address\";",
+            "require \"envelope\"; if envelope \"bogus\" \"x\" { keep; }",
+            "else { keep; }",
+            "if true { keep; } else { keep; } else { keep; }",
+        ] {
+            assert!(c(bad).is_err(), "{bad:?} compiled");
+        }
+    }
+
+    #[test]
+    fn ihave_scopes_extensions() {
+        let p = c("require \"ihave\"; if ihave \"fileinto\" { fileinto \"x\"; } fileinto \"y\";");
+        assert!(
+            p.is_err(),
+            "fileinto outside the ihave block must need require"
+        );
+        let p = c("require \"ihave\"; if ihave [\"fileinto\", \"x-none\"] { x_none; } keep;")
+            .expect("unknown extension's block is skipped");
+        assert!(matches!(
+            p.commands.first(),
+            Some(Cmd::If { branches, .. }) if matches!(branches[0].0, Test::False)
+        ));
+    }
+
+    #[test]
+    fn strings_become_templates_only_with_variables() {
+        let p = c("require [\"fileinto\", \"variables\"]; fileinto \"a${x}\";").expect("ok");
+        let Some(Cmd::FileInto { mailbox, .. }) = p.commands.first() else {
+            panic!("not a fileinto");
+        };
+        assert_eq!(mailbox.constant(), None);
+        let p = c("require \"fileinto\"; fileinto \"a${x}\";").expect("ok");
+        let Some(Cmd::FileInto { mailbox, .. }) = p.commands.first() else {
+            panic!("not a fileinto");
+        };
+        assert_eq!(mailbox.constant().as_deref(), Some("a${x}"));
+    }
 }

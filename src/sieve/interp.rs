@@ -125,6 +125,10 @@ struct Run<'e, 'm> {
     included_once: HashSet<(bool, String)>,
     include_stack: Vec<(bool, String)>,
     duplicate_marks: Vec<([u8; 32], Duration)>,
+    /// The MIME structure, parsed on the first `body` test.
+    info: Option<crate::mime::MessageInfo>,
+    /// `body :text` and `body :raw` texts, made once per run.
+    body_cache: Vec<(bool, Vec<String>)>,
 }
 
 /// Runs `scripts` in sequence. The next script runs only while the implicit keep is still in
@@ -155,6 +159,8 @@ pub fn run(
         included_once: HashSet::new(),
         include_stack: Vec::new(),
         duplicate_marks: Vec::new(),
+        info: None,
+        body_cache: Vec::new(),
     };
     let mut error = None;
     for script in scripts {
@@ -765,7 +771,32 @@ impl Run<'_, '_> {
                     BodyTransform::Content(t) => self.expand_list(frame, t)?,
                     _ => Vec::new(),
                 };
-                let texts = ext::body::texts(self.msg.raw, transform, &types);
+                let raw = self.msg.raw;
+                let cache_key = match transform {
+                    BodyTransform::Raw => Some(true),
+                    BodyTransform::Text => Some(false),
+                    BodyTransform::Content(_) => None,
+                };
+                let cached = cache_key.and_then(|k| {
+                    self.body_cache
+                        .iter()
+                        .find(|(c, _)| *c == k)
+                        .map(|(_, t)| t.clone())
+                });
+                let texts = match cached {
+                    Some(t) => t,
+                    None => {
+                        self.charge(raw.len())?;
+                        let info = self
+                            .info
+                            .get_or_insert_with(|| crate::mime::MessageInfo::parse_structure(raw));
+                        let t = ext::body::texts(raw, info, transform, &types);
+                        if let Some(k) = cache_key {
+                            self.body_cache.push((k, t.clone()));
+                        }
+                        t
+                    }
+                };
                 self.body_matches(m, &texts, keys, frame)?
             }
             Test::Date {
@@ -785,7 +816,13 @@ impl Run<'_, '_> {
                     .map(decode_header_value)
                     .collect();
                 let mut values = Vec::new();
+                let received = h.eq_ignore_ascii_case("received");
                 for v in select(vals, *index) {
+                    // RFC 5260 section 4: a Received field's date follows its last ";".
+                    let v = match v.rsplit_once(';') {
+                        Some((_, d)) if received => d.to_string(),
+                        _ => v,
+                    };
                     if let Some((ts, own)) = ext::date::parse_header_date(&v) {
                         let z = match zone {
                             Zone::Local => 0,
@@ -927,6 +964,38 @@ impl Run<'_, '_> {
                         seen
                     }
                 }
+            }
+            Test::Metadata {
+                m,
+                mailbox,
+                entry,
+                keys,
+            } => {
+                let mailbox = match mailbox {
+                    Some(mb) => Some(self.expand(frame, mb)?),
+                    None => None,
+                };
+                let entry = self.expand(frame, entry)?;
+                match self.env.metadata(mailbox.as_deref(), &entry) {
+                    // RFC 5490 section 3.3: a missing annotation does not match.
+                    None => false,
+                    Some(v) => self.matches(m, &[v], keys, frame)?,
+                }
+            }
+            Test::MetadataExists { mailbox, entries } => {
+                let mailbox = match mailbox {
+                    Some(mb) => Some(self.expand(frame, mb)?),
+                    None => None,
+                };
+                let entries = self.expand_list(frame, entries)?;
+                let mut all = true;
+                for e in &entries {
+                    if self.env.metadata(mailbox.as_deref(), e).is_none() {
+                        all = false;
+                        break;
+                    }
+                }
+                all
             }
             Test::SpecialUseExists { mailbox, uses } => {
                 let mailbox = match mailbox {

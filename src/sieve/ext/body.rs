@@ -4,10 +4,14 @@ use crate::mime::{MessageInfo, PartKind};
 
 use super::super::ast::BodyTransform;
 
-/// The texts `transform` selects from `raw` (the whole message). `types` are the expanded
-/// `:content` types.
-pub fn texts(raw: &[u8], transform: &BodyTransform, types: &[String]) -> Vec<String> {
-    let info = MessageInfo::parse_structure(raw);
+/// The texts `transform` selects from `raw` (the whole message, whose structure is `info`).
+/// `types` are the expanded `:content` types.
+pub fn texts(
+    raw: &[u8],
+    info: &MessageInfo,
+    transform: &BodyTransform,
+    types: &[String],
+) -> Vec<String> {
     match transform {
         BodyTransform::Raw => {
             let body = info.root().body.slice(raw);
