@@ -37,7 +37,7 @@ if exists "x-github-reason" { fileinto :create "Notify/GitHub"; stop; }
 # rule 25-32: regular expressions
 if header :regex "subject" "^\\[ticket #[0-9]+\\]" { fileinto :create "Tickets"; stop; }
 if header :regex "from" "^.*@(alerts|monitoring)\\.corp\\.example" { fileinto :create "Notify/Alerts"; stop; }
-if header :regex "subject" "(?i)newsletter|weekly digest" { fileinto :create "Newsletters"; stop; }
+if header :regex "subject" "newsletter|weekly digest" { fileinto :create "Newsletters"; stop; }
 if header :regex "x-originating-ip" "^\\[?10\\." { addflag "$Internal"; }
 if address :regex "from" "^noreply-[a-z]+@.*$" { fileinto :create "Notify/NoReply"; stop; }
 if header :regex "subject" "^(re|fwd?): \\[support\\]" { fileinto :create "Support"; stop; }
