@@ -326,6 +326,27 @@ pub const LMTP_PARALLEL_DELIVERIES: usize = 4;
 pub const LMTP_IDLE_SECS: u64 = 300;
 /// Unrecognised or malformed commands tolerated before the connection is closed.
 pub const LMTP_MAX_BAD_COMMANDS: u32 = 20;
+
+// ---- sieve at delivery (LMTP, deliver) ----
+
+/// Compiled Sieve scripts the process keeps (users' active scripts, `sieve_before`/`sieve_after`,
+/// includes), keyed by path and file identity. A script is a few KiB compiled; past this many
+/// the least recently used is dropped and compiled again when next needed.
+pub const SIEVE_SCRIPT_CACHE_ENTRIES: usize = 1024;
+/// `*.sieve` files taken from one `sieve_before`/`sieve_after` directory.
+pub const SIEVE_MAX_SCRIPTS_PER_DIRECTORY: usize = 64;
+/// Entries of a user's Sieve tracking file (duplicate ids, vacation responses, redirects), each
+/// under 100 bytes: past this many the ones expiring first are dropped, so the file stays under
+/// half a MiB however much mail arrives.
+pub const SIEVE_TRACKING_ENTRIES: usize = 4096;
+/// How long a redirect of a message (by Message-ID and target) is remembered, so a delivery the
+/// MTA retries does not send it again (Pigeonhole's `sieve_redirect_duplicate_period`, 12h).
+pub const SIEVE_REDIRECT_DUPLICATE_SECS: u64 = 12 * 3600;
+/// Seconds for each step of an SMTP submission (connect, each reply) or a sendmail run, for
+/// vacation replies and redirects.
+pub const SIEVE_SUBMISSION_TIMEOUT_SECS: u64 = 30;
+/// Longest SMTP reply line read from the submission server.
+pub const SIEVE_SUBMISSION_MAX_LINE: usize = 4096;
 // ---- hostile-input hardening ----
 
 /// Password verifications a remote address (IPv6: its /64) with failed logins on record may

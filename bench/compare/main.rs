@@ -29,13 +29,15 @@ use servers::{Kind, Setup};
 /// The mail users' password (all but `demo`, whose argon2id hash row 7 verifies).
 const PASSWORD: &str = "benchpw";
 const LMTP_USERS: usize = 8;
+/// Users of the `sieve` rows, each with the 40-rule script as active Sieve script.
+const SIEVE_USERS: usize = 8;
 
 struct Args {
     quick: bool,
     json: Option<PathBuf>,
     servers: Vec<Kind>,
-    /// Row groups to run (select, fetch, search, sort, thread, huge, pop3, lmtp, login, mixed,
-    /// idle, notify, resync); all when absent.
+    /// Row groups to run (select, fetch, search, sort, thread, huge, pop3, lmtp, sieve, login,
+    /// mixed, idle, notify, resync); all when absent.
     rows: Option<Vec<String>>,
     work: PathBuf,
     mail_user: String,
@@ -172,6 +174,12 @@ fn corpus_spec(p: &Plan) -> CorpusSpec {
             mailboxes: vec![mb("INBOX", 0, 0)],
         });
     }
+    for i in 0..SIEVE_USERS {
+        users.push(UserSpec {
+            name: format!("sieve{i}"),
+            mailboxes: vec![mb("INBOX", 0, 0)],
+        });
+    }
     CorpusSpec { users }
 }
 
@@ -197,10 +205,53 @@ fn users_file(path: &Path, spec: &CorpusSpec) -> Result<()> {
         if u.name == "demo" {
             writeln!(text, "demo:{{ARGON2ID}}{demo}::::::")?;
         } else {
+            if u.name.starts_with("sieve") {
+                // The `sieve` rows' users have a home holding their script (both servers read
+                // the same files: mailcove through this home, Dovecot through `sieve =`).
+                let home = sieve_home(path, &u.name);
+                writeln!(
+                    text,
+                    "{}:{{SHA512-CRYPT}}{sha512}::::{}::",
+                    u.name,
+                    home.display()
+                )?;
+                write_sieve_home(&home)?;
+                continue;
+            }
             writeln!(text, "{}:{{SHA512-CRYPT}}{sha512}::::::", u.name)?;
         }
     }
     std::fs::write(path, text)?;
+    Ok(())
+}
+
+/// The home of a `sieve` row user, next to the users file (Dovecot's config names the same
+/// place as `WORK/sievehome/%n`).
+fn sieve_home(users_file: &Path, name: &str) -> PathBuf {
+    users_file
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("sievehome")
+        .join(name)
+}
+
+/// Writes the 40-rule script as the active script of a home, Pigeonhole's layout
+/// (`~/sieve/bench.sieve`, `~/.dovecot.sieve` linking to it), writable by the mail user (Dovecot
+/// stores its compiled `.svbin` next to the script).
+fn write_sieve_home(home: &Path) -> Result<()> {
+    let dir = home.join("sieve");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("bench.sieve"),
+        include_str!("../sieve-40-rules.sieve"),
+    )?;
+    let link = home.join(".dovecot.sieve");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink("sieve/bench.sieve", &link)?;
+    for d in [home.parent().unwrap_or(home), home, &dir] {
+        chmod(d, 0o777)?;
+    }
+    chmod(&dir.join("bench.sieve"), 0o666)?;
     Ok(())
 }
 
@@ -349,6 +400,9 @@ async fn run_server(
     }
     if want("lmtp") {
         rows::lmtp_row(&s, p, &mut m).await?;
+    }
+    if want("sieve") {
+        rows::sieve_row(&s, p, &mut m).await?;
     }
     if want("login") {
         rows::login_row(&s, p, &mut m).await?;

@@ -310,6 +310,42 @@ pub async fn lmtp_row(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()> 
     Ok(())
 }
 
+/// Row 6 (Sieve): LMTP deliveries per second to users whose active script is the 40-rule
+/// `bench/sieve-40-rules.sieve` (header, address, envelope, body and regex tests; the bench
+/// message ends in `Bench` with `$Bench`), 4 KB messages, on 1 and 8 connections.
+pub async fn sieve_row(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()> {
+    for conns in [1usize, 8] {
+        let done = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for i in 0..conns {
+            let (done, stop) = (Arc::clone(&done), Arc::clone(&stop));
+            let port = s.ports.lmtp;
+            tasks.push(tokio::spawn(async move {
+                let mut l = Lmtp::connect(port).await?;
+                let rcpt = vec![format!("sieve{i}@bench.example")];
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    l.deliver(&rcpt, &small_message(4 * 1024, n)).await?;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                Result::Ok(())
+            }));
+        }
+        let t = Instant::now();
+        tokio::time::sleep(Duration::from_secs(plan.secs)).await;
+        let count = done.load(Ordering::Relaxed);
+        let secs = t.elapsed().as_secs_f64();
+        stop.store(true, Ordering::Relaxed);
+        for task in tasks {
+            task.await??;
+        }
+        m.set(&format!("sieve_4k_{conns}"), count as f64 / secs);
+    }
+    Ok(())
+}
+
 /// Row 7: LOGIN + LOGOUT per second, four clients at once, argon2id at mailcove's default cost;
 /// then again with each server's login cache on (mailcove's verified-credential cache, Dovecot's
 /// auth cache), which is off again afterwards so the rows after this one are unchanged.
@@ -901,6 +937,14 @@ pub fn table(plan: &Plan) -> Vec<(String, String, &'static str, bool)> {
         r(
             format!("lmtp_{size}_{conns}"),
             format!("6 LMTP {size}B messages, {conns} conn"),
+            "msg/s",
+            true,
+        );
+    }
+    for conns in [1, 8] {
+        r(
+            format!("sieve_4k_{conns}"),
+            format!("6 LMTP 4kB + Sieve (40 rules), {conns} conn"),
             "msg/s",
             true,
         );

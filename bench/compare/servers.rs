@@ -303,6 +303,14 @@ service submission-login {{
     port = 0
   }}
 }}
+# Sieve at delivery (Debian's dovecot-sieve) for the `sieve` rows: the users sieveN have the
+# 40-rule script as active script; everyone else has none (a missing link).
+protocol lmtp {{
+  mail_plugins = $mail_plugins sieve
+}}
+plugin {{
+  sieve = file:{work}/sievehome/%n/sieve;active={work}/sievehome/%n/.dovecot.sieve
+}}
 "#,
         base = base.display(),
         cert = s.cert.display(),
@@ -313,6 +321,7 @@ service submission-login {{
         imaps = ports.imaps,
         pop3 = ports.pop3,
         lmtp = ports.lmtp,
+        work = s.dir.parent().unwrap_or(s.dir).display(),
     );
     let conf = s.dir.join("dovecot.conf");
     fs::write(&conf, config)?;

@@ -16,6 +16,7 @@
 //! | 67 `EX_NOUSER` | no such user |
 //! | 73 `EX_CANTCREAT` | cannot be stored, permanently: over quota with `over_quota = "permanent"`, larger than `limits.max_message_size`, or a user whose name cannot form a mail path |
 //! | 75 `EX_TEMPFAIL` | try again later: over quota with `over_quota = "temporary"`, storage or I/O trouble, an unreadable configuration or users file |
+//! | 77 `EX_NOPERM` | the recipient's Sieve script rejected the message (`reject`/`ereject`); the reason is on stderr (as `dovecot-lda -e`) |
 //!
 //! `-m FOLDER` that does not exist falls back to INBOX (as Dovecot's LDA without
 //! `lda_mailbox_autocreate`); it is never an error.
@@ -40,6 +41,9 @@ pub const EX_NOUSER: u8 = 67;
 pub const EX_CANTCREAT: u8 = 73;
 /// Temporary failure; the MTA should retry.
 pub const EX_TEMPFAIL: u8 = 75;
+/// Permission denied: a Sieve `reject` refused the message (as `dovecot-lda -e`: the reason is
+/// on stderr and the MTA bounces with it).
+pub const EX_NOPERM: u8 = 77;
 
 /// What `mailcove deliver` was asked to do.
 #[derive(Debug, Clone)]
@@ -140,15 +144,35 @@ fn deliver_stdin(args: &DeliverArgs<'_>, input: &mut dyn Read) -> Result<(), Exi
         let rcpt = deliver::resolve(&auth, &storage, args.user, &opts)
             .await
             .map_err(fail)?;
-        deliver::store_spooled(&rcpt, args.mailbox, &header, &message, &opts)
-            .await
-            .map_err(fail)
+        let sieve_ctx = crate::sieve::deliver::Context {
+            cfg: Arc::new(config.clone()),
+            hostname: config.server.hostname.clone(),
+            sender: sender.to_string(),
+            remote_ip: None,
+            remote_host: None,
+        };
+        let (delivered, followups) = crate::sieve::deliver::deliver_recipient(
+            &sieve_ctx,
+            &rcpt,
+            args.mailbox,
+            &header,
+            &message,
+            &opts,
+        )
+        .await
+        .map_err(fail)?;
+        // The message is durable; vacation replies are sent before exiting (errors logged).
+        followups.run().await;
+        Ok(delivered)
     });
     match stored {
-        Ok(s) => {
-            tracing::info!(to = args.user, mailbox = %s.mailbox, uid = s.uid, "delivered");
+        Ok(crate::sieve::deliver::Delivered::Stored(s)) => {
+            for s in s {
+                tracing::info!(to = args.user, mailbox = %s.mailbox, uid = s.uid, "delivered");
+            }
             Ok(())
         }
+        Ok(crate::sieve::deliver::Delivered::NotStored) => Ok(()),
         Err(e) => Err(e),
     }
 }
@@ -211,6 +235,7 @@ fn exit_for(e: &DeliverError, user: &str) -> Exit {
         DeliverError::OverQuota { temporary: false }
         | DeliverError::TooBig
         | DeliverError::Permanent(_) => EX_CANTCREAT,
+        DeliverError::Rejected(_) => EX_NOPERM,
     };
     Exit(code, format!("{user}: {e}"))
 }

@@ -64,6 +64,10 @@ pub enum DeliverError {
     /// Storage trouble worth retrying (451 4.3.0, deliver 75).
     #[error("temporary failure: {0}")]
     Temporary(String),
+    /// A Sieve `reject`/`ereject` refused the message for this recipient (LMTP 550 5.7.1 with
+    /// the script's reason, deliver 77 as `dovecot-lda -e`).
+    #[error("rejected by the recipient's Sieve script: {0}")]
+    Rejected(String),
 }
 
 impl DeliverError {

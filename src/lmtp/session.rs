@@ -383,9 +383,17 @@ impl Session {
             }
         };
         let permits = Arc::new(Semaphore::new(LMTP_PARALLEL_DELIVERIES));
+        let sieve_ctx = crate::sieve::deliver::Context {
+            cfg: self.shared.config(),
+            hostname: self.hostname.clone(),
+            sender: tx.from.clone(),
+            remote_ip: Some(self.conn.info.peer.ip()),
+            remote_host: None,
+        };
         let mut pending = Vec::with_capacity(tx.recipients.len());
         for rcpt in tx.recipients {
             let (message, permits, opts) = (message.clone(), permits.clone(), self.opts.clone());
+            let sieve_ctx = sieve_ctx.clone();
             let header = deliver::stamp_header(&tx.from, &rcpt.address, &start);
             let address = rcpt.address.clone();
             let task = tokio::spawn(async move {
@@ -395,9 +403,20 @@ impl Session {
                     .await
                     .map_err(|e| DeliverError::Temporary(e.to_string()))?;
                 let size = header.len() as u64 + message.len();
-                let stored = deliver::store_spooled(&rcpt, None, &header, &message, &opts).await?;
-                info!(to = %rcpt.address, user = %rcpt.user.name, mailbox = %stored.mailbox, uid = stored.uid, size, "delivered");
-                Ok::<_, DeliverError>(stored)
+                let (delivered, followups) = crate::sieve::deliver::deliver_recipient(
+                    &sieve_ctx, &rcpt, None, &header, &message, &opts,
+                )
+                .await?;
+                if let crate::sieve::deliver::Delivered::Stored(stored) = &delivered
+                    && let [stored] = stored.as_slice()
+                {
+                    info!(to = %rcpt.address, user = %rcpt.user.name, mailbox = %stored.mailbox, uid = stored.uid, size, "delivered");
+                }
+                // Vacation replies go out after the copy is durable, without holding the reply.
+                if !followups.is_empty() {
+                    tokio::spawn(followups.run());
+                }
+                Ok::<_, DeliverError>(delivered)
             });
             pending.push((address, task));
         }
@@ -441,6 +460,12 @@ fn failure_reply(address: &str, e: &DeliverError) -> String {
         DeliverError::Permanent(_) => format!("550 5.2.0 <{address}> Mailbox unavailable"),
         DeliverError::Temporary(_) => {
             format!("451 4.3.0 <{address}> Temporary internal error")
+        }
+        DeliverError::Rejected(reason) => {
+            format!(
+                "550 5.7.1 <{address}> {}",
+                crate::sieve::deliver::reply_text(reason)
+            )
         }
     }
 }

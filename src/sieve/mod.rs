@@ -253,3 +253,12 @@ pub fn execute(
 ) -> Outcome {
     interp::run(scripts, message, envelope, env, opts)
 }
+
+// ---- delivery (LMTP, `deliver`): script loading, the environment, applying the outcome ----
+
+pub mod cache;
+pub mod deliver;
+pub mod outbound;
+pub mod store;
+pub mod tracking;
+pub mod vacation;
