@@ -112,6 +112,7 @@ pub struct Builder {
     listeners_extra: String,
     cert: TestCert,
     server_extra: String,
+    mail_extra: String,
 }
 
 impl Default for Builder {
@@ -122,6 +123,7 @@ impl Default for Builder {
             listeners_extra: String::new(),
             cert: TestCert::new(),
             server_extra: String::new(),
+            mail_extra: String::new(),
         }
     }
 }
@@ -151,6 +153,13 @@ impl Builder {
     pub fn server(mut self, toml: &str) -> Self {
         self.server_extra.push_str(toml);
         self.server_extra.push('\n');
+        self
+    }
+
+    /// Keys added to the generated `[mail]` table (`fts = false`).
+    pub fn mail(mut self, toml: &str) -> Self {
+        self.mail_extra.push_str(toml);
+        self.mail_extra.push('\n');
         self
     }
 
@@ -264,6 +273,7 @@ key = "{d}/key.pem"
 
 [mail]
 location = "{location}"
+{mail_extra}
 
 {listeners}
 "#,
@@ -275,6 +285,7 @@ location = "{location}"
             pop3_remote = ports.pop3_remote,
             listeners = b.listeners_extra,
             server_extra = b.server_extra,
+            mail_extra = b.mail_extra,
             location = if memory_backend() {
                 "memory:".to_string()
             } else {
