@@ -1,6 +1,6 @@
 //! The full-text index (docs/fts.md) against the real binary: a hand-written corpus whose
 //! answers follow from RFC 3501 6.4.4 by hand (substrings inside words, decoded HTML and
-//! charsets, part headers and attachment names for TEXT, header keys); the MIME fixtures
+//! charsets, part headers and attachment names for TEXT, header keys, expunges); the MIME fixtures
 //! searched with many keys on a server with the index and one without, which must answer the
 //! same; delivery while searching; a crash while indexing (Maildir); `mailcove index rebuild
 //! --fts` (Maildir).
@@ -144,6 +144,12 @@ fn hand_written_corpus_answers_by_the_rfc_before_and_after_indexing() {
     for (key, want) in hand_cases() {
         assert_eq!(uids(&mut c, &key), want, "index: {key}");
     }
+    // An expunged message is never a hit, and the next search drops it from the index.
+    ok(&c.cmd("d", "UID STORE 2 +FLAGS.SILENT (\\Deleted)"));
+    ok(&c.cmd("e", "EXPUNGE"));
+    assert_eq!(uids(&mut c, "TEXT attachment"), Vec::<u32>::new());
+    wait_indexed(&s, &mut c, 2, "TEXT zanz");
+    assert_eq!(uids(&mut c, "TEXT example"), vec![1, 3]);
 }
 
 /// The fixture corpus: every `.eml` of tests/fixtures/mime plus the hand-written messages.

@@ -32,6 +32,8 @@ pub struct Job {
     pub key: String,
     /// `(uid, size in bytes)` of the messages, ascending.
     pub todo: Vec<(u32, u64)>,
+    /// Expunged messages to drop from the index first.
+    pub gone: Vec<u32>,
 }
 
 /// Removes the key from [`RUNNING`] however the job ends.
@@ -51,7 +53,7 @@ pub fn is_running(key: &str) -> bool {
 /// Starts indexing `job` in the background unless a job for the mailbox is already there; never
 /// waits. Needs a tokio runtime.
 pub fn spawn(job: Job) {
-    if job.todo.is_empty() || !RUNNING.lock().insert(job.key.clone()) {
+    if (job.todo.is_empty() && job.gone.is_empty()) || !RUNNING.lock().insert(job.key.clone()) {
         return;
     }
     let running = Running(job.key.clone());
@@ -72,6 +74,10 @@ pub async fn run(job: Job) -> Result<usize> {
         .acquire()
         .await
         .map_err(|e| StorageError::Temporary(e.to_string()))?;
+    if !job.gone.is_empty() {
+        let (fts, key, gone) = (job.fts.clone(), job.key.clone(), job.gone.clone());
+        crate::compute::run(move || fts.remove(&key, &gone)).await??;
+    }
     let mut done = 0;
     for step in steps(&job.todo) {
         let uids: Vec<u32> = step.iter().map(|(u, _)| *u).collect();
@@ -135,6 +141,7 @@ pub async fn rebuild(store: &dyn UserStore, fts: Arc<dyn FtsIndex>, name: &str) 
         fts,
         key,
         todo,
+        gone: Vec::new(),
     })
     .await
 }

@@ -88,12 +88,22 @@ pub(crate) async fn prepare(sel: &Selected, prog: &Program) -> Option<FtsFilter>
         .filter(|m| filter.covered.binary_search(&m.uid).is_err())
         .map(|m| (m.uid, m.phys_size))
         .collect();
-    if !todo.is_empty() {
+    // Covered UIDs the view does not have although they are older than it: expunged. (Newer
+    // ones were delivered after this view was taken and indexed by another session's search.)
+    let uidnext = sel.view.uidnext();
+    let gone: Vec<u32> = filter
+        .covered
+        .iter()
+        .copied()
+        .filter(|&u| u < uidnext && sel.view.seq_of(u).is_none())
+        .collect();
+    if !todo.is_empty() || !gone.is_empty() {
         indexer::spawn(indexer::Job {
             handle: sel.view.handle(),
             fts,
             key,
             todo,
+            gone,
         });
     }
     Some(filter)
