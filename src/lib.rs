@@ -9,6 +9,7 @@ pub mod config;
 pub mod control_cli;
 pub mod digits;
 pub mod fsperm;
+pub mod fts;
 pub mod imap;
 pub mod inflight;
 pub mod limits;

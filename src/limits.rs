@@ -737,3 +737,32 @@ pub const MAX_DB_CACHE_SIZE: usize = 10_000_000;
 pub const DEFAULT_DB_CACHE_SIZE: usize = 100_000;
 /// Longest time a lookup may be configured to stay in the lookup cache (a day).
 pub const MAX_DB_CACHE_SECS: u64 = 86_400;
+/// Memory tantivy's index writer may buffer before it writes a segment, per full-text indexing
+/// job (tantivy's minimum is 15 MB; at most [`FTS_INDEX_JOBS`] writers exist at once).
+pub const FTS_WRITER_MEMORY_BYTES: usize = 32 * 1024 * 1024;
+
+/// Full-text indexing jobs running at once in the process (one per mailbox at a time): the
+/// background indexer never takes more than this many blocking threads, whatever the number of
+/// users whose first search found an unindexed mailbox.
+pub const FTS_INDEX_JOBS: usize = 1;
+
+/// Message bytes read and indexed in one step of an indexing job: one commit per step, so a
+/// crash loses at most this much work (the step is indexed again), and the job yields to others
+/// between steps.
+pub const FTS_INDEX_STEP_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Messages indexed in one step at most (see [`FTS_INDEX_STEP_BYTES`]).
+pub const FTS_INDEX_STEP_MESSAGES: usize = 5000;
+
+/// Trigrams of one SEARCH key looked up in the full-text index at most: more only narrow the
+/// candidates a little, and each is a posting list to intersect.
+pub const FTS_MAX_QUERY_NGRAMS: usize = 32;
+
+/// Users' full-text indexes the Maildir backend keeps open when no session uses them (each holds
+/// a few file descriptors and maps).
+pub const FTS_OPEN_INDEXES: usize = 64;
+
+/// How long a full-text index write waits for the writer lock another process holds (the admin
+/// CLI's `index rebuild --fts` and the daemon's indexer take turns) before giving up; a
+/// background job that gives up is simply run again at the next search.
+pub const FTS_WRITER_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);

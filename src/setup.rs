@@ -84,6 +84,7 @@ pub fn storage_backend(config: &Config) -> Result<Arc<dyn Storage>, StorageError
             quota_messages: m.quota_messages,
             autocreate,
             max_message_size: config.limits.max_message_size,
+            fts: m.fts,
         })?));
     }
     let mut opts = MaildirOptions::new(absolute_location(&m.location));
@@ -92,6 +93,7 @@ pub fn storage_backend(config: &Config) -> Result<Arc<dyn Storage>, StorageError
     opts.quota_bytes = m.quota_bytes;
     opts.quota_messages = m.quota_messages;
     opts.autocreate = autocreate;
+    opts.fts = m.fts;
     Ok(Arc::new(MaildirStorage::new(opts)?))
 }
 

@@ -1822,6 +1822,62 @@ async fn change_feed(b: &Backend) {
     assert!(matches!(fresh.try_recv(), Ok(None)));
 }
 
+/// The full-text index (docs/fts.md): one per user, reached from the store and from every view
+/// of its mailboxes; a mailbox's entries are keyed by its identity and UIDVALIDITY, so another
+/// mailbox (or the same one made again) is not covered by them; a second store of the same user
+/// sees what the first indexed; another user has an index of their own.
+async fn full_text_index_per_user(b: &Backend) {
+    use mailcove::fts::{FtsDoc, mailbox_key};
+    let u = b.user("fts").await;
+    ok(u.create("Other", None).await);
+    append(&*u, "INBOX", "zanzibar").await;
+    let Some(fts) = ok(u.fts().await) else {
+        panic!("the index is on by default");
+    };
+    let v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    let Some(identity) = v.identity() else {
+        panic!("a backend with an index names its mailboxes");
+    };
+    let key = mailbox_key(&identity, v.uidvalidity());
+    let doc = FtsDoc {
+        uid: 1,
+        text: mailcove::mime::casemap::casemap("Trip to Zanzibar"),
+    };
+    let (f, k) = (fts.clone(), key.clone());
+    ok(tokio::task::spawn_blocking(move || f.add(&k, vec![doc]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}")));
+    let Some(through_view) = ok(v.fts().await) else {
+        panic!("the view reaches the user's index");
+    };
+    let other = ok(u.open("Other", OpenOptions::SELECT).await);
+    let other_key = mailbox_key(&other.identity().unwrap_or_default(), other.uidvalidity());
+    assert_ne!(key, other_key);
+    let again = b.user("fts").await;
+    let Some(from_again) = ok(again.fts().await) else {
+        panic!("index off for a second store");
+    };
+    let stranger = b.user("fts2").await;
+    let Some(theirs) = ok(stranger.fts().await) else {
+        panic!("index off for another user");
+    };
+    let (k, ok_) = (key.clone(), other_key.clone());
+    let got = tokio::task::spawn_blocking(move || {
+        (
+            through_view.candidates(&k, &mailcove::mime::casemap::casemap("zanz")),
+            through_view.covered(&ok_),
+            from_again.covered(&k),
+            theirs.covered(&k),
+        )
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ok(got.0), Some(vec![1]));
+    assert_eq!(ok(got.1), Vec::<u32>::new());
+    assert_eq!(ok(got.2), vec![1]);
+    assert_eq!(ok(got.3), Vec::<u32>::new());
+}
+
 macro_rules! with_cases {
     ($suite:ident ! ($($args:tt)*)) => {
         $suite!($($args)*, [
@@ -1849,6 +1905,7 @@ macro_rules! with_cases {
             metadata_follows_rename_and_goes_with_delete,
             metadata_limits,
             change_feed,
+            full_text_index_per_user,
         ]);
     };
 }

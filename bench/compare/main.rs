@@ -12,6 +12,7 @@
 
 mod client;
 mod corpus;
+mod fts;
 mod rows;
 mod servers;
 mod sort;
@@ -37,7 +38,7 @@ struct Args {
     json: Option<PathBuf>,
     servers: Vec<Kind>,
     /// Row groups to run (select, fetch, search, sort, thread, huge, pop3, lmtp, sieve, login,
-    /// mixed, idle, notify, resync); all when absent.
+    /// mixed, idle, notify, resync, fts); all when absent.
     rows: Option<Vec<String>>,
     work: PathBuf,
     mail_user: String,
@@ -420,6 +421,14 @@ async fn run_server(
     if want("resync") {
         rows::resync_rows(&s, p, &mut m).await?;
     }
+    // Row 16 last of all: it restarts the server (Dovecot with fts-xapian; mailcove without its
+    // index for the cross-check).
+    let s = if want("fts") {
+        let bin = Path::new(env!("CARGO_BIN_EXE_mailcove"));
+        fts::fts_rows(s, &setup, bin, p, &mut m).await?
+    } else {
+        s
+    };
     eprintln!(
         "  {} rows took {:.0} s",
         kind.name(),

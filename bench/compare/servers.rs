@@ -124,6 +124,16 @@ impl Running {
         Ok(())
     }
 
+    /// Which server this is.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Its configuration file (the admin CLIs, `mailcove index` and `doveadm`, read it too).
+    pub fn conf_path(&self) -> &Path {
+        &self.conf
+    }
+
     /// Memory of the server's whole process tree: (PSS, RSS) in KiB, and the process count.
     pub fn memory(&self) -> (u64, u64, usize) {
         tree_memory(self.pid)
@@ -163,6 +173,11 @@ pub struct Setup<'a> {
 
 /// Starts mailcove (the binary cargo built for this bench).
 pub fn start_mailcove(s: &Setup, bin: &Path) -> Result<Running> {
+    start_mailcove_with(s, bin, "")
+}
+
+/// [`start_mailcove`] with `mail_extra` added to its `[mail]` table (`fts = false`).
+pub fn start_mailcove_with(s: &Setup, bin: &Path, mail_extra: &str) -> Result<Running> {
     let ports = Ports::free()?;
     let d = s.dir.display();
     let conns = s.max_conns + 200;
@@ -173,7 +188,7 @@ pub fn start_mailcove(s: &Setup, bin: &Path) -> Result<Running> {
          [[listener]]\nprotocol = \"pop3\"\naddress = \"127.0.0.1:{}\"\ntls = \"starttls\"\n\n\
          [[listener]]\nprotocol = \"lmtp\"\naddress = \"127.0.0.1:{}\"\n\n\
          [tls]\ncertificate = \"{}\"\nkey = \"{}\"\ngenerate_self_signed = true\n\n\
-         [mail]\nlocation = \"{d}/mail/%n\"\nfsync = true\n\n\
+         [mail]\nlocation = \"{d}/mail/%n\"\nfsync = true\n{mail_extra}\n\
          [auth]\nusers_file = \"{}\"\nhash_queue = 100000\n\n\
          [limits]\nmax_connections = {conns}\nmax_connections_per_ip = {conns}\nmax_userip_connections = {conns}\n\n\
          [logging]\nlevel = \"warn\"\n",
@@ -211,6 +226,11 @@ pub fn start_mailcove(s: &Setup, bin: &Path) -> Result<Running> {
 
 /// Starts Dovecot in the foreground with a configuration of its own (not /etc/dovecot).
 pub fn start_dovecot(s: &Setup) -> Result<Running> {
+    start_dovecot_with(s, "")
+}
+
+/// [`start_dovecot`] with `extra` appended to its configuration (fts-xapian for row 16).
+pub fn start_dovecot_with(s: &Setup, extra: &str) -> Result<Running> {
     let ports = Ports::free()?;
     let d = s.dir.display();
     let base = s.dir.join("run");
@@ -322,7 +342,7 @@ plugin {{
         pop3 = ports.pop3,
         lmtp = ports.lmtp,
         work = s.dir.parent().unwrap_or(s.dir).display(),
-    );
+    ) + extra;
     let conf = s.dir.join("dovecot.conf");
     fs::write(&conf, config)?;
     let out = fs::File::create(s.dir.join("dovecot.stderr"))?;

@@ -20,6 +20,8 @@ pub struct MailConfig {
     pub quota_messages: u64,
     /// Mailboxes created at first login, with their special-use attribute.
     pub autocreate: Vec<AutocreateMailbox>,
+    /// Keep a full-text index for SEARCH BODY/TEXT and the header keys (docs/fts.md).
+    pub fts: bool,
 }
 
 impl Default for MailConfig {
@@ -37,6 +39,7 @@ impl Default for MailConfig {
                 AutocreateMailbox::new("Junk", "\\Junk"),
                 AutocreateMailbox::new("Archive", "\\Archive"),
             ],
+            fts: true,
         }
     }
 }

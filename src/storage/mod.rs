@@ -748,6 +748,9 @@ pub trait UserStore: Send + Sync {
     /// Tells the user's feed that the metadata `entries` (RFC 5464, e.g. `/shared/comment`) of
     /// `mailbox` (or of the server, `None`) changed; SETMETADATA calls it once it has stored them.
     fn publish_metadata_change(&self, mailbox: Option<&str>, entries: &[String]);
+    /// The user's full-text index ([`crate::fts`]), opened when first asked for; `None` when
+    /// the backend keeps none (configured off). The backend chooses where it lives.
+    async fn fts(&self) -> Result<Option<Arc<dyn crate::fts::FtsIndex>>>;
 }
 
 /// One open mailbox as a backend provides it; used through [`View`].
@@ -819,4 +822,8 @@ pub trait MailboxHandle: Send + Sync {
     /// by reading message content: SEARCH asks for a whole mailbox (in
     /// [`crate::limits::OBJECT_BATCH`]es).
     async fn objects(&self, uids: Vec<u32>) -> Result<Vec<MessageObject>>;
+    /// The full-text index of the user this mailbox belongs to, as
+    /// [`UserStore::fts`]; its messages are indexed under [`crate::fts::mailbox_key`] of
+    /// [`MailboxHandle::identity`] and the UIDVALIDITY.
+    async fn fts(&self) -> Result<Option<Arc<dyn crate::fts::FtsIndex>>>;
 }

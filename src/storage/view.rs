@@ -143,6 +143,17 @@ impl View {
         self.handle.identity()
     }
 
+    /// The backend's handle on the mailbox (for work that outlives the view, such as the
+    /// background full-text indexer).
+    pub fn handle(&self) -> Arc<dyn MailboxHandle> {
+        self.handle.clone()
+    }
+
+    /// See [`MailboxHandle::fts`].
+    pub async fn fts(&self) -> Result<Option<Arc<dyn crate::fts::FtsIndex>>> {
+        self.handle.fts().await
+    }
+
     /// The mailbox name.
     pub fn name(&self) -> &str {
         self.handle.name()

@@ -113,6 +113,7 @@ pub struct Builder {
     cert: TestCert,
     server_extra: String,
     location: Option<String>,
+    mail_extra: String,
 }
 
 impl Default for Builder {
@@ -124,6 +125,7 @@ impl Default for Builder {
             cert: TestCert::new(),
             server_extra: String::new(),
             location: None,
+            mail_extra: String::new(),
         }
     }
 }
@@ -160,6 +162,13 @@ impl Builder {
     /// server's directory.
     pub fn mail_location(mut self, location: &str) -> Self {
         self.location = Some(location.to_string());
+        self
+    }
+
+    /// Keys added to the generated `[mail]` table (`fts = false`).
+    pub fn mail(mut self, toml: &str) -> Self {
+        self.mail_extra.push_str(toml);
+        self.mail_extra.push('\n');
         self
     }
 
@@ -273,6 +282,7 @@ key = "{d}/key.pem"
 
 [mail]
 location = "{location}"
+{mail_extra}
 
 {listeners}
 "#,
@@ -284,6 +294,7 @@ location = "{location}"
             pop3_remote = ports.pop3_remote,
             listeners = b.listeners_extra,
             server_extra = b.server_extra,
+            mail_extra = b.mail_extra,
             location = if memory_backend() {
                 "memory:".to_string()
             } else if let Some(location) = &b.location {

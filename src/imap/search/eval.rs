@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::fts::FtsFilter;
 use super::program::{Node, Program, SearchError};
 use super::source::{Loaded, SEARCH_HEADER_CACHE, cache_blob};
 use crate::imap::selected::Selected;
@@ -31,6 +32,8 @@ struct Msg<'a> {
     meta: &'a MessageMeta,
     recent: bool,
     data: Option<&'a Loaded>,
+    /// What the full-text index said ([`super::fts`]), in the metadata stage.
+    fts: Option<&'a FtsFilter>,
 }
 
 const SECS_PER_DAY: i64 = 86_400;
@@ -83,6 +86,11 @@ fn eval(n: &Node, m: &Msg<'_>) -> Option<bool> {
             let sent = m.data?.sent_day()?;
             Some(sent.is_some_and(|s| cmp.test(s, *day)))
         }
+        Node::Header { needle, .. } | Node::Body(needle) | Node::Text(needle)
+            if m.fts.is_some_and(|f| f.excludes(needle, m.meta.uid)) =>
+        {
+            Some(false)
+        }
         Node::Header { name, needle } => m.data?.header_matches(name, needle),
         Node::Body(needle) => {
             let body = m.data?.body()?;
@@ -115,6 +123,7 @@ pub async fn run(sel: &Selected, prog: &Program) -> Result<Vec<Hit>, SearchError
     let mut hits = Vec::new();
     let mut undecided: Vec<Pending> = Vec::new();
     let mut shared: Option<Arc<Program>> = None;
+    let index = super::fts::prepare(sel, prog).await;
     for (i, meta) in sel.view.messages().iter().enumerate() {
         let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
         // As FETCH FLAGS shows it: never for an IMAP4rev2 session (RFC 9051 2.3.2).
@@ -124,6 +133,7 @@ pub async fn run(sel: &Selected, prog: &Program) -> Result<Vec<Hit>, SearchError
             meta,
             recent,
             data: None,
+            fts: index.as_ref(),
         };
         match eval(&prog.root, &m) {
             Some(true) => hits.push(hit(seq, meta)),
@@ -166,6 +176,7 @@ impl Pending {
                 meta: &self.meta,
                 recent: self.recent,
                 data: Some(data),
+                fts: None,
             },
         )
     }
@@ -386,6 +397,7 @@ mod tests {
                 meta: &meta,
                 recent: false,
                 data,
+                fts: None,
             },
         )
     }

@@ -48,6 +48,7 @@
 #![deny(missing_docs)]
 
 mod eval;
+mod fts;
 mod program;
 mod source;
 

@@ -265,4 +265,8 @@ impl MailboxHandle for MaildirMailbox {
     async fn objects(&self, uids: Vec<u32>) -> Result<Vec<MessageObject>> {
         self.run(move |s, _| Ok(s.objects(&uids))).await
     }
+
+    async fn fts(&self) -> Result<Option<Arc<dyn crate::fts::FtsIndex>>> {
+        super::fts::user_fts(&self.user).await
+    }
 }

@@ -49,6 +49,7 @@ mod dovecot;
 mod feed;
 mod filename;
 mod fsutil;
+mod fts;
 mod index;
 mod mailbox;
 mod mailbox_handle;

@@ -33,6 +33,9 @@ pub struct MaildirOptions {
     pub quota_messages: u64,
     /// Mailboxes created (and subscribed) at login when missing.
     pub autocreate: Vec<(String, Option<SpecialUse>)>,
+    /// Keep a full-text index beside each user's mail (`<root>/mailcove-fts/`, see
+    /// [`crate::fts`]).
+    pub fts: bool,
 }
 
 impl MaildirOptions {
@@ -45,6 +48,7 @@ impl MaildirOptions {
             quota_bytes: 0,
             quota_messages: 0,
             autocreate: Vec::new(),
+            fts: true,
         }
     }
 }
@@ -60,6 +64,8 @@ pub(crate) struct Shared {
     pub(super) watch: Mutex<watch::Watch>,
     /// Per-user change feeds and their inotify watch sets (NOTIFY).
     pub(super) feeds: super::feed::Feeds,
+    /// Open full-text indexes by user root ([`super::fts`]).
+    pub(super) fts: super::fts::OpenIndexes,
 }
 
 impl Shared {
@@ -149,6 +155,7 @@ impl MaildirStorage {
                 recent: Mutex::new(std::collections::VecDeque::new()),
                 watch: Mutex::new(watch::Watch::default()),
                 feeds: super::feed::Feeds::default(),
+                fts: super::fts::OpenIndexes::default(),
             }),
         })
     }

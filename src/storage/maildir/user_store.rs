@@ -52,6 +52,10 @@ impl UserStore for MaildirUser {
         .await
     }
 
+    async fn fts(&self) -> Result<Option<Arc<dyn crate::fts::FtsIndex>>> {
+        super::fts::user_fts(&self.0).await
+    }
+
     async fn rebuild_index(&self, name: &str) -> Result<()> {
         let n = self.0.parse(name, false)?;
         self.run(move |u| u.state(&n)?.rebuild_index()).await

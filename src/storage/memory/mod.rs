@@ -58,6 +58,8 @@ pub struct MemoryOptions {
     pub autocreate: Vec<(String, Option<SpecialUse>)>,
     /// Largest message stored; a bigger one is refused (`Cannot`).
     pub max_message_size: u64,
+    /// Keep a full-text index ([`crate::fts`]) per user, in memory.
+    pub fts: bool,
 }
 
 impl Default for MemoryOptions {
@@ -68,6 +70,7 @@ impl Default for MemoryOptions {
             quota_messages: 0,
             autocreate: Vec::new(),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            fts: true,
         }
     }
 }
@@ -101,6 +104,8 @@ struct UserData {
     pop3_locked: Arc<AtomicBool>,
     /// The user's change feed (NOTIFY), shared by all its sessions.
     feed: super::ChangeFeed,
+    /// The user's full-text index in RAM, made when first asked for.
+    fts: std::sync::OnceLock<Arc<crate::fts::TantivyFts>>,
 }
 
 struct UserInner {
@@ -204,6 +209,7 @@ impl Storage for MemoryStorage {
                     }),
                     pop3_locked: Arc::new(AtomicBool::new(false)),
                     feed: super::ChangeFeed::default(),
+                    fts: std::sync::OnceLock::new(),
                 })
             })
             .clone();
@@ -500,6 +506,10 @@ impl UserStore for MemoryUser {
             .iter()
             .map(|s| s.join(&sep))
             .collect())
+    }
+
+    async fn fts(&self) -> Result<Option<Arc<dyn crate::fts::FtsIndex>>> {
+        user_fts(&self.data, &self.options)
     }
 
     async fn rebuild_index(&self, name: &str) -> Result<()> {
@@ -1126,6 +1136,28 @@ impl MailboxHandle for MemoryMailbox {
     async fn objects(&self, uids: Vec<u32>) -> Result<Vec<super::MessageObject>> {
         Ok(self.state.lock().objects(&uids))
     }
+
+    async fn fts(&self) -> Result<Option<Arc<dyn crate::fts::FtsIndex>>> {
+        user_fts(&self.user.data, &self.user.options)
+    }
+}
+
+/// The user's in-memory full-text index (tantivy in RAM), `None` when configured off.
+fn user_fts(
+    data: &UserData,
+    options: &MemoryOptions,
+) -> Result<Option<Arc<dyn crate::fts::FtsIndex>>> {
+    if !options.fts {
+        return Ok(None);
+    }
+    if let Some(f) = data.fts.get() {
+        return Ok(Some(f.clone() as Arc<dyn crate::fts::FtsIndex>));
+    }
+    let made = Arc::new(crate::fts::TantivyFts::in_ram(
+        crate::limits::FTS_WRITER_MEMORY_BYTES,
+    )?);
+    let f = data.fts.get_or_init(|| made).clone();
+    Ok(Some(f as Arc<dyn crate::fts::FtsIndex>))
 }
 
 #[cfg(test)]
