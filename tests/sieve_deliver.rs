@@ -677,3 +677,78 @@ if header :contains "subject" "refuse" { reject "not wanted"; }
     assert!(err.contains("not wanted"), "{err}");
     assert_eq!(t.subjects("demo", "INBOX"), Vec::<String>::new());
 }
+
+#[test]
+fn spamtest_and_virustest_read_the_configured_headers() {
+    let t = start_with(
+        "[sieve]\nspamtest_header = \"X-Spam-Score\"\nspamtest_max = 10\nvirustest_header = \"X-Virus-Scan\"\n",
+    );
+    // RFC 5235 section 3.2: spamtest 0 = not tested, 1 = not spam ... 10 = certain spam. A score
+    // s of `spamtest_max` 10 maps to 1 + round(9 s / 10): 7.5 -> 1 + round(6.75) = 8,
+    // 2.0 -> 1 + round(1.8) = 3. Virustest (section 3.3): 5 = infected.
+    t.script(
+        "demo",
+        r#"require ["spamtest", "virustest", "fileinto", "relational", "comparator-i;ascii-numeric"];
+if virustest :value "eq" :comparator "i;ascii-numeric" "5" { fileinto "Virus"; stop; }
+if spamtest :value "ge" :comparator "i;ascii-numeric" "8" { fileinto "Junk"; stop; }
+if spamtest :value "eq" :comparator "i;ascii-numeric" "0" { fileinto "Untested"; stop; }
+if spamtest :value "eq" :comparator "i;ascii-numeric" "3" { fileinto "Three"; }
+"#,
+    );
+    t.create("demo", "Untested");
+    t.create("demo", "Virus");
+    t.create("demo", "Three");
+    t.deliver(
+        "alice@example.com",
+        &msg_with("high score", "X-Spam-Score: 7.5"),
+    );
+    t.deliver(
+        "alice@example.com",
+        &msg_with("low score", "X-Spam-Score: 2.0 (ham)"),
+    );
+    t.deliver("alice@example.com", &msg("no header"));
+    t.deliver(
+        "alice@example.com",
+        &msg_with("infected", "X-Virus-Scan: 5\nX-Spam-Score: 9.9"),
+    );
+    assert_eq!(t.subjects("demo", "Junk"), ["high score"]);
+    // 2.0 gives 3, below 8: filed into Three (a fileinto cancels the implicit keep).
+    assert_eq!(t.subjects("demo", "Three"), ["low score"]);
+    assert_eq!(t.subjects("demo", "Untested"), ["no header"]);
+    assert_eq!(t.subjects("demo", "Virus"), ["infected"]);
+    assert_eq!(t.subjects("demo", "INBOX"), Vec::<String>::new());
+}
+
+#[test]
+fn spamtest_low_scores_stay_in_inbox_and_bad_keys_are_refused() {
+    let t = start_with("[sieve]\nspamtest_header = \"X-Spam-Score\"\n");
+    t.script(
+        "demo",
+        r#"require ["spamtest", "fileinto", "relational", "comparator-i;ascii-numeric"];
+if spamtest :value "ge" :comparator "i;ascii-numeric" "8" { fileinto "Junk"; }
+"#,
+    );
+    t.deliver("alice@example.com", &msg_with("ham", "X-Spam-Score: 1.2"));
+    t.deliver("alice@example.com", &msg_with("spam", "X-Spam-Score: 12"));
+    assert_eq!(t.subjects("demo", "INBOX"), ["ham"]);
+    assert_eq!(t.subjects("demo", "Junk"), ["spam"]);
+
+    // check-config refuses a header with a regex part and a non-positive maximum.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(
+        &cfg,
+        "[sieve]\nspamtest_header = \"X-Spam-Score: (.*)\"\nspamtest_max = 0\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("sieve.spamtest_header"), "{text}");
+    assert!(text.contains("sieve.spamtest_max"), "{text}");
+}

@@ -517,9 +517,15 @@ fn split_flags(flags: &[String]) -> (SystemFlags, Vec<String>) {
 }
 
 /// The run limits: the language's named defaults (`limits.rs`); redirects per message are
-/// `SIEVE_DEFAULT_MAX_REDIRECTS`, Pigeonhole's `sieve_max_redirects` default.
-fn run_options(_cfg: &SieveConfig) -> RunOptions {
-    RunOptions::default()
+/// `SIEVE_DEFAULT_MAX_REDIRECTS`, Pigeonhole's `sieve_max_redirects` default. The spamtest and
+/// virustest headers come from `[sieve] spamtest_header`, `spamtest_max`, `virustest_header`.
+fn run_options(cfg: &SieveConfig) -> RunOptions {
+    RunOptions {
+        spam_header: cfg.spamtest_header.clone(),
+        spam_max: cfg.spamtest_max,
+        virus_header: cfg.virustest_header.clone(),
+        ..RunOptions::default()
+    }
 }
 
 /// The environment the interpreter sees at delivery.
