@@ -752,3 +752,58 @@ if spamtest :value "ge" :comparator "i;ascii-numeric" "8" { fileinto "Junk"; }
     assert!(text.contains("sieve.spamtest_header"), "{text}");
     assert!(text.contains("sieve.spamtest_max"), "{text}");
 }
+
+/// One LMTP transaction with MAIL and RCPT parameters: `mail_params` after MAIL FROM's path,
+/// `rcpt_params` after RCPT TO's. Returns the reply after DATA.
+fn lmtp_with_params(t: &Setup, mail_params: &str, rcpt_params: &str, msg: &str) -> String {
+    let mut c = Client::plain(t.lmtp);
+    assert!(c.line().starts_with("220 "));
+    c.send("LHLO test");
+    while c.line().starts_with("250-") {}
+    c.send(&format!("MAIL FROM:<alice@example.com>{mail_params}"));
+    assert_eq!(c.line(), "250 2.1.0 OK");
+    c.send(&format!("RCPT TO:<demo@example.org>{rcpt_params}"));
+    assert_eq!(c.line(), "250 2.1.5 OK");
+    c.send("DATA");
+    assert!(c.line().starts_with("354 "));
+    c.send_raw(format!("{}.\r\n", msg.replace('\n', "\r\n")).as_bytes());
+    let r = c.line();
+    c.send("QUIT");
+    r
+}
+
+#[test]
+fn envelope_auth_and_remote_ip_come_from_the_lmtp_session() {
+    let t = start();
+    t.create("demo", "Authed");
+    // RFC 5228 section 5.4: envelope "auth" is the submitter of MAIL FROM's AUTH= (RFC 4954),
+    // xtext-decoded; RFC 5183 "remote-ip" is the LMTP client's address.
+    t.script(
+        "demo",
+        r#"require ["envelope", "fileinto", "environment", "imap4flags"];
+if environment :is "remote-ip" "127.0.0.1" { addflag "$FromLoopback"; }
+if envelope :is "auth" "e=mc2@example.com" { fileinto "Authed"; }
+"#,
+    );
+    let r = lmtp_with_params(
+        &t,
+        " AUTH=e+3Dmc2@example.com",
+        " ORCPT=rfc822;demo+2Blist@example.org",
+        &msg("with auth"),
+    );
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    let r = lmtp_with_params(&t, " AUTH=<>", "", &msg("unknown submitter"));
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    t.deliver("alice@example.com", &msg("no auth"));
+    assert_eq!(
+        t.mailbox("demo", "Authed").unwrap(),
+        vec![("with auth".to_string(), strs(&["$FromLoopback"]))]
+    );
+    assert_eq!(
+        t.mailbox("demo", "INBOX").unwrap(),
+        vec![
+            ("no auth".to_string(), strs(&["$FromLoopback"])),
+            ("unknown submitter".to_string(), strs(&["$FromLoopback"])),
+        ]
+    );
+}

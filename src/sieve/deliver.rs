@@ -63,6 +63,10 @@ pub struct Context {
     pub remote_ip: Option<IpAddr>,
     /// Its name, when known (`environment "remote-host"`).
     pub remote_host: Option<String>,
+    /// MAIL FROM's `AUTH=` (RFC 4954), xtext-decoded (`envelope "auth"`).
+    pub auth: Option<String>,
+    /// This recipient's `ORCPT=` (RFC 3461), xtext-decoded (`Envelope::orig_to`).
+    pub orig_to: Option<String>,
 }
 
 /// How one recipient's delivery ended.
@@ -253,8 +257,8 @@ impl Job {
         let envelope = Envelope {
             from: &ctx.sender,
             to: &address,
-            orig_to: None,
-            auth: None,
+            orig_to: ctx.orig_to.as_deref(),
+            auth: ctx.auth.as_deref(),
         };
         let outcome = if scripts.is_empty() {
             // Every script failed to compile (logged by the cache): the implicit keep.
