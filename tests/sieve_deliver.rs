@@ -447,12 +447,14 @@ fn sieve_before_and_after_run_around_the_users_script() {
         chmod(p, 0o644);
     };
     // Each script files a copy into its own mailbox (`:copy` keeps the implicit keep, so the
-    // sequence goes on); the last cancels the keep. A script that cancels the keep ends the
-    // sequence (the interpreter's rule for script sequences): the first script's "Early" shows
-    // the before scripts run first.
+    // sequence goes on); the last cancels the keep. Pigeonhole's rule (docs/sieve.md "Script
+    // sequences"): the next script runs only when a keep (implicit or explicit) is in effect at
+    // the end of a script, `stop` ends only its own script, and only the last script's keep
+    // stores into INBOX. The first script's "Early" shows the before scripts run first and
+    // that cancelling the keep ends the sequence; "kept" shows an explicit keep going on.
     w(
         &before_dir.join("10-first.sieve"),
-        "require [\"fileinto\", \"copy\", \"mailbox\"];\nif header :contains \"subject\" \"early\" { fileinto :create \"Early\"; stop; }\nfileinto :copy :create \"B1\";",
+        "require [\"fileinto\", \"copy\", \"mailbox\"];\nif header :contains \"subject\" \"early\" { fileinto :create \"Early\"; stop; }\nif header :contains \"subject\" \"kept\" { keep; stop; }\nfileinto :copy :create \"B1\";",
     );
     w(
         &before_dir.join("20-second.sieve"),
@@ -481,6 +483,14 @@ fn sieve_before_and_after_run_around_the_users_script() {
     assert_eq!(t.subjects("demo", "Early"), ["early bird"]);
     assert_eq!(t.subjects("demo", "U"), ["everywhere"]);
     assert_eq!(t.subjects("demo", "A"), ["everywhere"]);
+    // keep; stop; in the first script: the sequence goes on (B1 is skipped by the stop), and
+    // as the after script files without keeping, INBOX does not get the message.
+    t.deliver("alice@example.com", &msg("kept then filed"));
+    assert_eq!(t.subjects("demo", "B1"), ["everywhere"]);
+    assert_eq!(t.subjects("demo", "B2"), ["everywhere", "kept then filed"]);
+    assert_eq!(t.subjects("demo", "U"), ["everywhere", "kept then filed"]);
+    assert_eq!(t.subjects("demo", "A"), ["everywhere", "kept then filed"]);
+    assert_eq!(t.subjects("demo", "INBOX"), Vec::<String>::new());
     // A user without a script still gets the global ones.
     let r = t.lmtp(
         "alice@example.com",
