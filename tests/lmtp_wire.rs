@@ -52,8 +52,10 @@ fn every_command_and_its_errors() {
         S: 502 5.5.1 VRFY is not supported
         C: EXPN staff
         S: 500 5.5.2 Unknown command
-        C: MAIL FROM:<a@b> AUTH=<>
-        S: 555 5.5.4 Unsupported parameter AUTH
+        C: MAIL FROM:<a@b> RET=FULL
+        S: 555 5.5.4 Unsupported parameter RET
+        C: MAIL FROM:<a@b> AUTH=a+2
+        S: 501 5.5.4 Syntax error: AUTH needs an xtext mailbox
         C: MAIL FROM:<a@b> SIZE=99999999999
         S: 552 5.3.4 Message size exceeds fixed maximum message size
         C: MAIL FROM:<a@b> SIZE=100 BODY=8BITMIME
@@ -62,6 +64,8 @@ fn every_command_and_its_errors() {
         S: 503 5.5.1 Nested MAIL command
         C: RCPT TO:<demo> NOTIFY=NEVER
         S: 555 5.5.4 Unsupported parameter NOTIFY
+        C: RCPT TO:<demo> ORCPT=rfc822
+        S: 501 5.5.4 Syntax error: ORCPT needs addr-type;address
         C: RCPT TO:demo extra
         S: 555 5.5.4 Unsupported parameter extra
         C: RCPT TO:<demo

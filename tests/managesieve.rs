@@ -684,3 +684,338 @@ fn sieve_connect_uploads_lists_activates_downloads_and_deletes() {
     assert!(!s.home.join("sieve/filter.sieve").exists());
     assert!(!run(&["--list"]).contains("filter"));
 }
+
+// ---- AUTHENTICATE with IMAP's other mechanisms: SCRAM and OAUTHBEARER ----
+
+/// The users-file hash of `mailcove user add --scheme SCHEME` for `password`.
+fn added_hash(scheme: &str, password: &str) -> String {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users");
+    let mut child = Command::new(BIN)
+        .args(["user", "add", "--users"])
+        .arg(&users)
+        .args(["--scheme", scheme, "x"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("{password}\n").as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = std::fs::read_to_string(&users).unwrap();
+    let hash = line.trim_end().split(':').nth(1).unwrap().to_owned();
+    assert!(hash.starts_with(&format!("{{{scheme}}}")), "{hash}");
+    hash
+}
+
+fn hmac256(key: &[u8], data: &[u8]) -> Vec<u8> {
+    use hmac::{KeyInit as _, Mac as _};
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    m.update(data);
+    m.finalize().into_bytes().to_vec()
+}
+
+/// RFC 5802's `Hi`: PBKDF2-HMAC-SHA-256 with one output block.
+fn hi(password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
+    let mut block = salt.to_vec();
+    block.extend_from_slice(&1u32.to_be_bytes());
+    let mut u = hmac256(password, &block);
+    let mut out = u.clone();
+    for _ in 1..iterations {
+        u = hmac256(password, &u);
+        out.iter_mut().zip(&u).for_each(|(o, x)| *o ^= x);
+    }
+    out
+}
+
+/// The base64 inside one quoted ManageSieve string (a challenge, or a SASL response code).
+fn quoted_b64(s: &str) -> Vec<u8> {
+    let inner = s.trim_matches('"');
+    base64::engine::general_purpose::STANDARD
+        .decode(inner)
+        .unwrap_or_else(|e| panic!("{e}: {s}"))
+}
+
+/// A SCRAM-SHA-256 client (RFC 5802 section 3, RFC 7677) for user `sc`, with the client-first
+/// message as initial response if `ir`. Returns the final response line; checks the server's
+/// signature when the server sends one (`OK (SASL "v=...")`).
+fn scram_sha256(c: &mut Client, password: &str, ir: bool) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let bare = "n=sc,r=managesieveclientnonce42";
+    let first = b64.encode(format!("n,,{bare}"));
+    if ir {
+        c.send(&format!("AUTHENTICATE \"SCRAM-SHA-256\" \"{first}\""));
+    } else {
+        c.send("AUTHENTICATE \"SCRAM-SHA-256\"");
+        // Section 2.1: an empty challenge is an empty string.
+        assert_eq!(c.line(), "\"\"");
+        c.send(&format!("\"{first}\""));
+    }
+    let l = c.line();
+    if !l.starts_with('"') {
+        return l;
+    }
+    let server_first = String::from_utf8(quoted_b64(&l)).unwrap();
+    let attrs: Vec<(&str, &str)> = server_first
+        .split(',')
+        .map(|a| a.split_once('=').unwrap())
+        .collect();
+    let nonce = attrs[0].1;
+    assert!(
+        nonce.starts_with("managesieveclientnonce42"),
+        "{server_first}"
+    );
+    let salt = b64.decode(attrs[1].1).unwrap();
+    let iterations: u32 = attrs[2].1.parse().unwrap();
+    let without = format!("c={},r={nonce}", b64.encode("n,,"));
+    let salted = hi(password.as_bytes(), &salt, iterations);
+    let client_key = hmac256(&salted, b"Client Key");
+    let stored = <sha2::Sha256 as sha2::Digest>::digest(&client_key);
+    let auth_message = format!("{bare},{server_first},{without}");
+    let sig = hmac256(&stored, auth_message.as_bytes());
+    let proof: Vec<u8> = client_key.iter().zip(&sig).map(|(a, b)| a ^ b).collect();
+    c.send(&format!(
+        "\"{}\"",
+        b64.encode(format!("{without},p={}", b64.encode(proof)))
+    ));
+    let l = c.line();
+    if let Some(rest) = l.strip_prefix("OK (SASL ") {
+        let (data, _) = rest.split_once(')').unwrap();
+        let server_key = hmac256(&salted, b"Server Key");
+        let expected = format!(
+            "v={}",
+            b64.encode(hmac256(&server_key, auth_message.as_bytes()))
+        );
+        assert_eq!(String::from_utf8(quoted_b64(data)).unwrap(), expected);
+    }
+    l
+}
+
+/// An RS256 JWT signed with the RSA key of tests/fixtures/oauth (as tests/auth_oauth.rs), with
+/// its JWKS.
+fn rs256_token(claims: &serde_json::Value) -> (String, String) {
+    use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair, RsaPublicKeyComponents};
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let der = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/oauth/rsa2048.der"
+    ))
+    .unwrap();
+    let key = RsaKeyPair::from_der(&der).unwrap();
+    let public = RsaPublicKeyComponents::<Vec<u8>>::from(key.public());
+    let jwks = serde_json::json!({"keys": [{"kty": "RSA", "kid": "rsa1", "use": "sig",
+        "n": url.encode(&public.n), "e": url.encode(&public.e)}]})
+    .to_string();
+    let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": "rsa1"});
+    let input = format!(
+        "{}.{}",
+        url.encode(header.to_string()),
+        url.encode(claims.to_string())
+    );
+    let mut sig = vec![0; key.public().modulus_len()];
+    key.sign(
+        &RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        input.as_bytes(),
+        &mut sig,
+    )
+    .unwrap();
+    (format!("{input}.{}", url.encode(sig)), jwks)
+}
+
+fn bearer_claims(user: &str, exp_in: i64) -> serde_json::Value {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    serde_json::json!({"iss": "https://idp.example.com/realms/mail", "aud": "mailcove",
+        "email": user, "sub": "f00", "iat": now - 10, "nbf": now - 10, "exp": now + exp_in})
+}
+
+fn oauthbearer_ir(token: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!(
+        "n,,\x01host=localhost\x01port=4190\x01auth=Bearer {token}\x01\x01"
+    ))
+}
+
+#[test]
+fn scram_and_oauthbearer_as_imap_offers_them() {
+    let homes = tempfile::tempdir().unwrap();
+    chmod(homes.path(), 0o755);
+    let home = homes.path().join("sc");
+    std::fs::create_dir(&home).unwrap();
+    chmod(&home, 0o777);
+    let (port, remote, tls, imap) = (free_port(), free_port(), free_port(), free_port());
+    let scram = added_hash("SCRAM-SHA-256", "pencil");
+    let server = Server::builder()
+        .users(&[
+            format!("sc:{scram}::::{}::", home.display()),
+            format!("ob:{}::::{}::", cheap_argon2("pw"), home.display()),
+        ])
+        .config(&format!(
+            r#"
+[[listener]]
+protocol = "managesieve"
+address = "127.0.0.1:{port}"
+tls = "starttls"
+
+[[listener]]
+protocol = "managesieve"
+address = "127.0.0.1:{remote}"
+tls = "starttls"
+assume_remote = true
+
+[[listener]]
+protocol = "managesieve"
+address = "127.0.0.1:{tls}"
+tls = "implicit"
+
+[[listener]]
+protocol = "imap"
+address = "127.0.0.1:{imap}"
+tls = "starttls"
+assume_remote = true
+
+[auth]
+users_file = "$DIR/users"
+failure_delay_ms = 10
+failure_delay_max_ms = 20
+hash_threads = 2
+scram_mechanisms = ["SCRAM-SHA-256"]
+
+[auth.oauth2]
+enabled = true
+jwks_file = "$DIR/jwks.json"
+issuers = ["https://idp.example.com/realms/mail"]
+audience = "mailcove"
+username_attribute = "email"
+"#
+        ))
+        .start();
+    let (good, jwks) = rs256_token(&bearer_claims("ob", 600));
+    std::fs::write(server.path().join("jwks.json"), jwks).unwrap();
+
+    // The SASL list is IMAP's AUTH= list on the same kind of connection.
+    let (_, greeting) = connect(port);
+    assert!(
+        greeting.contains(&"\"SASL\" \"PLAIN LOGIN OAUTHBEARER XOAUTH2 SCRAM-SHA-256\"".into()),
+        "{greeting:?}"
+    );
+    let (_, greeting) = connect(remote);
+    assert!(
+        greeting.contains(&"\"SASL\" \"SCRAM-SHA-256\"".into()),
+        "{greeting:?}"
+    );
+    let mut i = Client::plain(imap);
+    let imap_greeting = i.line();
+    assert!(
+        imap_greeting.contains("AUTH=SCRAM-SHA-256"),
+        "{imap_greeting}"
+    );
+    assert!(!imap_greeting.contains("AUTH=PLAIN"), "{imap_greeting}");
+    assert!(
+        !imap_greeting.contains("AUTH=OAUTHBEARER"),
+        "{imap_greeting}"
+    );
+    let mut t = Client::tls(tls, &server.cert.der);
+    let greeting = response(&mut t);
+    let plus = t.tls_version() == Some(rustls::ProtocolVersion::TLSv1_3);
+    let want = if plus {
+        "\"SASL\" \"PLAIN LOGIN OAUTHBEARER XOAUTH2 SCRAM-SHA-256 SCRAM-SHA-256-PLUS\""
+    } else {
+        "\"SASL\" \"PLAIN LOGIN OAUTHBEARER XOAUTH2 SCRAM-SHA-256\""
+    };
+    assert!(greeting.contains(&want.into()), "{greeting:?}");
+
+    // SCRAM-SHA-256 off loopback without TLS (it never sends the password), with the
+    // server's final message in OK (SASL ...) (RFC 5804 section 2.1).
+    let (mut c, _) = connect(remote);
+    let ok = scram_sha256(&mut c, "pencil", true);
+    assert!(ok.starts_with("OK (SASL \""), "{ok}");
+    assert!(ok.ends_with(" \"Logged in.\""), "{ok}");
+    assert!(cmd(&mut c, "CAPABILITY").contains(&"\"OWNER\" \"sc\"".into()));
+    assert_eq!(
+        last(&mut c, "UNAUTHENTICATE"),
+        "OK \"Unauthenticate completed.\""
+    );
+    // Without an initial response: an empty challenge first.
+    let ok = scram_sha256(&mut c, "pencil", false);
+    assert!(ok.starts_with("OK (SASL \""), "{ok}");
+    assert_eq!(
+        last(&mut c, "UNAUTHENTICATE"),
+        "OK \"Unauthenticate completed.\""
+    );
+    // A wrong password fails like one; -PLUS without a channel binding is not offered.
+    assert_eq!(
+        scram_sha256(&mut c, "wrong", true),
+        "NO \"Authentication failed.\""
+    );
+    assert_eq!(
+        last(
+            &mut c,
+            "AUTHENTICATE \"SCRAM-SHA-256-PLUS\" \"eSwsbj1zYyxyPXg=\""
+        ),
+        "NO \"Unsupported authentication mechanism.\""
+    );
+    // Cancelled after the server-first message.
+    let first = base64::engine::general_purpose::STANDARD.encode("n,,n=sc,r=xyz");
+    c.send(&format!("AUTHENTICATE \"SCRAM-SHA-256\" \"{first}\""));
+    assert!(c.line().starts_with('"'));
+    c.send("\"*\"");
+    assert_eq!(c.line(), "NO \"Authentication cancelled.\"");
+    // Bearer tokens are credentials: refused here like PLAIN.
+    assert!(
+        last(
+            &mut c,
+            &format!("AUTHENTICATE \"OAUTHBEARER\" \"{}\"", oauthbearer_ir(&good))
+        )
+        .starts_with("NO (ENCRYPT-NEEDED) "),
+    );
+
+    // OAUTHBEARER where plaintext is allowed: a good token logs in.
+    let (mut c, _) = connect(port);
+    assert_eq!(
+        last(
+            &mut c,
+            &format!("AUTHENTICATE \"OAUTHBEARER\" \"{}\"", oauthbearer_ir(&good))
+        ),
+        "OK \"Logged in.\""
+    );
+    assert!(cmd(&mut c, "CAPABILITY").contains(&"\"OWNER\" \"ob\"".into()));
+    assert_eq!(
+        last(&mut c, "UNAUTHENTICATE"),
+        "OK \"Unauthenticate completed.\""
+    );
+    // A token expired an hour ago (past the clock leeway): RFC 7628 3.2.2's JSON error challenge, the dummy response, then NO.
+    let (expired, _) = rs256_token(&bearer_claims("ob", -3600));
+    c.send(&format!(
+        "AUTHENTICATE \"OAUTHBEARER\" \"{}\"",
+        oauthbearer_ir(&expired)
+    ));
+    let challenge: serde_json::Value = serde_json::from_slice(&quoted_b64(&c.line())).unwrap();
+    assert_eq!(challenge["status"], "invalid_token");
+    c.send("\"AQ==\"");
+    assert_eq!(c.line(), "NO \"Authentication failed.\"");
+    // XOAUTH2 with the good token.
+    let x = base64::engine::general_purpose::STANDARD
+        .encode(format!("user=ob\x01auth=Bearer {good}\x01\x01"));
+    assert_eq!(
+        last(&mut c, &format!("AUTHENTICATE \"XOAUTH2\" \"{x}\"")),
+        "OK \"Logged in.\""
+    );
+    let log = server.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("login") && l.contains("SCRAM-SHA-256") && l.contains("sc")),
+        "SCRAM login log line"
+    );
+}

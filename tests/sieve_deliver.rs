@@ -447,12 +447,14 @@ fn sieve_before_and_after_run_around_the_users_script() {
         chmod(p, 0o644);
     };
     // Each script files a copy into its own mailbox (`:copy` keeps the implicit keep, so the
-    // sequence goes on); the last cancels the keep. A script that cancels the keep ends the
-    // sequence (the interpreter's rule for script sequences): the first script's "Early" shows
-    // the before scripts run first.
+    // sequence goes on); the last cancels the keep. Pigeonhole's rule (docs/sieve.md "Script
+    // sequences"): the next script runs only when a keep (implicit or explicit) is in effect at
+    // the end of a script, `stop` ends only its own script, and only the last script's keep
+    // stores into INBOX. The first script's "Early" shows the before scripts run first and
+    // that cancelling the keep ends the sequence; "kept" shows an explicit keep going on.
     w(
         &before_dir.join("10-first.sieve"),
-        "require [\"fileinto\", \"copy\", \"mailbox\"];\nif header :contains \"subject\" \"early\" { fileinto :create \"Early\"; stop; }\nfileinto :copy :create \"B1\";",
+        "require [\"fileinto\", \"copy\", \"mailbox\"];\nif header :contains \"subject\" \"early\" { fileinto :create \"Early\"; stop; }\nif header :contains \"subject\" \"kept\" { keep; stop; }\nfileinto :copy :create \"B1\";",
     );
     w(
         &before_dir.join("20-second.sieve"),
@@ -481,6 +483,14 @@ fn sieve_before_and_after_run_around_the_users_script() {
     assert_eq!(t.subjects("demo", "Early"), ["early bird"]);
     assert_eq!(t.subjects("demo", "U"), ["everywhere"]);
     assert_eq!(t.subjects("demo", "A"), ["everywhere"]);
+    // keep; stop; in the first script: the sequence goes on (B1 is skipped by the stop), and
+    // as the after script files without keeping, INBOX does not get the message.
+    t.deliver("alice@example.com", &msg("kept then filed"));
+    assert_eq!(t.subjects("demo", "B1"), ["everywhere"]);
+    assert_eq!(t.subjects("demo", "B2"), ["everywhere", "kept then filed"]);
+    assert_eq!(t.subjects("demo", "U"), ["everywhere", "kept then filed"]);
+    assert_eq!(t.subjects("demo", "A"), ["everywhere", "kept then filed"]);
+    assert_eq!(t.subjects("demo", "INBOX"), Vec::<String>::new());
     // A user without a script still gets the global ones.
     let r = t.lmtp(
         "alice@example.com",
@@ -676,4 +686,134 @@ if header :contains "subject" "refuse" { reject "not wanted"; }
     assert_eq!(code, 77, "{err}");
     assert!(err.contains("not wanted"), "{err}");
     assert_eq!(t.subjects("demo", "INBOX"), Vec::<String>::new());
+}
+
+#[test]
+fn spamtest_and_virustest_read_the_configured_headers() {
+    let t = start_with(
+        "[sieve]\nspamtest_header = \"X-Spam-Score\"\nspamtest_max = 10\nvirustest_header = \"X-Virus-Scan\"\n",
+    );
+    // RFC 5235 section 3.2: spamtest 0 = not tested, 1 = not spam ... 10 = certain spam. A score
+    // s of `spamtest_max` 10 maps to 1 + round(9 s / 10): 7.5 -> 1 + round(6.75) = 8,
+    // 2.0 -> 1 + round(1.8) = 3. Virustest (section 3.3): 5 = infected.
+    t.script(
+        "demo",
+        r#"require ["spamtest", "virustest", "fileinto", "relational", "comparator-i;ascii-numeric"];
+if virustest :value "eq" :comparator "i;ascii-numeric" "5" { fileinto "Virus"; stop; }
+if spamtest :value "ge" :comparator "i;ascii-numeric" "8" { fileinto "Junk"; stop; }
+if spamtest :value "eq" :comparator "i;ascii-numeric" "0" { fileinto "Untested"; stop; }
+if spamtest :value "eq" :comparator "i;ascii-numeric" "3" { fileinto "Three"; }
+"#,
+    );
+    t.create("demo", "Untested");
+    t.create("demo", "Virus");
+    t.create("demo", "Three");
+    t.deliver(
+        "alice@example.com",
+        &msg_with("high score", "X-Spam-Score: 7.5"),
+    );
+    t.deliver(
+        "alice@example.com",
+        &msg_with("low score", "X-Spam-Score: 2.0 (ham)"),
+    );
+    t.deliver("alice@example.com", &msg("no header"));
+    t.deliver(
+        "alice@example.com",
+        &msg_with("infected", "X-Virus-Scan: 5\nX-Spam-Score: 9.9"),
+    );
+    assert_eq!(t.subjects("demo", "Junk"), ["high score"]);
+    // 2.0 gives 3, below 8: filed into Three (a fileinto cancels the implicit keep).
+    assert_eq!(t.subjects("demo", "Three"), ["low score"]);
+    assert_eq!(t.subjects("demo", "Untested"), ["no header"]);
+    assert_eq!(t.subjects("demo", "Virus"), ["infected"]);
+    assert_eq!(t.subjects("demo", "INBOX"), Vec::<String>::new());
+}
+
+#[test]
+fn spamtest_low_scores_stay_in_inbox_and_bad_keys_are_refused() {
+    let t = start_with("[sieve]\nspamtest_header = \"X-Spam-Score\"\n");
+    t.script(
+        "demo",
+        r#"require ["spamtest", "fileinto", "relational", "comparator-i;ascii-numeric"];
+if spamtest :value "ge" :comparator "i;ascii-numeric" "8" { fileinto "Junk"; }
+"#,
+    );
+    t.deliver("alice@example.com", &msg_with("ham", "X-Spam-Score: 1.2"));
+    t.deliver("alice@example.com", &msg_with("spam", "X-Spam-Score: 12"));
+    assert_eq!(t.subjects("demo", "INBOX"), ["ham"]);
+    assert_eq!(t.subjects("demo", "Junk"), ["spam"]);
+
+    // check-config refuses a header with a regex part and a non-positive maximum.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(
+        &cfg,
+        "[sieve]\nspamtest_header = \"X-Spam-Score: (.*)\"\nspamtest_max = 0\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("sieve.spamtest_header"), "{text}");
+    assert!(text.contains("sieve.spamtest_max"), "{text}");
+}
+
+/// One LMTP transaction with MAIL and RCPT parameters: `mail_params` after MAIL FROM's path,
+/// `rcpt_params` after RCPT TO's. Returns the reply after DATA.
+fn lmtp_with_params(t: &Setup, mail_params: &str, rcpt_params: &str, msg: &str) -> String {
+    let mut c = Client::plain(t.lmtp);
+    assert!(c.line().starts_with("220 "));
+    c.send("LHLO test");
+    while c.line().starts_with("250-") {}
+    c.send(&format!("MAIL FROM:<alice@example.com>{mail_params}"));
+    assert_eq!(c.line(), "250 2.1.0 OK");
+    c.send(&format!("RCPT TO:<demo@example.org>{rcpt_params}"));
+    assert_eq!(c.line(), "250 2.1.5 OK");
+    c.send("DATA");
+    assert!(c.line().starts_with("354 "));
+    c.send_raw(format!("{}.\r\n", msg.replace('\n', "\r\n")).as_bytes());
+    let r = c.line();
+    c.send("QUIT");
+    r
+}
+
+#[test]
+fn envelope_auth_and_remote_ip_come_from_the_lmtp_session() {
+    let t = start();
+    t.create("demo", "Authed");
+    // RFC 5228 section 5.4: envelope "auth" is the submitter of MAIL FROM's AUTH= (RFC 4954),
+    // xtext-decoded; RFC 5183 "remote-ip" is the LMTP client's address.
+    t.script(
+        "demo",
+        r#"require ["envelope", "fileinto", "environment", "imap4flags"];
+if environment :is "remote-ip" "127.0.0.1" { addflag "$FromLoopback"; }
+if envelope :is "auth" "e=mc2@example.com" { fileinto "Authed"; }
+"#,
+    );
+    let r = lmtp_with_params(
+        &t,
+        " AUTH=e+3Dmc2@example.com",
+        " ORCPT=rfc822;demo+2Blist@example.org",
+        &msg("with auth"),
+    );
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    let r = lmtp_with_params(&t, " AUTH=<>", "", &msg("unknown submitter"));
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    t.deliver("alice@example.com", &msg("no auth"));
+    assert_eq!(
+        t.mailbox("demo", "Authed").unwrap(),
+        vec![("with auth".to_string(), strs(&["$FromLoopback"]))]
+    );
+    assert_eq!(
+        t.mailbox("demo", "INBOX").unwrap(),
+        vec![
+            ("no auth".to_string(), strs(&["$FromLoopback"])),
+            ("unknown submitter".to_string(), strs(&["$FromLoopback"])),
+        ]
+    );
 }

@@ -923,3 +923,55 @@ fn hostile_limits_keep_the_message() {
     let deep = "if true {".repeat(40) + &"}".repeat(40);
     assert_eq!(run(&deep, SIMPLE, &[]).code, 65);
 }
+
+/// Script sequences (`sieve-test --before/--after`, as `[sieve] sieve_before`/`sieve_after`),
+/// by Pigeonhole's documented rule (docs/sieve.md "Script sequences"): the next script runs
+/// only when a keep (implicit or explicit) is in effect at the end of a script; `stop` ends
+/// only its script; only the last script's keep stores into INBOX.
+#[test]
+fn script_sequences_follow_pigeonholes_keep_rule() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write script");
+        p.display().to_string()
+    };
+    let copy_b = write(
+        "b.sieve",
+        "require [\"fileinto\", \"copy\"]; fileinto :copy \"B\";",
+    );
+    let keep_stop = write("ks.sieve", "keep; stop; discard;");
+    let discard_stop = write("ds.sieve", "discard; stop;");
+    let file_a = write("a.sieve", "require \"fileinto\"; fileinto \"A\";");
+    let user_files = "require \"fileinto\"; fileinto \"U\";";
+    let user_nothing = "# nothing\n";
+    let seq = |before: &[&str], user: &str, after: &[&str]| {
+        let mut args = Vec::new();
+        for b in before {
+            args.extend(["--before", *b]);
+        }
+        for a in after {
+            args.extend(["--after", *a]);
+        }
+        let o = run_in(dir.path(), user, SIMPLE, &args);
+        assert_eq!(o.code, 0, "script failed: {}{}", o.stdout, o.stderr);
+        o.stdout.lines().map(str::to_string).collect::<Vec<_>>()
+    };
+    // :copy keeps the keep: every script runs; the user's fileinto ends it before A.
+    assert_eq!(
+        seq(&[&copy_b], user_files, &[&file_a]),
+        ["fileinto \"B\"", "fileinto \"U\""]
+    );
+    // Nothing cancels the keep: the after script runs and files (no INBOX).
+    assert_eq!(
+        seq(&[&copy_b], user_nothing, &[&file_a]),
+        ["fileinto \"B\"", "fileinto \"A\""]
+    );
+    // keep; stop; goes on (stop ends only its script, the discard after it never runs), and its
+    // keep does not store: the user's fileinto is the only delivery.
+    assert_eq!(seq(&[&keep_stop], user_files, &[]), ["fileinto \"U\""]);
+    // keep in the last script stores once.
+    assert_eq!(seq(&[&keep_stop], user_nothing, &[]), ["keep"]);
+    // discard; stop; ends the whole sequence.
+    assert_eq!(seq(&[&discard_stop], user_files, &[&file_a]), ["discard"]);
+}

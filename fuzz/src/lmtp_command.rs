@@ -27,7 +27,7 @@ fn command(line: &[u8]) {
     assert_eq!(parse(&upper), result, "verb case changed the result");
     match &result {
         Ok(Command::Mail { from, .. }) => assert!(from.len() <= LMTP_MAX_PATH),
-        Ok(Command::Rcpt { to }) => {
+        Ok(Command::Rcpt { to, .. }) => {
             assert!(to.len() <= LMTP_MAX_PATH);
             // Not round-tripped, both harmless as such addresses name no user:
             // a bare path may hold an unbalanced quote, which no bracketed

@@ -193,10 +193,13 @@ mod tests {
 
     #[test]
     fn reports_bad_keys_by_name() {
-        let err = parse("[auth.ldap]\nuris = \"http://x\"\nbase = \"dc=x\"\n").unwrap_err();
+        // The section is checked when it is the database in use.
+        let ldap = "[auth]\nbackend = \"ldap\"\n[auth.ldap]\n";
+        let err = parse(&format!("{ldap}uris = \"http://x\"\nbase = \"dc=x\"\n")).unwrap_err();
         assert!(err.contains("auth.ldap.uris"), "{err}");
-        let err = parse("[auth.ldap]\nuris = \"ldap://x\"\n").unwrap_err();
+        let err = parse(&format!("{ldap}uris = \"ldap://x\"\n")).unwrap_err();
         assert!(err.contains("auth.ldap.base"), "{err}");
+        assert!(parse("[auth.ldap]\nuris = \"ldap://x\"\n").is_ok());
         let err = parse("[auth.ldap]\nuris = \"ldap://x\"\nbase = \"dc=x\"\nscope = \"sub\"\n")
             .unwrap_err();
         assert!(

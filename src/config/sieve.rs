@@ -35,6 +35,18 @@ pub struct SieveConfig {
     /// ManageSieve: most scripts one user may store (Pigeonhole's `sieve_quota_max_scripts`).
     /// PUTSCRIPT of one more is `NO (QUOTA/MAXSCRIPTS)`.
     pub max_scripts: usize,
+    /// The header holding a spam scanner's numeric score for `spamtest`/`spamtestplus` (RFC
+    /// 5235), e.g. `X-Spam-Score` (Pigeonhole's `sieve_spamtest_status_header` with
+    /// `sieve_spamtest_status_type = score`, without the regex part): the first number in the
+    /// value counts (`7.5`, `7.5 (spam)`, `Yes, score=7.5`). Unset: `spamtest` is always 0.
+    pub spamtest_header: Option<String>,
+    /// The score that means certain spam: `spamtest` 10 and `spamtestplus :percent` 100
+    /// (Pigeonhole's `sieve_spamtest_max_value`). Default 10.
+    pub spamtest_max: f64,
+    /// The header holding a virus scanner's verdict for `virustest`: a digit 0-5 (RFC 5235
+    /// section 3.3), or text (`infected`/`yes...` is 5, anything else 1). Pigeonhole's
+    /// `sieve_virustest_status_header`. Unset: `virustest` is always 0.
+    pub virustest_header: Option<String>,
 }
 
 impl Default for SieveConfig {
@@ -49,6 +61,9 @@ impl Default for SieveConfig {
             sendmail: None,
             max_script_size: crate::limits::MANAGESIEVE_DEFAULT_MAX_SCRIPT_SIZE,
             max_scripts: crate::limits::MANAGESIEVE_DEFAULT_MAX_SCRIPTS,
+            spamtest_header: None,
+            spamtest_max: 10.0,
+            virustest_header: None,
         }
     }
 }
@@ -110,7 +125,28 @@ impl SieveConfig {
         if self.max_scripts == 0 {
             out.add("sieve.max_scripts", "must be at least 1");
         }
+        for (key, header) in [
+            ("sieve.spamtest_header", &self.spamtest_header),
+            ("sieve.virustest_header", &self.virustest_header),
+        ] {
+            if let Some(h) = header
+                && !valid_field_name(h)
+            {
+                out.add(
+                    key,
+                    "must be a header field name (printable ASCII, no colon), e.g. X-Spam-Score",
+                );
+            }
+        }
+        if !(self.spamtest_max.is_finite() && self.spamtest_max > 0.0) {
+            out.add("sieve.spamtest_max", "must be a number greater than 0");
+        }
     }
+}
+
+/// RFC 5322 section 3.6.8 `field-name`: printable ASCII except the colon, at least one.
+fn valid_field_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| (33..=126).contains(&b) && b != b':')
 }
 
 /// `file:DIR;active=LINK` into `(DIR, LINK)`.
@@ -151,5 +187,30 @@ mod tests {
         assert_eq!(parse_location("file:~/sieve"), None);
         assert_eq!(parse_location("dict:x;active=y"), None);
         assert_eq!(parse_location("file:/s;active=/a"), Some(("/s", "/a")));
+    }
+
+    #[test]
+    fn spamtest_keys_are_validated() {
+        let mut c = SieveConfig {
+            spamtest_header: Some("X-Spam-Score".into()),
+            virustest_header: Some("X-Virus-Scan".into()),
+            ..SieveConfig::default()
+        };
+        let mut p = Problems::default();
+        c.validate(&mut p);
+        assert!(p.0.is_empty(), "{p:?}");
+        c.spamtest_header = Some("X-Spam-Score: (.*)".into());
+        c.virustest_header = Some(String::new());
+        c.spamtest_max = 0.0;
+        let mut p = Problems::default();
+        c.validate(&mut p);
+        let text = format!("{p:?}");
+        for key in [
+            "sieve.spamtest_header",
+            "sieve.virustest_header",
+            "sieve.spamtest_max",
+        ] {
+            assert!(text.contains(key), "{key} in {text}");
+        }
     }
 }

@@ -150,6 +150,8 @@ fn deliver_stdin(args: &DeliverArgs<'_>, input: &mut dyn Read) -> Result<(), Exi
             sender: sender.to_string(),
             remote_ip: None,
             remote_host: None,
+            auth: None,
+            orig_to: None,
         };
         let (delivered, followups) = crate::sieve::deliver::deliver_recipient(
             &sieve_ctx,

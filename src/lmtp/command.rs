@@ -35,11 +35,17 @@ pub enum Command {
         size: Option<u64>,
         /// The body type the client announced.
         body: Body,
+        /// `AUTH=` (RFC 4954 section 5), xtext-decoded: the submitter the client vouches for;
+        /// `None` when absent or `AUTH=<>` (not known or not trusted).
+        auth: Option<String>,
     },
-    /// `RCPT TO:<path>`
+    /// `RCPT TO:<path> [ORCPT=addr-type;xtext]`
     Rcpt {
         /// The forward path without brackets.
         to: String,
+        /// `ORCPT=` (RFC 3461 section 4.2), the original recipient, xtext-decoded, for the
+        /// `rfc822` address type (and RFC 6533's `utf-8`); other types are accepted and dropped.
+        orcpt: Option<String>,
     },
     /// `DATA`
     Data,
@@ -124,6 +130,7 @@ fn parse_mail(rest: &str) -> Result<Command, ParseError> {
     let (from, params) = path(rest)?;
     let mut size = None;
     let mut body = Body::SevenBit;
+    let mut auth = None;
     for (key, value) in parameters(params) {
         match (key.to_ascii_uppercase().as_str(), value) {
             ("SIZE", Some(v)) => {
@@ -136,10 +143,21 @@ fn parse_mail(rest: &str) -> Result<Command, ParseError> {
             ("BODY", Some(v)) if v.eq_ignore_ascii_case("7BIT") => body = Body::SevenBit,
             ("BODY", Some(v)) if v.eq_ignore_ascii_case("8BITMIME") => body = Body::EightBitMime,
             ("BODY", _) => return Err(ParseError::Syntax("BODY must be 7BIT or 8BITMIME")),
+            // Accepted although LHLO does not announce AUTH, as the value only informs Sieve's
+            // `envelope "auth"`; nothing is trusted because of it.
+            ("AUTH", Some("<>")) => auth = None,
+            ("AUTH", Some(v)) => {
+                auth = Some(xtext(v).ok_or(ParseError::Syntax("AUTH needs an xtext mailbox"))?)
+            }
             _ => return Err(ParseError::UnknownParameter(key.to_string())),
         }
     }
-    Ok(Command::Mail { from, size, body })
+    Ok(Command::Mail {
+        from,
+        size,
+        body,
+        auth,
+    })
 }
 
 fn parse_rcpt(rest: &str) -> Result<Command, ParseError> {
@@ -148,10 +166,24 @@ fn parse_rcpt(rest: &str) -> Result<Command, ParseError> {
     if to.is_empty() {
         return Err(ParseError::Syntax("empty recipient address"));
     }
-    if let Some((key, _)) = parameters(params).next() {
-        return Err(ParseError::UnknownParameter(key.to_string()));
+    let mut orcpt = None;
+    for (key, value) in parameters(params) {
+        match (key.to_ascii_uppercase().as_str(), value) {
+            // Accepted although LHLO does not announce DSN (Postfix sends ORCPT to LMTP only
+            // when it is announced, other MTAs may not ask); kept for the Sieve envelope.
+            ("ORCPT", Some(v)) => {
+                let (kind, addr) = v
+                    .split_once(';')
+                    .ok_or(ParseError::Syntax("ORCPT needs addr-type;address"))?;
+                let addr = xtext(addr).ok_or(ParseError::Syntax("ORCPT needs an xtext address"))?;
+                if kind.eq_ignore_ascii_case("rfc822") || kind.eq_ignore_ascii_case("utf-8") {
+                    orcpt = Some(addr);
+                }
+            }
+            _ => return Err(ParseError::UnknownParameter(key.to_string())),
+        }
     }
-    Ok(Command::Rcpt { to })
+    Ok(Command::Rcpt { to, orcpt })
 }
 
 fn parse_bdat(rest: &str) -> Result<Command, ParseError> {
@@ -170,6 +202,40 @@ fn parse_bdat(rest: &str) -> Result<Command, ParseError> {
         return Err(ParseError::Syntax("expected BDAT size [LAST]"));
     }
     Ok(Command::Bdat { size, last })
+}
+
+/// Decodes RFC 3461 section 4 `xtext` (`+HH` escapes two upper-case hex digits); `None` when
+/// malformed, empty, or longer than a path may be.
+fn xtext(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c == b'+' {
+            let hex = s.get(i + 1..i + 3)?;
+            if !hex
+                .bytes()
+                .all(|h| h.is_ascii_digit() || (b'A'..=b'F').contains(&h))
+            {
+                return None;
+            }
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else if (33..=126).contains(&c) && c != b'=' {
+            out.push(c);
+            i += 1;
+        } else if c >= 0x80 {
+            // RFC 6533 utf-8-addr-xtext carries UTF-8 as is.
+            out.push(c);
+            i += 1;
+        } else {
+            return None;
+        }
+    }
+    if out.is_empty() || out.len() > LMTP_MAX_PATH {
+        return None;
+    }
+    String::from_utf8(out).ok()
 }
 
 /// `KEY[=VALUE]` items separated by spaces.
@@ -261,7 +327,8 @@ mod tests {
             Ok(Command::Mail {
                 from: "a@b.example".into(),
                 size: Some(1024),
-                body: Body::EightBitMime
+                body: Body::EightBitMime,
+                auth: None
             })
         );
         assert_eq!(
@@ -269,7 +336,8 @@ mod tests {
             Ok(Command::Mail {
                 from: String::new(),
                 size: None,
-                body: Body::SevenBit
+                body: Body::SevenBit,
+                auth: None
             })
         );
         assert_eq!(
@@ -277,12 +345,40 @@ mod tests {
             Ok(Command::Mail {
                 from: "a@b".into(),
                 size: Some(u64::MAX),
-                body: Body::SevenBit
+                body: Body::SevenBit,
+                auth: None
+            })
+        );
+        // RFC 4954 section 5: `AUTH=<>` is an unknown submitter; the value is xtext.
+        assert_eq!(
+            p("MAIL FROM:<a@b> AUTH=<>"),
+            Ok(Command::Mail {
+                from: "a@b".into(),
+                size: None,
+                body: Body::SevenBit,
+                auth: None
             })
         );
         assert_eq!(
-            p("MAIL FROM:<a@b> AUTH=<>"),
-            Err(ParseError::UnknownParameter("AUTH".into()))
+            p("MAIL FROM:<a@b> auth=e+3Dmc2@example.com SIZE=1"),
+            Ok(Command::Mail {
+                from: "a@b".into(),
+                size: Some(1),
+                body: Body::SevenBit,
+                auth: Some("e=mc2@example.com".into())
+            })
+        );
+        assert!(matches!(
+            p("MAIL FROM:<a@b> AUTH=a+2"),
+            Err(ParseError::Syntax(_))
+        ));
+        assert!(matches!(
+            p("MAIL FROM:<a@b> AUTH=a=b"),
+            Err(ParseError::Syntax(_))
+        ));
+        assert_eq!(
+            p("MAIL FROM:<a@b> RET=FULL"),
+            Err(ParseError::UnknownParameter("RET".into()))
         );
         assert!(matches!(
             p("MAIL FROM:<a@b> SIZE=x"),
@@ -298,7 +394,12 @@ mod tests {
 
     #[test]
     fn rcpt_paths() {
-        let rcpt = |to: &str| Ok(Command::Rcpt { to: to.into() });
+        let rcpt = |to: &str| {
+            Ok(Command::Rcpt {
+                to: to.into(),
+                orcpt: None,
+            })
+        };
         assert_eq!(p("RCPT TO:<user@example.org>"), rcpt("user@example.org"));
         assert_eq!(p("rcpt to:user@example.org"), rcpt("user@example.org"));
         assert_eq!(p("RCPT TO:<@relay.example:u@x>"), rcpt("u@x"));
@@ -376,5 +477,36 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn rcpt_orcpt_is_xtext_decoded() {
+        // RFC 3461 section 4.2: ORCPT=addr-type;xtext.
+        assert_eq!(
+            p("RCPT TO:<u@x> ORCPT=rfc822;Orig+2Bdetail@example.org"),
+            Ok(Command::Rcpt {
+                to: "u@x".into(),
+                orcpt: Some("Orig+detail@example.org".into())
+            })
+        );
+        assert_eq!(
+            p("RCPT TO:<u@x> orcpt=x400;something"),
+            Ok(Command::Rcpt {
+                to: "u@x".into(),
+                orcpt: None
+            })
+        );
+        assert!(matches!(
+            p("RCPT TO:<u@x> ORCPT=rfc822"),
+            Err(ParseError::Syntax(_))
+        ));
+        assert!(matches!(
+            p("RCPT TO:<u@x> ORCPT=rfc822;a+zz"),
+            Err(ParseError::Syntax(_))
+        ));
+        assert_eq!(
+            p("RCPT TO:<u@x> NOTIFY=NEVER"),
+            Err(ParseError::UnknownParameter("NOTIFY".into()))
+        );
     }
 }

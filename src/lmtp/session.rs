@@ -31,6 +31,10 @@ struct Transaction {
     from: String,
     size: Option<u64>,
     recipients: Vec<Recipient>,
+    /// MAIL's `AUTH=` (for Sieve's `envelope "auth"`).
+    auth: Option<String>,
+    /// Each accepted recipient's `ORCPT=`, in the order of `recipients`.
+    orcpts: Vec<Option<String>>,
     /// BDAT chunks received so far (None until the first BDAT).
     chunks: Option<Incoming>,
     chunks_too_big: bool,
@@ -166,8 +170,23 @@ impl Session {
             Command::SmtpGreeting => {
                 return Ok(self.bad_command("500 5.5.1 This is an LMTP server: use LHLO"));
             }
-            Command::Mail { from, size, .. } => self.mail(from, size),
-            Command::Rcpt { to } => self.rcpt(to).await,
+            Command::Mail {
+                from, size, auth, ..
+            } => {
+                self.mail(from, size);
+                if let Some(tx) = &mut self.tx {
+                    tx.auth = auth;
+                }
+            }
+            Command::Rcpt { to, orcpt } => {
+                let before = self.tx.as_ref().map_or(0, |tx| tx.recipients.len());
+                self.rcpt(to).await;
+                if let Some(tx) = &mut self.tx
+                    && tx.recipients.len() > before
+                {
+                    tx.orcpts.push(orcpt);
+                }
+            }
             Command::Data => self.data().await?,
             Command::Bdat { size, last } => self.bdat(size, last).await?,
             Command::Rset => {
@@ -198,6 +217,8 @@ impl Session {
                 from,
                 size,
                 recipients: Vec::new(),
+                auth: None,
+                orcpts: Vec::new(),
                 chunks: None,
                 chunks_too_big: false,
                 chunks_failed: None,
@@ -389,11 +410,15 @@ impl Session {
             sender: tx.from.clone(),
             remote_ip: Some(self.conn.info.peer.ip()),
             remote_host: None,
+            auth: tx.auth.clone(),
+            orig_to: None,
         };
         let mut pending = Vec::with_capacity(tx.recipients.len());
+        let mut orcpts = tx.orcpts.into_iter();
         for rcpt in tx.recipients {
             let (message, permits, opts) = (message.clone(), permits.clone(), self.opts.clone());
-            let sieve_ctx = sieve_ctx.clone();
+            let mut sieve_ctx = sieve_ctx.clone();
+            sieve_ctx.orig_to = orcpts.next().flatten();
             let header = deliver::stamp_header(&tx.from, &rcpt.address, &start);
             let address = rcpt.address.clone();
             let task = tokio::spawn(async move {

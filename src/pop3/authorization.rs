@@ -339,51 +339,23 @@ async fn complete_login(
 /// refused one gets the JSON error challenge (RFC 7628 3.2.2, Google's format for XOAUTH2) as a
 /// `+ ` line, the client's dummy response is read, then `-ERR [AUTH]`.
 async fn finish_bearer(s: &mut Session, creds: BearerCredentials) -> Result<Next, Pop3Error> {
-    let logged_in = match login::login_bearer(&s.shared, &s.conn, &creds, "AUTH").await {
-        Ok(l) => l,
-        Err(LoginError::PlaintextRefused) => return Err(plaintext_refused(s)),
-        Err(LoginError::TempFail) => return Err(Pop3Error::AuthTemp),
-        Err(LoginError::UserIpLimit(n)) => return Err(Pop3Error::UserIpLimit(n)),
-        Err(LoginError::Invalid) => {
-            let challenge = error_challenge(creds.mechanism, &s.shared.config().auth.oauth2);
-            let mut line = b"+ ".to_vec();
-            line.extend_from_slice(encode_challenge(&challenge).as_bytes());
-            line.extend_from_slice(b"\r\n");
-            s.conn.send(&line).await?;
-            // RFC 7628 3.2.3: the dummy response's content does not matter; the exchange fails.
-            match s.read(limits::MAX_SASL_LINE).await {
-                Input::Line(_) | Input::TooLong => {}
-                Input::Closed => return Ok(Next::Close),
-                Input::Idle => return Err(Pop3Error::Autologout),
-                Input::Shutdown => return Err(Pop3Error::ShuttingDown),
-                Input::Kicked => return Err(Pop3Error::Kicked),
-            }
-            s.auth_failures += 1;
-            if s.auth_failures >= limits::MAX_AUTH_FAILURES_PER_CONNECTION {
-                return Err(Pop3Error::TooManyFailures);
-            }
-            return Err(Pop3Error::AuthFailed);
+    let result = login::login_bearer(&s.shared, &s.conn, &creds, "AUTH").await;
+    if matches!(result, Err(LoginError::Invalid)) {
+        let challenge = error_challenge(creds.mechanism, &s.shared.config().auth.oauth2);
+        let mut line = b"+ ".to_vec();
+        line.extend_from_slice(encode_challenge(&challenge).as_bytes());
+        line.extend_from_slice(b"\r\n");
+        s.conn.send(&line).await?;
+        // RFC 7628 3.2.3: the dummy response's content does not matter; the exchange fails.
+        match s.read(limits::MAX_SASL_LINE).await {
+            Input::Line(_) | Input::TooLong => {}
+            Input::Closed => return Ok(Next::Close),
+            Input::Idle => return Err(Pop3Error::Autologout),
+            Input::Shutdown => return Err(Pop3Error::ShuttingDown),
+            Input::Kicked => return Err(Pop3Error::Kicked),
         }
-    };
-    // From here as finish_login after its password check.
-    s.authenticated_as = Some(logged_in.user.name.clone());
-    let delay = Duration::from_secs(s.shared.config().pop3.login_delay_secs);
-    let name = logged_in.user.name.clone();
-    if let Some(wait) = RECENT_LOGINS.lock().must_wait(&name, delay, Instant::now()) {
-        info!(user = %name, wait_secs = wait.as_secs(), "POP3 login refused by LOGIN-DELAY");
-        return Err(Pop3Error::LoginDelay(wait.as_secs().max(1)));
     }
-    let drop = Maildrop::open(&s.shared, &logged_in.user).await?;
-    RECENT_LOGINS.lock().record(&name, delay, Instant::now());
-    let (count, size) = drop.stat();
-    info!(messages = count, octets = size, "maildrop opened");
-    s.conn
-        .queue(format!("+OK Logged in, {count} messages.\r\n").as_bytes());
-    s.state = State::Transaction {
-        drop: Box::new(drop),
-        login: Box::new(logged_in),
-    };
-    Ok(Next::Continue)
+    complete_login(s, result).await
 }
 
 /// Successful POP3 logins of this daemon, for LOGIN-DELAY. Kept in memory only: after a restart

@@ -65,6 +65,25 @@ pub struct SieveTestArgs {
     /// A `duplicate` key (hex, as printed by a previous run) already seen; repeatable.
     #[arg(long = "seen")]
     pub seen: Vec<String>,
+    /// A script run before SCRIPT, as `[sieve] sieve_before` (Pigeonhole's `sieve-test -s`);
+    /// repeatable, run in the order given.
+    #[arg(long = "before", short = 's')]
+    pub before: Vec<PathBuf>,
+    /// A script run after SCRIPT, as `[sieve] sieve_after`; repeatable.
+    #[arg(long = "after")]
+    pub after: Vec<PathBuf>,
+}
+
+/// Reads and compiles one script; on failure prints the error and returns the exit code.
+fn load(path: &Path) -> Result<Arc<Script>, ExitCode> {
+    let source = std::fs::read_to_string(path).map_err(|e| {
+        eprintln!("mailcove: {}: {e}", path.display());
+        ExitCode::from(EX_NOINPUT)
+    })?;
+    super::compile(&source).map(Arc::new).map_err(|e| {
+        eprintln!("{}:{}:{}: {}", path.display(), e.line, e.column, e.message);
+        ExitCode::from(EX_DATAERR)
+    })
 }
 
 /// Runs `mailcove sieve-test`.
@@ -128,7 +147,22 @@ pub fn run(args: &SieveTestArgs) -> ExitCode {
         virus_header: args.virus_header.clone(),
         ..RunOptions::default()
     };
-    let outcome = super::execute(&[script], &message, &envelope, &mut env, &opts);
+    // The sequence as delivery runs it: before scripts, SCRIPT, after scripts.
+    let mut scripts = Vec::with_capacity(args.before.len() + 1 + args.after.len());
+    for path in &args.before {
+        match load(path) {
+            Ok(s) => scripts.push(s),
+            Err(code) => return code,
+        }
+    }
+    scripts.push(script);
+    for path in &args.after {
+        match load(path) {
+            Ok(s) => scripts.push(s),
+            Err(code) => return code,
+        }
+    }
+    let outcome = super::execute(&scripts, &message, &envelope, &mut env, &opts);
     if let Some(e) = &outcome.error {
         println!("error: {e}");
     }

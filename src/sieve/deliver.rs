@@ -63,6 +63,10 @@ pub struct Context {
     pub remote_ip: Option<IpAddr>,
     /// Its name, when known (`environment "remote-host"`).
     pub remote_host: Option<String>,
+    /// MAIL FROM's `AUTH=` (RFC 4954), xtext-decoded (`envelope "auth"`).
+    pub auth: Option<String>,
+    /// This recipient's `ORCPT=` (RFC 3461), xtext-decoded (`Envelope::orig_to`).
+    pub orig_to: Option<String>,
 }
 
 /// How one recipient's delivery ended.
@@ -253,8 +257,8 @@ impl Job {
         let envelope = Envelope {
             from: &ctx.sender,
             to: &address,
-            orig_to: None,
-            auth: None,
+            orig_to: ctx.orig_to.as_deref(),
+            auth: ctx.auth.as_deref(),
         };
         let outcome = if scripts.is_empty() {
             // Every script failed to compile (logged by the cache): the implicit keep.
@@ -517,9 +521,15 @@ fn split_flags(flags: &[String]) -> (SystemFlags, Vec<String>) {
 }
 
 /// The run limits: the language's named defaults (`limits.rs`); redirects per message are
-/// `SIEVE_DEFAULT_MAX_REDIRECTS`, Pigeonhole's `sieve_max_redirects` default.
-fn run_options(_cfg: &SieveConfig) -> RunOptions {
-    RunOptions::default()
+/// `SIEVE_DEFAULT_MAX_REDIRECTS`, Pigeonhole's `sieve_max_redirects` default. The spamtest and
+/// virustest headers come from `[sieve] spamtest_header`, `spamtest_max`, `virustest_header`.
+fn run_options(cfg: &SieveConfig) -> RunOptions {
+    RunOptions {
+        spam_header: cfg.spamtest_header.clone(),
+        spam_max: cfg.spamtest_max,
+        virus_header: cfg.virustest_header.clone(),
+        ..RunOptions::default()
+    }
 }
 
 /// The environment the interpreter sees at delivery.

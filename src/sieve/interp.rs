@@ -119,6 +119,10 @@ struct Run<'e, 'm> {
     steps: u64,
     actions: Vec<Action>,
     implicit_keep: bool,
+    /// The current script executed `keep` (which keeps a sequence going, see [`run`]).
+    explicit_keep: bool,
+    /// `fileinto "INBOX"` was executed: the `Keep` action is a store, not a deferred keep.
+    inbox_filed: bool,
     discarded: bool,
     rejected: bool,
     vacation: bool,
@@ -135,9 +139,18 @@ struct Run<'e, 'm> {
     body_cache: Vec<(bool, Vec<String>)>,
 }
 
-/// Runs `scripts` in sequence. The next script runs only while the implicit keep is still in
-/// effect, as Pigeonhole's multiscript sequence does (a `sieve_before` script that files the
-/// message ends the sequence).
+/// Runs `scripts` in sequence (`sieve_before`, the user's, `sieve_after`) as Pigeonhole runs
+/// its script sequence (after draft-degener-sieve-multiscript; docs/sieve.md "Script
+/// sequences"):
+///
+/// - the next script runs only when the script ends with a keep in effect: the implicit keep
+///   not cancelled, or an explicit `keep` executed. `stop` ends only its own script;
+///   `discard; stop;` (or any action that cancels the keep without `keep`) ends the sequence;
+/// - a keep in a script that is followed by another only lets that script run: the message is
+///   stored in INBOX only if the last script run ends with a keep in effect. `fileinto "INBOX"`
+///   stores it at once, as in Pigeonhole;
+/// - each script starts with its own implicit keep; all other actions of every script run add
+///   up and are applied together (all or nothing).
 pub fn run(
     scripts: &[Arc<Script>],
     message: &[u8],
@@ -153,6 +166,8 @@ pub fn run(
         steps: opts.max_steps,
         actions: Vec::new(),
         implicit_keep: true,
+        explicit_keep: false,
+        inbox_filed: false,
         discarded: false,
         rejected: false,
         vacation: false,
@@ -168,6 +183,15 @@ pub fn run(
     };
     let mut error = None;
     for script in scripts {
+        // The previous script's keep only let this one run (see above): withdrawn, unless it
+        // also holds a `fileinto "INBOX"`.
+        if !r.inbox_filed {
+            let before = r.actions.len();
+            r.actions.retain(|a| !matches!(a, Action::Keep { .. }));
+            r.action_count -= before - r.actions.len();
+        }
+        r.implicit_keep = true;
+        r.explicit_keep = false;
         let mut frame = Frame::default();
         match r.block(&script.program.commands, &mut frame) {
             Ok(_) => {}
@@ -176,7 +200,7 @@ pub fn run(
                 break;
             }
         }
-        if !r.implicit_keep {
+        if !r.implicit_keep && !r.explicit_keep {
             break;
         }
     }
@@ -332,6 +356,7 @@ impl Run<'_, '_> {
                 let flags = self.flags_for(frame, flags.as_ref())?;
                 self.check_reject_conflict("keep")?;
                 self.implicit_keep = false;
+                self.explicit_keep = true;
                 self.add_keep(flags)?;
             }
             Cmd::Discard => {
@@ -385,6 +410,7 @@ impl Run<'_, '_> {
                 if mbox.eq_ignore_ascii_case("INBOX") && special_use.is_none() {
                     // fileinto "INBOX" and keep store the same message once (RFC 5228
                     // section 2.10.3), as Pigeonhole merges them.
+                    self.inbox_filed = true;
                     self.add_keep(flags)?;
                 } else if let Some(Action::FileInto {
                     flags: have,
@@ -1212,6 +1238,45 @@ mod tests {
         assert_eq!(o.actions, vec![fileinto("after", &[])]);
         // A discard in the first script ends the sequence.
         let o = run_all(&["discard;", after]);
+        assert_eq!(o.actions, vec![Action::Discard]);
+    }
+
+    /// Pigeonhole's sequence rule (docs/sieve.md "Script sequences"): an explicit keep keeps
+    /// the sequence going, and only the last script's keep stores into INBOX.
+    #[test]
+    fn an_explicit_keep_continues_the_sequence_and_only_the_last_keep_stores() {
+        let after = "require \"fileinto\"; fileinto \"after\";";
+        // keep, then a script that files: the keep was only a "go on", INBOX gets nothing.
+        let o = run_all(&["keep; stop;", after]);
+        assert_eq!(o.actions, vec![fileinto("after", &[])]);
+        // keep cancels the implicit keep of its own script only; a discard after keep does
+        // not end the sequence either (the explicit keep stays in effect).
+        let o = run_all(&["keep; discard;", after]);
+        assert_eq!(o.actions, vec![fileinto("after", &[])]);
+        // keep in every script: one store into INBOX, with the last script's flags.
+        let o = run_all(&["keep;", "require \"imap4flags\"; keep :flags \"\\\\Seen\";"]);
+        assert_eq!(
+            o.actions,
+            vec![Action::Keep {
+                flags: vec!["\\Seen".to_string()]
+            }]
+        );
+        // A later script that does nothing keeps by its own implicit keep.
+        let o = run_all(&["keep;", "if false { discard; }"]);
+        assert_eq!(o.actions, vec![Action::Keep { flags: vec![] }]);
+        // fileinto "INBOX" stores at once (the way to store early in a sequence).
+        let o = run_all(&["require \"fileinto\"; fileinto \"INBOX\";", after]);
+        assert_eq!(o.actions, vec![Action::Keep { flags: vec![] }]);
+        let o = run_all(&[
+            "require [\"fileinto\", \"copy\"]; fileinto :copy \"INBOX\";",
+            after,
+        ]);
+        assert_eq!(
+            o.actions,
+            vec![Action::Keep { flags: vec![] }, fileinto("after", &[])]
+        );
+        // discard; stop; ends everything.
+        let o = run_all(&["discard; stop;", after]);
         assert_eq!(o.actions, vec![Action::Discard]);
     }
 

@@ -1,17 +1,18 @@
 //! CAPABILITY (RFC 5804 section 2.4), also the greeting and the answer after STARTTLS.
 //!
-//! - `SASL` lists the shared SASL module's mechanisms ([`Mechanism::ALL`], the same as IMAP's)
-//!   only where they may be used: without TLS off loopback the list is empty, as Dovecot sends
-//!   it, so a client upgrades first. After login it is empty too (no re-authentication).
+//! - `SASL` lists exactly the mechanisms IMAP offers on the same connection
+//!   ([`super::authenticate::mechanisms`]): PLAIN, LOGIN (and OAUTHBEARER, XOAUTH2 with
+//!   `[auth.oauth2] enabled`) only where plaintext credentials may be used, so without TLS off
+//!   loopback only the SCRAM ones `[auth] scram_mechanisms` enables remain (an empty list when
+//!   there are none, as Dovecot sends it, so a client upgrades first); -PLUS only on TLS 1.3.
+//!   After login it is empty (no re-authentication).
 //! - `SIEVE` is [`crate::sieve::extensions`]; `NOTIFY` only when `enotify` is one of them.
 //! - `STARTTLS` only while it can be used; `OWNER` only after login.
 
-use crate::auth::sasl::Mechanism;
 use crate::config::TlsMode;
 use crate::limits;
 use crate::managesieve::response::{SieveError, Status, push_response, push_string};
 use crate::managesieve::session::{Args, Next, Session, State};
-use crate::server::login::plaintext_allowed;
 
 /// CAPABILITY.
 pub fn run(s: &mut Session, args: Args) -> Result<Next, SieveError> {
@@ -31,12 +32,8 @@ pub fn starttls_possible(s: &Session) -> bool {
 
 /// Appends the capability lines (without the final OK).
 pub fn write(s: &mut Session) {
-    let sasl = if matches!(s.state, State::NonAuth) && plaintext_allowed(&s.shared, &s.conn) {
-        Mechanism::ALL
-            .iter()
-            .map(|m| m.name())
-            .collect::<Vec<_>>()
-            .join(" ")
+    let sasl = if matches!(s.state, State::NonAuth) {
+        super::authenticate::mechanisms(&s.shared, &s.conn).join(" ")
     } else {
         String::new()
     };
