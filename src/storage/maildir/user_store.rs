@@ -233,8 +233,13 @@ impl UserStore for MaildirUser {
     }
 
     async fn append(&self, name: &str, message: AppendMessage) -> Result<AppendResult> {
+        let mailbox = name.to_owned();
         let name = name.to_owned();
-        self.run(move |u| u.append(&name, message)).await
+        let res = self.run(move |u| u.append(&name, message)).await;
+        if res.is_ok() {
+            super::fts::index_soon(&self.0, &mailbox);
+        }
+        res
     }
 
     async fn commit_many(&self, items: Vec<PendingAppend>) -> Result<AppendManyResult> {
@@ -267,6 +272,7 @@ impl UserStore for MaildirUser {
             room,
             counter: filename::VirtualCounter::default(),
             done: false,
+            mailbox: name.to_owned(),
         }))
     }
 

@@ -325,11 +325,32 @@ struct UserCtx {
 impl UserCtx {
     /// Publishes a change of `mailbox` to the user's feed.
     fn publish(&self, mailbox: Option<String>, kind: super::ChangeKind) {
+        if matches!(kind, super::ChangeKind::MessageNew)
+            && let Some(name) = &mailbox
+        {
+            self.index_soon(name);
+        }
         self.data.feed.publish(super::Change {
             mailbox,
             kind,
             origin: self.origin,
         });
+    }
+
+    /// Queues mailbox `name` for the background full-text indexer after new mail was committed
+    /// into it ([`crate::fts::indexer::enqueue`]; never waits).
+    fn index_soon(&self, name: &str) {
+        if !self.options.fts {
+            return;
+        }
+        let store = MemoryUser {
+            data: self.data.clone(),
+            origin: self.origin,
+            options: self.options.clone(),
+            limits: self.limits,
+        };
+        let dedup = format!("memory:{:p}\u{0}{name}", Arc::as_ptr(&self.data));
+        crate::fts::indexer::enqueue(Arc::new(store), name.to_owned(), dedup);
     }
 
     fn append(&self, n: &MailboxName, msg: AppendMessage) -> Result<AppendResult> {
