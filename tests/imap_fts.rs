@@ -464,4 +464,23 @@ fn lmtp_delivery_and_copy_are_indexed_without_a_search() {
     ok(&c.cmd("s", "SELECT Kept"));
     assert_eq!(uids(&mut c, "BODY uniqx0002y"), vec![2]);
     assert_eq!(full_coverage_uses(&s, 3), 1, "{}", s.log());
+    // DELETE drops the mailbox's entries: 6 (INBOX) + 3 (Kept) indexed before, 6 after.
+    ok(&c.cmd("s", "SELECT INBOX"));
+    ok(&c.cmd("d", "DELETE Kept"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s
+        .log()
+        .lines()
+        .any(|l| l.contains("entries of a removed mailbox dropped") && l.contains("remaining=6"))
+    {
+        assert!(Instant::now() < deadline, "Kept never purged:\n{}", s.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Made again and filled by MOVE: indexed afresh, and searches answer by the RFC.
+    ok(&c.cmd("c", "CREATE Kept"));
+    ok(&c.cmd("m", "UID MOVE 6 Kept"));
+    wait_background_indexed(&s, "Kept", 1);
+    ok(&c.cmd("s", "SELECT Kept"));
+    assert_eq!(uids(&mut c, "TEXT uniqx0005y"), vec![1]);
+    assert_eq!(uids(&mut c, "TEXT uniqx0002y"), Vec::<u32>::new());
 }

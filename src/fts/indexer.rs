@@ -160,6 +160,9 @@ struct Queued {
     mailbox: String,
     /// Identifies the user's mailbox in [`QUEUED`].
     dedup: String,
+    /// Instead of indexing: the storage identity of a deleted (or renamed) mailbox whose
+    /// entries are dropped ([`FtsIndex::remove_mailbox`]).
+    purge: Option<String>,
     /// When it was queued.
     at: tokio::time::Instant,
 }
@@ -175,6 +178,19 @@ static QUEUE: OnceLock<mpsc::Sender<Queued>> = OnceLock::new();
 /// runtime, or with the queue full ([`FTS_QUEUE_SIZE`]), nothing is queued and the next search
 /// of the mailbox starts the indexing instead.
 pub fn enqueue(store: Arc<dyn UserStore>, mailbox: String, dedup: String) {
+    push(store, mailbox, dedup, None);
+}
+
+/// Asks the background worker to drop the index entries of the mailbox whose storage identity
+/// was `identity` ([`crate::storage::MailboxHandle::identity`]): it was deleted or renamed away.
+/// Never waits; dropped when the queue is full (the entries are then never asked about: a
+/// mailbox made again has another UIDVALIDITY, and `mailcove index rebuild --fts` drops them).
+pub fn enqueue_purge(store: Arc<dyn UserStore>, identity: String) {
+    let dedup = format!("purge\u{0}{identity}");
+    push(store, String::new(), dedup, Some(identity));
+}
+
+fn push(store: Arc<dyn UserStore>, mailbox: String, dedup: String, purge: Option<String>) {
     let Ok(rt) = tokio::runtime::Handle::try_current() else {
         return;
     };
@@ -190,6 +206,7 @@ pub fn enqueue(store: Arc<dyn UserStore>, mailbox: String, dedup: String) {
         store,
         mailbox,
         dedup: dedup.clone(),
+        purge,
         at: tokio::time::Instant::now(),
     };
     if tx.try_send(item).is_err() {
@@ -204,6 +221,21 @@ async fn worker(mut rx: mpsc::Receiver<Queued>) {
         tokio::time::sleep_until(q.at + FTS_QUEUE_DELAY).await;
         // Mail arriving from now on queues the mailbox again.
         QUEUED.lock().remove(&q.dedup);
+        if let Some(identity) = q.purge {
+            match purge(q.store.as_ref(), identity.clone()).await {
+                Ok(remaining) => tracing::debug!(
+                    %identity,
+                    remaining,
+                    "full-text index entries of a removed mailbox dropped"
+                ),
+                Err(e) => tracing::debug!(
+                    %identity,
+                    error = %e,
+                    "cannot drop full-text index entries"
+                ),
+            }
+            continue;
+        }
         match catch_up(q.store.as_ref(), &q.mailbox).await {
             Ok(Some((done, covered))) => tracing::debug!(
                 mailbox = %q.mailbox,
@@ -219,6 +251,19 @@ async fn worker(mut rx: mpsc::Receiver<Queued>) {
             ),
         }
     }
+}
+
+/// Drops the index entries of the mailbox whose storage identity was `identity`; returns how
+/// many messages the index holds then.
+async fn purge(store: &dyn UserStore, identity: String) -> Result<u64> {
+    let Some(fts) = store.fts().await? else {
+        return Ok(0);
+    };
+    crate::compute::run(move || {
+        fts.remove_mailbox(&identity)?;
+        fts.status().map(|s| s.messages)
+    })
+    .await?
 }
 
 /// Indexes the messages of mailbox `name` its index does not cover and drops the expunged ones,

@@ -67,6 +67,10 @@ pub trait FtsIndex: Send + Sync {
     fn candidates(&self, key: &str, needle: &str) -> Result<Option<Vec<u32>>>;
     /// Forgets messages of mailbox `key`.
     fn remove(&self, key: &str, uids: &[u32]) -> Result<()>;
+    /// Forgets every message of the mailbox whose storage has identity `identity`
+    /// ([`crate::storage::MailboxHandle::identity`]) under any UIDVALIDITY: the mailbox was
+    /// deleted or renamed away.
+    fn remove_mailbox(&self, identity: &str) -> Result<()>;
     /// Forgets everything (before a rebuild).
     fn clear(&self) -> Result<()>;
     /// Size and contents.

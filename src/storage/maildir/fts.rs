@@ -66,3 +66,16 @@ pub(super) fn index_soon(user: &Arc<UserCtx>, mailbox: &str) {
         dedup,
     );
 }
+
+/// Queues the removal of the index entries of mailbox `n` of `user`, deleted or renamed away
+/// (its storage identity, as [`super::mailbox_handle`] names it, is gone; never waits).
+pub(super) fn purge_soon(user: &Arc<UserCtx>, n: &crate::storage::names::MailboxName) {
+    if !user.shared.options.fts {
+        return;
+    }
+    let identity = format!("maildir:{}", user.dir_of(n).display());
+    crate::fts::indexer::enqueue_purge(
+        Arc::new(super::user_store::MaildirUser(user.clone())),
+        identity,
+    );
+}

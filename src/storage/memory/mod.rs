@@ -353,6 +353,22 @@ impl UserCtx {
         crate::fts::indexer::enqueue(Arc::new(store), name.to_owned(), dedup);
     }
 
+    /// Queues the removal of the index entries of a deleted mailbox (its [`MailboxState`]).
+    fn purge_soon(&self, state: &MailboxState) {
+        if !self.options.fts {
+            return;
+        }
+        let store = MemoryUser {
+            data: self.data.clone(),
+            origin: self.origin,
+            options: self.options.clone(),
+            limits: self.limits,
+        };
+        // As MemoryMailbox::identity.
+        let identity = format!("memory:{}", state.serial());
+        crate::fts::indexer::enqueue_purge(Arc::new(store), identity);
+    }
+
     fn append(&self, n: &MailboxName, msg: AppendMessage) -> Result<AppendResult> {
         let len = msg.data.len() as u64;
         if len > self.options.max_message_size.saturating_add(STAMP_SLACK) {
@@ -626,6 +642,7 @@ impl UserStore for MemoryUser {
         u.metadata.remove(&Some(n.components().to_vec()));
         drop(u);
         state.mark_deleted();
+        self.ctx().purge_soon(&state);
         self.ctx().publish(
             Some(n.to_wire(self.sep())),
             super::ChangeKind::MailboxDeleted,
@@ -654,6 +671,7 @@ impl UserStore for MemoryUser {
             let inbox = self.data.inner.lock().get(&f)?;
             let uids: Vec<u32> = inbox.lock().list.iter().map(|m| m.uid).collect();
             ctx.copy(&inbox, &uids, to, true)?;
+            ctx.index_soon(to);
             if !uids.is_empty() {
                 ctx.publish(Some("INBOX".to_owned()), super::ChangeKind::MessageExpunge);
             }
