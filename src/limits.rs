@@ -766,3 +766,12 @@ pub const FTS_OPEN_INDEXES: usize = 64;
 /// CLI's `index rebuild --fts` and the daemon's indexer take turns) before giving up; a
 /// background job that gives up is simply run again at the next search.
 pub const FTS_WRITER_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Mailboxes waiting for the background full-text indexer after new mail at most
+/// ([`crate::fts::indexer::enqueue`]); more are dropped (their next search indexes them), so
+/// delivery never waits for the indexer and the queue's memory is bounded.
+pub const FTS_QUEUE_SIZE: usize = 1024;
+
+/// How long after new mail the background indexer takes up its mailbox: deliveries within this
+/// time are indexed in one job (one commit) instead of one each.
+pub const FTS_QUEUE_DELAY: std::time::Duration = std::time::Duration::from_millis(200);

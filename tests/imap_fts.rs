@@ -3,9 +3,10 @@
 //! charsets, part headers and attachment names for TEXT, header keys, expunges); the MIME fixtures
 //! searched with many keys on a server with the index and one without, which must answer the
 //! same; delivery while searching; a crash while indexing (Maildir); `mailcove index rebuild
-//! --fts` (Maildir).
+//! --fts` (Maildir); mail delivered by LMTP or copied indexed in the background without a search.
 
 mod common;
+mod lmtp_support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -397,4 +398,89 @@ fn index_rebuild_fts_rebuilds_by_hand() {
         assert_eq!(uids(&mut c, &key), want, "{key}");
     }
     assert!(full_coverage_uses(&s, 3) > 0, "{}", s.log());
+}
+
+/// Waits (at most ten seconds) until the background indexer logged that it brought mailbox
+/// `mailbox` to `n` covered messages after new mail.
+fn wait_background_indexed(s: &Server, mailbox: &str, n: usize) {
+    let want = (format!("mailbox={mailbox} "), format!("covered={n}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s.log().lines().any(|l| {
+        l.contains("full-text index updated after delivery")
+            && l.contains(&want.0)
+            && l.contains(&want.1)
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "{mailbox} never indexed to {n} in the background:\n{}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn lmtp_delivery_and_copy_are_indexed_without_a_search() {
+    let (s, port) = lmtp_support::start(Server::builder().users(&lmtp_support::users()));
+    let n = 6;
+    let mut l = Client::plain(port);
+    assert!(l.line().starts_with("220 "));
+    let mut script = String::from("LHLO x\r\n");
+    for i in 0..n {
+        let m = String::from_utf8(numbered(i)).unwrap_or_default();
+        script.push_str(&format!(
+            "MAIL FROM:<>\r\nRCPT TO:<demo>\r\nDATA\r\n{m}.\r\n"
+        ));
+    }
+    script.push_str("QUIT\r\n");
+    l.send_raw(script.as_bytes());
+    let replies = l.until("221 ");
+    assert_eq!(
+        replies
+            .iter()
+            .filter(|r| r.as_str() == "250 2.0.0 <demo> Saved")
+            .count(),
+        n,
+        "{replies:?}"
+    );
+    // No search has run: the index was brought up to date by the delivery alone.
+    wait_background_indexed(&s, "INBOX", n);
+    assert!(
+        !s.log().contains("full-text index consulted"),
+        "{}",
+        s.log()
+    );
+    let mut c = s.imap();
+    assert!(c.line().starts_with("* OK"));
+    ok(&c.cmd("l", "LOGIN demo pw"));
+    ok(&c.cmd("s", "SELECT INBOX"));
+    // The very first search finds every message covered.
+    assert_eq!(uids(&mut c, "TEXT uniqx0004y"), vec![5]);
+    assert_eq!(full_coverage_uses(&s, n), 1, "{}", s.log());
+    // COPY into another mailbox queues that one too: covered before anyone searches it.
+    ok(&c.cmd("c", "CREATE Kept"));
+    ok(&c.cmd("c", "UID COPY 2:4 Kept"));
+    wait_background_indexed(&s, "Kept", 3);
+    ok(&c.cmd("s", "SELECT Kept"));
+    assert_eq!(uids(&mut c, "BODY uniqx0002y"), vec![2]);
+    assert_eq!(full_coverage_uses(&s, 3), 1, "{}", s.log());
+    // DELETE drops the mailbox's entries: 6 (INBOX) + 3 (Kept) indexed before, 6 after.
+    ok(&c.cmd("s", "SELECT INBOX"));
+    ok(&c.cmd("d", "DELETE Kept"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s
+        .log()
+        .lines()
+        .any(|l| l.contains("entries of a removed mailbox dropped") && l.contains("remaining=6"))
+    {
+        assert!(Instant::now() < deadline, "Kept never purged:\n{}", s.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Made again and filled by MOVE: indexed afresh, and searches answer by the RFC.
+    ok(&c.cmd("c", "CREATE Kept"));
+    ok(&c.cmd("m", "UID MOVE 6 Kept"));
+    wait_background_indexed(&s, "Kept", 1);
+    ok(&c.cmd("s", "SELECT Kept"));
+    assert_eq!(uids(&mut c, "TEXT uniqx0005y"), vec![1]);
+    assert_eq!(uids(&mut c, "TEXT uniqx0002y"), Vec::<u32>::new());
 }

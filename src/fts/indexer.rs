@@ -5,16 +5,24 @@
 //! steps of [`FTS_INDEX_STEP_BYTES`] read through the storage trait and indexed on the blocking
 //! pool ([`crate::compute::run`]), never on the runtime's workers. Each step is one commit: a
 //! crash loses at most the step under way, which is simply not covered and is indexed again.
+//!
+//! Mail that arrives (APPEND, MULTIAPPEND, LMTP and `deliver`, COPY and MOVE) is indexed without
+//! waiting for a search: after its commit the storage backend calls [`enqueue`], which never
+//! waits (a full queue drops the request: the next search catches up anyway). One worker per
+//! process takes the queued mailboxes one at a time, each [`FTS_QUEUE_DELAY`] after it was
+//! queued, so a burst of deliveries into a mailbox (queued once: the queue holds a mailbox at
+//! most once) becomes one job.
 
 use std::collections::HashSet;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use parking_lot::Mutex;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 
 use super::{FtsDoc, FtsIndex, text::message_text};
 use crate::limits::{
-    FTS_INDEX_JOBS, FTS_INDEX_STEP_BYTES, FTS_INDEX_STEP_MESSAGES, MAX_SEARCH_MESSAGE_BYTES,
+    FTS_INDEX_JOBS, FTS_INDEX_STEP_BYTES, FTS_INDEX_STEP_MESSAGES, FTS_QUEUE_DELAY, FTS_QUEUE_SIZE,
+    MAX_SEARCH_MESSAGE_BYTES,
 };
 use crate::storage::{MailboxHandle, OpenOptions, ReadPart, Result, StorageError, UserStore};
 
@@ -144,6 +152,181 @@ pub async fn rebuild(store: &dyn UserStore, fts: Arc<dyn FtsIndex>, name: &str) 
         gone: Vec::new(),
     })
     .await
+}
+
+/// A mailbox whose new mail is to be indexed ([`enqueue`]).
+struct Queued {
+    store: Arc<dyn UserStore>,
+    mailbox: String,
+    /// Identifies the user's mailbox in [`QUEUED`].
+    dedup: String,
+    /// Instead of indexing: the storage identity of a deleted (or renamed) mailbox whose
+    /// entries are dropped ([`FtsIndex::remove_mailbox`]).
+    purge: Option<String>,
+    /// When it was queued.
+    at: tokio::time::Instant,
+}
+
+/// Mailboxes (their `dedup` strings) waiting in the queue.
+static QUEUED: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
+/// The queue of the process's worker, made with the worker on the first [`enqueue`].
+static QUEUE: OnceLock<mpsc::Sender<Queued>> = OnceLock::new();
+
+/// Asks the background worker to index the messages of mailbox `mailbox` of `store` that its
+/// index does not cover, soon ([`FTS_QUEUE_DELAY`]). `dedup` names the user's mailbox uniquely in
+/// the process: a mailbox already queued is not queued again. Never waits: without a tokio
+/// runtime, or with the queue full ([`FTS_QUEUE_SIZE`]), nothing is queued and the next search
+/// of the mailbox starts the indexing instead.
+pub fn enqueue(store: Arc<dyn UserStore>, mailbox: String, dedup: String) {
+    push(store, mailbox, dedup, None);
+}
+
+/// Asks the background worker to drop the index entries of the mailbox whose storage identity
+/// was `identity` ([`crate::storage::MailboxHandle::identity`]): it was deleted or renamed away.
+/// Never waits; dropped when the queue is full (the entries are then never asked about: a
+/// mailbox made again has another UIDVALIDITY, and `mailcove index rebuild --fts` drops them).
+pub fn enqueue_purge(store: Arc<dyn UserStore>, identity: String) {
+    let dedup = format!("purge\u{0}{identity}");
+    push(store, String::new(), dedup, Some(identity));
+}
+
+fn push(store: Arc<dyn UserStore>, mailbox: String, dedup: String, purge: Option<String>) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if !QUEUED.lock().insert(dedup.clone()) {
+        return;
+    }
+    let tx = QUEUE.get_or_init(|| {
+        let (tx, rx) = mpsc::channel(FTS_QUEUE_SIZE);
+        rt.spawn(worker(rx));
+        tx
+    });
+    let item = Queued {
+        store,
+        mailbox,
+        dedup: dedup.clone(),
+        purge,
+        at: tokio::time::Instant::now(),
+    };
+    if tx.try_send(item).is_err() {
+        QUEUED.lock().remove(&dedup);
+        tracing::debug!("full-text indexing queue full; the next search catches up");
+    }
+}
+
+/// The worker: one queued mailbox at a time.
+async fn worker(mut rx: mpsc::Receiver<Queued>) {
+    while let Some(q) = rx.recv().await {
+        tokio::time::sleep_until(q.at + FTS_QUEUE_DELAY).await;
+        // Mail arriving from now on queues the mailbox again.
+        QUEUED.lock().remove(&q.dedup);
+        if let Some(identity) = q.purge {
+            match purge(q.store.as_ref(), identity.clone()).await {
+                Ok(remaining) => tracing::debug!(
+                    %identity,
+                    remaining,
+                    "full-text index entries of a removed mailbox dropped"
+                ),
+                Err(e) => tracing::debug!(
+                    %identity,
+                    error = %e,
+                    "cannot drop full-text index entries"
+                ),
+            }
+            continue;
+        }
+        match catch_up(q.store.as_ref(), &q.mailbox).await {
+            Ok(Some((done, covered))) => tracing::debug!(
+                mailbox = %q.mailbox,
+                indexed = done,
+                covered,
+                "full-text index updated after delivery"
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::debug!(
+                mailbox = %q.mailbox,
+                error = %e,
+                "full-text indexing after delivery stopped; the next search catches up"
+            ),
+        }
+    }
+}
+
+/// Drops the index entries of the mailbox whose storage identity was `identity`; returns how
+/// many messages the index holds then.
+async fn purge(store: &dyn UserStore, identity: String) -> Result<u64> {
+    let Some(fts) = store.fts().await? else {
+        return Ok(0);
+    };
+    crate::compute::run(move || {
+        fts.remove_mailbox(&identity)?;
+        fts.status().map(|s| s.messages)
+    })
+    .await?
+}
+
+/// Indexes the messages of mailbox `name` its index does not cover and drops the expunged ones,
+/// after any job for the mailbox under way. Returns how many were indexed and how many the
+/// index covers then; `None` when the backend keeps no index.
+pub async fn catch_up(store: &dyn UserStore, name: &str) -> Result<Option<(usize, usize)>> {
+    let Some(fts) = store.fts().await? else {
+        return Ok(None);
+    };
+    let view = store
+        .open(
+            name,
+            OpenOptions {
+                read_only: true,
+                claim_recent: false,
+                watch: false,
+            },
+        )
+        .await?;
+    let Some(identity) = view.identity() else {
+        return Ok(None);
+    };
+    let key = super::mailbox_key(&identity, view.uidvalidity());
+    // One job per mailbox: wait for one a search started.
+    let deadline = tokio::time::Instant::now() + crate::limits::FTS_WRITER_LOCK_WAIT;
+    let running = loop {
+        if RUNNING.lock().insert(key.clone()) {
+            break Running(key.clone());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(StorageError::Temporary("indexing job still running".into()));
+        }
+        tokio::time::sleep(FTS_QUEUE_DELAY).await;
+    };
+    let (f, k) = (fts.clone(), key.clone());
+    let covered = crate::compute::run(move || f.covered(&k)).await??;
+    let todo: Vec<(u32, u64)> = view
+        .messages()
+        .iter()
+        .filter(|m| covered.binary_search(&m.uid).is_err())
+        .map(|m| (m.uid, m.phys_size))
+        .collect();
+    let uidnext = view.uidnext();
+    let gone: Vec<u32> = covered
+        .iter()
+        .copied()
+        .filter(|&u| u < uidnext && view.seq_of(u).is_none())
+        .collect();
+    let total = covered.len() - gone.len() + todo.len();
+    let done = if todo.is_empty() && gone.is_empty() {
+        0
+    } else {
+        run(Job {
+            handle: view.handle(),
+            fts,
+            key,
+            todo,
+            gone,
+        })
+        .await?
+    };
+    drop(running);
+    Ok(Some((done, total)))
 }
 
 /// `todo` cut into steps of at most [`FTS_INDEX_STEP_BYTES`] (one message at least) and

@@ -17,7 +17,8 @@
 //!
 //! The index records which UIDs it covers per mailbox and UIDVALIDITY ([`mailbox_key`]); a search
 //! uses it for covered UIDs and scans the rest, then asks the background [`indexer`] to catch
-//! up. Expunged messages are left in the index and never asked about (their UIDs are not in the
+//! up; the storage backends also queue a mailbox for it when mail arrives
+//! ([`indexer::enqueue`]). Expunged messages are left in the index and never asked about (their UIDs are not in the
 //! view); `mailcove index rebuild --fts` drops them.
 //!
 //! The storage backend chooses where the index lives ([`crate::storage::UserStore::fts`]):
@@ -67,6 +68,10 @@ pub trait FtsIndex: Send + Sync {
     fn candidates(&self, key: &str, needle: &str) -> Result<Option<Vec<u32>>>;
     /// Forgets messages of mailbox `key`.
     fn remove(&self, key: &str, uids: &[u32]) -> Result<()>;
+    /// Forgets every message of the mailbox whose storage has identity `identity`
+    /// ([`crate::storage::MailboxHandle::identity`]) under any UIDVALIDITY: the mailbox was
+    /// deleted or renamed away.
+    fn remove_mailbox(&self, identity: &str) -> Result<()>;
     /// Forgets everything (before a rebuild).
     fn clear(&self) -> Result<()>;
     /// Size and contents.

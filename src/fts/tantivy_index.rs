@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use tantivy::collector::DocSetCollector;
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::IndexWriterOptions;
-use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, Occur, Query, RegexQuery, TermQuery};
 use tantivy::schema::{
     Field, INDEXED, IndexRecordOption, NumericOptions, STRING, Schema, TextFieldIndexing,
     TextOptions,
@@ -93,6 +93,21 @@ fn segments(s: &Searcher) -> Segments {
         .iter()
         .map(|r| (r.segment_id(), r.num_deleted_docs()))
         .collect()
+}
+
+/// A regular expression for the `mbox` terms ([`super::mailbox_key`]) of storage `identity`
+/// under any UIDVALIDITY; every character but letters and digits escaped (identities are paths).
+fn mailbox_pattern(identity: &str) -> String {
+    let mut p = String::with_capacity(identity.len() * 2 + 16);
+    for c in identity.chars() {
+        if c.is_alphanumeric() {
+            p.push(c);
+        } else {
+            p.push_str(&format!("\\x{{{:x}}}", u32::from(c)));
+        }
+    }
+    p.push_str("\\x{1}[0-9]+");
+    p
 }
 
 fn doc_id(key: &str, uid: u32) -> String {
@@ -291,6 +306,15 @@ impl FtsIndex for TantivyFts {
         })
     }
 
+    fn remove_mailbox(&self, identity: &str) -> Result<()> {
+        let pattern = mailbox_pattern(identity);
+        self.write(|w, f| {
+            let q = RegexQuery::from_pattern(&pattern, f.mbox).map_err(|e| err("purge", e))?;
+            w.delete_query(Box::new(q)).map_err(|e| err("purge", e))?;
+            Ok(())
+        })
+    }
+
     fn clear(&self) -> Result<()> {
         self.write(|w, _| {
             w.delete_all_documents().map_err(|e| err("clear", e))?;
@@ -360,6 +384,17 @@ mod tests {
         assert!(f.remove(&k, &[1]).is_ok());
         assert_eq!(c("zanz"), Some(Some(vec![2])));
         assert_eq!(f.status().ok().map(|s| s.messages), Some(3));
+        // A deleted mailbox is forgotten under every UIDVALIDITY, and only it.
+        let odd_id = "m.[x]+(y)\\ü*";
+        let odd = super::super::mailbox_key(odd_id, 3);
+        assert!(f.add(&odd, vec![doc(7, "x")]).is_ok());
+        assert!(f.remove_mailbox("m").is_ok());
+        assert_eq!(f.covered(&k).ok(), Some(vec![]));
+        assert_eq!(f.covered(&other).ok(), Some(vec![]));
+        assert_eq!(f.covered(&odd).ok(), Some(vec![7]));
+        assert!(f.remove_mailbox(odd_id).is_ok());
+        assert_eq!(f.covered(&odd).ok(), Some(vec![]));
+        assert!(f.add(&k, vec![doc(1, "again")]).is_ok());
         assert!(f.clear().is_ok());
         assert_eq!(f.covered(&k).ok(), Some(vec![]));
     }

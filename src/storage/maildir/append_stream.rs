@@ -26,6 +26,8 @@ pub(super) struct MaildirAppend {
     pub(super) room: Option<u64>,
     pub(super) counter: filename::VirtualCounter,
     pub(super) done: bool,
+    /// The mailbox's name as given to `append_stream` (to index the message once stored).
+    pub(super) mailbox: String,
 }
 
 impl Drop for MaildirAppend {
@@ -113,6 +115,7 @@ impl AppendStream for MaildirAppend {
         // failure before that leaves it for Drop.
         if res.is_ok() {
             self.done = true;
+            super::fts::index_soon(&self.user, &self.mailbox);
         }
         res
     }
@@ -189,6 +192,9 @@ pub(super) async fn commit_many(
     if res.is_ok() {
         for s in &mut streams {
             s.done = true;
+        }
+        if let Some(s) = streams.first() {
+            super::fts::index_soon(user, &s.mailbox);
         }
     }
     res

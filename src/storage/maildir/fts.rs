@@ -52,3 +52,30 @@ pub(super) async fn user_fts(user: &Arc<UserCtx>) -> Result<Option<Arc<dyn FtsIn
     let f = blocking(move || u.shared.fts.open(&u.root)).await?;
     Ok(Some(f as Arc<dyn FtsIndex>))
 }
+
+/// Queues mailbox `mailbox` of `user` for the background indexer after new mail was committed
+/// into it ([`crate::fts::indexer::enqueue`]; never waits).
+pub(super) fn index_soon(user: &Arc<UserCtx>, mailbox: &str) {
+    if !user.shared.options.fts {
+        return;
+    }
+    let dedup = format!("maildir:{}\u{0}{mailbox}", user.root.display());
+    crate::fts::indexer::enqueue(
+        Arc::new(super::user_store::MaildirUser(user.clone())),
+        mailbox.to_owned(),
+        dedup,
+    );
+}
+
+/// Queues the removal of the index entries of mailbox `n` of `user`, deleted or renamed away
+/// (its storage identity, as [`super::mailbox_handle`] names it, is gone; never waits).
+pub(super) fn purge_soon(user: &Arc<UserCtx>, n: &crate::storage::names::MailboxName) {
+    if !user.shared.options.fts {
+        return;
+    }
+    let identity = format!("maildir:{}", user.dir_of(n).display());
+    crate::fts::indexer::enqueue_purge(
+        Arc::new(super::user_store::MaildirUser(user.clone())),
+        identity,
+    );
+}

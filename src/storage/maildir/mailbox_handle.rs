@@ -216,8 +216,13 @@ impl MailboxHandle for MaildirMailbox {
     }
 
     async fn copy(&self, uids: Vec<u32>, dest: &str, move_: bool) -> Result<CopyResult> {
+        let mailbox = dest.to_owned();
         let dest = dest.to_owned();
-        self.run(move |s, u| u.copy(s, &uids, &dest, move_)).await
+        let res = self.run(move |s, u| u.copy(s, &uids, &dest, move_)).await;
+        if res.as_ref().is_ok_and(|r| !r.mapping.is_empty()) {
+            super::fts::index_soon(&self.user, &mailbox);
+        }
+        res
     }
 
     async fn open_message(&self, uid: u32, max_head: usize) -> Result<Message> {

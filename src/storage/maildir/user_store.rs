@@ -98,6 +98,7 @@ impl UserStore for MaildirUser {
     }
 
     async fn delete(&self, name: &str) -> Result<()> {
+        let gone = self.0.parse(name, false);
         let name = name.to_owned();
         self.run(move |u| {
             u.delete(&name)?;
@@ -106,7 +107,11 @@ impl UserStore for MaildirUser {
             feed::publish(u, Some(feed::wire(u, &n)), ChangeKind::MailboxDeleted);
             Ok(())
         })
-        .await
+        .await?;
+        if let Ok(n) = gone {
+            super::fts::purge_soon(&self.0, &n);
+        }
+        Ok(())
     }
 
     fn origin(&self) -> u64 {
@@ -154,7 +159,8 @@ impl UserStore for MaildirUser {
             // RFC 3501 6.3.5: move INBOX's messages into a new mailbox;
             // INBOX stays, empty, and its children are not touched.
             let to = to.to_owned();
-            return self
+            let renamed = to.clone();
+            let res = self
                 .run(move |u| {
                     u.create(&to, None)?;
                     u.metadata_copy_inbox(&u.parse(&to, false)?)?;
@@ -168,7 +174,12 @@ impl UserStore for MaildirUser {
                     Ok(())
                 })
                 .await;
+            if res.is_ok() {
+                super::fts::index_soon(&self.0, &renamed);
+            }
+            return res;
         }
+        let (old, renamed) = (f.clone(), to.to_owned());
         self.run(move |u| {
             u.rename_folders(&f, &t)?;
             feed::rewatch(u);
@@ -181,7 +192,12 @@ impl UserStore for MaildirUser {
             );
             Ok(())
         })
-        .await
+        .await?;
+        // The renamed mailbox lives in another directory now: its entries move by being
+        // indexed afresh (searches scan meanwhile) and the old ones are dropped.
+        super::fts::purge_soon(&self.0, &old);
+        super::fts::index_soon(&self.0, &renamed);
+        Ok(())
     }
 
     async fn subscribe(&self, name: &str) -> Result<()> {
@@ -233,8 +249,13 @@ impl UserStore for MaildirUser {
     }
 
     async fn append(&self, name: &str, message: AppendMessage) -> Result<AppendResult> {
+        let mailbox = name.to_owned();
         let name = name.to_owned();
-        self.run(move |u| u.append(&name, message)).await
+        let res = self.run(move |u| u.append(&name, message)).await;
+        if res.is_ok() {
+            super::fts::index_soon(&self.0, &mailbox);
+        }
+        res
     }
 
     async fn commit_many(&self, items: Vec<PendingAppend>) -> Result<AppendManyResult> {
@@ -267,6 +288,7 @@ impl UserStore for MaildirUser {
             room,
             counter: filename::VirtualCounter::default(),
             done: false,
+            mailbox: name.to_owned(),
         }))
     }
 

@@ -325,11 +325,48 @@ struct UserCtx {
 impl UserCtx {
     /// Publishes a change of `mailbox` to the user's feed.
     fn publish(&self, mailbox: Option<String>, kind: super::ChangeKind) {
+        if matches!(kind, super::ChangeKind::MessageNew)
+            && let Some(name) = &mailbox
+        {
+            self.index_soon(name);
+        }
         self.data.feed.publish(super::Change {
             mailbox,
             kind,
             origin: self.origin,
         });
+    }
+
+    /// Queues mailbox `name` for the background full-text indexer after new mail was committed
+    /// into it ([`crate::fts::indexer::enqueue`]; never waits).
+    fn index_soon(&self, name: &str) {
+        if !self.options.fts {
+            return;
+        }
+        let store = MemoryUser {
+            data: self.data.clone(),
+            origin: self.origin,
+            options: self.options.clone(),
+            limits: self.limits,
+        };
+        let dedup = format!("memory:{:p}\u{0}{name}", Arc::as_ptr(&self.data));
+        crate::fts::indexer::enqueue(Arc::new(store), name.to_owned(), dedup);
+    }
+
+    /// Queues the removal of the index entries of a deleted mailbox (its [`MailboxState`]).
+    fn purge_soon(&self, state: &MailboxState) {
+        if !self.options.fts {
+            return;
+        }
+        let store = MemoryUser {
+            data: self.data.clone(),
+            origin: self.origin,
+            options: self.options.clone(),
+            limits: self.limits,
+        };
+        // As MemoryMailbox::identity.
+        let identity = format!("memory:{}", state.serial());
+        crate::fts::indexer::enqueue_purge(Arc::new(store), identity);
     }
 
     fn append(&self, n: &MailboxName, msg: AppendMessage) -> Result<AppendResult> {
@@ -605,6 +642,7 @@ impl UserStore for MemoryUser {
         u.metadata.remove(&Some(n.components().to_vec()));
         drop(u);
         state.mark_deleted();
+        self.ctx().purge_soon(&state);
         self.ctx().publish(
             Some(n.to_wire(self.sep())),
             super::ChangeKind::MailboxDeleted,
@@ -633,6 +671,7 @@ impl UserStore for MemoryUser {
             let inbox = self.data.inner.lock().get(&f)?;
             let uids: Vec<u32> = inbox.lock().list.iter().map(|m| m.uid).collect();
             ctx.copy(&inbox, &uids, to, true)?;
+            ctx.index_soon(to);
             if !uids.is_empty() {
                 ctx.publish(Some("INBOX".to_owned()), super::ChangeKind::MessageExpunge);
             }
