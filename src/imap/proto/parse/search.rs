@@ -181,6 +181,12 @@ fn keyed<'a>(start: &'a [u8], i: &'a [u8], name: &[u8], depth: usize) -> PResult
             let (r, k) = search_key(r, depth + 1)?;
             Ok((r, K::Not(Box::new(k))))
         }
+        // RFC 6203 6: `"FUZZY" SP search-key`.
+        b"FUZZY" => {
+            let (r, _) = sp(i)?;
+            let (r, k) = search_key(r, depth + 1)?;
+            Ok((r, K::Fuzzy(Box::new(k))))
+        }
         b"OR" => {
             let (r, _) = sp(i)?;
             let (r, a) = search_key(r, depth + 1)?;
