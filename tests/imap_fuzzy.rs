@@ -16,6 +16,8 @@
 //! - BODY "warm" (4 letters, 1 edit): message 1 only, exact, once: 91; "worm": 61.
 //! - SUBJECT "trip zanzibr": message 1, "trip" exact (91) and "zanzibr" one edit (61): 61.
 //! - FROM "alise": message 1's "alice", one edit: 61.
+//! - ESORT by SUBJECT of the TEXT "zanzibr" hits: "Lunch" (4), "Trip to Zanzibar" (1), "Zanzibr
+//!   typo" (3); the scores follow that order.
 
 mod common;
 
@@ -104,6 +106,9 @@ S: h OK Search completed.
 C: i SEARCH FUZZY TEXT zanzibr FROM dave
 S: * SEARCH 4
 S: i OK Search completed.
+C: i2 SORT RETURN (ALL RELEVANCY) (SUBJECT) UTF-8 FUZZY TEXT zanzibr
+S: * ESEARCH (TAG "i2") ALL 4,1,3 RELEVANCY (64 63 91)
+S: i2 OK Sort completed.
 C: j SEARCH FUZZY TEXT zanzibr NOT FUZZY SUBJECT zanzibar
 S: * SEARCH 4
 S: j OK Search completed.

@@ -259,6 +259,32 @@ mod tests {
     }
 
     #[test]
+    fn fuzzy_takes_one_search_key() {
+        let r = search_program(b"FUZZY SUBJECT work FROM x").map(|r| r.1);
+        assert_eq!(
+            r,
+            Ok(SearchKey::And(vec![
+                SearchKey::Fuzzy(Box::new(SearchKey::Subject(b"work".to_vec()))),
+                SearchKey::From(b"x".to_vec()),
+            ]))
+        );
+        let r = search_program(b"fuzzy (TEXT a SEEN)").map(|r| r.1);
+        assert_eq!(
+            r,
+            Ok(SearchKey::Fuzzy(Box::new(SearchKey::And(vec![
+                SearchKey::Text(b"a".to_vec()),
+                SearchKey::Seen,
+            ]))))
+        );
+        assert!(search_program(b"FUZZY").is_err());
+        let deep = [b"FUZZY ".repeat(100_000).as_slice(), b"ALL"].concat();
+        match search_program(&deep) {
+            Err(nom::Err::Failure(e)) => assert_eq!(e.kind, ParseErrorKind::TooDeep),
+            other => panic!("expected TooDeep, got {other:?}"),
+        }
+    }
+
+    #[test]
     fn modseq_forms() {
         let r = search_program(b"MODSEQ \"/flags/\\\\draft\" all 620162338").map(|r| r.1);
         assert_eq!(
