@@ -149,20 +149,25 @@ pub async fn relevancy(
         .map(|m| (m.uid, m.phys_size.min(MAX_SEARCH_MESSAGE_BYTES as u64)))
         .collect();
     let uids: Vec<u32> = hits.iter().map(|h| h.uid).collect();
-    let mut out = Vec::with_capacity(hits.len());
     let part = ReadPart::Whole {
         cap: MAX_SEARCH_MESSAGE_BYTES,
     };
-    for piece in by_bytes(uids, READ_PIECE_BYTES, |u| {
+    let pieces = by_bytes(uids, READ_PIECE_BYTES, |u| {
         sizes.get(u).copied().unwrap_or(0)
-    }) {
-        let raws = sel.view.read_messages(piece, part).await?;
-        for raw in raws {
-            out.push(match raw {
-                Some(raw) => relevancy_of(&prog.root, &Loaded::message(Vec::from(raw))).max(1),
+    });
+    let root = Arc::new(prog.root.clone());
+    // Scoring tokenizes whole messages: off the async threads, one piece while the next is read.
+    let stage = move |_: Vec<u32>, raws: Vec<Option<Bytes>>| {
+        raws.into_iter()
+            .map(|raw| match raw {
+                Some(raw) => relevancy_of(&root, &Loaded::message(Vec::from(raw))).max(1),
                 None => 1,
-            });
-        }
+            })
+            .collect::<Vec<u8>>()
+    };
+    let mut out = Vec::with_capacity(hits.len());
+    for scores in read_and_compute(&sel.view, pieces, |u: &u32| *u, part, stage).await? {
+        out.extend(scores);
     }
     Ok(out)
 }
