@@ -44,6 +44,8 @@ const AUTHENTICATED: &[&str] = &[
     "ESORT",
     "CONTEXT=SORT",
     "WITHIN",
+    // RFC 6203: FUZZY and RELEVANCY, docs/fts.md.
+    "SEARCH=FUZZY",
     // RFC 9208: GETQUOTA/GETQUOTAROOT and STATUS DELETED/DELETED-STORAGE; no QUOTASET, since
     // SETQUOTA is refused.
     "QUOTA",

@@ -29,6 +29,8 @@ struct Returns {
     partial: Option<PartialRange>,
     /// `UPDATE` (RFC 5267 4.3).
     update: bool,
+    /// `RELEVANCY` (RFC 6203 4).
+    relevancy: bool,
 }
 
 impl Returns {
@@ -63,6 +65,7 @@ impl Returns {
                 }
                 // RFC 5267 4.2: a hint the server may ignore; mailcove keeps no result cache.
                 SearchReturn::Context => {}
+                SearchReturn::Relevancy => r.relevancy = true,
             }
         }
         if r.all && r.partial.is_some() {
@@ -167,6 +170,13 @@ async fn searching(
     order: Option<&[SortCriterion]>,
 ) -> Result<Reply, ImapError> {
     let want = Returns::new(returns)?;
+    if want.relevancy && !has_fuzzy(criteria) {
+        // RFC 6203 4: "The RELEVANCY return option MUST NOT be used unless a FUZZY search key
+        // is also given." A client breaking a MUST gets BAD, as for the other RETURN rules.
+        return Err(ImapError::Parse(
+            "RELEVANCY can be used only with a FUZZY search key.",
+        ));
+    }
     let outcome = {
         let sel = s.selected_mut()?;
         if want.update && sel.contexts.has(tag.as_str()) {
@@ -184,12 +194,23 @@ async fn searching(
             Err(e) => Err(e),
         }
     };
-    if matches!(&outcome, Ok((prog, _)) if prog.uses_modseq) {
+    let outcome = match outcome {
+        Ok((prog, hits)) if want.relevancy && want.sends_esearch() => {
+            let sel = s.selected_mut()?;
+            match search::relevancy(sel, &prog, &hits).await {
+                Ok(scores) => Ok((prog, hits, scores)),
+                Err(e) => Err(e),
+            }
+        }
+        Ok((prog, hits)) => Ok((prog, hits, Vec::new())),
+        Err(e) => Err(e),
+    };
+    if matches!(&outcome, Ok((prog, ..)) if prog.uses_modseq) {
         // RFC 7162 3.1: SEARCH MODSEQ is a CONDSTORE enabling command.
         s.enable_condstore();
     }
     let (sel, conn) = s.selected_and_conn()?;
-    let (prog, hits) = match outcome {
+    let (prog, hits, scores) = match outcome {
         Ok(done) => done,
         Err(e) => {
             let answer = ImapError::from(e);
@@ -231,6 +252,9 @@ async fn searching(
                 u32::try_from(hits.len()).unwrap_or(u32::MAX),
             ));
         }
+        if want.relevancy && !hits.is_empty() {
+            data.push(EsearchData::Relevancy(scores));
+        }
         if let Some(m) = esearch_modseq(want, &hits, modseq) {
             data.push(EsearchData::ModSeq(m));
         }
@@ -260,6 +284,17 @@ async fn searching(
     } else {
         "Search completed."
     })
+}
+
+/// True when `key` holds a FUZZY key anywhere (RFC 6203 4's condition for RELEVANCY).
+fn has_fuzzy(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::Fuzzy(_) => true,
+        SearchKey::And(keys) => keys.iter().any(has_fuzzy),
+        SearchKey::Or(a, b) => has_fuzzy(a) || has_fuzzy(b),
+        SearchKey::Not(a) => has_fuzzy(a),
+        _ => false,
+    }
 }
 
 /// The numbers at positions `range` (1-based, inclusive) of `hits`; fewer or none when the

@@ -793,6 +793,8 @@ pub enum SearchReturn {
     Update,
     /// `CONTEXT` (RFC 5267 4.2): a hint only.
     Context,
+    /// `RELEVANCY` (RFC 6203 4): the relevancy score of each result, with a FUZZY key only.
+    Relevancy,
 }
 
 /// `partial-range = nz-number ":" nz-number` (RFC 5267 5), kept with `lo <= hi`: the RFC says
@@ -919,6 +921,8 @@ pub enum SearchKey {
     EmailId(String),
     /// `THREADID objectid` (RFC 8474 6)
     ThreadId(String),
+    /// `FUZZY search-key` (RFC 6203 3): string keys inside match approximately.
+    Fuzzy(Box<SearchKey>),
 }
 
 /// FETCH macros (RFC 3501 section 6.4.5).

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::fts::FtsFilter;
-use super::program::{Node, Program, SearchError};
+use super::program::{FuzzyField, Node, Program, SearchError};
 use super::source::{Loaded, SEARCH_HEADER_CACHE, cache_blob};
 use crate::imap::selected::Selected;
 use crate::imap::workers::{by_bytes, join_all, read_and_compute, shares};
@@ -106,7 +106,70 @@ fn eval(n: &Node, m: &Msg<'_>) -> Option<bool> {
             }
             d.part_headers().map(|h| h.contains(needle.as_str()))
         }
+        Node::Fuzzy { field, key } => Some(fuzzy_score(field, key, m.data?)?.is_some()),
     }
+}
+
+/// A fuzzy key's score on `d` (`Some(None)`: no match), `None` when `d` cannot tell. TEXT waits
+/// for the whole message so that its score always counts header and body alike.
+fn fuzzy_score(field: &FuzzyField, key: &super::fuzzy::Fuzzy, d: &Loaded) -> Option<Option<u8>> {
+    match field {
+        FuzzyField::Header(name) => {
+            let values = d.header_values(name)?;
+            Some(key.score(values.iter().map(String::as_str)))
+        }
+        FuzzyField::Body => Some(key.score([d.body()?])),
+        FuzzyField::Text => {
+            let body = d.body()?;
+            Some(key.score([d.header_text()?, body, d.part_headers()?]))
+        }
+    }
+}
+
+/// The relevancy of a message that matched (RFC 6203 4): the lowest score of the FUZZY string
+/// keys it matches (outside NOT); 100 when it matched none (FUZZY only on non-string keys).
+fn relevancy_of(n: &Node, d: &Loaded) -> u8 {
+    match n {
+        Node::And(list) => list.iter().map(|c| relevancy_of(c, d)).min().unwrap_or(100),
+        Node::Or(a, b) => relevancy_of(a, d).min(relevancy_of(b, d)),
+        Node::Fuzzy { field, key } => fuzzy_score(field, key, d).flatten().unwrap_or(100),
+        _ => 100,
+    }
+}
+
+/// RELEVANCY scores (1..=100) of `hits` of `prog`, in their order: each message is read again
+/// (whole, up to [`MAX_SEARCH_MESSAGE_BYTES`]) in pieces of [`READ_PIECE_BYTES`]. A message
+/// expunged meanwhile scores 1.
+pub async fn relevancy(
+    sel: &Selected,
+    prog: &Program,
+    hits: &[Hit],
+) -> Result<Vec<u8>, SearchError> {
+    let sizes: std::collections::HashMap<u32, u64> = (sel.view.messages().iter())
+        .map(|m| (m.uid, m.phys_size.min(MAX_SEARCH_MESSAGE_BYTES as u64)))
+        .collect();
+    let uids: Vec<u32> = hits.iter().map(|h| h.uid).collect();
+    let part = ReadPart::Whole {
+        cap: MAX_SEARCH_MESSAGE_BYTES,
+    };
+    let pieces = by_bytes(uids, READ_PIECE_BYTES, |u| {
+        sizes.get(u).copied().unwrap_or(0)
+    });
+    let root = Arc::new(prog.root.clone());
+    // Scoring tokenizes whole messages: off the async threads, one piece while the next is read.
+    let stage = move |_: Vec<u32>, raws: Vec<Option<Bytes>>| {
+        raws.into_iter()
+            .map(|raw| match raw {
+                Some(raw) => relevancy_of(&root, &Loaded::message(Vec::from(raw))).max(1),
+                None => 1,
+            })
+            .collect::<Vec<u8>>()
+    };
+    let mut out = Vec::with_capacity(hits.len());
+    for scores in read_and_compute(&sel.view, pieces, |u: &u32| *u, part, stage).await? {
+        out.extend(scores);
+    }
+    Ok(out)
 }
 
 fn hit(seq: u32, meta: &MessageMeta) -> Hit {

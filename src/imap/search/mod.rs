@@ -42,6 +42,8 @@
 //! - String keys are case-insensitive substring matches under `i;unicode-casemap` (RFC 5051:
 //!   titlecase, then NFKD; the I18NLEVEL=1 comparator, RFC 5255 4.2), on decoded (RFC 2047)
 //!   header values; `HEADER name ""` matches every message that has the field.
+//! - FUZZY (RFC 6203) string keys match word by word within a small edit distance and give
+//!   the RELEVANCY score; the rule is in [`fuzzy`].
 //! - A bare sequence-set key with numbers beyond the mailbox simply matches nothing there (as
 //!   Dovecot): SEARCH is a question, not an operation on those messages.
 
@@ -49,9 +51,10 @@
 
 mod eval;
 mod fts;
+mod fuzzy;
 mod program;
 mod source;
 
-pub use eval::{Hit, run};
+pub use eval::{Hit, relevancy, run};
 pub use program::{Program, SearchError, charset_supported};
 pub use source::{CACHED_FIELDS, SEARCH_HEADER_CACHE, cache_blob};

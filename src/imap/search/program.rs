@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+use super::fuzzy::Fuzzy;
 use super::source::is_cached_field;
 use crate::imap::proto::sequence::{ResolvedSet, SequenceSet, SequenceSetItem};
 use crate::imap::proto::types::{Atom, Date, SearchKey};
@@ -115,6 +116,19 @@ pub(crate) enum Node {
     Body(String),
     /// Header or decoded body text contains the casemapped needle.
     Text(String),
+    /// A FUZZY string key (RFC 6203, [`super::fuzzy`]) on the text `field` names.
+    Fuzzy { field: FuzzyField, key: Fuzzy },
+}
+
+/// The text a FUZZY string key looks at: what the same key without FUZZY searches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FuzzyField {
+    /// A header field's decoded values (SUBJECT, FROM, TO, CC, BCC, HEADER).
+    Header(Vec<u8>),
+    /// The decoded body (BODY).
+    Body,
+    /// Header, body and part headers (TEXT).
+    Text,
 }
 
 /// What a program needs beyond the metadata.
@@ -323,11 +337,28 @@ fn scan_needs(n: &Node, needs: &mut Needs) {
             needs.cacheable &= is_cached_field(b"Date");
         }
         Node::Body(_) => needs.body = true,
-        Node::Text(_) => {
+        Node::Text(_)
+        | Node::Fuzzy {
+            field: FuzzyField::Text,
+            ..
+        } => {
             needs.header = true;
             needs.body = true;
             needs.cacheable = false;
         }
+        // The cache keeps substrings' haystacks, not words: fuzzy header keys read the header.
+        Node::Fuzzy {
+            field: FuzzyField::Header(_),
+            ..
+        } => {
+            needs.header = true;
+            needs.header_keys = true;
+            needs.cacheable = false;
+        }
+        Node::Fuzzy {
+            field: FuzzyField::Body,
+            ..
+        } => needs.body = true,
         _ => {}
     }
 }
@@ -419,12 +450,53 @@ impl Compiler<'_> {
             K::SaveDateSupported => Node::Const(true),
             K::EmailId(id) => object_id(false, id),
             K::ThreadId(id) => object_id(true, id),
+            K::Fuzzy(inner) => self.fuzzy(inner, depth + 1)?,
             K::ModSeq { modseq, .. } => {
                 // Per-flag modseqs are not kept; a message's modseq is an upper bound of every
                 // entry's, which RFC 7162 3.1.5 allows a server to use.
                 self.uses_modseq = true;
                 Node::ModSeq(*modseq)
             }
+        })
+    }
+
+    /// `FUZZY key` (RFC 6203): string keys become [`Node::Fuzzy`], through `( )`, OR and NOT;
+    /// every other key means what it means without FUZZY (section 5).
+    fn fuzzy(&mut self, key: &SearchKey, depth: usize) -> Result<Node, SearchError> {
+        use SearchKey as K;
+        if depth > MAX_SEARCH_DEPTH + 1 {
+            return Err(SearchError::TooDeep);
+        }
+        let node = |field, s: &[u8]| -> Result<Node, SearchError> {
+            Ok(Node::Fuzzy {
+                field,
+                key: Fuzzy::new(&needle(s)?),
+            })
+        };
+        let header = |name: &[u8], s: &[u8]| node(FuzzyField::Header(name.to_vec()), s);
+        Ok(match key {
+            K::And(keys) => {
+                let mut out = Vec::with_capacity(keys.len());
+                for k in keys {
+                    out.push(self.fuzzy(k, depth + 1)?);
+                }
+                Node::And(out)
+            }
+            K::Or(a, b) => Node::Or(
+                Box::new(self.fuzzy(a, depth + 1)?),
+                Box::new(self.fuzzy(b, depth + 1)?),
+            ),
+            K::Not(a) => Node::Not(Box::new(self.fuzzy(a, depth + 1)?)),
+            K::Fuzzy(a) => self.fuzzy(a, depth + 1)?,
+            K::From(s) => header(b"From", s)?,
+            K::To(s) => header(b"To", s)?,
+            K::Cc(s) => header(b"Cc", s)?,
+            K::Bcc(s) => header(b"Bcc", s)?,
+            K::Subject(s) => header(b"Subject", s)?,
+            K::Header(name, s) => header(name, s)?,
+            K::Body(s) => node(FuzzyField::Body, s)?,
+            K::Text(s) => node(FuzzyField::Text, s)?,
+            other => self.node(other, depth)?,
         })
     }
 

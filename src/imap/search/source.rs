@@ -202,6 +202,20 @@ impl Loaded {
         )
     }
 
+    /// The decoded, casemapped values of header field `name` (FUZZY keys); `None` when this
+    /// data has no header block (a cache entry).
+    pub(crate) fn header_values(&self, name: &[u8]) -> Option<Vec<String>> {
+        let header = self.header_block()?;
+        // Each field's decoded value once (not also the comment-free address form that
+        // substring keys get too), so that occurrences are counted once.
+        Some(
+            crate::mime::fields(header)
+                .filter(|f| f.name.eq_ignore_ascii_case(name))
+                .map(|f| lower(crate::mime::decode_header_value(f.raw_value)))
+                .collect(),
+        )
+    }
+
     /// The `Date:` header's day number, if there is a usable one; the outer `None` when this
     /// data cannot tell.
     pub(crate) fn sent_day(&self) -> Option<Option<i64>> {

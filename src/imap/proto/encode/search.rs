@@ -49,6 +49,8 @@ pub enum EsearchData {
     AddTo(Vec<(u32, Vec<u32>)>),
     /// `REMOVEFROM (position set ...)` (RFC 5267 4.3.4).
     RemoveFrom(Vec<(u32, Vec<u32>)>),
+    /// `RELEVANCY (score ...)` (RFC 6203 4): one score per result, in the order of ALL.
+    Relevancy(Vec<u8>),
 }
 
 /// `(position set *(SP position set))` of ADDTO and REMOVEFROM; ascending runs become ranges,
@@ -87,6 +89,16 @@ pub fn esearch(out: &mut Vec<u8>, tag: Option<&Tag>, uid: bool, data: &[EsearchD
             EsearchData::Max(n) => {
                 out.extend_from_slice(b"MAX ");
                 write_num(out, n);
+            }
+            EsearchData::Relevancy(scores) => {
+                out.extend_from_slice(b"RELEVANCY (");
+                for (k, n) in scores.iter().enumerate() {
+                    if k > 0 {
+                        out.push(b' ');
+                    }
+                    write_num(out, u32::from(*n));
+                }
+                out.push(b')');
             }
             EsearchData::Count(n) => {
                 out.extend_from_slice(b"COUNT ");

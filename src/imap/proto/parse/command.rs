@@ -816,7 +816,7 @@ fn append(i: &[u8]) -> PResult<'_, CommandBody> {
 }
 
 /// `search-return-opt = "MIN" / "MAX" / "ALL" / "COUNT" / "SAVE"` (RFC 4731, 5182)
-/// `/ "CONTEXT" / "UPDATE" / "PARTIAL" SP partial-range` (RFC 5267)
+/// `/ "CONTEXT" / "UPDATE" / "PARTIAL" SP partial-range` (RFC 5267) `/ "RELEVANCY"` (RFC 6203)
 pub(crate) fn search_return_opt(i: &[u8]) -> PResult<'_, SearchReturn> {
     if let Ok((rest, ())) = keyword("PARTIAL")(i) {
         return partial_range(rest);
@@ -831,6 +831,7 @@ pub(crate) fn search_return_opt(i: &[u8]) -> PResult<'_, SearchReturn> {
             value(SearchReturn::Save, keyword("SAVE")),
             value(SearchReturn::Update, keyword("UPDATE")),
             value(SearchReturn::Context, keyword("CONTEXT")),
+            value(SearchReturn::Relevancy, keyword("RELEVANCY")),
         )),
     )
     .parse(i)

@@ -181,6 +181,12 @@ fn keyed<'a>(start: &'a [u8], i: &'a [u8], name: &[u8], depth: usize) -> PResult
             let (r, k) = search_key(r, depth + 1)?;
             Ok((r, K::Not(Box::new(k))))
         }
+        // RFC 6203 6: `"FUZZY" SP search-key`.
+        b"FUZZY" => {
+            let (r, _) = sp(i)?;
+            let (r, k) = search_key(r, depth + 1)?;
+            Ok((r, K::Fuzzy(Box::new(k))))
+        }
         b"OR" => {
             let (r, _) = sp(i)?;
             let (r, a) = search_key(r, depth + 1)?;
@@ -250,6 +256,32 @@ mod tests {
         ok.extend_from_slice(b"ALL");
         ok.extend(std::iter::repeat_n(b')', MAX_SEARCH_DEPTH - 1));
         assert!(search_program(&ok).is_ok());
+    }
+
+    #[test]
+    fn fuzzy_takes_one_search_key() {
+        let r = search_program(b"FUZZY SUBJECT work FROM x").map(|r| r.1);
+        assert_eq!(
+            r,
+            Ok(SearchKey::And(vec![
+                SearchKey::Fuzzy(Box::new(SearchKey::Subject(b"work".to_vec()))),
+                SearchKey::From(b"x".to_vec()),
+            ]))
+        );
+        let r = search_program(b"fuzzy (TEXT a SEEN)").map(|r| r.1);
+        assert_eq!(
+            r,
+            Ok(SearchKey::Fuzzy(Box::new(SearchKey::And(vec![
+                SearchKey::Text(b"a".to_vec()),
+                SearchKey::Seen,
+            ]))))
+        );
+        assert!(search_program(b"FUZZY").is_err());
+        let deep = [b"FUZZY ".repeat(100_000).as_slice(), b"ALL"].concat();
+        match search_program(&deep) {
+            Err(nom::Err::Failure(e)) => assert_eq!(e.kind, ParseErrorKind::TooDeep),
+            other => panic!("expected TooDeep, got {other:?}"),
+        }
     }
 
     #[test]
