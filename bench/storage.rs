@@ -21,6 +21,7 @@ fn user() -> StorageUser {
         home: None,
         quota_bytes: None,
         quota_messages: None,
+        location: None,
     }
 }
 

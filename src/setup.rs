@@ -8,7 +8,7 @@ use crate::auth::{
     Argon2Params, AuthError, AuthOptions, Authenticator, UserInfo, default_hash_threads,
 };
 use crate::config::{AuthConfig, Config};
-use crate::storage::maildir::{MaildirOptions, MaildirStorage};
+use crate::storage::maildir::{MaildirOptions, MaildirStorage, maildir_template};
 use crate::storage::memory::{MemoryOptions, MemoryStorage};
 use crate::storage::{SpecialUse, Storage, StorageError, StorageUser};
 
@@ -87,7 +87,7 @@ pub fn storage_backend(config: &Config) -> Result<Arc<dyn Storage>, StorageError
             fts: m.fts,
         })?));
     }
-    let mut opts = MaildirOptions::new(absolute_location(&m.location));
+    let mut opts = MaildirOptions::new(absolute_location(maildir_template(&m.location)?));
     opts.separator = m.separator;
     opts.fsync = m.fsync;
     opts.quota_bytes = m.quota_bytes;
@@ -123,6 +123,12 @@ pub fn storage_user(user: &UserInfo) -> StorageUser {
         home: user.home.clone(),
         quota_bytes: quota.bytes,
         quota_messages: quota.messages,
+        // An empty `mail` (SQL NULL, `userdb_mail=`) means the configured default, as in Dovecot.
+        location: user
+            .field("mail")
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string),
     }
 }
 
@@ -196,5 +202,29 @@ mod tests {
                 messages: Some(10)
             }
         );
+    }
+
+    #[test]
+    fn the_userdb_mail_field_is_the_users_location() {
+        let info = |extra: &[(&str, Option<&str>)]| UserInfo {
+            name: "ann".into(),
+            uid: None,
+            gid: None,
+            home: None,
+            extra: extra
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+                .collect(),
+        };
+        let loc = |extra: &[(&str, Option<&str>)]| storage_user(&info(extra)).location;
+        assert_eq!(loc(&[]), None);
+        assert_eq!(
+            loc(&[("userdb_mail", Some("maildir:~/Mail"))]),
+            Some("maildir:~/Mail".into())
+        );
+        assert_eq!(loc(&[("mail", Some(" /v/%n "))]), Some("/v/%n".into()));
+        // SQL NULL or `userdb_mail=`: the configured default, as in Dovecot.
+        assert_eq!(loc(&[("mail", None)]), None);
+        assert_eq!(loc(&[("userdb_mail", Some(""))]), None);
     }
 }

@@ -25,7 +25,7 @@ use nix::unistd::Pid;
 /// postfixadmin's password query as its Dovecot documentation gives it, plus the passdb fields.
 const PASSWORD_QUERY: &str = "SELECT username AS user, password, nologin, allow_nets \
     FROM mailbox WHERE username = '%u' AND active = '1'";
-const USER_QUERY: &str = "SELECT home, quota_rule AS userdb_quota_rule FROM mailbox \
+const USER_QUERY: &str = "SELECT home, maildir AS mail, quota_rule AS userdb_quota_rule FROM mailbox \
     WHERE username = '%u' AND active = '1'";
 const ITERATE_QUERY: &str = "SELECT username AS user FROM mailbox WHERE active = '1'";
 /// The query timeout the servers here run with.
@@ -132,17 +132,17 @@ impl Db {
                  CREATE USER 'mailcove'@'127.0.0.1' IDENTIFIED BY 'db-secret'; \
                  GRANT SELECT ON mail.* TO 'mailcove'@'127.0.0.1'; USE mail; \
                  CREATE TABLE mailbox (username VARCHAR(255) PRIMARY KEY, password VARCHAR(255), \
-                 home VARCHAR(255), quota_rule VARCHAR(255), nologin VARCHAR(8), \
+                 home VARCHAR(255), maildir VARCHAR(255), quota_rule VARCHAR(255), nologin VARCHAR(8), \
                  allow_nets VARCHAR(255), active TINYINT(1) NOT NULL DEFAULT 1);"
             }
             Kind::Postgres => {
                 "CREATE TABLE mailbox (username VARCHAR(255) PRIMARY KEY, password VARCHAR(255), \
-                 home VARCHAR(255), quota_rule VARCHAR(255), nologin VARCHAR(8), \
+                 home VARCHAR(255), maildir VARCHAR(255), quota_rule VARCHAR(255), nologin VARCHAR(8), \
                  allow_nets VARCHAR(255), active BOOLEAN NOT NULL DEFAULT TRUE);"
             }
             Kind::Sqlite => {
                 "CREATE TABLE mailbox (username TEXT PRIMARY KEY, password TEXT, home TEXT, \
-                 quota_rule TEXT, nologin TEXT, allow_nets TEXT, \
+                 maildir TEXT, quota_rule TEXT, nologin TEXT, allow_nets TEXT, \
                  active INTEGER NOT NULL DEFAULT 1);"
             }
         };
@@ -491,6 +491,19 @@ fn cases(kind: Kind) {
         &[("allow_nets", "127.0.0.0/8")],
     );
     db.add("gone@example.org", "pw", &home("gone"), &[("active", "0")]);
+    // Its own mail location, postfixadmin style (a `maildir` column read as userdb `mail`).
+    db.add(
+        "vmail@example.org",
+        "pw",
+        &home("vmail"),
+        &[("maildir", "maildir:~/mail/%d/%n:INDEX=MEMORY")],
+    );
+    db.add(
+        "dbox@example.org",
+        "pw",
+        &home("dbox"),
+        &[("maildir", "mdbox:~/mdbox")],
+    );
 
     let lmtp_port = free_port();
     let s = start_mailcove(&db, "", lmtp_port);
@@ -536,6 +549,30 @@ fn cases(kind: Kind) {
         assert_eq!(files.len(), 1, "{}: {files:?}", maildir.display());
         assert!(String::from_utf8_lossy(&files[0]).contains("hello from lmtp"));
     }
+    let (rcpt, data) = lmtp(lmtp_port, "vmail@example.org", "to the column's place");
+    assert!(rcpt.starts_with("250"), "{rcpt}");
+    assert!(data.as_deref().unwrap_or("").starts_with("250"), "{data:?}");
+    assert_login(&s, "vmail@example.org", "pw", OK);
+    if common::on_maildir("delivery into the database's mail location") {
+        let maildir = homes.path().join("vmail/mail/example.org/vmail");
+        let mut files = Vec::new();
+        for sub in ["new", "cur"] {
+            for e in std::fs::read_dir(maildir.join(sub)).unwrap() {
+                files.push(std::fs::read(e.unwrap().path()).unwrap());
+            }
+        }
+        assert_eq!(files.len(), 1, "{}: {files:?}", maildir.display());
+        assert!(String::from_utf8_lossy(&files[0]).contains("to the column's place"));
+        assert!(!homes.path().join("vmail/Maildir").exists());
+    }
+    if common::on_maildir("a mail location mailcove cannot serve") {
+        // The administrator's to fix: deferred (the MTA keeps it queued), never bounced.
+        let (rcpt, data) = lmtp(lmtp_port, "dbox@example.org", "waits in the queue");
+        assert!(rcpt.starts_with("451 4.3.0 "), "{rcpt}");
+        assert_eq!(data, None);
+    }
+    // (Gone before the -A commands below, which would rightly report that user as failed.)
+    db.exec("DELETE FROM mailbox WHERE username = 'dbox@example.org';");
     let (rcpt, _) = lmtp(lmtp_port, "x'OR'1'='1@example.org", "x");
     assert!(rcpt.starts_with("550 5.1.1"), "{rcpt}");
     if common::on_maildir("deliver and the admin commands") {

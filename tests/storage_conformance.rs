@@ -63,6 +63,7 @@ impl Backend {
             home: None,
             quota_bytes: bytes,
             quota_messages: messages,
+            location: None,
         };
         ok(self.storage.user(&user).await)
     }

@@ -774,6 +774,7 @@ mod tests {
                 home: None,
                 quota_bytes: None,
                 quota_messages: None,
+                location: None,
             })
             .await
             .map_err(e)?;

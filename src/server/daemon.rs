@@ -60,7 +60,12 @@ pub fn run(config_path: &Path) -> ExitCode {
 /// for `/var/mail/%d/%n`; None for home-relative templates.
 pub fn static_mail_root(location: &str) -> Option<PathBuf> {
     // `memory:` names no directory (storage::memory).
-    if location.starts_with('~') || crate::setup::is_memory_location(location) {
+    if crate::setup::is_memory_location(location) {
+        return None;
+    }
+    // `maildir:/var/vmail/%d/%n:INDEX=...` names the same root as `/var/vmail/%d/%n`.
+    let location = crate::storage::maildir::maildir_template(location).ok()?;
+    if location.starts_with('~') {
         return None;
     }
     let upto = location.find('%').unwrap_or(location.len());
@@ -317,6 +322,11 @@ mod tests {
         );
         assert_eq!(static_mail_root("~/Maildir"), None);
         assert_eq!(static_mail_root("memory:"), None);
+        assert_eq!(
+            static_mail_root("maildir:/var/vmail/%d/%n:INDEX=/var/idx/%u"),
+            Some(PathBuf::from("/var/vmail"))
+        );
+        assert_eq!(static_mail_root("maildir:~/Maildir"), None);
         assert_eq!(
             static_mail_root("/srv/mail/%u/Maildir"),
             Some(PathBuf::from("/srv/mail"))

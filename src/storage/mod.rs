@@ -192,7 +192,7 @@ impl StorageError {
 }
 
 /// Who the storage is working for, as the lead maps it from the auth module.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StorageUser {
     /// Full login name (`user` or `user@domain`).
     pub name: String,
@@ -202,6 +202,10 @@ pub struct StorageUser {
     pub quota_bytes: Option<u64>,
     /// Per-user message-count quota; `None` means the default, `Some(0)` unlimited.
     pub quota_messages: Option<u64>,
+    /// Per-user mail location from the user database (Dovecot's userdb `mail` field, such as
+    /// `maildir:~/Maildir` or `maildir:/var/vmail/%d/%n`); `None` means `[mail] location`.
+    /// A backend whose mail has no per-user place (the in-memory one) ignores it.
+    pub location: Option<String>,
 }
 
 /// RFC 6154 special-use attributes.

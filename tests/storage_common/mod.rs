@@ -15,6 +15,7 @@ pub fn user(name: &str) -> StorageUser {
         home: None,
         quota_bytes: None,
         quota_messages: None,
+        location: None,
     }
 }
 

@@ -63,7 +63,7 @@ mod user;
 mod user_store;
 mod watch;
 
-pub use self::storage::{MaildirOptions, MaildirStorage, expand_location};
+pub use self::storage::{MaildirOptions, MaildirStorage, expand_location, maildir_template};
 pub use self::user_store::MaildirUser;
 
 /// Subscriptions file, as Dovecot names it.

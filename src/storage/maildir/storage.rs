@@ -160,10 +160,76 @@ impl MaildirStorage {
         })
     }
 
-    /// The Maildir root of `user` from the location template.
+    /// The Maildir root of `user`: the user database's own location when it names one,
+    /// else the configured template.
     pub fn user_root(&self, user: &StorageUser) -> Result<PathBuf> {
-        expand_location(&self.shared.options.location, user)
+        match user.location.as_deref() {
+            // A location mailcove cannot serve is the administrator's to fix, never the user's
+            // fault: temporary (IMAP [UNAVAILABLE], POP3 SYS/TEMP, LMTP 451 so mail waits in
+            // the MTA's queue), logged with the user and the location, as Dovecot defers.
+            Some(own) => {
+                let unusable = |why: &str| {
+                    StorageError::Temporary(format!(
+                        "user {}'s mail location {own:?}: {why}",
+                        user.name
+                    ))
+                };
+                let template = maildir_template(own).map_err(|e| unusable(&e.to_string()))?;
+                if !(template.starts_with('/') || template.starts_with('~')) {
+                    return Err(unusable("must be absolute or start with ~"));
+                }
+                expand_location(template, user).map_err(|e| unusable(&e.to_string()))
+            }
+            None => expand_location(&self.shared.options.location, user),
+        }
     }
+}
+
+/// The Maildir path template inside a location written the Dovecot way:
+/// `[maildir:]PATH[:KEY=VALUE...]`, e.g. `maildir:~/Maildir` or
+/// `maildir:/var/vmail/%d/%n:LAYOUT=maildir++:INDEX=/var/index/%u`. That is what userdb `mail`
+/// fields and `mail_location` hold, so a Dovecot user database works unchanged.
+///
+/// Only Maildir is stored. Options that place Dovecot's own index or control files are
+/// accepted and have no effect (mailcove keeps its index inside the Maildir, and Dovecot's
+/// files there are never read); any option that would change where mail or folders are
+/// (`LAYOUT=fs`, `INBOX=`, `DIRNAME=`, ...) is refused, never silently ignored.
+pub fn maildir_template(location: &str) -> Result<&str> {
+    let location = location.trim();
+    let (format, rest) = match location.split_once(':') {
+        Some((f, r)) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_alphanumeric()) => (f, r),
+        _ => ("maildir", location),
+    };
+    if !format.eq_ignore_ascii_case("maildir") {
+        return Err(StorageError::Invalid(
+            "mail location names a format other than maildir (mailcove stores Maildir only)",
+        ));
+    }
+    let mut parts = rest.split(':');
+    let path = parts.next().unwrap_or("");
+    for option in parts {
+        let (key, value) = option.split_once('=').unwrap_or((option, ""));
+        let harmless = [
+            "INDEX",
+            "INDEXPVT",
+            "CONTROL",
+            "VOLATILEDIR",
+            "ITERINDEX",
+            "NO-NOSELECT",
+        ];
+        let ok = harmless.iter().any(|k| key.eq_ignore_ascii_case(k))
+            || (key.eq_ignore_ascii_case("LAYOUT") && value.eq_ignore_ascii_case("maildir++"));
+        if !ok {
+            return Err(StorageError::Invalid(
+                "mail location option not supported (mailcove reads LAYOUT=maildir++ and \
+                 ignores INDEX, INDEXPVT, CONTROL, VOLATILEDIR, ITERINDEX, NO-NOSELECT)",
+            ));
+        }
+    }
+    if path.is_empty() {
+        return Err(StorageError::Invalid("mail location has no path"));
+    }
+    Ok(path)
 }
 
 pub(super) fn path_safe(s: &str) -> bool {
@@ -234,5 +300,66 @@ impl Storage for MaildirStorage {
         let c = ctx.clone();
         blocking(move || c.init()).await?;
         Ok(Arc::new(MaildirUser(ctx)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(location: Option<&str>) -> StorageUser {
+        StorageUser {
+            name: "ann@example.org".into(),
+            home: Some(PathBuf::from("/home/ann")),
+            location: location.map(str::to_string),
+            ..StorageUser::default()
+        }
+    }
+
+    #[test]
+    fn dovecot_locations_give_the_maildir_template() {
+        for (location, template) in [
+            ("~/Maildir", "~/Maildir"),
+            ("/var/mail/%d/%n", "/var/mail/%d/%n"),
+            ("maildir:~/Maildir", "~/Maildir"),
+            ("MAILDIR:/srv/%u", "/srv/%u"),
+            ("maildir:/v/%d/%n:LAYOUT=maildir++", "/v/%d/%n"),
+            ("maildir:/v/%n:INDEX=/idx/%u:CONTROL=/ctl/%u", "/v/%n"),
+            ("  maildir:/v/%n  ", "/v/%n"),
+        ] {
+            assert_eq!(
+                maildir_template(location).ok(),
+                Some(template),
+                "{location}"
+            );
+        }
+        for bad in [
+            "mdbox:~/mdbox",
+            "sdbox:/v/%n",
+            "mbox:~/mail:INBOX=/var/mail/%u",
+            "maildir:~/Maildir:LAYOUT=fs",
+            "maildir:~/Maildir:INBOX=~/Maildir/.INBOX",
+            "maildir:",
+            "maildir::INDEX=/x",
+        ] {
+            assert!(maildir_template(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_users_own_location_wins_over_the_template() {
+        let st = MaildirStorage::new(MaildirOptions::new("/var/mail/%n")).unwrap();
+        let root = |u: &StorageUser| st.user_root(u).ok();
+        assert_eq!(root(&user(None)), Some(PathBuf::from("/var/mail/ann")));
+        assert_eq!(
+            root(&user(Some("maildir:~/Mail"))),
+            Some(PathBuf::from("/home/ann/Mail"))
+        );
+        assert_eq!(
+            root(&user(Some("maildir:/vmail/%d/%n:LAYOUT=maildir++"))),
+            Some(PathBuf::from("/vmail/example.org/ann"))
+        );
+        assert_eq!(root(&user(Some("maildir:Mail"))), None, "relative");
+        assert_eq!(root(&user(Some("mdbox:~/mdbox"))), None, "another format");
     }
 }

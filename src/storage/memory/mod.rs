@@ -1209,6 +1209,7 @@ mod tests {
             home: None,
             quota_bytes: None,
             quota_messages: None,
+            location: None,
         }
     }
 
