@@ -603,10 +603,24 @@ pub fn ensure(
 ) -> std::io::Result<Vec<(String, String, Written)>> {
     let stamp = root.join(".complete");
     let mut out = Vec::new();
-    if fs::read_to_string(&stamp).ok().as_deref() == Some(label) {
-        for u in &spec.users {
+    let same_label = fs::read_to_string(&stamp).ok().as_deref() == Some(label);
+    if !same_label {
+        if root.exists() {
+            fs::remove_dir_all(root)?;
+        }
+        fs::create_dir_all(root)?;
+    }
+    for (ui, u) in spec.users.iter().enumerate() {
+        let user_root = root.join(&u.name);
+        // A corpus written before a row added its users (the `sieve` rows' `sieve0`, ...) gets
+        // just those users written; the others are read as they are.
+        let present = same_label
+            && u.mailboxes
+                .iter()
+                .all(|m| folder_dir(&user_root, m.name).join("cur").is_dir());
+        if present {
             for m in &u.mailboxes {
-                let dir = folder_dir(&root.join(&u.name), m.name);
+                let dir = folder_dir(&user_root, m.name);
                 let mut w = Written::default();
                 for sub in ["cur", "new"] {
                     for e in fs::read_dir(dir.join(sub))? {
@@ -616,15 +630,11 @@ pub fn ensure(
                 }
                 out.push((u.name.clone(), m.name.to_string(), w));
             }
+            continue;
         }
-        return Ok(out);
-    }
-    if root.exists() {
-        fs::remove_dir_all(root)?;
-    }
-    fs::create_dir_all(root)?;
-    for (ui, u) in spec.users.iter().enumerate() {
-        let user_root = root.join(&u.name);
+        if user_root.exists() {
+            fs::remove_dir_all(&user_root)?;
+        }
         for sub in ["cur", "new", "tmp"] {
             fs::create_dir_all(user_root.join(sub))?;
         }
