@@ -1173,3 +1173,30 @@ pub fn check_config(cfg: &Path) -> (bool, String) {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
+
+/// `s` as an IMAP quoted string (RFC 3501 section 4.3: `\` and `"` escaped).
+pub fn imap_quoted(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The tagged answer (`a OK ...`, `a NO ...`) to `LOGIN` with `user` and `password` quoted, on a
+/// new plain IMAP connection to `s`.
+pub fn imap_login_answer(s: &Server, user: &str, password: &str) -> String {
+    let mut c = s.imap();
+    assert!(c.line().starts_with("* OK"));
+    let r = c.cmd(
+        "a",
+        &format!("LOGIN {} {}", imap_quoted(user), imap_quoted(password)),
+    );
+    r.last().cloned().unwrap_or_default()
+}
+
+/// The answer to `PASS` after `USER` on a new plain POP3 connection to `s`.
+pub fn pop3_login_answer(s: &Server, user: &str, password: &str) -> String {
+    let mut c = s.pop3();
+    assert!(c.line().starts_with("+OK"));
+    c.send(&format!("USER {user}"));
+    assert!(c.line().starts_with("+OK"));
+    c.send(&format!("PASS {password}"));
+    c.line()
+}
