@@ -530,17 +530,16 @@ fn plus_binds_to_the_tls_channel() {
                 l.starts_with("-ERR [AUTH] Authentication failed.")
             }
         };
+        // SCRAM-SHA-256-PLUS on a new connection with gs2 header `gs2` and that connection's
+        // own tls-exporter data: the connection and the final line.
+        let plus_on_own_channel = |gs2: &str, password: &str| {
+            let mut c = fresh();
+            let cb = exporter(&mut c);
+            let l = rust_scram(&mut c, imap, "SCRAM-SHA-256-PLUS", gs2, &cb, password);
+            (c, l)
+        };
         // The right binding: in.
-        let mut c = fresh();
-        let cb = exporter(&mut c);
-        let l = rust_scram(
-            &mut c,
-            imap,
-            "SCRAM-SHA-256-PLUS",
-            "p=tls-exporter,,",
-            &cb,
-            "pencil",
-        );
+        let (c, l) = plus_on_own_channel("p=tls-exporter,,", "pencil");
         assert!(ok_line(&l), "{l}");
         quit(c, imap);
         // The binding of another TLS connection (what a man in the middle would have): out.
@@ -558,16 +557,7 @@ fn plus_binds_to_the_tls_channel() {
         );
         assert!(failed(&l), "{l}");
         // A binding type the server does not have.
-        let mut c = fresh();
-        let cb = exporter(&mut c);
-        let l = rust_scram(
-            &mut c,
-            imap,
-            "SCRAM-SHA-256-PLUS",
-            "p=tls-unique,,",
-            &cb,
-            "pencil",
-        );
+        let (_, l) = plus_on_own_channel("p=tls-unique,,", "pencil");
         assert!(failed(&l), "{l}");
         // "y" where -PLUS is offered: a downgrade (RFC 5802 section 6).
         let mut c = fresh();
@@ -579,16 +569,7 @@ fn plus_binds_to_the_tls_channel() {
         assert!(ok_line(&l), "{l}");
         quit(c, imap);
         // The right binding with the wrong password.
-        let mut c = fresh();
-        let cb = exporter(&mut c);
-        let l = rust_scram(
-            &mut c,
-            imap,
-            "SCRAM-SHA-256-PLUS",
-            "p=tls-exporter,,",
-            &cb,
-            "pencil!",
-        );
+        let (_, l) = plus_on_own_channel("p=tls-exporter,,", "pencil!");
         assert!(failed(&l), "{l}");
     }
     let log = s.log();
