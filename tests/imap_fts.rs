@@ -256,16 +256,21 @@ fn numbered(i: usize) -> Vec<u8> {
     .into_bytes()
 }
 
-#[test]
-fn delivery_while_searching_is_always_found() {
-    let s = Server::start();
-    let first: Vec<Vec<u8>> = (0..50).map(numbered).collect();
+/// Appends [`numbered`] messages 0..n to demo's INBOX.
+fn append_numbered(s: &Server, n: usize) {
+    let msgs: Vec<Vec<u8>> = (0..n).map(numbered).collect();
     s.append_messages(
         "demo",
         "demo",
         "INBOX",
-        &first.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+        &msgs.iter().map(Vec::as_slice).collect::<Vec<_>>(),
     );
+}
+
+#[test]
+fn delivery_while_searching_is_always_found() {
+    let s = Server::start();
+    append_numbered(&s, 50);
     let mut c = login(&s);
     wait_indexed(&s, &mut c, 50, "TEXT commonword");
     let port_user = std::thread::spawn({
@@ -321,13 +326,7 @@ fn crash_while_indexing_loses_nothing_and_the_index_is_made_again() {
     }
     let mut s = Server::start();
     let n = 3000;
-    let msgs: Vec<Vec<u8>> = (0..n).map(numbered).collect();
-    s.append_messages(
-        "demo",
-        "demo",
-        "INBOX",
-        &msgs.iter().map(Vec::as_slice).collect::<Vec<_>>(),
-    );
+    append_numbered(&s, n);
     let mut c = login(&s);
     // Starts the indexer; then the server dies at once, mid-indexing.
     assert_eq!(uids(&mut c, "BODY uniqx1234y"), vec![1235]);
