@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Server, cheap_argon2};
+use common::{Server, cheap_argon2, check_config};
 
 fn auth_section(secs: u64) -> String {
     format!(
@@ -157,14 +157,8 @@ fn out_of_range_settings_are_refused_at_start() {
         "[auth]\nusers_file = \"/nonexistent\"\ncredential_cache_secs = 999999\ncredential_cache_size = 0\n",
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailcove"))
-        .args(["check-config", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let text =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let (passed, text) = check_config(&cfg);
+    assert!(!passed);
     assert!(text.contains("auth.credential_cache_secs"), "{text}");
     assert!(text.contains("auth.credential_cache_size"), "{text}");
 }

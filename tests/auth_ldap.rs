@@ -29,6 +29,25 @@ fn open(cfg: &LdapConfig) -> Arc<dyn UserDatabase> {
     ldap::open(cfg).unwrap()
 }
 
+/// A lookup database and an `auth_bind` one on `slapd`, each checked to answer for ann while
+/// the server is up.
+async fn lookup_and_bind(slapd: &Slapd) -> (Arc<dyn UserDatabase>, Arc<dyn UserDatabase>) {
+    let db = open(&slapd.config());
+    let bind = open(&LdapConfig {
+        auth_bind: true,
+        ..slapd.config()
+    });
+    assert!(stored_password(&*db, "ann").await.is_some());
+    assert!(
+        bind.verify_password(req("ann"), ANN_PW.as_bytes())
+            .unwrap()
+            .await
+            .unwrap()
+            .is_some()
+    );
+    (db, bind)
+}
+
 async fn stored_password(db: &dyn UserDatabase, user: &str) -> Option<String> {
     db.password_lookup(req(user))
         .await
@@ -369,19 +388,7 @@ async fn a_server_that_is_down_is_unavailable_and_comes_back() {
     };
     assert!(stored_password(&*open(&failover), "ann").await.is_some());
 
-    let db = open(&slapd.config());
-    let bind = open(&LdapConfig {
-        auth_bind: true,
-        ..slapd.config()
-    });
-    assert!(stored_password(&*db, "ann").await.is_some());
-    assert!(
-        bind.verify_password(req("ann"), ANN_PW.as_bytes())
-            .unwrap()
-            .await
-            .unwrap()
-            .is_some()
-    );
+    let (db, bind) = lookup_and_bind(&slapd).await;
     slapd.stop();
     let err = db.password_lookup(req("ann")).await;
     assert!(matches!(err, Err(DbError::Unavailable(_))), "{err:?}");
@@ -424,19 +431,7 @@ async fn a_server_that_is_down_is_unavailable_and_comes_back() {
 #[tokio::test]
 async fn a_hung_server_times_out_within_the_limit() {
     let slapd = Slapd::start();
-    let db = open(&slapd.config());
-    let bind = open(&LdapConfig {
-        auth_bind: true,
-        ..slapd.config()
-    });
-    assert!(stored_password(&*db, "ann").await.is_some());
-    assert!(
-        bind.verify_password(req("ann"), ANN_PW.as_bytes())
-            .unwrap()
-            .await
-            .unwrap()
-            .is_some()
-    );
+    let (db, bind) = lookup_and_bind(&slapd).await;
     slapd.freeze();
     let limit = Duration::from_millis(LDAP_REQUEST_TIMEOUT_MS);
 

@@ -6,7 +6,7 @@
 mod common;
 mod ldap_common;
 
-use common::Server;
+use common::{Server, imap_login_answer, imap_quoted, pop3_login_answer};
 use ldap_common::*;
 
 fn server(slapd: &Slapd, ldap_extra: &str) -> Server {
@@ -21,28 +21,6 @@ fn server(slapd: &Slapd, ldap_extra: &str) -> Server {
         .start()
 }
 
-fn quoted(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-/// The tagged answer to LOGIN.
-fn imap_login(s: &Server, user: &str, password: &str) -> String {
-    let mut c = s.imap();
-    assert!(c.line().starts_with("* OK"));
-    let r = c.cmd("a", &format!("LOGIN {} {}", quoted(user), quoted(password)));
-    r.last().cloned().unwrap_or_default()
-}
-
-/// The answer to PASS.
-fn pop3_login(s: &Server, user: &str, password: &str) -> String {
-    let mut c = s.pop3();
-    assert!(c.line().starts_with("+OK"));
-    c.send(&format!("USER {user}"));
-    assert!(c.line().starts_with("+OK"));
-    c.send(&format!("PASS {password}"));
-    c.line()
-}
-
 #[test]
 fn imap_and_pop3_log_in_by_password_lookup() {
     let slapd = Slapd::start();
@@ -53,19 +31,19 @@ fn imap_and_pop3_log_in_by_password_lookup() {
         ("cyd", CYD_PW),
         ("dee", DEE_PW),
     ] {
-        let ok = imap_login(&s, user, pw);
+        let ok = imap_login_answer(&s, user, pw);
         assert!(ok.starts_with("a OK"), "{user}: {ok}");
-        let bad = imap_login(&s, user, "wrong");
+        let bad = imap_login_answer(&s, user, "wrong");
         assert!(
             bad.starts_with("a NO [AUTHENTICATIONFAILED]"),
             "{user}: {bad}"
         );
     }
-    assert!(pop3_login(&s, "ann", ANN_PW).starts_with("+OK"));
-    assert!(pop3_login(&s, "ann", "wrong").starts_with("-ERR [AUTH]"));
+    assert!(pop3_login_answer(&s, "ann", ANN_PW).starts_with("+OK"));
+    assert!(pop3_login_answer(&s, "ann", "wrong").starts_with("-ERR [AUTH]"));
     // Injection attempts are user names nobody has.
     for hostile in ["*", "*)(uid=*", "ann)(uid=*", "\\"] {
-        let r = imap_login(&s, hostile, ANN_PW);
+        let r = imap_login_answer(&s, hostile, ANN_PW);
         assert!(
             r.starts_with("a NO [AUTHENTICATIONFAILED]"),
             "{hostile:?}: {r}"
@@ -74,7 +52,7 @@ fn imap_and_pop3_log_in_by_password_lookup() {
     // The canonical name comes from the directory (uid=user): the session is ann's.
     let mut c = s.imap();
     c.line();
-    let r = c.cmd("a", &format!("LOGIN ANN {}", quoted(ANN_PW)));
+    let r = c.cmd("a", &format!("LOGIN ANN {}", imap_quoted(ANN_PW)));
     assert!(r.last().unwrap().starts_with("a OK"), "{r:?}");
     let r = c.cmd("b", "SELECT INBOX");
     assert!(r.last().unwrap().starts_with("b OK"), "{r:?}");
@@ -84,22 +62,22 @@ fn imap_and_pop3_log_in_by_password_lookup() {
 fn imap_logs_in_by_auth_bind() {
     let slapd = Slapd::start();
     let s = server(&slapd, "auth_bind = true\n");
-    assert!(imap_login(&s, "ann", ANN_PW).starts_with("a OK"));
-    assert!(imap_login(&s, "ann", "wrong").starts_with("a NO [AUTHENTICATIONFAILED]"));
+    assert!(imap_login_answer(&s, "ann", ANN_PW).starts_with("a OK"));
+    assert!(imap_login_answer(&s, "ann", "wrong").starts_with("a NO [AUTHENTICATIONFAILED]"));
     // An empty password is never sent as a bind (it would be an unauthenticated bind).
-    assert!(imap_login(&s, "ann", "").starts_with("a NO [AUTHENTICATIONFAILED]"));
-    assert!(imap_login(&s, "*", ANN_PW).starts_with("a NO [AUTHENTICATIONFAILED]"));
-    assert!(pop3_login(&s, "bob", BOB_PW).starts_with("+OK"));
+    assert!(imap_login_answer(&s, "ann", "").starts_with("a NO [AUTHENTICATIONFAILED]"));
+    assert!(imap_login_answer(&s, "*", ANN_PW).starts_with("a NO [AUTHENTICATIONFAILED]"));
+    assert!(pop3_login_answer(&s, "bob", BOB_PW).starts_with("+OK"));
 }
 
 #[test]
 fn a_directory_that_is_down_is_a_temporary_failure() {
     let mut slapd = Slapd::start();
     let s = server(&slapd, "");
-    assert!(imap_login(&s, "ann", ANN_PW).starts_with("a OK"));
+    assert!(imap_login_answer(&s, "ann", ANN_PW).starts_with("a OK"));
     slapd.stop();
-    let r = imap_login(&s, "bob", BOB_PW);
+    let r = imap_login_answer(&s, "bob", BOB_PW);
     assert!(r.starts_with("a NO [UNAVAILABLE]"), "{r}");
-    let r = pop3_login(&s, "bob", BOB_PW);
+    let r = pop3_login_answer(&s, "bob", BOB_PW);
     assert!(r.starts_with("-ERR [SYS/TEMP]"), "{r}");
 }

@@ -169,28 +169,38 @@ fn users() -> Vec<String> {
     ]
 }
 
-/// A server whose `[auth.oauth2]` validates JWTs against `$DIR/jwks.json`.
-fn jwks_server(keys: &Keys) -> Server {
-    let server = Server::builder()
+/// A server with [`users`], short failure delays and OAuth 2.0 on: `auth` is more keys of
+/// `[auth]`, `oauth2` the keys of `[auth.oauth2]` after `enabled = true`.
+fn oauth_server(auth: &str, oauth2: &str) -> Server {
+    Server::builder()
         .users(&users())
         .config(&format!(
             r#"[auth]
 users_file = "$DIR/users"
 failure_delay_ms = 10
 failure_delay_max_ms = 20
-hash_threads = 2
-
+{auth}
 [auth.oauth2]
 enabled = true
-jwks_file = "$DIR/jwks.json"
+{oauth2}"#
+        ))
+        .start()
+}
+
+/// A server whose `[auth.oauth2]` validates JWTs against `$DIR/jwks.json`.
+fn jwks_server(keys: &Keys) -> Server {
+    let server = oauth_server(
+        "hash_threads = 2\n",
+        &format!(
+            r#"jwks_file = "$DIR/jwks.json"
 issuers = ["{ISS}"]
 audience = "{AUD}"
 username_attribute = "email"
 scope = "openid email"
 openid_configuration_url = "{DISCOVERY}"
 "#
-        ))
-        .start();
+        ),
+    );
     // Read on first use, so it may be written after the start.
     std::fs::write(server.path().join("jwks.json"), keys.jwks()).unwrap();
     server
@@ -594,24 +604,17 @@ fn introspection_endpoint() -> (u16, Arc<Mutex<Vec<String>>>) {
 #[test]
 fn introspection_endpoint_decides_about_opaque_tokens() {
     let (port, seen) = introspection_endpoint();
-    let server = Server::builder()
-        .users(&users())
-        .config(&format!(
-            r#"[auth]
-users_file = "$DIR/users"
-failure_delay_ms = 10
-failure_delay_max_ms = 20
-
-[auth.oauth2]
-enabled = true
-introspection_url = "http://127.0.0.1:{port}/introspect"
+    let server = oauth_server(
+        "",
+        &format!(
+            r#"introspection_url = "http://127.0.0.1:{port}/introspect"
 introspection_mode = "post"
 client_id = "mailcove"
 client_secret = "s3cret"
 audience = "{AUD}"
 "#
-        ))
-        .start();
+        ),
+    );
     let alice = "alice@example.com";
     imap_ok(
         &server,
@@ -688,22 +691,15 @@ fn jwks_endpoint(body: String) -> (u16, Arc<Mutex<usize>>) {
 }
 
 fn jwks_url_server(url: &str) -> Server {
-    Server::builder()
-        .users(&users())
-        .config(&format!(
-            r#"[auth]
-users_file = "$DIR/users"
-failure_delay_ms = 10
-failure_delay_max_ms = 20
-
-[auth.oauth2]
-enabled = true
-jwks_url = "{url}"
+    oauth_server(
+        "",
+        &format!(
+            r#"jwks_url = "{url}"
 issuers = ["{ISS}"]
 audience = "{AUD}"
 "#
-        ))
-        .start()
+        ),
+    )
 }
 
 #[test]

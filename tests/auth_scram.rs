@@ -10,14 +10,15 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use common::{BIN, Client, Server, cheap_argon2, run_transcript};
-use hmac::{Hmac, KeyInit, Mac};
+use common::{
+    BIN, Client, Server, cheap_argon2, output_with_stdin, run_transcript, scram_client,
+    user_add_line,
+};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 /// The Python client: `python3 - PROTO PORT MECH USER PASSWORD MODE`; prints one JSON object.
 /// MODE: `login`, `tamper` (flip a bit of the proof), `salt` (read server-first, then cancel),
@@ -168,22 +169,10 @@ else:
 "#;
 
 fn python(args: &[&str]) -> String {
-    let mut child = Command::new("python3")
-        .arg("-")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(PY_CLIENT.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(
+        Command::new("python3").arg("-").args(args),
+        PY_CLIENT.as_bytes(),
+    );
     assert!(
         out.status.success(),
         "python client failed: {}",
@@ -197,44 +186,10 @@ fn py(proto: &str, port: u16, mech: &str, user: &str, password: &str, mode: &str
     serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
-/// A users-file line made by `mailcove user add --scheme SCHEME` (the password on stdin).
-fn user_added(scheme: &str, name: &str, password: &str) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users");
-    let mut child = Command::new(BIN)
-        .args(["user", "add", "--users"])
-        .arg(&users)
-        .args(["--scheme", scheme, name])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::read_to_string(&users)
-        .unwrap()
-        .trim_end()
-        .to_owned()
-}
-
-/// The users of most tests: SCRAM-SHA-256 and SCRAM-SHA-1 keys written by the CLI, an entry in
-/// Dovecot's format made by the Python side, an Argon2id user, a plaintext user.
 fn users() -> Vec<String> {
-    let s256 = user_added("SCRAM-SHA-256", "s256", "pencil");
+    let s256 = user_add_line("SCRAM-SHA-256", "s256", "pencil");
     assert!(s256.starts_with("s256:{SCRAM-SHA-256}4096,"), "{s256}");
-    let s1 = user_added("scram-sha-1", "s1", "sesame");
+    let s1 = user_add_line("scram-sha-1", "s1", "sesame");
     assert!(s1.starts_with("s1:{SCRAM-SHA-1}4096,"), "{s1}");
     let dovecot = python(&["-", "0", "SCRAM-SHA-256", "-", "d0vec0t", "dovecot-entry"]);
     vec![
@@ -485,25 +440,6 @@ fn scram_is_offered_without_tls_and_plus_only_with_it() {
 
 // ---- -PLUS over TLS, with a Rust client (Python's ssl cannot export keying material) ----
 
-fn hmac256(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
-    m.update(data);
-    m.finalize().into_bytes().to_vec()
-}
-
-/// PBKDF2-HMAC-SHA-256 with one output block (RFC 8018 5.2), which is RFC 5802's `Hi`.
-fn hi(password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
-    let mut block = salt.to_vec();
-    block.extend_from_slice(&1u32.to_be_bytes());
-    let mut u = hmac256(password, &block);
-    let mut out = u.clone();
-    for _ in 1..iterations {
-        u = hmac256(password, &u);
-        out.iter_mut().zip(&u).for_each(|(o, x)| *o ^= x);
-    }
-    out
-}
-
 /// One SCRAM-SHA-256(-PLUS) exchange on `c` (IMAP if `imap`, else POP3): `gs2` is the gs2
 /// header, `binding` the channel binding data put after it in `c=`. Returns the server's final
 /// answer line.
@@ -536,33 +472,21 @@ fn rust_scram(
         return l;
     };
     let server_first = String::from_utf8(B64.decode(data).unwrap()).unwrap();
-    let attrs: Vec<(&str, &str)> = server_first
-        .split(',')
-        .map(|a| a.split_once('=').unwrap())
-        .collect();
-    let nonce = attrs[0].1;
+    let (nonce, salt, iterations) = scram_client::server_first_attrs(&server_first);
     assert!(nonce.starts_with("rustclientnonce0123"), "{server_first}");
-    let salt = B64.decode(attrs[1].1).unwrap();
-    let iterations: u32 = attrs[2].1.parse().unwrap();
+    let salt = B64.decode(salt).unwrap();
     let mut cbind = gs2.as_bytes().to_vec();
     cbind.extend_from_slice(binding);
     let without = format!("c={},r={nonce}", B64.encode(&cbind));
-    let salted = hi(password.as_bytes(), &salt, iterations);
-    let client_key = hmac256(&salted, b"Client Key");
-    let stored = Sha256::digest(&client_key);
     let auth_message = format!("{bare},{server_first},{without}");
-    let sig = hmac256(&stored, auth_message.as_bytes());
-    let proof: Vec<u8> = client_key.iter().zip(&sig).map(|(a, b)| a ^ b).collect();
+    let (proof, signature) =
+        scram_client::proof_and_signature(password, &salt, iterations, &auth_message);
     c.send(&B64.encode(format!("{without},p={}", B64.encode(proof))));
     let l = c.line();
     let Some(v) = l.strip_prefix("+ ") else {
         return l;
     };
-    let server_key = hmac256(&salted, b"Server Key");
-    let expected = format!(
-        "v={}",
-        B64.encode(hmac256(&server_key, auth_message.as_bytes()))
-    );
+    let expected = format!("v={}", B64.encode(signature));
     assert_eq!(String::from_utf8(B64.decode(v).unwrap()).unwrap(), expected);
     c.send("");
     c.line()
@@ -606,17 +530,16 @@ fn plus_binds_to_the_tls_channel() {
                 l.starts_with("-ERR [AUTH] Authentication failed.")
             }
         };
+        // SCRAM-SHA-256-PLUS on a new connection with gs2 header `gs2` and that connection's
+        // own tls-exporter data: the connection and the final line.
+        let plus_on_own_channel = |gs2: &str, password: &str| {
+            let mut c = fresh();
+            let cb = exporter(&mut c);
+            let l = rust_scram(&mut c, imap, "SCRAM-SHA-256-PLUS", gs2, &cb, password);
+            (c, l)
+        };
         // The right binding: in.
-        let mut c = fresh();
-        let cb = exporter(&mut c);
-        let l = rust_scram(
-            &mut c,
-            imap,
-            "SCRAM-SHA-256-PLUS",
-            "p=tls-exporter,,",
-            &cb,
-            "pencil",
-        );
+        let (c, l) = plus_on_own_channel("p=tls-exporter,,", "pencil");
         assert!(ok_line(&l), "{l}");
         quit(c, imap);
         // The binding of another TLS connection (what a man in the middle would have): out.
@@ -634,16 +557,7 @@ fn plus_binds_to_the_tls_channel() {
         );
         assert!(failed(&l), "{l}");
         // A binding type the server does not have.
-        let mut c = fresh();
-        let cb = exporter(&mut c);
-        let l = rust_scram(
-            &mut c,
-            imap,
-            "SCRAM-SHA-256-PLUS",
-            "p=tls-unique,,",
-            &cb,
-            "pencil",
-        );
+        let (_, l) = plus_on_own_channel("p=tls-unique,,", "pencil");
         assert!(failed(&l), "{l}");
         // "y" where -PLUS is offered: a downgrade (RFC 5802 section 6).
         let mut c = fresh();
@@ -655,16 +569,7 @@ fn plus_binds_to_the_tls_channel() {
         assert!(ok_line(&l), "{l}");
         quit(c, imap);
         // The right binding with the wrong password.
-        let mut c = fresh();
-        let cb = exporter(&mut c);
-        let l = rust_scram(
-            &mut c,
-            imap,
-            "SCRAM-SHA-256-PLUS",
-            "p=tls-exporter,,",
-            &cb,
-            "pencil!",
-        );
+        let (_, l) = plus_on_own_channel("p=tls-exporter,,", "pencil!");
         assert!(failed(&l), "{l}");
     }
     let log = s.log();
@@ -738,21 +643,10 @@ fn scram_is_off_unless_configured() {
 #[test]
 fn hash_password_prints_keys_another_implementation_accepts() {
     for scheme in ["SCRAM-SHA-1", "SCRAM-SHA-256"] {
-        let mut child = Command::new(BIN)
-            .args(["hash-password", "--scheme", scheme])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"p\xc3\xa4ss word\n")
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = output_with_stdin(
+            Command::new(BIN).args(["hash-password", "--scheme", scheme]),
+            b"p\xc3\xa4ss word\n",
+        );
         assert!(
             out.status.success(),
             "{}",

@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Client, Server, cheap_argon2, free_port, is_root};
+use common::{
+    Client, Server, cheap_argon2, free_port, imap_login_answer, is_root, pop3_login_answer,
+};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -361,25 +363,11 @@ impl Drop for Db {
     }
 }
 
-/// An IMAP LOGIN's tagged answer.
-fn imap_login(s: &Server, user: &str, password: &str) -> String {
-    let mut c = s.imap();
-    let quote = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
-    let lines = c.cmd(
-        "a",
-        &format!("LOGIN \"{}\" \"{}\"", quote(user), quote(password)),
-    );
-    lines.last().unwrap().clone()
-}
-
-/// A POP3 USER/PASS's answer to PASS.
-fn pop3_login(s: &Server, user: &str, password: &str) -> String {
-    let mut c = s.pop3();
-    assert!(c.line().starts_with("+OK"));
-    c.send(&format!("USER {user}"));
-    assert!(c.line().starts_with("+OK"));
-    c.send(&format!("PASS {password}"));
-    c.line()
+/// Whether `user` logs in with `password` within `within` (asking again until then).
+fn logs_in_within(s: &Server, within: Duration, user: &str, password: &str) -> bool {
+    eventually(within, || {
+        imap_login_answer(s, user, password).starts_with(OK)
+    })
 }
 
 const OK: &str = "a OK";
@@ -387,7 +375,7 @@ const INVALID: &str = "a NO [AUTHENTICATIONFAILED]";
 const UNAVAILABLE: &str = "a NO [UNAVAILABLE]";
 
 fn assert_login(s: &Server, user: &str, password: &str, expect: &str) {
-    let got = imap_login(s, user, password);
+    let got = imap_login_answer(s, user, password);
     assert!(
         got.starts_with(expect),
         "LOGIN {user:?}: {got}\n{}",
@@ -510,10 +498,10 @@ fn cases(kind: Kind) {
 
     // Logins.
     assert_login(&s, "alice@example.org", "alice-pw", OK);
-    let pass = pop3_login(&s, "alice@example.org", "alice-pw");
+    let pass = pop3_login_answer(&s, "alice@example.org", "alice-pw");
     assert!(pass.starts_with("+OK Logged in"), "{pass}");
     assert_login(&s, "alice@example.org", "wrong", INVALID);
-    assert!(pop3_login(&s, "alice@example.org", "wrong").starts_with("-ERR [AUTH]"));
+    assert!(pop3_login_answer(&s, "alice@example.org", "wrong").starts_with("-ERR [AUTH]"));
     assert_login(&s, "nobody@example.org", "alice-pw", INVALID);
     assert_login(&s, "gone@example.org", "pw", INVALID);
     // Injection attempts are user names like any other: nobody has them.
@@ -604,7 +592,9 @@ fn cases(kind: Kind) {
         // Stopped: temporary failures everywhere, then recovery.
         db.stop();
         assert_login(&s, "alice@example.org", "alice-pw", UNAVAILABLE);
-        assert!(pop3_login(&s, "alice@example.org", "alice-pw").starts_with("-ERR [SYS/TEMP]"));
+        assert!(
+            pop3_login_answer(&s, "alice@example.org", "alice-pw").starts_with("-ERR [SYS/TEMP]")
+        );
         let (rcpt, _) = lmtp(lmtp_port, "alice@example.org", "x");
         assert!(rcpt.starts_with("451 4.3.0"), "{rcpt}");
         if common::on_maildir("deliver while the database is down") {
@@ -612,12 +602,7 @@ fn cases(kind: Kind) {
         }
         db.start();
         assert!(
-            eventually(Duration::from_secs(20), || imap_login(
-                &s,
-                "alice@example.org",
-                "alice-pw"
-            )
-            .starts_with(OK)),
+            logs_in_within(&s, Duration::from_secs(20), "alice@example.org", "alice-pw"),
             "no recovery: {}",
             s.log()
         );
@@ -635,12 +620,7 @@ fn cases(kind: Kind) {
         assert!(rcpt.starts_with("451 4.3.0"), "{rcpt}");
         db.signal_all(Signal::SIGCONT);
         assert!(
-            eventually(Duration::from_secs(20), || imap_login(
-                &s,
-                "alice@example.org",
-                "alice-pw"
-            )
-            .starts_with(OK)),
+            logs_in_within(&s, Duration::from_secs(20), "alice@example.org", "alice-pw"),
             "no recovery after SIGCONT: {}",
             s.log()
         );
@@ -676,12 +656,7 @@ fn cases(kind: Kind) {
     assert_login(&s, "alice@example.org", "new-pw", OK);
     s.signal(Signal::SIGHUP);
     assert!(
-        eventually(Duration::from_secs(2), || imap_login(
-            &s,
-            "alice@example.org",
-            "third-pw"
-        )
-        .starts_with(OK)),
+        logs_in_within(&s, Duration::from_secs(2), "alice@example.org", "third-pw"),
         "{}",
         s.log()
     );

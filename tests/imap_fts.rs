@@ -13,26 +13,16 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn ok(lines: &[String]) {
-    let last = lines.last().map(String::as_str).unwrap_or("");
-    assert!(
-        last.split(' ').nth(1) == Some("OK"),
-        "expected OK, got {lines:?}"
-    );
-}
-
 fn login(s: &Server) -> Client {
-    let mut c = s.imap();
-    assert!(c.line().starts_with("* OK"));
-    ok(&c.cmd("l", "LOGIN demo demo"));
-    ok(&c.cmd("s", "SELECT INBOX"));
+    let mut c = login_demo(s);
+    assert_tagged_ok(&c.cmd("s", "SELECT INBOX"));
     c
 }
 
 /// `UID SEARCH CHARSET UTF-8 <criteria>`'s UIDs. `criteria` may hold `{n+}` literals.
 fn uids(c: &mut Client, criteria: &str) -> Vec<u32> {
     let lines = c.cmd("q", &format!("UID SEARCH CHARSET UTF-8 {criteria}"));
-    ok(&lines);
+    assert_tagged_ok(&lines);
     let mut out: Vec<u32> = lines
         .iter()
         .filter_map(|l| l.strip_prefix("* SEARCH"))
@@ -146,8 +136,8 @@ fn hand_written_corpus_answers_by_the_rfc_before_and_after_indexing() {
         assert_eq!(uids(&mut c, &key), want, "index: {key}");
     }
     // An expunged message is never a hit, and the next search drops it from the index.
-    ok(&c.cmd("d", "UID STORE 2 +FLAGS.SILENT (\\Deleted)"));
-    ok(&c.cmd("e", "EXPUNGE"));
+    assert_tagged_ok(&c.cmd("d", "UID STORE 2 +FLAGS.SILENT (\\Deleted)"));
+    assert_tagged_ok(&c.cmd("e", "EXPUNGE"));
     assert_eq!(uids(&mut c, "TEXT attachment"), Vec::<u32>::new());
     wait_indexed(&s, &mut c, 2, "TEXT zanz");
     assert_eq!(uids(&mut c, "TEXT example"), vec![1, 3]);
@@ -266,16 +256,21 @@ fn numbered(i: usize) -> Vec<u8> {
     .into_bytes()
 }
 
-#[test]
-fn delivery_while_searching_is_always_found() {
-    let s = Server::start();
-    let first: Vec<Vec<u8>> = (0..50).map(numbered).collect();
+/// Appends [`numbered`] messages 0..n to demo's INBOX.
+fn append_numbered(s: &Server, n: usize) {
+    let msgs: Vec<Vec<u8>> = (0..n).map(numbered).collect();
     s.append_messages(
         "demo",
         "demo",
         "INBOX",
-        &first.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+        &msgs.iter().map(Vec::as_slice).collect::<Vec<_>>(),
     );
+}
+
+#[test]
+fn delivery_while_searching_is_always_found() {
+    let s = Server::start();
+    append_numbered(&s, 50);
     let mut c = login(&s);
     wait_indexed(&s, &mut c, 50, "TEXT commonword");
     let port_user = std::thread::spawn({
@@ -283,20 +278,20 @@ fn delivery_while_searching_is_always_found() {
         let mut d = s.imap();
         move || {
             assert!(d.line().starts_with("* OK"));
-            ok(&d.cmd("l", "LOGIN demo demo"));
+            assert_tagged_ok(&d.cmd("l", "LOGIN demo demo"));
             for m in more {
                 let mut cmd = format!("a APPEND INBOX {{{}+}}\r\n", m.len()).into_bytes();
                 cmd.extend_from_slice(&m);
                 d.send_raw(&cmd);
                 d.send_raw(b"\r\n");
-                ok(&d.until("a "));
+                assert_tagged_ok(&d.until("a "));
             }
         }
     });
     // Every search sees exactly the messages of its view: 1..=n, n never going back.
     let mut last = 0;
     for _ in 0..40 {
-        ok(&c.cmd("n", "NOOP"));
+        assert_tagged_ok(&c.cmd("n", "NOOP"));
         let got = uids(&mut c, "TEXT commonword");
         let n = got.len();
         assert_eq!(got, (1..=n as u32).collect::<Vec<_>>());
@@ -313,7 +308,7 @@ fn delivery_while_searching_is_always_found() {
     port_user
         .join()
         .unwrap_or_else(|_| panic!("appender failed"));
-    ok(&c.cmd("n", "NOOP"));
+    assert_tagged_ok(&c.cmd("n", "NOOP"));
     assert_eq!(
         uids(&mut c, "TEXT commonword"),
         (1..=120).collect::<Vec<_>>()
@@ -331,13 +326,7 @@ fn crash_while_indexing_loses_nothing_and_the_index_is_made_again() {
     }
     let mut s = Server::start();
     let n = 3000;
-    let msgs: Vec<Vec<u8>> = (0..n).map(numbered).collect();
-    s.append_messages(
-        "demo",
-        "demo",
-        "INBOX",
-        &msgs.iter().map(Vec::as_slice).collect::<Vec<_>>(),
-    );
+    append_numbered(&s, n);
     let mut c = login(&s);
     // Starts the indexer; then the server dies at once, mid-indexing.
     assert_eq!(uids(&mut c, "BODY uniqx1234y"), vec![1235]);
@@ -452,21 +441,21 @@ fn lmtp_delivery_and_copy_are_indexed_without_a_search() {
     );
     let mut c = s.imap();
     assert!(c.line().starts_with("* OK"));
-    ok(&c.cmd("l", "LOGIN demo pw"));
-    ok(&c.cmd("s", "SELECT INBOX"));
+    assert_tagged_ok(&c.cmd("l", "LOGIN demo pw"));
+    assert_tagged_ok(&c.cmd("s", "SELECT INBOX"));
     // The very first search finds every message covered.
     assert_eq!(uids(&mut c, "TEXT uniqx0004y"), vec![5]);
     assert_eq!(full_coverage_uses(&s, n), 1, "{}", s.log());
     // COPY into another mailbox queues that one too: covered before anyone searches it.
-    ok(&c.cmd("c", "CREATE Kept"));
-    ok(&c.cmd("c", "UID COPY 2:4 Kept"));
+    assert_tagged_ok(&c.cmd("c", "CREATE Kept"));
+    assert_tagged_ok(&c.cmd("c", "UID COPY 2:4 Kept"));
     wait_background_indexed(&s, "Kept", 3);
-    ok(&c.cmd("s", "SELECT Kept"));
+    assert_tagged_ok(&c.cmd("s", "SELECT Kept"));
     assert_eq!(uids(&mut c, "BODY uniqx0002y"), vec![2]);
     assert_eq!(full_coverage_uses(&s, 3), 1, "{}", s.log());
     // DELETE drops the mailbox's entries: 6 (INBOX) + 3 (Kept) indexed before, 6 after.
-    ok(&c.cmd("s", "SELECT INBOX"));
-    ok(&c.cmd("d", "DELETE Kept"));
+    assert_tagged_ok(&c.cmd("s", "SELECT INBOX"));
+    assert_tagged_ok(&c.cmd("d", "DELETE Kept"));
     let deadline = Instant::now() + Duration::from_secs(10);
     while !s
         .log()
@@ -477,10 +466,10 @@ fn lmtp_delivery_and_copy_are_indexed_without_a_search() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // Made again and filled by MOVE: indexed afresh, and searches answer by the RFC.
-    ok(&c.cmd("c", "CREATE Kept"));
-    ok(&c.cmd("m", "UID MOVE 6 Kept"));
+    assert_tagged_ok(&c.cmd("c", "CREATE Kept"));
+    assert_tagged_ok(&c.cmd("m", "UID MOVE 6 Kept"));
     wait_background_indexed(&s, "Kept", 1);
-    ok(&c.cmd("s", "SELECT Kept"));
+    assert_tagged_ok(&c.cmd("s", "SELECT Kept"));
     assert_eq!(uids(&mut c, "TEXT uniqx0005y"), vec![1]);
     assert_eq!(uids(&mut c, "TEXT uniqx0002y"), Vec::<u32>::new());
 }

@@ -21,7 +21,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::*;
 
@@ -38,24 +38,9 @@ Numbers only.\r\n";
 const M6: &str = "From: frank@example.com\r\nTo: bob@example.org\r\nSubject: Tanzania\r\n\r\n\
 Safari in Tanzania.\r\n";
 
-fn ok(lines: &[String]) {
-    let last = lines.last().map(String::as_str).unwrap_or("");
-    assert!(
-        last.split(' ').nth(1) == Some("OK"),
-        "expected OK, got {lines:?}"
-    );
-}
-
-fn login(s: &Server) -> Client {
-    let mut c = s.imap();
-    assert!(c.line().starts_with("* OK"));
-    ok(&c.cmd("l", "LOGIN demo demo"));
-    c
-}
-
 /// The six messages in INBOX (UIDs 1..6; message 2 \Seen), and a session with INBOX selected.
 fn fixture(s: &Server) -> Client {
-    let mut c = login(s);
+    let mut c = login_demo(s);
     for (i, m) in [M1, M2, M3, M4, M5, M6].iter().enumerate() {
         let flags = if i == 1 { "\\Seen" } else { "" };
         c.send_raw(
@@ -65,9 +50,9 @@ fn fixture(s: &Server) -> Client {
             )
             .as_bytes(),
         );
-        ok(&c.until("ap "));
+        assert_tagged_ok(&c.until("ap "));
     }
-    ok(&c.cmd("s", "SELECT INBOX"));
+    assert_tagged_ok(&c.cmd("s", "SELECT INBOX"));
     c
 }
 
@@ -148,22 +133,12 @@ m.logout()
 fn python_imaplib_gets_relevancy() {
     let s = Server::start();
     drop(fixture(&s));
-    let mut child = Command::new("python3")
-        .arg("-")
-        .arg(s.ports.imap.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(PY_CLIENT.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("python3 ran");
+    let out = output_with_stdin(
+        Command::new("python3")
+            .arg("-")
+            .arg(s.ports.imap.to_string()),
+        PY_CLIENT.as_bytes(),
+    );
     assert!(
         out.status.success(),
         "python client failed: {}",

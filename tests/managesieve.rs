@@ -29,21 +29,33 @@ struct Sieve {
 }
 
 fn start(sieve_config: &str) -> Sieve {
+    start_with(
+        "sv",
+        |home| {
+            vec![
+                format!("sv:{}::::{}::", cheap_argon2("secret"), home.display()),
+                format!("nohome:{}::::::", cheap_argon2("pw")),
+            ]
+        },
+        &format!("[sieve]\n{sieve_config}\n"),
+    )
+}
+
+/// [`start`] with other users: `users` gives the users-file lines for a home directory named
+/// `home_name`; `extra` is config after the three listeners (more listeners, whole tables).
+fn start_with(home_name: &str, users: impl FnOnce(&Path) -> Vec<String>, extra: &str) -> Sieve {
     let homes = tempfile::Builder::new()
         .prefix("mailcove-ms-home")
         .tempdir()
         .unwrap();
     chmod(homes.path(), 0o755);
-    let home = homes.path().join("sv");
+    let home = homes.path().join(home_name);
     std::fs::create_dir(&home).unwrap();
     // The daemon drops to nobody when the tests run as root.
     chmod(&home, 0o777);
     let (port, remote, tls) = (free_port(), free_port(), free_port());
     let server = Server::builder()
-        .users(&[
-            format!("sv:{}::::{}::", cheap_argon2("secret"), home.display()),
-            format!("nohome:{}::::::", cheap_argon2("pw")),
-        ])
+        .users(&users(&home))
         .config(&format!(
             r#"
 [[listener]]
@@ -62,9 +74,7 @@ protocol = "managesieve"
 address = "127.0.0.1:{tls}"
 tls = "implicit"
 
-[sieve]
-{sieve_config}
-"#
+{extra}"#
         ))
         .start();
     Sieve {
@@ -689,52 +699,10 @@ fn sieve_connect_uploads_lists_activates_downloads_and_deletes() {
 
 /// The users-file hash of `mailcove user add --scheme SCHEME` for `password`.
 fn added_hash(scheme: &str, password: &str) -> String {
-    use std::io::Write as _;
-    use std::process::{Command, Stdio};
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users");
-    let mut child = Command::new(BIN)
-        .args(["user", "add", "--users"])
-        .arg(&users)
-        .args(["--scheme", scheme, "x"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(format!("{password}\n").as_bytes()).unwrap();
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line = std::fs::read_to_string(&users).unwrap();
-    let hash = line.trim_end().split(':').nth(1).unwrap().to_owned();
+    let line = user_add_line(scheme, "x", password);
+    let hash = line.split(':').nth(1).unwrap().to_owned();
     assert!(hash.starts_with(&format!("{{{scheme}}}")), "{hash}");
     hash
-}
-
-fn hmac256(key: &[u8], data: &[u8]) -> Vec<u8> {
-    use hmac::{KeyInit as _, Mac as _};
-    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
-    m.update(data);
-    m.finalize().into_bytes().to_vec()
-}
-
-/// RFC 5802's `Hi`: PBKDF2-HMAC-SHA-256 with one output block.
-fn hi(password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
-    let mut block = salt.to_vec();
-    block.extend_from_slice(&1u32.to_be_bytes());
-    let mut u = hmac256(password, &block);
-    let mut out = u.clone();
-    for _ in 1..iterations {
-        u = hmac256(password, &u);
-        out.iter_mut().zip(&u).for_each(|(o, x)| *o ^= x);
-    }
-    out
 }
 
 /// The base64 inside one quoted ManageSieve string (a challenge, or a SASL response code).
@@ -765,24 +733,16 @@ fn scram_sha256(c: &mut Client, password: &str, ir: bool) -> String {
         return l;
     }
     let server_first = String::from_utf8(quoted_b64(&l)).unwrap();
-    let attrs: Vec<(&str, &str)> = server_first
-        .split(',')
-        .map(|a| a.split_once('=').unwrap())
-        .collect();
-    let nonce = attrs[0].1;
+    let (nonce, salt, iterations) = scram_client::server_first_attrs(&server_first);
     assert!(
         nonce.starts_with("managesieveclientnonce42"),
         "{server_first}"
     );
-    let salt = b64.decode(attrs[1].1).unwrap();
-    let iterations: u32 = attrs[2].1.parse().unwrap();
+    let salt = b64.decode(salt).unwrap();
     let without = format!("c={},r={nonce}", b64.encode("n,,"));
-    let salted = hi(password.as_bytes(), &salt, iterations);
-    let client_key = hmac256(&salted, b"Client Key");
-    let stored = <sha2::Sha256 as sha2::Digest>::digest(&client_key);
     let auth_message = format!("{bare},{server_first},{without}");
-    let sig = hmac256(&stored, auth_message.as_bytes());
-    let proof: Vec<u8> = client_key.iter().zip(&sig).map(|(a, b)| a ^ b).collect();
+    let (proof, signature) =
+        scram_client::proof_and_signature(password, &salt, iterations, &auth_message);
     c.send(&format!(
         "\"{}\"",
         b64.encode(format!("{without},p={}", b64.encode(proof)))
@@ -790,11 +750,7 @@ fn scram_sha256(c: &mut Client, password: &str, ir: bool) -> String {
     let l = c.line();
     if let Some(rest) = l.strip_prefix("OK (SASL ") {
         let (data, _) = rest.split_once(')').unwrap();
-        let server_key = hmac256(&salted, b"Server Key");
-        let expected = format!(
-            "v={}",
-            b64.encode(hmac256(&server_key, auth_message.as_bytes()))
-        );
+        let expected = format!("v={}", b64.encode(signature));
         assert_eq!(String::from_utf8(quoted_b64(data)).unwrap(), expected);
     }
     l
@@ -849,36 +805,18 @@ fn oauthbearer_ir(token: &str) -> String {
 
 #[test]
 fn scram_and_oauthbearer_as_imap_offers_them() {
-    let homes = tempfile::tempdir().unwrap();
-    chmod(homes.path(), 0o755);
-    let home = homes.path().join("sc");
-    std::fs::create_dir(&home).unwrap();
-    chmod(&home, 0o777);
-    let (port, remote, tls, imap) = (free_port(), free_port(), free_port(), free_port());
+    let imap = free_port();
     let scram = added_hash("SCRAM-SHA-256", "pencil");
-    let server = Server::builder()
-        .users(&[
-            format!("sc:{scram}::::{}::", home.display()),
-            format!("ob:{}::::{}::", cheap_argon2("pw"), home.display()),
-        ])
-        .config(&format!(
+    let s = start_with(
+        "sc",
+        |home| {
+            vec![
+                format!("sc:{scram}::::{}::", home.display()),
+                format!("ob:{}::::{}::", cheap_argon2("pw"), home.display()),
+            ]
+        },
+        &format!(
             r#"
-[[listener]]
-protocol = "managesieve"
-address = "127.0.0.1:{port}"
-tls = "starttls"
-
-[[listener]]
-protocol = "managesieve"
-address = "127.0.0.1:{remote}"
-tls = "starttls"
-assume_remote = true
-
-[[listener]]
-protocol = "managesieve"
-address = "127.0.0.1:{tls}"
-tls = "implicit"
-
 [[listener]]
 protocol = "imap"
 address = "127.0.0.1:{imap}"
@@ -899,8 +837,9 @@ issuers = ["https://idp.example.com/realms/mail"]
 audience = "mailcove"
 username_attribute = "email"
 "#
-        ))
-        .start();
+        ),
+    );
+    let (server, port, remote, tls) = (&s.server, s.port, s.remote, s.tls);
     let (good, jwks) = rs256_token(&bearer_claims("ob", 600));
     std::fs::write(server.path().join("jwks.json"), jwks).unwrap();
 

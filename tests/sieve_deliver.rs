@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{BIN, Builder, Client, Server, cheap_argon2, chmod, free_port};
+use common::{
+    BIN, Builder, Client, Server, cheap_argon2, check_config, chmod, free_port, output_with_stdin,
+};
 use lmtp_support::lmtp_listener;
 
 // ---------------------------------------------------------------------------------------------
@@ -658,22 +660,14 @@ if header :contains "subject" "refuse" { reject "not wanted"; }
 "#,
     );
     let run = |input: &str| {
-        let mut child = std::process::Command::new(BIN)
-            .args(["deliver", "--config"])
-            .arg(&t.s.config_path)
-            .args(["-d", "demo", "-f", "alice@example.com"])
-            .env_remove("MAILCOVE_LOG")
-            .stdin(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = output_with_stdin(
+            std::process::Command::new(BIN)
+                .args(["deliver", "--config"])
+                .arg(&t.s.config_path)
+                .args(["-d", "demo", "-f", "alice@example.com"])
+                .env_remove("MAILCOVE_LOG"),
+            input.as_bytes(),
+        );
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -751,14 +745,8 @@ if spamtest :value "ge" :comparator "i;ascii-numeric" "8" { fileinto "Junk"; }
         "[sieve]\nspamtest_header = \"X-Spam-Score: (.*)\"\nspamtest_max = 0\n",
     )
     .unwrap();
-    let out = std::process::Command::new(BIN)
-        .args(["check-config", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let (passed, text) = check_config(&cfg);
+    assert!(!passed);
     assert!(text.contains("sieve.spamtest_header"), "{text}");
     assert!(text.contains("sieve.spamtest_max"), "{text}");
 }

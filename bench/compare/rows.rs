@@ -274,37 +274,78 @@ pub async fn pop3_row(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()> 
     Ok(())
 }
 
+/// What a worker of [`per_second`] sees: whether to go on, and where to count a done unit.
+#[derive(Clone)]
+struct Tally {
+    done: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Tally {
+    fn running(&self) -> bool {
+        !self.stop.load(Ordering::Relaxed)
+    }
+
+    fn tick(&self) {
+        self.done.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Runs `workers` tasks (`worker(i, tally)`) for `plan.secs` seconds and returns how many units
+/// they counted per second; then stops them and waits for each, passing on the first error.
+async fn per_second<F, Fut>(plan: &Plan, workers: usize, worker: F) -> Result<f64>
+where
+    F: Fn(usize, Tally) -> Fut,
+    Fut: std::future::Future<Output = Result<()>> + Send + 'static,
+{
+    let tally = Tally {
+        done: Arc::new(AtomicU64::new(0)),
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    let tasks: Vec<_> = (0..workers)
+        .map(|i| tokio::spawn(worker(i, tally.clone())))
+        .collect();
+    let t = Instant::now();
+    tokio::time::sleep(Duration::from_secs(plan.secs)).await;
+    let count = tally.done.load(Ordering::Relaxed);
+    let secs = t.elapsed().as_secs_f64();
+    tally.stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.await??;
+    }
+    Ok(count as f64 / secs)
+}
+
+/// LMTP deliveries per second on `conns` connections of `size`-byte messages, connection `i`
+/// delivering to `{prefix}{i}@bench.example`.
+async fn lmtp_per_second(
+    s: &Running,
+    plan: &Plan,
+    conns: usize,
+    size: usize,
+    prefix: &'static str,
+) -> Result<f64> {
+    let port = s.ports.lmtp;
+    per_second(plan, conns, |i, tally| async move {
+        let mut l = Lmtp::connect(port).await?;
+        let rcpt = vec![format!("{prefix}{i}@bench.example")];
+        let mut n = 0u64;
+        while tally.running() {
+            n += 1;
+            l.deliver(&rcpt, &small_message(size, n)).await?;
+            tally.tick();
+        }
+        Result::Ok(())
+    })
+    .await
+}
+
 /// Row 6: LMTP deliveries per second on `conns` connections, `size`-byte messages.
 pub async fn lmtp_row(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()> {
     for (size, label) in [(4 * 1024, "4k"), (100 * 1024, "100k")] {
         for conns in [1usize, 8] {
-            let done = Arc::new(AtomicU64::new(0));
-            let stop = Arc::new(AtomicBool::new(false));
-            let mut tasks = Vec::new();
-            for i in 0..conns {
-                let (done, stop) = (Arc::clone(&done), Arc::clone(&stop));
-                let port = s.ports.lmtp;
-                tasks.push(tokio::spawn(async move {
-                    let mut l = Lmtp::connect(port).await?;
-                    let rcpt = vec![format!("lmtp{i}@bench.example")];
-                    let mut n = 0u64;
-                    while !stop.load(Ordering::Relaxed) {
-                        n += 1;
-                        l.deliver(&rcpt, &small_message(size, n)).await?;
-                        done.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Result::Ok(())
-                }));
-            }
-            let t = Instant::now();
-            tokio::time::sleep(Duration::from_secs(plan.secs)).await;
-            let count = done.load(Ordering::Relaxed);
-            let secs = t.elapsed().as_secs_f64();
-            stop.store(true, Ordering::Relaxed);
-            for task in tasks {
-                task.await??;
-            }
-            m.set(&format!("lmtp_{label}_{conns}"), count as f64 / secs);
+            let rate = lmtp_per_second(s, plan, conns, size, "lmtp").await?;
+            m.set(&format!("lmtp_{label}_{conns}"), rate);
         }
     }
     Ok(())
@@ -315,33 +356,8 @@ pub async fn lmtp_row(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()> 
 /// message ends in `Bench` with `$Bench`), 4 KB messages, on 1 and 8 connections.
 pub async fn sieve_row(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()> {
     for conns in [1usize, 8] {
-        let done = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut tasks = Vec::new();
-        for i in 0..conns {
-            let (done, stop) = (Arc::clone(&done), Arc::clone(&stop));
-            let port = s.ports.lmtp;
-            tasks.push(tokio::spawn(async move {
-                let mut l = Lmtp::connect(port).await?;
-                let rcpt = vec![format!("sieve{i}@bench.example")];
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    n += 1;
-                    l.deliver(&rcpt, &small_message(4 * 1024, n)).await?;
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-                Result::Ok(())
-            }));
-        }
-        let t = Instant::now();
-        tokio::time::sleep(Duration::from_secs(plan.secs)).await;
-        let count = done.load(Ordering::Relaxed);
-        let secs = t.elapsed().as_secs_f64();
-        stop.store(true, Ordering::Relaxed);
-        for task in tasks {
-            task.await??;
-        }
-        m.set(&format!("sieve_4k_{conns}"), count as f64 / secs);
+        let rate = lmtp_per_second(s, plan, conns, 4 * 1024, "sieve").await?;
+        m.set(&format!("sieve_4k_{conns}"), rate);
     }
     Ok(())
 }
@@ -361,31 +377,17 @@ pub async fn login_row(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()>
 
 /// LOGIN + LOGOUT per second as `demo`, four clients at once.
 async fn logins_per_second(s: &Running, plan: &Plan) -> Result<f64> {
-    let done = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    for _ in 0..4 {
-        let (done, stop) = (Arc::clone(&done), Arc::clone(&stop));
-        let port = s.ports.imap;
-        tasks.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let mut c = Imap::connect(port).await?;
-                c.login("demo", "demo").await?;
-                c.cmd("LOGOUT", false).await?;
-                done.fetch_add(1, Ordering::Relaxed);
-            }
-            Result::Ok(())
-        }));
-    }
-    let t = Instant::now();
-    tokio::time::sleep(Duration::from_secs(plan.secs)).await;
-    let count = done.load(Ordering::Relaxed);
-    let secs = t.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    for task in tasks {
-        task.await??;
-    }
-    Ok(count as f64 / secs)
+    let port = s.ports.imap;
+    per_second(plan, 4, |_, tally| async move {
+        while tally.running() {
+            let mut c = Imap::connect(port).await?;
+            c.login("demo", "demo").await?;
+            c.cmd("LOGOUT", false).await?;
+            tally.tick();
+        }
+        Result::Ok(())
+    })
+    .await
 }
 
 /// Opens `n` sessions (logged in, INBOX selected) at most 64 at a time.

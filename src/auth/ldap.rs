@@ -58,6 +58,11 @@ type Problems = Vec<(String, String)>;
 /// An entry's attributes by name.
 type Attrs = HashMap<String, Vec<String>>;
 
+/// The value of a setting `key` that parsed, or `None` with its problem noted.
+fn noted<T>(problems: &mut Problems, key: &str, parsed: Result<T, String>) -> Option<T> {
+    parsed.map_err(|e| problems.push((key.to_owned(), e))).ok()
+}
+
 /// Parses and checks `cfg`: the settings and URIs, or every problem.
 fn parse(cfg: &LdapConfig) -> Result<(Settings, Vec<String>), Problems> {
     let mut problems: Problems = Vec::new();
@@ -95,25 +100,14 @@ fn parse(cfg: &LdapConfig) -> Result<(Settings, Vec<String>), Problems> {
     if cfg.base.is_empty() {
         add("base", "must be set (e.g. dc=example,dc=org)".into());
     }
-    let mut template = |key: &str, text: &str| match Template::parse(text, false) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            problems.push((key.to_owned(), e));
-            None
-        }
-    };
+    let mut template =
+        |key: &str, text: &str| noted(&mut problems, key, Template::parse(text, false));
     let base = template("base", &cfg.base);
     let userdn = template("auth_bind_userdn", &cfg.auth_bind_userdn);
     let pass_filter = template("pass_filter", &cfg.pass_filter);
     let user_filter = template("user_filter", &cfg.user_filter);
     let iterate_filter = template("iterate_filter", &cfg.iterate_filter);
-    let mut attr_map = |key: &str, text: &str| match AttrMap::parse(text) {
-        Ok(m) => Some(m),
-        Err(e) => {
-            problems.push((key.to_owned(), e));
-            None
-        }
-    };
+    let mut attr_map = |key: &str, text: &str| noted(&mut problems, key, AttrMap::parse(text));
     let pass_attrs = attr_map("pass_attrs", &cfg.pass_attrs);
     let user_attrs = attr_map("user_attrs", &cfg.user_attrs);
     let iterate_attrs = attr_map("iterate_attrs", &cfg.iterate_attrs);

@@ -31,12 +31,27 @@ pub(super) struct Turns {
 /// `MAX_USERNAME_LEN` bytes (on a character boundary) so a 64 KiB LOGIN
 /// argument cannot flood the log; callers log it with `?` so control
 /// characters are escaped.
-fn log_name(user: &str) -> &str {
+pub(super) fn log_name(user: &str) -> &str {
     let mut end = user.len().min(MAX_USERNAME_LEN);
     while !user.is_char_boundary(end) {
         end -= 1;
     }
     user.get(..end).unwrap_or_default()
+}
+
+/// A job the hashing pool did not run (full queue or a failed job): logged and answered as a
+/// temporary failure, without penalty, whatever the mechanism.
+pub(super) fn pool_refused(user: &str, remote: IpAddr, e: PoolError) -> AuthFailure {
+    match e {
+        PoolError::Overloaded => {
+            tracing::warn!(user = ?log_name(user), %remote, "authentication refused: hashing pool full");
+            AuthFailure::TempFail(TempFailReason::Overloaded)
+        }
+        PoolError::Failed => {
+            tracing::error!(user = ?log_name(user), %remote, "authentication job failed");
+            AuthFailure::TempFail(TempFailReason::Internal)
+        }
+    }
 }
 
 /// Where a login comes from and for which service, for the `%r %l %s` variables of an SQL or
@@ -186,7 +201,7 @@ impl Authenticator {
                 let inner = Arc::clone(&self.inner);
                 let user_owned = user.to_owned();
                 let password = Zeroizing::new(password.to_vec());
-                self.verify_pooled(remote, pool, threads, move || {
+                self.in_turn(remote, pool, threads, move || {
                     inner.check_blocking(&user_owned, &password, remote)
                 })
                 .await
@@ -220,27 +235,23 @@ impl Authenticator {
                 tokio::time::sleep(delay).await;
                 Err(AuthFailure::Invalid)
             }
-            Err(PoolError::Overloaded) => {
-                tracing::warn!(user = ?log_name(user), %remote, "authentication refused: hashing pool full");
-                Err(AuthFailure::TempFail(TempFailReason::Overloaded))
-            }
-            Err(PoolError::Failed) => {
-                tracing::error!(user = ?log_name(user), %remote, "authentication job failed");
-                Err(AuthFailure::TempFail(TempFailReason::Internal))
-            }
+            Err(e) => Err(pool_refused(user, remote, e)),
         }
     }
 
-    /// A verification on the hashing pool, after waiting for this address's turn.
-    async fn verify_pooled<F>(
+    /// Runs `job` on the hashing pool once `remote` has its turn: a password verification or
+    /// a SCRAM key lookup, with the same per-address fairness (one slot for an address with
+    /// failures on record).
+    pub(super) async fn in_turn<T, F>(
         &self,
         remote: IpAddr,
         pool: Arc<HashPool>,
         threads: usize,
         job: F,
-    ) -> Result<Result<UserInfo, &'static str>, PoolError>
+    ) -> Result<T, PoolError>
     where
-        F: FnOnce() -> Result<UserInfo, &'static str> + Send + 'static,
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
     {
         let key = penalty::penalty_key(remote);
         let turn = Arc::clone(
@@ -311,7 +322,7 @@ impl Authenticator {
         };
         if user.len() > MAX_USERNAME_LEN || password.len() > MAX_PASSWORD_LEN {
             let outcome = self
-                .verify_pooled(
+                .in_turn(
                     remote,
                     pool,
                     threads,
@@ -338,7 +349,7 @@ impl Authenticator {
             match db.password_lookup(req).await {
                 Err(e) => return temp(e),
                 Ok(None) => {
-                    self.verify_pooled(remote, pool, threads, dummy_job("unknown user"))
+                    self.in_turn(remote, pool, threads, dummy_job("unknown user"))
                         .await
                 }
                 Ok(Some(rec)) => {
@@ -353,7 +364,7 @@ impl Authenticator {
                         let snap = Arc::clone(&snap);
                         let info = rec.info;
                         let pw = pw.clone();
-                        self.verify_pooled(remote, pool, threads, move || {
+                        self.in_turn(remote, pool, threads, move || {
                             let allow_plain = snap.opts.allow_plaintext_schemes;
                             let hash = StoredHash::parse(&stored);
                             let verdict = scheme::verify(&hash, &pw, allow_plain);

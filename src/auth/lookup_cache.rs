@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::UserInfo;
-use super::db::{DbFuture, LookupRequest, PassRecord, UserDatabase};
+use super::db::{DbError, DbFuture, LookupRequest, PassRecord, UserDatabase};
 
 /// What a lookup is keyed by: every variable a query may use.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -117,6 +117,22 @@ impl CachedDatabase {
         }
     }
 
+    /// `table`'s unexpired answer for `key`, or else `lookup`'s (asked only then), which is
+    /// then kept for its TTL (a database error is not kept).
+    async fn through<'a, V: Clone>(
+        &self,
+        table: &Table<V>,
+        key: Key,
+        lookup: impl FnOnce() -> DbFuture<'a, Option<V>>,
+    ) -> Result<Option<V>, DbError> {
+        if let Some(hit) = table.get(&key) {
+            return Ok(hit);
+        }
+        let found = lookup().await?;
+        table.put(key, found.clone(), self.ttl_for(&found), self.capacity);
+        Ok(found)
+    }
+
     fn ttl_for<V>(&self, value: &Option<V>) -> Duration {
         if value.is_some() {
             self.ttl
@@ -132,16 +148,8 @@ impl UserDatabase for CachedDatabase {
     }
 
     fn password_lookup<'a>(&'a self, req: LookupRequest<'a>) -> DbFuture<'a, Option<PassRecord>> {
-        Box::pin(async move {
-            let key = Key::of(&req);
-            if let Some(hit) = self.pass.get(&key) {
-                return Ok(hit);
-            }
-            let found = self.inner.password_lookup(req).await?;
-            self.pass
-                .put(key, found.clone(), self.ttl_for(&found), self.capacity);
-            Ok(found)
-        })
+        let key = Key::of(&req);
+        Box::pin(self.through(&self.pass, key, move || self.inner.password_lookup(req)))
     }
 
     fn verify_password<'a>(
@@ -153,16 +161,8 @@ impl UserDatabase for CachedDatabase {
     }
 
     fn user_lookup<'a>(&'a self, req: LookupRequest<'a>) -> DbFuture<'a, Option<UserInfo>> {
-        Box::pin(async move {
-            let key = Key::of(&req);
-            if let Some(hit) = self.user.get(&key) {
-                return Ok(hit);
-            }
-            let found = self.inner.user_lookup(req).await?;
-            self.user
-                .put(key, found.clone(), self.ttl_for(&found), self.capacity);
-            Ok(found)
-        })
+        let key = Key::of(&req);
+        Box::pin(self.through(&self.user, key, move || self.inner.user_lookup(req)))
     }
 
     fn iterate(&self) -> DbFuture<'_, Vec<String>> {

@@ -8,14 +8,13 @@ use std::time::Instant;
 
 use ring::rand::{SecureRandom, SystemRandom};
 
-use super::login::Turns;
-use super::penalty::{self, penalty_delay};
-use super::pool::PoolError;
+use super::login::{log_name, pool_refused};
+use super::penalty::penalty_delay;
 use super::scheme::StoredHash;
 use super::scram::{ScramHash, ScramKeys};
 use super::user::check_passdb_fields;
-use super::{AuthFailure, Authenticator, Inner, TempFailReason, UserInfo};
-use crate::limits::{MAX_AUTH_HASHES_PER_FAILING_ADDRESS, MAX_USERNAME_LEN};
+use super::{AuthFailure, Authenticator, Inner, UserInfo};
+use crate::limits::MAX_USERNAME_LEN;
 
 /// The keys one SCRAM exchange answers with, and whether they are a real user's.
 #[derive(Debug)]
@@ -46,15 +45,6 @@ fn fake_secret() -> &'static [u8; 32] {
         }
         key
     })
-}
-
-/// A client-supplied name cut to `MAX_USERNAME_LEN` bytes on a character boundary, for logs.
-fn log_name(user: &str) -> &str {
-    let mut end = user.len().min(MAX_USERNAME_LEN);
-    while !user.is_char_boundary(end) {
-        end -= 1;
-    }
-    user.get(..end).unwrap_or_default()
 }
 
 impl Inner {
@@ -123,22 +113,17 @@ impl Authenticator {
         user: &str,
         remote: IpAddr,
     ) -> Result<ScramCredentials, AuthFailure> {
+        let snap = self.inner.snapshot();
+        let pool = Arc::clone(&snap.pool);
+        let threads = snap.opts.hash_threads;
+        drop(snap);
         let inner = Arc::clone(&self.inner);
         let user_owned = user.to_owned();
-        match self
-            .in_turn(remote, move || inner.scram_lookup(hash, &user_owned))
-            .await
-        {
-            Ok(c) => Ok(c),
-            Err(PoolError::Overloaded) => {
-                tracing::warn!(user = ?log_name(user), %remote, "authentication refused: hashing pool full");
-                Err(AuthFailure::TempFail(TempFailReason::Overloaded))
-            }
-            Err(PoolError::Failed) => {
-                tracing::error!(user = ?log_name(user), %remote, "authentication job failed");
-                Err(AuthFailure::TempFail(TempFailReason::Internal))
-            }
-        }
+        self.in_turn(remote, pool, threads, move || {
+            inner.scram_lookup(hash, &user_owned)
+        })
+        .await
+        .map_err(|e| pool_refused(user, remote, e))
     }
 
     /// The end of a SCRAM exchange for `user` (as the client named it): `proof` is the
@@ -185,49 +170,5 @@ impl Authenticator {
         tracing::info!(user = ?log_name(user), %remote, reason, failures, delay_ms = delay.as_millis() as u64, mechanism = "SCRAM", "authentication failed");
         tokio::time::sleep(delay).await;
         AuthFailure::Invalid
-    }
-
-    /// Runs `job` on the hashing pool once `remote` has its turn: the same per-address fairness
-    /// as a password check (one slot for an address with failures on record).
-    async fn in_turn<T, F>(&self, remote: IpAddr, job: F) -> Result<T, PoolError>
-    where
-        T: Send + 'static,
-        F: FnOnce() -> T + Send + 'static,
-    {
-        let snap = self.inner.snapshot();
-        let pool = Arc::clone(&snap.pool);
-        let threads = snap.opts.hash_threads;
-        drop(snap);
-        let key = penalty::penalty_key(remote);
-        let turn = Arc::clone(
-            self.inner
-                .turns
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(key)
-                .or_insert_with(|| {
-                    let size = u32::try_from(threads.max(1)).unwrap_or(u32::MAX);
-                    Arc::new(Turns {
-                        permits: tokio::sync::Semaphore::new(size as usize),
-                        size,
-                    })
-                }),
-        );
-        let take = if self.inner.penalty.failures(remote, Instant::now()) > 0 {
-            (turn.size / MAX_AUTH_HASHES_PER_FAILING_ADDRESS).max(1)
-        } else {
-            1
-        };
-        let permit = turn.permits.acquire_many(take).await.ok();
-        let outcome = pool.run(job).await;
-        drop(permit);
-        {
-            let mut turns = self.inner.turns.lock().unwrap_or_else(|e| e.into_inner());
-            if Arc::strong_count(&turn) == 2 {
-                turns.remove(&key);
-            }
-        }
-        drop(turn);
-        outcome
     }
 }

@@ -26,6 +26,13 @@ use crate::limits::{
 };
 use crate::storage::{MailboxHandle, OpenOptions, ReadPart, Result, StorageError, UserStore};
 
+/// How the indexer opens a mailbox: reading only, taking no `\Recent`, watching nothing.
+const INDEX_VIEW: OpenOptions = OpenOptions {
+    read_only: true,
+    claim_recent: false,
+    watch: false,
+};
+
 /// Mailbox keys with a job running or queued.
 static RUNNING: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
 static JOBS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(FTS_INDEX_JOBS));
@@ -119,16 +126,7 @@ pub async fn run(job: Job) -> Result<usize> {
 /// Indexes every message of mailbox `name` again (after dropping what the index had for it):
 /// `mailcove index rebuild --fts`. Returns how many were indexed.
 pub async fn rebuild(store: &dyn UserStore, fts: Arc<dyn FtsIndex>, name: &str) -> Result<usize> {
-    let view = store
-        .open(
-            name,
-            OpenOptions {
-                read_only: true,
-                claim_recent: false,
-                watch: false,
-            },
-        )
-        .await?;
+    let view = store.open(name, INDEX_VIEW).await?;
     let identity = view.identity().ok_or(StorageError::Cannot(
         "this backend keeps no full-text index",
     ))?;
@@ -273,16 +271,7 @@ pub async fn catch_up(store: &dyn UserStore, name: &str) -> Result<Option<(usize
     let Some(fts) = store.fts().await? else {
         return Ok(None);
     };
-    let view = store
-        .open(
-            name,
-            OpenOptions {
-                read_only: true,
-                claim_recent: false,
-                watch: false,
-            },
-        )
-        .await?;
+    let view = store.open(name, INDEX_VIEW).await?;
     let Some(identity) = view.identity() else {
         return Ok(None);
     };

@@ -609,24 +609,25 @@ pub fn pop3_command<T, E, F>(name: &'static str, fut: F) -> impl Future<Output =
 where
     F: Future<Output = Result<T, E>>,
 {
-    observe(
-        fut,
-        get().map(|m| {
-            move |out: &Result<T, E>, took: Duration| {
-                let outcome = if out.is_ok() {
-                    Outcome::Ok
-                } else {
-                    Outcome::Err
-                };
-                m.record(Protocol::Pop3, name, outcome, Some(took));
-            }
-        }),
-    )
+    result_command(Protocol::Pop3, name, fut)
 }
 
 /// Runs the ManageSieve command `name`'s handler `fut`, counting its result (OK or not) and
 /// duration.
 pub fn managesieve_command<T, E, F>(
+    name: &'static str,
+    fut: F,
+) -> impl Future<Output = Result<T, E>>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    result_command(Protocol::ManageSieve, name, fut)
+}
+
+/// Runs the command `name`'s handler `fut` of a protocol whose outcome is just OK or not
+/// (POP3, ManageSieve), counting its result and duration.
+fn result_command<T, E, F>(
+    protocol: Protocol,
     name: &'static str,
     fut: F,
 ) -> impl Future<Output = Result<T, E>>
@@ -642,7 +643,7 @@ where
                 } else {
                     Outcome::Err
                 };
-                m.record(Protocol::ManageSieve, name, outcome, Some(took));
+                m.record(protocol, name, outcome, Some(took));
             }
         }),
     )

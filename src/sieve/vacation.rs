@@ -15,6 +15,8 @@
 
 use mail_parser::{Message, MessageParser};
 
+use crate::imap::proto::date::Date;
+
 /// Why no reply is sent (for the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Skip {
@@ -224,17 +226,13 @@ fn httpdate_rfc5322(secs: u64) -> String {
     let days = secs / 86400;
     let rem = secs % 86400;
     let wd = DAYS.get((days % 7) as usize).copied().unwrap_or("Thu");
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let mon = MONTHS.get((m - 1) as usize).copied().unwrap_or("Jan");
+    // The calendar arithmetic of IMAP's dates; a year past 9999 (which four digits cannot
+    // hold) is written as the epoch's day.
+    let (y, m, d) = i64::try_from(days)
+        .ok()
+        .and_then(Date::from_days_since_epoch)
+        .map_or((1970, 1, 1), |t| (t.year(), t.month(), t.day()));
+    let mon = MONTHS.get(usize::from(m) - 1).copied().unwrap_or("Jan");
     format!(
         "{wd}, {d} {mon} {y} {:02}:{:02}:{:02} +0000",
         rem / 3600,
@@ -246,6 +244,21 @@ fn httpdate_rfc5322(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn date_header_is_rfc5322_in_utc() {
+        // Day 0 was a Thursday; 837596665 is 1996-07-17 09:44:25 UTC (a Wednesday, day 9694);
+        // 951782400 is day 11016, 2000-02-29 (a Tuesday: 2000 is a leap year).
+        assert_eq!(httpdate_rfc5322(0), "Thu, 1 Jan 1970 00:00:00 +0000");
+        assert_eq!(
+            httpdate_rfc5322(837_596_665),
+            "Wed, 17 Jul 1996 09:44:25 +0000"
+        );
+        assert_eq!(
+            httpdate_rfc5322(951_782_400),
+            "Tue, 29 Feb 2000 00:00:00 +0000"
+        );
+    }
 
     fn own() -> Vec<String> {
         vec!["demo@example.org".into(), "demo+x@example.org".into()]

@@ -10,6 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub mod scram_client;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_mailcove");
 
 /// The storage backend the test servers use: `MAILCOVE_TEST_BACKEND=memory` runs them on the
@@ -1122,4 +1124,79 @@ pub fn raw_literal_len(line: &[u8]) -> Option<usize> {
     let l = line.strip_suffix(b"}\r\n")?;
     let open = l.iter().rposition(|&b| b == b'{')?;
     std::str::from_utf8(&l[open + 1..]).ok()?.parse().ok()
+}
+
+/// Runs `cmd` with `input` on its standard input (closed after it) and its output captured.
+pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> std::process::Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The users-file line `mailcove user add --scheme SCHEME NAME` writes for `password` (given on
+/// standard input), from a users file of its own.
+pub fn user_add_line(scheme: &str, name: &str, password: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users");
+    let out = output_with_stdin(
+        Command::new(BIN)
+            .args(["user", "add", "--users"])
+            .arg(&users)
+            .args(["--scheme", scheme, name]),
+        format!("{password}\n").as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(&users)
+        .unwrap()
+        .trim_end()
+        .to_owned()
+}
+
+/// `mailcove check-config --config CFG`: whether it passed, and what it said (standard output
+/// and standard error together).
+pub fn check_config(cfg: &Path) -> (bool, String) {
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(cfg)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// `s` as an IMAP quoted string (RFC 3501 section 4.3: `\` and `"` escaped).
+pub fn imap_quoted(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The tagged answer (`a OK ...`, `a NO ...`) to `LOGIN` with `user` and `password` quoted, on a
+/// new plain IMAP connection to `s`.
+pub fn imap_login_answer(s: &Server, user: &str, password: &str) -> String {
+    let mut c = s.imap();
+    assert!(c.line().starts_with("* OK"));
+    let r = c.cmd(
+        "a",
+        &format!("LOGIN {} {}", imap_quoted(user), imap_quoted(password)),
+    );
+    r.last().cloned().unwrap_or_default()
+}
+
+/// The answer to `PASS` after `USER` on a new plain POP3 connection to `s`.
+pub fn pop3_login_answer(s: &Server, user: &str, password: &str) -> String {
+    let mut c = s.pop3();
+    assert!(c.line().starts_with("+OK"));
+    c.send(&format!("USER {user}"));
+    assert!(c.line().starts_with("+OK"));
+    c.send(&format!("PASS {password}"));
+    c.line()
 }

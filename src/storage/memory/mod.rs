@@ -323,6 +323,16 @@ struct UserCtx {
 }
 
 impl UserCtx {
+    /// The user's store again (same data and origin), for the background indexer.
+    fn store(&self) -> MemoryUser {
+        MemoryUser {
+            data: self.data.clone(),
+            origin: self.origin,
+            options: self.options.clone(),
+            limits: self.limits,
+        }
+    }
+
     /// Publishes a change of `mailbox` to the user's feed.
     fn publish(&self, mailbox: Option<String>, kind: super::ChangeKind) {
         if matches!(kind, super::ChangeKind::MessageNew)
@@ -343,12 +353,7 @@ impl UserCtx {
         if !self.options.fts {
             return;
         }
-        let store = MemoryUser {
-            data: self.data.clone(),
-            origin: self.origin,
-            options: self.options.clone(),
-            limits: self.limits,
-        };
+        let store = self.store();
         let dedup = format!("memory:{:p}\u{0}{name}", Arc::as_ptr(&self.data));
         crate::fts::indexer::enqueue(Arc::new(store), name.to_owned(), dedup);
     }
@@ -358,12 +363,7 @@ impl UserCtx {
         if !self.options.fts {
             return;
         }
-        let store = MemoryUser {
-            data: self.data.clone(),
-            origin: self.origin,
-            options: self.options.clone(),
-            limits: self.limits,
-        };
+        let store = self.store();
         // As MemoryMailbox::identity.
         let identity = format!("memory:{}", state.serial());
         crate::fts::indexer::enqueue_purge(Arc::new(store), identity);
