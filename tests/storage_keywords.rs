@@ -146,3 +146,57 @@ async fn keywords_past_the_letters_follow_appends_copies_instances_and_compactio
     assert_eq!(keywords_of(&vb, r.uid), sorted(all[..26].to_vec()));
     assert_eq!(keywords_of(&vb, second), Vec::<String>::new());
 }
+
+/// New keywords past the letters are appended to `mailcove-keywords` (one STORE's new names in
+/// one write, not the whole table again); a torn last line, as a crash mid-append leaves it, is
+/// not read as a keyword, and the next new keyword writes the whole file again without it.
+#[tokio::test]
+async fn new_keywords_past_the_letters_are_appended_and_a_torn_tail_is_ignored() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let a = storage(tmp.path());
+    let ua = login(&a, "ann").await;
+    let uid = append(&*ua, "INBOX", "one").await;
+    let mut va = ok(ua.open("INBOX", OpenOptions::SELECT).await);
+    let all = names(40);
+    ok(va.store(&[uid], store(StoreOp::Add, &all[..30])).await);
+    let file = root(tmp.path(), "ann").join("mailcove-keywords");
+    let read = || std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{e}"));
+    let inode = || std::fs::metadata(&file).map_or(0, |m| m.ino());
+    assert_eq!(read(), "26 k26\n27 k27\n28 k28\n29 k29\n");
+    let first = inode();
+    // One STORE creating two: both appended, the file is the same file.
+    ok(va.store(&[uid], store(StoreOp::Add, &all[30..32])).await);
+    assert_eq!(read(), "26 k26\n27 k27\n28 k28\n29 k29\n30 k30\n31 k31\n");
+    assert_eq!(inode(), first, "appended, not replaced");
+
+    // A crash in the middle of appending "32 Important\n".
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::io::Write::write_all(&mut f, b"32 Impor").unwrap_or_else(|e| panic!("{e}"));
+    drop(f);
+    let b = storage(tmp.path());
+    let ub = login(&b, "ann").await;
+    let mut vb = ok(ub.open("INBOX", OpenOptions::SELECT).await);
+    assert_eq!(vb.keywords().to_vec(), all[..32].to_vec());
+    assert_eq!(keywords_of(&vb, uid), sorted(all[..32].to_vec()));
+    let important = vec!["Important".to_owned()];
+    ok(vb.store(&[uid], store(StoreOp::Add, &important)).await);
+    let mut want: String = (26..32).map(|i| format!("{i} k{i}\n")).collect();
+    want.push_str("32 Important\n");
+    assert_eq!(read(), want, "rewritten whole, without the torn line");
+    // The first instance and a new one both see it.
+    ok(va.refresh().await);
+    let mut expect = all[..32].to_vec();
+    expect.push("Important".to_owned());
+    assert_eq!(keywords_of(&va, uid), sorted(expect.clone()));
+    let c = storage(tmp.path());
+    let vc = ok(login(&c, "ann")
+        .await
+        .open("INBOX", OpenOptions::EXAMINE)
+        .await);
+    assert_eq!(vc.keywords().to_vec(), expect);
+    assert_eq!(keywords_of(&vc, uid), sorted(expect));
+}

@@ -149,13 +149,22 @@ impl KeywordSet {
         if self.high.is_none() && (n >= WORD || self.low >> n == 0) {
             return (self.clone(), KeywordSet::new());
         }
+        // Word by word: a message holding thousands of keywords is split without visiting each.
+        let (split_word, split_bit) = (n / WORD, n % WORD);
         let mut below = KeywordSet::new();
         let mut rest = KeywordSet::new();
-        for i in self.iter() {
-            if i < n {
-                below.insert(i);
-            } else {
-                rest.insert(i);
+        for w in 0..self.words() {
+            let bits = self.word(w);
+            let mask = match w.cmp(&split_word) {
+                std::cmp::Ordering::Less => u64::MAX,
+                std::cmp::Ordering::Equal => (1u64 << split_bit) - 1,
+                std::cmp::Ordering::Greater => 0,
+            };
+            if bits & mask != 0 {
+                *below.word_mut(w) |= bits & mask;
+            }
+            if bits & !mask != 0 {
+                *rest.word_mut(w) |= bits & !mask;
             }
         }
         (below, rest)
@@ -233,5 +242,13 @@ mod tests {
         assert_eq!(rest, [70, 700, 701].into_iter().collect());
         let (below, rest) = KeywordSet::from_iter([3, 30]).split_at(26);
         assert_eq!((below.len(), rest.len()), (1, 1));
+        // Splits on and off word boundaries give the same sets as bit by bit.
+        let many: KeywordSet = (0..2000).filter(|i| i % 3 != 1).collect();
+        for n in [0, 1, 26, 63, 64, 65, 128, 1000, 1999, 2000, 5000] {
+            let (below, rest) = many.split_at(n);
+            let want_below: KeywordSet = many.iter().filter(|&i| i < n).collect();
+            let want_rest: KeywordSet = many.iter().filter(|&i| i >= n).collect();
+            assert_eq!((&below, &rest), (&want_below, &want_rest), "split at {n}");
+        }
     }
 }

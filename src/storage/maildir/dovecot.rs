@@ -94,9 +94,11 @@ pub(crate) fn parse_keywords(data: &[u8], indexes: Range<usize>) -> Vec<String> 
 /// Serialises the part `indexes` of a keyword table in Dovecot's format.
 pub(crate) fn format_keywords(keywords: &[String], indexes: Range<usize>) -> Vec<u8> {
     let mut s = String::new();
-    for (i, k) in keywords.iter().enumerate() {
-        if indexes.contains(&i) && !k.is_empty() {
-            s.push_str(&format!("{i} {k}\n"));
+    let start = indexes.start;
+    let part = keywords.get(start..indexes.end.min(keywords.len()));
+    for (i, k) in part.unwrap_or_default().iter().enumerate() {
+        if !k.is_empty() {
+            s.push_str(&format!("{} {k}\n", start + i));
         }
     }
     s.into_bytes()

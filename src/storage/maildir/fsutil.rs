@@ -71,6 +71,21 @@ pub(crate) fn replace_file_with(
     res.map_err(|e| StorageError::io_at("write file", &tmp, e))
 }
 
+/// Appends `data` to the existing file `path`; with `sync_data`, the appended bytes (and the new
+/// length) are durable when this returns. The name is not touched, so no directory fsync is
+/// needed: the file must already have been made durable under its name.
+pub(crate) fn append_durable(path: &Path, data: &[u8], sync_data: bool) -> Result<()> {
+    let res = (|| -> io::Result<()> {
+        let mut f = OpenOptions::new().append(true).open(path)?;
+        f.write_all(data)?;
+        if sync_data {
+            f.sync_data()?;
+        }
+        Ok(())
+    })();
+    res.map_err(|e| StorageError::io_at("append to file", path, e))
+}
+
 /// What [`Dir::stat`] reports about one entry.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FileStat {

@@ -4,7 +4,7 @@
 //! Every operation takes the mailbox's mutex once, does its work and pokes the change channel
 //! after releasing it; nothing waits while holding it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -74,6 +74,9 @@ pub(crate) struct Inner {
     first_recent: u32,
     keywords: Vec<String>,
     keywords_arc: Arc<[String]>,
+    /// Index in `keywords` by ASCII-lower-cased name: looking a name up costs no scan of a table
+    /// that may hold thousands (a STORE naming each of them was quadratic).
+    keyword_lookup: HashMap<String, usize>,
     pub list: MessageList,
     pub bodies: HashMap<u32, Stored>,
     /// The last expunges with their modseqs, for QRESYNC.
@@ -104,6 +107,7 @@ impl MailboxState {
                 first_recent: 1,
                 keywords: Vec::new(),
                 keywords_arc: Arc::from([]),
+                keyword_lookup: HashMap::new(),
                 list: MessageList::default(),
                 bodies: HashMap::new(),
                 vanished: VanishedWindow::new(0),
@@ -219,9 +223,7 @@ impl Inner {
     }
 
     fn keyword_index(&self, name: &str) -> Option<usize> {
-        self.keywords
-            .iter()
-            .position(|k| k.eq_ignore_ascii_case(name))
+        self.keyword_lookup.get(&name.to_ascii_lowercase()).copied()
     }
 
     /// Refuses, before anything changes, keywords that are invalid or would not fit.
@@ -229,15 +231,16 @@ impl Inner {
         &self,
         names: impl IntoIterator<Item = &'a String>,
     ) -> Result<()> {
-        let mut new: Vec<&str> = Vec::new();
+        let mut new: HashSet<String> = HashSet::new();
         for n in names {
-            if self.keyword_index(n).is_some() || new.iter().any(|k| k.eq_ignore_ascii_case(n)) {
+            let lower = n.to_ascii_lowercase();
+            if self.keyword_lookup.contains_key(&lower) || new.contains(&lower) {
                 continue;
             }
             if !valid_keyword(n) {
                 return Err(StorageError::Invalid("bad keyword"));
             }
-            new.push(n);
+            new.insert(lower);
         }
         if self.keywords.len() + new.len() > KEYWORD_LIMIT {
             return Err(StorageError::Invalid("too many keywords in this mailbox"));
@@ -246,25 +249,33 @@ impl Inner {
     }
 
     /// The set of `names`, creating missing keywords when `create` (checked beforehand with
-    /// [`Inner::check_keywords`]).
+    /// [`Inner::check_keywords`]). The shared copy of the table is rebuilt once per call, not
+    /// once per new keyword.
     fn keyword_set(&mut self, names: &[String], create: bool) -> Result<KeywordSet> {
         let mut set = KeywordSet::default();
+        let grown = self.keywords.len();
+        let mut result = Ok(());
         for n in names {
             let i = match self.keyword_index(n) {
                 Some(i) => i,
                 None if !create => continue,
                 None => {
                     if self.keywords.len() >= KEYWORD_LIMIT || !valid_keyword(n) {
-                        return Err(StorageError::Invalid("too many keywords in this mailbox"));
+                        result = Err(StorageError::Invalid("too many keywords in this mailbox"));
+                        break;
                     }
                     self.keywords.push(n.clone());
-                    self.keywords_arc = Arc::from(self.keywords.as_slice());
-                    self.keywords.len() - 1
+                    let i = self.keywords.len() - 1;
+                    self.keyword_lookup.insert(n.to_ascii_lowercase(), i);
+                    i
                 }
             };
             set.insert(i);
         }
-        Ok(set)
+        if self.keywords.len() != grown {
+            self.keywords_arc = Arc::from(self.keywords.as_slice());
+        }
+        result.map(|()| set)
     }
 
     /// Keyword names of a set, for copying a message into another mailbox.

@@ -100,6 +100,9 @@ struct Inner {
     keywords_stamp: Option<Stamp>,
     /// Stamp of `mailcove-keywords`.
     more_keywords_stamp: Option<Stamp>,
+    /// `mailcove-keywords` (as of `more_keywords_stamp`) names every keyword of the table from
+    /// index 26 on and ends with a whole line, so new keywords can be appended to it.
+    more_keywords_whole: bool,
     base_stamp: Option<Stamp>,
     log: Option<File>,
     log_offset: u64,
