@@ -141,7 +141,9 @@ pub(super) fn quoted_string(i: &str) -> SResult<'_, String> {
 ///
 /// Each line becomes the line and CRLF; a line of a single `.` ends the string (its line end is
 /// left as white space, so the token ends on the `.` line). Dot-stuffing: a line starting with
-/// `.` loses that `.`.
+/// `.` loses that `.`, as the hand-written lexer before this grammar did (kept so that no stored
+/// script changes meaning in this rewrite). RFC 5228 section 2.4.2 and Pigeonhole remove the
+/// first `.` only when a second one follows (`.foo` stays `.foo`); see issue #20.
 pub(super) fn multi_line(i: &str) -> SResult<'_, String> {
     if !i.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("text:")) {
         return Err(miss(i));
