@@ -11,8 +11,8 @@ use super::CompileError;
 use super::ast::*;
 use super::comparators::Comparator;
 use super::ext;
-use super::lexer::Pos;
 use super::match_types::build_regex;
+use super::parse::Pos;
 use super::parse::{Arg, RawCommand, RawTest};
 use crate::limits::SIEVE_MAX_VARIABLE_NAME;
 

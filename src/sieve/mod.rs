@@ -16,7 +16,6 @@ pub mod comparators;
 pub mod compile;
 pub mod ext;
 pub mod interp;
-pub mod lexer;
 pub mod match_types;
 pub mod parse;
 
