@@ -312,8 +312,14 @@ mod tests {
     #[test]
     fn tls_modes_are_refused_until_supported_and_sockets_parse() {
         let ok = |u: &str| PgOptions::new(u).check_location();
-        assert_eq!(ok("postgresql://u:p@127.0.0.1:5432/mail?sslmode=disable"), Ok(()));
-        assert_eq!(ok("postgresql://u@localhost/mail?host=/run/postgresql"), Ok(()));
+        assert_eq!(
+            ok("postgresql://u:p@127.0.0.1:5432/mail?sslmode=disable"),
+            Ok(())
+        );
+        assert_eq!(
+            ok("postgresql://u@localhost/mail?host=/run/postgresql"),
+            Ok(())
+        );
         assert!(ok("postgresql://u@h/mail?sslmode=require").is_err());
         assert!(ok("postgresql://u@h/mail?sslmode=verify-full").is_err());
         assert!(ok("postgresql://u@h:notaport/mail").is_err());

@@ -1564,8 +1564,8 @@ mod tests {
 
     #[test]
     fn mailbox_keys_round_trip_whatever_the_separator() {
-        let n = MailboxName::parse("Work.Projects.2024", '.', false)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let n =
+            MailboxName::parse("Work.Projects.2024", '.', false).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(key(&n), "Work/Projects/2024");
         assert_eq!(from_key(&key(&n)), n);
     }
