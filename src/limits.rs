@@ -775,3 +775,21 @@ pub const FTS_QUEUE_SIZE: usize = 1024;
 /// How long after new mail the background indexer takes up its mailbox: deliveries within this
 /// time are indexed in one job (one commit) instead of one each.
 pub const FTS_QUEUE_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The PostgreSQL backend stores message content in rows of at most this many bytes (issue 18:
+/// at most 1 MiB), so a ranged read fetches only the chunks it covers and no row nears the
+/// 1 GB `bytea` limit.
+pub const PG_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// Connections the PostgreSQL backend's pool opens at most (per process). PostgreSQL's default
+/// `max_connections` is 100: a few nodes fit with room for the administrator.
+pub const PG_POOL_CONNECTIONS: u32 = 16;
+
+/// How long a PostgreSQL storage operation waits for a pooled connection before it answers
+/// `[UNAVAILABLE]` (the database is down or every connection is busy).
+pub const PG_ACQUIRE_TIMEOUT_SECS: u64 = 10;
+
+/// How long a POP3 maildrop lease of the PostgreSQL backend lasts without renewal (it is renewed
+/// every third of it while the session lives): a node that dies leaves the maildrop locked this
+/// long at most.
+pub const POP3_LEASE_SECS: u64 = 60;

@@ -66,7 +66,8 @@ pub fn is_memory_location(location: &str) -> bool {
 pub const MEMORY_DELIVER_REFUSED: &str = "configuration: mail.location = \"memory:\" keeps mail in \
 the daemon's memory; a separate deliver process cannot reach it (deliver over LMTP instead)";
 
-/// The storage backend: Maildir, or the in-memory one for `location = "memory:"`.
+/// The storage backend: Maildir, the in-memory one for `location = "memory:"`, or PostgreSQL for
+/// a `postgresql://` location (connected at first use).
 pub fn storage_backend(config: &Config) -> Result<Arc<dyn Storage>, StorageError> {
     let m = &config.mail;
     let autocreate: Vec<(String, Option<SpecialUse>)> = m
@@ -86,6 +87,18 @@ pub fn storage_backend(config: &Config) -> Result<Arc<dyn Storage>, StorageError
             max_message_size: config.limits.max_message_size,
             fts: m.fts,
         })?));
+    }
+    if crate::storage::postgres::is_location(&m.location) {
+        let mut opts = crate::storage::postgres::PgOptions::new(m.location.trim());
+        opts.password_file = (!m.postgresql_password_file.is_empty())
+            .then(|| std::path::PathBuf::from(&m.postgresql_password_file));
+        opts.separator = m.separator;
+        opts.quota_bytes = m.quota_bytes;
+        opts.quota_messages = m.quota_messages;
+        opts.autocreate = autocreate;
+        opts.max_message_size = config.limits.max_message_size;
+        opts.fts = m.fts;
+        return Ok(Arc::new(crate::storage::postgres::PgStorage::new(opts)?));
     }
     let mut opts = MaildirOptions::new(absolute_location(maildir_template(&m.location)?));
     opts.separator = m.separator;

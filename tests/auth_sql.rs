@@ -48,33 +48,8 @@ struct Db {
     child: Option<Child>,
 }
 
-/// uid and gid the database servers run as: `nobody` when we are root.
-fn run_as(cmd: &mut Command) -> &mut Command {
-    if is_root() {
-        cmd.uid(65534).gid(65534);
-    }
-    cmd
-}
-
-fn chown_nobody(p: &Path) {
-    if is_root() {
-        nix::unistd::chown(
-            p,
-            Some(nix::unistd::Uid::from_raw(65534)),
-            Some(nix::unistd::Gid::from_raw(65534)),
-        )
-        .unwrap();
-    }
-}
-
-fn pg_bin(name: &str) -> PathBuf {
-    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("PostgreSQL is installed (Debian package postgresql)")
-        .map(|e| e.unwrap().path())
-        .collect();
-    versions.sort();
-    versions.last().unwrap().join("bin").join(name)
-}
+// The PostgreSQL binaries and the `nobody` rules are the shared harness's (tests/common/postgres.rs).
+use common::postgres::{chown_nobody, pg_bin, run_as};
 
 fn run(cmd: &mut Command) {
     let out = cmd.output().unwrap();

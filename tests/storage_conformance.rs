@@ -20,6 +20,9 @@ use mailcove::storage::{
 };
 use mailcove::storage::{MetadataChange, MetadataLimit, MetadataMap};
 
+#[path = "common/postgres.rs"]
+mod pg_server;
+
 /// A backend under test, with whatever it needs kept alive (Maildir's temporary directory).
 pub struct Backend {
     storage: Arc<dyn Storage>,
@@ -42,6 +45,23 @@ impl Backend {
     fn memory() -> Backend {
         let storage =
             MemoryStorage::new(MemoryOptions::default()).unwrap_or_else(|e| panic!("memory: {e}"));
+        Backend {
+            storage: Arc::new(storage),
+            _dir: None,
+        }
+    }
+
+    /// The PostgreSQL backend on a fresh database of the test process's own server
+    /// (tests/common/postgres.rs), schema made by the backend at its first start.
+    async fn postgres() -> Backend {
+        let url = tokio::task::spawn_blocking(pg_server::fresh_database)
+            .await
+            .unwrap_or_else(|e| panic!("postgres: {e}"));
+        let mut o = mailcove::storage::postgres::PgOptions::new(url);
+        o.max_connections = 4;
+        let storage = mailcove::storage::postgres::PgStorage::connect(o)
+            .await
+            .unwrap_or_else(|e| panic!("postgres: {e}"));
         Backend {
             storage: Arc::new(storage),
             _dir: None,
@@ -1928,3 +1948,4 @@ macro_rules! backend_suite {
 
 with_cases!(backend_suite!(maildir, super::Backend::maildir()));
 with_cases!(backend_suite!(memory, super::Backend::memory()));
+with_cases!(backend_suite!(postgres, super::Backend::postgres().await));

@@ -22,6 +22,9 @@ pub struct MailConfig {
     pub autocreate: Vec<AutocreateMailbox>,
     /// Keep a full-text index for SEARCH BODY/TEXT and the header keys (docs/fts.md).
     pub fts: bool,
+    /// With a `postgresql://` location: a file whose first line is the database password
+    /// (docs/postgresql.md); empty for none.
+    pub postgresql_password_file: String,
 }
 
 impl Default for MailConfig {
@@ -40,6 +43,7 @@ impl Default for MailConfig {
                 AutocreateMailbox::new("Archive", "\\Archive"),
             ],
             fts: true,
+            postgresql_password_file: String::new(),
         }
     }
 }
@@ -87,6 +91,20 @@ impl MailConfig {
     pub(super) fn validate(&self, out: &mut Problems) {
         if self.location.trim().is_empty() {
             out.add("mail.location", "must not be empty");
+        }
+        if !self.postgresql_password_file.is_empty()
+            && !crate::storage::postgres::is_location(&self.location)
+        {
+            out.add(
+                "mail.postgresql_password_file",
+                "only used with a postgresql:// location",
+            );
+        }
+        if crate::storage::postgres::is_location(&self.location)
+            && let Err(e) =
+                crate::storage::postgres::PgOptions::new(self.location.clone()).check_location()
+        {
+            out.add("mail.location", e);
         }
         let sep = self.separator;
         if !(sep.is_ascii_punctuation()) || sep == '"' || sep == '\\' || sep == '%' || sep == '*' {

@@ -43,6 +43,7 @@ pub mod memory;
 pub mod metadata;
 mod msglist;
 pub mod names;
+pub mod postgres;
 pub mod stream;
 mod vanished;
 mod view;

@@ -11,13 +11,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub mod scram_client;
+pub mod postgres;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mailcove");
 
 /// The storage backend the test servers use: `MAILCOVE_TEST_BACKEND=memory` runs them on the
-/// in-memory backend (`[mail] location = "memory:"`), anything else (the default) on Maildir.
+/// in-memory backend (`[mail] location = "memory:"`), `MAILCOVE_TEST_BACKEND=postgres` on the
+/// PostgreSQL backend (a fresh database per server on the test process's own PostgreSQL,
+/// [`postgres::shared`]), anything else (the default) on Maildir. True for either backend
+/// without Maildir files: mail then goes in over IMAP, and Maildir-only checks are skipped.
 pub fn memory_backend() -> bool {
-    std::env::var("MAILCOVE_TEST_BACKEND").is_ok_and(|b| b == "memory")
+    std::env::var("MAILCOVE_TEST_BACKEND").is_ok_and(|b| b == "memory" || b == "postgres")
+}
+
+/// True when the test servers run on the PostgreSQL backend (`MAILCOVE_TEST_BACKEND=postgres`).
+pub fn postgres_backend() -> bool {
+    std::env::var("MAILCOVE_TEST_BACKEND").is_ok_and(|b| b == "postgres")
 }
 
 /// For tests that look at or write Maildir files: true (after saying so on stderr, past the test
@@ -30,7 +39,8 @@ pub fn skip_unless_maildir(test: &str) -> bool {
     use std::io::Write as _;
     let _ = writeln!(
         std::io::stderr(),
-        "SKIPPED on MAILCOVE_TEST_BACKEND=memory: {test} works on Maildir files"
+        "SKIPPED on MAILCOVE_TEST_BACKEND={}: {test} works on Maildir files",
+        std::env::var("MAILCOVE_TEST_BACKEND").unwrap_or_default()
     );
     true
 }
@@ -297,7 +307,9 @@ location = "{location}"
             listeners = b.listeners_extra,
             server_extra = b.server_extra,
             mail_extra = b.mail_extra,
-            location = if memory_backend() {
+            location = if postgres_backend() {
+                postgres::fresh_database()
+            } else if memory_backend() {
                 "memory:".to_string()
             } else if let Some(location) = &b.location {
                 location.replace("$DIR", &d.to_string())

@@ -1,0 +1,188 @@
+//! Message content: stored once per user and content hash (SHA-256) in chunks of at most
+//! [`PG_CHUNK_BYTES`], with a reference count kept in the storing transaction; read back by
+//! range, fetching only the chunks that cover it.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgPool, Postgres};
+use sqlx::{Row as _, Transaction};
+
+use super::{db, i64_of};
+use crate::limits::PG_CHUNK_BYTES;
+use crate::storage::{MessageContent, Result};
+
+/// The content hash of `data`.
+pub(crate) fn hash(data: &[u8]) -> Vec<u8> {
+    Sha256::digest(data).to_vec()
+}
+
+/// Takes one more reference to the content `data` of `user_id` (hash `h`), writing its chunks
+/// when it is new. Two transactions storing the same new content wait for each other on the
+/// `blobs` row: the second only counts its reference.
+pub(crate) async fn put(
+    tx: &mut Transaction<'static, Postgres>,
+    user_id: i64,
+    h: &[u8],
+    data: &[u8],
+) -> Result<()> {
+    let refs: i64 = sqlx::query(
+        "INSERT INTO blobs (user_id, hash, size, refs) VALUES ($1, $2, $3, 1) \
+         ON CONFLICT (user_id, hash) DO UPDATE SET refs = blobs.refs + 1 RETURNING refs",
+    )
+    .bind(user_id)
+    .bind(h)
+    .bind(i64_of(data.len() as u64))
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db)?
+    .try_get(0)
+    .map_err(db)?;
+    if refs > 1 {
+        return Ok(());
+    }
+    for (seq, chunk) in data.chunks(PG_CHUNK_BYTES).enumerate() {
+        sqlx::query("INSERT INTO blob_chunks (user_id, hash, seq, data) VALUES ($1, $2, $3, $4)")
+            .bind(user_id)
+            .bind(h)
+            .bind(i32::try_from(seq).unwrap_or(i32::MAX))
+            .bind(chunk)
+            .execute(&mut **tx)
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+/// Adds `n` references to the stored contents `hashes` (a COPY).
+pub(crate) async fn add_refs(
+    tx: &mut Transaction<'static, Postgres>,
+    user_id: i64,
+    hashes: &[Vec<u8>],
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE blobs b SET refs = b.refs + t.n FROM \
+         (SELECT h, count(*) AS n FROM UNNEST($2::BYTEA[]) AS u(h) GROUP BY h) t \
+         WHERE b.user_id = $1 AND b.hash = t.h",
+    )
+    .bind(user_id)
+    .bind(hashes)
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Drops one reference per entry of `hashes` and removes the contents nobody refers to.
+pub(crate) async fn release(
+    tx: &mut Transaction<'static, Postgres>,
+    user_id: i64,
+    hashes: &[Vec<u8>],
+) -> Result<()> {
+    if hashes.is_empty() {
+        return Ok(());
+    }
+    let gone: Vec<Vec<u8>> = sqlx::query(
+        "UPDATE blobs b SET refs = b.refs - t.n FROM \
+         (SELECT h, count(*) AS n FROM UNNEST($2::BYTEA[]) AS u(h) GROUP BY h) t \
+         WHERE b.user_id = $1 AND b.hash = t.h RETURNING b.hash, b.refs",
+    )
+    .bind(user_id)
+    .bind(hashes)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db)?
+    .into_iter()
+    .filter_map(|r| {
+        let refs: i64 = r.try_get(1).ok()?;
+        (refs <= 0)
+            .then(|| r.try_get::<Vec<u8>, _>(0).ok())
+            .flatten()
+    })
+    .collect();
+    if gone.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("DELETE FROM blob_chunks WHERE user_id = $1 AND hash = ANY($2)")
+        .bind(user_id)
+        .bind(&gone)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+    sqlx::query("DELETE FROM blobs WHERE user_id = $1 AND hash = ANY($2) AND refs <= 0")
+        .bind(user_id)
+        .bind(&gone)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+/// Up to `len` bytes of a stored content at `offset` (fewer only at its end).
+pub(crate) async fn read(
+    pool: &PgPool,
+    user_id: i64,
+    h: &[u8],
+    size: u64,
+    offset: u64,
+    len: usize,
+    mut buf: Vec<u8>,
+) -> Result<Vec<u8>> {
+    buf.clear();
+    let end = offset.saturating_add(len as u64).min(size);
+    if offset >= end {
+        return Ok(buf);
+    }
+    let chunk = PG_CHUNK_BYTES as u64;
+    let first = offset / chunk;
+    let last = (end - 1) / chunk;
+    let rows = sqlx::query(
+        "SELECT seq, data FROM blob_chunks WHERE user_id = $1 AND hash = $2 \
+         AND seq BETWEEN $3 AND $4 ORDER BY seq",
+    )
+    .bind(user_id)
+    .bind(h)
+    .bind(i32::try_from(first).unwrap_or(i32::MAX))
+    .bind(i32::try_from(last).unwrap_or(i32::MAX))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    for r in rows {
+        let seq: i32 = r.try_get(0).map_err(db)?;
+        let data: Vec<u8> = r.try_get(1).map_err(db)?;
+        let start = u64::try_from(seq).unwrap_or(0) * chunk;
+        let from = usize::try_from(offset.saturating_sub(start)).unwrap_or(usize::MAX);
+        let to = usize::try_from(end - start).unwrap_or(usize::MAX);
+        buf.extend_from_slice(data.get(from..to.min(data.len())).unwrap_or_default());
+    }
+    Ok(buf)
+}
+
+/// One stored message's content as the storage trait hands it out.
+pub(crate) struct PgContent {
+    pub pool: PgPool,
+    pub user_id: i64,
+    pub hash: Arc<[u8]>,
+    pub size: u64,
+}
+
+#[async_trait]
+impl MessageContent for PgContent {
+    fn len(&self) -> u64 {
+        self.size
+    }
+
+    async fn read_at(&self, offset: u64, len: usize, buf: Vec<u8>) -> Result<Vec<u8>> {
+        read(
+            &self.pool,
+            self.user_id,
+            &self.hash,
+            self.size,
+            offset,
+            len,
+            buf,
+        )
+        .await
+    }
+}

@@ -1,0 +1,715 @@
+//! One mailbox of the PostgreSQL backend as a [`MailboxHandle`], and the POP3 lease.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use parking_lot::Mutex;
+use sqlx::Row as _;
+use sqlx::postgres::Postgres;
+use tokio::sync::watch;
+
+use super::blob::{self, PgContent};
+use super::user::{self, KEYWORD_LIMIT, PgUser, begin, keyword_indexes, kw_text, lock_mailbox};
+use super::{db, u32_of, u64_of};
+use crate::limits::{MAX_CACHE_ENTRY_BYTES, MAX_HEADER_BYTES};
+use crate::storage::{
+    CacheField, ChangeKind, CopyResult, Flags, Head, InternalDate, KeywordSet, MailboxHandle,
+    Message, MessageList, MessageMeta, MessageObject, Pop3Lock, ReadPart, Result, Snapshot,
+    StorageError, StoreOp, StoreRequest, StoreResult, SyncOutcome, SystemFlags, Updated, Vanished,
+};
+
+/// A mailbox as a [`MailboxHandle`]; one per view. Keyed by `mailbox_id`, so a view of a
+/// mailbox deleted (and perhaps made again under its name) learns it is gone.
+pub(crate) struct PgMailbox {
+    user: PgUser,
+    id: i64,
+    name: String,
+    /// The keyword table as last read: it only grows, so only new rows are read.
+    keywords: Mutex<Arc<[String]>>,
+}
+
+fn keyword_set(idx: &[i32]) -> KeywordSet {
+    idx.iter()
+        .filter_map(|&i| usize::try_from(i).ok())
+        .collect()
+}
+
+fn keyword_vec(set: &KeywordSet) -> Vec<i32> {
+    set.iter().filter_map(|i| i32::try_from(i).ok()).collect()
+}
+
+fn system(v: i16) -> SystemFlags {
+    SystemFlags(u8::try_from(v).unwrap_or(0))
+}
+
+impl PgMailbox {
+    pub(crate) fn new(user: PgUser, id: i64, name: String) -> Self {
+        PgMailbox {
+            user,
+            id,
+            name,
+            keywords: Mutex::new(Arc::from([])),
+        }
+    }
+
+    /// What [`MailboxHandle::identity`] answers for mailbox `id` of `user_id`.
+    pub(crate) fn identity_of(user_id: i64, id: i64) -> String {
+        format!("pg:{user_id}:{id}")
+    }
+
+    fn uid_params(uids: &[u32]) -> Vec<i64> {
+        uids.iter().map(|&u| i64::from(u)).collect()
+    }
+
+    /// The keyword table, reading the rows added since the last look.
+    async fn keyword_table<'e, E>(&self, exec: E) -> Result<Arc<[String]>>
+    where
+        E: sqlx::Executor<'e, Database = Postgres>,
+    {
+        let have = self.keywords.lock().clone();
+        let rows = sqlx::query(
+            "SELECT name FROM mailbox_keywords WHERE user_id = $1 AND mailbox_id = $2 \
+             AND idx >= $3 ORDER BY idx",
+        )
+        .bind(self.user.user_id)
+        .bind(self.id)
+        .bind(i32::try_from(have.len()).unwrap_or(i32::MAX))
+        .fetch_all(exec)
+        .await
+        .map_err(db)?;
+        if rows.is_empty() {
+            return Ok(have);
+        }
+        let mut all: Vec<String> = have.to_vec();
+        for r in rows {
+            all.push(r.try_get(0).map_err(db)?);
+        }
+        let table: Arc<[String]> = Arc::from(all);
+        let mut cached = self.keywords.lock();
+        if cached.len() < table.len() {
+            *cached = table.clone();
+        }
+        Ok(table)
+    }
+
+    /// `(hash, phys_size, virt_size)` of the present messages of `uids`.
+    async fn contents(&self, uids: &[u32]) -> Result<HashMap<u32, (Arc<[u8]>, u64, u64)>> {
+        let rows = sqlx::query(
+            "SELECT uid, hash, phys_size, virt_size FROM messages \
+             WHERE user_id = $1 AND mailbox_id = $2 AND uid = ANY($3)",
+        )
+        .bind(self.user.user_id)
+        .bind(self.id)
+        .bind(Self::uid_params(uids))
+        .fetch_all(self.user.pool())
+        .await
+        .map_err(db)?;
+        let mut out = HashMap::with_capacity(rows.len());
+        for r in rows {
+            let h: Vec<u8> = r.try_get(1).map_err(db)?;
+            out.insert(
+                u32_of(r.try_get(0).map_err(db)?),
+                (
+                    Arc::from(h),
+                    u64_of(r.try_get(2).map_err(db)?),
+                    u64_of(r.try_get(3).map_err(db)?),
+                ),
+            );
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl MailboxHandle for PgMailbox {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn identity(&self) -> Option<String> {
+        Some(Self::identity_of(self.user.user_id, self.id))
+    }
+
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.user.us.subscribe(self.id)
+    }
+
+    async fn watch(&self) -> Result<()> {
+        // Phase 1: changes made through this process only (LISTEN/NOTIFY is phase 2).
+        Ok(())
+    }
+
+    async fn sync(&self, claim_recent: bool) -> Result<SyncOutcome> {
+        let mut tx = begin(self.user.pool()).await?;
+        // FOR SHARE waits for every transaction storing into the mailbox (they hold its row
+        // from their UID update to commit), so what is read next is a whole picture.
+        let sql = if claim_recent {
+            "SELECT uidvalidity, uidnext, highest_modseq, first_recent FROM mailboxes \
+             WHERE user_id = $1 AND mailbox_id = $2 FOR UPDATE"
+        } else {
+            "SELECT uidvalidity, uidnext, highest_modseq, first_recent FROM mailboxes \
+             WHERE user_id = $1 AND mailbox_id = $2 FOR SHARE"
+        };
+        let r = sqlx::query(sql)
+            .bind(self.user.user_id)
+            .bind(self.id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .ok_or(StorageError::NonExistent)?;
+        let uidvalidity = u32_of(r.try_get(0).map_err(db)?);
+        let uidnext = u32_of(r.try_get(1).map_err(db)?);
+        let highest_modseq = u64_of(r.try_get(2).map_err(db)?);
+        let first_recent = u32_of(r.try_get(3).map_err(db)?);
+        let keywords = self.keyword_table(&mut *tx).await?;
+        let rows = sqlx::query(
+            "SELECT uid, system_flags, keywords, modseq, phys_size, virt_size, internal_date \
+             FROM messages WHERE user_id = $1 AND mailbox_id = $2 ORDER BY uid",
+        )
+        .bind(self.user.user_id)
+        .bind(self.id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let mut metas = Vec::with_capacity(rows.len());
+        for r in rows {
+            let kw: Vec<i32> = r.try_get(2).map_err(db)?;
+            metas.push(MessageMeta {
+                uid: u32_of(r.try_get(0).map_err(db)?),
+                flags: Flags {
+                    system: system(r.try_get(1).map_err(db)?),
+                    keywords: keyword_set(&kw),
+                },
+                modseq: u64_of(r.try_get(3).map_err(db)?),
+                phys_size: u64_of(r.try_get(4).map_err(db)?),
+                virt_size: u64_of(r.try_get(5).map_err(db)?),
+                internal_date: InternalDate::at(r.try_get(6).map_err(db)?),
+            });
+        }
+        let recent = (first_recent < uidnext).then_some(first_recent..uidnext);
+        if claim_recent && recent.is_some() {
+            sqlx::query(
+                "UPDATE mailboxes SET first_recent = uidnext \
+                 WHERE user_id = $1 AND mailbox_id = $2",
+            )
+            .bind(self.user.user_id)
+            .bind(self.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(SyncOutcome {
+            snapshot: Arc::new(Snapshot {
+                uidvalidity,
+                uidnext,
+                highest_modseq,
+                keywords,
+                keyword_limit: KEYWORD_LIMIT,
+                messages: MessageList::from_sorted(metas),
+            }),
+            recent,
+        })
+    }
+
+    async fn store(&self, uids: Vec<u32>, request: StoreRequest) -> Result<StoreResult> {
+        let uid = self.user.user_id;
+        let kw_before = self.keywords.lock().len();
+        let mut tx = begin(self.user.pool()).await?;
+        lock_mailbox(&mut tx, uid, self.id).await?;
+        let create = request.op != StoreOp::Remove;
+        let kws =
+            keyword_set(&keyword_indexes(&mut tx, uid, self.id, &request.keywords, create).await?);
+        let rows = sqlx::query(
+            "SELECT uid, system_flags, keywords, modseq FROM messages \
+             WHERE user_id = $1 AND mailbox_id = $2 AND uid = ANY($3) ORDER BY uid",
+        )
+        .bind(uid)
+        .bind(self.id)
+        .bind(Self::uid_params(&uids))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let mut out = StoreResult {
+            updated: Vec::new(),
+            failed: Vec::new(),
+            keywords: Arc::from([]),
+        };
+        // The changed messages, grouped by their new flags: one UPDATE per group.
+        let mut changed: Vec<(u32, Flags)> = Vec::new();
+        for r in rows {
+            let m_uid = u32_of(r.try_get(0).map_err(db)?);
+            let kw: Vec<i32> = r.try_get(2).map_err(db)?;
+            let old = Flags {
+                system: system(r.try_get(1).map_err(db)?),
+                keywords: keyword_set(&kw),
+            };
+            let modseq = u64_of(r.try_get(3).map_err(db)?);
+            if request.unchanged_since.is_some_and(|us| modseq > us) {
+                out.failed.push(m_uid);
+                continue;
+            }
+            let flags = match request.op {
+                StoreOp::Replace => Flags {
+                    system: request.flags,
+                    keywords: kws.clone(),
+                },
+                StoreOp::Add => {
+                    let mut keywords = old.keywords.clone();
+                    keywords.union_with(&kws);
+                    Flags {
+                        system: old.system.union(request.flags),
+                        keywords,
+                    }
+                }
+                StoreOp::Remove => {
+                    let mut keywords = old.keywords.clone();
+                    keywords.remove_all(&kws);
+                    Flags {
+                        system: old.system.minus(request.flags),
+                        keywords,
+                    }
+                }
+            };
+            if flags == old {
+                out.updated.push(Updated {
+                    uid: m_uid,
+                    flags,
+                    modseq,
+                });
+            } else {
+                changed.push((m_uid, flags));
+            }
+        }
+        let any_changed = !changed.is_empty();
+        if any_changed {
+            let n = i64::try_from(changed.len()).unwrap_or(i64::MAX);
+            let hms: i64 = sqlx::query(
+                "UPDATE mailboxes SET highest_modseq = highest_modseq + $3 \
+                 WHERE user_id = $1 AND mailbox_id = $2 RETURNING highest_modseq",
+            )
+            .bind(uid)
+            .bind(self.id)
+            .bind(n)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)?;
+            let first = hms - n + 1;
+            let mut groups: HashMap<(i16, String), (Vec<i64>, Vec<i64>)> = HashMap::new();
+            for (i, (m_uid, flags)) in changed.into_iter().enumerate() {
+                let modseq = first + i64::try_from(i).unwrap_or(i64::MAX);
+                let g = groups
+                    .entry((
+                        i16::from(flags.system.0),
+                        kw_text(&keyword_vec(&flags.keywords)),
+                    ))
+                    .or_default();
+                g.0.push(i64::from(m_uid));
+                g.1.push(modseq);
+                out.updated.push(Updated {
+                    uid: m_uid,
+                    flags,
+                    modseq: u64_of(modseq),
+                });
+            }
+            for ((sys, kw), (g_uids, g_modseqs)) in groups {
+                sqlx::query(
+                    "UPDATE messages m SET system_flags = $3, \
+                     keywords = string_to_array($4, ',')::INT[], modseq = t.ms \
+                     FROM UNNEST($5::BIGINT[], $6::BIGINT[]) AS t(u, ms) \
+                     WHERE m.user_id = $1 AND m.mailbox_id = $2 AND m.uid = t.u",
+                )
+                .bind(uid)
+                .bind(self.id)
+                .bind(sys)
+                .bind(kw)
+                .bind(&g_uids)
+                .bind(&g_modseqs)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            }
+        }
+        out.updated.sort_by_key(|u| u.uid);
+        out.keywords = self.keyword_table(&mut *tx).await?;
+        tx.commit().await.map_err(db)?;
+        if any_changed || out.keywords.len() != kw_before {
+            self.user.us.poke(self.id);
+        }
+        if !out.updated.is_empty() {
+            self.user
+                .publish(Some(self.name.clone()), ChangeKind::FlagChange);
+        }
+        Ok(out)
+    }
+
+    async fn expunge(&self, uids: Option<Vec<u32>>) -> Result<Vec<u32>> {
+        let gone = self
+            .user
+            .expunge_mailbox(self.id, uids.as_deref(), false)
+            .await?;
+        if !gone.is_empty() {
+            self.user
+                .publish(Some(self.name.clone()), ChangeKind::MessageExpunge);
+        }
+        Ok(gone)
+    }
+
+    async fn copy(&self, uids: Vec<u32>, dest: &str, move_: bool) -> Result<CopyResult> {
+        let (r, _) = self.user.copy_uids(self.id, &uids, dest, move_).await?;
+        if !r.mapping.is_empty() {
+            let sep = crate::storage::UserStore::separator(&self.user);
+            let dest = crate::storage::names::MailboxName::parse(dest, sep, false)
+                .map_or(dest.to_owned(), |n| n.to_wire(sep));
+            self.user.publish(Some(dest), ChangeKind::MessageNew);
+            if move_ {
+                self.user
+                    .publish(Some(self.name.clone()), ChangeKind::MessageExpunge);
+            }
+        }
+        Ok(r)
+    }
+
+    async fn open_message(&self, uid: u32, max_head: usize) -> Result<Message> {
+        let Some((hash, phys, virt)) = self.contents(&[uid]).await?.remove(&uid) else {
+            return Err(StorageError::Expunged);
+        };
+        let content = PgContent {
+            pool: self.user.pool().clone(),
+            user_id: self.user.user_id,
+            hash,
+            size: phys,
+        };
+        let want = max_head.min(
+            usize::try_from(phys)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1),
+        );
+        let head = if want == 0 {
+            Head::default()
+        } else {
+            let bytes = blob::read(
+                &content.pool,
+                content.user_id,
+                &content.hash,
+                phys,
+                0,
+                want,
+                Vec::new(),
+            )
+            .await?;
+            Head {
+                complete: bytes.len() < want,
+                bytes,
+            }
+        };
+        Ok(Message {
+            uid,
+            phys_size: phys,
+            virt_size: virt,
+            content: Arc::new(content),
+            head,
+        })
+    }
+
+    async fn read_messages(&self, uids: Vec<u32>, part: ReadPart) -> Result<Vec<Option<Bytes>>> {
+        let found = self.contents(&uids).await?;
+        let mut out = Vec::with_capacity(uids.len());
+        for uid in &uids {
+            let Some((hash, phys, _)) = found.get(uid) else {
+                out.push(None);
+                continue;
+            };
+            let want = match part {
+                ReadPart::Header => MAX_HEADER_BYTES,
+                ReadPart::Whole { cap } => cap,
+            };
+            let data = blob::read(
+                self.user.pool(),
+                self.user.user_id,
+                hash,
+                *phys,
+                0,
+                want,
+                Vec::new(),
+            )
+            .await?;
+            let end = match part {
+                ReadPart::Header => crate::storage::header_end(&data, 0)
+                    .unwrap_or(data.len())
+                    .min(MAX_HEADER_BYTES),
+                ReadPart::Whole { cap } => cap,
+            };
+            let mut data = data;
+            data.truncate(end);
+            out.push(Some(Bytes::from(data)));
+        }
+        Ok(out)
+    }
+
+    async fn resolve_dates(&self, uids: Vec<u32>) -> Result<Vec<(u32, i64)>> {
+        let rows = sqlx::query(
+            "SELECT uid, internal_date FROM messages \
+             WHERE user_id = $1 AND mailbox_id = $2 AND uid = ANY($3) ORDER BY uid",
+        )
+        .bind(self.user.user_id)
+        .bind(self.id)
+        .bind(Self::uid_params(&uids))
+        .fetch_all(self.user.pool())
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| Ok((u32_of(r.try_get(0)?), r.try_get(1)?)))
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(db)
+    }
+
+    async fn cache_get_prefix(
+        &self,
+        uids: Vec<u32>,
+        field: CacheField,
+        max_bytes: usize,
+    ) -> Result<Vec<Option<Bytes>>> {
+        let rows = sqlx::query(
+            "SELECT uid, data FROM message_cache WHERE user_id = $1 AND mailbox_id = $2 \
+             AND field = $3 AND uid = ANY($4)",
+        )
+        .bind(self.user.user_id)
+        .bind(self.id)
+        .bind(i16::from(field.0))
+        .bind(Self::uid_params(&uids))
+        .fetch_all(self.user.pool())
+        .await
+        .map_err(db)?;
+        let mut found: HashMap<u32, Bytes> = HashMap::with_capacity(rows.len());
+        for r in rows {
+            let data: Vec<u8> = r.try_get(1).map_err(db)?;
+            found.insert(u32_of(r.try_get(0).map_err(db)?), Bytes::from(data));
+        }
+        let mut used = 0usize;
+        let mut out = Vec::with_capacity(uids.len());
+        for uid in uids {
+            if !out.is_empty() && used >= max_bytes {
+                break;
+            }
+            let blob = found.remove(&uid);
+            used = used.saturating_add(blob.as_ref().map_or(0, Bytes::len));
+            out.push(blob);
+        }
+        Ok(out)
+    }
+
+    async fn cache_put_fields(&self, fields: Vec<(CacheField, Vec<(u32, Bytes)>)>) -> Result<()> {
+        for (field, entries) in fields {
+            let (uids, blobs): (Vec<i64>, Vec<Vec<u8>>) = entries
+                .into_iter()
+                .filter(|(_, b)| b.len() <= MAX_CACHE_ENTRY_BYTES)
+                .map(|(u, b)| (i64::from(u), b.to_vec()))
+                .unzip();
+            if uids.is_empty() {
+                continue;
+            }
+            // Entries of expunged messages are dropped: only present UIDs are joined.
+            sqlx::query(
+                "INSERT INTO message_cache (user_id, mailbox_id, uid, field, data) \
+                 SELECT $1, $2, t.u, $3, t.d FROM UNNEST($4::BIGINT[], $5::BYTEA[]) AS t(u, d) \
+                 JOIN messages m ON m.user_id = $1 AND m.mailbox_id = $2 AND m.uid = t.u \
+                 ON CONFLICT (user_id, mailbox_id, uid, field) DO UPDATE SET data = EXCLUDED.data",
+            )
+            .bind(self.user.user_id)
+            .bind(self.id)
+            .bind(i16::from(field.0))
+            .bind(&uids)
+            .bind(&blobs)
+            .execute(self.user.pool())
+            .await
+            .map_err(db)?;
+        }
+        Ok(())
+    }
+
+    async fn pop3_mark_downloaded(&self, uids: Vec<u32>) -> Result<()> {
+        sqlx::query(
+            "UPDATE messages SET downloaded = $4 WHERE user_id = $1 AND mailbox_id = $2 \
+             AND uid = ANY($3) AND downloaded = 0",
+        )
+        .bind(self.user.user_id)
+        .bind(self.id)
+        .bind(Self::uid_params(&uids))
+        .bind(user::now_secs())
+        .execute(self.user.pool())
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn vanished_since(&self, modseq: u64) -> Result<Vanished> {
+        let floor: i64 = sqlx::query(
+            "SELECT vanished_floor FROM mailboxes WHERE user_id = $1 AND mailbox_id = $2",
+        )
+        .bind(self.user.user_id)
+        .bind(self.id)
+        .fetch_optional(self.user.pool())
+        .await
+        .map_err(db)?
+        .ok_or(StorageError::NonExistent)?
+        .try_get(0)
+        .map_err(db)?;
+        if modseq < u64_of(floor) {
+            return Ok(Vanished::Unknown);
+        }
+        let rows = sqlx::query(
+            "SELECT DISTINCT uid FROM vanished WHERE user_id = $1 AND mailbox_id = $2 \
+             AND modseq > $3 ORDER BY uid",
+        )
+        .bind(self.user.user_id)
+        .bind(self.id)
+        .bind(i64::try_from(modseq).unwrap_or(i64::MAX))
+        .fetch_all(self.user.pool())
+        .await
+        .map_err(db)?;
+        Ok(Vanished::Exact(
+            rows.iter()
+                .map(|r| r.try_get::<i64, _>(0).map(u32_of))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(db)?,
+        ))
+    }
+
+    async fn objects(&self, uids: Vec<u32>) -> Result<Vec<MessageObject>> {
+        let rows = sqlx::query(
+            "SELECT uid, save_date, email_id FROM messages \
+             WHERE user_id = $1 AND mailbox_id = $2 AND uid = ANY($3)",
+        )
+        .bind(self.user.user_id)
+        .bind(self.id)
+        .bind(Self::uid_params(&uids))
+        .fetch_all(self.user.pool())
+        .await
+        .map_err(db)?;
+        let mut found: HashMap<u32, (i64, i64)> = HashMap::with_capacity(rows.len());
+        for r in rows {
+            found.insert(
+                u32_of(r.try_get(0).map_err(db)?),
+                (r.try_get(1).map_err(db)?, r.try_get(2).map_err(db)?),
+            );
+        }
+        Ok(uids
+            .into_iter()
+            .filter_map(|uid| {
+                let (saved, email) = found.get(&uid)?;
+                Some(MessageObject {
+                    uid,
+                    save_date: Some(*saved),
+                    email_id: format!("M{:x}-{:x}", self.user.user_id, email),
+                    thread_id: None,
+                })
+            })
+            .collect())
+    }
+
+    async fn fts(&self) -> Result<Option<Arc<dyn crate::fts::FtsIndex>>> {
+        user::user_fts(&self.user.us, self.user.sh.options.fts)
+    }
+}
+
+/// Releases a POP3 lease when the session drops its [`Pop3Lock`].
+struct LeaseGuard {
+    held: Arc<std::sync::atomic::AtomicBool>,
+    pool: sqlx::PgPool,
+    user_id: i64,
+    holder: String,
+    renew: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for LeaseGuard {
+    fn drop(&mut self) {
+        self.renew.abort();
+        self.held.store(false, Ordering::Release);
+        let (pool, user_id, holder) = (self.pool.clone(), self.user_id, self.holder.clone());
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let r = sqlx::query("DELETE FROM pop3_leases WHERE user_id = $1 AND holder = $2")
+                    .bind(user_id)
+                    .bind(holder)
+                    .execute(&pool)
+                    .await;
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "releasing a POP3 lease; it expires by itself");
+                }
+            });
+        }
+    }
+}
+
+/// The next lease generation of this process.
+static LEASE_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// The POP3 maildrop lock across nodes: a lease row with an expiry, renewed while held. Within
+/// this process a flag per user answers at once; the row keeps other nodes out. A lease left
+/// by a crashed node expires after [`crate::limits::POP3_LEASE_SECS`]; one left by this node
+/// (its release still on the way) is taken over.
+pub(crate) async fn pop3_lock(u: &PgUser) -> Result<Pop3Lock> {
+    if user::pop3_flag(u) {
+        return Err(StorageError::InUse);
+    }
+    let node = format!("{}:", u.sh.node);
+    let holder = format!("{node}{}", LEASE_GENERATION.fetch_add(1, Ordering::Relaxed));
+    let lease = i64::try_from(crate::limits::POP3_LEASE_SECS).unwrap_or(60);
+    let taken = sqlx::query(
+        "INSERT INTO pop3_leases (user_id, holder, expires_at) \
+         VALUES ($1, $2, extract(epoch FROM now())::BIGINT + $3) \
+         ON CONFLICT (user_id) DO UPDATE SET holder = EXCLUDED.holder, \
+         expires_at = EXCLUDED.expires_at \
+         WHERE pop3_leases.expires_at < extract(epoch FROM now())::BIGINT \
+         OR left(pop3_leases.holder, length($4)) = $4 RETURNING holder",
+    )
+    .bind(u.user_id)
+    .bind(&holder)
+    .bind(lease)
+    .bind(&node)
+    .fetch_optional(u.pool())
+    .await;
+    let taken = match taken {
+        Ok(t) => t,
+        Err(e) => {
+            u.us.pop3_held.store(false, Ordering::Release);
+            return Err(db(e));
+        }
+    };
+    if taken.is_none() {
+        u.us.pop3_held.store(false, Ordering::Release);
+        return Err(StorageError::InUse);
+    }
+    let (pool, user_id, h) = (u.pool().clone(), u.user_id, holder.clone());
+    let renew = tokio::spawn(async move {
+        let every = std::time::Duration::from_secs(u64::try_from(lease / 3).unwrap_or(20).max(1));
+        loop {
+            tokio::time::sleep(every).await;
+            let r = sqlx::query(
+                "UPDATE pop3_leases SET expires_at = extract(epoch FROM now())::BIGINT + $3 \
+                 WHERE user_id = $1 AND holder = $2",
+            )
+            .bind(user_id)
+            .bind(&h)
+            .bind(lease)
+            .execute(&pool)
+            .await;
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "renewing a POP3 lease");
+            }
+        }
+    });
+    Ok(Pop3Lock(Box::new(LeaseGuard {
+        held: u.us.pop3_held.clone(),
+        pool: u.pool().clone(),
+        user_id: u.user_id,
+        holder,
+        renew,
+    })))
+}

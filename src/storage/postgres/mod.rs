@@ -1,0 +1,350 @@
+//! The PostgreSQL backend (issue 18, phase 1): every user's mail in one PostgreSQL database,
+//! selected with `[mail] location = "postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME"`.
+//!
+//! NOT YET SELECTABLE from the configuration: it is compiled and tested against the storage
+//! conformance suite, and `setup::storage_backend` gains its arm once the whole suite passes
+//! (docs/postgresql.md says what works).
+//!
+//! * Schema ([`schema`]): created at first start, forward migrations recorded in
+//!   `schema_version`. Every key begins with `user_id`, so the tables can be sharded by user.
+//! * Locking: every write that changes a user's usage or mailbox tree first locks the user's
+//!   row (`SELECT ... FOR UPDATE`), then the mailbox rows it changes, in `mailbox_id` order. UIDs
+//!   and modseqs are taken with `UPDATE mailboxes ... RETURNING` inside the storing transaction,
+//!   so the mailbox row stays locked until commit: commit order is UID order, and a view's sync
+//!   (which takes the mailbox row `FOR SHARE`) never sees UID n+1 without UID n.
+//! * Content ([`blob`]): stored once per user and SHA-256, in chunks of at most
+//!   [`crate::limits::PG_CHUNK_BYTES`], with a reference count dropped by expunge and delete.
+//! * Notifications: within one process, a watch channel per mailbox and the per-user change
+//!   feed ([`super::feed`]), as the memory backend. Across nodes (LISTEN/NOTIFY) is phase 2.
+//! * The full-text index is per user in RAM, as the memory backend's (phase 2 stores it).
+
+mod blob;
+mod mailbox;
+mod schema;
+mod user;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
+use tokio::sync::watch;
+
+use super::{Result, SpecialUse, Storage, StorageError, StorageUser, UserStore};
+use crate::limits::DEFAULT_MAX_MESSAGE_SIZE;
+
+pub use user::PgUser;
+
+/// True when `location` names a PostgreSQL database (`postgresql://` or `postgres://`).
+pub fn is_location(location: &str) -> bool {
+    let l = location.trim();
+    l.starts_with("postgresql://") || l.starts_with("postgres://")
+}
+
+/// How the PostgreSQL backend is set up.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// `postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME[?host=/run/postgresql&sslmode=disable]`.
+    pub url: String,
+    /// A file whose first line is the password (overrides one in the URL).
+    pub password_file: Option<std::path::PathBuf>,
+    /// Hierarchy separator on the wire (default `/`).
+    pub separator: char,
+    /// Default byte quota (0 = unlimited).
+    pub quota_bytes: u64,
+    /// Default message-count quota (0 = unlimited).
+    pub quota_messages: u64,
+    /// Mailboxes created (and subscribed) at login when missing.
+    pub autocreate: Vec<(String, Option<SpecialUse>)>,
+    /// Largest message stored.
+    pub max_message_size: u64,
+    /// Keep a full-text index per user (in RAM in phase 1).
+    pub fts: bool,
+    /// Most connections in the pool.
+    pub max_connections: u32,
+}
+
+impl PgOptions {
+    /// Options with the defaults for `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        PgOptions {
+            url: url.into(),
+            password_file: None,
+            separator: '/',
+            quota_bytes: 0,
+            quota_messages: 0,
+            autocreate: Vec::new(),
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            fts: true,
+            max_connections: crate::limits::PG_POOL_CONNECTIONS,
+        }
+    }
+
+    /// Why the location cannot be used, checked without reading the password file (for
+    /// `mailcove check-config`).
+    pub fn check_location(&self) -> std::result::Result<(), String> {
+        let o: PgConnectOptions = self
+            .url
+            .trim()
+            .parse()
+            .map_err(|e| format!("not a usable postgresql:// URL: {e}"))?;
+        match o.get_ssl_mode() {
+            PgSslMode::Disable | PgSslMode::Allow | PgSslMode::Prefer => Ok(()),
+            _ => Err("sslmode require/verify-* is not supported yet (docs/postgresql.md)".into()),
+        }
+    }
+
+    /// The connection options: the URL, the password from the file, and TLS refused (phase 1
+    /// has no TLS to the database: `sslmode` must be `disable`, `allow` or `prefer`, which are
+    /// all answered without TLS).
+    pub fn connect_options(&self) -> Result<PgConnectOptions> {
+        let mut o: PgConnectOptions = self
+            .url
+            .trim()
+            .parse()
+            .map_err(|e| StorageError::Temporary(format!("postgresql location: {e}")))?;
+        if let Some(file) = &self.password_file {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| StorageError::io_at("read postgresql password file", file, e))?;
+            let pw = text.lines().next().unwrap_or_default();
+            o = o.password(pw);
+        }
+        match o.get_ssl_mode() {
+            PgSslMode::Disable | PgSslMode::Allow | PgSslMode::Prefer => {}
+            _ => {
+                return Err(StorageError::Invalid(
+                    "postgresql sslmode require/verify-* is not supported yet (docs/postgresql.md)",
+                ));
+            }
+        }
+        Ok(o.ssl_mode(PgSslMode::Disable).application_name("mailcove"))
+    }
+}
+
+/// What every store of one user in this process shares.
+pub(crate) struct UserShared {
+    /// The user's change feed (NOTIFY), shared by all its sessions in this process.
+    pub feed: super::ChangeFeed,
+    /// Wakes the views of one mailbox (by `mailbox_id`) after a commit in this process.
+    pub watches: Mutex<HashMap<i64, watch::Sender<u64>>>,
+    /// The user's full-text index in RAM, made when first asked for.
+    pub fts: std::sync::OnceLock<Arc<crate::fts::TantivyFts>>,
+    /// A POP3 lease of this user is held in this process.
+    pub pop3_held: Arc<AtomicBool>,
+}
+
+impl UserShared {
+    /// The receiver of mailbox `id`'s change channel.
+    pub fn subscribe(&self, id: i64) -> watch::Receiver<u64> {
+        self.watches
+            .lock()
+            .entry(id)
+            .or_insert_with(|| watch::Sender::new(0))
+            .subscribe()
+    }
+
+    /// Wakes the views of mailbox `id`.
+    pub fn poke(&self, id: i64) {
+        if let Some(tx) = self.watches.lock().get(&id) {
+            tx.send_modify(|v| *v = v.wrapping_add(1));
+        }
+    }
+}
+
+/// What the stores and handles of one [`PgStorage`] share.
+pub(crate) struct Shared {
+    /// Opened at first use, in the runtime that uses it (the admin CLI and `deliver` build
+    /// theirs after choosing the backend), with the schema migrated.
+    pool: tokio::sync::OnceCell<PgPool>,
+    connect: PgConnectOptions,
+    pub options: PgOptions,
+    /// Names this process's POP3 leases (`node:generation`).
+    pub node: String,
+    users: Mutex<HashMap<i64, Arc<UserShared>>>,
+}
+
+/// The PostgreSQL [`Storage`]; see the module docs.
+pub struct PgStorage {
+    shared: Arc<Shared>,
+}
+
+impl PgStorage {
+    /// Checks the options (location, password file, separator); connects at first use.
+    pub fn new(options: PgOptions) -> Result<Self> {
+        let sep = options.separator;
+        if !sep.is_ascii_punctuation() || "&\"\\%*".contains(sep) {
+            return Err(StorageError::Invalid("unusable hierarchy separator"));
+        }
+        let connect = options.connect_options()?;
+        let node = format!(
+            "{}-{}-{:x}",
+            nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_default(),
+            std::process::id(),
+            user::now_secs()
+        );
+        Ok(PgStorage {
+            shared: Arc::new(Shared {
+                pool: tokio::sync::OnceCell::new(),
+                connect,
+                options,
+                node,
+                users: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// [`PgStorage::new`], then connects and creates or migrates the schema now.
+    pub async fn connect(options: PgOptions) -> Result<Self> {
+        let s = PgStorage::new(options)?;
+        s.shared.pool().await?;
+        Ok(s)
+    }
+
+    /// The schema version the database is at.
+    pub async fn schema_version(&self) -> Result<i32> {
+        schema::version(&self.shared.pool().await?).await
+    }
+}
+
+impl Shared {
+    /// The pool, connected (and the schema migrated) on first use.
+    async fn pool(&self) -> Result<PgPool> {
+        self.pool
+            .get_or_try_init(|| async {
+                let pool = PgPoolOptions::new()
+                    .max_connections(self.options.max_connections)
+                    .acquire_timeout(std::time::Duration::from_secs(
+                        crate::limits::PG_ACQUIRE_TIMEOUT_SECS,
+                    ))
+                    .connect_with(self.connect.clone())
+                    .await
+                    .map_err(db)?;
+                schema::migrate(&pool).await?;
+                Ok(pool)
+            })
+            .await
+            .cloned()
+    }
+
+    fn user_shared(&self, user_id: i64) -> Arc<UserShared> {
+        self.users
+            .lock()
+            .entry(user_id)
+            .or_insert_with(|| {
+                Arc::new(UserShared {
+                    feed: super::ChangeFeed::default(),
+                    watches: Mutex::new(HashMap::new()),
+                    fts: std::sync::OnceLock::new(),
+                    pop3_held: Arc::new(AtomicBool::new(false)),
+                })
+            })
+            .clone()
+    }
+}
+
+#[async_trait]
+impl Storage for PgStorage {
+    async fn user(&self, user: &StorageUser) -> Result<Arc<dyn UserStore>> {
+        if user.name.is_empty() || user.name.chars().any(char::is_control) {
+            return Err(StorageError::Invalid(
+                "user name unusable in a mail location",
+            ));
+        }
+        let pool = self.shared.pool().await?;
+        let user_id = user::user_id(&pool, &user.name).await?;
+        let store = PgUser::new(
+            pool,
+            self.shared.clone(),
+            self.shared.user_shared(user_id),
+            user_id,
+            user,
+        );
+        store.init().await?;
+        Ok(Arc::new(store))
+    }
+}
+
+/// A database error as a storage error: a unique violation is `AlreadyExists`, anything else
+/// temporary (the connection, a timeout, a serialization failure: the client may retry).
+pub(crate) fn db(e: sqlx::Error) -> StorageError {
+    if let sqlx::Error::Database(d) = &e
+        && d.code().as_deref() == Some("23505")
+    {
+        return StorageError::AlreadyExists;
+    }
+    tracing::warn!(error = %e, "postgresql");
+    StorageError::Temporary(format!("postgresql: {e}"))
+}
+
+/// A UID or modseq from its `BIGINT` column.
+pub(crate) fn u32_of(v: i64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+/// A size or modseq from its `BIGINT` column.
+pub(crate) fn u64_of(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// A `u64` for a `BIGINT` column.
+pub(crate) fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_that_select_the_backend() {
+        assert!(is_location("postgresql://u@h:5432/db"));
+        assert!(is_location(" postgres://u@h/db"));
+        assert!(!is_location("~/Maildir"));
+        assert!(!is_location("memory:"));
+        assert!(!is_location("/var/mail/postgresql://x"));
+    }
+
+    #[test]
+    fn tls_modes_are_refused_until_supported_and_sockets_parse() {
+        let ok = |u: &str| PgOptions::new(u).check_location();
+        assert_eq!(
+            ok("postgresql://u:p@127.0.0.1:5432/mail?sslmode=disable"),
+            Ok(())
+        );
+        assert_eq!(
+            ok("postgresql://u@localhost/mail?host=/run/postgresql"),
+            Ok(())
+        );
+        assert!(ok("postgresql://u@h/mail?sslmode=require").is_err());
+        assert!(ok("postgresql://u@h/mail?sslmode=verify-full").is_err());
+        assert!(ok("postgresql://u@h:notaport/mail").is_err());
+    }
+
+    #[test]
+    fn the_password_file_overrides_the_url() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "from-file\nignored\n").unwrap_or_else(|e| panic!("{e}"));
+        let mut o = PgOptions::new("postgresql://u:in-url@h/mail");
+        o.password_file = Some(file);
+        let c = o.connect_options().unwrap_or_else(|e| panic!("{e}"));
+        // sqlx has no getter for the password; its Debug output shows the field.
+        let url = format!("{c:?}");
+        assert!(url.contains("from-file"), "{url}");
+        assert!(!url.contains("in-url"), "{url}");
+        o.password_file = Some(dir.path().join("missing"));
+        assert!(o.connect_options().is_err());
+    }
+
+    #[test]
+    fn unusable_separators_are_refused() {
+        let mut o = PgOptions::new("postgresql://u@h/mail");
+        o.separator = '*';
+        assert!(PgStorage::new(o).is_err());
+    }
+}

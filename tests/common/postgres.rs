@@ -1,0 +1,255 @@
+//! A real PostgreSQL server owned by a test: Debian's `postgresql` package, `initdb` in a temp
+//! dir (as `nobody` when the tests run as root: PostgreSQL refuses root), a role `mailcove`
+//! with a SCRAM password, listening on a free loopback port. Used by `auth_sql.rs` (users in
+//! SQL) and by the storage conformance suite (the PostgreSQL storage backend).
+//!
+//! Self-contained (it needs nothing else of `tests/common`), so a test binary that does not use
+//! the wire harness includes it with `#[path = "common/postgres.rs"] mod postgres;`.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The role and password every test server has.
+pub const ROLE: &str = "mailcove";
+pub const PASSWORD: &str = "db-secret";
+
+pub fn is_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}
+
+/// `cmd` run as `nobody` when we are root.
+pub fn run_as(cmd: &mut Command) -> &mut Command {
+    if is_root() {
+        cmd.uid(65534).gid(65534);
+    }
+    cmd
+}
+
+/// Gives `p` to `nobody` when we are root (the server's data and socket directory).
+pub fn chown_nobody(p: &Path) {
+    if is_root() {
+        nix::unistd::chown(
+            p,
+            Some(nix::unistd::Uid::from_raw(65534)),
+            Some(nix::unistd::Gid::from_raw(65534)),
+        )
+        .unwrap_or_else(|e| panic!("chown {}: {e}", p.display()));
+    }
+}
+
+/// A program of the newest installed PostgreSQL.
+pub fn pg_bin(name: &str) -> PathBuf {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .unwrap_or_else(|e| panic!("PostgreSQL is installed (Debian package postgresql): {e}"))
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    versions.sort();
+    versions
+        .last()
+        .unwrap_or_else(|| panic!("no PostgreSQL under /usr/lib/postgresql"))
+        .join("bin")
+        .join(name)
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn loopback_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("free port: {e}"))
+}
+
+/// A PostgreSQL server in a temporary directory.
+pub struct PgServer {
+    pub dir: PathBuf,
+    pub port: u16,
+    child: Option<Child>,
+    /// Removes `dir` when dropped (a server of [`shared`] lives as long as the process).
+    _owned: Option<tempfile::TempDir>,
+}
+
+impl PgServer {
+    /// A new cluster, started, in a temporary directory removed when the server is dropped.
+    pub fn new() -> PgServer {
+        let dir = tempfile::Builder::new()
+            .prefix("mailcove-pg")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let mut s = PgServer::init(dir.path().to_path_buf());
+        s._owned = Some(dir);
+        s
+    }
+
+    fn init(dir: PathBuf) -> PgServer {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|e| panic!("chmod: {e}"));
+        chown_nobody(&dir);
+        let pw = dir.join("pw");
+        std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap_or_else(|e| panic!("pw: {e}"));
+        chown_nobody(&pw);
+        run(run_as(
+            Command::new(pg_bin("initdb"))
+                .arg("-D")
+                .arg(dir.join("data"))
+                .args(["-U", ROLE, "--auth=scram-sha-256", "--no-sync"])
+                .args(["--locale=C", "-E", "UTF8"])
+                .arg(format!("--pwfile={}", pw.display())),
+        ));
+        let mut s = PgServer {
+            dir,
+            port: loopback_port(),
+            child: None,
+            _owned: None,
+        };
+        s.start();
+        s
+    }
+
+    /// Starts the server (again, after [`PgServer::stop`]) and waits until it answers.
+    pub fn start(&mut self) {
+        let d = &self.dir;
+        let log = std::fs::File::create(d.join("server.log"))
+            .unwrap_or_else(|e| panic!("server.log: {e}"));
+        let child = run_as(
+            Command::new(pg_bin("postgres"))
+                .arg("-D")
+                .arg(d.join("data"))
+                .args(["-p", &self.port.to_string(), "-k"])
+                .arg(d)
+                .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+                .args(["-c", "max_connections=300"]),
+        )
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("postgres: {e}"));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.psql("postgres", "SELECT 1").status.success() {
+            assert!(
+                Instant::now() < deadline,
+                "database did not start: {}",
+                std::fs::read_to_string(d.join("server.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Runs `sql` in database `db` with psql.
+    pub fn psql(&self, db: &str, sql: &str) -> Output {
+        Command::new(pg_bin("psql"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-U", ROLE, "-d", db, "-q", "-v", "ON_ERROR_STOP=1"])
+            .args(["-c", sql])
+            .env("PGPASSWORD", PASSWORD)
+            .output()
+            .unwrap_or_else(|e| panic!("psql: {e}"))
+    }
+
+    /// Runs `sql` in database `db`, which must succeed.
+    pub fn exec(&self, db: &str, sql: &str) {
+        let out = self.psql(db, sql);
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A new, empty database.
+    pub fn create_database(&self, name: &str) {
+        self.exec("postgres", &format!("CREATE DATABASE \"{name}\""));
+    }
+
+    /// The `[mail] location` of database `db` with the password in the URL.
+    pub fn url(&self, db: &str) -> String {
+        format!(
+            "postgresql://{ROLE}:{PASSWORD}@127.0.0.1:{}/{db}?sslmode=disable",
+            self.port
+        )
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Fast shutdown (SIGINT), waiting for the server to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGINT,
+            );
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One server for the whole test process, started on first use; databases are cheap, so each
+/// test takes its own ([`fresh_database`]). A watchdog shell stops the server and removes its
+/// directory once this process has exited (statics are never dropped).
+// The watchdog is meant to outlive this process (it acts once we are gone): never waited for.
+#[allow(clippy::zombie_processes)]
+pub fn shared() -> &'static PgServer {
+    static SERVER: std::sync::OnceLock<PgServer> = std::sync::OnceLock::new();
+    SERVER.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("mailcove-pg")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("temp dir: {e}"))
+            .keep();
+        let s = PgServer::init(dir.clone());
+        let pid = s.pid().unwrap_or(0);
+        let script = format!(
+            "while [ -d /proc/{me} ]; do sleep 0.5; done; kill -INT {pid}; \
+             while [ -d /proc/{pid} ]; do sleep 0.2; done; rm -rf '{dir}'",
+            me = std::process::id(),
+            dir = dir.display()
+        );
+        Command::new("sh")
+            .args(["-c", &script])
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("watchdog: {e}"));
+        s
+    })
+}
+
+/// A new empty database on the [`shared`] server; returns its `[mail] location`.
+pub fn fresh_database() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let server = shared();
+    let name = format!(
+        "t{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    server.create_database(&name);
+    server.url(&name)
+}
