@@ -18,9 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{
-    Client, Server, cheap_argon2, free_port, imap_login_answer, is_root, pop3_login_answer,
-};
+use common::{Client, Server, cheap_argon2, free_port, imap_login_answer, pop3_login_answer};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 

@@ -10,8 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub mod scram_client;
 pub mod postgres;
+pub mod scram_client;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mailcove");
 
