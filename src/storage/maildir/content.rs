@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::limits::{READ_PIECE_POOL_BUFFERS, READ_PIECE_POOL_MAX_BYTES};
 use crate::storage::{MessageContent, ReadPart, Result, StorageError, header_end};
 
 /// One opened message file.
@@ -63,67 +64,177 @@ impl MessageContent for MaildirContent {
     }
 }
 
-/// Reads what `part` asks of an open message file of recorded size `phys_size` (blocking).
-pub(crate) fn read_part(file: &File, phys_size: u64, part: ReadPart) -> io::Result<Vec<u8>> {
-    match part {
-        ReadPart::Header => read_header(file, phys_size),
-        ReadPart::Whole { cap } => read_capped(file, phys_size, cap),
+/// The messages of one `read_messages` call, read one after the other into one buffer and handed
+/// out as slices of it ([`PieceReader::finish`]). The buffer comes from a small pool and goes
+/// back to it when the last slice is dropped (see [`READ_PIECE_POOL_BUFFERS`]); bytes are read
+/// into its spare room, never zeroed first. A piece of 100-odd small messages thus costs no
+/// allocation, memset or page fault per message, where a fresh zeroed `Vec` per message cost
+/// about a tenth of a first `FETCH 1:* ENVELOPE`'s CPU (malloc, memset, page faults).
+pub(crate) struct PieceReader {
+    buf: Vec<u8>,
+    /// Each message's range of `buf`, `None` when it is gone.
+    spans: Vec<Option<(usize, usize)>>,
+}
+
+impl PieceReader {
+    /// A reader for `messages` messages, with a buffer from the pool when one is free.
+    pub(crate) fn new(messages: usize) -> Self {
+        let buf = PIECE_POOL
+            .lock()
+            .ok()
+            .and_then(|mut pool| pool.pop())
+            .unwrap_or_default();
+        PieceReader {
+            buf,
+            spans: Vec::with_capacity(messages),
+        }
+    }
+
+    /// Makes room for `bytes` more, so a piece whose sizes are known is one allocation at most.
+    pub(crate) fn reserve(&mut self, bytes: usize) {
+        self.buf.reserve(bytes);
+    }
+
+    /// Appends `part` of an open message file of recorded size `phys_size` (blocking).
+    pub(crate) fn push(&mut self, file: &File, phys_size: u64, part: ReadPart) -> io::Result<()> {
+        let start = self.buf.len();
+        let read = match part {
+            ReadPart::Header => append_header(file, phys_size, &mut self.buf, start),
+            ReadPart::Whole { cap } => append_capped(file, phys_size, cap, &mut self.buf, start),
+        };
+        if let Err(e) = read {
+            self.buf.truncate(start);
+            return Err(e);
+        }
+        self.spans.push(Some((start, self.buf.len())));
+        Ok(())
+    }
+
+    /// Records a message that is gone.
+    pub(crate) fn push_missing(&mut self) {
+        self.spans.push(None);
+    }
+
+    /// Each message's bytes, in the order pushed (`None`: gone), all slices of one buffer.
+    pub(crate) fn finish(mut self) -> Vec<Option<bytes::Bytes>> {
+        let spans = std::mem::take(&mut self.spans);
+        let all = bytes::Bytes::from_owner(Pooled(std::mem::take(&mut self.buf)));
+        spans
+            .into_iter()
+            .map(|s| s.map(|(a, b)| all.slice(a..b)))
+            .collect()
     }
 }
 
-/// The header through its blank line, at most [`crate::limits::MAX_HEADER_BYTES`]. The first
-/// read asks for at most 4 KiB and never more than the file's size, so a typical message costs
-/// exactly one `pread`.
-fn read_header(file: &File, phys_size: u64) -> io::Result<Vec<u8>> {
-    let mut out = Vec::new();
+impl Drop for PieceReader {
+    fn drop(&mut self) {
+        give_back(std::mem::take(&mut self.buf));
+    }
+}
+
+/// Free piece buffers (see [`PieceReader`]).
+static PIECE_POOL: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+/// Puts a piece buffer back in the pool, emptied, unless it is too large or the pool is full.
+fn give_back(mut buf: Vec<u8>) {
+    if buf.capacity() == 0 || buf.capacity() > READ_PIECE_POOL_MAX_BYTES {
+        return;
+    }
+    buf.clear();
+    if let Ok(mut pool) = PIECE_POOL.lock()
+        && pool.len() < READ_PIECE_POOL_BUFFERS
+    {
+        pool.push(buf);
+    }
+}
+
+/// A piece buffer owned by the [`bytes::Bytes`] slices of its messages; back to the pool when the
+/// last one is dropped.
+struct Pooled(Vec<u8>);
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        give_back(std::mem::take(&mut self.0));
+    }
+}
+
+/// Appends the header of a message (starting at `start`, `buf`'s current length) through its
+/// blank line, at most [`crate::limits::MAX_HEADER_BYTES`]. The first read asks for at most
+/// 4 KiB and never more than the file's size, so a typical message costs exactly one `pread`.
+fn append_header(file: &File, phys_size: u64, buf: &mut Vec<u8>, start: usize) -> io::Result<()> {
     let mut want = usize::try_from(phys_size).map_or(4096, |n| n.clamp(1, 4096));
     loop {
-        let start = out.len();
-        out.resize(start + want, 0);
-        let n = read_once(file, start as u64, out.get_mut(start..).unwrap_or_default())?;
-        out.truncate(start + n);
-        if let Some(end) = header_end(&out, start.saturating_sub(3)) {
-            out.truncate(end);
-            return Ok(out);
+        let from = buf.len() - start;
+        let n = pread_append(file, from as u64, want, buf)?;
+        let got = buf.get(start..).unwrap_or_default();
+        if let Some(end) = header_end(got, from.saturating_sub(3)) {
+            buf.truncate(start + end);
+            return Ok(());
         }
-        if out.len() >= crate::limits::MAX_HEADER_BYTES {
-            out.truncate(crate::limits::MAX_HEADER_BYTES);
-            return Ok(out);
+        if got.len() >= crate::limits::MAX_HEADER_BYTES {
+            buf.truncate(start + crate::limits::MAX_HEADER_BYTES);
+            return Ok(());
         }
         if n < want {
-            return Ok(out);
+            return Ok(());
         }
         want = 16 * 1024;
     }
 }
 
-/// The file from its start, at most `cap` bytes. A file of its recorded size costs one `pread`:
-/// it asks for one byte more than recorded, and a short read of a regular file is its end.
-fn read_capped(file: &File, phys_size: u64, cap: usize) -> io::Result<Vec<u8>> {
+/// Appends a message (starting at `start`, `buf`'s current length) from its start, at most
+/// `cap` bytes. A file of its recorded size costs one `pread`: it asks for one byte more than
+/// recorded, and a short read of a regular file is its end.
+fn append_capped(
+    file: &File,
+    phys_size: u64,
+    cap: usize,
+    buf: &mut Vec<u8>,
+    start: usize,
+) -> io::Result<()> {
     let mut want = usize::try_from(phys_size.saturating_add(1))
         .unwrap_or(usize::MAX)
         .min(cap);
-    let mut buf = Vec::new();
     loop {
-        let start = buf.len();
-        buf.resize(want, 0);
-        let n = read_once(file, start as u64, buf.get_mut(start..).unwrap_or_default())?;
-        buf.truncate(start + n);
-        if buf.len() < want || want >= cap {
-            return Ok(buf);
+        let have = buf.len() - start;
+        let ask = want - have;
+        let n = pread_append(file, have as u64, ask, buf)?;
+        if n < ask || want >= cap {
+            return Ok(());
         }
         // The file is larger than recorded: read on, up to the cap.
         want = want.saturating_mul(2).min(cap);
     }
 }
 
-/// One `pread` (retried only when interrupted): a regular file answers short only at its end,
-/// so a caller that asks for one byte more than it expects learns the end without a second call.
-fn read_once(file: &File, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
+/// One `pread` of up to `len` bytes at `pos` (retried only when interrupted) into the spare room
+/// of `buf`, which grows by the count read; nothing is zeroed first.
+fn pread_append(file: &File, pos: u64, len: usize, buf: &mut Vec<u8>) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let off = i64::try_from(pos).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    buf.reserve(len);
+    let spare = buf.spare_capacity_mut();
+    let len = len.min(spare.len());
     loop {
-        match file.read_at(buf, pos) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            r => return r,
+        // SAFETY: `spare` is `buf`'s unused capacity, valid for writes of at least `len` bytes
+        // and not otherwise borrowed during the call; `pread` writes at most `len` bytes.
+        let r = unsafe { libc::pread(file.as_raw_fd(), spare.as_mut_ptr().cast(), len, off) };
+        if r >= 0 {
+            let n = usize::try_from(r).unwrap_or(0).min(len);
+            // SAFETY: the kernel initialised the first `n` bytes of the spare capacity, and
+            // `n` is within it.
+            unsafe { buf.set_len(buf.len() + n) };
+            return Ok(n);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
         }
     }
 }
@@ -251,6 +362,13 @@ mod tests {
         f
     }
 
+    /// `part` of one message, read as the only message of a piece.
+    fn read_part(f: &File, recorded: u64, part: ReadPart) -> io::Result<Vec<u8>> {
+        let mut r = PieceReader::new(1);
+        r.push(f, recorded, part)?;
+        Ok(r.finish().remove(0).unwrap().to_vec())
+    }
+
     #[test]
     fn parts_are_cut_at_the_header_end_or_the_cap_whatever_size_was_recorded() {
         let data = b"Subject: x\n\nbody line\n";
@@ -268,6 +386,36 @@ mod tests {
             read_part(&f, 13, ReadPart::Header).unwrap(),
             b"no blank line"
         );
+    }
+
+    #[test]
+    fn a_piece_hands_out_each_message_whole_and_in_order_from_one_buffer() {
+        let a = b"Subject: a\r\n\r\nfirst\r\n".to_vec();
+        // Larger than one first read of a header, with the blank line past it.
+        let mut b = b"Subject: b\r\nX: ".to_vec();
+        b.extend(std::iter::repeat_n(b'y', 6000));
+        b.extend_from_slice(b"\r\n\r\nsecond\r\n");
+        let (fa, fb) = (file(&a), file(&b));
+        for round in 0..3 {
+            // Recorded sizes too small and too large: the files' real ends count.
+            let mut r = PieceReader::new(4);
+            r.push(&fa, 3, ReadPart::Whole { cap: 1 << 20 }).unwrap();
+            r.push_missing();
+            r.push(&fb, 1 << 16, ReadPart::Whole { cap: 1 << 20 })
+                .unwrap();
+            r.push(&fb, b.len() as u64, ReadPart::Header).unwrap();
+            let got = r.finish();
+            assert_eq!(got.len(), 4, "round {round}");
+            assert_eq!(got[0].as_deref(), Some(&a[..]), "round {round}");
+            assert!(got[1].is_none(), "round {round}");
+            assert_eq!(got[2].as_deref(), Some(&b[..]), "round {round}");
+            assert_eq!(
+                got[3].as_deref(),
+                Some(&b[..b.len() - "second\r\n".len()]),
+                "round {round}"
+            );
+            // Dropped here: the next round may reuse the buffer; its old bytes must not show.
+        }
     }
 
     #[tokio::test]

@@ -128,14 +128,25 @@ fn open_std(
     Ok(None)
 }
 
-/// Reads `part` of each of `uids`, one file open at a time (`None`: expunged). Blocking: the
-/// whole batch is one trip to a blocking worker.
+/// Reads `part` of each of `uids`, one file open at a time (`None`: expunged), all into one
+/// pooled buffer ([`content::PieceReader`]). Blocking: the whole batch is one trip to a blocking
+/// worker.
 fn read_many(s: &MailboxState, uids: &[u32], part: ReadPart) -> Result<Vec<Option<Bytes>>> {
-    let mut out = Vec::with_capacity(uids.len());
+    let mut piece = content::PieceReader::new(uids.len());
     let mut dirs = MessageDirs::default();
     let mut run = LocatedRun::default();
     for chunk in uids.chunks(VISIT_LOCATE_CHUNK) {
         s.locate_many(chunk, &mut run);
+        if let ReadPart::Whole { cap } = part {
+            // One byte past each recorded size: that is what a whole read asks for.
+            let want: u64 = run
+                .files()
+                .iter()
+                .flatten()
+                .map(|l| l.phys_size.saturating_add(1).min(cap as u64))
+                .sum();
+            piece.reserve(usize::try_from(want).unwrap_or(0));
+        }
         for (&uid, found) in chunk.iter().zip(run.files()) {
             let file = match found {
                 None => None,
@@ -151,16 +162,15 @@ fn read_many(s: &MailboxState, uids: &[u32], part: ReadPart) -> Result<Vec<Optio
                     Err(e) => return Err(StorageError::io("open message", e)),
                 },
             };
-            out.push(match file {
-                None => None,
-                Some((f, phys)) => Some(Bytes::from(
-                    content::read_part(&f, phys, part)
-                        .map_err(|e| StorageError::io("read message", e))?,
-                )),
-            });
+            match file {
+                None => piece.push_missing(),
+                Some((f, phys)) => piece
+                    .push(&f, phys, part)
+                    .map_err(|e| StorageError::io("read message", e))?,
+            }
         }
     }
-    Ok(out)
+    Ok(piece.finish())
 }
 
 #[async_trait]
