@@ -140,10 +140,9 @@ pub(super) fn quoted_string(i: &str) -> SResult<'_, String> {
 ///               *(multiline-literal / multiline-dotstart) "." CRLF`
 ///
 /// Each line becomes the line and CRLF; a line of a single `.` ends the string (its line end is
-/// left as white space, so the token ends on the `.` line). Dot-stuffing: a line starting with
-/// `.` loses that `.`, as the hand-written lexer before this grammar did (kept so that no stored
-/// script changes meaning in this rewrite). RFC 5228 section 2.4.2 and Pigeonhole remove the
-/// first `.` only when a second one follows (`.foo` stays `.foo`); see issue #20.
+/// left as white space, so the token ends on the `.` line). Dot-stuffing (RFC 5228 section
+/// 2.4.2, as Pigeonhole reads it): a line starting with `..` loses its first `.`; a line starting
+/// with a `.` and then anything else is taken as written (`.foo` stays `.foo`).
 pub(super) fn multi_line(i: &str) -> SResult<'_, String> {
     if !i.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("text:")) {
         return Err(miss(i));
@@ -174,7 +173,11 @@ pub(super) fn multi_line(i: &str) -> SResult<'_, String> {
         if content == "." {
             return Ok((rest.get(1..).unwrap_or(""), out));
         }
-        out.push_str(content.strip_prefix('.').unwrap_or(content));
+        out.push_str(if content.starts_with("..") {
+            &content[1..]
+        } else {
+            content
+        });
         out.push_str("\r\n");
         rest = next;
     }

@@ -135,8 +135,9 @@ fn quoted_escapes_and_comments() {
 
 #[test]
 fn multiline_dot_stuffing() {
+    // RFC 5228 2.4.2: "..dot" is dot-stuffed, ".x" is not ("'.foo' is interpreted as '.foo'").
     let (rest, s) = multi_line("text: # comment\r\nline1\r\n..dot\r\n.x\r\n.\r\n;").expect("ok");
-    assert_eq!(s, "line1\r\n.dot\r\nx\r\n");
+    assert_eq!(s, "line1\r\n.dot\r\n.x\r\n");
     assert_eq!(rest, "\r\n;");
 }
 
@@ -385,10 +386,11 @@ fn multi_line_strings() {
         shape("reject text: \t# why\nline one\n.\n;"),
         reject("line one\r\n")
     );
-    // Dot-stuffed lines lose their first dot; a line of two dots is one dot.
+    // Dot-stuffed lines lose their first dot; a line of two dots is one dot; a dot and then
+    // something else is taken as written.
     assert_eq!(
-        shape("reject text:\n..\n...x\n.\n;"),
-        reject(".\r\n..x\r\n")
+        shape("reject text:\n..\n...x\n.y\n.\n;"),
+        reject(".\r\n..x\r\n.y\r\n")
     );
     // No lines at all: the empty string.
     assert_eq!(shape("reject text:\r\n.\r\n;"), reject(""));
