@@ -264,6 +264,66 @@ async fn step<C: Convert>(
     })
 }
 
+/// Room over `max_message_size` for the trace header that LMTP and `deliver` put in front of a
+/// message (`Return-Path:`, `Delivered-To:`): the protocol layers bound the message the client
+/// sent, so a message at the limit must still be stored, as Maildir stores it. For backends that
+/// check the stored size themselves (memory, PostgreSQL).
+pub(crate) const STAMP_SLACK: u64 = 64 * 1024;
+
+/// The most a backend that checks sizes itself stores for one message.
+pub(crate) fn stored_size_limit(max_message_size: u64) -> u64 {
+    max_message_size.saturating_add(STAMP_SLACK)
+}
+
+/// A streamed append's bytes gathered in memory until commit, within the user's quota room and
+/// the message size limit: the body of [`super::AppendStream`] for the backends that store a
+/// message in one piece (memory, PostgreSQL phase 1).
+pub(crate) struct Gathered {
+    /// The bytes so far.
+    pub(crate) data: bytes::BytesMut,
+    /// Bytes the user may still store (`None`: no byte limit).
+    room: Option<u64>,
+    /// [`stored_size_limit`] of the configured `max_message_size`.
+    max: u64,
+}
+
+impl Gathered {
+    /// Nothing gathered yet.
+    pub(crate) fn new(room: Option<u64>, max_message_size: u64) -> Gathered {
+        Gathered {
+            data: bytes::BytesMut::new(),
+            room,
+            max: stored_size_limit(max_message_size),
+        }
+    }
+
+    /// Adds `data`, or refuses it (over quota, too large) and keeps what it had.
+    pub(crate) fn write(&mut self, data: &[u8]) -> Result<()> {
+        let len = (self.data.len() as u64).saturating_add(data.len() as u64);
+        if self.room.is_some_and(|r| len > r) {
+            return Err(StorageError::OverQuota);
+        }
+        if len > self.max {
+            return Err(StorageError::Cannot("message too large"));
+        }
+        self.data.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// As Maildir: a message that cannot fit is refused before the client sends it.
+    pub(crate) fn reserve(&self, size: u64) -> Result<()> {
+        if self.room.is_some_and(|r| size > r) {
+            return Err(StorageError::OverQuota);
+        }
+        Ok(())
+    }
+
+    /// Bytes gathered.
+    pub(crate) fn len(&self) -> u64 {
+        self.data.len() as u64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

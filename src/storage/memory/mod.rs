@@ -27,13 +27,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use self::mailbox::{MailboxState, NewMessage};
 use super::metadata::{self, MetadataChange, MetadataMap};
 use super::names::MailboxName;
+use super::stream::{Gathered, stored_size_limit};
 use super::{
     AppendManyResult, AppendMessage, AppendResult, AppendStream, CacheField, CopyResult, Head,
     MailboxHandle, MailboxInfo, MailboxStatus, Message, OpenOptions, PendingAppend, Pop3Lock,
@@ -371,7 +372,7 @@ impl UserCtx {
 
     fn append(&self, n: &MailboxName, msg: AppendMessage) -> Result<AppendResult> {
         let len = msg.data.len() as u64;
-        if len > self.options.max_message_size.saturating_add(STAMP_SLACK) {
+        if len > stored_size_limit(self.options.max_message_size) {
             return Err(StorageError::Cannot("message too large"));
         }
         let mut u = self.data.inner.lock();
@@ -808,9 +809,8 @@ impl UserStore for MemoryUser {
         };
         Ok(Box::new(MemoryAppend {
             user: self.ctx(),
+            data: Gathered::new(room, self.options.max_message_size),
             mailbox: n,
-            data: BytesMut::new(),
-            room,
         }))
     }
 
@@ -833,7 +833,7 @@ impl UserStore for MemoryUser {
             }
             mailbox = Some(stream.mailbox);
             batch.push(NewMessage {
-                data: stream.data.freeze(),
+                data: stream.data.data.freeze(),
                 system: item.flags,
                 keywords: item.keywords,
                 date: item.internal_date.unwrap_or_else(now_secs),
@@ -918,51 +918,26 @@ impl Drop for Pop3Guard {
     }
 }
 
-/// Room over `max_message_size` for the trace header that LMTP and `deliver` put in front of a
-/// message (`Return-Path:`, `Delivered-To:`): the protocol layers bound the message the client
-/// sent, so a message at the limit must still be stored here, as Maildir stores it.
-const STAMP_SLACK: u64 = 64 * 1024;
-
 /// A streamed append: the bytes gather in memory (where this backend keeps them anyway) and are
 /// stored on commit; dropped before, nothing is stored.
 struct MemoryAppend {
     user: Arc<UserCtx>,
     mailbox: MailboxName,
-    data: BytesMut,
-    /// Bytes the user may still store (`None`: no byte limit).
-    room: Option<u64>,
+    data: Gathered,
 }
 
 #[async_trait]
 impl AppendStream for MemoryAppend {
     async fn write(&mut self, data: &[u8]) -> Result<()> {
-        let len = (self.data.len() as u64).saturating_add(data.len() as u64);
-        if self.room.is_some_and(|r| len > r) {
-            return Err(StorageError::OverQuota);
-        }
-        if len
-            > self
-                .user
-                .options
-                .max_message_size
-                .saturating_add(STAMP_SLACK)
-        {
-            return Err(StorageError::Cannot("message too large"));
-        }
-        self.data.extend_from_slice(data);
-        Ok(())
+        self.data.write(data)
     }
 
     fn reserve(&mut self, size: u64) -> Result<()> {
-        // As Maildir: a message that cannot fit is refused before the client sends it.
-        if self.room.is_some_and(|r| size > r) {
-            return Err(StorageError::OverQuota);
-        }
-        Ok(())
+        self.data.reserve(size)
     }
 
     fn len(&self) -> u64 {
-        self.data.len() as u64
+        self.data.len()
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
@@ -984,7 +959,7 @@ impl AppendStream for MemoryAppend {
         user.append(
             &mailbox,
             AppendMessage {
-                data: data.freeze(),
+                data: data.data.freeze(),
                 flags,
                 keywords,
                 internal_date,
@@ -1202,6 +1177,7 @@ fn user_fts(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::stream::STAMP_SLACK;
 
     fn user(name: &str) -> StorageUser {
         StorageUser {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use sqlx::postgres::{PgPool, PgRow, Postgres};
 use sqlx::{Row as _, Transaction};
 
@@ -15,6 +15,7 @@ use super::{Shared, UserShared, blob, db, i64_of, u32_of, u64_of};
 use crate::limits::{MAX_KEYWORD_BYTES, MAX_MAILBOXES_PER_USER, MAX_METADATA_ENTRIES};
 use crate::storage::metadata::{self, MetadataChange, MetadataMap};
 use crate::storage::names::MailboxName;
+use crate::storage::stream::{Gathered, stored_size_limit};
 use crate::storage::{
     AppendManyResult, AppendMessage, AppendResult, AppendStream, ChangeKind, CopyResult,
     MailboxInfo, MailboxStatus, OpenOptions, PendingAppend, Pop3Lock, QuotaUsage, Result,
@@ -23,9 +24,6 @@ use crate::storage::{
 
 /// Most keywords one mailbox holds, as in every backend.
 pub(crate) const KEYWORD_LIMIT: usize = crate::limits::MAX_KEYWORDS_PER_MAILBOX;
-
-/// Room over the message size limit for a delivery's trace header, as the memory backend.
-const STAMP_SLACK: u64 = 64 * 1024;
 
 pub(crate) fn now_secs() -> i64 {
     std::time::SystemTime::now()
@@ -734,7 +732,7 @@ impl PgUser {
         n: &MailboxName,
         msgs: Vec<(Bytes, SystemFlags, Vec<String>, Option<i64>)>,
     ) -> Result<(u32, Vec<u32>)> {
-        let max = self.sh.options.max_message_size.saturating_add(STAMP_SLACK);
+        let max = stored_size_limit(self.sh.options.max_message_size);
         if msgs.iter().any(|m| m.0.len() as u64 > max) {
             return Err(StorageError::Cannot("message too large"));
         }
@@ -1276,9 +1274,8 @@ impl UserStore for PgUser {
         let room = q.bytes_limit.map(|l| l.saturating_sub(q.bytes_used));
         Ok(Box::new(PgAppend {
             user: self.clone(),
+            data: Gathered::new(room, self.sh.options.max_message_size),
             mailbox: n,
-            data: BytesMut::new(),
-            room,
         }))
     }
 
@@ -1301,7 +1298,7 @@ impl UserStore for PgUser {
             }
             mailbox = Some(stream.mailbox);
             batch.push((
-                stream.data.freeze(),
+                stream.data.data.freeze(),
                 item.flags,
                 item.keywords,
                 item.internal_date,
@@ -1480,41 +1477,21 @@ pub(crate) fn user_fts(us: &UserShared, on: bool) -> Result<Option<Arc<dyn crate
 struct PgAppend {
     user: PgUser,
     mailbox: MailboxName,
-    data: BytesMut,
-    /// Bytes the user may still store (`None`: no byte limit).
-    room: Option<u64>,
+    data: Gathered,
 }
 
 #[async_trait]
 impl AppendStream for PgAppend {
     async fn write(&mut self, data: &[u8]) -> Result<()> {
-        let len = (self.data.len() as u64).saturating_add(data.len() as u64);
-        if self.room.is_some_and(|r| len > r) {
-            return Err(StorageError::OverQuota);
-        }
-        if len
-            > self
-                .user
-                .sh
-                .options
-                .max_message_size
-                .saturating_add(STAMP_SLACK)
-        {
-            return Err(StorageError::Cannot("message too large"));
-        }
-        self.data.extend_from_slice(data);
-        Ok(())
+        self.data.write(data)
     }
 
     fn reserve(&mut self, size: u64) -> Result<()> {
-        if self.room.is_some_and(|r| size > r) {
-            return Err(StorageError::OverQuota);
-        }
-        Ok(())
+        self.data.reserve(size)
     }
 
     fn len(&self) -> u64 {
-        self.data.len() as u64
+        self.data.len()
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
@@ -1536,7 +1513,7 @@ impl AppendStream for PgAppend {
         let (uidvalidity, uids) = user
             .append_many(
                 &mailbox,
-                vec![(data.freeze(), flags, keywords, internal_date)],
+                vec![(data.data.freeze(), flags, keywords, internal_date)],
             )
             .await?;
         let uid = uids
