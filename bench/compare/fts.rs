@@ -102,8 +102,9 @@ fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// Runs row 16 on `s` (which it may replace by another server: Dovecot with fts-xapian, mailcove
-/// with `fts = false` for the cross-check) and returns the server to stop.
+/// Runs row 16 after `s` (replaced by the same server with its index: Dovecot with fts-xapian,
+/// mailcove with `fts = true`; then mailcove with `fts = false` for the cross-check) and returns
+/// the server to stop.
 pub async fn fts_rows(
     s: Running,
     setup: &Setup<'_>,
@@ -116,7 +117,11 @@ pub async fn fts_rows(
     let user_dir = setup.dir.join("mail/big");
     let mail_bytes = tree_bytes(&user_dir.join(format!(".{big}")), "");
     let s = match s.kind() {
-        Kind::Mailcove => s,
+        // Rows 1-15 ran without the index (as Dovecot without its plugin): this row turns it on.
+        Kind::Mailcove => {
+            s.stop();
+            servers::start_mailcove_with(setup, bin, "fts = true\n")?
+        }
         Kind::Dovecot => {
             s.stop();
             servers::start_dovecot_with(setup, DOVECOT_XAPIAN)?
