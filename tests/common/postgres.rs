@@ -253,3 +253,58 @@ pub fn fresh_database() -> String {
     server.create_database(&name);
     server.url(&name)
 }
+
+impl PgServer {
+    /// Turns TLS on (certificate and key in PEM) and makes the server refuse TCP connections
+    /// without it, then reloads the configuration: a client that connects at all used TLS.
+    pub fn require_tls(&self, cert_pem: &str, key_pem: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let data = self.dir.join("data");
+        for (name, pem, mode) in [
+            ("server.crt", cert_pem, 0o644),
+            ("server.key", key_pem, 0o600),
+        ] {
+            let p = data.join(name);
+            std::fs::write(&p, pem).unwrap_or_else(|e| panic!("{name}: {e}"));
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
+                .unwrap_or_else(|e| panic!("chmod {name}: {e}"));
+            chown_nobody(&p);
+        }
+        let hba = data.join("pg_hba.conf");
+        let old = std::fs::read_to_string(&hba).unwrap_or_else(|e| panic!("pg_hba.conf: {e}"));
+        std::fs::write(
+            &hba,
+            format!("hostnossl all all 0.0.0.0/0 reject\nhostnossl all all ::/0 reject\n{old}"),
+        )
+        .unwrap_or_else(|e| panic!("pg_hba.conf: {e}"));
+        // psql connects with sslmode=prefer: it takes TLS once it is on.
+        self.exec("postgres", "ALTER SYSTEM SET ssl = on");
+        self.exec("postgres", "SELECT pg_reload_conf()");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = self.psql("postgres", "SHOW ssl");
+            if out.status.success() && self.query("postgres", "SHOW ssl") == "on" {
+                return;
+            }
+            assert!(Instant::now() < deadline, "ssl did not turn on");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The single value `sql` returns (psql `-At`).
+    pub fn query(&self, db: &str, sql: &str) -> String {
+        let out = Command::new(pg_bin("psql"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-U", ROLE, "-d", db, "-At", "-v", "ON_ERROR_STOP=1"])
+            .args(["-c", sql])
+            .env("PGPASSWORD", PASSWORD)
+            .output()
+            .unwrap_or_else(|e| panic!("psql: {e}"));
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}

@@ -114,7 +114,17 @@ pub fn parse(driver: SqlDriver, connect: &str) -> Result<Connect, String> {
                     ))?;
                 continue;
             }
-            "sslmode" | "application_name" if driver == SqlDriver::Postgresql => {
+            // libpq's own names, as Dovecot passes them to libpq.
+            "sslmode" | "sslrootcert" | "sslcert" | "sslkey" | "application_name"
+                if driver == SqlDriver::Postgresql =>
+            {
+                extra.push((key, value));
+                continue;
+            }
+            // Dovecot's MySQL names (doc/dovecot-sql-example.conf.ext).
+            "ssl_ca" | "ssl_cert" | "ssl_key" | "ssl_verify_server_cert"
+                if driver == SqlDriver::Mysql =>
+            {
                 extra.push((key, value));
                 continue;
             }
@@ -123,9 +133,9 @@ pub fn parse(driver: SqlDriver, connect: &str) -> Result<Connect, String> {
                     "unsupported connect key {other:?} (supported: host, port, dbname, user, \
                      password, maxconns{})",
                     if driver == SqlDriver::Postgresql {
-                        ", sslmode, application_name"
+                        ", sslmode, sslrootcert, sslcert, sslkey, application_name"
                     } else {
-                        ""
+                        ", ssl_ca, ssl_cert, ssl_key, ssl_verify_server_cert"
                     }
                 ));
             }
@@ -182,17 +192,41 @@ pub fn parse(driver: SqlDriver, connect: &str) -> Result<Connect, String> {
             if let Some(s) = socket {
                 query.push(("host".into(), s));
             }
-            if !extra.iter().any(|(k, _)| k == "sslmode") {
-                // Built without TLS (see docs/users.md): say so instead of "prefer"ring it.
-                query.push(("sslmode".into(), "disable".into()));
-            }
+            // Without `sslmode`, libpq's (and Dovecot's) default: `prefer`.
             query.extend(extra);
         }
         _ => {
             if let Some(s) = socket {
                 query.push(("socket".into(), s));
             }
-            query.push(("ssl-mode".into(), "DISABLED".into()));
+            // As Dovecot's MySQL driver: TLS when a CA or client certificate is named, the
+            // server's name checked only with `ssl_verify_server_cert=yes`.
+            let mut tls = false;
+            let mut verify = false;
+            for (k, v) in extra {
+                match k.as_str() {
+                    "ssl_verify_server_cert" => {
+                        verify = match v.as_str() {
+                            "yes" | "1" => true,
+                            "no" | "0" => false,
+                            _ => return Err("ssl_verify_server_cert must be yes or no".into()),
+                        }
+                    }
+                    _ => {
+                        tls = true;
+                        query.push((k.replace('_', "-"), v));
+                    }
+                }
+            }
+            let mode = match (tls, verify) {
+                (false, false) => "DISABLED",
+                (false, true) => {
+                    return Err("ssl_verify_server_cert needs ssl_ca (the CA to check with)".into());
+                }
+                (true, false) => "REQUIRED",
+                (true, true) => "VERIFY_IDENTITY",
+            };
+            query.push(("ssl-mode".into(), mode.into()));
         }
     }
     for (i, (k, v)) in query.iter().enumerate() {
@@ -220,7 +254,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.url,
-            "postgres://dovecot:p%40ss%20w%27d@db.example.org:5433/mail?sslmode=disable"
+            "postgres://dovecot:p%40ss%20w%27d@db.example.org:5433/mail"
         );
         assert_eq!(c.max_connections, 3);
         let s = parse(
@@ -230,7 +264,16 @@ mod tests {
         .unwrap();
         assert_eq!(
             s.url,
-            "postgres://localhost/mail?host=%2Fvar%2Frun%2Fpostgresql&sslmode=disable"
+            "postgres://localhost/mail?host=%2Fvar%2Frun%2Fpostgresql"
+        );
+        let t = parse(
+            SqlDriver::Postgresql,
+            "host=db dbname=mail sslmode=verify-full sslrootcert=/etc/ssl/db-ca.pem",
+        )
+        .unwrap();
+        assert_eq!(
+            t.url,
+            "postgres://db/mail?sslmode=verify%2Dfull&sslrootcert=%2Fetc%2Fssl%2Fdb%2Dca%2Epem"
         );
     }
 
@@ -250,6 +293,28 @@ mod tests {
         assert_eq!(
             s.url,
             "mysql://localhost/vmail?socket=%2Frun%2Fmysqld%2Fmysqld%2Esock&ssl-mode=DISABLED"
+        );
+        let t = parse(
+            SqlDriver::Mysql,
+            "host=db dbname=vmail ssl_ca=/etc/ssl/ca.pem ssl_verify_server_cert=yes",
+        )
+        .unwrap();
+        assert_eq!(
+            t.url,
+            "mysql://db/vmail?ssl-ca=%2Fetc%2Fssl%2Fca%2Epem&ssl-mode=VERIFY%5FIDENTITY"
+        );
+        let r = parse(SqlDriver::Mysql, "host=db dbname=vmail ssl_cert=/c.pem").unwrap();
+        assert_eq!(
+            r.url,
+            "mysql://db/vmail?ssl-cert=%2Fc%2Epem&ssl-mode=REQUIRED"
+        );
+        assert!(parse(SqlDriver::Mysql, "host=db ssl_verify_server_cert=yes").is_err());
+        assert!(
+            parse(
+                SqlDriver::Mysql,
+                "host=db ssl_ca=/a ssl_verify_server_cert=maybe"
+            )
+            .is_err()
         );
         let f = parse(SqlDriver::Sqlite, "/var/lib/mail/users.db").unwrap();
         assert_eq!(f.url, "sqlite:%2Fvar%2Flib%2Fmail%2Fusers%2Edb?mode=ro");

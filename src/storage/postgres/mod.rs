@@ -1,9 +1,9 @@
 //! The PostgreSQL backend (issue 18, phase 1): every user's mail in one PostgreSQL database,
 //! selected with `[mail] location = "postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME"`.
 //!
-//! NOT YET SELECTABLE from the configuration: it is compiled and tested against the storage
-//! conformance suite, and `setup::storage_backend` gains its arm once the whole suite passes
-//! (docs/postgresql.md says what works).
+//! `setup::storage_backend` selects it; it passes the whole storage conformance suite and the
+//! IMAP/POP3 wire suites (`MAILCOVE_TEST_BACKEND=postgres`). docs/postgresql.md is the guide.
+//! TLS to the database follows the URL's `sslmode` ([`PgOptions::connect_options`]).
 //!
 //! * Schema ([`schema`]): created at first start, forward migrations recorded in
 //!   `schema_version`. Every key begins with `user_id`, so the tables can be sharded by user.
@@ -90,15 +90,17 @@ impl PgOptions {
             .trim()
             .parse()
             .map_err(|e| format!("not a usable postgresql:// URL: {e}"))?;
-        match o.get_ssl_mode() {
-            PgSslMode::Disable | PgSslMode::Allow | PgSslMode::Prefer => Ok(()),
-            _ => Err("sslmode require/verify-* is not supported yet (docs/postgresql.md)".into()),
-        }
+        check_tls_files(&self.url, o.get_ssl_mode())
     }
 
-    /// The connection options: the URL, the password from the file, and TLS refused (phase 1
-    /// has no TLS to the database: `sslmode` must be `disable`, `allow` or `prefer`, which are
-    /// all answered without TLS).
+    /// The connection options: the URL with its libpq parameters (`sslmode`, `sslrootcert`,
+    /// `sslcert`, `sslkey`, `host=/socket/dir`, ...) and the password from the file.
+    ///
+    /// TLS is rustls with ring, as everywhere else in mailcove. `sslmode` means what it means
+    /// to libpq: `disable` never, `allow`/`prefer` (the default) when the server offers it,
+    /// `require` always without checking the certificate, `verify-ca` checks it against
+    /// `sslrootcert` (or the system's CA store when that is not given), `verify-full` also
+    /// checks that it names the host.
     pub fn connect_options(&self) -> Result<PgConnectOptions> {
         let mut o: PgConnectOptions = self
             .url
@@ -111,16 +113,38 @@ impl PgOptions {
             let pw = text.lines().next().unwrap_or_default();
             o = o.password(pw);
         }
-        match o.get_ssl_mode() {
-            PgSslMode::Disable | PgSslMode::Allow | PgSslMode::Prefer => {}
-            _ => {
-                return Err(StorageError::Invalid(
-                    "postgresql sslmode require/verify-* is not supported yet (docs/postgresql.md)",
-                ));
-            }
-        }
-        Ok(o.ssl_mode(PgSslMode::Disable).application_name("mailcove"))
+        check_tls_files(&self.url, o.get_ssl_mode()).map_err(StorageError::Temporary)?;
+        Ok(o.application_name("mailcove"))
     }
+}
+
+/// The value of libpq parameter `key` in the URL's query, percent-decoded.
+fn url_parameter(url: &str, key: &str) -> Option<String> {
+    let (_, query) = url.trim().split_once('?')?;
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == key).then(|| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
+/// The certificate and key files a TLS mode names must be readable: found at check-config and
+/// start, not at the first login.
+fn check_tls_files(url: &str, mode: PgSslMode) -> std::result::Result<(), String> {
+    if matches!(mode, PgSslMode::Disable) {
+        return Ok(());
+    }
+    for key in ["sslrootcert", "sslcert", "sslkey"] {
+        if let Some(file) = url_parameter(url, key)
+            && let Err(e) = std::fs::metadata(&file).and_then(|_| std::fs::File::open(&file))
+        {
+            return Err(format!("postgresql {key} {file}: {e}"));
+        }
+    }
+    Ok(())
 }
 
 /// What every store of one user in this process shares.
@@ -310,7 +334,7 @@ mod tests {
     }
 
     #[test]
-    fn tls_modes_are_refused_until_supported_and_sockets_parse() {
+    fn tls_modes_parse_and_their_files_must_exist() {
         let ok = |u: &str| PgOptions::new(u).check_location();
         assert_eq!(
             ok("postgresql://u:p@127.0.0.1:5432/mail?sslmode=disable"),
@@ -320,8 +344,22 @@ mod tests {
             ok("postgresql://u@localhost/mail?host=/run/postgresql"),
             Ok(())
         );
-        assert!(ok("postgresql://u@h/mail?sslmode=require").is_err());
-        assert!(ok("postgresql://u@h/mail?sslmode=verify-full").is_err());
+        assert_eq!(ok("postgresql://u@h/mail?sslmode=require"), Ok(()));
+        assert_eq!(ok("postgresql://u@h/mail?sslmode=verify-full"), Ok(()));
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "x").unwrap_or_else(|e| panic!("{e}"));
+        let with = |file: &std::path::Path| {
+            format!(
+                "postgresql://u@h/mail?sslmode=verify-ca&sslrootcert={}",
+                file.display()
+            )
+        };
+        assert_eq!(ok(&with(&ca)), Ok(()));
+        let missing = ok(&with(&dir.path().join("missing.pem"))).unwrap_err();
+        assert!(missing.contains("sslrootcert"), "{missing}");
+        assert!(missing.contains("missing.pem"), "{missing}");
+        assert!(ok("postgresql://u@h/mail?sslmode=bogus").is_err());
         assert!(ok("postgresql://u@h:notaport/mail").is_err());
     }
 
