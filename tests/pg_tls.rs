@@ -7,10 +7,12 @@
 //! string with libpq's `sslmode`/`sslrootcert`): logins verify over TLS too.
 
 mod common;
+#[path = "common/pki.rs"]
+mod pki;
 
-use common::pki::make_pki;
 use common::postgres::PgServer;
 use common::*;
+use pki::make_pki;
 
 const MESSAGE: &str =
     "From: a@example.org\r\nSubject: over TLS\r\n\r\nencrypted to the database\r\n";

@@ -3,7 +3,8 @@
 //! (tests/pg_tls.rs).
 //!
 //! Self-contained, so a harness that does not use the wire harness includes it with
-//! `#[path = "../common/pki.rs"] mod pki;`.
+//! `#[path = "common/pki.rs"] mod pki;` (from `tests/`; `"../common/pki.rs"` from a folder
+//! beside it). Not a module of `tests/common` itself: a test that uses both would load it twice.
 #![allow(dead_code)]
 
 /// A CA and a server certificate for `127.0.0.1` it signed, all PEM.
