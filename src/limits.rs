@@ -794,6 +794,11 @@ pub const PG_CHUNK_BYTES: usize = 1024 * 1024;
 /// `max_connections` is 100: a few nodes fit with room for the administrator.
 pub const PG_POOL_CONNECTIONS: u32 = 16;
 
+/// Messages the PostgreSQL backend keeps in its per-process cache of mailbox pictures (the
+/// message lists refreshes start from; about 100 bytes each, so about 100 MB at most): beyond
+/// it, the least recently used mailbox's picture is dropped and read whole at its next SELECT.
+pub const PG_PICTURE_CACHE_MESSAGES: usize = 1_000_000;
+
 /// How long a PostgreSQL storage operation waits for a pooled connection before it answers
 /// `[UNAVAILABLE]` (the database is down or every connection is busy).
 pub const PG_ACQUIRE_TIMEOUT_SECS: u64 = 10;

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use super::blob::{self, PgContent};
 use super::user::{self, KEYWORD_LIMIT, PgUser, begin, keyword_indexes, kw_text, lock_mailbox};
-use super::{db, u32_of, u64_of};
+use super::{db, i64_of, picture, u32_of, u64_of};
 use crate::limits::{MAX_CACHE_ENTRY_BYTES, MAX_HEADER_BYTES};
 use crate::storage::{
     CacheField, ChangeKind, CopyResult, Flags, Head, InternalDate, KeywordSet, MailboxHandle,
@@ -53,6 +53,41 @@ impl PgMailbox {
             name,
             keywords: Mutex::new(Arc::from([])),
         }
+    }
+
+    /// The mailbox's messages in UID order as the picture holds them: all, or only those
+    /// changed (flags) or added after modseq `since`.
+    async fn read_metas(
+        &self,
+        tx: &mut sqlx::Transaction<'static, Postgres>,
+        since: Option<i64>,
+    ) -> Result<Vec<MessageMeta>> {
+        let rows = sqlx::query(
+            "SELECT uid, system_flags, keywords, modseq, phys_size, virt_size, internal_date \
+             FROM messages WHERE user_id = $1 AND mailbox_id = $2 AND modseq > $3 ORDER BY uid",
+        )
+        .bind(self.user.user_id)
+        .bind(self.id)
+        .bind(since.unwrap_or(-1))
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db)?;
+        let mut metas = Vec::with_capacity(rows.len());
+        for r in rows {
+            let kw: Vec<i32> = r.try_get(2).map_err(db)?;
+            metas.push(MessageMeta {
+                uid: u32_of(r.try_get(0).map_err(db)?),
+                flags: Flags {
+                    system: system(r.try_get(1).map_err(db)?),
+                    keywords: keyword_set(&kw),
+                },
+                modseq: u64_of(r.try_get(3).map_err(db)?),
+                phys_size: u64_of(r.try_get(4).map_err(db)?),
+                virt_size: u64_of(r.try_get(5).map_err(db)?),
+                internal_date: InternalDate::at(r.try_get(6).map_err(db)?),
+            });
+        }
+        Ok(metas)
     }
 
     /// What [`MailboxHandle::identity`] answers for mailbox `id` of `user_id`.
@@ -147,11 +182,11 @@ impl MailboxHandle for PgMailbox {
         // FOR SHARE waits for every transaction storing into the mailbox (they hold its row
         // from their UID update to commit), so what is read next is a whole picture.
         let sql = if claim_recent {
-            "SELECT uidvalidity, uidnext, highest_modseq, first_recent FROM mailboxes \
-             WHERE user_id = $1 AND mailbox_id = $2 FOR UPDATE"
+            "SELECT uidvalidity, uidnext, highest_modseq, first_recent, vanished_floor \
+             FROM mailboxes WHERE user_id = $1 AND mailbox_id = $2 FOR UPDATE"
         } else {
-            "SELECT uidvalidity, uidnext, highest_modseq, first_recent FROM mailboxes \
-             WHERE user_id = $1 AND mailbox_id = $2 FOR SHARE"
+            "SELECT uidvalidity, uidnext, highest_modseq, first_recent, vanished_floor \
+             FROM mailboxes WHERE user_id = $1 AND mailbox_id = $2 FOR SHARE"
         };
         let r = sqlx::query(sql)
             .bind(self.user.user_id)
@@ -164,31 +199,48 @@ impl MailboxHandle for PgMailbox {
         let uidnext = u32_of(r.try_get(1).map_err(db)?);
         let highest_modseq = u64_of(r.try_get(2).map_err(db)?);
         let first_recent = u32_of(r.try_get(3).map_err(db)?);
+        let vanished_floor = u64_of(r.try_get(4).map_err(db)?);
         let keywords = self.keyword_table(&mut *tx).await?;
-        let rows = sqlx::query(
-            "SELECT uid, system_flags, keywords, modseq, phys_size, virt_size, internal_date \
-             FROM messages WHERE user_id = $1 AND mailbox_id = $2 ORDER BY uid",
-        )
-        .bind(self.user.user_id)
-        .bind(self.id)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        let mut metas = Vec::with_capacity(rows.len());
-        for r in rows {
-            let kw: Vec<i32> = r.try_get(2).map_err(db)?;
-            metas.push(MessageMeta {
-                uid: u32_of(r.try_get(0).map_err(db)?),
-                flags: Flags {
-                    system: system(r.try_get(1).map_err(db)?),
-                    keywords: keyword_set(&kw),
-                },
-                modseq: u64_of(r.try_get(3).map_err(db)?),
-                phys_size: u64_of(r.try_get(4).map_err(db)?),
-                virt_size: u64_of(r.try_get(5).map_err(db)?),
-                internal_date: InternalDate::at(r.try_get(6).map_err(db)?),
-            });
-        }
+        // The picture this process last read: unchanged, or brought up to date with the rows
+        // changed since its HIGHESTMODSEQ and the tombstones above it (every change takes a
+        // modseq; tombstones at or below `vanished_floor` were trimmed, so a picture older than
+        // that is read again whole).
+        let key = (self.user.user_id, self.id);
+        let cached = self.user.sh.pictures.lock().get(key);
+        let messages = match cached {
+            Some(c)
+                if c.uidvalidity == uidvalidity
+                    && c.highest_modseq == highest_modseq
+                    && c.uidnext == uidnext =>
+            {
+                Some(c.messages.clone())
+            }
+            Some(c)
+                if c.uidvalidity == uidvalidity
+                    && c.highest_modseq < highest_modseq
+                    && vanished_floor <= c.highest_modseq =>
+            {
+                let since = i64_of(c.highest_modseq);
+                let changed = self.read_metas(&mut tx, Some(since)).await?;
+                let expunged = sqlx::query_scalar::<_, i64>(
+                    "SELECT uid FROM vanished WHERE user_id = $1 AND mailbox_id = $2 \
+                     AND modseq > $3",
+                )
+                .bind(self.user.user_id)
+                .bind(self.id)
+                .bind(since)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?;
+                let expunged: Vec<u32> = expunged.into_iter().map(u32_of).collect();
+                picture::apply(&c.messages, &expunged, changed)
+            }
+            _ => None,
+        };
+        let messages = match messages {
+            Some(m) => m,
+            None => MessageList::from_sorted(self.read_metas(&mut tx, None).await?),
+        };
         let recent = (first_recent < uidnext).then_some(first_recent..uidnext);
         if claim_recent && recent.is_some() {
             sqlx::query(
@@ -202,17 +254,16 @@ impl MailboxHandle for PgMailbox {
             .map_err(db)?;
         }
         tx.commit().await.map_err(db)?;
-        Ok(SyncOutcome {
-            snapshot: Arc::new(Snapshot {
-                uidvalidity,
-                uidnext,
-                highest_modseq,
-                keywords,
-                keyword_limit: KEYWORD_LIMIT,
-                messages: MessageList::from_sorted(metas),
-            }),
-            recent,
-        })
+        let snapshot = Arc::new(Snapshot {
+            uidvalidity,
+            uidnext,
+            highest_modseq,
+            keywords,
+            keyword_limit: KEYWORD_LIMIT,
+            messages,
+        });
+        self.user.sh.pictures.lock().put(key, snapshot.clone());
+        Ok(SyncOutcome { snapshot, recent })
     }
 
     async fn store(&self, uids: Vec<u32>, request: StoreRequest) -> Result<StoreResult> {

@@ -20,6 +20,7 @@
 
 mod blob;
 mod mailbox;
+mod picture;
 mod schema;
 mod user;
 
@@ -187,6 +188,8 @@ pub(crate) struct Shared {
     /// Names this process's POP3 leases (`node:generation`).
     pub node: String,
     users: Mutex<HashMap<i64, Arc<UserShared>>>,
+    /// The last picture of each mailbox read here, for refreshes that read only changes.
+    pub pictures: Mutex<picture::Pictures>,
 }
 
 /// The PostgreSQL [`Storage`]; see the module docs.
@@ -218,6 +221,7 @@ impl PgStorage {
                 options,
                 node,
                 users: Mutex::new(HashMap::new()),
+                pictures: Mutex::new(picture::Pictures::default()),
             }),
         })
     }

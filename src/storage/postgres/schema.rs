@@ -113,8 +113,12 @@ CREATE TABLE pop3_leases (
 );
 ";
 
+/// Version 2: messages by modseq, so a refresh reads only the rows changed since the picture it
+/// has (`picture.rs`) instead of the whole mailbox.
+const V2: &str = "CREATE INDEX messages_modseq ON messages (user_id, mailbox_id, modseq);";
+
 /// Every migration, in order: `MIGRATIONS[i]` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The version this code writes and reads.
 pub const CURRENT: i32 = MIGRATIONS.len() as i32;

@@ -1,0 +1,174 @@
+//! The PostgreSQL backend refreshes a mailbox from the picture it last read plus what changed
+//! since (rows above its HIGHESTMODSEQ, expunge tombstones above it), instead of reading the whole
+//! mailbox (src/storage/postgres/picture.rs). Three nodes on one database: node 1 keeps a view
+//! open and refreshes it incrementally, node 2 changes the mailbox (APPEND, flags, keywords,
+//! EXPUNGE, MOVE in and out), and node 3 reads the mailbox whole with a fresh process's empty
+//! cache. After every round node 1's picture must equal node 3's exactly, including after the
+//! tombstone window was trimmed past node 1's picture (then it is read whole again).
+
+#[path = "common/postgres.rs"]
+mod pg_server;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use mailcove::storage::postgres::{PgOptions, PgStorage};
+use mailcove::storage::{
+    AppendMessage, MessageMeta, OpenOptions, Result, Storage, StorageUser, StoreOp, StoreRequest,
+    SystemFlags, UserStore, View,
+};
+
+fn ok<T>(r: Result<T>) -> T {
+    r.unwrap_or_else(|e| panic!("storage error: {e}"))
+}
+
+async fn node(url: &str) -> Arc<dyn UserStore> {
+    let mut o = PgOptions::new(url);
+    o.max_connections = 4;
+    o.fts = false;
+    let storage = ok(PgStorage::connect(o).await);
+    let user = StorageUser {
+        name: "pic".to_owned(),
+        ..Default::default()
+    };
+    ok(storage.user(&user).await)
+}
+
+async fn append(u: &dyn UserStore, mailbox: &str, n: u32) -> u32 {
+    let m = AppendMessage {
+        data: Bytes::from(format!("Subject: {n}\r\n\r\nbody {n}\r\n")),
+        flags: SystemFlags::EMPTY,
+        keywords: Vec::new(),
+        internal_date: Some(1_700_000_000 + i64::from(n)),
+    };
+    ok(u.append(mailbox, m).await).uid
+}
+
+fn req(op: StoreOp, flags: SystemFlags, keywords: &[&str]) -> StoreRequest {
+    StoreRequest {
+        op,
+        flags,
+        keywords: keywords.iter().map(|s| (*s).to_owned()).collect(),
+        unchanged_since: None,
+    }
+}
+
+/// What a picture says of each message, keywords by name (tables may differ in order).
+fn picture(v: &View) -> Vec<(u32, u8, Vec<String>, u64, u64)> {
+    let names = v.keywords();
+    v.messages()
+        .iter()
+        .map(|m: &MessageMeta| {
+            let mut kw: Vec<String> = m
+                .flags
+                .keywords
+                .iter()
+                .filter_map(|i| names.get(i).cloned())
+                .collect();
+            kw.sort();
+            (m.uid, m.flags.system.0, kw, m.modseq, m.phys_size)
+        })
+        .collect()
+}
+
+async fn whole(url: &str) -> (Vec<(u32, u8, Vec<String>, u64, u64)>, u64, u32) {
+    let fresh = node(url).await;
+    let v = ok(fresh.open("INBOX", OpenOptions::EXAMINE).await);
+    (picture(&v), v.highest_modseq(), v.uidnext())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_refreshes_equal_a_whole_read() {
+    let url = tokio::task::spawn_blocking(pg_server::fresh_database)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let one = node(&url).await;
+    let two = node(&url).await;
+    ok(two.create("Other", None).await);
+    for n in 1..=40 {
+        append(&*two, "INBOX", n).await;
+    }
+    let mut watched = ok(one.open("INBOX", OpenOptions::EXAMINE).await);
+    let mut writer = ok(two.open("INBOX", OpenOptions::SELECT).await);
+    let mut next = 41;
+    for round in 0u32..12 {
+        // A different mix each round, from a fixed pattern (no randomness to reproduce).
+        let present: Vec<u32> = writer.messages().iter().map(|m| m.uid).collect();
+        let pick = |k: u32| -> Vec<u32> {
+            present
+                .iter()
+                .copied()
+                .filter(|u| (u + round) % k == 0)
+                .collect()
+        };
+        ok(writer
+            .store(&pick(3), req(StoreOp::Add, SystemFlags::SEEN, &["$Label1"]))
+            .await);
+        ok(writer
+            .store(&pick(5), req(StoreOp::Remove, SystemFlags::SEEN, &[]))
+            .await);
+        ok(writer
+            .store(
+                &pick(7),
+                req(
+                    StoreOp::Replace,
+                    SystemFlags::FLAGGED,
+                    &[&format!("k{round}")],
+                ),
+            )
+            .await);
+        let doomed = pick(11);
+        ok(writer
+            .store(&doomed, req(StoreOp::Add, SystemFlags::DELETED, &[]))
+            .await);
+        ok(writer.expunge(Some(&doomed)).await);
+        for _ in 0..3 {
+            append(&*two, "INBOX", next).await;
+            next += 1;
+        }
+        // In and out by MOVE: a tombstone here, a new UID there.
+        append(&*two, "Other", next).await;
+        next += 1;
+        let mut other = ok(two.open("Other", OpenOptions::SELECT).await);
+        let last = other.messages().last_uid().unwrap_or(0);
+        ok(other.move_to(&[last], "INBOX").await);
+        ok(writer.refresh().await);
+        let first = writer.messages().get(0).map(|m| m.uid);
+        if let Some(first) = first {
+            ok(writer.move_to(&[first], "Other").await);
+        }
+
+        ok(watched.refresh().await);
+        let (want, modseq, uidnext) = whole(&url).await;
+        assert_eq!(picture(&watched), want, "round {round}");
+        assert_eq!(watched.highest_modseq(), modseq, "round {round}");
+        assert_eq!(watched.uidnext(), uidnext, "round {round}");
+    }
+
+    // Push INBOX's tombstones past the window: node 1's picture is then older than what is
+    // remembered, so its refresh must read the mailbox whole, and still be right. Many
+    // messages cheaply: double "Other" by copying it onto itself, all \Deleted, copy them into
+    // INBOX and expunge them there at once (one tombstone each).
+    let mut other = ok(two.open("Other", OpenOptions::SELECT).await);
+    let all: Vec<u32> = other.messages().iter().map(|m| m.uid).collect();
+    ok(other
+        .store(&all, req(StoreOp::Add, SystemFlags::DELETED, &[]))
+        .await);
+    while other.messages().len() <= mailcove::limits::VANISHED_WINDOW {
+        let all: Vec<u32> = other.messages().iter().map(|m| m.uid).collect();
+        ok(other.copy(&all, "Other").await);
+        ok(other.refresh().await);
+    }
+    let all: Vec<u32> = other.messages().iter().map(|m| m.uid).collect();
+    ok(other.copy(&all, "INBOX").await);
+    ok(writer.refresh().await);
+    ok(writer.expunge(None).await);
+    ok(watched.refresh().await);
+    let (want, modseq, _) = whole(&url).await;
+    assert_eq!(
+        picture(&watched),
+        want,
+        "after the tombstone window moved on"
+    );
+    assert_eq!(watched.highest_modseq(), modseq);
+}
