@@ -253,3 +253,12 @@ pub fn fresh_database() -> String {
     server.create_database(&name);
     server.url(&name)
 }
+
+impl PgServer {
+    /// [`PgServer::stop`] then [`PgServer::start`]: every client connection is cut, and the
+    /// server answers again on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.start();
+    }
+}
