@@ -225,3 +225,85 @@ fn an_lmtp_retry_of_a_stored_delivery_is_stored_once() {
         ]
     );
 }
+
+/// Run at SERIALIZABLE (as CockroachDB and YugabyteDB always run), PostgreSQL aborts with
+/// SQLSTATE 40001 ("could not serialize access due to concurrent update") a transaction that
+/// waited for the user's row while another one changed it. The backend runs it again, so
+/// concurrent appends all succeed, with distinct UIDs. Each run of a transaction can only lose to
+/// a commit made after it began, so with 4 at once none needs more than 4 runs
+/// (`PG_TX_ATTEMPTS` is 5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serialization_failures_run_again() {
+    use mailcove::storage::postgres::{PgOptions, PgStorage};
+    use mailcove::storage::{AppendMessage, Storage, StorageUser, SystemFlags};
+    use std::sync::Arc;
+    const AT_ONCE: usize = 4;
+    const ROUNDS: usize = 5;
+    assert!(AT_ONCE <= mailcove::limits::PG_TX_ATTEMPTS as usize);
+    let pg = tokio::task::spawn_blocking(|| {
+        let pg = PgServer::new();
+        pg.create_database("mail");
+        pg.exec(
+            "postgres",
+            "ALTER DATABASE mail SET default_transaction_isolation TO 'serializable'",
+        );
+        pg
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let storage: Arc<dyn Storage> = Arc::new(
+        PgStorage::connect(PgOptions::new(pg.url("mail")))
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let user = StorageUser {
+        name: "alice".into(),
+        ..Default::default()
+    };
+    let first = storage.user(&user).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut uids = Vec::new();
+    for round in 0..ROUNDS {
+        let barrier = Arc::new(tokio::sync::Barrier::new(AT_ONCE));
+        let tasks: Vec<_> = (0..AT_ONCE)
+            .map(|i| {
+                let (storage, user, barrier) = (storage.clone(), user.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    let u = storage.user(&user).await?;
+                    barrier.wait().await;
+                    let data = format!("Subject: r{round} m{i}\r\n\r\nx\r\n");
+                    u.append(
+                        "INBOX",
+                        AppendMessage {
+                            data: bytes::Bytes::from(data),
+                            flags: SystemFlags::EMPTY,
+                            keywords: Vec::new(),
+                            internal_date: None,
+                        },
+                    )
+                    .await
+                    .map(|r| r.uid)
+                })
+            })
+            .collect();
+        for t in tasks {
+            let uid = t
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|e| panic!("an append failed instead of running again: {e}"));
+            uids.push(uid);
+        }
+    }
+    uids.sort_unstable();
+    let want: Vec<u32> = (1..=(AT_ONCE * ROUNDS) as u32).collect();
+    assert_eq!(uids, want);
+    let status = first
+        .status("INBOX")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status.messages as usize, AT_ONCE * ROUNDS);
+    let log = std::fs::read_to_string(pg.dir.join("server.log")).unwrap_or_default();
+    assert!(
+        log.contains("could not serialize access"),
+        "no transaction was aborted with 40001, so nothing was run again: {log}"
+    );
+}
