@@ -807,3 +807,22 @@ pub const PG_ACQUIRE_TIMEOUT_SECS: u64 = 10;
 /// every third of it while the session lives): a node that dies leaves the maildrop locked this
 /// long at most.
 pub const POP3_LEASE_SECS: u64 = 60;
+
+/// How many times the PostgreSQL backend runs one write transaction that the database aborted
+/// with a serialization failure (SQLSTATE 40001) or a deadlock (40P01) before it answers
+/// `[UNAVAILABLE]`. Such an abort rolled everything back, so running it again is safe; it is
+/// rare on PostgreSQL (READ COMMITTED, locks taken in one order) and the normal way of working
+/// on CockroachDB and YugabyteDB (SERIALIZABLE), whose drivers also retry a handful of times.
+pub const PG_TX_ATTEMPTS: u32 = 5;
+
+/// The first pause before a retried PostgreSQL transaction; each next one doubles, and each is
+/// jittered (a random part of the step added) so two sessions that collided do not collide
+/// again in step. 5 ms, 10, 20, 40: under 0.2 s in all, well inside a client's patience.
+pub const PG_RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// How long the PostgreSQL backend remembers an LMTP delivery (per user, the SHA-256 of sender,
+/// recipient and message as the MTA sent it, and the mailbox), so the MTA's retry of a delivery
+/// that was committed but not acknowledged (a 451 after the commit, a dropped connection) is
+/// answered 250 without a second copy. Postfix and Exim retry for up to 5 days, but the retries
+/// that matter follow within minutes; a day keeps the table small (one row per delivery).
+pub const PG_DELIVERY_MEMORY_SECS: u64 = 24 * 3600;

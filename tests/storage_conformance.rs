@@ -14,9 +14,9 @@ use mailcove::limits::{MAX_METADATA_ENTRIES, MAX_METADATA_USER_BYTES, MAX_METADA
 use mailcove::storage::maildir::{MaildirOptions, MaildirStorage};
 use mailcove::storage::memory::{MemoryOptions, MemoryStorage};
 use mailcove::storage::{
-    AppendMessage, CacheField, Change, ChangeKind, FeedError, OpenOptions, PendingAppend, ReadPart,
-    Result, Storage, StorageError, StorageUser, StoreOp, StoreRequest, SystemFlags, UserStore,
-    Vanished, View,
+    AppendMessage, CacheField, Change, ChangeKind, DeliveryId, FeedError, OpenOptions,
+    PendingAppend, ReadPart, Result, Storage, StorageError, StorageUser, StoreOp, StoreRequest,
+    SystemFlags, UserStore, Vanished, View,
 };
 use mailcove::storage::{MetadataChange, MetadataLimit, MetadataMap};
 
@@ -27,6 +27,8 @@ mod pg_server;
 pub struct Backend {
     storage: Arc<dyn Storage>,
     _dir: Option<tempfile::TempDir>,
+    /// Stores a repeated LMTP delivery once (`AppendStream::set_delivery`).
+    remembers_deliveries: bool,
 }
 
 impl Backend {
@@ -39,6 +41,7 @@ impl Backend {
         Backend {
             storage: Arc::new(storage),
             _dir: Some(dir),
+            remembers_deliveries: false,
         }
     }
 
@@ -48,6 +51,7 @@ impl Backend {
         Backend {
             storage: Arc::new(storage),
             _dir: None,
+            remembers_deliveries: false,
         }
     }
 
@@ -65,6 +69,7 @@ impl Backend {
         Backend {
             storage: Arc::new(storage),
             _dir: None,
+            remembers_deliveries: true,
         }
     }
 
@@ -1918,6 +1923,48 @@ async fn full_text_index_per_user(b: &Backend) {
     assert_eq!(ok(got.3), Vec::<u32>::new());
 }
 
+/// One LMTP delivery of `body` into `mailbox` as delivery `id`: whether the backend remembers
+/// deliveries, and the UID it answered.
+async fn deliver(u: &dyn UserStore, mailbox: &str, id: DeliveryId, body: &str) -> (bool, u32) {
+    let mut w = ok(u.append_stream(mailbox).await);
+    let remembers = w.set_delivery(id);
+    ok(
+        w.write(format!("Subject: {body}\r\n\r\n{body}\r\n").as_bytes())
+            .await,
+    );
+    let uid = ok(w.commit(SystemFlags::EMPTY, Vec::new(), None).await).uid;
+    (remembers, uid)
+}
+
+/// An MTA retrying a delivery that was stored but not acknowledged: a backend that remembers
+/// deliveries stores it once and answers the first UID; the same message to another
+/// recipient, or into another mailbox, is another delivery. A backend that does not remember
+/// them stores every copy, each with a new UID.
+async fn lmtp_deliveries_stored_once(b: &Backend) {
+    let u = b.user("deliveries").await;
+    ok(u.create("Lists", None).await);
+    let digest = [7u8; 32];
+    let id = DeliveryId::new("a@example.org", "deliveries@example.org", &digest);
+    let to_detail = DeliveryId::new("a@example.org", "deliveries+x@example.org", &digest);
+    let (remembers, first) = deliver(&*u, "INBOX", id, "one").await;
+    assert_eq!(remembers, b.remembers_deliveries);
+    let (_, retried) = deliver(&*u, "INBOX", id, "one").await;
+    let (_, other_rcpt) = deliver(&*u, "INBOX", to_detail, "one").await;
+    let (_, other_box) = deliver(&*u, "Lists", id, "one").await;
+    assert_eq!(other_box, 1);
+    assert_eq!(ok(u.status("Lists").await).messages, 1);
+    let inbox = ok(u.status("INBOX").await);
+    if remembers {
+        assert_eq!((first, retried, other_rcpt), (1, 1, 2));
+        assert_eq!(inbox.messages, 2);
+        assert_eq!(inbox.uidnext, 3);
+        assert_eq!(ok(u.quota().await).messages_used, 3);
+    } else {
+        assert_eq!((first, retried, other_rcpt), (1, 2, 3));
+        assert_eq!(inbox.messages, 3);
+    }
+}
+
 macro_rules! with_cases {
     ($suite:ident ! ($($args:tt)*)) => {
         $suite!($($args)*, [
@@ -1946,6 +1993,7 @@ macro_rules! with_cases {
             metadata_limits,
             change_feed,
             full_text_index_per_user,
+            lmtp_deliveries_stored_once,
         ]);
     };
 }

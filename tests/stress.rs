@@ -16,6 +16,14 @@
 //! every acknowledged APPEND/COPY/MOVE/LMTP message not removed by an acknowledged command is
 //! there, exactly once, byte for byte, and nothing else is (count and content).
 //!
+//! `stress_across_a_postgresql_restart` runs the same sessions on the PostgreSQL backend and
+//! restarts PostgreSQL in the middle, the database gone for longer than a session waits for it
+//! (issue 18). A session that is answered `NO [UNAVAILABLE]`, `-ERR [SYS/TEMP]` or 451, or whose
+//! connection drops, takes it as not acknowledged (an IMAP session starts over with a new
+//! connection, an LMTP session delivers the same message again later, as an MTA does), and the
+//! checks at the end are the same: every acknowledged message there exactly once, nothing that
+//! was not at least attempted, and no delivery stored twice.
+//!
 //! Short run in the default suite: `MAILCOVE_STRESS_SESSIONS` (50) sessions for
 //! `MAILCOVE_STRESS_SECS` (60) seconds. Long run: `MAILCOVE_STRESS_SESSIONS=200
 //! MAILCOVE_STRESS_SECS=600 cargo test --release --test stress -- --nocapture` (docs/testing.md).
@@ -28,6 +36,7 @@ use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::postgres::PgServer;
 use common::*;
 
 const USERS: usize = 4;
@@ -68,6 +77,29 @@ impl Rng {
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
+}
+
+thread_local! {
+    /// Set in the session threads of a run whose database goes away: answers saying so are
+    /// not failures but "not acknowledged".
+    static OUTAGE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn outage() -> bool {
+    OUTAGE.with(std::cell::Cell::get)
+}
+
+/// The payload of the panic that ends an IMAP session whose server could not answer because
+/// the database was down ([`imap_session`] starts it over); raised only when [`outage`].
+struct Unavailable;
+
+/// Ends the session on `what` (a read or write failure, a `NO [UNAVAILABLE]`): start over when
+/// the database may be down, else the test fails.
+fn cut(what: &str) -> ! {
+    if outage() {
+        std::panic::panic_any(Unavailable);
+    }
+    panic!("{what}")
 }
 
 fn body(token: &str) -> Vec<u8> {
@@ -152,6 +184,11 @@ struct Ledger {
     attempted: HashSet<(usize, String)>,
     /// LMTP deliveries (user, token) answered 250: must be there unless removed.
     delivered: HashSet<(usize, String)>,
+    /// APPENDs (user, mailbox, token) sent: one answered `NO [UNAVAILABLE]` may have been
+    /// stored all the same (the database went away after its COMMIT).
+    appends_sent: HashSet<(usize, String, String)>,
+    /// COPY and MOVE (user, target mailbox, token) sent while the database may go away.
+    copies_sent: HashSet<(usize, String, String)>,
     /// Messages per (user, mailbox) as the last IMAP session there to finish a command saw it.
     sizes: HashMap<(usize, String), usize>,
     /// Highest UID seen or acknowledged per (user, mailbox).
@@ -260,8 +297,13 @@ impl Imap {
 
     fn read_line(&mut self) -> String {
         let mut buf = Vec::new();
-        let n = self.r.read_until(b'\n', &mut buf).expect("read");
-        assert!(n > 0, "server closed the connection");
+        let n = self
+            .r
+            .read_until(b'\n', &mut buf)
+            .unwrap_or_else(|e| cut(&format!("read: {e}")));
+        if n == 0 {
+            cut("server closed the connection");
+        }
         String::from_utf8_lossy(&buf).trim_end().to_string()
     }
 
@@ -276,8 +318,15 @@ impl Imap {
             out.extend_from_slice(l);
         }
         out.extend_from_slice(b"\r\n");
-        self.r.get_mut().write_all(&out).unwrap();
+        self.write(&out);
         self.collect(&tag)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.r
+            .get_mut()
+            .write_all(bytes)
+            .unwrap_or_else(|e| cut(&format!("write: {e}")));
     }
 
     fn collect(&mut self, tag: &str) -> String {
@@ -285,6 +334,9 @@ impl Imap {
             let l = self.read_line();
             if let Some(rest) = l.strip_prefix(&format!("{tag} ")) {
                 assert!(!rest.starts_with("BAD"), "{l}");
+                if rest.starts_with("NO [UNAVAILABLE]") {
+                    cut(&l);
+                }
                 return l;
             }
             self.untagged(&l);
@@ -470,7 +522,12 @@ impl Imap {
     }
 
     fn append(&mut self, mailbox: &str, token: &str) {
-        let floor = self.ledger.lock().unwrap().floor(self.user, mailbox);
+        let floor = {
+            let mut lg = self.ledger.lock().unwrap();
+            let sent = (self.user, mailbox.to_string(), token.to_string());
+            lg.appends_sent.insert(sent);
+            lg.floor(self.user, mailbox)
+        };
         let t = self.run(&format!("APPEND {mailbox}"), Some(&body(token)));
         let nums = code_numbers(&t, "APPENDUID").unwrap_or_else(|| panic!("{t}"));
         let mut lg = self.ledger.lock().unwrap();
@@ -485,14 +542,18 @@ impl Imap {
             if verb == "MOVE" {
                 lg.intents.insert((self.user, self.mailbox.clone(), uid));
             }
+            if let Some(token) = lg
+                .uids
+                .get(&(self.user, self.mailbox.clone(), uid))
+                .cloned()
+            {
+                lg.copies_sent.insert((self.user, to.to_string(), token));
+            }
             lg.floor(self.user, to)
         };
         self.tag += 1;
         let tag = format!("t{}", self.tag);
-        self.r
-            .get_mut()
-            .write_all(format!("{tag} UID {verb} {uid} {to}\r\n").as_bytes())
-            .unwrap();
+        self.write(format!("{tag} UID {verb} {uid} {to}\r\n").as_bytes());
         let mut copyuid = None;
         let t = loop {
             let l = self.read_line();
@@ -505,6 +566,9 @@ impl Imap {
             self.untagged(&l);
         };
         assert!(!t.contains(" BAD "), "{t}");
+        if t.contains(" NO [UNAVAILABLE]") {
+            cut(&t);
+        }
         let Some(line) = copyuid else { return };
         let start = line.find("[COPYUID ").unwrap() + 9;
         let parts: Vec<&str> = line[start..]
@@ -530,15 +594,44 @@ impl Imap {
     }
 }
 
+/// One IMAP session until `deadline`; when the database goes away ([`Unavailable`]), a new
+/// one, with a new connection, that goes on with the same random sequence and tokens.
 fn imap_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledger>>) -> Imap {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (id as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
+    let mut n = 0;
+    loop {
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            imap_session_run(port, id, deadline, Arc::clone(&ledger), &mut rng, &mut n)
+        }));
+        match run {
+            Ok(c) => return c,
+            Err(p) if p.is::<Unavailable>() => {
+                ledger
+                    .lock()
+                    .unwrap()
+                    .count("IMAP session started over (database away)", 1);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(p) => std::panic::resume_unwind(p),
+        }
+    }
+}
+
+fn imap_session_run(
+    port: u16,
+    id: usize,
+    deadline: Instant,
+    ledger: Arc<Mutex<Ledger>>,
+    rng: &mut Rng,
+    n: &mut usize,
+) -> Imap {
     let user = id % USERS;
     let mut c = Imap::connect(port, user, Arc::clone(&ledger));
     // Every user has sessions in both mailboxes.
     c.select(MAILBOXES[(id / USERS) % 2]);
-    let mut n = 0;
     while Instant::now() < deadline {
-        n += 1;
+        *n += 1;
+        let n = *n;
         let other = MAILBOXES
             .iter()
             .find(|&&m| m != c.mailbox)
@@ -570,13 +663,11 @@ fn imap_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
                 "FETCH"
             }
             40..=44 => {
-                if let Some(uid) = c.random_uid(&mut rng) {
+                if let Some(uid) = c.random_uid(rng) {
                     // Read the body through the session and check it is the appended message.
                     c.tag += 1;
                     let tag = format!("t{}", c.tag);
-                    c.r.get_mut()
-                        .write_all(format!("{tag} UID FETCH {uid} BODY.PEEK[]\r\n").as_bytes())
-                        .unwrap();
+                    c.write(format!("{tag} UID FETCH {uid} BODY.PEEK[]\r\n").as_bytes());
                     loop {
                         let l = c.read_line();
                         if l.starts_with(&format!("{tag} ")) {
@@ -591,7 +682,8 @@ fn imap_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
                                 .parse()
                                 .unwrap();
                             let mut data = vec![0; len];
-                            c.r.read_exact(&mut data).unwrap();
+                            c.r.read_exact(&mut data)
+                                .unwrap_or_else(|e| cut(&format!("read: {e}")));
                             let rest = c.read_line();
                             let (token, rcpt) = token_of(&data);
                             assert!(
@@ -612,7 +704,7 @@ fn imap_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
                 "FETCH BODY"
             }
             45..=59 => {
-                if let Some(uid) = c.random_uid(&mut rng) {
+                if let Some(uid) = c.random_uid(rng) {
                     let sign = if rng.below(2) == 0 { '+' } else { '-' };
                     let flag = FLAGS[rng.below(FLAGS.len())];
                     c.run(&format!("UID STORE {uid} {sign}FLAGS ({flag})"), None);
@@ -620,19 +712,19 @@ fn imap_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
                 "STORE"
             }
             60..=67 => {
-                if let Some(uid) = c.random_uid(&mut rng) {
+                if let Some(uid) = c.random_uid(rng) {
                     c.transfer("COPY", uid, &other);
                 }
                 "COPY"
             }
             68..=74 => {
-                if let Some(uid) = c.random_uid(&mut rng) {
+                if let Some(uid) = c.random_uid(rng) {
                     c.transfer("MOVE", uid, &other);
                 }
                 "MOVE"
             }
             75..=81 => {
-                if let Some(uid) = c.random_uid(&mut rng) {
+                if let Some(uid) = c.random_uid(rng) {
                     let key = (user, c.mailbox.clone(), uid);
                     c.ledger.lock().unwrap().intents.insert(key);
                     c.run(&format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)"), None);
@@ -643,9 +735,7 @@ fn imap_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
             82..=89 => {
                 c.tag += 1;
                 let tag = format!("t{}", c.tag);
-                c.r.get_mut()
-                    .write_all(format!("{tag} UID SEARCH ALL\r\n").as_bytes())
-                    .unwrap();
+                c.write(format!("{tag} UID SEARCH ALL\r\n").as_bytes());
                 loop {
                     let l = c.read_line();
                     if l.starts_with(&format!("{tag} ")) {
@@ -674,14 +764,16 @@ fn imap_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
             90..=93 => {
                 c.tag += 1;
                 let tag = format!("t{}", c.tag);
-                c.r.get_mut()
-                    .write_all(format!("{tag} IDLE\r\n").as_bytes())
-                    .unwrap();
+                c.write(format!("{tag} IDLE\r\n").as_bytes());
                 // Changes may be reported before the continuation.
                 loop {
                     let l = c.read_line();
                     if l.starts_with("+ ") {
                         break;
+                    }
+                    if l.starts_with(&format!("{tag} NO [UNAVAILABLE]")) {
+                        // IDLE refused before it began (its first look at the mailbox failed).
+                        cut(&l);
                     }
                     c.untagged(&l);
                 }
@@ -691,11 +783,15 @@ fn imap_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
                 let mut buf = Vec::new();
                 while c.r.read_until(b'\n', &mut buf).is_ok_and(|n| n > 0) {
                     let l = String::from_utf8_lossy(&buf).trim_end().to_string();
+                    if l.starts_with(&format!("{tag} ")) {
+                        // IDLE ended by the server before DONE: only when the database is away.
+                        cut(&l);
+                    }
                     c.untagged(&l);
                     buf.clear();
                 }
                 c.r.get_ref().set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-                c.r.get_mut().write_all(b"DONE\r\n").unwrap();
+                c.write(b"DONE\r\n");
                 // A line cut by the short timeout continues in what follows.
                 let mut first = String::from_utf8_lossy(&buf).into_owned();
                 first.push_str(&c.read_line());
@@ -751,9 +847,21 @@ fn pop3_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
             std::thread::sleep(Duration::from_millis(20));
             continue;
         }
+        if outage() && l.starts_with("-ERR [SYS/TEMP]") {
+            ledger
+                .lock()
+                .unwrap()
+                .count("POP3 login refused (database away)", 1);
+            std::thread::sleep(Duration::from_millis(200));
+            continue;
+        }
         assert!(l.starts_with("+OK Logged in, "), "{l}");
         p.send("UIDL");
-        assert!(p.line().starts_with("+OK"));
+        let l = p.line();
+        if outage() && l.starts_with("-ERR [SYS/TEMP]") {
+            continue;
+        }
+        assert!(l.starts_with("+OK"), "{l}");
         // Message number -> UID (the UIDL is %08X of UID and UIDVALIDITY).
         let list: Vec<(usize, u32)> = p
             .multiline()
@@ -781,6 +889,13 @@ fn pop3_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
                     .count("POP3 RETR of a vanished message", 1);
                 continue;
             }
+            if outage() && head.starts_with("-ERR [SYS/TEMP]") {
+                ledger
+                    .lock()
+                    .unwrap()
+                    .count("POP3 RETR refused (database away)", 1);
+                continue;
+            }
             assert!(head.starts_with("+OK"), "{head}");
             let lines = p.multiline();
             let mut data = Vec::new();
@@ -800,7 +915,13 @@ fn pop3_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
         }
         if end == Pop3End::Keep || retrieved.is_empty() {
             p.send("QUIT");
-            assert!(p.line().starts_with("+OK"));
+            // Nothing to delete, but the session's end is written too (downloads for
+            // `pop3_expire`), which fails while the database is away.
+            let l = p.line();
+            assert!(
+                l.starts_with("+OK") || (outage() && l.starts_with("-ERR [SYS/TEMP]")),
+                "QUIT: {l}"
+            );
             ledger.lock().unwrap().count("POP3 download", 1);
             continue;
         }
@@ -837,11 +958,23 @@ fn pop3_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
     }
 }
 
+/// True when `token` was sent before (a delivery sent again); counts it.
+fn lg_retry(ledger: &Mutex<Ledger>, token: &str) -> bool {
+    let mut lg = ledger.lock().unwrap();
+    let again = lg.attempted.iter().any(|(_, t)| t == token);
+    if again {
+        lg.count("LMTP delivery sent again after 4xx", 1);
+    }
+    again
+}
+
 /// Delivers messages over LMTP, each with a unique token, to one to three users (sometimes with
 /// an unknown recipient among them), several transactions per connection.
 fn lmtp_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledger>>) {
     let mut rng = Rng(0xdead_beef ^ (id as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
     let mut n = 0;
+    // Deliveries answered 4xx, sent again later with the same bytes, as an MTA does.
+    let mut deferred: Vec<(usize, String)> = Vec::new();
     while Instant::now() < deadline {
         let mut l = Client::plain(port);
         assert!(l.line().starts_with("220 "));
@@ -859,19 +992,25 @@ fn lmtp_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
             if Instant::now() >= deadline {
                 break;
             }
-            n += 1;
-            let token = format!("l{id}-{n}");
-            let mut users = vec![rng.below(USERS)];
-            for _ in 0..rng.below(3) {
-                let u = rng.below(USERS);
-                if !users.contains(&u) {
-                    users.push(u);
+            let (token, users) = match deferred.pop() {
+                Some((u, token)) => (token, vec![u]),
+                None => {
+                    n += 1;
+                    let mut users = vec![rng.below(USERS)];
+                    for _ in 0..rng.below(3) {
+                        let u = rng.below(USERS);
+                        if !users.contains(&u) {
+                            users.push(u);
+                        }
+                    }
+                    (format!("l{id}-{n}"), users)
                 }
-            }
+            };
+            let retry = lg_retry(&ledger, &token);
             l.send(&format!("MAIL FROM:<{SENDER}>"));
             let r = l.line();
             assert!(r.starts_with("250 "), "MAIL: {r}");
-            let unknown = rng.below(8) == 0;
+            let unknown = !retry && rng.below(8) == 0;
             let mut accepted = Vec::new();
             for (i, u) in users.iter().enumerate() {
                 if unknown && i == users.len() / 2 {
@@ -886,6 +1025,9 @@ fn lmtp_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
                 } else {
                     assert!(r.starts_with('4'), "RCPT TO:<u{u}>: {r}");
                     ledger.lock().unwrap().count("LMTP RCPT 4xx", 1);
+                    if outage() {
+                        deferred.push((*u, token.clone()));
+                    }
                 }
             }
             if accepted.is_empty() {
@@ -916,6 +1058,9 @@ fn lmtp_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
                     // Not acknowledged: the message may or may not be there.
                     assert!(r.starts_with('4'), "delivery to u{u}: {r}");
                     lg.count("LMTP recipient 4xx", 1);
+                    if outage() {
+                        deferred.push((*u, token.clone()));
+                    }
                 }
             }
             let mut lg = ledger.lock().unwrap();
@@ -936,6 +1081,31 @@ fn lmtp_session(port: u16, id: usize, deadline: Instant, ledger: Arc<Mutex<Ledge
 fn stress_with_invariant_checks() {
     let sessions = env_or("MAILCOVE_STRESS_SESSIONS", 50).max(3) as usize;
     let secs = env_or("MAILCOVE_STRESS_SECS", 60);
+    stress(sessions, secs, None);
+}
+
+/// The stress run on the PostgreSQL backend, PostgreSQL stopped a quarter into the run for
+/// longer than a session waits for a connection, then started again (issue 18).
+#[test]
+fn stress_across_a_postgresql_restart() {
+    let sessions = env_or("MAILCOVE_STRESS_SESSIONS", 20).max(3) as usize;
+    let secs = env_or("MAILCOVE_STRESS_SECS", 45).max(30);
+    // The sessions that start over print nothing: only real failures do.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !info.payload().is::<Unavailable>() {
+            default_hook(info);
+        }
+    }));
+    let pg = PgServer::new();
+    pg.create_database("mail");
+    stress(sessions, secs, Some(pg));
+}
+
+/// `sessions` sessions for `secs` seconds, then the checks; on PostgreSQL server `pg` (restarted
+/// in the middle) when given, else on the backend the test servers use.
+fn stress(sessions: usize, secs: u64, pg: Option<PgServer>) {
+    let outage = pg.is_some();
     let lmtp_port = free_port();
     // All sessions come from 127.0.0.1; a dropped POP3 session may still hold its slot while
     // the next one connects.
@@ -946,6 +1116,9 @@ fn stress_with_invariant_checks() {
     ));
     for u in 0..USERS {
         b = b.user(&format!("u{u}"), "pw");
+    }
+    if let Some(pg) = &pg {
+        b = b.mail_location(&pg.url("mail"));
     }
     let s = b.start();
     // Box1 exists for everyone.
@@ -967,26 +1140,51 @@ fn stress_with_invariant_checks() {
     // One LMTP session delivers faster than ten IMAP sessions append: fewer keep mailboxes (and
     // so the cost of every FETCH 1:*) growing at a similar pace.
     let lmtp_sessions = (sessions / 25).max(1);
+    let set_outage = move || OUTAGE.with(|o| o.set(outage));
     let imap: Vec<_> = (0..sessions - pop3_sessions - lmtp_sessions)
         .map(|id| {
             let (port, lg) = (s.ports.imap, Arc::clone(&ledger));
-            std::thread::spawn(move || imap_session(port, id, deadline, lg))
+            std::thread::spawn(move || {
+                set_outage();
+                imap_session(port, id, deadline, lg)
+            })
         })
         .collect();
     let others: Vec<_> = (0..pop3_sessions)
         .map(|id| {
             let (port, lg) = (s.ports.pop3, Arc::clone(&ledger));
-            std::thread::spawn(move || pop3_session(port, id, deadline, lg))
+            std::thread::spawn(move || {
+                set_outage();
+                pop3_session(port, id, deadline, lg)
+            })
         })
         .chain((0..lmtp_sessions).map(|id| {
             let lg = Arc::clone(&ledger);
-            std::thread::spawn(move || lmtp_session(lmtp_port, id, deadline, lg))
+            std::thread::spawn(move || {
+                set_outage();
+                lmtp_session(lmtp_port, id, deadline, lg)
+            })
         }))
         .collect();
+    // Down for longer than an operation waits for a connection, so sessions are answered
+    // `[UNAVAILABLE]` / 451, not only slowed down.
+    let restarter = pg.map(|mut pg| {
+        let at = start + Duration::from_secs(secs / 4);
+        std::thread::spawn(move || {
+            std::thread::sleep(at.saturating_duration_since(Instant::now()));
+            pg.stop();
+            std::thread::sleep(Duration::from_secs(
+                mailcove::limits::PG_ACQUIRE_TIMEOUT_SECS + 3,
+            ));
+            pg.start();
+            pg
+        })
+    });
     let mut finished: Vec<Imap> = imap.into_iter().map(|t| t.join().unwrap()).collect();
     for t in others {
         t.join().unwrap();
     }
+    let _pg = restarter.map(|t| t.join().unwrap());
     let ran = start.elapsed().as_secs();
     // Quiet now: every session catches up with NOOP. What each session was told (EXISTS,
     // EXPUNGE, FETCH FLAGS updates) must be what a full FETCH shows, and all sessions of a
@@ -1055,15 +1253,25 @@ fn stress_with_invariant_checks() {
                 match lg.uids.get(&key) {
                     Some(t) => assert_eq!(t, token, "u{user}/{mailbox} UID {uid} changed"),
                     None => {
-                        // No session ever saw it: only an LMTP delivery can be like that.
+                        // No session ever saw it: only an LMTP delivery can be like that, or,
+                        // when the database went away, an APPEND/COPY/MOVE answered
+                        // `NO [UNAVAILABLE]` after its commit.
+                        let sent = (user, mailbox.to_string(), token.clone());
                         assert!(
-                            mailbox == "INBOX" && lg.attempted.contains(&(user, token.clone())),
+                            (mailbox == "INBOX" && lg.attempted.contains(&(user, token.clone())))
+                                || (outage
+                                    && (lg.appends_sent.contains(&sent)
+                                        || lg.copies_sent.contains(&sent))),
                             "u{user}/{mailbox} UID {uid} ({token}) was never acknowledged"
                         );
                         unlearned += 1;
                     }
                 }
-                if !lg.copies.contains(&key) {
+                let maybe_copy = outage
+                    && lg
+                        .copies_sent
+                        .contains(&(user, mailbox.to_string(), token.clone()));
+                if !lg.copies.contains(&key) && !maybe_copy {
                     originals.entry(token).or_default().push(*uid);
                 }
             }
@@ -1137,6 +1345,14 @@ fn stress_with_invariant_checks() {
         assert!(
             lg.ops.get(op).copied().unwrap_or(0) >= least,
             "too little {op}: {:?}",
+            lg.ops
+        );
+    }
+    if outage {
+        let op = "IMAP session started over (database away)";
+        assert!(
+            lg.ops.get(op).copied().unwrap_or(0) >= 1,
+            "the restart went unnoticed: {:?}",
             lg.ops
         );
     }

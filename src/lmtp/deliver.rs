@@ -19,7 +19,7 @@ use thiserror::Error;
 use crate::auth::{Authenticator, UserInfo};
 use crate::config::{LmtpConfig, OverQuota};
 use crate::spool::Spooled;
-use crate::storage::{Storage, StorageError, SystemFlags, UserStore};
+use crate::storage::{DeliveryId, Storage, StorageError, SystemFlags, UserStore};
 
 /// How recipients are resolved and over-quota is answered (from `[lmtp]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +94,9 @@ pub struct Recipient {
     pub detail: Option<String>,
     /// The user's mailboxes.
     pub store: Arc<dyn UserStore>,
+    /// This delivery's id, set at DATA ([`message_digest`]), so a storage that remembers
+    /// deliveries stores the MTA's retry of it once.
+    pub delivery: Option<DeliveryId>,
 }
 
 impl std::fmt::Debug for Recipient {
@@ -218,6 +221,7 @@ pub async fn resolve(
         user,
         detail,
         store,
+        delivery: None,
     })
 }
 
@@ -333,6 +337,9 @@ async fn stream_into(
     message: &Spooled,
 ) -> Result<u32, StorageError> {
     let mut w = rcpt.store.append_stream(mailbox).await?;
+    if let Some(id) = rcpt.delivery {
+        w.set_delivery(id);
+    }
     w.reserve((header.len() as u64).saturating_add(message.len()))?;
     w.write(header).await?;
     let mut offset = 0;
@@ -355,6 +362,21 @@ async fn stream_into(
     )
     .await?;
     Ok(r.uid)
+}
+
+/// The SHA-256 of a spooled message as the MTA sent it, for [`DeliveryId::new`].
+pub async fn message_digest(message: &Spooled) -> std::io::Result<[u8; 32]> {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    message
+        .for_each_chunk(|chunk| {
+            h.update(&chunk);
+            std::future::ready(Ok::<(), std::io::Error>(()))
+        })
+        .await?;
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&h.finalize());
+    Ok(out)
 }
 
 /// Splits an mbox `From ` line off the top of a message (procmail and `mailbox_command` inputs

@@ -403,6 +403,15 @@ impl Session {
                 return Ok(());
             }
         };
+        // Names each recipient's delivery, so a storage that remembers deliveries stores the
+        // MTA's retry of one that was committed but not acknowledged only once.
+        let digest = match deliver::message_digest(&message).await {
+            Ok(d) => Some(d),
+            Err(e) => {
+                warn!(error = %e, "reading the spooled message failed");
+                None
+            }
+        };
         let permits = Arc::new(Semaphore::new(LMTP_PARALLEL_DELIVERIES));
         let sieve_ctx = crate::sieve::deliver::Context {
             cfg: self.shared.config(),
@@ -415,7 +424,10 @@ impl Session {
         };
         let mut pending = Vec::with_capacity(tx.recipients.len());
         let mut orcpts = tx.orcpts.into_iter();
-        for rcpt in tx.recipients {
+        for mut rcpt in tx.recipients {
+            rcpt.delivery = digest
+                .as_ref()
+                .map(|d| crate::storage::DeliveryId::new(&tx.from, &rcpt.address, d));
             let (message, permits, opts) = (message.clone(), permits.clone(), self.opts.clone());
             let mut sieve_ctx = sieve_ctx.clone();
             sieve_ctx.orig_to = orcpts.next().flatten();

@@ -824,6 +824,9 @@ async fn stage(
     message: &[u8],
 ) -> Result<Box<dyn AppendStream>, StorageError> {
     let mut w = rcpt.store.append_stream(mailbox).await?;
+    if let Some(id) = rcpt.delivery {
+        w.set_delivery(id);
+    }
     w.reserve(message.len() as u64)?;
     w.write(message).await?;
     Ok(w)

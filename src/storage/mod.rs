@@ -651,6 +651,15 @@ pub trait AppendStream: Send {
     }
     /// The stream as `Any`, so its backend's [`UserStore::commit_many`] can take it back.
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
+    /// Names the LMTP delivery this message is. A backend that remembers deliveries returns
+    /// true: committing a delivery it stored into the same mailbox before (the MTA retrying
+    /// after a 451 or a lost connection) stores nothing and answers the first copy's UID. The
+    /// others return false and store every copy: Maildir, as Dovecot, and the memory backend
+    /// (which a restart empties anyway). The PostgreSQL backend remembers them for
+    /// [`crate::limits::PG_DELIVERY_MEMORY_SECS`].
+    fn set_delivery(&mut self, _id: DeliveryId) -> bool {
+        false
+    }
     /// Stores the message durably with its flags and INTERNALDATE (`None`:
     /// now) and returns its UID.
     async fn commit(
@@ -659,6 +668,29 @@ pub trait AppendStream: Send {
         keywords: Vec<String>,
         internal_date: Option<i64>,
     ) -> Result<AppendResult>;
+}
+
+/// One delivery by the MTA: the SHA-256 of the envelope sender, the recipient address and the
+/// message as the MTA sent it (before `Return-Path:` and `Delivered-To:` are added), so the
+/// MTA's retry of the same delivery has the same id ([`AppendStream::set_delivery`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DeliveryId(pub [u8; 32]);
+
+impl DeliveryId {
+    /// The id of delivering the message whose SHA-256 is `message` from `sender` to `recipient`.
+    pub fn new(sender: &str, recipient: &str, message: &[u8; 32]) -> Self {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        // Lengths first, so no two (sender, recipient) pairs give the same bytes.
+        h.update((sender.len() as u64).to_be_bytes());
+        h.update(sender.as_bytes());
+        h.update((recipient.len() as u64).to_be_bytes());
+        h.update(recipient.as_bytes());
+        h.update(message);
+        let mut id = [0u8; 32];
+        id.copy_from_slice(&h.finalize());
+        DeliveryId(id)
+    }
 }
 
 /// Guard of the per-user POP3 maildrop lock; released when dropped.

@@ -307,7 +307,14 @@ location = "{location}"
             listeners = b.listeners_extra,
             server_extra = b.server_extra,
             mail_extra = b.mail_extra,
-            location = if postgres_backend() {
+            // A test that runs its own PostgreSQL (to stop it) names it whatever the backend.
+            location = if let Some(own) = b
+                .location
+                .as_ref()
+                .filter(|l| l.starts_with("postgresql://"))
+            {
+                own.clone()
+            } else if postgres_backend() {
                 postgres::fresh_database()
             } else if memory_backend() {
                 "memory:".to_string()

@@ -307,4 +307,11 @@ impl PgServer {
         );
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
+
+    /// [`PgServer::stop`] then [`PgServer::start`]: every client connection is cut, and the
+    /// server answers again on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.start();
+    }
 }

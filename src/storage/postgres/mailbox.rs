@@ -12,7 +12,8 @@ use sqlx::postgres::Postgres;
 use tokio::sync::watch;
 
 use super::blob::{self, PgContent};
-use super::user::{self, KEYWORD_LIMIT, PgUser, begin, keyword_indexes, kw_text, lock_mailbox};
+use super::retry::write_tx;
+use super::user::{self, KEYWORD_LIMIT, PgUser, keyword_indexes, kw_text, lock_mailbox};
 use super::{db, i64_of, picture, u32_of, u64_of};
 use crate::limits::{MAX_CACHE_ENTRY_BYTES, MAX_HEADER_BYTES};
 use crate::storage::{
@@ -178,217 +179,226 @@ impl MailboxHandle for PgMailbox {
     }
 
     async fn sync(&self, claim_recent: bool) -> Result<SyncOutcome> {
-        let mut tx = begin(self.user.pool()).await?;
-        // FOR SHARE waits for every transaction storing into the mailbox (they hold its row
-        // from their UID update to commit), so what is read next is a whole picture.
-        let sql = if claim_recent {
-            "SELECT uidvalidity, uidnext, highest_modseq, first_recent, vanished_floor \
-             FROM mailboxes WHERE user_id = $1 AND mailbox_id = $2 FOR UPDATE"
-        } else {
-            "SELECT uidvalidity, uidnext, highest_modseq, first_recent, vanished_floor \
-             FROM mailboxes WHERE user_id = $1 AND mailbox_id = $2 FOR SHARE"
-        };
-        let r = sqlx::query(sql)
-            .bind(self.user.user_id)
-            .bind(self.id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?
-            .ok_or(StorageError::NonExistent)?;
-        let uidvalidity = u32_of(r.try_get(0).map_err(db)?);
-        let uidnext = u32_of(r.try_get(1).map_err(db)?);
-        let highest_modseq = u64_of(r.try_get(2).map_err(db)?);
-        let first_recent = u32_of(r.try_get(3).map_err(db)?);
-        let vanished_floor = u64_of(r.try_get(4).map_err(db)?);
-        let keywords = self.keyword_table(&mut *tx).await?;
-        // The picture this process last read: unchanged, or brought up to date with the rows
-        // changed since its HIGHESTMODSEQ and the tombstones above it (every change takes a
-        // modseq; tombstones at or below `vanished_floor` were trimmed, so a picture older than
-        // that is read again whole).
         let key = (self.user.user_id, self.id);
-        let cached = self.user.sh.pictures.lock().get(key);
-        let messages = match cached {
-            Some(c)
-                if c.uidvalidity == uidvalidity
-                    && c.highest_modseq == highest_modseq
-                    && c.uidnext == uidnext =>
-            {
-                Some(c.messages.clone())
-            }
-            Some(c)
-                if c.uidvalidity == uidvalidity
-                    && c.highest_modseq < highest_modseq
-                    && vanished_floor <= c.highest_modseq =>
-            {
-                let since = i64_of(c.highest_modseq);
-                let changed = self.read_metas(&mut tx, Some(since)).await?;
-                let expunged = sqlx::query_scalar::<_, i64>(
-                    "SELECT uid FROM vanished WHERE user_id = $1 AND mailbox_id = $2 \
-                     AND modseq > $3",
+        let outcome = write_tx!(self.user.pool(), |tx| {
+            // FOR SHARE waits for every transaction storing into the mailbox (they hold its row
+            // from their UID update to commit), so what is read next is a whole picture.
+            let sql = if claim_recent {
+                "SELECT uidvalidity, uidnext, highest_modseq, first_recent, vanished_floor \
+                 FROM mailboxes WHERE user_id = $1 AND mailbox_id = $2 FOR UPDATE"
+            } else {
+                "SELECT uidvalidity, uidnext, highest_modseq, first_recent, vanished_floor \
+                 FROM mailboxes WHERE user_id = $1 AND mailbox_id = $2 FOR SHARE"
+            };
+            let r = sqlx::query(sql)
+                .bind(self.user.user_id)
+                .bind(self.id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?
+                .ok_or(StorageError::NonExistent)?;
+            let uidvalidity = u32_of(r.try_get(0).map_err(db)?);
+            let uidnext = u32_of(r.try_get(1).map_err(db)?);
+            let highest_modseq = u64_of(r.try_get(2).map_err(db)?);
+            let first_recent = u32_of(r.try_get(3).map_err(db)?);
+            let vanished_floor = u64_of(r.try_get(4).map_err(db)?);
+            let keywords = self.keyword_table(&mut *tx).await?;
+            // The picture this process last read: unchanged, or brought up to date with the
+            // rows changed since its HIGHESTMODSEQ and the tombstones above it (every change
+            // takes a modseq; tombstones at or below `vanished_floor` were trimmed, so a picture
+            // older than that is read again whole).
+            let cached = self.user.sh.pictures.lock().get(key);
+            let messages = match cached {
+                Some(c)
+                    if c.uidvalidity == uidvalidity
+                        && c.highest_modseq == highest_modseq
+                        && c.uidnext == uidnext =>
+                {
+                    Some(c.messages.clone())
+                }
+                Some(c)
+                    if c.uidvalidity == uidvalidity
+                        && c.highest_modseq < highest_modseq
+                        && vanished_floor <= c.highest_modseq =>
+                {
+                    let since = i64_of(c.highest_modseq);
+                    let changed = self.read_metas(&mut tx, Some(since)).await?;
+                    let expunged = sqlx::query_scalar::<_, i64>(
+                        "SELECT uid FROM vanished WHERE user_id = $1 AND mailbox_id = $2 \
+                         AND modseq > $3",
+                    )
+                    .bind(self.user.user_id)
+                    .bind(self.id)
+                    .bind(since)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                    let expunged: Vec<u32> = expunged.into_iter().map(u32_of).collect();
+                    picture::apply(&c.messages, &expunged, changed)
+                }
+                _ => None,
+            };
+            let messages = match messages {
+                Some(m) => m,
+                None => MessageList::from_sorted(self.read_metas(&mut tx, None).await?),
+            };
+            let recent = (first_recent < uidnext).then_some(first_recent..uidnext);
+            if claim_recent && recent.is_some() {
+                sqlx::query(
+                    "UPDATE mailboxes SET first_recent = uidnext \
+                     WHERE user_id = $1 AND mailbox_id = $2",
                 )
                 .bind(self.user.user_id)
                 .bind(self.id)
-                .bind(since)
-                .fetch_all(&mut *tx)
+                .execute(&mut *tx)
                 .await
                 .map_err(db)?;
-                let expunged: Vec<u32> = expunged.into_iter().map(u32_of).collect();
-                picture::apply(&c.messages, &expunged, changed)
             }
-            _ => None,
-        };
-        let messages = match messages {
-            Some(m) => m,
-            None => MessageList::from_sorted(self.read_metas(&mut tx, None).await?),
-        };
-        let recent = (first_recent < uidnext).then_some(first_recent..uidnext);
-        if claim_recent && recent.is_some() {
-            sqlx::query(
-                "UPDATE mailboxes SET first_recent = uidnext \
-                 WHERE user_id = $1 AND mailbox_id = $2",
-            )
-            .bind(self.user.user_id)
-            .bind(self.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        }
-        tx.commit().await.map_err(db)?;
-        let snapshot = Arc::new(Snapshot {
-            uidvalidity,
-            uidnext,
-            highest_modseq,
-            keywords,
-            keyword_limit: KEYWORD_LIMIT,
-            messages,
-        });
-        self.user.sh.pictures.lock().put(key, snapshot.clone());
-        Ok(SyncOutcome { snapshot, recent })
+            SyncOutcome {
+                snapshot: Arc::new(Snapshot {
+                    uidvalidity,
+                    uidnext,
+                    highest_modseq,
+                    keywords,
+                    keyword_limit: KEYWORD_LIMIT,
+                    messages,
+                }),
+                recent,
+            }
+        })?;
+        self.user
+            .sh
+            .pictures
+            .lock()
+            .put(key, outcome.snapshot.clone());
+        Ok(outcome)
     }
 
     async fn store(&self, uids: Vec<u32>, request: StoreRequest) -> Result<StoreResult> {
         let uid = self.user.user_id;
         let kw_before = self.keywords.lock().len();
-        let mut tx = begin(self.user.pool()).await?;
-        lock_mailbox(&mut tx, uid, self.id).await?;
-        let create = request.op != StoreOp::Remove;
-        let kws =
-            keyword_set(&keyword_indexes(&mut tx, uid, self.id, &request.keywords, create).await?);
-        let rows = sqlx::query(
-            "SELECT uid, system_flags, keywords, modseq FROM messages \
+        let (out, any_changed) = write_tx!(self.user.pool(), |tx| {
+            lock_mailbox(&mut tx, uid, self.id).await?;
+            let create = request.op != StoreOp::Remove;
+            let kws = keyword_set(
+                &keyword_indexes(&mut tx, uid, self.id, &request.keywords, create).await?,
+            );
+            let rows = sqlx::query(
+                "SELECT uid, system_flags, keywords, modseq FROM messages \
              WHERE user_id = $1 AND mailbox_id = $2 AND uid = ANY($3) ORDER BY uid",
-        )
-        .bind(uid)
-        .bind(self.id)
-        .bind(Self::uid_params(&uids))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        let mut out = StoreResult {
-            updated: Vec::new(),
-            failed: Vec::new(),
-            keywords: Arc::from([]),
-        };
-        // The changed messages, grouped by their new flags: one UPDATE per group.
-        let mut changed: Vec<(u32, Flags)> = Vec::new();
-        for r in rows {
-            let m_uid = u32_of(r.try_get(0).map_err(db)?);
-            let kw: Vec<i32> = r.try_get(2).map_err(db)?;
-            let old = Flags {
-                system: system(r.try_get(1).map_err(db)?),
-                keywords: keyword_set(&kw),
-            };
-            let modseq = u64_of(r.try_get(3).map_err(db)?);
-            if request.unchanged_since.is_some_and(|us| modseq > us) {
-                out.failed.push(m_uid);
-                continue;
-            }
-            let flags = match request.op {
-                StoreOp::Replace => Flags {
-                    system: request.flags,
-                    keywords: kws.clone(),
-                },
-                StoreOp::Add => {
-                    let mut keywords = old.keywords.clone();
-                    keywords.union_with(&kws);
-                    Flags {
-                        system: old.system.union(request.flags),
-                        keywords,
-                    }
-                }
-                StoreOp::Remove => {
-                    let mut keywords = old.keywords.clone();
-                    keywords.remove_all(&kws);
-                    Flags {
-                        system: old.system.minus(request.flags),
-                        keywords,
-                    }
-                }
-            };
-            if flags == old {
-                out.updated.push(Updated {
-                    uid: m_uid,
-                    flags,
-                    modseq,
-                });
-            } else {
-                changed.push((m_uid, flags));
-            }
-        }
-        let any_changed = !changed.is_empty();
-        if any_changed {
-            let n = i64::try_from(changed.len()).unwrap_or(i64::MAX);
-            let hms: i64 = sqlx::query(
-                "UPDATE mailboxes SET highest_modseq = highest_modseq + $3 \
-                 WHERE user_id = $1 AND mailbox_id = $2 RETURNING highest_modseq",
             )
             .bind(uid)
             .bind(self.id)
-            .bind(n)
-            .fetch_one(&mut *tx)
+            .bind(Self::uid_params(&uids))
+            .fetch_all(&mut *tx)
             .await
-            .map_err(db)?
-            .try_get(0)
             .map_err(db)?;
-            let first = hms - n + 1;
-            let mut groups: HashMap<(i16, String), (Vec<i64>, Vec<i64>)> = HashMap::new();
-            for (i, (m_uid, flags)) in changed.into_iter().enumerate() {
-                let modseq = first + i64::try_from(i).unwrap_or(i64::MAX);
-                let g = groups
-                    .entry((
-                        i16::from(flags.system.0),
-                        kw_text(&keyword_vec(&flags.keywords)),
-                    ))
-                    .or_default();
-                g.0.push(i64::from(m_uid));
-                g.1.push(modseq);
-                out.updated.push(Updated {
-                    uid: m_uid,
-                    flags,
-                    modseq: u64_of(modseq),
-                });
+            let mut out = StoreResult {
+                updated: Vec::new(),
+                failed: Vec::new(),
+                keywords: Arc::from([]),
+            };
+            // The changed messages, grouped by their new flags: one UPDATE per group.
+            let mut changed: Vec<(u32, Flags)> = Vec::new();
+            for r in rows {
+                let m_uid = u32_of(r.try_get(0).map_err(db)?);
+                let kw: Vec<i32> = r.try_get(2).map_err(db)?;
+                let old = Flags {
+                    system: system(r.try_get(1).map_err(db)?),
+                    keywords: keyword_set(&kw),
+                };
+                let modseq = u64_of(r.try_get(3).map_err(db)?);
+                if request.unchanged_since.is_some_and(|us| modseq > us) {
+                    out.failed.push(m_uid);
+                    continue;
+                }
+                let flags = match request.op {
+                    StoreOp::Replace => Flags {
+                        system: request.flags,
+                        keywords: kws.clone(),
+                    },
+                    StoreOp::Add => {
+                        let mut keywords = old.keywords.clone();
+                        keywords.union_with(&kws);
+                        Flags {
+                            system: old.system.union(request.flags),
+                            keywords,
+                        }
+                    }
+                    StoreOp::Remove => {
+                        let mut keywords = old.keywords.clone();
+                        keywords.remove_all(&kws);
+                        Flags {
+                            system: old.system.minus(request.flags),
+                            keywords,
+                        }
+                    }
+                };
+                if flags == old {
+                    out.updated.push(Updated {
+                        uid: m_uid,
+                        flags,
+                        modseq,
+                    });
+                } else {
+                    changed.push((m_uid, flags));
+                }
             }
-            for ((sys, kw), (g_uids, g_modseqs)) in groups {
-                sqlx::query(
-                    "UPDATE messages m SET system_flags = $3, \
-                     keywords = string_to_array($4, ',')::INT[], modseq = t.ms \
-                     FROM UNNEST($5::BIGINT[], $6::BIGINT[]) AS t(u, ms) \
-                     WHERE m.user_id = $1 AND m.mailbox_id = $2 AND m.uid = t.u",
+            let any_changed = !changed.is_empty();
+            if any_changed {
+                let n = i64::try_from(changed.len()).unwrap_or(i64::MAX);
+                let hms: i64 = sqlx::query(
+                    "UPDATE mailboxes SET highest_modseq = highest_modseq + $3 \
+                 WHERE user_id = $1 AND mailbox_id = $2 RETURNING highest_modseq",
                 )
                 .bind(uid)
                 .bind(self.id)
-                .bind(sys)
-                .bind(kw)
-                .bind(&g_uids)
-                .bind(&g_modseqs)
-                .execute(&mut *tx)
+                .bind(n)
+                .fetch_one(&mut *tx)
                 .await
+                .map_err(db)?
+                .try_get(0)
                 .map_err(db)?;
+                let first = hms - n + 1;
+                let mut groups: HashMap<(i16, String), (Vec<i64>, Vec<i64>)> = HashMap::new();
+                for (i, (m_uid, flags)) in changed.into_iter().enumerate() {
+                    let modseq = first + i64::try_from(i).unwrap_or(i64::MAX);
+                    let g = groups
+                        .entry((
+                            i16::from(flags.system.0),
+                            kw_text(&keyword_vec(&flags.keywords)),
+                        ))
+                        .or_default();
+                    g.0.push(i64::from(m_uid));
+                    g.1.push(modseq);
+                    out.updated.push(Updated {
+                        uid: m_uid,
+                        flags,
+                        modseq: u64_of(modseq),
+                    });
+                }
+                for ((sys, kw), (g_uids, g_modseqs)) in groups {
+                    sqlx::query(
+                        "UPDATE messages m SET system_flags = $3, \
+                     keywords = string_to_array($4, ',')::INT[], modseq = t.ms \
+                     FROM UNNEST($5::BIGINT[], $6::BIGINT[]) AS t(u, ms) \
+                     WHERE m.user_id = $1 AND m.mailbox_id = $2 AND m.uid = t.u",
+                    )
+                    .bind(uid)
+                    .bind(self.id)
+                    .bind(sys)
+                    .bind(kw)
+                    .bind(&g_uids)
+                    .bind(&g_modseqs)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                }
             }
-        }
-        out.updated.sort_by_key(|u| u.uid);
-        out.keywords = self.keyword_table(&mut *tx).await?;
-        tx.commit().await.map_err(db)?;
+            out.updated.sort_by_key(|u| u.uid);
+            out.keywords = self.keyword_table(&mut *tx).await?;
+            (out, any_changed)
+        })?;
         if any_changed || out.keywords.len() != kw_before {
             self.user.us.poke(self.id);
         }

@@ -21,6 +21,7 @@
 mod blob;
 mod mailbox;
 mod picture;
+pub(crate) mod retry;
 mod schema;
 mod user;
 
@@ -182,7 +183,10 @@ impl UserShared {
 pub(crate) struct Shared {
     /// Opened at first use, in the runtime that uses it (the admin CLI and `deliver` build
     /// theirs after choosing the backend), with the schema migrated.
-    pool: tokio::sync::OnceCell<PgPool>,
+    pool: std::sync::OnceLock<PgPool>,
+    /// Held while the pool is being opened; says when the last attempt failed and why, so the
+    /// sessions that waited for that attempt get its answer instead of each trying in turn.
+    opening: tokio::sync::Mutex<Option<(std::time::Instant, String)>>,
     connect: PgConnectOptions,
     pub options: PgOptions,
     /// Names this process's POP3 leases (`node:generation`).
@@ -216,7 +220,8 @@ impl PgStorage {
         );
         Ok(PgStorage {
             shared: Arc::new(Shared {
-                pool: tokio::sync::OnceCell::new(),
+                pool: std::sync::OnceLock::new(),
+                opening: tokio::sync::Mutex::new(None),
                 connect,
                 options,
                 node,
@@ -241,22 +246,53 @@ impl PgStorage {
 
 impl Shared {
     /// The pool, connected (and the schema migrated) on first use.
+    ///
+    /// A database that is down at first use makes this fail after
+    /// [`crate::limits::PG_ACQUIRE_TIMEOUT_SECS`] (sqlx retries a refused connection with
+    /// backoff until then) with [`StorageError::Temporary`]; nothing is kept, so the next use
+    /// tries again, and once the database is back the pool is opened. Sessions that arrive while
+    /// one attempt runs wait for it and share its failure rather than each waiting a timeout of
+    /// its own in turn.
+    ///
+    /// Once open, the pool mends itself: each idle connection is tested (a ping) before it is
+    /// handed out and on its return, so connections the database dropped (a restart, a failover)
+    /// are closed and replaced by new ones, connecting with the same backoff.
     async fn pool(&self) -> Result<PgPool> {
-        self.pool
-            .get_or_try_init(|| async {
-                let pool = PgPoolOptions::new()
-                    .max_connections(self.options.max_connections)
-                    .acquire_timeout(std::time::Duration::from_secs(
-                        crate::limits::PG_ACQUIRE_TIMEOUT_SECS,
-                    ))
-                    .connect_with(self.connect.clone())
-                    .await
-                    .map_err(db)?;
-                schema::migrate(&pool).await?;
-                Ok(pool)
-            })
+        if let Some(p) = self.pool.get() {
+            return Ok(p.clone());
+        }
+        let asked = std::time::Instant::now();
+        let mut last = self.opening.lock().await;
+        if let Some(p) = self.pool.get() {
+            return Ok(p.clone());
+        }
+        if let Some((at, why)) = last.as_ref()
+            && *at >= asked
+        {
+            return Err(StorageError::Temporary(why.clone()));
+        }
+        match self.open().await {
+            Ok(pool) => Ok(self.pool.get_or_init(|| pool).clone()),
+            Err(e) => {
+                *last = Some((std::time::Instant::now(), e.to_string()));
+                Err(e)
+            }
+        }
+    }
+
+    async fn open(&self) -> Result<PgPool> {
+        let pool = PgPoolOptions::new()
+            .max_connections(self.options.max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(
+                crate::limits::PG_ACQUIRE_TIMEOUT_SECS,
+            ))
+            // sqlx's default, stated because the outage behaviour above rests on it.
+            .test_before_acquire(true)
+            .connect_with(self.connect.clone())
             .await
-            .cloned()
+            .map_err(db)?;
+        schema::migrate(&pool).await?;
+        Ok(pool)
     }
 
     fn user_shared(&self, user_id: i64) -> Arc<UserShared> {
@@ -298,12 +334,19 @@ impl Storage for PgStorage {
 }
 
 /// A database error as a storage error: a unique violation is `AlreadyExists`, anything else
-/// temporary (the connection, a timeout, a serialization failure: the client may retry).
+/// temporary (the connection, a timeout: the client may retry). A serialization failure or a
+/// deadlock is temporary too, marked so that [`retry::write_tx!`] runs its transaction again.
 pub(crate) fn db(e: sqlx::Error) -> StorageError {
     if let sqlx::Error::Database(d) = &e
-        && d.code().as_deref() == Some("23505")
+        && let Some(code) = d.code()
     {
-        return StorageError::AlreadyExists;
+        if code == "23505" {
+            return StorageError::AlreadyExists;
+        }
+        if retry::is_conflict_code(&code) {
+            tracing::debug!(error = %e, "postgresql transaction conflict");
+            return StorageError::Temporary(format!("{}{code}: {e}", retry::CONFLICT));
+        }
     }
     tracing::warn!(error = %e, "postgresql");
     StorageError::Temporary(format!("postgresql: {e}"))

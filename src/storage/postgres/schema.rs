@@ -113,12 +113,28 @@ CREATE TABLE pop3_leases (
 );
 ";
 
-/// Version 2: messages by modseq, so a refresh reads only the rows changed since the picture it
+/// Version 2: the LMTP deliveries of the last day, so a retried delivery is stored once
+/// (docs/postgresql.md, "LMTP retries"). `delivery` is the SHA-256 of sender, recipient and
+/// message as the MTA sent them; the index serves the purge of old rows.
+const V2: &str = "
+CREATE TABLE deliveries (
+    user_id BIGINT NOT NULL,
+    delivery BYTEA NOT NULL,
+    mailbox_id BIGINT NOT NULL,
+    uidvalidity BIGINT NOT NULL,
+    uid BIGINT NOT NULL,
+    delivered_at BIGINT NOT NULL,
+    PRIMARY KEY (user_id, delivery, mailbox_id)
+);
+CREATE INDEX deliveries_age ON deliveries (user_id, delivered_at);
+";
+
+/// Version 3: messages by modseq, so a refresh reads only the rows changed since the picture it
 /// has (`picture.rs`) instead of the whole mailbox.
-const V2: &str = "CREATE INDEX messages_modseq ON messages (user_id, mailbox_id, modseq);";
+const V3: &str = "CREATE INDEX messages_modseq ON messages (user_id, mailbox_id, modseq);";
 
 /// Every migration, in order: `MIGRATIONS[i]` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The version this code writes and reads.
 pub const CURRENT: i32 = MIGRATIONS.len() as i32;

@@ -11,15 +11,18 @@ use sqlx::postgres::{PgPool, PgRow, Postgres};
 use sqlx::{Row as _, Transaction};
 
 use super::mailbox::PgMailbox;
+use super::retry::write_tx;
 use super::{Shared, UserShared, blob, db, i64_of, u32_of, u64_of};
-use crate::limits::{MAX_KEYWORD_BYTES, MAX_MAILBOXES_PER_USER, MAX_METADATA_ENTRIES};
+use crate::limits::{
+    MAX_KEYWORD_BYTES, MAX_MAILBOXES_PER_USER, MAX_METADATA_ENTRIES, PG_DELIVERY_MEMORY_SECS,
+};
 use crate::storage::metadata::{self, MetadataChange, MetadataMap};
 use crate::storage::names::MailboxName;
 use crate::storage::stream::{Gathered, stored_size_limit};
 use crate::storage::{
     AppendManyResult, AppendMessage, AppendResult, AppendStream, ChangeKind, CopyResult,
-    MailboxInfo, MailboxStatus, OpenOptions, PendingAppend, Pop3Lock, QuotaUsage, Result,
-    SpecialUse, StorageError, StorageUser, SystemFlags, UserStore, View,
+    DeliveryId, MailboxInfo, MailboxStatus, OpenOptions, PendingAppend, Pop3Lock, QuotaUsage,
+    Result, SpecialUse, StorageError, StorageUser, SystemFlags, UserStore, View,
 };
 
 /// Most keywords one mailbox holds, as in every backend.
@@ -175,6 +178,71 @@ pub(crate) async fn lock_mailbox(
         .await
         .map_err(db)?
         .ok_or(StorageError::NonExistent)?;
+    Ok(())
+}
+
+/// The UIDVALIDITY and UID of `delivery` stored into mailbox `id` within
+/// [`PG_DELIVERY_MEMORY_SECS`], if it was.
+async fn delivered(
+    tx: &mut Transaction<'static, Postgres>,
+    user_id: i64,
+    delivery: &DeliveryId,
+    id: i64,
+) -> Result<Option<(u32, Vec<u32>)>> {
+    let since = now_secs() - i64_of(PG_DELIVERY_MEMORY_SECS);
+    let Some(r) = sqlx::query(
+        "SELECT uidvalidity, uid FROM deliveries WHERE user_id = $1 AND delivery = $2 \
+         AND mailbox_id = $3 AND delivered_at >= $4",
+    )
+    .bind(user_id)
+    .bind(&delivery.0[..])
+    .bind(id)
+    .bind(since)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db)?
+    else {
+        return Ok(None);
+    };
+    Ok(Some((
+        u32_of(r.try_get(0).map_err(db)?),
+        vec![u32_of(r.try_get(1).map_err(db)?)],
+    )))
+}
+
+/// Records that `delivery` is stored in mailbox `id` as `uid`, in the storing transaction, and
+/// forgets the user's deliveries older than [`PG_DELIVERY_MEMORY_SECS`] (an index range, empty
+/// most of the time).
+async fn remember_delivery(
+    tx: &mut Transaction<'static, Postgres>,
+    user_id: i64,
+    delivery: &DeliveryId,
+    id: i64,
+    uidvalidity: u32,
+    uid: u32,
+) -> Result<()> {
+    let now = now_secs();
+    sqlx::query("DELETE FROM deliveries WHERE user_id = $1 AND delivered_at < $2")
+        .bind(user_id)
+        .bind(now - i64_of(PG_DELIVERY_MEMORY_SECS))
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+    sqlx::query(
+        "INSERT INTO deliveries (user_id, delivery, mailbox_id, uidvalidity, uid, delivered_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, delivery, mailbox_id) DO UPDATE \
+         SET uidvalidity = EXCLUDED.uidvalidity, uid = EXCLUDED.uid, \
+         delivered_at = EXCLUDED.delivered_at",
+    )
+    .bind(user_id)
+    .bind(&delivery.0[..])
+    .bind(id)
+    .bind(i64::from(uidvalidity))
+    .bind(i64::from(uid))
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
     Ok(())
 }
 
@@ -629,51 +697,51 @@ impl PgUser {
     }
 
     async fn create_mailbox(&self, n: &MailboxName, special: Option<SpecialUse>) -> Result<i64> {
-        let mut tx = begin(self.pool()).await?;
-        let u = lock_user(&mut tx, self.user_id).await?;
-        let rows = sqlx::query("SELECT name FROM mailboxes WHERE user_id = $1")
+        write_tx!(self.pool(), |tx| {
+            let u = lock_user(&mut tx, self.user_id).await?;
+            let rows = sqlx::query("SELECT name FROM mailboxes WHERE user_id = $1")
+                .bind(self.user_id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?;
+            let k = key(n);
+            if rows
+                .iter()
+                .any(|r| r.try_get::<String, _>(0).is_ok_and(|x| x == k))
+            {
+                return Err(StorageError::AlreadyExists);
+            }
+            if rows.len() >= MAX_MAILBOXES_PER_USER {
+                return Err(StorageError::Cannot("too many mailboxes"));
+            }
+            let uidvalidity = now_secs()
+                .max(u.last_uidvalidity.saturating_add(1))
+                .clamp(1, i64::from(u32::MAX));
+            let id: i64 = sqlx::query(
+                "UPDATE users SET last_uidvalidity = $2, next_mailbox_id = next_mailbox_id + 1 \
+             WHERE user_id = $1 RETURNING next_mailbox_id - 1",
+            )
             .bind(self.user_id)
-            .fetch_all(&mut *tx)
+            .bind(uidvalidity)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)?;
+            sqlx::query(
+                "INSERT INTO mailboxes (user_id, mailbox_id, name, uidvalidity, special_use) \
+             VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(self.user_id)
+            .bind(id)
+            .bind(&k)
+            .bind(uidvalidity)
+            .bind(special.map(SpecialUse::attribute))
+            .execute(&mut *tx)
             .await
             .map_err(db)?;
-        let k = key(n);
-        if rows
-            .iter()
-            .any(|r| r.try_get::<String, _>(0).is_ok_and(|x| x == k))
-        {
-            return Err(StorageError::AlreadyExists);
-        }
-        if rows.len() >= MAX_MAILBOXES_PER_USER {
-            return Err(StorageError::Cannot("too many mailboxes"));
-        }
-        let uidvalidity = now_secs()
-            .max(u.last_uidvalidity.saturating_add(1))
-            .clamp(1, i64::from(u32::MAX));
-        let id: i64 = sqlx::query(
-            "UPDATE users SET last_uidvalidity = $2, next_mailbox_id = next_mailbox_id + 1 \
-             WHERE user_id = $1 RETURNING next_mailbox_id - 1",
-        )
-        .bind(self.user_id)
-        .bind(uidvalidity)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?
-        .try_get(0)
-        .map_err(db)?;
-        sqlx::query(
-            "INSERT INTO mailboxes (user_id, mailbox_id, name, uidvalidity, special_use) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(self.user_id)
-        .bind(id)
-        .bind(&k)
-        .bind(uidvalidity)
-        .bind(special.map(SpecialUse::attribute))
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        Ok(id)
+            id
+        })
     }
 
     async fn subscribe_key(&self, k: &str) -> Result<()> {
@@ -726,11 +794,14 @@ impl PgUser {
         });
     }
 
-    /// Stores messages into mailbox `n`, all or none.
+    /// Stores messages into mailbox `n`, all or none. With `delivery` (one message, from LMTP)
+    /// a delivery already stored there within [`PG_DELIVERY_MEMORY_SECS`] stores nothing and
+    /// answers the first copy's UIDVALIDITY and UID (docs/postgresql.md, "LMTP retries").
     pub(crate) async fn append_many(
         &self,
         n: &MailboxName,
         msgs: Vec<(Bytes, SystemFlags, Vec<String>, Option<i64>)>,
+        delivery: Option<DeliveryId>,
     ) -> Result<(u32, Vec<u32>)> {
         let max = stored_size_limit(self.sh.options.max_message_size);
         if msgs.iter().any(|m| m.0.len() as u64 > max) {
@@ -738,29 +809,43 @@ impl PgUser {
         }
         let bytes: u64 = msgs.iter().map(|m| m.0.len() as u64).sum();
         let count = msgs.len() as u64;
-        let mut tx = begin(self.pool()).await?;
-        let u = lock_user(&mut tx, self.user_id).await?;
-        let id = mailbox_id_tx(&mut tx, self.user_id, &key(n), false).await?;
-        self.limits.check(&u, bytes, count)?;
-        let mut rows = Vec::with_capacity(msgs.len());
-        for (data, system, keywords, date) in msgs {
-            let h = blob::hash(&data);
-            blob::put(&mut tx, self.user_id, &h, &data).await?;
-            rows.push(NewRow {
-                hash: h,
-                phys: data.len() as u64,
-                virt: virtual_size(&data),
-                system,
-                keywords,
-                date: date.unwrap_or_else(now_secs),
-                email: None,
-            });
+        let delivery = delivery.filter(|_| msgs.len() == 1);
+        let hashes: Vec<Vec<u8>> = msgs.iter().map(|m| blob::hash(&m.0)).collect();
+        let (out, id, stored) = write_tx!(self.pool(), |tx| {
+            let u = lock_user(&mut tx, self.user_id).await?;
+            let id = mailbox_id_tx(&mut tx, self.user_id, &key(n), false).await?;
+            if let Some(d) = &delivery
+                && let Some(first) = delivered(&mut tx, self.user_id, d, id).await?
+            {
+                // The MTA's retry of a delivery that was committed: the user row's lock makes
+                // this look see every delivery committed before it.
+                return Ok((first, id, false));
+            }
+            self.limits.check(&u, bytes, count)?;
+            let mut rows = Vec::with_capacity(msgs.len());
+            for ((data, system, keywords, date), h) in msgs.iter().zip(&hashes) {
+                blob::put(&mut tx, self.user_id, h, data).await?;
+                rows.push(NewRow {
+                    hash: h.clone(),
+                    phys: data.len() as u64,
+                    virt: virtual_size(data),
+                    system: *system,
+                    keywords: keywords.clone(),
+                    date: date.unwrap_or_else(now_secs),
+                    email: None,
+                });
+            }
+            let out = insert_rows(&mut tx, self.user_id, id, rows).await?;
+            add_usage(&mut tx, self.user_id, i64_of(bytes), i64_of(count)).await?;
+            if let (Some(d), Some(uid)) = (&delivery, out.1.first()) {
+                remember_delivery(&mut tx, self.user_id, d, id, out.0, *uid).await?;
+            }
+            (out, id, true)
+        })?;
+        if stored {
+            self.us.poke(id);
+            self.publish(Some(self.wire(n)), ChangeKind::MessageNew);
         }
-        let out = insert_rows(&mut tx, self.user_id, id, rows).await?;
-        add_usage(&mut tx, self.user_id, i64_of(bytes), i64_of(count)).await?;
-        tx.commit().await.map_err(db)?;
-        self.us.poke(id);
-        self.publish(Some(self.wire(n)), ChangeKind::MessageNew);
         Ok(out)
     }
 
@@ -773,15 +858,15 @@ impl PgUser {
         move_: bool,
     ) -> Result<(CopyResult, i64)> {
         let dn = self.parse(dest, false)?;
-        let mut tx = begin(self.pool()).await?;
-        let u = lock_user(&mut tx, self.user_id).await?;
-        let dst = mailbox_id_tx(&mut tx, self.user_id, &key(&dn), false).await?;
-        // Both mailbox rows locked, in id order.
-        for id in if src <= dst { [src, dst] } else { [dst, src] } {
-            lock_mailbox(&mut tx, self.user_id, id).await?;
-        }
-        let wanted: Vec<i64> = uids.iter().map(|&x| i64::from(x)).collect();
-        let rows = sqlx::query(
+        let (result, dst, copied) = write_tx!(self.pool(), |tx| {
+            let u = lock_user(&mut tx, self.user_id).await?;
+            let dst = mailbox_id_tx(&mut tx, self.user_id, &key(&dn), false).await?;
+            // Both mailbox rows locked, in id order.
+            for id in if src <= dst { [src, dst] } else { [dst, src] } {
+                lock_mailbox(&mut tx, self.user_id, id).await?;
+            }
+            let wanted: Vec<i64> = uids.iter().map(|&x| i64::from(x)).collect();
+            let rows = sqlx::query(
             "SELECT uid, system_flags, keywords, phys_size, virt_size, internal_date, email_id, \
              hash FROM messages WHERE user_id = $1 AND mailbox_id = $2 AND uid = ANY($3) \
              ORDER BY uid",
@@ -792,71 +877,78 @@ impl PgUser {
         .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
-        let table = keywords(&mut *tx, self.user_id, src).await?;
-        let mut src_uids = Vec::with_capacity(rows.len());
-        let mut new = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let uid: i64 = r.try_get(0).map_err(db)?;
-            let kw: Vec<i32> = r.try_get(2).map_err(db)?;
-            src_uids.push(u32_of(uid));
-            new.push(NewRow {
-                system: SystemFlags(u8::try_from(r.try_get::<i16, _>(1).map_err(db)?).unwrap_or(0)),
-                keywords: kw
-                    .iter()
-                    .filter_map(|&i| table.get(usize::try_from(i).ok()?).cloned())
-                    .collect(),
-                phys: u64_of(r.try_get(3).map_err(db)?),
-                virt: u64_of(r.try_get(4).map_err(db)?),
-                date: r.try_get(5).map_err(db)?,
-                // RFC 8474 5.1: a copy has its source's EMAILID.
-                email: Some(r.try_get(6).map_err(db)?),
-                hash: r.try_get(7).map_err(db)?,
-            });
-        }
-        let bytes: u64 = new.iter().map(|r| r.phys).sum();
-        let count = new.len() as u64;
-        if !move_ {
-            self.limits.check(&u, bytes, count)?;
-        }
-        if new.is_empty() {
-            let uidvalidity: i64 = sqlx::query(
-                "SELECT uidvalidity FROM mailboxes WHERE user_id = $1 AND mailbox_id = $2",
-            )
-            .bind(self.user_id)
-            .bind(dst)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?
-            .try_get(0)
-            .map_err(db)?;
-            return Ok((
+            let table = keywords(&mut *tx, self.user_id, src).await?;
+            let mut src_uids = Vec::with_capacity(rows.len());
+            let mut new = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let uid: i64 = r.try_get(0).map_err(db)?;
+                let kw: Vec<i32> = r.try_get(2).map_err(db)?;
+                src_uids.push(u32_of(uid));
+                new.push(NewRow {
+                    system: SystemFlags(
+                        u8::try_from(r.try_get::<i16, _>(1).map_err(db)?).unwrap_or(0),
+                    ),
+                    keywords: kw
+                        .iter()
+                        .filter_map(|&i| table.get(usize::try_from(i).ok()?).cloned())
+                        .collect(),
+                    phys: u64_of(r.try_get(3).map_err(db)?),
+                    virt: u64_of(r.try_get(4).map_err(db)?),
+                    date: r.try_get(5).map_err(db)?,
+                    // RFC 8474 5.1: a copy has its source's EMAILID.
+                    email: Some(r.try_get(6).map_err(db)?),
+                    hash: r.try_get(7).map_err(db)?,
+                });
+            }
+            let bytes: u64 = new.iter().map(|r| r.phys).sum();
+            let count = new.len() as u64;
+            if !move_ {
+                self.limits.check(&u, bytes, count)?;
+            }
+            if new.is_empty() {
+                let uidvalidity: i64 = sqlx::query(
+                    "SELECT uidvalidity FROM mailboxes WHERE user_id = $1 AND mailbox_id = $2",
+                )
+                .bind(self.user_id)
+                .bind(dst)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?
+                .try_get(0)
+                .map_err(db)?;
+                return Ok((
+                    CopyResult {
+                        uidvalidity: u32_of(uidvalidity),
+                        mapping: Vec::new(),
+                    },
+                    dst,
+                    false,
+                ));
+            }
+            let hashes: Vec<Vec<u8>> = new.iter().map(|r| r.hash.clone()).collect();
+            blob::add_refs(&mut tx, self.user_id, &hashes).await?;
+            let (uidvalidity, new_uids) = insert_rows(&mut tx, self.user_id, dst, new).await?;
+            add_usage(&mut tx, self.user_id, i64_of(bytes), i64_of(count)).await?;
+            if move_ {
+                // The source may be the target too: the new copies are not in `src_uids`.
+                expunge_in(&mut tx, self.user_id, src, Some(&src_uids), true).await?;
+            }
+            (
                 CopyResult {
-                    uidvalidity: u32_of(uidvalidity),
-                    mapping: Vec::new(),
+                    uidvalidity,
+                    mapping: src_uids.into_iter().zip(new_uids).collect(),
                 },
                 dst,
-            ));
+                true,
+            )
+        })?;
+        if copied {
+            self.us.poke(dst);
+            if move_ {
+                self.us.poke(src);
+            }
         }
-        let hashes: Vec<Vec<u8>> = new.iter().map(|r| r.hash.clone()).collect();
-        blob::add_refs(&mut tx, self.user_id, &hashes).await?;
-        let (uidvalidity, new_uids) = insert_rows(&mut tx, self.user_id, dst, new).await?;
-        add_usage(&mut tx, self.user_id, i64_of(bytes), i64_of(count)).await?;
-        if move_ {
-            // The source may be the target too: the new copies are not in `src_uids`.
-            expunge_in(&mut tx, self.user_id, src, Some(&src_uids), true).await?;
-        }
-        tx.commit().await.map_err(db)?;
-        self.us.poke(dst);
-        if move_ {
-            self.us.poke(src);
-        }
-        Ok((
-            CopyResult {
-                uidvalidity,
-                mapping: src_uids.into_iter().zip(new_uids).collect(),
-            },
-            dst,
-        ))
+        Ok((result, dst))
     }
 
     /// Expunges from mailbox `id` and wakes its views.
@@ -866,11 +958,11 @@ impl PgUser {
         uids: Option<&[u32]>,
         force: bool,
     ) -> Result<Vec<u32>> {
-        let mut tx = begin(self.pool()).await?;
-        lock_user(&mut tx, self.user_id).await?;
-        lock_mailbox(&mut tx, self.user_id, id).await?;
-        let (gone, _) = expunge_in(&mut tx, self.user_id, id, uids, force).await?;
-        tx.commit().await.map_err(db)?;
+        let gone = write_tx!(self.pool(), |tx| {
+            lock_user(&mut tx, self.user_id).await?;
+            lock_mailbox(&mut tx, self.user_id, id).await?;
+            expunge_in(&mut tx, self.user_id, id, uids, force).await?.0
+        })?;
         if !gone.is_empty() {
             self.us.poke(id);
         }
@@ -898,36 +990,36 @@ impl PgUser {
 
     /// Replaces the METADATA of `mid` with `changes` applied, within the limits.
     async fn metadata_apply(&self, mid: i64, changes: Vec<MetadataChange>) -> Result<()> {
-        let mut tx = begin(self.pool()).await?;
-        lock_user(&mut tx, self.user_id).await?;
-        let mut all = Self::metadata_all(&mut tx, self.user_id).await?;
-        let others: u64 = all
-            .iter()
-            .filter(|(k, _)| **k != mid)
-            .map(|(_, m)| metadata::map_bytes(m))
-            .sum();
-        let mut map = all.remove(&mid).unwrap_or_default();
-        metadata::apply(&mut map, changes, others)?;
-        debug_assert!(map.len() <= MAX_METADATA_ENTRIES);
-        sqlx::query("DELETE FROM metadata WHERE user_id = $1 AND mailbox_id = $2")
+        write_tx!(self.pool(), |tx| {
+            lock_user(&mut tx, self.user_id).await?;
+            let mut all = Self::metadata_all(&mut tx, self.user_id).await?;
+            let others: u64 = all
+                .iter()
+                .filter(|(k, _)| **k != mid)
+                .map(|(_, m)| metadata::map_bytes(m))
+                .sum();
+            let mut map = all.remove(&mid).unwrap_or_default();
+            metadata::apply(&mut map, changes.clone(), others)?;
+            debug_assert!(map.len() <= MAX_METADATA_ENTRIES);
+            sqlx::query("DELETE FROM metadata WHERE user_id = $1 AND mailbox_id = $2")
+                .bind(self.user_id)
+                .bind(mid)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            let (names, values): (Vec<String>, Vec<Vec<u8>>) = map.into_iter().unzip();
+            sqlx::query(
+                "INSERT INTO metadata (user_id, mailbox_id, entry, value) \
+             SELECT $1, $2, e, v FROM UNNEST($3::TEXT[], $4::BYTEA[]) AS t(e, v)",
+            )
             .bind(self.user_id)
             .bind(mid)
+            .bind(&names)
+            .bind(&values)
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        let (names, values): (Vec<String>, Vec<Vec<u8>>) = map.into_iter().unzip();
-        sqlx::query(
-            "INSERT INTO metadata (user_id, mailbox_id, entry, value) \
-             SELECT $1, $2, e, v FROM UNNEST($3::TEXT[], $4::BYTEA[]) AS t(e, v)",
-        )
-        .bind(self.user_id)
-        .bind(mid)
-        .bind(&names)
-        .bind(&values)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)
+        })
     }
 
     /// The METADATA key of `mailbox` (0: the server entries); `NonExistent` for a missing one.
@@ -1033,29 +1125,29 @@ impl UserStore for PgUser {
             return Err(StorageError::Cannot("INBOX cannot be deleted"));
         }
         let k = key(&n);
-        let mut tx = begin(self.pool()).await?;
-        lock_user(&mut tx, self.user_id).await?;
-        let id = match mailbox_id_tx(&mut tx, self.user_id, &k, true).await {
-            Ok(id) => id,
-            Err(StorageError::NonExistent) => {
-                let child = sqlx::query(
-                    "SELECT 1 FROM mailboxes WHERE user_id = $1 \
+        let id = write_tx!(self.pool(), |tx| {
+            lock_user(&mut tx, self.user_id).await?;
+            let id = match mailbox_id_tx(&mut tx, self.user_id, &k, true).await {
+                Ok(id) => id,
+                Err(StorageError::NonExistent) => {
+                    let child = sqlx::query(
+                        "SELECT 1 FROM mailboxes WHERE user_id = $1 \
                      AND left(name, length($2) + 1) = $2 || '/' LIMIT 1",
-                )
-                .bind(self.user_id)
-                .bind(&k)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-                return Err(if child.is_some() {
-                    StorageError::Cannot(crate::storage::HAS_CHILDREN_NOT_SELECTABLE)
-                } else {
-                    StorageError::NonExistent
-                });
-            }
-            Err(e) => return Err(e),
-        };
-        let rows = sqlx::query(
+                    )
+                    .bind(self.user_id)
+                    .bind(&k)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                    return Err(if child.is_some() {
+                        StorageError::Cannot(crate::storage::HAS_CHILDREN_NOT_SELECTABLE)
+                    } else {
+                        StorageError::NonExistent
+                    });
+                }
+                Err(e) => return Err(e),
+            };
+            let rows = sqlx::query(
             "DELETE FROM messages WHERE user_id = $1 AND mailbox_id = $2 RETURNING hash, phys_size",
         )
         .bind(self.user_id)
@@ -1063,35 +1155,36 @@ impl UserStore for PgUser {
         .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
-        let mut hashes = Vec::with_capacity(rows.len());
-        let mut bytes = 0i64;
-        for r in &rows {
-            hashes.push(r.try_get::<Vec<u8>, _>(0).map_err(db)?);
-            bytes += r.try_get::<i64, _>(1).map_err(db)?;
-        }
-        blob::release(&mut tx, self.user_id, &hashes).await?;
-        add_usage(
-            &mut tx,
-            self.user_id,
-            -bytes,
-            -i64::try_from(rows.len()).unwrap_or(i64::MAX),
-        )
-        .await?;
-        for table in [
-            "DELETE FROM mailbox_keywords WHERE user_id = $1 AND mailbox_id = $2",
-            "DELETE FROM vanished WHERE user_id = $1 AND mailbox_id = $2",
-            "DELETE FROM metadata WHERE user_id = $1 AND mailbox_id = $2",
-            "DELETE FROM message_cache WHERE user_id = $1 AND mailbox_id = $2",
-            "DELETE FROM mailboxes WHERE user_id = $1 AND mailbox_id = $2",
-        ] {
-            sqlx::query(table)
-                .bind(self.user_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
-        tx.commit().await.map_err(db)?;
+            let mut hashes = Vec::with_capacity(rows.len());
+            let mut bytes = 0i64;
+            for r in &rows {
+                hashes.push(r.try_get::<Vec<u8>, _>(0).map_err(db)?);
+                bytes += r.try_get::<i64, _>(1).map_err(db)?;
+            }
+            blob::release(&mut tx, self.user_id, &hashes).await?;
+            add_usage(
+                &mut tx,
+                self.user_id,
+                -bytes,
+                -i64::try_from(rows.len()).unwrap_or(i64::MAX),
+            )
+            .await?;
+            for table in [
+                "DELETE FROM mailbox_keywords WHERE user_id = $1 AND mailbox_id = $2",
+                "DELETE FROM vanished WHERE user_id = $1 AND mailbox_id = $2",
+                "DELETE FROM metadata WHERE user_id = $1 AND mailbox_id = $2",
+                "DELETE FROM message_cache WHERE user_id = $1 AND mailbox_id = $2",
+                "DELETE FROM mailboxes WHERE user_id = $1 AND mailbox_id = $2",
+            ] {
+                sqlx::query(table)
+                    .bind(self.user_id)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+            id
+        })?;
         self.us.poke(id);
         self.us.watches.lock().remove(&id);
         if self.sh.options.fts {
@@ -1146,48 +1239,50 @@ impl UserStore for PgUser {
             }
             return Ok(());
         }
-        let mut tx = begin(self.pool()).await?;
-        lock_user(&mut tx, self.user_id).await?;
-        let rows = sqlx::query("SELECT mailbox_id, name FROM mailboxes WHERE user_id = $1")
-            .bind(self.user_id)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
-        let mut existing: HashMap<String, i64> = HashMap::new();
-        for r in &rows {
-            existing.insert(r.try_get(1).map_err(db)?, r.try_get(0).map_err(db)?);
-        }
-        let mut moves: Vec<(i64, String)> = Vec::new();
-        for (k, id) in &existing {
-            let old = from_key(k);
-            if old == f || old.is_below(&f) {
-                let target = old
-                    .reparent(&f, &t)
-                    .ok_or(StorageError::Invalid("rename"))?;
-                if target.components().len() > crate::limits::MAX_MAILBOX_DEPTH
-                    || self.wire(&target).len() > crate::limits::MAX_MAILBOX_NAME_BYTES
-                {
-                    return Err(StorageError::InvalidName("name too long"));
-                }
-                moves.push((*id, key(&target)));
+        write_tx!(self.pool(), |tx| {
+            lock_user(&mut tx, self.user_id).await?;
+            let rows = sqlx::query("SELECT mailbox_id, name FROM mailboxes WHERE user_id = $1")
+                .bind(self.user_id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?;
+            let mut existing: HashMap<String, i64> = HashMap::new();
+            for r in &rows {
+                existing.insert(r.try_get(1).map_err(db)?, r.try_get(0).map_err(db)?);
             }
-        }
-        if moves.is_empty() {
-            return Err(StorageError::NonExistent);
-        }
-        if moves.iter().any(|(_, t)| existing.contains_key(t)) {
-            return Err(StorageError::AlreadyExists);
-        }
-        for (id, new) in moves {
-            sqlx::query("UPDATE mailboxes SET name = $3 WHERE user_id = $1 AND mailbox_id = $2")
+            let mut moves: Vec<(i64, String)> = Vec::new();
+            for (k, id) in &existing {
+                let old = from_key(k);
+                if old == f || old.is_below(&f) {
+                    let target = old
+                        .reparent(&f, &t)
+                        .ok_or(StorageError::Invalid("rename"))?;
+                    if target.components().len() > crate::limits::MAX_MAILBOX_DEPTH
+                        || self.wire(&target).len() > crate::limits::MAX_MAILBOX_NAME_BYTES
+                    {
+                        return Err(StorageError::InvalidName("name too long"));
+                    }
+                    moves.push((*id, key(&target)));
+                }
+            }
+            if moves.is_empty() {
+                return Err(StorageError::NonExistent);
+            }
+            if moves.iter().any(|(_, t)| existing.contains_key(t)) {
+                return Err(StorageError::AlreadyExists);
+            }
+            for (id, new) in &moves {
+                sqlx::query(
+                    "UPDATE mailboxes SET name = $3 WHERE user_id = $1 AND mailbox_id = $2",
+                )
                 .bind(self.user_id)
                 .bind(id)
                 .bind(new)
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
-        }
-        tx.commit().await.map_err(db)?;
+            }
+        })?;
         self.publish(
             Some(self.wire(&t)),
             ChangeKind::MailboxRenamed { old: self.wire(&f) },
@@ -1255,6 +1350,7 @@ impl UserStore for PgUser {
                     message.keywords,
                     message.internal_date,
                 )],
+                None,
             )
             .await?;
         let uid = uids
@@ -1276,6 +1372,7 @@ impl UserStore for PgUser {
             user: self.clone(),
             data: Gathered::new(room, self.sh.options.max_message_size),
             mailbox: n,
+            delivery: None,
         }))
     }
 
@@ -1307,7 +1404,7 @@ impl UserStore for PgUser {
         let Some(n) = mailbox else {
             return Err(StorageError::Temporary("empty append batch".into()));
         };
-        let (uidvalidity, uids) = self.append_many(&n, batch).await?;
+        let (uidvalidity, uids) = self.append_many(&n, batch, None).await?;
         Ok(AppendManyResult { uidvalidity, uids })
     }
 
@@ -1326,19 +1423,19 @@ impl UserStore for PgUser {
     }
 
     async fn quota_recalc(&self) -> Result<QuotaUsage> {
-        let mut tx = begin(self.pool()).await?;
-        lock_user(&mut tx, self.user_id).await?;
-        sqlx::query(
-            "UPDATE users SET \
+        write_tx!(self.pool(), |tx| {
+            lock_user(&mut tx, self.user_id).await?;
+            sqlx::query(
+                "UPDATE users SET \
              bytes_used = (SELECT coalesce(sum(phys_size), 0) FROM messages WHERE user_id = $1), \
              messages_used = (SELECT count(*) FROM messages WHERE user_id = $1) \
              WHERE user_id = $1",
-        )
-        .bind(self.user_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+            )
+            .bind(self.user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        })?;
         self.quota().await
     }
 
@@ -1478,6 +1575,8 @@ struct PgAppend {
     user: PgUser,
     mailbox: MailboxName,
     data: Gathered,
+    /// The LMTP delivery this is, remembered with it ([`PgUser::append_many`]).
+    delivery: Option<DeliveryId>,
 }
 
 #[async_trait]
@@ -1498,6 +1597,11 @@ impl AppendStream for PgAppend {
         self
     }
 
+    fn set_delivery(&mut self, id: DeliveryId) -> bool {
+        self.delivery = Some(id);
+        true
+    }
+
     async fn commit(
         self: Box<Self>,
         flags: SystemFlags,
@@ -1508,12 +1612,13 @@ impl AppendStream for PgAppend {
             user,
             mailbox,
             data,
-            ..
+            delivery,
         } = *self;
         let (uidvalidity, uids) = user
             .append_many(
                 &mailbox,
                 vec![(data.data.freeze(), flags, keywords, internal_date)],
+                delivery,
             )
             .await?;
         let uid = uids
