@@ -761,6 +761,87 @@ async fn hash(view: &View, uid: u32) -> Result<Vec<u8>, StorageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::memory::{MemoryOptions, MemoryStorage};
+    use crate::storage::{AppendMessage, StorageUser};
+
+    async fn migrate_once(src: &dyn UserStore, dst: &dyn UserStore) -> Totals {
+        let mut m = Migration {
+            user: "ann",
+            src,
+            dst,
+            names: Names { from: '/', to: '/' },
+            settle: std::time::Duration::ZERO,
+            totals: Totals::default(),
+        };
+        m.run().await.expect("migrate");
+        m.totals
+    }
+
+    /// The memory backend on both sides: the passes keep UIDs (with the gap an expunge left),
+    /// UIDVALIDITY, UIDNEXT, flags, keywords, dates and subscriptions, and a second run copies
+    /// nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn memory_to_memory_keeps_uids_and_a_second_run_copies_nothing() {
+        let mk = || MemoryStorage::new(MemoryOptions::default()).expect("memory");
+        let (a, b) = (mk(), mk());
+        let user = StorageUser {
+            name: "ann".into(),
+            ..StorageUser::default()
+        };
+        let src = a.user(&user).await.expect("source");
+        let dst = b.user(&user).await.expect("target");
+        let flags = [SystemFlags::SEEN, SystemFlags::EMPTY, SystemFlags::FLAGGED];
+        for (i, f) in flags.into_iter().enumerate() {
+            let m = AppendMessage {
+                data: format!("Subject: {i}\r\n\r\nbody {i}\r\n").into(),
+                flags: f,
+                keywords: vec!["$Work".into()],
+                internal_date: Some(1_600_000_000 + i as i64),
+            };
+            src.append("INBOX", m).await.expect("append");
+        }
+        let mut v = src.open("INBOX", TARGET_OPEN).await.expect("open");
+        let deleted = StoreRequest {
+            op: StoreOp::Add,
+            flags: SystemFlags::DELETED,
+            keywords: Vec::new(),
+            unchanged_since: None,
+        };
+        v.store(&[2], deleted).await.expect("store");
+        v.expunge(Some(&[2])).await.expect("expunge");
+        src.subscribe("INBOX").await.expect("subscribe");
+
+        let t = migrate_once(&*src, &*dst).await;
+        assert_eq!((t.mailboxes, t.copied, t.verified), (1, 2, 2));
+        let (s, d) = (
+            src.status("INBOX").await.expect("status"),
+            dst.status("INBOX").await.expect("status"),
+        );
+        assert_eq!((d.uidvalidity, d.uidnext), (s.uidvalidity, 4));
+        let mut dv = dst.open("INBOX", SOURCE_OPEN).await.expect("open");
+        let got: Vec<(u32, FlagKey)> = dv
+            .messages()
+            .iter()
+            .map(|m| (m.uid, flag_key(&dv, m)))
+            .collect();
+        let work = vec!["$Work".to_string()];
+        assert_eq!(
+            got,
+            vec![
+                (1, (SystemFlags::SEEN.0, work.clone())),
+                (3, (SystemFlags::FLAGGED.0, work))
+            ]
+        );
+        let dates = dv.internal_dates(&[1, 3]).await.expect("dates");
+        assert_eq!(
+            (dates.get(1), dates.get(3)),
+            (Some(1_600_000_000), Some(1_600_000_002))
+        );
+        assert_eq!(dst.subscriptions().await.expect("subs"), vec!["INBOX"]);
+
+        let t = migrate_once(&*src, &*dst).await;
+        assert_eq!((t.mailboxes, t.copied, t.verified), (1, 0, 2));
+    }
 
     #[test]
     fn names_change_separator() {
