@@ -114,6 +114,7 @@ pub fn run(args: MigrateArgs) -> Result<(), String> {
     let mut total = Totals::default();
     let mut failed = Vec::new();
     for (info, target_info) in users.iter().zip(&target_users) {
+        let started = std::time::Instant::now();
         let done = rt.block_on(async {
             let src = source
                 .user(&crate::setup::storage_user(info))
@@ -137,8 +138,12 @@ pub fn run(args: MigrateArgs) -> Result<(), String> {
         match done {
             Ok(t) => {
                 println!(
-                    "{}: {} mailbox(es), {} message(s) verified, {} copied",
-                    info.name, t.mailboxes, t.verified, t.copied
+                    "{}: {} mailbox(es), {} message(s) verified, {} copied in {:.1} s",
+                    info.name,
+                    t.mailboxes,
+                    t.verified,
+                    t.copied,
+                    started.elapsed().as_secs_f64()
                 );
                 total.add(&t);
             }
