@@ -815,6 +815,17 @@ mod tests {
         v.store(&[2], deleted).await.expect("store");
         v.expunge(Some(&[2])).await.expect("expunge");
         src.subscribe("INBOX").await.expect("subscribe");
+        let entry = |name: &str, v: &[u8]| (name.to_string(), Some(v.to_vec()));
+        src.metadata_set(None, vec![entry("/private/vendor/x", b"server")])
+            .await
+            .expect("metadata");
+        src.metadata_set(Some("INBOX"), vec![entry("/shared/comment", b"in")])
+            .await
+            .expect("metadata");
+        // An entry only the target has goes: the target ends as the source is.
+        dst.metadata_set(None, vec![entry("/private/stale", b"old")])
+            .await
+            .expect("metadata");
 
         let t = migrate_once(&*src, &*dst).await;
         assert_eq!((t.mailboxes, t.copied, t.verified), (1, 2, 2));
@@ -843,6 +854,14 @@ mod tests {
             (Some(1_600_000_000), Some(1_600_000_002))
         );
         assert_eq!(dst.subscriptions().await.expect("subs"), vec!["INBOX"]);
+        for mailbox in [None, Some("INBOX")] {
+            assert_eq!(
+                dst.metadata_get(mailbox).await.expect("metadata"),
+                src.metadata_get(mailbox).await.expect("metadata")
+            );
+        }
+        let server = dst.metadata_get(None).await.expect("metadata");
+        assert_eq!(server.keys().collect::<Vec<_>>(), vec!["/private/vendor/x"]);
 
         let t = migrate_once(&*src, &*dst).await;
         assert_eq!((t.mailboxes, t.copied, t.verified), (1, 0, 2));
