@@ -94,8 +94,15 @@ pub fn run(args: MigrateArgs) -> Result<(), String> {
         .iter()
         .map(|u| target_user(&to, u))
         .collect::<Result<_, _>>()?;
-    // Started as root, become the target's mail user, so nothing written is owned by root.
-    let id = privdrop::resolve(to.server.user.as_deref(), to.server.group.as_deref())
+    // Started as root, become the mail user of the side whose files are written: the target's,
+    // or the source's when the target is a database (reading a Maildir also writes its index),
+    // so nothing is left owned by root.
+    let owner = if crate::storage::postgres::is_location(&to.mail.location) {
+        &from
+    } else {
+        &to
+    };
+    let id = privdrop::resolve(owner.server.user.as_deref(), owner.server.group.as_deref())
         .map_err(|e| e.to_string())?;
     if let Some(id) = id {
         privdrop::drop_to(id).map_err(|e| e.to_string())?;
