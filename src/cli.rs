@@ -1,6 +1,6 @@
 //! Command-line interface: `serve`, `check-config`, `user`, `hash-password`, `deliver`, `quota`,
 //! and the storage admin commands of [`crate::admin`] (`mailbox`, `expunge`, `index`, `import`,
-//! `export`).
+//! `export`, `migrate`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -82,6 +82,9 @@ enum Cmd {
     Import(crate::admin::mbox::MboxArgs),
     /// Export a mailbox to a new mbox file (mboxrd).
     Export(crate::admin::mbox::MboxArgs),
+    /// Copy users' mail from the storage of one configuration to another's (Maildir to
+    /// PostgreSQL and back), keeping UIDVALIDITY, UIDs, flags and dates; resumable, verified.
+    Migrate(crate::admin::migrate::MigrateArgs),
     /// List the users logged in over IMAP and POP3 (asks the running daemon).
     Who {
         /// Configuration file (for server.control_socket).
@@ -237,6 +240,10 @@ pub fn main() -> ExitCode {
         Cmd::Export(args) => {
             crate::logging::init_cli();
             report(crate::admin::mbox::export(args))
+        }
+        Cmd::Migrate(args) => {
+            crate::logging::init_cli();
+            report(crate::admin::migrate::run(args))
         }
         Cmd::Who { config, all, json } => crate::control_cli::who(&config, all, json),
         Cmd::Kick {

@@ -512,6 +512,19 @@ pub const MBOX_PIECE_BYTES: usize = 64 * 1024;
 /// trip to a blocking worker, so a line at a time would make a large import crawl.
 pub const MBOX_CHUNK_BYTES: usize = 256 * 1024;
 
+// ---- mailcove migrate ----
+
+/// Most messages `mailcove migrate` imports in one batch (stored all or none, durable before
+/// the next is read): an interrupted run loses at most one batch of work, and progress is
+/// printed per batch.
+pub const MIGRATE_BATCH_MESSAGES: usize = 100;
+/// Most bytes of content `mailcove migrate` holds for one batch: a batch ends before a message
+/// that would pass it (a larger message goes alone, it must be stored whole).
+pub const MIGRATE_BATCH_BYTES: u64 = 32 * 1024 * 1024;
+/// Copy passes over one user after which `mailcove migrate` gives up on a source that keeps
+/// changing (mail arriving faster than it is copied): stop deliveries and run again.
+pub const MIGRATE_MAX_PASSES: u32 = 20;
+
 // ---- metrics endpoint (docs/metrics.md) ----
 
 /// Most bytes of an HTTP request head to the metrics endpoint. A Prometheus scrape sends about

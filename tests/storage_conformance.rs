@@ -18,6 +18,9 @@ use mailcove::storage::{
     PendingAppend, ReadPart, Result, Storage, StorageError, StorageUser, StoreOp, StoreRequest,
     SystemFlags, UserStore, Vanished, View,
 };
+use mailcove::storage::{
+    IMPORT_OTHER_UIDVALIDITY, IMPORT_UID_BELOW_UIDNEXT, ImportMessage, SpecialUse,
+};
 use mailcove::storage::{MetadataChange, MetadataLimit, MetadataMap};
 
 #[path = "common/postgres.rs"]
@@ -1965,6 +1968,134 @@ async fn lmtp_deliveries_stored_once(b: &Backend) {
     }
 }
 
+fn imported(
+    uid: u32,
+    body: &str,
+    flags: SystemFlags,
+    keywords: &[&str],
+    date: i64,
+) -> ImportMessage {
+    ImportMessage {
+        uid,
+        data: Bytes::from(format!("Subject: {body}\r\n\r\n{body}\r\n")),
+        flags,
+        keywords: keywords.iter().map(|k| (*k).to_owned()).collect(),
+        internal_date: date,
+    }
+}
+
+/// Migration's import path (`mailcove migrate`): a mailbox made with a given UIDVALIDITY and
+/// UIDNEXT, messages stored under their own UIDs with flags, keywords and INTERNALDATE, and the
+/// UID rules that keep clients' caches valid: UIDs only ascend, UIDNEXT never goes back, and a
+/// mailbox with messages never changes its UIDVALIDITY.
+async fn import_keeps_uids_and_uidvalidity(b: &Backend) {
+    let u = b.user("imp").await;
+    ok(u.import_mailbox("Old", 1234, 5, Some(SpecialUse::Archive))
+        .await);
+    let st = ok(u.status("Old").await);
+    assert_eq!((st.uidvalidity, st.uidnext, st.messages), (1234, 5, 0));
+    let listed = ok(u.list().await);
+    let old = listed.iter().find(|m| m.name == "Old");
+    assert_eq!(old.and_then(|m| m.special_use), Some(SpecialUse::Archive));
+
+    let seen_flagged = SystemFlags::SEEN.union(SystemFlags::FLAGGED);
+    ok(u.import_messages(
+        "Old",
+        vec![
+            imported(5, "five", seen_flagged, &["$Forwarded"], 1_000_000_000),
+            imported(
+                9,
+                "nine",
+                SystemFlags::DRAFT,
+                &["Work", "$Junk"],
+                1_100_000_000,
+            ),
+        ],
+    )
+    .await);
+    let st = ok(u.status("Old").await);
+    assert_eq!((st.uidvalidity, st.uidnext, st.messages), (1234, 10, 2));
+    let mut view = ok(u.open("Old", OpenOptions::EXAMINE).await);
+    assert_eq!(uids(&view), vec![5, 9]);
+    let flags: Vec<(SystemFlags, Vec<String>)> = view
+        .messages()
+        .iter()
+        .map(|m| {
+            let mut k: Vec<String> = view
+                .keyword_names(&m.flags.keywords)
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            k.sort();
+            (m.flags.system, k)
+        })
+        .collect();
+    assert_eq!(
+        flags,
+        vec![
+            (seen_flagged, vec!["$Forwarded".to_owned()]),
+            (
+                SystemFlags::DRAFT,
+                vec!["$Junk".to_owned(), "Work".to_owned()]
+            ),
+        ]
+    );
+    let dates = ok(view.internal_dates(&[5, 9]).await);
+    assert_eq!(
+        (dates.get(5), dates.get(9)),
+        (Some(1_000_000_000), Some(1_100_000_000))
+    );
+    assert_eq!(
+        ok(read_message(&view, 9).await),
+        b"Subject: nine\r\n\r\nnine\r\n".to_vec()
+    );
+    assert_eq!(ok(u.quota().await).messages_used, 2);
+
+    // A UID not above every UID the mailbox had is refused, and nothing of the batch is stored.
+    for batch in [
+        vec![imported(9, "again", SystemFlags::EMPTY, &[], 1)],
+        vec![imported(7, "below", SystemFlags::EMPTY, &[], 1)],
+        vec![
+            imported(12, "a", SystemFlags::EMPTY, &[], 1),
+            imported(11, "b", SystemFlags::EMPTY, &[], 1),
+        ],
+    ] {
+        match u.import_messages("Old", batch).await {
+            Err(StorageError::Cannot(m)) => assert_eq!(m, IMPORT_UID_BELOW_UIDNEXT),
+            other => panic!("import below UIDNEXT: {other:?}"),
+        }
+    }
+    let st = ok(u.status("Old").await);
+    assert_eq!((st.uidnext, st.messages), (10, 2));
+
+    // The same UIDVALIDITY again raises UIDNEXT, never lowers it; APPEND then goes on from it.
+    ok(u.import_mailbox("Old", 1234, 3, None).await);
+    assert_eq!(ok(u.status("Old").await).uidnext, 10);
+    ok(u.import_mailbox("Old", 1234, 20, None).await);
+    assert_eq!(ok(u.status("Old").await).uidnext, 20);
+    assert_eq!(append(&*u, "Old", "later").await, 20);
+    ok(view.refresh().await);
+    assert_eq!(uids(&view), vec![5, 9, 20]);
+
+    // Another UIDVALIDITY is refused while the mailbox holds messages...
+    match u.import_mailbox("Old", 999, 1, None).await {
+        Err(StorageError::Cannot(m)) => assert_eq!(m, IMPORT_OTHER_UIDVALIDITY),
+        other => panic!("UIDVALIDITY of a mailbox with messages changed: {other:?}"),
+    }
+    assert_eq!(ok(u.status("Old").await).uidvalidity, 1234);
+    // ...and taken by an empty one (INBOX, made at login with a UIDVALIDITY of its own).
+    ok(u.import_mailbox("INBOX", 4242, 7, None).await);
+    let st = ok(u.status("INBOX").await);
+    assert_eq!((st.uidvalidity, st.uidnext, st.messages), (4242, 7, 0));
+    ok(
+        u.import_messages("INBOX", vec![imported(7, "in", SystemFlags::SEEN, &[], 5)])
+            .await,
+    );
+    let inbox = ok(u.open("INBOX", OpenOptions::EXAMINE).await);
+    assert_eq!((inbox.uidvalidity(), uids(&inbox)), (4242, vec![7]));
+    assert_eq!(ok(u.quota().await).messages_used, 4);
+}
+
 macro_rules! with_cases {
     ($suite:ident ! ($($args:tt)*)) => {
         $suite!($($args)*, [
@@ -1994,6 +2125,7 @@ macro_rules! with_cases {
             change_feed,
             full_text_index_per_user,
             lmtp_deliveries_stored_once,
+            import_keeps_uids_and_uidvalidity,
         ]);
     };
 }

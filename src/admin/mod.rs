@@ -23,6 +23,7 @@ pub mod expunge;
 pub mod index;
 pub mod mailbox;
 pub mod mbox;
+pub mod migrate;
 pub mod output;
 pub mod quota;
 

@@ -403,6 +403,64 @@ pub struct PendingAppend {
     pub internal_date: Option<i64>,
 }
 
+/// A message stored by [`UserStore::import_messages`] under the UID it has in another store
+/// (`mailcove migrate`), so a client's cache of the mailbox stays valid.
+#[derive(Debug, Clone, Default)]
+pub struct ImportMessage {
+    /// The UID it keeps.
+    pub uid: u32,
+    /// The message, stored exactly as given.
+    pub data: Bytes,
+    /// System flags.
+    pub flags: SystemFlags,
+    /// Keywords (created in the mailbox's table when new).
+    pub keywords: Vec<String>,
+    /// INTERNALDATE in Unix seconds.
+    pub internal_date: i64,
+}
+
+/// Why [`UserStore::import_messages`] refuses a UID below the mailbox's UIDNEXT.
+pub const IMPORT_UID_BELOW_UIDNEXT: &str =
+    "an imported UID must ascend and be above every UID the mailbox has had (UIDNEXT)";
+
+/// The UID rule of [`UserStore::import_messages`], the same in every backend: `uids` ascend
+/// from at least `uidnext`. Returns the UIDNEXT after them.
+pub(crate) fn import_uidnext(uidnext: u32, uids: impl IntoIterator<Item = u32>) -> Result<u32> {
+    let mut next = uidnext.max(1);
+    for uid in uids {
+        if uid < next {
+            return Err(StorageError::Cannot(IMPORT_UID_BELOW_UIDNEXT));
+        }
+        next = uid
+            .checked_add(1)
+            .ok_or(StorageError::Cannot("UID space exhausted"))?;
+    }
+    Ok(next)
+}
+
+/// Why [`UserStore::import_mailbox`] refuses a mailbox.
+pub const IMPORT_OTHER_UIDVALIDITY: &str = "the mailbox holds messages under another UIDVALIDITY";
+
+/// The rule of [`UserStore::import_mailbox`] for an existing mailbox, the same in every backend:
+/// from its `(UIDVALIDITY, UIDNEXT)` and whether it holds no message, the pair it gets for the
+/// wanted one, or `Cannot`.
+pub(crate) fn import_counters(
+    have: (u32, u32),
+    empty: bool,
+    want: (u32, u32),
+) -> Result<(u32, u32)> {
+    if want.0 == 0 {
+        return Err(StorageError::Invalid("UIDVALIDITY 0"));
+    }
+    if have.0 == want.0 {
+        return Ok((want.0, have.1.max(want.1)));
+    }
+    if !empty {
+        return Err(StorageError::Cannot(IMPORT_OTHER_UIDVALIDITY));
+    }
+    Ok((want.0, want.1.max(1)))
+}
+
 /// Where a batch went (for APPENDUID with a UID set).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppendManyResult {
@@ -744,6 +802,26 @@ pub trait UserStore: Send + Sync {
     /// streams of different mailboxes or of another backend are refused. On failure nothing is
     /// stored (dropping the streams removes their data).
     async fn commit_many(&self, items: Vec<PendingAppend>) -> Result<AppendManyResult>;
+    /// Migration (`mailcove migrate`), never called per command: makes mailbox `name` exist with
+    /// UIDVALIDITY `uidvalidity` and a UIDNEXT of at least `uidnext`, so messages can be
+    /// imported under the UIDs they have elsewhere. A missing mailbox is created (with
+    /// `special_use`); an existing one with the same UIDVALIDITY only has its UIDNEXT raised
+    /// (never lowered); an existing one with another UIDVALIDITY takes the new one only while it
+    /// holds no message (its UIDNEXT then becomes `uidnext`), else `Cannot`. Durable on return.
+    async fn import_mailbox(
+        &self,
+        name: &str,
+        uidvalidity: u32,
+        uidnext: u32,
+        special_use: Option<SpecialUse>,
+    ) -> Result<()>;
+    /// Migration: stores `messages` into mailbox `name` under their own UIDs, with their flags,
+    /// keywords and INTERNALDATEs, all or none, durable on return. UIDs must ascend and be at
+    /// least the mailbox's UIDNEXT (`Cannot` otherwise, nothing stored): a UID is never reused
+    /// and a client never sees a UID below one it saw before. UIDNEXT ends above the last one.
+    /// Each message takes a new modseq. The messages count towards the quota usage but are not
+    /// refused by it, nor by the size limit: they are mail the user already has.
+    async fn import_messages(&self, name: &str, messages: Vec<ImportMessage>) -> Result<()>;
     /// Quota usage and limits.
     async fn quota(&self) -> Result<QuotaUsage>;
     /// Recalculates the quota usage from the messages themselves (walking every mailbox),

@@ -13,7 +13,8 @@ use super::{filename, fsutil, quota};
 use crate::limits::MAX_MAILBOX_NAME_BYTES;
 use crate::storage::names::MailboxName;
 use crate::storage::{
-    AppendMessage, AppendResult, CopyResult, MailboxStatus, Result, StorageError, SystemFlags,
+    AppendMessage, AppendResult, CopyResult, ImportMessage, MailboxStatus, Result, SpecialUse,
+    StorageError, SystemFlags,
 };
 
 /// One user's Maildir tree.
@@ -198,6 +199,59 @@ impl UserCtx {
             .copied()
             .ok_or_else(|| StorageError::Temporary("append lost".into()))?;
         Ok(AppendResult { uidvalidity, uid })
+    }
+
+    /// [`crate::storage::UserStore::import_mailbox`].
+    pub(super) fn import_mailbox(
+        &self,
+        name: &str,
+        uidvalidity: u32,
+        uidnext: u32,
+        special_use: Option<SpecialUse>,
+    ) -> Result<bool> {
+        let n = self.parse(name, false)?;
+        let created = match self.state(&n) {
+            Ok(_) => false,
+            Err(StorageError::NonExistent) => {
+                self.create(name, special_use)?;
+                true
+            }
+            Err(e) => return Err(e),
+        };
+        self.state(&n)?.set_import_counters(uidvalidity, uidnext)?;
+        Ok(created)
+    }
+
+    /// [`crate::storage::UserStore::import_messages`]: each message written to `tmp/` durably,
+    /// then all renamed into `cur/` under their UIDs at once (or none).
+    pub(super) fn import_messages(&self, name: &str, messages: Vec<ImportMessage>) -> Result<()> {
+        let n = self.parse(name, false)?;
+        let state = self.state(&n)?;
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let uids: Vec<u32> = messages.iter().map(|m| m.uid).collect();
+        let bytes: u64 = messages.iter().map(|m| m.data.len() as u64).sum();
+        let count = messages.len();
+        let mut items = Vec::with_capacity(count);
+        for m in messages {
+            match state.write_tmp(&m.data, m.internal_date) {
+                Ok((tmp, base)) => items.push((tmp, base, m.internal_date, m.flags, m.keywords)),
+                Err(e) => {
+                    for (p, ..) in &items {
+                        let _ = std::fs::remove_file(p);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        state.commit_at(items, Some(&uids))?;
+        quota::add(
+            &self.root,
+            i64::try_from(bytes).unwrap_or(i64::MAX),
+            i64::try_from(count).unwrap_or(i64::MAX),
+        );
+        Ok(())
     }
 
     pub(super) fn status(&self, name: &str) -> Result<MailboxStatus> {

@@ -15,8 +15,9 @@ use super::{feed, filename, quota};
 use crate::storage::names::MailboxName;
 use crate::storage::{
     AppendManyResult, AppendMessage, AppendResult, AppendStream, ChangeKind, FeedSubscription,
-    MailboxInfo, MailboxStatus, MetadataChange, MetadataMap, OpenOptions, PendingAppend, Pop3Lock,
-    QuotaUsage, Result, SpecialUse, StorageError, SyncOutcome, UserStore, View,
+    ImportMessage, MailboxInfo, MailboxStatus, MetadataChange, MetadataMap, OpenOptions,
+    PendingAppend, Pop3Lock, QuotaUsage, Result, SpecialUse, StorageError, SyncOutcome, UserStore,
+    View,
 };
 
 /// [`UserStore`] of the Maildir backend.
@@ -290,6 +291,34 @@ impl UserStore for MaildirUser {
             done: false,
             mailbox: name.to_owned(),
         }))
+    }
+
+    async fn import_mailbox(
+        &self,
+        name: &str,
+        uidvalidity: u32,
+        uidnext: u32,
+        special_use: Option<SpecialUse>,
+    ) -> Result<()> {
+        let name = name.to_owned();
+        self.run(move |u| {
+            if u.import_mailbox(&name, uidvalidity, uidnext, special_use)? {
+                let n = u.parse(&name, true)?;
+                feed::rewatch(u);
+                feed::publish(u, Some(feed::wire(u, &n)), ChangeKind::MailboxCreated);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn import_messages(&self, name: &str, messages: Vec<ImportMessage>) -> Result<()> {
+        let mailbox = name.to_owned();
+        let name = name.to_owned();
+        self.run(move |u| u.import_messages(&name, messages))
+            .await?;
+        super::fts::index_soon(&self.0, &mailbox);
+        Ok(())
     }
 
     async fn quota(&self) -> Result<QuotaUsage> {

@@ -302,37 +302,62 @@ impl Inner {
         }
         let mut uids = Vec::with_capacity(messages.len());
         for m in messages {
-            let keywords = self.keyword_set(&m.keywords, true)?;
-            let uid = self.uidnext;
-            self.uidnext += 1;
-            let modseq = self.next_modseq();
-            self.list.push(MessageMeta {
-                uid,
-                flags: Flags {
-                    system: m.system,
-                    keywords,
-                },
-                modseq,
-                phys_size: m.data.len() as u64,
-                virt_size: virtual_size(&m.data),
-                internal_date: InternalDate::at(m.date),
-            });
-            let email = m
-                .email
-                .unwrap_or_else(|| NEXT_EMAIL.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-            self.bodies.insert(
-                uid,
-                Stored {
-                    data: m.data,
-                    downloaded: 0,
-                    cache: HashMap::new(),
-                    saved: super::now_secs(),
-                    email,
-                },
-            );
-            uids.push(uid);
+            uids.push(self.push_new(m)?);
         }
         Ok(uids)
+    }
+
+    /// Adds messages under the UIDs given with them (migration, [`crate::storage::UserStore::import_messages`]):
+    /// they ascend from at least UIDNEXT, checked with the keywords before anything is added.
+    pub(crate) fn import(&mut self, messages: Vec<(u32, NewMessage)>) -> Result<()> {
+        let next = crate::storage::import_uidnext(self.uidnext, messages.iter().map(|m| m.0))?;
+        self.check_keywords(messages.iter().flat_map(|m| m.1.keywords.iter()))?;
+        for (uid, m) in messages {
+            self.uidnext = uid;
+            self.push_new(m)?;
+        }
+        self.uidnext = next;
+        Ok(())
+    }
+
+    /// Sets UIDVALIDITY and UIDNEXT (migration, [`crate::storage::import_counters`] decided).
+    pub(crate) fn set_counters(&mut self, uidvalidity: u32, uidnext: u32) {
+        self.uidvalidity = uidvalidity;
+        self.uidnext = uidnext;
+        self.first_recent = self.first_recent.min(uidnext);
+    }
+
+    /// Adds one message under UIDNEXT, its keywords checked by the caller; returns its UID.
+    fn push_new(&mut self, m: NewMessage) -> Result<u32> {
+        let keywords = self.keyword_set(&m.keywords, true)?;
+        let uid = self.uidnext;
+        self.uidnext += 1;
+        let modseq = self.next_modseq();
+        self.list.push(MessageMeta {
+            uid,
+            flags: Flags {
+                system: m.system,
+                keywords,
+            },
+            modseq,
+            phys_size: m.data.len() as u64,
+            virt_size: virtual_size(&m.data),
+            internal_date: InternalDate::at(m.date),
+        });
+        let email = m
+            .email
+            .unwrap_or_else(|| NEXT_EMAIL.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        self.bodies.insert(
+            uid,
+            Stored {
+                data: m.data,
+                downloaded: 0,
+                cache: HashMap::new(),
+                saved: super::now_secs(),
+                email,
+            },
+        );
+        Ok(uid)
     }
 
     /// STORE; the bool says whether anything changed.

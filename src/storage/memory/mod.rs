@@ -37,9 +37,9 @@ use super::names::MailboxName;
 use super::stream::{Gathered, stored_size_limit};
 use super::{
     AppendManyResult, AppendMessage, AppendResult, AppendStream, CacheField, CopyResult, Head,
-    MailboxHandle, MailboxInfo, MailboxStatus, Message, OpenOptions, PendingAppend, Pop3Lock,
-    QuotaUsage, ReadPart, Result, SpecialUse, Storage, StorageError, StorageUser, StoreRequest,
-    StoreResult, SyncOutcome, SystemFlags, UserStore, Vanished, View,
+    ImportMessage, MailboxHandle, MailboxInfo, MailboxStatus, Message, OpenOptions, PendingAppend,
+    Pop3Lock, QuotaUsage, ReadPart, Result, SpecialUse, Storage, StorageError, StorageUser,
+    StoreRequest, StoreResult, SyncOutcome, SystemFlags, UserStore, Vanished, View,
 };
 use crate::limits::{DEFAULT_MAX_MESSAGE_SIZE, MAX_MAILBOXES_PER_USER};
 
@@ -859,6 +859,87 @@ impl UserStore for MemoryUser {
         self.ctx()
             .publish(Some(n.to_wire(self.sep())), super::ChangeKind::MessageNew);
         Ok(AppendManyResult { uidvalidity, uids })
+    }
+
+    async fn import_mailbox(
+        &self,
+        name: &str,
+        uidvalidity: u32,
+        uidnext: u32,
+        special_use: Option<SpecialUse>,
+    ) -> Result<()> {
+        let n = self.parse(name, false)?;
+        let mut u = self.data.inner.lock();
+        let (state, created) = match u.get(&n) {
+            Ok(s) => (s, false),
+            Err(StorageError::NonExistent) => {
+                let s = u.create(&n)?;
+                if let Some(su) = special_use {
+                    u.special_use.insert(n.components().to_vec(), su);
+                }
+                (s, true)
+            }
+            Err(e) => return Err(e),
+        };
+        let set = state.change(|m| {
+            let have = (m.uidvalidity, m.uidnext);
+            let want = super::import_counters(have, m.list.is_empty(), (uidvalidity, uidnext));
+            match want {
+                Ok(pair) => {
+                    m.set_counters(pair.0, pair.1);
+                    Ok((Ok(()), pair != have))
+                }
+                Err(e) => Ok((Err(e), false)),
+            }
+        })?;
+        if let Err(e) = set {
+            if created {
+                u.mailboxes.remove(n.components());
+                u.special_use.remove(n.components());
+            }
+            return Err(e);
+        }
+        // A mailbox deleted and created again must still get a UIDVALIDITY of its own.
+        u.last_uidvalidity = u.last_uidvalidity.max(uidvalidity);
+        drop(u);
+        if created {
+            self.ctx().publish(
+                Some(n.to_wire(self.sep())),
+                super::ChangeKind::MailboxCreated,
+            );
+        }
+        Ok(())
+    }
+
+    async fn import_messages(&self, name: &str, messages: Vec<ImportMessage>) -> Result<()> {
+        let n = self.parse(name, false)?;
+        let bytes: u64 = messages.iter().map(|m| m.data.len() as u64).sum();
+        let count = messages.len() as u64;
+        let batch: Vec<(u32, NewMessage)> = messages
+            .into_iter()
+            .map(|m| {
+                let new = NewMessage {
+                    data: m.data,
+                    system: m.flags,
+                    keywords: m.keywords,
+                    date: m.internal_date,
+                    email: None,
+                };
+                (m.uid, new)
+            })
+            .collect();
+        let mut u = self.data.inner.lock();
+        let state = u.get(&n)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        state.change(|m| m.import(batch).map(|()| ((), true)))?;
+        u.bytes_used += bytes;
+        u.messages_used += count;
+        drop(u);
+        self.ctx()
+            .publish(Some(n.to_wire(self.sep())), super::ChangeKind::MessageNew);
+        Ok(())
     }
 
     async fn quota(&self) -> Result<QuotaUsage> {

@@ -10,6 +10,8 @@ use bytes::Bytes;
 use sqlx::postgres::{PgPool, PgRow, Postgres};
 use sqlx::{Row as _, Transaction};
 
+mod import;
+
 use super::mailbox::PgMailbox;
 use super::retry::write_tx;
 use super::{Shared, UserShared, blob, db, i64_of, u32_of, u64_of};
@@ -1406,6 +1408,28 @@ impl UserStore for PgUser {
         };
         let (uidvalidity, uids) = self.append_many(&n, batch, None).await?;
         Ok(AppendManyResult { uidvalidity, uids })
+    }
+
+    async fn import_mailbox(
+        &self,
+        name: &str,
+        uidvalidity: u32,
+        uidnext: u32,
+        special_use: Option<SpecialUse>,
+    ) -> Result<()> {
+        let n = self.parse(name, false)?;
+        self.import_mailbox_pg(&n, uidvalidity, uidnext, special_use)
+            .await
+            .map(drop)
+    }
+
+    async fn import_messages(
+        &self,
+        name: &str,
+        messages: Vec<crate::storage::ImportMessage>,
+    ) -> Result<()> {
+        let n = self.parse(name, false)?;
+        self.import_messages_pg(&n, messages).await
     }
 
     async fn quota(&self) -> Result<QuotaUsage> {

@@ -114,6 +114,17 @@ impl MailboxState {
         &self,
         items: Vec<(PathBuf, String, D, SystemFlags, Vec<String>)>,
     ) -> Result<(u32, Vec<u32>)> {
+        self.commit_at(items, None)
+    }
+
+    /// [`MailboxState::commit_new`], with the UIDs given in `fixed` (one per item, ascending
+    /// from at least UIDNEXT: migration, [`crate::storage::UserStore::import_messages`]) instead
+    /// of the next free ones.
+    pub(crate) fn commit_at<D: Into<InternalDate> + Copy>(
+        &self,
+        items: Vec<(PathBuf, String, D, SystemFlags, Vec<String>)>,
+        fixed: Option<&[u32]>,
+    ) -> Result<(u32, Vec<u32>)> {
         let cleanup = |items: &[(PathBuf, String, D, SystemFlags, Vec<String>)]| {
             for (p, ..) in items {
                 let _ = std::fs::remove_file(p);
@@ -124,6 +135,12 @@ impl MailboxState {
             let pre = dir_mtime(&cur);
             let mut records = Vec::with_capacity(items.len());
             let mut uids = Vec::with_capacity(items.len());
+            if let Some(fixed) = fixed {
+                if fixed.len() != items.len() {
+                    return Err(StorageError::Temporary("import UIDs do not match".into()));
+                }
+                crate::storage::import_uidnext(inner.hdr.uidnext, fixed.iter().copied())?;
+            }
             // Every new keyword of every item, created at once (or none, when they would not fit).
             let all: Vec<String> = items.iter().flat_map(|i| i.4.iter().cloned()).collect();
             inner.intern_keywords(ctx, &all, true)?;
@@ -140,7 +157,8 @@ impl MailboxState {
             };
             let mut step = |inner: &mut super::Inner,
                             moved: &mut Vec<PathBuf>,
-                            item: &(PathBuf, String, D, SystemFlags, Vec<String>)|
+                            item: &(PathBuf, String, D, SystemFlags, Vec<String>),
+                            fixed_uid: Option<u32>|
              -> Result<()> {
                 let (tmp, base, date, system, keywords) = item;
                 let kws = inner.intern_keywords(ctx, keywords, false)?;
@@ -166,7 +184,7 @@ impl MailboxState {
                     (Some(p), Some(v)) => (p, v),
                     _ => (0, 0),
                 };
-                let uid = inner.hdr.uidnext;
+                let uid = fixed_uid.unwrap_or(inner.hdr.uidnext);
                 inner.hdr.uidnext = uid
                     .checked_add(1)
                     .ok_or_else(|| StorageError::Corrupt("UID space exhausted".into()))?;
@@ -193,8 +211,9 @@ impl MailboxState {
                 uids.push(uid);
                 Ok(())
             };
-            for item in &items {
-                if let Err(e) = step(inner, &mut moved, item) {
+            for (i, item) in items.iter().enumerate() {
+                let fixed_uid = fixed.and_then(|f| f.get(i).copied());
+                if let Err(e) = step(inner, &mut moved, item, fixed_uid) {
                     rollback(&moved);
                     return Err(e);
                 }

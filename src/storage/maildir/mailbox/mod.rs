@@ -30,6 +30,7 @@ mod commit;
 mod dates;
 mod expunge;
 mod hasher;
+mod import;
 mod keywords;
 mod listing;
 mod load;
