@@ -24,10 +24,16 @@ struct Node {
 }
 
 fn node(url: &str) -> Node {
+    node_with(url, "")
+}
+
+/// [`node`] with more `[mail]` keys.
+fn node_with(url: &str, mail: &str) -> Node {
     let lmtp = free_port();
     let server = Server::builder()
         .shared_location(url)
         .mail("fts = false\npostgresql_pop3_lease_secs = 6")
+        .mail(mail)
         .config(&format!(
             "[[listener]]\nprotocol = \"lmtp\"\naddress = \"127.0.0.1:{lmtp}\"\n"
         ))
@@ -223,6 +229,30 @@ fn three_nodes_on_one_database() {
     });
     idle_c.send("DONE");
     assert!(wait_line(&mut idle_c, "i ").starts_with("i OK"));
+}
+
+/// Without NOTIFY (`postgresql_notify = false` on X, as behind PgBouncer; CockroachDB has no
+/// LISTEN at all) the catch-up poll alone carries changes both ways: X hears of Y's APPEND
+/// although it does not listen, and Y of X's although X sends nothing.
+#[test]
+fn the_poll_alone_carries_changes_between_nodes() {
+    let (_pg, url) = database();
+    let x = node_with(&url, "postgresql_notify = false");
+    let y = node(&url);
+    let mut idle_x = idle(&x);
+    let r = append(&y, b"Subject: from Y\r\n\r\nx\r\n");
+    assert!(r.starts_with("a OK"), "{r}");
+    wait_line(&mut idle_x, "* 1 EXISTS");
+    let mut idle_y = idle(&y);
+    let r = append(&x, b"Subject: from X\r\n\r\nx\r\n");
+    assert!(r.starts_with("a OK"), "{r}");
+    wait_line(&mut idle_y, "* 2 EXISTS");
+    wait_line(&mut idle_x, "* 2 EXISTS");
+    assert!(
+        !x.server.log().contains("postgresql listener listening"),
+        "X must not LISTEN"
+    );
+    assert!(y.server.log().contains("postgresql listener listening"));
 }
 
 /// Push latency across nodes: LMTP `250` on node A to `* n EXISTS` in IDLE on node B, one

@@ -28,6 +28,10 @@ pub struct MailConfig {
     /// With a `postgresql://` location: how long a POP3 maildrop lease lasts without renewal,
     /// which is how long a node that died keeps its users' maildrops locked (docs/postgresql.md).
     pub postgresql_pop3_lease_secs: u64,
+    /// With a `postgresql://` location: send and LISTEN for change notices between nodes
+    /// (NOTIFY). Off, nodes learn of each other's changes by the catch-up poll only: for a
+    /// connection pooler in transaction mode (PgBouncer), where LISTEN does not work.
+    pub postgresql_notify: bool,
 }
 
 impl Default for MailConfig {
@@ -48,6 +52,7 @@ impl Default for MailConfig {
             fts: true,
             postgresql_password_file: String::new(),
             postgresql_pop3_lease_secs: crate::limits::POP3_LEASE_SECS,
+            postgresql_notify: true,
         }
     }
 }

@@ -70,6 +70,9 @@ pub struct PgOptions {
     /// How long a POP3 maildrop lease lasts without renewal (`[mail]
     /// postgresql_pop3_lease_secs`): how long a node that died keeps the maildrop locked.
     pub pop3_lease_secs: u64,
+    /// Send and LISTEN for change notices (`[mail] postgresql_notify`); off, the catch-up
+    /// poll alone carries changes between nodes.
+    pub notify: bool,
 }
 
 impl PgOptions {
@@ -86,6 +89,7 @@ impl PgOptions {
             fts: true,
             max_connections: crate::limits::PG_POOL_CONNECTIONS,
             pop3_lease_secs: crate::limits::POP3_LEASE_SECS,
+            notify: true,
         }
     }
 
@@ -272,7 +276,8 @@ impl Shared {
                 .map_err(db)?
                 .try_get(0)
                 .map_err(db)?;
-                self.notify_ok.store(notify, Ordering::Relaxed);
+                self.notify_ok
+                    .store(notify && self.options.notify, Ordering::Relaxed);
                 Ok(pool)
             })
             .await

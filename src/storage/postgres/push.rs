@@ -17,6 +17,8 @@
 //!   what it read). It covers a database without LISTEN (CockroachDB; no `pg_notify` there, so
 //!   nothing is sent either) and a listener that is down. For users with a NOTIFY subscription it
 //!   also compares their mailbox list and, while the listener is down, publishes what changed.
+//! * **Off** (`[mail] postgresql_notify = false`, for a pooler in transaction mode where LISTEN
+//!   does not work): nothing is sent or listened to, and the poll alone carries changes.
 //! * **Reconnecting.** Notifications sent while the listener was disconnected are lost; once it
 //!   LISTENs again it pokes every watched mailbox once and runs the poll (publishing feed
 //!   differences), so every session resynchronises from the database.
@@ -178,9 +180,12 @@ pub(crate) async fn send(
 pub(crate) async fn ensure(sh: &Arc<Shared>) {
     sh.push
         .get_or_init(|| async {
+            tokio::spawn(poll_loop(Arc::downgrade(sh)));
+            if !sh.options.notify {
+                return;
+            }
             let (ready, wait) = tokio::sync::oneshot::channel();
             tokio::spawn(listen(Arc::downgrade(sh), ready));
-            tokio::spawn(poll_loop(Arc::downgrade(sh)));
             let _ =
                 tokio::time::timeout(Duration::from_secs(PG_ACQUIRE_TIMEOUT_SECS + 1), wait).await;
         })
