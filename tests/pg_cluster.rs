@@ -231,6 +231,47 @@ fn three_nodes_on_one_database() {
     assert!(wait_line(&mut idle_c, "i ").starts_with("i OK"));
 }
 
+/// IMAP NOTIFY (RFC 5465) hears of other nodes' changes too: a mailbox created on A is a LIST
+/// (5.4), mail appended to it a STATUS (5.2), its deletion a LIST with \NonExistent (5.4).
+#[test]
+fn notify_hears_changes_made_on_other_nodes() {
+    let (_pg, url) = database();
+    let a = node(&url);
+    let b = node(&url);
+    let mut watcher = login(&b);
+    ok(
+        &watcher.cmd(
+            "n",
+            "NOTIFY SET (personal (MessageNew MessageExpunge MailboxName))",
+        ),
+        "n",
+    );
+    watcher.send("i IDLE");
+    assert!(watcher.line().starts_with('+'));
+    let mut on_a = login(&a);
+    ok(&on_a.cmd("c", "CREATE Work"), "c");
+    let l = wait_line(&mut watcher, "* LIST");
+    assert!(l.ends_with(" Work") && !l.contains("NonExistent"), "{l}");
+    let mut on_a2 = login(&a);
+    on_a2.send("a APPEND Work {24}");
+    assert!(on_a2.line().starts_with('+'));
+    on_a2.send_raw(b"Subject: work\r\n\r\nhello\r\n\r\n");
+    ok(&on_a2.until("a "), "a");
+    let l = wait_line(&mut watcher, "* STATUS Work");
+    assert!(
+        common::line_matches(
+            "* STATUS Work (MESSAGES 1 UIDNEXT 2 UIDVALIDITY {*} UNSEEN 1)",
+            &l
+        ),
+        "{l}"
+    );
+    ok(&on_a.cmd("d", "DELETE Work"), "d");
+    let l = wait_line(&mut watcher, "* LIST");
+    assert!(l.contains("\\NonExistent") && l.ends_with(" Work"), "{l}");
+    watcher.send("DONE");
+    assert!(wait_line(&mut watcher, "i ").starts_with("i OK"));
+}
+
 /// Without NOTIFY (`postgresql_notify = false` on X, as behind PgBouncer; CockroachDB has no
 /// LISTEN at all) the catch-up poll alone carries changes both ways: X hears of Y's APPEND
 /// although it does not listen, and Y of X's although X sends nothing.
