@@ -248,6 +248,10 @@ async fn listen(sh: Weak<Shared>, ready: tokio::sync::oneshot::Sender<()>) {
         let connected = async {
             let mut l = PgListener::connect_with(&pool).await?;
             l.ignore_pool_close_event(true);
+            // A lost connection ends the inner loop below; this loop reconnects with backoff
+            // (sqlx's own eager reconnection retries some errors without pause) and then
+            // resynchronises, in that order.
+            l.eager_reconnect(false);
             l.listen(CHANNEL).await?;
             Ok::<_, sqlx::Error>(l)
         }
@@ -273,6 +277,7 @@ async fn listen(sh: Weak<Shared>, ready: tokio::sync::oneshot::Sender<()>) {
             s.listening.store(true, Ordering::Relaxed);
             tracing::info!(channel = CHANNEL, "postgresql listener listening");
             if !first {
+                tracing::info!("postgresql listener reconnected; resynchronising");
                 resync(&s).await;
             }
         }
@@ -285,11 +290,12 @@ async fn listen(sh: Weak<Shared>, ready: tokio::sync::oneshot::Sender<()>) {
             let Some(s) = sh.upgrade() else { return };
             match got {
                 Ok(Some(n)) => apply(&s, n.payload()),
-                // The connection was lost and sqlx has made a new one, LISTENing again:
-                // whatever was sent meanwhile is lost, so everything watched resyncs.
+                // The connection was lost: whatever is sent until the next LISTEN is lost, so
+                // the reconnection resynchronises everything watched.
                 Ok(None) => {
-                    tracing::info!("postgresql listener reconnected; resynchronising");
-                    resync(&s).await;
+                    s.listening.store(false, Ordering::Relaxed);
+                    tracing::warn!("postgresql listener lost its connection; reconnecting");
+                    break;
                 }
                 Err(e) => {
                     s.listening.store(false, Ordering::Relaxed);
