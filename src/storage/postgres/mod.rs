@@ -152,6 +152,17 @@ pub(crate) struct UserShared {
 }
 
 impl UserShared {
+    fn new() -> Self {
+        UserShared {
+            feed: super::ChangeFeed::default(),
+            watches: Mutex::new(HashMap::new()),
+            fts: std::sync::OnceLock::new(),
+            pop3_held: Arc::new(AtomicBool::new(false)),
+            seen: Mutex::new(HashMap::new()),
+            feed_base: Mutex::new(None),
+        }
+    }
+
     /// The receiver of mailbox `id`'s change channel.
     pub fn subscribe(&self, id: i64) -> watch::Receiver<u64> {
         self.watches
@@ -288,16 +299,7 @@ impl Shared {
         self.users
             .lock()
             .entry(user_id)
-            .or_insert_with(|| {
-                Arc::new(UserShared {
-                    feed: super::ChangeFeed::default(),
-                    watches: Mutex::new(HashMap::new()),
-                    fts: std::sync::OnceLock::new(),
-                    pop3_held: Arc::new(AtomicBool::new(false)),
-                    seen: Mutex::new(HashMap::new()),
-                    feed_base: Mutex::new(None),
-                })
-            })
+            .or_insert_with(|| Arc::new(UserShared::new()))
             .clone()
     }
 }
@@ -394,6 +396,24 @@ mod tests {
         assert!(!url.contains("in-url"), "{url}");
         o.password_file = Some(dir.path().join("missing"));
         assert!(o.connect_options().is_err());
+    }
+
+    #[test]
+    fn the_poll_wakes_only_what_moved_past_what_this_process_saw() {
+        let us = UserShared::new();
+        let rx = us.subscribe(7);
+        // A view's sync recorded (modseq 5, uidnext 3): the same again is nothing new, and a
+        // stale read (a sync that began before) does not move it back.
+        assert!(us.saw(7, 5, 3), "nothing was recorded yet");
+        assert!(!us.saw(7, 5, 3));
+        assert!(!us.saw(7, 4, 2));
+        assert!(us.saw(7, 6, 3), "a flag change or expunge: modseq");
+        assert!(us.saw(7, 6, 4), "an append: uidnext");
+        assert_eq!(us.watched(), vec![7]);
+        // A mailbox nobody has open any more is forgotten, with what was seen of it.
+        drop(rx);
+        assert!(us.watched().is_empty());
+        assert!(us.seen.lock().is_empty());
     }
 
     #[test]

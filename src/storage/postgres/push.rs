@@ -536,6 +536,54 @@ mod tests {
         );
     }
 
+    fn state(name: &str, modseq: u64, uidnext: u32) -> MailboxState {
+        MailboxState {
+            name: name.into(),
+            modseq,
+            uidnext,
+        }
+    }
+
+    #[test]
+    fn the_feed_poll_tells_what_changed_in_the_mailbox_list() {
+        let us = UserShared::new();
+        let first: HashMap<i64, MailboxState> = [
+            (1, state("INBOX", 10, 5)),
+            (2, state("Work/2024", 3, 2)),
+            (3, state("Old", 1, 1)),
+        ]
+        .into();
+        // No baseline yet: nothing to compare with.
+        assert!(feed_diff(&us, first.clone(), true, '.').is_empty());
+        let second: HashMap<i64, MailboxState> = [
+            (1, state("INBOX", 11, 6)),
+            (2, state("Work/2025", 3, 2)),
+            (4, state("New", 1, 1)),
+        ]
+        .into();
+        // While the listener is up the poll only takes the new list.
+        assert!(feed_diff(&us, second.clone(), false, '.').is_empty());
+        *us.feed_base.lock() = Some(first);
+        let mut got: Vec<(Option<String>, ChangeKind)> = feed_diff(&us, second, true, '.')
+            .into_iter()
+            .map(|c| (c.mailbox, c.kind))
+            .collect();
+        got.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+        let mut want = vec![
+            (Some("INBOX".to_owned()), ChangeKind::MessagesChanged),
+            (
+                Some("Work.2025".to_owned()),
+                ChangeKind::MailboxRenamed {
+                    old: "Work.2024".into(),
+                },
+            ),
+            (Some("New".to_owned()), ChangeKind::MailboxCreated),
+            (Some("Old".to_owned()), ChangeKind::MailboxDeleted),
+        ];
+        want.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+        assert_eq!(got, want);
+    }
+
     #[test]
     fn entries_become_feed_events_with_the_wire_separator() {
         let mut e = Entry::new(9, "Work/2025", Kind::Renamed);
