@@ -839,3 +839,17 @@ pub const PG_RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_mill
 /// answered 250 without a second copy. Postfix and Exim retry for up to 5 days, but the retries
 /// that matter follow within minutes; a day keeps the table small (one row per delivery).
 pub const PG_DELIVERY_MEMORY_SECS: u64 = 24 * 3600;
+/// The shortest POP3 lease `[mail] postgresql_pop3_lease_secs` accepts: it is renewed every
+/// third of it, and a renewal must not race the expiry on a busy database.
+pub const POP3_LEASE_MIN_SECS: u64 = 3;
+
+/// How often the PostgreSQL backend's catch-up poll compares the watched mailboxes (their
+/// `highest_modseq` and `uidnext`) with what this process last saw and wakes the sessions of
+/// those that changed: the push latency across nodes when LISTEN/NOTIFY is missing
+/// (CockroachDB) or its connection is down. One query per process per interval.
+pub const PG_CATCHUP_POLL_SECS: u64 = 5;
+
+/// The largest NOTIFY payload the PostgreSQL backend sends: PostgreSQL refuses 8000 bytes and
+/// more. A longer notice leaves out details (metadata entry names, then the changes: the
+/// receivers then resynchronise every mailbox of the user).
+pub const PG_NOTIFY_PAYLOAD_BYTES: usize = 7900;

@@ -98,6 +98,8 @@ pub fn storage_backend(config: &Config) -> Result<Arc<dyn Storage>, StorageError
         opts.autocreate = autocreate;
         opts.max_message_size = config.limits.max_message_size;
         opts.fts = m.fts;
+        opts.pop3_lease_secs = m.postgresql_pop3_lease_secs;
+        opts.notify = m.postgresql_notify;
         return Ok(Arc::new(crate::storage::postgres::PgStorage::new(opts)?));
     }
     let mut opts = MaildirOptions::new(absolute_location(maildir_template(&m.location)?));

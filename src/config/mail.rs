@@ -25,6 +25,13 @@ pub struct MailConfig {
     /// With a `postgresql://` location: a file whose first line is the database password
     /// (docs/postgresql.md); empty for none.
     pub postgresql_password_file: String,
+    /// With a `postgresql://` location: how long a POP3 maildrop lease lasts without renewal,
+    /// which is how long a node that died keeps its users' maildrops locked (docs/postgresql.md).
+    pub postgresql_pop3_lease_secs: u64,
+    /// With a `postgresql://` location: send and LISTEN for change notices between nodes
+    /// (NOTIFY). Off, nodes learn of each other's changes by the catch-up poll only: for a
+    /// connection pooler in transaction mode (PgBouncer), where LISTEN does not work.
+    pub postgresql_notify: bool,
 }
 
 impl Default for MailConfig {
@@ -44,6 +51,8 @@ impl Default for MailConfig {
             ],
             fts: true,
             postgresql_password_file: String::new(),
+            postgresql_pop3_lease_secs: crate::limits::POP3_LEASE_SECS,
+            postgresql_notify: true,
         }
     }
 }
@@ -98,6 +107,15 @@ impl MailConfig {
             out.add(
                 "mail.postgresql_password_file",
                 "only used with a postgresql:// location",
+            );
+        }
+        if self.postgresql_pop3_lease_secs < crate::limits::POP3_LEASE_MIN_SECS {
+            out.add(
+                "mail.postgresql_pop3_lease_secs",
+                format!(
+                    "must be at least {} (the lease is renewed every third of it)",
+                    crate::limits::POP3_LEASE_MIN_SECS
+                ),
             );
         }
         if crate::storage::postgres::is_location(&self.location)

@@ -125,6 +125,8 @@ pub struct Builder {
     cert: TestCert,
     server_extra: String,
     location: Option<String>,
+    /// `location` is used whatever `MAILCOVE_TEST_BACKEND` says ([`Builder::shared_location`]).
+    location_fixed: bool,
     mail_extra: String,
 }
 
@@ -137,6 +139,7 @@ impl Default for Builder {
             cert: TestCert::new(),
             server_extra: String::new(),
             location: None,
+            location_fixed: false,
             mail_extra: String::new(),
         }
     }
@@ -174,6 +177,14 @@ impl Builder {
     /// server's directory.
     pub fn mail_location(mut self, location: &str) -> Self {
         self.location = Some(location.to_string());
+        self
+    }
+
+    /// Uses `location` whatever `MAILCOVE_TEST_BACKEND` says: several servers on one
+    /// database (tests/pg_cluster.rs), where a fresh database per server would split them.
+    pub fn shared_location(mut self, location: &str) -> Self {
+        self.location = Some(location.to_string());
+        self.location_fixed = true;
         self
     }
 
@@ -307,11 +318,12 @@ location = "{location}"
             listeners = b.listeners_extra,
             server_extra = b.server_extra,
             mail_extra = b.mail_extra,
-            // A test that runs its own PostgreSQL (to stop it) names it whatever the backend.
+            // A test that runs its own PostgreSQL (to stop it), or several servers on one
+            // location (Builder::shared_location), names it whatever the backend.
             location = if let Some(own) = b
                 .location
                 .as_ref()
-                .filter(|l| l.starts_with("postgresql://"))
+                .filter(|l| b.location_fixed || l.starts_with("postgresql://"))
             {
                 own.clone()
             } else if postgres_backend() {

@@ -174,7 +174,9 @@ impl MailboxHandle for PgMailbox {
     }
 
     async fn watch(&self) -> Result<()> {
-        // Phase 1: changes made through this process only (LISTEN/NOTIFY is phase 2).
+        // Returns once this process LISTENs (or could not: the poll covers), so the refresh
+        // the session makes next covers everything committed before (super::push).
+        super::push::ensure(&self.user.sh).await;
         Ok(())
     }
 
@@ -266,11 +268,9 @@ impl MailboxHandle for PgMailbox {
                 recent,
             }
         })?;
-        self.user
-            .sh
-            .pictures
-            .lock()
-            .put(key, outcome.snapshot.clone());
+        let snap = &outcome.snapshot;
+        self.user.us.saw(self.id, snap.highest_modseq, snap.uidnext);
+        self.user.sh.pictures.lock().put(key, snap.clone());
         Ok(outcome)
     }
 
@@ -278,7 +278,7 @@ impl MailboxHandle for PgMailbox {
         let uid = self.user.user_id;
         let kw_before = self.keywords.lock().len();
         let (out, any_changed) = write_tx!(self.user.pool(), |tx| {
-            lock_mailbox(&mut tx, uid, self.id).await?;
+            let key = lock_mailbox(&mut tx, uid, self.id).await?;
             let create = request.op != StoreOp::Remove;
             let kws = keyword_set(
                 &keyword_indexes(&mut tx, uid, self.id, &request.keywords, create).await?,
@@ -397,6 +397,14 @@ impl MailboxHandle for PgMailbox {
             }
             out.updated.sort_by_key(|u| u.uid);
             out.keywords = self.keyword_table(&mut *tx).await?;
+            if any_changed || out.keywords.len() != kw_before {
+                let notice = vec![super::push::Entry::new(
+                    self.id,
+                    &key,
+                    super::push::Kind::Flags,
+                )];
+                super::push::send(&mut tx, &self.user.sh, uid, notice).await?;
+            }
             (out, any_changed)
         })?;
         if any_changed || out.keywords.len() != kw_before {
@@ -721,7 +729,7 @@ pub(crate) async fn pop3_lock(u: &PgUser) -> Result<Pop3Lock> {
     }
     let node = format!("{}:", u.sh.node);
     let holder = format!("{node}{}", LEASE_GENERATION.fetch_add(1, Ordering::Relaxed));
-    let lease = i64::try_from(crate::limits::POP3_LEASE_SECS).unwrap_or(60);
+    let lease = i64::try_from(u.sh.options.pop3_lease_secs).unwrap_or(60);
     let taken = sqlx::query(
         "INSERT INTO pop3_leases (user_id, holder, expires_at) \
          VALUES ($1, $2, extract(epoch FROM now())::BIGINT + $3) \

@@ -15,22 +15,25 @@
 //! * Content ([`blob`]): stored once per user and SHA-256, in chunks of at most
 //!   [`crate::limits::PG_CHUNK_BYTES`], with a reference count dropped by expunge and delete.
 //! * Notifications: within one process, a watch channel per mailbox and the per-user change
-//!   feed ([`super::feed`]), as the memory backend. Across nodes (LISTEN/NOTIFY) is phase 2.
+//!   feed ([`super::feed`]), as the memory backend; across nodes, a NOTIFY in every changing
+//!   transaction, one LISTEN connection per process and a catch-up poll ([`push`]).
 //! * The full-text index is per user in RAM, as the memory backend's (phase 2 stores it).
 
 mod blob;
 mod mailbox;
 mod picture;
+mod push;
 pub(crate) mod retry;
 mod schema;
 mod user;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
+use sqlx::Row as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 use tokio::sync::watch;
 
@@ -66,6 +69,12 @@ pub struct PgOptions {
     pub fts: bool,
     /// Most connections in the pool.
     pub max_connections: u32,
+    /// How long a POP3 maildrop lease lasts without renewal (`[mail]
+    /// postgresql_pop3_lease_secs`): how long a node that died keeps the maildrop locked.
+    pub pop3_lease_secs: u64,
+    /// Send and LISTEN for change notices (`[mail] postgresql_notify`); off, the catch-up
+    /// poll alone carries changes between nodes.
+    pub notify: bool,
 }
 
 impl PgOptions {
@@ -81,6 +90,8 @@ impl PgOptions {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             fts: true,
             max_connections: crate::limits::PG_POOL_CONNECTIONS,
+            pop3_lease_secs: crate::limits::POP3_LEASE_SECS,
+            notify: true,
         }
     }
 
@@ -159,9 +170,25 @@ pub(crate) struct UserShared {
     pub fts: std::sync::OnceLock<Arc<crate::fts::TantivyFts>>,
     /// A POP3 lease of this user is held in this process.
     pub pop3_held: Arc<AtomicBool>,
+    /// `(highest_modseq, uidnext)` of each watched mailbox as this process last read it (a
+    /// view's sync, the catch-up poll): what the poll compares the database with.
+    pub seen: Mutex<HashMap<i64, (u64, u32)>>,
+    /// The user's mailboxes as the poll last read them, while the feed has subscribers.
+    pub feed_base: Mutex<Option<HashMap<i64, push::MailboxState>>>,
 }
 
 impl UserShared {
+    fn new() -> Self {
+        UserShared {
+            feed: super::ChangeFeed::default(),
+            watches: Mutex::new(HashMap::new()),
+            fts: std::sync::OnceLock::new(),
+            pop3_held: Arc::new(AtomicBool::new(false)),
+            seen: Mutex::new(HashMap::new()),
+            feed_base: Mutex::new(None),
+        }
+    }
+
     /// The receiver of mailbox `id`'s change channel.
     pub fn subscribe(&self, id: i64) -> watch::Receiver<u64> {
         self.watches
@@ -177,6 +204,24 @@ impl UserShared {
             tx.send_modify(|v| *v = v.wrapping_add(1));
         }
     }
+
+    /// The mailboxes a view of this process has open; forgets the others.
+    pub fn watched(&self) -> Vec<i64> {
+        let mut w = self.watches.lock();
+        w.retain(|_, tx| tx.receiver_count() > 0);
+        self.seen.lock().retain(|id, _| w.contains_key(id));
+        w.keys().copied().collect()
+    }
+
+    /// Records that mailbox `id` was read at `modseq` and `uidnext`; true when that is past
+    /// what was recorded before (or nothing was). Both only grow for one mailbox id.
+    pub fn saw(&self, id: i64, modseq: u64, uidnext: u32) -> bool {
+        let mut seen = self.seen.lock();
+        let e = seen.entry(id).or_insert((0, 0));
+        let moved = modseq > e.0 || uidnext > e.1;
+        *e = (e.0.max(modseq), e.1.max(uidnext));
+        moved
+    }
 }
 
 /// What the stores and handles of one [`PgStorage`] share.
@@ -189,11 +234,17 @@ pub(crate) struct Shared {
     opening: tokio::sync::Mutex<Option<(std::time::Instant, String)>>,
     connect: PgConnectOptions,
     pub options: PgOptions,
-    /// Names this process's POP3 leases (`node:generation`).
+    /// Names this process's POP3 leases (`node:generation`) and its notices.
     pub node: String,
     users: Mutex<HashMap<i64, Arc<UserShared>>>,
     /// The last picture of each mailbox read here, for refreshes that read only changes.
     pub pictures: Mutex<picture::Pictures>,
+    /// The listener and the catch-up poll, started by the first session that waits.
+    push: tokio::sync::OnceCell<()>,
+    /// The listener is connected and LISTENing.
+    listening: AtomicBool,
+    /// The database has `pg_notify` (PostgreSQL; not CockroachDB): notices are sent.
+    notify_ok: AtomicBool,
 }
 
 /// The PostgreSQL [`Storage`]; see the module docs.
@@ -227,6 +278,9 @@ impl PgStorage {
                 node,
                 users: Mutex::new(HashMap::new()),
                 pictures: Mutex::new(picture::Pictures::default()),
+                push: tokio::sync::OnceCell::new(),
+                listening: AtomicBool::new(false),
+                notify_ok: AtomicBool::new(false),
             }),
         })
     }
@@ -292,6 +346,16 @@ impl Shared {
             .await
             .map_err(db)?;
         schema::migrate(&pool).await?;
+        let notify: bool = sqlx::query(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE proname = 'pg_notify')",
+        )
+        .fetch_one(&pool)
+        .await
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
+        self.notify_ok
+            .store(notify && self.options.notify, Ordering::Relaxed);
         Ok(pool)
     }
 
@@ -299,14 +363,7 @@ impl Shared {
         self.users
             .lock()
             .entry(user_id)
-            .or_insert_with(|| {
-                Arc::new(UserShared {
-                    feed: super::ChangeFeed::default(),
-                    watches: Mutex::new(HashMap::new()),
-                    fts: std::sync::OnceLock::new(),
-                    pop3_held: Arc::new(AtomicBool::new(false)),
-                })
-            })
+            .or_insert_with(|| Arc::new(UserShared::new()))
             .clone()
     }
 }
@@ -424,6 +481,24 @@ mod tests {
         assert!(!url.contains("in-url"), "{url}");
         o.password_file = Some(dir.path().join("missing"));
         assert!(o.connect_options().is_err());
+    }
+
+    #[test]
+    fn the_poll_wakes_only_what_moved_past_what_this_process_saw() {
+        let us = UserShared::new();
+        let rx = us.subscribe(7);
+        // A view's sync recorded (modseq 5, uidnext 3): the same again is nothing new, and a
+        // stale read (a sync that began before) does not move it back.
+        assert!(us.saw(7, 5, 3), "nothing was recorded yet");
+        assert!(!us.saw(7, 5, 3));
+        assert!(!us.saw(7, 4, 2));
+        assert!(us.saw(7, 6, 3), "a flag change or expunge: modseq");
+        assert!(us.saw(7, 6, 4), "an append: uidnext");
+        assert_eq!(us.watched(), vec![7]);
+        // A mailbox nobody has open any more is forgotten, with what was seen of it.
+        drop(rx);
+        assert!(us.watched().is_empty());
+        assert!(us.seen.lock().is_empty());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use sqlx::{Row as _, Transaction};
 mod import;
 
 use super::mailbox::PgMailbox;
+use super::push::{self, Entry, Kind};
 use super::retry::write_tx;
 use super::{Shared, UserShared, blob, db, i64_of, u32_of, u64_of};
 use crate::limits::{
@@ -68,7 +69,7 @@ pub(crate) fn key(n: &MailboxName) -> String {
     n.components().join("/")
 }
 
-fn from_key(k: &str) -> MailboxName {
+pub(crate) fn from_key(k: &str) -> MailboxName {
     MailboxName::from_components(k.split('/').map(str::to_owned).collect())
 }
 
@@ -167,20 +168,21 @@ async fn mailbox_id_tx(
         .map_err(db)
 }
 
-/// Locks the row of mailbox `id`; `NonExistent` when it was deleted.
+/// Locks the row of mailbox `id` and returns its key; `NonExistent` when it was deleted.
 pub(crate) async fn lock_mailbox(
     tx: &mut Transaction<'static, Postgres>,
     user_id: i64,
     id: i64,
-) -> Result<()> {
-    sqlx::query("SELECT 1 FROM mailboxes WHERE user_id = $1 AND mailbox_id = $2 FOR UPDATE")
+) -> Result<String> {
+    sqlx::query("SELECT name FROM mailboxes WHERE user_id = $1 AND mailbox_id = $2 FOR UPDATE")
         .bind(user_id)
         .bind(id)
         .fetch_optional(&mut **tx)
         .await
         .map_err(db)?
-        .ok_or(StorageError::NonExistent)?;
-    Ok(())
+        .ok_or(StorageError::NonExistent)?
+        .try_get(0)
+        .map_err(db)
 }
 
 /// The UIDVALIDITY and UID of `delivery` stored into mailbox `id` within
@@ -742,42 +744,70 @@ impl PgUser {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
+            push::send(
+                &mut tx,
+                &self.sh,
+                self.user_id,
+                vec![Entry::new(id, &k, Kind::Created)],
+            )
+            .await?;
             id
         })
     }
 
+    /// Subscribes `k` in one transaction that tells the other nodes.
     async fn subscribe_key(&self, k: &str) -> Result<()> {
-        let count: i64 = sqlx::query("SELECT count(*) FROM subscriptions WHERE user_id = $1")
+        write_tx!(self.pool(), |tx| {
+            let count: i64 = sqlx::query("SELECT count(*) FROM subscriptions WHERE user_id = $1")
+                .bind(self.user_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?
+                .try_get(0)
+                .map_err(db)?;
+            let r = sqlx::query(
+                "INSERT INTO subscriptions (user_id, name) SELECT $1, $2 WHERE $3 \
+                 ON CONFLICT DO NOTHING",
+            )
             .bind(self.user_id)
-            .fetch_one(self.pool())
+            .bind(k)
+            .bind(count < i64::try_from(MAX_MAILBOXES_PER_USER).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
             .await
-            .map_err(db)?
-            .try_get(0)
             .map_err(db)?;
-        let r = sqlx::query(
-            "INSERT INTO subscriptions (user_id, name) SELECT $1, $2 WHERE $3 \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(self.user_id)
-        .bind(k)
-        .bind(count < i64::try_from(MAX_MAILBOXES_PER_USER).unwrap_or(i64::MAX))
-        .execute(self.pool())
-        .await
-        .map_err(db)?;
-        if r.rows_affected() == 0 {
-            let exists =
-                sqlx::query("SELECT 1 FROM subscriptions WHERE user_id = $1 AND name = $2")
-                    .bind(self.user_id)
-                    .bind(k)
-                    .fetch_optional(self.pool())
-                    .await
-                    .map_err(db)?
-                    .is_some();
-            if !exists {
-                return Err(StorageError::Cannot("too many subscriptions"));
+            if r.rows_affected() == 0 {
+                let exists =
+                    sqlx::query("SELECT 1 FROM subscriptions WHERE user_id = $1 AND name = $2")
+                        .bind(self.user_id)
+                        .bind(k)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db)?
+                        .is_some();
+                if !exists {
+                    return Err(StorageError::Cannot("too many subscriptions"));
+                }
+            } else {
+                let mailbox = sqlx::query(
+                    "SELECT mailbox_id FROM mailboxes WHERE user_id = $1 AND name = $2",
+                )
+                .bind(self.user_id)
+                .bind(k)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?
+                .map(|r| r.try_get::<i64, _>(0))
+                .transpose()
+                .map_err(db)?;
+                push::send(
+                    &mut tx,
+                    &self.sh,
+                    self.user_id,
+                    vec![Entry::new(mailbox.unwrap_or(0), k, Kind::Sub)],
+                )
+                .await?;
             }
-        }
-        Ok(())
+        })
     }
 
     /// Publishes a change to the user's feed (and queues indexing of new mail).
@@ -842,6 +872,13 @@ impl PgUser {
             if let (Some(d), Some(uid)) = (&delivery, out.1.first()) {
                 remember_delivery(&mut tx, self.user_id, d, id, out.0, *uid).await?;
             }
+            push::send(
+                &mut tx,
+                &self.sh,
+                self.user_id,
+                vec![Entry::new(id, &key(n), Kind::New)],
+            )
+            .await?;
             (out, id, true)
         })?;
         if stored {
@@ -864,8 +901,12 @@ impl PgUser {
             let u = lock_user(&mut tx, self.user_id).await?;
             let dst = mailbox_id_tx(&mut tx, self.user_id, &key(&dn), false).await?;
             // Both mailbox rows locked, in id order.
+            let mut src_key = String::new();
             for id in if src <= dst { [src, dst] } else { [dst, src] } {
-                lock_mailbox(&mut tx, self.user_id, id).await?;
+                let k = lock_mailbox(&mut tx, self.user_id, id).await?;
+                if id == src {
+                    src_key = k;
+                }
             }
             let wanted: Vec<i64> = uids.iter().map(|&x| i64::from(x)).collect();
             let rows = sqlx::query(
@@ -931,10 +972,13 @@ impl PgUser {
             blob::add_refs(&mut tx, self.user_id, &hashes).await?;
             let (uidvalidity, new_uids) = insert_rows(&mut tx, self.user_id, dst, new).await?;
             add_usage(&mut tx, self.user_id, i64_of(bytes), i64_of(count)).await?;
+            let mut notice = vec![Entry::new(dst, &key(&dn), Kind::New)];
             if move_ {
                 // The source may be the target too: the new copies are not in `src_uids`.
                 expunge_in(&mut tx, self.user_id, src, Some(&src_uids), true).await?;
+                notice.push(Entry::new(src, &src_key, Kind::Expunge));
             }
+            push::send(&mut tx, &self.sh, self.user_id, notice).await?;
             (
                 CopyResult {
                     uidvalidity,
@@ -962,8 +1006,13 @@ impl PgUser {
     ) -> Result<Vec<u32>> {
         let gone = write_tx!(self.pool(), |tx| {
             lock_user(&mut tx, self.user_id).await?;
-            lock_mailbox(&mut tx, self.user_id, id).await?;
-            expunge_in(&mut tx, self.user_id, id, uids, force).await?.0
+            let k = lock_mailbox(&mut tx, self.user_id, id).await?;
+            let gone = expunge_in(&mut tx, self.user_id, id, uids, force).await?.0;
+            if !gone.is_empty() {
+                let notice = vec![Entry::new(id, &k, Kind::Expunge)];
+                push::send(&mut tx, &self.sh, self.user_id, notice).await?;
+            }
+            gone
         })?;
         if !gone.is_empty() {
             self.us.poke(id);
@@ -1001,6 +1050,7 @@ impl PgUser {
                 .map(|(_, m)| metadata::map_bytes(m))
                 .sum();
             let mut map = all.remove(&mid).unwrap_or_default();
+            let changes_names: Vec<String> = changes.iter().map(|c| c.0.clone()).collect();
             metadata::apply(&mut map, changes.clone(), others)?;
             debug_assert!(map.len() <= MAX_METADATA_ENTRIES);
             sqlx::query("DELETE FROM metadata WHERE user_id = $1 AND mailbox_id = $2")
@@ -1009,6 +1059,17 @@ impl PgUser {
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
+            let mut notice = Entry {
+                m: mid,
+                k: Kind::Meta,
+                n: None,
+                old: None,
+                e: changes_names,
+            };
+            if mid != 0 {
+                notice.n = Some(lock_mailbox(&mut tx, self.user_id, mid).await?);
+            }
+            push::send(&mut tx, &self.sh, self.user_id, vec![notice]).await?;
             let (names, values): (Vec<String>, Vec<Vec<u8>>) = map.into_iter().unzip();
             sqlx::query(
                 "INSERT INTO metadata (user_id, mailbox_id, entry, value) \
@@ -1185,6 +1246,13 @@ impl UserStore for PgUser {
                     .await
                     .map_err(db)?;
             }
+            push::send(
+                &mut tx,
+                &self.sh,
+                self.user_id,
+                vec![Entry::new(id, &k, Kind::Deleted)],
+            )
+            .await?;
             id
         })?;
         self.us.poke(id);
@@ -1273,6 +1341,11 @@ impl UserStore for PgUser {
             if moves.iter().any(|(_, t)| existing.contains_key(t)) {
                 return Err(StorageError::AlreadyExists);
             }
+            // One notice for the top, as the feed has one event (its children move with it).
+            let top = existing.get(&key(&f)).copied().unwrap_or(0);
+            let mut renamed = Entry::new(top, &key(&t), Kind::Renamed);
+            renamed.old = Some(key(&f));
+            push::send(&mut tx, &self.sh, self.user_id, vec![renamed]).await?;
             for (id, new) in &moves {
                 sqlx::query(
                     "UPDATE mailboxes SET name = $3 WHERE user_id = $1 AND mailbox_id = $2",
@@ -1301,12 +1374,22 @@ impl UserStore for PgUser {
 
     async fn unsubscribe(&self, name: &str) -> Result<()> {
         let n = self.parse(name, false)?;
-        sqlx::query("DELETE FROM subscriptions WHERE user_id = $1 AND name = $2")
-            .bind(self.user_id)
-            .bind(key(&n))
-            .execute(self.pool())
-            .await
-            .map_err(db)?;
+        let k = key(&n);
+        write_tx!(self.pool(), |tx| {
+            let gone = sqlx::query("DELETE FROM subscriptions WHERE user_id = $1 AND name = $2")
+                .bind(self.user_id)
+                .bind(&k)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            if gone.rows_affected() > 0 {
+                let id = mailbox_id_tx(&mut tx, self.user_id, &k, false)
+                    .await
+                    .unwrap_or(0);
+                let notice = vec![Entry::new(id, &k, Kind::Sub)];
+                push::send(&mut tx, &self.sh, self.user_id, notice).await?;
+            }
+        })?;
         self.publish(Some(self.wire(&n)), ChangeKind::SubscriptionChanged);
         Ok(())
     }
@@ -1540,12 +1623,12 @@ impl UserStore for PgUser {
     }
 
     async fn subscribe_changes(&self) -> Result<crate::storage::FeedSubscription> {
-        // Phase 1: what this process changes. Phase 2 adds LISTEN/NOTIFY for other nodes.
-        Ok(crate::storage::FeedSubscription::new(
-            &self.us.feed,
-            self.origin,
-            None,
-        ))
+        // Subscribed first, then listening, then the poll's baseline read: a change of another
+        // node after the baseline is either notified or found by the poll.
+        let sub = crate::storage::FeedSubscription::new(&self.us.feed, self.origin, None);
+        push::ensure(&self.sh).await;
+        push::baseline(&self.sh, &self.us, self.user_id).await?;
+        Ok(sub)
     }
 
     fn publish_metadata_change(&self, mailbox: Option<&str>, entries: &[String]) {
