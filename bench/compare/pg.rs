@@ -123,6 +123,10 @@ impl Pg {
             port,
             mail_user: mail_user.to_string(),
         };
+        if data.join("postmaster.pid").exists() {
+            // A run that was interrupted (Ctrl-C) left its server running: stop it first.
+            pg.stop();
+        }
         run(Command::new("runuser")
             .args(["-u", mail_user, "--"])
             .arg(pg_bin("pg_ctl")?)
@@ -242,6 +246,13 @@ impl Pg {
 
 impl Drop for Pg {
     fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Pg {
+    /// Fast shutdown (`pg_ctl stop -m fast`), waiting for it; quiet when nothing runs.
+    fn stop(&self) {
         if let Ok(ctl) = pg_bin("pg_ctl") {
             let _ = Command::new("runuser")
                 .args(["-u", &self.mail_user, "--"])
