@@ -209,9 +209,14 @@ fn start_mailcove_node(
     node: usize,
 ) -> Result<Running> {
     let ports = Ports::free()?;
+    let name = if node == 0 {
+        "mailcove".to_string()
+    } else {
+        format!("mailcove-node{node}")
+    };
     let conns = s.max_conns + 200;
     let config = format!(
-        "[server]\nhostname = \"bench\"\nuser = \"{u}\"\ngroup = \"{u}\"\n\n\
+        "[server]\nhostname = \"bench\"\nuser = \"{u}\"\ngroup = \"{u}\"\ncontrol_socket = \"{sock}\"\n\n\
          [[listener]]\nprotocol = \"imap\"\naddress = \"127.0.0.1:{}\"\ntls = \"starttls\"\n\n\
          [[listener]]\nprotocol = \"imap\"\naddress = \"127.0.0.1:{}\"\ntls = \"implicit\"\n\n\
          [[listener]]\nprotocol = \"pop3\"\naddress = \"127.0.0.1:{}\"\ntls = \"starttls\"\n\n\
@@ -229,12 +234,10 @@ fn start_mailcove_node(
         s.key.display(),
         s.users_file.display(),
         u = s.mail_user,
+        // Each node its own control socket (not /run/mailcove's, which a second node, or
+        // another mailcove on the machine, finds taken).
+        sock = s.dir.join(format!("{name}.sock")).display(),
     );
-    let name = if node == 0 {
-        "mailcove".to_string()
-    } else {
-        format!("mailcove-node{node}")
-    };
     let conf = s.dir.join(format!("{name}.toml"));
     fs::write(&conf, config)?;
     let log = fs::File::create(s.dir.join(format!("{name}.log")))?;
