@@ -1,7 +1,8 @@
 //! mailcove against Dovecot, side by side on the same machine and the same mail (issue 8).
 //!
 //! Run through `bench/run` (which installs Dovecot, creates the mail user, raises limits and
-//! builds in release mode): `bench/run [--quick] [--json FILE] [--servers mailcove,dovecot]`.
+//! builds in release mode): `bench/run [--quick] [--json FILE] [--servers mailcove,dovecot]`;
+//! `--servers mailcove,mailcove-pg,dovecot` adds mailcove on PostgreSQL (`pg.rs`, issue 18).
 //!
 //! For each server in turn: a fresh copy (hard links; neither server rewrites a message file) of
 //! the generated corpus, a start on loopback ports, every row in the same order, a stop. The
