@@ -407,13 +407,21 @@ impl Imap {
     /// MULTIAPPEND (RFC 3502): every message in one APPEND, as non-synchronizing literals
     /// (LITERAL+, which both servers announce), so no round trip is timed.
     pub async fn multiappend(&mut self, mailbox: &str, msgs: &[Vec<u8>]) -> Result<Answer> {
-        self.tag += 1;
-        let tag = format!("a{}", self.tag);
-        let mut data = format!("{tag} APPEND {mailbox}").into_bytes();
+        let mut data = Vec::new();
         for msg in msgs {
             data.extend_from_slice(format!(" {{{}+}}\r\n", msg.len()).as_bytes());
             data.extend_from_slice(msg);
         }
+        self.append_raw(mailbox, &data).await
+    }
+
+    /// `APPEND mailbox` followed by `args` as given (flags, dates, non-synchronizing literals)
+    /// and CRLF, in one write; a NO/BAD answer is an error.
+    pub async fn append_raw(&mut self, mailbox: &str, args: &[u8]) -> Result<Answer> {
+        self.tag += 1;
+        let tag = format!("a{}", self.tag);
+        let mut data = format!("{tag} APPEND {mailbox}").into_bytes();
+        data.extend_from_slice(args);
         data.extend_from_slice(b"\r\n");
         self.c.send(&data).await?;
         let a = self.finish(&tag, false).await?;

@@ -117,6 +117,9 @@ pub async fn fts_rows(
     let user_dir = setup.dir.join("mail/big");
     let mail_bytes = tree_bytes(&user_dir.join(format!(".{big}")), "");
     let s = match s.kind() {
+        // Not in the mailcove-pg column (main.rs PG_GROUPS): the PostgreSQL backend's index is
+        // per process in phase 1 (docs/postgresql.md).
+        Kind::MailcovePg => return Ok(s),
         // Rows 1-15 ran without the index (as Dovecot without its plugin): this row turns it on.
         Kind::Mailcove => {
             s.stop();
@@ -130,7 +133,8 @@ pub async fn fts_rows(
     // Index build.
     let t = Instant::now();
     match s.kind() {
-        Kind::Mailcove => {
+        // (mailcove-pg returned above)
+        Kind::Mailcove | Kind::MailcovePg => {
             run(Command::new(bin)
                 .args(["index", "rebuild", "--fts", "-u", "big", &big, "--config"])
                 .arg(s.conf_path()))?;
@@ -154,7 +158,7 @@ pub async fn fts_rows(
         n as f64 / build.max(1e-9),
     );
     let index_bytes = match s.kind() {
-        Kind::Mailcove => tree_bytes(&user_dir.join("mailcove-fts"), ""),
+        Kind::Mailcove | Kind::MailcovePg => tree_bytes(&user_dir.join("mailcove-fts"), ""),
         Kind::Dovecot => {
             tree_bytes(&user_dir, "xapian") + tree_bytes(&setup.dir.join("home/big"), "xapian")
         }

@@ -1,7 +1,8 @@
 //! mailcove against Dovecot, side by side on the same machine and the same mail (issue 8).
 //!
 //! Run through `bench/run` (which installs Dovecot, creates the mail user, raises limits and
-//! builds in release mode): `bench/run [--quick] [--json FILE] [--servers mailcove,dovecot]`.
+//! builds in release mode): `bench/run [--quick] [--json FILE] [--servers mailcove,dovecot]`;
+//! `--servers mailcove,mailcove-pg,dovecot` adds mailcove on PostgreSQL (`pg.rs`, issue 18).
 //!
 //! For each server in turn: a fresh copy (hard links; neither server rewrites a message file) of
 //! the generated corpus, a start on loopback ports, every row in the same order, a stop. The
@@ -13,6 +14,7 @@
 mod client;
 mod corpus;
 mod fts;
+mod pg;
 mod rows;
 mod servers;
 mod sort;
@@ -24,6 +26,7 @@ use std::time::Instant;
 
 use client::Result;
 use corpus::{CorpusSpec, MailboxSpec, UserSpec};
+use pg::Pg;
 use rows::{Measured, Plan};
 use servers::{Kind, Setup};
 
@@ -32,13 +35,23 @@ const PASSWORD: &str = "benchpw";
 const LMTP_USERS: usize = 8;
 /// Users of the `sieve` rows, each with the 40-rule script as active Sieve script.
 const SIEVE_USERS: usize = 8;
+/// The database each `mailcove-pg` run works on, a fresh copy of the loaded corpus.
+const PG_DB: &str = "bench";
+/// Row groups the `mailcove-pg` column runs (issue 18: rows 1-6 and 8, the mixed load on 1, 2
+/// and 3 nodes, and the push latency within and across nodes). The others measure nothing
+/// that depends on the storage (7: logins), or need what phase 1 does not have yet.
+const PG_GROUPS: &[&str] = &[
+    "select", "fetch", "search", "huge", "pop3", "lmtp", "sieve", "idle", "mixed", "push",
+];
+/// Extra `mailcove-pg` nodes started for the multi-node rows (nodes 2 and 3).
+const PG_EXTRA_NODES: usize = 2;
 
 struct Args {
     quick: bool,
     json: Option<PathBuf>,
     servers: Vec<Kind>,
     /// Row groups to run (select, fetch, search, sort, thread, huge, pop3, lmtp, sieve, login,
-    /// mixed, idle, notify, resync, fts); all when absent.
+    /// mixed, push, idle, notify, resync, fts); all when absent.
     rows: Option<Vec<String>>,
     work: PathBuf,
     mail_user: String,
@@ -67,6 +80,7 @@ fn args() -> Result<Args> {
                     .split(',')
                     .map(|s| match s {
                         "mailcove" => Ok(Kind::Mailcove),
+                        "mailcove-pg" => Ok(Kind::MailcovePg),
                         "dovecot" => Ok(Kind::Dovecot),
                         other => Err(format!("unknown server {other}")),
                     })
@@ -103,6 +117,7 @@ fn plan(quick: bool) -> Plan {
             mixed_clients: 100,
             mixed_users: 10,
             mixed_secs: 4,
+            push_deliveries: 300,
             password: PASSWORD,
         }
     } else {
@@ -118,6 +133,7 @@ fn plan(quick: bool) -> Plan {
             mixed_clients: 100,
             mixed_users: 10,
             mixed_secs: 15,
+            push_deliveries: 300,
             password: PASSWORD,
         }
     }
@@ -297,6 +313,7 @@ fn chmod(path: &Path, mode: u32) -> Result<()> {
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_server(
     kind: Kind,
     a: &Args,
@@ -304,6 +321,8 @@ async fn run_server(
     corpus: &Path,
     users: &Path,
     tls_dir: &Path,
+    pg: Option<&Pg>,
+    pg_template: &str,
 ) -> Result<Measured> {
     eprintln!("{}", rows::banner(kind));
     let dir = a.work.join(kind.name());
@@ -312,22 +331,39 @@ async fn run_server(
     }
     std::fs::create_dir_all(dir.join("home"))?;
     let t = Instant::now();
-    sh(Command::new("cp")
-        .arg("-al")
-        .arg(corpus)
-        .arg(dir.join("mail")))?;
+    let pg = match (kind, pg) {
+        (Kind::MailcovePg, Some(pg)) => {
+            pg.fresh_copy(PG_DB, pg_template)?;
+            Some(pg)
+        }
+        (Kind::MailcovePg, None) => return Err("mailcove-pg without a database".into()),
+        _ => {
+            sh(Command::new("cp")
+                .arg("-al")
+                .arg(corpus)
+                .arg(dir.join("mail")))?;
+            eprintln!("  copied the corpus in {:.1} s", t.elapsed().as_secs_f64());
+            None
+        }
+    };
     sh(Command::new("chown")
         .arg("-R")
         .arg(format!("{0}:{0}", a.mail_user))
         .arg(&dir))?;
     chmod(&dir, 0o755)?;
-    eprintln!("  copied the corpus in {:.1} s", t.elapsed().as_secs_f64());
-    let want = |g: &str| a.rows.as_ref().is_none_or(|r| r.iter().any(|x| x == g));
+    let want = |g: &str| {
+        a.rows.as_ref().is_none_or(|r| r.iter().any(|x| x == g))
+            && (kind != Kind::MailcovePg || PG_GROUPS.contains(&g))
+    };
     // Both servers start from the same page-cache state: every message file read once just
     // before. Without this, whichever server ran first paid for reading evicted files from disk
-    // on its "first" rows and the second found them cached.
+    // on its "first" rows and the second found them cached. For PostgreSQL: the cluster's files
+    // (the fresh copy and its template), the same mail in the database's pages.
     let t = Instant::now();
-    let bytes = read_tree(&dir.join("mail"))?;
+    let bytes = match pg {
+        Some(pg) => read_tree(&pg.data_dir().join("base"))?,
+        None => read_tree(&dir.join("mail"))?,
+    };
     eprintln!(
         "  read {} MB of mail into the page cache in {:.1} s",
         bytes / 1_000_000,
@@ -369,11 +405,12 @@ async fn run_server(
         mail_user: &a.mail_user,
         max_conns: p.idle_push.max(p.idle_conns) + p.mixed_clients,
     };
-    let s = match kind {
-        Kind::Mailcove => {
-            servers::start_mailcove(&setup, Path::new(env!("CARGO_BIN_EXE_mailcove")))?
-        }
-        Kind::Dovecot => servers::start_dovecot(&setup)?,
+    let bin = Path::new(env!("CARGO_BIN_EXE_mailcove"));
+    let s = match (kind, pg) {
+        (Kind::Mailcove, _) => servers::start_mailcove(&setup, bin)?,
+        (Kind::MailcovePg, Some(pg)) => servers::start_mailcove_pg(&setup, bin, &pg.url(PG_DB), 0)?,
+        (Kind::MailcovePg, None) => return Err("mailcove-pg without a database".into()),
+        (Kind::Dovecot, _) => servers::start_dovecot(&setup)?,
     };
     let tls = client::tls_config(&tls_dir.join("cert.pem"))?;
     let mut m = Measured::default();
@@ -408,11 +445,61 @@ async fn run_server(
     if want("login") {
         rows::login_row(&s, p, &mut m).await?;
     }
+    // mailcove-pg: the mixed load on 1, 2 and 3 nodes sharing the database (the one-node
+    // figure is also its row 9), and the push latency from node 1 to node 2.
+    let mut extra = Vec::new();
+    if let Some(pg) = pg
+        && (want("mixed") || want("push"))
+    {
+        while extra.len() < PG_EXTRA_NODES {
+            let node = extra.len() + 1;
+            extra.push(servers::start_mailcove_pg(
+                &setup,
+                bin,
+                &pg.url(PG_DB),
+                node,
+            )?);
+        }
+    }
     if want("mixed") {
-        rows::mixed_row(&s, p, &mut m).await?;
+        if kind == Kind::MailcovePg {
+            for nodes in 1..=1 + extra.len() {
+                let ports: Vec<u16> = std::iter::once(s.ports.imap)
+                    .chain(extra.iter().take(nodes - 1).map(|r| r.ports.imap))
+                    .collect();
+                let key = format!("mixed_nodes{nodes}");
+                rows::mixed_on(&ports, p, &mut m, &key).await?;
+                if nodes == 1 {
+                    for k in ["cmds_per_sec", "p99_ms"] {
+                        if let Some(v) = m.values.get(&format!("{key}_{k}")).copied() {
+                            m.values.insert(format!("mixed_{k}"), v);
+                        }
+                    }
+                }
+            }
+        } else {
+            rows::mixed_row(&s, p, &mut m).await?;
+        }
+    }
+    if want("push") {
+        rows::push_row(s.ports.lmtp, s.ports.imap, p, &mut m, "push_same").await?;
+        if let Some(b) = extra.first() {
+            rows::push_row(s.ports.lmtp, b.ports.imap, p, &mut m, "push_cross").await?;
+        }
+    }
+    // The extra nodes stop before the memory rows, which measure node 1 alone.
+    for r in extra {
+        r.stop();
     }
     if want("idle") {
         rows::idle_rows(&s, p, tls, &mut m).await?;
+        if let Some(pid) = pg.and_then(Pg::pid) {
+            // Not in the per-connection figures (the pool is 16 connections however many
+            // clients), but the column's whole cost: PostgreSQL's own memory.
+            let (pss, _, procs) = servers::tree_memory(pid);
+            m.info("postgres_pss_mib", pss / 1024);
+            m.info("postgres_processes", procs);
+        }
     }
     if want("notify") {
         rows::notify_row(&s, p, &mut m).await?;
@@ -424,7 +511,6 @@ async fn run_server(
     // Row 16 last of all: it restarts the server (Dovecot with fts-xapian; mailcove without its
     // index for the cross-check).
     let s = if want("fts") {
-        let bin = Path::new(env!("CARGO_BIN_EXE_mailcove"));
         fts::fts_rows(s, &setup, bin, p, &mut m).await?
     } else {
         s
@@ -505,10 +591,51 @@ async fn main() -> Result<()> {
     std::fs::write(tls_dir.join("cert.pem"), cert.cert.pem())?;
     std::fs::write(tls_dir.join("key.pem"), cert.signing_key.serialize_pem())?;
     chmod(&tls_dir.join("key.pem"), 0o644)?;
+    let pg_template = if a.quick {
+        "corpus_quick"
+    } else {
+        "corpus_full"
+    };
+    let pg = if a.servers.contains(&Kind::MailcovePg) {
+        let pg = Pg::start(&a.work, &a.mail_user)?;
+        let load_dir = a.work.join("mailcove-pg-load");
+        std::fs::create_dir_all(load_dir.join("home"))?;
+        sh(Command::new("chown")
+            .arg("-R")
+            .arg(format!("{0}:{0}", a.mail_user))
+            .arg(&load_dir))?;
+        let setup = Setup {
+            dir: &load_dir,
+            users_file: &users,
+            cert: &tls_dir.join("cert.pem"),
+            key: &tls_dir.join("key.pem"),
+            mail_user: &a.mail_user,
+            max_conns: 100,
+        };
+        let bin = Path::new(env!("CARGO_BIN_EXE_mailcove"));
+        pg.ensure_corpus(pg_template, &label, &corpus_dir, &spec, PASSWORD, |url| {
+            let r = servers::start_mailcove_pg(&setup, bin, &url, 0)?;
+            Ok((r.ports.imap, r))
+        })
+        .await?;
+        Some(pg)
+    } else {
+        None
+    };
     let started = Instant::now();
     let mut results: Vec<(Kind, Measured)> = Vec::new();
     for kind in &a.servers {
-        let m = run_server(*kind, &a, &p, &corpus_dir, &users, &tls_dir).await?;
+        let m = run_server(
+            *kind,
+            &a,
+            &p,
+            &corpus_dir,
+            &users,
+            &tls_dir,
+            pg.as_ref(),
+            pg_template,
+        )
+        .await?;
         sort::write_orders(&a.work.join(kind.name()).join("answers"), &m)?;
         results.push((*kind, m));
     }
@@ -532,27 +659,46 @@ async fn main() -> Result<()> {
     };
     let mut table = String::new();
     let mut json = String::from("[\n");
-    writeln!(
+    // The mailcove-pg column (and its ratio against Dovecot) only when it ran.
+    let with_pg = a.servers.contains(&Kind::MailcovePg);
+    let ratio_of = |x: Option<f64>, d: Option<f64>, higher: bool| match (x, d) {
+        (Some(x), Some(d)) if x > 0.0 && d > 0.0 => Some(if higher { x / d } else { d / x }),
+        _ => None,
+    };
+    let fmt_ratio = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.2}x"));
+    write!(
         table,
         "\n{:<58} {:>6} {:>10} {:>10} {:>7}",
         "row", "unit", "mailcove", "dovecot", "ratio"
     )?;
+    if with_pg {
+        write!(table, " {:>11} {:>7}", "mailcove-pg", "pg/dc")?;
+    }
+    writeln!(table)?;
     let rows = rows::table(&p);
     for (i, (key, label, unit, higher)) in rows.iter().enumerate() {
         let (mc, dc) = (get(Kind::Mailcove, key), get(Kind::Dovecot, key));
-        let ratio = match (mc, dc) {
-            (Some(m), Some(d)) if m > 0.0 && d > 0.0 => Some(if *higher { m / d } else { d / m }),
-            _ => None,
-        };
-        writeln!(
+        let pgv = get(Kind::MailcovePg, key);
+        let ratio = ratio_of(mc, dc, *higher);
+        let ratio_pg = ratio_of(pgv, dc, *higher);
+        write!(
             table,
             "{label:<58} {unit:>6} {:>10} {:>10} {:>7}",
             cell(Kind::Mailcove, key),
             cell(Kind::Dovecot, key),
-            ratio.map_or("-".into(), |r| format!("{r:.2}x"))
+            fmt_ratio(ratio)
         )?;
+        if with_pg {
+            write!(
+                table,
+                " {:>11} {:>7}",
+                cell(Kind::MailcovePg, key),
+                fmt_ratio(ratio_pg)
+            )?;
+        }
+        writeln!(table)?;
         // "n/a (BAD)" and the like, for a null value a server was asked for.
-        let notes: Vec<String> = [Kind::Mailcove, Kind::Dovecot]
+        let notes: Vec<String> = [Kind::Mailcove, Kind::MailcovePg, Kind::Dovecot]
             .into_iter()
             .filter_map(|k| {
                 not_measured(k, key).map(|n| format!("{}: {}", json_str(k.name()), json_str(&n)))
@@ -565,13 +711,15 @@ async fn main() -> Result<()> {
         };
         writeln!(
             json,
-            "  {{\"row\": {}, \"key\": {}, \"unit\": {}, \"mailcove\": {}, \"dovecot\": {}, \"ratio\": {}, \"better\": \"{}\"{notes}}}{}",
+            "  {{\"row\": {}, \"key\": {}, \"unit\": {}, \"mailcove\": {}, \"dovecot\": {}, \"ratio\": {}, \"mailcove_pg\": {}, \"ratio_pg\": {}, \"better\": \"{}\"{notes}}}{}",
             json_str(label),
             json_str(key),
             json_str(unit),
             json_num(mc),
             json_num(dc),
             json_num(ratio),
+            json_num(pgv),
+            json_num(ratio_pg),
             if *higher { "higher" } else { "lower" },
             if i + 1 < rows.len() { "," } else { "" }
         )?;
@@ -614,9 +762,14 @@ async fn main() -> Result<()> {
     }
     writeln!(
         table,
-        "\n{} run, {} s for the servers; ratio = times better for mailcove.",
+        "\n{} run, {} s for the servers; ratio = times better for mailcove{}.",
         if a.quick { "quick" } else { "full" },
-        started.elapsed().as_secs()
+        started.elapsed().as_secs(),
+        if with_pg {
+            ", pg/dc = times better for mailcove on PostgreSQL"
+        } else {
+            ""
+        }
     )?;
     println!("{table}");
     if let Some(path) = &a.json {

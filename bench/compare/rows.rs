@@ -29,6 +29,8 @@ pub struct Plan {
     pub mixed_clients: usize,
     pub mixed_users: usize,
     pub mixed_secs: u64,
+    /// LMTP deliveries of the push-latency rows (`push_row`).
+    pub push_deliveries: usize,
     pub password: &'static str,
 }
 
@@ -538,12 +540,19 @@ pub async fn idle_rows(
 /// all envelopes, FETCH of a body, SEARCH, STORE, STORE \Deleted, EXPUNGE, APPEND, LOGOUT) on
 /// `mixed_users` shared INBOXes. Commands per second and p99 latency of single commands.
 pub async fn mixed_row(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()> {
+    mixed_on(&[s.ports.imap], plan, m, "mixed").await
+}
+
+/// Row 9 on one or more nodes: the mixed load with client `i` on the IMAP port
+/// `ports[i % ports.len()]` (round-robin; every user has clients on every node when there are
+/// fewer nodes than users). Sets `{key}_cmds_per_sec`, `{key}_p50_ms` and `{key}_p99_ms`.
+pub async fn mixed_on(ports: &[u16], plan: &Plan, m: &mut Measured, key: &str) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for i in 0..plan.mixed_clients {
         let (stop, errors) = (Arc::clone(&stop), Arc::clone(&errors));
-        let port = s.ports.imap;
+        let port = ports[i % ports.len()];
         let user = format!("mix{}", i % plan.mixed_users);
         let pw = plan.password;
         tasks.push(tokio::spawn(async move {
@@ -577,7 +586,7 @@ pub async fn mixed_row(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()>
         v.sort_by(f64::total_cmp);
         let mean = v.iter().sum::<f64>() / v.len() as f64;
         m.info(
-            &format!("mixed_{verb}"),
+            &format!("{key}_{verb}"),
             format!(
                 "n={} mean={mean:.1} ms p99={:.1} ms",
                 v.len(),
@@ -587,9 +596,127 @@ pub async fn mixed_row(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()>
     }
     let mut lat: Vec<f64> = all.into_iter().map(|(_, l)| l).collect();
     lat.sort_by(f64::total_cmp);
-    m.set("mixed_cmds_per_sec", lat.len() as f64 / secs);
-    m.set("mixed_p99_ms", percentile(&lat, 99.0));
-    m.info("mixed_errors", errors.load(Ordering::Relaxed));
+    m.set(&format!("{key}_cmds_per_sec"), lat.len() as f64 / secs);
+    m.set(&format!("{key}_p50_ms"), percentile(&lat, 50.0));
+    m.set(&format!("{key}_p99_ms"), percentile(&lat, 99.0));
+    m.info(&format!("{key}_errors"), errors.load(Ordering::Relaxed));
+    Ok(())
+}
+
+/// Users of the push-latency row (`idle0..`), each with one IDLE client.
+const PUSH_USERS: usize = 10;
+/// Time between two deliveries of the push-latency row: one user gets a message every
+/// `PUSH_USERS` of these (200 ms), so its client sees one `EXISTS` per delivery.
+const PUSH_INTERVAL: Duration = Duration::from_millis(20);
+/// A delivery not announced within this long counts as a timeout (and as this long in the
+/// percentiles). Well above the 100 ms target and a catch-up poll's period.
+const PUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Row 8, push across nodes (issue 18): `plan.push_deliveries` LMTP deliveries, one every
+/// `PUSH_INTERVAL`, on the node whose LMTP port is `lmtp`, round-robin to `PUSH_USERS` users,
+/// each of which has an IDLE client on the node whose IMAP port is `imap`. A delivery's latency
+/// runs from the moment its `250` was read to the first `* n EXISTS` whose `n` includes it
+/// (the message count the delivery made); one not seen within `PUSH_TIMEOUT` is a timeout.
+/// Sets `{key}_p50_ms`, `{key}_p99_ms` (timeouts count as `PUSH_TIMEOUT`; no value when every
+/// delivery timed out) and `{key}_timeouts`. With `lmtp` and `imap` on the same server this is
+/// the push within one process.
+pub async fn push_row(
+    lmtp: u16,
+    imap: u16,
+    plan: &Plan,
+    m: &mut Measured,
+    key: &str,
+) -> Result<()> {
+    let users = plan.idle_users.clamp(1, PUSH_USERS);
+    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, u64, Instant)>();
+    let mut count = Vec::with_capacity(users);
+    let mut watchers = Vec::with_capacity(users);
+    for u in 0..users {
+        let mut c = logged_in(imap, &format!("idle{u}"), plan.password).await?;
+        let a = c.ok("SELECT INBOX", false).await?;
+        count.push(a.exists().ok_or("SELECT INBOX without EXISTS")?);
+        c.idle().await?;
+        let tx = tx.clone();
+        watchers.push(tokio::spawn(async move {
+            while let Ok(l) = c.c.line().await {
+                if let Some(n) = parse_exists(&l) {
+                    let _ = tx.send((u, n, Instant::now()));
+                }
+            }
+        }));
+    }
+    drop(tx);
+    let mut l = Lmtp::connect(lmtp).await?;
+    // (user, message count the delivery made, when its 250 was read)
+    let mut sent: Vec<(usize, u64, Instant)> = Vec::with_capacity(plan.push_deliveries);
+    let mut next = tokio::time::Instant::now();
+    for k in 0..plan.push_deliveries {
+        let u = k % users;
+        l.deliver(
+            &[format!("idle{u}@bench.example")],
+            &small_message(2048, k as u64),
+        )
+        .await?;
+        let at = Instant::now();
+        count[u] += 1;
+        sent.push((u, count[u], at));
+        next += PUSH_INTERVAL;
+        tokio::time::sleep_until(next).await;
+    }
+    // Every EXISTS until each user's client saw its last delivery, or PUSH_TIMEOUT after the
+    // last delivery.
+    let deadline = tokio::time::Instant::now() + PUSH_TIMEOUT;
+    let mut events: Vec<(usize, u64, Instant)> = Vec::new();
+    let mut seen = vec![0u64; users];
+    while seen != count {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(e)) => {
+                seen[e.0] = seen[e.0].max(e.1);
+                events.push(e);
+            }
+            _ => break,
+        }
+    }
+    for w in watchers {
+        w.abort();
+    }
+    let timeout_ms = ms(PUSH_TIMEOUT);
+    let mut lat = Vec::with_capacity(sent.len());
+    let mut timeouts = 0;
+    for (u, n, at) in &sent {
+        // An EXISTS read before this client read the 250 counts as 0 ms.
+        let first = events
+            .iter()
+            .filter(|(eu, en, _)| eu == u && en >= n)
+            .map(|(_, _, t)| ms(t.saturating_duration_since(*at)))
+            .min_by(f64::total_cmp);
+        match first {
+            Some(v) if v <= timeout_ms => lat.push(v),
+            _ => {
+                timeouts += 1;
+                lat.push(timeout_ms);
+            }
+        }
+    }
+    lat.sort_by(f64::total_cmp);
+    m.set(&format!("{key}_timeouts"), timeouts as f64);
+    m.info(
+        &format!("{key}_announced"),
+        format!(
+            "{}/{} deliveries within {} s",
+            sent.len() - timeouts,
+            sent.len(),
+            PUSH_TIMEOUT.as_secs()
+        ),
+    );
+    if timeouts == sent.len() {
+        let why = format!("n/a ({timeouts}/{} timed out)", sent.len());
+        m.not_measured(&format!("{key}_p50_ms"), &why);
+        m.not_measured(&format!("{key}_p99_ms"), &why);
+    } else {
+        m.set(&format!("{key}_p50_ms"), percentile(&lat, 50.0));
+        m.set(&format!("{key}_p99_ms"), percentile(&lat, 99.0));
+    }
     Ok(())
 }
 
@@ -1017,6 +1144,72 @@ pub fn table(plan: &Plan) -> Vec<(String, String, &'static str, bool)> {
         "ms",
         false,
     );
+    r(
+        "push_same_p50_ms".into(),
+        "8 push: LMTP 250 -> IDLE EXISTS, same node, p50".into(),
+        "ms",
+        false,
+    );
+    r(
+        "push_same_p99_ms".into(),
+        "8 push: LMTP 250 -> IDLE EXISTS, same node, p99".into(),
+        "ms",
+        false,
+    );
+    r(
+        "push_same_timeouts".into(),
+        "8 push: same node, not announced within 5 s".into(),
+        "msgs",
+        false,
+    );
+    r(
+        "push_cross_p50_ms".into(),
+        "8 push: LMTP 250 on node A -> EXISTS on node B, p50".into(),
+        "ms",
+        false,
+    );
+    r(
+        "push_cross_p99_ms".into(),
+        "8 push: LMTP 250 on node A -> EXISTS on node B, p99".into(),
+        "ms",
+        false,
+    );
+    r(
+        "push_cross_timeouts".into(),
+        "8 push: node A -> node B, not announced within 5 s".into(),
+        "msgs",
+        false,
+    );
+    for nodes in 1..=3 {
+        r(
+            format!("mixed_nodes{nodes}_cmds_per_sec"),
+            format!(
+                "9 mixed, {} clients, {nodes} node{}, one database, 2 cores",
+                plan.mixed_clients,
+                if nodes == 1 { "" } else { "s" }
+            ),
+            "cmd/s",
+            true,
+        );
+        r(
+            format!("mixed_nodes{nodes}_p50_ms"),
+            format!(
+                "9 mixed, {nodes} node{}, p50 latency",
+                if nodes == 1 { "" } else { "s" }
+            ),
+            "ms",
+            false,
+        );
+        r(
+            format!("mixed_nodes{nodes}_p99_ms"),
+            format!(
+                "9 mixed, {nodes} node{}, p99 latency",
+                if nodes == 1 { "" } else { "s" }
+            ),
+            "ms",
+            false,
+        );
+    }
     r(
         format!("resync_qresync_{big}_first"),
         format!("10 resync {big} (1% flags, 1% expunged), QRESYNC, first"),

@@ -20,6 +20,9 @@ use crate::client::Result;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {
     Mailcove,
+    /// mailcove on the PostgreSQL storage backend (issue 18), against a PostgreSQL the bench
+    /// starts itself (`pg.rs`).
+    MailcovePg,
     Dovecot,
 }
 
@@ -27,6 +30,7 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::Mailcove => "mailcove",
+            Kind::MailcovePg => "mailcove-pg",
             Kind::Dovecot => "dovecot",
         }
     }
@@ -101,7 +105,7 @@ impl Running {
     pub fn set_login_cache(&self, on: bool) -> Result<()> {
         let text = fs::read_to_string(&self.conf)?;
         let (plain, cached) = match self.kind {
-            Kind::Mailcove => (
+            Kind::Mailcove | Kind::MailcovePg => (
                 "hash_queue = 100000\n",
                 "hash_queue = 100000\ncredential_cache_secs = 3600\n",
             ),
@@ -181,17 +185,44 @@ pub fn start_mailcove(s: &Setup, bin: &Path) -> Result<Running> {
 
 /// [`start_mailcove`] with `mail_extra` added to its `[mail]` table (`fts = false`).
 pub fn start_mailcove_with(s: &Setup, bin: &Path, mail_extra: &str) -> Result<Running> {
+    let location = format!("{}/mail/%n", s.dir.display());
+    start_mailcove_node(s, bin, &location, &format!("fsync = true\n{mail_extra}"), 0)
+}
+
+/// mailcove on the PostgreSQL database at `location` (a `postgresql://` URL), as node `node`
+/// (0 for the first; each node has its own ports, configuration file and log, and all share the
+/// database). `fsync` is PostgreSQL's to decide there (`fsync = on`, `synchronous_commit = on`,
+/// see `pg.rs`); the full-text index is off as in [`start_mailcove`].
+pub fn start_mailcove_pg(s: &Setup, bin: &Path, location: &str, node: usize) -> Result<Running> {
+    let mut r = start_mailcove_node(s, bin, location, "fts = false\n", node)?;
+    r.kind = Kind::MailcovePg;
+    Ok(r)
+}
+
+/// Writes a configuration with `[mail] location` and `mail_extra`, starts mailcove on it and
+/// waits for its IMAP and LMTP ports.
+fn start_mailcove_node(
+    s: &Setup,
+    bin: &Path,
+    location: &str,
+    mail_extra: &str,
+    node: usize,
+) -> Result<Running> {
     let ports = Ports::free()?;
-    let d = s.dir.display();
+    let name = if node == 0 {
+        "mailcove".to_string()
+    } else {
+        format!("mailcove-node{node}")
+    };
     let conns = s.max_conns + 200;
     let config = format!(
-        "[server]\nhostname = \"bench\"\nuser = \"{u}\"\ngroup = \"{u}\"\n\n\
+        "[server]\nhostname = \"bench\"\nuser = \"{u}\"\ngroup = \"{u}\"\ncontrol_socket = \"{sock}\"\n\n\
          [[listener]]\nprotocol = \"imap\"\naddress = \"127.0.0.1:{}\"\ntls = \"starttls\"\n\n\
          [[listener]]\nprotocol = \"imap\"\naddress = \"127.0.0.1:{}\"\ntls = \"implicit\"\n\n\
          [[listener]]\nprotocol = \"pop3\"\naddress = \"127.0.0.1:{}\"\ntls = \"starttls\"\n\n\
          [[listener]]\nprotocol = \"lmtp\"\naddress = \"127.0.0.1:{}\"\n\n\
          [tls]\ncertificate = \"{}\"\nkey = \"{}\"\ngenerate_self_signed = true\n\n\
-         [mail]\nlocation = \"{d}/mail/%n\"\nfsync = true\n{mail_extra}\n\
+         [mail]\nlocation = \"{location}\"\n{mail_extra}\n\
          [auth]\nusers_file = \"{}\"\nhash_queue = 100000\n\n\
          [limits]\nmax_connections = {conns}\nmax_connections_per_ip = {conns}\nmax_userip_connections = {conns}\n\n\
          [logging]\nlevel = \"warn\"\n",
@@ -203,10 +234,13 @@ pub fn start_mailcove_with(s: &Setup, bin: &Path, mail_extra: &str) -> Result<Ru
         s.key.display(),
         s.users_file.display(),
         u = s.mail_user,
+        // Each node its own control socket (not /run/mailcove's, which a second node, or
+        // another mailcove on the machine, finds taken).
+        sock = s.dir.join(format!("{name}.sock")).display(),
     );
-    let conf = s.dir.join("mailcove.toml");
+    let conf = s.dir.join(format!("{name}.toml"));
     fs::write(&conf, config)?;
-    let log = fs::File::create(s.dir.join("mailcove.log"))?;
+    let log = fs::File::create(s.dir.join(format!("{name}.log")))?;
     let child = Command::new(bin)
         .args(["serve", "--config"])
         .arg(&conf)
