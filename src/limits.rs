@@ -807,6 +807,14 @@ pub const PG_CHUNK_BYTES: usize = 1024 * 1024;
 /// `max_connections` is 100: a few nodes fit with room for the administrator.
 pub const PG_POOL_CONNECTIONS: u32 = 16;
 
+/// How long the PostgreSQL backend keeps a message's content after its last reference went (an
+/// expunge by another session): long enough for a session that opened it before to send it,
+/// as a Maildir file stays readable to whoever opened it. Quota usage drops at once.
+pub const PG_BLOB_GRACE_SECS: u64 = 3600;
+
+/// Most released contents one purge deletes (each release of a user runs one).
+pub const PG_BLOB_PURGE_BATCH: u64 = 256;
+
 /// Messages the PostgreSQL backend keeps in its per-process cache of mailbox pictures (the
 /// message lists refreshes start from; about 100 bytes each, so about 100 MB at most): beyond
 /// it, the least recently used mailbox's picture is dropped and read whole at its next SELECT.

@@ -2096,6 +2096,55 @@ async fn import_keeps_uids_and_uidvalidity(b: &Backend) {
     assert_eq!(ok(u.quota().await).messages_used, 4);
 }
 
+/// A message opened before another session expunges it can still be read whole, as a Maildir
+/// file stays readable to whoever opened it: the IMAP layer has announced the literal's size
+/// and must send that many bytes. The same content stored again meanwhile stays readable too.
+async fn opened_messages_outlive_their_expunge(b: &Backend) {
+    let u = b.user("outlive").await;
+    let big = format!("Subject: big\r\n\r\n{}\r\n", "x".repeat(3 << 20));
+    let small = "Subject: small\r\n\r\nsmall body\r\n".to_owned();
+    for data in [&big, &small] {
+        ok(u.append(
+            "INBOX",
+            AppendMessage {
+                data: Bytes::from(data.clone()),
+                ..msg("")
+            },
+        )
+        .await);
+    }
+    let reader = ok(u.open("INBOX", OpenOptions::EXAMINE).await);
+    // Opened with no head read: everything is read after the expunge.
+    let opened_big = ok(reader.open_message(1, 0).await);
+    let opened_small = ok(reader.open_message(2, 0).await);
+    let mut other = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    ok(other
+        .store(&[1, 2], store(StoreOp::Add, SystemFlags::DELETED, &[]))
+        .await);
+    ok(other.expunge(None).await);
+    assert_eq!(ok(u.status("INBOX").await).messages, 0);
+    assert_eq!(ok(opened_big.read_all().await), big.as_bytes());
+    assert_eq!(ok(opened_small.read_all().await), small.as_bytes());
+    // Stored again after its release: a new message with the same bytes, read back whole.
+    let again = ok(u
+        .append(
+            "INBOX",
+            AppendMessage {
+                data: Bytes::from(small.clone()),
+                ..msg("")
+            },
+        )
+        .await)
+    .uid;
+    let v = ok(u.open("INBOX", OpenOptions::EXAMINE).await);
+    assert_eq!(ok(read_message(&v, again).await), small.as_bytes());
+    // A new open of an expunged message is refused.
+    assert!(matches!(
+        reader.open_message(1, 0).await,
+        Err(StorageError::Expunged)
+    ));
+}
+
 macro_rules! with_cases {
     ($suite:ident ! ($($args:tt)*)) => {
         $suite!($($args)*, [
@@ -2125,6 +2174,7 @@ macro_rules! with_cases {
             change_feed,
             full_text_index_per_user,
             lmtp_deliveries_stored_once,
+            opened_messages_outlive_their_expunge,
             import_keeps_uids_and_uidvalidity,
         ]);
     };

@@ -1,6 +1,12 @@
 //! Message content: stored once per user and content hash (SHA-256) in chunks of at most
 //! [`PG_CHUNK_BYTES`], with a reference count kept in the storing transaction; read back by
 //! range, fetching only the chunks that cover it.
+//!
+//! Content nobody refers to any more is not deleted at once: a session that opened the message
+//! before another one expunged it may still be sending it (a FETCH literal whose size is already
+//! on the wire), as a Maildir file stays readable after its unlink. Its `released_at` is set, and
+//! it is purged [`PG_BLOB_GRACE_SECS`] later by that user's next release ([`purge`]); stored
+//! again meanwhile, it is simply referred to again.
 
 use std::sync::Arc;
 
@@ -10,7 +16,7 @@ use sqlx::postgres::{PgPool, Postgres};
 use sqlx::{Row as _, Transaction};
 
 use super::{db, i64_of};
-use crate::limits::PG_CHUNK_BYTES;
+use crate::limits::{PG_BLOB_GRACE_SECS, PG_BLOB_PURGE_BATCH, PG_CHUNK_BYTES};
 use crate::storage::{MessageContent, Result};
 
 /// The content hash of `data`.
@@ -29,7 +35,8 @@ pub(crate) async fn put(
 ) -> Result<()> {
     let refs: i64 = sqlx::query(
         "INSERT INTO blobs (user_id, hash, size, refs) VALUES ($1, $2, $3, 1) \
-         ON CONFLICT (user_id, hash) DO UPDATE SET refs = blobs.refs + 1 RETURNING refs",
+         ON CONFLICT (user_id, hash) DO UPDATE SET refs = blobs.refs + 1, released_at = NULL \
+         RETURNING refs",
     )
     .bind(user_id)
     .bind(h)
@@ -42,15 +49,19 @@ pub(crate) async fn put(
     if refs > 1 {
         return Ok(());
     }
+    // A content released but not purged yet still has its chunks: they are the same bytes.
     for (seq, chunk) in data.chunks(PG_CHUNK_BYTES).enumerate() {
-        sqlx::query("INSERT INTO blob_chunks (user_id, hash, seq, data) VALUES ($1, $2, $3, $4)")
-            .bind(user_id)
-            .bind(h)
-            .bind(i32::try_from(seq).unwrap_or(i32::MAX))
-            .bind(chunk)
-            .execute(&mut **tx)
-            .await
-            .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO blob_chunks (user_id, hash, seq, data) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(h)
+        .bind(i32::try_from(seq).unwrap_or(i32::MAX))
+        .bind(chunk)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
     }
     Ok(())
 }
@@ -101,18 +112,45 @@ pub(crate) async fn release(
             .flatten()
     })
     .collect();
-    if gone.is_empty() {
-        return Ok(());
-    }
-    sqlx::query("DELETE FROM blob_chunks WHERE user_id = $1 AND hash = ANY($2)")
+    if !gone.is_empty() {
+        sqlx::query(
+            "UPDATE blobs SET released_at = extract(epoch FROM now())::BIGINT \
+             WHERE user_id = $1 AND hash = ANY($2) AND refs <= 0",
+        )
         .bind(user_id)
         .bind(&gone)
         .execute(&mut **tx)
         .await
         .map_err(db)?;
+    }
+    purge(tx, user_id).await
+}
+
+/// Deletes up to [`PG_BLOB_PURGE_BATCH`] contents of `user_id` released more than
+/// [`PG_BLOB_GRACE_SECS`] ago and not referred to since.
+pub(crate) async fn purge(tx: &mut Transaction<'static, Postgres>, user_id: i64) -> Result<()> {
+    let old: Vec<Vec<u8>> = sqlx::query_scalar(
+        "SELECT hash FROM blobs WHERE user_id = $1 AND refs <= 0 \
+         AND released_at <= extract(epoch FROM now())::BIGINT - $2 LIMIT $3",
+    )
+    .bind(user_id)
+    .bind(i64_of(PG_BLOB_GRACE_SECS))
+    .bind(i64_of(PG_BLOB_PURGE_BATCH))
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db)?;
+    if old.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("DELETE FROM blob_chunks WHERE user_id = $1 AND hash = ANY($2)")
+        .bind(user_id)
+        .bind(&old)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
     sqlx::query("DELETE FROM blobs WHERE user_id = $1 AND hash = ANY($2) AND refs <= 0")
         .bind(user_id)
-        .bind(&gone)
+        .bind(&old)
         .execute(&mut **tx)
         .await
         .map_err(db)?;

@@ -133,8 +133,15 @@ CREATE INDEX deliveries_age ON deliveries (user_id, delivered_at);
 /// has (`picture.rs`) instead of the whole mailbox.
 const V3: &str = "CREATE INDEX messages_modseq ON messages (user_id, mailbox_id, modseq);";
 
+/// Version 4: content nobody refers to is purged a grace period after its release, not at
+/// once, so a session still sending it can finish (blob.rs).
+const V4: &str = "
+ALTER TABLE blobs ADD COLUMN released_at BIGINT;
+CREATE INDEX blobs_released ON blobs (user_id, released_at);
+";
+
 /// Every migration, in order: `MIGRATIONS[i]` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The version this code writes and reads.
 pub const CURRENT: i32 = MIGRATIONS.len() as i32;
