@@ -815,6 +815,16 @@ pub const PG_BLOB_GRACE_SECS: u64 = 3600;
 /// Most released contents one purge deletes (each release of a user runs one).
 pub const PG_BLOB_PURGE_BATCH: u64 = 256;
 
+/// How much of each message the PostgreSQL backend reads first when a batch asks for headers
+/// (SEARCH, the first FETCH ENVELOPE): one query for the batch; a message whose header is
+/// longer is read on by itself.
+pub const PG_HEADER_PROBE_BYTES: usize = 16 * 1024;
+
+/// Bytes of cached summaries (ENVELOPE, BODYSTRUCTURE, header fields) the PostgreSQL backend keeps
+/// in memory per process, least recently used dropped first: about 200,000 messages' ENVELOPE
+/// and BODYSTRUCTURE.
+pub const PG_FIELD_CACHE_BYTES: usize = 128 * 1024 * 1024;
+
 /// Messages the PostgreSQL backend keeps in its per-process cache of mailbox pictures (the
 /// message lists refreshes start from; about 100 bytes each, so about 100 MB at most): beyond
 /// it, the least recently used mailbox's picture is dropped and read whole at its next SELECT.

@@ -15,7 +15,9 @@ use super::blob::{self, PgContent};
 use super::retry::write_tx;
 use super::user::{self, KEYWORD_LIMIT, PgUser, keyword_indexes, kw_text, lock_mailbox};
 use super::{db, i64_of, picture, u32_of, u64_of};
-use crate::limits::{MAX_CACHE_ENTRY_BYTES, MAX_HEADER_BYTES};
+use crate::limits::{
+    MAX_CACHE_ENTRY_BYTES, MAX_HEADER_BYTES, PG_CHUNK_BYTES, PG_HEADER_PROBE_BYTES,
+};
 use crate::storage::{
     CacheField, ChangeKind, CopyResult, Flags, Head, InternalDate, KeywordSet, MailboxHandle,
     Message, MessageList, MessageMeta, MessageObject, Pop3Lock, ReadPart, Result, Snapshot,
@@ -30,6 +32,9 @@ pub(crate) struct PgMailbox {
     name: String,
     /// The keyword table as last read: it only grows, so only new rows are read.
     keywords: Mutex<Arc<[String]>>,
+    /// UIDVALIDITY as the last sync read it (a view syncs when it opens): part of the key of
+    /// the summaries cached in memory ([`super::fields`]).
+    uidvalidity: std::sync::atomic::AtomicU32,
 }
 
 fn keyword_set(idx: &[i32]) -> KeywordSet {
@@ -53,6 +58,7 @@ impl PgMailbox {
             id,
             name,
             keywords: Mutex::new(Arc::from([])),
+            uidvalidity: std::sync::atomic::AtomicU32::new(0),
         }
     }
 
@@ -89,6 +95,15 @@ impl PgMailbox {
             });
         }
         Ok(metas)
+    }
+
+    /// Drops the summaries of expunged messages from this process's memory.
+    fn forget_fields(&self, uids: &[u32]) {
+        let uv = self.uidvalidity.load(Ordering::Relaxed);
+        let mut fields = self.user.sh.fields.lock();
+        for &uid in uids {
+            fields.forget(&(self.user.user_id, self.id, uv, uid));
+        }
     }
 
     /// What [`MailboxHandle::identity`] answers for mailbox `id` of `user_id`.
@@ -129,33 +144,6 @@ impl PgMailbox {
             *cached = table.clone();
         }
         Ok(table)
-    }
-
-    /// `(hash, phys_size, virt_size)` of the present messages of `uids`.
-    async fn contents(&self, uids: &[u32]) -> Result<HashMap<u32, (Arc<[u8]>, u64, u64)>> {
-        let rows = sqlx::query(
-            "SELECT uid, hash, phys_size, virt_size FROM messages \
-             WHERE user_id = $1 AND mailbox_id = $2 AND uid = ANY($3)",
-        )
-        .bind(self.user.user_id)
-        .bind(self.id)
-        .bind(Self::uid_params(uids))
-        .fetch_all(self.user.pool())
-        .await
-        .map_err(db)?;
-        let mut out = HashMap::with_capacity(rows.len());
-        for r in rows {
-            let h: Vec<u8> = r.try_get(1).map_err(db)?;
-            out.insert(
-                u32_of(r.try_get(0).map_err(db)?),
-                (
-                    Arc::from(h),
-                    u64_of(r.try_get(2).map_err(db)?),
-                    u64_of(r.try_get(3).map_err(db)?),
-                ),
-            );
-        }
-        Ok(out)
     }
 }
 
@@ -269,6 +257,7 @@ impl MailboxHandle for PgMailbox {
             }
         })?;
         let snap = &outcome.snapshot;
+        self.uidvalidity.store(snap.uidvalidity, Ordering::Relaxed);
         self.user.us.saw(self.id, snap.highest_modseq, snap.uidnext);
         self.user.sh.pictures.lock().put(key, snap.clone());
         Ok(outcome)
@@ -423,6 +412,7 @@ impl MailboxHandle for PgMailbox {
             .expunge_mailbox(self.id, uids.as_deref(), false)
             .await?;
         if !gone.is_empty() {
+            self.forget_fields(&gone);
             self.user
                 .publish(Some(self.name.clone()), ChangeKind::MessageExpunge);
         }
@@ -437,6 +427,8 @@ impl MailboxHandle for PgMailbox {
                 .map_or(dest.to_owned(), |n| n.to_wire(sep));
             self.user.publish(Some(dest), ChangeKind::MessageNew);
             if move_ {
+                let moved: Vec<u32> = r.mapping.iter().map(|(from, _)| *from).collect();
+                self.forget_fields(&moved);
                 self.user
                     .publish(Some(self.name.clone()), ChangeKind::MessageExpunge);
             }
@@ -445,13 +437,31 @@ impl MailboxHandle for PgMailbox {
     }
 
     async fn open_message(&self, uid: u32, max_head: usize) -> Result<Message> {
-        let Some((hash, phys, virt)) = self.contents(&[uid]).await?.remove(&uid) else {
-            return Err(StorageError::Expunged);
-        };
+        // One round trip: the message's row and the head of its first chunk together (a POP3
+        // RETR or a FETCH of a small message needs nothing else).
+        let first = max_head.min(PG_CHUNK_BYTES);
+        let row = sqlx::query(
+            "SELECT m.hash, m.phys_size, m.virt_size, substring(c.data FROM 1 FOR $4) \
+             FROM messages m LEFT JOIN blob_chunks c \
+             ON c.user_id = m.user_id AND c.hash = m.hash AND c.seq = 0 \
+             WHERE m.user_id = $1 AND m.mailbox_id = $2 AND m.uid = $3",
+        )
+        .bind(self.user.user_id)
+        .bind(self.id)
+        .bind(i64::from(uid))
+        .bind(i32::try_from(first).unwrap_or(i32::MAX))
+        .fetch_optional(self.user.pool())
+        .await
+        .map_err(db)?
+        .ok_or(StorageError::Expunged)?;
+        let hash: Vec<u8> = row.try_get(0).map_err(db)?;
+        let phys = u64_of(row.try_get(1).map_err(db)?);
+        let virt = u64_of(row.try_get(2).map_err(db)?);
+        let head_bytes: Option<Vec<u8>> = row.try_get(3).map_err(db)?;
         let content = PgContent {
             pool: self.user.pool().clone(),
             user_id: self.user.user_id,
-            hash,
+            hash: Arc::from(hash),
             size: phys,
         };
         let want = max_head.min(
@@ -462,16 +472,21 @@ impl MailboxHandle for PgMailbox {
         let head = if want == 0 {
             Head::default()
         } else {
-            let bytes = blob::read(
-                &content.pool,
-                content.user_id,
-                &content.hash,
-                phys,
-                0,
-                want,
-                Vec::new(),
-            )
-            .await?;
+            let mut bytes = head_bytes.unwrap_or_default();
+            bytes.truncate(want);
+            if bytes.len() < want && (bytes.len() as u64) < phys {
+                // A head beyond the first chunk.
+                bytes = blob::read(
+                    &content.pool,
+                    content.user_id,
+                    &content.hash,
+                    phys,
+                    0,
+                    want,
+                    bytes,
+                )
+                .await?;
+            }
             Head {
                 complete: bytes.len() < want,
                 bytes,
@@ -487,34 +502,71 @@ impl MailboxHandle for PgMailbox {
     }
 
     async fn read_messages(&self, uids: Vec<u32>, part: ReadPart) -> Result<Vec<Option<Bytes>>> {
-        let found = self.contents(&uids).await?;
+        // One query for the batch: the start of every message's first chunk (a header is
+        // nearly always within [`PG_HEADER_PROBE_BYTES`]); the few that need more are read on.
+        let want = match part {
+            ReadPart::Header => MAX_HEADER_BYTES,
+            ReadPart::Whole { cap } => cap,
+        };
+        let probe = match part {
+            ReadPart::Header => PG_HEADER_PROBE_BYTES,
+            ReadPart::Whole { cap } => cap,
+        }
+        .min(PG_CHUNK_BYTES);
+        let rows = sqlx::query(
+            "SELECT m.uid, m.hash, m.phys_size, substring(c.data FROM 1 FOR $4) \
+             FROM messages m LEFT JOIN blob_chunks c \
+             ON c.user_id = m.user_id AND c.hash = m.hash AND c.seq = 0 \
+             WHERE m.user_id = $1 AND m.mailbox_id = $2 AND m.uid = ANY($3)",
+        )
+        .bind(self.user.user_id)
+        .bind(self.id)
+        .bind(Self::uid_params(&uids))
+        .bind(i32::try_from(probe).unwrap_or(i32::MAX))
+        .fetch_all(self.user.pool())
+        .await
+        .map_err(db)?;
+        let mut found: HashMap<u32, (Vec<u8>, u64, Vec<u8>)> = HashMap::with_capacity(rows.len());
+        for r in rows {
+            let head: Option<Vec<u8>> = r.try_get(3).map_err(db)?;
+            found.insert(
+                u32_of(r.try_get(0).map_err(db)?),
+                (
+                    r.try_get(1).map_err(db)?,
+                    u64_of(r.try_get(2).map_err(db)?),
+                    head.unwrap_or_default(),
+                ),
+            );
+        }
         let mut out = Vec::with_capacity(uids.len());
         for uid in &uids {
-            let Some((hash, phys, _)) = found.get(uid) else {
+            let Some((hash, phys, mut data)) = found.remove(uid) else {
                 out.push(None);
                 continue;
             };
-            let want = match part {
-                ReadPart::Header => MAX_HEADER_BYTES,
-                ReadPart::Whole { cap } => cap,
+            let short = (data.len() as u64) < phys.min(want as u64);
+            let needs_more = match part {
+                ReadPart::Header => short && crate::storage::header_end(&data, 0).is_none(),
+                ReadPart::Whole { .. } => short,
             };
-            let data = blob::read(
-                self.user.pool(),
-                self.user.user_id,
-                hash,
-                *phys,
-                0,
-                want,
-                Vec::new(),
-            )
-            .await?;
+            if needs_more {
+                data = blob::read(
+                    self.user.pool(),
+                    self.user.user_id,
+                    &hash,
+                    phys,
+                    0,
+                    want,
+                    Vec::new(),
+                )
+                .await?;
+            }
             let end = match part {
                 ReadPart::Header => crate::storage::header_end(&data, 0)
                     .unwrap_or(data.len())
                     .min(MAX_HEADER_BYTES),
                 ReadPart::Whole { cap } => cap,
             };
-            let mut data = data;
             data.truncate(end);
             out.push(Some(Bytes::from(data)));
         }
@@ -544,6 +596,32 @@ impl MailboxHandle for PgMailbox {
         field: CacheField,
         max_bytes: usize,
     ) -> Result<Vec<Option<Bytes>>> {
+        let uv = self.uidvalidity.load(Ordering::Relaxed);
+        let key = |uid: u32| (self.user.user_id, self.id, uv, uid);
+        // What this process has in memory first; only the rest is read.
+        let mut out: Vec<Option<Bytes>> = {
+            let mut fields = self.user.sh.fields.lock();
+            let mut used = 0usize;
+            let mut out = Vec::with_capacity(uids.len());
+            for &uid in &uids {
+                if !out.is_empty() && used >= max_bytes {
+                    break;
+                }
+                let blob = fields.get(&key(uid), field.0);
+                used = used.saturating_add(blob.as_ref().map_or(0, Bytes::len));
+                out.push(blob);
+            }
+            out
+        };
+        let missing: Vec<u32> = uids
+            .iter()
+            .zip(&out)
+            .filter(|(_, b)| b.is_none())
+            .map(|(u, _)| *u)
+            .collect();
+        if missing.is_empty() {
+            return Ok(out);
+        }
         let rows = sqlx::query(
             "SELECT uid, data FROM message_cache WHERE user_id = $1 AND mailbox_id = $2 \
              AND field = $3 AND uid = ANY($4)",
@@ -551,7 +629,7 @@ impl MailboxHandle for PgMailbox {
         .bind(self.user.user_id)
         .bind(self.id)
         .bind(i16::from(field.0))
-        .bind(Self::uid_params(&uids))
+        .bind(Self::uid_params(&missing))
         .fetch_all(self.user.pool())
         .await
         .map_err(db)?;
@@ -560,44 +638,67 @@ impl MailboxHandle for PgMailbox {
             let data: Vec<u8> = r.try_get(1).map_err(db)?;
             found.insert(u32_of(r.try_get(0).map_err(db)?), Bytes::from(data));
         }
+        {
+            let mut fields = self.user.sh.fields.lock();
+            for (uid, blob) in &found {
+                fields.put(key(*uid), field.0, blob.clone());
+            }
+        }
+        // The prefix within `max_bytes`, counted again with what the database gave.
         let mut used = 0usize;
-        let mut out = Vec::with_capacity(uids.len());
-        for uid in uids {
-            if !out.is_empty() && used >= max_bytes {
+        let mut keep = 0usize;
+        for (uid, slot) in uids.iter().zip(out.iter_mut()) {
+            if keep > 0 && used >= max_bytes {
                 break;
             }
-            let blob = found.remove(&uid);
-            used = used.saturating_add(blob.as_ref().map_or(0, Bytes::len));
-            out.push(blob);
+            if slot.is_none() {
+                *slot = found.remove(uid);
+            }
+            used = used.saturating_add(slot.as_ref().map_or(0, Bytes::len));
+            keep += 1;
         }
+        out.truncate(keep);
         Ok(out)
     }
 
     async fn cache_put_fields(&self, fields: Vec<(CacheField, Vec<(u32, Bytes)>)>) -> Result<()> {
         for (field, entries) in fields {
-            let (uids, blobs): (Vec<i64>, Vec<Vec<u8>>) = entries
+            let entries: Vec<(u32, Bytes)> = entries
                 .into_iter()
                 .filter(|(_, b)| b.len() <= MAX_CACHE_ENTRY_BYTES)
-                .map(|(u, b)| (i64::from(u), b.to_vec()))
-                .unzip();
-            if uids.is_empty() {
+                .collect();
+            if entries.is_empty() {
                 continue;
             }
-            // Entries of expunged messages are dropped: only present UIDs are joined.
-            sqlx::query(
+            let (uids, blobs): (Vec<i64>, Vec<Vec<u8>>) = entries
+                .iter()
+                .map(|(u, b)| (i64::from(*u), b.to_vec()))
+                .unzip();
+            // Entries of expunged messages are dropped: only present UIDs are joined, and only
+            // those the database took are kept in memory.
+            let taken: Vec<i64> = sqlx::query_scalar(
                 "INSERT INTO message_cache (user_id, mailbox_id, uid, field, data) \
                  SELECT $1, $2, t.u, $3, t.d FROM UNNEST($4::BIGINT[], $5::BYTEA[]) AS t(u, d) \
                  JOIN messages m ON m.user_id = $1 AND m.mailbox_id = $2 AND m.uid = t.u \
-                 ON CONFLICT (user_id, mailbox_id, uid, field) DO UPDATE SET data = EXCLUDED.data",
+                 ON CONFLICT (user_id, mailbox_id, uid, field) DO UPDATE SET data = EXCLUDED.data \
+                 RETURNING uid",
             )
             .bind(self.user.user_id)
             .bind(self.id)
             .bind(i16::from(field.0))
             .bind(&uids)
             .bind(&blobs)
-            .execute(self.user.pool())
+            .fetch_all(self.user.pool())
             .await
             .map_err(db)?;
+            let taken: std::collections::HashSet<u32> = taken.into_iter().map(u32_of).collect();
+            let uv = self.uidvalidity.load(Ordering::Relaxed);
+            let mut cache = self.user.sh.fields.lock();
+            for (uid, blob) in entries {
+                if taken.contains(&uid) {
+                    cache.put((self.user.user_id, self.id, uv, uid), field.0, blob);
+                }
+            }
         }
         Ok(())
     }

@@ -20,6 +20,7 @@
 //! * The full-text index is per user in RAM, as the memory backend's (phase 2 stores it).
 
 mod blob;
+mod fields;
 mod mailbox;
 mod picture;
 mod push;
@@ -239,6 +240,8 @@ pub(crate) struct Shared {
     users: Mutex<HashMap<i64, Arc<UserShared>>>,
     /// The last picture of each mailbox read here, for refreshes that read only changes.
     pub pictures: Mutex<picture::Pictures>,
+    /// Cached summaries (`message_cache` rows) read or written here.
+    pub fields: Mutex<fields::Fields>,
     /// The listener and the catch-up poll, started by the first session that waits.
     push: tokio::sync::OnceCell<()>,
     /// The listener is connected and LISTENing.
@@ -278,6 +281,7 @@ impl PgStorage {
                 node,
                 users: Mutex::new(HashMap::new()),
                 pictures: Mutex::new(picture::Pictures::default()),
+                fields: Mutex::new(fields::Fields::default()),
                 push: tokio::sync::OnceCell::new(),
                 listening: AtomicBool::new(false),
                 notify_ok: AtomicBool::new(false),
