@@ -594,8 +594,13 @@ pub fn tls_config(cert_pem: &std::path::Path) -> Result<Arc<rustls::ClientConfig
 
 /// A message with CRLF line endings of about `size` bytes, for APPEND and LMTP.
 pub fn small_message(size: usize, n: u64) -> Vec<u8> {
+    // Every message this process makes is different (as real mail is: an MTA's Received: line
+    // alone differs), so no server may take a delivery for a retry of an earlier one (the
+    // PostgreSQL backend stores an LMTP delivery of identical bytes and envelope once).
+    static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut m = format!(
-        "From: Bench <bench@example.net>\r\nTo: <user@example.com>\r\nSubject: bench message {n}\r\nMessage-ID: <bench.{n}.{}@example.net>\r\nDate: Sun, 22 Nov 2026 10:00:00 +0100\r\n\r\n",
+        "From: Bench <bench@example.net>\r\nTo: <user@example.com>\r\nSubject: bench message {n}\r\nMessage-ID: <bench.{n}.{serial}.{}@example.net>\r\nDate: Sun, 22 Nov 2026 10:00:00 +0100\r\n\r\n",
         std::process::id()
     )
     .into_bytes();
