@@ -1951,6 +1951,11 @@ async fn lmtp_deliveries_stored_once(b: &Backend) {
     let to_detail = DeliveryId::new("a@example.org", "deliveries+x@example.org", &digest);
     let (remembers, first) = deliver(&*u, "INBOX", id, "one").await;
     assert_eq!(remembers, b.remembers_deliveries);
+    assert_eq!(
+        u.remembers_deliveries(),
+        remembers,
+        "the store says what its appends do"
+    );
     let (_, retried) = deliver(&*u, "INBOX", id, "one").await;
     let (_, other_rcpt) = deliver(&*u, "INBOX", to_detail, "one").await;
     let (_, other_box) = deliver(&*u, "Lists", id, "one").await;

@@ -405,12 +405,17 @@ impl Session {
         };
         // Names each recipient's delivery, so a storage that remembers deliveries stores the
         // MTA's retry of one that was committed but not acknowledged only once.
-        let digest = match deliver::message_digest(&message).await {
-            Ok(d) => Some(d),
-            Err(e) => {
-                warn!(error = %e, "reading the spooled message failed");
-                None
+        // Hashed only when some recipient's storage keeps delivery ids (not Maildir's path).
+        let digest = if tx.recipients.iter().any(|r| r.store.remembers_deliveries()) {
+            match deliver::message_digest(&message).await {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    warn!(error = %e, "reading the spooled message failed");
+                    None
+                }
             }
+        } else {
+            None
         };
         let permits = Arc::new(Semaphore::new(LMTP_PARALLEL_DELIVERIES));
         let sieve_ctx = crate::sieve::deliver::Context {

@@ -856,6 +856,11 @@ pub trait UserStore: Send + Sync {
     /// The id this store stamps on the changes it publishes ([`Change::origin`]): a session
     /// recognises its own changes by it.
     fn origin(&self) -> u64;
+    /// True when this user's appends honour [`AppendStream::set_delivery`] (the PostgreSQL
+    /// backend): LMTP hashes a message for its delivery id only then, not on Maildir's path.
+    fn remembers_deliveries(&self) -> bool {
+        false
+    }
     /// Subscribes to the user's change feed (see [`feed`]): one feed per user shared by all its
     /// sessions, carrying what this process changes and, where the backend can see them, changes
     /// by other processes (Maildir: one inotify watch set per user, held while anyone listens).

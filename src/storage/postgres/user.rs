@@ -1631,6 +1631,10 @@ impl UserStore for PgUser {
         Ok(sub)
     }
 
+    fn remembers_deliveries(&self) -> bool {
+        true
+    }
+
     fn publish_metadata_change(&self, mailbox: Option<&str>, entries: &[String]) {
         let sep = self.sep();
         let mailbox = mailbox
