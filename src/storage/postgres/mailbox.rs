@@ -392,7 +392,7 @@ impl MailboxHandle for PgMailbox {
                     &key,
                     super::push::Kind::Flags,
                 )];
-                super::push::send(&mut tx, &self.user.sh, uid, notice).await?;
+                self.user.notify(&mut tx, notice).await?;
             }
             (out, any_changed)
         })?;

@@ -744,13 +744,8 @@ impl PgUser {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-            push::send(
-                &mut tx,
-                &self.sh,
-                self.user_id,
-                vec![Entry::new(id, &k, Kind::Created)],
-            )
-            .await?;
+            self.notify(&mut tx, vec![Entry::new(id, &k, Kind::Created)])
+                .await?;
             id
         })
     }
@@ -799,15 +794,22 @@ impl PgUser {
                 .map(|r| r.try_get::<i64, _>(0))
                 .transpose()
                 .map_err(db)?;
-                push::send(
+                self.notify(
                     &mut tx,
-                    &self.sh,
-                    self.user_id,
                     vec![Entry::new(mailbox.unwrap_or(0), k, Kind::Sub)],
                 )
                 .await?;
             }
         })
+    }
+
+    /// Tells the other nodes, inside `tx`, what it changes of this user ([`push::send`]).
+    pub(crate) async fn notify(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        notice: Vec<Entry>,
+    ) -> Result<()> {
+        push::send(tx, &self.sh, self.user_id, notice).await
     }
 
     /// Publishes a change to the user's feed (and queues indexing of new mail).
@@ -872,13 +874,8 @@ impl PgUser {
             if let (Some(d), Some(uid)) = (&delivery, out.1.first()) {
                 remember_delivery(&mut tx, self.user_id, d, id, out.0, *uid).await?;
             }
-            push::send(
-                &mut tx,
-                &self.sh,
-                self.user_id,
-                vec![Entry::new(id, &key(n), Kind::New)],
-            )
-            .await?;
+            self.notify(&mut tx, vec![Entry::new(id, &key(n), Kind::New)])
+                .await?;
             (out, id, true)
         })?;
         if stored {
@@ -978,7 +975,7 @@ impl PgUser {
                 expunge_in(&mut tx, self.user_id, src, Some(&src_uids), true).await?;
                 notice.push(Entry::new(src, &src_key, Kind::Expunge));
             }
-            push::send(&mut tx, &self.sh, self.user_id, notice).await?;
+            self.notify(&mut tx, notice).await?;
             (
                 CopyResult {
                     uidvalidity,
@@ -1010,7 +1007,7 @@ impl PgUser {
             let gone = expunge_in(&mut tx, self.user_id, id, uids, force).await?.0;
             if !gone.is_empty() {
                 let notice = vec![Entry::new(id, &k, Kind::Expunge)];
-                push::send(&mut tx, &self.sh, self.user_id, notice).await?;
+                self.notify(&mut tx, notice).await?;
             }
             gone
         })?;
@@ -1069,7 +1066,7 @@ impl PgUser {
             if mid != 0 {
                 notice.n = Some(lock_mailbox(&mut tx, self.user_id, mid).await?);
             }
-            push::send(&mut tx, &self.sh, self.user_id, vec![notice]).await?;
+            self.notify(&mut tx, vec![notice]).await?;
             let (names, values): (Vec<String>, Vec<Vec<u8>>) = map.into_iter().unzip();
             sqlx::query(
                 "INSERT INTO metadata (user_id, mailbox_id, entry, value) \
@@ -1246,13 +1243,8 @@ impl UserStore for PgUser {
                     .await
                     .map_err(db)?;
             }
-            push::send(
-                &mut tx,
-                &self.sh,
-                self.user_id,
-                vec![Entry::new(id, &k, Kind::Deleted)],
-            )
-            .await?;
+            self.notify(&mut tx, vec![Entry::new(id, &k, Kind::Deleted)])
+                .await?;
             id
         })?;
         self.us.poke(id);
@@ -1345,7 +1337,7 @@ impl UserStore for PgUser {
             let top = existing.get(&key(&f)).copied().unwrap_or(0);
             let mut renamed = Entry::new(top, &key(&t), Kind::Renamed);
             renamed.old = Some(key(&f));
-            push::send(&mut tx, &self.sh, self.user_id, vec![renamed]).await?;
+            self.notify(&mut tx, vec![renamed]).await?;
             for (id, new) in &moves {
                 sqlx::query(
                     "UPDATE mailboxes SET name = $3 WHERE user_id = $1 AND mailbox_id = $2",
@@ -1387,7 +1379,7 @@ impl UserStore for PgUser {
                     .await
                     .unwrap_or(0);
                 let notice = vec![Entry::new(id, &k, Kind::Sub)];
-                push::send(&mut tx, &self.sh, self.user_id, notice).await?;
+                self.notify(&mut tx, notice).await?;
             }
         })?;
         self.publish(Some(self.wire(&n)), ChangeKind::SubscriptionChanged);

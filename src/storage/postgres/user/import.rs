@@ -173,6 +173,9 @@ impl PgUser {
             insert_rows(&mut tx, self.user_id, id, rows).await?;
         }
         super::add_usage(&mut tx, self.user_id, i64_of(bytes), i64_of(count)).await?;
+        // Live nodes hear of imported mail as of any other (a migration into a running cluster).
+        let notice = super::super::push::Entry::new(id, &key(n), super::super::push::Kind::New);
+        self.notify(&mut tx, vec![notice]).await?;
         tx.commit().await.map_err(db)?;
         self.us.poke(id);
         self.publish(Some(self.wire(n)), ChangeKind::MessageNew);
