@@ -598,6 +598,70 @@ async fn append_from_empty_to_50_mb(b: &Backend) {
     assert_eq!(ok(u.status("INBOX").await).uidnext, 4);
 }
 
+/// Reads of a multi-megabyte message in any order and size return exactly its bytes: forward
+/// in small pieces (as a FETCH streams a body), backwards, across one and several boundaries of
+/// whatever units a backend stores content in (PostgreSQL: 1 MiB chunks), at and past the end.
+async fn ranged_reads_of_a_large_message(b: &Backend) {
+    let u = b.user("ranges").await;
+    let len = 3 * 1024 * 1024 + 12_345;
+    // Every 4-byte window differs, so a piece read from the wrong place cannot match.
+    let data: Vec<u8> = (0..len as u32)
+        .flat_map(|i| (i / 4).to_be_bytes().into_iter().nth((i % 4) as usize))
+        .collect();
+    let uid = ok(u
+        .append(
+            "INBOX",
+            AppendMessage {
+                data: Bytes::from(data.clone()),
+                ..msg("")
+            },
+        )
+        .await)
+    .uid;
+    let v = ok(u.open("INBOX", OpenOptions::EXAMINE).await);
+    let m = ok(v.open_message(uid, 100).await);
+    assert_eq!(m.phys_size, len as u64);
+    let c = m.content.clone();
+    let want = |from: usize, n: usize| data[from.min(len)..(from + n).min(len)].to_vec();
+    // Forward in 128 KiB pieces, then 100,000-byte pieces (not aligned to anything).
+    for step in [128 * 1024, 100_000] {
+        let mut got = Vec::new();
+        let mut at = 0;
+        while at < len {
+            let piece = ok(c.read_at(at as u64, step, Vec::new()).await);
+            assert_eq!(piece, want(at, step), "forward read at {at} of {step}");
+            got.extend_from_slice(&piece);
+            at += step;
+        }
+        assert_eq!(got.len(), len);
+    }
+    // Backwards, and jumping about.
+    let mut at = len;
+    while at > 0 {
+        let from = at.saturating_sub(300_000);
+        let piece = ok(c.read_at(from as u64, at - from, Vec::new()).await);
+        assert_eq!(piece, want(from, at - from), "backward read at {from}");
+        at = from;
+    }
+    let mib = 1024 * 1024;
+    for (from, n) in [
+        (mib - 1, 2),
+        (mib - 10, 20),
+        (2 * mib - 5, 5),
+        (10, 3 * mib),
+        (mib / 2, 2 * mib + 1),
+        (0, len),
+        (len - 1, 10),
+        (len, 10),
+        (len + 100, 10),
+        (5, 0),
+    ] {
+        let piece = ok(c.read_at(from as u64, n, b"stale".to_vec()).await);
+        assert_eq!(piece, want(from, n), "read of {n} at {from}");
+    }
+    assert_eq!(ok(m.read_all().await), data);
+}
+
 /// Usage follows appends, copies, expunges; limits refuse before anything is stored.
 async fn quota_accounting(b: &Backend) {
     let one = msg("fits").data.len() as u64;
@@ -2159,6 +2223,7 @@ macro_rules! with_cases {
             copy_and_move_semantics,
             concurrent_sessions,
             append_from_empty_to_50_mb,
+            ranged_reads_of_a_large_message,
             quota_accounting,
             status_deleted_counts,
             quota_recalc_matches_incremental_usage,

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -52,24 +52,11 @@ pub fn on_maildir(what: &str) -> bool {
 }
 
 /// How long any single read in a test may wait before the test fails instead of hanging.
-pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
+pub const IO_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A loopback port nobody listens on. The kernel may hand the same ephemeral port out again once
-/// the probe socket is closed, so ports already given to this test process are never reused.
+/// A loopback port nobody listens on ([`postgres::port::unused_loopback_port`]).
 pub fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
-        }
-    }
+    postgres::port::unused_loopback_port()
 }
 
 pub fn is_root() -> bool {

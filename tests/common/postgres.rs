@@ -7,7 +7,6 @@
 //! the wire harness includes it with `#[path = "common/postgres.rs"] mod postgres;`.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -66,12 +65,9 @@ fn run(cmd: &mut Command) {
     );
 }
 
-fn loopback_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("free port: {e}"))
-}
+#[path = "port.rs"]
+pub mod port;
+use port::unused_loopback_port as loopback_port;
 
 /// A PostgreSQL server in a temporary directory.
 pub struct PgServer {

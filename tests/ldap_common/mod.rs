@@ -6,7 +6,7 @@
 //! {SSHA} and {CRYPT} (glibc SHA-512 crypt), `mailcove hash-password` for {ARGON2ID}.
 #![allow(dead_code)]
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -37,13 +37,11 @@ pub const ODD_PW: &str = "odd one";
 mod pki;
 pub use pki::make_pki;
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+// tests/auth_ldap_login.rs also has tests/common, which loads the same file.
+#[allow(clippy::duplicate_mod)]
+#[path = "../common/port.rs"]
+mod port;
+pub use port::unused_loopback_port as free_port;
 
 pub fn slappasswd(scheme: &str, password: &str) -> String {
     let mut cmd = Command::new("/usr/sbin/slappasswd");

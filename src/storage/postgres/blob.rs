@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgPool, Postgres};
 use sqlx::{Row as _, Transaction};
@@ -197,12 +198,85 @@ pub(crate) async fn read(
     Ok(buf)
 }
 
+/// One chunk of a stored content, fetched whole.
+async fn fetch_chunk(pool: &PgPool, user_id: i64, h: &[u8], seq: u64) -> Result<Bytes> {
+    let data: Option<Vec<u8>> = sqlx::query_scalar(
+        "SELECT data FROM blob_chunks WHERE user_id = $1 AND hash = $2 AND seq = $3",
+    )
+    .bind(user_id)
+    .bind(h)
+    .bind(i32::try_from(seq).unwrap_or(i32::MAX))
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?;
+    Ok(data.map(Bytes::from).unwrap_or_default())
+}
+
 /// One stored message's content as the storage trait hands it out.
+///
+/// A reader streams a body in pieces much smaller than a chunk
+/// ([`crate::limits::MESSAGE_STREAM_CHUNK`]), so the content keeps the chunk it read last and,
+/// once a read reaches into a chunk with another after it, fetches that next one in the
+/// background while the caller sends what it has: a whole-body FETCH of a 10 MB message costs
+/// ten queries, overlapped with the writes, instead of one full-chunk query per piece. At most
+/// two chunks ([`PG_CHUNK_BYTES`] each) are held per open content, and only while it is read.
 pub(crate) struct PgContent {
     pub pool: PgPool,
     pub user_id: i64,
     pub hash: Arc<[u8]>,
     pub size: u64,
+    chunks: tokio::sync::Mutex<ChunkCache>,
+}
+
+/// What [`PgContent`] keeps between reads.
+#[derive(Default)]
+struct ChunkCache {
+    /// The chunk read last: its number and bytes.
+    last: Option<(u64, Bytes)>,
+    /// The next chunk, being fetched.
+    ahead: Option<(u64, tokio::task::JoinHandle<Result<Bytes>>)>,
+}
+
+impl Drop for ChunkCache {
+    fn drop(&mut self) {
+        if let Some((_, task)) = self.ahead.take() {
+            task.abort();
+        }
+    }
+}
+
+impl PgContent {
+    pub(crate) fn new(pool: PgPool, user_id: i64, hash: Arc<[u8]>, size: u64) -> Self {
+        PgContent {
+            pool,
+            user_id,
+            hash,
+            size,
+            chunks: tokio::sync::Mutex::new(ChunkCache::default()),
+        }
+    }
+
+    /// Chunk `seq`, from the cache, the read-ahead or the database; it becomes the cached one.
+    async fn chunk(&self, cache: &mut ChunkCache, seq: u64) -> Result<Bytes> {
+        if let Some((n, data)) = &cache.last
+            && *n == seq
+        {
+            return Ok(data.clone());
+        }
+        let data = match cache.ahead.take() {
+            Some((n, task)) if n == seq => match task.await {
+                Ok(r) => r?,
+                Err(_) => fetch_chunk(&self.pool, self.user_id, &self.hash, seq).await?,
+            },
+            Some((_, task)) => {
+                task.abort();
+                fetch_chunk(&self.pool, self.user_id, &self.hash, seq).await?
+            }
+            None => fetch_chunk(&self.pool, self.user_id, &self.hash, seq).await?,
+        };
+        cache.last = Some((seq, data.clone()));
+        Ok(data)
+    }
 }
 
 #[async_trait]
@@ -211,16 +285,47 @@ impl MessageContent for PgContent {
         self.size
     }
 
-    async fn read_at(&self, offset: u64, len: usize, buf: Vec<u8>) -> Result<Vec<u8>> {
-        read(
-            &self.pool,
-            self.user_id,
-            &self.hash,
-            self.size,
-            offset,
-            len,
-            buf,
-        )
-        .await
+    async fn read_at(&self, offset: u64, len: usize, mut buf: Vec<u8>) -> Result<Vec<u8>> {
+        buf.clear();
+        let end = offset.saturating_add(len as u64).min(self.size);
+        if offset >= end {
+            return Ok(buf);
+        }
+        let chunk = PG_CHUNK_BYTES as u64;
+        let (first, last) = (offset / chunk, (end - 1) / chunk);
+        if last - first > 1 {
+            // A read over whole chunks (a large partial FETCH or a read_all): one query.
+            return read(
+                &self.pool,
+                self.user_id,
+                &self.hash,
+                self.size,
+                offset,
+                len,
+                buf,
+            )
+            .await;
+        }
+        let mut cache = self.chunks.lock().await;
+        for seq in first..=last {
+            let data = self.chunk(&mut cache, seq).await?;
+            let start = seq * chunk;
+            let from = usize::try_from(offset.saturating_sub(start)).unwrap_or(usize::MAX);
+            let to = usize::try_from(end - start).unwrap_or(usize::MAX);
+            buf.extend_from_slice(data.get(from..to.min(data.len())).unwrap_or_default());
+        }
+        // The reader is inside chunk `last`: start on the next one, if there is one.
+        let next = last + 1;
+        if next * chunk < self.size && cache.ahead.as_ref().is_none_or(|(n, _)| *n != next) {
+            if let Some((_, task)) = cache.ahead.take() {
+                task.abort();
+            }
+            let (pool, user_id, h) = (self.pool.clone(), self.user_id, self.hash.clone());
+            cache.ahead = Some((
+                next,
+                tokio::spawn(async move { fetch_chunk(&pool, user_id, &h, next).await }),
+            ));
+        }
+        Ok(buf)
     }
 }

@@ -458,12 +458,12 @@ impl MailboxHandle for PgMailbox {
         let phys = u64_of(row.try_get(1).map_err(db)?);
         let virt = u64_of(row.try_get(2).map_err(db)?);
         let head_bytes: Option<Vec<u8>> = row.try_get(3).map_err(db)?;
-        let content = PgContent {
-            pool: self.user.pool().clone(),
-            user_id: self.user.user_id,
-            hash: Arc::from(hash),
-            size: phys,
-        };
+        let content = PgContent::new(
+            self.user.pool().clone(),
+            self.user.user_id,
+            Arc::from(hash),
+            phys,
+        );
         let want = max_head.min(
             usize::try_from(phys)
                 .unwrap_or(usize::MAX)
