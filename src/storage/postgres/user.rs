@@ -1145,15 +1145,33 @@ impl PgUser {
         let dn = self.parse(dest, false)?;
         let (result, dst, copied) = write_tx!(self.pool(), |tx| {
             let u = lock_user(&mut tx, self.user_id).await?;
-            let dst = mailbox_id_tx(&mut tx, self.user_id, &key(&dn), false).await?;
-            // Both mailbox rows locked, in id order.
-            let mut src_key = String::new();
-            for id in if src <= dst { [src, dst] } else { [dst, src] } {
-                let k = lock_mailbox(&mut tx, self.user_id, id).await?;
+            // The target found and both mailbox rows locked in one statement, in id order (rows
+            // are locked as they come out of the sort).
+            let dk = key(&dn);
+            let locked = sqlx::query(
+                "SELECT mailbox_id, name FROM mailboxes WHERE user_id = $1 \
+                 AND (mailbox_id = $2 OR name = $3) ORDER BY mailbox_id FOR UPDATE",
+            )
+            .bind(self.user_id)
+            .bind(src)
+            .bind(&dk)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+            let (mut src_key, mut dst) = (None, None);
+            for r in &locked {
+                let id: i64 = r.try_get(0).map_err(db)?;
+                let name: String = r.try_get(1).map_err(db)?;
+                if name == dk {
+                    dst = Some(id);
+                }
                 if id == src {
-                    src_key = k;
+                    src_key = Some(name);
                 }
             }
+            let (Some(src_key), Some(dst)) = (src_key, dst) else {
+                return Err(StorageError::NonExistent);
+            };
             let wanted: Vec<i64> = uids.iter().map(|&x| i64::from(x)).collect();
             let rows = sqlx::query(
             "SELECT uid, system_flags, keywords, phys_size, virt_size, internal_date, email_id, \
@@ -1166,7 +1184,15 @@ impl PgUser {
         .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
-            let table = keywords(&mut *tx, self.user_id, src).await?;
+            // The source's keyword table only when a message has keywords.
+            let table = if rows
+                .iter()
+                .any(|r| r.try_get::<Vec<i32>, _>(2).is_ok_and(|k| !k.is_empty()))
+            {
+                keywords(&mut *tx, self.user_id, src).await?
+            } else {
+                Vec::new()
+            };
             let mut src_uids = Vec::with_capacity(rows.len());
             let mut new = Vec::with_capacity(rows.len());
             for r in &rows {
