@@ -857,6 +857,17 @@ pub const PG_RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_mill
 /// answered 250 without a second copy. Postfix and Exim retry for up to 5 days, but the retries
 /// that matter follow within minutes; a day keeps the table small (one row per delivery).
 pub const PG_DELIVERY_MEMORY_SECS: u64 = 24 * 3600;
+/// How often one process deletes a user's LMTP delivery records older than
+/// [`PG_DELIVERY_MEMORY_SECS`]: at most once per this interval per user, in a delivery's
+/// transaction, instead of in every one (one statement saved per delivery). Expired rows are
+/// ignored by the retry lookup whenever they are deleted; the table holds at most this much more
+/// than a day of deliveries.
+pub const PG_DELIVERY_SWEEP_SECS: u64 = 3600;
+/// Most message content the PostgreSQL backend sends inline in the one statement that stores a
+/// batch (content rows, chunks, message rows, delivery record, change notice); the contents of a
+/// batch past it are stored with a statement per chunk first, so that one statement's parameters
+/// stay this size in the database's memory (and ours) whatever a MULTIAPPEND holds.
+pub const PG_STORE_INLINE_BYTES: usize = 4 * 1024 * 1024;
 /// The shortest POP3 lease `[mail] postgresql_pop3_lease_secs` accepts: it is renewed every
 /// third of it, and a renewal must not race the expiry on a busy database.
 pub const POP3_LEASE_MIN_SECS: u64 = 3;

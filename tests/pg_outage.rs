@@ -226,6 +226,104 @@ fn an_lmtp_retry_of_a_stored_delivery_is_stored_once() {
     );
 }
 
+/// Expired delivery records are deleted at most once per `PG_DELIVERY_SWEEP_SECS` per user and
+/// process, not by every delivery, so a retry can find its own record expired but still there:
+/// it is stored again (past the window, as documented) and its record renewed, and the MTA's
+/// next retry of it is stored once.
+#[test]
+fn a_delivery_whose_record_expired_is_stored_again_then_once() {
+    let lmtp_port = free_port();
+    let location = common::postgres::fresh_database();
+    let db = location
+        .rsplit('/')
+        .next()
+        .and_then(|t| t.split('?').next())
+        .unwrap_or_default()
+        .to_owned();
+    let s = Server::builder()
+        .users(&[])
+        .user("alice", "pw")
+        .mail_location(&location)
+        .config(&format!(
+            "[[listener]]\nprotocol = \"lmtp\"\naddress = \"127.0.0.1:{lmtp_port}\"\n"
+        ))
+        .start();
+    let mut l = lmtp(lmtp_port);
+    let m = message("aged");
+    let saved = "250 2.0.0 <alice> Saved";
+    assert_eq!(deliver(&mut l, "s@example.org", "alice", &m), saved);
+    // The record ages past the 24 h window; this process swept a moment ago, so it stays.
+    let pg = common::postgres::shared();
+    pg.exec(
+        &db,
+        "UPDATE deliveries SET delivered_at = delivered_at - 2 * 86400",
+    );
+    assert_eq!(pg.query(&db, "SELECT count(*) FROM deliveries"), "1");
+    for _ in 0..3 {
+        assert_eq!(deliver(&mut l, "s@example.org", "alice", &m), saved);
+    }
+    assert_eq!(
+        pg.query(&db, "SELECT count(*), max(uid) FROM deliveries"),
+        "1|2"
+    );
+    let (mut a, r) = imap_login(&s);
+    assert!(tagged(&r).starts_with("l OK"), "{r:?}");
+    assert_eq!(subjects(&mut a, "a"), ["aged", "aged"]);
+}
+
+/// On a PostgreSQL with lz4 (Debian's has it), message content is stored lz4-compressed (the
+/// start-up tuning of docs/postgresql.md, "Tuning"), and reads back whole.
+#[test]
+fn message_content_is_compressed_with_lz4() {
+    let lmtp_port = free_port();
+    let location = common::postgres::fresh_database();
+    let db = location
+        .rsplit('/')
+        .next()
+        .and_then(|t| t.split('?').next())
+        .unwrap_or_default()
+        .to_owned();
+    let s = Server::builder()
+        .users(&[])
+        .user("alice", "pw")
+        .mail_location(&location)
+        .config(&format!(
+            "[[listener]]\nprotocol = \"lmtp\"\naddress = \"127.0.0.1:{lmtp_port}\"\n"
+        ))
+        .start();
+    let mut l = lmtp(lmtp_port);
+    let line = "the quick brown fox jumps over the lazy dog 0123456789\r\n";
+    let m = format!("{}{}", message("big"), line.repeat(2000));
+    assert_eq!(
+        deliver(&mut l, "s@example.org", "alice", &m),
+        "250 2.0.0 <alice> Saved"
+    );
+    let pg = common::postgres::shared();
+    assert_eq!(
+        pg.query(
+            &db,
+            "SELECT attcompression FROM pg_attribute \
+             WHERE attrelid = 'blob_chunks'::regclass AND attname = 'data'"
+        ),
+        "l"
+    );
+    assert_eq!(
+        pg.query(&db, "SELECT pg_column_compression(data) FROM blob_chunks"),
+        "lz4"
+    );
+    let (mut a, r) = imap_login(&s);
+    assert!(tagged(&r).starts_with("l OK"), "{r:?}");
+    assert!(tagged(&a.cmd("s", "SELECT INBOX")).contains(" OK "));
+    let r = a.cmd("f", "FETCH 1 (RFC822.SIZE BODY.PEEK[TEXT]<108000.100>)");
+    let stamped = m.len() + "Return-Path: <s@example.org>\r\nDelivered-To: alice\r\n".len();
+    assert!(
+        r.iter()
+            .any(|l| l.contains(&format!("RFC822.SIZE {stamped}"))),
+        "{r:?}"
+    );
+    assert!(r.iter().any(|l| l.contains("lazy dog")), "{r:?}");
+}
+
 /// Run at SERIALIZABLE (as CockroachDB and YugabyteDB always run), PostgreSQL aborts with
 /// SQLSTATE 40001 ("could not serialize access due to concurrent update") a transaction that
 /// waited for the user's row while another one changed it. The backend runs it again, so

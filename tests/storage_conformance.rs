@@ -2037,6 +2037,87 @@ async fn lmtp_deliveries_stored_once(b: &Backend) {
     }
 }
 
+/// A delivery that passed the early quota check but finds the quota used up at commit (another
+/// one committed meanwhile) stores nothing: usage, UIDNEXT and the retry record stay as they
+/// were, so the same delivery once there is room again is stored as new, with the next UID.
+async fn delivery_over_quota_at_commit_stores_nothing(b: &Backend) {
+    let u = b.user_with_quota("dquota", None, Some(1)).await;
+    let digest = [9u8; 32];
+    let first = DeliveryId::new("a@example.org", "dquota@example.org", &digest);
+    let second = DeliveryId::new("b@example.org", "dquota@example.org", &digest);
+    let mut w1 = ok(u.append_stream("INBOX").await);
+    let mut w2 = ok(u.append_stream("INBOX").await);
+    w1.set_delivery(first);
+    w2.set_delivery(second);
+    ok(w1.write(b"Subject: one\r\n\r\none\r\n").await);
+    ok(w2.write(b"Subject: two\r\n\r\ntwo\r\n").await);
+    assert_eq!(
+        ok(w1.commit(SystemFlags::EMPTY, Vec::new(), None).await).uid,
+        1
+    );
+    let quota = ok(u.quota().await);
+    assert_eq!(quota.messages_used, 1);
+    let r = w2.commit(SystemFlags::EMPTY, Vec::new(), None).await;
+    assert!(matches!(r, Err(StorageError::OverQuota)), "{r:?}");
+    assert_eq!(ok(u.quota().await), quota);
+    let st = ok(u.status("INBOX").await);
+    assert_eq!((st.messages, st.uidnext), (1, 2));
+    // Room again: the refused delivery was not recorded, so it is stored now, as UID 2.
+    let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    ok(
+        v.store(&[1], store(StoreOp::Add, SystemFlags::DELETED, &[]))
+            .await,
+    );
+    ok(v.expunge(None).await);
+    assert_eq!(ok(u.quota().await).messages_used, 0);
+    let (_, uid) = deliver(&*u, "INBOX", second, "two").await;
+    assert_eq!(uid, 2);
+    let q = ok(u.quota().await);
+    assert_eq!(q.messages_used, 1);
+}
+
+/// A MULTIAPPEND batch holding the same bytes twice (and keywords on some messages): two
+/// messages, both readable, each with its own keywords; expunging one leaves the other whole.
+async fn batch_with_the_same_content_twice(b: &Backend) {
+    let u = b.user("twice").await;
+    let batch = vec![
+        pending(&*u, "INBOX", "same", &["$A"]).await,
+        pending(&*u, "INBOX", "other", &[]).await,
+        pending(&*u, "INBOX", "same", &["$B", "$a"]).await,
+    ];
+    let r = ok(u.commit_many(batch).await);
+    assert_eq!(r.uids, vec![1, 2, 3]);
+    let mut v = ok(u.open("INBOX", OpenOptions::SELECT).await);
+    for (uid, body) in [(1, "same"), (2, "other"), (3, "same")] {
+        assert_eq!(ok(read_message(&v, uid).await), msg(body).data.to_vec());
+    }
+    let kws: Vec<Vec<String>> = v
+        .messages()
+        .iter()
+        .map(|m| {
+            let mut k: Vec<String> = v
+                .keyword_names(&m.flags.keywords)
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            k.sort();
+            k
+        })
+        .collect();
+    // Keywords compare case-insensitively: `$a` is the `$A` the batch made first.
+    assert_eq!(kws, [vec!["$A"], vec![], vec!["$A", "$B"]]);
+    ok(
+        v.store(&[1], store(StoreOp::Add, SystemFlags::DELETED, &[]))
+            .await,
+    );
+    ok(v.expunge(None).await);
+    assert_eq!(ok(read_message(&v, 3).await), msg("same").data.to_vec());
+    assert_eq!(
+        ok(u.quota().await).bytes_used,
+        (msg("same").data.len() + msg("other").data.len()) as u64
+    );
+}
+
 fn imported(
     uid: u32,
     body: &str,
@@ -2244,6 +2325,8 @@ macro_rules! with_cases {
             change_feed,
             full_text_index_per_user,
             lmtp_deliveries_stored_once,
+            delivery_over_quota_at_commit_stores_nothing,
+            batch_with_the_same_content_twice,
             opened_messages_outlive_their_expunge,
             import_keeps_uids_and_uidvalidity,
         ]);

@@ -176,6 +176,8 @@ pub(crate) struct UserShared {
     pub seen: Mutex<HashMap<i64, (u64, u32)>>,
     /// The user's mailboxes as the poll last read them, while the feed has subscribers.
     pub feed_base: Mutex<Option<HashMap<i64, push::MailboxState>>>,
+    /// When (Unix seconds) this process last deleted the user's expired LMTP delivery records.
+    pub deliveries_swept: std::sync::atomic::AtomicI64,
 }
 
 impl UserShared {
@@ -187,7 +189,20 @@ impl UserShared {
             pop3_held: Arc::new(AtomicBool::new(false)),
             seen: Mutex::new(HashMap::new()),
             feed_base: Mutex::new(None),
+            deliveries_swept: std::sync::atomic::AtomicI64::new(0),
         }
+    }
+
+    /// True (once per [`crate::limits::PG_DELIVERY_SWEEP_SECS`]) when a delivery at `now`
+    /// should delete the user's expired delivery records.
+    pub fn sweep_due(&self, now: i64) -> bool {
+        let every = i64::try_from(crate::limits::PG_DELIVERY_SWEEP_SECS).unwrap_or(i64::MAX);
+        let last = self.deliveries_swept.load(Ordering::Relaxed);
+        now.saturating_sub(last) >= every
+            && self
+                .deliveries_swept
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// The receiver of mailbox `id`'s change channel.

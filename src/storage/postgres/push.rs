@@ -163,16 +163,26 @@ pub(crate) async fn send(
     user_id: i64,
     entries: Vec<Entry>,
 ) -> Result<()> {
-    if entries.is_empty() || !sh.notify_ok.load(Ordering::Relaxed) {
+    let Some(payload) = payload(sh, user_id, entries) else {
         return Ok(());
-    }
+    };
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(CHANNEL)
-        .bind(encode(&sh.node, user_id, entries))
+        .bind(payload)
         .execute(&mut **tx)
         .await
         .map_err(db)?;
     Ok(())
+}
+
+/// The payload [`send`] sends for `entries`; `None` when it sends nothing (no entries, notices
+/// off or not supported by the database). For a statement that runs anyway and carries the
+/// `pg_notify($CHANNEL, payload)` itself.
+pub(crate) fn payload(sh: &Shared, user_id: i64, entries: Vec<Entry>) -> Option<String> {
+    if entries.is_empty() || !sh.notify_ok.load(Ordering::Relaxed) {
+        return None;
+    }
+    Some(encode(&sh.node, user_id, entries))
 }
 
 /// Starts the listener and the poll of this process once; the first caller (and any caller

@@ -17,7 +17,8 @@ use super::push::{self, Entry, Kind};
 use super::retry::write_tx;
 use super::{Shared, UserShared, blob, db, i64_of, u32_of, u64_of};
 use crate::limits::{
-    MAX_KEYWORD_BYTES, MAX_MAILBOXES_PER_USER, MAX_METADATA_ENTRIES, PG_DELIVERY_MEMORY_SECS,
+    MAX_KEYWORD_BYTES, MAX_MAILBOXES_PER_USER, MAX_METADATA_ENTRIES, PG_CHUNK_BYTES,
+    PG_DELIVERY_MEMORY_SECS, PG_STORE_INLINE_BYTES,
 };
 use crate::storage::metadata::{self, MetadataChange, MetadataMap};
 use crate::storage::names::MailboxName;
@@ -47,8 +48,17 @@ pub(crate) fn valid_keyword(name: &str) -> bool {
             .any(|c| c.is_control() || c.is_whitespace() || "(){%*\"]".contains(c))
 }
 
-/// The `users` row of `name`, made when missing.
+/// The `users` row of `name`, made when missing: one read when it exists (every delivery and
+/// login after the first).
 pub(crate) async fn user_id(pool: &PgPool, name: &str) -> Result<i64> {
+    if let Some(r) = sqlx::query("SELECT user_id FROM users WHERE name = $1")
+        .bind(name)
+        .fetch_optional(pool)
+        .await
+        .map_err(db)?
+    {
+        return r.try_get(0).map_err(db);
+    }
     sqlx::query("INSERT INTO users (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
         .bind(name)
         .execute(pool)
@@ -145,6 +155,102 @@ async fn add_usage(
     Ok(())
 }
 
+/// Locks the user's row and, in the same statement, adds `bytes` and `messages` to its usage
+/// and takes `emails` EMAILID numbers: returns the usage before (for the quota check, whose
+/// failure rolls the transaction back) and the first number taken. The storing transactions'
+/// first statement, as [`lock_user`] is the others'.
+async fn charge_user(
+    tx: &mut Transaction<'static, Postgres>,
+    user_id: i64,
+    bytes: i64,
+    messages: i64,
+    emails: i64,
+) -> Result<(UserRow, i64)> {
+    let r = sqlx::query(
+        "UPDATE users SET bytes_used = bytes_used + $2, messages_used = messages_used + $3, \
+         next_email_id = next_email_id + $4 WHERE user_id = $1 \
+         RETURNING bytes_used - $2, messages_used - $3, last_uidvalidity, next_email_id - $4",
+    )
+    .bind(user_id)
+    .bind(bytes)
+    .bind(messages)
+    .bind(emails)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db)?;
+    Ok((
+        UserRow {
+            bytes_used: u64_of(r.try_get(0).map_err(db)?),
+            messages_used: u64_of(r.try_get(1).map_err(db)?),
+            last_uidvalidity: r.try_get(2).map_err(db)?,
+        },
+        r.try_get(3).map_err(db)?,
+    ))
+}
+
+/// What [`take_uids`] found.
+enum Taken {
+    /// `n` UIDs and modseqs taken in mailbox `id`, the first ones given.
+    Uids {
+        id: i64,
+        uidvalidity: u32,
+        first_uid: i64,
+        first_modseq: i64,
+    },
+    /// The delivery was stored there already: its UIDVALIDITY and UID; nothing taken.
+    Delivered(u32, u32),
+}
+
+/// In one statement: finds mailbox `k` and takes `n` UIDs and modseqs in it (its row stays
+/// locked until commit: commit order is UID order), unless `delivery` was stored there within
+/// [`PG_DELIVERY_MEMORY_SECS`]. The caller holds the user row, so the delivery lookup sees every
+/// delivery committed before (docs/postgresql.md, "LMTP retries"); a missing mailbox is
+/// `NonExistent`.
+async fn take_uids(
+    tx: &mut Transaction<'static, Postgres>,
+    user_id: i64,
+    k: &str,
+    n: i64,
+    delivery: Option<&DeliveryId>,
+) -> Result<Taken> {
+    let since = now_secs() - i64_of(PG_DELIVERY_MEMORY_SECS);
+    let rows = sqlx::query(
+        "WITH d AS (SELECT d.uidvalidity, d.uid FROM deliveries d JOIN mailboxes b \
+         ON b.user_id = d.user_id AND b.mailbox_id = d.mailbox_id \
+         WHERE d.user_id = $1 AND b.name = $2 AND d.delivery = $4 AND d.delivered_at >= $5 \
+         LIMIT 1), \
+         m AS (UPDATE mailboxes SET uidnext = uidnext + $3, highest_modseq = highest_modseq + $3 \
+         WHERE user_id = $1 AND name = $2 AND NOT EXISTS (SELECT 1 FROM d) \
+         RETURNING mailbox_id, uidnext, highest_modseq, uidvalidity) \
+         SELECT false, mailbox_id, uidnext, highest_modseq, uidvalidity FROM m \
+         UNION ALL SELECT true, 0, uid, 0, uidvalidity FROM d",
+    )
+    .bind(user_id)
+    .bind(k)
+    .bind(n)
+    .bind(delivery.map(|d| &d.0[..]))
+    .bind(since)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db)?;
+    let r = rows.first().ok_or(StorageError::NonExistent)?;
+    let uid: i64 = r.try_get(2).map_err(db)?;
+    let uidvalidity = u32_of(r.try_get(4).map_err(db)?);
+    if r.try_get::<bool, _>(0).map_err(db)? {
+        return Ok(Taken::Delivered(uidvalidity, u32_of(uid)));
+    }
+    if uid - 1 > i64::from(u32::MAX) {
+        return Err(StorageError::Cannot("UID space exhausted"));
+    }
+    let hms: i64 = r.try_get(3).map_err(db)?;
+    Ok(Taken::Uids {
+        id: r.try_get(1).map_err(db)?,
+        uidvalidity,
+        first_uid: uid - n,
+        first_modseq: hms - n + 1,
+    })
+}
+
 /// The id of mailbox `k`, locking its row when `lock`.
 async fn mailbox_id_tx(
     tx: &mut Transaction<'static, Postgres>,
@@ -185,68 +291,21 @@ pub(crate) async fn lock_mailbox(
         .map_err(db)
 }
 
-/// The UIDVALIDITY and UID of `delivery` stored into mailbox `id` within
-/// [`PG_DELIVERY_MEMORY_SECS`], if it was.
-async fn delivered(
+/// Deletes the user's LMTP delivery records older than [`PG_DELIVERY_MEMORY_SECS`] (an index
+/// range on `deliveries_age`); run by a delivery at most once per
+/// [`crate::limits::PG_DELIVERY_SWEEP_SECS`] per user and process ([`UserShared::sweep_due`]).
+/// Rows past the window are ignored by the lookup ([`take_uids`]) whether deleted or not.
+async fn forget_deliveries(
     tx: &mut Transaction<'static, Postgres>,
     user_id: i64,
-    delivery: &DeliveryId,
-    id: i64,
-) -> Result<Option<(u32, Vec<u32>)>> {
-    let since = now_secs() - i64_of(PG_DELIVERY_MEMORY_SECS);
-    let Some(r) = sqlx::query(
-        "SELECT uidvalidity, uid FROM deliveries WHERE user_id = $1 AND delivery = $2 \
-         AND mailbox_id = $3 AND delivered_at >= $4",
-    )
-    .bind(user_id)
-    .bind(&delivery.0[..])
-    .bind(id)
-    .bind(since)
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(db)?
-    else {
-        return Ok(None);
-    };
-    Ok(Some((
-        u32_of(r.try_get(0).map_err(db)?),
-        vec![u32_of(r.try_get(1).map_err(db)?)],
-    )))
-}
-
-/// Records that `delivery` is stored in mailbox `id` as `uid`, in the storing transaction, and
-/// forgets the user's deliveries older than [`PG_DELIVERY_MEMORY_SECS`] (an index range, empty
-/// most of the time).
-async fn remember_delivery(
-    tx: &mut Transaction<'static, Postgres>,
-    user_id: i64,
-    delivery: &DeliveryId,
-    id: i64,
-    uidvalidity: u32,
-    uid: u32,
+    now: i64,
 ) -> Result<()> {
-    let now = now_secs();
     sqlx::query("DELETE FROM deliveries WHERE user_id = $1 AND delivered_at < $2")
         .bind(user_id)
         .bind(now - i64_of(PG_DELIVERY_MEMORY_SECS))
         .execute(&mut **tx)
         .await
         .map_err(db)?;
-    sqlx::query(
-        "INSERT INTO deliveries (user_id, delivery, mailbox_id, uidvalidity, uid, delivered_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, delivery, mailbox_id) DO UPDATE \
-         SET uidvalidity = EXCLUDED.uidvalidity, uid = EXCLUDED.uid, \
-         delivered_at = EXCLUDED.delivered_at",
-    )
-    .bind(user_id)
-    .bind(&delivery.0[..])
-    .bind(id)
-    .bind(i64::from(uidvalidity))
-    .bind(i64::from(uid))
-    .bind(now)
-    .execute(&mut **tx)
-    .await
-    .map_err(db)?;
     Ok(())
 }
 
@@ -284,8 +343,33 @@ pub(crate) async fn keyword_indexes(
     names: &[String],
     create: bool,
 ) -> Result<Vec<i32>> {
+    let known = keyword_map(tx, user_id, id, names, create).await?;
+    Ok(indexes_in(&known, names))
+}
+
+/// The indexes of `names` in `known` (from [`keyword_map`]), ascending, once each; names not
+/// in it are left out.
+fn indexes_in(known: &HashMap<String, i32>, names: &[String]) -> Vec<i32> {
+    let mut out: Vec<i32> = names
+        .iter()
+        .filter_map(|n| known.get(&fold(n)).copied())
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// [`keyword_indexes`] as a map from folded name to index, for a batch whose rows each take
+/// their own subset (no statement when `names` is empty).
+async fn keyword_map(
+    tx: &mut Transaction<'static, Postgres>,
+    user_id: i64,
+    id: i64,
+    names: &[String],
+    create: bool,
+) -> Result<HashMap<String, i32>> {
     if names.is_empty() {
-        return Ok(Vec::new());
+        return Ok(HashMap::new());
     }
     let folded: Vec<String> = names.iter().map(|n| fold(n)).collect();
     let mut known: HashMap<String, i32> = HashMap::new();
@@ -348,13 +432,7 @@ pub(crate) async fn keyword_indexes(
             known.insert(f, idx);
         }
     }
-    let mut out: Vec<i32> = folded
-        .iter()
-        .filter_map(|f| known.get(f).copied())
-        .collect();
-    out.sort_unstable();
-    out.dedup();
-    Ok(out)
+    Ok(known)
 }
 
 /// The `INT[]` of keyword indexes as the text `string_to_array` reads (`UNNEST` cannot carry
@@ -373,6 +451,156 @@ pub(crate) struct NewRow {
     pub date: i64,
     /// The EMAILID number of the source of a copy; `None` for new content.
     pub email: Option<i64>,
+}
+
+/// The columns of message rows to insert, as the arrays the `UNNEST` of [`MESSAGES_INSERT`]
+/// reads.
+#[derive(Default)]
+pub(crate) struct Rows {
+    uid: Vec<i64>,
+    modseq: Vec<i64>,
+    flags: Vec<i16>,
+    keywords: Vec<String>,
+    phys: Vec<i64>,
+    virt: Vec<i64>,
+    date: Vec<i64>,
+    email: Vec<i64>,
+    hash: Vec<Vec<u8>>,
+}
+
+impl Rows {
+    /// Adds `row` as `uid` and `modseq`, with keyword indexes `kw` (its EMAILID must be set).
+    fn push(&mut self, uid: i64, modseq: i64, row: &NewRow, kw: &[i32]) {
+        self.uid.push(uid);
+        self.modseq.push(modseq);
+        self.flags.push(i16::from(row.system.0));
+        self.keywords.push(kw_text(kw));
+        self.phys.push(i64_of(row.phys));
+        self.virt.push(i64_of(row.virt));
+        self.date.push(row.date);
+        self.email.push(row.email.unwrap_or(0));
+        self.hash.push(row.hash.clone());
+    }
+}
+
+/// Inserts [`Rows`]: `$1` user, `$2` mailbox, `$3` save date, `$4`..`$12` the columns.
+const MESSAGES_INSERT: &str = "INSERT INTO messages (user_id, mailbox_id, uid, modseq, \
+     system_flags, keywords, phys_size, virt_size, internal_date, save_date, email_id, hash) \
+     SELECT $1, $2, u, m, f, string_to_array(k, ',')::INT[], p, v, d, $3, e, h \
+     FROM UNNEST($4::BIGINT[], $5::BIGINT[], $6::SMALLINT[], $7::TEXT[], $8::BIGINT[], \
+     $9::BIGINT[], $10::BIGINT[], $11::BIGINT[], $12::BYTEA[]) AS t(u, m, f, k, p, v, d, e, h)";
+
+/// Stores new messages in one statement, whatever else the transaction wrote before it: the
+/// content rows (`blobs`, one more reference each) and, for content new to the user, its
+/// chunks; the message [`Rows`] of mailbox `id`; with `record`, the LMTP delivery record
+/// (delivery, UIDVALIDITY, UID); with `notice`, the change notice to the other nodes
+/// (`pg_notify`, sent at commit). `contents` is `(hash, data)` per message, in row order.
+/// Content past [`PG_STORE_INLINE_BYTES`] in a batch goes by [`blob::put`] first, a statement
+/// per chunk, so that this statement's parameters stay bounded.
+#[allow(clippy::too_many_arguments)]
+async fn store_batch(
+    tx: &mut Transaction<'static, Postgres>,
+    user_id: i64,
+    id: i64,
+    contents: &[(&[u8], &[u8])],
+    rows: &Rows,
+    now: i64,
+    record: Option<(&DeliveryId, u32, u32)>,
+    notice: Option<String>,
+) -> Result<()> {
+    // One entry per distinct content: hash, size, references added, chunks sent inline.
+    let mut inline_bytes = 0usize;
+    let mut distinct: Vec<(&[u8], i64, i64)> = Vec::new();
+    let (mut c_hash, mut c_seq, mut c_data): (Vec<&[u8]>, Vec<i32>, Vec<&[u8]>) =
+        (Vec::new(), Vec::new(), Vec::new());
+    for &(h, data) in contents {
+        if let Some(d) = distinct.iter_mut().find(|d| d.0 == h) {
+            d.2 += 1;
+            continue;
+        }
+        if inline_bytes.saturating_add(data.len()) > PG_STORE_INLINE_BYTES {
+            blob::put(tx, user_id, h, data).await?;
+            continue;
+        }
+        inline_bytes += data.len();
+        distinct.push((h, i64_of(data.len() as u64), 1));
+        for (seq, chunk) in data.chunks(PG_CHUNK_BYTES).enumerate() {
+            c_hash.push(h);
+            c_seq.push(i32::try_from(seq).unwrap_or(i32::MAX));
+            c_data.push(chunk);
+        }
+    }
+    let (b_hash, b_size, b_refs): (Vec<&[u8]>, Vec<i64>, Vec<i64>) = (
+        distinct.iter().map(|d| d.0).collect(),
+        distinct.iter().map(|d| d.1).collect(),
+        distinct.iter().map(|d| d.2).collect(),
+    );
+    // A content released but not purged yet (refs 0) still has its chunks: they are the same
+    // bytes, so those inserts do nothing. Two transactions storing the same new content wait for
+    // each other on the `blobs` row: the second finds more references than its own and sends
+    // no chunks.
+    let mut sql = format!(
+        "WITH t AS (SELECT h, s, n FROM UNNEST($13::BYTEA[], $14::BIGINT[], $15::BIGINT[]) \
+         AS t(h, s, n)), \
+         b AS (INSERT INTO blobs (user_id, hash, size, refs) SELECT $1, h, s, n FROM t \
+         ON CONFLICT (user_id, hash) DO UPDATE SET refs = blobs.refs + EXCLUDED.refs, \
+         released_at = NULL RETURNING hash, refs), \
+         c AS (INSERT INTO blob_chunks (user_id, hash, seq, data) SELECT $1, x.h, x.q, x.d \
+         FROM UNNEST($16::BYTEA[], $17::INT[], $18::BYTEA[]) AS x(h, q, d) \
+         JOIN b ON b.hash = x.h JOIN t ON t.h = x.h WHERE b.refs <= t.n \
+         ON CONFLICT DO NOTHING), \
+         m AS ({MESSAGES_INSERT})"
+    );
+    let mut next = 19;
+    if record.is_some() {
+        sql.push_str(&format!(
+            ", d AS (INSERT INTO deliveries (user_id, delivery, mailbox_id, uidvalidity, uid, \
+             delivered_at) VALUES ($1, ${}, $2, ${}, ${}, $3) \
+             ON CONFLICT (user_id, delivery, mailbox_id) DO UPDATE \
+             SET uidvalidity = EXCLUDED.uidvalidity, uid = EXCLUDED.uid, \
+             delivered_at = EXCLUDED.delivered_at)",
+            next,
+            next + 1,
+            next + 2
+        ));
+        next += 3;
+    }
+    if notice.is_some() {
+        sql.push_str(&format!(" SELECT pg_notify(${}, ${})", next, next + 1));
+    } else {
+        sql.push_str(" SELECT 1");
+    }
+    // Only this function's fragments and parameter numbers go into the text.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(user_id)
+        .bind(id)
+        .bind(now)
+        .bind(&rows.uid)
+        .bind(&rows.modseq)
+        .bind(&rows.flags)
+        .bind(&rows.keywords)
+        .bind(&rows.phys)
+        .bind(&rows.virt)
+        .bind(&rows.date)
+        .bind(&rows.email)
+        .bind(&rows.hash)
+        .bind(&b_hash)
+        .bind(&b_size)
+        .bind(&b_refs)
+        .bind(&c_hash)
+        .bind(&c_seq)
+        .bind(&c_data);
+    if let Some((d, uidvalidity, uid)) = record {
+        q = q
+            .bind(&d.0[..])
+            .bind(i64::from(uidvalidity))
+            .bind(i64::from(uid));
+    }
+    if let Some(payload) = notice {
+        q = q.bind(push::CHANNEL).bind(payload);
+    }
+    q.execute(&mut **tx).await.map_err(db)?;
+    Ok(())
 }
 
 /// Bytes a client is sent for `data`: every bare LF counted as CRLF.
@@ -413,7 +641,7 @@ pub(crate) async fn insert_rows(
     }
     // Every keyword of the batch at once: checked (and added) before any row goes in.
     let all: Vec<String> = rows.iter().flat_map(|r| r.keywords.clone()).collect();
-    keyword_indexes(tx, user_id, id, &all, true).await?;
+    let known = keyword_map(tx, user_id, id, &all, true).await?;
     let fresh = rows.iter().filter(|r| r.email.is_none()).count();
     let mut next_email = 0i64;
     if fresh > 0 {
@@ -435,48 +663,33 @@ pub(crate) async fn insert_rows(
     let first_modseq = hms - n + 1;
     let now = now_secs();
     let mut uids = Vec::with_capacity(rows.len());
-    let (mut c_uid, mut c_ms, mut c_fl, mut c_kw) = (vec![], vec![], vec![], vec![]);
-    let (mut c_phys, mut c_virt, mut c_date, mut c_email, mut c_hash) =
-        (vec![], vec![], vec![], vec![], vec![]);
-    for (i, row) in rows.into_iter().enumerate() {
+    let mut cols = Rows::default();
+    for (i, mut row) in rows.into_iter().enumerate() {
         let i = i64::try_from(i).unwrap_or(i64::MAX);
-        let idx = keyword_indexes(tx, user_id, id, &row.keywords, false).await?;
-        c_uid.push(first_uid + i);
-        c_ms.push(first_modseq + i);
-        c_fl.push(i16::from(row.system.0));
-        c_kw.push(kw_text(&idx));
-        c_phys.push(i64_of(row.phys));
-        c_virt.push(i64_of(row.virt));
-        c_date.push(row.date);
-        c_email.push(row.email.unwrap_or_else(|| {
+        let idx = indexes_in(&known, &row.keywords);
+        row.email = Some(row.email.unwrap_or_else(|| {
             next_email += 1;
             next_email - 1
         }));
-        c_hash.push(row.hash);
+        cols.push(first_uid + i, first_modseq + i, &row, &idx);
         uids.push(u32_of(first_uid + i));
     }
-    sqlx::query(
-        "INSERT INTO messages (user_id, mailbox_id, uid, modseq, system_flags, keywords, \
-         phys_size, virt_size, internal_date, save_date, email_id, hash) \
-         SELECT $1, $2, u, m, f, string_to_array(k, ',')::INT[], p, v, d, $3, e, h \
-         FROM UNNEST($4::BIGINT[], $5::BIGINT[], $6::SMALLINT[], $7::TEXT[], $8::BIGINT[], \
-         $9::BIGINT[], $10::BIGINT[], $11::BIGINT[], $12::BYTEA[]) AS t(u, m, f, k, p, v, d, e, h)",
-    )
-    .bind(user_id)
-    .bind(id)
-    .bind(now)
-    .bind(&c_uid)
-    .bind(&c_ms)
-    .bind(&c_fl)
-    .bind(&c_kw)
-    .bind(&c_phys)
-    .bind(&c_virt)
-    .bind(&c_date)
-    .bind(&c_email)
-    .bind(&c_hash)
-    .execute(&mut **tx)
-    .await
-    .map_err(db)?;
+    sqlx::query(MESSAGES_INSERT)
+        .bind(user_id)
+        .bind(id)
+        .bind(now)
+        .bind(&cols.uid)
+        .bind(&cols.modseq)
+        .bind(&cols.flags)
+        .bind(&cols.keywords)
+        .bind(&cols.phys)
+        .bind(&cols.virt)
+        .bind(&cols.date)
+        .bind(&cols.email)
+        .bind(&cols.hash)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
     Ok((uidvalidity, uids))
 }
 
@@ -845,38 +1058,74 @@ impl PgUser {
         let count = msgs.len() as u64;
         let delivery = delivery.filter(|_| msgs.len() == 1);
         let hashes: Vec<Vec<u8>> = msgs.iter().map(|m| blob::hash(&m.0)).collect();
+        let k = key(n);
+        let sweep = delivery.is_some() && self.us.sweep_due(now_secs());
         let (out, id, stored) = write_tx!(self.pool(), |tx| {
-            let u = lock_user(&mut tx, self.user_id).await?;
-            let id = mailbox_id_tx(&mut tx, self.user_id, &key(n), false).await?;
-            if let Some(d) = &delivery
-                && let Some(first) = delivered(&mut tx, self.user_id, d, id).await?
-            {
-                // The MTA's retry of a delivery that was committed: the user row's lock makes
-                // this look see every delivery committed before it.
-                return Ok((first, id, false));
-            }
+            let total = i64_of(count);
+            // The user row first, then the mailbox row: the order of every writer.
+            let (u, first_email) =
+                charge_user(&mut tx, self.user_id, i64_of(bytes), total, total).await?;
+            let (id, uidvalidity, first_uid, first_modseq) =
+                match take_uids(&mut tx, self.user_id, &k, total, delivery.as_ref()).await? {
+                    Taken::Uids {
+                        id,
+                        uidvalidity,
+                        first_uid,
+                        first_modseq,
+                    } => (id, uidvalidity, first_uid, first_modseq),
+                    // The MTA's retry of a delivery that was committed: nothing is stored (the
+                    // usage just charged rolls back with the rest).
+                    Taken::Delivered(v, uid) => return Ok(((v, vec![uid]), 0, false)),
+                };
             self.limits.check(&u, bytes, count)?;
-            let mut rows = Vec::with_capacity(msgs.len());
-            for ((data, system, keywords, date), h) in msgs.iter().zip(&hashes) {
-                blob::put(&mut tx, self.user_id, h, data).await?;
-                rows.push(NewRow {
-                    hash: h.clone(),
-                    phys: data.len() as u64,
-                    virt: virtual_size(data),
-                    system: *system,
-                    keywords: keywords.clone(),
-                    date: date.unwrap_or_else(now_secs),
-                    email: None,
-                });
+            let all: Vec<String> = msgs.iter().flat_map(|m| m.2.iter().cloned()).collect();
+            let known = keyword_map(&mut tx, self.user_id, id, &all, true).await?;
+            let now = now_secs();
+            let mut rows = Rows::default();
+            let mut uids = Vec::with_capacity(msgs.len());
+            for (i, ((data, system, keywords, date), h)) in msgs.iter().zip(&hashes).enumerate() {
+                let i = i64_of(i as u64);
+                rows.push(
+                    first_uid + i,
+                    first_modseq + i,
+                    &NewRow {
+                        hash: h.clone(),
+                        phys: data.len() as u64,
+                        virt: virtual_size(data),
+                        system: *system,
+                        keywords: Vec::new(),
+                        date: date.unwrap_or(now),
+                        email: Some(first_email + i),
+                    },
+                    &indexes_in(&known, keywords),
+                );
+                uids.push(u32_of(first_uid + i));
             }
-            let out = insert_rows(&mut tx, self.user_id, id, rows).await?;
-            add_usage(&mut tx, self.user_id, i64_of(bytes), i64_of(count)).await?;
-            if let (Some(d), Some(uid)) = (&delivery, out.1.first()) {
-                remember_delivery(&mut tx, self.user_id, d, id, out.0, *uid).await?;
+            let contents: Vec<(&[u8], &[u8])> = hashes
+                .iter()
+                .zip(&msgs)
+                .map(|(h, m)| (&h[..], &m.0[..]))
+                .collect();
+            let notice = push::payload(&self.sh, self.user_id, vec![Entry::new(id, &k, Kind::New)]);
+            let record = match (&delivery, uids.first()) {
+                (Some(d), Some(uid)) => Some((d, uidvalidity, *uid)),
+                _ => None,
+            };
+            store_batch(
+                &mut tx,
+                self.user_id,
+                id,
+                &contents,
+                &rows,
+                now,
+                record,
+                notice,
+            )
+            .await?;
+            if sweep {
+                forget_deliveries(&mut tx, self.user_id, now).await?;
             }
-            self.notify(&mut tx, vec![Entry::new(id, &key(n), Kind::New)])
-                .await?;
-            (out, id, true)
+            ((uidvalidity, uids), id, true)
         })?;
         if stored {
             self.us.poke(id);
@@ -896,15 +1145,33 @@ impl PgUser {
         let dn = self.parse(dest, false)?;
         let (result, dst, copied) = write_tx!(self.pool(), |tx| {
             let u = lock_user(&mut tx, self.user_id).await?;
-            let dst = mailbox_id_tx(&mut tx, self.user_id, &key(&dn), false).await?;
-            // Both mailbox rows locked, in id order.
-            let mut src_key = String::new();
-            for id in if src <= dst { [src, dst] } else { [dst, src] } {
-                let k = lock_mailbox(&mut tx, self.user_id, id).await?;
+            // The target found and both mailbox rows locked in one statement, in id order (rows
+            // are locked as they come out of the sort).
+            let dk = key(&dn);
+            let locked = sqlx::query(
+                "SELECT mailbox_id, name FROM mailboxes WHERE user_id = $1 \
+                 AND (mailbox_id = $2 OR name = $3) ORDER BY mailbox_id FOR UPDATE",
+            )
+            .bind(self.user_id)
+            .bind(src)
+            .bind(&dk)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+            let (mut src_key, mut dst) = (None, None);
+            for r in &locked {
+                let id: i64 = r.try_get(0).map_err(db)?;
+                let name: String = r.try_get(1).map_err(db)?;
+                if name == dk {
+                    dst = Some(id);
+                }
                 if id == src {
-                    src_key = k;
+                    src_key = Some(name);
                 }
             }
+            let (Some(src_key), Some(dst)) = (src_key, dst) else {
+                return Err(StorageError::NonExistent);
+            };
             let wanted: Vec<i64> = uids.iter().map(|&x| i64::from(x)).collect();
             let rows = sqlx::query(
             "SELECT uid, system_flags, keywords, phys_size, virt_size, internal_date, email_id, \
@@ -917,7 +1184,15 @@ impl PgUser {
         .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
-            let table = keywords(&mut *tx, self.user_id, src).await?;
+            // The source's keyword table only when a message has keywords.
+            let table = if rows
+                .iter()
+                .any(|r| r.try_get::<Vec<i32>, _>(2).is_ok_and(|k| !k.is_empty()))
+            {
+                keywords(&mut *tx, self.user_id, src).await?
+            } else {
+                Vec::new()
+            };
             let mut src_uids = Vec::with_capacity(rows.len());
             let mut new = Vec::with_capacity(rows.len());
             for r in &rows {
@@ -1439,12 +1714,28 @@ impl UserStore for PgUser {
 
     async fn append_stream(&self, name: &str) -> Result<Box<dyn AppendStream>> {
         let n = self.parse(name, false)?;
-        self.mailbox_id_of(&n).await?;
-        let q = self.quota().await?;
-        if q.messages_limit.is_some_and(|l| q.messages_used >= l) {
+        // The mailbox's existence and the usage in one read.
+        let r = sqlx::query(
+            "SELECT u.bytes_used, u.messages_used, m.mailbox_id FROM users u \
+             LEFT JOIN mailboxes m ON m.user_id = u.user_id AND m.name = $2 \
+             WHERE u.user_id = $1",
+        )
+        .bind(self.user_id)
+        .bind(key(&n))
+        .fetch_one(self.pool())
+        .await
+        .map_err(db)?;
+        if r.try_get::<Option<i64>, _>(2).map_err(db)?.is_none() {
+            return Err(StorageError::NonExistent);
+        }
+        let (bytes_used, messages_used) = (
+            u64_of(r.try_get(0).map_err(db)?),
+            u64_of(r.try_get(1).map_err(db)?),
+        );
+        if self.limits.messages.is_some_and(|l| messages_used >= l) {
             return Err(StorageError::OverQuota);
         }
-        let room = q.bytes_limit.map(|l| l.saturating_sub(q.bytes_used));
+        let room = self.limits.bytes.map(|l| l.saturating_sub(bytes_used));
         Ok(Box::new(PgAppend {
             user: self.clone(),
             data: Gathered::new(room, self.sh.options.max_message_size),
