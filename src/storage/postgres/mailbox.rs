@@ -1151,19 +1151,23 @@ pub(crate) async fn pop3_lock(u: &PgUser) -> Result<Pop3Lock> {
     let node = format!("{}:", u.sh.node);
     let holder = format!("{node}{}", LEASE_GENERATION.fetch_add(1, Ordering::Relaxed));
     let lease = i64::try_from(u.sh.options.pop3_lease_secs).unwrap_or(60);
-    let taken = sqlx::query(
-        "INSERT INTO pop3_leases (user_id, holder, expires_at) \
-         VALUES ($1, $2, extract(epoch FROM now())::BIGINT + $3) \
-         ON CONFLICT (user_id) DO UPDATE SET holder = EXCLUDED.holder, \
-         expires_at = EXCLUDED.expires_at \
-         WHERE pop3_leases.expires_at < extract(epoch FROM now())::BIGINT \
-         OR left(pop3_leases.holder, length($4)) = $4 RETURNING holder",
-    )
-    .bind(u.user_id)
-    .bind(&holder)
-    .bind(lease)
-    .bind(&node)
-    .fetch_optional(u.pool())
+    // Run again on a stale connection (retry::fresh) like a read: a first run that did take
+    // the lease left it to this node, and this node's lease is taken over.
+    let taken = super::retry::fresh(|| {
+        sqlx::query(
+            "INSERT INTO pop3_leases (user_id, holder, expires_at) \
+             VALUES ($1, $2, extract(epoch FROM now())::BIGINT + $3) \
+             ON CONFLICT (user_id) DO UPDATE SET holder = EXCLUDED.holder, \
+             expires_at = EXCLUDED.expires_at \
+             WHERE pop3_leases.expires_at < extract(epoch FROM now())::BIGINT \
+             OR left(pop3_leases.holder, length($4)) = $4 RETURNING holder",
+        )
+        .bind(u.user_id)
+        .bind(&holder)
+        .bind(lease)
+        .bind(&node)
+        .fetch_optional(u.pool())
+    })
     .await;
     let taken = match taken {
         Ok(t) => t,

@@ -131,6 +131,16 @@ mod tests {
     }
 
     #[test]
+    fn only_dead_connections_count_as_stale() {
+        let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+        assert!(is_stale(&io));
+        // The database is down: a new connection could not be made; running again would only
+        // wait the acquire timeout again.
+        assert!(!is_stale(&sqlx::Error::PoolTimedOut));
+        assert!(!is_stale(&sqlx::Error::RowNotFound));
+    }
+
+    #[test]
     fn pauses_double_with_jitter_and_stay_short() {
         let mut total = std::time::Duration::ZERO;
         for attempt in 1..PG_TX_ATTEMPTS {
