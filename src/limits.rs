@@ -834,6 +834,34 @@ pub const PG_PICTURE_CACHE_MESSAGES: usize = 1_000_000;
 /// `[UNAVAILABLE]` (the database is down or every connection is busy).
 pub const PG_ACQUIRE_TIMEOUT_SECS: u64 = 10;
 
+/// A pooled PostgreSQL connection idle longer than this is tested (one round trip, a ping)
+/// before it is handed out; one used more recently is handed out at once, so a busy session
+/// pays no round trip for the test. A connection the database dropped within this time (a
+/// restart) fails at its first use with a connection error, and the reads and transaction
+/// starts that meet such an error run again on another connection ([`PG_STALE_RETRIES`]).
+pub const PG_POOL_PING_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How many times a PostgreSQL read (or the `BEGIN` of a transaction) that failed because its
+/// pooled connection was dead (an I/O error, SQLSTATE 57P01/57P02 after a database restart)
+/// runs again on another connection: each failure closes one stale connection, so at most the
+/// pool's size are met, and a database that is really down answers at the first new connect.
+pub const PG_STALE_RETRIES: u32 = PG_POOL_CONNECTIONS + 1;
+
+/// Messages the PostgreSQL backend reads ahead in one query when a session opens messages in
+/// ascending UID order (POP3 RETR 1, 2, 3..., IMAP FETCH 1:* BODY[]): the row and the whole
+/// content of each of the next ones up to [`PG_READ_AHEAD_MESSAGE_BYTES`], kept per open mailbox
+/// (per session) until opened.
+pub const PG_READ_AHEAD_MESSAGES: usize = 32;
+
+/// The largest message the PostgreSQL read-ahead takes (larger ones are opened one by one,
+/// their content read in ranges as before). At most [`PG_CHUNK_BYTES`]: a read-ahead message
+/// is its first chunk.
+pub const PG_READ_AHEAD_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Bytes of message content one PostgreSQL read-ahead holds at most (per open mailbox, i.e. per
+/// session): what a session keeps in memory for it.
+pub const PG_READ_AHEAD_BYTES: usize = 512 * 1024;
+
 /// How long a POP3 maildrop lease of the PostgreSQL backend lasts without renewal (it is renewed
 /// every third of it while the session lives): a node that dies leaves the maildrop locked this
 /// long at most.

@@ -176,15 +176,17 @@ pub(crate) async fn read(
     let chunk = PG_CHUNK_BYTES as u64;
     let first = offset / chunk;
     let last = (end - 1) / chunk;
-    let rows = sqlx::query(
-        "SELECT seq, data FROM blob_chunks WHERE user_id = $1 AND hash = $2 \
-         AND seq BETWEEN $3 AND $4 ORDER BY seq",
-    )
-    .bind(user_id)
-    .bind(h)
-    .bind(i32::try_from(first).unwrap_or(i32::MAX))
-    .bind(i32::try_from(last).unwrap_or(i32::MAX))
-    .fetch_all(pool)
+    let rows = super::retry::fresh(|| {
+        sqlx::query(
+            "SELECT seq, data FROM blob_chunks WHERE user_id = $1 AND hash = $2 \
+             AND seq BETWEEN $3 AND $4 ORDER BY seq",
+        )
+        .bind(user_id)
+        .bind(h)
+        .bind(i32::try_from(first).unwrap_or(i32::MAX))
+        .bind(i32::try_from(last).unwrap_or(i32::MAX))
+        .fetch_all(pool)
+    })
     .await
     .map_err(db)?;
     for r in rows {
@@ -225,6 +227,9 @@ pub(crate) struct PgContent {
     pub user_id: i64,
     pub hash: Arc<[u8]>,
     pub size: u64,
+    /// The whole content, when it was read along with the open (the read-ahead of
+    /// `PgMailbox::open_message`): ranges are answered from it without the database.
+    pub held: Option<Bytes>,
     chunks: tokio::sync::Mutex<ChunkCache>,
 }
 
@@ -252,8 +257,15 @@ impl PgContent {
             user_id,
             hash,
             size,
+            held: None,
             chunks: tokio::sync::Mutex::new(ChunkCache::default()),
         }
+    }
+
+    /// The content answered from `data`, its whole bytes read already.
+    pub(crate) fn holding(mut self, data: Bytes) -> Self {
+        self.held = Some(data);
+        self
     }
 
     /// Chunk `seq`, from the cache, the read-ahead or the database; it becomes the cached one.
@@ -285,7 +297,14 @@ impl MessageContent for PgContent {
         self.size
     }
 
+    fn read_now(&self, offset: u64, buf: &mut [u8]) -> Option<Result<usize>> {
+        self.held.as_ref()?.read_now(offset, buf)
+    }
+
     async fn read_at(&self, offset: u64, len: usize, mut buf: Vec<u8>) -> Result<Vec<u8>> {
+        if let Some(held) = &self.held {
+            return held.read_at(offset, len, buf).await;
+        }
         buf.clear();
         let end = offset.saturating_add(len as u64).min(self.size);
         if offset >= end {

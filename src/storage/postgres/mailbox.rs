@@ -17,6 +17,7 @@ use super::user::{self, KEYWORD_LIMIT, PgUser, keyword_indexes, kw_text, lock_ma
 use super::{db, i64_of, picture, u32_of, u64_of};
 use crate::limits::{
     MAX_CACHE_ENTRY_BYTES, MAX_HEADER_BYTES, PG_CHUNK_BYTES, PG_HEADER_PROBE_BYTES,
+    PG_READ_AHEAD_BYTES, PG_READ_AHEAD_MESSAGE_BYTES, PG_READ_AHEAD_MESSAGES,
 };
 use crate::storage::{
     CacheField, ChangeKind, CopyResult, Flags, Head, InternalDate, KeywordSet, MailboxHandle,
@@ -35,7 +36,74 @@ pub(crate) struct PgMailbox {
     /// UIDVALIDITY as the last sync read it (a view syncs when it opens): part of the key of
     /// the summaries cached in memory ([`super::fields`]).
     uidvalidity: std::sync::atomic::AtomicU32,
+    /// Messages read ahead for the opens to come ([`MailboxHandle::open_message`]).
+    ahead: Mutex<ReadAhead>,
 }
+
+/// The mailbox row as a sync reads it, with the keyword table.
+struct MailboxRow {
+    uidvalidity: u32,
+    uidnext: u32,
+    highest_modseq: u64,
+    first_recent: u32,
+}
+
+/// The columns [`MailboxRow::read`] takes (`ROW_COLUMNS`), from the mailbox row and its keyword table in one
+/// statement (a single statement reads one snapshot: the row and the table agree).
+macro_rules! row_columns {
+    () => {
+        "mb.uidvalidity, mb.uidnext, mb.highest_modseq, mb.first_recent, \
+         ARRAY(SELECT k.name FROM mailbox_keywords k WHERE k.user_id = mb.user_id \
+         AND k.mailbox_id = mb.mailbox_id ORDER BY k.idx)"
+    };
+}
+
+impl MailboxRow {
+    /// The row and keyword table from columns `at..` of `r` (`row_columns!`).
+    fn read(r: &sqlx::postgres::PgRow, at: usize) -> Result<(MailboxRow, Vec<String>)> {
+        Ok((
+            MailboxRow {
+                uidvalidity: u32_of(r.try_get(at).map_err(db)?),
+                uidnext: u32_of(r.try_get(at + 1).map_err(db)?),
+                highest_modseq: u64_of(r.try_get(at + 2).map_err(db)?),
+                first_recent: u32_of(r.try_get(at + 3).map_err(db)?),
+            },
+            r.try_get(at + 4).map_err(db)?,
+        ))
+    }
+}
+
+/// One message read ahead: its row and its whole content (immutable per hash).
+struct Ahead {
+    uid: u32,
+    hash: Arc<[u8]>,
+    phys: u64,
+    virt: u64,
+    data: Bytes,
+}
+
+/// What one open mailbox (one session's view) has read ahead: messages above the last one
+/// opened, in ascending UID order, at most [`PG_READ_AHEAD_MESSAGES`] and
+/// [`PG_READ_AHEAD_BYTES`] of content.
+///
+/// A message read ahead and expunged (by another session) before it is opened is still
+/// served, whole, as a Maildir file opened before its unlink would be: its content is
+/// immutable, and the view that opens it had it in its picture. To keep this simple, all of
+/// it is dropped whenever a sync of the view sees the mailbox changed (another
+/// HIGHESTMODSEQ or UIDVALIDITY), and on the view's own expunge.
+#[derive(Default)]
+struct ReadAhead {
+    /// `(uidvalidity, highest_modseq)` of the sync the messages belong to.
+    stamp: (u32, u64),
+    /// The UID last opened: the next open above it is "ascending".
+    last: Option<u32>,
+    messages: std::collections::VecDeque<Ahead>,
+}
+
+const _: () = assert!(
+    PG_READ_AHEAD_MESSAGE_BYTES <= PG_CHUNK_BYTES
+        && PG_READ_AHEAD_MESSAGE_BYTES <= PG_READ_AHEAD_BYTES
+);
 
 fn keyword_set(idx: &[i32]) -> KeywordSet {
     idx.iter()
@@ -59,6 +127,214 @@ impl PgMailbox {
             name,
             keywords: Mutex::new(Arc::from([])),
             uidvalidity: std::sync::atomic::AtomicU32::new(0),
+            ahead: Mutex::new(ReadAhead::default()),
+        }
+    }
+
+    /// The mailbox's id.
+    pub(crate) fn id(&self) -> i64 {
+        self.id
+    }
+
+    /// Opens mailbox `key` (`mailboxes.name`) for a view: finds it and reads its row in one
+    /// statement, and when that row shows this process's picture current, builds the first
+    /// sync from it without another round trip ([`PgMailbox::fast_sync`]); otherwise syncs
+    /// in a transaction. Returns the handle, its change receiver and the sync.
+    pub(crate) async fn open_by_name(
+        user: PgUser,
+        key: &str,
+        wire: String,
+        claim_recent: bool,
+    ) -> Result<(Arc<PgMailbox>, watch::Receiver<u64>, SyncOutcome)> {
+        let r = super::retry::fresh(|| {
+            sqlx::query(concat!(
+                "SELECT mb.mailbox_id, ",
+                row_columns!(),
+                " FROM mailboxes mb WHERE mb.user_id = $1 AND mb.name = $2"
+            ))
+            .bind(user.user_id)
+            .bind(key)
+            .fetch_optional(user.pool())
+        })
+        .await
+        .map_err(db)?
+        .ok_or(StorageError::NonExistent)?;
+        let id: i64 = r.try_get(0).map_err(db)?;
+        let (row, keywords) = MailboxRow::read(&r, 1)?;
+        let mb = Arc::new(PgMailbox::new(user, id, wire));
+        // Subscribed after the read (the id was not known before): a change committed in this
+        // process between the two would go unnoticed, so the receiver starts as changed and
+        // the view's first wait refreshes at once (a view that watches refreshes then anyway).
+        let mut changes = mb.user.us.subscribe(id);
+        changes.mark_changed();
+        let synced = match mb.fast_sync(&row, keywords, claim_recent) {
+            Some(s) => s,
+            None => mb.sync_tx(claim_recent).await?,
+        };
+        Ok((mb, changes, synced))
+    }
+
+    /// The sync that `row` (read in one statement, without a lock) allows without a
+    /// transaction: this process's picture of the mailbox is current (same UIDVALIDITY,
+    /// UIDNEXT and HIGHESTMODSEQ: every change to the messages takes a modseq, every append a
+    /// UID) and there is no `\Recent` to claim. The row is a committed state, and UIDs commit in
+    /// UID order (a storing transaction holds the mailbox row from its UID update to its
+    /// commit), so a picture that matches it is whole. `None`: sync in a transaction.
+    fn fast_sync(
+        &self,
+        row: &MailboxRow,
+        keywords: Vec<String>,
+        claim_recent: bool,
+    ) -> Option<SyncOutcome> {
+        if claim_recent && row.first_recent < row.uidnext {
+            return None;
+        }
+        let cached = self
+            .user
+            .sh
+            .pictures
+            .lock()
+            .get((self.user.user_id, self.id))?;
+        if cached.uidvalidity != row.uidvalidity
+            || cached.uidnext != row.uidnext
+            || cached.highest_modseq != row.highest_modseq
+        {
+            return None;
+        }
+        let keywords: Arc<[String]> = Arc::from(keywords);
+        {
+            let mut have = self.keywords.lock();
+            if have.len() < keywords.len() {
+                *have = keywords.clone();
+            }
+        }
+        let outcome = SyncOutcome {
+            snapshot: Arc::new(Snapshot {
+                uidvalidity: row.uidvalidity,
+                uidnext: row.uidnext,
+                highest_modseq: row.highest_modseq,
+                keywords,
+                keyword_limit: KEYWORD_LIMIT,
+                messages: cached.messages.clone(),
+            }),
+            recent: (row.first_recent < row.uidnext).then_some(row.first_recent..row.uidnext),
+        };
+        self.synced(&outcome.snapshot);
+        Some(outcome)
+    }
+
+    /// Records what a sync read: UIDVALIDITY, what this process saw of the mailbox, its
+    /// picture; drops the read-ahead when the mailbox changed.
+    fn synced(&self, snap: &Arc<Snapshot>) {
+        self.uidvalidity.store(snap.uidvalidity, Ordering::Relaxed);
+        self.user.us.saw(self.id, snap.highest_modseq, snap.uidnext);
+        self.user
+            .sh
+            .pictures
+            .lock()
+            .put((self.user.user_id, self.id), snap.clone());
+        let stamp = (snap.uidvalidity, snap.highest_modseq);
+        let mut ahead = self.ahead.lock();
+        if ahead.stamp != stamp {
+            ahead.stamp = stamp;
+            ahead.messages.clear();
+        }
+    }
+
+    /// The next message read ahead if it is `uid` (those below it are dropped: skipped).
+    fn take_ahead(&self, uid: u32) -> Option<Ahead> {
+        let mut ahead = self.ahead.lock();
+        while ahead.messages.front().is_some_and(|m| m.uid < uid) {
+            ahead.messages.pop_front();
+        }
+        if ahead.messages.front().is_some_and(|m| m.uid == uid) {
+            ahead.last = Some(uid);
+            return ahead.messages.pop_front();
+        }
+        None
+    }
+
+    /// Reads ahead from `uid` on (one query: the rows and whole contents of the next messages
+    /// of at most [`PG_READ_AHEAD_MESSAGE_BYTES`], within [`PG_READ_AHEAD_MESSAGES`] and
+    /// [`PG_READ_AHEAD_BYTES`]) and takes `uid` from it when it is there.
+    async fn read_ahead(&self, uid: u32) -> Result<Option<Ahead>> {
+        let stamp = self.ahead.lock().stamp;
+        let rows = super::retry::fresh(|| {
+            sqlx::query(
+                "SELECT m.uid, m.hash, m.phys_size, m.virt_size, c.data FROM \
+                 (SELECT uid, hash, phys_size, virt_size, \
+                 sum(phys_size) OVER (ORDER BY uid) AS upto FROM messages \
+                 WHERE user_id = $1 AND mailbox_id = $2 AND uid >= $3 AND phys_size <= $4 \
+                 ORDER BY uid LIMIT $5) m \
+                 JOIN blob_chunks c ON c.user_id = $1 AND c.hash = m.hash AND c.seq = 0 \
+                 WHERE m.upto <= $6 ORDER BY m.uid",
+            )
+            .bind(self.user.user_id)
+            .bind(self.id)
+            .bind(i64::from(uid))
+            .bind(i64_of(PG_READ_AHEAD_MESSAGE_BYTES as u64))
+            .bind(i64_of(PG_READ_AHEAD_MESSAGES as u64))
+            .bind(i64_of(PG_READ_AHEAD_BYTES as u64))
+            .fetch_all(self.user.pool())
+        })
+        .await
+        .map_err(db)?;
+        let mut got = std::collections::VecDeque::with_capacity(rows.len());
+        for r in rows {
+            let data: Vec<u8> = r.try_get(4).map_err(db)?;
+            let phys = u64_of(r.try_get(2).map_err(db)?);
+            if data.len() as u64 != phys {
+                // Not whole in its first chunk (a damaged store): opened by itself.
+                continue;
+            }
+            let hash: Vec<u8> = r.try_get(1).map_err(db)?;
+            got.push_back(Ahead {
+                uid: u32_of(r.try_get(0).map_err(db)?),
+                hash: Arc::from(hash),
+                phys,
+                virt: u64_of(r.try_get(3).map_err(db)?),
+                data: Bytes::from(data),
+            });
+        }
+        let mut ahead = self.ahead.lock();
+        if ahead.stamp != stamp {
+            // A sync saw the mailbox change while this was read.
+            return Ok(None);
+        }
+        ahead.messages = got;
+        drop(ahead);
+        Ok(self.take_ahead(uid))
+    }
+
+    /// A message served from the read-ahead, with `max_head` of it as its head.
+    fn message_of(&self, m: Ahead, max_head: usize) -> Message {
+        let want = max_head.min(
+            usize::try_from(m.phys)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1),
+        );
+        let head = if want == 0 {
+            Head::default()
+        } else {
+            let bytes = m
+                .data
+                .get(..want.min(m.data.len()))
+                .unwrap_or_default()
+                .to_vec();
+            Head {
+                complete: bytes.len() < want,
+                bytes,
+            }
+        };
+        Message {
+            uid: m.uid,
+            phys_size: m.phys,
+            virt_size: m.virt,
+            content: Arc::new(
+                PgContent::new(self.user.pool().clone(), self.user.user_id, m.hash, m.phys)
+                    .holding(m.data),
+            ),
+            head,
         }
     }
 
@@ -97,78 +373,10 @@ impl PgMailbox {
         Ok(metas)
     }
 
-    /// Drops the summaries of expunged messages from this process's memory.
-    fn forget_fields(&self, uids: &[u32]) {
-        let uv = self.uidvalidity.load(Ordering::Relaxed);
-        let mut fields = self.user.sh.fields.lock();
-        for &uid in uids {
-            fields.forget(&(self.user.user_id, self.id, uv, uid));
-        }
-    }
-
-    /// What [`MailboxHandle::identity`] answers for mailbox `id` of `user_id`.
-    pub(crate) fn identity_of(user_id: i64, id: i64) -> String {
-        format!("pg:{user_id}:{id}")
-    }
-
-    fn uid_params(uids: &[u32]) -> Vec<i64> {
-        uids.iter().map(|&u| i64::from(u)).collect()
-    }
-
-    /// The keyword table, reading the rows added since the last look.
-    async fn keyword_table<'e, E>(&self, exec: E) -> Result<Arc<[String]>>
-    where
-        E: sqlx::Executor<'e, Database = Postgres>,
-    {
-        let have = self.keywords.lock().clone();
-        let rows = sqlx::query(
-            "SELECT name FROM mailbox_keywords WHERE user_id = $1 AND mailbox_id = $2 \
-             AND idx >= $3 ORDER BY idx",
-        )
-        .bind(self.user.user_id)
-        .bind(self.id)
-        .bind(i32::try_from(have.len()).unwrap_or(i32::MAX))
-        .fetch_all(exec)
-        .await
-        .map_err(db)?;
-        if rows.is_empty() {
-            return Ok(have);
-        }
-        let mut all: Vec<String> = have.to_vec();
-        for r in rows {
-            all.push(r.try_get(0).map_err(db)?);
-        }
-        let table: Arc<[String]> = Arc::from(all);
-        let mut cached = self.keywords.lock();
-        if cached.len() < table.len() {
-            *cached = table.clone();
-        }
-        Ok(table)
-    }
-}
-
-#[async_trait]
-impl MailboxHandle for PgMailbox {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn identity(&self) -> Option<String> {
-        Some(Self::identity_of(self.user.user_id, self.id))
-    }
-
-    fn changes(&self) -> watch::Receiver<u64> {
-        self.user.us.subscribe(self.id)
-    }
-
-    async fn watch(&self) -> Result<()> {
-        // Returns once this process LISTENs (or could not: the poll covers), so the refresh
-        // the session makes next covers everything committed before (super::push).
-        super::push::ensure(&self.user.sh).await;
-        Ok(())
-    }
-
-    async fn sync(&self, claim_recent: bool) -> Result<SyncOutcome> {
+    /// A sync in a transaction: the mailbox row taken `FOR SHARE` (`FOR UPDATE` to claim
+    /// `\Recent`), which waits for every transaction storing into the mailbox, so the changed
+    /// rows read next (or the whole list) belong to that row's state.
+    async fn sync_tx(&self, claim_recent: bool) -> Result<SyncOutcome> {
         let key = (self.user.user_id, self.id);
         let outcome = write_tx!(self.user.pool(), |tx| {
             // FOR SHARE waits for every transaction storing into the mailbox (they hold its row
@@ -256,11 +464,102 @@ impl MailboxHandle for PgMailbox {
                 recent,
             }
         })?;
-        let snap = &outcome.snapshot;
-        self.uidvalidity.store(snap.uidvalidity, Ordering::Relaxed);
-        self.user.us.saw(self.id, snap.highest_modseq, snap.uidnext);
-        self.user.sh.pictures.lock().put(key, snap.clone());
+        self.synced(&outcome.snapshot);
         Ok(outcome)
+    }
+
+    /// Drops the summaries of expunged messages from this process's memory.
+    fn forget_fields(&self, uids: &[u32]) {
+        let uv = self.uidvalidity.load(Ordering::Relaxed);
+        let mut fields = self.user.sh.fields.lock();
+        for &uid in uids {
+            fields.forget(&(self.user.user_id, self.id, uv, uid));
+        }
+    }
+
+    /// What [`MailboxHandle::identity`] answers for mailbox `id` of `user_id`.
+    pub(crate) fn identity_of(user_id: i64, id: i64) -> String {
+        format!("pg:{user_id}:{id}")
+    }
+
+    fn uid_params(uids: &[u32]) -> Vec<i64> {
+        uids.iter().map(|&u| i64::from(u)).collect()
+    }
+
+    /// The keyword table, reading the rows added since the last look.
+    async fn keyword_table<'e, E>(&self, exec: E) -> Result<Arc<[String]>>
+    where
+        E: sqlx::Executor<'e, Database = Postgres>,
+    {
+        let have = self.keywords.lock().clone();
+        let rows = sqlx::query(
+            "SELECT name FROM mailbox_keywords WHERE user_id = $1 AND mailbox_id = $2 \
+             AND idx >= $3 ORDER BY idx",
+        )
+        .bind(self.user.user_id)
+        .bind(self.id)
+        .bind(i32::try_from(have.len()).unwrap_or(i32::MAX))
+        .fetch_all(exec)
+        .await
+        .map_err(db)?;
+        if rows.is_empty() {
+            return Ok(have);
+        }
+        let mut all: Vec<String> = have.to_vec();
+        for r in rows {
+            all.push(r.try_get(0).map_err(db)?);
+        }
+        let table: Arc<[String]> = Arc::from(all);
+        let mut cached = self.keywords.lock();
+        if cached.len() < table.len() {
+            *cached = table.clone();
+        }
+        Ok(table)
+    }
+}
+
+#[async_trait]
+impl MailboxHandle for PgMailbox {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn identity(&self) -> Option<String> {
+        Some(Self::identity_of(self.user.user_id, self.id))
+    }
+
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.user.us.subscribe(self.id)
+    }
+
+    async fn watch(&self) -> Result<()> {
+        // Returns once this process LISTENs (or could not: the poll covers), so the refresh
+        // the session makes next covers everything committed before (super::push).
+        super::push::ensure(&self.user.sh).await;
+        Ok(())
+    }
+
+    async fn sync(&self, claim_recent: bool) -> Result<SyncOutcome> {
+        // One statement when nothing changed since this process's picture (the usual refresh);
+        // a transaction otherwise.
+        let r = super::retry::fresh(|| {
+            sqlx::query(concat!(
+                "SELECT ",
+                row_columns!(),
+                " FROM mailboxes mb WHERE mb.user_id = $1 AND mb.mailbox_id = $2"
+            ))
+            .bind(self.user.user_id)
+            .bind(self.id)
+            .fetch_optional(self.user.pool())
+        })
+        .await
+        .map_err(db)?
+        .ok_or(StorageError::NonExistent)?;
+        let (row, keywords) = MailboxRow::read(&r, 0)?;
+        if let Some(outcome) = self.fast_sync(&row, keywords, claim_recent) {
+            return Ok(outcome);
+        }
+        self.sync_tx(claim_recent).await
     }
 
     async fn store(&self, uids: Vec<u32>, request: StoreRequest) -> Result<StoreResult> {
@@ -412,6 +711,7 @@ impl MailboxHandle for PgMailbox {
             .expunge_mailbox(self.id, uids.as_deref(), false)
             .await?;
         if !gone.is_empty() {
+            self.ahead.lock().messages.clear();
             self.forget_fields(&gone);
             self.user
                 .publish(Some(self.name.clone()), ChangeKind::MessageExpunge);
@@ -437,20 +737,36 @@ impl MailboxHandle for PgMailbox {
     }
 
     async fn open_message(&self, uid: u32, max_head: usize) -> Result<Message> {
+        // Opens in ascending UID order (POP3 RETR 1, 2, ...; FETCH 1:* BODY[]) are served from
+        // a read-ahead: from the second such open on, one query reads the next messages whole.
+        if let Some(m) = self.take_ahead(uid) {
+            return Ok(self.message_of(m, max_head));
+        }
+        let ascending = {
+            let mut ahead = self.ahead.lock();
+            let up = ahead.last.is_some_and(|last| uid > last) && ahead.messages.is_empty();
+            ahead.last = Some(uid);
+            up
+        };
+        if ascending && let Some(m) = self.read_ahead(uid).await? {
+            return Ok(self.message_of(m, max_head));
+        }
         // One round trip: the message's row and the head of its first chunk together (a POP3
         // RETR or a FETCH of a small message needs nothing else).
         let first = max_head.min(PG_CHUNK_BYTES);
-        let row = sqlx::query(
-            "SELECT m.hash, m.phys_size, m.virt_size, substring(c.data FROM 1 FOR $4) \
-             FROM messages m LEFT JOIN blob_chunks c \
-             ON c.user_id = m.user_id AND c.hash = m.hash AND c.seq = 0 \
-             WHERE m.user_id = $1 AND m.mailbox_id = $2 AND m.uid = $3",
-        )
-        .bind(self.user.user_id)
-        .bind(self.id)
-        .bind(i64::from(uid))
-        .bind(i32::try_from(first).unwrap_or(i32::MAX))
-        .fetch_optional(self.user.pool())
+        let row = super::retry::fresh(|| {
+            sqlx::query(
+                "SELECT m.hash, m.phys_size, m.virt_size, substring(c.data FROM 1 FOR $4) \
+                 FROM messages m LEFT JOIN blob_chunks c \
+                 ON c.user_id = m.user_id AND c.hash = m.hash AND c.seq = 0 \
+                 WHERE m.user_id = $1 AND m.mailbox_id = $2 AND m.uid = $3",
+            )
+            .bind(self.user.user_id)
+            .bind(self.id)
+            .bind(i64::from(uid))
+            .bind(i32::try_from(first).unwrap_or(i32::MAX))
+            .fetch_optional(self.user.pool())
+        })
         .await
         .map_err(db)?
         .ok_or(StorageError::Expunged)?;
@@ -831,19 +1147,23 @@ pub(crate) async fn pop3_lock(u: &PgUser) -> Result<Pop3Lock> {
     let node = format!("{}:", u.sh.node);
     let holder = format!("{node}{}", LEASE_GENERATION.fetch_add(1, Ordering::Relaxed));
     let lease = i64::try_from(u.sh.options.pop3_lease_secs).unwrap_or(60);
-    let taken = sqlx::query(
-        "INSERT INTO pop3_leases (user_id, holder, expires_at) \
-         VALUES ($1, $2, extract(epoch FROM now())::BIGINT + $3) \
-         ON CONFLICT (user_id) DO UPDATE SET holder = EXCLUDED.holder, \
-         expires_at = EXCLUDED.expires_at \
-         WHERE pop3_leases.expires_at < extract(epoch FROM now())::BIGINT \
-         OR left(pop3_leases.holder, length($4)) = $4 RETURNING holder",
-    )
-    .bind(u.user_id)
-    .bind(&holder)
-    .bind(lease)
-    .bind(&node)
-    .fetch_optional(u.pool())
+    // Run again on a stale connection (retry::fresh) like a read: a first run that did take
+    // the lease left it to this node, and this node's lease is taken over.
+    let taken = super::retry::fresh(|| {
+        sqlx::query(
+            "INSERT INTO pop3_leases (user_id, holder, expires_at) \
+             VALUES ($1, $2, extract(epoch FROM now())::BIGINT + $3) \
+             ON CONFLICT (user_id) DO UPDATE SET holder = EXCLUDED.holder, \
+             expires_at = EXCLUDED.expires_at \
+             WHERE pop3_leases.expires_at < extract(epoch FROM now())::BIGINT \
+             OR left(pop3_leases.holder, length($4)) = $4 RETURNING holder",
+        )
+        .bind(u.user_id)
+        .bind(&holder)
+        .bind(lease)
+        .bind(&node)
+        .fetch_optional(u.pool())
+    })
     .await;
     let taken = match taken {
         Ok(t) => t,

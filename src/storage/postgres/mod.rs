@@ -327,9 +327,13 @@ impl Shared {
     /// one attempt runs wait for it and share its failure rather than each waiting a timeout of
     /// its own in turn.
     ///
-    /// Once open, the pool mends itself: each idle connection is tested (a ping) before it is
-    /// handed out and on its return, so connections the database dropped (a restart, a failover)
-    /// are closed and replaced by new ones, connecting with the same backoff.
+    /// Once open, the pool mends itself: a connection idle longer than
+    /// [`crate::limits::PG_POOL_PING_IDLE`] is tested (a ping) before it is handed out, and each
+    /// is tested on its return (by sqlx, after the caller let go of it), so connections the
+    /// database dropped (a restart, a failover) are closed and replaced by new ones, connecting
+    /// with the same backoff. A recently used connection is handed out untested (no round trip
+    /// on a busy session's path); if the database dropped it, the read or `BEGIN` that meets the
+    /// dead connection runs again on another one ([`retry::fresh`]).
     async fn pool(&self) -> Result<PgPool> {
         if let Some(p) = self.pool.get() {
             return Ok(p.clone());
@@ -359,8 +363,19 @@ impl Shared {
             .acquire_timeout(std::time::Duration::from_secs(
                 crate::limits::PG_ACQUIRE_TIMEOUT_SECS,
             ))
-            // sqlx's default, stated because the outage behaviour above rests on it.
-            .test_before_acquire(true)
+            // Not sqlx's ping before every acquire (a round trip before every statement and
+            // transaction): only a connection idle longer than PG_POOL_PING_IDLE is tested; one
+            // used more recently that the database dropped fails at first use, and the reads
+            // and BEGINs run again on another connection (retry::fresh).
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > crate::limits::PG_POOL_PING_IDLE {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(self.connect.clone())
             .await
             .map_err(db)?;
@@ -396,7 +411,7 @@ impl Storage for PgStorage {
             ));
         }
         let pool = self.shared.pool().await?;
-        let user_id = user::user_id(&pool, &user.name).await?;
+        let (user_id, mailboxes) = user::login(&pool, &user.name).await?;
         let store = PgUser::new(
             pool,
             self.shared.clone(),
@@ -404,7 +419,7 @@ impl Storage for PgStorage {
             user_id,
             user,
         );
-        store.init().await?;
+        store.init(mailboxes).await?;
         Ok(Arc::new(store))
     }
 }

@@ -27,6 +27,44 @@ pub(crate) fn is_conflict(e: &StorageError) -> bool {
     matches!(e, StorageError::Temporary(m) if m.starts_with(CONFLICT))
 }
 
+/// True for an error that says the pooled connection was dead before the statement reached a
+/// live server: an I/O error (the socket closed under it), or PostgreSQL's notice that it shut
+/// the session down (57P01 admin shutdown, 57P02 crash shutdown), which a connection idle
+/// across a restart reads first. Since the idle ping is skipped for connections used within
+/// [`crate::limits::PG_POOL_PING_IDLE`], this is how a restart shows on them.
+pub(crate) fn is_stale(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c == "57P01" || c == "57P02" || c.starts_with("08")),
+        _ => false,
+    }
+}
+
+/// Runs `run` (a read, or a transaction's `BEGIN`: nothing that could have changed anything
+/// when it fails so) again on another pooled connection while it fails with [`is_stale`], at
+/// most [`crate::limits::PG_STALE_RETRIES`] times: each such failure closes the dead
+/// connection, so after a database restart the first command of a session works instead of
+/// answering `[UNAVAILABLE]` once per stale connection. A database that is down fails at the
+/// new connection's connect (`PoolTimedOut`), which is returned.
+pub(crate) async fn fresh<T, F, Fut>(mut run: F) -> std::result::Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, sqlx::Error>>,
+{
+    let mut left = crate::limits::PG_STALE_RETRIES;
+    loop {
+        match run().await {
+            Err(e) if left > 0 && is_stale(&e) => {
+                left -= 1;
+                tracing::debug!(error = %e, "stale postgresql connection; running again");
+            }
+            done => return done,
+        }
+    }
+}
+
 /// The pause before run `attempt + 1` (`attempt` >= 1): the doubled step plus up to one step
 /// more at random.
 fn pause(attempt: u32) -> std::time::Duration {
@@ -90,6 +128,16 @@ mod tests {
             "postgresql: pool timed out".into()
         )));
         assert!(!is_conflict(&StorageError::AlreadyExists));
+    }
+
+    #[test]
+    fn only_dead_connections_count_as_stale() {
+        let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+        assert!(is_stale(&io));
+        // The database is down: a new connection could not be made; running again would only
+        // wait the acquire timeout again.
+        assert!(!is_stale(&sqlx::Error::PoolTimedOut));
+        assert!(!is_stale(&sqlx::Error::RowNotFound));
     }
 
     #[test]

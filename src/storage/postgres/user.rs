@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use parking_lot::Mutex;
 use sqlx::postgres::{PgPool, PgRow, Postgres};
 use sqlx::{Row as _, Transaction};
 
@@ -48,29 +49,39 @@ pub(crate) fn valid_keyword(name: &str) -> bool {
             .any(|c| c.is_control() || c.is_whitespace() || "(){%*\"]".contains(c))
 }
 
-/// The `users` row of `name`, made when missing: one read when it exists (every delivery and
-/// login after the first).
-pub(crate) async fn user_id(pool: &PgPool, name: &str) -> Result<i64> {
-    if let Some(r) = sqlx::query("SELECT user_id FROM users WHERE name = $1")
-        .bind(name)
-        .fetch_optional(pool)
-        .await
-        .map_err(db)?
-    {
-        return r.try_get(0).map_err(db);
-    }
-    sqlx::query("INSERT INTO users (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
-        .bind(name)
-        .execute(pool)
+/// The `users` row of `name` (made when missing) and the keys of the user's mailboxes: one
+/// query at a login of a known user (what [`PgUser::init`] needs to see nothing is missing).
+pub(crate) async fn login(
+    pool: &PgPool,
+    name: &str,
+) -> Result<(i64, std::collections::HashSet<String>)> {
+    for made in [false, true] {
+        let row = super::retry::fresh(|| {
+            sqlx::query(
+                "SELECT u.user_id, ARRAY(SELECT m.name FROM mailboxes m \
+                 WHERE m.user_id = u.user_id) FROM users u WHERE u.name = $1",
+            )
+            .bind(name)
+            .fetch_optional(pool)
+        })
         .await
         .map_err(db)?;
-    sqlx::query("SELECT user_id FROM users WHERE name = $1")
-        .bind(name)
-        .fetch_one(pool)
-        .await
-        .map_err(db)?
-        .try_get(0)
-        .map_err(db)
+        if let Some(r) = row {
+            let names: Vec<String> = r.try_get(1).map_err(db)?;
+            return Ok((r.try_get(0).map_err(db)?, names.into_iter().collect()));
+        }
+        if made {
+            break;
+        }
+        sqlx::query("INSERT INTO users (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .execute(pool)
+            .await
+            .map_err(db)?;
+    }
+    Err(StorageError::Temporary(format!(
+        "postgresql: the users row of {name} went away"
+    )))
 }
 
 /// The key of a mailbox in `mailboxes.name` and `subscriptions.name`: its levels joined by `/`,
@@ -113,8 +124,11 @@ impl Limits {
 }
 
 /// Begins a transaction.
+///
+/// A `BEGIN` that met a connection the database dropped runs again on another
+/// ([`super::retry::fresh`]): nothing of the transaction ran yet.
 pub(crate) async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>> {
-    pool.begin().await.map_err(db)
+    super::retry::fresh(|| pool.begin()).await.map_err(db)
 }
 
 /// Locks the user's row for the transaction: every write that changes usage or the tree
@@ -821,6 +835,9 @@ pub struct PgUser {
     pub(crate) user_id: i64,
     origin: u64,
     limits: Limits,
+    /// The key and id of the mailbox this session's store last opened, until
+    /// [`UserStore::mailbox_id`] takes it (SELECT's MAILBOXID right after the open).
+    opened: Arc<Mutex<Option<(String, i64)>>>,
 }
 
 impl PgUser {
@@ -846,6 +863,7 @@ impl PgUser {
             user_id,
             origin: crate::storage::feed::next_origin(),
             limits,
+            opened: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -865,18 +883,9 @@ impl PgUser {
         n.to_wire(self.sep())
     }
 
-    /// INBOX and the autocreate mailboxes, when missing.
-    pub(crate) async fn init(&self) -> Result<()> {
-        // One read at every login; the writes only when something is missing.
-        let have: std::collections::HashSet<String> =
-            sqlx::query("SELECT name FROM mailboxes WHERE user_id = $1")
-                .bind(self.user_id)
-                .fetch_all(self.pool())
-                .await
-                .map_err(db)?
-                .iter()
-                .filter_map(|r| r.try_get::<String, _>(0).ok())
-                .collect();
+    /// INBOX and the autocreate mailboxes, when missing from `have` (the keys of the user's
+    /// mailboxes, read by [`login`]): the writes only when something is missing.
+    pub(crate) async fn init(&self, have: std::collections::HashSet<String>) -> Result<()> {
         let inbox = MailboxName::from_components(vec!["INBOX".to_owned()]);
         if !have.contains("INBOX") {
             match self.create_mailbox(&inbox, None).await {
@@ -1685,10 +1694,16 @@ impl UserStore for PgUser {
     }
 
     async fn open(&self, name: &str, options: OpenOptions) -> Result<View> {
+        // One round trip when this process's picture of the mailbox is current and there is
+        // no \Recent to claim: the mailbox found by name and its row read in one statement
+        // (PgMailbox::open_by_name), the rest from memory.
         let n = self.parse(name, false)?;
-        let id = self.mailbox_id_of(&n).await?;
-        let handle = Arc::new(PgMailbox::new(self.clone(), id, self.wire(&n)));
-        View::open(handle, options).await
+        let claim = options.claim_recent && !options.read_only;
+        let (handle, changes, synced) =
+            PgMailbox::open_by_name(self.clone(), &key(&n), self.wire(&n), claim).await?;
+        // A view that watches is a SELECT or EXAMINE, which asks for the MAILBOXID next.
+        *self.opened.lock() = options.watch.then(|| (key(&n), handle.id()));
+        Ok(View::from_sync(handle, options, changes, synced))
     }
 
     async fn append(&self, name: &str, message: AppendMessage) -> Result<AppendResult> {
@@ -1863,7 +1878,14 @@ impl UserStore for PgUser {
 
     async fn mailbox_id(&self, name: &str) -> Result<String> {
         let n = self.parse(name, false)?;
-        let id = self.mailbox_id_of(&n).await?;
+        // SELECT asks right after opening the mailbox: the id the open found (the mailbox
+        // the session now has selected, even if renamed meanwhile) is taken once, not read
+        // again.
+        let opened = self.opened.lock().take();
+        let id = match opened {
+            Some((k, id)) if k == key(&n) => id,
+            _ => self.mailbox_id_of(&n).await?,
+        };
         // Mailbox ids come from a per-user counter: kept by RENAME, never reused.
         Ok(format!("F{:x}-{:x}", self.user_id, id))
     }
