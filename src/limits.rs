@@ -825,6 +825,14 @@ pub const PG_HEADER_PROBE_BYTES: usize = 16 * 1024;
 /// and BODYSTRUCTURE.
 pub const PG_FIELD_CACHE_BYTES: usize = 128 * 1024 * 1024;
 
+/// Bytes of large messages' content chunks the PostgreSQL backend keeps in memory per process
+/// after streaming them out, least recently used dropped first (content-addressed, so never
+/// stale): a second FETCH of a large attachment is sent from memory, as from the page cache.
+pub const PG_CHUNK_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Messages at least this large have their chunks kept in [`PG_CHUNK_CACHE_BYTES`] when streamed.
+pub const PG_CHUNK_CACHE_MIN_MESSAGE: u64 = 1024 * 1024;
+
 /// Messages the PostgreSQL backend keeps in its per-process cache of mailbox pictures (the
 /// message lists refreshes start from; about 100 bytes each, so about 100 MB at most): beyond
 /// it, the least recently used mailbox's picture is dropped and read whole at its next SELECT.

@@ -17,7 +17,10 @@ use sqlx::postgres::{PgPool, Postgres};
 use sqlx::{Row as _, Transaction};
 
 use super::{db, i64_of};
-use crate::limits::{PG_BLOB_GRACE_SECS, PG_BLOB_PURGE_BATCH, PG_CHUNK_BYTES};
+use crate::limits::{
+    PG_BLOB_GRACE_SECS, PG_BLOB_PURGE_BATCH, PG_CHUNK_BYTES, PG_CHUNK_CACHE_BYTES,
+    PG_CHUNK_CACHE_MIN_MESSAGE,
+};
 use crate::storage::{MessageContent, Result};
 
 /// The content hash of `data`.
@@ -200,18 +203,72 @@ pub(crate) async fn read(
     Ok(buf)
 }
 
-/// One chunk of a stored content, fetched whole.
-async fn fetch_chunk(pool: &PgPool, user_id: i64, h: &[u8], seq: u64) -> Result<Bytes> {
+/// The 1 MiB chunks of large messages this process streamed out lately, keyed by content hash
+/// and chunk number: a second FETCH of the same attachment (another device of the user, a
+/// client that fetches the body again after the headers) is sent from memory, as a Maildir
+/// file is from the page cache. Content is immutable per hash, so an entry is never stale, on
+/// any node and for any user (the same hash is the same bytes). Bounded to
+/// [`PG_CHUNK_CACHE_BYTES`], least recently used out first; only reads through
+/// [`PgContent::read_at`] of messages over [`PG_CHUNK_CACHE_MIN_MESSAGE`] go in (small
+/// messages are one query anyway, and a SEARCH of a whole mailbox would only flush it).
+struct ChunkLru {
+    lru: lru::LruCache<(Arc<[u8]>, u64), Bytes>,
+    bytes: usize,
+}
+
+static CHUNKS: std::sync::LazyLock<parking_lot::Mutex<ChunkLru>> = std::sync::LazyLock::new(|| {
+    parking_lot::Mutex::new(ChunkLru {
+        lru: lru::LruCache::unbounded(),
+        bytes: 0,
+    })
+});
+
+fn cached_chunk(h: &Arc<[u8]>, seq: u64) -> Option<Bytes> {
+    CHUNKS.lock().lru.get(&(h.clone(), seq)).cloned()
+}
+
+fn keep_chunk(h: &Arc<[u8]>, seq: u64, data: &Bytes) {
+    if data.len() > PG_CHUNK_CACHE_BYTES {
+        return;
+    }
+    let mut c = CHUNKS.lock();
+    if let Some(old) = c.lru.put((h.clone(), seq), data.clone()) {
+        c.bytes -= old.len();
+    }
+    c.bytes += data.len();
+    while c.bytes > PG_CHUNK_CACHE_BYTES {
+        let Some((_, out)) = c.lru.pop_lru() else {
+            break;
+        };
+        c.bytes -= out.len();
+    }
+}
+
+/// One chunk of a stored content, fetched whole (from [`CHUNKS`] when there).
+async fn fetch_chunk(
+    pool: &PgPool,
+    user_id: i64,
+    h: &Arc<[u8]>,
+    seq: u64,
+    size: u64,
+) -> Result<Bytes> {
+    if let Some(data) = cached_chunk(h, seq) {
+        return Ok(data);
+    }
     let data: Option<Vec<u8>> = sqlx::query_scalar(
         "SELECT data FROM blob_chunks WHERE user_id = $1 AND hash = $2 AND seq = $3",
     )
     .bind(user_id)
-    .bind(h)
+    .bind(&h[..])
     .bind(i32::try_from(seq).unwrap_or(i32::MAX))
     .fetch_optional(pool)
     .await
     .map_err(db)?;
-    Ok(data.map(Bytes::from).unwrap_or_default())
+    let data = data.map(Bytes::from).unwrap_or_default();
+    if size >= PG_CHUNK_CACHE_MIN_MESSAGE && !data.is_empty() {
+        keep_chunk(h, seq, &data);
+    }
+    Ok(data)
 }
 
 /// One stored message's content as the storage trait hands it out.
@@ -278,13 +335,13 @@ impl PgContent {
         let data = match cache.ahead.take() {
             Some((n, task)) if n == seq => match task.await {
                 Ok(r) => r?,
-                Err(_) => fetch_chunk(&self.pool, self.user_id, &self.hash, seq).await?,
+                Err(_) => fetch_chunk(&self.pool, self.user_id, &self.hash, seq, self.size).await?,
             },
             Some((_, task)) => {
                 task.abort();
-                fetch_chunk(&self.pool, self.user_id, &self.hash, seq).await?
+                fetch_chunk(&self.pool, self.user_id, &self.hash, seq, self.size).await?
             }
-            None => fetch_chunk(&self.pool, self.user_id, &self.hash, seq).await?,
+            None => fetch_chunk(&self.pool, self.user_id, &self.hash, seq, self.size).await?,
         };
         cache.last = Some((seq, data.clone()));
         Ok(data)
@@ -339,12 +396,44 @@ impl MessageContent for PgContent {
             if let Some((_, task)) = cache.ahead.take() {
                 task.abort();
             }
-            let (pool, user_id, h) = (self.pool.clone(), self.user_id, self.hash.clone());
+            let (pool, user_id, h, size) = (
+                self.pool.clone(),
+                self.user_id,
+                self.hash.clone(),
+                self.size,
+            );
             cache.ahead = Some((
                 next,
-                tokio::spawn(async move { fetch_chunk(&pool, user_id, &h, next).await }),
+                tokio::spawn(async move { fetch_chunk(&pool, user_id, &h, next, size).await }),
             ));
         }
         Ok(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chunk_cache_keeps_to_its_budget_least_recently_used_first() {
+        let hash = |i: u64| -> Arc<[u8]> { Arc::from(format!("test-chunk-{i}").into_bytes()) };
+        let mib = Bytes::from(vec![7u8; 1024 * 1024]);
+        let n = (PG_CHUNK_CACHE_BYTES / mib.len()) as u64 + 8;
+        for i in 0..n {
+            keep_chunk(&hash(i), 0, &mib);
+            // The first one stays in use, so it is never the least recently used.
+            assert!(cached_chunk(&hash(0), 0).is_some());
+        }
+        assert!(CHUNKS.lock().bytes <= PG_CHUNK_CACHE_BYTES);
+        assert_eq!(cached_chunk(&hash(n - 1), 0).as_deref(), Some(&mib[..]));
+        assert!(
+            cached_chunk(&hash(1), 0).is_none(),
+            "the oldest unused went"
+        );
+        assert!(
+            cached_chunk(&hash(n - 1), 1).is_none(),
+            "another chunk number"
+        );
     }
 }
