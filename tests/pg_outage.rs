@@ -226,12 +226,9 @@ fn an_lmtp_retry_of_a_stored_delivery_is_stored_once() {
     );
 }
 
-/// Expired delivery records are deleted at most once per `PG_DELIVERY_SWEEP_SECS` per user and
-/// process, not by every delivery, so a retry can find its own record expired but still there:
-/// it is stored again (past the window, as documented) and its record renewed, and the MTA's
-/// next retry of it is stored once.
-#[test]
-fn a_delivery_whose_record_expired_is_stored_again_then_once() {
+/// A server with user alice on a fresh PostgreSQL database and an LMTP listener: the server,
+/// the database's name and the LMTP port.
+fn alice_on_a_fresh_database() -> (Server, String, u16) {
     let lmtp_port = free_port();
     let location = common::postgres::fresh_database();
     let db = location
@@ -248,6 +245,16 @@ fn a_delivery_whose_record_expired_is_stored_again_then_once() {
             "[[listener]]\nprotocol = \"lmtp\"\naddress = \"127.0.0.1:{lmtp_port}\"\n"
         ))
         .start();
+    (s, db, lmtp_port)
+}
+
+/// Expired delivery records are deleted at most once per `PG_DELIVERY_SWEEP_SECS` per user and
+/// process, not by every delivery, so a retry can find its own record expired but still there:
+/// it is stored again (past the window, as documented) and its record renewed, and the MTA's
+/// next retry of it is stored once.
+#[test]
+fn a_delivery_whose_record_expired_is_stored_again_then_once() {
+    let (s, db, lmtp_port) = alice_on_a_fresh_database();
     let mut l = lmtp(lmtp_port);
     let m = message("aged");
     let saved = "250 2.0.0 <alice> Saved";
@@ -275,22 +282,7 @@ fn a_delivery_whose_record_expired_is_stored_again_then_once() {
 /// start-up tuning of docs/postgresql.md, "Tuning"), and reads back whole.
 #[test]
 fn message_content_is_compressed_with_lz4() {
-    let lmtp_port = free_port();
-    let location = common::postgres::fresh_database();
-    let db = location
-        .rsplit('/')
-        .next()
-        .and_then(|t| t.split('?').next())
-        .unwrap_or_default()
-        .to_owned();
-    let s = Server::builder()
-        .users(&[])
-        .user("alice", "pw")
-        .mail_location(&location)
-        .config(&format!(
-            "[[listener]]\nprotocol = \"lmtp\"\naddress = \"127.0.0.1:{lmtp_port}\"\n"
-        ))
-        .start();
+    let (s, db, lmtp_port) = alice_on_a_fresh_database();
     let mut l = lmtp(lmtp_port);
     let line = "the quick brown fox jumps over the lazy dog 0123456789\r\n";
     let m = format!("{}{}", message("big"), line.repeat(2000));
