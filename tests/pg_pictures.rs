@@ -22,6 +22,16 @@ fn ok<T>(r: Result<T>) -> T {
     r.unwrap_or_else(|e| panic!("storage error: {e}"))
 }
 
+/// A fresh database and two nodes' stores of the same user on it.
+async fn two_nodes() -> (String, Arc<dyn UserStore>, Arc<dyn UserStore>) {
+    let url = tokio::task::spawn_blocking(pg_server::fresh_database)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let one = node(&url).await;
+    let two = node(&url).await;
+    (url, one, two)
+}
+
 async fn node(url: &str) -> Arc<dyn UserStore> {
     let mut o = PgOptions::new(url);
     o.max_connections = 4;
@@ -79,11 +89,7 @@ async fn whole(url: &str) -> (Vec<(u32, u8, Vec<String>, u64, u64)>, u64, u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incremental_refreshes_equal_a_whole_read() {
-    let url = tokio::task::spawn_blocking(pg_server::fresh_database)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let one = node(&url).await;
-    let two = node(&url).await;
+    let (url, one, two) = two_nodes().await;
     ok(two.create("Other", None).await);
     for n in 1..=40 {
         append(&*two, "INBOX", n).await;
@@ -204,11 +210,7 @@ fn message_text(mailbox: &str, n: u32, pad: usize) -> String {
 /// still see what another node committed, and `\Recent` is claimed by exactly one session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warm_opens_see_other_nodes_and_claim_recent_once() {
-    let url = tokio::task::spawn_blocking(pg_server::fresh_database)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let one = node(&url).await;
-    let two = node(&url).await;
+    let (url, one, two) = two_nodes().await;
     for n in 1..=3 {
         append(&*two, "INBOX", n).await;
     }
@@ -249,11 +251,7 @@ async fn warm_opens_see_other_nodes_and_claim_recent_once() {
 /// dropped once a refresh saw the mailbox change.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_read_ahead_serves_this_mailboxs_messages_whole() {
-    let url = tokio::task::spawn_blocking(pg_server::fresh_database)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let one = node(&url).await;
-    let two = node(&url).await;
+    let (_, one, two) = two_nodes().await;
     ok(two.create("Other", None).await);
     let big = mailcove::limits::PG_READ_AHEAD_MESSAGE_BYTES + 10;
     let pad = |n: u32| if n == 5 { big } else { n as usize * 100 };
