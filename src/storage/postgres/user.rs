@@ -497,6 +497,29 @@ impl Rows {
     }
 }
 
+/// Binds `$1` to `$12` of [`MESSAGES_INSERT`]: the user, the mailbox, SAVEDATE and the rows'
+/// columns, in the order the statement reads them.
+fn bind_rows<'q>(
+    q: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    user_id: i64,
+    id: i64,
+    now: i64,
+    rows: &'q Rows,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    q.bind(user_id)
+        .bind(id)
+        .bind(now)
+        .bind(&rows.uid)
+        .bind(&rows.modseq)
+        .bind(&rows.flags)
+        .bind(&rows.keywords)
+        .bind(&rows.phys)
+        .bind(&rows.virt)
+        .bind(&rows.date)
+        .bind(&rows.email)
+        .bind(&rows.hash)
+}
+
 /// Inserts [`Rows`]: `$1` user, `$2` mailbox, `$3` save date, `$4`..`$12` the columns.
 const MESSAGES_INSERT: &str = "INSERT INTO messages (user_id, mailbox_id, uid, modseq, \
      system_flags, keywords, phys_size, virt_size, internal_date, save_date, email_id, hash) \
@@ -585,25 +608,19 @@ async fn store_batch(
         sql.push_str(" SELECT 1");
     }
     // Only this function's fragments and parameter numbers go into the text.
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(user_id)
-        .bind(id)
-        .bind(now)
-        .bind(&rows.uid)
-        .bind(&rows.modseq)
-        .bind(&rows.flags)
-        .bind(&rows.keywords)
-        .bind(&rows.phys)
-        .bind(&rows.virt)
-        .bind(&rows.date)
-        .bind(&rows.email)
-        .bind(&rows.hash)
-        .bind(&b_hash)
-        .bind(&b_size)
-        .bind(&b_refs)
-        .bind(&c_hash)
-        .bind(&c_seq)
-        .bind(&c_data);
+    let mut q = bind_rows(
+        sqlx::query(sqlx::AssertSqlSafe(sql)),
+        user_id,
+        id,
+        now,
+        rows,
+    )
+    .bind(&b_hash)
+    .bind(&b_size)
+    .bind(&b_refs)
+    .bind(&c_hash)
+    .bind(&c_seq)
+    .bind(&c_data);
     if let Some((d, uidvalidity, uid)) = record {
         q = q
             .bind(&d.0[..])
@@ -688,19 +705,7 @@ pub(crate) async fn insert_rows(
         cols.push(first_uid + i, first_modseq + i, &row, &idx);
         uids.push(u32_of(first_uid + i));
     }
-    sqlx::query(MESSAGES_INSERT)
-        .bind(user_id)
-        .bind(id)
-        .bind(now)
-        .bind(&cols.uid)
-        .bind(&cols.modseq)
-        .bind(&cols.flags)
-        .bind(&cols.keywords)
-        .bind(&cols.phys)
-        .bind(&cols.virt)
-        .bind(&cols.date)
-        .bind(&cols.email)
-        .bind(&cols.hash)
+    bind_rows(sqlx::query(MESSAGES_INSERT), user_id, id, now, &cols)
         .execute(&mut **tx)
         .await
         .map_err(db)?;
