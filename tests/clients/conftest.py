@@ -6,6 +6,7 @@ certificate made with openssl, a users file with argon2id hashes made by `mailco
 
 import os
 import pathlib
+import random
 import shutil
 import signal
 import socket
@@ -34,16 +35,27 @@ argon2_p_cost = 1
 _GIVEN = set()
 
 
+# Where ports are drawn from: below Linux's ephemeral range (32768 and up), which the kernel hands
+# out for bind(0) and every outgoing connection, and below the Rust suites' 15000-32000
+# (tests/common/port.rs), which tests/run-all runs beside these tests.
+PORTS = range(10000, 15000)
+
+
 def free_port():
-    """A free loopback port, never one already handed out in this run (the kernel may reuse a
-    probed port once its socket is closed)."""
+    """A free loopback port, never one already handed out in this run. Drawn at random outside
+    the ephemeral range: a port probed there can be taken by another process's outgoing connection
+    before the server binds it ("Address already in use")."""
     while True:
+        port = random.choice(PORTS)
+        if port in _GIVEN:
+            continue
         with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _GIVEN:
-            _GIVEN.add(port)
-            return port
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _GIVEN.add(port)
+        return port
 
 
 class Server:
