@@ -130,6 +130,19 @@ impl PgOptions {
         check_tls_files(&self.url, o.get_ssl_mode()).map_err(StorageError::Temporary)?;
         Ok(o.application_name("mailcove"))
     }
+
+    /// How long a storage operation waits for a pooled connection before it answers
+    /// `[UNAVAILABLE]`: libpq's `connect_timeout` parameter of the URL when it is a positive
+    /// number of seconds, else [`crate::limits::PG_ACQUIRE_TIMEOUT_SECS`]. libpq bounds one
+    /// connection attempt with it; here it bounds the whole wait, attempts and backoff included,
+    /// which is what a client waiting on a database that is down sees.
+    pub fn acquire_timeout(&self) -> std::time::Duration {
+        let secs = url_parameter(&self.url, "connect_timeout")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|&s| s > 0)
+            .unwrap_or(crate::limits::PG_ACQUIRE_TIMEOUT_SECS);
+        std::time::Duration::from_secs(secs)
+    }
 }
 
 /// The value of libpq parameter `key` in the URL's query, percent-decoded.
@@ -321,7 +334,7 @@ impl Shared {
     /// The pool, connected (and the schema migrated) on first use.
     ///
     /// A database that is down at first use makes this fail after
-    /// [`crate::limits::PG_ACQUIRE_TIMEOUT_SECS`] (sqlx retries a refused connection with
+    /// [`PgOptions::acquire_timeout`] (sqlx retries a refused connection with
     /// backoff until then) with [`StorageError::Temporary`]; nothing is kept, so the next use
     /// tries again, and once the database is back the pool is opened. Sessions that arrive while
     /// one attempt runs wait for it and share its failure rather than each waiting a timeout of
@@ -360,9 +373,7 @@ impl Shared {
     async fn open(&self) -> Result<PgPool> {
         let pool = PgPoolOptions::new()
             .max_connections(self.options.max_connections)
-            .acquire_timeout(std::time::Duration::from_secs(
-                crate::limits::PG_ACQUIRE_TIMEOUT_SECS,
-            ))
+            .acquire_timeout(self.options.acquire_timeout())
             // Not sqlx's ping before every acquire (a round trip before every statement and
             // transaction): only a connection idle longer than PG_POOL_PING_IDLE is tested; one
             // used more recently that the database dropped fails at first use, and the reads
@@ -499,6 +510,21 @@ mod tests {
         assert!(missing.contains("missing.pem"), "{missing}");
         assert!(ok("postgresql://u@h/mail?sslmode=bogus").is_err());
         assert!(ok("postgresql://u@h:notaport/mail").is_err());
+    }
+
+    #[test]
+    fn connect_timeout_in_the_url_bounds_the_wait_for_a_connection() {
+        let default = std::time::Duration::from_secs(crate::limits::PG_ACQUIRE_TIMEOUT_SECS);
+        let of = |url: &str| PgOptions::new(url).acquire_timeout();
+        assert_eq!(of("postgresql://u@h/db"), default);
+        assert_eq!(
+            of("postgresql://u@h/db?sslmode=disable&connect_timeout=3"),
+            std::time::Duration::from_secs(3)
+        );
+        // libpq: zero, negative or not a number means no timeout of its own; ours stays.
+        assert_eq!(of("postgresql://u@h/db?connect_timeout=0"), default);
+        assert_eq!(of("postgresql://u@h/db?connect_timeout=-5"), default);
+        assert_eq!(of("postgresql://u@h/db?connect_timeout=soon"), default);
     }
 
     #[test]

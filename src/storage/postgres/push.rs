@@ -41,7 +41,7 @@ use sqlx::postgres::{PgListener, PgPoolOptions};
 
 use super::user::from_key;
 use super::{Shared, UserShared, db, u32_of, u64_of};
-use crate::limits::{PG_ACQUIRE_TIMEOUT_SECS, PG_CATCHUP_POLL_SECS, PG_NOTIFY_PAYLOAD_BYTES};
+use crate::limits::{PG_CATCHUP_POLL_SECS, PG_NOTIFY_PAYLOAD_BYTES};
 use crate::storage::{Change, ChangeKind, Result};
 
 /// The one channel every node sends on and listens to.
@@ -197,7 +197,8 @@ pub(crate) async fn ensure(sh: &Arc<Shared>) {
             let (ready, wait) = tokio::sync::oneshot::channel();
             tokio::spawn(listen(Arc::downgrade(sh), ready));
             let _ =
-                tokio::time::timeout(Duration::from_secs(PG_ACQUIRE_TIMEOUT_SECS + 1), wait).await;
+                tokio::time::timeout(sh.options.acquire_timeout() + Duration::from_secs(1), wait)
+                    .await;
         })
         .await;
 }
@@ -242,7 +243,10 @@ pub(crate) struct MailboxState {
 /// database goes away, and resynchronises after every reconnection.
 async fn listen(sh: Weak<Shared>, ready: tokio::sync::oneshot::Sender<()>) {
     let mut ready = Some(ready);
-    let Some(connect) = sh.upgrade().map(|s| s.connect.clone()) else {
+    let Some((connect, acquire)) = sh
+        .upgrade()
+        .map(|s| (s.connect.clone(), s.options.acquire_timeout()))
+    else {
         return;
     };
     // Its own pool of one: never a slot of the storage pool, and sqlx reconnects through it.
@@ -250,7 +254,7 @@ async fn listen(sh: Weak<Shared>, ready: tokio::sync::oneshot::Sender<()>) {
         .max_connections(1)
         .max_lifetime(None)
         .idle_timeout(None)
-        .acquire_timeout(Duration::from_secs(PG_ACQUIRE_TIMEOUT_SECS))
+        .acquire_timeout(acquire)
         .connect_lazy_with(connect);
     let mut backoff = Duration::from_secs(1);
     let mut first = true;
