@@ -126,10 +126,12 @@ impl LfToCrlf {
         if chunk.is_empty() || self.vpos < self.start || self.vpos.saturating_add(n) > self.end {
             return false;
         }
-        if self.nul.is_some() && memchr::memchr(0, chunk).is_some() {
+        // Bare LF first: a file with LF line ends fails at its first line, where the NUL test
+        // would scan the whole chunk.
+        if has_bare_lf(chunk, self.prev_cr) {
             return false;
         }
-        if has_bare_lf(chunk, self.prev_cr) {
+        if self.nul.is_some() && memchr::memchr(0, chunk).is_some() {
             return false;
         }
         self.vpos += n;

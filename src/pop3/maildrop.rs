@@ -487,8 +487,8 @@ impl DotStuffer {
         };
         if self.body_lines_left.is_some()
             || (self.at_line_start && chunk.first() == Some(&b'.'))
-            || memchr::memmem::find(chunk, b"\n.").is_some()
             || crate::mime::has_bare_lf(chunk, self.prev_cr)
+            || memchr::memmem::find(chunk, b"\n.").is_some()
         {
             return false;
         }
