@@ -9,6 +9,12 @@
 //! while the caller writes chunk `k`, chunk `k + 1` is already being read and converted, one
 //! backend read per chunk, overlapped with the client's reading.
 //!
+//! A caller that can send a file range to its client without reading it (plain TCP, no
+//! COMPRESS: `sendfile(2)`) asks for [`Piece::File`] too ([`Pump::allow_file`]): a chunk read
+//! from the page cache that the converter would pass unchanged ([`Convert::pass_through`]) is
+//! then handed out as a range of the backend's file ([`MessageContent::file`]) instead of being
+//! copied into an output buffer, and goes from the page cache to the socket.
+//!
 //! Memory stays at one read buffer and two output buffers per stream however large the message
 //! is: a new step starts only when the previous one has been handed to the caller, and the caller
 //! writes (or blocks on a client that reads nothing) before asking for the next one. The buffers
