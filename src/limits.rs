@@ -384,6 +384,11 @@ pub const VISIT_LOCATE_CHUNK: usize = 256;
 /// more per bare LF): some 400 KiB per connection streaming a body, each buffer below the
 /// allocator's mmap threshold so they come from the arenas without page faults.
 pub const MESSAGE_STREAM_CHUNK: usize = 128 * 1024;
+/// Smallest chunk of a stored message sent straight from its file with `sendfile(2)` when it
+/// needs no conversion (plain TCP, no COMPRESS; `storage::stream::Pump::allow_file`). Smaller
+/// ones (a small message, the end of a large one) are copied into the output buffer, where they
+/// join the rest of the response in one write instead of costing a system call of their own.
+pub const SENDFILE_MIN_BYTES: usize = 64 * 1024;
 /// A RETR/TOP chunk is queued with the status line and terminator rather than written on its own
 /// while the queued output stays under this: a typical message goes out in one write.
 pub const POP3_RETR_QUEUE_BYTES: usize = 64 * 1024;

@@ -76,6 +76,21 @@ impl Conn {
         Ok(())
     }
 
+    /// Reads exactly `n` octets and throws them away, the way [`Conn`] reads an IMAP literal it
+    /// does not keep (through the same read buffer), so a physical reference
+    /// (`reference.rs`) costs its client what a server's literal does.
+    pub async fn skip(&mut self, n: u64) -> Result<()> {
+        let copied = tokio::time::timeout(
+            ANSWER_TIMEOUT,
+            tokio::io::copy(&mut (&mut self.io).take(n), &mut tokio::io::sink()),
+        )
+        .await??;
+        if copied != n {
+            return Err(err("connection closed".into()));
+        }
+        Ok(())
+    }
+
     /// One line without CRLF; an error at EOF.
     pub async fn line(&mut self) -> Result<Vec<u8>> {
         let mut l = Vec::new();

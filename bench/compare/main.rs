@@ -15,6 +15,7 @@ mod client;
 mod corpus;
 mod fts;
 mod pg;
+mod reference;
 mod rows;
 mod servers;
 mod sort;
@@ -428,12 +429,16 @@ async fn run_server(
         sort::sort_rows(&s, p, want, &mut m).await?;
     }
     if want("huge") {
+        // The reference first: after the server's rows it would share the machine with
+        // whatever the server still does in the background.
+        reference::huge_reference(corpus, p, &mut m).await?;
         rows::huge_rows(&s, p, &mut m).await?;
     }
     if want("append") {
         rows::append_rows(&s, p, &mut m).await?;
     }
     if want("pop3") {
+        reference::pop3_reference(corpus, p, &mut m).await?;
         rows::pop3_row(&s, p, &mut m).await?;
     }
     if want("lmtp") {
@@ -645,6 +650,16 @@ async fn main() -> Result<()> {
             .find(|(k, _)| *k == kind)
             .and_then(|(_, m)| m.values.get(key).copied())
     };
+    // A server's time for `key` over the physical reference it is measured against.
+    let reference_gap = |kind: Kind, key: &str| {
+        let (r, _) = rows::REFERENCES
+            .iter()
+            .find(|(_, keys)| keys.contains(&key))?;
+        match (get(kind, key), get(kind, r)) {
+            (Some(v), Some(r)) if r > 0.0 => Some(v / r),
+            _ => None,
+        }
+    };
     // Why a server has no value for a row it ran ("n/a (BAD)").
     let not_measured = |kind: Kind, key: &str| {
         results
@@ -679,8 +694,10 @@ async fn main() -> Result<()> {
     for (i, (key, label, unit, higher)) in rows.iter().enumerate() {
         let (mc, dc) = (get(Kind::Mailcove, key), get(Kind::Dovecot, key));
         let pgv = get(Kind::MailcovePg, key);
-        let ratio = ratio_of(mc, dc, *higher);
-        let ratio_pg = ratio_of(pgv, dc, *higher);
+        // A reference row compares no servers: no ratio.
+        let reference = rows::is_reference(key);
+        let ratio = ratio_of(mc, dc, *higher).filter(|_| !reference);
+        let ratio_pg = ratio_of(pgv, dc, *higher).filter(|_| !reference);
         write!(
             table,
             "{label:<58} {unit:>6} {:>10} {:>10} {:>7}",
@@ -704,11 +721,25 @@ async fn main() -> Result<()> {
                 not_measured(k, key).map(|n| format!("{}: {}", json_str(k.name()), json_str(&n)))
             })
             .collect();
-        let notes = if notes.is_empty() {
+        let mut notes = if notes.is_empty() {
             String::new()
         } else {
             format!(", \"not_measured\": {{{}}}", notes.join(", "))
         };
+        // Rows 3 and 5: each server's time over the physical reference measured in its run.
+        let gaps: Vec<String> = [Kind::Mailcove, Kind::MailcovePg, Kind::Dovecot]
+            .into_iter()
+            .filter_map(|k| {
+                reference_gap(k, key)
+                    .map(|g| format!("{}: {}", json_str(k.name()), json_num(Some(g))))
+            })
+            .collect();
+        if reference {
+            notes.push_str(", \"reference\": true");
+        }
+        if !gaps.is_empty() {
+            write!(notes, ", \"times_reference\": {{{}}}", gaps.join(", "))?;
+        }
         writeln!(
             json,
             "  {{\"row\": {}, \"key\": {}, \"unit\": {}, \"mailcove\": {}, \"dovecot\": {}, \"ratio\": {}, \"mailcove_pg\": {}, \"ratio_pg\": {}, \"better\": \"{}\"{notes}}}{}",
@@ -725,6 +756,35 @@ async fn main() -> Result<()> {
         )?;
     }
     json.push_str("]\n");
+    let mut gap_lines = Vec::new();
+    for (r, keys) in rows::REFERENCES {
+        for key in *keys {
+            let Some((_, label, ..)) = rows.iter().find(|(k, ..)| k == key) else {
+                continue;
+            };
+            let cells: Vec<String> = a
+                .servers
+                .iter()
+                .filter_map(|&k| {
+                    reference_gap(k, key)
+                        .map(|g| format!("{} {g:.2}x ({} ms)", k.name(), fmt_value(get(k, r))))
+                })
+                .collect();
+            if !cells.is_empty() {
+                gap_lines.push(format!("  {label:<56} {}", cells.join("  ")));
+            }
+        }
+    }
+    if !gap_lines.is_empty() {
+        writeln!(
+            table,
+            "\ntimes the physical reference (the server's time over the sendfile reference of \
+             the same bytes, measured in its run; 1x is the machine's limit):"
+        )?;
+        for l in gap_lines {
+            writeln!(table, "{l}")?;
+        }
+    }
     writeln!(table, "\ncross-checks (must agree):")?;
     let mut keys: Vec<&String> = results.iter().flat_map(|(_, m)| m.checks.keys()).collect();
     keys.sort();

@@ -976,6 +976,21 @@ pub async fn resync_rows(s: &Running, plan: &Plan, m: &mut Measured) -> Result<(
     Ok(())
 }
 
+/// Each physical reference row (`reference.rs`) and the server rows measured against it.
+pub const REFERENCES: &[(&str, &[&str])] = &[
+    ("ref_10mb_body", &["fetch_10mb_body"]),
+    (
+        "ref_10mb_part2",
+        &["fetch_10mb_part2", "fetch_10mb_binary2"],
+    ),
+    ("ref_pop3_retr_all", &["pop3_retr_all"]),
+];
+
+/// True for a physical reference row: the machine's figure, not a server's (no ratio).
+pub fn is_reference(key: &str) -> bool {
+    REFERENCES.iter().any(|(r, _)| *r == key)
+}
+
 /// Row keys in table order: (key, label, unit, higher is better).
 pub fn table(plan: &Plan) -> Vec<(String, String, &'static str, bool)> {
     let (big, mid) = (plan.big, plan.mid);
@@ -1037,6 +1052,20 @@ pub fn table(plan: &Plan) -> Vec<(String, String, &'static str, bool)> {
         "ms",
         false,
     );
+    // Physical references (issue 23, `reference.rs`): not a server's figure but the machine's,
+    // measured in each server's run; no ratio.
+    r(
+        "ref_10mb_body".into(),
+        "3 reference: sendfile of the same 10 MB over loopback".into(),
+        "ms",
+        false,
+    );
+    r(
+        "ref_10mb_part2".into(),
+        "3 reference: sendfile of part 2's 5.3 MB".into(),
+        "ms",
+        false,
+    );
     for (k, label) in [
         ("search_unseen", "SEARCH UNSEEN"),
         ("search_from", "SEARCH FROM"),
@@ -1059,6 +1088,15 @@ pub fn table(plan: &Plan) -> Vec<(String, String, &'static str, bool)> {
     r(
         "pop3_retr_all".into(),
         format!("5 POP3 login, STAT, RETR of all {}", plan.pop3),
+        "ms",
+        false,
+    );
+    r(
+        "ref_pop3_retr_all".into(),
+        format!(
+            "5 reference: sendfile of the {} files, one request each",
+            plan.pop3
+        ),
         "ms",
         false,
     );

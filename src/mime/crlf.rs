@@ -117,6 +117,28 @@ impl LfToCrlf {
         }
     }
 
+    /// True when `chunk` would come out exactly as it is: it lies inside the window, holds no
+    /// bare LF and no NUL to replace. The state then advances as if it had been fed, and the
+    /// caller sends the chunk's stored bytes itself (`sendfile`). False, with nothing changed,
+    /// otherwise.
+    pub fn pass_through(&mut self, chunk: &[u8]) -> bool {
+        let n = chunk.len() as u64;
+        if chunk.is_empty() || self.vpos < self.start || self.vpos.saturating_add(n) > self.end {
+            return false;
+        }
+        // Bare LF first: a file with LF line ends fails at its first line, where the NUL test
+        // would scan the whole chunk.
+        if has_bare_lf(chunk, self.prev_cr) {
+            return false;
+        }
+        if self.nul.is_some() && memchr::memchr(0, chunk).is_some() {
+            return false;
+        }
+        self.vpos += n;
+        self.prev_cr = chunk.last() == Some(&b'\r');
+        true
+    }
+
     fn emit(&mut self, s: &[u8], out: &mut Vec<u8>) {
         let n = s.len() as u64;
         let from = self.vpos;
@@ -160,6 +182,15 @@ fn convert(input: &[u8], prev_cr: bool, out: &mut Vec<u8>) -> bool {
     }
 }
 
+/// True when `input` holds an LF not preceded by CR; `prev_cr` says whether the byte before
+/// `input` was CR.
+pub fn has_bare_lf(input: &[u8], prev_cr: bool) -> bool {
+    memchr::memchr_iter(b'\n', input).any(|i| match i.checked_sub(1) {
+        Some(p) => input.get(p) != Some(&b'\r'),
+        None => !prev_cr,
+    })
+}
+
 /// Length of `s` once every bare LF is sent as CRLF.
 pub fn virtual_len(s: &[u8]) -> u64 {
     super::parse::measure(s).virtual_len
@@ -189,6 +220,53 @@ mod tests {
         c.feed(a, &mut out);
         c.feed(b, &mut out);
         out
+    }
+
+    #[test]
+    fn passing_chunks_through_gives_what_converting_them_gives() {
+        let inputs: [&[u8]; 4] = [
+            b"a\r\nb\r\nc\r\n",
+            b"a\nb\r\nc\r\r\n\n\rd\n",
+            b"crlf\r\nwith nul \0 here\r\n",
+            b"ends in cr\r",
+        ];
+        for input in inputs {
+            for window in [None, Some((3, 7)), Some((0, 1000))] {
+                for nul in [false, true] {
+                    let make = || {
+                        let c = match window {
+                            Some((s, l)) => LfToCrlf::with_window(s, l),
+                            None => LfToCrlf::new(),
+                        };
+                        if nul { c.replace_nul(0x80) } else { c }
+                    };
+                    let mut want = Vec::new();
+                    make().feed(input, &mut want);
+                    for chunk in 1..input.len() + 1 {
+                        let mut c = make();
+                        let mut got = Vec::new();
+                        for piece in input.chunks(chunk) {
+                            if c.pass_through(piece) {
+                                got.extend_from_slice(piece);
+                            } else {
+                                c.feed(piece, &mut got);
+                            }
+                        }
+                        assert_eq!(
+                            got, want,
+                            "{input:?} window {window:?} nul {nul} chunk {chunk}"
+                        );
+                    }
+                }
+            }
+        }
+        // Never a chunk that needs converting, and then nothing changes.
+        let mut c = LfToCrlf::new().replace_nul(0x80);
+        assert!(!c.pass_through(b"a\nb"));
+        assert!(!c.pass_through(b"a\0b"));
+        assert_eq!(c.virtual_pos(), 0);
+        assert!(c.pass_through(b"a\r\nb"));
+        assert_eq!(c.virtual_pos(), 4);
     }
 
     #[test]

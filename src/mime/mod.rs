@@ -54,7 +54,7 @@ pub mod subject;
 mod write;
 
 pub use binary::{BinarySegment, UnknownCte, binary_header};
-pub use crlf::{LfToCrlf, partial_window, virtual_len};
+pub use crlf::{LfToCrlf, has_bare_lf, partial_window, virtual_len};
 pub use header::header_fields;
 pub use preview::{PreviewSource, message_preview, part_preview, preview_sources};
 pub use search::{

@@ -23,7 +23,7 @@ use crate::config::{Config, Pop3DeletePolicy};
 use crate::limits;
 use crate::server::Shared;
 use crate::server::conn::Conn;
-use crate::storage::stream::{Convert, Pump, StreamBuffers};
+use crate::storage::stream::{Convert, Piece, Pump, StreamBuffers};
 use crate::storage::{
     Message, OpenOptions, Pop3Lock, StorageError, StoreOp, StoreRequest, SystemFlags, UserStore,
     View,
@@ -281,21 +281,31 @@ impl Maildrop {
             DotStuffer::new(top),
             &mut self.bufs,
         );
+        if conn.can_send_file() {
+            pump.allow_file();
+        }
         loop {
-            let out = match pump.next().await {
-                Ok(Some(out)) => out,
+            let piece = match pump.next_piece().await {
+                Ok(Some(piece)) => piece,
                 Ok(None) => break,
                 Err(e) => {
                     warn!(uid, error = %e, "reading message failed");
                     return Err(Pop3Error::Io);
                 }
             };
-            if conn.out().len() + out.len() <= limits::POP3_RETR_QUEUE_BYTES {
-                conn.queue(&out);
-            } else {
-                conn.send_direct(&out).await?;
+            match piece {
+                Piece::Bytes(out) => {
+                    if conn.out().len() + out.len() <= limits::POP3_RETR_QUEUE_BYTES {
+                        conn.queue(&out);
+                    } else {
+                        conn.send_direct(&out).await?;
+                    }
+                    pump.recycle(out);
+                }
+                Piece::File { file, offset, len } => {
+                    conn.send_file(&file, offset, len).await?;
+                }
             }
-            pump.recycle(out);
         }
         if let Some(stuffer) = pump.converter() {
             stuffer.finish(conn.out());
@@ -378,6 +388,10 @@ pub fn uidl(uid: u32, uidvalidity: u32) -> String {
 impl Convert for DotStuffer {
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> bool {
         DotStuffer::feed(self, chunk, out)
+    }
+
+    fn pass_through(&mut self, chunk: &[u8]) -> bool {
+        DotStuffer::pass_through(self, chunk)
     }
 }
 
@@ -463,6 +477,28 @@ impl DotStuffer {
         self.done
     }
 
+    /// True when RETR sends `chunk` exactly as it is: no bare LF, no line starting with `.`
+    /// (TOP, which counts lines, never passes through). The state then advances as if it had
+    /// been fed, and the caller sends the stored bytes itself (`sendfile`). False, with nothing
+    /// changed, otherwise.
+    pub fn pass_through(&mut self, chunk: &[u8]) -> bool {
+        let Some(&last) = chunk.last() else {
+            return false;
+        };
+        if self.body_lines_left.is_some()
+            || (self.at_line_start && chunk.first() == Some(&b'.'))
+            || crate::mime::has_bare_lf(chunk, self.prev_cr)
+            || memchr::memmem::find(chunk, b"\n.").is_some()
+        {
+            return false;
+        }
+        self.at_line_start = last == b'\n';
+        self.prev_cr = last == b'\r';
+        self.ends_with_newline = last == b'\n';
+        self.wrote_any = true;
+        true
+    }
+
     /// `feed` for RETR, which needs neither the header's end nor a line count: the chunk is
     /// copied in runs between the places that change (a bare LF, a line starting with `.`),
     /// so a message with CRLF line ends and no such line is one copy.
@@ -537,6 +573,63 @@ mod tests {
         }
         s.finish(&mut out);
         out
+    }
+
+    /// RETR of `input` in chunks of `chunk`, each chunk the stuffer passes through copied as it
+    /// is (as `sendfile` sends it) and the others fed; also how many passed.
+    fn stuff_passing(input: &[u8], chunk: usize) -> (Vec<u8>, usize) {
+        let mut s = DotStuffer::new(None);
+        let (mut out, mut passed) = (Vec::new(), 0);
+        for c in input.chunks(chunk.max(1)) {
+            if s.pass_through(c) {
+                out.extend_from_slice(c);
+                passed += 1;
+            } else {
+                s.feed(c, &mut out);
+            }
+        }
+        s.finish(&mut out);
+        (out, passed)
+    }
+
+    #[test]
+    fn passing_chunks_through_gives_what_feeding_them_gives() {
+        let inputs: [&[u8]; 6] = [
+            b"Subject: x\r\n\r\nplain crlf\r\nlines only\r\n",
+            b"Subject: x\r\n\r\n.dot\r\nline\r\n..two\r\nend",
+            b"Subject: x\n\nbare lf\r\nmixed\n",
+            b"Subject: x\r\n\r\nsplit cr\r\n\r\n.\r\nafter\r\n",
+            b".first\r\nline\r\n",
+            b"no line end at all",
+        ];
+        for input in inputs {
+            let want = stuff(input, None, input.len());
+            let mut some_passed = false;
+            for chunk in 1..input.len() + 1 {
+                let (got, passed) = stuff_passing(input, chunk);
+                assert_eq!(
+                    got,
+                    want,
+                    "{:?} chunk {chunk}",
+                    String::from_utf8_lossy(input)
+                );
+                some_passed |= passed > 0;
+            }
+            assert!(some_passed, "{:?}", String::from_utf8_lossy(input));
+        }
+        // TOP counts lines: it never passes anything through.
+        let mut s = DotStuffer::new(Some(1));
+        assert!(!s.pass_through(b"Subject: x\r\n\r\nbody\r\n"));
+        // A chunk with a line starting with "." or a bare LF is not passed, and the stuffer's
+        // state stays as it was: the same chunk fed afterwards is converted from the same place.
+        for c in [&b"a\r\n.b\r\n"[..], b"a\nb\r\n", b".a\r\n"] {
+            let mut s = DotStuffer::new(None);
+            assert!(!s.pass_through(c));
+            let mut out = Vec::new();
+            s.feed(c, &mut out);
+            s.finish(&mut out);
+            assert_eq!(out, stuff(c, None, c.len()));
+        }
     }
 
     #[test]

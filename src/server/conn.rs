@@ -425,6 +425,73 @@ impl Conn {
         }
     }
 
+    /// True when [`Conn::send_file`] can send a file range without reading it: plain TCP without
+    /// COMPRESS (TLS and DEFLATE need the bytes in user space).
+    pub fn can_send_file(&self) -> bool {
+        matches!(self.stream, Stream::Plain(_)) && self.deflate.is_none()
+    }
+
+    /// Sends `len` bytes at `offset` of `file` after what is queued, with `sendfile(2)`: from the
+    /// page cache to the socket, no copy through user space. Only when
+    /// [`Conn::can_send_file`]; the bytes must be exactly what goes on the wire, and the file
+    /// must hold all of them (a shorter file is an error, after part of the range went out).
+    pub async fn send_file(
+        &mut self,
+        file: &std::fs::File,
+        offset: u64,
+        len: usize,
+    ) -> io::Result<()> {
+        self.flush().await?;
+        let Stream::Plain(tcp) = &self.stream else {
+            return Err(io::Error::other("sendfile needs a plain TCP connection"));
+        };
+        if self.deflate.is_some() {
+            return Err(io::Error::other("sendfile cannot go under COMPRESS"));
+        }
+        let end = offset.saturating_add(len as u64);
+        let mut off =
+            i64::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let write = async {
+            use std::os::fd::AsRawFd;
+            while u64::try_from(off).unwrap_or(u64::MAX) < end {
+                let want = usize::try_from(end - off as u64).unwrap_or(usize::MAX);
+                let n = tcp
+                    .async_io(tokio::io::Interest::WRITABLE, || {
+                        // SAFETY: both descriptors stay open for the call (`tcp` and `file` are
+                        // borrowed); the kernel reads and advances `off`, which we own.
+                        let r = unsafe {
+                            libc::sendfile(tcp.as_raw_fd(), file.as_raw_fd(), &mut off, want)
+                        };
+                        if r < 0 {
+                            Err(io::Error::last_os_error())
+                        } else {
+                            Ok(r as usize)
+                        }
+                    })
+                    .await?;
+                if n == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "file shorter than the range sent from it",
+                    ));
+                }
+            }
+            Ok(())
+        };
+        match tokio::time::timeout(self.write_timeout, write).await {
+            Ok(r) => {
+                r?;
+                crate::metrics::bytes_out(len);
+                self.count_out(len);
+                Ok(())
+            }
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "client stopped reading",
+            )),
+        }
+    }
+
     /// Upgrades a plain connection to TLS (STARTTLS, STLS). Everything the client sent after the
     /// command and before the handshake is discarded unread: executing it would let an attacker
     /// inject commands into the protected session (CVE-2011-0411 class).

@@ -39,6 +39,14 @@ pub trait MessageContent: Send + Sync + 'static {
     /// Reads up to `len` bytes at `offset` into `buf` (cleared first, its capacity reused) and
     /// hands it back; fewer bytes only at the end of the message.
     async fn read_at(&self, offset: u64, len: usize, buf: Vec<u8>) -> Result<Vec<u8>>;
+
+    /// An open file whose bytes at every offset are the message's bytes at that offset, when the
+    /// backend keeps the message in one (so a range that needs no conversion can go from the
+    /// page cache to a socket with `sendfile(2)`, see [`super::stream::Pump::allow_file`]).
+    /// `None` (the default) for content that is not a file.
+    fn file(&self) -> Option<Arc<std::fs::File>> {
+        None
+    }
 }
 
 /// Bytes in memory are message content too (a backend that keeps messages in memory, tests).

@@ -9,6 +9,12 @@
 //! while the caller writes chunk `k`, chunk `k + 1` is already being read and converted, one
 //! backend read per chunk, overlapped with the client's reading.
 //!
+//! A caller that can send a file range to its client without reading it (plain TCP, no
+//! COMPRESS: `sendfile(2)`) asks for [`Piece::File`] too ([`Pump::allow_file`]): a chunk read
+//! from the page cache that the converter would pass unchanged ([`Convert::pass_through`]) is
+//! then handed out as a range of the backend's file ([`MessageContent::file`]) instead of being
+//! copied into an output buffer, and goes from the page cache to the socket.
+//!
 //! Memory stays at one read buffer and two output buffers per stream however large the message
 //! is: a new step starts only when the previous one has been handed to the caller, and the caller
 //! writes (or blocks on a client that reads nothing) before asking for the next one. The buffers
@@ -20,11 +26,36 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 
 use super::{Head, MessageContent, Result, StorageError};
+use crate::limits::SENDFILE_MIN_BYTES;
 
 /// Turns stored bytes into the bytes sent to a client, chunk by chunk.
 pub trait Convert: Send + 'static {
     /// Converts one chunk, appending to `out`; returns true once no more input is wanted.
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> bool;
+
+    /// True when `chunk` would come out of [`Convert::feed`] exactly as it is, in which case
+    /// the state advances as if it had been fed and the caller sends the stored bytes itself;
+    /// false (the default), with nothing changed, when it must be converted.
+    fn pass_through(&mut self, chunk: &[u8]) -> bool {
+        let _ = chunk;
+        false
+    }
+}
+
+/// What [`Pump::next_piece`] hands out.
+pub enum Piece {
+    /// Converted bytes; give the buffer back with [`Pump::recycle`].
+    Bytes(Vec<u8>),
+    /// Stored bytes that need no conversion, to be sent straight from the file (`sendfile`):
+    /// `len` bytes at `offset` of `file`. Only with [`Pump::allow_file`].
+    File {
+        /// The content's file ([`MessageContent::file`]).
+        file: Arc<std::fs::File>,
+        /// Where the bytes start in the file.
+        offset: u64,
+        /// How many; the file held them all when they were checked.
+        len: usize,
+    },
 }
 
 /// Buffers reused across the streams of one command or session.
@@ -69,6 +100,10 @@ pub struct Pump<C: Convert> {
     /// Output converted on this thread (the head, or a chunk from the page cache), not handed out
     /// yet.
     first: Option<Vec<u8>>,
+    /// A range of the file to hand out as it is ([`Piece::File`]), not handed out yet.
+    first_file: Option<(u64, usize)>,
+    /// The content's file, when the caller can send file ranges ([`Pump::allow_file`]).
+    file: Option<Arc<std::fs::File>>,
     /// There is more to read and no step has been started for it.
     more: bool,
     /// The file ended before `end`.
@@ -101,6 +136,8 @@ impl<C: Convert> Pump<C> {
             spare: vec![b],
             inflight: None,
             first: None,
+            first_file: None,
+            file: None,
             more: false,
             short: false,
         };
@@ -125,16 +162,27 @@ impl<C: Convert> Pump<C> {
             p.idle = Some((conv, read));
             p.more = !finished;
         } else {
+            // The first step is taken by the first `next_piece`, right after: after
+            // `allow_file`, when the caller makes that call.
             p.idle = Some((conv, read));
-            if !p.step_from_cache(&mut a) {
-                p.launch(a);
-            }
+            p.spare.push(a);
+            p.more = true;
         }
         p
     }
 
-    /// Reads and converts the next chunk here, into `first`, when the content can give it
-    /// without waiting; false (and nothing changed) when it cannot.
+    /// Lets [`Pump::next_piece`] hand out [`Piece::File`] ranges: chunks read from the page
+    /// cache that the converter passes through unchanged ([`Convert::pass_through`]) and are at
+    /// least [`SENDFILE_MIN_BYTES`] long, when the content is a file. For a caller that can
+    /// send a file range to its client without reading it (plain TCP: `sendfile`). Takes
+    /// effect from the next step on (a head given to `start` is converted).
+    pub fn allow_file(&mut self) {
+        self.file = self.content.file();
+    }
+
+    /// Reads and converts the next chunk here, into `first` (or `first_file`, see
+    /// [`Pump::allow_file`]), when the content can give it without waiting; false (and nothing
+    /// changed) when it cannot.
     fn step_from_cache(&mut self, out: &mut Vec<u8>) -> bool {
         let want = self.want();
         let Some((conv, read)) = self.idle.as_mut().filter(|_| want > 0) else {
@@ -149,6 +197,22 @@ impl<C: Convert> Pump<C> {
         let Some(Ok(n)) = self.content.read_now(self.pos, buf) else {
             return false;
         };
+        if self.file.is_some()
+            && n >= SENDFILE_MIN_BYTES
+            && let Some(chunk) = buf.get(..n)
+            && conv.pass_through(chunk)
+        {
+            self.first_file = Some((self.pos, n));
+            self.pos += n as u64;
+            if n < want && self.end != u64::MAX {
+                self.short = true;
+            }
+            self.more = n == want;
+            if self.spare.len() < 2 {
+                self.spare.push(std::mem::take(out));
+            }
+            return true;
+        }
         out.clear();
         let done = conv.feed(buf.get(..n).unwrap_or_default(), out);
         self.pos += n as u64;
@@ -182,15 +246,38 @@ impl<C: Convert> Pump<C> {
     }
 
     /// The next converted chunk (possibly empty), or `None` once the range, the file or the
-    /// converter is finished. Give the buffer back with [`Pump::recycle`].
+    /// converter is finished. Give the buffer back with [`Pump::recycle`]. For a stream without
+    /// [`Pump::allow_file`].
     pub async fn next(&mut self) -> Result<Option<Vec<u8>>> {
+        match self.next_piece().await? {
+            None => Ok(None),
+            Some(Piece::Bytes(b)) => Ok(Some(b)),
+            Some(Piece::File { .. }) => Err(StorageError::Temporary(
+                "a file range from a stream that did not allow them".into(),
+            )),
+        }
+    }
+
+    /// The step's output waiting to be handed out, if any.
+    fn take_ready(&mut self) -> Option<Piece> {
         if let Some(first) = self.first.take() {
-            return Ok(Some(first));
+            return Some(Piece::Bytes(first));
+        }
+        let (offset, len) = self.first_file.take()?;
+        let file = self.file.clone()?;
+        Some(Piece::File { file, offset, len })
+    }
+
+    /// The next piece: converted bytes (possibly empty) or, after [`Pump::allow_file`], a file
+    /// range to send as it is; `None` once the range, the file or the converter is finished.
+    pub async fn next_piece(&mut self) -> Result<Option<Piece>> {
+        if let Some(ready) = self.take_ready() {
+            return Ok(Some(ready));
         }
         if std::mem::take(&mut self.more) {
             let mut out = self.spare.pop().unwrap_or_default();
             if self.step_from_cache(&mut out) {
-                return Ok(self.first.take());
+                return Ok(self.take_ready());
             }
             self.launch(out);
         }
@@ -210,7 +297,7 @@ impl<C: Convert> Pump<C> {
             let out = self.spare.pop().unwrap_or_default();
             self.launch(out);
         }
-        Ok(Some(s.out))
+        Ok(Some(Piece::Bytes(s.out)))
     }
 
     /// Returns a buffer [`Pump::next`] gave out.
@@ -458,6 +545,99 @@ mod tests {
             let (got, _) =
                 collect(content, Head::default(), (0, 300), 64, Some(100), &mut bufs).await;
             assert_eq!(got.len(), 128, "content {k}");
+        }
+    }
+
+    /// Content kept in a file, answering from memory (as the page cache would) and offering
+    /// the file for `sendfile`.
+    struct InFile {
+        data: Bytes,
+        file: Arc<std::fs::File>,
+    }
+
+    #[async_trait]
+    impl MessageContent for InFile {
+        fn len(&self) -> u64 {
+            self.data.len() as u64
+        }
+        fn read_now(&self, offset: u64, buf: &mut [u8]) -> Option<Result<usize>> {
+            self.data.read_now(offset, buf)
+        }
+        async fn read_at(&self, offset: u64, len: usize, buf: Vec<u8>) -> Result<Vec<u8>> {
+            self.data.read_at(offset, len, buf).await
+        }
+        fn file(&self) -> Option<Arc<std::fs::File>> {
+            Some(self.file.clone())
+        }
+    }
+
+    /// Passes chunks without a `!` through; feeds (copies) the others.
+    struct NoBang;
+
+    impl Convert for NoBang {
+        fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> bool {
+            out.extend_from_slice(chunk);
+            false
+        }
+        fn pass_through(&mut self, chunk: &[u8]) -> bool {
+            !chunk.contains(&b'!')
+        }
+    }
+
+    #[tokio::test]
+    async fn file_ranges_are_handed_out_only_when_allowed_and_large_enough() {
+        use std::io::Write;
+        use std::os::unix::fs::FileExt;
+        let chunk = SENDFILE_MIN_BYTES;
+        // Five chunks, the third one with a `!` (converted), then a short tail.
+        let mut data: Vec<u8> = (0..5 * chunk + 100)
+            .map(|i| b'a' + (i % 26) as u8)
+            .collect();
+        data[2 * chunk + 7] = b'!';
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&data).unwrap();
+        let content: Arc<dyn MessageContent> = Arc::new(InFile {
+            data: Bytes::from(data.clone()),
+            file: Arc::new(f),
+        });
+        let mut bufs = StreamBuffers::new();
+        for allow in [false, true] {
+            let mut p = Pump::start(
+                content.clone(),
+                Head::default(),
+                (0, u64::MAX),
+                chunk,
+                NoBang,
+                &mut bufs,
+            );
+            if allow {
+                p.allow_file();
+            }
+            let (mut got, mut files) = (Vec::new(), Vec::new());
+            while let Some(piece) = p.next_piece().await.unwrap() {
+                match piece {
+                    Piece::Bytes(b) => {
+                        got.extend_from_slice(&b);
+                        p.recycle(b);
+                    }
+                    Piece::File { file, offset, len } => {
+                        let mut buf = vec![0; len];
+                        file.read_exact_at(&mut buf, offset).unwrap();
+                        assert_eq!(offset, got.len() as u64);
+                        got.extend_from_slice(&buf);
+                        files.push(offset);
+                    }
+                }
+            }
+            p.finish(&mut bufs);
+            assert_eq!(got, data, "allow {allow}");
+            // The `!` chunk and the short tail are converted.
+            let want: Vec<u64> = if allow {
+                vec![0, chunk as u64, 3 * chunk as u64, 4 * chunk as u64]
+            } else {
+                Vec::new()
+            };
+            assert_eq!(files, want, "allow {allow}");
         }
     }
 

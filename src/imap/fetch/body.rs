@@ -18,7 +18,7 @@ use crate::imap::proto::encode::FetchResponse;
 use crate::limits::{FETCH_FLUSH_BYTES, MESSAGE_STREAM_CHUNK};
 use crate::mime::{ByteRange, LfToCrlf, MessageInfo, SectionPlan, header_fields, partial_window};
 use crate::server::conn::Conn;
-use crate::storage::stream::{Convert, Pump, StreamBuffers};
+use crate::storage::stream::{Convert, Piece, Pump, StreamBuffers};
 use crate::storage::{Message, StorageError};
 
 /// IMAP literals may not hold NUL (RFC 3501 `CHAR8`); Dovecot sends 0x80 instead, which keeps
@@ -178,6 +178,10 @@ impl Convert for LfToCrlf {
         LfToCrlf::feed(self, chunk, out);
         self.is_done()
     }
+
+    fn pass_through(&mut self, chunk: &[u8]) -> bool {
+        LfToCrlf::pass_through(self, chunk)
+    }
 }
 
 /// Streams virtual bytes `[start, start + len)` of a physical range after the literal prefix
@@ -203,18 +207,32 @@ async fn stream_range(
         conv,
         &mut scratch.bufs,
     );
+    if conn.can_send_file() {
+        pump.allow_file();
+    }
     let mut sent = 0u64;
     loop {
-        let chunk = match pump.next().await {
-            Ok(Some(chunk)) => chunk,
+        let piece = match pump.next_piece().await {
+            Ok(Some(piece)) => piece,
             Ok(None) => break,
             Err(e) => return Err(broken(format!("read failed: {e}"))),
         };
-        sent += chunk.len() as u64;
-        send_chunk(conn, &chunk, committed)
-            .await
-            .map_err(|e| broken(format!("client write failed: {e}")))?;
-        pump.recycle(chunk);
+        match piece {
+            Piece::Bytes(chunk) => {
+                sent += chunk.len() as u64;
+                send_chunk(conn, &chunk, committed)
+                    .await
+                    .map_err(|e| broken(format!("client write failed: {e}")))?;
+                pump.recycle(chunk);
+            }
+            Piece::File { file, offset, len } => {
+                sent += len as u64;
+                *committed = true;
+                conn.send_file(&file, offset, len)
+                    .await
+                    .map_err(|e| broken(format!("client write failed: {e}")))?;
+            }
+        }
     }
     pump.finish(&mut scratch.bufs);
     if sent != len {

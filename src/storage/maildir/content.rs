@@ -46,6 +46,10 @@ impl MessageContent for MaildirContent {
         read_cached(&self.file, offset, buf).ok().map(Ok)
     }
 
+    fn file(&self) -> Option<Arc<File>> {
+        Some(self.file.clone())
+    }
+
     async fn read_at(&self, offset: u64, len: usize, mut buf: Vec<u8>) -> Result<Vec<u8>> {
         let file = self.file.clone();
         tokio::task::spawn_blocking(move || {
