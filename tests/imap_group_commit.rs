@@ -162,6 +162,11 @@ fn concurrent_appends_and_stores_in_one_mailbox_all_survive_a_kill() {
     );
     // What every session saw acknowledged, before and after a SIGKILL and a new start.
     assert_eq!(contents(&s), want, "before the kill");
+    if memory_backend() && !postgres_backend() {
+        // The memory backend keeps nothing across a restart; Maildir and PostgreSQL must.
+        eprintln!("SKIPPED on MAILCOVE_TEST_BACKEND=memory: the check after a kill");
+        return;
+    }
     s.restart();
     let after = contents(&s);
     for uid in &gone {
