@@ -39,10 +39,21 @@ const SIEVE_USERS: usize = 8;
 /// The database each `mailcove-pg` run works on, a fresh copy of the loaded corpus.
 const PG_DB: &str = "bench";
 /// Row groups the `mailcove-pg` column runs (issue 18: rows 1-6 and 8, the mixed load on 1, 2
-/// and 3 nodes, and the push latency within and across nodes). The others measure nothing
-/// that depends on the storage (7: logins), or need what phase 1 does not have yet.
+/// and 3 nodes, the persistent mixed load on one node, and the push latency within and across
+/// nodes). The others measure nothing that depends on the storage (7: logins), or need what
+/// phase 1 does not have yet.
 const PG_GROUPS: &[&str] = &[
-    "select", "fetch", "search", "huge", "pop3", "lmtp", "sieve", "idle", "mixed", "push",
+    "select",
+    "fetch",
+    "search",
+    "huge",
+    "pop3",
+    "lmtp",
+    "sieve",
+    "idle",
+    "mixed",
+    "persistent",
+    "push",
 ];
 /// Extra `mailcove-pg` nodes started for the multi-node rows (nodes 2 and 3).
 const PG_EXTRA_NODES: usize = 2;
@@ -52,7 +63,7 @@ struct Args {
     json: Option<PathBuf>,
     servers: Vec<Kind>,
     /// Row groups to run (select, fetch, search, sort, thread, huge, pop3, lmtp, sieve, login,
-    /// mixed, push, idle, notify, resync, fts); all when absent.
+    /// mixed, persistent, push, idle, notify, resync, fts); all when absent.
     rows: Option<Vec<String>>,
     work: PathBuf,
     mail_user: String,
@@ -118,6 +129,8 @@ fn plan(quick: bool) -> Plan {
             mixed_clients: 100,
             mixed_users: 10,
             mixed_secs: 4,
+            persistent_clients: 100,
+            persistent_users: 20,
             push_deliveries: 300,
             password: PASSWORD,
         }
@@ -134,6 +147,8 @@ fn plan(quick: bool) -> Plan {
             mixed_clients: 100,
             mixed_users: 10,
             mixed_secs: 15,
+            persistent_clients: 100,
+            persistent_users: 20,
             push_deliveries: 300,
             password: PASSWORD,
         }
@@ -177,6 +192,12 @@ fn corpus_spec(p: &Plan) -> CorpusSpec {
     for i in 0..p.mixed_users {
         users.push(UserSpec {
             name: format!("mix{i}"),
+            mailboxes: vec![mb("INBOX", 30, 40)],
+        });
+    }
+    for i in 0..p.persistent_users {
+        users.push(UserSpec {
+            name: format!("{}{i}", rows::PERSISTENT_USER_PREFIX),
             mailboxes: vec![mb("INBOX", 30, 40)],
         });
     }
@@ -404,7 +425,7 @@ async fn run_server(
         cert: &tls_dir.join("cert.pem"),
         key: &tls_dir.join("key.pem"),
         mail_user: &a.mail_user,
-        max_conns: p.idle_push.max(p.idle_conns) + p.mixed_clients,
+        max_conns: p.idle_push.max(p.idle_conns) + p.mixed_clients.max(p.persistent_clients),
     };
     let bin = Path::new(env!("CARGO_BIN_EXE_mailcove"));
     let s = match (kind, pg) {
@@ -485,6 +506,9 @@ async fn run_server(
         } else {
             rows::mixed_row(&s, p, &mut m).await?;
         }
+    }
+    if want("persistent") {
+        rows::persistent_row(&s, p, &mut m).await?;
     }
     if want("push") {
         rows::push_row(s.ports.lmtp, s.ports.imap, p, &mut m, "push_same").await?;
@@ -569,8 +593,8 @@ async fn main() -> Result<()> {
     chmod(&a.work, 0o755)?;
     let spec = corpus_spec(&p);
     let label = format!(
-        "v2 {} {} {} {} {} {}",
-        p.big, p.mid, p.pop3, p.idle_users, p.mixed_users, LMTP_USERS
+        "v2 {} {} {} {} {} {} {}",
+        p.big, p.mid, p.pop3, p.idle_users, p.mixed_users, p.persistent_users, LMTP_USERS
     );
     let corpus_dir = a.work.join(if a.quick {
         "corpus-quick"

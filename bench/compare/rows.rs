@@ -29,6 +29,10 @@ pub struct Plan {
     pub mixed_clients: usize,
     pub mixed_users: usize,
     pub mixed_secs: u64,
+    /// Clients and users of the persistent mixed load (`persistent_row`); it runs as long as
+    /// row 9 (`mixed_secs`).
+    pub persistent_clients: usize,
+    pub persistent_users: usize,
     /// LMTP deliveries of the push-latency rows (`push_row`).
     pub push_deliveries: usize,
     pub password: &'static str,
@@ -547,31 +551,90 @@ pub async fn mixed_row(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()>
 /// `ports[i % ports.len()]` (round-robin; every user has clients on every node when there are
 /// fewer nodes than users). Sets `{key}_cmds_per_sec`, `{key}_p50_ms` and `{key}_p99_ms`.
 pub async fn mixed_on(ports: &[u16], plan: &Plan, m: &mut Measured, key: &str) -> Result<()> {
+    let load = Load {
+        clients: plan.mixed_clients,
+        user_prefix: "mix",
+        users: plan.mixed_users,
+        secs: plan.mixed_secs,
+        persistent: false,
+    };
+    mixed_load(ports, plan.password, &load, m, key).await
+}
+
+/// Row 9b (issue 23): the mixed load on persistent sessions. `persistent_clients` clients on
+/// `persistent_users` shared INBOXes log in once and loop SELECT, FETCH, SEARCH, STORE,
+/// STORE \Deleted + EXPUNGE, APPEND on the same connection (imaptest's default profile without
+/// its re-logins). Sets `persistent_cmds_per_sec`, `persistent_p50_ms`, `persistent_p99_ms`.
+pub async fn persistent_row(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()> {
+    let load = Load {
+        clients: plan.persistent_clients,
+        user_prefix: PERSISTENT_USER_PREFIX,
+        users: plan.persistent_users,
+        secs: plan.mixed_secs,
+        persistent: true,
+    };
+    mixed_load(&[s.ports.imap], plan.password, &load, m, "persistent").await
+}
+
+/// The users of the persistent mixed load are `pers0`, `pers1`, ...
+pub const PERSISTENT_USER_PREFIX: &str = "pers";
+
+/// One mixed load: how many clients on how many users, for how long, and whether each client
+/// keeps its session (persistent) or logs in and out every round (row 9).
+struct Load {
+    clients: usize,
+    user_prefix: &'static str,
+    users: usize,
+    secs: u64,
+    persistent: bool,
+}
+
+async fn mixed_load(
+    ports: &[u16],
+    pw: &'static str,
+    load: &Load,
+    m: &mut Measured,
+    key: &str,
+) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
-    for i in 0..plan.mixed_clients {
+    for i in 0..load.clients {
         let (stop, errors) = (Arc::clone(&stop), Arc::clone(&errors));
         let port = ports[i % ports.len()];
-        let user = format!("mix{}", i % plan.mixed_users);
-        let pw = plan.password;
+        let user = format!("{}{}", load.user_prefix, i % load.users);
+        let persistent = load.persistent;
         tasks.push(tokio::spawn(async move {
             let mut rng = Rng::new(i as u64 + 1);
             let mut lat: Vec<(String, f64)> = Vec::new();
             let mut n = 0u64;
+            // The persistent clients' session, kept across rounds (a new one after an error).
+            let mut session: Option<Imap> = None;
             while !stop.load(Ordering::Relaxed) {
-                let r = mixed_round(port, &user, pw, &mut rng, &mut lat, &mut n).await;
-                if let Err(e) = r
-                    && errors.fetch_add(1, Ordering::Relaxed) < 3
-                {
-                    eprintln!("    mixed: {e}");
+                let r = if persistent {
+                    persistent_round(&mut session, port, &user, pw, &mut rng, &mut lat, &mut n)
+                        .await
+                } else {
+                    mixed_round(port, &user, pw, &mut rng, &mut lat, &mut n).await
+                };
+                if let Err(e) = r {
+                    session = None;
+                    if errors.fetch_add(1, Ordering::Relaxed) < 3 {
+                        eprintln!(
+                            "    {}: {e}",
+                            if persistent { "persistent" } else { "mixed" }
+                        );
+                    }
                 }
+            }
+            if let Some(mut c) = session {
+                let _ = c.cmd("LOGOUT", false).await;
             }
             lat
         }));
     }
     let t = Instant::now();
-    tokio::time::sleep(Duration::from_secs(plan.mixed_secs)).await;
+    tokio::time::sleep(Duration::from_secs(load.secs)).await;
     stop.store(true, Ordering::Relaxed);
     let mut all: Vec<(String, f64)> = Vec::new();
     for task in tasks {
@@ -588,8 +651,9 @@ pub async fn mixed_on(ports: &[u16], plan: &Plan, m: &mut Measured, key: &str) -
         m.info(
             &format!("{key}_{verb}"),
             format!(
-                "n={} mean={mean:.1} ms p99={:.1} ms",
+                "n={} mean={mean:.1} ms p50={:.1} ms p99={:.1} ms",
                 v.len(),
+                percentile(&v, 50.0),
                 percentile(&v, 99.0)
             ),
         );
@@ -720,6 +784,21 @@ pub async fn push_row(
     Ok(())
 }
 
+/// Times one command of the mixed load under its verb.
+async fn timed_cmd(
+    c: &mut Imap,
+    lat: &mut Vec<(String, f64)>,
+    cmd: &str,
+) -> Result<crate::client::Answer> {
+    let t = Instant::now();
+    let a = c.cmd(cmd, false).await?;
+    let verb = cmd.split(' ').next().unwrap_or(cmd).to_string();
+    lat.push((verb, ms(t.elapsed())));
+    Ok(a)
+}
+
+/// Row 9's round: a fresh session, LOGIN, LIST (half the time), the commands of
+/// [`mixed_commands`], LOGOUT.
 async fn mixed_round(
     port: u16,
     user: &str,
@@ -728,26 +807,46 @@ async fn mixed_round(
     lat: &mut Vec<(String, f64)>,
     n: &mut u64,
 ) -> Result<()> {
-    async fn run(
-        c: &mut Imap,
-        lat: &mut Vec<(String, f64)>,
-        cmd: &str,
-        keep: bool,
-    ) -> Result<crate::client::Answer> {
-        let t = Instant::now();
-        let a = c.cmd(cmd, keep).await?;
-        let verb = cmd.split(' ').next().unwrap_or(cmd).to_string();
-        lat.push((verb, ms(t.elapsed())));
-        Ok(a)
-    }
     let t = Instant::now();
     let mut c = Imap::connect(port).await?;
     c.login(user, pw).await?;
     lat.push(("LOGIN".into(), ms(t.elapsed())));
     if rng.chance(50) {
-        run(&mut c, lat, "LIST \"\" *", false).await?;
+        timed_cmd(&mut c, lat, "LIST \"\" *").await?;
     }
-    let a = run(&mut c, lat, "SELECT INBOX", false).await?;
+    mixed_commands(&mut c, rng, lat, n).await?;
+    timed_cmd(&mut c, lat, "LOGOUT").await?;
+    Ok(())
+}
+
+/// The persistent load's round: the commands of [`mixed_commands`] on the client's session,
+/// which is opened (and logged in, untimed) only when there is none yet.
+async fn persistent_round(
+    session: &mut Option<Imap>,
+    port: u16,
+    user: &str,
+    pw: &str,
+    rng: &mut Rng,
+    lat: &mut Vec<(String, f64)>,
+    n: &mut u64,
+) -> Result<()> {
+    let c = match session {
+        Some(c) => c,
+        None => session.insert(logged_in(port, user, pw).await?),
+    };
+    mixed_commands(c, rng, lat, n).await
+}
+
+/// imaptest's default mix on a logged-in session: SELECT INBOX, FETCH of every message's flags,
+/// envelope and size, FETCH of one body, SEARCH (half the time), STORE of flags on a few
+/// messages, STORE \Deleted + EXPUNGE, APPEND. Each command's latency goes into `lat`.
+async fn mixed_commands(
+    c: &mut Imap,
+    rng: &mut Rng,
+    lat: &mut Vec<(String, f64)>,
+    n: &mut u64,
+) -> Result<()> {
+    let a = timed_cmd(c, lat, "SELECT INBOX").await?;
     let mut exists = a.exists().unwrap_or(0) as usize;
     let track = |a: &crate::client::Answer, exists: &mut usize| {
         for l in &a.untagged {
@@ -759,21 +858,19 @@ async fn mixed_round(
         }
     };
     if exists > 0 {
-        let a = run(
-            &mut c,
+        let a = timed_cmd(
+            c,
             lat,
             "FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)",
-            false,
         )
         .await?;
         track(&a, &mut exists);
     }
     if exists > 0 {
-        let a = run(
-            &mut c,
+        let a = timed_cmd(
+            c,
             lat,
             &format!("FETCH {} BODY.PEEK[]", 1 + rng.below(exists)),
-            false,
         )
         .await?;
         track(&a, &mut exists);
@@ -787,7 +884,7 @@ async fn mixed_round(
                 ["anna", "bench", "example"][rng.below(3)]
             )
         };
-        let a = run(&mut c, lat, &q, false).await?;
+        let a = timed_cmd(c, lat, &q).await?;
         track(&a, &mut exists);
     }
     if exists > 0 {
@@ -795,25 +892,18 @@ async fn mixed_round(
         let hi = (lo + rng.below(5)).min(exists);
         let op = if rng.chance(50) { "+" } else { "-" };
         let flag = ["\\Seen", "\\Flagged", "\\Answered", "$Work"][rng.below(4)];
-        let a = run(
-            &mut c,
-            lat,
-            &format!("STORE {lo}:{hi} {op}FLAGS ({flag})"),
-            false,
-        )
-        .await?;
+        let a = timed_cmd(c, lat, &format!("STORE {lo}:{hi} {op}FLAGS ({flag})")).await?;
         track(&a, &mut exists);
     }
     if exists > 0 {
-        let a = run(
-            &mut c,
+        let a = timed_cmd(
+            c,
             lat,
             &format!("STORE {} +FLAGS.SILENT (\\Deleted)", 1 + rng.below(exists)),
-            false,
         )
         .await?;
         track(&a, &mut exists);
-        let a = run(&mut c, lat, "EXPUNGE", false).await?;
+        let a = timed_cmd(c, lat, "EXPUNGE").await?;
         track(&a, &mut exists);
     }
     *n += 1;
@@ -821,7 +911,6 @@ async fn mixed_round(
     let t = Instant::now();
     c.append("INBOX", "", &msg).await?;
     lat.push(("APPEND".into(), ms(t.elapsed())));
-    run(&mut c, lat, "LOGOUT", false).await?;
     Ok(())
 }
 
@@ -1179,6 +1268,27 @@ pub fn table(plan: &Plan) -> Vec<(String, String, &'static str, bool)> {
     r(
         "mixed_p99_ms".into(),
         "9 mixed load, p99 latency".into(),
+        "ms",
+        false,
+    );
+    r(
+        "persistent_cmds_per_sec".into(),
+        format!(
+            "9b mixed, persistent sessions, {} clients on {} users",
+            plan.persistent_clients, plan.persistent_users
+        ),
+        "cmd/s",
+        true,
+    );
+    r(
+        "persistent_p50_ms".into(),
+        "9b mixed, persistent sessions, p50 latency".into(),
+        "ms",
+        false,
+    );
+    r(
+        "persistent_p99_ms".into(),
+        "9b mixed, persistent sessions, p99 latency".into(),
         "ms",
         false,
     );

@@ -38,7 +38,8 @@
 //!   concern (see `mailbox/mod.rs`).
 //! * On-disk formats: `index.rs`, `cache.rs`, `dovecot.rs`, `filename.rs`;
 //!   reads in `content.rs`, quota in `quota.rs`, inotify in `watch.rs`,
-//!   file-system helpers in `fsutil.rs`.
+//!   file-system helpers in `fsutil.rs`, the shared fsyncs of a mailbox's
+//!   writers in `group_commit.rs`.
 //!
 //! See `docs/design/storage.md` for the reasoning.
 
@@ -50,6 +51,7 @@ mod feed;
 mod filename;
 mod fsutil;
 mod fts;
+mod group_commit;
 mod index;
 mod mailbox;
 mod mailbox_handle;

@@ -107,7 +107,8 @@ impl MailboxState {
     }
 
     /// Moves prepared `tmp/` files into `cur/` with their flags and gives
-    /// them UIDs; durable (file and directory fsynced, log fsynced) on return.
+    /// them UIDs; durable (file fsynced before its rename; `cur/` and the log fsynced by the
+    /// group commit of [`MailboxState::locked`]) on return.
     /// Each item is `(tmp path, base name, date, flags, keywords)`; the date is Unix seconds,
     /// or a copy's [`InternalDate`] (then possibly not read yet: the link has the same mtime).
     pub(crate) fn commit_new<D: Into<InternalDate> + Copy>(
@@ -218,12 +219,8 @@ impl MailboxState {
                     return Err(e);
                 }
             }
-            if ctx.fsync
-                && let Err(e) = fsync_dir(&cur)
-            {
-                rollback(&moved);
-                return Err(StorageError::io("fsync cur", e));
-            }
+            // `cur/` is fsynced (with the log) by the group commit after the locks are released,
+            // before this returns.
             inner.own_cur_change(&cur, pre);
             inner.apply_all(records.clone());
             Ok(((inner.hdr.uidvalidity, uids), records))

@@ -186,14 +186,18 @@ impl Inner {
         self.version += 1;
     }
 
-    /// Appends records to the log (durably) and compacts when it grew large.
-    pub(super) fn commit(&mut self, ctx: &Ctx<'_>, records: Vec<Record>) -> Result<()> {
+    /// Appends records to the log and compacts when it grew large. The log is NOT fsynced
+    /// here: the caller makes it durable with `cur/` in a shared round after releasing the
+    /// locks ([`super::MailboxState::locked`], group commit) before anything is acknowledged.
+    /// True when it wrote anything.
+    pub(super) fn commit(&mut self, ctx: &Ctx<'_>, records: Vec<Record>) -> Result<bool> {
         if self.base_pending {
             // Memory already holds the records; the base gets them all.
-            return self.write_index(ctx);
+            self.write_index(ctx)?;
+            return Ok(true);
         }
         if records.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         if self.hdr.unsynced {
             self.sync_base(ctx)?;
@@ -208,17 +212,13 @@ impl Inner {
             .ok_or_else(|| StorageError::Temporary("index log not open".into()))?;
         log.write_all(text.as_bytes())
             .map_err(|e| StorageError::io("append index log", e))?;
-        if ctx.fsync {
-            log.sync_data()
-                .map_err(|e| StorageError::io("fsync index log", e))?;
-        }
         self.log_offset += text.len() as u64;
         self.log_records += records.len();
         if self.log_records > INDEX_LOG_COMPACT_MIN.max(self.list.len() / 2) {
             self.hdr.generation = self.hdr.generation.saturating_add(1);
             self.write_index(ctx)?;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Makes a base written without an fsync durable, with its log's name,

@@ -6,7 +6,8 @@
 //! lives in the file named after it:
 //!
 //! * [`lock`]: the in-process mutex and the cross-process `flock` every
-//!   operation runs under (`MailboxState::locked`).
+//!   operation runs under (`MailboxState::locked`), and the group commit that
+//!   makes its changes durable after both are released.
 //! * [`append`]: APPEND and COPY, from `tmp/` into `cur/` with new UIDs.
 //! * [`store`]: STORE, flags by renaming files; [`keywords`]: the keyword table.
 //! * [`expunge`]: EXPUNGE (and the second half of MOVE).
@@ -60,6 +61,7 @@ use tokio::sync::watch;
 use crate::limits::{MAX_EVENT_QUEUE, MAX_KEYWORDS_PER_MAILBOX};
 use crate::storage::maildir::cache::Cache;
 use crate::storage::maildir::fsutil::{mtime_ns, now_ns};
+use crate::storage::maildir::group_commit::GroupCommit;
 use crate::storage::maildir::index::Header;
 use crate::storage::{MessageList, MessageMeta, Result, Snapshot, VanishedWindow};
 
@@ -146,6 +148,8 @@ pub(crate) struct MailboxState {
     fsync: bool,
     inner: Mutex<Inner>,
     lock: Mutex<Option<Arc<File>>>,
+    /// The fsyncs of `cur/` and the index log that the writers share (see `lock.rs`).
+    group: GroupCommit,
     changes: watch::Sender<u64>,
     /// Set when inotify overflowed our queue: rescan `cur/`.
     dirty: AtomicBool,
@@ -170,6 +174,7 @@ impl MailboxState {
             fsync,
             inner: Mutex::new(Inner::default()),
             lock: Mutex::new(None),
+            group: GroupCommit::default(),
             changes: watch::Sender::new(0),
             dirty: AtomicBool::new(false),
             watched_since: AtomicI64::new(0),
