@@ -452,21 +452,13 @@ impl Conn {
         let mut off =
             i64::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         let write = async {
-            use std::os::fd::AsRawFd;
             while u64::try_from(off).unwrap_or(u64::MAX) < end {
                 let want = usize::try_from(end - off as u64).unwrap_or(usize::MAX);
                 let n = tcp
                     .async_io(tokio::io::Interest::WRITABLE, || {
-                        // SAFETY: both descriptors stay open for the call (`tcp` and `file` are
-                        // borrowed); the kernel reads and advances `off`, which we own.
-                        let r = unsafe {
-                            libc::sendfile(tcp.as_raw_fd(), file.as_raw_fd(), &mut off, want)
-                        };
-                        if r < 0 {
-                            Err(io::Error::last_os_error())
-                        } else {
-                            Ok(r as usize)
-                        }
+                        // The kernel reads from `off` and advances it.
+                        nix::sys::sendfile::sendfile(tcp, file, Some(&mut off), want)
+                            .map_err(io::Error::from)
                     })
                     .await?;
                 if n == 0 {
