@@ -112,12 +112,30 @@ impl PgServer {
             child: None,
             _owned: None,
         };
+        // The port was only probed free: another test process may bind it before the server
+        // does (tests/run-all runs several at once). Then the server exits at once, and it is
+        // started again on another port; a restart (`start` after `stop`) keeps its port.
+        for _ in 0..5 {
+            match s.try_start() {
+                Ok(()) => return s,
+                Err(log) if log.contains("Address already in use") => s.port = loopback_port(),
+                Err(log) => panic!("database did not start: {log}"),
+            }
+        }
         s.start();
         s
     }
 
     /// Starts the server (again, after [`PgServer::stop`]) and waits until it answers.
     pub fn start(&mut self) {
+        if let Err(log) = self.try_start() {
+            panic!("database did not start: {log}");
+        }
+    }
+
+    /// Starts the server and waits until it answers; the server's log when it exited or did not
+    /// answer within a minute.
+    fn try_start(&mut self) -> Result<(), String> {
         let d = &self.dir;
         let log = std::fs::File::create(d.join("server.log"))
             .unwrap_or_else(|e| panic!("server.log: {e}"));
@@ -137,14 +155,23 @@ impl PgServer {
         .unwrap_or_else(|e| panic!("postgres: {e}"));
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
+        let log =
+            |d: &std::path::Path| std::fs::read_to_string(d.join("server.log")).unwrap_or_default();
         while !self.psql("postgres", "SELECT 1").status.success() {
-            assert!(
-                Instant::now() < deadline,
-                "database did not start: {}",
-                std::fs::read_to_string(d.join("server.log")).unwrap_or_default()
-            );
+            let exited = self
+                .child
+                .as_mut()
+                .is_some_and(|c| c.try_wait().is_ok_and(|s| s.is_some()));
+            if exited {
+                self.child = None;
+                return Err(log(&self.dir));
+            }
+            if Instant::now() >= deadline {
+                return Err(log(&self.dir));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
+        Ok(())
     }
 
     /// Runs `sql` in database `db` with psql.
