@@ -12,6 +12,7 @@
 //! the table says so.
 
 mod client;
+mod compress;
 mod corpus;
 mod fts;
 mod pg;
@@ -63,7 +64,7 @@ struct Args {
     json: Option<PathBuf>,
     servers: Vec<Kind>,
     /// Row groups to run (select, fetch, search, sort, thread, huge, pop3, lmtp, sieve, login,
-    /// mixed, persistent, push, idle, notify, resync, fts); all when absent.
+    /// mixed, persistent, push, idle, notify, resync, fts, compress); all when absent.
     rows: Option<Vec<String>>,
     work: PathBuf,
     mail_user: String,
@@ -448,6 +449,9 @@ async fn run_server(
     }
     if want("sort") || want("thread") {
         sort::sort_rows(&s, p, want, &mut m).await?;
+    }
+    if want("compress") {
+        compress::compress_rows(&s, p, &mut m).await?;
     }
     if want("huge") {
         // The reference first: after the server's rows it would share the machine with

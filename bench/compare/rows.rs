@@ -1384,6 +1384,7 @@ pub fn table(plan: &Plan) -> Vec<(String, String, &'static str, bool)> {
     );
     rows.extend(crate::sort::table_rows(big));
     rows.extend(crate::fts::table_rows(big));
+    rows.extend(crate::compress::table_rows(mid));
     rows.push((
         "multiappend_100".into(),
         "14 MULTIAPPEND of 100 4kB messages, one command".into(),
