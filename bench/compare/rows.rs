@@ -242,12 +242,21 @@ pub async fn search_rows(s: &Running, plan: &Plan, m: &mut Measured) -> Result<(
 /// The memory figures are cumulative: the smaller mailboxes were opened before.
 pub async fn scaling_rows(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()> {
     let (port, pw) = (s.ports.imap, plan.password);
-    // A login of each user first, so that the first cold SELECT does not also pay for the
-    // server's first session of that user (Dovecot's mailbox list index, mailcove's user state).
+    // A first session of each user, so that the first point's cold SELECT does not also pay
+    // for the server's first sight of the user rather than of the mailbox: LOGIN, LIST (the
+    // mailbox list and its index) and a SELECT of the user's INBOX unless that is a point.
     let mut users: Vec<&str> = plan.scale.iter().map(|pt| pt.user).collect();
     users.dedup();
     for user in users {
         let mut c = logged_in(port, user, pw).await?;
+        c.ok("LIST \"\" \"*\"", false).await?;
+        if !plan
+            .scale
+            .iter()
+            .any(|pt| pt.user == user && pt.folder == "INBOX")
+        {
+            c.ok("SELECT INBOX", false).await?;
+        }
         c.ok("LOGOUT", false).await?;
     }
     for pt in &plan.scale {
