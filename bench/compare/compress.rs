@@ -1,4 +1,4 @@
-//! Row 17: throughput of a COMPRESS=DEFLATE session (RFC 4978, issues 16 and 23).
+//! Row 18: throughput of a COMPRESS=DEFLATE session (RFC 4978, issues 16 and 23).
 //!
 //! A client that downloads a folder for offline use (mbsync, Thunderbird's offline sync, K-9 on a
 //! slow link) fetches every message whole; over COMPRESS the server deflates all of it. The row
@@ -46,7 +46,7 @@ async fn fetch_all(port: u16, pw: &str, mailbox: &str, compress: bool) -> Result
     Ok((took, a.literal_bytes))
 }
 
-/// Row 17 on one server.
+/// Row 18 on one server.
 pub async fn compress_rows(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()> {
     let (port, pw, n) = (s.ports.imap, plan.password, plan.mid);
     let mailbox = format!("m{n}");
@@ -69,7 +69,7 @@ pub fn table_rows(mid: usize) -> Vec<(String, String, &'static str, bool)> {
         .map(|(key, _, label)| {
             (
                 format!("{key}_{mid}_warm"),
-                format!("17 {label}, {mid} msgs, warm"),
+                format!("18 {label}, {mid} msgs, warm"),
                 "ms",
                 false,
             )

@@ -198,6 +198,9 @@ pub struct MailboxSpec {
     pub with_huge: bool,
     /// Percent of messages left unseen.
     pub unseen_percent: usize,
+    /// Small text messages only (`small_message`, under 1 kB each): the 1,000,000-message
+    /// INBOX of `bench/run --huge`, where the realistic mix would be 9 GB.
+    pub small: bool,
 }
 
 /// One user's mailboxes.
@@ -515,6 +518,48 @@ fn message(rng: &mut Rng, i: usize, box_tag: &str, threads: &mut Vec<Thread>) ->
     m
 }
 
+/// The subject words `SEARCH SUBJECT` looks for in the scaling rows (row 17): in about one
+/// message in sixteen of either kind of mailbox (one of `SUBJECTS`, also in replies).
+pub const SUBJECT_MARKER: &str = "Budget draft";
+
+/// A small plain-text message (about 600-900 bytes, LF line endings) for the 1,000,000-message
+/// INBOX: the headers a delivered message has (trace, Date in eight zones, From with
+/// `FROM_MARKER` on 1% of senders, a subject from `SUBJECTS`, a third of them replies,
+/// Message-ID) and a short body; `TEXT_MARKER` in the body of 0.5% as in `message`. Cheap to
+/// build: a million of them are written in one pass.
+pub fn small_message(rng: &mut Rng, i: usize, out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    out.clear();
+    let (from_name, from_addr) = name(rng, i);
+    let (to_name, to_addr) = name(rng, i + 1);
+    let d = DateFields::of(i);
+    let date = format!(
+        "{}, {:02} {} 2026 {:02}:{:02}:{:02} {}",
+        ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][i % 7],
+        d.day,
+        MONTHS[d.month],
+        d.hour,
+        d.minute,
+        d.second,
+        ZONES[d.zone]
+    );
+    let subject = rng.pick(SUBJECTS);
+    let prefix = if rng.chance(33) { reply_prefix(i) } else { "" };
+    let _ = write!(
+        out,
+        "Return-Path: <{from_addr}>\nReceived: from mx.example.net (mx.example.net [192.0.2.{}])\n\tby mail.example.com (Postfix) with ESMTPS id 4X{:X}\n\tfor <{to_addr}>; {date}\nDate: {date}\nFrom: {} <{from_addr}>\nTo: {} <{to_addr}>\nSubject: {prefix}{subject} #{}\nMessage-ID: <{i}.small.{:x}@{}>\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n",
+        i % 250,
+        rng.next_u64() & 0xffff_ffff,
+        display(&from_name),
+        display(&to_name),
+        i % 1000,
+        rng.next_u64(),
+        rng.pick(DOMAINS)
+    );
+    let words = rng.range(20, 60);
+    out.extend_from_slice(paragraph(rng, words, i % 199 == 7).as_bytes());
+}
+
 /// The 10 MB message of row 3: a short text part, a 4 MB attachment (part 2, the one fetched
 /// alone) and a 3.3 MB one, base64 (about 10 MB on the wire).
 pub fn huge_message(rng: &mut Rng) -> Vec<u8> {
@@ -554,11 +599,18 @@ fn write_mailbox(root: &Path, spec: &MailboxSpec, seed: u64) -> std::io::Result<
     let mut written = Written::default();
     let base_time: u64 = 1_780_000_000;
     let total = spec.messages + usize::from(spec.with_huge);
+    let mut small = Vec::with_capacity(2048);
     for i in 0..total {
-        let data = if spec.with_huge && i == spec.messages {
-            huge_message(&mut rng)
+        let owned;
+        let data: &[u8] = if spec.with_huge && i == spec.messages {
+            owned = huge_message(&mut rng);
+            &owned
+        } else if spec.small {
+            small_message(&mut rng, i, &mut small);
+            &small
         } else {
-            message(&mut rng, i, spec.name, &mut threads)
+            owned = message(&mut rng, i, spec.name, &mut threads);
+            &owned
         };
         let lines = data.iter().filter(|&&b| b == b'\n').count();
         let base = format!(
@@ -571,7 +623,7 @@ fn write_mailbox(root: &Path, spec: &MailboxSpec, seed: u64) -> std::io::Result<
         // The newest few arrived in new/ (unseen, no flags yet); the rest are in cur/, most read.
         let in_new = i + 20 >= total && spec.name == "INBOX";
         if in_new {
-            write_file(&dir.join("new"), &base, &data)?;
+            write_file(&dir.join("new"), &base, data)?;
         } else {
             let seen = !rng.chance(spec.unseen_percent);
             let flagged = rng.chance(3);
@@ -586,7 +638,7 @@ fn write_mailbox(root: &Path, spec: &MailboxSpec, seed: u64) -> std::io::Result<
             if seen {
                 flags.push('S');
             }
-            write_file(&dir.join("cur"), &format!("{base}:2,{flags}"), &data)?;
+            write_file(&dir.join("cur"), &format!("{base}:2,{flags}"), data)?;
         }
         written.messages += 1;
         written.bytes += data.len() as u64;
@@ -610,17 +662,27 @@ pub fn ensure(
         }
         fs::create_dir_all(root)?;
     }
+    let mut stamped = same_label;
     for (ui, u) in spec.users.iter().enumerate() {
         let user_root = root.join(&u.name);
-        // A corpus written before a row added its users (the `sieve` rows' `sieve0`, ...) gets
-        // just those users written; the others are read as they are.
-        let present = same_label
-            && u.mailboxes
-                .iter()
-                .all(|m| folder_dir(&user_root, m.name).join("cur").is_dir());
-        if present {
-            for m in &u.mailboxes {
-                let dir = folder_dir(&user_root, m.name);
+        // A corpus written before a row added its users (the `sieve` rows' `sieve0`, ...) or
+        // mailboxes (row 17's `m1000` in the full run) gets just those written; the mailboxes
+        // already there are read as they are.
+        let inbox_present = same_label && user_root.join("cur").is_dir();
+        if !inbox_present && user_root.exists() {
+            fs::remove_dir_all(&user_root)?;
+        }
+        for sub in ["cur", "new", "tmp"] {
+            fs::create_dir_all(user_root.join(sub))?;
+        }
+        for (mi, m) in u.mailboxes.iter().enumerate() {
+            let dir = folder_dir(&user_root, m.name);
+            let present = if m.name == "INBOX" {
+                inbox_present
+            } else {
+                same_label && dir.join("cur").is_dir()
+            };
+            if present {
                 let mut w = Written::default();
                 for sub in ["cur", "new"] {
                     for e in fs::read_dir(dir.join(sub))? {
@@ -629,16 +691,14 @@ pub fn ensure(
                     }
                 }
                 out.push((u.name.clone(), m.name.to_string(), w));
+                continue;
             }
-            continue;
-        }
-        if user_root.exists() {
-            fs::remove_dir_all(&user_root)?;
-        }
-        for sub in ["cur", "new", "tmp"] {
-            fs::create_dir_all(user_root.join(sub))?;
-        }
-        for (mi, m) in u.mailboxes.iter().enumerate() {
+            // Unstamped while writing: a run stopped half-way leaves no stamp, and the next
+            // one writes everything again rather than taking a half mailbox for a whole one.
+            if stamped {
+                fs::remove_file(&stamp)?;
+                stamped = false;
+            }
             // Same seed for same-named, same-sized mailboxes of different users: the POP3
             // INBOX holds the same kind of mail as the 10k folder.
             let seed = (m.messages as u64) << 8 | (mi as u64) << 4 | (ui as u64 % 2);

@@ -16,6 +16,7 @@ mod compress;
 mod corpus;
 mod fts;
 mod pg;
+mod plot;
 mod reference;
 mod rows;
 mod servers;
@@ -29,7 +30,7 @@ use std::time::Instant;
 use client::Result;
 use corpus::{CorpusSpec, MailboxSpec, UserSpec};
 use pg::Pg;
-use rows::{Measured, Plan};
+use rows::{Measured, Plan, ScalePoint};
 use servers::{Kind, Setup};
 
 /// The mail users' password (all but `demo`, whose argon2id hash row 7 verifies).
@@ -56,6 +57,10 @@ const PG_GROUPS: &[&str] = &[
     "persistent",
     "push",
 ];
+/// The INBOX size of `--huge` (row 17's last point, issue 23).
+const HUGE_MESSAGES: usize = 1_000_000;
+/// The user whose INBOX that is.
+const HUGE_USER: &str = "million";
 /// Extra `mailcove-pg` nodes started for the multi-node rows (nodes 2 and 3).
 const PG_EXTRA_NODES: usize = 2;
 
@@ -68,6 +73,13 @@ struct Args {
     rows: Option<Vec<String>>,
     work: PathBuf,
     mail_user: String,
+    /// `--huge`: only row 17 at 1,000,000 messages, on a corpus of its own.
+    huge: bool,
+    /// `--plot FILE.json,...`: draw row 17's curves from these files and stop.
+    plot: Vec<PathBuf>,
+    /// Where the curves go: `--plot-dir`, else `docs/perf` for `--plot` and `BENCH_DIR/plots`
+    /// after a run.
+    plot_dir: Option<PathBuf>,
 }
 
 fn args() -> Result<Args> {
@@ -80,11 +92,24 @@ fn args() -> Result<Args> {
             .map(PathBuf::from)
             .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-work")),
         mail_user: std::env::var("BENCH_MAIL_USER").unwrap_or_else(|_| "mcbench".into()),
+        huge: false,
+        plot: Vec::new(),
+        plot_dir: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--quick" => a.quick = true,
+            "--huge" => a.huge = true,
+            "--plot" => a.plot.extend(
+                it.next()
+                    .ok_or("--plot needs a list of JSON files")?
+                    .split(',')
+                    .map(PathBuf::from),
+            ),
+            "--plot-dir" => {
+                a.plot_dir = Some(it.next().ok_or("--plot-dir needs a directory")?.into())
+            }
             "--json" => a.json = Some(it.next().ok_or("--json needs a file")?.into()),
             "--servers" => {
                 a.servers = it
@@ -113,6 +138,21 @@ fn args() -> Result<Args> {
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
+    if a.huge {
+        if a.quick {
+            return Err("--huge and --quick exclude each other".into());
+        }
+        if a.rows
+            .as_ref()
+            .is_some_and(|r| r.iter().any(|g| g != "scaling"))
+        {
+            return Err("--huge runs only the scaling rows".into());
+        }
+        a.rows = Some(vec!["scaling".into()]);
+        if a.servers.contains(&Kind::MailcovePg) {
+            return Err("--huge does not run mailcove-pg".into());
+        }
+    }
     Ok(a)
 }
 
@@ -134,6 +174,7 @@ fn plan(quick: bool) -> Plan {
             persistent_users: 20,
             push_deliveries: 300,
             password: PASSWORD,
+            scale: scale_points(&[1_000, 10_000]),
         }
     } else {
         Plan {
@@ -152,7 +193,52 @@ fn plan(quick: bool) -> Plan {
             persistent_users: 20,
             push_deliveries: 300,
             password: PASSWORD,
+            scale: scale_points(&[1_000, 10_000, 100_000]),
         }
+    }
+}
+
+/// Row 17's points for the default runs: fresh copies (`scale1000`, ...) of user `big`'s
+/// `m1000`, `m10000` and `m100000`, the corpus's own mailboxes (the full run adds `m1000`).
+fn scale_points(sizes: &[usize]) -> Vec<ScalePoint> {
+    sizes
+        .iter()
+        .map(|&n| ScalePoint {
+            messages: n,
+            user: "big",
+            folder: format!("scale{n}"),
+            copy_of: Some(format!("m{n}")),
+        })
+        .collect()
+}
+
+/// `--huge`: the full run's plan with row 17 at one point, the 1,000,000-message INBOX of a new
+/// user (the issue's "as a new user would").
+fn huge_plan() -> Plan {
+    Plan {
+        scale: vec![ScalePoint {
+            messages: HUGE_MESSAGES,
+            user: HUGE_USER,
+            folder: "INBOX".into(),
+            copy_of: None,
+        }],
+        ..plan(false)
+    }
+}
+
+/// `--huge`'s corpus: that user alone, small messages (1 kB and under), 5% unseen.
+fn huge_spec() -> CorpusSpec {
+    CorpusSpec {
+        users: vec![UserSpec {
+            name: HUGE_USER.into(),
+            mailboxes: vec![MailboxSpec {
+                name: "INBOX",
+                messages: HUGE_MESSAGES,
+                with_huge: false,
+                unseen_percent: 5,
+                small: true,
+            }],
+        }],
     }
 }
 
@@ -162,6 +248,7 @@ fn corpus_spec(p: &Plan) -> CorpusSpec {
         messages,
         with_huge: false,
         unseen_percent,
+        small: false,
     };
     // Folder names carry their size; leak the two strings once, they live for the run.
     let big: &'static str = Box::leak(format!("m{}", p.big).into_boxed_str());
@@ -178,6 +265,7 @@ fn corpus_spec(p: &Plan) -> CorpusSpec {
                     messages: 10,
                     with_huge: true,
                     unseen_percent: 0,
+                    small: false,
                 },
             ],
         },
@@ -190,6 +278,17 @@ fn corpus_spec(p: &Plan) -> CorpusSpec {
             mailboxes: vec![mb("INBOX", 5, 0)],
         },
     ];
+    // Row 17's points that are none of the other mailboxes (the full run's 1,000; the quick
+    // run's `mid` already is one), last in `big` so the others keep their seeds.
+    for pt in &p.scale {
+        if let Some(name) = &pt.copy_of
+            && pt.user == "big"
+            && !users[0].mailboxes.iter().any(|m| m.name == name.as_str())
+        {
+            let name: &'static str = Box::leak(name.clone().into_boxed_str());
+            users[0].mailboxes.push(mb(name, pt.messages, 5));
+        }
+    }
     for i in 0..p.mixed_users {
         users.push(UserSpec {
             name: format!("mix{i}"),
@@ -322,6 +421,32 @@ fn read_tree(dir: &Path) -> Result<u64> {
     Ok(total)
 }
 
+/// A hard-linked copy of `user`'s corpus folder `from` as the folder `to` of the server's tree
+/// (`dir/mail/<user>/.<to>`), owned by the mail user.
+fn fresh_copy(
+    corpus: &Path,
+    dir: &Path,
+    user: &str,
+    from: &str,
+    to: &str,
+    mail_user: &str,
+) -> Result<()> {
+    let dst = dir.join("mail").join(user).join(format!(".{to}"));
+    sh(Command::new("cp")
+        .arg("-al")
+        .arg(corpus.join(user).join(format!(".{from}")))
+        .arg(&dst))?;
+    // cp -a keeps the corpus directories' owner (root); the files are the shared inodes
+    // chowned with the tree.
+    sh(Command::new("chown")
+        .arg(format!("{0}:{0}", mail_user))
+        .arg(&dst)
+        .arg(dst.join("cur"))
+        .arg(dst.join("new"))
+        .arg(dst.join("tmp")))?;
+    Ok(())
+}
+
 fn sh(cmd: &mut Command) -> Result<()> {
     let st = cmd.status()?;
     if !st.success() {
@@ -397,20 +522,9 @@ async fn run_server(
     // page-cache read: the copies are the same files.
     let t = Instant::now();
     let fresh = sort::fresh_folders(want);
+    let big = format!("m{}", p.big);
     for folder in &fresh {
-        let dst = dir.join("mail/big").join(format!(".{folder}"));
-        sh(Command::new("cp")
-            .arg("-al")
-            .arg(corpus.join(format!("big/.m{}", p.big)))
-            .arg(&dst))?;
-        // cp -a keeps the corpus directories' owner (root); the files are the shared inodes
-        // chowned above.
-        sh(Command::new("chown")
-            .arg(format!("{0}:{0}", a.mail_user))
-            .arg(&dst)
-            .arg(dst.join("cur"))
-            .arg(dst.join("new"))
-            .arg(dst.join("tmp")))?;
+        fresh_copy(corpus, &dir, "big", &big, folder, &a.mail_user)?;
     }
     if !fresh.is_empty() {
         eprintln!(
@@ -419,6 +533,24 @@ async fn run_server(
             p.big,
             t.elapsed().as_secs_f64()
         );
+    }
+    // Row 17's mailboxes, for the same reason: its cold SELECT is the server's first sight of
+    // each, whatever rows ran before. (Not in `PG_GROUPS`: the copies are Maildir folders.)
+    if want("scaling") {
+        let t = Instant::now();
+        let mut copied = 0;
+        for pt in &p.scale {
+            if let Some(from) = &pt.copy_of {
+                fresh_copy(corpus, &dir, pt.user, from, &pt.folder, &a.mail_user)?;
+                copied += 1;
+            }
+        }
+        if copied > 0 {
+            eprintln!(
+                "  made {copied} fresh copies for the scaling rows in {:.1} s",
+                t.elapsed().as_secs_f64()
+            );
+        }
     }
     let setup = Setup {
         dir: &dir,
@@ -446,6 +578,9 @@ async fn run_server(
     }
     if want("search") {
         rows::search_rows(&s, p, &mut m).await?;
+    }
+    if want("scaling") {
+        rows::scaling_rows(&s, p, &mut m).await?;
     }
     if want("sort") || want("thread") {
         sort::sort_rows(&s, p, want, &mut m).await?;
@@ -592,19 +727,42 @@ fn json_num(v: Option<f64>) -> String {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let a = args()?;
-    let p = plan(a.quick);
+    if !a.plot.is_empty() {
+        let texts = a
+            .plot
+            .iter()
+            .map(|f| std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display())))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let dir = a
+            .plot_dir
+            .clone()
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/perf"));
+        for f in plot::plot(&texts, &dir)? {
+            eprintln!("wrote {}", f.display());
+        }
+        return Ok(());
+    }
+    let p = if a.huge { huge_plan() } else { plan(a.quick) };
     std::fs::create_dir_all(&a.work)?;
     chmod(&a.work, 0o755)?;
-    let spec = corpus_spec(&p);
-    let label = format!(
-        "v2 {} {} {} {} {} {} {}",
-        p.big, p.mid, p.pop3, p.idle_users, p.mixed_users, p.persistent_users, LMTP_USERS
-    );
-    let corpus_dir = a.work.join(if a.quick {
-        "corpus-quick"
+    let (spec, label, corpus_dir) = if a.huge {
+        (
+            huge_spec(),
+            format!("huge v1 {HUGE_MESSAGES}"),
+            a.work.join("corpus-huge"),
+        )
     } else {
-        "corpus-full"
-    });
+        let label = format!(
+            "v2 {} {} {} {} {} {} {}",
+            p.big, p.mid, p.pop3, p.idle_users, p.mixed_users, p.persistent_users, LMTP_USERS
+        );
+        let dir = a.work.join(if a.quick {
+            "corpus-quick"
+        } else {
+            "corpus-full"
+        });
+        (corpus_spec(&p), label, dir)
+    };
     let t = Instant::now();
     let written = corpus::ensure(&corpus_dir, &spec, &label)?;
     let (msgs, bytes) = written
@@ -718,7 +876,12 @@ async fn main() -> Result<()> {
         write!(table, " {:>11} {:>7}", "mailcove-pg", "pg/dc")?;
     }
     writeln!(table)?;
-    let rows = rows::table(&p);
+    // `--huge` measures row 17 alone: only its rows.
+    let rows = if a.huge {
+        rows::scale_table_rows(&p)
+    } else {
+        rows::table(&p)
+    };
     for (i, (key, label, unit, higher)) in rows.iter().enumerate() {
         let (mc, dc) = (get(Kind::Mailcove, key), get(Kind::Dovecot, key));
         let pgv = get(Kind::MailcovePg, key);
@@ -851,7 +1014,13 @@ async fn main() -> Result<()> {
     writeln!(
         table,
         "\n{} run, {} s for the servers; ratio = times better for mailcove{}.",
-        if a.quick { "quick" } else { "full" },
+        if a.huge {
+            "huge"
+        } else if a.quick {
+            "quick"
+        } else {
+            "full"
+        },
         started.elapsed().as_secs(),
         if with_pg {
             ", pg/dc = times better for mailcove on PostgreSQL"
@@ -861,8 +1030,18 @@ async fn main() -> Result<()> {
     )?;
     println!("{table}");
     if let Some(path) = &a.json {
-        std::fs::write(path, json)?;
+        std::fs::write(path, &json)?;
         eprintln!("wrote {}", path.display());
+    }
+    // Row 17's curves from this run's figures (`--plot` redraws them from saved JSON files).
+    if results
+        .iter()
+        .any(|(_, m)| m.values.keys().any(|k| k.starts_with("scale_")))
+    {
+        let dir = a.plot_dir.clone().unwrap_or_else(|| a.work.join("plots"));
+        for f in plot::plot(&[json], &dir)? {
+            eprintln!("wrote {}", f.display());
+        }
     }
     Ok(())
 }

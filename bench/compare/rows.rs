@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::client::{Imap, Lmtp, Pop3, Result, parse_exists, percentile, small_message};
-use crate::corpus::{FROM_MARKER, Rng, TEXT_MARKER};
+use crate::corpus::{FROM_MARKER, Rng, SUBJECT_MARKER, TEXT_MARKER};
 use crate::servers::{Kind, Running};
 
 /// The sizes of one run (full or quick).
@@ -36,6 +36,37 @@ pub struct Plan {
     /// LMTP deliveries of the push-latency rows (`push_row`).
     pub push_deliveries: usize,
     pub password: &'static str,
+    /// Row 17's points (issue 23): the mailboxes of the scaling curves, smallest first.
+    pub scale: Vec<ScalePoint>,
+}
+
+/// One point of the scaling curves (row 17): a mailbox of `messages` messages.
+#[derive(Clone, Debug)]
+pub struct ScalePoint {
+    pub messages: usize,
+    pub user: &'static str,
+    /// The mailbox the rows select.
+    pub folder: String,
+    /// The corpus folder of `user` that `folder` is a fresh hard-linked copy of, made before
+    /// the server starts so that "cold" is the server's first sight of it whatever ran before;
+    /// `None` when `folder` is the corpus's own (the INBOX of `--huge`, which nothing else reads).
+    pub copy_of: Option<String>,
+}
+
+/// Row 17's commands besides SELECT, each timed first and warm at every point: a client's
+/// message-list sync, and two searches (flags only; a header every message has).
+pub fn scale_commands() -> [(&'static str, String); 3] {
+    [
+        (
+            "fetch",
+            "UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)".to_string(),
+        ),
+        ("search_unseen", "SEARCH UNSEEN".to_string()),
+        (
+            "search_subject",
+            format!("SEARCH SUBJECT \"{SUBJECT_MARKER}\""),
+        ),
+    ]
 }
 
 /// Everything measured on one server: row key -> value, plus notes (hit counts) to cross-check.
@@ -100,7 +131,18 @@ async fn timed(
     mailbox: Option<&str>,
     command: &str,
 ) -> Result<(f64, crate::client::Answer)> {
-    let mut c = logged_in(port, "big", pw).await?;
+    timed_as(port, "big", pw, mailbox, command).await
+}
+
+/// [`timed`] as `user`.
+async fn timed_as(
+    port: u16,
+    user: &str,
+    pw: &str,
+    mailbox: Option<&str>,
+    command: &str,
+) -> Result<(f64, crate::client::Answer)> {
+    let mut c = logged_in(port, user, pw).await?;
     if let Some(m) = mailbox {
         c.ok(&format!("SELECT {m}"), false).await?;
     }
@@ -191,6 +233,117 @@ pub async fn search_rows(s: &Running, plan: &Plan, m: &mut Measured) -> Result<(
         m.set(&format!("{key}_{n}_warm"), median(v));
     }
     Ok(())
+}
+
+/// Row 17 (issue 23): the scaling curves. At each point, smallest mailbox first: SELECT cold
+/// (the server's first sight of the mailbox) and warm, then each of [`scale_commands`] first and
+/// warm, every one timed on a new session as rows 1, 2 and 4; then the server's memory (PSS of
+/// its process tree) while one session holds the mailbox selected, and after it logged out.
+/// The memory figures are cumulative: the smaller mailboxes were opened before.
+pub async fn scaling_rows(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()> {
+    let (port, pw) = (s.ports.imap, plan.password);
+    // A first session of each user, so that the first point's cold SELECT does not also pay
+    // for the server's first sight of the user rather than of the mailbox: LOGIN, LIST (the
+    // mailbox list and its index) and a SELECT of the user's INBOX unless that is a point.
+    let mut users: Vec<&str> = plan.scale.iter().map(|pt| pt.user).collect();
+    users.dedup();
+    for user in users {
+        let mut c = logged_in(port, user, pw).await?;
+        c.ok("LIST \"\" \"*\"", false).await?;
+        if !plan
+            .scale
+            .iter()
+            .any(|pt| pt.user == user && pt.folder == "INBOX")
+        {
+            c.ok("SELECT INBOX", false).await?;
+        }
+        c.ok("LOGOUT", false).await?;
+    }
+    for pt in &plan.scale {
+        let (n, user) = (pt.messages, pt.user);
+        let select = format!("SELECT {}", pt.folder);
+        let (cold, a) = timed_as(port, user, pw, None, &select).await?;
+        m.set(&format!("scale_select_cold_{n}"), cold);
+        m.check(
+            &format!("scale_exists_{n}"),
+            a.exists().map_or("?".into(), |e| e.to_string()),
+        );
+        let mut v = Vec::new();
+        for _ in 0..plan.reps {
+            v.push(timed_as(port, user, pw, None, &select).await?.0);
+        }
+        m.set(&format!("scale_select_warm_{n}"), median(v));
+        for (key, command) in scale_commands() {
+            let (first, a) = timed_as(port, user, pw, Some(&pt.folder), &command).await?;
+            m.set(&format!("scale_{key}_first_{n}"), first);
+            if key == "fetch" {
+                m.check(&format!("scale_fetch_{n}_answers"), a.untagged_count);
+            } else {
+                m.check(&format!("scale_{key}_{n}_hits"), a.search_hits());
+            }
+            let mut v = Vec::new();
+            for _ in 0..plan.reps {
+                v.push(
+                    timed_as(port, user, pw, Some(&pt.folder), &command)
+                        .await?
+                        .0,
+                );
+            }
+            m.set(&format!("scale_{key}_warm_{n}"), median(v));
+        }
+        let mut c = logged_in(port, user, pw).await?;
+        c.ok(&select, false).await?;
+        settle().await;
+        let (pss, rss, procs) = s.memory();
+        m.set(&format!("scale_mem_held_{n}"), pss as f64 / 1024.0);
+        m.info(&format!("scale_rss_held_mib_{n}"), rss / 1024);
+        m.info(&format!("scale_processes_held_{n}"), procs);
+        c.ok("LOGOUT", false).await?;
+        drop(c);
+        settle().await;
+        let (pss, rss, _) = s.memory();
+        m.set(&format!("scale_mem_after_{n}"), pss as f64 / 1024.0);
+        m.info(&format!("scale_rss_after_mib_{n}"), rss / 1024);
+    }
+    Ok(())
+}
+
+/// Row 17's table rows: per measure, one row per point.
+pub fn scale_table_rows(plan: &Plan) -> Vec<(String, String, &'static str, bool)> {
+    let mut rows = Vec::new();
+    let mut measures: Vec<(String, String, &'static str)> = vec![
+        ("select_cold".into(), "SELECT, cold".into(), "ms"),
+        ("select_warm".into(), "SELECT, warm".into(), "ms"),
+    ];
+    for (key, command) in scale_commands() {
+        let short = command.replace(
+            "UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)",
+            "UID FETCH 1:* (FLAGS SIZE DATE)",
+        );
+        measures.push((format!("{key}_first"), format!("{short}, first"), "ms"));
+        measures.push((format!("{key}_warm"), format!("{short}, warm"), "ms"));
+    }
+    measures.push((
+        "mem_held".into(),
+        "memory, one session selected".into(),
+        "MiB",
+    ));
+    measures.push((
+        "mem_after".into(),
+        "memory after it logged out".into(),
+        "MiB",
+    ));
+    for (key, label, unit) in measures {
+        for pt in &plan.scale {
+            rows.push((
+                format!("scale_{key}_{}", pt.messages),
+                format!("17 {:>7} msgs: {label}", pt.messages),
+                unit,
+                false,
+            ));
+        }
+    }
+    rows
 }
 
 /// Row 3: the 10 MB message (the last one of "huge"), whole and its middle part.
@@ -1382,6 +1535,7 @@ pub fn table(plan: &Plan) -> Vec<(String, String, &'static str, bool)> {
         "KiB",
         false,
     );
+    rows.extend(scale_table_rows(plan));
     rows.extend(crate::sort::table_rows(big));
     rows.extend(crate::fts::table_rows(big));
     rows.extend(crate::compress::table_rows(mid));
