@@ -405,3 +405,167 @@ S: * BYE Logging out.
 S: f OK Logout completed."#,
     );
 }
+
+/// What one session reads of the selected mailbox: `[UNSEEN n]`, EXISTS and RECENT from a SELECT
+/// (asked twice, the second warm), and the same counts worked out message by message with
+/// SEARCH and FETCH; STATUS (asked before the SELECT) must agree with both.
+struct Counts {
+    exists: usize,
+    first_unseen: Option<u32>,
+    unseen: usize,
+}
+
+fn counts_seen_by(c: &mut Client) -> Counts {
+    let number_in = |l: &str, prefix: &str, code: &str| -> Option<u64> {
+        l.strip_prefix(prefix)?.split(code).next()?.parse().ok()
+    };
+    let status = c.cmd("st", "STATUS INBOX (MESSAGES UNSEEN SIZE DELETED)");
+    assert!(
+        status.last().is_some_and(|l| l.starts_with("st OK")),
+        "{status:?}"
+    );
+    let item = |name: &str| -> u64 {
+        status[0]
+            .split(&format!("{name} "))
+            .nth(1)
+            .and_then(|r| r.split([' ', ')']).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {status:?}"))
+    };
+    let mut selects = Vec::new();
+    for tag in ["s1", "s2"] {
+        let lines = c.cmd(tag, "SELECT INBOX");
+        assert!(
+            lines
+                .last()
+                .is_some_and(|l| l.starts_with(&format!("{tag} OK"))),
+            "{lines:?}"
+        );
+        let exists = lines.iter().find_map(|l| {
+            l.strip_prefix("* ")?
+                .strip_suffix(" EXISTS")?
+                .parse::<usize>()
+                .ok()
+        });
+        let recent = lines.iter().find_map(|l| {
+            l.strip_prefix("* ")?
+                .strip_suffix(" RECENT")?
+                .parse::<usize>()
+                .ok()
+        });
+        let unseen = lines
+            .iter()
+            .find_map(|l| number_in(l, "* OK [UNSEEN ", "]"))
+            .map(|n| u32::try_from(n).unwrap());
+        selects.push((exists.expect("EXISTS"), recent.expect("RECENT"), unseen));
+    }
+    assert_eq!(selects[0].0, selects[1].0, "{selects:?}");
+    assert_eq!(selects[0].2, selects[1].2, "{selects:?}");
+    let (exists, recent, first_unseen) = selects[1];
+    let search = |c: &mut Client, key: &str| -> Vec<u32> {
+        let lines = c.cmd("se", &format!("SEARCH {key}"));
+        assert!(
+            lines.last().is_some_and(|l| l.starts_with("se OK")),
+            "{lines:?}"
+        );
+        lines[0]
+            .strip_prefix("* SEARCH")
+            .unwrap_or_else(|| panic!("{lines:?}"))
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect()
+    };
+    let unseen = search(c, "UNSEEN");
+    let deleted = search(c, "DELETED");
+    assert_eq!(
+        first_unseen,
+        unseen.first().copied(),
+        "[UNSEEN n] is the first unseen"
+    );
+    assert_eq!(recent, search(c, "RECENT").len(), "RECENT");
+    let sizes = c.cmd("fs", "FETCH 1:* (RFC822.SIZE)");
+    assert!(
+        sizes.last().is_some_and(|l| l.starts_with("fs OK")),
+        "{sizes:?}"
+    );
+    assert_eq!(sizes.len(), exists + 1, "one FETCH per message");
+    let size: u64 = sizes
+        .iter()
+        .filter_map(|l| l.split("RFC822.SIZE ").nth(1))
+        .map(|n| n.trim_end_matches(')').parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(item("MESSAGES"), exists as u64, "STATUS MESSAGES");
+    assert_eq!(item("UNSEEN"), unseen.len() as u64, "STATUS UNSEEN");
+    assert_eq!(item("DELETED"), deleted.len() as u64, "STATUS DELETED");
+    assert_eq!(item("SIZE"), size, "STATUS SIZE");
+    assert!(
+        c.cmd("u", "UNSELECT")
+            .last()
+            .is_some_and(|l| l.starts_with("u OK"))
+    );
+    Counts {
+        exists,
+        first_unseen,
+        unseen: unseen.len(),
+    }
+}
+
+/// SELECT's `[UNSEEN n]` and STATUS's UNSEEN, SIZE and DELETED come from counts the message list
+/// keeps per chunk of 1,024 messages (src/storage/msglist.rs), so a warm SELECT does not read
+/// every message. Over three chunks, after flag changes, expunges (which merge chunks) and an
+/// APPEND by another session, they still say what SEARCH and FETCH find message by message.
+#[test]
+fn select_unseen_and_status_counts_follow_another_session_across_chunks() {
+    let s = Server::start();
+    let msgs: Vec<String> = (0..2600)
+        .map(|i| format!("Subject: m{i}\r\n\r\nbody {i}\r\n"))
+        .collect();
+    let refs: Vec<&[u8]> = msgs.iter().map(|m| m.as_bytes()).collect();
+    s.append_messages("demo", "demo", "INBOX", &refs);
+    let mut a = login(&s);
+    let mut b = login(&s);
+    let ok = |c: &mut Client, cmd: &str| {
+        let lines = c.cmd("w", cmd);
+        assert!(
+            lines.last().is_some_and(|l| l.starts_with("w OK")),
+            "{cmd}: {lines:?}"
+        );
+    };
+    ok(&mut a, "SELECT INBOX");
+    let all = counts_seen_by(&mut b);
+    assert_eq!(
+        (all.exists, all.first_unseen, all.unseen),
+        (2600, Some(1), 2600)
+    );
+
+    ok(&mut a, "STORE 1:* +FLAGS.SILENT (\\Seen)");
+    let c = counts_seen_by(&mut b);
+    assert_eq!((c.exists, c.first_unseen, c.unseen), (2600, None, 0));
+
+    ok(&mut a, "STORE 2500 -FLAGS.SILENT (\\Seen)");
+    let c = counts_seen_by(&mut b);
+    assert_eq!((c.first_unseen, c.unseen), (Some(2500), 1));
+
+    ok(&mut a, "STORE 1500 -FLAGS.SILENT (\\Seen)");
+    let c = counts_seen_by(&mut b);
+    assert_eq!((c.first_unseen, c.unseen), (Some(1500), 2));
+
+    ok(&mut a, "STORE 10,1500 +FLAGS.SILENT (\\Deleted)");
+    counts_seen_by(&mut b);
+    ok(&mut a, "EXPUNGE");
+    let c = counts_seen_by(&mut b);
+    assert_eq!((c.exists, c.first_unseen, c.unseen), (2598, Some(2498), 1));
+
+    ok(&mut a, "STORE 1:1100 +FLAGS.SILENT (\\Deleted)");
+    ok(&mut a, "EXPUNGE");
+    let c = counts_seen_by(&mut b);
+    assert_eq!((c.exists, c.first_unseen, c.unseen), (1498, Some(1398), 1));
+
+    assert!(append(&mut a, "INBOX", "", MSG).starts_with("ap OK"));
+    let c = counts_seen_by(&mut b);
+    assert_eq!((c.exists, c.first_unseen, c.unseen), (1499, Some(1398), 2));
+
+    ok(&mut a, "STORE 1398 +FLAGS.SILENT (\\Seen)");
+    let c = counts_seen_by(&mut b);
+    assert_eq!((c.exists, c.first_unseen, c.unseen), (1499, Some(1499), 1));
+}

@@ -62,7 +62,7 @@ pub use date::{InternalDate, InternalDates};
 pub use feed::{Change, ChangeFeed, ChangeKind, FeedError, FeedSubscription};
 pub use keywords::KeywordSet;
 pub use metadata::{MetadataChange, MetadataLimit, MetadataMap};
-pub use msglist::{MessageList, UidCursor};
+pub use msglist::{MessageList, Tally, UidCursor};
 pub use vanished::Vanished;
 pub(crate) use vanished::VanishedWindow;
 pub use view::{Delta, StoreOutcome, View};

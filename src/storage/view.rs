@@ -226,10 +226,11 @@ impl View {
         u32::try_from(n).unwrap_or(u32::MAX)
     }
     /// Sequence number of the first message without `\Seen` (`OK [UNSEEN]`).
+    /// Worked out once per picture and shared by the views holding it
+    /// ([`MessageList::first_unseen`]), so a warm SELECT does not read every message.
     pub fn first_unseen(&self) -> Option<u32> {
         self.list
-            .iter()
-            .position(|m| !m.flags.system.contains(super::SystemFlags::SEEN))
+            .first_unseen()
             .and_then(|i| u32::try_from(i + 1).ok())
     }
 

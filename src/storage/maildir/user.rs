@@ -14,7 +14,7 @@ use crate::limits::MAX_MAILBOX_NAME_BYTES;
 use crate::storage::names::MailboxName;
 use crate::storage::{
     AppendMessage, AppendResult, CopyResult, ImportMessage, MailboxStatus, Result, SpecialUse,
-    StorageError, SystemFlags,
+    StorageError,
 };
 
 /// One user's Maildir tree.
@@ -266,16 +266,12 @@ impl UserCtx {
             highest_modseq: snap.highest_modseq,
             ..MailboxStatus::default()
         };
-        for m in snap.messages.iter() {
-            if !m.flags.system.contains(SystemFlags::SEEN) {
-                st.unseen += 1;
-            }
-            st.size += m.virt_size;
-            if m.flags.system.contains(SystemFlags::DELETED) {
-                st.deleted += 1;
-                st.deleted_bytes += m.phys_size;
-            }
-        }
+        // Kept per chunk of the list: no scan of the messages (src/storage/msglist.rs).
+        let t = snap.messages.tally();
+        st.unseen = u32::try_from(t.unseen).unwrap_or(u32::MAX);
+        st.size = t.virt_bytes;
+        st.deleted = u32::try_from(t.deleted).unwrap_or(u32::MAX);
+        st.deleted_bytes = t.deleted_bytes;
         Ok(st)
     }
 }

@@ -209,16 +209,12 @@ impl Inner {
             highest_modseq: self.highest_modseq,
             ..MailboxStatus::default()
         };
-        for m in self.list.iter() {
-            if !m.flags.system.contains(SystemFlags::SEEN) {
-                st.unseen += 1;
-            }
-            st.size += m.virt_size;
-            if m.flags.system.contains(SystemFlags::DELETED) {
-                st.deleted += 1;
-                st.deleted_bytes += m.phys_size;
-            }
-        }
+        // Kept per chunk of the list: no scan of the messages (src/storage/msglist.rs).
+        let t = self.list.tally();
+        st.unseen = u32::try_from(t.unseen).unwrap_or(u32::MAX);
+        st.size = t.virt_bytes;
+        st.deleted = u32::try_from(t.deleted).unwrap_or(u32::MAX);
+        st.deleted_bytes = t.deleted_bytes;
         st
     }
 
