@@ -1537,7 +1537,7 @@ pub fn table(plan: &Plan) -> Vec<(String, String, &'static str, bool)> {
     );
     rows.extend(scale_table_rows(plan));
     rows.extend(crate::sort::table_rows(big));
-    rows.extend(crate::fts::table_rows(big));
+    rows.extend(crate::fts::table_rows(crate::fts::FTS_MESSAGES));
     rows.extend(crate::compress::table_rows(mid));
     rows.push((
         "multiappend_100".into(),
