@@ -10,6 +10,11 @@
 //! most [`PER_SOURCE`] each; every point takes addresses no earlier point used, so no port of
 //! theirs is still in TIME_WAIT.
 //!
+//! Each point needs N sockets in the bench and, for mailcove, N in the server's one process:
+//! `bench/run` raises RLIMIT_NOFILE, but where the hard limit is lower (a container without
+//! CAP_SYS_RESOURCE), a point that does not fit in it is recorded as not measured, with the
+//! limit as the reason, rather than failing the run at the server's `accept`.
+//!
 //! Dovecot runs one `imap` process per connection (about 560 KiB each): 50,000 would need some
 //! 27 GB, more than the bench machine has. Its points above [`DOVECOT_MAX`] are recorded as not
 //! measured, with that reason, instead of swapping the machine.
@@ -33,6 +38,8 @@ const OPEN_AT_ONCE: usize = 128;
 pub const DOVECOT_MAX: usize = 10_000;
 /// How long the row waits for the EXISTS of every connection after the deliveries.
 const PUSH_DEADLINE: Duration = Duration::from_secs(60);
+/// Open files each process needs besides the N connections (listeners, LMTP, logs, mail files).
+const FD_MARGIN: u64 = 1_000;
 /// First source address of the row (127.10.0.1); the next ones count up from it.
 const FIRST_SOURCE: Ipv4Addr = Ipv4Addr::new(127, 10, 0, 1);
 
@@ -46,6 +53,33 @@ fn sources(n: usize) -> Vec<Ipv4Addr> {
     (first..first + k)
         .map(|i| Ipv4Addr::from(u32::from(FIRST_SOURCE) + i))
         .collect()
+}
+
+/// The soft RLIMIT_NOFILE of process `pid` (this one when `None`), from `/proc/PID/limits`;
+/// `None` when unlimited or unreadable.
+fn open_files_limit(pid: Option<u32>) -> Option<u64> {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/limits"),
+        None => "/proc/self/limits".to_string(),
+    };
+    let text = std::fs::read_to_string(path).ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Why `n` connections do not fit in the open-file limits of the bench or the server (both
+/// hold one socket per connection; Dovecot's are spread over its processes, but the bench's
+/// are not), or `None` when they fit.
+fn too_many_files(s: &Running, n: usize) -> Option<String> {
+    let need = n as u64 + FD_MARGIN;
+    [("bench", None), ("server", Some(s.pid))]
+        .into_iter()
+        .filter(|(who, _)| *who == "bench" || s.kind() != Kind::Dovecot)
+        .find_map(|(who, pid)| {
+            open_files_limit(pid)
+                .filter(|&limit| limit < need)
+                .map(|limit| format!("not measured ({who} RLIMIT_NOFILE {limit} < {need})"))
+        })
 }
 
 /// The points `kind` measures.
@@ -123,6 +157,12 @@ pub async fn idlecurve_rows(s: &Running, plan: &Plan, m: &mut Measured) -> Resul
                     &key(measure, n),
                     "not measured (one process per connection: ~27 GB)",
                 );
+            }
+            continue;
+        }
+        if let Some(why) = too_many_files(s, n) {
+            for (measure, ..) in MEASURES {
+                m.not_measured(&key(measure, n), &why);
             }
             continue;
         }
