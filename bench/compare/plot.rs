@@ -16,12 +16,14 @@ use plotters::prelude::*;
 
 use crate::client::Result;
 
-/// One picture: file name, title, what the x axis counts, and its panels (measure key, caption).
+/// One picture: file name, title, what the x axis counts, its panels (measure key, caption),
+/// and where the legend goes (clear of the lines).
 type Chart = (
     &'static str,
     &'static str,
     &'static str,
     &'static [(&'static str, &'static str)],
+    SeriesLabelPosition,
 );
 
 /// Row 17's x axis.
@@ -37,12 +39,14 @@ const CHARTS: &[Chart] = &[
             ("select_cold", "cold: first SELECT of the mailbox"),
             ("select_warm", "warm: median of the next SELECTs"),
         ],
+        SeriesLabelPosition::UpperLeft,
     ),
     (
         "scaling-fetch.svg",
         "UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)",
         MESSAGES,
         &[("fetch_first", "first"), ("fetch_warm", "warm")],
+        SeriesLabelPosition::UpperLeft,
     ),
     (
         "scaling-search-unseen.svg",
@@ -52,6 +56,7 @@ const CHARTS: &[Chart] = &[
             ("search_unseen_first", "first"),
             ("search_unseen_warm", "warm"),
         ],
+        SeriesLabelPosition::UpperLeft,
     ),
     (
         "scaling-search-subject.svg",
@@ -61,6 +66,7 @@ const CHARTS: &[Chart] = &[
             ("search_subject_first", "first"),
             ("search_subject_warm", "warm"),
         ],
+        SeriesLabelPosition::UpperLeft,
     ),
     (
         "scaling-memory.svg",
@@ -70,6 +76,7 @@ const CHARTS: &[Chart] = &[
             ("mem_held", "one session has the mailbox selected"),
             ("mem_after", "after that session logged out"),
         ],
+        SeriesLabelPosition::UpperLeft,
     ),
     (
         "scaling-idle.svg",
@@ -82,6 +89,8 @@ const CHARTS: &[Chart] = &[
             ),
             ("idlecurve_total_mib", "total"),
         ],
+        // Dovecot's per-connection line runs along the top.
+        SeriesLabelPosition::MiddleRight,
     ),
 ];
 
@@ -184,18 +193,25 @@ pub fn plot(jsons: &[String], dir: &Path) -> Result<Vec<PathBuf>> {
     let p = points(jsons)?;
     std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();
-    for (file, title, x_desc, panels) in CHARTS {
+    for (file, title, x_desc, panels, legend) in CHARTS {
         if !panels.iter().any(|(m, _)| p.values.contains_key(*m)) {
             continue;
         }
         let path = dir.join(file);
-        draw(&p, &path, title, x_desc, panels)?;
+        draw(&p, &path, title, x_desc, panels, legend)?;
         written.push(path);
     }
     Ok(written)
 }
 
-fn draw(p: &Points, path: &Path, title: &str, x_desc: &str, panels: &[(&str, &str)]) -> Result<()> {
+fn draw(
+    p: &Points,
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    panels: &[(&str, &str)],
+    legend: &SeriesLabelPosition,
+) -> Result<()> {
     let root = SVGBackend::new(path, (900, 340)).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(title, ("sans-serif", 18))?;
@@ -257,7 +273,7 @@ fn draw(p: &Points, path: &Path, title: &str, x_desc: &str, panels: &[(&str, &st
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(legend.clone())
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.4))
             .draw()?;
