@@ -39,6 +39,21 @@ impl Conn {
         })
     }
 
+    /// A plain connection to `127.0.0.1:port` from the loopback address `from` (port chosen by
+    /// the kernel), with a small read buffer: row 19 holds up to 50,000 of these, more than one
+    /// source address has ephemeral ports for (`net.ipv4.ip_local_port_range`, about 28,000).
+    pub async fn plain_from(from: std::net::Ipv4Addr, port: u16) -> Result<Conn> {
+        let sock = tokio::net::TcpSocket::new_v4()?;
+        sock.bind((from, 0).into())?;
+        let s = sock
+            .connect((std::net::Ipv4Addr::LOCALHOST, port).into())
+            .await?;
+        s.set_nodelay(true)?;
+        Ok(Conn {
+            io: BufReader::with_capacity(4 * 1024, Box::new(s)),
+        })
+    }
+
     pub async fn tls(port: u16, config: Arc<rustls::ClientConfig>) -> Result<Conn> {
         let s = TcpStream::connect(("127.0.0.1", port)).await?;
         s.set_nodelay(true)?;
@@ -323,6 +338,16 @@ pub struct Imap {
 impl Imap {
     pub async fn connect(port: u16) -> Result<Imap> {
         let mut c = Conn::plain(port).await?;
+        let g = c.line().await?;
+        if !g.starts_with(b"* OK") {
+            return Err(err(format!("greeting: {}", String::from_utf8_lossy(&g))));
+        }
+        Ok(Imap { c, tag: 0 })
+    }
+
+    /// [`Imap::connect`] from the loopback source address `from` ([`Conn::plain_from`]).
+    pub async fn connect_from(from: std::net::Ipv4Addr, port: u16) -> Result<Imap> {
+        let mut c = Conn::plain_from(from, port).await?;
         let g = c.line().await?;
         if !g.starts_with(b"* OK") {
             return Err(err(format!("greeting: {}", String::from_utf8_lossy(&g))));

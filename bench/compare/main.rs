@@ -15,6 +15,7 @@ mod client;
 mod compress;
 mod corpus;
 mod fts;
+mod idlecurve;
 mod pg;
 mod plot;
 mod reference;
@@ -69,7 +70,7 @@ struct Args {
     json: Option<PathBuf>,
     servers: Vec<Kind>,
     /// Row groups to run (select, fetch, search, sort, thread, huge, pop3, lmtp, sieve, login,
-    /// mixed, persistent, push, idle, notify, resync, fts, compress); all when absent.
+    /// mixed, persistent, push, idle, notify, idlecurve, resync, fts, compress); all when absent.
     rows: Option<Vec<String>>,
     work: PathBuf,
     mail_user: String,
@@ -177,6 +178,7 @@ fn plan(quick: bool) -> Plan {
             push_deliveries: 300,
             password: PASSWORD,
             scale: scale_points(&[1_000, 10_000]),
+            idle_curve: vec![1_000, 10_000],
         }
     } else {
         Plan {
@@ -198,6 +200,7 @@ fn plan(quick: bool) -> Plan {
             push_deliveries: 300,
             password: PASSWORD,
             scale: scale_points(&[1_000, 10_000, 100_000]),
+            idle_curve: vec![1_000, 10_000, 50_000],
         }
     }
 }
@@ -562,7 +565,11 @@ async fn run_server(
         cert: &tls_dir.join("cert.pem"),
         key: &tls_dir.join("key.pem"),
         mail_user: &a.mail_user,
-        max_conns: p.idle_push.max(p.idle_conns) + p.mixed_clients.max(p.persistent_clients),
+        max_conns: p.idle_push.max(p.idle_conns).max(if want("idlecurve") {
+            idlecurve::max_conns(kind, p)
+        } else {
+            0
+        }) + p.mixed_clients.max(p.persistent_clients),
     };
     let bin = Path::new(env!("CARGO_BIN_EXE_mailcove"));
     let s = match (kind, pg) {
@@ -675,6 +682,9 @@ async fn run_server(
     }
     if want("notify") {
         rows::notify_row(&s, p, &mut m).await?;
+    }
+    if want("idlecurve") {
+        idlecurve::idlecurve_rows(&s, p, &mut m).await?;
     }
     // Last: it changes the big mailbox (flags, expunges) that rows 1, 2 and 4 read.
     if want("resync") {
@@ -1037,11 +1047,13 @@ async fn main() -> Result<()> {
         std::fs::write(path, &json)?;
         eprintln!("wrote {}", path.display());
     }
-    // Row 17's curves from this run's figures (`--plot` redraws them from saved JSON files).
-    if results
-        .iter()
-        .any(|(_, m)| m.values.keys().any(|k| k.starts_with("scale_")))
-    {
+    // Rows 17's and 19's curves from this run's figures (`--plot` redraws them from saved JSON
+    // files).
+    if results.iter().any(|(_, m)| {
+        m.values
+            .keys()
+            .any(|k| k.starts_with("scale_") || k.starts_with("idlecurve_"))
+    }) {
         let dir = a.plot_dir.clone().unwrap_or_else(|| a.work.join("plots"));
         for f in plot::plot(&[json], &dir)? {
             eprintln!("wrote {}", f.display());

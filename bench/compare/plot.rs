@@ -1,11 +1,13 @@
-//! Row 17's scaling curves (issue 23) as SVG, drawn from the bench's own JSON: after a run into
-//! `BENCH_DIR/plots/`, and with `bench/run --plot FILE.json[,FILE.json...]` into `docs/perf/`
-//! from saved figures (so the checked-in pictures come from the checked-in numbers).
+//! Rows 17's and 19's scaling curves (issue 23) as SVG, drawn from the bench's own JSON: after a
+//! run into `BENCH_DIR/plots/`, and with `bench/run --plot FILE.json[,FILE.json...]` into
+//! `docs/perf/` from saved figures (so the checked-in pictures come from the checked-in numbers).
 //!
-//! Each JSON object whose key is `scale_<measure>_<messages>` is a point; several files are
-//! merged (a `--quick` or full run, and a `--huge` run for the 1,000,000 point), a later file's
-//! value replacing an earlier one's for the same key. One SVG per operation, one panel per
-//! measure (cold or first, and warm), one line per server; both axes logarithmic.
+//! Each JSON object whose key is `scale_<measure>_<messages>` (row 17) or
+//! `idlecurve_<measure>_<connections>` (row 19) is a point; several files are merged (a `--quick`
+//! or full run, and a `--huge` run for the 1,000,000 point), a later file's value replacing an
+//! earlier one's for the same key. One SVG per operation, one panel per measure (cold or first,
+//! and warm; or per connection and total), one line per server; both axes logarithmic. A
+//! server's null (not measured) leaves its line short.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,51 +16,81 @@ use plotters::prelude::*;
 
 use crate::client::Result;
 
-/// One picture: file name, title, and its panels (measure key, caption).
+/// One picture: file name, title, what the x axis counts, its panels (measure key, caption),
+/// and where the legend goes (clear of the lines).
 type Chart = (
     &'static str,
     &'static str,
+    &'static str,
     &'static [(&'static str, &'static str)],
+    SeriesLabelPosition,
 );
+
+/// Row 17's x axis.
+const MESSAGES: &str = "messages in the mailbox";
 
 /// The pictures.
 const CHARTS: &[Chart] = &[
     (
         "scaling-select.svg",
         "SELECT",
+        MESSAGES,
         &[
             ("select_cold", "cold: first SELECT of the mailbox"),
             ("select_warm", "warm: median of the next SELECTs"),
         ],
+        SeriesLabelPosition::UpperLeft,
     ),
     (
         "scaling-fetch.svg",
         "UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)",
+        MESSAGES,
         &[("fetch_first", "first"), ("fetch_warm", "warm")],
+        SeriesLabelPosition::UpperLeft,
     ),
     (
         "scaling-search-unseen.svg",
         "SEARCH UNSEEN",
+        MESSAGES,
         &[
             ("search_unseen_first", "first"),
             ("search_unseen_warm", "warm"),
         ],
+        SeriesLabelPosition::UpperLeft,
     ),
     (
         "scaling-search-subject.svg",
         "SEARCH SUBJECT \"Budget draft\"",
+        MESSAGES,
         &[
             ("search_subject_first", "first"),
             ("search_subject_warm", "warm"),
         ],
+        SeriesLabelPosition::UpperLeft,
     ),
     (
         "scaling-memory.svg",
         "Server memory (PSS of its process tree)",
+        MESSAGES,
         &[
             ("mem_held", "one session has the mailbox selected"),
             ("mem_after", "after that session logged out"),
         ],
+        SeriesLabelPosition::UpperLeft,
+    ),
+    (
+        "scaling-idle.svg",
+        "Idle connections (INBOX selected, in IDLE): server memory (PSS of its process tree)",
+        "IDLE connections",
+        &[
+            (
+                "idlecurve_kib_per_conn",
+                "per connection (growth over the baseline / N)",
+            ),
+            ("idlecurve_total_mib", "total"),
+        ],
+        // Dovecot's per-connection line runs along the top.
+        SeriesLabelPosition::MiddleRight,
     ),
 ];
 
@@ -76,9 +108,12 @@ struct Points {
     units: BTreeMap<String, String>,
 }
 
-/// `scale_select_cold_1000` -> (`select_cold`, 1000).
+/// `scale_select_cold_1000` -> (`select_cold`, 1000); `idlecurve_total_mib_50000` ->
+/// (`idlecurve_total_mib`, 50000).
 fn split_key(key: &str) -> Option<(&str, u64)> {
-    let rest = key.strip_prefix("scale_")?;
+    let rest = key
+        .strip_prefix("scale_")
+        .or_else(|| key.starts_with("idlecurve_").then_some(key))?;
     let (measure, n) = rest.rsplit_once('_')?;
     Some((measure, n.parse().ok()?))
 }
@@ -158,23 +193,30 @@ pub fn plot(jsons: &[String], dir: &Path) -> Result<Vec<PathBuf>> {
     let p = points(jsons)?;
     std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();
-    for (file, title, panels) in CHARTS {
+    for (file, title, x_desc, panels, legend) in CHARTS {
         if !panels.iter().any(|(m, _)| p.values.contains_key(*m)) {
             continue;
         }
         let path = dir.join(file);
-        draw(&p, &path, title, panels)?;
+        draw(&p, &path, title, x_desc, panels, legend)?;
         written.push(path);
     }
     Ok(written)
 }
 
-fn draw(p: &Points, path: &Path, title: &str, panels: &[(&str, &str)]) -> Result<()> {
+fn draw(
+    p: &Points,
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    panels: &[(&str, &str)],
+    legend: &SeriesLabelPosition,
+) -> Result<()> {
     let root = SVGBackend::new(path, (900, 340)).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(title, ("sans-serif", 18))?;
     let areas = root.split_evenly((1, panels.len()));
-    // One x range for the whole picture: every panel on the same mailbox sizes.
+    // One x range for the whole picture: every panel on the same sizes.
     let xs: Vec<f64> = panels
         .iter()
         .filter_map(|(m, _)| p.values.get(*m))
@@ -208,7 +250,7 @@ fn draw(p: &Points, path: &Path, title: &str, panels: &[(&str, &str)]) -> Result
             )?;
         chart
             .configure_mesh()
-            .x_desc("messages in the mailbox")
+            .x_desc(x_desc)
             .y_desc(unit)
             .x_label_formatter(&|x| count_label(*x))
             .y_label_formatter(&|y| value_label(*y))
@@ -231,7 +273,7 @@ fn draw(p: &Points, path: &Path, title: &str, panels: &[(&str, &str)]) -> Result
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(legend.clone())
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.4))
             .draw()?;

@@ -38,6 +38,8 @@ pub struct Plan {
     pub password: &'static str,
     /// Row 17's points (issue 23): the mailboxes of the scaling curves, smallest first.
     pub scale: Vec<ScalePoint>,
+    /// Row 19's points (issue 23): numbers of IDLE connections, smallest first.
+    pub idle_curve: Vec<usize>,
 }
 
 /// One point of the scaling curves (row 17): a mailbox of `messages` messages.
@@ -587,7 +589,7 @@ async fn open_many(
     Ok(out)
 }
 
-async fn settle() {
+pub(crate) async fn settle() {
     // Let login processes exit and allocators return memory before reading /proc.
     tokio::time::sleep(Duration::from_secs(2)).await;
 }
@@ -1536,6 +1538,7 @@ pub fn table(plan: &Plan) -> Vec<(String, String, &'static str, bool)> {
         false,
     );
     rows.extend(scale_table_rows(plan));
+    rows.extend(crate::idlecurve::table_rows(plan));
     rows.extend(crate::sort::table_rows(big));
     rows.extend(crate::fts::table_rows(crate::fts::FTS_MESSAGES));
     rows.extend(crate::compress::table_rows(mid));
