@@ -40,6 +40,8 @@ pub struct Plan {
     pub scale: Vec<ScalePoint>,
     /// Row 19's points (issue 23): numbers of IDLE connections, smallest first.
     pub idle_curve: Vec<usize>,
+    /// How long [`settle`] waits before memory is read.
+    pub settle: Duration,
 }
 
 /// One point of the scaling curves (row 17): a mailbox of `messages` messages.
@@ -295,14 +297,14 @@ pub async fn scaling_rows(s: &Running, plan: &Plan, m: &mut Measured) -> Result<
         }
         let mut c = logged_in(port, user, pw).await?;
         c.ok(&select, false).await?;
-        settle().await;
+        settle(plan).await;
         let (pss, rss, procs) = s.memory();
         m.set(&format!("scale_mem_held_{n}"), pss as f64 / 1024.0);
         m.info(&format!("scale_rss_held_mib_{n}"), rss / 1024);
         m.info(&format!("scale_processes_held_{n}"), procs);
         c.ok("LOGOUT", false).await?;
         drop(c);
-        settle().await;
+        settle(plan).await;
         let (pss, rss, _) = s.memory();
         m.set(&format!("scale_mem_after_{n}"), pss as f64 / 1024.0);
         m.info(&format!("scale_rss_after_mib_{n}"), rss / 1024);
@@ -589,9 +591,9 @@ async fn open_many(
     Ok(out)
 }
 
-pub(crate) async fn settle() {
+pub(crate) async fn settle(plan: &Plan) {
     // Let login processes exit and allocators return memory before reading /proc.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(plan.settle).await;
 }
 
 /// Row 8: memory per idle connection (plain and TLS), then `idle_push` connections in IDLE:
@@ -608,10 +610,10 @@ pub async fn idle_rows(
         // COMPRESS=DEFLATE (RFC 4978) on plain connections: the deflate state is the cost.
         ("idle_deflate", None, true),
     ] {
-        settle().await;
+        settle(plan).await;
         let (before, _, _) = s.memory();
         let conns = open_many(s, plan, plan.idle_conns, cfg, compress).await?;
-        settle().await;
+        settle(plan).await;
         let (after, rss, procs) = s.memory();
         m.set(
             &format!("{key}_kib"),
@@ -621,7 +623,7 @@ pub async fn idle_rows(
         m.info(&format!("{key}_rss_kib"), rss);
         drop(conns);
     }
-    settle().await;
+    settle(plan).await;
     let (before, _, _) = s.memory();
     let t = Instant::now();
     let mut conns = open_many(s, plan, plan.idle_push, None, false).await?;
@@ -644,7 +646,7 @@ pub async fn idle_rows(
         }));
     }
     drop(tx);
-    settle().await;
+    settle(plan).await;
     let (pss, rss, procs) = s.memory();
     m.set("idle_push_total_mib", pss as f64 / 1024.0);
     m.set(
@@ -1575,13 +1577,13 @@ pub async fn notify_row(s: &Running, plan: &Plan, m: &mut Measured) -> Result<()
         }
         c.cmd("LOGOUT", false).await?;
     }
-    settle().await;
+    settle(plan).await;
     let (before, _, _) = s.memory();
     let mut conns = open_many(s, plan, plan.idle_push, None, false).await?;
     for c in &mut conns {
         c.ok(NOTIFY_ALL, false).await?;
     }
-    settle().await;
+    settle(plan).await;
     let (after, rss, procs) = s.memory();
     m.set(
         "idle_notify_kib",
