@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::client::{Conn, Result};
-use crate::rows::{Measured, Plan, median};
+use crate::rows::{Measured, Plan, REF_REPS_PER_REP, median};
 
 /// One file range the reference server can send.
 #[derive(Clone, Debug)]
@@ -179,10 +179,9 @@ pub async fn huge_reference(corpus: &Path, plan: &Plan, m: &mut Measured) -> Res
     let port = serve(pieces.clone())?;
     for (i, key) in ["ref_10mb_body", "ref_10mb_part2"].into_iter().enumerate() {
         let n = pieces[i].len;
-        // One warm-up, then the repetitions, each its own request as each FETCH is. Five times
-        // as many as the servers' (a few milliseconds each), so the figure the servers are
-        // compared with moves less with the machine's load.
-        let mut v = timed_requests(port, i, n, 5 * plan.reps + 1).await?;
+        // One warm-up, then the repetitions, each its own request as each FETCH is: as many
+        // as row 3's (a few milliseconds each), so the figures move less with the machine's load.
+        let mut v = timed_requests(port, i, n, REF_REPS_PER_REP * plan.reps + 1).await?;
         v.remove(0);
         m.set(key, median(v));
         m.check(&format!("{key}_bytes"), n);
