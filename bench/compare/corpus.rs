@@ -365,13 +365,10 @@ struct Thread {
     subject: String,
 }
 
-/// Builds one message (LF line endings). `i` is its index in the mailbox.
-fn message(rng: &mut Rng, i: usize, box_tag: &str, threads: &mut Vec<Thread>) -> Vec<u8> {
-    let (from_name, from_addr) = name(rng, i);
-    let (to_name, to_addr) = name(rng, i + 1);
-    let marker = i % 199 == 7;
+/// The Date header of message `i` (RFC 5322), from [`DateFields::of`].
+fn date_header(i: usize) -> String {
     let d = DateFields::of(i);
-    let date = format!(
+    format!(
         "{}, {:02} {} 2026 {:02}:{:02}:{:02} {}",
         ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][i % 7],
         d.day,
@@ -380,7 +377,15 @@ fn message(rng: &mut Rng, i: usize, box_tag: &str, threads: &mut Vec<Thread>) ->
         d.minute,
         d.second,
         ZONES[d.zone]
-    );
+    )
+}
+
+/// Builds one message (LF line endings). `i` is its index in the mailbox.
+fn message(rng: &mut Rng, i: usize, box_tag: &str, threads: &mut Vec<Thread>) -> Vec<u8> {
+    let (from_name, from_addr) = name(rng, i);
+    let (to_name, to_addr) = name(rng, i + 1);
+    let marker = i % 199 == 7;
+    let date = date_header(i);
     let message_id = format!("<{i}.{box_tag}.{:x}@{}>", rng.next_u64(), rng.pick(DOMAINS));
     let mut h = String::new();
     h.push_str(&format!("Return-Path: <{from_addr}>\n"));
@@ -532,17 +537,7 @@ pub fn small_message(rng: &mut Rng, i: usize, out: &mut Vec<u8>) {
     out.clear();
     let (from_name, from_addr) = name(rng, i);
     let (to_name, to_addr) = name(rng, i + 1);
-    let d = DateFields::of(i);
-    let date = format!(
-        "{}, {:02} {} 2026 {:02}:{:02}:{:02} {}",
-        ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][i % 7],
-        d.day,
-        MONTHS[d.month],
-        d.hour,
-        d.minute,
-        d.second,
-        ZONES[d.zone]
-    );
+    let date = date_header(i);
     let subject = rng.pick(SUBJECTS);
     let prefix = if rng.chance(33) { reply_prefix(i) } else { "" };
     let _ = write!(

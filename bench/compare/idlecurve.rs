@@ -29,10 +29,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
-
-use crate::client::{Imap, Lmtp, Result, parse_exists, percentile, small_message};
-use crate::rows::{Measured, Plan, settle};
+use crate::client::{Imap, Lmtp, Result, percentile, small_message};
+use crate::rows::{Measured, Plan, exists_waiters, settle};
 use crate::servers::{Kind, Running};
 
 /// Connections per loopback source address, well below the ~28,000 ephemeral ports of one.
@@ -227,22 +225,7 @@ pub async fn idlecurve_rows(s: &Running, plan: &Plan, m: &mut Measured) -> Resul
             format!("{:.1}", opened.as_secs_f64()),
         );
         // Every connection waits for its EXISTS, then stays open until the point ends.
-        let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Instant)>();
-        let mut waiters = Vec::with_capacity(n);
-        for (i, mut c) in conns.into_iter().enumerate() {
-            let tx = tx.clone();
-            waiters.push(tokio::spawn(async move {
-                loop {
-                    let l = c.c.line().await?;
-                    if parse_exists(&l).is_some() {
-                        let _ = tx.send((i, Instant::now()));
-                        // Kept (open) in the task's output until the point ends.
-                        return Result::Ok(c);
-                    }
-                }
-            }));
-        }
-        drop(tx);
+        let (waiters, mut rx) = exists_waiters(conns, false);
         // One delivery per user, back to back, on one LMTP connection.
         let mut l = Lmtp::connect(s.ports.lmtp).await?;
         let mut sent = Vec::with_capacity(plan.idle_users);

@@ -597,6 +597,38 @@ async fn open_many(
     Ok(out)
 }
 
+/// A task holding one IDLE connection until it is told of new mail ([`exists_waiters`]).
+pub(crate) type Waiter = tokio::task::JoinHandle<Result<Imap>>;
+/// Which connection (by index) was told, and when.
+pub(crate) type Told = mpsc::UnboundedReceiver<(usize, Instant)>;
+
+/// One task per connection in IDLE, waiting for its first `* n EXISTS`: it sends its index and
+/// the moment on the channel (then `DONE` when `done`) and returns its connection, which stays
+/// open until the caller drops or aborts the tasks. Rows 8 and 19.
+pub(crate) fn exists_waiters(conns: Vec<Imap>, done: bool) -> (Vec<Waiter>, Told) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let waiters = conns
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut c)| {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                loop {
+                    let l = c.c.line().await?;
+                    if parse_exists(&l).is_some() {
+                        let _ = tx.send((i, Instant::now()));
+                        if done {
+                            let _ = c.c.send(b"DONE\r\n").await;
+                        }
+                        return Result::Ok(c);
+                    }
+                }
+            })
+        })
+        .collect();
+    (waiters, rx)
+}
+
 pub(crate) async fn settle(plan: &Plan) {
     // Let login processes exit and allocators return memory before reading /proc.
     tokio::time::sleep(plan.settle).await;
@@ -634,24 +666,10 @@ pub async fn idle_rows(
     let t = Instant::now();
     let mut conns = open_many(s, plan, plan.idle_push, None, false).await?;
     let opened = t.elapsed();
-    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Instant)>();
-    let mut waiters = Vec::new();
-    for (i, mut c) in conns.drain(..).enumerate() {
+    for c in &mut conns {
         c.idle().await?;
-        let tx = tx.clone();
-        waiters.push(tokio::spawn(async move {
-            loop {
-                let l = c.c.line().await?;
-                if parse_exists(&l).is_some() {
-                    let _ = tx.send((i, Instant::now()));
-                    let _ = c.c.send(b"DONE\r\n").await;
-                    // Keep the connection open until the row ends.
-                    return Result::Ok(c);
-                }
-            }
-        }));
     }
-    drop(tx);
+    let (waiters, mut rx) = exists_waiters(conns, true);
     settle(plan).await;
     let (pss, rss, procs) = s.memory();
     m.set("idle_push_total_mib", pss as f64 / 1024.0);
