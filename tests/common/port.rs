@@ -13,9 +13,13 @@ const PORTS: std::ops::Range<u16> = 15_000..32_000;
 /// Ports this process holds: for each, its open lock file (see [`unused_loopback_port`]).
 static GIVEN: Mutex<Vec<(u16, File)>> = Mutex::new(Vec::new());
 
-/// The directory of the per-port lock files every test process on this machine shares.
+/// The directory of the per-port lock files every test process of this user shares (one per
+/// user, so that a run as root does not leave a directory another user cannot write in).
 fn lock_dir() -> PathBuf {
-    std::env::temp_dir().join("mailcove-test-ports")
+    std::env::temp_dir().join(format!(
+        "mailcove-test-ports-{}",
+        nix::unistd::Uid::effective()
+    ))
 }
 
 /// A loopback port nobody listens on, for a server the test starts next.
@@ -27,7 +31,7 @@ fn lock_dir() -> PathBuf {
 /// range and checked bindable. Two test processes could still draw the same port in the moment
 /// between one's probe and its server's bind (it happened twice in one run of the suite), so
 /// each port is also reserved across processes: an exclusive `flock` on
-/// `$TMPDIR/mailcove-test-ports/<port>`, held until this process exits (the kernel drops it
+/// `$TMPDIR/mailcove-test-ports-<uid>/<port>`, held until this process exits (the kernel drops it
 /// then, so a killed test leaves nothing reserved).
 pub fn unused_loopback_port() -> u16 {
     let dir = lock_dir();
