@@ -13,7 +13,7 @@
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
-use super::{MessageMeta, SystemFlags};
+use super::{MailboxStatus, MessageMeta, SystemFlags};
 use crate::limits::MESSAGE_LIST_CHUNK;
 
 /// Counts over a set of messages, kept per chunk so that whole-mailbox counts need no scan.
@@ -53,6 +53,17 @@ impl Tally {
         self.deleted = self.deleted.saturating_sub(o.deleted);
         self.virt_bytes = self.virt_bytes.saturating_sub(o.virt_bytes);
         self.deleted_bytes = self.deleted_bytes.saturating_sub(o.deleted_bytes);
+    }
+}
+
+impl MailboxStatus {
+    /// Sets UNSEEN, SIZE, DELETED and DELETED-STORAGE from a list's [`Tally`] (the backends'
+    /// STATUS, which read no message).
+    pub(crate) fn set_counts(&mut self, t: Tally) {
+        self.unseen = u32::try_from(t.unseen).unwrap_or(u32::MAX);
+        self.size = t.virt_bytes;
+        self.deleted = u32::try_from(t.deleted).unwrap_or(u32::MAX);
+        self.deleted_bytes = t.deleted_bytes;
     }
 }
 

@@ -267,11 +267,7 @@ impl UserCtx {
             ..MailboxStatus::default()
         };
         // Kept per chunk of the list: no scan of the messages (src/storage/msglist.rs).
-        let t = snap.messages.tally();
-        st.unseen = u32::try_from(t.unseen).unwrap_or(u32::MAX);
-        st.size = t.virt_bytes;
-        st.deleted = u32::try_from(t.deleted).unwrap_or(u32::MAX);
-        st.deleted_bytes = t.deleted_bytes;
+        st.set_counts(snap.messages.tally());
         Ok(st)
     }
 }

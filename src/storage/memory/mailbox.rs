@@ -210,11 +210,7 @@ impl Inner {
             ..MailboxStatus::default()
         };
         // Kept per chunk of the list: no scan of the messages (src/storage/msglist.rs).
-        let t = self.list.tally();
-        st.unseen = u32::try_from(t.unseen).unwrap_or(u32::MAX);
-        st.size = t.virt_bytes;
-        st.deleted = u32::try_from(t.deleted).unwrap_or(u32::MAX);
-        st.deleted_bytes = t.deleted_bytes;
+        st.set_counts(self.list.tally());
         st
     }
 
